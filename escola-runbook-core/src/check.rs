@@ -1,0 +1,284 @@
+//! The plugin point: a [`Check`] verifies something or performs an action, and
+//! gets a [`Ctx`] with everything it may use.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+
+use crate::event::{Dispatcher, Event};
+use crate::outcome::Outcome;
+use crate::secret::{Redactor, Secret, Secrets};
+
+/// A check or action run by a step.
+///
+/// Object-safe, so runbooks hold `Arc<dyn Check>` and plugins from other
+/// crates mix freely with built-in ones. A check reports everything through
+/// its [`Outcome`]; it never prints. It should watch
+/// [`Ctx::cancellation`] in long waits, though the executor also drops its
+/// future on timeout or stop.
+///
+/// ```
+/// use async_trait::async_trait;
+/// use escola_runbook_core::{Check, Ctx, Description, Outcome};
+///
+/// struct DiskSpace { min_free_gib: u64 }
+///
+/// #[async_trait]
+/// impl Check for DiskSpace {
+///     fn describe(&self) -> Description {
+///         Description::read_only("disk-space", format!("at least {} GiB free", self.min_free_gib))
+///     }
+///     async fn run(&self, _ctx: &Ctx) -> Outcome {
+///         let free = 42; // measure it here
+///         let o = if free >= self.min_free_gib { Outcome::passed("enough space") }
+///                 else { Outcome::failed("not enough space") };
+///         o.with_evidence("free", format!("{free} GiB"))
+///          .with_evidence("limit", format!(">= {} GiB", self.min_free_gib))
+///     }
+/// }
+/// ```
+#[async_trait]
+pub trait Check: Send + Sync {
+    /// What the check is, for plans, dry-run and reports.
+    fn describe(&self) -> Description;
+
+    /// Runs the check once. Retries and timeouts are the executor's job.
+    async fn run(&self, ctx: &Ctx) -> Outcome;
+}
+
+/// A check's self-description.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Description {
+    /// The check's kind ("command", "smoke", "metrics-endpoint").
+    pub name: String,
+    /// What it verifies or does, in one line.
+    pub verifies: String,
+    /// True when running it changes something outside (runs a command, takes
+    /// a snapshot, sends a message). Dry-run skips mutating checks and says
+    /// what they would do; read-only checks run in dry-run too.
+    pub mutates: bool,
+    /// What a real run would do, shown by `plan` and dry-run (a command
+    /// line, a URL). Defaults to `verifies`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    /// Values this check reads from earlier steps ([`Ctx::value`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub needs: Vec<String>,
+    /// Values this check records for later steps ([`Outcome::values`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub produces: Vec<String>,
+}
+
+impl Description {
+    /// A check that only reads.
+    pub fn read_only(name: impl Into<String>, verifies: impl Into<String>) -> Self {
+        Description {
+            name: name.into(),
+            verifies: verifies.into(),
+            mutates: false,
+            action: None,
+            needs: Vec::new(),
+            produces: Vec::new(),
+        }
+    }
+
+    /// An action that changes something; `action` is what it would do.
+    pub fn mutating(
+        name: impl Into<String>,
+        verifies: impl Into<String>,
+        action: impl Into<String>,
+    ) -> Self {
+        Description {
+            mutates: true,
+            action: Some(action.into()),
+            ..Self::read_only(name, verifies)
+        }
+    }
+
+    /// Declares a value read from an earlier step.
+    pub fn needs(mut self, key: impl Into<String>) -> Self {
+        self.needs.push(key.into());
+        self
+    }
+
+    /// Declares a value recorded for later steps.
+    pub fn produces(mut self, key: impl Into<String>) -> Self {
+        self.produces.push(key.into());
+        self
+    }
+
+    /// What a real run would do, in words.
+    pub fn action_text(&self) -> &str {
+        self.action.as_deref().unwrap_or(&self.verifies)
+    }
+}
+
+/// Where the run points: a named environment and its settings (base URL,
+/// metrics URL, database host...). Not secret; secrets live in [`Secrets`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Environment {
+    /// "production", "staging".
+    pub name: String,
+    /// Settings by key.
+    #[serde(default)]
+    pub settings: BTreeMap<String, String>,
+}
+
+impl Environment {
+    /// An environment called `name` with no settings.
+    pub fn new(name: impl Into<String>) -> Self {
+        Environment {
+            name: name.into(),
+            settings: BTreeMap::new(),
+        }
+    }
+
+    /// Adds a setting.
+    pub fn with(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.settings.insert(key.into(), value.into());
+        self
+    }
+
+    /// The setting `key`.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.settings.get(key).map(String::as_str)
+    }
+}
+
+/// A value a check asked for and could not get.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ValueError {
+    /// No earlier step recorded it.
+    #[error("no earlier step recorded `{key}`; run the step that produces it first")]
+    Missing {
+        /// The key asked for.
+        key: String,
+    },
+}
+
+/// What a step gets while it runs.
+///
+/// Cheap to clone; the executor makes one per attempt.
+#[derive(Clone)]
+pub struct Ctx {
+    pub(crate) run_id: String,
+    pub(crate) phase: String,
+    pub(crate) step: String,
+    pub(crate) attempt: u32,
+    pub(crate) dry_run: bool,
+    pub(crate) environment: Arc<Environment>,
+    pub(crate) secrets: Arc<Secrets>,
+    pub(crate) values: Arc<BTreeMap<String, serde_json::Value>>,
+    pub(crate) cancel: CancellationToken,
+    pub(crate) dispatcher: Dispatcher,
+}
+
+impl fmt::Debug for Ctx {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ctx")
+            .field("run_id", &self.run_id)
+            .field("phase", &self.phase)
+            .field("step", &self.step)
+            .field("attempt", &self.attempt)
+            .field("dry_run", &self.dry_run)
+            .field("environment", &self.environment)
+            .field("secrets", &self.secrets)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Ctx {
+    /// A context for running a check outside the executor: in a plugin's
+    /// tests, or for a one-off `check` command.
+    pub fn standalone(environment: Environment, secrets: Secrets) -> Self {
+        Ctx {
+            run_id: "standalone".into(),
+            phase: "standalone".into(),
+            step: "standalone".into(),
+            attempt: 1,
+            dry_run: false,
+            environment: Arc::new(environment),
+            secrets: Arc::new(secrets),
+            values: Arc::new(BTreeMap::new()),
+            cancel: CancellationToken::new(),
+            dispatcher: Dispatcher::default(),
+        }
+    }
+
+    /// Adds a value as if an earlier step had recorded it (for tests and
+    /// one-off runs).
+    pub fn with_value(mut self, key: impl Into<String>, value: serde_json::Value) -> Self {
+        Arc::make_mut(&mut self.values).insert(key.into(), value);
+        self
+    }
+
+    /// The run's id.
+    pub fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
+    /// The id of the step being run.
+    pub fn step_id(&self) -> &str {
+        &self.step
+    }
+
+    /// The id of the phase being run.
+    pub fn phase_id(&self) -> &str {
+        &self.phase
+    }
+
+    /// 1 for the first attempt, 2 for the first retry...
+    pub fn attempt(&self) -> u32 {
+        self.attempt
+    }
+
+    /// True in a dry-run. Mutating checks are not run in a dry-run at all, so
+    /// only read-only checks see `true` here.
+    pub fn is_dry_run(&self) -> bool {
+        self.dry_run
+    }
+
+    /// The target environment.
+    pub fn environment(&self) -> &Environment {
+        &self.environment
+    }
+
+    /// The secret `name`.
+    pub fn secret(&self, name: &str) -> Option<&Secret> {
+        self.secrets.get(name)
+    }
+
+    /// The redactor for every secret of this run. Checks that produce text
+    /// from outside (command output, response bodies) should pass it through
+    /// this before putting it into evidence; the executor masks outcomes
+    /// again before anything is recorded.
+    pub fn redactor(&self) -> &Redactor {
+        self.secrets.redactor()
+    }
+
+    /// A value recorded by an earlier step.
+    pub fn value(&self, key: &str) -> Result<&serde_json::Value, ValueError> {
+        self.values.get(key).ok_or_else(|| ValueError::Missing {
+            key: key.to_owned(),
+        })
+    }
+
+    /// Fires when the step must stop (timeout, Ctrl-C).
+    pub fn cancellation(&self) -> &CancellationToken {
+        &self.cancel
+    }
+
+    /// Reports progress ("3/12 requests") to observers; the terminal shows it
+    /// beside the spinner.
+    pub fn progress(&self, message: impl Into<String>) {
+        self.dispatcher.emit(Event::StepProgress {
+            phase: self.phase.clone(),
+            step: self.step.clone(),
+            message: message.into(),
+        });
+    }
+}

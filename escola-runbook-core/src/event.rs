@@ -1,0 +1,437 @@
+//! One event enum, fanned out to every [`Observer`] (terminal view, JSON
+//! lines, report writers) and appended to the journal. The executor never
+//! prints; it emits.
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::check::{Description, Environment};
+use crate::confirm::Confirmation;
+use crate::journal::JournalWriter;
+use crate::model::{Metadata, PhaseKind, Runbook, StepKind, When};
+use crate::outcome::{Outcome, Status};
+use crate::secret::Redactor;
+
+/// The version of the event and report JSON schema. Bumped on any change a
+/// reader must know about; see `docs/report-schema.md`.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The runbook's shape as recorded at the start of a run, so reports and
+/// resume never need the code that built it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunbookOutline {
+    /// Runbook name.
+    pub name: String,
+    /// Contacts, glossary, version.
+    #[serde(default)]
+    pub metadata: Metadata,
+    /// Phases in order.
+    pub phases: Vec<PhaseOutline>,
+}
+
+/// A phase in a [`RunbookOutline`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PhaseOutline {
+    /// Phase id.
+    pub id: String,
+    /// Heading.
+    pub title: String,
+    /// Kind.
+    pub kind: PhaseKind,
+    /// Whether a blocking failure here triggers rollback.
+    #[serde(default)]
+    pub rollback_on_failure: bool,
+    /// Remarks.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    /// Steps in order.
+    pub steps: Vec<StepOutline>,
+}
+
+/// How a step is carried out, in a [`StepOutline`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Automation {
+    /// A person acts and confirms.
+    Manual {
+        /// Instructions, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        instructions: Option<String>,
+    },
+    /// A check or action.
+    Check {
+        /// Its self-description.
+        description: Description,
+    },
+}
+
+/// A step in a [`RunbookOutline`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepOutline {
+    /// Step id.
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// Sub-heading inside the phase.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub section: Option<String>,
+    /// Manual or automated.
+    pub automation: Automation,
+    /// Whether a failure stops the run.
+    pub blocking: bool,
+    /// When the step applies.
+    #[serde(default)]
+    pub when: When,
+    /// Remarks.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+impl RunbookOutline {
+    /// The outline of `runbook`.
+    pub fn of(runbook: &Runbook) -> Self {
+        RunbookOutline {
+            name: runbook.name().to_owned(),
+            metadata: runbook.metadata().clone(),
+            phases: runbook
+                .phases()
+                .iter()
+                .map(|p| PhaseOutline {
+                    id: p.id.clone(),
+                    title: p.title.clone(),
+                    kind: p.kind,
+                    rollback_on_failure: p.rollback_on_failure,
+                    notes: p.notes.clone(),
+                    steps: p
+                        .steps
+                        .iter()
+                        .map(|s| StepOutline {
+                            id: s.id.clone(),
+                            title: s.title.clone(),
+                            section: s.section.clone(),
+                            automation: match &s.kind {
+                                StepKind::Manual { instructions } => Automation::Manual {
+                                    instructions: instructions.clone(),
+                                },
+                                StepKind::Check(c) => Automation::Check {
+                                    description: c.describe(),
+                                },
+                            },
+                            blocking: s.policy.blocking,
+                            when: s.policy.when,
+                            notes: s.notes.clone(),
+                        })
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Facts about a run, fixed at its start.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunInfo {
+    /// Unique id, also the run directory's name.
+    pub run_id: String,
+    /// Who started it.
+    pub operator: String,
+    /// Where it ran.
+    pub host: String,
+    /// The target.
+    pub environment: Environment,
+    /// Mutating and manual steps were previewed, not run.
+    pub dry_run: bool,
+    /// `--phase` filter (empty: all).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub phases: Vec<String>,
+    /// `--only` filter (empty: all).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub only: Vec<String>,
+    /// This library's version.
+    pub tool_version: String,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Every blocking step passed (or was confirmed or skipped on purpose).
+    Succeeded,
+    /// A blocking step failed and no rollback ran.
+    Failed,
+    /// A failure triggered the rollback phase, which completed.
+    RolledBack,
+    /// The rollback phase itself failed: a person must act now.
+    RollbackFailed,
+    /// The operator stopped the run.
+    Stopped,
+}
+
+impl Verdict {
+    /// The process exit code for this verdict (see [`crate::exit`]).
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Verdict::Succeeded => crate::exit::SUCCESS,
+            Verdict::Failed | Verdict::RollbackFailed => crate::exit::STEP_FAILED,
+            Verdict::RolledBack => crate::exit::ROLLED_BACK,
+            Verdict::Stopped => crate::exit::STOPPED,
+        }
+    }
+
+    /// Words for reports.
+    pub fn label(self) -> &'static str {
+        match self {
+            Verdict::Succeeded => "succeeded",
+            Verdict::Failed => "FAILED",
+            Verdict::RolledBack => "ROLLED BACK",
+            Verdict::RollbackFailed => "ROLLBACK FAILED",
+            Verdict::Stopped => "STOPPED by the operator",
+        }
+    }
+}
+
+/// Why the rollback phase ran.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RollbackReason {
+    /// The phase that failed.
+    pub phase: String,
+    /// The blocking step that failed.
+    pub step: String,
+    /// Its status.
+    pub status: Status,
+    /// Its summary (value, condition, limit).
+    pub summary: String,
+}
+
+/// Everything that happens in a run, in order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// The run began.
+    RunStarted {
+        /// Schema version of this journal.
+        schema_version: u32,
+        /// Facts about the run.
+        run: RunInfo,
+        /// The runbook as it was.
+        runbook: RunbookOutline,
+    },
+    /// A phase began.
+    PhaseStarted {
+        /// Phase id.
+        phase: String,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// An attempt of a step began.
+    StepStarted {
+        /// Phase id.
+        phase: String,
+        /// Step id.
+        step: String,
+        /// 1-based attempt number.
+        attempt: u32,
+        /// Whether the step changes something outside.
+        mutates: bool,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// A running step said how far it got. Not journaled.
+    StepProgress {
+        /// Phase id.
+        phase: String,
+        /// Step id.
+        step: String,
+        /// What it said.
+        message: String,
+    },
+    /// An attempt did not pass and another follows after `delay_ms`.
+    StepRetrying {
+        /// Phase id.
+        phase: String,
+        /// Step id.
+        step: String,
+        /// The attempt that just ended.
+        attempt: u32,
+        /// Its outcome.
+        outcome: Outcome,
+        /// Wait before the next attempt.
+        delay_ms: u64,
+    },
+    /// A manual step was answered.
+    ConfirmationRecorded {
+        /// Phase id.
+        phase: String,
+        /// Step id.
+        step: String,
+        /// The answer.
+        confirmation: Confirmation,
+    },
+    /// A step reached its final outcome.
+    StepFinished {
+        /// Phase id.
+        phase: String,
+        /// Step id.
+        step: String,
+        /// The outcome.
+        outcome: Outcome,
+        /// Attempts made (0 when it was not started).
+        attempts: u32,
+        /// Wall time from first start to finish.
+        elapsed_ms: u64,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// A phase ended.
+    PhaseFinished {
+        /// Phase id.
+        phase: String,
+        /// The worst status among its steps.
+        status: Status,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// A blocking failure in a `rollback_on_failure` phase started the
+    /// rollback phase.
+    RollbackTriggered {
+        /// Why.
+        reason: RollbackReason,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// The run ended.
+    RunFinished {
+        /// How.
+        verdict: Verdict,
+        /// The process exit code that goes with it.
+        exit_code: i32,
+        /// When.
+        at: DateTime<Utc>,
+    },
+}
+
+impl Event {
+    /// Whether the journal keeps this event (progress chatter it does not).
+    pub fn is_durable(&self) -> bool {
+        !matches!(self, Event::StepProgress { .. })
+    }
+}
+
+/// Receives every event of a run, already redacted, in order.
+///
+/// Called synchronously from the executor: keep it quick, and hand slow work
+/// (a webhook) to a task of your own.
+pub trait Observer: Send + Sync {
+    /// Called once per event.
+    fn on_event(&self, event: &Event);
+}
+
+/// An observer that keeps every event, for tests and embedding tools.
+#[derive(Debug, Default)]
+pub struct EventLog {
+    events: Mutex<Vec<Event>>,
+}
+
+impl EventLog {
+    /// An empty log.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A copy of the events so far.
+    pub fn events(&self) -> Vec<Event> {
+        match self.events.lock() {
+            Ok(e) => e.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+}
+
+impl Observer for EventLog {
+    fn on_event(&self, event: &Event) {
+        match self.events.lock() {
+            Ok(mut e) => e.push(event.clone()),
+            Err(poisoned) => poisoned.into_inner().push(event.clone()),
+        }
+    }
+}
+
+/// The journal could not be written: the run stops, because a run without
+/// its record cannot be trusted or resumed.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot append to the run journal {path}: {source}")]
+pub struct JournalWriteError {
+    /// The journal file.
+    pub path: std::path::PathBuf,
+    /// The I/O error.
+    #[source]
+    pub source: std::io::Error,
+}
+
+/// Redacts an event, journals it, then fans it out.
+#[derive(Clone, Default)]
+pub(crate) struct Dispatcher {
+    inner: Arc<DispatcherInner>,
+}
+
+#[derive(Default)]
+struct DispatcherInner {
+    redactor: Redactor,
+    observers: Vec<Arc<dyn Observer>>,
+    journal: Option<Mutex<JournalWriter>>,
+}
+
+impl fmt::Debug for Dispatcher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Dispatcher")
+            .field("observers", &self.inner.observers.len())
+            .field("journal", &self.inner.journal.is_some())
+            .finish()
+    }
+}
+
+impl Dispatcher {
+    pub(crate) fn new(
+        redactor: Redactor,
+        observers: Vec<Arc<dyn Observer>>,
+        journal: Option<JournalWriter>,
+    ) -> Self {
+        Dispatcher {
+            inner: Arc::new(DispatcherInner {
+                redactor,
+                observers,
+                journal: journal.map(Mutex::new),
+            }),
+        }
+    }
+
+    /// Emits an event whose loss would not matter (progress).
+    pub(crate) fn emit(&self, event: Event) {
+        // Progress is not journaled, so this cannot fail for it; a durable
+        // event sent here by mistake still reaches observers.
+        let _ = self.publish(event);
+    }
+
+    /// Redacts, journals (fsynced) and fans out; returns the redacted event.
+    pub(crate) fn publish(&self, event: Event) -> Result<Event, JournalWriteError> {
+        let event = self.inner.redactor.redact_serde(&event);
+        if event.is_durable() {
+            if let Some(journal) = &self.inner.journal {
+                let mut journal = match journal.lock() {
+                    Ok(j) => j,
+                    Err(poisoned) => poisoned.into_inner(),
+                };
+                journal.append(&event)?;
+            }
+        }
+        for observer in &self.inner.observers {
+            observer.on_event(&event);
+        }
+        Ok(event)
+    }
+}

@@ -1,0 +1,930 @@
+//! Runs a runbook: phases in order, gates, timeouts, retries, parallel
+//! groups, dry-run, rollback, cancellation. Reports only through events.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures_util::FutureExt;
+use futures_util::future::join_all;
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::check::{Check, Ctx, Environment};
+use crate::confirm::{
+    ConfirmRequest, Confirmation, Confirmer, Decision, PreapprovedConfirmer, Via,
+};
+use crate::event::{
+    Dispatcher, Event, JournalWriteError, Observer, RollbackReason, RunInfo, RunbookOutline,
+    SCHEMA_VERSION, Verdict,
+};
+use crate::journal::{JOURNAL_FILE, JournalWriter};
+use crate::model::{Phase, PhaseKind, Runbook, Step, StepKind, When};
+use crate::outcome::{Outcome, SkipReason, Status};
+use crate::record::RunRecord;
+use crate::secret::Secrets;
+
+/// Wall-clock time for records. Elapsed times always come from tokio, so a
+/// test on a paused clock gets both deterministic.
+pub trait Clock: Send + Sync {
+    /// Now.
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// A clock that starts at a fixed instant and advances with tokio's clock:
+/// with `start_paused` it makes timestamps in tests exact.
+#[derive(Debug, Clone, Copy)]
+pub struct TokioClock {
+    epoch: DateTime<Utc>,
+    start: Instant,
+}
+
+impl TokioClock {
+    /// A clock reading `epoch` now.
+    pub fn starting_at(epoch: DateTime<Utc>) -> Self {
+        TokioClock {
+            epoch,
+            start: Instant::now(),
+        }
+    }
+}
+
+impl Clock for TokioClock {
+    fn now(&self) -> DateTime<Utc> {
+        let elapsed =
+            chrono::Duration::from_std(self.start.elapsed()).unwrap_or(chrono::Duration::MAX);
+        self.epoch.checked_add_signed(elapsed).unwrap_or(self.epoch)
+    }
+}
+
+/// What to run and as whom.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// The run's id; generated from the time when `None`.
+    pub run_id: Option<String>,
+    /// Who runs it (recorded, and the author of `--yes` confirmations).
+    pub operator: String,
+    /// The machine it runs on.
+    pub host: String,
+    /// Preview mutating and manual steps instead of running them.
+    pub dry_run: bool,
+    /// Run only these phases (empty: all).
+    pub phases: Vec<String>,
+    /// Run only these steps (empty: all).
+    pub only: Vec<String>,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            run_id: None,
+            operator: "unknown".into(),
+            host: "unknown".into(),
+            dry_run: false,
+            phases: Vec::new(),
+            only: Vec::new(),
+        }
+    }
+}
+
+/// Why a run could not start or had to stop.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// `--phase` names a phase the runbook lacks.
+    #[error("unknown phase `{name}`; the runbook's phases are: {}", known.join(", "))]
+    UnknownPhase {
+        /// What was asked.
+        name: String,
+        /// What exists.
+        known: Vec<String>,
+    },
+    /// `--only` names a step the runbook lacks.
+    #[error(
+        "unknown step `{name}`{}; list the steps with `escola-runbook plan`",
+        suggestion(known, name)
+    )]
+    UnknownStep {
+        /// What was asked.
+        name: String,
+        /// What exists.
+        known: Vec<String>,
+    },
+    /// `--phase` and `--only` together select nothing.
+    #[error(
+        "--phase {phases:?} and --only {only:?} select no step: every --only step must be in a selected phase"
+    )]
+    EmptySelection {
+        /// The phases asked.
+        phases: Vec<String>,
+        /// The steps asked.
+        only: Vec<String>,
+    },
+    /// The run directory could not be created.
+    #[error(
+        "cannot create run directory {path}: {source}; pass --run-dir with a writable directory"
+    )]
+    RunDir {
+        /// The directory.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A run with this id already exists.
+    #[error("run directory {0} already exists; choose another run id")]
+    RunExists(PathBuf),
+    /// The journal could not be written; the run stopped.
+    #[error(transparent)]
+    Journal(#[from] JournalWriteError),
+}
+
+fn suggestion(known: &[String], name: &str) -> String {
+    let close: Vec<&String> = known
+        .iter()
+        .filter(|k| k.contains(name) || name.contains(k.as_str()))
+        .take(3)
+        .collect();
+    if close.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " (did you mean {}?)",
+            close
+                .iter()
+                .map(|c| format!("`{c}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    }
+}
+
+/// The directory of run `run_id` under `root`.
+pub fn run_directory(root: &Path, run_id: &str) -> PathBuf {
+    root.join(run_id)
+}
+
+/// A run id from the time and the process: sortable, unique enough for one
+/// machine.
+pub fn generate_run_id(now: DateTime<Utc>) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let salt = std::process::id()
+        .wrapping_mul(2_654_435_761)
+        .wrapping_add(now.timestamp_subsec_nanos())
+        .wrapping_add(COUNTER.fetch_add(1, Ordering::Relaxed));
+    format!("{}-{:04x}", now.format("%Y%m%dT%H%M%SZ"), salt & 0xffff)
+}
+
+/// Runs a runbook.
+///
+/// ```
+/// use escola_runbook_core::{Executor, Phase, Runbook, RunOptions, Step, Verdict};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let runbook = Runbook::builder("demo")
+///     .phase(Phase::new("pre", "Pre").step(Step::manual("window", "Agree the window")))
+///     .build()?;
+/// let record = Executor::new(runbook)
+///     .options(RunOptions { operator: "ana".into(), ..RunOptions::default() })
+///     .run()
+///     .await?;
+/// assert_eq!(record.verdict, Some(Verdict::Succeeded));
+/// # Ok(()) }
+/// ```
+pub struct Executor {
+    runbook: Arc<Runbook>,
+    environment: Environment,
+    secrets: Secrets,
+    confirmer: Option<Arc<dyn Confirmer>>,
+    observers: Vec<Arc<dyn Observer>>,
+    options: RunOptions,
+    cancel: CancellationToken,
+    clock: Arc<dyn Clock>,
+    run_root: Option<PathBuf>,
+}
+
+impl Executor {
+    /// An executor for `runbook` with default options, no journal, and
+    /// `--yes`-style confirmation as the operator.
+    pub fn new(runbook: Runbook) -> Self {
+        Executor {
+            runbook: Arc::new(runbook),
+            environment: Environment::new("default"),
+            secrets: Secrets::new(),
+            confirmer: None,
+            observers: Vec::new(),
+            options: RunOptions::default(),
+            cancel: CancellationToken::new(),
+            clock: Arc::new(SystemClock),
+            run_root: None,
+        }
+    }
+
+    /// Sets the run options.
+    pub fn options(mut self, options: RunOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Sets the target environment.
+    pub fn environment(mut self, environment: Environment) -> Self {
+        self.environment = environment;
+        self
+    }
+
+    /// Sets the secrets; their values are masked in every event.
+    pub fn secrets(mut self, secrets: Secrets) -> Self {
+        self.secrets = secrets;
+        self
+    }
+
+    /// Sets how manual steps are confirmed.
+    pub fn confirmer(mut self, confirmer: Arc<dyn Confirmer>) -> Self {
+        self.confirmer = Some(confirmer);
+        self
+    }
+
+    /// Adds an observer.
+    pub fn observer(mut self, observer: Arc<dyn Observer>) -> Self {
+        self.observers.push(observer);
+        self
+    }
+
+    /// Uses `clock` for timestamps.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Stops the run when `token` is cancelled (wire Ctrl-C to it).
+    pub fn cancellation(mut self, token: CancellationToken) -> Self {
+        self.cancel = token;
+        self
+    }
+
+    /// Writes the journal to `<root>/<run-id>/journal.jsonl`.
+    pub fn run_root(mut self, root: impl Into<PathBuf>) -> Self {
+        self.run_root = Some(root.into());
+        self
+    }
+
+    /// Checks `--phase` / `--only` against the runbook without running.
+    pub fn validate_selection(runbook: &Runbook, options: &RunOptions) -> Result<(), RunError> {
+        for name in &options.phases {
+            if runbook.find_phase(name).is_none() {
+                return Err(RunError::UnknownPhase {
+                    name: name.clone(),
+                    known: runbook.phases().iter().map(|p| p.id.clone()).collect(),
+                });
+            }
+        }
+        for name in &options.only {
+            if runbook.find_step(name).is_none() {
+                return Err(RunError::UnknownStep {
+                    name: name.clone(),
+                    known: runbook.steps().map(|(_, s)| s.id.clone()).collect(),
+                });
+            }
+        }
+        let selection = Selection::from(options);
+        if !runbook.steps().any(|(p, s)| selection.contains(p, s)) {
+            return Err(RunError::EmptySelection {
+                phases: options.phases.clone(),
+                only: options.only.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Runs the runbook to its end (or its stop) and returns the record.
+    ///
+    /// Errors only when the run cannot start (bad selection, run directory)
+    /// or its journal cannot be written; every step failure is in the record.
+    pub async fn run(self) -> Result<RunRecord, RunError> {
+        Self::validate_selection(&self.runbook, &self.options)?;
+        let started_at = self.clock.now();
+        let run_id = self
+            .options
+            .run_id
+            .clone()
+            .unwrap_or_else(|| generate_run_id(started_at));
+        let journal = match &self.run_root {
+            Some(root) => Some(open_journal(&run_directory(root, &run_id))?),
+            None => None,
+        };
+        let dispatcher = Dispatcher::new(
+            self.secrets.redactor().clone(),
+            self.observers.clone(),
+            journal,
+        );
+        let outline = RunbookOutline::of(&self.runbook);
+        let info = RunInfo {
+            run_id: run_id.clone(),
+            operator: self.options.operator.clone(),
+            host: self.options.host.clone(),
+            environment: self.environment.clone(),
+            dry_run: self.options.dry_run,
+            phases: self.options.phases.clone(),
+            only: self.options.only.clone(),
+            tool_version: env!("CARGO_PKG_VERSION").to_owned(),
+            started_at,
+        };
+        let confirmer = self
+            .confirmer
+            .clone()
+            .unwrap_or_else(|| Arc::new(PreapprovedConfirmer::new(self.options.operator.clone())));
+        let run = Run {
+            runbook: self.runbook.clone(),
+            selection: Selection::from(&self.options),
+            dry_run: self.options.dry_run,
+            operator: self.options.operator.clone(),
+            run_id,
+            environment: Arc::new(self.environment),
+            secrets: Arc::new(self.secrets),
+            confirmer,
+            cancel: self.cancel,
+            clock: self.clock,
+            record: Mutex::new(RunRecord::start(info.clone(), &outline)),
+            values: Mutex::new(BTreeMap::new()),
+            dry_unknown: Mutex::new(BTreeMap::new()),
+            dispatcher,
+        };
+        run.publish(Event::RunStarted {
+            schema_version: SCHEMA_VERSION,
+            run: info,
+            runbook: outline,
+        })?;
+        run.execute().await?;
+        Ok(lock(&run.record).clone())
+    }
+}
+
+fn open_journal(dir: &Path) -> Result<JournalWriter, RunError> {
+    if dir.exists() {
+        return Err(RunError::RunExists(dir.to_owned()));
+    }
+    std::fs::create_dir_all(dir).map_err(|source| RunError::RunDir {
+        path: dir.to_owned(),
+        source,
+    })?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(
+            |source| RunError::RunDir {
+                path: dir.to_owned(),
+                source,
+            },
+        )?;
+    }
+    Ok(JournalWriter::create(dir.join(JOURNAL_FILE))?)
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+struct Selection {
+    phases: BTreeSet<String>,
+    only: BTreeSet<String>,
+}
+
+impl From<&RunOptions> for Selection {
+    fn from(o: &RunOptions) -> Self {
+        Selection {
+            phases: o.phases.iter().cloned().collect(),
+            only: o.only.iter().cloned().collect(),
+        }
+    }
+}
+
+impl Selection {
+    fn contains(&self, phase: &Phase, step: &Step) -> bool {
+        (self.phases.is_empty() || self.phases.contains(&phase.id))
+            && (self.only.is_empty() || self.only.contains(&step.id))
+    }
+
+    fn names_explicitly(&self, phase: &Phase) -> bool {
+        self.phases.contains(&phase.id) || phase.steps.iter().any(|s| self.only.contains(&s.id))
+    }
+}
+
+/// Why the normal flow stopped.
+#[derive(Debug, Clone)]
+enum Stop {
+    Failed(RollbackReason),
+    Cancelled,
+}
+
+struct Run {
+    runbook: Arc<Runbook>,
+    selection: Selection,
+    dry_run: bool,
+    operator: String,
+    run_id: String,
+    environment: Arc<Environment>,
+    secrets: Arc<Secrets>,
+    confirmer: Arc<dyn Confirmer>,
+    cancel: CancellationToken,
+    clock: Arc<dyn Clock>,
+    record: Mutex<RunRecord>,
+    values: Mutex<BTreeMap<String, serde_json::Value>>,
+    /// Dry-run: values that skipped steps would have produced, and by whom.
+    dry_unknown: Mutex<BTreeMap<String, String>>,
+    dispatcher: Dispatcher,
+}
+
+/// How a phase ended.
+struct PhaseResult {
+    failure: Option<RollbackReason>,
+}
+
+impl Run {
+    fn publish(&self, event: Event) -> Result<(), RunError> {
+        let event = self.dispatcher.publish(event)?;
+        let applied = lock(&self.record).apply(0, &event);
+        debug_assert!(
+            applied.is_ok(),
+            "executor emitted an event its record rejects: {applied:?}"
+        );
+        Ok(())
+    }
+
+    async fn execute(&self) -> Result<(), RunError> {
+        let mut stop: Option<Stop> = None;
+        let mut rollback_trigger: Option<RollbackReason> = None;
+        for phase in self.runbook.phases() {
+            if phase.kind == PhaseKind::Rollback {
+                continue;
+            }
+            if let Some(stop) = &stop {
+                self.finish_unreached(phase, &not_reached(stop))?;
+                continue;
+            }
+            let result = self.run_phase(phase, false).await?;
+            if self.cancel.is_cancelled() {
+                stop = Some(Stop::Cancelled);
+            } else if let Some(reason) = result.failure {
+                if phase.rollback_on_failure {
+                    rollback_trigger = Some(reason.clone());
+                }
+                stop = Some(Stop::Failed(reason));
+            }
+        }
+        let mut verdict = match &stop {
+            None => Verdict::Succeeded,
+            Some(Stop::Failed(_)) => Verdict::Failed,
+            Some(Stop::Cancelled) => Verdict::Stopped,
+        };
+        if let Some(phase) = self.runbook.rollback_phase() {
+            let explicit = self.selection.names_explicitly(phase);
+            if let Some(reason) = rollback_trigger {
+                self.publish(Event::RollbackTriggered {
+                    reason,
+                    at: self.clock.now(),
+                })?;
+                verdict = self.run_rollback(phase, true).await?;
+            } else if explicit && stop.is_none() {
+                verdict = self.run_rollback(phase, false).await?;
+            } else {
+                let outcome = match &stop {
+                    Some(Stop::Cancelled) => {
+                        Outcome::not_run("the run was stopped by the operator")
+                    }
+                    _ => Outcome::skipped(SkipReason::RollbackNotTriggered),
+                };
+                self.finish_unreached(phase, &outcome)?;
+            }
+        }
+        self.publish(Event::RunFinished {
+            verdict,
+            exit_code: verdict.exit_code(),
+            at: self.clock.now(),
+        })
+    }
+
+    async fn run_rollback(&self, phase: &Phase, triggered: bool) -> Result<Verdict, RunError> {
+        let result = self.run_phase_with(phase, true, triggered).await?;
+        Ok(if self.cancel.is_cancelled() {
+            Verdict::Stopped
+        } else if result.failure.is_some() {
+            Verdict::RollbackFailed
+        } else {
+            Verdict::RolledBack
+        })
+    }
+
+    /// Records every step of a phase the run never reached.
+    fn finish_unreached(&self, phase: &Phase, outcome: &Outcome) -> Result<(), RunError> {
+        for step in &phase.steps {
+            self.finish(phase, step, outcome.clone(), 0, Duration::ZERO)?;
+        }
+        self.publish(Event::PhaseFinished {
+            phase: phase.id.clone(),
+            status: outcome.status,
+            at: self.clock.now(),
+        })
+    }
+
+    fn finish(
+        &self,
+        phase: &Phase,
+        step: &Step,
+        outcome: Outcome,
+        attempts: u32,
+        elapsed: Duration,
+    ) -> Result<(), RunError> {
+        self.publish(Event::StepFinished {
+            phase: phase.id.clone(),
+            step: step.id.clone(),
+            outcome,
+            attempts,
+            elapsed_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+            at: self.clock.now(),
+        })
+    }
+
+    async fn run_phase(&self, phase: &Phase, rolling_back: bool) -> Result<PhaseResult, RunError> {
+        self.run_phase_with(phase, rolling_back, false).await
+    }
+
+    /// Runs one phase. `select_all` overrides the selection (a triggered
+    /// rollback runs whole, whatever `--only` said).
+    async fn run_phase_with(
+        &self,
+        phase: &Phase,
+        rolling_back: bool,
+        select_all: bool,
+    ) -> Result<PhaseResult, RunError> {
+        self.publish(Event::PhaseStarted {
+            phase: phase.id.clone(),
+            at: self.clock.now(),
+        })?;
+        let mut failure: Option<RollbackReason> = None;
+        let mut worst = Status::Passed;
+        let mut index = 0;
+        while index < phase.steps.len() {
+            let group_end = match &phase.steps[index].policy.parallel_group {
+                Some(group) => {
+                    index
+                        + phase.steps[index..]
+                            .iter()
+                            .take_while(|s| s.policy.parallel_group.as_ref() == Some(group))
+                            .count()
+                }
+                None => index + 1,
+            };
+            let chunk = &phase.steps[index..group_end];
+            index = group_end;
+            if self.cancel.is_cancelled() || failure.is_some() {
+                let outcome = match &failure {
+                    Some(reason) => not_reached(&Stop::Failed(reason.clone())),
+                    None => not_reached(&Stop::Cancelled),
+                };
+                for step in chunk {
+                    worst = worse(worst, outcome.status);
+                    self.finish(phase, step, outcome.clone(), 0, Duration::ZERO)?;
+                }
+                continue;
+            }
+            let outcomes = if chunk.len() == 1 {
+                vec![
+                    self.run_step(phase, &chunk[0], rolling_back, select_all)
+                        .await?,
+                ]
+            } else {
+                let permits = Semaphore::new(phase.max_parallel.max(1));
+                let runs = chunk.iter().map(|step| {
+                    let permits = &permits;
+                    async move {
+                        // The semaphore is never closed, so acquire cannot fail;
+                        // without a permit the step would run unthrottled.
+                        let _permit = permits.acquire().await.ok();
+                        self.run_step(phase, step, rolling_back, select_all).await
+                    }
+                });
+                join_all(runs)
+                    .await
+                    .into_iter()
+                    .collect::<Result<Vec<_>, _>>()?
+            };
+            for (step, outcome) in chunk.iter().zip(outcomes) {
+                worst = worse(worst, outcome.status);
+                if step.policy.blocking && !outcome.status.is_ok() && failure.is_none() {
+                    failure = Some(RollbackReason {
+                        phase: phase.id.clone(),
+                        step: step.id.clone(),
+                        status: outcome.status,
+                        summary: outcome.summary.clone(),
+                    });
+                }
+            }
+        }
+        if phase.steps.is_empty() {
+            worst = Status::Skipped;
+        }
+        self.publish(Event::PhaseFinished {
+            phase: phase.id.clone(),
+            status: worst,
+            at: self.clock.now(),
+        })?;
+        Ok(PhaseResult { failure })
+    }
+
+    /// Runs one step to its final outcome, publishing as it goes.
+    async fn run_step(
+        &self,
+        phase: &Phase,
+        step: &Step,
+        rolling_back: bool,
+        select_all: bool,
+    ) -> Result<Outcome, RunError> {
+        let skip = if !select_all && !self.selection.contains(phase, step) {
+            Some(SkipReason::NotSelected)
+        } else {
+            match step.policy.when {
+                When::OnRollback if !rolling_back => Some(SkipReason::Condition {
+                    condition: When::OnRollback.describe().into(),
+                }),
+                When::NotOnRollback if rolling_back => Some(SkipReason::Condition {
+                    condition: When::NotOnRollback.describe().into(),
+                }),
+                _ => None,
+            }
+        };
+        if let Some(reason) = skip {
+            self.note_dry_unknown(step);
+            let outcome = Outcome::skipped(reason);
+            self.finish(phase, step, outcome.clone(), 0, Duration::ZERO)?;
+            return Ok(outcome);
+        }
+        let started = Instant::now();
+        let (outcome, attempts) = match &step.kind {
+            StepKind::Manual { instructions } => {
+                if self.dry_run {
+                    (
+                        Outcome::skipped(SkipReason::DryRun {
+                            would: "ask the operator to confirm".into(),
+                        }),
+                        0,
+                    )
+                } else {
+                    (self.confirm(phase, step, instructions.clone()).await?, 1)
+                }
+            }
+            StepKind::Check(check) => self.run_check(phase, step, check.as_ref()).await?,
+        };
+        let outcome = self.secrets.redactor().redact_serde(&outcome);
+        if outcome.status.is_ok() && !outcome.values.is_empty() {
+            lock(&self.values).extend(outcome.values.clone());
+        }
+        self.finish(phase, step, outcome.clone(), attempts, started.elapsed())?;
+        Ok(outcome)
+    }
+
+    /// In a dry-run, remembers that `step`'s values will not exist.
+    fn note_dry_unknown(&self, step: &Step) {
+        if let Some(desc) = step.description() {
+            let mut unknown = lock(&self.dry_unknown);
+            for key in desc.produces {
+                unknown.entry(key).or_insert_with(|| step.id.clone());
+            }
+        }
+    }
+
+    async fn confirm(
+        &self,
+        phase: &Phase,
+        step: &Step,
+        instructions: Option<String>,
+    ) -> Result<Outcome, RunError> {
+        self.publish(Event::StepStarted {
+            phase: phase.id.clone(),
+            step: step.id.clone(),
+            attempt: 1,
+            mutates: false,
+            at: self.clock.now(),
+        })?;
+        let request = ConfirmRequest {
+            run_id: self.run_id.clone(),
+            phase: phase.id.clone(),
+            step: step.id.clone(),
+            title: step.title.clone(),
+            instructions,
+            deadline: step.policy.confirm_deadline,
+            default: step.policy.confirm_default,
+            now: self.clock.now(),
+        };
+        let ask = self.confirmer.confirm(&request);
+        let answer = tokio::select! {
+            biased;
+            () = self.cancel.cancelled() => {
+                return Ok(Outcome::aborted("the run was stopped while waiting for confirmation"));
+            }
+            answer = with_deadline(step.policy.confirm_deadline, ask) => answer,
+        };
+        let confirmation = match answer {
+            Some(Ok(c)) => c,
+            Some(Err(e)) => return Ok(Outcome::check_error(e.to_string())),
+            None => Confirmation {
+                decision: step.policy.confirm_default,
+                who: self.operator.clone(),
+                at: self.clock.now(),
+                via: Via::DeadlineDefault,
+                comment: step
+                    .policy
+                    .confirm_deadline
+                    .map(|d| format!("no answer within {}", crate::outcome::format_duration(d))),
+            },
+        };
+        self.publish(Event::ConfirmationRecorded {
+            phase: phase.id.clone(),
+            step: step.id.clone(),
+            confirmation: confirmation.clone(),
+        })?;
+        let by = match &confirmation.comment {
+            Some(comment) => format!("{} ({comment})", confirmation.who),
+            None => confirmation.who.clone(),
+        };
+        Ok(match confirmation.decision {
+            Decision::Confirmed => Outcome::passed(format!("confirmed by {by}")),
+            Decision::Declined => Outcome::failed(format!("declined by {by}")),
+            Decision::Skipped => {
+                let mut o = Outcome::skipped(SkipReason::Operator);
+                o.summary = format!("skipped by {by}");
+                o
+            }
+            Decision::Abort => {
+                self.cancel.cancel();
+                Outcome::aborted(format!("run stopped by {by}"))
+            }
+        })
+    }
+
+    async fn run_check(
+        &self,
+        phase: &Phase,
+        step: &Step,
+        check: &dyn Check,
+    ) -> Result<(Outcome, u32), RunError> {
+        let desc = check.describe();
+        if self.dry_run {
+            let unknown = desc.needs.iter().find_map(|v| {
+                lock(&self.dry_unknown)
+                    .get(v)
+                    .map(|p| (v.clone(), p.clone()))
+            });
+            if let Some((value, producer)) = unknown {
+                self.note_dry_unknown(step);
+                return Ok((
+                    Outcome::skipped(SkipReason::UnknownInDryRun { value, producer }),
+                    0,
+                ));
+            }
+            if desc.mutates {
+                self.note_dry_unknown(step);
+                return Ok((
+                    Outcome::skipped(SkipReason::DryRun {
+                        would: desc.action_text().to_owned(),
+                    }),
+                    0,
+                ));
+            }
+        }
+        let values = Arc::new(lock(&self.values).clone());
+        if let Some(missing) = desc.needs.iter().find(|k| !values.contains_key(*k)) {
+            return Ok((
+                Outcome::check_error(format!(
+                    "needs value `{missing}`, which no earlier step recorded (was its step skipped, not selected or failed?)"
+                )),
+                0,
+            ));
+        }
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            self.publish(Event::StepStarted {
+                phase: phase.id.clone(),
+                step: step.id.clone(),
+                attempt,
+                mutates: desc.mutates,
+                at: self.clock.now(),
+            })?;
+            let token = self.cancel.child_token();
+            let ctx = Ctx {
+                run_id: self.run_id.clone(),
+                phase: phase.id.clone(),
+                step: step.id.clone(),
+                attempt,
+                dry_run: self.dry_run,
+                environment: self.environment.clone(),
+                secrets: self.secrets.clone(),
+                values: values.clone(),
+                cancel: token.clone(),
+                dispatcher: self.dispatcher.clone(),
+            };
+            let attempt_run = AssertUnwindSafe(check.run(&ctx)).catch_unwind();
+            let outcome = tokio::select! {
+                biased;
+                () = self.cancel.cancelled() => Outcome::aborted(if desc.mutates {
+                    "interrupted while running: what it changed is unknown; verify before resuming"
+                } else {
+                    "interrupted by the operator"
+                }),
+                result = with_deadline(step.policy.timeout, attempt_run) => match result {
+                    None => Outcome::timed_out(step.policy.timeout.unwrap_or_default()),
+                    Some(Ok(outcome)) => outcome,
+                    Some(Err(panic)) => Outcome::check_error(format!("the check panicked: {}", panic_message(&panic))),
+                },
+            };
+            token.cancel();
+            if !outcome.status.is_retryable()
+                || attempt > step.policy.retries
+                || self.cancel.is_cancelled()
+            {
+                return Ok((outcome, attempt));
+            }
+            let delay = step.policy.backoff.delay(attempt);
+            self.publish(Event::StepRetrying {
+                phase: phase.id.clone(),
+                step: step.id.clone(),
+                attempt,
+                outcome: self.secrets.redactor().redact_serde(&outcome),
+                delay_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+            })?;
+            tokio::select! {
+                biased;
+                () = self.cancel.cancelled() => {
+                    return Ok((Outcome::aborted(format!("stopped before retry {attempt}; last attempt: {}", outcome.summary)), attempt));
+                }
+                () = tokio::time::sleep(delay) => {}
+            }
+        }
+    }
+}
+
+/// `fut` bounded by `limit`: `None` when the limit passed first.
+async fn with_deadline<F: std::future::Future>(
+    limit: Option<Duration>,
+    fut: F,
+) -> Option<F::Output> {
+    match limit {
+        Some(limit) => tokio::time::timeout(limit, fut).await.ok(),
+        None => Some(fut.await),
+    }
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic payload".into()
+    }
+}
+
+fn not_reached(stop: &Stop) -> Outcome {
+    match stop {
+        Stop::Failed(reason) => Outcome::not_run(format!(
+            "not reached: blocking step `{}` ended {}",
+            reason.step, reason.status
+        )),
+        Stop::Cancelled => Outcome::not_run("not reached: the run was stopped by the operator"),
+    }
+}
+
+/// The more serious of two statuses, for a phase's summary status.
+fn worse(a: Status, b: Status) -> Status {
+    fn rank(s: Status) -> u8 {
+        match s {
+            Status::Passed => 0,
+            Status::Skipped => 1,
+            Status::Warned => 2,
+            Status::NotRun => 3,
+            Status::NoData => 4,
+            Status::Failed => 5,
+            Status::CheckError => 6,
+            Status::TimedOut => 7,
+            Status::Aborted => 8,
+        }
+    }
+    if rank(b) > rank(a) { b } else { a }
+}

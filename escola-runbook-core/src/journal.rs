@@ -1,0 +1,142 @@
+//! The run's append-only JSONL journal: one event per line, fsynced per
+//! record, so a run killed at any instant leaves a record that reports (and
+//! resume) can trust.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+use crate::event::{Event, JournalWriteError};
+
+/// The journal's file name inside a run directory.
+pub const JOURNAL_FILE: &str = "journal.jsonl";
+
+/// Appends events to a journal file.
+#[derive(Debug)]
+pub struct JournalWriter {
+    file: File,
+    path: PathBuf,
+}
+
+impl JournalWriter {
+    /// Creates a new journal at `path`; refuses to overwrite one that exists,
+    /// because a journal is never rewritten.
+    pub fn create(path: impl Into<PathBuf>) -> Result<Self, JournalWriteError> {
+        let path = path.into();
+        let mut options = OpenOptions::new();
+        options.append(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let file = options.open(&path).map_err(|source| JournalWriteError {
+            path: path.clone(),
+            source,
+        })?;
+        Ok(JournalWriter { file, path })
+    }
+
+    /// Where the journal is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Writes `event` as one line and waits until it is on disk.
+    pub fn append(&mut self, event: &Event) -> Result<(), JournalWriteError> {
+        let mut line = serde_json::to_vec(event).map_err(|e| JournalWriteError {
+            path: self.path.clone(),
+            source: std::io::Error::other(e),
+        })?;
+        line.push(b'\n');
+        self.file
+            .write_all(&line)
+            .and_then(|()| self.file.sync_data())
+            .map_err(|source| JournalWriteError {
+                path: self.path.clone(),
+                source,
+            })
+    }
+}
+
+/// A journal read back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JournalContents {
+    /// The events, in order.
+    pub events: Vec<Event>,
+    /// Things worth telling the reader (a torn last line ignored).
+    pub warnings: Vec<String>,
+}
+
+/// Why a journal could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum JournalReadError {
+    /// The file could not be opened or read.
+    #[error("cannot read journal {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A complete line is not a valid event: the file was edited or damaged.
+    #[error(
+        "journal {path} is corrupt at line {line}: {reason} (line starts: {excerpt:?}); restore it from a backup or remove the run directory"
+    )]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        reason: String,
+        /// The first characters of the line.
+        excerpt: String,
+    },
+    /// The journal holds no event at all.
+    #[error("journal {0} is empty: the run never started")]
+    Empty(PathBuf),
+}
+
+/// Reads a journal. A torn last line (no newline, not valid JSON: the process
+/// died while writing it) is ignored with a warning; any other bad line is an
+/// error naming it.
+pub fn read_journal(path: &Path) -> Result<JournalContents, JournalReadError> {
+    let io_err = |source| JournalReadError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let mut reader = BufReader::new(File::open(path).map_err(io_err)?);
+    let mut line = Vec::new();
+    let mut number = 0;
+    let mut events = Vec::new();
+    let mut warnings = Vec::new();
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line).map_err(io_err)? == 0 {
+            break;
+        }
+        number += 1;
+        let complete = line.last() == Some(&b'\n');
+        match serde_json::from_slice::<Event>(&line) {
+            Ok(event) => events.push(event),
+            Err(_) if !complete => warnings.push(format!(
+                "journal {}: ignored a torn last line {number} (the run was interrupted while writing it)",
+                path.display()
+            )),
+            Err(e) => {
+                return Err(JournalReadError::Corrupt {
+                    path: path.to_owned(),
+                    line: number,
+                    reason: e.to_string(),
+                    excerpt: String::from_utf8_lossy(&line).chars().take(80).collect(),
+                });
+            }
+        }
+    }
+    if events.is_empty() {
+        return Err(JournalReadError::Empty(path.to_owned()));
+    }
+    Ok(JournalContents { events, warnings })
+}

@@ -1,0 +1,80 @@
+//! The embeddable core of escola-runbook: a deploy runbook as types, an
+//! executor that runs it with gates, timeouts, retries, dry-run and
+//! rollback, a crash-safe journal, and reports rendered from the record.
+//!
+//! No HTTP and no SQL here: concrete checks live in `escola-runbook-checks`,
+//! and any crate can add its own by implementing [`Check`].
+//!
+//! ```
+//! use std::sync::Arc;
+//! use async_trait::async_trait;
+//! use escola_runbook_core::*;
+//!
+//! struct AlwaysGreen;
+//!
+//! #[async_trait]
+//! impl Check for AlwaysGreen {
+//!     fn describe(&self) -> Description {
+//!         Description::read_only("ci-status", "the CI pipeline of the commit is green")
+//!     }
+//!     async fn run(&self, _ctx: &Ctx) -> Outcome {
+//!         Outcome::passed("pipeline #42 succeeded").with_evidence("pipeline", "#42")
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let runbook = Runbook::builder("escola-connect")
+//!     .contact("Dev on-call", "@dev-escola")
+//!     .phase(Phase::new("pre-deploy", "Pré-Deploy")
+//!         .step(Step::check("ci-green", "Confirmar branch `main` verdinho", AlwaysGreen))
+//!         .step(Step::manual("window", "Sincronizar janela com Infra + Produto")))
+//!     .build()?;
+//!
+//! let record = Executor::new(runbook)
+//!     .confirmer(Arc::new(PreapprovedConfirmer::new("ana")))
+//!     .run()
+//!     .await?;
+//! assert_eq!(record.verdict, Some(Verdict::Succeeded));
+//! let checklist = report::render_markdown(&record);
+//! assert!(checklist.contains("- [x] Confirmar branch `main` verdinho"));
+//! # Ok(()) }
+//! ```
+
+#![warn(missing_docs)]
+
+mod check;
+mod confirm;
+mod event;
+mod executor;
+pub mod exit;
+pub mod journal;
+mod model;
+mod outcome;
+mod record;
+pub mod report;
+mod secret;
+
+pub use check::{Check, Ctx, Description, Environment, ValueError};
+pub use confirm::{
+    ConfirmError, ConfirmRequest, Confirmation, Confirmer, Decision, PreapprovedConfirmer,
+    ScriptedConfirmer, Via,
+};
+pub use event::{
+    Automation, Event, EventLog, JournalWriteError, Observer, PhaseOutline, RollbackReason,
+    RunInfo, RunbookOutline, SCHEMA_VERSION, StepOutline, Verdict,
+};
+pub use executor::{
+    Clock, Executor, RunError, RunOptions, SystemClock, TokioClock, generate_run_id, run_directory,
+};
+pub use model::{
+    Backoff, Contact, Metadata, ModelError, Phase, PhaseKind, Policy, Runbook, RunbookBuilder,
+    Step, StepKind, When,
+};
+pub use outcome::{Evidence, Measurement, Outcome, SkipReason, Status, format_duration};
+pub use record::{PhaseRecord, RecordError, RunRecord, StepRecord};
+pub use secret::{Redactor, Secret, Secrets};
+
+/// Re-exported so plugins implement [`Check`] with the same macro version.
+pub use async_trait::async_trait;
+/// Re-exported so embedders cancel runs with the same token type.
+pub use tokio_util::sync::CancellationToken;

@@ -1,0 +1,285 @@
+//! The run record: what happened, folded from the event stream. Every report
+//! is rendered from it, and it can be rebuilt from the journal alone.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::confirm::Confirmation;
+use crate::event::{
+    Automation, Event, PhaseOutline, RollbackReason, RunInfo, RunbookOutline, SCHEMA_VERSION,
+    StepOutline, Verdict,
+};
+use crate::model::PhaseKind;
+use crate::outcome::{Outcome, Status};
+
+/// One step as it went.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepRecord {
+    /// The step as defined.
+    #[serde(flatten)]
+    pub outline: StepOutline,
+    /// First start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<DateTime<Utc>>,
+    /// Finish.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Wall time, first start to finish.
+    #[serde(default)]
+    pub elapsed_ms: u64,
+    /// Attempts made.
+    #[serde(default)]
+    pub attempts: u32,
+    /// Outcomes of attempts that were retried, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retried: Vec<Outcome>,
+    /// The operator's answer, for manual steps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirmation: Option<Confirmation>,
+    /// The final outcome; `None` while running or if the run died first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<Outcome>,
+}
+
+impl StepRecord {
+    /// The status to show: the outcome's, `aborted` for a step that started
+    /// and never finished (the process died), `not_run` otherwise.
+    pub fn status(&self) -> Status {
+        match (&self.outcome, self.started_at) {
+            (Some(o), _) => o.status,
+            (None, Some(_)) => Status::Aborted,
+            (None, None) => Status::NotRun,
+        }
+    }
+
+    /// True for an automated step that changes something.
+    pub fn mutates(&self) -> bool {
+        matches!(&self.outline.automation, Automation::Check { description } if description.mutates)
+    }
+}
+
+/// One phase as it went.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PhaseRecord {
+    /// Phase id.
+    pub id: String,
+    /// Heading.
+    pub title: String,
+    /// Kind.
+    pub kind: PhaseKind,
+    /// Remarks.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    /// Worst status of its steps, once finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<Status>,
+    /// Steps.
+    pub steps: Vec<StepRecord>,
+}
+
+/// A whole run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// JSON schema version ([`SCHEMA_VERSION`]).
+    pub schema_version: u32,
+    /// Facts fixed at the start.
+    pub run: RunInfo,
+    /// Runbook name.
+    pub runbook: String,
+    /// Contacts, glossary, version.
+    pub metadata: crate::model::Metadata,
+    /// Why a rollback ran, if one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback: Option<RollbackReason>,
+    /// How it ended; `None` if the record stops before the end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<Verdict>,
+    /// Exit code that goes with the verdict.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    /// When it ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Phases in runbook order.
+    pub phases: Vec<PhaseRecord>,
+}
+
+/// The events do not make a run record.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RecordError {
+    /// The first event is not `run_started`.
+    #[error("the record does not begin with run_started (found {0}); it is not a run journal")]
+    NoStart(String),
+    /// An event names a step or phase the runbook outline lacks.
+    #[error("event {index} names {what} `{id}`, which the run's runbook does not have")]
+    Unknown {
+        /// 0-based event index.
+        index: usize,
+        /// "phase" or "step".
+        what: &'static str,
+        /// The id.
+        id: String,
+    },
+    /// A journal from a newer version of the tool.
+    #[error(
+        "the record has schema version {0}, newer than this tool's {SCHEMA_VERSION}; upgrade escola-runbook"
+    )]
+    NewerSchema(u32),
+}
+
+impl RunRecord {
+    /// An empty record for a run about to start.
+    pub fn start(run: RunInfo, runbook: &RunbookOutline) -> Self {
+        RunRecord {
+            schema_version: SCHEMA_VERSION,
+            run,
+            runbook: runbook.name.clone(),
+            metadata: runbook.metadata.clone(),
+            rollback: None,
+            verdict: None,
+            exit_code: None,
+            finished_at: None,
+            phases: runbook.phases.iter().map(phase_record).collect(),
+        }
+    }
+
+    /// Folds a whole event stream (a journal) into a record.
+    pub fn from_events(events: &[Event]) -> Result<Self, RecordError> {
+        let Some(first) = events.first() else {
+            return Err(RecordError::NoStart("nothing".into()));
+        };
+        let Event::RunStarted {
+            schema_version,
+            run,
+            runbook,
+        } = first
+        else {
+            return Err(RecordError::NoStart(event_name(first)));
+        };
+        if *schema_version > SCHEMA_VERSION {
+            return Err(RecordError::NewerSchema(*schema_version));
+        }
+        let mut record = RunRecord::start(run.clone(), runbook);
+        for (index, event) in events.iter().enumerate().skip(1) {
+            record.apply(index, event)?;
+        }
+        Ok(record)
+    }
+
+    /// Applies one event; `index` only labels errors.
+    pub fn apply(&mut self, index: usize, event: &Event) -> Result<(), RecordError> {
+        match event {
+            Event::RunStarted { .. } | Event::StepProgress { .. } | Event::PhaseStarted { .. } => {}
+            Event::StepStarted { step, at, .. } => {
+                let s = self.step_mut(index, step)?;
+                s.started_at.get_or_insert(*at);
+                s.attempts += 1;
+            }
+            Event::StepRetrying { step, outcome, .. } => {
+                self.step_mut(index, step)?.retried.push(outcome.clone());
+            }
+            Event::ConfirmationRecorded {
+                step, confirmation, ..
+            } => {
+                self.step_mut(index, step)?.confirmation = Some(confirmation.clone());
+            }
+            Event::StepFinished {
+                step,
+                outcome,
+                attempts,
+                elapsed_ms,
+                at,
+                ..
+            } => {
+                let s = self.step_mut(index, step)?;
+                s.outcome = Some(outcome.clone());
+                s.attempts = *attempts;
+                s.elapsed_ms = *elapsed_ms;
+                s.finished_at = Some(*at);
+            }
+            Event::PhaseFinished { phase, status, .. } => {
+                let p = self
+                    .phases
+                    .iter_mut()
+                    .find(|p| &p.id == phase)
+                    .ok_or_else(|| RecordError::Unknown {
+                        index,
+                        what: "phase",
+                        id: phase.clone(),
+                    })?;
+                p.status = Some(*status);
+            }
+            Event::RollbackTriggered { reason, .. } => self.rollback = Some(reason.clone()),
+            Event::RunFinished {
+                verdict,
+                exit_code,
+                at,
+            } => {
+                self.verdict = Some(*verdict);
+                self.exit_code = Some(*exit_code);
+                self.finished_at = Some(*at);
+            }
+        }
+        Ok(())
+    }
+
+    fn step_mut(&mut self, index: usize, id: &str) -> Result<&mut StepRecord, RecordError> {
+        self.phases
+            .iter_mut()
+            .flat_map(|p| p.steps.iter_mut())
+            .find(|s| s.outline.id == id)
+            .ok_or_else(|| RecordError::Unknown {
+                index,
+                what: "step",
+                id: id.to_owned(),
+            })
+    }
+
+    /// Every step with its phase.
+    pub fn steps(&self) -> impl Iterator<Item = (&PhaseRecord, &StepRecord)> {
+        self.phases
+            .iter()
+            .flat_map(|p| p.steps.iter().map(move |s| (p, s)))
+    }
+
+    /// How many steps ended with each status, in [`Status::ALL`] order,
+    /// leaving out statuses with no step.
+    pub fn counts(&self) -> Vec<(Status, usize)> {
+        Status::ALL
+            .iter()
+            .map(|s| (*s, self.steps().filter(|(_, r)| r.status() == *s).count()))
+            .filter(|(_, n)| *n > 0)
+            .collect()
+    }
+}
+
+fn phase_record(p: &PhaseOutline) -> PhaseRecord {
+    PhaseRecord {
+        id: p.id.clone(),
+        title: p.title.clone(),
+        kind: p.kind,
+        notes: p.notes.clone(),
+        status: None,
+        steps: p
+            .steps
+            .iter()
+            .map(|s| StepRecord {
+                outline: s.clone(),
+                started_at: None,
+                finished_at: None,
+                elapsed_ms: 0,
+                attempts: 0,
+                retried: Vec::new(),
+                confirmation: None,
+                outcome: None,
+            })
+            .collect(),
+    }
+}
+
+fn event_name(event: &Event) -> String {
+    serde_json::to_value(event)
+        .ok()
+        .and_then(|v| v.get("event").and_then(|e| e.as_str().map(str::to_owned)))
+        .unwrap_or_else(|| "an unknown event".into())
+}

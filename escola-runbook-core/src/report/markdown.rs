@@ -1,0 +1,193 @@
+use std::fmt::Write;
+
+use crate::confirm::Via;
+use crate::event::Automation;
+use crate::outcome::{Status, format_duration};
+use crate::record::{RunRecord, StepRecord};
+
+use super::checkbox;
+
+/// The runbook as the team wrote it, ticked: a heading per phase, `[x]`,
+/// `[!]` or `[ ]` per step, with who/when/evidence beneath each.
+pub fn render_markdown(record: &RunRecord) -> String {
+    let mut md = String::new();
+    let run = &record.run;
+    let _ = writeln!(md, "# {}\n", record.runbook);
+    let _ = writeln!(
+        md,
+        "- **Run:** `{}`{}\n- **Environment:** `{}`\n- **Operator:** {} on `{}`\n- **Started:** {}",
+        run.run_id,
+        if run.dry_run {
+            " (dry-run: nothing was changed, no one was asked)"
+        } else {
+            ""
+        },
+        run.environment.name,
+        run.operator,
+        run.host,
+        timestamp(&run.started_at),
+    );
+    match (record.verdict, record.finished_at, record.exit_code) {
+        (Some(verdict), Some(at), Some(code)) => {
+            let _ = writeln!(
+                md,
+                "- **Finished:** {}\n- **Verdict:** **{}** (exit code {code})",
+                timestamp(&at),
+                verdict.label()
+            );
+        }
+        _ => {
+            let _ = writeln!(
+                md,
+                "- **Verdict:** **unfinished** — the record stops before the end of the run"
+            );
+        }
+    }
+    if !run.phases.is_empty() || !run.only.is_empty() {
+        let _ = writeln!(
+            md,
+            "- **Selection:** phases {:?}, steps {:?}",
+            run.phases, run.only
+        );
+    }
+    let counts: Vec<String> = record
+        .counts()
+        .iter()
+        .map(|(s, n)| format!("{n} {}", s.as_str()))
+        .collect();
+    let _ = writeln!(md, "- **Steps:** {}", counts.join(", "));
+    if let Some(reason) = &record.rollback {
+        let _ = writeln!(
+            md,
+            "\n> **Rollback triggered** by step `{}` in phase `{}`: {} — {}",
+            reason.step,
+            reason.phase,
+            reason.status.label(),
+            reason.summary
+        );
+    }
+    for (number, phase) in record.phases.iter().enumerate() {
+        let status = phase
+            .status
+            .map(|s| format!(" — {}", s.label()))
+            .unwrap_or_default();
+        let _ = writeln!(md, "\n## {}. {}{status}\n", number + 1, phase.title);
+        for note in &phase.notes {
+            let _ = writeln!(md, "> {note}\n");
+        }
+        let mut section: Option<&str> = None;
+        for step in &phase.steps {
+            let indent = match step.outline.section.as_deref() {
+                Some(s) => {
+                    if section != Some(s) {
+                        let _ = writeln!(md, "- **{s}**");
+                    }
+                    section = Some(s);
+                    "  "
+                }
+                None => {
+                    section = None;
+                    ""
+                }
+            };
+            write_step(&mut md, indent, step);
+        }
+    }
+    let meta = &record.metadata;
+    if !meta.contacts.is_empty() {
+        let _ = writeln!(md, "\n## Contacts\n\n| Role | Handle |\n|---|---|");
+        for c in &meta.contacts {
+            let _ = writeln!(md, "| {} | `{}` |", c.role, c.handle);
+        }
+    }
+    if !meta.glossary.is_empty() {
+        let _ = writeln!(md, "\n## Glossary\n");
+        for (term, meaning) in &meta.glossary {
+            let _ = writeln!(md, "- *{term}*: {meaning}");
+        }
+    }
+    md
+}
+
+fn write_step(md: &mut String, indent: &str, step: &StepRecord) {
+    let status = step.status();
+    let automation = match &step.outline.automation {
+        Automation::Manual { .. } => "",
+        Automation::Check { description } if description.mutates => " *(action)*",
+        Automation::Check { .. } => " *(check)*",
+    };
+    let _ = writeln!(
+        md,
+        "{indent}- {} {}{automation}",
+        checkbox(step),
+        step.outline.title
+    );
+    let sub = format!("{indent}  ");
+    let summary = step
+        .outcome
+        .as_ref()
+        .map(|o| o.summary.as_str())
+        .unwrap_or("started and never finished (the run was interrupted)");
+    let timing = if step.elapsed_ms > 0 {
+        format!(
+            " · {}",
+            format_duration(std::time::Duration::from_millis(step.elapsed_ms))
+        )
+    } else {
+        String::new()
+    };
+    let attempts = if step.attempts > 1 {
+        format!(" · {} attempts", step.attempts)
+    } else {
+        String::new()
+    };
+    let line = match (status, &step.confirmation) {
+        (_, Some(c)) => {
+            let via = match c.via {
+                Via::Prompt => "at the prompt",
+                Via::Preapproved => "with --yes",
+                Via::Scripted => "by script",
+                Via::DeadlineDefault => "by default after the deadline",
+            };
+            format!("{} {via}, {}{timing}", summary, timestamp(&c.at))
+        }
+        (Status::Passed, None) => format!("{summary}{timing}{attempts}"),
+        (Status::Skipped | Status::NotRun, None) => format!("*{} — {summary}*", status.label()),
+        (_, None) => format!("**{}** — {summary}{timing}{attempts}", status.label()),
+    };
+    let _ = writeln!(md, "{sub}- {line}");
+    if let Some(outcome) = &step.outcome {
+        for e in &outcome.evidence {
+            write_evidence(md, &sub, &e.label, &e.value);
+        }
+    }
+    for retried in &step.retried {
+        let _ = writeln!(
+            md,
+            "{sub}- retried after {}: {}",
+            retried.status.label(),
+            retried.summary
+        );
+    }
+    for note in &step.outline.notes {
+        let _ = writeln!(md, "{sub}- note: {note}");
+    }
+}
+
+fn write_evidence(md: &mut String, indent: &str, label: &str, value: &str) {
+    if !value.contains('\n') {
+        let _ = writeln!(md, "{indent}- {label}: `{}`", value.replace('`', "'"));
+        return;
+    }
+    let longest_run = value.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest_run.max(2) + 1);
+    let _ = writeln!(md, "{indent}- {label}:\n\n{indent}  {fence}text");
+    for line in value.trim_end_matches('\n').lines() {
+        let _ = writeln!(md, "{indent}  {line}");
+    }
+    let _ = writeln!(md, "{indent}  {fence}\n");
+}
+
+fn timestamp(at: &chrono::DateTime<chrono::Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
