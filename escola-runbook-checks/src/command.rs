@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
-use escola_runbook_core::{Check, Ctx, Description, Outcome, async_trait, format_duration};
+use escola_runbook_core::{
+    Check, CheckParams, Ctx, Description, Outcome, async_trait, format_duration,
+};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
 
@@ -247,6 +249,51 @@ impl Check for CommandCheck {
                 ..Description::read_only("command", verifies)
             }
         }
+    }
+
+    fn params(&self) -> Option<CheckParams> {
+        let mut p = CheckParams::new("command");
+        match &self.program {
+            Program::Shell(line) => p = p.with("shell", line),
+            // Arguments containing commas cannot be written as a list; such a
+            // command exports as the equivalent shell line.
+            Program::Exec { program, args } if args.iter().any(|a| a.contains(',')) => {
+                p = p.with(
+                    "shell",
+                    Program::Exec {
+                        program: program.clone(),
+                        args: args.clone(),
+                    }
+                    .display(),
+                );
+            }
+            Program::Exec { program, args } => {
+                p = p.with("program", program);
+                if !args.is_empty() {
+                    p = p.with("args", args.join(","));
+                }
+            }
+        }
+        if let Some(dir) = &self.cwd {
+            p = p.with("cwd", dir.display().to_string());
+        }
+        if let Some(limit) = self.timeout {
+            p = p.with("timeout", format!("{}ms", limit.as_millis()));
+        }
+        if self.expect_exit != [0] {
+            p = p.with(
+                "expect_exit",
+                self.expect_exit
+                    .iter()
+                    .map(i32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(","),
+            );
+        }
+        if !self.mutates {
+            p = p.with("read_only", "true");
+        }
+        Some(p)
     }
 
     async fn run(&self, ctx: &Ctx) -> Outcome {

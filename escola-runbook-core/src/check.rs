@@ -48,6 +48,39 @@ pub trait Check: Send + Sync {
 
     /// Runs the check once. Retries and timeouts are the executor's job.
     async fn run(&self, ctx: &Ctx) -> Outcome;
+
+    /// The built-in check name and parameters that rebuild this check, so a
+    /// runbook can be written out as a file. `None` (the default) for checks
+    /// that exist only in code; such steps are exported as manual steps with
+    /// a note.
+    fn params(&self) -> Option<CheckParams> {
+        None
+    }
+}
+
+/// A check as a runbook file names it: a built-in check and its parameters.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckParams {
+    /// Built-in check name ("command", "smoke").
+    pub check: String,
+    /// Parameters as strings, as on the command line.
+    pub params: BTreeMap<String, String>,
+}
+
+impl CheckParams {
+    /// Parameters for built-in check `check`.
+    pub fn new(check: impl Into<String>) -> Self {
+        CheckParams {
+            check: check.into(),
+            params: BTreeMap::new(),
+        }
+    }
+
+    /// Adds a parameter.
+    pub fn with(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.params.insert(key.into(), value.into());
+        self
+    }
 }
 
 /// A check's self-description.

@@ -54,7 +54,7 @@ mod record;
 pub mod report;
 mod secret;
 
-pub use check::{Check, Ctx, Description, Environment, ValueError};
+pub use check::{Check, CheckParams, Ctx, Description, Environment, ValueError};
 pub use confirm::{
     ConfirmError, ConfirmRequest, Confirmation, Confirmer, Decision, PreapprovedConfirmer,
     ScriptedConfirmer, Via,
