@@ -383,6 +383,12 @@ impl Check for CommandCheck {
                 Some(code) if self.expect_exit.contains(&code) => {
                     Outcome::passed(format!("`{line}` exited with {code}"))
                 }
+                // The shell's own codes for "not found" and "not executable":
+                // the command never ran, so nothing was measured.
+                Some(code @ (126 | 127)) if matches!(self.program, Program::Shell(_)) => Outcome::check_error(format!(
+                    "`{line}` could not be run: the shell answered {code} ({}); check the command and --app-dir",
+                    if code == 127 { "command not found" } else { "not executable" }
+                )),
                 Some(code) => Outcome::failed(format!(
                     "`{line}` exited with {code}, expected {}",
                     exit_list(&self.expect_exit)

@@ -1,4 +1,77 @@
-//! The `escola-runbook` command (work in progress in this commit).
+//! `escola-runbook`: argument parsing and terminal UI over the escola-runbook
+//! library. Nothing here decides a verdict; the library does.
+
+mod cli;
+mod cmd;
+mod logging;
+mod prompt;
+mod ui;
+
+use clap::Parser;
+use escola_runbook_core::exit;
+
+use crate::cli::{Cli, Command};
+
+/// An error that ends the command, with the exit code it deserves.
+#[derive(Debug)]
+pub struct CliError {
+    message: String,
+    code: i32,
+}
+
+impl CliError {
+    /// Bad arguments, files or configuration: exit 2.
+    pub fn usage(message: impl Into<String>) -> Self {
+        CliError {
+            message: message.into(),
+            code: exit::USAGE,
+        }
+    }
+
+    /// Something failed after the input was accepted: exit 1.
+    pub fn failure(message: impl Into<String>) -> Self {
+        CliError {
+            message: message.into(),
+            code: exit::STEP_FAILED,
+        }
+    }
+}
+
 fn main() {
-    std::process::exit(escola_runbook_core::exit::USAGE);
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // clap prints help/version to stdout with 0 and usage errors to
+        // stderr with 2, matching our exit codes.
+        Err(e) => e.exit(),
+    };
+    let redactor = escola_runbook_core::Redactor::new();
+    logging::init(cli.verbose, redactor.clone());
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            std::process::exit(exit::STEP_FAILED);
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Plan(args) => cmd::plan::run(args, &redactor),
+            Command::Run(args) => cmd::run::run(args, &redactor).await,
+            Command::Report(args) => cmd::report::run(args),
+            Command::Check(args) => cmd::check::run(args, &redactor).await,
+        }
+    });
+    // Leave no check's background work running past the verdict.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    match result {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("error: {}", redactor.redact(&e.message));
+            std::process::exit(e.code);
+        }
+    }
 }

@@ -242,6 +242,12 @@ impl Ctx {
         }
     }
 
+    /// Uses `token` as the check's cancellation (wire Ctrl-C to it).
+    pub fn with_cancellation(mut self, token: CancellationToken) -> Self {
+        self.cancel = token;
+        self
+    }
+
     /// Adds a value as if an earlier step had recorded it (for tests and
     /// one-off runs).
     pub fn with_value(mut self, key: impl Into<String>, value: serde_json::Value) -> Self {

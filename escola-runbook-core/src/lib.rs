@@ -50,6 +50,7 @@ pub mod exit;
 pub mod journal;
 mod model;
 mod outcome;
+mod plan;
 mod record;
 pub mod report;
 mod secret;
@@ -71,6 +72,7 @@ pub use model::{
     Step, StepKind, When,
 };
 pub use outcome::{Evidence, Measurement, Outcome, SkipReason, Status, format_duration};
+pub use plan::{Plan, PlannedStep};
 pub use record::{PhaseRecord, RecordError, RunRecord, StepRecord};
 pub use secret::{Redactor, Secret, Secrets};
 

@@ -614,6 +614,20 @@ impl Runbook {
         self.phases.iter().find(|p| p.id == id)
     }
 
+    /// Gives every manual step without its own deadline this one: a run
+    /// left unattended then decides by `default` instead of waiting forever.
+    pub fn with_confirm_deadline(mut self, deadline: Duration, default: Decision) -> Self {
+        for step in self.phases.iter_mut().flat_map(|p| p.steps.iter_mut()) {
+            if matches!(step.kind, StepKind::Manual { .. })
+                && step.policy.confirm_deadline.is_none()
+            {
+                step.policy.confirm_deadline = Some(deadline);
+                step.policy.confirm_default = default;
+            }
+        }
+        self
+    }
+
     /// Every step, with its phase.
     pub fn steps(&self) -> impl Iterator<Item = (&Phase, &Step)> {
         self.phases

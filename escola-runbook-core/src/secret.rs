@@ -59,6 +59,16 @@ impl Secrets {
         Self::default()
     }
 
+    /// An empty store whose values are registered with `redactor`, so a
+    /// masking layer built before the secrets were read (a log writer)
+    /// masks them too.
+    pub fn with_redactor(redactor: Redactor) -> Self {
+        Secrets {
+            values: BTreeMap::new(),
+            redactor,
+        }
+    }
+
     /// Adds (or replaces) a secret and registers its value for masking.
     pub fn insert(&mut self, name: impl Into<String>, value: Secret) {
         let name = name.into();

@@ -1,0 +1,193 @@
+//! Command-line arguments. Each subcommand's arguments live here; its work
+//! lives in `cmd/<name>.rs`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Run the Escola Connect deploy runbook: plan it, run it with evidence, and
+/// report what was checked, by whom, with what result.
+///
+/// Exit codes: 0 success, 1 a blocking step failed, 2 usage or
+/// configuration error, 3 rolled back, 4 stopped by the operator.
+#[derive(Debug, Parser)]
+#[command(name = "escola-runbook", version, propagate_version = true)]
+pub struct Cli {
+    /// Debug logs on stderr (secrets are masked). Also RUST_LOG.
+    #[arg(long, short = 'v', global = true)]
+    pub verbose: bool,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show the phases and steps, which are automated, and what a dry-run would do.
+    Plan(PlanArgs),
+    /// Run the runbook (or a selection of it), writing a journal and reports.
+    Run(RunArgs),
+    /// Render a finished (or interrupted) run's report from its journal.
+    Report(ReportArgs),
+    /// List the built-in checks, or run one ad hoc.
+    Check(CheckArgs),
+}
+
+/// Which runbook, against which environment.
+#[derive(Debug, Args, Clone)]
+pub struct RunbookArgs {
+    /// The application checkout where the runbook's commands run.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub app_dir: PathBuf,
+
+    /// Name of the target environment (recorded in the journal and reports).
+    #[arg(long = "env", value_name = "NAME", default_value = "production")]
+    pub environment: String,
+
+    /// An environment setting, e.g. --set base_url=https://api.example.org (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub settings: Vec<String>,
+
+    /// A secret read from an environment variable, e.g. --secret metrics_token=METRICS_TOKEN
+    /// (repeatable). Values never appear in output, journals or reports.
+    #[arg(long = "secret", value_name = "NAME=ENV_VAR")]
+    pub secrets: Vec<String>,
+}
+
+/// Which part of the runbook.
+#[derive(Debug, Args, Clone, Default)]
+pub struct SelectionArgs {
+    /// Run only this phase (repeatable); see the ids with `plan`.
+    #[arg(long = "phase", value_name = "PHASE")]
+    pub phases: Vec<String>,
+
+    /// Run only this step (repeatable).
+    #[arg(long = "only", value_name = "STEP")]
+    pub only: Vec<String>,
+}
+
+/// Output format of `plan`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum PlanFormat {
+    /// For people.
+    Text,
+    /// For tools (versioned schema).
+    Json,
+}
+
+/// `plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// The runbook.
+    #[command(flatten)]
+    pub runbook: RunbookArgs,
+    /// Which part.
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: PlanFormat,
+}
+
+/// What to do when nobody answers a confirmation in time.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum DefaultDecision {
+    /// Treat as confirmed.
+    Confirm,
+    /// Treat as not done (the step fails).
+    Decline,
+    /// Skip the step.
+    Skip,
+    /// Stop the run.
+    Abort,
+}
+
+/// `run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The runbook.
+    #[command(flatten)]
+    pub runbook: RunbookArgs,
+    /// Which part.
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+    /// Confirm every manual step without asking (recorded as "with --yes").
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Run read-only checks; describe actions and manual steps without doing them.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Who is running the deploy (default: $USER).
+    #[arg(long, value_name = "NAME")]
+    pub operator: Option<String>,
+    /// A comment recorded with every --yes confirmation.
+    #[arg(long, value_name = "TEXT", requires = "yes")]
+    pub comment: Option<String>,
+    /// Where runs are kept; each run gets <DIR>/<run-id>/.
+    #[arg(long, value_name = "DIR", default_value = ".escola-runbook/runs")]
+    pub run_dir: PathBuf,
+    /// Wait at most this long at a confirmation prompt (e.g. 5m), then take --confirm-default.
+    #[arg(long, value_name = "DURATION")]
+    pub confirm_timeout: Option<String>,
+    /// Decision taken when --confirm-timeout passes.
+    #[arg(
+        long,
+        value_enum,
+        default_value = "decline",
+        requires = "confirm_timeout"
+    )]
+    pub confirm_default: DefaultDecision,
+}
+
+/// Report formats.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ReportFormat {
+    /// The runbook as a ticked Markdown checklist.
+    Md,
+    /// The run record as JSON.
+    Json,
+    /// JUnit XML for CI dashboards.
+    Junit,
+}
+
+/// `report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Run id, run directory, journal file, or `latest`.
+    #[arg(value_name = "RUN")]
+    pub run: String,
+    /// Where runs are kept.
+    #[arg(long, value_name = "DIR", default_value = ".escola-runbook/runs")]
+    pub run_dir: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "md")]
+    pub format: ReportFormat,
+    /// Write to this file instead of stdout.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// `check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// List the built-in checks and their parameters.
+    #[arg(long, conflicts_with = "name")]
+    pub list: bool,
+    /// The check to run.
+    #[arg(value_name = "NAME", required_unless_present = "list")]
+    pub name: Option<String>,
+    /// A parameter, e.g. --param min=85 (repeatable).
+    #[arg(long = "param", short = 'p', value_name = "KEY=VALUE")]
+    pub params: Vec<String>,
+    /// Environment settings and secrets.
+    #[command(flatten)]
+    pub runbook: RunbookArgs,
+    /// Describe an action instead of running it.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: PlanFormat,
+}

@@ -1,0 +1,112 @@
+//! `escola-runbook check`: list the built-in checks, or run one ad hoc.
+
+use escola_runbook_checks::registry::{self, Params};
+use escola_runbook_core::{CancellationToken, Ctx, Outcome, Redactor, SkipReason, Status, exit};
+
+use crate::CliError;
+use crate::cli::{CheckArgs, PlanFormat};
+
+pub async fn run(args: CheckArgs, redactor: &Redactor) -> Result<i32, CliError> {
+    let Some(name) = args.name.as_deref().filter(|_| !args.list) else {
+        print!("{}", list(args.format)?);
+        return Ok(exit::SUCCESS);
+    };
+    let spec = registry::find(name).map_err(|e| CliError::usage(e.to_string()))?;
+    let params = Params::parse_pairs(args.params.iter().map(String::as_str))
+        .map_err(|e| CliError::usage(format!("--param: {e}")))?;
+    let check = spec
+        .instantiate(&params)
+        .map_err(|e| CliError::usage(e.to_string()))?;
+    let (environment, secrets) = super::environment(&args.runbook, redactor)?;
+    let description = check.describe();
+    let outcome = if args.dry_run && description.mutates {
+        Outcome::skipped(SkipReason::DryRun {
+            would: description.action_text().to_owned(),
+        })
+    } else {
+        let cancel = CancellationToken::new();
+        let ctx = Ctx::standalone(environment, secrets).with_cancellation(cancel.clone());
+        tokio::select! {
+            outcome = check.run(&ctx) => outcome,
+            _ = tokio::signal::ctrl_c() => {
+                cancel.cancel();
+                Outcome::aborted("interrupted by the operator")
+            }
+        }
+    };
+    let outcome = redactor.redact_serde(&outcome);
+    match args.format {
+        PlanFormat::Json => {
+            let text = serde_json::to_string_pretty(&outcome).map_err(|e| {
+                CliError::failure(format!("cannot render the outcome as JSON: {e}"))
+            })?;
+            println!("{text}");
+        }
+        PlanFormat::Text => {
+            println!(
+                "{}: {} — {}",
+                spec.name,
+                outcome.status.label(),
+                outcome.summary
+            );
+            for e in &outcome.evidence {
+                if e.value.contains('\n') {
+                    println!("  {}:", e.label);
+                    for line in e.value.lines() {
+                        println!("    {line}");
+                    }
+                } else {
+                    println!("  {}: {}", e.label, e.value);
+                }
+            }
+        }
+    }
+    Ok(match outcome.status {
+        Status::Passed | Status::Warned | Status::Skipped => exit::SUCCESS,
+        Status::Aborted => exit::STOPPED,
+        _ => exit::STEP_FAILED,
+    })
+}
+
+fn list(format: PlanFormat) -> Result<String, CliError> {
+    use std::fmt::Write;
+    let specs = registry::builtin();
+    if let PlanFormat::Json = format {
+        let json: Vec<serde_json::Value> = specs
+            .iter()
+            .map(|s| {
+                serde_json::json!({
+                    "name": s.name,
+                    "summary": s.summary,
+                    "params": s.params.iter().map(|p| serde_json::json!({
+                        "name": p.name, "help": p.help, "required": p.required, "default": p.default,
+                    })).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        return serde_json::to_string_pretty(&json)
+            .map(|t| t + "\n")
+            .map_err(|e| CliError::failure(format!("cannot render the list as JSON: {e}")));
+    }
+    let mut out = String::new();
+    for spec in specs {
+        let _ = writeln!(out, "{} — {}", spec.name, spec.summary);
+        for p in spec.params {
+            let mut tags = Vec::new();
+            if p.required {
+                tags.push("required".to_owned());
+            }
+            if let Some(d) = p.default {
+                tags.push(format!("default {d}"));
+            }
+            let tags = if tags.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", tags.join(", "))
+            };
+            let _ = writeln!(out, "    {:<14} {}{tags}", p.name, p.help);
+        }
+        out.push('\n');
+    }
+    Ok(out)
+}

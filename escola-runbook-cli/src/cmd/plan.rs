@@ -1,0 +1,96 @@
+//! `escola-runbook plan`.
+
+use escola_runbook_core::{Automation, Plan, Redactor};
+
+use crate::CliError;
+use crate::cli::{PlanArgs, PlanFormat};
+
+pub fn run(args: PlanArgs, redactor: &Redactor) -> Result<i32, CliError> {
+    let loaded = super::load(&args.runbook, redactor)?;
+    let plan = Plan::new(&loaded.runbook, &super::options(&args.selection))
+        .map_err(|e| CliError::usage(e.to_string()))?;
+    let text = match args.format {
+        PlanFormat::Json => serde_json::to_string_pretty(&plan)
+            .map(|mut t| {
+                t.push('\n');
+                t
+            })
+            .map_err(|e| CliError::failure(format!("cannot render the plan as JSON: {e}")))?,
+        PlanFormat::Text => render_text(&plan),
+    };
+    print!("{}", redactor.redact(&text));
+    Ok(escola_runbook_core::exit::SUCCESS)
+}
+
+fn render_text(plan: &Plan) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let outline = &plan.runbook;
+    let total = plan.steps.len();
+    let automated = plan.steps.iter().filter(|s| s.kind != "manual").count();
+    let _ = writeln!(
+        out,
+        "{}\n{} phases, {total} steps: {automated} automated, {} manual\n",
+        outline.name,
+        outline.phases.len(),
+        total - automated
+    );
+    let mut entries = plan.steps.iter();
+    for (number, phase) in outline.phases.iter().enumerate() {
+        let mut flags = vec![format!("{:?}", phase.kind).to_lowercase()];
+        if phase.rollback_on_failure {
+            flags.push("rollback on failure".into());
+        }
+        let _ = writeln!(
+            out,
+            "{}. {}  [{}] ({})",
+            number + 1,
+            phase.title,
+            phase.id,
+            flags.join(", ")
+        );
+        for note in &phase.notes {
+            let _ = writeln!(out, "   > {note}");
+        }
+        let mut section: Option<&str> = None;
+        for step in &phase.steps {
+            let Some(entry) = entries.next() else { break };
+            if step.section.as_deref() != section {
+                section = step.section.as_deref();
+                if let Some(s) = section {
+                    let _ = writeln!(out, "   {s}");
+                }
+            }
+            let mut tags = vec![entry.kind.clone()];
+            if !step.blocking {
+                tags.push("advisory".into());
+            }
+            if !entry.selected {
+                tags.push("not selected".into());
+            }
+            let _ = writeln!(
+                out,
+                "     {:<24} {:<18} {}",
+                step.id,
+                tags.join(", "),
+                step.title
+            );
+            let _ = writeln!(out, "     {:<24} run:     {}", "", entry.real_run);
+            let _ = writeln!(out, "     {:<24} dry-run: {}", "", entry.dry_run);
+            if let Automation::Manual {
+                instructions: Some(text),
+            } = &step.automation
+            {
+                let _ = writeln!(out, "     {:<24} how:     {text}", "");
+            }
+        }
+        out.push('\n');
+    }
+    if !outline.metadata.contacts.is_empty() {
+        let _ = writeln!(out, "Contacts:");
+        for c in &outline.metadata.contacts {
+            let _ = writeln!(out, "  {:<22} {}", c.role, c.handle);
+        }
+    }
+    out
+}

@@ -1,0 +1,92 @@
+//! What a run would do, before anything runs: `escola-runbook plan`, and a
+//! preview any embedding tool can show.
+
+use serde::{Deserialize, Serialize};
+
+use crate::event::{RunbookOutline, SCHEMA_VERSION};
+use crate::executor::{Executor, RunError, RunOptions};
+use crate::model::{PhaseKind, Runbook, StepKind};
+
+/// How a step behaves in a real run and in a dry-run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedStep {
+    /// Phase id.
+    pub phase: String,
+    /// Step id.
+    pub step: String,
+    /// `manual`, `check` (read-only) or `action` (mutating).
+    pub kind: String,
+    /// Inside the `--phase` / `--only` selection.
+    pub selected: bool,
+    /// What a real run does.
+    pub real_run: String,
+    /// What a dry-run does.
+    pub dry_run: String,
+}
+
+/// The plan of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    /// Schema version of this JSON.
+    pub schema_version: u32,
+    /// The runbook.
+    pub runbook: RunbookOutline,
+    /// One entry per step, in runbook order.
+    pub steps: Vec<PlannedStep>,
+}
+
+impl Plan {
+    /// The plan for `runbook` under `options` (selection checked as `run`
+    /// would check it).
+    pub fn new(runbook: &Runbook, options: &RunOptions) -> Result<Self, RunError> {
+        Executor::validate_selection(runbook, options)?;
+        let steps = runbook
+            .steps()
+            .map(|(phase, step)| {
+                let selected = (options.phases.is_empty() || options.phases.contains(&phase.id))
+                    && (options.only.is_empty() || options.only.contains(&step.id));
+                let rollback = if phase.kind == PhaseKind::Rollback {
+                    " (only if a rollback is triggered)"
+                } else {
+                    ""
+                };
+                let (kind, real_run, dry_run) = match &step.kind {
+                    StepKind::Manual { .. } => (
+                        "manual",
+                        format!("asks the operator to confirm{rollback}"),
+                        "described, nobody is asked".to_owned(),
+                    ),
+                    StepKind::Check(check) => {
+                        let d = check.describe();
+                        if d.mutates {
+                            (
+                                "action",
+                                format!("{}{rollback}", d.action_text()),
+                                format!("not run; would {}", d.action_text()),
+                            )
+                        } else {
+                            (
+                                "check",
+                                format!("checks that {}{rollback}", d.verifies),
+                                format!("runs (read-only): checks that {}", d.verifies),
+                            )
+                        }
+                    }
+                };
+                PlannedStep {
+                    phase: phase.id.clone(),
+                    step: step.id.clone(),
+                    kind: kind.into(),
+                    selected,
+                    real_run,
+                    dry_run,
+                }
+            })
+            .collect();
+        Ok(Plan {
+            schema_version: SCHEMA_VERSION,
+            runbook: RunbookOutline::of(runbook),
+            steps,
+        })
+    }
+}
