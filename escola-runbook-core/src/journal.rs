@@ -130,7 +130,7 @@ pub fn read_journal(path: &Path) -> Result<JournalContents, JournalReadError> {
                     path: path.to_owned(),
                     line: number,
                     reason: e.to_string(),
-                    excerpt: String::from_utf8_lossy(&line).chars().take(80).collect(),
+                    excerpt: String::from_utf8_lossy(&line).trim_end().chars().take(80).collect(),
                 });
             }
         }

@@ -53,7 +53,7 @@ pub fn render_markdown(record: &RunRecord) -> String {
     let counts: Vec<String> = record
         .counts()
         .iter()
-        .map(|(s, n)| format!("{n} {}", s.as_str()))
+        .map(|(s, n)| format!("{n} {}", s.as_str().replace('_', " ")))
         .collect();
     let _ = writeln!(md, "- **Steps:** {}", counts.join(", "));
     if let Some(reason) = &record.rollback {

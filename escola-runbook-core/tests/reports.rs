@@ -1,0 +1,182 @@
+//! Reports and the journal: rendered from a deterministic run (paused clock,
+//! fixed epoch and run id) and snapshot-tested; the journal read back.
+
+mod support;
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+
+use escola_runbook_core::*;
+use support::*;
+
+/// A small runbook whose run exercises every kind of line a report has.
+async fn sample_run(root: Option<&std::path::Path>) -> RunRecord {
+    let runbook = Runbook::builder("Escola Connect API — Runbook de Deploy")
+        .contact("Dev on-call", "@dev-escola")
+        .glossary("Trace-Id", "header retornado pelo `ApiResponder`.")
+        .phase(
+            Phase::new("pre-deploy", "Pré-Deploy")
+                .step(Step::manual("window-agreed", "Sincronizar janela com Infra + Produto").section("Janela & comunicações"))
+                .step(
+                    Step::check(
+                        "metrics-baseline",
+                        "Verificar métricas em Prometheus (`/metrics`) e latência base.",
+                        Scripted::after(
+                            "metrics",
+                            Duration::from_millis(1500),
+                            Outcome::passed("baseline p95 0.412s over 1200 requests")
+                                .with_evidence("p95", "0.412s")
+                                .with_evidence("requests", "1200")
+                                .with_measurement("latency_p95", 0.412, Some("s")),
+                        ),
+                    )
+                    .section("Backups & infra"),
+                ),
+        )
+        .phase(
+            Phase::new("deploy", "Deploy")
+                .rollback_on_failure()
+                .step(
+                    Step::check(
+                        "maintenance-on",
+                        "Entrar em modo manutenção (opcional)",
+                        Scripted::after("down", Duration::from_secs(2), Outcome::failed("`php artisan down` exited with 1, expected 0").with_evidence("stderr", "PHP Fatal error:  Uncaught Error\n  thrown in artisan on line 3")).mutating(),
+                    )
+                    .advisory()
+                    .note("Se a aplicação não expõe comando próprio, utilizar reverse-proxy."),
+                )
+                .step(Step::check(
+                    "smoke-tests",
+                    "Validar smoke tests automatizados",
+                    Scripted::new(
+                        "smoke",
+                        vec![
+                            (Duration::from_secs(1), Outcome::check_error("GET /health: connection refused")),
+                            (Duration::from_secs(1), Outcome::failed("GET /v1/escolas: expected 200, got 503").with_evidence("Trace-Id", "c0ffee")),
+                        ],
+                    ),
+                ).retries(1, Backoff { initial: Duration::from_secs(5), factor: 2.0, max: Duration::from_secs(60) }))
+                .step(Step::manual("cdn-purge", "Limpar caches HTTP/CDN")),
+        )
+        .phase(
+            Phase::rollback("rollback", "Rollback")
+                .step(Step::manual("previous-version", "Recolocar a versão anterior do código").section("Procedimento")),
+        )
+        .phase(Phase::new("support", "Checklists de Suporte").step(Step::manual("kanban", "Tickets em aberto migrados")))
+        .build()
+        .unwrap();
+    let confirmer = ScriptedConfirmer::new("ana")
+        .answer(
+            "window-agreed",
+            Decision::Confirmed,
+            Some("janela 02:00–04:00 com Infra"),
+        )
+        .otherwise(Decision::Confirmed);
+    let mut exec = executor(runbook).confirmer(Arc::new(confirmer));
+    if let Some(root) = root {
+        exec = exec.run_root(root);
+    }
+    exec.run().await.unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn markdown_report_reads_as_the_ticked_runbook() {
+    let record = sample_run(None).await;
+    insta::assert_snapshot!(report::render_markdown(&record));
+}
+
+#[tokio::test(start_paused = true)]
+async fn json_report_has_a_versioned_schema() {
+    let record = sample_run(None).await;
+    let json = report::render_json(&record).unwrap();
+    let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(value["schema_version"], SCHEMA_VERSION);
+    insta::assert_snapshot!(json);
+    let back: RunRecord = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, record);
+}
+
+#[tokio::test(start_paused = true)]
+async fn junit_report_has_a_case_per_step() {
+    let record = sample_run(None).await;
+    let xml = report::render_junit(&record).unwrap();
+    assert_eq!(xml.matches("<testcase ").count(), record.steps().count());
+    insta::assert_snapshot!(xml);
+}
+
+#[tokio::test(start_paused = true)]
+async fn reports_from_the_journal_equal_reports_from_the_live_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let record = sample_run(Some(dir.path())).await;
+    let journal =
+        journal::read_journal(&dir.path().join("run-1").join(journal::JOURNAL_FILE)).unwrap();
+    let replayed = RunRecord::from_events(&journal.events).unwrap();
+    assert_eq!(
+        report::render_markdown(&replayed),
+        report::render_markdown(&record)
+    );
+    let written = report::write_reports(&record, &dir.path().join("run-1")).unwrap();
+    assert_eq!(written.len(), 3);
+    assert!(written.iter().all(|p| p.is_file()));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_torn_last_line_is_ignored_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    sample_run(Some(dir.path())).await;
+    let path = dir.path().join("run-1").join(journal::JOURNAL_FILE);
+    let complete = journal::read_journal(&path).unwrap().events.len();
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap()
+        .write_all(br#"{"event":"step_started","phase":"deploy","st"#)
+        .unwrap();
+    let read = journal::read_journal(&path).unwrap();
+    assert_eq!(read.events.len(), complete);
+    assert_eq!(read.warnings.len(), 1);
+    assert!(
+        read.warnings[0].contains("torn last line"),
+        "{:?}",
+        read.warnings
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_corrupt_line_is_an_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    sample_run(Some(dir.path())).await;
+    let path = dir.path().join("run-1").join(journal::JOURNAL_FILE);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines[2] = "{not json}";
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    let err = journal::read_journal(&path).unwrap_err();
+    match &err {
+        journal::JournalReadError::Corrupt { line, excerpt, .. } => {
+            assert_eq!((*line, excerpt.as_str()), (3, "{not json}"));
+        }
+        other => panic!("expected corrupt, got {other}"),
+    }
+    assert!(err.to_string().contains("line 3"));
+}
+
+#[test]
+fn an_empty_or_foreign_journal_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.jsonl");
+    std::fs::write(&path, "").unwrap();
+    assert!(matches!(
+        journal::read_journal(&path),
+        Err(journal::JournalReadError::Empty(_))
+    ));
+    let events = vec![Event::PhaseStarted {
+        phase: "p".into(),
+        at: epoch(),
+    }];
+    assert_eq!(
+        RunRecord::from_events(&events).unwrap_err().to_string(),
+        "the record does not begin with run_started (found phase_started); it is not a run journal"
+    );
+}
