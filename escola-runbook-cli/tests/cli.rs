@@ -1,0 +1,303 @@
+//! The binary as a user runs it: exit codes, files written, messages for bad
+//! input, and secrets kept out of every output.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_escola-runbook"));
+    c.env_remove("RUST_LOG")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null());
+    c
+}
+
+fn run_in(dir: &Path, args: &[&str]) -> Output {
+    bin().current_dir(dir).args(args).output().unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// An application checkout whose smoke script exits with `code`.
+fn app(code: i32) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let scripts = dir.path().join("scripts");
+    std::fs::create_dir(&scripts).unwrap();
+    let smoke = scripts.join("smoke.sh");
+    std::fs::write(&smoke, format!("#!/bin/sh\necho smoke ran\nexit {code}\n")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&smoke, std::fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
+fn only_run(dir: &Path) -> std::path::PathBuf {
+    let runs = dir.join(".escola-runbook/runs");
+    let mut entries: Vec<_> = std::fs::read_dir(&runs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    entries.pop().unwrap()
+}
+
+#[test]
+fn plan_lists_the_seven_sections_and_every_item() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_in(dir.path(), &["plan"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let plan = String::from_utf8(out.stdout).unwrap();
+    for (n, title) in [
+        "Pré-Deploy",
+        "Deploy",
+        "Pós-Deploy Imediato (0–30 min)",
+        "Monitoramento Estendido (30 min – 24h)",
+        "Rollback",
+        "Pós-Deploy (24h+)",
+        "Checklists de Suporte",
+    ]
+    .iter()
+    .enumerate()
+    {
+        assert!(
+            plan.contains(&format!("{}. {title}  [", n + 1)),
+            "missing section {title}\n{plan}"
+        );
+    }
+    let out = run_in(dir.path(), &["plan", "--format", "json"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["steps"].as_array().unwrap().len(), 40);
+    assert_eq!(json["runbook"]["phases"].as_array().unwrap().len(), 7);
+    assert_eq!(json["schema_version"], 1);
+}
+
+#[test]
+fn a_dry_run_with_yes_succeeds_and_writes_three_reports() {
+    let app = app(0);
+    let out = run_in(
+        app.path(),
+        &["run", "--yes", "--dry-run", "--operator", "ana"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let run = only_run(app.path());
+    for file in ["journal.jsonl", "report.md", "report.json", "junit.xml"] {
+        assert!(run.join(file).is_file(), "{file} missing");
+    }
+    let md = std::fs::read_to_string(run.join("report.md")).unwrap();
+    assert!(
+        md.contains("**Verdict:** **succeeded** (exit code 0)"),
+        "{md}"
+    );
+    assert!(
+        md.contains("- [x] Validar smoke tests automatizados"),
+        "{md}"
+    );
+    // The report rebuilt from the journal alone is the one written at the end.
+    let id = run.file_name().unwrap().to_str().unwrap();
+    let out = run_in(app.path(), &["report", id, "--format", "md"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), md);
+    let out = run_in(app.path(), &["report", "latest", "--format", "junit"]);
+    assert!(String::from_utf8(out.stdout).unwrap().starts_with("<?xml"));
+}
+
+#[test]
+fn a_failing_smoke_test_rolls_back_with_exit_code_3() {
+    let app = app(1);
+    let out = run_in(app.path(), &["run", "--yes", "--dry-run"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let md = std::fs::read_to_string(only_run(app.path()).join("report.md")).unwrap();
+    assert!(
+        md.contains("> **Rollback triggered** by step `smoke-tests`"),
+        "{md}"
+    );
+    assert!(
+        md.contains("- [!] Validar smoke tests automatizados"),
+        "{md}"
+    );
+}
+
+#[test]
+fn manual_steps_without_a_terminal_need_yes() {
+    let app = app(0);
+    let out = run_in(app.path(), &["run"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("pass --yes"), "{}", text(&out));
+    assert!(
+        !app.path().join(".escola-runbook").exists(),
+        "nothing may be written"
+    );
+}
+
+#[test]
+fn bad_input_is_exit_2_with_a_message_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (&["deploy"], "unrecognized subcommand"),
+        (
+            &["run", "--yes", "--phase", "deplyo"],
+            "unknown phase `deplyo`",
+        ),
+        (
+            &["run", "--yes", "--only", "smoke"],
+            "unknown step `smoke` (did you mean `smoke-tests`?)",
+        ),
+        (
+            &["run", "--yes", "--app-dir", "/nonexistent/app"],
+            "--app-dir /nonexistent/app is not a directory",
+        ),
+        (
+            &["run", "--yes", "--confirm-timeout", "soon"],
+            "--confirm-timeout \"soon\" is not a duration",
+        ),
+        (
+            &["run", "--yes", "--secret", "token"],
+            "expected NAME=ENV_VAR",
+        ),
+        (
+            &["run", "--yes", "--secret", "token=ESCOLA_TEST_UNSET_VAR"],
+            "ESCOLA_TEST_UNSET_VAR is not set",
+        ),
+        (&["run", "--yes", "--set", "=x"], "expected KEY=VALUE"),
+        (&["report", "nope"], "no run `nope`"),
+        (&["report", "latest"], "cannot list runs"),
+        (&["check", "comand"], "did you mean `command`?"),
+        (
+            &["check", "command", "-p", "shel=true"],
+            "did you mean `shell`?",
+        ),
+        (
+            &["check", "command", "-p", "timeout=fast", "-p", "shell=true"],
+            "parameter `timeout` has value `fast`",
+        ),
+        (
+            &["check", "command", "-p", "noequals"],
+            "`noequals` is not KEY=VALUE",
+        ),
+        (&["plan", "--format", "yaml"], "invalid value 'yaml'"),
+    ];
+    for (args, expected) in cases {
+        let out = run_in(dir.path(), args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
+        assert!(
+            text(&out).contains(expected),
+            "{args:?}: expected {expected:?} in\n{}",
+            text(&out)
+        );
+        assert!(!text(&out).contains("panicked"), "{args:?}");
+    }
+}
+
+#[test]
+fn a_corrupt_journal_is_named_not_panicked_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("journal.jsonl");
+    std::fs::write(&journal, "{\"event\":\"run_started\"}\ngarbage\n").unwrap();
+    let out = run_in(dir.path(), &["report", journal.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out).contains("is corrupt at line 1"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn secrets_never_reach_the_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = bin()
+        .current_dir(dir.path())
+        .env("ESCOLA_TEST_TOKEN", "s3cr3t-t0ken-value")
+        .args([
+            "-v",
+            "check",
+            "command",
+            "--secret",
+            "metrics_token=ESCOLA_TEST_TOKEN",
+            "-p",
+            "shell=echo Bearer s3cr3t-t0ken-value; echo s3cr3t-t0ken-value >&2; exit 1",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let all = text(&out);
+    assert!(!all.contains("s3cr3t-t0ken-value"), "{all}");
+    assert!(all.contains("Bearer <redacted:metrics_token>"), "{all}");
+}
+
+#[test]
+fn check_list_names_every_parameter() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_in(dir.path(), &["check", "--list"]);
+    assert_eq!(out.status.code(), Some(0));
+    let list = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        list.contains("command — runs a program or shell line"),
+        "{list}"
+    );
+    assert!(list.contains("expect_exit"), "{list}");
+}
+
+#[test]
+fn ctrl_c_stops_the_run_with_exit_4_and_a_consistent_record() {
+    let app = tempfile::tempdir().unwrap();
+    let scripts = app.path().join("scripts");
+    std::fs::create_dir(&scripts).unwrap();
+    std::fs::write(
+        scripts.join("smoke.sh"),
+        "#!/bin/sh\necho started\nsleep 30\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        scripts.join("smoke.sh"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    let mut child = bin()
+        .current_dir(app.path())
+        .args(["run", "--yes", "--only", "smoke-tests"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the step has started (its record is in the journal).
+    let started = std::time::Instant::now();
+    loop {
+        let journal = std::fs::read_dir(app.path().join(".escola-runbook/runs"))
+            .ok()
+            .and_then(|mut d| d.next())
+            .and_then(|e| std::fs::read_to_string(e.ok()?.path().join("journal.jsonl")).ok())
+            .unwrap_or_default();
+        if journal.contains("\"step_started\"") {
+            break;
+        }
+        assert!(started.elapsed().as_secs() < 20, "the step never started");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    // SAFETY: plain signal to our own child.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(4));
+    assert!(
+        started.elapsed().as_secs() < 20,
+        "the sleeping script must have been killed"
+    );
+    let md = std::fs::read_to_string(only_run(app.path()).join("report.md")).unwrap();
+    assert!(
+        md.contains("**STOPPED by the operator** (exit code 4)"),
+        "{md}"
+    );
+    assert!(
+        md.contains("- [!] Validar smoke tests automatizados"),
+        "{md}"
+    );
+}
