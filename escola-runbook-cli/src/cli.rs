@@ -29,6 +29,8 @@ pub enum Command {
     Plan(PlanArgs),
     /// Run the runbook (or a selection of it), writing a journal and reports.
     Run(RunArgs),
+    /// Continue a run that was interrupted or failed, without repeating what is done.
+    Resume(ResumeArgs),
     /// Render a finished (or interrupted) run's report from its journal.
     Report(ReportArgs),
     /// List the built-in checks, or run one ad hoc.
@@ -42,9 +44,10 @@ pub struct RunbookArgs {
     #[arg(long, value_name = "DIR", default_value = ".")]
     pub app_dir: PathBuf,
 
-    /// Name of the target environment (recorded in the journal and reports).
-    #[arg(long = "env", value_name = "NAME", default_value = "production")]
-    pub environment: String,
+    /// Name of the target environment, recorded in the journal and reports and part of the
+    /// deploy lock's key [default: production; for `resume`, the run's own].
+    #[arg(long = "env", value_name = "NAME")]
+    pub environment: Option<String>,
 
     /// An environment setting, e.g. --set base_url=https://api.example.org (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
@@ -104,28 +107,19 @@ pub enum DefaultDecision {
     Abort,
 }
 
-/// `run`.
+/// How a run is carried out, shared by `run` and `resume`.
 #[derive(Debug, Args)]
-pub struct RunArgs {
-    /// The runbook.
-    #[command(flatten)]
-    pub runbook: RunbookArgs,
-    /// Which part.
-    #[command(flatten)]
-    pub selection: SelectionArgs,
+pub struct ExecutionArgs {
     /// Confirm every manual step without asking (recorded as "with --yes").
     #[arg(long, short = 'y')]
     pub yes: bool,
-    /// Run read-only checks; describe actions and manual steps without doing them.
-    #[arg(long)]
-    pub dry_run: bool,
     /// Who is running the deploy (default: $USER).
     #[arg(long, value_name = "NAME")]
     pub operator: Option<String>,
-    /// A comment recorded with every --yes confirmation.
-    #[arg(long, value_name = "TEXT", requires = "yes")]
+    /// A comment recorded with every --yes confirmation (and with --on-interrupted done).
+    #[arg(long, value_name = "TEXT")]
     pub comment: Option<String>,
-    /// Where runs are kept; each run gets <DIR>/<run-id>/.
+    /// Where runs are kept; each run gets <DIR>/<run-id>/ and locks live in <DIR>/locks/.
     #[arg(long, value_name = "DIR", default_value = ".escola-runbook/runs")]
     pub run_dir: PathBuf,
     /// Wait at most this long at a confirmation prompt (e.g. 5m), then take --confirm-default.
@@ -139,6 +133,57 @@ pub struct RunArgs {
         requires = "confirm_timeout"
     )]
     pub confirm_default: DefaultDecision,
+    /// Take the deploy lock even though someone holds it (needs --reason; journaled).
+    #[arg(long, requires = "reason")]
+    pub break_lock: bool,
+    /// Why the lock is broken.
+    #[arg(long, value_name = "TEXT", requires = "break_lock")]
+    pub reason: Option<String>,
+}
+
+/// `run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The runbook.
+    #[command(flatten)]
+    pub runbook: RunbookArgs,
+    /// Which part.
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+    /// Run read-only checks; describe actions and manual steps without doing them.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Confirmation, operator, run directory, lock.
+    #[command(flatten)]
+    pub execution: ExecutionArgs,
+}
+
+/// What to do with a step that was changing something when the run died.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum OnInterrupted {
+    /// Run it again.
+    Rerun,
+    /// It completed: record it as done (add --comment to say how you know).
+    Done,
+    /// Stop here; the run ends as stopped.
+    Abort,
+}
+
+/// `resume`.
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    /// Run id, run directory, journal file, or `latest` (default).
+    #[arg(value_name = "RUN", default_value = "latest")]
+    pub run: String,
+    /// Application checkout, settings overriding the recorded ones, secrets.
+    #[command(flatten)]
+    pub runbook: RunbookArgs,
+    /// Decision for steps interrupted while changing something (asked at the terminal otherwise).
+    #[arg(long, value_enum, value_name = "DECISION")]
+    pub on_interrupted: Option<OnInterrupted>,
+    /// Confirmation, operator, run directory, lock.
+    #[command(flatten)]
+    pub execution: ExecutionArgs,
 }
 
 /// Report formats.

@@ -61,6 +61,7 @@ fn main() {
         match cli.command {
             Command::Plan(args) => cmd::plan::run(args, &redactor),
             Command::Run(args) => cmd::run::run(args, &redactor).await,
+            Command::Resume(args) => cmd::run::resume(args, &redactor).await,
             Command::Report(args) => cmd::report::run(args),
             Command::Check(args) => cmd::check::run(args, &redactor).await,
         }

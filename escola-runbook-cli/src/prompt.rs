@@ -108,6 +108,23 @@ impl Confirmer for PromptConfirmer {
     }
 }
 
+/// Asks `question` and reads one line from stdin (`None` at end of input);
+/// for questions asked before any run starts.
+pub async fn ask_line(question: &str) -> Option<String> {
+    eprint!("{question}\n> ");
+    let line = tokio::task::spawn_blocking(|| {
+        let mut line = String::new();
+        match std::io::stdin().read_line(&mut line) {
+            Ok(0) | Err(_) => None,
+            Ok(_) => Some(line),
+        }
+    })
+    .await
+    .ok()
+    .flatten();
+    line
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -68,6 +68,12 @@ impl TerminalView {
         }
     }
 
+    /// Gives the view the runbook's titles before the first event (a resumed
+    /// run has no `run_started` event to carry them).
+    pub fn set_outline(&self, outline: RunbookOutline) {
+        self.state().outline = Some(outline);
+    }
+
     /// Prints a line above any spinners.
     pub fn println(&self, line: &str) {
         if self.caps.interactive {
@@ -242,6 +248,44 @@ impl Observer for TerminalView {
                         verdict_style(*verdict).apply_to(line).for_stderr()
                     ));
                 }
+            }
+            Event::RunResumed { resume } => {
+                let decided: Vec<String> = resume
+                    .resolutions
+                    .iter()
+                    .map(|r| format!("{}: {:?}", r.step, r.decision).to_lowercase())
+                    .collect();
+                let decided = if decided.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", decided.join(", "))
+                };
+                self.println(
+                    &style(format!(
+                        "resumed by {} on {}{decided}",
+                        resume.operator, resume.host
+                    ))
+                    .bold()
+                    .for_stderr()
+                    .to_string(),
+                );
+            }
+            Event::LockBroken {
+                previous,
+                by,
+                reason,
+                ..
+            } => self.println(
+                &style(format!(
+                    "deploy lock of {} on {} (run {}) broken by {by}: {reason}",
+                    previous.user, previous.host, previous.run_id
+                ))
+                .yellow()
+                .for_stderr()
+                .to_string(),
+            ),
+            Event::LockLost { detail, .. } => {
+                self.println(&style(detail).red().bold().for_stderr().to_string())
             }
             Event::PhaseFinished { .. } | Event::ConfirmationRecorded { .. } => {}
         }

@@ -41,6 +41,7 @@ fn only_run(dir: &Path) -> std::path::PathBuf {
     let mut entries: Vec<_> = std::fs::read_dir(&runs)
         .unwrap()
         .map(|e| e.unwrap().path())
+        .filter(|p| p.join("journal.jsonl").is_file())
         .collect();
     assert_eq!(entries.len(), 1, "{entries:?}");
     entries.pop().unwrap()

@@ -156,6 +156,64 @@ pub struct RunInfo {
     pub started_at: DateTime<Utc>,
 }
 
+/// What the operator decided for a step that was running when the previous
+/// process died.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InterruptedDecision {
+    /// Run it again.
+    Rerun,
+    /// It completed before the interruption: record it as done.
+    Done,
+    /// Do not continue the run.
+    Abort,
+}
+
+/// One decision about an interrupted step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resolution {
+    /// The step.
+    pub step: String,
+    /// The decision.
+    pub decision: InterruptedDecision,
+    /// Who decided.
+    pub who: String,
+    /// Why, in their words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+}
+
+/// A resumption of a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResumeInfo {
+    /// Who resumed it.
+    pub operator: String,
+    /// Where.
+    pub host: String,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Decisions about interrupted mutating steps.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resolutions: Vec<Resolution>,
+}
+
+/// Who holds a deploy lock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockOwner {
+    /// User name.
+    pub user: String,
+    /// Host name.
+    pub host: String,
+    /// Process id on that host.
+    pub pid: u32,
+    /// The run holding it.
+    pub run_id: String,
+    /// When it was taken.
+    pub since: DateTime<Utc>,
+    /// Last sign of life.
+    pub heartbeat: DateTime<Utc>,
+}
+
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -220,6 +278,30 @@ pub enum Event {
         run: RunInfo,
         /// The runbook as it was.
         runbook: RunbookOutline,
+    },
+    /// An interrupted or failed run was continued (`escola-runbook resume`).
+    RunResumed {
+        /// Who continued it, where, when, and what they decided.
+        resume: ResumeInfo,
+    },
+    /// A deploy lock held by someone else was broken to start or resume
+    /// this run.
+    LockBroken {
+        /// The holder that was displaced.
+        previous: LockOwner,
+        /// Who broke it.
+        by: String,
+        /// Why (required).
+        reason: String,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// The run's deploy lock was taken over by someone else; the run stopped.
+    LockLost {
+        /// What happened, in words.
+        detail: String,
+        /// When it was noticed.
+        at: DateTime<Utc>,
     },
     /// A phase began.
     PhaseStarted {

@@ -19,13 +19,15 @@ use crate::confirm::{
     ConfirmRequest, Confirmation, Confirmer, Decision, PreapprovedConfirmer, Via,
 };
 use crate::event::{
-    Dispatcher, Event, JournalWriteError, Observer, RollbackReason, RunInfo, RunbookOutline,
-    SCHEMA_VERSION, Verdict,
+    Dispatcher, Event, InterruptedDecision, JournalWriteError, LockOwner, Observer, Resolution,
+    ResumeInfo, RollbackReason, RunInfo, RunbookOutline, SCHEMA_VERSION, Verdict,
 };
 use crate::journal::{JOURNAL_FILE, JournalWriter};
+use crate::lock::{DeployLock, LockError};
 use crate::model::{Phase, PhaseKind, Runbook, Step, StepKind, When};
 use crate::outcome::{Outcome, SkipReason, Status};
 use crate::record::RunRecord;
+use crate::resume::{ResumeError, ResumePlan};
 use crate::secret::Secrets;
 
 /// Wall-clock time for records. Elapsed times always come from tokio, so a
@@ -150,6 +152,18 @@ pub enum RunError {
     /// The journal could not be written; the run stopped.
     #[error(transparent)]
     Journal(#[from] JournalWriteError),
+    /// The deploy lock is held by someone else (or could not be taken).
+    #[error(transparent)]
+    Locked(Box<LockError>),
+    /// The run cannot be resumed.
+    #[error(transparent)]
+    Resume(#[from] ResumeError),
+}
+
+impl From<LockError> for RunError {
+    fn from(e: LockError) -> Self {
+        RunError::Locked(Box::new(e))
+    }
 }
 
 fn suggestion(known: &[String], name: &str) -> String {
@@ -215,6 +229,8 @@ pub struct Executor {
     cancel: CancellationToken,
     clock: Arc<dyn Clock>,
     run_root: Option<PathBuf>,
+    lock: Option<(Arc<dyn DeployLock>, Option<String>)>,
+    resume: Option<(ResumePlan, Vec<Resolution>)>,
 }
 
 impl Executor {
@@ -231,7 +247,25 @@ impl Executor {
             cancel: CancellationToken::new(),
             clock: Arc::new(SystemClock),
             run_root: None,
+            lock: None,
+            resume: None,
         }
+    }
+
+    /// Holds `lock` for the whole run (renewing it as it goes). With
+    /// `break_reason`, displaces a current holder and journals who and why.
+    pub fn lock(mut self, lock: Arc<dyn DeployLock>, break_reason: Option<String>) -> Self {
+        self.lock = Some((lock, break_reason));
+        self
+    }
+
+    /// Continues the run planned in `plan` instead of starting a new one:
+    /// its journal is appended to, done steps are not repeated, and each
+    /// interrupted step follows its resolution. The run's own dry-run flag
+    /// and selection apply; `options` give the operator and host.
+    pub fn resume(mut self, plan: ResumePlan, resolutions: Vec<Resolution>) -> Self {
+        self.resume = Some((plan, resolutions));
+        self
     }
 
     /// Sets the run options.
@@ -314,7 +348,15 @@ impl Executor {
     ///
     /// Errors only when the run cannot start (bad selection, run directory)
     /// or its journal cannot be written; every step failure is in the record.
-    pub async fn run(self) -> Result<RunRecord, RunError> {
+    pub async fn run(mut self) -> Result<RunRecord, RunError> {
+        let resume = self.resume.take();
+        if let Some((plan, _)) = &resume {
+            let prior = &plan.record.run;
+            self.options.run_id = Some(prior.run_id.clone());
+            self.options.dry_run = prior.dry_run;
+            self.options.phases = prior.phases.clone();
+            self.options.only = prior.only.clone();
+        }
         Self::validate_selection(&self.runbook, &self.options)?;
         let started_at = self.clock.now();
         let run_id = self
@@ -322,9 +364,48 @@ impl Executor {
             .run_id
             .clone()
             .unwrap_or_else(|| generate_run_id(started_at));
-        let journal = match &self.run_root {
-            Some(root) => Some(open_journal(&run_directory(root, &run_id))?),
+        let done = match &resume {
+            Some((plan, resolutions)) => plan.apply(resolutions)?,
+            None => BTreeMap::new(),
+        };
+        let owner = LockOwner {
+            user: self.options.operator.clone(),
+            host: self.options.host.clone(),
+            pid: std::process::id(),
+            run_id: run_id.clone(),
+            since: started_at,
+            heartbeat: started_at,
+        };
+        let broken = match &self.lock {
+            Some((lock, reason)) => lock.acquire(&owner, reason.as_deref()).await?,
             None => None,
+        };
+        let result = self
+            .run_locked(run_id, started_at, resume, done, &owner, broken)
+            .await;
+        if let Some((lock, _)) = &self.lock {
+            if let Err(e) = lock.release(&owner).await {
+                tracing::warn!("releasing the deploy lock: {e}");
+            }
+        }
+        result
+    }
+
+    async fn run_locked(
+        &self,
+        run_id: String,
+        started_at: DateTime<Utc>,
+        resume: Option<(ResumePlan, Vec<Resolution>)>,
+        done: BTreeMap<String, Outcome>,
+        owner: &LockOwner,
+        broken: Option<LockOwner>,
+    ) -> Result<RunRecord, RunError> {
+        let journal = match (&self.run_root, &resume) {
+            (Some(root), None) => Some(open_journal(&run_directory(root, &run_id))?),
+            (Some(root), Some(_)) => Some(JournalWriter::open_existing(
+                run_directory(root, &run_id).join(JOURNAL_FILE),
+            )?),
+            (None, _) => None,
         };
         let dispatcher = Dispatcher::new(
             self.secrets.redactor().clone(),
@@ -347,30 +428,116 @@ impl Executor {
             .confirmer
             .clone()
             .unwrap_or_else(|| Arc::new(PreapprovedConfirmer::new(self.options.operator.clone())));
+        let record = match &resume {
+            Some((plan, _)) => plan.record.clone(),
+            None => RunRecord::start(info.clone(), &outline),
+        };
+        let values = done.values().flat_map(|o| o.values.clone()).collect();
         let run = Run {
             runbook: self.runbook.clone(),
             selection: Selection::from(&self.options),
             dry_run: self.options.dry_run,
             operator: self.options.operator.clone(),
             run_id,
-            environment: Arc::new(self.environment),
-            secrets: Arc::new(self.secrets),
+            environment: Arc::new(self.environment.clone()),
+            secrets: Arc::new(self.secrets.clone()),
             confirmer,
-            cancel: self.cancel,
-            clock: self.clock,
-            record: Mutex::new(RunRecord::start(info.clone(), &outline)),
-            values: Mutex::new(BTreeMap::new()),
+            cancel: self.cancel.clone(),
+            clock: self.clock.clone(),
+            record: Mutex::new(record),
+            values: Mutex::new(values),
             dry_unknown: Mutex::new(BTreeMap::new()),
+            done,
+            lock_lost: Arc::new(Mutex::new(None)),
             dispatcher,
         };
-        run.publish(Event::RunStarted {
-            schema_version: SCHEMA_VERSION,
-            run: info,
-            runbook: outline,
-        })?;
-        run.execute().await?;
+        let mut aborted_at_resume = Vec::new();
+        match resume {
+            Some((_, resolutions)) => {
+                aborted_at_resume = resolutions
+                    .iter()
+                    .filter(|r| r.decision == InterruptedDecision::Abort)
+                    .map(|r| r.step.clone())
+                    .collect();
+                run.publish(Event::RunResumed {
+                    resume: ResumeInfo {
+                        operator: self.options.operator.clone(),
+                        host: self.options.host.clone(),
+                        at: started_at,
+                        resolutions,
+                    },
+                })?;
+            }
+            None => run.publish(Event::RunStarted {
+                schema_version: SCHEMA_VERSION,
+                run: info,
+                runbook: outline,
+            })?,
+        }
+        if let Some(previous) = broken {
+            run.publish(Event::LockBroken {
+                previous,
+                by: self.options.operator.clone(),
+                reason: self
+                    .lock
+                    .as_ref()
+                    .and_then(|(_, r)| r.clone())
+                    .unwrap_or_else(|| {
+                        "taken over from this run's own earlier process, which is no longer running"
+                            .into()
+                    }),
+                at: started_at,
+            })?;
+        }
+        if !aborted_at_resume.is_empty() {
+            run.abort_at_resume(&aborted_at_resume)?;
+            return Ok(lock(&run.record).clone());
+        }
+        let heartbeat = self.lock.as_ref().map(|(lock, _)| {
+            spawn_heartbeat(
+                lock.clone(),
+                owner.clone(),
+                run.clock.clone(),
+                run.cancel.clone(),
+                run.lock_lost.clone(),
+            )
+        });
+        let result = run.execute().await;
+        if let Some(task) = heartbeat {
+            task.abort();
+        }
+        result?;
         Ok(lock(&run.record).clone())
     }
+}
+
+/// Renews the lease until aborted; if the lock is lost, stops the run and
+/// says why.
+fn spawn_heartbeat(
+    lock: Arc<dyn DeployLock>,
+    mut owner: LockOwner,
+    clock: Arc<dyn Clock>,
+    cancel: CancellationToken,
+    lost: Arc<Mutex<Option<String>>>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let interval = lock.heartbeat_interval().max(Duration::from_secs(1));
+        loop {
+            tokio::time::sleep(interval).await;
+            owner.heartbeat = clock.now();
+            match lock.heartbeat(&owner).await {
+                Ok(()) => {}
+                Err(e @ LockError::Lost { .. }) => {
+                    *self::lock(&lost) = Some(e.to_string());
+                    cancel.cancel();
+                    return;
+                }
+                // A storage hiccup is retried at the next beat; the lease
+                // outlives a few missed beats.
+                Err(e) => tracing::warn!("renewing the deploy lock: {e}"),
+            }
+        }
+    })
 }
 
 fn open_journal(dir: &Path) -> Result<JournalWriter, RunError> {
@@ -448,6 +615,10 @@ struct Run {
     values: Mutex<BTreeMap<String, serde_json::Value>>,
     /// Dry-run: values that skipped steps would have produced, and by whom.
     dry_unknown: Mutex<BTreeMap<String, String>>,
+    /// Resume: steps already done, with their outcomes.
+    done: BTreeMap<String, Outcome>,
+    /// Set when the deploy lock was taken over.
+    lock_lost: Arc<Mutex<Option<String>>>,
     dispatcher: Dispatcher,
 }
 
@@ -513,9 +684,37 @@ impl Run {
                 self.finish_unreached(phase, &outcome)?;
             }
         }
+        let lost = lock(&self.lock_lost).take();
+        if let Some(detail) = lost {
+            self.publish(Event::LockLost {
+                detail,
+                at: self.clock.now(),
+            })?;
+        }
         self.publish(Event::RunFinished {
             verdict,
             exit_code: verdict.exit_code(),
+            at: self.clock.now(),
+        })
+    }
+
+    /// The operator chose to abort at resume: the interrupted steps are
+    /// recorded as aborted and the run ends stopped.
+    fn abort_at_resume(&self, steps: &[String]) -> Result<(), RunError> {
+        for id in steps {
+            if let Some((phase, step)) = self.runbook.find_step(id) {
+                self.finish(
+                    phase,
+                    step,
+                    Outcome::aborted("interrupted earlier; the operator chose to abort at resume, so what it changed is unknown"),
+                    0,
+                    Duration::ZERO,
+                )?;
+            }
+        }
+        self.publish(Event::RunFinished {
+            verdict: Verdict::Stopped,
+            exit_code: Verdict::Stopped.exit_code(),
             at: self.clock.now(),
         })
     }
@@ -656,6 +855,10 @@ impl Run {
         rolling_back: bool,
         select_all: bool,
     ) -> Result<Outcome, RunError> {
+        if let Some(outcome) = self.done.get(&step.id) {
+            // Done before the resume: recorded already, never repeated.
+            return Ok(outcome.clone());
+        }
         let skip = if !select_all && !self.selection.contains(phase, step) {
             Some(SkipReason::NotSelected)
         } else {

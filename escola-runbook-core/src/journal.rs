@@ -37,6 +37,26 @@ impl JournalWriter {
         Ok(JournalWriter { file, path })
     }
 
+    /// Opens an existing journal to append to it (resume). A torn last line
+    /// (a write cut by a crash, never a complete record) is cut off first,
+    /// so the next record starts on a line of its own.
+    pub fn open_existing(path: impl Into<PathBuf>) -> Result<Self, JournalWriteError> {
+        let path = path.into();
+        let err = |source| JournalWriteError {
+            path: path.clone(),
+            source,
+        };
+        let bytes = std::fs::read(&path).map_err(err)?;
+        let file = OpenOptions::new().append(true).open(&path).map_err(err)?;
+        if bytes.last().is_some_and(|b| *b != b'\n') {
+            let keep = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+            file.set_len(keep as u64)
+                .and_then(|()| file.sync_data())
+                .map_err(err)?;
+        }
+        Ok(JournalWriter { file, path })
+    }
+
     /// Where the journal is.
     pub fn path(&self) -> &Path {
         &self.path

@@ -48,11 +48,13 @@ mod event;
 mod executor;
 pub mod exit;
 pub mod journal;
+pub mod lock;
 mod model;
 mod outcome;
 mod plan;
 mod record;
 pub mod report;
+mod resume;
 mod secret;
 
 pub use check::{Check, CheckParams, Ctx, Description, Environment, ValueError};
@@ -61,8 +63,9 @@ pub use confirm::{
     ScriptedConfirmer, Via,
 };
 pub use event::{
-    Automation, Event, EventLog, JournalWriteError, Observer, PhaseOutline, RollbackReason,
-    RunInfo, RunbookOutline, SCHEMA_VERSION, StepOutline, Verdict,
+    Automation, Event, EventLog, InterruptedDecision, JournalWriteError, LockOwner, Observer,
+    PhaseOutline, Resolution, ResumeInfo, RollbackReason, RunInfo, RunbookOutline, SCHEMA_VERSION,
+    StepOutline, Verdict,
 };
 pub use executor::{
     Clock, Executor, RunError, RunOptions, SystemClock, TokioClock, generate_run_id, run_directory,
@@ -73,7 +76,8 @@ pub use model::{
 };
 pub use outcome::{Evidence, Measurement, Outcome, SkipReason, Status, format_duration};
 pub use plan::{Plan, PlannedStep};
-pub use record::{PhaseRecord, RecordError, RunRecord, StepRecord};
+pub use record::{BrokenLock, PhaseRecord, RecordError, RunRecord, StepRecord};
+pub use resume::{InterruptedStep, ResumeError, ResumePlan};
 pub use secret::{Redactor, Secret, Secrets};
 
 /// Re-exported so plugins implement [`Check`] with the same macro version.

@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::confirm::Confirmation;
 use crate::event::{
-    Automation, Event, PhaseOutline, RollbackReason, RunInfo, RunbookOutline, SCHEMA_VERSION,
-    StepOutline, Verdict,
+    Automation, Event, InterruptedDecision, LockOwner, PhaseOutline, Resolution, ResumeInfo,
+    RollbackReason, RunInfo, RunbookOutline, SCHEMA_VERSION, StepOutline, Verdict,
 };
 use crate::model::PhaseKind;
 use crate::outcome::{Outcome, Status};
@@ -102,6 +102,28 @@ pub struct RunRecord {
     pub finished_at: Option<DateTime<Utc>>,
     /// Phases in runbook order.
     pub phases: Vec<PhaseRecord>,
+    /// Each time the run was resumed after an interruption or a failure.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resumes: Vec<ResumeInfo>,
+    /// Why the run stopped, if its deploy lock was taken over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock_lost: Option<String>,
+    /// Deploy locks broken to run it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub broken_locks: Vec<BrokenLock>,
+}
+
+/// A deploy lock broken for this run: the audit trail of who displaced whom.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrokenLock {
+    /// The displaced holder.
+    pub previous: LockOwner,
+    /// Who broke it.
+    pub by: String,
+    /// Why.
+    pub reason: String,
+    /// When.
+    pub at: DateTime<Utc>,
 }
 
 /// The events do not make a run record.
@@ -140,6 +162,9 @@ impl RunRecord {
             exit_code: None,
             finished_at: None,
             phases: runbook.phases.iter().map(phase_record).collect(),
+            resumes: Vec::new(),
+            lock_lost: None,
+            broken_locks: Vec::new(),
         }
     }
 
@@ -210,6 +235,32 @@ impl RunRecord {
                 p.status = Some(*status);
             }
             Event::RollbackTriggered { reason, .. } => self.rollback = Some(reason.clone()),
+            Event::RunResumed { resume } => {
+                self.verdict = None;
+                self.exit_code = None;
+                self.finished_at = None;
+                for r in &resume.resolutions {
+                    if r.decision == InterruptedDecision::Done {
+                        let outcome = resolved_done(r);
+                        let s = self.step_mut(index, &r.step)?;
+                        s.outcome = Some(outcome);
+                        s.finished_at = Some(resume.at);
+                    }
+                }
+                self.resumes.push(resume.clone());
+            }
+            Event::LockLost { detail, .. } => self.lock_lost = Some(detail.clone()),
+            Event::LockBroken {
+                previous,
+                by,
+                reason,
+                at,
+            } => self.broken_locks.push(BrokenLock {
+                previous: previous.clone(),
+                by: by.clone(),
+                reason: reason.clone(),
+                at: *at,
+            }),
             Event::RunFinished {
                 verdict,
                 exit_code,
@@ -251,6 +302,19 @@ impl RunRecord {
             .filter(|(_, n)| *n > 0)
             .collect()
     }
+}
+
+/// The outcome recorded for an interrupted step the operator marked done.
+pub(crate) fn resolved_done(r: &Resolution) -> Outcome {
+    let comment = r
+        .comment
+        .as_deref()
+        .map(|c| format!(": {c}"))
+        .unwrap_or_default();
+    Outcome::passed(format!(
+        "marked done by {} after an interruption (not re-run){comment}",
+        r.who
+    ))
 }
 
 fn phase_record(p: &PhaseOutline) -> PhaseRecord {

@@ -6,11 +6,17 @@ pub mod plan;
 pub mod report;
 pub mod run;
 
+use std::path::{Path, PathBuf};
+
 use escola_runbook_checks::escola::{self, EscolaConfig};
+use escola_runbook_core::journal::JOURNAL_FILE;
 use escola_runbook_core::{Environment, Redactor, RunOptions, Runbook, Secret, Secrets};
 
 use crate::CliError;
 use crate::cli::{RunbookArgs, SelectionArgs};
+
+/// The environment name when `--env` is not given.
+pub const DEFAULT_ENVIRONMENT: &str = "production";
 
 /// A runbook ready to plan or run.
 pub struct Loaded {
@@ -24,7 +30,11 @@ pub fn environment(
     args: &RunbookArgs,
     redactor: &Redactor,
 ) -> Result<(Environment, Secrets), CliError> {
-    let mut environment = Environment::new(args.environment.clone());
+    let name = args
+        .environment
+        .clone()
+        .unwrap_or_else(|| DEFAULT_ENVIRONMENT.to_owned());
+    let mut environment = Environment::new(name);
     for pair in &args.settings {
         let (key, value) = split_pair(
             pair,
@@ -110,4 +120,58 @@ pub fn write_atomically(path: &std::path::Path, text: &str) -> Result<(), CliErr
             let _ = std::fs::remove_file(&tmp);
             CliError::failure(format!("cannot write {}: {e}", path.display()))
         })
+}
+
+/// Finds the journal for RUN: a journal file, a run directory, a run id
+/// under `run_dir`, or `latest`.
+pub fn locate(run: &str, run_dir: &Path) -> Result<PathBuf, CliError> {
+    let as_path = Path::new(run);
+    if as_path.is_file() {
+        return Ok(as_path.to_owned());
+    }
+    if as_path.join(JOURNAL_FILE).is_file() {
+        return Ok(as_path.join(JOURNAL_FILE));
+    }
+    if run == "latest" {
+        return latest(run_dir);
+    }
+    let candidate = run_dir.join(run).join(JOURNAL_FILE);
+    if candidate.is_file() {
+        return Ok(candidate);
+    }
+    let known = run_ids(run_dir).unwrap_or_default();
+    let hint = match known.last() {
+        Some(last) => format!(
+            "the latest run there is `{last}` ({} runs); `latest` also works",
+            known.len()
+        ),
+        None => "no runs are recorded there; pass --run-dir where `run` wrote them".to_owned(),
+    };
+    Err(CliError::usage(format!(
+        "no run `{run}`: neither a journal file, a run directory, nor a run id under {}; {hint}",
+        run_dir.display()
+    )))
+}
+
+fn latest(run_dir: &Path) -> Result<PathBuf, CliError> {
+    let ids = run_ids(run_dir).map_err(|e| {
+        CliError::usage(format!(
+            "cannot list runs in {}: {e}; pass --run-dir where `run` wrote them",
+            run_dir.display()
+        ))
+    })?;
+    ids.last()
+        .map(|id| run_dir.join(id).join(JOURNAL_FILE))
+        .ok_or_else(|| CliError::usage(format!("no runs recorded in {}", run_dir.display())))
+}
+
+/// Run ids with a journal, oldest first (ids sort by start time).
+fn run_ids(run_dir: &Path) -> std::io::Result<Vec<String>> {
+    let mut ids: Vec<String> = std::fs::read_dir(run_dir)?
+        .filter_map(Result::ok)
+        .filter(|e| e.path().join(JOURNAL_FILE).is_file())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    ids.sort();
+    Ok(ids)
 }

@@ -1,40 +1,159 @@
-//! `escola-runbook run`.
+//! `escola-runbook run` and `escola-runbook resume`: both build an executor
+//! the same way and differ only in where the run comes from.
 
 use std::io::IsTerminal;
 use std::sync::Arc;
+use std::time::Duration;
 
 use escola_runbook_checks::registry::parse_duration;
+use escola_runbook_core::journal::read_journal;
+use escola_runbook_core::lock::FileLock;
 use escola_runbook_core::report::write_reports;
 use escola_runbook_core::{
-    CancellationToken, Confirmer, Decision, Executor, PreapprovedConfirmer, Redactor, RunError,
-    StepKind, exit, run_directory,
+    CancellationToken, Confirmer, Decision, Executor, InterruptedDecision, PreapprovedConfirmer,
+    Redactor, Resolution, ResumePlan, RunError, RunOptions, Runbook, RunbookOutline, StepKind,
+    exit, run_directory,
 };
 
 use crate::CliError;
-use crate::cli::{DefaultDecision, RunArgs};
-use crate::prompt::PromptConfirmer;
+use crate::cli::{DefaultDecision, ExecutionArgs, OnInterrupted, ResumeArgs, RunArgs};
+use crate::cmd::Loaded;
+use crate::prompt::{PromptConfirmer, ask_line};
 use crate::ui::{TermCaps, TerminalView};
+
+/// How long a deploy lock lives without a heartbeat.
+const LOCK_LEASE: Duration = Duration::from_secs(120);
 
 pub async fn run(args: RunArgs, redactor: &Redactor) -> Result<i32, CliError> {
     let loaded = super::load(&args.runbook, redactor)?;
-    let mut runbook = loaded.runbook;
     let mut options = super::options(&args.selection);
     options.dry_run = args.dry_run;
-    options.operator = args
-        .operator
-        .clone()
-        .or_else(|| std::env::var("USER").ok().filter(|u| !u.is_empty()))
-        .or_else(|| std::env::var("LOGNAME").ok().filter(|u| !u.is_empty()))
-        .unwrap_or_else(|| "unknown".into());
-    options.host = hostname();
-    Executor::validate_selection(&runbook, &options).map_err(|e| CliError::usage(e.to_string()))?;
-
+    Executor::validate_selection(&loaded.runbook, &options)
+        .map_err(|e| CliError::usage(e.to_string()))?;
     if !args.dry_run && !args.runbook.app_dir.is_dir() {
         return Err(CliError::usage(format!(
             "--app-dir {} is not a directory; point it at the application checkout where the runbook's commands run",
             args.runbook.app_dir.display()
         )));
     }
+    execute(loaded, options, &args.execution, None).await
+}
+
+pub async fn resume(args: ResumeArgs, redactor: &Redactor) -> Result<i32, CliError> {
+    let journal = super::locate(&args.run, &args.execution.run_dir)?;
+    let contents = read_journal(&journal).map_err(|e| CliError::usage(e.to_string()))?;
+    for warning in &contents.warnings {
+        eprintln!("warning: {warning}");
+    }
+    let mut loaded = super::load(&args.runbook, redactor)?;
+    let plan = ResumePlan::new(&contents.events, &loaded.runbook)
+        .map_err(|e| CliError::usage(e.to_string()))?;
+    // The run keeps its environment: the lock key and the record depend on it.
+    let recorded = &plan.record.run.environment;
+    if let Some(name) = &args.runbook.environment {
+        if name != &recorded.name {
+            return Err(CliError::usage(format!(
+                "--env {name}: run {} targets environment `{}`; a run cannot change environment",
+                plan.record.run.run_id, recorded.name
+            )));
+        }
+    }
+    let mut environment = recorded.clone();
+    environment
+        .settings
+        .extend(loaded.environment.settings.clone());
+    loaded.environment = environment;
+    let operator = operator(&args.execution);
+    let mut resolutions = Vec::new();
+    for step in &plan.interrupted {
+        let (decision, comment) = match args.on_interrupted {
+            Some(choice) => (
+                match choice {
+                    OnInterrupted::Rerun => InterruptedDecision::Rerun,
+                    OnInterrupted::Done => InterruptedDecision::Done,
+                    OnInterrupted::Abort => InterruptedDecision::Abort,
+                },
+                args.execution.comment.clone(),
+            ),
+            None if std::io::stdin().is_terminal() => {
+                ask_interrupted(&step.phase, &step.step, &step.title).await?
+            }
+            None => {
+                return Err(CliError::usage(format!(
+                    "step `{}` ({}) was interrupted while changing something, and what it changed is unknown; \
+                     decide with --on-interrupted rerun|done|abort",
+                    step.step, step.title
+                )));
+            }
+        };
+        resolutions.push(Resolution {
+            step: step.step.clone(),
+            decision,
+            who: operator.clone(),
+            comment,
+        });
+    }
+    eprintln!(
+        "resuming run {}: {} steps done, {} to run, {} interrupted",
+        plan.record.run.run_id,
+        plan.done.len(),
+        plan.to_run.len(),
+        plan.interrupted.len()
+    );
+    let options = RunOptions::default();
+    execute(loaded, options, &args.execution, Some((plan, resolutions))).await
+}
+
+async fn ask_interrupted(
+    phase: &str,
+    step: &str,
+    title: &str,
+) -> Result<(InterruptedDecision, Option<String>), CliError> {
+    let question = format!(
+        "\n? [{phase}/{step}] {title}\n  was running when the run died: what it changed is unknown.\n  rerun · done (it completed; say how you know) · abort"
+    );
+    loop {
+        let line = ask_line(&question).await.ok_or_else(|| {
+            CliError::usage("standard input closed; decide with --on-interrupted rerun|done|abort")
+        })?;
+        let line = line.trim();
+        let (word, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
+        let comment = (!rest.trim().is_empty()).then(|| rest.trim().to_owned());
+        match word {
+            "rerun" => return Ok((InterruptedDecision::Rerun, comment)),
+            "done" => return Ok((InterruptedDecision::Done, comment)),
+            "abort" => return Ok((InterruptedDecision::Abort, comment)),
+            other => eprintln!("  `{other}` is not an answer: type rerun, done or abort"),
+        }
+    }
+}
+
+fn operator(args: &ExecutionArgs) -> String {
+    args.operator
+        .clone()
+        .or_else(|| std::env::var("USER").ok().filter(|u| !u.is_empty()))
+        .or_else(|| std::env::var("LOGNAME").ok().filter(|u| !u.is_empty()))
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// Runs (or resumes) with the terminal view, prompts or `--yes`, Ctrl-C,
+/// the deploy lock, and the reports written at the end.
+async fn execute(
+    loaded: Loaded,
+    mut options: RunOptions,
+    args: &ExecutionArgs,
+    resume: Option<(ResumePlan, Vec<Resolution>)>,
+) -> Result<i32, CliError> {
+    let Loaded {
+        mut runbook,
+        environment,
+        secrets,
+    } = loaded;
+    options.operator = operator(args);
+    options.host = hostname();
+    let dry_run = resume
+        .as_ref()
+        .map_or(options.dry_run, |(plan, _)| plan.record.run.dry_run);
     if let Some(text) = &args.confirm_timeout {
         let deadline = parse_duration(text)
             .filter(|d| !d.is_zero())
@@ -51,22 +170,19 @@ pub async fn run(args: RunArgs, redactor: &Redactor) -> Result<i32, CliError> {
         };
         runbook = runbook.with_confirm_deadline(deadline, default);
     }
-    let needs_answers = !args.dry_run
+    if !dry_run
         && !args.yes
-        && runbook.steps().any(|(p, s)| {
-            matches!(s.kind, StepKind::Manual { .. })
-                && (options.phases.is_empty() || options.phases.contains(&p.id))
-                && (options.only.is_empty() || options.only.contains(&s.id))
-        });
-    if needs_answers && !std::io::stdin().is_terminal() {
+        && needs_answers(&runbook, &options, resume.as_ref())
+        && !std::io::stdin().is_terminal()
+    {
         return Err(CliError::usage(
             "the selected steps include manual steps, and standard input is not a terminal to confirm them: \
              run in a terminal, or pass --yes to confirm them non-interactively (recorded as such)",
         ));
     }
 
-    let caps = TermCaps::detect();
-    let view = Arc::new(TerminalView::new(caps));
+    let view = Arc::new(TerminalView::new(TermCaps::detect()));
+    view.set_outline(RunbookOutline::of(&runbook));
     let confirmer: Arc<dyn Confirmer> = if args.yes {
         let mut c = PreapprovedConfirmer::new(options.operator.clone());
         if let Some(comment) = &args.comment {
@@ -95,16 +211,31 @@ pub async fn run(args: RunArgs, redactor: &Redactor) -> Result<i32, CliError> {
     };
 
     let run_root = args.run_dir.clone();
-    let result = Executor::new(runbook)
+    let lock = FileLock::for_runbook(
+        &run_root.join("locks"),
+        runbook.name(),
+        &environment.name,
+        LOCK_LEASE,
+    );
+    let mut executor = Executor::new(runbook)
         .options(options)
-        .environment(loaded.environment)
-        .secrets(loaded.secrets)
+        .environment(environment)
+        .secrets(secrets)
         .confirmer(confirmer)
         .observer(view.clone())
         .cancellation(cancel)
-        .run_root(&run_root)
-        .run()
-        .await;
+        .run_root(&run_root);
+    // A dry-run changes nothing, so it neither needs nor blocks the lock.
+    if !dry_run {
+        executor = executor.lock(
+            Arc::new(lock),
+            args.reason.clone().filter(|_| args.break_lock),
+        );
+    }
+    if let Some((plan, resolutions)) = resume {
+        executor = executor.resume(plan, resolutions);
+    }
+    let result = executor.run().await;
     interrupt.abort();
     let record = result.map_err(|e| match e {
         RunError::Journal(_) => CliError::failure(e.to_string()),
@@ -123,6 +254,24 @@ pub async fn run(args: RunArgs, redactor: &Redactor) -> Result<i32, CliError> {
         view.println(&format!("  {}", path.display()));
     }
     Ok(record.exit_code.unwrap_or(exit::STEP_FAILED))
+}
+
+/// Whether any manual step will be asked about.
+fn needs_answers(
+    runbook: &Runbook,
+    options: &RunOptions,
+    resume: Option<&(ResumePlan, Vec<Resolution>)>,
+) -> bool {
+    let (phases, only) = match resume {
+        Some((plan, _)) => (&plan.record.run.phases, &plan.record.run.only),
+        None => (&options.phases, &options.only),
+    };
+    runbook.steps().any(|(p, s)| {
+        matches!(s.kind, StepKind::Manual { .. })
+            && (phases.is_empty() || phases.contains(&p.id))
+            && (only.is_empty() || only.contains(&s.id))
+            && resume.is_none_or(|(plan, _)| !plan.done.contains_key(&s.id))
+    })
 }
 
 fn hostname() -> String {
