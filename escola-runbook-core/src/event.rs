@@ -13,6 +13,7 @@ use crate::confirm::Confirmation;
 use crate::journal::JournalWriter;
 use crate::model::{Metadata, PhaseKind, Runbook, StepKind, When};
 use crate::outcome::{Outcome, Status};
+use crate::record::RunRecord;
 use crate::secret::Redactor;
 
 /// The version of the event and report JSON schema. Bumped on any change a
@@ -466,6 +467,8 @@ struct DispatcherInner {
     redactor: Redactor,
     observers: Vec<Arc<dyn Observer>>,
     journal: Option<Mutex<JournalWriter>>,
+    /// The run record, folded from every durable event as it is published.
+    record: Option<Arc<Mutex<RunRecord>>>,
 }
 
 impl fmt::Debug for Dispatcher {
@@ -482,12 +485,14 @@ impl Dispatcher {
         redactor: Redactor,
         observers: Vec<Arc<dyn Observer>>,
         journal: Option<JournalWriter>,
+        record: Arc<Mutex<RunRecord>>,
     ) -> Self {
         Dispatcher {
             inner: Arc::new(DispatcherInner {
                 redactor,
                 observers,
                 journal: journal.map(Mutex::new),
+                record: Some(record),
             }),
         }
     }
@@ -499,7 +504,8 @@ impl Dispatcher {
         let _ = self.publish(event);
     }
 
-    /// Redacts, journals (fsynced) and fans out; returns the redacted event.
+    /// Redacts, journals (fsynced), folds into the record and fans out;
+    /// returns the redacted event.
     pub(crate) fn publish(&self, event: Event) -> Result<Event, JournalWriteError> {
         let event = self.inner.redactor.redact_serde(&event);
         if event.is_durable() {
@@ -509,6 +515,14 @@ impl Dispatcher {
                     Err(poisoned) => poisoned.into_inner(),
                 };
                 journal.append(&event)?;
+            }
+            if let Some(record) = &self.inner.record {
+                let mut record = match record.lock() {
+                    Ok(r) => r,
+                    Err(poisoned) => poisoned.into_inner(),
+                };
+                let applied = record.apply(0, &event);
+                debug_assert!(applied.is_ok(), "an event the record rejects: {applied:?}");
             }
         }
         for observer in &self.inner.observers {

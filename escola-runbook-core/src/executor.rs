@@ -407,11 +407,6 @@ impl Executor {
             )?),
             (None, _) => None,
         };
-        let dispatcher = Dispatcher::new(
-            self.secrets.redactor().clone(),
-            self.observers.clone(),
-            journal,
-        );
         let outline = RunbookOutline::of(&self.runbook);
         let info = RunInfo {
             run_id: run_id.clone(),
@@ -432,6 +427,13 @@ impl Executor {
             Some((plan, _)) => plan.record.clone(),
             None => RunRecord::start(info.clone(), &outline),
         };
+        let record = Arc::new(Mutex::new(record));
+        let dispatcher = Dispatcher::new(
+            self.secrets.redactor().clone(),
+            self.observers.clone(),
+            journal,
+            record.clone(),
+        );
         let values = done.values().flat_map(|o| o.values.clone()).collect();
         let run = Run {
             runbook: self.runbook.clone(),
@@ -444,7 +446,7 @@ impl Executor {
             confirmer,
             cancel: self.cancel.clone(),
             clock: self.clock.clone(),
-            record: Mutex::new(record),
+            record,
             values: Mutex::new(values),
             dry_unknown: Mutex::new(BTreeMap::new()),
             done,
@@ -491,7 +493,7 @@ impl Executor {
         }
         if !aborted_at_resume.is_empty() {
             run.abort_at_resume(&aborted_at_resume)?;
-            return Ok(lock(&run.record).clone());
+            return Ok(run.record());
         }
         let heartbeat = self.lock.as_ref().map(|(lock, _)| {
             spawn_heartbeat(
@@ -507,7 +509,7 @@ impl Executor {
             task.abort();
         }
         result?;
-        Ok(lock(&run.record).clone())
+        Ok(run.record())
     }
 }
 
@@ -611,10 +613,11 @@ struct Run {
     confirmer: Arc<dyn Confirmer>,
     cancel: CancellationToken,
     clock: Arc<dyn Clock>,
-    record: Mutex<RunRecord>,
     values: Mutex<BTreeMap<String, serde_json::Value>>,
     /// Dry-run: values that skipped steps would have produced, and by whom.
     dry_unknown: Mutex<BTreeMap<String, String>>,
+    /// The run record, folded by the dispatcher from every durable event.
+    record: Arc<Mutex<RunRecord>>,
     /// Resume: steps already done, with their outcomes.
     done: BTreeMap<String, Outcome>,
     /// Set when the deploy lock was taken over.
@@ -629,13 +632,13 @@ struct PhaseResult {
 
 impl Run {
     fn publish(&self, event: Event) -> Result<(), RunError> {
-        let event = self.dispatcher.publish(event)?;
-        let applied = lock(&self.record).apply(0, &event);
-        debug_assert!(
-            applied.is_ok(),
-            "executor emitted an event its record rejects: {applied:?}"
-        );
+        self.dispatcher.publish(event)?;
         Ok(())
+    }
+
+    /// The record as folded so far.
+    fn record(&self) -> RunRecord {
+        lock(&self.record).clone()
     }
 
     async fn execute(&self) -> Result<(), RunError> {
