@@ -284,6 +284,24 @@ impl Observer for TerminalView {
                 .for_stderr()
                 .to_string(),
             ),
+            Event::RuleTransition {
+                step, transition, ..
+            } => {
+                let line = format!(
+                    "  {step}: rule {} {} -> {} ({}; {})",
+                    transition.rule,
+                    transition.from.as_str(),
+                    transition.to.as_str(),
+                    transition.detail,
+                    transition.condition
+                );
+                let styled = if transition.to == escola_runbook_core::rules::AlertState::Firing {
+                    style(line).red().bold()
+                } else {
+                    style(line).yellow()
+                };
+                self.println(&styled.for_stderr().to_string());
+            }
             Event::LockLost { detail, .. } => {
                 self.println(&style(detail).red().bold().for_stderr().to_string())
             }

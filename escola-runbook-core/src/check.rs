@@ -9,7 +9,8 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
-use crate::event::{Dispatcher, Event};
+use crate::event::{Dispatcher, Event, JournalWriteError, RuleTransition};
+use crate::executor::{Clock, SystemClock};
 use crate::outcome::Outcome;
 use crate::secret::{Redactor, Secret, Secrets};
 
@@ -208,6 +209,7 @@ pub struct Ctx {
     pub(crate) values: Arc<BTreeMap<String, serde_json::Value>>,
     pub(crate) cancel: CancellationToken,
     pub(crate) dispatcher: Dispatcher,
+    pub(crate) clock: Arc<dyn Clock>,
 }
 
 impl fmt::Debug for Ctx {
@@ -239,6 +241,7 @@ impl Ctx {
             values: Arc::new(BTreeMap::new()),
             cancel: CancellationToken::new(),
             dispatcher: Dispatcher::default(),
+            clock: Arc::new(SystemClock),
         }
     }
 
@@ -309,6 +312,27 @@ impl Ctx {
     /// Fires when the step must stop (timeout, Ctrl-C).
     pub fn cancellation(&self) -> &CancellationToken {
         &self.cancel
+    }
+
+    /// The run's wall clock (deterministic in tests on a paused clock).
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+
+    /// Records an alert rule's state change in the journal and the record.
+    /// Fails only when the journal cannot be written: the caller should
+    /// stop and report a check error, since its record would be incomplete.
+    pub fn record_rule_transition(
+        &self,
+        transition: RuleTransition,
+    ) -> Result<(), JournalWriteError> {
+        self.dispatcher
+            .publish(Event::RuleTransition {
+                phase: self.phase.clone(),
+                step: self.step.clone(),
+                transition,
+            })
+            .map(|_| ())
     }
 
     /// Reports progress ("3/12 requests") to observers; the terminal shows it

@@ -14,6 +14,7 @@ use crate::journal::JournalWriter;
 use crate::model::{Metadata, PhaseKind, Runbook, StepKind, When};
 use crate::outcome::{Outcome, Status};
 use crate::record::RunRecord;
+use crate::rules::AlertState;
 use crate::secret::Redactor;
 
 /// The version of the event and report JSON schema. Bumped on any change a
@@ -215,6 +216,28 @@ pub struct LockOwner {
     pub heartbeat: DateTime<Utc>,
 }
 
+/// An alert rule's state change, with what caused it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RuleTransition {
+    /// Rule id.
+    pub rule: String,
+    /// State before.
+    pub from: AlertState,
+    /// State after.
+    pub to: AlertState,
+    /// The value that caused it, if one was measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<f64>,
+    /// The rule's condition ("p95 > 2s, for 5m").
+    pub condition: String,
+    /// What the evaluation saw (value with unit, or the error).
+    pub detail: String,
+    /// Time since the watch started.
+    pub offset_ms: u64,
+    /// Wall time.
+    pub at: DateTime<Utc>,
+}
+
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -303,6 +326,15 @@ pub enum Event {
         detail: String,
         /// When it was noticed.
         at: DateTime<Utc>,
+    },
+    /// An alert rule of a watch step changed state.
+    RuleTransition {
+        /// Phase id.
+        phase: String,
+        /// Step id (the watch).
+        step: String,
+        /// The change.
+        transition: RuleTransition,
     },
     /// A phase began.
     PhaseStarted {

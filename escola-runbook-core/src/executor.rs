@@ -1045,6 +1045,7 @@ impl Run {
                 values: values.clone(),
                 cancel: token.clone(),
                 dispatcher: self.dispatcher.clone(),
+                clock: self.clock.clone(),
             };
             let attempt_run = AssertUnwindSafe(check.run(&ctx)).catch_unwind();
             let outcome = tokio::select! {

@@ -55,7 +55,9 @@ mod plan;
 mod record;
 pub mod report;
 mod resume;
+pub mod rules;
 mod secret;
+mod watch;
 
 pub use check::{Check, CheckParams, Ctx, Description, Environment, ValueError};
 pub use confirm::{
@@ -79,6 +81,7 @@ pub use plan::{Plan, PlannedStep};
 pub use record::{BrokenLock, PhaseRecord, RecordError, RunRecord, StepRecord};
 pub use resume::{InterruptedStep, ResumeError, ResumePlan};
 pub use secret::{Redactor, Secret, Secrets};
+pub use watch::{DEFAULT_MAX_SEGMENTS, RuleLog, Segment, Watch};
 
 /// Re-exported so plugins implement [`Check`] with the same macro version.
 pub use async_trait::async_trait;

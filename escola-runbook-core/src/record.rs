@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::confirm::Confirmation;
 use crate::event::{
     Automation, Event, InterruptedDecision, LockOwner, PhaseOutline, Resolution, ResumeInfo,
-    RollbackReason, RunInfo, RunbookOutline, SCHEMA_VERSION, StepOutline, Verdict,
+    RollbackReason, RuleTransition, RunInfo, RunbookOutline, SCHEMA_VERSION, StepOutline, Verdict,
 };
 use crate::model::PhaseKind;
 use crate::outcome::{Outcome, Status};
@@ -105,12 +105,27 @@ pub struct RunRecord {
     /// Each time the run was resumed after an interruption or a failure.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resumes: Vec<ResumeInfo>,
+    /// Alert rule state changes seen by watch steps, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rule_transitions: Vec<RecordedTransition>,
     /// Why the run stopped, if its deploy lock was taken over.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lock_lost: Option<String>,
     /// Deploy locks broken to run it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub broken_locks: Vec<BrokenLock>,
+}
+
+/// A rule transition with the watch step that saw it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordedTransition {
+    /// Phase id.
+    pub phase: String,
+    /// Step id.
+    pub step: String,
+    /// The change.
+    #[serde(flatten)]
+    pub transition: RuleTransition,
 }
 
 /// A deploy lock broken for this run: the audit trail of who displaced whom.
@@ -163,6 +178,7 @@ impl RunRecord {
             finished_at: None,
             phases: runbook.phases.iter().map(phase_record).collect(),
             resumes: Vec::new(),
+            rule_transitions: Vec::new(),
             lock_lost: None,
             broken_locks: Vec::new(),
         }
@@ -249,6 +265,15 @@ impl RunRecord {
                 }
                 self.resumes.push(resume.clone());
             }
+            Event::RuleTransition {
+                phase,
+                step,
+                transition,
+            } => self.rule_transitions.push(RecordedTransition {
+                phase: phase.clone(),
+                step: step.clone(),
+                transition: transition.clone(),
+            }),
             Event::LockLost { detail, .. } => self.lock_lost = Some(detail.clone()),
             Event::LockBroken {
                 previous,

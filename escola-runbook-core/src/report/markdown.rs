@@ -93,6 +93,26 @@ pub fn render_markdown(record: &RunRecord) -> String {
             write_step(&mut md, indent, step);
         }
     }
+    if !record.rule_transitions.is_empty() {
+        let _ = writeln!(
+            md,
+            "\n## Alerts\n\n| when | after | rule | change | seen | condition |\n|---|---|---|---|---|---|"
+        );
+        for t in &record.rule_transitions {
+            let tr = &t.transition;
+            let _ = writeln!(
+                md,
+                "| {} | {} | `{}` | {} → {} | {} | {} |",
+                timestamp(&tr.at),
+                format_duration(std::time::Duration::from_millis(tr.offset_ms)),
+                tr.rule,
+                tr.from.as_str(),
+                tr.to.as_str(),
+                tr.detail.replace('|', "\\|"),
+                tr.condition.replace('|', "\\|"),
+            );
+        }
+    }
     let meta = &record.metadata;
     if !meta.contacts.is_empty() {
         let _ = writeln!(md, "\n## Contacts\n\n| Role | Handle |\n|---|---|");

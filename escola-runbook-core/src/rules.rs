@@ -1,0 +1,733 @@
+//! Alert rules with Prometheus alerting semantics, plus the window modes
+//! deploy tools use: a condition on a measured value, a window that decides
+//! when a breached condition fires, and an explicit policy for evaluations
+//! that could not measure.
+//!
+//! The engine is a pure state machine ([`RuleTracker`]) fed with samples,
+//! so its semantics are tested without a clock or a network; the watch step
+//! ([`crate::Watch`]) drives it over time.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::check::Ctx;
+use crate::outcome::format_duration;
+
+/// How the value is compared with the limit; the rule is *breached* when the
+/// comparison holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Comparison {
+    /// value > limit
+    Above,
+    /// value >= limit
+    AtLeast,
+    /// value < limit
+    Below,
+    /// value <= limit
+    AtMost,
+}
+
+impl Comparison {
+    /// Whether `value` breaches `limit`. NaN never breaches: it is no data.
+    pub fn breached(self, value: f64, limit: f64) -> bool {
+        match self {
+            Comparison::Above => value > limit,
+            Comparison::AtLeast => value >= limit,
+            Comparison::Below => value < limit,
+            Comparison::AtMost => value <= limit,
+        }
+    }
+
+    /// `>`, `>=`, `<`, `<=`.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Comparison::Above => ">",
+            Comparison::AtLeast => ">=",
+            Comparison::Below => "<",
+            Comparison::AtMost => "<=",
+        }
+    }
+}
+
+/// When a breached condition counts as firing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "mode", rename_all = "snake_case")]
+pub enum Window {
+    /// Prometheus `for`: pending from the first breached evaluation, firing
+    /// once breached at every evaluation for the whole duration; one healthy
+    /// evaluation resets it.
+    For {
+        /// The duration.
+        #[serde(with = "crate::model::duration_ms")]
+        duration: Duration,
+    },
+    /// `count` breached evaluations in a row ("3 requests in a row"); one
+    /// healthy evaluation resets it.
+    Consecutive {
+        /// How many.
+        count: u32,
+    },
+    /// `count` breached evaluations in total (Argo's failureLimit, Flagger's
+    /// threshold); never resets.
+    Cumulative {
+        /// How many.
+        count: u32,
+    },
+    /// At least `k` breached among the last `n` evaluations.
+    KOfN {
+        /// Breaches needed.
+        k: u32,
+        /// Evaluations considered.
+        n: u32,
+    },
+}
+
+impl fmt::Display for Window {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Window::For { duration } => write!(f, "for {}", format_duration(*duration)),
+            Window::Consecutive { count } => write!(f, "{count} evaluations in a row"),
+            Window::Cumulative { count } => write!(f, "{count} evaluations in total"),
+            Window::KOfN { k, n } => write!(f, "{k} of the last {n} evaluations"),
+        }
+    }
+}
+
+/// What an evaluation that could not measure (target down, no data) counts
+/// as. Always shown in the record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "policy", rename_all = "snake_case")]
+pub enum ErrorPolicy {
+    /// The default: a failed evaluation changes nothing (as in
+    /// Prometheus), until `after` of them in a row, which count as breached
+    /// from then on ("no data is not healthy").
+    BreachedAfter {
+        /// Consecutive failed evaluations tolerated before they count.
+        after: u32,
+    },
+    /// Failed evaluations never change the state.
+    Ignore,
+}
+
+impl Default for ErrorPolicy {
+    fn default() -> Self {
+        ErrorPolicy::BreachedAfter { after: 3 }
+    }
+}
+
+/// One measurement by a probe.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Sample {
+    /// A value, with what it was computed from.
+    Value {
+        /// The value.
+        value: f64,
+        /// Resolved arguments and context ("requests": "1200", "window": "5m").
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        detail: BTreeMap<String, String>,
+        /// Trace-Ids seen in the failures behind it, for incident reports.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        trace_ids: Vec<String>,
+    },
+    /// The probe ran and there was nothing to judge (no traffic).
+    NoData {
+        /// Why.
+        reason: String,
+    },
+    /// The probe could not measure (target down, bad answer).
+    Error {
+        /// What went wrong.
+        message: String,
+    },
+}
+
+impl Sample {
+    /// A plain value.
+    pub fn value(value: f64) -> Self {
+        Sample::Value {
+            value,
+            detail: BTreeMap::new(),
+            trace_ids: Vec::new(),
+        }
+    }
+}
+
+/// Measures the value a rule judges: a latency quantile, an error ratio, a
+/// backlog count, a smoke result.
+#[async_trait]
+pub trait Probe: Send + Sync {
+    /// The query or expression, as the record shows it.
+    fn query(&self) -> String;
+
+    /// Takes one sample.
+    async fn sample(&self, ctx: &Ctx) -> Sample;
+}
+
+/// An alert rule.
+#[derive(Clone)]
+pub struct Rule {
+    /// Stable id ("latency-p95").
+    pub id: String,
+    /// The runbook's wording ("Latência P95 > 2s por 5 minutos").
+    pub title: String,
+    /// What is measured.
+    pub probe: Arc<dyn Probe>,
+    /// Breached when `value <comparison> limit`.
+    pub comparison: Comparison,
+    /// The limit.
+    pub limit: f64,
+    /// Unit of value and limit, for messages ("s", "%").
+    pub unit: String,
+    /// When a breach fires.
+    pub window: Window,
+    /// Keep firing this long after the condition clears (Prometheus
+    /// `keep_firing_for`).
+    pub keep_firing_for: Option<Duration>,
+    /// What a failed evaluation counts as.
+    pub on_error: ErrorPolicy,
+    /// Firing inside the rollback window triggers the rollback.
+    pub rollback: bool,
+}
+
+impl fmt::Debug for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Rule")
+            .field("id", &self.id)
+            .field("query", &self.probe.query())
+            .field("condition", &self.condition())
+            .field("window", &self.window)
+            .field("rollback", &self.rollback)
+            .finish()
+    }
+}
+
+impl Rule {
+    /// A rule breached when the probe's value is above `limit`, firing per
+    /// `window`, with the default error policy, triggering rollback.
+    pub fn new(
+        id: impl Into<String>,
+        title: impl Into<String>,
+        probe: Arc<dyn Probe>,
+        comparison: Comparison,
+        limit: f64,
+        window: Window,
+    ) -> Self {
+        Rule {
+            id: id.into(),
+            title: title.into(),
+            probe,
+            comparison,
+            limit,
+            unit: String::new(),
+            window,
+            keep_firing_for: None,
+            on_error: ErrorPolicy::default(),
+            rollback: true,
+        }
+    }
+
+    /// Sets the unit shown with values.
+    pub fn unit(mut self, unit: impl Into<String>) -> Self {
+        self.unit = unit.into();
+        self
+    }
+
+    /// Only alerts, never triggers rollback.
+    pub fn alert_only(mut self) -> Self {
+        self.rollback = false;
+        self
+    }
+
+    /// Sets the error policy.
+    pub fn on_error(mut self, policy: ErrorPolicy) -> Self {
+        self.on_error = policy;
+        self
+    }
+
+    /// Sets `keep_firing_for`.
+    pub fn keep_firing_for(mut self, d: Duration) -> Self {
+        self.keep_firing_for = Some(d);
+        self
+    }
+
+    /// "value > 2s for 5m", for verdicts.
+    pub fn condition(&self) -> String {
+        format!(
+            "{} {} {}{}, {}",
+            self.probe.query(),
+            self.comparison.symbol(),
+            fmt_num(self.limit),
+            self.unit,
+            self.window
+        )
+    }
+}
+
+/// A rule's alert state, as in Prometheus.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertState {
+    /// Not breached.
+    Inactive,
+    /// Breached, window not yet satisfied.
+    Pending,
+    /// Firing.
+    Firing,
+}
+
+impl AlertState {
+    /// `inactive`, `pending`, `firing`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertState::Inactive => "inactive",
+            AlertState::Pending => "pending",
+            AlertState::Firing => "firing",
+        }
+    }
+}
+
+/// How one evaluation judged its sample.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Judgement {
+    /// Value within the limit.
+    Healthy,
+    /// Value breaches the limit.
+    Breached,
+    /// Nothing to judge; no state change (policy permitting).
+    NoData,
+    /// Could not measure; no state change (policy permitting).
+    Error,
+    /// No data or error counted as breached by the error policy.
+    ErrorCountedAsBreached,
+}
+
+impl Judgement {
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Judgement::Healthy => "healthy",
+            Judgement::Breached => "breached",
+            Judgement::NoData => "no data",
+            Judgement::Error => "error",
+            Judgement::ErrorCountedAsBreached => "error counted as breached",
+        }
+    }
+}
+
+/// The result of feeding one sample to a tracker.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evaluation {
+    /// The judgement.
+    pub judgement: Judgement,
+    /// The state after it.
+    pub state: AlertState,
+    /// `(from, to)` when the state changed.
+    pub transition: Option<(AlertState, AlertState)>,
+}
+
+/// The state machine of one rule.
+#[derive(Debug, Clone)]
+pub struct RuleTracker {
+    window: Window,
+    keep_firing_for: Option<Duration>,
+    on_error: ErrorPolicy,
+    comparison: Comparison,
+    limit: f64,
+    state: AlertState,
+    active_since: Option<Duration>,
+    last_breach: Option<Duration>,
+    consecutive: u32,
+    total: u32,
+    recent: VecDeque<bool>,
+    errors_in_a_row: u32,
+}
+
+impl RuleTracker {
+    /// A tracker for `rule`, inactive.
+    pub fn new(rule: &Rule) -> Self {
+        RuleTracker {
+            window: rule.window,
+            keep_firing_for: rule.keep_firing_for,
+            on_error: rule.on_error,
+            comparison: rule.comparison,
+            limit: rule.limit,
+            state: AlertState::Inactive,
+            active_since: None,
+            last_breach: None,
+            consecutive: 0,
+            total: 0,
+            recent: VecDeque::new(),
+            errors_in_a_row: 0,
+        }
+    }
+
+    /// The current state.
+    pub fn state(&self) -> AlertState {
+        self.state
+    }
+
+    /// Feeds a sample taken at `at` (time since the watch started).
+    pub fn observe(&mut self, at: Duration, sample: &Sample) -> Evaluation {
+        let judgement = match sample {
+            Sample::Value { value, .. } if value.is_nan() => self.failed(Judgement::NoData),
+            Sample::Value { value, .. } => {
+                self.errors_in_a_row = 0;
+                if self.comparison.breached(*value, self.limit) {
+                    Judgement::Breached
+                } else {
+                    Judgement::Healthy
+                }
+            }
+            Sample::NoData { .. } => self.failed(Judgement::NoData),
+            Sample::Error { .. } => self.failed(Judgement::Error),
+        };
+        let before = self.state;
+        match judgement {
+            Judgement::Breached | Judgement::ErrorCountedAsBreached => self.breach(at),
+            Judgement::Healthy => self.heal(at),
+            Judgement::NoData | Judgement::Error => {}
+        }
+        Evaluation {
+            judgement,
+            state: self.state,
+            transition: (before != self.state).then_some((before, self.state)),
+        }
+    }
+
+    fn failed(&mut self, kind: Judgement) -> Judgement {
+        self.errors_in_a_row += 1;
+        match self.on_error {
+            ErrorPolicy::BreachedAfter { after } if self.errors_in_a_row >= after.max(1) => {
+                Judgement::ErrorCountedAsBreached
+            }
+            _ => kind,
+        }
+    }
+
+    fn push_recent(&mut self, breached: bool) {
+        if let Window::KOfN { n, .. } = self.window {
+            self.recent.push_back(breached);
+            while self.recent.len() > n.max(1) as usize {
+                self.recent.pop_front();
+            }
+        }
+    }
+
+    fn breach(&mut self, at: Duration) {
+        self.last_breach = Some(at);
+        self.consecutive += 1;
+        self.total += 1;
+        self.push_recent(true);
+        let since = *self.active_since.get_or_insert(at);
+        let fires = match self.window {
+            Window::For { duration } => at.saturating_sub(since) >= duration,
+            Window::Consecutive { count } => self.consecutive >= count.max(1),
+            Window::Cumulative { count } => self.total >= count.max(1),
+            Window::KOfN { k, .. } => {
+                self.recent.iter().filter(|b| **b).count() >= k.max(1) as usize
+            }
+        };
+        if fires {
+            self.state = AlertState::Firing;
+        } else if self.state != AlertState::Firing {
+            self.state = AlertState::Pending;
+        }
+    }
+
+    fn heal(&mut self, at: Duration) {
+        self.consecutive = 0;
+        self.push_recent(false);
+        let still_firing = match self.window {
+            // A cumulative count never resets: once firing, it stays.
+            Window::Cumulative { .. } => self.state == AlertState::Firing,
+            Window::KOfN { k, .. } => {
+                self.recent.iter().filter(|b| **b).count() >= k.max(1) as usize
+            }
+            _ => false,
+        };
+        let kept = self.state == AlertState::Firing
+            && matches!((self.keep_firing_for, self.last_breach), (Some(keep), Some(last)) if at.saturating_sub(last) < keep);
+        if still_firing || kept {
+            return;
+        }
+        let pending = match self.window {
+            Window::Cumulative { .. } => self.total > 0,
+            Window::KOfN { .. } => self.recent.iter().any(|b| *b),
+            _ => false,
+        };
+        self.state = if pending {
+            AlertState::Pending
+        } else {
+            AlertState::Inactive
+        };
+        if !pending {
+            self.active_since = None;
+        }
+    }
+}
+
+/// A number for messages: up to 4 significant decimals, no trailing zeros.
+pub fn fmt_num(v: f64) -> String {
+    if v.is_nan() {
+        return "NaN".into();
+    }
+    let s = format!("{v:.4}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s == "-0" { "0".into() } else { s.to_owned() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Fixed;
+
+    #[async_trait]
+    impl Probe for Fixed {
+        fn query(&self) -> String {
+            "p95".into()
+        }
+        async fn sample(&self, _ctx: &Ctx) -> Sample {
+            Sample::value(1.0)
+        }
+    }
+
+    fn tracker(window: Window) -> RuleTracker {
+        RuleTracker::new(&Rule::new(
+            "r",
+            "R",
+            Arc::new(Fixed),
+            Comparison::Above,
+            2.0,
+            window,
+        ))
+    }
+
+    fn s(secs: u64) -> Duration {
+        Duration::from_secs(secs)
+    }
+
+    fn states(t: &mut RuleTracker, samples: &[(u64, Sample)]) -> Vec<AlertState> {
+        samples
+            .iter()
+            .map(|(at, sample)| t.observe(s(*at), sample).state)
+            .collect()
+    }
+
+    use AlertState::{Firing, Inactive, Pending};
+
+    #[test]
+    fn for_fires_only_after_the_whole_duration_and_resets_on_one_healthy() {
+        let mut t = tracker(Window::For { duration: s(300) });
+        let high = Sample::value(2.5);
+        let low = Sample::value(1.0);
+        let got = states(
+            &mut t,
+            &[
+                (0, high.clone()),
+                (150, high.clone()),
+                (285, high.clone()),
+                (300, high.clone()),
+                (315, low.clone()),
+                (330, high.clone()),
+                (600, high.clone()),
+                (630, high.clone()),
+            ],
+        );
+        assert_eq!(
+            got,
+            [
+                Pending, Pending, Pending, Firing, Inactive, Pending, Pending, Firing
+            ]
+        );
+    }
+
+    #[test]
+    fn for_zero_fires_at_once_and_the_limit_itself_is_not_a_breach() {
+        let mut t = tracker(Window::For {
+            duration: Duration::ZERO,
+        });
+        assert_eq!(
+            states(
+                &mut t,
+                &[(0, Sample::value(2.0)), (15, Sample::value(2.01))]
+            ),
+            [Inactive, Firing]
+        );
+    }
+
+    #[test]
+    fn a_query_error_changes_nothing_until_the_policy_counts_it() {
+        let mut t = tracker(Window::For { duration: s(30) });
+        let err = Sample::Error {
+            message: "connection refused".into(),
+        };
+        let got = states(
+            &mut t,
+            &[
+                (0, Sample::value(3.0)),
+                (15, err.clone()),
+                (30, Sample::value(3.0)),
+                (45, err.clone()),
+                (60, err.clone()),
+                (75, err.clone()),
+            ],
+        );
+        // Pending survives errors, fires at 30s; three errors in a row
+        // then count as breached and keep it firing.
+        assert_eq!(got, [Pending, Pending, Firing, Firing, Firing, Firing]);
+        let mut t = tracker(Window::Consecutive { count: 3 });
+        let got = states(
+            &mut t,
+            &[
+                (0, err.clone()),
+                (15, err.clone()),
+                (30, err.clone()),
+                (45, err.clone()),
+                (60, err.clone()),
+            ],
+        );
+        assert_eq!(
+            got,
+            [Inactive, Inactive, Pending, Pending, Firing],
+            "no data is not healthy after 3"
+        );
+        let mut t = RuleTracker::new(
+            &Rule::new(
+                "r",
+                "R",
+                Arc::new(Fixed),
+                Comparison::Above,
+                2.0,
+                Window::Consecutive { count: 1 },
+            )
+            .on_error(ErrorPolicy::Ignore),
+        );
+        assert_eq!(
+            states(
+                &mut t,
+                &[
+                    (0, err.clone()),
+                    (15, err.clone()),
+                    (30, err.clone()),
+                    (45, err)
+                ]
+            ),
+            [Inactive; 4]
+        );
+    }
+
+    #[test]
+    fn nan_is_no_data_not_healthy() {
+        let mut t = tracker(Window::Consecutive { count: 2 });
+        let ev = t.observe(s(0), &Sample::value(f64::NAN));
+        assert_eq!(ev.judgement, Judgement::NoData);
+    }
+
+    #[test]
+    fn consecutive_cumulative_and_k_of_n() {
+        let hi = Sample::value(5.0);
+        let lo = Sample::value(0.0);
+        let mut t = tracker(Window::Consecutive { count: 3 });
+        assert_eq!(
+            states(
+                &mut t,
+                &[
+                    (0, hi.clone()),
+                    (1, hi.clone()),
+                    (2, lo.clone()),
+                    (3, hi.clone()),
+                    (4, hi.clone()),
+                    (5, hi.clone())
+                ]
+            ),
+            [Pending, Pending, Inactive, Pending, Pending, Firing]
+        );
+        let mut t = tracker(Window::Cumulative { count: 3 });
+        assert_eq!(
+            states(
+                &mut t,
+                &[
+                    (0, hi.clone()),
+                    (1, lo.clone()),
+                    (2, hi.clone()),
+                    (3, lo.clone()),
+                    (4, hi.clone()),
+                    (5, lo.clone())
+                ]
+            ),
+            [Pending, Pending, Pending, Pending, Firing, Firing]
+        );
+        let mut t = tracker(Window::KOfN { k: 2, n: 3 });
+        assert_eq!(
+            states(
+                &mut t,
+                &[
+                    (0, hi.clone()),
+                    (1, lo.clone()),
+                    (2, hi.clone()),
+                    (3, lo.clone()),
+                    (4, lo.clone()),
+                    (5, lo.clone())
+                ]
+            ),
+            [Pending, Pending, Firing, Pending, Pending, Inactive]
+        );
+    }
+
+    #[test]
+    fn keep_firing_for_holds_after_the_condition_clears() {
+        let mut t = RuleTracker::new(
+            &Rule::new(
+                "r",
+                "R",
+                Arc::new(Fixed),
+                Comparison::Above,
+                2.0,
+                Window::For {
+                    duration: Duration::ZERO,
+                },
+            )
+            .keep_firing_for(s(60)),
+        );
+        let got = states(
+            &mut t,
+            &[
+                (0, Sample::value(3.0)),
+                (30, Sample::value(1.0)),
+                (59, Sample::value(1.0)),
+                (61, Sample::value(1.0)),
+            ],
+        );
+        assert_eq!(got, [Firing, Firing, Firing, Inactive]);
+    }
+
+    #[test]
+    fn transitions_are_reported_once() {
+        let mut t = tracker(Window::For { duration: s(10) });
+        assert_eq!(
+            t.observe(s(0), &Sample::value(3.0)).transition,
+            Some((Inactive, Pending))
+        );
+        assert_eq!(t.observe(s(5), &Sample::value(3.0)).transition, None);
+        assert_eq!(
+            t.observe(s(10), &Sample::value(3.0)).transition,
+            Some((Pending, Firing))
+        );
+    }
+
+    #[test]
+    fn numbers_read_well() {
+        assert_eq!(fmt_num(2.0), "2");
+        assert_eq!(fmt_num(0.0123456), "0.0123");
+        assert_eq!(fmt_num(f64::NAN), "NaN");
+    }
+}

@@ -1,0 +1,571 @@
+//! The watch step: evaluates alert rules at an interval for a duration
+//! (30 minutes to 24 hours), decides rollback inside the rollback window and
+//! only alerts after it, and keeps a compact, bounded record of every
+//! evaluation.
+
+use std::collections::{BTreeSet, VecDeque};
+use std::fmt::Write;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::time::{Instant, MissedTickBehavior};
+
+use crate::check::{Check, Ctx, Description};
+use crate::event::RuleTransition;
+use crate::outcome::{Outcome, Status, format_duration};
+use crate::rules::{AlertState, Judgement, Rule, RuleTracker, Sample, fmt_num};
+
+/// Segments kept per rule; older ones are folded into the totals.
+pub const DEFAULT_MAX_SEGMENTS: usize = 200;
+/// Trace-Ids kept per rule.
+const MAX_TRACE_IDS: usize = 20;
+
+/// Watches rules; see the module docs.
+#[derive(Debug, Clone)]
+pub struct Watch {
+    rules: Vec<Rule>,
+    interval: Duration,
+    duration: Duration,
+    rollback_window: Duration,
+    max_segments: usize,
+}
+
+impl Watch {
+    /// Evaluates `rules` every `interval` for `duration`; a rollback rule
+    /// firing within the first 15 minutes fails the step (and so triggers
+    /// the rollback of a phase that rolls back on failure).
+    pub fn new(rules: Vec<Rule>, interval: Duration, duration: Duration) -> Self {
+        Watch {
+            rules,
+            interval: interval.max(Duration::from_millis(100)),
+            duration,
+            rollback_window: Duration::from_secs(15 * 60),
+            max_segments: DEFAULT_MAX_SEGMENTS,
+        }
+    }
+
+    /// Sets the rollback window (from the start of the watch).
+    pub fn rollback_window(mut self, window: Duration) -> Self {
+        self.rollback_window = window;
+        self
+    }
+
+    /// Sets how many segments of the record are kept per rule.
+    pub fn max_segments(mut self, n: usize) -> Self {
+        self.max_segments = n.max(2);
+        self
+    }
+
+    /// The rules.
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+}
+
+/// A run of evaluations with the same judgement and state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Segment {
+    /// How they were judged.
+    pub judgement: Judgement,
+    /// The state during them.
+    pub state: AlertState,
+    /// First evaluation, since the watch started.
+    pub from: Duration,
+    /// Last evaluation.
+    pub to: Duration,
+    /// Evaluations in the run.
+    pub count: u64,
+    /// Smallest value measured, if any.
+    pub min: Option<f64>,
+    /// Largest value measured, if any.
+    pub max: Option<f64>,
+}
+
+/// Everything kept about one rule's evaluations, in bounded memory.
+#[derive(Debug, Clone, Default)]
+pub struct RuleLog {
+    segments: VecDeque<Segment>,
+    folded: u64,
+    evaluations: u64,
+    breached: u64,
+    failed: u64,
+    min: Option<f64>,
+    max: Option<f64>,
+    last_value: Option<f64>,
+    last_problem: Option<String>,
+    trace_ids: BTreeSet<String>,
+    fired_at: Option<Duration>,
+    firing_detail: Option<String>,
+}
+
+fn min_opt(a: Option<f64>, b: f64) -> Option<f64> {
+    Some(a.map_or(b, |a| a.min(b)))
+}
+
+fn max_opt(a: Option<f64>, b: f64) -> Option<f64> {
+    Some(a.map_or(b, |a| a.max(b)))
+}
+
+impl RuleLog {
+    fn record(
+        &mut self,
+        at: Duration,
+        sample: &Sample,
+        judgement: Judgement,
+        state: AlertState,
+        max_segments: usize,
+    ) {
+        self.evaluations += 1;
+        let value = match sample {
+            Sample::Value {
+                value, trace_ids, ..
+            } if !value.is_nan() => {
+                for id in trace_ids {
+                    if self.trace_ids.len() < MAX_TRACE_IDS {
+                        self.trace_ids.insert(id.clone());
+                    }
+                }
+                self.min = min_opt(self.min, *value);
+                self.max = max_opt(self.max, *value);
+                self.last_value = Some(*value);
+                Some(*value)
+            }
+            Sample::Value { .. } => {
+                self.last_problem = Some("the value is NaN (no observations)".into());
+                None
+            }
+            Sample::NoData { reason } => {
+                self.last_problem = Some(format!("no data: {reason}"));
+                None
+            }
+            Sample::Error { message } => {
+                self.last_problem = Some(format!("error: {message}"));
+                None
+            }
+        };
+        if matches!(
+            judgement,
+            Judgement::Breached | Judgement::ErrorCountedAsBreached
+        ) {
+            self.breached += 1;
+        }
+        if value.is_none() {
+            self.failed += 1;
+        }
+        match self.segments.back_mut() {
+            Some(last) if last.judgement == judgement && last.state == state => {
+                last.to = at;
+                last.count += 1;
+                if let Some(v) = value {
+                    last.min = min_opt(last.min, v);
+                    last.max = max_opt(last.max, v);
+                }
+            }
+            _ => {
+                self.segments.push_back(Segment {
+                    judgement,
+                    state,
+                    from: at,
+                    to: at,
+                    count: 1,
+                    min: value,
+                    max: value,
+                });
+                while self.segments.len() > max_segments {
+                    if let Some(old) = self.segments.pop_front() {
+                        self.folded += old.count;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Segments kept (the most recent ones).
+    pub fn segments(&self) -> impl DoubleEndedIterator<Item = &Segment> {
+        self.segments.iter()
+    }
+}
+
+fn value_text(v: Option<f64>, unit: &str) -> String {
+    v.map_or_else(|| "none".into(), |v| format!("{}{unit}", fmt_num(v)))
+}
+
+fn offset_ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+impl Watch {
+    fn summary_line(&self, rule: &Rule, log: &RuleLog, state: AlertState) -> String {
+        format!(
+            "{}: {}, {} evaluations ({} breached, {} could not measure); min {}, max {}, last {}",
+            rule.id,
+            state.as_str(),
+            log.evaluations,
+            log.breached,
+            log.failed,
+            value_text(log.min, &rule.unit),
+            value_text(log.max, &rule.unit),
+            value_text(log.last_value, &rule.unit),
+        )
+    }
+
+    fn segments_text(&self, rule: &Rule, log: &RuleLog) -> String {
+        let mut text = String::new();
+        if log.folded > 0 {
+            let _ = writeln!(
+                text,
+                "({} earlier evaluations folded into the totals)",
+                log.folded
+            );
+        }
+        for s in log
+            .segments()
+            .rev()
+            .take(30)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+        {
+            let range = match (s.min, s.max) {
+                (Some(a), Some(b)) if a == b => {
+                    format!(" value {}", value_text(Some(a), &rule.unit))
+                }
+                (Some(a), Some(b)) => format!(
+                    " values {}..{}",
+                    value_text(Some(a), &rule.unit),
+                    value_text(Some(b), &rule.unit)
+                ),
+                _ => String::new(),
+            };
+            let _ = writeln!(
+                text,
+                "{}–{} {}, {} ×{}{range}",
+                format_duration(s.from),
+                format_duration(s.to),
+                s.judgement.as_str(),
+                s.state.as_str(),
+                s.count
+            );
+        }
+        text
+    }
+
+    fn evidence(
+        &self,
+        mut outcome: Outcome,
+        logs: &[RuleLog],
+        trackers: &[RuleTracker],
+    ) -> Outcome {
+        for ((rule, log), tracker) in self.rules.iter().zip(logs).zip(trackers) {
+            outcome = outcome
+                .with_evidence(
+                    format!("rule {}", rule.id),
+                    format!("{} — {}", rule.title, rule.condition()),
+                )
+                .with_evidence(
+                    format!("{} summary", rule.id),
+                    self.summary_line(rule, log, tracker.state()),
+                )
+                .with_evidence(
+                    format!("{} timeline", rule.id),
+                    self.segments_text(rule, log),
+                );
+            if !log.trace_ids.is_empty() {
+                outcome = outcome.with_evidence(
+                    format!("{} Trace-Ids", rule.id),
+                    log.trace_ids.iter().cloned().collect::<Vec<_>>().join(", "),
+                );
+            }
+            if let Some(max) = log.max {
+                outcome =
+                    outcome.with_measurement(format!("{}.max", rule.id), max, Some(&rule.unit));
+            }
+            if let Some(last) = log.last_value {
+                outcome =
+                    outcome.with_measurement(format!("{}.last", rule.id), last, Some(&rule.unit));
+            }
+        }
+        outcome
+    }
+
+    async fn sample(&self, rule: &Rule, ctx: &Ctx) -> Sample {
+        match tokio::time::timeout(self.interval, rule.probe.sample(ctx)).await {
+            Ok(sample) => sample,
+            Err(_) => Sample::Error {
+                message: format!(
+                    "the probe did not answer within the {} interval",
+                    format_duration(self.interval)
+                ),
+            },
+        }
+    }
+
+    /// Dry-run: one evaluation of each rule, to show the probes work.
+    async fn rehearse(&self, ctx: &Ctx) -> Outcome {
+        let mut worst = Status::Passed;
+        let mut lines = Vec::new();
+        for rule in &self.rules {
+            let sample = self.sample(rule, ctx).await;
+            let (status, text) = match &sample {
+                Sample::Value { value, .. } if rule.comparison.breached(*value, rule.limit) => (
+                    Status::Warned,
+                    format!(
+                        "{} breaches {}",
+                        value_text(Some(*value), &rule.unit),
+                        rule.condition()
+                    ),
+                ),
+                Sample::Value { value, .. } if value.is_nan() => {
+                    (Status::NoData, "NaN (no observations)".into())
+                }
+                Sample::Value { value, .. } => (
+                    Status::Passed,
+                    format!(
+                        "{} within {}",
+                        value_text(Some(*value), &rule.unit),
+                        rule.condition()
+                    ),
+                ),
+                Sample::NoData { reason } => (Status::NoData, format!("no data: {reason}")),
+                Sample::Error { message } => {
+                    (Status::CheckError, format!("could not measure: {message}"))
+                }
+            };
+            if status_rank(status) > status_rank(worst) {
+                worst = status;
+            }
+            lines.push((rule.id.clone(), text));
+        }
+        let mut outcome = Outcome::new(
+            worst,
+            format!(
+                "dry-run: each of {} rules evaluated once; a real run watches every {} for {}",
+                self.rules.len(),
+                format_duration(self.interval),
+                format_duration(self.duration)
+            ),
+        );
+        for (id, text) in lines {
+            outcome = outcome.with_evidence(id, text);
+        }
+        outcome
+    }
+}
+
+fn status_rank(s: Status) -> u8 {
+    match s {
+        Status::Passed => 0,
+        Status::Warned => 1,
+        Status::NoData => 2,
+        _ => 3,
+    }
+}
+
+#[async_trait]
+impl Check for Watch {
+    fn describe(&self) -> Description {
+        let ids: Vec<&str> = self.rules.iter().map(|r| r.id.as_str()).collect();
+        Description::read_only(
+            "watch",
+            format!(
+                "rules {} hold, evaluated every {} for {} (rollback if a rollback rule fires within {})",
+                ids.join(", "),
+                format_duration(self.interval),
+                format_duration(self.duration),
+                format_duration(self.rollback_window)
+            ),
+        )
+    }
+
+    async fn run(&self, ctx: &Ctx) -> Outcome {
+        if self.rules.is_empty() {
+            return Outcome::check_error("the watch has no rules; add at least one");
+        }
+        if ctx.is_dry_run() {
+            return self.rehearse(ctx).await;
+        }
+        let start = Instant::now();
+        let mut ticker = tokio::time::interval(self.interval);
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut trackers: Vec<RuleTracker> = self.rules.iter().map(RuleTracker::new).collect();
+        let mut logs: Vec<RuleLog> = vec![RuleLog::default(); self.rules.len()];
+        loop {
+            tokio::select! {
+                biased;
+                () = ctx.cancellation().cancelled() => {
+                    return self.evidence(Outcome::aborted("the watch was stopped"), &logs, &trackers);
+                }
+                _ = ticker.tick() => {}
+            }
+            let at = start.elapsed();
+            for (i, rule) in self.rules.iter().enumerate() {
+                let sample = self.sample(rule, ctx).await;
+                let evaluation = trackers[i].observe(at, &sample);
+                logs[i].record(
+                    at,
+                    &sample,
+                    evaluation.judgement,
+                    evaluation.state,
+                    self.max_segments,
+                );
+                // Only changes into or out of firing are journaled: pending
+                // flaps would grow the journal with every evaluation, and the
+                // segments already keep them.
+                if let Some((from, to)) = evaluation
+                    .transition
+                    .filter(|(f, t)| *f == AlertState::Firing || *t == AlertState::Firing)
+                {
+                    let value = match &sample {
+                        Sample::Value { value, .. } if !value.is_nan() => Some(*value),
+                        _ => None,
+                    };
+                    let detail = match value {
+                        Some(v) => format!(
+                            "{} {} {}{}",
+                            value_text(Some(v), &rule.unit),
+                            rule.comparison.symbol(),
+                            fmt_num(rule.limit),
+                            rule.unit
+                        ),
+                        None => logs[i].last_problem.clone().unwrap_or_default(),
+                    };
+                    let transition = RuleTransition {
+                        rule: rule.id.clone(),
+                        from,
+                        to,
+                        value,
+                        condition: rule.condition(),
+                        detail: detail.clone(),
+                        offset_ms: offset_ms(at),
+                        at: ctx.now(),
+                    };
+                    if let Err(e) = ctx.record_rule_transition(transition) {
+                        return Outcome::check_error(format!("the watch stopped: {e}"));
+                    }
+                    if to == AlertState::Firing && logs[i].fired_at.is_none() {
+                        logs[i].fired_at = Some(at);
+                        logs[i].firing_detail = Some(detail);
+                    }
+                }
+                if evaluation.state == AlertState::Firing
+                    && rule.rollback
+                    && at <= self.rollback_window
+                {
+                    let log = &logs[i];
+                    let traces = if log.trace_ids.is_empty() {
+                        String::new()
+                    } else {
+                        format!(
+                            "; Trace-Ids: {}",
+                            log.trace_ids.iter().cloned().collect::<Vec<_>>().join(", ")
+                        )
+                    };
+                    let outcome = Outcome::failed(format!(
+                        "rule `{}` fired at {} (inside the {} rollback window): {} — condition {}; first breach at {}{traces}",
+                        rule.id,
+                        format_duration(at),
+                        format_duration(self.rollback_window),
+                        log.firing_detail.clone().unwrap_or_default(),
+                        rule.condition(),
+                        log.segments()
+                            .find(|s| s.state != AlertState::Inactive)
+                            .map_or_else(|| format_duration(at), |s| format_duration(s.from)),
+                    ));
+                    return self.evidence(outcome, &logs, &trackers);
+                }
+            }
+            let left = self.duration.saturating_sub(at);
+            let states: Vec<String> = self
+                .rules
+                .iter()
+                .zip(&trackers)
+                .zip(&logs)
+                .map(|((r, t), l)| {
+                    format!(
+                        "{} {} ({})",
+                        r.id,
+                        t.state().as_str(),
+                        value_text(l.last_value, &r.unit)
+                    )
+                })
+                .collect();
+            ctx.progress(format!(
+                "{} left · {}",
+                format_duration(left),
+                states.join(" · ")
+            ));
+            if at >= self.duration {
+                break;
+            }
+        }
+        let never: Vec<&Rule> = self
+            .rules
+            .iter()
+            .zip(&logs)
+            .filter(|(_, l)| l.last_value.is_none())
+            .map(|(r, _)| r)
+            .collect();
+        let fired: Vec<String> = self
+            .rules
+            .iter()
+            .zip(&logs)
+            .filter_map(|(r, l)| {
+                l.fired_at.map(|at| {
+                    format!(
+                        "{} at {} ({})",
+                        r.id,
+                        format_duration(at),
+                        l.firing_detail.clone().unwrap_or_default()
+                    )
+                })
+            })
+            .collect();
+        let outcome = if !never.is_empty() {
+            let names: Vec<String> = never
+                .iter()
+                .zip(
+                    self.rules
+                        .iter()
+                        .zip(&logs)
+                        .filter(|(_, l)| l.last_value.is_none()),
+                )
+                .map(|(r, (_, l))| {
+                    format!("{} ({})", r.id, l.last_problem.clone().unwrap_or_default())
+                })
+                .collect();
+            let all_errors = self
+                .rules
+                .iter()
+                .zip(&logs)
+                .filter(|(_, l)| l.last_value.is_none())
+                .all(|(_, l)| {
+                    l.last_problem
+                        .as_deref()
+                        .is_some_and(|p| p.starts_with("error"))
+                });
+            let text = format!(
+                "never measured in {}: {}",
+                format_duration(self.duration),
+                names.join("; ")
+            );
+            if all_errors {
+                Outcome::check_error(text)
+            } else {
+                Outcome::no_data(text)
+            }
+        } else if !fired.is_empty() {
+            Outcome::warned(format!(
+                "alerts fired after the rollback window (alert only): {}",
+                fired.join("; ")
+            ))
+        } else {
+            Outcome::passed(format!(
+                "{} rules held for {}, evaluated every {}",
+                self.rules.len(),
+                format_duration(self.duration),
+                format_duration(self.interval)
+            ))
+        };
+        self.evidence(outcome, &logs, &trackers)
+    }
+}

@@ -1,0 +1,318 @@
+//! The watch phase on tokio's paused clock: 15-minute rollback windows and
+//! 24-hour watches run in milliseconds.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use escola_runbook_core::rules::{AlertState, Comparison, Probe, Rule, Sample, Window};
+use escola_runbook_core::*;
+use support::*;
+use tokio::time::Instant;
+
+const MIN: u64 = 60;
+
+/// A probe whose value is a function of the time since it was made.
+struct Timeline {
+    query: &'static str,
+    start: Instant,
+    f: Box<dyn Fn(Duration) -> Sample + Send + Sync>,
+}
+
+impl Timeline {
+    fn new(
+        query: &'static str,
+        f: impl Fn(Duration) -> Sample + Send + Sync + 'static,
+    ) -> Arc<Self> {
+        Arc::new(Timeline {
+            query,
+            start: Instant::now(),
+            f: Box::new(f),
+        })
+    }
+}
+
+#[async_trait]
+impl Probe for Timeline {
+    fn query(&self) -> String {
+        self.query.into()
+    }
+    async fn sample(&self, _ctx: &Ctx) -> Sample {
+        (self.f)(self.start.elapsed())
+    }
+}
+
+fn latency_after(from_secs: u64) -> Arc<Timeline> {
+    Timeline::new(
+        "histogram_quantile(0.95, http_request_duration_seconds)",
+        move |t| {
+            let mut s = Sample::value(if t.as_secs() >= from_secs { 2.4 } else { 0.4 });
+            if let Sample::Value { trace_ids, .. } = &mut s {
+                if t.as_secs() >= from_secs {
+                    trace_ids.push(format!("trace-{}", t.as_secs() / MIN));
+                }
+            }
+            s
+        },
+    )
+}
+
+fn p95_rule(probe: Arc<Timeline>) -> Rule {
+    Rule::new(
+        "latency-p95",
+        "Latência P95 > 2s por 5 minutos",
+        probe,
+        Comparison::Above,
+        2.0,
+        Window::For {
+            duration: Duration::from_secs(5 * MIN),
+        },
+    )
+    .unit("s")
+}
+
+fn watched(watch: Watch) -> (Runbook, Scripted) {
+    let revert = Scripted::passing("revert").mutating();
+    let rb = Runbook::builder("watched")
+        .phase(
+            Phase::watch("monitoring", "Monitoramento")
+                .rollback_on_failure()
+                .step(Step::check("watch", "Watch", watch)),
+        )
+        .phase(Phase::rollback("rollback", "Rollback").step(Step::check(
+            "revert",
+            "Revert",
+            revert.clone(),
+        )))
+        .build()
+        .unwrap();
+    (rb, revert)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rule_firing_inside_the_window_rolls_back_with_its_reason() {
+    let watch = Watch::new(
+        vec![p95_rule(latency_after(2 * MIN))],
+        Duration::from_secs(15),
+        Duration::from_secs(24 * 3600),
+    );
+    let (rb, revert) = watched(watch);
+    let started = Instant::now();
+    let record = executor(rb).run().await.unwrap();
+    assert_eq!(
+        started.elapsed(),
+        Duration::from_secs(7 * MIN),
+        "pending at 2m, firing 5m later"
+    );
+    assert_eq!(revert.calls(), 1);
+    assert_eq!(record.verdict, Some(Verdict::RolledBack));
+    let reason = record.rollback.as_ref().unwrap();
+    assert_eq!(reason.step, "watch");
+    assert_eq!(
+        reason.summary,
+        "rule `latency-p95` fired at 7m (inside the 15m rollback window): 2.4s > 2s — condition \
+         histogram_quantile(0.95, http_request_duration_seconds) > 2s, for 5m; first breach at 2m; \
+         Trace-Ids: trace-2, trace-3, trace-4, trace-5, trace-6, trace-7"
+    );
+    let transitions: Vec<(AlertState, AlertState, u64)> = record
+        .rule_transitions
+        .iter()
+        .map(|t| {
+            (
+                t.transition.from,
+                t.transition.to,
+                t.transition.offset_ms / 1000,
+            )
+        })
+        .collect();
+    assert_eq!(
+        transitions,
+        [(AlertState::Pending, AlertState::Firing, 420)]
+    );
+    assert!(report::render_markdown(&record).contains("**Rollback triggered** by step `watch`"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn after_the_window_a_firing_rule_only_alerts() {
+    let watch = Watch::new(
+        vec![p95_rule(latency_after(20 * MIN))],
+        Duration::from_secs(15),
+        Duration::from_secs(30 * MIN),
+    );
+    let (rb, revert) = watched(watch);
+    let started = Instant::now();
+    let record = executor(rb).run().await.unwrap();
+    assert_eq!(
+        started.elapsed(),
+        Duration::from_secs(30 * MIN),
+        "watched to the end"
+    );
+    assert_eq!(revert.calls(), 0);
+    assert_eq!(record.verdict, Some(Verdict::Succeeded));
+    let outcome = step_of(&record, "watch").outcome.clone().unwrap();
+    assert_eq!(outcome.status, Status::Warned);
+    assert_eq!(
+        outcome.summary,
+        "alerts fired after the rollback window (alert only): latency-p95 at 25m (2.4s > 2s)"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_watch_that_never_measured_is_a_check_error_not_a_pass() {
+    let down = Timeline::new("up", |_| Sample::Error {
+        message: "connection refused".into(),
+    });
+    let rule = Rule::new(
+        "error-rate",
+        "HTTP 5xx > 1%",
+        down,
+        Comparison::Above,
+        1.0,
+        Window::For {
+            duration: Duration::from_secs(300),
+        },
+    )
+    .alert_only();
+    let watch = Watch::new(
+        vec![rule],
+        Duration::from_secs(15),
+        Duration::from_secs(30 * MIN),
+    );
+    let (rb, _) = watched(watch);
+    let record = executor(rb).run().await.unwrap();
+    let outcome = step_of(&record, "watch").outcome.clone().unwrap();
+    assert_eq!(outcome.status, Status::CheckError);
+    assert_eq!(
+        outcome.summary,
+        "never measured in 30m: error-rate (error: connection refused)"
+    );
+    // "no data is not healthy": after 3 errors the rule counted as breached.
+    assert!(
+        record
+            .rule_transitions
+            .iter()
+            .any(|t| t.transition.to == AlertState::Firing)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn consecutive_rate_limits_fire_on_the_third_in_a_row() {
+    // 429s seen at evaluations 2, 4, 5, 6 (0-based).
+    let limited = Timeline::new("rate_limited(/v1/escolas)", |t| {
+        let n = t.as_secs() / 15;
+        Sample::value(if [2, 4, 5, 6].contains(&n) { 1.0 } else { 0.0 })
+    });
+    let rule = Rule::new(
+        "rate-limit",
+        "Rate Limit /v1/escolas 3x seguidas",
+        limited,
+        Comparison::AtLeast,
+        1.0,
+        Window::Consecutive { count: 3 },
+    );
+    let watch = Watch::new(
+        vec![rule],
+        Duration::from_secs(15),
+        Duration::from_secs(60 * MIN),
+    );
+    let (rb, revert) = watched(watch);
+    let started = Instant::now();
+    let record = executor(rb).run().await.unwrap();
+    assert_eq!(started.elapsed(), Duration::from_secs(6 * 15));
+    assert_eq!(revert.calls(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_24_hour_watch_keeps_a_bounded_record() {
+    // Flaps every evaluation: the worst case for a run-length record.
+    let flapping = Timeline::new("flap", |t| {
+        Sample::value(if (t.as_secs() / 15) % 2 == 0 {
+            0.1
+        } else {
+            9.0
+        })
+    });
+    let rule = Rule::new(
+        "flap",
+        "Flap",
+        flapping,
+        Comparison::Above,
+        5.0,
+        Window::For {
+            duration: Duration::from_secs(300),
+        },
+    )
+    .alert_only();
+    let watch = Watch::new(
+        vec![rule],
+        Duration::from_secs(15),
+        Duration::from_secs(24 * 3600),
+    )
+    .max_segments(100);
+    let (rb, _) = watched(watch);
+    let started = Instant::now();
+    let record = executor(rb).run().await.unwrap();
+    assert_eq!(started.elapsed(), Duration::from_secs(24 * 3600));
+    let outcome = step_of(&record, "watch").outcome.clone().unwrap();
+    assert_eq!(outcome.status, Status::Passed);
+    let summary = &outcome
+        .evidence
+        .iter()
+        .find(|e| e.label == "flap summary")
+        .unwrap()
+        .value;
+    assert_eq!(
+        summary,
+        "flap: inactive, 5761 evaluations (2880 breached, 0 could not measure); min 0.1, max 9, last 0.1"
+    );
+    let timeline = &outcome
+        .evidence
+        .iter()
+        .find(|e| e.label == "flap timeline")
+        .unwrap()
+        .value;
+    assert!(
+        timeline.starts_with("(5661 earlier evaluations folded into the totals)"),
+        "{timeline}"
+    );
+    assert!(
+        timeline.lines().count() <= 31,
+        "the evidence shows at most 30 segments"
+    );
+    assert!(
+        serde_json::to_string(&record).unwrap().len() < 20_000,
+        "a 24-hour record stays small"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_dry_run_evaluates_each_rule_once_without_waiting() {
+    let watch = Watch::new(
+        vec![p95_rule(latency_after(0))],
+        Duration::from_secs(15),
+        Duration::from_secs(24 * 3600),
+    );
+    let (rb, revert) = watched(watch);
+    let started = Instant::now();
+    let record = executor(rb)
+        .options(RunOptions {
+            dry_run: true,
+            run_id: Some("dry".into()),
+            ..RunOptions::default()
+        })
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(started.elapsed(), Duration::ZERO);
+    assert_eq!(revert.calls(), 0);
+    let outcome = step_of(&record, "watch").outcome.clone().unwrap();
+    assert_eq!(outcome.status, Status::Warned);
+    assert!(
+        outcome
+            .summary
+            .starts_with("dry-run: each of 1 rules evaluated once"),
+        "{}",
+        outcome.summary
+    );
+}
