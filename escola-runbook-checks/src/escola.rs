@@ -80,6 +80,7 @@ pub fn runbook(config: &EscolaConfig) -> Result<Runbook, ModelError> {
                 cmd(r#"php artisan down --message="Atualizando Escola Connect API" --retry=60"#, short),
             )
             .advisory()
+            .undo(cmd("php artisan up", short))
             .note("Se a aplicação não expõe comando próprio, utilizar reverse-proxy com flag de manutenção."),
         )
         .step(Step::check(

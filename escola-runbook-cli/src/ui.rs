@@ -302,6 +302,16 @@ impl Observer for TerminalView {
                 };
                 self.println(&styled.for_stderr().to_string());
             }
+            Event::UndoFinished { step, outcome, .. } => {
+                let label = status_style(outcome.status)
+                    .apply_to(format!("{:<11}", outcome.status.label()));
+                self.println(&format!(
+                    "  {} undo {} — {}",
+                    label.for_stderr(),
+                    style(step).bold().for_stderr(),
+                    outcome.summary
+                ));
+            }
             Event::LockLost { detail, .. } => {
                 self.println(&style(detail).red().bold().for_stderr().to_string())
             }

@@ -90,6 +90,9 @@ pub struct StepOutline {
     /// Remarks.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// What undoes it on rollback.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub undo: Option<Description>,
 }
 
 impl RunbookOutline {
@@ -125,6 +128,7 @@ impl RunbookOutline {
                             blocking: s.policy.blocking,
                             when: s.policy.when,
                             notes: s.notes.clone(),
+                            undo: s.undo.as_ref().map(|u| u.describe()),
                         })
                         .collect(),
                 })
@@ -399,6 +403,17 @@ pub enum Event {
         attempts: u32,
         /// Wall time from first start to finish.
         elapsed_ms: u64,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// A completed step's undo ran during a rollback.
+    UndoFinished {
+        /// Phase id.
+        phase: String,
+        /// Step id (the step undone).
+        step: String,
+        /// The undo's outcome.
+        outcome: Outcome,
         /// When.
         at: DateTime<Utc>,
     },

@@ -451,6 +451,7 @@ impl Executor {
             dry_unknown: Mutex::new(BTreeMap::new()),
             done,
             lock_lost: Arc::new(Mutex::new(None)),
+            completed: Mutex::new(Vec::new()),
             dispatcher,
         };
         let mut aborted_at_resume = Vec::new();
@@ -620,6 +621,8 @@ struct Run {
     record: Arc<Mutex<RunRecord>>,
     /// Resume: steps already done, with their outcomes.
     done: BTreeMap<String, Outcome>,
+    /// Steps with an undo that completed, in completion order.
+    completed: Mutex<Vec<String>>,
     /// Set when the deploy lock was taken over.
     lock_lost: Arc<Mutex<Option<String>>>,
     dispatcher: Dispatcher,
@@ -723,10 +726,17 @@ impl Run {
     }
 
     async fn run_rollback(&self, phase: &Phase, triggered: bool) -> Result<Verdict, RunError> {
+        // Compensation first: each completed step's own undo, newest first,
+        // then the rollback phase's procedure and verification.
+        let undone = if triggered {
+            self.run_undos().await?
+        } else {
+            true
+        };
         let result = self.run_phase_with(phase, true, triggered).await?;
         Ok(if self.cancel.is_cancelled() {
             Verdict::Stopped
-        } else if result.failure.is_some() {
+        } else if result.failure.is_some() || !undone {
             Verdict::RollbackFailed
         } else {
             Verdict::RolledBack
@@ -901,6 +911,9 @@ impl Run {
         if outcome.status.is_ok() && !outcome.values.is_empty() {
             lock(&self.values).extend(outcome.values.clone());
         }
+        if step.undo.is_some() && outcome.status.is_ok() {
+            lock(&self.completed).push(step.id.clone());
+        }
         self.finish(phase, step, outcome.clone(), attempts, started.elapsed())?;
         Ok(outcome)
     }
@@ -1033,35 +1046,16 @@ impl Run {
                 mutates: desc.mutates,
                 at: self.clock.now(),
             })?;
-            let token = self.cancel.child_token();
-            let ctx = Ctx {
-                run_id: self.run_id.clone(),
-                phase: phase.id.clone(),
-                step: step.id.clone(),
-                attempt,
-                dry_run: self.dry_run,
-                environment: self.environment.clone(),
-                secrets: self.secrets.clone(),
-                values: values.clone(),
-                cancel: token.clone(),
-                dispatcher: self.dispatcher.clone(),
-                clock: self.clock.clone(),
-            };
-            let attempt_run = AssertUnwindSafe(check.run(&ctx)).catch_unwind();
-            let outcome = tokio::select! {
-                biased;
-                () = self.cancel.cancelled() => Outcome::aborted(if desc.mutates {
-                    "interrupted while running: what it changed is unknown; verify before resuming"
-                } else {
-                    "interrupted by the operator"
-                }),
-                result = with_deadline(step.policy.timeout, attempt_run) => match result {
-                    None => Outcome::timed_out(step.policy.timeout.unwrap_or_default()),
-                    Some(Ok(outcome)) => outcome,
-                    Some(Err(panic)) => Outcome::check_error(format!("the check panicked: {}", panic_message(&panic))),
-                },
-            };
-            token.cancel();
+            let outcome = self
+                .attempt(
+                    phase,
+                    step,
+                    check,
+                    attempt,
+                    values.clone(),
+                    step.policy.timeout,
+                )
+                .await;
             if !outcome.status.is_retryable()
                 || attempt > step.policy.retries
                 || self.cancel.is_cancelled()
@@ -1084,6 +1078,85 @@ impl Run {
                 () = tokio::time::sleep(delay) => {}
             }
         }
+    }
+}
+
+impl Run {
+    /// One attempt of `check` for `step`: cancelled on stop, bounded by
+    /// `timeout`, a panic turned into a check error.
+    async fn attempt(
+        &self,
+        phase: &Phase,
+        step: &Step,
+        check: &dyn Check,
+        attempt: u32,
+        values: Arc<BTreeMap<String, serde_json::Value>>,
+        timeout: Option<Duration>,
+    ) -> Outcome {
+        let mutates = check.describe().mutates;
+        let token = self.cancel.child_token();
+        let ctx = Ctx {
+            run_id: self.run_id.clone(),
+            phase: phase.id.clone(),
+            step: step.id.clone(),
+            attempt,
+            dry_run: self.dry_run,
+            environment: self.environment.clone(),
+            secrets: self.secrets.clone(),
+            values,
+            cancel: token.clone(),
+            dispatcher: self.dispatcher.clone(),
+            clock: self.clock.clone(),
+        };
+        let run = AssertUnwindSafe(check.run(&ctx)).catch_unwind();
+        let outcome = tokio::select! {
+            biased;
+            () = self.cancel.cancelled() => Outcome::aborted(if mutates {
+                "interrupted while running: what it changed is unknown; verify before resuming"
+            } else {
+                "interrupted by the operator"
+            }),
+            result = with_deadline(timeout, run) => match result {
+                None => Outcome::timed_out(timeout.unwrap_or_default()),
+                Some(Ok(outcome)) => outcome,
+                Some(Err(panic)) => Outcome::check_error(format!("the check panicked: {}", panic_message(&panic))),
+            },
+        };
+        token.cancel();
+        outcome
+    }
+
+    /// Runs the undo of every completed step that declares one, newest
+    /// first; true when all succeeded.
+    async fn run_undos(&self) -> Result<bool, RunError> {
+        let completed = lock(&self.completed).clone();
+        let mut all_ok = true;
+        for id in completed.iter().rev() {
+            let Some((phase, step)) = self.runbook.find_step(id) else {
+                continue;
+            };
+            let Some(undo) = &step.undo else { continue };
+            let desc = undo.describe();
+            let outcome = if self.dry_run && desc.mutates {
+                Outcome::skipped(SkipReason::DryRun {
+                    would: desc.action_text().to_owned(),
+                })
+            } else {
+                let values = Arc::new(lock(&self.values).clone());
+                let outcome = self
+                    .attempt(phase, step, undo.as_ref(), 1, values, step.policy.timeout)
+                    .await;
+                self.secrets.redactor().redact_serde(&outcome)
+            };
+            all_ok &= outcome.status.is_ok();
+            self.publish(Event::UndoFinished {
+                phase: phase.id.clone(),
+                step: step.id.clone(),
+                outcome,
+                at: self.clock.now(),
+            })?;
+        }
+        Ok(all_ok)
     }
 }
 

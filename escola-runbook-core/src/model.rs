@@ -163,7 +163,7 @@ impl fmt::Debug for StepKind {
 }
 
 /// One item of the runbook.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Step {
     /// Stable slug, unique in the runbook (journal, `--only`, resume).
     pub id: String,
@@ -178,6 +178,23 @@ pub struct Step {
     pub policy: Policy,
     /// Remarks from the runbook ("TODO: script", a typo fixed on import).
     pub notes: Vec<String>,
+    /// What undoes this step if a rollback is triggered after it completed
+    /// (compensation): run newest first, before the rollback phase.
+    pub undo: Option<Arc<dyn Check>>,
+}
+
+impl fmt::Debug for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Step")
+            .field("id", &self.id)
+            .field("title", &self.title)
+            .field("section", &self.section)
+            .field("kind", &self.kind)
+            .field("policy", &self.policy)
+            .field("notes", &self.notes)
+            .field("undo", &self.undo.as_ref().map(|u| u.describe()))
+            .finish()
+    }
 }
 
 impl Step {
@@ -190,6 +207,7 @@ impl Step {
             kind: StepKind::Manual { instructions: None },
             policy: Policy::default(),
             notes: Vec::new(),
+            undo: None,
         }
     }
 
@@ -269,6 +287,13 @@ impl Step {
     /// Adds a remark.
     pub fn note(mut self, note: impl Into<String>) -> Self {
         self.notes.push(note.into());
+        self
+    }
+
+    /// Declares how to undo this step on rollback (`php artisan up` undoes
+    /// `php artisan down`).
+    pub fn undo(mut self, check: impl Check + 'static) -> Self {
+        self.undo = Some(Arc::new(check));
         self
     }
 

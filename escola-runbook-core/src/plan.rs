@@ -22,6 +22,9 @@ pub struct PlannedStep {
     pub real_run: String,
     /// What a dry-run does.
     pub dry_run: String,
+    /// What a rollback does to it, once it has completed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_rollback: Option<String>,
 }
 
 /// The plan of a run.
@@ -80,6 +83,10 @@ impl Plan {
                     selected,
                     real_run,
                     dry_run,
+                    on_rollback: step
+                        .undo
+                        .as_ref()
+                        .map(|u| format!("undone first: {}", u.describe().action_text())),
                 }
             })
             .collect();

@@ -39,6 +39,9 @@ pub struct StepRecord {
     /// The final outcome; `None` while running or if the run died first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outcome: Option<Outcome>,
+    /// Its undo's outcome, if a rollback undid it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub undo: Option<Outcome>,
 }
 
 impl StepRecord {
@@ -250,6 +253,9 @@ impl RunRecord {
                     })?;
                 p.status = Some(*status);
             }
+            Event::UndoFinished { step, outcome, .. } => {
+                self.step_mut(index, step)?.undo = Some(outcome.clone())
+            }
             Event::RollbackTriggered { reason, .. } => self.rollback = Some(reason.clone()),
             Event::RunResumed { resume } => {
                 self.verdict = None;
@@ -361,6 +367,7 @@ fn phase_record(p: &PhaseOutline) -> PhaseRecord {
                 retried: Vec::new(),
                 confirmation: None,
                 outcome: None,
+                undo: None,
             })
             .collect(),
     }

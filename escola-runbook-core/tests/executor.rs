@@ -650,3 +650,79 @@ async fn a_second_run_with_the_same_id_is_refused() {
         .unwrap_err();
     assert!(matches!(err, RunError::RunExists(_)), "{err}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_rollback_undoes_completed_steps_newest_first() {
+    let log = Arc::new(EventLog::new());
+    let up_first = Scripted::passing("undo-first").mutating();
+    let up_second = Scripted::passing("undo-second").mutating();
+    let never = Scripted::passing("undo-never").mutating();
+    let runbook = Runbook::builder("undo")
+        .phase(
+            Phase::new("deploy", "Deploy")
+                .rollback_on_failure()
+                .step(
+                    Step::check("first", "First", Scripted::passing("first").mutating())
+                        .undo(up_first.clone()),
+                )
+                .step(
+                    Step::check("second", "Second", Scripted::passing("second").mutating())
+                        .undo(up_second.clone()),
+                )
+                .step(Step::check("smoke", "Smoke", Scripted::failing("smoke")))
+                .step(
+                    Step::check("third", "Third", Scripted::passing("third").mutating())
+                        .undo(never.clone()),
+                ),
+        )
+        .phase(Phase::rollback("rollback", "Rollback").step(Step::manual("verify", "Verify")))
+        .build()
+        .unwrap();
+    let plan = Plan::new(&runbook, &RunOptions::default()).unwrap();
+    assert_eq!(
+        plan.steps[0].on_rollback.as_deref(),
+        Some("undone first: change undo-first")
+    );
+    let record = executor(runbook).observer(log.clone()).run().await.unwrap();
+    assert_eq!(
+        (up_first.calls(), up_second.calls(), never.calls()),
+        (1, 1, 0)
+    );
+    let order: Vec<String> = log
+        .events()
+        .iter()
+        .filter_map(|e| match e {
+            Event::UndoFinished { step, .. } => Some(step.clone()),
+            Event::StepFinished { step, .. } if step == "verify" => Some(step.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(order, ["second", "first", "verify"]);
+    assert_eq!(
+        step_of(&record, "first").undo.as_ref().unwrap().status,
+        Status::Passed
+    );
+    assert_eq!(record.verdict, Some(Verdict::RolledBack));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_undo_makes_the_rollback_failed() {
+    let runbook = Runbook::builder("undo")
+        .phase(
+            Phase::new("deploy", "Deploy")
+                .rollback_on_failure()
+                .step(
+                    Step::check("down", "Down", Scripted::passing("down").mutating())
+                        .undo(Scripted::failing("up").mutating()),
+                )
+                .step(Step::check("smoke", "Smoke", Scripted::failing("smoke"))),
+        )
+        .phase(Phase::rollback("rollback", "Rollback").step(Step::manual("verify", "Verify")))
+        .build()
+        .unwrap();
+    let record = executor(runbook).run().await.unwrap();
+    assert_eq!(record.verdict, Some(Verdict::RollbackFailed));
+    assert!(
+        report::render_markdown(&record).contains("- undone on rollback: FAILED — up: 3 > limit 2")
+    );
+}

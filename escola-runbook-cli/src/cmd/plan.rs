@@ -77,6 +77,9 @@ fn render_text(plan: &Plan) -> String {
             );
             let _ = writeln!(out, "     {:<24} run:     {}", "", entry.real_run);
             let _ = writeln!(out, "     {:<24} dry-run: {}", "", entry.dry_run);
+            if let Some(undo) = &entry.on_rollback {
+                let _ = writeln!(out, "     {:<24} rollback: {undo}", "");
+            }
             if let Automation::Manual {
                 instructions: Some(text),
             } = &step.automation

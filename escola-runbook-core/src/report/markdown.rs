@@ -181,6 +181,14 @@ fn write_step(md: &mut String, indent: &str, step: &StepRecord) {
             write_evidence(md, &sub, &e.label, &e.value);
         }
     }
+    if let Some(undo) = &step.undo {
+        let _ = writeln!(
+            md,
+            "{sub}- undone on rollback: {} — {}",
+            undo.status.label(),
+            undo.summary
+        );
+    }
     for retried in &step.retried {
         let _ = writeln!(
             md,
