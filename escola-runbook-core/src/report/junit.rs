@@ -27,6 +27,22 @@ pub fn render_junit(record: &RunRecord) -> Result<String, ReportError> {
             "kind",
             format!("{:?}", phase.kind).to_lowercase(),
         ));
+        // Dashboards show suite properties, not the report header: the
+        // verdict and the rollback reason go with every suite.
+        if let Some(verdict) = record.verdict {
+            suite.add_property(Property::new("verdict", verdict.label()));
+        }
+        if let Some(reason) = &record.rollback {
+            suite.add_property(Property::new(
+                "rollback_reason",
+                format!(
+                    "{} ({}): {}",
+                    reason.step,
+                    reason.status.as_str(),
+                    reason.summary
+                ),
+            ));
+        }
         for step in &phase.steps {
             suite.add_test_case(test_case(&phase.id, step));
         }
