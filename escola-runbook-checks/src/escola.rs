@@ -12,9 +12,13 @@ use std::time::Duration;
 use escola_runbook_core::{ModelError, Phase, Runbook, Step};
 
 use crate::command::CommandCheck;
+use crate::notify::Notify;
 
 /// The runbook's name, as the document's title.
 pub const RUNBOOK_NAME: &str = "Escola Connect API — Runbook de Deploy";
+
+/// The secret name the CLI looks for to enable webhook notices.
+pub const WEBHOOK_SECRET: &str = "webhook_url";
 
 /// Where the application lives and how long its commands may take.
 #[derive(Debug, Clone)]
@@ -26,6 +30,9 @@ pub struct EscolaConfig {
     pub command_timeout: Duration,
     /// Limit for migrations, composer and phpunit.
     pub long_command_timeout: Duration,
+    /// Name of the secret holding a Slack-compatible webhook URL: when set,
+    /// the status and rollback notices are posted instead of confirmed.
+    pub webhook_secret: Option<String>,
 }
 
 impl Default for EscolaConfig {
@@ -34,7 +41,17 @@ impl Default for EscolaConfig {
             app_dir: PathBuf::from("."),
             command_timeout: Duration::from_secs(120),
             long_command_timeout: Duration::from_secs(1800),
+            webhook_secret: None,
         }
+    }
+}
+
+/// A notice: posted to the webhook when one is configured, confirmed by a
+/// person otherwise.
+fn notice(config: &EscolaConfig, id: &str, title: &str, message: &str) -> Step {
+    match &config.webhook_secret {
+        Some(secret) => Step::check(id, title, Notify::new(secret.clone(), message)),
+        None => Step::manual(id, title),
     }
 }
 
@@ -133,7 +150,12 @@ pub fn runbook(config: &EscolaConfig) -> Result<Runbook, ModelError> {
             "dashboards",
             "Verificar dashboards: latência (`http_request_duration_seconds`), erros 5xx, fila de sync.",
         ))
-        .step(Step::manual("status-update", "Atualizar status nos canais internos (“deploy iniciado/concluído”)."));
+        .step(notice(
+            config,
+            "status-update",
+            "Atualizar status nos canais internos (“deploy iniciado/concluído”).",
+            "Escola Connect API: deploy {run_id} em {environment} concluído; monitoramento estendido iniciado.",
+        ));
 
     let panels = "Painéis recomendados";
     let alerts = "Alertas sugeridos";
@@ -183,7 +205,13 @@ pub fn runbook(config: &EscolaConfig) -> Result<Runbook, ModelError> {
                 .section(procedure),
         )
         .step(
-            Step::manual("rollback-notice", "Avisar canais (#operacoes, #promotores) sobre rollback.").section(communication),
+            notice(
+                config,
+                "rollback-notice",
+                "Avisar canais (#operacoes, #promotores) sobre rollback.",
+                "Escola Connect API: rollback do deploy {run_id} em {environment} em andamento.",
+            )
+            .section(communication),
         )
         .step(
             Step::manual("rollback-incident", "Abrir incidente no Jira/Statuspage com causa e tempo estimado.")

@@ -5,4 +5,5 @@
 
 pub mod command;
 pub mod escola;
+pub mod notify;
 pub mod registry;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use escola_runbook_core::Check;
 
-use crate::command;
+use crate::{command, notify};
 
 /// One parameter of a built-in check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -222,7 +222,7 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
 
 /// Every built-in check, by name.
 pub fn builtin() -> Vec<CheckSpec> {
-    let mut specs = vec![command::spec()];
+    let mut specs = vec![command::spec(), notify::spec()];
     specs.sort_by_key(|s| s.name);
     specs
 }

@@ -112,7 +112,7 @@ impl Confirmer for PromptConfirmer {
 /// for questions asked before any run starts.
 pub async fn ask_line(question: &str) -> Option<String> {
     eprint!("{question}\n> ");
-    let line = tokio::task::spawn_blocking(|| {
+    tokio::task::spawn_blocking(|| {
         let mut line = String::new();
         match std::io::stdin().read_line(&mut line) {
             Ok(0) | Err(_) => None,
@@ -121,8 +121,7 @@ pub async fn ask_line(question: &str) -> Option<String> {
     })
     .await
     .ok()
-    .flatten();
-    line
+    .flatten()
 }
 
 #[cfg(test)]

@@ -221,6 +221,7 @@ async fn consecutive_rate_limits_fire_on_the_third_in_a_row() {
     let record = executor(rb).run().await.unwrap();
     assert_eq!(started.elapsed(), Duration::from_secs(6 * 15));
     assert_eq!(revert.calls(), 1);
+    assert_eq!(record.verdict, Some(Verdict::RolledBack));
 }
 
 #[tokio::test(start_paused = true)]

@@ -87,6 +87,9 @@ pub fn load(args: &RunbookArgs, redactor: &Redactor) -> Result<Loaded, CliError>
     let app_dir = std::path::absolute(&args.app_dir).unwrap_or_else(|_| args.app_dir.clone());
     let config = EscolaConfig {
         app_dir,
+        webhook_secret: secrets
+            .get(escola::WEBHOOK_SECRET)
+            .map(|_| escola::WEBHOOK_SECRET.to_owned()),
         ..EscolaConfig::default()
     };
     let runbook = escola::runbook(&config)
