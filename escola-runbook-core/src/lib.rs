@@ -76,7 +76,7 @@ pub use model::{
     Backoff, Contact, Metadata, ModelError, Phase, PhaseKind, Policy, Runbook, RunbookBuilder,
     Step, StepKind, When,
 };
-pub use outcome::{Evidence, Measurement, Outcome, SkipReason, Status, format_duration};
+pub use outcome::{Evidence, Measurement, Outcome, Series, SkipReason, Status, format_duration};
 pub use plan::{Plan, PlannedStep};
 pub use record::{BrokenLock, PhaseRecord, RecordError, RunRecord, StepRecord};
 pub use resume::{InterruptedStep, ResumeError, ResumePlan};

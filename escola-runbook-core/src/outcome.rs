@@ -178,6 +178,22 @@ pub struct Measurement {
     pub unit: Option<String>,
 }
 
+/// A time series a step measured (a watch rule's values), kept small
+/// enough to plot and to journal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Series {
+    /// Name ("latency-p95").
+    pub name: String,
+    /// Unit of the values.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+    /// The rule's limit, drawn as a line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<f64>,
+    /// `[seconds since start, value]`, in time order.
+    pub points: Vec<[f64; 2]>,
+}
+
 /// The result of running a step once.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Outcome {
@@ -195,6 +211,9 @@ pub struct Outcome {
     /// Numbers measured.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub measurements: Vec<Measurement>,
+    /// Time series, for plots.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub series: Vec<Series>,
     /// Values recorded for later steps (a baseline latency, a snapshot id).
     /// The executor makes them available through the context once the step
     /// has finished without failing.
@@ -211,6 +230,7 @@ impl Outcome {
             skip: None,
             evidence: Vec::new(),
             measurements: Vec::new(),
+            series: Vec::new(),
             values: BTreeMap::new(),
         }
     }
@@ -287,6 +307,12 @@ impl Outcome {
             value,
             unit: unit.map(str::to_owned),
         });
+        self
+    }
+
+    /// Adds a time series.
+    pub fn with_series(mut self, series: Series) -> Self {
+        self.series.push(series);
         self
     }
 

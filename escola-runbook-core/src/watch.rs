@@ -12,7 +12,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::check::{Check, Ctx, Description};
 use crate::event::RuleTransition;
-use crate::outcome::{Outcome, Status, format_duration};
+use crate::outcome::{Outcome, Series, Status, format_duration};
 use crate::rules::{AlertState, Judgement, Rule, RuleTracker, Sample, fmt_num};
 
 /// Segments kept per rule; older ones are folded into the totals.
@@ -96,7 +96,13 @@ pub struct RuleLog {
     trace_ids: BTreeSet<String>,
     fired_at: Option<Duration>,
     firing_detail: Option<String>,
+    /// `[seconds, value]`, halved in resolution (keeping the larger value of
+    /// each pair) whenever it reaches twice [`MAX_POINTS`].
+    points: Vec<[f64; 2]>,
 }
+
+/// Points kept per rule for the plot (between this and twice this).
+const MAX_POINTS: usize = 360;
 
 fn min_opt(a: Option<f64>, b: f64) -> Option<f64> {
     Some(a.map_or(b, |a| a.min(b)))
@@ -128,6 +134,20 @@ impl RuleLog {
                 self.min = min_opt(self.min, *value);
                 self.max = max_opt(self.max, *value);
                 self.last_value = Some(*value);
+                self.points.push([at.as_secs_f64(), *value]);
+                if self.points.len() >= 2 * MAX_POINTS {
+                    self.points = self
+                        .points
+                        .chunks(2)
+                        .map(|pair| {
+                            if pair.len() == 2 && pair[1][1] > pair[0][1] {
+                                pair[1]
+                            } else {
+                                pair[0]
+                            }
+                        })
+                        .collect();
+                }
                 Some(*value)
             }
             Sample::Value { .. } => {
@@ -283,6 +303,14 @@ impl Watch {
             if let Some(last) = log.last_value {
                 outcome =
                     outcome.with_measurement(format!("{}.last", rule.id), last, Some(&rule.unit));
+            }
+            if !log.points.is_empty() {
+                outcome = outcome.with_series(Series {
+                    name: rule.id.clone(),
+                    unit: (!rule.unit.is_empty()).then(|| rule.unit.clone()),
+                    limit: Some(rule.limit),
+                    points: log.points.clone(),
+                });
             }
         }
         outcome

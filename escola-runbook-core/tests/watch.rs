@@ -317,3 +317,41 @@ async fn a_dry_run_evaluates_each_rule_once_without_waiting() {
         outcome.summary
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_watch_is_plotted_beside_the_reports() {
+    let watch = Watch::new(
+        vec![p95_rule(latency_after(20 * MIN))],
+        Duration::from_secs(15),
+        Duration::from_secs(30 * MIN),
+    );
+    let (rb, _) = watched(watch);
+    let dir = tempfile::tempdir().unwrap();
+    let record = executor(rb).run_root(dir.path()).run().await.unwrap();
+    let series = &step_of(&record, "watch").outcome.as_ref().unwrap().series[0];
+    assert_eq!(
+        series.points.len(),
+        121,
+        "one point per evaluation, 30 min at 15 s"
+    );
+    assert_eq!(series.limit, Some(2.0));
+    let written = report::write_reports(&record, &dir.path().join("run-1")).unwrap();
+    let svg_path = written
+        .iter()
+        .find(|p| p.extension().is_some_and(|e| e == "svg"))
+        .unwrap();
+    assert!(
+        svg_path.ends_with("plots/watch--latency-p95.svg"),
+        "{svg_path:?}"
+    );
+    let svg = std::fs::read_to_string(svg_path).unwrap();
+    assert!(
+        svg.starts_with("<svg") && svg.contains("<polyline"),
+        "{}",
+        &svg[..200.min(svg.len())]
+    );
+    assert!(
+        report::render_markdown(&record)
+            .contains("- plot: ![latency-p95](plots/watch--latency-p95.svg)")
+    );
+}

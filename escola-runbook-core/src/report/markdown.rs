@@ -181,6 +181,16 @@ fn write_step(md: &mut String, indent: &str, step: &StepRecord) {
             write_evidence(md, &sub, &e.label, &e.value);
         }
     }
+    if let Some(outcome) = &step.outcome {
+        for series in &outcome.series {
+            let _ = writeln!(
+                md,
+                "{sub}- plot: ![{}]({})",
+                series.name,
+                super::plot_path(&step.outline.id, &series.name)
+            );
+        }
+    }
     if let Some(undo) = &step.undo {
         let _ = writeln!(
             md,

@@ -6,11 +6,13 @@ mod json;
 mod junit;
 mod lines;
 mod markdown;
+mod plot;
 
 pub use json::render_json;
 pub use junit::render_junit;
 pub use lines::LineReporter;
 pub use markdown::render_markdown;
+pub use plot::{plot_path, plots, render_svg};
 
 use crate::outcome::Status;
 use crate::record::StepRecord;
@@ -42,6 +44,9 @@ pub enum ReportError {
     /// JUnit serialization failed.
     #[error("cannot render the JUnit report: {0}")]
     Junit(String),
+    /// A plot could not be drawn.
+    #[error("cannot draw a plot: {0}")]
+    Plot(String),
     /// A report file could not be written.
     #[error("cannot write report {path}: {source}")]
     Io {
@@ -62,7 +67,7 @@ pub fn render(record: &crate::RunRecord, format: Format) -> Result<String, Repor
     }
 }
 
-/// Writes the three reports into `dir`, each under a temporary name first and
+/// Writes the three reports (and an SVG plot per measured series) into `dir`, each under a temporary name first and
 /// renamed when complete, so a reader never sees half a report. Returns the
 /// paths written.
 pub fn write_reports(
@@ -79,6 +84,20 @@ pub fn write_reports(
             source,
         };
         std::fs::write(&tmp, text).map_err(io)?;
+        std::fs::rename(&tmp, &path).map_err(io)?;
+        written.push(path);
+    }
+    for (relative, series) in plots(record) {
+        let path = dir.join(&relative);
+        let io = |source| ReportError::Io {
+            path: path.clone(),
+            source,
+        };
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(io)?;
+        }
+        let tmp = path.with_extension("svg.tmp");
+        std::fs::write(&tmp, render_svg(series)?).map_err(io)?;
         std::fs::rename(&tmp, &path).map_err(io)?;
         written.push(path);
     }
