@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use escola_runbook_core::Check;
 
-use crate::{command, notify};
+use crate::{
+    cache_purge, changelog, command, coverage, docs_freshness, http_json, log_scan, notify,
+};
 
 /// One parameter of a built-in check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -222,7 +224,17 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
 
 /// Every built-in check, by name.
 pub fn builtin() -> Vec<CheckSpec> {
-    let mut specs = vec![command::spec(), notify::spec()];
+    let mut specs = vec![
+        command::spec(),
+        coverage::spec(),
+        changelog::spec(),
+        docs_freshness::spec(),
+        log_scan::spec(),
+        log_scan::record_time_spec(),
+        http_json::spec(),
+        cache_purge::spec(),
+        notify::spec(),
+    ];
     specs.sort_by_key(|s| s.name);
     specs
 }

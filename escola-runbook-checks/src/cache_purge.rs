@@ -1,0 +1,379 @@
+//! "Limpar caches HTTP/CDN relacionados a `/v1/cidades` e `/v1/escolas`":
+//! sends a PURGE (Varnish, nginx `proxy_cache_purge`, Fastly), a BAN, or any
+//! configured method for each path to the cache. A mutating action: dry-run
+//! shows the requests and sends nothing.
+
+use std::time::Duration;
+
+use escola_runbook_core::{Check, CheckParams, Ctx, Description, Outcome, SkipReason, async_trait};
+
+use crate::http;
+use crate::registry::{CheckSpec, ParamSpec};
+
+/// The paths the runbook names.
+pub const RUNBOOK_PATHS: [&str; 2] = ["/v1/cidades", "/v1/escolas"];
+
+/// HTTP statuses that count as done: inclusive ranges.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusSet(Vec<(u16, u16)>);
+
+impl StatusSet {
+    /// 2xx.
+    pub fn success() -> StatusSet {
+        StatusSet(vec![(200, 299)])
+    }
+
+    /// Parses `200-299,404`.
+    pub fn parse(text: &str) -> Result<StatusSet, String> {
+        let mut ranges = Vec::new();
+        for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (a, b) = part.split_once('-').unwrap_or((part, part));
+            let parse = |s: &str| {
+                s.trim()
+                    .parse::<u16>()
+                    .ok()
+                    .filter(|n| (100..=599).contains(n))
+                    .ok_or_else(|| format!("`{part}` is not a status code or range (100-599)"))
+            };
+            let (a, b) = (parse(a)?, parse(b)?);
+            if a > b {
+                return Err(format!("`{part}` is an empty range"));
+            }
+            ranges.push((a, b));
+        }
+        if ranges.is_empty() {
+            return Err("is empty; write e.g. 200-299,404".into());
+        }
+        Ok(StatusSet(ranges))
+    }
+
+    /// Whether `code` is in the set.
+    pub fn contains(&self, code: u16) -> bool {
+        self.0.iter().any(|(a, b)| (*a..=*b).contains(&code))
+    }
+
+    fn text(&self) -> String {
+        self.0
+            .iter()
+            .map(|(a, b)| {
+                if a == b {
+                    a.to_string()
+                } else {
+                    format!("{a}-{b}")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+/// Sends one purge request per path.
+///
+/// ```
+/// use escola_runbook_checks::cache_purge::{CachePurgeCheck, RUNBOOK_PATHS};
+/// let purge = CachePurgeCheck::new("http://varnish.internal:6081", RUNBOOK_PATHS)
+///     .method("BAN")
+///     .host("api.escola.example");
+/// # let _ = purge;
+/// ```
+#[derive(Debug, Clone)]
+pub struct CachePurgeCheck {
+    base_url: String,
+    paths: Vec<String>,
+    method: String,
+    host: Option<String>,
+    token_secret: Option<String>,
+    accept: StatusSet,
+    timeout: Duration,
+}
+
+impl CachePurgeCheck {
+    /// PURGE `base_url` + each of `paths`; 2xx counts as purged.
+    pub fn new<I, S>(base_url: impl Into<String>, paths: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        CachePurgeCheck {
+            base_url: base_url.into(),
+            paths: paths.into_iter().map(Into::into).collect(),
+            method: "PURGE".into(),
+            host: None,
+            token_secret: None,
+            accept: StatusSet::success(),
+            timeout: http::DEFAULT_TIMEOUT,
+        }
+    }
+
+    /// The request method (`PURGE`, `BAN`, `DELETE`, `POST`...).
+    pub fn method(mut self, method: impl Into<String>) -> Self {
+        self.method = method.into().to_ascii_uppercase();
+        self
+    }
+
+    /// The `Host` header, when the cache is addressed by IP or internal name
+    /// and keys objects by the public host.
+    pub fn host(mut self, host: impl Into<String>) -> Self {
+        self.host = Some(host.into());
+        self
+    }
+
+    /// Sends `Authorization: Bearer <secret>` (CDN APIs).
+    pub fn bearer_secret(mut self, name: impl Into<String>) -> Self {
+        self.token_secret = Some(name.into());
+        self
+    }
+
+    /// Statuses that count as purged.
+    pub fn accept(mut self, statuses: StatusSet) -> Self {
+        self.accept = statuses;
+        self
+    }
+
+    /// Per-request timeout.
+    pub fn timeout(mut self, limit: Duration) -> Self {
+        self.timeout = limit;
+        self
+    }
+
+    fn url_for(&self, path: &str) -> String {
+        let base = self.base_url.trim_end_matches('/');
+        if path.starts_with('/') {
+            format!("{base}{path}")
+        } else {
+            format!("{base}/{path}")
+        }
+    }
+
+    fn plan(&self) -> String {
+        let targets: Vec<String> = self
+            .paths
+            .iter()
+            .map(|p| format!("{} {}", self.method, http::strip_userinfo(&self.url_for(p))))
+            .collect();
+        let mut text = targets.join(", ");
+        if let Some(h) = &self.host {
+            text.push_str(&format!(" (Host: {h})"));
+        }
+        text
+    }
+}
+
+#[async_trait]
+impl Check for CachePurgeCheck {
+    fn describe(&self) -> Description {
+        Description::mutating(
+            "cache-purge",
+            format!(
+                "the cache accepts {} of {} (status {})",
+                self.method,
+                self.paths.join(", "),
+                self.accept.text()
+            ),
+            format!("send {}", self.plan()),
+        )
+    }
+
+    fn params(&self) -> Option<CheckParams> {
+        let mut p = CheckParams::new("cache-purge")
+            .with("base_url", &self.base_url)
+            .with("paths", self.paths.join(","))
+            .with("method", &self.method);
+        if let Some(h) = &self.host {
+            p = p.with("host", h);
+        }
+        if let Some(s) = &self.token_secret {
+            p = p.with("token_secret", s);
+        }
+        if self.accept != StatusSet::success() {
+            p = p.with("accept", self.accept.text());
+        }
+        if self.timeout != http::DEFAULT_TIMEOUT {
+            p = p.with("timeout", format!("{}ms", self.timeout.as_millis()));
+        }
+        Some(p)
+    }
+
+    async fn run(&self, ctx: &Ctx) -> Outcome {
+        // The executor never runs a mutating check in dry-run; this guards
+        // embedders that call `run` themselves.
+        if ctx.is_dry_run() {
+            return Outcome::skipped(SkipReason::DryRun {
+                would: format!("send {}", self.plan()),
+            });
+        }
+        if self.paths.is_empty() {
+            return Outcome::check_error("no paths to purge; set `paths`");
+        }
+        let method = match reqwest::Method::from_bytes(self.method.as_bytes()) {
+            Ok(m) => m,
+            Err(_) => {
+                return Outcome::check_error(format!(
+                    "`{}` is not an HTTP method name",
+                    self.method
+                ));
+            }
+        };
+        let client = match http::client(self.timeout) {
+            Ok(c) => c,
+            Err(e) => return Outcome::check_error(e),
+        };
+        let auth = match http::bearer(ctx, self.token_secret.as_deref()) {
+            Ok(a) => a,
+            Err(e) => return Outcome::check_error(e),
+        };
+        let mut lines = Vec::new();
+        let mut refused = Vec::new();
+        let mut unreachable = Vec::new();
+        for path in &self.paths {
+            let url = self.url_for(path);
+            let shown = http::display_url(ctx, &url);
+            let mut request = client.request(method.clone(), &url);
+            if let Some(h) = &self.host {
+                request = request.header(reqwest::header::HOST, h);
+            }
+            if let Some(a) = &auth {
+                request = request.header(reqwest::header::AUTHORIZATION, a.clone());
+            }
+            ctx.progress(format!("{} {shown}", self.method));
+            match request.send().await {
+                Ok(response) => {
+                    let status = response.status();
+                    let body = http::body_limited(response, 4096)
+                        .await
+                        .map(|(b, _)| http::excerpt(ctx, &b))
+                        .unwrap_or_default();
+                    let body = body.trim().replace('\n', " ");
+                    let ok = self.accept.contains(status.as_u16());
+                    if !ok {
+                        refused.push(format!("{path} → {}", status.as_u16()));
+                    }
+                    lines.push(format!(
+                        "{} {shown} → {status}{}",
+                        self.method,
+                        if body.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" “{}”", body.chars().take(120).collect::<String>())
+                        }
+                    ));
+                }
+                Err(e) => {
+                    let why = http::explain(ctx, &e, self.timeout);
+                    unreachable.push(format!("{path}: {why}"));
+                    lines.push(format!("{} {shown} → {why}", self.method));
+                }
+            }
+        }
+        let total = self.paths.len();
+        let outcome = if !unreachable.is_empty() {
+            Outcome::check_error(format!(
+                "{} of {total} {} requests got no answer from the cache: {}",
+                unreachable.len(),
+                self.method,
+                unreachable.join("; ")
+            ))
+        } else if !refused.is_empty() {
+            Outcome::failed(format!(
+                "{} of {total} {} requests refused (accepted statuses {}): {}",
+                refused.len(),
+                self.method,
+                self.accept.text(),
+                refused.join(", ")
+            ))
+        } else {
+            Outcome::passed(format!(
+                "{total} of {total} {} requests accepted (statuses {})",
+                self.method,
+                self.accept.text()
+            ))
+        };
+        let mut outcome = outcome.with_evidence("requests", lines.join("\n"));
+        if let Some(h) = &self.host {
+            outcome = outcome.with_evidence("host header", h.clone());
+        }
+        outcome
+    }
+}
+
+/// The registry entry for `cache-purge`.
+pub(crate) fn spec() -> CheckSpec {
+    const PARAMS: &[ParamSpec] = &[
+        ParamSpec {
+            name: "base_url",
+            help: "the HTTP cache or CDN purge endpoint, e.g. http://varnish:6081; each path is appended",
+            required: true,
+            default: None,
+        },
+        ParamSpec {
+            name: "paths",
+            help: "comma-separated paths to purge",
+            required: false,
+            default: Some("/v1/cidades,/v1/escolas"),
+        },
+        ParamSpec {
+            name: "method",
+            help: "request method: PURGE (Varnish, nginx), BAN (Varnish bans), or any other (DELETE, POST)",
+            required: false,
+            default: Some("PURGE"),
+        },
+        ParamSpec {
+            name: "host",
+            help: "Host header to send (the public API host the cache keys objects by); default: the base_url's host",
+            required: false,
+            default: None,
+        },
+        ParamSpec {
+            name: "token_secret",
+            help: "name of the run's secret sent as `Authorization: Bearer` (CDN purge APIs)",
+            required: false,
+            default: None,
+        },
+        ParamSpec {
+            name: "accept",
+            help: "statuses that count as purged: codes or ranges, comma-separated (e.g. 200-299,404: nginx answers 404 for an uncached object)",
+            required: false,
+            default: Some("200-299"),
+        },
+        ParamSpec {
+            name: "timeout",
+            help: "per-request timeout (e.g. 10s)",
+            required: false,
+            default: Some("10s"),
+        },
+    ];
+    CheckSpec {
+        name: "cache-purge",
+        summary: "sends PURGE/BAN (or a configured method) for each path to the HTTP cache/CDN; mutating, skipped in dry-run",
+        params: PARAMS,
+        build: |p| {
+            let base = p.require("base_url")?;
+            if let Err(e) = reqwest::Url::parse(base) {
+                return Err(p.error("base_url", format!("is not a valid URL: {e}")));
+            }
+            let paths = p.list("paths").unwrap_or_default();
+            if paths.is_empty() {
+                return Err(p.error("paths", "is empty; give comma-separated paths"));
+            }
+            let method = p.require("method")?;
+            if reqwest::Method::from_bytes(method.as_bytes()).is_err() {
+                return Err(p.error("method", format!("`{method}` is not an HTTP method name")));
+            }
+            let accept =
+                StatusSet::parse(p.require("accept")?).map_err(|e| p.error("accept", e))?;
+            let mut check = CachePurgeCheck::new(base, paths)
+                .method(method)
+                .accept(accept);
+            if let Some(h) = p.get("host") {
+                check = check.host(h);
+            }
+            if let Some(s) = p.get("token_secret") {
+                check = check.bearer_secret(s);
+            }
+            if let Some(t) = p.duration("timeout")? {
+                check = check.timeout(t);
+            }
+            Ok(std::sync::Arc::new(check))
+        },
+    }
+}

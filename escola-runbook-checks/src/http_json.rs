@@ -1,0 +1,502 @@
+//! GET a URL and judge one value of the JSON answer, like a web metric
+//! provider: "CI is green for the commit being deployed" on any CI with a
+//! status API (`/state` equals `success`), a health endpoint, a queue depth
+//! below a limit.
+
+use std::time::Duration;
+
+use escola_runbook_core::{Check, CheckParams, Ctx, Description, Outcome, async_trait};
+use serde_json::Value;
+
+use crate::http;
+use crate::registry::{CheckSpec, ParamSpec};
+
+/// Largest JSON answer read.
+const BODY_LIMIT: usize = 4 * 1024 * 1024;
+
+/// The condition on the value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// Equal to the expected value (numbers compared as numbers; a string
+    /// value also matches the expected text as written).
+    Equals,
+    /// Equal to one of the expected values.
+    In,
+    /// A number strictly below the limit.
+    Below,
+    /// A number strictly above the limit.
+    Above,
+}
+
+impl Op {
+    /// Parses `equals`, `in`, `below`, `above`.
+    pub fn parse(text: &str) -> Option<Op> {
+        Some(match text.trim().to_ascii_lowercase().as_str() {
+            "equals" | "eq" | "==" => Op::Equals,
+            "in" => Op::In,
+            "below" | "lt" | "<" => Op::Below,
+            "above" | "gt" | ">" => Op::Above,
+            _ => return None,
+        })
+    }
+
+    /// The name as written in parameters.
+    pub fn name(self) -> &'static str {
+        match self {
+            Op::Equals => "equals",
+            Op::In => "in",
+            Op::Below => "below",
+            Op::Above => "above",
+        }
+    }
+}
+
+/// A JSON path: an RFC 6901 pointer (`/state`, `/statuses/0/state`) or a
+/// dotted path (`state`, `$.statuses[0].state`), kept as the pointer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonPath {
+    written: String,
+    pointer: String,
+}
+
+impl JsonPath {
+    /// Parses a pointer (starts with `/`, or empty for the whole document)
+    /// or a dotted path.
+    pub fn parse(text: &str) -> Result<JsonPath, String> {
+        let t = text.trim();
+        if t.is_empty() || t == "$" || t.starts_with('/') {
+            return Ok(JsonPath {
+                written: t.to_owned(),
+                pointer: if t == "$" {
+                    String::new()
+                } else {
+                    t.to_owned()
+                },
+            });
+        }
+        let body = t
+            .strip_prefix("$.")
+            .or_else(|| t.strip_prefix('$'))
+            .unwrap_or(t);
+        let mut pointer = String::new();
+        for part in body.split('.') {
+            let (key, mut rest) = match part.find('[') {
+                Some(i) => (&part[..i], &part[i..]),
+                None => (part, ""),
+            };
+            if key.is_empty() && rest.is_empty() {
+                return Err(format!(
+                    "`{t}` has an empty segment; write e.g. statuses[0].state or /statuses/0/state"
+                ));
+            }
+            if !key.is_empty() {
+                pointer.push('/');
+                pointer.push_str(&key.replace('~', "~0").replace('/', "~1"));
+            }
+            while !rest.is_empty() {
+                let Some(close) = rest.find(']') else {
+                    return Err(format!("`{t}` has an unclosed `[`"));
+                };
+                let index = &rest[1..close];
+                if index.is_empty() || !index.chars().all(|c| c.is_ascii_digit()) {
+                    return Err(format!("`{t}`: `[{index}]` is not an array index"));
+                }
+                pointer.push('/');
+                pointer.push_str(index);
+                rest = &rest[close + 1..];
+                if !rest.is_empty() && !rest.starts_with('[') {
+                    return Err(format!("`{t}`: unexpected `{rest}` after an index"));
+                }
+            }
+        }
+        Ok(JsonPath {
+            written: t.to_owned(),
+            pointer,
+        })
+    }
+
+    /// The path as the user wrote it.
+    pub fn as_written(&self) -> &str {
+        &self.written
+    }
+
+    /// The value at this path.
+    pub fn find<'a>(&self, doc: &'a Value) -> Option<&'a Value> {
+        doc.pointer(&self.pointer)
+    }
+}
+
+/// One expected value: as written, and as JSON when it parses.
+#[derive(Debug, Clone, PartialEq)]
+struct Expected {
+    raw: String,
+    json: Option<Value>,
+}
+
+impl Expected {
+    fn new(raw: &str) -> Expected {
+        let raw = raw.trim();
+        Expected {
+            raw: raw.to_owned(),
+            json: serde_json::from_str(raw).ok(),
+        }
+    }
+
+    fn matches(&self, actual: &Value) -> bool {
+        if let Some(j) = &self.json {
+            if j == actual {
+                return true;
+            }
+            if let (Some(a), Some(b)) = (j.as_f64(), actual.as_f64())
+                && j.is_number()
+                && actual.is_number()
+            {
+                return a == b;
+            }
+        }
+        matches!(actual, Value::String(s) if *s == self.raw)
+    }
+}
+
+/// The condition: an op and its value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Condition {
+    op: Op,
+    value: String,
+    expected: Vec<Expected>,
+    limit: Option<f64>,
+}
+
+impl Condition {
+    /// `op` with `value` as written: a JSON literal or bare text for
+    /// `equals`; a JSON array or comma-separated values for `in`; a number
+    /// for `below`/`above`.
+    pub fn new(op: Op, value: &str) -> Result<Condition, String> {
+        let mut c = Condition {
+            op,
+            value: value.to_owned(),
+            expected: Vec::new(),
+            limit: None,
+        };
+        match op {
+            Op::Equals => c.expected.push(Expected::new(value)),
+            Op::In => {
+                c.expected = match serde_json::from_str::<Value>(value.trim()) {
+                    Ok(Value::Array(items)) => items
+                        .iter()
+                        .map(|v| Expected {
+                            raw: v.as_str().map_or_else(|| v.to_string(), str::to_owned),
+                            json: Some(v.clone()),
+                        })
+                        .collect(),
+                    _ => value
+                        .split(',')
+                        .filter(|s| !s.trim().is_empty())
+                        .map(Expected::new)
+                        .collect(),
+                };
+                if c.expected.is_empty() {
+                    return Err("is empty; give comma-separated values or a JSON array".into());
+                }
+            }
+            Op::Below | Op::Above => {
+                let n: f64 = value.trim().parse().map_err(|_| {
+                    format!("`{value}` is not a number, which `{}` needs", op.name())
+                })?;
+                if !n.is_finite() {
+                    return Err(format!("`{value}` is not a finite number"));
+                }
+                c.limit = Some(n);
+            }
+        }
+        Ok(c)
+    }
+
+    /// `equals "success"`, `below 10`.
+    pub fn describe(&self) -> String {
+        format!("{} {}", self.op.name(), self.value.trim())
+    }
+
+    /// Judges `actual`: `Ok(holds)`, or `Err` when it cannot be judged (not
+    /// a number for below/above).
+    pub fn holds(&self, actual: &Value) -> Result<bool, String> {
+        match (self.op, self.limit) {
+            (Op::Equals | Op::In, _) => Ok(self.expected.iter().any(|e| e.matches(actual))),
+            (op, Some(limit)) => {
+                let n = match actual {
+                    Value::Number(n) => n.as_f64(),
+                    // Prometheus' API and many others send numbers as strings.
+                    Value::String(s) => s.trim().parse::<f64>().ok(),
+                    _ => None,
+                }
+                .filter(|n| !n.is_nan())
+                .ok_or_else(|| format!("it is {}, not a number", short_json(actual)))?;
+                Ok(if op == Op::Below {
+                    n < limit
+                } else {
+                    n > limit
+                })
+            }
+            (_, None) => Err("the condition has no limit".into()),
+        }
+    }
+}
+
+fn short_json(v: &Value) -> String {
+    let text = v.to_string();
+    if text.chars().count() > 200 {
+        format!("{}…", text.chars().take(200).collect::<String>())
+    } else {
+        text
+    }
+}
+
+/// GET a URL, then a condition on one JSON value.
+///
+/// ```
+/// use escola_runbook_checks::http_json::{Condition, HttpJsonCheck, JsonPath, Op};
+/// let ci = HttpJsonCheck::new(
+///     "https://api.github.com/repos/escola/connect-api/commits/main/status",
+///     JsonPath::parse("/state").unwrap(),
+///     Condition::new(Op::Equals, "success").unwrap(),
+/// )
+/// .bearer_secret("ci_token");
+/// # let _ = ci;
+/// ```
+#[derive(Debug, Clone)]
+pub struct HttpJsonCheck {
+    url: String,
+    path: JsonPath,
+    condition: Condition,
+    token_secret: Option<String>,
+    timeout: Duration,
+}
+
+impl HttpJsonCheck {
+    /// Checks `condition` on the value at `path` of the JSON at `url`.
+    pub fn new(url: impl Into<String>, path: JsonPath, condition: Condition) -> Self {
+        HttpJsonCheck {
+            url: url.into(),
+            path,
+            condition,
+            token_secret: None,
+            timeout: http::DEFAULT_TIMEOUT,
+        }
+    }
+
+    /// Sends `Authorization: Bearer <secret>` from the run's secret `name`.
+    pub fn bearer_secret(mut self, name: impl Into<String>) -> Self {
+        self.token_secret = Some(name.into());
+        self
+    }
+
+    /// Per-request timeout.
+    pub fn timeout(mut self, limit: Duration) -> Self {
+        self.timeout = limit;
+        self
+    }
+}
+
+#[async_trait]
+impl Check for HttpJsonCheck {
+    fn describe(&self) -> Description {
+        Description {
+            action: Some(format!("GET {}", http::strip_userinfo(&self.url))),
+            ..Description::read_only(
+                "http-json",
+                format!(
+                    "`{}` of the JSON at {} {}",
+                    self.path.as_written(),
+                    http::strip_userinfo(&self.url),
+                    self.condition.describe()
+                ),
+            )
+        }
+    }
+
+    fn params(&self) -> Option<CheckParams> {
+        let mut p = CheckParams::new("http-json")
+            .with("url", &self.url)
+            .with("path", self.path.as_written())
+            .with("op", self.condition.op.name())
+            .with("value", &self.condition.value);
+        if let Some(s) = &self.token_secret {
+            p = p.with("token_secret", s);
+        }
+        if self.timeout != http::DEFAULT_TIMEOUT {
+            p = p.with("timeout", format!("{}ms", self.timeout.as_millis()));
+        }
+        Some(p)
+    }
+
+    async fn run(&self, ctx: &Ctx) -> Outcome {
+        let url = http::display_url(ctx, &self.url);
+        let client = match http::client(self.timeout) {
+            Ok(c) => c,
+            Err(e) => return Outcome::check_error(e),
+        };
+        let mut request = client.get(&self.url).header("accept", "application/json");
+        match http::bearer(ctx, self.token_secret.as_deref()) {
+            Ok(Some(v)) => request = request.header(reqwest::header::AUTHORIZATION, v),
+            Ok(None) => {}
+            Err(e) => return Outcome::check_error(e).with_evidence("url", url),
+        }
+        let response = match request.send().await {
+            Ok(r) => r,
+            Err(e) => {
+                return Outcome::check_error(format!(
+                    "GET {url}: {}",
+                    http::explain(ctx, &e, self.timeout)
+                ))
+                .with_evidence("url", url);
+            }
+        };
+        let status = response.status();
+        let (body, truncated) = match http::body_limited(response, BODY_LIMIT).await {
+            Ok(b) => b,
+            Err(e) => {
+                return Outcome::check_error(format!(
+                    "GET {url}: the body could not be read: {}",
+                    http::explain(ctx, &e, self.timeout)
+                ))
+                .with_evidence("url", url)
+                .with_evidence("status", status.as_u16().to_string());
+            }
+        };
+        let base = |o: Outcome| {
+            o.with_evidence("url", url.clone())
+                .with_evidence("status", status.as_u16().to_string())
+        };
+        if !status.is_success() {
+            let hint = match status.as_u16() {
+                401 | 403 if self.token_secret.is_some() => {
+                    " (the token was refused: check the secret)"
+                }
+                401 | 403 => " (the API wants authentication: set token_secret)",
+                404 => " (check the URL, e.g. the commit id)",
+                _ => "",
+            };
+            return base(Outcome::check_error(format!(
+                "GET {url} answered {status}{hint}; no value to judge"
+            )))
+            .with_evidence("body", http::excerpt(ctx, &body));
+        }
+        if truncated {
+            return base(Outcome::check_error(format!(
+                "GET {url}: the answer is over {} MiB; not read",
+                BODY_LIMIT / (1024 * 1024)
+            )));
+        }
+        let doc: Value = match serde_json::from_slice(&body) {
+            Ok(d) => d,
+            Err(e) => {
+                return base(Outcome::check_error(format!(
+                    "GET {url} did not answer JSON ({e})"
+                )))
+                .with_evidence("body", http::excerpt(ctx, &body));
+            }
+        };
+        let path = self.path.as_written();
+        let Some(actual) = self.path.find(&doc) else {
+            let keys = match &doc {
+                Value::Object(m) => format!(
+                    "top-level keys: {}",
+                    m.keys().take(12).cloned().collect::<Vec<_>>().join(", ")
+                ),
+                Value::Array(a) => format!("the document is an array of {}", a.len()),
+                other => format!("the document is {}", short_json(other)),
+            };
+            return base(Outcome::check_error(format!(
+                "`{path}` is not in the JSON from {url} ({keys})"
+            )))
+            .with_evidence("body", http::excerpt(ctx, &body));
+        };
+        let shown = ctx.redactor().redact(&short_json(actual)).into_owned();
+        let condition = self.condition.describe();
+        let mut outcome = match self.condition.holds(actual) {
+            Ok(true) => Outcome::passed(format!("`{path}` is {shown}, {condition}: holds")),
+            Ok(false) => Outcome::failed(format!("`{path}` is {shown}, expected {condition}")),
+            Err(why) => {
+                Outcome::check_error(format!("`{path}` cannot be compared ({condition}): {why}"))
+            }
+        };
+        if let Some(n) = actual.as_f64() {
+            outcome = outcome.with_measurement("value", n, None);
+        }
+        base(outcome)
+            .with_evidence("path", path)
+            .with_evidence("value", shown)
+            .with_evidence("condition", condition)
+    }
+}
+
+/// The registry entry for `http-json`.
+pub(crate) fn spec() -> CheckSpec {
+    const PARAMS: &[ParamSpec] = &[
+        ParamSpec {
+            name: "url",
+            help: "URL to GET; the answer must be JSON with a 2xx status",
+            required: true,
+            default: None,
+        },
+        ParamSpec {
+            name: "path",
+            help: "the value to judge: a JSON pointer (/statuses/0/state) or a dotted path (statuses[0].state); empty = the whole document",
+            required: true,
+            default: None,
+        },
+        ParamSpec {
+            name: "op",
+            help: "equals | in | below | above (below/above: strict, numbers or numeric strings)",
+            required: false,
+            default: Some("equals"),
+        },
+        ParamSpec {
+            name: "value",
+            help: "expected value: a JSON literal or bare text (equals), comma-separated values or a JSON array (in), a number (below/above)",
+            required: true,
+            default: None,
+        },
+        ParamSpec {
+            name: "token_secret",
+            help: "name of the run's secret sent as `Authorization: Bearer` (give it with --secret NAME=ENV_VAR)",
+            required: false,
+            default: None,
+        },
+        ParamSpec {
+            name: "timeout",
+            help: "per-request timeout (e.g. 10s, 500ms)",
+            required: false,
+            default: Some("10s"),
+        },
+    ];
+    CheckSpec {
+        name: "http-json",
+        summary: "GETs a URL and checks a JSON value (equals, in, below, above), e.g. the CI status of the commit",
+        params: PARAMS,
+        build: |p| {
+            let url = p.require("url")?;
+            if let Err(e) = reqwest::Url::parse(url) {
+                return Err(p.error("url", format!("is not a valid URL: {e}")));
+            }
+            let path = JsonPath::parse(p.require("path")?).map_err(|e| p.error("path", e))?;
+            let op_text = p.require("op")?;
+            let op = Op::parse(op_text).ok_or_else(|| {
+                p.error(
+                    "op",
+                    format!("has value `{op_text}`; use equals, in, below or above"),
+                )
+            })?;
+            let condition =
+                Condition::new(op, p.require("value")?).map_err(|e| p.error("value", e))?;
+            let mut check = HttpJsonCheck::new(url, path, condition);
+            if let Some(s) = p.get("token_secret") {
+                check = check.bearer_secret(s);
+            }
+            if let Some(t) = p.duration("timeout")? {
+                check = check.timeout(t);
+            }
+            Ok(std::sync::Arc::new(check))
+        },
+    }
+}
