@@ -411,3 +411,200 @@ pub(crate) fn spec() -> CheckSpec {
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::git::testing::{commit, init, tag};
+    use escola_runbook_core::{Environment, Secrets, Status};
+
+    const CHANGELOG: &str = "# Changelog\n\nAll notable changes to this project will be documented in this file.\n\n\
+## [Unreleased]\n\n\
+## [2.4.0] - 2026-11-29\n### Added\n- `If-Match` enforced on `/v1/sync`.\n### Fixed\n- Cache of `/v1/cidades` purged on deploy.\n\n\
+## [2.3.0] - 2026-10-01\n### Added\n- Rate limit on `/v1/escolas`.\n\n\
+[2.4.0]: https://example.invalid/compare/v2.3.0...v2.4.0\n[2.3.0]: https://example.invalid/compare/v2.2.0...v2.3.0\n";
+
+    fn ctx() -> Ctx {
+        Ctx::standalone(Environment::new("test"), Secrets::new())
+    }
+
+    fn repo_with(tags: &[&str], changelog: &str) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        init(dir.path());
+        commit(
+            dir.path(),
+            "2026-09-01T12:00:00Z",
+            "start",
+            &[("CHANGELOG.md", changelog)],
+        );
+        for t in tags {
+            tag(dir.path(), "2026-09-01T12:00:00Z", t);
+        }
+        dir
+    }
+
+    fn evidence<'a>(o: &'a Outcome, label: &str) -> &'a str {
+        o.evidence
+            .iter()
+            .find(|e| e.label == label)
+            .map(|e| e.value.as_str())
+            .unwrap_or_else(|| panic!("no evidence `{label}` in {o:#?}"))
+    }
+
+    async fn run(dir: &Path, version: &str) -> Outcome {
+        ChangelogCheck::new(dir.join("CHANGELOG.md"), version)
+            .repo(dir)
+            .run(&ctx())
+            .await
+    }
+
+    #[test]
+    fn sections_follow_keep_a_changelog() {
+        let s = sections(CHANGELOG);
+        let names: Vec<&str> = s.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["Unreleased", "2.4.0", "2.3.0"]);
+        assert!(!s[0].has_content);
+        assert_eq!(s[1].date.as_deref(), Some("2026-11-29"));
+        assert_eq!(s[1].line, 7);
+        assert!(
+            s[1].text
+                .ends_with("- Cache of `/v1/cidades` purged on deploy.")
+        );
+        assert!(
+            !s[2].text.contains("https://"),
+            "link definitions are not part of a section"
+        );
+    }
+
+    #[tokio::test]
+    async fn passes_when_section_exists_and_version_exceeds_latest_tag() {
+        let dir = repo_with(&["v2.2.0", "v2.3.0", "v2.10.0-rc.1", "nightly"], CHANGELOG);
+        let o = run(dir.path(), "2.4.0").await;
+        assert_eq!(o.status, Status::Passed, "{o:#?}");
+        assert!(
+            o.summary
+                .contains("section `2.4.0` at line 7, dated 2026-11-29"),
+            "{}",
+            o.summary
+        );
+        assert!(
+            o.summary.contains("2.4.0 > latest release tag v2.3.0"),
+            "{}",
+            o.summary
+        );
+        assert!(evidence(&o, "section").starts_with("## [2.4.0] - 2026-11-29\n### Added"));
+        assert_eq!(evidence(&o, "latest release tag"), "v2.3.0");
+    }
+
+    #[tokio::test]
+    async fn fails_when_not_greater_or_already_tagged_or_missing() {
+        let dir = repo_with(&["v2.4.1"], CHANGELOG);
+        let o = run(dir.path(), "2.4.0").await;
+        assert_eq!(o.status, Status::Failed);
+        assert_eq!(
+            o.summary,
+            "planned version 2.4.0 is not greater than the latest release tag v2.4.1"
+        );
+
+        let dir = repo_with(&["2.4.0"], CHANGELOG);
+        let o = run(dir.path(), "v2.4.0").await;
+        assert_eq!(o.status, Status::Failed);
+        assert!(
+            o.summary.contains("already tagged (2.4.0)"),
+            "{}",
+            o.summary
+        );
+
+        let dir = repo_with(&["v2.3.0"], CHANGELOG);
+        let o = run(dir.path(), "2.5.0").await;
+        assert_eq!(o.status, Status::Failed);
+        assert!(
+            o.summary
+                .contains("no section for 2.5.0; sections found: Unreleased, 2.4.0, 2.3.0"),
+            "{}",
+            o.summary
+        );
+
+        let o = run(dir.path(), "2.4").await;
+        assert_eq!(o.status, Status::Failed);
+        assert!(o.summary.contains("not valid semver"), "{}", o.summary);
+    }
+
+    #[tokio::test]
+    async fn empty_section_fails_and_quotes_it() {
+        let text = CHANGELOG.replace("## [Unreleased]", "## [2.5.0] - 2026-12-01");
+        let dir = repo_with(&["v2.4.0"], &text);
+        let o = run(dir.path(), "2.5.0").await;
+        assert_eq!(o.status, Status::Failed, "{o:#?}");
+        assert!(o.summary.contains("is empty"), "{}", o.summary);
+        assert_eq!(evidence(&o, "section"), "## [2.5.0] - 2026-12-01");
+    }
+
+    #[tokio::test]
+    async fn no_release_tag_warns_and_git_problems_are_check_errors() {
+        let dir = repo_with(&[], CHANGELOG);
+        let o = run(dir.path(), "2.4.0").await;
+        assert_eq!(o.status, Status::Warned, "{o:#?}");
+        assert!(o.summary.contains("no release tag"), "{}", o.summary);
+
+        let plain = tempfile::tempdir().unwrap();
+        std::fs::write(plain.path().join("CHANGELOG.md"), CHANGELOG).unwrap();
+        let o = run(plain.path(), "2.4.0").await;
+        assert_eq!(o.status, Status::CheckError, "{o:#?}");
+        assert!(
+            o.summary.contains("is not a git repository"),
+            "{}",
+            o.summary
+        );
+    }
+
+    #[tokio::test]
+    async fn malformed_changelogs_are_check_errors() {
+        let cases: [(&[u8], &str); 4] = [
+            (b"", "the file is empty"),
+            (
+                b"# Changelog\n\nNothing here yet.\n",
+                "no `## [version]` section",
+            ),
+            (b"\x89PNG\r\n\x1a\n\x00\x00\x00", "binary"),
+            (b"## [2.4.0]\n- caf\xe9\n", "not UTF-8"),
+        ];
+        for (text, expected) in cases {
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::write(dir.path().join("CHANGELOG.md"), text).unwrap();
+            let o = ChangelogCheck::new(dir.path().join("CHANGELOG.md"), "2.4.0")
+                .run(&ctx())
+                .await;
+            assert_eq!(o.status, Status::CheckError, "{expected}: {o:#?}");
+            assert!(o.summary.contains(expected), "{expected}: {}", o.summary);
+        }
+        let o = ChangelogCheck::new("/nonexistent/CHANGELOG.md", "2.4.0")
+            .run(&ctx())
+            .await;
+        assert_eq!(o.status, Status::CheckError);
+        assert!(o.summary.contains("cannot read changelog"), "{}", o.summary);
+    }
+
+    #[test]
+    fn registry_validates_version_and_round_trips() {
+        let spec = crate::registry::find("changelog").unwrap();
+        let err = spec
+            .instantiate(&crate::registry::Params::new([("version", "next")]))
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("not semver"), "{err}");
+        let check = spec
+            .instantiate(&crate::registry::Params::new([
+                ("version", "2.4.0"),
+                ("repo", "none"),
+            ]))
+            .unwrap();
+        let params = check.params().unwrap();
+        assert_eq!(params.params["file"], "CHANGELOG.md");
+        assert_eq!(params.params["repo"], "none");
+        let again = spec
+            .instantiate(&crate::registry::Params::new(params.params.clone()))
+            .unwrap();
+        assert_eq!(again.params(), Some(params));
+    }
+}

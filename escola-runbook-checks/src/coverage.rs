@@ -354,9 +354,8 @@ pub fn parse<R: BufRead>(reader: R, path: &Path) -> Result<Report, CoverageError
         }
         Format::Cobertura => match cobertura_totals {
             (Some(valid), Some(covered), _) => (Some((valid, covered)), percent(covered, valid)),
-            (_, _, rate) if files.iter().any(|f| f.lines_valid > 0) => {
+            _ if files.iter().any(|f| f.lines_valid > 0) => {
                 let t = summed();
-                let _ = rate;
                 (Some(t), percent(t.1, t.0))
             }
             (_, _, Some(rate)) if rate.is_finite() => (None, rate * 100.0),
@@ -614,5 +613,263 @@ pub(crate) fn spec() -> CheckSpec {
                 CoverageCheck::new(p.require("report")?, min).worst(worst),
             ))
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use escola_runbook_core::{Environment, Secrets, Status};
+
+    fn ctx() -> Ctx {
+        Ctx::standalone(Environment::new("test"), Secrets::new())
+    }
+
+    /// The shape PHPUnit 10 (php-code-coverage) writes.
+    const CLOVER: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<coverage generated="1764383400">
+  <project timestamp="1764383400">
+    <package name="App\Escola">
+      <file name="/builds/app/src/Escola/EscolaController.php">
+        <class name="App\Escola\EscolaController" namespace="App\Escola">
+          <metrics complexity="4" methods="2" coveredmethods="2" conditionals="0" coveredconditionals="0" statements="40" coveredstatements="40" elements="42" coveredelements="42"/>
+        </class>
+        <line num="12" type="method" name="index" visibility="public" complexity="1" crap="1" count="3"/>
+        <line num="14" type="stmt" count="3"/>
+        <metrics loc="80" ncloc="70" classes="1" methods="2" coveredmethods="2" conditionals="0" coveredconditionals="0" statements="40" coveredstatements="40" elements="42" coveredelements="42"/>
+      </file>
+      <file name="/builds/app/src/Escola/CacheWarmer.php">
+        <metrics loc="50" ncloc="45" classes="1" methods="3" coveredmethods="1" conditionals="0" coveredconditionals="0" statements="20" coveredstatements="5" elements="23" coveredelements="6"/>
+      </file>
+    </package>
+    <file name="/builds/app/src/Sync/Mutations.php">
+      <metrics loc="90" ncloc="80" classes="1" methods="4" coveredmethods="3" conditionals="0" coveredconditionals="0" statements="40" coveredstatements="30" elements="44" coveredelements="33"/>
+    </file>
+    <metrics files="3" loc="220" ncloc="195" classes="3" methods="9" coveredmethods="6" conditionals="0" coveredconditionals="0" statements="100" coveredstatements="75" elements="109" coveredelements="81"/>
+  </project>
+</coverage>
+"#;
+
+    const COBERTURA: &str = r#"<?xml version="1.0" ?>
+<!DOCTYPE coverage SYSTEM "http://cobertura.sourceforge.net/xml/coverage-04.dtd">
+<coverage line-rate="0.9" branch-rate="0" lines-covered="9" lines-valid="10" branches-covered="0" branches-valid="0" complexity="0" version="0.4" timestamp="1764383400000">
+  <sources><source>/builds/app/src</source></sources>
+  <packages>
+    <package name="Escola" line-rate="0.9" branch-rate="0" complexity="0">
+      <classes>
+        <class name="EscolaController" filename="Escola/EscolaController.php" line-rate="1" branch-rate="0" complexity="0">
+          <methods>
+            <method name="index" signature="" line-rate="1" branch-rate="0" complexity="0">
+              <lines><line number="14" hits="3"/></lines>
+            </method>
+          </methods>
+          <lines>
+            <line number="14" hits="3"/><line number="15" hits="3"/><line number="16" hits="1"/>
+            <line number="17" hits="1"/><line number="18" hits="2"/><line number="19" hits="2"/>
+          </lines>
+        </class>
+        <class name="CacheWarmer" filename="Escola/CacheWarmer.php" line-rate="0.75" branch-rate="0" complexity="0">
+          <methods/>
+          <lines>
+            <line number="3" hits="1"/><line number="4" hits="0"/><line number="5" hits="1"/><line number="6" hits="1"/>
+          </lines>
+        </class>
+      </classes>
+    </package>
+  </packages>
+</coverage>
+"#;
+
+    fn write(text: &[u8]) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("report.xml");
+        std::fs::write(&path, text).unwrap();
+        (dir, path)
+    }
+
+    async fn run(text: &[u8], min: f64) -> Outcome {
+        let (_dir, path) = write(text);
+        CoverageCheck::new(&path, min).run(&ctx()).await
+    }
+
+    fn evidence<'a>(o: &'a Outcome, label: &str) -> &'a str {
+        o.evidence
+            .iter()
+            .find(|e| e.label.starts_with(label))
+            .map(|e| e.value.as_str())
+            .unwrap_or_else(|| panic!("no evidence `{label}` in {o:#?}"))
+    }
+
+    #[test]
+    fn clover_totals_and_files() {
+        let r = parse(CLOVER.as_bytes(), Path::new("clover.xml")).unwrap();
+        assert_eq!(r.format, Format::Clover);
+        assert_eq!(r.totals, Some((100, 75)));
+        assert_eq!(r.generated, Some(1_764_383_400));
+        let files: Vec<(&str, u64, u64)> = r
+            .files
+            .iter()
+            .map(|f| (f.path.as_str(), f.lines_valid, f.lines_covered))
+            .collect();
+        assert_eq!(
+            files,
+            [
+                ("/builds/app/src/Escola/EscolaController.php", 40, 40),
+                ("/builds/app/src/Escola/CacheWarmer.php", 20, 5),
+                ("/builds/app/src/Sync/Mutations.php", 40, 30),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn clover_below_threshold_fails_with_figure_limit_and_worst_files() {
+        let o = run(CLOVER.as_bytes(), 85.0).await;
+        assert_eq!(o.status, Status::Failed, "{o:#?}");
+        assert_eq!(
+            o.summary,
+            "line coverage 75% (75/100 lines) is below the 85% minimum"
+        );
+        let worst = evidence(&o, "worst files");
+        let lines: Vec<&str> = worst.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "Escola/CacheWarmer.php 25% (5/20 lines)",
+                "Sync/Mutations.php 75% (30/40 lines)",
+                "Escola/EscolaController.php 100% (40/40 lines)",
+            ]
+        );
+        assert_eq!(evidence(&o, "generated"), "2025-11-29T02:30:00+00:00");
+        assert_eq!(o.measurements[0].value, 75.0);
+    }
+
+    #[tokio::test]
+    async fn at_the_threshold_passes_and_just_below_never_prints_as_the_limit() {
+        let exact = CLOVER.replace(
+            r#"statements="100" coveredstatements="75""#,
+            r#"statements="100" coveredstatements="85""#,
+        );
+        let o = run(exact.as_bytes(), 85.0).await;
+        assert_eq!(o.status, Status::Passed, "{o:#?}");
+        assert_eq!(o.summary, "line coverage 85% (85/100 lines) ≥ 85% minimum");
+
+        let under = CLOVER.replace(
+            r#"statements="100" coveredstatements="75""#,
+            r#"statements="10000" coveredstatements="8499""#,
+        );
+        let o = run(under.as_bytes(), 85.0).await;
+        assert_eq!(o.status, Status::Failed);
+        assert!(
+            o.summary
+                .starts_with("line coverage 84.99% (8499/10000 lines)"),
+            "{}",
+            o.summary
+        );
+    }
+
+    #[tokio::test]
+    async fn clover_without_project_metrics_sums_files_or_counts_lines() {
+        let text = r#"<coverage generated="1"><project timestamp="1">
+            <file name="a.php"><line num="1" type="stmt" count="1"/><line num="2" type="stmt" count="0"/>
+              <line num="3" type="method" count="0"/><line num="4" type="stmt" count="2"/></file>
+            <file name="b.php"><metrics statements="4" coveredstatements="1"/></file>
+          </project></coverage>"#;
+        let r = parse(text.as_bytes(), Path::new("x")).unwrap();
+        assert_eq!(r.totals, Some((7, 3)));
+        assert_eq!(r.files[0].lines_valid, 3);
+        assert_eq!(r.files[0].lines_covered, 2);
+    }
+
+    #[tokio::test]
+    async fn cobertura_uses_root_counts_and_class_lines_per_file() {
+        let r = parse(COBERTURA.as_bytes(), Path::new("cobertura.xml")).unwrap();
+        assert_eq!(r.format, Format::Cobertura);
+        assert_eq!(r.totals, Some((10, 9)));
+        assert_eq!(r.generated, Some(1_764_383_400));
+        assert_eq!(r.files.len(), 2);
+        assert_eq!((r.files[1].lines_valid, r.files[1].lines_covered), (4, 3));
+        let o = run(COBERTURA.as_bytes(), 85.0).await;
+        assert_eq!(o.status, Status::Passed, "{o:#?}");
+        assert_eq!(o.summary, "line coverage 90% (9/10 lines) ≥ 85% minimum");
+        assert_eq!(
+            evidence(&o, "worst files").lines().next(),
+            Some("CacheWarmer.php 75% (3/4 lines)")
+        );
+    }
+
+    #[tokio::test]
+    async fn cobertura_without_counts_falls_back_to_lines_then_rate() {
+        let no_counts = COBERTURA.replace(r#"lines-covered="9" lines-valid="10" "#, "");
+        let r = parse(no_counts.as_bytes(), Path::new("x")).unwrap();
+        assert_eq!(r.totals, Some((10, 9)));
+        let rate_only = r#"<coverage line-rate="0.8" version="1"><packages/></coverage>"#;
+        let o = run(rate_only.as_bytes(), 85.0).await;
+        assert_eq!(o.status, Status::Failed, "{o:#?}");
+        assert!(o.summary.contains("80% (rate only"), "{}", o.summary);
+    }
+
+    #[tokio::test]
+    async fn malformed_reports_are_check_errors_that_say_why() {
+        let cases: [(&[u8], &str); 7] = [
+            (
+                b"<coverage><project><file></project></coverage>",
+                "not well-formed XML",
+            ),
+            (
+                &CLOVER.as_bytes()[..CLOVER.find("</package>").unwrap()],
+                "truncated",
+            ),
+            (
+                &CLOVER.as_bytes()[..CLOVER.len() / 2],
+                "not well-formed XML",
+            ),
+            (b"", "has no XML element"),
+            (
+                b"<html><body>502 Bad Gateway</body></html>",
+                "root element is <html>",
+            ),
+            (b"<coverage generated=\"1\"></coverage>", "neither a Clover"),
+            (b"\x00\x01\x02binary\xff\xfe", "coverage report"),
+        ];
+        for (text, expected) in cases {
+            let o = run(text, 85.0).await;
+            assert_eq!(o.status, Status::CheckError, "{expected}: {o:#?}");
+            assert!(o.summary.contains(expected), "{expected}: {}", o.summary);
+        }
+        let o = CoverageCheck::new("/nonexistent/clover.xml", 85.0)
+            .run(&ctx())
+            .await;
+        assert_eq!(o.status, Status::CheckError);
+        assert!(o.summary.contains("--coverage-clover"), "{}", o.summary);
+    }
+
+    #[tokio::test]
+    async fn no_executable_lines_is_no_data() {
+        let text = r#"<coverage generated="1"><project timestamp="1"><metrics statements="0" coveredstatements="0"/></project></coverage>"#;
+        let o = run(text.as_bytes(), 85.0).await;
+        assert_eq!(o.status, Status::NoData, "{o:#?}");
+    }
+
+    #[test]
+    fn registry_parses_min_and_round_trips() {
+        let spec = crate::registry::find("coverage").unwrap();
+        let p = crate::registry::Params::new([("report", "build/clover.xml"), ("min", "85.5%")]);
+        let check = spec.instantiate(&p).unwrap();
+        let params = check.params().unwrap();
+        assert_eq!(params.params["min"], "85.5");
+        let again = spec
+            .instantiate(&crate::registry::Params::new(params.params.clone()))
+            .unwrap();
+        assert_eq!(again.params(), Some(params));
+        for bad in ["abc", "120", "-1"] {
+            let err = spec
+                .instantiate(&crate::registry::Params::new([
+                    ("report", "x"),
+                    ("min", bad),
+                ]))
+                .err()
+                .unwrap();
+            assert!(err.to_string().contains("not a percentage"), "{err}");
+        }
     }
 }

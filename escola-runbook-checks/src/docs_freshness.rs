@@ -94,7 +94,7 @@ impl Check for DocsFreshnessCheck {
     fn describe(&self) -> Description {
         let since = match &self.since {
             Since::LastTag => "the last release tag".to_owned(),
-            Since::Within(d) => format!("the last {}", format_duration(*d)),
+            Since::Within(d) => format!("the last {}", window(*d)),
             Since::Ref(r) => r.clone(),
         };
         Description::read_only(
@@ -128,8 +128,8 @@ impl Check for DocsFreshnessCheck {
         let (range_start, cutoff, since_text) = match &self.since {
             Since::LastTag => match repo.latest_release_tag().await {
                 Ok(Some(tag)) => {
-                    let date = match repo.commit(&tag.name).await {
-                        Ok(Some(c)) => format!(" ({})", c.date.format("%Y-%m-%d")),
+                    let date = match repo.tag_date(&tag.name).await {
+                        Ok(Some(d)) => format!(" ({})", d.format("%Y-%m-%d")),
                         _ => String::new(),
                     };
                     (
@@ -177,7 +177,7 @@ impl Check for DocsFreshnessCheck {
                     Some(cutoff),
                     format!(
                         "the last {} (after {})",
-                        format_duration(*d),
+                        window(*d),
                         cutoff.format("%Y-%m-%d %H:%M UTC")
                     ),
                 )
@@ -250,6 +250,16 @@ impl Check for DocsFreshnessCheck {
     }
 }
 
+/// `30d` for whole days, `36h`, `90m` otherwise.
+fn window(d: Duration) -> String {
+    let secs = d.as_secs();
+    if secs >= 86_400 && secs % 86_400 == 0 {
+        format!("{}d", secs / 86_400)
+    } else {
+        format_duration(d)
+    }
+}
+
 /// The registry entry for `docs-freshness`.
 pub(crate) fn spec() -> CheckSpec {
     const PARAMS: &[ParamSpec] = &[
@@ -291,5 +301,236 @@ pub(crate) fn spec() -> CheckSpec {
                 Since::parse(since_text),
             )))
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::git::testing::{commit, init, tag};
+    use escola_runbook_core::{Environment, Secrets, Status};
+
+    fn ctx() -> Ctx {
+        Ctx::standalone(Environment::new("test"), Secrets::new())
+    }
+
+    fn files(o: &Outcome) -> Vec<String> {
+        o.evidence
+            .iter()
+            .find(|e| e.label == "files")
+            .map(|e| e.value.lines().map(str::to_owned).collect())
+            .unwrap_or_default()
+    }
+
+    /// v2.3.0 on 2026-10-01; api.md and cache-strategy.md changed after,
+    /// escola-module-todo.md last changed before.
+    fn repo() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        init(d);
+        commit(
+            d,
+            "2026-09-01T12:00:00Z",
+            "docs for 2.3",
+            &[
+                ("docs/api.md", "v1"),
+                ("docs/cache-strategy.md", "v1"),
+                ("docs/escola-module-todo.md", "v1"),
+            ],
+        );
+        tag(d, "2026-10-01T09:00:00Z", "v2.3.0");
+        commit(
+            d,
+            "2026-11-20T15:30:00Z",
+            "Document If-Match on sync",
+            &[("docs/api.md", "v2")],
+        );
+        commit(
+            d,
+            "2026-11-21T10:00:00Z",
+            "Cache purge on deploy",
+            &[("docs/cache-strategy.md", "v2")],
+        );
+        dir
+    }
+
+    #[tokio::test]
+    async fn stale_docs_since_the_last_tag_fail_and_are_named() {
+        let dir = repo();
+        let o = DocsFreshnessCheck::new(dir.path(), RUNBOOK_DOCS, Since::LastTag)
+            .run(&ctx())
+            .await;
+        assert_eq!(o.status, Status::Failed, "{o:#?}");
+        assert_eq!(
+            o.summary,
+            "1 of 3 docs not changed since release tag v2.3.0 (2026-10-01) (all 3 must be): docs/escola-module-todo.md"
+        );
+        let lines = files(&o);
+        assert!(
+            lines[0].starts_with("fresh: docs/api.md changed in "),
+            "{lines:?}"
+        );
+        assert!(
+            lines[0].contains("on 2026-11-20 15:30 +00:00 (“Document If-Match on sync”)"),
+            "{lines:?}"
+        );
+        assert!(
+            lines[2].starts_with("STALE: docs/escola-module-todo.md last changed in "),
+            "{lines:?}"
+        );
+        assert_eq!(o.measurements[0].value, 1.0);
+    }
+
+    #[tokio::test]
+    async fn all_fresh_passes_and_missing_files_fail() {
+        let dir = repo();
+        commit(
+            dir.path(),
+            "2026-11-22T10:00:00Z",
+            "todo",
+            &[("docs/escola-module-todo.md", "v2")],
+        );
+        let o = DocsFreshnessCheck::new(dir.path(), RUNBOOK_DOCS, Since::LastTag)
+            .run(&ctx())
+            .await;
+        assert_eq!(o.status, Status::Passed, "{o:#?}");
+        assert_eq!(
+            o.summary,
+            "3 of 3 docs changed since release tag v2.3.0 (2026-10-01)"
+        );
+
+        let o =
+            DocsFreshnessCheck::new(dir.path(), ["docs/api.md", "docs/gone.md"], Since::LastTag)
+                .run(&ctx())
+                .await;
+        assert_eq!(o.status, Status::Failed);
+        assert!(files(&o)[1].starts_with("MISSING: docs/gone.md does not exist at HEAD"));
+    }
+
+    #[tokio::test]
+    async fn within_days_uses_committer_dates() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        init(d);
+        let now = chrono::Utc::now();
+        let old = (now - chrono::Duration::days(40)).to_rfc3339();
+        let recent = (now - chrono::Duration::days(2)).to_rfc3339();
+        commit(
+            d,
+            &old,
+            "old",
+            &[("docs/api.md", "1"), ("docs/cache-strategy.md", "1")],
+        );
+        commit(d, &recent, "recent", &[("docs/api.md", "2")]);
+        let check = DocsFreshnessCheck::new(
+            d,
+            ["docs/api.md", "docs/cache-strategy.md"],
+            Since::parse("30d"),
+        );
+        let o = check.run(&ctx()).await;
+        assert_eq!(o.status, Status::Failed, "{o:#?}");
+        assert!(
+            o.summary
+                .starts_with("1 of 2 docs not changed since the last 30d"),
+            "{}",
+            o.summary
+        );
+        assert!(
+            o.summary.ends_with(": docs/cache-strategy.md"),
+            "{}",
+            o.summary
+        );
+        let o = DocsFreshnessCheck::new(
+            d,
+            ["docs/api.md", "docs/cache-strategy.md"],
+            Since::parse("45d"),
+        )
+        .run(&ctx())
+        .await;
+        assert_eq!(o.status, Status::Passed, "{o:#?}");
+    }
+
+    #[tokio::test]
+    async fn since_a_ref_and_uncommitted_changes_are_noted() {
+        let dir = repo();
+        std::fs::write(dir.path().join("docs/escola-module-todo.md"), "edited").unwrap();
+        let first = crate::git::testing::git(
+            dir.path(),
+            "2026-01-01T00:00:00Z",
+            &["rev-list", "--max-parents=0", "HEAD"],
+        );
+        let o = DocsFreshnessCheck::new(
+            dir.path(),
+            ["docs/escola-module-todo.md"],
+            Since::parse(&format!("ref:{}", first.trim())),
+        )
+        .run(&ctx())
+        .await;
+        assert_eq!(o.status, Status::Failed, "{o:#?}");
+        assert!(
+            files(&o)[0].ends_with("has uncommitted changes (not counted)"),
+            "{:?}",
+            files(&o)
+        );
+        let o =
+            DocsFreshnessCheck::new(dir.path(), ["docs/api.md"], Since::parse("ref:no-such-ref"))
+                .run(&ctx())
+                .await;
+        assert_eq!(o.status, Status::CheckError);
+        assert!(
+            o.summary.contains("`no-such-ref` is not a tag or commit"),
+            "{}",
+            o.summary
+        );
+    }
+
+    #[tokio::test]
+    async fn no_tag_or_no_repo_is_a_check_error() {
+        let dir = tempfile::tempdir().unwrap();
+        init(dir.path());
+        commit(
+            dir.path(),
+            "2026-09-01T12:00:00Z",
+            "start",
+            &[("docs/api.md", "1")],
+        );
+        let o = DocsFreshnessCheck::new(dir.path(), ["docs/api.md"], Since::LastTag)
+            .run(&ctx())
+            .await;
+        assert_eq!(o.status, Status::CheckError, "{o:#?}");
+        assert!(o.summary.contains("has no release tag"), "{}", o.summary);
+        let plain = tempfile::tempdir().unwrap();
+        let o = DocsFreshnessCheck::new(plain.path(), ["docs/api.md"], Since::LastTag)
+            .run(&ctx())
+            .await;
+        assert_eq!(o.status, Status::CheckError);
+        assert!(
+            o.summary.contains("is not a git repository"),
+            "{}",
+            o.summary
+        );
+    }
+
+    #[test]
+    fn since_parses_and_registry_round_trips() {
+        assert_eq!(Since::parse("last-tag"), Since::LastTag);
+        assert_eq!(
+            Since::parse("14d"),
+            Since::Within(Duration::from_secs(14 * 86_400))
+        );
+        assert_eq!(Since::parse("v2.3.0"), Since::Ref("v2.3.0".into()));
+        assert_eq!(Since::parse("ref:30d"), Since::Ref("30d".into()));
+        let spec = crate::registry::find("docs-freshness").unwrap();
+        for since in ["last-tag", "36h", "ref:v2.3.0"] {
+            let check = spec
+                .instantiate(&crate::registry::Params::new([("since", since)]))
+                .unwrap();
+            let params = check.params().unwrap();
+            assert_eq!(params.params["files"], RUNBOOK_DOCS.join(","));
+            let again = spec
+                .instantiate(&crate::registry::Params::new(params.params.clone()))
+                .unwrap();
+            assert_eq!(again.params(), Some(params));
+        }
     }
 }

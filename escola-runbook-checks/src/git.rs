@@ -176,6 +176,23 @@ impl Repo {
         }
     }
 
+    /// When tag `name` was made: the tagger date of an annotated tag, the
+    /// commit date of a lightweight one.
+    pub async fn tag_date(&self, name: &str) -> Result<Option<DateTime<FixedOffset>>, GitError> {
+        let reference = format!("refs/tags/{name}");
+        let out = self
+            .run(&[
+                "for-each-ref",
+                "--format=%(creatordate:iso-strict)",
+                &reference,
+            ])
+            .await?;
+        Ok(out
+            .lines()
+            .next()
+            .and_then(|l| DateTime::parse_from_rfc3339(l.trim()).ok()))
+    }
+
     /// The last commit reachable from HEAD that touched `path`.
     pub async fn last_change(&self, path: &str) -> Result<Option<Commit>, GitError> {
         let out = self
