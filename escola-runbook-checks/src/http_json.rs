@@ -500,3 +500,171 @@ pub(crate) fn spec() -> CheckSpec {
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::http::testing::{Received, closed_url, serve};
+    use escola_runbook_core::{Environment, Secret, Secrets, Status};
+
+    fn ctx_with_token(token: &str) -> Ctx {
+        let mut secrets = Secrets::new();
+        secrets.insert("ci_token", Secret::new(token));
+        Ctx::standalone(Environment::new("test"), secrets)
+    }
+
+    /// A CI status API in the shape of GitHub's combined status.
+    fn ci_api(state: &'static str) -> crate::http::testing::Responder {
+        Arc::new(move |req: &Received| {
+            if req.header("authorization") != Some("Bearer s3cr3t-token") {
+                return (401, r#"{"message":"Bad credentials"}"#.into());
+            }
+            match req.path.as_str() {
+                "/repos/escola/api/commits/abc123/status" => (
+                    200,
+                    format!(
+                        r#"{{"state":"{state}","sha":"abc123","total_count":2,"statuses":[{{"context":"phpunit","state":"{state}"}}],"queue":{{"depth":"12"}}}}"#
+                    ),
+                ),
+                "/html" => (200, "<html>maintenance</html>".into()),
+                _ => (404, r#"{"message":"Not Found"}"#.into()),
+            }
+        })
+    }
+
+    fn check(url: &str, path: &str, op: Op, value: &str) -> HttpJsonCheck {
+        HttpJsonCheck::new(
+            url,
+            JsonPath::parse(path).unwrap(),
+            Condition::new(op, value).unwrap(),
+        )
+        .bearer_secret("ci_token")
+    }
+
+    #[tokio::test]
+    async fn ci_green_passes_and_pending_fails_with_the_value() {
+        let green = serve(ci_api("success")).await;
+        let url = format!("{}/repos/escola/api/commits/abc123/status", green.url);
+        let o = check(&url, "/state", Op::Equals, "success")
+            .run(&ctx_with_token("s3cr3t-token"))
+            .await;
+        assert_eq!(o.status, Status::Passed, "{o:#?}");
+        assert_eq!(o.summary, r#"`/state` is "success", equals success: holds"#);
+
+        let pending = serve(ci_api("pending")).await;
+        let url = format!("{}/repos/escola/api/commits/abc123/status", pending.url);
+        let o = check(&url, "statuses[0].state", Op::In, "success,neutral")
+            .run(&ctx_with_token("s3cr3t-token"))
+            .await;
+        assert_eq!(o.status, Status::Failed, "{o:#?}");
+        assert_eq!(
+            o.summary,
+            r#"`statuses[0].state` is "pending", expected in success,neutral"#
+        );
+        let o = check(&url, "$.queue.depth", Op::Below, "20")
+            .run(&ctx_with_token("s3cr3t-token"))
+            .await;
+        assert_eq!(o.status, Status::Passed, "numeric strings compare as numbers: {o:#?}");
+        let o = check(&url, "/total_count", Op::Above, "2")
+            .run(&ctx_with_token("s3cr3t-token"))
+            .await;
+        assert_eq!(o.status, Status::Failed, "above is strict: {o:#?}");
+        assert_eq!(o.measurements[0].value, 2.0);
+    }
+
+    #[tokio::test]
+    async fn cannot_measure_is_a_check_error_never_a_failure() {
+        let server = serve(ci_api("success")).await;
+        let good = format!("{}/repos/escola/api/commits/abc123/status", server.url);
+        let cases = [
+            (check(&good, "/state", Op::Equals, "success"), "wrong-token", "answered 401 Unauthorized (the token was refused"),
+            (check(&format!("{}/repos/escola/api/commits/zzz/status", server.url), "/state", Op::Equals, "success"), "s3cr3t-token", "answered 404 Not Found (check the URL"),
+            (check(&format!("{}/html", server.url), "/state", Op::Equals, "success"), "s3cr3t-token", "did not answer JSON"),
+            (check(&good, "/conclusion", Op::Equals, "success"), "s3cr3t-token", "`/conclusion` is not in the JSON"),
+            (check(&good, "/state", Op::Below, "3"), "s3cr3t-token", "cannot be compared (below 3): it is \"success\", not a number"),
+            (check(&closed_url().await, "/state", Op::Equals, "success"), "s3cr3t-token", "cannot connect"),
+        ];
+        for (check, token, expected) in cases {
+            let o = check.run(&ctx_with_token(token)).await;
+            assert_eq!(o.status, Status::CheckError, "{expected}: {o:#?}");
+            assert!(o.summary.contains(expected), "{expected}: {}", o.summary);
+        }
+        let o = HttpJsonCheck::new(&good, JsonPath::parse("/state").unwrap(), Condition::new(Op::Equals, "success").unwrap())
+            .bearer_secret("missing")
+            .run(&ctx_with_token("s3cr3t-token"))
+            .await;
+        assert_eq!(o.status, Status::CheckError);
+        assert!(o.summary.contains("secret `missing`"), "{}", o.summary);
+    }
+
+    #[tokio::test]
+    async fn the_token_never_reaches_the_outcome() {
+        let echo: crate::http::testing::Responder = Arc::new(|req: &Received| {
+            (500, format!(r#"{{"error":"rejected {}"}}"#, req.header("authorization").unwrap_or("")))
+        });
+        let server = serve(echo).await;
+        let o = check(&format!("{}/x?token=s3cr3t-token", server.url), "/state", Op::Equals, "success")
+            .run(&ctx_with_token("s3cr3t-token"))
+            .await;
+        assert_eq!(o.status, Status::CheckError);
+        let all = serde_json::to_string(&o).unwrap();
+        assert!(!all.contains("s3cr3t-token"), "{all}");
+        assert!(all.contains("<redacted:ci_token>"), "{all}");
+        let sent = server.received.lock().unwrap();
+        assert_eq!(sent[0].header("authorization"), Some("Bearer s3cr3t-token"));
+    }
+
+    #[test]
+    fn paths_and_conditions_parse() {
+        let doc = serde_json::json!({"a": {"b/c": [10, {"d": true}]}, "s": "42"});
+        assert_eq!(JsonPath::parse("/a/b~1c/1/d").unwrap().find(&doc), Some(&serde_json::json!(true)));
+        assert_eq!(JsonPath::parse("$").unwrap().find(&doc), Some(&doc));
+        assert_eq!(JsonPath::parse("s").unwrap().find(&doc), Some(&serde_json::json!("42")));
+        assert!(JsonPath::parse("a..b").is_err());
+        assert!(JsonPath::parse("a[x]").is_err());
+        assert!(JsonPath::parse("a[0").is_err());
+        let eq = |v: &str, actual: serde_json::Value| Condition::new(Op::Equals, v).unwrap().holds(&actual).unwrap();
+        assert!(eq("42", serde_json::json!(42.0)));
+        assert!(eq("42", serde_json::json!("42")));
+        assert!(eq("true", serde_json::json!(true)));
+        assert!(!eq("true", serde_json::json!(1)));
+        assert!(eq(r#""ok""#, serde_json::json!("ok")));
+        let inn = Condition::new(Op::In, r#"["success", 0]"#).unwrap();
+        assert!(inn.holds(&serde_json::json!(0)).unwrap());
+        assert!(!inn.holds(&serde_json::json!("failure")).unwrap());
+        assert!(Condition::new(Op::Below, "fast").is_err());
+        assert!(Condition::new(Op::In, " , ").is_err());
+    }
+
+    #[test]
+    fn registry_validates_and_round_trips() {
+        let spec = crate::registry::find("http-json").unwrap();
+        let p = crate::registry::Params::new([
+            ("url", "https://ci.example.invalid/api/status"),
+            ("path", "/state"),
+            ("value", "success"),
+            ("token_secret", "ci_token"),
+            ("timeout", "3s"),
+        ]);
+        let check = spec.instantiate(&p).unwrap();
+        let params = check.params().unwrap();
+        assert_eq!(params.params["op"], "equals");
+        let again = spec
+            .instantiate(&crate::registry::Params::new(params.params.clone()))
+            .unwrap();
+        assert_eq!(again.params(), Some(params));
+        for (k, v, expected) in [
+            ("op", "roughly", "use equals, in, below or above"),
+            ("url", "not a url", "not a valid URL"),
+            ("path", "a..b", "empty segment"),
+        ] {
+            let mut pairs = vec![("url", "https://x.invalid/"), ("path", "/s"), ("value", "1")];
+            pairs.retain(|(name, _)| *name != k);
+            pairs.push((k, v));
+            let err = spec.instantiate(&crate::registry::Params::new(pairs)).err().unwrap();
+            assert!(err.to_string().contains(expected), "{err}");
+        }
+    }
+}
