@@ -384,7 +384,10 @@ mod tests {
 
     use super::*;
     use crate::http::testing::{Received, closed_url, serve};
-    use escola_runbook_core::{Environment, Executor, Phase, PreapprovedConfirmer, Runbook, RunOptions, Secrets, Status, Step};
+    use escola_runbook_core::{
+        Environment, Executor, Phase, PreapprovedConfirmer, RunOptions, Runbook, Secrets, Status,
+        Step,
+    };
 
     fn ctx() -> Ctx {
         Ctx::standalone(Environment::new("test"), Secrets::new())
@@ -392,11 +395,13 @@ mod tests {
 
     /// Varnish-like: PURGE of a known path answers 200, anything else 405.
     fn varnish() -> crate::http::testing::Responder {
-        Arc::new(|req: &Received| match (req.method.as_str(), req.path.as_str()) {
-            ("PURGE" | "BAN", "/v1/cidades" | "/v1/escolas") => (200, "Purged".into()),
-            ("PURGE", _) => (404, "Not in cache".into()),
-            _ => (405, "Method not allowed".into()),
-        })
+        Arc::new(
+            |req: &Received| match (req.method.as_str(), req.path.as_str()) {
+                ("PURGE" | "BAN", "/v1/cidades" | "/v1/escolas") => (200, "Purged".into()),
+                ("PURGE", _) => (404, "Not in cache".into()),
+                _ => (405, "Method not allowed".into()),
+            },
+        )
     }
 
     #[tokio::test]
@@ -407,7 +412,10 @@ mod tests {
             .run(&ctx())
             .await;
         assert_eq!(o.status, Status::Passed, "{o:#?}");
-        assert_eq!(o.summary, "2 of 2 PURGE requests accepted (statuses 200-299)");
+        assert_eq!(
+            o.summary,
+            "2 of 2 PURGE requests accepted (statuses 200-299)"
+        );
         let sent = server.received.lock().unwrap().clone();
         let seen: Vec<(&str, &str, Option<&str>)> = sent
             .iter()
@@ -421,7 +429,10 @@ mod tests {
             ]
         );
         let requests = &o.evidence[0].value;
-        assert!(requests.contains("/v1/escolas → 200 OK “Purged”"), "{requests}");
+        assert!(
+            requests.contains("/v1/escolas → 200 OK “Purged”"),
+            "{requests}"
+        );
     }
 
     #[tokio::test]
@@ -431,19 +442,36 @@ mod tests {
             .run(&ctx())
             .await;
         assert_eq!(o.status, Status::Failed, "{o:#?}");
-        assert_eq!(o.summary, "1 of 2 PURGE requests refused (accepted statuses 200-299): /v1/other → 404");
+        assert_eq!(
+            o.summary,
+            "1 of 2 PURGE requests refused (accepted statuses 200-299): /v1/other → 404"
+        );
         let o = CachePurgeCheck::new(&server.url, ["/v1/escolas", "/v1/other"])
             .accept(StatusSet::parse("200-299,404").unwrap())
             .run(&ctx())
             .await;
         assert_eq!(o.status, Status::Passed, "{o:#?}");
-        let o = CachePurgeCheck::new(&server.url, RUNBOOK_PATHS).method("delete").run(&ctx()).await;
+        let o = CachePurgeCheck::new(&server.url, RUNBOOK_PATHS)
+            .method("delete")
+            .run(&ctx())
+            .await;
         assert_eq!(o.status, Status::Failed);
-        assert!(o.summary.contains("2 of 2 DELETE requests refused"), "{}", o.summary);
+        assert!(
+            o.summary.contains("2 of 2 DELETE requests refused"),
+            "{}",
+            o.summary
+        );
 
-        let o = CachePurgeCheck::new(closed_url().await, RUNBOOK_PATHS).run(&ctx()).await;
+        let o = CachePurgeCheck::new(closed_url().await, RUNBOOK_PATHS)
+            .run(&ctx())
+            .await;
         assert_eq!(o.status, Status::CheckError, "{o:#?}");
-        assert!(o.summary.contains("2 of 2 PURGE requests got no answer from the cache"), "{}", o.summary);
+        assert!(
+            o.summary
+                .contains("2 of 2 PURGE requests got no answer from the cache"),
+            "{}",
+            o.summary
+        );
     }
 
     #[tokio::test]
@@ -452,21 +480,35 @@ mod tests {
         let purge = CachePurgeCheck::new(&server.url, RUNBOOK_PATHS).method("BAN");
         assert!(purge.describe().mutates);
         let runbook = Runbook::builder("purge")
-            .phase(Phase::new("deploy", "Deploy").step(Step::check("cdn-purge", "Limpar caches", purge)))
+            .phase(Phase::new("deploy", "Deploy").step(Step::check(
+                "cdn-purge",
+                "Limpar caches",
+                purge,
+            )))
             .build()
             .unwrap();
         let dir = tempfile::tempdir().unwrap();
         let record = Executor::new(runbook)
             .confirmer(Arc::new(PreapprovedConfirmer::new("test")))
             .run_root(dir.path())
-            .options(RunOptions { dry_run: true, ..RunOptions::default() })
+            .options(RunOptions {
+                dry_run: true,
+                ..RunOptions::default()
+            })
             .run()
             .await
             .unwrap();
         let step = &record.phases[0].steps[0];
         let outcome = step.outcome.as_ref().unwrap();
         assert_eq!(outcome.status, Status::Skipped, "{outcome:#?}");
-        assert!(outcome.summary.contains(&format!("would send BAN {}/v1/cidades, BAN {}/v1/escolas", server.url, server.url)), "{}", outcome.summary);
+        assert!(
+            outcome.summary.contains(&format!(
+                "would send BAN {}/v1/cidades, BAN {}/v1/escolas",
+                server.url, server.url
+            )),
+            "{}",
+            outcome.summary
+        );
         assert!(server.received.lock().unwrap().is_empty());
     }
 
@@ -492,7 +534,10 @@ mod tests {
             .unwrap();
         assert_eq!(again.params(), Some(params));
         let err = spec
-            .instantiate(&crate::registry::Params::new([("base_url", "http://x"), ("method", "NOT A METHOD")]))
+            .instantiate(&crate::registry::Params::new([
+                ("base_url", "http://x"),
+                ("method", "NOT A METHOD"),
+            ]))
             .err()
             .unwrap();
         assert!(err.to_string().contains("not an HTTP method"), "{err}");

@@ -566,7 +566,11 @@ mod tests {
         let o = check(&url, "$.queue.depth", Op::Below, "20")
             .run(&ctx_with_token("s3cr3t-token"))
             .await;
-        assert_eq!(o.status, Status::Passed, "numeric strings compare as numbers: {o:#?}");
+        assert_eq!(
+            o.status,
+            Status::Passed,
+            "numeric strings compare as numbers: {o:#?}"
+        );
         let o = check(&url, "/total_count", Op::Above, "2")
             .run(&ctx_with_token("s3cr3t-token"))
             .await;
@@ -579,22 +583,60 @@ mod tests {
         let server = serve(ci_api("success")).await;
         let good = format!("{}/repos/escola/api/commits/abc123/status", server.url);
         let cases = [
-            (check(&good, "/state", Op::Equals, "success"), "wrong-token", "answered 401 Unauthorized (the token was refused"),
-            (check(&format!("{}/repos/escola/api/commits/zzz/status", server.url), "/state", Op::Equals, "success"), "s3cr3t-token", "answered 404 Not Found (check the URL"),
-            (check(&format!("{}/html", server.url), "/state", Op::Equals, "success"), "s3cr3t-token", "did not answer JSON"),
-            (check(&good, "/conclusion", Op::Equals, "success"), "s3cr3t-token", "`/conclusion` is not in the JSON"),
-            (check(&good, "/state", Op::Below, "3"), "s3cr3t-token", "cannot be compared (below 3): it is \"success\", not a number"),
-            (check(&closed_url().await, "/state", Op::Equals, "success"), "s3cr3t-token", "cannot connect"),
+            (
+                check(&good, "/state", Op::Equals, "success"),
+                "wrong-token",
+                "answered 401 Unauthorized (the token was refused",
+            ),
+            (
+                check(
+                    &format!("{}/repos/escola/api/commits/zzz/status", server.url),
+                    "/state",
+                    Op::Equals,
+                    "success",
+                ),
+                "s3cr3t-token",
+                "answered 404 Not Found (check the URL",
+            ),
+            (
+                check(
+                    &format!("{}/html", server.url),
+                    "/state",
+                    Op::Equals,
+                    "success",
+                ),
+                "s3cr3t-token",
+                "did not answer JSON",
+            ),
+            (
+                check(&good, "/conclusion", Op::Equals, "success"),
+                "s3cr3t-token",
+                "`/conclusion` is not in the JSON",
+            ),
+            (
+                check(&good, "/state", Op::Below, "3"),
+                "s3cr3t-token",
+                "cannot be compared (below 3): it is \"success\", not a number",
+            ),
+            (
+                check(&closed_url().await, "/state", Op::Equals, "success"),
+                "s3cr3t-token",
+                "cannot connect",
+            ),
         ];
         for (check, token, expected) in cases {
             let o = check.run(&ctx_with_token(token)).await;
             assert_eq!(o.status, Status::CheckError, "{expected}: {o:#?}");
             assert!(o.summary.contains(expected), "{expected}: {}", o.summary);
         }
-        let o = HttpJsonCheck::new(&good, JsonPath::parse("/state").unwrap(), Condition::new(Op::Equals, "success").unwrap())
-            .bearer_secret("missing")
-            .run(&ctx_with_token("s3cr3t-token"))
-            .await;
+        let o = HttpJsonCheck::new(
+            &good,
+            JsonPath::parse("/state").unwrap(),
+            Condition::new(Op::Equals, "success").unwrap(),
+        )
+        .bearer_secret("missing")
+        .run(&ctx_with_token("s3cr3t-token"))
+        .await;
         assert_eq!(o.status, Status::CheckError);
         assert!(o.summary.contains("secret `missing`"), "{}", o.summary);
     }
@@ -602,12 +644,23 @@ mod tests {
     #[tokio::test]
     async fn the_token_never_reaches_the_outcome() {
         let echo: crate::http::testing::Responder = Arc::new(|req: &Received| {
-            (500, format!(r#"{{"error":"rejected {}"}}"#, req.header("authorization").unwrap_or("")))
+            (
+                500,
+                format!(
+                    r#"{{"error":"rejected {}"}}"#,
+                    req.header("authorization").unwrap_or("")
+                ),
+            )
         });
         let server = serve(echo).await;
-        let o = check(&format!("{}/x?token=s3cr3t-token", server.url), "/state", Op::Equals, "success")
-            .run(&ctx_with_token("s3cr3t-token"))
-            .await;
+        let o = check(
+            &format!("{}/x?token=s3cr3t-token", server.url),
+            "/state",
+            Op::Equals,
+            "success",
+        )
+        .run(&ctx_with_token("s3cr3t-token"))
+        .await;
         assert_eq!(o.status, Status::CheckError);
         let all = serde_json::to_string(&o).unwrap();
         assert!(!all.contains("s3cr3t-token"), "{all}");
@@ -619,13 +672,24 @@ mod tests {
     #[test]
     fn paths_and_conditions_parse() {
         let doc = serde_json::json!({"a": {"b/c": [10, {"d": true}]}, "s": "42"});
-        assert_eq!(JsonPath::parse("/a/b~1c/1/d").unwrap().find(&doc), Some(&serde_json::json!(true)));
+        assert_eq!(
+            JsonPath::parse("/a/b~1c/1/d").unwrap().find(&doc),
+            Some(&serde_json::json!(true))
+        );
         assert_eq!(JsonPath::parse("$").unwrap().find(&doc), Some(&doc));
-        assert_eq!(JsonPath::parse("s").unwrap().find(&doc), Some(&serde_json::json!("42")));
+        assert_eq!(
+            JsonPath::parse("s").unwrap().find(&doc),
+            Some(&serde_json::json!("42"))
+        );
         assert!(JsonPath::parse("a..b").is_err());
         assert!(JsonPath::parse("a[x]").is_err());
         assert!(JsonPath::parse("a[0").is_err());
-        let eq = |v: &str, actual: serde_json::Value| Condition::new(Op::Equals, v).unwrap().holds(&actual).unwrap();
+        let eq = |v: &str, actual: serde_json::Value| {
+            Condition::new(Op::Equals, v)
+                .unwrap()
+                .holds(&actual)
+                .unwrap()
+        };
         assert!(eq("42", serde_json::json!(42.0)));
         assert!(eq("42", serde_json::json!("42")));
         assert!(eq("true", serde_json::json!(true)));
@@ -660,10 +724,17 @@ mod tests {
             ("url", "not a url", "not a valid URL"),
             ("path", "a..b", "empty segment"),
         ] {
-            let mut pairs = vec![("url", "https://x.invalid/"), ("path", "/s"), ("value", "1")];
+            let mut pairs = vec![
+                ("url", "https://x.invalid/"),
+                ("path", "/s"),
+                ("value", "1"),
+            ];
             pairs.retain(|(name, _)| *name != k);
             pairs.push((k, v));
-            let err = spec.instantiate(&crate::registry::Params::new(pairs)).err().unwrap();
+            let err = spec
+                .instantiate(&crate::registry::Params::new(pairs))
+                .err()
+                .unwrap();
             assert!(err.to_string().contains(expected), "{err}");
         }
     }
