@@ -95,7 +95,8 @@ fn default_min() -> f64 {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CiStatusConfig {
-    /// The status URL of the commit being deployed (e.g. GitHub's
+    /// The status URL of the commit being deployed; `{commit}` takes the
+    /// environment setting `commit` (e.g. GitHub's
     /// `/repos/OWNER/REPO/commits/SHA/status`).
     pub url: String,
     /// JSON pointer or dotted path of the status (default `/state`).
@@ -973,7 +974,7 @@ mod tests {
         let log = status("app-log-errors");
         assert_eq!(log.status, Status::Failed, "{log:#?}");
         assert!(
-            log.summary.starts_with("1 ERROR-or-above lines"),
+            log.summary.starts_with("1 ERROR-or-above line in"),
             "{}",
             log.summary
         );

@@ -330,12 +330,16 @@ impl Check for HttpJsonCheck {
     }
 
     async fn run(&self, ctx: &Ctx) -> Outcome {
-        let url = http::display_url(ctx, &self.url);
+        let target = match fill_placeholders(&self.url, ctx) {
+            Ok(u) => u,
+            Err(e) => return Outcome::check_error(e),
+        };
+        let url = http::display_url(ctx, &target);
         let client = match http::client(self.timeout) {
             Ok(c) => c,
             Err(e) => return Outcome::check_error(e),
         };
-        let mut request = client.get(&self.url).header("accept", "application/json");
+        let mut request = client.get(&target).header("accept", "application/json");
         match http::bearer(ctx, self.token_secret.as_deref()) {
             Ok(Some(v)) => request = request.header(reqwest::header::AUTHORIZATION, v),
             Ok(None) => {}
@@ -430,12 +434,46 @@ impl Check for HttpJsonCheck {
     }
 }
 
+/// Replaces `{name}` in `url` with the environment setting `name` (e.g.
+/// `{commit}` with `--set commit=SHA`), so one configured URL serves every
+/// deploy.
+fn fill_placeholders(url: &str, ctx: &Ctx) -> Result<String, String> {
+    let mut out = String::with_capacity(url.len());
+    let mut rest = url;
+    while let Some(open) = rest.find('{') {
+        let after = &rest[open + 1..];
+        let Some(close) = after.find('}') else {
+            break;
+        };
+        let name = &after[..close];
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            out.push_str(&rest[..=open]);
+            rest = after;
+            continue;
+        }
+        let Some(value) = ctx.environment().get(name) else {
+            return Err(format!(
+                "the URL needs setting `{name}` for `{{{name}}}`; give it with --set {name}=VALUE"
+            ));
+        };
+        out.push_str(&rest[..open]);
+        out.push_str(value);
+        rest = &after[close + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
 /// The registry entry for `http-json`.
 pub(crate) fn spec() -> CheckSpec {
     const PARAMS: &[ParamSpec] = &[
         ParamSpec {
             name: "url",
-            help: "URL to GET; the answer must be JSON with a 2xx status",
+            help: "URL to GET; the answer must be JSON with a 2xx status; `{name}` is replaced by the environment setting `name` (e.g. .../commits/{commit}/status with --set commit=SHA)",
             required: true,
             default: None,
         },
@@ -667,6 +705,30 @@ mod tests {
         assert!(all.contains("<redacted:ci_token>"), "{all}");
         let sent = server.received.lock().unwrap();
         assert_eq!(sent[0].header("authorization"), Some("Bearer s3cr3t-token"));
+    }
+
+    #[tokio::test]
+    async fn url_placeholders_come_from_environment_settings() {
+        let server = serve(ci_api("success")).await;
+        let url = format!("{}/repos/escola/api/commits/{{commit}}/status", server.url);
+        let mut secrets = Secrets::new();
+        secrets.insert("ci_token", Secret::new("s3cr3t-token"));
+        let ctx = Ctx::standalone(Environment::new("prod").with("commit", "abc123"), secrets);
+        let o = check(&url, "/state", Op::Equals, "success").run(&ctx).await;
+        assert_eq!(o.status, Status::Passed, "{o:#?}");
+        assert_eq!(
+            server.received.lock().unwrap()[0].path,
+            "/repos/escola/api/commits/abc123/status"
+        );
+        let o = check(&url, "/state", Op::Equals, "success")
+            .run(&ctx_with_token("s3cr3t-token"))
+            .await;
+        assert_eq!(o.status, Status::CheckError);
+        assert!(
+            o.summary.contains("needs setting `commit`"),
+            "{}",
+            o.summary
+        );
     }
 
     #[test]

@@ -784,8 +784,10 @@ impl Check for LogScanCheck {
         let level = self.level.name();
         let limit = self.max;
         let count = scan.errors;
-        let head =
-            format!("{count} {level}-or-above lines in {shown} since {since_text} (limit {limit})");
+        let plural = if count == 1 { "" } else { "s" };
+        let head = format!(
+            "{count} {level}-or-above line{plural} in {shown} since {since_text} (limit {limit})"
+        );
         let mut outcome = if count > limit {
             Outcome::failed(head)
         } else if covered {
@@ -1158,7 +1160,11 @@ mod tests {
         let c = ctx().with_value(DEPLOY_STARTED_AT, serde_json::json!("2026-11-29T02:43:30Z"));
         let o = check.run(&c).await;
         assert_eq!(o.status, Status::Failed, "{o:#?}");
-        assert!(o.summary.starts_with("1 ERROR-or-above"), "{}", o.summary);
+        assert!(
+            o.summary.starts_with("1 ERROR-or-above line in"),
+            "{}",
+            o.summary
+        );
 
         let recorded = RecordTimeCheck::new("t0").run(&ctx()).await;
         let value = recorded.values["t0"].as_str().unwrap();
