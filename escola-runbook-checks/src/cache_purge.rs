@@ -3,11 +3,9 @@
 //! configured method for each path to the cache. A mutating action: dry-run
 //! shows the requests and sends nothing.
 
-use std::time::Duration;
-
 use escola_runbook_core::{Check, CheckParams, Ctx, Description, Outcome, SkipReason, async_trait};
 
-use crate::http;
+use crate::http::{self, HttpOptions};
 use crate::registry::{CheckSpec, ParamSpec};
 
 /// The paths the runbook names.
@@ -82,9 +80,8 @@ pub struct CachePurgeCheck {
     paths: Vec<String>,
     method: String,
     host: Option<String>,
-    token_secret: Option<String>,
     accept: StatusSet,
-    timeout: Duration,
+    http: http::Options,
 }
 
 impl CachePurgeCheck {
@@ -99,9 +96,8 @@ impl CachePurgeCheck {
             paths: paths.into_iter().map(Into::into).collect(),
             method: "PURGE".into(),
             host: None,
-            token_secret: None,
             accept: StatusSet::success(),
-            timeout: http::DEFAULT_TIMEOUT,
+            http: http::Options::default(),
         }
     }
 
@@ -118,21 +114,9 @@ impl CachePurgeCheck {
         self
     }
 
-    /// Sends `Authorization: Bearer <secret>` (CDN APIs).
-    pub fn bearer_secret(mut self, name: impl Into<String>) -> Self {
-        self.token_secret = Some(name.into());
-        self
-    }
-
     /// Statuses that count as purged.
     pub fn accept(mut self, statuses: StatusSet) -> Self {
         self.accept = statuses;
-        self
-    }
-
-    /// Per-request timeout.
-    pub fn timeout(mut self, limit: Duration) -> Self {
-        self.timeout = limit;
         self
     }
 
@@ -159,6 +143,12 @@ impl CachePurgeCheck {
     }
 }
 
+impl HttpOptions for CachePurgeCheck {
+    fn options_mut(&mut self) -> &mut http::Options {
+        &mut self.http
+    }
+}
+
 #[async_trait]
 impl Check for CachePurgeCheck {
     fn describe(&self) -> Description {
@@ -182,16 +172,11 @@ impl Check for CachePurgeCheck {
         if let Some(h) = &self.host {
             p = p.with("host", h);
         }
-        if let Some(s) = &self.token_secret {
-            p = p.with("token_secret", s);
-        }
+
         if self.accept != StatusSet::success() {
             p = p.with("accept", self.accept.text());
         }
-        if self.timeout != http::DEFAULT_TIMEOUT {
-            p = p.with("timeout", format!("{}ms", self.timeout.as_millis()));
-        }
-        Some(p)
+        Some(self.http.add_params(p))
     }
 
     async fn run(&self, ctx: &Ctx) -> Outcome {
@@ -214,11 +199,11 @@ impl Check for CachePurgeCheck {
                 ));
             }
         };
-        let client = match http::client(self.timeout) {
+        let client = match http::client(self.http.timeout) {
             Ok(c) => c,
             Err(e) => return Outcome::check_error(e),
         };
-        let auth = match http::bearer(ctx, self.token_secret.as_deref()) {
+        let auth = match http::bearer(ctx, self.http.token_secret.as_deref()) {
             Ok(a) => a,
             Err(e) => return Outcome::check_error(e),
         };
@@ -259,7 +244,7 @@ impl Check for CachePurgeCheck {
                     ));
                 }
                 Err(e) => {
-                    let why = http::explain(ctx, &e, self.timeout);
+                    let why = http::explain(ctx, &e, self.http.timeout);
                     unreachable.push(format!("{path}: {why}"));
                     lines.push(format!("{} {shown} → {why}", self.method));
                 }
@@ -323,24 +308,14 @@ pub(crate) fn spec() -> CheckSpec {
             required: false,
             default: None,
         },
-        ParamSpec {
-            name: "token_secret",
-            help: "name of the run's secret sent as `Authorization: Bearer` (CDN purge APIs)",
-            required: false,
-            default: None,
-        },
+        http::TOKEN_SECRET_PARAM,
         ParamSpec {
             name: "accept",
             help: "statuses that count as purged: codes or ranges, comma-separated (e.g. 200-299,404: nginx answers 404 for an uncached object)",
             required: false,
             default: Some("200-299"),
         },
-        ParamSpec {
-            name: "timeout",
-            help: "per-request timeout (e.g. 10s)",
-            required: false,
-            default: Some("10s"),
-        },
+        http::TIMEOUT_PARAM,
     ];
     CheckSpec {
         name: "cache-purge",
@@ -367,31 +342,21 @@ pub(crate) fn spec() -> CheckSpec {
             if let Some(h) = p.get("host") {
                 check = check.host(h);
             }
-            if let Some(s) = p.get("token_secret") {
-                check = check.bearer_secret(s);
-            }
-            if let Some(t) = p.duration("timeout")? {
-                check = check.timeout(t);
-            }
-            Ok(std::sync::Arc::new(check))
+            Ok(std::sync::Arc::new(check.with_http_params(p)?))
         },
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use crate::testing::ctx;
     use std::sync::Arc;
 
     use super::*;
     use crate::http::testing::{Received, closed_url, serve};
     use escola_runbook_core::{
-        Environment, Executor, Phase, PreapprovedConfirmer, RunOptions, Runbook, Secrets, Status,
-        Step,
+        Executor, Phase, PreapprovedConfirmer, RunOptions, Runbook, Status, Step,
     };
-
-    fn ctx() -> Ctx {
-        Ctx::standalone(Environment::new("test"), Secrets::new())
-    }
 
     /// Varnish-like: PURGE of a known path answers 200, anything else 405.
     fn varnish() -> crate::http::testing::Responder {

@@ -416,17 +416,14 @@ pub(crate) fn spec() -> CheckSpec {
 mod tests {
     use super::*;
     use crate::git::testing::{commit, init, tag};
-    use escola_runbook_core::{Environment, Secrets, Status};
+    use crate::testing::{ctx, evidence};
+    use escola_runbook_core::Status;
 
     const CHANGELOG: &str = "# Changelog\n\nAll notable changes to this project will be documented in this file.\n\n\
 ## [Unreleased]\n\n\
 ## [2.4.0] - 2026-11-29\n### Added\n- `If-Match` enforced on `/v1/sync`.\n### Fixed\n- Cache of `/v1/cidades` purged on deploy.\n\n\
 ## [2.3.0] - 2026-10-01\n### Added\n- Rate limit on `/v1/escolas`.\n\n\
 [2.4.0]: https://example.invalid/compare/v2.3.0...v2.4.0\n[2.3.0]: https://example.invalid/compare/v2.2.0...v2.3.0\n";
-
-    fn ctx() -> Ctx {
-        Ctx::standalone(Environment::new("test"), Secrets::new())
-    }
 
     fn repo_with(tags: &[&str], changelog: &str) -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
@@ -441,14 +438,6 @@ mod tests {
             tag(dir.path(), "2026-09-01T12:00:00Z", t);
         }
         dir
-    }
-
-    fn evidence<'a>(o: &'a Outcome, label: &str) -> &'a str {
-        o.evidence
-            .iter()
-            .find(|e| e.label == label)
-            .map(|e| e.value.as_str())
-            .unwrap_or_else(|| panic!("no evidence `{label}` in {o:#?}"))
     }
 
     async fn run(dir: &Path, version: &str) -> Outcome {

@@ -619,11 +619,8 @@ pub(crate) fn spec() -> CheckSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use escola_runbook_core::{Environment, Secrets, Status};
-
-    fn ctx() -> Ctx {
-        Ctx::standalone(Environment::new("test"), Secrets::new())
-    }
+    use crate::testing::{ctx, evidence};
+    use escola_runbook_core::Status;
 
     /// The shape PHPUnit 10 (php-code-coverage) writes.
     const CLOVER: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
@@ -690,14 +687,6 @@ mod tests {
     async fn run(text: &[u8], min: f64) -> Outcome {
         let (_dir, path) = write(text);
         CoverageCheck::new(&path, min).run(&ctx()).await
-    }
-
-    fn evidence<'a>(o: &'a Outcome, label: &str) -> &'a str {
-        o.evidence
-            .iter()
-            .find(|e| e.label.starts_with(label))
-            .map(|e| e.value.as_str())
-            .unwrap_or_else(|| panic!("no evidence `{label}` in {o:#?}"))
     }
 
     #[test]

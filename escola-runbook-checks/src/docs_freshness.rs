@@ -308,11 +308,8 @@ pub(crate) fn spec() -> CheckSpec {
 mod tests {
     use super::*;
     use crate::git::testing::{commit, init, tag};
-    use escola_runbook_core::{Environment, Secrets, Status};
-
-    fn ctx() -> Ctx {
-        Ctx::standalone(Environment::new("test"), Secrets::new())
-    }
+    use crate::testing::ctx;
+    use escola_runbook_core::Status;
 
     fn files(o: &Outcome) -> Vec<String> {
         o.evidence

@@ -149,11 +149,12 @@ pub struct DocsConfig {
     pub since: String,
 }
 
+fn owned(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| (*s).to_owned()).collect()
+}
+
 fn default_docs() -> Vec<String> {
-    crate::docs_freshness::RUNBOOK_DOCS
-        .iter()
-        .map(|s| (*s).to_owned())
-        .collect()
+    owned(&crate::docs_freshness::RUNBOOK_DOCS)
 }
 fn default_since() -> String {
     "last-tag".into()
@@ -217,10 +218,7 @@ pub struct CachePurgeConfig {
 }
 
 fn default_purge_paths() -> Vec<String> {
-    crate::cache_purge::RUNBOOK_PATHS
-        .iter()
-        .map(|s| (*s).to_owned())
-        .collect()
+    owned(&crate::cache_purge::RUNBOOK_PATHS)
 }
 fn default_purge_method() -> String {
     "PURGE".into()
@@ -832,8 +830,10 @@ mod tests {
 
     #[test]
     fn a_bad_configuration_names_the_check_and_parameter() {
-        let mut config = EscolaConfig::default();
-        config.changelog = Some(ChangelogConfig::new("next"));
+        let config = EscolaConfig {
+            changelog: Some(ChangelogConfig::new("next")),
+            ..EscolaConfig::default()
+        };
         let err = runbook(&config).unwrap_err();
         assert!(matches!(err, EscolaError::Config(_)), "{err}");
         assert!(
@@ -841,11 +841,13 @@ mod tests {
                 .contains("check `changelog`, parameter `version`"),
             "{err}"
         );
-        let mut config = EscolaConfig::default();
-        config.ci_status = Some(CiStatusConfig {
-            op: "roughly".into(),
-            ..CiStatusConfig::new("http://ci.invalid")
-        });
+        let config = EscolaConfig {
+            ci_status: Some(CiStatusConfig {
+                op: "roughly".into(),
+                ..CiStatusConfig::new("http://ci.invalid")
+            }),
+            ..EscolaConfig::default()
+        };
         assert!(
             runbook(&config)
                 .unwrap_err()

@@ -4,11 +4,95 @@
 
 use std::time::Duration;
 
-use escola_runbook_core::Ctx;
+use escola_runbook_core::{CheckParams, Ctx};
+
+use crate::registry::{ParamError, ParamSpec, Params};
 use reqwest::header::HeaderValue;
 
 /// Default per-request timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The `token_secret` parameter both HTTP checks take.
+pub const TOKEN_SECRET_PARAM: ParamSpec = ParamSpec {
+    name: "token_secret",
+    help: "name of the run's secret sent as `Authorization: Bearer` (give it with --secret NAME=ENV_VAR)",
+    required: false,
+    default: None,
+};
+
+/// The `timeout` parameter both HTTP checks take.
+pub const TIMEOUT_PARAM: ParamSpec = ParamSpec {
+    name: "timeout",
+    help: "per-request timeout (e.g. 10s, 500ms)",
+    required: false,
+    default: Some("10s"),
+};
+
+/// What both HTTP checks can be given: a Bearer token secret and a
+/// per-request timeout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// Secret sent as `Authorization: Bearer`.
+    pub token_secret: Option<String>,
+    /// Per-request timeout.
+    pub timeout: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            token_secret: None,
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+}
+
+impl Options {
+    /// Adds the non-default options to `p` (for [`Check::params`]).
+    ///
+    /// [`Check::params`]: escola_runbook_core::Check::params
+    pub fn add_params(&self, mut p: CheckParams) -> CheckParams {
+        if let Some(s) = &self.token_secret {
+            p = p.with(TOKEN_SECRET_PARAM.name, s);
+        }
+        if self.timeout != DEFAULT_TIMEOUT {
+            p = p.with(
+                TIMEOUT_PARAM.name,
+                format!("{}ms", self.timeout.as_millis()),
+            );
+        }
+        p
+    }
+}
+
+/// Builder methods for the [`Options`] of an HTTP check.
+pub trait HttpOptions: Sized {
+    /// The check's options.
+    fn options_mut(&mut self) -> &mut Options;
+
+    /// Sends `Authorization: Bearer <secret>` from the run's secret `name`.
+    fn bearer_secret(mut self, name: impl Into<String>) -> Self {
+        self.options_mut().token_secret = Some(name.into());
+        self
+    }
+
+    /// Per-request timeout.
+    fn timeout(mut self, limit: Duration) -> Self {
+        self.options_mut().timeout = limit;
+        self
+    }
+
+    /// Applies `token_secret` and `timeout` from registry parameters.
+    fn with_http_params(mut self, p: &Params) -> Result<Self, ParamError> {
+        if let Some(s) = p.get(TOKEN_SECRET_PARAM.name) {
+            self = self.bearer_secret(s);
+        }
+        if let Some(t) = p.duration(TIMEOUT_PARAM.name)? {
+            self = self.timeout(t);
+        }
+        Ok(self)
+    }
+}
 
 /// A client with `timeout` per request and no redirects to other hosts'
 /// credentials (reqwest drops Authorization on cross-host redirects).

@@ -3,12 +3,10 @@
 //! status API (`/state` equals `success`), a health endpoint, a queue depth
 //! below a limit.
 
-use std::time::Duration;
-
 use escola_runbook_core::{Check, CheckParams, Ctx, Description, Outcome, async_trait};
 use serde_json::Value;
 
-use crate::http;
+use crate::http::{self, HttpOptions};
 use crate::registry::{CheckSpec, ParamSpec};
 
 /// Largest JSON answer read.
@@ -254,6 +252,7 @@ fn short_json(v: &Value) -> String {
 /// GET a URL, then a condition on one JSON value.
 ///
 /// ```
+/// use escola_runbook_checks::http::HttpOptions;
 /// use escola_runbook_checks::http_json::{Condition, HttpJsonCheck, JsonPath, Op};
 /// let ci = HttpJsonCheck::new(
 ///     "https://api.github.com/repos/escola/connect-api/commits/main/status",
@@ -268,8 +267,7 @@ pub struct HttpJsonCheck {
     url: String,
     path: JsonPath,
     condition: Condition,
-    token_secret: Option<String>,
-    timeout: Duration,
+    http: http::Options,
 }
 
 impl HttpJsonCheck {
@@ -279,21 +277,14 @@ impl HttpJsonCheck {
             url: url.into(),
             path,
             condition,
-            token_secret: None,
-            timeout: http::DEFAULT_TIMEOUT,
+            http: http::Options::default(),
         }
     }
+}
 
-    /// Sends `Authorization: Bearer <secret>` from the run's secret `name`.
-    pub fn bearer_secret(mut self, name: impl Into<String>) -> Self {
-        self.token_secret = Some(name.into());
-        self
-    }
-
-    /// Per-request timeout.
-    pub fn timeout(mut self, limit: Duration) -> Self {
-        self.timeout = limit;
-        self
+impl HttpOptions for HttpJsonCheck {
+    fn options_mut(&mut self) -> &mut http::Options {
+        &mut self.http
     }
 }
 
@@ -315,18 +306,13 @@ impl Check for HttpJsonCheck {
     }
 
     fn params(&self) -> Option<CheckParams> {
-        let mut p = CheckParams::new("http-json")
+        let p = CheckParams::new("http-json")
             .with("url", &self.url)
             .with("path", self.path.as_written())
             .with("op", self.condition.op.name())
             .with("value", &self.condition.value);
-        if let Some(s) = &self.token_secret {
-            p = p.with("token_secret", s);
-        }
-        if self.timeout != http::DEFAULT_TIMEOUT {
-            p = p.with("timeout", format!("{}ms", self.timeout.as_millis()));
-        }
-        Some(p)
+
+        Some(self.http.add_params(p))
     }
 
     async fn run(&self, ctx: &Ctx) -> Outcome {
@@ -335,12 +321,12 @@ impl Check for HttpJsonCheck {
             Err(e) => return Outcome::check_error(e),
         };
         let url = http::display_url(ctx, &target);
-        let client = match http::client(self.timeout) {
+        let client = match http::client(self.http.timeout) {
             Ok(c) => c,
             Err(e) => return Outcome::check_error(e),
         };
         let mut request = client.get(&target).header("accept", "application/json");
-        match http::bearer(ctx, self.token_secret.as_deref()) {
+        match http::bearer(ctx, self.http.token_secret.as_deref()) {
             Ok(Some(v)) => request = request.header(reqwest::header::AUTHORIZATION, v),
             Ok(None) => {}
             Err(e) => return Outcome::check_error(e).with_evidence("url", url),
@@ -350,7 +336,7 @@ impl Check for HttpJsonCheck {
             Err(e) => {
                 return Outcome::check_error(format!(
                     "GET {url}: {}",
-                    http::explain(ctx, &e, self.timeout)
+                    http::explain(ctx, &e, self.http.timeout)
                 ))
                 .with_evidence("url", url);
             }
@@ -361,7 +347,7 @@ impl Check for HttpJsonCheck {
             Err(e) => {
                 return Outcome::check_error(format!(
                     "GET {url}: the body could not be read: {}",
-                    http::explain(ctx, &e, self.timeout)
+                    http::explain(ctx, &e, self.http.timeout)
                 ))
                 .with_evidence("url", url)
                 .with_evidence("status", status.as_u16().to_string());
@@ -373,7 +359,7 @@ impl Check for HttpJsonCheck {
         };
         if !status.is_success() {
             let hint = match status.as_u16() {
-                401 | 403 if self.token_secret.is_some() => {
+                401 | 403 if self.http.token_secret.is_some() => {
                     " (the token was refused: check the secret)"
                 }
                 401 | 403 => " (the API wants authentication: set token_secret)",
@@ -495,18 +481,8 @@ pub(crate) fn spec() -> CheckSpec {
             required: true,
             default: None,
         },
-        ParamSpec {
-            name: "token_secret",
-            help: "name of the run's secret sent as `Authorization: Bearer` (give it with --secret NAME=ENV_VAR)",
-            required: false,
-            default: None,
-        },
-        ParamSpec {
-            name: "timeout",
-            help: "per-request timeout (e.g. 10s, 500ms)",
-            required: false,
-            default: Some("10s"),
-        },
+        http::TOKEN_SECRET_PARAM,
+        http::TIMEOUT_PARAM,
     ];
     CheckSpec {
         name: "http-json",
@@ -527,14 +503,8 @@ pub(crate) fn spec() -> CheckSpec {
             })?;
             let condition =
                 Condition::new(op, p.require("value")?).map_err(|e| p.error("value", e))?;
-            let mut check = HttpJsonCheck::new(url, path, condition);
-            if let Some(s) = p.get("token_secret") {
-                check = check.bearer_secret(s);
-            }
-            if let Some(t) = p.duration("timeout")? {
-                check = check.timeout(t);
-            }
-            Ok(std::sync::Arc::new(check))
+            let check = HttpJsonCheck::new(url, path, condition);
+            Ok(std::sync::Arc::new(check.with_http_params(p)?))
         },
     }
 }

@@ -10,8 +10,10 @@ pub mod coverage;
 pub mod docs_freshness;
 pub mod escola;
 pub mod git;
-mod http;
+pub mod http;
 pub mod http_json;
 pub mod log_scan;
 pub mod notify;
 pub mod registry;
+#[cfg(test)]
+mod testing;

@@ -1025,22 +1025,11 @@ pub(crate) fn record_time_spec() -> CheckSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use escola_runbook_core::{Environment, Secrets, Status};
-
-    fn ctx() -> Ctx {
-        Ctx::standalone(Environment::new("test"), Secrets::new())
-    }
+    use crate::testing::{ctx, evidence};
+    use escola_runbook_core::Status;
 
     fn at(text: &str) -> DateTime<FixedOffset> {
         parse_time(text).unwrap()
-    }
-
-    fn evidence<'a>(o: &'a Outcome, label: &str) -> &'a str {
-        o.evidence
-            .iter()
-            .find(|e| e.label.starts_with(label))
-            .map(|e| e.value.as_str())
-            .unwrap_or_else(|| panic!("no evidence `{label}` in {o:#?}"))
     }
 
     const APP_LOG: &str = r#"[2026-11-29T02:10:00.000000+00:00] app.ERROR: Before the deploy {"trace_id":"old-1"} []
