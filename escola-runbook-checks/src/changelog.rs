@@ -259,8 +259,18 @@ impl Check for ChangelogCheck {
             .iter()
             .find(|s| git::parse_version(&s.name).is_ok_and(|v| v == version))
         else {
+            let hint = if sections
+                .iter()
+                .any(|s| s.name.eq_ignore_ascii_case("unreleased") && s.has_content)
+            {
+                format!(
+                    " (the changes are under [Unreleased]: rename it to `## [{version}] - YYYY-MM-DD`)"
+                )
+            } else {
+                String::new()
+            };
             return base(Outcome::failed(format!(
-                "{} has no section for {version}; sections found: {listed}",
+                "{} has no section for {version}{hint}; sections found: {listed}",
                 self.file.display()
             )))
             .with_evidence("sections found", listed);
@@ -513,6 +523,15 @@ mod tests {
             "{}",
             o.summary
         );
+
+        let pending = CHANGELOG.replace(
+            "## [Unreleased]\n",
+            "## [Unreleased]\n- Sync conflicts logged\n",
+        );
+        let dir2 = repo_with(&["v2.4.0"], &pending);
+        let o = run(dir2.path(), "2.5.0").await;
+        assert_eq!(o.status, Status::Failed);
+        assert!(o.summary.contains("no section for 2.5.0 (the changes are under [Unreleased]: rename it to `## [2.5.0] - YYYY-MM-DD`)"), "{}", o.summary);
 
         let o = run(dir.path(), "2.4").await;
         assert_eq!(o.status, Status::Failed);

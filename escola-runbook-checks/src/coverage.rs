@@ -16,11 +16,12 @@
 use std::collections::BTreeMap;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use escola_runbook_core::{Check, CheckParams, Ctx, Description, Outcome, async_trait};
 use quick_xml::events::{BytesStart, Event};
 
-use crate::registry::{CheckSpec, ParamSpec};
+use crate::registry::{CheckSpec, ParamSpec, format_span};
 
 /// Which dialect the report was in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -216,10 +217,15 @@ pub fn parse<R: BufRead>(reader: R, path: &Path) -> Result<Report, CoverageError
             if !root_seen {
                 root_seen = true;
                 if name != b"coverage" {
+                    let hint = if name == b"phpunit" {
+                        " (this is PHPUnit's --coverage-xml index; write --coverage-clover FILE instead)"
+                    } else {
+                        ""
+                    };
                     return Err(CoverageError::NotCoverage {
                         path: path.to_owned(),
                         detail: format!(
-                            "the root element is <{}>, expected <coverage>",
+                            "the root element is <{}>, expected <coverage>{hint}",
                             String::from_utf8_lossy(&name)
                         ),
                     });
@@ -440,6 +446,7 @@ pub struct CoverageCheck {
     report: PathBuf,
     min: f64,
     worst: usize,
+    max_age: Option<Duration>,
 }
 
 /// Files listed as the worst covered, by default.
@@ -453,7 +460,16 @@ impl CoverageCheck {
             report: report.into(),
             min,
             worst: DEFAULT_WORST,
+            max_age: None,
         }
+    }
+
+    /// Refuses a report older than `age` (by its own timestamp, or the
+    /// file's modification time when it has none): last week's report says
+    /// nothing about the commit being deployed.
+    pub fn max_age(mut self, age: Duration) -> Self {
+        self.max_age = Some(age);
+        self
     }
 
     /// How many of the worst-covered files the evidence lists.
@@ -483,6 +499,9 @@ impl Check for CoverageCheck {
         if self.worst != DEFAULT_WORST {
             p = p.with("worst", self.worst.to_string());
         }
+        if let Some(age) = self.max_age {
+            p = p.with("max_age", format!("{}s", age.as_secs()));
+        }
         Some(p)
     }
 
@@ -497,6 +516,41 @@ impl Check for CoverageCheck {
             }
             Err(e) => return Outcome::check_error(format!("the report reader stopped: {e}")),
         };
+        if let Some(max_age) = self.max_age {
+            let made = report
+                .generated
+                .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+                .map(|t| (t, "its timestamp"))
+                .or_else(|| {
+                    std::fs::metadata(&self.report)
+                        .and_then(|m| m.modified())
+                        .ok()
+                        .map(|t| {
+                            (
+                                chrono::DateTime::<chrono::Utc>::from(t),
+                                "the file's modification time",
+                            )
+                        })
+                });
+            let Some((made, source)) = made else {
+                return Outcome::check_error(format!(
+                    "cannot tell how old {} is (no timestamp, no modification time)",
+                    self.report.display()
+                ));
+            };
+            let age = (chrono::Utc::now() - made).to_std().unwrap_or_default();
+            if age > max_age {
+                return Outcome::check_error(format!(
+                    "coverage report {} is {} old (generated {}, by {source}), over the {} limit: regenerate it for the commit being deployed",
+                    self.report.display(),
+                    format_span(Duration::from_secs(age.as_secs())),
+                    made.to_rfc3339(),
+                    format_span(max_age)
+                ))
+                .with_evidence("report", self.report.display().to_string())
+                .with_evidence("line coverage", format_percent(report.percent));
+            }
+        }
         let limit = format_percent(self.min);
         let figure = format_percent(report.percent);
         let counted = match report.totals {
@@ -590,6 +644,12 @@ pub(crate) fn spec() -> CheckSpec {
             default: Some("85"),
         },
         ParamSpec {
+            name: "max_age",
+            help: "refuse (check error) a report older than this, by its timestamp or file time (e.g. 2h, 1d); default: any age",
+            required: false,
+            default: None,
+        },
+        ParamSpec {
             name: "worst",
             help: "how many of the worst-covered files the evidence lists",
             required: false,
@@ -609,9 +669,11 @@ pub(crate) fn spec() -> CheckSpec {
                 )
             })?;
             let worst = p.parse::<usize>("worst")?.unwrap_or(DEFAULT_WORST);
-            Ok(std::sync::Arc::new(
-                CoverageCheck::new(p.require("report")?, min).worst(worst),
-            ))
+            let mut check = CoverageCheck::new(p.require("report")?, min).worst(worst);
+            if let Some(age) = p.duration("max_age")? {
+                check = check.max_age(age);
+            }
+            Ok(std::sync::Arc::new(check))
         },
     }
 }
@@ -830,6 +892,40 @@ mod tests {
             .await;
         assert_eq!(o.status, Status::CheckError);
         assert!(o.summary.contains("--coverage-clover"), "{}", o.summary);
+    }
+
+    #[tokio::test]
+    async fn a_stale_report_is_refused_when_max_age_is_set() {
+        let (_dir, path) = write(CLOVER.as_bytes());
+        let o = CoverageCheck::new(&path, 50.0)
+            .max_age(Duration::from_secs(86_400))
+            .run(&ctx())
+            .await;
+        assert_eq!(o.status, Status::CheckError, "{o:#?}");
+        assert!(
+            o.summary.contains(
+                "(generated 2025-11-29T02:30:00+00:00, by its timestamp), over the 1d limit"
+            ),
+            "{}",
+            o.summary
+        );
+        // Without a timestamp, the file's modification time (just now) counts.
+        let (_dir, path) = write(br#"<coverage><project><metrics statements="10" coveredstatements="9"/></project></coverage>"#);
+        let o = CoverageCheck::new(&path, 85.0)
+            .max_age(Duration::from_secs(3600))
+            .run(&ctx())
+            .await;
+        assert_eq!(o.status, Status::Passed, "{o:#?}");
+        let o = run(
+            br#"<phpunit xmlns="https://schema.phpunit.de/coverage/1.0"/>"#,
+            85.0,
+        )
+        .await;
+        assert!(
+            o.summary.contains("--coverage-clover FILE instead"),
+            "{}",
+            o.summary
+        );
     }
 
     #[tokio::test]

@@ -12,7 +12,7 @@ use escola_runbook_core::{
 };
 
 use crate::git::{Commit, Repo};
-use crate::registry::{CheckSpec, ParamSpec, parse_duration};
+use crate::registry::{CheckSpec, ParamSpec, format_span, parse_duration};
 
 /// The documents the runbook names.
 pub const RUNBOOK_DOCS: [&str; 3] = [
@@ -94,7 +94,7 @@ impl Check for DocsFreshnessCheck {
     fn describe(&self) -> Description {
         let since = match &self.since {
             Since::LastTag => "the last release tag".to_owned(),
-            Since::Within(d) => format!("the last {}", window(*d)),
+            Since::Within(d) => format!("the last {}", format_span(*d)),
             Since::Ref(r) => r.clone(),
         };
         Description::read_only(
@@ -177,7 +177,7 @@ impl Check for DocsFreshnessCheck {
                     Some(cutoff),
                     format!(
                         "the last {} (after {})",
-                        window(*d),
+                        format_span(*d),
                         cutoff.format("%Y-%m-%d %H:%M UTC")
                     ),
                 )
@@ -247,16 +247,6 @@ impl Check for DocsFreshnessCheck {
             .with_evidence("since", since_text)
             .with_evidence("files", lines.join("\n"))
             .with_measurement("stale_docs", stale.len() as f64, Some("files"))
-    }
-}
-
-/// `30d` for whole days, `36h`, `90m` otherwise.
-fn window(d: Duration) -> String {
-    let secs = d.as_secs();
-    if secs >= 86_400 && secs % 86_400 == 0 {
-        format!("{}d", secs / 86_400)
-    } else {
-        format_duration(d)
     }
 }
 

@@ -85,6 +85,9 @@ pub struct CoverageConfig {
     /// Minimum line coverage in percent (the runbook says 85).
     #[serde(default = "default_min")]
     pub min: f64,
+    /// Refuse a report older than this (`2h`, `1d`); unset: any age.
+    #[serde(default)]
+    pub max_age: Option<String>,
 }
 
 fn default_min() -> f64 {
@@ -326,14 +329,14 @@ impl EscolaConfig {
                     c.min,
                     c.report.display()
                 );
-                build(
-                    "coverage",
-                    vec![
-                        ("report", in_app(app, &c.report)),
-                        ("min", c.min.to_string()),
-                    ],
-                )
-                .map(|check| (title, check))
+                let mut p = vec![
+                    ("report", in_app(app, &c.report)),
+                    ("min", c.min.to_string()),
+                ];
+                if let Some(age) = &c.max_age {
+                    p.push(("max_age", age.clone()));
+                }
+                build("coverage", p).map(|check| (title, check))
             })
             .transpose()?;
         let ci_status = self
@@ -766,6 +769,7 @@ mod tests {
             coverage: Some(CoverageConfig {
                 report: "build/clover.xml".into(),
                 min: 85.0,
+                max_age: Some("1d".into()),
             }),
             ci_status: Some(CiStatusConfig::new(ci_url)),
             docs: Some(DocsConfig::default()),
@@ -905,7 +909,7 @@ mod tests {
             ],
         );
         std::fs::create_dir_all(d.join("build")).unwrap();
-        std::fs::write(d.join("build/clover.xml"), r#"<coverage generated="1"><project timestamp="1"><metrics statements="200" coveredstatements="180"/></project></coverage>"#).unwrap();
+        std::fs::write(d.join("build/clover.xml"), r#"<coverage><project><metrics statements="200" coveredstatements="180"/></project></coverage>"#).unwrap();
         std::fs::create_dir_all(d.join("var/logs")).unwrap();
         std::fs::write(d.join("var/logs/app.log"), "[2020-01-01T00:00:00+00:00] app.ERROR: long ago [] []\n[2999-01-01T00:00:00+00:00] app.ERROR: Escola 7 not found {\"trace_id\":\"t-77\"} []\n").unwrap();
         let ci = serve(std::sync::Arc::new(|_: &crate::http::testing::Received| {

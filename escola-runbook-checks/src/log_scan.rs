@@ -152,31 +152,33 @@ fn strip_context(body: &str) -> &str {
             text = t.trim_end();
             continue;
         }
-        if text.ends_with('}') || text.ends_with(']') {
-            // The shortest suffix that parses as JSON, starting after a space.
-            let mut cut = None;
-            let mut tries = 0;
-            for (i, c) in text.char_indices().rev() {
-                if (c == '{' || c == '[') && i > 0 && text.as_bytes()[i - 1] == b' ' {
-                    tries += 1;
-                    if serde_json::from_str::<serde_json::Value>(&text[i..]).is_ok() {
-                        cut = Some(i);
-                        break;
-                    }
-                    if tries >= 32 {
-                        break;
-                    }
-                }
-            }
-            match cut {
-                Some(i) => text = text[..i].trim_end(),
-                None => break,
-            }
-        } else {
-            break;
+        if let Some(i) = trailing_json(text) {
+            text = text[..i].trim_end();
+            continue;
         }
+        // A context that continues on the next lines (Laravel's
+        // `{"exception":"[object] ...` before a stack trace): cut at its
+        // start.
+        if let Some(i) = text.find(" {\"") {
+            text = text[..i].trim_end();
+        }
+        break;
     }
     text
+}
+
+/// Where the JSON value that ends `text` starts: the shortest suffix that
+/// parses, beginning after a space.
+fn trailing_json(text: &str) -> Option<usize> {
+    if !(text.ends_with('}') || text.ends_with(']')) {
+        return None;
+    }
+    text.char_indices()
+        .rev()
+        .filter(|&(i, c)| (c == '{' || c == '[') && i > 0 && text.as_bytes()[i - 1] == b' ')
+        .take(32)
+        .find(|&(i, _)| serde_json::from_str::<serde_json::Value>(&text[i..]).is_ok())
+        .map(|(i, _)| i)
 }
 
 const TRACE_KEYS: [&str; 4] = ["x-trace-id", "trace-id", "trace_id", "traceid"];
@@ -1056,6 +1058,12 @@ mod tests {
         assert_eq!(e.level, Some(Level::ERROR));
         assert_eq!(e.message, "Escola 42 not found");
         assert_eq!(e.trace_id.as_deref(), Some("abc-123"));
+
+        let e = parse_line(r#"[2026-11-29 02:40:00] production.ERROR: Undefined index: id {"userId":7,"exception":"[object] (ErrorException(code: 0): Undefined index: id at /app/Http/EscolaController.php:42)"#).unwrap();
+        assert_eq!(
+            e.message, "Undefined index: id",
+            "a context continued on later lines is cut"
+        );
 
         let e = parse_line("[2026-11-29 02:40:00] app.CRITICAL: Out of memory [] []").unwrap();
         assert_eq!(e.at, at("2026-11-29T02:40:00Z"));

@@ -222,6 +222,24 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
     (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs))
 }
 
+/// A span for evidence: `30d` for whole days, `3d4h` beyond two days,
+/// otherwise like [`escola_runbook_core::format_duration`] (`36h`, `5m`).
+pub fn format_span(d: Duration) -> String {
+    let secs = d.as_secs();
+    let (days, hours) = (secs / 86_400, (secs % 86_400) / 3600);
+    if secs >= 86_400 && secs % 86_400 == 0 {
+        format!("{days}d")
+    } else if days >= 2 {
+        if hours == 0 {
+            format!("{days}d")
+        } else {
+            format!("{days}d{hours}h")
+        }
+    } else {
+        escola_runbook_core::format_duration(d)
+    }
+}
+
 /// Every built-in check, by name.
 pub fn builtin() -> Vec<CheckSpec> {
     let mut specs = vec![
@@ -300,6 +318,12 @@ mod tests {
         assert_eq!(parse_duration("-1s"), None);
         assert_eq!(parse_duration("5 parsecs"), None);
         assert_eq!(parse_duration(""), None);
+        assert_eq!(format_span(Duration::from_secs(30 * 86_400)), "30d");
+        assert_eq!(
+            format_span(Duration::from_secs(3 * 86_400 + 4 * 3600 + 5)),
+            "3d4h"
+        );
+        assert_eq!(format_span(Duration::from_secs(36 * 3600)), "36h");
     }
 
     #[test]
