@@ -7,9 +7,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use escola_runbook_core::{
-    Check, CheckParams, Ctx, Description, Outcome, async_trait, format_duration,
-};
+use escola_runbook_core::{Check, CheckParams, Ctx, Description, Outcome, async_trait};
 
 use crate::git::{Commit, Repo};
 use crate::registry::{CheckSpec, ParamSpec, format_span, parse_duration};
