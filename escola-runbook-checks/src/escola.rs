@@ -40,6 +40,12 @@ pub struct EscolaConfig {
     pub command_timeout: Duration,
     /// Limit for migrations, composer and phpunit.
     pub long_command_timeout: Duration,
+    /// A checkout of the version being deployed (the CI workspace), where
+    /// the readiness checks (coverage, docs, changelog) look. Unset: the
+    /// app directory, which before the deploy's `git pull` still holds
+    /// the previous release, so set this when the pre-deploy phase runs on
+    /// the deploy host.
+    pub release_dir: Option<PathBuf>,
     /// "cobertura ≥ 85%": adds a `coverage` check after `ci-green`.
     pub coverage: Option<CoverageConfig>,
     /// "CI ok": makes `ci-green` an `http-json` check of the CI status API.
@@ -64,6 +70,7 @@ impl Default for EscolaConfig {
             app_dir: PathBuf::from("."),
             command_timeout: Duration::from_secs(120),
             long_command_timeout: Duration::from_secs(1800),
+            release_dir: None,
             coverage: None,
             ci_status: None,
             docs: None,
@@ -218,6 +225,10 @@ pub struct CachePurgeConfig {
     /// Statuses that count as purged (default `200-299`).
     #[serde(default = "default_accept")]
     pub accept: String,
+    /// A failed purge stops the deploy (and so starts the rollback).
+    /// Default false: a stale cache is reported, not worth a rollback.
+    #[serde(default)]
+    pub blocking: bool,
 }
 
 fn default_purge_paths() -> Vec<String> {
@@ -240,6 +251,7 @@ impl CachePurgeConfig {
             host: None,
             token_secret: None,
             accept: default_accept(),
+            blocking: false,
         }
     }
 }
@@ -262,6 +274,11 @@ pub struct AppLogConfig {
     /// Lowest level counted (default `error`).
     #[serde(default = "default_level")]
     pub level: String,
+    /// Errors in the log fail the post-deploy phase (and so start the
+    /// rollback). Default false: the runbook's rollback criteria are smoke
+    /// tests and alerts; log errors are reported for a person to judge.
+    #[serde(default)]
+    pub blocking: bool,
 }
 
 fn default_log() -> PathBuf {
@@ -278,6 +295,7 @@ impl Default for AppLogConfig {
             since: None,
             max_errors: 0,
             level: default_level(),
+            blocking: false,
         }
     }
 }
@@ -300,8 +318,8 @@ struct Automations {
     ci_status: Option<Arc<dyn Check>>,
     docs: Option<Arc<dyn Check>>,
     changelog: Option<Arc<dyn Check>>,
-    cdn_purge: Option<Arc<dyn Check>>,
-    app_log: Option<(bool, Arc<dyn Check>)>,
+    cdn_purge: Option<(Arc<dyn Check>, bool)>,
+    app_log: Option<(Arc<dyn Check>, bool, bool)>,
 }
 
 fn build(name: &str, pairs: Vec<(&str, String)>) -> Result<Arc<dyn Check>, ParamError> {
@@ -320,6 +338,7 @@ fn in_app(app_dir: &Path, path: &Path) -> String {
 impl EscolaConfig {
     fn automations(&self) -> Result<Automations, ParamError> {
         let app = &self.app_dir;
+        let release = self.release_dir.as_ref().unwrap_or(&self.app_dir);
         let coverage = self
             .coverage
             .as_ref()
@@ -330,7 +349,7 @@ impl EscolaConfig {
                     c.report.display()
                 );
                 let mut p = vec![
-                    ("report", in_app(app, &c.report)),
+                    ("report", in_app(release, &c.report)),
                     ("min", c.min.to_string()),
                 ];
                 if let Some(age) = &c.max_age {
@@ -362,7 +381,7 @@ impl EscolaConfig {
                 build(
                     "docs-freshness",
                     vec![
-                        ("repo", app.display().to_string()),
+                        ("repo", release.display().to_string()),
                         ("files", d.files.join(",")),
                         ("since", d.since.clone()),
                     ],
@@ -376,9 +395,9 @@ impl EscolaConfig {
                 build(
                     "changelog",
                     vec![
-                        ("file", in_app(app, &c.file)),
+                        ("file", in_app(release, &c.file)),
                         ("version", c.version.clone()),
-                        ("repo", app.display().to_string()),
+                        ("repo", release.display().to_string()),
                     ],
                 )
             })
@@ -399,7 +418,7 @@ impl EscolaConfig {
                 if let Some(s) = &c.token_secret {
                     p.push(("token_secret", s.clone()));
                 }
-                build("cache-purge", p)
+                build("cache-purge", p).map(|check| (check, c.blocking))
             })
             .transpose()?;
         let app_log = self
@@ -419,7 +438,7 @@ impl EscolaConfig {
                         ("level", l.level.clone()),
                     ],
                 )
-                .map(|check| (l.since.is_none(), check))
+                .map(|check| (check, l.since.is_none(), l.blocking))
             })
             .transpose()?;
         Ok(Automations {
@@ -448,6 +467,10 @@ fn notice(config: &EscolaConfig, id: &str, title: &str, message: &str) -> Step {
         Some(secret) => Step::check(id, title, Notify::new(secret.clone(), message)),
         None => Step::manual(id, title),
     }
+}
+
+fn advisory_unless(blocking: bool, step: Step) -> Step {
+    if blocking { step } else { step.advisory() }
 }
 
 /// The built-in runbook.
@@ -502,9 +525,13 @@ pub fn runbook(config: &EscolaConfig) -> Result<Runbook, EscolaError> {
                 .section(backups),
         );
 
-    let (log_scan, mark_start) = match auto.app_log {
-        Some((mark, check)) => (Some(check), mark),
-        None => (None, false),
+    let (log_scan, mark_start, log_blocking) = match auto.app_log {
+        Some((check, mark, blocking)) => (Some(check), mark, blocking),
+        None => (None, false, true),
+    };
+    let (cdn_purge, purge_blocking) = match auto.cdn_purge {
+        Some((check, blocking)) => (Some(check), blocking),
+        None => (None, true),
     };
     let mut deploy = Phase::new("deploy", "Deploy").rollback_on_failure();
     if mark_start {
@@ -554,10 +581,13 @@ pub fn runbook(config: &EscolaConfig) -> Result<Runbook, EscolaError> {
             .note("O runbook marca este script como TODO: confirme que ele existe antes do deploy."),
         )
         .step(
-            automated(
-                "cdn-purge",
-                "Limpar caches HTTP/CDN relacionados a `/v1/cidades` e `/v1/escolas`.",
-                auto.cdn_purge,
+            advisory_unless(
+                purge_blocking,
+                automated(
+                    "cdn-purge",
+                    "Limpar caches HTTP/CDN relacionados a `/v1/cidades` e `/v1/escolas`.",
+                    cdn_purge,
+                ),
             )
             .section("Limpeza de caches"),
         )
@@ -573,10 +603,13 @@ pub fn runbook(config: &EscolaConfig) -> Result<Runbook, EscolaError> {
             "Validar smoke tests automatizados (Postman/Newman ou script `./scripts/smoke.sh`).",
             cmd("./scripts/smoke.sh", long).read_only(),
         ))
-        .step(automated(
-            "app-log-errors",
-            "Checar logs de erro (`var/logs/app.log`) e `Trace-Id`.",
-            log_scan,
+        .step(advisory_unless(
+            log_blocking,
+            automated(
+                "app-log-errors",
+                "Checar logs de erro (`var/logs/app.log`) e `Trace-Id`.",
+                log_scan,
+            ),
         ))
         .step(Step::manual(
             "metrics-endpoint",
@@ -814,6 +847,27 @@ mod tests {
         );
         let (_, purge) = rb.find_step("cdn-purge").unwrap();
         assert!(purge.mutates());
+        assert!(
+            !purge.policy.blocking,
+            "a failed purge is reported, not a rollback"
+        );
+        assert!(!rb.find_step("app-log-errors").unwrap().1.policy.blocking);
+        assert!(rb.find_step("docs-updated").unwrap().1.policy.blocking);
+        // The readiness checks read the release checkout when there is one.
+        let with_release = EscolaConfig {
+            release_dir: Some("/builds/escola/api".into()),
+            ..full_config(
+                Path::new("/srv/app"),
+                "http://ci.invalid/s",
+                "http://cache.invalid",
+            )
+        };
+        let rb2 = runbook(&with_release).unwrap();
+        let verifies = |id: &str| rb2.find_step(id).unwrap().1.description().unwrap().verifies;
+        assert!(verifies("changelog-version").starts_with("/builds/escola/api/CHANGELOG.md"));
+        assert!(verifies("docs-updated").contains("(repository /builds/escola/api)"));
+        assert!(verifies("coverage").contains("/builds/escola/api/build/clover.xml"));
+        assert!(verifies("app-log-errors").contains("/srv/app/var/logs/app.log"));
         // A fixed window needs no start marker.
         let mut config = full_config(
             Path::new("/srv/app"),
