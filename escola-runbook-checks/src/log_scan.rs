@@ -405,7 +405,7 @@ pub enum LogError {
     },
     /// Binary content.
     #[error(
-        "log {path} is not text (it has NUL bytes in its first {checked} bytes); is `file` the right path?"
+        "log {path} is not text (it has NUL bytes among its first {checked} bytes); is `file` the right path?"
     )]
     Binary {
         /// The file.
@@ -440,11 +440,17 @@ fn read_line_capped<R: BufRead>(
             Some(i) => (i + 1, true),
             None => (chunk.len(), false),
         };
+        let mut part = &chunk[..take];
+        if buf.is_empty() {
+            // NUL padding (a copytruncate hole) never fills the line buffer.
+            let first = part.iter().position(|b| *b != 0).unwrap_or(part.len());
+            part = &part[first..];
+        }
         let room = MAX_LINE.saturating_sub(buf.len());
-        if take > room {
+        if part.len() > room {
             cut = true;
         }
-        buf.extend_from_slice(&chunk[..take.min(room)]);
+        buf.extend_from_slice(&part[..part.len().min(room)]);
         reader.consume(take);
         if done {
             return Ok(Some(cut));
@@ -472,7 +478,13 @@ pub fn scan<R: Read>(
         });
     }
     let checked = head.len().min(8192);
-    if head[..checked].contains(&0) {
+    // logrotate's copytruncate leaves a run of NUL bytes at the start when
+    // the application keeps writing at its old offset: that is still a log.
+    let text_start = head[..checked]
+        .iter()
+        .position(|b| *b != 0)
+        .unwrap_or(checked);
+    if head[text_start..checked].contains(&0) {
         return Err(LogError::Binary {
             path: path.to_owned(),
             checked,
@@ -496,7 +508,8 @@ pub fn scan<R: Read>(
             scan.long_lines += 1;
         }
         let text = String::from_utf8_lossy(&buf);
-        let Some(entry) = parse_line(&text) else {
+        let text = text.trim_start_matches('\0');
+        let Some(entry) = parse_line(text) else {
             if scan.first_unrecognised.is_none() && !text.trim().is_empty() {
                 scan.first_unrecognised = Some(text.trim().chars().take(160).collect());
             }
@@ -1266,6 +1279,22 @@ mod tests {
             .run(&ctx())
             .await;
         assert_eq!(o.status, Status::Warned, "{o:#?}");
+    }
+
+    #[test]
+    fn a_copytruncate_hole_of_nul_bytes_is_skipped() {
+        let mut bytes = vec![0u8; 3 * MAX_LINE];
+        bytes.extend_from_slice(b"[2026-11-29T02:41:00+00:00] app.ERROR: after rotation [] []\n");
+        let scan = scan(
+            bytes.as_slice(),
+            Path::new("app.log"),
+            at("2026-11-29T02:00:00Z"),
+            Level::ERROR,
+            &CancellationToken::new(),
+        )
+        .unwrap();
+        assert_eq!((scan.recognised, scan.errors), (1, 1));
+        assert_eq!(scan.top(1)[0].message, "after rotation");
     }
 
     #[test]
