@@ -67,7 +67,7 @@ pub struct DocsFreshnessCheck {
 }
 
 impl DocsFreshnessCheck {
-    /// Checks `files` (paths relative to the repository root) in `repo`.
+    /// Checks `files` (paths relative to `repo`) in `repo`.
     pub fn new<I, S>(repo: impl Into<PathBuf>, files: I, since: Since) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -259,7 +259,7 @@ pub(crate) fn spec() -> CheckSpec {
         },
         ParamSpec {
             name: "files",
-            help: "comma-separated paths relative to the repository root; each must have a commit in the window",
+            help: "comma-separated paths relative to `repo`; each must have a commit in the window",
             required: false,
             default: Some("docs/api.md,docs/cache-strategy.md,docs/escola-module-todo.md"),
         },
@@ -467,6 +467,34 @@ mod tests {
             "{}",
             o.summary
         );
+    }
+
+    #[tokio::test]
+    async fn paths_are_relative_to_a_subdirectory_of_a_repository() {
+        let dir = repo();
+        commit(
+            dir.path(),
+            "2026-11-22T10:00:00Z",
+            "api module",
+            &[("services/api/docs/api.md", "1")],
+        );
+        let o = DocsFreshnessCheck::new(
+            dir.path().join("services/api"),
+            ["docs/api.md", "./docs/api.md"],
+            Since::LastTag,
+        )
+        .run(&ctx())
+        .await;
+        assert_eq!(o.status, Status::Passed, "{o:#?}");
+        let o = DocsFreshnessCheck::new(
+            dir.path().join("services/api"),
+            ["docs/cache-strategy.md"],
+            Since::LastTag,
+        )
+        .run(&ctx())
+        .await;
+        assert_eq!(o.status, Status::Failed, "{o:#?}");
+        assert!(files(&o)[0].starts_with("MISSING"), "{:?}", files(&o));
     }
 
     #[tokio::test]

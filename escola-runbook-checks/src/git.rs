@@ -210,9 +210,12 @@ impl Repo {
         Ok(Commit::parse(&out))
     }
 
-    /// Whether `path` exists in HEAD's tree.
+    /// Whether `path` (relative to the directory) exists in HEAD's tree.
     pub async fn exists_at_head(&self, path: &str) -> Result<bool, GitError> {
-        let spec = format!("HEAD:{path}");
+        // `./` makes the path relative to the directory, like the
+        // pathspecs of the other commands, also in a subdirectory of a
+        // repository.
+        let spec = format!("HEAD:./{}", path.trim_start_matches("./"));
         Ok(self.raw(&["cat-file", "-e", &spec]).await?.is_ok())
     }
 
