@@ -274,6 +274,10 @@ pub struct AppLogConfig {
     /// Lowest level counted (default `error`).
     #[serde(default = "default_level")]
     pub level: String,
+    /// UTC offset of timestamps written without one (e.g. `-03:00`);
+    /// unset: UTC.
+    #[serde(default)]
+    pub offset: Option<String>,
     /// Errors in the log fail the post-deploy phase (and so start the
     /// rollback). Default false: the runbook's rollback criteria are smoke
     /// tests and alerts; log errors are reported for a person to judge.
@@ -295,6 +299,7 @@ impl Default for AppLogConfig {
             since: None,
             max_errors: 0,
             level: default_level(),
+            offset: None,
             blocking: false,
         }
     }
@@ -429,16 +434,16 @@ impl EscolaConfig {
                     .since
                     .clone()
                     .unwrap_or_else(|| format!("value:{}", crate::log_scan::DEPLOY_STARTED_AT));
-                build(
-                    "log-scan",
-                    vec![
-                        ("file", in_app(app, &l.file)),
-                        ("since", since),
-                        ("max", l.max_errors.to_string()),
-                        ("level", l.level.clone()),
-                    ],
-                )
-                .map(|check| (check, l.since.is_none(), l.blocking))
+                let mut p = vec![
+                    ("file", in_app(app, &l.file)),
+                    ("since", since),
+                    ("max", l.max_errors.to_string()),
+                    ("level", l.level.clone()),
+                ];
+                if let Some(offset) = &l.offset {
+                    p.push(("offset", offset.clone()));
+                }
+                build("log-scan", p).map(|check| (check, l.since.is_none(), l.blocking))
             })
             .transpose()?;
         Ok(Automations {

@@ -17,7 +17,7 @@ use std::io::{BufRead, Read};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use chrono::{DateTime, FixedOffset, NaiveDateTime, Utc};
+use chrono::{DateTime, FixedOffset, NaiveDateTime, Offset, Utc};
 use escola_runbook_core::{
     CancellationToken, Check, CheckParams, Ctx, Description, Outcome, async_trait, format_duration,
 };
@@ -93,6 +93,27 @@ pub struct Entry {
 /// Parses a timestamp as loggers write them: RFC 3339, ISO 8601 with a
 /// `+0000` offset, or `YYYY-MM-DD HH:MM:SS[.f]` (taken as UTC).
 pub fn parse_time(text: &str) -> Option<DateTime<FixedOffset>> {
+    parse_time_in(text, utc())
+}
+
+fn utc() -> FixedOffset {
+    FixedOffset::east_opt(0).unwrap_or_else(|| Utc.fix())
+}
+
+/// Parses an offset like `-03:00`, `+0100` or `Z`.
+pub fn parse_offset(text: &str) -> Option<FixedOffset> {
+    let t = text.trim();
+    if t.eq_ignore_ascii_case("z") || t.eq_ignore_ascii_case("utc") {
+        return Some(utc());
+    }
+    DateTime::parse_from_str(&format!("2000-01-01T00:00:00{t}"), "%Y-%m-%dT%H:%M:%S%z")
+        .ok()
+        .map(|d| *d.offset())
+}
+
+/// Like [`parse_time`], with timestamps that carry no offset taken in
+/// `naive` (Monolog 1's `Y-m-d H:i:s` is in PHP's `date.timezone`).
+pub fn parse_time_in(text: &str, naive: FixedOffset) -> Option<DateTime<FixedOffset>> {
     let t = text.trim();
     if let Ok(d) = DateTime::parse_from_rfc3339(t) {
         return Some(d);
@@ -104,7 +125,7 @@ pub fn parse_time(text: &str) -> Option<DateTime<FixedOffset>> {
     }
     for f in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"] {
         if let Ok(n) = NaiveDateTime::parse_from_str(t, f) {
-            return Some(n.and_utc().fixed_offset());
+            return n.and_local_timezone(naive).single();
         }
     }
     None
@@ -112,20 +133,26 @@ pub fn parse_time(text: &str) -> Option<DateTime<FixedOffset>> {
 
 /// Parses one line in Monolog's line format or as a JSON object.
 pub fn parse_line(line: &str) -> Option<Entry> {
+    parse_line_in(line, utc())
+}
+
+/// Like [`parse_line`], with timestamps that carry no offset taken in
+/// `naive`.
+pub fn parse_line_in(line: &str, naive: FixedOffset) -> Option<Entry> {
     let line = line.trim_end_matches(['\r', '\n']);
     let trimmed = line.trim_start();
     if trimmed.starts_with('{') {
-        parse_json_line(trimmed)
+        parse_json_line(trimmed, naive)
     } else if let Some(rest) = line.strip_prefix('[') {
-        parse_monolog_line(rest)
+        parse_monolog_line(rest, naive)
     } else {
         None
     }
 }
 
-fn parse_monolog_line(rest: &str) -> Option<Entry> {
+fn parse_monolog_line(rest: &str, naive: FixedOffset) -> Option<Entry> {
     let (stamp, rest) = rest.split_once(']')?;
-    let at = parse_time(stamp)?;
+    let at = parse_time_in(stamp, naive)?;
     let rest = rest.trim_start();
     let (head, body) = rest
         .split_once(": ")
@@ -246,13 +273,13 @@ fn find_trace_id_in_json(value: &serde_json::Value, depth: u8) -> Option<String>
         .find_map(|v| find_trace_id_in_json(v, depth - 1))
 }
 
-fn parse_json_line(line: &str) -> Option<Entry> {
+fn parse_json_line(line: &str, naive: FixedOffset) -> Option<Entry> {
     let value: serde_json::Value = serde_json::from_str(line).ok()?;
     let obj = value.as_object()?;
     let at = ["datetime", "@timestamp", "timestamp", "time", "ts"]
         .iter()
         .find_map(|k| match obj.get(*k)? {
-            serde_json::Value::String(s) => parse_time(s),
+            serde_json::Value::String(s) => parse_time_in(s, naive),
             serde_json::Value::Number(n) => {
                 let secs = n.as_f64()?;
                 // Milliseconds when the number is too big for seconds.
@@ -459,12 +486,14 @@ fn read_line_capped<R: BufRead>(
 }
 
 /// Scans `reader` for lines at or after `since` with a level of at least
-/// `min`. `path` names the log in errors; `cancel` stops a long scan.
+/// `min`; timestamps without an offset are taken in `naive`. `path` names
+/// the log in errors; `cancel` stops a long scan.
 pub fn scan<R: Read>(
     reader: R,
     path: &Path,
     since: DateTime<FixedOffset>,
     min: Level,
+    naive: FixedOffset,
     cancel: &CancellationToken,
 ) -> Result<Scan, LogError> {
     let mut reader = std::io::BufReader::with_capacity(64 * 1024, reader);
@@ -509,7 +538,7 @@ pub fn scan<R: Read>(
         }
         let text = String::from_utf8_lossy(&buf);
         let text = text.trim_start_matches('\0');
-        let Some(entry) = parse_line(text) else {
+        let Some(entry) = parse_line_in(text, naive) else {
             if scan.first_unrecognised.is_none() && !text.trim().is_empty() {
                 scan.first_unrecognised = Some(text.trim().chars().take(160).collect());
             }
@@ -557,13 +586,14 @@ fn scan_file(
     path: &Path,
     since: DateTime<FixedOffset>,
     min: Level,
+    naive: FixedOffset,
     cancel: &CancellationToken,
 ) -> Result<Scan, LogError> {
     let file = std::fs::File::open(path).map_err(|source| LogError::Read {
         path: path.to_owned(),
         source,
     })?;
-    scan(file, path, since, min, cancel)
+    scan(file, path, since, min, naive, cancel)
 }
 
 /// Where the window starts.
@@ -578,13 +608,19 @@ pub enum Since {
 }
 
 impl Since {
-    /// Parses an RFC 3339 time, a duration (`30m`) or `value:KEY`.
+    /// Parses an RFC 3339 time, a duration (`30m`) or `value:KEY`; a time
+    /// without an offset is UTC.
     pub fn parse(text: &str) -> Option<Since> {
+        Self::parse_in(text, utc())
+    }
+
+    /// Like [`Since::parse`], a time without an offset taken in `naive`.
+    pub fn parse_in(text: &str, naive: FixedOffset) -> Option<Since> {
         let t = text.trim();
         if let Some(key) = t.strip_prefix("value:") {
             return (!key.is_empty()).then(|| Since::Value(key.to_owned()));
         }
-        if let Some(at) = parse_time(t) {
+        if let Some(at) = parse_time_in(t, naive) {
             return Some(Since::At(at));
         }
         parse_duration(t).map(Since::Ago)
@@ -631,6 +667,7 @@ pub struct LogScanCheck {
     max: u64,
     level: Level,
     top: usize,
+    naive_offset: FixedOffset,
 }
 
 impl LogScanCheck {
@@ -643,7 +680,14 @@ impl LogScanCheck {
             max: 0,
             level: Level::ERROR,
             top: 5,
+            naive_offset: utc(),
         }
+    }
+
+    /// The offset of timestamps written without one (default UTC).
+    pub fn naive_offset(mut self, offset: FixedOffset) -> Self {
+        self.naive_offset = offset;
+        self
     }
 
     /// Error lines tolerated.
@@ -726,6 +770,9 @@ impl Check for LogScanCheck {
         if self.top != 5 {
             p = p.with("top", self.top.to_string());
         }
+        if self.naive_offset != utc() {
+            p = p.with("offset", self.naive_offset.to_string());
+        }
         Some(p)
     }
 
@@ -739,16 +786,17 @@ impl Check for LogScanCheck {
         let file = self.file.clone();
         let level = self.level;
         let cancel = ctx.cancellation().clone();
+        let naive = self.naive_offset;
         let siblings = self.rotated_siblings();
         let scanned = tokio::task::spawn_blocking(move || {
-            let main = scan_file(&file, since, level, &cancel)?;
+            let main = scan_file(&file, since, level, naive, &cancel)?;
             let covered = main.first.is_some_and(|f| f <= since);
             let mut rotated = PathBuf::from(file.as_os_str());
             rotated.as_mut_os_string().push(".1");
             if covered || !rotated.is_file() {
                 return Ok((main, None));
             }
-            match scan_file(&rotated, since, level, &cancel) {
+            match scan_file(&rotated, since, level, naive, &cancel) {
                 Ok(older) => {
                     let mut all = main;
                     all.merge(older);
@@ -972,7 +1020,7 @@ pub(crate) fn spec() -> CheckSpec {
         },
         ParamSpec {
             name: "since",
-            help: "window start: an RFC 3339 time (2026-11-29T02:30:00Z; without offset = UTC), a duration back from now (30m, 2h), or value:KEY (a time an earlier step recorded)",
+            help: "window start: an RFC 3339 time (2026-11-29T02:30:00Z; without offset: in `offset`), a duration back from now (30m, 2h), or value:KEY (a time an earlier step recorded)",
             required: true,
             default: None,
         },
@@ -989,6 +1037,12 @@ pub(crate) fn spec() -> CheckSpec {
             default: Some("error"),
         },
         ParamSpec {
+            name: "offset",
+            help: "UTC offset of log timestamps written without one, and of `since` without one (Monolog 1's `Y-m-d H:i:s` is in PHP's date.timezone), e.g. -03:00",
+            required: false,
+            default: Some("+00:00"),
+        },
+        ParamSpec {
             name: "top",
             help: "how many of the most frequent messages the evidence lists, with their Trace-Ids",
             required: false,
@@ -1000,8 +1054,17 @@ pub(crate) fn spec() -> CheckSpec {
         summary: "counts error-level log lines since a time (Monolog/JSON), lists top messages with Trace-Ids",
         params: PARAMS,
         build: |p| {
+            let offset_text = p.require("offset")?;
+            let offset = parse_offset(offset_text).ok_or_else(|| {
+                p.error(
+                    "offset",
+                    format!(
+                        "has value `{offset_text}`, which is not a UTC offset; write e.g. -03:00"
+                    ),
+                )
+            })?;
             let since_text = p.require("since")?;
-            let since = Since::parse(since_text).ok_or_else(|| {
+            let since = Since::parse_in(since_text, offset).ok_or_else(|| {
                 p.error(
                     "since",
                     format!("has value `{since_text}`, which is not an RFC 3339 time, a duration (30m) or value:KEY"),
@@ -1015,7 +1078,8 @@ pub(crate) fn spec() -> CheckSpec {
                 LogScanCheck::new(p.require("file")?, since)
                     .max(p.parse::<u64>("max")?.unwrap_or(0))
                     .level(level)
-                    .top(p.parse::<usize>("top")?.unwrap_or(5)),
+                    .top(p.parse::<usize>("top")?.unwrap_or(5))
+                    .naive_offset(offset),
             ))
         },
     }
@@ -1282,6 +1346,36 @@ mod tests {
     }
 
     #[test]
+    fn timestamps_without_offset_take_the_configured_one() {
+        let brt = parse_offset("-03:00").unwrap();
+        let e = parse_line_in("[2026-11-28 23:40:00] app.ERROR: late [] []", brt).unwrap();
+        assert_eq!(e.at, at("2026-11-29T02:40:00Z"));
+        let e =
+            parse_line_in("[2026-11-29T02:40:00+00:00] app.ERROR: explicit [] []", brt).unwrap();
+        assert_eq!(e.at, at("2026-11-29T02:40:00Z"), "an explicit offset wins");
+        assert_eq!(
+            parse_offset("+0530"),
+            FixedOffset::east_opt(5 * 3600 + 1800)
+        );
+        assert_eq!(parse_offset("Z"), Some(utc()));
+        assert_eq!(parse_offset("Brasília"), None);
+        let spec = crate::registry::find("log-scan").unwrap();
+        let check = spec
+            .instantiate(&crate::registry::Params::new([
+                ("since", "2026-11-28 23:30:00"),
+                ("offset", "-03:00"),
+            ]))
+            .unwrap();
+        let params = check.params().unwrap();
+        assert_eq!(params.params["since"], "2026-11-28T23:30:00-03:00");
+        assert_eq!(params.params["offset"], "-03:00");
+        let again = spec
+            .instantiate(&crate::registry::Params::new(params.params.clone()))
+            .unwrap();
+        assert_eq!(again.params(), Some(params));
+    }
+
+    #[test]
     fn a_copytruncate_hole_of_nul_bytes_is_skipped() {
         let mut bytes = vec![0u8; 3 * MAX_LINE];
         bytes.extend_from_slice(b"[2026-11-29T02:41:00+00:00] app.ERROR: after rotation [] []\n");
@@ -1290,6 +1384,7 @@ mod tests {
             Path::new("app.log"),
             at("2026-11-29T02:00:00Z"),
             Level::ERROR,
+            utc(),
             &CancellationToken::new(),
         )
         .unwrap();
@@ -1313,6 +1408,7 @@ mod tests {
             Path::new("big.log"),
             at("2026-11-29T02:00:00Z"),
             Level::ERROR,
+            utc(),
             &CancellationToken::new(),
         )
         .unwrap();
