@@ -928,6 +928,13 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_byte_order_mark_and_crlf_are_accepted() {
+        let text = format!("\u{feff}{}", CLOVER.replace('\n', "\r\n"));
+        let r = parse(text.as_bytes(), Path::new("bom.xml")).unwrap();
+        assert_eq!(r.totals, Some((100, 75)));
+    }
+
     #[tokio::test]
     async fn no_executable_lines_is_no_data() {
         let text = r#"<coverage generated="1"><project timestamp="1"><metrics statements="0" coveredstatements="0"/></project></coverage>"#;
