@@ -103,6 +103,11 @@ impl Repo {
             .env("GIT_TERMINAL_PROMPT", "0")
             .env("GIT_PAGER", "cat")
             .env("LC_ALL", "C")
+            // Inside a git hook or a CI step these point elsewhere; the
+            // directory asked about must decide.
+            .env_remove("GIT_DIR")
+            .env_remove("GIT_WORK_TREE")
+            .env_remove("GIT_INDEX_FILE")
             .stdin(std::process::Stdio::null())
             .kill_on_drop(true)
             .output()
