@@ -5,14 +5,24 @@
 //! Items that later checks automate are manual steps here, with the
 //! runbook's instructions; commands the document spells out are command
 //! steps run in [`EscolaConfig::app_dir`].
+//!
+//! The readiness items, the CDN purge and the log check become checks when
+//! their part of the configuration is set ([`EscolaConfig::coverage`],
+//! [`EscolaConfig::ci_status`], [`EscolaConfig::docs`],
+//! [`EscolaConfig::changelog`], [`EscolaConfig::cdn_purge`],
+//! [`EscolaConfig::app_log`]); a part left unset keeps the manual step, so the
+//! runbook works with no configuration at all.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
-use escola_runbook_core::{ModelError, Phase, Runbook, Step};
+use escola_runbook_core::{Check, ModelError, Phase, Runbook, Step};
+use serde::{Deserialize, Serialize};
 
 use crate::command::CommandCheck;
 use crate::notify::Notify;
+use crate::registry::{self, ParamError, Params};
 
 /// The runbook's name, as the document's title.
 pub const RUNBOOK_NAME: &str = "Escola Connect API — Runbook de Deploy";
@@ -30,6 +40,25 @@ pub struct EscolaConfig {
     pub command_timeout: Duration,
     /// Limit for migrations, composer and phpunit.
     pub long_command_timeout: Duration,
+    /// A checkout of the version being deployed (the CI workspace), where
+    /// the readiness checks (coverage, docs, changelog) look. Unset: the
+    /// app directory, which before the deploy's `git pull` still holds
+    /// the previous release, so set this when the pre-deploy phase runs on
+    /// the deploy host.
+    pub release_dir: Option<PathBuf>,
+    /// "cobertura ≥ 85%": adds a `coverage` check after `ci-green`.
+    pub coverage: Option<CoverageConfig>,
+    /// "CI ok": makes `ci-green` an `http-json` check of the CI status API.
+    pub ci_status: Option<CiStatusConfig>,
+    /// Makes `docs-updated` a `docs-freshness` check of the app's git repo.
+    pub docs: Option<DocsConfig>,
+    /// Makes `changelog-version` a `changelog` check of the planned version.
+    pub changelog: Option<ChangelogConfig>,
+    /// Makes `cdn-purge` a `cache-purge` action.
+    pub cdn_purge: Option<CachePurgeConfig>,
+    /// Makes `app-log-errors` a `log-scan` check (and, by default, adds a
+    /// `deploy-started` step that records when the deploy began).
+    pub app_log: Option<AppLogConfig>,
     /// Name of the secret holding a Slack-compatible webhook URL: when set,
     /// the status and rollback notices are posted instead of confirmed.
     pub webhook_secret: Option<String>,
@@ -41,8 +70,398 @@ impl Default for EscolaConfig {
             app_dir: PathBuf::from("."),
             command_timeout: Duration::from_secs(120),
             long_command_timeout: Duration::from_secs(1800),
+            release_dir: None,
+            coverage: None,
+            ci_status: None,
+            docs: None,
+            changelog: None,
+            cdn_purge: None,
+            app_log: None,
             webhook_secret: None,
         }
+    }
+}
+
+/// The coverage report and its threshold.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CoverageConfig {
+    /// Clover (`phpunit --coverage-clover`) or Cobertura XML; relative to
+    /// the app directory.
+    pub report: PathBuf,
+    /// Minimum line coverage in percent (the runbook says 85).
+    #[serde(default = "default_min")]
+    pub min: f64,
+    /// Refuse a report older than this (`2h`, `1d`); unset: any age.
+    #[serde(default)]
+    pub max_age: Option<String>,
+}
+
+fn default_min() -> f64 {
+    85.0
+}
+
+/// A CI status API and the condition that means "green".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CiStatusConfig {
+    /// The status URL of the commit being deployed; `{commit}` takes the
+    /// environment setting `commit` (e.g. GitHub's
+    /// `/repos/OWNER/REPO/commits/SHA/status`).
+    pub url: String,
+    /// JSON pointer or dotted path of the status (default `/state`).
+    #[serde(default = "default_ci_path")]
+    pub path: String,
+    /// `equals`, `in`, `below`, `above` (default `equals`).
+    #[serde(default = "default_ci_op")]
+    pub op: String,
+    /// Expected value (default `success`).
+    #[serde(default = "default_ci_value")]
+    pub value: String,
+    /// Secret sent as a Bearer token.
+    #[serde(default)]
+    pub token_secret: Option<String>,
+}
+
+fn default_ci_path() -> String {
+    "/state".into()
+}
+fn default_ci_op() -> String {
+    "equals".into()
+}
+fn default_ci_value() -> String {
+    "success".into()
+}
+
+impl CiStatusConfig {
+    /// `url` with the defaults: `/state` equals `success`.
+    pub fn new(url: impl Into<String>) -> Self {
+        CiStatusConfig {
+            url: url.into(),
+            path: default_ci_path(),
+            op: default_ci_op(),
+            value: default_ci_value(),
+            token_secret: None,
+        }
+    }
+}
+
+/// The documents that must have changed, and since when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DocsConfig {
+    /// Paths relative to the repository root (default: the three the
+    /// runbook names).
+    #[serde(default = "default_docs")]
+    pub files: Vec<String>,
+    /// `last-tag`, a duration (`30d`) or `ref:TAG` (default `last-tag`).
+    #[serde(default = "default_since")]
+    pub since: String,
+}
+
+fn owned(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| (*s).to_owned()).collect()
+}
+
+fn default_docs() -> Vec<String> {
+    owned(&crate::docs_freshness::RUNBOOK_DOCS)
+}
+fn default_since() -> String {
+    "last-tag".into()
+}
+
+impl Default for DocsConfig {
+    fn default() -> Self {
+        DocsConfig {
+            files: default_docs(),
+            since: default_since(),
+        }
+    }
+}
+
+/// The planned version and the changelog that must announce it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangelogConfig {
+    /// The planned semver version.
+    pub version: String,
+    /// The changelog, relative to the app directory (default `CHANGELOG.md`).
+    #[serde(default = "default_changelog")]
+    pub file: PathBuf,
+}
+
+fn default_changelog() -> PathBuf {
+    PathBuf::from("CHANGELOG.md")
+}
+
+impl ChangelogConfig {
+    /// `version`, announced in `CHANGELOG.md`.
+    pub fn new(version: impl Into<String>) -> Self {
+        ChangelogConfig {
+            version: version.into(),
+            file: default_changelog(),
+        }
+    }
+}
+
+/// The HTTP cache or CDN and how to purge it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CachePurgeConfig {
+    /// The cache's purge endpoint (e.g. `http://varnish:6081`).
+    pub base_url: String,
+    /// Paths to purge (default `/v1/cidades`, `/v1/escolas`).
+    #[serde(default = "default_purge_paths")]
+    pub paths: Vec<String>,
+    /// `PURGE` (default), `BAN` or another method.
+    #[serde(default = "default_purge_method")]
+    pub method: String,
+    /// Host header, when the cache keys by the public host.
+    #[serde(default)]
+    pub host: Option<String>,
+    /// Secret sent as a Bearer token (CDN APIs).
+    #[serde(default)]
+    pub token_secret: Option<String>,
+    /// Statuses that count as purged (default `200-299`).
+    #[serde(default = "default_accept")]
+    pub accept: String,
+    /// A failed purge stops the deploy (and so starts the rollback).
+    /// Default false: a stale cache is reported, not worth a rollback.
+    #[serde(default)]
+    pub blocking: bool,
+}
+
+fn default_purge_paths() -> Vec<String> {
+    owned(&crate::cache_purge::RUNBOOK_PATHS)
+}
+fn default_purge_method() -> String {
+    "PURGE".into()
+}
+fn default_accept() -> String {
+    "200-299".into()
+}
+
+impl CachePurgeConfig {
+    /// PURGE of the runbook's two paths at `base_url`.
+    pub fn new(base_url: impl Into<String>) -> Self {
+        CachePurgeConfig {
+            base_url: base_url.into(),
+            paths: default_purge_paths(),
+            method: default_purge_method(),
+            host: None,
+            token_secret: None,
+            accept: default_accept(),
+            blocking: false,
+        }
+    }
+}
+
+/// The application log and what it may contain after the deploy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppLogConfig {
+    /// The log, relative to the app directory (default `var/logs/app.log`).
+    #[serde(default = "default_log")]
+    pub file: PathBuf,
+    /// Window start; unset means "when the deploy phase began" (recorded
+    /// by the `deploy-started` step). Otherwise an RFC 3339 time or a
+    /// duration back from now (`30m`).
+    #[serde(default)]
+    pub since: Option<String>,
+    /// Error lines tolerated (default 0).
+    #[serde(default)]
+    pub max_errors: u64,
+    /// Lowest level counted (default `error`).
+    #[serde(default = "default_level")]
+    pub level: String,
+    /// UTC offset of timestamps written without one (e.g. `-03:00`);
+    /// unset: UTC.
+    #[serde(default)]
+    pub offset: Option<String>,
+    /// Errors in the log fail the post-deploy phase (and so start the
+    /// rollback). Default false: the runbook's rollback criteria are smoke
+    /// tests and alerts; log errors are reported for a person to judge.
+    #[serde(default)]
+    pub blocking: bool,
+}
+
+fn default_log() -> PathBuf {
+    PathBuf::from("var/logs/app.log")
+}
+fn default_level() -> String {
+    "error".into()
+}
+
+impl Default for AppLogConfig {
+    fn default() -> Self {
+        AppLogConfig {
+            file: default_log(),
+            since: None,
+            max_errors: 0,
+            level: default_level(),
+            offset: None,
+            blocking: false,
+        }
+    }
+}
+
+/// The runbook could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EscolaError {
+    /// The model is inconsistent.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// A configured check has a bad parameter.
+    #[error("runbook configuration: {0}")]
+    Config(#[from] ParamError),
+}
+
+/// The checks the configuration turns on, built through the registry so a
+/// configuration error reads like a `check --param` error.
+struct Automations {
+    coverage: Option<(String, Arc<dyn Check>)>,
+    ci_status: Option<Arc<dyn Check>>,
+    docs: Option<Arc<dyn Check>>,
+    changelog: Option<Arc<dyn Check>>,
+    cdn_purge: Option<(Arc<dyn Check>, bool)>,
+    app_log: Option<(Arc<dyn Check>, bool, bool)>,
+}
+
+fn build(name: &str, pairs: Vec<(&str, String)>) -> Result<Arc<dyn Check>, ParamError> {
+    let spec = registry::find(name).map_err(|e| ParamError {
+        check: name.into(),
+        param: String::new(),
+        message: e.to_string(),
+    })?;
+    spec.instantiate(&Params::new(pairs))
+}
+
+fn in_app(app_dir: &Path, path: &Path) -> String {
+    app_dir.join(path).display().to_string()
+}
+
+impl EscolaConfig {
+    fn automations(&self) -> Result<Automations, ParamError> {
+        let app = &self.app_dir;
+        let release = self.release_dir.as_ref().unwrap_or(&self.app_dir);
+        let coverage = self
+            .coverage
+            .as_ref()
+            .map(|c| {
+                let title = format!(
+                    "Cobertura de linhas ≥ {}% (`{}`).",
+                    c.min,
+                    c.report.display()
+                );
+                let mut p = vec![
+                    ("report", in_app(release, &c.report)),
+                    ("min", c.min.to_string()),
+                ];
+                if let Some(age) = &c.max_age {
+                    p.push(("max_age", age.clone()));
+                }
+                build("coverage", p).map(|check| (title, check))
+            })
+            .transpose()?;
+        let ci_status = self
+            .ci_status
+            .as_ref()
+            .map(|c| {
+                let mut p = vec![
+                    ("url", c.url.clone()),
+                    ("path", c.path.clone()),
+                    ("op", c.op.clone()),
+                    ("value", c.value.clone()),
+                ];
+                if let Some(s) = &c.token_secret {
+                    p.push(("token_secret", s.clone()));
+                }
+                build("http-json", p)
+            })
+            .transpose()?;
+        let docs = self
+            .docs
+            .as_ref()
+            .map(|d| {
+                build(
+                    "docs-freshness",
+                    vec![
+                        ("repo", release.display().to_string()),
+                        ("files", d.files.join(",")),
+                        ("since", d.since.clone()),
+                    ],
+                )
+            })
+            .transpose()?;
+        let changelog = self
+            .changelog
+            .as_ref()
+            .map(|c| {
+                build(
+                    "changelog",
+                    vec![
+                        ("file", in_app(release, &c.file)),
+                        ("version", c.version.clone()),
+                        ("repo", release.display().to_string()),
+                    ],
+                )
+            })
+            .transpose()?;
+        let cdn_purge = self
+            .cdn_purge
+            .as_ref()
+            .map(|c| {
+                let mut p = vec![
+                    ("base_url", c.base_url.clone()),
+                    ("paths", c.paths.join(",")),
+                    ("method", c.method.clone()),
+                    ("accept", c.accept.clone()),
+                ];
+                if let Some(h) = &c.host {
+                    p.push(("host", h.clone()));
+                }
+                if let Some(s) = &c.token_secret {
+                    p.push(("token_secret", s.clone()));
+                }
+                build("cache-purge", p).map(|check| (check, c.blocking))
+            })
+            .transpose()?;
+        let app_log = self
+            .app_log
+            .as_ref()
+            .map(|l| {
+                let since = l
+                    .since
+                    .clone()
+                    .unwrap_or_else(|| format!("value:{}", crate::log_scan::DEPLOY_STARTED_AT));
+                let mut p = vec![
+                    ("file", in_app(app, &l.file)),
+                    ("since", since),
+                    ("max", l.max_errors.to_string()),
+                    ("level", l.level.clone()),
+                ];
+                if let Some(offset) = &l.offset {
+                    p.push(("offset", offset.clone()));
+                }
+                build("log-scan", p).map(|check| (check, l.since.is_none(), l.blocking))
+            })
+            .transpose()?;
+        Ok(Automations {
+            coverage,
+            ci_status,
+            docs,
+            changelog,
+            cdn_purge,
+            app_log,
+        })
+    }
+}
+
+/// A check step when `check` is set, the manual step otherwise.
+fn automated(id: &str, title: &str, check: Option<Arc<dyn Check>>) -> Step {
+    match check {
+        Some(check) => Step::check_arc(id, title, check),
+        None => Step::manual(id, title),
     }
 }
 
@@ -55,8 +474,13 @@ fn notice(config: &EscolaConfig, id: &str, title: &str, message: &str) -> Step {
     }
 }
 
+fn advisory_unless(blocking: bool, step: Step) -> Step {
+    if blocking { step } else { step.advisory() }
+}
+
 /// The built-in runbook.
-pub fn runbook(config: &EscolaConfig) -> Result<Runbook, ModelError> {
+pub fn runbook(config: &EscolaConfig) -> Result<Runbook, EscolaError> {
+    let auto = config.automations()?;
     let cmd = |line: &str, timeout: Duration| {
         CommandCheck::shell(line)
             .current_dir(&config.app_dir)
@@ -68,16 +492,34 @@ pub fn runbook(config: &EscolaConfig) -> Result<Runbook, ModelError> {
     let readiness = "Checklist de readiness";
     let window = "Janela & comunicações";
     let backups = "Backups & infra";
-    let pre_deploy = Phase::new("pre-deploy", "Pré-Deploy")
-        .step(Step::manual("ci-green", "Confirmar branch `main` verdinho (CI ok, cobertura ≥ 85%).").section(readiness))
+    let mut pre_deploy = Phase::new("pre-deploy", "Pré-Deploy").step(
+        automated(
+            "ci-green",
+            "Confirmar branch `main` verdinho (CI ok, cobertura ≥ 85%).",
+            auto.ci_status,
+        )
+        .section(readiness),
+    );
+    if let Some((title, check)) = auto.coverage {
+        pre_deploy = pre_deploy.step(Step::check_arc("coverage", title, check).section(readiness));
+    }
+    let pre_deploy = pre_deploy
         .step(
-            Step::manual(
+            automated(
                 "docs-updated",
                 "Validar que `docs/api.md`, `docs/cache-strategy.md` e `docs/escola-module-todo.md` estão atualizados.",
+                auto.docs,
             )
             .section(readiness),
         )
-        .step(Step::manual("changelog-version", "Revisar `CHANGELOG.md` e anotar versão planejada (semver).").section(readiness))
+        .step(
+            automated(
+                "changelog-version",
+                "Revisar `CHANGELOG.md` e anotar versão planejada (semver).",
+                auto.changelog,
+            )
+            .section(readiness),
+        )
         .step(Step::manual("window-agreed", "Sincronizar janela com Infra + Produto (evitar campanhas de campo).").section(window))
         .step(Step::manual("notice-scheduled", "Programar aviso nos canais #operacoes e #promotores (T -4h).").section(window))
         .step(Step::manual("squad-present", "Garantir presença do squad (dev, QA, suporte) no período.").section(window))
@@ -88,8 +530,26 @@ pub fn runbook(config: &EscolaConfig) -> Result<Runbook, ModelError> {
                 .section(backups),
         );
 
-    let deploy = Phase::new("deploy", "Deploy")
-        .rollback_on_failure()
+    let (log_scan, mark_start, log_blocking) = match auto.app_log {
+        Some((check, mark, blocking)) => (Some(check), mark, blocking),
+        None => (None, false, true),
+    };
+    let (cdn_purge, purge_blocking) = match auto.cdn_purge {
+        Some((check, blocking)) => (Some(check), blocking),
+        None => (None, true),
+    };
+    let mut deploy = Phase::new("deploy", "Deploy").rollback_on_failure();
+    if mark_start {
+        deploy = deploy.step(
+            Step::check(
+                "deploy-started",
+                "Registrar o início do deploy (janela da verificação de `app.log`).",
+                crate::log_scan::RecordTimeCheck::new(crate::log_scan::DEPLOY_STARTED_AT),
+            )
+            .advisory(),
+        );
+    }
+    let deploy = deploy
         .step(
             Step::check(
                 "maintenance-on",
@@ -126,8 +586,15 @@ pub fn runbook(config: &EscolaConfig) -> Result<Runbook, ModelError> {
             .note("O runbook marca este script como TODO: confirme que ele existe antes do deploy."),
         )
         .step(
-            Step::manual("cdn-purge", "Limpar caches HTTP/CDN relacionados a `/v1/cidades` e `/v1/escolas`.")
-                .section("Limpeza de caches"),
+            advisory_unless(
+                purge_blocking,
+                automated(
+                    "cdn-purge",
+                    "Limpar caches HTTP/CDN relacionados a `/v1/cidades` e `/v1/escolas`.",
+                    cdn_purge,
+                ),
+            )
+            .section("Limpeza de caches"),
         )
         .step(
             Step::check("maintenance-off", "Retomar tráfego", cmd("php artisan up", short))
@@ -141,7 +608,14 @@ pub fn runbook(config: &EscolaConfig) -> Result<Runbook, ModelError> {
             "Validar smoke tests automatizados (Postman/Newman ou script `./scripts/smoke.sh`).",
             cmd("./scripts/smoke.sh", long).read_only(),
         ))
-        .step(Step::manual("app-log-errors", "Checar logs de erro (`var/logs/app.log`) e `Trace-Id`."))
+        .step(advisory_unless(
+            log_blocking,
+            automated(
+                "app-log-errors",
+                "Checar logs de erro (`var/logs/app.log`) e `Trace-Id`.",
+                log_scan,
+            ),
+        ))
         .step(Step::manual(
             "metrics-endpoint",
             "Garantir que `/metrics` está respondendo (`curl -H \"Authorization: Bearer <token>\" http://api/metrics`).",
@@ -268,11 +742,13 @@ pub fn runbook(config: &EscolaConfig) -> Result<Runbook, ModelError> {
         .phase(post_24h)
         .phase(support)
         .build()
+        .map_err(EscolaError::from)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     #[test]
     fn has_the_seven_sections_and_every_item() {
@@ -293,5 +769,285 @@ mod tests {
         let per_phase: Vec<usize> = rb.phases().iter().map(|p| p.steps.len()).collect();
         assert_eq!(per_phase, [9, 8, 5, 7, 6, 3, 2]);
         assert_eq!(rb.metadata().contacts.len(), 3);
+    }
+
+    fn kinds(rb: &Runbook) -> Vec<(String, Option<String>)> {
+        rb.steps()
+            .map(|(_, s)| (s.id.clone(), s.description().map(|d| d.name)))
+            .collect()
+    }
+
+    fn kind_of(rb: &Runbook, id: &str) -> Option<String> {
+        kinds(rb)
+            .into_iter()
+            .find(|(step, _)| step == id)
+            .unwrap_or_else(|| panic!("no step {id}"))
+            .1
+    }
+
+    #[test]
+    fn with_no_configuration_the_automatable_items_stay_manual() {
+        let rb = runbook(&EscolaConfig::default()).unwrap();
+        for id in [
+            "ci-green",
+            "docs-updated",
+            "changelog-version",
+            "cdn-purge",
+            "app-log-errors",
+        ] {
+            assert_eq!(kind_of(&rb, id), None, "{id} must stay manual");
+        }
+        assert!(rb.find_step("coverage").is_none());
+        assert!(rb.find_step("deploy-started").is_none());
+    }
+
+    fn full_config(app_dir: &Path, ci_url: &str, cache_url: &str) -> EscolaConfig {
+        EscolaConfig {
+            app_dir: app_dir.to_owned(),
+            coverage: Some(CoverageConfig {
+                report: "build/clover.xml".into(),
+                min: 85.0,
+                max_age: Some("1d".into()),
+            }),
+            ci_status: Some(CiStatusConfig::new(ci_url)),
+            docs: Some(DocsConfig::default()),
+            changelog: Some(ChangelogConfig::new("2.4.0")),
+            cdn_purge: Some(CachePurgeConfig::new(cache_url)),
+            app_log: Some(AppLogConfig::default()),
+            ..EscolaConfig::default()
+        }
+    }
+
+    #[test]
+    fn configured_items_become_checks_in_place_of_the_manual_steps() {
+        let rb = runbook(&full_config(
+            Path::new("/srv/app"),
+            "http://ci.invalid/s",
+            "http://cache.invalid",
+        ))
+        .unwrap();
+        let expect = [
+            ("ci-green", "http-json"),
+            ("coverage", "coverage"),
+            ("docs-updated", "docs-freshness"),
+            ("changelog-version", "changelog"),
+            ("deploy-started", "record-time"),
+            ("cdn-purge", "cache-purge"),
+            ("app-log-errors", "log-scan"),
+        ];
+        for (id, kind) in expect {
+            assert_eq!(kind_of(&rb, id).as_deref(), Some(kind), "{id}");
+        }
+        let per_phase: Vec<usize> = rb.phases().iter().map(|p| p.steps.len()).collect();
+        assert_eq!(per_phase, [10, 9, 5, 7, 6, 3, 2]);
+        let (_, step) = rb.find_step("changelog-version").unwrap();
+        let Some(desc) = step.description() else {
+            panic!()
+        };
+        assert!(
+            desc.verifies
+                .contains("/srv/app/CHANGELOG.md has a section for 2.4.0"),
+            "{}",
+            desc.verifies
+        );
+        let (_, purge) = rb.find_step("cdn-purge").unwrap();
+        assert!(purge.mutates());
+        assert!(
+            !purge.policy.blocking,
+            "a failed purge is reported, not a rollback"
+        );
+        assert!(!rb.find_step("app-log-errors").unwrap().1.policy.blocking);
+        assert!(rb.find_step("docs-updated").unwrap().1.policy.blocking);
+        // The readiness checks read the release checkout when there is one.
+        let with_release = EscolaConfig {
+            release_dir: Some("/builds/escola/api".into()),
+            ..full_config(
+                Path::new("/srv/app"),
+                "http://ci.invalid/s",
+                "http://cache.invalid",
+            )
+        };
+        let rb2 = runbook(&with_release).unwrap();
+        let verifies = |id: &str| rb2.find_step(id).unwrap().1.description().unwrap().verifies;
+        assert!(verifies("changelog-version").starts_with("/builds/escola/api/CHANGELOG.md"));
+        assert!(verifies("docs-updated").contains("(repository /builds/escola/api)"));
+        assert!(verifies("coverage").contains("/builds/escola/api/build/clover.xml"));
+        assert!(verifies("app-log-errors").contains("/srv/app/var/logs/app.log"));
+        // A fixed window needs no start marker.
+        let mut config = full_config(
+            Path::new("/srv/app"),
+            "http://ci.invalid/s",
+            "http://cache.invalid",
+        );
+        config.app_log = Some(AppLogConfig {
+            since: Some("30m".into()),
+            ..AppLogConfig::default()
+        });
+        assert!(
+            runbook(&config)
+                .unwrap()
+                .find_step("deploy-started")
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn a_bad_configuration_names_the_check_and_parameter() {
+        let config = EscolaConfig {
+            changelog: Some(ChangelogConfig::new("next")),
+            ..EscolaConfig::default()
+        };
+        let err = runbook(&config).unwrap_err();
+        assert!(matches!(err, EscolaError::Config(_)), "{err}");
+        assert!(
+            err.to_string()
+                .contains("check `changelog`, parameter `version`"),
+            "{err}"
+        );
+        let config = EscolaConfig {
+            ci_status: Some(CiStatusConfig {
+                op: "roughly".into(),
+                ..CiStatusConfig::new("http://ci.invalid")
+            }),
+            ..EscolaConfig::default()
+        };
+        assert!(
+            runbook(&config)
+                .unwrap_err()
+                .to_string()
+                .contains("parameter `op`")
+        );
+    }
+
+    #[test]
+    fn configuration_reads_from_json_with_defaults() {
+        let config: CachePurgeConfig =
+            serde_json::from_str(r#"{"base_url":"http://varnish:6081","method":"BAN"}"#).unwrap();
+        assert_eq!(config.paths, ["/v1/cidades", "/v1/escolas"]);
+        let log: AppLogConfig = serde_json::from_str("{}").unwrap();
+        assert_eq!(log, AppLogConfig::default());
+        assert!(serde_json::from_str::<DocsConfig>(r#"{"sinse":"30d"}"#).is_err());
+    }
+
+    #[tokio::test]
+    async fn the_configured_runbook_runs_its_checks_against_real_inputs() {
+        use crate::git::testing::{commit, init, tag};
+        use crate::http::testing::serve;
+        use escola_runbook_core::{Executor, PreapprovedConfirmer, RunOptions, Status};
+
+        let app = tempfile::tempdir().unwrap();
+        let d = app.path();
+        init(d);
+        commit(
+            d,
+            "2026-09-01T12:00:00Z",
+            "2.3.0",
+            &[
+                (
+                    "CHANGELOG.md",
+                    "# Changelog\n\n## [2.3.0] - 2026-09-01\n- old\n",
+                ),
+                ("docs/api.md", "1"),
+                ("docs/cache-strategy.md", "1"),
+                ("docs/escola-module-todo.md", "1"),
+            ],
+        );
+        tag(d, "2026-09-01T12:00:00Z", "v2.3.0");
+        commit(
+            d,
+            "2026-11-28T12:00:00Z",
+            "docs and changelog for 2.4.0",
+            &[
+                (
+                    "CHANGELOG.md",
+                    "# Changelog\n\n## [2.4.0] - 2026-11-29\n- If-Match on sync\n\n## [2.3.0] - 2026-09-01\n- old\n",
+                ),
+                ("docs/api.md", "2"),
+                ("docs/cache-strategy.md", "2"),
+                ("docs/escola-module-todo.md", "2"),
+            ],
+        );
+        std::fs::create_dir_all(d.join("build")).unwrap();
+        std::fs::write(d.join("build/clover.xml"), r#"<coverage><project><metrics statements="200" coveredstatements="180"/></project></coverage>"#).unwrap();
+        std::fs::create_dir_all(d.join("var/logs")).unwrap();
+        std::fs::write(d.join("var/logs/app.log"), "[2020-01-01T00:00:00+00:00] app.ERROR: long ago [] []\n[2999-01-01T00:00:00+00:00] app.ERROR: Escola 7 not found {\"trace_id\":\"t-77\"} []\n").unwrap();
+        let ci = serve(std::sync::Arc::new(|_: &crate::http::testing::Received| {
+            (200, r#"{"state":"success"}"#.into())
+        }))
+        .await;
+        let cache = serve(std::sync::Arc::new(|_: &crate::http::testing::Received| {
+            (200, "Purged".into())
+        }))
+        .await;
+        let config = full_config(d, &format!("{}/status", ci.url), &cache.url);
+        let rb = runbook(&config).unwrap();
+        let runs = tempfile::tempdir().unwrap();
+        let record = Executor::new(rb)
+            .confirmer(std::sync::Arc::new(PreapprovedConfirmer::new("test")))
+            .run_root(runs.path())
+            .options(RunOptions {
+                only: [
+                    "ci-green",
+                    "coverage",
+                    "docs-updated",
+                    "changelog-version",
+                    "deploy-started",
+                    "cdn-purge",
+                    "app-log-errors",
+                ]
+                .map(String::from)
+                .to_vec(),
+                ..RunOptions::default()
+            })
+            .run()
+            .await
+            .unwrap();
+        let status = |id: &str| {
+            record
+                .phases
+                .iter()
+                .flat_map(|p| &p.steps)
+                .find(|s| s.outline.id == id)
+                .and_then(|s| s.outcome.clone())
+                .unwrap_or_else(|| panic!("no outcome for {id}"))
+        };
+        for id in [
+            "ci-green",
+            "coverage",
+            "docs-updated",
+            "changelog-version",
+            "deploy-started",
+            "cdn-purge",
+        ] {
+            assert_eq!(status(id).status, Status::Passed, "{id}: {:#?}", status(id));
+        }
+        assert!(
+            status("coverage")
+                .summary
+                .starts_with("line coverage 90% (180/200 lines)")
+        );
+        let purged: Vec<String> = cache
+            .received
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|r| format!("{} {}", r.method, r.path))
+            .collect();
+        assert_eq!(purged, ["PURGE /v1/cidades", "PURGE /v1/escolas"]);
+        // The window starts at the recorded deploy start: the old error is
+        // out, the (future-dated) one is in.
+        let log = status("app-log-errors");
+        assert_eq!(log.status, Status::Failed, "{log:#?}");
+        assert!(
+            log.summary.starts_with("1 ERROR-or-above line in"),
+            "{}",
+            log.summary
+        );
+        assert!(
+            log.evidence
+                .iter()
+                .any(|e| e.value.contains("Escola 7 not found — Trace-Id t-77")),
+            "{log:#?}"
+        );
     }
 }

@@ -3,7 +3,17 @@
 
 #![warn(missing_docs)]
 
+pub mod cache_purge;
+pub mod changelog;
 pub mod command;
+pub mod coverage;
+pub mod docs_freshness;
 pub mod escola;
+pub mod git;
+pub mod http;
+pub mod http_json;
+pub mod log_scan;
 pub mod notify;
 pub mod registry;
+#[cfg(test)]
+mod testing;

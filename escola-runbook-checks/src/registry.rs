@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use escola_runbook_core::Check;
 
-use crate::{command, notify};
+use crate::{
+    cache_purge, changelog, command, coverage, docs_freshness, http_json, log_scan, notify,
+};
 
 /// One parameter of a built-in check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -220,9 +222,37 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
     (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs))
 }
 
+/// A span for evidence: `30d` for whole days, `3d4h` beyond two days,
+/// otherwise like [`escola_runbook_core::format_duration`] (`36h`, `5m`).
+pub fn format_span(d: Duration) -> String {
+    let secs = d.as_secs();
+    let (days, hours) = (secs / 86_400, (secs % 86_400) / 3600);
+    if secs >= 86_400 && secs % 86_400 == 0 {
+        format!("{days}d")
+    } else if days >= 2 {
+        if hours == 0 {
+            format!("{days}d")
+        } else {
+            format!("{days}d{hours}h")
+        }
+    } else {
+        escola_runbook_core::format_duration(d)
+    }
+}
+
 /// Every built-in check, by name.
 pub fn builtin() -> Vec<CheckSpec> {
-    let mut specs = vec![command::spec(), notify::spec()];
+    let mut specs = vec![
+        command::spec(),
+        coverage::spec(),
+        changelog::spec(),
+        docs_freshness::spec(),
+        log_scan::spec(),
+        log_scan::record_time_spec(),
+        http_json::spec(),
+        cache_purge::spec(),
+        notify::spec(),
+    ];
     specs.sort_by_key(|s| s.name);
     specs
 }
@@ -288,6 +318,12 @@ mod tests {
         assert_eq!(parse_duration("-1s"), None);
         assert_eq!(parse_duration("5 parsecs"), None);
         assert_eq!(parse_duration(""), None);
+        assert_eq!(format_span(Duration::from_secs(30 * 86_400)), "30d");
+        assert_eq!(
+            format_span(Duration::from_secs(3 * 86_400 + 4 * 3600 + 5)),
+            "3d4h"
+        );
+        assert_eq!(format_span(Duration::from_secs(36 * 3600)), "36h");
     }
 
     #[test]
