@@ -818,18 +818,36 @@ impl Run {
             }
             let outcomes = if chunk.len() == 1 {
                 vec![
-                    self.run_step(phase, &chunk[0], rolling_back, select_all)
+                    self.run_step(phase, &chunk[0], rolling_back, select_all, &self.cancel)
                         .await?,
                 ]
             } else {
                 let permits = Semaphore::new(phase.max_parallel.max(1));
+                // Fail-fast groups stop their other steps at the first
+                // blocking failure (a watch must not go on for 24 h after a
+                // sibling decided the rollback).
+                let group = self.cancel.child_token();
                 let runs = chunk.iter().map(|step| {
                     let permits = &permits;
+                    let group = &group;
                     async move {
                         // The semaphore is never closed, so acquire cannot fail;
                         // without a permit the step would run unthrottled.
                         let _permit = permits.acquire().await.ok();
-                        self.run_step(phase, step, rolling_back, select_all).await
+                        if group.is_cancelled() {
+                            let outcome = Outcome::not_run(
+                                "not started: another step of its fail-fast parallel group failed",
+                            );
+                            self.finish(phase, step, outcome.clone(), 0, Duration::ZERO)?;
+                            return Ok::<Outcome, RunError>(outcome);
+                        }
+                        let outcome = self
+                            .run_step(phase, step, rolling_back, select_all, group)
+                            .await?;
+                        if phase.fail_fast && step.policy.blocking && !outcome.status.is_ok() {
+                            group.cancel();
+                        }
+                        Ok(outcome)
                     }
                 });
                 join_all(runs)
@@ -867,6 +885,7 @@ impl Run {
         step: &Step,
         rolling_back: bool,
         select_all: bool,
+        stop: &CancellationToken,
     ) -> Result<Outcome, RunError> {
         if let Some(outcome) = self.done.get(&step.id) {
             // Done before the resume: recorded already, never repeated.
@@ -902,10 +921,14 @@ impl Run {
                         0,
                     )
                 } else {
-                    (self.confirm(phase, step, instructions.clone()).await?, 1)
+                    (
+                        self.confirm(phase, step, instructions.clone(), stop)
+                            .await?,
+                        1,
+                    )
                 }
             }
-            StepKind::Check(check) => self.run_check(phase, step, check.as_ref()).await?,
+            StepKind::Check(check) => self.run_check(phase, step, check.as_ref(), stop).await?,
         };
         let outcome = self.secrets.redactor().redact_serde(&outcome);
         if outcome.status.is_ok() && !outcome.values.is_empty() {
@@ -933,6 +956,7 @@ impl Run {
         phase: &Phase,
         step: &Step,
         instructions: Option<String>,
+        stop: &CancellationToken,
     ) -> Result<Outcome, RunError> {
         self.publish(Event::StepStarted {
             phase: phase.id.clone(),
@@ -954,7 +978,7 @@ impl Run {
         let ask = self.confirmer.confirm(&request);
         let answer = tokio::select! {
             biased;
-            () = self.cancel.cancelled() => {
+            () = stop.cancelled() => {
                 return Ok(Outcome::aborted("the run was stopped while waiting for confirmation"));
             }
             answer = with_deadline(step.policy.confirm_deadline, ask) => answer,
@@ -1002,6 +1026,7 @@ impl Run {
         phase: &Phase,
         step: &Step,
         check: &dyn Check,
+        stop: &CancellationToken,
     ) -> Result<(Outcome, u32), RunError> {
         let desc = check.describe();
         if self.dry_run {
@@ -1054,11 +1079,12 @@ impl Run {
                     attempt,
                     values.clone(),
                     step.policy.timeout,
+                    stop,
                 )
                 .await;
             if !outcome.status.is_retryable()
                 || attempt > step.policy.retries
-                || self.cancel.is_cancelled()
+                || stop.is_cancelled()
             {
                 return Ok((outcome, attempt));
             }
@@ -1072,7 +1098,7 @@ impl Run {
             })?;
             tokio::select! {
                 biased;
-                () = self.cancel.cancelled() => {
+                () = stop.cancelled() => {
                     return Ok((Outcome::aborted(format!("stopped before retry {attempt}; last attempt: {}", outcome.summary)), attempt));
                 }
                 () = tokio::time::sleep(delay) => {}
@@ -1092,9 +1118,10 @@ impl Run {
         attempt: u32,
         values: Arc<BTreeMap<String, serde_json::Value>>,
         timeout: Option<Duration>,
+        stop: &CancellationToken,
     ) -> Outcome {
         let mutates = check.describe().mutates;
-        let token = self.cancel.child_token();
+        let token = stop.child_token();
         let ctx = Ctx {
             run_id: self.run_id.clone(),
             phase: phase.id.clone(),
@@ -1111,10 +1138,10 @@ impl Run {
         let run = AssertUnwindSafe(check.run(&ctx)).catch_unwind();
         let outcome = tokio::select! {
             biased;
-            () = self.cancel.cancelled() => Outcome::aborted(if mutates {
-                "interrupted while running: what it changed is unknown; verify before resuming"
-            } else {
-                "interrupted by the operator"
+            () = stop.cancelled() => Outcome::aborted(match (mutates, self.cancel.is_cancelled()) {
+                (true, _) => "interrupted while running: what it changed is unknown; verify before resuming",
+                (false, true) => "interrupted by the operator",
+                (false, false) => "cancelled: another step of its fail-fast parallel group failed",
             }),
             result = with_deadline(timeout, run) => match result {
                 None => Outcome::timed_out(timeout.unwrap_or_default()),
@@ -1144,7 +1171,15 @@ impl Run {
             } else {
                 let values = Arc::new(lock(&self.values).clone());
                 let outcome = self
-                    .attempt(phase, step, undo.as_ref(), 1, values, step.policy.timeout)
+                    .attempt(
+                        phase,
+                        step,
+                        undo.as_ref(),
+                        1,
+                        values,
+                        step.policy.timeout,
+                        &self.cancel,
+                    )
                     .await;
                 self.secrets.redactor().redact_serde(&outcome)
             };

@@ -324,6 +324,9 @@ pub struct Phase {
     pub rollback_on_failure: bool,
     /// Concurrency limit for parallel groups.
     pub max_parallel: usize,
+    /// A blocking failure in a parallel group cancels the group's other
+    /// steps instead of letting them finish.
+    pub fail_fast: bool,
     /// Steps in order.
     pub steps: Vec<Step>,
     /// Remarks shown under the heading.
@@ -339,6 +342,7 @@ impl Phase {
             kind: PhaseKind::Normal,
             rollback_on_failure: false,
             max_parallel: 4,
+            fail_fast: false,
             steps: Vec::new(),
             notes: Vec::new(),
         }
@@ -369,6 +373,12 @@ impl Phase {
     /// At most `n` steps of a parallel group at once (minimum 1).
     pub fn max_parallel(mut self, n: usize) -> Self {
         self.max_parallel = n.max(1);
+        self
+    }
+
+    /// Cancels a parallel group's other steps at its first blocking failure.
+    pub fn fail_fast(mut self) -> Self {
+        self.fail_fast = true;
         self
     }
 

@@ -726,3 +726,35 @@ async fn a_failed_undo_makes_the_rollback_failed() {
         report::render_markdown(&record).contains("- undone on rollback: FAILED — up: 3 > limit 2")
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_fail_fast_group_cancels_its_siblings_at_the_first_blocking_failure() {
+    let long = Scripted::after("long", HOUR, Outcome::passed("never"));
+    let runbook = Runbook::builder("fail-fast")
+        .phase(
+            Phase::new("watch", "Watch")
+                .fail_fast()
+                .step(
+                    Step::check(
+                        "bad",
+                        "Bad",
+                        Scripted::after("bad", secs(420), Outcome::failed("p95 2.4s > 2s for 5m")),
+                    )
+                    .parallel("alerts"),
+                )
+                .step(Step::check("long", "Long", long.clone()).parallel("alerts")),
+        )
+        .build()
+        .unwrap();
+    let started = tokio::time::Instant::now();
+    let record = executor(runbook).run().await.unwrap();
+    assert_eq!(started.elapsed(), secs(420));
+    assert_eq!(status_of(&record, "bad"), Status::Failed);
+    let long = step_of(&record, "long");
+    assert_eq!(long.status(), Status::Aborted);
+    assert_eq!(
+        long.outcome.as_ref().unwrap().summary,
+        "cancelled: another step of its fail-fast parallel group failed"
+    );
+    assert_eq!(record.verdict, Some(Verdict::Failed));
+}
