@@ -1072,15 +1072,7 @@ impl Run {
                 at: self.clock.now(),
             })?;
             let outcome = self
-                .attempt(
-                    phase,
-                    step,
-                    check,
-                    attempt,
-                    values.clone(),
-                    step.policy.timeout,
-                    stop,
-                )
+                .attempt(phase, step, check, attempt, step.policy.timeout, stop)
                 .await;
             if !outcome.status.is_retryable()
                 || attempt > step.policy.retries
@@ -1116,10 +1108,10 @@ impl Run {
         step: &Step,
         check: &dyn Check,
         attempt: u32,
-        values: Arc<BTreeMap<String, serde_json::Value>>,
         timeout: Option<Duration>,
         stop: &CancellationToken,
     ) -> Outcome {
+        let values = Arc::new(lock(&self.values).clone());
         let mutates = check.describe().mutates;
         let token = stop.child_token();
         let ctx = Ctx {
@@ -1169,14 +1161,12 @@ impl Run {
                     would: desc.action_text().to_owned(),
                 })
             } else {
-                let values = Arc::new(lock(&self.values).clone());
                 let outcome = self
                     .attempt(
                         phase,
                         step,
                         undo.as_ref(),
                         1,
-                        values,
                         step.policy.timeout,
                         &self.cancel,
                     )
