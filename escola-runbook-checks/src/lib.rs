@@ -14,6 +14,8 @@ pub mod http;
 pub mod http_json;
 pub mod log_scan;
 pub mod notify;
+pub mod markdown;
 pub mod registry;
 #[cfg(test)]
 mod testing;
+pub mod runbook_file;
