@@ -237,6 +237,8 @@ struct Checkbox {
     span: Range<usize>,
     /// The token as written, when it is not a clean `[ ]`/`[x]`.
     malformed: Option<String>,
+    /// End of the whole token (closing backtick, extra `]`).
+    token_end: usize,
 }
 
 /// Reads a checkbox token at the start of `s`: returns (checked, bytes up
@@ -479,21 +481,14 @@ impl Importer<'_> {
                         continue;
                     }
                     match command_of(lang.as_deref(), text) {
-                        Some(Ok(cmd)) => {
-                            let target = parent.or(if was_list { self.last_step } else { None });
-                            match target {
-                                Some(step) if self.step(step).command.is_none()
-                                    && self.step(step).check.is_none() =>
-                                {
-                                    if parent.is_none() {
-                                        let id = self.step(step).id.clone();
-                                        self.warn(range.start, format!("code block is not indented into the list item above it; attached to step `{id}` as its command"));
-                                    }
-                                    self.set_command(step, cmd, range.start);
-                                }
-                                _ => self.standalone_command(cmd, scope, range),
+                        Some(Ok(cmd)) => match parent {
+                            Some(step) if self.step(step).check.is_none() => {
+                                self.set_command(step, cmd);
                             }
-                        }
+                            // A block outside any item (or under a bound
+                            // check) is a step of its own.
+                            _ => self.standalone_command(cmd, scope, range),
+                        },
                         Some(Err(why)) => self.warn(range.start, why),
                         None => {
                             let body = text.trim_end();
@@ -545,7 +540,7 @@ impl Importer<'_> {
         }
     }
 
-    fn set_command(&mut self, step: StepRef, cmd: Command, offset: usize) {
+    fn set_command(&mut self, step: StepRef, cmd: Command) {
         let timeout = self.options.command_timeout;
         let cwd = self.options.command_cwd.clone();
         let s = self.step_mut(step);
@@ -567,7 +562,6 @@ impl Importer<'_> {
         }
         s.timeout = timeout.map(DurationText);
         s.cwd = cwd;
-        let _ = offset;
     }
 
     fn standalone_command(&mut self, cmd: Command, scope: &Scope, range: &Range<usize>) {
@@ -585,7 +579,7 @@ impl Importer<'_> {
         step.section = scope.section.clone();
         self.phases[phase].steps.push(step);
         let at = (phase, self.phases[phase].steps.len() - 1);
-        self.set_command(at, cmd, range.start);
+        self.set_command(at, cmd);
         self.last_step = Some(at);
         let line = self.line_of(range.start);
         let after = self.next_line_start(range.end.saturating_sub(1));
@@ -689,7 +683,7 @@ impl Importer<'_> {
         };
         let checkbox = self.checkbox(first);
         let title_inlines: Vec<Inline> = match &checkbox {
-            Some(cb) => strip_checkbox(first, cb.span.start, self.src),
+            Some(cb) => strip_checkbox(first, cb.token_end, self.src),
             None => first.to_vec(),
         };
         let title = render(&title_inlines);
@@ -871,10 +865,20 @@ impl Importer<'_> {
         for i in inlines {
             match &i.kind {
                 InlineKind::TaskMarker(checked) => {
+                    // `[ ]]`: the parser takes `[ ]` and leaves `]` as text.
+                    let extra = self
+                        .src
+                        .get(i.range.end..)
+                        .unwrap_or("")
+                        .chars()
+                        .take_while(|c| *c == ']')
+                        .count();
+                    let written = self.src.get(i.range.clone()).unwrap_or("[ ]");
                     return Some(Checkbox {
                         checked: *checked,
                         span: i.range.clone(),
-                        malformed: None,
+                        malformed: (extra > 0).then(|| format!("{written}{}", "]".repeat(extra))),
+                        token_end: i.range.end + extra,
                     });
                 }
                 InlineKind::Style => {}
@@ -889,6 +893,7 @@ impl Importer<'_> {
                         checked,
                         span: open..open + first_close,
                         malformed: (!exact).then(|| token.to_owned()),
+                        token_end: i.range.end,
                     });
                 }
                 InlineKind::Text(t) => {
@@ -915,6 +920,7 @@ impl Importer<'_> {
             checked,
             span: open..open + first_close,
             malformed: (!exact).then(|| trimmed[..whole].to_owned()),
+            token_end: open + whole,
         })
     }
 
@@ -996,56 +1002,21 @@ fn is_struck(inlines: &[Inline]) -> bool {
     struck_text
 }
 
-/// The inlines after the checkbox token that starts at `open`.
-fn strip_checkbox(inlines: &[Inline], open: usize, src: &str) -> Vec<Inline> {
-    let mut out = Vec::new();
-    let mut skipping = true;
-    for i in inlines {
-        if !skipping {
-            out.push(i.clone());
-            continue;
-        }
-        match &i.kind {
-            InlineKind::TaskMarker(_) => skipping = false,
-            InlineKind::Code(_) if i.range.contains(&open) => skipping = false,
-            InlineKind::Text(t) if i.range.end > open => {
-                // Drop the token (and any extra `]`) from this text.
-                let from = open.max(i.range.start) - i.range.start;
-                let text = src.get(i.range.clone()).unwrap_or(t.as_str());
-                let tail = text.get(from..).unwrap_or("");
-                match checkbox_token(tail) {
-                    Some((_, _, whole, _)) => {
-                        let rest = tail[whole..].to_owned();
-                        skipping = false;
-                        if !rest.trim().is_empty() {
-                            out.push(Inline {
-                                kind: InlineKind::Text(rest),
-                                range: i.range.start + from + whole..i.range.end,
-                            });
-                        }
-                    }
-                    // The token spans several text events (`[`, ` ]`).
-                    None => {
-                        let close = tail.find(']').map(|c| c + 1);
-                        if let Some(c) = close {
-                            let extra = tail[c..].chars().take_while(|ch| *ch == ']').count();
-                            let rest = tail[c + extra..].to_owned();
-                            skipping = false;
-                            if !rest.trim().is_empty() {
-                                out.push(Inline {
-                                    kind: InlineKind::Text(rest),
-                                    range: i.range.start + from + c + extra..i.range.end,
-                                });
-                            }
-                        }
-                    }
-                }
-            }
-            InlineKind::Style => out.push(i.clone()),
-            _ => {}
-        }
-    }
-    out
+/// The inlines after the checkbox token (which ends at `token_end`).
+fn strip_checkbox(inlines: &[Inline], token_end: usize, src: &str) -> Vec<Inline> {
+    inlines
+        .iter()
+        .filter_map(|i| match &i.kind {
+            InlineKind::TaskMarker(_) => None,
+            InlineKind::Style => Some(i.clone()),
+            _ if i.range.end <= token_end => None,
+            InlineKind::Text(_) if i.range.start < token_end => Some(Inline {
+                kind: InlineKind::Text(src.get(token_end..i.range.end).unwrap_or("").to_owned()),
+                range: token_end..i.range.end,
+            }),
+            _ => Some(i.clone()),
+        })
+        .collect()
 }
 
 fn quote_is_evidence(blocks: &[Block]) -> bool {
