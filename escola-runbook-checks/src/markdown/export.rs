@@ -73,8 +73,10 @@ fn evidence_line(step: &StepRecord) -> String {
             " ({via}, {})",
             c.at.format("%Y-%m-%d %H:%M:%S UTC")
         ));
-        if let Some(comment) = &c.comment {
-            line.push_str(&format!(": “{}”", one_line(comment)));
+        if let Some(comment) = c.comment.as_deref().map(one_line) {
+            if !summary.contains(&comment) {
+                line.push_str(&format!(": “{comment}”"));
+            }
         }
     } else if let Some(at) = step.finished_at {
         line.push_str(&format!(" ({})", at.format("%Y-%m-%d %H:%M:%S UTC")));
@@ -88,13 +90,54 @@ fn evidence_line(step: &StepRecord) -> String {
     if step.attempts > 1 {
         line.push_str(&format!(" · {} attempts", step.attempts));
     }
+    // Something went wrong: the first piece of evidence says what.
+    if !matches!(status, Status::Passed | Status::Skipped | Status::NotRun) {
+        if let Some(e) = step.outcome.as_ref().and_then(|o| o.evidence.first()) {
+            let value = one_line(e.value.lines().find(|l| !l.trim().is_empty()).unwrap_or(""));
+            if !value.is_empty() && !summary.contains(&value) {
+                line.push_str(&format!(" · {}: `{}`", e.label, value.replace('`', "'")));
+            }
+        }
+    }
+    line
+}
+
+/// The closing line: which run this record is, and how it ended.
+fn run_line(record: &RunRecord) -> String {
+    let run = &record.run;
+    let verdict = match (record.verdict, record.exit_code) {
+        (Some(v), Some(code)) => format!("**{}** (exit code {code})", v.label()),
+        _ => "**unfinished**: the record stops before the end of the run".into(),
+    };
+    let mut line = format!(
+        "**{EVIDENCE_MARK}** `{}` — {verdict} · {} on {} · environment `{}` · started {}",
+        run.run_id,
+        run.operator,
+        run.host,
+        run.environment.name,
+        run.started_at.format("%Y-%m-%d %H:%M:%S UTC"),
+    );
+    if run.dry_run {
+        line.push_str(" · dry-run: nothing was changed, no one was asked");
+    }
+    if let Some(at) = record.finished_at {
+        line.push_str(&format!(", finished {}", at.format("%Y-%m-%d %H:%M:%S UTC")));
+    }
+    if let Some(r) = &record.rollback {
+        line.push_str(&format!(
+            " · rollback triggered by `{}` ({})",
+            r.step,
+            r.status.label()
+        ));
+    }
     line
 }
 
 /// Writes `record` into `original`, the document `map` was imported from:
 /// each step's checkbox becomes `[x]`, `[!]` or `[ ]` where it stands (an
 /// item without one gets one), and a quoted evidence line goes under the
-/// item's title. Everything else in the document is left byte for byte.
+/// item's title, and one line at the end names the run and its verdict.
+/// Everything else in the document is left byte for byte.
 pub fn export(original: &str, map: &SourceMap, record: &RunRecord) -> Result<String, ExportError> {
     if original.len() != map.source_len || fnv1a(original.as_bytes()) != map.source_hash {
         return Err(ExportError::DocumentChanged);
@@ -150,6 +193,11 @@ pub fn export(original: &str, map: &SourceMap, record: &RunRecord) -> Result<Str
     // then the evidence line keep their document order.
     edits.sort_by(|a, b| b.0.cmp(&a.0));
     let mut out = original.to_owned();
+    let ending = if original.contains("\r\n") { "\r\n" } else { "\n" };
+    if !out.is_empty() && !out.ends_with('\n') {
+        out.push_str(ending);
+    }
+    out.push_str(&format!("{ending}> {}{ending}", run_line(record)));
     for (at, len, text) in edits {
         if out.is_char_boundary(at) && out.is_char_boundary(at + len) {
             out.replace_range(at..at + len, &text);
