@@ -220,8 +220,21 @@ fn strip_numbering(title: &str) -> &str {
     if digits == 0 || !t[..digits].starts_with(|c: char| c.is_ascii_digit()) {
         return t;
     }
+    let number = &t[..digits];
     let rest = &t[digits..];
-    let rest = rest.strip_prefix([')', ':', '-', '—']).unwrap_or(rest);
+    // `1. x`, `1) x`, `1 - x`: a bare year (`2024 plan`) is not numbering.
+    let (punct, rest) = match rest.strip_prefix([')', ':', '-', '—']) {
+        Some(r) => (true, r),
+        None => (number.ends_with('.'), rest),
+    };
+    let rest = if !punct {
+        match rest.trim_start().strip_prefix(['-', '—', '–']) {
+            Some(r) if r.starts_with(char::is_whitespace) => r,
+            _ => return t,
+        }
+    } else {
+        rest
+    };
     if rest.starts_with(char::is_whitespace) && !rest.trim().is_empty() {
         rest.trim()
     } else {
@@ -249,7 +262,8 @@ fn checkbox_token(s: &str) -> Option<(bool, usize, usize, bool)> {
     let inner = &rest[..inner_len];
     let mark = inner.trim();
     let checked = match mark {
-        "" => false,
+        // `!` is what export writes for a step that went wrong: not done.
+        "" | "!" => false,
         "x" | "X" => true,
         _ => return None,
     };
@@ -1206,6 +1220,7 @@ mod tests {
         assert_eq!(checkbox_token("[x]"), Some((true, 3, 3, true)));
         assert_eq!(checkbox_token("[ ]]"), Some((false, 3, 4, false)));
         assert_eq!(checkbox_token("[]"), Some((false, 2, 2, false)));
+        assert_eq!(checkbox_token("[!] again"), Some((false, 3, 3, true)));
         assert_eq!(checkbox_token("[link]"), None);
         assert_eq!(checkbox_token("no"), None);
     }
@@ -1250,6 +1265,7 @@ mod tests {
         assert_eq!(strip_numbering("2.1) Deploy"), "Deploy");
         assert_eq!(strip_numbering("2024 plan"), "2024 plan");
         assert_eq!(strip_numbering("3."), "3.");
+        assert_eq!(strip_numbering("4 - Rollback"), "Rollback");
     }
 
     #[test]

@@ -128,7 +128,9 @@ mod tests {
         );
         assert!(s.len() <= MAX_SLUG, "{s}");
         assert!(!s.ends_with('-'));
-        assert_eq!(s, "validar-que-docs-api-md-docs-cache-strategy-md");
+        assert_eq!(s, "validar-que-docs-api-md-docs-cache-strategy-md-e");
+        let one_word = slugify(&"a".repeat(100));
+        assert_eq!(one_word.len(), MAX_SLUG);
     }
 
     #[test]

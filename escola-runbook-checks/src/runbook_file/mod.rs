@@ -28,7 +28,7 @@
 //!
 //! let typo = text.replace("timeout", "timout");
 //! let err = runbook_file::load_str(&typo, "runbook.toml").unwrap_err().to_string();
-//! assert!(err.starts_with("runbook.toml:14:1:"), "{err}");
+//! assert!(err.starts_with("runbook.toml:12:1:"), "{err}");
 //! assert!(err.contains("did you mean `timeout`?"), "{err}");
 //! # Ok::<(), runbook_file::RunbookFileError>(())
 //! ```
