@@ -73,6 +73,7 @@ timeout = "2m"
 retries = 2
 backoff = { initial = "1s", factor = 2.0, max = "30s" }
 blocking = false
+undo = { command = "php artisan up", cwd = "/srv/app" }
 
 [[phases.steps]]
 id = "version"
@@ -115,6 +116,8 @@ fn a_hand_written_file_loads_with_its_policies() {
     let d = down.description().unwrap();
     assert!(d.mutates);
     assert_eq!(d.action.as_deref(), Some("run `php artisan down` in /srv/app"));
+    let undo = down.undo.as_ref().unwrap().describe();
+    assert_eq!(undo.action.as_deref(), Some("run `php artisan up` in /srv/app"));
     let (_, version) = rb.find_step("version").unwrap();
     let d = version.description().unwrap();
     assert!(!d.mutates, "read_only = true (a TOML boolean) reached the check");
@@ -143,7 +146,7 @@ fn unknown_keys_name_the_place_and_the_nearest_key() {
     assert!(err.contains("did you mean `rollback_on_failure`?"), "{err}");
 
     let err = error(&GOOD.replace("kind = \"rollback\"", "kind = \"rolback\""));
-    assert!(err.starts_with("runbook.toml:40:8: unknown variant `rolback`"), "{err}");
+    assert!(err.starts_with("runbook.toml:41:8: unknown variant `rolback`"), "{err}");
     assert!(err.contains("did you mean `rollback`?"), "{err}");
 
     let err = error(&GOOD.replace("[environment]", "[enviroment]"));
@@ -154,14 +157,14 @@ fn unknown_keys_name_the_place_and_the_nearest_key() {
 #[test]
 fn unknown_checks_and_parameters_name_the_place_and_the_nearest_name() {
     let err = error(&GOOD.replace("check = \"command\"", "check = \"comand\""));
-    assert!(err.starts_with("runbook.toml:27:9: step `version`: no built-in check is called `comand` (did you mean `command`?)"), "{err}");
+    assert!(err.starts_with("runbook.toml:28:9: step `version`: no built-in check is called `comand` (did you mean `command`?)"), "{err}");
 
     let err = error(&GOOD.replace("program = \"php\"", "progam = \"php\""));
-    assert!(err.starts_with("runbook.toml:28:"), "{err}");
+    assert!(err.starts_with("runbook.toml:29:"), "{err}");
     assert!(err.contains("parameter `progam` is not a parameter of `command` (did you mean `program`?)"), "{err}");
 
     let err = error(&GOOD.replace("expect_exit = 0", "expect_exit = \"zero\""));
-    assert!(err.starts_with("runbook.toml:28:"), "{err}");
+    assert!(err.starts_with("runbook.toml:29:"), "{err}");
     assert!(err.contains("expect_exit"), "{err}");
 }
 
@@ -176,11 +179,11 @@ fn values_are_checked_where_they_stand() {
     assert!(err.contains("at least 1.0"), "{err}");
 
     let err = error(&GOOD.replace("id = \"window\"", "id = \"down\""));
-    assert!(err.starts_with("runbook.toml:31:6:"), "{err}");
+    assert!(err.starts_with("runbook.toml:32:6:"), "{err}");
     assert!(err.contains("step id `down` is used"), "{err}");
 
     let err = error(&GOOD.replace("id = \"window\"", "id = \"Janela\""));
-    assert!(err.starts_with("runbook.toml:31:6:"), "{err}");
+    assert!(err.starts_with("runbook.toml:32:6:"), "{err}");
     assert!(err.contains("is not a slug"), "{err}");
 
     let err = error(&GOOD.replace("kind = \"rollback\"\n", ""));
@@ -193,6 +196,14 @@ fn values_are_checked_where_they_stand() {
 
     let err = error(&GOOD.replace("confirm_deadline = \"5m\"", "confirm_deadline = \"5m\"\ncommand = \"true\""));
     assert!(err.contains("`confirm_deadline` applies to manual steps"), "{err}");
+
+    let err = error(&GOOD.replace("undo = { command", "undo = { comand"));
+    assert!(err.starts_with("runbook.toml:23:"), "{err}");
+    assert!(err.contains("did you mean `command`?"), "{err}");
+
+    let err = error(&GOOD.replace("undo = { command = \"php artisan up\", cwd = \"/srv/app\" }", "undo = { cwd = \"/srv/app\" }"));
+    assert!(err.starts_with("runbook.toml:23:"), "{err}");
+    assert!(err.contains("`cwd` goes with `command`"), "{err}");
 
     let err = error(&format!("format = 2\n{GOOD}"));
     assert!(err.starts_with("runbook.toml:1:10: format 2 is newer"), "{err}");
@@ -224,7 +235,7 @@ fn watch_rules_and_rollback_settings_are_kept_and_warned_about() {
     let loaded = runbook_file::load_str(&text, "runbook.toml").unwrap();
     let w: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
     assert_eq!(w.len(), 2, "{w:?}");
-    assert!(w[0].starts_with("line 46:1:") && w[0].contains("NOT evaluated yet"), "{w:?}");
+    assert!(w[0].starts_with("line 47:1:") && w[0].contains("NOT evaluated yet"), "{w:?}");
     assert!(w[1].contains("[rollback]") && w[1].contains("NOT evaluated yet"), "{w:?}");
     let watch = loaded.file.watch.as_ref().unwrap();
     assert_eq!(watch.rules[0].for_.map(|d| d.text()), Some("5m".into()));

@@ -6,14 +6,15 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use escola_runbook_core::{
-    Backoff, Decision, Environment, ModelError, Phase, PhaseKind, Policy, Runbook, Step, StepKind,
+    Backoff, Check, Decision, Environment, ModelError, Phase, PhaseKind, Policy, Runbook, Step, StepKind,
 };
 
 use super::model::{
     BackoffFile, ContactFile, DurationText, EnvironmentFile, FORMAT_VERSION, MetadataFile,
-    ParamValue, PhaseFile, RunbookFile, StepFile,
+    ParamValue, PhaseFile, RunbookFile, StepFile, UndoFile,
 };
 use crate::registry::{self, Params};
 
@@ -179,8 +180,8 @@ impl RunbookFile {
             warnings.push(PathWarning {
                 path: vec![key("watch")],
                 message: format!(
-                    "[watch] has {} rule(s); they are kept in the file but NOT evaluated yet (the rule engine is not built): \
-                     watch phases run their steps only",
+                    "[watch] has {} rule(s); they are kept in the file but NOT evaluated yet: rules written in a file are not \
+                     wired to the rule engine (no probe is built from a file), so watch phases run their steps only",
                     watch.rules.len()
                 ),
             });
@@ -368,24 +369,6 @@ fn step_from_file(sf: &StepFile, pi: usize, si: usize) -> Result<Step, Invalid> 
         path: at(field),
         message: format!("step `{}`: {message}", sf.id),
     };
-    if sf.command.is_some() && sf.check.is_some() {
-        return Err(err(
-            "command",
-            "has both `command` and `check`; give one (`command = \"...\"` is short for `check = \"command\"` with `params.shell`)".into(),
-        ));
-    }
-    if !sf.params.is_empty() && sf.check.is_none() {
-        return Err(err(
-            "params",
-            "has `params` but no `check`; name the built-in check they are for (`escola-runbook check --list`)".into(),
-        ));
-    }
-    if sf.cwd.is_some() && sf.command.is_none() {
-        return Err(err(
-            "cwd",
-            "`cwd` goes with `command`; for a `check`, use its own parameter".into(),
-        ));
-    }
     let automated = sf.check.is_some() || sf.command.is_some();
     if automated && sf.instructions.is_some() {
         return Err(err(
@@ -405,42 +388,46 @@ fn step_from_file(sf: &StepFile, pi: usize, si: usize) -> Result<Step, Invalid> 
         ));
     }
 
-    let mut step = if let Some(name) = &sf.check {
-        let spec = registry::find(name).map_err(|e| err("check", e.to_string()))?;
-        let params = Params::new(sf.params.iter().map(|(k, v)| (k.clone(), v.0.clone())));
-        let check = spec.instantiate(&params).map_err(|e| {
-            let field = if sf.params.contains_key(&e.param) {
-                Invalid {
-                    path: {
-                        let mut p = at("params");
-                        p.push(key(&e.param));
-                        p
-                    },
-                    message: format!("step `{}`: {e}", sf.id),
-                }
-            } else {
-                err("check", e.to_string())
-            };
-            field
-        })?;
-        Step::check_arc(sf.id.clone(), sf.title.clone(), check)
-    } else if let Some(line) = &sf.command {
-        let spec = registry::find("command").map_err(|e| err("command", e.to_string()))?;
-        let mut pairs = vec![("shell".to_owned(), line.clone())];
-        if let Some(dir) = &sf.cwd {
-            pairs.push(("cwd".to_owned(), dir.clone()));
-        }
-        let check = spec
-            .instantiate(&Params::new(pairs))
-            .map_err(|e| err("command", e.to_string()))?;
-        Step::check_arc(sf.id.clone(), sf.title.clone(), check)
-    } else {
-        let mut s = Step::manual(sf.id.clone(), sf.title.clone());
-        if let Some(text) = &sf.instructions {
-            s = s.instructions(text.clone());
-        }
-        s
+    let base = at("");
+    let base = &base[..base.len() - 1];
+    let automation = Automation {
+        check: sf.check.as_deref(),
+        params: &sf.params,
+        command: sf.command.as_deref(),
+        cwd: sf.cwd.as_deref(),
     };
+    let mut step = match build_check(&automation, base, &sf.id)? {
+        Some(check) => Step::check_arc(sf.id.clone(), sf.title.clone(), check),
+        None => {
+            let mut s = Step::manual(sf.id.clone(), sf.title.clone());
+            if let Some(text) = &sf.instructions {
+                s = s.instructions(text.clone());
+            }
+            s
+        }
+    };
+    if let Some(undo) = &sf.undo {
+        let mut path = base.to_vec();
+        path.push(key("undo"));
+        let automation = Automation {
+            check: undo.check.as_deref(),
+            params: &undo.params,
+            command: undo.command.as_deref(),
+            cwd: undo.cwd.as_deref(),
+        };
+        match build_check(&automation, &path, &sf.id)? {
+            Some(check) => step.undo = Some(check),
+            None => {
+                return Err(Invalid {
+                    path,
+                    message: format!(
+                        "step `{}`: `undo` needs a `command` or a `check`: it is run, not confirmed",
+                        sf.id
+                    ),
+                });
+            }
+        }
+    }
     if let Some(section) = &sf.section {
         step = step.section(section.clone());
     }
@@ -449,6 +436,78 @@ fn step_from_file(sf: &StepFile, pi: usize, si: usize) -> Result<Step, Invalid> 
     }
     step.policy = policy_from_file(sf, &at)?;
     Ok(step)
+}
+
+/// What runs a step (or its undo), as written in the file.
+struct Automation<'a> {
+    check: Option<&'a str>,
+    params: &'a BTreeMap<String, ParamValue>,
+    command: Option<&'a str>,
+    cwd: Option<&'a str>,
+}
+
+/// The check for `a` through the registry; `None` when `a` names none (a
+/// manual step). `base` is the path of the table holding the fields.
+fn build_check(
+    a: &Automation<'_>,
+    base: &[PathSeg],
+    step_id: &str,
+) -> Result<Option<Arc<dyn Check>>, Invalid> {
+    let at = |field: &str| {
+        let mut p = base.to_vec();
+        p.push(key(field));
+        p
+    };
+    let err = |field: &str, message: String| Invalid {
+        path: at(field),
+        message: format!("step `{step_id}`: {message}"),
+    };
+    if a.command.is_some() && a.check.is_some() {
+        return Err(err(
+            "command",
+            "has both `command` and `check`; give one (`command = \"...\"` is short for `check = \"command\"` with `params.shell`)".into(),
+        ));
+    }
+    if !a.params.is_empty() && a.check.is_none() {
+        return Err(err(
+            "params",
+            "has `params` but no `check`; name the built-in check they are for (`escola-runbook check --list`)".into(),
+        ));
+    }
+    if a.cwd.is_some() && a.command.is_none() {
+        return Err(err(
+            "cwd",
+            "`cwd` goes with `command`; for a `check`, use its own parameter".into(),
+        ));
+    }
+    if let Some(name) = a.check {
+        let spec = registry::find(name).map_err(|e| err("check", e.to_string()))?;
+        let params = Params::new(a.params.iter().map(|(k, v)| (k.clone(), v.0.clone())));
+        return spec.instantiate(&params).map(Some).map_err(|e| {
+            if a.params.contains_key(&e.param) {
+                let mut path = at("params");
+                path.push(key(&e.param));
+                Invalid {
+                    path,
+                    message: format!("step `{step_id}`: {e}"),
+                }
+            } else {
+                err("check", e.to_string())
+            }
+        });
+    }
+    if let Some(line) = a.command {
+        let spec = registry::find("command").map_err(|e| err("command", e.to_string()))?;
+        let mut pairs = vec![("shell".to_owned(), line.to_owned())];
+        if let Some(dir) = a.cwd {
+            pairs.push(("cwd".to_owned(), dir.to_owned()));
+        }
+        return spec
+            .instantiate(&Params::new(pairs))
+            .map(Some)
+            .map_err(|e| err("command", e.to_string()));
+    }
+    Ok(None)
 }
 
 fn policy_from_file(
@@ -526,6 +585,34 @@ fn step_to_file(step: &Step, warnings: &mut Vec<String>) -> StepFile {
                 sf.notes.push(note);
             }
         },
+    }
+    if let Some(undo) = &step.undo {
+        match undo.params() {
+            Some(p) => {
+                if let Err(e) = registry::find(&p.check) {
+                    warnings.push(format!(
+                        "step `{}`: its undo says it is built-in `{}`, but {e}; the written file will not load until it is registered",
+                        step.id, p.check
+                    ));
+                }
+                sf.undo = Some(UndoFile {
+                    check: Some(p.check),
+                    params: p.params.into_iter().map(|(k, v)| (k, ParamValue(v))).collect(),
+                    command: None,
+                    cwd: None,
+                });
+            }
+            None => {
+                let d = undo.describe();
+                let note = format!(
+                    "its undo (`{}`: {}) exists only in code and is NOT in this file: a rollback will not undo this step",
+                    d.name,
+                    d.action_text()
+                );
+                warnings.push(format!("step `{}`: {note}", step.id));
+                sf.notes.push(note);
+            }
+        }
     }
     let p = &step.policy;
     let defaults = Policy::default();

@@ -44,7 +44,7 @@ use escola_runbook_core::Runbook;
 pub use convert::{Invalid, PathSeg, PathWarning, SECRET_DATABASE_URL, SECRET_METRICS_TOKEN};
 pub use model::{
     BackoffFile, ContactFile, DurationText, EnvironmentFile, FORMAT_VERSION, MetadataFile,
-    ParamValue, PhaseFile, RollbackFile, RunbookFile, StepFile, WatchFile, WatchRuleFile,
+    ParamValue, PhaseFile, RollbackFile, RunbookFile, StepFile, UndoFile, WatchFile, WatchRuleFile,
 };
 
 use crate::escola::{self, EscolaConfig};

@@ -175,6 +175,10 @@ pub struct StepFile {
     /// Remarks.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// What undoes this step if a rollback follows it (compensation):
+    /// `undo = { command = "php artisan up" }` or a `check` with `params`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub undo: Option<UndoFile>,
     /// A failing blocking step stops the run (default true).
     #[serde(default = "yes", skip_serializing_if = "is_true")]
     pub blocking: bool,
@@ -214,6 +218,7 @@ impl StepFile {
             cwd: None,
             instructions: None,
             notes: Vec::new(),
+            undo: None,
             blocking: true,
             timeout: None,
             retries: 0,
@@ -224,6 +229,24 @@ impl StepFile {
             confirm_default: None,
         }
     }
+}
+
+/// `undo = { command = "..." }`: what compensates a step on rollback.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UndoFile {
+    /// A built-in check by name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check: Option<String>,
+    /// Its parameters.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub params: BTreeMap<String, ParamValue>,
+    /// Shorthand for `check = "command"` with `params.shell`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    /// Working directory of `command`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<String>,
 }
 
 /// `backoff = { initial = "1s", factor = 2.0, max = "1m" }`.
@@ -243,9 +266,10 @@ fn two() -> f64 {
     2.0
 }
 
-/// `[watch]`: alert rules for watch phases. The rule engine does not exist
-/// yet, so these are read, validated for shape, kept and written back, and
-/// loading a file that has them warns that they are not evaluated.
+/// `[watch]`: alert rules for watch phases. Rules in a file are not wired to
+/// the core's rule engine yet (nothing builds a probe from a file), so these
+/// are read, validated for shape, kept and written back, and loading a file
+/// that has them warns that they are not evaluated.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WatchFile {
