@@ -19,3 +19,4 @@ pub mod registry;
 #[cfg(test)]
 mod testing;
 pub mod runbook_file;
+pub mod source;
