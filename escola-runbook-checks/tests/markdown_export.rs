@@ -41,12 +41,19 @@ fn fake_for(id: &str, description: Description) -> Fake {
         ),
         "executar-migrations" => (
             Duration::from_secs(95),
-            Outcome::passed("`php vendor/bin/doctrine-migrations migrate --no-interaction` exited with 0")
-                .with_evidence("stdout", "Migrating up to 20261128120000\n3 migrations executed"),
+            Outcome::passed(
+                "`php vendor/bin/doctrine-migrations migrate --no-interaction` exited with 0",
+            )
+            .with_evidence(
+                "stdout",
+                "Migrating up to 20261128120000\n3 migrations executed",
+            ),
         ),
         _ => (
             Duration::from_millis(300),
-            Outcome::check_error("cannot start `php artisan up`: `php` is not installed or not on PATH"),
+            Outcome::check_error(
+                "cannot start `php artisan up`: `php` is not installed or not on PATH",
+            ),
         ),
     };
     Fake {
@@ -126,13 +133,26 @@ async fn the_team_document_becomes_the_deploy_record() {
     // One evidence line per step and one for the run; every other line is
     // the team's own, with only its checkbox changed.
     let steps = record.steps().count();
-    assert_eq!(exported.lines().filter(|l| is_evidence(l)).count(), steps + 1);
+    assert_eq!(
+        exported.lines().filter(|l| is_evidence(l)).count(),
+        steps + 1
+    );
     let last = exported.lines().last().unwrap();
-    assert!(last.contains("`20261129T020000Z-beef` — **ROLLED BACK** (exit code 3)"), "{last}");
-    assert!(last.contains("rollback triggered by `retomar-trafego` (CHECK ERROR)"), "{last}");
+    assert!(
+        last.contains("`20261129T020000Z-beef` — **ROLLED BACK** (exit code 3)"),
+        "{last}"
+    );
+    assert!(
+        last.contains("rollback triggered by `retomar-trafego` (CHECK ERROR)"),
+        "{last}"
+    );
     let kept: Vec<&str> = exported.lines().filter(|l| !is_evidence(l)).collect();
     let original: Vec<&str> = TEAM.lines().collect();
-    assert_eq!(kept.len(), original.len() + 1, "only a blank line before the run line");
+    assert_eq!(
+        kept.len(),
+        original.len() + 1,
+        "only a blank line before the run line"
+    );
     assert_eq!(kept.last(), Some(&""));
     let anchor_lines: Vec<usize> = imported.source_map.steps.iter().map(|a| a.line).collect();
     for (n, (k, o)) in kept.iter().zip(&original).enumerate() {
@@ -152,7 +172,11 @@ async fn the_team_document_becomes_the_deploy_record() {
             Status::Skipped | Status::NotRun => "[ ]",
             _ => "[!]",
         };
-        assert!(line.contains(want), "{}: {line:?} lacks {want}", anchor.step_id);
+        assert!(
+            line.contains(want),
+            "{}: {line:?} lacks {want}",
+            anchor.step_id
+        );
     }
 
     // The record document imports back into the same steps.
@@ -180,7 +204,10 @@ async fn export_refuses_another_document_or_run() {
     );
     let other = "## Outro\n- [ ] nada a ver\n";
     let err = markdown::export_run(other, &record).unwrap_err();
-    assert!(matches!(err, ExportError::NotThisRun { steps: 1, .. }), "{err}");
+    assert!(
+        matches!(err, ExportError::NotThisRun { steps: 1, .. }),
+        "{err}"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -189,7 +216,10 @@ async fn crlf_documents_stay_crlf() {
     let record = run(&crlf).await;
     let exported = markdown::export_run(&crlf, &record).unwrap();
     assert!(exported.len() > crlf.len());
-    assert!(!exported.replace("\r\n", "").contains('\n'), "a bare LF was written");
+    assert!(
+        !exported.replace("\r\n", "").contains('\n'),
+        "a bare LF was written"
+    );
     assert_eq!(
         exported.replace("\r\n", "\n"),
         markdown::export_run(TEAM, &run(TEAM).await).unwrap()

@@ -43,9 +43,18 @@ fn assert_invariants(md: &str, imported: &Imported) {
     let toml = imported.file.to_toml().unwrap();
     let back = runbook_file::parse(&toml, "imported.toml").unwrap();
     assert_eq!(back, imported.file, "TOML round trip");
-    if imported.file.phases.iter().all(|p| p.steps.iter().all(|s| s.check.is_none())) {
+    if imported
+        .file
+        .phases
+        .iter()
+        .all(|p| p.steps.iter().all(|s| s.check.is_none()))
+    {
         let loaded = runbook_file::load_str(&toml, "imported.toml");
-        let phases_with_names = imported.file.phases.iter().all(|p| !p.title.trim().is_empty());
+        let phases_with_names = imported
+            .file
+            .phases
+            .iter()
+            .all(|p| !p.title.trim().is_empty());
         if phases_with_names && !imported.file.phases.is_empty() {
             loaded.unwrap();
         }
@@ -61,7 +70,12 @@ fn is_slug(id: &str) -> bool {
 fn titles(file: &RunbookFile) -> Vec<(String, Vec<String>)> {
     file.phases
         .iter()
-        .map(|p| (p.title.clone(), p.steps.iter().map(|s| s.title.clone()).collect()))
+        .map(|p| {
+            (
+                p.title.clone(),
+                p.steps.iter().map(|s| s.title.clone()).collect(),
+            )
+        })
         .collect()
 }
 
@@ -80,8 +94,16 @@ fn team_runbook_imports_into_its_seven_sections_and_every_item() {
         [
             ("pre-deploy", "Pré-Deploy", 9),
             ("deploy", "Deploy", 8),
-            ("pos-deploy-imediato-0-30-min", "Pós-Deploy Imediato (0–30 min)", 5),
-            ("monitoramento-estendido-30-min-24h", "Monitoramento Estendido (30 min – 24h)", 7),
+            (
+                "pos-deploy-imediato-0-30-min",
+                "Pós-Deploy Imediato (0–30 min)",
+                5
+            ),
+            (
+                "monitoramento-estendido-30-min-24h",
+                "Monitoramento Estendido (30 min – 24h)",
+                7
+            ),
             ("rollback", "Rollback", 6),
             ("pos-deploy-24h", "Pós-Deploy (24h+)", 3),
             ("checklists-de-suporte", "Checklists de Suporte", 2),
@@ -104,15 +126,27 @@ fn team_runbook_imports_into_its_seven_sections_and_every_item() {
     assert_eq!(
         commands,
         [
-            ("entrar-em-modo-manutencao-opcional", Some(r#"php artisan down --message="Atualizando Escola Connect API" --retry=60"#)),
-            ("executar-migrations", Some("php vendor/bin/doctrine-migrations migrate --no-interaction")),
+            (
+                "entrar-em-modo-manutencao-opcional",
+                Some(r#"php artisan down --message="Atualizando Escola Connect API" --retry=60"#)
+            ),
+            (
+                "executar-migrations",
+                Some("php vendor/bin/doctrine-migrations migrate --no-interaction")
+            ),
             ("retomar-trafego", Some("php artisan up")),
         ]
     );
     assert!(!deploy.steps[0].blocking, "(opcional) is advisory");
-    assert_eq!(deploy.steps[3].section.as_deref(), Some("Deploy da aplicação"));
+    assert_eq!(
+        deploy.steps[3].section.as_deref(),
+        Some("Deploy da aplicação")
+    );
     // Inline code stays text.
-    assert_eq!(deploy.steps[4].title, "Realizar `php vendor/bin/phpunit` no host ou pipeline.");
+    assert_eq!(
+        deploy.steps[4].title,
+        "Realizar `php vendor/bin/phpunit` no host ou pipeline."
+    );
     assert!(deploy.steps[4].command.is_none());
 
     // Contacts and glossary are metadata, not steps.
@@ -124,13 +158,21 @@ fn team_runbook_imports_into_its_seven_sections_and_every_item() {
         .collect();
     assert_eq!(
         contacts,
-        [("Dev on-call", "@dev-escola"), ("SRE / Infra", "@infra"), ("Produto / Operações", "@produto-escola")]
+        [
+            ("Dev on-call", "@dev-escola"),
+            ("SRE / Infra", "@infra"),
+            ("Produto / Operações", "@produto-escola")
+        ]
     );
     assert_eq!(
         file.metadata.glossary.keys().collect::<Vec<_>>(),
         ["If-Match", "Trace-Id"]
     );
-    assert!(file.phases.iter().all(|p| p.steps.iter().all(|s| !s.title.contains("@infra"))));
+    assert!(
+        file.phases
+            .iter()
+            .all(|p| p.steps.iter().all(|s| !s.title.contains("@infra")))
+    );
 
     // The `[ ]]` typo: imported, with a warning naming its line.
     assert_eq!(imported.warnings.len(), 1, "{:?}", imported.warnings);
@@ -196,7 +238,14 @@ fn emphasis_strikethrough_and_malformed_boxes() {
         .collect();
     assert_eq!(
         t,
-        ["bold box", "italic box", "keep part of it", "empty box", "typo box", "[link] is not a box"]
+        [
+            "bold box",
+            "italic box",
+            "keep part of it",
+            "empty box",
+            "typo box",
+            "[link] is not a box"
+        ]
     );
     let anchors = &imported.source_map.steps;
     assert!(anchors[..5].iter().all(|a| a.checkbox.is_some()));
@@ -206,10 +255,24 @@ fn emphasis_strikethrough_and_malformed_boxes() {
         .iter()
         .map(|w| (w.line, w.message.as_str()))
         .collect();
-    assert!(msgs.iter().any(|(l, m)| *l == 4 && m.contains("struck-through")), "{msgs:?}");
-    assert!(msgs.iter().any(|(l, m)| *l == 5 && m.contains("struck-through")), "{msgs:?}");
-    assert!(msgs.iter().any(|(l, m)| *l == 7 && m.contains("`[]`")), "{msgs:?}");
-    assert!(msgs.iter().any(|(l, m)| *l == 8 && m.contains("`[ ]]`")), "{msgs:?}");
+    assert!(
+        msgs.iter()
+            .any(|(l, m)| *l == 4 && m.contains("struck-through")),
+        "{msgs:?}"
+    );
+    assert!(
+        msgs.iter()
+            .any(|(l, m)| *l == 5 && m.contains("struck-through")),
+        "{msgs:?}"
+    );
+    assert!(
+        msgs.iter().any(|(l, m)| *l == 7 && m.contains("`[]`")),
+        "{msgs:?}"
+    );
+    assert!(
+        msgs.iter().any(|(l, m)| *l == 8 && m.contains("`[ ]]`")),
+        "{msgs:?}"
+    );
 }
 
 #[test]
@@ -221,10 +284,12 @@ fn setext_headings_nested_sections_and_empty_sections() {
     let ids: Vec<&str> = f.phases.iter().map(|p| p.id.as_str()).collect();
     assert_eq!(ids, ["pre-deploy", "vazio", "deploy", "deploy-2"]);
     assert_eq!(f.phases[0].steps[0].section.as_deref(), Some("Backups"));
-    assert!(imported
-        .warnings
-        .iter()
-        .any(|w| w.line == 10 && w.message.contains("no item")));
+    assert!(
+        imported
+            .warnings
+            .iter()
+            .any(|w| w.line == 10 && w.message.contains("no item"))
+    );
 }
 
 #[test]
@@ -257,7 +322,12 @@ php artisan up
     let steps = &imported.file.phases[0].steps;
     assert_eq!(steps[0].command.as_deref(), Some("php artisan migrate"));
     assert_eq!(steps[1].command, None);
-    assert!(imported.warnings.iter().any(|w| w.line == 8 && w.message.contains("`$ `")));
+    assert!(
+        imported
+            .warnings
+            .iter()
+            .any(|w| w.line == 8 && w.message.contains("`$ `"))
+    );
     assert_eq!(steps[2].command, None);
     assert!(steps[2].notes[0].contains("a: 1"));
     assert_eq!(
@@ -269,7 +339,12 @@ php artisan up
     assert_eq!(steps.len(), 5);
     assert_eq!(steps[4].command.as_deref(), Some("php artisan up"));
     assert_eq!(steps[4].title, "`php artisan up`");
-    assert!(steps.iter().filter(|s| s.command.is_some()).all(|s| s.timeout.is_some()));
+    assert!(
+        steps
+            .iter()
+            .filter(|s| s.command.is_some())
+            .all(|s| s.timeout.is_some())
+    );
 }
 
 #[test]
@@ -284,9 +359,15 @@ fn bindings_turn_items_into_built_in_checks() {
     let imported = import(md);
     let steps = &imported.file.phases[0].steps;
     assert_eq!(steps[0].check.as_deref(), Some("command"));
-    assert_eq!(steps[0].params.get("program").map(|v| v.0.as_str()), Some("php"));
+    assert_eq!(
+        steps[0].params.get("program").map(|v| v.0.as_str()),
+        Some("php")
+    );
     assert_eq!(steps[1].check.as_deref(), Some("command"));
-    assert_eq!(steps[1].params.get("shell").map(|v| v.0.as_str()), Some("echo ok"));
+    assert_eq!(
+        steps[1].params.get("shell").map(|v| v.0.as_str()),
+        Some("echo ok")
+    );
     assert_eq!(steps[1].title, "Inline");
     assert_eq!(steps[2].check.as_deref(), Some("comand"));
     let w = &imported.warnings[0];
@@ -304,27 +385,70 @@ fn contacts_and_glossary_headings_fill_metadata() {
     let md = "# R\n\n## Deploy\n- [ ] x\n\n## Contatos\n- DBA: @dba\n- Infra — @infra\n- Ninguém\n\n## Glossary\n- **SLO** - objetivo\n";
     let imported = import(md);
     assert_eq!(imported.file.phases.len(), 1);
-    let roles: Vec<&str> = imported.file.metadata.contacts.iter().map(|c| c.role.as_str()).collect();
+    let roles: Vec<&str> = imported
+        .file
+        .metadata
+        .contacts
+        .iter()
+        .map(|c| c.role.as_str())
+        .collect();
     assert_eq!(roles, ["DBA", "Infra", "Ninguém"]);
-    assert_eq!(imported.file.metadata.glossary.get("SLO").map(String::as_str), Some("objetivo"));
-    assert!(imported.warnings.iter().any(|w| w.line == 9 && w.message.contains("Ninguém")));
+    assert_eq!(
+        imported
+            .file
+            .metadata
+            .glossary
+            .get("SLO")
+            .map(String::as_str),
+        Some("objetivo")
+    );
+    assert!(
+        imported
+            .warnings
+            .iter()
+            .any(|w| w.line == 9 && w.message.contains("Ninguém"))
+    );
 }
 
 const MESSY: &[(&str, &str)] = &[
     ("empty", ""),
     ("whitespace", " \n\t\n   \r\n"),
-    ("tabs", "#\tTabs\n-\t[ ]\ttabbed\n\t- [ ] nested with tab\n\t\t* [x] deeper\n"),
-    ("html", "<div>\n- [ ] inside html\n</div>\n\n<details><summary>x</summary>\n\n- [ ] in details\n\n</details>\n<!-- check: nothing -->\n"),
-    ("table", "## T\n| a | b |\n|---|---|\n| [ ] x | `y` |\n\n- [ ] after table\n"),
-    ("unclosed fence", "## A\n- [ ] x\n  ```bash\n  echo never closed\n"),
+    (
+        "tabs",
+        "#\tTabs\n-\t[ ]\ttabbed\n\t- [ ] nested with tab\n\t\t* [x] deeper\n",
+    ),
+    (
+        "html",
+        "<div>\n- [ ] inside html\n</div>\n\n<details><summary>x</summary>\n\n- [ ] in details\n\n</details>\n<!-- check: nothing -->\n",
+    ),
+    (
+        "table",
+        "## T\n| a | b |\n|---|---|\n| [ ] x | `y` |\n\n- [ ] after table\n",
+    ),
+    (
+        "unclosed fence",
+        "## A\n- [ ] x\n  ```bash\n  echo never closed\n",
+    ),
     ("only headings", "# A\n## B\n### C\n#### D\n"),
-    ("headings in items", "- # heading item\n- [ ] x\n  ## nested heading\n  - [ ] y\n"),
-    ("links", "## L\n- [ ] see [docs](https://x/y) and <https://z>\n- [ ] [](empty)\n"),
+    (
+        "headings in items",
+        "- # heading item\n- [ ] x\n  ## nested heading\n  - [ ] y\n",
+    ),
+    (
+        "links",
+        "## L\n- [ ] see [docs](https://x/y) and <https://z>\n- [ ] [](empty)\n",
+    ),
     ("footnotes", "## F\n- [ ] item[^1]\n\n[^1]: note\n"),
     ("unicode", "## Ünïcødé 🚀\n- [ ] ✅ çãõ — 漢字\n- [ ] 🚀\n"),
     ("numbers only", "## 1.\n- [ ] 2.\n## 3)\n"),
-    ("quotes", "> ## Quoted heading\n> - [ ] quoted item\n>> - [ ] deeper\n"),
-    ("binding without item", "<!-- check: command shell=true -->\n## A\n<!-- check: \"unterminated -->\n"),
+    (
+        "quotes",
+        "> ## Quoted heading\n> - [ ] quoted item\n>> - [ ] deeper\n",
+    ),
+    (
+        "binding without item",
+        "<!-- check: command shell=true -->\n## A\n<!-- check: \"unterminated -->\n",
+    ),
     ("lonely boxes", "- [ ]\n- [x]\n- `[ ]`\n"),
     ("setext list confusion", "- [ ] a\n---\n- [ ] b\n===\n"),
 ];
@@ -352,7 +476,11 @@ fn messy_inputs_keep_what_they_can() {
         import(md)
     };
     let tabs = get("tabs");
-    let t: Vec<String> = tabs.file.phases[0].steps.iter().map(|s| s.title.clone()).collect();
+    let t: Vec<String> = tabs.file.phases[0]
+        .steps
+        .iter()
+        .map(|s| s.title.clone())
+        .collect();
     assert_eq!(t, ["tabbed", "nested with tab", "deeper"]);
     let table = get("table");
     assert_eq!(table.file.phases[0].steps.len(), 1);
@@ -365,12 +493,26 @@ fn messy_inputs_keep_what_they_can() {
     let lonely = get("lonely boxes");
     assert!(lonely.file.phases.iter().all(|p| p.steps.is_empty()));
     assert_eq!(
-        lonely.warnings.iter().filter(|w| w.message.contains("no text")).count(),
+        lonely
+            .warnings
+            .iter()
+            .filter(|w| w.message.contains("no text"))
+            .count(),
         3
     );
     let binding = get("binding without item");
-    assert!(binding.warnings.iter().any(|w| w.line == 1 && w.message.contains("follows no list item")));
-    assert!(binding.warnings.iter().any(|w| w.line == 3 && w.message.contains("quote")));
+    assert!(
+        binding
+            .warnings
+            .iter()
+            .any(|w| w.line == 1 && w.message.contains("follows no list item"))
+    );
+    assert!(
+        binding
+            .warnings
+            .iter()
+            .any(|w| w.line == 3 && w.message.contains("quote"))
+    );
     let links = get("links");
     assert_eq!(
         links.file.phases[0].steps[0].title,
@@ -384,7 +526,9 @@ fn a_very_long_generated_document_imports() {
     for s in 0..400 {
         md.push_str(&format!("\n## Seção {s}\n\n**Parte**\n"));
         for i in 0..25 {
-            md.push_str(&format!("- [ ] Item {i} da seção {s} `cmd {i}`\n  - [x] sub {i}\n"));
+            md.push_str(&format!(
+                "- [ ] Item {i} da seção {s} `cmd {i}`\n  - [x] sub {i}\n"
+            ));
         }
         md.push_str("```bash\necho done\n```\n");
     }
@@ -396,5 +540,8 @@ fn a_very_long_generated_document_imports() {
     let imported = import(&md);
     assert!(imported.file.phases.len() >= 400);
     assert_eq!(imported.file.phases[0].steps.len(), 51);
-    assert_eq!(imported.file.phases[399].steps[0].id, "item-0-da-secao-399-cmd-0");
+    assert_eq!(
+        imported.file.phases[399].steps[0].id,
+        "item-0-da-secao-399-cmd-0"
+    );
 }

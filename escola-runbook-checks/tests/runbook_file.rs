@@ -112,23 +112,41 @@ fn a_hand_written_file_loads_with_its_policies() {
     let (_, down) = rb.find_step("down").unwrap();
     assert!(!down.policy.blocking);
     assert_eq!(down.policy.retries, 2);
-    assert_eq!(down.policy.timeout, Some(std::time::Duration::from_secs(120)));
+    assert_eq!(
+        down.policy.timeout,
+        Some(std::time::Duration::from_secs(120))
+    );
     let d = down.description().unwrap();
     assert!(d.mutates);
-    assert_eq!(d.action.as_deref(), Some("run `php artisan down` in /srv/app"));
+    assert_eq!(
+        d.action.as_deref(),
+        Some("run `php artisan down` in /srv/app")
+    );
     let undo = down.undo.as_ref().unwrap().describe();
-    assert_eq!(undo.action.as_deref(), Some("run `php artisan up` in /srv/app"));
+    assert_eq!(
+        undo.action.as_deref(),
+        Some("run `php artisan up` in /srv/app")
+    );
     let (_, version) = rb.find_step("version").unwrap();
     let d = version.description().unwrap();
-    assert!(!d.mutates, "read_only = true (a TOML boolean) reached the check");
+    assert!(
+        !d.mutates,
+        "read_only = true (a TOML boolean) reached the check"
+    );
     assert_eq!(d.verifies, "`php --version` exits with 0");
     let (_, window) = rb.find_step("window").unwrap();
-    assert_eq!(window.policy.confirm_deadline, Some(std::time::Duration::from_secs(300)));
+    assert_eq!(
+        window.policy.confirm_deadline,
+        Some(std::time::Duration::from_secs(300))
+    );
     let env = loaded.file.environment.to_environment("production");
     assert_eq!(env.get("base_url"), Some("https://api.example.org"));
     assert_eq!(
         loaded.file.environment.secret_vars(),
-        [("metrics_token", "METRICS_TOKEN".to_owned()), ("database_url", "DATABASE_URL".to_owned())]
+        [
+            ("metrics_token", "METRICS_TOKEN".to_owned()),
+            ("database_url", "DATABASE_URL".to_owned())
+        ]
     );
     // Parse -> write -> parse is the identity.
     let again = runbook_file::parse(&loaded.file.to_toml().unwrap(), "again.toml").unwrap();
@@ -138,15 +156,24 @@ fn a_hand_written_file_loads_with_its_policies() {
 #[test]
 fn unknown_keys_name_the_place_and_the_nearest_key() {
     let err = error(&GOOD.replace("retries = 2", "retires = 2"));
-    assert!(err.starts_with("runbook.toml:20:1: unknown field `retires`"), "{err}");
+    assert!(
+        err.starts_with("runbook.toml:20:1: unknown field `retires`"),
+        "{err}"
+    );
     assert!(err.ends_with("(did you mean `retries`?)"), "{err}");
 
     let err = error(&GOOD.replace("rollback_on_failure", "rollback_on_fail"));
-    assert!(err.starts_with("runbook.toml:12:1: unknown field `rollback_on_fail`"), "{err}");
+    assert!(
+        err.starts_with("runbook.toml:12:1: unknown field `rollback_on_fail`"),
+        "{err}"
+    );
     assert!(err.contains("did you mean `rollback_on_failure`?"), "{err}");
 
     let err = error(&GOOD.replace("kind = \"rollback\"", "kind = \"rolback\""));
-    assert!(err.starts_with("runbook.toml:41:8: unknown variant `rolback`"), "{err}");
+    assert!(
+        err.starts_with("runbook.toml:41:8: unknown variant `rolback`"),
+        "{err}"
+    );
     assert!(err.contains("did you mean `rollback`?"), "{err}");
 
     let err = error(&GOOD.replace("[environment]", "[enviroment]"));
@@ -161,7 +188,12 @@ fn unknown_checks_and_parameters_name_the_place_and_the_nearest_name() {
 
     let err = error(&GOOD.replace("program = \"php\"", "progam = \"php\""));
     assert!(err.starts_with("runbook.toml:29:"), "{err}");
-    assert!(err.contains("parameter `progam` is not a parameter of `command` (did you mean `program`?)"), "{err}");
+    assert!(
+        err.contains(
+            "parameter `progam` is not a parameter of `command` (did you mean `program`?)"
+        ),
+        "{err}"
+    );
 
     let err = error(&GOOD.replace("expect_exit = 0", "expect_exit = \"zero\""));
     assert!(err.starts_with("runbook.toml:29:"), "{err}");
@@ -190,23 +222,38 @@ fn values_are_checked_where_they_stand() {
     assert!(err.starts_with("runbook.toml:12:"), "{err}");
     assert!(err.contains("no rollback phase"), "{err}");
 
-    let err = error(&GOOD.replace("command = \"php artisan down\"", "command = \"php artisan down\"\ncheck = \"command\""));
+    let err = error(&GOOD.replace(
+        "command = \"php artisan down\"",
+        "command = \"php artisan down\"\ncheck = \"command\"",
+    ));
     assert!(err.starts_with("runbook.toml:17:"), "{err}");
     assert!(err.contains("both `command` and `check`"), "{err}");
 
-    let err = error(&GOOD.replace("confirm_deadline = \"5m\"", "confirm_deadline = \"5m\"\ncommand = \"true\""));
-    assert!(err.contains("`confirm_deadline` applies to manual steps"), "{err}");
+    let err = error(&GOOD.replace(
+        "confirm_deadline = \"5m\"",
+        "confirm_deadline = \"5m\"\ncommand = \"true\"",
+    ));
+    assert!(
+        err.contains("`confirm_deadline` applies to manual steps"),
+        "{err}"
+    );
 
     let err = error(&GOOD.replace("undo = { command", "undo = { comand"));
     assert!(err.starts_with("runbook.toml:23:"), "{err}");
     assert!(err.contains("did you mean `command`?"), "{err}");
 
-    let err = error(&GOOD.replace("undo = { command = \"php artisan up\", cwd = \"/srv/app\" }", "undo = { cwd = \"/srv/app\" }"));
+    let err = error(&GOOD.replace(
+        "undo = { command = \"php artisan up\", cwd = \"/srv/app\" }",
+        "undo = { cwd = \"/srv/app\" }",
+    ));
     assert!(err.starts_with("runbook.toml:23:"), "{err}");
     assert!(err.contains("`cwd` goes with `command`"), "{err}");
 
     let err = error(&format!("format = 2\n{GOOD}"));
-    assert!(err.starts_with("runbook.toml:1:10: format 2 is newer"), "{err}");
+    assert!(
+        err.starts_with("runbook.toml:1:10: format 2 is newer"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -235,8 +282,14 @@ fn watch_rules_and_rollback_settings_are_kept_and_warned_about() {
     let loaded = runbook_file::load_str(&text, "runbook.toml").unwrap();
     let w: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
     assert_eq!(w.len(), 2, "{w:?}");
-    assert!(w[0].starts_with("line 47:1:") && w[0].contains("NOT evaluated yet"), "{w:?}");
-    assert!(w[1].contains("[rollback]") && w[1].contains("NOT evaluated yet"), "{w:?}");
+    assert!(
+        w[0].starts_with("line 47:1:") && w[0].contains("NOT evaluated yet"),
+        "{w:?}"
+    );
+    assert!(
+        w[1].contains("[rollback]") && w[1].contains("NOT evaluated yet"),
+        "{w:?}"
+    );
     let watch = loaded.file.watch.as_ref().unwrap();
     assert_eq!(watch.rules[0].for_.map(|d| d.text()), Some("5m".into()));
     let written = loaded.file.to_toml().unwrap();
@@ -254,5 +307,8 @@ fn watch_rules_and_rollback_settings_are_kept_and_warned_about() {
 fn a_missing_file_is_named() {
     let err = runbook_file::load(std::path::Path::new("/nonexistent/runbook.toml")).unwrap_err();
     assert!(matches!(err, RunbookFileError::Read { .. }));
-    assert!(err.to_string().contains("/nonexistent/runbook.toml"), "{err}");
+    assert!(
+        err.to_string().contains("/nonexistent/runbook.toml"),
+        "{err}"
+    );
 }

@@ -63,7 +63,11 @@ pub struct RunbookArgs {
     pub secrets: Vec<String>,
 
     /// A runbook file (TOML, see `export-runbook`) instead of the built-in Escola runbook.
-    #[arg(long = "runbook", value_name = "FILE.toml", conflicts_with = "markdown")]
+    #[arg(
+        long = "runbook",
+        value_name = "FILE.toml",
+        conflicts_with = "markdown"
+    )]
     pub runbook_file: Option<PathBuf>,
 
     /// A Markdown runbook, imported on the fly (see `import`); its commands run in --app-dir.

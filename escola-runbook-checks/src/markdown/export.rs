@@ -121,7 +121,10 @@ fn run_line(record: &RunRecord) -> String {
         line.push_str(" · dry-run: nothing was changed, no one was asked");
     }
     if let Some(at) = record.finished_at {
-        line.push_str(&format!(", finished {}", at.format("%Y-%m-%d %H:%M:%S UTC")));
+        line.push_str(&format!(
+            ", finished {}",
+            at.format("%Y-%m-%d %H:%M:%S UTC")
+        ));
     }
     if let Some(r) = &record.rollback {
         line.push_str(&format!(
@@ -191,9 +194,13 @@ pub fn export(original: &str, map: &SourceMap, record: &RunRecord) -> Result<Str
     }
     // Stable order: at one offset, the checkbox (earlier in the line) and
     // then the evidence line keep their document order.
-    edits.sort_by(|a, b| b.0.cmp(&a.0));
+    edits.sort_by_key(|e| std::cmp::Reverse(e.0));
     let mut out = original.to_owned();
-    let ending = if original.contains("\r\n") { "\r\n" } else { "\n" };
+    let ending = if original.contains("\r\n") {
+        "\r\n"
+    } else {
+        "\n"
+    };
     if !out.is_empty() && !out.ends_with('\n') {
         out.push_str(ending);
     }

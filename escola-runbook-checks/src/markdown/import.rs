@@ -100,7 +100,10 @@ pub(crate) fn import(markdown: &str, options: &ImportOptions) -> Imported {
         if p.steps.is_empty() {
             im.warnings.push(ImportWarning {
                 line: *line,
-                message: format!("section `{}` has no item: imported as an empty phase", p.title),
+                message: format!(
+                    "section `{}` has no item: imported as an empty phase",
+                    p.title
+                ),
             });
         }
     }
@@ -380,8 +383,7 @@ impl Importer<'_> {
         };
         let folded = ascii_fold(&title);
         let mut kind = PhaseKind::Normal;
-        if folded.contains("rollback") || folded.contains("revers") || folded.contains("reverter")
-        {
+        if folded.contains("rollback") || folded.contains("revers") || folded.contains("reverter") {
             if self.rollback_seen {
                 self.warn(
                     offset,
@@ -391,7 +393,9 @@ impl Importer<'_> {
                 kind = PhaseKind::Rollback;
                 self.rollback_seen = true;
             }
-        } else if folded.contains("monitor") || folded.contains("watch") || folded.contains("observab")
+        } else if folded.contains("monitor")
+            || folded.contains("watch")
+            || folded.contains("observab")
         {
             kind = PhaseKind::Watch;
         }
@@ -568,7 +572,11 @@ impl Importer<'_> {
             }
             None => s.command = Some(cmd.script),
         }
-        if cmd.multi_line || s.command.as_deref().is_some_and(|c| c.starts_with("set -e\n")) {
+        if cmd.multi_line
+            || s.command
+                .as_deref()
+                .is_some_and(|c| c.starts_with("set -e\n"))
+        {
             let note = "the code block has several commands: it runs as one script with `set -e` (stops at the first failure)";
             if !s.notes.iter().any(|n| n == note) {
                 s.notes.push(note.into());
@@ -622,7 +630,10 @@ impl Importer<'_> {
         let binding = match binding {
             Ok(b) => b,
             Err(why) => {
-                self.warn(offset, format!("check binding not understood: {why}; the item stays as it is"));
+                self.warn(
+                    offset,
+                    format!("check binding not understood: {why}; the item stays as it is"),
+                );
                 return;
             }
         };
@@ -648,11 +659,17 @@ impl Importer<'_> {
             }
         }
         if self.step(step).check.is_some() {
-            self.warn(offset, format!("step `{id}` has a second check binding; the last one wins"));
+            self.warn(
+                offset,
+                format!("step `{id}` has a second check binding; the last one wins"),
+            );
         }
         let s = self.step_mut(step);
         if let Some(cmd) = s.command.take() {
-            s.notes.push(format!("the document's command, replaced by check `{}`: {cmd}", binding.name));
+            s.notes.push(format!(
+                "the document's command, replaced by check `{}`: {cmd}",
+                binding.name
+            ));
             s.cwd = None;
             s.timeout = None;
         }
@@ -671,7 +688,10 @@ impl Importer<'_> {
 
     fn next_line_start(&self, offset: usize) -> usize {
         let line = self.line_of(offset);
-        self.line_starts.get(line).copied().unwrap_or(self.src.len())
+        self.line_starts
+            .get(line)
+            .copied()
+            .unwrap_or(self.src.len())
     }
 
     /// The indentation that keeps a line inside the container at `content`
@@ -702,12 +722,19 @@ impl Importer<'_> {
         };
         let title = render(&title_inlines);
         if is_struck(&title_inlines) {
-            let nested = rest.iter().filter(|b| matches!(b, Block::List { .. })).count();
+            let nested = rest
+                .iter()
+                .filter(|b| matches!(b, Block::List { .. }))
+                .count();
             self.warn(
                 item.range.start,
                 format!(
                     "struck-through item `{title}` is not a step{}",
-                    if nested > 0 { " (nor is anything nested under it)" } else { "" }
+                    if nested > 0 {
+                        " (nor is anything nested under it)"
+                    } else {
+                        ""
+                    }
                 ),
             );
             return;
@@ -772,7 +799,10 @@ impl Importer<'_> {
         }
         if title.is_empty() && !has_command && !has_binding {
             if checkbox.is_some() {
-                self.warn(item.range.start, "checkbox with no text: not imported (write what to check after the box)");
+                self.warn(
+                    item.range.start,
+                    "checkbox with no text: not imported (write what to check after the box)",
+                );
             }
             self.nested(rest, scope, parent);
             return;
@@ -924,7 +954,11 @@ impl Importer<'_> {
         }
         let trimmed = leading.trim_start();
         let (checked, first_close, whole, exact) = checkbox_token(trimmed)?;
-        if trimmed[whole..].chars().next().is_some_and(|c| !c.is_whitespace()) && whole == first_close
+        if trimmed[whole..]
+            .chars()
+            .next()
+            .is_some_and(|c| !c.is_whitespace())
+            && whole == first_close
         {
             // `[x]foo` or `[link]`: not a box.
             return None;
@@ -951,7 +985,9 @@ impl Importer<'_> {
                     offset,
                     format!("glossary entry `{text}` has no `term: meaning` form; kept with an empty meaning"),
                 );
-                self.metadata.glossary.insert(text.to_owned(), String::new());
+                self.metadata
+                    .glossary
+                    .insert(text.to_owned(), String::new());
             }
         }
     }
@@ -1041,11 +1077,7 @@ fn quote_is_evidence(blocks: &[Block]) -> bool {
 }
 
 fn fenced(lang: Option<&str>, body: &str) -> String {
-    let longest = body
-        .split(|c| c != '`')
-        .map(str::len)
-        .max()
-        .unwrap_or(0);
+    let longest = body.split(|c| c != '`').map(str::len).max().unwrap_or(0);
     let fence = "`".repeat(longest.max(2) + 1);
     format!("{fence}{}\n{body}\n{fence}", lang.unwrap_or(""))
 }
@@ -1062,7 +1094,10 @@ pub(crate) struct Command {
 /// other languages and indented blocks.
 pub(crate) fn command_of(lang: Option<&str>, text: &str) -> Option<Result<Command, String>> {
     let lang = lang?;
-    let console = matches!(lang, "console" | "shell-session" | "shellsession" | "terminal");
+    let console = matches!(
+        lang,
+        "console" | "shell-session" | "shellsession" | "terminal"
+    );
     let shell = matches!(lang, "" | "bash" | "sh" | "shell" | "zsh" | "ksh");
     if !console && !shell {
         return None;
@@ -1116,9 +1151,8 @@ pub(crate) fn command_of(lang: Option<&str>, text: &str) -> Option<Result<Comman
         .enumerate()
         .filter(|(i, l)| {
             let t = l.trim();
-            !t.is_empty()
-                && !t.starts_with('#')
-                && !(*i > 0 && kept[i - 1].trim_end().ends_with('\\'))
+            let continuation = *i > 0 && kept[i - 1].trim_end().ends_with('\\');
+            !(t.is_empty() || t.starts_with('#') || continuation)
         })
         .count();
     let multi_line = commands > 1;
@@ -1143,9 +1177,13 @@ pub(crate) struct Binding {
 /// HTML.
 pub(crate) fn parse_binding(html: &str) -> Option<Result<Binding, String>> {
     let inner = html.trim().strip_prefix("<!--")?.trim_start();
-    let body = inner.strip_prefix("check:").or_else(|| inner.strip_prefix("check :"))?;
+    let body = inner
+        .strip_prefix("check:")
+        .or_else(|| inner.strip_prefix("check :"))?;
     let Some(body) = body.trim_end().strip_suffix("-->") else {
-        return Some(Err("the comment is not closed with `-->` on the same line".into()));
+        return Some(Err(
+            "the comment is not closed with `-->` on the same line".into()
+        ));
     };
     let words = match split_words(body) {
         Ok(w) => w,
@@ -1227,14 +1265,23 @@ mod tests {
 
     #[test]
     fn commands_from_code_blocks() {
-        let c = command_of(Some("bash"), "php artisan up\n").unwrap().unwrap();
-        assert_eq!(c.script, "php artisan up");
-        assert!(!c.multi_line);
-        let c = command_of(Some("console"), "$ php artisan up\nApplication is now live.\n$ echo \\\n  done\n")
+        let c = command_of(Some("bash"), "php artisan up\n")
             .unwrap()
             .unwrap();
+        assert_eq!(c.script, "php artisan up");
+        assert!(!c.multi_line);
+        let c = command_of(
+            Some("console"),
+            "$ php artisan up\nApplication is now live.\n$ echo \\\n  done\n",
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(c.script, "set -e\nphp artisan up\necho \\\n  done");
-        assert!(command_of(Some("console"), "just output\n").unwrap().is_err());
+        assert!(
+            command_of(Some("console"), "just output\n")
+                .unwrap()
+                .is_err()
+        );
         assert_eq!(command_of(Some("json"), "{}"), None);
         assert_eq!(command_of(None, "indented"), None);
         let c = command_of(Some(""), "$ ls\n").unwrap().unwrap();

@@ -237,9 +237,13 @@ pub fn load(path: &Path, options: &ImportOptions) -> Result<LoadedMarkdown, Mark
 
 fn step_of_path(file: &RunbookFile, path: &[PathSeg]) -> Option<String> {
     match path {
-        [PathSeg::Key(p), PathSeg::Index(pi), PathSeg::Key(s), PathSeg::Index(si), ..]
-            if p == "phases" && s == "steps" =>
-        {
+        [
+            PathSeg::Key(p),
+            PathSeg::Index(pi),
+            PathSeg::Key(s),
+            PathSeg::Index(si),
+            ..,
+        ] if p == "phases" && s == "steps" => {
             Some(file.phases.get(*pi)?.steps.get(*si)?.id.clone())
         }
         _ => None,

@@ -9,7 +9,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use escola_runbook_core::{
-    Backoff, Check, Decision, Environment, ModelError, Phase, PhaseKind, Policy, Runbook, Step, StepKind,
+    Backoff, Check, Decision, Environment, ModelError, Phase, PhaseKind, Policy, Runbook, Step,
+    StepKind,
 };
 
 use super::model::{
@@ -373,7 +374,8 @@ fn step_from_file(sf: &StepFile, pi: usize, si: usize) -> Result<Step, Invalid> 
     if automated && sf.instructions.is_some() {
         return Err(err(
             "instructions",
-            "`instructions` are for manual steps; put remarks for an automated step in `notes`".into(),
+            "`instructions` are for manual steps; put remarks for an automated step in `notes`"
+                .into(),
         ));
     }
     if automated && (sf.confirm_deadline.is_some() || sf.confirm_default.is_some()) {
@@ -384,7 +386,9 @@ fn step_from_file(sf: &StepFile, pi: usize, si: usize) -> Result<Step, Invalid> 
         };
         return Err(err(
             field,
-            format!("`{field}` applies to manual steps, and this step is automated; use `timeout` to bound a check"),
+            format!(
+                "`{field}` applies to manual steps, and this step is automated; use `timeout` to bound a check"
+            ),
         ));
     }
 
@@ -510,10 +514,7 @@ fn build_check(
     Ok(None)
 }
 
-fn policy_from_file(
-    sf: &StepFile,
-    at: &dyn Fn(&str) -> Vec<PathSeg>,
-) -> Result<Policy, Invalid> {
+fn policy_from_file(sf: &StepFile, at: &dyn Fn(&str) -> Vec<PathSeg>) -> Result<Policy, Invalid> {
     let mut policy = Policy {
         blocking: sf.blocking,
         timeout: sf.timeout.map(|d| d.0),
@@ -597,7 +598,11 @@ fn step_to_file(step: &Step, warnings: &mut Vec<String>) -> StepFile {
                 }
                 sf.undo = Some(UndoFile {
                     check: Some(p.check),
-                    params: p.params.into_iter().map(|(k, v)| (k, ParamValue(v))).collect(),
+                    params: p
+                        .params
+                        .into_iter()
+                        .map(|(k, v)| (k, ParamValue(v)))
+                        .collect(),
                     command: None,
                     cwd: None,
                 });

@@ -23,7 +23,10 @@ pub fn run(args: ReportArgs) -> Result<i32, CliError> {
     let text = match (&args.original, format) {
         (Some(original), Format::Markdown) => {
             let doc = std::fs::read_to_string(original).map_err(|e| {
-                CliError::usage(format!("cannot read --original {}: {e}", original.display()))
+                CliError::usage(format!(
+                    "cannot read --original {}: {e}",
+                    original.display()
+                ))
             })?;
             escola_runbook_checks::markdown::export_run(&doc, &record)
                 .map_err(|e| CliError::usage(format!("--original {}: {e}", original.display())))?
