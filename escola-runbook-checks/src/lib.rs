@@ -13,8 +13,8 @@ pub mod git;
 pub mod http;
 pub mod http_json;
 pub mod log_scan;
-pub mod notify;
 pub mod markdown;
+pub mod notify;
 pub mod registry;
 #[cfg(test)]
 mod testing;
