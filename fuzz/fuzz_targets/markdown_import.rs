@@ -22,7 +22,10 @@ fuzz_target!(|data: &[u8]| {
             assert!(md.is_char_boundary(at));
         }
     }
-    let toml = imported.file.to_toml().expect("an imported file serializes");
+    let toml = imported
+        .file
+        .to_toml()
+        .expect("an imported file serializes");
     let back = runbook_file::parse(&toml, "fuzz.toml").expect("an imported file parses back");
     assert_eq!(back, imported.file);
 });
