@@ -1,5 +1,6 @@
 //! A finished run written back into the team's own document.
 
+use escola_runbook_core::report::checkbox;
 use escola_runbook_core::{RunRecord, Status, StepRecord, Via, format_duration};
 
 use super::import::EVIDENCE_MARK;
@@ -29,19 +30,6 @@ pub enum ExportError {
 /// Longest summary kept on an evidence line; the full record is in the
 /// run's reports.
 const MAX_SUMMARY: usize = 200;
-
-/// The box for a step's status: `x` done, `!` went wrong, space not done.
-fn mark(status: Status) -> char {
-    match status {
-        Status::Passed | Status::Warned => 'x',
-        Status::Skipped | Status::NotRun => ' ',
-        Status::Failed
-        | Status::NoData
-        | Status::CheckError
-        | Status::TimedOut
-        | Status::Aborted => '!',
-    }
-}
 
 fn one_line(text: &str) -> String {
     let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -165,11 +153,12 @@ pub fn export(original: &str, map: &SourceMap, record: &RunRecord) -> Result<Str
     // offsets stay valid.
     let mut edits: Vec<(usize, usize, String)> = Vec::new();
     for (anchor, step) in steps {
-        let m = mark(step.status());
+        // The same box as the core's own Markdown report.
+        let mark = checkbox(step);
         if let Some(span) = &anchor.checkbox {
-            edits.push((span.start, span.len(), format!("[{m}]")));
+            edits.push((span.start, span.len(), mark.to_owned()));
         } else if let Some(at) = anchor.insert_checkbox_at {
-            edits.push((at, 0, format!("[{m}] ")));
+            edits.push((at, 0, format!("{mark} ")));
         }
         let at = anchor.evidence_at.min(original.len());
         let ending = if original[..at].ends_with("\r\n") {

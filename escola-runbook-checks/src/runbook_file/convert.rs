@@ -9,8 +9,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use escola_runbook_core::{
-    Backoff, Check, Decision, Environment, ModelError, Phase, PhaseKind, Policy, Runbook, Step,
-    StepKind,
+    Backoff, Check, CheckParams, Decision, Environment, ModelError, Phase, PhaseKind, Policy,
+    Runbook, Step, StepKind,
 };
 
 use super::model::{
@@ -555,6 +555,28 @@ fn policy_from_file(sf: &StepFile, at: &dyn Fn(&str) -> Vec<PathSeg>) -> Result<
     Ok(policy)
 }
 
+/// A check's own parameters as the file writes them; warns when the name
+/// it gives is not registered (the file would not load back).
+fn file_params(
+    p: CheckParams,
+    step_id: &str,
+    what: &str,
+    warnings: &mut Vec<String>,
+) -> (String, BTreeMap<String, ParamValue>) {
+    if let Err(e) = registry::find(&p.check) {
+        warnings.push(format!(
+            "step `{step_id}`: its {what} says it is built-in `{}`, but {e}; the written file will not load until it is registered",
+            p.check
+        ));
+    }
+    let params = p
+        .params
+        .into_iter()
+        .map(|(k, v)| (k, ParamValue(v)))
+        .collect();
+    (p.check, params)
+}
+
 fn step_to_file(step: &Step, warnings: &mut Vec<String>) -> StepFile {
     let mut sf = StepFile::manual(step.id.clone(), step.title.clone());
     sf.section = step.section.clone();
@@ -563,18 +585,9 @@ fn step_to_file(step: &Step, warnings: &mut Vec<String>) -> StepFile {
         StepKind::Manual { instructions } => sf.instructions = instructions.clone(),
         StepKind::Check(check) => match check.params() {
             Some(p) => {
-                if let Err(e) = registry::find(&p.check) {
-                    warnings.push(format!(
-                        "step `{}`: its check says it is built-in `{}`, but {e}; the written file will not load until it is registered",
-                        step.id, p.check
-                    ));
-                }
-                sf.check = Some(p.check);
-                sf.params = p
-                    .params
-                    .into_iter()
-                    .map(|(k, v)| (k, ParamValue(v)))
-                    .collect::<BTreeMap<_, _>>();
+                let (name, params) = file_params(p, &step.id, "check", warnings);
+                sf.check = Some(name);
+                sf.params = params;
             }
             None => {
                 let d = check.describe();
@@ -590,19 +603,10 @@ fn step_to_file(step: &Step, warnings: &mut Vec<String>) -> StepFile {
     if let Some(undo) = &step.undo {
         match undo.params() {
             Some(p) => {
-                if let Err(e) = registry::find(&p.check) {
-                    warnings.push(format!(
-                        "step `{}`: its undo says it is built-in `{}`, but {e}; the written file will not load until it is registered",
-                        step.id, p.check
-                    ));
-                }
+                let (name, params) = file_params(p, &step.id, "undo", warnings);
                 sf.undo = Some(UndoFile {
-                    check: Some(p.check),
-                    params: p
-                        .params
-                        .into_iter()
-                        .map(|(k, v)| (k, ParamValue(v)))
-                        .collect(),
+                    check: Some(name),
+                    params,
                     command: None,
                     cwd: None,
                 });
