@@ -16,7 +16,7 @@ pub mod log_scan;
 pub mod markdown;
 pub mod notify;
 pub mod registry;
-#[cfg(test)]
-mod testing;
 pub mod runbook_file;
 pub mod source;
+#[cfg(test)]
+mod testing;

@@ -5,9 +5,9 @@
 
 use std::path::PathBuf;
 
-use escola_runbook_core::{ModelError, Runbook};
+use escola_runbook_core::Runbook;
 
-use crate::escola::{self, EscolaConfig};
+use crate::escola::{self, EscolaConfig, EscolaError};
 use crate::markdown::{self, ImportOptions, MarkdownError};
 use crate::runbook_file::{self, EnvironmentFile, RunbookFileError};
 
@@ -49,9 +49,9 @@ pub enum SourceError {
     /// The Markdown document is unreadable or names an unknown check.
     #[error(transparent)]
     Markdown(#[from] MarkdownError),
-    /// The built-in runbook is not valid.
+    /// The built-in runbook is not valid (or its configuration is wrong).
     #[error("the built-in runbook is not valid: {0}")]
-    Builtin(#[from] ModelError),
+    Builtin(#[from] EscolaError),
 }
 
 /// Loads the runbook from `source`.

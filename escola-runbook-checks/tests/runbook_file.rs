@@ -5,10 +5,58 @@ use escola_runbook_checks::escola::{self, EscolaConfig};
 use escola_runbook_checks::runbook_file::{self, RunbookFile, RunbookFileError};
 use escola_runbook_core::{Automation, RunbookOutline, StepKind};
 
+/// The built-in runbook with every automation it can be configured with
+/// turned on, so the round trip covers every check it uses.
+fn fully_configured() -> EscolaConfig {
+    let config: serde_json::Value = serde_json::json!({
+        "coverage": { "report": "build/coverage.xml", "min": 85.0, "max_age": "2h" },
+        "ci_status": { "url": "https://ci.example/api/commit/main", "token_secret": "ci_token" },
+        "docs": {},
+        "changelog": { "version": "1.4.0" },
+        "cdn_purge": { "base_url": "https://cdn.example", "token_secret": "cdn_token", "blocking": true },
+        "app_log": { "max_errors": 3, "offset": "-03:00" },
+    });
+    EscolaConfig {
+        release_dir: Some("/srv/escola/releases/1.4.0".into()),
+        coverage: serde_json::from_value(config["coverage"].clone()).unwrap(),
+        ci_status: serde_json::from_value(config["ci_status"].clone()).unwrap(),
+        docs: serde_json::from_value(config["docs"].clone()).unwrap(),
+        changelog: serde_json::from_value(config["changelog"].clone()).unwrap(),
+        cdn_purge: serde_json::from_value(config["cdn_purge"].clone()).unwrap(),
+        app_log: serde_json::from_value(config["app_log"].clone()).unwrap(),
+        webhook_secret: Some(escola::WEBHOOK_SECRET.into()),
+        ..EscolaConfig::default()
+    }
+}
+
 #[test]
 fn the_built_in_runbook_round_trips_through_a_file() {
-    let builtin = escola::runbook(&EscolaConfig::default()).unwrap();
-    let (text, warnings) = runbook_file::export_builtin(&EscolaConfig::default()).unwrap();
+    round_trip(&EscolaConfig::default());
+}
+
+#[test]
+fn the_fully_configured_built_in_runbook_round_trips_through_a_file() {
+    let config = fully_configured();
+    let builtin = escola::runbook(&config).unwrap();
+    let automated = builtin
+        .steps()
+        .filter(|(_, s)| matches!(s.kind, StepKind::Check(_)))
+        .count();
+    let default_automated = escola::runbook(&EscolaConfig::default())
+        .unwrap()
+        .steps()
+        .filter(|(_, s)| matches!(s.kind, StepKind::Check(_)))
+        .count();
+    assert!(
+        automated > default_automated,
+        "the configuration turned checks on"
+    );
+    round_trip(&config);
+}
+
+fn round_trip(config: &EscolaConfig) {
+    let builtin = escola::runbook(config).unwrap();
+    let (text, warnings) = runbook_file::export_builtin(config).unwrap();
     let loaded = runbook_file::load_str(&text, "escola.toml").unwrap();
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
 

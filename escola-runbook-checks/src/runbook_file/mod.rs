@@ -78,7 +78,7 @@ pub enum RunbookFileError {
     Serialize(String),
     /// The built-in runbook itself is not valid.
     #[error("the built-in runbook is not valid: {0}")]
-    Builtin(#[from] escola_runbook_core::ModelError),
+    Builtin(#[from] escola::EscolaError),
 }
 
 /// Something worth knowing about a file that still loaded.
