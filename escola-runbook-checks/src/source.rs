@@ -15,7 +15,7 @@ use crate::runbook_file::{self, EnvironmentFile, RunbookFileError};
 #[derive(Debug, Clone)]
 pub enum RunbookSource {
     /// The built-in Escola runbook.
-    Builtin(EscolaConfig),
+    Builtin(Box<EscolaConfig>),
     /// A TOML runbook file.
     File(PathBuf),
     /// A Markdown runbook, imported with these options.

@@ -100,13 +100,13 @@ pub fn load(args: &RunbookArgs, redactor: &Redactor) -> Result<Loaded, CliError>
                 ..ImportOptions::default()
             },
         },
-        (None, None) => RunbookSource::Builtin(EscolaConfig {
+        (None, None) => RunbookSource::Builtin(Box::new(EscolaConfig {
             app_dir,
             webhook_secret: secrets
                 .get(escola::WEBHOOK_SECRET)
                 .map(|_| escola::WEBHOOK_SECRET.to_owned()),
             ..EscolaConfig::default()
-        }),
+        })),
     };
     let sourced = source::load(&source).map_err(|e| CliError::usage(e.to_string()))?;
     for warning in &sourced.warnings {
