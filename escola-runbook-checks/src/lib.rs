@@ -13,7 +13,10 @@ pub mod git;
 pub mod http;
 pub mod http_json;
 pub mod log_scan;
+pub mod markdown;
 pub mod notify;
 pub mod registry;
+pub mod runbook_file;
+pub mod source;
 #[cfg(test)]
 mod testing;

@@ -35,6 +35,10 @@ pub enum Command {
     Report(ReportArgs),
     /// List the built-in checks, or run one ad hoc.
     Check(CheckArgs),
+    /// Import a Markdown runbook into a TOML runbook file.
+    Import(ImportArgs),
+    /// Write the built-in Escola runbook as a TOML runbook file, to edit or reuse.
+    ExportRunbook(ExportRunbookArgs),
 }
 
 /// Which runbook, against which environment.
@@ -57,6 +61,18 @@ pub struct RunbookArgs {
     /// (repeatable). Values never appear in output, journals or reports.
     #[arg(long = "secret", value_name = "NAME=ENV_VAR")]
     pub secrets: Vec<String>,
+
+    /// A runbook file (TOML, see `export-runbook`) instead of the built-in Escola runbook.
+    #[arg(
+        long = "runbook",
+        value_name = "FILE.toml",
+        conflicts_with = "markdown"
+    )]
+    pub runbook_file: Option<PathBuf>,
+
+    /// A Markdown runbook, imported on the fly (see `import`); its commands run in --app-dir.
+    #[arg(long, value_name = "RUNBOOK.md")]
+    pub markdown: Option<PathBuf>,
 }
 
 /// Which part of the runbook.
@@ -212,6 +228,44 @@ pub struct ReportArgs {
     /// Write to this file instead of stdout.
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// With --format md: the Markdown runbook the run was imported from; the report is that
+    /// document with each item ticked in place and an evidence line under it.
+    #[arg(long, value_name = "RUNBOOK.md")]
+    pub original: Option<PathBuf>,
+}
+
+/// `import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The Markdown runbook.
+    #[arg(value_name = "RUNBOOK.md")]
+    pub markdown: PathBuf,
+    /// Write the TOML runbook file here instead of stdout.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// The runbook's name when the document has no title heading.
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Working directory written on every imported command.
+    #[arg(long, value_name = "DIR")]
+    pub cwd: Option<String>,
+    /// Limit written on every imported command (e.g. 10m), or `none`.
+    #[arg(long, value_name = "DURATION", default_value = "30m")]
+    pub command_timeout: String,
+    /// Exit with 1 when the import has warnings (malformed boxes, unknown bindings...).
+    #[arg(long)]
+    pub strict: bool,
+}
+
+/// `export-runbook`.
+#[derive(Debug, Args)]
+pub struct ExportRunbookArgs {
+    /// Write to this file instead of stdout.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// The application checkout written as the commands' working directory.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub app_dir: PathBuf,
 }
 
 /// `check`.

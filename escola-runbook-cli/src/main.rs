@@ -64,6 +64,8 @@ fn main() {
             Command::Resume(args) => cmd::run::resume(args, &redactor).await,
             Command::Report(args) => cmd::report::run(args),
             Command::Check(args) => cmd::check::run(args, &redactor).await,
+            Command::Import(args) => cmd::import::import(args),
+            Command::ExportRunbook(args) => cmd::import::export_runbook(args),
         }
     });
     // Leave no check's background work running past the verdict.

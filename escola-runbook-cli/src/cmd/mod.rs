@@ -2,6 +2,7 @@
 //! the environment and the secrets from arguments.
 
 pub mod check;
+pub mod import;
 pub mod plan;
 pub mod report;
 pub mod run;
@@ -9,6 +10,8 @@ pub mod run;
 use std::path::{Path, PathBuf};
 
 use escola_runbook_checks::escola::{self, EscolaConfig};
+use escola_runbook_checks::markdown::ImportOptions;
+use escola_runbook_checks::source::{self, RunbookSource};
 use escola_runbook_core::journal::JOURNAL_FILE;
 use escola_runbook_core::{Environment, Redactor, RunOptions, Runbook, Secret, Secrets};
 
@@ -80,22 +83,54 @@ fn split_pair<'a>(
     }
 }
 
-/// The built-in Escola runbook for `args`.
+/// The runbook for `args`: `--runbook FILE.toml`, `--markdown RUNBOOK.md`
+/// (its commands run in `--app-dir`), or the built-in Escola runbook. A
+/// file's `[environment]` fills settings that `--set` does not give, and
+/// its secret variables are read when set; caveats go to stderr.
 pub fn load(args: &RunbookArgs, redactor: &Redactor) -> Result<Loaded, CliError> {
-    let (environment, secrets) = environment(args, redactor)?;
+    let (mut environment, mut secrets) = environment(args, redactor)?;
     // Absolute, so plans and records say exactly where commands run.
     let app_dir = std::path::absolute(&args.app_dir).unwrap_or_else(|_| args.app_dir.clone());
-    let config = EscolaConfig {
-        app_dir,
-        webhook_secret: secrets
-            .get(escola::WEBHOOK_SECRET)
-            .map(|_| escola::WEBHOOK_SECRET.to_owned()),
-        ..EscolaConfig::default()
+    let source = match (&args.runbook_file, &args.markdown) {
+        (Some(path), _) => RunbookSource::File(path.clone()),
+        (None, Some(path)) => RunbookSource::Markdown {
+            path: path.clone(),
+            options: ImportOptions {
+                command_cwd: Some(app_dir.display().to_string()),
+                ..ImportOptions::default()
+            },
+        },
+        (None, None) => RunbookSource::Builtin(Box::new(EscolaConfig {
+            app_dir,
+            webhook_secret: secrets
+                .get(escola::WEBHOOK_SECRET)
+                .map(|_| escola::WEBHOOK_SECRET.to_owned()),
+            ..EscolaConfig::default()
+        })),
     };
-    let runbook = escola::runbook(&config)
-        .map_err(|e| CliError::usage(format!("the runbook is not valid: {e}")))?;
+    let sourced = source::load(&source).map_err(|e| CliError::usage(e.to_string()))?;
+    for warning in &sourced.warnings {
+        eprintln!("warning: {warning}");
+    }
+    let file_env = sourced.environment.to_environment(&environment.name);
+    for (key, value) in file_env.settings {
+        if environment.get(&key).is_none() {
+            environment = environment.with(key, value);
+        }
+    }
+    for (name, var) in sourced.environment.secret_vars() {
+        if secrets.get(name).is_some() {
+            continue;
+        }
+        match std::env::var(&var) {
+            Ok(value) if !value.is_empty() => secrets.insert(name, Secret::new(value)),
+            _ => eprintln!(
+                "warning: the runbook names environment variable {var} for secret `{name}`, and it is not set; steps that need it will report a check error"
+            ),
+        }
+    }
     Ok(Loaded {
-        runbook,
+        runbook: sourced.runbook,
         environment,
         secrets,
     })

@@ -20,7 +20,24 @@ pub fn run(args: ReportArgs) -> Result<i32, CliError> {
         ReportFormat::Json => Format::Json,
         ReportFormat::Junit => Format::Junit,
     };
-    let text = render(&record, format).map_err(|e| CliError::failure(e.to_string()))?;
+    let text = match (&args.original, format) {
+        (Some(original), Format::Markdown) => {
+            let doc = std::fs::read_to_string(original).map_err(|e| {
+                CliError::usage(format!(
+                    "cannot read --original {}: {e}",
+                    original.display()
+                ))
+            })?;
+            escola_runbook_checks::markdown::export_run(&doc, &record)
+                .map_err(|e| CliError::usage(format!("--original {}: {e}", original.display())))?
+        }
+        (Some(_), _) => {
+            return Err(CliError::usage(
+                "--original goes with --format md: it ticks the Markdown runbook the run was imported from",
+            ));
+        }
+        (None, _) => render(&record, format).map_err(|e| CliError::failure(e.to_string()))?,
+    };
     match &args.output {
         Some(path) => {
             super::write_atomically(path, &text)?;

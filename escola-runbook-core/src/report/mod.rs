@@ -105,7 +105,7 @@ pub fn write_reports(
 }
 
 /// The checkbox for a step: `[x]` done, `[!]` went wrong, `[ ]` not done.
-pub(crate) fn checkbox(step: &StepRecord) -> &'static str {
+pub fn checkbox(step: &StepRecord) -> &'static str {
     match step.status() {
         Status::Passed | Status::Warned => "[x]",
         Status::Failed

@@ -1,0 +1,211 @@
+//! A finished run written back into the team's own document.
+
+use escola_runbook_core::report::checkbox;
+use escola_runbook_core::{RunRecord, Status, StepRecord, Via, format_duration};
+
+use super::import::EVIDENCE_MARK;
+use super::{ImportOptions, SourceMap, StepAnchor, fnv1a, import};
+
+/// The run cannot be written into this document.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExportError {
+    /// The source map was made from another document (or another version).
+    #[error(
+        "the document is not the one the run's steps were imported from (it changed since); \
+         export from the same Markdown file the runbook was imported from"
+    )]
+    DocumentChanged,
+    /// None of the document's steps is in the run.
+    #[error(
+        "none of the document's {steps} steps is in run `{run}`; was the run made from this document?"
+    )]
+    NotThisRun {
+        /// Steps in the document.
+        steps: usize,
+        /// The run id.
+        run: String,
+    },
+}
+
+/// Longest summary kept on an evidence line; the full record is in the
+/// run's reports.
+const MAX_SUMMARY: usize = 200;
+
+fn one_line(text: &str) -> String {
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() > MAX_SUMMARY {
+        let cut: String = flat.chars().take(MAX_SUMMARY).collect();
+        format!("{cut}…")
+    } else {
+        flat
+    }
+}
+
+/// `run: passed — confirmed by ana (with --yes, 2026-11-29 02:00:00 UTC)`.
+fn evidence_line(step: &StepRecord) -> String {
+    let status = step.status();
+    let summary = step
+        .outcome
+        .as_ref()
+        .map(|o| one_line(&o.summary))
+        .unwrap_or_else(|| "started and never finished (the run was interrupted)".into());
+    let mut line = format!("**{EVIDENCE_MARK}** {} — {summary}", status.label());
+    if let Some(c) = &step.confirmation {
+        let via = match c.via {
+            Via::Prompt => "at the prompt",
+            Via::Preapproved => "with --yes",
+            Via::Scripted => "by script",
+            Via::DeadlineDefault => "by default after the deadline",
+        };
+        line.push_str(&format!(
+            " ({via}, {})",
+            c.at.format("%Y-%m-%d %H:%M:%S UTC")
+        ));
+        if let Some(comment) = c.comment.as_deref().map(one_line) {
+            if !summary.contains(&comment) {
+                line.push_str(&format!(": “{comment}”"));
+            }
+        }
+    } else if let Some(at) = step.finished_at {
+        line.push_str(&format!(" ({})", at.format("%Y-%m-%d %H:%M:%S UTC")));
+    }
+    if step.elapsed_ms > 0 && step.confirmation.is_none() {
+        line.push_str(&format!(
+            " · {}",
+            format_duration(std::time::Duration::from_millis(step.elapsed_ms))
+        ));
+    }
+    if step.attempts > 1 {
+        line.push_str(&format!(" · {} attempts", step.attempts));
+    }
+    // Something went wrong: the first piece of evidence says what.
+    if !matches!(status, Status::Passed | Status::Skipped | Status::NotRun) {
+        if let Some(e) = step.outcome.as_ref().and_then(|o| o.evidence.first()) {
+            let value = one_line(e.value.lines().find(|l| !l.trim().is_empty()).unwrap_or(""));
+            if !value.is_empty() && !summary.contains(&value) {
+                line.push_str(&format!(" · {}: `{}`", e.label, value.replace('`', "'")));
+            }
+        }
+    }
+    line
+}
+
+/// The closing line: which run this record is, and how it ended.
+fn run_line(record: &RunRecord) -> String {
+    let run = &record.run;
+    let verdict = match (record.verdict, record.exit_code) {
+        (Some(v), Some(code)) => format!("**{}** (exit code {code})", v.label()),
+        _ => "**unfinished**: the record stops before the end of the run".into(),
+    };
+    let mut line = format!(
+        "**{EVIDENCE_MARK}** `{}` — {verdict} · {} on {} · environment `{}` · started {}",
+        run.run_id,
+        run.operator,
+        run.host,
+        run.environment.name,
+        run.started_at.format("%Y-%m-%d %H:%M:%S UTC"),
+    );
+    if run.dry_run {
+        line.push_str(" · dry-run: nothing was changed, no one was asked");
+    }
+    if let Some(at) = record.finished_at {
+        line.push_str(&format!(
+            ", finished {}",
+            at.format("%Y-%m-%d %H:%M:%S UTC")
+        ));
+    }
+    if let Some(r) = &record.rollback {
+        line.push_str(&format!(
+            " · rollback triggered by `{}` ({})",
+            r.step,
+            r.status.label()
+        ));
+    }
+    line
+}
+
+/// Writes `record` into `original`, the document `map` was imported from:
+/// each step's checkbox becomes `[x]`, `[!]` or `[ ]` where it stands (an
+/// item without one gets one), and a quoted evidence line goes under the
+/// item's title, and one line at the end names the run and its verdict.
+/// Everything else in the document is left byte for byte.
+pub fn export(original: &str, map: &SourceMap, record: &RunRecord) -> Result<String, ExportError> {
+    if original.len() != map.source_len || fnv1a(original.as_bytes()) != map.source_hash {
+        return Err(ExportError::DocumentChanged);
+    }
+    let steps: Vec<(&StepAnchor, &StepRecord)> = map
+        .steps
+        .iter()
+        .filter_map(|a| {
+            record
+                .steps()
+                .find(|(_, s)| s.outline.id == a.step_id)
+                .map(|(_, s)| (a, s))
+        })
+        .collect();
+    if steps.is_empty() && !map.steps.is_empty() {
+        return Err(ExportError::NotThisRun {
+            steps: map.steps.len(),
+            run: record.run.run_id.clone(),
+        });
+    }
+    // (offset, bytes replaced, text), applied from the end so earlier
+    // offsets stay valid.
+    let mut edits: Vec<(usize, usize, String)> = Vec::new();
+    for (anchor, step) in steps {
+        // The same box as the core's own Markdown report.
+        let mark = checkbox(step);
+        if let Some(span) = &anchor.checkbox {
+            edits.push((span.start, span.len(), mark.to_owned()));
+        } else if let Some(at) = anchor.insert_checkbox_at {
+            edits.push((at, 0, format!("{mark} ")));
+        }
+        let at = anchor.evidence_at.min(original.len());
+        let ending = if original[..at].ends_with("\r\n") {
+            "\r\n"
+        } else {
+            "\n"
+        };
+        let lead = if at == original.len() && !original.is_empty() && !original.ends_with('\n') {
+            ending
+        } else {
+            ""
+        };
+        edits.push((
+            at,
+            0,
+            format!(
+                "{lead}{}> {}{ending}",
+                anchor.prefix.trim_end_matches(['\r', '\n']),
+                evidence_line(step)
+            ),
+        ));
+    }
+    // Stable order: at one offset, the checkbox (earlier in the line) and
+    // then the evidence line keep their document order.
+    edits.sort_by_key(|e| std::cmp::Reverse(e.0));
+    let mut out = original.to_owned();
+    let ending = if original.contains("\r\n") {
+        "\r\n"
+    } else {
+        "\n"
+    };
+    if !out.is_empty() && !out.ends_with('\n') {
+        out.push_str(ending);
+    }
+    out.push_str(&format!("{ending}> {}{ending}", run_line(record)));
+    for (at, len, text) in edits {
+        if out.is_char_boundary(at) && out.is_char_boundary(at + len) {
+            out.replace_range(at..at + len, &text);
+        }
+    }
+    Ok(out)
+}
+
+/// Imports `original` again (same ids as when the run's runbook was
+/// imported from it) and exports `record` into it: what
+/// `report RUN --format md --original RUNBOOK.md` does.
+pub fn export_run(original: &str, record: &RunRecord) -> Result<String, ExportError> {
+    let imported = import(original, &ImportOptions::default());
+    export(original, &imported.source_map, record)
+}

@@ -1,0 +1,258 @@
+//! Markdown runbooks: a team keeps its runbook as a Markdown document,
+//! [`import`] turns it into a [`RunbookFile`], and [`export`] writes a
+//! finished run back into the same document, each item ticked in place
+//! (`[x]` done, `[!]` went wrong, `[ ]` not done) with a short evidence line
+//! under it, so the team's document becomes the deploy record.
+//!
+//! Parsed with pulldown-cmark's offset iterator rather than comrak's AST:
+//! export must rewrite the exact bytes of each `[ ]` (including the team's
+//! backticked `` `[ ]` `` and typos like `[ ]]`, which no Markdown parser
+//! treats as a task marker), so what matters is a byte range for every
+//! event, which `into_offset_iter` gives directly; comrak's line/column
+//! source positions would have to be mapped back to bytes.
+//!
+//! # How a document is read
+//!
+//! - **Headings** (ATX or setext, any level, numbered or not) are phases. A
+//!   single top heading above all others is the runbook's name; headings
+//!   deeper than the phase level are sections inside the phase. Ids are
+//!   slugs of the title with accents folded (`Pré-Deploy` -> `pre-deploy`),
+//!   made unique with `-2`, `-3`.
+//! - **List items** (`-`, `*`, `+`, `1.`, nested at any depth) are steps
+//!   when they have a checkbox (`[ ]`, `[x]`, or backticked `` `[ ]` ``), a
+//!   shell code block, or a check binding, or when they are plain items
+//!   with nothing nested. A plain item with nested items is a label: the
+//!   section of the steps under it. A plain item nested in a step is part of
+//!   that step's instructions.
+//! - **Fenced code blocks** in `bash`, `sh`, `shell`, `zsh`, `console` (the
+//!   `$ ` prompts stripped, output lines dropped) or with no language make
+//!   the item they sit in a command step; several commands run as one
+//!   script with `set -e`. Other code blocks become notes; inline code stays
+//!   text.
+//! - **Bindings**: `<!-- check: NAME key=value key="two words" -->` inside
+//!   or right after an item makes it the built-in check NAME.
+//! - **Not steps**: struck-through items (`~~...~~`), and items under a
+//!   glossary or contact-list label or heading, which fill the metadata.
+//! - **Warnings** name the line: malformed checkboxes (imported as `[ ]`),
+//!   items already ticked `[x]`, bindings that name no known check, empty
+//!   sections, code blocks outside their item.
+
+mod export;
+mod import;
+pub mod slug;
+mod tree;
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use escola_runbook_core::Runbook;
+
+pub use export::{ExportError, export, export_run};
+pub use import::EVIDENCE_MARK;
+
+use crate::runbook_file::{FileWarning, PathSeg, RunbookFile};
+
+/// How to import.
+#[derive(Debug, Clone)]
+pub struct ImportOptions {
+    /// The runbook's name when the document has no title heading.
+    pub name: Option<String>,
+    /// Limit written on every imported command step (default 30 minutes),
+    /// so a hung command cannot hold the deploy forever; `None` for none.
+    pub command_timeout: Option<Duration>,
+    /// Working directory written on every imported command step.
+    pub command_cwd: Option<String>,
+}
+
+impl Default for ImportOptions {
+    fn default() -> Self {
+        ImportOptions {
+            name: None,
+            command_timeout: Some(import::DEFAULT_COMMAND_TIMEOUT),
+            command_cwd: None,
+        }
+    }
+}
+
+/// Something in the document that was imported with a caveat, or skipped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportWarning {
+    /// 1-based line in the document.
+    pub line: usize,
+    /// What, and what was done about it.
+    pub message: String,
+}
+
+impl std::fmt::Display for ImportWarning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line {}: {}", self.line, self.message)
+    }
+}
+
+/// Where each step came from in the document: what [`export`] needs to tick
+/// it in place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceMap {
+    /// Length of the document imported, in bytes.
+    pub source_len: usize,
+    /// FNV-1a hash of the document, so a map is never applied to another.
+    pub source_hash: u64,
+    /// One anchor per step, in document order.
+    pub steps: Vec<StepAnchor>,
+}
+
+/// One step's place in the document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepAnchor {
+    /// The step's id.
+    pub step_id: String,
+    /// 1-based line of the item.
+    pub line: usize,
+    /// Bytes of the checkbox, `[` to the first `]`, when the item has one.
+    pub checkbox: Option<Range<usize>>,
+    /// Where to insert a checkbox when the item has none.
+    pub insert_checkbox_at: Option<usize>,
+    /// Byte offset of the line after the item's title, where the evidence
+    /// line goes.
+    pub evidence_at: usize,
+    /// Indentation (and quote markers) that keeps the evidence line inside
+    /// the item.
+    pub prefix: String,
+}
+
+impl SourceMap {
+    /// The anchor of step `id`.
+    pub fn anchor(&self, id: &str) -> Option<&StepAnchor> {
+        self.steps.iter().find(|a| a.step_id == id)
+    }
+}
+
+/// The result of [`import`].
+#[derive(Debug, Clone)]
+pub struct Imported {
+    /// The runbook file (write it with [`RunbookFile::to_toml`]).
+    pub file: RunbookFile,
+    /// Caveats, each with its line.
+    pub warnings: Vec<ImportWarning>,
+    /// Where each step came from.
+    pub source_map: SourceMap,
+}
+
+/// Imports a Markdown runbook. Never fails: anything it cannot use is
+/// reported as a warning with its line.
+///
+/// ```
+/// use escola_runbook_checks::markdown::{import, ImportOptions};
+///
+/// let doc = "# Deploy da API\n\n## 1. Pré-Deploy\n- [ ] Avisar #operacoes\n- [ ]] Snapshot do banco\n";
+/// let imported = import(doc, &ImportOptions::default());
+/// let phase = &imported.file.phases[0];
+/// assert_eq!((phase.id.as_str(), phase.title.as_str()), ("pre-deploy", "Pré-Deploy"));
+/// assert_eq!(phase.steps.len(), 2);
+/// assert_eq!(imported.warnings[0].line, 5);
+/// ```
+pub fn import(markdown: &str, options: &ImportOptions) -> Imported {
+    import::import(markdown, options)
+}
+
+/// A Markdown runbook could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum MarkdownError {
+    /// The file could not be read.
+    #[error("cannot read Markdown runbook {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The imported runbook is not valid (a binding names an unknown check,
+    /// or has a bad parameter).
+    #[error("{file}:{line}: {message}")]
+    Invalid {
+        /// The document.
+        file: String,
+        /// 1-based line of the offending item.
+        line: usize,
+        /// What is wrong and what to do.
+        message: String,
+    },
+}
+
+/// A Markdown runbook imported and built, ready to run
+/// (`run --markdown RUNBOOK.md`).
+#[derive(Debug, Clone)]
+pub struct LoadedMarkdown {
+    /// The import (file model, warnings, source map).
+    pub imported: Imported,
+    /// The runbook built from it.
+    pub runbook: Runbook,
+    /// Warnings from building (none today for imported files).
+    pub file_warnings: Vec<FileWarning>,
+}
+
+/// Imports `markdown` and builds the runbook; `file` names the document in
+/// errors, which carry the line of the item at fault.
+pub fn load_str(
+    markdown: &str,
+    file: &str,
+    options: &ImportOptions,
+) -> Result<LoadedMarkdown, MarkdownError> {
+    let imported = import(markdown, options);
+    let (runbook, warnings) = imported.file.to_runbook().map_err(|invalid| {
+        let line = step_of_path(&imported.file, &invalid.path)
+            .and_then(|id| imported.source_map.anchor(&id))
+            .map_or(1, |a| a.line);
+        MarkdownError::Invalid {
+            file: file.to_owned(),
+            line,
+            message: invalid.message,
+        }
+    })?;
+    let file_warnings = warnings
+        .into_iter()
+        .map(|w| FileWarning {
+            line: 0,
+            column: 0,
+            message: w.message,
+        })
+        .collect();
+    Ok(LoadedMarkdown {
+        imported,
+        runbook,
+        file_warnings,
+    })
+}
+
+/// Reads and loads the Markdown runbook at `path`.
+pub fn load(path: &Path, options: &ImportOptions) -> Result<LoadedMarkdown, MarkdownError> {
+    let text = std::fs::read_to_string(path).map_err(|source| MarkdownError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    load_str(&text, &path.display().to_string(), options)
+}
+
+fn step_of_path(file: &RunbookFile, path: &[PathSeg]) -> Option<String> {
+    match path {
+        [
+            PathSeg::Key(p),
+            PathSeg::Index(pi),
+            PathSeg::Key(s),
+            PathSeg::Index(si),
+            ..,
+        ] if p == "phases" && s == "steps" => {
+            Some(file.phases.get(*pi)?.steps.get(*si)?.id.clone())
+        }
+        _ => None,
+    }
+}
+
+/// FNV-1a, 64 bits: a cheap fingerprint of the document.
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}

@@ -1,0 +1,448 @@
+//! The serde model of a runbook file. Every table denies unknown keys, so a
+//! typo is an error with a suggestion rather than a setting silently ignored.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use escola_runbook_core::{Decision, PhaseKind, When};
+use serde::de::{self, Visitor};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::registry::parse_duration;
+
+/// The file format version this crate reads and writes.
+pub const FORMAT_VERSION: u32 = 1;
+
+fn format_version() -> u32 {
+    FORMAT_VERSION
+}
+
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_true(value: &bool) -> bool {
+    *value
+}
+
+/// A whole runbook file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunbookFile {
+    /// File format version ([`FORMAT_VERSION`]); a newer one is refused.
+    #[serde(default = "format_version")]
+    pub format: u32,
+    /// The runbook's name (the document's title).
+    pub name: String,
+    /// Who to call, where to announce, what the words mean.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub metadata: MetadataFile,
+    /// Where the run points: URLs and the names of the environment variables
+    /// holding secrets (never the secrets).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub environment: EnvironmentFile,
+    /// Alert rules for watch phases. Kept and written back, not evaluated yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watch: Option<WatchFile>,
+    /// Rollback settings. Kept and written back, not evaluated yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback: Option<RollbackFile>,
+    /// Phases in order.
+    #[serde(default)]
+    pub phases: Vec<PhaseFile>,
+}
+
+/// A contact, as written in a file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContactFile {
+    /// Their role ("Dev on-call").
+    pub role: String,
+    /// How to reach them ("@dev-escola").
+    pub handle: String,
+}
+
+/// `[metadata]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetadataFile {
+    /// Version of the runbook document.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Chat channels the deploy is announced in ("#operacoes").
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub channels: Vec<String>,
+    /// Who to call.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub contacts: Vec<ContactFile>,
+    /// Terms and their meaning.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub glossary: BTreeMap<String, String>,
+}
+
+/// `[environment]`: names, URLs, and the *names* of environment variables
+/// holding secrets.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvironmentFile {
+    /// Environment name ("production").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Base URL of the API under deploy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+    /// URL of the Prometheus `/metrics` endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_url: Option<String>,
+    /// Name of the environment variable holding the metrics Bearer token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_token_env: Option<String>,
+    /// Name of the environment variable holding the database URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database_url_env: Option<String>,
+    /// Further settings handed to checks through the run's environment.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub settings: BTreeMap<String, String>,
+}
+
+/// `[[phases]]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhaseFile {
+    /// Stable slug.
+    pub id: String,
+    /// Heading.
+    pub title: String,
+    /// `normal` (default), `watch` or `rollback`.
+    #[serde(default = "normal", skip_serializing_if = "is_normal")]
+    pub kind: PhaseKind,
+    /// A blocking failure here runs the rollback phase.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub rollback_on_failure: bool,
+    /// Concurrency limit for parallel groups (default 4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_parallel: Option<usize>,
+    /// Remarks shown under the heading.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    /// Steps in order.
+    #[serde(default)]
+    pub steps: Vec<StepFile>,
+}
+
+fn normal() -> PhaseKind {
+    PhaseKind::Normal
+}
+
+fn is_normal(kind: &PhaseKind) -> bool {
+    *kind == PhaseKind::Normal
+}
+
+/// `[[phases.steps]]`: a manual step, a `command`, or a built-in `check`
+/// with `params`, plus its policy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepFile {
+    /// Stable slug, unique in the runbook.
+    pub id: String,
+    /// The runbook's own wording.
+    pub title: String,
+    /// Sub-heading inside the phase.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub section: Option<String>,
+    /// A built-in check by name (`escola-runbook check --list`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check: Option<String>,
+    /// The check's parameters; numbers and booleans are accepted and passed
+    /// on as text, lists are joined with commas.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub params: BTreeMap<String, ParamValue>,
+    /// Shorthand for `check = "command"` with `params.shell`: a line (or
+    /// script) for `/bin/sh -c`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    /// Working directory of `command`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<String>,
+    /// For manual steps: what to do beyond the title.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instructions: Option<String>,
+    /// Remarks.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    /// What undoes this step if a rollback follows it (compensation):
+    /// `undo = { command = "php artisan up" }` or a `check` with `params`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub undo: Option<UndoFile>,
+    /// A failing blocking step stops the run (default true).
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub blocking: bool,
+    /// Cancel an attempt after this long ("30s", "10m").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<DurationText>,
+    /// Extra attempts after a retryable status.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub retries: u32,
+    /// Delay between attempts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backoff: Option<BackoffFile>,
+    /// Consecutive steps with the same group run concurrently.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parallel_group: Option<String>,
+    /// `always` (default), `on_rollback` or `not_on_rollback`.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub when: When,
+    /// For manual steps: how long to wait for an answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirm_deadline: Option<DurationText>,
+    /// The decision taken at the deadline (`declined` by default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirm_default: Option<Decision>,
+}
+
+impl StepFile {
+    /// A manual step with default policy.
+    pub fn manual(id: impl Into<String>, title: impl Into<String>) -> Self {
+        StepFile {
+            id: id.into(),
+            title: title.into(),
+            section: None,
+            check: None,
+            params: BTreeMap::new(),
+            command: None,
+            cwd: None,
+            instructions: None,
+            notes: Vec::new(),
+            undo: None,
+            blocking: true,
+            timeout: None,
+            retries: 0,
+            backoff: None,
+            parallel_group: None,
+            when: When::Always,
+            confirm_deadline: None,
+            confirm_default: None,
+        }
+    }
+}
+
+/// `undo = { command = "..." }`: what compensates a step on rollback.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UndoFile {
+    /// A built-in check by name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check: Option<String>,
+    /// Its parameters.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub params: BTreeMap<String, ParamValue>,
+    /// Shorthand for `check = "command"` with `params.shell`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    /// Working directory of `command`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<String>,
+}
+
+/// `backoff = { initial = "1s", factor = 2.0, max = "1m" }`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackoffFile {
+    /// Delay before the first retry.
+    pub initial: DurationText,
+    /// Growth per retry (1.0: constant).
+    #[serde(default = "two")]
+    pub factor: f64,
+    /// Upper bound on any delay.
+    pub max: DurationText,
+}
+
+fn two() -> f64 {
+    2.0
+}
+
+/// `[watch]`: alert rules for watch phases. Rules in a file are not wired to
+/// the core's rule engine yet (nothing builds a probe from a file), so these
+/// are read, validated for shape, kept and written back, and loading a file
+/// that has them warns that they are not evaluated.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WatchFile {
+    /// The watch phase the rules belong to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<String>,
+    /// How often rules are evaluated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<DurationText>,
+    /// How long the watch lasts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<DurationText>,
+    /// The rules.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<WatchRuleFile>,
+}
+
+/// One alert rule ("P95 > 2s for 5 minutes").
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WatchRuleFile {
+    /// Rule name.
+    pub name: String,
+    /// What is measured: a metric expression or PromQL query.
+    pub query: String,
+    /// The condition on the value (`> 2`, `> 0.01`).
+    pub condition: String,
+    /// How long the condition must hold before the rule fires.
+    #[serde(default, rename = "for", skip_serializing_if = "Option::is_none")]
+    pub for_: Option<DurationText>,
+    /// What firing does: `alert` or `rollback`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    /// Words for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// `[rollback]`: when a rollback starts and who must approve it. Kept and
+/// written back, not evaluated yet.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RollbackFile {
+    /// Rules firing within this window after the deploy trigger the rollback
+    /// phase; later they only alert.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<DurationText>,
+    /// Watch rule names that trigger a rollback.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub triggers: Vec<String>,
+    /// Steps that need an explicit approval (e.g. restoring the snapshot).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub requires_approval: Vec<String>,
+    /// Channels told about a rollback.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notify: Vec<String>,
+}
+
+/// A duration written as text (`500ms`, `30s`, `5m`, `2h`, `1d`) or as a
+/// whole number of seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DurationText(pub Duration);
+
+impl DurationText {
+    /// The shortest exact text for the duration (`90s`, `30m`, `1500ms`).
+    pub fn text(&self) -> String {
+        let ms = self.0.as_millis();
+        if ms % 1000 != 0 {
+            return format!("{ms}ms");
+        }
+        let secs = self.0.as_secs();
+        if secs == 0 {
+            "0s".into()
+        } else if secs % 86_400 == 0 {
+            format!("{}d", secs / 86_400)
+        } else if secs % 3600 == 0 {
+            format!("{}h", secs / 3600)
+        } else if secs % 60 == 0 {
+            format!("{}m", secs / 60)
+        } else {
+            format!("{secs}s")
+        }
+    }
+}
+
+impl Serialize for DurationText {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text())
+    }
+}
+
+impl<'de> Deserialize<'de> for DurationText {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = DurationText;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a duration such as \"500ms\", \"30s\", \"5m\" or \"2h\"")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<DurationText, E> {
+                parse_duration(v).map(DurationText).ok_or_else(|| {
+                    E::custom(format!(
+                        "`{v}` is not a duration; write e.g. \"500ms\", \"30s\", \"5m\" or \"2h\""
+                    ))
+                })
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<DurationText, E> {
+                u64::try_from(v)
+                    .map(|s| DurationText(Duration::from_secs(s)))
+                    .map_err(|_| E::custom(format!("{v} is negative; a duration cannot be")))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<DurationText, E> {
+                Ok(DurationText(Duration::from_secs(v)))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A check parameter: text, or a number, boolean or list written natively
+/// in TOML, kept as the text the registry parses.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ParamValue(pub String);
+
+impl From<&str> for ParamValue {
+    fn from(value: &str) -> Self {
+        ParamValue(value.to_owned())
+    }
+}
+
+impl Serialize for ParamValue {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for ParamValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = ParamValue;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("text, a number, a boolean, or a list of those")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<ParamValue, E> {
+                Ok(ParamValue(v.to_owned()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<ParamValue, E> {
+                Ok(ParamValue(v.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<ParamValue, E> {
+                Ok(ParamValue(v.to_string()))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<ParamValue, E> {
+                Ok(ParamValue(v.to_string()))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<ParamValue, E> {
+                Ok(ParamValue(v.to_string()))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<ParamValue, A::Error> {
+                let mut parts = Vec::new();
+                while let Some(item) = seq.next_element::<ParamValue>()? {
+                    if item.0.contains(',') {
+                        return Err(de::Error::custom(format!(
+                            "list item `{}` contains a comma; lists are passed on comma-separated, so write the value as text instead",
+                            item.0
+                        )));
+                    }
+                    parts.push(item.0);
+                }
+                Ok(ParamValue(parts.join(",")))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}

@@ -1,0 +1,547 @@
+//! Markdown import: the team's runbook, messy inputs, bindings.
+
+use std::collections::BTreeSet;
+
+use escola_runbook_checks::markdown::{self, ImportOptions, Imported};
+use escola_runbook_checks::runbook_file::{self, RunbookFile};
+
+const TEAM: &str = include_str!("fixtures/escola-runbook.md");
+
+fn import(md: &str) -> Imported {
+    let imported = markdown::import(md, &ImportOptions::default());
+    assert_invariants(md, &imported);
+    imported
+}
+
+/// What must hold for any input: unique slug ids, anchors inside the
+/// document on character boundaries, a file that survives TOML and builds.
+fn assert_invariants(md: &str, imported: &Imported) {
+    let mut ids = BTreeSet::new();
+    for phase in &imported.file.phases {
+        assert!(is_slug(&phase.id), "phase id {:?}", phase.id);
+        for step in &phase.steps {
+            assert!(is_slug(&step.id), "step id {:?}", step.id);
+            assert!(ids.insert(step.id.clone()), "duplicate step id {}", step.id);
+            assert!(!step.title.trim().is_empty(), "empty title for {}", step.id);
+        }
+    }
+    assert_eq!(imported.source_map.steps.len(), ids.len());
+    let line_count = md.lines().count().max(1);
+    for a in &imported.source_map.steps {
+        assert!(ids.contains(&a.step_id));
+        assert!(a.evidence_at <= md.len() && md.is_char_boundary(a.evidence_at));
+        if let Some(cb) = &a.checkbox {
+            assert!(cb.end <= md.len());
+            assert_eq!(&md[cb.start..cb.start + 1], "[");
+            assert_eq!(&md[cb.end - 1..cb.end], "]");
+        }
+        if let Some(at) = a.insert_checkbox_at {
+            assert!(md.is_char_boundary(at));
+        }
+        assert!(a.line >= 1 && a.line <= line_count);
+    }
+    let toml = imported.file.to_toml().unwrap();
+    let back = runbook_file::parse(&toml, "imported.toml").unwrap();
+    assert_eq!(back, imported.file, "TOML round trip");
+    if imported
+        .file
+        .phases
+        .iter()
+        .all(|p| p.steps.iter().all(|s| s.check.is_none()))
+    {
+        let loaded = runbook_file::load_str(&toml, "imported.toml");
+        let phases_with_names = imported
+            .file
+            .phases
+            .iter()
+            .all(|p| !p.title.trim().is_empty());
+        if phases_with_names && !imported.file.phases.is_empty() {
+            loaded.unwrap();
+        }
+    }
+}
+
+fn is_slug(id: &str) -> bool {
+    let mut chars = id.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c.is_ascii_digit())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+fn titles(file: &RunbookFile) -> Vec<(String, Vec<String>)> {
+    file.phases
+        .iter()
+        .map(|p| {
+            (
+                p.title.clone(),
+                p.steps.iter().map(|s| s.title.clone()).collect(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn team_runbook_imports_into_its_seven_sections_and_every_item() {
+    let imported = import(TEAM);
+    let file = &imported.file;
+    assert_eq!(file.name, "Escola Connect API — Runbook de Deploy");
+    let phases: Vec<(&str, &str, usize)> = file
+        .phases
+        .iter()
+        .map(|p| (p.id.as_str(), p.title.as_str(), p.steps.len()))
+        .collect();
+    assert_eq!(
+        phases,
+        [
+            ("pre-deploy", "Pré-Deploy", 9),
+            ("deploy", "Deploy", 8),
+            (
+                "pos-deploy-imediato-0-30-min",
+                "Pós-Deploy Imediato (0–30 min)",
+                5
+            ),
+            (
+                "monitoramento-estendido-30-min-24h",
+                "Monitoramento Estendido (30 min – 24h)",
+                7
+            ),
+            ("rollback", "Rollback", 6),
+            ("pos-deploy-24h", "Pós-Deploy (24h+)", 3),
+            ("checklists-de-suporte", "Checklists de Suporte", 2),
+        ]
+    );
+    // The same number of items as the hand-written built-in runbook.
+    let builtin = escola_runbook_checks::escola::runbook(&Default::default()).unwrap();
+    let builtin_counts: Vec<usize> = builtin.phases().iter().map(|p| p.steps.len()).collect();
+    let counts: Vec<usize> = file.phases.iter().map(|p| p.steps.len()).collect();
+    assert_eq!(counts, builtin_counts);
+
+    // Commands come from the fenced blocks, attached to their items.
+    let deploy = &file.phases[1];
+    let commands: Vec<(&str, Option<&str>)> = deploy
+        .steps
+        .iter()
+        .map(|s| (s.id.as_str(), s.command.as_deref()))
+        .filter(|(_, c)| c.is_some())
+        .collect();
+    assert_eq!(
+        commands,
+        [
+            (
+                "entrar-em-modo-manutencao-opcional",
+                Some(r#"php artisan down --message="Atualizando Escola Connect API" --retry=60"#)
+            ),
+            (
+                "executar-migrations",
+                Some("php vendor/bin/doctrine-migrations migrate --no-interaction")
+            ),
+            ("retomar-trafego", Some("php artisan up")),
+        ]
+    );
+    assert!(!deploy.steps[0].blocking, "(opcional) is advisory");
+    assert_eq!(
+        deploy.steps[3].section.as_deref(),
+        Some("Deploy da aplicação")
+    );
+    // Inline code stays text.
+    assert_eq!(
+        deploy.steps[4].title,
+        "Realizar `php vendor/bin/phpunit` no host ou pipeline."
+    );
+    assert!(deploy.steps[4].command.is_none());
+
+    // Contacts and glossary are metadata, not steps.
+    let contacts: Vec<(&str, &str)> = file
+        .metadata
+        .contacts
+        .iter()
+        .map(|c| (c.role.as_str(), c.handle.as_str()))
+        .collect();
+    assert_eq!(
+        contacts,
+        [
+            ("Dev on-call", "@dev-escola"),
+            ("SRE / Infra", "@infra"),
+            ("Produto / Operações", "@produto-escola")
+        ]
+    );
+    assert_eq!(
+        file.metadata.glossary.keys().collect::<Vec<_>>(),
+        ["If-Match", "Trace-Id"]
+    );
+    assert!(
+        file.phases
+            .iter()
+            .all(|p| p.steps.iter().all(|s| !s.title.contains("@infra")))
+    );
+
+    // The `[ ]]` typo: imported, with a warning naming its line.
+    assert_eq!(imported.warnings.len(), 1, "{:?}", imported.warnings);
+    assert_eq!(imported.warnings[0].line, 61);
+    assert!(imported.warnings[0].message.contains("`[ ]]`"));
+    assert_eq!(TEAM.lines().nth(60).map(|l| l.contains("[ ]]")), Some(true));
+
+    // The whole model, as the TOML a team would edit.
+    insta::assert_snapshot!("team_runbook_toml", imported.file.to_toml().unwrap());
+
+    // And it builds.
+    let loaded = markdown::load_str(TEAM, "RUNBOOK.md", &ImportOptions::default()).unwrap();
+    assert_eq!(loaded.runbook.phases().len(), 7);
+    assert_eq!(
+        loaded.runbook.rollback_phase().map(|p| p.id.as_str()),
+        Some("rollback")
+    );
+}
+
+#[test]
+fn crlf_and_lf_import_the_same() {
+    let crlf = TEAM.replace('\n', "\r\n");
+    let a = import(TEAM);
+    let b = import(&crlf);
+    assert_eq!(titles(&a.file), titles(&b.file));
+    assert_eq!(a.file.metadata, b.file.metadata);
+    assert_eq!(b.warnings[0].line, 61);
+}
+
+#[test]
+fn mixed_bullets_and_ticked_items() {
+    let md = "## Passos\n- [ ] a\n* [ ] b\n+ [x] c\n\n1. [ ] d\n2) [X] e\n- `[ ]` f\n- `[x]` g\n";
+    let imported = import(md);
+    let steps = &imported.file.phases[0].steps;
+    let t: Vec<&str> = steps.iter().map(|s| s.title.as_str()).collect();
+    assert_eq!(t, ["a", "b", "c", "d", "e", "f", "g"]);
+    let ticked: Vec<&str> = steps
+        .iter()
+        .filter(|s| s.notes.iter().any(|n| n.contains("already ticked")))
+        .map(|s| s.title.as_str())
+        .collect();
+    assert_eq!(ticked, ["c", "e", "g"]);
+    let lines: Vec<usize> = imported.warnings.iter().map(|w| w.line).collect();
+    assert_eq!(lines, [4, 7, 9]);
+}
+
+#[test]
+fn emphasis_strikethrough_and_malformed_boxes() {
+    let md = "# Deploy\n\
+- **[ ]** bold box\n\
+- *[ ] italic box*\n\
+- ~~[ ] struck whole~~\n\
+- [ ] ~~struck text~~\n\
+- [ ] keep ~~part~~ of it\n\
+- [] empty box\n\
+- [ ]] typo box\n\
+- [link] is not a box\n";
+    let imported = import(md);
+    let t: Vec<&str> = imported.file.phases[0]
+        .steps
+        .iter()
+        .map(|s| s.title.as_str())
+        .collect();
+    assert_eq!(
+        t,
+        [
+            "bold box",
+            "italic box",
+            "keep part of it",
+            "empty box",
+            "typo box",
+            "[link] is not a box"
+        ]
+    );
+    let anchors = &imported.source_map.steps;
+    assert!(anchors[..5].iter().all(|a| a.checkbox.is_some()));
+    assert!(anchors[5].checkbox.is_none());
+    let msgs: Vec<(usize, &str)> = imported
+        .warnings
+        .iter()
+        .map(|w| (w.line, w.message.as_str()))
+        .collect();
+    assert!(
+        msgs.iter()
+            .any(|(l, m)| *l == 4 && m.contains("struck-through")),
+        "{msgs:?}"
+    );
+    assert!(
+        msgs.iter()
+            .any(|(l, m)| *l == 5 && m.contains("struck-through")),
+        "{msgs:?}"
+    );
+    assert!(
+        msgs.iter().any(|(l, m)| *l == 7 && m.contains("`[]`")),
+        "{msgs:?}"
+    );
+    assert!(
+        msgs.iter().any(|(l, m)| *l == 8 && m.contains("`[ ]]`")),
+        "{msgs:?}"
+    );
+}
+
+#[test]
+fn setext_headings_nested_sections_and_empty_sections() {
+    let md = "Runbook\n=======\n\nPré-Deploy\n----------\n\n### Backups\n- [ ] snapshot\n\nVazio\n-----\n\nDeploy\n------\n- [ ] up\n\nDeploy\n------\n- [ ] again\n";
+    let imported = import(md);
+    let f = &imported.file;
+    assert_eq!(f.name, "Runbook");
+    let ids: Vec<&str> = f.phases.iter().map(|p| p.id.as_str()).collect();
+    assert_eq!(ids, ["pre-deploy", "vazio", "deploy", "deploy-2"]);
+    assert_eq!(f.phases[0].steps[0].section.as_deref(), Some("Backups"));
+    assert!(
+        imported
+            .warnings
+            .iter()
+            .any(|w| w.line == 10 && w.message.contains("no item"))
+    );
+}
+
+#[test]
+fn code_blocks_become_commands_of_their_item() {
+    let md = r#"## Deploy
+- [ ] Migrar
+  ```console
+  $ php artisan migrate
+  Migrated: 2024_01_01
+  ```
+- [ ] Sem prompt
+  ```console
+  only output
+  ```
+- [ ] Config em YAML
+  ```yaml
+  a: 1
+  ```
+- [ ] Dois comandos
+  ```sh
+  composer install
+  php artisan config:cache
+  ```
+
+```bash
+php artisan up
+```
+"#;
+    let imported = import(md);
+    let steps = &imported.file.phases[0].steps;
+    assert_eq!(steps[0].command.as_deref(), Some("php artisan migrate"));
+    assert_eq!(steps[1].command, None);
+    assert!(
+        imported
+            .warnings
+            .iter()
+            .any(|w| w.line == 8 && w.message.contains("`$ `"))
+    );
+    assert_eq!(steps[2].command, None);
+    assert!(steps[2].notes[0].contains("a: 1"));
+    assert_eq!(
+        steps[3].command.as_deref(),
+        Some("set -e\ncomposer install\nphp artisan config:cache")
+    );
+    // A block after the list, not indented into the item: a step of its own
+    // (the item above already has a command).
+    assert_eq!(steps.len(), 5);
+    assert_eq!(steps[4].command.as_deref(), Some("php artisan up"));
+    assert_eq!(steps[4].title, "`php artisan up`");
+    assert!(
+        steps
+            .iter()
+            .filter(|s| s.command.is_some())
+            .all(|s| s.timeout.is_some())
+    );
+}
+
+#[test]
+fn bindings_turn_items_into_built_in_checks() {
+    let md = r#"## Deploy
+- [ ] Versão do PHP
+  <!-- check: command program=php args=--version read_only=true -->
+- [ ] Inline <!-- check: command shell="echo ok" -->
+- [ ] Typo
+<!-- check: comand shell=true -->
+"#;
+    let imported = import(md);
+    let steps = &imported.file.phases[0].steps;
+    assert_eq!(steps[0].check.as_deref(), Some("command"));
+    assert_eq!(
+        steps[0].params.get("program").map(|v| v.0.as_str()),
+        Some("php")
+    );
+    assert_eq!(steps[1].check.as_deref(), Some("command"));
+    assert_eq!(
+        steps[1].params.get("shell").map(|v| v.0.as_str()),
+        Some("echo ok")
+    );
+    assert_eq!(steps[1].title, "Inline");
+    assert_eq!(steps[2].check.as_deref(), Some("comand"));
+    let w = &imported.warnings[0];
+    assert_eq!(w.line, 6);
+    assert!(w.message.contains("did you mean `command`?"), "{w}");
+    // Loading refuses it, naming the item's line.
+    let err = markdown::load_str(md, "RUNBOOK.md", &ImportOptions::default()).unwrap_err();
+    let text = err.to_string();
+    assert!(text.starts_with("RUNBOOK.md:5: "), "{text}");
+    assert!(text.contains("did you mean `command`?"), "{text}");
+}
+
+#[test]
+fn contacts_and_glossary_headings_fill_metadata() {
+    let md = "# R\n\n## Deploy\n- [ ] x\n\n## Contatos\n- DBA: @dba\n- Infra — @infra\n- Ninguém\n\n## Glossary\n- **SLO** - objetivo\n";
+    let imported = import(md);
+    assert_eq!(imported.file.phases.len(), 1);
+    let roles: Vec<&str> = imported
+        .file
+        .metadata
+        .contacts
+        .iter()
+        .map(|c| c.role.as_str())
+        .collect();
+    assert_eq!(roles, ["DBA", "Infra", "Ninguém"]);
+    assert_eq!(
+        imported
+            .file
+            .metadata
+            .glossary
+            .get("SLO")
+            .map(String::as_str),
+        Some("objetivo")
+    );
+    assert!(
+        imported
+            .warnings
+            .iter()
+            .any(|w| w.line == 9 && w.message.contains("Ninguém"))
+    );
+}
+
+const MESSY: &[(&str, &str)] = &[
+    ("empty", ""),
+    ("whitespace", " \n\t\n   \r\n"),
+    (
+        "tabs",
+        "#\tTabs\n-\t[ ]\ttabbed\n\t- [ ] nested with tab\n\t\t* [x] deeper\n",
+    ),
+    (
+        "html",
+        "<div>\n- [ ] inside html\n</div>\n\n<details><summary>x</summary>\n\n- [ ] in details\n\n</details>\n<!-- check: nothing -->\n",
+    ),
+    (
+        "table",
+        "## T\n| a | b |\n|---|---|\n| [ ] x | `y` |\n\n- [ ] after table\n",
+    ),
+    (
+        "unclosed fence",
+        "## A\n- [ ] x\n  ```bash\n  echo never closed\n",
+    ),
+    ("only headings", "# A\n## B\n### C\n#### D\n"),
+    (
+        "headings in items",
+        "- # heading item\n- [ ] x\n  ## nested heading\n  - [ ] y\n",
+    ),
+    (
+        "links",
+        "## L\n- [ ] see [docs](https://x/y) and <https://z>\n- [ ] [](empty)\n",
+    ),
+    ("footnotes", "## F\n- [ ] item[^1]\n\n[^1]: note\n"),
+    ("unicode", "## Ünïcødé 🚀\n- [ ] ✅ çãõ — 漢字\n- [ ] 🚀\n"),
+    ("numbers only", "## 1.\n- [ ] 2.\n## 3)\n"),
+    (
+        "quotes",
+        "> ## Quoted heading\n> - [ ] quoted item\n>> - [ ] deeper\n",
+    ),
+    (
+        "binding without item",
+        "<!-- check: command shell=true -->\n## A\n<!-- check: \"unterminated -->\n",
+    ),
+    ("lonely boxes", "- [ ]\n- [x]\n- `[ ]`\n"),
+    ("setext list confusion", "- [ ] a\n---\n- [ ] b\n===\n"),
+];
+
+#[test]
+fn messy_inputs_import_without_panic() {
+    for (name, md) in MESSY {
+        let imported = markdown::import(md, &ImportOptions::default());
+        assert_invariants(md, &imported);
+        let crlf = md.replace('\n', "\r\n");
+        let imported_crlf = markdown::import(&crlf, &ImportOptions::default());
+        assert_invariants(&crlf, &imported_crlf);
+        assert_eq!(
+            titles(&imported.file),
+            titles(&imported_crlf.file),
+            "{name}: CRLF changes the import"
+        );
+    }
+}
+
+#[test]
+fn messy_inputs_keep_what_they_can() {
+    let get = |name: &str| {
+        let md = MESSY.iter().find(|(n, _)| *n == name).unwrap().1;
+        import(md)
+    };
+    let tabs = get("tabs");
+    let t: Vec<String> = tabs.file.phases[0]
+        .steps
+        .iter()
+        .map(|s| s.title.clone())
+        .collect();
+    assert_eq!(t, ["tabbed", "nested with tab", "deeper"]);
+    let table = get("table");
+    assert_eq!(table.file.phases[0].steps.len(), 1);
+    assert_eq!(table.file.phases[0].steps[0].title, "after table");
+    let unclosed = get("unclosed fence");
+    assert_eq!(
+        unclosed.file.phases[0].steps[0].command.as_deref(),
+        Some("echo never closed")
+    );
+    let lonely = get("lonely boxes");
+    assert!(lonely.file.phases.iter().all(|p| p.steps.is_empty()));
+    assert_eq!(
+        lonely
+            .warnings
+            .iter()
+            .filter(|w| w.message.contains("no text"))
+            .count(),
+        3
+    );
+    let binding = get("binding without item");
+    assert!(
+        binding
+            .warnings
+            .iter()
+            .any(|w| w.line == 1 && w.message.contains("follows no list item"))
+    );
+    assert!(
+        binding
+            .warnings
+            .iter()
+            .any(|w| w.line == 3 && w.message.contains("quote"))
+    );
+    let links = get("links");
+    assert_eq!(
+        links.file.phases[0].steps[0].title,
+        "see docs (https://x/y) and https://z"
+    );
+}
+
+#[test]
+fn a_very_long_generated_document_imports() {
+    let mut md = String::from("# Big\n");
+    for s in 0..400 {
+        md.push_str(&format!("\n## Seção {s}\n\n**Parte**\n"));
+        for i in 0..25 {
+            md.push_str(&format!(
+                "- [ ] Item {i} da seção {s} `cmd {i}`\n  - [x] sub {i}\n"
+            ));
+        }
+        md.push_str("```bash\necho done\n```\n");
+    }
+    let deep = "  ".repeat(200);
+    md.push_str(&format!("{deep}- [ ] very indented\n"));
+    md.push_str(&"- ".repeat(2000));
+    md.push_str("[ ] deep list\n");
+    md.push_str(&format!("- [ ] {}\n", "long ".repeat(20_000)));
+    let imported = import(&md);
+    assert!(imported.file.phases.len() >= 400);
+    assert_eq!(imported.file.phases[0].steps.len(), 51);
+    assert_eq!(
+        imported.file.phases[399].steps[0].id,
+        "item-0-da-secao-399-cmd-0"
+    );
+}

@@ -1,0 +1,362 @@
+//! The TOML runbook format: the built-in runbook round-trips, and mistakes
+//! are reported with file, line, column and the nearest valid name.
+
+use escola_runbook_checks::escola::{self, EscolaConfig};
+use escola_runbook_checks::runbook_file::{self, RunbookFile, RunbookFileError};
+use escola_runbook_core::{Automation, RunbookOutline, StepKind};
+
+/// The built-in runbook with every automation it can be configured with
+/// turned on, so the round trip covers every check it uses.
+fn fully_configured() -> EscolaConfig {
+    let config: serde_json::Value = serde_json::json!({
+        "coverage": { "report": "build/coverage.xml", "min": 85.0, "max_age": "2h" },
+        "ci_status": { "url": "https://ci.example/api/commit/main", "token_secret": "ci_token" },
+        "docs": {},
+        "changelog": { "version": "1.4.0" },
+        "cdn_purge": { "base_url": "https://cdn.example", "token_secret": "cdn_token", "blocking": true },
+        "app_log": { "max_errors": 3, "offset": "-03:00" },
+    });
+    EscolaConfig {
+        release_dir: Some("/srv/escola/releases/1.4.0".into()),
+        coverage: serde_json::from_value(config["coverage"].clone()).unwrap(),
+        ci_status: serde_json::from_value(config["ci_status"].clone()).unwrap(),
+        docs: serde_json::from_value(config["docs"].clone()).unwrap(),
+        changelog: serde_json::from_value(config["changelog"].clone()).unwrap(),
+        cdn_purge: serde_json::from_value(config["cdn_purge"].clone()).unwrap(),
+        app_log: serde_json::from_value(config["app_log"].clone()).unwrap(),
+        webhook_secret: Some(escola::WEBHOOK_SECRET.into()),
+        ..EscolaConfig::default()
+    }
+}
+
+#[test]
+fn the_built_in_runbook_round_trips_through_a_file() {
+    round_trip(&EscolaConfig::default());
+}
+
+#[test]
+fn the_fully_configured_built_in_runbook_round_trips_through_a_file() {
+    let config = fully_configured();
+    let builtin = escola::runbook(&config).unwrap();
+    let automated = builtin
+        .steps()
+        .filter(|(_, s)| matches!(s.kind, StepKind::Check(_)))
+        .count();
+    let default_automated = escola::runbook(&EscolaConfig::default())
+        .unwrap()
+        .steps()
+        .filter(|(_, s)| matches!(s.kind, StepKind::Check(_)))
+        .count();
+    assert!(
+        automated > default_automated,
+        "the configuration turned checks on"
+    );
+    round_trip(&config);
+}
+
+fn round_trip(config: &EscolaConfig) {
+    let builtin = escola::runbook(config).unwrap();
+    let (text, warnings) = runbook_file::export_builtin(config).unwrap();
+    let loaded = runbook_file::load_str(&text, "escola.toml").unwrap();
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+
+    // Steps whose check cannot say how to rebuild it (no `Check::params`)
+    // become manual steps with a note, and each is warned about; every
+    // other step comes back exactly as built in.
+    let opaque: Vec<&str> = builtin
+        .steps()
+        .filter(|(_, s)| matches!(&s.kind, StepKind::Check(c) if c.params().is_none()))
+        .map(|(_, s)| s.id.as_str())
+        .collect();
+    assert_eq!(warnings.len(), opaque.len(), "{warnings:?}");
+    let mut expected = RunbookOutline::of(&builtin);
+    for phase in &mut expected.phases {
+        for step in &mut phase.steps {
+            if opaque.contains(&step.id.as_str()) {
+                let Automation::Check { description } = &step.automation else {
+                    unreachable!()
+                };
+                step.notes.push(format!(
+                    "automated in code by check `{}` ({}), which a runbook file cannot express; written as a manual step",
+                    description.name, description.verifies
+                ));
+                step.automation = Automation::Manual { instructions: None };
+            }
+        }
+    }
+    assert_eq!(RunbookOutline::of(&loaded.runbook), expected);
+    // Policies the outline does not show survive too.
+    for ((_, a), (_, b)) in builtin.steps().zip(loaded.runbook.steps()) {
+        assert_eq!(a.policy, b.policy, "policy of {}", a.id);
+    }
+    for (a, b) in builtin.phases().iter().zip(loaded.runbook.phases()) {
+        assert_eq!(
+            (a.max_parallel, a.rollback_on_failure),
+            (b.max_parallel, b.rollback_on_failure)
+        );
+    }
+    // And writing the loaded file again gives the same text.
+    assert_eq!(loaded.file.to_toml().unwrap(), text);
+}
+
+const GOOD: &str = r#"name = "demo"
+
+[environment]
+base_url = "https://api.example.org"
+metrics_url = "https://api.example.org/metrics"
+metrics_token_env = "METRICS_TOKEN"
+database_url_env = "DATABASE_URL"
+
+[[phases]]
+id = "deploy"
+title = "Deploy"
+rollback_on_failure = true
+
+[[phases.steps]]
+id = "down"
+title = "Entrar em modo manutenção"
+command = "php artisan down"
+cwd = "/srv/app"
+timeout = "2m"
+retries = 2
+backoff = { initial = "1s", factor = 2.0, max = "30s" }
+blocking = false
+undo = { command = "php artisan up", cwd = "/srv/app" }
+
+[[phases.steps]]
+id = "version"
+title = "Versão do PHP"
+check = "command"
+params = { program = "php", args = ["--version"], read_only = true, expect_exit = 0 }
+
+[[phases.steps]]
+id = "window"
+title = "Janela combinada"
+confirm_deadline = "5m"
+confirm_default = "skipped"
+when = "not_on_rollback"
+
+[[phases]]
+id = "rollback"
+title = "Rollback"
+kind = "rollback"
+
+[[phases.steps]]
+id = "previous"
+title = "Recolocar a versão anterior"
+"#;
+
+fn error(text: &str) -> String {
+    runbook_file::load_str(text, "runbook.toml")
+        .map(|_| ())
+        .unwrap_err()
+        .to_string()
+}
+
+#[test]
+fn a_hand_written_file_loads_with_its_policies() {
+    let loaded = runbook_file::load_str(GOOD, "runbook.toml").unwrap();
+    let rb = &loaded.runbook;
+    let (_, down) = rb.find_step("down").unwrap();
+    assert!(!down.policy.blocking);
+    assert_eq!(down.policy.retries, 2);
+    assert_eq!(
+        down.policy.timeout,
+        Some(std::time::Duration::from_secs(120))
+    );
+    let d = down.description().unwrap();
+    assert!(d.mutates);
+    assert_eq!(
+        d.action.as_deref(),
+        Some("run `php artisan down` in /srv/app")
+    );
+    let undo = down.undo.as_ref().unwrap().describe();
+    assert_eq!(
+        undo.action.as_deref(),
+        Some("run `php artisan up` in /srv/app")
+    );
+    let (_, version) = rb.find_step("version").unwrap();
+    let d = version.description().unwrap();
+    assert!(
+        !d.mutates,
+        "read_only = true (a TOML boolean) reached the check"
+    );
+    assert_eq!(d.verifies, "`php --version` exits with 0");
+    let (_, window) = rb.find_step("window").unwrap();
+    assert_eq!(
+        window.policy.confirm_deadline,
+        Some(std::time::Duration::from_secs(300))
+    );
+    let env = loaded.file.environment.to_environment("production");
+    assert_eq!(env.get("base_url"), Some("https://api.example.org"));
+    assert_eq!(
+        loaded.file.environment.secret_vars(),
+        [
+            ("metrics_token", "METRICS_TOKEN".to_owned()),
+            ("database_url", "DATABASE_URL".to_owned())
+        ]
+    );
+    // Parse -> write -> parse is the identity.
+    let again = runbook_file::parse(&loaded.file.to_toml().unwrap(), "again.toml").unwrap();
+    assert_eq!(again, loaded.file);
+}
+
+#[test]
+fn unknown_keys_name_the_place_and_the_nearest_key() {
+    let err = error(&GOOD.replace("retries = 2", "retires = 2"));
+    assert!(
+        err.starts_with("runbook.toml:20:1: unknown field `retires`"),
+        "{err}"
+    );
+    assert!(err.ends_with("(did you mean `retries`?)"), "{err}");
+
+    let err = error(&GOOD.replace("rollback_on_failure", "rollback_on_fail"));
+    assert!(
+        err.starts_with("runbook.toml:12:1: unknown field `rollback_on_fail`"),
+        "{err}"
+    );
+    assert!(err.contains("did you mean `rollback_on_failure`?"), "{err}");
+
+    let err = error(&GOOD.replace("kind = \"rollback\"", "kind = \"rolback\""));
+    assert!(
+        err.starts_with("runbook.toml:41:8: unknown variant `rolback`"),
+        "{err}"
+    );
+    assert!(err.contains("did you mean `rollback`?"), "{err}");
+
+    let err = error(&GOOD.replace("[environment]", "[enviroment]"));
+    assert!(err.starts_with("runbook.toml:3:2:"), "{err}");
+    assert!(err.contains("did you mean `environment`?"), "{err}");
+}
+
+#[test]
+fn unknown_checks_and_parameters_name_the_place_and_the_nearest_name() {
+    let err = error(&GOOD.replace("check = \"command\"", "check = \"comand\""));
+    assert!(err.starts_with("runbook.toml:28:9: step `version`: no built-in check is called `comand` (did you mean `command`?)"), "{err}");
+
+    let err = error(&GOOD.replace("program = \"php\"", "progam = \"php\""));
+    assert!(err.starts_with("runbook.toml:29:"), "{err}");
+    assert!(
+        err.contains(
+            "parameter `progam` is not a parameter of `command` (did you mean `program`?)"
+        ),
+        "{err}"
+    );
+
+    let err = error(&GOOD.replace("expect_exit = 0", "expect_exit = \"zero\""));
+    assert!(err.starts_with("runbook.toml:29:"), "{err}");
+    assert!(err.contains("expect_exit"), "{err}");
+}
+
+#[test]
+fn values_are_checked_where_they_stand() {
+    let err = error(&GOOD.replace("timeout = \"2m\"", "timeout = \"2 parsecs\""));
+    assert!(err.starts_with("runbook.toml:19:11:"), "{err}");
+    assert!(err.contains("is not a duration"), "{err}");
+
+    let err = error(&GOOD.replace("factor = 2.0", "factor = 0.5"));
+    assert!(err.starts_with("runbook.toml:21:38:"), "{err}");
+    assert!(err.contains("at least 1.0"), "{err}");
+
+    let err = error(&GOOD.replace("id = \"window\"", "id = \"down\""));
+    assert!(err.starts_with("runbook.toml:32:6:"), "{err}");
+    assert!(err.contains("step id `down` is used"), "{err}");
+
+    let err = error(&GOOD.replace("id = \"window\"", "id = \"Janela\""));
+    assert!(err.starts_with("runbook.toml:32:6:"), "{err}");
+    assert!(err.contains("is not a slug"), "{err}");
+
+    let err = error(&GOOD.replace("kind = \"rollback\"\n", ""));
+    assert!(err.starts_with("runbook.toml:12:"), "{err}");
+    assert!(err.contains("no rollback phase"), "{err}");
+
+    let err = error(&GOOD.replace(
+        "command = \"php artisan down\"",
+        "command = \"php artisan down\"\ncheck = \"command\"",
+    ));
+    assert!(err.starts_with("runbook.toml:17:"), "{err}");
+    assert!(err.contains("both `command` and `check`"), "{err}");
+
+    let err = error(&GOOD.replace(
+        "confirm_deadline = \"5m\"",
+        "confirm_deadline = \"5m\"\ncommand = \"true\"",
+    ));
+    assert!(
+        err.contains("`confirm_deadline` applies to manual steps"),
+        "{err}"
+    );
+
+    let err = error(&GOOD.replace("undo = { command", "undo = { comand"));
+    assert!(err.starts_with("runbook.toml:23:"), "{err}");
+    assert!(err.contains("did you mean `command`?"), "{err}");
+
+    let err = error(&GOOD.replace(
+        "undo = { command = \"php artisan up\", cwd = \"/srv/app\" }",
+        "undo = { cwd = \"/srv/app\" }",
+    ));
+    assert!(err.starts_with("runbook.toml:23:"), "{err}");
+    assert!(err.contains("`cwd` goes with `command`"), "{err}");
+
+    let err = error(&format!("format = 2\n{GOOD}"));
+    assert!(
+        err.starts_with("runbook.toml:1:10: format 2 is newer"),
+        "{err}"
+    );
+}
+
+#[test]
+fn secrets_never_belong_in_the_file() {
+    let token = "eyJhbGciOiJIUzI1NiJ9.c2VjcmV0.sig";
+    let err = error(&GOOD.replace("\"METRICS_TOKEN\"", &format!("\"{token}\"")));
+    assert!(err.starts_with("runbook.toml:6:21:"), "{err}");
+    assert!(err.contains("NAME of an environment variable"), "{err}");
+    assert!(!err.contains(token), "the secret was echoed: {err}");
+
+    let err = error(&GOOD.replace(
+        "base_url = \"https://api.example.org\"",
+        "base_url = \"https://deploy:hunter2@api.example.org\"",
+    ));
+    assert!(err.starts_with("runbook.toml:4:"), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
+}
+
+#[test]
+fn watch_rules_and_rollback_settings_are_kept_and_warned_about() {
+    let text = format!(
+        "{GOOD}\n[watch]\nphase = \"deploy\"\ninterval = \"30s\"\nduration = \"24h\"\n\n\
+         [[watch.rules]]\nname = \"p95\"\nquery = \"histogram_quantile(0.95, ...)\"\ncondition = \"> 2\"\nfor = \"5m\"\naction = \"rollback\"\n\n\
+         [rollback]\nwindow = \"15m\"\ntriggers = [\"p95\"]\nrequires_approval = [\"restore-snapshot\"]\nnotify = [\"#operacoes\"]\n"
+    );
+    let loaded = runbook_file::load_str(&text, "runbook.toml").unwrap();
+    let w: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(w.len(), 2, "{w:?}");
+    assert!(
+        w[0].starts_with("line 47:1:") && w[0].contains("NOT evaluated yet"),
+        "{w:?}"
+    );
+    assert!(
+        w[1].contains("[rollback]") && w[1].contains("NOT evaluated yet"),
+        "{w:?}"
+    );
+    let watch = loaded.file.watch.as_ref().unwrap();
+    assert_eq!(watch.rules[0].for_.map(|d| d.text()), Some("5m".into()));
+    let written = loaded.file.to_toml().unwrap();
+    assert!(written.contains("for = \"5m\""), "{written}");
+    let again: RunbookFile = runbook_file::parse(&written, "again.toml").unwrap();
+    assert_eq!(again, loaded.file);
+
+    let err = error(&text.replace("phase = \"deploy\"", "phase = \"deplo\""));
+    assert!(err.contains("did you mean `deploy`?"), "{err}");
+    let err = error(&text.replace("condition = ", "conditon = "));
+    assert!(err.contains("did you mean `condition`?"), "{err}");
+}
+
+#[test]
+fn a_missing_file_is_named() {
+    let err = runbook_file::load(std::path::Path::new("/nonexistent/runbook.toml")).unwrap_err();
+    assert!(matches!(err, RunbookFileError::Read { .. }));
+    assert!(
+        err.to_string().contains("/nonexistent/runbook.toml"),
+        "{err}"
+    );
+}

@@ -1,0 +1,82 @@
+//! `escola-runbook import` and `export-runbook`: runbooks as files.
+
+use escola_runbook_checks::escola::EscolaConfig;
+use escola_runbook_checks::markdown::{self, ImportOptions};
+use escola_runbook_checks::registry::parse_duration;
+use escola_runbook_checks::runbook_file;
+use escola_runbook_core::exit;
+
+use crate::CliError;
+use crate::cli::{ExportRunbookArgs, ImportArgs};
+
+/// Imports a Markdown runbook: the TOML to stdout or `-o`, warnings (with
+/// lines) to stderr. Exit 2 when the document cannot be read or names an
+/// unknown check; 1 with `--strict` when there are warnings.
+pub fn import(args: ImportArgs) -> Result<i32, CliError> {
+    let command_timeout = match args.command_timeout.as_str() {
+        "none" | "0" => None,
+        text => Some(parse_duration(text).filter(|d| !d.is_zero()).ok_or_else(|| {
+            CliError::usage(format!(
+                "--command-timeout {text:?} is not a duration; write e.g. 10m or 1h, or `none`"
+            ))
+        })?),
+    };
+    let options = ImportOptions {
+        name: args.name.clone(),
+        command_timeout,
+        command_cwd: args.cwd.clone(),
+    };
+    let loaded =
+        markdown::load(&args.markdown, &options).map_err(|e| CliError::usage(e.to_string()))?;
+    let file = args.markdown.display();
+    for warning in &loaded.imported.warnings {
+        eprintln!("warning: {file}: {warning}");
+    }
+    let text = loaded
+        .imported
+        .file
+        .to_toml()
+        .map_err(|e| CliError::failure(e.to_string()))?;
+    write_out(args.output.as_deref(), &text)?;
+    let steps = loaded.runbook.steps().count();
+    eprintln!(
+        "imported {} phases, {steps} steps from {file}{}",
+        loaded.runbook.phases().len(),
+        match loaded.imported.warnings.len() {
+            0 => String::new(),
+            n => format!(" ({n} warnings)"),
+        }
+    );
+    Ok(if args.strict && !loaded.imported.warnings.is_empty() {
+        exit::STEP_FAILED
+    } else {
+        exit::SUCCESS
+    })
+}
+
+/// Writes the built-in runbook as TOML; each step that cannot be expressed
+/// in a file is named on stderr.
+pub fn export_runbook(args: ExportRunbookArgs) -> Result<i32, CliError> {
+    let config = EscolaConfig {
+        app_dir: args.app_dir.clone(),
+        ..EscolaConfig::default()
+    };
+    let (text, warnings) =
+        runbook_file::export_builtin(&config).map_err(|e| CliError::failure(e.to_string()))?;
+    for warning in &warnings {
+        eprintln!("warning: {warning}");
+    }
+    write_out(args.output.as_deref(), &text)?;
+    Ok(exit::SUCCESS)
+}
+
+fn write_out(path: Option<&std::path::Path>, text: &str) -> Result<(), CliError> {
+    match path {
+        Some(path) => {
+            super::write_atomically(path, text)?;
+            eprintln!("wrote {}", path.display());
+        }
+        None => print!("{text}"),
+    }
+    Ok(())
+}

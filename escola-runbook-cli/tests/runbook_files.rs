@@ -1,0 +1,152 @@
+//! `import`, `export-runbook`, `run --markdown`, `plan --runbook` and
+//! `report --original` as a user runs them.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+fn run_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_escola-runbook"))
+        .current_dir(dir)
+        .args(args)
+        .env_remove("RUST_LOG")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+const TEAM: &str = include_str!("../../escola-runbook-checks/tests/fixtures/escola-runbook.md");
+
+#[test]
+fn import_writes_a_runbook_file_and_names_the_typo_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("RUNBOOK.md"), TEAM).unwrap();
+    let out = run_in(dir.path(), &["import", "RUNBOOK.md", "-o", "runbook.toml"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("RUNBOOK.md: line 61: malformed checkbox `[ ]]`"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("imported 7 phases, 40 steps"),
+        "{}",
+        stderr(&out)
+    );
+    let plan = run_in(dir.path(), &["plan", "--runbook", "runbook.toml"]);
+    assert_eq!(plan.status.code(), Some(0), "{}", stderr(&plan));
+    assert!(String::from_utf8_lossy(&plan.stdout).contains("7 phases, 40 steps"));
+
+    let strict = run_in(dir.path(), &["import", "RUNBOOK.md", "--strict"]);
+    assert_eq!(strict.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&strict.stdout).starts_with("# escola-runbook runbook file"));
+
+    let missing = run_in(dir.path(), &["import", "NOPE.md"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(stderr(&missing).contains("NOPE.md"), "{}", stderr(&missing));
+}
+
+#[test]
+fn the_exported_built_in_runbook_plans_like_the_built_in_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_in(dir.path(), &["export-runbook", "-o", "escola.toml"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let builtin = run_in(dir.path(), &["plan", "--format", "json"]);
+    let from_file = run_in(
+        dir.path(),
+        &["plan", "--format", "json", "--runbook", "escola.toml"],
+    );
+    assert_eq!(from_file.status.code(), Some(0), "{}", stderr(&from_file));
+    let a: serde_json::Value = serde_json::from_slice(&builtin.stdout).unwrap();
+    let b: serde_json::Value = serde_json::from_slice(&from_file.stdout).unwrap();
+    assert_eq!(a["runbook"]["phases"].as_array().map(Vec::len), Some(7));
+    if out.stderr.is_empty() {
+        // Every built-in step is expressible: the plans are the same.
+        assert_eq!(a, b);
+    }
+}
+
+#[test]
+fn a_bad_runbook_file_names_file_line_and_suggestion() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("bad.toml"),
+        "name = \"x\"\n[[phases]]\nid = \"a\"\ntitle = \"A\"\n[[phases.steps]]\nid = \"s\"\ntitle = \"S\"\ncheck = \"comand\"\n",
+    )
+    .unwrap();
+    let out = run_in(dir.path(), &["plan", "--runbook", "bad.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains(
+            "bad.toml:8:9: step `s`: no built-in check is called `comand` (did you mean `command`?)"
+        ),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_markdown_runbook_runs_and_its_document_becomes_the_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let doc = "# Mini\n\n## Deploy\n- [ ] Build\n  ```bash\n  echo building > built.txt\n  ```\n- [ ] Olhar o painel\n- [ ] Falha\n  ```sh\n  exit 3\n  ```\n\n## Depois\n- [ ] Retro\n";
+    std::fs::write(dir.path().join("RUNBOOK.md"), doc).unwrap();
+    let out = run_in(
+        dir.path(),
+        &[
+            "run",
+            "--markdown",
+            "RUNBOOK.md",
+            "--yes",
+            "--operator",
+            "ana",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    // Commands ran in --app-dir (here the current directory).
+    assert!(dir.path().join("built.txt").is_file());
+    let report = run_in(
+        dir.path(),
+        &["report", "latest", "--original", "RUNBOOK.md"],
+    );
+    assert_eq!(report.status.code(), Some(0), "{}", stderr(&report));
+    let md = String::from_utf8(report.stdout).unwrap();
+    assert!(
+        md.contains("- [x] Build\n  > **run:** passed — `echo building > built.txt` exited with 0"),
+        "{md}"
+    );
+    assert!(
+        md.contains("- [x] Olhar o painel\n  > **run:** passed — confirmed by ana (with --yes"),
+        "{md}"
+    );
+    assert!(
+        md.contains("- [!] Falha\n  > **run:** FAILED — `exit 3` exited with 3, expected 0"),
+        "{md}"
+    );
+    assert!(md.contains("- [ ] Retro\n  > **run:** not run"), "{md}");
+    assert!(md.contains("**FAILED** (exit code 1) · ana on"), "{md}");
+
+    std::fs::write(dir.path().join("OTHER.md"), "## X\n- [ ] y\n").unwrap();
+    let wrong = run_in(dir.path(), &["report", "latest", "--original", "OTHER.md"]);
+    assert_eq!(wrong.status.code(), Some(2));
+    assert!(
+        stderr(&wrong).contains("was the run made from this document?"),
+        "{}",
+        stderr(&wrong)
+    );
+    let json = run_in(
+        dir.path(),
+        &[
+            "report",
+            "latest",
+            "--original",
+            "RUNBOOK.md",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(json.status.code(), Some(2));
+}
