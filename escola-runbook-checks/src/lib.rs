@@ -15,5 +15,6 @@ pub mod http_json;
 pub mod log_scan;
 pub mod notify;
 pub mod registry;
+pub mod smoke;
 #[cfg(test)]
 mod testing;
