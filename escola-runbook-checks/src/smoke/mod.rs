@@ -188,10 +188,7 @@ impl Check for SmokeCheck {
             self.suite.requests.len()
         );
         if self.suite.trace_id_on_errors {
-            verifies.push_str(&format!(
-                ", errors carry {}",
-                self.suite.trace_id_header
-            ));
+            verifies.push_str(&format!(", errors carry {}", self.suite.trace_id_header));
         }
         if let Some(t) = &self.suite.if_match {
             verifies.push_str(&format!(", {} has a stable ETag", t.path));
@@ -335,7 +332,10 @@ pub(crate) fn spec() -> crate::registry::CheckSpec {
         summary: "sends an HTTP smoke suite (native or Postman v2.1); passes when every assertion holds",
         params: PARAMS,
         build: |p| {
-            let suite = p.get("suite").filter(|s| *s != BUILTIN_ESCOLA).map(Path::new);
+            let suite = p
+                .get("suite")
+                .filter(|s| *s != BUILTIN_ESCOLA)
+                .map(Path::new);
             let collection = p.get("collection").map(Path::new);
             let mut check = SmokeCheck::from_files(suite, collection).map_err(|e| {
                 let param = match e {

@@ -46,7 +46,9 @@ pub enum PostmanError {
         message: String,
     },
     /// A v1 collection (or another schema).
-    #[error("{source_name} uses schema {schema}; export the collection as v2.1 (Postman: Export > Collection v2.1)")]
+    #[error(
+        "{source_name} uses schema {schema}; export the collection as v2.1 (Postman: Export > Collection v2.1)"
+    )]
     Schema {
         /// The file (or "input").
         source_name: String,
@@ -91,7 +93,12 @@ fn import_named(json: &str, source_name: &str) -> Result<Suite, PostmanError> {
         .and_then(Value::as_array)
         .ok_or_else(|| invalid("it has no `item` array".into()))?;
     let mut variables = BTreeMap::new();
-    for v in doc.get("variable").and_then(Value::as_array).into_iter().flatten() {
+    for v in doc
+        .get("variable")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         if v.get("disabled").and_then(Value::as_bool) == Some(true) {
             continue;
         }
@@ -210,7 +217,12 @@ fn request(name: String, req: &Value, scope: &Scope) -> Request {
     };
     r.method = method;
     r.path = url;
-    for h in req.get("header").and_then(Value::as_array).into_iter().flatten() {
+    for h in req
+        .get("header")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         if h.get("disabled").and_then(Value::as_bool) == Some(true) {
             continue;
         }
@@ -221,8 +233,14 @@ fn request(name: String, req: &Value, scope: &Scope) -> Request {
             });
         }
     }
-    let has_header = |r: &Request, n: &str| r.headers.iter().any(|h| h.name.eq_ignore_ascii_case(n));
-    match scope.auth.as_ref().and_then(|a| a.get("type")).and_then(Value::as_str) {
+    let has_header =
+        |r: &Request, n: &str| r.headers.iter().any(|h| h.name.eq_ignore_ascii_case(n));
+    match scope
+        .auth
+        .as_ref()
+        .and_then(|a| a.get("type"))
+        .and_then(Value::as_str)
+    {
         None | Some("noauth") => {}
         Some("bearer") => {
             let token = scope
@@ -282,7 +300,9 @@ fn request(name: String, req: &Value, scope: &Scope) -> Request {
             }
             Some(mode) => r.expect.push(Expect::NotEvaluated {
                 name: format!("body mode `{mode}`"),
-                script: format!("body mode `{mode}` is not imported: the request is sent without a body"),
+                script: format!(
+                    "body mode `{mode}` is not imported: the request is sent without a body"
+                ),
             }),
             None => {}
         }
@@ -348,7 +368,11 @@ fn url(v: Option<&Value>) -> String {
                 t.push_str("://");
             }
             t.push_str(&join("host", "."));
-            if let Some(port) = obj.get("port").map(|p| text_of(Some(p))).filter(|p| !p.is_empty()) {
+            if let Some(port) = obj
+                .get("port")
+                .map(|p| text_of(Some(p)))
+                .filter(|p| !p.is_empty())
+            {
                 t.push(':');
                 t.push_str(&port);
             }
@@ -364,7 +388,9 @@ fn url(v: Option<&Value>) -> String {
                 .flatten()
                 .filter(|q| q.get("disabled").and_then(Value::as_bool) != Some(true))
                 .map(|q| match q.get("value") {
-                    Some(v) if !v.is_null() => format!("{}={}", text_of(q.get("key")), text_of(Some(v))),
+                    Some(v) if !v.is_null() => {
+                        format!("{}={}", text_of(q.get("key")), text_of(Some(v)))
+                    }
                     _ => text_of(q.get("key")),
                 })
                 .collect();
@@ -376,7 +402,12 @@ fn url(v: Option<&Value>) -> String {
         }
     };
     // `:id` path variables.
-    for var in obj.get("variable").and_then(Value::as_array).into_iter().flatten() {
+    for var in obj
+        .get("variable")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         if let Some(key) = var.get("key").and_then(Value::as_str) {
             let value = text_of(var.get("value"));
             text = replace_path_var(&text, key, &value);
@@ -431,7 +462,11 @@ pub fn translate(lines: &[String]) -> Vec<Expect> {
             let body = body.strip_suffix(')').unwrap_or(body).trim();
             let body = body.strip_prefix('{').unwrap_or(body);
             let body = body.strip_suffix('}').unwrap_or(body);
-            let stmts: Vec<&str> = body.split(';').map(str::trim).filter(|s| !s.is_empty()).collect();
+            let stmts: Vec<&str> = body
+                .split(';')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .collect();
             let translated: Option<Vec<Expect>> = stmts.iter().map(|s| statement(s)).collect();
             match translated {
                 Some(list) if !list.is_empty() => out.extend(list),
@@ -445,7 +480,8 @@ pub fn translate(lines: &[String]) -> Vec<Expect> {
         if let Some((name, got, bad, text)) = open.as_mut() {
             text.push(line.to_owned());
             if is_block_end(line) {
-                let (name, got, bad, text) = (name.clone(), std::mem::take(got), *bad, text.join("\n"));
+                let (name, got, bad, text) =
+                    (name.clone(), std::mem::take(got), *bad, text.join("\n"));
                 open = None;
                 if bad || got.is_empty() {
                     out.push(Expect::NotEvaluated { name, script: text });
@@ -492,7 +528,10 @@ fn pm_test_open(line: &str) -> Option<(String, &str)> {
 
 /// A leading quoted string and what follows it.
 fn quoted(text: &str) -> Option<(String, &str)> {
-    let quote = text.chars().next().filter(|c| matches!(c, '"' | '\'' | '`'))?;
+    let quote = text
+        .chars()
+        .next()
+        .filter(|c| matches!(c, '"' | '\'' | '`'))?;
     let mut out = String::new();
     let mut chars = text[1..].char_indices();
     while let Some((i, c)) = chars.next() {
@@ -526,7 +565,10 @@ fn statement(line: &str) -> Option<Expect> {
             return Some(Expect::HeaderPresent(name));
         }
         let (value, tail) = quoted(rest.strip_prefix(',')?.trim_start())?;
-        return tail.trim().is_empty().then_some(Expect::HeaderEquals { name, value });
+        return tail
+            .trim()
+            .is_empty()
+            .then_some(Expect::HeaderEquals { name, value });
     }
     let compact: String = stmt.chars().filter(|c| !c.is_whitespace()).collect();
     if let Some(arg) = compact.strip_prefix("pm.expect(pm.response.code).to.be.oneOf([") {

@@ -196,7 +196,10 @@ impl SmokeReport {
         if c.requests == 0 {
             return (
                 Status::NoData,
-                format!("suite `{}` has no requests: nothing was checked", self.suite),
+                format!(
+                    "suite `{}` has no requests: nothing was checked",
+                    self.suite
+                ),
             );
         }
         if c.answered == 0 {
@@ -400,9 +403,7 @@ impl SmokeReport {
             } else {
                 "ok  "
             };
-            let status = r
-                .status
-                .map_or_else(|| "---".to_owned(), |s| s.to_string());
+            let status = r.status.map_or_else(|| "---".to_owned(), |s| s.to_string());
             let _ = writeln!(
                 out,
                 "  {mark} {status} {:>6.0}ms  {}  ({})",

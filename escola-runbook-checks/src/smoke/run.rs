@@ -79,7 +79,9 @@ pub enum SmokeError {
         name: String,
     },
     /// A relative path and no base URL.
-    #[error("request `{request}`: `{path}` is a path and no base URL was given; pass --base-url (or set base_url)")]
+    #[error(
+        "request `{request}`: `{path}` is a path and no base URL was given; pass --base-url (or set base_url)"
+    )]
     NoBaseUrl {
         /// The request.
         request: String,
@@ -230,12 +232,13 @@ fn prepare(
     vars: &BTreeMap<String, String>,
 ) -> Result<Prepared, SmokeError> {
     let name = r.display_name();
-    let method = Method::from_bytes(r.method.trim().to_ascii_uppercase().as_bytes()).map_err(
-        |_| SmokeError::BadMethod {
-            request: name.clone(),
-            method: r.method.clone(),
-        },
-    )?;
+    let method =
+        Method::from_bytes(r.method.trim().to_ascii_uppercase().as_bytes()).map_err(|_| {
+            SmokeError::BadMethod {
+                request: name.clone(),
+                method: r.method.clone(),
+            }
+        })?;
     let url = resolve_url(&name, &r.path, base, vars)?;
     let mut headers = HeaderMap::new();
     for h in &r.headers {
@@ -250,7 +253,8 @@ fn prepare(
             name: h.name.clone(),
             message,
         };
-        let hn = HeaderName::from_bytes(h.name.trim().as_bytes()).map_err(|e| bad(e.to_string()))?;
+        let hn =
+            HeaderName::from_bytes(h.name.trim().as_bytes()).map_err(|e| bad(e.to_string()))?;
         let hv = HeaderValue::from_str(&value).map_err(|e| bad(e.to_string()))?;
         headers.append(hn, hv);
     }
@@ -313,7 +317,11 @@ pub async fn run_suite(suite: &Suite, options: &SmokeOptions) -> Result<SmokeRep
     let all_loopback = prepared
         .iter()
         .map(|p| &p.url)
-        .chain(if_match.iter().flat_map(|(r, s)| std::iter::once(r).chain(s)))
+        .chain(
+            if_match
+                .iter()
+                .flat_map(|(r, s)| std::iter::once(r).chain(s)),
+        )
         .all(|u| {
             matches!(
                 u.host_str(),
@@ -357,7 +365,9 @@ pub async fn run_suite(suite: &Suite, options: &SmokeOptions) -> Result<SmokeRep
     if let Some((read, scratch)) = if_match {
         results.extend(runner.if_match_round_trip(read, scratch).await);
         if let Some(progress) = &options.progress {
-            progress(&format!("{total}/{total} requests (If-Match round trip done)"));
+            progress(&format!(
+                "{total}/{total} requests (If-Match round trip done)"
+            ));
         }
     }
     Ok(SmokeReport::new(
@@ -483,11 +493,16 @@ impl Runner {
         if e.is_timeout() {
             format!("no answer within {}", format_duration(self.timeout))
         } else {
-            let chain = error_chain(e);
             if e.is_connect() {
-                format!("cannot connect: {chain}")
+                // The innermost cause is the one a person can act on
+                // ("Connection refused", "dns error: ...").
+                let mut cause: &dyn std::error::Error = e;
+                while let Some(s) = cause.source() {
+                    cause = s;
+                }
+                format!("cannot connect: {cause}")
             } else {
-                chain
+                error_chain(e)
             }
         }
     }
@@ -502,9 +517,11 @@ impl Runner {
     ) -> AssertionResult {
         let name = e.describe();
         let header = |h: &str| {
-            headers
-                .get(h.trim())
-                .map(|v| self.redactor.redact(&String::from_utf8_lossy(v.as_bytes())).into_owned())
+            headers.get(h.trim()).map(|v| {
+                self.redactor
+                    .redact(&String::from_utf8_lossy(v.as_bytes()))
+                    .into_owned()
+            })
         };
         let json = || serde_json::from_slice::<serde_json::Value>(body);
         match e {
@@ -513,7 +530,10 @@ impl Runner {
                 name,
                 format!(
                     "one of {}",
-                    list.iter().map(u16::to_string).collect::<Vec<_>>().join(", ")
+                    list.iter()
+                        .map(u16::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
                 status.to_string(),
                 list.contains(&status),
@@ -588,7 +608,14 @@ impl Runner {
                 name: name.clone(),
                 verdict: AssertionVerdict::NotEvaluated,
                 expected: "a script that could not be translated".into(),
-                got: format!("not evaluated: {}", snippet(script.as_bytes())),
+                got: snippet(
+                    script
+                        .lines()
+                        .map(str::trim)
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                        .as_bytes(),
+                ),
             },
         }
     }
@@ -633,9 +660,13 @@ impl Runner {
                 "same ETag on a second read".into(),
                 format!(
                     "ETag {}",
-                    tag_a.clone().unwrap_or_else(|| "(none on first read)".into())
+                    tag_a
+                        .clone()
+                        .unwrap_or_else(|| "(none on first read)".into())
                 ),
-                tag_b.clone().map_or_else(|| "no ETag".into(), |t| format!("ETag {t}")),
+                tag_b
+                    .clone()
+                    .map_or_else(|| "no ETag".into(), |t| format!("ETag {t}")),
                 tag_a.is_some() && tag_a == tag_b,
             ));
         }
@@ -674,7 +705,11 @@ impl Runner {
             Expect::Status(412),
         );
         out.push(self.exchange(&stale).await.result);
-        let missing = put("If-Match: missing tag is refused", None, Expect::Status(428));
+        let missing = put(
+            "If-Match: missing tag is refused",
+            None,
+            Expect::Status(428),
+        );
         out.push(self.exchange(&missing).await.result);
         let current = put(
             "If-Match: current tag is accepted",

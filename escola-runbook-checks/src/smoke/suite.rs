@@ -252,7 +252,10 @@ impl Suite {
             path: path.to_owned(),
             source,
         })?;
-        if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")) {
+        if path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+        {
             serde_json::from_str(&text).map_err(|e| SuiteError::Parse {
                 path: path.to_owned(),
                 format: "JSON",
@@ -422,7 +425,11 @@ path = "/v1/escolas/1"
     fn a_bad_file_is_named_with_the_problem() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("bad.toml");
-        std::fs::write(&path, "name = \"x\"\n[[requests]]\nname = \"a\"\npath = \"/\"\nexpect = [{ stauts = 200 }]\n").unwrap();
+        std::fs::write(
+            &path,
+            "name = \"x\"\n[[requests]]\nname = \"a\"\npath = \"/\"\nexpect = [{ stauts = 200 }]\n",
+        )
+        .unwrap();
         let err = Suite::load(&path).unwrap_err().to_string();
         assert!(err.contains("bad.toml") && err.contains("stauts"), "{err}");
         let err = Suite::load(&dir.path().join("missing.toml"))
