@@ -64,6 +64,7 @@ fn main() {
             Command::Resume(args) => cmd::run::resume(args, &redactor).await,
             Command::Report(args) => cmd::report::run(args),
             Command::Check(args) => cmd::check::run(args, &redactor).await,
+            Command::Smoke(args) => cmd::smoke::run(args, &redactor).await,
         }
     });
     // Leave no check's background work running past the verdict.

@@ -36,6 +36,32 @@ fn app(code: i32) -> tempfile::TempDir {
     dir
 }
 
+/// A simulator of the API, served by its own runtime while the binary runs.
+struct Target {
+    sim: escola_runbook_testkit::Simulator,
+    _rt: tokio::runtime::Runtime,
+}
+
+fn target() -> Target {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let sim = rt
+        .block_on(escola_runbook_testkit::Simulator::start(
+            escola_runbook_testkit::SimulatorConfig::default(),
+        ))
+        .unwrap();
+    Target { sim, _rt: rt }
+}
+
+impl Target {
+    fn base_url_setting(&self) -> String {
+        format!("base_url={}", self.sim.base_url())
+    }
+}
+
 fn only_run(dir: &Path) -> std::path::PathBuf {
     let runs = dir.join(".escola-runbook/runs");
     let mut entries: Vec<_> = std::fs::read_dir(&runs)
@@ -80,9 +106,18 @@ fn plan_lists_the_seven_sections_and_every_item() {
 #[test]
 fn a_dry_run_with_yes_succeeds_and_writes_three_reports() {
     let app = app(0);
+    let api = target();
     let out = run_in(
         app.path(),
-        &["run", "--yes", "--dry-run", "--operator", "ana"],
+        &[
+            "run",
+            "--yes",
+            "--dry-run",
+            "--operator",
+            "ana",
+            "--set",
+            &api.base_url_setting(),
+        ],
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let run = only_run(app.path());
@@ -109,8 +144,19 @@ fn a_dry_run_with_yes_succeeds_and_writes_three_reports() {
 
 #[test]
 fn a_failing_smoke_test_rolls_back_with_exit_code_3() {
-    let app = app(1);
-    let out = run_in(app.path(), &["run", "--yes", "--dry-run"]);
+    let app = app(0);
+    let api = target();
+    api.sim.faults().set_error_rate(1.0);
+    let out = run_in(
+        app.path(),
+        &[
+            "run",
+            "--yes",
+            "--dry-run",
+            "--set",
+            &api.base_url_setting(),
+        ],
+    );
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     let md = std::fs::read_to_string(only_run(app.path()).join("report.md")).unwrap();
     assert!(
@@ -260,9 +306,21 @@ fn ctrl_c_stops_the_run_with_exit_4_and_a_consistent_record() {
         std::fs::Permissions::from_mode(0o755),
     )
     .unwrap();
+    // The smoke requests hang on a slow API until Ctrl-C.
+    let api = target();
+    api.sim
+        .faults()
+        .set_latency(std::time::Duration::from_secs(30));
     let mut child = bin()
         .current_dir(app.path())
-        .args(["run", "--yes", "--only", "smoke-tests"])
+        .args([
+            "run",
+            "--yes",
+            "--only",
+            "smoke-tests",
+            "--set",
+            &api.base_url_setting(),
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

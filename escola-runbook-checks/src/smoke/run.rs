@@ -196,7 +196,13 @@ fn resolve_url(
         name,
     };
     let text = substitute(path, vars).map_err(undefined)?;
-    let full = if text.starts_with("http://") || text.starts_with("https://") {
+    let has_scheme = text.split_once("://").is_some_and(|(scheme, _)| {
+        scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+    });
+    let full = if has_scheme {
         text
     } else {
         let Some(base) = base else {

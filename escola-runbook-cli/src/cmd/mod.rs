@@ -5,6 +5,7 @@ pub mod check;
 pub mod plan;
 pub mod report;
 pub mod run;
+pub mod smoke;
 
 use std::path::{Path, PathBuf};
 

@@ -1,0 +1,158 @@
+//! `escola-runbook smoke` as a user runs it: exit codes, formats, bad input.
+
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+use escola_runbook_testkit::{Simulator, SimulatorConfig};
+
+fn smoke(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_escola-runbook"))
+        .env_remove("RUST_LOG")
+        .env_remove("ESCOLA_BASE_URL")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .arg("smoke")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn collection() -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../escola-runbook-checks/tests/data/escola.postman_collection.json")
+        .display()
+        .to_string()
+}
+
+struct Api {
+    sim: Simulator,
+    _rt: tokio::runtime::Runtime,
+}
+
+fn api() -> Api {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let sim = rt
+        .block_on(Simulator::start(SimulatorConfig::default()))
+        .unwrap();
+    Api { sim, _rt: rt }
+}
+
+#[test]
+fn exit_0_only_when_every_assertion_passed() {
+    let api = api();
+    let base = api.sim.base_url();
+    let out = smoke(&["--base-url", &base]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        stdout.contains("smoke suite `escola-connect` against"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("passed: 16 of 16 assertions passed"),
+        "{stdout}"
+    );
+
+    // The collection has untranslatable scripts: reported, and not exit 0.
+    let out = smoke(&["--base-url", &base, "--collection", &collection()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("warned:"), "{}", text(&out));
+    assert!(text(&out).contains("3 not evaluated"), "{}", text(&out));
+}
+
+#[test]
+fn exit_1_on_a_failure_with_junit_and_json_formats() {
+    let api = api();
+    api.sim.faults().set_error_rate(1.0);
+    let base = api.sim.base_url();
+    let out = smoke(&["--base-url", &base, "--format", "junit"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let xml = String::from_utf8(out.stdout).unwrap();
+    assert!(xml.starts_with("<?xml"), "{xml}");
+    assert!(xml.contains("expected 200, got 500 (Trace-Id: "), "{xml}");
+
+    let out = smoke(&[
+        "--base-url",
+        &base,
+        "--format",
+        "json",
+        "--concurrency",
+        "1",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["status"], "failed");
+    assert_eq!(json["results"][0]["status"], 500);
+}
+
+#[test]
+fn a_target_that_does_not_answer_is_exit_1_and_says_so() {
+    let api = api();
+    let base = api.sim.base_url();
+    api._rt.block_on(api.sim.faults().set_down(true)).unwrap();
+    let out = smoke(&["--base-url", &base, "--timeout", "2s"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("CHECK ERROR: ") && text(&out).contains("did not answer any of"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn bad_input_is_exit_2_and_nothing_is_sent() {
+    let api = api();
+    let base = api.sim.base_url();
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["--collection", "/nonexistent.json"],
+            "cannot read Postman collection /nonexistent.json",
+        ),
+        (
+            &["--suite", "/nonexistent.toml"],
+            "cannot read smoke suite /nonexistent.toml",
+        ),
+        (&["--var", "novalue"], "expected KEY=VALUE"),
+        (
+            &["--timeout", "soon"],
+            "--timeout \"soon\" is not a duration",
+        ),
+        (&["--concurrency", "0"], "--concurrency"),
+        (&["--format", "yaml"], "invalid value 'yaml'"),
+        (
+            &[
+                "--var",
+                "escolaId=",
+                "--collection",
+                &collection(),
+                "--var",
+                "baseUrl=ftp://x",
+            ],
+            "only http and https",
+        ),
+    ];
+    for (args, expected) in cases {
+        let mut all = vec!["--base-url", base.as_str()];
+        all.extend_from_slice(args);
+        let out = smoke(&all);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
+        assert!(
+            text(&out).contains(expected),
+            "{args:?}: expected {expected:?} in {}",
+            text(&out)
+        );
+    }
+    assert_eq!(api.sim.requests_served(), 0);
+}
