@@ -268,6 +268,10 @@ pub struct SmokeArgs {
     /// A {{variable}} value, e.g. --var escolaId=3 (repeatable; beats the collection's and --base-url).
     #[arg(long = "var", value_name = "KEY=VALUE")]
     pub vars: Vec<String>,
+    /// A secret for a {{NAME}} placeholder, read from an environment variable, e.g.
+    /// --secret token=API_TOKEN (repeatable). Its value is masked in every output.
+    #[arg(long = "secret", value_name = "NAME=ENV_VAR")]
+    pub secrets: Vec<String>,
     /// Requests in flight at once.
     #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
     pub concurrency: u16,

@@ -156,3 +156,48 @@ fn bad_input_is_exit_2_and_nothing_is_sent() {
     }
     assert_eq!(api.sim.requests_served(), 0);
 }
+
+#[test]
+fn secrets_fill_placeholders_and_never_show() {
+    let api = api();
+    let dir = tempfile::tempdir().unwrap();
+    let suite = dir.path().join("metrics.toml");
+    std::fs::write(
+        &suite,
+        r#"
+name = "metrics"
+[[requests]]
+name = "metrics"
+path = "/metrics?t={{token}}"
+headers = [{ name = "Authorization", value = "Bearer {{token}}" }]
+expect = [{ status = 200 }, { json_exists = "/x" }]
+"#,
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_escola-runbook"))
+        .env("SIM_TOKEN", api.sim.metrics_token())
+        .args([
+            "smoke",
+            "--base-url",
+            &api.sim.base_url(),
+            "--suite",
+            suite.to_str().unwrap(),
+            "--secret",
+            "token=SIM_TOKEN",
+        ])
+        .output()
+        .unwrap();
+    // The scrape succeeds (200) but the metrics page is not JSON.
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let all = text(&out);
+    assert!(
+        all.contains("FAIL 200 ") && all.contains("(GET http://127.0.0.1:"),
+        "{all}"
+    );
+    assert!(all.contains("/metrics?t=<redacted:token>)"), "{all}");
+    assert!(all.contains("got a body that is not JSON"), "{all}");
+    assert!(
+        !all.contains(api.sim.metrics_token()),
+        "token leaked: {all}"
+    );
+}

@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use escola_runbook_core::{Check, CheckParams, Ctx, Description, Outcome, async_trait};
+use escola_runbook_core::{Check, CheckParams, Ctx, Description, Outcome, Secrets, async_trait};
 
 pub use report::{AssertionResult, AssertionVerdict, Counts, Failure, RequestResult, SmokeReport};
 pub use run::{
@@ -261,9 +261,17 @@ impl Check for SmokeCheck {
             .clone()
             .or_else(|| ctx.environment().get("base_url").map(str::to_owned));
         let progress_ctx = ctx.clone();
+        // The run's secrets named by a `{{placeholder}}` become variables.
+        let mut secrets = Secrets::with_redactor(ctx.redactor().clone());
+        for name in self.suite.placeholders() {
+            if let Some(secret) = ctx.secret(&name) {
+                secrets.insert(name, secret.clone());
+            }
+        }
         let options = SmokeOptions {
             base_url,
             vars: self.vars.clone(),
+            secrets,
             concurrency: self.concurrency,
             timeout: self.timeout,
             redactor: ctx.redactor().clone(),

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use escola_runbook_core::{Redactor, format_duration};
+use escola_runbook_core::{Redactor, Secrets, format_duration};
 use futures_util::StreamExt;
 use reqwest::header::{CONTENT_TYPE, ETAG, HeaderMap, HeaderName, HeaderValue, IF_MATCH};
 use reqwest::{Method, Url};
@@ -22,8 +22,12 @@ pub struct SmokeOptions {
     /// Joined to every request path that is not an absolute URL; also the
     /// `baseUrl` variable (a `--var baseUrl=...` overrides it).
     pub base_url: Option<String>,
-    /// Variables, overriding the suite's.
+    /// Variables, overriding the suite's, the base URL and the secrets.
     pub vars: BTreeMap<String, String>,
+    /// Secrets usable as `{{name}}` (a Bearer token in a header): they
+    /// override the suite's variables, and their values are masked in the
+    /// report by their redactor and by [`SmokeOptions::redactor`].
+    pub secrets: Secrets,
     /// Requests in flight at once (at least 1).
     pub concurrency: usize,
     /// Limit for each request, from sending to the last body byte.
@@ -39,6 +43,7 @@ impl std::fmt::Debug for SmokeOptions {
         f.debug_struct("SmokeOptions")
             .field("base_url", &self.base_url)
             .field("vars", &self.vars.keys().collect::<Vec<_>>())
+            .field("secrets", &self.secrets)
             .field("concurrency", &self.concurrency)
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
@@ -55,6 +60,7 @@ impl Default for SmokeOptions {
         SmokeOptions {
             base_url: None,
             vars: BTreeMap::new(),
+            secrets: Secrets::new(),
             concurrency: DEFAULT_CONCURRENCY,
             timeout: DEFAULT_TIMEOUT,
             redactor: Redactor::new(),
@@ -149,7 +155,8 @@ struct Exchange {
 
 struct Runner {
     client: reqwest::Client,
-    redactor: Redactor,
+    // The caller's and the secrets' (often the same registry).
+    redactors: [Redactor; 2],
     trace_header: String,
     trace_on_errors: bool,
     timeout: Duration,
@@ -159,6 +166,11 @@ fn variables(suite: &Suite, options: &SmokeOptions) -> BTreeMap<String, String> 
     let mut vars = suite.variables.clone();
     if let Some(base) = &options.base_url {
         vars.insert("baseUrl".into(), base.trim_end_matches('/').to_owned());
+    }
+    for name in options.secrets.names() {
+        if let Some(secret) = options.secrets.get(name) {
+            vars.insert(name.to_owned(), secret.expose().to_owned());
+        }
     }
     vars.extend(options.vars.clone());
     vars
@@ -344,7 +356,7 @@ pub async fn run_suite(suite: &Suite, options: &SmokeOptions) -> Result<SmokeRep
         .map_err(|e| SmokeError::Client(error_chain(&e)))?;
     let runner = Arc::new(Runner {
         client,
-        redactor: options.redactor.clone(),
+        redactors: [options.redactor.clone(), options.secrets.redactor().clone()],
         trace_header: suite.trace_id_header.clone(),
         trace_on_errors: suite.trace_id_on_errors,
         timeout: options.timeout,
@@ -411,9 +423,10 @@ fn pass(name: String, expected: String, got: String, ok: bool) -> AssertionResul
     }
 }
 
+/// The start of a body or script on one line.
 fn snippet(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(body);
-    let text = text.trim();
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
     match text.char_indices().nth(120) {
         Some((i, _)) => format!("{}...", &text[..i]),
         None => text.to_owned(),
@@ -421,8 +434,13 @@ fn snippet(body: &[u8]) -> String {
 }
 
 impl Runner {
+    fn mask(&self, text: &str) -> String {
+        let once = self.redactors[0].redact(text);
+        self.redactors[1].redact(&once).into_owned()
+    }
+
     async fn exchange(&self, p: &Prepared) -> Exchange {
-        let url_text = self.redactor.redact(p.url.as_str()).into_owned();
+        let url_text = self.mask(p.url.as_str());
         let started = Instant::now();
         let mut builder = self
             .client
@@ -439,7 +457,7 @@ impl Runner {
                 status: None,
                 latency_ms: started.elapsed().as_secs_f64() * 1000.0,
                 trace_id: None,
-                error: Some(self.redactor.redact(&error).into_owned()),
+                error: Some(self.mask(&error)),
                 assertions: Vec::new(),
             },
             headers: HeaderMap::new(),
@@ -468,6 +486,12 @@ impl Runner {
             .expect
             .iter()
             .map(|e| self.judge(e, status, &headers, &body, latency))
+            .map(|a| AssertionResult {
+                // Response text may echo a secret (a token in a header).
+                expected: self.mask(&a.expected),
+                got: self.mask(&a.got),
+                ..a
+            })
             .collect();
         if self.trace_on_errors && status >= 400 {
             assertions.push(pass(
@@ -523,11 +547,9 @@ impl Runner {
     ) -> AssertionResult {
         let name = e.describe();
         let header = |h: &str| {
-            headers.get(h.trim()).map(|v| {
-                self.redactor
-                    .redact(&String::from_utf8_lossy(v.as_bytes()))
-                    .into_owned()
-            })
+            headers
+                .get(h.trim())
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
         };
         let json = || serde_json::from_slice::<serde_json::Value>(body);
         match e {
@@ -614,14 +636,7 @@ impl Runner {
                 name: name.clone(),
                 verdict: AssertionVerdict::NotEvaluated,
                 expected: "a script that could not be translated".into(),
-                got: snippet(
-                    script
-                        .lines()
-                        .map(str::trim)
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                        .as_bytes(),
-                ),
+                got: snippet(script.as_bytes()),
             },
         }
     }

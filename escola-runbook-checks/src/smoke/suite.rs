@@ -324,23 +324,63 @@ impl Suite {
     }
 }
 
+impl Suite {
+    /// Every `{{name}}` the requests use (URLs, headers, bodies), so a
+    /// caller can supply secrets for exactly those.
+    pub fn placeholders(&self) -> std::collections::BTreeSet<String> {
+        let mut out = std::collections::BTreeSet::new();
+        let mut scan = |text: &str| {
+            out.extend(placeholders(text).map(|(_, name, _)| name.to_owned()));
+        };
+        let paths = self
+            .if_match
+            .iter()
+            .flat_map(|t| std::iter::once(&t.path).chain(&t.scratch_path));
+        for p in paths {
+            scan(p);
+        }
+        for r in &self.requests {
+            scan(&r.path);
+            for h in &r.headers {
+                scan(&h.value);
+            }
+            if let Some(b) = &r.body {
+                scan(b);
+            }
+            if let Some(j) = &r.json {
+                scan(&j.to_string());
+            }
+        }
+        out
+    }
+}
+
 /// `{{name}}` placeholders replaced from `vars`; the first undefined name is
 /// the error.
 pub(crate) fn substitute(text: &str, vars: &BTreeMap<String, String>) -> Result<String, String> {
     let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(start) = rest.find("{{") {
-        let Some(len) = rest[start + 2..].find("}}") else {
-            break;
-        };
-        let name = rest[start + 2..start + 2 + len].trim();
+    let mut copied = 0;
+    for (start, name, end) in placeholders(text) {
         let value = vars.get(name).ok_or_else(|| name.to_owned())?;
-        out.push_str(&rest[..start]);
+        out.push_str(&text[copied..start]);
         out.push_str(value);
-        rest = &rest[start + 2 + len + 2..];
+        copied = end;
     }
-    out.push_str(rest);
+    out.push_str(&text[copied..]);
     Ok(out)
+}
+
+/// Each `{{name}}` in `text`: (byte offset of `{{`, trimmed name, offset
+/// after `}}`).
+fn placeholders(text: &str) -> impl Iterator<Item = (usize, &str, usize)> {
+    let mut from = 0;
+    std::iter::from_fn(move || {
+        let start = from + text[from..].find("{{")?;
+        let len = text[start + 2..].find("}}")?;
+        let end = start + 2 + len + 2;
+        from = end;
+        Some((start, text[start + 2..start + 2 + len].trim(), end))
+    })
 }
 
 /// A JSON pointer from a pointer (`/a/0`) or a simple path (`a.0`,
