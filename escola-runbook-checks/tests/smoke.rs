@@ -10,7 +10,7 @@ use escola_runbook_checks::smoke::{
     run_suite,
 };
 use escola_runbook_core::{Check, Ctx, Environment, Outcome, Secret, Secrets, Status};
-use escola_runbook_testkit::{RateLimit, Simulator, SimulatorConfig};
+use escola_runbook_testkit::{Simulator, SimulatorConfig};
 
 async fn sim() -> Simulator {
     Simulator::start(SimulatorConfig::default()).await.unwrap()
@@ -270,15 +270,9 @@ async fn wrong_metrics_auth_fails_and_the_token_never_shows() {
 
 #[tokio::test]
 async fn rate_limiting_shows_as_429_failures() {
-    let sim = Simulator::start(SimulatorConfig {
-        rate_limit: Some(RateLimit {
-            requests: 2,
-            window: Duration::from_secs(60),
-        }),
-        ..SimulatorConfig::default()
-    })
-    .await
-    .unwrap();
+    let sim = Simulator::start(SimulatorConfig::rate_limited(2, Duration::from_secs(60)))
+        .await
+        .unwrap();
     let report = run_suite(&Suite::escola(), &options(&sim)).await.unwrap();
     assert_eq!(report.status, Status::Failed);
     let got_429 = report.failures().iter().filter(|f| f.got == "429").count();

@@ -36,24 +36,18 @@ fn app(code: i32) -> tempfile::TempDir {
     dir
 }
 
-/// A simulator of the API, served by its own runtime while the binary runs.
+/// A simulator of the API, served on its own runtime while the binary runs.
 struct Target {
-    sim: escola_runbook_testkit::Simulator,
-    _rt: tokio::runtime::Runtime,
+    sim: escola_runbook_testkit::BackgroundSimulator,
 }
 
 fn target() -> Target {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let sim = rt
-        .block_on(escola_runbook_testkit::Simulator::start(
+    Target {
+        sim: escola_runbook_testkit::BackgroundSimulator::start(
             escola_runbook_testkit::SimulatorConfig::default(),
-        ))
-        .unwrap();
-    Target { sim, _rt: rt }
+        )
+        .unwrap(),
+    }
 }
 
 impl Target {

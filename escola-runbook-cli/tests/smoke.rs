@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
-use escola_runbook_testkit::{Simulator, SimulatorConfig};
+use escola_runbook_testkit::{BackgroundSimulator, SimulatorConfig};
 
 fn smoke(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_escola-runbook"))
@@ -32,27 +32,14 @@ fn collection() -> String {
         .to_string()
 }
 
-struct Api {
-    sim: Simulator,
-    _rt: tokio::runtime::Runtime,
-}
-
-fn api() -> Api {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let sim = rt
-        .block_on(Simulator::start(SimulatorConfig::default()))
-        .unwrap();
-    Api { sim, _rt: rt }
+fn api() -> BackgroundSimulator {
+    BackgroundSimulator::start(SimulatorConfig::default()).unwrap()
 }
 
 #[test]
 fn exit_0_only_when_every_assertion_passed() {
     let api = api();
-    let base = api.sim.base_url();
+    let base = api.base_url();
     let out = smoke(&["--base-url", &base]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let stdout = String::from_utf8(out.stdout).unwrap();
@@ -75,8 +62,8 @@ fn exit_0_only_when_every_assertion_passed() {
 #[test]
 fn exit_1_on_a_failure_with_junit_and_json_formats() {
     let api = api();
-    api.sim.faults().set_error_rate(1.0);
-    let base = api.sim.base_url();
+    api.faults().set_error_rate(1.0);
+    let base = api.base_url();
     let out = smoke(&["--base-url", &base, "--format", "junit"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let xml = String::from_utf8(out.stdout).unwrap();
@@ -100,8 +87,8 @@ fn exit_1_on_a_failure_with_junit_and_json_formats() {
 #[test]
 fn a_target_that_does_not_answer_is_exit_1_and_says_so() {
     let api = api();
-    let base = api.sim.base_url();
-    api._rt.block_on(api.sim.faults().set_down(true)).unwrap();
+    let base = api.base_url();
+    api.block_on(api.faults().set_down(true)).unwrap();
     let out = smoke(&["--base-url", &base, "--timeout", "2s"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(
@@ -114,7 +101,7 @@ fn a_target_that_does_not_answer_is_exit_1_and_says_so() {
 #[test]
 fn bad_input_is_exit_2_and_nothing_is_sent() {
     let api = api();
-    let base = api.sim.base_url();
+    let base = api.base_url();
     let cases: &[(&[&str], &str)] = &[
         (
             &["--collection", "/nonexistent.json"],
@@ -154,7 +141,7 @@ fn bad_input_is_exit_2_and_nothing_is_sent() {
             text(&out)
         );
     }
-    assert_eq!(api.sim.requests_served(), 0);
+    assert_eq!(api.requests_served(), 0);
 }
 
 #[test]
@@ -175,11 +162,11 @@ expect = [{ status = 200 }, { json_exists = "/x" }]
     )
     .unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_escola-runbook"))
-        .env("SIM_TOKEN", api.sim.metrics_token())
+        .env("SIM_TOKEN", api.metrics_token())
         .args([
             "smoke",
             "--base-url",
-            &api.sim.base_url(),
+            &api.base_url(),
             "--suite",
             suite.to_str().unwrap(),
             "--secret",
@@ -196,8 +183,5 @@ expect = [{ status = 200 }, { json_exists = "/x" }]
     );
     assert!(all.contains("/metrics?t=<redacted:token>)"), "{all}");
     assert!(all.contains("got a body that is not JSON"), "{all}");
-    assert!(
-        !all.contains(api.sim.metrics_token()),
-        "token leaked: {all}"
-    );
+    assert!(!all.contains(api.metrics_token()), "token leaked: {all}");
 }

@@ -83,6 +83,17 @@ impl Default for SimulatorConfig {
     }
 }
 
+impl SimulatorConfig {
+    /// The default configuration with a rate limit of `requests` per
+    /// `window` on `/v1/*` (for tests of 429 handling).
+    pub fn rate_limited(requests: u32, window: Duration) -> Self {
+        SimulatorConfig {
+            rate_limit: Some(RateLimit { requests, window }),
+            ..SimulatorConfig::default()
+        }
+    }
+}
+
 /// The simulator could not start or change state.
 #[derive(Debug, thiserror::Error)]
 pub enum SimulatorError {
@@ -415,10 +426,63 @@ impl Simulator {
     /// Stops accepting, lets in-flight requests finish, and waits for the
     /// server task to end.
     pub async fn shutdown(mut self) {
+        self.stop().await;
+    }
+
+    async fn stop(&mut self) {
         let _ = self.stop_tx.send(true);
         if let Some(task) = self.task.take() {
             let _ = task.await;
         }
+    }
+}
+
+/// A simulator on its own runtime thread, for synchronous code: tests that
+/// run a binary against it, or a tool without an async runtime.
+pub struct BackgroundSimulator {
+    sim: Simulator,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl std::fmt::Debug for BackgroundSimulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BackgroundSimulator")
+            .field("sim", &self.sim)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BackgroundSimulator {
+    /// Starts a runtime with one worker thread and the simulator on it.
+    pub fn start(config: SimulatorConfig) -> Result<Self, SimulatorError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .map_err(|source| SimulatorError::Bind {
+                addr: "127.0.0.1:0".into(),
+                source,
+            })?;
+        let sim = runtime.block_on(Simulator::start(config))?;
+        Ok(BackgroundSimulator { sim, runtime })
+    }
+
+    /// Runs an async call (such as [`Faults::set_down`]) to completion.
+    pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.runtime.block_on(f)
+    }
+}
+
+impl std::ops::Deref for BackgroundSimulator {
+    type Target = Simulator;
+    fn deref(&self) -> &Simulator {
+        &self.sim
+    }
+}
+
+impl Drop for BackgroundSimulator {
+    fn drop(&mut self) {
+        self.runtime.block_on(self.sim.stop());
     }
 }
 

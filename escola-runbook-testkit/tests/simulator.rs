@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use escola_runbook_testkit::{RateLimit, Simulator, SimulatorConfig};
+use escola_runbook_testkit::{Simulator, SimulatorConfig};
 use reqwest::StatusCode;
 
 fn client() -> reqwest::Client {
@@ -223,15 +223,9 @@ async fn metrics_need_the_token_and_count_what_was_served() {
 
 #[tokio::test]
 async fn rate_limit_answers_429_with_retry_after() {
-    let sim = Simulator::start(SimulatorConfig {
-        rate_limit: Some(RateLimit {
-            requests: 2,
-            window: Duration::from_secs(60),
-        }),
-        ..SimulatorConfig::default()
-    })
-    .await
-    .unwrap();
+    let sim = Simulator::start(SimulatorConfig::rate_limited(2, Duration::from_secs(60)))
+        .await
+        .unwrap();
     let c = client();
     let url = format!("{}/v1/escolas", sim.base_url());
     let codes: Vec<u16> = futures_codes(&c, &url, 4).await;

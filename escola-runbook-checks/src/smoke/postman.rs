@@ -93,15 +93,7 @@ fn import_named(json: &str, source_name: &str) -> Result<Suite, PostmanError> {
         .and_then(Value::as_array)
         .ok_or_else(|| invalid("it has no `item` array".into()))?;
     let mut variables = BTreeMap::new();
-    for v in doc
-        .get("variable")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        if v.get("disabled").and_then(Value::as_bool) == Some(true) {
-            continue;
-        }
+    for v in enabled(&doc, "variable") {
         if let Some(key) = v.get("key").and_then(Value::as_str) {
             variables.insert(key.to_owned(), text_of(v.get("value")));
         }
@@ -138,6 +130,16 @@ struct Scope {
     auth: Option<Value>,
 }
 
+/// The entries of array `key` of `node` that are not `"disabled": true`
+/// (variables, headers, query parameters, form fields, events).
+fn enabled<'a>(node: &'a Value, key: &str) -> impl Iterator<Item = &'a Value> {
+    node.get(key)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|e| e.get("disabled").and_then(Value::as_bool) != Some(true))
+}
+
 fn text_of(v: Option<&Value>) -> String {
     match v {
         None | Some(Value::Null) => String::new(),
@@ -154,12 +156,8 @@ fn scripts(node: &Value, listen: &str) -> Vec<(String, Vec<String>)> {
         .and_then(Value::as_str)
         .unwrap_or("collection")
         .to_owned();
-    node.get("event")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
+    enabled(node, "event")
         .filter(|e| e.get("listen").and_then(Value::as_str) == Some(listen))
-        .filter(|e| e.get("disabled").and_then(Value::as_bool) != Some(true))
         .filter_map(|e| e.get("script")?.get("exec"))
         .map(|exec| {
             let lines = match exec {
@@ -217,15 +215,7 @@ fn request(name: String, req: &Value, scope: &Scope) -> Request {
     };
     r.method = method;
     r.path = url;
-    for h in req
-        .get("header")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        if h.get("disabled").and_then(Value::as_bool) == Some(true) {
-            continue;
-        }
+    for h in enabled(req, "header") {
         if let Some(key) = h.get("key").and_then(Value::as_str) {
             r.headers.push(Header {
                 name: key.to_owned(),
@@ -279,12 +269,7 @@ fn request(name: String, req: &Value, scope: &Scope) -> Request {
                 }
             }
             Some("urlencoded") => {
-                let pairs: Vec<String> = body
-                    .get("urlencoded")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .filter(|kv| kv.get("disabled").and_then(Value::as_bool) != Some(true))
+                let pairs: Vec<String> = enabled(body, "urlencoded")
                     .map(|kv| {
                         format!(
                             "{}={}",
@@ -381,12 +366,7 @@ fn url(v: Option<&Value>) -> String {
                 t.push('/');
                 t.push_str(path.trim_start_matches('/'));
             }
-            let query: Vec<String> = obj
-                .get("query")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter(|q| q.get("disabled").and_then(Value::as_bool) != Some(true))
+            let query: Vec<String> = enabled(obj, "query")
                 .map(|q| match q.get("value") {
                     Some(v) if !v.is_null() => {
                         format!("{}={}", text_of(q.get("key")), text_of(Some(v)))
