@@ -185,3 +185,28 @@ expect = [{ status = 200 }, { json_exists = "/x" }]
     assert!(all.contains("got a body that is not JSON"), "{all}");
     assert!(!all.contains(api.metrics_token()), "token leaked: {all}");
 }
+
+#[test]
+fn the_smoke_check_runs_ad_hoc_through_check() {
+    let api = api();
+    api.faults().set_drop_trace_id_on_errors(true);
+    let out = Command::new(env!("CARGO_BIN_EXE_escola-runbook"))
+        .args([
+            "check",
+            "smoke",
+            "--set",
+            &format!("base_url={}", api.base_url()),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let all = text(&out);
+    assert!(
+        all.starts_with("smoke: FAILED — 1 of 16 checks failed"),
+        "{all}"
+    );
+    assert!(
+        all.contains("expected: header Trace-Id on a 404 response"),
+        "{all}"
+    );
+}
