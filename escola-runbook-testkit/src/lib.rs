@@ -45,6 +45,17 @@ pub use metrics::BUCKETS;
 /// (its `If-Match` round trip), so tests never touch the seeded data.
 pub const SCRATCH_ESCOLA_ID: u64 = 9000;
 
+/// The names [`Faults::apply_named`] accepts.
+pub const FAULT_NAMES: [&str; 7] = [
+    "errors",
+    "slow",
+    "down",
+    "no-trace-id",
+    "ignore-if-match",
+    "wrong-metrics-auth",
+    "rate-limit",
+];
+
 /// The response header that carries the request's trace id.
 pub const TRACE_ID_HEADER: &str = "Trace-Id";
 
@@ -104,6 +115,12 @@ pub enum SimulatorError {
         addr: String,
         /// Why.
         source: std::io::Error,
+    },
+    /// [`Faults::apply_named`] does not know the name.
+    #[error("no fault is called `{name}`; choose one of: {}", FAULT_NAMES.join(", "))]
+    UnknownFault {
+        /// The name given.
+        name: String,
     },
     /// The server task is gone (shut down or crashed).
     #[error("the simulator has stopped; start a new one")]
@@ -257,6 +274,31 @@ impl Faults {
     /// Changes the rate limit on `/v1/*`; `None` lifts it.
     pub fn set_rate_limit(&self, limit: Option<RateLimit>) {
         *lock(&self.inner.rate_limit) = limit;
+    }
+
+    /// Turns on a fault by the name a command line would use: `errors`
+    /// (every API request answers 500), `slow` (2.5 s added latency),
+    /// `down`, `no-trace-id` (errors without `Trace-Id`), `ignore-if-match`,
+    /// `wrong-metrics-auth`, `rate-limit` (one `/v1/*` request per minute).
+    pub async fn apply_named(&self, name: &str) -> Result<(), SimulatorError> {
+        match name {
+            "errors" => self.set_error_rate(1.0),
+            "slow" => self.set_latency(Duration::from_millis(2500)),
+            "down" => return self.set_down(true).await,
+            "no-trace-id" => self.set_drop_trace_id_on_errors(true),
+            "ignore-if-match" => self.set_ignore_if_match(true),
+            "wrong-metrics-auth" => self.set_wrong_metrics_auth(true),
+            "rate-limit" => self.set_rate_limit(Some(RateLimit {
+                requests: 1,
+                window: Duration::from_secs(60),
+            })),
+            other => {
+                return Err(SimulatorError::UnknownFault {
+                    name: other.to_owned(),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Turns every switch off (the rate limit is left as it is).

@@ -301,3 +301,32 @@ async fn added_latency_is_served_and_measured() {
     assert_eq!(bucket("2.5"), "1");
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn faults_by_name() {
+    let sim = start().await;
+    for name in escola_runbook_testkit::FAULT_NAMES {
+        sim.faults().apply_named(name).await.unwrap();
+    }
+    assert_eq!(sim.faults().error_rate(), 1.0);
+    assert_eq!(sim.faults().latency(), Duration::from_millis(2500));
+    let err = client()
+        .get(format!("{}/health", sim.base_url()))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(err.is_connect(), "down: {err:?}");
+    let err = sim
+        .faults()
+        .apply_named("eror")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("no fault is called `eror`; choose one of: errors, slow"),
+        "{err}"
+    );
+    sim.faults().reset().await.unwrap();
+    assert_eq!(sim.faults().error_rate(), 0.0);
+    sim.shutdown().await;
+}
