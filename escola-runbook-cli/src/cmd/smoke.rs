@@ -8,22 +8,14 @@ use escola_runbook_checks::smoke::{self, SmokeOptions};
 use escola_runbook_core::{Redactor, Status, exit};
 
 use crate::CliError;
-use crate::cli::{RunbookArgs, SmokeArgs, SmokeFormat};
+use crate::cli::{SmokeArgs, SmokeFormat};
 
 pub async fn run(args: SmokeArgs, redactor: &Redactor) -> Result<i32, CliError> {
     let suite = smoke::load_suite(args.suite.as_deref(), args.collection.as_deref())
         .map_err(|e| CliError::usage(e.to_string()))?;
     // Secrets are read exactly as `run` reads them (and registered with the
     // redactor that masks every output).
-    let (_, secrets) = super::environment(
-        &RunbookArgs {
-            app_dir: ".".into(),
-            environment: "smoke".into(),
-            settings: Vec::new(),
-            secrets: args.secrets.clone(),
-        },
-        redactor,
-    )?;
+    let secrets = super::secrets(&args.secrets, redactor)?;
     let mut options = SmokeOptions {
         base_url: Some(args.base_url.clone()),
         secrets,
