@@ -143,7 +143,7 @@ async fn a_target_that_is_down_is_a_check_error_not_a_failure() {
     assert_eq!(
         o.summary,
         format!(
-            "{} did not answer any of 5 requests (within 10s each): cannot connect: Connection refused (os error 111)",
+            "{} did not answer any of 5 requests (within 10s each): cannot connect: client error (Connect): tcp connect error: Connection refused (os error 111)",
             sim.base_url()
         )
     );

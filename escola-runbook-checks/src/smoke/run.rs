@@ -4,11 +4,13 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use escola_runbook_core::{Redactor, Secrets, format_duration};
+use escola_runbook_core::{Redactor, Secrets};
 use futures_util::StreamExt;
 use reqwest::header::{CONTENT_TYPE, ETAG, HeaderMap, HeaderName, HeaderValue, IF_MATCH};
 use reqwest::{Method, Url};
 use tokio::time::Instant;
+
+use crate::http::{body_limited, explain_unmasked, strip_userinfo};
 
 use super::report::{AssertionResult, AssertionVerdict, RequestResult, SmokeReport};
 use super::suite::{Expect, Request, Suite, substitute, to_pointer};
@@ -52,6 +54,10 @@ impl std::fmt::Debug for SmokeOptions {
 
 /// Requests in flight at once unless told otherwise.
 pub const DEFAULT_CONCURRENCY: usize = 4;
+/// Bytes of a response body read; JSON expectations on a longer body fail
+/// with "not parsed" instead of buffering without bound.
+const BODY_LIMIT: usize = 4 << 20;
+
 /// Per-request limit unless told otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -346,14 +352,16 @@ pub async fn run_suite(suite: &Suite, options: &SmokeOptions) -> Result<SmokeRep
                 Some("127.0.0.1" | "localhost" | "[::1]" | "::1")
             )
         });
-    let mut builder = reqwest::Client::builder().timeout(options.timeout);
+    let mut builder = reqwest::Client::builder()
+        .timeout(options.timeout)
+        .user_agent(concat!("escola-runbook/", env!("CARGO_PKG_VERSION")));
     if all_loopback {
         // A proxy from the environment must not intercept a local target.
         builder = builder.no_proxy();
     }
     let client = builder
         .build()
-        .map_err(|e| SmokeError::Client(error_chain(&e)))?;
+        .map_err(|e| SmokeError::Client(e.to_string()))?;
     let runner = Arc::new(Runner {
         client,
         redactors: [options.redactor.clone(), options.secrets.redactor().clone()],
@@ -397,19 +405,6 @@ pub async fn run_suite(suite: &Suite, options: &SmokeOptions) -> Result<SmokeRep
     ))
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut parts = vec![e.to_string()];
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        source = s.source();
-    }
-    parts.join(": ")
-}
-
 fn pass(name: String, expected: String, got: String, ok: bool) -> AssertionResult {
     AssertionResult {
         name,
@@ -440,7 +435,7 @@ impl Runner {
     }
 
     async fn exchange(&self, p: &Prepared) -> Exchange {
-        let url_text = self.mask(p.url.as_str());
+        let url_text = self.mask(&strip_userinfo(p.url.as_str()));
         let started = Instant::now();
         let mut builder = self
             .client
@@ -465,15 +460,18 @@ impl Runner {
         };
         let response = match builder.send().await {
             Ok(r) => r,
-            Err(e) => return fail(self.describe_error(&e), started),
+            Err(e) => return fail(explain_unmasked(&e, self.timeout), started),
         };
         let status = response.status().as_u16();
         let headers = response.headers().clone();
-        let body = match response.bytes().await {
-            Ok(b) => b.to_vec(),
+        let (body, truncated) = match body_limited(response, BODY_LIMIT).await {
+            Ok(read) => read,
             Err(e) => {
                 return fail(
-                    format!("status {status}, then {}", self.describe_error(&e)),
+                    format!(
+                        "status {status}, then {}",
+                        explain_unmasked(&e, self.timeout)
+                    ),
                     started,
                 );
             }
@@ -485,7 +483,7 @@ impl Runner {
         let mut assertions: Vec<AssertionResult> = p
             .expect
             .iter()
-            .map(|e| self.judge(e, status, &headers, &body, latency))
+            .map(|e| self.judge(e, status, &headers, &body, truncated, latency))
             .map(|a| AssertionResult {
                 // Response text may echo a secret (a token in a header).
                 expected: self.mask(&a.expected),
@@ -519,30 +517,13 @@ impl Runner {
         }
     }
 
-    fn describe_error(&self, e: &reqwest::Error) -> String {
-        if e.is_timeout() {
-            format!("no answer within {}", format_duration(self.timeout))
-        } else {
-            if e.is_connect() {
-                // The innermost cause is the one a person can act on
-                // ("Connection refused", "dns error: ...").
-                let mut cause: &dyn std::error::Error = e;
-                while let Some(s) = cause.source() {
-                    cause = s;
-                }
-                format!("cannot connect: {cause}")
-            } else {
-                error_chain(e)
-            }
-        }
-    }
-
     fn judge(
         &self,
         e: &Expect,
         status: u16,
         headers: &HeaderMap,
         body: &[u8],
+        truncated: bool,
         latency: Duration,
     ) -> AssertionResult {
         let name = e.describe();
@@ -551,7 +532,12 @@ impl Runner {
                 .get(h.trim())
                 .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
         };
-        let json = || serde_json::from_slice::<serde_json::Value>(body);
+        let json = || {
+            if truncated {
+                return Err(format!("over {} MiB, not parsed", BODY_LIMIT >> 20));
+            }
+            serde_json::from_slice::<serde_json::Value>(body).map_err(|e| e.to_string())
+        };
         match e {
             Expect::Status(s) => pass(name, s.to_string(), status.to_string(), status == *s),
             Expect::StatusIn(list) => pass(
