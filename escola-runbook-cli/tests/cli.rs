@@ -322,11 +322,12 @@ fn ctrl_c_stops_the_run_with_exit_4_and_a_consistent_record() {
     // Wait until the step has started (its record is in the journal).
     let started = std::time::Instant::now();
     loop {
-        let journal = std::fs::read_dir(app.path().join(".escola-runbook/runs"))
-            .ok()
-            .and_then(|mut d| d.next())
-            .and_then(|e| std::fs::read_to_string(e.ok()?.path().join("journal.jsonl")).ok())
-            .unwrap_or_default();
+        // The runs directory also holds `locks/`: look in every entry.
+        let journal: String = std::fs::read_dir(app.path().join(".escola-runbook/runs"))
+            .into_iter()
+            .flatten()
+            .filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("journal.jsonl")).ok())
+            .collect();
         if journal.contains("\"step_started\"") {
             break;
         }
