@@ -12,6 +12,11 @@
 //! [`EscolaConfig::changelog`], [`EscolaConfig::cdn_purge`],
 //! [`EscolaConfig::app_log`]); a part left unset keeps the manual step, so the
 //! runbook works with no configuration at all.
+//!
+//! The smoke tests run the native suite
+//! ([`Suite::escola`](crate::smoke::Suite::escola)) against the
+//! environment's `base_url` setting; [`SmokeTests::Script`] keeps the
+//! team's `./scripts/smoke.sh` as the alternative.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -23,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use crate::command::CommandCheck;
 use crate::notify::Notify;
 use crate::registry::{self, ParamError, Params};
+use crate::smoke::SmokeCheck;
 
 /// The runbook's name, as the document's title.
 pub const RUNBOOK_NAME: &str = "Escola Connect API — Runbook de Deploy";
@@ -62,6 +68,28 @@ pub struct EscolaConfig {
     /// Name of the secret holding a Slack-compatible webhook URL: when set,
     /// the status and rollback notices are posted instead of confirmed.
     pub webhook_secret: Option<String>,
+    /// How the `smoke-tests` step runs.
+    pub smoke: SmokeTests,
+}
+
+/// How the post-deploy `smoke-tests` step runs: one of these, never both.
+#[derive(Debug, Clone)]
+pub enum SmokeTests {
+    /// The native smoke suite against the environment's `base_url` setting
+    /// (`--set base_url=https://api.example.org`): by default
+    /// [`SmokeCheck::escola`] (health, `/v1/cidades`, `/v1/escolas`,
+    /// `Trace-Id` on errors, the read-only part of the `If-Match` round
+    /// trip). Read-only, so it runs in dry-run too.
+    Native(Box<SmokeCheck>),
+    /// The team's `./scripts/smoke.sh` in the application directory, as the
+    /// runbook names it: a read-only command step, exit 0 meaning passed.
+    Script,
+}
+
+impl Default for SmokeTests {
+    fn default() -> Self {
+        SmokeTests::Native(Box::new(SmokeCheck::escola()))
+    }
 }
 
 impl Default for EscolaConfig {
@@ -78,6 +106,7 @@ impl Default for EscolaConfig {
             cdn_purge: None,
             app_log: None,
             webhook_secret: None,
+            smoke: SmokeTests::default(),
         }
     }
 }
@@ -601,13 +630,14 @@ pub fn runbook(config: &EscolaConfig) -> Result<Runbook, EscolaError> {
                 .note("ou remover flag de manutenção no proxy."),
         );
 
+    let smoke_title =
+        "Validar smoke tests automatizados (Postman/Newman ou script `./scripts/smoke.sh`).";
     let post_deploy = Phase::new("post-deploy", "Pós-Deploy Imediato (0–30 min)")
         .rollback_on_failure()
-        .step(Step::check(
-            "smoke-tests",
-            "Validar smoke tests automatizados (Postman/Newman ou script `./scripts/smoke.sh`).",
-            cmd("./scripts/smoke.sh", long).read_only(),
-        ))
+        .step(match &config.smoke {
+            SmokeTests::Native(check) => Step::check("smoke-tests", smoke_title, (**check).clone()),
+            SmokeTests::Script => Step::check("smoke-tests", smoke_title, cmd("./scripts/smoke.sh", long).read_only()),
+        })
         .step(advisory_unless(
             log_blocking,
             automated(

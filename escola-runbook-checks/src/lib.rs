@@ -17,6 +17,7 @@ pub mod markdown;
 pub mod notify;
 pub mod registry;
 pub mod runbook_file;
+pub mod smoke;
 pub mod source;
 #[cfg(test)]
 mod testing;

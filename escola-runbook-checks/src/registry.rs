@@ -252,6 +252,7 @@ pub fn builtin() -> Vec<CheckSpec> {
         http_json::spec(),
         cache_purge::spec(),
         notify::spec(),
+        crate::smoke::spec(),
     ];
     specs.sort_by_key(|s| s.name);
     specs

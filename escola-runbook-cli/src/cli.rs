@@ -39,6 +39,11 @@ pub enum Command {
     Import(ImportArgs),
     /// Write the built-in Escola runbook as a TOML runbook file, to edit or reuse.
     ExportRunbook(ExportRunbookArgs),
+    /// Run an HTTP smoke suite (native, or a Postman v2.1 collection) against a base URL.
+    ///
+    /// Exit codes: 0 every assertion passed, 1 one failed (or was not
+    /// evaluated, or the target did not answer), 2 bad input (nothing sent).
+    Smoke(SmokeArgs),
 }
 
 /// Which runbook, against which environment.
@@ -289,4 +294,45 @@ pub struct CheckArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     pub format: PlanFormat,
+}
+
+/// Output format of `smoke`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SmokeFormat {
+    /// For people.
+    Text,
+    /// For tools.
+    Json,
+    /// JUnit XML for CI dashboards.
+    Junit,
+}
+
+/// `smoke`.
+#[derive(Debug, Args)]
+pub struct SmokeArgs {
+    /// The target, e.g. https://api.example.org; also the collection's {{baseUrl}}.
+    #[arg(long, value_name = "URL", env = "ESCOLA_BASE_URL")]
+    pub base_url: String,
+    /// A Postman Collection v2.1 JSON file.
+    #[arg(long, value_name = "FILE")]
+    pub collection: Option<PathBuf>,
+    /// A native suite file (TOML or JSON). Without --suite and --collection, the built-in Escola suite runs.
+    #[arg(long, value_name = "FILE")]
+    pub suite: Option<PathBuf>,
+    /// A {{variable}} value, e.g. --var escolaId=3 (repeatable; beats the collection's and --base-url).
+    #[arg(long = "var", value_name = "KEY=VALUE")]
+    pub vars: Vec<String>,
+    /// A secret for a {{NAME}} placeholder, read from an environment variable, e.g.
+    /// --secret token=API_TOKEN (repeatable). Its value is masked in every output.
+    #[arg(long = "secret", value_name = "NAME=ENV_VAR")]
+    pub secrets: Vec<String>,
+    /// Requests in flight at once.
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
+    pub concurrency: u16,
+    /// Limit for each request (e.g. 10s, 500ms).
+    #[arg(long, value_name = "DURATION", default_value = "10s")]
+    pub timeout: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: SmokeFormat,
 }

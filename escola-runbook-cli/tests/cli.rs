@@ -36,6 +36,26 @@ fn app(code: i32) -> tempfile::TempDir {
     dir
 }
 
+/// A simulator of the API, served on its own runtime while the binary runs.
+struct Target {
+    sim: escola_runbook_testkit::BackgroundSimulator,
+}
+
+fn target() -> Target {
+    Target {
+        sim: escola_runbook_testkit::BackgroundSimulator::start(
+            escola_runbook_testkit::SimulatorConfig::default(),
+        )
+        .unwrap(),
+    }
+}
+
+impl Target {
+    fn base_url_setting(&self) -> String {
+        format!("base_url={}", self.sim.base_url())
+    }
+}
+
 fn only_run(dir: &Path) -> std::path::PathBuf {
     let runs = dir.join(".escola-runbook/runs");
     let mut entries: Vec<_> = std::fs::read_dir(&runs)
@@ -80,9 +100,18 @@ fn plan_lists_the_seven_sections_and_every_item() {
 #[test]
 fn a_dry_run_with_yes_succeeds_and_writes_three_reports() {
     let app = app(0);
+    let api = target();
     let out = run_in(
         app.path(),
-        &["run", "--yes", "--dry-run", "--operator", "ana"],
+        &[
+            "run",
+            "--yes",
+            "--dry-run",
+            "--operator",
+            "ana",
+            "--set",
+            &api.base_url_setting(),
+        ],
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let run = only_run(app.path());
@@ -109,8 +138,19 @@ fn a_dry_run_with_yes_succeeds_and_writes_three_reports() {
 
 #[test]
 fn a_failing_smoke_test_rolls_back_with_exit_code_3() {
-    let app = app(1);
-    let out = run_in(app.path(), &["run", "--yes", "--dry-run"]);
+    let app = app(0);
+    let api = target();
+    api.sim.faults().set_error_rate(1.0);
+    let out = run_in(
+        app.path(),
+        &[
+            "run",
+            "--yes",
+            "--dry-run",
+            "--set",
+            &api.base_url_setting(),
+        ],
+    );
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     let md = std::fs::read_to_string(only_run(app.path()).join("report.md")).unwrap();
     assert!(
@@ -260,9 +300,21 @@ fn ctrl_c_stops_the_run_with_exit_4_and_a_consistent_record() {
         std::fs::Permissions::from_mode(0o755),
     )
     .unwrap();
+    // The smoke requests hang on a slow API until Ctrl-C.
+    let api = target();
+    api.sim
+        .faults()
+        .set_latency(std::time::Duration::from_secs(30));
     let mut child = bin()
         .current_dir(app.path())
-        .args(["run", "--yes", "--only", "smoke-tests"])
+        .args([
+            "run",
+            "--yes",
+            "--only",
+            "smoke-tests",
+            "--set",
+            &api.base_url_setting(),
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -270,11 +322,12 @@ fn ctrl_c_stops_the_run_with_exit_4_and_a_consistent_record() {
     // Wait until the step has started (its record is in the journal).
     let started = std::time::Instant::now();
     loop {
-        let journal = std::fs::read_dir(app.path().join(".escola-runbook/runs"))
-            .ok()
-            .and_then(|mut d| d.next())
-            .and_then(|e| std::fs::read_to_string(e.ok()?.path().join("journal.jsonl")).ok())
-            .unwrap_or_default();
+        // The runs directory also holds `locks/`: look in every entry.
+        let journal: String = std::fs::read_dir(app.path().join(".escola-runbook/runs"))
+            .into_iter()
+            .flatten()
+            .filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("journal.jsonl")).ok())
+            .collect();
         if journal.contains("\"step_started\"") {
             break;
         }

@@ -6,6 +6,7 @@ pub mod import;
 pub mod plan;
 pub mod report;
 pub mod run;
+pub mod smoke;
 
 use std::path::{Path, PathBuf};
 
@@ -46,8 +47,14 @@ pub fn environment(
         )?;
         environment = environment.with(key, value);
     }
+    Ok((environment, secrets(&args.secrets, redactor)?))
+}
+
+/// Reads `--secret NAME=ENV_VAR` pairs, registering each value with
+/// `redactor`.
+pub fn secrets(pairs: &[String], redactor: &Redactor) -> Result<Secrets, CliError> {
     let mut secrets = Secrets::with_redactor(redactor.clone());
-    for pair in &args.secrets {
+    for pair in pairs {
         let (name, var) = split_pair(
             pair,
             "--secret",
@@ -67,7 +74,7 @@ pub fn environment(
             }
         }
     }
-    Ok((environment, secrets))
+    Ok(secrets)
 }
 
 fn split_pair<'a>(

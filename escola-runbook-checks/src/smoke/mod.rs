@@ -1,0 +1,385 @@
+//! The HTTP smoke suite: requests with expectations on status, headers, JSON
+//! fields and latency; `Trace-Id` on every error; the `If-Match` round trip
+//! the mobile sync relies on. Suites come from TOML/JSON files, from a
+//! Postman Collection v2.1 ([`postman`]), or from [`Suite::escola`].
+//!
+//! [`run_suite`] is the library entry point (the `smoke` CLI command wraps
+//! it); [`SmokeCheck`] is the same as a runbook step.
+//!
+//! Verdicts: `passed` when every assertion held; `failed` when one did not,
+//! or when some requests got no answer while others did (the target is
+//! partly down); `check_error` when the target answered no request at all
+//! (it could not be measured); `no_data` when nothing was evaluated (no
+//! requests, or only untranslatable Postman scripts); `warned` when every
+//! evaluated assertion held but some were not evaluated (named in the
+//! summary).
+
+pub mod postman;
+mod report;
+mod run;
+mod suite;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use escola_runbook_core::{Check, CheckParams, Ctx, Description, Outcome, Secrets, async_trait};
+
+pub use report::{AssertionResult, AssertionVerdict, Counts, Failure, RequestResult, SmokeReport};
+pub use run::{
+    DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT, Progress, SmokeError, SmokeOptions, run_suite,
+};
+pub use suite::{Expect, Header, IfMatchTest, Request, Suite, SuiteError};
+
+/// The value of the `suite` parameter that names [`Suite::escola`].
+pub const BUILTIN_ESCOLA: &str = "escola";
+
+/// Where a check's suite came from, so it can be written back as parameters.
+#[derive(Debug, Clone, PartialEq)]
+enum Source {
+    Builtin,
+    Files {
+        suite: Option<PathBuf>,
+        collection: Option<PathBuf>,
+    },
+    Code,
+}
+
+/// The smoke suite as a runbook step.
+///
+/// The base URL is the check's own ([`SmokeCheck::base_url`]) or else the
+/// environment's `base_url` setting. Read-only unless the suite allows
+/// writes (then dry-run skips it).
+///
+/// ```
+/// use escola_runbook_checks::smoke::SmokeCheck;
+/// let check = SmokeCheck::escola().concurrency(8);
+/// # let _ = check;
+/// ```
+#[derive(Debug, Clone)]
+pub struct SmokeCheck {
+    suite: Suite,
+    source: Source,
+    base_url: Option<String>,
+    vars: BTreeMap<String, String>,
+    concurrency: usize,
+    timeout: Duration,
+}
+
+/// A suite or collection file could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// A suite file.
+    #[error(transparent)]
+    Suite(#[from] SuiteError),
+    /// A Postman collection.
+    #[error(transparent)]
+    Postman(#[from] postman::PostmanError),
+}
+
+/// Loads a suite file, a Postman collection, or both (the collection's
+/// requests after the suite's); neither gives [`Suite::escola`].
+pub fn load_suite(suite: Option<&Path>, collection: Option<&Path>) -> Result<Suite, LoadError> {
+    let base = suite.map(Suite::load).transpose()?;
+    let imported = collection.map(postman::load).transpose()?;
+    Ok(match (base, imported) {
+        (None, None) => Suite::escola(),
+        (Some(s), None) => s,
+        (None, Some(c)) => c,
+        (Some(mut s), Some(c)) => {
+            for (k, v) in c.variables {
+                s.variables.entry(k).or_insert(v);
+            }
+            s.requests.extend(c.requests);
+            s.name = format!("{} + {}", s.name, c.name);
+            s
+        }
+    })
+}
+
+impl SmokeCheck {
+    /// A check running `suite` (built in code).
+    pub fn new(suite: Suite) -> Self {
+        SmokeCheck {
+            suite,
+            source: Source::Code,
+            base_url: None,
+            vars: BTreeMap::new(),
+            concurrency: DEFAULT_CONCURRENCY,
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+
+    /// The built-in Escola Connect suite (read-only).
+    pub fn escola() -> Self {
+        SmokeCheck {
+            source: Source::Builtin,
+            ..Self::new(Suite::escola())
+        }
+    }
+
+    /// A suite file and/or a Postman collection, loaded now so a bad file
+    /// is reported before the run starts.
+    pub fn from_files(suite: Option<&Path>, collection: Option<&Path>) -> Result<Self, LoadError> {
+        let loaded = load_suite(suite, collection)?;
+        Ok(SmokeCheck {
+            source: if suite.is_none() && collection.is_none() {
+                Source::Builtin
+            } else {
+                Source::Files {
+                    suite: suite.map(Path::to_owned),
+                    collection: collection.map(Path::to_owned),
+                }
+            },
+            ..Self::new(loaded)
+        })
+    }
+
+    /// Targets this base URL instead of the environment's `base_url`.
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        self.base_url = Some(url.into());
+        self
+    }
+
+    /// Sets a `{{variable}}`.
+    pub fn var(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.vars.insert(key.into(), value.into());
+        self
+    }
+
+    /// Requests in flight at once.
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n;
+        self
+    }
+
+    /// Limit for each request.
+    pub fn timeout(mut self, limit: Duration) -> Self {
+        self.timeout = limit;
+        self
+    }
+
+    /// The suite.
+    pub fn suite(&self) -> &Suite {
+        &self.suite
+    }
+
+    fn writes(&self) -> bool {
+        self.suite.allow_writes
+            && self
+                .suite
+                .if_match
+                .as_ref()
+                .is_some_and(|t| t.scratch_path.is_some())
+    }
+}
+
+#[async_trait]
+impl Check for SmokeCheck {
+    fn describe(&self) -> Description {
+        let target = self
+            .base_url
+            .clone()
+            .unwrap_or_else(|| "the environment's base_url".into());
+        let mut verifies = format!(
+            "smoke suite `{}`: {} requests to {target} answer as expected",
+            self.suite.name,
+            self.suite.requests.len()
+        );
+        if self.suite.trace_id_on_errors {
+            verifies.push_str(&format!(", errors carry {}", self.suite.trace_id_header));
+        }
+        if let Some(t) = &self.suite.if_match {
+            verifies.push_str(&format!(", {} has a stable ETag", t.path));
+        }
+        if self.writes() {
+            let scratch = self
+                .suite
+                .if_match
+                .as_ref()
+                .and_then(|t| t.scratch_path.clone())
+                .unwrap_or_default();
+            Description::mutating(
+                "smoke",
+                format!("{verifies}, If-Match is enforced on {scratch}"),
+                format!(
+                    "send {} requests to {target} and PUT {scratch} with a stale, a missing and the current If-Match",
+                    self.suite.requests.len()
+                ),
+            )
+        } else {
+            Description {
+                action: Some(format!(
+                    "send {} read-only requests to {target}",
+                    self.suite.requests.len() + if self.suite.if_match.is_some() { 2 } else { 0 }
+                )),
+                ..Description::read_only("smoke", verifies)
+            }
+        }
+    }
+
+    fn params(&self) -> Option<CheckParams> {
+        let mut p = CheckParams::new("smoke");
+        match &self.source {
+            Source::Code => return None,
+            Source::Builtin => p = p.with("suite", BUILTIN_ESCOLA),
+            Source::Files { suite, collection } => {
+                if let Some(s) = suite {
+                    p = p.with("suite", s.display().to_string());
+                }
+                if let Some(c) = collection {
+                    p = p.with("collection", c.display().to_string());
+                }
+            }
+        }
+        if let Some(b) = &self.base_url {
+            p = p.with("base_url", b);
+        }
+        if !self.vars.is_empty() {
+            p = p.with(
+                "var",
+                self.vars
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(","),
+            );
+        }
+        if self.concurrency != DEFAULT_CONCURRENCY {
+            p = p.with("concurrency", self.concurrency.to_string());
+        }
+        if self.timeout != DEFAULT_TIMEOUT {
+            p = p.with("timeout", format!("{}ms", self.timeout.as_millis()));
+        }
+        Some(p)
+    }
+
+    async fn run(&self, ctx: &Ctx) -> Outcome {
+        let base_url = self
+            .base_url
+            .clone()
+            .or_else(|| ctx.environment().get("base_url").map(str::to_owned));
+        let progress_ctx = ctx.clone();
+        // The run's secrets named by a `{{placeholder}}` become variables.
+        let mut secrets = Secrets::with_redactor(ctx.redactor().clone());
+        for name in self.suite.placeholders() {
+            if let Some(secret) = ctx.secret(&name) {
+                secrets.insert(name, secret.clone());
+            }
+        }
+        let options = SmokeOptions {
+            base_url,
+            vars: self.vars.clone(),
+            secrets,
+            concurrency: self.concurrency,
+            timeout: self.timeout,
+            redactor: ctx.redactor().clone(),
+            progress: Some(Arc::new(move |m: &str| progress_ctx.progress(m))),
+        };
+        tokio::select! {
+            result = run_suite(&self.suite, &options) => match result {
+                Ok(report) => report.outcome(),
+                Err(e @ SmokeError::NoBaseUrl { .. }) => Outcome::check_error(format!(
+                    "{e}; for a runbook step set the environment setting with --set base_url=https://..."
+                ))
+                .with_evidence("suite", self.suite.name.clone()),
+                Err(e) => Outcome::check_error(ctx.redactor().redact(&e.to_string()).into_owned())
+                    .with_evidence("suite", self.suite.name.clone()),
+            },
+            _ = ctx.cancellation().cancelled() => {
+                Outcome::aborted("stopped while the smoke requests were in flight")
+            }
+        }
+    }
+}
+
+/// The registry entry for `smoke`.
+pub(crate) fn spec() -> crate::registry::CheckSpec {
+    use crate::registry::{CheckSpec, ParamSpec};
+    const PARAMS: &[ParamSpec] = &[
+        ParamSpec {
+            name: "base_url",
+            help: "target URL (default: the environment's base_url setting); also the collection's {{baseUrl}}",
+            required: false,
+            default: None,
+        },
+        ParamSpec {
+            name: "suite",
+            help: "a TOML or JSON suite file, or `escola` for the built-in suite (the default when no collection is given)",
+            required: false,
+            default: None,
+        },
+        ParamSpec {
+            name: "collection",
+            help: "a Postman Collection v2.1 JSON file",
+            required: false,
+            default: None,
+        },
+        ParamSpec {
+            name: "var",
+            help: "{{variables}} as KEY=VALUE, comma-separated",
+            required: false,
+            default: None,
+        },
+        ParamSpec {
+            name: "concurrency",
+            help: "requests in flight at once",
+            required: false,
+            default: Some("4"),
+        },
+        ParamSpec {
+            name: "timeout",
+            help: "limit for each request (e.g. 10s, 500ms)",
+            required: false,
+            default: Some("10s"),
+        },
+    ];
+    CheckSpec {
+        name: "smoke",
+        summary: "sends an HTTP smoke suite (native or Postman v2.1); passes when every assertion holds",
+        params: PARAMS,
+        build: |p| {
+            let suite = p
+                .get("suite")
+                .filter(|s| *s != BUILTIN_ESCOLA)
+                .map(Path::new);
+            let collection = p.get("collection").map(Path::new);
+            let mut check = SmokeCheck::from_files(suite, collection).map_err(|e| {
+                let param = match e {
+                    LoadError::Suite(_) => "suite",
+                    LoadError::Postman(_) => "collection",
+                };
+                p.error(param, format!("cannot be used: {e}"))
+            })?;
+            if p.get("suite") == Some(BUILTIN_ESCOLA) && collection.is_some() {
+                return Err(p.error(
+                    "suite",
+                    "`escola` (built-in) cannot be combined with a collection; give a suite file or leave it out",
+                ));
+            }
+            if let Some(b) = p.get("base_url") {
+                check = check.base_url(b);
+            }
+            for pair in p.list("var").unwrap_or_default() {
+                let Some((k, v)) = pair.split_once('=').filter(|(k, _)| !k.is_empty()) else {
+                    return Err(p.error("var", format!("`{pair}` is not KEY=VALUE")));
+                };
+                check = check.var(k, v);
+            }
+            if let Some(n) = p.parse::<usize>("concurrency")? {
+                if n == 0 {
+                    return Err(p.error("concurrency", "must be at least 1"));
+                }
+                check = check.concurrency(n);
+            }
+            if let Some(t) = p.duration("timeout")? {
+                if t.is_zero() {
+                    return Err(p.error("timeout", "must be more than 0"));
+                }
+                check = check.timeout(t);
+            }
+            Ok(Arc::new(check))
+        },
+    }
+}

@@ -1,0 +1,480 @@
+//! The smoke suite as data: requests and what their responses must show,
+//! loadable from TOML or JSON, with `{{variables}}`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// A smoke suite: the requests to send and what each response must show.
+///
+/// ```toml
+/// name = "escola"
+/// allow_writes = false
+///
+/// [[requests]]
+/// name = "health"
+/// path = "/health"
+/// expect = [{ status = 200 }, { json_equals = { pointer = "/status", value = "ok" } }]
+///
+/// [[requests]]
+/// name = "escolas"
+/// path = "{{baseUrl}}/v1/escolas"
+/// headers = { Accept = "application/json" }
+/// expect = [{ status = 200 }, { json_exists = "/data/0/id" }, { max_latency_ms = 2000 }]
+///
+/// [if_match]
+/// path = "/v1/escolas/1"
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Suite {
+    /// Name shown in reports.
+    pub name: String,
+    /// Values for `{{name}}` placeholders; `--var` and the base URL
+    /// (`baseUrl`) override them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub variables: BTreeMap<String, String>,
+    /// Whether the suite may change data. Only the `If-Match` round trip
+    /// writes, and only to [`IfMatchTest::scratch_path`]; a suite that
+    /// allows writes is a mutating check (dry-run skips it).
+    #[serde(default)]
+    pub allow_writes: bool,
+    /// Every error response (4xx/5xx) must carry the trace header: the
+    /// runbook's glossary promises it "inclusive em erros 5xx".
+    #[serde(default = "yes")]
+    pub trace_id_on_errors: bool,
+    /// The trace header's name.
+    #[serde(default = "trace_header")]
+    pub trace_id_header: String,
+    /// The requests, sent concurrently up to the concurrency limit.
+    #[serde(default)]
+    pub requests: Vec<Request>,
+    /// The `If-Match` round trip, run after the requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub if_match: Option<IfMatchTest>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn trace_header() -> String {
+    "Trace-Id".into()
+}
+
+fn get() -> String {
+    "GET".into()
+}
+
+/// One request and its expectations.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Request {
+    /// Name shown in reports.
+    pub name: String,
+    /// Folders it sits in (from a Postman collection), outermost first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub folder: Vec<String>,
+    /// HTTP method (default GET).
+    #[serde(default = "get")]
+    pub method: String,
+    /// A path joined to the base URL (`/v1/escolas`), or an absolute URL
+    /// (`{{baseUrl}}/v1/escolas`).
+    pub path: String,
+    /// Request headers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<Header>,
+    /// A raw body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    /// A JSON body (sets `Content-Type: application/json` unless given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub json: Option<serde_json::Value>,
+    /// What the response must show.
+    #[serde(default)]
+    pub expect: Vec<Expect>,
+}
+
+/// A request header.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Header {
+    /// Name.
+    pub name: String,
+    /// Value (may hold `{{variables}}`).
+    pub value: String,
+}
+
+impl Request {
+    /// A GET of `path` with no expectations yet.
+    pub fn get(name: impl Into<String>, path: impl Into<String>) -> Self {
+        Request {
+            name: name.into(),
+            folder: Vec::new(),
+            method: "GET".into(),
+            path: path.into(),
+            headers: Vec::new(),
+            body: None,
+            json: None,
+            expect: Vec::new(),
+        }
+    }
+
+    /// Adds an expectation.
+    pub fn expect(mut self, e: Expect) -> Self {
+        self.expect.push(e);
+        self
+    }
+
+    /// Adds a header.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push(Header {
+            name: name.into(),
+            value: value.into(),
+        });
+        self
+    }
+
+    /// `folder / name`, for reports.
+    pub fn display_name(&self) -> String {
+        self.folder
+            .iter()
+            .map(String::as_str)
+            .chain(std::iter::once(self.name.as_str()))
+            .collect::<Vec<_>>()
+            .join(" / ")
+    }
+}
+
+/// Something a response must show. In TOML each is a one-key table:
+/// `{ status = 200 }`, `{ header_equals = { name = "..", value = ".." } }`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Expect {
+    /// This status code.
+    Status(u16),
+    /// One of these status codes.
+    StatusIn(Vec<u16>),
+    /// This header is present (any value).
+    HeaderPresent(String),
+    /// This header has exactly this value.
+    HeaderEquals {
+        /// Header name.
+        name: String,
+        /// Expected value.
+        value: String,
+    },
+    /// The JSON body has this value at a JSON pointer (`/data/0/id`) or a
+    /// simple path (`data.0.id`, `$.data[0].id`).
+    JsonEquals {
+        /// Where.
+        pointer: String,
+        /// What.
+        value: serde_json::Value,
+    },
+    /// The JSON body has something at this pointer or path.
+    JsonExists(String),
+    /// The response came within this many milliseconds.
+    MaxLatencyMs(u64),
+    /// An assertion that could not be translated (a Postman script line): it
+    /// is reported as not evaluated, never as passed.
+    NotEvaluated {
+        /// The test's name.
+        name: String,
+        /// The script text that was not translated.
+        script: String,
+    },
+}
+
+impl Expect {
+    /// What the expectation says, for reports: "status 200".
+    pub fn describe(&self) -> String {
+        match self {
+            Expect::Status(s) => format!("status {s}"),
+            Expect::StatusIn(s) => format!(
+                "status one of {}",
+                s.iter().map(u16::to_string).collect::<Vec<_>>().join(", ")
+            ),
+            Expect::HeaderPresent(h) => format!("header {h} present"),
+            Expect::HeaderEquals { name, value } => format!("header {name}: {value}"),
+            Expect::JsonEquals { pointer, value } => format!("JSON {pointer} = {value}"),
+            Expect::JsonExists(p) => format!("JSON {p} exists"),
+            Expect::MaxLatencyMs(ms) => format!("latency below {ms}ms"),
+            Expect::NotEvaluated { name, .. } => name.clone(),
+        }
+    }
+}
+
+/// The `If-Match` round trip the mobile sync relies on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IfMatchTest {
+    /// A resource to read (read-only part): its `ETag` must be present and
+    /// stable across two reads.
+    pub path: String,
+    /// The scratch resource the write part uses, and the only one written:
+    /// a PUT with a stale tag must get 412, one without a tag 428, and one
+    /// with the current tag must succeed. Runs only when the suite allows
+    /// writes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scratch_path: Option<String>,
+}
+
+/// A suite file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SuiteError {
+    /// The file could not be read.
+    #[error("cannot read smoke suite {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not a valid suite.
+    #[error("smoke suite {path} is not valid {format}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// "TOML" or "JSON".
+        format: &'static str,
+        /// The parser's message, with the line.
+        message: String,
+    },
+}
+
+impl Suite {
+    /// Reads a suite from a `.toml` or `.json` file (by extension; other
+    /// names are tried as TOML).
+    pub fn load(path: &Path) -> Result<Suite, SuiteError> {
+        let text = std::fs::read_to_string(path).map_err(|source| SuiteError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        if path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+        {
+            serde_json::from_str(&text).map_err(|e| SuiteError::Parse {
+                path: path.to_owned(),
+                format: "JSON",
+                message: e.to_string(),
+            })
+        } else {
+            toml::from_str(&text).map_err(|e| SuiteError::Parse {
+                path: path.to_owned(),
+                format: "TOML",
+                message: e.to_string(),
+            })
+        }
+    }
+
+    /// The built-in Escola Connect suite: health, `/v1/cidades`,
+    /// `/v1/escolas`, an unknown escola (404 with a `Trace-Id`), and the
+    /// read-only part of the `If-Match` round trip on escola 1. Writes
+    /// nothing.
+    pub fn escola() -> Suite {
+        let json = ("Accept", "application/json");
+        Suite {
+            name: "escola-connect".into(),
+            variables: BTreeMap::new(),
+            allow_writes: false,
+            trace_id_on_errors: true,
+            trace_id_header: trace_header(),
+            requests: vec![
+                Request::get("health", "/health")
+                    .expect(Expect::Status(200))
+                    .expect(Expect::JsonEquals {
+                        pointer: "/status".into(),
+                        value: "ok".into(),
+                    }),
+                Request::get("cidades", "/v1/cidades")
+                    .header(json.0, json.1)
+                    .expect(Expect::Status(200))
+                    .expect(Expect::JsonExists("/data/0/id".into()))
+                    .expect(Expect::HeaderPresent("Trace-Id".into()))
+                    .expect(Expect::MaxLatencyMs(2000)),
+                Request::get("escolas", "/v1/escolas")
+                    .header(json.0, json.1)
+                    .expect(Expect::Status(200))
+                    .expect(Expect::JsonExists("/data/0/id".into()))
+                    .expect(Expect::HeaderPresent("Trace-Id".into()))
+                    .expect(Expect::MaxLatencyMs(2000)),
+                Request::get("unknown escola gives 404", "/v1/escolas/0")
+                    .header(json.0, json.1)
+                    .expect(Expect::Status(404)),
+            ],
+            if_match: Some(IfMatchTest {
+                path: "/v1/escolas/1".into(),
+                scratch_path: None,
+            }),
+        }
+    }
+
+    /// Every expectation that is a [`Expect::NotEvaluated`], with its
+    /// request's name.
+    pub fn not_evaluated(&self) -> impl Iterator<Item = (&Request, &str)> {
+        self.requests.iter().flat_map(|r| {
+            r.expect.iter().filter_map(move |e| match e {
+                Expect::NotEvaluated { name, .. } => Some((r, name.as_str())),
+                _ => None,
+            })
+        })
+    }
+}
+
+impl Suite {
+    /// Every `{{name}}` the requests use (URLs, headers, bodies), so a
+    /// caller can supply secrets for exactly those.
+    pub fn placeholders(&self) -> std::collections::BTreeSet<String> {
+        let mut out = std::collections::BTreeSet::new();
+        let mut scan = |text: &str| {
+            out.extend(placeholders(text).map(|(_, name, _)| name.to_owned()));
+        };
+        let paths = self
+            .if_match
+            .iter()
+            .flat_map(|t| std::iter::once(&t.path).chain(&t.scratch_path));
+        for p in paths {
+            scan(p);
+        }
+        for r in &self.requests {
+            scan(&r.path);
+            for h in &r.headers {
+                scan(&h.value);
+            }
+            if let Some(b) = &r.body {
+                scan(b);
+            }
+            if let Some(j) = &r.json {
+                scan(&j.to_string());
+            }
+        }
+        out
+    }
+}
+
+/// `{{name}}` placeholders replaced from `vars`; the first undefined name is
+/// the error.
+pub(crate) fn substitute(text: &str, vars: &BTreeMap<String, String>) -> Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    for (start, name, end) in placeholders(text) {
+        let value = vars.get(name).ok_or_else(|| name.to_owned())?;
+        out.push_str(&text[copied..start]);
+        out.push_str(value);
+        copied = end;
+    }
+    out.push_str(&text[copied..]);
+    Ok(out)
+}
+
+/// Each `{{name}}` in `text`: (byte offset of `{{`, trimmed name, offset
+/// after `}}`).
+fn placeholders(text: &str) -> impl Iterator<Item = (usize, &str, usize)> {
+    let mut from = 0;
+    std::iter::from_fn(move || {
+        let start = from + text[from..].find("{{")?;
+        let len = text[start + 2..].find("}}")?;
+        let end = start + 2 + len + 2;
+        from = end;
+        Some((start, text[start + 2..start + 2 + len].trim(), end))
+    })
+}
+
+/// A JSON pointer from a pointer (`/a/0`) or a simple path (`a.0`,
+/// `$.a[0]`).
+pub(crate) fn to_pointer(path: &str) -> String {
+    if path.is_empty() || path.starts_with('/') {
+        return path.to_owned();
+    }
+    let path = path.strip_prefix('$').unwrap_or(path);
+    let path = path.strip_prefix('.').unwrap_or(path);
+    let mut out = String::new();
+    for part in path.replace('[', ".").replace(']', "").split('.') {
+        if part.is_empty() {
+            continue;
+        }
+        out.push('/');
+        out.push_str(&part.replace('~', "~0").replace('/', "~1"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn variables_are_substituted_and_undefined_ones_named() {
+        let vars = BTreeMap::from([("baseUrl".to_owned(), "http://x".to_owned())]);
+        assert_eq!(
+            substitute("{{baseUrl}}/v1/{{ baseUrl }}", &vars).unwrap(),
+            "http://x/v1/http://x"
+        );
+        assert_eq!(substitute("no vars {{", &vars).unwrap(), "no vars {{");
+        assert_eq!(substitute("{{token}}", &vars).unwrap_err(), "token");
+    }
+
+    #[test]
+    fn paths_become_pointers() {
+        assert_eq!(to_pointer("/data/0/id"), "/data/0/id");
+        assert_eq!(to_pointer("data.0.id"), "/data/0/id");
+        assert_eq!(to_pointer("$.data[0].id"), "/data/0/id");
+    }
+
+    #[test]
+    fn toml_and_json_files_load_the_same_suite() {
+        let dir = tempfile::tempdir().unwrap();
+        let toml_path = dir.path().join("s.toml");
+        std::fs::write(
+            &toml_path,
+            r#"
+name = "escola"
+[[requests]]
+name = "health"
+path = "/health"
+expect = [{ status = 200 }, { json_equals = { pointer = "/status", value = "ok" } }, { max_latency_ms = 500 }]
+[[requests]]
+name = "put"
+method = "PUT"
+path = "{{baseUrl}}/v1/escolas/9000"
+headers = [{ name = "If-Match", value = "\"v1\"" }]
+json = { nome = "x" }
+expect = [{ status_in = [200, 412] }, { header_equals = { name = "Content-Type", value = "application/json" } }]
+[if_match]
+path = "/v1/escolas/1"
+"#,
+        )
+        .unwrap();
+        let suite = Suite::load(&toml_path).unwrap();
+        assert_eq!(suite.requests.len(), 2);
+        assert_eq!(suite.requests[0].method, "GET");
+        assert!(suite.trace_id_on_errors);
+        assert_eq!(
+            suite.requests[1].expect[0],
+            Expect::StatusIn(vec![200, 412])
+        );
+        let json_path = dir.path().join("s.json");
+        std::fs::write(&json_path, serde_json::to_string(&suite).unwrap()).unwrap();
+        assert_eq!(Suite::load(&json_path).unwrap(), suite);
+    }
+
+    #[test]
+    fn a_bad_file_is_named_with_the_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.toml");
+        std::fs::write(
+            &path,
+            "name = \"x\"\n[[requests]]\nname = \"a\"\npath = \"/\"\nexpect = [{ stauts = 200 }]\n",
+        )
+        .unwrap();
+        let err = Suite::load(&path).unwrap_err().to_string();
+        assert!(err.contains("bad.toml") && err.contains("stauts"), "{err}");
+        let err = Suite::load(&dir.path().join("missing.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("cannot read smoke suite"), "{err}");
+    }
+}

@@ -1,0 +1,65 @@
+//! `escola-runbook smoke`: run a smoke suite against a base URL and print
+//! the report. Exit 0 only when every assertion passed; 1 when one failed,
+//! was not evaluated, or the target did not answer; 2 on bad input (nothing
+//! was sent).
+
+use escola_runbook_checks::registry::parse_duration;
+use escola_runbook_checks::smoke::{self, SmokeOptions};
+use escola_runbook_core::{Redactor, Status, exit};
+
+use crate::CliError;
+use crate::cli::{SmokeArgs, SmokeFormat};
+
+pub async fn run(args: SmokeArgs, redactor: &Redactor) -> Result<i32, CliError> {
+    let suite = smoke::load_suite(args.suite.as_deref(), args.collection.as_deref())
+        .map_err(|e| CliError::usage(e.to_string()))?;
+    // Secrets are read exactly as `run` reads them (and registered with the
+    // redactor that masks every output).
+    let secrets = super::secrets(&args.secrets, redactor)?;
+    let mut options = SmokeOptions {
+        base_url: Some(args.base_url.clone()),
+        secrets,
+        concurrency: usize::from(args.concurrency),
+        redactor: redactor.clone(),
+        ..SmokeOptions::default()
+    };
+    options.timeout = parse_duration(&args.timeout)
+        .filter(|t| !t.is_zero())
+        .ok_or_else(|| {
+            CliError::usage(format!(
+                "--timeout {:?} is not a duration; write e.g. 500ms, 10s or 1m",
+                args.timeout
+            ))
+        })?;
+    for pair in &args.vars {
+        match pair.split_once('=') {
+            Some((k, v)) if !k.trim().is_empty() => {
+                options.vars.insert(k.trim().to_owned(), v.to_owned());
+            }
+            _ => {
+                return Err(CliError::usage(format!(
+                    "--var {pair:?}: expected KEY=VALUE, e.g. --var escolaId=3"
+                )));
+            }
+        }
+    }
+    let report = tokio::select! {
+        r = smoke::run_suite(&suite, &options) => r.map_err(|e| CliError::usage(e.to_string()))?,
+        _ = tokio::signal::ctrl_c() => return Ok(exit::STOPPED),
+    };
+    let text = match args.format {
+        SmokeFormat::Text => report.render_text(),
+        SmokeFormat::Json => report
+            .render_json()
+            .map_err(|e| CliError::failure(format!("cannot render the report as JSON: {e}")))?,
+        SmokeFormat::Junit => report
+            .render_junit()
+            .map_err(|e| CliError::failure(format!("cannot render the report as JUnit: {e}")))?,
+    };
+    print!("{}", redactor.redact(&text));
+    Ok(if report.status == Status::Passed {
+        exit::SUCCESS
+    } else {
+        exit::STEP_FAILED
+    })
+}
