@@ -84,6 +84,9 @@ pub enum SmokeTests {
     /// The team's `./scripts/smoke.sh` in the application directory, as the
     /// runbook names it: a read-only command step, exit 0 meaning passed.
     Script,
+    /// A person runs them and confirms: for a runbook built with no target
+    /// URL to test (the CLI without `--set base_url=`).
+    Manual,
 }
 
 impl Default for SmokeTests {
@@ -637,6 +640,9 @@ pub fn runbook(config: &EscolaConfig) -> Result<Runbook, EscolaError> {
         .step(match &config.smoke {
             SmokeTests::Native(check) => Step::check("smoke-tests", smoke_title, (**check).clone()),
             SmokeTests::Script => Step::check("smoke-tests", smoke_title, cmd("./scripts/smoke.sh", long).read_only()),
+            SmokeTests::Manual => Step::manual("smoke-tests", smoke_title).instructions(
+                "Run the smoke tests against the deployed API; give the API's URL (--set base_url=...) to have them run automatically.",
+            ),
         })
         .step(advisory_unless(
             log_blocking,

@@ -10,7 +10,7 @@ pub mod smoke;
 
 use std::path::{Path, PathBuf};
 
-use escola_runbook_checks::escola::{self, EscolaConfig};
+use escola_runbook_checks::escola::{self, EscolaConfig, SmokeTests};
 use escola_runbook_checks::markdown::ImportOptions;
 use escola_runbook_checks::source::{self, RunbookSource};
 use escola_runbook_core::journal::JOURNAL_FILE;
@@ -112,6 +112,13 @@ pub fn load(args: &RunbookArgs, redactor: &Redactor) -> Result<Loaded, CliError>
             webhook_secret: secrets
                 .get(escola::WEBHOOK_SECRET)
                 .map(|_| escola::WEBHOOK_SECRET.to_owned()),
+            // With no API to point at, the smoke tests stay a person's job
+            // rather than a check that can only error.
+            smoke: if environment.get("base_url").is_some() {
+                SmokeTests::default()
+            } else {
+                SmokeTests::Manual
+            },
             ..EscolaConfig::default()
         })),
     };
