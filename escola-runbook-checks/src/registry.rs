@@ -253,6 +253,7 @@ pub fn builtin() -> Vec<CheckSpec> {
         cache_purge::spec(),
         notify::spec(),
     ];
+    specs.extend(crate::metrics::checks::specs());
     specs.sort_by_key(|s| s.name);
     specs
 }
