@@ -72,7 +72,10 @@ fn special_cases_match_prometheus() {
     assert!(bucket_quantile(0.5, &[]).value.is_nan());
     // Everything in +Inf: the highest finite bound.
     let all_inf = [b(0.5, 0.0), b(2.5, 0.0), b(f64::INFINITY, 7.0)];
-    assert_eq!(bucket_quantile(0.95, &all_inf).value, 2.5);
+    let q = bucket_quantile(0.95, &all_inf);
+    assert_eq!(q.value, 2.5);
+    assert!(q.above_highest_bound, "the true value is above 2.5");
+    assert!(!bucket_quantile(0.5, &buckets).above_highest_bound);
     // A first bucket with bound <= 0 returns that bound.
     let negative = [b(-1.0, 5.0), b(1.0, 10.0), b(f64::INFINITY, 10.0)];
     assert_eq!(bucket_quantile(0.2, &negative).value, -1.0);

@@ -637,6 +637,17 @@ impl Check for LatencyBaselineCheck {
                 .with_measurement(format!("latency_{k}"), q.value, Some("s"))
                 .with_value(baseline_key(k), serde_json::json!(q.value));
         }
+        for (k, q) in qs.iter().filter(|(_, q)| q.above_highest_bound) {
+            o = o.with_evidence(
+                format!("{k} caveat"),
+                format!(
+                    "falls in the +Inf bucket: the true {} is above {}, recorded as {} as Prometheus reports it",
+                    k.to_uppercase(),
+                    seconds_text(Some(q.value)),
+                    seconds_text(Some(q.value))
+                ),
+            );
+        }
         if qs[0].1.forced_monotonic {
             o = o.with_evidence(
                 "bucket repair",
@@ -863,7 +874,11 @@ impl Check for LatencyCheck {
         }
         let Some((worst, count, q)) = judged
             .iter()
-            .max_by(|a, b| a.2.value.total_cmp(&b.2.value))
+            .max_by(|a, b| {
+                (a.2.above_highest_bound, a.2.value)
+                    .partial_cmp(&(b.2.above_highest_bound, b.2.value))
+                    .unwrap_or(std::cmp::Ordering::Equal)
+            })
             .copied()
         else {
             let total: f64 = thin.iter().map(|(_, c)| c).sum();
@@ -882,10 +897,32 @@ impl Check for LatencyCheck {
         };
         let value = q.value;
         let group = labels_text(worst);
-        let over = value > self.threshold;
+        if q.above_highest_bound && value < self.threshold {
+            // Prometheus would report `value` and an alert at the limit would
+            // stay silent, but the true quantile is anywhere above `value`.
+            let mut o = with(Outcome::check_error(format!(
+                "{name}{group} lies above {}, the highest finite bucket bound (it falls in the +Inf bucket; Prometheus reports {}), so the histogram cannot tell whether it is ≤ {}; add a bucket boundary at the limit",
+                seconds_text(Some(value)),
+                seconds_text(Some(value)),
+                seconds_text(Some(self.threshold))
+            )));
+            for (k, v) in evidence {
+                o = o.with_evidence(k, v);
+            }
+            return o;
+        }
+        let over = value > self.threshold || q.above_highest_bound;
+        let shown = if q.above_highest_bound {
+            format!(
+                "> {} (in the +Inf bucket; Prometheus reports {})",
+                seconds_text(Some(value)),
+                seconds_text(Some(value))
+            )
+        } else {
+            format!("= {}", seconds_text(Some(value)))
+        };
         let summary = format!(
-            "{name}{group} = {} {} limit {} over {} ({} requests)",
-            seconds_text(Some(value)),
+            "{name}{group} {shown} {} limit {} over {} ({} requests)",
             if over { ">" } else { "≤" },
             seconds_text(Some(self.threshold)),
             self.window.describe(),

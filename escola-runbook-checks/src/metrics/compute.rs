@@ -198,6 +198,10 @@ pub struct Quantile {
     pub forced_monotonic: bool,
     /// Differences below 1e-12 relative were treated as float noise.
     pub fixed_precision: bool,
+    /// The rank fell into the `+Inf` bucket: `value` is the highest finite
+    /// bound, which Prometheus reports, but the true quantile lies *above*
+    /// it by an unknown amount.
+    pub above_highest_bound: bool,
 }
 
 const SMALL_DELTA_TOLERANCE: f64 = 1e-12;
@@ -220,6 +224,7 @@ pub fn bucket_quantile(q: f64, buckets: &[Bucket]) -> Quantile {
         value,
         forced_monotonic: false,
         fixed_precision: false,
+        above_highest_bound: false,
     };
     if q.is_nan() {
         return plain(f64::NAN);
@@ -249,13 +254,17 @@ pub fn bucket_quantile(q: f64, buckets: &[Bucket]) -> Quantile {
         value,
         forced_monotonic,
         fixed_precision,
+        above_highest_bound: false,
     };
     let mut rank = q * observations;
     // sort.Search over all but the +Inf bucket: first index with count >= rank.
     let searched = b.len() - 1;
     let i = b[..searched].partition_point(|x| x.count < rank);
     if i == searched {
-        return with(b[b.len() - 2].upper_bound);
+        return Quantile {
+            above_highest_bound: true,
+            ..with(b[b.len() - 2].upper_bound)
+        };
     }
     if i == 0 && b[0].upper_bound <= 0.0 {
         return with(b[0].upper_bound);

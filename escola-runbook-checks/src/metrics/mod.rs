@@ -5,8 +5,7 @@
 //! ```
 //! use escola_runbook_checks::metrics::{compute, parse};
 //!
-//! let text = "\
-//! # TYPE http_request_duration_seconds histogram
+//! let text = "# TYPE http_request_duration_seconds histogram\n\
 //! http_request_duration_seconds_bucket{le=\"0.5\"} 80
 //! http_request_duration_seconds_bucket{le=\"1\"} 95
 //! http_request_duration_seconds_bucket{le=\"+Inf\"} 100
