@@ -35,7 +35,9 @@ fn histogram_text(buckets: &[(&str, f64)], requests: &[(&str, f64)]) -> String {
     }
     out.push_str("# TYPE http_requests_total counter\n");
     for (status, count) in requests {
-        out.push_str(&format!("http_requests_total{{status=\"{status}\"}} {count}\n"));
+        out.push_str(&format!(
+            "http_requests_total{{status=\"{status}\"}} {count}\n"
+        ));
     }
     out
 }
@@ -72,7 +74,10 @@ fn app(pages: Vec<String>) -> support::Server {
 
 #[tokio::test]
 async fn endpoint_passes_with_the_token_and_reports_what_it_saw() {
-    let server = app(vec![histogram_text(&[("1", 1.0), ("+Inf", 2.0)], &[("200", 2.0)])]);
+    let server = app(vec![histogram_text(
+        &[("1", 1.0), ("+Inf", 2.0)],
+        &[("200", 2.0)],
+    )]);
     let check = MetricsEndpointCheck::new()
         .require(["http_requests_total", "http_request_duration_seconds"])
         .reject_anonymous(true);
@@ -100,10 +105,17 @@ async fn endpoint_statuses_never_blur() {
     assert!(!serde_json::to_string(&o).unwrap().contains("wrong-token"));
 
     // No token provided: cannot check.
-    let none = Ctx::standalone(Environment::new("t").with("metrics_url", &url), Secrets::new());
+    let none = Ctx::standalone(
+        Environment::new("t").with("metrics_url", &url),
+        Secrets::new(),
+    );
     let o = MetricsEndpointCheck::new().run(&none).await;
     assert_eq!(o.status, Status::CheckError);
-    assert!(o.summary.contains("--secret metrics_token="), "{}", o.summary);
+    assert!(
+        o.summary.contains("--secret metrics_token="),
+        "{}",
+        o.summary
+    );
 
     // A required metric missing: failed, naming it.
     let o = MetricsEndpointCheck::new()
@@ -111,7 +123,11 @@ async fn endpoint_statuses_never_blur() {
         .run(&ctx(&url))
         .await;
     assert_eq!(o.status, Status::Failed);
-    assert!(o.summary.contains("`http_requests_total` is missing"), "{}", o.summary);
+    assert!(
+        o.summary.contains("`http_requests_total` is missing"),
+        "{}",
+        o.summary
+    );
 
     // Nobody listening: could not measure.
     let closed = format!("http://127.0.0.1:{}/metrics", {
@@ -199,10 +215,14 @@ async fn latency_over_a_window_uses_the_deltas_between_two_scrapes() {
     let after = histogram_text(&[("1", 196.0), ("2.5", 199.0), ("+Inf", 1200.0)], &[]);
     let server = app(vec![before, after]);
     let started = tokio::time::Instant::now();
-    let check = LatencyCheck::new(scrape(), 0.95, 2.5).window(Window::Last(Duration::from_secs(300)));
+    let check =
+        LatencyCheck::new(scrape(), 0.95, 2.5).window(Window::Last(Duration::from_secs(300)));
     let o = check.run(&ctx(&server.url("/metrics"))).await;
     assert_eq!(server.hits(), 2);
-    assert!(started.elapsed() >= Duration::from_secs(300), "waited the window on tokio's clock");
+    assert!(
+        started.elapsed() >= Duration::from_secs(300),
+        "waited the window on tokio's clock"
+    );
     // rank 190 ≤ 196 in (0, 1]: 1 * 190/196.
     assert_eq!(o.status, Status::Passed, "{o:?}");
     assert_eq!(o.measurements[0].value, 190.0 / 196.0);
@@ -242,7 +262,8 @@ async fn latency_limit_between_buckets_warns_and_offers_the_exact_form() {
         .await;
     assert_eq!(o.status, Status::Failed, "{o:?}");
     assert!(
-        o.summary.contains("P99 > 2.5s (in the +Inf bucket; Prometheus reports 2.5s) > limit 2s"),
+        o.summary
+            .contains("P99 > 2.5s (in the +Inf bucket; Prometheus reports 2.5s) > limit 2s"),
         "{}",
         o.summary
     );
@@ -284,11 +305,17 @@ http_request_duration_seconds_bucket{route=\"/c\",le=\"+Inf\"} 1
     // an alert `> 1` would let pass; the true P95 is above 1s.
     assert_eq!(o.status, Status::Failed, "{o:?}");
     assert!(
-        o.summary.contains("P95{route=\"/b\"} > 1s (in the +Inf bucket; Prometheus reports 1s) > limit 1s"),
+        o.summary.contains(
+            "P95{route=\"/b\"} > 1s (in the +Inf bucket; Prometheus reports 1s) > limit 1s"
+        ),
         "{}",
         o.summary
     );
-    assert!(evidence(&o, "P95{route=\"/c\"}").unwrap().contains("not judged"));
+    assert!(
+        evidence(&o, "P95{route=\"/c\"}")
+            .unwrap()
+            .contains("not judged")
+    );
 
     // With a limit above the highest bound, nothing can be concluded.
     let o = LatencyCheck::new(scrape(), 0.95, 2.0)
@@ -298,7 +325,11 @@ http_request_duration_seconds_bucket{route=\"/c\",le=\"+Inf\"} 1
         .run(&ctx(&server.url("/metrics")))
         .await;
     assert_eq!(o.status, Status::CheckError, "{o:?}");
-    assert!(o.summary.contains("cannot tell whether it is ≤ 2s"), "{}", o.summary);
+    assert!(
+        o.summary.contains("cannot tell whether it is ≤ 2s"),
+        "{}",
+        o.summary
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -315,7 +346,11 @@ async fn error_ratio_over_a_window_handles_a_restart() {
     // 25 of 505.
     assert_eq!(o.status, Status::Failed, "{o:?}");
     assert_eq!(o.measurements[0].value, 25.0 / 505.0);
-    assert!(o.summary.contains("(25 of 505 requests) > limit 1%"), "{}", o.summary);
+    assert!(
+        o.summary.contains("(25 of 505 requests) > limit 1%"),
+        "{}",
+        o.summary
+    );
     assert!(evidence(&o, "how").unwrap().contains("two scrapes"));
 }
 
@@ -344,7 +379,9 @@ async fn prometheus_source_surfaces_warnings_and_errors() {
             return Response {
                 status: 400,
                 content_type: "application/json",
-                body: r#"{"status":"error","errorType":"bad_data","error":"parse error at char 5"}"#.into(),
+                body:
+                    r#"{"status":"error","errorType":"bad_data","error":"parse error at char 5"}"#
+                        .into(),
             };
         }
         Response {
@@ -357,13 +394,23 @@ async fn prometheus_source_surfaces_warnings_and_errors() {
         }
     });
     let source = SourceConfig::prometheus(api.url("/prom"));
-    let o = ErrorRatioCheck::new(source, 0.05)
-        .run(&ctx("unused"))
-        .await;
+    let o = ErrorRatioCheck::new(source, 0.05).run(&ctx("unused")).await;
     assert_eq!(o.status, Status::Passed, "{o:?}");
-    assert!(o.summary.contains("1% (10 of 1000 requests)"), "{}", o.summary);
-    assert!(evidence(&o, "source warning").unwrap().contains("store-2 down"));
-    assert!(evidence(&o, "how").unwrap().contains("increase(http_requests_total[300000ms])"));
+    assert!(
+        o.summary.contains("1% (10 of 1000 requests)"),
+        "{}",
+        o.summary
+    );
+    assert!(
+        evidence(&o, "source warning")
+            .unwrap()
+            .contains("store-2 down")
+    );
+    assert!(
+        evidence(&o, "how")
+            .unwrap()
+            .contains("increase(http_requests_total[300000ms])")
+    );
 
     let err = PrometheusSource::new(api.url("/bad"))
         .query("sum(", None)
@@ -373,7 +420,11 @@ async fn prometheus_source_surfaces_warnings_and_errors() {
         err.to_string(),
         "Prometheus rejected `sum(`: bad_data: parse error at char 5"
     );
-    assert!(PrometheusSource::new(api.url("/prom")).describe().contains("/prom"));
+    assert!(
+        PrometheusSource::new(api.url("/prom"))
+            .describe()
+            .contains("/prom")
+    );
 }
 
 #[test]
@@ -381,9 +432,18 @@ fn advice_is_silent_on_a_boundary() {
     let h = Histogram {
         labels: Default::default(),
         buckets: vec![
-            Bucket { upper_bound: 1.0, count: 9.0 },
-            Bucket { upper_bound: 2.0, count: 10.0 },
-            Bucket { upper_bound: f64::INFINITY, count: 10.0 },
+            Bucket {
+                upper_bound: 1.0,
+                count: 9.0,
+            },
+            Bucket {
+                upper_bound: 2.0,
+                count: 10.0,
+            },
+            Bucket {
+                upper_bound: f64::INFINITY,
+                count: 10.0,
+            },
         ],
     };
     assert_eq!(boundary_advice(&h, 0.95, 2.0), None);
@@ -393,10 +453,29 @@ fn advice_is_silent_on_a_boundary() {
 #[test]
 fn registry_builds_every_metrics_check_and_round_trips_params() {
     for (name, params) in [
-        ("metrics-endpoint", vec![("require", "http_requests_total"), ("reject_anonymous", "true")]),
-        ("metrics-baseline", vec![("window", "1m"), ("min_requests", "10")]),
-        ("metrics-latency", vec![("threshold", "2s"), ("by", "route"), ("quantile", "0.99")]),
-        ("metrics-error-ratio", vec![("threshold", "1%"), ("source", "prometheus"), ("url", "http://p:9090")]),
+        (
+            "metrics-endpoint",
+            vec![
+                ("require", "http_requests_total"),
+                ("reject_anonymous", "true"),
+            ],
+        ),
+        (
+            "metrics-baseline",
+            vec![("window", "1m"), ("min_requests", "10")],
+        ),
+        (
+            "metrics-latency",
+            vec![("threshold", "2s"), ("by", "route"), ("quantile", "0.99")],
+        ),
+        (
+            "metrics-error-ratio",
+            vec![
+                ("threshold", "1%"),
+                ("source", "prometheus"),
+                ("url", "http://p:9090"),
+            ],
+        ),
     ] {
         let spec = registry::find(name).unwrap();
         let check = spec.instantiate(&Params::new(params)).unwrap();
@@ -410,16 +489,25 @@ fn registry_builds_every_metrics_check_and_round_trips_params() {
         assert!(!check.describe().mutates, "{name} only reads");
     }
     let spec = registry::find("metrics-latency").unwrap();
-    let err = spec.instantiate(&Params::new([("threshold", "fast")])).err().unwrap();
+    let err = spec
+        .instantiate(&Params::new([("threshold", "fast")]))
+        .err()
+        .unwrap();
     assert!(err.to_string().contains("2s or 500ms"), "{err}");
-    let err = spec.instantiate(&Params::new::<[(&str, &str); 0], _, _>([])).err().unwrap();
+    let err = spec
+        .instantiate(&Params::new::<[(&str, &str); 0], _, _>([]))
+        .err()
+        .unwrap();
     assert!(err.to_string().contains("threshold"), "{err}");
     let spec = registry::find("metrics-error-ratio").unwrap();
     let err = spec
         .instantiate(&Params::new([("threshold", "1%"), ("errors", "5..(")]))
         .err()
         .unwrap();
-    assert!(err.to_string().contains("not a valid regular expression"), "{err}");
+    assert!(
+        err.to_string().contains("not a valid regular expression"),
+        "{err}"
+    );
     let d = registry::find("metrics-baseline")
         .unwrap()
         .instantiate(&Params::default())

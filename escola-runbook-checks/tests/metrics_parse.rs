@@ -138,6 +138,11 @@ fn parses_openmetrics_with_exemplars_units_and_eof() {
     assert_eq!(hist.samples.len(), 4);
     assert_eq!(e.family("build").unwrap().samples[0].name, "build_info");
     assert_eq!(e.samples_named("latency_seconds_bucket").count(), 2);
+    assert!(e.has_metric("latency_seconds"));
+    assert!(e.has_metric("http_requests_total"));
+    assert!(!e.has_metric("latency"));
+    let untyped = parse("h_bucket{le=\"1\"} 1\n", Format::Prometheus).unwrap();
+    assert!(untyped.has_metric("h"), "no TYPE line: found by its suffix");
 }
 
 #[test]

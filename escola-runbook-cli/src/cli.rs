@@ -39,6 +39,8 @@ pub enum Command {
     Import(ImportArgs),
     /// Write the built-in Escola runbook as a TOML runbook file, to edit or reuse.
     ExportRunbook(ExportRunbookArgs),
+    /// Read request metrics: P50/P95/P99 per histogram series and the 5xx ratio.
+    Metrics(MetricsArgs),
 }
 
 /// Which runbook, against which environment.
@@ -286,6 +288,49 @@ pub struct CheckArgs {
     /// Describe an action instead of running it.
     #[arg(long)]
     pub dry_run: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: PlanFormat,
+}
+
+/// `metrics`.
+#[derive(Debug, Args)]
+pub struct MetricsArgs {
+    /// The app's metrics URL (e.g. https://api.example.org/metrics), or with
+    /// --prometheus the Prometheus base URL.
+    #[arg(long, value_name = "URL")]
+    pub url: String,
+    /// Environment variable holding the Bearer token (never pass it in argv).
+    #[arg(long, value_name = "VAR")]
+    pub token_env: Option<String>,
+    /// URL is a Prometheus HTTP API (or Thanos, Mimir, VictoriaMetrics): ask it with PromQL.
+    #[arg(long)]
+    pub prometheus: bool,
+    /// Sum by these labels (comma-separated, e.g. method,route); default: every series apart.
+    #[arg(long, value_name = "LABELS", value_delimiter = ',')]
+    pub by: Option<Vec<String>>,
+    /// Two scrapes this far apart and their deltas (e.g. 30s, 5m); default: one scrape, cumulative.
+    #[arg(long, value_name = "DURATION")]
+    pub interval: Option<String>,
+    /// Histogram family, without _bucket.
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "http_request_duration_seconds"
+    )]
+    pub histogram: String,
+    /// Request counter for the error ratio.
+    #[arg(long, value_name = "NAME", default_value = "http_requests_total")]
+    pub counter: String,
+    /// Label holding the HTTP status.
+    #[arg(long, value_name = "LABEL", default_value = "status")]
+    pub status_label: String,
+    /// Statuses counted as errors (PromQL =~ regex).
+    #[arg(long, value_name = "REGEX", default_value = "5..")]
+    pub errors: String,
+    /// Limit for one HTTP request.
+    #[arg(long, value_name = "DURATION", default_value = "10s")]
+    pub timeout: String,
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     pub format: PlanFormat,

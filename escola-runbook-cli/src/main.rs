@@ -66,6 +66,7 @@ fn main() {
             Command::Check(args) => cmd::check::run(args, &redactor).await,
             Command::Import(args) => cmd::import::import(args),
             Command::ExportRunbook(args) => cmd::import::export_runbook(args),
+            Command::Metrics(args) => cmd::metrics::run(args, &redactor).await,
         }
     });
     // Leave no check's background work running past the verdict.

@@ -429,10 +429,7 @@ impl Check for MetricsEndpointCheck {
             .require
             .iter()
             .map(String::as_str)
-            .filter(|name| {
-                exposition.family(name).is_none_or(|f| f.samples.is_empty())
-                    && exposition.samples_named(name).next().is_none()
-            })
+            .filter(|name| !exposition.has_metric(name))
             .collect();
         let found = format!(
             "{samples} samples in {families} families, {}",

@@ -763,6 +763,19 @@ impl<'a> Exposition<'a> {
         self.families.iter().find(|f| f.name == name)
     }
 
+    /// True when metric `name` has a sample: a family of that name with
+    /// samples, or a sample called `name` or `name` plus a histogram,
+    /// summary or counter suffix (payloads without TYPE lines included).
+    pub fn has_metric(&self, name: &str) -> bool {
+        self.families.iter().any(|f| {
+            f.samples.iter().any(|s| {
+                s.name
+                    .strip_prefix(name)
+                    .is_some_and(|rest| ["", "_bucket", "_count", "_sum", "_total"].contains(&rest))
+            })
+        })
+    }
+
     /// Number of samples.
     pub fn sample_count(&self) -> usize {
         self.families.iter().map(|f| f.samples.len()).sum()

@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod import;
+pub mod metrics;
 pub mod plan;
 pub mod report;
 pub mod run;
