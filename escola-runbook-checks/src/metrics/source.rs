@@ -4,11 +4,13 @@
 //! VictoriaMetrics speak it too). A team with Prometheus asks it with PromQL;
 //! a team without scrapes the app twice and takes the deltas.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use escola_runbook_core::{Secret, format_duration};
 use serde::Deserialize;
+use tokio::sync::OnceCell;
 
 use super::compute::{self, Histogram, Labels, Series};
 use super::parse::{self, Format, ParseError};
@@ -196,6 +198,20 @@ fn client(timeout: Duration) -> Result<reqwest::Client, String> {
     builder.build().map_err(|e| e.to_string())
 }
 
+async fn cached_client<'c>(
+    cell: &'c OnceCell<reqwest::Client>,
+    timeout: Duration,
+    url: &str,
+) -> Result<&'c reqwest::Client, SourceError> {
+    cell.get_or_try_init(|| async { client(timeout) })
+        .await
+        .map_err(|message| SourceError::Transport {
+            url: url.to_owned(),
+            message,
+            timed_out: false,
+        })
+}
+
 fn transport(url: &str, e: &reqwest::Error) -> SourceError {
     // reqwest's Display stops at the outermost error; the cause says why.
     let mut message = e.to_string();
@@ -254,6 +270,8 @@ pub struct ScrapeSource {
     url: String,
     token: Option<Secret>,
     timeout: Duration,
+    // Built once: loading the TLS roots costs milliseconds per client.
+    client: Arc<OnceCell<reqwest::Client>>,
 }
 
 impl std::fmt::Debug for ScrapeSource {
@@ -274,6 +292,7 @@ impl ScrapeSource {
             url: url.into(),
             token: None,
             timeout: DEFAULT_TIMEOUT,
+            client: Arc::default(),
         }
     }
 
@@ -286,6 +305,7 @@ impl ScrapeSource {
     /// Limit for one request (zero: none).
     pub fn timeout(mut self, limit: Duration) -> Self {
         self.timeout = limit;
+        self.client = Arc::default();
         self
     }
 
@@ -305,11 +325,7 @@ impl ScrapeSource {
             url: self.url.clone(),
             message: e.to_string(),
         })?;
-        let client = client(self.timeout).map_err(|message| SourceError::Transport {
-            url: self.url.clone(),
-            message,
-            timed_out: false,
-        })?;
+        let client = cached_client(&self.client, self.timeout, &self.url).await?;
         let mut request = client.get(url).header(
             reqwest::header::ACCEPT,
             "application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.4,*/*;q=0.1",
@@ -440,6 +456,7 @@ pub struct PrometheusSource {
     base: String,
     token: Option<Secret>,
     timeout: Duration,
+    client: Arc<OnceCell<reqwest::Client>>,
 }
 
 impl std::fmt::Debug for PrometheusSource {
@@ -557,6 +574,7 @@ impl PrometheusSource {
             base: base.into().trim_end_matches('/').to_owned(),
             token: None,
             timeout: DEFAULT_TIMEOUT,
+            client: Arc::default(),
         }
     }
 
@@ -566,9 +584,10 @@ impl PrometheusSource {
         self
     }
 
-    /// Limit for one request.
+    /// Limit for one request (zero: none).
     pub fn timeout(mut self, limit: Duration) -> Self {
         self.timeout = limit;
+        self.client = Arc::default();
         self
     }
 
@@ -617,11 +636,7 @@ impl PrometheusSource {
         })?;
         url.query_pairs_mut()
             .extend_pairs(params.iter().map(|(k, v)| (*k, v.as_str())));
-        let client = client(self.timeout).map_err(|message| SourceError::Transport {
-            url: endpoint.clone(),
-            message,
-            timed_out: false,
-        })?;
+        let client = cached_client(&self.client, self.timeout, &endpoint).await?;
         let mut request = client.get(url);
         if let Some(token) = &self.token {
             request = request.bearer_auth(token.expose());
