@@ -749,11 +749,7 @@ pub fn boundary_advice(h: &Histogram, quantile: f64, threshold: f64) -> Option<S
     if bounds.contains(&threshold) {
         return None;
     }
-    let below = bounds
-        .iter()
-        .copied()
-        .filter(|b| *b < threshold)
-        .next_back();
+    let below = bounds.iter().copied().rfind(|b| *b < threshold);
     let above = bounds.iter().copied().find(|b| *b > threshold);
     let allowed = percent_text(1.0 - quantile);
     let mut parts = vec![format!(
