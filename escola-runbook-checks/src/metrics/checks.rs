@@ -259,26 +259,13 @@ fn quantile_name(q: f64) -> String {
 
 /// "`/metrics` answers with the token": one authenticated GET, a valid
 /// exposition, and the metrics the runbook reads present.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MetricsEndpointCheck {
-    url: Option<String>,
-    token_secret: String,
-    timeout: Duration,
+    source: SourceConfig,
     require: Vec<String>,
     reject_anonymous: bool,
 }
 
-impl Default for MetricsEndpointCheck {
-    fn default() -> Self {
-        MetricsEndpointCheck {
-            url: None,
-            token_secret: DEFAULT_TOKEN_SECRET.into(),
-            timeout: source::DEFAULT_TIMEOUT,
-            require: Vec::new(),
-            reject_anonymous: false,
-        }
-    }
-}
 
 impl MetricsEndpointCheck {
     /// Scrapes `$metrics_url` (or `$base_url/metrics`) with secret
@@ -287,21 +274,13 @@ impl MetricsEndpointCheck {
         Self::default()
     }
 
-    /// Scrapes this URL instead of the environment's.
-    pub fn url(mut self, url: impl Into<String>) -> Self {
-        self.url = Some(url.into());
-        self
-    }
-
-    /// Reads the token from secret `name`.
-    pub fn token_secret(mut self, name: impl Into<String>) -> Self {
-        self.token_secret = name.into();
-        self
-    }
-
-    /// Limit for the request.
-    pub fn timeout(mut self, limit: Duration) -> Self {
-        self.timeout = limit;
+    /// Where to scrape and with which secret: a scrape [`SourceConfig`]
+    /// (its kind is ignored; this check always scrapes).
+    pub fn source(mut self, source: SourceConfig) -> Self {
+        self.source = SourceConfig {
+            kind: SourceKind::Scrape,
+            ..source
+        };
         self
     }
 
@@ -322,13 +301,8 @@ impl MetricsEndpointCheck {
         self
     }
 
-    fn config(&self) -> SourceConfig {
-        SourceConfig {
-            kind: SourceKind::Scrape,
-            url: self.url.clone(),
-            token_secret: self.token_secret.clone(),
-            timeout: self.timeout,
-        }
+    fn config(&self) -> &SourceConfig {
+        &self.source
     }
 }
 
@@ -338,7 +312,7 @@ impl Check for MetricsEndpointCheck {
         let mut verifies = format!(
             "{} answers with the Bearer token from secret `{}` and a valid exposition",
             self.config().url_text(),
-            self.token_secret
+            self.source.token_secret
         );
         if !self.require.is_empty() {
             verifies.push_str(&format!(" containing {}", self.require.join(", ")));
@@ -364,15 +338,15 @@ impl Check for MetricsEndpointCheck {
             Ok(u) => ctx.redactor().redact(&u).into_owned(),
             Err(e) => return Outcome::check_error(e),
         };
-        let Some(token) = ctx.secret(&self.token_secret).cloned() else {
+        let secret_name = &self.source.token_secret;
+        let Some(token) = ctx.secret(secret_name).cloned() else {
             return Outcome::check_error(format!(
-                "secret `{0}` (the Bearer token for {url}) was not provided; pass it with --secret {0}=ENV_VAR",
-                self.token_secret
+                "secret `{secret_name}` (the Bearer token for {url}) was not provided; pass it with --secret {secret_name}=ENV_VAR"
             ))
             .with_evidence("url", url);
         };
         let source = ScrapeSource::new(self.config().resolve_url(ctx).unwrap_or_default())
-            .timeout(self.timeout)
+            .timeout(self.source.timeout)
             .token(token);
         let scraped = tokio::select! {
             r = source.scrape() => r,
@@ -393,7 +367,7 @@ impl Check for MetricsEndpointCheck {
                 .with_evidence("url", url)
                 .with_evidence("status", status.to_string())
                 .with_evidence("body", body)
-                .with_evidence("token", format!("sent from secret `{}`", self.token_secret));
+                .with_evidence("token", format!("sent from secret `{secret_name}`"));
             }
             Err(e) => return source_error(ctx, &e).with_evidence("url", url),
         };
@@ -410,7 +384,7 @@ impl Check for MetricsEndpointCheck {
                 .with_evidence("format", scrape.format.name())
                 .with_evidence("bytes", scrape.body.len().to_string())
                 .with_evidence("duration", format_duration(scrape.elapsed))
-                .with_evidence("token", format!("sent from secret `{}`", self.token_secret))
+                .with_evidence("token", format!("sent from secret `{secret_name}`"))
                 .with_measurement("scrape_duration", scrape.elapsed.as_secs_f64(), Some("s"))
         };
         let exposition = match scrape.parse() {
@@ -471,7 +445,7 @@ impl Check for MetricsEndpointCheck {
         }
         if self.reject_anonymous && outcome.status == Status::Passed {
             let anonymous = ScrapeSource::new(self.config().resolve_url(ctx).unwrap_or_default())
-                .timeout(self.timeout);
+                .timeout(self.source.timeout);
             match anonymous.scrape().await {
                 Err(SourceError::Status { status, .. }) if status == 401 || status == 403 => {
                     outcome = outcome.with_evidence(
@@ -1328,15 +1302,12 @@ pub(crate) fn specs() -> Vec<CheckSpec> {
             summary: "the /metrics endpoint answers with the Bearer token and a valid exposition",
             params: &ENDPOINT_PARAMS,
             build: |p| {
-                let mut c = MetricsEndpointCheck::new()
-                    .token_secret(p.require("token_secret")?)
-                    .timeout(p.duration("timeout")?.unwrap_or(source::DEFAULT_TIMEOUT))
-                    .require(p.list("require").unwrap_or_default())
-                    .reject_anonymous(p.parse::<bool>("reject_anonymous")?.unwrap_or(false));
-                if let Some(url) = p.get("url") {
-                    c = c.url(url);
-                }
-                Ok(std::sync::Arc::new(c))
+                Ok(std::sync::Arc::new(
+                    MetricsEndpointCheck::new()
+                        .source(SourceConfig::from_params(p)?)
+                        .require(p.list("require").unwrap_or_default())
+                        .reject_anonymous(p.parse::<bool>("reject_anonymous")?.unwrap_or(false)),
+                ))
             },
         },
         CheckSpec {
