@@ -466,12 +466,12 @@ fn registry_builds_every_metrics_check_and_round_trips_params() {
         ),
         (
             "metrics-latency",
-            vec![("threshold", "2s"), ("by", "route"), ("quantile", "0.99")],
+            vec![("threshold", "2s"), ("by", "route"), ("quantile", "0.99995")],
         ),
         (
             "metrics-error-ratio",
             vec![
-                ("threshold", "1%"),
+                ("threshold", "0.125%"),
                 ("source", "prometheus"),
                 ("url", "http://p:9090"),
             ],
@@ -485,8 +485,16 @@ fn registry_builds_every_metrics_check_and_round_trips_params() {
             .instantiate(&Params::new(exported.params.clone()))
             .unwrap();
         assert_eq!(rebuilt.describe(), check.describe(), "{name}");
-        assert_eq!(rebuilt.params(), Some(exported));
+        assert_eq!(rebuilt.params().as_ref(), Some(&exported));
         assert!(!check.describe().mutates, "{name} only reads");
+        for (k, v) in &exported.params {
+            if ["threshold", "quantile"].contains(&k.as_str()) {
+                assert!(
+                    v == "2s" || v == "0.00125" || v == "0.99995",
+                    "{k}={v} kept exactly"
+                );
+            }
+        }
     }
     let spec = registry::find("metrics-latency").unwrap();
     let err = spec

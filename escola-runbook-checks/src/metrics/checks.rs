@@ -226,13 +226,13 @@ fn source_error(ctx: &Ctx, e: &SourceError) -> Outcome {
     Outcome::check_error(format!("could not read metrics: {text}"))
 }
 
-fn with_data_evidence(mut o: Outcome, data: &MetricsData, window: Window) -> Outcome {
+fn with_data_evidence(ctx: &Ctx, mut o: Outcome, data: &MetricsData, window: Window) -> Outcome {
     o = o.with_evidence("window", window.describe());
     for p in &data.provenance {
-        o = o.with_evidence("how", p.clone());
+        o = o.with_evidence("how", ctx.redactor().redact(p).into_owned());
     }
     for w in &data.warnings {
-        o = o.with_evidence("source warning", w.clone());
+        o = o.with_evidence("source warning", ctx.redactor().redact(w).into_owned());
     }
     o
 }
@@ -265,7 +265,6 @@ pub struct MetricsEndpointCheck {
     require: Vec<String>,
     reject_anonymous: bool,
 }
-
 
 impl MetricsEndpointCheck {
     /// Scrapes `$metrics_url` (or `$base_url/metrics`) with secret
@@ -546,7 +545,7 @@ impl Check for LatencyBaselineCheck {
         p = p
             .with("histogram", &self.histogram)
             .with("window", window_param(self.window))
-            .with("min_requests", trim_float(self.min_requests));
+            .with("min_requests", self.min_requests.to_string());
         Some(p)
     }
 
@@ -564,6 +563,7 @@ impl Check for LatencyBaselineCheck {
         };
         let with = |o: Outcome| {
             with_data_evidence(
+                ctx,
                 o.with_evidence("source", described.clone()),
                 &data,
                 self.window,
@@ -764,10 +764,10 @@ impl Check for LatencyCheck {
             .write_params(CheckParams::new("metrics-latency"));
         p = p
             .with("histogram", &self.histogram)
-            .with("quantile", trim_float(self.quantile))
+            .with("quantile", self.quantile.to_string())
             .with("threshold", format!("{}s", self.threshold))
             .with("window", window_param(self.window))
-            .with("min_requests", trim_float(self.min_requests));
+            .with("min_requests", self.min_requests.to_string());
         if !self.by.is_empty() {
             p = p.with("by", self.by.join(","));
         }
@@ -789,6 +789,7 @@ impl Check for LatencyCheck {
         let name = quantile_name(self.quantile);
         let with = |o: Outcome| {
             with_data_evidence(
+                ctx,
                 o.with_evidence("condition", self.condition())
                     .with_evidence("source", described.clone()),
                 &data,
@@ -1024,9 +1025,9 @@ impl Check for ErrorRatioCheck {
             .with("counter", &self.counter)
             .with("status_label", &self.status_label)
             .with("errors", self.errors.pattern())
-            .with("threshold", trim_float(self.threshold))
+            .with("threshold", self.threshold.to_string())
             .with("window", window_param(self.window))
-            .with("min_requests", trim_float(self.min_requests));
+            .with("min_requests", self.min_requests.to_string());
         Some(p)
     }
 
@@ -1044,6 +1045,7 @@ impl Check for ErrorRatioCheck {
         };
         let with = |o: Outcome| {
             with_data_evidence(
+                ctx,
                 o.with_evidence("condition", self.condition())
                     .with_evidence("source", described.clone()),
                 &data,
