@@ -466,7 +466,11 @@ fn registry_builds_every_metrics_check_and_round_trips_params() {
         ),
         (
             "metrics-latency",
-            vec![("threshold", "2s"), ("by", "route"), ("quantile", "0.99995")],
+            vec![
+                ("threshold", "2s"),
+                ("by", "route"),
+                ("quantile", "0.99995"),
+            ],
         ),
         (
             "metrics-error-ratio",

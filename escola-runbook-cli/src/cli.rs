@@ -303,6 +303,9 @@ pub struct MetricsArgs {
     /// Environment variable holding the Bearer token (never pass it in argv).
     #[arg(long, value_name = "VAR")]
     pub token_env: Option<String>,
+    /// File holding the Bearer token (e.g. a mounted Kubernetes secret); trailing newline ignored.
+    #[arg(long, value_name = "FILE", conflicts_with = "token_env")]
+    pub token_file: Option<std::path::PathBuf>,
     /// URL is a Prometheus HTTP API (or Thanos, Mimir, VictoriaMetrics): ask it with PromQL.
     #[arg(long)]
     pub prometheus: bool,

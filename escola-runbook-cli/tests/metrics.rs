@@ -134,4 +134,17 @@ fn exit_codes_for_usage_and_unreadable_sources() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("HTTP 401"));
     let out = metrics(&["--url", &url, "--interval", "soon"]);
     assert_eq!(out.status.code(), Some(2));
+    // A token file (a mounted secret) with its trailing newline.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("token");
+    std::fs::write(&file, format!("{TOKEN}\n")).unwrap();
+    let out = metrics(&["--url", &url, "--token-file", file.to_str().unwrap()]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = metrics(&["--url", &url, "--token-file", "/nonexistent/token"]);
+    assert_eq!(out.status.code(), Some(2));
 }

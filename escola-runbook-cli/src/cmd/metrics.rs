@@ -12,20 +12,38 @@ use crate::CliError;
 use crate::cli::{MetricsArgs, PlanFormat};
 
 pub async fn run(args: MetricsArgs, redactor: &Redactor) -> Result<i32, CliError> {
-    let token = match &args.token_env {
-        None => None,
-        Some(var) => match std::env::var(var) {
-            Ok(v) if !v.is_empty() => {
-                redactor.register("token", &v);
-                Some(Secret::new(v))
-            }
+    let token = match (&args.token_env, &args.token_file) {
+        (Some(var), _) => match std::env::var(var) {
+            Ok(v) if !v.is_empty() => Some(v),
             _ => {
                 return Err(CliError::usage(format!(
                     "--token-env {var}: environment variable {var} is not set or empty; export it with the token"
                 )));
             }
         },
+        (None, Some(path)) => match std::fs::read_to_string(path) {
+            Ok(v) if !v.trim_end_matches(['\n', '\r']).is_empty() => {
+                Some(v.trim_end_matches(['\n', '\r']).to_owned())
+            }
+            Ok(_) => {
+                return Err(CliError::usage(format!(
+                    "--token-file {}: the file is empty",
+                    path.display()
+                )));
+            }
+            Err(e) => {
+                return Err(CliError::usage(format!(
+                    "--token-file {}: cannot read it: {e}",
+                    path.display()
+                )));
+            }
+        },
+        (None, None) => None,
     };
+    let token = token.map(|v| {
+        redactor.register("token", &v);
+        Secret::new(v)
+    });
     let timeout = parse_duration(&args.timeout).ok_or_else(|| {
         CliError::usage(format!(
             "--timeout {}: write a duration such as 10s",
