@@ -351,7 +351,7 @@ async fn error_ratio_over_a_window_handles_a_restart() {
         "{}",
         o.summary
     );
-    assert!(evidence(&o, "how").unwrap().contains("two scrapes"));
+    assert!(evidence(&o, "how").unwrap().starts_with("2 scrapes"));
 }
 
 #[tokio::test]
@@ -462,7 +462,7 @@ fn registry_builds_every_metrics_check_and_round_trips_params() {
         ),
         (
             "metrics-baseline",
-            vec![("window", "1m"), ("min_requests", "10")],
+            vec![("window", "1m"), ("min_requests", "10"), ("every", "15s")],
         ),
         (
             "metrics-latency",
@@ -526,4 +526,44 @@ fn registry_builds_every_metrics_check_and_round_trips_params() {
         .unwrap()
         .describe();
     assert!(d.produces.contains(&"baseline.latency.p95".to_string()));
+}
+
+#[tokio::test(start_paused = true)]
+async fn scraping_every_step_sees_a_restart_that_two_scrapes_miss() {
+    use escola_runbook_checks::metrics::{MetricsQuery, ScrapeSource};
+    // 1000 -> (restart) 400 -> 1300: two scrapes see +300, three see 400 + 900.
+    let pages: Vec<String> = [1000.0, 400.0, 1300.0]
+        .iter()
+        .map(|v| histogram_text(&[], &[("200", *v)]))
+        .collect();
+    let query = MetricsQuery {
+        histogram: None,
+        window: Window::Last(Duration::from_secs(60)),
+        ..MetricsQuery::default()
+    };
+    let token = Secret::new(TOKEN);
+    let two = app(vec![pages[0].clone(), pages[2].clone()]);
+    let data = ScrapeSource::new(two.url("/metrics"))
+        .token(token.clone())
+        .timeout(Duration::ZERO)
+        .fetch(&query)
+        .await
+        .unwrap();
+    assert_eq!(data.counters[0].value, 300.0);
+    let three = app(pages);
+    let data = ScrapeSource::new(three.url("/metrics"))
+        .token(token)
+        .timeout(Duration::ZERO)
+        .every(Duration::from_secs(30))
+        .fetch(&query)
+        .await
+        .unwrap();
+    assert_eq!(three.hits(), 3);
+    assert_eq!(data.counters[0].value, 400.0 + 900.0);
+    assert_eq!(data.seconds, Some(60.0));
+    assert!(
+        data.provenance[0].starts_with("3 scrapes"),
+        "{:?}",
+        data.provenance
+    );
 }

@@ -53,6 +53,9 @@ pub struct SourceConfig {
     pub token_secret: String,
     /// Limit for one request.
     pub timeout: Duration,
+    /// Scrape source over a window: scrape every this long, not only at
+    /// both ends (catches restarts whose counters climbed past old values).
+    pub every: Option<Duration>,
 }
 
 impl Default for SourceConfig {
@@ -69,6 +72,7 @@ impl SourceConfig {
             url: None,
             token_secret: DEFAULT_TOKEN_SECRET.into(),
             timeout: source::DEFAULT_TIMEOUT,
+            every: None,
         }
     }
 
@@ -144,6 +148,9 @@ impl SourceConfig {
                 if let Some(t) = token {
                     s = s.token(t);
                 }
+                if let Some(step) = self.every {
+                    s = s.every(step);
+                }
                 Box::new(s)
             }
             SourceKind::Prometheus => {
@@ -169,6 +176,9 @@ impl SourceConfig {
         if self.timeout != source::DEFAULT_TIMEOUT {
             p = p.with("timeout", format!("{}ms", self.timeout.as_millis()));
         }
+        if let Some(step) = self.every {
+            p = p.with("every", format!("{}ms", step.as_millis()));
+        }
         p
     }
 
@@ -191,6 +201,7 @@ impl SourceConfig {
                 .unwrap_or(DEFAULT_TOKEN_SECRET)
                 .to_owned(),
             timeout: p.duration("timeout")?.unwrap_or(source::DEFAULT_TIMEOUT),
+            every: p.duration("every")?,
         })
     }
 }
@@ -1113,7 +1124,7 @@ impl Check for ErrorRatioCheck {
 // ---------------------------------------------------------------------------
 // Registry entries.
 
-const SOURCE_PARAMS: [ParamSpec; 4] = [
+const SOURCE_PARAMS: [ParamSpec; 5] = [
     ParamSpec {
         name: "source",
         help: "`scrape` (the app's /metrics) or `prometheus` (a Prometheus HTTP API)",
@@ -1138,6 +1149,12 @@ const SOURCE_PARAMS: [ParamSpec; 4] = [
         required: false,
         default: Some("10s"),
     },
+    ParamSpec {
+        name: "every",
+        help: "scrape source over a window: scrape this often (e.g. 30s) to catch restarts; default only at both ends",
+        required: false,
+        default: None,
+    },
 ];
 
 const fn param(name: &'static str, help: &'static str, default: Option<&'static str>) -> ParamSpec {
@@ -1149,11 +1166,12 @@ const fn param(name: &'static str, help: &'static str, default: Option<&'static 
     }
 }
 
-const BASELINE_PARAMS: [ParamSpec; 7] = [
+const BASELINE_PARAMS: [ParamSpec; 8] = [
     SOURCE_PARAMS[0],
     SOURCE_PARAMS[1],
     SOURCE_PARAMS[2],
     SOURCE_PARAMS[3],
+    SOURCE_PARAMS[4],
     param(
         "histogram",
         "histogram family, without _bucket",
@@ -1171,11 +1189,12 @@ const BASELINE_PARAMS: [ParamSpec; 7] = [
     ),
 ];
 
-const LATENCY_PARAMS: [ParamSpec; 10] = [
+const LATENCY_PARAMS: [ParamSpec; 11] = [
     SOURCE_PARAMS[0],
     SOURCE_PARAMS[1],
     SOURCE_PARAMS[2],
     SOURCE_PARAMS[3],
+    SOURCE_PARAMS[4],
     param(
         "histogram",
         "histogram family, without _bucket",
@@ -1205,11 +1224,12 @@ const LATENCY_PARAMS: [ParamSpec; 10] = [
     ),
 ];
 
-const RATIO_PARAMS: [ParamSpec; 10] = [
+const RATIO_PARAMS: [ParamSpec; 11] = [
     SOURCE_PARAMS[0],
     SOURCE_PARAMS[1],
     SOURCE_PARAMS[2],
     SOURCE_PARAMS[3],
+    SOURCE_PARAMS[4],
     param("counter", "request counter", Some(DEFAULT_COUNTER)),
     param(
         "status_label",

@@ -427,12 +427,6 @@ pub fn histograms<S: AsRef<str>>(bucket_series: &[Series], by: Option<&[S]>) -> 
         .collect()
 }
 
-/// Bucket-wise increase between two sets of `_bucket` series (see
-/// [`counter_delta`] for resets).
-pub fn bucket_delta(before: &[Series], after: &[Series]) -> Vec<Series> {
-    counter_delta(before, after)
-}
-
 /// A share of requests: matched over total.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Ratio {

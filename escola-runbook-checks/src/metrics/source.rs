@@ -270,6 +270,7 @@ pub struct ScrapeSource {
     url: String,
     token: Option<Secret>,
     timeout: Duration,
+    every: Option<Duration>,
     // Built once: loading the TLS roots costs milliseconds per client.
     client: Arc<OnceCell<reqwest::Client>>,
 }
@@ -292,6 +293,7 @@ impl ScrapeSource {
             url: url.into(),
             token: None,
             timeout: DEFAULT_TIMEOUT,
+            every: None,
             client: Arc::default(),
         }
     }
@@ -299,6 +301,14 @@ impl ScrapeSource {
     /// Sends `Authorization: Bearer <token>`.
     pub fn token(mut self, token: Secret) -> Self {
         self.token = Some(token);
+        self
+    }
+
+    /// Over a window, scrapes every `step` instead of only at both ends, so
+    /// a restart whose counters climbed past their old values is still seen
+    /// as a reset (two scrapes cannot tell).
+    pub fn every(mut self, step: Duration) -> Self {
+        self.every = Some(step);
         self
     }
 
@@ -423,19 +433,33 @@ impl MetricsSource for ScrapeSource {
             ),
             Window::Last(d) => {
                 let started = tokio::time::Instant::now();
-                tokio::time::sleep(d).await;
-                let second = self.scrape().await?;
-                let raw = self.extract(&second, query)?;
+                let mut buckets = vec![first_raw.buckets];
+                let mut counters = vec![first_raw.counters];
+                let step = self.every.filter(|s| !s.is_zero() && *s < d).unwrap_or(d);
+                let mut format = first.format;
+                loop {
+                    let remaining = d.saturating_sub(started.elapsed());
+                    if remaining.is_zero() {
+                        break;
+                    }
+                    tokio::time::sleep(step.min(remaining)).await;
+                    let next = self.scrape().await?;
+                    let raw = self.extract(&next, query)?;
+                    format = next.format;
+                    buckets.push(raw.buckets);
+                    counters.push(raw.counters);
+                }
                 let secs = started.elapsed().as_secs_f64();
+                let scrapes = buckets.len();
                 (
-                    compute::bucket_delta(&first_raw.buckets, &raw.buckets),
-                    compute::counter_delta(&first_raw.counters, &raw.counters),
+                    compute::window_delta(&buckets),
+                    compute::window_delta(&counters),
                     Some(secs),
                     format!(
-                        "two scrapes of {} {} apart ({}), deltas with counter resets handled",
+                        "{scrapes} scrapes of {} over {} ({}), deltas with counter resets handled",
                         self.url,
                         format_duration(Duration::from_secs_f64(secs)),
-                        second.format.name()
+                        format.name()
                     ),
                 )
             }
