@@ -315,6 +315,9 @@ pub struct MetricsArgs {
     /// Two scrapes this far apart and their deltas (e.g. 30s, 5m); default: one scrape, cumulative.
     #[arg(long, value_name = "DURATION")]
     pub interval: Option<String>,
+    /// With --interval: also scrape this often in between (e.g. 15s), so a restart is always seen.
+    #[arg(long, value_name = "DURATION", requires = "interval")]
+    pub every: Option<String>,
     /// Histogram family, without _bucket.
     #[arg(
         long,

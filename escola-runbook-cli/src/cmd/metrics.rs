@@ -74,6 +74,9 @@ pub async fn run(args: MetricsArgs, redactor: &Redactor) -> Result<i32, CliError
         if let Some(t) = token {
             s = s.token(t);
         }
+        if let Some(step) = every {
+            s = s.every(step);
+        }
         Box::new(s)
     };
     let request = SummaryRequest {
