@@ -61,6 +61,18 @@ pub async fn run(args: MetricsArgs, redactor: &Redactor) -> Result<i32, CliError
             }
         },
     };
+    let every = match &args.every {
+        None => None,
+        Some(text) => Some(
+            parse_duration(text)
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| {
+                    CliError::usage(format!(
+                        "--every {text}: write a positive duration such as 15s"
+                    ))
+                })?,
+        ),
+    };
     let errors =
         StatusMatcher::new(&args.errors).map_err(|e| CliError::usage(format!("--errors: {e}")))?;
     let source: Box<dyn MetricsSource> = if args.prometheus {
