@@ -17,9 +17,18 @@ fuzz_target!(|data: &[u8]| {
             Ok(exposition) => {
                 let samples = streamed
                     .as_ref()
-                    .map(|entries| entries.iter().filter(|e| matches!(e, Entry::Sample(_))).count())
+                    .map(|entries| {
+                        entries
+                            .iter()
+                            .filter(|e| matches!(e, Entry::Sample(_)))
+                            .count()
+                    })
                     .unwrap_or(usize::MAX);
-                assert_eq!(samples, exposition.sample_count(), "streaming and grouping disagree");
+                assert_eq!(
+                    samples,
+                    exposition.sample_count(),
+                    "streaming and grouping disagree"
+                );
                 for family in &exposition.families {
                     for s in &family.samples {
                         assert!(s.line >= 1);
