@@ -473,6 +473,10 @@ fn registry_builds_every_metrics_check_and_round_trips_params() {
             ],
         ),
         (
+            "metrics-latency",
+            vec![("baseline_factor", "1.5"), ("window", "10m")],
+        ),
+        (
             "metrics-error-ratio",
             vec![
                 ("threshold", "0.125%"),
@@ -566,4 +570,53 @@ async fn scraping_every_step_sees_a_restart_that_two_scrapes_miss() {
         "{:?}",
         data.provenance
     );
+}
+
+#[tokio::test]
+async fn latency_against_the_recorded_baseline() {
+    // P95 now: rank 95 in (0.5, 1] of 50/90/100 -> 0.5 + 0.5 * 5/10 = 0.75s.
+    let page = histogram_text(
+        &[("0.1", 50.0), ("0.5", 90.0), ("1", 100.0), ("+Inf", 100.0)],
+        &[],
+    );
+    let server = app(vec![page]);
+    let url = server.url("/metrics");
+    let check = LatencyCheck::against_baseline(scrape(), 0.95, 1.5).window(Window::Cumulative);
+    assert_eq!(check.describe().needs, ["baseline.latency.p95"]);
+
+    // Baseline 0.4s: limit 0.6s, 0.75s is over.
+    let o = check
+        .run(&ctx(&url).with_value("baseline.latency.p95", serde_json::json!(0.4)))
+        .await;
+    assert_eq!(o.status, Status::Failed, "{o:?}");
+    assert!(o.summary.contains("0.75s > limit 0.6s"), "{}", o.summary);
+    assert_eq!(
+        evidence(&o, "limit"),
+        Some("baseline P95 0.4s × 1.5 = 0.6s")
+    );
+
+    // Baseline 0.6s: limit 0.9s; with a fixed 0.7s limit too, the stricter wins.
+    let o = check
+        .clone()
+        .run(&ctx(&url).with_value("baseline.latency.p95", serde_json::json!(0.6)))
+        .await;
+    assert_eq!(
+        o.status,
+        Status::Warned,
+        "passes, but 0.9s is no bucket bound: {o:?}"
+    );
+    let o = LatencyCheck::new(scrape(), 0.95, 0.7)
+        .baseline_factor(1.5)
+        .window(Window::Cumulative)
+        .run(&ctx(&url).with_value("baseline.latency.p95", serde_json::json!(0.6)))
+        .await;
+    assert_eq!(o.status, Status::Failed, "{o:?}");
+    assert!(o.summary.contains("> limit 0.7s"), "{}", o.summary);
+
+    // No baseline recorded: cannot judge, and nothing was fetched.
+    let hits = server.hits();
+    let o = check.run(&ctx(&url)).await;
+    assert_eq!(o.status, Status::CheckError, "{o:?}");
+    assert!(o.summary.contains("baseline.latency.p95"), "{}", o.summary);
+    assert_eq!(server.hits(), hits);
 }

@@ -667,7 +667,8 @@ pub struct LatencyCheck {
     source: SourceConfig,
     histogram: String,
     quantile: f64,
-    threshold: f64,
+    threshold: Option<f64>,
+    baseline_factor: Option<f64>,
     window: Window,
     min_requests: f64,
     by: Vec<String>,
@@ -681,7 +682,8 @@ impl LatencyCheck {
             source,
             histogram: DEFAULT_HISTOGRAM.into(),
             quantile,
-            threshold: threshold_seconds,
+            threshold: Some(threshold_seconds),
+            baseline_factor: None,
             window: Window::Last(Duration::from_secs(300)),
             min_requests: 100.0,
             by: Vec::new(),
@@ -716,13 +718,85 @@ impl LatencyCheck {
         self
     }
 
+    /// `quantile` must be ≤ `factor` × the baseline recorded earlier by
+    /// `metrics-baseline` (value `baseline.latency.p95` for P95): "no worse
+    /// than 1.5× before the deploy". Only P50, P95 and P99 have baselines.
+    pub fn against_baseline(source: SourceConfig, quantile: f64, factor: f64) -> Self {
+        LatencyCheck {
+            threshold: None,
+            baseline_factor: Some(factor),
+            ..Self::new(source, quantile, 0.0)
+        }
+    }
+
+    /// Also limits the quantile to `factor` × its baseline; the stricter of
+    /// the two limits applies.
+    pub fn baseline_factor(mut self, factor: f64) -> Self {
+        self.baseline_factor = Some(factor);
+        self
+    }
+
+    fn baseline_key(&self) -> String {
+        baseline_key(&quantile_name(self.quantile).to_lowercase())
+    }
+
+    fn limit_text(&self) -> String {
+        let relative = self.baseline_factor.map(|f| {
+            format!(
+                "{} × baseline {}",
+                trim_float(f),
+                quantile_name(self.quantile)
+            )
+        });
+        match (self.threshold, relative) {
+            (Some(t), None) => seconds_text(Some(t)),
+            (None, Some(r)) => r,
+            (Some(t), Some(r)) => format!("min({}, {r})", seconds_text(Some(t))),
+            (None, None) => "(no limit)".into(),
+        }
+    }
+
     fn condition(&self) -> String {
         format!(
             "{} of `{}` ≤ {}",
             quantile_name(self.quantile),
             self.histogram,
-            seconds_text(Some(self.threshold))
+            self.limit_text()
         )
+    }
+
+    /// The limit in seconds for this run, and how it was derived.
+    fn limit(&self, ctx: &Ctx) -> Result<(f64, Option<String>), String> {
+        let Some(factor) = self.baseline_factor else {
+            return Ok((self.threshold.unwrap_or(f64::INFINITY), None));
+        };
+        let key = self.baseline_key();
+        let baseline = match ctx.value(&key) {
+            Ok(v) => v.as_f64().filter(|b| b.is_finite() && *b > 0.0).ok_or_else(|| {
+                format!(
+                    "`{key}` is {v}, not a positive number of seconds; cannot derive the limit {}",
+                    self.limit_text()
+                )
+            })?,
+            Err(e) => {
+                return Err(format!(
+                    "cannot derive the limit {}: {e} (metrics-baseline records p50, p95 and p99)",
+                    self.limit_text()
+                ));
+            }
+        };
+        let relative = factor * baseline;
+        let note = format!(
+            "baseline {} {} × {} = {}",
+            quantile_name(self.quantile),
+            seconds_text(Some(baseline)),
+            trim_float(factor),
+            seconds_text(Some(relative))
+        );
+        Ok((
+            self.threshold.map_or(relative, |t| t.min(relative)),
+            Some(note),
+        ))
     }
 }
 
@@ -758,7 +832,7 @@ pub fn boundary_advice(h: &Histogram, quantile: f64, threshold: f64) -> Option<S
 #[async_trait]
 impl Check for LatencyCheck {
     fn describe(&self) -> Description {
-        Description::read_only(
+        let d = Description::read_only(
             "metrics-latency",
             format!(
                 "{} over {} from {}",
@@ -766,7 +840,12 @@ impl Check for LatencyCheck {
                 self.window.describe(),
                 self.source.url_text()
             ),
-        )
+        );
+        if self.baseline_factor.is_some() {
+            d.needs(self.baseline_key())
+        } else {
+            d
+        }
     }
 
     fn params(&self) -> Option<CheckParams> {
@@ -776,9 +855,14 @@ impl Check for LatencyCheck {
         p = p
             .with("histogram", &self.histogram)
             .with("quantile", self.quantile.to_string())
-            .with("threshold", format!("{}s", self.threshold))
             .with("window", window_param(self.window))
             .with("min_requests", self.min_requests.to_string());
+        if let Some(t) = self.threshold {
+            p = p.with("threshold", format!("{t}s"));
+        }
+        if let Some(f) = self.baseline_factor {
+            p = p.with("baseline_factor", f.to_string());
+        }
         if !self.by.is_empty() {
             p = p.with("by", self.by.join(","));
         }
@@ -786,6 +870,12 @@ impl Check for LatencyCheck {
     }
 
     async fn run(&self, ctx: &Ctx) -> Outcome {
+        let (limit, derived) = match self.limit(ctx) {
+            Ok(l) => l,
+            Err(e) => {
+                return Outcome::check_error(e).with_evidence("condition", self.condition());
+            }
+        };
         let query = MetricsQuery {
             histogram: Some(self.histogram.clone()),
             counter: None,
@@ -801,8 +891,13 @@ impl Check for LatencyCheck {
         let with = |o: Outcome| {
             with_data_evidence(
                 ctx,
-                o.with_evidence("condition", self.condition())
-                    .with_evidence("source", described.clone()),
+                match &derived {
+                    Some(note) => o
+                        .with_evidence("condition", self.condition())
+                        .with_evidence("limit", note.clone()),
+                    None => o.with_evidence("condition", self.condition()),
+                }
+                .with_evidence("source", described.clone()),
                 &data,
                 self.window,
             )
@@ -876,21 +971,21 @@ impl Check for LatencyCheck {
         };
         let value = q.value;
         let group = labels_text(worst);
-        if q.above_highest_bound && value < self.threshold {
+        if q.above_highest_bound && value < limit {
             // Prometheus would report `value` and an alert at the limit would
             // stay silent, but the true quantile is anywhere above `value`.
             let mut o = with(Outcome::check_error(format!(
                 "{name}{group} lies above {}, the highest finite bucket bound (it falls in the +Inf bucket; Prometheus reports {}), so the histogram cannot tell whether it is ≤ {}; add a bucket boundary at the limit",
                 seconds_text(Some(value)),
                 seconds_text(Some(value)),
-                seconds_text(Some(self.threshold))
+                seconds_text(Some(limit))
             )));
             for (k, v) in evidence {
                 o = o.with_evidence(k, v);
             }
             return o;
         }
-        let over = value > self.threshold || q.above_highest_bound;
+        let over = value > limit || q.above_highest_bound;
         let shown = if q.above_highest_bound {
             format!(
                 "> {} (in the +Inf bucket; Prometheus reports {})",
@@ -903,7 +998,7 @@ impl Check for LatencyCheck {
         let summary = format!(
             "{name}{group} {shown} {} limit {} over {} ({} requests)",
             if over { ">" } else { "≤" },
-            seconds_text(Some(self.threshold)),
+            seconds_text(Some(limit)),
             self.window.describe(),
             trim_float(count)
         );
@@ -916,7 +1011,7 @@ impl Check for LatencyCheck {
         for (k, v) in evidence {
             o = o.with_evidence(k, v);
         }
-        match boundary_advice(worst, self.quantile, self.threshold) {
+        match boundary_advice(worst, self.quantile, limit) {
             Some(advice) => {
                 if o.status == Status::Passed {
                     o.status = Status::Warned;
@@ -926,12 +1021,12 @@ impl Check for LatencyCheck {
                 o = o.with_evidence("advisory", advice);
             }
             None => {
-                if let Some(share) = worst.share_above(self.threshold) {
+                if let Some(share) = worst.share_above(limit) {
                     o = o.with_evidence(
                         "exact",
                         format!(
                             "share of requests slower than {}: {} (the {name} limit allows {})",
-                            seconds_text(Some(self.threshold)),
+                            seconds_text(Some(limit)),
                             percent_text(share),
                             percent_text(1.0 - self.quantile)
                         ),
@@ -1189,7 +1284,7 @@ const BASELINE_PARAMS: [ParamSpec; 8] = [
     ),
 ];
 
-const LATENCY_PARAMS: [ParamSpec; 11] = [
+const LATENCY_PARAMS: [ParamSpec; 12] = [
     SOURCE_PARAMS[0],
     SOURCE_PARAMS[1],
     SOURCE_PARAMS[2],
@@ -1201,12 +1296,16 @@ const LATENCY_PARAMS: [ParamSpec; 11] = [
         Some(DEFAULT_HISTOGRAM),
     ),
     param("quantile", "the quantile, between 0 and 1", Some("0.95")),
-    ParamSpec {
-        name: "threshold",
-        help: "latency limit, e.g. 2s or 500ms (passes when the quantile is ≤ it)",
-        required: true,
-        default: None,
-    },
+    param(
+        "threshold",
+        "latency limit, e.g. 2s or 500ms (passes when the quantile is ≤ it); this or baseline_factor",
+        None,
+    ),
+    param(
+        "baseline_factor",
+        "limit as a multiple of the baseline metrics-baseline recorded (e.g. 1.5); with threshold, the stricter applies",
+        None,
+    ),
     param(
         "window",
         "`cumulative` or a duration such as 5m",
@@ -1354,8 +1453,29 @@ pub(crate) fn specs() -> Vec<CheckSpec> {
                 if !(0.0..=1.0).contains(&q) {
                     return Err(p.error("quantile", "must be between 0 and 1 (0.95 for P95)"));
                 }
+                let source = SourceConfig::from_params(p)?;
+                let factor: Option<f64> = p.parse("baseline_factor")?;
+                if factor.is_some_and(|f| !(f.is_finite() && f > 0.0)) {
+                    return Err(p.error("baseline_factor", "must be a positive number, e.g. 1.5"));
+                }
+                let check = match (p.get("threshold"), factor) {
+                    (Some(_), f) => {
+                        let c = LatencyCheck::new(source, q, seconds(p, "threshold")?);
+                        match f {
+                            Some(f) => c.baseline_factor(f),
+                            None => c,
+                        }
+                    }
+                    (None, Some(f)) => LatencyCheck::against_baseline(source, q, f),
+                    (None, None) => {
+                        return Err(p.error(
+                            "threshold",
+                            "or `baseline_factor` is required: a limit such as 2s, or a multiple of the baseline such as 1.5",
+                        ));
+                    }
+                };
                 Ok(std::sync::Arc::new(
-                    LatencyCheck::new(SourceConfig::from_params(p)?, q, seconds(p, "threshold")?)
+                    check
                         .histogram(p.require("histogram")?)
                         .window(window(p)?)
                         .min_requests(min_requests(p)?)
