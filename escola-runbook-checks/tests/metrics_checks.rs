@@ -498,7 +498,7 @@ fn registry_builds_every_metrics_check_and_round_trips_params() {
         for (k, v) in &exported.params {
             if ["threshold", "quantile"].contains(&k.as_str()) {
                 assert!(
-                    v == "2s" || v == "0.00125" || v == "0.99995",
+                    v == "2s" || v == "0.00125" || v == "0.99995" || v == "0.95",
                     "{k}={v} kept exactly"
                 );
             }
