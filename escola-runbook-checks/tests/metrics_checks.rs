@@ -620,3 +620,41 @@ async fn latency_against_the_recorded_baseline() {
     assert!(o.summary.contains("baseline.latency.p95"), "{}", o.summary);
     assert_eq!(server.hits(), hits);
 }
+
+#[tokio::test]
+async fn openmetrics_answers_are_read_too() {
+    let page = "# TYPE http_requests counter
+http_requests_total{status=\"200\"} 196
+http_requests_created{status=\"200\"} 1.7e9
+http_requests_total{status=\"500\"} 4 # {trace_id=\"abc\"} 1 1.7e9
+# TYPE http_request_duration_seconds histogram
+# UNIT http_request_duration_seconds seconds
+http_request_duration_seconds_bucket{le=\"1\"} 200
+http_request_duration_seconds_bucket{le=\"+Inf\"} 200
+http_request_duration_seconds_count 200
+http_request_duration_seconds_sum 12.5
+# EOF
+";
+    let server = serve(move |_| Response {
+        status: 200,
+        content_type: "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        body: page.into(),
+    });
+    let url = server.url("/metrics");
+    let o = MetricsEndpointCheck::new()
+        .require(["http_requests_total", "http_request_duration_seconds"])
+        .run(&ctx(&url))
+        .await;
+    assert_eq!(o.status, Status::Passed, "{o:?}");
+    assert_eq!(evidence(&o, "format"), Some("OpenMetrics text 1.0"));
+    let o = ErrorRatioCheck::new(scrape(), 0.01)
+        .window(Window::Cumulative)
+        .run(&ctx(&url))
+        .await;
+    assert_eq!(o.status, Status::Failed, "{o:?}");
+    assert!(
+        o.summary.contains("(4 of 200 requests) > limit 1%"),
+        "{}",
+        o.summary
+    );
+}
