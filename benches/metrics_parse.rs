@@ -192,5 +192,28 @@ fn bench_cycle(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_parse, bench_cycle);
+/// The steps of the cycle without HTTP, to see where its time goes.
+fn bench_steps(c: &mut Criterion) {
+    use escola_runbook_checks::metrics::compute;
+    let text = payload(300);
+    let mut group = c.benchmark_group("metrics_steps_300_series");
+    group.sample_size(20);
+    group.bench_function("parse", |b| b.iter(|| ours(&text)));
+    let e = parse(&text, Format::Prometheus).unwrap_or_else(|e| panic!("{e}"));
+    group.bench_function("series", |b| {
+        b.iter(|| compute::series(&e, "http_request_duration_seconds_bucket").len())
+    });
+    let buckets = compute::series(&e, "http_request_duration_seconds_bucket");
+    group.bench_function("histograms by route + 3 quantiles", |b| {
+        b.iter(|| {
+            compute::histograms(&buckets, Some(&["route"]))
+                .iter()
+                .map(|h| h.quantile(0.5).value + h.quantile(0.95).value + h.quantile(0.99).value)
+                .sum::<f64>()
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_parse, bench_cycle, bench_steps);
 criterion_main!(benches);
