@@ -201,12 +201,13 @@ async fn quantiles_ratios_and_rates_equal_prometheus() {
         }
     };
     let api = PrometheusSource::new(format!("http://127.0.0.1:{port}"));
-    // Enough samples for rate(ticks_total[4s]) to cover its range.
+    // Enough samples for rate(ticks_total[4s]) two seconds ago to cover its
+    // whole range (the series must start before the range does).
     assert!(
         wait_for(
             &api,
             "count_over_time(ticks_total[1m])",
-            7.0,
+            9.0,
             Duration::from_secs(40)
         )
         .await,
@@ -332,7 +333,10 @@ async fn quantiles_ratios_and_rates_equal_prometheus() {
     let now_ms = (std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
-        .as_millis()) as i64;
+        .as_millis()) as i64
+        // In the past, so no scrape can land in the range between the two
+        // queries below.
+        - 2_000;
     let at = now_ms as f64 / 1000.0;
     let raw = api.query("ticks_total[4s]", Some(at)).await.unwrap();
     let QueryData::Matrix(series) = raw.data else {
