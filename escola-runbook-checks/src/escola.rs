@@ -34,6 +34,9 @@ pub const RUNBOOK_NAME: &str = "Escola Connect API — Runbook de Deploy";
 /// The secret name the CLI looks for to enable webhook notices.
 pub const WEBHOOK_SECRET: &str = "webhook_url";
 
+/// The secret the CLI looks for to turn the metrics steps into checks.
+pub const METRICS_TOKEN_SECRET: &str = crate::metrics::checks::DEFAULT_TOKEN_SECRET;
+
 /// Limit for the metrics steps (one or two HTTP requests).
 const METRICS_STEP_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -138,12 +141,9 @@ impl MetricsConfig {
         let baseline = LatencyBaselineCheck::new(self.source())
             .window(window)
             .min_requests(self.baseline_min_requests);
-        let mut endpoint = MetricsEndpointCheck::new()
-            .token_secret(&self.token_secret)
+        let endpoint = MetricsEndpointCheck::new()
+            .source(self.source())
             .require([DEFAULT_HISTOGRAM, DEFAULT_COUNTER]);
-        if let Some(url) = &self.url {
-            endpoint = endpoint.url(url);
-        }
         Ok((Arc::new(baseline), Arc::new(endpoint)))
     }
 }

@@ -106,6 +106,11 @@ pub fn load(args: &RunbookArgs, redactor: &Redactor) -> Result<Loaded, CliError>
             webhook_secret: secrets
                 .get(escola::WEBHOOK_SECRET)
                 .map(|_| escola::WEBHOOK_SECRET.to_owned()),
+            // `--set metrics_url=...` or `--secret metrics_token=...` turns
+            // the runbook's metrics steps into checks of that endpoint.
+            metrics: (environment.get("metrics_url").is_some()
+                || secrets.get(escola::METRICS_TOKEN_SECRET).is_some())
+            .then(escola::MetricsConfig::default),
             ..EscolaConfig::default()
         })),
     };
