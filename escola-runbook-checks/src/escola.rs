@@ -119,6 +119,9 @@ impl Default for MetricsConfig {
     }
 }
 
+/// The baseline check and the endpoint check.
+type MetricsChecks = (Arc<dyn Check>, Arc<dyn Check>);
+
 impl MetricsConfig {
     fn source(&self) -> SourceConfig {
         let source = SourceConfig::scrape().token_secret(&self.token_secret);
@@ -129,7 +132,7 @@ impl MetricsConfig {
     }
 
     /// The two checks: baseline and endpoint.
-    fn checks(&self) -> Result<(Arc<dyn Check>, Arc<dyn Check>), ParamError> {
+    fn checks(&self) -> Result<MetricsChecks, ParamError> {
         let window = Window::parse(&self.baseline_window).ok_or_else(|| ParamError {
             check: "metrics-baseline".into(),
             param: "window".into(),
