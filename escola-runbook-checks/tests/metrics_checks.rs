@@ -658,3 +658,30 @@ http_request_duration_seconds_sum 12.5
         o.summary
     );
 }
+
+#[tokio::test]
+async fn credentials_in_the_url_stay_out_of_outcomes() {
+    let page = histogram_text(&[("1", 50.0), ("+Inf", 50.0)], &[("200", 50.0)]);
+    let server = app(vec![page]);
+    let url = format!("http://scraper:pw-in-url-77@{}/metrics", server.addr);
+    let o = LatencyBaselineCheck::new(scrape().url(&url))
+        .run(&ctx("unused"))
+        .await;
+    assert_eq!(o.status, Status::Passed, "{o:?}");
+    let o2 = MetricsEndpointCheck::new()
+        .source(scrape().url(&url))
+        .run(&ctx("unused"))
+        .await;
+    assert_eq!(o2.status, Status::Passed, "{o2:?}");
+    // Unreachable, so the error message names the URL too.
+    let down = "http://scraper:pw-in-url-77@127.0.0.1:9/metrics";
+    let o3 = LatencyBaselineCheck::new(scrape().url(down))
+        .run(&ctx("unused"))
+        .await;
+    assert_eq!(o3.status, Status::CheckError, "{o3:?}");
+    for o in [o, o2, o3] {
+        let json = serde_json::to_string(&o).unwrap();
+        assert!(!json.contains("pw-in-url-77"), "{json}");
+        assert!(json.contains("127.0.0.1"), "the URL is still shown: {json}");
+    }
+}

@@ -105,7 +105,7 @@ impl SourceConfig {
 
     fn url_text(&self) -> String {
         match (&self.url, self.kind) {
-            (Some(u), _) => u.clone(),
+            (Some(u), _) => crate::http::strip_userinfo(u),
             (None, SourceKind::Scrape) => "$metrics_url (or $base_url/metrics)".into(),
             (None, SourceKind::Prometheus) => "$prometheus_url".into(),
         }
@@ -345,7 +345,7 @@ impl Check for MetricsEndpointCheck {
 
     async fn run(&self, ctx: &Ctx) -> Outcome {
         let url = match self.config().resolve_url(ctx) {
-            Ok(u) => ctx.redactor().redact(&u).into_owned(),
+            Ok(u) => crate::http::display_url(ctx, &u),
             Err(e) => return Outcome::check_error(e),
         };
         let secret_name = &self.source.token_secret;

@@ -268,6 +268,8 @@ impl Scrape {
 #[derive(Clone)]
 pub struct ScrapeSource {
     url: String,
+    // The URL without user:password, for messages and evidence.
+    shown: String,
     token: Option<Secret>,
     timeout: Duration,
     every: Option<Duration>,
@@ -278,7 +280,7 @@ pub struct ScrapeSource {
 impl std::fmt::Debug for ScrapeSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ScrapeSource")
-            .field("url", &self.url)
+            .field("url", &self.shown)
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("timeout", &self.timeout)
             .finish()
@@ -289,8 +291,10 @@ impl ScrapeSource {
     /// Scrapes `url` (http or https; TLS through rustls with the system's
     /// roots).
     pub fn new(url: impl Into<String>) -> Self {
+        let url = url.into();
         ScrapeSource {
-            url: url.into(),
+            shown: crate::http::strip_userinfo(&url),
+            url,
             token: None,
             timeout: DEFAULT_TIMEOUT,
             every: None,
@@ -332,10 +336,10 @@ impl ScrapeSource {
     /// One GET of the endpoint; a non-2xx status is an error.
     pub async fn scrape(&self) -> Result<Scrape, SourceError> {
         let url = reqwest::Url::parse(&self.url).map_err(|e| SourceError::InvalidUrl {
-            url: self.url.clone(),
+            url: self.shown.clone(),
             message: e.to_string(),
         })?;
-        let client = cached_client(&self.client, self.timeout, &self.url).await?;
+        let client = cached_client(&self.client, self.timeout, &self.shown).await?;
         let mut request = client.get(url).header(
             reqwest::header::ACCEPT,
             "application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.4,*/*;q=0.1",
@@ -344,7 +348,10 @@ impl ScrapeSource {
             request = request.bearer_auth(token.expose());
         }
         let started = tokio::time::Instant::now();
-        let response = request.send().await.map_err(|e| transport(&self.url, &e))?;
+        let response = request
+            .send()
+            .await
+            .map_err(|e| transport(&self.shown, &e))?;
         let status = response.status().as_u16();
         let content_type = response
             .headers()
@@ -354,18 +361,18 @@ impl ScrapeSource {
         let body = response
             .text()
             .await
-            .map_err(|e| transport(&self.url, &e))?;
+            .map_err(|e| transport(&self.shown, &e))?;
         let elapsed = started.elapsed();
         if !(200..300).contains(&status) {
             return Err(SourceError::Status {
-                url: self.url.clone(),
+                url: self.shown.clone(),
                 status,
                 body: excerpt(&body),
             });
         }
         let format = Format::detect(content_type.as_deref(), &body);
         Ok(Scrape {
-            url: self.url.clone(),
+            url: self.shown.clone(),
             status,
             content_type,
             format,
@@ -414,7 +421,7 @@ fn sum_if(series: Vec<Series>, keys: Option<&[String]>) -> Vec<Series> {
 #[async_trait]
 impl MetricsSource for ScrapeSource {
     fn describe(&self) -> String {
-        format!("scrape of {}", self.url)
+        format!("scrape of {}", self.shown)
     }
 
     async fn fetch(&self, query: &MetricsQuery) -> Result<MetricsData, SourceError> {
@@ -427,7 +434,7 @@ impl MetricsSource for ScrapeSource {
                 None,
                 format!(
                     "one scrape of {} ({}), cumulative counters",
-                    self.url,
+                    self.shown,
                     first.format.name()
                 ),
             ),
@@ -457,7 +464,7 @@ impl MetricsSource for ScrapeSource {
                     Some(secs),
                     format!(
                         "{scrapes} scrapes of {} over {} ({}), deltas with counter resets handled",
-                        self.url,
+                        self.shown,
                         format_duration(Duration::from_secs_f64(secs)),
                         format.name()
                     ),
@@ -478,6 +485,7 @@ impl MetricsSource for ScrapeSource {
 #[derive(Clone)]
 pub struct PrometheusSource {
     base: String,
+    shown: String,
     token: Option<Secret>,
     timeout: Duration,
     client: Arc<OnceCell<reqwest::Client>>,
@@ -486,7 +494,7 @@ pub struct PrometheusSource {
 impl std::fmt::Debug for PrometheusSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PrometheusSource")
-            .field("base", &self.base)
+            .field("base", &self.shown)
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("timeout", &self.timeout)
             .finish()
@@ -594,8 +602,10 @@ impl PrometheusSource {
     /// The API at `base` (e.g. `http://prometheus:9090`; a path prefix such
     /// as `/prometheus` is kept).
     pub fn new(base: impl Into<String>) -> Self {
+        let base = base.into().trim_end_matches('/').to_owned();
         PrometheusSource {
-            base: base.into().trim_end_matches('/').to_owned(),
+            shown: crate::http::strip_userinfo(&base),
+            base,
             token: None,
             timeout: DEFAULT_TIMEOUT,
             client: Arc::default(),
@@ -653,10 +663,12 @@ impl PrometheusSource {
         promql: &str,
         params: &[(&str, String)],
     ) -> Result<QueryResponse, SourceError> {
-        let endpoint = format!("{}{path}", self.base);
-        let mut url = reqwest::Url::parse(&endpoint).map_err(|e| SourceError::InvalidUrl {
-            url: endpoint.clone(),
-            message: e.to_string(),
+        let endpoint = format!("{}{path}", self.shown);
+        let mut url = reqwest::Url::parse(&format!("{}{path}", self.base)).map_err(|e| {
+            SourceError::InvalidUrl {
+                url: endpoint.clone(),
+                message: e.to_string(),
+            }
         })?;
         url.query_pairs_mut()
             .extend_pairs(params.iter().map(|(k, v)| (*k, v.as_str())));
@@ -791,7 +803,7 @@ impl PrometheusSource {
                 })
                 .collect()),
             other => Err(SourceError::Decode {
-                url: self.base.clone(),
+                url: self.shown.clone(),
                 message: format!("`{promql}` gave {other:?}, expected an instant vector"),
             }),
         }
@@ -837,7 +849,7 @@ pub fn sum_promql(metric: &str, keys: Option<&[String]>, window: Window) -> Stri
 #[async_trait]
 impl MetricsSource for PrometheusSource {
     fn describe(&self) -> String {
-        format!("Prometheus API at {}", self.base)
+        format!("Prometheus API at {}", self.shown)
     }
 
     async fn fetch(&self, query: &MetricsQuery) -> Result<MetricsData, SourceError> {
