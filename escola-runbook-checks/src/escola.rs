@@ -26,6 +26,10 @@ use escola_runbook_core::{Check, ModelError, Phase, Runbook, Step};
 use serde::{Deserialize, Serialize};
 
 use crate::command::CommandCheck;
+use crate::metrics::Window;
+use crate::metrics::checks::{
+    DEFAULT_COUNTER, DEFAULT_HISTOGRAM, LatencyBaselineCheck, MetricsEndpointCheck, SourceConfig,
+};
 use crate::notify::Notify;
 use crate::registry::{self, ParamError, Params};
 use crate::smoke::SmokeCheck;
@@ -35,6 +39,12 @@ pub const RUNBOOK_NAME: &str = "Escola Connect API — Runbook de Deploy";
 
 /// The secret name the CLI looks for to enable webhook notices.
 pub const WEBHOOK_SECRET: &str = "webhook_url";
+
+/// The secret the CLI looks for to turn the metrics steps into checks.
+pub const METRICS_TOKEN_SECRET: &str = crate::metrics::checks::DEFAULT_TOKEN_SECRET;
+
+/// Limit for the metrics steps (one or two HTTP requests).
+const METRICS_STEP_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Where the application lives and how long its commands may take.
 #[derive(Debug, Clone)]
@@ -70,6 +80,10 @@ pub struct EscolaConfig {
     pub webhook_secret: Option<String>,
     /// How the `smoke-tests` step runs.
     pub smoke: SmokeTests,
+    /// Makes `metrics-baseline` and `metrics-endpoint` checks of the app's
+    /// `/metrics` (the URL from the environment setting `metrics_url`, else
+    /// `<base_url>/metrics`; the token from a secret).
+    pub metrics: Option<MetricsConfig>,
 }
 
 /// How the post-deploy `smoke-tests` step runs: one of these, never both.
@@ -95,6 +109,79 @@ impl Default for SmokeTests {
     }
 }
 
+/// The app's `/metrics` as the runbook's metrics steps read it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// The metrics URL; unset: the environment's `metrics_url`, else
+    /// `<base_url>/metrics`, read when the step runs.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Secret holding the Bearer token (default `metrics_token`).
+    #[serde(default = "default_metrics_token")]
+    pub token_secret: String,
+    /// Baseline window: `cumulative` (one scrape, since the process
+    /// started; the default) or a duration such as `1m` (two scrapes).
+    #[serde(default = "default_baseline_window")]
+    pub baseline_window: String,
+    /// Fewer requests than this in the window: the baseline is `no_data`.
+    #[serde(default = "default_baseline_min")]
+    pub baseline_min_requests: f64,
+}
+
+fn default_metrics_token() -> String {
+    crate::metrics::checks::DEFAULT_TOKEN_SECRET.into()
+}
+fn default_baseline_window() -> String {
+    "cumulative".into()
+}
+fn default_baseline_min() -> f64 {
+    20.0
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            url: None,
+            token_secret: default_metrics_token(),
+            baseline_window: default_baseline_window(),
+            baseline_min_requests: default_baseline_min(),
+        }
+    }
+}
+
+/// The baseline check and the endpoint check.
+type MetricsChecks = (Arc<dyn Check>, Arc<dyn Check>);
+
+impl MetricsConfig {
+    fn source(&self) -> SourceConfig {
+        let source = SourceConfig::scrape().token_secret(&self.token_secret);
+        match &self.url {
+            Some(url) => source.url(url),
+            None => source,
+        }
+    }
+
+    /// The two checks: baseline and endpoint.
+    fn checks(&self) -> Result<MetricsChecks, ParamError> {
+        let window = Window::parse(&self.baseline_window).ok_or_else(|| ParamError {
+            check: "metrics-baseline".into(),
+            param: "window".into(),
+            message: format!(
+                "is `{}`; write `cumulative` or a duration such as 1m",
+                self.baseline_window
+            ),
+        })?;
+        let baseline = LatencyBaselineCheck::new(self.source())
+            .window(window)
+            .min_requests(self.baseline_min_requests);
+        let endpoint = MetricsEndpointCheck::new()
+            .source(self.source())
+            .require([DEFAULT_HISTOGRAM, DEFAULT_COUNTER]);
+        Ok((Arc::new(baseline), Arc::new(endpoint)))
+    }
+}
+
 impl Default for EscolaConfig {
     fn default() -> Self {
         EscolaConfig {
@@ -110,6 +197,7 @@ impl Default for EscolaConfig {
             app_log: None,
             webhook_secret: None,
             smoke: SmokeTests::default(),
+            metrics: None,
         }
     }
 }
@@ -489,6 +577,15 @@ impl EscolaConfig {
     }
 }
 
+/// A metrics check step (with a timeout) when configured, the manual step
+/// otherwise.
+fn metrics_step(id: &str, title: &str, check: Option<Arc<dyn Check>>) -> Step {
+    match check {
+        Some(check) => Step::check_arc(id, title, check).timeout(METRICS_STEP_TIMEOUT),
+        None => Step::manual(id, title),
+    }
+}
+
 /// A check step when `check` is set, the manual step otherwise.
 fn automated(id: &str, title: &str, check: Option<Arc<dyn Check>>) -> Step {
     match check {
@@ -513,6 +610,15 @@ fn advisory_unless(blocking: bool, step: Step) -> Step {
 /// The built-in runbook.
 pub fn runbook(config: &EscolaConfig) -> Result<Runbook, EscolaError> {
     let auto = config.automations()?;
+    let (metrics_baseline, metrics_endpoint) = match config
+        .metrics
+        .as_ref()
+        .map(MetricsConfig::checks)
+        .transpose()?
+    {
+        Some((baseline, endpoint)) => (Some(baseline), Some(endpoint)),
+        None => (None, None),
+    };
     let cmd = |line: &str, timeout: Duration| {
         CommandCheck::shell(line)
             .current_dir(&config.app_dir)
@@ -556,7 +662,14 @@ pub fn runbook(config: &EscolaConfig) -> Result<Runbook, EscolaError> {
         .step(Step::manual("notice-scheduled", "Programar aviso nos canais #operacoes e #promotores (T -4h).").section(window))
         .step(Step::manual("squad-present", "Garantir presença do squad (dev, QA, suporte) no período.").section(window))
         .step(Step::manual("db-snapshot", "Snapshot do banco (`mysqldump` + storage seguro).").section(backups))
-        .step(Step::manual("metrics-baseline", "Verificar métricas em Prometheus (`/metrics`) e latência base.").section(backups))
+        .step(
+            metrics_step(
+                "metrics-baseline",
+                "Verificar métricas em Prometheus (`/metrics`) e latência base.",
+                metrics_baseline,
+            )
+            .section(backups),
+        )
         .step(
             Step::manual("drain-queues", "Limpar filas/cron-sim (se aplicável) para evitar gatilhos durante deploy.")
                 .section(backups),
@@ -652,9 +765,10 @@ pub fn runbook(config: &EscolaConfig) -> Result<Runbook, EscolaError> {
                 log_scan,
             ),
         ))
-        .step(Step::manual(
+        .step(metrics_step(
             "metrics-endpoint",
             "Garantir que `/metrics` está respondendo (`curl -H \"Authorization: Bearer <token>\" http://api/metrics`).",
+            metrics_endpoint,
         ))
         .step(Step::manual(
             "dashboards",
@@ -1085,5 +1199,45 @@ mod tests {
                 .any(|e| e.value.contains("Escola 7 not found — Trace-Id t-77")),
             "{log:#?}"
         );
+    }
+
+    #[test]
+    fn metrics_steps_are_checks() {
+        let rb = runbook(&EscolaConfig::default()).unwrap();
+        assert_eq!(
+            kind_of(&rb, "metrics-baseline"),
+            None,
+            "manual without configuration"
+        );
+        assert_eq!(kind_of(&rb, "metrics-endpoint"), None);
+        let rb = runbook(&EscolaConfig {
+            metrics: Some(MetricsConfig::default()),
+            ..EscolaConfig::default()
+        })
+        .unwrap();
+        let step = |id: &str| {
+            rb.phases()
+                .iter()
+                .flat_map(|p| p.steps.iter())
+                .find(|s| s.id == id)
+                .and_then(|s| s.description())
+                .unwrap()
+        };
+        let baseline = step("metrics-baseline");
+        assert_eq!(baseline.name, "metrics-baseline");
+        assert!(
+            baseline
+                .produces
+                .contains(&"baseline.latency.p95".to_owned())
+        );
+        assert!(!baseline.mutates);
+        let endpoint = step("metrics-endpoint");
+        assert_eq!(endpoint.name, "metrics-endpoint");
+        assert!(
+            endpoint.verifies.contains("metrics_token"),
+            "{}",
+            endpoint.verifies
+        );
+        assert!(endpoint.verifies.contains("http_requests_total"));
     }
 }

@@ -14,6 +14,7 @@ pub mod http;
 pub mod http_json;
 pub mod log_scan;
 pub mod markdown;
+pub mod metrics;
 pub mod notify;
 pub mod registry;
 pub mod runbook_file;

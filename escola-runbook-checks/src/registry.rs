@@ -254,6 +254,7 @@ pub fn builtin() -> Vec<CheckSpec> {
         notify::spec(),
         crate::smoke::spec(),
     ];
+    specs.extend(crate::metrics::checks::specs());
     specs.sort_by_key(|s| s.name);
     specs
 }

@@ -15,6 +15,7 @@ fn fully_configured() -> EscolaConfig {
         "changelog": { "version": "1.4.0" },
         "cdn_purge": { "base_url": "https://cdn.example", "token_secret": "cdn_token", "blocking": true },
         "app_log": { "max_errors": 3, "offset": "-03:00" },
+        "metrics": { "url": "https://api.example/metrics", "baseline_window": "1m" },
     });
     EscolaConfig {
         release_dir: Some("/srv/escola/releases/1.4.0".into()),
@@ -24,6 +25,7 @@ fn fully_configured() -> EscolaConfig {
         changelog: serde_json::from_value(config["changelog"].clone()).unwrap(),
         cdn_purge: serde_json::from_value(config["cdn_purge"].clone()).unwrap(),
         app_log: serde_json::from_value(config["app_log"].clone()).unwrap(),
+        metrics: serde_json::from_value(config["metrics"].clone()).unwrap(),
         webhook_secret: Some(escola::WEBHOOK_SECRET.into()),
         ..EscolaConfig::default()
     }

@@ -44,6 +44,8 @@ pub enum Command {
     /// Exit codes: 0 every assertion passed, 1 one failed (or was not
     /// evaluated, or the target did not answer), 2 bad input (nothing sent).
     Smoke(SmokeArgs),
+    /// Read request metrics: P50/P95/P99 per histogram series and the 5xx ratio.
+    Metrics(MetricsArgs),
 }
 
 /// Which runbook, against which environment.
@@ -335,4 +337,53 @@ pub struct SmokeArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     pub format: SmokeFormat,
+}
+
+/// `metrics`.
+#[derive(Debug, Args)]
+pub struct MetricsArgs {
+    /// The app's metrics URL (e.g. https://api.example.org/metrics), or with
+    /// --prometheus the Prometheus base URL.
+    #[arg(long, value_name = "URL")]
+    pub url: String,
+    /// Environment variable holding the Bearer token (never pass it in argv).
+    #[arg(long, value_name = "VAR")]
+    pub token_env: Option<String>,
+    /// File holding the Bearer token (e.g. a mounted Kubernetes secret); trailing newline ignored.
+    #[arg(long, value_name = "FILE", conflicts_with = "token_env")]
+    pub token_file: Option<std::path::PathBuf>,
+    /// URL is a Prometheus HTTP API (or Thanos, Mimir, VictoriaMetrics): ask it with PromQL.
+    #[arg(long)]
+    pub prometheus: bool,
+    /// Sum by these labels (comma-separated, e.g. method,route); default: every series apart.
+    #[arg(long, value_name = "LABELS", value_delimiter = ',')]
+    pub by: Option<Vec<String>>,
+    /// Two scrapes this far apart and their deltas (e.g. 30s, 5m); default: one scrape, cumulative.
+    #[arg(long, value_name = "DURATION")]
+    pub interval: Option<String>,
+    /// With --interval: also scrape this often in between (e.g. 15s), so a restart is always seen.
+    #[arg(long, value_name = "DURATION", requires = "interval")]
+    pub every: Option<String>,
+    /// Histogram family, without _bucket.
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "http_request_duration_seconds"
+    )]
+    pub histogram: String,
+    /// Request counter for the error ratio.
+    #[arg(long, value_name = "NAME", default_value = "http_requests_total")]
+    pub counter: String,
+    /// Label holding the HTTP status.
+    #[arg(long, value_name = "LABEL", default_value = "status")]
+    pub status_label: String,
+    /// Statuses counted as errors (PromQL =~ regex).
+    #[arg(long, value_name = "REGEX", default_value = "5..")]
+    pub errors: String,
+    /// Limit for one HTTP request.
+    #[arg(long, value_name = "DURATION", default_value = "10s")]
+    pub timeout: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: PlanFormat,
 }

@@ -16,6 +16,55 @@ fn run_in(dir: &Path, args: &[&str]) -> Output {
     bin().current_dir(dir).args(args).output().unwrap()
 }
 
+/// Serves a healthy `/metrics` (Bearer token required) for the runbook's
+/// metrics steps, which run in dry-run too, and returns the `run` arguments
+/// that point the runbook at it.
+fn metrics_endpoint() -> Vec<String> {
+    use std::io::{Read, Write};
+    const PAGE: &str = "http_request_duration_seconds_bucket{le=\"0.5\"} 90\n\
+        http_request_duration_seconds_bucket{le=\"+Inf\"} 100\n\
+        http_requests_total{status=\"200\"} 100\n";
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { continue };
+            let mut req = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                match s.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => req.extend_from_slice(&buf[..n]),
+                }
+            }
+            let ok = String::from_utf8_lossy(&req).contains("Bearer metrics-test-token");
+            let (status, body) = if ok { ("200 OK", PAGE) } else { ("401 No", "") };
+            let _ = write!(
+                s,
+                "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    vec![
+        "--set".into(),
+        format!("metrics_url=http://{addr}/metrics"),
+        "--secret".into(),
+        "metrics_token=ESCOLA_CLI_TEST_METRICS_TOKEN".into(),
+    ]
+}
+
+fn run_with_metrics(dir: &Path, args: &[&str]) -> Output {
+    let extra = metrics_endpoint();
+    bin()
+        .current_dir(dir)
+        .args(args)
+        .args(&extra)
+        .env("ESCOLA_CLI_TEST_METRICS_TOKEN", "metrics-test-token")
+        .output()
+        .unwrap()
+}
+
 fn text(o: &Output) -> String {
     format!(
         "{}{}",
@@ -101,7 +150,7 @@ fn plan_lists_the_seven_sections_and_every_item() {
 fn a_dry_run_with_yes_succeeds_and_writes_three_reports() {
     let app = app(0);
     let api = target();
-    let out = run_in(
+    let out = run_with_metrics(
         app.path(),
         &[
             "run",
@@ -127,6 +176,15 @@ fn a_dry_run_with_yes_succeeds_and_writes_three_reports() {
         md.contains("- [x] Validar smoke tests automatizados"),
         "{md}"
     );
+    // The metrics steps ran against the endpoint, read-only, in dry-run.
+    assert!(
+        md.contains("- [x] Verificar métricas em Prometheus"),
+        "{md}"
+    );
+    assert!(
+        md.contains("- [x] Garantir que `/metrics` está respondendo"),
+        "{md}"
+    );
     // The report rebuilt from the journal alone is the one written at the end.
     let id = run.file_name().unwrap().to_str().unwrap();
     let out = run_in(app.path(), &["report", id, "--format", "md"]);
@@ -141,7 +199,7 @@ fn a_failing_smoke_test_rolls_back_with_exit_code_3() {
     let app = app(0);
     let api = target();
     api.sim.faults().set_error_rate(1.0);
-    let out = run_in(
+    let out = run_with_metrics(
         app.path(),
         &[
             "run",

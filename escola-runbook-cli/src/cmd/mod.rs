@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod import;
+pub mod metrics;
 pub mod plan;
 pub mod report;
 pub mod run;
@@ -119,6 +120,11 @@ pub fn load(args: &RunbookArgs, redactor: &Redactor) -> Result<Loaded, CliError>
             } else {
                 SmokeTests::Manual
             },
+            // `--set metrics_url=...` or `--secret metrics_token=...` turns
+            // the runbook's metrics steps into checks of that endpoint.
+            metrics: (environment.get("metrics_url").is_some()
+                || secrets.get(escola::METRICS_TOKEN_SECRET).is_some())
+            .then(escola::MetricsConfig::default),
             ..EscolaConfig::default()
         })),
     };

@@ -1,0 +1,120 @@
+//! `escola-runbook metrics`: P50/P95/P99 per histogram series and the error
+//! ratio, from one scrape, two scrapes an interval apart, or Prometheus.
+
+use escola_runbook_checks::metrics::compute::StatusMatcher;
+use escola_runbook_checks::metrics::{
+    MetricsQuery, MetricsSource, PrometheusSource, ScrapeSource, SummaryRequest, Window, summarize,
+};
+use escola_runbook_checks::registry::parse_duration;
+use escola_runbook_core::{Redactor, Secret, exit};
+
+use crate::CliError;
+use crate::cli::{MetricsArgs, PlanFormat};
+
+pub async fn run(args: MetricsArgs, redactor: &Redactor) -> Result<i32, CliError> {
+    let token = match (&args.token_env, &args.token_file) {
+        (Some(var), _) => match std::env::var(var) {
+            Ok(v) if !v.is_empty() => Some(v),
+            _ => {
+                return Err(CliError::usage(format!(
+                    "--token-env {var}: environment variable {var} is not set or empty; export it with the token"
+                )));
+            }
+        },
+        (None, Some(path)) => match std::fs::read_to_string(path) {
+            Ok(v) if !v.trim_end_matches(['\n', '\r']).is_empty() => {
+                Some(v.trim_end_matches(['\n', '\r']).to_owned())
+            }
+            Ok(_) => {
+                return Err(CliError::usage(format!(
+                    "--token-file {}: the file is empty",
+                    path.display()
+                )));
+            }
+            Err(e) => {
+                return Err(CliError::usage(format!(
+                    "--token-file {}: cannot read it: {e}",
+                    path.display()
+                )));
+            }
+        },
+        (None, None) => None,
+    };
+    let token = token.map(|v| {
+        redactor.register("token", &v);
+        Secret::new(v)
+    });
+    let timeout = parse_duration(&args.timeout).ok_or_else(|| {
+        CliError::usage(format!(
+            "--timeout {}: write a duration such as 10s",
+            args.timeout
+        ))
+    })?;
+    let window = match &args.interval {
+        None => Window::Cumulative,
+        Some(text) => match parse_duration(text) {
+            Some(d) if !d.is_zero() => Window::Last(d),
+            _ => {
+                return Err(CliError::usage(format!(
+                    "--interval {text}: write a positive duration such as 30s or 5m"
+                )));
+            }
+        },
+    };
+    let every = match &args.every {
+        None => None,
+        Some(text) => Some(
+            parse_duration(text)
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| {
+                    CliError::usage(format!(
+                        "--every {text}: write a positive duration such as 15s"
+                    ))
+                })?,
+        ),
+    };
+    let errors =
+        StatusMatcher::new(&args.errors).map_err(|e| CliError::usage(format!("--errors: {e}")))?;
+    let source: Box<dyn MetricsSource> = if args.prometheus {
+        let mut s = PrometheusSource::new(&args.url).timeout(timeout);
+        if let Some(t) = token {
+            s = s.token(t);
+        }
+        Box::new(s)
+    } else {
+        let mut s = ScrapeSource::new(&args.url).timeout(timeout);
+        if let Some(t) = token {
+            s = s.token(t);
+        }
+        if let Some(step) = every {
+            s = s.every(step);
+        }
+        Box::new(s)
+    };
+    let request = SummaryRequest {
+        query: MetricsQuery {
+            histogram: Some(args.histogram),
+            counter: Some(args.counter),
+            by: args.by,
+            status_label: args.status_label,
+            window,
+        },
+        errors,
+    };
+    let summary = tokio::select! {
+        s = summarize(source.as_ref(), &request) => s,
+        _ = tokio::signal::ctrl_c() => return Ok(exit::STOPPED),
+    }
+    .map_err(|e| CliError::failure(e.to_string()))?;
+    match args.format {
+        PlanFormat::Text => print!("{}", redactor.redact(&summary.render_text())),
+        PlanFormat::Json => {
+            let mut json = summary.to_json();
+            redactor.redact_json(&mut json);
+            let text = serde_json::to_string_pretty(&json)
+                .map_err(|e| CliError::failure(format!("cannot render JSON: {e}")))?;
+            println!("{text}");
+        }
+    }
+    Ok(exit::SUCCESS)
+}
