@@ -9,14 +9,20 @@
 
 use std::sync::Arc;
 
-use escola_runbook_checks::escola::{self, EscolaConfig};
+use escola_runbook_checks::escola::{self, EscolaConfig, MetricsConfig};
 use escola_runbook_core::report::{LineReporter, write_reports};
-use escola_runbook_core::{Environment, Executor, PreapprovedConfirmer, RunOptions, run_directory};
+use escola_runbook_core::{
+    Environment, Executor, PreapprovedConfirmer, RunOptions, Secret, Secrets, run_directory,
+};
 use escola_runbook_testkit::{Simulator, SimulatorConfig};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let runbook = escola::runbook(&EscolaConfig::default())?;
+    // The metrics steps and the alert watches read the simulator's /metrics.
+    let runbook = escola::runbook(&EscolaConfig {
+        metrics: Some(MetricsConfig::default()),
+        ..EscolaConfig::default()
+    })?;
     let api = Simulator::start(SimulatorConfig::default()).await?;
     eprintln!("Escola Connect API simulator at {}", api.base_url());
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -34,6 +40,24 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             std::process::exit(escola_runbook_core::exit::USAGE);
         }
     }
+    // Users keep using the API during the deploy: without their traffic the
+    // baseline latency would honestly be "no data".
+    let users = {
+        let base = api.base_url();
+        tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            for n in 0u64.. {
+                let path = ["/v1/escolas", "/v1/cidades", "/health"][(n % 3) as usize];
+                let _ = client.get(format!("{base}{path}")).send().await;
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        })
+    };
+    while api.requests_served() < 60 {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let mut secrets = Secrets::new();
+    secrets.insert("metrics_token", Secret::new(api.metrics_token()));
     let root =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/escola-runbook-example");
     let record = Executor::new(runbook)
@@ -44,6 +68,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             ..RunOptions::default()
         })
         .environment(Environment::new("simulator").with("base_url", api.base_url()))
+        .secrets(secrets)
         .confirmer(Arc::new(PreapprovedConfirmer::new("example")))
         .observer(Arc::new(LineReporter::new(std::io::stderr())))
         .run_root(&root)
@@ -53,6 +78,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for path in write_reports(&record, &dir)? {
         eprintln!("wrote {}", path.display());
     }
+    users.abort();
     api.shutdown().await;
     std::process::exit(record.exit_code.unwrap_or(1));
 }

@@ -22,7 +22,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use escola_runbook_core::{Check, ModelError, Phase, Runbook, Step};
+use escola_runbook_core::rules::{Comparison, Rule, Window as RuleWindow};
+use escola_runbook_core::{Check, ModelError, Phase, Runbook, Step, Watch};
 use serde::{Deserialize, Serialize};
 
 use crate::command::CommandCheck;
@@ -30,6 +31,8 @@ use crate::metrics::Window;
 use crate::metrics::checks::{
     DEFAULT_COUNTER, DEFAULT_HISTOGRAM, LatencyBaselineCheck, MetricsEndpointCheck, SourceConfig,
 };
+use crate::metrics::compute::StatusMatcher;
+use crate::metrics::probe::{Measure, MetricsProbe};
 use crate::notify::Notify;
 use crate::registry::{self, ParamError, Params};
 use crate::smoke::SmokeCheck;
@@ -84,6 +87,30 @@ pub struct EscolaConfig {
     /// `/metrics` (the URL from the environment setting `metrics_url`, else
     /// `<base_url>/metrics`; the token from a secret).
     pub metrics: Option<MetricsConfig>,
+    /// How the runbook's alerts are watched once `metrics` is set.
+    pub watch: WatchConfig,
+}
+
+/// The extended monitoring's alert watch: how often, how long, and the
+/// rollback window ("alertas dispararem continuamente em ≤15 min").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WatchConfig {
+    /// Time between evaluations.
+    pub interval: Duration,
+    /// How long to watch (the runbook says 30 min to 24 h).
+    pub duration: Duration,
+    /// A firing alert inside this window rolls back; after it, it only alerts.
+    pub rollback_window: Duration,
+}
+
+impl Default for WatchConfig {
+    fn default() -> Self {
+        WatchConfig {
+            interval: Duration::from_secs(15),
+            duration: Duration::from_secs(24 * 3600),
+            rollback_window: Duration::from_secs(15 * 60),
+        }
+    }
 }
 
 /// How the post-deploy `smoke-tests` step runs: one of these, never both.
@@ -198,6 +225,7 @@ impl Default for EscolaConfig {
             webhook_secret: None,
             smoke: SmokeTests::default(),
             metrics: None,
+            watch: WatchConfig::default(),
         }
     }
 }
@@ -607,6 +635,71 @@ fn advisory_unless(blocking: bool, step: Step) -> Step {
     if blocking { step } else { step.advisory() }
 }
 
+/// An alert of the runbook as a watch step of one rule, in the fail-fast
+/// `alerts` group: the first to fire inside the rollback window stops the
+/// others and rolls back.
+fn alert(watch: &WatchConfig, id: &str, title: &str, rule: Rule) -> Step {
+    Step::check(
+        id,
+        title,
+        Watch::new(vec![rule], watch.interval, watch.duration)
+            .rollback_window(watch.rollback_window),
+    )
+    .parallel("alerts")
+    .section("Alertas sugeridos")
+}
+
+/// The three alerts, measured from the app's metrics.
+fn alert_steps(metrics: &MetricsConfig, watch: &WatchConfig) -> Result<[Step; 3], ParamError> {
+    let matcher = |pattern: &str| {
+        StatusMatcher::new(pattern).map_err(|e| ParamError {
+            check: "watch".into(),
+            param: "status".into(),
+            message: e.to_string(),
+        })
+    };
+    let five_minutes = Duration::from_secs(300);
+    let p95 = MetricsProbe::new(metrics.source(), Measure::Quantile(0.95), five_minutes)
+        .min_requests(20.0);
+    let errors = MetricsProbe::new(
+        metrics.source(),
+        Measure::ErrorPercent(matcher("5..")?),
+        five_minutes,
+    )
+    .min_requests(20.0);
+    let limited = MetricsProbe::new(
+        metrics.source(),
+        Measure::Count(matcher("429")?),
+        Duration::ZERO,
+    )
+    .only("route", "/v1/escolas");
+    let p95_title = "`Latência P95 > 2s` por 5 minutos.";
+    let errors_title = "`HTTP 5xx > 1%` por 5 minutos.";
+    let limited_title =
+        "`Rate Limit` excedido para `/v1/escolas` por mais de 3 requisições consecutivas.";
+    Ok([
+        alert(
+            watch,
+            "alert-latency-p95",
+            p95_title,
+            Rule::new("latency-p95", p95_title, Arc::new(p95), Comparison::Above, 2.0, RuleWindow::For { duration: five_minutes }).unit("s"),
+        ),
+        alert(
+            watch,
+            "alert-5xx",
+            errors_title,
+            Rule::new("error-5xx", errors_title, Arc::new(errors), Comparison::Above, 1.0, RuleWindow::For { duration: five_minutes }).unit("%"),
+        ),
+        alert(
+            watch,
+            "alert-rate-limit",
+            limited_title,
+            Rule::new("rate-limit-escolas", limited_title, Arc::new(limited), Comparison::AtLeast, 1.0, RuleWindow::Consecutive { count: 3 }),
+        )
+        .note("Metrics cannot tell consecutive requests apart: the rule fires when /v1/escolas answered 429 in 3 evaluations in a row."),
+    ])
+}
+
 /// The built-in runbook.
 pub fn runbook(config: &EscolaConfig) -> Result<Runbook, EscolaError> {
     let auto = config.automations()?;
@@ -792,16 +885,24 @@ pub fn runbook(config: &EscolaConfig) -> Result<Runbook, EscolaError> {
         .step(
             Step::manual("panel-sync-backlog", "`Sync Mutations Backlog` (consultar tabela `sync_mutations`).").section(panels),
         )
-        .step(Step::manual("alert-latency-p95", "`Latência P95 > 2s` por 5 minutos.").section(alerts))
-        .step(Step::manual("alert-5xx", "`HTTP 5xx > 1%` por 5 minutos.").section(alerts))
-        .step(
-            Step::manual(
-                "alert-rate-limit",
-                "`Rate Limit` excedido para `/v1/escolas` por mais de 3 requisições consecutivas.",
-            )
-            .section(alerts),
-        )
-        .step(Step::manual("incidents-trace-id", "Registrar incidentes no canal #observabilidade com `Trace-Id`."));
+        ;
+    let monitoring = match &config.metrics {
+        Some(metrics) => {
+            let [p95, errors, limited] = alert_steps(metrics, &config.watch)?;
+            monitoring.rollback_on_failure().fail_fast().step(p95).step(errors).step(limited)
+        }
+        None => monitoring
+            .step(Step::manual("alert-latency-p95", "`Latência P95 > 2s` por 5 minutos.").section(alerts))
+            .step(Step::manual("alert-5xx", "`HTTP 5xx > 1%` por 5 minutos.").section(alerts))
+            .step(
+                Step::manual(
+                    "alert-rate-limit",
+                    "`Rate Limit` excedido para `/v1/escolas` por mais de 3 requisições consecutivas.",
+                )
+                .section(alerts),
+            ),
+    }
+    .step(Step::manual("incidents-trace-id", "Registrar incidentes no canal #observabilidade com `Trace-Id`."));
 
     let procedure = "Procedimento";
     let communication = "Comunicação";
@@ -1239,5 +1340,32 @@ mod tests {
             endpoint.verifies
         );
         assert!(endpoint.verifies.contains("http_requests_total"));
+    }
+
+    #[test]
+    fn with_metrics_the_alerts_are_fail_fast_watches_that_roll_back() {
+        let rb = runbook(&EscolaConfig::default()).unwrap();
+        assert_eq!(
+            kind_of(&rb, "alert-5xx"),
+            None,
+            "manual without configuration"
+        );
+        let rb = runbook(&EscolaConfig {
+            metrics: Some(MetricsConfig::default()),
+            ..EscolaConfig::default()
+        })
+        .unwrap();
+        let phase = rb.find_phase("monitoring").unwrap();
+        assert!(phase.rollback_on_failure && phase.fail_fast);
+        for id in ["alert-latency-p95", "alert-5xx", "alert-rate-limit"] {
+            let (_, step) = rb.find_step(id).unwrap();
+            let d = step.description().unwrap();
+            assert_eq!(d.name, "watch", "{id}");
+            assert!(d.verifies.contains("every 15s for 24h"), "{}", d.verifies);
+            assert!(d.verifies.contains("within 15m"), "{}", d.verifies);
+            assert_eq!(step.policy.parallel_group.as_deref(), Some("alerts"));
+        }
+        let per_phase: Vec<usize> = rb.phases().iter().map(|p| p.steps.len()).collect();
+        assert_eq!(per_phase[3], 7, "every item of section 4 is still a step");
     }
 }

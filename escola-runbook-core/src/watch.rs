@@ -354,7 +354,11 @@ impl Watch {
                         rule.condition()
                     ),
                 ),
-                Sample::NoData { reason } => (Status::NoData, format!("no data: {reason}")),
+                // One evaluation cannot fill a window: a probe that answered
+                // without data yet is working, which is what a rehearsal shows.
+                Sample::NoData { reason } => {
+                    (Status::Warned, format!("answered, no data yet: {reason}"))
+                }
                 Sample::Error { message } => {
                     (Status::CheckError, format!("could not measure: {message}"))
                 }

@@ -23,6 +23,7 @@
 pub mod checks;
 pub mod compute;
 pub mod parse;
+pub mod probe;
 pub mod source;
 mod summary;
 

@@ -1,0 +1,283 @@
+//! Probes for the watch phase's alert rules: a latency quantile, an error
+//! ratio or a status count over a sliding window, from successive cumulative
+//! reads of the same source. Each evaluation reads once and never waits, so
+//! a rule can be evaluated every 15 seconds over a 5-minute window.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use escola_runbook_core::rules::{Probe, Sample, fmt_num};
+use escola_runbook_core::{Ctx, async_trait, format_duration};
+use tokio::time::Instant;
+
+use super::checks::SourceConfig;
+use super::compute::{Bucket, Histogram, Series, StatusMatcher, counter_delta, error_ratio};
+use super::source::{MetricsQuery, Window};
+
+/// What a [`MetricsProbe`] measures over its window.
+#[derive(Debug, Clone)]
+pub enum Measure {
+    /// The φ-quantile of the histogram, in its unit (seconds).
+    Quantile(f64),
+    /// The share of requests whose status matches, in percent.
+    ErrorPercent(StatusMatcher),
+    /// The number of requests whose status matches.
+    Count(StatusMatcher),
+}
+
+/// Cumulative histograms and counters at one read.
+#[derive(Debug, Clone)]
+struct Snapshot {
+    buckets: Vec<Bucket>,
+    counters: Vec<Series>,
+}
+
+/// A windowed metric for an alert rule.
+#[derive(Debug)]
+pub struct MetricsProbe {
+    source: SourceConfig,
+    histogram: String,
+    counter: String,
+    status_label: String,
+    filter: BTreeMap<String, String>,
+    measure: Measure,
+    window: Duration,
+    min_requests: f64,
+    history: Mutex<VecDeque<(Instant, Snapshot)>>,
+}
+
+impl MetricsProbe {
+    /// Measures `measure` over the last `window` (`Duration::ZERO`: since
+    /// the previous evaluation), reading `source`.
+    pub fn new(source: SourceConfig, measure: Measure, window: Duration) -> Self {
+        MetricsProbe {
+            source,
+            histogram: super::checks::DEFAULT_HISTOGRAM.into(),
+            counter: super::checks::DEFAULT_COUNTER.into(),
+            status_label: "status".into(),
+            filter: BTreeMap::new(),
+            measure,
+            window,
+            min_requests: 1.0,
+            history: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    /// Only series whose label `name` equals `value` (e.g. route=/v1/escolas).
+    pub fn only(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.filter.insert(name.into(), value.into());
+        self
+    }
+
+    /// Fewer requests than this in the window is no data, never a verdict.
+    pub fn min_requests(mut self, n: f64) -> Self {
+        self.min_requests = n.max(0.0);
+        self
+    }
+
+    fn query(&self) -> MetricsQuery {
+        MetricsQuery {
+            histogram: Some(self.histogram.clone()),
+            counter: Some(self.counter.clone()),
+            by: Some(self.filter.keys().cloned().collect()),
+            status_label: self.status_label.clone(),
+            window: Window::Cumulative,
+        }
+    }
+
+    fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+        self.filter.iter().all(|(k, v)| labels.get(k) == Some(v))
+    }
+
+    fn snapshot(&self, histograms: &[Histogram], counters: &[Series]) -> Snapshot {
+        let mut by_bound: BTreeMap<u64, Bucket> = BTreeMap::new();
+        for h in histograms.iter().filter(|h| self.matches(&h.labels)) {
+            for b in &h.buckets {
+                by_bound
+                    .entry(b.upper_bound.to_bits())
+                    .and_modify(|e| e.count += b.count)
+                    .or_insert(*b);
+            }
+        }
+        Snapshot {
+            buckets: by_bound.into_values().collect(),
+            counters: counters
+                .iter()
+                .filter(|s| self.matches(&s.labels))
+                .cloned()
+                .collect(),
+        }
+    }
+
+    /// Keeps the reads the window needs and returns the oldest of them as
+    /// the baseline (or `None` on the first read).
+    fn baseline(&self, now: Instant, current: Snapshot) -> Option<(Duration, Snapshot)> {
+        let mut history = match self.history.lock() {
+            Ok(h) => h,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        history.push_back((now, current));
+        // Keep one read at or before the window's start, and all after it.
+        while history.len() > 2 && now.duration_since(history[1].0) >= self.window {
+            history.pop_front();
+        }
+        if history.len() < 2 {
+            return None;
+        }
+        history
+            .front()
+            .map(|(at, snap)| (now.duration_since(*at), snap.clone()))
+    }
+}
+
+/// `after − before` per bucket; a counter reset (any bucket decreased) makes
+/// the current counts the delta, as Prometheus's increase does.
+fn bucket_delta(before: &[Bucket], after: &[Bucket]) -> Vec<Bucket> {
+    let old: BTreeMap<u64, f64> = before
+        .iter()
+        .map(|b| (b.upper_bound.to_bits(), b.count))
+        .collect();
+    let reset = after.iter().any(|b| {
+        old.get(&b.upper_bound.to_bits())
+            .is_some_and(|o| b.count < *o)
+    });
+    after
+        .iter()
+        .map(|b| Bucket {
+            upper_bound: b.upper_bound,
+            count: if reset {
+                b.count
+            } else {
+                b.count - old.get(&b.upper_bound.to_bits()).copied().unwrap_or(0.0)
+            },
+        })
+        .collect()
+}
+
+#[async_trait]
+impl Probe for MetricsProbe {
+    fn query(&self) -> String {
+        let filter = if self.filter.is_empty() {
+            String::new()
+        } else {
+            let pairs: Vec<String> = self
+                .filter
+                .iter()
+                .map(|(k, v)| format!("{k}=\"{v}\""))
+                .collect();
+            format!("{{{}}}", pairs.join(","))
+        };
+        let window = if self.window.is_zero() {
+            "since the previous evaluation".to_owned()
+        } else {
+            format!("[{}]", format_duration(self.window))
+        };
+        match &self.measure {
+            Measure::Quantile(q) => format!(
+                "p{} of {}{filter} {window}",
+                fmt_num(q * 100.0),
+                self.histogram
+            ),
+            Measure::ErrorPercent(m) => {
+                format!(
+                    "% of {}{filter} with {}=~\"{}\" {window}",
+                    self.counter,
+                    self.status_label,
+                    m.pattern()
+                )
+            }
+            Measure::Count(m) => {
+                format!(
+                    "count of {}{filter} with {}=~\"{}\" {window}",
+                    self.counter,
+                    self.status_label,
+                    m.pattern()
+                )
+            }
+        }
+    }
+
+    async fn sample(&self, ctx: &Ctx) -> Sample {
+        let source = match self.source.resolve(ctx) {
+            Ok(s) => s,
+            Err(message) => return Sample::Error { message },
+        };
+        let data = match source.fetch(&self.query()).await {
+            Ok(d) => d,
+            Err(e) => {
+                return Sample::Error {
+                    message: ctx.redactor().redact(&e.to_string()).into_owned(),
+                };
+            }
+        };
+        let current = self.snapshot(&data.histograms, &data.counters);
+        let Some((span, before)) = self.baseline(Instant::now(), current.clone()) else {
+            return Sample::NoData {
+                reason: format!("first read of {}; the window starts now", source.describe()),
+            };
+        };
+        let mut detail = BTreeMap::new();
+        detail.insert("over".to_owned(), format_duration(span));
+        let value = match &self.measure {
+            Measure::Quantile(q) => {
+                let delta = Histogram {
+                    labels: BTreeMap::new(),
+                    buckets: bucket_delta(&before.buckets, &current.buckets),
+                };
+                let requests = delta.count();
+                detail.insert("requests".into(), fmt_num(requests));
+                if requests < self.min_requests {
+                    return Sample::NoData {
+                        reason: format!(
+                            "{} requests in the last {} (fewer than {})",
+                            fmt_num(requests),
+                            format_duration(span),
+                            fmt_num(self.min_requests)
+                        ),
+                    };
+                }
+                delta.quantile(*q).value
+            }
+            Measure::ErrorPercent(m) => {
+                let ratio = error_ratio(
+                    &counter_delta(&before.counters, &current.counters),
+                    &self.status_label,
+                    m,
+                );
+                detail.insert("requests".into(), fmt_num(ratio.total));
+                detail.insert("matched".into(), fmt_num(ratio.matched));
+                if ratio.total < self.min_requests.max(1.0) {
+                    return Sample::NoData {
+                        reason: format!(
+                            "{} requests in the last {} (fewer than {})",
+                            fmt_num(ratio.total),
+                            format_duration(span),
+                            fmt_num(self.min_requests.max(1.0))
+                        ),
+                    };
+                }
+                ratio.value() * 100.0
+            }
+            Measure::Count(m) => {
+                let ratio = error_ratio(
+                    &counter_delta(&before.counters, &current.counters),
+                    &self.status_label,
+                    m,
+                );
+                detail.insert("requests".into(), fmt_num(ratio.total));
+                ratio.matched
+            }
+        };
+        if value.is_nan() {
+            return Sample::NoData {
+                reason: "no observations in the window".into(),
+            };
+        }
+        Sample::Value {
+            value,
+            detail,
+            trace_ids: Vec::new(),
+        }
+    }
+}
