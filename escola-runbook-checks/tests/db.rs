@@ -201,7 +201,7 @@ fn stock_restore(dir: &Path, manifest: &db::Manifest, target: &str) {
         .iter()
         .map(|f| dir.join(&f.name).display().to_string())
         .collect();
-    let zstd = Command::new("zstd")
+    let mut zstd = Command::new("zstd")
         .arg("-dc")
         .args(&files)
         .stdout(Stdio::piped())
@@ -209,9 +209,10 @@ fn stock_restore(dir: &Path, manifest: &db::Manifest, target: &str) {
         .expect("zstd must be installed (apt-get install zstd)");
     let out = Command::new("mariadb")
         .args(["-uroot", "-h127.0.0.1", target])
-        .stdin(zstd.stdout.unwrap())
+        .stdin(zstd.stdout.take().unwrap())
         .output()
         .unwrap();
+    assert!(zstd.wait().unwrap().success());
     assert!(
         out.status.success(),
         "mariadb client: {}",
@@ -294,8 +295,7 @@ async fn every_type_round_trips_through_our_restore_and_the_stock_client() {
         )
         .await
         .unwrap();
-    assert_eq!(f, Some(-46.633_308_f32));
-    assert_eq!(f64::from(f.unwrap()), -46.63330841064453);
+    assert_eq!(f.map(f64::from), Some(-46.633_308_410_644_53));
 
     assert_same(&mut conn, &src, &ours).await;
     assert_same(&mut conn, &src, &stock).await;
@@ -346,10 +346,12 @@ async fn corruption_and_interruption_never_look_valid() {
     std::fs::write(partial.join("0000-x.schema.sql.zst"), b"junk").unwrap();
     let listed = db::list(out.path(), true).unwrap();
     assert_eq!(listed.len(), 2);
-    assert_eq!(listed[0].status, SnapshotStatus::Complete);
-    assert_eq!(listed[0].rows, 200);
-    assert!(listed[0].bytes > 0);
-    assert_eq!(listed[1].status, SnapshotStatus::Incomplete);
+    let complete = listed.iter().find(|l| l.path == dir).unwrap();
+    assert_eq!(complete.status, SnapshotStatus::Complete);
+    assert_eq!(complete.rows, 200);
+    assert!(complete.bytes > 0);
+    let interrupted = listed.iter().find(|l| l.path == partial).unwrap();
+    assert_eq!(interrupted.status, SnapshotStatus::Incomplete);
     assert!(matches!(
         db::verify(&partial),
         Err(VerifyError::NoManifest(_))
@@ -368,7 +370,11 @@ async fn corruption_and_interruption_never_look_valid() {
         "{err}"
     );
     let listed = db::list(out.path(), true).unwrap();
-    assert!(matches!(listed[0].status, SnapshotStatus::Damaged(_)));
+    let damaged = listed.iter().find(|l| l.path == dir).unwrap();
+    assert!(
+        matches!(damaged.status, SnapshotStatus::Damaged(_)),
+        "{damaged:?}"
+    );
     let target = unique("never");
     let err = db::restore(&dir, &url(&src), &RestoreOptions::new(&target))
         .await

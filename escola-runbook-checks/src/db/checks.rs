@@ -15,24 +15,25 @@ use crate::registry::{CheckSpec, ParamSpec};
 /// Default secret holding the database URL.
 pub const DEFAULT_SECRET: &str = "database_url";
 
-fn connect_target(ctx: &Ctx, secret: &str) -> Result<DbTarget, Outcome> {
+fn connect_target(ctx: &Ctx, secret: &str) -> Result<DbTarget, Box<Outcome>> {
     let Some(url) = ctx.secret(secret) else {
-        return Err(Outcome::check_error(format!(
+        return Err(Box::new(Outcome::check_error(format!(
             "secret `{secret}` (mysql://USER:PASSWORD@HOST:PORT/DB) was not provided; pass it with --secret {secret}=ENV_VAR"
-        )));
+        ))));
     };
-    DbTarget::from_secret(url).map_err(|e| Outcome::check_error(redact(ctx, &e.to_string())))
+    DbTarget::from_secret(url)
+        .map_err(|e| Box::new(Outcome::check_error(redact(ctx, &e.to_string()))))
 }
 
 fn redact(ctx: &Ctx, text: &str) -> String {
     ctx.redactor().redact(&mask_url(text)).into_owned()
 }
 
-async fn open(ctx: &Ctx, secret: &str) -> Result<(DbTarget, Conn), Outcome> {
+async fn open(ctx: &Ctx, secret: &str) -> Result<(DbTarget, Conn), Box<Outcome>> {
     let target = connect_target(ctx, secret)?;
     match target.connect().await {
         Ok(conn) => Ok((target, conn)),
-        Err(e) => Err(Outcome::check_error(redact(ctx, &e.to_string()))),
+        Err(e) => Err(Box::new(Outcome::check_error(redact(ctx, &e.to_string())))),
     }
 }
 
@@ -106,9 +107,10 @@ impl Check for DbSnapshotCheck {
 
     async fn run(&self, ctx: &Ctx) -> Outcome {
         let Some(url) = ctx.secret(&self.secret) else {
-            return connect_target(ctx, &self.secret).err().unwrap_or_else(|| {
-                Outcome::check_error(format!("secret `{}` was not provided", self.secret))
-            });
+            return connect_target(ctx, &self.secret).err().map_or_else(
+                || Outcome::check_error(format!("secret `{}` was not provided", self.secret)),
+                |o| *o,
+            );
         };
         let mut opts = SnapshotOptions::new(&self.out_dir);
         opts.databases = self.databases.clone();
@@ -336,7 +338,7 @@ impl Check for MigrationsCheck {
     async fn run(&self, ctx: &Ctx) -> Outcome {
         let (target, mut conn) = match open(ctx, &self.secret).await {
             Ok(c) => c,
-            Err(o) => return o,
+            Err(o) => return *o,
         };
         let Some(db) = target.database().map(str::to_owned) else {
             return Outcome::check_error("the database URL names no database (mysql://.../DB)");
@@ -422,9 +424,10 @@ impl MigrationsCheck {
             .map(|(v, _)| v.as_str())
             .collect();
         let latest = applied.iter().max_by_key(|v| short_version(v)).copied();
-        let mut outcome_ev = Vec::new();
-        outcome_ev.push(("latest applied", latest.unwrap_or("none").to_owned()));
-        outcome_ev.push(("applied count", applied.len().to_string()));
+        let outcome_ev = vec![
+            ("latest applied", latest.unwrap_or("none").to_owned()),
+            ("applied count", applied.len().to_string()),
+        ];
         if let Some(expected) = &self.expected_version {
             let want = short_version(expected);
             if !applied.iter().any(|v| short_version(v) == want) {
@@ -592,7 +595,7 @@ impl Check for SyncBacklogCheck {
     async fn run(&self, ctx: &Ctx) -> Outcome {
         let (target, mut conn) = match open(ctx, &self.secret).await {
             Ok(c) => c,
-            Err(o) => return o,
+            Err(o) => return *o,
         };
         let age = self
             .age_column

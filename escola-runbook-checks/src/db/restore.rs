@@ -524,7 +524,7 @@ pub fn list(dir: &Path, checksums: bool) -> io::Result<Vec<SnapshotListing>> {
         };
         out.push(listing);
     }
-    out.sort_by(|a, b| b.finished_at.cmp(&a.finished_at));
+    out.sort_by_key(|l| std::cmp::Reverse(l.finished_at));
     Ok(out)
 }
 

@@ -285,12 +285,13 @@ mod tests {
 
     #[test]
     fn floats_keep_every_bit() {
-        let f: f32 = -46.633_308;
+        let f = -46.633_308_410_644_53_f64 as f32;
+        assert_eq!(f64::from(f), -46.633_308_410_644_53);
         let text = lit(Value::Float(f), ColumnKind::Approximate);
         let back: f64 = text.parse().unwrap();
         assert_eq!(back as f32, f);
         assert_eq!(back, f64::from(f), "{text}");
-        for d in [0.1, -1.0e-300, 1.7976931348623157e308, 123456789.123456789] {
+        for d in [0.1, -1.0e-300, f64::MAX, 123_456_789.123_456_78] {
             let t = lit(Value::Double(d), ColumnKind::Approximate);
             assert_eq!(t.parse::<f64>().unwrap().to_bits(), d.to_bits(), "{t}");
         }
