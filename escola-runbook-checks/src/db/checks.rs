@@ -298,6 +298,15 @@ async fn rows(
         .map_err(|e| mask_url(&e.to_string()))
 }
 
+/// The first column of every row of `sql` (one `?` bound to `db`).
+async fn strings(conn: &mut Conn, sql: &str, db: &str) -> Result<Vec<String>, String> {
+    Ok(rows(conn, sql, vec![db.into()])
+        .await?
+        .iter()
+        .filter_map(|r| r.get_opt::<String, usize>(0).and_then(Result::ok))
+        .collect())
+}
+
 #[async_trait]
 impl Check for MigrationsCheck {
     fn describe(&self) -> Description {
@@ -353,17 +362,14 @@ impl MigrationsCheck {
     async fn inspect(&self, ctx: &Ctx, conn: &mut Conn, db: &str) -> Outcome {
         let mut wanted: Vec<String> = self.tables.clone();
         wanted.push("doctrine_migration_versions".into());
-        let present = match rows(
+        let present = match strings(
             conn,
             "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?",
-            vec![db.into()],
+            db,
         )
         .await
         {
-            Ok(r) => r
-                .iter()
-                .filter_map(|r| r.get_opt::<String, usize>(0).and_then(Result::ok))
-                .collect::<Vec<_>>(),
+            Ok(r) => r,
             Err(e) => {
                 return Outcome::check_error(format!("cannot list tables: {}", redact(ctx, &e)));
             }
@@ -382,18 +388,17 @@ impl MigrationsCheck {
         }
         let mut problems = Vec::new();
         if !self.columns.is_empty() {
-            let cols = match rows(
+            let cols = match strings(
                 conn,
                 "SELECT CONCAT(TABLE_NAME, '.', COLUMN_NAME) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ?",
-                vec![db.into()],
+                db,
             )
             .await
             {
-                Ok(r) => r
-                    .iter()
-                    .filter_map(|r| r.get_opt::<String, usize>(0).and_then(Result::ok))
-                    .collect::<Vec<_>>(),
-                Err(e) => return Outcome::check_error(format!("cannot list columns: {}", redact(ctx, &e))),
+                Ok(r) => r,
+                Err(e) => {
+                    return Outcome::check_error(format!("cannot list columns: {}", redact(ctx, &e)));
+                }
             };
             for (t, c) in &self.columns {
                 if !cols.contains(&format!("{t}.{c}")) {

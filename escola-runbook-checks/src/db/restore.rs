@@ -294,6 +294,16 @@ pub async fn restore(
         (None, _) => return Err(RestoreError::ChooseSource { available }),
     };
     let target = &opts.target_database;
+    // The manifest is not covered by the file checksums: never splice its
+    // charset names into SQL unchecked.
+    for name in [&source.charset, &source.collation] {
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(RestoreError::Verify(VerifyError::BadManifest {
+                path: dir.join(MANIFEST),
+                message: format!("character set or collation `{name}` is not a plain name"),
+            }));
+        }
+    }
     let server = DbTarget::from_secret(url)?.with_database(None);
     let mut conn = server.connect().await?;
 
@@ -347,15 +357,18 @@ pub async fn restore(
         let mut line = Vec::new();
         let mut ready = Vec::new();
         let mut n = 0u64;
-        loop {
+        let mut eof = false;
+        while !eof {
             line.clear();
             // Decompression is synchronous, one line (at most one INSERT
             // statement) at a time.
             let read = reader.read_until(b'\n', &mut line).map_err(io)?;
             if read == 0 {
-                break;
+                eof = true;
+                ready.extend(std::mem::take(&mut splitter).finish());
+            } else {
+                splitter.push_line(&line, &mut ready);
             }
-            splitter.push_line(&line, &mut ready);
             for stmt in ready.drain(..) {
                 n += 1;
                 if opts.cancel.is_cancelled() {
@@ -369,16 +382,6 @@ pub async fn restore(
                         message: mask_url(&e.to_string()),
                     })?;
             }
-        }
-        if let Some(stmt) = splitter.finish() {
-            n += 1;
-            conn.query_drop(stmt)
-                .await
-                .map_err(|e| RestoreError::Statement {
-                    file: f.name.clone(),
-                    statement: n,
-                    message: mask_url(&e.to_string()),
-                })?;
         }
         statements += n;
     }
