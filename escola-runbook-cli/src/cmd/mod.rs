@@ -8,6 +8,7 @@ pub mod plan;
 pub mod report;
 pub mod run;
 pub mod smoke;
+pub mod snapshot;
 
 use std::path::{Path, PathBuf};
 
