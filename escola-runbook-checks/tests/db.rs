@@ -494,6 +494,18 @@ async fn runbook_checks_measure_migrations_backlog_and_snapshot() {
         .await;
     assert_eq!(ok.status, Status::Passed, "{ok:?}");
     assert_eq!(ok.values["db.rows.sync_mutations"], serde_json::json!(3));
+    let after = MigrationsCheck::default()
+        .run(
+            &ctx.clone()
+                .with_value("db.rows.sync_mutations", serde_json::json!(5)),
+        )
+        .await;
+    let rows_ev = after
+        .evidence
+        .iter()
+        .find(|e| e.label == "rows in sync_mutations")
+        .unwrap();
+    assert_eq!(rows_ev.value, "3 (before: 5, change -2)");
     let behind = MigrationsCheck::default()
         .expected_version("Version20260101000000")
         .run(&ctx)

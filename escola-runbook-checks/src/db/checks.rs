@@ -510,8 +510,21 @@ impl MigrationsCheck {
                 .with_measurement("migrations_pending", p as f64, None);
         }
         for (t, n) in counts {
+            // An earlier run of this check (before the deploy) recorded the
+            // counts: show the change.
+            let before = ctx
+                .value(&format!("db.rows.{t}"))
+                .ok()
+                .and_then(serde_json::Value::as_u64);
+            let shown = match before {
+                Some(b) => format!(
+                    "{n} (before: {b}, change {:+})",
+                    i128::from(n) - i128::from(b)
+                ),
+                None => n.to_string(),
+            };
             outcome = outcome
-                .with_evidence(format!("rows in {t}"), n.to_string())
+                .with_evidence(format!("rows in {t}"), shown)
                 .with_measurement(format!("rows_{t}"), n as f64, Some("rows"))
                 .with_value(format!("db.rows.{t}"), serde_json::json!(n));
         }

@@ -63,18 +63,58 @@ pub(crate) fn ident(name: &str) -> String {
 pub(crate) fn quote_str(out: &mut Vec<u8>, bytes: &[u8]) {
     out.reserve(bytes.len() + 2);
     out.push(b'\'');
-    for &b in bytes {
-        match b {
-            0 => out.extend_from_slice(b"\\0"),
-            b'\'' => out.extend_from_slice(b"\\'"),
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            0x1a => out.extend_from_slice(b"\\Z"),
-            _ => out.push(b),
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let escape: &[u8] = match b {
+            0 => b"\\0",
+            b'\'' => b"\\'",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            0x1a => b"\\Z",
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        out.extend_from_slice(escape);
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'\'');
+}
+
+/// Appends `n` in decimal (the hot path of every dump: no formatter).
+fn push_u64(out: &mut Vec<u8>, mut n: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
         }
     }
-    out.push(b'\'');
+    out.extend_from_slice(&buf[i..]);
+}
+
+/// Appends `n` zero-padded to `width` digits.
+fn push_padded(out: &mut Vec<u8>, n: u64, width: usize) {
+    let mut buf = [b'0'; 20];
+    let mut i = buf.len();
+    let mut m = n;
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (m % 10) as u8;
+        m /= 10;
+        if m == 0 {
+            break;
+        }
+    }
+    let digits = buf.len() - i;
+    for _ in digits..width {
+        out.push(b'0');
+    }
+    out.extend_from_slice(&buf[i..]);
 }
 
 /// The text of a string literal (for DDL built by hand).
@@ -98,53 +138,72 @@ fn hex(out: &mut Vec<u8>, bytes: &[u8]) {
     }
 }
 
-/// A double in the shortest form that parses back to the same bits. A FLOAT
-/// is widened first (exactly), so the server parses the very value it stored
-/// and narrows it back without rounding.
-pub(crate) fn approximate(value: f64) -> String {
-    format!("{value:e}")
-}
-
 /// Appends `value` (read through the binary protocol) as a SQL literal for a
 /// column of `kind`.
 pub(crate) fn literal(out: &mut Vec<u8>, value: &Value, kind: ColumnKind) {
     use std::io::Write;
     // Writing into a Vec cannot fail.
-    let _ = match value {
-        Value::NULL => out.write_all(b"NULL"),
-        Value::Int(i) => write!(out, "{i}"),
-        Value::UInt(u) => write!(out, "{u}"),
-        Value::Float(f) => out.write_all(approximate(f64::from(*f)).as_bytes()),
-        Value::Double(d) => out.write_all(approximate(*d).as_bytes()),
-        Value::Date(y, m, d, hh, mm, ss, us) => {
-            if kind == ColumnKind::Date {
-                write!(out, "'{y:04}-{m:02}-{d:02}'")
-            } else {
-                write!(
-                    out,
-                    "'{y:04}-{m:02}-{d:02} {hh:02}:{mm:02}:{ss:02}.{us:06}'"
-                )
+    match value {
+        Value::NULL => out.extend_from_slice(b"NULL"),
+        Value::Int(i) => {
+            if *i < 0 {
+                out.push(b'-');
             }
+            push_u64(out, i.unsigned_abs());
+        }
+        Value::UInt(u) => push_u64(out, *u),
+        // Doubles in the shortest form that parses back to the same bits
+        // (`{:e}`). A FLOAT is widened first (exactly), so the server parses
+        // the very value it stored and narrows it back without rounding.
+        // Writing into a Vec cannot fail.
+        Value::Float(f) => {
+            let _ = write!(out, "{:e}", f64::from(*f));
+        }
+        Value::Double(d) => {
+            let _ = write!(out, "{d:e}");
+        }
+        Value::Date(y, m, d, hh, mm, ss, us) => {
+            out.push(b'\'');
+            push_padded(out, u64::from(*y), 4);
+            out.push(b'-');
+            push_padded(out, u64::from(*m), 2);
+            out.push(b'-');
+            push_padded(out, u64::from(*d), 2);
+            if kind != ColumnKind::Date {
+                out.push(b' ');
+                push_time(out, u64::from(*hh), *mm, *ss, *us);
+            }
+            out.push(b'\'');
         }
         Value::Time(negative, days, hh, mm, ss, us) => {
-            let hours = u64::from(*days) * 24 + u64::from(*hh);
-            let sign = if *negative { "-" } else { "" };
-            write!(out, "'{sign}{hours}:{mm:02}:{ss:02}.{us:06}'")
-        }
-        Value::Bytes(bytes) => {
-            match kind {
-                ColumnKind::Decimal | ColumnKind::Integer | ColumnKind::Approximate
-                    if is_number(bytes) =>
-                {
-                    out.extend_from_slice(bytes)
-                }
-                ColumnKind::Utf8Text => quote_str(out, bytes),
-                ColumnKind::Other if std::str::from_utf8(bytes).is_ok() => quote_str(out, bytes),
-                _ => hex(out, bytes),
+            out.push(b'\'');
+            if *negative {
+                out.push(b'-');
             }
-            Ok(())
+            push_time(out, u64::from(*days) * 24 + u64::from(*hh), *mm, *ss, *us);
+            out.push(b'\'');
         }
-    };
+        Value::Bytes(bytes) => match kind {
+            ColumnKind::Decimal | ColumnKind::Integer | ColumnKind::Approximate
+                if is_number(bytes) =>
+            {
+                out.extend_from_slice(bytes)
+            }
+            ColumnKind::Utf8Text => quote_str(out, bytes),
+            ColumnKind::Other if std::str::from_utf8(bytes).is_ok() => quote_str(out, bytes),
+            _ => hex(out, bytes),
+        },
+    }
+}
+
+fn push_time(out: &mut Vec<u8>, hours: u64, mm: u8, ss: u8, us: u32) {
+    push_padded(out, hours, 2);
+    out.push(b':');
+    push_padded(out, u64::from(mm), 2);
+    out.push(b':');
+    push_padded(out, u64::from(ss), 2);
+    out.push(b'.');
+    push_padded(out, u64::from(us), 6);
 }
 
 fn is_number(bytes: &[u8]) -> bool {
