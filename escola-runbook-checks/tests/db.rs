@@ -400,6 +400,27 @@ async fn corruption_and_interruption_never_look_valid() {
         .collect();
     assert!(left.is_empty(), "{left:?}");
 
+    // A snapshot whose future is dropped mid-way (a step timeout) too.
+    let dropped_dir = out.path().join("dropped");
+    let mut opts = SnapshotOptions::new(&dropped_dir);
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let tx = std::sync::Mutex::new(Some(tx));
+    opts.progress = Some(std::sync::Arc::new(move |p: &db::SnapshotProgress| {
+        if p.files_done > 0 {
+            if let Some(tx) = tx.lock().unwrap().take() {
+                let _ = tx.send(());
+            }
+        }
+    }));
+    let url_src = url(&src);
+    tokio::select! {
+        biased;
+        _ = rx => {}
+        r = db::snapshot::create(&url_src, &opts) => panic!("the snapshot finished before being dropped: {r:?}"),
+    }
+    let left: Vec<_> = std::fs::read_dir(&dropped_dir).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
+
     drop_dbs(&mut conn, &[&src]).await;
 }
 

@@ -376,15 +376,23 @@ pub async fn create(
         .create(&partial)
         .map_err(io_err(&partial))?;
 
-    let result = take(&server, &databases, opts, &partial, started_at).await;
-    match result {
-        Ok(manifest) => {
-            finish(&partial, &final_dir, &opts.out_dir, &manifest)?;
-            Ok((final_dir, manifest))
-        }
-        Err(e) => {
-            let _ = fs::remove_dir_all(&partial);
-            Err(e)
+    // Removes the partial directory on every way out but success, including
+    // the future being dropped (a step timeout, Ctrl-C in the executor).
+    let mut guard = PartialDir(Some(partial.clone()));
+    let manifest = take(&server, &databases, opts, &partial, started_at).await?;
+    let finished = finish(&partial, &final_dir, &opts.out_dir, &manifest);
+    if finished.is_ok() {
+        guard.0 = None;
+    }
+    finished.map(|()| (final_dir, manifest))
+}
+
+struct PartialDir(Option<PathBuf>);
+
+impl Drop for PartialDir {
+    fn drop(&mut self) {
+        if let Some(dir) = self.0.take() {
+            let _ = fs::remove_dir_all(dir);
         }
     }
 }
