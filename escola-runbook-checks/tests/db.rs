@@ -118,17 +118,20 @@ async fn drop_dbs(conn: &mut Conn, dbs: &[&str]) {
     }
 }
 
+async fn base_tables(conn: &mut Conn, db: &str) -> Vec<String> {
+    conn.exec(
+        "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME",
+        (db,),
+    )
+    .await
+    .unwrap()
+}
+
 /// Every row of every base table, read through the binary protocol in key
 /// order with the session in UTC and raw bytes.
 async fn contents(conn: &mut Conn, db: &str) -> Vec<(String, Vec<Vec<Value>>)> {
     conn.query_drop("SET time_zone = '+00:00'").await.unwrap();
-    let tables: Vec<String> = conn
-        .exec(
-            "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME",
-            (db,),
-        )
-        .await
-        .unwrap();
+    let tables = base_tables(conn, db).await;
     let mut out = Vec::new();
     for t in tables {
         let q = format!("SELECT * FROM `{db}`.`{t}`");
@@ -141,13 +144,7 @@ async fn contents(conn: &mut Conn, db: &str) -> Vec<(String, Vec<Vec<Value>>)> {
 }
 
 async fn checksums(conn: &mut Conn, db: &str) -> Vec<(String, Option<u64>)> {
-    let tables: Vec<String> = conn
-        .exec(
-            "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME",
-            (db,),
-        )
-        .await
-        .unwrap();
+    let tables = base_tables(conn, db).await;
     let mut out = Vec::new();
     for t in tables {
         let row: Option<(String, Option<u64>)> = conn

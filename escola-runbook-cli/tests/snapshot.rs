@@ -35,6 +35,17 @@ fn bin(dir: &Path) -> Command {
     c
 }
 
+/// Runs `escola-runbook ARGS` in `dir`, with DBURL set to `url` if given.
+fn cli(dir: &Path, args: &[&str], url: Option<&str>) -> Output {
+    let mut c = bin(dir);
+    c.args(args);
+    match url {
+        Some(u) => c.env("DBURL", u),
+        None => c.env_remove("DBURL"),
+    };
+    c.output().unwrap()
+}
+
 fn text(o: &Output) -> String {
     format!(
         "{}{}",
@@ -55,27 +66,29 @@ fn killed_snapshot_leaves_nothing_valid_and_commands_keep_their_exit_codes() {
          INSERT INTO big SELECT seq, REPEAT(MD5(seq), 8) FROM seq_1_to_150000;"
     )));
     let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
     let url = format!("mysql://root@127.0.0.1:3306/{db}");
+    let create = [
+        "snapshot",
+        "create",
+        "--db-url-env",
+        "DBURL",
+        "--threads",
+        "1",
+        "--out",
+    ];
 
     // kill -9 as soon as the partial directory has data in it.
-    let mut child = bin(dir.path())
-        .args([
-            "snapshot",
-            "create",
-            "--db-url-env",
-            "DBURL",
-            "--out",
-            "snaps",
-            "--threads",
-            "1",
-        ])
+    let mut child = bin(d)
+        .args(create)
+        .arg("snaps")
         .env("DBURL", &url)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
-    let snaps = dir.path().join("snaps");
+    let snaps = d.join("snaps");
     loop {
         let has_data = std::fs::read_dir(&snaps)
             .ok()
@@ -102,70 +115,39 @@ fn killed_snapshot_leaves_nothing_valid_and_commands_keep_their_exit_codes() {
         entries[0].starts_with('.') && entries[0].ends_with(".partial"),
         "{entries:?}"
     );
-    let partial = snaps.join(&entries[0]);
-    let verify = bin(dir.path())
-        .args(["snapshot", "verify"])
-        .arg(&partial)
-        .output()
-        .unwrap();
+    let partial = snaps.join(&entries[0]).display().to_string();
+    let verify = cli(d, &["snapshot", "verify", &partial], None);
     assert_eq!(verify.status.code(), Some(1), "{}", text(&verify));
     assert!(text(&verify).contains("incomplete"), "{}", text(&verify));
-    let list = bin(dir.path())
-        .args(["snapshot", "list", "snaps"])
-        .output()
-        .unwrap();
+    let list = cli(d, &["snapshot", "list", "snaps"], None);
     assert_eq!(list.status.code(), Some(1), "{}", text(&list));
     assert!(text(&list).contains("incomplete"), "{}", text(&list));
 
     // A full snapshot, then verify, list and restore.
-    let create = bin(dir.path())
-        .args([
-            "snapshot",
-            "create",
-            "--db-url-env",
-            "DBURL",
-            "--out",
-            "snaps2",
-        ])
-        .env("DBURL", &url)
-        .output()
-        .unwrap();
-    assert_eq!(create.status.code(), Some(0), "{}", text(&create));
-    let path = String::from_utf8_lossy(&create.stdout).trim().to_owned();
-    let verify = bin(dir.path())
-        .args(["snapshot", "verify", &path])
-        .output()
-        .unwrap();
+    let created = cli(d, &[&create[..], &["snaps2"]].concat(), Some(&url));
+    assert_eq!(created.status.code(), Some(0), "{}", text(&created));
+    let path = String::from_utf8_lossy(&created.stdout).trim().to_owned();
+    let verify = cli(d, &["snapshot", "verify", &path], None);
     assert_eq!(verify.status.code(), Some(0), "{}", text(&verify));
-    let list = bin(dir.path())
-        .args(["snapshot", "list", "snaps2"])
-        .output()
-        .unwrap();
+    let list = cli(d, &["snapshot", "list", "snaps2"], None);
     assert_eq!(list.status.code(), Some(0), "{}", text(&list));
     assert!(text(&list).contains("150000"), "{}", text(&list));
     let target = format!("{db}_r");
-    let restore = |extra: &[&str]| {
-        bin(dir.path())
-            .args([
-                "snapshot",
-                "restore",
-                &path,
-                "--db-url-env",
-                "DBURL",
-                "--database",
-                &target,
-            ])
-            .args(extra)
-            .env("DBURL", &url)
-            .output()
-            .unwrap()
-    };
-    let first = restore(&[]);
+    let restore = [
+        "snapshot",
+        "restore",
+        &path,
+        "--db-url-env",
+        "DBURL",
+        "--database",
+        &target,
+    ];
+    let first = cli(d, &restore, Some(&url));
     assert_eq!(first.status.code(), Some(0), "{}", text(&first));
-    let again = restore(&[]);
+    let again = cli(d, &restore, Some(&url));
     assert_eq!(again.status.code(), Some(2), "{}", text(&again));
     assert!(text(&again).contains("not empty"), "{}", text(&again));
-    let forced = restore(&["--force"]);
+    let forced = cli(d, &[&restore[..], &["--force"]].concat(), Some(&url));
     assert_eq!(forced.status.code(), Some(0), "{}", text(&forced));
 
     mariadb(&format!(
@@ -176,37 +158,25 @@ fn killed_snapshot_leaves_nothing_valid_and_commands_keep_their_exit_codes() {
 #[test]
 fn the_password_never_shows_and_the_url_never_comes_from_argv() {
     let dir = tempfile::tempdir().unwrap();
-    let out = bin(dir.path())
-        .args([
-            "snapshot",
-            "create",
-            "--db-url-env",
-            "DBURL",
-            "--out",
-            "snaps",
-        ])
-        .env("DBURL", "mysql://app:hunter2-secret@127.0.0.1:1/escola")
-        .output()
-        .unwrap();
+    let d = dir.path();
+    let create = [
+        "snapshot",
+        "create",
+        "--db-url-env",
+        "DBURL",
+        "--out",
+        "snaps",
+    ];
+    let out = cli(
+        d,
+        &create,
+        Some("mysql://app:hunter2-secret@127.0.0.1:1/escola"),
+    );
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(!text(&out).contains("hunter2"), "{}", text(&out));
     assert!(text(&out).contains("127.0.0.1:1"), "{}", text(&out));
-    let unset = bin(dir.path())
-        .args([
-            "snapshot",
-            "create",
-            "--db-url-env",
-            "NO_SUCH_VAR_X",
-            "--out",
-            "snaps",
-        ])
-        .env_remove("NO_SUCH_VAR_X")
-        .output()
-        .unwrap();
+    let unset = cli(d, &create, None);
     assert_eq!(unset.status.code(), Some(2), "{}", text(&unset));
-    let no_source = bin(dir.path())
-        .args(["snapshot", "create", "--out", "snaps"])
-        .output()
-        .unwrap();
+    let no_source = cli(d, &["snapshot", "create", "--out", "snaps"], None);
     assert_eq!(no_source.status.code(), Some(2), "{}", text(&no_source));
 }

@@ -459,15 +459,16 @@ pub fn list(dir: &Path, checksums: bool) -> io::Result<Vec<SnapshotListing>> {
             .ok()
             .map(DateTime::<Utc>::from);
         let partial = name.starts_with('.') && name.ends_with(".partial");
+        let unread = |status| SnapshotListing {
+            path: path.clone(),
+            status,
+            finished_at: mtime,
+            bytes,
+            databases: Vec::new(),
+            rows: 0,
+        };
         let listing = match read_manifest(&path) {
-            _ if partial => SnapshotListing {
-                path,
-                status: SnapshotStatus::Incomplete,
-                finished_at: mtime,
-                bytes,
-                databases: Vec::new(),
-                rows: 0,
-            },
+            _ if partial => unread(SnapshotStatus::Incomplete),
             Err(VerifyError::NoManifest(_)) => {
                 // Only directories that look like ours are listed.
                 let looks_like_snapshot = fs::read_dir(&path)
@@ -481,23 +482,9 @@ pub fn list(dir: &Path, checksums: bool) -> io::Result<Vec<SnapshotListing>> {
                 if !looks_like_snapshot {
                     continue;
                 }
-                SnapshotListing {
-                    path,
-                    status: SnapshotStatus::Incomplete,
-                    finished_at: mtime,
-                    bytes,
-                    databases: Vec::new(),
-                    rows: 0,
-                }
+                unread(SnapshotStatus::Incomplete)
             }
-            Err(e) => SnapshotListing {
-                path,
-                status: SnapshotStatus::Damaged(e.to_string()),
-                finished_at: mtime,
-                bytes,
-                databases: Vec::new(),
-                rows: 0,
-            },
+            Err(e) => unread(SnapshotStatus::Damaged(e.to_string())),
             Ok((m, _)) => {
                 let problem = m.files.iter().find_map(|f| {
                     if checksums {
