@@ -539,6 +539,25 @@ async fn runbook_checks_measure_migrations_backlog_and_snapshot() {
         "{}",
         behind.summary
     );
+    conn.query_drop(format!("CREATE DATABASE `{src}_empty`"))
+        .await
+        .unwrap();
+    conn.query_drop(format!(
+        "CREATE TABLE `{src}_empty`.doctrine_migration_versions LIKE `{src}`.doctrine_migration_versions"
+    ))
+    .await
+    .unwrap();
+    let empty = MigrationsCheck::default()
+        .tables(Vec::<String>::new())
+        .run(&ctx_for(&format!("{src}_empty")))
+        .await;
+    drop_dbs(&mut conn, &[&format!("{src}_empty")]).await;
+    assert_eq!(empty.status, Status::Failed, "{empty:?}");
+    assert!(
+        empty.summary.contains("no applied migration"),
+        "{}",
+        empty.summary
+    );
     let missing = MigrationsCheck::default()
         .tables(["sync_mutations", "eventos", "nao_existe"])
         .run(&ctx)

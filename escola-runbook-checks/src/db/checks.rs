@@ -442,6 +442,9 @@ impl MigrationsCheck {
                 ));
             }
         }
+        if applied.is_empty() {
+            problems.push("doctrine_migration_versions holds no applied migration".to_owned());
+        }
         let mut pending = None;
         if let Some(dir) = &self.migrations_dir {
             match std::fs::read_dir(dir) {
