@@ -27,6 +27,7 @@ use escola_runbook_core::{Check, ModelError, Phase, Runbook, Step, Watch};
 use serde::{Deserialize, Serialize};
 
 use crate::command::CommandCheck;
+use crate::db::{DbSnapshotCheck, MigrationsCheck};
 use crate::metrics::Window;
 use crate::metrics::checks::{
     DEFAULT_COUNTER, DEFAULT_HISTOGRAM, LatencyBaselineCheck, MetricsEndpointCheck, SourceConfig,
@@ -42,6 +43,10 @@ pub const RUNBOOK_NAME: &str = "Escola Connect API — Runbook de Deploy";
 
 /// The secret name the CLI looks for to enable webhook notices.
 pub const WEBHOOK_SECRET: &str = "webhook_url";
+
+/// The secret name the CLI looks for to automate the database steps
+/// (`mysql://USER:PASSWORD@HOST:PORT/DB`).
+pub const DATABASE_SECRET: &str = crate::db::checks::DEFAULT_SECRET;
 
 /// The secret the CLI looks for to turn the metrics steps into checks.
 pub const METRICS_TOKEN_SECRET: &str = crate::metrics::checks::DEFAULT_TOKEN_SECRET;
@@ -89,6 +94,16 @@ pub struct EscolaConfig {
     pub metrics: Option<MetricsConfig>,
     /// How the runbook's alerts are watched once `metrics` is set.
     pub watch: WatchConfig,
+    /// Where the pre-deploy database snapshot is written (a 0700 directory
+    /// per snapshot, on storage the team considers safe).
+    pub snapshot_dir: PathBuf,
+    /// Name of the secret holding `mysql://USER:PASSWORD@HOST:PORT/DB`: when
+    /// set, the snapshot and the migrations/tables check run as checks;
+    /// otherwise they stay manual steps.
+    pub database_secret: Option<String>,
+    /// Doctrine migration that must be applied after `migrations`
+    /// (`Version20250101120000`); `None` checks only that some are applied.
+    pub expected_migration: Option<String>,
 }
 
 /// The extended monitoring's alert watch: how often, how long, and the
@@ -226,6 +241,9 @@ impl Default for EscolaConfig {
             smoke: SmokeTests::default(),
             metrics: None,
             watch: WatchConfig::default(),
+            snapshot_dir: PathBuf::from("snapshots"),
+            database_secret: None,
+            expected_migration: None,
         }
     }
 }
@@ -622,6 +640,44 @@ fn automated(id: &str, title: &str, check: Option<Arc<dyn Check>>) -> Step {
     }
 }
 
+/// The snapshot: native when a database secret is configured, confirmed by a
+/// person otherwise.
+fn db_snapshot(config: &EscolaConfig) -> Step {
+    let (id, title) = (
+        "db-snapshot",
+        "Snapshot do banco (`mysqldump` + storage seguro).",
+    );
+    match &config.database_secret {
+        Some(secret) => Step::check(
+            id,
+            title,
+            DbSnapshotCheck::new(&config.snapshot_dir).secret(secret),
+        )
+        .note("Snapshot nativo consistente (zstd + sha256 em manifest.json, diretório 0700); restaurável com `escola-runbook snapshot restore` ou `zstd -dc | mariadb`."),
+        None => Step::manual(id, title),
+    }
+}
+
+/// Migrations and the Escola tables: checked when a database secret is
+/// configured, confirmed by a person otherwise.
+fn migrations_consistent(config: &EscolaConfig) -> Step {
+    let (id, title) = (
+        "migrations-consistent",
+        "Confirmar que `sync_mutations` e `eventos` estão consistentes.",
+    );
+    match &config.database_secret {
+        Some(secret) => {
+            let check = MigrationsCheck::default().secret(secret);
+            let check = match &config.expected_migration {
+                Some(v) => check.expected_version(v),
+                None => check,
+            };
+            Step::check(id, title, check)
+        }
+        None => Step::manual(id, title),
+    }
+}
+
 /// A notice: posted to the webhook when one is configured, confirmed by a
 /// person otherwise.
 fn notice(config: &EscolaConfig, id: &str, title: &str, message: &str) -> Step {
@@ -754,7 +810,7 @@ pub fn runbook(config: &EscolaConfig) -> Result<Runbook, EscolaError> {
         .step(Step::manual("window-agreed", "Sincronizar janela com Infra + Produto (evitar campanhas de campo).").section(window))
         .step(Step::manual("notice-scheduled", "Programar aviso nos canais #operacoes e #promotores (T -4h).").section(window))
         .step(Step::manual("squad-present", "Garantir presença do squad (dev, QA, suporte) no período.").section(window))
-        .step(Step::manual("db-snapshot", "Snapshot do banco (`mysqldump` + storage seguro).").section(backups))
+        .step(db_snapshot(config).section(backups))
         .step(
             metrics_step(
                 "metrics-baseline",
@@ -803,7 +859,7 @@ pub fn runbook(config: &EscolaConfig) -> Result<Runbook, EscolaError> {
             "Executar migrations",
             cmd("php vendor/bin/doctrine-migrations migrate --no-interaction", long),
         ))
-        .step(Step::manual("migrations-consistent", "Confirmar que `sync_mutations` e `eventos` estão consistentes."))
+        .step(migrations_consistent(config))
         .step(Step::check(
             "deploy-artifacts",
             "Deploy da aplicação: atualizar artefatos (`git pull`, `composer install --no-dev`, `php artisan config:cache` se aplicável)",
@@ -1034,6 +1090,39 @@ mod tests {
             .find(|(step, _)| step == id)
             .unwrap_or_else(|| panic!("no step {id}"))
             .1
+    }
+
+    #[test]
+    fn database_steps_are_automated_with_a_database_secret() {
+        use escola_runbook_core::StepKind;
+        let manual = runbook(&EscolaConfig::default()).unwrap();
+        assert_eq!(kind_of(&manual, "db-snapshot"), None);
+        assert_eq!(kind_of(&manual, "migrations-consistent"), None);
+        let config = EscolaConfig {
+            database_secret: Some(DATABASE_SECRET.into()),
+            expected_migration: Some("Version20250301120000".into()),
+            ..EscolaConfig::default()
+        };
+        let rb = runbook(&config).unwrap();
+        let step = |id: &str| rb.steps().map(|(_, s)| s).find(|s| s.id == id).unwrap();
+        let StepKind::Check(snapshot) = &step("db-snapshot").kind else {
+            panic!("db-snapshot should be a check");
+        };
+        let d = snapshot.describe();
+        assert!(d.mutates, "a snapshot writes files: dry-run must skip it");
+        assert_eq!(d.produces, ["snapshot.path"]);
+        let StepKind::Check(migrations) = &step("migrations-consistent").kind else {
+            panic!("migrations-consistent should be a check");
+        };
+        assert!(!migrations.describe().mutates);
+        let params = migrations.params().unwrap();
+        assert_eq!(params.params["expected_version"], "Version20250301120000");
+        // The registry rebuilds it from its parameters.
+        let rebuilt = crate::registry::find(&params.check)
+            .unwrap()
+            .instantiate(&crate::registry::Params::new(params.params.clone()))
+            .unwrap();
+        assert_eq!(rebuilt.params(), Some(params));
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod cache_purge;
 pub mod changelog;
 pub mod command;
 pub mod coverage;
+pub mod db;
 pub mod docs_freshness;
 pub mod escola;
 pub mod git;

@@ -255,6 +255,7 @@ pub fn builtin() -> Vec<CheckSpec> {
         crate::smoke::spec(),
     ];
     specs.extend(crate::metrics::checks::specs());
+    specs.extend(crate::db::checks::specs());
     specs.sort_by_key(|s| s.name);
     specs
 }

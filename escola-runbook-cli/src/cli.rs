@@ -46,6 +46,91 @@ pub enum Command {
     Smoke(SmokeArgs),
     /// Read request metrics: P50/P95/P99 per histogram series and the 5xx ratio.
     Metrics(MetricsArgs),
+    /// Database snapshots: create, verify, restore, list.
+    #[command(subcommand)]
+    Snapshot(SnapshotCommand),
+}
+
+/// Where the database URL (mysql://USER:PASSWORD@HOST:PORT/DB) comes from:
+/// never the command line, where `ps` and shell history would show it.
+#[derive(Debug, Args, Clone)]
+#[group(required = true, multiple = false)]
+pub struct DbUrlArgs {
+    /// Environment variable holding the URL.
+    #[arg(long, value_name = "VAR")]
+    pub db_url_env: Option<String>,
+    /// File holding the URL (first line).
+    #[arg(long, value_name = "FILE")]
+    pub db_url_file: Option<PathBuf>,
+}
+
+/// `snapshot ...`.
+#[derive(Debug, Subcommand)]
+pub enum SnapshotCommand {
+    /// Take a consistent snapshot (zstd SQL files + sha256 manifest) into a new directory under --out.
+    Create(SnapshotCreateArgs),
+    /// Check every file of a snapshot against its manifest; needs no server.
+    Verify(SnapshotVerifyArgs),
+    /// Restore one database of a snapshot into a named database (verified first).
+    Restore(SnapshotRestoreArgs),
+    /// List snapshots with age, size and status.
+    List(SnapshotListArgs),
+}
+
+/// `snapshot create`.
+#[derive(Debug, Args)]
+pub struct SnapshotCreateArgs {
+    /// The server.
+    #[command(flatten)]
+    pub db: DbUrlArgs,
+    /// Parent directory of the snapshot (created 0700 if missing).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Database to dump (repeatable) [default: the one named in the URL].
+    #[arg(long = "database", value_name = "NAME")]
+    pub databases: Vec<String>,
+    /// Parallel connections.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub threads: usize,
+}
+
+/// `snapshot verify`.
+#[derive(Debug, Args)]
+pub struct SnapshotVerifyArgs {
+    /// The snapshot directory.
+    #[arg(value_name = "SNAPSHOT")]
+    pub snapshot: PathBuf,
+}
+
+/// `snapshot restore`.
+#[derive(Debug, Args)]
+pub struct SnapshotRestoreArgs {
+    /// The snapshot directory.
+    #[arg(value_name = "SNAPSHOT")]
+    pub snapshot: PathBuf,
+    /// The server.
+    #[command(flatten)]
+    pub db: DbUrlArgs,
+    /// Database to restore into (created if missing).
+    #[arg(long, value_name = "NAME")]
+    pub database: String,
+    /// Database of the snapshot to restore, when it holds several.
+    #[arg(long, value_name = "NAME")]
+    pub source: Option<String>,
+    /// Drop and recreate the target database if it already holds tables, views or routines.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `snapshot list`.
+#[derive(Debug, Args)]
+pub struct SnapshotListArgs {
+    /// Directory holding snapshots.
+    #[arg(value_name = "DIR", default_value = "snapshots")]
+    pub dir: PathBuf,
+    /// Also check every file's sha256 (reads everything).
+    #[arg(long)]
+    pub checksums: bool,
 }
 
 /// Which runbook, against which environment.

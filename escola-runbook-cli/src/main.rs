@@ -68,6 +68,7 @@ fn main() {
             Command::ExportRunbook(args) => cmd::import::export_runbook(args),
             Command::Smoke(args) => cmd::smoke::run(args, &redactor).await,
             Command::Metrics(args) => cmd::metrics::run(args, &redactor).await,
+            Command::Snapshot(args) => cmd::snapshot::run(args, &redactor).await,
         }
     });
     // Leave no check's background work running past the verdict.

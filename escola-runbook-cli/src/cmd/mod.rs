@@ -8,6 +8,7 @@ pub mod plan;
 pub mod report;
 pub mod run;
 pub mod smoke;
+pub mod snapshot;
 
 use std::path::{Path, PathBuf};
 
@@ -125,6 +126,11 @@ pub fn load(args: &RunbookArgs, redactor: &Redactor) -> Result<Loaded, CliError>
             metrics: (environment.get("metrics_url").is_some()
                 || secrets.get(escola::METRICS_TOKEN_SECRET).is_some())
             .then(escola::MetricsConfig::default),
+            // `--secret database_url=...` turns the snapshot and the
+            // migrations/tables step into checks of that database.
+            database_secret: secrets
+                .get(escola::DATABASE_SECRET)
+                .map(|_| escola::DATABASE_SECRET.to_owned()),
             ..EscolaConfig::default()
         })),
     };

@@ -1,0 +1,408 @@
+//! SQL text that round-trips exactly: identifier quoting, value literals built
+//! from binary-protocol values, and a statement splitter for restoring.
+
+use mysql_async::Value;
+
+/// How a column's values are written, decided from `information_schema`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ColumnKind {
+    /// Integers and YEAR: the binary protocol gives an exact integer.
+    Integer,
+    /// DECIMAL: the server's exact decimal text, written unquoted.
+    Decimal,
+    /// FLOAT/DOUBLE: the exact binary value, written with every digit needed.
+    Approximate,
+    /// Text in utf8mb3/utf8mb4 (including JSON, ENUM, SET): an escaped string.
+    Utf8Text,
+    /// Anything whose bytes must arrive untouched: BINARY, BLOB, BIT, text
+    /// in other charsets (latin1...): a hex literal of the stored bytes.
+    Bytes,
+    /// DATE.
+    Date,
+    /// DATETIME and TIMESTAMP (read and written in UTC).
+    DateTime,
+    /// TIME, possibly negative and beyond 24 hours.
+    Time,
+    /// Types this module does not know (UUID, INET6, GEOMETRY...): valid
+    /// UTF-8 is quoted, other bytes go as hex.
+    Other,
+}
+
+impl ColumnKind {
+    /// The kind for `data_type` (lower case) with character set `charset`.
+    pub(crate) fn classify(data_type: &str, charset: Option<&str>) -> Self {
+        match data_type {
+            "tinyint" | "smallint" | "mediumint" | "int" | "integer" | "bigint" | "year" => {
+                ColumnKind::Integer
+            }
+            "decimal" | "numeric" => ColumnKind::Decimal,
+            "float" | "double" | "real" | "double precision" => ColumnKind::Approximate,
+            "bit" | "binary" | "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob" => {
+                ColumnKind::Bytes
+            }
+            "char" | "varchar" | "tinytext" | "text" | "mediumtext" | "longtext" | "enum"
+            | "set" | "json" => match charset {
+                Some(cs) if cs.starts_with("utf8") => ColumnKind::Utf8Text,
+                _ => ColumnKind::Bytes,
+            },
+            "date" => ColumnKind::Date,
+            "datetime" | "timestamp" => ColumnKind::DateTime,
+            "time" => ColumnKind::Time,
+            _ => ColumnKind::Other,
+        }
+    }
+}
+
+/// `name` as a quoted identifier: backticks doubled, anything else kept.
+pub(crate) fn ident(name: &str) -> String {
+    format!("`{}`", name.replace('`', "``"))
+}
+
+/// `s` as a single-quoted string literal (backslash escapes; the dump sets a
+/// sql_mode without NO_BACKSLASH_ESCAPES).
+pub(crate) fn quote_str(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.reserve(bytes.len() + 2);
+    out.push(b'\'');
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let escape: &[u8] = match b {
+            0 => b"\\0",
+            b'\'' => b"\\'",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            0x1a => b"\\Z",
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        out.extend_from_slice(escape);
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'\'');
+}
+
+/// Appends `n` in decimal (the hot path of every dump: no formatter).
+fn push_u64(out: &mut Vec<u8>, mut n: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[i..]);
+}
+
+/// Appends `n` zero-padded to `width` digits.
+fn push_padded(out: &mut Vec<u8>, n: u64, width: usize) {
+    let mut buf = [b'0'; 20];
+    let mut i = buf.len();
+    let mut m = n;
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (m % 10) as u8;
+        m /= 10;
+        if m == 0 {
+            break;
+        }
+    }
+    let digits = buf.len() - i;
+    for _ in digits..width {
+        out.push(b'0');
+    }
+    out.extend_from_slice(&buf[i..]);
+}
+
+/// The text of a string literal (for DDL built by hand).
+pub(crate) fn quote_text(text: &str) -> String {
+    let mut out = Vec::new();
+    quote_str(&mut out, text.as_bytes());
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn hex(out: &mut Vec<u8>, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
+    if bytes.is_empty() {
+        out.extend_from_slice(b"''");
+        return;
+    }
+    out.reserve(bytes.len() * 2 + 2);
+    out.extend_from_slice(b"0x");
+    for &b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)]);
+        out.push(DIGITS[usize::from(b & 15)]);
+    }
+}
+
+/// Appends `value` (read through the binary protocol) as a SQL literal for a
+/// column of `kind`.
+pub(crate) fn literal(out: &mut Vec<u8>, value: &Value, kind: ColumnKind) {
+    use std::io::Write;
+    // Writing into a Vec cannot fail.
+    match value {
+        Value::NULL => out.extend_from_slice(b"NULL"),
+        Value::Int(i) => {
+            if *i < 0 {
+                out.push(b'-');
+            }
+            push_u64(out, i.unsigned_abs());
+        }
+        Value::UInt(u) => push_u64(out, *u),
+        // Doubles in the shortest form that parses back to the same bits
+        // (`{:e}`). A FLOAT is widened first (exactly), so the server parses
+        // the very value it stored and narrows it back without rounding.
+        // Writing into a Vec cannot fail.
+        Value::Float(f) => {
+            let _ = write!(out, "{:e}", f64::from(*f));
+        }
+        Value::Double(d) => {
+            let _ = write!(out, "{d:e}");
+        }
+        Value::Date(y, m, d, hh, mm, ss, us) => {
+            out.push(b'\'');
+            push_padded(out, u64::from(*y), 4);
+            out.push(b'-');
+            push_padded(out, u64::from(*m), 2);
+            out.push(b'-');
+            push_padded(out, u64::from(*d), 2);
+            if kind != ColumnKind::Date {
+                out.push(b' ');
+                push_time(out, u64::from(*hh), *mm, *ss, *us);
+            }
+            out.push(b'\'');
+        }
+        Value::Time(negative, days, hh, mm, ss, us) => {
+            out.push(b'\'');
+            if *negative {
+                out.push(b'-');
+            }
+            push_time(out, u64::from(*days) * 24 + u64::from(*hh), *mm, *ss, *us);
+            out.push(b'\'');
+        }
+        Value::Bytes(bytes) => match kind {
+            ColumnKind::Decimal | ColumnKind::Integer | ColumnKind::Approximate
+                if is_number(bytes) =>
+            {
+                out.extend_from_slice(bytes)
+            }
+            ColumnKind::Utf8Text => quote_str(out, bytes),
+            ColumnKind::Other if std::str::from_utf8(bytes).is_ok() => quote_str(out, bytes),
+            _ => hex(out, bytes),
+        },
+    }
+}
+
+fn push_time(out: &mut Vec<u8>, hours: u64, mm: u8, ss: u8, us: u32) {
+    push_padded(out, hours, 2);
+    out.push(b':');
+    push_padded(out, u64::from(mm), 2);
+    out.push(b':');
+    push_padded(out, u64::from(ss), 2);
+    out.push(b'.');
+    push_padded(out, u64::from(us), 6);
+}
+
+fn is_number(bytes: &[u8]) -> bool {
+    !bytes.is_empty()
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.' | b'e' | b'E'))
+        && bytes.iter().any(u8::is_ascii_digit)
+}
+
+/// Splits a SQL script into statements: understands quotes, comments and the
+/// `mariadb` client's `DELIMITER` command, so the same files serve our
+/// restorer and the stock client.
+#[derive(Debug, Default)]
+pub(crate) struct Splitter {
+    current: Vec<u8>,
+    delimiter: Vec<u8>,
+    state: State,
+    escaped: bool,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum State {
+    #[default]
+    Normal,
+    Quote(u8),
+    LineComment,
+    BlockComment,
+}
+
+impl Splitter {
+    pub(crate) fn new() -> Self {
+        Splitter {
+            delimiter: b";".to_vec(),
+            ..Default::default()
+        }
+    }
+
+    /// Feeds one line (with its newline); returns the statements it completed.
+    pub(crate) fn push_line(&mut self, line: &[u8], out: &mut Vec<Vec<u8>>) {
+        if self.state == State::Normal && is_blank(&self.current) {
+            let trimmed = trim(line);
+            if trimmed.len() > 10 && trimmed[..10].eq_ignore_ascii_case(b"DELIMITER ") {
+                self.delimiter = trim(&trimmed[10..]).to_vec();
+                self.current.clear();
+                return;
+            }
+        }
+        let mut i = 0;
+        while i < line.len() {
+            let b = line[i];
+            match self.state {
+                State::Normal => {
+                    if line[i..].starts_with(&self.delimiter) {
+                        let stmt = std::mem::take(&mut self.current);
+                        if !is_blank(&stmt) {
+                            out.push(trim(&stmt).to_vec());
+                        }
+                        i += self.delimiter.len();
+                        continue;
+                    }
+                    match b {
+                        b'\'' | b'"' | b'`' => self.state = State::Quote(b),
+                        b'#' => self.state = State::LineComment,
+                        b'-' if line[i..].starts_with(b"-- ") || line[i..].starts_with(b"--\n") => {
+                            self.state = State::LineComment
+                        }
+                        b'/' if line.get(i + 1) == Some(&b'*') => {
+                            self.state = State::BlockComment;
+                            self.current.extend_from_slice(b"/*");
+                            i += 2;
+                            continue;
+                        }
+                        _ => {}
+                    }
+                }
+                State::Quote(q) => {
+                    if self.escaped {
+                        self.escaped = false;
+                    } else if b == b'\\' && q != b'`' {
+                        self.escaped = true;
+                    } else if b == q {
+                        self.state = State::Normal;
+                    }
+                }
+                State::LineComment => {
+                    if b == b'\n' {
+                        self.state = State::Normal;
+                    }
+                }
+                State::BlockComment => {
+                    if b == b'*' && line.get(i + 1) == Some(&b'/') {
+                        self.state = State::Normal;
+                        self.current.extend_from_slice(b"*/");
+                        i += 2;
+                        continue;
+                    }
+                }
+            }
+            if self.state != State::LineComment {
+                self.current.push(b);
+            }
+            i += 1;
+        }
+    }
+
+    /// What is left after the last delimiter, if anything but blanks.
+    pub(crate) fn finish(self) -> Option<Vec<u8>> {
+        (!is_blank(&self.current)).then(|| trim(&self.current).to_vec())
+    }
+}
+
+fn is_blank(bytes: &[u8]) -> bool {
+    bytes.iter().all(u8::is_ascii_whitespace)
+}
+
+fn trim(bytes: &[u8]) -> &[u8] {
+    let start = bytes
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(bytes.len());
+    let end = bytes
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(start, |e| e + 1);
+    &bytes[start..end.max(start)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lit(v: Value, k: ColumnKind) -> String {
+        let mut out = Vec::new();
+        literal(&mut out, &v, k);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn floats_keep_every_bit() {
+        let f = -46.633_308_410_644_53_f64 as f32;
+        assert_eq!(f64::from(f), -46.633_308_410_644_53);
+        let text = lit(Value::Float(f), ColumnKind::Approximate);
+        let back: f64 = text.parse().unwrap();
+        assert_eq!(back as f32, f);
+        assert_eq!(back, f64::from(f), "{text}");
+        for d in [0.1, -1.0e-300, f64::MAX, 123_456_789.123_456_78] {
+            let t = lit(Value::Double(d), ColumnKind::Approximate);
+            assert_eq!(t.parse::<f64>().unwrap().to_bits(), d.to_bits(), "{t}");
+        }
+    }
+
+    #[test]
+    fn strings_bytes_and_times() {
+        assert_eq!(
+            lit(
+                Value::Bytes(b"a'b\\c\0\n\r\x1a".to_vec()),
+                ColumnKind::Utf8Text
+            ),
+            r"'a\'b\\c\0\n\r\Z'"
+        );
+        assert_eq!(lit(Value::Bytes(vec![0, 255]), ColumnKind::Bytes), "0x00FF");
+        assert_eq!(lit(Value::Bytes(vec![]), ColumnKind::Bytes), "''");
+        assert_eq!(
+            lit(Value::Time(true, 34, 22, 59, 59, 5), ColumnKind::Time),
+            "'-838:59:59.000005'"
+        );
+        assert_eq!(
+            lit(Value::Date(0, 0, 0, 0, 0, 0, 0), ColumnKind::Date),
+            "'0000-00-00'"
+        );
+        assert_eq!(
+            lit(Value::Bytes(b"-1.50".to_vec()), ColumnKind::Decimal),
+            "-1.50"
+        );
+        assert_eq!(
+            lit(Value::Bytes(b"1; DROP".to_vec()), ColumnKind::Decimal),
+            "0x313B2044524F50"
+        );
+        assert_eq!(ident("a`b c"), "`a``b c`");
+    }
+
+    #[test]
+    fn splitter_handles_quotes_comments_and_delimiters() {
+        let script = "SET NAMES utf8mb4;\n-- a comment; with semicolon\nINSERT INTO `a;b` VALUES ('x;\\'y', \"q;\");\nDELIMITER ;;\nCREATE TRIGGER t BEFORE INSERT ON x FOR EACH ROW BEGIN SET @a = 1; SET @b = 2; END ;;\nDELIMITER ;\n/* block ; */ SELECT 1;\nSELECT 2";
+        let mut s = Splitter::new();
+        let mut out = Vec::new();
+        for line in script.split_inclusive('\n') {
+            s.push_line(line.as_bytes(), &mut out);
+        }
+        let last = s.finish();
+        let out: Vec<String> = out
+            .into_iter()
+            .map(|v| String::from_utf8(v).unwrap())
+            .collect();
+        assert_eq!(out.len(), 4, "{out:#?}");
+        assert_eq!(out[1], "INSERT INTO `a;b` VALUES ('x;\\'y', \"q;\")");
+        assert!(out[2].ends_with("SET @b = 2; END"), "{}", out[2]);
+        assert_eq!(out[3], "/* block ; */ SELECT 1");
+        assert_eq!(last.unwrap(), b"SELECT 2");
+    }
+}

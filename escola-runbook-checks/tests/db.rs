@@ -1,0 +1,638 @@
+//! Against the real MariaDB at 127.0.0.1:3306 (root, empty password). When it
+//! is not reachable these tests skip, unless ESCOLA_REQUIRE_SERVICES=1.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use escola_runbook_checks::db::{
+    self, DbSnapshotCheck, MigrationsCheck, RestoreError, RestoreOptions, SnapshotOptions,
+    SnapshotStatus, SyncBacklogCheck, VerifyError,
+};
+use escola_runbook_core::{Check, Ctx, Environment, Secret, Secrets, Status};
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, Row, Value};
+
+const ROOT: &str = "mysql://root@127.0.0.1:3306";
+
+async fn server() -> Option<Conn> {
+    let opts = mysql_async::Opts::from_url(ROOT).unwrap();
+    match Conn::new(opts).await {
+        Ok(c) => Some(c),
+        Err(e) => {
+            if std::env::var("ESCOLA_REQUIRE_SERVICES").as_deref() == Ok("1") {
+                panic!("MariaDB at 127.0.0.1:3306 is required (ESCOLA_REQUIRE_SERVICES=1): {e}");
+            }
+            eprintln!("skipping: MariaDB at 127.0.0.1:3306 is not reachable: {e}");
+            None
+        }
+    }
+}
+
+static SEQ: AtomicU32 = AtomicU32::new(0);
+
+fn unique(prefix: &str) -> String {
+    format!(
+        "escola_t_{prefix}_{}_{}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+fn url(db: &str) -> Secret {
+    Secret::new(format!("{ROOT}/{db}"))
+}
+
+async fn exec_all(conn: &mut Conn, sql: &[&str]) {
+    for s in sql {
+        conn.query_drop(*s)
+            .await
+            .unwrap_or_else(|e| panic!("{s}: {e}"));
+    }
+}
+
+const SCHEMA: &[&str] = &[
+    "SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO'",
+    "SET time_zone = '+00:00'",
+    "SET foreign_key_checks = 0",
+    r"CREATE TABLE `all types` (
+        id INT UNSIGNED NOT NULL PRIMARY KEY,
+        ti TINYINT, tiu TINYINT UNSIGNED, si SMALLINT, siu SMALLINT UNSIGNED, mi MEDIUMINT, miu MEDIUMINT UNSIGNED,
+        i INT, iu INT UNSIGNED, bi BIGINT, biu BIGINT UNSIGNED,
+        dec65 DECIMAL(65,30), f FLOAT, d DOUBLE, bt BIT(13),
+        bin BINARY(4), vbin VARBINARY(64), bl LONGBLOB,
+        c CHAR(10), vc VARCHAR(100), tx TEXT, l1 VARCHAR(50) CHARACTER SET latin1, l1t TEXT CHARACTER SET latin1,
+        js JSON, dt DATE, dtm DATETIME(6), ts TIMESTAMP(6) NULL DEFAULT NULL, tm TIME(6), yr YEAR,
+        en ENUM('a','b c','d''e'), st SET('x','y','z'),
+        `select` INT, `we``ird col` VARCHAR(10),
+        gen_v INT AS (i * 2) VIRTUAL, gen_s VARCHAR(20) AS (CONCAT(vc, '!')) STORED
+    ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+    "INSERT INTO `all types` (id, ti, tiu, si, siu, mi, miu, i, iu, bi, biu, dec65, f, d, bt, bin, vbin, bl, c, vc, tx, l1, l1t, js, dt, dtm, ts, tm, yr, en, st, `select`, `we``ird col`) VALUES
+      (0, -128, 255, -32768, 65535, -8388608, 16777215, -2147483648, 4294967295, -9223372036854775808, 18446744073709551615,
+       '-12345678901234567890123456789012345.123456789012345678901234567890', -46.63330841064453, 2.2250738585072014e-308, b'1010101010101',
+       0x00FF0027, 0x5C27220A0D1A00, 0x000102030405FFFE, 'a', '', 'line1\\nline2\\ttab ''quote'' \\\\ back', 'caf\u{e9}', 'ol\u{e1} \u{e7}', '{\"k\": [1, 2.5, \"\u{1F600}\"]}',
+       '0000-00-00', '0000-00-00 00:00:00', '1970-01-01 00:00:01.000001', '-838:59:59.999999', 0, 'd''e', 'x,z', 1, 'w`c'),
+      (1, 127, 0, 32767, 0, 8388607, 0, 2147483647, 0, 9223372036854775807, 0,
+       '99999999999999999999999999999999999.999999999999999999999999999999', 3.4028235e38, 1.7976931348623157e308, b'0',
+       'ab', '', '', '', 'emoji \u{1F600} \\0nul', '', '', '', 'null',
+       '9999-12-31', '9999-12-31 23:59:59.999999', '2038-01-19 03:14:07.999999', '838:59:59', 2155, '', '', NULL, ''),
+      (2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+       NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+      (3, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, '0.000000000000000000000000000001', 1.17549435e-38, -0.1, b'1111111111111',
+       NULL, 0x00, 0x00, 'x', 'x', 'x', '', '\u{ff}', '[]',
+       '2024-02-29', '2024-02-29 12:34:56.5', '2024-02-29 12:34:56.5', '-00:00:00.000001', 1901, 'b c', 'x,y,z', 0, 'x')",
+    "UPDATE `all types` SET f = -46.63330841064453 WHERE id = 0",
+    "CREATE TABLE parent (id INT PRIMARY KEY, name VARCHAR(20)) ENGINE=InnoDB",
+    "CREATE TABLE child (id INT PRIMARY KEY, parent_id INT, KEY (parent_id), CONSTRAINT fk_parent FOREIGN KEY (parent_id) REFERENCES parent (id) ON DELETE CASCADE) ENGINE=InnoDB",
+    "INSERT INTO child VALUES (1, 1), (2, 2)",
+    "INSERT INTO parent VALUES (1, 'um'), (2, 'dois')",
+    "CREATE TABLE legacy (id INT AUTO_INCREMENT PRIMARY KEY, note VARCHAR(20)) ENGINE=MyISAM",
+    "INSERT INTO legacy (note) VALUES ('a'), ('b'), (NULL)",
+    "CREATE TABLE nopk (a INT, b VARCHAR(5)) ENGINE=InnoDB",
+    "INSERT INTO nopk VALUES (1, 'x'), (1, 'x'), (NULL, NULL)",
+    "CREATE TABLE big (id BIGINT PRIMARY KEY, v VARCHAR(20)) ENGINE=InnoDB",
+    "INSERT INTO big SELECT seq, CONCAT('row ', seq) FROM seq_1_to_3000",
+    "ANALYZE TABLE big",
+    "CREATE TABLE audit (n INT) ENGINE=InnoDB",
+    "CREATE VIEW v_base AS SELECT id, name FROM parent",
+    "CREATE VIEW `a view` AS SELECT id FROM v_base WHERE id > 1",
+    "CREATE TRIGGER trg_parent AFTER INSERT ON parent FOR EACH ROW BEGIN INSERT INTO audit VALUES (NEW.id); INSERT INTO audit VALUES (NEW.id + 1000); END",
+    "CREATE PROCEDURE p_count(OUT n INT) BEGIN SELECT COUNT(*) INTO n FROM parent; SELECT n; END",
+    "CREATE FUNCTION f_double(x INT) RETURNS INT DETERMINISTIC RETURN x * 2",
+    "CREATE EVENT ev_noop ON SCHEDULE EVERY 1 DAY DISABLE DO DELETE FROM audit WHERE n < 0",
+];
+
+async fn create_db(conn: &mut Conn, db: &str, stmts: &[&str]) {
+    conn.query_drop(format!("CREATE DATABASE `{db}` CHARACTER SET utf8mb4"))
+        .await
+        .unwrap();
+    conn.query_drop(format!("USE `{db}`")).await.unwrap();
+    exec_all(conn, stmts).await;
+}
+
+async fn drop_dbs(conn: &mut Conn, dbs: &[&str]) {
+    for db in dbs {
+        let _ = conn
+            .query_drop(format!("DROP DATABASE IF EXISTS `{db}`"))
+            .await;
+    }
+}
+
+async fn base_tables(conn: &mut Conn, db: &str) -> Vec<String> {
+    conn.exec(
+        "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME",
+        (db,),
+    )
+    .await
+    .unwrap()
+}
+
+/// Every row of every base table, read through the binary protocol in key
+/// order with the session in UTC and raw bytes.
+async fn contents(conn: &mut Conn, db: &str) -> Vec<(String, Vec<Vec<Value>>)> {
+    conn.query_drop("SET time_zone = '+00:00'").await.unwrap();
+    let tables = base_tables(conn, db).await;
+    let mut out = Vec::new();
+    for t in tables {
+        let q = format!("SELECT * FROM `{db}`.`{t}`");
+        let rows: Vec<Row> = conn.exec(q, ()).await.unwrap();
+        let mut rows: Vec<Vec<Value>> = rows.into_iter().map(Row::unwrap).collect();
+        rows.sort_by_key(|r| format!("{r:?}"));
+        out.push((t, rows));
+    }
+    out
+}
+
+async fn checksums(conn: &mut Conn, db: &str) -> Vec<(String, Option<u64>)> {
+    let tables = base_tables(conn, db).await;
+    let mut out = Vec::new();
+    for t in tables {
+        let row: Option<(String, Option<u64>)> = conn
+            .query_first(format!("CHECKSUM TABLE `{db}`.`{t}`"))
+            .await
+            .unwrap();
+        out.push((t, row.unwrap().1));
+    }
+    out
+}
+
+async fn objects(conn: &mut Conn, db: &str) -> Vec<String> {
+    let mut names: Vec<String> = conn
+        .exec(
+            "SELECT CONCAT('view ', TABLE_NAME) FROM information_schema.VIEWS WHERE TABLE_SCHEMA = ?
+             UNION ALL SELECT CONCAT('trigger ', TRIGGER_NAME) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ?
+             UNION ALL SELECT CONCAT(ROUTINE_TYPE, ' ', ROUTINE_NAME) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ?
+             UNION ALL SELECT CONCAT('event ', EVENT_NAME) FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ?
+             UNION ALL SELECT CONCAT('fk ', CONSTRAINT_NAME) FROM information_schema.REFERENTIAL_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = ?",
+            (db, db, db, db, db),
+        )
+        .await
+        .unwrap();
+    names.sort();
+    names
+}
+
+async fn assert_same(conn: &mut Conn, a: &str, b: &str) {
+    let (ca, cb) = (contents(conn, a).await, contents(conn, b).await);
+    assert_eq!(ca.len(), cb.len());
+    for ((ta, ra), (tb, rb)) in ca.iter().zip(&cb) {
+        assert_eq!(ta, tb);
+        assert_eq!(ra.len(), rb.len(), "row count of {ta}");
+        for (x, y) in ra.iter().zip(rb) {
+            assert_eq!(x, y, "table {ta}");
+        }
+    }
+    assert_eq!(checksums(conn, a).await, checksums(conn, b).await);
+    assert_eq!(objects(conn, a).await, objects(conn, b).await);
+}
+
+fn stock_restore(dir: &Path, manifest: &db::Manifest, target: &str) {
+    let status = Command::new("mariadb")
+        .args(["-uroot", "-h127.0.0.1", "-e"])
+        .arg(format!("CREATE DATABASE `{target}` CHARACTER SET utf8mb4"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let files: Vec<String> = manifest
+        .files
+        .iter()
+        .map(|f| dir.join(&f.name).display().to_string())
+        .collect();
+    let mut zstd = Command::new("zstd")
+        .arg("-dc")
+        .args(&files)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("zstd must be installed (apt-get install zstd)");
+    let out = Command::new("mariadb")
+        .args(["-uroot", "-h127.0.0.1", target])
+        .stdin(zstd.stdout.take().unwrap())
+        .output()
+        .unwrap();
+    assert!(zstd.wait().unwrap().success());
+    assert!(
+        out.status.success(),
+        "mariadb client: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_type_round_trips_through_our_restore_and_the_stock_client() {
+    let Some(mut conn) = server().await else {
+        return;
+    };
+    let src = unique("src");
+    let (ours, stock) = (unique("ours"), unique("stock"));
+    create_db(&mut conn, &src, SCHEMA).await;
+    let out = tempfile::tempdir().unwrap();
+    let mut opts = SnapshotOptions::new(out.path());
+    opts.threads = 3;
+    opts.chunk_rows = 700;
+    opts.statement_bytes = 4096;
+    let result = db::snapshot::create(&url(&src), &opts).await;
+    let (dir, manifest) = match result {
+        Ok(r) => r,
+        Err(e) => {
+            drop_dbs(&mut conn, &[&src]).await;
+            panic!("snapshot: {e}");
+        }
+    };
+
+    // Layout, permissions, manifest.
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
+    for f in &manifest.files {
+        let mode = std::fs::metadata(dir.join(&f.name))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{}", f.name);
+    }
+    let big_chunks = manifest
+        .files
+        .iter()
+        .filter(|f| f.table.as_deref() == Some("big"))
+        .count();
+    assert!(
+        big_chunks >= 3,
+        "big should be split by key, got {big_chunks} files"
+    );
+    let counts = db::snapshot::row_counts(&manifest);
+    assert_eq!(counts[&format!("{src}.big")], 3000);
+    assert_eq!(counts[&format!("{src}.all types")], 4);
+    assert_eq!(counts[&format!("{src}.legacy")], 3);
+    assert_eq!(
+        manifest.consistency.non_transactional_tables,
+        vec![format!("{src}.legacy")]
+    );
+    assert!(manifest.consistency.global_read_lock_ms.is_some());
+    let all = manifest.databases[0]
+        .tables
+        .iter()
+        .find(|t| t.name == "all types")
+        .unwrap();
+    assert_eq!(all.generated_columns, ["gen_v", "gen_s"]);
+    db::verify(&dir).unwrap();
+
+    let report = db::restore(&dir, &url(&src), &RestoreOptions::new(&ours)).await;
+    let stock_result = std::panic::catch_unwind(|| stock_restore(&dir, &manifest, &stock));
+    let report = report.unwrap();
+    assert_eq!(report.rows, manifest.total_rows);
+    stock_result.unwrap();
+
+    // The FLOAT the stock dump tool loses, exactly.
+    let f: Option<f32> = conn
+        .exec_first(
+            format!("SELECT f FROM `{ours}`.`all types` WHERE id = 0"),
+            (),
+        )
+        .await
+        .unwrap();
+    assert_eq!(f.map(f64::from), Some(-46.633_308_410_644_53));
+
+    assert_same(&mut conn, &src, &ours).await;
+    assert_same(&mut conn, &src, &stock).await;
+
+    // Triggers were created after the data: the restore did not fire them.
+    let audit: Option<u64> = conn
+        .query_first(format!("SELECT COUNT(*) FROM `{ours}`.audit"))
+        .await
+        .unwrap();
+    assert_eq!(audit, Some(0));
+
+    // A non-empty target is refused unless forced.
+    let err = db::restore(&dir, &url(&src), &RestoreOptions::new(&ours))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RestoreError::TargetNotEmpty { .. }), "{err}");
+    let mut forced = RestoreOptions::new(&ours);
+    forced.force = true;
+    db::restore(&dir, &url(&src), &forced).await.unwrap();
+    assert_same(&mut conn, &src, &ours).await;
+
+    drop_dbs(&mut conn, &[&src, &ours, &stock]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corruption_and_interruption_never_look_valid() {
+    let Some(mut conn) = server().await else {
+        return;
+    };
+    let src = unique("corrupt");
+    create_db(
+        &mut conn,
+        &src,
+        &[
+            "CREATE TABLE t (id INT PRIMARY KEY, v TEXT)",
+            "INSERT INTO t SELECT seq, REPEAT('x', seq) FROM seq_1_to_200",
+        ],
+    )
+    .await;
+    let out = tempfile::tempdir().unwrap();
+    let (dir, manifest) = db::snapshot::create(&url(&src), &SnapshotOptions::new(out.path()))
+        .await
+        .unwrap();
+
+    // An interrupted snapshot: a partial directory with files, no manifest.
+    let partial = out.path().join(".escola-20260101T000000Z.partial");
+    std::fs::create_dir(&partial).unwrap();
+    std::fs::write(partial.join("0000-x.schema.sql.zst"), b"junk").unwrap();
+    let listed = db::list(out.path(), true).unwrap();
+    assert_eq!(listed.len(), 2);
+    let complete = listed.iter().find(|l| l.path == dir).unwrap();
+    assert_eq!(complete.status, SnapshotStatus::Complete);
+    assert_eq!(complete.rows, 200);
+    assert!(complete.bytes > 0);
+    let interrupted = listed.iter().find(|l| l.path == partial).unwrap();
+    assert_eq!(interrupted.status, SnapshotStatus::Incomplete);
+    assert!(matches!(
+        db::verify(&partial),
+        Err(VerifyError::NoManifest(_))
+    ));
+
+    // Flip one byte of a data file.
+    let data = manifest.files.iter().find(|f| f.table.is_some()).unwrap();
+    let path = dir.join(&data.name);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x01;
+    std::fs::write(&path, &bytes).unwrap();
+    let err = db::verify(&dir).unwrap_err();
+    assert!(
+        matches!(err, VerifyError::Mismatch { what: "sha256", .. }),
+        "{err}"
+    );
+    let listed = db::list(out.path(), true).unwrap();
+    let damaged = listed.iter().find(|l| l.path == dir).unwrap();
+    assert!(
+        matches!(damaged.status, SnapshotStatus::Damaged(_)),
+        "{damaged:?}"
+    );
+    let target = unique("never");
+    let err = db::restore(&dir, &url(&src), &RestoreOptions::new(&target))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RestoreError::Verify(_)), "{err}");
+    let exists: Option<String> = conn
+        .exec_first(
+            "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?",
+            (&target,),
+        )
+        .await
+        .unwrap();
+    assert_eq!(exists, None, "a refused restore must not create the target");
+
+    // A cancelled snapshot leaves nothing behind.
+    let mut opts = SnapshotOptions::new(out.path().join("cancelled"));
+    opts.cancel.cancel();
+    opts.statement_bytes = 1024;
+    let r = db::snapshot::create(&url(&src), &opts).await;
+    assert!(r.is_err());
+    let left: Vec<_> = std::fs::read_dir(out.path().join("cancelled"))
+        .unwrap()
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+
+    // A snapshot whose future is dropped mid-way (a step timeout) too.
+    let dropped_dir = out.path().join("dropped");
+    let mut opts = SnapshotOptions::new(&dropped_dir);
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let tx = std::sync::Mutex::new(Some(tx));
+    opts.progress = Some(std::sync::Arc::new(move |p: &db::SnapshotProgress| {
+        if p.files_done > 0 {
+            if let Some(tx) = tx.lock().unwrap().take() {
+                let _ = tx.send(());
+            }
+        }
+    }));
+    let url_src = url(&src);
+    tokio::select! {
+        biased;
+        _ = rx => {}
+        r = db::snapshot::create(&url_src, &opts) => panic!("the snapshot finished before being dropped: {r:?}"),
+    }
+    let left: Vec<_> = std::fs::read_dir(&dropped_dir).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
+
+    drop_dbs(&mut conn, &[&src]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshot_is_consistent_while_another_connection_writes() {
+    let Some(mut conn) = server().await else {
+        return;
+    };
+    let src = unique("writes");
+    create_db(
+        &mut conn,
+        &src,
+        &[
+            "CREATE TABLE a (id INT AUTO_INCREMENT PRIMARY KEY, v INT) ENGINE=InnoDB",
+            "CREATE TABLE b (id INT AUTO_INCREMENT PRIMARY KEY, v INT) ENGINE=InnoDB",
+            "INSERT INTO a (v) SELECT seq FROM seq_1_to_2000",
+            "INSERT INTO b (v) SELECT seq FROM seq_1_to_2000",
+        ],
+    )
+    .await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let stop = stop.clone();
+        let src = src.clone();
+        tokio::spawn(async move {
+            let mut w = Conn::new(mysql_async::Opts::from_url(&format!("{ROOT}/{src}")).unwrap())
+                .await
+                .unwrap();
+            let mut n = 0u32;
+            while !stop.load(Ordering::Relaxed) {
+                // Every transaction adds one row to each table.
+                w.query_drop("START TRANSACTION").await.unwrap();
+                w.query_drop("INSERT INTO a (v) VALUES (1)").await.unwrap();
+                w.query_drop("INSERT INTO b (v) VALUES (1)").await.unwrap();
+                w.query_drop("COMMIT").await.unwrap();
+                n += 1;
+            }
+            n
+        })
+    };
+    tokio::task::yield_now().await;
+    let out = tempfile::tempdir().unwrap();
+    let mut opts = SnapshotOptions::new(out.path());
+    opts.threads = 2;
+    let mut snaps = Vec::new();
+    for _ in 0..3 {
+        snaps.push(db::snapshot::create(&url(&src), &opts).await.unwrap().1);
+    }
+    stop.store(true, Ordering::Relaxed);
+    let commits = writer.await.unwrap();
+    assert!(commits > 0, "the writer never committed");
+    for m in snaps {
+        let c = db::snapshot::row_counts(&m);
+        assert_eq!(c[&format!("{src}.a")], c[&format!("{src}.b")], "{c:?}");
+    }
+    drop_dbs(&mut conn, &[&src]).await;
+}
+
+fn ctx_for(db: &str) -> Ctx {
+    let mut secrets = Secrets::new();
+    secrets.insert(
+        "database_url",
+        Secret::new(format!("mysql://root:@127.0.0.1:3306/{db}")),
+    );
+    Ctx::standalone(Environment::new("test"), secrets)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runbook_checks_measure_migrations_backlog_and_snapshot() {
+    let Some(mut conn) = server().await else {
+        return;
+    };
+    let src = unique("checks");
+    create_db(
+        &mut conn,
+        &src,
+        &[
+            "CREATE TABLE doctrine_migration_versions (version VARCHAR(191) PRIMARY KEY, executed_at DATETIME NULL, execution_time INT NULL)",
+            r"INSERT INTO doctrine_migration_versions VALUES ('DoctrineMigrations\\Version20240101000000', NOW(), 10), ('DoctrineMigrations\\Version20250301120000', NOW(), 12)",
+            "CREATE TABLE sync_mutations (id INT AUTO_INCREMENT PRIMARY KEY, status VARCHAR(10), created_at DATETIME)",
+            "INSERT INTO sync_mutations (status, created_at) VALUES ('pending', NOW() - INTERVAL 90 SECOND), ('pending', NOW()), ('done', NOW())",
+            "CREATE TABLE eventos (id INT PRIMARY KEY, nome VARCHAR(20))",
+        ],
+    )
+    .await;
+    let ctx = ctx_for(&src);
+
+    let ok = MigrationsCheck::default()
+        .expected_version("Version20250301120000")
+        .columns(["sync_mutations.status", "eventos.nome"])
+        .run(&ctx)
+        .await;
+    assert_eq!(ok.status, Status::Passed, "{ok:?}");
+    assert_eq!(ok.values["db.rows.sync_mutations"], serde_json::json!(3));
+    let after = MigrationsCheck::default()
+        .run(
+            &ctx.clone()
+                .with_value("db.rows.sync_mutations", serde_json::json!(5)),
+        )
+        .await;
+    let rows_ev = after
+        .evidence
+        .iter()
+        .find(|e| e.label == "rows in sync_mutations")
+        .unwrap();
+    assert_eq!(rows_ev.value, "3 (before: 5, change -2)");
+    let behind = MigrationsCheck::default()
+        .expected_version("Version20260101000000")
+        .run(&ctx)
+        .await;
+    assert_eq!(behind.status, Status::Failed);
+    assert!(
+        behind.summary.contains("Version20260101000000"),
+        "{}",
+        behind.summary
+    );
+    assert!(
+        behind.summary.contains("Version20250301120000"),
+        "{}",
+        behind.summary
+    );
+    conn.query_drop(format!("CREATE DATABASE `{src}_empty`"))
+        .await
+        .unwrap();
+    conn.query_drop(format!(
+        "CREATE TABLE `{src}_empty`.doctrine_migration_versions LIKE `{src}`.doctrine_migration_versions"
+    ))
+    .await
+    .unwrap();
+    let empty = MigrationsCheck::default()
+        .tables(Vec::<String>::new())
+        .run(&ctx_for(&format!("{src}_empty")))
+        .await;
+    drop_dbs(&mut conn, &[&format!("{src}_empty")]).await;
+    assert_eq!(empty.status, Status::Failed, "{empty:?}");
+    assert!(
+        empty.summary.contains("no applied migration"),
+        "{}",
+        empty.summary
+    );
+    let missing = MigrationsCheck::default()
+        .tables(["sync_mutations", "eventos", "nao_existe"])
+        .run(&ctx)
+        .await;
+    assert_eq!(missing.status, Status::Failed);
+    assert!(missing.summary.contains("nao_existe"));
+
+    let backlog = SyncBacklogCheck::new("status = 'pending'", 5)
+        .age_column("created_at", Some(3600))
+        .run(&ctx)
+        .await;
+    assert_eq!(backlog.status, Status::Passed, "{backlog:?}");
+    assert_eq!(backlog.values["sync.backlog"], serde_json::json!(2));
+    let oldest = backlog.values["sync.backlog_oldest_seconds"]
+        .as_i64()
+        .unwrap();
+    assert!((89..3600).contains(&oldest), "{oldest}");
+    let over = SyncBacklogCheck::new("status = 'pending'", 1)
+        .run(&ctx)
+        .await;
+    assert_eq!(over.status, Status::Failed);
+    assert!(
+        over.summary.contains("2 pending rows, limit <= 1"),
+        "{}",
+        over.summary
+    );
+    let bad = SyncBacklogCheck::new("no_such_column = 1", 1)
+        .run(&ctx)
+        .await;
+    assert_eq!(bad.status, Status::CheckError);
+
+    let out = tempfile::tempdir().unwrap();
+    let snap = DbSnapshotCheck::new(out.path()).run(&ctx).await;
+    assert_eq!(snap.status, Status::Passed, "{snap:?}");
+    assert!(DbSnapshotCheck::new(out.path()).describe().mutates);
+    let path = snap.values["snapshot.path"].as_str().unwrap();
+    let report = db::verify(Path::new(path)).unwrap();
+    let ev = |l: &str| {
+        snap.evidence
+            .iter()
+            .find(|e| e.label == l)
+            .unwrap()
+            .value
+            .clone()
+    };
+    assert_eq!(ev("manifest sha256"), report.manifest_sha256);
+    assert!(ev("rows per table").contains(&format!("{src}.sync_mutations: 3")));
+
+    drop_dbs(&mut conn, &[&src]).await;
+}
+
+#[tokio::test]
+async fn credentials_never_appear_in_outcomes() {
+    let mut secrets = Secrets::new();
+    secrets.insert(
+        "database_url",
+        Secret::new("mysql://app:hunter2-pw@127.0.0.1:1/escola"),
+    );
+    let ctx = Ctx::standalone(Environment::new("test"), secrets);
+    let out = tempfile::tempdir().unwrap();
+    let checks: Vec<Box<dyn Check>> = vec![
+        Box::new(MigrationsCheck::default()),
+        Box::new(SyncBacklogCheck::new("1=1", 1)),
+        Box::new(DbSnapshotCheck::new(out.path())),
+    ];
+    for c in checks {
+        let o = c.run(&ctx).await;
+        assert_eq!(o.status, Status::CheckError, "{o:?}");
+        let text = serde_json::to_string(&o).unwrap();
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(!text.contains("app:"), "{text}");
+    }
+    let missing = MigrationsCheck::default()
+        .run(&Ctx::standalone(Environment::new("t"), Secrets::new()))
+        .await;
+    assert_eq!(missing.status, Status::CheckError);
+    assert!(missing.summary.contains("database_url"));
+}

@@ -1,0 +1,171 @@
+//! `escola-runbook snapshot create|verify|restore|list`: thin wrappers over
+//! `escola_runbook_checks::db`.
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+
+use escola_runbook_checks::db::{self, RestoreOptions, SnapshotOptions};
+use escola_runbook_core::exit;
+use escola_runbook_core::{Redactor, Secret};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::CliError;
+use crate::cli::{DbUrlArgs, SnapshotCommand};
+
+pub async fn run(command: SnapshotCommand, redactor: &Redactor) -> Result<i32, CliError> {
+    match command {
+        SnapshotCommand::Create(args) => {
+            let url = db_url(&args.db, redactor)?;
+            let mut opts = SnapshotOptions::new(&args.out);
+            opts.databases = args.databases;
+            opts.threads = args.threads.max(1);
+            let bar = progress_bar();
+            if let Some(bar) = &bar {
+                let bar = bar.clone();
+                opts.progress = Some(Arc::new(move |p| {
+                    bar.set_length(p.files_total);
+                    bar.set_position(p.files_done);
+                    bar.set_message(format!("{} rows, {} MiB of SQL", p.rows, p.sql_bytes >> 20));
+                }));
+            }
+            let cancel = opts.cancel.clone();
+            let interrupt = tokio::spawn(async move {
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    cancel.cancel();
+                }
+            });
+            let result = db::snapshot::create(&url, &opts).await;
+            interrupt.abort();
+            if let Some(bar) = bar {
+                bar.finish_and_clear();
+            }
+            let (path, manifest) = result.map_err(|e| CliError::failure(e.to_string()))?;
+            let (_, sha) =
+                db::restore::read_manifest(&path).map_err(|e| CliError::failure(e.to_string()))?;
+            println!("{}", path.display());
+            eprintln!(
+                "snapshot complete: {} rows in {} files, {} bytes; manifest sha256 {sha}; {}",
+                manifest.total_rows,
+                manifest.files.len(),
+                manifest.total_bytes,
+                manifest.consistency.method
+            );
+            Ok(exit::SUCCESS)
+        }
+        SnapshotCommand::Verify(args) => {
+            let report =
+                db::verify(&args.snapshot).map_err(|e| CliError::failure(e.to_string()))?;
+            println!(
+                "{}: ok, {} files, {} bytes match the manifest (sha256 {})",
+                args.snapshot.display(),
+                report.files,
+                report.bytes,
+                report.manifest_sha256
+            );
+            Ok(exit::SUCCESS)
+        }
+        SnapshotCommand::Restore(args) => {
+            let url = db_url(&args.db, redactor)?;
+            let mut opts = RestoreOptions::new(&args.database);
+            opts.source_database = args.source;
+            opts.force = args.force;
+            let spinner = progress_bar();
+            if let Some(s) = &spinner {
+                s.set_message(format!("restoring into `{}`", args.database));
+            }
+            let result = db::restore(&args.snapshot, &url, &opts).await;
+            if let Some(s) = spinner {
+                s.finish_and_clear();
+            }
+            let report = result.map_err(|e| match e {
+                db::RestoreError::TargetNotEmpty { .. }
+                | db::RestoreError::ChooseSource { .. }
+                | db::RestoreError::UnknownSource { .. } => CliError::usage(e.to_string()),
+                other => CliError::failure(other.to_string()),
+            })?;
+            println!(
+                "restored `{}` into `{}`: {} files, {} statements, {} rows",
+                report.source_database,
+                report.target_database,
+                report.files,
+                report.statements,
+                report.rows
+            );
+            Ok(exit::SUCCESS)
+        }
+        SnapshotCommand::List(args) => {
+            let listed = db::list(&args.dir, args.checksums)
+                .map_err(|e| CliError::usage(format!("cannot list {}: {e}", args.dir.display())))?;
+            let now = chrono::Utc::now();
+            println!(
+                "{:<48} {:>10} {:>12} {:>12}  STATUS",
+                "SNAPSHOT", "AGE", "SIZE", "ROWS"
+            );
+            for l in &listed {
+                let age = l
+                    .age(now)
+                    .and_then(|a| a.to_std().ok())
+                    .map(|a| {
+                        escola_runbook_core::format_duration(std::time::Duration::from_secs(
+                            a.as_secs(),
+                        ))
+                    })
+                    .unwrap_or_else(|| "?".into());
+                let name = l
+                    .path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                println!(
+                    "{name:<48} {age:>10} {:>12} {:>12}  {}",
+                    l.bytes, l.rows, l.status
+                );
+            }
+            let bad = listed
+                .iter()
+                .any(|l| l.status != db::SnapshotStatus::Complete);
+            Ok(if bad {
+                exit::STEP_FAILED
+            } else {
+                exit::SUCCESS
+            })
+        }
+    }
+}
+
+/// The URL from the environment variable or file; registered with the
+/// redactor so no message can show it.
+fn db_url(args: &DbUrlArgs, redactor: &Redactor) -> Result<Secret, CliError> {
+    let value = match (&args.db_url_env, &args.db_url_file) {
+        (Some(var), _) => std::env::var(var).map_err(|_| {
+            CliError::usage(format!("--db-url-env {var}: the variable is not set; export it as mysql://USER:PASSWORD@HOST:PORT/DB"))
+        })?,
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .map_err(|e| CliError::usage(format!("--db-url-file {}: {e}", path.display())))?
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_owned(),
+        (None, None) => return Err(CliError::usage("give --db-url-env VAR or --db-url-file FILE")),
+    };
+    if value.is_empty() {
+        return Err(CliError::usage("the database URL is empty"));
+    }
+    redactor.register("database_url", &value);
+    Ok(Secret::new(value))
+}
+
+/// A bar on a terminal; nothing otherwise.
+fn progress_bar() -> Option<ProgressBar> {
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+    if let Ok(style) = ProgressStyle::with_template("{spinner} {pos}/{len} files {msg} [{elapsed}]")
+    {
+        bar.set_style(style);
+    }
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    Some(bar)
+}

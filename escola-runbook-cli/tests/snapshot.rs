@@ -1,0 +1,182 @@
+//! `escola-runbook snapshot ...` as a user runs it, against the real MariaDB
+//! at 127.0.0.1:3306 (skipped when unreachable unless
+//! ESCOLA_REQUIRE_SERVICES=1): a `kill -9` mid-snapshot leaves nothing that
+//! looks valid, exit codes, and the URL's password in no output.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn mariadb(sql: &str) -> bool {
+    Command::new("mariadb")
+        .args(["-uroot", "-h127.0.0.1", "-e", sql])
+        .stdout(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+fn server() -> bool {
+    if mariadb("SELECT 1") {
+        return true;
+    }
+    if std::env::var("ESCOLA_REQUIRE_SERVICES").as_deref() == Ok("1") {
+        panic!("MariaDB at 127.0.0.1:3306 is required (ESCOLA_REQUIRE_SERVICES=1)");
+    }
+    eprintln!("skipping: MariaDB at 127.0.0.1:3306 is not reachable");
+    false
+}
+
+fn bin(dir: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_escola-runbook"));
+    c.current_dir(dir)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null());
+    c
+}
+
+/// Runs `escola-runbook ARGS` in `dir`, with DBURL set to `url` if given.
+fn cli(dir: &Path, args: &[&str], url: Option<&str>) -> Output {
+    let mut c = bin(dir);
+    c.args(args);
+    match url {
+        Some(u) => c.env("DBURL", u),
+        None => c.env_remove("DBURL"),
+    };
+    c.output().unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn killed_snapshot_leaves_nothing_valid_and_commands_keep_their_exit_codes() {
+    if !server() {
+        return;
+    }
+    let db = format!("escola_t_cli_{}", std::process::id());
+    assert!(mariadb(&format!(
+        "DROP DATABASE IF EXISTS {db}; CREATE DATABASE {db}; USE {db};
+         CREATE TABLE big (id INT PRIMARY KEY, v TEXT) ENGINE=InnoDB;
+         INSERT INTO big SELECT seq, REPEAT(MD5(seq), 8) FROM seq_1_to_150000;"
+    )));
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let url = format!("mysql://root@127.0.0.1:3306/{db}");
+    let create = [
+        "snapshot",
+        "create",
+        "--db-url-env",
+        "DBURL",
+        "--threads",
+        "1",
+        "--out",
+    ];
+
+    // kill -9 as soon as the partial directory has data in it.
+    let mut child = bin(d)
+        .args(create)
+        .arg("snaps")
+        .env("DBURL", &url)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let snaps = d.join("snaps");
+    loop {
+        let has_data = std::fs::read_dir(&snaps)
+            .ok()
+            .and_then(|mut d| d.find_map(Result::ok))
+            .and_then(|e| std::fs::read_dir(e.path()).ok())
+            .is_some_and(|d| d.count() >= 2);
+        if has_data || Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    let status = child.wait().unwrap();
+    assert!(
+        !status.success(),
+        "the snapshot finished before it could be killed"
+    );
+    let entries: Vec<String> = std::fs::read_dir(&snaps)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert!(
+        entries[0].starts_with('.') && entries[0].ends_with(".partial"),
+        "{entries:?}"
+    );
+    let partial = snaps.join(&entries[0]).display().to_string();
+    let verify = cli(d, &["snapshot", "verify", &partial], None);
+    assert_eq!(verify.status.code(), Some(1), "{}", text(&verify));
+    assert!(text(&verify).contains("incomplete"), "{}", text(&verify));
+    let list = cli(d, &["snapshot", "list", "snaps"], None);
+    assert_eq!(list.status.code(), Some(1), "{}", text(&list));
+    assert!(text(&list).contains("incomplete"), "{}", text(&list));
+
+    // A full snapshot, then verify, list and restore.
+    let created = cli(d, &[&create[..], &["snaps2"]].concat(), Some(&url));
+    assert_eq!(created.status.code(), Some(0), "{}", text(&created));
+    let path = String::from_utf8_lossy(&created.stdout).trim().to_owned();
+    let verify = cli(d, &["snapshot", "verify", &path], None);
+    assert_eq!(verify.status.code(), Some(0), "{}", text(&verify));
+    let list = cli(d, &["snapshot", "list", "snaps2"], None);
+    assert_eq!(list.status.code(), Some(0), "{}", text(&list));
+    assert!(text(&list).contains("150000"), "{}", text(&list));
+    let target = format!("{db}_r");
+    let restore = [
+        "snapshot",
+        "restore",
+        &path,
+        "--db-url-env",
+        "DBURL",
+        "--database",
+        &target,
+    ];
+    let first = cli(d, &restore, Some(&url));
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    let again = cli(d, &restore, Some(&url));
+    assert_eq!(again.status.code(), Some(2), "{}", text(&again));
+    assert!(text(&again).contains("not empty"), "{}", text(&again));
+    let forced = cli(d, &[&restore[..], &["--force"]].concat(), Some(&url));
+    assert_eq!(forced.status.code(), Some(0), "{}", text(&forced));
+
+    mariadb(&format!(
+        "DROP DATABASE IF EXISTS {db}; DROP DATABASE IF EXISTS {target}"
+    ));
+}
+
+#[test]
+fn the_password_never_shows_and_the_url_never_comes_from_argv() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let create = [
+        "snapshot",
+        "create",
+        "--db-url-env",
+        "DBURL",
+        "--out",
+        "snaps",
+    ];
+    let out = cli(
+        d,
+        &create,
+        Some("mysql://app:hunter2-secret@127.0.0.1:1/escola"),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(!text(&out).contains("hunter2"), "{}", text(&out));
+    assert!(text(&out).contains("127.0.0.1:1"), "{}", text(&out));
+    let unset = cli(d, &create, None);
+    assert_eq!(unset.status.code(), Some(2), "{}", text(&unset));
+    let no_source = cli(d, &["snapshot", "create", "--out", "snaps"], None);
+    assert_eq!(no_source.status.code(), Some(2), "{}", text(&no_source));
+}
