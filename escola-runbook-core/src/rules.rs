@@ -170,6 +170,100 @@ pub trait Probe: Send + Sync {
     async fn sample(&self, ctx: &Ctx) -> Sample;
 }
 
+/// Any check as a probe: a smoke suite's or a database query's verdict over
+/// time. The value is the outcome's measurement `measurement` when named
+/// (a backlog count), else 1 when the check failed and 0 when it passed, so
+/// `AtLeast 1` with `Consecutive { count: 3 }` reads "failed 3 times in a
+/// row". A check that could not measure is an error sample, never a value.
+#[derive(Clone)]
+pub struct CheckProbe {
+    check: Arc<dyn crate::check::Check>,
+    measurement: Option<String>,
+}
+
+impl fmt::Debug for CheckProbe {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CheckProbe")
+            .field("check", &self.check.describe().name)
+            .field("measurement", &self.measurement)
+            .finish()
+    }
+}
+
+impl CheckProbe {
+    /// Samples `check`'s pass/fail as 0/1.
+    pub fn verdict(check: Arc<dyn crate::check::Check>) -> Self {
+        CheckProbe {
+            check,
+            measurement: None,
+        }
+    }
+
+    /// Samples the measurement `name` of `check`'s outcome.
+    pub fn measurement(check: Arc<dyn crate::check::Check>, name: impl Into<String>) -> Self {
+        CheckProbe {
+            check,
+            measurement: Some(name.into()),
+        }
+    }
+}
+
+#[async_trait]
+impl Probe for CheckProbe {
+    fn query(&self) -> String {
+        let d = self.check.describe();
+        match &self.measurement {
+            Some(m) => format!("{m} of {}", d.name),
+            None => format!("failed({})", d.name),
+        }
+    }
+
+    async fn sample(&self, ctx: &Ctx) -> Sample {
+        use crate::outcome::Status;
+        let outcome = self.check.run(ctx).await;
+        let mut detail = BTreeMap::new();
+        detail.insert(
+            "outcome".to_owned(),
+            format!("{}: {}", outcome.status.as_str(), outcome.summary),
+        );
+        match outcome.status {
+            Status::CheckError | Status::TimedOut | Status::Aborted | Status::NotRun => {
+                return Sample::Error {
+                    message: outcome.summary,
+                };
+            }
+            Status::NoData | Status::Skipped => {
+                return Sample::NoData {
+                    reason: outcome.summary,
+                };
+            }
+            _ => {}
+        }
+        let trace_ids = outcome
+            .evidence
+            .iter()
+            .filter(|e| e.label.eq_ignore_ascii_case("trace-id"))
+            .map(|e| e.value.clone())
+            .collect();
+        let value = match &self.measurement {
+            Some(name) => match outcome.measurements.iter().find(|m| &m.name == name) {
+                Some(m) => m.value,
+                None => {
+                    return Sample::Error {
+                        message: format!("the check reported no measurement `{name}`"),
+                    };
+                }
+            },
+            None => f64::from(u8::from(outcome.status == Status::Failed)),
+        };
+        Sample::Value {
+            value,
+            detail,
+            trace_ids,
+        }
+    }
+}
+
 /// An alert rule.
 #[derive(Clone)]
 pub struct Rule {
@@ -729,5 +823,45 @@ mod tests {
         assert_eq!(fmt_num(2.0), "2");
         assert_eq!(fmt_num(0.0123456), "0.0123");
         assert_eq!(fmt_num(f64::NAN), "NaN");
+    }
+
+    struct Flaky(std::sync::atomic::AtomicU32);
+
+    #[async_trait]
+    impl crate::check::Check for Flaky {
+        fn describe(&self) -> crate::check::Description {
+            crate::check::Description::read_only("smoke", "the API answers")
+        }
+        async fn run(&self, _ctx: &Ctx) -> crate::outcome::Outcome {
+            use crate::outcome::Outcome;
+            match self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+                0 => Outcome::passed("ok").with_measurement("backlog", 12.0, None),
+                1 => Outcome::failed("503")
+                    .with_evidence("Trace-Id", "abc")
+                    .with_measurement("backlog", 40.0, None),
+                _ => Outcome::check_error("connection refused"),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn any_check_can_feed_a_rule() {
+        let ctx = Ctx::standalone(
+            crate::check::Environment::new("t"),
+            crate::secret::Secrets::new(),
+        );
+        let probe = CheckProbe::verdict(Arc::new(Flaky(0.into())));
+        assert_eq!(probe.query(), "failed(smoke)");
+        assert!(matches!(probe.sample(&ctx).await, Sample::Value { value, .. } if value == 0.0));
+        match probe.sample(&ctx).await {
+            Sample::Value {
+                value, trace_ids, ..
+            } => assert_eq!((value, trace_ids), (1.0, vec!["abc".to_owned()])),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(probe.sample(&ctx).await, Sample::Error { .. }));
+        let probe = CheckProbe::measurement(Arc::new(Flaky(0.into())), "backlog");
+        assert!(matches!(probe.sample(&ctx).await, Sample::Value { value, .. } if value == 12.0));
+        assert!(matches!(probe.sample(&ctx).await, Sample::Value { value, .. } if value == 40.0));
     }
 }
