@@ -247,6 +247,10 @@ pub struct ExecutionArgs {
     /// Why the lock is broken.
     #[arg(long, value_name = "TEXT", requires = "break_lock")]
     pub reason: Option<String>,
+    /// Also hold the deploy lock on the application database (MySQL GET_LOCK), so engineers
+    /// on different machines exclude each other; needs --secret database_url=ENV_VAR.
+    #[arg(long)]
+    pub db_lock: bool,
 }
 
 /// `run`.

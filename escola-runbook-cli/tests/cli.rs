@@ -279,6 +279,10 @@ fn bad_input_is_exit_2_with_a_message_naming_it() {
             "`noequals` is not KEY=VALUE",
         ),
         (&["plan", "--format", "yaml"], "invalid value 'yaml'"),
+        (
+            &["run", "--yes", "--db-lock"],
+            "--db-lock needs the database URL",
+        ),
     ];
     for (args, expected) in cases {
         let out = run_in(dir.path(), args);

@@ -289,3 +289,65 @@ impl DeployLock for FileLock {
         self.lease / 3
     }
 }
+
+/// Several locks held together (a local file and a database lock): taken in
+/// order, all released if one is refused, renewed and released together.
+pub struct Locks(pub Vec<std::sync::Arc<dyn DeployLock>>);
+
+#[async_trait]
+impl DeployLock for Locks {
+    fn describe(&self) -> String {
+        self.0
+            .iter()
+            .map(|l| l.describe())
+            .collect::<Vec<_>>()
+            .join(" + ")
+    }
+
+    async fn acquire(
+        &self,
+        owner: &LockOwner,
+        break_reason: Option<&str>,
+    ) -> Result<Option<LockOwner>, LockError> {
+        let mut displaced = None;
+        for (i, lock) in self.0.iter().enumerate() {
+            match lock.acquire(owner, break_reason).await {
+                Ok(previous) => displaced = displaced.or(previous),
+                Err(e) => {
+                    for taken in self.0[..i].iter().rev() {
+                        // Releasing what this run just took; a failure here
+                        // leaves a lease that expires on its own.
+                        let _ = taken.release(owner).await;
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Ok(displaced)
+    }
+
+    async fn heartbeat(&self, owner: &LockOwner) -> Result<(), LockError> {
+        for lock in &self.0 {
+            lock.heartbeat(owner).await?;
+        }
+        Ok(())
+    }
+
+    async fn release(&self, owner: &LockOwner) -> Result<(), LockError> {
+        let mut first_error = None;
+        for lock in self.0.iter().rev() {
+            if let Err(e) = lock.release(owner).await {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    fn heartbeat_interval(&self) -> Duration {
+        self.0
+            .iter()
+            .map(|l| l.heartbeat_interval())
+            .min()
+            .unwrap_or(Duration::from_secs(30))
+    }
+}

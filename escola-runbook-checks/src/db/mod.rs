@@ -10,6 +10,7 @@ use escola_runbook_core::Secret;
 use mysql_async::{Conn, Opts, OptsBuilder};
 
 pub mod checks;
+pub mod lock;
 pub mod restore;
 pub mod snapshot;
 pub(crate) mod sql;

@@ -5,9 +5,11 @@ use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::Duration;
 
+use escola_runbook_checks::db::lock::MysqlLock;
+use escola_runbook_checks::escola;
 use escola_runbook_checks::registry::parse_duration;
 use escola_runbook_core::journal::read_journal;
-use escola_runbook_core::lock::FileLock;
+use escola_runbook_core::lock::{DeployLock, FileLock, Locks};
 use escola_runbook_core::report::write_reports;
 use escola_runbook_core::{
     CancellationToken, Confirmer, Decision, Executor, InterruptedDecision, PreapprovedConfirmer,
@@ -210,6 +212,18 @@ async fn execute(
         })
     };
 
+    let db_url = match (args.db_lock, secrets.get(escola::DATABASE_SECRET)) {
+        (false, _) => None,
+        (true, Some(url)) => Some(url.clone()),
+        (true, None) => {
+            return Err(CliError::usage(format!(
+                "--db-lock needs the database URL: pass --secret {}=ENV_VAR",
+                escola::DATABASE_SECRET
+            )));
+        }
+    };
+    let runbook_name = runbook.name().to_owned();
+    let environment_name = environment.name.clone();
     let run_root = args.run_dir.clone();
     let lock = FileLock::for_runbook(
         &run_root.join("locks"),
@@ -227,8 +241,14 @@ async fn execute(
         .run_root(&run_root);
     // A dry-run changes nothing, so it neither needs nor blocks the lock.
     if !dry_run {
+        let mut locks: Vec<Arc<dyn DeployLock>> = vec![Arc::new(lock)];
+        if let Some(url) = db_url {
+            let db = MysqlLock::new(&url, &runbook_name, &environment_name, LOCK_LEASE)
+                .map_err(|e| CliError::usage(format!("--db-lock: {e}")))?;
+            locks.push(Arc::new(db));
+        }
         executor = executor.lock(
-            Arc::new(lock),
+            Arc::new(Locks(locks)),
             args.reason.clone().filter(|_| args.break_lock),
         );
     }
