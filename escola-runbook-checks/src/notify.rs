@@ -7,7 +7,12 @@
 
 use std::time::Duration;
 
-use escola_runbook_core::{Check, CheckParams, Ctx, Description, Outcome, async_trait};
+use std::sync::{Arc, Mutex};
+
+use escola_runbook_core::rules::AlertState;
+use escola_runbook_core::{
+    Check, CheckParams, Ctx, Description, Event, Observer, Outcome, Secret, async_trait,
+};
 
 /// Sends one message.
 #[derive(Debug, Clone)]
@@ -148,6 +153,163 @@ impl Check for Notify {
     }
 }
 
+/// What happened to one notification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// The message.
+    pub text: String,
+    /// `Ok(attempts)` when delivered, `Err(reason)` when every attempt failed.
+    pub result: Result<u32, String>,
+}
+
+/// Posts the run's milestones to a Slack-compatible webhook as they happen:
+/// deploy started and finished, rollback started, an alert firing. An
+/// observer, so it runs beside the deploy and never fails it: a message that
+/// cannot be delivered after its retries is kept in [`deliveries`](Self::deliveries)
+/// for the caller to report.
+pub struct WebhookNotifier {
+    url: Secret,
+    channel: Option<String>,
+    retries: u32,
+    client: reqwest::Client,
+    deliveries: Arc<Mutex<Vec<Delivery>>>,
+    pending: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for WebhookNotifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookNotifier")
+            .field("channel", &self.channel)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WebhookNotifier {
+    /// Posts to the webhook at `url` (a secret: it carries the token).
+    pub fn new(url: Secret, channel: Option<String>) -> Result<Self, String> {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| format!("cannot build an HTTP client: {e}"))?;
+        Ok(WebhookNotifier {
+            url,
+            channel,
+            retries: 2,
+            client,
+            deliveries: Arc::default(),
+            pending: Mutex::default(),
+        })
+    }
+
+    /// The message for `event`, if it is a milestone.
+    pub fn message(event: &Event) -> Option<String> {
+        match event {
+            Event::RunStarted { run, runbook, .. } => Some(format!(
+                "{}: deploy {} started by {} on {}{}",
+                runbook.name,
+                run.run_id,
+                run.operator,
+                run.environment.name,
+                if run.dry_run { " (dry-run)" } else { "" }
+            )),
+            Event::RollbackTriggered { reason, .. } => Some(format!(
+                "rollback started: step `{}` {} — {}",
+                reason.step,
+                reason.status.as_str(),
+                reason.summary
+            )),
+            Event::RuleTransition { transition, .. } if transition.to == AlertState::Firing => {
+                Some(format!(
+                    "alert `{}` firing: {} ({})",
+                    transition.rule, transition.detail, transition.condition
+                ))
+            }
+            Event::RunFinished {
+                verdict, exit_code, ..
+            } => Some(format!(
+                "deploy finished: {} (exit code {exit_code})",
+                verdict.label()
+            )),
+            _ => None,
+        }
+    }
+
+    /// Waits (at most `limit`) for messages still being sent, then returns
+    /// what happened to each.
+    pub async fn flush(&self, limit: Duration) -> Vec<Delivery> {
+        let handles = std::mem::take(&mut *lock(&self.pending));
+        let _ = tokio::time::timeout(limit, futures_util::future::join_all(handles)).await;
+        lock(&self.deliveries).clone()
+    }
+
+    /// What happened to each message so far.
+    pub fn deliveries(&self) -> Vec<Delivery> {
+        lock(&self.deliveries).clone()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+impl Observer for WebhookNotifier {
+    fn on_event(&self, event: &Event) {
+        let Some(text) = Self::message(event) else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            lock(&self.deliveries).push(Delivery {
+                text,
+                result: Err("no async runtime to send from".into()),
+            });
+            return;
+        };
+        let mut body = serde_json::json!({ "text": text });
+        if let Some(channel) = &self.channel {
+            body["channel"] = serde_json::Value::String(channel.clone());
+        }
+        let (client, url, retries, deliveries) = (
+            self.client.clone(),
+            self.url.clone(),
+            self.retries,
+            self.deliveries.clone(),
+        );
+        let task = runtime.spawn(async move {
+            let mut last = String::new();
+            for attempt in 1..=retries + 1 {
+                let sent = client
+                    .post(url.expose())
+                    .header("content-type", "application/json")
+                    .body(body.to_string())
+                    .send()
+                    .await;
+                match sent {
+                    Ok(r) if r.status().is_success() => {
+                        lock(&deliveries).push(Delivery {
+                            text,
+                            result: Ok(attempt),
+                        });
+                        return;
+                    }
+                    Ok(r) => last = format!("HTTP {}", r.status().as_u16()),
+                    Err(e) if e.is_timeout() => last = "no answer within 10s".into(),
+                    Err(e) if e.is_connect() => last = "cannot connect".into(),
+                    Err(_) => last = "the request failed".into(),
+                }
+                tokio::time::sleep(Duration::from_millis(500 * u64::from(attempt))).await;
+            }
+            lock(&deliveries).push(Delivery {
+                text,
+                result: Err(format!("{last} after {} attempts", retries + 1)),
+            });
+        });
+        lock(&self.pending).push(task);
+    }
+}
+
 /// The registry entry for `notify`.
 pub(crate) fn spec() -> crate::registry::CheckSpec {
     use crate::registry::{CheckSpec, ParamSpec};
@@ -279,5 +441,49 @@ mod tests {
         let outcome = Notify::new("missing", "x").run(&ctx(&url)).await;
         assert_eq!(outcome.status, Status::CheckError);
         assert!(outcome.summary.contains("--secret missing=ENV_VAR"));
+    }
+
+    #[tokio::test]
+    async fn the_notifier_posts_milestones_and_records_failures() {
+        use escola_runbook_core::{Executor, Phase, Runbook, Step};
+        let (url, server) = server(200);
+        let notifier =
+            Arc::new(WebhookNotifier::new(Secret::new(url), Some("#operacoes".into())).unwrap());
+        let runbook = Runbook::builder("escola")
+            .phase(Phase::new("p", "P").step(Step::manual("s", "S")))
+            .build()
+            .unwrap();
+        Executor::new(runbook)
+            .observer(notifier.clone())
+            .run()
+            .await
+            .unwrap();
+        let deliveries = notifier.flush(Duration::from_secs(5)).await;
+        // The one-request server takes one message; the other fails after
+        // its retries and is recorded, never raised.
+        let body: serde_json::Value = serde_json::from_str(&server.join().unwrap()).unwrap();
+        assert_eq!(body["channel"], "#operacoes");
+        assert_eq!(deliveries.len(), 2, "{deliveries:?}");
+        let delivered = deliveries.iter().find(|d| d.result == Ok(1)).unwrap();
+        assert_eq!(body["text"], delivered.text.as_str());
+        let failed = deliveries.iter().find(|d| d.result.is_err()).unwrap();
+        let texts = [delivered.text.as_str(), failed.text.as_str()];
+        assert!(
+            texts.iter().any(|t| t.starts_with("escola: deploy ")
+                && t.ends_with("started by unknown on default")),
+            "{texts:?}"
+        );
+        assert!(
+            texts.contains(&"deploy finished: succeeded (exit code 0)"),
+            "{texts:?}"
+        );
+        assert!(
+            failed
+                .result
+                .as_ref()
+                .unwrap_err()
+                .ends_with("after 3 attempts"),
+            "{failed:?}"
+        );
     }
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use escola_runbook_checks::db::lock::MysqlLock;
 use escola_runbook_checks::escola;
+use escola_runbook_checks::notify::WebhookNotifier;
 use escola_runbook_checks::registry::parse_duration;
 use escola_runbook_core::journal::read_journal;
 use escola_runbook_core::lock::{DeployLock, FileLock, Locks};
@@ -222,6 +223,14 @@ async fn execute(
             )));
         }
     };
+    // With a webhook, the run's milestones are posted as they happen; a
+    // message that cannot be delivered is reported, never fatal.
+    let notifier = match secrets.get(escola::WEBHOOK_SECRET) {
+        Some(url) => Some(Arc::new(
+            WebhookNotifier::new(url.clone(), None).map_err(CliError::failure)?,
+        )),
+        None => None,
+    };
     let runbook_name = runbook.name().to_owned();
     let environment_name = environment.name.clone();
     let run_root = args.run_dir.clone();
@@ -252,11 +261,24 @@ async fn execute(
             args.reason.clone().filter(|_| args.break_lock),
         );
     }
+    if let Some(notifier) = &notifier {
+        executor = executor.observer(notifier.clone());
+    }
     if let Some((plan, resolutions)) = resume {
         executor = executor.resume(plan, resolutions);
     }
     let result = executor.run().await;
     interrupt.abort();
+    if let Some(notifier) = &notifier {
+        for delivery in notifier.flush(Duration::from_secs(15)).await {
+            if let Err(reason) = delivery.result {
+                view.println(&format!(
+                    "warning: notification not delivered ({reason}): {}",
+                    delivery.text
+                ));
+            }
+        }
+    }
     let record = result.map_err(|e| match e {
         RunError::Journal(_) => CliError::failure(e.to_string()),
         _ => CliError::usage(e.to_string()),
