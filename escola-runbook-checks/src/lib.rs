@@ -18,6 +18,7 @@ pub mod markdown;
 pub mod metrics;
 pub mod notify;
 pub mod registry;
+pub mod rules_file;
 pub mod runbook_file;
 pub mod smoke;
 pub mod source;

@@ -46,6 +46,15 @@ pub enum Command {
     Smoke(SmokeArgs),
     /// Read request metrics: P50/P95/P99 per histogram series and the 5xx ratio.
     Metrics(MetricsArgs),
+    /// Watch alert rules from a file against the app's metrics, journaled like a run.
+    ///
+    /// Exit codes: 0 the rules held (or fired only after the rollback window), 1 a rollback
+    /// rule fired inside the window or the metrics could not be read, 2 bad input, 4 Ctrl-C.
+    Watch(WatchArgs),
+    /// Re-evaluate a past run's recorded measurements under the rules of a file.
+    ///
+    /// Exit codes: 0 no rule would have rolled back, 3 one would have, 2 bad input.
+    Replay(ReplayArgs),
     /// Database snapshots: create, verify, restore, list.
     #[command(subcommand)]
     Snapshot(SnapshotCommand),
@@ -475,4 +484,32 @@ pub struct MetricsArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     pub format: PlanFormat,
+}
+
+/// `watch`.
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// The rules file (TOML; see docs).
+    #[arg(long, value_name = "FILE")]
+    pub rules: PathBuf,
+    /// Environment (`--set metrics_url=...` or `base_url`) and secrets (`--secret metrics_token=ENV_VAR`).
+    #[command(flatten)]
+    pub runbook: RunbookArgs,
+    /// Where runs are kept (the watch is journaled like a run; `replay` reads it).
+    #[arg(long, value_name = "DIR", default_value = ".escola-runbook/runs")]
+    pub run_dir: PathBuf,
+}
+
+/// `replay`.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// Run id, run directory, journal file, or `latest`.
+    #[arg(value_name = "RUN")]
+    pub run: String,
+    /// The rules to judge the recorded measurements by.
+    #[arg(long, value_name = "FILE")]
+    pub rules: PathBuf,
+    /// Where runs are kept.
+    #[arg(long, value_name = "DIR", default_value = ".escola-runbook/runs")]
+    pub run_dir: PathBuf,
 }

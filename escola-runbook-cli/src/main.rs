@@ -68,6 +68,8 @@ fn main() {
             Command::ExportRunbook(args) => cmd::import::export_runbook(args),
             Command::Smoke(args) => cmd::smoke::run(args, &redactor).await,
             Command::Metrics(args) => cmd::metrics::run(args, &redactor).await,
+            Command::Watch(args) => cmd::watch::watch(args, &redactor).await,
+            Command::Replay(args) => cmd::watch::replay(args),
             Command::Snapshot(args) => cmd::snapshot::run(args, &redactor).await,
         }
     });

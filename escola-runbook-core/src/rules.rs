@@ -447,12 +447,30 @@ pub struct RuleTracker {
 impl RuleTracker {
     /// A tracker for `rule`, inactive.
     pub fn new(rule: &Rule) -> Self {
+        Self::from_parts(
+            rule.comparison,
+            rule.limit,
+            rule.window,
+            rule.keep_firing_for,
+            rule.on_error,
+        )
+    }
+
+    /// A tracker from a rule's judging parts, without a probe (for
+    /// replaying recorded values).
+    pub fn from_parts(
+        comparison: Comparison,
+        limit: f64,
+        window: Window,
+        keep_firing_for: Option<Duration>,
+        on_error: ErrorPolicy,
+    ) -> Self {
         RuleTracker {
-            window: rule.window,
-            keep_firing_for: rule.keep_firing_for,
-            on_error: rule.on_error,
-            comparison: rule.comparison,
-            limit: rule.limit,
+            window,
+            keep_firing_for,
+            on_error,
+            comparison,
+            limit,
             state: AlertState::Inactive,
             active_since: None,
             last_breach: None,
@@ -461,6 +479,21 @@ impl RuleTracker {
             recent: VecDeque::new(),
             errors_in_a_row: 0,
         }
+    }
+
+    /// Feeds recorded `[seconds, value]` points and returns every state
+    /// change with its time and value: what the rule would have done.
+    pub fn replay(mut self, points: &[[f64; 2]]) -> Vec<(Duration, AlertState, AlertState, f64)> {
+        points
+            .iter()
+            .filter(|[t, _]| t.is_finite() && *t >= 0.0)
+            .filter_map(|[t, v]| {
+                let at = Duration::from_secs_f64(*t);
+                self.observe(at, &Sample::value(*v))
+                    .transition
+                    .map(|(from, to)| (at, from, to, *v))
+            })
+            .collect()
     }
 
     /// The current state.

@@ -9,6 +9,7 @@ pub mod report;
 pub mod run;
 pub mod smoke;
 pub mod snapshot;
+pub mod watch;
 
 use std::path::{Path, PathBuf};
 

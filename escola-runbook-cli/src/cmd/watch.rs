@@ -1,0 +1,166 @@
+//! `escola-runbook watch` and `escola-runbook replay`: alert rules from a
+//! file, evaluated live against the app's metrics or replayed on a past
+//! run's recorded values.
+
+use std::fmt::Write;
+use std::sync::Arc;
+
+use escola_runbook_checks::metrics::SourceConfig;
+use escola_runbook_checks::rules_file::Rules;
+use escola_runbook_core::journal::read_journal;
+use escola_runbook_core::report::write_reports;
+use escola_runbook_core::rules::{AlertState, RuleTracker, fmt_num};
+use escola_runbook_core::{
+    CancellationToken, Executor, Phase, Redactor, RunOptions, RunRecord, Runbook, Step, Watch,
+    exit, format_duration, run_directory,
+};
+
+use crate::CliError;
+use crate::cli::{ReplayArgs, WatchArgs};
+use crate::ui::{TermCaps, TerminalView};
+
+pub async fn watch(args: WatchArgs, redactor: &Redactor) -> Result<i32, CliError> {
+    let rules = Rules::load(&args.rules).map_err(|e| CliError::usage(e.to_string()))?;
+    let (environment, secrets) = super::environment(&args.runbook, redactor)?;
+    if environment.get("metrics_url").is_none() && environment.get("base_url").is_none() {
+        return Err(CliError::usage(
+            "no target: pass --set metrics_url=https://api.example.org/metrics (or --set base_url=...)",
+        ));
+    }
+    let source = SourceConfig::scrape().token_secret("metrics_token");
+    let live = rules
+        .specs
+        .iter()
+        .map(|spec| rules.live_rule(spec, &source))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| CliError::usage(e.to_string()))?;
+    let watch =
+        Watch::new(live, rules.interval, rules.duration).rollback_window(rules.rollback_window);
+    let runbook = Runbook::builder(format!("watch {}", args.rules.display()))
+        .phase(Phase::watch("watch", "Watch").step(Step::check("rules", "Alert rules", watch)))
+        .build()
+        .map_err(|e| CliError::usage(e.to_string()))?;
+    let view = Arc::new(TerminalView::new(TermCaps::detect()));
+    let cancel = CancellationToken::new();
+    let interrupt = {
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                cancel.cancel();
+            }
+        })
+    };
+    let record = Executor::new(runbook)
+        .options(RunOptions {
+            operator: std::env::var("USER").unwrap_or_else(|_| "unknown".into()),
+            ..RunOptions::default()
+        })
+        .environment(environment)
+        .secrets(secrets)
+        .observer(view.clone())
+        .cancellation(cancel)
+        .run_root(&args.run_dir)
+        .run()
+        .await
+        .map_err(|e| CliError::failure(e.to_string()))?;
+    interrupt.abort();
+    let dir = run_directory(&args.run_dir, &record.run.run_id);
+    write_reports(&record, &dir).map_err(|e| CliError::failure(e.to_string()))?;
+    view.println(&format!("journal, reports and plots in {}", dir.display()));
+    Ok(record.exit_code.unwrap_or(exit::STEP_FAILED))
+}
+
+pub fn replay(args: ReplayArgs) -> Result<i32, CliError> {
+    let rules = Rules::load(&args.rules).map_err(|e| CliError::usage(e.to_string()))?;
+    let journal = super::locate(&args.run, &args.run_dir)?;
+    let contents = read_journal(&journal).map_err(|e| CliError::usage(e.to_string()))?;
+    let record =
+        RunRecord::from_events(&contents.events).map_err(|e| CliError::usage(e.to_string()))?;
+    let series: Vec<_> = record
+        .steps()
+        .filter_map(|(_, s)| s.outcome.as_ref())
+        .flat_map(|o| o.series.iter())
+        .collect();
+    if series.is_empty() {
+        return Err(CliError::usage(format!(
+            "run {} recorded no measurements over time (no watch step ran); nothing to replay",
+            record.run.run_id
+        )));
+    }
+    let mut out = String::new();
+    let mut would_roll_back = false;
+    let _ = writeln!(
+        out,
+        "replaying run {} under {} (rollback window {})",
+        record.run.run_id,
+        args.rules.display(),
+        format_duration(rules.rollback_window)
+    );
+    for spec in &rules.specs {
+        let Some(recorded) = series.iter().find(|s| s.name == spec.id) else {
+            let names: Vec<&str> = series.iter().map(|s| s.name.as_str()).collect();
+            let _ = writeln!(
+                out,
+                "\n{}: not recorded in this run (recorded: {})",
+                spec.id,
+                names.join(", ")
+            );
+            continue;
+        };
+        let (comparison, window, keep, on_error) = rules
+            .judgement(spec)
+            .map_err(|e| CliError::usage(e.to_string()))?;
+        let tracker = RuleTracker::from_parts(comparison, spec.limit, window, keep, on_error);
+        let transitions = tracker.replay(&recorded.points);
+        let unit = spec
+            .unit
+            .clone()
+            .or_else(|| recorded.unit.clone())
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "\n{}: value {} {}{unit}, {} — {} recorded values",
+            spec.id,
+            comparison.symbol(),
+            fmt_num(spec.limit),
+            window,
+            recorded.points.len()
+        );
+        for (at, from, to, value) in &transitions {
+            let _ = writeln!(
+                out,
+                "  {:>8}  {} -> {}  ({}{unit})",
+                format_duration(*at),
+                from.as_str(),
+                to.as_str(),
+                fmt_num(*value)
+            );
+        }
+        let fired = transitions
+            .iter()
+            .find(|(_, _, to, _)| *to == AlertState::Firing)
+            .map(|(at, ..)| *at);
+        let verdict = match fired {
+            None => "never fires".to_owned(),
+            Some(at) if spec.rollback != Some(false) && at <= rules.rollback_window => {
+                would_roll_back = true;
+                format!(
+                    "fires at {}: inside the window, it WOULD ROLL BACK",
+                    format_duration(at)
+                )
+            }
+            Some(at) => format!("fires at {}: alert only", format_duration(at)),
+        };
+        let _ = writeln!(out, "  => {verdict}");
+    }
+    let _ = writeln!(
+        out,
+        "\nrecorded values may be thinned (at most 720 per rule, the worse of each pair kept), so replay is exact only for watches of up to 720 evaluations"
+    );
+    print!("{out}");
+    Ok(if would_roll_back {
+        exit::ROLLED_BACK
+    } else {
+        exit::SUCCESS
+    })
+}

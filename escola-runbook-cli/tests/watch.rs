@@ -1,0 +1,165 @@
+//! `watch` against the simulator's metrics, then `replay` of what it
+//! recorded under other thresholds.
+
+use std::io::{Read, Write};
+use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use escola_runbook_testkit::{BackgroundSimulator, SimulatorConfig};
+
+fn bin(dir: &std::path::Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_escola-runbook"));
+    c.current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null());
+    c
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Users hitting /v1/escolas until stopped.
+fn users(addr: std::net::SocketAddr, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        while !stop.load(Ordering::Relaxed) {
+            if let Ok(mut s) = std::net::TcpStream::connect(addr) {
+                let _ = write!(
+                    s,
+                    "GET /v1/escolas HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+                );
+                let mut sink = Vec::new();
+                let _ = s.read_to_end(&mut sink);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    })
+}
+
+const RULES: &str = r#"
+interval = "200ms"
+duration = "20s"
+rollback_window = "20s"
+
+[[rules]]
+id = "error-5xx"
+measure = "error_percent"
+window = "0"
+min_requests = 1
+comparison = "above"
+limit = LIMIT
+unit = "%"
+consecutive = 2
+"#;
+
+#[test]
+fn watch_fires_on_real_errors_and_replay_rejudges_the_recording() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("rules.toml"), RULES.replace("LIMIT", "1")).unwrap();
+    std::fs::write(
+        dir.path().join("lenient.toml"),
+        RULES.replace("LIMIT", "99"),
+    )
+    .unwrap();
+    let sim = BackgroundSimulator::start(SimulatorConfig::default()).unwrap();
+    sim.faults().set_error_rate(0.5);
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = users(sim.addr(), stop.clone());
+    let out = bin(dir.path())
+        .env("ESCOLA_TEST_METRICS_TOKEN", sim.metrics_token())
+        .args([
+            "watch",
+            "--rules",
+            "rules.toml",
+            "--set",
+            &format!("metrics_url={}/metrics", sim.base_url()),
+            "--secret",
+            "metrics_token=ESCOLA_TEST_METRICS_TOKEN",
+        ])
+        .output()
+        .unwrap();
+    stop.store(true, Ordering::Relaxed);
+    load.join().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("rule error-5xx pending -> firing"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        !text(&out).contains(sim.metrics_token()),
+        "the token never shows"
+    );
+
+    let replay = |rules: &str| {
+        bin(dir.path())
+            .args(["replay", "latest", "--rules", rules])
+            .output()
+            .unwrap()
+    };
+    let strict = replay("rules.toml");
+    assert_eq!(strict.status.code(), Some(3), "{}", text(&strict));
+    assert!(
+        text(&strict).contains("WOULD ROLL BACK"),
+        "{}",
+        text(&strict)
+    );
+    let lenient = replay("lenient.toml");
+    assert_eq!(lenient.status.code(), Some(0), "{}", text(&lenient));
+    assert!(
+        text(&lenient).contains("=> never fires"),
+        "{}",
+        text(&lenient)
+    );
+}
+
+#[test]
+fn bad_rules_and_runs_without_measurements_are_usage_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("bad.toml"),
+        "[[rules]]\nid='x'\ncomparison='over'\nlimit=1\n",
+    )
+    .unwrap();
+    let out = bin(dir.path())
+        .args([
+            "watch",
+            "--rules",
+            "bad.toml",
+            "--set",
+            "metrics_url=http://127.0.0.1:9/metrics",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out).contains("rule `x`: comparison `over` is not one of"),
+        "{}",
+        text(&out)
+    );
+    std::fs::write(dir.path().join("ok.toml"), RULES.replace("LIMIT", "1")).unwrap();
+    let out = bin(dir.path())
+        .args(["watch", "--rules", "ok.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("no target"), "{}", text(&out));
+    // A run with no watch has nothing to replay.
+    let out = bin(dir.path())
+        .args(["run", "--yes", "--dry-run", "--phase", "support"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = bin(dir.path())
+        .args(["replay", "latest", "--rules", "ok.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("nothing to replay"), "{}", text(&out));
+}
