@@ -355,3 +355,46 @@ async fn the_watch_is_plotted_beside_the_reports() {
             .contains("- plot: ![latency-p95](plots/watch--latency-p95.svg)")
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn errors_for_four_minutes_then_recovery_fire_nothing() {
+    let errors = Timeline::new("5xx %", |t| {
+        Sample::value(if t.as_secs() < 4 * MIN { 3.0 } else { 0.2 })
+    });
+    let rule = Rule::new(
+        "error-5xx",
+        "HTTP 5xx > 1% por 5 minutos",
+        errors,
+        Comparison::Above,
+        1.0,
+        Window::For {
+            duration: Duration::from_secs(5 * MIN),
+        },
+    )
+    .unit("%");
+    let watch = Watch::new(
+        vec![rule],
+        Duration::from_secs(15),
+        Duration::from_secs(30 * MIN),
+    );
+    let (rb, revert) = watched(watch);
+    let record = executor(rb).run().await.unwrap();
+    assert_eq!(revert.calls(), 0);
+    assert!(
+        record.rule_transitions.is_empty(),
+        "pending never reached firing: {:?}",
+        record.rule_transitions
+    );
+    let outcome = step_of(&record, "watch").outcome.clone().unwrap();
+    assert_eq!(outcome.status, Status::Passed);
+    let summary = &outcome
+        .evidence
+        .iter()
+        .find(|e| e.label == "error-5xx summary")
+        .unwrap()
+        .value;
+    assert_eq!(
+        summary,
+        "error-5xx: inactive, 121 evaluations (16 breached, 0 could not measure); min 0.2%, max 3%, last 0.2%"
+    );
+}
