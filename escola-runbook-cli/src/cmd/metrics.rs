@@ -101,6 +101,18 @@ pub async fn run(args: MetricsArgs, redactor: &Redactor) -> Result<i32, CliError
         },
         errors,
     };
+    // A URL that cannot be parsed is bad input, not a failed read.
+    let has_host = ["http://", "https://"].iter().any(|scheme| {
+        args.url
+            .strip_prefix(scheme)
+            .is_some_and(|rest| !rest.is_empty())
+    });
+    if !has_host {
+        return Err(CliError::usage(format!(
+            "--url {:?} is not an http(s) URL; write e.g. https://api.example.org/metrics",
+            args.url
+        )));
+    }
     let summary = tokio::select! {
         s = summarize(source.as_ref(), &request) => s,
         _ = tokio::signal::ctrl_c() => return Ok(exit::STOPPED),

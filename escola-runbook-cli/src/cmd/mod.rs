@@ -102,6 +102,16 @@ pub fn load(args: &RunbookArgs, redactor: &Redactor) -> Result<Loaded, CliError>
     // Absolute, so plans and records say exactly where commands run.
     let app_dir = std::path::absolute(&args.app_dir).unwrap_or_else(|_| args.app_dir.clone());
     let source = match (&args.runbook_file, &args.markdown) {
+        (Some(path), _)
+            if path
+                .extension()
+                .is_some_and(|e| e == "md" || e == "markdown") =>
+        {
+            return Err(CliError::usage(format!(
+                "--runbook {}: that is a Markdown document; run it with --markdown {0}, or convert it with `escola-runbook import {0}`",
+                path.display()
+            )));
+        }
         (Some(path), _) => RunbookSource::File(path.clone()),
         (None, Some(path)) => RunbookSource::Markdown {
             path: path.clone(),

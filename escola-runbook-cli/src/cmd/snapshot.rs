@@ -53,6 +53,12 @@ pub async fn run(command: SnapshotCommand, redactor: &Redactor) -> Result<i32, C
             Ok(exit::SUCCESS)
         }
         SnapshotCommand::Verify(args) => {
+            if !args.snapshot.is_dir() {
+                return Err(CliError::usage(format!(
+                    "{} is not a directory; give a snapshot directory (see `escola-runbook snapshot list`)",
+                    args.snapshot.display()
+                )));
+            }
             let report =
                 db::verify(&args.snapshot).map_err(|e| CliError::failure(e.to_string()))?;
             println!(
