@@ -283,6 +283,12 @@ fn bad_input_is_exit_2_with_a_message_naming_it() {
             &["run", "--yes", "--db-lock"],
             "--db-lock needs the database URL",
         ),
+        (&["metrics", "--url", "x"], "is not an http(s) URL"),
+        (&["snapshot", "verify", "nope"], "nope is not a directory"),
+        (
+            &["run", "--runbook", "rb.md"],
+            "that is a Markdown document; run it with --markdown rb.md",
+        ),
     ];
     for (args, expected) in cases {
         let out = run_in(dir.path(), args);
