@@ -116,6 +116,13 @@ pub struct WatchConfig {
     pub duration: Duration,
     /// A firing alert inside this window rolls back; after it, it only alerts.
     pub rollback_window: Duration,
+    /// The alerts' `for` ("por 5 minutos").
+    pub alert_for: Duration,
+    /// The window the latency and 5xx probes measure over (5 minutes).
+    pub probe_window: Duration,
+    /// Watch for the whole duration in a dry-run too (a time-compressed
+    /// demo); by default a dry-run evaluates each alert once.
+    pub watch_in_dry_run: bool,
 }
 
 impl Default for WatchConfig {
@@ -124,6 +131,9 @@ impl Default for WatchConfig {
             interval: Duration::from_secs(15),
             duration: Duration::from_secs(24 * 3600),
             rollback_window: Duration::from_secs(15 * 60),
+            alert_for: Duration::from_secs(5 * 60),
+            probe_window: Duration::from_secs(5 * 60),
+            watch_in_dry_run: false,
         }
     }
 }
@@ -699,7 +709,8 @@ fn alert(watch: &WatchConfig, id: &str, title: &str, rule: Rule) -> Step {
         id,
         title,
         Watch::new(vec![rule], watch.interval, watch.duration)
-            .rollback_window(watch.rollback_window),
+            .rollback_window(watch.rollback_window)
+            .in_dry_run(watch.watch_in_dry_run),
     )
     .parallel("alerts")
     .section("Alertas sugeridos")
@@ -714,13 +725,16 @@ fn alert_steps(metrics: &MetricsConfig, watch: &WatchConfig) -> Result<[Step; 3]
             message: e.to_string(),
         })
     };
-    let five_minutes = Duration::from_secs(300);
-    let p95 = MetricsProbe::new(metrics.source(), Measure::Quantile(0.95), five_minutes)
-        .min_requests(20.0);
+    let p95 = MetricsProbe::new(
+        metrics.source(),
+        Measure::Quantile(0.95),
+        watch.probe_window,
+    )
+    .min_requests(20.0);
     let errors = MetricsProbe::new(
         metrics.source(),
         Measure::ErrorPercent(matcher("5..")?),
-        five_minutes,
+        watch.probe_window,
     )
     .min_requests(20.0);
     let limited = MetricsProbe::new(
@@ -738,13 +752,13 @@ fn alert_steps(metrics: &MetricsConfig, watch: &WatchConfig) -> Result<[Step; 3]
             watch,
             "alert-latency-p95",
             p95_title,
-            Rule::new("latency-p95", p95_title, Arc::new(p95), Comparison::Above, 2.0, RuleWindow::For { duration: five_minutes }).unit("s"),
+            Rule::new("latency-p95", p95_title, Arc::new(p95), Comparison::Above, 2.0, RuleWindow::For { duration: watch.alert_for }).unit("s"),
         ),
         alert(
             watch,
             "alert-5xx",
             errors_title,
-            Rule::new("error-5xx", errors_title, Arc::new(errors), Comparison::Above, 1.0, RuleWindow::For { duration: five_minutes }).unit("%"),
+            Rule::new("error-5xx", errors_title, Arc::new(errors), Comparison::Above, 1.0, RuleWindow::For { duration: watch.alert_for }).unit("%"),
         ),
         alert(
             watch,

@@ -28,6 +28,7 @@ pub struct Watch {
     duration: Duration,
     rollback_window: Duration,
     max_segments: usize,
+    watch_in_dry_run: bool,
 }
 
 impl Watch {
@@ -41,6 +42,7 @@ impl Watch {
             duration,
             rollback_window: Duration::from_secs(15 * 60),
             max_segments: DEFAULT_MAX_SEGMENTS,
+            watch_in_dry_run: false,
         }
     }
 
@@ -53,6 +55,15 @@ impl Watch {
     /// Sets how many segments of the record are kept per rule.
     pub fn max_segments(mut self, n: usize) -> Self {
         self.max_segments = n.max(2);
+        self
+    }
+
+    /// Watches for the whole duration in a dry-run too, instead of one
+    /// evaluation per rule. Watching only reads, so it is allowed; it is off
+    /// by default so a dry-run does not take 24 hours (demos and rehearsals
+    /// with a short duration turn it on).
+    pub fn in_dry_run(mut self, watch: bool) -> Self {
+        self.watch_in_dry_run = watch;
         self
     }
 
@@ -413,7 +424,7 @@ impl Check for Watch {
         if self.rules.is_empty() {
             return Outcome::check_error("the watch has no rules; add at least one");
         }
-        if ctx.is_dry_run() {
+        if ctx.is_dry_run() && !self.watch_in_dry_run {
             return self.rehearse(ctx).await;
         }
         let start = Instant::now();

@@ -398,3 +398,35 @@ async fn errors_for_four_minutes_then_recovery_fire_nothing() {
         "error-5xx: inactive, 121 evaluations (16 breached, 0 could not measure); min 0.2%, max 3%, last 0.2%"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_watch_may_run_whole_in_a_dry_run_when_asked() {
+    let watch = Watch::new(
+        vec![p95_rule(latency_after(2 * MIN))],
+        Duration::from_secs(15),
+        Duration::from_secs(30 * MIN),
+    )
+    .in_dry_run(true);
+    let (rb, revert) = watched(watch);
+    let started = Instant::now();
+    let record = executor(rb)
+        .options(RunOptions {
+            dry_run: true,
+            run_id: Some("dry".into()),
+            ..RunOptions::default()
+        })
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(
+        started.elapsed(),
+        Duration::from_secs(7 * MIN),
+        "watched, not rehearsed"
+    );
+    assert_eq!(
+        revert.calls(),
+        0,
+        "the rollback is rehearsed, its actions are not run"
+    );
+    assert_eq!(record.verdict, Some(Verdict::RolledBack));
+}
