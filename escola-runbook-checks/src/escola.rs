@@ -993,7 +993,11 @@ pub fn runbook(config: &EscolaConfig) -> Result<Runbook, EscolaError> {
                 "Executar `php vendor/bin/doctrine-migrations migrate prev` (ou script reverso) se migrations quebraram.",
                 cmd("php vendor/bin/doctrine-migrations migrate prev --no-interaction", long),
             )
-            .section(procedure),
+            .section(procedure)
+            // "se migrations quebraram": reverting a migration that was fine
+            // can lose data, so a person decides each time.
+            .confirm_first()
+            .note("Só se as migrations quebraram: o operador confirma antes (`skip` se não for o caso)."),
         )
         .step(
             Step::manual("restore-snapshot", "Restaurar snapshot do banco apenas se dado corrompido (com aval de DBA).")

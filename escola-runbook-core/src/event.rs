@@ -93,6 +93,9 @@ pub struct StepOutline {
     /// What undoes it on rollback.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub undo: Option<Description>,
+    /// An automated step the operator approves before it runs.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub confirm_first: bool,
 }
 
 impl RunbookOutline {
@@ -129,6 +132,7 @@ impl RunbookOutline {
                             when: s.policy.when,
                             notes: s.notes.clone(),
                             undo: s.undo.as_ref().map(|u| u.describe()),
+                            confirm_first: s.policy.confirm_first,
                         })
                         .collect(),
                 })

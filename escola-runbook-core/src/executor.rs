@@ -928,6 +928,18 @@ impl Run {
                     )
                 }
             }
+            StepKind::Check(check) if step.policy.confirm_first && !self.dry_run => {
+                let ask = format!(
+                    "About to {}; y runs it, skip leaves it out.",
+                    check.describe().action_text()
+                );
+                let approval = self.confirm(phase, step, Some(ask), stop).await?;
+                if approval.status == Status::Passed {
+                    self.run_check(phase, step, check.as_ref(), stop).await?
+                } else {
+                    (approval, 1)
+                }
+            }
             StepKind::Check(check) => self.run_check(phase, step, check.as_ref(), stop).await?,
         };
         let outcome = self.secrets.redactor().redact_serde(&outcome);

@@ -121,6 +121,10 @@ pub struct Policy {
     pub confirm_deadline: Option<Duration>,
     /// The decision taken when the deadline passes.
     pub confirm_default: Decision,
+    /// For automated steps: ask the operator before running it (an approval
+    /// gate for a conditional or dangerous action); `skip` leaves it out.
+    #[serde(default)]
+    pub confirm_first: bool,
 }
 
 impl Default for Policy {
@@ -134,6 +138,7 @@ impl Default for Policy {
             when: When::Always,
             confirm_deadline: None,
             confirm_default: Decision::Declined,
+            confirm_first: false,
         }
     }
 }
@@ -281,6 +286,13 @@ impl Step {
     pub fn confirm_deadline(mut self, deadline: Duration, default: Decision) -> Self {
         self.policy.confirm_deadline = Some(deadline);
         self.policy.confirm_default = default;
+        self
+    }
+
+    /// Asks the operator before running this automated step: `y` runs it,
+    /// `skip` leaves it out, `n` fails it, `abort` stops the run.
+    pub fn confirm_first(mut self) -> Self {
+        self.policy.confirm_first = true;
         self
     }
 

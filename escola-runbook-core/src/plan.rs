@@ -61,16 +61,21 @@ impl Plan {
                     ),
                     StepKind::Check(check) => {
                         let d = check.describe();
+                        let ask = if step.policy.confirm_first {
+                            "asks the operator, then "
+                        } else {
+                            ""
+                        };
                         if d.mutates {
                             (
                                 "action",
-                                format!("{}{rollback}", d.action_text()),
+                                format!("{ask}{}{rollback}", d.action_text()),
                                 format!("not run; would {}", d.action_text()),
                             )
                         } else {
                             (
                                 "check",
-                                format!("checks that {}{rollback}", d.verifies),
+                                format!("{ask}checks that {}{rollback}", d.verifies),
                                 format!("runs (read-only): checks that {}", d.verifies),
                             )
                         }

@@ -758,3 +758,72 @@ async fn a_fail_fast_group_cancels_its_siblings_at_the_first_blocking_failure() 
     );
     assert_eq!(record.verdict, Some(Verdict::Failed));
 }
+
+#[tokio::test(start_paused = true)]
+async fn confirm_first_gates_an_action_on_the_operator() {
+    let revert = Scripted::passing("migrate-prev").mutating();
+    let build = |check: Scripted| {
+        Runbook::builder("gate")
+            .phase(
+                Phase::new("p", "P")
+                    .step(Step::check("migrate-prev", "Migrate prev", check).confirm_first()),
+            )
+            .build()
+            .unwrap()
+    };
+    let plan = Plan::new(&build(revert.clone()), &RunOptions::default()).unwrap();
+    assert_eq!(
+        plan.steps[0].real_run,
+        "asks the operator, then change migrate-prev"
+    );
+    let skip = ScriptedConfirmer::new("dba").answer(
+        "migrate-prev",
+        Decision::Skipped,
+        Some("migrations are fine"),
+    );
+    let record = executor(build(revert.clone()))
+        .confirmer(Arc::new(skip))
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(revert.calls(), 0);
+    assert_eq!(status_of(&record, "migrate-prev"), Status::Skipped);
+    assert_eq!(
+        step_of(&record, "migrate-prev")
+            .confirmation
+            .as_ref()
+            .unwrap()
+            .comment
+            .as_deref(),
+        Some("migrations are fine")
+    );
+    let yes = ScriptedConfirmer::new("dba").answer("migrate-prev", Decision::Confirmed, None);
+    let record = executor(build(revert.clone()))
+        .confirmer(Arc::new(yes))
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(revert.calls(), 1);
+    assert_eq!(status_of(&record, "migrate-prev"), Status::Passed);
+    assert_eq!(
+        step_of(&record, "migrate-prev")
+            .outcome
+            .as_ref()
+            .unwrap()
+            .summary,
+        "migrate-prev ok"
+    );
+    // A dry-run asks nobody and runs no action.
+    let record = executor(build(revert.clone()))
+        .options(RunOptions {
+            dry_run: true,
+            run_id: Some("dry".into()),
+            ..RunOptions::default()
+        })
+        .confirmer(Arc::new(ScriptedConfirmer::new("nobody")))
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(revert.calls(), 1);
+    assert_eq!(status_of(&record, "migrate-prev"), Status::Skipped);
+}

@@ -378,6 +378,12 @@ fn step_from_file(sf: &StepFile, pi: usize, si: usize) -> Result<Step, Invalid> 
                 .into(),
         ));
     }
+    if !automated && sf.confirm_first {
+        return Err(err(
+            "confirm_first",
+            "`confirm_first` applies to automated steps; a manual step is always confirmed".into(),
+        ));
+    }
     if automated && (sf.confirm_deadline.is_some() || sf.confirm_default.is_some()) {
         let field = if sf.confirm_deadline.is_some() {
             "confirm_deadline"
@@ -523,6 +529,7 @@ fn policy_from_file(sf: &StepFile, at: &dyn Fn(&str) -> Vec<PathSeg>) -> Result<
         when: sf.when,
         confirm_deadline: sf.confirm_deadline.map(|d| d.0),
         confirm_default: sf.confirm_default.unwrap_or(Decision::Declined),
+        confirm_first: sf.confirm_first,
         ..Policy::default()
     };
     if policy.timeout.is_some_and(|t| t.is_zero()) {
@@ -637,6 +644,7 @@ fn step_to_file(step: &Step, warnings: &mut Vec<String>) -> StepFile {
     }
     sf.parallel_group = p.parallel_group.clone();
     sf.when = p.when;
+    sf.confirm_first = p.confirm_first;
     sf.confirm_deadline = p.confirm_deadline.map(DurationText);
     if p.confirm_default != defaults.confirm_default {
         sf.confirm_default = Some(p.confirm_default);

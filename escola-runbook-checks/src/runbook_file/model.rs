@@ -203,6 +203,9 @@ pub struct StepFile {
     /// The decision taken at the deadline (`declined` by default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub confirm_default: Option<Decision>,
+    /// For automated steps: ask the operator before running it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub confirm_first: bool,
 }
 
 impl StepFile {
@@ -227,6 +230,7 @@ impl StepFile {
             when: When::Always,
             confirm_deadline: None,
             confirm_default: None,
+            confirm_first: false,
         }
     }
 }
