@@ -691,10 +691,11 @@ fn migrations_consistent(config: &EscolaConfig) -> Step {
 /// A notice: posted to the webhook when one is configured, confirmed by a
 /// person otherwise.
 fn notice(config: &EscolaConfig, id: &str, title: &str, message: &str) -> Step {
-    match &config.webhook_secret {
-        Some(secret) => Step::check(id, title, Notify::new(secret.clone(), message)),
-        None => Step::manual(id, title),
-    }
+    let post = config
+        .webhook_secret
+        .as_ref()
+        .map(|secret| Arc::new(Notify::new(secret.clone(), message)) as Arc<dyn Check>);
+    automated(id, title, post)
 }
 
 fn advisory_unless(blocking: bool, step: Step) -> Step {

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::check::{Description, Environment};
 use crate::confirm::Confirmation;
 use crate::journal::JournalWriter;
+use crate::lock_unpoisoned;
 use crate::model::{Metadata, PhaseKind, Runbook, StepKind, When};
 use crate::outcome::{Outcome, Status};
 use crate::record::RunRecord;
@@ -479,19 +480,13 @@ impl EventLog {
 
     /// A copy of the events so far.
     pub fn events(&self) -> Vec<Event> {
-        match self.events.lock() {
-            Ok(e) => e.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        lock_unpoisoned(&self.events).clone()
     }
 }
 
 impl Observer for EventLog {
     fn on_event(&self, event: &Event) {
-        match self.events.lock() {
-            Ok(mut e) => e.push(event.clone()),
-            Err(poisoned) => poisoned.into_inner().push(event.clone()),
-        }
+        lock_unpoisoned(&self.events).push(event.clone())
     }
 }
 
@@ -561,17 +556,11 @@ impl Dispatcher {
         let event = self.inner.redactor.redact_serde(&event);
         if event.is_durable() {
             if let Some(journal) = &self.inner.journal {
-                let mut journal = match journal.lock() {
-                    Ok(j) => j,
-                    Err(poisoned) => poisoned.into_inner(),
-                };
+                let mut journal = lock_unpoisoned(journal);
                 journal.append(&event)?;
             }
             if let Some(record) = &self.inner.record {
-                let mut record = match record.lock() {
-                    Ok(r) => r,
-                    Err(poisoned) => poisoned.into_inner(),
-                };
+                let mut record = lock_unpoisoned(record);
                 let applied = record.apply(0, &event);
                 debug_assert!(applied.is_ok(), "an event the record rejects: {applied:?}");
             }

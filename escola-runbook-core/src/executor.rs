@@ -4,7 +4,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
+
+use crate::lock_unpoisoned as lock;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -562,13 +564,6 @@ fn open_journal(dir: &Path) -> Result<JournalWriter, RunError> {
         )?;
     }
     Ok(JournalWriter::create(dir.join(JOURNAL_FILE))?)
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    match m.lock() {
-        Ok(g) => g,
-        Err(poisoned) => poisoned.into_inner(),
-    }
 }
 
 struct Selection {

@@ -83,6 +83,16 @@ pub use resume::{InterruptedStep, ResumeError, ResumePlan};
 pub use secret::{Redactor, Secret, Secrets};
 pub use watch::{DEFAULT_MAX_SEGMENTS, RuleLog, Segment, Watch};
 
+/// Locks `m` even if a panicking thread poisoned it: the data behind these
+/// mutexes (event lists, the record, the journal) stays consistent per
+/// operation, and a crashed plugin must not stop the run from recording.
+pub(crate) fn lock_unpoisoned<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
 /// Re-exported so plugins implement [`Check`] with the same macro version.
 pub use async_trait::async_trait;
 /// Re-exported so embedders cancel runs with the same token type.

@@ -250,3 +250,28 @@ fn run_ids(run_dir: &Path) -> std::io::Result<Vec<String>> {
     ids.sort();
     Ok(ids)
 }
+
+/// Who is running: `--operator`, else `$USER`, else `$LOGNAME`, else "unknown".
+pub fn operator_name(explicit: Option<&str>) -> String {
+    explicit
+        .map(str::to_owned)
+        .or_else(|| std::env::var("USER").ok().filter(|u| !u.is_empty()))
+        .or_else(|| std::env::var("LOGNAME").ok().filter(|u| !u.is_empty()))
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// This machine's name, for the record and the deploy lock.
+pub fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname writes at most that.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc == 0 {
+        let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+        if let Ok(name) = std::str::from_utf8(&buf[..end]) {
+            if !name.is_empty() {
+                return name.to_owned();
+            }
+        }
+    }
+    "unknown".into()
+}

@@ -132,11 +132,7 @@ async fn ask_interrupted(
 }
 
 fn operator(args: &ExecutionArgs) -> String {
-    args.operator
-        .clone()
-        .or_else(|| std::env::var("USER").ok().filter(|u| !u.is_empty()))
-        .or_else(|| std::env::var("LOGNAME").ok().filter(|u| !u.is_empty()))
-        .unwrap_or_else(|| "unknown".into())
+    super::operator_name(args.operator.as_deref())
 }
 
 /// Runs (or resumes) with the terminal view, prompts or `--yes`, Ctrl-C,
@@ -153,7 +149,7 @@ async fn execute(
         secrets,
     } = loaded;
     options.operator = operator(args);
-    options.host = hostname();
+    options.host = super::hostname();
     let dry_run = resume
         .as_ref()
         .map_or(options.dry_run, |(plan, _)| plan.record.run.dry_run);
@@ -314,19 +310,4 @@ fn needs_answers(
             && (only.is_empty() || only.contains(&s.id))
             && resume.is_none_or(|(plan, _)| !plan.done.contains_key(&s.id))
     })
-}
-
-fn hostname() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: the buffer is valid for its length; gethostname writes at most that.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if rc == 0 {
-        let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
-        if let Ok(name) = std::str::from_utf8(&buf[..end]) {
-            if !name.is_empty() {
-                return name.to_owned();
-            }
-        }
-    }
-    "unknown".into()
 }

@@ -52,7 +52,8 @@ pub async fn watch(args: WatchArgs, redactor: &Redactor) -> Result<i32, CliError
     };
     let record = Executor::new(runbook)
         .options(RunOptions {
-            operator: std::env::var("USER").unwrap_or_else(|_| "unknown".into()),
+            operator: super::operator_name(None),
+            host: super::hostname(),
             ..RunOptions::default()
         })
         .environment(environment)

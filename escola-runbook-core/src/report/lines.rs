@@ -69,10 +69,7 @@ impl<W: Write + Send> LineReporter<W> {
 impl<W: Write + Send> Observer for LineReporter<W> {
     fn on_event(&self, event: &Event) {
         if let Some(line) = Self::line(event) {
-            let mut out = match self.out.lock() {
-                Ok(o) => o,
-                Err(poisoned) => poisoned.into_inner(),
-            };
+            let mut out = crate::lock_unpoisoned(&self.out);
             // An observer cannot fail the run; a closed pipe only loses the view.
             let _ = writeln!(out, "{line}");
         }
