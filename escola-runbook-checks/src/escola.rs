@@ -216,13 +216,10 @@ impl MetricsConfig {
 
     /// The two checks: baseline and endpoint.
     fn checks(&self) -> Result<MetricsChecks, ParamError> {
-        let window = Window::parse(&self.baseline_window).ok_or_else(|| ParamError {
+        let window = Window::parse(&self.baseline_window).map_err(|e| ParamError {
             check: "metrics-baseline".into(),
             param: "window".into(),
-            message: format!(
-                "is `{}`; write `cumulative` or a duration such as 1m",
-                self.baseline_window
-            ),
+            message: format!("is not usable: {e}; or write `cumulative`"),
         })?;
         let baseline = LatencyBaselineCheck::new(self.source())
             .window(window)

@@ -2,8 +2,28 @@
 //! lives in `cmd/<name>.rs`.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Every duration flag is typed here, in the one syntax and range of
+/// [`escola_runbook_core::duration`]: a bad value is a usage error (exit 2)
+/// naming the value and the range.
+fn duration(text: &str) -> Result<Duration, String> {
+    escola_runbook_core::duration::parse(text).map_err(|e| e.to_string())
+}
+
+/// A limit that may be switched off by name (`none`), never by a zero.
+fn limit_or_none(text: &str) -> Result<Limit, String> {
+    match text.trim() {
+        "none" => Ok(Limit(None)),
+        other => duration(other).map(|d| Limit(Some(d))),
+    }
+}
+
+/// A duration limit, or none (`none`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit(pub Option<Duration>);
 
 /// Run the Escola Connect deploy runbook: plan it, run it with evidence, and
 /// report what was checked, by whom, with what result.
@@ -240,8 +260,8 @@ pub struct ExecutionArgs {
     #[arg(long, value_name = "DIR", default_value = ".escola-runbook/runs")]
     pub run_dir: PathBuf,
     /// Wait at most this long at a confirmation prompt (e.g. 5m), then take --confirm-default.
-    #[arg(long, value_name = "DURATION")]
-    pub confirm_timeout: Option<String>,
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    pub confirm_timeout: Option<Duration>,
     /// Decision taken when --confirm-timeout passes.
     #[arg(
         long,
@@ -355,8 +375,8 @@ pub struct ImportArgs {
     #[arg(long, value_name = "DIR")]
     pub cwd: Option<String>,
     /// Limit written on every imported command (e.g. 10m), or `none`.
-    #[arg(long, value_name = "DURATION", default_value = "30m")]
-    pub command_timeout: String,
+    #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = limit_or_none)]
+    pub command_timeout: Limit,
     /// Exit with 1 when the import has warnings (malformed boxes, unknown bindings...).
     #[arg(long)]
     pub strict: bool,
@@ -430,8 +450,8 @@ pub struct SmokeArgs {
     #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
     pub concurrency: u16,
     /// Limit for each request (e.g. 10s, 500ms).
-    #[arg(long, value_name = "DURATION", default_value = "10s")]
-    pub timeout: String,
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration)]
+    pub timeout: Duration,
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     pub format: SmokeFormat,
@@ -457,11 +477,11 @@ pub struct MetricsArgs {
     #[arg(long, value_name = "LABELS", value_delimiter = ',')]
     pub by: Option<Vec<String>>,
     /// Two scrapes this far apart and their deltas (e.g. 30s, 5m); default: one scrape, cumulative.
-    #[arg(long, value_name = "DURATION")]
-    pub interval: Option<String>,
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    pub interval: Option<Duration>,
     /// With --interval: also scrape this often in between (e.g. 15s), so a restart is always seen.
-    #[arg(long, value_name = "DURATION", requires = "interval")]
-    pub every: Option<String>,
+    #[arg(long, value_name = "DURATION", requires = "interval", value_parser = duration)]
+    pub every: Option<Duration>,
     /// Histogram family, without _bucket.
     #[arg(
         long,
@@ -479,8 +499,8 @@ pub struct MetricsArgs {
     #[arg(long, value_name = "REGEX", default_value = "5..")]
     pub errors: String,
     /// Limit for one HTTP request.
-    #[arg(long, value_name = "DURATION", default_value = "10s")]
-    pub timeout: String,
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration)]
+    pub timeout: Duration,
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     pub format: PlanFormat,

@@ -44,6 +44,7 @@
 
 mod check;
 mod confirm;
+pub mod duration;
 mod event;
 mod executor;
 pub mod exit;

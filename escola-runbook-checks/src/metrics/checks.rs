@@ -1376,10 +1376,10 @@ const ENDPOINT_PARAMS: [ParamSpec; 5] = [
 
 fn window(p: &Params) -> Result<Window, ParamError> {
     let text = p.require("window")?;
-    Window::parse(text).ok_or_else(|| {
+    Window::parse(text).map_err(|e| {
         p.error(
             "window",
-            format!("is `{text}`; write `cumulative` or a duration such as 1m or 5m"),
+            format!("is not usable: {e}; or write `cumulative`"),
         )
     })
 }
@@ -1395,15 +1395,9 @@ fn min_requests(p: &Params) -> Result<f64, ParamError> {
 /// Parses a latency such as `2s`, `500ms` or `2` (seconds).
 fn seconds(p: &Params, name: &str) -> Result<f64, ParamError> {
     let text = p.require(name)?;
-    crate::registry::parse_duration(text)
+    escola_runbook_core::duration::parse(text)
         .map(|d| d.as_secs_f64())
-        .filter(|s| *s > 0.0)
-        .ok_or_else(|| {
-            p.error(
-                name,
-                format!("is `{text}`; write a positive duration such as 2s or 500ms"),
-            )
-        })
+        .map_err(|e| p.error(name, format!("is not usable: {e}")))
 }
 
 /// Parses a ratio such as `0.01` or `1%`.

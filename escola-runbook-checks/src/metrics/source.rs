@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use escola_runbook_core::duration::{self, DurationError, Range};
 use escola_runbook_core::{Secret, format_duration};
 use serde::Deserialize;
 use tokio::sync::OnceCell;
@@ -116,10 +117,10 @@ impl Window {
     }
 
     /// Parses `cumulative` (or `0`) and durations such as `5m`.
-    pub fn parse(text: &str) -> Option<Window> {
+    pub fn parse(text: &str) -> Result<Window, DurationError> {
         match text.trim() {
-            "cumulative" | "0" | "" => Some(Window::Cumulative),
-            other => crate::registry::parse_duration(other).map(|d| {
+            "cumulative" | "" => Ok(Window::Cumulative),
+            other => duration::parse_in(other, Range::ZERO_OR_MORE).map(|d| {
                 if d.is_zero() {
                     Window::Cumulative
                 } else {
