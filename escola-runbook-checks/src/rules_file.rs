@@ -24,6 +24,7 @@ use std::time::Duration;
 
 use escola_runbook_core::duration::{self, Range};
 use escola_runbook_core::rules::{Comparison, ErrorPolicy, Rule, Window};
+use escola_runbook_core::{Schedule, WatchError};
 use serde::Deserialize;
 
 use crate::metrics::SourceConfig;
@@ -49,6 +50,15 @@ pub enum RulesFileError {
         path: String,
         /// What toml said (with line and column).
         message: String,
+    },
+    /// The watch the file describes could never fire one of its rules.
+    #[error("rules file {path}: {source}")]
+    Watch {
+        /// The file.
+        path: String,
+        /// Which rule or setting, with the numbers.
+        #[source]
+        source: WatchError,
     },
     /// A value is not usable.
     #[error("rules file {path}, rule `{rule}`: {message}")]
@@ -196,8 +206,16 @@ impl Rules {
             specs: file.rules,
             path: path.into(),
         };
+        // Refused here, before anything runs, rather than as a watch that
+        // ends "held" having never given a rule the chance to fire.
+        let watch_error = |source| RulesFileError::Watch {
+            path: path.into(),
+            source,
+        };
+        let schedule = Schedule::new(rules.interval, rules.duration).map_err(watch_error)?;
         for spec in &rules.specs {
-            rules.judgement(spec)?;
+            let (_, window, _, _) = rules.judgement(spec)?;
+            schedule.admits(&spec.id, window).map_err(watch_error)?;
         }
         Ok(rules)
     }

@@ -139,3 +139,58 @@ fn durations_out_of_range_exit_2_naming_value_and_range_everywhere() {
     let o = run_in(d, &["plan", "--runbook", "runbook.toml"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 }
+
+#[test]
+fn a_watch_that_could_never_fire_exits_2_naming_the_rule_and_the_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let rule = "[[rules]]\nid = \"p95\"\ncomparison = \"above\"\nlimit = 2.0\n";
+    for (file, expected) in [
+        (
+            format!("interval = \"2s\"\nduration = \"10s\"\n{rule}for = \"5m\"\n"),
+            "rule `p95` fires only after for 5m, but a 10s watch evaluated every 2s has 6 evaluations and ends before that",
+        ),
+        (
+            format!("interval = \"2s\"\nduration = \"10s\"\n{rule}consecutive = 7\n"),
+            "rule `p95` fires only after 7 evaluations in a row, but a 10s watch evaluated every 2s has 6 evaluations",
+        ),
+        (
+            format!("interval = \"2s\"\nduration = \"10s\"\n{rule}k = 7\nn = 10\n"),
+            "rule `p95` fires only after 7 of the last 10 evaluations",
+        ),
+        (
+            format!("interval = \"60s\"\nduration = \"5s\"\n{rule}"),
+            "the watch interval 1m is longer than its duration 5s",
+        ),
+    ] {
+        std::fs::write(d.join("rules.toml"), &file).unwrap();
+        for command in [
+            vec![
+                "watch",
+                "--rules",
+                "rules.toml",
+                "--set",
+                "metrics_url=http://127.0.0.1:9/metrics",
+            ],
+            vec!["replay", "latest", "--rules", "rules.toml"],
+        ] {
+            let o = run_in(d, &command);
+            let err = stderr(&o);
+            assert_eq!(o.status.code(), Some(2), "{file}: {err}");
+            assert!(err.contains(expected), "{file}: {err}");
+        }
+    }
+    // The same in a runbook file's [watch], though it is not evaluated yet.
+    std::fs::write(
+        d.join("runbook.toml"),
+        "name = \"r\"\n[watch]\ninterval = \"2s\"\nduration = \"10s\"\n[[watch.rules]]\nname = \"p95\"\nquery = \"p95\"\ncondition = \"> 2\"\nfor = \"5m\"\n[[phases]]\nid = \"p\"\ntitle = \"P\"\n[[phases.steps]]\nid = \"s\"\ntitle = \"S\"\ncommand = \"true\"\n",
+    )
+    .unwrap();
+    let o = run_in(d, &["plan", "--runbook", "runbook.toml"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("rule `p95` fires only after for 5m, but a 10s watch"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -82,7 +82,7 @@ pub use plan::{Plan, PlannedStep};
 pub use record::{BrokenLock, PhaseRecord, RecordError, RunRecord, StepRecord};
 pub use resume::{InterruptedStep, ResumeError, ResumePlan};
 pub use secret::{Redactor, Secret, Secrets};
-pub use watch::{DEFAULT_MAX_SEGMENTS, RuleLog, Segment, Watch};
+pub use watch::{DEFAULT_MAX_SEGMENTS, RuleLog, Schedule, Segment, Watch, WatchError};
 
 /// Locks `m` even if a panicking thread poisoned it: the data behind these
 /// mutexes (event lists, the record, the journal) stays consistent per

@@ -34,8 +34,9 @@ pub async fn watch(args: WatchArgs, redactor: &Redactor) -> Result<i32, CliError
         .map(|spec| rules.live_rule(spec, &source))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| CliError::usage(e.to_string()))?;
-    let watch =
-        Watch::new(live, rules.interval, rules.duration).rollback_window(rules.rollback_window);
+    let watch = Watch::new(live, rules.interval, rules.duration)
+        .map_err(|e| CliError::usage(e.to_string()))?
+        .rollback_window(rules.rollback_window);
     let runbook = Runbook::builder(format!("watch {}", args.rules.display()))
         .phase(Phase::watch("watch", "Watch").step(Step::check("rules", "Alert rules", watch)))
         .build()
