@@ -21,6 +21,11 @@ fn limit_or_none(text: &str) -> Result<Limit, String> {
     }
 }
 
+/// A size in bytes (`64MiB`, `200MB`, `1000000`).
+fn bytes(text: &str) -> Result<u64, String> {
+    escola_runbook_checks::metrics::source::parse_bytes(text)
+}
+
 /// A duration limit, or none (`none`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limit(pub Option<Duration>);
@@ -501,6 +506,9 @@ pub struct MetricsArgs {
     /// Limit for one HTTP request.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration)]
     pub timeout: Duration,
+    /// Refuse an answer larger than this (e.g. 64MiB, 200MB), reading no further.
+    #[arg(long, value_name = "SIZE", default_value = escola_runbook_checks::metrics::source::DEFAULT_MAX_BODY_TEXT, value_parser = bytes)]
+    pub max_body: u64,
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     pub format: PlanFormat,
@@ -518,6 +526,9 @@ pub struct WatchArgs {
     /// Where runs are kept (the watch is journaled like a run; `replay` reads it).
     #[arg(long, value_name = "DIR", default_value = ".escola-runbook/runs")]
     pub run_dir: PathBuf,
+    /// Refuse a metrics answer larger than this (e.g. 64MiB, 200MB), reading no further.
+    #[arg(long, value_name = "SIZE", default_value = escola_runbook_checks::metrics::source::DEFAULT_MAX_BODY_TEXT, value_parser = bytes)]
+    pub max_body: u64,
 }
 
 /// `replay`.

@@ -49,13 +49,17 @@ pub async fn run(args: MetricsArgs, redactor: &Redactor) -> Result<i32, CliError
     let errors =
         StatusMatcher::new(&args.errors).map_err(|e| CliError::usage(format!("--errors: {e}")))?;
     let source: Box<dyn MetricsSource> = if args.prometheus {
-        let mut s = PrometheusSource::new(&args.url).timeout(timeout);
+        let mut s = PrometheusSource::new(&args.url)
+            .timeout(timeout)
+            .max_body(args.max_body);
         if let Some(t) = token {
             s = s.token(t);
         }
         Box::new(s)
     } else {
-        let mut s = ScrapeSource::new(&args.url).timeout(timeout);
+        let mut s = ScrapeSource::new(&args.url)
+            .timeout(timeout)
+            .max_body(args.max_body);
         if let Some(t) = token {
             s = s.token(t);
         }

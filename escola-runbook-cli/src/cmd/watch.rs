@@ -27,7 +27,9 @@ pub async fn watch(args: WatchArgs, redactor: &Redactor) -> Result<i32, CliError
             "no target: pass --set metrics_url=https://api.example.org/metrics (or --set base_url=...)",
         ));
     }
-    let source = SourceConfig::scrape().token_secret("metrics_token");
+    let source = SourceConfig::scrape()
+        .token_secret("metrics_token")
+        .max_body(args.max_body);
     let live = rules
         .specs
         .iter()
