@@ -144,8 +144,8 @@ pub enum SmokeTests {
     /// The native smoke suite against the environment's `base_url` setting
     /// (`--set base_url=https://api.example.org`): by default
     /// [`SmokeCheck::escola`] (health, `/v1/cidades`, `/v1/escolas`,
-    /// `Trace-Id` on errors, the read-only part of the `If-Match` round
-    /// trip). Read-only, so it runs in dry-run too.
+    /// `Trace-Id` on errors, the `If-Match` round trip with its two refused
+    /// writes). It changes no data, so it runs in dry-run too.
     Native(Box<SmokeCheck>),
     /// The team's `./scripts/smoke.sh` in the application directory, as the
     /// runbook names it: a read-only command step, exit 0 meaning passed.
