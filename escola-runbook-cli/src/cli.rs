@@ -230,7 +230,7 @@ pub struct ExecutionArgs {
     /// Confirm every manual step without asking (recorded as "with --yes").
     #[arg(long, short = 'y')]
     pub yes: bool,
-    /// Who is running the deploy (default: $USER).
+    /// Who is running the deploy [default: $USER, else $LOGNAME, else the process's account].
     #[arg(long, value_name = "NAME")]
     pub operator: Option<String>,
     /// A comment recorded with every --yes confirmation (and with --on-interrupted done).

@@ -423,3 +423,42 @@ fn ctrl_c_stops_the_run_with_exit_4_and_a_consistent_record() {
         "{md}"
     );
 }
+
+/// The name of this process's account, from the password database.
+fn account_name() -> String {
+    // SAFETY: getpwuid returns a pointer into static storage or null; this
+    // test reads it at once, on one thread of its own process.
+    unsafe {
+        let entry = libc::getpwuid(libc::getuid());
+        assert!(!entry.is_null(), "this test needs an account with a name");
+        std::ffi::CStr::from_ptr((*entry).pw_name)
+            .to_string_lossy()
+            .into_owned()
+    }
+}
+
+#[test]
+fn without_user_or_logname_the_record_names_the_account() {
+    let app = app(0);
+    let out = bin()
+        .current_dir(app.path())
+        .env_remove("USER")
+        .env_remove("LOGNAME")
+        .args(["run", "--yes", "--dry-run", "--phase", "pre-deploy"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let run = only_run(app.path());
+    let journal = std::fs::read_to_string(run.join("journal.jsonl")).unwrap();
+    let started: serde_json::Value = serde_json::from_str(journal.lines().next().unwrap()).unwrap();
+    let account = account_name();
+    assert_eq!(started["run"]["operator"], account.as_str());
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    assert_eq!(started["run"]["host"], host.trim());
+    let md = std::fs::read_to_string(run.join("report.md")).unwrap();
+    assert!(
+        md.contains(&format!("- **Operator:** {account} on `{}`", host.trim())),
+        "{md}"
+    );
+    assert!(!md.contains("unknown"), "{md}");
+}

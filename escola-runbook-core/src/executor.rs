@@ -24,6 +24,7 @@ use crate::event::{
     Dispatcher, Event, InterruptedDecision, JournalWriteError, LockOwner, Observer, Resolution,
     ResumeInfo, RollbackReason, RunInfo, RunbookOutline, SCHEMA_VERSION, Verdict,
 };
+use crate::identity;
 use crate::journal::{JOURNAL_FILE, JournalWriter};
 use crate::lock::{DeployLock, LockError};
 use crate::model::{Phase, PhaseKind, Runbook, Step, StepKind, When};
@@ -76,6 +77,11 @@ impl Clock for TokioClock {
 }
 
 /// What to run and as whom.
+///
+/// The defaults name the process's own operator and host
+/// ([`identity::operator`], [`identity::host`]), the same rule the CLI
+/// follows without `--operator`: a record never says "unknown". An
+/// embedder acting for someone else sets `operator` to that person.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
     /// The run's id; generated from the time when `None`.
@@ -96,8 +102,8 @@ impl Default for RunOptions {
     fn default() -> Self {
         RunOptions {
             run_id: None,
-            operator: "unknown".into(),
-            host: "unknown".into(),
+            operator: identity::operator(),
+            host: identity::host(),
             dry_run: false,
             phases: Vec::new(),
             only: Vec::new(),

@@ -47,6 +47,7 @@ mod confirm;
 mod event;
 mod executor;
 pub mod exit;
+pub mod identity;
 pub mod journal;
 pub mod lock;
 mod model;

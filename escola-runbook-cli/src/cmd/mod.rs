@@ -17,7 +17,7 @@ use escola_runbook_checks::escola::{self, EscolaConfig, SmokeTests};
 use escola_runbook_checks::markdown::ImportOptions;
 use escola_runbook_checks::source::{self, RunbookSource};
 use escola_runbook_core::journal::JOURNAL_FILE;
-use escola_runbook_core::{Environment, Redactor, RunOptions, Runbook, Secret, Secrets};
+use escola_runbook_core::{Environment, Redactor, RunOptions, Runbook, Secret, Secrets, identity};
 
 use crate::CliError;
 use crate::cli::{RunbookArgs, SelectionArgs};
@@ -251,27 +251,15 @@ fn run_ids(run_dir: &Path) -> std::io::Result<Vec<String>> {
     Ok(ids)
 }
 
-/// Who is running: `--operator`, else `$USER`, else `$LOGNAME`, else "unknown".
+/// Who is running: `--operator`, else the process's operator
+/// ([`identity::operator`]: `$USER`, `$LOGNAME`, the account).
 pub fn operator_name(explicit: Option<&str>) -> String {
     explicit
-        .map(str::to_owned)
-        .or_else(|| std::env::var("USER").ok().filter(|u| !u.is_empty()))
-        .or_else(|| std::env::var("LOGNAME").ok().filter(|u| !u.is_empty()))
-        .unwrap_or_else(|| "unknown".into())
+        .filter(|name| !name.trim().is_empty())
+        .map_or_else(identity::operator, str::to_owned)
 }
 
 /// This machine's name, for the record and the deploy lock.
 pub fn hostname() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: the buffer is valid for its length; gethostname writes at most that.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if rc == 0 {
-        let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
-        if let Ok(name) = std::str::from_utf8(&buf[..end]) {
-            if !name.is_empty() {
-                return name.to_owned();
-            }
-        }
-    }
-    "unknown".into()
+    identity::host()
 }
