@@ -22,7 +22,7 @@ use crate::confirm::{
 };
 use crate::event::{
     Dispatcher, Event, InterruptedDecision, JournalWriteError, LockOwner, Observer, Resolution,
-    ResumeInfo, RollbackReason, RunInfo, RunbookOutline, SCHEMA_VERSION, Verdict,
+    ResumeInfo, RollbackReason, RunInfo, RunbookOrigin, RunbookOutline, SCHEMA_VERSION, Verdict,
 };
 use crate::identity;
 use crate::journal::{JOURNAL_FILE, JournalWriter};
@@ -90,6 +90,9 @@ pub struct RunOptions {
     pub operator: String,
     /// The machine it runs on.
     pub host: String,
+    /// Where the runbook came from, recorded in the run-started record (and
+    /// with a resume) so that a later resume can reload it or refuse.
+    pub source: Option<RunbookOrigin>,
     /// Preview mutating and manual steps instead of running them.
     pub dry_run: bool,
     /// Run only these phases (empty: all).
@@ -104,6 +107,7 @@ impl Default for RunOptions {
             run_id: None,
             operator: identity::operator(),
             host: identity::host(),
+            source: None,
             dry_run: false,
             phases: Vec::new(),
             only: Vec::new(),
@@ -426,6 +430,7 @@ impl Executor {
             only: self.options.only.clone(),
             tool_version: env!("CARGO_PKG_VERSION").to_owned(),
             started_at,
+            source: self.options.source.clone(),
         };
         let confirmer = self
             .confirmer
@@ -476,6 +481,7 @@ impl Executor {
                         host: self.options.host.clone(),
                         at: started_at,
                         resolutions,
+                        source: self.options.source.clone(),
                     },
                 })?;
             }

@@ -67,8 +67,8 @@ pub use confirm::{
 };
 pub use event::{
     Automation, Event, EventLog, InterruptedDecision, JournalWriteError, LockOwner, Observer,
-    PhaseOutline, Resolution, ResumeInfo, RollbackReason, RunInfo, RunbookOutline, SCHEMA_VERSION,
-    StepOutline, Verdict,
+    PhaseOutline, Resolution, ResumeInfo, RollbackReason, RunInfo, RunbookOrigin, RunbookOutline,
+    SCHEMA_VERSION, StepOutline, Verdict, short_hash,
 };
 pub use executor::{
     Clock, Executor, RunError, RunOptions, SystemClock, TokioClock, generate_run_id, run_directory,

@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 use crate::confirm::Confirmation;
 use crate::event::{
     Automation, Event, InterruptedDecision, LockOwner, PhaseOutline, Resolution, ResumeInfo,
-    RollbackReason, RuleTransition, RunInfo, RunbookOutline, SCHEMA_VERSION, StepOutline, Verdict,
+    RollbackReason, RuleTransition, RunInfo, RunbookOrigin, RunbookOutline, SCHEMA_VERSION,
+    StepOutline, Verdict,
 };
 use crate::model::PhaseKind;
 use crate::outcome::{Outcome, Status};
@@ -322,6 +323,17 @@ impl RunRecord {
         self.phases
             .iter()
             .flat_map(|p| p.steps.iter().map(move |s| (p, s)))
+    }
+
+    /// The runbook the run last loaded: the latest resume's, else the
+    /// run's own; `None` for a journal written before sources were
+    /// recorded.
+    pub fn source(&self) -> Option<&RunbookOrigin> {
+        self.resumes
+            .iter()
+            .rev()
+            .find_map(|r| r.source.as_ref())
+            .or(self.run.source.as_ref())
     }
 
     /// How many steps ended with each status, in [`Status::ALL`] order,

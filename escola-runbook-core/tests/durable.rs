@@ -184,6 +184,25 @@ async fn a_runbook_changed_under_done_steps_is_refused_and_named() {
     );
     // A change to a step not yet done is fine: it runs as it is now.
     assert!(ResumePlan::new(&events, &runbook(&c, "Migrate (v2)")).is_ok());
+    // A step added since has no place in the run's record.
+    let added = Runbook::builder("durable")
+        .phase(
+            Phase::new("pre", "Pre")
+                .step(Step::check("before", "Snapshot", c.before.clone()))
+                .step(Step::manual("notify", "Avisar o time")),
+        )
+        .phase(
+            Phase::new("deploy", "Deploy")
+                .step(Step::check("migrate", "Migrate", c.migrate.clone()))
+                .step(Step::check("after", "After", c.after.clone())),
+        )
+        .build()
+        .unwrap();
+    let text = ResumePlan::new(&events, &added).unwrap_err().to_string();
+    assert!(
+        text.contains("step `notify` (Avisar o time) is new: a resumed run runs only the steps it started with"),
+        "{text}"
+    );
 }
 
 #[tokio::test(start_paused = true)]

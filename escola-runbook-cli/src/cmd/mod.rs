@@ -15,9 +15,11 @@ use std::path::{Path, PathBuf};
 
 use escola_runbook_checks::escola::{self, EscolaConfig, SmokeTests};
 use escola_runbook_checks::markdown::ImportOptions;
-use escola_runbook_checks::source::{self, RunbookSource};
+use escola_runbook_checks::source::{self, RunbookSource, SourcedRunbook};
 use escola_runbook_core::journal::JOURNAL_FILE;
-use escola_runbook_core::{Environment, Redactor, RunOptions, Runbook, Secret, Secrets, identity};
+use escola_runbook_core::{
+    Environment, Redactor, RunOptions, Runbook, RunbookOrigin, Secret, Secrets, identity,
+};
 
 use crate::CliError;
 use crate::cli::{RunbookArgs, SelectionArgs};
@@ -30,6 +32,8 @@ pub struct Loaded {
     pub runbook: Runbook,
     pub environment: Environment,
     pub secrets: Secrets,
+    /// Where the runbook came from, for the run's record.
+    pub source: RunbookOrigin,
 }
 
 /// Builds the environment and secrets from `--env`, `--set`, `--secret`.
@@ -98,10 +102,25 @@ fn split_pair<'a>(
 /// file's `[environment]` fills settings that `--set` does not give, and
 /// its secret variables are read when set; caveats go to stderr.
 pub fn load(args: &RunbookArgs, redactor: &Redactor) -> Result<Loaded, CliError> {
-    let (mut environment, mut secrets) = environment(args, redactor)?;
-    // Absolute, so plans and records say exactly where commands run.
-    let app_dir = std::path::absolute(&args.app_dir).unwrap_or_else(|_| args.app_dir.clone());
-    let source = match (&args.runbook_file, &args.markdown) {
+    let (environment, secrets) = environment(args, redactor)?;
+    let app_dir = absolute(&args.app_dir());
+    let source = match named_source(args, &app_dir)? {
+        Some(source) => source,
+        None => RunbookSource::Builtin(Box::new(builtin_config(app_dir, &environment, &secrets))),
+    };
+    let sourced = source::load(&source).map_err(|e| CliError::usage(e.to_string()))?;
+    Ok(finish(sourced, environment, secrets))
+}
+
+/// `path` made absolute, so plans and records say exactly where commands run.
+pub fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
+}
+
+/// The runbook file `--runbook` or `--markdown` names (a Markdown import's
+/// commands run in `app_dir`); `None` for the built-in runbook.
+pub fn named_source(args: &RunbookArgs, app_dir: &Path) -> Result<Option<RunbookSource>, CliError> {
+    Ok(match (&args.runbook_file, &args.markdown) {
         (Some(path), _)
             if path
                 .extension()
@@ -112,40 +131,59 @@ pub fn load(args: &RunbookArgs, redactor: &Redactor) -> Result<Loaded, CliError>
                 path.display()
             )));
         }
-        (Some(path), _) => RunbookSource::File(path.clone()),
-        (None, Some(path)) => RunbookSource::Markdown {
+        (Some(path), _) => Some(RunbookSource::File(path.clone())),
+        (None, Some(path)) => Some(RunbookSource::Markdown {
             path: path.clone(),
             options: ImportOptions {
                 command_cwd: Some(app_dir.display().to_string()),
                 ..ImportOptions::default()
             },
+        }),
+        (None, None) => None,
+    })
+}
+
+/// The built-in runbook's configuration: commands in `app_dir`, and each
+/// part turned on by the settings and secrets given.
+pub fn builtin_config(
+    app_dir: PathBuf,
+    environment: &Environment,
+    secrets: &Secrets,
+) -> EscolaConfig {
+    EscolaConfig {
+        app_dir,
+        webhook_secret: secrets
+            .get(escola::WEBHOOK_SECRET)
+            .map(|_| escola::WEBHOOK_SECRET.to_owned()),
+        // With no API to point at, the smoke tests stay a person's job
+        // rather than a check that can only error.
+        smoke: if environment.get("base_url").is_some() {
+            SmokeTests::default()
+        } else {
+            SmokeTests::Manual
         },
-        (None, None) => RunbookSource::Builtin(Box::new(EscolaConfig {
-            app_dir,
-            webhook_secret: secrets
-                .get(escola::WEBHOOK_SECRET)
-                .map(|_| escola::WEBHOOK_SECRET.to_owned()),
-            // With no API to point at, the smoke tests stay a person's job
-            // rather than a check that can only error.
-            smoke: if environment.get("base_url").is_some() {
-                SmokeTests::default()
-            } else {
-                SmokeTests::Manual
-            },
-            // `--set metrics_url=...` or `--secret metrics_token=...` turns
-            // the runbook's metrics steps into checks of that endpoint.
-            metrics: (environment.get("metrics_url").is_some()
-                || secrets.get(escola::METRICS_TOKEN_SECRET).is_some())
-            .then(escola::MetricsConfig::default),
-            // `--secret database_url=...` turns the snapshot and the
-            // migrations/tables step into checks of that database.
-            database_secret: secrets
-                .get(escola::DATABASE_SECRET)
-                .map(|_| escola::DATABASE_SECRET.to_owned()),
-            ..EscolaConfig::default()
-        })),
-    };
-    let sourced = source::load(&source).map_err(|e| CliError::usage(e.to_string()))?;
+        // `--set metrics_url=...` or `--secret metrics_token=...` turns
+        // the runbook's metrics steps into checks of that endpoint.
+        metrics: (environment.get("metrics_url").is_some()
+            || secrets.get(escola::METRICS_TOKEN_SECRET).is_some())
+        .then(escola::MetricsConfig::default),
+        // `--secret database_url=...` turns the snapshot and the
+        // migrations/tables step into checks of that database.
+        database_secret: secrets
+            .get(escola::DATABASE_SECRET)
+            .map(|_| escola::DATABASE_SECRET.to_owned()),
+        ..EscolaConfig::default()
+    }
+}
+
+/// A loaded runbook with its file's `[environment]` folded in: its settings
+/// fill those not given, and its secret variables are read when set.
+/// Caveats go to stderr.
+pub fn finish(
+    sourced: SourcedRunbook,
+    mut environment: Environment,
+    mut secrets: Secrets,
+) -> Loaded {
     for warning in &sourced.warnings {
         eprintln!("warning: {warning}");
     }
@@ -166,11 +204,12 @@ pub fn load(args: &RunbookArgs, redactor: &Redactor) -> Result<Loaded, CliError>
             ),
         }
     }
-    Ok(Loaded {
+    Loaded {
         runbook: sourced.runbook,
         environment,
         secrets,
-    })
+        source: sourced.origin,
+    }
 }
 
 /// Run options from the selection flags.
