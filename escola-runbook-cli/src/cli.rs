@@ -301,7 +301,8 @@ pub enum OnInterrupted {
 /// `resume`.
 #[derive(Debug, Args)]
 pub struct ResumeArgs {
-    /// Run id, run directory, journal file, or `latest` (default).
+    /// Run id, run directory, journal file, or `latest` (default): the latest run of the
+    /// runbook given with --runbook/--markdown/--builtin, else the latest run.
     #[arg(value_name = "RUN", default_value = "latest")]
     pub run: String,
     /// Settings overriding the recorded ones, secrets; the runbook is the run's own unless

@@ -391,9 +391,14 @@ fn a_resume_refuses_a_runbook_that_is_not_the_runs() {
         &[&format!("the run's Markdown runbook {path} cannot be read")],
     );
     app.write("rb.md", &doc);
-    // Another kind.
+    // Another kind: "latest" is then the latest run of that runbook (none
+    // here); named by id, the run is refused.
     let out = app.output(&["export-runbook", "-o", "builtin.toml"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    refused(
+        &[RESUME, &["--runbook", "builtin.toml"]].concat(),
+        &["no run of runbook `Escola Connect API — Runbook de Deploy` (TOML runbook file"],
+    );
     let id = run_id(&before);
     refused(
         &[RESUME, &[id.as_str(), "--runbook", "builtin.toml"]].concat(),
@@ -443,6 +448,61 @@ fn a_resume_refuses_a_runbook_that_is_not_the_runs() {
     let out = app.output(&[RESUME, &["--markdown", "rb.md"]].concat());
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_eq!(app.read("marker"), "passo-1\npasso-2\n");
+}
+
+#[test]
+fn resume_picks_the_latest_run_of_the_runbook_it_is_given() {
+    let app = app();
+    app.write("a.md", &steps_doc("Runbook A", "a", 2));
+    app.write("b.md", &steps_doc("Runbook B", "b", 2));
+    app.write("hang-a-1", "");
+    app.write("hang-b-1", "");
+    app.kill_during(&["run", "--yes", "--markdown", "a.md"], "a-1");
+    app.kill_during(&["run", "--yes", "--markdown", "b.md"], "b-1");
+    std::fs::remove_file(app.file("hang-a-1")).unwrap();
+    std::fs::remove_file(app.file("hang-b-1")).unwrap();
+    let run_of = |title: &str| {
+        std::fs::read_dir(app.runs())
+            .unwrap()
+            .filter_map(Result::ok)
+            .map(|e| std::fs::read_to_string(e.path().join("journal.jsonl")).unwrap_or_default())
+            .find(|j| j.contains(&format!("\"name\":\"{title}\"")))
+            .map(|j| run_id(&j))
+            .unwrap()
+    };
+    let (run_a, run_b) = (&run_of("Runbook A"), &run_of("Runbook B"));
+    let out = app.output(&[RESUME, &["--markdown", "a.md"]].concat());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!(
+            "the latest run in .escola-runbook/runs, {run_b}, is of runbook `Runbook B` (Markdown runbook {}",
+            app.file("b.md").display()
+        )) && text(&out).contains(&format!("resuming {run_a}, the latest of runbook `Runbook A`")),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(app.read("marker"), "a-1\na-2\n");
+    // With no runbook flag: the latest run, with its own runbook.
+    let out = app.output(RESUME);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!("resuming run {run_b}")),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(app.read("marker"), "a-1\na-2\nb-1\nb-2\n");
+    // Nothing of a runbook that has no run here.
+    app.write("c.md", &steps_doc("Runbook C", "c", 1));
+    let out = app.output(&[RESUME, &["--markdown", "c.md"]].concat());
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!(
+            "no run of runbook `Runbook C` (Markdown runbook {}",
+            app.file("c.md").display()
+        )),
+        "{}",
+        text(&out)
+    );
 }
 
 #[test]

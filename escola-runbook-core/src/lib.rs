@@ -57,6 +57,7 @@ mod record;
 pub mod report;
 mod resume;
 pub mod rules;
+pub mod runs;
 mod secret;
 mod watch;
 

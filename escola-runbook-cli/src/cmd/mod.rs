@@ -18,7 +18,7 @@ use escola_runbook_checks::markdown::ImportOptions;
 use escola_runbook_checks::source::{self, RunbookSource, SourcedRunbook};
 use escola_runbook_core::journal::JOURNAL_FILE;
 use escola_runbook_core::{
-    Environment, Redactor, RunOptions, Runbook, RunbookOrigin, Secret, Secrets, identity,
+    Environment, Redactor, RunOptions, Runbook, RunbookOrigin, Secret, Secrets, identity, runs,
 };
 
 use crate::CliError;
@@ -253,10 +253,11 @@ pub fn locate(run: &str, run_dir: &Path) -> Result<PathBuf, CliError> {
     if candidate.is_file() {
         return Ok(candidate);
     }
-    let known = run_ids(run_dir).unwrap_or_default();
+    let known = runs::list(run_dir).unwrap_or_default();
     let hint = match known.last() {
         Some(last) => format!(
-            "the latest run there is `{last}` ({} runs); `latest` also works",
+            "the latest run there is `{}` ({} runs); `latest` also works",
+            last.id,
             known.len()
         ),
         None => "no runs are recorded there; pass --run-dir where `run` wrote them".to_owned(),
@@ -268,26 +269,53 @@ pub fn locate(run: &str, run_dir: &Path) -> Result<PathBuf, CliError> {
 }
 
 fn latest(run_dir: &Path) -> Result<PathBuf, CliError> {
-    let ids = run_ids(run_dir).map_err(|e| {
-        CliError::usage(format!(
-            "cannot list runs in {}: {e}; pass --run-dir where `run` wrote them",
-            run_dir.display()
-        ))
-    })?;
-    ids.last()
-        .map(|id| run_dir.join(id).join(JOURNAL_FILE))
-        .ok_or_else(|| CliError::usage(format!("no runs recorded in {}", run_dir.display())))
+    latest_of(run_dir, None)
 }
 
-/// Run ids with a journal, oldest first (ids sort by start time).
-fn run_ids(run_dir: &Path) -> std::io::Result<Vec<String>> {
-    let mut ids: Vec<String> = std::fs::read_dir(run_dir)?
-        .filter_map(Result::ok)
-        .filter(|e| e.path().join(JOURNAL_FILE).is_file())
-        .filter_map(|e| e.file_name().into_string().ok())
-        .collect();
-    ids.sort();
-    Ok(ids)
+fn cannot_list(run_dir: &Path, e: &std::io::Error) -> CliError {
+    CliError::usage(format!(
+        "cannot list runs in {}: {e}; pass --run-dir where `run` wrote them",
+        run_dir.display()
+    ))
+}
+
+fn no_runs(run_dir: &Path) -> CliError {
+    CliError::usage(format!("no runs recorded in {}", run_dir.display()))
+}
+
+/// The journal of the latest run under `run_dir` of the runbook called
+/// `name` from `source` (`None`: the latest run of any runbook). When the
+/// directory's latest run is of another runbook, says which one was
+/// passed over.
+pub fn latest_of(
+    run_dir: &Path,
+    runbook: Option<(&str, &RunbookOrigin)>,
+) -> Result<PathBuf, CliError> {
+    let all = runs::list(run_dir).map_err(|e| cannot_list(run_dir, &e))?;
+    let last = all.last().ok_or_else(|| no_runs(run_dir))?;
+    let Some((name, source)) = runbook else {
+        return Ok(last.journal.clone());
+    };
+    match all.iter().rev().find(|r| r.is_of(name, source)) {
+        Some(run) => {
+            if run.id != last.id {
+                eprintln!(
+                    "the latest run in {}, {}, is of {}; resuming {}, the latest of runbook `{name}`",
+                    run_dir.display(),
+                    last.id,
+                    last.describe_runbook(),
+                    run.id
+                );
+            }
+            Ok(run.journal.clone())
+        }
+        None => Err(CliError::usage(format!(
+            "no run of runbook `{name}` ({source}) in {}; the latest there, {}, is of {}: resume it by id, or give the runbook it ran",
+            run_dir.display(),
+            last.id,
+            last.describe_runbook()
+        ))),
+    }
 }
 
 /// Who is running: `--operator`, else the process's operator

@@ -2,7 +2,7 @@
 //! the same way and differ only in where the run comes from.
 
 use std::io::IsTerminal;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -47,7 +47,7 @@ pub async fn run(args: RunArgs, redactor: &Redactor) -> Result<i32, CliError> {
 
 pub async fn resume(args: ResumeArgs, redactor: &Redactor) -> Result<i32, CliError> {
     let (given_environment, secrets) = super::environment(&args.runbook, redactor)?;
-    let journal = super::locate(&args.run, &args.execution.run_dir)?;
+    let journal = journal_to_resume(&args, &given_environment, &secrets)?;
     let contents = read_journal(&journal).map_err(|e| CliError::usage(e.to_string()))?;
     for warning in &contents.warnings {
         eprintln!("warning: {warning}");
@@ -184,6 +184,28 @@ fn named_for_resume(
             )))
         })
     }))
+}
+
+/// The journal to continue: RUN, or for `latest` the latest run of the
+/// runbook named (of any runbook when none is).
+fn journal_to_resume(
+    args: &ResumeArgs,
+    environment: &Environment,
+    secrets: &Secrets,
+) -> Result<PathBuf, CliError> {
+    let run_dir = &args.execution.run_dir;
+    if args.run != "latest" {
+        return super::locate(&args.run, run_dir);
+    }
+    let app_dir = super::absolute(&args.runbook.app_dir());
+    let identity = match named_for_resume(args, &app_dir, environment, secrets)? {
+        Some(source) => {
+            let loaded = source::load(&source).map_err(|e| CliError::usage(e.to_string()))?;
+            Some((loaded.runbook.name().to_owned(), loaded.origin))
+        }
+        None => None,
+    };
+    super::latest_of(run_dir, identity.as_ref().map(|(n, o)| (n.as_str(), o)))
 }
 
 /// The run's runbook again, in its environment (`--set` overriding
