@@ -424,6 +424,71 @@ fn ctrl_c_stops_the_run_with_exit_4_and_a_consistent_record() {
     );
 }
 
+/// A directory of `php`, `git` and `composer` stubs that log each call to
+/// `calls.log` beside them; returns the PATH that puts them first.
+fn logging_tools(dir: &Path) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let log = dir.join("calls.log");
+    for tool in ["php", "git", "composer"] {
+        let stub = bin.join(tool);
+        std::fs::write(
+            &stub,
+            format!("#!/bin/sh\necho \"{tool} $*\" >> '{}'\n", log.display()),
+        )
+        .unwrap();
+        std::fs::set_permissions(&stub, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
+#[test]
+fn a_failing_re_check_of_a_read_only_step_rolls_nothing_back() {
+    for dry_run in [false, true] {
+        let app = app(0);
+        let path = logging_tools(app.path());
+        let mut args = vec![
+            "run",
+            "--yes",
+            "--only",
+            "smoke-tests",
+            "--set",
+            // Nothing listens there: the smoke suite cannot measure.
+            "base_url=http://127.0.0.1:9",
+        ];
+        if dry_run {
+            args.push("--dry-run");
+        }
+        let out = bin()
+            .current_dir(app.path())
+            .env("PATH", &path)
+            .args(&args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        let calls = std::fs::read_to_string(app.path().join("calls.log")).unwrap_or_default();
+        assert!(!calls.contains("migrate prev"), "{calls}");
+        assert_eq!(calls, "", "nothing was run: {calls}");
+        assert!(
+            text(&out).contains(
+                "`smoke-tests` ended CHECK ERROR; not rolled back: no step of this run changed anything"
+            ) && text(&out).contains("to roll back anyway: escola-runbook run --phase rollback"),
+            "{}",
+            text(&out)
+        );
+        let md = std::fs::read_to_string(only_run(app.path()).join("report.md")).unwrap();
+        assert!(
+            md.contains("> **Not rolled back:** step `smoke-tests` in phase `post-deploy`"),
+            "{md}"
+        );
+    }
+}
+
 /// The name of this process's account, from the password database.
 fn account_name() -> String {
     // SAFETY: getpwuid returns a pointer into static storage or null; this

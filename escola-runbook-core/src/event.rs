@@ -420,6 +420,17 @@ pub struct RollbackReason {
     pub summary: String,
 }
 
+/// A blocking failure that would have started the rollback, and why it did
+/// not: a run that changed nothing has nothing to roll back (a failing
+/// re-check of read-only steps must not undo a deploy it did not make).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RollbackWithheld {
+    /// The failure.
+    pub failure: RollbackReason,
+    /// Why nothing was rolled back, in words.
+    pub detail: String,
+}
+
 /// Everything that happens in a run, in order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -568,6 +579,9 @@ pub enum Event {
         exit_code: i32,
         /// When.
         at: DateTime<Utc>,
+        /// A failure that did not start the rollback, and why.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rollback_withheld: Option<RollbackWithheld>,
     },
 }
 

@@ -22,7 +22,8 @@ use crate::confirm::{
 };
 use crate::event::{
     Dispatcher, Event, InterruptedDecision, JournalWriteError, LockOwner, Observer, Resolution,
-    ResumeInfo, RollbackReason, RunInfo, RunbookOrigin, RunbookOutline, SCHEMA_VERSION, Verdict,
+    ResumeInfo, RollbackReason, RollbackWithheld, RunInfo, RunbookOrigin, RunbookOutline,
+    SCHEMA_VERSION, Verdict,
 };
 use crate::identity;
 use crate::journal::{JOURNAL_FILE, JournalWriter};
@@ -197,6 +198,10 @@ fn suggestion(known: &[String], name: &str) -> String {
         )
     }
 }
+
+/// Why a failure did not start the rollback ([`RollbackWithheld::detail`]).
+const NOTHING_CHANGED: &str =
+    "not rolled back: no step of this run changed anything in a phase that rolls back on failure";
 
 /// The directory of run `run_id` under `root`.
 pub fn run_directory(root: &Path, run_id: &str) -> PathBuf {
@@ -677,6 +682,15 @@ impl Run {
             Some(Stop::Failed(_)) => Verdict::Failed,
             Some(Stop::Cancelled) => Verdict::Stopped,
         };
+        // A failure rolls back only what this run (or the run it resumes)
+        // changed: a failing re-check of read-only steps undoes nothing.
+        let mut rollback_withheld = None;
+        if rollback_trigger.is_some() && self.record().first_change().is_none() {
+            rollback_withheld = rollback_trigger.take().map(|failure| RollbackWithheld {
+                failure,
+                detail: NOTHING_CHANGED.into(),
+            });
+        }
         if let Some(phase) = self.runbook.rollback_phase() {
             let explicit = self.selection.names_explicitly(phase);
             if let Some(reason) = rollback_trigger {
@@ -708,6 +722,7 @@ impl Run {
             verdict,
             exit_code: verdict.exit_code(),
             at: self.clock.now(),
+            rollback_withheld,
         })
     }
 
@@ -729,6 +744,7 @@ impl Run {
             verdict: Verdict::Stopped,
             exit_code: Verdict::Stopped.exit_code(),
             at: self.clock.now(),
+            rollback_withheld: None,
         })
     }
 

@@ -68,8 +68,8 @@ pub use confirm::{
 };
 pub use event::{
     Automation, Event, EventLog, InterruptedDecision, JournalWriteError, LockOwner, Observer,
-    PhaseOutline, Resolution, ResumeInfo, RollbackReason, RunInfo, RunbookOrigin, RunbookOutline,
-    SCHEMA_VERSION, StepOutline, Verdict, short_hash,
+    PhaseOutline, Resolution, ResumeInfo, RollbackReason, RollbackWithheld, RunInfo, RunbookOrigin,
+    RunbookOutline, SCHEMA_VERSION, StepOutline, Verdict, short_hash,
 };
 pub use executor::{
     Clock, Executor, RunError, RunOptions, SystemClock, TokioClock, generate_run_id, run_directory,

@@ -827,3 +827,177 @@ async fn confirm_first_gates_an_action_on_the_operator() {
     assert_eq!(revert.calls(), 1);
     assert_eq!(status_of(&record, "migrate-prev"), Status::Skipped);
 }
+
+/// A deploy whose post-deploy phase holds a read-only check, then a manual
+/// step, then an action that asks first; the rollback reverts.
+fn recheck_runbook(smoke: Scripted, revert: Scripted, gated: Scripted) -> Runbook {
+    Runbook::builder("recheck")
+        .phase(
+            Phase::new("deploy", "Deploy")
+                .rollback_on_failure()
+                .step(Step::check(
+                    "migrate",
+                    "Migrate",
+                    Scripted::passing("migrate").mutating(),
+                )),
+        )
+        .phase(
+            Phase::new("post", "Post")
+                .rollback_on_failure()
+                .step(Step::manual("previous-version", "Recolocar a versão anterior").advisory())
+                .step(
+                    Step::check("purge", "Purge", gated)
+                        .confirm_first()
+                        .advisory(),
+                )
+                .step(Step::check("smoke", "Smoke", smoke)),
+        )
+        .phase(
+            Phase::rollback("rollback", "Rollback").step(Step::check("revert", "Revert", revert)),
+        )
+        .build()
+        .unwrap()
+}
+
+fn selecting(only: &[&str], dry_run: bool) -> RunOptions {
+    RunOptions {
+        run_id: Some("selection".into()),
+        operator: "ana".into(),
+        host: "deploy-host".into(),
+        only: only.iter().map(|s| (*s).to_owned()).collect(),
+        dry_run,
+        ..RunOptions::default()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_selection_of_read_only_steps_rolls_nothing_back() {
+    for dry_run in [false, true] {
+        let revert = Scripted::passing("revert").mutating();
+        let record = executor(recheck_runbook(
+            Scripted::failing("smoke"),
+            revert.clone(),
+            Scripted::passing("purge").mutating(),
+        ))
+        .options(selecting(&["smoke"], dry_run))
+        .run()
+        .await
+        .unwrap();
+        assert_eq!(revert.calls(), 0, "dry_run {dry_run}");
+        assert_eq!(record.verdict, Some(Verdict::Failed), "dry_run {dry_run}");
+        assert_eq!(record.exit_code, Some(exit::STEP_FAILED));
+        assert_eq!(record.rollback, None);
+        let withheld = record.rollback_withheld.as_ref().expect("said why");
+        assert_eq!(
+            (withheld.failure.step.as_str(), withheld.failure.status),
+            ("smoke", Status::Failed)
+        );
+        assert_eq!(
+            withheld.detail,
+            "not rolled back: no step of this run changed anything in a phase that rolls back on failure"
+        );
+        assert_eq!(
+            step_of(&record, "revert").outcome.as_ref().unwrap().skip,
+            Some(SkipReason::RollbackNotTriggered)
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_person_confirming_a_manual_step_counts_as_a_change() {
+    let revert = Scripted::passing("revert").mutating();
+    let confirmer = ScriptedConfirmer::new("ana")
+        .answer("previous-version", Decision::Confirmed, None)
+        .answer("purge", Decision::Skipped, None);
+    let record = executor(recheck_runbook(
+        Scripted::failing("smoke"),
+        revert.clone(),
+        Scripted::passing("purge").mutating(),
+    ))
+    .options(selecting(&["previous-version", "purge", "smoke"], false))
+    .confirmer(Arc::new(confirmer))
+    .run()
+    .await
+    .unwrap();
+    assert_eq!(revert.calls(), 1);
+    assert_eq!(record.verdict, Some(Verdict::RolledBack));
+    assert_eq!(record.rollback_withheld, None);
+    // The same selection rehearsed in a dry-run takes the same branch.
+    let revert = Scripted::passing("revert").mutating();
+    let record = executor(recheck_runbook(
+        Scripted::failing("smoke"),
+        revert.clone(),
+        Scripted::passing("purge").mutating(),
+    ))
+    .options(selecting(&["previous-version", "purge", "smoke"], true))
+    .run()
+    .await
+    .unwrap();
+    assert_eq!(revert.calls(), 0, "a dry-run runs no action");
+    assert_eq!(record.verdict, Some(Verdict::RolledBack));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_skipped_manual_step_or_an_unapproved_action_changes_nothing() {
+    let revert = Scripted::passing("revert").mutating();
+    let purge = Scripted::passing("purge").mutating();
+    let confirmer = ScriptedConfirmer::new("ana")
+        .answer("previous-version", Decision::Skipped, None)
+        .answer("purge", Decision::Declined, Some("not now"));
+    let record = executor(recheck_runbook(
+        Scripted::failing("smoke"),
+        revert.clone(),
+        purge.clone(),
+    ))
+    .options(selecting(&["previous-version", "purge", "smoke"], false))
+    .confirmer(Arc::new(confirmer))
+    .run()
+    .await
+    .unwrap();
+    assert_eq!((purge.calls(), revert.calls()), (0, 0));
+    assert_eq!(record.verdict, Some(Verdict::Failed));
+    assert!(record.rollback_withheld.is_some());
+    // Approved, the action runs, and a later failure rolls it back.
+    let revert = Scripted::passing("revert").mutating();
+    let purge = Scripted::passing("purge").mutating();
+    let confirmer = ScriptedConfirmer::new("ana")
+        .answer("previous-version", Decision::Skipped, None)
+        .answer("purge", Decision::Confirmed, None);
+    let record = executor(recheck_runbook(
+        Scripted::failing("smoke"),
+        revert.clone(),
+        purge.clone(),
+    ))
+    .options(selecting(&["previous-version", "purge", "smoke"], false))
+    .confirmer(Arc::new(confirmer))
+    .run()
+    .await
+    .unwrap();
+    assert_eq!((purge.calls(), revert.calls()), (1, 1));
+    assert_eq!(record.verdict, Some(Verdict::RolledBack));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_action_that_fails_half_way_still_rolls_back() {
+    let revert = Scripted::passing("revert").mutating();
+    let runbook = Runbook::builder("half")
+        .phase(
+            Phase::new("deploy", "Deploy")
+                .rollback_on_failure()
+                .step(Step::check(
+                    "migrate",
+                    "Migrate",
+                    Scripted::failing("migrate").mutating(),
+                )),
+        )
+        .phase(Phase::rollback("rollback", "Rollback").step(Step::check(
+            "revert",
+            "Revert",
+            revert.clone(),
+        )))
+        .build()
+        .unwrap();
+    let record = executor(runbook).run().await.unwrap();
+    assert_eq!(revert.calls(), 1);
+    assert_eq!(record.verdict, Some(Verdict::RolledBack));
+}

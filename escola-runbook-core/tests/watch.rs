@@ -72,9 +72,20 @@ fn p95_rule(probe: Arc<Timeline>) -> Rule {
     .unit("s")
 }
 
+/// A release, then the watch: a rule firing in the window rolls back the
+/// release (a watch alone has changed nothing to roll back).
 fn watched(watch: Watch) -> (Runbook, Scripted) {
     let revert = Scripted::passing("revert").mutating();
     let rb = Runbook::builder("watched")
+        .phase(
+            Phase::new("deploy", "Deploy")
+                .rollback_on_failure()
+                .step(Step::check(
+                    "release",
+                    "Release",
+                    Scripted::passing("release").mutating(),
+                )),
+        )
         .phase(
             Phase::watch("monitoring", "Monitoramento")
                 .rollback_on_failure()

@@ -15,7 +15,7 @@ use escola_runbook_core::journal::read_journal;
 use escola_runbook_core::lock::{DeployLock, FileLock, Locks};
 use escola_runbook_core::report::write_reports;
 use escola_runbook_core::{
-    CancellationToken, Confirmer, Decision, Environment, Executor, InterruptedDecision,
+    CancellationToken, Confirmer, Decision, Environment, Executor, InterruptedDecision, PhaseKind,
     PreapprovedConfirmer, Redactor, Resolution, ResumeError, ResumePlan, RunError, RunOptions,
     RunRecord, Runbook, RunbookOrigin, RunbookOutline, Secrets, StepKind, exit, run_directory,
 };
@@ -439,6 +439,15 @@ async fn execute(
             record.run.run_id
         ))
     })?;
+    if record.rollback_withheld.is_some() {
+        if let Some(phase) = record.phases.iter().find(|p| p.kind == PhaseKind::Rollback) {
+            view.println(&format!(
+                "nothing was rolled back; to roll back anyway: escola-runbook run --phase {}{}",
+                phase.id,
+                record.source().map(runbook_flag).unwrap_or_default()
+            ));
+        }
+    }
     view.println(&format!("journal and reports in {}:", dir.display()));
     for path in written {
         view.println(&format!("  {}", path.display()));

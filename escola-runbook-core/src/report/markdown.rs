@@ -69,6 +69,17 @@ pub fn render_markdown(record: &RunRecord) -> String {
             reason.summary
         );
     }
+    if let Some(withheld) = &record.rollback_withheld {
+        let _ = writeln!(
+            md,
+            "\n> **Not rolled back:** step `{}` in phase `{}` ended {} — {}; {}",
+            withheld.failure.step,
+            withheld.failure.phase,
+            withheld.failure.status.label(),
+            withheld.failure.summary,
+            withheld.detail
+        );
+    }
     for (number, phase) in record.phases.iter().enumerate() {
         let status = phase
             .status
