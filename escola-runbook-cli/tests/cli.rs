@@ -527,3 +527,46 @@ fn without_user_or_logname_the_record_names_the_account() {
     );
     assert!(!md.contains("unknown"), "{md}");
 }
+
+#[test]
+fn the_recorded_configuration_names_secrets_and_never_holds_them() {
+    let app = app(0);
+    let out = bin()
+        .current_dir(app.path())
+        .env(
+            "ESCOLA_TEST_HOOK",
+            "http://127.0.0.1:9/hooks/HOOK-CANARY-5523",
+        )
+        .env(
+            "ESCOLA_TEST_DB",
+            "mysql://deploy:DB-CANARY-7781@127.0.0.1:9/escola",
+        )
+        .args([
+            "run",
+            "--yes",
+            "--dry-run",
+            "--phase",
+            "pre-deploy",
+            "--secret",
+            "webhook_url=ESCOLA_TEST_HOOK",
+            "--secret",
+            "database_url=ESCOLA_TEST_DB",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let journal = std::fs::read_to_string(only_run(app.path()).join("journal.jsonl")).unwrap();
+    assert!(!journal.contains("CANARY"), "{journal}");
+    let started: serde_json::Value = serde_json::from_str(journal.lines().next().unwrap()).unwrap();
+    let source = &started["run"]["source"];
+    assert_eq!(source["kind"], "builtin");
+    assert_eq!(source["config"]["webhook_secret"], "webhook_url");
+    assert_eq!(source["config"]["database_secret"], "database_url");
+    // The values never entered it (not even masked).
+    assert!(!source.to_string().contains("redacted"), "{source}");
+    let hash = source["config_sha256"].as_str().unwrap();
+    assert!(
+        hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{hash}"
+    );
+}
