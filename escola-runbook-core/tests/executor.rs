@@ -294,15 +294,7 @@ fn a_step_needing_a_value_nobody_produces_is_rejected_at_build() {
 
 fn deploy_runbook(smoke: Scripted, revert: Scripted) -> Runbook {
     Runbook::builder("deploy")
-        .phase(
-            Phase::new("deploy", "Deploy")
-                .rollback_on_failure()
-                .step(Step::check(
-                    "migrate",
-                    "Migrate",
-                    Scripted::passing("migrate").mutating(),
-                )),
-        )
+        .phase(deploy_phase("migrate"))
         .phase(
             Phase::new("post", "Post")
                 .rollback_on_failure()
@@ -832,15 +824,7 @@ async fn confirm_first_gates_an_action_on_the_operator() {
 /// step, then an action that asks first; the rollback reverts.
 fn recheck_runbook(smoke: Scripted, revert: Scripted, gated: Scripted) -> Runbook {
     Runbook::builder("recheck")
-        .phase(
-            Phase::new("deploy", "Deploy")
-                .rollback_on_failure()
-                .step(Step::check(
-                    "migrate",
-                    "Migrate",
-                    Scripted::passing("migrate").mutating(),
-                )),
-        )
+        .phase(deploy_phase("migrate"))
         .phase(
             Phase::new("post", "Post")
                 .rollback_on_failure()
@@ -903,77 +887,58 @@ async fn a_failing_selection_of_read_only_steps_rolls_nothing_back() {
     }
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_person_confirming_a_manual_step_counts_as_a_change() {
+/// Runs `recheck_runbook` with a failing smoke check, selecting the
+/// post-deploy steps, answered by `confirmer`; returns the record and how
+/// often the gated action and the revert ran.
+async fn recheck_post_deploy(
+    confirmer: ScriptedConfirmer,
+    dry_run: bool,
+) -> (RunRecord, usize, usize) {
     let revert = Scripted::passing("revert").mutating();
-    let confirmer = ScriptedConfirmer::new("ana")
-        .answer("previous-version", Decision::Confirmed, None)
-        .answer("purge", Decision::Skipped, None);
+    let purge = Scripted::passing("purge").mutating();
     let record = executor(recheck_runbook(
         Scripted::failing("smoke"),
         revert.clone(),
-        Scripted::passing("purge").mutating(),
+        purge.clone(),
     ))
-    .options(selecting(&["previous-version", "purge", "smoke"], false))
+    .options(selecting(&["previous-version", "purge", "smoke"], dry_run))
     .confirmer(Arc::new(confirmer))
     .run()
     .await
     .unwrap();
-    assert_eq!(revert.calls(), 1);
+    (record, purge.calls(), revert.calls())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_person_confirming_a_manual_step_counts_as_a_change() {
+    let confirmer = ScriptedConfirmer::new("ana")
+        .answer("previous-version", Decision::Confirmed, None)
+        .answer("purge", Decision::Skipped, None);
+    let (record, _, reverts) = recheck_post_deploy(confirmer, false).await;
+    assert_eq!(reverts, 1);
     assert_eq!(record.verdict, Some(Verdict::RolledBack));
     assert_eq!(record.rollback_withheld, None);
     // The same selection rehearsed in a dry-run takes the same branch.
-    let revert = Scripted::passing("revert").mutating();
-    let record = executor(recheck_runbook(
-        Scripted::failing("smoke"),
-        revert.clone(),
-        Scripted::passing("purge").mutating(),
-    ))
-    .options(selecting(&["previous-version", "purge", "smoke"], true))
-    .run()
-    .await
-    .unwrap();
-    assert_eq!(revert.calls(), 0, "a dry-run runs no action");
+    let (record, _, reverts) = recheck_post_deploy(ScriptedConfirmer::new("nobody"), true).await;
+    assert_eq!(reverts, 0, "a dry-run runs no action");
     assert_eq!(record.verdict, Some(Verdict::RolledBack));
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_skipped_manual_step_or_an_unapproved_action_changes_nothing() {
-    let revert = Scripted::passing("revert").mutating();
-    let purge = Scripted::passing("purge").mutating();
     let confirmer = ScriptedConfirmer::new("ana")
         .answer("previous-version", Decision::Skipped, None)
         .answer("purge", Decision::Declined, Some("not now"));
-    let record = executor(recheck_runbook(
-        Scripted::failing("smoke"),
-        revert.clone(),
-        purge.clone(),
-    ))
-    .options(selecting(&["previous-version", "purge", "smoke"], false))
-    .confirmer(Arc::new(confirmer))
-    .run()
-    .await
-    .unwrap();
-    assert_eq!((purge.calls(), revert.calls()), (0, 0));
+    let (record, purges, reverts) = recheck_post_deploy(confirmer, false).await;
+    assert_eq!((purges, reverts), (0, 0));
     assert_eq!(record.verdict, Some(Verdict::Failed));
     assert!(record.rollback_withheld.is_some());
     // Approved, the action runs, and a later failure rolls it back.
-    let revert = Scripted::passing("revert").mutating();
-    let purge = Scripted::passing("purge").mutating();
     let confirmer = ScriptedConfirmer::new("ana")
         .answer("previous-version", Decision::Skipped, None)
         .answer("purge", Decision::Confirmed, None);
-    let record = executor(recheck_runbook(
-        Scripted::failing("smoke"),
-        revert.clone(),
-        purge.clone(),
-    ))
-    .options(selecting(&["previous-version", "purge", "smoke"], false))
-    .confirmer(Arc::new(confirmer))
-    .run()
-    .await
-    .unwrap();
-    assert_eq!((purge.calls(), revert.calls()), (1, 1));
+    let (record, purges, reverts) = recheck_post_deploy(confirmer, false).await;
+    assert_eq!((purges, reverts), (1, 1));
     assert_eq!(record.verdict, Some(Verdict::RolledBack));
 }
 
@@ -990,11 +955,7 @@ async fn an_action_that_fails_half_way_still_rolls_back() {
                     Scripted::failing("migrate").mutating(),
                 )),
         )
-        .phase(Phase::rollback("rollback", "Rollback").step(Step::check(
-            "revert",
-            "Revert",
-            revert.clone(),
-        )))
+        .phase(rollback_phase(revert.clone()))
         .build()
         .unwrap();
     let record = executor(runbook).run().await.unwrap();

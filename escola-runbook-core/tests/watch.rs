@@ -77,25 +77,13 @@ fn p95_rule(probe: Arc<Timeline>) -> Rule {
 fn watched(watch: Watch) -> (Runbook, Scripted) {
     let revert = Scripted::passing("revert").mutating();
     let rb = Runbook::builder("watched")
-        .phase(
-            Phase::new("deploy", "Deploy")
-                .rollback_on_failure()
-                .step(Step::check(
-                    "release",
-                    "Release",
-                    Scripted::passing("release").mutating(),
-                )),
-        )
+        .phase(deploy_phase("release"))
         .phase(
             Phase::watch("monitoring", "Monitoramento")
                 .rollback_on_failure()
                 .step(Step::check("watch", "Watch", watch)),
         )
-        .phase(Phase::rollback("rollback", "Rollback").step(Step::check(
-            "revert",
-            "Revert",
-            revert.clone(),
-        )))
+        .phase(rollback_phase(revert.clone()))
         .build()
         .unwrap();
     (rb, revert)
