@@ -280,7 +280,7 @@ impl fmt::Display for RunbookOrigin {
 
 /// The first 12 hex digits of a sha256: enough to tell versions apart in
 /// a sentence; errors that compare hashes give them whole.
-pub fn short_hash(sha256: &str) -> &str {
+fn short_hash(sha256: &str) -> &str {
     sha256.get(..12).unwrap_or(sha256)
 }
 

@@ -69,7 +69,7 @@ pub use confirm::{
 pub use event::{
     Automation, Event, EventLog, InterruptedDecision, JournalWriteError, LockOwner, Observer,
     PhaseOutline, Resolution, ResumeInfo, RollbackReason, RollbackWithheld, RunInfo, RunbookOrigin,
-    RunbookOutline, SCHEMA_VERSION, StepOutline, Verdict, short_hash,
+    RunbookOutline, SCHEMA_VERSION, StepOutline, Verdict,
 };
 pub use executor::{
     Clock, Executor, RunError, RunOptions, SystemClock, TokioClock, generate_run_id, run_directory,
