@@ -470,7 +470,10 @@ mod tests {
         let texts = [delivered.text.as_str(), failed.text.as_str()];
         assert!(
             texts.iter().any(|t| t.starts_with("escola: deploy ")
-                && t.ends_with("started by unknown on default")),
+                && t.ends_with(&format!(
+                    "started by {} on default",
+                    escola_runbook_core::identity::operator()
+                ))),
             "{texts:?}"
         );
         assert!(
