@@ -9,7 +9,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// report what was checked, by whom, with what result.
 ///
 /// Exit codes: 0 success, 1 a blocking step failed, 2 usage or
-/// configuration error, 3 rolled back, 4 stopped by the operator.
+/// configuration error, 3 rolled back, 4 stopped (Ctrl-C, SIGTERM, SIGHUP),
+/// 6 the run's journal could not be written.
 #[derive(Debug, Parser)]
 #[command(name = "escola-runbook", version, propagate_version = true)]
 pub struct Cli {

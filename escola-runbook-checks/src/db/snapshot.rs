@@ -379,7 +379,12 @@ pub async fn create(
     // Removes the partial directory on every way out but success, including
     // the future being dropped (a step timeout, Ctrl-C in the executor).
     let mut guard = PartialDir(Some(partial.clone()));
-    let manifest = take(&server, &databases, opts, &partial, started_at).await?;
+    // A stop ends the snapshot at once, whatever the server is doing.
+    let manifest = tokio::select! {
+        biased;
+        () = opts.cancel.cancelled() => Err(SnapshotError::Cancelled),
+        taken = take(&server, &databases, opts, &partial, started_at) => taken,
+    }?;
     let finished = finish(&partial, &final_dir, &opts.out_dir, &manifest);
     if finished.is_ok() {
         guard.0 = None;

@@ -11,6 +11,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::CliError;
 use crate::cli::{DbUrlArgs, SnapshotCommand};
+use crate::signals::StopSignals;
 
 pub async fn run(command: SnapshotCommand, redactor: &Redactor) -> Result<i32, CliError> {
     match command {
@@ -29,17 +30,20 @@ pub async fn run(command: SnapshotCommand, redactor: &Redactor) -> Result<i32, C
                 }));
             }
             let cancel = opts.cancel.clone();
+            let mut signals = StopSignals::install()?;
             let interrupt = tokio::spawn(async move {
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    cancel.cancel();
-                }
+                signals.next().await;
+                cancel.cancel();
             });
             let result = db::snapshot::create(&url, &opts).await;
             interrupt.abort();
             if let Some(bar) = bar {
                 bar.finish_and_clear();
             }
-            let (path, manifest) = result.map_err(|e| CliError::failure(e.to_string()))?;
+            let (path, manifest) = result.map_err(|e| match e {
+                db::SnapshotError::Cancelled => CliError::new(exit::STOPPED, e.to_string()),
+                other => CliError::failure(other.to_string()),
+            })?;
             let (_, sha) =
                 db::restore::read_manifest(&path).map_err(|e| CliError::failure(e.to_string()))?;
             println!("{}", path.display());
