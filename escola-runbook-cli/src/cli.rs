@@ -113,7 +113,7 @@ pub struct SnapshotCreateArgs {
     /// Parallel connections.
     #[arg(long, value_name = "N", default_value_t = 4)]
     pub threads: usize,
-    /// Longest wait for the global read lock per try, whole seconds; every write on the server waits meanwhile [default: 2s].
+    /// Longest wait for the global read lock per try; every write on the server waits meanwhile [default: 2s].
     #[arg(long, value_name = "DURATION")]
     pub lock_wait: Option<String>,
     /// Tries of the global read lock before the snapshot is refused [default: 3].

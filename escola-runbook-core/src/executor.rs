@@ -383,9 +383,9 @@ impl Executor {
         // lock names, which `resume` continues. (A resumed run's journal is
         // opened only under the lock: until then another process may be
         // appending to it.)
-        let start = resume.is_none().then(|| self.run_info(&run_id, started_at));
-        let journal = match (&self.run_root, &start) {
-            (Some(root), Some(info)) => {
+        let info = self.run_info(&run_id, started_at);
+        let journal = match (&self.run_root, &resume) {
+            (Some(root), None) => {
                 let dir = run_directory(root, &run_id);
                 let mut journal = open_journal(&dir)?;
                 let started = self.secrets.redactor().redact_serde(&Event::RunStarted {
@@ -417,7 +417,7 @@ impl Executor {
                 run_id,
                 started_at,
                 resume,
-                start,
+                info,
                 journal.map(|(_, j)| j),
                 done,
                 &owner,
@@ -447,15 +447,15 @@ impl Executor {
         }
     }
 
-    /// Runs under the lock. `start` is a new run's facts, whose
-    /// `run_started` record `journal` already holds when given.
+    /// Runs under the lock. For a new run, `journal` (when given) already
+    /// holds its `run_started` record with `info`.
     #[allow(clippy::too_many_arguments)]
     async fn run_locked(
         &self,
         run_id: String,
         started_at: DateTime<Utc>,
         resume: Option<(ResumePlan, Vec<Resolution>)>,
-        start: Option<RunInfo>,
+        info: RunInfo,
         journal: Option<JournalWriter>,
         done: BTreeMap<String, Outcome>,
         owner: &LockOwner,
@@ -473,10 +473,9 @@ impl Executor {
             .confirmer
             .clone()
             .unwrap_or_else(|| Arc::new(PreapprovedConfirmer::new(self.options.operator.clone())));
-        let record = match (&resume, &start) {
-            (Some((plan, _)), _) => plan.record.clone(),
-            (None, Some(info)) => RunRecord::start(info.clone(), &outline),
-            (None, None) => RunRecord::start(self.run_info(&run_id, started_at), &outline),
+        let record = match &resume {
+            Some((plan, _)) => plan.record.clone(),
+            None => RunRecord::start(info.clone(), &outline),
         };
         let record = Arc::new(Mutex::new(record));
         let dispatcher = Dispatcher::new(
@@ -526,7 +525,7 @@ impl Executor {
             None => {
                 let started = Event::RunStarted {
                     schema_version: SCHEMA_VERSION,
-                    run: start.unwrap_or_else(|| self.run_info(&run.run_id, started_at)),
+                    run: info,
                     runbook: outline,
                 };
                 if started_journaled {

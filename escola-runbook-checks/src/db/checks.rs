@@ -776,7 +776,7 @@ const STATEMENT_TIMEOUT_PARAM: ParamSpec = ParamSpec {
 /// [`DEFAULT_LOCK_WAIT`].
 const LOCK_WAIT_PARAM: ParamSpec = ParamSpec {
     name: "lock_wait",
-    help: "longest wait for the global read lock per try, whole seconds (every write on the server waits meanwhile)",
+    help: "longest wait for the global read lock per try (every write on the server waits meanwhile)",
     required: false,
     default: Some("2s"),
 };

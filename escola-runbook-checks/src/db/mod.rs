@@ -119,15 +119,6 @@ pub(crate) struct Answers {
 }
 
 impl Answers {
-    /// The same server, waiting at least `limit` (a statement that waits on
-    /// purpose, like a lock with its own timeout).
-    pub(crate) fn at_least(&self, limit: Duration) -> Answers {
-        Answers {
-            server: self.server.clone(),
-            read: self.read.max(limit),
-        }
-    }
-
     /// `query` bounded by the read timeout; running out is an I/O error
     /// naming the server, so every caller's error path reports it.
     pub(crate) async fn within<T>(

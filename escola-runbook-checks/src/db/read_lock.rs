@@ -21,8 +21,9 @@ pub const DEFAULT_LOCK_TRIES: u32 = 3;
 /// through.
 const RETRY_PAUSE: Duration = Duration::from_secs(1);
 
-/// The server's "lock wait timeout exceeded".
-const LOCK_WAIT_TIMEOUT: u16 = 1205;
+/// The server's "lock wait timeout exceeded", and "query execution was
+/// interrupted" (our own `KILL QUERY`).
+const GAVE_UP: [u16; 2] = [1205, 1317];
 /// Access denied, or RELOAD missing: the lock is not available to this user.
 const NO_PRIVILEGE: [u16; 3] = [1044, 1045, 1227];
 
@@ -47,29 +48,39 @@ pub(crate) enum Attempt {
     },
 }
 
-/// Takes the global read lock on `control`, each try waiting at most `wait`
-/// (whole seconds, at least 1: the server's unit), `tries` times. `ours` are
-/// this snapshot's own sessions, never named as blockers.
+/// Takes the global read lock on `control`, each try waiting at most `wait`,
+/// `tries` times. The server's `lock_wait_timeout` (whole seconds) bounds
+/// each of the statement's two waits (the lock, then the table flush), so
+/// a try that outlasts `wait` is interrupted from `killer`, another session
+/// of the same user (`KILL QUERY`). `ours` are this snapshot's own
+/// sessions, never named as blockers.
 pub(crate) async fn take(
     control: &mut Session,
+    killer: &mut Session,
     wait: Duration,
     tries: u32,
     ours: &[u32],
 ) -> Result<Attempt, mysql_async::Error> {
-    let seconds = wait.as_secs().max(1);
+    let seconds = wait.as_secs_f64().ceil().max(1.0);
     control
         .query_drop(format!("SET SESSION lock_wait_timeout = {seconds}"))
         .await?;
+    let control_id = control.id();
     let first = Instant::now();
     for attempt in 1..=tries.max(1) {
-        // The statement waits on purpose: bound it by the lock wait, not by
-        // the read timeout alone.
         let (conn, answers) = control.parts();
-        let answers = answers.at_least(Duration::from_secs(seconds + 5));
-        match answers
-            .within(conn.query_drop("FLUSH TABLES WITH READ LOCK"))
-            .await
-        {
+        let ftwrl = conn.query_drop("FLUSH TABLES WITH READ LOCK");
+        tokio::pin!(ftwrl);
+        let result = tokio::select! {
+            result = &mut ftwrl => result,
+            () = tokio::time::sleep(wait) => {
+                // Interrupted, the statement answers at once (or it was
+                // granted meanwhile, and says so).
+                let _ = killer.query_drop(format!("KILL QUERY {control_id}")).await;
+                answers.within(&mut ftwrl).await
+            }
+        };
+        match result {
             Ok(()) => {
                 return Ok(Attempt::Granted(Granted {
                     waited: first.elapsed(),
@@ -79,7 +90,7 @@ pub(crate) async fn take(
             Err(mysql_async::Error::Server(e)) if NO_PRIVILEGE.contains(&e.code) => {
                 return Ok(Attempt::NoPrivilege);
             }
-            Err(mysql_async::Error::Server(e)) if e.code == LOCK_WAIT_TIMEOUT => {
+            Err(mysql_async::Error::Server(e)) if GAVE_UP.contains(&e.code) => {
                 if attempt < tries {
                     tokio::time::sleep(RETRY_PAUSE).await;
                 }

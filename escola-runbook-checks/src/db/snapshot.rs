@@ -224,8 +224,7 @@ pub struct SnapshotOptions {
     pub statement_bytes: usize,
     /// zstd level.
     pub zstd_level: i32,
-    /// How long each try of the global read lock waits (the server's
-    /// `lock_wait_timeout`: whole seconds, at least 1). While the lock is
+    /// How long each try of the global read lock waits. While the lock is
     /// pending every write on the server waits behind it, so keep it short.
     pub lock_wait_timeout: Duration,
     /// How many times to try the global read lock before refusing.
@@ -304,8 +303,9 @@ pub enum SnapshotError {
     /// The global read lock was not granted in any try: the snapshot was
     /// not taken rather than hold up the server's writes any longer.
     #[error(
-        "the global read lock (FLUSH TABLES WITH READ LOCK) on {server} was not granted within {} in {tries} tries, so no snapshot was taken (while it waits, every write on the server waits too); {}; try again when they are done, or allow a longer wait",
+        "the global read lock (FLUSH TABLES WITH READ LOCK) on {server} was not granted within {} in {tries} {}, so no snapshot was taken (while it waits, every write on the server waits too); {}; try again when they are done, or allow a longer wait",
         format_duration(*wait),
+        if *tries == 1 { "try" } else { "tries" },
         blocked_by(blockers)
     )]
     ReadLockRefused {
@@ -583,17 +583,29 @@ async fn take(
     let ours: Vec<u32> = std::iter::once(control.id())
         .chain(workers.iter().map(Session::id))
         .collect();
-    let lock = match read_lock::take(&mut control, opts.lock_wait_timeout, opts.lock_tries, &ours)
-        .await
-        .map_err(query_err(
-            "taking the global read lock (FLUSH TABLES WITH READ LOCK)",
-        ))? {
+    let (killer, _) = workers
+        .split_first_mut()
+        .ok_or_else(|| SnapshotError::Query {
+            during: "opening the worker sessions".into(),
+            message: "no worker session".into(),
+        })?;
+    let lock = match read_lock::take(
+        &mut control,
+        killer,
+        opts.lock_wait_timeout,
+        opts.lock_tries,
+        &ours,
+    )
+    .await
+    .map_err(query_err(
+        "taking the global read lock (FLUSH TABLES WITH READ LOCK)",
+    ))? {
         Attempt::Granted(granted) => Some(granted),
         Attempt::NoPrivilege => None,
         Attempt::Refused { blockers } => {
             return Err(SnapshotError::ReadLockRefused {
                 server: server.server(),
-                wait: Duration::from_secs(opts.lock_wait_timeout.as_secs().max(1)),
+                wait: opts.lock_wait_timeout,
                 tries: opts.lock_tries.max(1),
                 blockers,
             });
