@@ -575,7 +575,7 @@ pub(crate) fn spec() -> crate::registry::CheckSpec {
         },
         ParamSpec {
             name: "timeout",
-            help: "kill the process group after this long (e.g. 30s, 10m)",
+            help: "stop the process group after this long (SIGTERM, SIGKILL 10s later; e.g. 30s, 10m)",
             required: false,
             default: None,
         },
