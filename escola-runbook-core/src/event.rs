@@ -15,6 +15,7 @@ use crate::journal::JournalWriter;
 use crate::lock_unpoisoned;
 use crate::model::{Metadata, PhaseKind, Runbook, StepKind, When};
 use crate::outcome::{Outcome, Status};
+use crate::process::ProcessGroup;
 use crate::record::RunRecord;
 use crate::rules::AlertState;
 use crate::secret::Redactor;
@@ -497,6 +498,23 @@ pub enum Event {
         /// When.
         at: DateTime<Utc>,
     },
+    /// A running attempt started processes in a group of their own (a
+    /// command step). Journaled at once, so that if this process dies,
+    /// `resume` can tell whether the group still runs before running the
+    /// step again.
+    ProcessGroupStarted {
+        /// Phase id.
+        phase: String,
+        /// Step id.
+        step: String,
+        /// The attempt that started it.
+        attempt: u32,
+        /// The group and its host.
+        #[serde(flatten)]
+        group: ProcessGroup,
+        /// When.
+        at: DateTime<Utc>,
+    },
     /// A running step said how far it got. Not journaled.
     StepProgress {
         /// Phase id.
@@ -628,10 +646,13 @@ impl Observer for EventLog {
 /// The journal could not be written: the run stops, because a run without
 /// its record cannot be trusted or resumed.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot append to the run journal {path}: {source}")]
+#[error("cannot {action} the run journal {path}: {source}")]
 pub struct JournalWriteError {
     /// The journal file.
     pub path: std::path::PathBuf,
+    /// What was being done, in words: "create", "open", or "append
+    /// step_finished of step `migrate` (passed) to" when a record was lost.
+    pub action: String,
     /// The I/O error.
     #[source]
     pub source: std::io::Error,
@@ -683,6 +704,16 @@ impl Dispatcher {
         // Progress is not journaled, so this cannot fail for it; a durable
         // event sent here by mistake still reaches observers.
         let _ = self.publish(event);
+    }
+
+    /// Redacts and fans out an event that is already journaled and folded
+    /// into the record (a new run's `run_started`, written before its lock
+    /// was taken).
+    pub(crate) fn announce(&self, event: Event) {
+        let event = self.inner.redactor.redact_serde(&event);
+        for observer in &self.inner.observers {
+            observer.on_event(&event);
+        }
     }
 
     /// Redacts, journals (fsynced), folds into the record and fans out;
