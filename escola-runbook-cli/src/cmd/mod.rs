@@ -117,6 +117,7 @@ pub fn load(args: &RunbookArgs, redactor: &Redactor) -> Result<Loaded, CliError>
             path: path.clone(),
             options: ImportOptions {
                 command_cwd: Some(app_dir.display().to_string()),
+                phase_level: args.phases.phase_level,
                 ..ImportOptions::default()
             },
         },
