@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use escola_runbook_checks::markdown::PhaseLevel;
 
 /// Run the Escola Connect deploy runbook: plan it, run it with evidence, and
 /// report what was checked, by whom, with what result.
@@ -199,6 +200,20 @@ pub struct RunbookArgs {
     /// A Markdown runbook, imported on the fly (see `import`); its commands run in --app-dir.
     #[arg(long, value_name = "RUNBOOK.md")]
     pub markdown: Option<PathBuf>,
+
+    /// How the Markdown runbook's phases are found.
+    #[command(flatten)]
+    pub phases: PhaseLevelArg,
+}
+
+/// `--phase-level`, for every command that imports a Markdown runbook.
+#[derive(Debug, Args, Clone, Default)]
+pub struct PhaseLevelArg {
+    /// The heading level of the Markdown runbook's phases (1 for `#` to 6 for `######`),
+    /// instead of inferring them from headings named alike (`Phase A`/`Phase B`, `1.`/`2.`):
+    /// headings at that level or above are phases, deeper ones sections.
+    #[arg(long = "phase-level", value_name = "N", requires = "markdown")]
+    pub phase_level: Option<PhaseLevel>,
 }
 
 impl RunbookArgs {
@@ -399,6 +414,9 @@ pub struct ImportArgs {
     /// Exit with 1 when the import has warnings (malformed boxes, unknown bindings...).
     #[arg(long)]
     pub strict: bool,
+    /// How the phases are found.
+    #[command(flatten)]
+    pub phases: PhaseLevelArg,
 }
 
 /// `export-runbook`.

@@ -543,3 +543,39 @@ fn a_built_in_run_resumes_only_with_the_configuration_it_ran_with() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 }
+
+#[test]
+fn a_markdown_run_resumes_with_the_phase_level_it_was_imported_with() {
+    let app = app();
+    // Read by inference, `## Passos` is the one phase and each `###` a
+    // section; with `--phase-level 3`, each `###` is a phase of its own.
+    let mut doc = String::from("# Deploy em partes\n\n## Passos\n");
+    for part in ["Preparar", "Publicar"] {
+        doc.push_str(&format!(
+            "### {part}\n- [ ] passo {part}\n  ```bash\n  if [ -f hang-{part} ]; then echo $$ > orphan-passo-{0}; exec sleep 30; fi; echo {part} >> marker\n  ```\n",
+            part.to_lowercase()
+        ));
+    }
+    app.write("rb.md", &doc);
+    app.write("hang-Publicar", "");
+    app.kill_during(
+        &["run", "--yes", "--markdown", "rb.md", "--phase-level", "3"],
+        "passo-publicar",
+    );
+    std::fs::remove_file(app.file("hang-Publicar")).unwrap();
+    let out = app.output(RESUME);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(app.read("marker"), "Preparar\nPublicar\n");
+    let journal = app.journal();
+    assert!(journal.contains("\"phase_level\":3"), "{journal}");
+    let report = app.report();
+    assert!(report.contains("Preparar"), "{report}");
+    // `### Publicar` is a phase only at level 3: the resumed run found it.
+    assert_eq!(
+        journal
+            .matches("\"event\":\"phase_started\",\"phase\":\"publicar\"")
+            .count(),
+        2,
+        "{journal}"
+    );
+}

@@ -25,6 +25,8 @@ pub fn import(args: ImportArgs) -> Result<i32, CliError> {
         name: args.name.clone(),
         command_timeout,
         command_cwd: args.cwd.clone(),
+        phase_level: args.phases.phase_level,
+        document_name: None,
     };
     let loaded =
         markdown::load(&args.markdown, &options).map_err(|e| CliError::usage(e.to_string()))?;

@@ -136,6 +136,7 @@ pub fn named_source(args: &RunbookArgs, app_dir: &Path) -> Result<Option<Runbook
             path: path.clone(),
             options: ImportOptions {
                 command_cwd: Some(app_dir.display().to_string()),
+                phase_level: args.phases.phase_level,
                 ..ImportOptions::default()
             },
         }),
