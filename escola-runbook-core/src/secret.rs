@@ -92,21 +92,46 @@ impl Secrets {
     }
 }
 
+/// Parts of a URL secret shorter than this many characters are not masked
+/// on their own: a path of `/` or `/v1`, an empty query or a user name like
+/// `root` would otherwise blank ordinary words all over a report. The whole
+/// secret and its encoded forms are masked whatever their length.
+pub const MIN_DERIVED_LEN: usize = 8;
+
 /// Masks registered secret values in text.
 ///
-/// Cloning shares the registry, so a value registered after the executor
-/// started (a token read by a step) is masked everywhere from then on.
+/// A secret leaves a process in more shapes than it was given in, so each
+/// registered value is also found in these forms:
+///
+/// - percent-encoded, as URL and form encoders write it (`%20` or `+` for a
+///   space, either hex case, any subset of characters encoded);
+/// - JSON-escaped, as serde_json writes it (`\"`, `\\`, `\n`...) and as
+///   ASCII-only encoders do (`\u00e9`, surrogate pairs);
+/// - for a URL (`scheme://...`): its path, query, each query value, its
+///   userinfo and password, and its fragment, each in the same forms, and
+///   decoded when the URL holds them percent-encoded; parts shorter than
+///   [`MIN_DERIVED_LEN`] are left alone.
+///
+/// Every form is masked as `<redacted:NAME>`. Cloning shares the registry,
+/// so a value registered after the executor started (a token read by a
+/// step) is masked everywhere from then on.
 #[derive(Clone, Default)]
 pub struct Redactor {
-    // (name, value), longest value first so a secret containing another is
-    // masked whole.
-    entries: Arc<RwLock<Vec<(String, String)>>>,
+    // Longest pattern first, so a secret containing another, or a URL
+    // containing its own path, is masked whole.
+    entries: Arc<RwLock<Vec<Pattern>>>,
+}
+
+/// One text to mask, and the secret it belongs to.
+struct Pattern {
+    name: String,
+    chars: Vec<char>,
 }
 
 impl fmt::Debug for Redactor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Redactor")
-            .field("secrets", &self.len())
+            .field("patterns", &self.len())
             .finish()
     }
 }
@@ -117,8 +142,9 @@ impl Redactor {
         Self::default()
     }
 
-    /// Registers a value to mask as `<redacted:name>`. Empty values are
-    /// ignored: there is nothing to leak and masking "" would be meaningless.
+    /// Registers a value, and the parts derived from it (see [`Redactor`]),
+    /// to mask as `<redacted:name>`. Empty values are ignored: there is
+    /// nothing to leak and masking "" would be meaningless.
     pub fn register(&self, name: &str, value: &str) {
         if value.is_empty() {
             return;
@@ -127,14 +153,19 @@ impl Redactor {
             Ok(guard) => guard,
             Err(poisoned) => poisoned.into_inner(),
         };
-        if entries.iter().any(|(_, v)| v == value) {
-            return;
+        for pattern in std::iter::once(value.to_owned()).chain(url_parts(value)) {
+            let chars: Vec<char> = pattern.chars().collect();
+            if !entries.iter().any(|p| p.chars == chars) {
+                entries.push(Pattern {
+                    name: name.to_owned(),
+                    chars,
+                });
+            }
         }
-        entries.push((name.to_owned(), value.to_owned()));
-        entries.sort_by_key(|e| std::cmp::Reverse(e.1.len()));
+        entries.sort_by_key(|p| std::cmp::Reverse(p.chars.len()));
     }
 
-    /// How many values are registered.
+    /// How many patterns (values and their derived parts) are registered.
     pub fn len(&self) -> usize {
         self.read().len()
     }
@@ -144,20 +175,21 @@ impl Redactor {
         self.read().is_empty()
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, Vec<(String, String)>> {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Vec<Pattern>> {
         match self.entries.read() {
             Ok(guard) => guard,
             Err(poisoned) => poisoned.into_inner(),
         }
     }
 
-    /// `text` with every registered value replaced by `<redacted:name>`.
+    /// `text` with every registered value, in any of its forms, replaced by
+    /// `<redacted:name>`.
     pub fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
         let entries = self.read();
         let mut out: Cow<'a, str> = Cow::Borrowed(text);
-        for (name, value) in entries.iter() {
-            if out.contains(value.as_str()) {
-                out = Cow::Owned(out.replace(value.as_str(), &format!("<redacted:{name}>")));
+        for pattern in entries.iter() {
+            if let Some(masked) = mask(&out, &pattern.chars, &pattern.name) {
+                out = Cow::Owned(masked);
             }
         }
         out
@@ -208,6 +240,196 @@ impl Redactor {
     }
 }
 
+/// `text` with every occurrence of `pattern` (in any form) replaced, or
+/// `None` when there is none.
+fn mask(text: &str, pattern: &[char], name: &str) -> Option<String> {
+    let mut found = find_any_form(text.as_bytes(), pattern, 0)?;
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    loop {
+        out.push_str(&text[copied..found.0]);
+        out.push_str("<redacted:");
+        out.push_str(name);
+        out.push('>');
+        copied = found.1;
+        match find_any_form(text.as_bytes(), pattern, copied) {
+            Some(next) => found = next,
+            None => break,
+        }
+    }
+    out.push_str(&text[copied..]);
+    Some(out)
+}
+
+/// The first occurrence of `pattern` at or after byte `from`, as a byte
+/// range on character boundaries, where each character of the pattern may
+/// appear literally or in any encoded form ([`forms`]).
+///
+/// Each character's forms are tried from every offset the previous one
+/// could end at (a set, deduplicated), so a pattern full of `%` or `\` costs
+/// time linear in its length, never exponential.
+fn find_any_form(text: &[u8], pattern: &[char], from: usize) -> Option<(usize, usize)> {
+    let first = *pattern.first()?;
+    let mut lead = [0u8; 4];
+    let lead = first.encode_utf8(&mut lead).as_bytes()[0];
+    let mut ends = Vec::new();
+    let mut next = Vec::new();
+    for start in from..text.len() {
+        let b = text[start];
+        if b != lead && b != b'%' && b != b'\\' && !(b == b'+' && first == ' ') {
+            continue;
+        }
+        ends.clear();
+        ends.push(start);
+        for &c in pattern {
+            next.clear();
+            for &at in &ends {
+                forms(text, at, c, &mut next);
+            }
+            next.sort_unstable();
+            next.dedup();
+            std::mem::swap(&mut ends, &mut next);
+            if ends.is_empty() {
+                break;
+            }
+        }
+        if let Some(&end) = ends.last() {
+            return Some((start, end));
+        }
+    }
+    None
+}
+
+/// Pushes onto `ends` the offset after each form of `c` found at `text[at..]`:
+/// literal, percent-encoded UTF-8 (`+` for a space), or a JSON escape.
+fn forms(text: &[u8], at: usize, c: char, ends: &mut Vec<usize>) {
+    let rest = &text[at..];
+    let mut buf = [0u8; 4];
+    let utf8 = c.encode_utf8(&mut buf).as_bytes();
+    if rest.starts_with(utf8) {
+        ends.push(at + utf8.len());
+    }
+    let percent = utf8.iter().enumerate().all(|(i, byte)| {
+        rest.get(i * 3) == Some(&b'%') && hex_at(rest, i * 3 + 1, 2) == Some(u32::from(*byte))
+    });
+    if percent {
+        ends.push(at + utf8.len() * 3);
+    }
+    if c == ' ' && rest.first() == Some(&b'+') {
+        ends.push(at + 1);
+    }
+    let short = match c {
+        '"' => Some(b'"'),
+        '\\' => Some(b'\\'),
+        '/' => Some(b'/'),
+        '\n' => Some(b'n'),
+        '\r' => Some(b'r'),
+        '\t' => Some(b't'),
+        '\u{8}' => Some(b'b'),
+        '\u{c}' => Some(b'f'),
+        _ => None,
+    };
+    if let Some(letter) = short {
+        if rest.first() == Some(&b'\\') && rest.get(1) == Some(&letter) {
+            ends.push(at + 2);
+        }
+    }
+    let mut units = [0u16; 2];
+    let units = c.encode_utf16(&mut units);
+    let escaped = units.iter().enumerate().all(|(i, unit)| {
+        rest.get(i * 6) == Some(&b'\\')
+            && rest.get(i * 6 + 1) == Some(&b'u')
+            && hex_at(rest, i * 6 + 2, 4) == Some(u32::from(*unit))
+    });
+    if escaped {
+        ends.push(at + units.len() * 6);
+    }
+}
+
+/// The value of the `digits` hex digits (either case) at `text[at..]`.
+fn hex_at(text: &[u8], at: usize, digits: usize) -> Option<u32> {
+    let digits = text.get(at..at + digits)?;
+    digits.iter().try_fold(0u32, |value, d| {
+        Some(value * 16 + char::from(*d).to_digit(16)?)
+    })
+}
+
+/// The parts of a URL secret that carry its secret on their own, at least
+/// [`MIN_DERIVED_LEN`] characters long: path, query, each query value,
+/// userinfo, password, fragment, and their percent-decoded forms. Empty for
+/// a value that is not `scheme://...`.
+///
+/// Parsed by hand (the core has no URL crate): only the generic syntax of
+/// RFC 3986 is needed, and a lenient split finds the parts even in a URL a
+/// strict parser would reject.
+fn url_parts(value: &str) -> Vec<String> {
+    let Some((scheme, rest)) = value.split_once("://") else {
+        return Vec::new();
+    };
+    let mut chars = scheme.chars();
+    let scheme_ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    if !scheme_ok {
+        return Vec::new();
+    }
+    let (rest, fragment) = match rest.split_once('#') {
+        Some((r, f)) => (r, Some(f)),
+        None => (rest, None),
+    };
+    let (rest, query) = match rest.split_once('?') {
+        Some((r, q)) => (r, Some(q)),
+        None => (rest, None),
+    };
+    let (authority, path) = match rest.find('/') {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    let mut parts = vec![path.to_owned()];
+    if let Some((userinfo, _host)) = authority.rsplit_once('@') {
+        parts.push(userinfo.to_owned());
+        if let Some((_user, password)) = userinfo.split_once(':') {
+            parts.push(password.to_owned());
+        }
+    }
+    if let Some(query) = query {
+        parts.push(query.to_owned());
+        for pair in query.split('&') {
+            if let Some((_key, v)) = pair.split_once('=') {
+                parts.push(v.to_owned());
+            }
+        }
+    }
+    parts.extend(fragment.map(str::to_owned));
+    let decoded: Vec<String> = parts.iter().filter_map(|p| percent_decode(p)).collect();
+    parts.extend(decoded);
+    parts.retain(|p| p.chars().count() >= MIN_DERIVED_LEN);
+    parts
+}
+
+/// `text` with `%XX` sequences decoded, when it has any and they decode to
+/// UTF-8.
+fn percent_decode(text: &str) -> Option<String> {
+    if !text.contains('%') {
+        return None;
+    }
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match (bytes[i], hex_at(bytes, i + 1, 2)) {
+            (b'%', Some(byte)) => {
+                out.push(byte as u8);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -252,5 +474,88 @@ mod tests {
         r.register("empty", "");
         assert!(r.is_empty());
         assert_eq!(r.redact("text"), "text");
+    }
+
+    #[test]
+    fn masks_percent_encoded_and_json_escaped_forms() {
+        let r = Redactor::new();
+        r.register("token", "SMK CANARY/4411é\"x");
+        let leaks = [
+            "q=SMK%20CANARY/4411%C3%A9%22x".to_owned(),
+            "q=SMK+CANARY%2F4411%c3%a9%22x".to_owned(),
+            "q=SMK%20CANARY%2f4411%C3%A9\"x&next=1".to_owned(),
+            serde_json::to_string("SMK CANARY/4411é\"x").unwrap(),
+            "{\"t\":\"SMK CANARY\\/4411\\u00E9\\\"x\"}".to_owned(),
+            "SMK\\u0020CANARY/4411\\u00e9\\\"x".to_owned(),
+        ];
+        for leak in leaks {
+            let masked = r.redact(&leak);
+            assert!(masked.contains("<redacted:token>"), "{leak} -> {masked}");
+            assert!(!masked.contains("CANARY"), "{leak} -> {masked}");
+        }
+        // A form of another value is left alone.
+        assert_eq!(r.redact("SMK%20CANARX"), "SMK%20CANARX");
+    }
+
+    #[test]
+    fn masks_surrogate_pair_escapes() {
+        let r = Redactor::new();
+        r.register("t", "tok😀en-123");
+        assert_eq!(
+            r.redact(r#"a "tok\ud83d\ude00en-123" b"#),
+            r#"a "<redacted:t>" b"#
+        );
+    }
+
+    #[test]
+    fn masks_the_parts_of_a_url_secret_wherever_they_appear() {
+        let r = Redactor::new();
+        r.register(
+            "webhook_url",
+            "https://bot:pa55-w0rd-x@hooks.example.com/hooks/HOOK-CANARY-5523?token=QRY-CANARY-77#frag-CANARY",
+        );
+        let text = "POST /hooks/HOOK-CANARY-5523 answered 500; token QRY-CANARY-77; \
+                    login bot:pa55-w0rd-x or pa55-w0rd-x; /hooks/HOOK%2DCANARY%2D5523; #frag-CANARY; \
+                    host hooks.example.com";
+        let masked = r.redact(text);
+        assert!(!masked.contains("CANARY"), "{masked}");
+        assert!(!masked.contains("pa55"), "{masked}");
+        // The host is not secret: it is how reports name the destination.
+        assert!(masked.contains("host hooks.example.com"), "{masked}");
+    }
+
+    #[test]
+    fn short_url_parts_are_not_masked_on_their_own() {
+        let r = Redactor::new();
+        r.register("database_url", "mysql://root@db.internal:3306/app?x=1");
+        assert_eq!(
+            r.redact("user root, database /app, query x=1, path /"),
+            "user root, database /app, query x=1, path /"
+        );
+        assert_eq!(
+            r.redact("dsn mysql://root@db.internal:3306/app?x=1"),
+            "dsn <redacted:database_url>"
+        );
+    }
+
+    #[test]
+    fn percent_encoded_url_parts_are_masked_decoded_too() {
+        let r = Redactor::new();
+        r.register("database_url", "mysql://app:p%40ss%20w0rd@db/escola");
+        assert_eq!(
+            r.redact("password p@ss w0rd"),
+            "password <redacted:database_url>"
+        );
+    }
+
+    #[test]
+    fn a_pattern_full_of_escapes_costs_linear_time() {
+        // Every character of the pattern has two forms here (`\` and
+        // `\\`); a backtracking matcher would try 2^64 splits per start.
+        let r = Redactor::new();
+        r.register("t", &"\\".repeat(64));
+        let text = "\\".repeat(10_000);
+        assert!(r.redact(&text).starts_with("<redacted:t>"));
+        assert_eq!(r.redact(&"\\".repeat(63)), "\\".repeat(63));
     }
 }
