@@ -80,7 +80,7 @@ pub use outcome::{Evidence, Measurement, Outcome, Series, SkipReason, Status, fo
 pub use plan::{Plan, PlannedStep};
 pub use record::{BrokenLock, PhaseRecord, RecordError, RunRecord, StepRecord};
 pub use resume::{InterruptedStep, ResumeError, ResumePlan};
-pub use secret::{Redactor, Secret, Secrets};
+pub use secret::{MIN_SECRET_PART_LEN, Redactor, Secret, Secrets};
 pub use watch::{DEFAULT_MAX_SEGMENTS, RuleLog, Segment, Watch};
 
 /// Locks `m` even if a panicking thread poisoned it: the data behind these

@@ -96,7 +96,7 @@ impl Secrets {
 /// on their own: a path of `/` or `/v1`, an empty query or a user name like
 /// `root` would otherwise blank ordinary words all over a report. The whole
 /// secret and its encoded forms are masked whatever their length.
-pub const MIN_DERIVED_LEN: usize = 8;
+pub const MIN_SECRET_PART_LEN: usize = 8;
 
 /// Masks registered secret values in text.
 ///
@@ -110,7 +110,7 @@ pub const MIN_DERIVED_LEN: usize = 8;
 /// - for a URL (`scheme://...`): its path, query, each query value, its
 ///   userinfo and password, and its fragment, each in the same forms, and
 ///   decoded when the URL holds them percent-encoded; parts shorter than
-///   [`MIN_DERIVED_LEN`] are left alone.
+///   [`MIN_SECRET_PART_LEN`] are left alone.
 ///
 /// Every form is masked as `<redacted:NAME>`. Cloning shares the registry,
 /// so a value registered after the executor started (a token read by a
@@ -355,7 +355,7 @@ fn hex_at(text: &[u8], at: usize, digits: usize) -> Option<u32> {
 }
 
 /// The parts of a URL secret that carry its secret on their own, at least
-/// [`MIN_DERIVED_LEN`] characters long: path, query, each query value,
+/// [`MIN_SECRET_PART_LEN`] characters long: path, query, each query value,
 /// userinfo, password, fragment, and their percent-decoded forms. Empty for
 /// a value that is not `scheme://...`.
 ///
@@ -402,7 +402,7 @@ fn url_parts(value: &str) -> Vec<String> {
     parts.extend(fragment.map(str::to_owned));
     let decoded: Vec<String> = parts.iter().filter_map(|p| percent_decode(p)).collect();
     parts.extend(decoded);
-    parts.retain(|p| p.chars().count() >= MIN_DERIVED_LEN);
+    parts.retain(|p| p.chars().count() >= MIN_SECRET_PART_LEN);
     parts
 }
 
