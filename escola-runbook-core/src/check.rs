@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::event::{Dispatcher, Event, JournalWriteError, RuleTransition};
 use crate::executor::{Clock, SystemClock};
-use crate::outcome::Outcome;
+use crate::outcome::{Evidence, Outcome};
 use crate::secret::{Redactor, Secret, Secrets};
 
 /// A check or action run by a step.
@@ -56,6 +56,15 @@ pub trait Check: Send + Sync {
     /// a note.
     fn params(&self) -> Option<CheckParams> {
         None
+    }
+
+    /// What a dry-run records as evidence instead of running this mutating
+    /// check: what it would send and where, worked out from `ctx` with no
+    /// side effect (a notice gives its message and destination host).
+    /// Empty by default: the description's action says enough.
+    fn preview(&self, ctx: &Ctx) -> Vec<Evidence> {
+        let _ = ctx;
+        Vec::new()
     }
 }
 
@@ -105,6 +114,12 @@ pub struct Description {
     /// Values this check records for later steps ([`Outcome::values`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub produces: Vec<String>,
+    /// A notice: a message to people, which never decides a deploy. The
+    /// executor records any outcome but a pass (or a stop) as `warned`, so
+    /// an undelivered message never fails its phase or triggers a rollback;
+    /// as an action, a dry-run never runs it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub notice: bool,
 }
 
 impl Description {
@@ -117,6 +132,7 @@ impl Description {
             action: None,
             needs: Vec::new(),
             produces: Vec::new(),
+            notice: false,
         }
     }
 
@@ -130,6 +146,19 @@ impl Description {
             mutates: true,
             action: Some(action.into()),
             ..Self::read_only(name, verifies)
+        }
+    }
+
+    /// A notice (see [`Description::notice`](Self#structfield.notice)):
+    /// `action` is the message it would send and where.
+    pub fn notice(
+        name: impl Into<String>,
+        verifies: impl Into<String>,
+        action: impl Into<String>,
+    ) -> Self {
+        Description {
+            notice: true,
+            ..Self::mutating(name, verifies, action)
         }
     }
 

@@ -50,6 +50,7 @@ pub mod exit;
 pub mod journal;
 pub mod lock;
 mod model;
+mod notice;
 mod outcome;
 mod plan;
 mod record;
@@ -76,6 +77,7 @@ pub use model::{
     Backoff, Contact, Metadata, ModelError, Phase, PhaseKind, Policy, Runbook, RunbookBuilder,
     Step, StepKind, When,
 };
+pub use notice::{Delivery, DeliveryError, NOTICE_WAIT, Notice, Notifier};
 pub use outcome::{Evidence, Measurement, Outcome, Series, SkipReason, Status, format_duration};
 pub use plan::{Plan, PlannedStep};
 pub use record::{BrokenLock, PhaseRecord, RecordError, RunRecord, StepRecord};

@@ -10,6 +10,7 @@ use crate::event::{
     RollbackReason, RuleTransition, RunInfo, RunbookOutline, SCHEMA_VERSION, StepOutline, Verdict,
 };
 use crate::model::PhaseKind;
+use crate::notice::Notice;
 use crate::outcome::{Outcome, Status};
 
 /// One step as it went.
@@ -117,6 +118,9 @@ pub struct RunRecord {
     /// Deploy locks broken to run it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub broken_locks: Vec<BrokenLock>,
+    /// Messages to people about the run (milestones), with their delivery.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notices: Vec<Notice>,
 }
 
 /// A rule transition with the watch step that saw it.
@@ -184,6 +188,7 @@ impl RunRecord {
             rule_transitions: Vec::new(),
             lock_lost: None,
             broken_locks: Vec::new(),
+            notices: Vec::new(),
         }
     }
 
@@ -281,6 +286,7 @@ impl RunRecord {
                 transition: transition.clone(),
             }),
             Event::LockLost { detail, .. } => self.lock_lost = Some(detail.clone()),
+            Event::Notice { notice } => self.notices.push(notice.clone()),
             Event::LockBroken {
                 previous,
                 by,

@@ -61,6 +61,12 @@ impl<W: Write + Send> LineReporter<W> {
             Event::RunFinished {
                 verdict, exit_code, ..
             } => Some(format!("run {} (exit code {exit_code})", verdict.label())),
+            Event::Notice { notice } => Some(format!(
+                "notice to {}: {} — {}",
+                notice.to,
+                notice.delivery.describe(),
+                notice.text
+            )),
             _ => None,
         }
     }
