@@ -308,7 +308,8 @@ impl Ctx {
     }
 
     /// True in a dry-run. Mutating checks are not run in a dry-run at all, so
-    /// only read-only checks see `true` here.
+    /// only read-only checks (and a mutating check's
+    /// [`preview`](Check::preview)) see `true` here.
     pub fn is_dry_run(&self) -> bool {
         self.dry_run
     }
