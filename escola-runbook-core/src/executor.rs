@@ -28,7 +28,7 @@ use crate::journal::{JOURNAL_FILE, JournalWriter};
 use crate::lock::{DeployLock, LockError};
 use crate::model::{Phase, PhaseKind, Runbook, Step, StepKind, When};
 use crate::notice::{Announcer, NOTICE_WAIT, Notifier};
-use crate::outcome::{Outcome, SkipReason, Status};
+use crate::outcome::{Evidence, Outcome, SkipReason, Status};
 use crate::record::RunRecord;
 use crate::resume::{ResumeError, ResumePlan};
 use crate::secret::Secrets;
@@ -1078,7 +1078,15 @@ impl Run {
                 let mut outcome = Outcome::skipped(SkipReason::DryRun {
                     would: desc.action_text().to_owned(),
                 });
-                outcome.evidence = check.preview(&ctx);
+                // A plugin's preview must not take the dry-run down with it.
+                outcome.evidence =
+                    std::panic::catch_unwind(AssertUnwindSafe(|| check.preview(&ctx)))
+                        .unwrap_or_else(|panic| {
+                            vec![Evidence {
+                                label: "preview".into(),
+                                value: format!("the check panicked: {}", panic_message(&panic)),
+                            }]
+                        });
                 return Ok((outcome, 0));
             }
         }

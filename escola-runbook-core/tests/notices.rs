@@ -35,6 +35,9 @@ impl Check for FakeNotice {
     }
 
     fn preview(&self, ctx: &Ctx) -> Vec<Evidence> {
+        if self.outcome.summary == "panic" {
+            panic!("preview bug");
+        }
         vec![Evidence {
             label: "would post".into(),
             value: format!("deploy {} done", ctx.run_id()),
@@ -374,4 +377,28 @@ async fn the_milestone_text_is_redacted_before_it_is_sent_or_kept() {
     let json = serde_json::to_string(&record.notices).unwrap();
     assert!(!json.contains("tok-123456"), "{json}");
     assert_eq!(record.notices[0].text, "token <redacted:token> ok");
+}
+
+#[tokio::test]
+async fn a_panicking_preview_is_evidence_not_a_crash() {
+    let rollback = Scripted::passing("migrate-prev").mutating();
+    let record = executor(runbook(
+        FakeNotice::new(Outcome::passed("panic")),
+        &rollback,
+    ))
+    .options(RunOptions {
+        dry_run: true,
+        ..RunOptions::default()
+    })
+    .run()
+    .await
+    .unwrap();
+    assert_eq!(record.verdict, Some(Verdict::Succeeded));
+    let (_, step) = record
+        .steps()
+        .find(|(_, s)| s.outline.id == "status-update")
+        .unwrap();
+    let outcome = step.outcome.as_ref().unwrap();
+    assert_eq!(outcome.status, Status::Skipped);
+    assert_eq!(outcome.evidence[0].value, "the check panicked: preview bug");
 }
