@@ -117,15 +117,37 @@ pub const MIN_SECRET_PART_LEN: usize = 8;
 /// step) is masked everywhere from then on.
 #[derive(Clone, Default)]
 pub struct Redactor {
-    // Longest pattern first, so a secret containing another, or a URL
-    // containing its own path, is masked whole.
-    entries: Arc<RwLock<Vec<Pattern>>>,
+    registry: Arc<RwLock<Registry>>,
+}
+
+/// The patterns to mask, and which bytes can begin one of their forms.
+#[derive(Default)]
+struct Registry {
+    // Longest first, so a secret containing another, or a URL containing
+    // its own path, is masked whole.
+    patterns: Vec<Pattern>,
+    starts: StartBytes,
 }
 
 /// One text to mask, and the secret it belongs to.
 struct Pattern {
     name: String,
+    text: String,
     chars: Vec<char>,
+}
+
+/// The bytes an occurrence may begin with: each pattern's first byte, and
+/// the bytes that begin an encoded character (`%`, `\`, and `+` when a
+/// pattern begins with a space).
+struct StartBytes([bool; 256]);
+
+impl Default for StartBytes {
+    fn default() -> Self {
+        let mut starts = [false; 256];
+        starts[usize::from(b'%')] = true;
+        starts[usize::from(b'\\')] = true;
+        StartBytes(starts)
+    }
 }
 
 impl fmt::Debug for Redactor {
@@ -149,34 +171,42 @@ impl Redactor {
         if value.is_empty() {
             return;
         }
-        let mut entries = match self.entries.write() {
+        let mut registry = match self.registry.write() {
             Ok(guard) => guard,
             Err(poisoned) => poisoned.into_inner(),
         };
-        for pattern in std::iter::once(value.to_owned()).chain(url_parts(value)) {
-            let chars: Vec<char> = pattern.chars().collect();
-            if !entries.iter().any(|p| p.chars == chars) {
-                entries.push(Pattern {
-                    name: name.to_owned(),
-                    chars,
-                });
+        for text in std::iter::once(value.to_owned()).chain(url_parts(value)) {
+            if registry.patterns.iter().any(|p| p.text == text) {
+                continue;
             }
+            let first = text.as_bytes()[0];
+            registry.starts.0[usize::from(first)] = true;
+            if first == b' ' {
+                registry.starts.0[usize::from(b'+')] = true;
+            }
+            registry.patterns.push(Pattern {
+                name: name.to_owned(),
+                chars: text.chars().collect(),
+                text,
+            });
         }
-        entries.sort_by_key(|p| std::cmp::Reverse(p.chars.len()));
+        registry
+            .patterns
+            .sort_by_key(|p| std::cmp::Reverse(p.chars.len()));
     }
 
     /// How many patterns (values and their derived parts) are registered.
     pub fn len(&self) -> usize {
-        self.read().len()
+        self.read().patterns.len()
     }
 
     /// True when no value is registered (redaction is then free).
     pub fn is_empty(&self) -> bool {
-        self.read().is_empty()
+        self.read().patterns.is_empty()
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, Vec<Pattern>> {
-        match self.entries.read() {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Registry> {
+        match self.registry.read() {
             Ok(guard) => guard,
             Err(poisoned) => poisoned.into_inner(),
         }
@@ -185,14 +215,23 @@ impl Redactor {
     /// `text` with every registered value, in any of its forms, replaced by
     /// `<redacted:name>`.
     pub fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
-        let entries = self.read();
-        let mut out: Cow<'a, str> = Cow::Borrowed(text);
-        for pattern in entries.iter() {
-            if let Some(masked) = mask(&out, &pattern.chars, &pattern.name) {
-                out = Cow::Owned(masked);
-            }
+        let registry = self.read();
+        if registry.patterns.is_empty() {
+            return Cow::Borrowed(text);
         }
-        out
+        if !text.bytes().any(|b| matches!(b, b'%' | b'\\' | b'+')) {
+            // No encoded character can be here, only the patterns as they
+            // are: a plain substring search, the common and fast case.
+            let mut out = Cow::Borrowed(text);
+            for p in &registry.patterns {
+                if out.contains(p.text.as_str()) {
+                    out =
+                        Cow::Owned(out.replace(p.text.as_str(), &format!("<redacted:{}>", p.name)));
+                }
+            }
+            return out;
+        }
+        registry.mask_any_form(text)
     }
 
     /// Masks every string inside a JSON value, keys included.
@@ -240,64 +279,80 @@ impl Redactor {
     }
 }
 
-/// `text` with every occurrence of `pattern` (in any form) replaced, or
-/// `None` when there is none.
-fn mask(text: &str, pattern: &[char], name: &str) -> Option<String> {
-    let mut found = find_any_form(text.as_bytes(), pattern, 0)?;
-    let mut out = String::with_capacity(text.len());
-    let mut copied = 0;
-    loop {
-        out.push_str(&text[copied..found.0]);
-        out.push_str("<redacted:");
-        out.push_str(name);
-        out.push('>');
-        copied = found.1;
-        match find_any_form(text.as_bytes(), pattern, copied) {
-            Some(next) => found = next,
-            None => break,
+impl Registry {
+    /// `text` with every occurrence of a pattern, in any form, masked: one
+    /// pass, trying at each byte that can begin an occurrence the patterns
+    /// longest first.
+    fn mask_any_form<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        let bytes = text.as_bytes();
+        let mut matcher = Matcher::default();
+        let mut out = String::new();
+        let mut copied = 0;
+        let mut at = 0;
+        while at < bytes.len() {
+            if !self.starts.0[usize::from(bytes[at])] {
+                at += 1;
+                continue;
+            }
+            let found = self
+                .patterns
+                .iter()
+                .find_map(|p| matcher.end_of(bytes, at, &p.chars).map(|end| (p, end)));
+            match found {
+                Some((p, end)) => {
+                    // `at` and `end` are character boundaries: a start byte
+                    // is ASCII or a UTF-8 lead byte, and every form ends
+                    // after a whole character.
+                    out.push_str(&text[copied..at]);
+                    out.push_str("<redacted:");
+                    out.push_str(&p.name);
+                    out.push('>');
+                    copied = end;
+                    at = end;
+                }
+                None => at += 1,
+            }
         }
+        if copied == 0 {
+            return Cow::Borrowed(text);
+        }
+        out.push_str(&text[copied..]);
+        Cow::Owned(out)
     }
-    out.push_str(&text[copied..]);
-    Some(out)
 }
 
-/// The first occurrence of `pattern` at or after byte `from`, as a byte
-/// range on character boundaries, where each character of the pattern may
-/// appear literally or in any encoded form ([`forms`]).
-///
-/// Each character's forms are tried from every offset the previous one
-/// could end at (a set, deduplicated), so a pattern full of `%` or `\` costs
-/// time linear in its length, never exponential.
-fn find_any_form(text: &[u8], pattern: &[char], from: usize) -> Option<(usize, usize)> {
-    let first = *pattern.first()?;
-    let mut lead = [0u8; 4];
-    let lead = first.encode_utf8(&mut lead).as_bytes()[0];
-    let mut ends = Vec::new();
-    let mut next = Vec::new();
-    for start in from..text.len() {
-        let b = text[start];
-        if b != lead && b != b'%' && b != b'\\' && !(b == b'+' && first == ' ') {
-            continue;
-        }
-        ends.clear();
-        ends.push(start);
+/// Matches one pattern at one offset, keeping its buffers between calls.
+#[derive(Default)]
+struct Matcher {
+    ends: Vec<usize>,
+    next: Vec<usize>,
+}
+
+impl Matcher {
+    /// Where an occurrence of `pattern` beginning at `text[start]` ends (the
+    /// longest, when forms allow several), each of its characters literal or
+    /// in any encoded form ([`forms`]).
+    ///
+    /// Each character's forms are tried from every offset the previous one
+    /// could end at (a set, deduplicated), so a pattern full of `%` or `\`
+    /// costs time linear in its length, never exponential.
+    fn end_of(&mut self, text: &[u8], start: usize, pattern: &[char]) -> Option<usize> {
+        self.ends.clear();
+        self.ends.push(start);
         for &c in pattern {
-            next.clear();
-            for &at in &ends {
-                forms(text, at, c, &mut next);
+            self.next.clear();
+            for &at in &self.ends {
+                forms(text, at, c, &mut self.next);
             }
-            next.sort_unstable();
-            next.dedup();
-            std::mem::swap(&mut ends, &mut next);
-            if ends.is_empty() {
-                break;
+            self.next.sort_unstable();
+            self.next.dedup();
+            std::mem::swap(&mut self.ends, &mut self.next);
+            if self.ends.is_empty() {
+                return None;
             }
         }
-        if let Some(&end) = ends.last() {
-            return Some((start, end));
-        }
+        self.ends.last().copied()
     }
-    None
 }
 
 /// Pushes onto `ends` the offset after each form of `c` found at `text[at..]`:
@@ -557,5 +612,24 @@ mod tests {
         let text = "\\".repeat(10_000);
         assert!(r.redact(&text).starts_with("<redacted:t>"));
         assert_eq!(r.redact(&"\\".repeat(63)), "\\".repeat(63));
+    }
+
+    #[test]
+    fn the_plain_search_and_the_any_form_pass_mask_alike() {
+        let r = Redactor::new();
+        r.register("long", "abcdef-123");
+        r.register("short", "abc-1234");
+        let plain = "x abcdef-123 y abc-1234 z abc-1234";
+        // A `%` elsewhere sends the text through the any-form pass.
+        assert_eq!(
+            r.redact(plain),
+            "x <redacted:long> y <redacted:short> z <redacted:short>"
+        );
+        assert_eq!(
+            r.redact(&format!("{plain} 5%")),
+            "x <redacted:long> y <redacted:short> z <redacted:short> 5%"
+        );
+        assert_eq!(r.redact("100% fine"), "100% fine");
+        assert!(matches!(r.redact("100% fine"), Cow::Borrowed(_)));
     }
 }
