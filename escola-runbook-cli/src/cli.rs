@@ -145,9 +145,10 @@ pub struct SnapshotListArgs {
 /// Which runbook, against which environment.
 #[derive(Debug, Args, Clone)]
 pub struct RunbookArgs {
-    /// The application checkout where the runbook's commands run.
-    #[arg(long, value_name = "DIR", default_value = ".")]
-    pub app_dir: PathBuf,
+    /// The application checkout where the runbook's commands run [default: .; for `resume`,
+    /// the run's own].
+    #[arg(long, value_name = "DIR")]
+    pub app_dir: Option<PathBuf>,
 
     /// Name of the target environment, recorded in the journal and reports and part of the
     /// deploy lock's key [default: production; for `resume`, the run's own].
@@ -174,6 +175,13 @@ pub struct RunbookArgs {
     /// A Markdown runbook, imported on the fly (see `import`); its commands run in --app-dir.
     #[arg(long, value_name = "RUNBOOK.md")]
     pub markdown: Option<PathBuf>,
+}
+
+impl RunbookArgs {
+    /// `--app-dir`, else the current directory.
+    pub fn app_dir(&self) -> PathBuf {
+        self.app_dir.clone().unwrap_or_else(|| PathBuf::from("."))
+    }
 }
 
 /// Which part of the runbook.
@@ -230,7 +238,7 @@ pub struct ExecutionArgs {
     /// Confirm every manual step without asking (recorded as "with --yes").
     #[arg(long, short = 'y')]
     pub yes: bool,
-    /// Who is running the deploy (default: $USER).
+    /// Who is running the deploy [default: $USER, else $LOGNAME, else the process's account].
     #[arg(long, value_name = "NAME")]
     pub operator: Option<String>,
     /// A comment recorded with every --yes confirmation (and with --on-interrupted done).
@@ -293,12 +301,18 @@ pub enum OnInterrupted {
 /// `resume`.
 #[derive(Debug, Args)]
 pub struct ResumeArgs {
-    /// Run id, run directory, journal file, or `latest` (default).
+    /// Run id, run directory, journal file, or `latest` (default): the latest run of the
+    /// runbook given with --runbook/--markdown/--builtin, else the latest run.
     #[arg(value_name = "RUN", default_value = "latest")]
     pub run: String,
-    /// Application checkout, settings overriding the recorded ones, secrets.
+    /// Settings overriding the recorded ones, secrets; the runbook is the run's own unless
+    /// --runbook or --markdown names one (then compared step by step).
     #[command(flatten)]
     pub runbook: RunbookArgs,
+    /// Resume with the built-in runbook, compared step by step (for a run whose journal does
+    /// not record its runbook, or whose configuration changed on purpose).
+    #[arg(long, conflicts_with_all = ["runbook_file", "markdown"])]
+    pub builtin: bool,
     /// Decision for steps interrupted while changing something (asked at the terminal otherwise).
     #[arg(long, value_enum, value_name = "DECISION")]
     pub on_interrupted: Option<OnInterrupted>,
@@ -333,10 +347,11 @@ pub struct ReportArgs {
     /// Write to this file instead of stdout.
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// With --format md: the Markdown runbook the run was imported from; the report is that
-    /// document with each item ticked in place and an evidence line under it.
-    #[arg(long, value_name = "RUNBOOK.md")]
-    pub original: Option<PathBuf>,
+    /// With --format md: the Markdown runbook the run was imported from (without a value, the
+    /// one its journal records); the report is that document with each item ticked in place
+    /// and an evidence line under it.
+    #[arg(long, value_name = "RUNBOOK.md", num_args = 0..=1)]
+    pub original: Option<Option<PathBuf>>,
 }
 
 /// `import`.

@@ -3,6 +3,7 @@
 //! prints; it emits.
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
@@ -166,6 +167,122 @@ pub struct RunInfo {
     pub tool_version: String,
     /// When it started.
     pub started_at: DateTime<Utc>,
+    /// Where the runbook came from, so `resume` reloads exactly that;
+    /// absent in journals written before it was recorded, and when the
+    /// embedder did not say ([`crate::RunOptions::source`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<RunbookOrigin>,
+}
+
+/// Where a run's runbook came from: the file and the sha256 of its bytes,
+/// or, for a runbook built in code, the tool version and a hash of the
+/// configuration that shaped it. Recorded at the start of a run and at
+/// each resume, so a resume reloads the same runbook or refuses, and a
+/// report names the document it describes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RunbookOrigin {
+    /// Built in code (the built-in Escola runbook, or an embedder's own).
+    Builtin {
+        /// Version of the tool that built it.
+        tool_version: String,
+        /// sha256 (hex) of `config` written as compact JSON with sorted keys.
+        config_sha256: String,
+        /// The configuration that shaped the runbook. It names secrets,
+        /// never holds their values.
+        #[serde(default)]
+        config: serde_json::Value,
+    },
+    /// A TOML runbook file.
+    TomlFile {
+        /// Absolute path.
+        path: PathBuf,
+        /// sha256 (hex) of its bytes.
+        sha256: String,
+    },
+    /// A Markdown document imported when the run started.
+    MarkdownFile {
+        /// Absolute path.
+        path: PathBuf,
+        /// sha256 (hex) of its bytes.
+        sha256: String,
+        /// The import options (commands' working directory, timeout...),
+        /// so a resume imports it the same way.
+        #[serde(default)]
+        import: serde_json::Value,
+    },
+}
+
+impl RunbookOrigin {
+    /// The kind in words: "the built-in runbook", "TOML runbook file",
+    /// "Markdown runbook".
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RunbookOrigin::Builtin { .. } => "the built-in runbook",
+            RunbookOrigin::TomlFile { .. } => "TOML runbook file",
+            RunbookOrigin::MarkdownFile { .. } => "Markdown runbook",
+        }
+    }
+
+    /// The file, for the file kinds.
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            RunbookOrigin::Builtin { .. } => None,
+            RunbookOrigin::TomlFile { path, .. } | RunbookOrigin::MarkdownFile { path, .. } => {
+                Some(path)
+            }
+        }
+    }
+
+    /// The hash that pins it: the file's bytes, or the built-in
+    /// runbook's configuration.
+    pub fn sha256(&self) -> &str {
+        match self {
+            RunbookOrigin::Builtin { config_sha256, .. } => config_sha256,
+            RunbookOrigin::TomlFile { sha256, .. } | RunbookOrigin::MarkdownFile { sha256, .. } => {
+                sha256
+            }
+        }
+    }
+
+    /// Whether `other` names the same runbook: the same kind and, for
+    /// files, the same path. The content may differ (an edited file, another
+    /// configuration); that is for the caller to compare.
+    pub fn same_runbook(&self, other: &RunbookOrigin) -> bool {
+        std::mem::discriminant(self) == std::mem::discriminant(other) && self.path() == other.path()
+    }
+}
+
+impl fmt::Display for RunbookOrigin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RunbookOrigin::Builtin {
+                tool_version,
+                config_sha256,
+                ..
+            } => write!(
+                f,
+                "the built-in runbook of version {tool_version} (configuration sha256 {})",
+                short_hash(config_sha256)
+            ),
+            RunbookOrigin::TomlFile { path, sha256 }
+            | RunbookOrigin::MarkdownFile { path, sha256, .. } => {
+                write!(
+                    f,
+                    "{} {} (sha256 {})",
+                    self.kind(),
+                    path.display(),
+                    short_hash(sha256)
+                )
+            }
+        }
+    }
+}
+
+/// The first 12 hex digits of a sha256: enough to tell versions apart in
+/// a sentence; errors that compare hashes give them whole.
+fn short_hash(sha256: &str) -> &str {
+    sha256.get(..12).unwrap_or(sha256)
 }
 
 /// What the operator decided for a step that was running when the previous
@@ -196,7 +313,7 @@ pub struct Resolution {
 }
 
 /// A resumption of a run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResumeInfo {
     /// Who resumed it.
     pub operator: String,
@@ -207,6 +324,10 @@ pub struct ResumeInfo {
     /// Decisions about interrupted mutating steps.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resolutions: Vec<Resolution>,
+    /// The runbook this resumption loaded (the run's own, or one given
+    /// explicitly that the step-by-step comparison accepted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<RunbookOrigin>,
 }
 
 /// Who holds a deploy lock.
@@ -298,6 +419,17 @@ pub struct RollbackReason {
     pub status: Status,
     /// Its summary (value, condition, limit).
     pub summary: String,
+}
+
+/// A blocking failure that would have started the rollback, and why it did
+/// not: a run that changed nothing has nothing to roll back (a failing
+/// re-check of read-only steps must not undo a deploy it did not make).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RollbackWithheld {
+    /// The failure.
+    pub failure: RollbackReason,
+    /// Why nothing was rolled back, in words.
+    pub detail: String,
 }
 
 /// Everything that happens in a run, in order.
@@ -455,6 +587,9 @@ pub enum Event {
         exit_code: i32,
         /// When.
         at: DateTime<Utc>,
+        /// A failure that did not start the rollback, and why.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rollback_withheld: Option<RollbackWithheld>,
     },
 }
 

@@ -22,8 +22,10 @@ use crate::confirm::{
 };
 use crate::event::{
     Dispatcher, Event, InterruptedDecision, JournalWriteError, LockOwner, Observer, Resolution,
-    ResumeInfo, RollbackReason, RunInfo, RunbookOutline, SCHEMA_VERSION, Verdict,
+    ResumeInfo, RollbackReason, RollbackWithheld, RunInfo, RunbookOrigin, RunbookOutline,
+    SCHEMA_VERSION, Verdict,
 };
+use crate::identity;
 use crate::journal::{JOURNAL_FILE, JournalWriter};
 use crate::lock::{DeployLock, LockError};
 use crate::model::{Phase, PhaseKind, Runbook, Step, StepKind, When};
@@ -77,6 +79,11 @@ impl Clock for TokioClock {
 }
 
 /// What to run and as whom.
+///
+/// The defaults name the process's own operator and host
+/// ([`identity::operator`], [`identity::host`]), the same rule the CLI
+/// follows without `--operator`: a record never says "unknown". An
+/// embedder acting for someone else sets `operator` to that person.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
     /// The run's id; generated from the time when `None`.
@@ -85,6 +92,9 @@ pub struct RunOptions {
     pub operator: String,
     /// The machine it runs on.
     pub host: String,
+    /// Where the runbook came from, recorded in the run-started record (and
+    /// with a resume) so that a later resume can reload it or refuse.
+    pub source: Option<RunbookOrigin>,
     /// Preview mutating and manual steps instead of running them.
     pub dry_run: bool,
     /// Run only these phases (empty: all).
@@ -97,8 +107,9 @@ impl Default for RunOptions {
     fn default() -> Self {
         RunOptions {
             run_id: None,
-            operator: "unknown".into(),
-            host: "unknown".into(),
+            operator: identity::operator(),
+            host: identity::host(),
+            source: None,
             dry_run: false,
             phases: Vec::new(),
             only: Vec::new(),
@@ -188,6 +199,10 @@ fn suggestion(known: &[String], name: &str) -> String {
         )
     }
 }
+
+/// Why a failure did not start the rollback ([`RollbackWithheld::detail`]).
+const NOTHING_CHANGED: &str =
+    "not rolled back: no step of this run changed anything in a phase that rolls back on failure";
 
 /// The directory of run `run_id` under `root`.
 pub fn run_directory(root: &Path, run_id: &str) -> PathBuf {
@@ -432,6 +447,7 @@ impl Executor {
             only: self.options.only.clone(),
             tool_version: env!("CARGO_PKG_VERSION").to_owned(),
             started_at,
+            source: self.options.source.clone(),
         };
         let confirmer = self
             .confirmer
@@ -487,6 +503,7 @@ impl Executor {
                         host: self.options.host.clone(),
                         at: started_at,
                         resolutions,
+                        source: self.options.source.clone(),
                     },
                 })?;
             }
@@ -684,6 +701,15 @@ impl Run {
             Some(Stop::Failed(_)) => Verdict::Failed,
             Some(Stop::Cancelled) => Verdict::Stopped,
         };
+        // A failure rolls back only what this run (or the run it resumes)
+        // changed: a failing re-check of read-only steps undoes nothing.
+        let mut rollback_withheld = None;
+        if rollback_trigger.is_some() && self.record().first_change().is_none() {
+            rollback_withheld = rollback_trigger.take().map(|failure| RollbackWithheld {
+                failure,
+                detail: NOTHING_CHANGED.into(),
+            });
+        }
         if let Some(phase) = self.runbook.rollback_phase() {
             let explicit = self.selection.names_explicitly(phase);
             if let Some(reason) = rollback_trigger {
@@ -715,6 +741,7 @@ impl Run {
             verdict,
             exit_code: verdict.exit_code(),
             at: self.clock.now(),
+            rollback_withheld,
         })
     }
 
@@ -736,6 +763,7 @@ impl Run {
             verdict: Verdict::Stopped,
             exit_code: Verdict::Stopped.exit_code(),
             at: self.clock.now(),
+            rollback_withheld: None,
         })
     }
 

@@ -47,6 +47,7 @@ mod confirm;
 mod event;
 mod executor;
 pub mod exit;
+pub mod identity;
 pub mod journal;
 pub mod lock;
 mod model;
@@ -57,6 +58,7 @@ mod record;
 pub mod report;
 mod resume;
 pub mod rules;
+pub mod runs;
 mod secret;
 mod watch;
 
@@ -67,8 +69,8 @@ pub use confirm::{
 };
 pub use event::{
     Automation, Event, EventLog, InterruptedDecision, JournalWriteError, LockOwner, Observer,
-    PhaseOutline, Resolution, ResumeInfo, RollbackReason, RunInfo, RunbookOutline, SCHEMA_VERSION,
-    StepOutline, Verdict,
+    PhaseOutline, Resolution, ResumeInfo, RollbackReason, RollbackWithheld, RunInfo, RunbookOrigin,
+    RunbookOutline, SCHEMA_VERSION, StepOutline, Verdict,
 };
 pub use executor::{
     Clock, Executor, RunError, RunOptions, SystemClock, TokioClock, generate_run_id, run_directory,

@@ -4,14 +4,15 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::confirm::Confirmation;
+use crate::confirm::{Confirmation, Decision};
 use crate::event::{
     Automation, Event, InterruptedDecision, LockOwner, PhaseOutline, Resolution, ResumeInfo,
-    RollbackReason, RuleTransition, RunInfo, RunbookOutline, SCHEMA_VERSION, StepOutline, Verdict,
+    RollbackReason, RollbackWithheld, RuleTransition, RunInfo, RunbookOrigin, RunbookOutline,
+    SCHEMA_VERSION, StepOutline, Verdict,
 };
 use crate::model::PhaseKind;
 use crate::notice::Notice;
-use crate::outcome::{Outcome, Status};
+use crate::outcome::{Outcome, SkipReason, Status};
 
 /// One step as it went.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -60,6 +61,39 @@ impl StepRecord {
     pub fn mutates(&self) -> bool {
         matches!(&self.outline.automation, Automation::Check { description } if description.mutates)
     }
+
+    /// Whether this step, as it went, may have changed something outside,
+    /// which is what a rollback would undo:
+    ///
+    /// - an automated step whose check (or undo) changes something, once
+    ///   its check started: an action that failed or died half-way may have
+    ///   changed something; a `confirm_first` step the operator did not
+    ///   approve did not start;
+    /// - a manual step a person confirmed: a person acted on the system
+    ///   ("Recolocar a versão anterior"); skipped or declined, it did not;
+    /// - in a dry-run, a step of either kind a real run would have run or
+    ///   asked about, so the rehearsal takes the real run's branch.
+    pub fn changed_something(&self) -> bool {
+        let changes = self.mutates() || self.outline.undo.as_ref().is_some_and(|u| u.mutates);
+        let manual = matches!(self.outline.automation, Automation::Manual { .. });
+        let confirmed = self
+            .confirmation
+            .as_ref()
+            .is_some_and(|c| c.decision == Decision::Confirmed);
+        let rehearsed = self.outcome.as_ref().is_some_and(|o| {
+            matches!(
+                o.skip,
+                Some(SkipReason::DryRun { .. } | SkipReason::UnknownInDryRun { .. })
+            )
+        });
+        if rehearsed {
+            manual || changes
+        } else if manual {
+            confirmed
+        } else {
+            changes && self.started_at.is_some() && (!self.outline.confirm_first || confirmed)
+        }
+    }
 }
 
 /// One phase as it went.
@@ -71,6 +105,9 @@ pub struct PhaseRecord {
     pub title: String,
     /// Kind.
     pub kind: PhaseKind,
+    /// Whether a blocking failure here triggers rollback.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rollback_on_failure: bool,
     /// Remarks.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
@@ -95,6 +132,9 @@ pub struct RunRecord {
     /// Why a rollback ran, if one did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback: Option<RollbackReason>,
+    /// A failure that did not start the rollback, and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback_withheld: Option<RollbackWithheld>,
     /// How it ended; `None` if the record stops before the end.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verdict: Option<Verdict>,
@@ -180,6 +220,7 @@ impl RunRecord {
             runbook: runbook.name.clone(),
             metadata: runbook.metadata.clone(),
             rollback: None,
+            rollback_withheld: None,
             verdict: None,
             exit_code: None,
             finished_at: None,
@@ -266,6 +307,7 @@ impl RunRecord {
                 self.verdict = None;
                 self.exit_code = None;
                 self.finished_at = None;
+                self.rollback_withheld = None;
                 for r in &resume.resolutions {
                     if r.decision == InterruptedDecision::Done {
                         let outcome = resolved_done(r);
@@ -302,10 +344,12 @@ impl RunRecord {
                 verdict,
                 exit_code,
                 at,
+                rollback_withheld,
             } => {
                 self.verdict = Some(*verdict);
                 self.exit_code = Some(*exit_code);
                 self.finished_at = Some(*at);
+                self.rollback_withheld = rollback_withheld.clone();
             }
         }
         Ok(())
@@ -328,6 +372,25 @@ impl RunRecord {
         self.phases
             .iter()
             .flat_map(|p| p.steps.iter().map(move |s| (p, s)))
+    }
+
+    /// The runbook the run last loaded: the latest resume's, else the
+    /// run's own; `None` for a journal written before sources were
+    /// recorded.
+    pub fn source(&self) -> Option<&RunbookOrigin> {
+        self.resumes
+            .iter()
+            .rev()
+            .find_map(|r| r.source.as_ref())
+            .or(self.run.source.as_ref())
+    }
+
+    /// The first step, in a phase that rolls back on failure, that may have
+    /// changed something ([`StepRecord::changed_something`]): a failure
+    /// rolls back only when there is one.
+    pub fn first_change(&self) -> Option<(&PhaseRecord, &StepRecord)> {
+        self.steps()
+            .find(|(p, s)| p.rollback_on_failure && s.changed_something())
     }
 
     /// How many steps ended with each status, in [`Status::ALL`] order,
@@ -359,6 +422,7 @@ fn phase_record(p: &PhaseOutline) -> PhaseRecord {
         id: p.id.clone(),
         title: p.title.clone(),
         kind: p.kind,
+        rollback_on_failure: p.rollback_on_failure,
         notes: p.notes.clone(),
         status: None,
         steps: p

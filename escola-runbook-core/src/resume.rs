@@ -39,8 +39,9 @@ pub enum ResumeError {
         "run {0} was rolled back ({1}); start a new run, or run the rollback phase with `run --phase rollback`"
     )]
     RolledBack(String, &'static str),
-    /// Finished steps moved or changed in the runbook since.
-    #[error("the runbook changed since run {run} in ways that affect steps already done:\n  - {}\nresume with the runbook the run started with, or start a new run", changes.join("\n  - "))]
+    /// Finished steps moved or changed in the runbook since, or steps were
+    /// added (the run's record has no place for them).
+    #[error("the runbook changed since run {run} in ways a resume cannot follow:\n  - {}\nresume with the runbook the run started with, or start a new run", changes.join("\n  - "))]
     RunbookChanged {
         /// The run.
         run: String,
@@ -169,7 +170,8 @@ fn is_done(o: &Outcome, dry_run: bool) -> bool {
     }
 }
 
-/// How the current runbook differs from the run's, for steps already done.
+/// How the current runbook differs from the run's, for steps already done,
+/// and the steps it adds.
 fn changes(record: &RunRecord, done: &BTreeMap<String, Outcome>, runbook: &Runbook) -> Vec<String> {
     let mut changes = Vec::new();
     let mut previous_position: Option<(usize, String)> = None;
@@ -222,6 +224,16 @@ fn changes(record: &RunRecord, done: &BTreeMap<String, Outcome>, runbook: &Runbo
             }
         }
         previous_position = Some((position, id.clone()));
+    }
+    // The record of a run holds the steps it started with; a step added
+    // since would run with nowhere to record it.
+    for (_, step) in runbook.steps() {
+        if record.steps().all(|(_, s)| s.outline.id != step.id) {
+            changes.push(format!(
+                "step `{}` ({}) is new: a resumed run runs only the steps it started with",
+                step.id, step.title
+            ));
+        }
     }
     changes
 }

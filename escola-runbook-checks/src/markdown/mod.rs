@@ -47,14 +47,17 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use escola_runbook_core::Runbook;
+use serde::{Deserialize, Serialize};
 
 pub use export::{ExportError, export, export_run};
 pub use import::EVIDENCE_MARK;
 
 use crate::runbook_file::{FileWarning, PathSeg, RunbookFile};
 
-/// How to import.
-#[derive(Debug, Clone)]
+/// How to import. Serializable, so a run records the options it imported
+/// with and a resume imports the document the same way.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ImportOptions {
     /// The runbook's name when the document has no title heading.
     pub name: Option<String>,

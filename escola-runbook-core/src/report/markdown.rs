@@ -1,7 +1,7 @@
 use std::fmt::Write;
 
 use crate::confirm::Via;
-use crate::event::Automation;
+use crate::event::{Automation, RunbookOrigin};
 use crate::outcome::{Status, format_duration};
 use crate::record::{RunRecord, StepRecord};
 
@@ -43,6 +43,9 @@ pub fn render_markdown(record: &RunRecord) -> String {
             );
         }
     }
+    if let Some(source) = record.source() {
+        let _ = writeln!(md, "- **Runbook source:** {}", origin_line(source));
+    }
     if !run.phases.is_empty() || !run.only.is_empty() {
         let _ = writeln!(
             md,
@@ -64,6 +67,17 @@ pub fn render_markdown(record: &RunRecord) -> String {
             reason.phase,
             reason.status.label(),
             reason.summary
+        );
+    }
+    if let Some(withheld) = &record.rollback_withheld {
+        let _ = writeln!(
+            md,
+            "\n> **Not rolled back:** step `{}` in phase `{}` ended {} — {}; {}",
+            withheld.failure.step,
+            withheld.failure.phase,
+            withheld.failure.status.label(),
+            withheld.failure.summary,
+            withheld.detail
         );
     }
     for (number, phase) in record.phases.iter().enumerate() {
@@ -244,4 +258,21 @@ fn write_evidence(md: &mut String, indent: &str, label: &str, value: &str) {
 
 fn timestamp(at: &chrono::DateTime<chrono::Utc>) -> String {
     at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+/// The runbook source with its whole hash, as an audit line.
+fn origin_line(source: &RunbookOrigin) -> String {
+    match source {
+        RunbookOrigin::Builtin {
+            tool_version,
+            config_sha256,
+            ..
+        } => format!(
+            "built-in runbook of version {tool_version}, configuration sha256 `{config_sha256}`"
+        ),
+        RunbookOrigin::TomlFile { path, sha256 }
+        | RunbookOrigin::MarkdownFile { path, sha256, .. } => {
+            format!("{} `{}`, sha256 `{sha256}`", source.kind(), path.display())
+        }
+    }
 }
