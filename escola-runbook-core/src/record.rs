@@ -73,8 +73,13 @@ impl StepRecord {
     ///   ("Recolocar a versão anterior"); skipped or declined, it did not;
     /// - in a dry-run, a step of either kind a real run would have run or
     ///   asked about, so the rehearsal takes the real run's branch.
+    ///
+    /// A notice changes nothing a rollback could undo (people were told),
+    /// so it never makes a failure roll back.
     pub fn changed_something(&self) -> bool {
-        let changes = self.mutates() || self.outline.undo.as_ref().is_some_and(|u| u.mutates);
+        let notice = matches!(&self.outline.automation, Automation::Check { description } if description.notice);
+        let changes =
+            (self.mutates() && !notice) || self.outline.undo.as_ref().is_some_and(|u| u.mutates);
         let manual = matches!(self.outline.automation, Automation::Manual { .. });
         let confirmed = self
             .confirmation

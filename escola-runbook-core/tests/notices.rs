@@ -402,3 +402,41 @@ async fn a_panicking_preview_is_evidence_not_a_crash() {
     assert_eq!(outcome.status, Status::Skipped);
     assert_eq!(outcome.evidence[0].value, "the check panicked: preview bug");
 }
+
+#[tokio::test]
+async fn a_sent_notice_is_not_a_change_that_a_failure_rolls_back() {
+    // Only the notice ran before the failing read-only check: nothing was
+    // changed that a rollback could undo, so none runs (real and dry-run).
+    for dry_run in [false, true] {
+        let rollback = Scripted::passing("migrate-prev").mutating();
+        let runbook = Runbook::builder("escola")
+            .phase(
+                Phase::new("post", "Post")
+                    .rollback_on_failure()
+                    .step(Step::check(
+                        "status-update",
+                        "Tell people",
+                        FakeNotice::new(Outcome::passed("sent")),
+                    ))
+                    .step(Step::check("smoke", "Smoke", Scripted::failing("smoke"))),
+            )
+            .phase(Phase::rollback("rollback", "Rollback").step(Step::check(
+                "migrate-prev",
+                "Migrate prev",
+                rollback.clone(),
+            )))
+            .build()
+            .unwrap();
+        let record = executor(runbook)
+            .options(RunOptions {
+                dry_run,
+                ..RunOptions::default()
+            })
+            .run()
+            .await
+            .unwrap();
+        assert_eq!(record.verdict, Some(Verdict::Failed), "dry-run {dry_run}");
+        assert!(record.rollback.is_none(), "dry-run {dry_run}");
+        assert_eq!(rollback.calls(), 0);
+    }
+}
