@@ -9,7 +9,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// report what was checked, by whom, with what result.
 ///
 /// Exit codes: 0 success, 1 a blocking step failed, 2 usage or
-/// configuration error, 3 rolled back, 4 stopped by the operator.
+/// configuration error, 3 rolled back, 4 stopped (Ctrl-C, SIGTERM, SIGHUP),
+/// 6 the run's journal could not be written.
 #[derive(Debug, Parser)]
 #[command(name = "escola-runbook", version, propagate_version = true)]
 pub struct Cli {
@@ -73,6 +74,17 @@ pub struct DbUrlArgs {
     pub db_url_file: Option<PathBuf>,
 }
 
+/// How long to wait on the database server.
+#[derive(Debug, Args, Clone)]
+pub struct DbWaitArgs {
+    /// Longest wait to connect and log in [default: 10s].
+    #[arg(long, value_name = "DURATION")]
+    pub connect_timeout: Option<String>,
+    /// Longest wait for any answer from the server, such as the next rows of a table [default: 60s].
+    #[arg(long, value_name = "DURATION")]
+    pub read_timeout: Option<String>,
+}
+
 /// `snapshot ...`.
 #[derive(Debug, Subcommand)]
 pub enum SnapshotCommand {
@@ -101,6 +113,15 @@ pub struct SnapshotCreateArgs {
     /// Parallel connections.
     #[arg(long, value_name = "N", default_value_t = 4)]
     pub threads: usize,
+    /// Longest wait for the global read lock per try; every write on the server waits meanwhile [default: 2s].
+    #[arg(long, value_name = "DURATION")]
+    pub lock_wait: Option<String>,
+    /// Tries of the global read lock before the snapshot is refused [default: 3].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub lock_tries: Option<u32>,
+    /// Timeouts.
+    #[command(flatten)]
+    pub waits: DbWaitArgs,
 }
 
 /// `snapshot verify`.
@@ -129,6 +150,9 @@ pub struct SnapshotRestoreArgs {
     /// Drop and recreate the target database if it already holds tables, views or routines.
     #[arg(long)]
     pub force: bool,
+    /// Timeouts.
+    #[command(flatten)]
+    pub waits: DbWaitArgs,
 }
 
 /// `snapshot list`.

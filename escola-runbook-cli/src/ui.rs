@@ -74,12 +74,14 @@ impl TerminalView {
         self.state().outline = Some(outline);
     }
 
-    /// Prints a line above any spinners.
+    /// Prints a line above any spinners. A terminal that went away (SIGHUP)
+    /// only loses the view.
     pub fn println(&self, line: &str) {
         if self.caps.interactive {
             let _ = self.multi.println(line);
         } else {
-            eprintln!("{line}");
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "{line}");
         }
     }
 
@@ -325,7 +327,9 @@ impl Observer for TerminalView {
                     self.println(&style(line).yellow().for_stderr().to_string());
                 }
             }
-            Event::PhaseFinished { .. } | Event::ConfirmationRecorded { .. } => {}
+            Event::PhaseFinished { .. }
+            | Event::ConfirmationRecorded { .. }
+            | Event::ProcessGroupStarted { .. } => {}
         }
     }
 }

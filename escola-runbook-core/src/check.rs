@@ -4,6 +4,8 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -12,7 +14,15 @@ use tokio_util::sync::CancellationToken;
 use crate::event::{Dispatcher, Event, JournalWriteError, RuleTransition};
 use crate::executor::{Clock, SystemClock};
 use crate::outcome::{Evidence, Outcome};
+use crate::process::ProcessGroup;
 use crate::secret::{Redactor, Secret, Secrets};
+
+/// How long the executor waits, after a stop or a timeout, for a check that
+/// started a process group ([`Ctx::record_process_group`]) to end it and
+/// return its outcome. The check should ask its processes to stop (SIGTERM),
+/// give them most of this time, then kill them; if it has not returned by
+/// then, its future is dropped.
+pub const CANCEL_GRACE: Duration = Duration::from_secs(15);
 
 /// A check or action run by a step.
 ///
@@ -239,6 +249,10 @@ pub struct Ctx {
     pub(crate) cancel: CancellationToken,
     pub(crate) dispatcher: Dispatcher,
     pub(crate) clock: Arc<dyn Clock>,
+    /// The machine the run is on, for recorded process groups.
+    pub(crate) host: Arc<str>,
+    /// The group this attempt said it started (0: none).
+    pub(crate) process_group: Arc<AtomicU32>,
 }
 
 impl fmt::Debug for Ctx {
@@ -271,6 +285,8 @@ impl Ctx {
             cancel: CancellationToken::new(),
             dispatcher: Dispatcher::default(),
             clock: Arc::new(SystemClock),
+            host: Arc::from("standalone"),
+            process_group: Arc::default(),
         }
     }
 
@@ -363,6 +379,38 @@ impl Ctx {
                 transition,
             })
             .map(|_| ())
+    }
+
+    /// Records that this attempt started processes in group `pgid`: call it
+    /// right after spawning the group's first process. The journal keeps the
+    /// group and this host, so that `resume` refuses to run the step again
+    /// while the group still runs; and on a stop or a timeout the executor
+    /// waits up to [`CANCEL_GRACE`] for the check to end the group and
+    /// return, keeping the evidence of that outcome (the output so far).
+    ///
+    /// Fails only when the journal cannot be written: the caller should end
+    /// the group and report a check error.
+    pub fn record_process_group(&self, pgid: u32) -> Result<(), JournalWriteError> {
+        self.process_group.store(pgid, Ordering::SeqCst);
+        self.dispatcher
+            .publish(Event::ProcessGroupStarted {
+                phase: self.phase.clone(),
+                step: self.step.clone(),
+                attempt: self.attempt,
+                group: ProcessGroup {
+                    pgid,
+                    host: self.host.to_string(),
+                },
+                at: self.now(),
+            })
+            .map(|_| ())
+    }
+
+    /// Whether the check said it started a process group: a tool that runs
+    /// checks itself should then, after cancelling, give it
+    /// [`CANCEL_GRACE`] to end the group, as the executor does.
+    pub fn started_processes(&self) -> bool {
+        self.process_group.load(Ordering::SeqCst) != 0
     }
 
     /// Reports progress ("3/12 requests") to observers; the terminal shows it

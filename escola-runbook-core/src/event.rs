@@ -16,6 +16,7 @@ use crate::lock_unpoisoned;
 use crate::model::{Metadata, PhaseKind, Runbook, StepKind, When};
 use crate::notice::{Announcer, Notice};
 use crate::outcome::{Outcome, Status};
+use crate::process::ProcessGroup;
 use crate::record::RunRecord;
 use crate::rules::AlertState;
 use crate::secret::Redactor;
@@ -498,6 +499,23 @@ pub enum Event {
         /// When.
         at: DateTime<Utc>,
     },
+    /// A running attempt started processes in a group of their own (a
+    /// command step). Journaled at once, so that if this process dies,
+    /// `resume` can tell whether the group still runs before running the
+    /// step again.
+    ProcessGroupStarted {
+        /// Phase id.
+        phase: String,
+        /// Step id.
+        step: String,
+        /// The attempt that started it.
+        attempt: u32,
+        /// The group and its host.
+        #[serde(flatten)]
+        group: ProcessGroup,
+        /// When.
+        at: DateTime<Utc>,
+    },
     /// A running step said how far it got. Not journaled.
     StepProgress {
         /// Phase id.
@@ -638,10 +656,13 @@ impl Observer for EventLog {
 /// The journal could not be written: the run stops, because a run without
 /// its record cannot be trusted or resumed.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot append to the run journal {path}: {source}")]
+#[error("cannot {action} the run journal {path}: {source}")]
 pub struct JournalWriteError {
     /// The journal file.
     pub path: std::path::PathBuf,
+    /// What was being done, in words: "create", "open", or "append
+    /// step_finished of step `migrate` (passed) to" when a record was lost.
+    pub action: String,
     /// The I/O error.
     #[source]
     pub source: std::io::Error,
@@ -711,6 +732,25 @@ impl Dispatcher {
         let _ = self.publish(event);
     }
 
+    /// Redacts and fans out an event that is already journaled and folded
+    /// into the record (a new run's `run_started`, written before its lock
+    /// was taken), announcing it if it is a milestone.
+    pub(crate) fn publish_journaled(&self, event: Event) -> Result<(), JournalWriteError> {
+        let event = self.inner.redactor.redact_serde(&event);
+        self.fan_out(&event)
+    }
+
+    /// Hands a redacted event to every observer, then to the notifiers.
+    fn fan_out(&self, event: &Event) -> Result<(), JournalWriteError> {
+        for observer in &self.inner.observers {
+            observer.on_event(event);
+        }
+        match &self.inner.announcer {
+            Some(announcer) => announcer.announce(event, self),
+            None => Ok(()),
+        }
+    }
+
     /// Redacts, journals (fsynced), folds into the record, fans out and
     /// announces a milestone; returns the redacted event.
     pub(crate) fn publish(&self, event: Event) -> Result<Event, JournalWriteError> {
@@ -726,12 +766,7 @@ impl Dispatcher {
                 debug_assert!(applied.is_ok(), "an event the record rejects: {applied:?}");
             }
         }
-        for observer in &self.inner.observers {
-            observer.on_event(&event);
-        }
-        if let Some(announcer) = &self.inner.announcer {
-            announcer.announce(&event, self)?;
-        }
+        self.fan_out(&event)?;
         Ok(event)
     }
 }

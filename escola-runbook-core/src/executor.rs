@@ -16,7 +16,7 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::check::{Check, Ctx, Environment};
+use crate::check::{CANCEL_GRACE, Check, Ctx, Environment};
 use crate::confirm::{
     ConfirmRequest, Confirmation, Confirmer, Decision, PreapprovedConfirmer, Via,
 };
@@ -394,7 +394,7 @@ impl Executor {
             .clone()
             .unwrap_or_else(|| generate_run_id(started_at));
         let done = match &resume {
-            Some((plan, resolutions)) => plan.apply(resolutions)?,
+            Some((plan, resolutions)) => plan.apply(resolutions, &self.options.host)?,
             None => BTreeMap::new(),
         };
         let owner = LockOwner {
@@ -405,12 +405,51 @@ impl Executor {
             since: started_at,
             heartbeat: started_at,
         };
+        // A new run's directory and first record exist before the lock is
+        // taken: a run killed while it waits for the lock leaves the run the
+        // lock names, which `resume` continues. (A resumed run's journal is
+        // opened only under the lock: until then another process may be
+        // appending to it.)
+        let info = self.run_info(&run_id, started_at);
+        let journal = match (&self.run_root, &resume) {
+            (Some(root), None) => {
+                let dir = run_directory(root, &run_id);
+                let mut journal = open_journal(&dir)?;
+                let started = self.secrets.redactor().redact_serde(&Event::RunStarted {
+                    schema_version: SCHEMA_VERSION,
+                    run: info.clone(),
+                    runbook: RunbookOutline::of(&self.runbook),
+                });
+                journal.append(&started)?;
+                Some((dir, journal))
+            }
+            _ => None,
+        };
         let broken = match &self.lock {
-            Some((lock, reason)) => lock.acquire(&owner, reason.as_deref()).await?,
+            Some((lock, reason)) => match lock.acquire(&owner, reason.as_deref()).await {
+                Ok(broken) => broken,
+                Err(e) => {
+                    // Refused: the run never started, so it leaves no trace
+                    // for `resume` to pick up.
+                    if let Some((dir, _)) = &journal {
+                        let _ = std::fs::remove_dir_all(dir);
+                    }
+                    return Err(e.into());
+                }
+            },
             None => None,
         };
         let result = self
-            .run_locked(run_id, started_at, resume, done, &owner, broken)
+            .run_locked(
+                run_id,
+                started_at,
+                resume,
+                info,
+                journal.map(|(_, j)| j),
+                done,
+                &owner,
+                broken,
+            )
             .await;
         if let Some((lock, _)) = &self.lock {
             if let Err(e) = lock.release(&owner).await {
@@ -420,25 +459,10 @@ impl Executor {
         result
     }
 
-    async fn run_locked(
-        &self,
-        run_id: String,
-        started_at: DateTime<Utc>,
-        resume: Option<(ResumePlan, Vec<Resolution>)>,
-        done: BTreeMap<String, Outcome>,
-        owner: &LockOwner,
-        broken: Option<LockOwner>,
-    ) -> Result<RunRecord, RunError> {
-        let journal = match (&self.run_root, &resume) {
-            (Some(root), None) => Some(open_journal(&run_directory(root, &run_id))?),
-            (Some(root), Some(_)) => Some(JournalWriter::open_existing(
-                run_directory(root, &run_id).join(JOURNAL_FILE),
-            )?),
-            (None, _) => None,
-        };
-        let outline = RunbookOutline::of(&self.runbook);
-        let info = RunInfo {
-            run_id: run_id.clone(),
+    /// The facts of a new run, fixed at its start.
+    fn run_info(&self, run_id: &str, started_at: DateTime<Utc>) -> RunInfo {
+        RunInfo {
+            run_id: run_id.to_owned(),
             operator: self.options.operator.clone(),
             host: self.options.host.clone(),
             environment: self.environment.clone(),
@@ -448,7 +472,31 @@ impl Executor {
             tool_version: env!("CARGO_PKG_VERSION").to_owned(),
             started_at,
             source: self.options.source.clone(),
+        }
+    }
+
+    /// Runs under the lock. For a new run, `journal` (when given) already
+    /// holds its `run_started` record with `info`.
+    #[allow(clippy::too_many_arguments)]
+    async fn run_locked(
+        &self,
+        run_id: String,
+        started_at: DateTime<Utc>,
+        resume: Option<(ResumePlan, Vec<Resolution>)>,
+        info: RunInfo,
+        journal: Option<JournalWriter>,
+        done: BTreeMap<String, Outcome>,
+        owner: &LockOwner,
+        broken: Option<LockOwner>,
+    ) -> Result<RunRecord, RunError> {
+        let started_journaled = journal.is_some();
+        let journal = match (&self.run_root, &resume) {
+            (Some(root), Some(_)) => Some(JournalWriter::open_existing(
+                run_directory(root, &run_id).join(JOURNAL_FILE),
+            )?),
+            _ => journal,
         };
+        let outline = RunbookOutline::of(&self.runbook);
         let confirmer = self
             .confirmer
             .clone()
@@ -488,6 +536,7 @@ impl Executor {
             lock_lost: Arc::new(Mutex::new(None)),
             completed: Mutex::new(Vec::new()),
             dispatcher,
+            host: Arc::from(self.options.host.as_str()),
         };
         let mut aborted_at_resume = Vec::new();
         match resume {
@@ -507,11 +556,18 @@ impl Executor {
                     },
                 })?;
             }
-            None => run.publish(Event::RunStarted {
-                schema_version: SCHEMA_VERSION,
-                run: info,
-                runbook: outline,
-            })?,
+            None => {
+                let started = Event::RunStarted {
+                    schema_version: SCHEMA_VERSION,
+                    run: info,
+                    runbook: outline,
+                };
+                if started_journaled {
+                    run.dispatcher.publish_journaled(started)?;
+                } else {
+                    run.publish(started)?;
+                }
+            }
         }
         if let Some(previous) = broken {
             run.publish(Event::LockBroken {
@@ -657,6 +713,8 @@ struct Run {
     /// Set when the deploy lock was taken over.
     lock_lost: Arc<Mutex<Option<String>>>,
     dispatcher: Dispatcher,
+    /// This machine, for the process groups steps start.
+    host: Arc<str>,
 }
 
 /// How a phase ended.
@@ -665,8 +723,14 @@ struct PhaseResult {
 }
 
 impl Run {
+    /// Publishes a durable event. If the journal cannot take it, the run
+    /// stops at once (running steps are cancelled): nothing more could be
+    /// recorded.
     fn publish(&self, event: Event) -> Result<(), RunError> {
-        self.dispatcher.publish(event)?;
+        if let Err(e) = self.dispatcher.publish(event) {
+            self.cancel.cancel();
+            return Err(e.into());
+        }
         Ok(())
     }
 
@@ -1181,21 +1245,36 @@ impl Run {
         let token = stop.child_token();
         let ctx = self.ctx(phase, step, attempt, token.clone());
         let run = AssertUnwindSafe(check.run(&ctx)).catch_unwind();
-        let outcome = tokio::select! {
+        tokio::pin!(run);
+        let cut_short = tokio::select! {
             biased;
             () = stop.cancelled() => Outcome::aborted(match (mutates, self.cancel.is_cancelled()) {
                 (true, _) => "interrupted while running: what it changed is unknown; verify before resuming",
                 (false, true) => "interrupted by the operator",
                 (false, false) => "cancelled: another step of its fail-fast parallel group failed",
             }),
-            result = with_deadline(timeout, run) => match result {
+            result = with_deadline(timeout, &mut run) => match result {
                 None => Outcome::timed_out(timeout.unwrap_or_default()),
-                Some(Ok(outcome)) => outcome,
-                Some(Err(panic)) => Outcome::check_error(format!("the check panicked: {}", panic_message(&panic))),
+                Some(finished) => {
+                    // Nothing the check left behind may outlive the attempt.
+                    token.cancel();
+                    return finished.unwrap_or_else(|panic| {
+                        Outcome::check_error(format!("the check panicked: {}", panic_message(&panic)))
+                    });
+                }
             },
         };
         token.cancel();
-        outcome
+        // A check that started processes gets a grace period to end them and
+        // return what it saw (the output so far); its evidence is kept under
+        // the executor's verdict. Any other check is dropped at once.
+        if !ctx.started_processes() {
+            return cut_short;
+        }
+        match tokio::time::timeout(CANCEL_GRACE, &mut run).await {
+            Ok(Ok(late)) => keep_evidence(cut_short, late),
+            Ok(Err(_)) | Err(_) => cut_short,
+        }
     }
 
     /// The context for `attempt` of `step` (0: a dry-run preview).
@@ -1212,6 +1291,8 @@ impl Run {
             cancel,
             dispatcher: self.dispatcher.clone(),
             clock: self.clock.clone(),
+            host: self.host.clone(),
+            process_group: Arc::default(),
         }
     }
 
@@ -1253,6 +1334,14 @@ impl Run {
         }
         Ok(all_ok)
     }
+}
+
+/// The executor's verdict on an attempt it cut short, with the evidence and
+/// measurements the check returned while it wound down.
+fn keep_evidence(mut verdict: Outcome, late: Outcome) -> Outcome {
+    verdict.evidence.extend(late.evidence);
+    verdict.measurements.extend(late.measurements);
+    verdict
 }
 
 /// `fut` bounded by `limit`: `None` when the limit passed first.

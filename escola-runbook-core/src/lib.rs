@@ -54,6 +54,7 @@ mod model;
 mod notice;
 mod outcome;
 mod plan;
+pub mod process;
 mod record;
 pub mod report;
 mod resume;
@@ -62,7 +63,7 @@ pub mod runs;
 mod secret;
 mod watch;
 
-pub use check::{Check, CheckParams, Ctx, Description, Environment, ValueError};
+pub use check::{CANCEL_GRACE, Check, CheckParams, Ctx, Description, Environment, ValueError};
 pub use confirm::{
     ConfirmError, ConfirmRequest, Confirmation, Confirmer, Decision, PreapprovedConfirmer,
     ScriptedConfirmer, Via,
@@ -82,7 +83,9 @@ pub use model::{
 pub use notice::{Delivery, DeliveryError, NOTICE_WAIT, Notice, Notifier};
 pub use outcome::{Evidence, Measurement, Outcome, Series, SkipReason, Status, format_duration};
 pub use plan::{Plan, PlannedStep};
-pub use record::{BrokenLock, PhaseRecord, RecordError, RunRecord, StepRecord};
+pub use record::{
+    BrokenLock, OUTCOME_NOT_RECORDED, PhaseRecord, RecordError, RunRecord, StepRecord,
+};
 pub use resume::{InterruptedStep, ResumeError, ResumePlan};
 pub use secret::{MIN_SECRET_PART_LEN, Redactor, Secret, Secrets};
 pub use watch::{DEFAULT_MAX_SEGMENTS, RuleLog, Segment, Watch};

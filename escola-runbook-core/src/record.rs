@@ -13,6 +13,10 @@ use crate::event::{
 use crate::model::PhaseKind;
 use crate::notice::Notice;
 use crate::outcome::{Outcome, SkipReason, Status};
+use crate::process::ProcessGroup;
+
+/// How reports show a step that started and has no recorded outcome.
+pub const OUTCOME_NOT_RECORDED: &str = "outcome not recorded";
 
 /// One step as it went.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -44,16 +48,47 @@ pub struct StepRecord {
     /// Its undo's outcome, if a rollback undid it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub undo: Option<Outcome>,
+    /// The process group its latest attempt started, if it started one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process_group: Option<ProcessGroup>,
 }
 
 impl StepRecord {
-    /// The status to show: the outcome's, `aborted` for a step that started
-    /// and never finished (the process died), `not_run` otherwise.
+    /// The status to judge by: the outcome's, `aborted` for a step that
+    /// started and has no recorded outcome, `not_run` otherwise.
     pub fn status(&self) -> Status {
         match (&self.outcome, self.started_at) {
             (Some(o), _) => o.status,
             (None, Some(_)) => Status::Aborted,
             (None, None) => Status::NotRun,
+        }
+    }
+
+    /// True for a step that started and has no recorded outcome: the
+    /// process died, or the journal could not be written, before it was
+    /// recorded. What it did is unknown, so reports say "outcome not
+    /// recorded" rather than claim it was aborted.
+    pub fn outcome_unrecorded(&self) -> bool {
+        self.outcome.is_none() && self.started_at.is_some()
+    }
+
+    /// The outcome's summary, or what is known of a step without one.
+    pub fn summary(&self) -> &str {
+        match (&self.outcome, self.started_at) {
+            (Some(o), _) => &o.summary,
+            (None, Some(_)) => {
+                "started, and its outcome was not recorded (the process died or the journal could not be written): what it did is unknown"
+            }
+            (None, None) => "not reached: the record ends before this step",
+        }
+    }
+
+    /// The status in words, as reports show it.
+    pub fn status_label(&self) -> &'static str {
+        if self.outcome_unrecorded() {
+            OUTCOME_NOT_RECORDED
+        } else {
+            self.status().label()
         }
     }
 
@@ -270,6 +305,9 @@ impl RunRecord {
                 s.started_at.get_or_insert(*at);
                 s.attempts += 1;
             }
+            Event::ProcessGroupStarted { step, group, .. } => {
+                self.step_mut(index, step)?.process_group = Some(group.clone());
+            }
             Event::StepRetrying { step, outcome, .. } => {
                 self.step_mut(index, step)?.retried.push(outcome.clone());
             }
@@ -399,13 +437,25 @@ impl RunRecord {
     }
 
     /// How many steps ended with each status, in [`Status::ALL`] order,
-    /// leaving out statuses with no step.
+    /// leaving out statuses with no step, and steps whose outcome was not
+    /// recorded (see [`RunRecord::unrecorded`]).
     pub fn counts(&self) -> Vec<(Status, usize)> {
         Status::ALL
             .iter()
-            .map(|s| (*s, self.steps().filter(|(_, r)| r.status() == *s).count()))
+            .map(|s| {
+                let n = self
+                    .steps()
+                    .filter(|(_, r)| !r.outcome_unrecorded() && r.status() == *s)
+                    .count();
+                (*s, n)
+            })
             .filter(|(_, n)| *n > 0)
             .collect()
+    }
+
+    /// How many steps started and have no recorded outcome.
+    pub fn unrecorded(&self) -> usize {
+        self.steps().filter(|(_, r)| r.outcome_unrecorded()).count()
     }
 }
 
@@ -443,6 +493,7 @@ fn phase_record(p: &PhaseOutline) -> PhaseRecord {
                 confirmation: None,
                 outcome: None,
                 undo: None,
+                process_group: None,
             })
             .collect(),
     }

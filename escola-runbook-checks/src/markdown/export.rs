@@ -44,12 +44,8 @@ fn one_line(text: &str) -> String {
 /// `run: passed — confirmed by ana (with --yes, 2026-11-29 02:00:00 UTC)`.
 fn evidence_line(step: &StepRecord) -> String {
     let status = step.status();
-    let summary = step
-        .outcome
-        .as_ref()
-        .map(|o| one_line(&o.summary))
-        .unwrap_or_else(|| "started and never finished (the run was interrupted)".into());
-    let mut line = format!("**{EVIDENCE_MARK}** {} — {summary}", status.label());
+    let summary = one_line(step.summary());
+    let mut line = format!("**{EVIDENCE_MARK}** {} — {summary}", step.status_label());
     if let Some(c) = &step.confirmation {
         let via = match c.via {
             Via::Prompt => "at the prompt",

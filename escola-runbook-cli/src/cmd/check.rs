@@ -1,10 +1,13 @@
 //! `escola-runbook check`: list the built-in checks, or run one ad hoc.
 
 use escola_runbook_checks::registry::{self, Params};
-use escola_runbook_core::{CancellationToken, Ctx, Outcome, Redactor, SkipReason, Status, exit};
+use escola_runbook_core::{
+    CANCEL_GRACE, CancellationToken, Ctx, Outcome, Redactor, SkipReason, Status, exit,
+};
 
 use crate::CliError;
 use crate::cli::{CheckArgs, PlanFormat};
+use crate::signals::StopSignals;
 
 pub async fn run(args: CheckArgs, redactor: &Redactor) -> Result<i32, CliError> {
     let Some(name) = args.name.as_deref().filter(|_| !args.list) else {
@@ -28,11 +31,24 @@ pub async fn run(args: CheckArgs, redactor: &Redactor) -> Result<i32, CliError> 
         outcome.evidence = check.preview(&ctx);
         outcome
     } else {
+        let mut signals = StopSignals::install()?;
+        let run = check.run(&ctx);
+        tokio::pin!(run);
         tokio::select! {
-            outcome = check.run(&ctx) => outcome,
-            _ = tokio::signal::ctrl_c() => {
+            outcome = &mut run => outcome,
+            signal = signals.next() => {
+                // As in a run: the check may end what it started and report
+                // what it saw, within the grace period.
                 cancel.cancel();
-                Outcome::aborted("interrupted by the operator")
+                let verdict = Outcome::aborted(format!("stopped by {}", signal.name()));
+                if !ctx.started_processes() {
+                    verdict
+                } else {
+                    match tokio::time::timeout(CANCEL_GRACE, &mut run).await {
+                        Ok(late) => Outcome { evidence: late.evidence, ..verdict },
+                        Err(_) => verdict,
+                    }
+                }
             }
         }
     };

@@ -24,6 +24,7 @@ use crate::CliError;
 use crate::cli::{DefaultDecision, ExecutionArgs, OnInterrupted, ResumeArgs, RunArgs};
 use crate::cmd::Loaded;
 use crate::prompt::{PromptConfirmer, ask_line};
+use crate::signals::{RunningGroups, StopSignals};
 use crate::ui::{TermCaps, TerminalView};
 
 /// How long a deploy lock lives without a heartbeat.
@@ -344,20 +345,14 @@ async fn execute(
         Arc::new(PromptConfirmer::new(options.operator.clone(), view.clone()))
     };
     let cancel = CancellationToken::new();
+    let groups = Arc::new(RunningGroups::default());
     let interrupt = {
-        let cancel = cancel.clone();
         let view = view.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                view.println(
-                    "\nstopping: finishing the record (press Ctrl-C again to quit at once)",
-                );
-                cancel.cancel();
-            }
-            if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("quit at once: the journal holds every record written so far");
-                std::process::exit(exit::STOPPED);
-            }
+        StopSignals::install()?.stop_run(cancel.clone(), groups.clone(), move |signal| {
+            view.println(&format!(
+                "\n{}: stopping the running step and finishing the record (press Ctrl-C again to quit at once)",
+                signal.name()
+            ));
         })
     };
 
@@ -397,6 +392,7 @@ async fn execute(
         .secrets(secrets)
         .confirmer(confirmer)
         .observer(view.clone())
+        .observer(groups)
         .cancellation(cancel)
         .run_root(&run_root);
     // A dry-run changes nothing, so it neither needs nor blocks the lock.
@@ -420,10 +416,7 @@ async fn execute(
     }
     let result = executor.run().await;
     interrupt.abort();
-    let record = result.map_err(|e| match e {
-        RunError::Journal(_) => CliError::failure(e.to_string()),
-        _ => CliError::usage(e.to_string()),
-    })?;
+    let record = result.map_err(run_error)?;
     let dir = run_directory(&run_root, &record.run.run_id);
     let written = write_reports(&record, &dir).map_err(|e| {
         CliError::failure(format!(
@@ -446,6 +439,24 @@ async fn execute(
         view.println(&format!("  {}", path.display()));
     }
     Ok(record.exit_code.unwrap_or(exit::STEP_FAILED))
+}
+
+/// The exit for a run that could not start or had to stop: a journal that
+/// cannot be written has its own code and says what to do; anything else
+/// means nothing was run.
+pub fn run_error(e: RunError) -> CliError {
+    match e {
+        RunError::Journal(e) => CliError::new(
+            exit::JOURNAL_FAILED,
+            format!(
+                "the run stopped because its journal cannot be written: {e}. \
+                 The journal keeps every record written before; a step whose outcome was lost shows as \
+                 \"outcome not recorded\". Free the space (or fix the mount), then continue with \
+                 `escola-runbook resume`"
+            ),
+        ),
+        other => CliError::usage(other.to_string()),
+    }
 }
 
 /// Whether any manual step will be asked about.

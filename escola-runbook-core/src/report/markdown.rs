@@ -53,11 +53,15 @@ pub fn render_markdown(record: &RunRecord) -> String {
             run.phases, run.only
         );
     }
-    let counts: Vec<String> = record
+    let mut counts: Vec<String> = record
         .counts()
         .iter()
         .map(|(s, n)| format!("{n} {}", s.as_str().replace('_', " ")))
         .collect();
+    match record.unrecorded() {
+        0 => {}
+        n => counts.push(format!("{n} {}", crate::record::OUTCOME_NOT_RECORDED)),
+    }
     let _ = writeln!(md, "- **Steps:** {}", counts.join(", "));
     if let Some(reason) = &record.rollback {
         let _ = writeln!(
@@ -173,11 +177,7 @@ fn write_step(md: &mut String, indent: &str, step: &StepRecord) {
         step.outline.title
     );
     let sub = format!("{indent}  ");
-    let summary = step
-        .outcome
-        .as_ref()
-        .map(|o| o.summary.as_str())
-        .unwrap_or("started and never finished (the run was interrupted)");
+    let summary = step.summary();
     let timing = if step.elapsed_ms > 0 {
         format!(
             " · {}",
@@ -203,7 +203,7 @@ fn write_step(md: &mut String, indent: &str, step: &StepRecord) {
         }
         (Status::Passed, None) => format!("{summary}{timing}{attempts}"),
         (Status::Skipped | Status::NotRun, None) => format!("*{} — {summary}*", status.label()),
-        (_, None) => format!("**{}** — {summary}{timing}{attempts}", status.label()),
+        (_, None) => format!("**{}** — {summary}{timing}{attempts}", step.status_label()),
     };
     let _ = writeln!(md, "{sub}- {line}");
     if let Some(outcome) = &step.outcome {
