@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::event::{Dispatcher, Event, JournalWriteError, RuleTransition};
 use crate::executor::{Clock, SystemClock};
-use crate::outcome::Outcome;
+use crate::outcome::{Evidence, Outcome};
 use crate::process::ProcessGroup;
 use crate::secret::{Redactor, Secret, Secrets};
 
@@ -67,6 +67,15 @@ pub trait Check: Send + Sync {
     fn params(&self) -> Option<CheckParams> {
         None
     }
+
+    /// What a dry-run records as evidence instead of running this mutating
+    /// check: what it would send and where, worked out from `ctx` with no
+    /// side effect (a notice gives its message and destination host).
+    /// Empty by default: the description's action says enough.
+    fn preview(&self, ctx: &Ctx) -> Vec<Evidence> {
+        let _ = ctx;
+        Vec::new()
+    }
 }
 
 /// A check as a runbook file names it: a built-in check and its parameters.
@@ -115,6 +124,12 @@ pub struct Description {
     /// Values this check records for later steps ([`Outcome::values`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub produces: Vec<String>,
+    /// A notice: a message to people, which never decides a deploy. The
+    /// executor records any outcome but a pass (or a stop) as `warned`, so
+    /// an undelivered message never fails its phase or triggers a rollback;
+    /// as an action, a dry-run never runs it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub notice: bool,
 }
 
 impl Description {
@@ -127,6 +142,7 @@ impl Description {
             action: None,
             needs: Vec::new(),
             produces: Vec::new(),
+            notice: false,
         }
     }
 
@@ -140,6 +156,19 @@ impl Description {
             mutates: true,
             action: Some(action.into()),
             ..Self::read_only(name, verifies)
+        }
+    }
+
+    /// A notice (see [`Description::notice`](Self#structfield.notice)):
+    /// `action` is the message it would send and where.
+    pub fn notice(
+        name: impl Into<String>,
+        verifies: impl Into<String>,
+        action: impl Into<String>,
+    ) -> Self {
+        Description {
+            notice: true,
+            ..Self::mutating(name, verifies, action)
         }
     }
 
@@ -295,7 +324,8 @@ impl Ctx {
     }
 
     /// True in a dry-run. Mutating checks are not run in a dry-run at all, so
-    /// only read-only checks see `true` here.
+    /// only read-only checks (and a mutating check's
+    /// [`preview`](Check::preview)) see `true` here.
     pub fn is_dry_run(&self) -> bool {
         self.dry_run
     }

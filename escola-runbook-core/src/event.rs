@@ -14,6 +14,7 @@ use crate::confirm::Confirmation;
 use crate::journal::JournalWriter;
 use crate::lock_unpoisoned;
 use crate::model::{Metadata, PhaseKind, Runbook, StepKind, When};
+use crate::notice::{Announcer, Notice};
 use crate::outcome::{Outcome, Status};
 use crate::process::ProcessGroup;
 use crate::record::RunRecord;
@@ -589,6 +590,13 @@ pub enum Event {
         /// When.
         at: DateTime<Utc>,
     },
+    /// A message to people about the run (a milestone announced by a
+    /// [`Notifier`](crate::Notifier)) and what became of it. Journaled
+    /// when its delivery ends, so it may follow `run_finished`.
+    Notice {
+        /// The message, where it went, and its delivery.
+        notice: Notice,
+    },
     /// The run ended.
     RunFinished {
         /// How.
@@ -613,7 +621,9 @@ impl Event {
 /// Receives every event of a run, already redacted, in order.
 ///
 /// Called synchronously from the executor: keep it quick, and hand slow work
-/// (a webhook) to a task of your own.
+/// to a task of your own. To tell people about the run (a chat webhook),
+/// implement [`Notifier`](crate::Notifier) instead: the executor keeps it
+/// out of dry-runs and journals each message's delivery.
 pub trait Observer: Send + Sync {
     /// Called once per event.
     fn on_event(&self, event: &Event);
@@ -671,6 +681,8 @@ struct DispatcherInner {
     journal: Option<Mutex<JournalWriter>>,
     /// The run record, folded from every durable event as it is published.
     record: Option<Arc<Mutex<RunRecord>>>,
+    /// Announces milestones to the run's notifiers.
+    announcer: Option<Announcer>,
 }
 
 impl fmt::Debug for Dispatcher {
@@ -688,6 +700,7 @@ impl Dispatcher {
         observers: Vec<Arc<dyn Observer>>,
         journal: Option<JournalWriter>,
         record: Arc<Mutex<RunRecord>>,
+        announcer: Announcer,
     ) -> Self {
         Dispatcher {
             inner: Arc::new(DispatcherInner {
@@ -695,7 +708,20 @@ impl Dispatcher {
                 observers,
                 journal: journal.map(Mutex::new),
                 record: Some(record),
+                announcer: Some(announcer),
             }),
+        }
+    }
+
+    /// Waits at most `limit` for milestone messages still being sent, and
+    /// journals what became of each.
+    pub(crate) async fn settle_notices(
+        &self,
+        limit: std::time::Duration,
+    ) -> Result<(), JournalWriteError> {
+        match &self.inner.announcer {
+            Some(announcer) => announcer.settle(limit, self).await,
+            None => Ok(()),
         }
     }
 
@@ -708,16 +734,25 @@ impl Dispatcher {
 
     /// Redacts and fans out an event that is already journaled and folded
     /// into the record (a new run's `run_started`, written before its lock
-    /// was taken).
-    pub(crate) fn announce(&self, event: Event) {
+    /// was taken), announcing it if it is a milestone.
+    pub(crate) fn publish_journaled(&self, event: Event) -> Result<(), JournalWriteError> {
         let event = self.inner.redactor.redact_serde(&event);
+        self.fan_out(&event)
+    }
+
+    /// Hands a redacted event to every observer, then to the notifiers.
+    fn fan_out(&self, event: &Event) -> Result<(), JournalWriteError> {
         for observer in &self.inner.observers {
-            observer.on_event(&event);
+            observer.on_event(event);
+        }
+        match &self.inner.announcer {
+            Some(announcer) => announcer.announce(event, self),
+            None => Ok(()),
         }
     }
 
-    /// Redacts, journals (fsynced), folds into the record and fans out;
-    /// returns the redacted event.
+    /// Redacts, journals (fsynced), folds into the record, fans out and
+    /// announces a milestone; returns the redacted event.
     pub(crate) fn publish(&self, event: Event) -> Result<Event, JournalWriteError> {
         let event = self.inner.redactor.redact_serde(&event);
         if event.is_durable() {
@@ -731,9 +766,7 @@ impl Dispatcher {
                 debug_assert!(applied.is_ok(), "an event the record rejects: {applied:?}");
             }
         }
-        for observer in &self.inner.observers {
-            observer.on_event(&event);
-        }
+        self.fan_out(&event)?;
         Ok(event)
     }
 }

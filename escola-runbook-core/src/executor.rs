@@ -29,7 +29,8 @@ use crate::identity;
 use crate::journal::{JOURNAL_FILE, JournalWriter};
 use crate::lock::{DeployLock, LockError};
 use crate::model::{Phase, PhaseKind, Runbook, Step, StepKind, When};
-use crate::outcome::{Outcome, SkipReason, Status};
+use crate::notice::{Announcer, NOTICE_WAIT, Notifier};
+use crate::outcome::{Evidence, Outcome, SkipReason, Status};
 use crate::record::RunRecord;
 use crate::resume::{ResumeError, ResumePlan};
 use crate::secret::Secrets;
@@ -242,6 +243,7 @@ pub struct Executor {
     secrets: Secrets,
     confirmer: Option<Arc<dyn Confirmer>>,
     observers: Vec<Arc<dyn Observer>>,
+    notifiers: Vec<Arc<dyn Notifier>>,
     options: RunOptions,
     cancel: CancellationToken,
     clock: Arc<dyn Clock>,
@@ -260,6 +262,7 @@ impl Executor {
             secrets: Secrets::new(),
             confirmer: None,
             observers: Vec::new(),
+            notifiers: Vec::new(),
             options: RunOptions::default(),
             cancel: CancellationToken::new(),
             clock: Arc::new(SystemClock),
@@ -312,6 +315,15 @@ impl Executor {
     /// Adds an observer.
     pub fn observer(mut self, observer: Arc<dyn Observer>) -> Self {
         self.observers.push(observer);
+        self
+    }
+
+    /// Announces the run's milestones through `notifier`: never in a
+    /// dry-run, never able to fail or hold up the run; every message and
+    /// its delivery is journaled (the end of the run waits at most
+    /// [`NOTICE_WAIT`] for messages still being sent).
+    pub fn notifier(mut self, notifier: Arc<dyn Notifier>) -> Self {
+        self.notifiers.push(notifier);
         self
     }
 
@@ -499,6 +511,11 @@ impl Executor {
             self.observers.clone(),
             journal,
             record.clone(),
+            Announcer::new(
+                self.notifiers.clone(),
+                self.options.dry_run,
+                self.clock.clone(),
+            ),
         );
         let values = done.values().flat_map(|o| o.values.clone()).collect();
         let run = Run {
@@ -546,7 +563,7 @@ impl Executor {
                     runbook: outline,
                 };
                 if started_journaled {
-                    run.dispatcher.announce(started);
+                    run.dispatcher.publish_journaled(started)?;
                 } else {
                     run.publish(started)?;
                 }
@@ -569,6 +586,7 @@ impl Executor {
         }
         if !aborted_at_resume.is_empty() {
             run.abort_at_resume(&aborted_at_resume)?;
+            run.dispatcher.settle_notices(NOTICE_WAIT).await?;
             return Ok(run.record());
         }
         let heartbeat = self.lock.as_ref().map(|(lock, _)| {
@@ -585,6 +603,7 @@ impl Executor {
             task.abort();
         }
         result?;
+        run.dispatcher.settle_notices(NOTICE_WAIT).await?;
         Ok(run.record())
     }
 }
@@ -1029,6 +1048,10 @@ impl Run {
             }
             StepKind::Check(check) => self.run_check(phase, step, check.as_ref(), stop).await?,
         };
+        let outcome = match &step.kind {
+            StepKind::Check(check) if check.describe().notice => notice_outcome(outcome),
+            _ => outcome,
+        };
         let outcome = self.secrets.redactor().redact_serde(&outcome);
         if outcome.status.is_ok() && !outcome.values.is_empty() {
             lock(&self.values).extend(outcome.values.clone());
@@ -1143,12 +1166,20 @@ impl Run {
             }
             if desc.mutates {
                 self.note_dry_unknown(step);
-                return Ok((
-                    Outcome::skipped(SkipReason::DryRun {
-                        would: desc.action_text().to_owned(),
-                    }),
-                    0,
-                ));
+                let ctx = self.ctx(phase, step, 0, stop.child_token());
+                let mut outcome = Outcome::skipped(SkipReason::DryRun {
+                    would: desc.action_text().to_owned(),
+                });
+                // A plugin's preview must not take the dry-run down with it.
+                outcome.evidence =
+                    std::panic::catch_unwind(AssertUnwindSafe(|| check.preview(&ctx)))
+                        .unwrap_or_else(|panic| {
+                            vec![Evidence {
+                                label: "preview".into(),
+                                value: format!("the check panicked: {}", panic_message(&panic)),
+                            }]
+                        });
+                return Ok((outcome, 0));
             }
         }
         let values = Arc::new(lock(&self.values).clone());
@@ -1210,24 +1241,9 @@ impl Run {
         timeout: Option<Duration>,
         stop: &CancellationToken,
     ) -> Outcome {
-        let values = Arc::new(lock(&self.values).clone());
         let mutates = check.describe().mutates;
         let token = stop.child_token();
-        let ctx = Ctx {
-            run_id: self.run_id.clone(),
-            phase: phase.id.clone(),
-            step: step.id.clone(),
-            attempt,
-            dry_run: self.dry_run,
-            environment: self.environment.clone(),
-            secrets: self.secrets.clone(),
-            values,
-            cancel: token.clone(),
-            dispatcher: self.dispatcher.clone(),
-            clock: self.clock.clone(),
-            host: self.host.clone(),
-            process_group: Arc::default(),
-        };
+        let ctx = self.ctx(phase, step, attempt, token.clone());
         let run = AssertUnwindSafe(check.run(&ctx)).catch_unwind();
         tokio::pin!(run);
         let cut_short = tokio::select! {
@@ -1258,6 +1274,25 @@ impl Run {
         match tokio::time::timeout(CANCEL_GRACE, &mut run).await {
             Ok(Ok(late)) => keep_evidence(cut_short, late),
             Ok(Err(_)) | Err(_) => cut_short,
+        }
+    }
+
+    /// The context for `attempt` of `step` (0: a dry-run preview).
+    fn ctx(&self, phase: &Phase, step: &Step, attempt: u32, cancel: CancellationToken) -> Ctx {
+        Ctx {
+            run_id: self.run_id.clone(),
+            phase: phase.id.clone(),
+            step: step.id.clone(),
+            attempt,
+            dry_run: self.dry_run,
+            environment: self.environment.clone(),
+            secrets: self.secrets.clone(),
+            values: Arc::new(lock(&self.values).clone()),
+            cancel,
+            dispatcher: self.dispatcher.clone(),
+            clock: self.clock.clone(),
+            host: self.host.clone(),
+            process_group: Arc::default(),
         }
     }
 
@@ -1328,6 +1363,19 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
     } else {
         "unknown panic payload".into()
     }
+}
+
+/// A notice never decides the run: anything but a pass, a skip or a stop
+/// (an undelivered message, a step timeout, a declined approval) is
+/// recorded as `warned`, keeping what happened.
+fn notice_outcome(mut outcome: Outcome) -> Outcome {
+    if outcome.status.is_ok() || outcome.status == Status::Aborted {
+        return outcome;
+    }
+    let was = outcome.status;
+    outcome.status = Status::Warned;
+    outcome.summary = format!("notice not delivered ({was}): {}", outcome.summary);
+    outcome
 }
 
 fn not_reached(stop: &Stop) -> Outcome {

@@ -51,6 +51,7 @@ pub mod identity;
 pub mod journal;
 pub mod lock;
 mod model;
+mod notice;
 mod outcome;
 mod plan;
 pub mod process;
@@ -79,13 +80,14 @@ pub use model::{
     Backoff, Contact, Metadata, ModelError, Phase, PhaseKind, Policy, Runbook, RunbookBuilder,
     Step, StepKind, When,
 };
+pub use notice::{Delivery, DeliveryError, NOTICE_WAIT, Notice, Notifier};
 pub use outcome::{Evidence, Measurement, Outcome, Series, SkipReason, Status, format_duration};
 pub use plan::{Plan, PlannedStep};
 pub use record::{
     BrokenLock, OUTCOME_NOT_RECORDED, PhaseRecord, RecordError, RunRecord, StepRecord,
 };
 pub use resume::{InterruptedStep, ResumeError, ResumePlan};
-pub use secret::{Redactor, Secret, Secrets};
+pub use secret::{MIN_SECRET_PART_LEN, Redactor, Secret, Secrets};
 pub use watch::{DEFAULT_MAX_SEGMENTS, RuleLog, Segment, Watch};
 
 /// Locks `m` even if a panicking thread poisoned it: the data behind these

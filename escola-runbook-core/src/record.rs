@@ -11,6 +11,7 @@ use crate::event::{
     SCHEMA_VERSION, StepOutline, Verdict,
 };
 use crate::model::PhaseKind;
+use crate::notice::Notice;
 use crate::outcome::{Outcome, SkipReason, Status};
 use crate::process::ProcessGroup;
 
@@ -107,8 +108,13 @@ impl StepRecord {
     ///   ("Recolocar a versão anterior"); skipped or declined, it did not;
     /// - in a dry-run, a step of either kind a real run would have run or
     ///   asked about, so the rehearsal takes the real run's branch.
+    ///
+    /// A notice changes nothing a rollback could undo (people were told),
+    /// so it never makes a failure roll back.
     pub fn changed_something(&self) -> bool {
-        let changes = self.mutates() || self.outline.undo.as_ref().is_some_and(|u| u.mutates);
+        let notice = matches!(&self.outline.automation, Automation::Check { description } if description.notice);
+        let changes =
+            (self.mutates() && !notice) || self.outline.undo.as_ref().is_some_and(|u| u.mutates);
         let manual = matches!(self.outline.automation, Automation::Manual { .. });
         let confirmed = self
             .confirmation
@@ -192,6 +198,9 @@ pub struct RunRecord {
     /// Deploy locks broken to run it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub broken_locks: Vec<BrokenLock>,
+    /// Messages to people about the run (milestones), with their delivery.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notices: Vec<Notice>,
 }
 
 /// A rule transition with the watch step that saw it.
@@ -260,6 +269,7 @@ impl RunRecord {
             rule_transitions: Vec::new(),
             lock_lost: None,
             broken_locks: Vec::new(),
+            notices: Vec::new(),
         }
     }
 
@@ -361,6 +371,7 @@ impl RunRecord {
                 transition: transition.clone(),
             }),
             Event::LockLost { detail, .. } => self.lock_lost = Some(detail.clone()),
+            Event::Notice { notice } => self.notices.push(notice.clone()),
             Event::LockBroken {
                 previous,
                 by,

@@ -519,6 +519,7 @@ impl Runner {
             }
         };
         let latency = started.elapsed();
+        tracing::debug!(method = %p.method, url = %url_text, status, "smoke request answered");
         let trace_id = headers
             .get(self.trace_header.as_str())
             .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());

@@ -22,14 +22,16 @@ pub async fn run(args: CheckArgs, redactor: &Redactor) -> Result<i32, CliError> 
         .map_err(|e| CliError::usage(e.to_string()))?;
     let (environment, secrets) = super::environment(&args.runbook, redactor)?;
     let description = check.describe();
+    let cancel = CancellationToken::new();
+    let ctx = Ctx::standalone(environment, secrets).with_cancellation(cancel.clone());
     let outcome = if args.dry_run && description.mutates {
-        Outcome::skipped(SkipReason::DryRun {
+        let mut outcome = Outcome::skipped(SkipReason::DryRun {
             would: description.action_text().to_owned(),
-        })
+        });
+        outcome.evidence = check.preview(&ctx);
+        outcome
     } else {
         let mut signals = StopSignals::install()?;
-        let cancel = CancellationToken::new();
-        let ctx = Ctx::standalone(environment, secrets).with_cancellation(cancel.clone());
         let run = check.run(&ctx);
         tokio::pin!(run);
         tokio::select! {
@@ -78,6 +80,9 @@ pub async fn run(args: CheckArgs, redactor: &Redactor) -> Result<i32, CliError> 
         }
     }
     Ok(match outcome.status {
+        // In a run a notice never decides; run alone, its whole point is
+        // whether people got the message.
+        Status::Warned if description.notice => exit::STEP_FAILED,
         Status::Passed | Status::Warned | Status::Skipped => exit::SUCCESS,
         Status::Aborted => exit::STOPPED,
         _ => exit::STEP_FAILED,

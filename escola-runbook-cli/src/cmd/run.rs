@@ -366,12 +366,15 @@ async fn execute(
             )));
         }
     };
-    // With a webhook, the run's milestones are posted as they happen; a
-    // message that cannot be delivered is reported, never fatal.
+    // With a webhook, the run's milestones are posted as they happen (not
+    // in a dry-run); each message and its delivery lands in the journal.
     let notifier = match secrets.get(escola::WEBHOOK_SECRET) {
-        Some(url) => Some(Arc::new(
-            WebhookNotifier::new(url.clone(), None).map_err(CliError::failure)?,
-        )),
+        Some(url) => Some(WebhookNotifier::new(url.clone(), None).map_err(|e| {
+            CliError::usage(format!(
+                "--secret {}: {e}; give the Slack-compatible incoming webhook URL (https://...)",
+                escola::WEBHOOK_SECRET
+            ))
+        })?),
         None => None,
     };
     let runbook_name = runbook.name().to_owned();
@@ -405,24 +408,14 @@ async fn execute(
             args.reason.clone().filter(|_| args.break_lock),
         );
     }
-    if let Some(notifier) = &notifier {
-        executor = executor.observer(notifier.clone());
+    if let Some(notifier) = notifier {
+        executor = executor.notifier(Arc::new(notifier));
     }
     if let Some((plan, resolutions)) = resume {
         executor = executor.resume(plan, resolutions);
     }
     let result = executor.run().await;
     interrupt.abort();
-    if let Some(notifier) = &notifier {
-        for delivery in notifier.flush(Duration::from_secs(15)).await {
-            if let Err(reason) = delivery.result {
-                view.println(&format!(
-                    "warning: notification not delivered ({reason}): {}",
-                    delivery.text
-                ));
-            }
-        }
-    }
     let record = result.map_err(run_error)?;
     let dir = run_directory(&run_root, &record.run.run_id);
     let written = write_reports(&record, &dir).map_err(|e| {

@@ -73,6 +73,12 @@ impl<W: Write + Send> LineReporter<W> {
                 ),
                 None => format!("run {} (exit code {exit_code})", verdict.label()),
             }),
+            Event::Notice { notice } => Some(format!(
+                "notice to {}: {} — {}",
+                notice.to,
+                notice.delivery.describe(),
+                notice.text
+            )),
             _ => None,
         }
     }

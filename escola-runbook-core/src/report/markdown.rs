@@ -131,6 +131,22 @@ pub fn render_markdown(record: &RunRecord) -> String {
             );
         }
     }
+    if !record.notices.is_empty() {
+        let _ = writeln!(
+            md,
+            "\n## Notices\n\n| when | to | message | delivery |\n|---|---|---|---|"
+        );
+        for n in &record.notices {
+            let _ = writeln!(
+                md,
+                "| {} | `{}` | {} | {} |",
+                timestamp(&n.at),
+                n.to,
+                n.text.replace('|', "\\|").replace('\n', " "),
+                n.delivery.describe().replace('|', "\\|"),
+            );
+        }
+    }
     let meta = &record.metadata;
     if !meta.contacts.is_empty() {
         let _ = writeln!(md, "\n## Contacts\n\n| Role | Handle |\n|---|---|");
