@@ -1,30 +1,35 @@
 //! `cargo run --example deploy`: the team's whole runbook, end to end, with
-//! no setup. Manual steps are confirmed as "example"; commands that would
-//! change a server are shown, not run (a dry-run), and the journal, the
+//! no setup, as a dry-run: commands that would change a server are shown,
+//! not run, and manual steps are listed as skipped with what they would ask
+//! (nobody is asked). Read-only steps run for real against the in-process
+//! API simulator of `escola-runbook-testkit` (127.0.0.1, ephemeral port),
+//! under simulated user traffic: the metrics baseline and endpoint, the
+//! smoke tests and the alert rules (each evaluated once). The journal, the
 //! three reports and the plots land in `target/escola-runbook-example/`.
-//! Read-only steps run for real against the in-process API simulator of
-//! `escola-runbook-testkit` (127.0.0.1, ephemeral port), under simulated
-//! user traffic: the smoke tests, the metrics baseline and endpoint, and the
-//! alert watches.
 //!
 //! - `-- --fault latency`: the API turns slow (2.5 s per request) right
 //!   after the deploy. The alert watches run for real, time-compressed (said
-//!   on screen): "P95 > 2s" fires, the rollback phase runs, exit 3, and the
-//!   report holds the latency chart.
+//!   on screen): "P95 > 2s" fires, the rollback phase is rehearsed, exit 3,
+//!   and the report holds the latency chart.
 //! - `-- --fault errors` (or another name of
 //!   `escola_runbook_testkit::FAULT_NAMES`): the API is broken from the
-//!   start, so the smoke tests fail and the rollback phase runs.
+//!   start. With `errors`, `slow`, `no-trace-id`, `ignore-if-match` or
+//!   `rate-limit` the smoke tests fail and the rollback phase is rehearsed
+//!   (exit 3); `down` and `wrong-metrics-auth` stop the run at the metrics
+//!   baseline (exit 1).
 
+use std::io::Write;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use escola_runbook_checks::escola::{self, EscolaConfig, MetricsConfig, WatchConfig};
 use escola_runbook_core::report::{LineReporter, write_reports};
 use escola_runbook_core::{
-    Environment, Event, Executor, Observer, PreapprovedConfirmer, RunOptions, Secret, Secrets,
-    run_directory,
+    Environment, Event, Executor, Observer, PreapprovedConfirmer, RunOptions, RunRecord, Secret,
+    Secrets, run_directory,
 };
-use escola_runbook_testkit::{Faults, Simulator, SimulatorConfig};
+use escola_runbook_testkit::{FAULT_NAMES, Faults, Simulator, SimulatorConfig};
 
 /// Turns the API slow when the extended monitoring starts: the deploy
 /// "went out" with a latency regression.
@@ -41,27 +46,21 @@ impl Observer for SlowAfterDeploy {
     }
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let api = Simulator::start(SimulatorConfig::default()).await?;
-    eprintln!("Escola Connect API simulator at {}", api.base_url());
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let slow_after_deploy = match args.as_slice() {
-        [] => false,
-        [flag, name] if flag == "--fault" && name == "latency" => true,
-        [flag, name] if flag == "--fault" => {
-            api.faults().apply_named(name).await?;
-            eprintln!("fault `{name}` switched on");
-            false
-        }
-        _ => {
-            eprintln!(
-                "usage: cargo run --example deploy [-- --fault latency|{}]",
-                escola_runbook_testkit::FAULT_NAMES.join("|")
-            );
-            std::process::exit(escola_runbook_core::exit::USAGE);
-        }
-    };
+/// Runs the built-in runbook as a dry-run against `api`, with `fault`
+/// (`latency`, or a name of `escola_runbook_testkit::FAULT_NAMES`) switched
+/// on, the step lines written to `log`, and the run directory under `root`
+/// holding the journal and the reports.
+pub async fn deploy<W: Write + Send + 'static>(
+    api: &Simulator,
+    fault: Option<&str>,
+    root: &Path,
+    log: W,
+) -> Result<RunRecord, Box<dyn std::error::Error>> {
+    let slow_after_deploy = fault == Some(LATENCY_AFTER_DEPLOY);
+    if let Some(name) = fault.filter(|_| !slow_after_deploy) {
+        api.faults().apply_named(name).await?;
+        eprintln!("fault `{name}` switched on");
+    }
     let mut config = EscolaConfig {
         // The metrics steps and the alert watches read the simulator's /metrics.
         metrics: Some(MetricsConfig::default()),
@@ -98,13 +97,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             })
         })
         .collect();
-    while api.requests_served() < 60 {
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    // A fault may keep the traffic out (`down`): wait for it only so long.
+    let warm_up = tokio::time::timeout(TRAFFIC_WAIT, async {
+        while api.requests_served() < 60 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+    if warm_up.await.is_err() {
+        eprintln!(
+            "(example) the API served {} requests to its users in {}s; going on",
+            api.requests_served(),
+            TRAFFIC_WAIT.as_secs()
+        );
     }
     let mut secrets = Secrets::new();
     secrets.insert("metrics_token", Secret::new(api.metrics_token()));
-    let root =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/escola-runbook-example");
     let mut executor = Executor::new(runbook)
         .options(RunOptions {
             operator: "example".into(),
@@ -115,19 +122,56 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .environment(Environment::new("simulator").with("base_url", api.base_url()))
         .secrets(secrets)
         .confirmer(Arc::new(PreapprovedConfirmer::new("example")))
-        .observer(Arc::new(LineReporter::new(std::io::stderr())))
-        .run_root(&root);
+        .observer(Arc::new(LineReporter::new(log)))
+        .run_root(root);
     if slow_after_deploy {
         executor = executor.observer(Arc::new(SlowAfterDeploy(api.faults().clone())));
     }
-    let record = executor.run().await?;
-    let dir = run_directory(&root, &record.run.run_id);
-    for path in write_reports(&record, &dir)? {
-        eprintln!("wrote {}", path.display());
-    }
+    let record = executor.run().await;
     for user in users {
         user.abort();
     }
+    let record = record?;
+    let dir = run_directory(root, &record.run.run_id);
+    for path in write_reports(&record, &dir)? {
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(record)
+}
+
+/// The fault the example itself adds: a slow release after the deploy.
+const LATENCY_AFTER_DEPLOY: &str = "latency";
+
+/// How long the users' traffic may take to reach the API before the run.
+const TRAFFIC_WAIT: Duration = Duration::from_secs(10);
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let fault = match args.as_slice() {
+        [] => None,
+        [flag, name]
+            if flag == "--fault"
+                && (name == LATENCY_AFTER_DEPLOY || FAULT_NAMES.contains(&name.as_str())) =>
+        {
+            Some(name.as_str())
+        }
+        _ => {
+            eprintln!(
+                "usage: cargo run --example deploy [-- --fault {LATENCY_AFTER_DEPLOY}|{}]",
+                FAULT_NAMES.join("|")
+            );
+            std::process::exit(escola_runbook_core::exit::USAGE);
+        }
+    };
+    let api = Simulator::start(SimulatorConfig::default()).await?;
+    eprintln!("Escola Connect API simulator at {}", api.base_url());
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/escola-runbook-example");
+    let record = deploy(&api, fault, &root, std::io::stderr()).await?;
     api.shutdown().await;
-    std::process::exit(record.exit_code.unwrap_or(1));
+    std::process::exit(
+        record
+            .exit_code
+            .unwrap_or(escola_runbook_core::exit::STEP_FAILED),
+    );
 }

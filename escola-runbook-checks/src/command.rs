@@ -1,6 +1,8 @@
 //! Runs a program (or a shell line) as a step: maintenance mode, migrations,
-//! composer, cache scripts. The whole process group is killed on timeout or
-//! stop, output is captured as bounded evidence with secrets masked.
+//! composer, cache scripts. The command runs in a process group of its own,
+//! recorded in the journal; on timeout or stop the whole group is asked to
+//! end (SIGTERM) and killed after [`TERM_GRACE`], and the output so far is
+//! kept as bounded evidence with secrets masked.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -75,6 +77,7 @@ pub struct CommandCheck {
     timeout: Option<Duration>,
     expect_exit: Vec<i32>,
     output_limit: usize,
+    term_grace: Duration,
     mutates: bool,
 }
 
@@ -110,6 +113,7 @@ impl CommandCheck {
             timeout: None,
             expect_exit: vec![0],
             output_limit: DEFAULT_OUTPUT_LIMIT,
+            term_grace: TERM_GRACE,
             mutates: true,
         }
     }
@@ -133,8 +137,9 @@ impl CommandCheck {
         self
     }
 
-    /// Kills the whole process group after `limit` and reports timed out,
-    /// with the output captured so far.
+    /// Stops the whole process group after `limit` (SIGTERM, then SIGKILL
+    /// after [`TERM_GRACE`]) and reports timed out, with the output captured
+    /// so far.
     pub fn timeout(mut self, limit: Duration) -> Self {
         self.timeout = Some(limit);
         self
@@ -143,6 +148,15 @@ impl CommandCheck {
     /// Exit codes that mean success (default: 0).
     pub fn expect_exit(mut self, codes: impl IntoIterator<Item = i32>) -> Self {
         self.expect_exit = codes.into_iter().collect();
+        self
+    }
+
+    /// How long the process group gets after SIGTERM before SIGKILL
+    /// (default [`TERM_GRACE`]). On a stop the executor waits at most
+    /// [`CANCEL_GRACE`](escola_runbook_core::CANCEL_GRACE) for the step, so
+    /// a longer grace only holds on the check's own timeout.
+    pub fn term_grace(mut self, grace: Duration) -> Self {
+        self.term_grace = grace;
         self
     }
 
@@ -165,20 +179,66 @@ impl CommandCheck {
     }
 }
 
-/// Kills the process group when dropped, unless disarmed: covers the executor
-/// dropping the step's future on timeout or Ctrl-C.
+/// How long a stopped or timed-out command's process group gets, after
+/// SIGTERM, to exit on its own before it is killed (SIGKILL). Inside
+/// [`escola_runbook_core::CANCEL_GRACE`], so the executor waits for it.
+pub const TERM_GRACE: Duration = Duration::from_secs(10);
+
+/// How long the output pipes may stay open once the group is gone (a
+/// process that left the group may hold them).
+const OUTPUT_GRACE: Duration = Duration::from_secs(2);
+
+/// Kills the process group when dropped: covers the executor dropping the
+/// step's future without waiting (a check that overran its grace period).
 struct GroupGuard {
     pgid: Option<i32>,
 }
 
 impl GroupGuard {
+    /// SIGKILL to whatever is left of the group.
     fn kill(&mut self) {
         if let Some(pgid) = self.pgid.take() {
-            // SAFETY: killpg only sends a signal; a stale group id yields ESRCH.
-            unsafe {
-                libc::killpg(pgid, libc::SIGKILL);
-            }
+            signal_group(pgid, libc::SIGKILL);
         }
+    }
+
+    /// Asks the group to stop (SIGTERM), waits up to `grace` for every
+    /// process of it to end, then kills what is left. Says what happened,
+    /// for the evidence.
+    async fn terminate(&mut self, child: &mut tokio::process::Child, grace: Duration) -> String {
+        let Some(pgid) = self.pgid else {
+            return "the command had already ended".into();
+        };
+        signal_group(pgid, libc::SIGTERM);
+        let asked = tokio::time::Instant::now();
+        let ended = tokio::time::timeout(grace, async {
+            let _ = child.wait().await;
+            while !escola_runbook_core::process::live_members(pgid.unsigned_abs()).is_empty() {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+        .await
+        .is_ok();
+        self.kill();
+        let _ = child.wait().await;
+        if ended {
+            format!(
+                "sent SIGTERM to process group {pgid}; it ended within {}",
+                format_duration(asked.elapsed())
+            )
+        } else {
+            format!(
+                "sent SIGTERM to process group {pgid}; still running after {}, so it was killed (SIGKILL)",
+                format_duration(grace)
+            )
+        }
+    }
+}
+
+fn signal_group(pgid: i32, signal: i32) {
+    // SAFETY: killpg only sends a signal; a group that is gone yields ESRCH.
+    unsafe {
+        libc::killpg(pgid, signal);
     }
 }
 
@@ -355,6 +415,16 @@ impl Check for CommandCheck {
         let mut guard = GroupGuard {
             pgid: child.id().and_then(|id| i32::try_from(id).ok()),
         };
+        if let Some(pgid) = child.id() {
+            if let Err(e) = ctx.record_process_group(pgid) {
+                guard.kill();
+                let _ = child.wait().await;
+                return Outcome::check_error(format!(
+                    "`{line}` was stopped at once: its process group could not be recorded ({e})"
+                ))
+                .with_evidence("command", line);
+            }
+        }
         let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
             return Outcome::check_error(format!("`{line}` started without its output pipes"));
         };
@@ -362,24 +432,30 @@ impl Check for CommandCheck {
         let out_task = tokio::spawn(read_tail(stdout, limit));
         let err_task = tokio::spawn(read_tail(stderr, limit));
         let started = tokio::time::Instant::now();
-        let waited = match self.timeout {
-            Some(limit) => tokio::time::timeout(limit, child.wait()).await.ok(),
-            None => Some(child.wait().await),
+        let ended = tokio::select! {
+            status = child.wait() => Ended::Exited(status),
+            () = sleep_for(self.timeout) => Ended::TimedOut,
+            () = ctx.cancellation().cancelled() => Ended::Stopped,
+        };
+        let stopped = match ended {
+            Ended::Exited(_) => None,
+            Ended::TimedOut | Ended::Stopped => {
+                Some(guard.terminate(&mut child, self.term_grace).await)
+            }
         };
         // Whatever happened, nothing of the group may outlive the step: a
         // background job holding the pipes would otherwise hang the run.
         guard.kill();
         let elapsed = started.elapsed();
-        let stdout = out_task.await.ok().and_then(Result::ok);
-        let stderr = err_task.await.ok().and_then(Result::ok);
-        let mut outcome = match waited {
-            None => {
-                let _ = child.wait().await;
-                Outcome::timed_out(self.timeout.unwrap_or_default())
-                    .with_evidence("command", line.clone())
-            }
-            Some(Err(e)) => Outcome::check_error(format!("lost track of `{line}`: {e}")),
-            Some(Ok(status)) => match status.code() {
+        let stdout = output_of(out_task).await;
+        let stderr = output_of(err_task).await;
+        let mut outcome = match ended {
+            Ended::TimedOut => Outcome::timed_out(self.timeout.unwrap_or_default())
+                .with_evidence("command", line.clone()),
+            Ended::Stopped => Outcome::aborted(format!("`{line}` was stopped before it ended"))
+                .with_evidence("command", line.clone()),
+            Ended::Exited(Err(e)) => Outcome::check_error(format!("lost track of `{line}`: {e}")),
+            Ended::Exited(Ok(status)) => match status.code() {
                 Some(code) if self.expect_exit.contains(&code) => {
                     Outcome::passed(format!("`{line}` exited with {code}"))
                 }
@@ -407,6 +483,9 @@ impl Check for CommandCheck {
                     .map_or_else(|| "none (signal)".into(), |c| c.to_string()),
             ),
         };
+        if let Some(how) = stopped {
+            outcome = outcome.with_evidence("stopped", how);
+        }
         if let Some(dir) = &self.cwd {
             outcome = outcome.with_evidence("working directory", dir.display().to_string());
         }
@@ -421,6 +500,35 @@ impl Check for CommandCheck {
             }
         }
         outcome
+    }
+}
+
+/// How the wait for a command ended.
+enum Ended {
+    Exited(std::io::Result<std::process::ExitStatus>),
+    TimedOut,
+    Stopped,
+}
+
+/// Sleeps for `limit`, or forever without one.
+async fn sleep_for(limit: Option<Duration>) {
+    match limit {
+        Some(limit) => tokio::time::sleep(limit).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// A stream's tail once the group is gone; `None` if it could not be read,
+/// or if something outside the group keeps it open past [`OUTPUT_GRACE`].
+async fn output_of(task: tokio::task::JoinHandle<std::io::Result<Tail>>) -> Option<Tail> {
+    let abort = task.abort_handle();
+    match tokio::time::timeout(OUTPUT_GRACE, task).await {
+        Ok(Ok(Ok(tail))) => Some(tail),
+        Ok(_) => None,
+        Err(_) => {
+            abort.abort();
+            None
+        }
     }
 }
 
@@ -467,7 +575,7 @@ pub(crate) fn spec() -> crate::registry::CheckSpec {
         },
         ParamSpec {
             name: "timeout",
-            help: "kill the process group after this long (e.g. 30s, 10m)",
+            help: "stop the process group after this long (SIGTERM, SIGKILL 10s later; e.g. 30s, 10m)",
             required: false,
             default: None,
         },
@@ -533,5 +641,88 @@ pub(crate) fn spec() -> crate::registry::CheckSpec {
             }
             Ok(std::sync::Arc::new(check))
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use escola_runbook_core::process::live_members;
+    use escola_runbook_core::{CancellationToken, Environment, Secrets, Status};
+
+    fn ctx() -> Ctx {
+        Ctx::standalone(Environment::new("test"), Secrets::new())
+    }
+
+    fn evidence<'a>(o: &'a Outcome, label: &str) -> &'a str {
+        o.evidence
+            .iter()
+            .find(|e| e.label == label)
+            .map(|e| e.value.as_str())
+            .unwrap_or_else(|| panic!("no evidence `{label}` in {o:?}"))
+    }
+
+    /// The group of a command that printed `$$` (the shell leads its group).
+    fn group_of(o: &Outcome) -> u32 {
+        evidence(o, "stdout")
+            .lines()
+            .next()
+            .and_then(|l| l.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no pid printed in {o:?}"))
+    }
+
+    #[tokio::test]
+    async fn a_timed_out_command_keeps_its_output_and_leaves_nothing_running() {
+        let ctx = ctx();
+        let o = CommandCheck::shell("echo $$; echo started; sleep 30 & wait")
+            .timeout(Duration::from_millis(300))
+            .run(&ctx)
+            .await;
+        assert_eq!(o.status, Status::TimedOut, "{o:?}");
+        assert!(evidence(&o, "stdout").ends_with("started\n"), "{o:?}");
+        let pgid = group_of(&o);
+        assert!(
+            evidence(&o, "stopped").starts_with(&format!(
+                "sent SIGTERM to process group {pgid}; it ended within"
+            )),
+            "{o:?}"
+        );
+        assert!(ctx.started_processes());
+        assert_eq!(live_members(pgid), vec![]);
+    }
+
+    #[tokio::test]
+    async fn a_group_that_ignores_sigterm_is_killed_after_the_grace() {
+        let o = CommandCheck::shell("trap '' TERM; echo $$; sleep 30")
+            .timeout(Duration::from_millis(200))
+            .term_grace(Duration::from_millis(300))
+            .run(&ctx())
+            .await;
+        assert_eq!(o.status, Status::TimedOut, "{o:?}");
+        let pgid = group_of(&o);
+        assert_eq!(
+            evidence(&o, "stopped"),
+            format!(
+                "sent SIGTERM to process group {pgid}; still running after 300ms, so it was killed (SIGKILL)"
+            )
+        );
+        assert_eq!(live_members(pgid), vec![]);
+    }
+
+    #[tokio::test]
+    async fn a_stopped_command_is_aborted_with_its_output() {
+        let token = CancellationToken::new();
+        let ctx = ctx().with_cancellation(token.clone());
+        let stop = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            token.cancel();
+        });
+        let o = CommandCheck::shell("echo $$; echo long-start; sleep 30; echo long-end")
+            .run(&ctx)
+            .await;
+        stop.await.unwrap();
+        assert_eq!(o.status, Status::Aborted, "{o:?}");
+        assert!(evidence(&o, "stdout").ends_with("long-start\n"), "{o:?}");
+        assert_eq!(live_members(group_of(&o)), vec![]);
     }
 }

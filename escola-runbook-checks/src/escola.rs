@@ -55,7 +55,12 @@ pub const METRICS_TOKEN_SECRET: &str = crate::metrics::checks::DEFAULT_TOKEN_SEC
 const METRICS_STEP_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Where the application lives and how long its commands may take.
-#[derive(Debug, Clone)]
+///
+/// Serializes to the canonical form a run records and hashes as its
+/// source ([`escola_runbook_core::RunbookOrigin::Builtin`]), so a resume
+/// can tell that the same configuration shaped the runbook. It holds the
+/// *names* of secrets, never their values.
+#[derive(Debug, Clone, Serialize)]
 pub struct EscolaConfig {
     /// The application checkout on the deploy host, where `php artisan` and
     /// the scripts run.
@@ -108,7 +113,7 @@ pub struct EscolaConfig {
 
 /// The extended monitoring's alert watch: how often, how long, and the
 /// rollback window ("alertas dispararem continuamente em ≤15 min").
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct WatchConfig {
     /// Time between evaluations.
     pub interval: Duration,
@@ -139,13 +144,15 @@ impl Default for WatchConfig {
 }
 
 /// How the post-deploy `smoke-tests` step runs: one of these, never both.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum SmokeTests {
     /// The native smoke suite against the environment's `base_url` setting
     /// (`--set base_url=https://api.example.org`): by default
     /// [`SmokeCheck::escola`] (health, `/v1/cidades`, `/v1/escolas`,
-    /// `Trace-Id` on errors, the read-only part of the `If-Match` round
-    /// trip). Read-only, so it runs in dry-run too.
+    /// `Trace-Id` on errors, the `If-Match` round trip with its two refused
+    /// writes). It changes no data, so it runs in dry-run too.
+    #[serde(serialize_with = "smoke_check_settings")]
     Native(Box<SmokeCheck>),
     /// The team's `./scripts/smoke.sh` in the application directory, as the
     /// runbook names it: a read-only command step, exit 0 meaning passed.
@@ -153,6 +160,19 @@ pub enum SmokeTests {
     /// A person runs them and confirms: for a runbook built with no target
     /// URL to test (the CLI without `--set base_url=`).
     Manual,
+}
+
+/// A smoke check in the configuration's canonical form: the parameters that
+/// rebuild it, or its whole suite for one built in code.
+fn smoke_check_settings<C, S>(check: &C, serializer: S) -> Result<S::Ok, S::Error>
+where
+    C: std::ops::Deref<Target = SmokeCheck>,
+    S: serde::Serializer,
+{
+    match check.params() {
+        Some(params) => params.serialize(serializer),
+        None => check.suite().serialize(serializer),
+    }
 }
 
 impl Default for SmokeTests {

@@ -1,26 +1,196 @@
-//! Posts a message to a Slack-compatible incoming webhook: the runbook's
-//! notices in #operacoes and #promotores, "deploy iniciado/concluído", and
-//! the rollback announcement.
+//! Notices to people through a Slack-compatible incoming webhook: the
+//! runbook's notices in #operacoes and #promotores, "deploy
+//! iniciado/concluído", the rollback announcement ([`Notify`], a step), and
+//! the run's milestones as they happen ([`WebhookNotifier`]).
 //!
-//! The webhook URL is a secret (it carries the token), so it is named, not
-//! given: the step reads it from the run's secrets at run time.
+//! A notice never decides a deploy: [`Notify`] is a
+//! [notice](escola_runbook_core::Description::notice), so an undelivered
+//! message ends `warned` with the delivery error and never fails its phase;
+//! [`WebhookNotifier`] is a [`Notifier`], which the executor never lets fail
+//! the run. A dry-run sends neither: the step records what it would have
+//! posted and to which host, the notifier's messages are journaled as not
+//! sent.
+//!
+//! The webhook URL is a secret (its path carries the token), so it is named,
+//! not given, and evidence names only its host.
 
+use std::sync::Arc;
 use std::time::Duration;
-
-use std::sync::{Arc, Mutex};
 
 use escola_runbook_core::rules::AlertState;
 use escola_runbook_core::{
-    Check, CheckParams, Ctx, Description, Event, Observer, Outcome, Secret, async_trait,
+    Check, CheckParams, Ctx, DeliveryError, Description, Event, Evidence, Notifier, Outcome,
+    Secret, async_trait,
 };
 
-/// Sends one message.
+use crate::http;
+
+/// Attempts after the first before a message counts as undelivered.
+pub const DEFAULT_RETRIES: u32 = 2;
+
+/// The most retries a `notify` step may ask for (with the growing pause,
+/// about half a minute of waiting, plus the attempts' timeouts).
+pub const MAX_RETRIES: u32 = 10;
+
+/// The longest part of the webhook's answer kept as evidence.
+const ANSWER_LIMIT: usize = 500;
+
+/// The webhook URL cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WebhookError {
+    /// Not an `http(s)://host/...` URL. The URL itself is never shown.
+    #[error("the webhook URL is not an http(s) URL with a host")]
+    InvalidUrl,
+    /// The HTTP client could not be built.
+    #[error("{0}")]
+    Client(String),
+}
+
+/// A Slack-compatible incoming webhook: posts `{"text": ...}` (and a
+/// channel, for webhooks that take one), retrying on answers and errors that
+/// may pass (5xx, 429, timeouts, refused connections).
+#[derive(Clone)]
+pub struct Webhook {
+    url: Secret,
+    host: String,
+    channel: Option<String>,
+    timeout: Duration,
+    retries: u32,
+    client: reqwest::Client,
+}
+
+impl std::fmt::Debug for Webhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Webhook")
+            .field("host", &self.host)
+            .field("channel", &self.channel)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How a post went: attempts made and what the last one got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Posted {
+    /// Attempts made.
+    pub attempts: u32,
+    /// The last answer's HTTP status, if there was an answer.
+    pub status: Option<u16>,
+    /// The start of the last answer's body (not masked: mask it before
+    /// showing it).
+    pub answer: Option<String>,
+    /// Why the message was not delivered; `None` when it was.
+    pub error: Option<String>,
+}
+
+impl Webhook {
+    /// A webhook at `url`, each attempt bounded by `timeout`.
+    pub fn new(url: Secret, timeout: Duration) -> Result<Self, WebhookError> {
+        let host = reqwest::Url::parse(url.expose())
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https"))
+            .and_then(|u| {
+                let host = u.host_str()?.to_owned();
+                Some(match u.port() {
+                    Some(port) => format!("{host}:{port}"),
+                    None => host,
+                })
+            })
+            .ok_or(WebhookError::InvalidUrl)?;
+        Ok(Webhook {
+            url,
+            host,
+            channel: None,
+            timeout,
+            retries: DEFAULT_RETRIES,
+            client: http::client(timeout).map_err(WebhookError::Client)?,
+        })
+    }
+
+    /// Names a channel (for webhooks that accept one).
+    pub fn channel(mut self, channel: Option<String>) -> Self {
+        self.channel = channel;
+        self
+    }
+
+    /// Attempts after the first.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.retries = retries;
+        self
+    }
+
+    /// The URL's host (and port, if it names one): what evidence shows
+    /// instead of the secret URL.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// Posts `text`, retrying with a growing pause (0.5 s, 1 s, ...).
+    pub async fn post(&self, text: &str) -> Posted {
+        let mut body = serde_json::json!({ "text": text });
+        if let Some(channel) = &self.channel {
+            body["channel"] = serde_json::Value::String(channel.clone());
+        }
+        let body = body.to_string();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let sent = self
+                .client
+                .post(self.url.expose())
+                .header("content-type", "application/json")
+                .body(body.clone())
+                .send()
+                .await;
+            let (posted, may_pass) = match sent {
+                Ok(response) => {
+                    let status = response.status();
+                    let answer = http::body_limited(response, ANSWER_LIMIT)
+                        .await
+                        .map(|(b, _)| String::from_utf8_lossy(&b).into_owned())
+                        .ok();
+                    let error = (!status.is_success())
+                        .then(|| format!("HTTP {}, expected 2xx", status.as_u16()));
+                    let may_pass = status.is_server_error() || status.as_u16() == 429;
+                    let posted = Posted {
+                        attempts: attempt,
+                        status: Some(status.as_u16()),
+                        answer,
+                        error,
+                    };
+                    (posted, may_pass)
+                }
+                Err(e) => {
+                    let posted = Posted {
+                        attempts: attempt,
+                        status: None,
+                        answer: None,
+                        error: Some(http::explain_unmasked(&e, self.timeout)),
+                    };
+                    (posted, true)
+                }
+            };
+            tracing::debug!(
+                host = %self.host,
+                attempt,
+                status = ?posted.status,
+                "webhook answered"
+            );
+            if posted.error.is_none() || !may_pass || attempt > self.retries {
+                return posted;
+            }
+            tokio::time::sleep(Duration::from_millis(500 * u64::from(attempt))).await;
+        }
+    }
+}
+
+/// Sends one message: a runbook step that is a notice.
 #[derive(Debug, Clone)]
 pub struct Notify {
     url_secret: String,
     message: String,
     channel: Option<String>,
     timeout: Duration,
+    retries: u32,
 }
 
 impl Notify {
@@ -32,7 +202,8 @@ impl Notify {
             url_secret: url_secret.into(),
             message: message.into(),
             channel: None,
-            timeout: Duration::from_secs(10),
+            timeout: http::DEFAULT_TIMEOUT,
+            retries: DEFAULT_RETRIES,
         }
     }
 
@@ -42,9 +213,15 @@ impl Notify {
         self
     }
 
-    /// Gives up after `timeout`.
+    /// Gives up on an attempt after `timeout`.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// Attempts after the first before the notice counts as undelivered.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.retries = retries;
         self
     }
 
@@ -53,6 +230,31 @@ impl Notify {
             .replace("{run_id}", ctx.run_id())
             .replace("{environment}", &ctx.environment().name)
             .replace("{step}", ctx.step_id())
+    }
+
+    /// The webhook this notice goes to, or why it cannot be sent.
+    fn webhook(&self, ctx: &Ctx) -> Result<Webhook, String> {
+        let name = &self.url_secret;
+        let url = ctx.secret(name).ok_or_else(|| {
+            format!(
+                "secret `{name}` (the webhook URL) was not provided; pass --secret {name}=ENV_VAR"
+            )
+        })?;
+        Webhook::new(url.clone(), self.timeout)
+            .map(|w| w.channel(self.channel.clone()).retries(self.retries))
+            .map_err(|e| format!("secret `{name}`: {e}"))
+    }
+
+    /// Evidence every outcome carries: the message and where it goes.
+    fn addressed(&self, outcome: Outcome, text: String, host: Option<&str>) -> Outcome {
+        let mut outcome = outcome.with_evidence("message", text);
+        if let Some(host) = host {
+            outcome = outcome.with_evidence("to", host);
+        }
+        if let Some(c) = &self.channel {
+            outcome = outcome.with_evidence("channel", c.clone());
+        }
+        outcome
     }
 }
 
@@ -64,7 +266,7 @@ impl Check for Notify {
             .as_deref()
             .map(|c| format!(" to {c}"))
             .unwrap_or_default();
-        Description::mutating(
+        Description::notice(
             "notify",
             format!("the webhook accepts the message{to}"),
             format!(
@@ -77,132 +279,98 @@ impl Check for Notify {
     fn params(&self) -> Option<CheckParams> {
         let mut p = CheckParams::new("notify")
             .with("url_secret", &self.url_secret)
-            .with("message", &self.message)
-            .with("timeout", format!("{}ms", self.timeout.as_millis()));
+            .with("message", &self.message);
+        if self.timeout != http::DEFAULT_TIMEOUT {
+            p = p.with("timeout", format!("{}ms", self.timeout.as_millis()));
+        }
+        if self.retries != DEFAULT_RETRIES {
+            p = p.with("retries", self.retries.to_string());
+        }
         if let Some(c) = &self.channel {
             p = p.with("channel", c);
         }
         Some(p)
     }
 
-    async fn run(&self, ctx: &Ctx) -> Outcome {
-        let Some(url) = ctx.secret(&self.url_secret) else {
-            return Outcome::check_error(format!(
-                "secret `{}` (the webhook URL) was not provided; pass --secret {}=ENV_VAR",
-                self.url_secret, self.url_secret
-            ));
+    fn preview(&self, ctx: &Ctx) -> Vec<Evidence> {
+        let to = match self.webhook(ctx) {
+            Ok(webhook) => webhook.host().to_owned(),
+            Err(why) => format!("nowhere: {why}"),
         };
-        let text = self.render(ctx);
-        let mut body = serde_json::json!({ "text": text });
-        if let Some(channel) = &self.channel {
-            body["channel"] = serde_json::Value::String(channel.clone());
-        }
-        let client = match reqwest::Client::builder().timeout(self.timeout).build() {
-            Ok(c) => c,
-            Err(e) => return Outcome::check_error(format!("cannot build an HTTP client: {e}")),
-        };
-        let sent = client
-            .post(url.expose())
-            .header("content-type", "application/json")
-            .body(body.to_string())
-            .send()
-            .await;
-        let outcome = match sent {
-            Err(e) => {
-                let what = if e.is_timeout() {
-                    format!("no answer within {}ms", self.timeout.as_millis())
-                } else if e.is_connect() {
-                    "cannot connect".to_owned()
-                } else {
-                    e.to_string()
-                };
-                Outcome::check_error(format!("the webhook did not take the message: {what}"))
-            }
-            Ok(response) => {
-                let status = response.status();
-                let answer: String = response
-                    .text()
-                    .await
-                    .unwrap_or_default()
-                    .chars()
-                    .take(500)
-                    .collect();
-                let o = if status.is_success() {
-                    Outcome::passed(format!(
-                        "the webhook accepted the message (HTTP {})",
-                        status.as_u16()
-                    ))
-                } else {
-                    Outcome::failed(format!(
-                        "the webhook refused the message: HTTP {}, expected 2xx",
-                        status.as_u16()
-                    ))
-                };
-                o.with_evidence("HTTP status", status.as_u16().to_string())
-                    .with_evidence("answer", answer)
-            }
-        };
-        // The URL is a secret: the redactor masks it in any error text.
-        let mut outcome = outcome.with_evidence("message", text);
+        let mut evidence = vec![
+            Evidence {
+                label: "would post".into(),
+                value: self.render(ctx),
+            },
+            Evidence {
+                label: "to".into(),
+                value: to,
+            },
+        ];
         if let Some(c) = &self.channel {
-            outcome = outcome.with_evidence("channel", c.clone());
+            evidence.push(Evidence {
+                label: "channel".into(),
+                value: c.clone(),
+            });
         }
-        let redactor = ctx.redactor();
-        outcome.summary = redactor.redact(&outcome.summary).into_owned();
-        outcome
+        evidence
     }
-}
 
-/// What happened to one notification.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Delivery {
-    /// The message.
-    pub text: String,
-    /// `Ok(attempts)` when delivered, `Err(reason)` when every attempt failed.
-    pub result: Result<u32, String>,
+    async fn run(&self, ctx: &Ctx) -> Outcome {
+        let text = self.render(ctx);
+        let webhook = match self.webhook(ctx) {
+            Ok(w) => w,
+            Err(why) => {
+                let outcome = Outcome::warned(format!("notice not sent: {why}"));
+                return self.addressed(outcome, text, None);
+            }
+        };
+        let posted = webhook.post(&text).await;
+        let redactor = ctx.redactor();
+        let outcome = match &posted.error {
+            None => Outcome::passed(format!(
+                "the webhook at {} accepted the message (HTTP {})",
+                webhook.host(),
+                posted.status.unwrap_or_default()
+            )),
+            Some(error) => Outcome::warned(format!(
+                "notice not delivered to {}: {} after {} attempts",
+                webhook.host(),
+                redactor.redact(error),
+                posted.attempts
+            )),
+        };
+        let mut outcome = outcome.with_evidence("attempts", posted.attempts.to_string());
+        if let Some(status) = posted.status {
+            outcome = outcome.with_evidence("HTTP status", status.to_string());
+        }
+        if let Some(answer) = &posted.answer {
+            outcome = outcome.with_evidence("answer", redactor.redact(answer).into_owned());
+        }
+        self.addressed(outcome, text, Some(webhook.host()))
+    }
 }
 
 /// Posts the run's milestones to a Slack-compatible webhook as they happen:
-/// deploy started and finished, rollback started, an alert firing. An
-/// observer, so it runs beside the deploy and never fails it: a message that
-/// cannot be delivered after its retries is kept in [`deliveries`](Self::deliveries)
-/// for the caller to report.
+/// deploy started and finished, rollback started, an alert firing. A
+/// [`Notifier`]: the executor sends nothing in a dry-run, never lets a
+/// failed message fail the run, and journals each message with its
+/// delivery.
+#[derive(Debug, Clone)]
 pub struct WebhookNotifier {
-    url: Secret,
-    channel: Option<String>,
-    retries: u32,
-    client: reqwest::Client,
-    deliveries: Arc<Mutex<Vec<Delivery>>>,
-    pending: Mutex<Vec<tokio::task::JoinHandle<()>>>,
-}
-
-impl std::fmt::Debug for WebhookNotifier {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WebhookNotifier")
-            .field("channel", &self.channel)
-            .finish_non_exhaustive()
-    }
+    webhook: Webhook,
 }
 
 impl WebhookNotifier {
     /// Posts to the webhook at `url` (a secret: it carries the token).
-    pub fn new(url: Secret, channel: Option<String>) -> Result<Self, String> {
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .map_err(|e| format!("cannot build an HTTP client: {e}"))?;
+    pub fn new(url: Secret, channel: Option<String>) -> Result<Self, WebhookError> {
         Ok(WebhookNotifier {
-            url,
-            channel,
-            retries: 2,
-            client,
-            deliveries: Arc::default(),
-            pending: Mutex::default(),
+            webhook: Webhook::new(url, http::DEFAULT_TIMEOUT)?.channel(channel),
         })
     }
 
     /// The message for `event`, if it is a milestone.
-    pub fn message(event: &Event) -> Option<String> {
+    pub fn milestone(event: &Event) -> Option<String> {
         match event {
             Event::RunStarted { run, runbook, .. } => Some(format!(
                 "{}: deploy {} started by {} on {}{}",
@@ -233,80 +401,27 @@ impl WebhookNotifier {
             _ => None,
         }
     }
-
-    /// Waits (at most `limit`) for messages still being sent, then returns
-    /// what happened to each.
-    pub async fn flush(&self, limit: Duration) -> Vec<Delivery> {
-        let handles = std::mem::take(&mut *lock(&self.pending));
-        let _ = tokio::time::timeout(limit, futures_util::future::join_all(handles)).await;
-        lock(&self.deliveries).clone()
-    }
-
-    /// What happened to each message so far.
-    pub fn deliveries(&self) -> Vec<Delivery> {
-        lock(&self.deliveries).clone()
-    }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    match m.lock() {
-        Ok(g) => g,
-        Err(poisoned) => poisoned.into_inner(),
+#[async_trait]
+impl Notifier for WebhookNotifier {
+    fn destination(&self) -> String {
+        self.webhook.host().to_owned()
     }
-}
 
-impl Observer for WebhookNotifier {
-    fn on_event(&self, event: &Event) {
-        let Some(text) = Self::message(event) else {
-            return;
-        };
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            lock(&self.deliveries).push(Delivery {
-                text,
-                result: Err("no async runtime to send from".into()),
-            });
-            return;
-        };
-        let mut body = serde_json::json!({ "text": text });
-        if let Some(channel) = &self.channel {
-            body["channel"] = serde_json::Value::String(channel.clone());
+    fn message(&self, event: &Event) -> Option<String> {
+        Self::milestone(event)
+    }
+
+    async fn deliver(&self, text: &str) -> Result<u32, DeliveryError> {
+        let posted = self.webhook.post(text).await;
+        match posted.error {
+            None => Ok(posted.attempts),
+            Some(error) => Err(DeliveryError {
+                attempts: posted.attempts,
+                error,
+            }),
         }
-        let (client, url, retries, deliveries) = (
-            self.client.clone(),
-            self.url.clone(),
-            self.retries,
-            self.deliveries.clone(),
-        );
-        let task = runtime.spawn(async move {
-            let mut last = String::new();
-            for attempt in 1..=retries + 1 {
-                let sent = client
-                    .post(url.expose())
-                    .header("content-type", "application/json")
-                    .body(body.to_string())
-                    .send()
-                    .await;
-                match sent {
-                    Ok(r) if r.status().is_success() => {
-                        lock(&deliveries).push(Delivery {
-                            text,
-                            result: Ok(attempt),
-                        });
-                        return;
-                    }
-                    Ok(r) => last = format!("HTTP {}", r.status().as_u16()),
-                    Err(e) if e.is_timeout() => last = "no answer within 10s".into(),
-                    Err(e) if e.is_connect() => last = "cannot connect".into(),
-                    Err(_) => last = "the request failed".into(),
-                }
-                tokio::time::sleep(Duration::from_millis(500 * u64::from(attempt))).await;
-            }
-            lock(&deliveries).push(Delivery {
-                text,
-                result: Err(format!("{last} after {} attempts", retries + 1)),
-            });
-        });
-        lock(&self.pending).push(task);
     }
 }
 
@@ -334,14 +449,20 @@ pub(crate) fn spec() -> crate::registry::CheckSpec {
         },
         ParamSpec {
             name: "timeout",
-            help: "give up after this long (e.g. 10s)",
+            help: "give up on an attempt after this long (e.g. 10s)",
             required: false,
             default: Some("10s"),
+        },
+        ParamSpec {
+            name: "retries",
+            help: "attempts after the first (on 5xx, 429, timeouts, refused connections) before the notice ends warned",
+            required: false,
+            default: Some("2"),
         },
     ];
     CheckSpec {
         name: "notify",
-        summary: "posts a message to a Slack-compatible webhook (an action: dry-run only describes it)",
+        summary: "posts a message to a Slack-compatible webhook (a notice: never fails a run, ends warned when undelivered; dry-run only describes it)",
         params: PARAMS,
         build: |p| {
             let mut n = Notify::new(p.require("url_secret")?, p.require("message")?);
@@ -351,7 +472,16 @@ pub(crate) fn spec() -> crate::registry::CheckSpec {
             if let Some(t) = p.duration("timeout")? {
                 n = n.timeout(t);
             }
-            Ok(std::sync::Arc::new(n))
+            if let Some(r) = p.parse::<u32>("retries")? {
+                if r > MAX_RETRIES {
+                    return Err(p.error(
+                        "retries",
+                        format!("must be at most {MAX_RETRIES}: a notice must not hold up the run"),
+                    ));
+                }
+                n = n.retries(r);
+            }
+            Ok(Arc::new(n))
         },
     }
 }
@@ -361,129 +491,279 @@ mod tests {
     use std::io::{BufRead, BufReader, Read, Write};
     use std::net::TcpListener;
 
-    use escola_runbook_core::{Environment, Secret, Secrets, Status};
+    use escola_runbook_core::{
+        Delivery, Environment, Executor, Phase, RunOptions, Runbook, Secret, Secrets, Status, Step,
+    };
 
     use super::*;
 
-    /// A one-request HTTP server answering `status`; returns its URL and a
-    /// handle yielding the request body.
-    fn server(status: u16) -> (String, std::thread::JoinHandle<String>) {
+    const SECRET_PART: &str = "s3cr3tp4th";
+
+    /// An HTTP server answering one request per status in `statuses`;
+    /// returns its URL and a handle yielding the request bodies.
+    fn server(statuses: Vec<u16>) -> (String, std::thread::JoinHandle<Vec<String>>) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!(
-            "http://{}/hooks/T000/B000/s3cr3tp4th",
+            "http://{}/hooks/T000/B000/{SECRET_PART}",
             listener.local_addr().unwrap()
         );
         let handle = std::thread::spawn(move || {
-            let (stream, _) = listener.accept().unwrap();
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut length = 0;
-            loop {
-                let mut line = String::new();
-                reader.read_line(&mut line).unwrap();
-                if line == "\r\n" {
-                    break;
+            let mut bodies = Vec::new();
+            for status in statuses {
+                let (stream, _) = listener.accept().unwrap();
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut length = 0;
+                loop {
+                    let mut line = String::new();
+                    reader.read_line(&mut line).unwrap();
+                    if line == "\r\n" {
+                        break;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap();
+                    }
                 }
-                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                    length = v.trim().parse().unwrap();
-                }
+                let mut body = vec![0; length];
+                reader.read_exact(&mut body).unwrap();
+                let mut stream = stream;
+                write!(
+                    stream,
+                    "HTTP/1.1 {status} X\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok"
+                )
+                .unwrap();
+                bodies.push(String::from_utf8(body).unwrap());
             }
-            let mut body = vec![0; length];
-            reader.read_exact(&mut body).unwrap();
-            let mut stream = stream;
-            write!(
-                stream,
-                "HTTP/1.1 {status} X\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok"
-            )
-            .unwrap();
-            String::from_utf8(body).unwrap()
+            bodies
         });
         (url, handle)
     }
 
-    fn ctx(url: &str) -> Ctx {
+    /// A URL nothing listens on.
+    fn closed() -> String {
+        let closed = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!(
+            "http://{}/hooks/{SECRET_PART}",
+            closed.local_addr().unwrap()
+        );
+        drop(closed);
+        url
+    }
+
+    fn host(url: &str) -> &str {
+        url.trim_start_matches("http://").split('/').next().unwrap()
+    }
+
+    fn secrets(url: &str) -> Secrets {
         let mut secrets = Secrets::new();
         secrets.insert("webhook", Secret::new(url));
-        Ctx::standalone(Environment::new("production"), secrets)
+        secrets
+    }
+
+    fn ctx(url: &str) -> Ctx {
+        Ctx::standalone(Environment::new("production"), secrets(url))
+    }
+
+    fn evidence<'a>(outcome: &'a Outcome, label: &str) -> &'a str {
+        outcome
+            .evidence
+            .iter()
+            .find(|e| e.label == label)
+            .map(|e| e.value.as_str())
+            .unwrap_or_else(|| panic!("no {label:?} in {outcome:?}"))
+    }
+
+    fn assert_no_url(outcome: &Outcome) {
+        let json = serde_json::to_string(outcome).unwrap();
+        assert!(!json.contains(SECRET_PART), "{json}");
     }
 
     #[tokio::test]
     async fn posts_the_rendered_message() {
-        let (url, server) = server(200);
+        let (url, server) = server(vec![200]);
         let n = Notify::new("webhook", "deploy {run_id} em {environment} concluído")
             .channel("#operacoes");
         let outcome = n.run(&ctx(&url)).await;
         assert_eq!(outcome.status, Status::Passed, "{outcome:?}");
-        let body: serde_json::Value = serde_json::from_str(&server.join().unwrap()).unwrap();
+        assert_eq!(evidence(&outcome, "to"), host(&url));
+        assert_eq!(evidence(&outcome, "attempts"), "1");
+        let bodies = server.join().unwrap();
+        let body: serde_json::Value = serde_json::from_str(&bodies[0]).unwrap();
         assert_eq!(body["text"], "deploy standalone em production concluído");
         assert_eq!(body["channel"], "#operacoes");
+        assert_no_url(&outcome);
     }
 
     #[tokio::test]
-    async fn a_refusal_fails_and_an_unreachable_hook_is_a_check_error() {
-        let (url, server) = server(403);
+    async fn a_failing_webhook_is_retried_then_warns_with_the_delivery_error() {
+        let (url, server) = server(vec![500, 502, 500]);
         let outcome = Notify::new("webhook", "x").run(&ctx(&url)).await;
-        assert_eq!(outcome.status, Status::Failed);
+        assert_eq!(outcome.status, Status::Warned, "{outcome:?}");
         assert_eq!(
             outcome.summary,
-            "the webhook refused the message: HTTP 403, expected 2xx"
+            format!(
+                "notice not delivered to {}: HTTP 500, expected 2xx after 3 attempts",
+                host(&url)
+            )
         );
-        server.join().unwrap();
-        let closed = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}/hooks/s3cr3tp4th", closed.local_addr().unwrap());
-        drop(closed);
-        let outcome = Notify::new("webhook", "x").run(&ctx(&url)).await;
-        assert_eq!(outcome.status, Status::CheckError);
-        assert!(
-            !serde_json::to_string(&outcome)
-                .unwrap()
-                .contains("s3cr3tp4th")
-        );
-        let outcome = Notify::new("missing", "x").run(&ctx(&url)).await;
-        assert_eq!(outcome.status, Status::CheckError);
-        assert!(outcome.summary.contains("--secret missing=ENV_VAR"));
+        assert_eq!(evidence(&outcome, "attempts"), "3");
+        assert_eq!(evidence(&outcome, "HTTP status"), "500");
+        assert_eq!(evidence(&outcome, "answer"), "ok");
+        assert_eq!(server.join().unwrap().len(), 3);
+        assert_no_url(&outcome);
     }
 
     #[tokio::test]
-    async fn the_notifier_posts_milestones_and_records_failures() {
-        use escola_runbook_core::{Executor, Phase, Runbook, Step};
-        let (url, server) = server(200);
-        let notifier =
-            Arc::new(WebhookNotifier::new(Secret::new(url), Some("#operacoes".into())).unwrap());
-        let runbook = Runbook::builder("escola")
+    async fn a_passing_failure_is_delivered_on_a_retry_and_a_refusal_is_not_retried() {
+        let (url, flaky) = server(vec![503, 200]);
+        let outcome = Notify::new("webhook", "x").run(&ctx(&url)).await;
+        assert_eq!(outcome.status, Status::Passed, "{outcome:?}");
+        assert_eq!(evidence(&outcome, "attempts"), "2");
+        flaky.join().unwrap();
+
+        // 403: the hook was revoked; asking again would not help.
+        let (url, refusing) = server(vec![403]);
+        let outcome = Notify::new("webhook", "x").run(&ctx(&url)).await;
+        assert_eq!(outcome.status, Status::Warned, "{outcome:?}");
+        assert_eq!(evidence(&outcome, "attempts"), "1");
+        assert_eq!(refusing.join().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_or_misconfigured_webhook_warns_with_the_reason() {
+        let url = closed();
+        let outcome = Notify::new("webhook", "x").retries(1).run(&ctx(&url)).await;
+        assert_eq!(outcome.status, Status::Warned, "{outcome:?}");
+        assert!(
+            outcome.summary.starts_with(&format!(
+                "notice not delivered to {}: cannot connect",
+                host(&url)
+            )),
+            "{outcome:?}"
+        );
+        assert!(outcome.summary.ends_with("after 2 attempts"), "{outcome:?}");
+        assert_no_url(&outcome);
+
+        let outcome = Notify::new("missing", "x").run(&ctx(&url)).await;
+        assert_eq!(outcome.status, Status::Warned);
+        assert!(
+            outcome.summary.contains("--secret missing=ENV_VAR"),
+            "{outcome:?}"
+        );
+
+        let outcome = Notify::new("webhook", "x")
+            .run(&ctx("hooks.example/s3cr3tp4th"))
+            .await;
+        assert_eq!(outcome.status, Status::Warned);
+        assert_eq!(
+            outcome.summary,
+            "notice not sent: secret `webhook`: the webhook URL is not an http(s) URL with a host"
+        );
+        assert_no_url(&outcome);
+    }
+
+    #[test]
+    fn it_is_a_notice_and_its_preview_names_message_and_host() {
+        let n = Notify::new("webhook", "deploy {run_id}");
+        assert!(n.describe().notice && n.describe().mutates);
+        let url = closed();
+        let preview = n.preview(&ctx(&url));
+        let labels: Vec<(&str, &str)> = preview
+            .iter()
+            .map(|e| (e.label.as_str(), e.value.as_str()))
+            .collect();
+        assert_eq!(
+            labels,
+            [("would post", "deploy standalone"), ("to", host(&url))]
+        );
+        let preview = Notify::new("missing", "x").preview(&ctx(&url));
+        assert!(preview[1].value.starts_with("nowhere: secret `missing`"));
+    }
+
+    fn runbook() -> Runbook {
+        Runbook::builder("escola")
             .phase(Phase::new("p", "P").step(Step::manual("s", "S")))
             .build()
-            .unwrap();
-        Executor::new(runbook)
-            .observer(notifier.clone())
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_notifier_posts_milestones_and_the_record_keeps_each_delivery() {
+        let (url, server) = server(vec![200, 200]);
+        let notifier = WebhookNotifier::new(Secret::new(&url), Some("#operacoes".into())).unwrap();
+        let record = Executor::new(runbook())
+            .secrets(secrets(&url))
+            .notifier(Arc::new(notifier))
             .run()
             .await
             .unwrap();
-        let deliveries = notifier.flush(Duration::from_secs(5)).await;
-        // The one-request server takes one message; the other fails after
-        // its retries and is recorded, never raised.
-        let body: serde_json::Value = serde_json::from_str(&server.join().unwrap()).unwrap();
+        let bodies = server.join().unwrap();
+        let texts: Vec<&str> = record.notices.iter().map(|n| n.text.as_str()).collect();
+        assert_eq!(record.notices.len(), 2, "{texts:?}");
+        assert!(texts[0].starts_with("escola: deploy "), "{texts:?}");
+        assert_eq!(texts[1], "deploy finished: succeeded (exit code 0)");
+        for n in &record.notices {
+            assert_eq!(n.to, host(&url));
+            assert_eq!(n.delivery, Delivery::Delivered { attempts: 1 });
+        }
+        let body: serde_json::Value = serde_json::from_str(&bodies[0]).unwrap();
         assert_eq!(body["channel"], "#operacoes");
-        assert_eq!(deliveries.len(), 2, "{deliveries:?}");
-        let delivered = deliveries.iter().find(|d| d.result == Ok(1)).unwrap();
-        assert_eq!(body["text"], delivered.text.as_str());
-        let failed = deliveries.iter().find(|d| d.result.is_err()).unwrap();
-        let texts = [delivered.text.as_str(), failed.text.as_str()];
-        assert!(
-            texts.iter().any(|t| t.starts_with("escola: deploy ")
-                && t.ends_with("started by unknown on default")),
-            "{texts:?}"
+    }
+
+    #[tokio::test]
+    async fn an_undelivered_milestone_is_recorded_and_a_dry_run_sends_none() {
+        let url = closed();
+        let notifier = Arc::new(WebhookNotifier::new(Secret::new(&url), None).unwrap());
+        let record = Executor::new(runbook())
+            .notifier(notifier.clone())
+            .run()
+            .await
+            .unwrap();
+        assert_eq!(
+            record.verdict,
+            Some(escola_runbook_core::Verdict::Succeeded)
         );
-        assert!(
-            texts.contains(&"deploy finished: succeeded (exit code 0)"),
-            "{texts:?}"
+        for n in &record.notices {
+            match &n.delivery {
+                Delivery::Undelivered { attempts, error } => {
+                    assert_eq!(*attempts, 3);
+                    assert!(error.starts_with("cannot connect"), "{error}");
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+
+        // A listener that would see any connection: a dry-run makes none.
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let url = format!(
+            "http://{}/hooks/{SECRET_PART}",
+            listener.local_addr().unwrap()
         );
+        let notifier = WebhookNotifier::new(Secret::new(&url), None).unwrap();
+        let record = Executor::new(runbook())
+            .options(RunOptions {
+                dry_run: true,
+                ..RunOptions::default()
+            })
+            .notifier(Arc::new(notifier))
+            .run()
+            .await
+            .unwrap();
+        assert_eq!(record.notices.len(), 2);
         assert!(
-            failed
-                .result
-                .as_ref()
-                .unwrap_err()
-                .ends_with("after 3 attempts"),
-            "{failed:?}"
+            record
+                .notices
+                .iter()
+                .all(|n| n.delivery == Delivery::DryRun)
         );
+        assert!(record.notices[0].text.ends_with("(dry-run)"));
+        assert!(listener.accept().is_err(), "the dry-run connected");
+    }
+
+    #[test]
+    fn an_invalid_url_is_refused_without_showing_it() {
+        let e = WebhookNotifier::new(Secret::new("ftp://x/s3cr3tp4th"), None).unwrap_err();
+        assert_eq!(e, WebhookError::InvalidUrl);
+        assert!(!e.to_string().contains(SECRET_PART));
     }
 }

@@ -63,11 +63,17 @@ fn fake_for(id: &str, description: Description) -> Fake {
     }
 }
 
-/// The runbook imported from `md`, with the deploy phase set to roll back
-/// on failure (as a team would in the TOML) and its commands faked.
+/// The runbook imported from `md`, with the deploy phase (the second) set
+/// to roll back on failure when there is a rollback phase (as a team would
+/// in the TOML), and its commands faked.
 fn runbook_of(md: &str) -> Runbook {
     let mut imported = markdown::import(md, &ImportOptions::default());
-    imported.file.phases[1].rollback_on_failure = true;
+    let has_rollback = imported
+        .file
+        .phases
+        .iter()
+        .any(|p| p.kind == escola_runbook_core::PhaseKind::Rollback);
+    imported.file.phases[1].rollback_on_failure = has_rollback;
     let (runbook, _) = imported.file.to_runbook().unwrap();
     let meta = runbook.metadata().clone();
     let mut builder = Runbook::builder(runbook.name());
@@ -224,4 +230,41 @@ async fn crlf_documents_stay_crlf() {
         exported.replace("\r\n", "\n"),
         markdown::export_run(TEAM, &run(TEAM).await).unwrap()
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_table_of_steps_is_ticked_in_its_cells_and_stays_whole() {
+    const TABLES: &str = include_str!("fixtures/styles/tables.md");
+    let record = run(TABLES).await;
+    let exported = markdown::export_run(TABLES, &record).unwrap();
+    insta::assert_snapshot!("tables_after_run", exported);
+    // Each boxed row is ticked where it stands, and the table keeps all its
+    // rows together: the evidence lines come after it, in row order, each
+    // naming its step.
+    let lines: Vec<&str> = exported.lines().collect();
+    let row = |text: &str| lines.iter().position(|l| l.contains(text)).unwrap();
+    assert!(lines[row("Freeze the app store release")].starts_with("| [x] |"));
+    assert!(lines[row("Snapshot `sessions`")].starts_with("| [x] |"));
+    assert_eq!(row("Coffee for everyone"), row("Snapshot `sessions`") + 1);
+    let after = row("Coffee for everyone") + 1;
+    assert!(
+        lines[after].starts_with("> **run:** `freeze-the-app-store-release` passed"),
+        "{}",
+        lines[after]
+    );
+    assert!(lines[after + 1].starts_with("> **run:** `snapshot-sessions` passed"));
+    // The record imports back into the same steps (now ticked).
+    let steps = |md: &str| {
+        markdown::import(md, &ImportOptions::default())
+            .file
+            .phases
+            .iter()
+            .flat_map(|p| {
+                p.steps
+                    .iter()
+                    .map(|s| (s.id.clone(), s.title.clone(), s.instructions.clone()))
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(steps(&exported), steps(TABLES));
 }

@@ -1,9 +1,11 @@
-//! Markdown import: the team's runbook, messy inputs, bindings.
+//! Markdown import: the team's runbook, documents written in other styles
+//! (`fixtures/styles/`), messy inputs, bindings.
 
 use std::collections::BTreeSet;
 
 use escola_runbook_checks::markdown::{self, ImportOptions, Imported};
 use escola_runbook_checks::runbook_file::{self, RunbookFile};
+use escola_runbook_core::PhaseKind;
 
 const TEAM: &str = include_str!("fixtures/escola-runbook.md");
 
@@ -241,7 +243,7 @@ fn emphasis_strikethrough_and_malformed_boxes() {
         [
             "bold box",
             "italic box",
-            "keep part of it",
+            "keep of it",
             "empty box",
             "typo box",
             "[link] is not a box"
@@ -482,9 +484,15 @@ fn messy_inputs_keep_what_they_can() {
         .map(|s| s.title.clone())
         .collect();
     assert_eq!(t, ["tabbed", "nested with tab", "deeper"]);
+    // A row with a checkbox cell is a step; its other cells, under their
+    // headers, are its instructions.
     let table = get("table");
-    assert_eq!(table.file.phases[0].steps.len(), 1);
-    assert_eq!(table.file.phases[0].steps[0].title, "after table");
+    let steps = &table.file.phases[0].steps;
+    assert_eq!(
+        steps.iter().map(|s| s.title.as_str()).collect::<Vec<_>>(),
+        ["x", "after table"]
+    );
+    assert_eq!(steps[0].instructions.as_deref(), Some("b: `y`"));
     let unclosed = get("unclosed fence");
     assert_eq!(
         unclosed.file.phases[0].steps[0].command.as_deref(),
@@ -544,4 +552,385 @@ fn a_very_long_generated_document_imports() {
         imported.file.phases[399].steps[0].id,
         "item-0-da-secao-399-cmd-0"
     );
+}
+
+/// `tests/fixtures/styles/NAME.md`, loaded as `run --markdown` loads it
+/// (so a document without headings has its phase named after the file).
+fn style(name: &str) -> (String, Imported) {
+    style_with(name, &ImportOptions::default())
+}
+
+fn style_with(name: &str, options: &ImportOptions) -> (String, Imported) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/styles")
+        .join(format!("{name}.md"));
+    let md = std::fs::read_to_string(&path).unwrap();
+    let loaded = markdown::load(&path, options).unwrap();
+    assert_invariants(&md, &loaded.imported);
+    (md, loaded.imported)
+}
+
+/// The imported plan as a reviewer reads it: the warnings with their
+/// lines, then the runbook file.
+fn plan_text(imported: &Imported) -> String {
+    let mut out = String::from("# warnings\n");
+    for w in &imported.warnings {
+        out.push_str(&format!("{w}\n"));
+    }
+    out.push_str("\n# runbook file\n");
+    out.push_str(&imported.file.to_toml().unwrap());
+    out
+}
+
+/// `(phase title, kind, step count)` per phase.
+fn phases(file: &RunbookFile) -> Vec<(&str, PhaseKind, usize)> {
+    file.phases
+        .iter()
+        .map(|p| (p.title.as_str(), p.kind, p.steps.len()))
+        .collect()
+}
+
+fn warning_lines(imported: &Imported) -> Vec<usize> {
+    imported.warnings.iter().map(|w| w.line).collect()
+}
+
+/// Checks that `line` (1-based) of `md` contains `text`: the warnings
+/// name the right lines.
+fn line_has(md: &str, line: usize, text: &str) {
+    let got = md.lines().nth(line - 1).unwrap_or("");
+    assert!(got.contains(text), "line {line} is {got:?}, not {text:?}");
+}
+
+#[test]
+fn setext_and_atx_headings_named_alike_are_four_phases() {
+    let (md, imported) = style("setext-atx-mixed");
+    let file = &imported.file;
+    assert_eq!(file.name, "Payments API deploy");
+    assert_eq!(
+        phases(file),
+        [
+            ("Phase A: Before the window", PhaseKind::Normal, 2),
+            ("Phase B — Rollout", PhaseKind::Normal, 3),
+            ("Phase C — Verify (first 20 minutes)", PhaseKind::Normal, 3),
+            ("Phase D: Roll back", PhaseKind::Rollback, 2),
+        ]
+    );
+    // The struck-through item is not a step; the level-4 heading is a
+    // section of phase B.
+    assert!(
+        file.phases
+            .iter()
+            .all(|p| p.steps.iter().all(|s| !s.title.contains("cron")))
+    );
+    assert_eq!(
+        file.phases[1].steps[2].section.as_deref(),
+        Some("While it rolls out")
+    );
+    assert_eq!(warning_lines(&imported), [15, 21, 33, 42, 42]);
+    line_has(&md, 15, "### Phase B");
+    line_has(&md, 21, "~~Old step");
+    assert!(
+        imported.warnings[0].message
+            == "`### Phase B — Rollout` is a phase like `Phase A` (line 6) although it is a level-3 heading",
+        "{}",
+        imported.warnings[0]
+    );
+    assert!(
+        imported.warnings[4]
+            .message
+            .contains("is the rollback phase")
+    );
+    insta::assert_snapshot!("style_setext_atx_mixed", plan_text(&imported));
+    // It builds, with D as the runbook's rollback phase.
+    let loaded = markdown::load_str(&md, "rb.md", &ImportOptions::default()).unwrap();
+    assert_eq!(
+        loaded.runbook.rollback_phase().map(|p| p.id.as_str()),
+        Some("phase-d-roll-back")
+    );
+}
+
+#[test]
+fn numbered_headings_are_phases_and_sub_numbers_their_sections() {
+    let (md, imported) = style("numbered");
+    assert_eq!(
+        phases(&imported.file),
+        [
+            ("Preparation", PhaseKind::Normal, 2),
+            ("Deploy", PhaseKind::Normal, 3),
+            ("Verify", PhaseKind::Normal, 3),
+            ("Rollback", PhaseKind::Rollback, 1),
+        ]
+    );
+    let deploy = &imported.file.phases[1];
+    assert_eq!(
+        deploy.steps[2].section.as_deref(),
+        Some("2.1 Cache warm-up")
+    );
+    assert_eq!(
+        deploy.steps[1].command.as_deref(),
+        Some("kubectl rollout restart deploy/search")
+    );
+    assert_eq!(warning_lines(&imported), [14, 17, 21]);
+    line_has(&md, 14, "## 2.1");
+    line_has(&md, 17, "### 3. Verify");
+    line_has(&md, 21, "### Dashboards");
+    assert!(
+        imported.warnings[1]
+            .message
+            .contains("like `1) Preparation` (line 3)"),
+        "{}",
+        imported.warnings[1]
+    );
+    insta::assert_snapshot!("style_numbered", plan_text(&imported));
+}
+
+#[test]
+fn portuguese_fases_and_a_reversao_heading() {
+    let (md, imported) = style("fases");
+    let file = &imported.file;
+    assert_eq!(file.name, "Deploy do App Merenda");
+    assert_eq!(
+        phases(file),
+        [
+            ("Fase 1 — Preparação", PhaseKind::Normal, 2),
+            ("Fase 2 — Deploy", PhaseKind::Normal, 2),
+            ("Fase 3: Monitoramento (30 min)", PhaseKind::Watch, 1),
+            ("Reversão", PhaseKind::Rollback, 2),
+        ]
+    );
+    assert_eq!(file.phases[0].steps[1].check.as_deref(), Some("command"));
+    let roles: Vec<&str> = file
+        .metadata
+        .contacts
+        .iter()
+        .map(|c| c.role.as_str())
+        .collect();
+    assert_eq!(roles, ["Plantão", "DBA"]);
+    assert_eq!(warning_lines(&imported), [9, 16, 19]);
+    line_has(&md, 19, "### Reversão");
+    insta::assert_snapshot!("style_fases", plan_text(&imported));
+}
+
+#[test]
+fn bold_paragraphs_are_the_phases_of_a_document_without_headings() {
+    let (md, imported) = style("bold-sections");
+    assert_eq!(
+        phases(&imported.file),
+        [
+            ("Before", PhaseKind::Normal, 2),
+            ("Deploy", PhaseKind::Normal, 2),
+            ("After", PhaseKind::Normal, 1),
+            ("Rollback", PhaseKind::Rollback, 2),
+        ]
+    );
+    assert_eq!(warning_lines(&imported), [3, 7, 14, 17]);
+    line_has(&md, 14, "**After:**");
+    assert!(
+        imported
+            .warnings
+            .iter()
+            .all(|w| w.message.contains("read as a phase heading"))
+    );
+    insta::assert_snapshot!("style_bold_sections", plan_text(&imported));
+}
+
+#[test]
+fn a_document_without_headings_is_one_phase_named_after_its_file() {
+    let (md, imported) = style("hotfix-checklist");
+    assert_eq!(
+        phases(&imported.file),
+        [("hotfix-checklist", PhaseKind::Normal, 5)]
+    );
+    // Its text is the phase's, not a section label.
+    assert_eq!(
+        imported.file.phases[0].notes,
+        [
+            "Hotfix checklist — use it for any production hotfix.",
+            "Done when the error rate is back to normal."
+        ]
+    );
+    assert!(
+        imported.file.phases[0]
+            .steps
+            .iter()
+            .all(|s| s.section.is_none())
+    );
+    assert_eq!(warning_lines(&imported), [1, 9]);
+    assert!(imported.warnings[0].message.contains("no heading"));
+    insta::assert_snapshot!("style_hotfix_checklist", plan_text(&imported));
+    // Without a file name, the phase is "Runbook".
+    let bare = import(&md);
+    assert_eq!(bare.file.phases[0].title, "Runbook");
+}
+
+#[test]
+fn table_rows_with_a_checkbox_are_steps_and_other_tables_notes() {
+    let (md, imported) = style("tables");
+    let file = &imported.file;
+    assert_eq!(
+        phases(file),
+        [
+            ("Before", PhaseKind::Normal, 2),
+            ("Cutover", PhaseKind::Normal, 3),
+        ]
+    );
+    let before = &file.phases[0];
+    assert_eq!(before.steps[0].title, "Freeze the app store release");
+    assert_eq!(
+        before.steps[0].instructions.as_deref(),
+        Some("Owner: @mobile\nNotes: until the cutover ends")
+    );
+    assert_eq!(before.notes, ["Step: Coffee for everyone"]);
+    let cutover = &file.phases[1];
+    let titles: Vec<&str> = cutover.steps.iter().map(|s| s.title.as_str()).collect();
+    assert_eq!(
+        titles,
+        [
+            "Switch the DNS record",
+            "Health answers 200",
+            "Old endpoint answers 410"
+        ]
+    );
+    // The table without boxes is kept whole, as written.
+    assert_eq!(
+        cutover.notes[1],
+        "| Endpoint | Expected |\n|----------|----------|\n| `/v2/health` | 200 |\n| `/v2/login` | 401 without a token |"
+    );
+    let contacts: Vec<(&str, &str)> = file
+        .metadata
+        .contacts
+        .iter()
+        .map(|c| (c.role.as_str(), c.handle.as_str()))
+        .collect();
+    assert_eq!(contacts, [("On-call", "@mobile-oncall"), ("DBA", "@dba")]);
+    // Each row's box is in its cell; the evidence goes after the table.
+    let anchor = imported.source_map.anchor("snapshot-sessions").unwrap();
+    assert_eq!(anchor.line, 8);
+    assert_eq!(&md[anchor.checkbox.clone().unwrap()], "[ ]");
+    assert!(anchor.after_table);
+    assert_eq!(md[..anchor.evidence_at].lines().count(), 9);
+    assert_eq!(warning_lines(&imported), [9, 25]);
+    insta::assert_snapshot!("style_tables", plan_text(&imported));
+}
+
+#[test]
+fn a_crlf_document_keeps_its_lines_and_clean_titles() {
+    let (md, imported) = style("crlf");
+    assert!(
+        md.contains("\r\n"),
+        "the fixture must keep its CRLF endings"
+    );
+    assert_eq!(
+        phases(&imported.file),
+        [
+            ("Stage 1: Drain", PhaseKind::Normal, 2),
+            ("Stage 2: Upgrade", PhaseKind::Normal, 1),
+            ("Stage 3: Verify", PhaseKind::Normal, 3),
+            ("Stage 4: Revert", PhaseKind::Rollback, 1),
+        ]
+    );
+    assert_eq!(imported.file.name, "Cache cluster upgrade");
+    let all = imported.file.to_toml().unwrap();
+    assert!(!all.contains('\r'), "a \\r in a title, note or command");
+    assert_eq!(
+        imported.file.phases[1].steps[0].command.as_deref(),
+        Some("sudo apt-get install --only-upgrade redis-server")
+    );
+    assert_eq!(warning_lines(&imported), [22, 28]);
+    line_has(&md, 22, "[ ]]");
+    line_has(&md, 28, "Stage 4: Revert");
+    let anchor = imported.source_map.anchor("node-b").unwrap();
+    line_has(&md, anchor.line, "| node B | [ ] |");
+    // The same document with LF endings imports the same.
+    let lf = import(&md.replace("\r\n", "\n"));
+    assert_eq!(lf.file.phases, imported.file.phases);
+    assert_eq!(lf.warnings, imported.warnings);
+    insta::assert_snapshot!("style_crlf", plan_text(&imported));
+}
+
+#[test]
+fn items_that_begin_struck_through_are_not_steps() {
+    let (md, imported) = style("struck-items");
+    let titles: Vec<&str> = imported.file.phases[0]
+        .steps
+        .iter()
+        .map(|s| s.title.as_str())
+        .collect();
+    assert_eq!(
+        titles,
+        [
+            "Stop the batch scheduler",
+            "Deploy the batch jobs",
+            "Run the new importer",
+            "Keep one scheduler running",
+        ]
+    );
+    assert_eq!(warning_lines(&imported), [4, 6, 8, 11]);
+    for (w, text) in imported.warnings.iter().zip([
+        "`Old step: restart cron (removed)`",
+        "`Email the data team — now automatic`",
+        "`Run the legacy importer`",
+        "`Old checks` is not a step (nor is anything nested under it)",
+    ]) {
+        assert!(w.message.contains("struck-through item"), "{w}");
+        assert!(w.message.contains(text), "{w}");
+    }
+    line_has(&md, 4, "~~Old step");
+    insta::assert_snapshot!("style_struck_items", plan_text(&imported));
+}
+
+#[test]
+fn a_revert_heading_is_the_rollback_phase_and_reverse_proxy_is_not() {
+    let (_, imported) = style("revert");
+    assert_eq!(
+        phases(&imported.file),
+        [
+            ("Step 1 — Enable for staff", PhaseKind::Normal, 2),
+            ("Step 2 — Enable for 10%", PhaseKind::Normal, 2),
+            ("Check the reverse proxy", PhaseKind::Normal, 1),
+            ("Step 3 — Enable for everyone", PhaseKind::Normal, 1),
+            ("Revert", PhaseKind::Rollback, 2),
+        ]
+    );
+    // Nothing a reader would not expect: no warning.
+    assert!(imported.warnings.is_empty(), "{:?}", imported.warnings);
+    insta::assert_snapshot!("style_revert", plan_text(&imported));
+}
+
+#[test]
+fn a_phase_level_overrides_the_inference() {
+    let level = |n| ImportOptions {
+        phase_level: Some(markdown::PhaseLevel::new(n).unwrap()),
+        ..ImportOptions::default()
+    };
+    // Level 2: only `Phase A` (setext `---`) is a phase; B, C, D are its
+    // sections, and D, deeper than the phases, is not the rollback phase.
+    let (_, imported) = style_with("setext-atx-mixed", &level(2));
+    assert_eq!(
+        phases(&imported.file),
+        [("Phase A: Before the window", PhaseKind::Normal, 10)]
+    );
+    assert!(
+        imported
+            .warnings
+            .iter()
+            .any(|w| w.line == 42 && w.message.contains("not as the rollback phase"))
+    );
+    // Level 3: the title stays the name, every heading down to `###` is a
+    // phase, and the level-4 heading a section.
+    let (_, imported) = style_with("setext-atx-mixed", &level(3));
+    assert_eq!(imported.file.phases.len(), 4);
+    assert_eq!(imported.file.name, "Payments API deploy");
+    // A level without headings is refused, naming the levels there are.
+    let md = TEAM;
+    let err = markdown::load_str(md, "RUNBOOK.md", &level(4)).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "RUNBOOK.md: phase level 4: the document has no level-4 heading (its headings are at levels 1, 2)"
+    );
+    let err = markdown::load_str("- [ ] a\n", "x.md", &level(1)).unwrap_err();
+    assert!(err.to_string().ends_with("(it has no heading)"), "{err}");
+    // The team's runbook at its own level imports as without the option.
+    let same = markdown::load_str(md, "RUNBOOK.md", &level(2)).unwrap();
+    assert_eq!(same.imported.file, import(md).file);
 }

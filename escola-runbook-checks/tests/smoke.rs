@@ -10,7 +10,7 @@ use escola_runbook_checks::smoke::{
     run_suite,
 };
 use escola_runbook_core::{Check, Ctx, Environment, Outcome, Secret, Secrets, Status};
-use escola_runbook_testkit::{Simulator, SimulatorConfig};
+use escola_runbook_testkit::{SCRATCH_ESCOLA_ID, Simulator, SimulatorConfig};
 
 async fn sim() -> Simulator {
     Simulator::start(SimulatorConfig::default()).await.unwrap()
@@ -39,6 +39,25 @@ fn evidence<'a>(o: &'a Outcome, label: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no evidence {label:?} in {o:#?}"))
 }
 
+/// The built-in suite as a step, one request at a time (so failures come
+/// in suite order).
+async fn run_escola(sim: &Simulator) -> Outcome {
+    SmokeCheck::escola()
+        .concurrency(1)
+        .run(&ctx(&sim.base_url()))
+        .await
+}
+
+/// Failure `n`'s evidence names the request, what was expected, what came
+/// back and the response's 32-hex Trace-Id.
+fn assert_failure(o: &Outcome, n: usize, request: &str, expected: &str, got: &str) {
+    let text = evidence(o, &format!("failure {n}"));
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[..3], [request, expected, got], "{text}");
+    let trace = lines[3].strip_prefix("Trace-Id: ").unwrap();
+    assert_eq!(trace.len(), 32, "{trace}");
+}
+
 fn data(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/data")
@@ -51,39 +70,54 @@ fn writing_suite(sim: &Simulator) -> Suite {
         allow_writes: true,
         if_match: Some(IfMatchTest {
             path: "/v1/escolas/1".into(),
+            refused_writes: false,
             scratch_path: Some(sim.scratch_path()),
         }),
         ..Suite::escola()
     }
 }
 
+/// Escola 1 as the simulator seeds it.
+fn escola_1() -> serde_json::Value {
+    serde_json::json!({ "id": 1, "nome": "EMEF Paulo Freire", "cidade_id": 1 })
+}
+
 #[tokio::test]
 async fn a_healthy_target_passes_the_escola_suite() {
     let sim = sim().await;
     let check = SmokeCheck::escola();
-    assert!(
-        !check.describe().mutates,
-        "the default suite writes nothing"
+    let described = check.describe();
+    assert!(!described.mutates, "the default suite changes no data");
+    assert_eq!(
+        described.action.as_deref(),
+        Some(
+            "send 6 read-only requests to the environment's base_url and 2 PUTs of /v1/escolas/1's own body (as read) that a correct API refuses"
+        )
     );
     let o = check.run(&ctx(&sim.base_url())).await;
     assert_eq!(o.status, Status::Passed, "{o:#?}");
-    // 4 requests + 2 If-Match reads; the 404 carries its Trace-Id.
+    // 4 requests + 2 If-Match reads + the 2 refused writes; the 404, 412
+    // and 428 carry their Trace-Id.
     assert!(
         o.summary
-            .starts_with("16 of 16 assertions passed in 6 requests to http://127.0.0.1:"),
+            .starts_with("20 of 20 assertions passed in 8 requests to http://127.0.0.1:"),
         "{}",
         o.summary
     );
     assert_eq!(
         evidence(&o, "counts"),
-        "6 requests (6 answered); assertions: 16 passed, 0 failed, 0 not evaluated"
+        "8 requests (8 answered); assertions: 20 passed, 0 failed, 0 not evaluated"
     );
-    // Nothing was written.
-    assert!(
-        sim.metrics_text()
-            .contains("route=\"/v1/escolas/{id}\",status=\"200\"} 2\n")
-    );
-    assert!(!sim.metrics_text().contains("method=\"PUT\""));
+    let text = sim.metrics_text();
+    for status in ["412", "428"] {
+        let line = format!(
+            "http_requests_total{{method=\"PUT\",route=\"/v1/escolas/{{id}}\",status=\"{status}\"}} 1\n"
+        );
+        assert!(text.contains(&line), "{line} in {text}");
+    }
+    // Refused, so nothing was written.
+    let stored = sim.stored_escola(1).unwrap();
+    assert_eq!((stored.writes, stored.json), (0, escola_1()));
     sim.shutdown().await;
 }
 
@@ -91,19 +125,16 @@ async fn a_healthy_target_passes_the_escola_suite() {
 async fn errors_fail_with_request_expected_got_and_trace_id() {
     let sim = sim().await;
     sim.faults().set_error_rate(1.0);
-    let o = SmokeCheck::escola()
-        .concurrency(1)
-        .run(&ctx(&sim.base_url()))
-        .await;
+    let o = run_escola(&sim).await;
     assert_eq!(o.status, Status::Failed, "{o:#?}");
     let base = sim.base_url();
-    let first = evidence(&o, "failure 1");
-    let lines: Vec<&str> = first.lines().collect();
-    assert_eq!(lines[0], format!("request: GET {base}/health [health]"));
-    assert_eq!(lines[1], "expected: 200");
-    assert_eq!(lines[2], "got: 500");
-    let trace = lines[3].strip_prefix("Trace-Id: ").unwrap();
-    assert_eq!(trace.len(), 32, "{trace}");
+    assert_failure(
+        &o,
+        1,
+        &format!("request: GET {base}/health [health]"),
+        "expected: 200",
+        "got: 500",
+    );
     assert!(
         o.summary
             .contains(&format!("GET {base}/health: expected 200, got 500")),
@@ -120,9 +151,20 @@ async fn missing_trace_id_on_errors_is_a_failure() {
     let report = run_suite(&Suite::escola(), &options(&sim)).await.unwrap();
     assert_eq!(report.status, Status::Failed, "{}", report.render_text());
     let failures = report.failures();
-    assert_eq!(failures.len(), 1, "{}", report.render_text());
-    assert_eq!(failures[0].request.name, "unknown escola gives 404");
+    // The 404 probe and the two refused writes (412, 428).
+    let names: Vec<&str> = failures.iter().map(|f| f.request.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "unknown escola gives 404",
+            "If-Match: stale tag is refused",
+            "If-Match: missing tag is refused"
+        ],
+        "{}",
+        report.render_text()
+    );
     assert_eq!(failures[0].expected, "header Trace-Id on a 404 response");
+    assert_eq!(failures[2].expected, "header Trace-Id on a 428 response");
     assert_eq!(failures[0].got, "no such header");
     assert!(
         failures[0]
@@ -188,6 +230,90 @@ async fn added_latency_breaks_the_latency_bound_and_the_timeout() {
 }
 
 #[tokio::test]
+async fn the_escola_suite_catches_an_ignored_if_match_and_changes_no_data() {
+    let sim = sim().await;
+    sim.faults().set_ignore_if_match(true);
+    let o = run_escola(&sim).await;
+    assert_eq!(o.status, Status::Failed, "{o:#?}");
+    let base = sim.base_url();
+    assert!(
+        o.summary.starts_with(&format!(
+            "2 of 18 checks failed against {base}: PUT {base}/v1/escolas/1: expected 412 Precondition Failed for a stale If-Match, got 200; PUT {base}/v1/escolas/1: expected 428 Precondition Required without If-Match, got 200"
+        )),
+        "{}",
+        o.summary
+    );
+    for (n, name, expected) in [
+        (
+            1,
+            "If-Match: stale tag is refused",
+            "412 Precondition Failed for a stale If-Match",
+        ),
+        (
+            2,
+            "If-Match: missing tag is refused",
+            "428 Precondition Required without If-Match",
+        ),
+    ] {
+        assert_failure(
+            &o,
+            n,
+            &format!("request: PUT {base}/v1/escolas/1 [{name}]"),
+            &format!("expected: {expected}"),
+            "got: 200",
+        );
+    }
+    // Both writes went through, and stored what escola 1 already held.
+    let stored = sim.stored_escola(1).unwrap();
+    assert_eq!(stored.writes, 2);
+    assert_eq!(stored.json, escola_1());
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_suite_file_sends_the_refused_writes_only_when_it_asks() {
+    let sim = sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("s.toml");
+    std::fs::write(
+        &file,
+        "name = \"reads\"\n[if_match]\npath = \"/v1/escolas/2\"\n",
+    )
+    .unwrap();
+    let reads = Suite::load(&file).unwrap();
+    let report = run_suite(&reads, &options(&sim)).await.unwrap();
+    assert_eq!(report.status, Status::Passed, "{}", report.render_text());
+    assert_eq!(report.counts.requests, 2);
+    assert!(!sim.metrics_text().contains("method=\"PUT\""));
+
+    let asks = Suite {
+        if_match: Some(IfMatchTest {
+            refused_writes: true,
+            ..reads.if_match.clone().unwrap()
+        }),
+        ..reads
+    };
+    let report = run_suite(&asks, &options(&sim)).await.unwrap();
+    assert_eq!(report.status, Status::Passed, "{}", report.render_text());
+    let puts: Vec<(&str, &str)> = report
+        .results
+        .iter()
+        .filter(|r| r.method == "PUT")
+        .map(|r| (r.name.as_str(), r.url.as_str()))
+        .collect();
+    let url = format!("{}/v1/escolas/2", sim.base_url());
+    assert_eq!(
+        puts,
+        [
+            ("If-Match: stale tag is refused", url.as_str()),
+            ("If-Match: missing tag is refused", url.as_str())
+        ]
+    );
+    assert_eq!(sim.stored_escola(2).unwrap().writes, 0);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
 async fn if_match_round_trip_catches_an_ignored_if_match() {
     let sim = sim().await;
     let healthy = run_suite(&writing_suite(&sim), &options(&sim))
@@ -222,17 +348,14 @@ async fn if_match_round_trip_catches_an_ignored_if_match() {
     assert_eq!(
         failures,
         [
-            "If-Match: stale tag is refused: expected 412, got 200",
-            "If-Match: missing tag is refused: expected 428, got 200",
+            "If-Match: stale tag is refused: expected 412 Precondition Failed for a stale If-Match, got 200",
+            "If-Match: missing tag is refused: expected 428 Precondition Required without If-Match, got 200",
         ]
     );
-    // Writes went to the scratch escola only.
-    let text = sim.metrics_text();
-    let puts: Vec<&str> = text
-        .lines()
-        .filter(|l| l.contains("method=\"PUT\"") && l.starts_with("http_requests_total"))
-        .collect();
-    assert!(!puts.is_empty());
+    // Writes went to the scratch escola only: one healthy round trip, then
+    // three accepted writes.
+    assert_eq!(sim.stored_escola(1).unwrap().writes, 0);
+    assert_eq!(sim.stored_escola(SCRATCH_ESCOLA_ID).unwrap().writes, 4);
     sim.shutdown().await;
 }
 

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use escola_runbook_checks::markdown::PhaseLevel;
 
 /// Every duration flag is typed here, in the one syntax and range of
 /// [`escola_runbook_core::duration`]: a bad value is a usage error (exit 2)
@@ -34,7 +35,8 @@ pub struct Limit(pub Option<Duration>);
 /// report what was checked, by whom, with what result.
 ///
 /// Exit codes: 0 success, 1 a blocking step failed, 2 usage or
-/// configuration error, 3 rolled back, 4 stopped by the operator.
+/// configuration error, 3 rolled back, 4 stopped (Ctrl-C, SIGTERM, SIGHUP),
+/// 6 the run's journal could not be written.
 #[derive(Debug, Parser)]
 #[command(name = "escola-runbook", version, propagate_version = true)]
 pub struct Cli {
@@ -98,6 +100,17 @@ pub struct DbUrlArgs {
     pub db_url_file: Option<PathBuf>,
 }
 
+/// How long to wait on the database server.
+#[derive(Debug, Args, Clone)]
+pub struct DbWaitArgs {
+    /// Longest wait to connect and log in [default: 10s].
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    pub connect_timeout: Option<Duration>,
+    /// Longest wait for any answer from the server, such as the next rows of a table [default: 60s].
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    pub read_timeout: Option<Duration>,
+}
+
 /// `snapshot ...`.
 #[derive(Debug, Subcommand)]
 pub enum SnapshotCommand {
@@ -126,6 +139,15 @@ pub struct SnapshotCreateArgs {
     /// Parallel connections.
     #[arg(long, value_name = "N", default_value_t = 4)]
     pub threads: usize,
+    /// Longest wait for the global read lock per try; every write on the server waits meanwhile [default: 2s].
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    pub lock_wait: Option<Duration>,
+    /// Tries of the global read lock before the snapshot is refused [default: 3].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub lock_tries: Option<u32>,
+    /// Timeouts.
+    #[command(flatten)]
+    pub waits: DbWaitArgs,
 }
 
 /// `snapshot verify`.
@@ -154,6 +176,9 @@ pub struct SnapshotRestoreArgs {
     /// Drop and recreate the target database if it already holds tables, views or routines.
     #[arg(long)]
     pub force: bool,
+    /// Timeouts.
+    #[command(flatten)]
+    pub waits: DbWaitArgs,
 }
 
 /// `snapshot list`.
@@ -170,9 +195,10 @@ pub struct SnapshotListArgs {
 /// Which runbook, against which environment.
 #[derive(Debug, Args, Clone)]
 pub struct RunbookArgs {
-    /// The application checkout where the runbook's commands run.
-    #[arg(long, value_name = "DIR", default_value = ".")]
-    pub app_dir: PathBuf,
+    /// The application checkout where the runbook's commands run [default: .; for `resume`,
+    /// the run's own].
+    #[arg(long, value_name = "DIR")]
+    pub app_dir: Option<PathBuf>,
 
     /// Name of the target environment, recorded in the journal and reports and part of the
     /// deploy lock's key [default: production; for `resume`, the run's own].
@@ -199,6 +225,27 @@ pub struct RunbookArgs {
     /// A Markdown runbook, imported on the fly (see `import`); its commands run in --app-dir.
     #[arg(long, value_name = "RUNBOOK.md")]
     pub markdown: Option<PathBuf>,
+
+    /// How the Markdown runbook's phases are found.
+    #[command(flatten)]
+    pub phases: PhaseLevelArg,
+}
+
+/// `--phase-level`, for every command that imports a Markdown runbook.
+#[derive(Debug, Args, Clone, Default)]
+pub struct PhaseLevelArg {
+    /// The heading level of the Markdown runbook's phases (1 for `#` to 6 for `######`),
+    /// instead of inferring them from headings named alike (`Phase A`/`Phase B`, `1.`/`2.`):
+    /// headings at that level or above are phases, deeper ones sections.
+    #[arg(long = "phase-level", value_name = "N", requires = "markdown")]
+    pub phase_level: Option<PhaseLevel>,
+}
+
+impl RunbookArgs {
+    /// `--app-dir`, else the current directory.
+    pub fn app_dir(&self) -> PathBuf {
+        self.app_dir.clone().unwrap_or_else(|| PathBuf::from("."))
+    }
 }
 
 /// Which part of the runbook.
@@ -255,7 +302,7 @@ pub struct ExecutionArgs {
     /// Confirm every manual step without asking (recorded as "with --yes").
     #[arg(long, short = 'y')]
     pub yes: bool,
-    /// Who is running the deploy (default: $USER).
+    /// Who is running the deploy [default: $USER, else $LOGNAME, else the process's account].
     #[arg(long, value_name = "NAME")]
     pub operator: Option<String>,
     /// A comment recorded with every --yes confirmation (and with --on-interrupted done).
@@ -318,12 +365,18 @@ pub enum OnInterrupted {
 /// `resume`.
 #[derive(Debug, Args)]
 pub struct ResumeArgs {
-    /// Run id, run directory, journal file, or `latest` (default).
+    /// Run id, run directory, journal file, or `latest` (default): the latest run of the
+    /// runbook given with --runbook/--markdown/--builtin, else the latest run.
     #[arg(value_name = "RUN", default_value = "latest")]
     pub run: String,
-    /// Application checkout, settings overriding the recorded ones, secrets.
+    /// Settings overriding the recorded ones, secrets; the runbook is the run's own unless
+    /// --runbook or --markdown names one (then compared step by step).
     #[command(flatten)]
     pub runbook: RunbookArgs,
+    /// Resume with the built-in runbook, compared step by step (for a run whose journal does
+    /// not record its runbook, or whose configuration changed on purpose).
+    #[arg(long, conflicts_with_all = ["runbook_file", "markdown"])]
+    pub builtin: bool,
     /// Decision for steps interrupted while changing something (asked at the terminal otherwise).
     #[arg(long, value_enum, value_name = "DECISION")]
     pub on_interrupted: Option<OnInterrupted>,
@@ -358,10 +411,11 @@ pub struct ReportArgs {
     /// Write to this file instead of stdout.
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// With --format md: the Markdown runbook the run was imported from; the report is that
-    /// document with each item ticked in place and an evidence line under it.
-    #[arg(long, value_name = "RUNBOOK.md")]
-    pub original: Option<PathBuf>,
+    /// With --format md: the Markdown runbook the run was imported from (without a value, the
+    /// one its journal records); the report is that document with each item ticked in place
+    /// and an evidence line under it.
+    #[arg(long, value_name = "RUNBOOK.md", num_args = 0..=1)]
+    pub original: Option<Option<PathBuf>>,
 }
 
 /// `import`.
@@ -385,6 +439,9 @@ pub struct ImportArgs {
     /// Exit with 1 when the import has warnings (malformed boxes, unknown bindings...).
     #[arg(long)]
     pub strict: bool,
+    /// How the phases are found.
+    #[command(flatten)]
+    pub phases: PhaseLevelArg,
 }
 
 /// `export-runbook`.

@@ -5,6 +5,7 @@ mod cli;
 mod cmd;
 mod logging;
 mod prompt;
+mod signals;
 mod ui;
 
 use clap::Parser;
@@ -30,9 +31,14 @@ impl CliError {
 
     /// Something failed after the input was accepted: exit 1.
     pub fn failure(message: impl Into<String>) -> Self {
+        Self::new(exit::STEP_FAILED, message)
+    }
+
+    /// An error with exit code `code` (one of [`exit`]).
+    pub fn new(code: i32, message: impl Into<String>) -> Self {
         CliError {
             message: message.into(),
-            code: exit::STEP_FAILED,
+            code,
         }
     }
 }
@@ -78,7 +84,9 @@ fn main() {
     match result {
         Ok(code) => std::process::exit(code),
         Err(e) => {
-            eprintln!("error: {}", redactor.redact(&e.message));
+            // A closed terminal (SIGHUP) must not turn the exit into a panic.
+            let line = format!("error: {}\n", redactor.redact(&e.message));
+            let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
             std::process::exit(e.code);
         }
     }

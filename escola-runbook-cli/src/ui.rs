@@ -10,7 +10,7 @@ use std::time::Duration;
 use console::{Style, style};
 use escola_runbook_core::report::LineReporter;
 use escola_runbook_core::{
-    Automation, Event, Observer, RunbookOutline, Status, Verdict, format_duration,
+    Automation, Delivery, Event, Observer, RunbookOutline, Status, Verdict, format_duration,
 };
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -74,12 +74,14 @@ impl TerminalView {
         self.state().outline = Some(outline);
     }
 
-    /// Prints a line above any spinners.
+    /// Prints a line above any spinners. A terminal that went away (SIGHUP)
+    /// only loses the view.
     pub fn println(&self, line: &str) {
         if self.caps.interactive {
             let _ = self.multi.println(line);
         } else {
-            eprintln!("{line}");
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "{line}");
         }
     }
 
@@ -315,7 +317,19 @@ impl Observer for TerminalView {
             Event::LockLost { detail, .. } => {
                 self.println(&style(detail).red().bold().for_stderr().to_string())
             }
-            Event::PhaseFinished { .. } | Event::ConfirmationRecorded { .. } => {}
+            Event::Notice { notice } => {
+                // Delivered milestones are the normal case; a message
+                // people did not get (or a dry-run did not send) is shown.
+                if matches!(notice.delivery, Delivery::Delivered { .. }) {
+                    return;
+                }
+                if let Some(line) = LineReporter::<std::io::Stderr>::line(event) {
+                    self.println(&style(line).yellow().for_stderr().to_string());
+                }
+            }
+            Event::PhaseFinished { .. }
+            | Event::ConfirmationRecorded { .. }
+            | Event::ProcessGroupStarted { .. } => {}
         }
     }
 }

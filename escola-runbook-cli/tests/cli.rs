@@ -423,3 +423,150 @@ fn ctrl_c_stops_the_run_with_exit_4_and_a_consistent_record() {
         "{md}"
     );
 }
+
+/// A directory of `php`, `git` and `composer` stubs that log each call to
+/// `calls.log` beside them; returns the PATH that puts them first.
+fn logging_tools(dir: &Path) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let log = dir.join("calls.log");
+    for tool in ["php", "git", "composer"] {
+        let stub = bin.join(tool);
+        std::fs::write(
+            &stub,
+            format!("#!/bin/sh\necho \"{tool} $*\" >> '{}'\n", log.display()),
+        )
+        .unwrap();
+        std::fs::set_permissions(&stub, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
+#[test]
+fn a_failing_re_check_of_a_read_only_step_rolls_nothing_back() {
+    for dry_run in [false, true] {
+        let app = app(0);
+        let path = logging_tools(app.path());
+        let mut args = vec![
+            "run",
+            "--yes",
+            "--only",
+            "smoke-tests",
+            "--set",
+            // Nothing listens there: the smoke suite cannot measure.
+            "base_url=http://127.0.0.1:9",
+        ];
+        if dry_run {
+            args.push("--dry-run");
+        }
+        let out = bin()
+            .current_dir(app.path())
+            .env("PATH", &path)
+            .args(&args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        let calls = std::fs::read_to_string(app.path().join("calls.log")).unwrap_or_default();
+        assert!(!calls.contains("migrate prev"), "{calls}");
+        assert_eq!(calls, "", "nothing was run: {calls}");
+        assert!(
+            text(&out).contains(
+                "`smoke-tests` ended CHECK ERROR; not rolled back: no step of this run changed anything"
+            ) && text(&out).contains("to roll back anyway: escola-runbook run --phase rollback"),
+            "{}",
+            text(&out)
+        );
+        let md = std::fs::read_to_string(only_run(app.path()).join("report.md")).unwrap();
+        assert!(
+            md.contains("> **Not rolled back:** step `smoke-tests` in phase `post-deploy`"),
+            "{md}"
+        );
+    }
+}
+
+/// The name of this process's account, from the password database.
+fn account_name() -> String {
+    // SAFETY: getpwuid returns a pointer into static storage or null; this
+    // test reads it at once, on one thread of its own process.
+    unsafe {
+        let entry = libc::getpwuid(libc::getuid());
+        assert!(!entry.is_null(), "this test needs an account with a name");
+        std::ffi::CStr::from_ptr((*entry).pw_name)
+            .to_string_lossy()
+            .into_owned()
+    }
+}
+
+#[test]
+fn without_user_or_logname_the_record_names_the_account() {
+    let app = app(0);
+    let out = bin()
+        .current_dir(app.path())
+        .env_remove("USER")
+        .env_remove("LOGNAME")
+        .args(["run", "--yes", "--dry-run", "--phase", "pre-deploy"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let run = only_run(app.path());
+    let journal = std::fs::read_to_string(run.join("journal.jsonl")).unwrap();
+    let started: serde_json::Value = serde_json::from_str(journal.lines().next().unwrap()).unwrap();
+    let account = account_name();
+    assert_eq!(started["run"]["operator"], account.as_str());
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    assert_eq!(started["run"]["host"], host.trim());
+    let md = std::fs::read_to_string(run.join("report.md")).unwrap();
+    assert!(
+        md.contains(&format!("- **Operator:** {account} on `{}`", host.trim())),
+        "{md}"
+    );
+    assert!(!md.contains("unknown"), "{md}");
+}
+
+#[test]
+fn the_recorded_configuration_names_secrets_and_never_holds_them() {
+    let app = app(0);
+    let out = bin()
+        .current_dir(app.path())
+        .env(
+            "ESCOLA_TEST_HOOK",
+            "http://127.0.0.1:9/hooks/HOOK-CANARY-5523",
+        )
+        .env(
+            "ESCOLA_TEST_DB",
+            "mysql://deploy:DB-CANARY-7781@127.0.0.1:9/escola",
+        )
+        .args([
+            "run",
+            "--yes",
+            "--dry-run",
+            "--phase",
+            "pre-deploy",
+            "--secret",
+            "webhook_url=ESCOLA_TEST_HOOK",
+            "--secret",
+            "database_url=ESCOLA_TEST_DB",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let journal = std::fs::read_to_string(only_run(app.path()).join("journal.jsonl")).unwrap();
+    assert!(!journal.contains("CANARY"), "{journal}");
+    let started: serde_json::Value = serde_json::from_str(journal.lines().next().unwrap()).unwrap();
+    let source = &started["run"]["source"];
+    assert_eq!(source["kind"], "builtin");
+    assert_eq!(source["config"]["webhook_secret"], "webhook_url");
+    assert_eq!(source["config"]["database_secret"], "database_url");
+    // The values never entered it (not even masked).
+    assert!(!source.to_string().contains("redacted"), "{source}");
+    let hash = source["config_sha256"].as_str().unwrap();
+    assert!(
+        hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{hash}"
+    );
+}

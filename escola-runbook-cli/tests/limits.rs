@@ -68,6 +68,21 @@ fn durations_out_of_range_exit_2_naming_value_and_range_everywhere() {
             ),
             value,
         );
+        for flag in ["--lock-wait", "--connect-timeout", "--read-timeout"] {
+            let snapshot = [
+                "snapshot",
+                "create",
+                "--out",
+                "snaps",
+                "--db-url-env",
+                "DB_URL",
+            ];
+            let flag = format!("{flag}={value}");
+            assert_refused(
+                &run_in(d, &[&snapshot[..], &[flag.as_str()]].concat()),
+                value,
+            );
+        }
 
         let rules = d.join("rules.toml");
         std::fs::write(

@@ -150,3 +150,78 @@ fn a_markdown_runbook_runs_and_its_document_becomes_the_record() {
     );
     assert_eq!(json.status.code(), Some(2));
 }
+
+const MIXED: &str =
+    include_str!("../../escola-runbook-checks/tests/fixtures/styles/setext-atx-mixed.md");
+
+#[test]
+fn phase_level_overrides_the_inferred_phases_and_refuses_bad_levels() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("rb.md"), MIXED).unwrap();
+    let inferred = run_in(dir.path(), &["import", "rb.md"]);
+    assert_eq!(inferred.status.code(), Some(0), "{}", stderr(&inferred));
+    assert!(
+        stderr(&inferred).contains("imported 4 phases, 10 steps"),
+        "{}",
+        stderr(&inferred)
+    );
+    assert!(
+        stderr(&inferred).contains(
+            "rb.md: line 15: `### Phase B — Rollout` is a phase like `Phase A` (line 6) although it is a level-3 heading"
+        ),
+        "{}",
+        stderr(&inferred)
+    );
+    let level2 = run_in(dir.path(), &["import", "rb.md", "--phase-level", "2"]);
+    assert_eq!(level2.status.code(), Some(0), "{}", stderr(&level2));
+    assert!(stderr(&level2).contains("imported 1 phases, 10 steps"));
+    let plan = run_in(
+        dir.path(),
+        &["plan", "--markdown", "rb.md", "--phase-level", "3"],
+    );
+    assert_eq!(plan.status.code(), Some(0), "{}", stderr(&plan));
+    assert!(String::from_utf8_lossy(&plan.stdout).contains("4 phases, 10 steps"));
+
+    // Not a heading level: refused by value, exit 2.
+    for bad in ["0", "7", "two", "2.5"] {
+        let out = run_in(dir.path(), &["import", "rb.md", "--phase-level", bad]);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains(&format!("`{bad}`")),
+            "{}",
+            stderr(&out)
+        );
+        assert!(stderr(&out).contains("1 (`#`) to 6"), "{}", stderr(&out));
+        assert!(out.stdout.is_empty());
+    }
+    // A level without headings: refused, naming the levels there are, and
+    // nothing runs.
+    let out = run_in(
+        dir.path(),
+        &[
+            "run",
+            "--markdown",
+            "rb.md",
+            "--phase-level",
+            "5",
+            "--dry-run",
+            "--yes",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "rb.md: phase level 5: the document has no level-5 heading (its headings are at levels 1, 2, 3, 4)"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!dir.path().join(".escola-runbook").exists());
+    let out = run_in(dir.path(), &["import", "rb.md", "--phase-level", "6"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(out.stdout.is_empty());
+    // Only with a Markdown runbook.
+    let out = run_in(dir.path(), &["plan", "--phase-level", "2"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--markdown"), "{}", stderr(&out));
+}

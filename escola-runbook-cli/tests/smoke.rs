@@ -48,7 +48,7 @@ fn exit_0_only_when_every_assertion_passed() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("passed: 16 of 16 assertions passed"),
+        stdout.contains("passed: 20 of 20 assertions passed"),
         "{stdout}"
     );
 
@@ -202,11 +202,13 @@ fn the_smoke_check_runs_ad_hoc_through_check() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let all = text(&out);
     assert!(
-        all.starts_with("smoke: FAILED — 1 of 16 checks failed"),
+        // The 404 probe and the two refused If-Match writes (412, 428).
+        all.starts_with("smoke: FAILED — 3 of 20 checks failed"),
         "{all}"
     );
     assert!(
-        all.contains("expected: header Trace-Id on a 404 response"),
+        all.contains("expected: header Trace-Id on a 404 response")
+            && all.contains("expected: header Trace-Id on a 428 response"),
         "{all}"
     );
 }

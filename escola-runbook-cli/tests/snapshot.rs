@@ -5,27 +5,9 @@
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
 
-fn mariadb(sql: &str) -> bool {
-    Command::new("mariadb")
-        .args(["-uroot", "-h127.0.0.1", "-e", sql])
-        .stdout(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
-}
-
-fn server() -> bool {
-    if mariadb("SELECT 1") {
-        return true;
-    }
-    if std::env::var("ESCOLA_REQUIRE_SERVICES").as_deref() == Ok("1") {
-        panic!("MariaDB at 127.0.0.1:3306 is required (ESCOLA_REQUIRE_SERVICES=1)");
-    }
-    eprintln!("skipping: MariaDB at 127.0.0.1:3306 is not reachable");
-    false
-}
+mod support;
+use support::{mariadb, mariadb_up, wait_for_partial_data};
 
 fn bin(dir: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_escola-runbook"));
@@ -56,7 +38,7 @@ fn text(o: &Output) -> String {
 
 #[test]
 fn killed_snapshot_leaves_nothing_valid_and_commands_keep_their_exit_codes() {
-    if !server() {
+    if !mariadb_up() {
         return;
     }
     let db = format!("escola_t_cli_{}", std::process::id());
@@ -87,19 +69,8 @@ fn killed_snapshot_leaves_nothing_valid_and_commands_keep_their_exit_codes() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
     let snaps = d.join("snaps");
-    loop {
-        let has_data = std::fs::read_dir(&snaps)
-            .ok()
-            .and_then(|mut d| d.find_map(Result::ok))
-            .and_then(|e| std::fs::read_dir(e.path()).ok())
-            .is_some_and(|d| d.count() >= 2);
-        if has_data || Instant::now() > deadline {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_for_partial_data(&snaps);
     child.kill().unwrap();
     let status = child.wait().unwrap();
     assert!(

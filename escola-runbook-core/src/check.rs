@@ -4,6 +4,8 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -11,8 +13,16 @@ use tokio_util::sync::CancellationToken;
 
 use crate::event::{Dispatcher, Event, JournalWriteError, RuleTransition};
 use crate::executor::{Clock, SystemClock};
-use crate::outcome::Outcome;
+use crate::outcome::{Evidence, Outcome};
+use crate::process::ProcessGroup;
 use crate::secret::{Redactor, Secret, Secrets};
+
+/// How long the executor waits, after a stop or a timeout, for a check that
+/// started a process group ([`Ctx::record_process_group`]) to end it and
+/// return its outcome. The check should ask its processes to stop (SIGTERM),
+/// give them most of this time, then kill them; if it has not returned by
+/// then, its future is dropped.
+pub const CANCEL_GRACE: Duration = Duration::from_secs(15);
 
 /// A check or action run by a step.
 ///
@@ -56,6 +66,15 @@ pub trait Check: Send + Sync {
     /// a note.
     fn params(&self) -> Option<CheckParams> {
         None
+    }
+
+    /// What a dry-run records as evidence instead of running this mutating
+    /// check: what it would send and where, worked out from `ctx` with no
+    /// side effect (a notice gives its message and destination host).
+    /// Empty by default: the description's action says enough.
+    fn preview(&self, ctx: &Ctx) -> Vec<Evidence> {
+        let _ = ctx;
+        Vec::new()
     }
 }
 
@@ -105,6 +124,12 @@ pub struct Description {
     /// Values this check records for later steps ([`Outcome::values`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub produces: Vec<String>,
+    /// A notice: a message to people, which never decides a deploy. The
+    /// executor records any outcome but a pass (or a stop) as `warned`, so
+    /// an undelivered message never fails its phase or triggers a rollback;
+    /// as an action, a dry-run never runs it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub notice: bool,
 }
 
 impl Description {
@@ -117,6 +142,7 @@ impl Description {
             action: None,
             needs: Vec::new(),
             produces: Vec::new(),
+            notice: false,
         }
     }
 
@@ -130,6 +156,19 @@ impl Description {
             mutates: true,
             action: Some(action.into()),
             ..Self::read_only(name, verifies)
+        }
+    }
+
+    /// A notice (see [`Description::notice`](Self#structfield.notice)):
+    /// `action` is the message it would send and where.
+    pub fn notice(
+        name: impl Into<String>,
+        verifies: impl Into<String>,
+        action: impl Into<String>,
+    ) -> Self {
+        Description {
+            notice: true,
+            ..Self::mutating(name, verifies, action)
         }
     }
 
@@ -210,6 +249,10 @@ pub struct Ctx {
     pub(crate) cancel: CancellationToken,
     pub(crate) dispatcher: Dispatcher,
     pub(crate) clock: Arc<dyn Clock>,
+    /// The machine the run is on, for recorded process groups.
+    pub(crate) host: Arc<str>,
+    /// The group this attempt said it started (0: none).
+    pub(crate) process_group: Arc<AtomicU32>,
 }
 
 impl fmt::Debug for Ctx {
@@ -242,6 +285,8 @@ impl Ctx {
             cancel: CancellationToken::new(),
             dispatcher: Dispatcher::default(),
             clock: Arc::new(SystemClock),
+            host: Arc::from("standalone"),
+            process_group: Arc::default(),
         }
     }
 
@@ -279,7 +324,8 @@ impl Ctx {
     }
 
     /// True in a dry-run. Mutating checks are not run in a dry-run at all, so
-    /// only read-only checks see `true` here.
+    /// only read-only checks (and a mutating check's
+    /// [`preview`](Check::preview)) see `true` here.
     pub fn is_dry_run(&self) -> bool {
         self.dry_run
     }
@@ -333,6 +379,38 @@ impl Ctx {
                 transition,
             })
             .map(|_| ())
+    }
+
+    /// Records that this attempt started processes in group `pgid`: call it
+    /// right after spawning the group's first process. The journal keeps the
+    /// group and this host, so that `resume` refuses to run the step again
+    /// while the group still runs; and on a stop or a timeout the executor
+    /// waits up to [`CANCEL_GRACE`] for the check to end the group and
+    /// return, keeping the evidence of that outcome (the output so far).
+    ///
+    /// Fails only when the journal cannot be written: the caller should end
+    /// the group and report a check error.
+    pub fn record_process_group(&self, pgid: u32) -> Result<(), JournalWriteError> {
+        self.process_group.store(pgid, Ordering::SeqCst);
+        self.dispatcher
+            .publish(Event::ProcessGroupStarted {
+                phase: self.phase.clone(),
+                step: self.step.clone(),
+                attempt: self.attempt,
+                group: ProcessGroup {
+                    pgid,
+                    host: self.host.to_string(),
+                },
+                at: self.now(),
+            })
+            .map(|_| ())
+    }
+
+    /// Whether the check said it started a process group: a tool that runs
+    /// checks itself should then, after cancelling, give it
+    /// [`CANCEL_GRACE`] to end the group, as the executor does.
+    pub fn started_processes(&self) -> bool {
+        self.process_group.load(Ordering::SeqCst) != 0
     }
 
     /// Reports progress ("3/12 requests") to observers; the terminal shows it

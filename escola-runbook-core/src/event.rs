@@ -3,6 +3,7 @@
 //! prints; it emits.
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
@@ -13,7 +14,9 @@ use crate::confirm::Confirmation;
 use crate::journal::JournalWriter;
 use crate::lock_unpoisoned;
 use crate::model::{Metadata, PhaseKind, Runbook, StepKind, When};
+use crate::notice::{Announcer, Notice};
 use crate::outcome::{Outcome, Status};
+use crate::process::ProcessGroup;
 use crate::record::RunRecord;
 use crate::rules::AlertState;
 use crate::secret::Redactor;
@@ -165,6 +168,122 @@ pub struct RunInfo {
     pub tool_version: String,
     /// When it started.
     pub started_at: DateTime<Utc>,
+    /// Where the runbook came from, so `resume` reloads exactly that;
+    /// absent in journals written before it was recorded, and when the
+    /// embedder did not say ([`crate::RunOptions::source`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<RunbookOrigin>,
+}
+
+/// Where a run's runbook came from: the file and the sha256 of its bytes,
+/// or, for a runbook built in code, the tool version and a hash of the
+/// configuration that shaped it. Recorded at the start of a run and at
+/// each resume, so a resume reloads the same runbook or refuses, and a
+/// report names the document it describes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RunbookOrigin {
+    /// Built in code (the built-in Escola runbook, or an embedder's own).
+    Builtin {
+        /// Version of the tool that built it.
+        tool_version: String,
+        /// sha256 (hex) of `config` written as compact JSON with sorted keys.
+        config_sha256: String,
+        /// The configuration that shaped the runbook. It names secrets,
+        /// never holds their values.
+        #[serde(default)]
+        config: serde_json::Value,
+    },
+    /// A TOML runbook file.
+    TomlFile {
+        /// Absolute path.
+        path: PathBuf,
+        /// sha256 (hex) of its bytes.
+        sha256: String,
+    },
+    /// A Markdown document imported when the run started.
+    MarkdownFile {
+        /// Absolute path.
+        path: PathBuf,
+        /// sha256 (hex) of its bytes.
+        sha256: String,
+        /// The import options (commands' working directory, timeout...),
+        /// so a resume imports it the same way.
+        #[serde(default)]
+        import: serde_json::Value,
+    },
+}
+
+impl RunbookOrigin {
+    /// The kind in words: "the built-in runbook", "TOML runbook file",
+    /// "Markdown runbook".
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RunbookOrigin::Builtin { .. } => "the built-in runbook",
+            RunbookOrigin::TomlFile { .. } => "TOML runbook file",
+            RunbookOrigin::MarkdownFile { .. } => "Markdown runbook",
+        }
+    }
+
+    /// The file, for the file kinds.
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            RunbookOrigin::Builtin { .. } => None,
+            RunbookOrigin::TomlFile { path, .. } | RunbookOrigin::MarkdownFile { path, .. } => {
+                Some(path)
+            }
+        }
+    }
+
+    /// The hash that pins it: the file's bytes, or the built-in
+    /// runbook's configuration.
+    pub fn sha256(&self) -> &str {
+        match self {
+            RunbookOrigin::Builtin { config_sha256, .. } => config_sha256,
+            RunbookOrigin::TomlFile { sha256, .. } | RunbookOrigin::MarkdownFile { sha256, .. } => {
+                sha256
+            }
+        }
+    }
+
+    /// Whether `other` names the same runbook: the same kind and, for
+    /// files, the same path. The content may differ (an edited file, another
+    /// configuration); that is for the caller to compare.
+    pub fn same_runbook(&self, other: &RunbookOrigin) -> bool {
+        std::mem::discriminant(self) == std::mem::discriminant(other) && self.path() == other.path()
+    }
+}
+
+impl fmt::Display for RunbookOrigin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RunbookOrigin::Builtin {
+                tool_version,
+                config_sha256,
+                ..
+            } => write!(
+                f,
+                "the built-in runbook of version {tool_version} (configuration sha256 {})",
+                short_hash(config_sha256)
+            ),
+            RunbookOrigin::TomlFile { path, sha256 }
+            | RunbookOrigin::MarkdownFile { path, sha256, .. } => {
+                write!(
+                    f,
+                    "{} {} (sha256 {})",
+                    self.kind(),
+                    path.display(),
+                    short_hash(sha256)
+                )
+            }
+        }
+    }
+}
+
+/// The first 12 hex digits of a sha256: enough to tell versions apart in
+/// a sentence; errors that compare hashes give them whole.
+fn short_hash(sha256: &str) -> &str {
+    sha256.get(..12).unwrap_or(sha256)
 }
 
 /// What the operator decided for a step that was running when the previous
@@ -195,7 +314,7 @@ pub struct Resolution {
 }
 
 /// A resumption of a run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResumeInfo {
     /// Who resumed it.
     pub operator: String,
@@ -206,6 +325,10 @@ pub struct ResumeInfo {
     /// Decisions about interrupted mutating steps.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resolutions: Vec<Resolution>,
+    /// The runbook this resumption loaded (the run's own, or one given
+    /// explicitly that the step-by-step comparison accepted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<RunbookOrigin>,
 }
 
 /// Who holds a deploy lock.
@@ -299,6 +422,17 @@ pub struct RollbackReason {
     pub summary: String,
 }
 
+/// A blocking failure that would have started the rollback, and why it did
+/// not: a run that changed nothing has nothing to roll back (a failing
+/// re-check of read-only steps must not undo a deploy it did not make).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RollbackWithheld {
+    /// The failure.
+    pub failure: RollbackReason,
+    /// Why nothing was rolled back, in words.
+    pub detail: String,
+}
+
 /// Everything that happens in a run, in order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -362,6 +496,23 @@ pub enum Event {
         attempt: u32,
         /// Whether the step changes something outside.
         mutates: bool,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// A running attempt started processes in a group of their own (a
+    /// command step). Journaled at once, so that if this process dies,
+    /// `resume` can tell whether the group still runs before running the
+    /// step again.
+    ProcessGroupStarted {
+        /// Phase id.
+        phase: String,
+        /// Step id.
+        step: String,
+        /// The attempt that started it.
+        attempt: u32,
+        /// The group and its host.
+        #[serde(flatten)]
+        group: ProcessGroup,
         /// When.
         at: DateTime<Utc>,
     },
@@ -439,6 +590,13 @@ pub enum Event {
         /// When.
         at: DateTime<Utc>,
     },
+    /// A message to people about the run (a milestone announced by a
+    /// [`Notifier`](crate::Notifier)) and what became of it. Journaled
+    /// when its delivery ends, so it may follow `run_finished`.
+    Notice {
+        /// The message, where it went, and its delivery.
+        notice: Notice,
+    },
     /// The run ended.
     RunFinished {
         /// How.
@@ -447,6 +605,9 @@ pub enum Event {
         exit_code: i32,
         /// When.
         at: DateTime<Utc>,
+        /// A failure that did not start the rollback, and why.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rollback_withheld: Option<RollbackWithheld>,
     },
 }
 
@@ -460,7 +621,9 @@ impl Event {
 /// Receives every event of a run, already redacted, in order.
 ///
 /// Called synchronously from the executor: keep it quick, and hand slow work
-/// (a webhook) to a task of your own.
+/// to a task of your own. To tell people about the run (a chat webhook),
+/// implement [`Notifier`](crate::Notifier) instead: the executor keeps it
+/// out of dry-runs and journals each message's delivery.
 pub trait Observer: Send + Sync {
     /// Called once per event.
     fn on_event(&self, event: &Event);
@@ -493,10 +656,13 @@ impl Observer for EventLog {
 /// The journal could not be written: the run stops, because a run without
 /// its record cannot be trusted or resumed.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot append to the run journal {path}: {source}")]
+#[error("cannot {action} the run journal {path}: {source}")]
 pub struct JournalWriteError {
     /// The journal file.
     pub path: std::path::PathBuf,
+    /// What was being done, in words: "create", "open", or "append
+    /// step_finished of step `migrate` (passed) to" when a record was lost.
+    pub action: String,
     /// The I/O error.
     #[source]
     pub source: std::io::Error,
@@ -515,6 +681,8 @@ struct DispatcherInner {
     journal: Option<Mutex<JournalWriter>>,
     /// The run record, folded from every durable event as it is published.
     record: Option<Arc<Mutex<RunRecord>>>,
+    /// Announces milestones to the run's notifiers.
+    announcer: Option<Announcer>,
 }
 
 impl fmt::Debug for Dispatcher {
@@ -532,6 +700,7 @@ impl Dispatcher {
         observers: Vec<Arc<dyn Observer>>,
         journal: Option<JournalWriter>,
         record: Arc<Mutex<RunRecord>>,
+        announcer: Announcer,
     ) -> Self {
         Dispatcher {
             inner: Arc::new(DispatcherInner {
@@ -539,7 +708,20 @@ impl Dispatcher {
                 observers,
                 journal: journal.map(Mutex::new),
                 record: Some(record),
+                announcer: Some(announcer),
             }),
+        }
+    }
+
+    /// Waits at most `limit` for milestone messages still being sent, and
+    /// journals what became of each.
+    pub(crate) async fn settle_notices(
+        &self,
+        limit: std::time::Duration,
+    ) -> Result<(), JournalWriteError> {
+        match &self.inner.announcer {
+            Some(announcer) => announcer.settle(limit, self).await,
+            None => Ok(()),
         }
     }
 
@@ -550,8 +732,27 @@ impl Dispatcher {
         let _ = self.publish(event);
     }
 
-    /// Redacts, journals (fsynced), folds into the record and fans out;
-    /// returns the redacted event.
+    /// Redacts and fans out an event that is already journaled and folded
+    /// into the record (a new run's `run_started`, written before its lock
+    /// was taken), announcing it if it is a milestone.
+    pub(crate) fn publish_journaled(&self, event: Event) -> Result<(), JournalWriteError> {
+        let event = self.inner.redactor.redact_serde(&event);
+        self.fan_out(&event)
+    }
+
+    /// Hands a redacted event to every observer, then to the notifiers.
+    fn fan_out(&self, event: &Event) -> Result<(), JournalWriteError> {
+        for observer in &self.inner.observers {
+            observer.on_event(event);
+        }
+        match &self.inner.announcer {
+            Some(announcer) => announcer.announce(event, self),
+            None => Ok(()),
+        }
+    }
+
+    /// Redacts, journals (fsynced), folds into the record, fans out and
+    /// announces a milestone; returns the redacted event.
     pub(crate) fn publish(&self, event: Event) -> Result<Event, JournalWriteError> {
         let event = self.inner.redactor.redact_serde(&event);
         if event.is_durable() {
@@ -565,9 +766,7 @@ impl Dispatcher {
                 debug_assert!(applied.is_ok(), "an event the record rejects: {applied:?}");
             }
         }
-        for observer in &self.inner.observers {
-            observer.on_event(&event);
-        }
+        self.fan_out(&event)?;
         Ok(event)
     }
 }

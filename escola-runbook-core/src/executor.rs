@@ -16,18 +16,21 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::check::{Check, Ctx, Environment};
+use crate::check::{CANCEL_GRACE, Check, Ctx, Environment};
 use crate::confirm::{
     ConfirmRequest, Confirmation, Confirmer, Decision, PreapprovedConfirmer, Via,
 };
 use crate::event::{
     Dispatcher, Event, InterruptedDecision, JournalWriteError, LockOwner, Observer, Resolution,
-    ResumeInfo, RollbackReason, RunInfo, RunbookOutline, SCHEMA_VERSION, Verdict,
+    ResumeInfo, RollbackReason, RollbackWithheld, RunInfo, RunbookOrigin, RunbookOutline,
+    SCHEMA_VERSION, Verdict,
 };
+use crate::identity;
 use crate::journal::{JOURNAL_FILE, JournalWriter};
 use crate::lock::{DeployLock, LockError};
 use crate::model::{Phase, PhaseKind, Runbook, Step, StepKind, When};
-use crate::outcome::{Outcome, SkipReason, Status};
+use crate::notice::{Announcer, NOTICE_WAIT, Notifier};
+use crate::outcome::{Evidence, Outcome, SkipReason, Status};
 use crate::record::RunRecord;
 use crate::resume::{ResumeError, ResumePlan};
 use crate::secret::Secrets;
@@ -76,6 +79,11 @@ impl Clock for TokioClock {
 }
 
 /// What to run and as whom.
+///
+/// The defaults name the process's own operator and host
+/// ([`identity::operator`], [`identity::host`]), the same rule the CLI
+/// follows without `--operator`: a record never says "unknown". An
+/// embedder acting for someone else sets `operator` to that person.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
     /// The run's id; generated from the time when `None`.
@@ -84,6 +92,9 @@ pub struct RunOptions {
     pub operator: String,
     /// The machine it runs on.
     pub host: String,
+    /// Where the runbook came from, recorded in the run-started record (and
+    /// with a resume) so that a later resume can reload it or refuse.
+    pub source: Option<RunbookOrigin>,
     /// Preview mutating and manual steps instead of running them.
     pub dry_run: bool,
     /// Run only these phases (empty: all).
@@ -96,8 +107,9 @@ impl Default for RunOptions {
     fn default() -> Self {
         RunOptions {
             run_id: None,
-            operator: "unknown".into(),
-            host: "unknown".into(),
+            operator: identity::operator(),
+            host: identity::host(),
+            source: None,
             dry_run: false,
             phases: Vec::new(),
             only: Vec::new(),
@@ -188,6 +200,10 @@ fn suggestion(known: &[String], name: &str) -> String {
     }
 }
 
+/// Why a failure did not start the rollback ([`RollbackWithheld::detail`]).
+const NOTHING_CHANGED: &str =
+    "not rolled back: no step of this run changed anything in a phase that rolls back on failure";
+
 /// The directory of run `run_id` under `root`.
 pub fn run_directory(root: &Path, run_id: &str) -> PathBuf {
     root.join(run_id)
@@ -227,6 +243,7 @@ pub struct Executor {
     secrets: Secrets,
     confirmer: Option<Arc<dyn Confirmer>>,
     observers: Vec<Arc<dyn Observer>>,
+    notifiers: Vec<Arc<dyn Notifier>>,
     options: RunOptions,
     cancel: CancellationToken,
     clock: Arc<dyn Clock>,
@@ -245,6 +262,7 @@ impl Executor {
             secrets: Secrets::new(),
             confirmer: None,
             observers: Vec::new(),
+            notifiers: Vec::new(),
             options: RunOptions::default(),
             cancel: CancellationToken::new(),
             clock: Arc::new(SystemClock),
@@ -297,6 +315,15 @@ impl Executor {
     /// Adds an observer.
     pub fn observer(mut self, observer: Arc<dyn Observer>) -> Self {
         self.observers.push(observer);
+        self
+    }
+
+    /// Announces the run's milestones through `notifier`: never in a
+    /// dry-run, never able to fail or hold up the run; every message and
+    /// its delivery is journaled (the end of the run waits at most
+    /// [`NOTICE_WAIT`] for messages still being sent).
+    pub fn notifier(mut self, notifier: Arc<dyn Notifier>) -> Self {
+        self.notifiers.push(notifier);
         self
     }
 
@@ -367,7 +394,7 @@ impl Executor {
             .clone()
             .unwrap_or_else(|| generate_run_id(started_at));
         let done = match &resume {
-            Some((plan, resolutions)) => plan.apply(resolutions)?,
+            Some((plan, resolutions)) => plan.apply(resolutions, &self.options.host)?,
             None => BTreeMap::new(),
         };
         let owner = LockOwner {
@@ -378,12 +405,51 @@ impl Executor {
             since: started_at,
             heartbeat: started_at,
         };
+        // A new run's directory and first record exist before the lock is
+        // taken: a run killed while it waits for the lock leaves the run the
+        // lock names, which `resume` continues. (A resumed run's journal is
+        // opened only under the lock: until then another process may be
+        // appending to it.)
+        let info = self.run_info(&run_id, started_at);
+        let journal = match (&self.run_root, &resume) {
+            (Some(root), None) => {
+                let dir = run_directory(root, &run_id);
+                let mut journal = open_journal(&dir)?;
+                let started = self.secrets.redactor().redact_serde(&Event::RunStarted {
+                    schema_version: SCHEMA_VERSION,
+                    run: info.clone(),
+                    runbook: RunbookOutline::of(&self.runbook),
+                });
+                journal.append(&started)?;
+                Some((dir, journal))
+            }
+            _ => None,
+        };
         let broken = match &self.lock {
-            Some((lock, reason)) => lock.acquire(&owner, reason.as_deref()).await?,
+            Some((lock, reason)) => match lock.acquire(&owner, reason.as_deref()).await {
+                Ok(broken) => broken,
+                Err(e) => {
+                    // Refused: the run never started, so it leaves no trace
+                    // for `resume` to pick up.
+                    if let Some((dir, _)) = &journal {
+                        let _ = std::fs::remove_dir_all(dir);
+                    }
+                    return Err(e.into());
+                }
+            },
             None => None,
         };
         let result = self
-            .run_locked(run_id, started_at, resume, done, &owner, broken)
+            .run_locked(
+                run_id,
+                started_at,
+                resume,
+                info,
+                journal.map(|(_, j)| j),
+                done,
+                &owner,
+                broken,
+            )
             .await;
         if let Some((lock, _)) = &self.lock {
             if let Err(e) = lock.release(&owner).await {
@@ -393,25 +459,10 @@ impl Executor {
         result
     }
 
-    async fn run_locked(
-        &self,
-        run_id: String,
-        started_at: DateTime<Utc>,
-        resume: Option<(ResumePlan, Vec<Resolution>)>,
-        done: BTreeMap<String, Outcome>,
-        owner: &LockOwner,
-        broken: Option<LockOwner>,
-    ) -> Result<RunRecord, RunError> {
-        let journal = match (&self.run_root, &resume) {
-            (Some(root), None) => Some(open_journal(&run_directory(root, &run_id))?),
-            (Some(root), Some(_)) => Some(JournalWriter::open_existing(
-                run_directory(root, &run_id).join(JOURNAL_FILE),
-            )?),
-            (None, _) => None,
-        };
-        let outline = RunbookOutline::of(&self.runbook);
-        let info = RunInfo {
-            run_id: run_id.clone(),
+    /// The facts of a new run, fixed at its start.
+    fn run_info(&self, run_id: &str, started_at: DateTime<Utc>) -> RunInfo {
+        RunInfo {
+            run_id: run_id.to_owned(),
             operator: self.options.operator.clone(),
             host: self.options.host.clone(),
             environment: self.environment.clone(),
@@ -420,7 +471,32 @@ impl Executor {
             only: self.options.only.clone(),
             tool_version: env!("CARGO_PKG_VERSION").to_owned(),
             started_at,
+            source: self.options.source.clone(),
+        }
+    }
+
+    /// Runs under the lock. For a new run, `journal` (when given) already
+    /// holds its `run_started` record with `info`.
+    #[allow(clippy::too_many_arguments)]
+    async fn run_locked(
+        &self,
+        run_id: String,
+        started_at: DateTime<Utc>,
+        resume: Option<(ResumePlan, Vec<Resolution>)>,
+        info: RunInfo,
+        journal: Option<JournalWriter>,
+        done: BTreeMap<String, Outcome>,
+        owner: &LockOwner,
+        broken: Option<LockOwner>,
+    ) -> Result<RunRecord, RunError> {
+        let started_journaled = journal.is_some();
+        let journal = match (&self.run_root, &resume) {
+            (Some(root), Some(_)) => Some(JournalWriter::open_existing(
+                run_directory(root, &run_id).join(JOURNAL_FILE),
+            )?),
+            _ => journal,
         };
+        let outline = RunbookOutline::of(&self.runbook);
         let confirmer = self
             .confirmer
             .clone()
@@ -435,6 +511,11 @@ impl Executor {
             self.observers.clone(),
             journal,
             record.clone(),
+            Announcer::new(
+                self.notifiers.clone(),
+                self.options.dry_run,
+                self.clock.clone(),
+            ),
         );
         let values = done.values().flat_map(|o| o.values.clone()).collect();
         let run = Run {
@@ -455,6 +536,7 @@ impl Executor {
             lock_lost: Arc::new(Mutex::new(None)),
             completed: Mutex::new(Vec::new()),
             dispatcher,
+            host: Arc::from(self.options.host.as_str()),
         };
         let mut aborted_at_resume = Vec::new();
         match resume {
@@ -470,14 +552,22 @@ impl Executor {
                         host: self.options.host.clone(),
                         at: started_at,
                         resolutions,
+                        source: self.options.source.clone(),
                     },
                 })?;
             }
-            None => run.publish(Event::RunStarted {
-                schema_version: SCHEMA_VERSION,
-                run: info,
-                runbook: outline,
-            })?,
+            None => {
+                let started = Event::RunStarted {
+                    schema_version: SCHEMA_VERSION,
+                    run: info,
+                    runbook: outline,
+                };
+                if started_journaled {
+                    run.dispatcher.publish_journaled(started)?;
+                } else {
+                    run.publish(started)?;
+                }
+            }
         }
         if let Some(previous) = broken {
             run.publish(Event::LockBroken {
@@ -496,6 +586,7 @@ impl Executor {
         }
         if !aborted_at_resume.is_empty() {
             run.abort_at_resume(&aborted_at_resume)?;
+            run.dispatcher.settle_notices(NOTICE_WAIT).await?;
             return Ok(run.record());
         }
         let heartbeat = self.lock.as_ref().map(|(lock, _)| {
@@ -512,6 +603,7 @@ impl Executor {
             task.abort();
         }
         result?;
+        run.dispatcher.settle_notices(NOTICE_WAIT).await?;
         Ok(run.record())
     }
 }
@@ -621,6 +713,8 @@ struct Run {
     /// Set when the deploy lock was taken over.
     lock_lost: Arc<Mutex<Option<String>>>,
     dispatcher: Dispatcher,
+    /// This machine, for the process groups steps start.
+    host: Arc<str>,
 }
 
 /// How a phase ended.
@@ -629,8 +723,14 @@ struct PhaseResult {
 }
 
 impl Run {
+    /// Publishes a durable event. If the journal cannot take it, the run
+    /// stops at once (running steps are cancelled): nothing more could be
+    /// recorded.
     fn publish(&self, event: Event) -> Result<(), RunError> {
-        self.dispatcher.publish(event)?;
+        if let Err(e) = self.dispatcher.publish(event) {
+            self.cancel.cancel();
+            return Err(e.into());
+        }
         Ok(())
     }
 
@@ -665,6 +765,15 @@ impl Run {
             Some(Stop::Failed(_)) => Verdict::Failed,
             Some(Stop::Cancelled) => Verdict::Stopped,
         };
+        // A failure rolls back only what this run (or the run it resumes)
+        // changed: a failing re-check of read-only steps undoes nothing.
+        let mut rollback_withheld = None;
+        if rollback_trigger.is_some() && self.record().first_change().is_none() {
+            rollback_withheld = rollback_trigger.take().map(|failure| RollbackWithheld {
+                failure,
+                detail: NOTHING_CHANGED.into(),
+            });
+        }
         if let Some(phase) = self.runbook.rollback_phase() {
             let explicit = self.selection.names_explicitly(phase);
             if let Some(reason) = rollback_trigger {
@@ -696,6 +805,7 @@ impl Run {
             verdict,
             exit_code: verdict.exit_code(),
             at: self.clock.now(),
+            rollback_withheld,
         })
     }
 
@@ -717,6 +827,7 @@ impl Run {
             verdict: Verdict::Stopped,
             exit_code: Verdict::Stopped.exit_code(),
             at: self.clock.now(),
+            rollback_withheld: None,
         })
     }
 
@@ -937,6 +1048,10 @@ impl Run {
             }
             StepKind::Check(check) => self.run_check(phase, step, check.as_ref(), stop).await?,
         };
+        let outcome = match &step.kind {
+            StepKind::Check(check) if check.describe().notice => notice_outcome(outcome),
+            _ => outcome,
+        };
         let outcome = self.secrets.redactor().redact_serde(&outcome);
         if outcome.status.is_ok() && !outcome.values.is_empty() {
             lock(&self.values).extend(outcome.values.clone());
@@ -1051,12 +1166,20 @@ impl Run {
             }
             if desc.mutates {
                 self.note_dry_unknown(step);
-                return Ok((
-                    Outcome::skipped(SkipReason::DryRun {
-                        would: desc.action_text().to_owned(),
-                    }),
-                    0,
-                ));
+                let ctx = self.ctx(phase, step, 0, stop.child_token());
+                let mut outcome = Outcome::skipped(SkipReason::DryRun {
+                    would: desc.action_text().to_owned(),
+                });
+                // A plugin's preview must not take the dry-run down with it.
+                outcome.evidence =
+                    std::panic::catch_unwind(AssertUnwindSafe(|| check.preview(&ctx)))
+                        .unwrap_or_else(|panic| {
+                            vec![Evidence {
+                                label: "preview".into(),
+                                value: format!("the check panicked: {}", panic_message(&panic)),
+                            }]
+                        });
+                return Ok((outcome, 0));
             }
         }
         let values = Arc::new(lock(&self.values).clone());
@@ -1118,10 +1241,45 @@ impl Run {
         timeout: Option<Duration>,
         stop: &CancellationToken,
     ) -> Outcome {
-        let values = Arc::new(lock(&self.values).clone());
         let mutates = check.describe().mutates;
         let token = stop.child_token();
-        let ctx = Ctx {
+        let ctx = self.ctx(phase, step, attempt, token.clone());
+        let run = AssertUnwindSafe(check.run(&ctx)).catch_unwind();
+        tokio::pin!(run);
+        let cut_short = tokio::select! {
+            biased;
+            () = stop.cancelled() => Outcome::aborted(match (mutates, self.cancel.is_cancelled()) {
+                (true, _) => "interrupted while running: what it changed is unknown; verify before resuming",
+                (false, true) => "interrupted by the operator",
+                (false, false) => "cancelled: another step of its fail-fast parallel group failed",
+            }),
+            result = with_deadline(timeout, &mut run) => match result {
+                None => Outcome::timed_out(timeout.unwrap_or_default()),
+                Some(finished) => {
+                    // Nothing the check left behind may outlive the attempt.
+                    token.cancel();
+                    return finished.unwrap_or_else(|panic| {
+                        Outcome::check_error(format!("the check panicked: {}", panic_message(&panic)))
+                    });
+                }
+            },
+        };
+        token.cancel();
+        // A check that started processes gets a grace period to end them and
+        // return what it saw (the output so far); its evidence is kept under
+        // the executor's verdict. Any other check is dropped at once.
+        if !ctx.started_processes() {
+            return cut_short;
+        }
+        match tokio::time::timeout(CANCEL_GRACE, &mut run).await {
+            Ok(Ok(late)) => keep_evidence(cut_short, late),
+            Ok(Err(_)) | Err(_) => cut_short,
+        }
+    }
+
+    /// The context for `attempt` of `step` (0: a dry-run preview).
+    fn ctx(&self, phase: &Phase, step: &Step, attempt: u32, cancel: CancellationToken) -> Ctx {
+        Ctx {
             run_id: self.run_id.clone(),
             phase: phase.id.clone(),
             step: step.id.clone(),
@@ -1129,27 +1287,13 @@ impl Run {
             dry_run: self.dry_run,
             environment: self.environment.clone(),
             secrets: self.secrets.clone(),
-            values,
-            cancel: token.clone(),
+            values: Arc::new(lock(&self.values).clone()),
+            cancel,
             dispatcher: self.dispatcher.clone(),
             clock: self.clock.clone(),
-        };
-        let run = AssertUnwindSafe(check.run(&ctx)).catch_unwind();
-        let outcome = tokio::select! {
-            biased;
-            () = stop.cancelled() => Outcome::aborted(match (mutates, self.cancel.is_cancelled()) {
-                (true, _) => "interrupted while running: what it changed is unknown; verify before resuming",
-                (false, true) => "interrupted by the operator",
-                (false, false) => "cancelled: another step of its fail-fast parallel group failed",
-            }),
-            result = with_deadline(timeout, run) => match result {
-                None => Outcome::timed_out(timeout.unwrap_or_default()),
-                Some(Ok(outcome)) => outcome,
-                Some(Err(panic)) => Outcome::check_error(format!("the check panicked: {}", panic_message(&panic))),
-            },
-        };
-        token.cancel();
-        outcome
+            host: self.host.clone(),
+            process_group: Arc::default(),
+        }
     }
 
     /// Runs the undo of every completed step that declares one, newest
@@ -1192,6 +1336,14 @@ impl Run {
     }
 }
 
+/// The executor's verdict on an attempt it cut short, with the evidence and
+/// measurements the check returned while it wound down.
+fn keep_evidence(mut verdict: Outcome, late: Outcome) -> Outcome {
+    verdict.evidence.extend(late.evidence);
+    verdict.measurements.extend(late.measurements);
+    verdict
+}
+
 /// `fut` bounded by `limit`: `None` when the limit passed first.
 async fn with_deadline<F: std::future::Future>(
     limit: Option<Duration>,
@@ -1211,6 +1363,19 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
     } else {
         "unknown panic payload".into()
     }
+}
+
+/// A notice never decides the run: anything but a pass, a skip or a stop
+/// (an undelivered message, a step timeout, a declined approval) is
+/// recorded as `warned`, keeping what happened.
+fn notice_outcome(mut outcome: Outcome) -> Outcome {
+    if outcome.status.is_ok() || outcome.status == Status::Aborted {
+        return outcome;
+    }
+    let was = outcome.status;
+    outcome.status = Status::Warned;
+    outcome.summary = format!("notice not delivered ({was}): {}", outcome.summary);
+    outcome
 }
 
 fn not_reached(stop: &Stop) -> Outcome {

@@ -12,5 +12,12 @@ pub const STEP_FAILED: i32 = 1;
 pub const USAGE: i32 = 2;
 /// A failure triggered the rollback phase and it completed.
 pub const ROLLED_BACK: i32 = 3;
-/// The operator stopped the run (Ctrl-C, or "abort" at a confirmation).
+/// The run was stopped: Ctrl-C, SIGTERM or SIGHUP (what systemd, CI runners
+/// and a dropped SSH session send), or "abort" at a confirmation.
 pub const STOPPED: i32 = 4;
+/// The run's journal could not be written (a full disk, a lost mount): the
+/// run stopped at once, because a run without its record can be neither
+/// trusted nor resumed safely. The journal holds every record written
+/// before; a step whose outcome was lost shows as "outcome not recorded".
+/// (5 is reserved for "awaiting approval".)
+pub const JOURNAL_FAILED: i32 = 6;

@@ -32,6 +32,7 @@ impl JournalWriter {
         }
         let file = options.open(&path).map_err(|source| JournalWriteError {
             path: path.clone(),
+            action: "create".into(),
             source,
         })?;
         Ok(JournalWriter { file, path })
@@ -44,6 +45,7 @@ impl JournalWriter {
         let path = path.into();
         let err = |source| JournalWriteError {
             path: path.clone(),
+            action: "open".into(),
             source,
         };
         let bytes = std::fs::read(&path).map_err(err)?;
@@ -64,19 +66,39 @@ impl JournalWriter {
 
     /// Writes `event` as one line and waits until it is on disk.
     pub fn append(&mut self, event: &Event) -> Result<(), JournalWriteError> {
-        let mut line = serde_json::to_vec(event).map_err(|e| JournalWriteError {
+        let lost = |source| JournalWriteError {
             path: self.path.clone(),
-            source: std::io::Error::other(e),
-        })?;
+            action: format!("append {} to", describe(event)),
+            source,
+        };
+        let mut line = serde_json::to_vec(event).map_err(|e| lost(std::io::Error::other(e)))?;
         line.push(b'\n');
         self.file
             .write_all(&line)
             .and_then(|()| self.file.sync_data())
-            .map_err(|source| JournalWriteError {
-                path: self.path.clone(),
-                source,
-            })
+            .map_err(lost)
     }
+}
+
+/// A record in words, for the message that says it was lost:
+/// "step_finished of step `migrate` (passed)".
+fn describe(event: &Event) -> String {
+    let json = serde_json::to_value(event).unwrap_or_default();
+    let name = json
+        .get("event")
+        .and_then(|v| v.as_str())
+        .unwrap_or("a record");
+    let step = json
+        .get("step")
+        .and_then(|v| v.as_str())
+        .map(|s| format!(" of step `{s}`"))
+        .unwrap_or_default();
+    let status = json
+        .pointer("/outcome/status")
+        .and_then(|v| v.as_str())
+        .map(|s| format!(" ({s})"))
+        .unwrap_or_default();
+    format!("{name}{step}{status}")
 }
 
 /// A journal read back.
@@ -159,4 +181,42 @@ pub fn read_journal(path: &Path) -> Result<JournalContents, JournalReadError> {
         return Err(JournalReadError::Empty(path.to_owned()));
     }
     Ok(JournalContents { events, warnings })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outcome::Outcome;
+
+    #[test]
+    fn a_record_that_cannot_be_written_is_named_in_the_error() {
+        if !Path::new("/dev/full").exists() {
+            eprintln!("skipping: no /dev/full on this system");
+            return;
+        }
+        // /dev/full accepts the open and fails every write with ENOSPC, as a
+        // full disk does.
+        let mut journal = JournalWriter {
+            file: OpenOptions::new().append(true).open("/dev/full").unwrap(),
+            path: PathBuf::from("/runs/r1/journal.jsonl"),
+        };
+        let err = journal
+            .append(&Event::StepFinished {
+                phase: "deploy".into(),
+                step: "migrate".into(),
+                outcome: Outcome::passed("migrated"),
+                attempts: 1,
+                elapsed_ms: 10,
+                at: chrono::Utc::now(),
+            })
+            .unwrap_err();
+        assert_eq!(err.source.kind(), std::io::ErrorKind::StorageFull);
+        let text = err.to_string();
+        assert!(
+            text.starts_with(
+                "cannot append step_finished of step `migrate` (passed) to the run journal /runs/r1/journal.jsonl: "
+            ),
+            "{text}"
+        );
+    }
 }

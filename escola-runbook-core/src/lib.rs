@@ -48,27 +48,31 @@ pub mod duration;
 mod event;
 mod executor;
 pub mod exit;
+pub mod identity;
 pub mod journal;
 pub mod lock;
 mod model;
+mod notice;
 mod outcome;
 mod plan;
+pub mod process;
 mod record;
 pub mod report;
 mod resume;
 pub mod rules;
+pub mod runs;
 mod secret;
 mod watch;
 
-pub use check::{Check, CheckParams, Ctx, Description, Environment, ValueError};
+pub use check::{CANCEL_GRACE, Check, CheckParams, Ctx, Description, Environment, ValueError};
 pub use confirm::{
     ConfirmError, ConfirmRequest, Confirmation, Confirmer, Decision, PreapprovedConfirmer,
     ScriptedConfirmer, Via,
 };
 pub use event::{
     Automation, Event, EventLog, InterruptedDecision, JournalWriteError, LockOwner, Observer,
-    PhaseOutline, Resolution, ResumeInfo, RollbackReason, RunInfo, RunbookOutline, SCHEMA_VERSION,
-    StepOutline, Verdict,
+    PhaseOutline, Resolution, ResumeInfo, RollbackReason, RollbackWithheld, RunInfo, RunbookOrigin,
+    RunbookOutline, SCHEMA_VERSION, StepOutline, Verdict,
 };
 pub use executor::{
     Clock, Executor, RunError, RunOptions, SystemClock, TokioClock, generate_run_id, run_directory,
@@ -77,11 +81,14 @@ pub use model::{
     Backoff, Contact, Metadata, ModelError, Phase, PhaseKind, Policy, Runbook, RunbookBuilder,
     Step, StepKind, When,
 };
+pub use notice::{Delivery, DeliveryError, NOTICE_WAIT, Notice, Notifier};
 pub use outcome::{Evidence, Measurement, Outcome, Series, SkipReason, Status, format_duration};
 pub use plan::{Plan, PlannedStep};
-pub use record::{BrokenLock, PhaseRecord, RecordError, RunRecord, StepRecord};
+pub use record::{
+    BrokenLock, OUTCOME_NOT_RECORDED, PhaseRecord, RecordError, RunRecord, StepRecord,
+};
 pub use resume::{InterruptedStep, ResumeError, ResumePlan};
-pub use secret::{Redactor, Secret, Secrets};
+pub use secret::{MIN_SECRET_PART_LEN, Redactor, Secret, Secrets};
 pub use watch::{DEFAULT_MAX_SEGMENTS, RuleLog, Schedule, Segment, Watch, WatchError};
 
 /// Locks `m` even if a panicking thread poisoned it: the data behind these

@@ -4,13 +4,19 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::confirm::Confirmation;
+use crate::confirm::{Confirmation, Decision};
 use crate::event::{
     Automation, Event, InterruptedDecision, LockOwner, PhaseOutline, Resolution, ResumeInfo,
-    RollbackReason, RuleTransition, RunInfo, RunbookOutline, SCHEMA_VERSION, StepOutline, Verdict,
+    RollbackReason, RollbackWithheld, RuleTransition, RunInfo, RunbookOrigin, RunbookOutline,
+    SCHEMA_VERSION, StepOutline, Verdict,
 };
 use crate::model::PhaseKind;
-use crate::outcome::{Outcome, Status};
+use crate::notice::Notice;
+use crate::outcome::{Outcome, SkipReason, Status};
+use crate::process::ProcessGroup;
+
+/// How reports show a step that started and has no recorded outcome.
+pub const OUTCOME_NOT_RECORDED: &str = "outcome not recorded";
 
 /// One step as it went.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -42,11 +48,14 @@ pub struct StepRecord {
     /// Its undo's outcome, if a rollback undid it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub undo: Option<Outcome>,
+    /// The process group its latest attempt started, if it started one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process_group: Option<ProcessGroup>,
 }
 
 impl StepRecord {
-    /// The status to show: the outcome's, `aborted` for a step that started
-    /// and never finished (the process died), `not_run` otherwise.
+    /// The status to judge by: the outcome's, `aborted` for a step that
+    /// started and has no recorded outcome, `not_run` otherwise.
     pub fn status(&self) -> Status {
         match (&self.outcome, self.started_at) {
             (Some(o), _) => o.status,
@@ -55,9 +64,75 @@ impl StepRecord {
         }
     }
 
+    /// True for a step that started and has no recorded outcome: the
+    /// process died, or the journal could not be written, before it was
+    /// recorded. What it did is unknown, so reports say "outcome not
+    /// recorded" rather than claim it was aborted.
+    pub fn outcome_unrecorded(&self) -> bool {
+        self.outcome.is_none() && self.started_at.is_some()
+    }
+
+    /// The outcome's summary, or what is known of a step without one.
+    pub fn summary(&self) -> &str {
+        match (&self.outcome, self.started_at) {
+            (Some(o), _) => &o.summary,
+            (None, Some(_)) => {
+                "started, and its outcome was not recorded (the process died or the journal could not be written): what it did is unknown"
+            }
+            (None, None) => "not reached: the record ends before this step",
+        }
+    }
+
+    /// The status in words, as reports show it.
+    pub fn status_label(&self) -> &'static str {
+        if self.outcome_unrecorded() {
+            OUTCOME_NOT_RECORDED
+        } else {
+            self.status().label()
+        }
+    }
+
     /// True for an automated step that changes something.
     pub fn mutates(&self) -> bool {
         matches!(&self.outline.automation, Automation::Check { description } if description.mutates)
+    }
+
+    /// Whether this step, as it went, may have changed something outside,
+    /// which is what a rollback would undo:
+    ///
+    /// - an automated step whose check (or undo) changes something, once
+    ///   its check started: an action that failed or died half-way may have
+    ///   changed something; a `confirm_first` step the operator did not
+    ///   approve did not start;
+    /// - a manual step a person confirmed: a person acted on the system
+    ///   ("Recolocar a versão anterior"); skipped or declined, it did not;
+    /// - in a dry-run, a step of either kind a real run would have run or
+    ///   asked about, so the rehearsal takes the real run's branch.
+    ///
+    /// A notice changes nothing a rollback could undo (people were told),
+    /// so it never makes a failure roll back.
+    pub fn changed_something(&self) -> bool {
+        let notice = matches!(&self.outline.automation, Automation::Check { description } if description.notice);
+        let changes =
+            (self.mutates() && !notice) || self.outline.undo.as_ref().is_some_and(|u| u.mutates);
+        let manual = matches!(self.outline.automation, Automation::Manual { .. });
+        let confirmed = self
+            .confirmation
+            .as_ref()
+            .is_some_and(|c| c.decision == Decision::Confirmed);
+        let rehearsed = self.outcome.as_ref().is_some_and(|o| {
+            matches!(
+                o.skip,
+                Some(SkipReason::DryRun { .. } | SkipReason::UnknownInDryRun { .. })
+            )
+        });
+        if rehearsed {
+            manual || changes
+        } else if manual {
+            confirmed
+        } else {
+            changes && self.started_at.is_some() && (!self.outline.confirm_first || confirmed)
+        }
     }
 }
 
@@ -70,6 +145,9 @@ pub struct PhaseRecord {
     pub title: String,
     /// Kind.
     pub kind: PhaseKind,
+    /// Whether a blocking failure here triggers rollback.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rollback_on_failure: bool,
     /// Remarks.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
@@ -94,6 +172,9 @@ pub struct RunRecord {
     /// Why a rollback ran, if one did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback: Option<RollbackReason>,
+    /// A failure that did not start the rollback, and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback_withheld: Option<RollbackWithheld>,
     /// How it ended; `None` if the record stops before the end.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verdict: Option<Verdict>,
@@ -117,6 +198,9 @@ pub struct RunRecord {
     /// Deploy locks broken to run it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub broken_locks: Vec<BrokenLock>,
+    /// Messages to people about the run (milestones), with their delivery.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notices: Vec<Notice>,
 }
 
 /// A rule transition with the watch step that saw it.
@@ -176,6 +260,7 @@ impl RunRecord {
             runbook: runbook.name.clone(),
             metadata: runbook.metadata.clone(),
             rollback: None,
+            rollback_withheld: None,
             verdict: None,
             exit_code: None,
             finished_at: None,
@@ -184,6 +269,7 @@ impl RunRecord {
             rule_transitions: Vec::new(),
             lock_lost: None,
             broken_locks: Vec::new(),
+            notices: Vec::new(),
         }
     }
 
@@ -218,6 +304,9 @@ impl RunRecord {
                 let s = self.step_mut(index, step)?;
                 s.started_at.get_or_insert(*at);
                 s.attempts += 1;
+            }
+            Event::ProcessGroupStarted { step, group, .. } => {
+                self.step_mut(index, step)?.process_group = Some(group.clone());
             }
             Event::StepRetrying { step, outcome, .. } => {
                 self.step_mut(index, step)?.retried.push(outcome.clone());
@@ -261,6 +350,7 @@ impl RunRecord {
                 self.verdict = None;
                 self.exit_code = None;
                 self.finished_at = None;
+                self.rollback_withheld = None;
                 for r in &resume.resolutions {
                     if r.decision == InterruptedDecision::Done {
                         let outcome = resolved_done(r);
@@ -281,6 +371,7 @@ impl RunRecord {
                 transition: transition.clone(),
             }),
             Event::LockLost { detail, .. } => self.lock_lost = Some(detail.clone()),
+            Event::Notice { notice } => self.notices.push(notice.clone()),
             Event::LockBroken {
                 previous,
                 by,
@@ -296,10 +387,12 @@ impl RunRecord {
                 verdict,
                 exit_code,
                 at,
+                rollback_withheld,
             } => {
                 self.verdict = Some(*verdict);
                 self.exit_code = Some(*exit_code);
                 self.finished_at = Some(*at);
+                self.rollback_withheld = rollback_withheld.clone();
             }
         }
         Ok(())
@@ -324,14 +417,45 @@ impl RunRecord {
             .flat_map(|p| p.steps.iter().map(move |s| (p, s)))
     }
 
+    /// The runbook the run last loaded: the latest resume's, else the
+    /// run's own; `None` for a journal written before sources were
+    /// recorded.
+    pub fn source(&self) -> Option<&RunbookOrigin> {
+        self.resumes
+            .iter()
+            .rev()
+            .find_map(|r| r.source.as_ref())
+            .or(self.run.source.as_ref())
+    }
+
+    /// The first step, in a phase that rolls back on failure, that may have
+    /// changed something ([`StepRecord::changed_something`]): a failure
+    /// rolls back only when there is one.
+    pub fn first_change(&self) -> Option<(&PhaseRecord, &StepRecord)> {
+        self.steps()
+            .find(|(p, s)| p.rollback_on_failure && s.changed_something())
+    }
+
     /// How many steps ended with each status, in [`Status::ALL`] order,
-    /// leaving out statuses with no step.
+    /// leaving out statuses with no step, and steps whose outcome was not
+    /// recorded (see [`RunRecord::unrecorded`]).
     pub fn counts(&self) -> Vec<(Status, usize)> {
         Status::ALL
             .iter()
-            .map(|s| (*s, self.steps().filter(|(_, r)| r.status() == *s).count()))
+            .map(|s| {
+                let n = self
+                    .steps()
+                    .filter(|(_, r)| !r.outcome_unrecorded() && r.status() == *s)
+                    .count();
+                (*s, n)
+            })
             .filter(|(_, n)| *n > 0)
             .collect()
+    }
+
+    /// How many steps started and have no recorded outcome.
+    pub fn unrecorded(&self) -> usize {
+        self.steps().filter(|(_, r)| r.outcome_unrecorded()).count()
     }
 }
 
@@ -353,6 +477,7 @@ fn phase_record(p: &PhaseOutline) -> PhaseRecord {
         id: p.id.clone(),
         title: p.title.clone(),
         kind: p.kind,
+        rollback_on_failure: p.rollback_on_failure,
         notes: p.notes.clone(),
         status: None,
         steps: p
@@ -368,6 +493,7 @@ fn phase_record(p: &PhaseOutline) -> PhaseRecord {
                 confirmation: None,
                 outcome: None,
                 undo: None,
+                process_group: None,
             })
             .collect(),
     }

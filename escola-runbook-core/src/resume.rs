@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use crate::event::{Automation, Event, InterruptedDecision, Resolution, Verdict};
 use crate::model::Runbook;
 use crate::outcome::{Outcome, SkipReason, Status};
+use crate::process::{LiveProcess, ProcessGroup, live_members};
 use crate::record::{RecordError, RunRecord, resolved_done};
 
 /// A mutating step that started and never finished (or was aborted while
@@ -23,6 +24,8 @@ pub struct InterruptedStep {
     pub title: String,
     /// When it started.
     pub started_at: Option<DateTime<Utc>>,
+    /// The process group its last attempt started, if any.
+    pub process_group: Option<ProcessGroup>,
 }
 
 /// Why a run cannot be resumed.
@@ -39,8 +42,9 @@ pub enum ResumeError {
         "run {0} was rolled back ({1}); start a new run, or run the rollback phase with `run --phase rollback`"
     )]
     RolledBack(String, &'static str),
-    /// Finished steps moved or changed in the runbook since.
-    #[error("the runbook changed since run {run} in ways that affect steps already done:\n  - {}\nresume with the runbook the run started with, or start a new run", changes.join("\n  - "))]
+    /// Finished steps moved or changed in the runbook since, or steps were
+    /// added (the run's record has no place for them).
+    #[error("the runbook changed since run {run} in ways a resume cannot follow:\n  - {}\nresume with the runbook the run started with, or start a new run", changes.join("\n  - "))]
     RunbookChanged {
         /// The run.
         run: String,
@@ -52,6 +56,20 @@ pub enum ResumeError {
         "step `{0}` was interrupted while changing something; decide: --on-interrupted rerun|done|abort"
     )]
     Undecided(String),
+    /// An interrupted step's processes still run on this host: running it
+    /// again would run it twice at once.
+    #[error(
+        "step `{step}` cannot run again: processes it started (group {pgid}) still run on this host: {}; wait for them to end or stop them (kill -TERM -- -{pgid}), then resume",
+        processes.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+    )]
+    StillRunning {
+        /// The step.
+        step: String,
+        /// Its process group.
+        pgid: u32,
+        /// The processes alive in it.
+        processes: Vec<LiveProcess>,
+    },
     /// A decision names a step that was not interrupted.
     #[error("step `{0}` was not interrupted; decisions apply only to interrupted steps")]
     NotInterrupted(String),
@@ -108,6 +126,7 @@ impl ResumePlan {
                     step: id,
                     title: step.outline.title.clone(),
                     started_at: step.started_at,
+                    process_group: step.process_group.clone(),
                 });
             } else {
                 to_run.push(id);
@@ -128,11 +147,13 @@ impl ResumePlan {
         })
     }
 
-    /// Checks `resolutions` cover exactly the interrupted steps, and returns
-    /// the outcomes of the steps marked done.
+    /// Checks `resolutions` cover exactly the interrupted steps, and that no
+    /// step to run again still has processes alive on `host` (this
+    /// machine); returns the outcomes of the steps marked done.
     pub(crate) fn apply(
         &self,
         resolutions: &[Resolution],
+        host: &str,
     ) -> Result<BTreeMap<String, Outcome>, ResumeError> {
         for r in resolutions {
             if !self.interrupted.iter().any(|i| i.step == r.step) {
@@ -147,6 +168,21 @@ impl ResumePlan {
                 .ok_or_else(|| ResumeError::Undecided(i.step.clone()))?;
             if r.decision == InterruptedDecision::Done {
                 done.insert(i.step.clone(), resolved_done(r));
+            }
+            if let (InterruptedDecision::Rerun, Some(group)) = (r.decision, &i.process_group) {
+                // Process ids mean nothing on another machine.
+                let processes = if group.host == host {
+                    live_members(group.pgid)
+                } else {
+                    Vec::new()
+                };
+                if !processes.is_empty() {
+                    return Err(ResumeError::StillRunning {
+                        step: i.step.clone(),
+                        pgid: group.pgid,
+                        processes,
+                    });
+                }
             }
         }
         Ok(done)
@@ -169,7 +205,8 @@ fn is_done(o: &Outcome, dry_run: bool) -> bool {
     }
 }
 
-/// How the current runbook differs from the run's, for steps already done.
+/// How the current runbook differs from the run's, for steps already done,
+/// and the steps it adds.
 fn changes(record: &RunRecord, done: &BTreeMap<String, Outcome>, runbook: &Runbook) -> Vec<String> {
     let mut changes = Vec::new();
     let mut previous_position: Option<(usize, String)> = None;
@@ -222,6 +259,16 @@ fn changes(record: &RunRecord, done: &BTreeMap<String, Outcome>, runbook: &Runbo
             }
         }
         previous_position = Some((position, id.clone()));
+    }
+    // The record of a run holds the steps it started with; a step added
+    // since would run with nowhere to record it.
+    for (_, step) in runbook.steps() {
+        if record.steps().all(|(_, s)| s.outline.id != step.id) {
+            changes.push(format!(
+                "step `{}` ({}) is new: a resumed run runs only the steps it started with",
+                step.id, step.title
+            ));
+        }
     }
     changes
 }

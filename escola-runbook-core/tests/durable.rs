@@ -184,6 +184,25 @@ async fn a_runbook_changed_under_done_steps_is_refused_and_named() {
     );
     // A change to a step not yet done is fine: it runs as it is now.
     assert!(ResumePlan::new(&events, &runbook(&c, "Migrate (v2)")).is_ok());
+    // A step added since has no place in the run's record.
+    let added = Runbook::builder("durable")
+        .phase(
+            Phase::new("pre", "Pre")
+                .step(Step::check("before", "Snapshot", c.before.clone()))
+                .step(Step::manual("notify", "Avisar o time")),
+        )
+        .phase(
+            Phase::new("deploy", "Deploy")
+                .step(Step::check("migrate", "Migrate", c.migrate.clone()))
+                .step(Step::check("after", "After", c.after.clone())),
+        )
+        .build()
+        .unwrap();
+    let text = ResumePlan::new(&events, &added).unwrap_err().to_string();
+    assert!(
+        text.contains("step `notify` (Avisar o time) is new: a resumed run runs only the steps it started with"),
+        "{text}"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -416,4 +435,55 @@ async fn breaking_a_lock_is_journaled_and_stops_the_displaced_run() {
     assert_eq!(record.broken_locks.len(), 1);
     assert_eq!(record.broken_locks[0].previous.user, "ana");
     assert_eq!(record.broken_locks[0].reason, "ana's session is frozen");
+}
+
+/// Deploy (rolls back on failure): an action, then a read-only check;
+/// then a rollback phase.
+fn deploy_then_smoke(migrate: Scripted, smoke: Scripted, revert: Scripted) -> Runbook {
+    Runbook::builder("resumed-rollback")
+        .phase(
+            Phase::new("deploy", "Deploy")
+                .rollback_on_failure()
+                .step(Step::check("migrate", "Migrate", migrate))
+                .step(Step::check("smoke", "Smoke", smoke)),
+        )
+        .phase(
+            Phase::rollback("rollback", "Rollback").step(Step::check("revert", "Revert", revert)),
+        )
+        .build()
+        .unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_resumed_run_rolls_back_what_its_earlier_process_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let hung = Scripted::after("smoke", HOUR, Outcome::passed("never"));
+    let revert = Scripted::passing("revert").mutating();
+    let first = executor(deploy_then_smoke(
+        Scripted::passing("migrate").mutating(),
+        hung,
+        revert.clone(),
+    ))
+    .run_root(dir.path())
+    .run();
+    assert!(
+        tokio::time::timeout(Duration::from_secs(60), first)
+            .await
+            .is_err()
+    );
+    let events = read_journal(&dir.path().join("run-1").join(JOURNAL_FILE))
+        .unwrap()
+        .events;
+    // The resumed process changes nothing itself: `migrate` is done.
+    let migrate = Scripted::passing("migrate").mutating();
+    let runbook = deploy_then_smoke(migrate.clone(), Scripted::failing("smoke"), revert.clone());
+    let plan = ResumePlan::new(&events, &runbook).unwrap();
+    let record = executor(runbook)
+        .run_root(dir.path())
+        .resume(plan, vec![])
+        .run()
+        .await
+        .unwrap();
+    assert_eq!((migrate.calls(), revert.calls()), (0, 1));
+    assert_eq!(record.verdict, Some(Verdict::RolledBack));
 }

@@ -294,15 +294,7 @@ fn a_step_needing_a_value_nobody_produces_is_rejected_at_build() {
 
 fn deploy_runbook(smoke: Scripted, revert: Scripted) -> Runbook {
     Runbook::builder("deploy")
-        .phase(
-            Phase::new("deploy", "Deploy")
-                .rollback_on_failure()
-                .step(Step::check(
-                    "migrate",
-                    "Migrate",
-                    Scripted::passing("migrate").mutating(),
-                )),
-        )
+        .phase(deploy_phase("migrate"))
         .phase(
             Phase::new("post", "Post")
                 .rollback_on_failure()
@@ -826,4 +818,147 @@ async fn confirm_first_gates_an_action_on_the_operator() {
         .unwrap();
     assert_eq!(revert.calls(), 1);
     assert_eq!(status_of(&record, "migrate-prev"), Status::Skipped);
+}
+
+/// A deploy whose post-deploy phase holds a read-only check, then a manual
+/// step, then an action that asks first; the rollback reverts.
+fn recheck_runbook(smoke: Scripted, revert: Scripted, gated: Scripted) -> Runbook {
+    Runbook::builder("recheck")
+        .phase(deploy_phase("migrate"))
+        .phase(
+            Phase::new("post", "Post")
+                .rollback_on_failure()
+                .step(Step::manual("previous-version", "Recolocar a versão anterior").advisory())
+                .step(
+                    Step::check("purge", "Purge", gated)
+                        .confirm_first()
+                        .advisory(),
+                )
+                .step(Step::check("smoke", "Smoke", smoke)),
+        )
+        .phase(
+            Phase::rollback("rollback", "Rollback").step(Step::check("revert", "Revert", revert)),
+        )
+        .build()
+        .unwrap()
+}
+
+fn selecting(only: &[&str], dry_run: bool) -> RunOptions {
+    RunOptions {
+        run_id: Some("selection".into()),
+        operator: "ana".into(),
+        host: "deploy-host".into(),
+        only: only.iter().map(|s| (*s).to_owned()).collect(),
+        dry_run,
+        ..RunOptions::default()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_selection_of_read_only_steps_rolls_nothing_back() {
+    for dry_run in [false, true] {
+        let revert = Scripted::passing("revert").mutating();
+        let record = executor(recheck_runbook(
+            Scripted::failing("smoke"),
+            revert.clone(),
+            Scripted::passing("purge").mutating(),
+        ))
+        .options(selecting(&["smoke"], dry_run))
+        .run()
+        .await
+        .unwrap();
+        assert_eq!(revert.calls(), 0, "dry_run {dry_run}");
+        assert_eq!(record.verdict, Some(Verdict::Failed), "dry_run {dry_run}");
+        assert_eq!(record.exit_code, Some(exit::STEP_FAILED));
+        assert_eq!(record.rollback, None);
+        let withheld = record.rollback_withheld.as_ref().expect("said why");
+        assert_eq!(
+            (withheld.failure.step.as_str(), withheld.failure.status),
+            ("smoke", Status::Failed)
+        );
+        assert_eq!(
+            withheld.detail,
+            "not rolled back: no step of this run changed anything in a phase that rolls back on failure"
+        );
+        assert_eq!(
+            step_of(&record, "revert").outcome.as_ref().unwrap().skip,
+            Some(SkipReason::RollbackNotTriggered)
+        );
+    }
+}
+
+/// Runs `recheck_runbook` with a failing smoke check, selecting the
+/// post-deploy steps, answered by `confirmer`; returns the record and how
+/// often the gated action and the revert ran.
+async fn recheck_post_deploy(
+    confirmer: ScriptedConfirmer,
+    dry_run: bool,
+) -> (RunRecord, usize, usize) {
+    let revert = Scripted::passing("revert").mutating();
+    let purge = Scripted::passing("purge").mutating();
+    let record = executor(recheck_runbook(
+        Scripted::failing("smoke"),
+        revert.clone(),
+        purge.clone(),
+    ))
+    .options(selecting(&["previous-version", "purge", "smoke"], dry_run))
+    .confirmer(Arc::new(confirmer))
+    .run()
+    .await
+    .unwrap();
+    (record, purge.calls(), revert.calls())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_person_confirming_a_manual_step_counts_as_a_change() {
+    let confirmer = ScriptedConfirmer::new("ana")
+        .answer("previous-version", Decision::Confirmed, None)
+        .answer("purge", Decision::Skipped, None);
+    let (record, _, reverts) = recheck_post_deploy(confirmer, false).await;
+    assert_eq!(reverts, 1);
+    assert_eq!(record.verdict, Some(Verdict::RolledBack));
+    assert_eq!(record.rollback_withheld, None);
+    // The same selection rehearsed in a dry-run takes the same branch.
+    let (record, _, reverts) = recheck_post_deploy(ScriptedConfirmer::new("nobody"), true).await;
+    assert_eq!(reverts, 0, "a dry-run runs no action");
+    assert_eq!(record.verdict, Some(Verdict::RolledBack));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_skipped_manual_step_or_an_unapproved_action_changes_nothing() {
+    let confirmer = ScriptedConfirmer::new("ana")
+        .answer("previous-version", Decision::Skipped, None)
+        .answer("purge", Decision::Declined, Some("not now"));
+    let (record, purges, reverts) = recheck_post_deploy(confirmer, false).await;
+    assert_eq!((purges, reverts), (0, 0));
+    assert_eq!(record.verdict, Some(Verdict::Failed));
+    assert!(record.rollback_withheld.is_some());
+    // Approved, the action runs, and a later failure rolls it back.
+    let confirmer = ScriptedConfirmer::new("ana")
+        .answer("previous-version", Decision::Skipped, None)
+        .answer("purge", Decision::Confirmed, None);
+    let (record, purges, reverts) = recheck_post_deploy(confirmer, false).await;
+    assert_eq!((purges, reverts), (1, 1));
+    assert_eq!(record.verdict, Some(Verdict::RolledBack));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_action_that_fails_half_way_still_rolls_back() {
+    let revert = Scripted::passing("revert").mutating();
+    let runbook = Runbook::builder("half")
+        .phase(
+            Phase::new("deploy", "Deploy")
+                .rollback_on_failure()
+                .step(Step::check(
+                    "migrate",
+                    "Migrate",
+                    Scripted::failing("migrate").mutating(),
+                )),
+        )
+        .phase(rollback_phase(revert.clone()))
+        .build()
+        .unwrap();
+    let record = executor(runbook).run().await.unwrap();
+    assert_eq!(revert.calls(), 1);
+    assert_eq!(record.verdict, Some(Verdict::RolledBack));
 }

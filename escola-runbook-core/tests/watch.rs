@@ -72,19 +72,18 @@ fn p95_rule(probe: Arc<Timeline>) -> Rule {
     .unit("s")
 }
 
+/// A release, then the watch: a rule firing in the window rolls back the
+/// release (a watch alone has changed nothing to roll back).
 fn watched(watch: Watch) -> (Runbook, Scripted) {
     let revert = Scripted::passing("revert").mutating();
     let rb = Runbook::builder("watched")
+        .phase(deploy_phase("release"))
         .phase(
             Phase::watch("monitoring", "Monitoramento")
                 .rollback_on_failure()
                 .step(Step::check("watch", "Watch", watch)),
         )
-        .phase(Phase::rollback("rollback", "Rollback").step(Step::check(
-            "revert",
-            "Revert",
-            revert.clone(),
-        )))
+        .phase(rollback_phase(revert.clone()))
         .build()
         .unwrap();
     (rb, revert)

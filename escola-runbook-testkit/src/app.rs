@@ -17,7 +17,7 @@ use serde_json::json;
 use tokio::time::Instant;
 
 use crate::metrics::Metrics;
-use crate::{FaultState, SCRATCH_ESCOLA_ID, lock};
+use crate::{FaultState, SCRATCH_ESCOLA_ID, StoredEscola, lock};
 
 /// splitmix64: a tiny, well-mixed, deterministic generator step.
 pub(crate) fn mix(mut z: u64) -> u64 {
@@ -99,6 +99,17 @@ impl AppState {
                 used: 0,
             }),
         }
+    }
+
+    /// Escola `id` as stored now.
+    pub(crate) fn stored_escola(&self, id: u64) -> Option<StoredEscola> {
+        let escolas = lock(&self.escolas);
+        let e = escolas.get(&id)?;
+        Some(StoredEscola {
+            json: serde_json::to_value(e).unwrap_or_default(),
+            etag: e.etag(),
+            writes: e.version - 1,
+        })
     }
 
     fn next_trace_id(&self) -> String {

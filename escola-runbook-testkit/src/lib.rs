@@ -45,6 +45,19 @@ pub use metrics::BUCKETS;
 /// (its `If-Match` round trip), so tests never touch the seeded data.
 pub const SCRATCH_ESCOLA_ID: u64 = 9000;
 
+/// An escola as the simulator stores it, so a test can see whether a write
+/// happened and what it stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEscola {
+    /// What `GET /v1/escolas/{id}` answers now.
+    pub json: serde_json::Value,
+    /// Its `ETag` now.
+    pub etag: String,
+    /// Writes accepted since the start. Each one changes the `ETag`, even
+    /// when it stored the content already there.
+    pub writes: u64,
+}
+
 /// The names [`Faults::apply_named`] accepts.
 pub const FAULT_NAMES: [&str; 7] = [
     "errors",
@@ -260,8 +273,9 @@ impl Faults {
         self.inner.drop_trace_id.store(on, Ordering::Relaxed);
     }
 
-    /// `PUT /v1/escolas/{id}` ignores `If-Match`: stale or missing tags
-    /// overwrite the resource (the lost-update bug the sync app fears).
+    /// `PUT /v1/escolas/{id}` ignores `If-Match`: a stale or missing tag no
+    /// longer gets 412 or 428, the write is stored and the `ETag` changes
+    /// (the lost-update bug the sync app fears).
     pub fn set_ignore_if_match(&self, on: bool) {
         self.inner.ignore_if_match.store(on, Ordering::Relaxed);
     }
@@ -451,6 +465,12 @@ impl Simulator {
     /// `/v1/escolas/9000`: the path of the scratch resource a suite may write.
     pub fn scratch_path(&self) -> String {
         format!("/v1/escolas/{SCRATCH_ESCOLA_ID}")
+    }
+
+    /// Escola `id` as stored now, without counting a request (for
+    /// assertions in tests); `None` when there is no such escola.
+    pub fn stored_escola(&self, id: u64) -> Option<StoredEscola> {
+        self.state.stored_escola(id)
     }
 
     /// Requests served so far (every status, `/metrics` included): what the

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use escola_runbook_testkit::{Simulator, SimulatorConfig};
+use escola_runbook_testkit::{SCRATCH_ESCOLA_ID, Simulator, SimulatorConfig};
 use reqwest::StatusCode;
 
 fn client() -> reqwest::Client {
@@ -95,9 +95,36 @@ async fn if_match_is_enforced_and_can_be_ignored() {
         put(Some(&etag)).await.unwrap().status(),
         StatusCode::PRECONDITION_FAILED
     );
+    // Refused writes stored nothing: one accepted write so far.
+    let stored = sim.stored_escola(SCRATCH_ESCOLA_ID).unwrap();
+    assert_eq!((stored.etag.as_str(), stored.writes), ("\"v2\"", 1));
+
     sim.faults().set_ignore_if_match(true);
-    assert_eq!(put(Some("\"v0\"")).await.unwrap().status(), StatusCode::OK);
+    let changed = r#"{"nome":"Escola sobrescrita"}"#;
+    let r = c
+        .put(&url)
+        .header("If-Match", "\"v0\"")
+        .body(changed)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["etag"], "\"v3\"");
+    assert_eq!(
+        sim.stored_escola(SCRATCH_ESCOLA_ID).unwrap().json["nome"],
+        "Escola sobrescrita"
+    );
     assert_eq!(put(None).await.unwrap().status(), StatusCode::OK);
+    // Both were really written: the stale one overwrote the name (the lost
+    // update), the untagged one wrote it back.
+    let stored = sim.stored_escola(SCRATCH_ESCOLA_ID).unwrap();
+    assert_eq!(stored.writes, 3);
+    assert_eq!(stored.etag, "\"v4\"");
+    assert_eq!(
+        stored.json,
+        serde_json::json!({ "id": SCRATCH_ESCOLA_ID, "nome": "Escola de Teste (smoke)", "cidade_id": 1 })
+    );
+    assert_eq!(sim.stored_escola(0), None);
     sim.shutdown().await;
 }
 

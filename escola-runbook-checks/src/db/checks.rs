@@ -2,15 +2,16 @@
 //! Escola tables, and measure the `sync_mutations` backlog.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use escola_runbook_core::{Check, CheckParams, Ctx, Description, Outcome, async_trait};
-use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, Row};
+use mysql_async::Row;
 
+use super::read_lock::{DEFAULT_LOCK_TRIES, DEFAULT_LOCK_WAIT};
 use super::snapshot::{SnapshotOptions, create, row_counts};
 use super::sql::ident;
-use super::{DbTarget, mask_url};
-use crate::registry::{CheckSpec, ParamSpec};
+use super::{DbTarget, DbTimeouts, Session, mask_url};
+use crate::registry::{CheckSpec, ParamError, ParamSpec, Params};
 
 /// Default secret holding the database URL.
 pub const DEFAULT_SECRET: &str = "database_url";
@@ -29,8 +30,12 @@ fn redact(ctx: &Ctx, text: &str) -> String {
     ctx.redactor().redact(&mask_url(text)).into_owned()
 }
 
-async fn open(ctx: &Ctx, secret: &str) -> Result<(DbTarget, Conn), Box<Outcome>> {
-    let target = connect_target(ctx, secret)?;
+async fn open(
+    ctx: &Ctx,
+    secret: &str,
+    timeouts: DbTimeouts,
+) -> Result<(DbTarget, Session), Box<Outcome>> {
+    let target = connect_target(ctx, secret)?.with_timeouts(timeouts);
     match target.connect().await {
         Ok(conn) => Ok((target, conn)),
         Err(e) => Err(Box::new(Outcome::check_error(redact(ctx, &e.to_string())))),
@@ -45,6 +50,9 @@ pub struct DbSnapshotCheck {
     out_dir: PathBuf,
     databases: Vec<String>,
     threads: usize,
+    timeouts: DbTimeouts,
+    lock_wait: Duration,
+    lock_tries: u32,
 }
 
 impl DbSnapshotCheck {
@@ -55,7 +63,24 @@ impl DbSnapshotCheck {
             out_dir: out_dir.into(),
             databases: Vec::new(),
             threads: 4,
+            timeouts: DbTimeouts::SNAPSHOT,
+            lock_wait: DEFAULT_LOCK_WAIT,
+            lock_tries: DEFAULT_LOCK_TRIES,
         }
+    }
+
+    /// Connect and read timeouts (default [`DbTimeouts::SNAPSHOT`]).
+    pub fn timeouts(mut self, timeouts: DbTimeouts) -> Self {
+        self.timeouts = timeouts;
+        self
+    }
+
+    /// Each try of the global read lock waits at most `wait`, `tries`
+    /// times (default 2 s, 3 tries), before the snapshot is refused.
+    pub fn global_read_lock(mut self, wait: Duration, tries: u32) -> Self {
+        self.lock_wait = wait;
+        self.lock_tries = tries.max(1);
+        self
     }
 
     /// Reads the URL from secret `name`.
@@ -102,6 +127,13 @@ impl Check for DbSnapshotCheck {
         if !self.databases.is_empty() {
             p = p.with("databases", self.databases.join(","));
         }
+        p = timeout_params(p, self.timeouts, DbTimeouts::SNAPSHOT);
+        if self.lock_wait != DEFAULT_LOCK_WAIT {
+            p = p.with(LOCK_WAIT_PARAM.name, millis(self.lock_wait));
+        }
+        if self.lock_tries != DEFAULT_LOCK_TRIES {
+            p = p.with(LOCK_TRIES_PARAM.name, self.lock_tries.to_string());
+        }
         Some(p)
     }
 
@@ -115,6 +147,9 @@ impl Check for DbSnapshotCheck {
         let mut opts = SnapshotOptions::new(&self.out_dir);
         opts.databases = self.databases.clone();
         opts.threads = self.threads;
+        opts.timeouts = self.timeouts;
+        opts.lock_wait_timeout = self.lock_wait;
+        opts.lock_tries = self.lock_tries;
         opts.cancel = ctx.cancellation().child_token();
         let progress_ctx = ctx.clone();
         opts.progress = Some(std::sync::Arc::new(move |p| {
@@ -185,6 +220,9 @@ impl Check for DbSnapshotCheck {
         if let Some(g) = &manifest.gtid {
             outcome = outcome.with_evidence("gtid", g);
         }
+        if let Some(text) = manifest.consistency.global_read_lock() {
+            outcome = outcome.with_evidence("global read lock", text);
+        }
         let counts = row_counts(&manifest);
         let shown: Vec<String> = counts
             .iter()
@@ -230,6 +268,7 @@ pub struct MigrationsCheck {
     tables: Vec<String>,
     columns: Vec<(String, String)>,
     migrations_dir: Option<PathBuf>,
+    timeouts: DbTimeouts,
 }
 
 impl Default for MigrationsCheck {
@@ -240,6 +279,7 @@ impl Default for MigrationsCheck {
             tables: vec!["sync_mutations".into(), "eventos".into()],
             columns: Vec::new(),
             migrations_dir: None,
+            timeouts: DbTimeouts::CHECK,
         }
     }
 }
@@ -282,6 +322,12 @@ impl MigrationsCheck {
         self.migrations_dir = Some(dir.into());
         self
     }
+
+    /// Connect, read and statement timeouts (default [`DbTimeouts::CHECK`]).
+    pub fn timeouts(mut self, timeouts: DbTimeouts) -> Self {
+        self.timeouts = timeouts;
+        self
+    }
 }
 
 fn short_version(v: &str) -> &str {
@@ -289,7 +335,7 @@ fn short_version(v: &str) -> &str {
 }
 
 async fn rows(
-    conn: &mut Conn,
+    conn: &mut Session,
     sql: &str,
     params: Vec<mysql_async::Value>,
 ) -> Result<Vec<Row>, String> {
@@ -299,7 +345,7 @@ async fn rows(
 }
 
 /// The first column of every row of `sql` (one `?` bound to `db`).
-async fn strings(conn: &mut Conn, sql: &str, db: &str) -> Result<Vec<String>, String> {
+async fn strings(conn: &mut Session, sql: &str, db: &str) -> Result<Vec<String>, String> {
     Ok(rows(conn, sql, vec![db.into()])
         .await?
         .iter()
@@ -341,11 +387,11 @@ impl Check for MigrationsCheck {
         if let Some(d) = &self.migrations_dir {
             p = p.with("migrations_dir", d.display().to_string());
         }
-        Some(p)
+        Some(timeout_params(p, self.timeouts, DbTimeouts::CHECK))
     }
 
     async fn run(&self, ctx: &Ctx) -> Outcome {
-        let (target, mut conn) = match open(ctx, &self.secret).await {
+        let (target, mut conn) = match open(ctx, &self.secret, self.timeouts).await {
             Ok(c) => c,
             Err(o) => return *o,
         };
@@ -353,13 +399,13 @@ impl Check for MigrationsCheck {
             return Outcome::check_error("the database URL names no database (mysql://.../DB)");
         };
         let outcome = self.inspect(ctx, &mut conn, &db).await;
-        let _ = conn.disconnect().await;
+        conn.disconnect().await;
         outcome.with_evidence("database", target.display())
     }
 }
 
 impl MigrationsCheck {
-    async fn inspect(&self, ctx: &Ctx, conn: &mut Conn, db: &str) -> Outcome {
+    async fn inspect(&self, ctx: &Ctx, conn: &mut Session, db: &str) -> Outcome {
         let mut wanted: Vec<String> = self.tables.clone();
         wanted.push("doctrine_migration_versions".into());
         let present = match strings(
@@ -545,6 +591,7 @@ pub struct SyncBacklogCheck {
     max_pending: u64,
     age_column: Option<String>,
     max_age_secs: Option<u64>,
+    timeouts: DbTimeouts,
 }
 
 impl SyncBacklogCheck {
@@ -559,7 +606,14 @@ impl SyncBacklogCheck {
             max_pending,
             age_column: None,
             max_age_secs: None,
+            timeouts: DbTimeouts::CHECK,
         }
+    }
+
+    /// Connect, read and statement timeouts (default [`DbTimeouts::CHECK`]).
+    pub fn timeouts(mut self, timeouts: DbTimeouts) -> Self {
+        self.timeouts = timeouts;
+        self
     }
 
     /// Reads the URL from secret `name`.
@@ -610,11 +664,11 @@ impl Check for SyncBacklogCheck {
         if let Some(a) = self.max_age_secs {
             p = p.with("max_age", format!("{a}s"));
         }
-        Some(p)
+        Some(timeout_params(p, self.timeouts, DbTimeouts::CHECK))
     }
 
     async fn run(&self, ctx: &Ctx) -> Outcome {
-        let (target, mut conn) = match open(ctx, &self.secret).await {
+        let (target, mut conn) = match open(ctx, &self.secret, self.timeouts).await {
             Ok(c) => c,
             Err(o) => return *o,
         };
@@ -635,7 +689,7 @@ impl Check for SyncBacklogCheck {
             Ok::<_, mysql_async::Error>(r)
         }
         .await;
-        let _ = conn.disconnect().await;
+        conn.disconnect().await;
         let (pending, oldest) = match result {
             Ok(Some(r)) => r,
             Ok(None) => return Outcome::check_error("the backlog query returned no row"),
@@ -691,6 +745,86 @@ const SECRET_PARAM: ParamSpec = ParamSpec {
     default: Some(DEFAULT_SECRET),
 };
 
+/// Connect timeout: see [`DbTimeouts::connect`]; default
+/// [`super::DEFAULT_CONNECT_TIMEOUT`].
+const CONNECT_TIMEOUT_PARAM: ParamSpec = ParamSpec {
+    name: "connect_timeout",
+    help: "longest wait to connect and log in (e.g. 10s)",
+    required: false,
+    default: Some("10s"),
+};
+
+/// Read timeout: see [`DbTimeouts::read`]; default
+/// [`super::DEFAULT_READ_TIMEOUT`].
+const READ_TIMEOUT_PARAM: ParamSpec = ParamSpec {
+    name: "read_timeout",
+    help: "longest wait for any answer from the server (e.g. 60s)",
+    required: false,
+    default: Some("60s"),
+};
+
+/// Statement timeout: see [`DbTimeouts::statement`]; default
+/// [`super::DEFAULT_STATEMENT_TIMEOUT`].
+const STATEMENT_TIMEOUT_PARAM: ParamSpec = ParamSpec {
+    name: "statement_timeout",
+    help: "longest the server may run one statement (max_statement_time; e.g. 30s)",
+    required: false,
+    default: Some("30s"),
+};
+
+/// Each try of the snapshot's global read lock; default
+/// [`DEFAULT_LOCK_WAIT`].
+const LOCK_WAIT_PARAM: ParamSpec = ParamSpec {
+    name: "lock_wait",
+    help: "longest wait for the global read lock per try (every write on the server waits meanwhile)",
+    required: false,
+    default: Some("2s"),
+};
+
+/// Tries of the snapshot's global read lock; default [`DEFAULT_LOCK_TRIES`].
+const LOCK_TRIES_PARAM: ParamSpec = ParamSpec {
+    name: "lock_tries",
+    help: "tries of the global read lock before the snapshot is refused",
+    required: false,
+    default: Some("3"),
+};
+
+/// `base` with the timeouts given in `p` (`statement_timeout` only where
+/// `base` has a statement limit).
+fn timeouts_from(p: &Params, base: DbTimeouts) -> Result<DbTimeouts, ParamError> {
+    let mut t = base;
+    if let Some(d) = p.duration(CONNECT_TIMEOUT_PARAM.name)? {
+        t.connect = d;
+    }
+    if let Some(d) = p.duration(READ_TIMEOUT_PARAM.name)? {
+        t.read = d;
+    }
+    if base.statement.is_some() {
+        if let Some(d) = p.duration(STATEMENT_TIMEOUT_PARAM.name)? {
+            t.statement = Some(d);
+        }
+    }
+    Ok(t)
+}
+
+/// Adds the timeouts that differ from `base` to `p`.
+fn timeout_params(mut p: CheckParams, t: DbTimeouts, base: DbTimeouts) -> CheckParams {
+    if t.connect != base.connect {
+        p = p.with(CONNECT_TIMEOUT_PARAM.name, millis(t.connect));
+    }
+    if t.read != base.read {
+        p = p.with(READ_TIMEOUT_PARAM.name, millis(t.read));
+    }
+    if let (Some(limit), true) = (t.statement, t.statement != base.statement) {
+        p = p.with(STATEMENT_TIMEOUT_PARAM.name, millis(limit));
+    }
+    p
+}
+
+fn millis(d: Duration) -> String {
+    format!("{}ms", d.as_millis())
+}
+
 /// Registry entries for the database checks.
 pub(crate) fn specs() -> Vec<CheckSpec> {
     const SNAPSHOT: &[ParamSpec] = &[
@@ -713,6 +847,10 @@ pub(crate) fn specs() -> Vec<CheckSpec> {
             required: false,
             default: Some("4"),
         },
+        CONNECT_TIMEOUT_PARAM,
+        READ_TIMEOUT_PARAM,
+        LOCK_WAIT_PARAM,
+        LOCK_TRIES_PARAM,
     ];
     const MIGRATIONS: &[ParamSpec] = &[
         SECRET_PARAM,
@@ -740,6 +878,9 @@ pub(crate) fn specs() -> Vec<CheckSpec> {
             required: false,
             default: None,
         },
+        CONNECT_TIMEOUT_PARAM,
+        READ_TIMEOUT_PARAM,
+        STATEMENT_TIMEOUT_PARAM,
     ];
     const BACKLOG: &[ParamSpec] = &[
         SECRET_PARAM,
@@ -773,6 +914,9 @@ pub(crate) fn specs() -> Vec<CheckSpec> {
             required: false,
             default: None,
         },
+        CONNECT_TIMEOUT_PARAM,
+        READ_TIMEOUT_PARAM,
+        STATEMENT_TIMEOUT_PARAM,
     ];
     vec![
         CheckSpec {
@@ -780,9 +924,18 @@ pub(crate) fn specs() -> Vec<CheckSpec> {
             summary: "writes a consistent zstd+sha256 snapshot of the database; records snapshot.path",
             params: SNAPSHOT,
             build: |p| {
+                let lock_wait = p
+                    .duration(LOCK_WAIT_PARAM.name)?
+                    .unwrap_or(DEFAULT_LOCK_WAIT);
+                let lock_tries = match p.parse::<u32>(LOCK_TRIES_PARAM.name)? {
+                    Some(0) => return Err(p.error(LOCK_TRIES_PARAM.name, "must be at least 1")),
+                    other => other.unwrap_or(DEFAULT_LOCK_TRIES),
+                };
                 let mut c = DbSnapshotCheck::new(p.require("out_dir")?)
                     .secret(p.require("secret")?)
-                    .threads(p.parse("threads")?.unwrap_or(4));
+                    .threads(p.parse("threads")?.unwrap_or(4))
+                    .timeouts(timeouts_from(p, DbTimeouts::SNAPSHOT)?)
+                    .global_read_lock(lock_wait, lock_tries);
                 if let Some(dbs) = p.list("databases") {
                     c = c.databases(dbs);
                 }
@@ -796,7 +949,8 @@ pub(crate) fn specs() -> Vec<CheckSpec> {
             build: |p| {
                 let mut c = MigrationsCheck::default()
                     .secret(p.require("secret")?)
-                    .tables(p.list("tables").unwrap_or_default());
+                    .tables(p.list("tables").unwrap_or_default())
+                    .timeouts(timeouts_from(p, DbTimeouts::CHECK)?);
                 if let Some(v) = p.get("expected_version") {
                     c = c.expected_version(v);
                 }
@@ -822,7 +976,8 @@ pub(crate) fn specs() -> Vec<CheckSpec> {
                 let max = p.parse::<u64>("max_pending")?.unwrap_or(0);
                 let mut c = SyncBacklogCheck::new(p.require("pending_where")?, max)
                     .secret(p.require("secret")?)
-                    .table(p.require("table")?);
+                    .table(p.require("table")?)
+                    .timeouts(timeouts_from(p, DbTimeouts::CHECK)?);
                 let max_age = p.duration("max_age")?.map(|d| d.as_secs());
                 match (p.get("age_column"), max_age) {
                     (Some(col), a) => c = c.age_column(col, a),
@@ -833,4 +988,79 @@ pub(crate) fn specs() -> Vec<CheckSpec> {
             },
         },
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeout_defaults_are_declared_once() {
+        let default = |spec: &ParamSpec| {
+            spec.default
+                .and_then(|d| escola_runbook_core::duration::parse(d).ok())
+        };
+        assert_eq!(
+            default(&CONNECT_TIMEOUT_PARAM),
+            Some(super::super::DEFAULT_CONNECT_TIMEOUT)
+        );
+        assert_eq!(
+            default(&READ_TIMEOUT_PARAM),
+            Some(super::super::DEFAULT_READ_TIMEOUT)
+        );
+        assert_eq!(
+            default(&STATEMENT_TIMEOUT_PARAM),
+            Some(super::super::DEFAULT_STATEMENT_TIMEOUT)
+        );
+        assert_eq!(default(&LOCK_WAIT_PARAM), Some(DEFAULT_LOCK_WAIT));
+        assert_eq!(
+            LOCK_TRIES_PARAM.default,
+            Some(DEFAULT_LOCK_TRIES.to_string().as_str())
+        );
+    }
+
+    #[test]
+    fn timeouts_come_from_parameters_and_zero_is_refused() {
+        let spec = crate::registry::find("migrations-consistent").unwrap();
+        let check = spec
+            .instantiate(&Params::new([
+                ("connect_timeout", "2s"),
+                ("statement_timeout", "5s"),
+            ]))
+            .unwrap();
+        let params = check.params().unwrap().params;
+        assert_eq!(
+            params.get("connect_timeout").map(String::as_str),
+            Some("2000ms")
+        );
+        assert_eq!(
+            params.get("statement_timeout").map(String::as_str),
+            Some("5000ms")
+        );
+        assert_eq!(params.get("read_timeout"), None);
+        let err = spec
+            .instantiate(&Params::new([("read_timeout", "0s")]))
+            .err()
+            .unwrap();
+        assert!(
+            err.to_string()
+                .contains("`0s` is outside the accepted range, 1ms to 30d"),
+            "{err}"
+        );
+        let snapshot = crate::registry::find("db-snapshot").unwrap();
+        assert!(
+            snapshot
+                .instantiate(&Params::new([
+                    ("out_dir", "s"),
+                    ("statement_timeout", "5s")
+                ]))
+                .is_err(),
+            "a snapshot has no statement limit"
+        );
+        let err = snapshot
+            .instantiate(&Params::new([("out_dir", "s"), ("lock_tries", "0")]))
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("at least 1"), "{err}");
+    }
 }

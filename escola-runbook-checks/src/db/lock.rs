@@ -8,11 +8,9 @@ use std::time::Duration;
 
 use escola_runbook_core::lock::{DeployLock, LockError, Staleness};
 use escola_runbook_core::{LockOwner, Secret, async_trait};
-use mysql_async::Conn;
-use mysql_async::prelude::Queryable;
 use tokio::sync::Mutex;
 
-use super::{DbTarget, mask_url};
+use super::{DbTarget, DbTimeouts, Session, mask_url};
 
 /// The table holding the owner of each lock.
 const OWNERS: &str = "escola_runbook_locks";
@@ -22,7 +20,7 @@ pub struct MysqlLock {
     target: DbTarget,
     name: String,
     lease: Duration,
-    conn: Mutex<Option<Conn>>,
+    conn: Mutex<Option<Session>>,
 }
 
 impl std::fmt::Debug for MysqlLock {
@@ -55,6 +53,14 @@ impl MysqlLock {
         })
     }
 
+    /// Connect, read and statement timeouts for the lock's session
+    /// (default [`DbTimeouts::CHECK`]); `GET_LOCK` itself never waits more
+    /// than 10 s.
+    pub fn timeouts(mut self, timeouts: DbTimeouts) -> Self {
+        self.target = self.target.with_timeouts(timeouts);
+        self
+    }
+
     fn err(&self, message: impl std::fmt::Display) -> LockError {
         LockError::Storage {
             lock: self.describe(),
@@ -62,7 +68,7 @@ impl MysqlLock {
         }
     }
 
-    async fn holder(&self, conn: &mut Conn) -> Option<LockOwner> {
+    async fn holder(&self, conn: &mut Session) -> Option<LockOwner> {
         let row: Option<String> = conn
             .exec_first(
                 format!("SELECT owner FROM `{OWNERS}` WHERE name = ?"),
@@ -74,7 +80,7 @@ impl MysqlLock {
         row.and_then(|json| serde_json::from_str(&json).ok())
     }
 
-    async fn record_owner(&self, conn: &mut Conn, owner: &LockOwner) {
+    async fn record_owner(&self, conn: &mut Session, owner: &LockOwner) {
         let Ok(json) = serde_json::to_string(owner) else {
             return;
         };
@@ -215,7 +221,8 @@ impl DeployLock for MysqlLock {
                 .await;
         }
         let _ = conn.exec_drop("DO RELEASE_LOCK(?)", (&self.name,)).await;
-        conn.disconnect().await.map_err(|e| self.err(e))
+        conn.disconnect().await;
+        Ok(())
     }
 
     fn heartbeat_interval(&self) -> Duration {

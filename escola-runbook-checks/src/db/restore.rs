@@ -6,12 +6,11 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use escola_runbook_core::{CancellationToken, Secret};
-use mysql_async::prelude::Queryable;
 use sha2::{Digest, Sha256};
 
 use super::snapshot::{FORMAT, FileEntry, MANIFEST, Manifest, hex_digest};
 use super::sql::{Splitter, ident};
-use super::{ConnectError, DbTarget, mask_url};
+use super::{ConnectError, DbTarget, DbTimeouts, mask_url};
 
 /// What verifying a snapshot found.
 #[derive(Debug, Clone, PartialEq)]
@@ -164,6 +163,8 @@ pub struct RestoreOptions {
     pub force: bool,
     /// Stops between statements.
     pub cancel: CancellationToken,
+    /// Connect and read timeouts (each statement's answer).
+    pub timeouts: DbTimeouts,
 }
 
 impl RestoreOptions {
@@ -174,6 +175,7 @@ impl RestoreOptions {
             source_database: None,
             force: false,
             cancel: CancellationToken::new(),
+            timeouts: DbTimeouts::SNAPSHOT,
         }
     }
 }
@@ -304,7 +306,9 @@ pub async fn restore(
             }));
         }
     }
-    let server = DbTarget::from_secret(url)?.with_database(None);
+    let server = DbTarget::from_secret(url)?
+        .with_database(None)
+        .with_timeouts(opts.timeouts);
     let mut conn = server.connect().await?;
 
     let during = format!("inspecting target database `{target}`");
@@ -385,7 +389,7 @@ pub async fn restore(
         }
         statements += n;
     }
-    let _ = conn.disconnect().await;
+    conn.disconnect().await;
     Ok(RestoreReport {
         source_database: source.name.clone(),
         target_database: target.clone(),

@@ -22,18 +22,19 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use escola_runbook_core::{CancellationToken, Secret};
+use escola_runbook_core::{CancellationToken, Secret, format_duration};
 use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, Row, Value};
+use mysql_async::{Row, Value};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
+use super::read_lock::{self, Attempt, Blocker, DEFAULT_LOCK_TRIES, DEFAULT_LOCK_WAIT};
 use super::sql::{self, ColumnKind, ident, quote_text};
-use super::{ConnectError, DbTarget, mask_url};
+use super::{ConnectError, DbTarget, DbTimeouts, Session, mask_url};
 
 /// The manifest's format identifier; restore refuses others.
 pub const FORMAT: &str = "escola-runbook-snapshot/1";
@@ -82,14 +83,31 @@ pub struct Manifest {
 pub struct Consistency {
     /// `global read lock + consistent snapshot` or `consistent snapshot only`.
     pub method: String,
-    /// How long writes were blocked by the global read lock, in ms.
+    /// How long the global read lock was held (writes blocked), from the
+    /// moment it was granted until it was released, in ms.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub global_read_lock_ms: Option<u64>,
+    /// How long it took to be granted (tries and pauses), in ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub global_read_lock_wait_ms: Option<u64>,
     /// `db.table` of non-transactional tables (MyISAM, Aria, MEMORY...).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub non_transactional_tables: Vec<String>,
     /// What the method does not guarantee.
     pub caveat: String,
+}
+
+impl Consistency {
+    /// How long the global read lock was held and waited for, in words
+    /// ("held 35ms, granted after 2ms"); `None` without the lock.
+    pub fn global_read_lock(&self) -> Option<String> {
+        let ms = |n: u64| format_duration(Duration::from_millis(n));
+        let held = format!("held {}", ms(self.global_read_lock_ms?));
+        Some(match self.global_read_lock_wait_ms {
+            Some(w) => format!("{held}, granted after {}", ms(w)),
+            None => held,
+        })
+    }
 }
 
 /// A binlog coordinate.
@@ -206,8 +224,13 @@ pub struct SnapshotOptions {
     pub statement_bytes: usize,
     /// zstd level.
     pub zstd_level: i32,
-    /// How long to wait for the global read lock before giving up.
+    /// How long each try of the global read lock waits. While the lock is
+    /// pending every write on the server waits behind it, so keep it short.
     pub lock_wait_timeout: Duration,
+    /// How many times to try the global read lock before refusing.
+    pub lock_tries: u32,
+    /// Connect and read timeouts for every session of the snapshot.
+    pub timeouts: DbTimeouts,
     /// Stops the snapshot (the partial output is removed).
     pub cancel: CancellationToken,
     /// Called as data is written.
@@ -227,7 +250,7 @@ impl std::fmt::Debug for SnapshotOptions {
 
 impl SnapshotOptions {
     /// Defaults: 4 threads, 500 000-row chunks, 1 MiB statements, zstd 3,
-    /// 60 s lock wait.
+    /// 3 tries of 2 s for the global read lock, [`DbTimeouts::SNAPSHOT`].
     pub fn new(out_dir: impl Into<PathBuf>) -> Self {
         SnapshotOptions {
             out_dir: out_dir.into(),
@@ -236,7 +259,9 @@ impl SnapshotOptions {
             chunk_rows: 500_000,
             statement_bytes: 1 << 20,
             zstd_level: 3,
-            lock_wait_timeout: Duration::from_secs(60),
+            lock_wait_timeout: DEFAULT_LOCK_WAIT,
+            lock_tries: DEFAULT_LOCK_TRIES,
+            timeouts: DbTimeouts::SNAPSHOT,
             cancel: CancellationToken::new(),
             progress: None,
         }
@@ -275,6 +300,38 @@ pub enum SnapshotError {
     /// Cancelled.
     #[error("the snapshot was cancelled; no snapshot was kept")]
     Cancelled,
+    /// The global read lock was not granted in any try: the snapshot was
+    /// not taken rather than hold up the server's writes any longer.
+    #[error(
+        "the global read lock (FLUSH TABLES WITH READ LOCK) on {server} was not granted within {} in {tries} {}, so no snapshot was taken (while it waits, every write on the server waits too); {}; try again when they are done, or allow a longer wait",
+        format_duration(*wait),
+        if *tries == 1 { "try" } else { "tries" },
+        blocked_by(blockers)
+    )]
+    ReadLockRefused {
+        /// host:port.
+        server: String,
+        /// The wait of each try.
+        wait: Duration,
+        /// How many tries.
+        tries: u32,
+        /// The sessions holding it up.
+        blockers: Vec<Blocker>,
+    },
+}
+
+fn blocked_by(blockers: &[Blocker]) -> String {
+    if blockers.is_empty() {
+        return "no session holding it up could be named (a lock held by a replication thread or a server without PROCESS privilege for this user)".into();
+    }
+    format!(
+        "held up by {}",
+        blockers
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ")
+    )
 }
 
 fn query_err(during: impl Into<String>) -> impl FnOnce(mysql_async::Error) -> SnapshotError {
@@ -360,7 +417,7 @@ pub async fn create(
     } else {
         opts.databases.clone()
     };
-    let server = target.with_database(None);
+    let server = target.with_database(None).with_timeouts(opts.timeouts);
     let started_at = Utc::now();
 
     DirBuilder::new()
@@ -379,7 +436,12 @@ pub async fn create(
     // Removes the partial directory on every way out but success, including
     // the future being dropped (a step timeout, Ctrl-C in the executor).
     let mut guard = PartialDir(Some(partial.clone()));
-    let manifest = take(&server, &databases, opts, &partial, started_at).await?;
+    // A stop ends the snapshot at once, whatever the server is doing.
+    let manifest = tokio::select! {
+        biased;
+        () = opts.cancel.cancelled() => Err(SnapshotError::Cancelled),
+        taken = take(&server, &databases, opts, &partial, started_at) => taken,
+    }?;
     let finished = finish(&partial, &final_dir, &opts.out_dir, &manifest);
     if finished.is_ok() {
         guard.0 = None;
@@ -392,7 +454,14 @@ struct PartialDir(Option<PathBuf>);
 impl Drop for PartialDir {
     fn drop(&mut self) {
         if let Some(dir) = self.0.take() {
-            let _ = fs::remove_dir_all(dir);
+            // A worker being stopped may still create a file as the
+            // directory is emptied: try again rather than leave it.
+            for _ in 0..3 {
+                if fs::remove_dir_all(&dir).is_ok() || !dir.exists() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
         }
     }
 }
@@ -511,23 +580,38 @@ async fn take(
     }
 
     // The point in time.
-    control
-        .query_drop(format!(
-            "SET SESSION lock_wait_timeout = {}",
-            opts.lock_wait_timeout.as_secs().max(1)
-        ))
-        .await
-        .map_err(query_err("setting lock_wait_timeout"))?;
-    let locked_at = Instant::now();
-    let locked = match control.query_drop("FLUSH TABLES WITH READ LOCK").await {
-        Ok(()) => true,
-        Err(mysql_async::Error::Server(e)) if matches!(e.code, 1044 | 1045 | 1227) => false,
-        Err(e) => {
-            return Err(query_err(
-                "taking the global read lock (FLUSH TABLES WITH READ LOCK); a long-running query may hold it up",
-            )(e));
+    let ours: Vec<u32> = std::iter::once(control.id())
+        .chain(workers.iter().map(Session::id))
+        .collect();
+    let (killer, _) = workers
+        .split_first_mut()
+        .ok_or_else(|| SnapshotError::Query {
+            during: "opening the worker sessions".into(),
+            message: "no worker session".into(),
+        })?;
+    let lock = match read_lock::take(
+        &mut control,
+        killer,
+        opts.lock_wait_timeout,
+        opts.lock_tries,
+        &ours,
+    )
+    .await
+    .map_err(query_err(
+        "taking the global read lock (FLUSH TABLES WITH READ LOCK)",
+    ))? {
+        Attempt::Granted(granted) => Some(granted),
+        Attempt::NoPrivilege => None,
+        Attempt::Refused { blockers } => {
+            return Err(SnapshotError::ReadLockRefused {
+                server: server.server(),
+                wait: opts.lock_wait_timeout,
+                tries: opts.lock_tries.max(1),
+                blockers,
+            });
         }
     };
+    let locked = lock.is_some();
     for conn in &mut workers {
         conn.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
             .await
@@ -645,7 +729,7 @@ async fn take(
     // Non-transactional tables while writes are blocked, then release.
     let (workers, done) = run_items(workers, non_tx, &shared).await?;
     place(&mut files, done);
-    let lock_ms = locked.then(|| locked_at.elapsed().as_millis() as u64);
+    let held_ms = lock.map(|l| l.at.elapsed().as_millis() as u64);
     if locked {
         control
             .query_drop("UNLOCK TABLES")
@@ -656,7 +740,7 @@ async fn take(
     place(&mut files, done);
     for mut conn in workers {
         let _ = conn.query_drop("COMMIT").await;
-        let _ = conn.disconnect().await;
+        conn.disconnect().await;
     }
 
     for (db, text) in post {
@@ -672,7 +756,7 @@ async fn take(
             .entry(FileKind::PostData, &db, None, None),
         ));
     }
-    let _ = control.disconnect().await;
+    control.disconnect().await;
 
     let files: Vec<FileEntry> = files.into_iter().flatten().collect();
     for entry in &mut manifest_dbs {
@@ -702,7 +786,8 @@ async fn take(
     let consistency = if locked {
         Consistency {
             method: "global read lock + consistent snapshot".into(),
-            global_read_lock_ms: lock_ms,
+            global_read_lock_ms: held_ms,
+            global_read_lock_wait_ms: lock.map(|l| l.waited.as_millis() as u64),
             caveat: if non_transactional_tables.is_empty() {
                 "every table is transactional; all tables are from one point in time".into()
             } else {
@@ -714,6 +799,7 @@ async fn take(
         Consistency {
             method: "consistent snapshot only (no RELOAD privilege for FLUSH TABLES WITH READ LOCK)".into(),
             global_read_lock_ms: None,
+            global_read_lock_wait_ms: None,
             caveat: "transactional (InnoDB) tables come from snapshots started within moments of each other on each worker, not provably one instant; non-transactional tables (MyISAM, Aria, MEMORY) may have changed while they were read; the binlog position is approximate".into(),
             non_transactional_tables,
         }
@@ -752,7 +838,7 @@ fn header(db: &str, what: &str) -> String {
     )
 }
 
-async fn read_tables(conn: &mut Conn, db: &str) -> Result<Vec<Table>, SnapshotError> {
+async fn read_tables(conn: &mut Session, db: &str) -> Result<Vec<Table>, SnapshotError> {
     let during = format!("listing the tables of `{db}`");
     let rows: Vec<Row> = conn
         .exec(
@@ -811,7 +897,7 @@ async fn read_tables(conn: &mut Conn, db: &str) -> Result<Vec<Table>, SnapshotEr
 }
 
 async fn show_create(
-    conn: &mut Conn,
+    conn: &mut Session,
     what: &str,
     name: &str,
     column: usize,
@@ -842,7 +928,7 @@ struct Objects {
     events: Vec<String>,
 }
 
-async fn names(conn: &mut Conn, sql: &str, db: &str) -> Result<Vec<Vec<String>>, SnapshotError> {
+async fn names(conn: &mut Session, sql: &str, db: &str) -> Result<Vec<Vec<String>>, SnapshotError> {
     let rows: Vec<Row> = conn
         .exec(sql, (db,))
         .await
@@ -859,7 +945,7 @@ async fn names(conn: &mut Conn, sql: &str, db: &str) -> Result<Vec<Vec<String>>,
 
 /// Routines, then views (in dependency order), triggers and events, each
 /// with the sql_mode it was created under.
-async fn read_objects(conn: &mut Conn, db: &str) -> Result<Objects, SnapshotError> {
+async fn read_objects(conn: &mut Session, db: &str) -> Result<Objects, SnapshotError> {
     let mut text = header(db, "routines, views, triggers, events");
     let mut routines = Vec::new();
     for r in names(
@@ -934,7 +1020,7 @@ async fn read_objects(conn: &mut Conn, db: &str) -> Result<Objects, SnapshotErro
 }
 
 async fn show_with_mode(
-    conn: &mut Conn,
+    conn: &mut Session,
     what: &str,
     name: &str,
     mode_col: usize,
@@ -973,7 +1059,7 @@ fn order_views(mut defs: Vec<(String, String)>) -> Vec<(String, String)> {
     ordered
 }
 
-async fn binlog_position(conn: &mut Conn) -> (Option<BinlogPosition>, Option<String>) {
+async fn binlog_position(conn: &mut Session) -> (Option<BinlogPosition>, Option<String>) {
     let binlog = match conn.query_first::<Row, _>("SHOW MASTER STATUS").await {
         Ok(Some(row)) => match (
             opt_string(&row, 0),
@@ -1000,7 +1086,7 @@ async fn binlog_position(conn: &mut Conn) -> (Option<BinlogPosition>, Option<Str
 }
 
 async fn pk_ranges(
-    conn: &mut Conn,
+    conn: &mut Session,
     t: &Table,
     chunk_rows: u64,
 ) -> Result<Vec<(Value, Value)>, SnapshotError> {
@@ -1078,17 +1164,19 @@ impl Shared {
 }
 
 async fn run_items(
-    workers: Vec<Conn>,
+    workers: Vec<Session>,
     items: Vec<WorkItem>,
     shared: &Arc<Shared>,
-) -> Result<(Vec<Conn>, Vec<(usize, FileEntry)>), SnapshotError> {
+) -> Result<(Vec<Session>, Vec<(usize, FileEntry)>), SnapshotError> {
     if let Ok(mut q) = shared.queue.lock() {
         q.extend(items);
     }
-    let mut handles = Vec::new();
+    // A JoinSet aborts its workers when dropped: a snapshot stopped while
+    // they run leaves none writing into the directory being removed.
+    let mut handles = tokio::task::JoinSet::new();
     for conn in workers {
         let shared = Arc::clone(shared);
-        handles.push(tokio::spawn(async move {
+        handles.spawn(async move {
             let mut conn = conn;
             let mut done = Vec::new();
             while let Some(item) = shared.next() {
@@ -1105,13 +1193,13 @@ async fn run_items(
                 }
             }
             (conn, Ok(done))
-        }));
+        });
     }
     let mut conns = Vec::new();
     let mut done = Vec::new();
     let mut first_error = None;
-    for h in handles {
-        match h.await {
+    while let Some(joined) = handles.join_next().await {
+        match joined {
             Ok((conn, result)) => {
                 conns.push(conn);
                 match result {
@@ -1141,7 +1229,7 @@ async fn run_items(
 }
 
 async fn dump_item(
-    conn: &mut Conn,
+    conn: &mut Session,
     item: &WorkItem,
     shared: &Shared,
 ) -> Result<FileEntry, SnapshotError> {
@@ -1174,11 +1262,16 @@ async fn dump_item(
     let mut in_statement = false;
     let mut statements = 0u64;
     let during = format!("reading {from}");
-    let mut result = conn
-        .exec_iter(query, params)
+    let (conn, answers) = conn.parts();
+    let mut result = answers
+        .within(conn.exec_iter(query, params))
         .await
         .map_err(query_err(during.clone()))?;
-    while let Some(row) = result.next().await.map_err(query_err(during.clone()))? {
+    while let Some(row) = answers
+        .within(result.next())
+        .await
+        .map_err(query_err(during.clone()))?
+    {
         if in_statement {
             buf.extend_from_slice(b",\n(");
         } else {

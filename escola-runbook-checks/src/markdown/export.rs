@@ -41,15 +41,21 @@ fn one_line(text: &str) -> String {
     }
 }
 
-/// `run: passed — confirmed by ana (with --yes, 2026-11-29 02:00:00 UTC)`.
-fn evidence_line(step: &StepRecord) -> String {
+/// `run: passed — confirmed by ana (with --yes, 2026-11-29 02:00:00 UTC)`;
+/// `named` puts the step's id after `run:`, for rows of a table whose
+/// evidence lines stand together after it.
+fn evidence_line(step: &StepRecord, named: bool) -> String {
     let status = step.status();
-    let summary = step
-        .outcome
-        .as_ref()
-        .map(|o| one_line(&o.summary))
-        .unwrap_or_else(|| "started and never finished (the run was interrupted)".into());
-    let mut line = format!("**{EVIDENCE_MARK}** {} — {summary}", status.label());
+    let summary = one_line(step.summary());
+    let name = if named {
+        format!("`{}` ", step.outline.id)
+    } else {
+        String::new()
+    };
+    let mut line = format!(
+        "**{EVIDENCE_MARK}** {name}{} — {summary}",
+        step.status_label()
+    );
     if let Some(c) = &step.confirmation {
         let via = match c.via {
             Via::Prompt => "at the prompt",
@@ -177,13 +183,23 @@ pub fn export(original: &str, map: &SourceMap, record: &RunRecord) -> Result<Str
             format!(
                 "{lead}{}> {}{ending}",
                 anchor.prefix.trim_end_matches(['\r', '\n']),
-                evidence_line(step)
+                evidence_line(step, anchor.after_table)
             ),
         ));
     }
-    // Stable order: at one offset, the checkbox (earlier in the line) and
-    // then the evidence line keep their document order.
-    edits.sort_by_key(|e| std::cmp::Reverse(e.0));
+    // Applied from the end; at one offset, a replaced checkbox first, then
+    // the insertions there (the evidence lines of a table's rows) as one,
+    // in document order.
+    edits.sort_by_key(|e| (std::cmp::Reverse(e.0), e.1 == 0));
+    let mut merged: Vec<(usize, usize, String)> = Vec::with_capacity(edits.len());
+    for edit in edits {
+        match merged.last_mut() {
+            Some(last) if last.0 == edit.0 && last.1 == 0 && edit.1 == 0 => {
+                last.2.push_str(&edit.2);
+            }
+            _ => merged.push(edit),
+        }
+    }
     let mut out = original.to_owned();
     let ending = if original.contains("\r\n") {
         "\r\n"
@@ -194,7 +210,7 @@ pub fn export(original: &str, map: &SourceMap, record: &RunRecord) -> Result<Str
         out.push_str(ending);
     }
     out.push_str(&format!("{ending}> {}{ending}", run_line(record)));
-    for (at, len, text) in edits {
+    for (at, len, text) in merged {
         if out.is_char_boundary(at) && out.is_char_boundary(at + len) {
             out.replace_range(at..at + len, &text);
         }

@@ -4,8 +4,9 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 use std::time::Duration;
 
+use super::headings::{self, BOLD_LEVEL, Heading, Role, Style};
 use super::slug::{SlugSet, ascii_fold};
-use super::tree::{self, Block, Inline, InlineKind, Item};
+use super::tree::{self, Block, Cell, Inline, InlineKind, Item, Row};
 use super::{ImportOptions, ImportWarning, Imported, SourceMap, StepAnchor};
 use crate::registry::{self, Params};
 use crate::runbook_file::{
@@ -51,7 +52,8 @@ struct Importer<'a> {
     current: Option<usize>,
     /// Where steps go when no phase heading precedes them.
     implicit_phase: Option<usize>,
-    rollback_seen: bool,
+    /// The document has no heading (nor bold paragraph standing for one).
+    headingless: bool,
     /// The step created last, for a binding or code block right after a list.
     last_step: Option<StepRef>,
 }
@@ -74,10 +76,10 @@ pub(crate) fn import(markdown: &str, options: &ImportOptions) -> Imported {
         anchors: Vec::new(),
         current: None,
         implicit_phase: None,
-        rollback_seen: false,
+        headingless: false,
         last_step: None,
     };
-    let name = im.document(&blocks);
+    let (name, heading_levels) = im.document(&blocks);
     let mut channels: Vec<String> = Vec::new();
     for p in &im.phases {
         for s in &p.steps {
@@ -119,6 +121,7 @@ pub(crate) fn import(markdown: &str, options: &ImportOptions) -> Imported {
             phases: im.phases,
         },
         warnings: im.warnings,
+        heading_levels,
         source_map: SourceMap {
             source_len: markdown.len(),
             source_hash: super::fnv1a(markdown.as_bytes()),
@@ -155,13 +158,24 @@ fn channels_in(text: &str) -> Vec<String> {
     out
 }
 
-/// Plain text of inlines: emphasis dropped, inline code kept in backticks,
-/// links as their text, breaks as spaces, HTML left out.
+/// Plain text of inlines as a reader reads them: struck-through text left
+/// out (`Keep ~~both~~ one` -> `Keep one`), emphasis dropped, inline code
+/// kept in backticks, links as their text, breaks as spaces, HTML left out.
 fn render(inlines: &[Inline]) -> String {
+    render_text(inlines, false)
+}
+
+/// [`render`], with struck-through text kept when `struck` (to name an
+/// item that is struck through).
+fn render_text(inlines: &[Inline], struck: bool) -> String {
     let mut out = String::new();
     let mut link: Vec<(String, usize)> = Vec::new();
+    let mut strike = 0usize;
     for i in inlines {
         match &i.kind {
+            InlineKind::StrikeStart => strike += 1,
+            InlineKind::StrikeEnd => strike = strike.saturating_sub(1),
+            _ if strike > 0 && !struck => {}
             InlineKind::Text(t) => out.push_str(t),
             InlineKind::Code(t) => {
                 let fence = if t.contains('`') { "`` " } else { "`" };
@@ -180,11 +194,7 @@ fn render(inlines: &[Inline]) -> String {
                     }
                 }
             }
-            InlineKind::TaskMarker(_)
-            | InlineKind::Html(_)
-            | InlineKind::StrikeStart
-            | InlineKind::StrikeEnd
-            | InlineKind::Style => {}
+            InlineKind::TaskMarker(_) | InlineKind::Html(_) | InlineKind::Style => {}
         }
     }
     collapse_spaces(&out)
@@ -211,37 +221,6 @@ fn mode_of(label: &str) -> Mode {
         Mode::Contacts
     } else {
         Mode::Steps
-    }
-}
-
-/// `1. Pré-Deploy` -> `Pré-Deploy`; `2.1) Deploy` -> `Deploy`.
-fn strip_numbering(title: &str) -> &str {
-    let t = title.trim();
-    let digits = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    if digits == 0 || !t[..digits].starts_with(|c: char| c.is_ascii_digit()) {
-        return t;
-    }
-    let number = &t[..digits];
-    let rest = &t[digits..];
-    // `1. x`, `1) x`, `1 - x`: a bare year (`2024 plan`) is not numbering.
-    let (punct, rest) = match rest.strip_prefix([')', ':', '-', '—']) {
-        Some(r) => (true, r),
-        None => (number.ends_with('.'), rest),
-    };
-    let rest = if !punct {
-        match rest.trim_start().strip_prefix(['-', '—', '–']) {
-            Some(r) if r.starts_with(char::is_whitespace) => r,
-            _ => return t,
-        }
-    } else {
-        rest
-    };
-    if rest.starts_with(char::is_whitespace) && !rest.trim().is_empty() {
-        rest.trim()
-    } else {
-        t
     }
 }
 
@@ -295,28 +274,124 @@ impl Importer<'_> {
         });
     }
 
-    /// Walks the top level; returns the runbook name.
-    fn document(&mut self, blocks: &[Block]) -> String {
-        let headings: Vec<(usize, u8)> = blocks
+    /// The document's headings (outside lists and quotes), as the phase
+    /// inference sees them: `(block index, level, title, style)`. A document
+    /// without any heading has its wholly bold paragraphs over a list
+    /// instead (`**Rollout**`), ranked below `######`.
+    fn headings(&self, blocks: &[Block]) -> Vec<(usize, u8, String, Style)> {
+        let headings: Vec<(usize, u8, String, Style)> = blocks
             .iter()
             .enumerate()
             .filter_map(|(i, b)| match b {
-                Block::Heading { level, .. } => Some((i, *level)),
+                Block::Heading {
+                    level,
+                    inlines,
+                    range,
+                } => {
+                    let line = self.src.get(range.start..).unwrap_or("");
+                    let style = if line.trim_start_matches(' ').starts_with('#') {
+                        Style::Atx
+                    } else {
+                        Style::Setext
+                    };
+                    Some((i, *level, render(inlines), style))
+                }
                 _ => None,
             })
             .collect();
-        // The document's title: the first heading, alone at the top level,
-        // with other headings below it.
-        let title_index = headings.first().and_then(|(i, level)| {
-            let alone = headings.iter().skip(1).all(|(_, l)| l > level);
-            (alone && headings.len() > 1).then_some(*i)
-        });
-        let phase_level = headings
+        if !headings.is_empty() {
+            return headings;
+        }
+        blocks
             .iter()
-            .filter(|(i, _)| Some(*i) != title_index)
-            .map(|(_, l)| *l)
-            .min()
-            .unwrap_or(1);
+            .enumerate()
+            .filter_map(|(i, b)| match (b, blocks.get(i + 1)) {
+                (Block::Paragraph { inlines }, Some(Block::List { .. }))
+                    if self.is_wholly_bold(inlines) =>
+                {
+                    let title = render(inlines).trim_end_matches(':').trim().to_owned();
+                    Some((i, BOLD_LEVEL, title, Style::Bold))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// `**Rollout**` (or `**Rollout**:`) alone on its line.
+    fn is_wholly_bold(&self, inlines: &[Inline]) -> bool {
+        let Some(first) = inlines.first() else {
+            return false;
+        };
+        let strong = self
+            .src
+            .get(first.range.clone())
+            .is_some_and(|t| t.starts_with("**") || t.starts_with("__"));
+        let inside = inlines.iter().all(|i| match &i.kind {
+            InlineKind::Break => false,
+            InlineKind::Style => true,
+            InlineKind::Text(t) if t.trim() == ":" => true,
+            _ => i.range.end <= first.range.end,
+        });
+        first.kind == InlineKind::Style && strong && inside && !render(inlines).is_empty()
+    }
+
+    /// Walks the top level; returns the runbook name and the levels at
+    /// which the document has headings.
+    fn document(&mut self, blocks: &[Block]) -> (String, Vec<u8>) {
+        let found = self.headings(blocks);
+        let top = blocks.iter().position(|b| !matches!(b, Block::Html { .. }));
+        let offsets: Vec<usize> = found
+            .iter()
+            .map(|(i, ..)| block_start(&blocks[*i]).unwrap_or(0))
+            .collect();
+        let inputs: Vec<Heading<'_>> = found
+            .iter()
+            .zip(&offsets)
+            .map(|((i, level, title, style), offset)| Heading {
+                level: *level,
+                title,
+                style: *style,
+                at_top: Some(*i) == top,
+                line: self.line_of(*offset),
+            })
+            .collect();
+        let mut levels: Vec<u8> = found
+            .iter()
+            .filter(|(.., style)| *style != Style::Bold)
+            .map(|(_, level, ..)| *level)
+            .collect();
+        levels.sort_unstable();
+        levels.dedup();
+        if let Some(asked) = self.options.phase_level {
+            if !levels.contains(&asked.get()) {
+                self.warn(
+                    0,
+                    format!(
+                        "phase level {asked} was asked, but the document has no level-{asked} heading ({})",
+                        headings::describe_levels(&levels)
+                    ),
+                );
+            }
+        }
+        let reading = headings::classify(&inputs, self.options.phase_level);
+        self.headingless = found.is_empty();
+        if self.headingless {
+            // The whole document is one phase, its text included.
+            let content = blocks
+                .iter()
+                .find(|b| !matches!(b, Block::Html { .. } | Block::Other | Block::TooDeep { .. }));
+            if let Some(offset) = content.and_then(content_start) {
+                self.phase_for_steps(offset);
+            }
+        }
+        for (line, message) in reading.notes {
+            self.warnings.push(ImportWarning { line, message });
+        }
+        let mut role_of: Vec<Option<(&Role, Style)>> = vec![None; blocks.len()];
+        for ((i, _, _, style), role) in found.iter().zip(&reading.roles) {
+            role_of[*i] = Some((role, *style));
+        }
+
         let mut name = self
             .options
             .name
@@ -328,31 +403,44 @@ impl Importer<'_> {
         };
         let mut pending: Vec<&Block> = Vec::new();
         for (i, block) in blocks.iter().enumerate() {
-            if let Block::Heading {
-                level,
-                inlines,
-                range,
-            } = block
-            {
-                self.container(&pending, &scope, None);
-                pending.clear();
-                let text = render(inlines);
-                if Some(i) == title_index {
+            let (Some((role, style)), Some(offset)) = (role_of[i], block_start(block)) else {
+                pending.push(block);
+                continue;
+            };
+            let text = match block {
+                Block::Heading { inlines, .. } | Block::Paragraph { inlines } => render(inlines),
+                _ => String::new(),
+            };
+            if style == Style::Bold && !matches!(role, Role::Phase { .. }) {
+                // A bold label over its items, as in any document.
+                pending.push(block);
+                continue;
+            }
+            self.container(&pending, &scope, None);
+            pending.clear();
+            match role {
+                Role::Title => {
                     if !text.is_empty() {
                         name = text;
                     }
-                    continue;
                 }
-                if *level <= phase_level {
+                Role::Phase { title, kind } => {
+                    if style == Style::Bold {
+                        self.warn(
+                            offset,
+                            format!("bold paragraph `{title}` is read as a phase heading: the document has no heading"),
+                        );
+                    }
                     scope = Scope {
                         section: None,
                         mode: mode_of(&text),
                     };
                     self.current = match scope.mode {
-                        Mode::Steps => Some(self.new_phase(&text, range.start)),
+                        Mode::Steps => Some(self.new_phase(title, *kind, offset)),
                         _ => None,
                     };
-                } else {
+                }
+                Role::Section => {
                     let mode = mode_of(&text);
                     scope = Scope {
                         section: (mode == Mode::Steps && !text.is_empty()).then_some(text),
@@ -365,40 +453,19 @@ impl Importer<'_> {
                         },
                     };
                 }
-                continue;
             }
-            pending.push(block);
         }
         self.container(&pending, &scope, None);
-        name
+        (name, levels)
     }
 
-    fn new_phase(&mut self, heading: &str, offset: usize) -> usize {
-        let title = strip_numbering(heading).to_owned();
+    fn new_phase(&mut self, title: &str, kind: PhaseKind, offset: usize) -> usize {
         let title = if title.is_empty() {
             self.warn(offset, "empty heading; imported as phase `phase`");
             "Phase".to_owned()
         } else {
-            title
+            title.to_owned()
         };
-        let folded = ascii_fold(&title);
-        let mut kind = PhaseKind::Normal;
-        if folded.contains("rollback") || folded.contains("revers") || folded.contains("reverter") {
-            if self.rollback_seen {
-                self.warn(
-                    offset,
-                    format!("`{title}` looks like a second rollback section; a runbook has one rollback phase, so it is imported as a normal phase"),
-                );
-            } else {
-                kind = PhaseKind::Rollback;
-                self.rollback_seen = true;
-            }
-        } else if folded.contains("monitor")
-            || folded.contains("watch")
-            || folded.contains("observab")
-        {
-            kind = PhaseKind::Watch;
-        }
         let id = self.phase_ids.unique(&title, "phase");
         self.phases.push(PhaseFile {
             id,
@@ -421,14 +488,29 @@ impl Importer<'_> {
         if let Some(p) = self.implicit_phase {
             return p;
         }
-        self.warn(
-            offset,
-            "list items outside any phase heading (before the first heading, or under a glossary/contacts heading) are imported into phase `checklist`",
-        );
-        let id = self.phase_ids.unique("checklist", "checklist");
+        let title = if self.headingless {
+            let title = self
+                .options
+                .document_name
+                .clone()
+                .filter(|n| !n.trim().is_empty())
+                .unwrap_or_else(|| "Runbook".into());
+            self.warn(
+                offset,
+                format!("the document has no heading: all its items are imported into one phase `{title}`"),
+            );
+            title
+        } else {
+            self.warn(
+                offset,
+                "list items outside any phase heading (before the first heading, or under a glossary/contacts heading) are imported into phase `checklist`",
+            );
+            "Checklist".to_owned()
+        };
+        let id = self.phase_ids.unique(&title, "checklist");
         self.phases.push(PhaseFile {
             id,
-            title: "Checklist".into(),
+            title,
             kind: PhaseKind::Normal,
             rollback_on_failure: false,
             max_parallel: None,
@@ -438,6 +520,9 @@ impl Importer<'_> {
         self.phase_lines.push(self.line_of(offset));
         let p = self.phases.len() - 1;
         self.implicit_phase = Some(p);
+        if self.headingless {
+            self.current = Some(p);
+        }
         p
     }
 
@@ -456,8 +541,12 @@ impl Importer<'_> {
                     if text.is_empty() {
                         continue;
                     }
+                    // A short line over a list labels it; a sentence
+                    // (`Tick each box as you go.`) does not.
                     let is_label = next_is_list
-                        && (text.ends_with(':') || is_emphasised(inlines) || text.len() <= 60);
+                        && (text.ends_with(':')
+                            || is_emphasised(inlines)
+                            || (text.len() <= 60 && !text.ends_with('.')));
                     if is_label {
                         let l = text.trim_end_matches(':').trim().to_owned();
                         let mode = match mode_of(&l) {
@@ -534,6 +623,9 @@ impl Importer<'_> {
                         tree::MAX_DEPTH
                     ),
                 ),
+                Block::Table { head, rows, range } => {
+                    self.table(head, rows, range, scope, parent);
+                }
                 Block::Other => {}
             }
         }
@@ -595,14 +687,8 @@ impl Importer<'_> {
             .unwrap_or("command")
             .trim()
             .to_owned();
-        let title = format!("`{first}`");
-        let id = self.step_ids.unique(&first, "command");
-        let mut step = StepFile::manual(id.clone(), title);
-        step.section = scope.section.clone();
-        self.phases[phase].steps.push(step);
-        let at = (phase, self.phases[phase].steps.len() - 1);
+        let (at, id) = self.add_step(phase, format!("`{first}`"), "command", scope, None);
         self.set_command(at, cmd);
-        self.last_step = Some(at);
         let line = self.line_of(range.start);
         let after = self.next_line_start(range.end.saturating_sub(1));
         self.anchors.push(StepAnchor {
@@ -612,6 +698,7 @@ impl Importer<'_> {
             insert_checkbox_at: None,
             evidence_at: after,
             prefix: self.prefix_at(range.start, range.start),
+            after_table: false,
         });
     }
 
@@ -721,22 +808,8 @@ impl Importer<'_> {
             None => first.to_vec(),
         };
         let title = render(&title_inlines);
-        if is_struck(&title_inlines) {
-            let nested = rest
-                .iter()
-                .filter(|b| matches!(b, Block::List { .. }))
-                .count();
-            self.warn(
-                item.range.start,
-                format!(
-                    "struck-through item `{title}` is not a step{}",
-                    if nested > 0 {
-                        " (nor is anything nested under it)"
-                    } else {
-                        ""
-                    }
-                ),
-            );
+        let nested = rest.iter().any(|b| matches!(b, Block::List { .. }));
+        if self.struck(&title_inlines, item.range.start, nested) {
             return;
         }
         match scope.mode {
@@ -826,38 +899,7 @@ impl Importer<'_> {
         } else {
             title
         };
-        let id = self.step_ids.unique(&title, "step");
-        let mut step = StepFile::manual(id.clone(), title.clone());
-        step.section = scope.section.clone();
-        let folded = ascii_fold(&title);
-        if folded.contains("(opcional)") || folded.contains("(optional)") {
-            step.blocking = false;
-            step.notes.push(
-                "marked optional in the document: advisory (a failure is recorded and the run goes on)".into(),
-            );
-        }
-        if let Some(cb) = &checkbox {
-            if cb.checked {
-                step.notes
-                    .push("already ticked ([x]) in the document before the run".into());
-                self.warn(
-                    cb.span.start,
-                    format!("step `{id}` is already ticked ([x]) in the document; imported as a step to run, with a note"),
-                );
-            }
-            if let Some(token) = &cb.malformed {
-                step.notes.push(format!(
-                    "the document writes this checkbox as `{token}` (malformed); imported as a normal item"
-                ));
-                self.warn(
-                    cb.span.start,
-                    format!("malformed checkbox `{token}` in step `{id}`; imported as `[ ]`"),
-                );
-            }
-        }
-        self.phases[phase].steps.push(step);
-        let at = (phase, self.phases[phase].steps.len() - 1);
-        self.last_step = Some(at);
+        let (at, id) = self.add_step(phase, title, "step", scope, checkbox.as_ref());
 
         // Where export ticks and writes evidence.
         let text_start = first
@@ -891,11 +933,195 @@ impl Importer<'_> {
             insert_checkbox_at: if checkbox.is_none() { text_start } else { None },
             evidence_at,
             prefix: self.prefix_at(anchor_line_offset, content_col),
+            after_table: false,
         });
 
         self.inline_bindings(first, Some(at));
         let rest_refs: Vec<&Block> = rest.iter().collect();
         self.container(&rest_refs, scope, Some(at));
+    }
+
+    /// A new step in `phase` titled `title` (its id from the title, else
+    /// `fallback`), with what its checkbox and title say about it.
+    fn add_step(
+        &mut self,
+        phase: usize,
+        title: String,
+        fallback: &str,
+        scope: &Scope,
+        checkbox: Option<&Checkbox>,
+    ) -> (StepRef, String) {
+        let id = self.step_ids.unique(&title, fallback);
+        let mut step = StepFile::manual(id.clone(), title);
+        step.section = scope.section.clone();
+        let folded = ascii_fold(&step.title);
+        if folded.contains("(opcional)") || folded.contains("(optional)") {
+            step.blocking = false;
+            step.notes.push(
+                "marked optional in the document: advisory (a failure is recorded and the run goes on)".into(),
+            );
+        }
+        if let Some(cb) = checkbox {
+            if cb.checked {
+                step.notes
+                    .push("already ticked ([x]) in the document before the run".into());
+                self.warn(
+                    cb.span.start,
+                    format!("step `{id}` is already ticked ([x]) in the document; imported as a step to run, with a note"),
+                );
+            }
+            if let Some(token) = &cb.malformed {
+                step.notes.push(format!(
+                    "the document writes this checkbox as `{token}` (malformed); imported as a normal item"
+                ));
+                self.warn(
+                    cb.span.start,
+                    format!("malformed checkbox `{token}` in step `{id}`; imported as `[ ]`"),
+                );
+            }
+        }
+        self.phases[phase].steps.push(step);
+        let at = (phase, self.phases[phase].steps.len() - 1);
+        self.last_step = Some(at);
+        (at, id)
+    }
+
+    /// An item or row whose title begins struck through (`~~Old step~~
+    /// (removed)`) is not a step: says so and returns true.
+    fn struck(&mut self, title_inlines: &[Inline], offset: usize, nested: bool) -> bool {
+        if !begins_struck(title_inlines) {
+            return false;
+        }
+        let title = render_text(title_inlines, true);
+        self.warn(
+            offset,
+            format!(
+                "struck-through item `{title}` is not a step{}",
+                if nested {
+                    " (nor is anything nested under it)"
+                } else {
+                    ""
+                }
+            ),
+        );
+        true
+    }
+
+    /// A table. Rows with a checkbox cell are steps: the text after the box
+    /// (or the first other cell) is the title, the other cells, under their
+    /// headers, the instructions; export ticks the box in its cell and
+    /// writes the evidence after the table. A table without any box is kept
+    /// whole as a note; under a glossary or contacts heading, each row is
+    /// an entry.
+    fn table(
+        &mut self,
+        head: &[Cell],
+        rows: &[Row],
+        range: &Range<usize>,
+        scope: &Scope,
+        parent: Option<StepRef>,
+    ) {
+        let texts =
+            |cells: &[Cell]| -> Vec<String> { cells.iter().map(|c| render(&c.inlines)).collect() };
+        if scope.mode != Mode::Steps {
+            for row in rows {
+                let cells: Vec<String> = texts(&row.cells)
+                    .into_iter()
+                    .filter(|c| !c.is_empty())
+                    .collect();
+                let entry = cells.join(": ");
+                match scope.mode {
+                    Mode::Glossary => self.glossary_entry(&entry, row.range.start),
+                    _ => self.contact_entry(&entry, row.range.start),
+                }
+            }
+            return;
+        }
+        let boxes: Vec<Option<(usize, Checkbox)>> = rows
+            .iter()
+            .map(|row| {
+                row.cells
+                    .iter()
+                    .enumerate()
+                    .find_map(|(i, c)| self.checkbox(&c.inlines).map(|b| (i, b)))
+            })
+            .collect();
+        if boxes.iter().all(Option::is_none) {
+            if parent.is_none() && self.current.is_none() {
+                self.warn(
+                    range.start,
+                    "a table before the first phase heading is not imported (no phase to keep it as a note)",
+                );
+                return;
+            }
+            self.note(
+                parent,
+                table_text(self.src.get(range.clone()).unwrap_or("")),
+            );
+            return;
+        }
+        let headers = texts(head);
+        let phase = self.phase_for_steps(range.start);
+        let after_table = self.next_line_start(range.end.saturating_sub(1).max(range.start));
+        let prefix = self.prefix_at(range.start, range.start);
+        for (row, found) in rows.iter().zip(boxes) {
+            let cells = texts(&row.cells);
+            let Some((column, cb)) = found else {
+                let text = labelled(&headers, &cells, &[]).join("; ");
+                self.warn(
+                    row.range.start,
+                    format!("table row `{text}` has no checkbox: kept as a note, not a step"),
+                );
+                match parent {
+                    Some(step) => self.step_mut(step).notes.push(text),
+                    None => self.phases[phase].notes.push(text),
+                }
+                continue;
+            };
+            let boxed = strip_checkbox(&row.cells[column].inlines, cb.token_end, self.src);
+            let in_box_cell = render(&boxed);
+            let title_column = if in_box_cell.is_empty() {
+                cells
+                    .iter()
+                    .enumerate()
+                    .position(|(i, c)| i != column && !c.is_empty())
+            } else {
+                Some(column)
+            };
+            let Some(title_column) = title_column else {
+                self.warn(
+                    cb.span.start,
+                    "checkbox with no text: not imported (write what to check after the box)",
+                );
+                continue;
+            };
+            let title_inlines = if title_column == column {
+                boxed
+            } else {
+                row.cells[title_column].inlines.clone()
+            };
+            if self.struck(&title_inlines, row.range.start, false) {
+                continue;
+            }
+            let title = render(&title_inlines);
+            let (at, id) = self.add_step(phase, title, "step", scope, Some(&cb));
+            let instructions = labelled(&headers, &cells, &[column, title_column]);
+            if !instructions.is_empty() {
+                self.step_mut(at).instructions = Some(instructions.join("\n"));
+            }
+            for cell in &row.cells {
+                self.inline_bindings(&cell.inlines, Some(at));
+            }
+            self.anchors.push(StepAnchor {
+                step_id: id,
+                line: self.line_of(cb.span.start),
+                checkbox: Some(cb.span.clone()),
+                insert_checkbox_at: None,
+                evidence_at: after_table,
+                prefix: prefix.clone(),
+                after_table: true,
+            });
+        }
     }
 
     fn nested(&mut self, blocks: &[Block], scope: &Scope, parent: Option<StepRef>) {
@@ -1031,25 +1257,64 @@ fn is_emphasised(inlines: &[Inline]) -> bool {
         && matches!(inlines.last().map(|i| &i.kind), Some(InlineKind::Style))
 }
 
-fn is_struck(inlines: &[Inline]) -> bool {
-    let mut depth = 0usize;
-    let mut struck_text = false;
-    for i in inlines {
-        match &i.kind {
-            InlineKind::StrikeStart => depth += 1,
-            InlineKind::StrikeEnd => depth = depth.saturating_sub(1),
-            InlineKind::Text(t) if !t.trim().is_empty() => {
-                if depth == 0 {
-                    return false;
-                }
-                struck_text = true;
-            }
-            InlineKind::Code(_) if depth == 0 => return false,
-            InlineKind::Code(_) => struck_text = true,
-            _ => {}
-        }
+/// The title begins with a struck-through span (`~~Old step~~ (removed)`):
+/// the author crossed the item out.
+fn begins_struck(inlines: &[Inline]) -> bool {
+    inlines
+        .iter()
+        .find(|i| match &i.kind {
+            InlineKind::Style | InlineKind::TaskMarker(_) => false,
+            InlineKind::Text(t) => !t.trim().is_empty(),
+            _ => true,
+        })
+        .is_some_and(|i| i.kind == InlineKind::StrikeStart)
+}
+
+/// A row's non-empty cells but those at `skip`, each under its header
+/// (`Owner: @dba`).
+fn labelled(headers: &[String], cells: &[String], skip: &[usize]) -> Vec<String> {
+    cells
+        .iter()
+        .enumerate()
+        .filter(|(i, c)| !skip.contains(i) && !c.is_empty())
+        .map(|(i, c)| match headers.get(i).filter(|h| !h.is_empty()) {
+            Some(h) => format!("{h}: {c}"),
+            None => c.clone(),
+        })
+        .collect()
+}
+
+/// Where a block's content starts, when the tree keeps it.
+fn content_start(block: &Block) -> Option<usize> {
+    match block {
+        Block::List { items } => items.first().map(|i| i.range.start),
+        Block::Code { range, .. } | Block::Table { range, .. } => Some(range.start),
+        Block::Quote { blocks } => blocks.iter().find_map(content_start),
+        other => block_start(other),
     }
-    struck_text
+}
+
+/// Where a heading or a paragraph starts.
+fn block_start(block: &Block) -> Option<usize> {
+    match block {
+        Block::Heading { range, .. } => Some(range.start),
+        Block::Paragraph { inlines } => inlines.first().map(|i| i.range.start),
+        _ => None,
+    }
+}
+
+/// A table's source as a note: its lines without the indentation or quote
+/// markers that kept it inside an item, and without `\r`.
+fn table_text(source: &str) -> String {
+    source
+        .lines()
+        .map(|l| {
+            l.trim_start_matches(|c: char| c.is_whitespace() || c == '>')
+                .trim_end()
+        })
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// The inlines after the checkbox token (which ends at `token_end`).
@@ -1304,15 +1569,6 @@ mod tests {
         assert!(parse_binding("<!-- just a comment -->").is_none());
         assert!(parse_binding("<!-- check: a b -->").unwrap().is_err());
         assert!(parse_binding("<!-- check: -->").unwrap().is_err());
-    }
-
-    #[test]
-    fn numbering_is_stripped() {
-        assert_eq!(strip_numbering("1. Pré-Deploy"), "Pré-Deploy");
-        assert_eq!(strip_numbering("2.1) Deploy"), "Deploy");
-        assert_eq!(strip_numbering("2024 plan"), "2024 plan");
-        assert_eq!(strip_numbering("3."), "3.");
-        assert_eq!(strip_numbering("4 - Rollback"), "Rollback");
     }
 
     #[test]

@@ -13,11 +13,20 @@
 //!
 //! # How a document is read
 //!
-//! - **Headings** (ATX or setext, any level, numbered or not) are phases. A
-//!   single top heading above all others is the runbook's name; headings
-//!   deeper than the phase level are sections inside the phase. Ids are
-//!   slugs of the title with accents folded (`Pré-Deploy` -> `pre-deploy`),
-//!   made unique with `-2`, `-3`.
+//! - **Headings** (ATX or setext) are phases or sections, as a reader takes
+//!   them: headings that name themselves like their
+//!   siblings (`Phase A`/`Phase B`, `Fase 1`/`Fase 2`, `Step`, `Etapa`,
+//!   numbered `1.`/`2)`/`3 Deploy`) are the phases whatever their level;
+//!   without such siblings, the shallowest headings are. A single top
+//!   heading above all others, or a `===` title at the top, is the runbook's
+//!   name; other headings are sections inside the phase above them.
+//!   [`ImportOptions::phase_level`] overrides the inference. A heading that
+//!   says rollback (`Rollback`, `Roll back`, `Revert`, `Reverter`,
+//!   `Reversão`) makes the rollback phase. A document without headings
+//!   reads its wholly bold paragraphs over a list (`**Rollout**`) as phase
+//!   headings, and without those is one phase. Ids are slugs of the title
+//!   with accents folded (`Pré-Deploy` -> `pre-deploy`), made unique with
+//!   `-2`, `-3`.
 //! - **List items** (`-`, `*`, `+`, `1.`, nested at any depth) are steps
 //!   when they have a checkbox (`[ ]`, `[x]`, or backticked `` `[ ]` ``), a
 //!   shell code block, or a check binding, or when they are plain items
@@ -31,13 +40,21 @@
 //!   text.
 //! - **Bindings**: `<!-- check: NAME key=value key="two words" -->` inside
 //!   or right after an item makes it the built-in check NAME.
-//! - **Not steps**: struck-through items (`~~...~~`), and items under a
-//!   glossary or contact-list label or heading, which fill the metadata.
-//! - **Warnings** name the line: malformed checkboxes (imported as `[ ]`),
-//!   items already ticked `[x]`, bindings that name no known check, empty
-//!   sections, code blocks outside their item.
+//! - **Tables**: rows with a checkbox cell are steps (the other cells,
+//!   under their headers, are the instructions); a table without a box is
+//!   kept whole as a note.
+//! - **Not steps**: items whose title begins struck through (`~~...~~`),
+//!   and items under a glossary or contact-list label or heading, which
+//!   fill the metadata.
+//! - **Warnings** name the line: every inference a reader might not expect
+//!   (a phase at another level than its siblings, a rollback phase found by
+//!   a word in a longer title, a struck-through item skipped), malformed
+//!   checkboxes (imported as `[ ]`), items already ticked `[x]`, bindings
+//!   that name no known check, empty sections, code blocks outside their
+//!   item.
 
 mod export;
+mod headings;
 mod import;
 pub mod slug;
 mod tree;
@@ -47,14 +64,18 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use escola_runbook_core::Runbook;
+use serde::{Deserialize, Serialize};
 
 pub use export::{ExportError, export, export_run};
+pub use headings::{PhaseLevel, PhaseLevelError};
 pub use import::EVIDENCE_MARK;
 
 use crate::runbook_file::{FileWarning, PathSeg, RunbookFile};
 
-/// How to import.
-#[derive(Debug, Clone)]
+/// How to import. Serializable, so a run records the options it imported
+/// with and a resume imports the document the same way.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ImportOptions {
     /// The runbook's name when the document has no title heading.
     pub name: Option<String>,
@@ -63,6 +84,14 @@ pub struct ImportOptions {
     pub command_timeout: Option<Duration>,
     /// Working directory written on every imported command step.
     pub command_cwd: Option<String>,
+    /// The heading level of the phases, overriding the inference: headings
+    /// at this level or above are phases (except a title above them),
+    /// deeper ones sections.
+    pub phase_level: Option<PhaseLevel>,
+    /// The document's file name without its extension: the name of the one
+    /// phase of a document without headings ("Runbook" when `None`).
+    /// [`load`] sets it from the path.
+    pub document_name: Option<String>,
 }
 
 impl Default for ImportOptions {
@@ -71,6 +100,8 @@ impl Default for ImportOptions {
             name: None,
             command_timeout: Some(import::DEFAULT_COMMAND_TIMEOUT),
             command_cwd: None,
+            phase_level: None,
+            document_name: None,
         }
     }
 }
@@ -119,6 +150,9 @@ pub struct StepAnchor {
     /// Indentation (and quote markers) that keeps the evidence line inside
     /// the item.
     pub prefix: String,
+    /// The step is a table row: its evidence line goes after the table
+    /// (inside it would cut the table) and names the step.
+    pub after_table: bool,
 }
 
 impl SourceMap {
@@ -135,6 +169,9 @@ pub struct Imported {
     pub file: RunbookFile,
     /// Caveats, each with its line.
     pub warnings: Vec<ImportWarning>,
+    /// The levels (1 to 6) at which the document has headings, outside
+    /// lists and quotes, ascending.
+    pub heading_levels: Vec<u8>,
     /// Where each step came from.
     pub source_map: SourceMap,
 }
@@ -167,6 +204,19 @@ pub enum MarkdownError {
         /// Why.
         #[source]
         source: std::io::Error,
+    },
+    /// A phase level was asked at which the document has no heading.
+    #[error(
+        "{file}: phase level {level}: the document has no level-{level} heading ({})",
+        headings::describe_levels(present)
+    )]
+    NoHeadingAtLevel {
+        /// The document.
+        file: String,
+        /// The level asked.
+        level: PhaseLevel,
+        /// The levels it has headings at.
+        present: Vec<u8>,
     },
     /// The imported runbook is not valid (a binding names an unknown check,
     /// or has a bad parameter).
@@ -201,6 +251,15 @@ pub fn load_str(
     options: &ImportOptions,
 ) -> Result<LoadedMarkdown, MarkdownError> {
     let imported = import(markdown, options);
+    if let Some(level) = options.phase_level {
+        if !imported.heading_levels.contains(&level.get()) {
+            return Err(MarkdownError::NoHeadingAtLevel {
+                file: file.to_owned(),
+                level,
+                present: imported.heading_levels,
+            });
+        }
+    }
     let (runbook, warnings) = imported.file.to_runbook().map_err(|invalid| {
         let line = step_of_path(&imported.file, &invalid.path)
             .and_then(|id| imported.source_map.anchor(&id))
@@ -226,13 +285,20 @@ pub fn load_str(
     })
 }
 
-/// Reads and loads the Markdown runbook at `path`.
+/// Reads and loads the Markdown runbook at `path`; a document without
+/// headings has its one phase named after the file.
 pub fn load(path: &Path, options: &ImportOptions) -> Result<LoadedMarkdown, MarkdownError> {
     let text = std::fs::read_to_string(path).map_err(|source| MarkdownError::Read {
         path: path.to_owned(),
         source,
     })?;
-    load_str(&text, &path.display().to_string(), options)
+    let mut options = options.clone();
+    if options.document_name.is_none() {
+        options.document_name = path
+            .file_stem()
+            .map(|stem| stem.to_string_lossy().into_owned());
+    }
+    load_str(&text, &path.display().to_string(), &options)
 }
 
 fn step_of_path(file: &RunbookFile, path: &[PathSeg]) -> Option<String> {

@@ -60,7 +60,13 @@ pub(crate) enum Block {
         text: String,
         range: Range<usize>,
     },
-    /// Tables, rules, footnotes: not steps.
+    /// A table: its header cells and body rows.
+    Table {
+        head: Vec<Cell>,
+        rows: Vec<Row>,
+        range: Range<usize>,
+    },
+    /// Rules, footnotes: not steps.
     Other,
     /// Nesting beyond [`MAX_DEPTH`], skipped.
     TooDeep {
@@ -72,6 +78,20 @@ pub(crate) enum Block {
 pub(crate) struct Item {
     pub(crate) range: Range<usize>,
     pub(crate) blocks: Vec<Block>,
+}
+
+/// One body row of a table.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Row {
+    pub(crate) cells: Vec<Cell>,
+    pub(crate) range: Range<usize>,
+}
+
+/// One table cell: its inlines and its bytes between the pipes.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Cell {
+    pub(crate) inlines: Vec<Inline>,
+    pub(crate) range: Range<usize>,
 }
 
 /// The document as a block tree.
@@ -193,6 +213,10 @@ impl Builder<'_> {
                             let text = self.texts();
                             Block::Code { lang, text, range }
                         }
+                        Tag::Table(_) => {
+                            self.pos += 1;
+                            self.table(range)
+                        }
                         Tag::HtmlBlock => {
                             self.pos += 1;
                             let text = self.texts();
@@ -239,6 +263,69 @@ impl Builder<'_> {
             }
         }
         items
+    }
+
+    /// A table's head and rows, up to its end (consumed).
+    fn table(&mut self, range: Range<usize>) -> Block {
+        let mut head = Vec::new();
+        let mut rows = Vec::new();
+        while let Some((event, row_range)) = self.events.get(self.pos) {
+            let row_range = row_range.clone();
+            match event {
+                Event::Start(Tag::TableHead) => {
+                    self.pos += 1;
+                    head = self.cells();
+                }
+                Event::Start(Tag::TableRow) => {
+                    self.pos += 1;
+                    let cells = self.cells();
+                    rows.push(Row {
+                        cells,
+                        range: row_range,
+                    });
+                }
+                Event::End(TagEnd::Table) => {
+                    self.pos += 1;
+                    break;
+                }
+                Event::Start(_) => self.skip_balanced(),
+                _ => self.pos += 1,
+            }
+        }
+        Block::Table { head, rows, range }
+    }
+
+    /// The cells of a head or row, up to its end (consumed).
+    fn cells(&mut self) -> Vec<Cell> {
+        let mut cells = Vec::new();
+        while let Some((event, range)) = self.events.get(self.pos) {
+            let range = range.clone();
+            match event {
+                Event::Start(Tag::TableCell) => {
+                    self.pos += 1;
+                    let inlines = self.inlines();
+                    // Anything a cell holds that is not inline text.
+                    while let Some((event, _)) = self.events.get(self.pos) {
+                        match event {
+                            Event::End(TagEnd::TableCell) => {
+                                self.pos += 1;
+                                break;
+                            }
+                            Event::Start(_) => self.skip_balanced(),
+                            _ => self.pos += 1,
+                        }
+                    }
+                    cells.push(Cell { inlines, range });
+                }
+                Event::End(_) => {
+                    self.pos += 1;
+                    break;
+                }
+                Event::Start(_) => self.skip_balanced(),
+                _ => self.pos += 1,
+            }
+        }
+        cells
     }
 
     fn inlines(&mut self) -> Vec<Inline> {

@@ -1,7 +1,8 @@
 //! The HTTP smoke suite: requests with expectations on status, headers, JSON
 //! fields and latency; `Trace-Id` on every error; the `If-Match` round trip
-//! the mobile sync relies on. Suites come from TOML/JSON files, from a
-//! Postman Collection v2.1 ([`postman`]), or from [`Suite::escola`].
+//! the mobile sync relies on (a stale tag gets 412, none 428). Suites come
+//! from TOML/JSON files, from a Postman Collection v2.1 ([`postman`]), or
+//! from [`Suite::escola`].
 //!
 //! [`run_suite`] is the library entry point (the `smoke` CLI command wraps
 //! it); [`SmokeCheck`] is the same as a runbook step.
@@ -50,7 +51,9 @@ enum Source {
 ///
 /// The base URL is the check's own ([`SmokeCheck::base_url`]) or else the
 /// environment's `base_url` setting. Read-only unless the suite allows
-/// writes (then dry-run skips it).
+/// writes (then dry-run skips it): the refused writes of
+/// [`IfMatchTest::refused_writes`] send a resource's own body back, so they
+/// change no data and run in dry-run too.
 ///
 /// ```
 /// use escola_runbook_checks::smoke::SmokeCheck;
@@ -111,7 +114,8 @@ impl SmokeCheck {
         }
     }
 
-    /// The built-in Escola Connect suite (read-only).
+    /// The built-in Escola Connect suite (changes no data; see
+    /// [`Suite::escola`]).
     pub fn escola() -> Self {
         SmokeCheck {
             source: Source::Builtin,
@@ -190,9 +194,19 @@ impl Check for SmokeCheck {
         if self.suite.trace_id_on_errors {
             verifies.push_str(&format!(", errors carry {}", self.suite.trace_id_header));
         }
+        let mut refused = None;
         if let Some(t) = &self.suite.if_match {
             verifies.push_str(&format!(", {} has a stable ETag", t.path));
+            if t.refused_writes {
+                verifies
+                    .push_str(", and a PUT of it with a stale If-Match gets 412, one without 428");
+                refused = Some(format!(
+                    " and 2 PUTs of {}'s own body (as read) that a correct API refuses",
+                    t.path
+                ));
+            }
         }
+        let refused = refused.unwrap_or_default();
         if self.writes() {
             let scratch = self
                 .suite
@@ -204,14 +218,14 @@ impl Check for SmokeCheck {
                 "smoke",
                 format!("{verifies}, If-Match is enforced on {scratch}"),
                 format!(
-                    "send {} requests to {target} and PUT {scratch} with a stale, a missing and the current If-Match",
+                    "send {} requests to {target}{refused}, and PUT {scratch} with a stale, a missing and the current If-Match",
                     self.suite.requests.len()
                 ),
             )
         } else {
             Description {
                 action: Some(format!(
-                    "send {} read-only requests to {target}",
+                    "send {} read-only requests to {target}{refused}",
                     self.suite.requests.len() + if self.suite.if_match.is_some() { 2 } else { 0 }
                 )),
                 ..Description::read_only("smoke", verifies)

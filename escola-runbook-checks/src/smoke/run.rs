@@ -157,6 +157,8 @@ struct Exchange {
     result: RequestResult,
     headers: HeaderMap,
     body: Vec<u8>,
+    // The body was cut at BODY_LIMIT.
+    truncated: bool,
 }
 
 struct Runner {
@@ -329,11 +331,11 @@ pub async fn run_suite(suite: &Suite, options: &SmokeOptions) -> Result<SmokeRep
                 (Some(p), true) => Some(resolve_url("If-Match round trip", p, base, &vars)?),
                 _ => None,
             };
-            Some((read, scratch))
+            Some((read, t.refused_writes, scratch))
         }
         None => None,
     };
-    if suite.allow_writes && if_match.as_ref().is_none_or(|(_, s)| s.is_none()) {
+    if suite.allow_writes && if_match.as_ref().is_none_or(|(_, _, s)| s.is_none()) {
         return Err(SmokeError::WritesWithoutScratch {
             suite: suite.name.clone(),
         });
@@ -344,7 +346,7 @@ pub async fn run_suite(suite: &Suite, options: &SmokeOptions) -> Result<SmokeRep
         .chain(
             if_match
                 .iter()
-                .flat_map(|(r, s)| std::iter::once(r).chain(s)),
+                .flat_map(|(r, _, s)| std::iter::once(r).chain(s)),
         )
         .all(|u| {
             matches!(
@@ -388,8 +390,12 @@ pub async fn run_suite(suite: &Suite, options: &SmokeOptions) -> Result<SmokeRep
     }
     indexed.sort_by_key(|(i, _)| *i);
     let mut results: Vec<RequestResult> = indexed.into_iter().map(|(_, r)| r).collect();
-    if let Some((read, scratch)) = if_match {
-        results.extend(runner.if_match_round_trip(read, scratch).await);
+    if let Some((read, refused_writes, scratch)) = if_match {
+        results.extend(
+            runner
+                .if_match_round_trip(read, refused_writes, scratch)
+                .await,
+        );
         if let Some(progress) = &options.progress {
             progress(&format!(
                 "{total}/{total} requests (If-Match round trip done)"
@@ -415,6 +421,41 @@ fn pass(name: String, expected: String, got: String, ok: bool) -> AssertionResul
         },
         expected,
         got,
+    }
+}
+
+/// The `If-Match` of the write that must get 412: no resource has it.
+const STALE_TAG: &str = "\"escola-runbook-stale-tag\"";
+
+/// The body of a 200 read, to send back unchanged in conditional writes.
+/// `None` when there is none fit to send: the read failed, or its body was
+/// cut short or is not JSON (writing that back could change the resource;
+/// a failed assertion on the read says so).
+fn body_to_send_back(read: &mut Exchange) -> Option<Vec<u8>> {
+    if read.result.status != Some(200) {
+        return None;
+    }
+    let unfit = if read.truncated {
+        Some(format!(
+            "a body over {} MiB, read only in part",
+            BODY_LIMIT >> 20
+        ))
+    } else {
+        serde_json::from_slice::<serde_json::Value>(&read.body)
+            .err()
+            .map(|e| format!("a body that is not JSON ({e}): {}", snippet(&read.body)))
+    };
+    match unfit {
+        None => Some(std::mem::take(&mut read.body)),
+        Some(got) => {
+            read.result.assertions.push(pass(
+                "a body to send back in the If-Match writes".into(),
+                "the whole body, as JSON".into(),
+                got,
+                false,
+            ));
+            None
+        }
     }
 }
 
@@ -457,6 +498,7 @@ impl Runner {
             },
             headers: HeaderMap::new(),
             body: Vec::new(),
+            truncated: false,
         };
         let response = match builder.send().await {
             Ok(r) => r,
@@ -477,6 +519,7 @@ impl Runner {
             }
         };
         let latency = started.elapsed();
+        tracing::debug!(method = %p.method, url = %url_text, status, "smoke request answered");
         let trace_id = headers
             .get(self.trace_header.as_str())
             .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
@@ -514,6 +557,7 @@ impl Runner {
             },
             headers,
             body,
+            truncated,
         }
     }
 
@@ -638,10 +682,66 @@ impl Runner {
         }
     }
 
-    /// Read part: the ETag is present and stable over two reads. Write part
-    /// (only with a scratch URL): stale tag -> 412, no tag -> 428, current
-    /// tag -> 2xx with a new ETag.
-    async fn if_match_round_trip(&self, read: Url, scratch: Option<Url>) -> Vec<RequestResult> {
+    /// A PUT of `body` as JSON, with `if_match` as its `If-Match` (none
+    /// when `None`).
+    fn conditional_put(name: &str, url: Url, if_match: Option<&str>, body: &[u8]) -> Prepared {
+        let mut p = Self::plain(name, Method::PUT, url);
+        p.headers
+            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if let Some(t) = if_match.and_then(|t| HeaderValue::from_str(t).ok()) {
+            p.headers.insert(IF_MATCH, t);
+        }
+        p.body = Some(body.to_vec());
+        p
+    }
+
+    /// The two writes a correct API refuses: a stale tag gets 412, no tag
+    /// 428. Each carries `body`, the resource as just read, so an API that
+    /// wrongly accepts one stores the content it already holds.
+    async fn refused_writes(&self, url: &Url, body: &[u8]) -> Vec<RequestResult> {
+        let probes = [
+            (
+                "If-Match: stale tag is refused",
+                Some(STALE_TAG),
+                412,
+                "412 Precondition Failed for a stale If-Match",
+            ),
+            (
+                "If-Match: missing tag is refused",
+                None,
+                428,
+                "428 Precondition Required without If-Match",
+            ),
+        ];
+        let mut out = Vec::with_capacity(probes.len());
+        for (name, tag, want, expected) in probes {
+            let mut x = self
+                .exchange(&Self::conditional_put(name, url.clone(), tag, body))
+                .await;
+            if let Some(status) = x.result.status {
+                let judged = pass(
+                    format!("status {want}"),
+                    expected.into(),
+                    status.to_string(),
+                    status == want,
+                );
+                x.result.assertions.insert(0, judged);
+            }
+            out.push(x.result);
+        }
+        out
+    }
+
+    /// Read part: the ETag is present and stable over two reads. Refused
+    /// writes (when asked) to the same resource, with the body of the second
+    /// read. Write part (only with a scratch URL): the refused writes, then
+    /// the current tag -> 2xx with a new ETag.
+    async fn if_match_round_trip(
+        &self,
+        read: Url,
+        refused_writes: bool,
+        scratch: Option<Url>,
+    ) -> Vec<RequestResult> {
         let mut out = Vec::new();
         let etag_of = |x: &Exchange| {
             x.headers
@@ -658,7 +758,7 @@ impl Runner {
         if !answered {
             return out;
         }
-        let mut again = Self::plain("If-Match: ETag is stable", Method::GET, read);
+        let mut again = Self::plain("If-Match: ETag is stable", Method::GET, read.clone());
         again.expect.push(Expect::Status(200));
         let mut b = self.exchange(&again).await;
         if b.result.answered() {
@@ -677,7 +777,15 @@ impl Runner {
                 tag_a.is_some() && tag_a == tag_b,
             ));
         }
+        let send_back = if refused_writes {
+            body_to_send_back(&mut b)
+        } else {
+            None
+        };
         out.push(b.result);
+        if let Some(body) = send_back {
+            out.extend(self.refused_writes(&read, &body).await);
+        }
         let Some(scratch) = scratch else {
             return out;
         };
@@ -685,44 +793,21 @@ impl Runner {
         let mut get = Self::plain("If-Match: read scratch ETag", Method::GET, scratch.clone());
         get.expect.push(Expect::Status(200));
         get.expect.push(Expect::HeaderPresent("ETag".into()));
-        let s = self.exchange(&get).await;
+        let mut s = self.exchange(&get).await;
         let tag = etag_of(&s);
-        let body = s.body.clone();
-        let ok = s.result.answered() && s.result.status == Some(200);
+        let body = body_to_send_back(&mut s);
         out.push(s.result);
-        let Some(tag) = tag.filter(|_| ok) else {
+        let (Some(tag), Some(body)) = (tag, body) else {
             return out;
         };
-        let content_type = HeaderValue::from_static("application/json");
-        let put = |name: &str, if_match: Option<&str>, expect: Expect| {
-            let mut p = Self::plain(name, Method::PUT, scratch.clone());
-            p.headers.insert(CONTENT_TYPE, content_type.clone());
-            if let Some(t) = if_match.and_then(|t| HeaderValue::from_str(t).ok()) {
-                p.headers.insert(IF_MATCH, t);
-            }
-            // The resource's own representation goes back: even a server
-            // that wrongly accepts the write changes nothing in it.
-            p.body = Some(body.clone());
-            p.expect.push(expect);
-            p
-        };
-        let stale = put(
-            "If-Match: stale tag is refused",
-            Some("\"escola-runbook-stale-tag\""),
-            Expect::Status(412),
-        );
-        out.push(self.exchange(&stale).await.result);
-        let missing = put(
-            "If-Match: missing tag is refused",
-            None,
-            Expect::Status(428),
-        );
-        out.push(self.exchange(&missing).await.result);
-        let current = put(
+        out.extend(self.refused_writes(&scratch, &body).await);
+        let mut current = Self::conditional_put(
             "If-Match: current tag is accepted",
+            scratch,
             Some(&tag),
-            Expect::StatusIn(vec![200, 204]),
+            &body,
         );
+        current.expect.push(Expect::StatusIn(vec![200, 204]));
         let mut c = self.exchange(&current).await;
         if c.result.answered() {
             let new_tag = etag_of(&c);
@@ -737,5 +822,63 @@ impl Runner {
         }
         out.push(c.result);
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(status: Option<u16>, body: &[u8], truncated: bool) -> Exchange {
+        Exchange {
+            result: RequestResult {
+                name: "If-Match: ETag is stable".into(),
+                method: "GET".into(),
+                url: "http://api/v1/escolas/1".into(),
+                status,
+                latency_ms: 1.0,
+                trace_id: None,
+                error: status.is_none().then(|| "no answer within 10s".into()),
+                assertions: Vec::new(),
+            },
+            headers: HeaderMap::new(),
+            body: body.to_vec(),
+            truncated,
+        }
+    }
+
+    #[test]
+    fn only_a_whole_json_body_of_a_200_is_sent_back() {
+        let body = br#"{"id":1,"nome":"EMEF Paulo Freire"}"#;
+        let mut ok = read(Some(200), body, false);
+        assert_eq!(body_to_send_back(&mut ok).as_deref(), Some(&body[..]));
+        assert!(ok.result.assertions.is_empty());
+
+        // A failed read already fails its status assertion: nothing added.
+        for mut failed in [read(Some(500), body, false), read(None, b"", false)] {
+            assert_eq!(body_to_send_back(&mut failed), None);
+            assert!(failed.result.assertions.is_empty());
+        }
+
+        // Cut short or not JSON: writing it back could change the resource.
+        let mut cut = read(Some(200), &body[..10], true);
+        assert_eq!(body_to_send_back(&mut cut), None);
+        assert_eq!(
+            cut.result.assertions,
+            [pass(
+                "a body to send back in the If-Match writes".into(),
+                "the whole body, as JSON".into(),
+                "a body over 4 MiB, read only in part".into(),
+                false
+            )]
+        );
+        let mut html = read(Some(200), b"<html>maintenance</html>", false);
+        assert_eq!(body_to_send_back(&mut html), None);
+        let got = &html.result.assertions[0].got;
+        assert!(
+            got.starts_with("a body that is not JSON (")
+                && got.ends_with("<html>maintenance</html>"),
+            "{got}"
+        );
     }
 }

@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 ///
 /// [if_match]
 /// path = "/v1/escolas/1"
+/// refused_writes = true
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -37,7 +38,9 @@ pub struct Suite {
     pub variables: BTreeMap<String, String>,
     /// Whether the suite may change data. Only the `If-Match` round trip
     /// writes, and only to [`IfMatchTest::scratch_path`]; a suite that
-    /// allows writes is a mutating check (dry-run skips it).
+    /// allows writes is a mutating check (dry-run skips it). The writes of
+    /// [`IfMatchTest::refused_writes`] need no permission: they change
+    /// nothing, even when wrongly accepted.
     #[serde(default)]
     pub allow_writes: bool,
     /// Every error response (4xx/5xx) must carry the trace header: the
@@ -213,6 +216,15 @@ pub struct IfMatchTest {
     /// A resource to read (read-only part): its `ETag` must be present and
     /// stable across two reads.
     pub path: String,
+    /// Also send `path` the two writes a correct API refuses: a `PUT` with a
+    /// stale `If-Match` must get 412 Precondition Failed, one without
+    /// `If-Match` 428 Precondition Required. Each carries the body of the
+    /// last read unchanged (`Content-Type: application/json`), so an API
+    /// that wrongly accepts them stores the content it already holds. Needs
+    /// no [`Suite::allow_writes`]; the body must be JSON and read whole, or
+    /// nothing is sent.
+    #[serde(default)]
+    pub refused_writes: bool,
     /// The scratch resource the write part uses, and the only one written:
     /// a PUT with a stale tag must get 412, one without a tag 428, and one
     /// with the current tag must succeed. Runs only when the suite allows
@@ -272,8 +284,9 @@ impl Suite {
 
     /// The built-in Escola Connect suite: health, `/v1/cidades`,
     /// `/v1/escolas`, an unknown escola (404 with a `Trace-Id`), and the
-    /// read-only part of the `If-Match` round trip on escola 1. Writes
-    /// nothing.
+    /// `If-Match` round trip on escola 1 with its refused writes (a stale
+    /// tag gets 412, none 428). Changes no data: the refused writes carry
+    /// escola 1 as just read.
     pub fn escola() -> Suite {
         let json = ("Accept", "application/json");
         Suite {
@@ -307,6 +320,7 @@ impl Suite {
             ],
             if_match: Some(IfMatchTest {
                 path: "/v1/escolas/1".into(),
+                refused_writes: true,
                 scratch_path: None,
             }),
         }
@@ -445,6 +459,7 @@ json = { nome = "x" }
 expect = [{ status_in = [200, 412] }, { header_equals = { name = "Content-Type", value = "application/json" } }]
 [if_match]
 path = "/v1/escolas/1"
+refused_writes = true
 "#,
         )
         .unwrap();
@@ -456,6 +471,7 @@ path = "/v1/escolas/1"
             suite.requests[1].expect[0],
             Expect::StatusIn(vec![200, 412])
         );
+        assert!(suite.if_match.as_ref().is_some_and(|t| t.refused_writes));
         let json_path = dir.path().join("s.json");
         std::fs::write(&json_path, serde_json::to_string(&suite).unwrap()).unwrap();
         assert_eq!(Suite::load(&json_path).unwrap(), suite);

@@ -1,10 +1,13 @@
 //! `escola-runbook check`: list the built-in checks, or run one ad hoc.
 
 use escola_runbook_checks::registry::{self, Params};
-use escola_runbook_core::{CancellationToken, Ctx, Outcome, Redactor, SkipReason, Status, exit};
+use escola_runbook_core::{
+    CANCEL_GRACE, CancellationToken, Ctx, Outcome, Redactor, SkipReason, Status, exit,
+};
 
 use crate::CliError;
 use crate::cli::{CheckArgs, PlanFormat};
+use crate::signals::StopSignals;
 
 pub async fn run(args: CheckArgs, redactor: &Redactor) -> Result<i32, CliError> {
     let Some(name) = args.name.as_deref().filter(|_| !args.list) else {
@@ -19,18 +22,33 @@ pub async fn run(args: CheckArgs, redactor: &Redactor) -> Result<i32, CliError> 
         .map_err(|e| CliError::usage(e.to_string()))?;
     let (environment, secrets) = super::environment(&args.runbook, redactor)?;
     let description = check.describe();
+    let cancel = CancellationToken::new();
+    let ctx = Ctx::standalone(environment, secrets).with_cancellation(cancel.clone());
     let outcome = if args.dry_run && description.mutates {
-        Outcome::skipped(SkipReason::DryRun {
+        let mut outcome = Outcome::skipped(SkipReason::DryRun {
             would: description.action_text().to_owned(),
-        })
+        });
+        outcome.evidence = check.preview(&ctx);
+        outcome
     } else {
-        let cancel = CancellationToken::new();
-        let ctx = Ctx::standalone(environment, secrets).with_cancellation(cancel.clone());
+        let mut signals = StopSignals::install()?;
+        let run = check.run(&ctx);
+        tokio::pin!(run);
         tokio::select! {
-            outcome = check.run(&ctx) => outcome,
-            _ = tokio::signal::ctrl_c() => {
+            outcome = &mut run => outcome,
+            signal = signals.next() => {
+                // As in a run: the check may end what it started and report
+                // what it saw, within the grace period.
                 cancel.cancel();
-                Outcome::aborted("interrupted by the operator")
+                let verdict = Outcome::aborted(format!("stopped by {}", signal.name()));
+                if !ctx.started_processes() {
+                    verdict
+                } else {
+                    match tokio::time::timeout(CANCEL_GRACE, &mut run).await {
+                        Ok(late) => Outcome { evidence: late.evidence, ..verdict },
+                        Err(_) => verdict,
+                    }
+                }
             }
         }
     };
@@ -62,6 +80,9 @@ pub async fn run(args: CheckArgs, redactor: &Redactor) -> Result<i32, CliError> 
         }
     }
     Ok(match outcome.status {
+        // In a run a notice never decides; run alone, its whole point is
+        // whether people got the message.
+        Status::Warned if description.notice => exit::STEP_FAILED,
         Status::Passed | Status::Warned | Status::Skipped => exit::SUCCESS,
         Status::Aborted => exit::STOPPED,
         _ => exit::STEP_FAILED,

@@ -16,6 +16,8 @@ pub fn import(args: ImportArgs) -> Result<i32, CliError> {
         name: args.name.clone(),
         command_timeout: args.command_timeout.0,
         command_cwd: args.cwd.clone(),
+        phase_level: args.phases.phase_level,
+        document_name: None,
     };
     let loaded =
         markdown::load(&args.markdown, &options).map_err(|e| CliError::usage(e.to_string()))?;

@@ -15,9 +15,11 @@ use std::path::{Path, PathBuf};
 
 use escola_runbook_checks::escola::{self, EscolaConfig, SmokeTests};
 use escola_runbook_checks::markdown::ImportOptions;
-use escola_runbook_checks::source::{self, RunbookSource};
+use escola_runbook_checks::source::{self, RunbookSource, SourcedRunbook};
 use escola_runbook_core::journal::JOURNAL_FILE;
-use escola_runbook_core::{Environment, Redactor, RunOptions, Runbook, Secret, Secrets};
+use escola_runbook_core::{
+    Environment, Redactor, RunOptions, Runbook, RunbookOrigin, Secret, Secrets, identity, runs,
+};
 
 use crate::CliError;
 use crate::cli::{RunbookArgs, SelectionArgs};
@@ -30,6 +32,8 @@ pub struct Loaded {
     pub runbook: Runbook,
     pub environment: Environment,
     pub secrets: Secrets,
+    /// Where the runbook came from, for the run's record.
+    pub source: RunbookOrigin,
 }
 
 /// Builds the environment and secrets from `--env`, `--set`, `--secret`.
@@ -98,10 +102,25 @@ fn split_pair<'a>(
 /// file's `[environment]` fills settings that `--set` does not give, and
 /// its secret variables are read when set; caveats go to stderr.
 pub fn load(args: &RunbookArgs, redactor: &Redactor) -> Result<Loaded, CliError> {
-    let (mut environment, mut secrets) = environment(args, redactor)?;
-    // Absolute, so plans and records say exactly where commands run.
-    let app_dir = std::path::absolute(&args.app_dir).unwrap_or_else(|_| args.app_dir.clone());
-    let source = match (&args.runbook_file, &args.markdown) {
+    let (environment, secrets) = environment(args, redactor)?;
+    let app_dir = absolute(&args.app_dir());
+    let source = match named_source(args, &app_dir)? {
+        Some(source) => source,
+        None => RunbookSource::Builtin(Box::new(builtin_config(app_dir, &environment, &secrets))),
+    };
+    let sourced = source::load(&source).map_err(|e| CliError::usage(e.to_string()))?;
+    Ok(finish(sourced, environment, secrets))
+}
+
+/// `path` made absolute, so plans and records say exactly where commands run.
+pub fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
+}
+
+/// The runbook file `--runbook` or `--markdown` names (a Markdown import's
+/// commands run in `app_dir`); `None` for the built-in runbook.
+pub fn named_source(args: &RunbookArgs, app_dir: &Path) -> Result<Option<RunbookSource>, CliError> {
+    Ok(match (&args.runbook_file, &args.markdown) {
         (Some(path), _)
             if path
                 .extension()
@@ -112,40 +131,60 @@ pub fn load(args: &RunbookArgs, redactor: &Redactor) -> Result<Loaded, CliError>
                 path.display()
             )));
         }
-        (Some(path), _) => RunbookSource::File(path.clone()),
-        (None, Some(path)) => RunbookSource::Markdown {
+        (Some(path), _) => Some(RunbookSource::File(path.clone())),
+        (None, Some(path)) => Some(RunbookSource::Markdown {
             path: path.clone(),
             options: ImportOptions {
                 command_cwd: Some(app_dir.display().to_string()),
+                phase_level: args.phases.phase_level,
                 ..ImportOptions::default()
             },
+        }),
+        (None, None) => None,
+    })
+}
+
+/// The built-in runbook's configuration: commands in `app_dir`, and each
+/// part turned on by the settings and secrets given.
+pub fn builtin_config(
+    app_dir: PathBuf,
+    environment: &Environment,
+    secrets: &Secrets,
+) -> EscolaConfig {
+    EscolaConfig {
+        app_dir,
+        webhook_secret: secrets
+            .get(escola::WEBHOOK_SECRET)
+            .map(|_| escola::WEBHOOK_SECRET.to_owned()),
+        // With no API to point at, the smoke tests stay a person's job
+        // rather than a check that can only error.
+        smoke: if environment.get("base_url").is_some() {
+            SmokeTests::default()
+        } else {
+            SmokeTests::Manual
         },
-        (None, None) => RunbookSource::Builtin(Box::new(EscolaConfig {
-            app_dir,
-            webhook_secret: secrets
-                .get(escola::WEBHOOK_SECRET)
-                .map(|_| escola::WEBHOOK_SECRET.to_owned()),
-            // With no API to point at, the smoke tests stay a person's job
-            // rather than a check that can only error.
-            smoke: if environment.get("base_url").is_some() {
-                SmokeTests::default()
-            } else {
-                SmokeTests::Manual
-            },
-            // `--set metrics_url=...` or `--secret metrics_token=...` turns
-            // the runbook's metrics steps into checks of that endpoint.
-            metrics: (environment.get("metrics_url").is_some()
-                || secrets.get(escola::METRICS_TOKEN_SECRET).is_some())
-            .then(escola::MetricsConfig::default),
-            // `--secret database_url=...` turns the snapshot and the
-            // migrations/tables step into checks of that database.
-            database_secret: secrets
-                .get(escola::DATABASE_SECRET)
-                .map(|_| escola::DATABASE_SECRET.to_owned()),
-            ..EscolaConfig::default()
-        })),
-    };
-    let sourced = source::load(&source).map_err(|e| CliError::usage(e.to_string()))?;
+        // `--set metrics_url=...` or `--secret metrics_token=...` turns
+        // the runbook's metrics steps into checks of that endpoint.
+        metrics: (environment.get("metrics_url").is_some()
+            || secrets.get(escola::METRICS_TOKEN_SECRET).is_some())
+        .then(escola::MetricsConfig::default),
+        // `--secret database_url=...` turns the snapshot and the
+        // migrations/tables step into checks of that database.
+        database_secret: secrets
+            .get(escola::DATABASE_SECRET)
+            .map(|_| escola::DATABASE_SECRET.to_owned()),
+        ..EscolaConfig::default()
+    }
+}
+
+/// A loaded runbook with its file's `[environment]` folded in: its settings
+/// fill those not given, and its secret variables are read when set.
+/// Caveats go to stderr.
+pub fn finish(
+    sourced: SourcedRunbook,
+    mut environment: Environment,
+    mut secrets: Secrets,
+) -> Loaded {
     for warning in &sourced.warnings {
         eprintln!("warning: {warning}");
     }
@@ -166,11 +205,12 @@ pub fn load(args: &RunbookArgs, redactor: &Redactor) -> Result<Loaded, CliError>
             ),
         }
     }
-    Ok(Loaded {
+    Loaded {
         runbook: sourced.runbook,
         environment,
         secrets,
-    })
+        source: sourced.origin,
+    }
 }
 
 /// Run options from the selection flags.
@@ -214,10 +254,11 @@ pub fn locate(run: &str, run_dir: &Path) -> Result<PathBuf, CliError> {
     if candidate.is_file() {
         return Ok(candidate);
     }
-    let known = run_ids(run_dir).unwrap_or_default();
+    let known = runs::list(run_dir).unwrap_or_default();
     let hint = match known.last() {
         Some(last) => format!(
-            "the latest run there is `{last}` ({} runs); `latest` also works",
+            "the latest run there is `{}` ({} runs); `latest` also works",
+            last.id,
             known.len()
         ),
         None => "no runs are recorded there; pass --run-dir where `run` wrote them".to_owned(),
@@ -229,49 +270,64 @@ pub fn locate(run: &str, run_dir: &Path) -> Result<PathBuf, CliError> {
 }
 
 fn latest(run_dir: &Path) -> Result<PathBuf, CliError> {
-    let ids = run_ids(run_dir).map_err(|e| {
-        CliError::usage(format!(
-            "cannot list runs in {}: {e}; pass --run-dir where `run` wrote them",
-            run_dir.display()
-        ))
-    })?;
-    ids.last()
-        .map(|id| run_dir.join(id).join(JOURNAL_FILE))
-        .ok_or_else(|| CliError::usage(format!("no runs recorded in {}", run_dir.display())))
+    latest_of(run_dir, None)
 }
 
-/// Run ids with a journal, oldest first (ids sort by start time).
-fn run_ids(run_dir: &Path) -> std::io::Result<Vec<String>> {
-    let mut ids: Vec<String> = std::fs::read_dir(run_dir)?
-        .filter_map(Result::ok)
-        .filter(|e| e.path().join(JOURNAL_FILE).is_file())
-        .filter_map(|e| e.file_name().into_string().ok())
-        .collect();
-    ids.sort();
-    Ok(ids)
+fn cannot_list(run_dir: &Path, e: &std::io::Error) -> CliError {
+    CliError::usage(format!(
+        "cannot list runs in {}: {e}; pass --run-dir where `run` wrote them",
+        run_dir.display()
+    ))
 }
 
-/// Who is running: `--operator`, else `$USER`, else `$LOGNAME`, else "unknown".
+fn no_runs(run_dir: &Path) -> CliError {
+    CliError::usage(format!("no runs recorded in {}", run_dir.display()))
+}
+
+/// The journal of the latest run under `run_dir` of the runbook called
+/// `name` from `source` (`None`: the latest run of any runbook). When the
+/// directory's latest run is of another runbook, says which one was
+/// passed over.
+pub fn latest_of(
+    run_dir: &Path,
+    runbook: Option<(&str, &RunbookOrigin)>,
+) -> Result<PathBuf, CliError> {
+    let all = runs::list(run_dir).map_err(|e| cannot_list(run_dir, &e))?;
+    let last = all.last().ok_or_else(|| no_runs(run_dir))?;
+    let Some((name, source)) = runbook else {
+        return Ok(last.journal.clone());
+    };
+    match all.iter().rev().find(|r| r.is_of(name, source)) {
+        Some(run) => {
+            if run.id != last.id {
+                eprintln!(
+                    "the latest run in {}, {}, is of {}; resuming {}, the latest of runbook `{name}`",
+                    run_dir.display(),
+                    last.id,
+                    last.describe_runbook(),
+                    run.id
+                );
+            }
+            Ok(run.journal.clone())
+        }
+        None => Err(CliError::usage(format!(
+            "no run of runbook `{name}` ({source}) in {}; the latest there, {}, is of {}: resume it by id, or give the runbook it ran",
+            run_dir.display(),
+            last.id,
+            last.describe_runbook()
+        ))),
+    }
+}
+
+/// Who is running: `--operator`, else the process's operator
+/// ([`identity::operator`]: `$USER`, `$LOGNAME`, the account).
 pub fn operator_name(explicit: Option<&str>) -> String {
     explicit
-        .map(str::to_owned)
-        .or_else(|| std::env::var("USER").ok().filter(|u| !u.is_empty()))
-        .or_else(|| std::env::var("LOGNAME").ok().filter(|u| !u.is_empty()))
-        .unwrap_or_else(|| "unknown".into())
+        .filter(|name| !name.trim().is_empty())
+        .map_or_else(identity::operator, str::to_owned)
 }
 
 /// This machine's name, for the record and the deploy lock.
 pub fn hostname() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: the buffer is valid for its length; gethostname writes at most that.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if rc == 0 {
-        let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
-        if let Ok(name) = std::str::from_utf8(&buf[..end]) {
-            if !name.is_empty() {
-                return name.to_owned();
-            }
-        }
-    }
-    "unknown".into()
+    identity::host()
 }

@@ -22,6 +22,14 @@ pub fn run(args: PlanArgs, redactor: &Redactor) -> Result<i32, CliError> {
     Ok(escola_runbook_core::exit::SUCCESS)
 }
 
+/// A multi-line text (a table kept as a note, instructions from several
+/// cells) with its later lines under its first.
+fn continued(text: &str, margin: &str) -> String {
+    text.lines()
+        .collect::<Vec<_>>()
+        .join(&format!("\n{margin}"))
+}
+
 fn render_text(plan: &Plan) -> String {
     use std::fmt::Write;
     let mut out = String::new();
@@ -50,7 +58,7 @@ fn render_text(plan: &Plan) -> String {
             flags.join(", ")
         );
         for note in &phase.notes {
-            let _ = writeln!(out, "   > {note}");
+            let _ = writeln!(out, "   > {}", continued(note, "   > "));
         }
         let mut section: Option<&str> = None;
         for step in &phase.steps {
@@ -84,7 +92,8 @@ fn render_text(plan: &Plan) -> String {
                 instructions: Some(text),
             } = &step.automation
             {
-                let _ = writeln!(out, "     {:<24} how:     {text}", "");
+                let margin = format!("     {:<24}          ", "");
+                let _ = writeln!(out, "     {:<24} how:     {}", "", continued(text, &margin));
             }
         }
         out.push('\n');

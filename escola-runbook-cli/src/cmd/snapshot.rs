@@ -4,13 +4,14 @@
 use std::io::IsTerminal;
 use std::sync::Arc;
 
-use escola_runbook_checks::db::{self, RestoreOptions, SnapshotOptions};
+use escola_runbook_checks::db::{self, DbTimeouts, RestoreOptions, SnapshotOptions};
 use escola_runbook_core::exit;
 use escola_runbook_core::{Redactor, Secret};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::CliError;
-use crate::cli::{DbUrlArgs, SnapshotCommand};
+use crate::cli::{DbUrlArgs, DbWaitArgs, SnapshotCommand};
+use crate::signals::StopSignals;
 
 pub async fn run(command: SnapshotCommand, redactor: &Redactor) -> Result<i32, CliError> {
     match command {
@@ -19,6 +20,13 @@ pub async fn run(command: SnapshotCommand, redactor: &Redactor) -> Result<i32, C
             let mut opts = SnapshotOptions::new(&args.out);
             opts.databases = args.databases;
             opts.threads = args.threads.max(1);
+            opts.timeouts = timeouts(&args.waits);
+            if let Some(wait) = args.lock_wait {
+                opts.lock_wait_timeout = wait;
+            }
+            if let Some(tries) = args.lock_tries {
+                opts.lock_tries = tries;
+            }
             let bar = progress_bar();
             if let Some(bar) = &bar {
                 let bar = bar.clone();
@@ -29,22 +37,30 @@ pub async fn run(command: SnapshotCommand, redactor: &Redactor) -> Result<i32, C
                 }));
             }
             let cancel = opts.cancel.clone();
+            let mut signals = StopSignals::install()?;
             let interrupt = tokio::spawn(async move {
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    cancel.cancel();
-                }
+                signals.next().await;
+                cancel.cancel();
             });
             let result = db::snapshot::create(&url, &opts).await;
             interrupt.abort();
             if let Some(bar) = bar {
                 bar.finish_and_clear();
             }
-            let (path, manifest) = result.map_err(|e| CliError::failure(e.to_string()))?;
+            let (path, manifest) = result.map_err(|e| match e {
+                db::SnapshotError::Cancelled => CliError::new(exit::STOPPED, e.to_string()),
+                other => CliError::failure(other.to_string()),
+            })?;
             let (_, sha) =
                 db::restore::read_manifest(&path).map_err(|e| CliError::failure(e.to_string()))?;
             println!("{}", path.display());
+            let lock = manifest
+                .consistency
+                .global_read_lock()
+                .map(|t| format!(" (global read lock {t})"))
+                .unwrap_or_default();
             eprintln!(
-                "snapshot complete: {} rows in {} files, {} bytes; manifest sha256 {sha}; {}",
+                "snapshot complete: {} rows in {} files, {} bytes; manifest sha256 {sha}; {}{lock}",
                 manifest.total_rows,
                 manifest.files.len(),
                 manifest.total_bytes,
@@ -75,6 +91,7 @@ pub async fn run(command: SnapshotCommand, redactor: &Redactor) -> Result<i32, C
             let mut opts = RestoreOptions::new(&args.database);
             opts.source_database = args.source;
             opts.force = args.force;
+            opts.timeouts = timeouts(&args.waits);
             let spinner = progress_bar();
             if let Some(s) = &spinner {
                 s.set_message(format!("restoring into `{}`", args.database));
@@ -137,6 +154,18 @@ pub async fn run(command: SnapshotCommand, redactor: &Redactor) -> Result<i32, C
             })
         }
     }
+}
+
+/// The snapshot timeouts, with `--connect-timeout` and `--read-timeout`.
+fn timeouts(args: &DbWaitArgs) -> DbTimeouts {
+    let mut t = DbTimeouts::SNAPSHOT;
+    if let Some(d) = args.connect_timeout {
+        t.connect = d;
+    }
+    if let Some(d) = args.read_timeout {
+        t.read = d;
+    }
+    t
 }
 
 /// The URL from the environment variable or file; registered with the

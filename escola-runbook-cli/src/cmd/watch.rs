@@ -17,6 +17,7 @@ use escola_runbook_core::{
 
 use crate::CliError;
 use crate::cli::{ReplayArgs, WatchArgs};
+use crate::signals::{RunningGroups, StopSignals};
 use crate::ui::{TermCaps, TerminalView};
 
 pub async fn watch(args: WatchArgs, redactor: &Redactor) -> Result<i32, CliError> {
@@ -45,12 +46,14 @@ pub async fn watch(args: WatchArgs, redactor: &Redactor) -> Result<i32, CliError
         .map_err(|e| CliError::usage(e.to_string()))?;
     let view = Arc::new(TerminalView::new(TermCaps::detect()));
     let cancel = CancellationToken::new();
+    let groups = Arc::new(RunningGroups::default());
     let interrupt = {
-        let cancel = cancel.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                cancel.cancel();
-            }
+        let view = view.clone();
+        StopSignals::install()?.stop_run(cancel.clone(), groups.clone(), move |signal| {
+            view.println(&format!(
+                "\n{}: stopping the watch and finishing the record",
+                signal.name()
+            ));
         })
     };
     let record = Executor::new(runbook)
@@ -62,11 +65,12 @@ pub async fn watch(args: WatchArgs, redactor: &Redactor) -> Result<i32, CliError
         .environment(environment)
         .secrets(secrets)
         .observer(view.clone())
+        .observer(groups)
         .cancellation(cancel)
         .run_root(&args.run_dir)
         .run()
         .await
-        .map_err(|e| CliError::failure(e.to_string()))?;
+        .map_err(super::run::run_error)?;
     interrupt.abort();
     let dir = run_directory(&args.run_dir, &record.run.run_id);
     write_reports(&record, &dir).map_err(|e| CliError::failure(e.to_string()))?;

@@ -55,11 +55,7 @@ pub fn render_junit(record: &RunRecord) -> Result<String, ReportError> {
 
 fn test_case(phase: &str, step: &StepRecord) -> TestCase {
     let status = step.status();
-    let message = step
-        .outcome
-        .as_ref()
-        .map(|o| o.summary.clone())
-        .unwrap_or_else(|| "started and never finished".into());
+    let message = step.summary();
     let mut case_status = match status {
         Status::Passed | Status::Warned => TestCaseStatus::success(),
         Status::Failed => TestCaseStatus::non_success(NonSuccessKind::Failure),
@@ -69,7 +65,12 @@ fn test_case(phase: &str, step: &StepRecord) -> TestCase {
         Status::Skipped | Status::NotRun => TestCaseStatus::skipped(),
     };
     if !matches!(status, Status::Passed) {
-        case_status.set_message(format!("{}: {message}", status.as_str()));
+        let name = if step.outcome_unrecorded() {
+            "outcome_not_recorded"
+        } else {
+            status.as_str()
+        };
+        case_status.set_message(format!("{name}: {message}"));
         case_status.set_type(status.as_str());
     }
     let mut case = TestCase::new(

@@ -59,8 +59,26 @@ impl<W: Write + Send> LineReporter<W> {
                 reason.summary
             )),
             Event::RunFinished {
-                verdict, exit_code, ..
-            } => Some(format!("run {} (exit code {exit_code})", verdict.label())),
+                verdict,
+                exit_code,
+                rollback_withheld,
+                ..
+            } => Some(match rollback_withheld {
+                Some(w) => format!(
+                    "run {} (exit code {exit_code}): `{}` ended {}; {}",
+                    verdict.label(),
+                    w.failure.step,
+                    w.failure.status.label(),
+                    w.detail
+                ),
+                None => format!("run {} (exit code {exit_code})", verdict.label()),
+            }),
+            Event::Notice { notice } => Some(format!(
+                "notice to {}: {} — {}",
+                notice.to,
+                notice.delivery.describe(),
+                notice.text
+            )),
             _ => None,
         }
     }

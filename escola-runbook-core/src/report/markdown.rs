@@ -1,7 +1,7 @@
 use std::fmt::Write;
 
 use crate::confirm::Via;
-use crate::event::Automation;
+use crate::event::{Automation, RunbookOrigin};
 use crate::outcome::{Status, format_duration};
 use crate::record::{RunRecord, StepRecord};
 
@@ -43,6 +43,9 @@ pub fn render_markdown(record: &RunRecord) -> String {
             );
         }
     }
+    if let Some(source) = record.source() {
+        let _ = writeln!(md, "- **Runbook source:** {}", origin_line(source));
+    }
     if !run.phases.is_empty() || !run.only.is_empty() {
         let _ = writeln!(
             md,
@@ -50,11 +53,15 @@ pub fn render_markdown(record: &RunRecord) -> String {
             run.phases, run.only
         );
     }
-    let counts: Vec<String> = record
+    let mut counts: Vec<String> = record
         .counts()
         .iter()
         .map(|(s, n)| format!("{n} {}", s.as_str().replace('_', " ")))
         .collect();
+    match record.unrecorded() {
+        0 => {}
+        n => counts.push(format!("{n} {}", crate::record::OUTCOME_NOT_RECORDED)),
+    }
     let _ = writeln!(md, "- **Steps:** {}", counts.join(", "));
     if let Some(reason) = &record.rollback {
         let _ = writeln!(
@@ -64,6 +71,17 @@ pub fn render_markdown(record: &RunRecord) -> String {
             reason.phase,
             reason.status.label(),
             reason.summary
+        );
+    }
+    if let Some(withheld) = &record.rollback_withheld {
+        let _ = writeln!(
+            md,
+            "\n> **Not rolled back:** step `{}` in phase `{}` ended {} — {}; {}",
+            withheld.failure.step,
+            withheld.failure.phase,
+            withheld.failure.status.label(),
+            withheld.failure.summary,
+            withheld.detail
         );
     }
     for (number, phase) in record.phases.iter().enumerate() {
@@ -113,6 +131,22 @@ pub fn render_markdown(record: &RunRecord) -> String {
             );
         }
     }
+    if !record.notices.is_empty() {
+        let _ = writeln!(
+            md,
+            "\n## Notices\n\n| when | to | message | delivery |\n|---|---|---|---|"
+        );
+        for n in &record.notices {
+            let _ = writeln!(
+                md,
+                "| {} | `{}` | {} | {} |",
+                timestamp(&n.at),
+                n.to,
+                n.text.replace('|', "\\|").replace('\n', " "),
+                n.delivery.describe().replace('|', "\\|"),
+            );
+        }
+    }
     let meta = &record.metadata;
     if !meta.contacts.is_empty() {
         let _ = writeln!(md, "\n## Contacts\n\n| Role | Handle |\n|---|---|");
@@ -143,11 +177,7 @@ fn write_step(md: &mut String, indent: &str, step: &StepRecord) {
         step.outline.title
     );
     let sub = format!("{indent}  ");
-    let summary = step
-        .outcome
-        .as_ref()
-        .map(|o| o.summary.as_str())
-        .unwrap_or("started and never finished (the run was interrupted)");
+    let summary = step.summary();
     let timing = if step.elapsed_ms > 0 {
         format!(
             " · {}",
@@ -173,7 +203,7 @@ fn write_step(md: &mut String, indent: &str, step: &StepRecord) {
         }
         (Status::Passed, None) => format!("{summary}{timing}{attempts}"),
         (Status::Skipped | Status::NotRun, None) => format!("*{} — {summary}*", status.label()),
-        (_, None) => format!("**{}** — {summary}{timing}{attempts}", status.label()),
+        (_, None) => format!("**{}** — {summary}{timing}{attempts}", step.status_label()),
     };
     let _ = writeln!(md, "{sub}- {line}");
     if let Some(outcome) = &step.outcome {
@@ -228,4 +258,21 @@ fn write_evidence(md: &mut String, indent: &str, label: &str, value: &str) {
 
 fn timestamp(at: &chrono::DateTime<chrono::Utc>) -> String {
     at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+/// The runbook source with its whole hash, as an audit line.
+fn origin_line(source: &RunbookOrigin) -> String {
+    match source {
+        RunbookOrigin::Builtin {
+            tool_version,
+            config_sha256,
+            ..
+        } => format!(
+            "built-in runbook of version {tool_version}, configuration sha256 `{config_sha256}`"
+        ),
+        RunbookOrigin::TomlFile { path, sha256 }
+        | RunbookOrigin::MarkdownFile { path, sha256, .. } => {
+            format!("{} `{}`, sha256 `{sha256}`", source.kind(), path.display())
+        }
+    }
 }

@@ -120,6 +120,19 @@ impl Check for Scripted {
     }
 }
 
+/// A `deploy` phase that rolls back on failure, holding one passing action
+/// `step`: what a rollback has to undo.
+pub fn deploy_phase(step: &'static str) -> Phase {
+    Phase::new("deploy", "Deploy")
+        .rollback_on_failure()
+        .step(Step::check(step, step, Scripted::passing(step).mutating()))
+}
+
+/// A rollback phase whose one step runs `revert`.
+pub fn rollback_phase(revert: Scripted) -> Phase {
+    Phase::rollback("rollback", "Rollback").step(Step::check("revert", "Revert", revert))
+}
+
 pub fn epoch() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 29, 2, 0, 0).unwrap()
 }
