@@ -670,7 +670,9 @@ pub(crate) fn spec() -> CheckSpec {
             })?;
             let worst = p.parse::<usize>("worst")?.unwrap_or(DEFAULT_WORST);
             let mut check = CoverageCheck::new(p.require("report")?, min).worst(worst);
-            if let Some(age) = p.duration("max_age")? {
+            if let Some(age) =
+                p.duration_in("max_age", escola_runbook_core::duration::Range::LOOK_BACK)?
+            {
                 check = check.max_age(age);
             }
             Ok(std::sync::Arc::new(check))

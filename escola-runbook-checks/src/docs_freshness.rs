@@ -7,10 +7,11 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use escola_runbook_core::duration::{self, DurationError, Range};
 use escola_runbook_core::{Check, CheckParams, Ctx, Description, Outcome, async_trait};
 
 use crate::git::{Commit, Repo};
-use crate::registry::{CheckSpec, ParamSpec, format_span, parse_duration};
+use crate::registry::{CheckSpec, ParamSpec, format_span};
 
 /// The documents the runbook names.
 pub const RUNBOOK_DOCS: [&str; 3] = [
@@ -31,22 +32,29 @@ pub enum Since {
 }
 
 impl Since {
-    /// Parses `last-tag`, a duration (`14d`, `36h`) or a git ref.
-    pub fn parse(text: &str) -> Since {
+    /// Parses `last-tag`, a duration (`14d`, `36h`, up to 3650 days) or a
+    /// git ref (`ref:` forces a ref). A well-formed duration out of range
+    /// is an error, not a ref.
+    pub fn parse(text: &str) -> Result<Since, DurationError> {
         let text = text.trim();
         if text == "last-tag" {
-            return Since::LastTag;
+            return Ok(Since::LastTag);
         }
-        match parse_duration(text) {
-            Some(d) if text.chars().next().is_some_and(|c| c.is_ascii_digit()) => Since::Within(d),
-            _ => Since::Ref(text.trim_start_matches("ref:").to_owned()),
+        let ref_ = || Since::Ref(text.trim_start_matches("ref:").to_owned());
+        if !text.starts_with(|c: char| c.is_ascii_digit()) {
+            return Ok(ref_());
+        }
+        match duration::parse_in(text, Range::LOOK_BACK) {
+            Ok(d) => Ok(Since::Within(d)),
+            Err(DurationError::Syntax { .. }) => Ok(ref_()),
+            Err(e) => Err(e),
         }
     }
 
     fn param(&self) -> String {
         match self {
             Since::LastTag => "last-tag".into(),
-            Since::Within(d) => format!("{}s", d.as_secs()),
+            Since::Within(d) => duration::exact(*d),
             Since::Ref(r) => format!("ref:{r}"),
         }
     }
@@ -286,7 +294,8 @@ pub(crate) fn spec() -> CheckSpec {
             Ok(std::sync::Arc::new(DocsFreshnessCheck::new(
                 p.require("repo")?,
                 files,
-                Since::parse(since_text),
+                Since::parse(since_text)
+                    .map_err(|e| p.error("since", format!("is not usable: {e}")))?,
             )))
         },
     }
@@ -410,7 +419,7 @@ mod tests {
         let check = DocsFreshnessCheck::new(
             d,
             ["docs/api.md", "docs/cache-strategy.md"],
-            Since::parse("30d"),
+            Since::parse("30d").unwrap(),
         );
         let o = check.run(&ctx()).await;
         assert_eq!(o.status, Status::Failed, "{o:#?}");
@@ -428,7 +437,7 @@ mod tests {
         let o = DocsFreshnessCheck::new(
             d,
             ["docs/api.md", "docs/cache-strategy.md"],
-            Since::parse("45d"),
+            Since::parse("45d").unwrap(),
         )
         .run(&ctx())
         .await;
@@ -447,7 +456,7 @@ mod tests {
         let o = DocsFreshnessCheck::new(
             dir.path(),
             ["docs/escola-module-todo.md"],
-            Since::parse(&format!("ref:{}", first.trim())),
+            Since::parse(&format!("ref:{}", first.trim())).unwrap(),
         )
         .run(&ctx())
         .await;
@@ -457,10 +466,13 @@ mod tests {
             "{:?}",
             files(&o)
         );
-        let o =
-            DocsFreshnessCheck::new(dir.path(), ["docs/api.md"], Since::parse("ref:no-such-ref"))
-                .run(&ctx())
-                .await;
+        let o = DocsFreshnessCheck::new(
+            dir.path(),
+            ["docs/api.md"],
+            Since::parse("ref:no-such-ref").unwrap(),
+        )
+        .run(&ctx())
+        .await;
         assert_eq!(o.status, Status::CheckError);
         assert!(
             o.summary.contains("`no-such-ref` is not a tag or commit"),
@@ -526,13 +538,18 @@ mod tests {
 
     #[test]
     fn since_parses_and_registry_round_trips() {
-        assert_eq!(Since::parse("last-tag"), Since::LastTag);
+        assert_eq!(Since::parse("last-tag"), Ok(Since::LastTag));
         assert_eq!(
             Since::parse("14d"),
-            Since::Within(Duration::from_secs(14 * 86_400))
+            Ok(Since::Within(Duration::from_secs(14 * 86_400)))
         );
-        assert_eq!(Since::parse("v2.3.0"), Since::Ref("v2.3.0".into()));
-        assert_eq!(Since::parse("ref:30d"), Since::Ref("30d".into()));
+        assert_eq!(
+            Since::parse("365d"),
+            Ok(Since::Within(Duration::from_secs(365 * 86_400)))
+        );
+        assert!(Since::parse("99999999d").is_err());
+        assert_eq!(Since::parse("v2.3.0"), Ok(Since::Ref("v2.3.0".into())));
+        assert_eq!(Since::parse("ref:30d"), Ok(Since::Ref("30d".into())));
         let spec = crate::registry::find("docs-freshness").unwrap();
         for since in ["last-tag", "36h", "ref:v2.3.0"] {
             let check = spec

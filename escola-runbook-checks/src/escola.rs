@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use escola_runbook_core::rules::{Comparison, Rule, Window as RuleWindow};
-use escola_runbook_core::{Check, ModelError, Phase, Runbook, Step, Watch};
+use escola_runbook_core::{Check, ModelError, Phase, Runbook, Step, Watch, WatchError};
 use serde::{Deserialize, Serialize};
 
 use crate::command::CommandCheck;
@@ -236,13 +236,10 @@ impl MetricsConfig {
 
     /// The two checks: baseline and endpoint.
     fn checks(&self) -> Result<MetricsChecks, ParamError> {
-        let window = Window::parse(&self.baseline_window).ok_or_else(|| ParamError {
+        let window = Window::parse(&self.baseline_window).map_err(|e| ParamError {
             check: "metrics-baseline".into(),
             param: "window".into(),
-            message: format!(
-                "is `{}`; write `cumulative` or a duration such as 1m",
-                self.baseline_window
-            ),
+            message: format!("is not usable: {e}; or write `cumulative`"),
         })?;
         let baseline = LatencyBaselineCheck::new(self.source())
             .window(window)
@@ -510,6 +507,9 @@ pub enum EscolaError {
     /// A configured check has a bad parameter.
     #[error("runbook configuration: {0}")]
     Config(#[from] ParamError),
+    /// An alert watch could never fire as configured.
+    #[error("runbook configuration, alert watch: {0}")]
+    Watch(#[from] WatchError),
 }
 
 /// The checks the configuration turns on, built through the registry so a
@@ -725,20 +725,20 @@ fn advisory_unless(blocking: bool, step: Step) -> Step {
 /// An alert of the runbook as a watch step of one rule, in the fail-fast
 /// `alerts` group: the first to fire inside the rollback window stops the
 /// others and rolls back.
-fn alert(watch: &WatchConfig, id: &str, title: &str, rule: Rule) -> Step {
-    Step::check(
+fn alert(watch: &WatchConfig, id: &str, title: &str, rule: Rule) -> Result<Step, WatchError> {
+    Ok(Step::check(
         id,
         title,
-        Watch::new(vec![rule], watch.interval, watch.duration)
+        Watch::new(vec![rule], watch.interval, watch.duration)?
             .rollback_window(watch.rollback_window)
             .in_dry_run(watch.watch_in_dry_run),
     )
     .parallel("alerts")
-    .section("Alertas sugeridos")
+    .section("Alertas sugeridos"))
 }
 
 /// The three alerts, measured from the app's metrics.
-fn alert_steps(metrics: &MetricsConfig, watch: &WatchConfig) -> Result<[Step; 3], ParamError> {
+fn alert_steps(metrics: &MetricsConfig, watch: &WatchConfig) -> Result<[Step; 3], EscolaError> {
     let matcher = |pattern: &str| {
         StatusMatcher::new(pattern).map_err(|e| ParamError {
             check: "watch".into(),
@@ -774,19 +774,19 @@ fn alert_steps(metrics: &MetricsConfig, watch: &WatchConfig) -> Result<[Step; 3]
             "alert-latency-p95",
             p95_title,
             Rule::new("latency-p95", p95_title, Arc::new(p95), Comparison::Above, 2.0, RuleWindow::For { duration: watch.alert_for }).unit("s"),
-        ),
+        )?,
         alert(
             watch,
             "alert-5xx",
             errors_title,
             Rule::new("error-5xx", errors_title, Arc::new(errors), Comparison::Above, 1.0, RuleWindow::For { duration: watch.alert_for }).unit("%"),
-        ),
+        )?,
         alert(
             watch,
             "alert-rate-limit",
             limited_title,
             Rule::new("rate-limit-escolas", limited_title, Arc::new(limited), Comparison::AtLeast, 1.0, RuleWindow::Consecutive { count: 3 }),
-        )
+        )?
         .note("Metrics cannot tell consecutive requests apart: the rule fires when /v1/escolas answered 429 in 3 evaluations in a row."),
     ])
 }

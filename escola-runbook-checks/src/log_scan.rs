@@ -18,11 +18,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset, NaiveDateTime, Offset, Utc};
+use escola_runbook_core::duration::{self, DurationError};
 use escola_runbook_core::{
     CancellationToken, Check, CheckParams, Ctx, Description, Outcome, async_trait, format_duration,
 };
 
-use crate::registry::{CheckSpec, ParamSpec, parse_duration};
+use crate::registry::{CheckSpec, ParamSpec};
 
 /// Longest line read in full; the rest of a longer line is skipped.
 pub const MAX_LINE: usize = 64 * 1024;
@@ -609,27 +610,36 @@ pub enum Since {
 
 impl Since {
     /// Parses an RFC 3339 time, a duration (`30m`) or `value:KEY`; a time
-    /// without an offset is UTC.
-    pub fn parse(text: &str) -> Option<Since> {
+    /// without an offset is UTC. The error says what is wrong.
+    pub fn parse(text: &str) -> Result<Since, String> {
         Self::parse_in(text, utc())
     }
 
     /// Like [`Since::parse`], a time without an offset taken in `naive`.
-    pub fn parse_in(text: &str, naive: FixedOffset) -> Option<Since> {
+    pub fn parse_in(text: &str, naive: FixedOffset) -> Result<Since, String> {
         let t = text.trim();
+        let unknown = || format!("`{t}` is not an RFC 3339 time, a duration (30m) or value:KEY");
         if let Some(key) = t.strip_prefix("value:") {
-            return (!key.is_empty()).then(|| Since::Value(key.to_owned()));
+            return if key.is_empty() {
+                Err(unknown())
+            } else {
+                Ok(Since::Value(key.to_owned()))
+            };
         }
         if let Some(at) = parse_time_in(t, naive) {
-            return Some(Since::At(at));
+            return Ok(Since::At(at));
         }
-        parse_duration(t).map(Since::Ago)
+        match duration::parse(t) {
+            Ok(d) => Ok(Since::Ago(d)),
+            Err(e @ DurationError::OutOfRange { .. }) => Err(e.to_string()),
+            Err(DurationError::Syntax { .. }) => Err(unknown()),
+        }
     }
 
     fn param(&self) -> String {
         match self {
             Since::At(at) => at.to_rfc3339(),
-            Since::Ago(d) => format!("{}s", d.as_secs()),
+            Since::Ago(d) => duration::exact(*d),
             Since::Value(k) => format!("value:{k}"),
         }
     }
@@ -1064,12 +1074,8 @@ pub(crate) fn spec() -> CheckSpec {
                 )
             })?;
             let since_text = p.require("since")?;
-            let since = Since::parse_in(since_text, offset).ok_or_else(|| {
-                p.error(
-                    "since",
-                    format!("has value `{since_text}`, which is not an RFC 3339 time, a duration (30m) or value:KEY"),
-                )
-            })?;
+            let since = Since::parse_in(since_text, offset)
+                .map_err(|e| p.error("since", format!("is not usable: {e}")))?;
             let level_text = p.require("level")?;
             let level = Level::parse(level_text).ok_or_else(|| {
                 p.error("level", format!("has value `{level_text}`, which is not a log level; write e.g. error or warning"))

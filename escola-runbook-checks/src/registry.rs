@@ -6,7 +6,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use escola_runbook_core::Check;
+use escola_runbook_core::{Check, duration};
 
 use crate::{
     cache_purge, changelog, command, coverage, docs_freshness, http_json, log_scan, notify,
@@ -180,13 +180,23 @@ impl Params {
             .transpose()
     }
 
-    /// A duration like `500ms`, `30s`, `5m`, `1h`, if present.
+    /// A duration (`500ms`, `30s`, `5m`, `1h`; see
+    /// [`escola_runbook_core::duration`]) within the standard range, if
+    /// present.
     pub fn duration(&self, name: &str) -> Result<Option<Duration>, ParamError> {
+        self.duration_in(name, duration::Range::STANDARD)
+    }
+
+    /// A duration within `range`, if present.
+    pub fn duration_in(
+        &self,
+        name: &str,
+        range: duration::Range,
+    ) -> Result<Option<Duration>, ParamError> {
         self.get(name)
             .map(|v| {
-                parse_duration(v).ok_or_else(|| {
-                    self.error(name, format!("has value `{v}`, which is not a duration; write e.g. 500ms, 30s, 5m or 1h"))
-                })
+                duration::parse_in(v, range)
+                    .map_err(|e| self.error(name, format!("is not usable: {e}")))
             })
             .transpose()
     }
@@ -201,25 +211,6 @@ impl Params {
                 .collect()
         })
     }
-}
-
-/// Parses `500ms`, `30s`, `5m`, `2h`, `1d` (a bare number is seconds).
-pub fn parse_duration(text: &str) -> Option<Duration> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let value: f64 = number.parse().ok()?;
-    let secs = match unit.trim() {
-        "" | "s" => value,
-        "ms" => value / 1000.0,
-        "m" | "min" => value * 60.0,
-        "h" => value * 3600.0,
-        "d" => value * 86_400.0,
-        _ => return None,
-    };
-    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs))
 }
 
 /// A span for evidence: `30d` for whole days, `3d4h` beyond two days,
@@ -314,13 +305,13 @@ mod tests {
 
     #[test]
     fn durations() {
-        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
-        assert_eq!(parse_duration("5m"), Some(Duration::from_secs(300)));
-        assert_eq!(parse_duration("1.5s"), Some(Duration::from_millis(1500)));
-        assert_eq!(parse_duration("10"), Some(Duration::from_secs(10)));
-        assert_eq!(parse_duration("-1s"), None);
-        assert_eq!(parse_duration("5 parsecs"), None);
-        assert_eq!(parse_duration(""), None);
+        let p = Params::new([("timeout", "0s"), ("every", "1.5s")]);
+        assert_eq!(p.duration("every"), Ok(Some(Duration::from_millis(1500))));
+        let err = p.duration("timeout").unwrap_err().to_string();
+        assert!(
+            err.contains("`timeout` is not usable: `0s`") && err.contains("1ms to 30d"),
+            "{err}"
+        );
         assert_eq!(format_span(Duration::from_secs(30 * 86_400)), "30d");
         assert_eq!(
             format_span(Duration::from_secs(3 * 86_400 + 4 * 3600 + 5)),

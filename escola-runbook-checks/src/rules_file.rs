@@ -22,13 +22,14 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use escola_runbook_core::duration::{self, Range};
 use escola_runbook_core::rules::{Comparison, ErrorPolicy, Rule, Window};
+use escola_runbook_core::{Schedule, WatchError};
 use serde::Deserialize;
 
 use crate::metrics::SourceConfig;
 use crate::metrics::compute::StatusMatcher;
 use crate::metrics::probe::{Measure, MetricsProbe};
-use crate::registry::parse_duration;
 
 /// A rules file could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +50,15 @@ pub enum RulesFileError {
         path: String,
         /// What toml said (with line and column).
         message: String,
+    },
+    /// The watch the file describes could never fire one of its rules.
+    #[error("rules file {path}: {source}")]
+    Watch {
+        /// The file.
+        path: String,
+        /// Which rule or setting, with the numbers.
+        #[source]
+        source: WatchError,
     },
     /// A value is not usable.
     #[error("rules file {path}, rule `{rule}`: {message}")]
@@ -175,10 +185,10 @@ impl Rules {
             |v: &Option<String>, default: u64, what: &str| -> Result<Duration, RulesFileError> {
                 match v {
                     None => Ok(Duration::from_secs(default)),
-                    Some(t) => parse_duration(t).ok_or_else(|| RulesFileError::Value {
+                    Some(t) => duration::parse(t).map_err(|e| RulesFileError::Value {
                         path: path.into(),
                         rule: "(file)".into(),
-                        message: format!("{what} `{t}` is not a duration; write e.g. 15s, 5m, 24h"),
+                        message: format!("{what}: {e}"),
                     }),
                 }
             };
@@ -196,8 +206,16 @@ impl Rules {
             specs: file.rules,
             path: path.into(),
         };
+        // Refused here, before anything runs, rather than as a watch that
+        // ends "held" having never given a rule the chance to fire.
+        let watch_error = |source| RulesFileError::Watch {
+            path: path.into(),
+            source,
+        };
+        let schedule = Schedule::new(rules.interval, rules.duration).map_err(watch_error)?;
         for spec in &rules.specs {
-            rules.judgement(spec)?;
+            let (_, window, _, _) = rules.judgement(spec)?;
+            schedule.admits(&spec.id, window).map_err(watch_error)?;
         }
         Ok(rules)
     }
@@ -216,14 +234,13 @@ impl Rules {
         v: &Option<String>,
         what: &str,
     ) -> Result<Option<Duration>, RulesFileError> {
+        // Zero means something in each of these (fire on the first breach,
+        // stop firing at once, since the previous evaluation), never "no
+        // limit".
         v.as_ref()
             .map(|t| {
-                parse_duration(t).ok_or_else(|| {
-                    self.err(
-                        spec,
-                        format!("{what} `{t}` is not a duration; write e.g. 30s, 5m"),
-                    )
-                })
+                duration::parse_in(t, Range::ZERO_OR_MORE)
+                    .map_err(|e| self.err(spec, format!("{what}: {e}")))
             })
             .transpose()
     }

@@ -509,7 +509,10 @@ fn registry_builds_every_metrics_check_and_round_trips_params() {
         .instantiate(&Params::new([("threshold", "fast")]))
         .err()
         .unwrap();
-    assert!(err.to_string().contains("2s or 500ms"), "{err}");
+    assert!(
+        err.to_string().contains("`fast` is not a duration"),
+        "{err}"
+    );
     let err = spec
         .instantiate(&Params::new::<[(&str, &str); 0], _, _>([]))
         .err()
@@ -684,4 +687,49 @@ async fn credentials_in_the_url_stay_out_of_outcomes() {
         assert!(!json.contains("pw-in-url-77"), "{json}");
         assert!(json.contains("127.0.0.1"), "the URL is still shown: {json}");
     }
+}
+
+#[tokio::test]
+async fn answers_larger_than_the_cap_are_check_errors_naming_cap_and_size() {
+    let big = format!(
+        r#"{{"status":"success","data":{{"resultType":"vector","result":[{}]}}}}"#,
+        vec![r#"{"metric":{"status":"200"},"value":[1700000000.5,"990"]}"#; 100].join(",")
+    );
+    let api = serve(move |_| Response {
+        status: 200,
+        content_type: "application/json",
+        body: big.clone(),
+    });
+    let err = PrometheusSource::new(api.url("/prom"))
+        .max_body(2048)
+        .query("up", None)
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("more than the 2 KiB cap") && text.contains("Content-Length 5"),
+        "{text}"
+    );
+    let page = histogram_text(&[("0.5", 90.0), ("+Inf", 100.0)], &[]).repeat(50);
+    let server = app(vec![page]);
+    let o = LatencyBaselineCheck::new(scrape().max_body(1024))
+        .run(&ctx(&server.url("/metrics")))
+        .await;
+    assert_eq!(o.status, Status::CheckError, "{o:?}");
+    assert!(
+        o.summary.contains("more than the 1 KiB cap"),
+        "{}",
+        o.summary
+    );
+    let err = registry::find("metrics-endpoint")
+        .unwrap()
+        .instantiate(&Params::new([("max_body", "12")]))
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("below 1 KiB"), "{err}");
+    use escola_runbook_checks::metrics::source;
+    assert_eq!(
+        source::parse_bytes(source::DEFAULT_MAX_BODY_TEXT),
+        Ok(source::DEFAULT_MAX_BODY)
+    );
 }

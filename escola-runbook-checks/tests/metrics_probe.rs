@@ -158,6 +158,7 @@ async fn a_watch_on_the_simulator_fires_and_fails_inside_the_window() {
         Duration::from_millis(200),
         Duration::from_secs(10),
     )
+    .unwrap()
     .rollback_window(Duration::from_secs(10));
     let outcome = watch.run(&ctx(&sim)).await;
     load.abort();

@@ -2,9 +2,34 @@
 //! lives in `cmd/<name>.rs`.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use escola_runbook_checks::markdown::PhaseLevel;
+
+/// Every duration flag is typed here, in the one syntax and range of
+/// [`escola_runbook_core::duration`]: a bad value is a usage error (exit 2)
+/// naming the value and the range.
+fn duration(text: &str) -> Result<Duration, String> {
+    escola_runbook_core::duration::parse(text).map_err(|e| e.to_string())
+}
+
+/// A limit that may be switched off by name (`none`), never by a zero.
+fn limit_or_none(text: &str) -> Result<Limit, String> {
+    match text.trim() {
+        "none" => Ok(Limit(None)),
+        other => duration(other).map(|d| Limit(Some(d))),
+    }
+}
+
+/// A size in bytes (`64MiB`, `200MB`, `1000000`).
+fn bytes(text: &str) -> Result<u64, String> {
+    escola_runbook_checks::metrics::source::parse_bytes(text)
+}
+
+/// A duration limit, or none (`none`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit(pub Option<Duration>);
 
 /// Run the Escola Connect deploy runbook: plan it, run it with evidence, and
 /// report what was checked, by whom, with what result.
@@ -79,11 +104,11 @@ pub struct DbUrlArgs {
 #[derive(Debug, Args, Clone)]
 pub struct DbWaitArgs {
     /// Longest wait to connect and log in [default: 10s].
-    #[arg(long, value_name = "DURATION")]
-    pub connect_timeout: Option<String>,
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    pub connect_timeout: Option<Duration>,
     /// Longest wait for any answer from the server, such as the next rows of a table [default: 60s].
-    #[arg(long, value_name = "DURATION")]
-    pub read_timeout: Option<String>,
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    pub read_timeout: Option<Duration>,
 }
 
 /// `snapshot ...`.
@@ -115,8 +140,8 @@ pub struct SnapshotCreateArgs {
     #[arg(long, value_name = "N", default_value_t = 4)]
     pub threads: usize,
     /// Longest wait for the global read lock per try; every write on the server waits meanwhile [default: 2s].
-    #[arg(long, value_name = "DURATION")]
-    pub lock_wait: Option<String>,
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    pub lock_wait: Option<Duration>,
     /// Tries of the global read lock before the snapshot is refused [default: 3].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub lock_tries: Option<u32>,
@@ -287,8 +312,8 @@ pub struct ExecutionArgs {
     #[arg(long, value_name = "DIR", default_value = ".escola-runbook/runs")]
     pub run_dir: PathBuf,
     /// Wait at most this long at a confirmation prompt (e.g. 5m), then take --confirm-default.
-    #[arg(long, value_name = "DURATION")]
-    pub confirm_timeout: Option<String>,
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    pub confirm_timeout: Option<Duration>,
     /// Decision taken when --confirm-timeout passes.
     #[arg(
         long,
@@ -409,8 +434,8 @@ pub struct ImportArgs {
     #[arg(long, value_name = "DIR")]
     pub cwd: Option<String>,
     /// Limit written on every imported command (e.g. 10m), or `none`.
-    #[arg(long, value_name = "DURATION", default_value = "30m")]
-    pub command_timeout: String,
+    #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = limit_or_none)]
+    pub command_timeout: Limit,
     /// Exit with 1 when the import has warnings (malformed boxes, unknown bindings...).
     #[arg(long)]
     pub strict: bool,
@@ -487,8 +512,8 @@ pub struct SmokeArgs {
     #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
     pub concurrency: u16,
     /// Limit for each request (e.g. 10s, 500ms).
-    #[arg(long, value_name = "DURATION", default_value = "10s")]
-    pub timeout: String,
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration)]
+    pub timeout: Duration,
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     pub format: SmokeFormat,
@@ -514,11 +539,11 @@ pub struct MetricsArgs {
     #[arg(long, value_name = "LABELS", value_delimiter = ',')]
     pub by: Option<Vec<String>>,
     /// Two scrapes this far apart and their deltas (e.g. 30s, 5m); default: one scrape, cumulative.
-    #[arg(long, value_name = "DURATION")]
-    pub interval: Option<String>,
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    pub interval: Option<Duration>,
     /// With --interval: also scrape this often in between (e.g. 15s), so a restart is always seen.
-    #[arg(long, value_name = "DURATION", requires = "interval")]
-    pub every: Option<String>,
+    #[arg(long, value_name = "DURATION", requires = "interval", value_parser = duration)]
+    pub every: Option<Duration>,
     /// Histogram family, without _bucket.
     #[arg(
         long,
@@ -536,8 +561,11 @@ pub struct MetricsArgs {
     #[arg(long, value_name = "REGEX", default_value = "5..")]
     pub errors: String,
     /// Limit for one HTTP request.
-    #[arg(long, value_name = "DURATION", default_value = "10s")]
-    pub timeout: String,
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration)]
+    pub timeout: Duration,
+    /// Refuse an answer larger than this (e.g. 64MiB, 200MB), reading no further.
+    #[arg(long, value_name = "SIZE", default_value = escola_runbook_checks::metrics::source::DEFAULT_MAX_BODY_TEXT, value_parser = bytes)]
+    pub max_body: u64,
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     pub format: PlanFormat,
@@ -555,6 +583,9 @@ pub struct WatchArgs {
     /// Where runs are kept (the watch is journaled like a run; `replay` reads it).
     #[arg(long, value_name = "DIR", default_value = ".escola-runbook/runs")]
     pub run_dir: PathBuf,
+    /// Refuse a metrics answer larger than this (e.g. 64MiB, 200MB), reading no further.
+    #[arg(long, value_name = "SIZE", default_value = escola_runbook_checks::metrics::source::DEFAULT_MAX_BODY_TEXT, value_parser = bytes)]
+    pub max_body: u64,
 }
 
 /// `replay`.

@@ -252,7 +252,7 @@ fn bad_input_is_exit_2_with_a_message_naming_it() {
         ),
         (
             &["run", "--yes", "--confirm-timeout", "soon"],
-            "--confirm-timeout \"soon\" is not a duration",
+            "'--confirm-timeout <DURATION>': `soon` is not a duration",
         ),
         (
             &["run", "--yes", "--secret", "token"],
@@ -272,7 +272,7 @@ fn bad_input_is_exit_2_with_a_message_naming_it() {
         ),
         (
             &["check", "command", "-p", "timeout=fast", "-p", "shell=true"],
-            "parameter `timeout` has value `fast`",
+            "parameter `timeout` is not usable: `fast` is not a duration",
         ),
         (
             &["check", "command", "-p", "noequals"],

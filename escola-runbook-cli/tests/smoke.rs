@@ -114,7 +114,7 @@ fn bad_input_is_exit_2_and_nothing_is_sent() {
         (&["--var", "novalue"], "expected KEY=VALUE"),
         (
             &["--timeout", "soon"],
-            "--timeout \"soon\" is not a duration",
+            "'--timeout <DURATION>': `soon` is not a duration",
         ),
         (&["--concurrency", "0"], "--concurrency"),
         (&["--format", "yaml"], "invalid value 'yaml'"),

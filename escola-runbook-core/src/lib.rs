@@ -44,6 +44,7 @@
 
 mod check;
 mod confirm;
+pub mod duration;
 mod event;
 mod executor;
 pub mod exit;
@@ -88,7 +89,7 @@ pub use record::{
 };
 pub use resume::{InterruptedStep, ResumeError, ResumePlan};
 pub use secret::{MIN_SECRET_PART_LEN, Redactor, Secret, Secrets};
-pub use watch::{DEFAULT_MAX_SEGMENTS, RuleLog, Segment, Watch};
+pub use watch::{DEFAULT_MAX_SEGMENTS, RuleLog, Schedule, Segment, Watch, WatchError};
 
 /// Locks `m` even if a panicking thread poisoned it: the data behind these
 /// mutexes (event lists, the record, the journal) stays consistent per

@@ -486,9 +486,10 @@ impl RuleTracker {
     pub fn replay(mut self, points: &[[f64; 2]]) -> Vec<(Duration, AlertState, AlertState, f64)> {
         points
             .iter()
-            .filter(|[t, _]| t.is_finite() && *t >= 0.0)
-            .filter_map(|[t, v]| {
-                let at = Duration::from_secs_f64(*t);
+            // A point at a time no duration can hold (a damaged journal) is
+            // skipped, not a panic.
+            .filter_map(|[t, v]| Some((Duration::try_from_secs_f64(*t).ok()?, v)))
+            .filter_map(|(at, v)| {
                 self.observe(at, &Sample::value(*v))
                     .transition
                     .map(|(from, to)| (at, from, to, *v))

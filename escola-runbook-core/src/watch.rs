@@ -13,12 +13,122 @@ use tokio::time::{Instant, MissedTickBehavior};
 use crate::check::{Check, Ctx, Description};
 use crate::event::RuleTransition;
 use crate::outcome::{Outcome, Series, Status, format_duration};
-use crate::rules::{AlertState, Judgement, Rule, RuleTracker, Sample, fmt_num};
+use crate::rules::{AlertState, Judgement, Rule, RuleTracker, Sample, Window, fmt_num};
 
 /// Segments kept per rule; older ones are folded into the totals.
 pub const DEFAULT_MAX_SEGMENTS: usize = 200;
 /// Trace-Ids kept per rule.
 const MAX_TRACE_IDS: usize = 20;
+
+/// A watch that could not do what it says: it would report rules as held
+/// that it never gave the chance to fire.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WatchError {
+    /// Evaluating continuously is not a schedule.
+    #[error("the watch interval is 0; give the time between evaluations (e.g. 15s)")]
+    ZeroInterval,
+    /// A watch of no time watches nothing.
+    #[error("the watch duration is 0; give how long to watch (e.g. 30m)")]
+    ZeroDuration,
+    /// The first evaluation after the start would come after the end.
+    #[error(
+        "the watch interval {} is longer than its duration {}: it would evaluate once at the start and then wait past the end",
+        format_duration(*.interval),
+        format_duration(*.duration)
+    )]
+    IntervalLongerThanDuration {
+        /// Time between evaluations.
+        interval: Duration,
+        /// How long the watch lasts.
+        duration: Duration,
+    },
+    /// A rule whose window needs more than the watch gives.
+    #[error(
+        "rule `{rule}` fires only after {window}, but a {} watch evaluated every {} has {evaluations} evaluations{}: it could never fire",
+        format_duration(*.duration),
+        format_duration(*.interval),
+        if matches!(window, Window::For { .. }) { " and ends before that" } else { "" }
+    )]
+    WindowCannotComplete {
+        /// The rule's id.
+        rule: String,
+        /// Its window.
+        window: Window,
+        /// Time between evaluations.
+        interval: Duration,
+        /// How long the watch lasts.
+        duration: Duration,
+        /// Evaluations the watch makes.
+        evaluations: u64,
+    },
+}
+
+/// When a watch evaluates: every `interval` from the start (the first
+/// evaluation at once) until an evaluation at or after `duration`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Schedule {
+    interval: Duration,
+    duration: Duration,
+}
+
+impl Schedule {
+    /// Every `interval` for `duration`; refused when the interval is zero
+    /// or longer than the duration.
+    pub fn new(interval: Duration, duration: Duration) -> Result<Self, WatchError> {
+        if interval.is_zero() {
+            return Err(WatchError::ZeroInterval);
+        }
+        if duration.is_zero() {
+            return Err(WatchError::ZeroDuration);
+        }
+        if interval > duration {
+            return Err(WatchError::IntervalLongerThanDuration { interval, duration });
+        }
+        Ok(Schedule { interval, duration })
+    }
+
+    /// Time between evaluations.
+    pub fn interval(&self) -> Duration {
+        self.interval
+    }
+
+    /// How long the watch lasts.
+    pub fn duration(&self) -> Duration {
+        self.duration
+    }
+
+    /// How many evaluations a watch makes when none runs late: one at the
+    /// start, then one per interval up to the first at or past the end.
+    pub fn evaluations(&self) -> u64 {
+        let (d, i) = (self.duration.as_nanos(), self.interval.as_nanos());
+        u64::try_from(d.div_ceil(i)).map_or(u64::MAX, |n| n.saturating_add(1))
+    }
+
+    /// Refuses a rule `rule` whose `window` cannot complete within this
+    /// schedule: `for` D needs D ≤ the duration; `consecutive` and
+    /// `cumulative` N need N evaluations; k of n needs k.
+    pub fn admits(&self, rule: &str, window: Window) -> Result<(), WatchError> {
+        let evaluations = self.evaluations();
+        let fits = match window {
+            Window::For { duration } => duration <= self.duration,
+            Window::Consecutive { count } | Window::Cumulative { count } => {
+                u64::from(count) <= evaluations
+            }
+            Window::KOfN { k, .. } => u64::from(k) <= evaluations,
+        };
+        if fits {
+            Ok(())
+        } else {
+            Err(WatchError::WindowCannotComplete {
+                rule: rule.to_owned(),
+                window,
+                interval: self.interval,
+                duration: self.duration,
+                evaluations,
+            })
+        }
+    }
+}
 
 /// Watches rules; see the module docs.
 #[derive(Debug, Clone)]
@@ -35,15 +145,30 @@ impl Watch {
     /// Evaluates `rules` every `interval` for `duration`; a rollback rule
     /// firing within the first 15 minutes fails the step (and so triggers
     /// the rollback of a phase that rolls back on failure).
-    pub fn new(rules: Vec<Rule>, interval: Duration, duration: Duration) -> Self {
-        Watch {
+    ///
+    /// Refused ([`Schedule::new`], [`Schedule::admits`]) when the interval
+    /// is zero or longer than the duration, or a rule's window could not
+    /// complete in the evaluations the watch makes: such a watch would end
+    /// "held" having never given the rule the chance to fire. This holds
+    /// for a dry-run too, which evaluates each rule once (see
+    /// [`Watch::in_dry_run`]) but describes the watch the real run makes.
+    pub fn new(
+        rules: Vec<Rule>,
+        interval: Duration,
+        duration: Duration,
+    ) -> Result<Self, WatchError> {
+        let schedule = Schedule::new(interval, duration)?;
+        for rule in &rules {
+            schedule.admits(&rule.id, rule.window)?;
+        }
+        Ok(Watch {
             rules,
-            interval: interval.max(Duration::from_millis(100)),
+            interval,
             duration,
             rollback_window: Duration::from_secs(15 * 60),
             max_segments: DEFAULT_MAX_SEGMENTS,
             watch_in_dry_run: false,
-        }
+        })
     }
 
     /// Sets the rollback window (from the start of the watch).
@@ -61,7 +186,9 @@ impl Watch {
     /// Watches for the whole duration in a dry-run too, instead of one
     /// evaluation per rule. Watching only reads, so it is allowed; it is off
     /// by default so a dry-run does not take 24 hours (demos and rehearsals
-    /// with a short duration turn it on).
+    /// with a short duration turn it on). The single evaluation of a
+    /// rehearsal shows that each probe answers and how its value compares
+    /// with the limit; it never says a rule held, since no window ran.
     pub fn in_dry_run(mut self, watch: bool) -> Self {
         self.watch_in_dry_run = watch;
         self
@@ -563,6 +690,29 @@ impl Check for Watch {
                 })
             })
             .collect();
+        // A rule still pending or firing when time runs out did not hold:
+        // the watch only ran out before its window did.
+        let unsettled: Vec<String> = self
+            .rules
+            .iter()
+            .zip(&trackers)
+            .zip(&logs)
+            .filter(|((_, t), _)| t.state() != AlertState::Inactive)
+            .map(|((r, t), l)| {
+                format!(
+                    "{} ended {} — last value {} against limit {} {}{} ({} of {} evaluations breached; window: {})",
+                    r.id,
+                    t.state().as_str(),
+                    value_text(l.last_value, &r.unit),
+                    r.comparison.symbol(),
+                    fmt_num(r.limit),
+                    r.unit,
+                    l.breached,
+                    l.evaluations,
+                    r.window
+                )
+            })
+            .collect();
         let outcome = if !never.is_empty() {
             let names: Vec<String> = never
                 .iter()
@@ -596,11 +746,21 @@ impl Check for Watch {
             } else {
                 Outcome::no_data(text)
             }
-        } else if !fired.is_empty() {
-            Outcome::warned(format!(
-                "alerts fired after the rollback window (alert only): {}",
-                fired.join("; ")
-            ))
+        } else if !fired.is_empty() || !unsettled.is_empty() {
+            let mut parts = Vec::new();
+            if !fired.is_empty() {
+                parts.push(format!(
+                    "alerts fired without rolling back (alert-only rules, or after the rollback window): {}",
+                    fired.join("; ")
+                ));
+            }
+            if !unsettled.is_empty() {
+                parts.push(format!(
+                    "the watch ended with rules not healthy: {}",
+                    unsettled.join("; ")
+                ));
+            }
+            Outcome::warned(parts.join(" — "))
         } else {
             Outcome::passed(format!(
                 "{} rules held for {}, evaluated every {}",

@@ -95,7 +95,8 @@ async fn a_rule_firing_inside_the_window_rolls_back_with_its_reason() {
         vec![p95_rule(latency_after(2 * MIN))],
         Duration::from_secs(15),
         Duration::from_secs(24 * 3600),
-    );
+    )
+    .unwrap();
     let (rb, revert) = watched(watch);
     let started = Instant::now();
     let record = executor(rb).run().await.unwrap();
@@ -138,7 +139,8 @@ async fn after_the_window_a_firing_rule_only_alerts() {
         vec![p95_rule(latency_after(20 * MIN))],
         Duration::from_secs(15),
         Duration::from_secs(30 * MIN),
-    );
+    )
+    .unwrap();
     let (rb, revert) = watched(watch);
     let started = Instant::now();
     let record = executor(rb).run().await.unwrap();
@@ -153,7 +155,10 @@ async fn after_the_window_a_firing_rule_only_alerts() {
     assert_eq!(outcome.status, Status::Warned);
     assert_eq!(
         outcome.summary,
-        "alerts fired after the rollback window (alert only): latency-p95 at 25m (2.4s > 2s)"
+        "alerts fired without rolling back (alert-only rules, or after the rollback window): \
+         latency-p95 at 25m (2.4s > 2s) — the watch ended with rules not healthy: latency-p95 \
+         ended firing — last value 2.4s against limit > 2s (41 of 121 evaluations breached; \
+         window: for 5m)"
     );
 }
 
@@ -177,7 +182,8 @@ async fn a_watch_that_never_measured_is_a_check_error_not_a_pass() {
         vec![rule],
         Duration::from_secs(15),
         Duration::from_secs(30 * MIN),
-    );
+    )
+    .unwrap();
     let (rb, _) = watched(watch);
     let record = executor(rb).run().await.unwrap();
     let outcome = step_of(&record, "watch").outcome.clone().unwrap();
@@ -214,7 +220,8 @@ async fn consecutive_rate_limits_fire_on_the_third_in_a_row() {
         vec![rule],
         Duration::from_secs(15),
         Duration::from_secs(60 * MIN),
-    );
+    )
+    .unwrap();
     let (rb, revert) = watched(watch);
     let started = Instant::now();
     let record = executor(rb).run().await.unwrap();
@@ -249,6 +256,7 @@ async fn a_24_hour_watch_keeps_a_bounded_record() {
         Duration::from_secs(15),
         Duration::from_secs(24 * 3600),
     )
+    .unwrap()
     .max_segments(100);
     let (rb, _) = watched(watch);
     let started = Instant::now();
@@ -292,7 +300,8 @@ async fn a_dry_run_evaluates_each_rule_once_without_waiting() {
         vec![p95_rule(latency_after(0))],
         Duration::from_secs(15),
         Duration::from_secs(24 * 3600),
-    );
+    )
+    .unwrap();
     let (rb, revert) = watched(watch);
     let started = Instant::now();
     let record = executor(rb)
@@ -323,7 +332,8 @@ async fn the_watch_is_plotted_beside_the_reports() {
         vec![p95_rule(latency_after(20 * MIN))],
         Duration::from_secs(15),
         Duration::from_secs(30 * MIN),
-    );
+    )
+    .unwrap();
     let (rb, _) = watched(watch);
     let dir = tempfile::tempdir().unwrap();
     let record = executor(rb).run_root(dir.path()).run().await.unwrap();
@@ -375,7 +385,8 @@ async fn errors_for_four_minutes_then_recovery_fire_nothing() {
         vec![rule],
         Duration::from_secs(15),
         Duration::from_secs(30 * MIN),
-    );
+    )
+    .unwrap();
     let (rb, revert) = watched(watch);
     let record = executor(rb).run().await.unwrap();
     assert_eq!(revert.calls(), 0);
@@ -405,6 +416,7 @@ async fn a_watch_may_run_whole_in_a_dry_run_when_asked() {
         Duration::from_secs(15),
         Duration::from_secs(30 * MIN),
     )
+    .unwrap()
     .in_dry_run(true);
     let (rb, revert) = watched(watch);
     let started = Instant::now();
@@ -428,4 +440,109 @@ async fn a_watch_may_run_whole_in_a_dry_run_when_asked() {
         "the rollback is rehearsed, its actions are not run"
     );
     assert_eq!(record.verdict, Some(Verdict::RolledBack));
+}
+
+#[test]
+fn a_watch_that_could_never_fire_is_refused_naming_the_rule_and_the_numbers() {
+    let rule = |window| {
+        Rule::new(
+            "p95",
+            "P95",
+            latency_after(0),
+            Comparison::Above,
+            2.0,
+            window,
+        )
+    };
+    let (every_2s, for_10s) = (Duration::from_secs(2), Duration::from_secs(10));
+    let five_minutes = Window::For {
+        duration: Duration::from_secs(5 * MIN),
+    };
+    let err = Watch::new(vec![rule(five_minutes)], every_2s, for_10s).unwrap_err();
+    assert_eq!(
+        err,
+        WatchError::WindowCannotComplete {
+            rule: "p95".into(),
+            window: five_minutes,
+            interval: every_2s,
+            duration: for_10s,
+            evaluations: 6,
+        }
+    );
+    assert_eq!(
+        err.to_string(),
+        "rule `p95` fires only after for 5m, but a 10s watch evaluated every 2s has 6 evaluations \
+         and ends before that: it could never fire"
+    );
+    for (window, fits) in [
+        (Window::For { duration: for_10s }, true),
+        (Window::Consecutive { count: 6 }, true),
+        (Window::Consecutive { count: 7 }, false),
+        (Window::Cumulative { count: 7 }, false),
+        (Window::KOfN { k: 6, n: 20 }, true),
+        (Window::KOfN { k: 7, n: 20 }, false),
+    ] {
+        let result = Watch::new(vec![rule(window)], every_2s, for_10s);
+        assert_eq!(result.is_ok(), fits, "{window}");
+        if let Err(e) = result {
+            assert!(
+                e.to_string()
+                    .contains(&format!("fires only after {window}, but a 10s watch evaluated every 2s has 6 evaluations")),
+                "{e}"
+            );
+        }
+    }
+    let err = Watch::new(
+        vec![rule(Window::Consecutive { count: 1 })],
+        Duration::from_secs(60),
+        Duration::from_secs(5),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "the watch interval 1m is longer than its duration 5s: it would evaluate once at the start and then wait past the end"
+    );
+    assert_eq!(
+        Watch::new(vec![], Duration::ZERO, for_10s).unwrap_err(),
+        WatchError::ZeroInterval
+    );
+    assert_eq!(
+        Watch::new(vec![], every_2s, Duration::ZERO).unwrap_err(),
+        WatchError::ZeroDuration
+    );
+    assert_eq!(
+        Schedule::new(every_2s, Duration::from_secs(9))
+            .unwrap()
+            .evaluations(),
+        6
+    );
+    assert_eq!(Schedule::new(for_10s, for_10s).unwrap().evaluations(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_watch_ending_with_a_rule_pending_warns_with_its_state_value_and_limit() {
+    let rule = Rule::new(
+        "latency-p95",
+        "P95 > 2s for 8s",
+        latency_after(4),
+        Comparison::Above,
+        2.0,
+        Window::For {
+            duration: Duration::from_secs(8),
+        },
+    )
+    .unit("s");
+    let watch = Watch::new(vec![rule], Duration::from_secs(2), Duration::from_secs(10)).unwrap();
+    let (rb, revert) = watched(watch);
+    let started = Instant::now();
+    let record = executor(rb).run().await.unwrap();
+    assert_eq!(started.elapsed(), Duration::from_secs(10));
+    assert_eq!(revert.calls(), 0, "it never fired");
+    let outcome = step_of(&record, "watch").outcome.clone().unwrap();
+    assert_eq!(outcome.status, Status::Warned, "never `passed`");
+    assert_eq!(
+        outcome.summary,
+        "the watch ended with rules not healthy: latency-p95 ended pending — last value 2.4s \
+         against limit > 2s (4 of 6 evaluations breached; window: for 8s)"
+    );
 }

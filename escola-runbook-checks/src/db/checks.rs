@@ -789,30 +789,18 @@ const LOCK_TRIES_PARAM: ParamSpec = ParamSpec {
     default: Some("3"),
 };
 
-/// A duration parameter that must be more than zero (zero would mean
-/// giving up at once).
-fn positive(p: &Params, spec: &ParamSpec) -> Result<Option<Duration>, ParamError> {
-    match p.duration(spec.name)? {
-        Some(d) if d.is_zero() => Err(p.error(
-            spec.name,
-            "must be more than 0 (zero would give up at once); write e.g. 10s",
-        )),
-        other => Ok(other),
-    }
-}
-
 /// `base` with the timeouts given in `p` (`statement_timeout` only where
 /// `base` has a statement limit).
 fn timeouts_from(p: &Params, base: DbTimeouts) -> Result<DbTimeouts, ParamError> {
     let mut t = base;
-    if let Some(d) = positive(p, &CONNECT_TIMEOUT_PARAM)? {
+    if let Some(d) = p.duration(CONNECT_TIMEOUT_PARAM.name)? {
         t.connect = d;
     }
-    if let Some(d) = positive(p, &READ_TIMEOUT_PARAM)? {
+    if let Some(d) = p.duration(READ_TIMEOUT_PARAM.name)? {
         t.read = d;
     }
     if base.statement.is_some() {
-        if let Some(d) = positive(p, &STATEMENT_TIMEOUT_PARAM)? {
+        if let Some(d) = p.duration(STATEMENT_TIMEOUT_PARAM.name)? {
             t.statement = Some(d);
         }
     }
@@ -936,7 +924,9 @@ pub(crate) fn specs() -> Vec<CheckSpec> {
             summary: "writes a consistent zstd+sha256 snapshot of the database; records snapshot.path",
             params: SNAPSHOT,
             build: |p| {
-                let lock_wait = positive(p, &LOCK_WAIT_PARAM)?.unwrap_or(DEFAULT_LOCK_WAIT);
+                let lock_wait = p
+                    .duration(LOCK_WAIT_PARAM.name)?
+                    .unwrap_or(DEFAULT_LOCK_WAIT);
                 let lock_tries = match p.parse::<u32>(LOCK_TRIES_PARAM.name)? {
                     Some(0) => return Err(p.error(LOCK_TRIES_PARAM.name, "must be at least 1")),
                     other => other.unwrap_or(DEFAULT_LOCK_TRIES),
@@ -1003,11 +993,13 @@ pub(crate) fn specs() -> Vec<CheckSpec> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::parse_duration;
 
     #[test]
     fn timeout_defaults_are_declared_once() {
-        let default = |spec: &ParamSpec| spec.default.and_then(parse_duration);
+        let default = |spec: &ParamSpec| {
+            spec.default
+                .and_then(|d| escola_runbook_core::duration::parse(d).ok())
+        };
         assert_eq!(
             default(&CONNECT_TIMEOUT_PARAM),
             Some(super::super::DEFAULT_CONNECT_TIMEOUT)
@@ -1050,7 +1042,11 @@ mod tests {
             .instantiate(&Params::new([("read_timeout", "0s")]))
             .err()
             .unwrap();
-        assert!(err.to_string().contains("must be more than 0"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("`0s` is outside the accepted range, 1ms to 30d"),
+            "{err}"
+        );
         let snapshot = crate::registry::find("db-snapshot").unwrap();
         assert!(
             snapshot

@@ -14,6 +14,7 @@ use escola_runbook_core::{
 };
 
 use super::compute::{Histogram, StatusMatcher};
+use super::parse::{Sample, names_metric};
 use super::source::{
     self, MetricsData, MetricsQuery, MetricsSource, PrometheusSource, ScrapeSource, SourceError,
     Window,
@@ -56,6 +57,8 @@ pub struct SourceConfig {
     /// Scrape source over a window: scrape every this long, not only at
     /// both ends (catches restarts whose counters climbed past old values).
     pub every: Option<Duration>,
+    /// Cap on one answer's body, in bytes ([`source::DEFAULT_MAX_BODY`]).
+    pub max_body: u64,
 }
 
 impl Default for SourceConfig {
@@ -73,6 +76,7 @@ impl SourceConfig {
             token_secret: DEFAULT_TOKEN_SECRET.into(),
             timeout: source::DEFAULT_TIMEOUT,
             every: None,
+            max_body: source::DEFAULT_MAX_BODY,
         }
     }
 
@@ -100,6 +104,12 @@ impl SourceConfig {
     /// Limit for one request.
     pub fn timeout(mut self, limit: Duration) -> Self {
         self.timeout = limit;
+        self
+    }
+
+    /// Cap on one answer's body, in bytes.
+    pub fn max_body(mut self, bytes: u64) -> Self {
+        self.max_body = bytes;
         self
     }
 
@@ -144,7 +154,9 @@ impl SourceConfig {
         let token = self.token(ctx);
         Ok(match self.kind {
             SourceKind::Scrape => {
-                let mut s = ScrapeSource::new(url).timeout(self.timeout);
+                let mut s = ScrapeSource::new(url)
+                    .timeout(self.timeout)
+                    .max_body(self.max_body);
                 if let Some(t) = token {
                     s = s.token(t);
                 }
@@ -154,7 +166,9 @@ impl SourceConfig {
                 Box::new(s)
             }
             SourceKind::Prometheus => {
-                let mut s = PrometheusSource::new(url).timeout(self.timeout);
+                let mut s = PrometheusSource::new(url)
+                    .timeout(self.timeout)
+                    .max_body(self.max_body);
                 if let Some(t) = token {
                     s = s.token(t);
                 }
@@ -179,6 +193,9 @@ impl SourceConfig {
         if let Some(step) = self.every {
             p = p.with("every", format!("{}ms", step.as_millis()));
         }
+        if self.max_body != source::DEFAULT_MAX_BODY {
+            p = p.with("max_body", self.max_body.to_string());
+        }
         p
     }
 
@@ -202,6 +219,14 @@ impl SourceConfig {
                 .to_owned(),
             timeout: p.duration("timeout")?.unwrap_or(source::DEFAULT_TIMEOUT),
             every: p.duration("every")?,
+            max_body: p
+                .get("max_body")
+                .map(|v| {
+                    source::parse_bytes(v)
+                        .map_err(|e| p.error("max_body", format!("is not usable: {e}")))
+                })
+                .transpose()?
+                .unwrap_or(source::DEFAULT_MAX_BODY),
         })
     }
 }
@@ -357,9 +382,16 @@ impl Check for MetricsEndpointCheck {
         };
         let source = ScrapeSource::new(self.config().resolve_url(ctx).unwrap_or_default())
             .timeout(self.source.timeout)
+            .max_body(self.source.max_body)
             .token(token);
+        let mut found = vec![false; self.require.len()];
+        let mut seen = |sample: &Sample<'_>| {
+            for (found, name) in found.iter_mut().zip(&self.require) {
+                *found = *found || names_metric(sample.name, name);
+            }
+        };
         let scraped = tokio::select! {
-            r = source.scrape() => r,
+            r = source.scrape(&mut seen) => r,
             _ = ctx.cancellation().cancelled() => return Outcome::aborted("stopped while scraping").with_evidence("url", url),
         };
         let scrape = match scraped {
@@ -379,6 +411,15 @@ impl Check for MetricsEndpointCheck {
                 .with_evidence("body", body)
                 .with_evidence("token", format!("sent from secret `{secret_name}`"));
             }
+            Err(SourceError::Parse { format, error, .. }) => {
+                let text = ctx.redactor().redact(&error.to_string()).into_owned();
+                return Outcome::check_error(format!(
+                    "{url} answered, but the body is not a valid exposition ({format}), so nothing can be read from it: {text}"
+                ))
+                .with_evidence("url", url)
+                .with_evidence("format", format)
+                .with_evidence("token", format!("sent from secret `{secret_name}`"));
+            }
             Err(e) => return source_error(ctx, &e).with_evidence("url", url),
         };
         let base = |o: Outcome| {
@@ -392,28 +433,18 @@ impl Check for MetricsEndpointCheck {
                         .unwrap_or_else(|| "(none)".into()),
                 )
                 .with_evidence("format", scrape.format.name())
-                .with_evidence("bytes", scrape.body.len().to_string())
+                .with_evidence("bytes", scrape.shape.bytes.to_string())
                 .with_evidence("duration", format_duration(scrape.elapsed))
                 .with_evidence("token", format!("sent from secret `{secret_name}`"))
                 .with_measurement("scrape_duration", scrape.elapsed.as_secs_f64(), Some("s"))
         };
-        let exposition = match scrape.parse() {
-            Ok(e) => e,
-            Err(e) => {
-                let text = ctx.redactor().redact(&e.to_string()).into_owned();
-                return base(Outcome::check_error(format!(
-                    "{url} answered HTTP {}, but the body is not a valid exposition, so nothing can be read from it: {text}",
-                    scrape.status
-                )));
-            }
-        };
-        let families = exposition.families.len();
-        let samples = exposition.sample_count();
+        let (families, samples) = (scrape.shape.families, scrape.shape.samples);
         let missing: Vec<&str> = self
             .require
             .iter()
-            .map(String::as_str)
-            .filter(|name| !exposition.has_metric(name))
+            .zip(&found)
+            .filter(|(_, found)| !**found)
+            .map(|(name, _)| name.as_str())
             .collect();
         let found = format!(
             "{samples} samples in {families} families, {}",
@@ -455,8 +486,9 @@ impl Check for MetricsEndpointCheck {
         }
         if self.reject_anonymous && outcome.status == Status::Passed {
             let anonymous = ScrapeSource::new(self.config().resolve_url(ctx).unwrap_or_default())
-                .timeout(self.source.timeout);
-            match anonymous.scrape().await {
+                .timeout(self.source.timeout)
+                .max_body(self.source.max_body);
+            match anonymous.scrape(&mut |_| {}).await {
                 Err(SourceError::Status { status, .. }) if status == 401 || status == 403 => {
                     outcome = outcome.with_evidence(
                         "without token",
@@ -1219,7 +1251,7 @@ impl Check for ErrorRatioCheck {
 // ---------------------------------------------------------------------------
 // Registry entries.
 
-const SOURCE_PARAMS: [ParamSpec; 5] = [
+const SOURCE_PARAMS: [ParamSpec; 6] = [
     ParamSpec {
         name: "source",
         help: "`scrape` (the app's /metrics) or `prometheus` (a Prometheus HTTP API)",
@@ -1250,6 +1282,12 @@ const SOURCE_PARAMS: [ParamSpec; 5] = [
         required: false,
         default: None,
     },
+    ParamSpec {
+        name: "max_body",
+        help: "refuse an answer larger than this (e.g. 64MiB, 200MB), reading no further",
+        required: false,
+        default: Some(source::DEFAULT_MAX_BODY_TEXT),
+    },
 ];
 
 const fn param(name: &'static str, help: &'static str, default: Option<&'static str>) -> ParamSpec {
@@ -1261,12 +1299,13 @@ const fn param(name: &'static str, help: &'static str, default: Option<&'static 
     }
 }
 
-const BASELINE_PARAMS: [ParamSpec; 8] = [
+const BASELINE_PARAMS: [ParamSpec; 9] = [
     SOURCE_PARAMS[0],
     SOURCE_PARAMS[1],
     SOURCE_PARAMS[2],
     SOURCE_PARAMS[3],
     SOURCE_PARAMS[4],
+    SOURCE_PARAMS[5],
     param(
         "histogram",
         "histogram family, without _bucket",
@@ -1284,12 +1323,13 @@ const BASELINE_PARAMS: [ParamSpec; 8] = [
     ),
 ];
 
-const LATENCY_PARAMS: [ParamSpec; 12] = [
+const LATENCY_PARAMS: [ParamSpec; 13] = [
     SOURCE_PARAMS[0],
     SOURCE_PARAMS[1],
     SOURCE_PARAMS[2],
     SOURCE_PARAMS[3],
     SOURCE_PARAMS[4],
+    SOURCE_PARAMS[5],
     param(
         "histogram",
         "histogram family, without _bucket",
@@ -1323,12 +1363,13 @@ const LATENCY_PARAMS: [ParamSpec; 12] = [
     ),
 ];
 
-const RATIO_PARAMS: [ParamSpec; 11] = [
+const RATIO_PARAMS: [ParamSpec; 12] = [
     SOURCE_PARAMS[0],
     SOURCE_PARAMS[1],
     SOURCE_PARAMS[2],
     SOURCE_PARAMS[3],
     SOURCE_PARAMS[4],
+    SOURCE_PARAMS[5],
     param("counter", "request counter", Some(DEFAULT_COUNTER)),
     param(
         "status_label",
@@ -1354,7 +1395,7 @@ const RATIO_PARAMS: [ParamSpec; 11] = [
     param("min_requests", "fewer requests is no_data", Some("100")),
 ];
 
-const ENDPOINT_PARAMS: [ParamSpec; 5] = [
+const ENDPOINT_PARAMS: [ParamSpec; 6] = [
     param(
         "url",
         "metrics URL (default: environment `metrics_url`, else `base_url`/metrics)",
@@ -1362,6 +1403,7 @@ const ENDPOINT_PARAMS: [ParamSpec; 5] = [
     ),
     SOURCE_PARAMS[2],
     SOURCE_PARAMS[3],
+    SOURCE_PARAMS[5],
     param(
         "require",
         "metric names that must be present, comma-separated",
@@ -1376,10 +1418,10 @@ const ENDPOINT_PARAMS: [ParamSpec; 5] = [
 
 fn window(p: &Params) -> Result<Window, ParamError> {
     let text = p.require("window")?;
-    Window::parse(text).ok_or_else(|| {
+    Window::parse(text).map_err(|e| {
         p.error(
             "window",
-            format!("is `{text}`; write `cumulative` or a duration such as 1m or 5m"),
+            format!("is not usable: {e}; or write `cumulative`"),
         )
     })
 }
@@ -1395,15 +1437,9 @@ fn min_requests(p: &Params) -> Result<f64, ParamError> {
 /// Parses a latency such as `2s`, `500ms` or `2` (seconds).
 fn seconds(p: &Params, name: &str) -> Result<f64, ParamError> {
     let text = p.require(name)?;
-    crate::registry::parse_duration(text)
+    escola_runbook_core::duration::parse(text)
         .map(|d| d.as_secs_f64())
-        .filter(|s| *s > 0.0)
-        .ok_or_else(|| {
-            p.error(
-                name,
-                format!("is `{text}`; write a positive duration such as 2s or 500ms"),
-            )
-        })
+        .map_err(|e| p.error(name, format!("is not usable: {e}")))
 }
 
 /// Parses a ratio such as `0.01` or `1%`.

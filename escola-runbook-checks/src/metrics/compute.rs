@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use super::parse::{Exposition, parse_float};
+use super::parse::{Exposition, Sample, parse_float};
 
 /// A label set, sorted by name (as Prometheus orders labels).
 pub type Labels = BTreeMap<String, String>;
@@ -22,17 +22,19 @@ pub struct Series {
 
 /// Every sample called `name` in `exposition`, as owned series.
 pub fn series(exposition: &Exposition<'_>, name: &str) -> Vec<Series> {
-    exposition
-        .samples_named(name)
-        .map(|s| Series {
-            labels: s
-                .labels
-                .iter()
-                .map(|l| (l.name.to_owned(), l.value.clone().into_owned()))
-                .collect(),
-            value: s.value,
-        })
-        .collect()
+    exposition.samples_named(name).map(owned_series).collect()
+}
+
+/// One sample as an owned series.
+pub fn owned_series(sample: &Sample<'_>) -> Series {
+    Series {
+        labels: sample
+            .labels
+            .iter()
+            .map(|l| (l.name.to_owned(), l.value.clone().into_owned()))
+            .collect(),
+        value: sample.value,
+    }
 }
 
 /// PromQL `sum by (by...)`: series grouped by the values of `by` (a missing
@@ -43,21 +45,25 @@ pub fn sum_by<S: AsRef<str>>(input: &[Series], by: &[S]) -> Vec<Series> {
     sorted.sort_by(|a, b| a.labels.cmp(&b.labels));
     let mut groups: BTreeMap<Labels, f64> = BTreeMap::new();
     for s in sorted {
-        let key: Labels = by
-            .iter()
-            .filter_map(|l| {
-                let l = l.as_ref();
-                s.labels
-                    .get(l)
-                    .filter(|v| !v.is_empty())
-                    .map(|v| (l.to_owned(), v.clone()))
-            })
-            .collect();
-        *groups.entry(key).or_insert(0.0) += s.value;
+        *groups.entry(project(&s.labels, by)).or_insert(0.0) += s.value;
     }
     groups
         .into_iter()
         .map(|(labels, value)| Series { labels, value })
+        .collect()
+}
+
+/// `labels` cut down to `by`, a missing or empty label left out (the group
+/// key of PromQL's `sum by`).
+pub fn project<S: AsRef<str>>(labels: &Labels, by: &[S]) -> Labels {
+    by.iter()
+        .filter_map(|l| {
+            let l = l.as_ref();
+            labels
+                .get(l)
+                .filter(|v| !v.is_empty())
+                .map(|v| (l.to_owned(), v.clone()))
+        })
         .collect()
 }
 
@@ -424,6 +430,183 @@ pub fn histograms<S: AsRef<str>>(bucket_series: &[Series], by: Option<&[S]>) -> 
     groups
         .into_iter()
         .map(|(labels, buckets)| Histogram { labels, buckets })
+        .collect()
+}
+
+/// Builds histograms from `_bucket` samples as they stream by, one label
+/// set (without `le`) per histogram rather than one per bucket: a page of
+/// buckets costs about what its text does. Samples whose `le` does not
+/// parse are ignored, as in [`histograms`]. [`HistogramCollector::summing`]
+/// also sums by labels as it goes, keeping one histogram per group.
+#[derive(Debug, Default)]
+pub struct HistogramCollector {
+    groups: BTreeMap<Labels, Vec<Bucket>>,
+    cost: usize,
+    // `sum by (these, le)` on the way in; `None` keeps every histogram.
+    by: Option<Vec<String>>,
+    // The label set of the last sample's histogram: buckets of one
+    // histogram come together, so most samples find it without allocating.
+    last: Option<Labels>,
+}
+
+impl HistogramCollector {
+    /// A collector that sums by `by` (and `le`) as samples come: right for
+    /// one scrape read as it is (cumulative), never for deltas, which
+    /// must be taken per series first.
+    pub fn summing(by: &[String]) -> Self {
+        HistogramCollector {
+            by: Some(by.to_vec()),
+            ..HistogramCollector::default()
+        }
+    }
+
+    fn keeps(&self, name: &str, value: &str) -> bool {
+        name != "le"
+            && match &self.by {
+                None => true,
+                Some(by) => !value.is_empty() && by.iter().any(|b| b == name),
+            }
+    }
+
+    /// Adds one bucket sample.
+    pub fn add(&mut self, sample: &Sample<'_>) {
+        let Some(bound) = sample.label("le").and_then(parse_float) else {
+            return;
+        };
+        let bucket = Bucket {
+            upper_bound: bound,
+            count: sample.value,
+        };
+        let same = self.last.as_ref().is_some_and(|last| {
+            let others = sample
+                .labels
+                .iter()
+                .filter(|l| self.keeps(l.name, &l.value));
+            others.clone().count() == last.len()
+                && others.into_iter().all(|l| {
+                    last.get(l.name)
+                        .is_some_and(|v| v.as_str() == l.value.as_ref())
+                })
+        });
+        if !same {
+            let labels: Labels = sample
+                .labels
+                .iter()
+                .filter(|l| self.keeps(l.name, &l.value))
+                .map(|l| (l.name.to_owned(), l.value.clone().into_owned()))
+                .collect();
+            self.last = Some(labels);
+        }
+        if let Some(labels) = &self.last {
+            self.cost += std::mem::size_of::<Bucket>();
+            match self.groups.get_mut(labels) {
+                Some(buckets) => match buckets
+                    .iter_mut()
+                    .find(|b| self.by.is_some() && b.upper_bound == bound)
+                {
+                    Some(b) => b.count += bucket.count,
+                    None => buckets.push(bucket),
+                },
+                None => {
+                    self.cost += labels_cost(labels);
+                    self.groups.insert(labels.clone(), vec![bucket]);
+                }
+            }
+        }
+    }
+
+    /// About how many bytes the histograms take.
+    pub fn cost(&self) -> usize {
+        self.cost
+    }
+
+    /// The histograms, sorted by labels.
+    pub fn finish(self) -> Vec<Histogram> {
+        self.groups
+            .into_iter()
+            .map(|(labels, buckets)| Histogram { labels, buckets })
+            .collect()
+    }
+}
+
+/// About how many bytes an owned label set takes: a B-tree node (room for
+/// 11 pairs), each name and value in its own allocation.
+pub fn labels_cost(labels: &Labels) -> usize {
+    let nodes = labels.len().div_ceil(11).max(1);
+    nodes * 560
+        + labels
+            .iter()
+            .map(|(k, v)| k.len().max(16) + v.len().max(16) + 16)
+            .sum::<usize>()
+}
+
+/// PromQL `sum by (by..., le)` over histograms: label sets projected on
+/// `by` (empty values left out), buckets of equal bound added. Takes the
+/// histograms so each is freed as it is added.
+pub fn sum_histograms<S: AsRef<str>>(input: Vec<Histogram>, by: &[S]) -> Vec<Histogram> {
+    let mut groups: BTreeMap<Labels, Vec<Bucket>> = BTreeMap::new();
+    for h in input {
+        let buckets = groups.entry(project(&h.labels, by)).or_default();
+        for b in &h.buckets {
+            match buckets.iter_mut().find(|x| x.upper_bound == b.upper_bound) {
+                Some(x) => x.count += b.count,
+                None => buckets.push(*b),
+            }
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(labels, buckets)| Histogram { labels, buckets })
+        .collect()
+}
+
+/// [`window_delta`] for histograms: the increase of each bucket of each
+/// histogram of the last scrape over successive scrapes, a reset handled
+/// per bucket as a counter reset.
+pub fn histogram_window_delta(scrapes: &[Vec<Histogram>]) -> Vec<Histogram> {
+    let Some(last) = scrapes.last() else {
+        return Vec::new();
+    };
+    let indexed: Vec<BTreeMap<&Labels, &Histogram>> = scrapes
+        .iter()
+        .map(|s| s.iter().map(|h| (&h.labels, h)).collect())
+        .collect();
+    last.iter()
+        .map(|h| {
+            let count_in = |scrape: &BTreeMap<&Labels, &Histogram>, bound: f64| {
+                scrape.get(&h.labels).and_then(|h| {
+                    h.buckets
+                        .iter()
+                        .find(|b| b.upper_bound == bound)
+                        .map(|b| b.count)
+                })
+            };
+            let buckets = h
+                .buckets
+                .iter()
+                .map(|b| {
+                    let mut count = 0.0;
+                    for pair in indexed.windows(2) {
+                        match (
+                            count_in(&pair[0], b.upper_bound),
+                            count_in(&pair[1], b.upper_bound),
+                        ) {
+                            (Some(old), Some(new)) if new >= old => count += new - old,
+                            (_, Some(new)) => count += new,
+                            (_, None) => {}
+                        }
+                    }
+                    Bucket {
+                        upper_bound: b.upper_bound,
+                        count,
+                    }
+                })
+                .collect();
+            Histogram {
+                labels: h.labels.clone(),
+                buckets,
+            }
+        })
         .collect()
 }
 

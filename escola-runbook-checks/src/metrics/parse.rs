@@ -27,19 +27,25 @@ impl Format {
     /// The format announced by a `Content-Type` header, falling back to the
     /// body: a text whose last non-blank line is `# EOF` is OpenMetrics.
     pub fn detect(content_type: Option<&str>, body: &str) -> Format {
-        if let Some(ct) = content_type {
-            let ct = ct.to_ascii_lowercase();
-            if ct.starts_with("application/openmetrics-text") {
-                return Format::OpenMetrics;
-            }
-            if ct.starts_with("text/plain") {
-                return Format::Prometheus;
-            }
+        if let Some(format) = Format::declared(content_type) {
+            return format;
         }
         if body.trim_end().lines().next_back().map(str::trim) == Some("# EOF") {
             Format::OpenMetrics
         } else {
             Format::Prometheus
+        }
+    }
+
+    /// The format a `Content-Type` header announces, if it names one.
+    pub fn declared(content_type: Option<&str>) -> Option<Format> {
+        let ct = content_type?.to_ascii_lowercase();
+        if ct.starts_with("application/openmetrics-text") {
+            Some(Format::OpenMetrics)
+        } else if ct.starts_with("text/plain") {
+            Some(Format::Prometheus)
+        } else {
+            None
         }
     }
 
@@ -229,6 +235,14 @@ pub enum ParseErrorKind {
     MissingBound(&'static str),
     /// OpenMetrics text not ending with `# EOF`.
     MissingEof,
+    /// So many metric families that tracking them would take more memory
+    /// than the budget (the answer's cap) allows.
+    TooManyFamilies {
+        /// Families seen.
+        families: usize,
+        /// The budget, in bytes.
+        budget: usize,
+    },
     /// Content after `# EOF`.
     ContentAfterEof,
 }
@@ -270,6 +284,11 @@ impl fmt::Display for ParseErrorKind {
                 write!(f, "missing or non-numeric `{label}` label")
             }
             ParseErrorKind::MissingEof => f.write_str("OpenMetrics text must end with `# EOF`"),
+            ParseErrorKind::TooManyFamilies { families, budget } => write!(
+                f,
+                "{families} metric families so far, more than the {} cap on one answer can keep track of; no exporter writes that many",
+                super::source::format_bytes(*budget as u64)
+            ),
             ParseErrorKind::ContentAfterEof => f.write_str("content after `# EOF`"),
         }
     }
@@ -299,43 +318,58 @@ fn error(line: usize, content: &str, kind: ParseErrorKind) -> ParseError {
     }
 }
 
-/// Streaming iterator over the entries of an exposition text. Blank lines
-/// and plain comments are skipped.
+/// Reads an exposition one line at a time: line numbers, `# EOF` and what
+/// may follow it. [`Lines`] drives it over a whole text, [`StreamParser`]
+/// over pieces as they arrive.
 #[derive(Debug, Clone)]
-pub struct Lines<'a> {
-    rest: &'a str,
+pub struct LineReader {
     line: usize,
     format: Format,
     seen_eof: bool,
-    done: bool,
 }
 
-impl<'a> Lines<'a> {
-    /// Iterates over `text` in `format`.
-    pub fn new(text: &'a str, format: Format) -> Self {
-        Lines {
-            rest: text,
+impl LineReader {
+    /// A reader for `format`, before line 1.
+    pub fn new(format: Format) -> Self {
+        LineReader {
             line: 0,
             format,
             seen_eof: false,
-            done: false,
         }
     }
 
-    fn next_line(&mut self) -> Option<&'a str> {
-        if self.rest.is_empty() {
-            return None;
-        }
+    /// The number of the last line read (1-based).
+    pub fn line(&self) -> usize {
+        self.line
+    }
+
+    /// Reads the next line (without its `\n`); blank lines and plain
+    /// comments give `None`.
+    pub fn read<'l>(&mut self, raw: &'l str) -> Result<Option<Entry<'l>>, ParseError> {
         self.line += 1;
-        let (line, rest) = match memchr_newline(self.rest) {
-            Some(i) => (&self.rest[..i], &self.rest[i + 1..]),
-            None => (self.rest, ""),
-        };
-        self.rest = rest;
-        Some(line.strip_suffix('\r').unwrap_or(line))
+        let raw = raw.strip_suffix('\r').unwrap_or(raw);
+        if self.seen_eof {
+            if raw.trim().is_empty() {
+                return Ok(None);
+            }
+            return Err(error(self.line, raw, ParseErrorKind::ContentAfterEof));
+        }
+        let entry = self.entry(raw)?;
+        if matches!(entry, Some(Entry::Eof)) {
+            self.seen_eof = true;
+        }
+        Ok(entry)
     }
 
-    fn entry(&self, raw: &'a str) -> Result<Option<Entry<'a>>, ParseError> {
+    /// After the last line: OpenMetrics must have ended with `# EOF`.
+    pub fn finish(&self) -> Result<(), ParseError> {
+        if self.format == Format::OpenMetrics && !self.seen_eof {
+            return Err(error(self.line + 1, "", ParseErrorKind::MissingEof));
+        }
+        Ok(())
+    }
+
+    fn entry<'l>(&self, raw: &'l str) -> Result<Option<Entry<'l>>, ParseError> {
         let line = raw.trim_start_matches([' ', '\t']);
         if line.is_empty() {
             return Ok(None);
@@ -348,8 +382,11 @@ impl<'a> Lines<'a> {
             .map(|s| Some(Entry::Sample(s)))
             .map_err(|kind| error(self.line, raw, kind))
     }
-
-    fn metadata(&self, raw: &'a str, comment: &'a str) -> Result<Option<Entry<'a>>, ParseError> {
+    fn metadata<'l>(
+        &self,
+        raw: &'l str,
+        comment: &'l str,
+    ) -> Result<Option<Entry<'l>>, ParseError> {
         let err = |kind| error(self.line, raw, kind);
         let body = comment.trim_start_matches([' ', '\t']);
         if comment.len() == body.len() {
@@ -399,6 +436,43 @@ impl<'a> Lines<'a> {
     }
 }
 
+/// Streaming iterator over the entries of an exposition text. Blank lines
+/// and plain comments are skipped.
+#[derive(Debug, Clone)]
+pub struct Lines<'a> {
+    rest: &'a str,
+    reader: LineReader,
+    done: bool,
+}
+
+impl<'a> Lines<'a> {
+    /// Iterates over `text` in `format`.
+    pub fn new(text: &'a str, format: Format) -> Self {
+        Lines {
+            rest: text,
+            reader: LineReader::new(format),
+            done: false,
+        }
+    }
+
+    /// The number of the last line read.
+    pub fn line(&self) -> usize {
+        self.reader.line()
+    }
+
+    fn next_line(&mut self) -> Option<&'a str> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        let (line, rest) = match memchr_newline(self.rest) {
+            Some(i) => (&self.rest[..i], &self.rest[i + 1..]),
+            None => (self.rest, ""),
+        };
+        self.rest = rest;
+        Some(line)
+    }
+}
+
 impl<'a> Iterator for Lines<'a> {
     type Item = Result<Entry<'a>, ParseError>;
 
@@ -407,19 +481,8 @@ impl<'a> Iterator for Lines<'a> {
             return None;
         }
         while let Some(raw) = self.next_line() {
-            if self.seen_eof {
-                if raw.trim().is_empty() {
-                    continue;
-                }
-                self.done = true;
-                return Some(Err(error(self.line, raw, ParseErrorKind::ContentAfterEof)));
-            }
-            match self.entry(raw) {
+            match self.reader.read(raw) {
                 Ok(None) => continue,
-                Ok(Some(Entry::Eof)) => {
-                    self.seen_eof = true;
-                    return Some(Ok(Entry::Eof));
-                }
                 Ok(Some(entry)) => return Some(Ok(entry)),
                 Err(e) => {
                     self.done = true;
@@ -428,10 +491,7 @@ impl<'a> Iterator for Lines<'a> {
             }
         }
         self.done = true;
-        if self.format == Format::OpenMetrics && !self.seen_eof {
-            return Some(Err(error(self.line + 1, "", ParseErrorKind::MissingEof)));
-        }
-        None
+        self.reader.finish().err().map(Err)
     }
 }
 
@@ -767,13 +827,9 @@ impl<'a> Exposition<'a> {
     /// samples, or a sample called `name` or `name` plus a histogram,
     /// summary or counter suffix (payloads without TYPE lines included).
     pub fn has_metric(&self, name: &str) -> bool {
-        self.families.iter().any(|f| {
-            f.samples.iter().any(|s| {
-                s.name
-                    .strip_prefix(name)
-                    .is_some_and(|rest| ["", "_bucket", "_count", "_sum", "_total"].contains(&rest))
-            })
-        })
+        self.families
+            .iter()
+            .any(|f| f.samples.iter().any(|s| names_metric(s.name, name)))
     }
 
     /// Number of samples.
@@ -782,136 +838,339 @@ impl<'a> Exposition<'a> {
     }
 }
 
+/// True when a sample called `sample` is of metric `metric`: the same
+/// name, or it plus a histogram, summary or counter suffix.
+pub fn names_metric(sample: &str, metric: &str) -> bool {
+    sample
+        .strip_prefix(metric)
+        .is_some_and(|rest| ["", "_bucket", "_count", "_sum", "_total"].contains(&rest))
+}
+
 /// Parses a whole exposition into families, validating what Prometheus's
 /// own parser validates: one TYPE/HELP per family, TYPE before samples,
-/// `le` on histogram buckets, `quantile` on summary samples.
+/// `le` on histogram buckets, `quantile` on summary samples. Holds every
+/// sample; [`StreamParser`] validates the same without holding any.
 pub fn parse(text: &str, format: Format) -> Result<Exposition<'_>, ParseError> {
-    let mut families: Vec<Building<'_>> = Vec::new();
-    let mut index: HashMap<&str, usize> = HashMap::new();
-    let mut current: Option<usize> = None;
+    let mut families: Vec<Family<'_>> = Vec::new();
+    let mut tracker = FamilyTracker::default();
     let mut lines = Lines::new(text, format);
     while let Some(entry) = lines.next() {
         let entry = entry?;
-        let meta_err = |kind| {
-            let content = line_content(text, lines.line);
-            error(lines.line, content, kind)
+        let line = lines.line();
+        let Some(accepted) = tracker
+            .accept(&entry)
+            .map_err(|kind| error(line, line_content(text, line), kind))?
+        else {
+            continue;
         };
+        if accepted.created {
+            let name = match &entry {
+                Entry::Help { name, .. } | Entry::Type { name, .. } | Entry::Unit { name, .. } => {
+                    *name
+                }
+                Entry::Sample(sample) => sample.name,
+                Entry::Eof => continue,
+            };
+            families.push(Family {
+                name,
+                kind: MetricType::Untyped,
+                help: None,
+                unit: None,
+                samples: Vec::new(),
+            });
+        }
+        let family = &mut families[accepted.family];
         match entry {
+            Entry::Help { text, .. } => family.help = Some(text),
+            Entry::Unit { unit, .. } => family.unit = Some(unit),
+            Entry::Type { kind, .. } => family.kind = kind,
+            Entry::Sample(sample) => family.samples.push(sample),
             Entry::Eof => {}
-            Entry::Help { name, text } => {
-                let i = family_index(&mut families, &mut index, name);
-                if families[i].family.help.is_some() {
-                    return Err(meta_err(ParseErrorKind::DuplicateMetadata("HELP")));
+        }
+    }
+    Ok(Exposition { format, families })
+}
+
+/// Where [`FamilyTracker::accept`] put an entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Accepted {
+    /// The family's number, in order of first appearance.
+    pub family: usize,
+    /// True when this entry opened the family.
+    pub created: bool,
+}
+
+#[derive(Debug)]
+struct FamilyState {
+    name: std::sync::Arc<str>,
+    kind: MetricType,
+    typed: bool,
+    help: bool,
+    unit: bool,
+    sampled: bool,
+}
+
+/// Groups entries into families as they come and checks what [`parse`]
+/// checks. It keeps per family only its name and what was declared, never
+/// a sample, so its memory follows the number of families, not the size of
+/// the page.
+#[derive(Debug, Default)]
+pub struct FamilyTracker {
+    states: Vec<FamilyState>,
+    index: HashMap<std::sync::Arc<str>, usize>,
+    current: Option<usize>,
+    samples: usize,
+    cost: usize,
+}
+
+/// Bytes one tracked family takes besides its name: its state, the shared
+/// name's header, the index entry and their growth slack (measured).
+const FAMILY_COST: usize = 128;
+
+impl FamilyTracker {
+    /// Families seen.
+    pub fn families(&self) -> usize {
+        self.states.len()
+    }
+
+    /// Samples seen.
+    pub fn samples(&self) -> usize {
+        self.samples
+    }
+
+    /// About how many bytes the tracking takes.
+    pub fn cost(&self) -> usize {
+        self.cost
+    }
+
+    /// Files `entry` under its family (`None` for `# EOF`), or says what is
+    /// wrong with it.
+    pub fn accept(&mut self, entry: &Entry<'_>) -> Result<Option<Accepted>, ParseErrorKind> {
+        let accepted = match entry {
+            Entry::Eof => return Ok(None),
+            Entry::Help { name, .. } => {
+                let accepted = self.family(name);
+                let f = &mut self.states[accepted.family];
+                if std::mem::replace(&mut f.help, true) {
+                    return Err(ParseErrorKind::DuplicateMetadata("HELP"));
                 }
-                families[i].family.help = Some(text);
-                current = Some(i);
+                accepted
             }
-            Entry::Unit { name, unit } => {
-                let i = family_index(&mut families, &mut index, name);
-                if families[i].family.unit.is_some() {
-                    return Err(meta_err(ParseErrorKind::DuplicateMetadata("UNIT")));
+            Entry::Unit { name, .. } => {
+                let accepted = self.family(name);
+                let f = &mut self.states[accepted.family];
+                if std::mem::replace(&mut f.unit, true) {
+                    return Err(ParseErrorKind::DuplicateMetadata("UNIT"));
                 }
-                families[i].family.unit = Some(unit);
-                current = Some(i);
+                accepted
             }
             Entry::Type { name, kind } => {
-                let i = family_index(&mut families, &mut index, name);
-                let f = &mut families[i];
+                let accepted = self.family(name);
+                let f = &mut self.states[accepted.family];
                 if f.typed {
-                    return Err(meta_err(ParseErrorKind::DuplicateMetadata("TYPE")));
+                    return Err(ParseErrorKind::DuplicateMetadata("TYPE"));
                 }
-                if !f.family.samples.is_empty() {
-                    return Err(meta_err(ParseErrorKind::TypeAfterSamples));
+                if f.sampled {
+                    return Err(ParseErrorKind::TypeAfterSamples);
                 }
-                f.family.kind = kind;
+                f.kind = *kind;
                 f.typed = true;
-                current = Some(i);
+                accepted
             }
             Entry::Sample(sample) => {
-                let i = match current.filter(|&i| belongs(&families[i].family, sample.name)) {
-                    Some(i) => i,
-                    None => find_family(&families, &index, sample.name)
-                        .unwrap_or_else(|| family_index(&mut families, &mut index, sample.name)),
+                let accepted = match self
+                    .current
+                    .filter(|&i| belongs(&self.states[i], sample.name))
+                    .or_else(|| self.find_family(sample.name))
+                {
+                    Some(family) => Accepted {
+                        family,
+                        created: false,
+                    },
+                    None => self.family(sample.name),
                 };
-                let f = &mut families[i].family;
+                let f = &mut self.states[accepted.family];
                 let bound = match f.kind {
                     MetricType::Histogram | MetricType::GaugeHistogram
                         if sample.name.ends_with("_bucket") =>
                     {
                         Some("le")
                     }
-                    MetricType::Summary if sample.name == f.name => Some("quantile"),
+                    MetricType::Summary if sample.name == &*f.name => Some("quantile"),
                     _ => None,
                 };
                 if let Some(label) =
                     bound.filter(|l| sample.label(l).and_then(parse_float).is_none())
                 {
-                    let content = line_content(text, sample.line);
-                    return Err(error(
-                        sample.line,
-                        content,
-                        ParseErrorKind::MissingBound(label),
-                    ));
+                    return Err(ParseErrorKind::MissingBound(label));
                 }
-                f.samples.push(sample);
-                current = Some(i);
+                f.sampled = true;
+                self.samples += 1;
+                accepted
             }
+        };
+        self.current = Some(accepted.family);
+        Ok(Some(accepted))
+    }
+
+    fn family(&mut self, name: &str) -> Accepted {
+        if let Some(&family) = self.index.get(name) {
+            return Accepted {
+                family,
+                created: false,
+            };
+        }
+        self.cost += FAMILY_COST + name.len();
+        let name: std::sync::Arc<str> = name.into();
+        self.states.push(FamilyState {
+            name: name.clone(),
+            kind: MetricType::Untyped,
+            typed: false,
+            help: false,
+            unit: false,
+            sampled: false,
+        });
+        let family = self.states.len() - 1;
+        self.index.insert(name, family);
+        Accepted {
+            family,
+            created: true,
         }
     }
-    Ok(Exposition {
-        format,
-        families: families.into_iter().map(|f| f.family).collect(),
-    })
+
+    fn find_family(&self, sample: &str) -> Option<usize> {
+        for suffix in [
+            "_bucket", "_count", "_sum", "_total", "_created", "_gsum", "_gcount", "_info",
+        ] {
+            if let Some(&i) = sample
+                .strip_suffix(suffix)
+                .and_then(|base| self.index.get(base))
+            {
+                if belongs(&self.states[i], sample) {
+                    return Some(i);
+                }
+            }
+        }
+        self.index.get(sample).copied()
+    }
 }
 
-struct Building<'a> {
-    family: Family<'a>,
-    typed: bool,
-}
-
-fn family_index<'a>(
-    families: &mut Vec<Building<'a>>,
-    index: &mut HashMap<&'a str, usize>,
-    name: &'a str,
-) -> usize {
-    *index.entry(name).or_insert_with(|| {
-        families.push(Building {
-            family: Family {
-                name,
-                kind: MetricType::Untyped,
-                help: None,
-                unit: None,
-                samples: Vec::new(),
-            },
-            typed: false,
-        });
-        families.len() - 1
-    })
-}
-
-fn belongs(family: &Family<'_>, sample: &str) -> bool {
-    match sample.strip_prefix(family.name) {
+fn belongs(family: &FamilyState, sample: &str) -> bool {
+    match sample.strip_prefix(&*family.name) {
         Some("") => true,
         Some(suffix) => family.kind.suffixes().contains(&suffix),
         None => false,
     }
 }
 
-fn find_family(
-    families: &[Building<'_>],
-    index: &HashMap<&str, usize>,
-    sample: &str,
-) -> Option<usize> {
-    for suffix in [
-        "_bucket", "_count", "_sum", "_total", "_created", "_gsum", "_gcount", "_info",
-    ] {
-        if let Some(&i) = sample.strip_suffix(suffix).and_then(|base| index.get(base)) {
-            if belongs(&families[i].family, sample) {
-                return Some(i);
-            }
+/// What a streamed exposition held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Shape {
+    /// Metric families.
+    pub families: usize,
+    /// Samples.
+    pub samples: usize,
+    /// Bytes read.
+    pub bytes: usize,
+}
+
+/// Parses an exposition that arrives in pieces (an HTTP body), validating
+/// what [`parse`] validates and handing each sample to a callback as its
+/// line completes. Nothing is kept of a sample after its callback: memory
+/// is the longest line plus the family names, whatever the page's size.
+#[derive(Debug)]
+pub struct StreamParser {
+    reader: LineReader,
+    tracker: FamilyTracker,
+    pending: Vec<u8>,
+    bytes: usize,
+    budget: usize,
+}
+
+impl StreamParser {
+    /// A parser for `format` whose family tracking may take up to `budget`
+    /// bytes (a page of millions of one-line families is refused, not
+    /// tracked into gigabytes).
+    pub fn new(format: Format, budget: usize) -> Self {
+        StreamParser {
+            reader: LineReader::new(format),
+            tracker: FamilyTracker::default(),
+            pending: Vec::new(),
+            bytes: 0,
+            budget,
         }
     }
-    index.get(sample).copied()
+
+    /// Feeds the next piece of the body; `each` sees every sample whose line
+    /// it completes.
+    pub fn feed(
+        &mut self,
+        piece: &[u8],
+        each: &mut dyn FnMut(&Sample<'_>),
+    ) -> Result<(), ParseError> {
+        self.bytes += piece.len();
+        let Some(last) = piece.iter().rposition(|&b| b == b'\n') else {
+            self.pending.extend_from_slice(piece);
+            return Ok(());
+        };
+        let (complete, rest) = piece.split_at(last + 1);
+        if self.pending.is_empty() {
+            self.lines(complete, each)?;
+        } else {
+            let mut joined = std::mem::take(&mut self.pending);
+            joined.extend_from_slice(complete);
+            self.lines(&joined, each)?;
+        }
+        self.pending.extend_from_slice(rest);
+        Ok(())
+    }
+
+    /// Ends the body: the last line (without a newline) and the `# EOF`
+    /// rule of OpenMetrics.
+    pub fn finish(mut self, each: &mut dyn FnMut(&Sample<'_>)) -> Result<Shape, ParseError> {
+        let tail = std::mem::take(&mut self.pending);
+        if !tail.is_empty() {
+            self.line(&tail, each)?;
+        }
+        self.reader.finish()?;
+        Ok(Shape {
+            families: self.tracker.families(),
+            samples: self.tracker.samples(),
+            bytes: self.bytes,
+        })
+    }
+
+    fn lines(&mut self, bytes: &[u8], each: &mut dyn FnMut(&Sample<'_>)) -> Result<(), ParseError> {
+        // `bytes` ends with a newline, which ends its last line.
+        let body = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+        for raw in body.split(|&b| b == b'\n') {
+            self.line(raw, each)?;
+        }
+        Ok(())
+    }
+
+    fn line(&mut self, raw: &[u8], each: &mut dyn FnMut(&Sample<'_>)) -> Result<(), ParseError> {
+        let text = String::from_utf8_lossy(raw);
+        let Some(entry) = self.reader.read(&text)? else {
+            return Ok(());
+        };
+        let line = self.reader.line();
+        let raw = text.strip_suffix('\r').unwrap_or(&text);
+        self.tracker
+            .accept(&entry)
+            .map_err(|kind| error(line, raw, kind))?;
+        if self.tracker.cost() > self.budget {
+            let kind = ParseErrorKind::TooManyFamilies {
+                families: self.tracker.families(),
+                budget: self.budget,
+            };
+            return Err(error(line, raw, kind));
+        }
+        if let Entry::Sample(sample) = &entry {
+            each(sample);
+        }
+        Ok(())
+    }
 }
 
 fn line_content(text: &str, line: usize) -> &str {

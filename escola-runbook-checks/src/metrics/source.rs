@@ -4,19 +4,77 @@
 //! VictoriaMetrics speak it too). A team with Prometheus asks it with PromQL;
 //! a team without scrapes the app twice and takes the deltas.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use escola_runbook_core::duration::{self, DurationError, Range};
 use escola_runbook_core::{Secret, format_duration};
 use serde::Deserialize;
 use tokio::sync::OnceCell;
 
-use super::compute::{self, Histogram, Labels, Series};
-use super::parse::{self, Format, ParseError};
+use super::compute::{self, Histogram, HistogramCollector, Labels, Series};
+use super::parse::{Format, ParseError, Sample, Shape, StreamParser};
 
 /// Default limit for one HTTP request.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Default cap on one answer's body: a `/metrics` page or a Prometheus API
+/// answer larger than this is refused before it is held in memory.
+pub const DEFAULT_MAX_BODY: u64 = 64 * 1024 * 1024;
+/// [`DEFAULT_MAX_BODY`] as written in parameters and `check --list`.
+pub const DEFAULT_MAX_BODY_TEXT: &str = "64MiB";
+
+/// `67108864` as `64 MiB`, for messages.
+pub fn format_bytes(n: u64) -> String {
+    const MIB: u64 = 1024 * 1024;
+    if n >= MIB && n % MIB == 0 {
+        format!("{} MiB", n / MIB)
+    } else if n >= MIB {
+        format!("{:.1} MiB", n as f64 / MIB as f64)
+    } else if n >= 1024 && n % 1024 == 0 {
+        format!("{} KiB", n / 1024)
+    } else {
+        format!("{n} bytes")
+    }
+}
+
+/// Parses a body cap: bytes (`1000000`) or with a unit, `KiB`, `MiB`,
+/// `GiB` (powers of 1024) or `KB`, `MB`, `GB` (powers of 1000); at least
+/// 1 KiB.
+pub fn parse_bytes(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let factor: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "KB" | "kB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        _ => {
+            return Err(format!(
+                "`{text}` is not a size; write e.g. 64MiB, 200MB or 1000000 (bytes)"
+            ));
+        }
+    };
+    let too_big = || format!("`{text}` is larger than this machine can address");
+    let n: u64 = number.parse().map_err(|_| {
+        if number.is_empty() {
+            format!("`{text}` is not a size; write e.g. 64MiB, 200MB or 1000000 (bytes)")
+        } else {
+            too_big()
+        }
+    })?;
+    let bytes = n.checked_mul(factor).ok_or_else(too_big)?;
+    if bytes < 1024 {
+        return Err(format!("`{text}` is below 1 KiB; no metrics page fits"));
+    }
+    Ok(bytes)
+}
 
 /// A source could not deliver.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +106,40 @@ pub enum SourceError {
         status: u16,
         /// The start of the body.
         body: String,
+    },
+    /// The answer is larger than the cap; reading stopped there.
+    #[error(
+        "{url} answered with {}, more than the {} cap on one answer{}; raise it (`max_body`, --max-body) if a page that large is expected",
+        if *.declared { format!("Content-Length {} ({})", .seen, format_bytes(*.seen)) } else { format!("{} read before stopping ({} bytes)", format_bytes(*.seen), .seen) },
+        format_bytes(*.limit),
+        if *.declared { ", so nothing was read" } else { "" }
+    )]
+    TooLarge {
+        /// The URL.
+        url: String,
+        /// The cap, in bytes.
+        limit: u64,
+        /// The size seen: the declared Content-Length, or the bytes read
+        /// when the cap was crossed.
+        seen: u64,
+        /// True when `seen` is the Content-Length.
+        declared: bool,
+    },
+    /// The series to keep from one answer would take more memory than its
+    /// cap; keeping stopped there.
+    #[error(
+        "{url}: keeping the {series} series of `{metric}` seen so far already takes more than the {} cap on one answer; sum them (--by LABELS, or `by` on the check) or raise the cap (`max_body`, --max-body)",
+        format_bytes(*.limit)
+    )]
+    TooManySeries {
+        /// The URL.
+        url: String,
+        /// The metric whose series were being kept.
+        metric: String,
+        /// Series kept when the cap was crossed.
+        series: usize,
+        /// The cap, in bytes.
+        limit: u64,
     },
     /// The body is not a valid exposition.
     #[error("{url} answered, but not with valid metrics ({format}): {error}")]
@@ -116,10 +208,10 @@ impl Window {
     }
 
     /// Parses `cumulative` (or `0`) and durations such as `5m`.
-    pub fn parse(text: &str) -> Option<Window> {
+    pub fn parse(text: &str) -> Result<Window, DurationError> {
         match text.trim() {
-            "cumulative" | "0" | "" => Some(Window::Cumulative),
-            other => crate::registry::parse_duration(other).map(|d| {
+            "cumulative" | "" => Ok(Window::Cumulative),
+            other => duration::parse_in(other, Range::ZERO_OR_MORE).map(|d| {
                 if d.is_zero() {
                     Window::Cumulative
                 } else {
@@ -236,7 +328,64 @@ fn excerpt(body: &str) -> String {
     }
 }
 
-/// One answer of a `/metrics` endpoint.
+/// Reads `response`'s body piece by piece into `sink`, refusing it (before
+/// reading, from its Content-Length, or as soon as the bytes read cross
+/// it) when it is larger than `limit`.
+async fn read_capped(
+    mut response: reqwest::Response,
+    url: &str,
+    limit: u64,
+    sink: &mut (dyn FnMut(&[u8]) -> Result<(), SourceError> + Send),
+) -> Result<(), SourceError> {
+    let too_large = |seen, declared| SourceError::TooLarge {
+        url: url.to_owned(),
+        limit,
+        seen,
+        declared,
+    };
+    if let Some(declared) = response.content_length().filter(|&n| n > limit) {
+        return Err(too_large(declared, true));
+    }
+    let mut read: u64 = 0;
+    while let Some(piece) = response.chunk().await.map_err(|e| transport(url, &e))? {
+        read = read.saturating_add(piece.len() as u64);
+        if read > limit {
+            return Err(too_large(read, false));
+        }
+        sink(&piece)?;
+    }
+    Ok(())
+}
+
+/// The whole body, within `limit`.
+async fn read_all(
+    response: reqwest::Response,
+    url: &str,
+    limit: u64,
+) -> Result<Vec<u8>, SourceError> {
+    let mut body = Vec::new();
+    read_capped(response, url, limit, &mut |piece| {
+        body.extend_from_slice(piece);
+        Ok(())
+    })
+    .await?;
+    Ok(body)
+}
+
+/// The start of an error answer: enough for a message, never the whole of
+/// a large one.
+async fn read_excerpt(mut response: reqwest::Response) -> String {
+    let mut body = Vec::new();
+    while body.len() < 4096 {
+        match response.chunk().await {
+            Ok(Some(piece)) => body.extend_from_slice(&piece),
+            _ => break,
+        }
+    }
+    excerpt(&String::from_utf8_lossy(&body))
+}
+
+/// One answer of a `/metrics` endpoint, parsed as it streamed in.
 #[derive(Debug, Clone)]
 pub struct Scrape {
     /// The URL scraped.
@@ -247,21 +396,10 @@ pub struct Scrape {
     pub content_type: Option<String>,
     /// The format the body is in.
     pub format: Format,
-    /// The body.
-    pub body: String,
+    /// Families, samples and bytes of the body.
+    pub shape: Shape,
     /// How long the request took.
     pub elapsed: Duration,
-}
-
-impl Scrape {
-    /// Parses the body.
-    pub fn parse(&self) -> Result<parse::Exposition<'_>, SourceError> {
-        parse::parse(&self.body, self.format).map_err(|error| SourceError::Parse {
-            url: self.url.clone(),
-            format: self.format.name(),
-            error,
-        })
-    }
 }
 
 /// Scrapes an application's `/metrics` directly.
@@ -273,6 +411,7 @@ pub struct ScrapeSource {
     token: Option<Secret>,
     timeout: Duration,
     every: Option<Duration>,
+    max_body: u64,
     // Built once: loading the TLS roots costs milliseconds per client.
     client: Arc<OnceCell<reqwest::Client>>,
 }
@@ -298,8 +437,16 @@ impl ScrapeSource {
             token: None,
             timeout: DEFAULT_TIMEOUT,
             every: None,
+            max_body: DEFAULT_MAX_BODY,
             client: Arc::default(),
         }
+    }
+
+    /// Refuses a page larger than `bytes` ([`DEFAULT_MAX_BODY`] by
+    /// default), reading no further than that.
+    pub fn max_body(mut self, bytes: u64) -> Self {
+        self.max_body = bytes;
+        self
     }
 
     /// Sends `Authorization: Bearer <token>`.
@@ -333,8 +480,14 @@ impl ScrapeSource {
         self.token.is_some()
     }
 
-    /// One GET of the endpoint; a non-2xx status is an error.
-    pub async fn scrape(&self) -> Result<Scrape, SourceError> {
+    /// One GET of the endpoint, parsed as it arrives: `each` sees every
+    /// sample, and nothing of the body is held beyond its current line
+    /// (when the `Content-Type` does not say the format, the body is held,
+    /// within the cap, to find it). A non-2xx status is an error.
+    pub async fn scrape(
+        &self,
+        each: &mut (dyn FnMut(&Sample<'_>) + Send),
+    ) -> Result<Scrape, SourceError> {
         let url = reqwest::Url::parse(&self.url).map_err(|e| SourceError::InvalidUrl {
             url: self.shown.clone(),
             message: e.to_string(),
@@ -353,53 +506,131 @@ impl ScrapeSource {
             .await
             .map_err(|e| transport(&self.shown, &e))?;
         let status = response.status().as_u16();
+        if !(200..300).contains(&status) {
+            return Err(SourceError::Status {
+                url: self.shown.clone(),
+                status,
+                body: read_excerpt(response).await,
+            });
+        }
         let content_type = response
             .headers()
             .get(reqwest::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let body = response
-            .text()
-            .await
-            .map_err(|e| transport(&self.shown, &e))?;
-        let elapsed = started.elapsed();
-        if !(200..300).contains(&status) {
-            return Err(SourceError::Status {
+        let invalid = |format: Format| {
+            move |error| SourceError::Parse {
                 url: self.shown.clone(),
-                status,
-                body: excerpt(&body),
-            });
-        }
-        let format = Format::detect(content_type.as_deref(), &body);
+                format: format.name(),
+                error,
+            }
+        };
+        // The cap bounds what parsing keeps (the family names) as well as
+        // the bytes read.
+        let budget = usize::try_from(self.max_body).unwrap_or(usize::MAX);
+        let (format, shape) = match Format::declared(content_type.as_deref()) {
+            Some(format) => {
+                let mut parser = StreamParser::new(format, budget);
+                read_capped(response, &self.shown, self.max_body, &mut |piece| {
+                    parser.feed(piece, each).map_err(invalid(format))
+                })
+                .await?;
+                (format, parser.finish(each).map_err(invalid(format))?)
+            }
+            None => {
+                let body = read_all(response, &self.shown, self.max_body).await?;
+                let format = Format::detect(None, &String::from_utf8_lossy(&body));
+                let mut parser = StreamParser::new(format, budget);
+                parser.feed(&body, each).map_err(invalid(format))?;
+                (format, parser.finish(each).map_err(invalid(format))?)
+            }
+        };
         Ok(Scrape {
             url: self.shown.clone(),
             status,
             content_type,
             format,
-            body,
-            elapsed,
+            shape,
+            elapsed: started.elapsed(),
         })
     }
 
-    fn extract(&self, scrape: &Scrape, query: &MetricsQuery) -> Result<Raw, SourceError> {
-        let exposition = scrape.parse()?;
-        Ok(Raw {
-            buckets: query
-                .histogram
-                .as_ref()
-                .map(|h| compute::series(&exposition, &format!("{h}_bucket")))
-                .unwrap_or_default(),
-            counters: query
-                .counter
-                .as_ref()
-                .map(|c| compute::series(&exposition, c))
-                .unwrap_or_default(),
-        })
+    /// One scrape, keeping only the histogram and counter `query` asks for:
+    /// histograms with one label set each, counters as series.
+    async fn extract(&self, query: &MetricsQuery) -> Result<(Scrape, Raw), SourceError> {
+        let bucket = query.histogram.as_ref().map(|h| format!("{h}_bucket"));
+        // One scrape read as it is can be summed on the way in; a window's
+        // deltas need every series of every scrape first.
+        let summing = match (query.window, &query.by) {
+            (Window::Cumulative, Some(by)) => Some(by),
+            _ => None,
+        };
+        let mut histograms = summing.map_or_else(HistogramCollector::default, |by| {
+            HistogramCollector::summing(by)
+        });
+        let counter_keys = counter_keys(query).filter(|_| summing.is_some());
+        let mut summed: BTreeMap<Labels, f64> = BTreeMap::new();
+        let mut counters = Vec::new();
+        let mut counters_cost = 0;
+        let budget = usize::try_from(self.max_body).unwrap_or(usize::MAX);
+        // Past the cap nothing more is kept; the page is still read to its
+        // end (within the cap) so a malformed one says so first.
+        let mut over: Option<String> = None;
+        let scrape = self
+            .scrape(&mut |sample| {
+                if over.is_some() {
+                    return;
+                }
+                if bucket.as_deref() == Some(sample.name) {
+                    histograms.add(sample);
+                } else if query.counter.as_deref() == Some(sample.name) {
+                    let series = compute::owned_series(sample);
+                    match &counter_keys {
+                        Some(keys) => {
+                            let key = compute::project(&series.labels, keys);
+                            if !summed.contains_key(&key) {
+                                counters_cost += compute::labels_cost(&key);
+                            }
+                            *summed.entry(key).or_insert(0.0) += series.value;
+                        }
+                        None => {
+                            counters_cost += compute::labels_cost(&series.labels);
+                            counters.push(series);
+                        }
+                    }
+                } else {
+                    return;
+                }
+                if histograms.cost() + counters_cost > budget {
+                    over = Some(sample.name.to_owned());
+                }
+            })
+            .await?;
+        counters.extend(
+            summed
+                .into_iter()
+                .map(|(labels, value)| Series { labels, value }),
+        );
+        if let Some(metric) = over {
+            return Err(SourceError::TooManySeries {
+                url: self.shown.clone(),
+                metric,
+                series: counters.len() + histograms.finish().len(),
+                limit: self.max_body,
+            });
+        }
+        Ok((
+            scrape,
+            Raw {
+                histograms: histograms.finish(),
+                counters,
+            },
+        ))
     }
 }
 
 struct Raw {
-    buckets: Vec<Series>,
+    histograms: Vec<Histogram>,
     counters: Vec<Series>,
 }
 
@@ -425,11 +656,10 @@ impl MetricsSource for ScrapeSource {
     }
 
     async fn fetch(&self, query: &MetricsQuery) -> Result<MetricsData, SourceError> {
-        let first = self.scrape().await?;
-        let first_raw = self.extract(&first, query)?;
-        let (buckets, counters, seconds, provenance) = match query.window {
+        let (first, first_raw) = self.extract(query).await?;
+        let (histograms, counters, seconds, provenance) = match query.window {
             Window::Cumulative => (
-                first_raw.buckets,
+                first_raw.histograms,
                 first_raw.counters,
                 None,
                 format!(
@@ -440,7 +670,7 @@ impl MetricsSource for ScrapeSource {
             ),
             Window::Last(d) => {
                 let started = tokio::time::Instant::now();
-                let mut buckets = vec![first_raw.buckets];
+                let mut histograms = vec![first_raw.histograms];
                 let mut counters = vec![first_raw.counters];
                 let step = self.every.filter(|s| !s.is_zero() && *s < d).unwrap_or(d);
                 let mut format = first.format;
@@ -450,16 +680,15 @@ impl MetricsSource for ScrapeSource {
                         break;
                     }
                     tokio::time::sleep(step.min(remaining)).await;
-                    let next = self.scrape().await?;
-                    let raw = self.extract(&next, query)?;
+                    let (next, raw) = self.extract(query).await?;
                     format = next.format;
-                    buckets.push(raw.buckets);
+                    histograms.push(raw.histograms);
                     counters.push(raw.counters);
                 }
                 let secs = started.elapsed().as_secs_f64();
-                let scrapes = buckets.len();
+                let scrapes = histograms.len();
                 (
-                    compute::window_delta(&buckets),
+                    compute::histogram_window_delta(&histograms),
                     compute::window_delta(&counters),
                     Some(secs),
                     format!(
@@ -472,7 +701,10 @@ impl MetricsSource for ScrapeSource {
             }
         };
         Ok(MetricsData {
-            histograms: compute::histograms(&buckets, query.by.as_deref()),
+            histograms: match query.by.as_deref() {
+                Some(by) => compute::sum_histograms(histograms, by),
+                None => histograms,
+            },
             counters: sum_if(counters, counter_keys(query).as_deref()),
             warnings: Vec::new(),
             provenance: vec![provenance],
@@ -488,6 +720,7 @@ pub struct PrometheusSource {
     shown: String,
     token: Option<Secret>,
     timeout: Duration,
+    max_body: u64,
     client: Arc<OnceCell<reqwest::Client>>,
 }
 
@@ -595,7 +828,7 @@ fn instant(url: &str, (time, text): (f64, String)) -> Result<InstantValue, Sourc
 }
 
 fn parse_float(text: &str) -> Option<f64> {
-    parse::parse_float(text)
+    super::parse::parse_float(text)
 }
 
 impl PrometheusSource {
@@ -608,8 +841,16 @@ impl PrometheusSource {
             base,
             token: None,
             timeout: DEFAULT_TIMEOUT,
+            max_body: DEFAULT_MAX_BODY,
             client: Arc::default(),
         }
+    }
+
+    /// Refuses an answer larger than `bytes` ([`DEFAULT_MAX_BODY`] by
+    /// default), reading no further than that.
+    pub fn max_body(mut self, bytes: u64) -> Self {
+        self.max_body = bytes;
+        self
     }
 
     /// Sends `Authorization: Bearer <token>` (Grafana Cloud, Mimir gateways).
@@ -679,10 +920,8 @@ impl PrometheusSource {
         }
         let response = request.send().await.map_err(|e| transport(&endpoint, &e))?;
         let status = response.status().as_u16();
-        let body = response
-            .text()
-            .await
-            .map_err(|e| transport(&endpoint, &e))?;
+        let body = read_all(response, &endpoint, self.max_body).await?;
+        let body = String::from_utf8_lossy(&body);
         // Prometheus answers 400/422/503 with a JSON error body: surface it.
         let envelope: ApiEnvelope = match serde_json::from_str(&body) {
             Ok(e) => e,
@@ -709,18 +948,21 @@ impl PrometheusSource {
                     .unwrap_or_else(|| format!("HTTP {status} without a message")),
             });
         }
-        let data = envelope.data.ok_or_else(|| SourceError::Decode {
+        let ApiData {
+            result_type,
+            result,
+        } = envelope.data.ok_or_else(|| SourceError::Decode {
             url: endpoint.clone(),
             message: "answer has no `data`".into(),
         })?;
         let decode = |e: serde_json::Error| SourceError::Decode {
             url: endpoint.clone(),
-            message: format!("`{}` result: {e}", data.result_type),
+            message: format!("`{result_type}` result: {e}"),
         };
-        let data = match data.result_type.as_str() {
+        // The result is taken, not cloned: a large answer is held once.
+        let data = match result_type.as_str() {
             "vector" => {
-                let items: Vec<ApiVectorItem> =
-                    serde_json::from_value(data.result.clone()).map_err(decode)?;
+                let items: Vec<ApiVectorItem> = serde_json::from_value(result).map_err(decode)?;
                 QueryData::Vector(
                     items
                         .into_iter()
@@ -734,8 +976,7 @@ impl PrometheusSource {
                 )
             }
             "matrix" => {
-                let items: Vec<ApiMatrixItem> =
-                    serde_json::from_value(data.result.clone()).map_err(decode)?;
+                let items: Vec<ApiMatrixItem> = serde_json::from_value(result).map_err(decode)?;
                 QueryData::Matrix(
                     items
                         .into_iter()
@@ -753,13 +994,11 @@ impl PrometheusSource {
                 )
             }
             "scalar" => {
-                let v: (f64, String) =
-                    serde_json::from_value(data.result.clone()).map_err(decode)?;
+                let v: (f64, String) = serde_json::from_value(result).map_err(decode)?;
                 QueryData::Scalar(instant(&endpoint, v)?)
             }
             "string" => {
-                let (_, s): (f64, String) =
-                    serde_json::from_value(data.result.clone()).map_err(decode)?;
+                let (_, s): (f64, String) = serde_json::from_value(result).map_err(decode)?;
                 QueryData::String(s)
             }
             other => {

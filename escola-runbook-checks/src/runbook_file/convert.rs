@@ -197,6 +197,26 @@ impl RunbookFile {
                     });
                 }
             }
+            // Not evaluated yet, but a watch that could never fire is wrong
+            // now, not only once rules are wired.
+            if let (Some(interval), Some(duration)) = (watch.interval, watch.duration) {
+                let invalid = |e: escola_runbook_core::WatchError| Invalid {
+                    path: vec![key("watch")],
+                    message: format!("[watch]: {e}"),
+                };
+                let schedule =
+                    escola_runbook_core::Schedule::new(interval.0, duration.0).map_err(invalid)?;
+                for rule in &watch.rules {
+                    if let Some(d) = rule.for_ {
+                        schedule
+                            .admits(
+                                &rule.name,
+                                escola_runbook_core::rules::Window::For { duration: d.0 },
+                            )
+                            .map_err(invalid)?;
+                    }
+                }
+            }
         }
         if self.rollback.is_some() {
             warnings.push(PathWarning {

@@ -5,11 +5,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
-use escola_runbook_core::{Decision, PhaseKind, When};
+use escola_runbook_core::{Decision, PhaseKind, When, duration};
 use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-use crate::registry::parse_duration;
 
 /// The file format version this crate reads and writes.
 pub const FORMAT_VERSION: u32 = 1;
@@ -340,22 +338,7 @@ pub struct DurationText(pub Duration);
 impl DurationText {
     /// The shortest exact text for the duration (`90s`, `30m`, `1500ms`).
     pub fn text(&self) -> String {
-        let ms = self.0.as_millis();
-        if ms % 1000 != 0 {
-            return format!("{ms}ms");
-        }
-        let secs = self.0.as_secs();
-        if secs == 0 {
-            "0s".into()
-        } else if secs % 86_400 == 0 {
-            format!("{}d", secs / 86_400)
-        } else if secs % 3600 == 0 {
-            format!("{}h", secs / 3600)
-        } else if secs % 60 == 0 {
-            format!("{}m", secs / 60)
-        } else {
-            format!("{secs}s")
-        }
+        duration::exact(self.0)
     }
 }
 
@@ -374,19 +357,18 @@ impl<'de> Deserialize<'de> for DurationText {
                 f.write_str("a duration such as \"500ms\", \"30s\", \"5m\" or \"2h\"")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<DurationText, E> {
-                parse_duration(v).map(DurationText).ok_or_else(|| {
-                    E::custom(format!(
-                        "`{v}` is not a duration; write e.g. \"500ms\", \"30s\", \"5m\" or \"2h\""
-                    ))
-                })
+                duration::parse(v).map(DurationText).map_err(E::custom)
             }
+            // A TOML integer is seconds, in the same range as text.
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<DurationText, E> {
-                u64::try_from(v)
-                    .map(|s| DurationText(Duration::from_secs(s)))
-                    .map_err(|_| E::custom(format!("{v} is negative; a duration cannot be")))
+                duration::parse(&v.to_string())
+                    .map(DurationText)
+                    .map_err(E::custom)
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<DurationText, E> {
-                Ok(DurationText(Duration::from_secs(v)))
+                duration::parse(&v.to_string())
+                    .map(DurationText)
+                    .map_err(E::custom)
             }
         }
         d.deserialize_any(V)

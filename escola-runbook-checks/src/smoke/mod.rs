@@ -388,9 +388,6 @@ pub(crate) fn spec() -> crate::registry::CheckSpec {
                 check = check.concurrency(n);
             }
             if let Some(t) = p.duration("timeout")? {
-                if t.is_zero() {
-                    return Err(p.error("timeout", "must be more than 0"));
-                }
                 check = check.timeout(t);
             }
             Ok(Arc::new(check))

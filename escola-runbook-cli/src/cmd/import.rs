@@ -2,7 +2,6 @@
 
 use escola_runbook_checks::escola::EscolaConfig;
 use escola_runbook_checks::markdown::{self, ImportOptions};
-use escola_runbook_checks::registry::parse_duration;
 use escola_runbook_checks::runbook_file;
 use escola_runbook_core::exit;
 
@@ -13,17 +12,9 @@ use crate::cli::{ExportRunbookArgs, ImportArgs};
 /// lines) to stderr. Exit 2 when the document cannot be read or names an
 /// unknown check; 1 with `--strict` when there are warnings.
 pub fn import(args: ImportArgs) -> Result<i32, CliError> {
-    let command_timeout = match args.command_timeout.as_str() {
-        "none" | "0" => None,
-        text => Some(parse_duration(text).filter(|d| !d.is_zero()).ok_or_else(|| {
-            CliError::usage(format!(
-                "--command-timeout {text:?} is not a duration; write e.g. 10m or 1h, or `none`"
-            ))
-        })?),
-    };
     let options = ImportOptions {
         name: args.name.clone(),
-        command_timeout,
+        command_timeout: args.command_timeout.0,
         command_cwd: args.cwd.clone(),
         phase_level: args.phases.phase_level,
         document_name: None,

@@ -5,7 +5,6 @@ use escola_runbook_checks::metrics::compute::StatusMatcher;
 use escola_runbook_checks::metrics::{
     MetricsQuery, MetricsSource, PrometheusSource, ScrapeSource, SummaryRequest, Window, summarize,
 };
-use escola_runbook_checks::registry::parse_duration;
 use escola_runbook_core::{Redactor, Secret, exit};
 
 use crate::CliError;
@@ -44,45 +43,23 @@ pub async fn run(args: MetricsArgs, redactor: &Redactor) -> Result<i32, CliError
         redactor.register("token", &v);
         Secret::new(v)
     });
-    let timeout = parse_duration(&args.timeout).ok_or_else(|| {
-        CliError::usage(format!(
-            "--timeout {}: write a duration such as 10s",
-            args.timeout
-        ))
-    })?;
-    let window = match &args.interval {
-        None => Window::Cumulative,
-        Some(text) => match parse_duration(text) {
-            Some(d) if !d.is_zero() => Window::Last(d),
-            _ => {
-                return Err(CliError::usage(format!(
-                    "--interval {text}: write a positive duration such as 30s or 5m"
-                )));
-            }
-        },
-    };
-    let every = match &args.every {
-        None => None,
-        Some(text) => Some(
-            parse_duration(text)
-                .filter(|d| !d.is_zero())
-                .ok_or_else(|| {
-                    CliError::usage(format!(
-                        "--every {text}: write a positive duration such as 15s"
-                    ))
-                })?,
-        ),
-    };
+    let timeout = args.timeout;
+    let window = args.interval.map_or(Window::Cumulative, Window::Last);
+    let every = args.every;
     let errors =
         StatusMatcher::new(&args.errors).map_err(|e| CliError::usage(format!("--errors: {e}")))?;
     let source: Box<dyn MetricsSource> = if args.prometheus {
-        let mut s = PrometheusSource::new(&args.url).timeout(timeout);
+        let mut s = PrometheusSource::new(&args.url)
+            .timeout(timeout)
+            .max_body(args.max_body);
         if let Some(t) = token {
             s = s.token(t);
         }
         Box::new(s)
     } else {
-        let mut s = ScrapeSource::new(&args.url).timeout(timeout);
+        let mut s = ScrapeSource::new(&args.url)
+            .timeout(timeout)
+            .max_body(args.max_body);
         if let Some(t) = token {
             s = s.token(t);
         }

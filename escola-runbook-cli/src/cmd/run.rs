@@ -9,7 +9,6 @@ use std::time::Duration;
 use escola_runbook_checks::db::lock::MysqlLock;
 use escola_runbook_checks::escola;
 use escola_runbook_checks::notify::WebhookNotifier;
-use escola_runbook_checks::registry::parse_duration;
 use escola_runbook_checks::source::{self, RunbookSource, SourceMismatch};
 use escola_runbook_core::journal::read_journal;
 use escola_runbook_core::lock::{DeployLock, FileLock, Locks};
@@ -306,14 +305,7 @@ async fn execute(
     let dry_run = resume
         .as_ref()
         .map_or(options.dry_run, |(plan, _)| plan.record.run.dry_run);
-    if let Some(text) = &args.confirm_timeout {
-        let deadline = parse_duration(text)
-            .filter(|d| !d.is_zero())
-            .ok_or_else(|| {
-                CliError::usage(format!(
-                    "--confirm-timeout {text:?} is not a duration; write e.g. 30s, 5m or 1h"
-                ))
-            })?;
+    if let Some(deadline) = args.confirm_timeout {
         let default = match args.confirm_default {
             DefaultDecision::Confirm => Decision::Confirmed,
             DefaultDecision::Decline => Decision::Declined,

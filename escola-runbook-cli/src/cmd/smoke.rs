@@ -3,7 +3,6 @@
 //! was not evaluated, or the target did not answer; 2 on bad input (nothing
 //! was sent).
 
-use escola_runbook_checks::registry::parse_duration;
 use escola_runbook_checks::smoke::{self, SmokeOptions};
 use escola_runbook_core::{Redactor, Status, exit};
 
@@ -18,19 +17,12 @@ pub async fn run(args: SmokeArgs, redactor: &Redactor) -> Result<i32, CliError> 
     let secrets = super::secrets(&args.secrets, redactor)?;
     let mut options = SmokeOptions {
         base_url: Some(args.base_url.clone()),
+        timeout: args.timeout,
         secrets,
         concurrency: usize::from(args.concurrency),
         redactor: redactor.clone(),
         ..SmokeOptions::default()
     };
-    options.timeout = parse_duration(&args.timeout)
-        .filter(|t| !t.is_zero())
-        .ok_or_else(|| {
-            CliError::usage(format!(
-                "--timeout {:?} is not a duration; write e.g. 500ms, 10s or 1m",
-                args.timeout
-            ))
-        })?;
     for pair in &args.vars {
         match pair.split_once('=') {
             Some((k, v)) if !k.trim().is_empty() => {

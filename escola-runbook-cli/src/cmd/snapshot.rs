@@ -5,7 +5,6 @@ use std::io::IsTerminal;
 use std::sync::Arc;
 
 use escola_runbook_checks::db::{self, DbTimeouts, RestoreOptions, SnapshotOptions};
-use escola_runbook_checks::registry::parse_duration;
 use escola_runbook_core::exit;
 use escola_runbook_core::{Redactor, Secret};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -21,9 +20,9 @@ pub async fn run(command: SnapshotCommand, redactor: &Redactor) -> Result<i32, C
             let mut opts = SnapshotOptions::new(&args.out);
             opts.databases = args.databases;
             opts.threads = args.threads.max(1);
-            opts.timeouts = timeouts(&args.waits)?;
-            if let Some(text) = &args.lock_wait {
-                opts.lock_wait_timeout = duration("--lock-wait", text)?;
+            opts.timeouts = timeouts(&args.waits);
+            if let Some(wait) = args.lock_wait {
+                opts.lock_wait_timeout = wait;
             }
             if let Some(tries) = args.lock_tries {
                 opts.lock_tries = tries;
@@ -92,7 +91,7 @@ pub async fn run(command: SnapshotCommand, redactor: &Redactor) -> Result<i32, C
             let mut opts = RestoreOptions::new(&args.database);
             opts.source_database = args.source;
             opts.force = args.force;
-            opts.timeouts = timeouts(&args.waits)?;
+            opts.timeouts = timeouts(&args.waits);
             let spinner = progress_bar();
             if let Some(s) = &spinner {
                 s.set_message(format!("restoring into `{}`", args.database));
@@ -158,26 +157,15 @@ pub async fn run(command: SnapshotCommand, redactor: &Redactor) -> Result<i32, C
 }
 
 /// The snapshot timeouts, with `--connect-timeout` and `--read-timeout`.
-fn timeouts(args: &DbWaitArgs) -> Result<DbTimeouts, CliError> {
+fn timeouts(args: &DbWaitArgs) -> DbTimeouts {
     let mut t = DbTimeouts::SNAPSHOT;
-    if let Some(text) = &args.connect_timeout {
-        t.connect = duration("--connect-timeout", text)?;
+    if let Some(d) = args.connect_timeout {
+        t.connect = d;
     }
-    if let Some(text) = &args.read_timeout {
-        t.read = duration("--read-timeout", text)?;
+    if let Some(d) = args.read_timeout {
+        t.read = d;
     }
-    Ok(t)
-}
-
-/// A duration flag, more than zero (zero would give up at once).
-fn duration(flag: &str, text: &str) -> Result<std::time::Duration, CliError> {
-    parse_duration(text)
-        .filter(|d| !d.is_zero())
-        .ok_or_else(|| {
-            CliError::usage(format!(
-                "{flag} {text:?} is not a duration above zero; write e.g. 2s, 30s or 5m"
-            ))
-        })
+    t
 }
 
 /// The URL from the environment variable or file; registered with the

@@ -28,15 +28,18 @@ pub async fn watch(args: WatchArgs, redactor: &Redactor) -> Result<i32, CliError
             "no target: pass --set metrics_url=https://api.example.org/metrics (or --set base_url=...)",
         ));
     }
-    let source = SourceConfig::scrape().token_secret("metrics_token");
+    let source = SourceConfig::scrape()
+        .token_secret("metrics_token")
+        .max_body(args.max_body);
     let live = rules
         .specs
         .iter()
         .map(|spec| rules.live_rule(spec, &source))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| CliError::usage(e.to_string()))?;
-    let watch =
-        Watch::new(live, rules.interval, rules.duration).rollback_window(rules.rollback_window);
+    let watch = Watch::new(live, rules.interval, rules.duration)
+        .map_err(|e| CliError::usage(e.to_string()))?
+        .rollback_window(rules.rollback_window);
     let runbook = Runbook::builder(format!("watch {}", args.rules.display()))
         .phase(Phase::watch("watch", "Watch").step(Step::check("rules", "Alert rules", watch)))
         .build()
