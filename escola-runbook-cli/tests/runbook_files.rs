@@ -225,3 +225,34 @@ fn phase_level_overrides_the_inferred_phases_and_refuses_bad_levels() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("--markdown"), "{}", stderr(&out));
 }
+
+/// A document in another style whose verify step fails after its rollout
+/// ran: the document's own rollback section runs. The phase before the
+/// first command (nothing to undo there) does not roll back.
+#[test]
+fn a_markdown_rollback_section_runs_when_a_later_phase_fails_after_a_change() {
+    let doc = "Hotfix runbook\n==============\n\nPhase A: Before the window\n--------------------------\n- [ ] Tell the team\n\n### Phase B — Rollout\n- [ ] Deploy it\n  ```bash\n  echo deployed >> log.txt\n  ```\n\n### Phase C — Verify\n- [ ] Check it works\n  ```bash\n  test -f ok\n  ```\n\n### Phase D: Roll back\n- [ ] Revert it\n  ```bash\n  echo reverted >> log.txt\n  ```\n";
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("rb.md"), doc).unwrap();
+
+    let plan = run_in(dir.path(), &["plan", "--markdown", "rb.md"]);
+    let plan_text = String::from_utf8_lossy(&plan.stdout);
+    for line in [
+        "1. Phase A: Before the window  [phase-a-before-the-window] (normal)\n",
+        "2. Phase B — Rollout  [phase-b-rollout] (normal, rollback on failure)\n",
+        "3. Phase C — Verify  [phase-c-verify] (normal, rollback on failure)\n",
+        "4. Phase D: Roll back  [phase-d-roll-back] (rollback)\n",
+    ] {
+        assert!(plan_text.contains(line), "{line}{plan_text}");
+    }
+
+    let out = run_in(dir.path(), &["run", "--yes", "--markdown", "rb.md"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let log = std::fs::read_to_string(dir.path().join("log.txt")).unwrap();
+    assert_eq!(log, "deployed\nreverted\n");
+    assert!(
+        stderr(&out).contains("a failure from `Phase B — Rollout` (line 8) on runs it"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -58,6 +58,37 @@ struct Importer<'a> {
     last_step: Option<StepRef>,
 }
 
+/// A document with a rollback phase means "if this fails, roll back": the
+/// phases from the first one that runs a command up to the rollback phase
+/// roll back on failure (those before run no command, so a failure there
+/// has nothing to undo; those after it are follow-up work). The executor
+/// still rolls back only when a step of the run changed something. Where
+/// the rollback heading was itself an inference worth a warning, the
+/// warning says which phases lead to it; `plan` shows it for every phase.
+fn roll_back_on_failure(phases: &mut [PhaseFile], lines: &[usize], warnings: &mut [ImportWarning]) {
+    let Some(rollback) = phases.iter().position(|p| p.kind == PhaseKind::Rollback) else {
+        return;
+    };
+    let Some(first) = phases[..rollback]
+        .iter()
+        .position(|p| p.steps.iter().any(|s| s.command.is_some()))
+    else {
+        return;
+    };
+    for p in &mut phases[first..rollback] {
+        p.rollback_on_failure = true;
+    }
+    if let Some(w) = warnings
+        .iter_mut()
+        .find(|w| w.line == lines[rollback] && w.message.contains("is the rollback phase"))
+    {
+        w.message.push_str(&format!(
+            "; a failure from `{}` (line {}) on runs it, once a step of the run has changed something",
+            phases[first].title, lines[first]
+        ));
+    }
+}
+
 /// Imports `markdown`.
 pub(crate) fn import(markdown: &str, options: &ImportOptions) -> Imported {
     let blocks = tree::parse(markdown);
@@ -109,6 +140,7 @@ pub(crate) fn import(markdown: &str, options: &ImportOptions) -> Imported {
             });
         }
     }
+    roll_back_on_failure(&mut im.phases, &im.phase_lines, &mut im.warnings);
     im.warnings.sort_by_key(|w| w.line);
     Imported {
         file: RunbookFile {
