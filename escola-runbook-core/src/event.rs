@@ -9,16 +9,18 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::check::{Description, Environment};
+use crate::alert::RuleTransition;
+use crate::check::Description;
 use crate::confirm::Confirmation;
+use crate::environment::Environment;
 use crate::journal::JournalWriter;
-use crate::lock_unpoisoned;
+use crate::journal_error::JournalWriteError;
 use crate::model::{Metadata, PhaseKind, Runbook, StepKind, When};
+use crate::mutex::lock_unpoisoned;
 use crate::notice::{Announcer, Notice};
 use crate::outcome::{Outcome, Status};
 use crate::process::ProcessGroup;
 use crate::record::RunRecord;
-use crate::rules::AlertState;
 use crate::secret::Redactor;
 
 /// The version of the event and report JSON schema. Bumped on any change a
@@ -348,28 +350,6 @@ pub struct LockOwner {
     pub heartbeat: DateTime<Utc>,
 }
 
-/// An alert rule's state change, with what caused it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RuleTransition {
-    /// Rule id.
-    pub rule: String,
-    /// State before.
-    pub from: AlertState,
-    /// State after.
-    pub to: AlertState,
-    /// The value that caused it, if one was measured.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub value: Option<f64>,
-    /// The rule's condition ("p95 > 2s, for 5m").
-    pub condition: String,
-    /// What the evaluation saw (value with unit, or the error).
-    pub detail: String,
-    /// Time since the watch started.
-    pub offset_ms: u64,
-    /// Wall time.
-    pub at: DateTime<Utc>,
-}
-
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -651,21 +631,6 @@ impl Observer for EventLog {
     fn on_event(&self, event: &Event) {
         lock_unpoisoned(&self.events).push(event.clone())
     }
-}
-
-/// The journal could not be written: the run stops, because a run without
-/// its record cannot be trusted or resumed.
-#[derive(Debug, thiserror::Error)]
-#[error("cannot {action} the run journal {path}: {source}")]
-pub struct JournalWriteError {
-    /// The journal file.
-    pub path: std::path::PathBuf,
-    /// What was being done, in words: "create", "open", or "append
-    /// step_finished of step `migrate` (passed) to" when a record was lost.
-    pub action: String,
-    /// The I/O error.
-    #[source]
-    pub source: std::io::Error,
 }
 
 /// Redacts an event, journals it, then fans it out.

@@ -5,8 +5,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-
-use crate::lock_unpoisoned as lock;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -16,67 +14,31 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::check::{CANCEL_GRACE, Check, Ctx, Environment};
+use crate::alert::RuleTransition;
+use crate::check::Check;
+use crate::clock::{Clock, SystemClock};
 use crate::confirm::{
     ConfirmRequest, Confirmation, Confirmer, Decision, PreapprovedConfirmer, Via,
 };
+use crate::ctx::{CANCEL_GRACE, Ctx, StepHost};
+use crate::environment::Environment;
 use crate::event::{
-    Dispatcher, Event, InterruptedDecision, JournalWriteError, LockOwner, Observer, Resolution,
-    ResumeInfo, RollbackReason, RollbackWithheld, RunInfo, RunbookOrigin, RunbookOutline,
-    SCHEMA_VERSION, Verdict,
+    Dispatcher, Event, InterruptedDecision, LockOwner, Observer, Resolution, ResumeInfo,
+    RollbackReason, RollbackWithheld, RunInfo, RunbookOrigin, RunbookOutline, SCHEMA_VERSION,
+    Verdict,
 };
 use crate::identity;
 use crate::journal::{JOURNAL_FILE, JournalWriter};
+use crate::journal_error::JournalWriteError;
 use crate::lock::{DeployLock, LockError};
 use crate::model::{Phase, PhaseKind, Runbook, Step, StepKind, When};
+use crate::mutex::lock_unpoisoned as lock;
 use crate::notice::{Announcer, NOTICE_WAIT, Notifier};
 use crate::outcome::{Evidence, Outcome, SkipReason, Status};
+use crate::process::ProcessGroup;
 use crate::record::RunRecord;
 use crate::resume::{ResumeError, ResumePlan};
 use crate::secret::Secrets;
-
-/// Wall-clock time for records. Elapsed times always come from tokio, so a
-/// test on a paused clock gets both deterministic.
-pub trait Clock: Send + Sync {
-    /// Now.
-    fn now(&self) -> DateTime<Utc>;
-}
-
-/// The system clock.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> DateTime<Utc> {
-        Utc::now()
-    }
-}
-
-/// A clock that starts at a fixed instant and advances with tokio's clock:
-/// with `start_paused` it makes timestamps in tests exact.
-#[derive(Debug, Clone, Copy)]
-pub struct TokioClock {
-    epoch: DateTime<Utc>,
-    start: Instant,
-}
-
-impl TokioClock {
-    /// A clock reading `epoch` now.
-    pub fn starting_at(epoch: DateTime<Utc>) -> Self {
-        TokioClock {
-            epoch,
-            start: Instant::now(),
-        }
-    }
-}
-
-impl Clock for TokioClock {
-    fn now(&self) -> DateTime<Utc> {
-        let elapsed =
-            chrono::Duration::from_std(self.start.elapsed()).unwrap_or(chrono::Duration::MAX);
-        self.epoch.checked_add_signed(elapsed).unwrap_or(self.epoch)
-    }
-}
 
 /// What to run and as whom.
 ///
@@ -535,8 +497,12 @@ impl Executor {
             done,
             lock_lost: Arc::new(Mutex::new(None)),
             completed: Mutex::new(Vec::new()),
+            host: Arc::new(RunHost {
+                dispatcher: dispatcher.clone(),
+                clock: self.clock.clone(),
+                machine: self.options.host.clone(),
+            }),
             dispatcher,
-            host: Arc::from(self.options.host.as_str()),
         };
         let mut aborted_at_resume = Vec::new();
         match resume {
@@ -713,8 +679,60 @@ struct Run {
     /// Set when the deploy lock was taken over.
     lock_lost: Arc<Mutex<Option<String>>>,
     dispatcher: Dispatcher,
+    /// What each step's `Ctx` reaches the run through.
+    host: Arc<RunHost>,
+}
+
+/// The run as its steps reach it ([`StepHost`]): its clock, and its
+/// dispatcher, which journals and fans out what they record.
+struct RunHost {
+    dispatcher: Dispatcher,
+    clock: Arc<dyn Clock>,
     /// This machine, for the process groups steps start.
-    host: Arc<str>,
+    machine: String,
+}
+
+impl StepHost for RunHost {
+    fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    fn progress(&self, ctx: &Ctx, message: String) {
+        self.dispatcher.emit(Event::StepProgress {
+            phase: ctx.phase_id().to_owned(),
+            step: ctx.step_id().to_owned(),
+            message,
+        });
+    }
+
+    fn record_rule_transition(
+        &self,
+        ctx: &Ctx,
+        transition: RuleTransition,
+    ) -> Result<(), JournalWriteError> {
+        self.dispatcher
+            .publish(Event::RuleTransition {
+                phase: ctx.phase_id().to_owned(),
+                step: ctx.step_id().to_owned(),
+                transition,
+            })
+            .map(|_| ())
+    }
+
+    fn record_process_group(&self, ctx: &Ctx, pgid: u32) -> Result<(), JournalWriteError> {
+        self.dispatcher
+            .publish(Event::ProcessGroupStarted {
+                phase: ctx.phase_id().to_owned(),
+                step: ctx.step_id().to_owned(),
+                attempt: ctx.attempt(),
+                group: ProcessGroup {
+                    pgid,
+                    host: self.machine.clone(),
+                },
+                at: self.now(),
+            })
+            .map(|_| ())
+    }
 }
 
 /// How a phase ended.
@@ -1289,8 +1307,6 @@ impl Run {
             secrets: self.secrets.clone(),
             values: Arc::new(lock(&self.values).clone()),
             cancel,
-            dispatcher: self.dispatcher.clone(),
-            clock: self.clock.clone(),
             host: self.host.clone(),
             process_group: Arc::default(),
         }

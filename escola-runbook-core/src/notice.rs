@@ -17,9 +17,10 @@ use chrono::{DateTime, Utc};
 use futures_util::FutureExt;
 use serde::{Deserialize, Serialize};
 
-use crate::event::{Dispatcher, Event, JournalWriteError};
-use crate::executor::Clock;
-use crate::lock_unpoisoned as lock;
+use crate::clock::Clock;
+use crate::event::{Dispatcher, Event};
+use crate::journal_error::JournalWriteError;
+use crate::mutex::lock_unpoisoned as lock;
 
 /// How long the end of a run waits for milestone messages still being
 /// sent; a message not delivered by then is recorded as

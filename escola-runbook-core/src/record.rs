@@ -4,11 +4,12 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::alert::RuleTransition;
 use crate::confirm::{Confirmation, Decision};
 use crate::event::{
     Automation, Event, InterruptedDecision, LockOwner, PhaseOutline, Resolution, ResumeInfo,
-    RollbackReason, RollbackWithheld, RuleTransition, RunInfo, RunbookOrigin, RunbookOutline,
-    SCHEMA_VERSION, StepOutline, Verdict,
+    RollbackReason, RollbackWithheld, RunInfo, RunbookOrigin, RunbookOutline, SCHEMA_VERSION,
+    StepOutline, Verdict,
 };
 use crate::model::PhaseKind;
 use crate::notice::Notice;

@@ -107,7 +107,7 @@ fn read_start(journal: &Path) -> Option<RunStart> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::Environment;
+    use crate::environment::Environment;
     use crate::event::{RunbookOutline, SCHEMA_VERSION};
     use crate::model::{Phase, Runbook, Step};
 
