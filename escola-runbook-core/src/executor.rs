@@ -21,20 +21,22 @@ use crate::confirm::{
     ConfirmRequest, Confirmation, Confirmer, Decision, PreapprovedConfirmer, Via,
 };
 use crate::ctx::{CANCEL_GRACE, Ctx, StepHost};
+use crate::dispatch::{Announcer, Dispatcher};
 use crate::environment::Environment;
 use crate::event::{
-    Dispatcher, Event, InterruptedDecision, LockOwner, Observer, Resolution, ResumeInfo,
-    RollbackReason, RollbackWithheld, RunInfo, RunbookOrigin, RunbookOutline, SCHEMA_VERSION,
-    Verdict,
+    Event, InterruptedDecision, Observer, Resolution, ResumeInfo, RollbackReason, RollbackWithheld,
+    RunInfo, RunbookOrigin, SCHEMA_VERSION, Verdict,
 };
 use crate::identity;
 use crate::journal::{JOURNAL_FILE, JournalWriter};
 use crate::journal_error::JournalWriteError;
-use crate::lock::{DeployLock, LockError};
+use crate::lock::{DeployLock, LockError, LockOwner};
 use crate::model::{Phase, PhaseKind, Runbook, Step, StepKind, When};
 use crate::mutex::lock_unpoisoned as lock;
-use crate::notice::{Announcer, NOTICE_WAIT, Notifier};
+use crate::notice::NOTICE_WAIT;
+use crate::notifier::Notifier;
 use crate::outcome::{Evidence, Outcome, SkipReason, Status};
+use crate::outline::RunbookOutline;
 use crate::process::ProcessGroup;
 use crate::record::RunRecord;
 use crate::resume::{ResumeError, ResumePlan};

@@ -47,6 +47,7 @@ mod check;
 mod clock;
 mod confirm;
 mod ctx;
+mod dispatch;
 pub mod duration;
 mod environment;
 mod event;
@@ -59,7 +60,9 @@ pub mod lock;
 mod model;
 mod mutex;
 mod notice;
+mod notifier;
 mod outcome;
+mod outline;
 mod plan;
 pub mod process;
 mod record;
@@ -80,18 +83,20 @@ pub use confirm::{
 pub use ctx::{CANCEL_GRACE, Ctx, StepHost, ValueError};
 pub use environment::Environment;
 pub use event::{
-    Automation, Event, EventLog, InterruptedDecision, LockOwner, Observer, PhaseOutline,
-    Resolution, ResumeInfo, RollbackReason, RollbackWithheld, RunInfo, RunbookOrigin,
-    RunbookOutline, SCHEMA_VERSION, StepOutline, Verdict,
+    Event, EventLog, InterruptedDecision, Observer, Resolution, ResumeInfo, RollbackReason,
+    RollbackWithheld, RunInfo, RunbookOrigin, SCHEMA_VERSION, Verdict,
 };
 pub use executor::{Executor, RunError, RunOptions, generate_run_id, run_directory};
 pub use journal_error::JournalWriteError;
+pub use lock::LockOwner;
 pub use model::{
     Backoff, Contact, Metadata, ModelError, Phase, PhaseKind, Policy, Runbook, RunbookBuilder,
     Step, StepKind, When,
 };
-pub use notice::{Delivery, DeliveryError, NOTICE_WAIT, Notice, Notifier};
+pub use notice::{Delivery, NOTICE_WAIT, Notice};
+pub use notifier::{DeliveryError, Notifier};
 pub use outcome::{Evidence, Measurement, Outcome, Series, SkipReason, Status, format_duration};
+pub use outline::{Automation, PhaseOutline, RunbookOutline, StepOutline};
 pub use plan::{Plan, PlannedStep};
 pub use record::{
     BrokenLock, OUTCOME_NOT_RECORDED, PhaseRecord, RecordError, RunRecord, StepRecord,

@@ -9,8 +9,24 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
-use crate::event::LockOwner;
+/// Who holds a deploy lock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockOwner {
+    /// User name.
+    pub user: String,
+    /// Host name.
+    pub host: String,
+    /// Process id on that host.
+    pub pid: u32,
+    /// The run holding it.
+    pub run_id: String,
+    /// When it was taken.
+    pub since: DateTime<Utc>,
+    /// Last sign of life.
+    pub heartbeat: DateTime<Utc>,
+}
 
 /// Why a holder looks gone.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,13 +7,14 @@ use serde::{Deserialize, Serialize};
 use crate::alert::RuleTransition;
 use crate::confirm::{Confirmation, Decision};
 use crate::event::{
-    Automation, Event, InterruptedDecision, LockOwner, PhaseOutline, Resolution, ResumeInfo,
-    RollbackReason, RollbackWithheld, RunInfo, RunbookOrigin, RunbookOutline, SCHEMA_VERSION,
-    StepOutline, Verdict,
+    Event, InterruptedDecision, Resolution, ResumeInfo, RollbackReason, RollbackWithheld, RunInfo,
+    RunbookOrigin, SCHEMA_VERSION, Verdict,
 };
+use crate::lock::LockOwner;
 use crate::model::PhaseKind;
 use crate::notice::Notice;
 use crate::outcome::{Outcome, SkipReason, Status};
+use crate::outline::{Automation, PhaseOutline, RunbookOutline, StepOutline};
 use crate::process::ProcessGroup;
 
 /// How reports show a step that started and has no recorded outcome.

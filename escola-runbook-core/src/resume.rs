@@ -6,9 +6,10 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
-use crate::event::{Automation, Event, InterruptedDecision, Resolution, Verdict};
+use crate::event::{Event, InterruptedDecision, Resolution, Verdict};
 use crate::model::Runbook;
 use crate::outcome::{Outcome, SkipReason, Status};
+use crate::outline::Automation;
 use crate::process::{LiveProcess, ProcessGroup, live_members};
 use crate::record::{RecordError, RunRecord, resolved_done};
 

@@ -108,8 +108,9 @@ fn read_start(journal: &Path) -> Option<RunStart> {
 mod tests {
     use super::*;
     use crate::environment::Environment;
-    use crate::event::{RunbookOutline, SCHEMA_VERSION};
+    use crate::event::SCHEMA_VERSION;
     use crate::model::{Phase, Runbook, Step};
+    use crate::outline::RunbookOutline;
 
     fn started(root: &Path, id: &str, name: &str, source: Option<RunbookOrigin>, at: &str) {
         let runbook = Runbook::builder(name)

@@ -1,8 +1,9 @@
 use std::fmt::Write;
 
 use crate::confirm::Via;
-use crate::event::{Automation, RunbookOrigin};
+use crate::event::RunbookOrigin;
 use crate::outcome::{Status, format_duration};
+use crate::outline::Automation;
 use crate::record::{RunRecord, StepRecord};
 
 use super::checkbox;
