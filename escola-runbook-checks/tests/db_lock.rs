@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use escola_runbook_checks::db::lock::MysqlLock;
-use escola_runbook_core::lock::{DeployLock, LockError};
+use escola_runbook_core::deploy_lock::{DeployLock, LockError};
 use escola_runbook_core::{LockOwner, Secret};
 use mysql_async::Conn;
 use mysql_async::prelude::Queryable;

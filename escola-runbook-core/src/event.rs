@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::alert::RuleTransition;
 use crate::confirm::Confirmation;
+use crate::deploy_lock::LockOwner;
 use crate::environment::Environment;
-use crate::lock::LockOwner;
 use crate::mutex::lock_unpoisoned;
 use crate::notice::Notice;
 use crate::outcome::{Outcome, Status};

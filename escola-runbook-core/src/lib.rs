@@ -47,6 +47,7 @@ mod check;
 mod clock;
 mod confirm;
 mod ctx;
+pub mod deploy_lock;
 mod dispatch;
 pub mod duration;
 mod environment;
@@ -56,7 +57,6 @@ pub mod exit;
 pub mod identity;
 pub mod journal;
 mod journal_error;
-pub mod lock;
 mod model;
 mod mutex;
 mod notice;
@@ -81,6 +81,7 @@ pub use confirm::{
     ScriptedConfirmer, Via,
 };
 pub use ctx::{CANCEL_GRACE, Ctx, StepHost, ValueError};
+pub use deploy_lock::LockOwner;
 pub use environment::Environment;
 pub use event::{
     Event, EventLog, InterruptedDecision, Observer, Resolution, ResumeInfo, RollbackReason,
@@ -88,7 +89,6 @@ pub use event::{
 };
 pub use executor::{Executor, RunError, RunOptions, generate_run_id, run_directory};
 pub use journal_error::JournalWriteError;
-pub use lock::LockOwner;
 pub use model::{
     Backoff, Contact, Metadata, ModelError, Phase, PhaseKind, Policy, Runbook, RunbookBuilder,
     Step, StepKind, When,

@@ -6,11 +6,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::alert::RuleTransition;
 use crate::confirm::{Confirmation, Decision};
+use crate::deploy_lock::LockOwner;
 use crate::event::{
     Event, InterruptedDecision, Resolution, ResumeInfo, RollbackReason, RollbackWithheld, RunInfo,
     RunbookOrigin, SCHEMA_VERSION, Verdict,
 };
-use crate::lock::LockOwner;
 use crate::model::PhaseKind;
 use crate::notice::Notice;
 use crate::outcome::{Outcome, SkipReason, Status};

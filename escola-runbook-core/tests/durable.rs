@@ -5,8 +5,8 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
+use escola_runbook_core::deploy_lock::{DeployLock, FileLock, LockError, Staleness};
 use escola_runbook_core::journal::{JOURNAL_FILE, read_journal};
-use escola_runbook_core::lock::{DeployLock, FileLock, LockError, Staleness};
 use escola_runbook_core::*;
 use support::*;
 

@@ -10,8 +10,8 @@ use escola_runbook_checks::db::lock::MysqlLock;
 use escola_runbook_checks::escola;
 use escola_runbook_checks::notify::WebhookNotifier;
 use escola_runbook_checks::source::{self, RunbookSource, SourceMismatch};
+use escola_runbook_core::deploy_lock::{DeployLock, FileLock, Locks};
 use escola_runbook_core::journal::read_journal;
-use escola_runbook_core::lock::{DeployLock, FileLock, Locks};
 use escola_runbook_core::report::write_reports;
 use escola_runbook_core::{
     CancellationToken, Confirmer, Decision, Environment, Executor, InterruptedDecision, PhaseKind,

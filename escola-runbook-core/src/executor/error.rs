@@ -2,8 +2,8 @@
 
 use std::path::PathBuf;
 
+use crate::deploy_lock::LockError;
 use crate::journal_error::JournalWriteError;
-use crate::lock::LockError;
 use crate::resume::ResumeError;
 
 /// Why a run could not start or had to stop.
