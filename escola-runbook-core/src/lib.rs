@@ -87,7 +87,7 @@ pub use event::{
     Event, EventLog, InterruptedDecision, Observer, Resolution, ResumeInfo, RollbackReason,
     RollbackWithheld, RunInfo, RunbookOrigin, SCHEMA_VERSION, Verdict,
 };
-pub use executor::{Executor, RunError, RunOptions, generate_run_id, run_directory};
+pub use executor::{Executor, RunError, RunOptions};
 pub use journal_error::JournalWriteError;
 pub use model::{
     Backoff, Contact, Metadata, ModelError, Phase, PhaseKind, Policy, Runbook, RunbookBuilder,
@@ -102,6 +102,7 @@ pub use record::{
     BrokenLock, OUTCOME_NOT_RECORDED, PhaseRecord, RecordError, RunRecord, StepRecord,
 };
 pub use resume::{InterruptedStep, ResumeError, ResumePlan};
+pub use runs::{generate_run_id, run_directory};
 pub use secret::{MIN_SECRET_PART_LEN, Redactor, Secret, Secrets};
 pub use watch::{DEFAULT_MAX_SEGMENTS, RuleLog, Schedule, Segment, Watch, WatchError};
 

@@ -35,4 +35,3 @@ mod step;
 pub use builder::Executor;
 pub use error::RunError;
 pub use options::RunOptions;
-pub use start::{generate_run_id, run_directory};

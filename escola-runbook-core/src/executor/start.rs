@@ -3,7 +3,7 @@
 //! the [`Run`] that the steps run in.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -27,23 +27,7 @@ use crate::outcome::Outcome;
 use crate::outline::RunbookOutline;
 use crate::record::RunRecord;
 use crate::resume::ResumePlan;
-
-/// The directory of run `run_id` under `root`.
-pub fn run_directory(root: &Path, run_id: &str) -> PathBuf {
-    root.join(run_id)
-}
-
-/// A run id from the time and the process: sortable, unique enough for one
-/// machine.
-pub fn generate_run_id(now: DateTime<Utc>) -> String {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let salt = std::process::id()
-        .wrapping_mul(2_654_435_761)
-        .wrapping_add(now.timestamp_subsec_nanos())
-        .wrapping_add(COUNTER.fetch_add(1, Ordering::Relaxed));
-    format!("{}-{:04x}", now.format("%Y%m%dT%H%M%SZ"), salt & 0xffff)
-}
+use crate::runs::{generate_run_id, run_directory};
 
 impl Executor {
     /// Runs the runbook to its end (or its stop) and returns the record.
