@@ -44,7 +44,7 @@ pub enum Staleness {
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
     /// Someone holds it.
-    #[error("{lock} is held by {} on {} (pid {}, run {}) since {}, last heartbeat {}{}; wait for that run to finish, or break the lock with --break-lock --reason \"...\"",
+    #[error("{lock} is held by {} on {} (pid {}, run {}) since {}, last heartbeat {}{}",
         holder.user, holder.host, holder.pid, holder.run_id,
         holder.since.format("%Y-%m-%d %H:%M:%S UTC"), holder.heartbeat.format("%H:%M:%S UTC"),
         stale.as_ref().map(stale_text).unwrap_or_default())]

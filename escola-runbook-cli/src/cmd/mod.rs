@@ -21,8 +21,8 @@ use escola_runbook_core::{
     Environment, Redactor, RunOptions, Runbook, RunbookOrigin, Secret, Secrets, identity,
 };
 
-use crate::CliError;
 use crate::cli::{RunbookArgs, SelectionArgs};
+use crate::error::CliError;
 
 /// The environment name when `--env` is not given.
 pub const DEFAULT_ENVIRONMENT: &str = "production";

@@ -9,7 +9,8 @@ use crate::resume::ResumeError;
 /// Why a run could not start or had to stop.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    /// `--phase` names a phase the runbook lacks.
+    /// A selected phase ([`RunOptions::phases`](crate::RunOptions::phases))
+    /// the runbook lacks.
     #[error("unknown phase `{name}`; the runbook's phases are: {}", known.join(", "))]
     UnknownPhase {
         /// What was asked.
@@ -17,20 +18,18 @@ pub enum RunError {
         /// What exists.
         known: Vec<String>,
     },
-    /// `--only` names a step the runbook lacks.
-    #[error(
-        "unknown step `{name}`{}; list the steps with `escola-runbook plan`",
-        suggestion(known, name)
-    )]
+    /// A selected step ([`RunOptions::only`](crate::RunOptions::only)) the
+    /// runbook lacks.
+    #[error("unknown step `{name}`{}", suggestion(known, name))]
     UnknownStep {
         /// What was asked.
         name: String,
         /// What exists.
         known: Vec<String>,
     },
-    /// `--phase` and `--only` together select nothing.
+    /// The selected phases and steps together select nothing.
     #[error(
-        "--phase {phases:?} and --only {only:?} select no step: every --only step must be in a selected phase"
+        "phases {phases:?} and steps {only:?} select no step: every selected step must be in a selected phase"
     )]
     EmptySelection {
         /// The phases asked.
@@ -39,9 +38,7 @@ pub enum RunError {
         only: Vec<String>,
     },
     /// The run directory could not be created.
-    #[error(
-        "cannot create run directory {path}: {source}; pass --run-dir with a writable directory"
-    )]
+    #[error("cannot create run directory {path}: {source}")]
     RunDir {
         /// The directory.
         path: PathBuf,
