@@ -505,7 +505,7 @@ impl Check for CoverageCheck {
         Some(p)
     }
 
-    async fn run(&self, _ctx: &Ctx) -> Outcome {
+    async fn run(&self, ctx: &Ctx) -> Outcome {
         let path = self.report.clone();
         let parsed = tokio::task::spawn_blocking(move || read(&path)).await;
         let report = match parsed {
@@ -538,7 +538,7 @@ impl Check for CoverageCheck {
                     self.report.display()
                 ));
             };
-            let age = (chrono::Utc::now() - made).to_std().unwrap_or_default();
+            let age = (ctx.now() - made).to_std().unwrap_or_default();
             if age > max_age {
                 return Outcome::check_error(format!(
                     "coverage report {} is {} old (generated {}, by {source}), over the {} limit: regenerate it for the commit being deployed",

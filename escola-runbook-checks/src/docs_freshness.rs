@@ -173,7 +173,7 @@ impl Check for DocsFreshnessCheck {
                 Err(e) => return Outcome::check_error(e.to_string()),
             },
             Since::Within(d) => {
-                let now = chrono::Utc::now();
+                let now = ctx.now();
                 let cutoff = chrono::Duration::from_std(*d)
                     .ok()
                     .and_then(|d| now.checked_sub_signed(d))

@@ -649,7 +649,7 @@ impl Since {
             Since::At(at) => Ok(*at),
             Since::Ago(d) => chrono::Duration::from_std(*d)
                 .ok()
-                .and_then(|d| Utc::now().checked_sub_signed(d))
+                .and_then(|d| ctx.now().checked_sub_signed(d))
                 .map(|t| t.fixed_offset())
                 .ok_or_else(|| format!("{} ago is out of range", format_duration(*d))),
             Since::Value(key) => {
@@ -1011,8 +1011,10 @@ impl Check for RecordTimeCheck {
         Some(CheckParams::new("record-time").with("key", &self.key))
     }
 
-    async fn run(&self, _ctx: &Ctx) -> Outcome {
-        let now = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    async fn run(&self, ctx: &Ctx) -> Outcome {
+        let now = ctx
+            .now()
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
         Outcome::passed(format!("recorded `{}` = {now}", self.key))
             .with_evidence(self.key.clone(), now.clone())
             .with_value(self.key.clone(), serde_json::Value::String(now))

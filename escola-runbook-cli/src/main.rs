@@ -3,6 +3,7 @@
 
 mod cli;
 mod cmd;
+mod error;
 mod logging;
 mod prompt;
 mod signals;
@@ -12,36 +13,6 @@ use clap::Parser;
 use escola_runbook_core::exit;
 
 use crate::cli::{Cli, Command};
-
-/// An error that ends the command, with the exit code it deserves.
-#[derive(Debug)]
-pub struct CliError {
-    message: String,
-    code: i32,
-}
-
-impl CliError {
-    /// Bad arguments, files or configuration: exit 2.
-    pub fn usage(message: impl Into<String>) -> Self {
-        CliError {
-            message: message.into(),
-            code: exit::USAGE,
-        }
-    }
-
-    /// Something failed after the input was accepted: exit 1.
-    pub fn failure(message: impl Into<String>) -> Self {
-        Self::new(exit::STEP_FAILED, message)
-    }
-
-    /// An error with exit code `code` (one of [`exit`]).
-    pub fn new(code: i32, message: impl Into<String>) -> Self {
-        CliError {
-            message: message.into(),
-            code,
-        }
-    }
-}
 
 fn main() {
     let cli = match Cli::try_parse() {

@@ -88,7 +88,7 @@ impl Confirmer for PromptConfirmer {
             let Some(line) = lines.recv().await else {
                 return Err(ConfirmError::Unavailable {
                     step: request.step.clone(),
-                    reason: "standard input is closed".into(),
+                    reason: "standard input is closed; pass --yes to confirm manual steps non-interactively".into(),
                 });
             };
             if let Some((decision, comment)) = parse(&line) {

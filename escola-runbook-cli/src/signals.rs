@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use escola_runbook_core::{CancellationToken, Event, Observer, exit};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
-use crate::CliError;
+use crate::error::CliError;
 
 /// Which stop signal arrived.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -178,6 +178,13 @@ fn a_second_deploy_is_refused_while_the_first_holds_the_lock() {
     let out = app.output(&["run", "--yes", "--phase", "deploy", "--operator", "bruno"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("is held by ana on"), "{}", text(&out));
+    assert!(
+        text(&out).contains(
+            "; wait for that run to finish, or break the lock with --break-lock --reason \"...\""
+        ),
+        "{}",
+        text(&out)
+    );
     // A dry-run changes nothing and is not blocked.
     let out = app.output(&["run", "--yes", "--dry-run", "--phase", "pre-deploy"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));

@@ -78,13 +78,12 @@ pub struct ConfirmRequest {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfirmError {
     /// The prompt's input is closed (no terminal, stdin at end).
-    #[error(
-        "cannot ask for confirmation of step `{step}`: {reason}; pass --yes to confirm manual steps non-interactively"
-    )]
+    #[error("cannot ask for confirmation of step `{step}`: {reason}")]
     Unavailable {
         /// The step.
         step: String,
-        /// What went wrong.
+        /// What went wrong, in the confirmer's words (which may say how its
+        /// tool confirms steps otherwise).
         reason: String,
     },
 }

@@ -1,149 +1,29 @@
-//! One event enum, fanned out to every [`Observer`] (terminal view, JSON
-//! lines, report writers) and appended to the journal. The executor never
-//! prints; it emits.
+//! One event enum for everything that happens in a run, and the
+//! [`Observer`]s that receive it (terminal view, JSON lines, report
+//! writers). The executor never prints; it emits, through the dispatcher
+//! (`dispatch.rs`), which also journals each event. Plain data: nothing here
+//! runs anything.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::check::{Description, Environment};
+use crate::alert::RuleTransition;
 use crate::confirm::Confirmation;
-use crate::journal::JournalWriter;
-use crate::lock_unpoisoned;
-use crate::model::{Metadata, PhaseKind, Runbook, StepKind, When};
-use crate::notice::{Announcer, Notice};
+use crate::deploy_lock::LockOwner;
+use crate::environment::Environment;
+use crate::mutex::lock_unpoisoned;
+use crate::notice::Notice;
 use crate::outcome::{Outcome, Status};
+use crate::outline::RunbookOutline;
 use crate::process::ProcessGroup;
-use crate::record::RunRecord;
-use crate::rules::AlertState;
-use crate::secret::Redactor;
 
 /// The version of the event and report JSON schema. Bumped on any change a
 /// reader must know about; see `docs/report-schema.md`.
 pub const SCHEMA_VERSION: u32 = 1;
-
-/// The runbook's shape as recorded at the start of a run, so reports and
-/// resume never need the code that built it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RunbookOutline {
-    /// Runbook name.
-    pub name: String,
-    /// Contacts, glossary, version.
-    #[serde(default)]
-    pub metadata: Metadata,
-    /// Phases in order.
-    pub phases: Vec<PhaseOutline>,
-}
-
-/// A phase in a [`RunbookOutline`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PhaseOutline {
-    /// Phase id.
-    pub id: String,
-    /// Heading.
-    pub title: String,
-    /// Kind.
-    pub kind: PhaseKind,
-    /// Whether a blocking failure here triggers rollback.
-    #[serde(default)]
-    pub rollback_on_failure: bool,
-    /// Remarks.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub notes: Vec<String>,
-    /// Steps in order.
-    pub steps: Vec<StepOutline>,
-}
-
-/// How a step is carried out, in a [`StepOutline`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum Automation {
-    /// A person acts and confirms.
-    Manual {
-        /// Instructions, if any.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        instructions: Option<String>,
-    },
-    /// A check or action.
-    Check {
-        /// Its self-description.
-        description: Description,
-    },
-}
-
-/// A step in a [`RunbookOutline`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StepOutline {
-    /// Step id.
-    pub id: String,
-    /// Title.
-    pub title: String,
-    /// Sub-heading inside the phase.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub section: Option<String>,
-    /// Manual or automated.
-    pub automation: Automation,
-    /// Whether a failure stops the run.
-    pub blocking: bool,
-    /// When the step applies.
-    #[serde(default)]
-    pub when: When,
-    /// Remarks.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub notes: Vec<String>,
-    /// What undoes it on rollback.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub undo: Option<Description>,
-    /// An automated step the operator approves before it runs.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub confirm_first: bool,
-}
-
-impl RunbookOutline {
-    /// The outline of `runbook`.
-    pub fn of(runbook: &Runbook) -> Self {
-        RunbookOutline {
-            name: runbook.name().to_owned(),
-            metadata: runbook.metadata().clone(),
-            phases: runbook
-                .phases()
-                .iter()
-                .map(|p| PhaseOutline {
-                    id: p.id.clone(),
-                    title: p.title.clone(),
-                    kind: p.kind,
-                    rollback_on_failure: p.rollback_on_failure,
-                    notes: p.notes.clone(),
-                    steps: p
-                        .steps
-                        .iter()
-                        .map(|s| StepOutline {
-                            id: s.id.clone(),
-                            title: s.title.clone(),
-                            section: s.section.clone(),
-                            automation: match &s.kind {
-                                StepKind::Manual { instructions } => Automation::Manual {
-                                    instructions: instructions.clone(),
-                                },
-                                StepKind::Check(c) => Automation::Check {
-                                    description: c.describe(),
-                                },
-                            },
-                            blocking: s.policy.blocking,
-                            when: s.policy.when,
-                            notes: s.notes.clone(),
-                            undo: s.undo.as_ref().map(|u| u.describe()),
-                            confirm_first: s.policy.confirm_first,
-                        })
-                        .collect(),
-                })
-                .collect(),
-        }
-    }
-}
 
 /// Facts about a run, fixed at its start.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -329,45 +209,6 @@ pub struct ResumeInfo {
     /// explicitly that the step-by-step comparison accepted).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<RunbookOrigin>,
-}
-
-/// Who holds a deploy lock.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LockOwner {
-    /// User name.
-    pub user: String,
-    /// Host name.
-    pub host: String,
-    /// Process id on that host.
-    pub pid: u32,
-    /// The run holding it.
-    pub run_id: String,
-    /// When it was taken.
-    pub since: DateTime<Utc>,
-    /// Last sign of life.
-    pub heartbeat: DateTime<Utc>,
-}
-
-/// An alert rule's state change, with what caused it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RuleTransition {
-    /// Rule id.
-    pub rule: String,
-    /// State before.
-    pub from: AlertState,
-    /// State after.
-    pub to: AlertState,
-    /// The value that caused it, if one was measured.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub value: Option<f64>,
-    /// The rule's condition ("p95 > 2s, for 5m").
-    pub condition: String,
-    /// What the evaluation saw (value with unit, or the error).
-    pub detail: String,
-    /// Time since the watch started.
-    pub offset_ms: u64,
-    /// Wall time.
-    pub at: DateTime<Utc>,
 }
 
 /// How a run ended.
@@ -650,123 +491,5 @@ impl EventLog {
 impl Observer for EventLog {
     fn on_event(&self, event: &Event) {
         lock_unpoisoned(&self.events).push(event.clone())
-    }
-}
-
-/// The journal could not be written: the run stops, because a run without
-/// its record cannot be trusted or resumed.
-#[derive(Debug, thiserror::Error)]
-#[error("cannot {action} the run journal {path}: {source}")]
-pub struct JournalWriteError {
-    /// The journal file.
-    pub path: std::path::PathBuf,
-    /// What was being done, in words: "create", "open", or "append
-    /// step_finished of step `migrate` (passed) to" when a record was lost.
-    pub action: String,
-    /// The I/O error.
-    #[source]
-    pub source: std::io::Error,
-}
-
-/// Redacts an event, journals it, then fans it out.
-#[derive(Clone, Default)]
-pub(crate) struct Dispatcher {
-    inner: Arc<DispatcherInner>,
-}
-
-#[derive(Default)]
-struct DispatcherInner {
-    redactor: Redactor,
-    observers: Vec<Arc<dyn Observer>>,
-    journal: Option<Mutex<JournalWriter>>,
-    /// The run record, folded from every durable event as it is published.
-    record: Option<Arc<Mutex<RunRecord>>>,
-    /// Announces milestones to the run's notifiers.
-    announcer: Option<Announcer>,
-}
-
-impl fmt::Debug for Dispatcher {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Dispatcher")
-            .field("observers", &self.inner.observers.len())
-            .field("journal", &self.inner.journal.is_some())
-            .finish()
-    }
-}
-
-impl Dispatcher {
-    pub(crate) fn new(
-        redactor: Redactor,
-        observers: Vec<Arc<dyn Observer>>,
-        journal: Option<JournalWriter>,
-        record: Arc<Mutex<RunRecord>>,
-        announcer: Announcer,
-    ) -> Self {
-        Dispatcher {
-            inner: Arc::new(DispatcherInner {
-                redactor,
-                observers,
-                journal: journal.map(Mutex::new),
-                record: Some(record),
-                announcer: Some(announcer),
-            }),
-        }
-    }
-
-    /// Waits at most `limit` for milestone messages still being sent, and
-    /// journals what became of each.
-    pub(crate) async fn settle_notices(
-        &self,
-        limit: std::time::Duration,
-    ) -> Result<(), JournalWriteError> {
-        match &self.inner.announcer {
-            Some(announcer) => announcer.settle(limit, self).await,
-            None => Ok(()),
-        }
-    }
-
-    /// Emits an event whose loss would not matter (progress).
-    pub(crate) fn emit(&self, event: Event) {
-        // Progress is not journaled, so this cannot fail for it; a durable
-        // event sent here by mistake still reaches observers.
-        let _ = self.publish(event);
-    }
-
-    /// Redacts and fans out an event that is already journaled and folded
-    /// into the record (a new run's `run_started`, written before its lock
-    /// was taken), announcing it if it is a milestone.
-    pub(crate) fn publish_journaled(&self, event: Event) -> Result<(), JournalWriteError> {
-        let event = self.inner.redactor.redact_serde(&event);
-        self.fan_out(&event)
-    }
-
-    /// Hands a redacted event to every observer, then to the notifiers.
-    fn fan_out(&self, event: &Event) -> Result<(), JournalWriteError> {
-        for observer in &self.inner.observers {
-            observer.on_event(event);
-        }
-        match &self.inner.announcer {
-            Some(announcer) => announcer.announce(event, self),
-            None => Ok(()),
-        }
-    }
-
-    /// Redacts, journals (fsynced), folds into the record, fans out and
-    /// announces a milestone; returns the redacted event.
-    pub(crate) fn publish(&self, event: Event) -> Result<Event, JournalWriteError> {
-        let event = self.inner.redactor.redact_serde(&event);
-        if event.is_durable() {
-            if let Some(journal) = &self.inner.journal {
-                let mut journal = lock_unpoisoned(journal);
-                journal.append(&event)?;
-            }
-            if let Some(record) = &self.inner.record {
-                let mut record = lock_unpoisoned(record);
-                let applied = record.apply(0, &event);
-                debug_assert!(applied.is_ok(), "an event the record rejects: {applied:?}");
-            }
-        }
-        self.fan_out(&event)?;
-        Ok(event)
     }
 }

@@ -6,7 +6,8 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
-use crate::event::{Event, JournalWriteError};
+use crate::event::Event;
+use crate::journal_error::JournalWriteError;
 
 /// The journal's file name inside a run directory.
 pub const JOURNAL_FILE: &str = "journal.jsonl";

@@ -42,18 +42,27 @@
 
 #![warn(missing_docs)]
 
+mod alert;
 mod check;
+mod clock;
 mod confirm;
+mod ctx;
+pub mod deploy_lock;
+mod dispatch;
 pub mod duration;
+mod environment;
 mod event;
 mod executor;
 pub mod exit;
 pub mod identity;
 pub mod journal;
-pub mod lock;
+mod journal_error;
 mod model;
+mod mutex;
 mod notice;
+mod notifier;
 mod outcome;
+mod outline;
 mod plan;
 pub mod process;
 mod record;
@@ -64,42 +73,38 @@ pub mod runs;
 mod secret;
 mod watch;
 
-pub use check::{CANCEL_GRACE, Check, CheckParams, Ctx, Description, Environment, ValueError};
+pub use alert::RuleTransition;
+pub use check::{Check, CheckParams, Description};
+pub use clock::{Clock, SystemClock, TokioClock};
 pub use confirm::{
     ConfirmError, ConfirmRequest, Confirmation, Confirmer, Decision, PreapprovedConfirmer,
     ScriptedConfirmer, Via,
 };
+pub use ctx::{CANCEL_GRACE, Ctx, StepHost, ValueError};
+pub use deploy_lock::LockOwner;
+pub use environment::Environment;
 pub use event::{
-    Automation, Event, EventLog, InterruptedDecision, JournalWriteError, LockOwner, Observer,
-    PhaseOutline, Resolution, ResumeInfo, RollbackReason, RollbackWithheld, RunInfo, RunbookOrigin,
-    RunbookOutline, SCHEMA_VERSION, StepOutline, Verdict,
+    Event, EventLog, InterruptedDecision, Observer, Resolution, ResumeInfo, RollbackReason,
+    RollbackWithheld, RunInfo, RunbookOrigin, SCHEMA_VERSION, Verdict,
 };
-pub use executor::{
-    Clock, Executor, RunError, RunOptions, SystemClock, TokioClock, generate_run_id, run_directory,
-};
+pub use executor::{Executor, RunError, RunOptions};
+pub use journal_error::JournalWriteError;
 pub use model::{
     Backoff, Contact, Metadata, ModelError, Phase, PhaseKind, Policy, Runbook, RunbookBuilder,
     Step, StepKind, When,
 };
-pub use notice::{Delivery, DeliveryError, NOTICE_WAIT, Notice, Notifier};
+pub use notice::{Delivery, NOTICE_WAIT, Notice};
+pub use notifier::{DeliveryError, Notifier};
 pub use outcome::{Evidence, Measurement, Outcome, Series, SkipReason, Status, format_duration};
+pub use outline::{Automation, PhaseOutline, RunbookOutline, StepOutline};
 pub use plan::{Plan, PlannedStep};
 pub use record::{
     BrokenLock, OUTCOME_NOT_RECORDED, PhaseRecord, RecordError, RunRecord, StepRecord,
 };
 pub use resume::{InterruptedStep, ResumeError, ResumePlan};
+pub use runs::{generate_run_id, run_directory};
 pub use secret::{MIN_SECRET_PART_LEN, Redactor, Secret, Secrets};
 pub use watch::{DEFAULT_MAX_SEGMENTS, RuleLog, Schedule, Segment, Watch, WatchError};
-
-/// Locks `m` even if a panicking thread poisoned it: the data behind these
-/// mutexes (event lists, the record, the journal) stays consistent per
-/// operation, and a crashed plugin must not stop the run from recording.
-pub(crate) fn lock_unpoisoned<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    match m.lock() {
-        Ok(g) => g,
-        Err(poisoned) => poisoned.into_inner(),
-    }
-}
 
 /// Re-exported so plugins implement [`Check`] with the same macro version.
 pub use async_trait::async_trait;

@@ -3,9 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::event::{RunbookOutline, SCHEMA_VERSION};
+use crate::event::SCHEMA_VERSION;
 use crate::executor::{Executor, RunError, RunOptions};
 use crate::model::{PhaseKind, Runbook, StepKind};
+use crate::outline::RunbookOutline;
 
 /// How a step behaves in a real run and in a dry-run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

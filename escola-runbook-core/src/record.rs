@@ -4,15 +4,17 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::alert::RuleTransition;
 use crate::confirm::{Confirmation, Decision};
+use crate::deploy_lock::LockOwner;
 use crate::event::{
-    Automation, Event, InterruptedDecision, LockOwner, PhaseOutline, Resolution, ResumeInfo,
-    RollbackReason, RollbackWithheld, RuleTransition, RunInfo, RunbookOrigin, RunbookOutline,
-    SCHEMA_VERSION, StepOutline, Verdict,
+    Event, InterruptedDecision, Resolution, ResumeInfo, RollbackReason, RollbackWithheld, RunInfo,
+    RunbookOrigin, SCHEMA_VERSION, Verdict,
 };
 use crate::model::PhaseKind;
 use crate::notice::Notice;
 use crate::outcome::{Outcome, SkipReason, Status};
+use crate::outline::{Automation, PhaseOutline, RunbookOutline, StepOutline};
 use crate::process::ProcessGroup;
 
 /// How reports show a step that started and has no recorded outcome.

@@ -6,9 +6,10 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
-use crate::event::{Automation, Event, InterruptedDecision, Resolution, Verdict};
+use crate::event::{Event, InterruptedDecision, Resolution, Verdict};
 use crate::model::Runbook;
 use crate::outcome::{Outcome, SkipReason, Status};
+use crate::outline::Automation;
 use crate::process::{LiveProcess, ProcessGroup, live_members};
 use crate::record::{RecordError, RunRecord, resolved_done};
 
@@ -38,9 +39,7 @@ pub enum ResumeError {
     #[error("run {0} succeeded; there is nothing to resume (start a new run)")]
     Succeeded(String),
     /// The run was rolled back.
-    #[error(
-        "run {0} was rolled back ({1}); start a new run, or run the rollback phase with `run --phase rollback`"
-    )]
+    #[error("run {0} was rolled back ({1})")]
     RolledBack(String, &'static str),
     /// Finished steps moved or changed in the runbook since, or steps were
     /// added (the run's record has no place for them).
@@ -53,7 +52,7 @@ pub enum ResumeError {
     },
     /// An interrupted step has no decision.
     #[error(
-        "step `{0}` was interrupted while changing something; decide: --on-interrupted rerun|done|abort"
+        "step `{0}` was interrupted while changing something and has no decision (rerun, done or abort)"
     )]
     Undecided(String),
     /// An interrupted step's processes still run on this host: running it

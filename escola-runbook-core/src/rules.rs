@@ -15,7 +15,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::check::Ctx;
+pub use crate::alert::AlertState;
+use crate::ctx::Ctx;
 use crate::outcome::format_duration;
 
 /// How the value is compared with the limit; the rule is *breached* when the
@@ -361,29 +362,6 @@ impl Rule {
             self.unit,
             self.window
         )
-    }
-}
-
-/// A rule's alert state, as in Prometheus.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AlertState {
-    /// Not breached.
-    Inactive,
-    /// Breached, window not yet satisfied.
-    Pending,
-    /// Firing.
-    Firing,
-}
-
-impl AlertState {
-    /// `inactive`, `pending`, `firing`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AlertState::Inactive => "inactive",
-            AlertState::Pending => "pending",
-            AlertState::Firing => "firing",
-        }
     }
 }
 
@@ -881,7 +859,7 @@ mod tests {
     #[tokio::test]
     async fn any_check_can_feed_a_rule() {
         let ctx = Ctx::standalone(
-            crate::check::Environment::new("t"),
+            crate::environment::Environment::new("t"),
             crate::secret::Secrets::new(),
         );
         let probe = CheckProbe::verdict(Arc::new(Flaky(0.into())));

@@ -1,7 +1,8 @@
-//! The runs kept under a run root (`<root>/<run-id>/journal.jsonl`): which
-//! exist, and what each started as, so a caller can pick "the latest run of
-//! this runbook" from a directory several runbooks share without folding
-//! every journal.
+//! The run store: the runs kept under a run root
+//! (`<root>/<run-id>/journal.jsonl`), their ids, which exist and what each
+//! started as, so a caller can find a run by its journal, its directory or
+//! its id, or pick "the latest run of this runbook" from a directory several
+//! runbooks share without folding every journal.
 //!
 //! A run is *of* a runbook when its run-started record names the same
 //! runbook (its name) from the same source ([`RunbookOrigin::same_runbook`]:
@@ -17,6 +18,149 @@ use chrono::{DateTime, Utc};
 use crate::event::{Event, RunInfo, RunbookOrigin};
 use crate::journal::JOURNAL_FILE;
 
+/// The directory of run `run_id` under `root`.
+pub fn run_directory(root: &Path, run_id: &str) -> PathBuf {
+    root.join(run_id)
+}
+
+/// A run id from the time and the process: sortable, unique enough for one
+/// machine.
+pub fn generate_run_id(now: DateTime<Utc>) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let salt = std::process::id()
+        .wrapping_mul(2_654_435_761)
+        .wrapping_add(now.timestamp_subsec_nanos())
+        .wrapping_add(COUNTER.fetch_add(1, Ordering::Relaxed));
+    format!("{}-{:04x}", now.format("%Y%m%dT%H%M%SZ"), salt & 0xffff)
+}
+
+/// Why no run was found.
+#[derive(Debug, thiserror::Error)]
+pub enum LookupError {
+    /// What was asked names no journal file, run directory or run id under
+    /// the run root.
+    #[error(
+        "no run `{asked}`: neither a journal file, a run directory, nor a run id under {}; {}",
+        root.display(),
+        match known.last() {
+            Some(latest) => format!(
+                "the latest run there is `{latest}` ({} runs); `latest` also works",
+                known.len()
+            ),
+            None => "no runs are recorded there".to_owned(),
+        }
+    )]
+    NotFound {
+        /// What was asked.
+        asked: String,
+        /// The run root.
+        root: PathBuf,
+        /// The ids of the runs there, oldest first (the last is the latest).
+        known: Vec<String>,
+    },
+    /// The run root could not be listed.
+    #[error("cannot list runs in {}: {source}", root.display())]
+    CannotList {
+        /// The run root.
+        root: PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The run root holds no run.
+    #[error("no runs recorded in {}", root.display())]
+    NoRuns {
+        /// The run root.
+        root: PathBuf,
+    },
+    /// No run of the runbook asked for; the latest run there is of another.
+    #[error(
+        "no run of runbook `{runbook}` ({origin}) in {}; the latest there, {}, is of {}",
+        root.display(),
+        latest.id,
+        latest.describe_runbook()
+    )]
+    NoRunOf {
+        /// The runbook's name.
+        runbook: String,
+        /// Where it was loaded from.
+        origin: Box<RunbookOrigin>,
+        /// The run root.
+        root: PathBuf,
+        /// The latest run there.
+        latest: Box<StoredRun>,
+    },
+}
+
+/// The latest run asked for, and the later run of another runbook it
+/// passed over, if any (a caller may want to say so).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Latest {
+    /// The run.
+    pub run: StoredRun,
+    /// The run root's latest run, when it is of another runbook.
+    pub passed_over: Option<StoredRun>,
+}
+
+/// The journal of `run`: a journal file, a run directory, `latest` (the
+/// latest run under `root`), or a run id under `root`.
+pub fn locate(run: &str, root: &Path) -> Result<PathBuf, LookupError> {
+    let as_path = Path::new(run);
+    if as_path.is_file() {
+        return Ok(as_path.to_owned());
+    }
+    if as_path.join(JOURNAL_FILE).is_file() {
+        return Ok(as_path.join(JOURNAL_FILE));
+    }
+    if run == "latest" {
+        return latest(root, None).map(|found| found.run.journal);
+    }
+    let candidate = run_directory(root, run).join(JOURNAL_FILE);
+    if candidate.is_file() {
+        return Ok(candidate);
+    }
+    Err(LookupError::NotFound {
+        asked: run.to_owned(),
+        root: root.to_owned(),
+        known: list(root)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| r.id)
+            .collect(),
+    })
+}
+
+/// The latest run under `root` of the runbook called `name` loaded from
+/// `origin` ([`StoredRun::is_of`]), or with `None` the latest run of any
+/// runbook.
+pub fn latest(root: &Path, runbook: Option<(&str, &RunbookOrigin)>) -> Result<Latest, LookupError> {
+    let all = list(root).map_err(|source| LookupError::CannotList {
+        root: root.to_owned(),
+        source,
+    })?;
+    let last = all.last().ok_or_else(|| LookupError::NoRuns {
+        root: root.to_owned(),
+    })?;
+    let Some((name, origin)) = runbook else {
+        return Ok(Latest {
+            run: last.clone(),
+            passed_over: None,
+        });
+    };
+    match all.iter().rev().find(|r| r.is_of(name, origin)) {
+        Some(run) => Ok(Latest {
+            run: run.clone(),
+            passed_over: (run.id != last.id).then(|| last.clone()),
+        }),
+        None => Err(LookupError::NoRunOf {
+            runbook: name.to_owned(),
+            origin: Box::new(origin.clone()),
+            root: root.to_owned(),
+            latest: Box::new(last.clone()),
+        }),
+    }
+}
 /// A run found under a run root.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredRun {
@@ -107,9 +251,10 @@ fn read_start(journal: &Path) -> Option<RunStart> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::Environment;
-    use crate::event::{RunbookOutline, SCHEMA_VERSION};
+    use crate::environment::Environment;
+    use crate::event::SCHEMA_VERSION;
     use crate::model::{Phase, Runbook, Step};
+    use crate::outline::RunbookOutline;
 
     fn started(root: &Path, id: &str, name: &str, source: Option<RunbookOrigin>, at: &str) {
         let runbook = Runbook::builder(name)
@@ -186,6 +331,71 @@ mod tests {
         assert_eq!(
             runs[3].describe_runbook(),
             "a runbook its journal does not name (damaged journal)"
+        );
+    }
+
+    #[test]
+    fn a_run_is_found_by_journal_directory_id_or_latest() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let a = Some(markdown("/rb/a.md"));
+        started(root, "r1", "A", a.clone(), "2000-01-01T01:00:00Z");
+        started(root, "r2", "A", a, "2000-01-01T02:00:00Z");
+        let journal = root.join("r1").join(JOURNAL_FILE);
+        let j = journal.to_str().unwrap();
+        assert_eq!(locate(j, Path::new("/elsewhere")).unwrap(), journal);
+        let d = root.join("r1");
+        assert_eq!(locate(d.to_str().unwrap(), root).unwrap(), journal);
+        assert_eq!(locate("r1", root).unwrap(), journal);
+        assert_eq!(
+            locate("latest", root).unwrap(),
+            root.join("r2").join(JOURNAL_FILE)
+        );
+        match locate("r9", root).unwrap_err() {
+            LookupError::NotFound { asked, known, .. } => {
+                assert_eq!(asked, "r9");
+                assert_eq!(known, ["r1", "r2"]);
+            }
+            e => panic!("{e}"),
+        }
+        let empty = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            locate("latest", empty.path()),
+            Err(LookupError::NoRuns { .. })
+        ));
+        assert!(matches!(
+            locate("latest", &root.join("missing")),
+            Err(LookupError::CannotList { .. })
+        ));
+    }
+
+    #[test]
+    fn the_latest_run_of_a_runbook_says_which_later_run_it_passed_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        started(
+            root,
+            "a1",
+            "A",
+            Some(markdown("/rb/a.md")),
+            "2000-01-01T01:00:00Z",
+        );
+        started(
+            root,
+            "b1",
+            "B",
+            Some(markdown("/rb/b.md")),
+            "2000-01-01T02:00:00Z",
+        );
+        let found = latest(root, Some(("A", &markdown("/rb/a.md")))).unwrap();
+        assert_eq!(found.run.id, "a1");
+        assert_eq!(found.passed_over.map(|r| r.id).as_deref(), Some("b1"));
+        let found = latest(root, Some(("B", &markdown("/rb/b.md")))).unwrap();
+        assert_eq!((found.run.id.as_str(), found.passed_over), ("b1", None));
+        let err = latest(root, Some(("C", &markdown("/rb/c.md")))).unwrap_err();
+        assert!(
+            matches!(&err, LookupError::NoRunOf { runbook, latest, .. } if runbook == "C" && latest.id == "b1"),
+            "{err}"
         );
     }
 }

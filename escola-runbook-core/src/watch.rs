@@ -10,10 +10,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::time::{Instant, MissedTickBehavior};
 
-use crate::check::{Check, Ctx, Description};
-use crate::event::RuleTransition;
+use crate::alert::AlertState;
+use crate::alert::RuleTransition;
+use crate::check::{Check, Description};
+use crate::ctx::Ctx;
 use crate::outcome::{Outcome, Series, Status, format_duration};
-use crate::rules::{AlertState, Judgement, Rule, RuleTracker, Sample, Window, fmt_num};
+use crate::rules::{Judgement, Rule, RuleTracker, Sample, Window, fmt_num};
 
 /// Segments kept per rule; older ones are folded into the totals.
 pub const DEFAULT_MAX_SEGMENTS: usize = 200;

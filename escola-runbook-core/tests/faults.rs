@@ -7,8 +7,8 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
+use escola_runbook_core::deploy_lock::{DeployLock, LockError};
 use escola_runbook_core::journal::{JOURNAL_FILE, read_journal};
-use escola_runbook_core::lock::{DeployLock, LockError};
 use escola_runbook_core::*;
 use support::*;
 

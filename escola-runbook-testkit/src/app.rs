@@ -16,8 +16,26 @@ use serde::Serialize;
 use serde_json::json;
 use tokio::time::Instant;
 
+use crate::fault_state::FaultState;
 use crate::metrics::Metrics;
-use crate::{FaultState, SCRATCH_ESCOLA_ID, StoredEscola, lock};
+use crate::mutex::lock;
+
+/// The id of the scratch escola: the one resource a smoke suite may write to
+/// (its `If-Match` round trip), so tests never touch the seeded data.
+pub const SCRATCH_ESCOLA_ID: u64 = 9000;
+
+/// An escola as the simulator stores it, so a test can see whether a write
+/// happened and what it stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEscola {
+    /// What `GET /v1/escolas/{id}` answers now.
+    pub json: serde_json::Value,
+    /// Its `ETag` now.
+    pub etag: String,
+    /// Writes accepted since the start. Each one changes the `ETag`, even
+    /// when it stored the content already there.
+    pub writes: u64,
+}
 
 /// splitmix64: a tiny, well-mixed, deterministic generator step.
 pub(crate) fn mix(mut z: u64) -> u64 {

@@ -28,35 +28,25 @@
 #![warn(missing_docs)]
 
 mod app;
+mod fault_state;
 mod metrics;
+mod mutex;
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+pub use app::{SCRATCH_ESCOLA_ID, StoredEscola};
+pub use fault_state::RateLimit;
 pub use metrics::BUCKETS;
 
-/// The id of the scratch escola: the one resource a smoke suite may write to
-/// (its `If-Match` round trip), so tests never touch the seeded data.
-pub const SCRATCH_ESCOLA_ID: u64 = 9000;
-
-/// An escola as the simulator stores it, so a test can see whether a write
-/// happened and what it stored.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StoredEscola {
-    /// What `GET /v1/escolas/{id}` answers now.
-    pub json: serde_json::Value,
-    /// Its `ETag` now.
-    pub etag: String,
-    /// Writes accepted since the start. Each one changes the `ETag`, even
-    /// when it stored the content already there.
-    pub writes: u64,
-}
+use crate::fault_state::FaultState;
+use crate::mutex::lock;
 
 /// The names [`Faults::apply_named`] accepts.
 pub const FAULT_NAMES: [&str; 7] = [
@@ -71,16 +61,6 @@ pub const FAULT_NAMES: [&str; 7] = [
 
 /// The response header that carries the request's trace id.
 pub const TRACE_ID_HEADER: &str = "Trace-Id";
-
-/// At most `requests` requests to `/v1/*` per `window`; more get 429 with a
-/// `Retry-After` saying when the window ends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RateLimit {
-    /// Requests allowed per window.
-    pub requests: u32,
-    /// The window.
-    pub window: Duration,
-}
 
 /// How the simulator starts.
 #[derive(Debug, Clone)]
@@ -168,47 +148,6 @@ impl std::fmt::Debug for Faults {
                 &self.inner.wrong_metrics_auth.load(Ordering::Relaxed),
             )
             .finish()
-    }
-}
-
-#[derive(Debug, Default)]
-pub(crate) struct FaultState {
-    // Fraction of API requests answered 500, in millionths.
-    error_rate_ppm: AtomicU64,
-    // Counter of requests subject to the error rate (Bresenham selection).
-    error_counter: AtomicU64,
-    latency_ms: AtomicU64,
-    pub(crate) drop_trace_id: AtomicBool,
-    pub(crate) ignore_if_match: AtomicBool,
-    pub(crate) wrong_metrics_auth: AtomicBool,
-    rate_limit: Mutex<Option<RateLimit>>,
-}
-
-impl FaultState {
-    /// Whether the next API request is to fail: exactly floor(n × rate) of
-    /// the first n requests fail, spread evenly, with no randomness.
-    pub(crate) fn next_is_error(&self) -> bool {
-        let ppm = self.error_rate_ppm.load(Ordering::Relaxed);
-        if ppm == 0 {
-            return false;
-        }
-        let n = self.error_counter.fetch_add(1, Ordering::Relaxed);
-        ((n + 1) * ppm) / 1_000_000 > (n * ppm) / 1_000_000
-    }
-
-    pub(crate) fn latency(&self) -> Duration {
-        Duration::from_millis(self.latency_ms.load(Ordering::Relaxed))
-    }
-
-    pub(crate) fn rate_limit(&self) -> Option<RateLimit> {
-        *lock(&self.rate_limit)
-    }
-}
-
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    match m.lock() {
-        Ok(g) => g,
-        Err(poisoned) => poisoned.into_inner(),
     }
 }
 

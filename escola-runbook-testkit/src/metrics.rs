@@ -5,7 +5,7 @@ use std::fmt::Write;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::lock;
+use crate::mutex::lock;
 
 /// Upper bounds (seconds) of the `http_request_duration_seconds` buckets:
 /// Prometheus' default buckets, so 1 and 2.5 (the runbook's P95 > 2s alert

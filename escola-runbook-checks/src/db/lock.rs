@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use escola_runbook_core::lock::{DeployLock, LockError, Staleness};
+use escola_runbook_core::deploy_lock::{DeployLock, LockError, Staleness};
 use escola_runbook_core::{LockOwner, Secret, async_trait};
 use tokio::sync::Mutex;
 

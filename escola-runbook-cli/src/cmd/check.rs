@@ -5,8 +5,8 @@ use escola_runbook_core::{
     CANCEL_GRACE, CancellationToken, Ctx, Outcome, Redactor, SkipReason, Status, exit,
 };
 
-use crate::CliError;
 use crate::cli::{CheckArgs, PlanFormat};
+use crate::error::CliError;
 use crate::signals::StopSignals;
 
 pub async fn run(args: CheckArgs, redactor: &Redactor) -> Result<i32, CliError> {

@@ -5,8 +5,8 @@ use escola_runbook_checks::markdown::{self, ImportOptions};
 use escola_runbook_checks::runbook_file;
 use escola_runbook_core::exit;
 
-use crate::CliError;
 use crate::cli::{ExportRunbookArgs, ImportArgs};
+use crate::error::CliError;
 
 /// Imports a Markdown runbook: the TOML to stdout or `-o`, warnings (with
 /// lines) to stderr. Exit 2 when the document cannot be read or names an

@@ -7,8 +7,8 @@ use escola_runbook_checks::metrics::{
 };
 use escola_runbook_core::{Redactor, Secret, exit};
 
-use crate::CliError;
 use crate::cli::{MetricsArgs, PlanFormat};
+use crate::error::CliError;
 
 pub async fn run(args: MetricsArgs, redactor: &Redactor) -> Result<i32, CliError> {
     let token = match (&args.token_env, &args.token_file) {

@@ -16,13 +16,13 @@ use std::path::{Path, PathBuf};
 use escola_runbook_checks::escola::{self, EscolaConfig, SmokeTests};
 use escola_runbook_checks::markdown::ImportOptions;
 use escola_runbook_checks::source::{self, RunbookSource, SourcedRunbook};
-use escola_runbook_core::journal::JOURNAL_FILE;
+use escola_runbook_core::runs::{self, LookupError};
 use escola_runbook_core::{
-    Environment, Redactor, RunOptions, Runbook, RunbookOrigin, Secret, Secrets, identity, runs,
+    Environment, Redactor, RunOptions, Runbook, RunbookOrigin, Secret, Secrets, identity,
 };
 
-use crate::CliError;
 use crate::cli::{RunbookArgs, SelectionArgs};
+use crate::error::CliError;
 
 /// The environment name when `--env` is not given.
 pub const DEFAULT_ENVIRONMENT: &str = "production";
@@ -240,48 +240,7 @@ pub fn write_atomically(path: &std::path::Path, text: &str) -> Result<(), CliErr
 /// Finds the journal for RUN: a journal file, a run directory, a run id
 /// under `run_dir`, or `latest`.
 pub fn locate(run: &str, run_dir: &Path) -> Result<PathBuf, CliError> {
-    let as_path = Path::new(run);
-    if as_path.is_file() {
-        return Ok(as_path.to_owned());
-    }
-    if as_path.join(JOURNAL_FILE).is_file() {
-        return Ok(as_path.join(JOURNAL_FILE));
-    }
-    if run == "latest" {
-        return latest(run_dir);
-    }
-    let candidate = run_dir.join(run).join(JOURNAL_FILE);
-    if candidate.is_file() {
-        return Ok(candidate);
-    }
-    let known = runs::list(run_dir).unwrap_or_default();
-    let hint = match known.last() {
-        Some(last) => format!(
-            "the latest run there is `{}` ({} runs); `latest` also works",
-            last.id,
-            known.len()
-        ),
-        None => "no runs are recorded there; pass --run-dir where `run` wrote them".to_owned(),
-    };
-    Err(CliError::usage(format!(
-        "no run `{run}`: neither a journal file, a run directory, nor a run id under {}; {hint}",
-        run_dir.display()
-    )))
-}
-
-fn latest(run_dir: &Path) -> Result<PathBuf, CliError> {
-    latest_of(run_dir, None)
-}
-
-fn cannot_list(run_dir: &Path, e: &std::io::Error) -> CliError {
-    CliError::usage(format!(
-        "cannot list runs in {}: {e}; pass --run-dir where `run` wrote them",
-        run_dir.display()
-    ))
-}
-
-fn no_runs(run_dir: &Path) -> CliError {
-    CliError::usage(format!("no runs recorded in {}", run_dir.display()))
+    runs::locate(run, run_dir).map_err(lookup_error)
 }
 
 /// The journal of the latest run under `run_dir` of the runbook called
@@ -292,31 +251,29 @@ pub fn latest_of(
     run_dir: &Path,
     runbook: Option<(&str, &RunbookOrigin)>,
 ) -> Result<PathBuf, CliError> {
-    let all = runs::list(run_dir).map_err(|e| cannot_list(run_dir, &e))?;
-    let last = all.last().ok_or_else(|| no_runs(run_dir))?;
-    let Some((name, source)) = runbook else {
-        return Ok(last.journal.clone());
-    };
-    match all.iter().rev().find(|r| r.is_of(name, source)) {
-        Some(run) => {
-            if run.id != last.id {
-                eprintln!(
-                    "the latest run in {}, {}, is of {}; resuming {}, the latest of runbook `{name}`",
-                    run_dir.display(),
-                    last.id,
-                    last.describe_runbook(),
-                    run.id
-                );
-            }
-            Ok(run.journal.clone())
-        }
-        None => Err(CliError::usage(format!(
-            "no run of runbook `{name}` ({source}) in {}; the latest there, {}, is of {}: resume it by id, or give the runbook it ran",
+    let found = runs::latest(run_dir, runbook).map_err(lookup_error)?;
+    if let (Some(last), Some((name, _))) = (&found.passed_over, runbook) {
+        eprintln!(
+            "the latest run in {}, {}, is of {}; resuming {}, the latest of runbook `{name}`",
             run_dir.display(),
             last.id,
-            last.describe_runbook()
-        ))),
+            last.describe_runbook(),
+            found.run.id
+        );
     }
+    Ok(found.run.journal)
+}
+
+/// A run that could not be found, with what to pass to find it.
+fn lookup_error(e: LookupError) -> CliError {
+    const RUN_DIR: &str = "; pass --run-dir where `run` wrote them";
+    let hint = match &e {
+        LookupError::NotFound { known, .. } if known.is_empty() => RUN_DIR,
+        LookupError::CannotList { .. } => RUN_DIR,
+        LookupError::NoRunOf { .. } => ": resume it by id, or give the runbook it ran",
+        LookupError::NotFound { .. } | LookupError::NoRuns { .. } => "",
+    };
+    CliError::usage(format!("{e}{hint}"))
 }
 
 /// Who is running: `--operator`, else the process's operator

@@ -2,13 +2,12 @@
 
 use escola_runbook_core::{Automation, Plan, Redactor};
 
-use crate::CliError;
 use crate::cli::{PlanArgs, PlanFormat};
+use crate::error::{CliError, run_error};
 
 pub fn run(args: PlanArgs, redactor: &Redactor) -> Result<i32, CliError> {
     let loaded = super::load(&args.runbook, redactor)?;
-    let plan = Plan::new(&loaded.runbook, &super::options(&args.selection))
-        .map_err(|e| CliError::usage(e.to_string()))?;
+    let plan = Plan::new(&loaded.runbook, &super::options(&args.selection)).map_err(run_error)?;
     let text = match args.format {
         PlanFormat::Json => serde_json::to_string_pretty(&plan)
             .map(|mut t| {

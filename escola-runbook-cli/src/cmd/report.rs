@@ -7,8 +7,8 @@ use escola_runbook_core::journal::read_journal;
 use escola_runbook_core::report::{Format, render};
 use escola_runbook_core::{RunRecord, RunbookOrigin};
 
-use crate::CliError;
 use crate::cli::{ReportArgs, ReportFormat};
+use crate::error::CliError;
 
 pub fn run(args: ReportArgs) -> Result<i32, CliError> {
     let journal = super::locate(&args.run, &args.run_dir)?;

@@ -10,18 +10,18 @@ use escola_runbook_checks::db::lock::MysqlLock;
 use escola_runbook_checks::escola;
 use escola_runbook_checks::notify::WebhookNotifier;
 use escola_runbook_checks::source::{self, RunbookSource, SourceMismatch};
+use escola_runbook_core::deploy_lock::{DeployLock, FileLock, Locks};
 use escola_runbook_core::journal::read_journal;
-use escola_runbook_core::lock::{DeployLock, FileLock, Locks};
 use escola_runbook_core::report::write_reports;
 use escola_runbook_core::{
     CancellationToken, Confirmer, Decision, Environment, Executor, InterruptedDecision, PhaseKind,
-    PreapprovedConfirmer, Redactor, Resolution, ResumeError, ResumePlan, RunError, RunOptions,
-    RunRecord, Runbook, RunbookOrigin, RunbookOutline, Secrets, StepKind, exit, run_directory,
+    PreapprovedConfirmer, Redactor, Resolution, ResumeError, ResumePlan, RunOptions, RunRecord,
+    Runbook, RunbookOrigin, RunbookOutline, Secrets, StepKind, exit, run_directory,
 };
 
-use crate::CliError;
 use crate::cli::{DefaultDecision, ExecutionArgs, OnInterrupted, ResumeArgs, RunArgs};
 use crate::cmd::Loaded;
+use crate::error::{CliError, resume_error, run_error};
 use crate::prompt::{PromptConfirmer, ask_line};
 use crate::signals::{RunningGroups, StopSignals};
 use crate::ui::{TermCaps, TerminalView};
@@ -33,8 +33,7 @@ pub async fn run(args: RunArgs, redactor: &Redactor) -> Result<i32, CliError> {
     let loaded = super::load(&args.runbook, redactor)?;
     let mut options = super::options(&args.selection);
     options.dry_run = args.dry_run;
-    Executor::validate_selection(&loaded.runbook, &options)
-        .map_err(|e| CliError::usage(e.to_string()))?;
+    Executor::validate_selection(&loaded.runbook, &options).map_err(run_error)?;
     let app_dir = args.runbook.app_dir();
     if !args.dry_run && !app_dir.is_dir() {
         return Err(CliError::usage(format!(
@@ -65,7 +64,7 @@ pub async fn resume(args: ResumeArgs, redactor: &Redactor) -> Result<i32, CliErr
             ),
             loaded.source
         )),
-        e => CliError::usage(e.to_string()),
+        e => resume_error(e),
     })?;
     let operator = operator(&args.execution);
     let mut resolutions = Vec::new();
@@ -431,24 +430,6 @@ async fn execute(
         view.println(&format!("  {}", path.display()));
     }
     Ok(record.exit_code.unwrap_or(exit::STEP_FAILED))
-}
-
-/// The exit for a run that could not start or had to stop: a journal that
-/// cannot be written has its own code and says what to do; anything else
-/// means nothing was run.
-pub fn run_error(e: RunError) -> CliError {
-    match e {
-        RunError::Journal(e) => CliError::new(
-            exit::JOURNAL_FAILED,
-            format!(
-                "the run stopped because its journal cannot be written: {e}. \
-                 The journal keeps every record written before; a step whose outcome was lost shows as \
-                 \"outcome not recorded\". Free the space (or fix the mount), then continue with \
-                 `escola-runbook resume`"
-            ),
-        ),
-        other => CliError::usage(other.to_string()),
-    }
 }
 
 /// Whether any manual step will be asked about.

@@ -6,8 +6,8 @@
 use escola_runbook_checks::smoke::{self, SmokeOptions};
 use escola_runbook_core::{Redactor, Status, exit};
 
-use crate::CliError;
 use crate::cli::{SmokeArgs, SmokeFormat};
+use crate::error::CliError;
 
 pub async fn run(args: SmokeArgs, redactor: &Redactor) -> Result<i32, CliError> {
     let suite = smoke::load_suite(args.suite.as_deref(), args.collection.as_deref())

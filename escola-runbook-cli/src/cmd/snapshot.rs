@@ -9,8 +9,8 @@ use escola_runbook_core::exit;
 use escola_runbook_core::{Redactor, Secret};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::CliError;
 use crate::cli::{DbUrlArgs, DbWaitArgs, SnapshotCommand};
+use crate::error::CliError;
 use crate::signals::StopSignals;
 
 pub async fn run(command: SnapshotCommand, redactor: &Redactor) -> Result<i32, CliError> {

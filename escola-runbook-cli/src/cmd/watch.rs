@@ -15,8 +15,8 @@ use escola_runbook_core::{
     exit, format_duration, run_directory,
 };
 
-use crate::CliError;
 use crate::cli::{ReplayArgs, WatchArgs};
+use crate::error::{CliError, run_error};
 use crate::signals::{RunningGroups, StopSignals};
 use crate::ui::{TermCaps, TerminalView};
 
@@ -70,7 +70,7 @@ pub async fn watch(args: WatchArgs, redactor: &Redactor) -> Result<i32, CliError
         .run_root(&args.run_dir)
         .run()
         .await
-        .map_err(super::run::run_error)?;
+        .map_err(run_error)?;
     interrupt.abort();
     let dir = run_directory(&args.run_dir, &record.run.run_id);
     write_reports(&record, &dir).map_err(|e| CliError::failure(e.to_string()))?;

@@ -1,6 +1,6 @@
 use crate::record::RunRecord;
 
-use super::ReportError;
+use super::error::ReportError;
 
 /// The record as pretty JSON; `schema_version` says which shape it is
 /// (documented in `docs/report-schema.md`).

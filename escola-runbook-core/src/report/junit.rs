@@ -5,7 +5,7 @@ use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, Te
 use crate::outcome::Status;
 use crate::record::{RunRecord, StepRecord};
 
-use super::ReportError;
+use super::error::ReportError;
 
 /// One test suite per phase, one test case per step: failures are
 /// `<failure>`, could-not-measure statuses are `<error>` (so a dashboard

@@ -87,7 +87,7 @@ impl<W: Write + Send> LineReporter<W> {
 impl<W: Write + Send> Observer for LineReporter<W> {
     fn on_event(&self, event: &Event) {
         if let Some(line) = Self::line(event) {
-            let mut out = crate::lock_unpoisoned(&self.out);
+            let mut out = crate::mutex::lock_unpoisoned(&self.out);
             // An observer cannot fail the run; a closed pipe only loses the view.
             let _ = writeln!(out, "{line}");
         }

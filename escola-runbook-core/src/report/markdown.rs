@@ -1,14 +1,14 @@
 use std::fmt::Write;
 
 use crate::confirm::Via;
-use crate::event::{Automation, RunbookOrigin};
+use crate::event::RunbookOrigin;
 use crate::outcome::{Status, format_duration};
+use crate::outline::Automation;
 use crate::record::{RunRecord, StepRecord};
 
-use super::checkbox;
-
 /// The runbook as the team wrote it, ticked: a heading per phase, `[x]`,
-/// `[!]` or `[ ]` per step, with who/when/evidence beneath each.
+/// `[!]` or `[ ]` per step, with who/when/evidence beneath each (and, with
+/// feature `plots`, a link to the plot of each series a step measured).
 pub fn render_markdown(record: &RunRecord) -> String {
     let mut md = String::new();
     let run = &record.run;
@@ -211,13 +211,15 @@ fn write_step(md: &mut String, indent: &str, step: &StepRecord) {
             write_evidence(md, &sub, &e.label, &e.value);
         }
     }
+    // The plots exist only where they are drawn.
+    #[cfg(feature = "plots")]
     if let Some(outcome) = &step.outcome {
         for series in &outcome.series {
             let _ = writeln!(
                 md,
                 "{sub}- plot: ![{}]({})",
                 series.name,
-                super::plot_path(&step.outline.id, &series.name)
+                super::plot::plot_path(&step.outline.id, &series.name)
             );
         }
     }
@@ -274,5 +276,18 @@ fn origin_line(source: &RunbookOrigin) -> String {
         | RunbookOrigin::MarkdownFile { path, sha256, .. } => {
             format!("{} `{}`, sha256 `{sha256}`", source.kind(), path.display())
         }
+    }
+}
+
+/// The checkbox for a step: `[x]` done, `[!]` went wrong, `[ ]` not done.
+pub fn checkbox(step: &StepRecord) -> &'static str {
+    match step.status() {
+        Status::Passed | Status::Warned => "[x]",
+        Status::Failed
+        | Status::NoData
+        | Status::CheckError
+        | Status::TimedOut
+        | Status::Aborted => "[!]",
+        Status::Skipped | Status::NotRun => "[ ]",
     }
 }

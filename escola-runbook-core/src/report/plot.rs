@@ -6,7 +6,7 @@ use plotters::prelude::*;
 use crate::outcome::Series;
 use crate::record::RunRecord;
 
-use super::ReportError;
+use super::error::ReportError;
 
 /// The file name (relative to the run directory) of a step's series plot.
 pub fn plot_path(step: &str, series: &str) -> String {

@@ -9,8 +9,24 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
-use crate::event::LockOwner;
+/// Who holds a deploy lock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockOwner {
+    /// User name.
+    pub user: String,
+    /// Host name.
+    pub host: String,
+    /// Process id on that host.
+    pub pid: u32,
+    /// The run holding it.
+    pub run_id: String,
+    /// When it was taken.
+    pub since: DateTime<Utc>,
+    /// Last sign of life.
+    pub heartbeat: DateTime<Utc>,
+}
 
 /// Why a holder looks gone.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,7 +44,7 @@ pub enum Staleness {
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
     /// Someone holds it.
-    #[error("{lock} is held by {} on {} (pid {}, run {}) since {}, last heartbeat {}{}; wait for that run to finish, or break the lock with --break-lock --reason \"...\"",
+    #[error("{lock} is held by {} on {} (pid {}, run {}) since {}, last heartbeat {}{}",
         holder.user, holder.host, holder.pid, holder.run_id,
         holder.since.format("%Y-%m-%d %H:%M:%S UTC"), holder.heartbeat.format("%H:%M:%S UTC"),
         stale.as_ref().map(stale_text).unwrap_or_default())]

@@ -1,0 +1,87 @@
+//! Why a run could not start or had to stop.
+
+use std::path::PathBuf;
+
+use crate::deploy_lock::LockError;
+use crate::journal_error::JournalWriteError;
+use crate::resume::ResumeError;
+
+/// Why a run could not start or had to stop.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// A selected phase ([`RunOptions::phases`](crate::RunOptions::phases))
+    /// the runbook lacks.
+    #[error("unknown phase `{name}`; the runbook's phases are: {}", known.join(", "))]
+    UnknownPhase {
+        /// What was asked.
+        name: String,
+        /// What exists.
+        known: Vec<String>,
+    },
+    /// A selected step ([`RunOptions::only`](crate::RunOptions::only)) the
+    /// runbook lacks.
+    #[error("unknown step `{name}`{}", suggestion(known, name))]
+    UnknownStep {
+        /// What was asked.
+        name: String,
+        /// What exists.
+        known: Vec<String>,
+    },
+    /// The selected phases and steps together select nothing.
+    #[error(
+        "phases {phases:?} and steps {only:?} select no step: every selected step must be in a selected phase"
+    )]
+    EmptySelection {
+        /// The phases asked.
+        phases: Vec<String>,
+        /// The steps asked.
+        only: Vec<String>,
+    },
+    /// The run directory could not be created.
+    #[error("cannot create run directory {path}: {source}")]
+    RunDir {
+        /// The directory.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A run with this id already exists.
+    #[error("run directory {0} already exists; choose another run id")]
+    RunExists(PathBuf),
+    /// The journal could not be written; the run stopped.
+    #[error(transparent)]
+    Journal(#[from] JournalWriteError),
+    /// The deploy lock is held by someone else (or could not be taken).
+    #[error(transparent)]
+    Locked(Box<LockError>),
+    /// The run cannot be resumed.
+    #[error(transparent)]
+    Resume(#[from] ResumeError),
+}
+
+impl From<LockError> for RunError {
+    fn from(e: LockError) -> Self {
+        RunError::Locked(Box::new(e))
+    }
+}
+
+fn suggestion(known: &[String], name: &str) -> String {
+    let close: Vec<&String> = known
+        .iter()
+        .filter(|k| k.contains(name) || name.contains(k.as_str()))
+        .take(3)
+        .collect();
+    if close.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " (did you mean {}?)",
+            close
+                .iter()
+                .map(|c| format!("`{c}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    }
+}
