@@ -546,8 +546,8 @@ fn exit_list(codes: &[i32]) -> String {
 }
 
 /// The registry entry for `command`.
-pub(crate) fn spec() -> crate::registry::CheckSpec {
-    use crate::registry::{CheckSpec, ParamSpec};
+pub(crate) fn spec() -> crate::legacy_spec::CheckSpec {
+    use crate::legacy_spec::{CheckSpec, ParamSpec};
     const PARAMS: &[ParamSpec] = &[
         ParamSpec {
             name: "shell",

@@ -58,8 +58,10 @@ fn the_fully_configured_built_in_runbook_round_trips_through_a_file() {
 
 fn round_trip(config: &EscolaConfig) {
     let builtin = escola::runbook(config).unwrap();
-    let (text, warnings) = runbook_file::export_builtin(config).unwrap();
-    let loaded = runbook_file::load_str(&text, "escola.toml").unwrap();
+    let (file, warnings) = escola::runbook_file(config).unwrap();
+    let text = file.to_toml().unwrap();
+    let loaded =
+        runbook_file::load_str(&text, "escola.toml", &escola_runbook_checks::catalog()).unwrap();
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
 
     // Steps whose check cannot say how to rebuild it (no `Check::params`)
@@ -149,7 +151,7 @@ title = "Recolocar a versão anterior"
 "#;
 
 fn error(text: &str) -> String {
-    runbook_file::load_str(text, "runbook.toml")
+    runbook_file::load_str(text, "runbook.toml", &escola_runbook_checks::catalog())
         .map(|_| ())
         .unwrap_err()
         .to_string()
@@ -157,7 +159,8 @@ fn error(text: &str) -> String {
 
 #[test]
 fn a_hand_written_file_loads_with_its_policies() {
-    let loaded = runbook_file::load_str(GOOD, "runbook.toml").unwrap();
+    let loaded =
+        runbook_file::load_str(GOOD, "runbook.toml", &escola_runbook_checks::catalog()).unwrap();
     let rb = &loaded.runbook;
     let (_, down) = rb.find_step("down").unwrap();
     assert!(!down.policy.blocking);
@@ -329,7 +332,8 @@ fn watch_rules_and_rollback_settings_are_kept_and_warned_about() {
          [[watch.rules]]\nname = \"p95\"\nquery = \"histogram_quantile(0.95, ...)\"\ncondition = \"> 2\"\nfor = \"5m\"\naction = \"rollback\"\n\n\
          [rollback]\nwindow = \"15m\"\ntriggers = [\"p95\"]\nrequires_approval = [\"restore-snapshot\"]\nnotify = [\"#operacoes\"]\n"
     );
-    let loaded = runbook_file::load_str(&text, "runbook.toml").unwrap();
+    let loaded =
+        runbook_file::load_str(&text, "runbook.toml", &escola_runbook_checks::catalog()).unwrap();
     let w: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
     assert_eq!(w.len(), 2, "{w:?}");
     assert!(
@@ -341,7 +345,10 @@ fn watch_rules_and_rollback_settings_are_kept_and_warned_about() {
         "{w:?}"
     );
     let watch = loaded.file.watch.as_ref().unwrap();
-    assert_eq!(watch.rules[0].for_.map(|d| d.text()), Some("5m".into()));
+    assert_eq!(
+        watch.rules[0].for_.map(|d| d.to_string()),
+        Some("5m".into())
+    );
     let written = loaded.file.to_toml().unwrap();
     assert!(written.contains("for = \"5m\""), "{written}");
     let again: RunbookFile = runbook_file::parse(&written, "again.toml").unwrap();
@@ -355,7 +362,11 @@ fn watch_rules_and_rollback_settings_are_kept_and_warned_about() {
 
 #[test]
 fn a_missing_file_is_named() {
-    let err = runbook_file::load(std::path::Path::new("/nonexistent/runbook.toml")).unwrap_err();
+    let err = runbook_file::load(
+        std::path::Path::new("/nonexistent/runbook.toml"),
+        &escola_runbook_checks::catalog(),
+    )
+    .unwrap_err();
     assert!(matches!(err, RunbookFileError::Read { .. }));
     assert!(
         err.to_string().contains("/nonexistent/runbook.toml"),

@@ -131,7 +131,7 @@ pub enum RunError {
     /// `--only` names a step the runbook lacks.
     #[error(
         "unknown step `{name}`{}; list the steps with `escola-runbook plan`",
-        suggestion(known, name)
+        crate::suggest::hint(crate::suggest::related(name, known.iter().map(String::as_str)))
     )]
     UnknownStep {
         /// What was asked.
@@ -177,26 +177,6 @@ pub enum RunError {
 impl From<LockError> for RunError {
     fn from(e: LockError) -> Self {
         RunError::Locked(Box::new(e))
-    }
-}
-
-fn suggestion(known: &[String], name: &str) -> String {
-    let close: Vec<&String> = known
-        .iter()
-        .filter(|k| k.contains(name) || name.contains(k.as_str()))
-        .take(3)
-        .collect();
-    if close.is_empty() {
-        String::new()
-    } else {
-        format!(
-            " (did you mean {}?)",
-            close
-                .iter()
-                .map(|c| format!("`{c}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        )
     }
 }
 

@@ -42,6 +42,7 @@
 
 #![warn(missing_docs)]
 
+pub mod catalog;
 mod check;
 mod confirm;
 pub mod duration;
@@ -62,6 +63,7 @@ mod resume;
 pub mod rules;
 pub mod runs;
 mod secret;
+pub mod suggest;
 mod watch;
 
 pub use check::{CANCEL_GRACE, Check, CheckParams, Ctx, Description, Environment, ValueError};
@@ -103,5 +105,8 @@ pub(crate) fn lock_unpoisoned<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGua
 
 /// Re-exported so plugins implement [`Check`] with the same macro version.
 pub use async_trait::async_trait;
+/// Re-exported so plugins derive the schema of their parameter structs
+/// ([`catalog::CheckConfig`]) with the version the catalog reads.
+pub use schemars;
 /// Re-exported so embedders cancel runs with the same token type.
 pub use tokio_util::sync::CancellationToken;
