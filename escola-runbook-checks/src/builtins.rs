@@ -15,10 +15,10 @@ pub fn catalog() -> Catalog {
 
 /// Adds every built-in check to `catalog`.
 pub fn register(catalog: &mut Catalog) -> &mut Catalog {
+    catalog.register::<crate::command::CommandParams>();
     // Checks still declared as parameter lists, through the adapter
     // (removed when every check has a params struct, issue #13).
     let mut specs = vec![
-        crate::command::spec(),
         crate::coverage::spec(),
         crate::changelog::spec(),
         crate::docs_freshness::spec(),

@@ -983,3 +983,51 @@ fn a_phase_level_overrides_the_inference() {
     .unwrap();
     assert_eq!(same.imported.file, import(md).file);
 }
+
+#[test]
+fn a_binding_is_typed_through_the_checks_schema_and_rebuilds_the_same_check() {
+    use escola_runbook_checks::command::CommandCheck;
+    use escola_runbook_core::{Check, StepKind};
+    let md = r#"## Deploy
+- [ ] Versão
+  <!-- check: command program=sh args=-c args='echo "$1"' args=sh args='["a,b"]' secret_env.DATABASE_PASSWORD=db_password timeout=1500ms expect_exit=0,2 read_only=true -->
+- [ ] Twice
+  <!-- check: command shell=a shell=b -->
+"#;
+    let catalog = escola_runbook_checks::catalog();
+    let loaded = markdown::load_str(md, "RUNBOOK.md", &ImportOptions::default(), &catalog).unwrap();
+    let steps = &loaded.imported.file.phases[0].steps;
+    assert_eq!(
+        serde_json::Value::Object(steps[0].params.clone()),
+        serde_json::json!({
+            "program": "sh",
+            "args": ["-c", "echo \"$1\"", "sh", "a,b"],
+            "secret_env": { "DATABASE_PASSWORD": "db_password" },
+            "timeout": "1500ms",
+            "expect_exit": [0, 2],
+            "read_only": true,
+        })
+    );
+    let in_code = CommandCheck::exec("sh", ["-c", "echo \"$1\"", "sh", "a,b"])
+        .secret_env("DATABASE_PASSWORD", "db_password")
+        .timeout(std::time::Duration::from_millis(1500))
+        .expect_exit([0, 2])
+        .read_only();
+    let StepKind::Check(bound) = &loaded.runbook.find_step("versao").unwrap().1.kind else {
+        panic!("the binding makes a check")
+    };
+    assert_eq!(bound.params(), in_code.params());
+    // A key given twice for a one-value parameter is not guessed at.
+    assert_eq!(steps[1].check, None);
+    let w = loaded
+        .imported
+        .warnings
+        .iter()
+        .find(|w| w.line == 5)
+        .unwrap();
+    assert!(
+        w.message.contains("parameter `shell` is given twice")
+            && w.message.contains("the item stays as it is"),
+        "{w}"
+    );
+}

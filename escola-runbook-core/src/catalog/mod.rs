@@ -107,23 +107,32 @@ pub trait ProbeConfig: Serialize + DeserializeOwned + JsonSchema + Send + Sync +
 
 impl CheckParams {
     /// The catalog name and parameters of `config`: what a check holding
-    /// its parameter struct returns from [`Check::params`]. Fails only
-    /// when the struct does not serialize to a JSON object (a map with
-    /// non-text keys, a path that is not UTF-8).
+    /// its parameter struct returns from [`Check::params`]. Parameters
+    /// equal to their schema default, and unset options, are left out, so
+    /// an exported file says only what was chosen. Fails only when the
+    /// struct does not serialize to a JSON object (a map with non-text
+    /// keys, a path that is not UTF-8).
     pub fn of<C: CheckConfig>(config: &C) -> Result<CheckParams, serde_json::Error> {
         Ok(CheckParams {
             check: C::NAME.to_owned(),
-            params: object_of(config)?,
+            params: object_of(config, &schema_of::<C>())?,
         })
     }
 }
 
-/// `value` as a JSON object, with nulls (unset options) left out: a file
-/// cannot write them, and leaving them out means the same.
-fn object_of<T: Serialize>(value: &T) -> Result<Map<String, Value>, serde_json::Error> {
+/// `value` as a JSON object, without nulls (a file cannot write them, and
+/// leaving them out means the same) nor values equal to the default the
+/// schema `root` gives them.
+fn object_of<T: Serialize>(
+    value: &T,
+    root: &Value,
+) -> Result<Map<String, Value>, serde_json::Error> {
     match serde_json::to_value(value)? {
         Value::Object(mut map) => {
-            map.retain(|_, v| !v.is_null());
+            map.retain(|k, v| {
+                let default = schema::property(root, root, k).and_then(|p| p.get("default"));
+                !v.is_null() && default != Some(v)
+            });
             Ok(map)
         }
         other => Err(serde::ser::Error::custom(format!(
