@@ -81,8 +81,9 @@ pub trait Check: Send + Sync {
 
 /// A check as a runbook file names it: a catalog name and the parameters
 /// that rebuild it, as a JSON object (lists are lists, numbers are
-/// numbers). [`Catalog::build`](crate::catalog::Catalog::build) turns it
-/// back into the check; [`CheckParams::of`] writes a parameter struct.
+/// numbers). The catalog's `Catalog::build` turns it back into the check;
+/// `CheckParams::of` writes a parameter struct (both in the `catalog`
+/// module, so that this contract imports nothing of it).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckParams {
     /// Catalog name ("command", "smoke").

@@ -187,7 +187,7 @@ pub fn exact(d: Duration) -> String {
 }
 
 /// A span for evidence: `30d` for whole days, `3d4h` beyond two days,
-/// otherwise like [`crate::format_duration`] (`36h`, `5m`).
+/// otherwise like [`format_duration`](crate::outcome::format_duration) (`36h`, `5m`).
 pub fn format_span(d: Duration) -> String {
     let secs = d.as_secs();
     let (days, hours) = (secs / 86_400, (secs % 86_400) / 3600);
@@ -200,7 +200,7 @@ pub fn format_span(d: Duration) -> String {
             format!("{days}d{hours}h")
         }
     } else {
-        crate::format_duration(d)
+        crate::outcome::format_duration(d)
     }
 }
 

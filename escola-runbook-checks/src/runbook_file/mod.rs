@@ -5,7 +5,7 @@
 //! column of a mistake and suggests the nearest valid key or check name:
 //! [`parse`] checks the shape (unknown keys are errors, never ignored), and
 //! [`RunbookFile::to_runbook`] builds the steps through a
-//! [`Catalog`](escola_runbook_core::catalog::Catalog) (the built-in checks
+//! [`Catalog`] (the built-in checks
 //! of [`crate::catalog`], and any a team registers). [`load`] does both. A
 //! step's `params` are typed as the check declares them: lists are TOML
 //! arrays, numbers numbers, durations text such as `"1500ms"`.
