@@ -6,7 +6,7 @@
 use escola_runbook_core::{Check, CheckParams, Ctx, Description, Outcome, SkipReason, async_trait};
 
 use crate::http::{self, HttpOptions};
-use crate::registry::{CheckSpec, ParamSpec};
+use crate::legacy_spec::{CheckSpec, ParamSpec};
 
 /// The paths the runbook names.
 pub const RUNBOOK_PATHS: [&str; 2] = ["/v1/cidades", "/v1/escolas"];
@@ -483,9 +483,10 @@ mod tests {
         assert!(!StatusSet::parse("200-299").unwrap().contains(301));
         assert!(StatusSet::parse("299-200").is_err());
         assert!(StatusSet::parse("ok").is_err());
-        let spec = crate::registry::find("cache-purge").unwrap();
+        let catalog = crate::catalog();
+        let spec = catalog.find("cache-purge").unwrap();
         let check = spec
-            .instantiate(&crate::registry::Params::new([
+            .build_from_pairs(&crate::testing::pairs([
                 ("base_url", "http://varnish:6081"),
                 ("method", "BAN"),
                 ("host", "api.escola.example"),
@@ -494,12 +495,10 @@ mod tests {
             .unwrap();
         let params = check.params().unwrap();
         assert_eq!(params.params["paths"], "/v1/cidades,/v1/escolas");
-        let again = spec
-            .instantiate(&crate::registry::Params::new(params.params.clone()))
-            .unwrap();
+        let again = spec.build(params.params.clone()).unwrap();
         assert_eq!(again.params(), Some(params));
         let err = spec
-            .instantiate(&crate::registry::Params::new([
+            .build_from_pairs(&crate::testing::pairs([
                 ("base_url", "http://x"),
                 ("method", "NOT A METHOD"),
             ]))

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use escola_runbook_core::{Check, CheckParams, Ctx, Description, Outcome, async_trait};
 
 use crate::git::{self, GitError, Repo};
-use crate::registry::{CheckSpec, ParamSpec};
+use crate::legacy_spec::{CheckSpec, ParamSpec};
 
 /// One `## ` section of a changelog.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -595,14 +595,15 @@ mod tests {
 
     #[test]
     fn registry_validates_version_and_round_trips() {
-        let spec = crate::registry::find("changelog").unwrap();
+        let catalog = crate::catalog();
+        let spec = catalog.find("changelog").unwrap();
         let err = spec
-            .instantiate(&crate::registry::Params::new([("version", "next")]))
+            .build_from_pairs(&crate::testing::pairs([("version", "next")]))
             .err()
             .unwrap();
         assert!(err.to_string().contains("not semver"), "{err}");
         let check = spec
-            .instantiate(&crate::registry::Params::new([
+            .build_from_pairs(&crate::testing::pairs([
                 ("version", "2.4.0"),
                 ("repo", "none"),
             ]))
@@ -610,9 +611,7 @@ mod tests {
         let params = check.params().unwrap();
         assert_eq!(params.params["file"], "CHANGELOG.md");
         assert_eq!(params.params["repo"], "none");
-        let again = spec
-            .instantiate(&crate::registry::Params::new(params.params.clone()))
-            .unwrap();
+        let again = spec.build(params.params.clone()).unwrap();
         assert_eq!(again.params(), Some(params));
     }
 }

@@ -7,11 +7,16 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
+use escola_runbook_core::catalog::{CheckConfig, ParamsError};
+use escola_runbook_core::duration::Span;
+use escola_runbook_core::schemars::{self, JsonSchema};
 use escola_runbook_core::{
     Check, CheckParams, Ctx, Description, Outcome, async_trait, format_duration,
 };
+use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
 
@@ -55,6 +60,123 @@ fn shell_quote(word: &str) -> String {
     }
 }
 
+/// Runs a program or shell line; passes when it exits with an expected code.
+///
+/// The parameters of [`CommandCheck`], declared once: runbook files,
+/// `check command -p k=v`, Markdown bindings and `check --list` read them
+/// from here, and [`Check::params`] writes them back whole (leaving out
+/// what equals its default).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CommandParams {
+    /// A line for /bin/sh -c (give this or `program`).
+    #[serde(default)]
+    pub shell: Option<String>,
+    /// A program to run without a shell.
+    #[serde(default)]
+    pub program: Option<String>,
+    /// Arguments for `program`.
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Working directory.
+    #[serde(default)]
+    pub cwd: Option<PathBuf>,
+    /// Environment variables set for the command (`env.LANG=C`).
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Environment variables set from the run's secrets, variable to secret
+    /// name (`secret_env.DATABASE_PASSWORD=db_password`); the values never
+    /// appear in the plan, the record or the output.
+    #[serde(default)]
+    pub secret_env: BTreeMap<String, String>,
+    /// Stop the process group after this long (SIGTERM, then SIGKILL after
+    /// `term_grace`; e.g. 30s, 10m).
+    #[serde(default)]
+    pub timeout: Option<Span>,
+    /// Exit codes meaning success.
+    #[serde(default = "success_codes")]
+    pub expect_exit: Vec<i32>,
+    /// How long the process group gets after SIGTERM, on a timeout or a
+    /// stop, before it is killed (SIGKILL).
+    #[serde(default = "term_grace")]
+    pub term_grace: Span,
+    /// Bytes of stdout and of stderr kept as evidence (the last ones).
+    #[serde(default = "output_limit")]
+    pub output_limit: usize,
+    /// True if the command changes nothing (then it runs in dry-run too).
+    #[serde(default)]
+    pub read_only: bool,
+}
+
+fn success_codes() -> Vec<i32> {
+    vec![0]
+}
+fn term_grace() -> Span {
+    Span::from(TERM_GRACE)
+}
+fn output_limit() -> usize {
+    DEFAULT_OUTPUT_LIMIT
+}
+
+impl CommandParams {
+    /// Parameters that run `program` with the defaults.
+    fn of(program: Program) -> Self {
+        let (shell, program, args) = match program {
+            Program::Shell(line) => (Some(line), None, Vec::new()),
+            Program::Exec { program, args } => (None, Some(program), args),
+        };
+        CommandParams {
+            shell,
+            program,
+            args,
+            cwd: None,
+            env: BTreeMap::new(),
+            secret_env: BTreeMap::new(),
+            timeout: None,
+            expect_exit: success_codes(),
+            term_grace: term_grace(),
+            output_limit: output_limit(),
+            read_only: false,
+        }
+    }
+}
+
+impl CheckConfig for CommandParams {
+    const NAME: &'static str = "command";
+
+    fn build(mut self) -> Result<Arc<dyn Check>, ParamsError> {
+        match (&self.shell, &self.program) {
+            (Some(_), Some(_)) => {
+                return Err(ParamsError::invalid(
+                    Self::NAME,
+                    "shell",
+                    "and `program` are both given; give one",
+                ));
+            }
+            (None, None) => {
+                return Err(ParamsError::invalid(
+                    Self::NAME,
+                    "shell",
+                    "or `program` is required",
+                ));
+            }
+            (Some(_), None) if !self.args.is_empty() => {
+                return Err(ParamsError::invalid(
+                    Self::NAME,
+                    "args",
+                    "goes with `program`, not `shell`; put the arguments in the shell line",
+                ));
+            }
+            _ => {}
+        }
+        // No code at all would fail every exit: an empty list means the default.
+        if self.expect_exit.is_empty() {
+            self.expect_exit = success_codes();
+        }
+        Ok(Arc::new(CommandCheck { params: self }))
+    }
+}
+
 /// A command step.
 ///
 /// ```
@@ -70,15 +192,7 @@ fn shell_quote(word: &str) -> String {
 /// ```
 #[derive(Debug, Clone)]
 pub struct CommandCheck {
-    program: Program,
-    cwd: Option<PathBuf>,
-    env: BTreeMap<String, String>,
-    secret_env: BTreeMap<String, String>,
-    timeout: Option<Duration>,
-    expect_exit: Vec<i32>,
-    output_limit: usize,
-    term_grace: Duration,
-    mutates: bool,
+    params: CommandParams,
 }
 
 /// Default bytes of stdout and of stderr kept as evidence (the tail).
@@ -106,34 +220,26 @@ impl CommandCheck {
     /// assumed to change something unless declared [`read_only`](Self::read_only).
     pub fn new(program: Program) -> Self {
         CommandCheck {
-            program,
-            cwd: None,
-            env: BTreeMap::new(),
-            secret_env: BTreeMap::new(),
-            timeout: None,
-            expect_exit: vec![0],
-            output_limit: DEFAULT_OUTPUT_LIMIT,
-            term_grace: TERM_GRACE,
-            mutates: true,
+            params: CommandParams::of(program),
         }
     }
 
     /// Working directory.
     pub fn current_dir(mut self, dir: impl Into<PathBuf>) -> Self {
-        self.cwd = Some(dir.into());
+        self.params.cwd = Some(dir.into());
         self
     }
 
     /// Sets an environment variable.
     pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.env.insert(key.into(), value.into());
+        self.params.env.insert(key.into(), value.into());
         self
     }
 
     /// Sets environment variable `key` to the run's secret `secret` (the
     /// value never appears in the plan, the record or the output).
     pub fn secret_env(mut self, key: impl Into<String>, secret: impl Into<String>) -> Self {
-        self.secret_env.insert(key.into(), secret.into());
+        self.params.secret_env.insert(key.into(), secret.into());
         self
     }
 
@@ -141,13 +247,13 @@ impl CommandCheck {
     /// after [`TERM_GRACE`]) and reports timed out, with the output captured
     /// so far.
     pub fn timeout(mut self, limit: Duration) -> Self {
-        self.timeout = Some(limit);
+        self.params.timeout = Some(Span::from(limit));
         self
     }
 
     /// Exit codes that mean success (default: 0).
     pub fn expect_exit(mut self, codes: impl IntoIterator<Item = i32>) -> Self {
-        self.expect_exit = codes.into_iter().collect();
+        self.params.expect_exit = codes.into_iter().collect();
         self
     }
 
@@ -156,26 +262,32 @@ impl CommandCheck {
     /// [`CANCEL_GRACE`](escola_runbook_core::CANCEL_GRACE) for the step, so
     /// a longer grace only holds on the check's own timeout.
     pub fn term_grace(mut self, grace: Duration) -> Self {
-        self.term_grace = grace;
+        self.params.term_grace = Span::from(grace);
         self
     }
 
     /// Bytes of each output stream kept as evidence (the last ones).
     pub fn output_limit(mut self, bytes: usize) -> Self {
-        self.output_limit = bytes;
+        self.params.output_limit = bytes;
         self
     }
 
     /// Declares that the command only reads (a status query): it then runs
     /// in dry-run too.
     pub fn read_only(mut self) -> Self {
-        self.mutates = false;
+        self.params.read_only = true;
         self
     }
 
     /// The command line.
-    pub fn program(&self) -> &Program {
-        &self.program
+    pub fn program(&self) -> Program {
+        match (&self.params.shell, &self.params.program) {
+            (Some(line), _) => Program::Shell(line.clone()),
+            (None, program) => Program::Exec {
+                program: program.clone().unwrap_or_default(),
+                args: self.params.args.clone(),
+            },
+        }
     }
 }
 
@@ -295,70 +407,33 @@ impl Tail {
 #[async_trait]
 impl Check for CommandCheck {
     fn describe(&self) -> Description {
-        let line = self.program.display();
+        let line = self.program().display();
         let mut action = format!("run `{line}`");
-        if let Some(dir) = &self.cwd {
+        if let Some(dir) = &self.params.cwd {
             action.push_str(&format!(" in {}", dir.display()));
         }
-        let verifies = format!("`{line}` exits with {}", exit_list(&self.expect_exit));
-        if self.mutates {
-            Description::mutating("command", verifies, action)
-        } else {
+        let verifies = format!(
+            "`{line}` exits with {}",
+            exit_list(&self.params.expect_exit)
+        );
+        if self.params.read_only {
             Description {
                 action: Some(action),
                 ..Description::read_only("command", verifies)
             }
+        } else {
+            Description::mutating("command", verifies, action)
         }
     }
 
     fn params(&self) -> Option<CheckParams> {
-        let mut p = CheckParams::new("command");
-        match &self.program {
-            Program::Shell(line) => p = p.with("shell", line),
-            // Arguments containing commas cannot be written as a list; such a
-            // command exports as the equivalent shell line.
-            Program::Exec { program, args } if args.iter().any(|a| a.contains(',')) => {
-                p = p.with(
-                    "shell",
-                    Program::Exec {
-                        program: program.clone(),
-                        args: args.clone(),
-                    }
-                    .display(),
-                );
-            }
-            Program::Exec { program, args } => {
-                p = p.with("program", program);
-                if !args.is_empty() {
-                    p = p.with("args", args.join(","));
-                }
-            }
-        }
-        if let Some(dir) = &self.cwd {
-            p = p.with("cwd", dir.display().to_string());
-        }
-        if let Some(limit) = self.timeout {
-            p = p.with("timeout", format!("{}ms", limit.as_millis()));
-        }
-        if self.expect_exit != [0] {
-            p = p.with(
-                "expect_exit",
-                self.expect_exit
-                    .iter()
-                    .map(i32::to_string)
-                    .collect::<Vec<_>>()
-                    .join(","),
-            );
-        }
-        if !self.mutates {
-            p = p.with("read_only", "true");
-        }
-        Some(p)
+        CheckParams::of(&self.params).ok()
     }
 
     async fn run(&self, ctx: &Ctx) -> Outcome {
-        let line = ctx.redactor().redact(&self.program.display()).into_owned();
-        let mut command = match &self.program {
+        let program = self.program();
+        let line = ctx.redactor().redact(&program.display()).into_owned();
+        let mut command = match &program {
             Program::Exec { program, args } => {
                 let mut c = Command::new(program);
                 c.args(args);
@@ -370,11 +445,11 @@ impl Check for CommandCheck {
                 c
             }
         };
-        if let Some(dir) = &self.cwd {
+        if let Some(dir) = &self.params.cwd {
             command.current_dir(dir);
         }
-        command.envs(&self.env);
-        for (key, name) in &self.secret_env {
+        command.envs(&self.params.env);
+        for (key, name) in &self.params.secret_env {
             match ctx.secret(name) {
                 Some(secret) => {
                     command.env(key, secret.expose());
@@ -396,7 +471,7 @@ impl Check for CommandCheck {
         let mut child = match command.spawn() {
             Ok(child) => child,
             Err(e) => {
-                let hint = match (&self.program, &self.cwd) {
+                let hint = match (&program, &self.params.cwd) {
                     (_, Some(dir)) if !dir.is_dir() => {
                         format!("working directory {} does not exist", dir.display())
                     }
@@ -428,20 +503,23 @@ impl Check for CommandCheck {
         let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
             return Outcome::check_error(format!("`{line}` started without its output pipes"));
         };
-        let limit = self.output_limit;
+        let limit = self.params.output_limit;
+        let timeout = self.params.timeout.map(Span::get);
         let out_task = tokio::spawn(read_tail(stdout, limit));
         let err_task = tokio::spawn(read_tail(stderr, limit));
         let started = tokio::time::Instant::now();
         let ended = tokio::select! {
             status = child.wait() => Ended::Exited(status),
-            () = sleep_for(self.timeout) => Ended::TimedOut,
+            () = sleep_for(timeout) => Ended::TimedOut,
             () = ctx.cancellation().cancelled() => Ended::Stopped,
         };
         let stopped = match ended {
             Ended::Exited(_) => None,
-            Ended::TimedOut | Ended::Stopped => {
-                Some(guard.terminate(&mut child, self.term_grace).await)
-            }
+            Ended::TimedOut | Ended::Stopped => Some(
+                guard
+                    .terminate(&mut child, self.params.term_grace.get())
+                    .await,
+            ),
         };
         // Whatever happened, nothing of the group may outlive the step: a
         // background job holding the pipes would otherwise hang the run.
@@ -450,24 +528,24 @@ impl Check for CommandCheck {
         let stdout = output_of(out_task).await;
         let stderr = output_of(err_task).await;
         let mut outcome = match ended {
-            Ended::TimedOut => Outcome::timed_out(self.timeout.unwrap_or_default())
+            Ended::TimedOut => Outcome::timed_out(timeout.unwrap_or_default())
                 .with_evidence("command", line.clone()),
             Ended::Stopped => Outcome::aborted(format!("`{line}` was stopped before it ended"))
                 .with_evidence("command", line.clone()),
             Ended::Exited(Err(e)) => Outcome::check_error(format!("lost track of `{line}`: {e}")),
             Ended::Exited(Ok(status)) => match status.code() {
-                Some(code) if self.expect_exit.contains(&code) => {
+                Some(code) if self.params.expect_exit.contains(&code) => {
                     Outcome::passed(format!("`{line}` exited with {code}"))
                 }
                 // The shell's own codes for "not found" and "not executable":
                 // the command never ran, so nothing was measured.
-                Some(code @ (126 | 127)) if matches!(self.program, Program::Shell(_)) => Outcome::check_error(format!(
+                Some(code @ (126 | 127)) if matches!(program, Program::Shell(_)) => Outcome::check_error(format!(
                     "`{line}` could not be run: the shell answered {code} ({}); check the command and --app-dir",
                     if code == 127 { "command not found" } else { "not executable" }
                 )),
                 Some(code) => Outcome::failed(format!(
                     "`{line}` exited with {code}, expected {}",
-                    exit_list(&self.expect_exit)
+                    exit_list(&self.params.expect_exit)
                 )),
                 None => {
                     use std::os::unix::process::ExitStatusExt;
@@ -486,7 +564,7 @@ impl Check for CommandCheck {
         if let Some(how) = stopped {
             outcome = outcome.with_evidence("stopped", how);
         }
-        if let Some(dir) = &self.cwd {
+        if let Some(dir) = &self.params.cwd {
             outcome = outcome.with_evidence("working directory", dir.display().to_string());
         }
         outcome = outcome
@@ -542,105 +620,6 @@ fn exit_list(codes: &[i32]) -> String {
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
-    }
-}
-
-/// The registry entry for `command`.
-pub(crate) fn spec() -> crate::registry::CheckSpec {
-    use crate::registry::{CheckSpec, ParamSpec};
-    const PARAMS: &[ParamSpec] = &[
-        ParamSpec {
-            name: "shell",
-            help: "a line for /bin/sh -c (give this or `program`)",
-            required: false,
-            default: None,
-        },
-        ParamSpec {
-            name: "program",
-            help: "a program to run without a shell",
-            required: false,
-            default: None,
-        },
-        ParamSpec {
-            name: "args",
-            help: "arguments for `program`, comma-separated",
-            required: false,
-            default: None,
-        },
-        ParamSpec {
-            name: "cwd",
-            help: "working directory",
-            required: false,
-            default: None,
-        },
-        ParamSpec {
-            name: "timeout",
-            help: "stop the process group after this long (SIGTERM, SIGKILL 10s later; e.g. 30s, 10m)",
-            required: false,
-            default: None,
-        },
-        ParamSpec {
-            name: "expect_exit",
-            help: "exit codes meaning success, comma-separated",
-            required: false,
-            default: Some("0"),
-        },
-        ParamSpec {
-            name: "read_only",
-            help: "true if the command changes nothing (then it runs in dry-run too)",
-            required: false,
-            default: Some("false"),
-        },
-    ];
-    CheckSpec {
-        name: "command",
-        summary: "runs a program or shell line; passes when it exits with an expected code",
-        params: PARAMS,
-        build: |p| {
-            let mut check = match (p.get("shell"), p.get("program")) {
-                (Some(line), None) => CommandCheck::shell(line),
-                (None, Some(program)) => {
-                    CommandCheck::exec(program, p.list("args").unwrap_or_default())
-                }
-                (Some(_), Some(_)) => {
-                    return Err(p.error("shell", "and `program` are both given; give one"));
-                }
-                (None, None) => {
-                    return Err(p.error("shell", "or `program` is required"));
-                }
-            };
-            if p.get("args").is_some() && p.get("shell").is_some() {
-                return Err(p.error(
-                    "args",
-                    "goes with `program`, not `shell`; put the arguments in the shell line",
-                ));
-            }
-            if let Some(dir) = p.get("cwd") {
-                check = check.current_dir(dir);
-            }
-            if let Some(limit) = p.duration("timeout")? {
-                check = check.timeout(limit);
-            }
-            let codes = p
-                .list("expect_exit")
-                .unwrap_or_default()
-                .iter()
-                .map(|c| c.parse::<i32>())
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| {
-                    p.error(
-                        "expect_exit",
-                        format!("must be whole numbers separated by commas: {e}"),
-                    )
-                })?;
-            if !codes.is_empty() {
-                check = check.expect_exit(codes);
-            }
-            if p.parse::<bool>("read_only")?.unwrap_or(false) {
-                check = check.read_only();
-            }
-            Ok(std::sync::Arc::new(check))
-        },
     }
 }
 

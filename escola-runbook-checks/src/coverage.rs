@@ -21,7 +21,8 @@ use std::time::Duration;
 use escola_runbook_core::{Check, CheckParams, Ctx, Description, Outcome, async_trait};
 use quick_xml::events::{BytesStart, Event};
 
-use crate::registry::{CheckSpec, ParamSpec, format_span};
+use crate::legacy_spec::{CheckSpec, ParamSpec};
+use escola_runbook_core::duration::format_span;
 
 /// Which dialect the report was in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -946,21 +947,17 @@ mod tests {
 
     #[test]
     fn registry_parses_min_and_round_trips() {
-        let spec = crate::registry::find("coverage").unwrap();
-        let p = crate::registry::Params::new([("report", "build/clover.xml"), ("min", "85.5%")]);
-        let check = spec.instantiate(&p).unwrap();
+        let catalog = crate::catalog();
+        let spec = catalog.find("coverage").unwrap();
+        let p = crate::testing::pairs([("report", "build/clover.xml"), ("min", "85.5%")]);
+        let check = spec.build_from_pairs(&p).unwrap();
         let params = check.params().unwrap();
         assert_eq!(params.params["min"], "85.5");
-        let again = spec
-            .instantiate(&crate::registry::Params::new(params.params.clone()))
-            .unwrap();
+        let again = spec.build(params.params.clone()).unwrap();
         assert_eq!(again.params(), Some(params));
         for bad in ["abc", "120", "-1"] {
             let err = spec
-                .instantiate(&crate::registry::Params::new([
-                    ("report", "x"),
-                    ("min", bad),
-                ]))
+                .build_from_pairs(&crate::testing::pairs([("report", "x"), ("min", bad)]))
                 .err()
                 .unwrap();
             assert!(err.to_string().contains("not a percentage"), "{err}");

@@ -11,7 +11,8 @@ use escola_runbook_core::duration::{self, DurationError, Range};
 use escola_runbook_core::{Check, CheckParams, Ctx, Description, Outcome, async_trait};
 
 use crate::git::{Commit, Repo};
-use crate::registry::{CheckSpec, ParamSpec, format_span};
+use crate::legacy_spec::{CheckSpec, ParamSpec};
+use escola_runbook_core::duration::format_span;
 
 /// The documents the runbook names.
 pub const RUNBOOK_DOCS: [&str; 3] = [
@@ -550,16 +551,15 @@ mod tests {
         assert!(Since::parse("99999999d").is_err());
         assert_eq!(Since::parse("v2.3.0"), Ok(Since::Ref("v2.3.0".into())));
         assert_eq!(Since::parse("ref:30d"), Ok(Since::Ref("30d".into())));
-        let spec = crate::registry::find("docs-freshness").unwrap();
+        let catalog = crate::catalog();
+        let spec = catalog.find("docs-freshness").unwrap();
         for since in ["last-tag", "36h", "ref:v2.3.0"] {
             let check = spec
-                .instantiate(&crate::registry::Params::new([("since", since)]))
+                .build_from_pairs(&crate::testing::pairs([("since", since)]))
                 .unwrap();
             let params = check.params().unwrap();
             assert_eq!(params.params["files"], RUNBOOK_DOCS.join(","));
-            let again = spec
-                .instantiate(&crate::registry::Params::new(params.params.clone()))
-                .unwrap();
+            let again = spec.build(params.params.clone()).unwrap();
             assert_eq!(again.params(), Some(params));
         }
     }

@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use escola_runbook_core::catalog::{Catalog, CatalogError, ParamProblem, ParamsError};
 use escola_runbook_core::rules::{Comparison, Rule, Window as RuleWindow};
 use escola_runbook_core::{Check, ModelError, Phase, Runbook, Step, Watch, WatchError};
 use serde::{Deserialize, Serialize};
@@ -35,7 +36,7 @@ use crate::metrics::checks::{
 use crate::metrics::compute::StatusMatcher;
 use crate::metrics::probe::{Measure, MetricsProbe};
 use crate::notify::Notify;
-use crate::registry::{self, ParamError, Params};
+use crate::runbook_file::RunbookFile;
 use crate::smoke::SmokeCheck;
 
 /// The runbook's name, as the document's title.
@@ -235,11 +236,15 @@ impl MetricsConfig {
     }
 
     /// The two checks: baseline and endpoint.
-    fn checks(&self) -> Result<MetricsChecks, ParamError> {
-        let window = Window::parse(&self.baseline_window).map_err(|e| ParamError {
-            check: "metrics-baseline".into(),
-            param: "window".into(),
-            message: format!("is not usable: {e}; or write `cumulative`"),
+    fn checks(&self) -> Result<MetricsChecks, ParamsError> {
+        let window = Window::parse(&self.baseline_window).map_err(|e| {
+            ParamsError::check(
+                "metrics-baseline",
+                "window",
+                ParamProblem::Unusable {
+                    reason: format!("{e}; or write `cumulative`"),
+                },
+            )
         })?;
         let baseline = LatencyBaselineCheck::new(self.source())
             .window(window)
@@ -506,13 +511,19 @@ pub enum EscolaError {
     Model(#[from] ModelError),
     /// A configured check has a bad parameter.
     #[error("runbook configuration: {0}")]
-    Config(#[from] ParamError),
+    Config(#[from] CatalogError),
     /// An alert watch could never fire as configured.
     #[error("runbook configuration, alert watch: {0}")]
     Watch(#[from] WatchError),
 }
 
-/// The checks the configuration turns on, built through the registry so a
+impl From<ParamsError> for EscolaError {
+    fn from(e: ParamsError) -> Self {
+        EscolaError::Config(e.into())
+    }
+}
+
+/// The checks the configuration turns on, built through the catalog so a
 /// configuration error reads like a `check --param` error.
 struct Automations {
     coverage: Option<(String, Arc<dyn Check>)>,
@@ -523,13 +534,13 @@ struct Automations {
     app_log: Option<(Arc<dyn Check>, bool, bool)>,
 }
 
-fn build(name: &str, pairs: Vec<(&str, String)>) -> Result<Arc<dyn Check>, ParamError> {
-    let spec = registry::find(name).map_err(|e| ParamError {
-        check: name.into(),
-        param: String::new(),
-        message: e.to_string(),
-    })?;
-    spec.instantiate(&Params::new(pairs))
+fn build(
+    catalog: &Catalog,
+    name: &str,
+    pairs: Vec<(&str, String)>,
+) -> Result<Arc<dyn Check>, CatalogError> {
+    let pairs: Vec<(String, String)> = pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+    catalog.build_from_pairs(name, &pairs)
 }
 
 fn in_app(app_dir: &Path, path: &Path) -> String {
@@ -537,7 +548,7 @@ fn in_app(app_dir: &Path, path: &Path) -> String {
 }
 
 impl EscolaConfig {
-    fn automations(&self) -> Result<Automations, ParamError> {
+    fn automations(&self, catalog: &Catalog) -> Result<Automations, CatalogError> {
         let app = &self.app_dir;
         let release = self.release_dir.as_ref().unwrap_or(&self.app_dir);
         let coverage = self
@@ -556,7 +567,7 @@ impl EscolaConfig {
                 if let Some(age) = &c.max_age {
                     p.push(("max_age", age.clone()));
                 }
-                build("coverage", p).map(|check| (title, check))
+                build(catalog, "coverage", p).map(|check| (title, check))
             })
             .transpose()?;
         let ci_status = self
@@ -572,7 +583,7 @@ impl EscolaConfig {
                 if let Some(s) = &c.token_secret {
                     p.push(("token_secret", s.clone()));
                 }
-                build("http-json", p)
+                build(catalog, "http-json", p)
             })
             .transpose()?;
         let docs = self
@@ -580,6 +591,7 @@ impl EscolaConfig {
             .as_ref()
             .map(|d| {
                 build(
+                    catalog,
                     "docs-freshness",
                     vec![
                         ("repo", release.display().to_string()),
@@ -594,6 +606,7 @@ impl EscolaConfig {
             .as_ref()
             .map(|c| {
                 build(
+                    catalog,
                     "changelog",
                     vec![
                         ("file", in_app(release, &c.file)),
@@ -619,7 +632,7 @@ impl EscolaConfig {
                 if let Some(s) = &c.token_secret {
                     p.push(("token_secret", s.clone()));
                 }
-                build("cache-purge", p).map(|check| (check, c.blocking))
+                build(catalog, "cache-purge", p).map(|check| (check, c.blocking))
             })
             .transpose()?;
         let app_log = self
@@ -639,7 +652,7 @@ impl EscolaConfig {
                 if let Some(offset) = &l.offset {
                     p.push(("offset", offset.clone()));
                 }
-                build("log-scan", p).map(|check| (check, l.since.is_none(), l.blocking))
+                build(catalog, "log-scan", p).map(|check| (check, l.since.is_none(), l.blocking))
             })
             .transpose()?;
         Ok(Automations {
@@ -740,11 +753,8 @@ fn alert(watch: &WatchConfig, id: &str, title: &str, rule: Rule) -> Result<Step,
 /// The three alerts, measured from the app's metrics.
 fn alert_steps(metrics: &MetricsConfig, watch: &WatchConfig) -> Result<[Step; 3], EscolaError> {
     let matcher = |pattern: &str| {
-        StatusMatcher::new(pattern).map_err(|e| ParamError {
-            check: "watch".into(),
-            param: "status".into(),
-            message: e.to_string(),
-        })
+        StatusMatcher::new(pattern)
+            .map_err(|e| ParamsError::invalid("watch", "status", e.to_string()))
     };
     let p95 = MetricsProbe::new(
         metrics.source(),
@@ -791,9 +801,18 @@ fn alert_steps(metrics: &MetricsConfig, watch: &WatchConfig) -> Result<[Step; 3]
     ])
 }
 
+/// The built-in runbook as a runbook file (`export-runbook`), with a
+/// warning for each step that could not be expressed as a check.
+pub fn runbook_file(config: &EscolaConfig) -> Result<(RunbookFile, Vec<String>), EscolaError> {
+    Ok(RunbookFile::from_runbook(
+        &runbook(config)?,
+        &crate::catalog(),
+    ))
+}
+
 /// The built-in runbook.
 pub fn runbook(config: &EscolaConfig) -> Result<Runbook, EscolaError> {
-    let auto = config.automations()?;
+    let auto = config.automations(&crate::catalog())?;
     let (metrics_baseline, metrics_endpoint) = match config
         .metrics
         .as_ref()
@@ -1156,11 +1175,8 @@ mod tests {
         assert!(!migrations.describe().mutates);
         let params = migrations.params().unwrap();
         assert_eq!(params.params["expected_version"], "Version20250301120000");
-        // The registry rebuilds it from its parameters.
-        let rebuilt = crate::registry::find(&params.check)
-            .unwrap()
-            .instantiate(&crate::registry::Params::new(params.params.clone()))
-            .unwrap();
+        // The catalog rebuilds it from its parameters.
+        let rebuilt = crate::catalog().build(&params).unwrap();
         assert_eq!(rebuilt.params(), Some(params));
     }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use escola_runbook_core::{CheckParams, Ctx};
 
-use crate::registry::{ParamError, ParamSpec, Params};
+use crate::legacy_spec::{ParamError, ParamSpec, Params};
 use reqwest::header::HeaderValue;
 
 /// Default per-request timeout.

@@ -7,7 +7,7 @@ use escola_runbook_core::{Check, CheckParams, Ctx, Description, Outcome, async_t
 use serde_json::Value;
 
 use crate::http::{self, HttpOptions};
-use crate::registry::{CheckSpec, ParamSpec};
+use crate::legacy_spec::{CheckSpec, ParamSpec};
 
 /// Largest JSON answer read.
 const BODY_LIMIT: usize = 4 * 1024 * 1024;
@@ -736,35 +736,34 @@ mod tests {
 
     #[test]
     fn registry_validates_and_round_trips() {
-        let spec = crate::registry::find("http-json").unwrap();
-        let p = crate::registry::Params::new([
+        let catalog = crate::catalog();
+        let spec = catalog.find("http-json").unwrap();
+        let p = crate::testing::pairs([
             ("url", "https://ci.example.invalid/api/status"),
             ("path", "/state"),
             ("value", "success"),
             ("token_secret", "ci_token"),
             ("timeout", "3s"),
         ]);
-        let check = spec.instantiate(&p).unwrap();
+        let check = spec.build_from_pairs(&p).unwrap();
         let params = check.params().unwrap();
         assert_eq!(params.params["op"], "equals");
-        let again = spec
-            .instantiate(&crate::registry::Params::new(params.params.clone()))
-            .unwrap();
+        let again = spec.build(params.params.clone()).unwrap();
         assert_eq!(again.params(), Some(params));
         for (k, v, expected) in [
             ("op", "roughly", "use equals, in, below or above"),
             ("url", "not a url", "not a valid URL"),
             ("path", "a..b", "empty segment"),
         ] {
-            let mut pairs = vec![
+            let mut given = vec![
                 ("url", "https://x.invalid/"),
                 ("path", "/s"),
                 ("value", "1"),
             ];
-            pairs.retain(|(name, _)| *name != k);
-            pairs.push((k, v));
+            given.retain(|(name, _)| *name != k);
+            given.push((k, v));
             let err = spec
-                .instantiate(&crate::registry::Params::new(pairs))
+                .build_from_pairs(&crate::testing::pairs(given))
                 .err()
                 .unwrap();
             assert!(err.to_string().contains(expected), "{err}");

@@ -23,7 +23,7 @@ use escola_runbook_core::{
     CancellationToken, Check, CheckParams, Ctx, Description, Outcome, async_trait, format_duration,
 };
 
-use crate::registry::{CheckSpec, ParamSpec};
+use crate::legacy_spec::{CheckSpec, ParamSpec};
 
 /// Longest line read in full; the rest of a longer line is skipped.
 pub const MAX_LINE: usize = 64 * 1024;
@@ -1367,9 +1367,10 @@ mod tests {
         );
         assert_eq!(parse_offset("Z"), Some(utc()));
         assert_eq!(parse_offset("Brasília"), None);
-        let spec = crate::registry::find("log-scan").unwrap();
+        let catalog = crate::catalog();
+        let spec = catalog.find("log-scan").unwrap();
         let check = spec
-            .instantiate(&crate::registry::Params::new([
+            .build_from_pairs(&crate::testing::pairs([
                 ("since", "2026-11-28 23:30:00"),
                 ("offset", "-03:00"),
             ]))
@@ -1377,9 +1378,7 @@ mod tests {
         let params = check.params().unwrap();
         assert_eq!(params.params["since"], "2026-11-28T23:30:00-03:00");
         assert_eq!(params.params["offset"], "-03:00");
-        let again = spec
-            .instantiate(&crate::registry::Params::new(params.params.clone()))
-            .unwrap();
+        let again = spec.build(params.params.clone()).unwrap();
         assert_eq!(again.params(), Some(params));
     }
 
@@ -1429,31 +1428,24 @@ mod tests {
 
     #[test]
     fn registry_parses_since_and_round_trips() {
-        let spec = crate::registry::find("log-scan").unwrap();
+        let catalog = crate::catalog();
+        let spec = catalog.find("log-scan").unwrap();
         for since in ["2026-11-29T02:30:00Z", "30m", "value:deploy_started_at"] {
             let check = spec
-                .instantiate(&crate::registry::Params::new([
-                    ("since", since),
-                    ("max", "3"),
-                ]))
+                .build_from_pairs(&crate::testing::pairs([("since", since), ("max", "3")]))
                 .unwrap();
             let params = check.params().unwrap();
             assert_eq!(params.params["file"], "var/logs/app.log");
-            let again = spec
-                .instantiate(&crate::registry::Params::new(params.params.clone()))
-                .unwrap();
+            let again = spec.build(params.params.clone()).unwrap();
             assert_eq!(again.params(), Some(params));
         }
         let err = spec
-            .instantiate(&crate::registry::Params::new([("since", "yesterday")]))
+            .build_from_pairs(&crate::testing::pairs([("since", "yesterday")]))
             .err()
             .unwrap();
         assert!(err.to_string().contains("not an RFC 3339 time"), "{err}");
         let err = spec
-            .instantiate(&crate::registry::Params::new([
-                ("since", "5m"),
-                ("level", "loud"),
-            ]))
+            .build_from_pairs(&crate::testing::pairs([("since", "5m"), ("level", "loud")]))
             .err()
             .unwrap();
         assert!(err.to_string().contains("not a log level"), "{err}");

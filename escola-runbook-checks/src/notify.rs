@@ -426,8 +426,8 @@ impl Notifier for WebhookNotifier {
 }
 
 /// The registry entry for `notify`.
-pub(crate) fn spec() -> crate::registry::CheckSpec {
-    use crate::registry::{CheckSpec, ParamSpec};
+pub(crate) fn spec() -> crate::legacy_spec::CheckSpec {
+    use crate::legacy_spec::{CheckSpec, ParamSpec};
     const PARAMS: &[ParamSpec] = &[
         ParamSpec {
             name: "url_secret",

@@ -10,6 +10,7 @@
 
 use std::path::{Path, PathBuf};
 
+use escola_runbook_core::catalog::Catalog;
 use escola_runbook_core::{Runbook, RunbookOrigin};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -68,8 +69,9 @@ pub enum SourceError {
     Config(#[source] serde_json::Error),
 }
 
-/// Loads the runbook from `source`.
-pub fn load(source: &RunbookSource) -> Result<SourcedRunbook, SourceError> {
+/// Loads the runbook from `source`; files name checks of `catalog` (the
+/// built-in runbook uses the built-in checks).
+pub fn load(source: &RunbookSource, catalog: &Catalog) -> Result<SourcedRunbook, SourceError> {
     match source {
         RunbookSource::Builtin(config) => Ok(SourcedRunbook {
             runbook: escola::runbook(config)?,
@@ -82,14 +84,14 @@ pub fn load(source: &RunbookSource) -> Result<SourcedRunbook, SourceError> {
                 path: path.clone(),
                 source,
             })?;
-            load_toml(path, &bytes)
+            load_toml(path, &bytes, catalog)
         }
         RunbookSource::Markdown { path, options } => {
             let bytes = std::fs::read(path).map_err(|source| MarkdownError::Read {
                 path: path.clone(),
                 source,
             })?;
-            load_markdown(path, &bytes, options)
+            load_markdown(path, &bytes, options, catalog)
         }
     }
 }
@@ -126,12 +128,12 @@ fn utf8<'a>(path: &Path, bytes: &'a [u8]) -> Result<&'a str, std::io::Error> {
 }
 
 /// Parses a TOML runbook from the bytes read, and records their hash.
-fn load_toml(path: &Path, bytes: &[u8]) -> Result<SourcedRunbook, SourceError> {
+fn load_toml(path: &Path, bytes: &[u8], catalog: &Catalog) -> Result<SourcedRunbook, SourceError> {
     let text = utf8(path, bytes).map_err(|source| RunbookFileError::Read {
         path: path.to_owned(),
         source,
     })?;
-    let loaded = runbook_file::load_str(text, &path.display().to_string())?;
+    let loaded = runbook_file::load_str(text, &path.display().to_string(), catalog)?;
     Ok(SourcedRunbook {
         runbook: loaded.runbook,
         environment: loaded.file.environment,
@@ -153,12 +155,13 @@ fn load_markdown(
     path: &Path,
     bytes: &[u8],
     options: &ImportOptions,
+    catalog: &Catalog,
 ) -> Result<SourcedRunbook, SourceError> {
     let text = utf8(path, bytes).map_err(|source| MarkdownError::Read {
         path: path.to_owned(),
         source,
     })?;
-    let loaded = markdown::load_str(text, &path.display().to_string(), options)?;
+    let loaded = markdown::load_str(text, &path.display().to_string(), options, catalog)?;
     let mut warnings: Vec<String> = loaded
         .imported
         .warnings
@@ -258,11 +261,12 @@ pub fn load_for_resume(
     recorded: Option<&RunbookOrigin>,
     given: Option<&RunbookSource>,
     builtin: &EscolaConfig,
+    catalog: &Catalog,
 ) -> Result<SourcedRunbook, SourceMismatch> {
     let Some(recorded) = recorded else {
         return match given {
             Some(given) => {
-                let mut loaded = load(given)?;
+                let mut loaded = load(given, catalog)?;
                 loaded.warnings.push(
                     "the run's journal does not record which runbook it ran; finished steps are compared step by step with this one".into(),
                 );
@@ -272,7 +276,7 @@ pub fn load_for_resume(
         };
     };
     if let Some(given) = given {
-        let mut loaded = load(given)?;
+        let mut loaded = load(given, catalog)?;
         if !recorded.same_runbook(&loaded.origin) {
             if std::mem::discriminant(recorded) != std::mem::discriminant(&loaded.origin) {
                 return Err(SourceMismatch::OtherKind {
@@ -300,7 +304,7 @@ pub fn load_for_resume(
             config_sha256,
             config,
         } => {
-            let mut loaded = load(&RunbookSource::Builtin(Box::new(builtin.clone())))?;
+            let mut loaded = load(&RunbookSource::Builtin(Box::new(builtin.clone())), catalog)?;
             if let RunbookOrigin::Builtin {
                 config_sha256: now,
                 config: now_config,
@@ -324,7 +328,7 @@ pub fn load_for_resume(
         }
         RunbookOrigin::TomlFile { path, sha256 } => {
             let bytes = read_recorded(recorded.kind(), path, sha256)?;
-            Ok(load_toml(path, &bytes)?)
+            Ok(load_toml(path, &bytes, catalog)?)
         }
         RunbookOrigin::MarkdownFile {
             path,
@@ -338,7 +342,7 @@ pub fn load_for_resume(
                 }
             };
             let bytes = read_recorded(recorded.kind(), path, sha256)?;
-            Ok(load_markdown(path, &bytes, &options)?)
+            Ok(load_markdown(path, &bytes, &options, catalog)?)
         }
     }
 }
@@ -456,10 +460,13 @@ mod tests {
         let path = dir.path().join("rb.md");
         let doc = "# Deploy\n\n## Passos\n- [ ] Avisar o time\n";
         std::fs::write(&path, doc).unwrap();
-        let loaded = load(&RunbookSource::Markdown {
-            path: path.clone(),
-            options: ImportOptions::default(),
-        })
+        let loaded = load(
+            &RunbookSource::Markdown {
+                path: path.clone(),
+                options: ImportOptions::default(),
+            },
+            &crate::catalog(),
+        )
         .unwrap();
         let RunbookOrigin::MarkdownFile {
             path: recorded,

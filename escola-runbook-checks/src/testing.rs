@@ -15,3 +15,11 @@ pub fn evidence<'a>(o: &'a Outcome, label: &str) -> &'a str {
         .map(|e| e.value.as_str())
         .unwrap_or_else(|| panic!("no evidence `{label}` in {o:#?}"))
 }
+
+/// `KEY=VALUE` pairs as the catalog takes them.
+pub fn pairs<'a>(items: impl IntoIterator<Item = (&'a str, &'a str)>) -> Vec<(String, String)> {
+    items
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}

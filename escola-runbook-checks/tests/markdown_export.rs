@@ -67,14 +67,21 @@ fn fake_for(id: &str, description: Description) -> Fake {
 /// to roll back on failure when there is a rollback phase (as a team would
 /// in the TOML), and its commands faked.
 fn runbook_of(md: &str) -> Runbook {
-    let mut imported = markdown::import(md, &ImportOptions::default());
+    let mut imported = markdown::import(
+        md,
+        &ImportOptions::default(),
+        &escola_runbook_checks::catalog(),
+    );
     let has_rollback = imported
         .file
         .phases
         .iter()
         .any(|p| p.kind == escola_runbook_core::PhaseKind::Rollback);
     imported.file.phases[1].rollback_on_failure = has_rollback;
-    let (runbook, _) = imported.file.to_runbook().unwrap();
+    let (runbook, _) = imported
+        .file
+        .to_runbook(&escola_runbook_checks::catalog())
+        .unwrap();
     let meta = runbook.metadata().clone();
     let mut builder = Runbook::builder(runbook.name());
     for c in meta.contacts {
@@ -132,7 +139,11 @@ fn is_evidence(line: &str) -> bool {
 async fn the_team_document_becomes_the_deploy_record() {
     let record = run(TEAM).await;
     assert_eq!(record.verdict, Some(Verdict::RolledBack));
-    let imported = markdown::import(TEAM, &ImportOptions::default());
+    let imported = markdown::import(
+        TEAM,
+        &ImportOptions::default(),
+        &escola_runbook_checks::catalog(),
+    );
     let exported = markdown::export(TEAM, &imported.source_map, &record).unwrap();
     insta::assert_snapshot!("team_runbook_after_run", exported);
 
@@ -186,7 +197,11 @@ async fn the_team_document_becomes_the_deploy_record() {
     }
 
     // The record document imports back into the same steps.
-    let again = markdown::import(&exported, &ImportOptions::default());
+    let again = markdown::import(
+        &exported,
+        &ImportOptions::default(),
+        &escola_runbook_checks::catalog(),
+    );
     let ids = |f: &escola_runbook_checks::runbook_file::RunbookFile| {
         f.phases
             .iter()
@@ -202,7 +217,11 @@ async fn the_team_document_becomes_the_deploy_record() {
 #[tokio::test(start_paused = true)]
 async fn export_refuses_another_document_or_run() {
     let record = run(TEAM).await;
-    let imported = markdown::import(TEAM, &ImportOptions::default());
+    let imported = markdown::import(
+        TEAM,
+        &ImportOptions::default(),
+        &escola_runbook_checks::catalog(),
+    );
     let edited = TEAM.replace("Snapshot do banco", "Snapshot do DB");
     assert_eq!(
         markdown::export(&edited, &imported.source_map, &record),
@@ -255,16 +274,20 @@ async fn a_table_of_steps_is_ticked_in_its_cells_and_stays_whole() {
     assert!(lines[after + 1].starts_with("> **run:** `snapshot-sessions` passed"));
     // The record imports back into the same steps (now ticked).
     let steps = |md: &str| {
-        markdown::import(md, &ImportOptions::default())
-            .file
-            .phases
-            .iter()
-            .flat_map(|p| {
-                p.steps
-                    .iter()
-                    .map(|s| (s.id.clone(), s.title.clone(), s.instructions.clone()))
-            })
-            .collect::<Vec<_>>()
+        markdown::import(
+            md,
+            &ImportOptions::default(),
+            &escola_runbook_checks::catalog(),
+        )
+        .file
+        .phases
+        .iter()
+        .flat_map(|p| {
+            p.steps
+                .iter()
+                .map(|s| (s.id.clone(), s.title.clone(), s.instructions.clone()))
+        })
+        .collect::<Vec<_>>()
     };
     assert_eq!(steps(&exported), steps(TABLES));
 }

@@ -10,7 +10,11 @@ use escola_runbook_core::PhaseKind;
 const TEAM: &str = include_str!("fixtures/escola-runbook.md");
 
 fn import(md: &str) -> Imported {
-    let imported = markdown::import(md, &ImportOptions::default());
+    let imported = markdown::import(
+        md,
+        &ImportOptions::default(),
+        &escola_runbook_checks::catalog(),
+    );
     assert_invariants(md, &imported);
     imported
 }
@@ -51,7 +55,8 @@ fn assert_invariants(md: &str, imported: &Imported) {
         .iter()
         .all(|p| p.steps.iter().all(|s| s.check.is_none()))
     {
-        let loaded = runbook_file::load_str(&toml, "imported.toml");
+        let loaded =
+            runbook_file::load_str(&toml, "imported.toml", &escola_runbook_checks::catalog());
         let phases_with_names = imported
             .file
             .phases
@@ -186,7 +191,13 @@ fn team_runbook_imports_into_its_seven_sections_and_every_item() {
     insta::assert_snapshot!("team_runbook_toml", imported.file.to_toml().unwrap());
 
     // And it builds.
-    let loaded = markdown::load_str(TEAM, "RUNBOOK.md", &ImportOptions::default()).unwrap();
+    let loaded = markdown::load_str(
+        TEAM,
+        "RUNBOOK.md",
+        &ImportOptions::default(),
+        &escola_runbook_checks::catalog(),
+    )
+    .unwrap();
     assert_eq!(loaded.runbook.phases().len(), 7);
     assert_eq!(
         loaded.runbook.rollback_phase().map(|p| p.id.as_str()),
@@ -362,12 +373,12 @@ fn bindings_turn_items_into_built_in_checks() {
     let steps = &imported.file.phases[0].steps;
     assert_eq!(steps[0].check.as_deref(), Some("command"));
     assert_eq!(
-        steps[0].params.get("program").map(|v| v.0.as_str()),
+        steps[0].params.get("program").and_then(|v| v.as_str()),
         Some("php")
     );
     assert_eq!(steps[1].check.as_deref(), Some("command"));
     assert_eq!(
-        steps[1].params.get("shell").map(|v| v.0.as_str()),
+        steps[1].params.get("shell").and_then(|v| v.as_str()),
         Some("echo ok")
     );
     assert_eq!(steps[1].title, "Inline");
@@ -376,7 +387,13 @@ fn bindings_turn_items_into_built_in_checks() {
     assert_eq!(w.line, 6);
     assert!(w.message.contains("did you mean `command`?"), "{w}");
     // Loading refuses it, naming the item's line.
-    let err = markdown::load_str(md, "RUNBOOK.md", &ImportOptions::default()).unwrap_err();
+    let err = markdown::load_str(
+        md,
+        "RUNBOOK.md",
+        &ImportOptions::default(),
+        &escola_runbook_checks::catalog(),
+    )
+    .unwrap_err();
     let text = err.to_string();
     assert!(text.starts_with("RUNBOOK.md:5: "), "{text}");
     assert!(text.contains("did you mean `command`?"), "{text}");
@@ -458,10 +475,18 @@ const MESSY: &[(&str, &str)] = &[
 #[test]
 fn messy_inputs_import_without_panic() {
     for (name, md) in MESSY {
-        let imported = markdown::import(md, &ImportOptions::default());
+        let imported = markdown::import(
+            md,
+            &ImportOptions::default(),
+            &escola_runbook_checks::catalog(),
+        );
         assert_invariants(md, &imported);
         let crlf = md.replace('\n', "\r\n");
-        let imported_crlf = markdown::import(&crlf, &ImportOptions::default());
+        let imported_crlf = markdown::import(
+            &crlf,
+            &ImportOptions::default(),
+            &escola_runbook_checks::catalog(),
+        );
         assert_invariants(&crlf, &imported_crlf);
         assert_eq!(
             titles(&imported.file),
@@ -565,7 +590,7 @@ fn style_with(name: &str, options: &ImportOptions) -> (String, Imported) {
         .join("tests/fixtures/styles")
         .join(format!("{name}.md"));
     let md = std::fs::read_to_string(&path).unwrap();
-    let loaded = markdown::load(&path, options).unwrap();
+    let loaded = markdown::load(&path, options, &escola_runbook_checks::catalog()).unwrap();
     assert_invariants(&md, &loaded.imported);
     (md, loaded.imported)
 }
@@ -642,7 +667,13 @@ fn setext_and_atx_headings_named_alike_are_four_phases() {
     );
     insta::assert_snapshot!("style_setext_atx_mixed", plan_text(&imported));
     // It builds, with D as the runbook's rollback phase.
-    let loaded = markdown::load_str(&md, "rb.md", &ImportOptions::default()).unwrap();
+    let loaded = markdown::load_str(
+        &md,
+        "rb.md",
+        &ImportOptions::default(),
+        &escola_runbook_checks::catalog(),
+    )
+    .unwrap();
     assert_eq!(
         loaded.runbook.rollback_phase().map(|p| p.id.as_str()),
         Some("phase-d-roll-back")
@@ -923,14 +954,80 @@ fn a_phase_level_overrides_the_inference() {
     assert_eq!(imported.file.name, "Payments API deploy");
     // A level without headings is refused, naming the levels there are.
     let md = TEAM;
-    let err = markdown::load_str(md, "RUNBOOK.md", &level(4)).unwrap_err();
+    let err = markdown::load_str(
+        md,
+        "RUNBOOK.md",
+        &level(4),
+        &escola_runbook_checks::catalog(),
+    )
+    .unwrap_err();
     assert_eq!(
         err.to_string(),
         "RUNBOOK.md: phase level 4: the document has no level-4 heading (its headings are at levels 1, 2)"
     );
-    let err = markdown::load_str("- [ ] a\n", "x.md", &level(1)).unwrap_err();
+    let err = markdown::load_str(
+        "- [ ] a\n",
+        "x.md",
+        &level(1),
+        &escola_runbook_checks::catalog(),
+    )
+    .unwrap_err();
     assert!(err.to_string().ends_with("(it has no heading)"), "{err}");
     // The team's runbook at its own level imports as without the option.
-    let same = markdown::load_str(md, "RUNBOOK.md", &level(2)).unwrap();
+    let same = markdown::load_str(
+        md,
+        "RUNBOOK.md",
+        &level(2),
+        &escola_runbook_checks::catalog(),
+    )
+    .unwrap();
     assert_eq!(same.imported.file, import(md).file);
+}
+
+#[test]
+fn a_binding_is_typed_through_the_checks_schema_and_rebuilds_the_same_check() {
+    use escola_runbook_checks::command::CommandCheck;
+    use escola_runbook_core::{Check, StepKind};
+    let md = r#"## Deploy
+- [ ] Versão
+  <!-- check: command program=sh args=-c args='echo "$1"' args=sh args='["a,b"]' secret_env.DATABASE_PASSWORD=db_password timeout=1500ms expect_exit=0,2 read_only=true -->
+- [ ] Twice
+  <!-- check: command shell=a shell=b -->
+"#;
+    let catalog = escola_runbook_checks::catalog();
+    let loaded = markdown::load_str(md, "RUNBOOK.md", &ImportOptions::default(), &catalog).unwrap();
+    let steps = &loaded.imported.file.phases[0].steps;
+    assert_eq!(
+        serde_json::Value::Object(steps[0].params.clone()),
+        serde_json::json!({
+            "program": "sh",
+            "args": ["-c", "echo \"$1\"", "sh", "a,b"],
+            "secret_env": { "DATABASE_PASSWORD": "db_password" },
+            "timeout": "1500ms",
+            "expect_exit": [0, 2],
+            "read_only": true,
+        })
+    );
+    let in_code = CommandCheck::exec("sh", ["-c", "echo \"$1\"", "sh", "a,b"])
+        .secret_env("DATABASE_PASSWORD", "db_password")
+        .timeout(std::time::Duration::from_millis(1500))
+        .expect_exit([0, 2])
+        .read_only();
+    let StepKind::Check(bound) = &loaded.runbook.find_step("versao").unwrap().1.kind else {
+        panic!("the binding makes a check")
+    };
+    assert_eq!(bound.params(), in_code.params());
+    // A key given twice for a one-value parameter is not guessed at.
+    assert_eq!(steps[1].check, None);
+    let w = loaded
+        .imported
+        .warnings
+        .iter()
+        .find(|w| w.line == 5)
+        .unwrap();
+    assert!(
+        w.message.contains("parameter `shell` is given twice")
+            && w.message.contains("the item stays as it is"),
+        "{w}"
+    );
 }

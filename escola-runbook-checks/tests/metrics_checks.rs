@@ -14,7 +14,13 @@ use escola_runbook_checks::metrics::checks::{
 };
 use escola_runbook_checks::metrics::compute::{Bucket, Histogram};
 use escola_runbook_checks::metrics::{MetricsSource, PrometheusSource, Window};
-use escola_runbook_checks::registry::{self, Params};
+/// `KEY=VALUE` pairs as the catalog takes them.
+fn pairs<'a>(items: impl IntoIterator<Item = (&'a str, &'a str)>) -> Vec<(String, String)> {
+    items
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
 use escola_runbook_core::{Check, Ctx, Environment, Outcome, Secret, Secrets, Status};
 use support::{Response, serve};
 
@@ -485,13 +491,12 @@ fn registry_builds_every_metrics_check_and_round_trips_params() {
             ],
         ),
     ] {
-        let spec = registry::find(name).unwrap();
-        let check = spec.instantiate(&Params::new(params)).unwrap();
+        let catalog = escola_runbook_checks::catalog();
+        let spec = catalog.find(name).unwrap();
+        let check = spec.build_from_pairs(&pairs(params)).unwrap();
         let exported = check.params().expect("metrics checks export their params");
         assert_eq!(exported.check, name);
-        let rebuilt = spec
-            .instantiate(&Params::new(exported.params.clone()))
-            .unwrap();
+        let rebuilt = spec.build(exported.params.clone()).unwrap();
         assert_eq!(rebuilt.describe(), check.describe(), "{name}");
         assert_eq!(rebuilt.params().as_ref(), Some(&exported));
         assert!(!check.describe().mutates, "{name} only reads");
@@ -504,32 +509,30 @@ fn registry_builds_every_metrics_check_and_round_trips_params() {
             }
         }
     }
-    let spec = registry::find("metrics-latency").unwrap();
+    let catalog = escola_runbook_checks::catalog();
+    let spec = catalog.find("metrics-latency").unwrap();
     let err = spec
-        .instantiate(&Params::new([("threshold", "fast")]))
+        .build_from_pairs(&pairs([("threshold", "fast")]))
         .err()
         .unwrap();
     assert!(
         err.to_string().contains("`fast` is not a duration"),
         "{err}"
     );
-    let err = spec
-        .instantiate(&Params::new::<[(&str, &str); 0], _, _>([]))
-        .err()
-        .unwrap();
+    let err = spec.build_from_pairs(&pairs([])).err().unwrap();
     assert!(err.to_string().contains("threshold"), "{err}");
-    let spec = registry::find("metrics-error-ratio").unwrap();
+    let catalog = escola_runbook_checks::catalog();
+    let spec = catalog.find("metrics-error-ratio").unwrap();
     let err = spec
-        .instantiate(&Params::new([("threshold", "1%"), ("errors", "5..(")]))
+        .build_from_pairs(&pairs([("threshold", "1%"), ("errors", "5..(")]))
         .err()
         .unwrap();
     assert!(
         err.to_string().contains("not a valid regular expression"),
         "{err}"
     );
-    let d = registry::find("metrics-baseline")
-        .unwrap()
-        .instantiate(&Params::default())
+    let d = catalog
+        .build_from_pairs("metrics-baseline", &[])
         .unwrap()
         .describe();
     assert!(d.produces.contains(&"baseline.latency.p95".to_string()));
@@ -721,9 +724,8 @@ async fn answers_larger_than_the_cap_are_check_errors_naming_cap_and_size() {
         "{}",
         o.summary
     );
-    let err = registry::find("metrics-endpoint")
-        .unwrap()
-        .instantiate(&Params::new([("max_body", "12")]))
+    let err = escola_runbook_checks::catalog()
+        .build_from_pairs("metrics-endpoint", &pairs([("max_body", "12")]))
         .err()
         .unwrap();
     assert!(err.to_string().contains("below 1 KiB"), "{err}");

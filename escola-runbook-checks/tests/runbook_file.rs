@@ -58,8 +58,10 @@ fn the_fully_configured_built_in_runbook_round_trips_through_a_file() {
 
 fn round_trip(config: &EscolaConfig) {
     let builtin = escola::runbook(config).unwrap();
-    let (text, warnings) = runbook_file::export_builtin(config).unwrap();
-    let loaded = runbook_file::load_str(&text, "escola.toml").unwrap();
+    let (file, warnings) = escola::runbook_file(config).unwrap();
+    let text = file.to_toml().unwrap();
+    let loaded =
+        runbook_file::load_str(&text, "escola.toml", &escola_runbook_checks::catalog()).unwrap();
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
 
     // Steps whose check cannot say how to rebuild it (no `Check::params`)
@@ -149,7 +151,7 @@ title = "Recolocar a versão anterior"
 "#;
 
 fn error(text: &str) -> String {
-    runbook_file::load_str(text, "runbook.toml")
+    runbook_file::load_str(text, "runbook.toml", &escola_runbook_checks::catalog())
         .map(|_| ())
         .unwrap_err()
         .to_string()
@@ -157,7 +159,8 @@ fn error(text: &str) -> String {
 
 #[test]
 fn a_hand_written_file_loads_with_its_policies() {
-    let loaded = runbook_file::load_str(GOOD, "runbook.toml").unwrap();
+    let loaded =
+        runbook_file::load_str(GOOD, "runbook.toml", &escola_runbook_checks::catalog()).unwrap();
     let rb = &loaded.runbook;
     let (_, down) = rb.find_step("down").unwrap();
     assert!(!down.policy.blocking);
@@ -329,7 +332,8 @@ fn watch_rules_and_rollback_settings_are_kept_and_warned_about() {
          [[watch.rules]]\nname = \"p95\"\nquery = \"histogram_quantile(0.95, ...)\"\ncondition = \"> 2\"\nfor = \"5m\"\naction = \"rollback\"\n\n\
          [rollback]\nwindow = \"15m\"\ntriggers = [\"p95\"]\nrequires_approval = [\"restore-snapshot\"]\nnotify = [\"#operacoes\"]\n"
     );
-    let loaded = runbook_file::load_str(&text, "runbook.toml").unwrap();
+    let loaded =
+        runbook_file::load_str(&text, "runbook.toml", &escola_runbook_checks::catalog()).unwrap();
     let w: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
     assert_eq!(w.len(), 2, "{w:?}");
     assert!(
@@ -341,7 +345,10 @@ fn watch_rules_and_rollback_settings_are_kept_and_warned_about() {
         "{w:?}"
     );
     let watch = loaded.file.watch.as_ref().unwrap();
-    assert_eq!(watch.rules[0].for_.map(|d| d.text()), Some("5m".into()));
+    assert_eq!(
+        watch.rules[0].for_.map(|d| d.to_string()),
+        Some("5m".into())
+    );
     let written = loaded.file.to_toml().unwrap();
     assert!(written.contains("for = \"5m\""), "{written}");
     let again: RunbookFile = runbook_file::parse(&written, "again.toml").unwrap();
@@ -355,10 +362,152 @@ fn watch_rules_and_rollback_settings_are_kept_and_warned_about() {
 
 #[test]
 fn a_missing_file_is_named() {
-    let err = runbook_file::load(std::path::Path::new("/nonexistent/runbook.toml")).unwrap_err();
+    let err = runbook_file::load(
+        std::path::Path::new("/nonexistent/runbook.toml"),
+        &escola_runbook_checks::catalog(),
+    )
+    .unwrap_err();
     assert!(matches!(err, RunbookFileError::Read { .. }));
     assert!(
         err.to_string().contains("/nonexistent/runbook.toml"),
+        "{err}"
+    );
+}
+
+/// Every option a builder can set, including those a file could not hold
+/// before (a secret environment variable, an argument with a comma, a
+/// millisecond timeout).
+fn every_option() -> escola_runbook_checks::command::CommandCheck {
+    escola_runbook_checks::command::CommandCheck::exec(
+        "sh",
+        [
+            "-c",
+            "test \"$DATABASE_PASSWORD\" = s3cret && test \"$LANG\" = C && echo \"$1|$2\"",
+            "sh",
+            "a,b",
+            "c",
+        ],
+    )
+    .current_dir("/")
+    .env("LANG", "C")
+    .secret_env("DATABASE_PASSWORD", "db_password")
+    .timeout(std::time::Duration::from_millis(1500))
+    .term_grace(std::time::Duration::from_millis(2500))
+    .output_limit(4096)
+    .expect_exit([0, 2])
+    .read_only()
+}
+
+#[tokio::test]
+async fn a_command_check_round_trips_through_a_file_losslessly() {
+    use escola_runbook_core::{
+        Check, Ctx, Environment, Phase, Runbook, Secret, Secrets, Status, Step,
+    };
+    let check = every_option();
+    let runbook = Runbook::builder("round trip")
+        .phase(
+            Phase::new("deploy", "Deploy")
+                .step(Step::check("cmd", "Run it", check.clone()).undo(every_option())),
+        )
+        .build()
+        .unwrap();
+    let catalog = escola_runbook_checks::catalog();
+    let (file, warnings) = RunbookFile::from_runbook(&runbook, &catalog);
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let text = file.to_toml().unwrap();
+    for written in [
+        r#"timeout = "1500ms""#,
+        r#"term_grace = "2500ms""#,
+        "output_limit = 4096",
+        "read_only = true",
+        r#"DATABASE_PASSWORD = "db_password""#,
+        r#"LANG = "C""#,
+    ] {
+        assert!(text.contains(written), "{written} in\n{text}");
+    }
+    // Lists are TOML arrays: an item keeps its comma.
+    let table: toml::Table = text.parse().unwrap();
+    let params = &table["phases"][0]["steps"][0]["params"];
+    assert_eq!(params["args"][3].as_str(), Some("a,b"));
+    assert_eq!(params["expect_exit"].as_array().map(Vec::len), Some(2));
+    let loaded = runbook_file::load_str(&text, "round-trip.toml", &catalog).unwrap();
+    let (_, step) = loaded.runbook.find_step("cmd").unwrap();
+    let StepKind::Check(back) = &step.kind else {
+        panic!("cmd should be a check")
+    };
+    assert_eq!(back.params(), check.params());
+    assert_eq!(back.describe(), check.describe());
+    assert_eq!(step.undo.as_ref().map(|u| u.params()), Some(check.params()));
+    // The secret reaches the command as before the round trip.
+    let mut secrets = Secrets::new();
+    secrets.insert("db_password", Secret::new("s3cret"));
+    let o = back
+        .run(&Ctx::standalone(Environment::new("test"), secrets))
+        .await;
+    assert_eq!(o.status, Status::Passed, "{o:?}");
+    assert!(
+        o.evidence
+            .iter()
+            .any(|e| e.label == "stdout" && e.value == "a,b|c\n"),
+        "{o:?}"
+    );
+}
+
+#[test]
+fn params_are_typed_and_old_text_forms_still_load() {
+    let step = |params: &str| {
+        format!(
+            "name = \"x\"\n[[phases]]\nid = \"p\"\ntitle = \"P\"\n[[phases.steps]]\nid = \"s\"\ntitle = \"S\"\ncheck = \"command\"\nparams = {params}\n"
+        )
+    };
+    let catalog = escola_runbook_checks::catalog();
+    let described = |params: &str| {
+        let loaded = runbook_file::load_str(&step(params), "p.toml", &catalog).unwrap();
+        loaded
+            .runbook
+            .find_step("s")
+            .unwrap()
+            .1
+            .description()
+            .unwrap()
+    };
+    // A list is a list, a number a number; the comma-joined text files
+    // exported before are read the same way.
+    let typed = described(
+        r#"{ program = "php", args = ["-r", "echo 1,2;"], expect_exit = [0, 3], read_only = true }"#,
+    );
+    assert_eq!(
+        typed.verifies,
+        "`php -r 'echo 1,2;'` exits with one of 0, 3"
+    );
+    let text =
+        described(r#"{ program = "php", args = "-v", expect_exit = "0,3", read_only = "true" }"#);
+    assert_eq!(text.verifies, "`php -v` exits with one of 0, 3");
+    assert!(!text.mutates);
+    // A wrong item is pointed at where it stands.
+    let err = runbook_file::load_str(
+        &step(r#"{ program = "php", args = ["-v", 7] }"#),
+        "p.toml",
+        &catalog,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.starts_with("p.toml:9:"), "{err}");
+    assert!(
+        err.contains(
+            "parameter `args[1]` is not usable: invalid type: integer `7`, expected a string"
+        ),
+        "{err}"
+    );
+    let err = runbook_file::load_str(
+        &step(r#"{ shell = "true", timeout = "1500 parsecs" }"#),
+        "p.toml",
+        &catalog,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("parameter `timeout` is not usable: `1500 parsecs` is not a duration"),
         "{err}"
     );
 }

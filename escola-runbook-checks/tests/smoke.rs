@@ -4,7 +4,13 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use escola_runbook_checks::registry::{self, Params};
+/// `KEY=VALUE` pairs as the catalog takes them.
+fn pairs<'a>(items: impl IntoIterator<Item = (&'a str, &'a str)>) -> Vec<(String, String)> {
+    items
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
 use escola_runbook_checks::smoke::{
     self, Expect, IfMatchTest, Request, SmokeCheck, SmokeOptions, SmokeReport, Suite, postman,
     run_suite,
@@ -606,33 +612,30 @@ async fn reports_render_for_people_tools_and_ci() {
 
 #[test]
 fn the_registry_builds_smoke_and_params_round_trip() {
-    let spec = registry::find("smoke").unwrap();
+    let catalog = escola_runbook_checks::catalog();
+    let spec = catalog.find("smoke").unwrap();
     let collection = data("escola.postman_collection.json");
-    let params = Params::new([
+    let params = pairs([
         ("collection", collection.to_str().unwrap()),
         ("var", "escolaId=2,token=abc"),
         ("concurrency", "8"),
         ("timeout", "3s"),
     ]);
-    let check = spec.instantiate(&params).unwrap();
+    let check = spec.build_from_pairs(&params).unwrap();
     let p = check.params().unwrap();
     assert_eq!(p.check, "smoke");
     assert_eq!(p.params["collection"], collection.to_str().unwrap());
     assert_eq!(p.params["var"], "escolaId=2,token=abc");
     assert_eq!(p.params["concurrency"], "8");
     assert_eq!(p.params["timeout"], "3000ms");
-    let again = spec
-        .instantiate(&Params::new(p.params.clone()))
-        .unwrap()
-        .params()
-        .unwrap();
+    let again = spec.build(p.params.clone()).unwrap().params().unwrap();
     assert_eq!(again, p);
     assert_eq!(
         smoke::SmokeCheck::escola().params().unwrap().params["suite"],
         "escola"
     );
     let err = spec
-        .instantiate(&Params::new([("collection", "/nonexistent.json")]))
+        .build_from_pairs(&pairs([("collection", "/nonexistent.json")]))
         .err()
         .unwrap()
         .to_string();
@@ -641,7 +644,7 @@ fn the_registry_builds_smoke_and_params_round_trip() {
         "{err}"
     );
     let err = spec
-        .instantiate(&Params::new([("concurrency", "0")]))
+        .build_from_pairs(&pairs([("concurrency", "0")]))
         .err()
         .unwrap()
         .to_string();

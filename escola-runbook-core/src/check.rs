@@ -1,8 +1,6 @@
 //! The plugin point: a [`Check`] verifies something or performs an action, and
 //! gets a [`Ctx`] with everything it may use.
 
-use std::collections::BTreeMap;
-
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
@@ -45,10 +43,11 @@ pub trait Check: Send + Sync {
     /// Runs the check once. Retries and timeouts are the executor's job.
     async fn run(&self, ctx: &Ctx) -> Outcome;
 
-    /// The built-in check name and parameters that rebuild this check, so a
-    /// runbook can be written out as a file. `None` (the default) for checks
-    /// that exist only in code; such steps are exported as manual steps with
-    /// a note.
+    /// The catalog name and parameters that rebuild this check, so a
+    /// runbook can be written out as a file: a check that holds its
+    /// parameter struct returns [`CheckParams::of`] it. `None` (the
+    /// default) for checks that exist only in code; such steps are exported
+    /// as manual steps with a note.
     fn params(&self) -> Option<CheckParams> {
         None
     }
@@ -63,26 +62,40 @@ pub trait Check: Send + Sync {
     }
 }
 
-/// A check as a runbook file names it: a built-in check and its parameters.
+/// A check as a runbook file names it: a catalog name and the parameters
+/// that rebuild it, as a JSON object (lists are lists, numbers are
+/// numbers). The catalog's `Catalog::build` turns it back into the check;
+/// `CheckParams::of` writes a parameter struct (both in the `catalog`
+/// module, so that this contract imports nothing of it).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckParams {
-    /// Built-in check name ("command", "smoke").
+    /// Catalog name ("command", "smoke").
     pub check: String,
-    /// Parameters as strings, as on the command line.
-    pub params: BTreeMap<String, String>,
+    /// Parameters by name.
+    pub params: serde_json::Map<String, serde_json::Value>,
 }
 
 impl CheckParams {
-    /// Parameters for built-in check `check`.
+    /// Parameters for check `check`.
     pub fn new(check: impl Into<String>) -> Self {
         CheckParams {
             check: check.into(),
-            params: BTreeMap::new(),
+            params: serde_json::Map::new(),
         }
     }
 
-    /// Adds a parameter.
-    pub fn with(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+    /// Adds a parameter written as text (`"30s"`, `"0,2"`): the catalog
+    /// converts text to the parameter's type when it builds the check.
+    pub fn with(self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.with_value(key, value.into())
+    }
+
+    /// Adds a parameter as a JSON value (a list, a number).
+    pub fn with_value(
+        mut self,
+        key: impl Into<String>,
+        value: impl Into<serde_json::Value>,
+    ) -> Self {
         self.params.insert(key.into(), value.into());
         self
     }

@@ -19,9 +19,19 @@
 //! assert_eq!(duration::parse_in("0s", Range::ZERO_OR_MORE), Ok(Duration::ZERO));
 //! assert_eq!(duration::exact(Duration::from_millis(1500)), "1500ms");
 //! ```
+//!
+//! A check's parameter struct declares a duration field as [`Span`]
+//! (within [`Range::STANDARD`]) or `Span<LookBack>` / `Span<ZeroOrMore>`:
+//! it reads with this parser and writes back with [`exact`], so a runbook
+//! exported and read again keeps every millisecond.
 
+use std::borrow::Cow;
 use std::fmt;
+use std::marker::PhantomData;
 use std::time::Duration;
+
+use serde::de::{self, Visitor};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// One day.
 const DAY: Duration = Duration::from_secs(86_400);
@@ -173,6 +183,166 @@ pub fn exact(d: Duration) -> String {
         format!("{}m", secs / 60)
     } else {
         format!("{secs}s")
+    }
+}
+
+/// A span for evidence: `30d` for whole days, `3d4h` beyond two days,
+/// otherwise like [`format_duration`](crate::outcome::format_duration) (`36h`, `5m`).
+pub fn format_span(d: Duration) -> String {
+    let secs = d.as_secs();
+    let (days, hours) = (secs / 86_400, (secs % 86_400) / 3600);
+    if secs >= 86_400 && secs % 86_400 == 0 {
+        format!("{days}d")
+    } else if days >= 2 {
+        if hours == 0 {
+            format!("{days}d")
+        } else {
+            format!("{days}d{hours}h")
+        }
+    } else {
+        crate::outcome::format_duration(d)
+    }
+}
+
+/// The range a [`Span`] is read within: a marker type per [`Range`].
+pub trait Bounds: Send + Sync + 'static {
+    /// The accepted range.
+    const RANGE: Range;
+}
+
+/// [`Range::STANDARD`]: timeouts, intervals, windows, deadlines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standard {}
+impl Bounds for Standard {
+    const RANGE: Range = Range::STANDARD;
+}
+
+/// [`Range::ZERO_OR_MORE`]: where zero has a documented meaning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ZeroOrMore {}
+impl Bounds for ZeroOrMore {
+    const RANGE: Range = Range::ZERO_OR_MORE;
+}
+
+/// [`Range::LOOK_BACK`]: how far back a repository check looks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LookBack {}
+impl Bounds for LookBack {
+    const RANGE: Range = Range::LOOK_BACK;
+}
+
+/// A duration as a parameter: read from text (`"30s"`, `"1500ms"`) with
+/// [`parse_in`] within `B`'s range, or from a whole number of seconds;
+/// written with [`exact`], so a round trip keeps its precision. Its JSON
+/// schema is a string of format `duration`.
+///
+/// A span set in code ([`Span::from`]) is not range-checked: a builder
+/// takes what the program says; files, flags and bindings are checked.
+///
+/// ```
+/// use std::time::Duration;
+/// use escola_runbook_core::duration::{LookBack, Span};
+///
+/// let t: Span = serde_json::from_str("\"1.5s\"").unwrap();
+/// assert_eq!(t.get(), Duration::from_millis(1500));
+/// assert_eq!(serde_json::to_string(&t).unwrap(), "\"1500ms\"");
+/// assert!(serde_json::from_str::<Span>("\"0s\"").is_err());
+/// let back: Span<LookBack> = serde_json::from_str("\"90d\"").unwrap();
+/// assert_eq!(back.get(), Duration::from_secs(90 * 86_400));
+/// ```
+pub struct Span<B: Bounds = Standard> {
+    duration: Duration,
+    bounds: PhantomData<B>,
+}
+
+impl<B: Bounds> Span<B> {
+    /// The duration.
+    pub fn get(self) -> Duration {
+        self.duration
+    }
+}
+
+impl<B: Bounds> From<Duration> for Span<B> {
+    fn from(duration: Duration) -> Self {
+        Span {
+            duration,
+            bounds: PhantomData,
+        }
+    }
+}
+
+impl<B: Bounds> Clone for Span<B> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<B: Bounds> Copy for Span<B> {}
+impl<B: Bounds> PartialEq for Span<B> {
+    fn eq(&self, other: &Self) -> bool {
+        self.duration == other.duration
+    }
+}
+impl<B: Bounds> Eq for Span<B> {}
+
+impl<B: Bounds> fmt::Debug for Span<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Span({})", exact(self.duration))
+    }
+}
+
+impl<B: Bounds> fmt::Display for Span<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&exact(self.duration))
+    }
+}
+
+impl<B: Bounds> Serialize for Span<B> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&exact(self.duration))
+    }
+}
+
+impl<'de, B: Bounds> Deserialize<'de> for Span<B> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<B>(PhantomData<B>);
+        impl<B: Bounds> Visitor<'_> for V<B> {
+            type Value = Span<B>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a duration such as \"500ms\", \"30s\", \"5m\" or \"2h\"")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Span<B>, E> {
+                parse_in(v, B::RANGE).map(Span::from).map_err(E::custom)
+            }
+            // A number is seconds, in the same range as text.
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Span<B>, E> {
+                self.visit_str(&v.to_string())
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Span<B>, E> {
+                self.visit_str(&v.to_string())
+            }
+        }
+        d.deserialize_any(V(PhantomData))
+    }
+}
+
+impl<B: Bounds> schemars::JsonSchema for Span<B> {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> Cow<'static, str> {
+        "Duration".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "format": "duration",
+            "description": format!(
+                "a number and a unit (500ms, 30s, 5m, 2h, 1d), from {}",
+                B::RANGE
+            ),
+        })
     }
 }
 

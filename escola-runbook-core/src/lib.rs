@@ -43,6 +43,7 @@
 #![warn(missing_docs)]
 
 mod alert;
+pub mod catalog;
 mod check;
 mod clock;
 mod confirm;
@@ -71,6 +72,7 @@ mod resume;
 pub mod rules;
 pub mod runs;
 mod secret;
+pub mod suggest;
 mod watch;
 
 pub use alert::RuleTransition;
@@ -108,5 +110,8 @@ pub use watch::{DEFAULT_MAX_SEGMENTS, RuleLog, Schedule, Segment, Watch, WatchEr
 
 /// Re-exported so plugins implement [`Check`] with the same macro version.
 pub use async_trait::async_trait;
+/// Re-exported so plugins derive the schema of their parameter structs
+/// ([`catalog::CheckConfig`]) with the version the catalog reads.
+pub use schemars;
 /// Re-exported so embedders cancel runs with the same token type.
 pub use tokio_util::sync::CancellationToken;

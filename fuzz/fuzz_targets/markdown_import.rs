@@ -11,7 +11,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(md) = std::str::from_utf8(data) else {
         return;
     };
-    let imported = import(md, &ImportOptions::default());
+    let imported = import(md, &ImportOptions::default(), &escola_runbook_checks::catalog());
     for a in &imported.source_map.steps {
         assert!(a.evidence_at <= md.len() && md.is_char_boundary(a.evidence_at));
         if let Some(cb) = &a.checkbox {

@@ -11,7 +11,7 @@ use super::read_lock::{DEFAULT_LOCK_TRIES, DEFAULT_LOCK_WAIT};
 use super::snapshot::{SnapshotOptions, create, row_counts};
 use super::sql::ident;
 use super::{DbTarget, DbTimeouts, Session, mask_url};
-use crate::registry::{CheckSpec, ParamError, ParamSpec, Params};
+use crate::legacy_spec::{CheckSpec, ParamError, ParamSpec, Params};
 
 /// Default secret holding the database URL.
 pub const DEFAULT_SECRET: &str = "database_url";
@@ -1021,25 +1021,26 @@ mod tests {
 
     #[test]
     fn timeouts_come_from_parameters_and_zero_is_refused() {
-        let spec = crate::registry::find("migrations-consistent").unwrap();
+        let catalog = crate::catalog();
+        let spec = catalog.find("migrations-consistent").unwrap();
         let check = spec
-            .instantiate(&Params::new([
+            .build_from_pairs(&crate::testing::pairs([
                 ("connect_timeout", "2s"),
                 ("statement_timeout", "5s"),
             ]))
             .unwrap();
         let params = check.params().unwrap().params;
         assert_eq!(
-            params.get("connect_timeout").map(String::as_str),
+            params.get("connect_timeout").and_then(|v| v.as_str()),
             Some("2000ms")
         );
         assert_eq!(
-            params.get("statement_timeout").map(String::as_str),
+            params.get("statement_timeout").and_then(|v| v.as_str()),
             Some("5000ms")
         );
         assert_eq!(params.get("read_timeout"), None);
         let err = spec
-            .instantiate(&Params::new([("read_timeout", "0s")]))
+            .build_from_pairs(&crate::testing::pairs([("read_timeout", "0s")]))
             .err()
             .unwrap();
         assert!(
@@ -1047,10 +1048,11 @@ mod tests {
                 .contains("`0s` is outside the accepted range, 1ms to 30d"),
             "{err}"
         );
-        let snapshot = crate::registry::find("db-snapshot").unwrap();
+        let catalog = crate::catalog();
+        let snapshot = catalog.find("db-snapshot").unwrap();
         assert!(
             snapshot
-                .instantiate(&Params::new([
+                .build_from_pairs(&crate::testing::pairs([
                     ("out_dir", "s"),
                     ("statement_timeout", "5s")
                 ]))
@@ -1058,7 +1060,10 @@ mod tests {
             "a snapshot has no statement limit"
         );
         let err = snapshot
-            .instantiate(&Params::new([("out_dir", "s"), ("lock_tries", "0")]))
+            .build_from_pairs(&crate::testing::pairs([
+                ("out_dir", "s"),
+                ("lock_tries", "0"),
+            ]))
             .err()
             .unwrap();
         assert!(err.to_string().contains("at least 1"), "{err}");

@@ -1,5 +1,6 @@
 //! A finished run written back into the team's own document.
 
+use escola_runbook_core::catalog::Catalog;
 use escola_runbook_core::report::checkbox;
 use escola_runbook_core::{RunRecord, Status, StepRecord, Via, format_duration};
 
@@ -220,8 +221,10 @@ pub fn export(original: &str, map: &SourceMap, record: &RunRecord) -> Result<Str
 
 /// Imports `original` again (same ids as when the run's runbook was
 /// imported from it) and exports `record` into it: what
-/// `report RUN --format md --original RUNBOOK.md` does.
+/// `report RUN --format md --original RUNBOOK.md` does. Only the places of
+/// the steps matter here, which no catalog changes, so bindings are not
+/// looked up.
 pub fn export_run(original: &str, record: &RunRecord) -> Result<String, ExportError> {
-    let imported = import(original, &ImportOptions::default());
+    let imported = import(original, &ImportOptions::default(), &Catalog::new());
     export(original, &imported.source_map, record)
 }

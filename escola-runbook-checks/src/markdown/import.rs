@@ -1,6 +1,5 @@
 //! Markdown -> runbook file. See the module docs of [`super`] for the rules.
 
-use std::collections::BTreeMap;
 use std::ops::Range;
 use std::time::Duration;
 
@@ -8,12 +7,12 @@ use super::headings::{self, BOLD_LEVEL, Heading, Role, Style};
 use super::slug::{SlugSet, ascii_fold};
 use super::tree::{self, Block, Cell, Inline, InlineKind, Item, Row};
 use super::{ImportOptions, ImportWarning, Imported, SourceMap, StepAnchor};
-use crate::registry::{self, Params};
 use crate::runbook_file::{
-    ContactFile, DurationText, FORMAT_VERSION, MetadataFile, ParamValue, PhaseFile, RunbookFile,
+    ContactFile, DurationText, FORMAT_VERSION, MetadataFile, ParamMap, PhaseFile, RunbookFile,
     StepFile,
 };
 use escola_runbook_core::PhaseKind;
+use escola_runbook_core::catalog::{Catalog, ParamProblem};
 
 /// The prefix of the evidence line `export` writes under each item; such
 /// quotes are the tool's own output and are not imported as notes.
@@ -37,6 +36,8 @@ type StepRef = (usize, usize);
 
 struct Importer<'a> {
     src: &'a str,
+    /// Where bindings name their checks.
+    catalog: &'a Catalog,
     line_starts: Vec<usize>,
     options: &'a ImportOptions,
     phases: Vec<PhaseFile>,
@@ -90,10 +91,11 @@ fn roll_back_on_failure(phases: &mut [PhaseFile], lines: &[usize], warnings: &mu
 }
 
 /// Imports `markdown`.
-pub(crate) fn import(markdown: &str, options: &ImportOptions) -> Imported {
+pub(crate) fn import(markdown: &str, options: &ImportOptions, catalog: &Catalog) -> Imported {
     let blocks = tree::parse(markdown);
     let mut im = Importer {
         src: markdown,
+        catalog,
         line_starts: std::iter::once(0)
             .chain(markdown.match_indices('\n').map(|(i, _)| i + 1))
             .collect(),
@@ -706,7 +708,7 @@ impl Importer<'_> {
                 s.notes.push(note.into());
             }
         }
-        s.timeout = timeout.map(DurationText);
+        s.timeout = timeout.map(DurationText::from);
         s.cwd = cwd;
     }
 
@@ -768,15 +770,34 @@ impl Importer<'_> {
 
     fn apply_binding(&mut self, step: StepRef, binding: Binding, offset: usize) {
         let id = self.step(step).id.clone();
-        match registry::find(&binding.name) {
-            Err(e) => self.warn(offset, format!("step `{id}`: {e}")),
-            Ok(spec) => {
-                let params = Params::new(binding.params.clone());
-                if let Err(e) = spec.instantiate(&params) {
-                    self.warn(offset, format!("step `{id}`: {e}"));
-                }
+        // Typed through the check's schema when it is known (`retries=3` a
+        // number, `args=a,b` a list); as written otherwise, so that loading
+        // reports the same mistake at the item's line.
+        let params = match self.catalog.find(&binding.name) {
+            Err(e) => {
+                self.warn(offset, format!("step `{id}`: {e}"));
+                as_written(&binding.params)
             }
-        }
+            Ok(entry) => match entry.object_from_pairs(&binding.params) {
+                Ok(object) => {
+                    if let Err(e) = entry.build(object.clone()) {
+                        self.warn(offset, format!("step `{id}`: {e}"));
+                    }
+                    object
+                }
+                Err(e) if e.problem == ParamProblem::Repeated => {
+                    self.warn(
+                        offset,
+                        format!("check binding not understood: {e}; the item stays as it is"),
+                    );
+                    return;
+                }
+                Err(e) => {
+                    self.warn(offset, format!("step `{id}`: {e}"));
+                    as_written(&binding.params)
+                }
+            },
+        };
         if self.step(step).check.is_some() {
             self.warn(
                 offset,
@@ -798,11 +819,7 @@ impl Importer<'_> {
         s.confirm_deadline = None;
         s.confirm_default = None;
         s.check = Some(binding.name);
-        s.params = binding
-            .params
-            .into_iter()
-            .map(|(k, v)| (k, ParamValue(v)))
-            .collect::<BTreeMap<_, _>>();
+        s.params = params;
     }
 
     fn next_line_start(&self, offset: usize) -> usize {
@@ -1492,12 +1509,7 @@ pub(crate) fn parse_binding(html: &str) -> Option<Result<Binding, String>> {
     let mut params = Vec::new();
     for word in pairs {
         match word.split_once('=') {
-            Some((k, v)) if !k.is_empty() => {
-                if params.iter().any(|(p, _): &(String, String)| p == k) {
-                    return Some(Err(format!("parameter `{k}` is given twice")));
-                }
-                params.push((k.to_owned(), v.to_owned()));
-            }
+            Some((k, v)) if !k.is_empty() => params.push((k.to_owned(), v.to_owned())),
             _ => return Some(Err(format!("`{word}` is not key=value"))),
         }
     }
@@ -1505,6 +1517,15 @@ pub(crate) fn parse_binding(html: &str) -> Option<Result<Binding, String>> {
         name: name.clone(),
         params,
     }))
+}
+
+/// A binding's pairs as written, each value text (a repeated key keeps its
+/// last value): for a check the catalog cannot type them for.
+fn as_written(pairs: &[(String, String)]) -> ParamMap {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+        .collect()
 }
 
 fn split_words(text: &str) -> Result<Vec<String>, String> {

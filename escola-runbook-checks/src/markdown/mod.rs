@@ -39,7 +39,10 @@
 //!   script with `set -e`. Other code blocks become notes; inline code stays
 //!   text.
 //! - **Bindings**: `<!-- check: NAME key=value key="two words" -->` inside
-//!   or right after an item makes it the built-in check NAME.
+//!   or right after an item makes it the check NAME of the
+//!   [`Catalog`] (a built-in or a team's own); the pairs are typed through
+//!   its parameters' schema (see [`escola_runbook_core::catalog::params`]:
+//!   `args=a,b`, a repeated key, or `args='["a","b,c"]'` for a list).
 //! - **Tables**: rows with a checkbox cell are steps (the other cells,
 //!   under their headers, are the instructions); a table without a box is
 //!   kept whole as a note.
@@ -64,6 +67,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use escola_runbook_core::Runbook;
+use escola_runbook_core::catalog::Catalog;
 use serde::{Deserialize, Serialize};
 
 pub use export::{ExportError, export, export_run};
@@ -176,21 +180,21 @@ pub struct Imported {
     pub source_map: SourceMap,
 }
 
-/// Imports a Markdown runbook. Never fails: anything it cannot use is
-/// reported as a warning with its line.
+/// Imports a Markdown runbook; bindings name checks of `catalog`. Never
+/// fails: anything it cannot use is reported as a warning with its line.
 ///
 /// ```
 /// use escola_runbook_checks::markdown::{import, ImportOptions};
 ///
 /// let doc = "# Deploy da API\n\n## 1. Pré-Deploy\n- [ ] Avisar #operacoes\n- [ ]] Snapshot do banco\n";
-/// let imported = import(doc, &ImportOptions::default());
+/// let imported = import(doc, &ImportOptions::default(), &escola_runbook_checks::catalog());
 /// let phase = &imported.file.phases[0];
 /// assert_eq!((phase.id.as_str(), phase.title.as_str()), ("pre-deploy", "Pré-Deploy"));
 /// assert_eq!(phase.steps.len(), 2);
 /// assert_eq!(imported.warnings[0].line, 5);
 /// ```
-pub fn import(markdown: &str, options: &ImportOptions) -> Imported {
-    import::import(markdown, options)
+pub fn import(markdown: &str, options: &ImportOptions, catalog: &Catalog) -> Imported {
+    import::import(markdown, options, catalog)
 }
 
 /// A Markdown runbook could not be loaded.
@@ -243,14 +247,15 @@ pub struct LoadedMarkdown {
     pub file_warnings: Vec<FileWarning>,
 }
 
-/// Imports `markdown` and builds the runbook; `file` names the document in
-/// errors, which carry the line of the item at fault.
+/// Imports `markdown` and builds the runbook through `catalog`; `file`
+/// names the document in errors, which carry the line of the item at fault.
 pub fn load_str(
     markdown: &str,
     file: &str,
     options: &ImportOptions,
+    catalog: &Catalog,
 ) -> Result<LoadedMarkdown, MarkdownError> {
-    let imported = import(markdown, options);
+    let imported = import(markdown, options, catalog);
     if let Some(level) = options.phase_level {
         if !imported.heading_levels.contains(&level.get()) {
             return Err(MarkdownError::NoHeadingAtLevel {
@@ -260,7 +265,7 @@ pub fn load_str(
             });
         }
     }
-    let (runbook, warnings) = imported.file.to_runbook().map_err(|invalid| {
+    let (runbook, warnings) = imported.file.to_runbook(catalog).map_err(|invalid| {
         let line = step_of_path(&imported.file, &invalid.path)
             .and_then(|id| imported.source_map.anchor(&id))
             .map_or(1, |a| a.line);
@@ -287,7 +292,11 @@ pub fn load_str(
 
 /// Reads and loads the Markdown runbook at `path`; a document without
 /// headings has its one phase named after the file.
-pub fn load(path: &Path, options: &ImportOptions) -> Result<LoadedMarkdown, MarkdownError> {
+pub fn load(
+    path: &Path,
+    options: &ImportOptions,
+    catalog: &Catalog,
+) -> Result<LoadedMarkdown, MarkdownError> {
     let text = std::fs::read_to_string(path).map_err(|source| MarkdownError::Read {
         path: path.to_owned(),
         source,
@@ -298,7 +307,7 @@ pub fn load(path: &Path, options: &ImportOptions) -> Result<LoadedMarkdown, Mark
             .file_stem()
             .map(|stem| stem.to_string_lossy().into_owned());
     }
-    load_str(&text, &path.display().to_string(), &options)
+    load_str(&text, &path.display().to_string(), &options, catalog)
 }
 
 fn step_of_path(file: &RunbookFile, path: &[PathSeg]) -> Option<String> {

@@ -20,7 +20,7 @@ use super::source::{
     Window,
 };
 use super::summary::{percent_text, seconds_text, trim_float};
-use crate::registry::{CheckSpec, ParamError, ParamSpec, Params};
+use crate::legacy_spec::{CheckSpec, ParamError, ParamSpec, Params};
 
 /// Default histogram of request durations.
 pub const DEFAULT_HISTOGRAM: &str = "http_request_duration_seconds";

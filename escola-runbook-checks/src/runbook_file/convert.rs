@@ -1,13 +1,13 @@
-//! File model <-> core runbook. Checks are built through the registry by
-//! name, and written back through [`Check::params`], so any registered check
-//! works without this module knowing it.
+//! File model <-> core runbook. Checks are built through a [`Catalog`] by
+//! name, and written back through [`Check::params`], so any check in the
+//! catalog (a built-in or a team's own) works without this module knowing it.
 //!
 //! [`Check::params`]: escola_runbook_core::Check::params
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
+use escola_runbook_core::catalog::{Catalog, CatalogError, PathSegment};
 use escola_runbook_core::{
     Backoff, Check, CheckParams, Decision, Environment, ModelError, Phase, PhaseKind, Policy,
     Runbook, Step, StepKind,
@@ -15,9 +15,8 @@ use escola_runbook_core::{
 
 use super::model::{
     BackoffFile, ContactFile, DurationText, EnvironmentFile, FORMAT_VERSION, MetadataFile,
-    ParamValue, PhaseFile, RunbookFile, StepFile, UndoFile,
+    ParamMap, PhaseFile, RunbookFile, StepFile, UndoFile,
 };
-use crate::registry::{self, Params};
 
 /// Secret name under which the metrics Bearer token is provided to checks.
 pub const SECRET_METRICS_TOKEN: &str = "metrics_token";
@@ -163,9 +162,9 @@ impl EnvironmentFile {
 }
 
 impl RunbookFile {
-    /// Builds the runbook: checks through the registry, policies, then the
+    /// Builds the runbook: checks through `catalog`, policies, then the
     /// core's own validation. Warnings say what loaded but is not acted on.
-    pub fn to_runbook(&self) -> Result<(Runbook, Vec<PathWarning>), Invalid> {
+    pub fn to_runbook(&self, catalog: &Catalog) -> Result<(Runbook, Vec<PathWarning>), Invalid> {
         if self.format > FORMAT_VERSION {
             return Err(Invalid {
                 path: vec![key("format")],
@@ -204,14 +203,14 @@ impl RunbookFile {
                     path: vec![key("watch")],
                     message: format!("[watch]: {e}"),
                 };
-                let schedule =
-                    escola_runbook_core::Schedule::new(interval.0, duration.0).map_err(invalid)?;
+                let schedule = escola_runbook_core::Schedule::new(interval.get(), duration.get())
+                    .map_err(invalid)?;
                 for rule in &watch.rules {
                     if let Some(d) = rule.for_ {
                         schedule
                             .admits(
                                 &rule.name,
-                                escola_runbook_core::rules::Window::For { duration: d.0 },
+                                escola_runbook_core::rules::Window::For { duration: d.get() },
                             )
                             .map_err(invalid)?;
                     }
@@ -259,7 +258,7 @@ impl RunbookFile {
                 phase = phase.note(note.clone());
             }
             for (si, sf) in pf.steps.iter().enumerate() {
-                phase = phase.step(step_from_file(sf, pi, si)?);
+                phase = phase.step(step_from_file(catalog, sf, pi, si)?);
             }
             builder = builder.phase(phase);
         }
@@ -327,11 +326,13 @@ impl RunbookFile {
     }
 
     /// The file for `runbook`. Each automated step is written as the
-    /// built-in check and parameters its [`Check::params`] gives; a check
-    /// without them becomes a manual step with a note, and a warning says so.
+    /// check and parameters its [`Check::params`] gives; a check without
+    /// them becomes a manual step with a note, and a warning says so, as it
+    /// does for a check whose name `catalog` lacks (the file would not load
+    /// back).
     ///
     /// [`Check::params`]: escola_runbook_core::Check::params
-    pub fn from_runbook(runbook: &Runbook) -> (RunbookFile, Vec<String>) {
+    pub fn from_runbook(runbook: &Runbook, catalog: &Catalog) -> (RunbookFile, Vec<String>) {
         let mut warnings = Vec::new();
         let meta = runbook.metadata();
         let phases = runbook
@@ -348,7 +349,7 @@ impl RunbookFile {
                 steps: p
                     .steps
                     .iter()
-                    .map(|s| step_to_file(s, &mut warnings))
+                    .map(|s| step_to_file(catalog, s, &mut warnings))
                     .collect(),
             })
             .collect();
@@ -378,13 +379,10 @@ impl RunbookFile {
 }
 
 fn suggest<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> String {
-    let candidates: Vec<&str> = candidates.collect();
-    registry::nearest(word, &candidates)
-        .map(|n| format!(" (did you mean `{n}`?)"))
-        .unwrap_or_default()
+    escola_runbook_core::suggest::hint(escola_runbook_core::suggest::nearest(word, candidates))
 }
 
-fn step_from_file(sf: &StepFile, pi: usize, si: usize) -> Result<Step, Invalid> {
+fn step_from_file(catalog: &Catalog, sf: &StepFile, pi: usize, si: usize) -> Result<Step, Invalid> {
     let at = |field: &str| step_path(pi, si, field);
     let err = |field: &str, message: String| Invalid {
         path: at(field),
@@ -426,7 +424,7 @@ fn step_from_file(sf: &StepFile, pi: usize, si: usize) -> Result<Step, Invalid> 
         command: sf.command.as_deref(),
         cwd: sf.cwd.as_deref(),
     };
-    let mut step = match build_check(&automation, base, &sf.id)? {
+    let mut step = match build_check(catalog, &automation, base, &sf.id)? {
         Some(check) => Step::check_arc(sf.id.clone(), sf.title.clone(), check),
         None => {
             let mut s = Step::manual(sf.id.clone(), sf.title.clone());
@@ -445,7 +443,7 @@ fn step_from_file(sf: &StepFile, pi: usize, si: usize) -> Result<Step, Invalid> 
             command: undo.command.as_deref(),
             cwd: undo.cwd.as_deref(),
         };
-        match build_check(&automation, &path, &sf.id)? {
+        match build_check(catalog, &automation, &path, &sf.id)? {
             Some(check) => step.undo = Some(check),
             None => {
                 return Err(Invalid {
@@ -471,14 +469,15 @@ fn step_from_file(sf: &StepFile, pi: usize, si: usize) -> Result<Step, Invalid> 
 /// What runs a step (or its undo), as written in the file.
 struct Automation<'a> {
     check: Option<&'a str>,
-    params: &'a BTreeMap<String, ParamValue>,
+    params: &'a ParamMap,
     command: Option<&'a str>,
     cwd: Option<&'a str>,
 }
 
-/// The check for `a` through the registry; `None` when `a` names none (a
+/// The check for `a` through `catalog`; `None` when `a` names none (a
 /// manual step). `base` is the path of the table holding the fields.
 fn build_check(
+    catalog: &Catalog,
     a: &Automation<'_>,
     base: &[PathSeg],
     step_id: &str,
@@ -511,29 +510,33 @@ fn build_check(
         ));
     }
     if let Some(name) = a.check {
-        let spec = registry::find(name).map_err(|e| err("check", e.to_string()))?;
-        let params = Params::new(a.params.iter().map(|(k, v)| (k.clone(), v.0.clone())));
-        return spec.instantiate(&params).map(Some).map_err(|e| {
-            if a.params.contains_key(&e.param) {
+        let params = CheckParams {
+            check: name.to_owned(),
+            params: a.params.clone(),
+        };
+        return catalog.build(&params).map(Some).map_err(|e| match &e {
+            // A parameter the file gives: point at it (and into it).
+            CatalogError::Params(p) if p.param().is_some_and(|k| a.params.contains_key(k)) => {
                 let mut path = at("params");
-                path.push(key(&e.param));
+                path.extend(p.path.iter().map(|s| match s {
+                    PathSegment::Key(k) => PathSeg::Key(k.clone()),
+                    PathSegment::Index(i) => PathSeg::Index(*i),
+                }));
                 Invalid {
                     path,
                     message: format!("step `{step_id}`: {e}"),
                 }
-            } else {
-                err("check", e.to_string())
             }
+            _ => err("check", e.to_string()),
         });
     }
     if let Some(line) = a.command {
-        let spec = registry::find("command").map_err(|e| err("command", e.to_string()))?;
-        let mut pairs = vec![("shell".to_owned(), line.to_owned())];
+        let mut params = CheckParams::new("command").with("shell", line);
         if let Some(dir) = a.cwd {
-            pairs.push(("cwd".to_owned(), dir.to_owned()));
+            params = params.with("cwd", dir);
         }
-        return spec
-            .instantiate(&Params::new(pairs))
+        return catalog
+            .build(&params)
             .map(Some)
             .map_err(|e| err("command", e.to_string()));
     }
@@ -543,11 +546,11 @@ fn build_check(
 fn policy_from_file(sf: &StepFile, at: &dyn Fn(&str) -> Vec<PathSeg>) -> Result<Policy, Invalid> {
     let mut policy = Policy {
         blocking: sf.blocking,
-        timeout: sf.timeout.map(|d| d.0),
+        timeout: sf.timeout.map(DurationText::get),
         retries: sf.retries,
         parallel_group: sf.parallel_group.clone(),
         when: sf.when,
-        confirm_deadline: sf.confirm_deadline.map(|d| d.0),
+        confirm_deadline: sf.confirm_deadline.map(DurationText::get),
         confirm_default: sf.confirm_default.unwrap_or(Decision::Declined),
         confirm_first: sf.confirm_first,
         ..Policy::default()
@@ -574,37 +577,33 @@ fn policy_from_file(sf: &StepFile, at: &dyn Fn(&str) -> Vec<PathSeg>) -> Result<
             });
         }
         policy.backoff = Backoff {
-            initial: b.initial.0,
+            initial: b.initial.get(),
             factor: b.factor,
-            max: b.max.0,
+            max: b.max.get(),
         };
     }
     Ok(policy)
 }
 
 /// A check's own parameters as the file writes them; warns when the name
-/// it gives is not registered (the file would not load back).
+/// it gives is not in the catalog (the file would not load back).
 fn file_params(
+    catalog: &Catalog,
     p: CheckParams,
     step_id: &str,
     what: &str,
     warnings: &mut Vec<String>,
-) -> (String, BTreeMap<String, ParamValue>) {
-    if let Err(e) = registry::find(&p.check) {
+) -> (String, ParamMap) {
+    if let Err(e) = catalog.find(&p.check) {
         warnings.push(format!(
             "step `{step_id}`: its {what} says it is built-in `{}`, but {e}; the written file will not load until it is registered",
             p.check
         ));
     }
-    let params = p
-        .params
-        .into_iter()
-        .map(|(k, v)| (k, ParamValue(v)))
-        .collect();
-    (p.check, params)
+    (p.check, p.params)
 }
 
-fn step_to_file(step: &Step, warnings: &mut Vec<String>) -> StepFile {
+fn step_to_file(catalog: &Catalog, step: &Step, warnings: &mut Vec<String>) -> StepFile {
     let mut sf = StepFile::manual(step.id.clone(), step.title.clone());
     sf.section = step.section.clone();
     sf.notes = step.notes.clone();
@@ -612,7 +611,7 @@ fn step_to_file(step: &Step, warnings: &mut Vec<String>) -> StepFile {
         StepKind::Manual { instructions } => sf.instructions = instructions.clone(),
         StepKind::Check(check) => match check.params() {
             Some(p) => {
-                let (name, params) = file_params(p, &step.id, "check", warnings);
+                let (name, params) = file_params(catalog, p, &step.id, "check", warnings);
                 sf.check = Some(name);
                 sf.params = params;
             }
@@ -630,7 +629,7 @@ fn step_to_file(step: &Step, warnings: &mut Vec<String>) -> StepFile {
     if let Some(undo) = &step.undo {
         match undo.params() {
             Some(p) => {
-                let (name, params) = file_params(p, &step.id, "undo", warnings);
+                let (name, params) = file_params(catalog, p, &step.id, "undo", warnings);
                 sf.undo = Some(UndoFile {
                     check: Some(name),
                     params,
@@ -653,19 +652,19 @@ fn step_to_file(step: &Step, warnings: &mut Vec<String>) -> StepFile {
     let p = &step.policy;
     let defaults = Policy::default();
     sf.blocking = p.blocking;
-    sf.timeout = p.timeout.map(DurationText);
+    sf.timeout = p.timeout.map(DurationText::from);
     sf.retries = p.retries;
     if p.backoff != defaults.backoff {
         sf.backoff = Some(BackoffFile {
-            initial: DurationText(p.backoff.initial),
+            initial: DurationText::from(p.backoff.initial),
             factor: p.backoff.factor,
-            max: DurationText(p.backoff.max),
+            max: DurationText::from(p.backoff.max),
         });
     }
     sf.parallel_group = p.parallel_group.clone();
     sf.when = p.when;
     sf.confirm_first = p.confirm_first;
-    sf.confirm_deadline = p.confirm_deadline.map(DurationText);
+    sf.confirm_deadline = p.confirm_deadline.map(DurationText::from);
     if p.confirm_default != defaults.confirm_default {
         sf.confirm_default = Some(p.confirm_default);
     }

@@ -4,8 +4,9 @@
 
 use toml::de::{DeTable, DeValue};
 
+use escola_runbook_core::suggest::nearest;
+
 use super::convert::PathSeg;
-use crate::registry::nearest;
 
 /// 1-based line and column (in characters) of byte `offset` in `text`.
 pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
@@ -56,7 +57,7 @@ pub(crate) fn with_suggestion(message: &str) -> String {
     let Some((word, candidates)) = quoted.split_first() else {
         return message.to_owned();
     };
-    match nearest(word, candidates) {
+    match nearest(word, candidates.iter().copied()) {
         Some(best) => format!("{message} (did you mean `{best}`?)"),
         None => message.to_owned(),
     }

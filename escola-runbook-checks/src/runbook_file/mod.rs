@@ -4,11 +4,16 @@
 //! A file is read in two stages, each of which names the file, line and
 //! column of a mistake and suggests the nearest valid key or check name:
 //! [`parse`] checks the shape (unknown keys are errors, never ignored), and
-//! [`RunbookFile::to_runbook`] builds the steps through the check
-//! [`registry`](crate::registry). [`load`] does both.
+//! [`RunbookFile::to_runbook`] builds the steps through a
+//! [`Catalog`] (the built-in checks
+//! of [`crate::catalog`], and any a team registers). [`load`] does both. A
+//! step's `params` are typed as the check declares them: lists are TOML
+//! arrays, numbers numbers, durations text such as `"1500ms"`.
 //!
 //! ```
 //! use escola_runbook_checks::runbook_file;
+//!
+//! let catalog = escola_runbook_checks::catalog();
 //!
 //! let text = r#"
 //! name = "demo"
@@ -23,11 +28,11 @@
 //! command = "php vendor/bin/doctrine-migrations migrate --no-interaction"
 //! timeout = "30m"
 //! "#;
-//! let loaded = runbook_file::load_str(text, "runbook.toml")?;
+//! let loaded = runbook_file::load_str(text, "runbook.toml", &catalog)?;
 //! assert_eq!(loaded.runbook.phases()[0].steps[0].id, "migrate");
 //!
 //! let typo = text.replace("timeout", "timout");
-//! let err = runbook_file::load_str(&typo, "runbook.toml").unwrap_err().to_string();
+//! let err = runbook_file::load_str(&typo, "runbook.toml", &catalog).unwrap_err().to_string();
 //! assert!(err.starts_with("runbook.toml:12:1:"), "{err}");
 //! assert!(err.contains("did you mean `timeout`?"), "{err}");
 //! # Ok::<(), runbook_file::RunbookFileError>(())
@@ -40,14 +45,13 @@ mod model;
 use std::path::{Path, PathBuf};
 
 use escola_runbook_core::Runbook;
+use escola_runbook_core::catalog::Catalog;
 
 pub use convert::{Invalid, PathSeg, PathWarning, SECRET_DATABASE_URL, SECRET_METRICS_TOKEN};
 pub use model::{
     BackoffFile, ContactFile, DurationText, EnvironmentFile, FORMAT_VERSION, MetadataFile,
-    ParamValue, PhaseFile, RollbackFile, RunbookFile, StepFile, UndoFile, WatchFile, WatchRuleFile,
+    ParamMap, PhaseFile, RollbackFile, RunbookFile, StepFile, UndoFile, WatchFile, WatchRuleFile,
 };
-
-use crate::escola::{self, EscolaConfig};
 
 /// A runbook file could not be read, understood or written.
 #[derive(Debug, thiserror::Error)]
@@ -76,9 +80,6 @@ pub enum RunbookFileError {
     /// The runbook could not be written as TOML.
     #[error("cannot write the runbook as TOML: {0}")]
     Serialize(String),
-    /// The built-in runbook itself is not valid.
-    #[error("the built-in runbook is not valid: {0}")]
-    Builtin(#[from] escola::EscolaError),
 }
 
 /// Something worth knowing about a file that still loaded.
@@ -130,10 +131,10 @@ pub fn parse(text: &str, file: &str) -> Result<RunbookFile, RunbookFileError> {
     })
 }
 
-/// Parses `text` and builds the runbook through the registry.
-pub fn load_str(text: &str, file: &str) -> Result<LoadedFile, RunbookFileError> {
+/// Parses `text` and builds the runbook through `catalog`.
+pub fn load_str(text: &str, file: &str, catalog: &Catalog) -> Result<LoadedFile, RunbookFileError> {
     let parsed = parse(text, file)?;
-    let (runbook, warnings) = parsed.to_runbook().map_err(|invalid| {
+    let (runbook, warnings) = parsed.to_runbook(catalog).map_err(|invalid| {
         let (line, column) = locate::path_position(text, &invalid.path);
         RunbookFileError::At {
             file: file.to_owned(),
@@ -161,12 +162,12 @@ pub fn load_str(text: &str, file: &str) -> Result<LoadedFile, RunbookFileError> 
 }
 
 /// Reads and loads the runbook file at `path` (`run --runbook FILE.toml`).
-pub fn load(path: &Path) -> Result<LoadedFile, RunbookFileError> {
+pub fn load(path: &Path, catalog: &Catalog) -> Result<LoadedFile, RunbookFileError> {
     let text = std::fs::read_to_string(path).map_err(|source| RunbookFileError::Read {
         path: path.to_owned(),
         source,
     })?;
-    load_str(&text, &path.display().to_string())
+    load_str(&text, &path.display().to_string(), catalog)
 }
 
 /// The header written above an exported file.
@@ -182,12 +183,4 @@ impl RunbookFile {
             toml::to_string_pretty(self).map_err(|e| RunbookFileError::Serialize(e.to_string()))?;
         Ok(format!("{HEADER}\n{body}"))
     }
-}
-
-/// The built-in Escola runbook as a TOML file (`export-runbook`), with a
-/// warning for each step that could not be expressed as a built-in check.
-pub fn export_builtin(config: &EscolaConfig) -> Result<(String, Vec<String>), RunbookFileError> {
-    let runbook = escola::runbook(config)?;
-    let (file, warnings) = RunbookFile::from_runbook(&runbook);
-    Ok((file.to_toml()?, warnings))
 }

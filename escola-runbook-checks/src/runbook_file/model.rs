@@ -2,12 +2,14 @@
 //! typo is an error with a suggestion rather than a setting silently ignored.
 
 use std::collections::BTreeMap;
-use std::fmt;
-use std::time::Duration;
 
 use escola_runbook_core::{Decision, PhaseKind, When, duration};
-use serde::de::{self, Visitor};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
+
+/// A check's parameters as a file holds them: TOML values as written
+/// (arrays stay arrays, numbers numbers), as the JSON object the catalog
+/// reads.
+pub type ParamMap = serde_json::Map<String, serde_json::Value>;
 
 /// The file format version this crate reads and writes.
 pub const FORMAT_VERSION: u32 = 1;
@@ -156,10 +158,11 @@ pub struct StepFile {
     /// A built-in check by name (`escola-runbook check --list`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub check: Option<String>,
-    /// The check's parameters; numbers and booleans are accepted and passed
-    /// on as text, lists are joined with commas.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub params: BTreeMap<String, ParamValue>,
+    /// The check's parameters, typed as its parameter struct declares
+    /// them (text where a number is expected is read as one; a single value
+    /// where a list is expected is a list of one).
+    #[serde(default, skip_serializing_if = "ParamMap::is_empty")]
+    pub params: ParamMap,
     /// Shorthand for `check = "command"` with `params.shell`: a line (or
     /// script) for `/bin/sh -c`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -214,7 +217,7 @@ impl StepFile {
             title: title.into(),
             section: None,
             check: None,
-            params: BTreeMap::new(),
+            params: ParamMap::new(),
             command: None,
             cwd: None,
             instructions: None,
@@ -241,8 +244,8 @@ pub struct UndoFile {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub check: Option<String>,
     /// Its parameters.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub params: BTreeMap<String, ParamValue>,
+    #[serde(default, skip_serializing_if = "ParamMap::is_empty")]
+    pub params: ParamMap,
     /// Shorthand for `check = "command"` with `params.shell`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command: Option<String>,
@@ -331,104 +334,5 @@ pub struct RollbackFile {
 }
 
 /// A duration written as text (`500ms`, `30s`, `5m`, `2h`, `1d`) or as a
-/// whole number of seconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DurationText(pub Duration);
-
-impl DurationText {
-    /// The shortest exact text for the duration (`90s`, `30m`, `1500ms`).
-    pub fn text(&self) -> String {
-        duration::exact(self.0)
-    }
-}
-
-impl Serialize for DurationText {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.text())
-    }
-}
-
-impl<'de> Deserialize<'de> for DurationText {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = DurationText;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a duration such as \"500ms\", \"30s\", \"5m\" or \"2h\"")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<DurationText, E> {
-                duration::parse(v).map(DurationText).map_err(E::custom)
-            }
-            // A TOML integer is seconds, in the same range as text.
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<DurationText, E> {
-                duration::parse(&v.to_string())
-                    .map(DurationText)
-                    .map_err(E::custom)
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<DurationText, E> {
-                duration::parse(&v.to_string())
-                    .map(DurationText)
-                    .map_err(E::custom)
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-/// A check parameter: text, or a number, boolean or list written natively
-/// in TOML, kept as the text the registry parses.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct ParamValue(pub String);
-
-impl From<&str> for ParamValue {
-    fn from(value: &str) -> Self {
-        ParamValue(value.to_owned())
-    }
-}
-
-impl Serialize for ParamValue {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for ParamValue {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = ParamValue;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("text, a number, a boolean, or a list of those")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<ParamValue, E> {
-                Ok(ParamValue(v.to_owned()))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<ParamValue, E> {
-                Ok(ParamValue(v.to_string()))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<ParamValue, E> {
-                Ok(ParamValue(v.to_string()))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<ParamValue, E> {
-                Ok(ParamValue(v.to_string()))
-            }
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<ParamValue, E> {
-                Ok(ParamValue(v.to_string()))
-            }
-            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<ParamValue, A::Error> {
-                let mut parts = Vec::new();
-                while let Some(item) = seq.next_element::<ParamValue>()? {
-                    if item.0.contains(',') {
-                        return Err(de::Error::custom(format!(
-                            "list item `{}` contains a comma; lists are passed on comma-separated, so write the value as text instead",
-                            item.0
-                        )));
-                    }
-                    parts.push(item.0);
-                }
-                Ok(ParamValue(parts.join(",")))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
+/// whole number of seconds, within the standard range; written back exactly.
+pub type DurationText = duration::Span;

@@ -309,8 +309,8 @@ impl Check for SmokeCheck {
 }
 
 /// The registry entry for `smoke`.
-pub(crate) fn spec() -> crate::registry::CheckSpec {
-    use crate::registry::{CheckSpec, ParamSpec};
+pub(crate) fn spec() -> crate::legacy_spec::CheckSpec {
+    use crate::legacy_spec::{CheckSpec, ParamSpec};
     const PARAMS: &[ParamSpec] = &[
         ParamSpec {
             name: "base_url",

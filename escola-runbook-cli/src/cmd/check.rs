@@ -1,6 +1,6 @@
 //! `escola-runbook check`: list the built-in checks, or run one ad hoc.
 
-use escola_runbook_checks::registry::{self, Params};
+use escola_runbook_core::catalog::{Catalog, params::split_pairs};
 use escola_runbook_core::{
     CANCEL_GRACE, CancellationToken, Ctx, Outcome, Redactor, SkipReason, Status, exit,
 };
@@ -10,15 +10,18 @@ use crate::error::CliError;
 use crate::signals::StopSignals;
 
 pub async fn run(args: CheckArgs, redactor: &Redactor) -> Result<i32, CliError> {
+    let catalog = escola_runbook_checks::catalog();
     let Some(name) = args.name.as_deref().filter(|_| !args.list) else {
-        print!("{}", list(args.format)?);
+        print!("{}", list(&catalog, args.format)?);
         return Ok(exit::SUCCESS);
     };
-    let spec = registry::find(name).map_err(|e| CliError::usage(e.to_string()))?;
-    let params = Params::parse_pairs(args.params.iter().map(String::as_str))
+    let entry = catalog
+        .find(name)
+        .map_err(|e| CliError::usage(e.to_string()))?;
+    let pairs = split_pairs(args.params.iter().map(String::as_str))
         .map_err(|e| CliError::usage(format!("--param: {e}")))?;
-    let check = spec
-        .instantiate(&params)
+    let check = entry
+        .build_from_pairs(&pairs)
         .map_err(|e| CliError::usage(e.to_string()))?;
     let (environment, secrets) = super::environment(&args.runbook, redactor)?;
     let description = check.describe();
@@ -63,7 +66,7 @@ pub async fn run(args: CheckArgs, redactor: &Redactor) -> Result<i32, CliError> 
         PlanFormat::Text => {
             println!(
                 "{}: {} — {}",
-                spec.name,
+                entry.name(),
                 outcome.status.label(),
                 outcome.summary
             );
@@ -89,19 +92,18 @@ pub async fn run(args: CheckArgs, redactor: &Redactor) -> Result<i32, CliError> 
     })
 }
 
-fn list(format: PlanFormat) -> Result<String, CliError> {
+/// Every check of `catalog` with its parameters, as the schema of each
+/// declares them.
+fn list(catalog: &Catalog, format: PlanFormat) -> Result<String, CliError> {
     use std::fmt::Write;
-    let specs = registry::builtin();
     if let PlanFormat::Json = format {
-        let json: Vec<serde_json::Value> = specs
-            .iter()
-            .map(|s| {
+        let json: Vec<serde_json::Value> = catalog
+            .entries()
+            .map(|e| {
                 serde_json::json!({
-                    "name": s.name,
-                    "summary": s.summary,
-                    "params": s.params.iter().map(|p| serde_json::json!({
-                        "name": p.name, "help": p.help, "required": p.required, "default": p.default,
-                    })).collect::<Vec<_>>(),
+                    "name": e.name(),
+                    "summary": e.summary(),
+                    "params": e.param_docs(),
                 })
             })
             .collect();
@@ -110,14 +112,17 @@ fn list(format: PlanFormat) -> Result<String, CliError> {
             .map_err(|e| CliError::failure(format!("cannot render the list as JSON: {e}")));
     }
     let mut out = String::new();
-    for spec in specs {
-        let _ = writeln!(out, "{} — {}", spec.name, spec.summary);
-        for p in spec.params {
+    for entry in catalog.entries() {
+        let _ = writeln!(out, "{} — {}", entry.name(), entry.summary());
+        for p in entry.param_docs() {
             let mut tags = Vec::new();
+            if !p.kind.is_empty() {
+                tags.push(p.kind.clone());
+            }
             if p.required {
                 tags.push("required".to_owned());
             }
-            if let Some(d) = p.default {
+            if let Some(d) = &p.default {
                 tags.push(format!("default {d}"));
             }
             let tags = if tags.is_empty() {

@@ -1,8 +1,7 @@
 //! `escola-runbook import` and `export-runbook`: runbooks as files.
 
-use escola_runbook_checks::escola::EscolaConfig;
+use escola_runbook_checks::escola::{self, EscolaConfig};
 use escola_runbook_checks::markdown::{self, ImportOptions};
-use escola_runbook_checks::runbook_file;
 use escola_runbook_core::exit;
 
 use crate::cli::{ExportRunbookArgs, ImportArgs};
@@ -19,8 +18,8 @@ pub fn import(args: ImportArgs) -> Result<i32, CliError> {
         phase_level: args.phases.phase_level,
         document_name: None,
     };
-    let loaded =
-        markdown::load(&args.markdown, &options).map_err(|e| CliError::usage(e.to_string()))?;
+    let loaded = markdown::load(&args.markdown, &options, &escola_runbook_checks::catalog())
+        .map_err(|e| CliError::usage(e.to_string()))?;
     let file = args.markdown.display();
     for warning in &loaded.imported.warnings {
         eprintln!("warning: {file}: {warning}");
@@ -54,8 +53,11 @@ pub fn export_runbook(args: ExportRunbookArgs) -> Result<i32, CliError> {
         app_dir: args.app_dir.clone(),
         ..EscolaConfig::default()
     };
-    let (text, warnings) =
-        runbook_file::export_builtin(&config).map_err(|e| CliError::failure(e.to_string()))?;
+    let (file, warnings) = escola::runbook_file(&config)
+        .map_err(|e| CliError::failure(format!("the built-in runbook is not valid: {e}")))?;
+    let text = file
+        .to_toml()
+        .map_err(|e| CliError::failure(e.to_string()))?;
     for warning in &warnings {
         eprintln!("warning: {warning}");
     }

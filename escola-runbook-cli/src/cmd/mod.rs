@@ -108,7 +108,8 @@ pub fn load(args: &RunbookArgs, redactor: &Redactor) -> Result<Loaded, CliError>
         Some(source) => source,
         None => RunbookSource::Builtin(Box::new(builtin_config(app_dir, &environment, &secrets))),
     };
-    let sourced = source::load(&source).map_err(|e| CliError::usage(e.to_string()))?;
+    let sourced = source::load(&source, &escola_runbook_checks::catalog())
+        .map_err(|e| CliError::usage(e.to_string()))?;
     Ok(finish(sourced, environment, secrets))
 }
 

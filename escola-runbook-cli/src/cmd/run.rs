@@ -199,7 +199,8 @@ fn journal_to_resume(
     let app_dir = super::absolute(&args.runbook.app_dir());
     let identity = match named_for_resume(args, &app_dir, environment, secrets)? {
         Some(source) => {
-            let loaded = source::load(&source).map_err(|e| CliError::usage(e.to_string()))?;
+            let loaded = source::load(&source, &escola_runbook_checks::catalog())
+                .map_err(|e| CliError::usage(e.to_string()))?;
             Some((loaded.runbook.name().to_owned(), loaded.origin))
         }
         None => None,
@@ -251,8 +252,13 @@ fn runbook_to_resume(
         )));
     }
     let builtin = super::builtin_config(app_dir, &environment, &secrets);
-    let sourced = source::load_for_resume(recorded, given.as_ref(), &builtin)
-        .map_err(|e| source_refused(run_id, e))?;
+    let sourced = source::load_for_resume(
+        recorded,
+        given.as_ref(),
+        &builtin,
+        &escola_runbook_checks::catalog(),
+    )
+    .map_err(|e| source_refused(run_id, e))?;
     Ok(super::finish(sourced, environment, secrets))
 }
 

@@ -20,7 +20,10 @@ pub enum RunError {
     },
     /// A selected step ([`RunOptions::only`](crate::RunOptions::only)) the
     /// runbook lacks.
-    #[error("unknown step `{name}`{}", suggestion(known, name))]
+    #[error(
+        "unknown step `{name}`{}",
+        crate::suggest::hint(crate::suggest::related(name, known.iter().map(String::as_str)))
+    )]
     UnknownStep {
         /// What was asked.
         name: String,
@@ -63,25 +66,5 @@ pub enum RunError {
 impl From<LockError> for RunError {
     fn from(e: LockError) -> Self {
         RunError::Locked(Box::new(e))
-    }
-}
-
-fn suggestion(known: &[String], name: &str) -> String {
-    let close: Vec<&String> = known
-        .iter()
-        .filter(|k| k.contains(name) || name.contains(k.as_str()))
-        .take(3)
-        .collect();
-    if close.is_empty() {
-        String::new()
-    } else {
-        format!(
-            " (did you mean {}?)",
-            close
-                .iter()
-                .map(|c| format!("`{c}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        )
     }
 }
