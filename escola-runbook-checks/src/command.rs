@@ -323,16 +323,14 @@ impl GroupGuard {
         };
         signal_group(pgid, libc::SIGTERM);
         let asked = tokio::time::Instant::now();
-        let ended = tokio::time::timeout(grace, async {
-            let _ = child.wait().await;
-            while !escola_runbook_core::process::live_members(pgid.unsigned_abs()).is_empty() {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        })
-        .await
-        .is_ok();
+        let ended = tokio::time::timeout(grace, group_gone(child, pgid))
+            .await
+            .is_ok();
         self.kill();
-        let _ = child.wait().await;
+        // SIGKILL is delivered asynchronously: a grandchild may still be
+        // exiting when the shell is reaped. Wait (briefly) until the group
+        // is really gone, so "killed" in the evidence is true.
+        let _ = tokio::time::timeout(KILL_SETTLE, group_gone(child, pgid)).await;
         if ended {
             format!(
                 "sent SIGTERM to process group {pgid}; it ended within {}",
@@ -344,6 +342,17 @@ impl GroupGuard {
                 format_duration(grace)
             )
         }
+    }
+}
+
+/// How long a killed group's processes get to finish exiting.
+const KILL_SETTLE: Duration = Duration::from_secs(2);
+
+/// Ends when the command has been reaped and no process of its group runs.
+async fn group_gone(child: &mut tokio::process::Child, pgid: i32) {
+    let _ = child.wait().await;
+    while !escola_runbook_core::process::live_members(pgid.unsigned_abs()).is_empty() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
