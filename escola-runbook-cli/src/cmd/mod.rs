@@ -13,7 +13,7 @@ pub mod watch;
 
 use std::path::{Path, PathBuf};
 
-use escola_runbook_checks::escola::{self, EscolaConfig, SmokeTests};
+use escola_runbook_checks::escola::EscolaConfig;
 use escola_runbook_checks::markdown::ImportOptions;
 use escola_runbook_checks::source::{self, RunbookSource, SourcedRunbook};
 use escola_runbook_core::runs::{self, LookupError};
@@ -106,7 +106,11 @@ pub fn load(args: &RunbookArgs, redactor: &Redactor) -> Result<Loaded, CliError>
     let app_dir = absolute(&args.app_dir());
     let source = match named_source(args, &app_dir)? {
         Some(source) => source,
-        None => RunbookSource::Builtin(Box::new(builtin_config(app_dir, &environment, &secrets))),
+        None => RunbookSource::Builtin(Box::new(EscolaConfig::from_settings(
+            app_dir,
+            &environment,
+            &secrets,
+        ))),
     };
     let sourced = source::load(&source, &escola_runbook_checks::catalog())
         .map_err(|e| CliError::usage(e.to_string()))?;
@@ -143,39 +147,6 @@ pub fn named_source(args: &RunbookArgs, app_dir: &Path) -> Result<Option<Runbook
         }),
         (None, None) => None,
     })
-}
-
-/// The built-in runbook's configuration: commands in `app_dir`, and each
-/// part turned on by the settings and secrets given.
-pub fn builtin_config(
-    app_dir: PathBuf,
-    environment: &Environment,
-    secrets: &Secrets,
-) -> EscolaConfig {
-    EscolaConfig {
-        app_dir,
-        webhook_secret: secrets
-            .get(escola::WEBHOOK_SECRET)
-            .map(|_| escola::WEBHOOK_SECRET.to_owned()),
-        // With no API to point at, the smoke tests stay a person's job
-        // rather than a check that can only error.
-        smoke: if environment.get("base_url").is_some() {
-            SmokeTests::default()
-        } else {
-            SmokeTests::Manual
-        },
-        // `--set metrics_url=...` or `--secret metrics_token=...` turns
-        // the runbook's metrics steps into checks of that endpoint.
-        metrics: (environment.get("metrics_url").is_some()
-            || secrets.get(escola::METRICS_TOKEN_SECRET).is_some())
-        .then(escola::MetricsConfig::default),
-        // `--secret database_url=...` turns the snapshot and the
-        // migrations/tables step into checks of that database.
-        database_secret: secrets
-            .get(escola::DATABASE_SECRET)
-            .map(|_| escola::DATABASE_SECRET.to_owned()),
-        ..EscolaConfig::default()
-    }
 }
 
 /// A loaded runbook with its file's `[environment]` folded in: its settings

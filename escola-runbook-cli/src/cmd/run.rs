@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use escola_runbook_checks::db::lock::MysqlLock;
-use escola_runbook_checks::escola;
+use escola_runbook_checks::escola::{self, EscolaConfig};
 use escola_runbook_checks::notify::WebhookNotifier;
 use escola_runbook_checks::source::{self, RunbookSource, SourceMismatch};
 use escola_runbook_core::deploy_lock::{DeployLock, FileLock, Locks};
@@ -176,7 +176,7 @@ fn named_for_resume(
     let source = super::named_source(&args.runbook, app_dir)?;
     Ok(source.or_else(|| {
         args.builtin.then(|| {
-            RunbookSource::Builtin(Box::new(super::builtin_config(
+            RunbookSource::Builtin(Box::new(EscolaConfig::from_settings(
                 app_dir.to_owned(),
                 environment,
                 secrets,
@@ -251,7 +251,7 @@ fn runbook_to_resume(
             path.display()
         )));
     }
-    let builtin = super::builtin_config(app_dir, &environment, &secrets);
+    let builtin = EscolaConfig::from_settings(app_dir, &environment, &secrets);
     let sourced = source::load_for_resume(
         recorded,
         given.as_ref(),
