@@ -66,7 +66,10 @@ pub async fn deploy<W: Write + Send + 'static>(
     // the rule the CLI applies to `--set` and `--secret`.
     let environment = Environment::new("simulator").with("base_url", api.base_url());
     let mut secrets = Secrets::new();
-    secrets.insert(escola::METRICS_TOKEN_SECRET, Secret::new(api.metrics_token()));
+    secrets.insert(
+        escola::METRICS_TOKEN_SECRET,
+        Secret::new(api.metrics_token()),
+    );
     let mut config = EscolaConfig::from_settings(".".into(), &environment, &secrets);
     if slow_after_deploy {
         config.watch = WatchConfig {

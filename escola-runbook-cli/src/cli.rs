@@ -6,16 +6,17 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use escola_runbook_checks::markdown::PhaseLevel;
+use escola_runbook_core::duration::DurationError;
 
 /// Every duration flag is typed here, in the one syntax and range of
 /// [`escola_runbook_core::duration`]: a bad value is a usage error (exit 2)
 /// naming the value and the range.
-fn duration(text: &str) -> Result<Duration, String> {
-    escola_runbook_core::duration::parse(text).map_err(|e| e.to_string())
+fn duration(text: &str) -> Result<Duration, DurationError> {
+    escola_runbook_core::duration::parse(text)
 }
 
 /// A limit that may be switched off by name (`none`), never by a zero.
-fn limit_or_none(text: &str) -> Result<Limit, String> {
+fn limit_or_none(text: &str) -> Result<Limit, DurationError> {
     match text.trim() {
         "none" => Ok(Limit(None)),
         other => duration(other).map(|d| Limit(Some(d))),
@@ -23,9 +24,15 @@ fn limit_or_none(text: &str) -> Result<Limit, String> {
 }
 
 /// A size in bytes (`64MiB`, `200MB`, `1000000`).
-fn bytes(text: &str) -> Result<u64, String> {
-    escola_runbook_checks::metrics::source::parse_bytes(text)
+fn bytes(text: &str) -> Result<u64, SizeError> {
+    escola_runbook_checks::metrics::source::parse_bytes(text).map_err(SizeError)
 }
+
+/// A size flag's value that is not a size, as the metrics source's parser
+/// words it.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct SizeError(String);
 
 /// A duration limit, or none (`none`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -432,7 +439,7 @@ pub struct ImportArgs {
     pub name: Option<String>,
     /// Working directory written on every imported command.
     #[arg(long, value_name = "DIR")]
-    pub cwd: Option<String>,
+    pub cwd: Option<PathBuf>,
     /// Limit written on every imported command (e.g. 10m), or `none`.
     #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = limit_or_none)]
     pub command_timeout: Limit,
@@ -531,7 +538,7 @@ pub struct MetricsArgs {
     pub token_env: Option<String>,
     /// File holding the Bearer token (e.g. a mounted Kubernetes secret); trailing newline ignored.
     #[arg(long, value_name = "FILE", conflicts_with = "token_env")]
-    pub token_file: Option<std::path::PathBuf>,
+    pub token_file: Option<PathBuf>,
     /// URL is a Prometheus HTTP API (or Thanos, Mimir, VictoriaMetrics): ask it with PromQL.
     #[arg(long)]
     pub prometheus: bool,

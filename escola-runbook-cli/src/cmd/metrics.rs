@@ -46,8 +46,7 @@ pub async fn run(args: MetricsArgs, redactor: &Redactor) -> Result<i32, CliError
     let timeout = args.timeout;
     let window = args.interval.map_or(Window::Cumulative, Window::Last);
     let every = args.every;
-    let errors =
-        StatusMatcher::new(&args.errors).map_err(|e| CliError::usage(format!("--errors: {e}")))?;
+    let errors = StatusMatcher::new(&args.errors)?;
     let source: Box<dyn MetricsSource> = if args.prometheus {
         let mut s = PrometheusSource::new(&args.url)
             .timeout(timeout)
@@ -93,15 +92,13 @@ pub async fn run(args: MetricsArgs, redactor: &Redactor) -> Result<i32, CliError
     let summary = tokio::select! {
         s = summarize(source.as_ref(), &request) => s,
         _ = tokio::signal::ctrl_c() => return Ok(exit::STOPPED),
-    }
-    .map_err(|e| CliError::failure(e.to_string()))?;
+    }?;
     match args.format {
         PlanFormat::Text => print!("{}", redactor.redact(&summary.render_text())),
         PlanFormat::Json => {
             let mut json = summary.to_json();
             redactor.redact_json(&mut json);
-            let text = serde_json::to_string_pretty(&json)
-                .map_err(|e| CliError::failure(format!("cannot render JSON: {e}")))?;
+            let text = serde_json::to_string_pretty(&json).map_err(CliError::render("JSON"))?;
             println!("{text}");
         }
     }

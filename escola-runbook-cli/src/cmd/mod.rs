@@ -16,13 +16,44 @@ use std::path::{Path, PathBuf};
 use escola_runbook_checks::escola::EscolaConfig;
 use escola_runbook_checks::markdown::ImportOptions;
 use escola_runbook_checks::source::{self, RunbookSource, SourcedRunbook};
-use escola_runbook_core::runs::{self, LookupError};
+use escola_runbook_core::journal::read_journal;
+use escola_runbook_core::runs;
 use escola_runbook_core::{
-    Environment, Redactor, RunOptions, Runbook, RunbookOrigin, Secret, Secrets, identity,
+    Environment, Event, Redactor, RunOptions, RunRecord, Runbook, RunbookOrigin, Secret, Secrets,
+    identity,
 };
 
-use crate::cli::{RunbookArgs, SelectionArgs};
+use crate::cli::{Command, RunbookArgs, SelectionArgs};
 use crate::error::CliError;
+
+/// Runs `command` on its own async runtime; the exit code, or the error
+/// that ended it.
+pub fn execute(command: Command, redactor: &Redactor) -> Result<i32, CliError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(CliError::Runtime)?;
+    let result = runtime.block_on(async {
+        match command {
+            Command::Plan(args) => plan::run(args, redactor),
+            Command::Run(args) => run::run(args, redactor).await,
+            Command::Resume(args) => run::resume(args, redactor).await,
+            Command::Report(args) => report::run(args),
+            Command::Check(args) => check::run(args, redactor).await,
+            Command::Import(args) => import::import(args),
+            Command::ExportRunbook(args) => import::export_runbook(args),
+            Command::Smoke(args) => smoke::run(args, redactor).await,
+            Command::Metrics(args) => metrics::run(args, redactor).await,
+            Command::Watch(args) => watch::watch(args, redactor).await,
+            Command::Replay(args) => watch::replay(args),
+            Command::Snapshot(args) => snapshot::run(args, redactor).await,
+        }
+    });
+    // Leave no check's background work running past the verdict.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    result
+}
 
 /// The environment name when `--env` is not given.
 pub const DEFAULT_ENVIRONMENT: &str = "production";
@@ -69,31 +100,32 @@ pub fn secrets(pairs: &[String], redactor: &Redactor) -> Result<Secrets, CliErro
         )?;
         match std::env::var(var) {
             Ok(value) if !value.is_empty() => secrets.insert(name, Secret::new(value)),
-            Ok(_) => {
-                return Err(CliError::usage(format!(
-                    "--secret {pair}: environment variable {var} is empty; export it with the secret's value"
-                )));
-            }
-            Err(_) => {
-                return Err(CliError::usage(format!(
-                    "--secret {pair}: environment variable {var} is not set; export it with the secret's value"
-                )));
+            unset => {
+                return Err(CliError::SecretUnset {
+                    pair: pair.clone(),
+                    var: var.to_owned(),
+                    empty: unset.is_ok(),
+                });
             }
         }
     }
     Ok(secrets)
 }
 
-fn split_pair<'a>(
+/// `KEY=VALUE` from a flag's value (`--set`, `--secret`, `--var`), the key
+/// trimmed.
+pub fn split_pair<'a>(
     pair: &'a str,
-    flag: &str,
-    expected: &str,
+    flag: &'static str,
+    expected: &'static str,
 ) -> Result<(&'a str, &'a str), CliError> {
     match pair.split_once('=') {
         Some((k, v)) if !k.trim().is_empty() => Ok((k.trim(), v)),
-        _ => Err(CliError::usage(format!(
-            "{flag} {pair:?}: expected {expected}"
-        ))),
+        _ => Err(CliError::NotAPair {
+            flag,
+            pair: pair.to_owned(),
+            expected,
+        }),
     }
 }
 
@@ -112,8 +144,7 @@ pub fn load(args: &RunbookArgs, redactor: &Redactor) -> Result<Loaded, CliError>
             &secrets,
         ))),
     };
-    let sourced = source::load(&source, &escola_runbook_checks::catalog())
-        .map_err(|e| CliError::usage(e.to_string()))?;
+    let sourced = source::load(&source, &escola_runbook_checks::catalog())?;
     Ok(finish(sourced, environment, secrets))
 }
 
@@ -203,16 +234,33 @@ pub fn write_atomically(path: &std::path::Path, text: &str) -> Result<(), CliErr
     let tmp = path.with_file_name(format!(".{}.tmp", file_name.to_string_lossy()));
     std::fs::write(&tmp, text)
         .and_then(|()| std::fs::rename(&tmp, path))
-        .map_err(|e| {
+        .map_err(|source| {
             let _ = std::fs::remove_file(&tmp);
-            CliError::failure(format!("cannot write {}: {e}", path.display()))
+            CliError::Write {
+                path: path.to_owned(),
+                source,
+            }
         })
 }
 
 /// Finds the journal for RUN: a journal file, a run directory, a run id
 /// under `run_dir`, or `latest`.
 pub fn locate(run: &str, run_dir: &Path) -> Result<PathBuf, CliError> {
-    runs::locate(run, run_dir).map_err(lookup_error)
+    Ok(runs::locate(run, run_dir)?)
+}
+
+/// The run `journal` records, and its events; the journal's caveats (a
+/// torn last line...) go to stderr.
+pub fn read_run(journal: &Path) -> Result<(RunRecord, Vec<Event>), CliError> {
+    let contents = read_journal(journal)?;
+    for warning in &contents.warnings {
+        eprintln!("warning: {warning}");
+    }
+    let record = RunRecord::from_events(&contents.events).map_err(|source| CliError::Record {
+        journal: journal.to_owned(),
+        source,
+    })?;
+    Ok((record, contents.events))
 }
 
 /// The journal of the latest run under `run_dir` of the runbook called
@@ -223,7 +271,7 @@ pub fn latest_of(
     run_dir: &Path,
     runbook: Option<(&str, &RunbookOrigin)>,
 ) -> Result<PathBuf, CliError> {
-    let found = runs::latest(run_dir, runbook).map_err(lookup_error)?;
+    let found = runs::latest(run_dir, runbook)?;
     if let (Some(last), Some((name, _))) = (&found.passed_over, runbook) {
         eprintln!(
             "the latest run in {}, {}, is of {}; resuming {}, the latest of runbook `{name}`",
@@ -234,18 +282,6 @@ pub fn latest_of(
         );
     }
     Ok(found.run.journal)
-}
-
-/// A run that could not be found, with what to pass to find it.
-fn lookup_error(e: LookupError) -> CliError {
-    const RUN_DIR: &str = "; pass --run-dir where `run` wrote them";
-    let hint = match &e {
-        LookupError::NotFound { known, .. } if known.is_empty() => RUN_DIR,
-        LookupError::CannotList { .. } => RUN_DIR,
-        LookupError::NoRunOf { .. } => ": resume it by id, or give the runbook it ran",
-        LookupError::NotFound { .. } | LookupError::NoRuns { .. } => "",
-    };
-    CliError::usage(format!("{e}{hint}"))
 }
 
 /// Who is running: `--operator`, else the process's operator

@@ -3,7 +3,6 @@
 use std::path::{Path, PathBuf};
 
 use escola_runbook_checks::source::{read_recorded, sha256_hex};
-use escola_runbook_core::journal::read_journal;
 use escola_runbook_core::report::{Format, render};
 use escola_runbook_core::{RunRecord, RunbookOrigin};
 
@@ -12,12 +11,7 @@ use crate::error::CliError;
 
 pub fn run(args: ReportArgs) -> Result<i32, CliError> {
     let journal = super::locate(&args.run, &args.run_dir)?;
-    let contents = read_journal(&journal).map_err(|e| CliError::usage(e.to_string()))?;
-    for warning in &contents.warnings {
-        eprintln!("warning: {warning}");
-    }
-    let record = RunRecord::from_events(&contents.events)
-        .map_err(|e| CliError::usage(format!("{}: {e}", journal.display())))?;
+    let (record, _) = super::read_run(&journal)?;
     let format = match args.format {
         ReportFormat::Md => Format::Markdown,
         ReportFormat::Json => Format::Json,
@@ -27,14 +21,14 @@ pub fn run(args: ReportArgs) -> Result<i32, CliError> {
         (Some(given), Format::Markdown) => {
             let (path, doc) = original_document(given.as_deref(), &record)?;
             escola_runbook_checks::markdown::export_run(&doc, &record)
-                .map_err(|e| CliError::usage(format!("--original {}: {e}", path.display())))?
+                .map_err(|source| CliError::Original { path, source })?
         }
         (Some(_), _) => {
             return Err(CliError::usage(
                 "--original goes with --format md: it ticks the Markdown runbook the run was imported from",
             ));
         }
-        (None, _) => render(&record, format).map_err(|e| CliError::failure(e.to_string()))?,
+        (None, _) => render(&record, format)?,
     };
     match &args.output {
         Some(path) => {
@@ -76,11 +70,8 @@ fn original_document(
             (path.to_owned(), bytes)
         }
         (None, Some(origin @ RunbookOrigin::MarkdownFile { path, sha256, .. })) => {
-            let bytes = read_recorded(origin.kind(), path, sha256).map_err(|e| {
-                CliError::usage(format!(
-                    "--original: {e}; restore that version, or pass --original RUNBOOK.md to tick another one by step id"
-                ))
-            })?;
+            let bytes =
+                read_recorded(origin.kind(), path, sha256).map_err(CliError::OriginalGone)?;
             (path.clone(), bytes)
         }
         (None, Some(other)) => {

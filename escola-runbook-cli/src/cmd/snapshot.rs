@@ -47,12 +47,8 @@ pub async fn run(command: SnapshotCommand, redactor: &Redactor) -> Result<i32, C
             if let Some(bar) = bar {
                 bar.finish_and_clear();
             }
-            let (path, manifest) = result.map_err(|e| match e {
-                db::SnapshotError::Cancelled => CliError::new(exit::STOPPED, e.to_string()),
-                other => CliError::failure(other.to_string()),
-            })?;
-            let (_, sha) =
-                db::restore::read_manifest(&path).map_err(|e| CliError::failure(e.to_string()))?;
+            let (path, manifest) = result?;
+            let (_, sha) = db::restore::read_manifest(&path)?;
             println!("{}", path.display());
             let lock = manifest
                 .consistency
@@ -75,8 +71,7 @@ pub async fn run(command: SnapshotCommand, redactor: &Redactor) -> Result<i32, C
                     args.snapshot.display()
                 )));
             }
-            let report =
-                db::verify(&args.snapshot).map_err(|e| CliError::failure(e.to_string()))?;
+            let report = db::verify(&args.snapshot)?;
             println!(
                 "{}: ok, {} files, {} bytes match the manifest (sha256 {})",
                 args.snapshot.display(),
@@ -100,12 +95,7 @@ pub async fn run(command: SnapshotCommand, redactor: &Redactor) -> Result<i32, C
             if let Some(s) = spinner {
                 s.finish_and_clear();
             }
-            let report = result.map_err(|e| match e {
-                db::RestoreError::TargetNotEmpty { .. }
-                | db::RestoreError::ChooseSource { .. }
-                | db::RestoreError::UnknownSource { .. } => CliError::usage(e.to_string()),
-                other => CliError::failure(other.to_string()),
-            })?;
+            let report = result?;
             println!(
                 "restored `{}` into `{}`: {} files, {} statements, {} rows",
                 report.source_database,
@@ -117,8 +107,11 @@ pub async fn run(command: SnapshotCommand, redactor: &Redactor) -> Result<i32, C
             Ok(exit::SUCCESS)
         }
         SnapshotCommand::List(args) => {
-            let listed = db::list(&args.dir, args.checksums)
-                .map_err(|e| CliError::usage(format!("cannot list {}: {e}", args.dir.display())))?;
+            let listed =
+                db::list(&args.dir, args.checksums).map_err(|source| CliError::ListSnapshots {
+                    dir: args.dir.clone(),
+                    source,
+                })?;
             let now = chrono::Utc::now();
             println!(
                 "{:<48} {:>10} {:>12} {:>12}  STATUS",
