@@ -25,7 +25,7 @@ fn limit_or_none(text: &str) -> Result<Limit, DurationError> {
 
 /// A size in bytes (`64MiB`, `200MB`, `1000000`).
 fn bytes(text: &str) -> Result<u64, SizeError> {
-    escola_runbook_checks::metrics::source::parse_bytes(text).map_err(SizeError)
+    escola_runbook_checks::metrics::source::parse_bytes(text).map_err(|e| SizeError(e.to_string()))
 }
 
 /// A size flag's value that is not a size, as the metrics source's parser

@@ -82,7 +82,7 @@ pub enum CliError {
         /// The run.
         run_id: String,
         /// What differs.
-        source: SourceMismatch,
+        source: Box<SourceMismatch>,
     },
     /// No run was found.
     #[error("{}", lookup_message(.0))]

@@ -3,6 +3,7 @@
 
 mod cli;
 mod cmd;
+mod dispatch;
 mod error;
 mod logging;
 mod prompt;
@@ -22,7 +23,7 @@ fn main() {
     };
     let redactor = escola_runbook_core::Redactor::new();
     logging::init(cli.verbose, redactor.clone());
-    let code = match cmd::execute(cli.command, &redactor) {
+    let code = match dispatch::execute(cli.command, &redactor) {
         Ok(code) => code,
         Err(e) => {
             // A closed terminal (SIGHUP) must not turn the exit into a panic.

@@ -23,37 +23,8 @@ use escola_runbook_core::{
     identity,
 };
 
-use crate::cli::{Command, RunbookArgs, SelectionArgs};
+use crate::cli::{RunbookArgs, SelectionArgs};
 use crate::error::CliError;
-
-/// Runs `command` on its own async runtime; the exit code, or the error
-/// that ended it.
-pub fn execute(command: Command, redactor: &Redactor) -> Result<i32, CliError> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(CliError::Runtime)?;
-    let result = runtime.block_on(async {
-        match command {
-            Command::Plan(args) => plan::run(args, redactor),
-            Command::Run(args) => run::run(args, redactor).await,
-            Command::Resume(args) => run::resume(args, redactor).await,
-            Command::Report(args) => report::run(args),
-            Command::Check(args) => check::run(args, redactor).await,
-            Command::Import(args) => import::import(args),
-            Command::ExportRunbook(args) => import::export_runbook(args),
-            Command::Smoke(args) => smoke::run(args, redactor).await,
-            Command::Metrics(args) => metrics::run(args, redactor).await,
-            Command::Watch(args) => watch::watch(args, redactor).await,
-            Command::Replay(args) => watch::replay(args),
-            Command::Snapshot(args) => snapshot::run(args, redactor).await,
-        }
-    });
-    // Leave no check's background work running past the verdict.
-    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
-    result
-}
 
 /// The environment name when `--env` is not given.
 pub const DEFAULT_ENVIRONMENT: &str = "production";

@@ -195,7 +195,7 @@ fn runbook_to_resume(
     )
     .map_err(|source| CliError::SourceRefused {
         run_id: run_id.clone(),
-        source,
+        source: Box::new(source),
     })?;
     Ok(super::finish(sourced, environment, secrets))
 }
