@@ -34,6 +34,61 @@ fn bytes(text: &str) -> Result<u64, SizeError> {
 #[error("{0}")]
 pub struct SizeError(String);
 
+/// `KEY=VALUE` (`--set`, `--secret`, `--var`), split at its first `=`,
+/// the key trimmed; a value may be empty or hold more `=`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pair {
+    /// Before the `=`.
+    pub key: String,
+    /// After it.
+    pub value: String,
+}
+
+impl std::fmt::Display for Pair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}={}", self.key, self.value)
+    }
+}
+
+/// A pair flag's value with no key before an `=`.
+#[derive(Debug, thiserror::Error)]
+#[error("expected {expected}")]
+pub struct PairSyntax {
+    /// The syntax, with an example.
+    expected: &'static str,
+}
+
+fn pair(text: &str, expected: &'static str) -> Result<Pair, PairSyntax> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.trim().is_empty() => Ok(Pair {
+            key: key.trim().to_owned(),
+            value: value.to_owned(),
+        }),
+        _ => Err(PairSyntax { expected }),
+    }
+}
+
+/// `--set KEY=VALUE`.
+fn setting(text: &str) -> Result<Pair, PairSyntax> {
+    pair(
+        text,
+        "KEY=VALUE, e.g. --set base_url=https://api.example.org",
+    )
+}
+
+/// `--secret NAME=ENV_VAR`.
+fn secret(text: &str) -> Result<Pair, PairSyntax> {
+    pair(
+        text,
+        "NAME=ENV_VAR, e.g. --secret metrics_token=METRICS_TOKEN",
+    )
+}
+
+/// `--var KEY=VALUE`.
+fn variable(text: &str) -> Result<Pair, PairSyntax> {
+    pair(text, "KEY=VALUE, e.g. --var escolaId=3")
+}
+
 /// A duration limit, or none (`none`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limit(pub Option<Duration>);
@@ -213,13 +268,13 @@ pub struct RunbookArgs {
     pub environment: Option<String>,
 
     /// An environment setting, e.g. --set base_url=https://api.example.org (repeatable).
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    pub settings: Vec<String>,
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = setting)]
+    pub settings: Vec<Pair>,
 
     /// A secret read from an environment variable, e.g. --secret metrics_token=METRICS_TOKEN
     /// (repeatable). Values never appear in output, journals or reports.
-    #[arg(long = "secret", value_name = "NAME=ENV_VAR")]
-    pub secrets: Vec<String>,
+    #[arg(long = "secret", value_name = "NAME=ENV_VAR", value_parser = secret)]
+    pub secrets: Vec<Pair>,
 
     /// A runbook file (TOML, see `export-runbook`) instead of the built-in Escola runbook.
     #[arg(
@@ -509,12 +564,12 @@ pub struct SmokeArgs {
     #[arg(long, value_name = "FILE")]
     pub suite: Option<PathBuf>,
     /// A {{variable}} value, e.g. --var escolaId=3 (repeatable; beats the collection's and --base-url).
-    #[arg(long = "var", value_name = "KEY=VALUE")]
-    pub vars: Vec<String>,
+    #[arg(long = "var", value_name = "KEY=VALUE", value_parser = variable)]
+    pub vars: Vec<Pair>,
     /// A secret for a {{NAME}} placeholder, read from an environment variable, e.g.
     /// --secret token=API_TOKEN (repeatable). Its value is masked in every output.
-    #[arg(long = "secret", value_name = "NAME=ENV_VAR")]
-    pub secrets: Vec<String>,
+    #[arg(long = "secret", value_name = "NAME=ENV_VAR", value_parser = secret)]
+    pub secrets: Vec<Pair>,
     /// Requests in flight at once.
     #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
     pub concurrency: u16,

@@ -28,6 +28,8 @@ use escola_runbook_core::{
     ModelError, RecordError, ResumeError, RunError, RunbookOrigin, WatchError, exit,
 };
 
+use crate::cli::Pair;
+
 /// Why a command ended without its result. `Display` is the whole message
 /// the user reads.
 #[derive(Debug, thiserror::Error)]
@@ -35,26 +37,15 @@ pub enum CliError {
     /// The CLI's own refusal of its arguments, worded with their flags.
     #[error("{0}")]
     Usage(String),
-    /// A `KEY=VALUE` flag (`--set`, `--secret`, `--var`) without its `=`.
-    #[error("{flag} {pair:?}: expected {expected}")]
-    NotAPair {
-        /// The flag.
-        flag: &'static str,
-        /// What was given.
-        pair: String,
-        /// The syntax, with an example.
-        expected: &'static str,
-    },
     /// A `--secret NAME=ENV_VAR` whose variable holds nothing.
     #[error(
-        "--secret {pair}: environment variable {var} is {}; export it with the secret's value",
+        "--secret {pair}: environment variable {} is {}; export it with the secret's value",
+        pair.value,
         if *.empty { "empty" } else { "not set" }
     )]
     SecretUnset {
         /// What was given.
-        pair: String,
-        /// The variable.
-        var: String,
+        pair: Pair,
         /// Set, but empty.
         empty: bool,
     },
@@ -275,7 +266,6 @@ impl CliError {
             | CliError::Signals { .. }
             | CliError::Runtime(_) => exit::STEP_FAILED,
             CliError::Usage(_)
-            | CliError::NotAPair { .. }
             | CliError::SecretUnset { .. }
             | CliError::Run(_)
             | CliError::Resume(_)

@@ -23,7 +23,7 @@ use escola_runbook_core::{
     identity,
 };
 
-use crate::cli::{RunbookArgs, SelectionArgs};
+use crate::cli::{Pair, RunbookArgs, SelectionArgs};
 use crate::error::CliError;
 
 /// The environment name when `--env` is not given.
@@ -48,12 +48,7 @@ pub fn environment(
         .clone()
         .unwrap_or_else(|| DEFAULT_ENVIRONMENT.to_owned());
     let mut environment = Environment::new(name);
-    for pair in &args.settings {
-        let (key, value) = split_pair(
-            pair,
-            "--set",
-            "KEY=VALUE, e.g. --set base_url=https://api.example.org",
-        )?;
+    for Pair { key, value } in &args.settings {
         environment = environment.with(key, value);
     }
     Ok((environment, secrets(&args.secrets, redactor)?))
@@ -61,43 +56,20 @@ pub fn environment(
 
 /// Reads `--secret NAME=ENV_VAR` pairs, registering each value with
 /// `redactor`.
-pub fn secrets(pairs: &[String], redactor: &Redactor) -> Result<Secrets, CliError> {
+pub fn secrets(pairs: &[Pair], redactor: &Redactor) -> Result<Secrets, CliError> {
     let mut secrets = Secrets::with_redactor(redactor.clone());
     for pair in pairs {
-        let (name, var) = split_pair(
-            pair,
-            "--secret",
-            "NAME=ENV_VAR, e.g. --secret metrics_token=METRICS_TOKEN",
-        )?;
-        match std::env::var(var) {
-            Ok(value) if !value.is_empty() => secrets.insert(name, Secret::new(value)),
+        match std::env::var(&pair.value) {
+            Ok(value) if !value.is_empty() => secrets.insert(&pair.key, Secret::new(value)),
             unset => {
                 return Err(CliError::SecretUnset {
                     pair: pair.clone(),
-                    var: var.to_owned(),
                     empty: unset.is_ok(),
                 });
             }
         }
     }
     Ok(secrets)
-}
-
-/// `KEY=VALUE` from a flag's value (`--set`, `--secret`, `--var`), the key
-/// trimmed.
-pub fn split_pair<'a>(
-    pair: &'a str,
-    flag: &'static str,
-    expected: &'static str,
-) -> Result<(&'a str, &'a str), CliError> {
-    match pair.split_once('=') {
-        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim(), v)),
-        _ => Err(CliError::NotAPair {
-            flag,
-            pair: pair.to_owned(),
-            expected,
-        }),
-    }
 }
 
 /// The runbook for `args`: `--runbook FILE.toml`, `--markdown RUNBOOK.md`

@@ -23,8 +23,7 @@ pub async fn run(args: SmokeArgs, redactor: &Redactor) -> Result<i32, CliError> 
         ..SmokeOptions::default()
     };
     for pair in &args.vars {
-        let (key, value) = super::split_pair(pair, "--var", "KEY=VALUE, e.g. --var escolaId=3")?;
-        options.vars.insert(key.to_owned(), value.to_owned());
+        options.vars.insert(pair.key.clone(), pair.value.clone());
     }
     let report = tokio::select! {
         r = smoke::run_suite(&suite, &options) => r?,
