@@ -49,6 +49,25 @@ pub enum CliError {
         /// Set, but empty.
         empty: bool,
     },
+    /// A file a flag names (`--token-file`, `--db-url-file`, `--original`)
+    /// cannot be read.
+    #[error("{flag} {}: cannot read it: {source}", path.display())]
+    ReadFlagFile {
+        /// The flag.
+        flag: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// Why not.
+        source: std::io::Error,
+    },
+    /// `--original` names a document that is not text.
+    #[error("--original {}: not UTF-8 text: {source}", path.display())]
+    NotText {
+        /// The document.
+        path: PathBuf,
+        /// Where it stops being UTF-8.
+        source: std::string::FromUtf8Error,
+    },
     /// A run could not start or had to stop.
     #[error("{}", run_message(.0))]
     Run(#[from] RunError),
@@ -267,6 +286,8 @@ impl CliError {
             | CliError::Runtime(_) => exit::STEP_FAILED,
             CliError::Usage(_)
             | CliError::SecretUnset { .. }
+            | CliError::ReadFlagFile { .. }
+            | CliError::NotText { .. }
             | CliError::Run(_)
             | CliError::Resume(_)
             | CliError::RunbookChanged { .. }

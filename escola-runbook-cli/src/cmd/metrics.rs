@@ -30,11 +30,12 @@ pub async fn run(args: MetricsArgs, redactor: &Redactor) -> Result<i32, CliError
                     path.display()
                 )));
             }
-            Err(e) => {
-                return Err(CliError::usage(format!(
-                    "--token-file {}: cannot read it: {e}",
-                    path.display()
-                )));
+            Err(source) => {
+                return Err(CliError::ReadFlagFile {
+                    flag: "--token-file",
+                    path: path.clone(),
+                    source,
+                });
             }
         },
         (None, None) => None,

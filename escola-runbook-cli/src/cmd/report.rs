@@ -51,8 +51,10 @@ fn original_document(
     let recorded = record.source();
     let (path, bytes) = match (given, recorded) {
         (Some(path), _) => {
-            let bytes = std::fs::read(path).map_err(|e| {
-                CliError::usage(format!("cannot read --original {}: {e}", path.display()))
+            let bytes = std::fs::read(path).map_err(|source| CliError::ReadFlagFile {
+                flag: "--original",
+                path: path.to_owned(),
+                source,
             })?;
             if let Some(RunbookOrigin::MarkdownFile {
                 path: ran, sha256, ..
@@ -85,11 +87,8 @@ fn original_document(
             )));
         }
     };
-    let doc = String::from_utf8(bytes).map_err(|e| {
-        CliError::usage(format!(
-            "--original {}: not UTF-8 text: {e}",
-            path.display()
-        ))
-    })?;
-    Ok((path, doc))
+    match String::from_utf8(bytes) {
+        Ok(doc) => Ok((path, doc)),
+        Err(source) => Err(CliError::NotText { path, source }),
+    }
 }

@@ -169,7 +169,11 @@ fn db_url(args: &DbUrlArgs, redactor: &Redactor) -> Result<Secret, CliError> {
             CliError::usage(format!("--db-url-env {var}: the variable is not set; export it as mysql://USER:PASSWORD@HOST:PORT/DB"))
         })?,
         (None, Some(path)) => std::fs::read_to_string(path)
-            .map_err(|e| CliError::usage(format!("--db-url-file {}: {e}", path.display())))?
+            .map_err(|source| CliError::ReadFlagFile {
+                flag: "--db-url-file",
+                path: path.clone(),
+                source,
+            })?
             .lines()
             .next()
             .unwrap_or_default()
