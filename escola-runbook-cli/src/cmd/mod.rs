@@ -186,12 +186,6 @@ pub fn write_atomically(path: &std::path::Path, text: &str) -> Result<(), CliErr
         })
 }
 
-/// Finds the journal for RUN: a journal file, a run directory, a run id
-/// under `run_dir`, or `latest`.
-pub fn locate(run: &str, run_dir: &Path) -> Result<PathBuf, CliError> {
-    Ok(runs::locate(run, run_dir)?)
-}
-
 /// The run `journal` records, and its events; the journal's caveats (a
 /// torn last line...) go to stderr.
 pub fn read_run(journal: &Path) -> Result<(RunRecord, Vec<Event>), CliError> {

@@ -4,13 +4,14 @@ use std::path::{Path, PathBuf};
 
 use escola_runbook_checks::source::{read_recorded, sha256_hex};
 use escola_runbook_core::report::{Format, render};
+use escola_runbook_core::runs;
 use escola_runbook_core::{RunRecord, RunbookOrigin};
 
 use crate::cli::{ReportArgs, ReportFormat};
 use crate::error::CliError;
 
 pub fn run(args: ReportArgs) -> Result<i32, CliError> {
-    let journal = super::locate(&args.run, &args.run_dir)?;
+    let journal = runs::locate(&args.run, &args.run_dir)?;
     let (record, _) = super::read_run(&journal)?;
     let format = match args.format {
         ReportFormat::Md => Format::Markdown,

@@ -12,6 +12,7 @@ use escola_runbook_checks::notify::WebhookNotifier;
 use escola_runbook_checks::source::{self, RunbookSource};
 use escola_runbook_core::deploy_lock::{DeployLock, FileLock, Locks};
 use escola_runbook_core::report::write_reports;
+use escola_runbook_core::runs;
 use escola_runbook_core::{
     CancellationToken, Confirmer, Decision, Environment, Executor, InterruptedDecision, PhaseKind,
     PreapprovedConfirmer, Redactor, Resolution, ResumeError, ResumePlan, RunOptions, RunRecord,
@@ -130,7 +131,7 @@ fn journal_to_resume(
 ) -> Result<PathBuf, CliError> {
     let run_dir = &args.execution.run_dir;
     if args.run != "latest" {
-        return super::locate(&args.run, run_dir);
+        return Ok(runs::locate(&args.run, run_dir)?);
     }
     let app_dir = super::absolute(&args.runbook.app_dir());
     let identity = match named_for_resume(args, &app_dir, environment, secrets)? {

@@ -9,6 +9,7 @@ use escola_runbook_checks::metrics::SourceConfig;
 use escola_runbook_checks::rules_file::Rules;
 use escola_runbook_core::report::write_reports;
 use escola_runbook_core::rules::{AlertState, RuleTracker, fmt_num};
+use escola_runbook_core::runs;
 use escola_runbook_core::{
     CancellationToken, Executor, Phase, Redactor, RunOptions, Runbook, Step, Watch, exit,
     format_duration, run_directory,
@@ -79,7 +80,7 @@ pub async fn watch(args: WatchArgs, redactor: &Redactor) -> Result<i32, CliError
 
 pub fn replay(args: ReplayArgs) -> Result<i32, CliError> {
     let rules = Rules::load(&args.rules)?;
-    let journal = super::locate(&args.run, &args.run_dir)?;
+    let journal = runs::locate(&args.run, &args.run_dir)?;
     let (record, _) = super::read_run(&journal)?;
     let series: Vec<_> = record
         .steps()
