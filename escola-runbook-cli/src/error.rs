@@ -2,7 +2,8 @@
 //! converts into it (`?`), its message adds the flags that resolve it, and
 //! [`CliError::process_exit_code`] is the one place that gives each kind its
 //! exit code. The library says what happened, in terms of its data; this
-//! says what to type next.
+//! says what to type next. The CLI's own refusals are variants here too, so
+//! every message the CLI ends with is written in this file.
 //!
 //! The model is cargo-nextest's `ExpectedError`: one enum at the edge, one
 //! match for the codes, so a code never depends on which call site
@@ -34,9 +35,132 @@ use crate::cli::Pair;
 /// the user reads.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
-    /// The CLI's own refusal of its arguments, worded with their flags.
-    #[error("{0}")]
-    Usage(String),
+    /// `--runbook` names a Markdown document.
+    #[error(
+        "--runbook {path}: that is a Markdown document; run it with --markdown {path}, or convert it with `escola-runbook import {path}`",
+        path = .0.display()
+    )]
+    MarkdownAsRunbook(PathBuf),
+    /// `--app-dir` is not a directory (and the run is real).
+    #[error(
+        "--app-dir {} is not a directory; point it at the application checkout where the runbook's commands run",
+        .0.display()
+    )]
+    NoAppDir(PathBuf),
+    /// `resume --env` names another environment than the run's.
+    #[error(
+        "--env {given}: run {run_id} targets environment `{recorded}`; a run cannot change environment"
+    )]
+    OtherEnvironment {
+        /// The one given.
+        given: String,
+        /// The run.
+        run_id: String,
+        /// The run's.
+        recorded: String,
+    },
+    /// `resume --app-dir` would move a Markdown import's commands.
+    #[error(
+        "--app-dir {}: run {run_id} ran its commands in {}; resume without --app-dir to keep them there, or pass --markdown {} --app-dir {0} to move them (compared step by step)",
+        app_dir.display(),
+        ran_in.display(),
+        document.display()
+    )]
+    CommandsMoved {
+        /// The one given.
+        app_dir: PathBuf,
+        /// The run.
+        run_id: String,
+        /// Where its commands ran.
+        ran_in: PathBuf,
+        /// Its Markdown document.
+        document: PathBuf,
+    },
+    /// A step interrupted while changing something, and no decision.
+    #[error(
+        "step `{step}` ({title}) was interrupted while changing something, and what it changed is unknown; \
+         decide with {ON_INTERRUPTED}"
+    )]
+    UndecidedInterrupted {
+        /// The step.
+        step: String,
+        /// Its title.
+        title: String,
+    },
+    /// Standard input closed while asking about an interrupted step.
+    #[error("standard input closed; decide with {ON_INTERRUPTED}")]
+    InputClosed,
+    /// Manual steps, no terminal to confirm them, and no `--yes`.
+    #[error(
+        "the selected steps include manual steps, and standard input is not a terminal to confirm them: \
+         run in a terminal, or pass --yes to confirm them non-interactively (recorded as such)"
+    )]
+    NoTerminal,
+    /// `--db-lock` without the database URL secret.
+    #[error(
+        "--db-lock needs the database URL: pass --secret {}=ENV_VAR",
+        escola::DATABASE_SECRET
+    )]
+    DbLockWithoutUrl,
+    /// `watch` without a metrics target.
+    #[error(
+        "no target: pass --set metrics_url=https://api.example.org/metrics (or --set base_url=...)"
+    )]
+    NoWatchTarget,
+    /// `replay` of a run that watched nothing.
+    #[error("run {0} recorded no measurements over time (no watch step ran); nothing to replay")]
+    NothingToReplay(String),
+    /// `--original` with another format than Markdown.
+    #[error(
+        "--original goes with --format md: it ticks the Markdown runbook the run was imported from"
+    )]
+    OriginalNeedsMarkdown,
+    /// `--original` without a path, for a run that did not come from Markdown.
+    #[error(
+        "--original: run {run_id} ran {origin}, not a Markdown document; --original ticks the Markdown runbook a run was imported from"
+    )]
+    OriginalNotMarkdown {
+        /// The run.
+        run_id: String,
+        /// What it ran.
+        origin: Box<RunbookOrigin>,
+    },
+    /// `--original` without a path, for a run whose journal names no runbook.
+    #[error(
+        "--original: run {0}'s journal does not record its runbook (it predates that record); pass the document: --original RUNBOOK.md"
+    )]
+    OriginalNotRecorded(String),
+    /// `-o` (or another output path) that names no file.
+    #[error("{} is not a file path", .0.display())]
+    NotAFilePath(PathBuf),
+    /// `--token-env` names an unset or empty variable.
+    #[error(
+        "--token-env {0}: environment variable {0} is not set or empty; export it with the token"
+    )]
+    TokenEnvUnset(String),
+    /// `--token-file` is empty.
+    #[error("--token-file {}: the file is empty", .0.display())]
+    TokenFileEmpty(PathBuf),
+    /// `metrics --url` is not an http(s) URL.
+    #[error("--url {0:?} is not an http(s) URL; write e.g. https://api.example.org/metrics")]
+    NotHttpUrl(String),
+    /// A path given as a snapshot is not a directory.
+    #[error(
+        "{} is not a directory; give a snapshot directory (see `escola-runbook snapshot list`)",
+        .0.display()
+    )]
+    NotASnapshot(PathBuf),
+    /// `--db-url-env` names an unset variable.
+    #[error(
+        "--db-url-env {0}: the variable is not set; export it as mysql://USER:PASSWORD@HOST:PORT/DB"
+    )]
+    DbUrlEnvUnset(String),
+    /// No database URL source (clap's argument group requires one).
+    #[error("give --db-url-env VAR or --db-url-file FILE")]
+    NoDbUrl,
+    /// The database URL read is empty.
+    #[error("the database URL is empty")]
+    EmptyDbUrl,
     /// A `--secret NAME=ENV_VAR` whose variable holds nothing.
     #[error(
         "--secret {pair}: environment variable {} is {}; export it with the secret's value",
@@ -240,11 +364,6 @@ pub enum CliError {
 }
 
 impl CliError {
-    /// The CLI's own refusal of its arguments (exit 2).
-    pub fn usage(message: impl Into<String>) -> Self {
-        CliError::Usage(message.into())
-    }
-
     /// Output that could not be rendered as `what` ("the plan as JSON"),
     /// for `map_err`.
     pub fn render<E>(what: &'static str) -> impl FnOnce(E) -> Self
@@ -284,7 +403,27 @@ impl CliError {
             | CliError::Write { .. }
             | CliError::Signals { .. }
             | CliError::Runtime(_) => exit::STEP_FAILED,
-            CliError::Usage(_)
+            CliError::MarkdownAsRunbook(_)
+            | CliError::NoAppDir(_)
+            | CliError::OtherEnvironment { .. }
+            | CliError::CommandsMoved { .. }
+            | CliError::UndecidedInterrupted { .. }
+            | CliError::InputClosed
+            | CliError::NoTerminal
+            | CliError::DbLockWithoutUrl
+            | CliError::NoWatchTarget
+            | CliError::NothingToReplay(_)
+            | CliError::OriginalNeedsMarkdown
+            | CliError::OriginalNotMarkdown { .. }
+            | CliError::OriginalNotRecorded(_)
+            | CliError::NotAFilePath(_)
+            | CliError::TokenEnvUnset(_)
+            | CliError::TokenFileEmpty(_)
+            | CliError::NotHttpUrl(_)
+            | CliError::NotASnapshot(_)
+            | CliError::DbUrlEnvUnset(_)
+            | CliError::NoDbUrl
+            | CliError::EmptyDbUrl
             | CliError::SecretUnset { .. }
             | CliError::ReadFlagFile { .. }
             | CliError::NotText { .. }
@@ -336,6 +475,9 @@ fn run_message(e: &RunError) -> String {
     }
 }
 
+/// The flag that decides an interrupted step.
+const ON_INTERRUPTED: &str = "--on-interrupted rerun|done|abort";
+
 /// A run that cannot be resumed, and what to do instead.
 fn resume_message(e: &ResumeError) -> String {
     match e {
@@ -343,7 +485,7 @@ fn resume_message(e: &ResumeError) -> String {
             format!("{e}; start a new run, or run the rollback phase with `run --phase rollback`")
         }
         ResumeError::Undecided(step) => format!(
-            "step `{step}` was interrupted while changing something; decide: --on-interrupted rerun|done|abort"
+            "step `{step}` was interrupted while changing something; decide: {ON_INTERRUPTED}"
         ),
         other => other.to_string(),
     }
@@ -494,7 +636,7 @@ mod tests {
             exit::STEP_FAILED
         );
         assert_eq!(
-            CliError::usage("--app-dir /nope is not a directory").process_exit_code(),
+            CliError::NoAppDir("/nope".into()).process_exit_code(),
             exit::USAGE
         );
         assert_eq!(

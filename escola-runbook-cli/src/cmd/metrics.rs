@@ -15,9 +15,7 @@ pub async fn run(args: MetricsArgs, redactor: &Redactor) -> Result<i32, CliError
         (Some(var), _) => match std::env::var(var) {
             Ok(v) if !v.is_empty() => Some(v),
             _ => {
-                return Err(CliError::usage(format!(
-                    "--token-env {var}: environment variable {var} is not set or empty; export it with the token"
-                )));
+                return Err(CliError::TokenEnvUnset(var.clone()));
             }
         },
         (None, Some(path)) => match std::fs::read_to_string(path) {
@@ -25,10 +23,7 @@ pub async fn run(args: MetricsArgs, redactor: &Redactor) -> Result<i32, CliError
                 Some(v.trim_end_matches(['\n', '\r']).to_owned())
             }
             Ok(_) => {
-                return Err(CliError::usage(format!(
-                    "--token-file {}: the file is empty",
-                    path.display()
-                )));
+                return Err(CliError::TokenFileEmpty(path.clone()));
             }
             Err(source) => {
                 return Err(CliError::ReadFlagFile {
@@ -85,10 +80,7 @@ pub async fn run(args: MetricsArgs, redactor: &Redactor) -> Result<i32, CliError
             .is_some_and(|rest| !rest.is_empty())
     });
     if !has_host {
-        return Err(CliError::usage(format!(
-            "--url {:?} is not an http(s) URL; write e.g. https://api.example.org/metrics",
-            args.url
-        )));
+        return Err(CliError::NotHttpUrl(args.url));
     }
     let summary = tokio::select! {
         s = summarize(source.as_ref(), &request) => s,

@@ -105,10 +105,7 @@ pub fn named_source(args: &RunbookArgs, app_dir: &Path) -> Result<Option<Runbook
                 .extension()
                 .is_some_and(|e| e == "md" || e == "markdown") =>
         {
-            return Err(CliError::usage(format!(
-                "--runbook {}: that is a Markdown document; run it with --markdown {0}, or convert it with `escola-runbook import {0}`",
-                path.display()
-            )));
+            return Err(CliError::MarkdownAsRunbook(path.clone()));
         }
         (Some(path), _) => Some(RunbookSource::File(path.clone())),
         (None, Some(path)) => Some(RunbookSource::Markdown {
@@ -173,7 +170,7 @@ pub fn options(selection: &SelectionArgs) -> RunOptions {
 pub fn write_atomically(path: &std::path::Path, text: &str) -> Result<(), CliError> {
     let file_name = path
         .file_name()
-        .ok_or_else(|| CliError::usage(format!("{} is not a file path", path.display())))?;
+        .ok_or_else(|| CliError::NotAFilePath(path.to_owned()))?;
     let tmp = path.with_file_name(format!(".{}.tmp", file_name.to_string_lossy()));
     std::fs::write(&tmp, text)
         .and_then(|()| std::fs::rename(&tmp, path))

@@ -25,9 +25,7 @@ pub fn run(args: ReportArgs) -> Result<i32, CliError> {
                 .map_err(|source| CliError::Original { path, source })?
         }
         (Some(_), _) => {
-            return Err(CliError::usage(
-                "--original goes with --format md: it ticks the Markdown runbook the run was imported from",
-            ));
+            return Err(CliError::OriginalNeedsMarkdown);
         }
         (None, _) => render(&record, format)?,
     };
@@ -78,14 +76,13 @@ fn original_document(
             (path.clone(), bytes)
         }
         (None, Some(other)) => {
-            return Err(CliError::usage(format!(
-                "--original: run {run_id} ran {other}, not a Markdown document; --original ticks the Markdown runbook a run was imported from"
-            )));
+            return Err(CliError::OriginalNotMarkdown {
+                run_id: run_id.clone(),
+                origin: Box::new(other.clone()),
+            });
         }
         (None, None) => {
-            return Err(CliError::usage(format!(
-                "--original: run {run_id}'s journal does not record its runbook (it predates that record); pass the document: --original RUNBOOK.md"
-            )));
+            return Err(CliError::OriginalNotRecorded(run_id.clone()));
         }
     };
     match String::from_utf8(bytes) {

@@ -36,10 +36,7 @@ pub async fn run(args: RunArgs, redactor: &Redactor) -> Result<i32, CliError> {
     Executor::validate_selection(&loaded.runbook, &options)?;
     let app_dir = args.runbook.app_dir();
     if !args.dry_run && !app_dir.is_dir() {
-        return Err(CliError::usage(format!(
-            "--app-dir {} is not a directory; point it at the application checkout where the runbook's commands run",
-            app_dir.display()
-        )));
+        return Err(CliError::NoAppDir(app_dir));
     }
     execute(loaded, options, &args.execution, None).await
 }
@@ -77,11 +74,10 @@ pub async fn resume(args: ResumeArgs, redactor: &Redactor) -> Result<i32, CliErr
                 ask_interrupted(&step.phase, &step.step, &step.title).await?
             }
             None => {
-                return Err(CliError::usage(format!(
-                    "step `{}` ({}) was interrupted while changing something, and what it changed is unknown; \
-                     decide with --on-interrupted rerun|done|abort",
-                    step.step, step.title
-                )));
+                return Err(CliError::UndecidedInterrupted {
+                    step: step.step.clone(),
+                    title: step.title.clone(),
+                });
             }
         };
         resolutions.push(Resolution {
@@ -158,10 +154,11 @@ fn runbook_to_resume(
     let recorded_environment = &record.run.environment;
     if let Some(name) = &args.runbook.environment {
         if name != &recorded_environment.name {
-            return Err(CliError::usage(format!(
-                "--env {name}: run {run_id} targets environment `{}`; a run cannot change environment",
-                recorded_environment.name
-            )));
+            return Err(CliError::OtherEnvironment {
+                given: name.clone(),
+                run_id: run_id.clone(),
+                recorded: recorded_environment.name.clone(),
+            });
         }
     }
     let mut environment = recorded_environment.clone();
@@ -180,12 +177,12 @@ fn runbook_to_resume(
     if let (Some(RunbookOrigin::MarkdownFile { path, .. }), None, Some(ran_in)) =
         (recorded, &given, ran_in.filter(|dir| dir != &app_dir))
     {
-        return Err(CliError::usage(format!(
-            "--app-dir {}: run {run_id} ran its commands in {}; resume without --app-dir to keep them there, or pass --markdown {} --app-dir {0} to move them (compared step by step)",
-            app_dir.display(),
-            ran_in.display(),
-            path.display()
-        )));
+        return Err(CliError::CommandsMoved {
+            app_dir,
+            run_id: run_id.clone(),
+            ran_in,
+            document: path.clone(),
+        });
     }
     let builtin = EscolaConfig::from_settings(app_dir, &environment, &secrets);
     let sourced = source::load_for_resume(
@@ -210,9 +207,7 @@ async fn ask_interrupted(
         "\n? [{phase}/{step}] {title}\n  was running when the run died: what it changed is unknown.\n  rerun · done (it completed; say how you know) · abort"
     );
     loop {
-        let line = ask_line(&question).await.ok_or_else(|| {
-            CliError::usage("standard input closed; decide with --on-interrupted rerun|done|abort")
-        })?;
+        let line = ask_line(&question).await.ok_or(CliError::InputClosed)?;
         let line = line.trim();
         let (word, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
         let comment = (!rest.trim().is_empty()).then(|| rest.trim().to_owned());
@@ -263,10 +258,7 @@ async fn execute(
         && needs_answers(&runbook, &options, resume.as_ref())
         && !std::io::stdin().is_terminal()
     {
-        return Err(CliError::usage(
-            "the selected steps include manual steps, and standard input is not a terminal to confirm them: \
-             run in a terminal, or pass --yes to confirm them non-interactively (recorded as such)",
-        ));
+        return Err(CliError::NoTerminal);
     }
 
     let view = Arc::new(TerminalView::new(TermCaps::detect()));
@@ -295,12 +287,7 @@ async fn execute(
     let db_url = match (args.db_lock, secrets.get(escola::DATABASE_SECRET)) {
         (false, _) => None,
         (true, Some(url)) => Some(url.clone()),
-        (true, None) => {
-            return Err(CliError::usage(format!(
-                "--db-lock needs the database URL: pass --secret {}=ENV_VAR",
-                escola::DATABASE_SECRET
-            )));
-        }
+        (true, None) => return Err(CliError::DbLockWithoutUrl),
     };
     // With a webhook, the run's milestones are posted as they happen (not
     // in a dry-run); each message and its delivery lands in the journal.

@@ -66,10 +66,7 @@ pub async fn run(command: SnapshotCommand, redactor: &Redactor) -> Result<i32, C
         }
         SnapshotCommand::Verify(args) => {
             if !args.snapshot.is_dir() {
-                return Err(CliError::usage(format!(
-                    "{} is not a directory; give a snapshot directory (see `escola-runbook snapshot list`)",
-                    args.snapshot.display()
-                )));
+                return Err(CliError::NotASnapshot(args.snapshot));
             }
             let report = db::verify(&args.snapshot)?;
             println!(
@@ -165,9 +162,7 @@ fn timeouts(args: &DbWaitArgs) -> DbTimeouts {
 /// redactor so no message can show it.
 fn db_url(args: &DbUrlArgs, redactor: &Redactor) -> Result<Secret, CliError> {
     let value = match (&args.db_url_env, &args.db_url_file) {
-        (Some(var), _) => std::env::var(var).map_err(|_| {
-            CliError::usage(format!("--db-url-env {var}: the variable is not set; export it as mysql://USER:PASSWORD@HOST:PORT/DB"))
-        })?,
+        (Some(var), _) => std::env::var(var).map_err(|_| CliError::DbUrlEnvUnset(var.clone()))?,
         (None, Some(path)) => std::fs::read_to_string(path)
             .map_err(|source| CliError::ReadFlagFile {
                 flag: "--db-url-file",
@@ -179,10 +174,10 @@ fn db_url(args: &DbUrlArgs, redactor: &Redactor) -> Result<Secret, CliError> {
             .unwrap_or_default()
             .trim()
             .to_owned(),
-        (None, None) => return Err(CliError::usage("give --db-url-env VAR or --db-url-file FILE")),
+        (None, None) => return Err(CliError::NoDbUrl),
     };
     if value.is_empty() {
-        return Err(CliError::usage("the database URL is empty"));
+        return Err(CliError::EmptyDbUrl);
     }
     redactor.register("database_url", &value);
     Ok(Secret::new(value))

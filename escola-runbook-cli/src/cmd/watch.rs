@@ -24,9 +24,7 @@ pub async fn watch(args: WatchArgs, redactor: &Redactor) -> Result<i32, CliError
     let rules = Rules::load(&args.rules)?;
     let (environment, secrets) = super::environment(&args.runbook, redactor)?;
     if environment.get("metrics_url").is_none() && environment.get("base_url").is_none() {
-        return Err(CliError::usage(
-            "no target: pass --set metrics_url=https://api.example.org/metrics (or --set base_url=...)",
-        ));
+        return Err(CliError::NoWatchTarget);
     }
     let source = SourceConfig::scrape()
         .token_secret("metrics_token")
@@ -88,10 +86,7 @@ pub fn replay(args: ReplayArgs) -> Result<i32, CliError> {
         .flat_map(|o| o.series.iter())
         .collect();
     if series.is_empty() {
-        return Err(CliError::usage(format!(
-            "run {} recorded no measurements over time (no watch step ran); nothing to replay",
-            record.run.run_id
-        )));
+        return Err(CliError::NothingToReplay(record.run.run_id));
     }
     let mut out = String::new();
     let mut would_roll_back = false;
