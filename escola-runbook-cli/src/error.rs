@@ -268,7 +268,7 @@ pub enum CliError {
     #[error(transparent)]
     Model(#[from] ModelError),
     /// `check NAME` names no check.
-    #[error(transparent)]
+    #[error("{0}; `escola-runbook check --list` shows them all")]
     UnknownCheck(#[from] UnknownName),
     /// A `--param` word is not `KEY=VALUE`.
     #[error("--param: {0}")]
@@ -604,6 +604,16 @@ mod tests {
             "deploy lock x is held by ana on laptop (pid 7, run r0) since 1970-01-01 00:00:00 UTC, \
              last heartbeat 00:00:00 UTC; wait for that run to finish, or break the lock with \
              --break-lock --reason \"...\""
+        );
+        let unknown = UnknownName {
+            kind: escola_runbook_core::catalog::EntryKind::Check,
+            name: "comand".into(),
+            suggestion: Some("command".into()),
+        };
+        assert_eq!(
+            CliError::from(unknown).to_string(),
+            "no built-in check is called `comand` (did you mean `command`?); \
+             `escola-runbook check --list` shows them all"
         );
         let e = CliError::from(ResumeError::RolledBack("r1".into(), "rollback completed"));
         assert_eq!(
