@@ -23,7 +23,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use escola_runbook_checks::escola::{self, EscolaConfig, MetricsConfig, WatchConfig};
+use escola_runbook_checks::escola::{self, EscolaConfig, WatchConfig};
 use escola_runbook_core::report::{LineReporter, write_reports};
 use escola_runbook_core::{
     Environment, Event, Executor, Observer, PreapprovedConfirmer, RunOptions, RunRecord, Secret,
@@ -61,11 +61,16 @@ pub async fn deploy<W: Write + Send + 'static>(
         api.faults().apply_named(name).await?;
         eprintln!("fault `{name}` switched on");
     }
-    let mut config = EscolaConfig {
-        // The metrics steps and the alert watches read the simulator's /metrics.
-        metrics: Some(MetricsConfig::default()),
-        ..EscolaConfig::default()
-    };
+    // The simulator's URL runs the smoke tests, and its metrics token turns
+    // the metrics steps and the alert watches into checks of its /metrics:
+    // the rule the CLI applies to `--set` and `--secret`.
+    let environment = Environment::new("simulator").with("base_url", api.base_url());
+    let mut secrets = Secrets::new();
+    secrets.insert(
+        escola::METRICS_TOKEN_SECRET,
+        Secret::new(api.metrics_token()),
+    );
+    let mut config = EscolaConfig::from_settings(".".into(), &environment, &secrets);
     if slow_after_deploy {
         config.watch = WatchConfig {
             interval: Duration::from_millis(500),
@@ -110,8 +115,6 @@ pub async fn deploy<W: Write + Send + 'static>(
             TRAFFIC_WAIT.as_secs()
         );
     }
-    let mut secrets = Secrets::new();
-    secrets.insert("metrics_token", Secret::new(api.metrics_token()));
     let mut executor = Executor::new(runbook)
         .options(RunOptions {
             operator: "example".into(),
@@ -119,7 +122,7 @@ pub async fn deploy<W: Write + Send + 'static>(
             dry_run: true,
             ..RunOptions::default()
         })
-        .environment(Environment::new("simulator").with("base_url", api.base_url()))
+        .environment(environment)
         .secrets(secrets)
         .confirmer(Arc::new(PreapprovedConfirmer::new("example")))
         .observer(Arc::new(LineReporter::new(log)))

@@ -6,16 +6,17 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use escola_runbook_checks::markdown::PhaseLevel;
+use escola_runbook_core::duration::DurationError;
 
 /// Every duration flag is typed here, in the one syntax and range of
 /// [`escola_runbook_core::duration`]: a bad value is a usage error (exit 2)
 /// naming the value and the range.
-fn duration(text: &str) -> Result<Duration, String> {
-    escola_runbook_core::duration::parse(text).map_err(|e| e.to_string())
+fn duration(text: &str) -> Result<Duration, DurationError> {
+    escola_runbook_core::duration::parse(text)
 }
 
 /// A limit that may be switched off by name (`none`), never by a zero.
-fn limit_or_none(text: &str) -> Result<Limit, String> {
+fn limit_or_none(text: &str) -> Result<Limit, DurationError> {
     match text.trim() {
         "none" => Ok(Limit(None)),
         other => duration(other).map(|d| Limit(Some(d))),
@@ -23,8 +24,69 @@ fn limit_or_none(text: &str) -> Result<Limit, String> {
 }
 
 /// A size in bytes (`64MiB`, `200MB`, `1000000`).
-fn bytes(text: &str) -> Result<u64, String> {
-    escola_runbook_checks::metrics::source::parse_bytes(text)
+fn bytes(text: &str) -> Result<u64, SizeError> {
+    escola_runbook_checks::metrics::source::parse_bytes(text).map_err(|e| SizeError(e.to_string()))
+}
+
+/// A size flag's value that is not a size, as the metrics source's parser
+/// words it.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct SizeError(String);
+
+/// `KEY=VALUE` (`--set`, `--secret`, `--var`), split at its first `=`,
+/// the key trimmed; a value may be empty or hold more `=`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pair {
+    /// Before the `=`.
+    pub key: String,
+    /// After it.
+    pub value: String,
+}
+
+impl std::fmt::Display for Pair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}={}", self.key, self.value)
+    }
+}
+
+/// A pair flag's value with no key before an `=`.
+#[derive(Debug, thiserror::Error)]
+#[error("expected {expected}")]
+pub struct PairSyntax {
+    /// The syntax, with an example.
+    expected: &'static str,
+}
+
+fn pair(text: &str, expected: &'static str) -> Result<Pair, PairSyntax> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.trim().is_empty() => Ok(Pair {
+            key: key.trim().to_owned(),
+            value: value.to_owned(),
+        }),
+        _ => Err(PairSyntax { expected }),
+    }
+}
+
+/// `--set KEY=VALUE`.
+fn setting(text: &str) -> Result<Pair, PairSyntax> {
+    pair(
+        text,
+        "KEY=VALUE, e.g. --set base_url=https://api.example.org",
+    )
+}
+
+/// `--secret NAME=ENV_VAR`.
+fn secret(text: &str) -> Result<Pair, PairSyntax> {
+    pair(
+        text,
+        "NAME=ENV_VAR, e.g. --secret metrics_token=METRICS_TOKEN",
+    )
+}
+
+/// `--var KEY=VALUE`.
+fn variable(text: &str) -> Result<Pair, PairSyntax> {
+    pair(text, "KEY=VALUE, e.g. --var escolaId=3")
 }
 
 /// A duration limit, or none (`none`).
@@ -206,13 +268,13 @@ pub struct RunbookArgs {
     pub environment: Option<String>,
 
     /// An environment setting, e.g. --set base_url=https://api.example.org (repeatable).
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    pub settings: Vec<String>,
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = setting)]
+    pub settings: Vec<Pair>,
 
     /// A secret read from an environment variable, e.g. --secret metrics_token=METRICS_TOKEN
     /// (repeatable). Values never appear in output, journals or reports.
-    #[arg(long = "secret", value_name = "NAME=ENV_VAR")]
-    pub secrets: Vec<String>,
+    #[arg(long = "secret", value_name = "NAME=ENV_VAR", value_parser = secret)]
+    pub secrets: Vec<Pair>,
 
     /// A runbook file (TOML, see `export-runbook`) instead of the built-in Escola runbook.
     #[arg(
@@ -432,7 +494,7 @@ pub struct ImportArgs {
     pub name: Option<String>,
     /// Working directory written on every imported command.
     #[arg(long, value_name = "DIR")]
-    pub cwd: Option<String>,
+    pub cwd: Option<PathBuf>,
     /// Limit written on every imported command (e.g. 10m), or `none`.
     #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = limit_or_none)]
     pub command_timeout: Limit,
@@ -502,12 +564,12 @@ pub struct SmokeArgs {
     #[arg(long, value_name = "FILE")]
     pub suite: Option<PathBuf>,
     /// A {{variable}} value, e.g. --var escolaId=3 (repeatable; beats the collection's and --base-url).
-    #[arg(long = "var", value_name = "KEY=VALUE")]
-    pub vars: Vec<String>,
+    #[arg(long = "var", value_name = "KEY=VALUE", value_parser = variable)]
+    pub vars: Vec<Pair>,
     /// A secret for a {{NAME}} placeholder, read from an environment variable, e.g.
     /// --secret token=API_TOKEN (repeatable). Its value is masked in every output.
-    #[arg(long = "secret", value_name = "NAME=ENV_VAR")]
-    pub secrets: Vec<String>,
+    #[arg(long = "secret", value_name = "NAME=ENV_VAR", value_parser = secret)]
+    pub secrets: Vec<Pair>,
     /// Requests in flight at once.
     #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
     pub concurrency: u16,
@@ -531,7 +593,7 @@ pub struct MetricsArgs {
     pub token_env: Option<String>,
     /// File holding the Bearer token (e.g. a mounted Kubernetes secret); trailing newline ignored.
     #[arg(long, value_name = "FILE", conflicts_with = "token_env")]
-    pub token_file: Option<std::path::PathBuf>,
+    pub token_file: Option<PathBuf>,
     /// URL is a Prometheus HTTP API (or Thanos, Mimir, VictoriaMetrics): ask it with PromQL.
     #[arg(long)]
     pub prometheus: bool,

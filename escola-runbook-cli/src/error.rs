@@ -1,90 +1,570 @@
-//! The error that ends a command, with its exit code, and the one place
-//! that turns the library's errors into messages: the library says what
-//! happened, in terms of its data; this adds the flags that resolve it.
+//! The error that ends a command: every library error the CLI meets
+//! converts into it (`?`), its message adds the flags that resolve it, and
+//! [`CliError::process_exit_code`] is the one place that gives each kind its
+//! exit code. The library says what happened, in terms of its data; this
+//! says what to type next. The CLI's own refusals are variants here too, so
+//! every message the CLI ends with is written in this file.
+//!
+//! The model is cargo-nextest's `ExpectedError`: one enum at the edge, one
+//! match for the codes, so a code never depends on which call site
+//! happened to meet the error.
 
+use std::path::PathBuf;
+
+use escola_runbook_checks::db::{ConnectError, RestoreError, SnapshotError, VerifyError};
+use escola_runbook_checks::escola::{self, EscolaError};
+use escola_runbook_checks::markdown::{ExportError, MarkdownError};
+use escola_runbook_checks::metrics::compute::MatcherError;
+use escola_runbook_checks::notify::WebhookError;
+use escola_runbook_checks::rules_file::RulesFileError;
+use escola_runbook_checks::runbook_file::RunbookFileError;
+use escola_runbook_checks::smoke::{LoadError as SuiteLoadError, SmokeError};
+use escola_runbook_checks::source::{SourceError, SourceMismatch};
+use escola_runbook_core::catalog::{PairError, ParamsError, UnknownName};
 use escola_runbook_core::deploy_lock::LockError;
-use escola_runbook_core::{ResumeError, RunError, exit};
+use escola_runbook_core::journal::JournalReadError;
+use escola_runbook_core::report::ReportError;
+use escola_runbook_core::runs::LookupError;
+use escola_runbook_core::{
+    ModelError, RecordError, ResumeError, RunError, RunbookOrigin, WatchError, exit,
+};
 
-/// An error that ends the command, with the exit code it deserves.
-#[derive(Debug)]
-pub struct CliError {
-    pub(crate) message: String,
-    pub(crate) code: i32,
+use crate::cli::Pair;
+
+/// Why a command ended without its result. `Display` is the whole message
+/// the user reads.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// `--runbook` names a Markdown document.
+    #[error(
+        "--runbook {path}: that is a Markdown document; run it with --markdown {path}, or convert it with `escola-runbook import {path}`",
+        path = .0.display()
+    )]
+    MarkdownAsRunbook(PathBuf),
+    /// `--app-dir` is not a directory (and the run is real).
+    #[error(
+        "--app-dir {} is not a directory; point it at the application checkout where the runbook's commands run",
+        .0.display()
+    )]
+    NoAppDir(PathBuf),
+    /// `resume --env` names another environment than the run's.
+    #[error(
+        "--env {given}: run {run_id} targets environment `{recorded}`; a run cannot change environment"
+    )]
+    OtherEnvironment {
+        /// The one given.
+        given: String,
+        /// The run.
+        run_id: String,
+        /// The run's.
+        recorded: String,
+    },
+    /// `resume --app-dir` would move a Markdown import's commands.
+    #[error(
+        "--app-dir {}: run {run_id} ran its commands in {}; resume without --app-dir to keep them there, or pass --markdown {} --app-dir {0} to move them (compared step by step)",
+        app_dir.display(),
+        ran_in.display(),
+        document.display()
+    )]
+    CommandsMoved {
+        /// The one given.
+        app_dir: PathBuf,
+        /// The run.
+        run_id: String,
+        /// Where its commands ran.
+        ran_in: PathBuf,
+        /// Its Markdown document.
+        document: PathBuf,
+    },
+    /// A step interrupted while changing something, and no decision.
+    #[error(
+        "step `{step}` ({title}) was interrupted while changing something, and what it changed is unknown; \
+         decide with {ON_INTERRUPTED}"
+    )]
+    UndecidedInterrupted {
+        /// The step.
+        step: String,
+        /// Its title.
+        title: String,
+    },
+    /// Standard input closed while asking about an interrupted step.
+    #[error("standard input closed; decide with {ON_INTERRUPTED}")]
+    InputClosed,
+    /// Manual steps, no terminal to confirm them, and no `--yes`.
+    #[error(
+        "the selected steps include manual steps, and standard input is not a terminal to confirm them: \
+         run in a terminal, or pass --yes to confirm them non-interactively (recorded as such)"
+    )]
+    NoTerminal,
+    /// `--db-lock` without the database URL secret.
+    #[error(
+        "--db-lock needs the database URL: pass --secret {}=ENV_VAR",
+        escola::DATABASE_SECRET
+    )]
+    DbLockWithoutUrl,
+    /// `watch` without a metrics target.
+    #[error(
+        "no target: pass --set metrics_url=https://api.example.org/metrics (or --set base_url=...)"
+    )]
+    NoWatchTarget,
+    /// `replay` of a run that watched nothing.
+    #[error("run {0} recorded no measurements over time (no watch step ran); nothing to replay")]
+    NothingToReplay(String),
+    /// `--original` with another format than Markdown.
+    #[error(
+        "--original goes with --format md: it ticks the Markdown runbook the run was imported from"
+    )]
+    OriginalNeedsMarkdown,
+    /// `--original` without a path, for a run that did not come from Markdown.
+    #[error(
+        "--original: run {run_id} ran {origin}, not a Markdown document; --original ticks the Markdown runbook a run was imported from"
+    )]
+    OriginalNotMarkdown {
+        /// The run.
+        run_id: String,
+        /// What it ran.
+        origin: Box<RunbookOrigin>,
+    },
+    /// `--original` without a path, for a run whose journal names no runbook.
+    #[error(
+        "--original: run {0}'s journal does not record its runbook (it predates that record); pass the document: --original RUNBOOK.md"
+    )]
+    OriginalNotRecorded(String),
+    /// `-o` (or another output path) that names no file.
+    #[error("{} is not a file path", .0.display())]
+    NotAFilePath(PathBuf),
+    /// `--token-env` names an unset or empty variable.
+    #[error(
+        "--token-env {0}: environment variable {0} is not set or empty; export it with the token"
+    )]
+    TokenEnvUnset(String),
+    /// `--token-file` is empty.
+    #[error("--token-file {}: the file is empty", .0.display())]
+    TokenFileEmpty(PathBuf),
+    /// `metrics --url` is not an http(s) URL.
+    #[error("--url {0:?} is not an http(s) URL; write e.g. https://api.example.org/metrics")]
+    NotHttpUrl(String),
+    /// A path given as a snapshot is not a directory.
+    #[error(
+        "{} is not a directory; give a snapshot directory (see `escola-runbook snapshot list`)",
+        .0.display()
+    )]
+    NotASnapshot(PathBuf),
+    /// `--db-url-env` names an unset variable.
+    #[error(
+        "--db-url-env {0}: the variable is not set; export it as mysql://USER:PASSWORD@HOST:PORT/DB"
+    )]
+    DbUrlEnvUnset(String),
+    /// No database URL source (clap's argument group requires one).
+    #[error("give --db-url-env VAR or --db-url-file FILE")]
+    NoDbUrl,
+    /// The database URL read is empty.
+    #[error("the database URL is empty")]
+    EmptyDbUrl,
+    /// A `--secret NAME=ENV_VAR` whose variable holds nothing.
+    #[error(
+        "--secret {pair}: environment variable {} is {}; export it with the secret's value",
+        pair.value,
+        if *.empty { "empty" } else { "not set" }
+    )]
+    SecretUnset {
+        /// What was given.
+        pair: Pair,
+        /// Set, but empty.
+        empty: bool,
+    },
+    /// A file a flag names (`--token-file`, `--db-url-file`, `--original`)
+    /// cannot be read.
+    #[error("{flag} {}: cannot read it: {source}", path.display())]
+    ReadFlagFile {
+        /// The flag.
+        flag: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// Why not.
+        source: std::io::Error,
+    },
+    /// `--original` names a document that is not text.
+    #[error("--original {}: not UTF-8 text: {source}", path.display())]
+    NotText {
+        /// The document.
+        path: PathBuf,
+        /// Where it stops being UTF-8.
+        source: std::string::FromUtf8Error,
+    },
+    /// A run could not start or had to stop.
+    #[error("{}", run_message(.0))]
+    Run(#[from] RunError),
+    /// A run cannot be resumed.
+    #[error("{}", resume_message(.0))]
+    Resume(#[from] ResumeError),
+    /// A resume whose runbook no longer matches the run's steps.
+    #[error("{source}\n(run {run_id} came from {recorded}; this resume loaded {loaded})")]
+    RunbookChanged {
+        /// The run.
+        run_id: String,
+        /// What the journal records as the run's runbook.
+        recorded: String,
+        /// What this resume loaded.
+        loaded: Box<RunbookOrigin>,
+        /// The difference.
+        source: ResumeError,
+    },
+    /// A resume whose runbook is not the run's.
+    #[error("cannot resume run {run_id}: {source}\n{}; nothing was run", mismatch_todo(.source))]
+    SourceRefused {
+        /// The run.
+        run_id: String,
+        /// What differs.
+        source: Box<SourceMismatch>,
+    },
+    /// No run was found.
+    #[error("{}", lookup_message(.0))]
+    Lookup(#[from] LookupError),
+    /// A journal could not be read.
+    #[error(transparent)]
+    ReadJournal(#[from] JournalReadError),
+    /// A journal's records do not make a run.
+    #[error("{}: {source}", journal.display())]
+    Record {
+        /// The journal.
+        journal: PathBuf,
+        /// What is wrong with its records.
+        source: RecordError,
+    },
+    /// The runbook (file, Markdown or built-in) could not be loaded.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// A Markdown runbook could not be imported.
+    #[error(transparent)]
+    Markdown(#[from] MarkdownError),
+    /// A runbook file could not be written as TOML.
+    #[error(transparent)]
+    RunbookFile(#[from] RunbookFileError),
+    /// The built-in runbook cannot be built from its own configuration.
+    #[error("the built-in runbook is not valid: {0}")]
+    Builtin(#[from] EscolaError),
+    /// `--original`: the document cannot be ticked.
+    #[error("--original {}: {source}", path.display())]
+    Original {
+        /// The document.
+        path: PathBuf,
+        /// Why not.
+        source: ExportError,
+    },
+    /// `--original` without a path: the recorded document is not there as
+    /// the run imported it.
+    #[error(
+        "--original: {0}; restore that version, or pass --original RUNBOOK.md to tick another one by step id"
+    )]
+    OriginalGone(#[source] SourceMismatch),
+    /// A rules file is unreadable or wrong.
+    #[error(transparent)]
+    Rules(#[from] RulesFileError),
+    /// A watch's schedule is wrong.
+    #[error(transparent)]
+    Watch(#[from] WatchError),
+    /// A runbook built here is not valid.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// `check NAME` names no check.
+    #[error("{0}; `escola-runbook check --list` shows them all")]
+    UnknownCheck(#[from] UnknownName),
+    /// A `--param` word is not `KEY=VALUE`.
+    #[error("--param: {0}")]
+    Param(#[from] PairError),
+    /// A check's parameters are wrong.
+    #[error(transparent)]
+    Params(#[from] ParamsError),
+    /// A smoke suite or collection could not be loaded.
+    #[error(transparent)]
+    SmokeSuite(#[from] SuiteLoadError),
+    /// A smoke suite could not be run (bad input: nothing was sent).
+    #[error(transparent)]
+    Smoke(#[from] SmokeError),
+    /// A snapshot could not be taken (or was stopped).
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
+    /// A snapshot does not match its manifest.
+    #[error(transparent)]
+    Verify(#[from] VerifyError),
+    /// A snapshot could not be restored.
+    #[error(transparent)]
+    Restore(#[from] RestoreError),
+    /// A snapshot directory could not be listed.
+    #[error("cannot list {}: {source}", dir.display())]
+    ListSnapshots {
+        /// The directory.
+        dir: PathBuf,
+        /// Why not.
+        source: std::io::Error,
+    },
+    /// `--errors` is not a regular expression.
+    #[error("--errors: {0}")]
+    Matcher(#[from] MatcherError),
+    /// The metrics could not be read.
+    #[error(transparent)]
+    Metrics(#[from] escola_runbook_checks::metrics::SourceError),
+    /// `--secret webhook_url=...` is not a webhook URL.
+    #[error(
+        "--secret {}: {source}; give the Slack-compatible incoming webhook URL (https://...)",
+        escola::WEBHOOK_SECRET
+    )]
+    Webhook {
+        /// Why it is not.
+        source: WebhookError,
+    },
+    /// `--db-lock` with a database URL that cannot be used.
+    #[error("--db-lock: {0}")]
+    DbLock(#[source] ConnectError),
+    /// A report could not be rendered.
+    #[error(transparent)]
+    Report(#[from] ReportError),
+    /// A run's reports could not be written; its journal is complete.
+    #[error(
+        "{source}; the journal in {} is complete: `escola-runbook report {run_id}` renders it again",
+        dir.display()
+    )]
+    Reports {
+        /// The run directory.
+        dir: PathBuf,
+        /// The run.
+        run_id: String,
+        /// Why not.
+        source: ReportError,
+    },
+    /// Output could not be rendered (`what` says which, in which format).
+    #[error("cannot render {what}: {source}")]
+    Render {
+        /// "the plan as JSON".
+        what: &'static str,
+        /// Why not.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// An output file could not be written.
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// Why not.
+        source: std::io::Error,
+    },
+    /// A stop signal cannot be listened for, so a run could not stop
+    /// cleanly.
+    #[error("cannot listen for {signal} to stop cleanly: {source}")]
+    Signals {
+        /// "Ctrl-C", "SIGTERM", "SIGHUP".
+        signal: &'static str,
+        /// Why not.
+        source: std::io::Error,
+    },
+    /// The async runtime could not start.
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(#[source] std::io::Error),
 }
 
 impl CliError {
-    /// Bad arguments, files or configuration: exit 2.
-    pub fn usage(message: impl Into<String>) -> Self {
-        CliError {
-            message: message.into(),
-            code: exit::USAGE,
+    /// Output that could not be rendered as `what` ("the plan as JSON"),
+    /// for `map_err`.
+    pub fn render<E>(what: &'static str) -> impl FnOnce(E) -> Self
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        move |source| CliError::Render {
+            what,
+            source: Box::new(source),
         }
     }
 
-    /// Something failed after the input was accepted: exit 1.
-    pub fn failure(message: impl Into<String>) -> Self {
-        Self::new(exit::STEP_FAILED, message)
-    }
-
-    /// An error with exit code `code` (one of [`exit`]).
-    pub fn new(code: i32, message: impl Into<String>) -> Self {
-        CliError {
-            message: message.into(),
-            code,
+    /// The exit code this error ends the process with, one of [`exit`]:
+    /// [`exit::USAGE`] when the input was refused and nothing was done,
+    /// [`exit::STEP_FAILED`] when something failed after it was accepted,
+    /// [`exit::STOPPED`] for a stop signal, [`exit::JOURNAL_FAILED`] for a
+    /// journal that cannot be written. The codes are documented (README,
+    /// `docs/`) and never change meaning.
+    pub fn process_exit_code(&self) -> i32 {
+        match self {
+            CliError::Run(RunError::Journal(_)) => exit::JOURNAL_FAILED,
+            CliError::Snapshot(SnapshotError::Cancelled) => exit::STOPPED,
+            CliError::Restore(
+                RestoreError::TargetNotEmpty { .. }
+                | RestoreError::ChooseSource { .. }
+                | RestoreError::UnknownSource { .. },
+            ) => exit::USAGE,
+            CliError::RunbookFile(_)
+            | CliError::Builtin(_)
+            | CliError::Snapshot(_)
+            | CliError::Verify(_)
+            | CliError::Restore(_)
+            | CliError::Metrics(_)
+            | CliError::Report(_)
+            | CliError::Reports { .. }
+            | CliError::Render { .. }
+            | CliError::Write { .. }
+            | CliError::Signals { .. }
+            | CliError::Runtime(_) => exit::STEP_FAILED,
+            CliError::MarkdownAsRunbook(_)
+            | CliError::NoAppDir(_)
+            | CliError::OtherEnvironment { .. }
+            | CliError::CommandsMoved { .. }
+            | CliError::UndecidedInterrupted { .. }
+            | CliError::InputClosed
+            | CliError::NoTerminal
+            | CliError::DbLockWithoutUrl
+            | CliError::NoWatchTarget
+            | CliError::NothingToReplay(_)
+            | CliError::OriginalNeedsMarkdown
+            | CliError::OriginalNotMarkdown { .. }
+            | CliError::OriginalNotRecorded(_)
+            | CliError::NotAFilePath(_)
+            | CliError::TokenEnvUnset(_)
+            | CliError::TokenFileEmpty(_)
+            | CliError::NotHttpUrl(_)
+            | CliError::NotASnapshot(_)
+            | CliError::DbUrlEnvUnset(_)
+            | CliError::NoDbUrl
+            | CliError::EmptyDbUrl
+            | CliError::SecretUnset { .. }
+            | CliError::ReadFlagFile { .. }
+            | CliError::NotText { .. }
+            | CliError::Run(_)
+            | CliError::Resume(_)
+            | CliError::RunbookChanged { .. }
+            | CliError::SourceRefused { .. }
+            | CliError::Lookup(_)
+            | CliError::ReadJournal(_)
+            | CliError::Record { .. }
+            | CliError::Source(_)
+            | CliError::Markdown(_)
+            | CliError::Original { .. }
+            | CliError::OriginalGone(_)
+            | CliError::Rules(_)
+            | CliError::Watch(_)
+            | CliError::Model(_)
+            | CliError::UnknownCheck(_)
+            | CliError::Param(_)
+            | CliError::Params(_)
+            | CliError::SmokeSuite(_)
+            | CliError::Smoke(_)
+            | CliError::ListSnapshots { .. }
+            | CliError::Matcher(_)
+            | CliError::Webhook { .. }
+            | CliError::DbLock(_) => exit::USAGE,
         }
     }
 }
 
-/// The exit for a run that could not start or had to stop: a journal that
-/// cannot be written has its own code and says what to do; anything else
-/// means nothing was run.
-pub fn run_error(e: RunError) -> CliError {
+/// A run that could not start or had to stop: a journal that cannot be
+/// written says what to do; a bad selection or directory names its flag.
+fn run_message(e: &RunError) -> String {
     match e {
-        RunError::Journal(e) => CliError::new(
-            exit::JOURNAL_FAILED,
-            format!(
-                "the run stopped because its journal cannot be written: {e}. \
-                 The journal keeps every record written before; a step whose outcome was lost shows as \
-                 \"outcome not recorded\". Free the space (or fix the mount), then continue with \
-                 `escola-runbook resume`"
-            ),
+        RunError::Journal(e) => format!(
+            "the run stopped because its journal cannot be written: {e}. \
+             The journal keeps every record written before; a step whose outcome was lost shows as \
+             \"outcome not recorded\". Free the space (or fix the mount), then continue with \
+             `escola-runbook resume`"
         ),
-        RunError::Resume(e) => resume_error(e),
-        RunError::UnknownStep { .. } => {
-            CliError::usage(format!("{e}; list the steps with `escola-runbook plan`"))
-        }
-        RunError::EmptySelection { phases, only } => CliError::usage(format!(
+        RunError::Resume(e) => resume_message(e),
+        RunError::UnknownStep { .. } => format!("{e}; list the steps with `escola-runbook plan`"),
+        RunError::EmptySelection { phases, only } => format!(
             "--phase {phases:?} and --only {only:?} select no step: every --only step must be in a selected phase"
-        )),
-        RunError::RunDir { .. } => {
-            CliError::usage(format!("{e}; pass --run-dir with a writable directory"))
-        }
-        RunError::Locked(lock) => lock_error(&lock),
-        other => CliError::usage(other.to_string()),
+        ),
+        RunError::RunDir { .. } => format!("{e}; pass --run-dir with a writable directory"),
+        RunError::Locked(lock) => lock_message(lock),
+        other => other.to_string(),
     }
 }
+
+/// The flag that decides an interrupted step.
+const ON_INTERRUPTED: &str = "--on-interrupted rerun|done|abort";
 
 /// A run that cannot be resumed, and what to do instead.
-pub fn resume_error(e: ResumeError) -> CliError {
+fn resume_message(e: &ResumeError) -> String {
     match e {
-        ResumeError::RolledBack(..) => CliError::usage(format!(
-            "{e}; start a new run, or run the rollback phase with `run --phase rollback`"
-        )),
-        ResumeError::Undecided(step) => CliError::usage(format!(
-            "step `{step}` was interrupted while changing something; decide: --on-interrupted rerun|done|abort"
-        )),
-        other => CliError::usage(other.to_string()),
+        ResumeError::RolledBack(..) => {
+            format!("{e}; start a new run, or run the rollback phase with `run --phase rollback`")
+        }
+        ResumeError::Undecided(step) => format!(
+            "step `{step}` was interrupted while changing something; decide: {ON_INTERRUPTED}"
+        ),
+        other => other.to_string(),
     }
 }
 
 /// A deploy lock held by someone else: wait, or break it.
-pub fn lock_error(e: &LockError) -> CliError {
-    CliError::usage(match e {
+fn lock_message(e: &LockError) -> String {
+    match e {
         LockError::Held { .. } => format!(
             "{e}; wait for that run to finish, or break the lock with --break-lock --reason \"...\""
         ),
         other => other.to_string(),
-    })
+    }
+}
+
+/// A run that could not be found, with what to pass to find it.
+fn lookup_message(e: &LookupError) -> String {
+    const RUN_DIR: &str = "; pass --run-dir where `run` wrote them";
+    let hint = match e {
+        LookupError::NotFound { known, .. } if known.is_empty() => RUN_DIR,
+        LookupError::CannotList { .. } => RUN_DIR,
+        LookupError::NoRunOf { .. } => ": resume it by id, or give the runbook it ran",
+        LookupError::NotFound { .. } | LookupError::NoRuns { .. } => "",
+    };
+    format!("{e}{hint}")
+}
+
+/// What resolves a resume refused because its runbook is not the run's.
+fn mismatch_todo(e: &SourceMismatch) -> String {
+    match e {
+        SourceMismatch::NotRecorded => {
+            "give its runbook: --markdown RUNBOOK.md, --runbook FILE.toml or --builtin (finished steps are then compared step by step)".to_owned()
+        }
+        SourceMismatch::OtherKind { recorded, .. } => format!(
+            "resume with no runbook flag to reload it{}, or start a new run",
+            match recorded.as_ref() {
+                RunbookOrigin::Builtin { .. } => " (or --builtin)".to_owned(),
+                file => format!(" (or{})", runbook_flag(file)),
+            }
+        ),
+        SourceMismatch::Gone { path, .. } => format!(
+            "put the file back at {}, or pass the runbook where it is now ({} FILE) to compare it step by step",
+            path.display(),
+            file_flag(e)
+        ),
+        SourceMismatch::Changed { path, .. } => format!(
+            "restore the version the run started with, or pass {} {} to resume with this version if no finished step changed (compared step by step)",
+            file_flag(e),
+            path.display()
+        ),
+        SourceMismatch::ConfigChanged { .. } => {
+            "resume with the run's --set, --secret and --app-dir, or pass --builtin to resume with this configuration (compared step by step)".to_owned()
+        }
+        SourceMismatch::ImportOptions(_) | SourceMismatch::Load(_) => {
+            "pass the runbook explicitly (--markdown or --runbook)".to_owned()
+        }
+    }
+}
+
+/// The flag that loads `origin` again (" --markdown PATH"), empty for the
+/// built-in runbook.
+pub fn runbook_flag(origin: &RunbookOrigin) -> String {
+    match origin {
+        RunbookOrigin::Builtin { .. } => String::new(),
+        RunbookOrigin::TomlFile { path, .. } => format!(" --runbook {}", path.display()),
+        RunbookOrigin::MarkdownFile { path, .. } => format!(" --markdown {}", path.display()),
+    }
+}
+
+/// The flag that names a file of the kind `e` is about.
+fn file_flag(e: &SourceMismatch) -> &'static str {
+    match e {
+        SourceMismatch::Gone { kind, .. } | SourceMismatch::Changed { kind, .. }
+            if *kind == "TOML runbook file" =>
+        {
+            "--runbook"
+        }
+        _ => "--markdown",
+    }
 }
 
 #[cfg(test)]
@@ -93,18 +573,18 @@ mod tests {
 
     #[test]
     fn library_errors_get_the_flags_that_resolve_them() {
-        let e = run_error(RunError::Resume(ResumeError::Undecided("migrate".into())));
+        let e = CliError::from(RunError::Resume(ResumeError::Undecided("migrate".into())));
         assert_eq!(
-            e.message,
+            e.to_string(),
             "step `migrate` was interrupted while changing something; decide: --on-interrupted rerun|done|abort"
         );
-        assert_eq!(e.code, exit::USAGE);
-        let e = run_error(RunError::EmptySelection {
+        assert_eq!(e.process_exit_code(), exit::USAGE);
+        let e = CliError::from(RunError::EmptySelection {
             phases: vec!["deploy".into()],
             only: vec!["smoke-tests".into()],
         });
         assert_eq!(
-            e.message,
+            e.to_string(),
             "--phase [\"deploy\"] and --only [\"smoke-tests\"] select no step: every --only step must be in a selected phase"
         );
         let held = LockError::Held {
@@ -120,15 +600,75 @@ mod tests {
             stale: None,
         };
         assert_eq!(
-            run_error(RunError::Locked(Box::new(held))).message,
+            CliError::from(RunError::Locked(Box::new(held))).to_string(),
             "deploy lock x is held by ana on laptop (pid 7, run r0) since 1970-01-01 00:00:00 UTC, \
              last heartbeat 00:00:00 UTC; wait for that run to finish, or break the lock with \
              --break-lock --reason \"...\""
         );
-        let e = resume_error(ResumeError::RolledBack("r1".into(), "rollback completed"));
+        let unknown = UnknownName {
+            kind: escola_runbook_core::catalog::EntryKind::Check,
+            name: "comand".into(),
+            suggestion: Some("command".into()),
+        };
         assert_eq!(
-            e.message,
+            CliError::from(unknown).to_string(),
+            "no built-in check is called `comand` (did you mean `command`?); \
+             `escola-runbook check --list` shows them all"
+        );
+        let e = CliError::from(ResumeError::RolledBack("r1".into(), "rollback completed"));
+        assert_eq!(
+            e.to_string(),
             "run r1 was rolled back (rollback completed); start a new run, or run the rollback phase with `run --phase rollback`"
+        );
+    }
+
+    #[test]
+    fn each_kind_of_error_has_its_documented_exit_code() {
+        let journal = escola_runbook_core::JournalWriteError {
+            path: PathBuf::from("/runs/r1/journal.jsonl"),
+            action: "append to".into(),
+            source: std::io::Error::other("disk full"),
+        };
+        assert_eq!(
+            CliError::from(RunError::Journal(journal)).process_exit_code(),
+            exit::JOURNAL_FAILED
+        );
+        assert_eq!(
+            CliError::from(SnapshotError::Cancelled).process_exit_code(),
+            exit::STOPPED
+        );
+        assert_eq!(
+            CliError::Write {
+                path: "/x".into(),
+                source: std::io::Error::other("read-only")
+            }
+            .process_exit_code(),
+            exit::STEP_FAILED
+        );
+        assert_eq!(
+            CliError::NoAppDir("/nope".into()).process_exit_code(),
+            exit::USAGE
+        );
+        assert_eq!(
+            CliError::from(LookupError::NoRuns {
+                root: "/runs".into()
+            })
+            .process_exit_code(),
+            exit::USAGE
+        );
+    }
+
+    #[test]
+    fn a_run_store_error_says_where_to_look() {
+        let e = CliError::from(LookupError::NotFound {
+            asked: "r9".into(),
+            root: "/runs".into(),
+            known: Vec::new(),
+        });
+        assert!(
+            e.to_string()
+                .ends_with("; pass --run-dir where `run` wrote them"),
+            "{e}"
         );
     }
 }

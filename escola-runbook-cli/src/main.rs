@@ -3,6 +3,7 @@
 
 mod cli;
 mod cmd;
+mod dispatch;
 mod error;
 mod logging;
 mod prompt;
@@ -10,9 +11,8 @@ mod signals;
 mod ui;
 
 use clap::Parser;
-use escola_runbook_core::exit;
 
-use crate::cli::{Cli, Command};
+use crate::cli::Cli;
 
 fn main() {
     let cli = match Cli::try_parse() {
@@ -23,42 +23,14 @@ fn main() {
     };
     let redactor = escola_runbook_core::Redactor::new();
     logging::init(cli.verbose, redactor.clone());
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            std::process::exit(exit::STEP_FAILED);
-        }
-    };
-    let result = runtime.block_on(async {
-        match cli.command {
-            Command::Plan(args) => cmd::plan::run(args, &redactor),
-            Command::Run(args) => cmd::run::run(args, &redactor).await,
-            Command::Resume(args) => cmd::run::resume(args, &redactor).await,
-            Command::Report(args) => cmd::report::run(args),
-            Command::Check(args) => cmd::check::run(args, &redactor).await,
-            Command::Import(args) => cmd::import::import(args),
-            Command::ExportRunbook(args) => cmd::import::export_runbook(args),
-            Command::Smoke(args) => cmd::smoke::run(args, &redactor).await,
-            Command::Metrics(args) => cmd::metrics::run(args, &redactor).await,
-            Command::Watch(args) => cmd::watch::watch(args, &redactor).await,
-            Command::Replay(args) => cmd::watch::replay(args),
-            Command::Snapshot(args) => cmd::snapshot::run(args, &redactor).await,
-        }
-    });
-    // Leave no check's background work running past the verdict.
-    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
-    match result {
-        Ok(code) => std::process::exit(code),
+    let code = match dispatch::execute(cli.command, &redactor) {
+        Ok(code) => code,
         Err(e) => {
             // A closed terminal (SIGHUP) must not turn the exit into a panic.
-            let line = format!("error: {}\n", redactor.redact(&e.message));
+            let line = format!("error: {}\n", redactor.redact(&e.to_string()));
             let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
-            std::process::exit(e.code);
+            e.process_exit_code()
         }
-    }
+    };
+    std::process::exit(code);
 }

@@ -42,9 +42,10 @@ pub struct StopSignals {
 
 impl StopSignals {
     pub fn install() -> Result<Self, CliError> {
-        let listen = |kind: SignalKind, name: &str| {
-            signal(kind).map_err(|e| {
-                CliError::failure(format!("cannot listen for {name} to stop cleanly: {e}"))
+        let listen = |kind: SignalKind, name: &'static str| {
+            signal(kind).map_err(|source| CliError::Signals {
+                signal: name,
+                source,
             })
         };
         Ok(StopSignals {

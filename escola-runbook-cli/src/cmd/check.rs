@@ -15,14 +15,9 @@ pub async fn run(args: CheckArgs, redactor: &Redactor) -> Result<i32, CliError> 
         print!("{}", list(&catalog, args.format)?);
         return Ok(exit::SUCCESS);
     };
-    let entry = catalog
-        .find(name)
-        .map_err(|e| CliError::usage(e.to_string()))?;
-    let pairs = split_pairs(args.params.iter().map(String::as_str))
-        .map_err(|e| CliError::usage(format!("--param: {e}")))?;
-    let check = entry
-        .build_from_pairs(&pairs)
-        .map_err(|e| CliError::usage(e.to_string()))?;
+    let entry = catalog.find(name)?;
+    let pairs = split_pairs(args.params.iter().map(String::as_str))?;
+    let check = entry.build_from_pairs(&pairs)?;
     let (environment, secrets) = super::environment(&args.runbook, redactor)?;
     let description = check.describe();
     let cancel = CancellationToken::new();
@@ -58,9 +53,8 @@ pub async fn run(args: CheckArgs, redactor: &Redactor) -> Result<i32, CliError> 
     let outcome = redactor.redact_serde(&outcome);
     match args.format {
         PlanFormat::Json => {
-            let text = serde_json::to_string_pretty(&outcome).map_err(|e| {
-                CliError::failure(format!("cannot render the outcome as JSON: {e}"))
-            })?;
+            let text = serde_json::to_string_pretty(&outcome)
+                .map_err(CliError::render("the outcome as JSON"))?;
             println!("{text}");
         }
         PlanFormat::Text => {
@@ -109,7 +103,7 @@ fn list(catalog: &Catalog, format: PlanFormat) -> Result<String, CliError> {
             .collect();
         return serde_json::to_string_pretty(&json)
             .map(|t| t + "\n")
-            .map_err(|e| CliError::failure(format!("cannot render the list as JSON: {e}")));
+            .map_err(CliError::render("the list as JSON"));
     }
     let mut out = String::new();
     for entry in catalog.entries() {

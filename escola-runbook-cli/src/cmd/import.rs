@@ -14,21 +14,16 @@ pub fn import(args: ImportArgs) -> Result<i32, CliError> {
     let options = ImportOptions {
         name: args.name.clone(),
         command_timeout: args.command_timeout.0,
-        command_cwd: args.cwd.clone(),
+        command_cwd: args.cwd.as_ref().map(|dir| dir.display().to_string()),
         phase_level: args.phases.phase_level,
         document_name: None,
     };
-    let loaded = markdown::load(&args.markdown, &options, &escola_runbook_checks::catalog())
-        .map_err(|e| CliError::usage(e.to_string()))?;
+    let loaded = markdown::load(&args.markdown, &options, &escola_runbook_checks::catalog())?;
     let file = args.markdown.display();
     for warning in &loaded.imported.warnings {
         eprintln!("warning: {file}: {warning}");
     }
-    let text = loaded
-        .imported
-        .file
-        .to_toml()
-        .map_err(|e| CliError::failure(e.to_string()))?;
+    let text = loaded.imported.file.to_toml()?;
     write_out(args.output.as_deref(), &text)?;
     let steps = loaded.runbook.steps().count();
     eprintln!(
@@ -53,11 +48,8 @@ pub fn export_runbook(args: ExportRunbookArgs) -> Result<i32, CliError> {
         app_dir: args.app_dir.clone(),
         ..EscolaConfig::default()
     };
-    let (file, warnings) = escola::runbook_file(&config)
-        .map_err(|e| CliError::failure(format!("the built-in runbook is not valid: {e}")))?;
-    let text = file
-        .to_toml()
-        .map_err(|e| CliError::failure(e.to_string()))?;
+    let (file, warnings) = escola::runbook_file(&config)?;
+    let text = file.to_toml()?;
     for warning in &warnings {
         eprintln!("warning: {warning}");
     }

@@ -15,9 +15,7 @@ pub async fn run(args: MetricsArgs, redactor: &Redactor) -> Result<i32, CliError
         (Some(var), _) => match std::env::var(var) {
             Ok(v) if !v.is_empty() => Some(v),
             _ => {
-                return Err(CliError::usage(format!(
-                    "--token-env {var}: environment variable {var} is not set or empty; export it with the token"
-                )));
+                return Err(CliError::TokenEnvUnset(var.clone()));
             }
         },
         (None, Some(path)) => match std::fs::read_to_string(path) {
@@ -25,16 +23,14 @@ pub async fn run(args: MetricsArgs, redactor: &Redactor) -> Result<i32, CliError
                 Some(v.trim_end_matches(['\n', '\r']).to_owned())
             }
             Ok(_) => {
-                return Err(CliError::usage(format!(
-                    "--token-file {}: the file is empty",
-                    path.display()
-                )));
+                return Err(CliError::TokenFileEmpty(path.clone()));
             }
-            Err(e) => {
-                return Err(CliError::usage(format!(
-                    "--token-file {}: cannot read it: {e}",
-                    path.display()
-                )));
+            Err(source) => {
+                return Err(CliError::ReadFlagFile {
+                    flag: "--token-file",
+                    path: path.clone(),
+                    source,
+                });
             }
         },
         (None, None) => None,
@@ -46,8 +42,7 @@ pub async fn run(args: MetricsArgs, redactor: &Redactor) -> Result<i32, CliError
     let timeout = args.timeout;
     let window = args.interval.map_or(Window::Cumulative, Window::Last);
     let every = args.every;
-    let errors =
-        StatusMatcher::new(&args.errors).map_err(|e| CliError::usage(format!("--errors: {e}")))?;
+    let errors = StatusMatcher::new(&args.errors)?;
     let source: Box<dyn MetricsSource> = if args.prometheus {
         let mut s = PrometheusSource::new(&args.url)
             .timeout(timeout)
@@ -85,23 +80,18 @@ pub async fn run(args: MetricsArgs, redactor: &Redactor) -> Result<i32, CliError
             .is_some_and(|rest| !rest.is_empty())
     });
     if !has_host {
-        return Err(CliError::usage(format!(
-            "--url {:?} is not an http(s) URL; write e.g. https://api.example.org/metrics",
-            args.url
-        )));
+        return Err(CliError::NotHttpUrl(args.url));
     }
     let summary = tokio::select! {
         s = summarize(source.as_ref(), &request) => s,
         _ = tokio::signal::ctrl_c() => return Ok(exit::STOPPED),
-    }
-    .map_err(|e| CliError::failure(e.to_string()))?;
+    }?;
     match args.format {
         PlanFormat::Text => print!("{}", redactor.redact(&summary.render_text())),
         PlanFormat::Json => {
             let mut json = summary.to_json();
             redactor.redact_json(&mut json);
-            let text = serde_json::to_string_pretty(&json)
-                .map_err(|e| CliError::failure(format!("cannot render JSON: {e}")))?;
+            let text = serde_json::to_string_pretty(&json).map_err(CliError::render("JSON"))?;
             println!("{text}");
         }
     }

@@ -13,15 +13,17 @@ pub mod watch;
 
 use std::path::{Path, PathBuf};
 
-use escola_runbook_checks::escola::{self, EscolaConfig, SmokeTests};
+use escola_runbook_checks::escola::EscolaConfig;
 use escola_runbook_checks::markdown::ImportOptions;
 use escola_runbook_checks::source::{self, RunbookSource, SourcedRunbook};
-use escola_runbook_core::runs::{self, LookupError};
+use escola_runbook_core::journal::read_journal;
+use escola_runbook_core::runs;
 use escola_runbook_core::{
-    Environment, Redactor, RunOptions, Runbook, RunbookOrigin, Secret, Secrets, identity,
+    Environment, Event, Redactor, RunOptions, RunRecord, Runbook, RunbookOrigin, Secret, Secrets,
+    identity,
 };
 
-use crate::cli::{RunbookArgs, SelectionArgs};
+use crate::cli::{Pair, RunbookArgs, SelectionArgs};
 use crate::error::CliError;
 
 /// The environment name when `--env` is not given.
@@ -46,12 +48,7 @@ pub fn environment(
         .clone()
         .unwrap_or_else(|| DEFAULT_ENVIRONMENT.to_owned());
     let mut environment = Environment::new(name);
-    for pair in &args.settings {
-        let (key, value) = split_pair(
-            pair,
-            "--set",
-            "KEY=VALUE, e.g. --set base_url=https://api.example.org",
-        )?;
+    for Pair { key, value } in &args.settings {
         environment = environment.with(key, value);
     }
     Ok((environment, secrets(&args.secrets, redactor)?))
@@ -59,42 +56,20 @@ pub fn environment(
 
 /// Reads `--secret NAME=ENV_VAR` pairs, registering each value with
 /// `redactor`.
-pub fn secrets(pairs: &[String], redactor: &Redactor) -> Result<Secrets, CliError> {
+pub fn secrets(pairs: &[Pair], redactor: &Redactor) -> Result<Secrets, CliError> {
     let mut secrets = Secrets::with_redactor(redactor.clone());
     for pair in pairs {
-        let (name, var) = split_pair(
-            pair,
-            "--secret",
-            "NAME=ENV_VAR, e.g. --secret metrics_token=METRICS_TOKEN",
-        )?;
-        match std::env::var(var) {
-            Ok(value) if !value.is_empty() => secrets.insert(name, Secret::new(value)),
-            Ok(_) => {
-                return Err(CliError::usage(format!(
-                    "--secret {pair}: environment variable {var} is empty; export it with the secret's value"
-                )));
-            }
-            Err(_) => {
-                return Err(CliError::usage(format!(
-                    "--secret {pair}: environment variable {var} is not set; export it with the secret's value"
-                )));
+        match std::env::var(&pair.value) {
+            Ok(value) if !value.is_empty() => secrets.insert(&pair.key, Secret::new(value)),
+            unset => {
+                return Err(CliError::SecretUnset {
+                    pair: pair.clone(),
+                    empty: unset.is_ok(),
+                });
             }
         }
     }
     Ok(secrets)
-}
-
-fn split_pair<'a>(
-    pair: &'a str,
-    flag: &str,
-    expected: &str,
-) -> Result<(&'a str, &'a str), CliError> {
-    match pair.split_once('=') {
-        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim(), v)),
-        _ => Err(CliError::usage(format!(
-            "{flag} {pair:?}: expected {expected}"
-        ))),
-    }
 }
 
 /// The runbook for `args`: `--runbook FILE.toml`, `--markdown RUNBOOK.md`
@@ -106,10 +81,13 @@ pub fn load(args: &RunbookArgs, redactor: &Redactor) -> Result<Loaded, CliError>
     let app_dir = absolute(&args.app_dir());
     let source = match named_source(args, &app_dir)? {
         Some(source) => source,
-        None => RunbookSource::Builtin(Box::new(builtin_config(app_dir, &environment, &secrets))),
+        None => RunbookSource::Builtin(Box::new(EscolaConfig::from_settings(
+            app_dir,
+            &environment,
+            &secrets,
+        ))),
     };
-    let sourced = source::load(&source, &escola_runbook_checks::catalog())
-        .map_err(|e| CliError::usage(e.to_string()))?;
+    let sourced = source::load(&source, &escola_runbook_checks::catalog())?;
     Ok(finish(sourced, environment, secrets))
 }
 
@@ -127,10 +105,7 @@ pub fn named_source(args: &RunbookArgs, app_dir: &Path) -> Result<Option<Runbook
                 .extension()
                 .is_some_and(|e| e == "md" || e == "markdown") =>
         {
-            return Err(CliError::usage(format!(
-                "--runbook {}: that is a Markdown document; run it with --markdown {0}, or convert it with `escola-runbook import {0}`",
-                path.display()
-            )));
+            return Err(CliError::MarkdownAsRunbook(path.clone()));
         }
         (Some(path), _) => Some(RunbookSource::File(path.clone())),
         (None, Some(path)) => Some(RunbookSource::Markdown {
@@ -143,39 +118,6 @@ pub fn named_source(args: &RunbookArgs, app_dir: &Path) -> Result<Option<Runbook
         }),
         (None, None) => None,
     })
-}
-
-/// The built-in runbook's configuration: commands in `app_dir`, and each
-/// part turned on by the settings and secrets given.
-pub fn builtin_config(
-    app_dir: PathBuf,
-    environment: &Environment,
-    secrets: &Secrets,
-) -> EscolaConfig {
-    EscolaConfig {
-        app_dir,
-        webhook_secret: secrets
-            .get(escola::WEBHOOK_SECRET)
-            .map(|_| escola::WEBHOOK_SECRET.to_owned()),
-        // With no API to point at, the smoke tests stay a person's job
-        // rather than a check that can only error.
-        smoke: if environment.get("base_url").is_some() {
-            SmokeTests::default()
-        } else {
-            SmokeTests::Manual
-        },
-        // `--set metrics_url=...` or `--secret metrics_token=...` turns
-        // the runbook's metrics steps into checks of that endpoint.
-        metrics: (environment.get("metrics_url").is_some()
-            || secrets.get(escola::METRICS_TOKEN_SECRET).is_some())
-        .then(escola::MetricsConfig::default),
-        // `--secret database_url=...` turns the snapshot and the
-        // migrations/tables step into checks of that database.
-        database_secret: secrets
-            .get(escola::DATABASE_SECRET)
-            .map(|_| escola::DATABASE_SECRET.to_owned()),
-        ..EscolaConfig::default()
-    }
 }
 
 /// A loaded runbook with its file's `[environment]` folded in: its settings
@@ -228,20 +170,31 @@ pub fn options(selection: &SelectionArgs) -> RunOptions {
 pub fn write_atomically(path: &std::path::Path, text: &str) -> Result<(), CliError> {
     let file_name = path
         .file_name()
-        .ok_or_else(|| CliError::usage(format!("{} is not a file path", path.display())))?;
+        .ok_or_else(|| CliError::NotAFilePath(path.to_owned()))?;
     let tmp = path.with_file_name(format!(".{}.tmp", file_name.to_string_lossy()));
     std::fs::write(&tmp, text)
         .and_then(|()| std::fs::rename(&tmp, path))
-        .map_err(|e| {
+        .map_err(|source| {
             let _ = std::fs::remove_file(&tmp);
-            CliError::failure(format!("cannot write {}: {e}", path.display()))
+            CliError::Write {
+                path: path.to_owned(),
+                source,
+            }
         })
 }
 
-/// Finds the journal for RUN: a journal file, a run directory, a run id
-/// under `run_dir`, or `latest`.
-pub fn locate(run: &str, run_dir: &Path) -> Result<PathBuf, CliError> {
-    runs::locate(run, run_dir).map_err(lookup_error)
+/// The run `journal` records, and its events; the journal's caveats (a
+/// torn last line...) go to stderr.
+pub fn read_run(journal: &Path) -> Result<(RunRecord, Vec<Event>), CliError> {
+    let contents = read_journal(journal)?;
+    for warning in &contents.warnings {
+        eprintln!("warning: {warning}");
+    }
+    let record = RunRecord::from_events(&contents.events).map_err(|source| CliError::Record {
+        journal: journal.to_owned(),
+        source,
+    })?;
+    Ok((record, contents.events))
 }
 
 /// The journal of the latest run under `run_dir` of the runbook called
@@ -252,7 +205,7 @@ pub fn latest_of(
     run_dir: &Path,
     runbook: Option<(&str, &RunbookOrigin)>,
 ) -> Result<PathBuf, CliError> {
-    let found = runs::latest(run_dir, runbook).map_err(lookup_error)?;
+    let found = runs::latest(run_dir, runbook)?;
     if let (Some(last), Some((name, _))) = (&found.passed_over, runbook) {
         eprintln!(
             "the latest run in {}, {}, is of {}; resuming {}, the latest of runbook `{name}`",
@@ -263,18 +216,6 @@ pub fn latest_of(
         );
     }
     Ok(found.run.journal)
-}
-
-/// A run that could not be found, with what to pass to find it.
-fn lookup_error(e: LookupError) -> CliError {
-    const RUN_DIR: &str = "; pass --run-dir where `run` wrote them";
-    let hint = match &e {
-        LookupError::NotFound { known, .. } if known.is_empty() => RUN_DIR,
-        LookupError::CannotList { .. } => RUN_DIR,
-        LookupError::NoRunOf { .. } => ": resume it by id, or give the runbook it ran",
-        LookupError::NotFound { .. } | LookupError::NoRuns { .. } => "",
-    };
-    CliError::usage(format!("{e}{hint}"))
 }
 
 /// Who is running: `--operator`, else the process's operator

@@ -3,18 +3,18 @@
 use escola_runbook_core::{Automation, Plan, Redactor};
 
 use crate::cli::{PlanArgs, PlanFormat};
-use crate::error::{CliError, run_error};
+use crate::error::CliError;
 
 pub fn run(args: PlanArgs, redactor: &Redactor) -> Result<i32, CliError> {
     let loaded = super::load(&args.runbook, redactor)?;
-    let plan = Plan::new(&loaded.runbook, &super::options(&args.selection)).map_err(run_error)?;
+    let plan = Plan::new(&loaded.runbook, &super::options(&args.selection))?;
     let text = match args.format {
         PlanFormat::Json => serde_json::to_string_pretty(&plan)
             .map(|mut t| {
                 t.push('\n');
                 t
             })
-            .map_err(|e| CliError::failure(format!("cannot render the plan as JSON: {e}")))?,
+            .map_err(CliError::render("the plan as JSON"))?,
         PlanFormat::Text => render_text(&plan),
     };
     print!("{}", redactor.redact(&text));

@@ -3,21 +3,16 @@
 use std::path::{Path, PathBuf};
 
 use escola_runbook_checks::source::{read_recorded, sha256_hex};
-use escola_runbook_core::journal::read_journal;
 use escola_runbook_core::report::{Format, render};
+use escola_runbook_core::runs;
 use escola_runbook_core::{RunRecord, RunbookOrigin};
 
 use crate::cli::{ReportArgs, ReportFormat};
 use crate::error::CliError;
 
 pub fn run(args: ReportArgs) -> Result<i32, CliError> {
-    let journal = super::locate(&args.run, &args.run_dir)?;
-    let contents = read_journal(&journal).map_err(|e| CliError::usage(e.to_string()))?;
-    for warning in &contents.warnings {
-        eprintln!("warning: {warning}");
-    }
-    let record = RunRecord::from_events(&contents.events)
-        .map_err(|e| CliError::usage(format!("{}: {e}", journal.display())))?;
+    let journal = runs::locate(&args.run, &args.run_dir)?;
+    let (record, _) = super::read_run(&journal)?;
     let format = match args.format {
         ReportFormat::Md => Format::Markdown,
         ReportFormat::Json => Format::Json,
@@ -27,14 +22,12 @@ pub fn run(args: ReportArgs) -> Result<i32, CliError> {
         (Some(given), Format::Markdown) => {
             let (path, doc) = original_document(given.as_deref(), &record)?;
             escola_runbook_checks::markdown::export_run(&doc, &record)
-                .map_err(|e| CliError::usage(format!("--original {}: {e}", path.display())))?
+                .map_err(|source| CliError::Original { path, source })?
         }
         (Some(_), _) => {
-            return Err(CliError::usage(
-                "--original goes with --format md: it ticks the Markdown runbook the run was imported from",
-            ));
+            return Err(CliError::OriginalNeedsMarkdown);
         }
-        (None, _) => render(&record, format).map_err(|e| CliError::failure(e.to_string()))?,
+        (None, _) => render(&record, format)?,
     };
     match &args.output {
         Some(path) => {
@@ -57,8 +50,10 @@ fn original_document(
     let recorded = record.source();
     let (path, bytes) = match (given, recorded) {
         (Some(path), _) => {
-            let bytes = std::fs::read(path).map_err(|e| {
-                CliError::usage(format!("cannot read --original {}: {e}", path.display()))
+            let bytes = std::fs::read(path).map_err(|source| CliError::ReadFlagFile {
+                flag: "--original",
+                path: path.to_owned(),
+                source,
             })?;
             if let Some(RunbookOrigin::MarkdownFile {
                 path: ran, sha256, ..
@@ -76,29 +71,22 @@ fn original_document(
             (path.to_owned(), bytes)
         }
         (None, Some(origin @ RunbookOrigin::MarkdownFile { path, sha256, .. })) => {
-            let bytes = read_recorded(origin.kind(), path, sha256).map_err(|e| {
-                CliError::usage(format!(
-                    "--original: {e}; restore that version, or pass --original RUNBOOK.md to tick another one by step id"
-                ))
-            })?;
+            let bytes =
+                read_recorded(origin.kind(), path, sha256).map_err(CliError::OriginalGone)?;
             (path.clone(), bytes)
         }
         (None, Some(other)) => {
-            return Err(CliError::usage(format!(
-                "--original: run {run_id} ran {other}, not a Markdown document; --original ticks the Markdown runbook a run was imported from"
-            )));
+            return Err(CliError::OriginalNotMarkdown {
+                run_id: run_id.clone(),
+                origin: Box::new(other.clone()),
+            });
         }
         (None, None) => {
-            return Err(CliError::usage(format!(
-                "--original: run {run_id}'s journal does not record its runbook (it predates that record); pass the document: --original RUNBOOK.md"
-            )));
+            return Err(CliError::OriginalNotRecorded(run_id.clone()));
         }
     };
-    let doc = String::from_utf8(bytes).map_err(|e| {
-        CliError::usage(format!(
-            "--original {}: not UTF-8 text: {e}",
-            path.display()
-        ))
-    })?;
-    Ok((path, doc))
+    match String::from_utf8(bytes) {
+        Ok(doc) => Ok((path, doc)),
+        Err(source) => Err(CliError::NotText { path, source }),
+    }
 }

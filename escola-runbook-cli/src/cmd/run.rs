@@ -7,12 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use escola_runbook_checks::db::lock::MysqlLock;
-use escola_runbook_checks::escola;
+use escola_runbook_checks::escola::{self, EscolaConfig};
 use escola_runbook_checks::notify::WebhookNotifier;
-use escola_runbook_checks::source::{self, RunbookSource, SourceMismatch};
+use escola_runbook_checks::source::{self, RunbookSource};
 use escola_runbook_core::deploy_lock::{DeployLock, FileLock, Locks};
-use escola_runbook_core::journal::read_journal;
 use escola_runbook_core::report::write_reports;
+use escola_runbook_core::runs;
 use escola_runbook_core::{
     CancellationToken, Confirmer, Decision, Environment, Executor, InterruptedDecision, PhaseKind,
     PreapprovedConfirmer, Redactor, Resolution, ResumeError, ResumePlan, RunOptions, RunRecord,
@@ -21,7 +21,7 @@ use escola_runbook_core::{
 
 use crate::cli::{DefaultDecision, ExecutionArgs, OnInterrupted, ResumeArgs, RunArgs};
 use crate::cmd::Loaded;
-use crate::error::{CliError, resume_error, run_error};
+use crate::error::{CliError, runbook_flag};
 use crate::prompt::{PromptConfirmer, ask_line};
 use crate::signals::{RunningGroups, StopSignals};
 use crate::ui::{TermCaps, TerminalView};
@@ -33,13 +33,10 @@ pub async fn run(args: RunArgs, redactor: &Redactor) -> Result<i32, CliError> {
     let loaded = super::load(&args.runbook, redactor)?;
     let mut options = super::options(&args.selection);
     options.dry_run = args.dry_run;
-    Executor::validate_selection(&loaded.runbook, &options).map_err(run_error)?;
+    Executor::validate_selection(&loaded.runbook, &options)?;
     let app_dir = args.runbook.app_dir();
     if !args.dry_run && !app_dir.is_dir() {
-        return Err(CliError::usage(format!(
-            "--app-dir {} is not a directory; point it at the application checkout where the runbook's commands run",
-            app_dir.display()
-        )));
+        return Err(CliError::NoAppDir(app_dir));
     }
     execute(loaded, options, &args.execution, None).await
 }
@@ -47,24 +44,19 @@ pub async fn run(args: RunArgs, redactor: &Redactor) -> Result<i32, CliError> {
 pub async fn resume(args: ResumeArgs, redactor: &Redactor) -> Result<i32, CliError> {
     let (given_environment, secrets) = super::environment(&args.runbook, redactor)?;
     let journal = journal_to_resume(&args, &given_environment, &secrets)?;
-    let contents = read_journal(&journal).map_err(|e| CliError::usage(e.to_string()))?;
-    for warning in &contents.warnings {
-        eprintln!("warning: {warning}");
-    }
-    let record = RunRecord::from_events(&contents.events)
-        .map_err(|e| CliError::usage(format!("{}: {e}", journal.display())))?;
-    let run_id = record.run.run_id.clone();
+    let (record, events) = super::read_run(&journal)?;
     let loaded = runbook_to_resume(&args, &record, given_environment, secrets)?;
-    let plan = ResumePlan::new(&contents.events, &loaded.runbook).map_err(|e| match e {
-        ResumeError::RunbookChanged { .. } => CliError::usage(format!(
-            "{e}\n(run {run_id} came from {}; this resume loaded {})",
-            record.source().map_or_else(
+    let plan = ResumePlan::new(&events, &loaded.runbook).map_err(|e| match e {
+        ResumeError::RunbookChanged { .. } => CliError::RunbookChanged {
+            run_id: record.run.run_id.clone(),
+            recorded: record.source().map_or_else(
                 || "a runbook its journal does not name".to_owned(),
-                ToString::to_string
+                ToString::to_string,
             ),
-            loaded.source
-        )),
-        e => resume_error(e),
+            loaded: Box::new(loaded.source.clone()),
+            source: e,
+        },
+        e => e.into(),
     })?;
     let operator = operator(&args.execution);
     let mut resolutions = Vec::new();
@@ -82,11 +74,10 @@ pub async fn resume(args: ResumeArgs, redactor: &Redactor) -> Result<i32, CliErr
                 ask_interrupted(&step.phase, &step.step, &step.title).await?
             }
             None => {
-                return Err(CliError::usage(format!(
-                    "step `{}` ({}) was interrupted while changing something, and what it changed is unknown; \
-                     decide with --on-interrupted rerun|done|abort",
-                    step.step, step.title
-                )));
+                return Err(CliError::UndecidedInterrupted {
+                    step: step.step.clone(),
+                    title: step.title.clone(),
+                });
             }
         };
         resolutions.push(Resolution {
@@ -107,64 +98,6 @@ pub async fn resume(args: ResumeArgs, redactor: &Redactor) -> Result<i32, CliErr
     execute(loaded, options, &args.execution, Some((plan, resolutions))).await
 }
 
-/// A resume refused because its runbook is not the run's: what differs,
-/// and the flag that resolves it.
-fn source_refused(run_id: &str, e: SourceMismatch) -> CliError {
-    let todo = match &e {
-        SourceMismatch::NotRecorded => {
-            "give its runbook: --markdown RUNBOOK.md, --runbook FILE.toml or --builtin (finished steps are then compared step by step)".to_owned()
-        }
-        SourceMismatch::OtherKind { recorded, .. } => format!(
-            "resume with no runbook flag to reload it{}, or start a new run",
-            match recorded.as_ref() {
-                RunbookOrigin::Builtin { .. } => " (or --builtin)".to_owned(),
-                file => format!(" (or{})", runbook_flag(file)),
-            }
-        ),
-        SourceMismatch::Gone { path, .. } => format!(
-            "put the file back at {}, or pass the runbook where it is now ({} FILE) to compare it step by step",
-            path.display(),
-            file_flag(&e)
-        ),
-        SourceMismatch::Changed { path, .. } => format!(
-            "restore the version the run started with, or pass {} {} to resume with this version if no finished step changed (compared step by step)",
-            file_flag(&e),
-            path.display()
-        ),
-        SourceMismatch::ConfigChanged { .. } => {
-            "resume with the run's --set, --secret and --app-dir, or pass --builtin to resume with this configuration (compared step by step)".to_owned()
-        }
-        SourceMismatch::ImportOptions(_) | SourceMismatch::Load(_) => {
-            "pass the runbook explicitly (--markdown or --runbook)".to_owned()
-        }
-    };
-    CliError::usage(format!(
-        "cannot resume run {run_id}: {e}\n{todo}; nothing was run"
-    ))
-}
-
-/// The flag that loads `origin` again (" --markdown PATH"), empty for the
-/// built-in runbook.
-fn runbook_flag(origin: &RunbookOrigin) -> String {
-    match origin {
-        RunbookOrigin::Builtin { .. } => String::new(),
-        RunbookOrigin::TomlFile { path, .. } => format!(" --runbook {}", path.display()),
-        RunbookOrigin::MarkdownFile { path, .. } => format!(" --markdown {}", path.display()),
-    }
-}
-
-/// The flag that names a file of the kind `e` is about.
-fn file_flag(e: &SourceMismatch) -> &'static str {
-    match e {
-        SourceMismatch::Gone { kind, .. } | SourceMismatch::Changed { kind, .. }
-            if *kind == "TOML runbook file" =>
-        {
-            "--runbook"
-        }
-        _ => "--markdown",
-    }
-}
-
 /// The runbook `resume` names on the command line (`--runbook`,
 /// `--markdown`, `--builtin`), with commands in `app_dir`.
 fn named_for_resume(
@@ -176,7 +109,7 @@ fn named_for_resume(
     let source = super::named_source(&args.runbook, app_dir)?;
     Ok(source.or_else(|| {
         args.builtin.then(|| {
-            RunbookSource::Builtin(Box::new(super::builtin_config(
+            RunbookSource::Builtin(Box::new(EscolaConfig::from_settings(
                 app_dir.to_owned(),
                 environment,
                 secrets,
@@ -194,13 +127,12 @@ fn journal_to_resume(
 ) -> Result<PathBuf, CliError> {
     let run_dir = &args.execution.run_dir;
     if args.run != "latest" {
-        return super::locate(&args.run, run_dir);
+        return Ok(runs::locate(&args.run, run_dir)?);
     }
     let app_dir = super::absolute(&args.runbook.app_dir());
     let identity = match named_for_resume(args, &app_dir, environment, secrets)? {
         Some(source) => {
-            let loaded = source::load(&source, &escola_runbook_checks::catalog())
-                .map_err(|e| CliError::usage(e.to_string()))?;
+            let loaded = source::load(&source, &escola_runbook_checks::catalog())?;
             Some((loaded.runbook.name().to_owned(), loaded.origin))
         }
         None => None,
@@ -222,10 +154,11 @@ fn runbook_to_resume(
     let recorded_environment = &record.run.environment;
     if let Some(name) = &args.runbook.environment {
         if name != &recorded_environment.name {
-            return Err(CliError::usage(format!(
-                "--env {name}: run {run_id} targets environment `{}`; a run cannot change environment",
-                recorded_environment.name
-            )));
+            return Err(CliError::OtherEnvironment {
+                given: name.clone(),
+                run_id: run_id.clone(),
+                recorded: recorded_environment.name.clone(),
+            });
         }
     }
     let mut environment = recorded_environment.clone();
@@ -244,21 +177,24 @@ fn runbook_to_resume(
     if let (Some(RunbookOrigin::MarkdownFile { path, .. }), None, Some(ran_in)) =
         (recorded, &given, ran_in.filter(|dir| dir != &app_dir))
     {
-        return Err(CliError::usage(format!(
-            "--app-dir {}: run {run_id} ran its commands in {}; resume without --app-dir to keep them there, or pass --markdown {} --app-dir {0} to move them (compared step by step)",
-            app_dir.display(),
-            ran_in.display(),
-            path.display()
-        )));
+        return Err(CliError::CommandsMoved {
+            app_dir,
+            run_id: run_id.clone(),
+            ran_in,
+            document: path.clone(),
+        });
     }
-    let builtin = super::builtin_config(app_dir, &environment, &secrets);
+    let builtin = EscolaConfig::from_settings(app_dir, &environment, &secrets);
     let sourced = source::load_for_resume(
         recorded,
         given.as_ref(),
         &builtin,
         &escola_runbook_checks::catalog(),
     )
-    .map_err(|e| source_refused(run_id, e))?;
+    .map_err(|source| CliError::SourceRefused {
+        run_id: run_id.clone(),
+        source: Box::new(source),
+    })?;
     Ok(super::finish(sourced, environment, secrets))
 }
 
@@ -271,9 +207,7 @@ async fn ask_interrupted(
         "\n? [{phase}/{step}] {title}\n  was running when the run died: what it changed is unknown.\n  rerun · done (it completed; say how you know) · abort"
     );
     loop {
-        let line = ask_line(&question).await.ok_or_else(|| {
-            CliError::usage("standard input closed; decide with --on-interrupted rerun|done|abort")
-        })?;
+        let line = ask_line(&question).await.ok_or(CliError::InputClosed)?;
         let line = line.trim();
         let (word, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
         let comment = (!rest.trim().is_empty()).then(|| rest.trim().to_owned());
@@ -324,10 +258,7 @@ async fn execute(
         && needs_answers(&runbook, &options, resume.as_ref())
         && !std::io::stdin().is_terminal()
     {
-        return Err(CliError::usage(
-            "the selected steps include manual steps, and standard input is not a terminal to confirm them: \
-             run in a terminal, or pass --yes to confirm them non-interactively (recorded as such)",
-        ));
+        return Err(CliError::NoTerminal);
     }
 
     let view = Arc::new(TerminalView::new(TermCaps::detect()));
@@ -356,22 +287,15 @@ async fn execute(
     let db_url = match (args.db_lock, secrets.get(escola::DATABASE_SECRET)) {
         (false, _) => None,
         (true, Some(url)) => Some(url.clone()),
-        (true, None) => {
-            return Err(CliError::usage(format!(
-                "--db-lock needs the database URL: pass --secret {}=ENV_VAR",
-                escola::DATABASE_SECRET
-            )));
-        }
+        (true, None) => return Err(CliError::DbLockWithoutUrl),
     };
     // With a webhook, the run's milestones are posted as they happen (not
     // in a dry-run); each message and its delivery lands in the journal.
     let notifier = match secrets.get(escola::WEBHOOK_SECRET) {
-        Some(url) => Some(WebhookNotifier::new(url.clone(), None).map_err(|e| {
-            CliError::usage(format!(
-                "--secret {}: {e}; give the Slack-compatible incoming webhook URL (https://...)",
-                escola::WEBHOOK_SECRET
-            ))
-        })?),
+        Some(url) => Some(
+            WebhookNotifier::new(url.clone(), None)
+                .map_err(|source| CliError::Webhook { source })?,
+        ),
         None => None,
     };
     let runbook_name = runbook.name().to_owned();
@@ -397,7 +321,7 @@ async fn execute(
         let mut locks: Vec<Arc<dyn DeployLock>> = vec![Arc::new(lock)];
         if let Some(url) = db_url {
             let db = MysqlLock::new(&url, &runbook_name, &environment_name, LOCK_LEASE)
-                .map_err(|e| CliError::usage(format!("--db-lock: {e}")))?;
+                .map_err(CliError::DbLock)?;
             locks.push(Arc::new(db));
         }
         executor = executor.lock(
@@ -413,14 +337,12 @@ async fn execute(
     }
     let result = executor.run().await;
     interrupt.abort();
-    let record = result.map_err(run_error)?;
+    let record = result?;
     let dir = run_directory(&run_root, &record.run.run_id);
-    let written = write_reports(&record, &dir).map_err(|e| {
-        CliError::failure(format!(
-            "{e}; the journal in {} is complete: `escola-runbook report {}` renders it again",
-            dir.display(),
-            record.run.run_id
-        ))
+    let written = write_reports(&record, &dir).map_err(|source| CliError::Reports {
+        dir: dir.clone(),
+        run_id: record.run.run_id.clone(),
+        source,
     })?;
     if record.rollback_withheld.is_some() {
         if let Some(phase) = record.phases.iter().find(|p| p.kind == PhaseKind::Rollback) {

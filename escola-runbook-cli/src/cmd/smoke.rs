@@ -10,8 +10,7 @@ use crate::cli::{SmokeArgs, SmokeFormat};
 use crate::error::CliError;
 
 pub async fn run(args: SmokeArgs, redactor: &Redactor) -> Result<i32, CliError> {
-    let suite = smoke::load_suite(args.suite.as_deref(), args.collection.as_deref())
-        .map_err(|e| CliError::usage(e.to_string()))?;
+    let suite = smoke::load_suite(args.suite.as_deref(), args.collection.as_deref())?;
     // Secrets are read exactly as `run` reads them (and registered with the
     // redactor that masks every output).
     let secrets = super::secrets(&args.secrets, redactor)?;
@@ -24,29 +23,20 @@ pub async fn run(args: SmokeArgs, redactor: &Redactor) -> Result<i32, CliError> 
         ..SmokeOptions::default()
     };
     for pair in &args.vars {
-        match pair.split_once('=') {
-            Some((k, v)) if !k.trim().is_empty() => {
-                options.vars.insert(k.trim().to_owned(), v.to_owned());
-            }
-            _ => {
-                return Err(CliError::usage(format!(
-                    "--var {pair:?}: expected KEY=VALUE, e.g. --var escolaId=3"
-                )));
-            }
-        }
+        options.vars.insert(pair.key.clone(), pair.value.clone());
     }
     let report = tokio::select! {
-        r = smoke::run_suite(&suite, &options) => r.map_err(|e| CliError::usage(e.to_string()))?,
+        r = smoke::run_suite(&suite, &options) => r?,
         _ = tokio::signal::ctrl_c() => return Ok(exit::STOPPED),
     };
     let text = match args.format {
         SmokeFormat::Text => report.render_text(),
         SmokeFormat::Json => report
             .render_json()
-            .map_err(|e| CliError::failure(format!("cannot render the report as JSON: {e}")))?,
+            .map_err(CliError::render("the report as JSON"))?,
         SmokeFormat::Junit => report
             .render_junit()
-            .map_err(|e| CliError::failure(format!("cannot render the report as JUnit: {e}")))?,
+            .map_err(CliError::render("the report as JUnit"))?,
     };
     print!("{}", redactor.redact(&text));
     Ok(if report.status == Status::Passed {

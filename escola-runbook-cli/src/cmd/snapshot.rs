@@ -47,12 +47,8 @@ pub async fn run(command: SnapshotCommand, redactor: &Redactor) -> Result<i32, C
             if let Some(bar) = bar {
                 bar.finish_and_clear();
             }
-            let (path, manifest) = result.map_err(|e| match e {
-                db::SnapshotError::Cancelled => CliError::new(exit::STOPPED, e.to_string()),
-                other => CliError::failure(other.to_string()),
-            })?;
-            let (_, sha) =
-                db::restore::read_manifest(&path).map_err(|e| CliError::failure(e.to_string()))?;
+            let (path, manifest) = result?;
+            let (_, sha) = db::restore::read_manifest(&path)?;
             println!("{}", path.display());
             let lock = manifest
                 .consistency
@@ -70,13 +66,9 @@ pub async fn run(command: SnapshotCommand, redactor: &Redactor) -> Result<i32, C
         }
         SnapshotCommand::Verify(args) => {
             if !args.snapshot.is_dir() {
-                return Err(CliError::usage(format!(
-                    "{} is not a directory; give a snapshot directory (see `escola-runbook snapshot list`)",
-                    args.snapshot.display()
-                )));
+                return Err(CliError::NotASnapshot(args.snapshot));
             }
-            let report =
-                db::verify(&args.snapshot).map_err(|e| CliError::failure(e.to_string()))?;
+            let report = db::verify(&args.snapshot)?;
             println!(
                 "{}: ok, {} files, {} bytes match the manifest (sha256 {})",
                 args.snapshot.display(),
@@ -100,12 +92,7 @@ pub async fn run(command: SnapshotCommand, redactor: &Redactor) -> Result<i32, C
             if let Some(s) = spinner {
                 s.finish_and_clear();
             }
-            let report = result.map_err(|e| match e {
-                db::RestoreError::TargetNotEmpty { .. }
-                | db::RestoreError::ChooseSource { .. }
-                | db::RestoreError::UnknownSource { .. } => CliError::usage(e.to_string()),
-                other => CliError::failure(other.to_string()),
-            })?;
+            let report = result?;
             println!(
                 "restored `{}` into `{}`: {} files, {} statements, {} rows",
                 report.source_database,
@@ -117,8 +104,11 @@ pub async fn run(command: SnapshotCommand, redactor: &Redactor) -> Result<i32, C
             Ok(exit::SUCCESS)
         }
         SnapshotCommand::List(args) => {
-            let listed = db::list(&args.dir, args.checksums)
-                .map_err(|e| CliError::usage(format!("cannot list {}: {e}", args.dir.display())))?;
+            let listed =
+                db::list(&args.dir, args.checksums).map_err(|source| CliError::ListSnapshots {
+                    dir: args.dir.clone(),
+                    source,
+                })?;
             let now = chrono::Utc::now();
             println!(
                 "{:<48} {:>10} {:>12} {:>12}  STATUS",
@@ -172,20 +162,22 @@ fn timeouts(args: &DbWaitArgs) -> DbTimeouts {
 /// redactor so no message can show it.
 fn db_url(args: &DbUrlArgs, redactor: &Redactor) -> Result<Secret, CliError> {
     let value = match (&args.db_url_env, &args.db_url_file) {
-        (Some(var), _) => std::env::var(var).map_err(|_| {
-            CliError::usage(format!("--db-url-env {var}: the variable is not set; export it as mysql://USER:PASSWORD@HOST:PORT/DB"))
-        })?,
+        (Some(var), _) => std::env::var(var).map_err(|_| CliError::DbUrlEnvUnset(var.clone()))?,
         (None, Some(path)) => std::fs::read_to_string(path)
-            .map_err(|e| CliError::usage(format!("--db-url-file {}: {e}", path.display())))?
+            .map_err(|source| CliError::ReadFlagFile {
+                flag: "--db-url-file",
+                path: path.clone(),
+                source,
+            })?
             .lines()
             .next()
             .unwrap_or_default()
             .trim()
             .to_owned(),
-        (None, None) => return Err(CliError::usage("give --db-url-env VAR or --db-url-file FILE")),
+        (None, None) => return Err(CliError::NoDbUrl),
     };
     if value.is_empty() {
-        return Err(CliError::usage("the database URL is empty"));
+        return Err(CliError::EmptyDbUrl);
     }
     redactor.register("database_url", &value);
     Ok(Secret::new(value))

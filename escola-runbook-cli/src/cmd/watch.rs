@@ -7,26 +7,24 @@ use std::sync::Arc;
 
 use escola_runbook_checks::metrics::SourceConfig;
 use escola_runbook_checks::rules_file::Rules;
-use escola_runbook_core::journal::read_journal;
 use escola_runbook_core::report::write_reports;
 use escola_runbook_core::rules::{AlertState, RuleTracker, fmt_num};
+use escola_runbook_core::runs;
 use escola_runbook_core::{
-    CancellationToken, Executor, Phase, Redactor, RunOptions, RunRecord, Runbook, Step, Watch,
-    exit, format_duration, run_directory,
+    CancellationToken, Executor, Phase, Redactor, RunOptions, Runbook, Step, Watch, exit,
+    format_duration, run_directory,
 };
 
 use crate::cli::{ReplayArgs, WatchArgs};
-use crate::error::{CliError, run_error};
+use crate::error::CliError;
 use crate::signals::{RunningGroups, StopSignals};
 use crate::ui::{TermCaps, TerminalView};
 
 pub async fn watch(args: WatchArgs, redactor: &Redactor) -> Result<i32, CliError> {
-    let rules = Rules::load(&args.rules).map_err(|e| CliError::usage(e.to_string()))?;
+    let rules = Rules::load(&args.rules)?;
     let (environment, secrets) = super::environment(&args.runbook, redactor)?;
     if environment.get("metrics_url").is_none() && environment.get("base_url").is_none() {
-        return Err(CliError::usage(
-            "no target: pass --set metrics_url=https://api.example.org/metrics (or --set base_url=...)",
-        ));
+        return Err(CliError::NoWatchTarget);
     }
     let source = SourceConfig::scrape()
         .token_secret("metrics_token")
@@ -35,15 +33,12 @@ pub async fn watch(args: WatchArgs, redactor: &Redactor) -> Result<i32, CliError
         .specs
         .iter()
         .map(|spec| rules.live_rule(spec, &source))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| CliError::usage(e.to_string()))?;
-    let watch = Watch::new(live, rules.interval, rules.duration)
-        .map_err(|e| CliError::usage(e.to_string()))?
-        .rollback_window(rules.rollback_window);
+        .collect::<Result<Vec<_>, _>>()?;
+    let watch =
+        Watch::new(live, rules.interval, rules.duration)?.rollback_window(rules.rollback_window);
     let runbook = Runbook::builder(format!("watch {}", args.rules.display()))
         .phase(Phase::watch("watch", "Watch").step(Step::check("rules", "Alert rules", watch)))
-        .build()
-        .map_err(|e| CliError::usage(e.to_string()))?;
+        .build()?;
     let view = Arc::new(TerminalView::new(TermCaps::detect()));
     let cancel = CancellationToken::new();
     let groups = Arc::new(RunningGroups::default());
@@ -69,31 +64,29 @@ pub async fn watch(args: WatchArgs, redactor: &Redactor) -> Result<i32, CliError
         .cancellation(cancel)
         .run_root(&args.run_dir)
         .run()
-        .await
-        .map_err(run_error)?;
+        .await?;
     interrupt.abort();
     let dir = run_directory(&args.run_dir, &record.run.run_id);
-    write_reports(&record, &dir).map_err(|e| CliError::failure(e.to_string()))?;
+    write_reports(&record, &dir).map_err(|source| CliError::Reports {
+        dir: dir.clone(),
+        run_id: record.run.run_id.clone(),
+        source,
+    })?;
     view.println(&format!("journal, reports and plots in {}", dir.display()));
     Ok(record.exit_code.unwrap_or(exit::STEP_FAILED))
 }
 
 pub fn replay(args: ReplayArgs) -> Result<i32, CliError> {
-    let rules = Rules::load(&args.rules).map_err(|e| CliError::usage(e.to_string()))?;
-    let journal = super::locate(&args.run, &args.run_dir)?;
-    let contents = read_journal(&journal).map_err(|e| CliError::usage(e.to_string()))?;
-    let record =
-        RunRecord::from_events(&contents.events).map_err(|e| CliError::usage(e.to_string()))?;
+    let rules = Rules::load(&args.rules)?;
+    let journal = runs::locate(&args.run, &args.run_dir)?;
+    let (record, _) = super::read_run(&journal)?;
     let series: Vec<_> = record
         .steps()
         .filter_map(|(_, s)| s.outcome.as_ref())
         .flat_map(|o| o.series.iter())
         .collect();
     if series.is_empty() {
-        return Err(CliError::usage(format!(
-            "run {} recorded no measurements over time (no watch step ran); nothing to replay",
-            record.run.run_id
-        )));
+        return Err(CliError::NothingToReplay(record.run.run_id));
     }
     let mut out = String::new();
     let mut would_roll_back = false;
@@ -115,9 +108,7 @@ pub fn replay(args: ReplayArgs) -> Result<i32, CliError> {
             );
             continue;
         };
-        let (comparison, window, keep, on_error) = rules
-            .judgement(spec)
-            .map_err(|e| CliError::usage(e.to_string()))?;
+        let (comparison, window, keep, on_error) = rules.judgement(spec)?;
         let tracker = RuleTracker::from_parts(comparison, spec.limit, window, keep, on_error);
         let transitions = tracker.replay(&recorded.points);
         let unit = spec

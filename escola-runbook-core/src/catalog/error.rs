@@ -166,7 +166,7 @@ impl fmt::Display for ParamsError {
 
 /// No entry of the catalog has that name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("no built-in {kind} is called `{name}`{}; `escola-runbook check --list` shows them all", crate::suggest::hint(suggestion.as_deref()))]
+#[error("no built-in {kind} is called `{name}`{}", crate::suggest::hint(suggestion.as_deref()))]
 pub struct UnknownName {
     /// Check or probe.
     pub kind: EntryKind,

@@ -39,6 +39,8 @@ use crate::notify::Notify;
 use crate::runbook_file::RunbookFile;
 use crate::smoke::SmokeCheck;
 
+mod automation;
+
 /// The runbook's name, as the document's title.
 pub const RUNBOOK_NAME: &str = "Escola Connect API — Runbook de Deploy";
 

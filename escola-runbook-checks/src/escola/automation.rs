@@ -1,0 +1,110 @@
+//! Which of the runbook's steps run as checks, decided by what the run is
+//! given: the rule every caller of the built-in runbook (the CLI, the
+//! examples, a team's own tool) shares, so that the same settings and
+//! secrets always automate the same steps.
+
+use std::path::PathBuf;
+
+use escola_runbook_core::{Environment, Secrets};
+
+use super::{
+    DATABASE_SECRET, EscolaConfig, METRICS_TOKEN_SECRET, MetricsConfig, SmokeTests, WEBHOOK_SECRET,
+};
+
+impl EscolaConfig {
+    /// The built-in runbook's configuration for a run with `environment`
+    /// and `secrets`, its commands in `app_dir`: each part whose target is
+    /// given becomes automated, every other stays a person's step.
+    ///
+    /// - setting `base_url`: the native smoke suite (without it the smoke
+    ///   tests stay manual rather than a check that can only error);
+    /// - setting `metrics_url` or secret [`METRICS_TOKEN_SECRET`]: the
+    ///   metrics baseline and endpoint checks, and the alert watches;
+    /// - secret [`DATABASE_SECRET`]: the snapshot and the migrations/tables
+    ///   check of that database;
+    /// - secret [`WEBHOOK_SECRET`]: the notices are posted, not confirmed.
+    ///
+    /// Only the secrets' names are kept, never their values.
+    pub fn from_settings(app_dir: PathBuf, environment: &Environment, secrets: &Secrets) -> Self {
+        let secret_name = |name: &str| secrets.get(name).map(|_| name.to_owned());
+        EscolaConfig {
+            app_dir,
+            webhook_secret: secret_name(WEBHOOK_SECRET),
+            smoke: if environment.get("base_url").is_some() {
+                SmokeTests::default()
+            } else {
+                SmokeTests::Manual
+            },
+            metrics: (environment.get("metrics_url").is_some()
+                || secrets.get(METRICS_TOKEN_SECRET).is_some())
+            .then(MetricsConfig::default),
+            database_secret: secret_name(DATABASE_SECRET),
+            ..EscolaConfig::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use escola_runbook_core::Secret;
+
+    use super::*;
+
+    fn secrets(names: &[&str]) -> Secrets {
+        let mut secrets = Secrets::new();
+        for name in names {
+            secrets.insert(*name, Secret::new(format!("value of {name}")));
+        }
+        secrets
+    }
+
+    #[test]
+    fn with_nothing_given_every_part_stays_manual() {
+        let config = EscolaConfig::from_settings(
+            PathBuf::from("/srv/app"),
+            &Environment::new("production"),
+            &Secrets::new(),
+        );
+        assert_eq!(config.app_dir, Path::new("/srv/app"));
+        assert!(matches!(config.smoke, SmokeTests::Manual));
+        assert_eq!(config.metrics, None);
+        assert_eq!(config.database_secret, None);
+        assert_eq!(config.webhook_secret, None);
+    }
+
+    #[test]
+    fn a_base_url_runs_the_native_smoke_suite() {
+        let environment = Environment::new("staging").with("base_url", "http://127.0.0.1:1");
+        let config = EscolaConfig::from_settings(".".into(), &environment, &Secrets::new());
+        assert!(matches!(config.smoke, SmokeTests::Native(_)));
+        assert_eq!(config.metrics, None, "base_url alone does not read metrics");
+    }
+
+    #[test]
+    fn a_metrics_url_or_token_automates_the_metrics_steps() {
+        let environment = Environment::new("p").with("metrics_url", "http://127.0.0.1:1/metrics");
+        let by_url = EscolaConfig::from_settings(".".into(), &environment, &Secrets::new());
+        assert_eq!(by_url.metrics, Some(MetricsConfig::default()));
+        let by_token = EscolaConfig::from_settings(
+            ".".into(),
+            &Environment::new("p"),
+            &secrets(&[METRICS_TOKEN_SECRET]),
+        );
+        assert_eq!(by_token.metrics, Some(MetricsConfig::default()));
+    }
+
+    #[test]
+    fn secrets_name_the_database_and_the_webhook_never_their_values() {
+        let config = EscolaConfig::from_settings(
+            ".".into(),
+            &Environment::new("p"),
+            &secrets(&[DATABASE_SECRET, WEBHOOK_SECRET, "unrelated"]),
+        );
+        assert_eq!(config.database_secret.as_deref(), Some(DATABASE_SECRET));
+        assert_eq!(config.webhook_secret.as_deref(), Some(WEBHOOK_SECRET));
+        let recorded = serde_json::to_string(&config).expect("the configuration serializes");
+        assert!(!recorded.contains("value of"), "{recorded}");
+    }
+}
