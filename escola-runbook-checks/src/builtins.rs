@@ -16,12 +16,13 @@ pub fn catalog() -> Catalog {
 /// Adds every built-in check to `catalog`.
 pub fn register(catalog: &mut Catalog) -> &mut Catalog {
     catalog.register::<crate::command::CommandParams>();
+    catalog
+        .register::<crate::coverage::CoverageParams>()
+        .register::<crate::changelog::ChangelogParams>()
+        .register::<crate::docs_freshness::DocsFreshnessParams>();
     // Checks still declared as parameter lists, through the adapter
     // (removed when every check has a params struct, issue #13).
     let mut specs = vec![
-        crate::coverage::spec(),
-        crate::changelog::spec(),
-        crate::docs_freshness::spec(),
         crate::log_scan::spec(),
         crate::log_scan::record_time_spec(),
         crate::http_json::spec(),

@@ -22,13 +22,17 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use escola_runbook_core::catalog::{Catalog, CatalogError, ParamProblem, ParamsError};
+use escola_runbook_core::catalog::{Catalog, CatalogError, CheckConfig, ParamProblem, ParamsError};
+use escola_runbook_core::duration::{self, Span};
 use escola_runbook_core::rules::{Comparison, Rule, Window as RuleWindow};
 use escola_runbook_core::{Check, ModelError, Phase, Runbook, Step, Watch, WatchError};
 use serde::{Deserialize, Serialize};
 
+use crate::changelog::ChangelogParams;
 use crate::command::CommandCheck;
+use crate::coverage::{CoverageParams, Percent};
 use crate::db::{DbSnapshotCheck, MigrationsCheck};
+use crate::docs_freshness::{DocsFreshnessParams, Since};
 use crate::metrics::Window;
 use crate::metrics::checks::{
     DEFAULT_COUNTER, DEFAULT_HISTOGRAM, LatencyBaselineCheck, MetricsEndpointCheck, SourceConfig,
@@ -362,7 +366,7 @@ fn owned(items: &[&str]) -> Vec<String> {
 }
 
 fn default_docs() -> Vec<String> {
-    owned(&crate::docs_freshness::RUNBOOK_DOCS)
+    crate::docs_freshness::default_files()
 }
 fn default_since() -> String {
     "last-tag".into()
@@ -560,14 +564,31 @@ impl EscolaConfig {
                     c.min,
                     c.report.display()
                 );
-                let mut p = vec![
-                    ("report", in_app(release, &c.report)),
-                    ("min", c.min.to_string()),
-                ];
-                if let Some(age) = &c.max_age {
-                    p.push(("max_age", age.clone()));
+                let max_age = c
+                    .max_age
+                    .as_deref()
+                    .map(|age| {
+                        duration::parse_in(age, duration::Range::LOOK_BACK)
+                            .map(Span::from)
+                            .map_err(|e| {
+                                ParamsError::check(
+                                    CoverageParams::NAME,
+                                    "max_age",
+                                    ParamProblem::Unusable {
+                                        reason: e.to_string(),
+                                    },
+                                )
+                            })
+                    })
+                    .transpose()?;
+                CoverageParams {
+                    report: release.join(&c.report),
+                    min: Percent(c.min),
+                    max_age,
+                    worst: crate::coverage::DEFAULT_WORST,
                 }
-                build(catalog, "coverage", p).map(|check| (title, check))
+                .build()
+                .map(|check| (title, check))
             })
             .transpose()?;
         let ci_status = self
@@ -590,30 +611,33 @@ impl EscolaConfig {
             .docs
             .as_ref()
             .map(|d| {
-                build(
-                    catalog,
-                    "docs-freshness",
-                    vec![
-                        ("repo", release.display().to_string()),
-                        ("files", d.files.join(",")),
-                        ("since", d.since.clone()),
-                    ],
-                )
+                let since = Since::parse(&d.since).map_err(|e| {
+                    ParamsError::check(
+                        DocsFreshnessParams::NAME,
+                        "since",
+                        ParamProblem::Unusable {
+                            reason: e.to_string(),
+                        },
+                    )
+                })?;
+                DocsFreshnessParams {
+                    repo: release.clone(),
+                    files: d.files.clone(),
+                    since,
+                }
+                .build()
             })
             .transpose()?;
         let changelog = self
             .changelog
             .as_ref()
             .map(|c| {
-                build(
-                    catalog,
-                    "changelog",
-                    vec![
-                        ("file", in_app(release, &c.file)),
-                        ("version", c.version.clone()),
-                        ("repo", release.display().to_string()),
-                    ],
-                )
+                ChangelogParams {
+                    file: release.join(&c.file),
+                    version: c.version.clone(),
+                    repo: release.clone(),
+                }
+                .build()
             })
             .transpose()?;
         let cdn_purge = self
