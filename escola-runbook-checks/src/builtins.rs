@@ -19,12 +19,12 @@ pub fn register(catalog: &mut Catalog) -> &mut Catalog {
     catalog
         .register::<crate::coverage::CoverageParams>()
         .register::<crate::changelog::ChangelogParams>()
-        .register::<crate::docs_freshness::DocsFreshnessParams>();
+        .register::<crate::docs_freshness::DocsFreshnessParams>()
+        .register::<crate::log_scan::LogScanParams>()
+        .register::<crate::log_scan::RecordTimeParams>();
     // Checks still declared as parameter lists, through the adapter
     // (removed when every check has a params struct, issue #13).
     let mut specs = vec![
-        crate::log_scan::spec(),
-        crate::log_scan::record_time_spec(),
         crate::http_json::spec(),
         crate::cache_purge::spec(),
         crate::notify::spec(),

@@ -18,7 +18,7 @@
 //! environment's `base_url` setting; [`SmokeTests::Script`] keeps the
 //! team's `./scripts/smoke.sh` as the alternative.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,6 +33,7 @@ use crate::command::CommandCheck;
 use crate::coverage::{CoverageParams, Percent};
 use crate::db::{DbSnapshotCheck, MigrationsCheck};
 use crate::docs_freshness::{DocsFreshnessParams, Since};
+use crate::log_scan::{LogScanParams, UtcOffset};
 use crate::metrics::Window;
 use crate::metrics::checks::{
     DEFAULT_COUNTER, DEFAULT_HISTOGRAM, LatencyBaselineCheck, MetricsEndpointCheck, SourceConfig,
@@ -547,8 +548,15 @@ fn build(
     catalog.build_from_pairs(name, &pairs)
 }
 
-fn in_app(app_dir: &Path, path: &Path) -> String {
-    app_dir.join(path).display().to_string()
+/// A configured value that does not parse, as the catalog reports one.
+fn unusable(check: &str, param: &str, e: impl std::fmt::Display) -> ParamsError {
+    ParamsError::check(
+        check,
+        param,
+        ParamProblem::Unusable {
+            reason: e.to_string(),
+        },
+    )
 }
 
 impl EscolaConfig {
@@ -570,15 +578,7 @@ impl EscolaConfig {
                     .map(|age| {
                         duration::parse_in(age, duration::Range::LOOK_BACK)
                             .map(Span::from)
-                            .map_err(|e| {
-                                ParamsError::check(
-                                    CoverageParams::NAME,
-                                    "max_age",
-                                    ParamProblem::Unusable {
-                                        reason: e.to_string(),
-                                    },
-                                )
-                            })
+                            .map_err(|e| unusable(CoverageParams::NAME, "max_age", e))
                     })
                     .transpose()?;
                 CoverageParams {
@@ -611,15 +611,8 @@ impl EscolaConfig {
             .docs
             .as_ref()
             .map(|d| {
-                let since = Since::parse(&d.since).map_err(|e| {
-                    ParamsError::check(
-                        DocsFreshnessParams::NAME,
-                        "since",
-                        ParamProblem::Unusable {
-                            reason: e.to_string(),
-                        },
-                    )
-                })?;
+                let since = Since::parse(&d.since)
+                    .map_err(|e| unusable(DocsFreshnessParams::NAME, "since", e))?;
                 DocsFreshnessParams {
                     repo: release.clone(),
                     files: d.files.clone(),
@@ -663,20 +656,26 @@ impl EscolaConfig {
             .app_log
             .as_ref()
             .map(|l| {
+                let name = LogScanParams::NAME;
                 let since = l
                     .since
                     .clone()
                     .unwrap_or_else(|| format!("value:{}", crate::log_scan::DEPLOY_STARTED_AT));
-                let mut p = vec![
-                    ("file", in_app(app, &l.file)),
-                    ("since", since),
-                    ("max", l.max_errors.to_string()),
-                    ("level", l.level.clone()),
-                ];
-                if let Some(offset) = &l.offset {
-                    p.push(("offset", offset.clone()));
+                let level = l.level.parse().map_err(|e| unusable(name, "level", e))?;
+                let offset = match &l.offset {
+                    Some(o) => o.parse().map_err(|e| unusable(name, "offset", e))?,
+                    None => UtcOffset::default(),
+                };
+                LogScanParams {
+                    file: app.join(&l.file),
+                    since,
+                    max: l.max_errors,
+                    level,
+                    offset,
+                    top: crate::log_scan::DEFAULT_TOP,
                 }
-                build(catalog, "log-scan", p).map(|check| (check, l.since.is_none(), l.blocking))
+                .build()
+                .map(|check| (check, l.since.is_none(), l.blocking))
             })
             .transpose()?;
         Ok(Automations {
