@@ -21,7 +21,10 @@ pub fn register(catalog: &mut Catalog) -> &mut Catalog {
         .register::<crate::changelog::ChangelogParams>()
         .register::<crate::docs_freshness::DocsFreshnessParams>()
         .register::<crate::log_scan::LogScanParams>()
-        .register::<crate::log_scan::RecordTimeParams>();
+        .register::<crate::log_scan::RecordTimeParams>()
+        .register::<crate::db::DbSnapshotParams>()
+        .register::<crate::db::MigrationsParams>()
+        .register::<crate::db::SyncBacklogParams>();
     // Checks still declared as parameter lists, through the adapter
     // (removed when every check has a params struct, issue #13).
     let mut specs = vec![
@@ -31,7 +34,6 @@ pub fn register(catalog: &mut Catalog) -> &mut Catalog {
         crate::smoke::spec(),
     ];
     specs.extend(crate::metrics::checks::specs());
-    specs.extend(crate::db::checks::specs());
     for spec in specs {
         legacy_spec::register(catalog, spec);
     }

@@ -52,7 +52,7 @@ pub const WEBHOOK_SECRET: &str = "webhook_url";
 
 /// The secret name the CLI looks for to automate the database steps
 /// (`mysql://USER:PASSWORD@HOST:PORT/DB`).
-pub const DATABASE_SECRET: &str = crate::db::checks::DEFAULT_SECRET;
+pub const DATABASE_SECRET: &str = crate::db::DEFAULT_SECRET;
 
 /// The secret the CLI looks for to turn the metrics steps into checks.
 pub const METRICS_TOKEN_SECRET: &str = crate::metrics::checks::DEFAULT_TOKEN_SECRET;
