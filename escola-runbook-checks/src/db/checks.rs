@@ -12,7 +12,7 @@ pub use super::params::DEFAULT_SECRET;
 use super::params::{
     DbSnapshotParams, MigrationsParams, SyncBacklogParams, check_timeouts, set_timeouts,
 };
-use super::snapshot::{SnapshotOptions, create, row_counts};
+use super::snapshot::{SnapshotOptions, create};
 use super::sql::ident;
 use super::{DbTarget, DbTimeouts, Session, mask_url};
 
@@ -153,83 +153,7 @@ impl Check for DbSnapshotCheck {
                 ));
             }
         };
-        let secs = (manifest.finished_at - manifest.started_at).num_milliseconds() as f64 / 1000.0;
-        let mut outcome = Outcome::passed(format!(
-            "snapshot of {} written: {} rows in {} files, {} bytes compressed",
-            manifest
-                .databases
-                .iter()
-                .map(|d| d.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
-            manifest.total_rows,
-            manifest.files.len(),
-            manifest.total_bytes
-        ))
-        .with_evidence("path", path.display().to_string())
-        .with_evidence("manifest sha256", &manifest_sha)
-        .with_evidence(
-            "server",
-            format!("{} ({})", manifest.server, manifest.server_version),
-        )
-        .with_evidence(
-            "consistency",
-            format!(
-                "{}: {}",
-                manifest.consistency.method, manifest.consistency.caveat
-            ),
-        )
-        .with_evidence(
-            "size",
-            format!(
-                "{} bytes compressed, {} bytes of SQL",
-                manifest.total_bytes,
-                manifest.files.iter().map(|f| f.sql_bytes).sum::<u64>()
-            ),
-        );
-        if let Some(b) = &manifest.binlog {
-            outcome =
-                outcome.with_evidence("binlog position", format!("{}:{}", b.file, b.position));
-        }
-        if let Some(g) = &manifest.gtid {
-            outcome = outcome.with_evidence("gtid", g);
-        }
-        if let Some(text) = manifest.consistency.global_read_lock() {
-            outcome = outcome.with_evidence("global read lock", text);
-        }
-        let counts = row_counts(&manifest);
-        let shown: Vec<String> = counts
-            .iter()
-            .take(50)
-            .map(|(t, n)| format!("{t}: {n}"))
-            .collect();
-        let more = counts.len().saturating_sub(shown.len());
-        outcome = outcome.with_evidence(
-            "rows per table",
-            if more > 0 {
-                format!(
-                    "{}\n(and {more} more tables; see manifest.json)",
-                    shown.join("\n")
-                )
-            } else {
-                shown.join("\n")
-            },
-        );
-        if manifest.consistency.global_read_lock_ms.is_none() {
-            outcome.status = escola_runbook_core::Status::Warned;
-            outcome
-                .summary
-                .push_str("; without the global read lock (see consistency)");
-        }
-        outcome
-            .with_measurement("snapshot_rows", manifest.total_rows as f64, Some("rows"))
-            .with_measurement("snapshot_bytes", manifest.total_bytes as f64, Some("bytes"))
-            .with_measurement("snapshot_duration", secs, Some("s"))
-            .with_value(
-                "snapshot.path",
-                serde_json::json!(path.display().to_string()),
-            )
-            .with_value("snapshot.manifest_sha256", serde_json::json!(manifest_sha))
+        super::snapshot::evidence::outcome(&path, &manifest, &manifest_sha)
     }
 }
 
