@@ -474,9 +474,20 @@ fn default_worst() -> usize {
 /// A percentage, written as a number (`85.5`) or as text with or without
 /// a percent sign (`"85.5%"`), so `-p min=85%` reads as the runbook says
 /// it. The range (0 to 100) is checked by [`CoverageParams`]' build.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-#[serde(transparent)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Percent(pub f64);
+
+/// A whole percentage is written as an integer (`85`, not `85.0`).
+impl Serialize for Percent {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let whole = self.0.fract() == 0.0 && (0.0..=100.0).contains(&self.0);
+        if whole {
+            s.serialize_u64(self.0 as u64)
+        } else {
+            s.serialize_f64(self.0)
+        }
+    }
+}
 
 impl<'de> Deserialize<'de> for Percent {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

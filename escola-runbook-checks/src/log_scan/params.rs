@@ -197,9 +197,9 @@ pub struct LogScanParams {
     pub file: PathBuf,
     /// Window start: an RFC 3339 time (2026-11-29T02:30:00Z; without
     /// offset: in `offset`), a duration back from now (30m, 2h), or
-    /// value:KEY (a time an earlier step recorded). Text, because a time
-    /// without an offset means one in `offset`; the build writes it back
-    /// with its offset.
+    /// value:KEY (a time an earlier step recorded).
+    // Text, not `Since`: a time without an offset is read in `offset`, so
+    // the build reads it, and writes it back with its offset.
     pub since: String,
     /// Error lines tolerated in the window; fails above it.
     #[serde(default)]
