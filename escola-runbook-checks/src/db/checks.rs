@@ -224,19 +224,15 @@ fn short_version(v: &str) -> &str {
     v.rsplit('\\').next().unwrap_or(v)
 }
 
-async fn rows(
+/// The first column of every row of `sql` (one `?` bound to `db`). The
+/// error is the driver's: shown through [`redact`], which masks URLs.
+async fn strings(
     conn: &mut Session,
     sql: &str,
-    params: Vec<mysql_async::Value>,
-) -> Result<Vec<Row>, String> {
-    conn.exec(sql, params)
-        .await
-        .map_err(|e| mask_url(&e.to_string()))
-}
-
-/// The first column of every row of `sql` (one `?` bound to `db`).
-async fn strings(conn: &mut Session, sql: &str, db: &str) -> Result<Vec<String>, String> {
-    Ok(rows(conn, sql, vec![db.into()])
+    db: &str,
+) -> Result<Vec<String>, mysql_async::Error> {
+    Ok(conn
+        .exec::<Row, _, _>(sql, (db,))
         .await?
         .iter()
         .filter_map(|r| r.get_opt::<String, usize>(0).and_then(Result::ok))
@@ -290,7 +286,10 @@ impl MigrationsCheck {
         {
             Ok(r) => r,
             Err(e) => {
-                return Outcome::check_error(format!("cannot list tables: {}", redact(ctx, &e)));
+                return Outcome::check_error(format!(
+                    "cannot list tables: {}",
+                    redact(ctx, &e.to_string())
+                ));
             }
         };
         let missing: Vec<&String> = wanted.iter().filter(|t| !present.contains(t)).collect();
@@ -316,7 +315,7 @@ impl MigrationsCheck {
             {
                 Ok(r) => r,
                 Err(e) => {
-                    return Outcome::check_error(format!("cannot list columns: {}", redact(ctx, &e)));
+                    return Outcome::check_error(format!("cannot list columns: {}", redact(ctx, &e.to_string())));
                 }
             };
             for (t, c) in self.params.columns() {
@@ -325,12 +324,12 @@ impl MigrationsCheck {
                 }
             }
         }
-        let versions: Vec<(String, bool)> = match rows(
-            conn,
-            "SELECT version, executed_at IS NOT NULL FROM doctrine_migration_versions ORDER BY version",
-            vec![],
-        )
-        .await
+        let versions: Vec<(String, bool)> = match conn
+            .exec::<Row, _, _>(
+                "SELECT version, executed_at IS NOT NULL FROM doctrine_migration_versions ORDER BY version",
+                (),
+            )
+            .await
         {
             Ok(r) => r
                 .iter()
@@ -340,7 +339,7 @@ impl MigrationsCheck {
                     Some((v, done))
                 })
                 .collect(),
-            Err(e) => return Outcome::check_error(format!("cannot read doctrine_migration_versions: {}", redact(ctx, &e))),
+            Err(e) => return Outcome::check_error(format!("cannot read doctrine_migration_versions: {}", redact(ctx, &e.to_string()))),
         };
         let applied: Vec<&str> = versions
             .iter()
