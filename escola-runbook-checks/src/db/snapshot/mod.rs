@@ -111,7 +111,7 @@ impl SnapshotOptions {
         SnapshotOptions {
             out_dir: out_dir.into(),
             databases: Vec::new(),
-            threads: 4,
+            threads: super::params::DEFAULT_THREADS,
             chunk_rows: 500_000,
             statement_bytes: 1 << 20,
             zstd_level: 3,
