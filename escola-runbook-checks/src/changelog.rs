@@ -4,11 +4,14 @@
 //! release tag of the repository (and not tagged already).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use escola_runbook_core::catalog::{CheckConfig, ParamsError};
+use escola_runbook_core::schemars::{self, JsonSchema};
 use escola_runbook_core::{Check, CheckParams, Ctx, Description, Outcome, async_trait};
+use serde::{Deserialize, Serialize};
 
 use crate::git::{self, GitError, Repo};
-use crate::legacy_spec::{CheckSpec, ParamSpec};
 
 /// One `## ` section of a changelog.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -164,6 +167,62 @@ fn quote(text: &str) -> String {
     )
 }
 
+/// CHANGELOG.md has a non-empty section for the planned semver version,
+/// greater than the latest release tag.
+///
+/// The parameters of [`ChangelogCheck`], declared once (see
+/// [`CheckConfig`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangelogParams {
+    /// Path of the Keep a Changelog file; its `## [X.Y.Z] - YYYY-MM-DD`
+    /// sections are read.
+    #[serde(default = "default_file")]
+    pub file: PathBuf,
+    /// The planned version, semver MAJOR.MINOR.PATCH (a leading `v` is
+    /// accepted), e.g. 2.4.0.
+    pub version: String,
+    /// Git work tree whose release tags (vX.Y.Z or X.Y.Z, pre-releases
+    /// ignored) the version must exceed; `none` skips the comparison.
+    #[serde(default = "default_repo")]
+    pub repo: PathBuf,
+}
+
+/// The `repo` that means "do not compare with tags".
+pub const NO_REPO: &str = "none";
+
+fn default_file() -> PathBuf {
+    PathBuf::from("CHANGELOG.md")
+}
+fn default_repo() -> PathBuf {
+    PathBuf::from(".")
+}
+
+impl ChangelogParams {
+    /// The repository to compare with, unless `repo` is [`NO_REPO`].
+    fn repo(&self) -> Option<&Path> {
+        (self.repo != Path::new(NO_REPO)).then_some(self.repo.as_path())
+    }
+}
+
+impl CheckConfig for ChangelogParams {
+    const NAME: &'static str = "changelog";
+
+    fn build(self) -> Result<Arc<dyn Check>, ParamsError> {
+        if let Err(e) = git::parse_version(&self.version) {
+            return Err(ParamsError::invalid(
+                Self::NAME,
+                "version",
+                format!(
+                    "has value `{}`, which is not semver ({e}); write e.g. 2.4.0",
+                    self.version
+                ),
+            ));
+        }
+        Ok(Arc::new(ChangelogCheck { params: self }))
+    }
+}
+
 /// The changelog has a section for the planned version, which is greater
 /// than the latest release tag.
 ///
@@ -175,9 +234,7 @@ fn quote(text: &str) -> String {
 /// ```
 #[derive(Debug, Clone)]
 pub struct ChangelogCheck {
-    file: PathBuf,
-    version: String,
-    repo: Option<PathBuf>,
+    params: ChangelogParams,
 }
 
 impl ChangelogCheck {
@@ -185,15 +242,17 @@ impl ChangelogCheck {
     /// the version is not compared with tags.
     pub fn new(file: impl Into<PathBuf>, version: impl Into<String>) -> Self {
         ChangelogCheck {
-            file: file.into(),
-            version: version.into(),
-            repo: None,
+            params: ChangelogParams {
+                file: file.into(),
+                version: version.into(),
+                repo: PathBuf::from(NO_REPO),
+            },
         }
     }
 
     /// The git repository whose release tags the version must exceed.
     pub fn repo(mut self, dir: impl Into<PathBuf>) -> Self {
-        self.repo = Some(dir.into());
+        self.params.repo = dir.into();
         self
     }
 }
@@ -203,10 +262,10 @@ impl Check for ChangelogCheck {
     fn describe(&self) -> Description {
         let mut verifies = format!(
             "{} has a section for {}, valid semver",
-            self.file.display(),
-            self.version
+            self.params.file.display(),
+            self.params.version
         );
-        if let Some(repo) = &self.repo {
+        if let Some(repo) = self.params.repo() {
             verifies.push_str(&format!(
                 " and greater than the latest release tag in {}",
                 repo.display()
@@ -216,21 +275,11 @@ impl Check for ChangelogCheck {
     }
 
     fn params(&self) -> Option<CheckParams> {
-        Some(
-            CheckParams::new("changelog")
-                .with("file", self.file.display().to_string())
-                .with("version", &self.version)
-                .with(
-                    "repo",
-                    self.repo
-                        .as_ref()
-                        .map_or_else(|| "none".to_owned(), |r| r.display().to_string()),
-                ),
-        )
+        CheckParams::of(&self.params).ok()
     }
 
     async fn run(&self, ctx: &Ctx) -> Outcome {
-        let planned = self.version.trim();
+        let planned = self.params.version.trim();
         let version = match git::parse_version(planned) {
             Ok(v) => v,
             Err(e) => {
@@ -240,19 +289,19 @@ impl Check for ChangelogCheck {
                 .with_evidence("planned version", planned);
             }
         };
-        let path = self.file.clone();
+        let path = self.params.file.clone();
         let sections = match tokio::task::spawn_blocking(move || read_sections(&path)).await {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => {
                 return Outcome::check_error(e.to_string())
-                    .with_evidence("changelog", self.file.display().to_string());
+                    .with_evidence("changelog", self.params.file.display().to_string());
             }
             Err(e) => return Outcome::check_error(format!("the changelog reader stopped: {e}")),
         };
         let names: Vec<&str> = sections.iter().map(|s| s.name.as_str()).collect();
         let listed = names.iter().take(8).copied().collect::<Vec<_>>().join(", ");
         let base = |o: Outcome| {
-            o.with_evidence("changelog", self.file.display().to_string())
+            o.with_evidence("changelog", self.params.file.display().to_string())
                 .with_evidence("planned version", version.to_string())
         };
         let Some(section) = sections
@@ -271,7 +320,7 @@ impl Check for ChangelogCheck {
             };
             return base(Outcome::failed(format!(
                 "{} has no section for {version}{hint}; sections found: {listed}",
-                self.file.display()
+                self.params.file.display()
             )))
             .with_evidence("sections found", listed);
         };
@@ -280,13 +329,13 @@ impl Check for ChangelogCheck {
             return base(Outcome::failed(format!(
                 "the section for {version} (line {}) of {} is empty; list the changes under it",
                 section.line,
-                self.file.display()
+                self.params.file.display()
             )))
             .with_evidence("section", quoted);
         }
         let mut outcome_note = None;
         let mut latest_text = None;
-        if let Some(dir) = &self.repo {
+        if let Some(dir) = self.params.repo() {
             match compare_with_tags(dir, &version).await {
                 Ok(TagVerdict::Greater(tag)) => {
                     latest_text = Some(tag);
@@ -335,16 +384,17 @@ impl Check for ChangelogCheck {
                 .unwrap_or_else(|| ", no date yet".into())
         );
         let mut outcome = match (&outcome_note, &latest_text) {
-            (Some(note), _) => {
-                Outcome::warned(format!("{} has a {heading}; {note}", self.file.display()))
-            }
+            (Some(note), _) => Outcome::warned(format!(
+                "{} has a {heading}; {note}",
+                self.params.file.display()
+            )),
             (None, Some(tag)) => Outcome::passed(format!(
                 "{} has a {heading}; {version} > latest release tag {tag}",
-                self.file.display()
+                self.params.file.display()
             )),
             (None, None) => Outcome::passed(format!(
                 "{} has a {heading} (tags not compared: no repository given)",
-                self.file.display()
+                self.params.file.display()
             )),
         };
         outcome = base(outcome);
@@ -375,50 +425,6 @@ async fn compare_with_tags(dir: &Path, version: &semver::Version) -> Result<TagV
         None => Ok(TagVerdict::NoTags {
             shallow: repo.is_shallow().await?,
         }),
-    }
-}
-
-/// The registry entry for `changelog`.
-pub(crate) fn spec() -> CheckSpec {
-    const PARAMS: &[ParamSpec] = &[
-        ParamSpec {
-            name: "file",
-            help: "path of the Keep a Changelog file; its `## [X.Y.Z] - YYYY-MM-DD` sections are read",
-            required: false,
-            default: Some("CHANGELOG.md"),
-        },
-        ParamSpec {
-            name: "version",
-            help: "the planned version, semver MAJOR.MINOR.PATCH (a leading `v` is accepted), e.g. 2.4.0",
-            required: true,
-            default: None,
-        },
-        ParamSpec {
-            name: "repo",
-            help: "git work tree whose release tags (vX.Y.Z or X.Y.Z, pre-releases ignored) the version must exceed; `none` skips the comparison",
-            required: false,
-            default: Some("."),
-        },
-    ];
-    CheckSpec {
-        name: "changelog",
-        summary: "CHANGELOG.md has a non-empty section for the planned semver version, greater than the latest release tag",
-        params: PARAMS,
-        build: |p| {
-            let version = p.require("version")?;
-            if let Err(e) = git::parse_version(version) {
-                return Err(p.error(
-                    "version",
-                    format!("has value `{version}`, which is not semver ({e}); write e.g. 2.4.0"),
-                ));
-            }
-            let mut check = ChangelogCheck::new(p.require("file")?, version);
-            match p.require("repo")? {
-                "none" => {}
-                dir => check = check.repo(dir),
-            }
-            Ok(std::sync::Arc::new(check))
-        },
     }
 }
 
@@ -609,7 +615,7 @@ mod tests {
             ]))
             .unwrap();
         let params = check.params().unwrap();
-        assert_eq!(params.params["file"], "CHANGELOG.md");
+        assert_eq!(params.params.get("file"), None, "the default is left out");
         assert_eq!(params.params["repo"], "none");
         let again = spec.build(params.params.clone()).unwrap();
         assert_eq!(again.params(), Some(params));

@@ -16,13 +16,15 @@
 use std::collections::BTreeMap;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
+use escola_runbook_core::catalog::{CheckConfig, ParamsError};
+use escola_runbook_core::duration::{LookBack, Span, format_span};
+use escola_runbook_core::schemars::{self, JsonSchema};
 use escola_runbook_core::{Check, CheckParams, Ctx, Description, Outcome, async_trait};
 use quick_xml::events::{BytesStart, Event};
-
-use crate::legacy_spec::{CheckSpec, ParamSpec};
-use escola_runbook_core::duration::format_span;
+use serde::{Deserialize, Serialize};
 
 /// Which dialect the report was in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -435,6 +437,116 @@ fn common_dir(paths: &[&str]) -> usize {
     len
 }
 
+/// Line coverage in a Clover (PHPUnit) or Cobertura XML report is at
+/// least a minimum.
+///
+/// The parameters of [`CoverageCheck`], declared once (see
+/// [`CheckConfig`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CoverageParams {
+    /// Path of the coverage report: Clover XML (phpunit --coverage-clover
+    /// FILE) or Cobertura XML.
+    pub report: PathBuf,
+    /// Minimum line coverage in percent, 0-100 (`85` or `85%`); passes when
+    /// coverage >= min.
+    #[serde(default = "default_min")]
+    pub min: Percent,
+    /// Refuse (check error) a report older than this, by its timestamp or
+    /// file time (e.g. 2h, 1d); unset: any age.
+    #[serde(default)]
+    pub max_age: Option<Span<LookBack>>,
+    /// How many of the worst-covered files the evidence lists.
+    #[serde(default = "default_worst")]
+    pub worst: usize,
+}
+
+/// The runbook's threshold ("cobertura ≥ 85%").
+pub const DEFAULT_MIN: f64 = 85.0;
+
+fn default_min() -> Percent {
+    Percent(DEFAULT_MIN)
+}
+fn default_worst() -> usize {
+    DEFAULT_WORST
+}
+
+/// A percentage, written as a number (`85.5`) or as text with or without
+/// a percent sign (`"85.5%"`), so `-p min=85%` reads as the runbook says
+/// it. The range (0 to 100) is checked by [`CoverageParams`]' build.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Percent(pub f64);
+
+/// A whole percentage is written as an integer (`85`, not `85.0`).
+impl Serialize for Percent {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let whole = self.0.fract() == 0.0 && (0.0..=100.0).contains(&self.0);
+        if whole {
+            s.serialize_u64(self.0 as u64)
+        } else {
+            s.serialize_f64(self.0)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Percent {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Written {
+            Number(f64),
+            Text(String),
+        }
+        match Written::deserialize(d)? {
+            Written::Number(v) => Ok(Percent(v)),
+            Written::Text(text) => text
+                .trim()
+                .trim_end_matches('%')
+                .trim()
+                .parse()
+                .map(Percent)
+                .map_err(|_| {
+                    serde::de::Error::custom(format!(
+                        "`{text}` is not a percentage from 0 to 100 (write 85 or 85%)"
+                    ))
+                }),
+        }
+    }
+}
+
+impl JsonSchema for Percent {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Percent".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": ["number", "string"],
+            "description": "a percentage from 0 to 100 (85, 85.5 or \"85%\")",
+        })
+    }
+}
+
+impl CheckConfig for CoverageParams {
+    const NAME: &'static str = "coverage";
+
+    fn build(self) -> Result<Arc<dyn Check>, ParamsError> {
+        let min = self.min.0;
+        if !(min.is_finite() && (0.0..=100.0).contains(&min)) {
+            return Err(ParamsError::invalid(
+                Self::NAME,
+                "min",
+                format!("has value `{min}`, which is not a percentage from 0 to 100"),
+            ));
+        }
+        Ok(Arc::new(CoverageCheck { params: self }))
+    }
+}
+
 /// Line coverage at or above a threshold.
 ///
 /// ```
@@ -444,10 +556,7 @@ fn common_dir(paths: &[&str]) -> usize {
 /// ```
 #[derive(Debug, Clone)]
 pub struct CoverageCheck {
-    report: PathBuf,
-    min: f64,
-    worst: usize,
-    max_age: Option<Duration>,
+    params: CoverageParams,
 }
 
 /// Files listed as the worst covered, by default.
@@ -458,10 +567,12 @@ impl CoverageCheck {
     /// lines covered.
     pub fn new(report: impl Into<PathBuf>, min: f64) -> Self {
         CoverageCheck {
-            report: report.into(),
-            min,
-            worst: DEFAULT_WORST,
-            max_age: None,
+            params: CoverageParams {
+                report: report.into(),
+                min: Percent(min),
+                max_age: None,
+                worst: DEFAULT_WORST,
+            },
         }
     }
 
@@ -469,13 +580,13 @@ impl CoverageCheck {
     /// file's modification time when it has none): last week's report says
     /// nothing about the commit being deployed.
     pub fn max_age(mut self, age: Duration) -> Self {
-        self.max_age = Some(age);
+        self.params.max_age = Some(Span::from(age));
         self
     }
 
     /// How many of the worst-covered files the evidence lists.
     pub fn worst(mut self, n: usize) -> Self {
-        self.worst = n;
+        self.params.worst = n;
         self
     }
 }
@@ -487,43 +598,34 @@ impl Check for CoverageCheck {
             "coverage",
             format!(
                 "line coverage in {} is at least {}",
-                self.report.display(),
-                format_percent(self.min)
+                self.params.report.display(),
+                format_percent(self.params.min.0)
             ),
         )
     }
 
     fn params(&self) -> Option<CheckParams> {
-        let mut p = CheckParams::new("coverage")
-            .with("report", self.report.display().to_string())
-            .with("min", self.min.to_string());
-        if self.worst != DEFAULT_WORST {
-            p = p.with("worst", self.worst.to_string());
-        }
-        if let Some(age) = self.max_age {
-            p = p.with("max_age", format!("{}s", age.as_secs()));
-        }
-        Some(p)
+        CheckParams::of(&self.params).ok()
     }
 
     async fn run(&self, ctx: &Ctx) -> Outcome {
-        let path = self.report.clone();
+        let path = self.params.report.clone();
         let parsed = tokio::task::spawn_blocking(move || read(&path)).await;
         let report = match parsed {
             Ok(Ok(r)) => r,
             Ok(Err(e)) => {
                 return Outcome::check_error(e.to_string())
-                    .with_evidence("report", self.report.display().to_string());
+                    .with_evidence("report", self.params.report.display().to_string());
             }
             Err(e) => return Outcome::check_error(format!("the report reader stopped: {e}")),
         };
-        if let Some(max_age) = self.max_age {
+        if let Some(max_age) = self.params.max_age.map(Span::get) {
             let made = report
                 .generated
                 .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
                 .map(|t| (t, "its timestamp"))
                 .or_else(|| {
-                    std::fs::metadata(&self.report)
+                    std::fs::metadata(&self.params.report)
                         .and_then(|m| m.modified())
                         .ok()
                         .map(|t| {
@@ -536,23 +638,23 @@ impl Check for CoverageCheck {
             let Some((made, source)) = made else {
                 return Outcome::check_error(format!(
                     "cannot tell how old {} is (no timestamp, no modification time)",
-                    self.report.display()
+                    self.params.report.display()
                 ));
             };
             let age = (ctx.now() - made).to_std().unwrap_or_default();
             if age > max_age {
                 return Outcome::check_error(format!(
                     "coverage report {} is {} old (generated {}, by {source}), over the {} limit: regenerate it for the commit being deployed",
-                    self.report.display(),
+                    self.params.report.display(),
                     format_span(Duration::from_secs(age.as_secs())),
                     made.to_rfc3339(),
                     format_span(max_age)
                 ))
-                .with_evidence("report", self.report.display().to_string())
+                .with_evidence("report", self.params.report.display().to_string())
                 .with_evidence("line coverage", format_percent(report.percent));
             }
         }
-        let limit = format_percent(self.min);
+        let limit = format_percent(self.params.min.0);
         let figure = format_percent(report.percent);
         let counted = match report.totals {
             Some((valid, covered)) => format!(" ({covered}/{valid} lines)"),
@@ -562,12 +664,14 @@ impl Check for CoverageCheck {
             Some((0, _)) => Outcome::no_data(format!(
                 "{} report {} has no executable lines; nothing to judge against {limit}",
                 report.format.name(),
-                self.report.display()
+                self.params.report.display()
             )),
-            Some((valid, covered)) if covered as f64 * 100.0 >= self.min * valid as f64 => {
+            Some((valid, covered))
+                if covered as f64 * 100.0 >= self.params.min.0 * valid as f64 =>
+            {
                 Outcome::passed(format!("line coverage {figure}{counted} ≥ {limit} minimum"))
             }
-            None if report.percent >= self.min => {
+            None if report.percent >= self.params.min.0 => {
                 Outcome::passed(format!("line coverage {figure}{counted} ≥ {limit} minimum"))
             }
             _ => Outcome::failed(format!(
@@ -575,7 +679,7 @@ impl Check for CoverageCheck {
             )),
         };
         outcome = outcome
-            .with_evidence("report", self.report.display().to_string())
+            .with_evidence("report", self.params.report.display().to_string())
             .with_evidence("format", report.format.name())
             .with_evidence("line coverage", format!("{figure}{counted}"))
             .with_evidence("minimum", limit)
@@ -598,12 +702,12 @@ impl Check for CoverageCheck {
                 .total_cmp(&b.percent())
                 .then((b.lines_valid - b.lines_covered).cmp(&(a.lines_valid - a.lines_covered)))
         });
-        if self.worst > 0 && !ranked.is_empty() {
+        if self.params.worst > 0 && !ranked.is_empty() {
             let names: Vec<&str> = ranked.iter().map(|f| f.path.as_str()).collect();
             let cut = common_dir(&names);
             let lines: Vec<String> = ranked
                 .iter()
-                .take(self.worst)
+                .take(self.params.worst)
                 .map(|f| {
                     format!(
                         "{} {} ({}/{} lines)",
@@ -620,64 +724,6 @@ impl Check for CoverageCheck {
             );
         }
         outcome
-    }
-}
-
-/// Parses a percentage like `85`, `85%` or `85.5`.
-fn parse_min(text: &str) -> Option<f64> {
-    let v: f64 = text.trim().trim_end_matches('%').trim().parse().ok()?;
-    (v.is_finite() && (0.0..=100.0).contains(&v)).then_some(v)
-}
-
-/// The registry entry for `coverage`.
-pub(crate) fn spec() -> CheckSpec {
-    const PARAMS: &[ParamSpec] = &[
-        ParamSpec {
-            name: "report",
-            help: "path of the coverage report: Clover XML (phpunit --coverage-clover FILE) or Cobertura XML",
-            required: true,
-            default: None,
-        },
-        ParamSpec {
-            name: "min",
-            help: "minimum line coverage in percent, 0-100 (`85` or `85%`); passes when coverage >= min",
-            required: false,
-            default: Some("85"),
-        },
-        ParamSpec {
-            name: "max_age",
-            help: "refuse (check error) a report older than this, by its timestamp or file time (e.g. 2h, 1d); default: any age",
-            required: false,
-            default: None,
-        },
-        ParamSpec {
-            name: "worst",
-            help: "how many of the worst-covered files the evidence lists",
-            required: false,
-            default: Some("5"),
-        },
-    ];
-    CheckSpec {
-        name: "coverage",
-        summary: "line coverage in a Clover (PHPUnit) or Cobertura XML report is at least a minimum",
-        params: PARAMS,
-        build: |p| {
-            let min_text = p.require("min")?;
-            let min = parse_min(min_text).ok_or_else(|| {
-                p.error(
-                    "min",
-                    format!("has value `{min_text}`, which is not a percentage from 0 to 100"),
-                )
-            })?;
-            let worst = p.parse::<usize>("worst")?.unwrap_or(DEFAULT_WORST);
-            let mut check = CoverageCheck::new(p.require("report")?, min).worst(worst);
-            if let Some(age) =
-                p.duration_in("max_age", escola_runbook_core::duration::Range::LOOK_BACK)?
-            {
-                check = check.max_age(age);
-            }
-            Ok(std::sync::Arc::new(check))
-        },
     }
 }
 
@@ -952,7 +998,7 @@ mod tests {
         let p = crate::testing::pairs([("report", "build/clover.xml"), ("min", "85.5%")]);
         let check = spec.build_from_pairs(&p).unwrap();
         let params = check.params().unwrap();
-        assert_eq!(params.params["min"], "85.5");
+        assert_eq!(params.params["min"], 85.5);
         let again = spec.build(params.params.clone()).unwrap();
         assert_eq!(again.params(), Some(params));
         for bad in ["abc", "120", "-1"] {

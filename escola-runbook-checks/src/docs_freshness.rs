@@ -5,14 +5,16 @@
 //! reported as missing.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
-use escola_runbook_core::duration::{self, DurationError, Range};
+use escola_runbook_core::catalog::{CheckConfig, ParamsError};
+use escola_runbook_core::duration::{self, DurationError, Range, format_span};
+use escola_runbook_core::schemars::{self, JsonSchema};
 use escola_runbook_core::{Check, CheckParams, Ctx, Description, Outcome, async_trait};
+use serde::{Deserialize, Serialize};
 
 use crate::git::{Commit, Repo};
-use crate::legacy_spec::{CheckSpec, ParamSpec};
-use escola_runbook_core::duration::format_span;
 
 /// The documents the runbook names.
 pub const RUNBOOK_DOCS: [&str; 3] = [
@@ -61,6 +63,91 @@ impl Since {
     }
 }
 
+/// Written as the text [`Since::parse`] reads, so a round trip is exact.
+impl Serialize for Since {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.param())
+    }
+}
+
+impl<'de> Deserialize<'de> for Since {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Since::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+impl JsonSchema for Since {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "DocsSince".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "description": "`last-tag`, a duration back from now (30d, 36h) or a tag/commit (ref:v2.3.0)",
+        })
+    }
+}
+
+/// Each named document has a git commit since the last release tag (or
+/// within a window).
+///
+/// The parameters of [`DocsFreshnessCheck`], declared once (see
+/// [`CheckConfig`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DocsFreshnessParams {
+    /// Git work tree of the application.
+    #[serde(default = "default_repo")]
+    pub repo: PathBuf,
+    /// Paths relative to `repo`; each must have a commit in the window.
+    #[serde(default = "default_files")]
+    pub files: Vec<String>,
+    /// Window start: `last-tag` (highest vX.Y.Z tag), a duration back from
+    /// now by committer date (`30d`, `36h`), or a tag/commit
+    /// (`ref:v2.3.0`).
+    #[serde(default = "default_since")]
+    pub since: Since,
+}
+
+fn default_repo() -> PathBuf {
+    PathBuf::from(".")
+}
+/// [`RUNBOOK_DOCS`], owned.
+pub fn default_files() -> Vec<String> {
+    RUNBOOK_DOCS.iter().map(|s| (*s).to_owned()).collect()
+}
+fn default_since() -> Since {
+    Since::LastTag
+}
+
+impl CheckConfig for DocsFreshnessParams {
+    const NAME: &'static str = "docs-freshness";
+
+    fn build(self) -> Result<Arc<dyn Check>, ParamsError> {
+        if self.files.is_empty() {
+            return Err(ParamsError::invalid(
+                Self::NAME,
+                "files",
+                "is empty; give one path or more",
+            ));
+        }
+        if matches!(&self.since, Since::Ref(r) if r.is_empty()) {
+            return Err(ParamsError::invalid(
+                Self::NAME,
+                "since",
+                "is empty; give last-tag, a duration or a ref",
+            ));
+        }
+        Ok(Arc::new(DocsFreshnessCheck { params: self }))
+    }
+}
+
 /// Every named document changed since a point in the repository's history.
 ///
 /// ```
@@ -70,9 +157,7 @@ impl Since {
 /// ```
 #[derive(Debug, Clone)]
 pub struct DocsFreshnessCheck {
-    repo: PathBuf,
-    files: Vec<String>,
-    since: Since,
+    params: DocsFreshnessParams,
 }
 
 impl DocsFreshnessCheck {
@@ -83,9 +168,11 @@ impl DocsFreshnessCheck {
         S: Into<String>,
     {
         DocsFreshnessCheck {
-            repo: repo.into(),
-            files: files.into_iter().map(Into::into).collect(),
-            since,
+            params: DocsFreshnessParams {
+                repo: repo.into(),
+                files: files.into_iter().map(Into::into).collect(),
+                since,
+            },
         }
     }
 }
@@ -99,7 +186,7 @@ enum State {
 #[async_trait]
 impl Check for DocsFreshnessCheck {
     fn describe(&self) -> Description {
-        let since = match &self.since {
+        let since = match &self.params.since {
             Since::LastTag => "the last release tag".to_owned(),
             Since::Within(d) => format!("the last {}", format_span(*d)),
             Since::Ref(r) => r.clone(),
@@ -108,31 +195,26 @@ impl Check for DocsFreshnessCheck {
             "docs-freshness",
             format!(
                 "{} changed in git since {since} (repository {})",
-                self.files.join(", "),
-                self.repo.display()
+                self.params.files.join(", "),
+                self.params.repo.display()
             ),
         )
     }
 
     fn params(&self) -> Option<CheckParams> {
-        Some(
-            CheckParams::new("docs-freshness")
-                .with("repo", self.repo.display().to_string())
-                .with("files", self.files.join(","))
-                .with("since", self.since.param()),
-        )
+        CheckParams::of(&self.params).ok()
     }
 
     async fn run(&self, ctx: &Ctx) -> Outcome {
-        if self.files.is_empty() {
+        if self.params.files.is_empty() {
             return Outcome::check_error("no files to check; set `files`");
         }
-        let repo = match Repo::open(&self.repo).await {
+        let repo = match Repo::open(&self.params.repo).await {
             Ok(r) => r,
             Err(e) => return Outcome::check_error(e.to_string()),
         };
         // The point in history, as a git range start or a date.
-        let (range_start, cutoff, since_text) = match &self.since {
+        let (range_start, cutoff, since_text) = match &self.params.since {
             Since::LastTag => match repo.latest_release_tag().await {
                 Ok(Some(tag)) => {
                     let date = match repo.tag_date(&tag.name).await {
@@ -149,7 +231,7 @@ impl Check for DocsFreshnessCheck {
                     let shallow = repo.is_shallow().await.unwrap_or(false);
                     return Outcome::check_error(format!(
                         "{} has no release tag (vX.Y.Z){}; set `since` to a duration (e.g. 30d) or a ref",
-                        self.repo.display(),
+                        self.params.repo.display(),
                         if shallow {
                             ": it is a shallow clone, run `git fetch --tags --unshallow`"
                         } else {
@@ -168,7 +250,7 @@ impl Check for DocsFreshnessCheck {
                 Ok(None) => {
                     return Outcome::check_error(format!(
                         "`{r}` is not a tag or commit in {}; set `since` to last-tag, a duration (30d) or an existing ref",
-                        self.repo.display()
+                        self.params.repo.display()
                     ));
                 }
                 Err(e) => return Outcome::check_error(e.to_string()),
@@ -191,7 +273,7 @@ impl Check for DocsFreshnessCheck {
             }
         };
         let mut states = Vec::new();
-        for file in &self.files {
+        for file in &self.params.files {
             let state = async {
                 if !repo.exists_at_head(file).await? {
                     return Ok(State::Missing);
@@ -237,7 +319,7 @@ impl Check for DocsFreshnessCheck {
             };
             lines.push(ctx.redactor().redact(&line).into_owned());
         }
-        let total = self.files.len();
+        let total = self.params.files.len();
         let outcome = if stale.is_empty() {
             Outcome::passed(format!(
                 "{total} of {total} docs changed since {since_text}"
@@ -250,55 +332,10 @@ impl Check for DocsFreshnessCheck {
             ))
         };
         outcome
-            .with_evidence("repository", self.repo.display().to_string())
+            .with_evidence("repository", self.params.repo.display().to_string())
             .with_evidence("since", since_text)
             .with_evidence("files", lines.join("\n"))
             .with_measurement("stale_docs", stale.len() as f64, Some("files"))
-    }
-}
-
-/// The registry entry for `docs-freshness`.
-pub(crate) fn spec() -> CheckSpec {
-    const PARAMS: &[ParamSpec] = &[
-        ParamSpec {
-            name: "repo",
-            help: "git work tree of the application",
-            required: false,
-            default: Some("."),
-        },
-        ParamSpec {
-            name: "files",
-            help: "comma-separated paths relative to `repo`; each must have a commit in the window",
-            required: false,
-            default: Some("docs/api.md,docs/cache-strategy.md,docs/escola-module-todo.md"),
-        },
-        ParamSpec {
-            name: "since",
-            help: "window start: `last-tag` (highest vX.Y.Z tag), a duration back from now by committer date (`30d`, `36h`), or a tag/commit (`ref:v2.3.0`)",
-            required: false,
-            default: Some("last-tag"),
-        },
-    ];
-    CheckSpec {
-        name: "docs-freshness",
-        summary: "each named document has a git commit since the last release tag (or within a window)",
-        params: PARAMS,
-        build: |p| {
-            let files = p.list("files").unwrap_or_default();
-            if files.is_empty() {
-                return Err(p.error("files", "is empty; give comma-separated paths"));
-            }
-            let since_text = p.require("since")?;
-            if since_text.trim().is_empty() {
-                return Err(p.error("since", "is empty; give last-tag, a duration or a ref"));
-            }
-            Ok(std::sync::Arc::new(DocsFreshnessCheck::new(
-                p.require("repo")?,
-                files,
-                Since::parse(since_text)
-                    .map_err(|e| p.error("since", format!("is not usable: {e}")))?,
-            )))
-        },
     }
 }
 
@@ -555,10 +592,16 @@ mod tests {
         let spec = catalog.find("docs-freshness").unwrap();
         for since in ["last-tag", "36h", "ref:v2.3.0"] {
             let check = spec
-                .build_from_pairs(&crate::testing::pairs([("since", since)]))
+                .build_from_pairs(&crate::testing::pairs([
+                    ("since", since),
+                    ("files", "docs/api.md,docs/cache-strategy.md"),
+                ]))
                 .unwrap();
             let params = check.params().unwrap();
-            assert_eq!(params.params["files"], RUNBOOK_DOCS.join(","));
+            assert_eq!(
+                params.params["files"],
+                serde_json::json!(["docs/api.md", "docs/cache-strategy.md"])
+            );
             let again = spec.build(params.params.clone()).unwrap();
             assert_eq!(again.params(), Some(params));
         }

@@ -69,7 +69,7 @@ impl Repo {
         let repo = Repo {
             dir: dir.to_owned(),
         };
-        match repo.raw(&["rev-parse", "--is-inside-work-tree"]).await? {
+        match repo.run(&["rev-parse", "--is-inside-work-tree"]).await {
             Ok(out) if out.trim() == "true" => {}
             Ok(out) => {
                 return Err(GitError::NotARepo(
@@ -77,14 +77,18 @@ impl Repo {
                     format!("git says inside work tree: {}", out.trim()),
                 ));
             }
-            Err(stderr) => return Err(GitError::NotARepo(dir.to_owned(), stderr)),
+            Err(GitError::Failed { stderr, .. }) => {
+                return Err(GitError::NotARepo(dir.to_owned(), stderr));
+            }
+            Err(e) => return Err(e),
         }
         match repo
-            .raw(&["rev-parse", "--verify", "--quiet", "HEAD"])
-            .await?
+            .run(&["rev-parse", "--verify", "--quiet", "HEAD"])
+            .await
         {
             Ok(_) => Ok(repo),
-            Err(_) => Err(GitError::NoCommits(dir.to_owned())),
+            Err(GitError::Failed { .. }) => Err(GitError::NoCommits(dir.to_owned())),
+            Err(e) => Err(e),
         }
     }
 
@@ -93,9 +97,9 @@ impl Repo {
         &self.dir
     }
 
-    /// Runs git; the outer error is "could not start", the inner one is a
-    /// non-zero exit with stderr.
-    async fn raw(&self, args: &[&str]) -> Result<Result<String, String>, GitError> {
+    /// Runs git: its stdout, [`GitError::NotInstalled`] when it cannot
+    /// start, [`GitError::Failed`] (with stderr) on a non-zero exit.
+    pub async fn run(&self, args: &[&str]) -> Result<String, GitError> {
         let output = Command::new("git")
             .args(args)
             .current_dir(&self.dir)
@@ -114,21 +118,14 @@ impl Repo {
             .await
             .map_err(|e| GitError::NotInstalled(e.to_string()))?;
         if output.status.success() {
-            Ok(Ok(String::from_utf8_lossy(&output.stdout).into_owned()))
+            Ok(String::from_utf8_lossy(&output.stdout).into_owned())
         } else {
-            Ok(Err(String::from_utf8_lossy(&output.stderr)
-                .trim()
-                .to_owned()))
+            Err(GitError::Failed {
+                repo: self.dir.clone(),
+                args: args.join(" "),
+                stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+            })
         }
-    }
-
-    /// Runs git, turning a non-zero exit into [`GitError::Failed`].
-    pub async fn run(&self, args: &[&str]) -> Result<String, GitError> {
-        self.raw(args).await?.map_err(|stderr| GitError::Failed {
-            repo: self.dir.clone(),
-            args: args.join(" "),
-            stderr,
-        })
     }
 
     /// Every release tag (semver names without a pre-release part), highest
@@ -173,11 +170,12 @@ impl Repo {
     pub async fn commit(&self, reference: &str) -> Result<Option<Commit>, GitError> {
         let spec = format!("{reference}^{{commit}}");
         match self
-            .raw(&["log", "-1", "--no-walk", COMMIT_FORMAT, &spec, "--"])
-            .await?
+            .run(&["log", "-1", "--no-walk", COMMIT_FORMAT, &spec, "--"])
+            .await
         {
             Ok(out) => Ok(Commit::parse(&out)),
-            Err(_) => Ok(None),
+            Err(GitError::Failed { .. }) => Ok(None),
+            Err(e) => Err(e),
         }
     }
 
@@ -221,7 +219,11 @@ impl Repo {
         // pathspecs of the other commands, also in a subdirectory of a
         // repository.
         let spec = format!("HEAD:./{}", path.trim_start_matches("./"));
-        Ok(self.raw(&["cat-file", "-e", &spec]).await?.is_ok())
+        match self.run(&["cat-file", "-e", &spec]).await {
+            Ok(_) => Ok(true),
+            Err(GitError::Failed { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// Whether `path` has changes not committed yet.

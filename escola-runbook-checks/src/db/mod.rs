@@ -15,12 +15,14 @@ use mysql_async::{Conn, Opts, OptsBuilder};
 
 pub mod checks;
 pub mod lock;
+pub mod params;
 pub mod read_lock;
 pub mod restore;
 pub mod snapshot;
 pub(crate) mod sql;
 
 pub use checks::{DbSnapshotCheck, MigrationsCheck, SyncBacklogCheck};
+pub use params::{DEFAULT_SECRET, DbSnapshotParams, MigrationsParams, SyncBacklogParams};
 pub use restore::{
     RestoreError, RestoreOptions, RestoreReport, SnapshotListing, SnapshotStatus, VerifyError,
     VerifyReport, list, restore, verify,

@@ -18,17 +18,22 @@
 //! environment's `base_url` setting; [`SmokeTests::Script`] keeps the
 //! team's `./scripts/smoke.sh` as the alternative.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use escola_runbook_core::catalog::{Catalog, CatalogError, ParamProblem, ParamsError};
+use escola_runbook_core::catalog::{Catalog, CatalogError, CheckConfig, ParamProblem, ParamsError};
+use escola_runbook_core::duration::{self, Span};
 use escola_runbook_core::rules::{Comparison, Rule, Window as RuleWindow};
 use escola_runbook_core::{Check, ModelError, Phase, Runbook, Step, Watch, WatchError};
 use serde::{Deserialize, Serialize};
 
+use crate::changelog::ChangelogParams;
 use crate::command::CommandCheck;
+use crate::coverage::{CoverageParams, Percent};
 use crate::db::{DbSnapshotCheck, MigrationsCheck};
+use crate::docs_freshness::{DocsFreshnessParams, Since};
+use crate::log_scan::{LogScanParams, UtcOffset};
 use crate::metrics::Window;
 use crate::metrics::checks::{
     DEFAULT_COUNTER, DEFAULT_HISTOGRAM, LatencyBaselineCheck, MetricsEndpointCheck, SourceConfig,
@@ -49,7 +54,7 @@ pub const WEBHOOK_SECRET: &str = "webhook_url";
 
 /// The secret name the CLI looks for to automate the database steps
 /// (`mysql://USER:PASSWORD@HOST:PORT/DB`).
-pub const DATABASE_SECRET: &str = crate::db::checks::DEFAULT_SECRET;
+pub const DATABASE_SECRET: &str = crate::db::DEFAULT_SECRET;
 
 /// The secret the CLI looks for to turn the metrics steps into checks.
 pub const METRICS_TOKEN_SECRET: &str = crate::metrics::checks::DEFAULT_TOKEN_SECRET;
@@ -364,7 +369,7 @@ fn owned(items: &[&str]) -> Vec<String> {
 }
 
 fn default_docs() -> Vec<String> {
-    owned(&crate::docs_freshness::RUNBOOK_DOCS)
+    crate::docs_freshness::default_files()
 }
 fn default_since() -> String {
     "last-tag".into()
@@ -545,8 +550,15 @@ fn build(
     catalog.build_from_pairs(name, &pairs)
 }
 
-fn in_app(app_dir: &Path, path: &Path) -> String {
-    app_dir.join(path).display().to_string()
+/// A configured value that does not parse, as the catalog reports one.
+fn unusable(check: &str, param: &str, e: impl std::fmt::Display) -> ParamsError {
+    ParamsError::check(
+        check,
+        param,
+        ParamProblem::Unusable {
+            reason: e.to_string(),
+        },
+    )
 }
 
 impl EscolaConfig {
@@ -562,14 +574,23 @@ impl EscolaConfig {
                     c.min,
                     c.report.display()
                 );
-                let mut p = vec![
-                    ("report", in_app(release, &c.report)),
-                    ("min", c.min.to_string()),
-                ];
-                if let Some(age) = &c.max_age {
-                    p.push(("max_age", age.clone()));
+                let max_age = c
+                    .max_age
+                    .as_deref()
+                    .map(|age| {
+                        duration::parse_in(age, duration::Range::LOOK_BACK)
+                            .map(Span::from)
+                            .map_err(|e| unusable(CoverageParams::NAME, "max_age", e))
+                    })
+                    .transpose()?;
+                CoverageParams {
+                    report: release.join(&c.report),
+                    min: Percent(c.min),
+                    max_age,
+                    worst: crate::coverage::DEFAULT_WORST,
                 }
-                build(catalog, "coverage", p).map(|check| (title, check))
+                .build()
+                .map(|check| (title, check))
             })
             .transpose()?;
         let ci_status = self
@@ -592,30 +613,26 @@ impl EscolaConfig {
             .docs
             .as_ref()
             .map(|d| {
-                build(
-                    catalog,
-                    "docs-freshness",
-                    vec![
-                        ("repo", release.display().to_string()),
-                        ("files", d.files.join(",")),
-                        ("since", d.since.clone()),
-                    ],
-                )
+                let since = Since::parse(&d.since)
+                    .map_err(|e| unusable(DocsFreshnessParams::NAME, "since", e))?;
+                DocsFreshnessParams {
+                    repo: release.clone(),
+                    files: d.files.clone(),
+                    since,
+                }
+                .build()
             })
             .transpose()?;
         let changelog = self
             .changelog
             .as_ref()
             .map(|c| {
-                build(
-                    catalog,
-                    "changelog",
-                    vec![
-                        ("file", in_app(release, &c.file)),
-                        ("version", c.version.clone()),
-                        ("repo", release.display().to_string()),
-                    ],
-                )
+                ChangelogParams {
+                    file: release.join(&c.file),
+                    version: c.version.clone(),
+                    repo: release.clone(),
+                }
+                .build()
             })
             .transpose()?;
         let cdn_purge = self
@@ -641,20 +658,26 @@ impl EscolaConfig {
             .app_log
             .as_ref()
             .map(|l| {
+                let name = LogScanParams::NAME;
                 let since = l
                     .since
                     .clone()
                     .unwrap_or_else(|| format!("value:{}", crate::log_scan::DEPLOY_STARTED_AT));
-                let mut p = vec![
-                    ("file", in_app(app, &l.file)),
-                    ("since", since),
-                    ("max", l.max_errors.to_string()),
-                    ("level", l.level.clone()),
-                ];
-                if let Some(offset) = &l.offset {
-                    p.push(("offset", offset.clone()));
+                let level = l.level.parse().map_err(|e| unusable(name, "level", e))?;
+                let offset = match &l.offset {
+                    Some(o) => o.parse().map_err(|e| unusable(name, "offset", e))?,
+                    None => UtcOffset::default(),
+                };
+                LogScanParams {
+                    file: app.join(&l.file),
+                    since,
+                    max: l.max_errors,
+                    level,
+                    offset,
+                    top: crate::log_scan::DEFAULT_TOP,
                 }
-                build(catalog, "log-scan", p).map(|check| (check, l.since.is_none(), l.blocking))
+                .build()
+                .map(|check| (check, l.since.is_none(), l.blocking))
             })
             .transpose()?;
         Ok(Automations {

@@ -1,0 +1,234 @@
+//! Dumping data: the planned files shared among worker sessions, each
+//! table (or key range) streamed as INSERT statements into its file.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use escola_runbook_core::CancellationToken;
+use mysql_async::Value;
+use mysql_async::prelude::Queryable;
+
+use super::manifest::{FileEntry, FileKind};
+use super::plan::{Column, WorkItem};
+use super::write::{Sink, header};
+use super::{ProgressFn, SnapshotError, SnapshotOptions, SnapshotProgress, query_err};
+use crate::db::Session;
+use crate::db::sql::{self, ident};
+
+/// What the workers share: the queue of files and the progress counts.
+pub(super) struct Shared {
+    dir: PathBuf,
+    statement_bytes: usize,
+    zstd_level: i32,
+    cancel: CancellationToken,
+    progress: Option<ProgressFn>,
+    files_total: u64,
+    files_done: AtomicU64,
+    rows: AtomicU64,
+    sql_bytes: AtomicU64,
+    queue: Mutex<VecDeque<WorkItem>>,
+}
+
+impl Shared {
+    /// For `files_total` files written into `dir` as `opts` says.
+    pub(super) fn new(dir: PathBuf, opts: &SnapshotOptions, files_total: usize) -> Self {
+        Shared {
+            dir,
+            statement_bytes: opts.statement_bytes.max(1024),
+            zstd_level: opts.zstd_level,
+            cancel: opts.cancel.child_token(),
+            progress: opts.progress.clone(),
+            files_total: files_total as u64,
+            files_done: AtomicU64::new(0),
+            rows: AtomicU64::new(0),
+            sql_bytes: AtomicU64::new(0),
+            queue: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    fn report(&self) {
+        if let Some(p) = &self.progress {
+            p(&SnapshotProgress {
+                files_done: self.files_done.load(Ordering::Relaxed),
+                files_total: self.files_total,
+                rows: self.rows.load(Ordering::Relaxed),
+                sql_bytes: self.sql_bytes.load(Ordering::Relaxed),
+            });
+        }
+    }
+
+    fn next(&self) -> Option<WorkItem> {
+        self.queue.lock().ok()?.pop_front()
+    }
+}
+
+/// Dumps `items` on `workers` (one task each); returns the sessions and
+/// the files written, by index. The first real error wins.
+pub(super) async fn run_items(
+    workers: Vec<Session>,
+    items: Vec<WorkItem>,
+    shared: &Arc<Shared>,
+) -> Result<(Vec<Session>, Vec<(usize, FileEntry)>), SnapshotError> {
+    if let Ok(mut q) = shared.queue.lock() {
+        q.extend(items);
+    }
+    // A JoinSet aborts its workers when dropped: a snapshot stopped while
+    // they run leaves none writing into the directory being removed.
+    let mut handles = tokio::task::JoinSet::new();
+    for conn in workers {
+        let shared = Arc::clone(shared);
+        handles.spawn(async move {
+            let mut conn = conn;
+            let mut done = Vec::new();
+            while let Some(item) = shared.next() {
+                match dump_item(&mut conn, &item, &shared).await {
+                    Ok(entry) => {
+                        shared.files_done.fetch_add(1, Ordering::Relaxed);
+                        shared.report();
+                        done.push((item.index, entry));
+                    }
+                    Err(e) => {
+                        shared.cancel.cancel();
+                        return (conn, Err(e));
+                    }
+                }
+            }
+            (conn, Ok(done))
+        });
+    }
+    let mut conns = Vec::new();
+    let mut done = Vec::new();
+    let mut first_error = None;
+    while let Some(joined) = handles.join_next().await {
+        match joined {
+            Ok((conn, result)) => {
+                conns.push(conn);
+                match result {
+                    Ok(d) => done.extend(d),
+                    Err(e) => {
+                        // A cancellation caused by another worker's error is not the cause.
+                        if first_error.is_none()
+                            || matches!(first_error, Some(SnapshotError::Cancelled))
+                        {
+                            first_error = Some(e);
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                first_error.get_or_insert(SnapshotError::Query {
+                    during: "a snapshot worker".into(),
+                    message: e.to_string(),
+                });
+            }
+        }
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok((conns, done)),
+    }
+}
+
+async fn dump_item(
+    conn: &mut Session,
+    item: &WorkItem,
+    shared: &Shared,
+) -> Result<FileEntry, SnapshotError> {
+    let t = &item.table;
+    let columns: Vec<&Column> = t.columns.iter().filter(|c| !c.generated).collect();
+    let list = columns
+        .iter()
+        .map(|c| ident(&c.name))
+        .collect::<Vec<_>>()
+        .join(",");
+    let from = format!("{}.{}", ident(&t.db), ident(&t.name));
+    let (query, params) = match &item.range {
+        Some((lo, hi)) => {
+            let pk = ident(&t.primary_key[0]);
+            (
+                format!("SELECT {list} FROM {from} WHERE {pk} >= ? AND {pk} <= ?"),
+                mysql_async::Params::Positional(vec![lo.clone(), hi.clone()]),
+            )
+        }
+        None => (
+            format!("SELECT {list} FROM {from}"),
+            mysql_async::Params::Empty,
+        ),
+    };
+    let sink = Sink::open(shared.dir.join(&item.file), shared.zstd_level)?;
+    let mut buf: Vec<u8> = header(&t.db, &format!("data of {}", ident(&t.name))).into_bytes();
+    let prefix = format!("INSERT INTO {} ({list}) VALUES\n", ident(&t.name));
+    let mut rows = 0u64;
+    let mut file_rows = 0u64;
+    let mut in_statement = false;
+    let mut statements = 0u64;
+    let during = format!("reading {from}");
+    let (conn, answers) = conn.parts();
+    let mut result = answers
+        .within(conn.exec_iter(query, params))
+        .await
+        .map_err(query_err(during.clone()))?;
+    while let Some(row) = answers
+        .within(result.next())
+        .await
+        .map_err(query_err(during.clone()))?
+    {
+        if in_statement {
+            buf.extend_from_slice(b",\n(");
+        } else {
+            buf.extend_from_slice(prefix.as_bytes());
+            buf.push(b'(');
+            in_statement = true;
+        }
+        for (i, c) in columns.iter().enumerate() {
+            if i > 0 {
+                buf.push(b',');
+            }
+            sql::literal(&mut buf, row.as_ref(i).unwrap_or(&Value::NULL), c.kind);
+        }
+        buf.push(b')');
+        rows += 1;
+        if buf.len() >= shared.statement_bytes {
+            buf.extend_from_slice(b";\n");
+            in_statement = false;
+            shared.rows.fetch_add(rows, Ordering::Relaxed);
+            file_rows += rows;
+            rows = 0;
+            shared
+                .sql_bytes
+                .fetch_add(buf.len() as u64, Ordering::Relaxed);
+            sink.send(std::mem::take(&mut buf)).await?;
+            statements += 1;
+            if statements % 64 == 0 {
+                shared.report();
+            }
+            if shared.cancel.is_cancelled() {
+                drop(result);
+                return Err(SnapshotError::Cancelled);
+            }
+        }
+    }
+    drop(result);
+    if in_statement {
+        buf.extend_from_slice(b";\n");
+    }
+    shared.rows.fetch_add(rows, Ordering::Relaxed);
+    shared
+        .sql_bytes
+        .fetch_add(buf.len() as u64, Ordering::Relaxed);
+    sink.send(buf).await?;
+    let mut written = sink.finish().await?;
+    written.rows = file_rows + rows;
+    Ok(written.entry(FileKind::Data, &t.db, Some(t.name.clone()), item.chunk))
+}
+
+/// Puts each finished file at its planned index.
+pub(super) fn place(files: &mut [Option<FileEntry>], done: Vec<(usize, FileEntry)>) {
+    for (i, f) in done {
+        if let Some(slot) = files.get_mut(i) {
+            *slot = Some(f);
+        }
+    }
+}

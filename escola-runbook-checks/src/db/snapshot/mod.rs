@@ -1,0 +1,502 @@
+//! A consistent, streaming, parallel snapshot of MySQL/MariaDB databases as
+//! zstd-compressed SQL files with a sha256 manifest.
+//!
+//! Consistency: one control connection takes `FLUSH TABLES WITH READ LOCK`;
+//! while it is held every worker connection starts `START TRANSACTION WITH
+//! CONSISTENT SNAPSHOT`, the binlog/GTID position is read, the schema is
+//! read, and the non-transactional tables (MyISAM, Aria, MEMORY...) are
+//! dumped; then the lock is released and the transactional tables (InnoDB)
+//! are dumped from the shared point in time. Without the RELOAD privilege
+//! the lock is skipped: InnoDB tables stay consistent with each other (each
+//! worker's snapshot starts within milliseconds, but not provably at the same
+//! instant) and the manifest says so.
+//!
+//! Files are written to `.NAME.partial/` and renamed to `NAME/` only once the
+//! manifest is written and everything is fsynced: an interrupted snapshot
+//! never looks complete.
+//!
+//! By job: `plan` (what to dump), `dump` (data to files, in parallel),
+//! `write` (compressed, hashed files; the directory sealed),
+//! [`manifest`] (what the snapshot says about itself) and `evidence` (the
+//! check's outcome from a manifest).
+
+use std::fs::DirBuilder;
+use std::io;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use escola_runbook_core::{CancellationToken, Secret, format_duration};
+
+use super::read_lock::{self, Attempt, Blocker, DEFAULT_LOCK_TRIES, DEFAULT_LOCK_WAIT, Granted};
+use super::sql::ident;
+use super::{ConnectError, DbTarget, DbTimeouts, Session, mask_url};
+
+mod dump;
+pub(crate) mod evidence;
+pub mod manifest;
+mod plan;
+mod write;
+
+use manifest::LockHeld;
+pub use manifest::{
+    BinlogPosition, Consistency, DatabaseEntry, FORMAT, FileEntry, FileKind, MANIFEST, Manifest,
+    TableEntry, row_counts,
+};
+use plan::{Table, WorkItem};
+pub(crate) use write::hex_digest;
+
+/// Progress of a running snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SnapshotProgress {
+    /// Data files finished.
+    pub files_done: u64,
+    /// Data files planned.
+    pub files_total: u64,
+    /// Rows written so far.
+    pub rows: u64,
+    /// SQL bytes produced so far (before compression).
+    pub sql_bytes: u64,
+}
+
+/// A progress callback.
+pub type ProgressFn = Arc<dyn Fn(&SnapshotProgress) + Send + Sync>;
+
+/// How to take a snapshot.
+#[derive(Clone)]
+pub struct SnapshotOptions {
+    /// Parent directory; the snapshot becomes a subdirectory.
+    pub out_dir: PathBuf,
+    /// Databases to dump; empty means the one named in the URL.
+    pub databases: Vec<String>,
+    /// Parallel connections.
+    pub threads: usize,
+    /// Tables with more (estimated) rows and a single integer primary key
+    /// are split into ranges of about this many rows.
+    pub chunk_rows: u64,
+    /// Target size of one INSERT statement (a bigger row makes a bigger one).
+    pub statement_bytes: usize,
+    /// zstd level.
+    pub zstd_level: i32,
+    /// How long each try of the global read lock waits. While the lock is
+    /// pending every write on the server waits behind it, so keep it short.
+    pub lock_wait_timeout: Duration,
+    /// How many times to try the global read lock before refusing.
+    pub lock_tries: u32,
+    /// Connect and read timeouts for every session of the snapshot.
+    pub timeouts: DbTimeouts,
+    /// Stops the snapshot (the partial output is removed).
+    pub cancel: CancellationToken,
+    /// Called as data is written.
+    pub progress: Option<ProgressFn>,
+}
+
+impl std::fmt::Debug for SnapshotOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SnapshotOptions")
+            .field("out_dir", &self.out_dir)
+            .field("databases", &self.databases)
+            .field("threads", &self.threads)
+            .field("chunk_rows", &self.chunk_rows)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SnapshotOptions {
+    /// Defaults: 4 threads, 500 000-row chunks, 1 MiB statements, zstd 3,
+    /// 3 tries of 2 s for the global read lock, [`DbTimeouts::SNAPSHOT`].
+    pub fn new(out_dir: impl Into<PathBuf>) -> Self {
+        SnapshotOptions {
+            out_dir: out_dir.into(),
+            databases: Vec::new(),
+            threads: super::params::DEFAULT_THREADS,
+            chunk_rows: 500_000,
+            statement_bytes: 1 << 20,
+            zstd_level: 3,
+            lock_wait_timeout: DEFAULT_LOCK_WAIT,
+            lock_tries: DEFAULT_LOCK_TRIES,
+            timeouts: DbTimeouts::SNAPSHOT,
+            cancel: CancellationToken::new(),
+            progress: None,
+        }
+    }
+}
+
+/// Why a snapshot failed. The partial directory has been removed (or, if
+/// that failed too, has no manifest and is listed as incomplete).
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    /// Connection problem.
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    /// No database named, neither in the URL nor in the options.
+    #[error("no database to snapshot: name one in the URL (mysql://.../DB) or with --database")]
+    NoDatabase,
+    /// A named database does not exist.
+    #[error("database `{0}` does not exist on the server")]
+    UnknownDatabase(String),
+    /// A query failed.
+    #[error("{during}: {message}")]
+    Query {
+        /// What was being done.
+        during: String,
+        /// The server's message.
+        message: String,
+    },
+    /// Filesystem trouble.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The error.
+        source: io::Error,
+    },
+    /// Cancelled.
+    #[error("the snapshot was cancelled; no snapshot was kept")]
+    Cancelled,
+    /// The global read lock was not granted in any try: the snapshot was
+    /// not taken rather than hold up the server's writes any longer.
+    #[error(
+        "the global read lock (FLUSH TABLES WITH READ LOCK) on {server} was not granted within {} in {tries} {}, so no snapshot was taken (while it waits, every write on the server waits too); {}; try again when they are done, or allow a longer wait",
+        format_duration(*wait),
+        if *tries == 1 { "try" } else { "tries" },
+        blocked_by(blockers)
+    )]
+    ReadLockRefused {
+        /// host:port.
+        server: String,
+        /// The wait of each try.
+        wait: Duration,
+        /// How many tries.
+        tries: u32,
+        /// The sessions holding it up.
+        blockers: Vec<Blocker>,
+    },
+}
+
+fn blocked_by(blockers: &[Blocker]) -> String {
+    if blockers.is_empty() {
+        return "no session holding it up could be named (a lock held by a replication thread or a server without PROCESS privilege for this user)".into();
+    }
+    format!(
+        "held up by {}",
+        blockers
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ")
+    )
+}
+
+pub(super) fn query_err(
+    during: impl Into<String>,
+) -> impl FnOnce(mysql_async::Error) -> SnapshotError {
+    let during = during.into();
+    move |e| SnapshotError::Query {
+        during,
+        message: mask_url(&e.to_string()),
+    }
+}
+
+pub(super) fn io_err(path: &Path) -> impl FnOnce(io::Error) -> SnapshotError + '_ {
+    move |source| SnapshotError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Takes a snapshot of `opts.databases` (or the URL's database) into a new
+/// directory under `opts.out_dir`, and returns its path and manifest.
+pub async fn create(
+    url: &Secret,
+    opts: &SnapshotOptions,
+) -> Result<(PathBuf, Manifest), SnapshotError> {
+    let target = DbTarget::from_secret(url)?;
+    let databases: Vec<String> = if opts.databases.is_empty() {
+        target
+            .database()
+            .map(|d| vec![d.to_owned()])
+            .ok_or(SnapshotError::NoDatabase)?
+    } else {
+        opts.databases.clone()
+    };
+    let server = target.with_database(None).with_timeouts(opts.timeouts);
+    let started_at = Utc::now();
+
+    DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&opts.out_dir)
+        .map_err(io_err(&opts.out_dir))?;
+    let name = write::snapshot_name(&opts.out_dir, &databases[0], started_at);
+    let final_dir = opts.out_dir.join(&name);
+    let partial = opts.out_dir.join(format!(".{name}.partial"));
+    DirBuilder::new()
+        .mode(0o700)
+        .create(&partial)
+        .map_err(io_err(&partial))?;
+
+    // Removes the partial directory on every way out but success, including
+    // the future being dropped (a step timeout, Ctrl-C in the executor).
+    let mut guard = write::PartialDir(Some(partial.clone()));
+    // A stop ends the snapshot at once, whatever the server is doing.
+    let manifest = tokio::select! {
+        biased;
+        () = opts.cancel.cancelled() => Err(SnapshotError::Cancelled),
+        taken = take(&server, &databases, opts, &partial, started_at) => taken,
+    }?;
+    let finished = write::seal(&partial, &final_dir, &opts.out_dir, &manifest);
+    if finished.is_ok() {
+        guard.0 = None;
+    }
+    finished.map(|()| (final_dir, manifest))
+}
+
+const SESSION_SETUP: &[&str] = &[
+    "SET NAMES utf8mb4",
+    "SET time_zone = '+00:00'",
+    "SET SESSION net_write_timeout = 3600",
+    "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ",
+];
+
+/// Opens the control session: the session set up, the server's version.
+async fn control_session(server: &DbTarget) -> Result<(Session, String), SnapshotError> {
+    let mut control = server.connect().await?;
+    for stmt in SESSION_SETUP {
+        control
+            .query_drop(*stmt)
+            .await
+            .map_err(query_err("preparing the session"))?;
+    }
+    let version: String = control
+        .query_first("SELECT VERSION()")
+        .await
+        .map_err(query_err("reading the server version"))?
+        .unwrap_or_default();
+    Ok((control, version))
+}
+
+/// Opens `threads` worker sessions reading raw column bytes (latin1 text
+/// must reach the file unconverted).
+async fn worker_sessions(server: &DbTarget, threads: usize) -> Result<Vec<Session>, SnapshotError> {
+    let mut workers = Vec::with_capacity(threads);
+    for _ in 0..threads.max(1) {
+        let mut conn = server.connect().await?;
+        for stmt in SESSION_SETUP
+            .iter()
+            .copied()
+            .chain(["SET character_set_results = NULL"])
+        {
+            conn.query_drop(stmt)
+                .await
+                .map_err(query_err("preparing a worker session"))?;
+        }
+        workers.push(conn);
+    }
+    Ok(workers)
+}
+
+/// A database to dump: name, default character set and collation.
+type DbMeta = (String, String, String);
+
+/// Looks up each of `databases` and lists its tables.
+async fn read_databases(
+    control: &mut Session,
+    databases: &[String],
+) -> Result<(Vec<DbMeta>, Vec<Table>), SnapshotError> {
+    let mut meta = Vec::new();
+    let mut tables = Vec::new();
+    for db in databases {
+        let row: Option<(String, String)> = control
+            .exec_first(
+                "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?",
+                (db.as_str(),),
+            )
+            .await
+            .map_err(query_err(format!("looking up database `{db}`")))?;
+        let (charset, collation) = row.ok_or_else(|| SnapshotError::UnknownDatabase(db.clone()))?;
+        meta.push((db.clone(), charset, collation));
+        tables.extend(plan::read_tables(control, db).await?);
+    }
+    Ok((meta, tables))
+}
+
+/// Takes the global read lock (all sessions of the snapshot spared from
+/// the blockers it names): `None` without the privilege.
+async fn lock_writes(
+    control: &mut Session,
+    workers: &mut [Session],
+    server: &DbTarget,
+    opts: &SnapshotOptions,
+) -> Result<Option<Granted>, SnapshotError> {
+    let ours: Vec<u32> = std::iter::once(control.id())
+        .chain(workers.iter().map(Session::id))
+        .collect();
+    let (killer, _) = workers
+        .split_first_mut()
+        .ok_or_else(|| SnapshotError::Query {
+            during: "opening the worker sessions".into(),
+            message: "no worker session".into(),
+        })?;
+    match read_lock::take(
+        control,
+        killer,
+        opts.lock_wait_timeout,
+        opts.lock_tries,
+        &ours,
+    )
+    .await
+    .map_err(query_err(
+        "taking the global read lock (FLUSH TABLES WITH READ LOCK)",
+    ))? {
+        Attempt::Granted(granted) => Ok(Some(granted)),
+        Attempt::NoPrivilege => Ok(None),
+        Attempt::Refused { blockers } => Err(SnapshotError::ReadLockRefused {
+            server: server.server(),
+            wait: opts.lock_wait_timeout,
+            tries: opts.lock_tries.max(1),
+            blockers,
+        }),
+    }
+}
+
+/// The schema file of each database (under the lock, so that it matches
+/// the data), their database entries, and the text of their objects for
+/// the post-data files.
+async fn write_schemas(
+    control: &mut Session,
+    db_meta: &[DbMeta],
+    tables: &[Table],
+    dir: &Path,
+    zstd_level: i32,
+) -> Result<
+    (
+        Vec<Option<FileEntry>>,
+        Vec<DatabaseEntry>,
+        Vec<(String, String)>,
+    ),
+    SnapshotError,
+> {
+    let mut files = Vec::new();
+    let mut entries = Vec::new();
+    let mut post = Vec::new();
+    for (db, charset, collation) in db_meta {
+        control
+            .query_drop(format!("USE {}", ident(db)))
+            .await
+            .map_err(query_err(format!("switching to `{db}`")))?;
+        let mut text = write::header(db, "tables");
+        for t in tables.iter().filter(|t| &t.db == db) {
+            let create = plan::show_create(control, "TABLE", &t.name, 1).await?;
+            text.push_str(&format!(
+                "DROP TABLE IF EXISTS {};\n{create};\n\n",
+                ident(&t.name)
+            ));
+        }
+        let name = format!("{:04}-{}.schema.sql.zst", files.len(), write::sanitize(db));
+        files.push(Some(
+            write::write_text(dir, &name, &text, zstd_level)
+                .await?
+                .entry(FileKind::Schema, db, None, None),
+        ));
+        let objects = plan::read_objects(control, db).await?;
+        post.push((db.clone(), objects.text));
+        entries.push(DatabaseEntry {
+            name: db.clone(),
+            charset: charset.clone(),
+            collation: collation.clone(),
+            tables: Vec::new(),
+            views: objects.views,
+            routines: objects.routines,
+            triggers: objects.triggers,
+            events: objects.events,
+        });
+    }
+    Ok((files, entries, post))
+}
+
+async fn take(
+    server: &DbTarget,
+    databases: &[String],
+    opts: &SnapshotOptions,
+    dir: &Path,
+    started_at: DateTime<Utc>,
+) -> Result<Manifest, SnapshotError> {
+    let (mut control, server_version) = control_session(server).await?;
+    let (db_meta, tables) = read_databases(&mut control, databases).await?;
+    let mut workers = worker_sessions(server, opts.threads).await?;
+
+    // The point in time.
+    let lock = lock_writes(&mut control, &mut workers, server, opts).await?;
+    for conn in &mut workers {
+        conn.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+            .await
+            .map_err(query_err("starting the consistent snapshot"))?;
+    }
+    let (binlog, gtid) = plan::binlog_position(&mut control).await;
+    let (mut files, mut manifest_dbs, post) =
+        write_schemas(&mut control, &db_meta, &tables, dir, opts.zstd_level).await?;
+
+    // Plan data files; ranges are read inside the snapshot.
+    let tables: Vec<Arc<Table>> = tables.into_iter().map(Arc::new).collect();
+    let ranges = match workers.first_mut() {
+        Some(first) => plan::ranges(first, &tables, opts.chunk_rows).await?,
+        None => vec![Vec::new(); tables.len()],
+    };
+    let items = plan::work_items(&tables, ranges, files.len());
+    files.resize(files.len() + items.len(), None);
+    let shared = Arc::new(dump::Shared::new(dir.to_owned(), opts, items.len()));
+    let (non_tx, tx): (Vec<WorkItem>, Vec<WorkItem>) =
+        items.into_iter().partition(|i| !i.table.transactional);
+
+    // Non-transactional tables while writes are blocked, then release.
+    let (workers, done) = dump::run_items(workers, non_tx, &shared).await?;
+    dump::place(&mut files, done);
+    let held = lock.map(|l| LockHeld {
+        held_ms: l.at.elapsed().as_millis() as u64,
+        waited_ms: l.waited.as_millis() as u64,
+    });
+    if lock.is_some() {
+        control
+            .query_drop("UNLOCK TABLES")
+            .await
+            .map_err(query_err("releasing the global read lock"))?;
+    }
+    let (workers, done) = dump::run_items(workers, tx, &shared).await?;
+    dump::place(&mut files, done);
+    for mut conn in workers {
+        let _ = conn.query_drop("COMMIT").await;
+        conn.disconnect().await;
+    }
+
+    for (db, text) in post {
+        let name = format!("{:04}-{}.post.sql.zst", files.len(), write::sanitize(&db));
+        files.push(Some(
+            write::write_text(dir, &name, &text, opts.zstd_level)
+                .await?
+                .entry(FileKind::PostData, &db, None, None),
+        ));
+    }
+    control.disconnect().await;
+
+    let files: Vec<FileEntry> = files.into_iter().flatten().collect();
+    manifest::fill_tables(&mut manifest_dbs, &tables, &files);
+    Ok(Manifest {
+        format: FORMAT.into(),
+        tool: format!("escola-runbook {}", env!("CARGO_PKG_VERSION")),
+        server: server.display().trim_end_matches('/').to_owned(),
+        server_version,
+        started_at,
+        finished_at: Utc::now(),
+        consistency: manifest::consistency(held, manifest::non_transactional(&tables)),
+        binlog,
+        gtid,
+        total_rows: files.iter().map(|f| f.rows).sum(),
+        total_bytes: files.iter().map(|f| f.bytes).sum(),
+        restore_with: "mariadb -e 'CREATE DATABASE target'; then, for one source database, in manifest order: zstd -dc FILE... | mariadb target".into(),
+        databases: manifest_dbs,
+        files,
+    })
+}
