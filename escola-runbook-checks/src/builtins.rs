@@ -24,11 +24,15 @@ pub fn register(catalog: &mut Catalog) -> &mut Catalog {
         crate::docs_freshness::spec(),
         crate::log_scan::spec(),
         crate::log_scan::record_time_spec(),
+    ];
+    #[cfg(feature = "http")]
+    specs.extend([
         crate::http_json::spec(),
         crate::cache_purge::spec(),
         crate::notify::spec(),
         crate::smoke::spec(),
-    ];
+    ]);
+    #[cfg(feature = "metrics")]
     specs.extend(crate::metrics::checks::specs());
     specs.extend(crate::db::checks::specs());
     for spec in specs {

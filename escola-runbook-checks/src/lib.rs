@@ -4,24 +4,33 @@
 #![warn(missing_docs)]
 
 pub mod builtins;
+#[cfg(feature = "http")]
 pub mod cache_purge;
 pub mod changelog;
 pub mod command;
 pub mod coverage;
 pub mod db;
 pub mod docs_freshness;
+#[cfg(feature = "escola")]
 pub mod escola;
 pub mod git;
+#[cfg(feature = "http")]
 pub mod http;
+#[cfg(feature = "http")]
 pub mod http_json;
 pub mod legacy_spec;
 pub mod log_scan;
 pub mod markdown;
+#[cfg(feature = "metrics")]
 pub mod metrics;
+#[cfg(feature = "http")]
 pub mod notify;
+#[cfg(feature = "metrics")]
 pub mod rules_file;
 pub mod runbook_file;
+#[cfg(feature = "http")]
 pub mod smoke;
+#[cfg(feature = "escola")]
 pub mod source;
 #[cfg(test)]
 mod testing;
