@@ -16,6 +16,11 @@ pub fn catalog() -> Catalog {
 /// Adds every built-in check to `catalog`.
 pub fn register(catalog: &mut Catalog) -> &mut Catalog {
     catalog.register::<crate::command::CommandParams>();
+    #[cfg(feature = "http")]
+    catalog
+        .register::<crate::cache_purge::CachePurgeParams>()
+        .register::<crate::http_json::HttpJsonParams>()
+        .register::<crate::notify::NotifyParams>();
     // Checks still declared as parameter lists, through the adapter
     // (removed when every check has a params struct, issue #13).
     let mut specs = vec![
@@ -27,9 +32,6 @@ pub fn register(catalog: &mut Catalog) -> &mut Catalog {
     ];
     #[cfg(feature = "http")]
     specs.extend([
-        crate::http_json::spec(),
-        crate::cache_purge::spec(),
-        crate::notify::spec(),
         crate::smoke::spec(),
     ]);
     #[cfg(feature = "metrics")]

@@ -22,12 +22,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use escola_runbook_core::catalog::{Catalog, CatalogError, ParamProblem, ParamsError};
+use escola_runbook_core::catalog::{Catalog, CatalogError, CheckConfig, ParamProblem, ParamsError};
 use escola_runbook_core::rules::{Comparison, Rule, Window as RuleWindow};
 use escola_runbook_core::{Check, ModelError, Phase, Runbook, Step, Watch, WatchError};
 use serde::{Deserialize, Serialize};
 
+use crate::cache_purge::CachePurgeParams;
 use crate::command::CommandCheck;
+use crate::http::HttpParams;
+use crate::http_json::HttpJsonParams;
 use crate::db::{DbSnapshotCheck, MigrationsCheck};
 use crate::metrics::Window;
 use crate::metrics::checks::{
@@ -402,53 +405,28 @@ impl ChangelogConfig {
     }
 }
 
-/// The HTTP cache or CDN and how to purge it.
+/// The HTTP cache or CDN and how to purge it: the `cache-purge` check's
+/// parameters, and whether a failed purge stops the deploy. Unknown keys
+/// are refused by the flattened parameters (serde refuses every flattened
+/// key when this struct denies unknown fields itself).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct CachePurgeConfig {
-    /// The cache's purge endpoint (e.g. `http://varnish:6081`).
-    pub base_url: String,
-    /// Paths to purge (default `/v1/cidades`, `/v1/escolas`).
-    #[serde(default = "default_purge_paths")]
-    pub paths: Vec<String>,
-    /// `PURGE` (default), `BAN` or another method.
-    #[serde(default = "default_purge_method")]
-    pub method: String,
-    /// Host header, when the cache keys by the public host.
-    #[serde(default)]
-    pub host: Option<String>,
-    /// Secret sent as a Bearer token (CDN APIs).
-    #[serde(default)]
-    pub token_secret: Option<String>,
-    /// Statuses that count as purged (default `200-299`).
-    #[serde(default = "default_accept")]
-    pub accept: String,
+    /// The purge: endpoint, paths (default `/v1/cidades`, `/v1/escolas`),
+    /// method (default `PURGE`), Host header, accepted statuses (default
+    /// `200-299`), Bearer token secret, timeout.
+    #[serde(flatten)]
+    pub purge: CachePurgeParams,
     /// A failed purge stops the deploy (and so starts the rollback).
     /// Default false: a stale cache is reported, not worth a rollback.
     #[serde(default)]
     pub blocking: bool,
 }
 
-fn default_purge_paths() -> Vec<String> {
-    owned(&crate::cache_purge::RUNBOOK_PATHS)
-}
-fn default_purge_method() -> String {
-    "PURGE".into()
-}
-fn default_accept() -> String {
-    "200-299".into()
-}
-
 impl CachePurgeConfig {
     /// PURGE of the runbook's two paths at `base_url`.
     pub fn new(base_url: impl Into<String>) -> Self {
         CachePurgeConfig {
-            base_url: base_url.into(),
-            paths: default_purge_paths(),
-            method: default_purge_method(),
-            host: None,
-            token_secret: None,
-            accept: default_accept(),
+            purge: CachePurgeParams::new(base_url),
             blocking: false,
         }
     }
@@ -574,16 +552,17 @@ impl EscolaConfig {
             .ci_status
             .as_ref()
             .map(|c| {
-                let mut p = vec![
-                    ("url", c.url.clone()),
-                    ("path", c.path.clone()),
-                    ("op", c.op.clone()),
-                    ("value", c.value.clone()),
-                ];
-                if let Some(s) = &c.token_secret {
-                    p.push(("token_secret", s.clone()));
+                HttpJsonParams {
+                    url: c.url.clone(),
+                    path: c.path.clone(),
+                    op: c.op.clone(),
+                    value: c.value.clone(),
+                    http: HttpParams {
+                        token_secret: c.token_secret.clone(),
+                        ..HttpParams::default()
+                    },
                 }
-                build(catalog, "http-json", p)
+                .build()
             })
             .transpose()?;
         let docs = self
@@ -619,21 +598,7 @@ impl EscolaConfig {
         let cdn_purge = self
             .cdn_purge
             .as_ref()
-            .map(|c| {
-                let mut p = vec![
-                    ("base_url", c.base_url.clone()),
-                    ("paths", c.paths.join(",")),
-                    ("method", c.method.clone()),
-                    ("accept", c.accept.clone()),
-                ];
-                if let Some(h) = &c.host {
-                    p.push(("host", h.clone()));
-                }
-                if let Some(s) = &c.token_secret {
-                    p.push(("token_secret", s.clone()));
-                }
-                build(catalog, "cache-purge", p).map(|check| (check, c.blocking))
-            })
+            .map(|c| c.purge.clone().build().map(|check| (check, c.blocking)))
             .transpose()?;
         let app_log = self
             .app_log
@@ -1318,7 +1283,11 @@ mod tests {
     fn configuration_reads_from_json_with_defaults() {
         let config: CachePurgeConfig =
             serde_json::from_str(r#"{"base_url":"http://varnish:6081","method":"BAN"}"#).unwrap();
-        assert_eq!(config.paths, ["/v1/cidades", "/v1/escolas"]);
+        assert_eq!(config.purge.paths, ["/v1/cidades", "/v1/escolas"]);
+        assert!(
+            serde_json::from_str::<CachePurgeConfig>(r#"{"base_url":"http://v","pahts":[]}"#)
+                .is_err()
+        );
         let log: AppLogConfig = serde_json::from_str("{}").unwrap();
         assert_eq!(log, AppLogConfig::default());
         assert!(serde_json::from_str::<DocsConfig>(r#"{"sinse":"30d"}"#).is_err());
