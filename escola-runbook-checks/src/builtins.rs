@@ -20,7 +20,8 @@ pub fn register(catalog: &mut Catalog) -> &mut Catalog {
     catalog
         .register::<crate::cache_purge::CachePurgeParams>()
         .register::<crate::http_json::HttpJsonParams>()
-        .register::<crate::notify::NotifyParams>();
+        .register::<crate::notify::NotifyParams>()
+        .register::<crate::smoke::SmokeParams>();
     // Checks still declared as parameter lists, through the adapter
     // (removed when every check has a params struct, issue #13).
     let mut specs = vec![
@@ -30,10 +31,6 @@ pub fn register(catalog: &mut Catalog) -> &mut Catalog {
         crate::log_scan::spec(),
         crate::log_scan::record_time_spec(),
     ];
-    #[cfg(feature = "http")]
-    specs.extend([
-        crate::smoke::spec(),
-    ]);
     #[cfg(feature = "metrics")]
     specs.extend(crate::metrics::checks::specs());
     specs.extend(crate::db::checks::specs());
