@@ -22,6 +22,12 @@ pub fn register(catalog: &mut Catalog) -> &mut Catalog {
         .register::<crate::http_json::HttpJsonParams>()
         .register::<crate::notify::NotifyParams>()
         .register::<crate::smoke::SmokeParams>();
+    #[cfg(feature = "metrics")]
+    catalog
+        .register::<crate::metrics::checks::EndpointParams>()
+        .register::<crate::metrics::checks::BaselineParams>()
+        .register::<crate::metrics::checks::LatencyParams>()
+        .register::<crate::metrics::checks::ErrorRatioParams>();
     // Checks still declared as parameter lists, through the adapter
     // (removed when every check has a params struct, issue #13).
     let mut specs = vec![
@@ -31,8 +37,6 @@ pub fn register(catalog: &mut Catalog) -> &mut Catalog {
         crate::log_scan::spec(),
         crate::log_scan::record_time_spec(),
     ];
-    #[cfg(feature = "metrics")]
-    specs.extend(crate::metrics::checks::specs());
     specs.extend(crate::db::checks::specs());
     for spec in specs {
         legacy_spec::register(catalog, spec);

@@ -24,7 +24,7 @@ fn limit_or_none(text: &str) -> Result<Limit, String> {
 
 /// A size in bytes (`64MiB`, `200MB`, `1000000`).
 fn bytes(text: &str) -> Result<u64, String> {
-    escola_runbook_checks::metrics::source::parse_bytes(text)
+    escola_runbook_checks::metrics::source::parse_bytes(text).map_err(|e| e.to_string())
 }
 
 /// A duration limit, or none (`none`).

@@ -8,17 +8,22 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::borrow::Cow;
+
 use async_trait::async_trait;
 use escola_runbook_core::duration::{self, DurationError, Range};
+use escola_runbook_core::schemars;
 use escola_runbook_core::{Secret, format_duration};
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use tokio::sync::OnceCell;
+
+use crate::http::{ClientError, ClientPolicy};
 
 use super::compute::{self, Histogram, HistogramCollector, Labels, Series};
 use super::parse::{Format, ParseError, Sample, Shape, StreamParser};
 
-/// Default limit for one HTTP request.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default limit for one HTTP request: every HTTP check's.
+pub const DEFAULT_TIMEOUT: Duration = crate::http::DEFAULT_TIMEOUT;
 
 /// Default cap on one answer's body: a `/metrics` page or a Prometheus API
 /// answer larger than this is refused before it is held in memory.
@@ -40,13 +45,38 @@ pub fn format_bytes(n: u64) -> String {
     }
 }
 
+/// A body cap could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BytesError {
+    /// Not a number with a known unit.
+    #[error("`{text}` is not a size; write e.g. 64MiB, 200MB or 1000000 (bytes)")]
+    NotASize {
+        /// The text as written.
+        text: String,
+    },
+    /// More than a `u64` holds.
+    #[error("`{text}` is larger than this machine can address")]
+    TooBig {
+        /// The text as written.
+        text: String,
+    },
+    /// Under 1 KiB.
+    #[error("`{text}` is below 1 KiB; no metrics page fits")]
+    TooSmall {
+        /// The text as written.
+        text: String,
+    },
+}
+
 /// Parses a body cap: bytes (`1000000`) or with a unit, `KiB`, `MiB`,
 /// `GiB` (powers of 1024) or `KB`, `MB`, `GB` (powers of 1000); at least
 /// 1 KiB.
-pub fn parse_bytes(text: &str) -> Result<u64, String> {
+pub fn parse_bytes(text: &str) -> Result<u64, BytesError> {
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (number, unit) = t.split_at(split);
+    let not_a_size = || BytesError::NotASize { text: text.into() };
+    let too_big = || BytesError::TooBig { text: text.into() };
     let factor: u64 = match unit.trim() {
         "" | "B" => 1,
         "KiB" => 1 << 10,
@@ -55,25 +85,83 @@ pub fn parse_bytes(text: &str) -> Result<u64, String> {
         "KB" | "kB" => 1_000,
         "MB" => 1_000_000,
         "GB" => 1_000_000_000,
-        _ => {
-            return Err(format!(
-                "`{text}` is not a size; write e.g. 64MiB, 200MB or 1000000 (bytes)"
-            ));
-        }
+        _ => return Err(not_a_size()),
     };
-    let too_big = || format!("`{text}` is larger than this machine can address");
     let n: u64 = number.parse().map_err(|_| {
         if number.is_empty() {
-            format!("`{text}` is not a size; write e.g. 64MiB, 200MB or 1000000 (bytes)")
+            not_a_size()
         } else {
             too_big()
         }
     })?;
     let bytes = n.checked_mul(factor).ok_or_else(too_big)?;
     if bytes < 1024 {
-        return Err(format!("`{text}` is below 1 KiB; no metrics page fits"));
+        return Err(BytesError::TooSmall { text: text.into() });
     }
     Ok(bytes)
+}
+
+/// A body cap as a parameter: read with [`parse_bytes`] (or a whole
+/// number of bytes), written exactly (`64MiB`, `1500KiB`, `1000000`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteSize(pub u64);
+
+impl ByteSize {
+    /// [`DEFAULT_MAX_BODY`].
+    pub fn default_max_body() -> Self {
+        ByteSize(DEFAULT_MAX_BODY)
+    }
+}
+
+impl Serialize for ByteSize {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        const KIB: u64 = 1024;
+        const MIB: u64 = 1024 * 1024;
+        let n = self.0;
+        let text = if n % MIB == 0 {
+            format!("{}MiB", n / MIB)
+        } else if n % KIB == 0 {
+            format!("{}KiB", n / KIB)
+        } else {
+            n.to_string()
+        };
+        s.serialize_str(&text)
+    }
+}
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Written {
+            Number(u64),
+            Text(String),
+        }
+        let text = match Written::deserialize(d)? {
+            Written::Number(n) => n.to_string(),
+            Written::Text(t) => t,
+        };
+        parse_bytes(&text)
+            .map(ByteSize)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+impl schemars::JsonSchema for ByteSize {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> Cow<'static, str> {
+        "ByteSize".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "description": "a size: bytes, or with KiB, MiB, GiB, KB, MB, GB (64MiB); at least 1 KiB",
+        })
+    }
 }
 
 /// A source could not deliver.
@@ -222,6 +310,41 @@ impl Window {
     }
 }
 
+impl Serialize for Window {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Window::Cumulative => s.serialize_str("cumulative"),
+            Window::Last(d) => s.serialize_str(&duration::exact(*d)),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Window {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Window::parse(&text).map_err(|e| {
+            serde::de::Error::custom(format!("{e}; or write `cumulative`"))
+        })
+    }
+}
+
+impl schemars::JsonSchema for Window {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> Cow<'static, str> {
+        "Window".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "description": "`cumulative` (one scrape, since the process started) or a duration such as 5m (two scrapes that far apart)",
+        })
+    }
+}
+
 /// What a check needs from a source.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MetricsQuery {
@@ -278,28 +401,20 @@ pub trait MetricsSource: Send + Sync {
     async fn fetch(&self, query: &MetricsQuery) -> Result<MetricsData, SourceError>;
 }
 
-/// A client with `timeout` per request; zero means no limit (for tests on
-/// tokio's paused clock, where any pending timer would fire at once while
-/// the socket is busy).
-fn client(timeout: Duration) -> Result<reqwest::Client, String> {
-    let mut builder = reqwest::Client::builder()
-        .user_agent(concat!("escola-runbook/", env!("CARGO_PKG_VERSION")));
-    if !timeout.is_zero() {
-        builder = builder.timeout(timeout).connect_timeout(timeout);
-    }
-    builder.build().map_err(|e| e.to_string())
-}
-
+/// The client for `url` under the shared [`ClientPolicy`], built once per
+/// source. A zero `timeout` means no limit (for tests on tokio's paused
+/// clock, where any pending timer would fire at once while the socket is
+/// busy).
 async fn cached_client<'c>(
     cell: &'c OnceCell<reqwest::Client>,
     timeout: Duration,
     url: &str,
 ) -> Result<&'c reqwest::Client, SourceError> {
-    cell.get_or_try_init(|| async { client(timeout) })
+    cell.get_or_try_init(|| async { ClientPolicy::new(timeout).target(url).build() })
         .await
-        .map_err(|message| SourceError::Transport {
+        .map_err(|e: ClientError| SourceError::Transport {
             url: url.to_owned(),
-            message,
+            message: e.reason,
             timed_out: false,
         })
 }
