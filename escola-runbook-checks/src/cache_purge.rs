@@ -321,10 +321,7 @@ impl Check for CachePurgeCheck {
         let method = match reqwest::Method::from_bytes(p.method.as_bytes()) {
             Ok(m) => m,
             Err(_) => {
-                return Outcome::check_error(format!(
-                    "`{}` is not an HTTP method name",
-                    p.method
-                ));
+                return Outcome::check_error(format!("`{}` is not an HTTP method name", p.method));
             }
         };
         let urls: Vec<String> = p.paths.iter().map(|path| self.url_for(path)).collect();
@@ -569,7 +566,10 @@ mod tests {
         let again = spec.build(params.params.clone()).unwrap();
         assert_eq!(again.params(), Some(params));
         assert!(
-            again.describe().verifies.contains("BAN of /v1/cidades, /v1/escolas"),
+            again
+                .describe()
+                .verifies
+                .contains("BAN of /v1/cidades, /v1/escolas"),
             "{:?}",
             again.describe()
         );

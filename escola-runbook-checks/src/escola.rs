@@ -29,9 +29,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::cache_purge::CachePurgeParams;
 use crate::command::CommandCheck;
+use crate::db::{DbSnapshotCheck, MigrationsCheck};
 use crate::http::HttpParams;
 use crate::http_json::HttpJsonParams;
-use crate::db::{DbSnapshotCheck, MigrationsCheck};
 use crate::metrics::Window;
 use crate::metrics::checks::{
     DEFAULT_COUNTER, DEFAULT_HISTOGRAM, LatencyBaselineCheck, MetricsEndpointCheck, SourceConfig,

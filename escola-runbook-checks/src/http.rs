@@ -277,7 +277,11 @@ mod tests {
     #[test]
     fn loopback_targets_go_direct_and_others_keep_the_proxy() {
         let url = |u: &str| reqwest::Url::parse(u).unwrap();
-        for local in ["http://127.0.0.1:1/", "http://[::1]:8/x", "http://LOCALHOST/"] {
+        for local in [
+            "http://127.0.0.1:1/",
+            "http://[::1]:8/x",
+            "http://LOCALHOST/",
+        ] {
             assert!(is_loopback(&url(local)), "{local}");
         }
         assert!(!is_loopback(&url("http://10.0.0.1/")));

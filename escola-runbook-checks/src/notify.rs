@@ -234,9 +234,7 @@ impl CheckConfig for NotifyParams {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NoticeError {
     /// The run has no secret of that name.
-    #[error(
-        "secret `{name}` (the webhook URL) was not provided; pass --secret {name}=ENV_VAR"
-    )]
+    #[error("secret `{name}` (the webhook URL) was not provided; pass --secret {name}=ENV_VAR")]
     MissingSecret {
         /// The secret's name.
         name: String,

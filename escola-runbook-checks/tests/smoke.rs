@@ -626,7 +626,10 @@ fn the_registry_builds_smoke_and_params_round_trip() {
     assert_eq!(p.check, "smoke");
     assert_eq!(p.params["collection"], collection.to_str().unwrap());
     // Typed: the list is a list, the number a number, the span exact.
-    assert_eq!(p.params["var"], serde_json::json!(["escolaId=2", "token=abc"]));
+    assert_eq!(
+        p.params["var"],
+        serde_json::json!(["escolaId=2", "token=abc"])
+    );
     assert_eq!(p.params["concurrency"], 8);
     assert_eq!(p.params["timeout"], "3s");
     let again = spec.build(p.params.clone()).unwrap().params().unwrap();

@@ -322,9 +322,8 @@ impl Serialize for Window {
 impl<'de> Deserialize<'de> for Window {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
-        Window::parse(&text).map_err(|e| {
-            serde::de::Error::custom(format!("{e}; or write `cumulative`"))
-        })
+        Window::parse(&text)
+            .map_err(|e| serde::de::Error::custom(format!("{e}; or write `cumulative`")))
     }
 }
 

@@ -345,7 +345,9 @@ pub async fn run_suite(suite: &Suite, options: &SmokeOptions) -> Result<SmokeRep
             .iter()
             .flat_map(|(r, _, s)| std::iter::once(r).chain(s)),
     );
-    let client = ClientPolicy::new(options.timeout).targets(targets).build()?;
+    let client = ClientPolicy::new(options.timeout)
+        .targets(targets)
+        .build()?;
     let runner = Arc::new(Runner {
         client,
         redactors: [options.redactor.clone(), options.secrets.redactor().clone()],

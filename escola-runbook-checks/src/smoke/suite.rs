@@ -376,10 +376,7 @@ pub(crate) struct Undefined(pub(crate) String);
 
 /// `{{name}}` placeholders replaced from `vars`; the first undefined name is
 /// the error.
-pub(crate) fn substitute(
-    text: &str,
-    vars: &BTreeMap<String, String>,
-) -> Result<String, Undefined> {
+pub(crate) fn substitute(text: &str, vars: &BTreeMap<String, String>) -> Result<String, Undefined> {
     let mut out = String::with_capacity(text.len());
     let mut copied = 0;
     for (start, name, end) in placeholders(text) {

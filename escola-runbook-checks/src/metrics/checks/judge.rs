@@ -238,7 +238,10 @@ mod tests {
             endpoint(&required, &[true, false], 0),
             EndpointVerdict::Missing(vec!["b"])
         );
-        assert_eq!(endpoint(&required, &[true, true], 0), EndpointVerdict::Empty);
+        assert_eq!(
+            endpoint(&required, &[true, true], 0),
+            EndpointVerdict::Empty
+        );
         assert_eq!(endpoint(&[], &[], 3), EndpointVerdict::Healthy);
     }
 
@@ -251,7 +254,10 @@ mod tests {
             BaselineVerdict::TooFew { count: 10.0 }
         );
         let one_bucket = histogram(&[(f64::INFINITY, 50.0)]);
-        assert_eq!(baseline(Some(&one_bucket), 20.0), BaselineVerdict::NoBuckets);
+        assert_eq!(
+            baseline(Some(&one_bucket), 20.0),
+            BaselineVerdict::NoBuckets
+        );
         let h = histogram(&[(0.1, 50.0), (1.0, 100.0), (f64::INFINITY, 100.0)]);
         let BaselineVerdict::Recorded { count, quantiles } = baseline(Some(&h), 20.0) else {
             panic!("recorded");
@@ -311,9 +317,21 @@ mod tests {
     #[test]
     fn error_ratio_needs_traffic_and_is_inclusive_at_the_limit() {
         let r = |matched, total| Ratio { matched, total };
-        assert_eq!(error_ratio(&r(0.0, 0.0), 0.0, 0.01), RatioVerdict::TooLittle);
-        assert_eq!(error_ratio(&r(1.0, 50.0), 100.0, 0.01), RatioVerdict::TooLittle);
-        assert_eq!(error_ratio(&r(1.0, 100.0), 100.0, 0.01), RatioVerdict::Within(0.01));
-        assert_eq!(error_ratio(&r(2.0, 100.0), 100.0, 0.01), RatioVerdict::Over(0.02));
+        assert_eq!(
+            error_ratio(&r(0.0, 0.0), 0.0, 0.01),
+            RatioVerdict::TooLittle
+        );
+        assert_eq!(
+            error_ratio(&r(1.0, 50.0), 100.0, 0.01),
+            RatioVerdict::TooLittle
+        );
+        assert_eq!(
+            error_ratio(&r(1.0, 100.0), 100.0, 0.01),
+            RatioVerdict::Within(0.01)
+        );
+        assert_eq!(
+            error_ratio(&r(2.0, 100.0), 100.0, 0.01),
+            RatioVerdict::Over(0.02)
+        );
     }
 }

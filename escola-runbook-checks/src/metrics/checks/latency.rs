@@ -28,14 +28,18 @@ pub struct LatencyCheck {
 #[derive(Debug, thiserror::Error)]
 enum LimitError {
     /// The recorded baseline is not a positive number.
-    #[error("`{key}` is {value}, not a positive number of seconds; cannot derive the limit {limit}")]
+    #[error(
+        "`{key}` is {value}, not a positive number of seconds; cannot derive the limit {limit}"
+    )]
     NotPositive {
         key: String,
         value: serde_json::Value,
         limit: String,
     },
     /// No baseline was recorded.
-    #[error("cannot derive the limit {limit}: {source} (metrics-baseline records p50, p95 and p99)")]
+    #[error(
+        "cannot derive the limit {limit}: {source} (metrics-baseline records p50, p95 and p99)"
+    )]
     NoBaseline { limit: String, source: ValueError },
 }
 

@@ -161,9 +161,7 @@ impl<'de> Deserialize<'de> for Ratio {
             Written::Text(t) => t,
         };
         parse_ratio(&text).map(Ratio).ok_or_else(|| {
-            serde::de::Error::custom(format!(
-                "is `{text}`; write a ratio such as 0.01 or 1%"
-            ))
+            serde::de::Error::custom(format!("is `{text}`; write a ratio such as 0.01 or 1%"))
         })
     }
 }
