@@ -1,15 +1,20 @@
 //! "Record the baseline latency": P50/P95/P99 before the deploy, as values
 //! later steps read.
 
+use std::sync::Arc;
+
+use escola_runbook_core::catalog::{CheckConfig, ParamsError};
 use escola_runbook_core::{Check, CheckParams, Ctx, Description, Outcome, async_trait};
 
-use super::BASELINE_PREFIX;
 use super::evidence::{bounds_text, with_data_evidence};
 use super::gather::fetch;
 use super::judge::{self, BASELINE_QUANTILES, BaselineVerdict};
-use super::params::{BaselineParams, SourceConfig};
+use super::params::{BaselineParams, SourceConfig, check_min_requests};
 use crate::metrics::source::{MetricsQuery, Window};
 use crate::metrics::summary::{seconds_text, trim_float};
+
+/// Prefix of the values [`LatencyBaselineCheck`] records.
+pub const BASELINE_PREFIX: &str = "baseline.latency";
 
 /// "Record the baseline latency": P50/P95/P99 of the request histogram,
 /// stored as values `baseline.latency.p50`, `.p95`, `.p99` (seconds) and
@@ -53,6 +58,15 @@ impl LatencyBaselineCheck {
 /// The key under which the baseline of quantile `p` ("p95") is recorded.
 pub fn baseline_key(p: &str) -> String {
     format!("{BASELINE_PREFIX}.{p}")
+}
+
+impl CheckConfig for BaselineParams {
+    const NAME: &'static str = "metrics-baseline";
+
+    fn build(self) -> Result<Arc<dyn Check>, ParamsError> {
+        check_min_requests(Self::NAME, self.min_requests)?;
+        Ok(Arc::new(LatencyBaselineCheck::from_params(self)))
+    }
 }
 
 #[async_trait]

@@ -1,6 +1,9 @@
 //! "`/metrics` answers with the token": one authenticated GET, a valid
 //! exposition, and the metrics the runbook reads present.
 
+use std::sync::Arc;
+
+use escola_runbook_core::catalog::{CheckConfig, ParamsError};
 use escola_runbook_core::{
     Check, CheckParams, Ctx, Description, Outcome, Status, async_trait, format_duration,
 };
@@ -67,6 +70,28 @@ impl MetricsEndpointCheck {
     pub fn reject_anonymous(mut self, yes: bool) -> Self {
         self.params.reject_anonymous = yes;
         self
+    }
+}
+
+impl CheckConfig for EndpointParams {
+    const NAME: &'static str = "metrics-endpoint";
+
+    fn build(self) -> Result<Arc<dyn Check>, ParamsError> {
+        if self.source.kind != SourceKind::Scrape {
+            return Err(ParamsError::invalid(
+                Self::NAME,
+                "source",
+                "must be `scrape`: this check reads the app's /metrics itself",
+            ));
+        }
+        if self.source.every.is_some() {
+            return Err(ParamsError::invalid(
+                Self::NAME,
+                "every",
+                "does not apply: this check scrapes once",
+            ));
+        }
+        Ok(Arc::new(MetricsEndpointCheck::from_params(self)))
     }
 }
 

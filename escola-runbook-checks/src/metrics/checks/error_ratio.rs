@@ -1,11 +1,14 @@
 //! "Error ratio below threshold": the runbook's `5xx > 1%`.
 
+use std::sync::Arc;
+
+use escola_runbook_core::catalog::{CheckConfig, ParamsError};
 use escola_runbook_core::{Check, CheckParams, Ctx, Description, Outcome, async_trait};
 
 use super::evidence::with_data_evidence;
 use super::gather::fetch;
 use super::judge::{self, RatioVerdict};
-use super::params::{ErrorRatioParams, Ratio, SourceConfig};
+use super::params::{ErrorRatioParams, Ratio, SourceConfig, check_min_requests};
 use crate::metrics::compute::{self, StatusMatcher};
 use crate::metrics::source::{MetricsQuery, Window};
 use crate::metrics::summary::{percent_text, trim_float};
@@ -78,6 +81,17 @@ impl ErrorRatioCheck {
             self.errors.pattern(),
             percent_text(self.threshold())
         )
+    }
+}
+
+impl CheckConfig for ErrorRatioParams {
+    const NAME: &'static str = "metrics-error-ratio";
+
+    fn build(self) -> Result<Arc<dyn Check>, ParamsError> {
+        check_min_requests(Self::NAME, self.min_requests)?;
+        let matcher = StatusMatcher::new(&self.errors)
+            .map_err(|e| ParamsError::invalid(Self::NAME, "errors", e.to_string()))?;
+        Ok(Arc::new(ErrorRatioCheck::from_params(self, matcher)))
     }
 }
 

@@ -4,15 +4,18 @@
 use std::time::Duration;
 
 use escola_runbook_core::duration::Span;
+use std::sync::Arc;
+
+use escola_runbook_core::catalog::{CheckConfig, ParamsError};
 use escola_runbook_core::{
     Check, CheckParams, Ctx, Description, Outcome, Status, ValueError, async_trait,
 };
 
-use super::baseline_key;
+use super::baseline::baseline_key;
 use super::evidence::{labels_text, quantile_name, with_data_evidence};
 use super::gather::fetch;
 use super::judge::{self, LatencyVerdict};
-use super::params::{LatencyParams, SourceConfig};
+use super::params::{LatencyParams, SourceConfig, check_min_requests};
 use crate::metrics::source::{MetricsQuery, Window};
 use crate::metrics::summary::{percent_text, seconds_text, trim_float};
 
@@ -172,6 +175,39 @@ impl LatencyCheck {
             judge::latency_limit(self.threshold(), Some(relative)),
             Some(note),
         ))
+    }
+}
+
+impl CheckConfig for LatencyParams {
+    const NAME: &'static str = "metrics-latency";
+
+    fn build(self) -> Result<Arc<dyn Check>, ParamsError> {
+        if !(0.0..=1.0).contains(&self.quantile) {
+            return Err(ParamsError::invalid(
+                Self::NAME,
+                "quantile",
+                "must be between 0 and 1 (0.95 for P95)",
+            ));
+        }
+        if self
+            .baseline_factor
+            .is_some_and(|f| !(f.is_finite() && f > 0.0))
+        {
+            return Err(ParamsError::invalid(
+                Self::NAME,
+                "baseline_factor",
+                "must be a positive number, e.g. 1.5",
+            ));
+        }
+        if self.threshold.is_none() && self.baseline_factor.is_none() {
+            return Err(ParamsError::invalid(
+                Self::NAME,
+                "threshold",
+                "or `baseline_factor` is required: a limit such as 2s, or a multiple of the baseline such as 1.5",
+            ));
+        }
+        check_min_requests(Self::NAME, self.min_requests)?;
+        Ok(Arc::new(LatencyCheck::from_params(self)))
     }
 }
 

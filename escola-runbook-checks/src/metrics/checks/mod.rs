@@ -7,10 +7,11 @@
 //! decides nothing), and every verdict's summary carries the value, the
 //! condition and the limit.
 //!
-//! By job: [`params`] declares and validates what each check takes,
-//! `gather` reads the source, [`judge`] holds the verdicts as pure
-//! functions, `evidence` writes the shared text; each check's file wires
-//! the three into its `run`.
+//! By job: [`params`] declares what each check takes, `gather` reads the
+//! source, [`judge`] holds the verdicts as pure functions, `evidence`
+//! writes the shared text; each check's file validates its parameters
+//! (`CheckConfig::build`) and wires the three into its `run`. The modules
+//! import one another in that order only, never back.
 
 mod baseline;
 mod endpoint;
@@ -21,22 +22,13 @@ pub mod judge;
 mod latency;
 pub mod params;
 
-pub use baseline::{LatencyBaselineCheck, baseline_key};
+pub use baseline::{BASELINE_PREFIX, LatencyBaselineCheck, baseline_key};
 pub use endpoint::MetricsEndpointCheck;
 pub use error_ratio::ErrorRatioCheck;
 pub use gather::MissingUrl;
 pub use judge::boundary_advice;
 pub use latency::LatencyCheck;
 pub use params::{
-    BaselineParams, EndpointParams, ErrorRatioParams, LatencyParams, Ratio, SourceConfig,
-    SourceKind, parse_ratio,
+    BaselineParams, DEFAULT_COUNTER, DEFAULT_HISTOGRAM, DEFAULT_TOKEN_SECRET, EndpointParams,
+    ErrorRatioParams, LatencyParams, Ratio, SourceConfig, SourceKind, parse_ratio,
 };
-
-/// Default histogram of request durations.
-pub const DEFAULT_HISTOGRAM: &str = "http_request_duration_seconds";
-/// Default request counter.
-pub const DEFAULT_COUNTER: &str = "http_requests_total";
-/// Default name of the secret holding the Bearer token.
-pub const DEFAULT_TOKEN_SECRET: &str = "metrics_token";
-/// Prefix of the values [`LatencyBaselineCheck`] records.
-pub const BASELINE_PREFIX: &str = "baseline.latency";

@@ -1,24 +1,25 @@
 //! The metrics checks' parameters, declared once: where to read
 //! ([`SourceConfig`], flattened into each) and what each check judges.
-//! Validation happens here, in [`CheckConfig::build`]; the checks trust
-//! what they hold.
+//! Each check's file validates its struct in `CheckConfig::build`; the
+//! checks trust what they hold.
 
 use std::borrow::Cow;
-use std::sync::Arc;
 use std::time::Duration;
 
-use escola_runbook_core::Check;
-use escola_runbook_core::catalog::{CheckConfig, ParamsError};
+use escola_runbook_core::catalog::ParamsError;
 use escola_runbook_core::duration::Span;
 use escola_runbook_core::schemars::{self, JsonSchema};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::{
-    DEFAULT_COUNTER, DEFAULT_HISTOGRAM, DEFAULT_TOKEN_SECRET, ErrorRatioCheck,
-    LatencyBaselineCheck, LatencyCheck, MetricsEndpointCheck,
-};
 use crate::metrics::compute::StatusMatcher;
 use crate::metrics::source::{ByteSize, Window};
+
+/// Default histogram of request durations.
+pub const DEFAULT_HISTOGRAM: &str = "http_request_duration_seconds";
+/// Default request counter.
+pub const DEFAULT_COUNTER: &str = "http_requests_total";
+/// Default name of the secret holding the Bearer token.
+pub const DEFAULT_TOKEN_SECRET: &str = "metrics_token";
 
 /// Which kind of source.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -212,7 +213,7 @@ fn five_xx() -> String {
 }
 
 /// `min_requests` must be a number ≥ 0.
-fn check_min_requests(name: &str, n: f64) -> Result<(), ParamsError> {
+pub(super) fn check_min_requests(name: &str, n: f64) -> Result<(), ParamsError> {
     if n.is_finite() && n >= 0.0 {
         Ok(())
     } else {
@@ -227,7 +228,7 @@ fn check_min_requests(name: &str, n: f64) -> Result<(), ParamsError> {
 /// The /metrics endpoint answers with the Bearer token and a valid
 /// exposition.
 ///
-/// The parameters of [`MetricsEndpointCheck`]; it always scrapes, once.
+/// The parameters of [`MetricsEndpointCheck`](super::MetricsEndpointCheck); it always scrapes, once.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EndpointParams {
@@ -243,32 +244,10 @@ pub struct EndpointParams {
     pub reject_anonymous: bool,
 }
 
-impl CheckConfig for EndpointParams {
-    const NAME: &'static str = "metrics-endpoint";
-
-    fn build(self) -> Result<Arc<dyn Check>, ParamsError> {
-        if self.source.kind != SourceKind::Scrape {
-            return Err(ParamsError::invalid(
-                Self::NAME,
-                "source",
-                "must be `scrape`: this check reads the app's /metrics itself",
-            ));
-        }
-        if self.source.every.is_some() {
-            return Err(ParamsError::invalid(
-                Self::NAME,
-                "every",
-                "does not apply: this check scrapes once",
-            ));
-        }
-        Ok(Arc::new(MetricsEndpointCheck::from_params(self)))
-    }
-}
-
 /// Records baseline P50/P95/P99 latency (values
 /// baseline.latency.p50/p95/p99) for later steps.
 ///
-/// The parameters of [`LatencyBaselineCheck`].
+/// The parameters of [`LatencyBaselineCheck`](super::LatencyBaselineCheck).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BaselineParams {
@@ -298,19 +277,10 @@ impl BaselineParams {
     }
 }
 
-impl CheckConfig for BaselineParams {
-    const NAME: &'static str = "metrics-baseline";
-
-    fn build(self) -> Result<Arc<dyn Check>, ParamsError> {
-        check_min_requests(Self::NAME, self.min_requests)?;
-        Ok(Arc::new(LatencyBaselineCheck::from_params(self)))
-    }
-}
-
 /// A latency quantile (default P95) of the request histogram stays at or
 /// below a threshold.
 ///
-/// The parameters of [`LatencyCheck`].
+/// The parameters of [`LatencyCheck`](super::LatencyCheck).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LatencyParams {
@@ -357,43 +327,10 @@ impl LatencyParams {
     }
 }
 
-impl CheckConfig for LatencyParams {
-    const NAME: &'static str = "metrics-latency";
-
-    fn build(self) -> Result<Arc<dyn Check>, ParamsError> {
-        if !(0.0..=1.0).contains(&self.quantile) {
-            return Err(ParamsError::invalid(
-                Self::NAME,
-                "quantile",
-                "must be between 0 and 1 (0.95 for P95)",
-            ));
-        }
-        if self
-            .baseline_factor
-            .is_some_and(|f| !(f.is_finite() && f > 0.0))
-        {
-            return Err(ParamsError::invalid(
-                Self::NAME,
-                "baseline_factor",
-                "must be a positive number, e.g. 1.5",
-            ));
-        }
-        if self.threshold.is_none() && self.baseline_factor.is_none() {
-            return Err(ParamsError::invalid(
-                Self::NAME,
-                "threshold",
-                "or `baseline_factor` is required: a limit such as 2s, or a multiple of the baseline such as 1.5",
-            ));
-        }
-        check_min_requests(Self::NAME, self.min_requests)?;
-        Ok(Arc::new(LatencyCheck::from_params(self)))
-    }
-}
-
 /// The share of requests with an error status (default 5..) stays at or
 /// below a threshold.
 ///
-/// The parameters of [`ErrorRatioCheck`].
+/// The parameters of [`ErrorRatioCheck`](super::ErrorRatioCheck).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ErrorRatioParams {
@@ -430,16 +367,5 @@ impl ErrorRatioParams {
             window: five_minutes(),
             min_requests: judged_min_requests(),
         }
-    }
-}
-
-impl CheckConfig for ErrorRatioParams {
-    const NAME: &'static str = "metrics-error-ratio";
-
-    fn build(self) -> Result<Arc<dyn Check>, ParamsError> {
-        check_min_requests(Self::NAME, self.min_requests)?;
-        let matcher = StatusMatcher::new(&self.errors)
-            .map_err(|e| ParamsError::invalid(Self::NAME, "errors", e.to_string()))?;
-        Ok(Arc::new(ErrorRatioCheck::from_params(self, matcher)))
     }
 }
