@@ -144,6 +144,17 @@ pub enum SmokeError {
     Client(#[from] ClientError),
 }
 
+/// Why a body was not read as JSON.
+#[derive(Debug, thiserror::Error)]
+enum Unparsed {
+    /// Longer than [`BODY_LIMIT`]: only its start was read.
+    #[error("over {} MiB, not parsed", BODY_LIMIT >> 20)]
+    TooLarge,
+    /// Not JSON.
+    #[error(transparent)]
+    NotJson(serde_json::Error),
+}
+
 struct Prepared {
     name: String,
     method: Method,
@@ -562,9 +573,9 @@ impl Runner {
         };
         let json = || {
             if truncated {
-                return Err(format!("over {} MiB, not parsed", BODY_LIMIT >> 20));
+                return Err(Unparsed::TooLarge);
             }
-            serde_json::from_slice::<serde_json::Value>(body).map_err(|e| e.to_string())
+            serde_json::from_slice::<serde_json::Value>(body).map_err(Unparsed::NotJson)
         };
         match e {
             Expect::Status(s) => pass(name, s.to_string(), status.to_string(), status == *s),
