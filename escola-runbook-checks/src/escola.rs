@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use escola_runbook_core::catalog::{Catalog, CatalogError, CheckConfig, ParamProblem, ParamsError};
+use escola_runbook_core::catalog::{Catalog, CatalogError, CheckConfig, ParamsError};
 use escola_runbook_core::rules::{Comparison, Rule, Window as RuleWindow};
 use escola_runbook_core::{Check, ModelError, Phase, Runbook, Step, Watch, WatchError};
 use serde::{Deserialize, Serialize};
@@ -33,8 +33,9 @@ use crate::db::{DbSnapshotCheck, MigrationsCheck};
 use crate::http::HttpParams;
 use crate::http_json::HttpJsonParams;
 use crate::metrics::Window;
+use crate::metrics::checks::params as metrics_params;
 use crate::metrics::checks::{
-    DEFAULT_COUNTER, DEFAULT_HISTOGRAM, LatencyBaselineCheck, MetricsEndpointCheck, SourceConfig,
+    BaselineParams, DEFAULT_COUNTER, DEFAULT_HISTOGRAM, EndpointParams, SourceConfig,
 };
 use crate::metrics::compute::StatusMatcher;
 use crate::metrics::probe::{Measure, MetricsProbe};
@@ -198,21 +199,15 @@ pub struct MetricsConfig {
     pub token_secret: String,
     /// Baseline window: `cumulative` (one scrape, since the process
     /// started; the default) or a duration such as `1m` (two scrapes).
-    #[serde(default = "default_baseline_window")]
-    pub baseline_window: String,
+    #[serde(default = "metrics_params::cumulative")]
+    pub baseline_window: Window,
     /// Fewer requests than this in the window: the baseline is `no_data`.
-    #[serde(default = "default_baseline_min")]
+    #[serde(default = "metrics_params::baseline_min_requests")]
     pub baseline_min_requests: f64,
 }
 
 fn default_metrics_token() -> String {
     crate::metrics::checks::DEFAULT_TOKEN_SECRET.into()
-}
-fn default_baseline_window() -> String {
-    "cumulative".into()
-}
-fn default_baseline_min() -> f64 {
-    20.0
 }
 
 impl Default for MetricsConfig {
@@ -220,8 +215,8 @@ impl Default for MetricsConfig {
         MetricsConfig {
             url: None,
             token_secret: default_metrics_token(),
-            baseline_window: default_baseline_window(),
-            baseline_min_requests: default_baseline_min(),
+            baseline_window: metrics_params::cumulative(),
+            baseline_min_requests: metrics_params::baseline_min_requests(),
         }
     }
 }
@@ -238,24 +233,22 @@ impl MetricsConfig {
         }
     }
 
-    /// The two checks: baseline and endpoint.
+    /// The two checks, built from their parameter structs: baseline and
+    /// endpoint.
     fn checks(&self) -> Result<MetricsChecks, ParamsError> {
-        let window = Window::parse(&self.baseline_window).map_err(|e| {
-            ParamsError::check(
-                "metrics-baseline",
-                "window",
-                ParamProblem::Unusable {
-                    reason: format!("{e}; or write `cumulative`"),
-                },
-            )
-        })?;
-        let baseline = LatencyBaselineCheck::new(self.source())
-            .window(window)
-            .min_requests(self.baseline_min_requests);
-        let endpoint = MetricsEndpointCheck::new()
-            .source(self.source())
-            .require([DEFAULT_HISTOGRAM, DEFAULT_COUNTER]);
-        Ok((Arc::new(baseline), Arc::new(endpoint)))
+        let baseline = BaselineParams {
+            window: self.baseline_window,
+            min_requests: self.baseline_min_requests,
+            ..BaselineParams::new(self.source())
+        }
+        .build()?;
+        let endpoint = EndpointParams {
+            source: self.source(),
+            require: owned(&[DEFAULT_HISTOGRAM, DEFAULT_COUNTER]),
+            reject_anonymous: false,
+        }
+        .build()?;
+        Ok((baseline, endpoint))
     }
 }
 

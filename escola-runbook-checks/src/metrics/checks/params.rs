@@ -187,13 +187,15 @@ impl JsonSchema for Ratio {
 fn default_histogram() -> String {
     DEFAULT_HISTOGRAM.into()
 }
-fn cumulative() -> Window {
+/// The baseline's default window: the counters since the process started.
+pub fn cumulative() -> Window {
     Window::Cumulative
 }
 fn five_minutes() -> Window {
     Window::Last(Duration::from_secs(300))
 }
-fn baseline_min_requests() -> f64 {
+/// The fewest requests a baseline is taken from, by default.
+pub fn baseline_min_requests() -> f64 {
     20.0
 }
 fn judged_min_requests() -> f64 {
@@ -267,7 +269,8 @@ pub struct BaselineParams {
 }
 
 impl BaselineParams {
-    pub(super) fn new(source: SourceConfig) -> Self {
+    /// A baseline from `source` with the defaults.
+    pub fn new(source: SourceConfig) -> Self {
         BaselineParams {
             source,
             histogram: default_histogram(),
