@@ -346,8 +346,8 @@ pub struct HttpJsonParams {
     /// replaced by the environment setting `name` (e.g.
     /// .../commits/{commit}/status with the setting commit=SHA).
     pub url: String,
-    /// The value to judge: a JSON pointer (/statuses/0/state) or a dotted
-    /// path (statuses[0].state); empty = the whole document.
+    /// The value to judge: a JSON pointer (`/statuses/0/state`) or a
+    /// dotted path (`statuses[0].state`); empty = the whole document.
     pub path: String,
     /// equals | in | below | above (below/above: strict, numbers or
     /// numeric strings).
