@@ -4,8 +4,6 @@
 
 use escola_runbook_core::catalog::Catalog;
 
-use crate::legacy_spec;
-
 /// A catalog of every built-in check.
 pub fn catalog() -> Catalog {
     let mut catalog = Catalog::new();
@@ -16,6 +14,18 @@ pub fn catalog() -> Catalog {
 /// Adds every built-in check to `catalog`.
 pub fn register(catalog: &mut Catalog) -> &mut Catalog {
     catalog.register::<crate::command::CommandParams>();
+    #[cfg(feature = "http")]
+    catalog
+        .register::<crate::cache_purge::CachePurgeParams>()
+        .register::<crate::http_json::HttpJsonParams>()
+        .register::<crate::notify::NotifyParams>()
+        .register::<crate::smoke::SmokeParams>();
+    #[cfg(feature = "metrics")]
+    catalog
+        .register::<crate::metrics::checks::EndpointParams>()
+        .register::<crate::metrics::checks::BaselineParams>()
+        .register::<crate::metrics::checks::LatencyParams>()
+        .register::<crate::metrics::checks::ErrorRatioParams>();
     #[cfg(feature = "readiness")]
     catalog
         .register::<crate::coverage::CoverageParams>()
@@ -30,18 +40,6 @@ pub fn register(catalog: &mut Catalog) -> &mut Catalog {
         .register::<crate::db::DbSnapshotParams>()
         .register::<crate::db::MigrationsParams>()
         .register::<crate::db::SyncBacklogParams>();
-    // Checks still declared as parameter lists, through the adapter
-    // (removed when every check has a params struct, issue #13).
-    let mut specs = vec![
-        crate::http_json::spec(),
-        crate::cache_purge::spec(),
-        crate::notify::spec(),
-        crate::smoke::spec(),
-    ];
-    specs.extend(crate::metrics::checks::specs());
-    for spec in specs {
-        legacy_spec::register(catalog, spec);
-    }
     catalog
 }
 

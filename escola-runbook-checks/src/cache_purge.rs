@@ -3,17 +3,43 @@
 //! configured method for each path to the cache. A mutating action: dry-run
 //! shows the requests and sends nothing.
 
-use escola_runbook_core::{Check, CheckParams, Ctx, Description, Outcome, SkipReason, async_trait};
+use std::borrow::Cow;
+use std::sync::Arc;
 
-use crate::http::{self, HttpOptions};
-use crate::legacy_spec::{CheckSpec, ParamSpec};
+use escola_runbook_core::catalog::{CheckConfig, ParamsError};
+use escola_runbook_core::schemars::{self, JsonSchema};
+use escola_runbook_core::{Check, CheckParams, Ctx, Description, Outcome, SkipReason, async_trait};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::http::{self, ClientPolicy, HttpOptions, HttpParams};
 
 /// The paths the runbook names.
 pub const RUNBOOK_PATHS: [&str; 2] = ["/v1/cidades", "/v1/escolas"];
 
-/// HTTP statuses that count as done: inclusive ranges.
+/// HTTP statuses that count as done: inclusive ranges. Written as text
+/// (`200-299,404`) in parameters and files.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatusSet(Vec<(u16, u16)>);
+
+/// A status set could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StatusSetError {
+    /// A part is neither a code nor a range of codes in 100-599.
+    #[error("`{part}` is not a status code or range (100-599)")]
+    NotAStatus {
+        /// The part as written.
+        part: String,
+    },
+    /// A range whose start is above its end.
+    #[error("`{part}` is an empty range")]
+    EmptyRange {
+        /// The part as written.
+        part: String,
+    },
+    /// Nothing was written.
+    #[error("is empty; write e.g. 200-299,404")]
+    Empty,
+}
 
 impl StatusSet {
     /// 2xx.
@@ -22,7 +48,7 @@ impl StatusSet {
     }
 
     /// Parses `200-299,404`.
-    pub fn parse(text: &str) -> Result<StatusSet, String> {
+    pub fn parse(text: &str) -> Result<StatusSet, StatusSetError> {
         let mut ranges = Vec::new();
         for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (a, b) = part.split_once('-').unwrap_or((part, part));
@@ -31,16 +57,16 @@ impl StatusSet {
                     .parse::<u16>()
                     .ok()
                     .filter(|n| (100..=599).contains(n))
-                    .ok_or_else(|| format!("`{part}` is not a status code or range (100-599)"))
+                    .ok_or_else(|| StatusSetError::NotAStatus { part: part.into() })
             };
             let (a, b) = (parse(a)?, parse(b)?);
             if a > b {
-                return Err(format!("`{part}` is an empty range"));
+                return Err(StatusSetError::EmptyRange { part: part.into() });
             }
             ranges.push((a, b));
         }
         if ranges.is_empty() {
-            return Err("is empty; write e.g. 200-299,404".into());
+            return Err(StatusSetError::Empty);
         }
         Ok(StatusSet(ranges))
     }
@@ -65,6 +91,117 @@ impl StatusSet {
     }
 }
 
+impl Serialize for StatusSet {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text())
+    }
+}
+
+impl<'de> Deserialize<'de> for StatusSet {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        StatusSet::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+impl JsonSchema for StatusSet {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> Cow<'static, str> {
+        "StatusSet".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "description": "HTTP status codes or ranges, comma-separated (200-299,404)",
+        })
+    }
+}
+
+/// Sends PURGE/BAN (or a configured method) for each path to the HTTP
+/// cache/CDN; mutating, skipped in dry-run.
+///
+/// The parameters of [`CachePurgeCheck`], declared once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CachePurgeParams {
+    /// The HTTP cache or CDN purge endpoint, e.g. http://varnish:6081;
+    /// each path is appended.
+    pub base_url: String,
+    /// Paths to purge.
+    #[serde(default = "runbook_paths")]
+    pub paths: Vec<String>,
+    /// Request method: PURGE (Varnish, nginx), BAN (Varnish bans), or any
+    /// other (DELETE, POST).
+    #[serde(default = "purge_method")]
+    pub method: String,
+    /// Host header to send (the public API host the cache keys objects
+    /// by); default: the base_url's host.
+    #[serde(default)]
+    pub host: Option<String>,
+    /// Statuses that count as purged: codes or ranges, comma-separated
+    /// (e.g. 200-299,404: nginx answers 404 for an uncached object).
+    #[serde(default = "StatusSet::success")]
+    pub accept: StatusSet,
+    /// Bearer token and timeout.
+    #[serde(flatten)]
+    pub http: HttpParams,
+}
+
+fn runbook_paths() -> Vec<String> {
+    RUNBOOK_PATHS.iter().map(|p| (*p).to_owned()).collect()
+}
+fn purge_method() -> String {
+    "PURGE".into()
+}
+
+impl CachePurgeParams {
+    /// PURGE of the runbook's paths at `base_url`, 2xx accepted.
+    pub fn new(base_url: impl Into<String>) -> Self {
+        CachePurgeParams {
+            base_url: base_url.into(),
+            paths: runbook_paths(),
+            method: purge_method(),
+            host: None,
+            accept: StatusSet::success(),
+            http: HttpParams::default(),
+        }
+    }
+}
+
+impl CheckConfig for CachePurgeParams {
+    const NAME: &'static str = "cache-purge";
+
+    fn build(mut self) -> Result<Arc<dyn Check>, ParamsError> {
+        if let Err(e) = reqwest::Url::parse(&self.base_url) {
+            return Err(ParamsError::invalid(
+                Self::NAME,
+                "base_url",
+                format!("is not a valid URL: {e}"),
+            ));
+        }
+        if self.paths.is_empty() {
+            return Err(ParamsError::invalid(
+                Self::NAME,
+                "paths",
+                "is empty; give comma-separated paths",
+            ));
+        }
+        self.method = self.method.to_ascii_uppercase();
+        if reqwest::Method::from_bytes(self.method.as_bytes()).is_err() {
+            return Err(ParamsError::invalid(
+                Self::NAME,
+                "method",
+                format!("`{}` is not an HTTP method name", self.method),
+            ));
+        }
+        Ok(Arc::new(CachePurgeCheck { params: self }))
+    }
+}
+
 /// Sends one purge request per path.
 ///
 /// ```
@@ -76,12 +213,7 @@ impl StatusSet {
 /// ```
 #[derive(Debug, Clone)]
 pub struct CachePurgeCheck {
-    base_url: String,
-    paths: Vec<String>,
-    method: String,
-    host: Option<String>,
-    accept: StatusSet,
-    http: http::Options,
+    params: CachePurgeParams,
 }
 
 impl CachePurgeCheck {
@@ -92,36 +224,34 @@ impl CachePurgeCheck {
         S: Into<String>,
     {
         CachePurgeCheck {
-            base_url: base_url.into(),
-            paths: paths.into_iter().map(Into::into).collect(),
-            method: "PURGE".into(),
-            host: None,
-            accept: StatusSet::success(),
-            http: http::Options::default(),
+            params: CachePurgeParams {
+                paths: paths.into_iter().map(Into::into).collect(),
+                ..CachePurgeParams::new(base_url)
+            },
         }
     }
 
     /// The request method (`PURGE`, `BAN`, `DELETE`, `POST`...).
     pub fn method(mut self, method: impl Into<String>) -> Self {
-        self.method = method.into().to_ascii_uppercase();
+        self.params.method = method.into().to_ascii_uppercase();
         self
     }
 
     /// The `Host` header, when the cache is addressed by IP or internal name
     /// and keys objects by the public host.
     pub fn host(mut self, host: impl Into<String>) -> Self {
-        self.host = Some(host.into());
+        self.params.host = Some(host.into());
         self
     }
 
     /// Statuses that count as purged.
     pub fn accept(mut self, statuses: StatusSet) -> Self {
-        self.accept = statuses;
+        self.params.accept = statuses;
         self
     }
 
     fn url_for(&self, path: &str) -> String {
-        let base = self.base_url.trim_end_matches('/');
+        let base = self.params.base_url.trim_end_matches('/');
         if path.starts_with('/') {
             format!("{base}{path}")
         } else {
@@ -131,12 +261,19 @@ impl CachePurgeCheck {
 
     fn plan(&self) -> String {
         let targets: Vec<String> = self
+            .params
             .paths
             .iter()
-            .map(|p| format!("{} {}", self.method, http::strip_userinfo(&self.url_for(p))))
+            .map(|p| {
+                format!(
+                    "{} {}",
+                    self.params.method,
+                    http::strip_userinfo(&self.url_for(p))
+                )
+            })
             .collect();
         let mut text = targets.join(", ");
-        if let Some(h) = &self.host {
+        if let Some(h) = &self.params.host {
             text.push_str(&format!(" (Host: {h})"));
         }
         text
@@ -144,42 +281,33 @@ impl CachePurgeCheck {
 }
 
 impl HttpOptions for CachePurgeCheck {
-    fn options_mut(&mut self) -> &mut http::Options {
-        &mut self.http
+    fn http_mut(&mut self) -> &mut HttpParams {
+        &mut self.params.http
     }
 }
 
 #[async_trait]
 impl Check for CachePurgeCheck {
     fn describe(&self) -> Description {
+        let p = &self.params;
         Description::mutating(
             "cache-purge",
             format!(
                 "the cache accepts {} of {} (status {})",
-                self.method,
-                self.paths.join(", "),
-                self.accept.text()
+                p.method,
+                p.paths.join(", "),
+                p.accept.text()
             ),
             format!("send {}", self.plan()),
         )
     }
 
     fn params(&self) -> Option<CheckParams> {
-        let mut p = CheckParams::new("cache-purge")
-            .with("base_url", &self.base_url)
-            .with("paths", self.paths.join(","))
-            .with("method", &self.method);
-        if let Some(h) = &self.host {
-            p = p.with("host", h);
-        }
-
-        if self.accept != StatusSet::success() {
-            p = p.with("accept", self.accept.text());
-        }
-        Some(self.http.add_params(p))
+        CheckParams::of(&self.params).ok()
     }
 
     async fn run(&self, ctx: &Ctx) -> Outcome {
+        let p = &self.params;
         // The executor never runs a mutating check in dry-run; this guards
         // embedders that call `run` themselves.
         if ctx.is_dry_run() {
@@ -187,40 +315,44 @@ impl Check for CachePurgeCheck {
                 would: format!("send {}", self.plan()),
             });
         }
-        if self.paths.is_empty() {
+        if p.paths.is_empty() {
             return Outcome::check_error("no paths to purge; set `paths`");
         }
-        let method = match reqwest::Method::from_bytes(self.method.as_bytes()) {
+        let method = match reqwest::Method::from_bytes(p.method.as_bytes()) {
             Ok(m) => m,
             Err(_) => {
-                return Outcome::check_error(format!(
-                    "`{}` is not an HTTP method name",
-                    self.method
-                ));
+                return Outcome::check_error(format!("`{}` is not an HTTP method name", p.method));
             }
         };
-        let client = match http::client(self.http.timeout) {
+        let urls: Vec<String> = p.paths.iter().map(|path| self.url_for(path)).collect();
+        let parsed: Vec<reqwest::Url> = urls
+            .iter()
+            .filter_map(|u| reqwest::Url::parse(u).ok())
+            .collect();
+        let client = match ClientPolicy::new(p.http.timeout.get())
+            .targets(&parsed)
+            .build()
+        {
             Ok(c) => c,
-            Err(e) => return Outcome::check_error(e),
+            Err(e) => return Outcome::check_error(e.to_string()),
         };
-        let auth = match http::bearer(ctx, self.http.token_secret.as_deref()) {
+        let auth = match http::bearer(ctx, p.http.token_secret.as_deref()) {
             Ok(a) => a,
-            Err(e) => return Outcome::check_error(e),
+            Err(e) => return Outcome::check_error(e.to_string()),
         };
         let mut lines = Vec::new();
         let mut refused = Vec::new();
         let mut unreachable = Vec::new();
-        for path in &self.paths {
-            let url = self.url_for(path);
-            let shown = http::display_url(ctx, &url);
-            let mut request = client.request(method.clone(), &url);
-            if let Some(h) = &self.host {
+        for (path, url) in p.paths.iter().zip(&urls) {
+            let shown = http::display_url(ctx, url);
+            let mut request = client.request(method.clone(), url);
+            if let Some(h) = &p.host {
                 request = request.header(reqwest::header::HOST, h);
             }
             if let Some(a) = &auth {
                 request = request.header(reqwest::header::AUTHORIZATION, a.clone());
             }
-            ctx.progress(format!("{} {shown}", self.method));
+            ctx.progress(format!("{} {shown}", p.method));
             match request.send().await {
                 Ok(response) => {
                     let status = response.status();
@@ -229,13 +361,13 @@ impl Check for CachePurgeCheck {
                         .map(|(b, _)| http::excerpt(ctx, &b))
                         .unwrap_or_default();
                     let body = body.trim().replace('\n', " ");
-                    let ok = self.accept.contains(status.as_u16());
+                    let ok = p.accept.contains(status.as_u16());
                     if !ok {
                         refused.push(format!("{path} → {}", status.as_u16()));
                     }
                     lines.push(format!(
                         "{} {shown} → {status}{}",
-                        self.method,
+                        p.method,
                         if body.is_empty() {
                             String::new()
                         } else {
@@ -244,106 +376,40 @@ impl Check for CachePurgeCheck {
                     ));
                 }
                 Err(e) => {
-                    let why = http::explain(ctx, &e, self.http.timeout);
+                    let why = http::explain(ctx, &e, p.http.timeout.get());
                     unreachable.push(format!("{path}: {why}"));
-                    lines.push(format!("{} {shown} → {why}", self.method));
+                    lines.push(format!("{} {shown} → {why}", p.method));
                 }
             }
         }
-        let total = self.paths.len();
+        let total = p.paths.len();
         let outcome = if !unreachable.is_empty() {
             Outcome::check_error(format!(
                 "{} of {total} {} requests got no answer from the cache: {}",
                 unreachable.len(),
-                self.method,
+                p.method,
                 unreachable.join("; ")
             ))
         } else if !refused.is_empty() {
             Outcome::failed(format!(
                 "{} of {total} {} requests refused (accepted statuses {}): {}",
                 refused.len(),
-                self.method,
-                self.accept.text(),
+                p.method,
+                p.accept.text(),
                 refused.join(", ")
             ))
         } else {
             Outcome::passed(format!(
                 "{total} of {total} {} requests accepted (statuses {})",
-                self.method,
-                self.accept.text()
+                p.method,
+                p.accept.text()
             ))
         };
         let mut outcome = outcome.with_evidence("requests", lines.join("\n"));
-        if let Some(h) = &self.host {
+        if let Some(h) = &p.host {
             outcome = outcome.with_evidence("host header", h.clone());
         }
         outcome
-    }
-}
-
-/// The registry entry for `cache-purge`.
-pub(crate) fn spec() -> CheckSpec {
-    const PARAMS: &[ParamSpec] = &[
-        ParamSpec {
-            name: "base_url",
-            help: "the HTTP cache or CDN purge endpoint, e.g. http://varnish:6081; each path is appended",
-            required: true,
-            default: None,
-        },
-        ParamSpec {
-            name: "paths",
-            help: "comma-separated paths to purge",
-            required: false,
-            default: Some("/v1/cidades,/v1/escolas"),
-        },
-        ParamSpec {
-            name: "method",
-            help: "request method: PURGE (Varnish, nginx), BAN (Varnish bans), or any other (DELETE, POST)",
-            required: false,
-            default: Some("PURGE"),
-        },
-        ParamSpec {
-            name: "host",
-            help: "Host header to send (the public API host the cache keys objects by); default: the base_url's host",
-            required: false,
-            default: None,
-        },
-        http::TOKEN_SECRET_PARAM,
-        ParamSpec {
-            name: "accept",
-            help: "statuses that count as purged: codes or ranges, comma-separated (e.g. 200-299,404: nginx answers 404 for an uncached object)",
-            required: false,
-            default: Some("200-299"),
-        },
-        http::TIMEOUT_PARAM,
-    ];
-    CheckSpec {
-        name: "cache-purge",
-        summary: "sends PURGE/BAN (or a configured method) for each path to the HTTP cache/CDN; mutating, skipped in dry-run",
-        params: PARAMS,
-        build: |p| {
-            let base = p.require("base_url")?;
-            if let Err(e) = reqwest::Url::parse(base) {
-                return Err(p.error("base_url", format!("is not a valid URL: {e}")));
-            }
-            let paths = p.list("paths").unwrap_or_default();
-            if paths.is_empty() {
-                return Err(p.error("paths", "is empty; give comma-separated paths"));
-            }
-            let method = p.require("method")?;
-            if reqwest::Method::from_bytes(method.as_bytes()).is_err() {
-                return Err(p.error("method", format!("`{method}` is not an HTTP method name")));
-            }
-            let accept =
-                StatusSet::parse(p.require("accept")?).map_err(|e| p.error("accept", e))?;
-            let mut check = CachePurgeCheck::new(base, paths)
-                .method(method)
-                .accept(accept);
-            if let Some(h) = p.get("host") {
-                check = check.host(h);
-            }
-            Ok(std::sync::Arc::new(check.with_http_params(p)?))
-        },
     }
 }
 
@@ -494,9 +560,19 @@ mod tests {
             ]))
             .unwrap();
         let params = check.params().unwrap();
-        assert_eq!(params.params["paths"], "/v1/cidades,/v1/escolas");
+        // The default paths are left out of the parameters and come back.
+        assert!(!params.params.contains_key("paths"), "{params:?}");
+        assert_eq!(params.params["accept"], "200-299,404");
         let again = spec.build(params.params.clone()).unwrap();
         assert_eq!(again.params(), Some(params));
+        assert!(
+            again
+                .describe()
+                .verifies
+                .contains("BAN of /v1/cidades, /v1/escolas"),
+            "{:?}",
+            again.describe()
+        );
         let err = spec
             .build_from_pairs(&crate::testing::pairs([
                 ("base_url", "http://x"),

@@ -1,124 +1,190 @@
-//! What the HTTP checks share: one way to build a client, to add a Bearer
-//! token from a secret, to show a URL without credentials, and to explain a
-//! transport error.
+//! What the HTTP checks share: their common parameters ([`HttpParams`]),
+//! one client policy ([`ClientPolicy`]: user agent, timeouts, proxy,
+//! redirects, loopback), a Bearer token from a secret, a URL shown without
+//! credentials, and a transport error in words.
 
 use std::time::Duration;
 
-use escola_runbook_core::{CheckParams, Ctx};
-
-use crate::legacy_spec::{ParamError, ParamSpec, Params};
+use escola_runbook_core::Ctx;
+use escola_runbook_core::duration::Span;
+use escola_runbook_core::schemars::{self, JsonSchema};
 use reqwest::header::HeaderValue;
+use serde::{Deserialize, Serialize};
 
-/// Default per-request timeout.
+/// Default per-request timeout of every HTTP check.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The `token_secret` parameter both HTTP checks take.
-pub const TOKEN_SECRET_PARAM: ParamSpec = ParamSpec {
-    name: "token_secret",
-    help: "name of the run's secret sent as `Authorization: Bearer` (give it with --secret NAME=ENV_VAR)",
-    required: false,
-    default: None,
-};
+/// Redirects followed before a request fails (reqwest's own limit, named).
+pub const MAX_REDIRECTS: usize = 10;
 
-/// The `timeout` parameter both HTTP checks take.
-pub const TIMEOUT_PARAM: ParamSpec = ParamSpec {
-    name: "timeout",
-    help: "per-request timeout (e.g. 10s, 500ms)",
-    required: false,
-    default: Some("10s"),
-};
+/// The user agent every request sends.
+pub const USER_AGENT: &str = concat!("escola-runbook/", env!("CARGO_PKG_VERSION"));
 
-/// What both HTTP checks can be given: a Bearer token secret and a
-/// per-request timeout.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Options {
-    /// Secret sent as `Authorization: Bearer`.
+/// [`DEFAULT_TIMEOUT`] as a parameter default.
+pub fn default_timeout() -> Span {
+    Span::from(DEFAULT_TIMEOUT)
+}
+
+/// What the HTTP checks that call an API take besides their own
+/// parameters: a Bearer token secret and a per-request timeout. Flattened
+/// into their parameter structs (`#[serde(flatten)]`), so the names and
+/// the default are declared here once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HttpParams {
+    /// Name of the run's secret sent as `Authorization: Bearer`.
+    #[serde(default)]
     pub token_secret: Option<String>,
-    /// Per-request timeout.
-    pub timeout: Duration,
+    /// Per-request timeout (e.g. 10s, 500ms).
+    #[serde(default = "default_timeout")]
+    pub timeout: Span,
 }
 
-impl Default for Options {
+impl Default for HttpParams {
     fn default() -> Self {
-        Options {
+        HttpParams {
             token_secret: None,
-            timeout: DEFAULT_TIMEOUT,
+            timeout: default_timeout(),
         }
     }
 }
 
-impl Options {
-    /// Adds the non-default options to `p` (for [`Check::params`]).
-    ///
-    /// [`Check::params`]: escola_runbook_core::Check::params
-    pub fn add_params(&self, mut p: CheckParams) -> CheckParams {
-        if let Some(s) = &self.token_secret {
-            p = p.with(TOKEN_SECRET_PARAM.name, s);
-        }
-        if self.timeout != DEFAULT_TIMEOUT {
-            p = p.with(
-                TIMEOUT_PARAM.name,
-                format!("{}ms", self.timeout.as_millis()),
-            );
-        }
-        p
-    }
-}
-
-/// Builder methods for the [`Options`] of an HTTP check.
+/// Builder methods for the [`HttpParams`] of an HTTP check.
 pub trait HttpOptions: Sized {
-    /// The check's options.
-    fn options_mut(&mut self) -> &mut Options;
+    /// The check's HTTP parameters.
+    fn http_mut(&mut self) -> &mut HttpParams;
 
     /// Sends `Authorization: Bearer <secret>` from the run's secret `name`.
     fn bearer_secret(mut self, name: impl Into<String>) -> Self {
-        self.options_mut().token_secret = Some(name.into());
+        self.http_mut().token_secret = Some(name.into());
         self
     }
 
     /// Per-request timeout.
     fn timeout(mut self, limit: Duration) -> Self {
-        self.options_mut().timeout = limit;
+        self.http_mut().timeout = Span::from(limit);
+        self
+    }
+}
+
+/// The HTTP client could not be built (no TLS backend, a bad proxy
+/// setting in the environment).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot build the HTTP client: {reason}")]
+pub struct ClientError {
+    /// reqwest's explanation.
+    pub reason: String,
+}
+
+/// How every HTTP user here talks to a server: the user agent
+/// [`USER_AGENT`]; a connect and a request timeout (zero means none, for
+/// tests on tokio's paused clock, where a pending timer fires at once);
+/// the proxy from the environment as reqwest reads it (`HTTPS_PROXY`,
+/// `NO_PROXY`...), except when every target is on loopback, where a proxy
+/// could only intercept a local server; at most [`MAX_REDIRECTS`]
+/// redirects (reqwest drops `Authorization` on a redirect to another host).
+///
+/// ```
+/// use std::time::Duration;
+/// use escola_runbook_checks::http::ClientPolicy;
+///
+/// let url = reqwest::Url::parse("http://127.0.0.1:8080/health").unwrap();
+/// let client = ClientPolicy::new(Duration::from_secs(5)).targets([&url]).build();
+/// assert!(client.is_ok());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientPolicy {
+    timeout: Duration,
+    loopback_only: bool,
+}
+
+impl ClientPolicy {
+    /// The policy with `timeout` for connecting and for each request.
+    pub fn new(timeout: Duration) -> Self {
+        ClientPolicy {
+            timeout,
+            loopback_only: false,
+        }
+    }
+
+    /// The URLs the client will call: when all are on loopback, it
+    /// connects directly, bypassing any proxy from the environment.
+    pub fn targets<'a>(mut self, urls: impl IntoIterator<Item = &'a reqwest::Url>) -> Self {
+        let mut urls = urls.into_iter().peekable();
+        self.loopback_only = urls.peek().is_some() && urls.all(is_loopback);
         self
     }
 
-    /// Applies `token_secret` and `timeout` from registry parameters.
-    fn with_http_params(mut self, p: &Params) -> Result<Self, ParamError> {
-        if let Some(s) = p.get(TOKEN_SECRET_PARAM.name) {
-            self = self.bearer_secret(s);
+    /// The URL `text` as a target, when it parses (one that does not
+    /// fails at the request, with the reason).
+    pub fn target(self, text: &str) -> Self {
+        match reqwest::Url::parse(text) {
+            Ok(url) => self.targets([&url]),
+            Err(_) => self,
         }
-        if let Some(t) = p.duration(TIMEOUT_PARAM.name)? {
-            self = self.timeout(t);
+    }
+
+    /// The client.
+    pub fn build(&self) -> Result<reqwest::Client, ClientError> {
+        let mut builder = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS));
+        if !self.timeout.is_zero() {
+            builder = builder.timeout(self.timeout).connect_timeout(self.timeout);
         }
-        Ok(self)
+        if self.loopback_only {
+            builder = builder.no_proxy();
+        }
+        builder.build().map_err(|e| ClientError {
+            reason: explain_unmasked(&e, self.timeout),
+        })
     }
 }
 
-/// A client with `timeout` per request and no redirects to other hosts'
-/// credentials (reqwest drops Authorization on cross-host redirects).
-pub fn client(timeout: Duration) -> Result<reqwest::Client, String> {
-    reqwest::Client::builder()
-        .timeout(timeout)
-        .user_agent(concat!("escola-runbook/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| format!("cannot build the HTTP client: {e}"))
+/// Whether `url` names this machine (127.0.0.0/8, ::1, `localhost`).
+pub fn is_loopback(url: &reqwest::Url) -> bool {
+    match url.host_str() {
+        Some(host) if host.eq_ignore_ascii_case("localhost") => true,
+        Some(host) => host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback()),
+        None => false,
+    }
+}
+
+/// The Bearer token cannot be sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BearerError {
+    /// The run has no secret of that name.
+    #[error(
+        "secret `{name}` (the Bearer token) was not provided; pass it with --secret {name}=ENV_VAR"
+    )]
+    Missing {
+        /// The secret's name.
+        name: String,
+    },
+    /// The value cannot be a header value. The value is never shown.
+    #[error(
+        "secret `{name}` cannot be sent in a header (it has control characters or non-ASCII bytes)"
+    )]
+    NotAHeader {
+        /// The secret's name.
+        name: String,
+    },
 }
 
 /// The `Authorization: Bearer` value from secret `name`, marked sensitive.
-pub fn bearer(ctx: &Ctx, name: Option<&str>) -> Result<Option<HeaderValue>, String> {
+pub fn bearer(ctx: &Ctx, name: Option<&str>) -> Result<Option<HeaderValue>, BearerError> {
     let Some(name) = name else {
         return Ok(None);
     };
     let Some(secret) = ctx.secret(name) else {
-        return Err(format!(
-            "secret `{name}` (the Bearer token) was not provided; pass it with --secret {name}=ENV_VAR"
-        ));
+        return Err(BearerError::Missing { name: name.into() });
     };
-    let mut value = HeaderValue::from_str(&format!("Bearer {}", secret.expose())).map_err(|_| {
-        format!(
-            "secret `{name}` cannot be sent in a header (it has control characters or non-ASCII bytes)"
-        )
-    })?;
+    let mut value = HeaderValue::from_str(&format!("Bearer {}", secret.expose()))
+        .map_err(|_| BearerError::NotAHeader { name: name.into() })?;
     value.set_sensitive(true);
     Ok(Some(value))
 }
@@ -202,6 +268,46 @@ pub fn excerpt(ctx: &Ctx, body: &[u8]) -> String {
         shown.push('…');
     }
     shown
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_targets_go_direct_and_others_keep_the_proxy() {
+        let url = |u: &str| reqwest::Url::parse(u).unwrap();
+        for local in [
+            "http://127.0.0.1:1/",
+            "http://[::1]:8/x",
+            "http://LOCALHOST/",
+        ] {
+            assert!(is_loopback(&url(local)), "{local}");
+        }
+        assert!(!is_loopback(&url("http://10.0.0.1/")));
+        assert!(!is_loopback(&url("https://api.escola.example/")));
+        let (a, b) = (url("http://127.0.0.1/"), url("https://api.escola.example/"));
+        let policy = ClientPolicy::new(DEFAULT_TIMEOUT);
+        assert!(policy.targets([&a]).loopback_only);
+        assert!(!policy.targets([&a, &b]).loopback_only);
+        assert!(!policy.targets([]).loopback_only);
+        assert!(!policy.target("not a url").loopback_only);
+    }
+
+    #[test]
+    fn http_params_flatten_with_their_default() {
+        #[derive(Debug, PartialEq, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Outer {
+            url: String,
+            #[serde(flatten)]
+            http: HttpParams,
+        }
+        let o: Outer = serde_json::from_str(r#"{"url":"x","token_secret":"t"}"#).unwrap();
+        assert_eq!(o.http.token_secret.as_deref(), Some("t"));
+        assert_eq!(o.http.timeout, default_timeout());
+        assert!(serde_json::from_str::<Outer>(r#"{"url":"x","tokn":"t"}"#).is_err());
+    }
 }
 
 #[cfg(test)]

@@ -3,11 +3,15 @@
 //! status API (`/state` equals `success`), a health endpoint, a queue depth
 //! below a limit.
 
+use std::sync::Arc;
+
+use escola_runbook_core::catalog::{CheckConfig, ParamsError};
+use escola_runbook_core::schemars::{self, JsonSchema};
 use escola_runbook_core::{Check, CheckParams, Ctx, Description, Outcome, async_trait};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::http::{self, HttpOptions};
-use crate::legacy_spec::{CheckSpec, ParamSpec};
+use crate::http::{self, ClientPolicy, HttpOptions, HttpParams};
 
 /// Largest JSON answer read.
 const BODY_LIMIT: usize = 4 * 1024 * 1024;
@@ -49,6 +53,39 @@ impl Op {
     }
 }
 
+/// A JSON path could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JsonPathError {
+    /// `a..b`, `.a`.
+    #[error("`{path}` has an empty segment; write e.g. statuses[0].state or /statuses/0/state")]
+    EmptySegment {
+        /// The path as written.
+        path: String,
+    },
+    /// `a[0`.
+    #[error("`{path}` has an unclosed `[`")]
+    UnclosedBracket {
+        /// The path as written.
+        path: String,
+    },
+    /// `a[x]`.
+    #[error("`{path}`: `[{index}]` is not an array index")]
+    NotAnIndex {
+        /// The path as written.
+        path: String,
+        /// What was between the brackets.
+        index: String,
+    },
+    /// `a[0]b`.
+    #[error("`{path}`: unexpected `{rest}` after an index")]
+    AfterIndex {
+        /// The path as written.
+        path: String,
+        /// What followed the index.
+        rest: String,
+    },
+}
+
 /// A JSON path: an RFC 6901 pointer (`/state`, `/statuses/0/state`) or a
 /// dotted path (`state`, `$.statuses[0].state`), kept as the pointer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,7 +97,7 @@ pub struct JsonPath {
 impl JsonPath {
     /// Parses a pointer (starts with `/`, or empty for the whole document)
     /// or a dotted path.
-    pub fn parse(text: &str) -> Result<JsonPath, String> {
+    pub fn parse(text: &str) -> Result<JsonPath, JsonPathError> {
         let t = text.trim();
         if t.is_empty() || t == "$" || t.starts_with('/') {
             return Ok(JsonPath {
@@ -83,9 +120,7 @@ impl JsonPath {
                 None => (part, ""),
             };
             if key.is_empty() && rest.is_empty() {
-                return Err(format!(
-                    "`{t}` has an empty segment; write e.g. statuses[0].state or /statuses/0/state"
-                ));
+                return Err(JsonPathError::EmptySegment { path: t.into() });
             }
             if !key.is_empty() {
                 pointer.push('/');
@@ -93,17 +128,23 @@ impl JsonPath {
             }
             while !rest.is_empty() {
                 let Some(close) = rest.find(']') else {
-                    return Err(format!("`{t}` has an unclosed `[`"));
+                    return Err(JsonPathError::UnclosedBracket { path: t.into() });
                 };
                 let index = &rest[1..close];
                 if index.is_empty() || !index.chars().all(|c| c.is_ascii_digit()) {
-                    return Err(format!("`{t}`: `[{index}]` is not an array index"));
+                    return Err(JsonPathError::NotAnIndex {
+                        path: t.into(),
+                        index: index.into(),
+                    });
                 }
                 pointer.push('/');
                 pointer.push_str(index);
                 rest = &rest[close + 1..];
                 if !rest.is_empty() && !rest.starts_with('[') {
-                    return Err(format!("`{t}`: unexpected `{rest}` after an index"));
+                    return Err(JsonPathError::AfterIndex {
+                        path: t.into(),
+                        rest: rest.into(),
+                    });
                 }
             }
         }
@@ -156,6 +197,42 @@ impl Expected {
     }
 }
 
+/// A condition's value does not suit its op.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConditionError {
+    /// `in` with no values.
+    #[error("is empty; give comma-separated values or a JSON array")]
+    NoValues,
+    /// `below`/`above` with text that is not a number.
+    #[error("`{value}` is not a number, which `{op}` needs")]
+    NotANumber {
+        /// The value as written.
+        value: String,
+        /// The op's name.
+        op: &'static str,
+    },
+    /// `below`/`above` with an infinite or NaN limit.
+    #[error("`{value}` is not a finite number")]
+    NotFinite {
+        /// The value as written.
+        value: String,
+    },
+}
+
+/// A value cannot be judged by a condition.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotComparable {
+    /// `below`/`above` on something that is not a number.
+    #[error("it is {shown}, not a number")]
+    NotANumber {
+        /// The value, shortened.
+        shown: String,
+    },
+    /// A `below`/`above` condition without its limit.
+    #[error("the condition has no limit")]
+    NoLimit,
+}
+
 /// The condition: an op and its value.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Condition {
@@ -169,7 +246,7 @@ impl Condition {
     /// `op` with `value` as written: a JSON literal or bare text for
     /// `equals`; a JSON array or comma-separated values for `in`; a number
     /// for `below`/`above`.
-    pub fn new(op: Op, value: &str) -> Result<Condition, String> {
+    pub fn new(op: Op, value: &str) -> Result<Condition, ConditionError> {
         let mut c = Condition {
             op,
             value: value.to_owned(),
@@ -194,15 +271,21 @@ impl Condition {
                         .collect(),
                 };
                 if c.expected.is_empty() {
-                    return Err("is empty; give comma-separated values or a JSON array".into());
+                    return Err(ConditionError::NoValues);
                 }
             }
             Op::Below | Op::Above => {
-                let n: f64 = value.trim().parse().map_err(|_| {
-                    format!("`{value}` is not a number, which `{}` needs", op.name())
-                })?;
+                let n: f64 = value
+                    .trim()
+                    .parse()
+                    .map_err(|_| ConditionError::NotANumber {
+                        value: value.into(),
+                        op: op.name(),
+                    })?;
                 if !n.is_finite() {
-                    return Err(format!("`{value}` is not a finite number"));
+                    return Err(ConditionError::NotFinite {
+                        value: value.into(),
+                    });
                 }
                 c.limit = Some(n);
             }
@@ -217,7 +300,7 @@ impl Condition {
 
     /// Judges `actual`: `Ok(holds)`, or `Err` when it cannot be judged (not
     /// a number for below/above).
-    pub fn holds(&self, actual: &Value) -> Result<bool, String> {
+    pub fn holds(&self, actual: &Value) -> Result<bool, NotComparable> {
         match (self.op, self.limit) {
             (Op::Equals | Op::In, _) => Ok(self.expected.iter().any(|e| e.matches(actual))),
             (op, Some(limit)) => {
@@ -228,14 +311,16 @@ impl Condition {
                     _ => None,
                 }
                 .filter(|n| !n.is_nan())
-                .ok_or_else(|| format!("it is {}, not a number", short_json(actual)))?;
+                .ok_or_else(|| NotComparable::NotANumber {
+                    shown: short_json(actual),
+                })?;
                 Ok(if op == Op::Below {
                     n < limit
                 } else {
                     n > limit
                 })
             }
-            (_, None) => Err("the condition has no limit".into()),
+            (_, None) => Err(NotComparable::NoLimit),
         }
     }
 }
@@ -246,6 +331,75 @@ fn short_json(v: &Value) -> String {
         format!("{}…", text.chars().take(200).collect::<String>())
     } else {
         text
+    }
+}
+
+/// GETs a URL and checks a JSON value (equals, in, below, above), e.g.
+/// the CI status of the commit.
+///
+/// The parameters of [`HttpJsonCheck`], declared once; `path`, `op` and
+/// `value` are kept as written and judged in [`CheckConfig::build`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HttpJsonParams {
+    /// URL to GET; the answer must be JSON with a 2xx status; `{name}` is
+    /// replaced by the environment setting `name` (e.g.
+    /// .../commits/{commit}/status with the setting commit=SHA).
+    pub url: String,
+    /// The value to judge: a JSON pointer (`/statuses/0/state`) or a
+    /// dotted path (`statuses[0].state`); empty = the whole document.
+    pub path: String,
+    /// equals | in | below | above (below/above: strict, numbers or
+    /// numeric strings).
+    #[serde(default = "equals")]
+    pub op: String,
+    /// Expected value: a JSON literal or bare text (equals),
+    /// comma-separated values or a JSON array (in), a number
+    /// (below/above).
+    pub value: String,
+    /// Bearer token and timeout.
+    #[serde(flatten)]
+    pub http: HttpParams,
+}
+
+fn equals() -> String {
+    Op::Equals.name().into()
+}
+
+impl HttpJsonParams {
+    fn judged(self) -> Result<HttpJsonCheck, ParamsError> {
+        let name = <Self as CheckConfig>::NAME;
+        if let Err(e) = reqwest::Url::parse(&self.url) {
+            return Err(ParamsError::invalid(
+                name,
+                "url",
+                format!("is not a valid URL: {e}"),
+            ));
+        }
+        let path = JsonPath::parse(&self.path)
+            .map_err(|e| ParamsError::invalid(name, "path", e.to_string()))?;
+        let op = Op::parse(&self.op).ok_or_else(|| {
+            ParamsError::invalid(
+                name,
+                "op",
+                format!("has value `{}`; use equals, in, below or above", self.op),
+            )
+        })?;
+        let condition = Condition::new(op, &self.value)
+            .map_err(|e| ParamsError::invalid(name, "value", e.to_string()))?;
+        Ok(HttpJsonCheck {
+            params: self,
+            path,
+            condition,
+        })
+    }
+}
+
+impl CheckConfig for HttpJsonParams {
+    const NAME: &'static str = "http-json";
+
+    fn build(self) -> Result<Arc<dyn Check>, ParamsError> {
+        Ok(Arc::new(self.judged()?))
     }
 }
 
@@ -264,27 +418,31 @@ fn short_json(v: &Value) -> String {
 /// ```
 #[derive(Debug, Clone)]
 pub struct HttpJsonCheck {
-    url: String,
+    params: HttpJsonParams,
     path: JsonPath,
     condition: Condition,
-    http: http::Options,
 }
 
 impl HttpJsonCheck {
     /// Checks `condition` on the value at `path` of the JSON at `url`.
     pub fn new(url: impl Into<String>, path: JsonPath, condition: Condition) -> Self {
         HttpJsonCheck {
-            url: url.into(),
+            params: HttpJsonParams {
+                url: url.into(),
+                path: path.as_written().to_owned(),
+                op: condition.op.name().to_owned(),
+                value: condition.value.clone(),
+                http: HttpParams::default(),
+            },
             path,
             condition,
-            http: http::Options::default(),
         }
     }
 }
 
 impl HttpOptions for HttpJsonCheck {
-    fn options_mut(&mut self) -> &mut http::Options {
-        &mut self.http
+    fn http_mut(&mut self) -> &mut HttpParams {
+        &mut self.params.http
     }
 }
 
@@ -292,13 +450,13 @@ impl HttpOptions for HttpJsonCheck {
 impl Check for HttpJsonCheck {
     fn describe(&self) -> Description {
         Description {
-            action: Some(format!("GET {}", http::strip_userinfo(&self.url))),
+            action: Some(format!("GET {}", http::strip_userinfo(&self.params.url))),
             ..Description::read_only(
                 "http-json",
                 format!(
                     "`{}` of the JSON at {} {}",
                     self.path.as_written(),
-                    http::strip_userinfo(&self.url),
+                    http::strip_userinfo(&self.params.url),
                     self.condition.describe()
                 ),
             )
@@ -306,37 +464,32 @@ impl Check for HttpJsonCheck {
     }
 
     fn params(&self) -> Option<CheckParams> {
-        let p = CheckParams::new("http-json")
-            .with("url", &self.url)
-            .with("path", self.path.as_written())
-            .with("op", self.condition.op.name())
-            .with("value", &self.condition.value);
-
-        Some(self.http.add_params(p))
+        CheckParams::of(&self.params).ok()
     }
 
     async fn run(&self, ctx: &Ctx) -> Outcome {
-        let target = match fill_placeholders(&self.url, ctx) {
+        let timeout = self.params.http.timeout.get();
+        let target = match fill_placeholders(&self.params.url, ctx) {
             Ok(u) => u,
-            Err(e) => return Outcome::check_error(e),
+            Err(e) => return Outcome::check_error(e.to_string()),
         };
         let url = http::display_url(ctx, &target);
-        let client = match http::client(self.http.timeout) {
+        let client = match ClientPolicy::new(timeout).target(&target).build() {
             Ok(c) => c,
-            Err(e) => return Outcome::check_error(e),
+            Err(e) => return Outcome::check_error(e.to_string()),
         };
         let mut request = client.get(&target).header("accept", "application/json");
-        match http::bearer(ctx, self.http.token_secret.as_deref()) {
+        match http::bearer(ctx, self.params.http.token_secret.as_deref()) {
             Ok(Some(v)) => request = request.header(reqwest::header::AUTHORIZATION, v),
             Ok(None) => {}
-            Err(e) => return Outcome::check_error(e).with_evidence("url", url),
+            Err(e) => return Outcome::check_error(e.to_string()).with_evidence("url", url),
         }
         let response = match request.send().await {
             Ok(r) => r,
             Err(e) => {
                 return Outcome::check_error(format!(
                     "GET {url}: {}",
-                    http::explain(ctx, &e, self.http.timeout)
+                    http::explain(ctx, &e, timeout)
                 ))
                 .with_evidence("url", url);
             }
@@ -347,7 +500,7 @@ impl Check for HttpJsonCheck {
             Err(e) => {
                 return Outcome::check_error(format!(
                     "GET {url}: the body could not be read: {}",
-                    http::explain(ctx, &e, self.http.timeout)
+                    http::explain(ctx, &e, timeout)
                 ))
                 .with_evidence("url", url)
                 .with_evidence("status", status.as_u16().to_string());
@@ -359,7 +512,7 @@ impl Check for HttpJsonCheck {
         };
         if !status.is_success() {
             let hint = match status.as_u16() {
-                401 | 403 if self.http.token_secret.is_some() => {
+                401 | 403 if self.params.http.token_secret.is_some() => {
                     " (the token was refused: check the secret)"
                 }
                 401 | 403 => " (the API wants authentication: set token_secret)",
@@ -420,10 +573,18 @@ impl Check for HttpJsonCheck {
     }
 }
 
+/// A `{name}` in the URL names a setting the environment does not have.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the URL needs setting `{name}` for `{{{name}}}`; give it with --set {name}=VALUE")]
+pub struct MissingSetting {
+    /// The setting's name.
+    pub name: String,
+}
+
 /// Replaces `{name}` in `url` with the environment setting `name` (e.g.
 /// `{commit}` with `--set commit=SHA`), so one configured URL serves every
 /// deploy.
-fn fill_placeholders(url: &str, ctx: &Ctx) -> Result<String, String> {
+fn fill_placeholders(url: &str, ctx: &Ctx) -> Result<String, MissingSetting> {
     let mut out = String::with_capacity(url.len());
     let mut rest = url;
     while let Some(open) = rest.find('{') {
@@ -442,9 +603,7 @@ fn fill_placeholders(url: &str, ctx: &Ctx) -> Result<String, String> {
             continue;
         }
         let Some(value) = ctx.environment().get(name) else {
-            return Err(format!(
-                "the URL needs setting `{name}` for `{{{name}}}`; give it with --set {name}=VALUE"
-            ));
+            return Err(MissingSetting { name: name.into() });
         };
         out.push_str(&rest[..open]);
         out.push_str(value);
@@ -452,61 +611,6 @@ fn fill_placeholders(url: &str, ctx: &Ctx) -> Result<String, String> {
     }
     out.push_str(rest);
     Ok(out)
-}
-
-/// The registry entry for `http-json`.
-pub(crate) fn spec() -> CheckSpec {
-    const PARAMS: &[ParamSpec] = &[
-        ParamSpec {
-            name: "url",
-            help: "URL to GET; the answer must be JSON with a 2xx status; `{name}` is replaced by the environment setting `name` (e.g. .../commits/{commit}/status with --set commit=SHA)",
-            required: true,
-            default: None,
-        },
-        ParamSpec {
-            name: "path",
-            help: "the value to judge: a JSON pointer (/statuses/0/state) or a dotted path (statuses[0].state); empty = the whole document",
-            required: true,
-            default: None,
-        },
-        ParamSpec {
-            name: "op",
-            help: "equals | in | below | above (below/above: strict, numbers or numeric strings)",
-            required: false,
-            default: Some("equals"),
-        },
-        ParamSpec {
-            name: "value",
-            help: "expected value: a JSON literal or bare text (equals), comma-separated values or a JSON array (in), a number (below/above)",
-            required: true,
-            default: None,
-        },
-        http::TOKEN_SECRET_PARAM,
-        http::TIMEOUT_PARAM,
-    ];
-    CheckSpec {
-        name: "http-json",
-        summary: "GETs a URL and checks a JSON value (equals, in, below, above), e.g. the CI status of the commit",
-        params: PARAMS,
-        build: |p| {
-            let url = p.require("url")?;
-            if let Err(e) = reqwest::Url::parse(url) {
-                return Err(p.error("url", format!("is not a valid URL: {e}")));
-            }
-            let path = JsonPath::parse(p.require("path")?).map_err(|e| p.error("path", e))?;
-            let op_text = p.require("op")?;
-            let op = Op::parse(op_text).ok_or_else(|| {
-                p.error(
-                    "op",
-                    format!("has value `{op_text}`; use equals, in, below or above"),
-                )
-            })?;
-            let condition =
-                Condition::new(op, p.require("value")?).map_err(|e| p.error("value", e))?;
-            let check = HttpJsonCheck::new(url, path, condition);
-            Ok(std::sync::Arc::new(check.with_http_params(p)?))
-        },
-    }
 }
 
 #[cfg(test)]
@@ -747,9 +851,16 @@ mod tests {
         ]);
         let check = spec.build_from_pairs(&p).unwrap();
         let params = check.params().unwrap();
-        assert_eq!(params.params["op"], "equals");
+        // `op` is its default, left out, and comes back.
+        assert!(!params.params.contains_key("op"), "{params:?}");
+        assert_eq!(params.params["timeout"], "3s");
         let again = spec.build(params.params.clone()).unwrap();
         assert_eq!(again.params(), Some(params));
+        assert!(
+            again.describe().verifies.contains("equals success"),
+            "{:?}",
+            again.describe()
+        );
         for (k, v, expected) in [
             ("op", "roughly", "use equals, in, below or above"),
             ("url", "not a url", "not a valid URL"),

@@ -4,6 +4,7 @@
 #![warn(missing_docs)]
 
 pub mod builtins;
+#[cfg(feature = "http")]
 pub mod cache_purge;
 #[cfg(feature = "readiness")]
 pub mod changelog;
@@ -18,16 +19,21 @@ pub mod docs_freshness;
 pub mod escola;
 #[cfg(feature = "readiness")]
 pub mod git;
+#[cfg(feature = "http")]
 pub mod http;
+#[cfg(feature = "http")]
 pub mod http_json;
-pub mod legacy_spec;
 #[cfg(feature = "logs")]
 pub mod log_scan;
 pub mod markdown;
+#[cfg(feature = "metrics")]
 pub mod metrics;
+#[cfg(feature = "http")]
 pub mod notify;
+#[cfg(feature = "metrics")]
 pub mod rules_file;
 pub mod runbook_file;
+#[cfg(feature = "http")]
 pub mod smoke;
 #[cfg(feature = "escola")]
 pub mod source;

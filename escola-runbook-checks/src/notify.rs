@@ -17,13 +17,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use escola_runbook_core::catalog::{CheckConfig, ParamsError};
+use escola_runbook_core::duration::Span;
 use escola_runbook_core::rules::AlertState;
+use escola_runbook_core::schemars::{self, JsonSchema};
 use escola_runbook_core::{
     Check, CheckParams, Ctx, DeliveryError, Description, Event, Evidence, Notifier, Outcome,
     Secret, async_trait,
 };
+use serde::{Deserialize, Serialize};
 
-use crate::http;
+use crate::http::{self, ClientError, ClientPolicy};
 
 /// Attempts after the first before a message counts as undelivered.
 pub const DEFAULT_RETRIES: u32 = 2;
@@ -42,8 +46,8 @@ pub enum WebhookError {
     #[error("the webhook URL is not an http(s) URL with a host")]
     InvalidUrl,
     /// The HTTP client could not be built.
-    #[error("{0}")]
-    Client(String),
+    #[error(transparent)]
+    Client(#[from] ClientError),
 }
 
 /// A Slack-compatible incoming webhook: posts `{"text": ...}` (and a
@@ -96,13 +100,14 @@ impl Webhook {
                 })
             })
             .ok_or(WebhookError::InvalidUrl)?;
+        let client = ClientPolicy::new(timeout).target(url.expose()).build()?;
         Ok(Webhook {
             url,
             host,
             channel: None,
             timeout,
             retries: DEFAULT_RETRIES,
-            client: http::client(timeout).map_err(WebhookError::Client)?,
+            client,
         })
     }
 
@@ -183,14 +188,71 @@ impl Webhook {
     }
 }
 
+/// Posts a message to a Slack-compatible webhook (a notice: never fails a
+/// run, ends warned when undelivered; dry-run only describes it).
+///
+/// The parameters of [`Notify`], declared once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyParams {
+    /// Name of the run's secret holding the webhook URL.
+    pub url_secret: String,
+    /// The text; {run_id}, {environment}, {step} are filled in.
+    pub message: String,
+    /// Channel name, for webhooks that accept one (e.g. #operacoes).
+    #[serde(default)]
+    pub channel: Option<String>,
+    /// Give up on an attempt after this long (e.g. 10s).
+    #[serde(default = "http::default_timeout")]
+    pub timeout: Span,
+    /// Attempts after the first (on 5xx, 429, timeouts, refused
+    /// connections) before the notice ends warned.
+    #[serde(default = "default_retries")]
+    pub retries: u32,
+}
+
+fn default_retries() -> u32 {
+    DEFAULT_RETRIES
+}
+
+impl CheckConfig for NotifyParams {
+    const NAME: &'static str = "notify";
+
+    fn build(self) -> Result<Arc<dyn Check>, ParamsError> {
+        if self.retries > MAX_RETRIES {
+            return Err(ParamsError::invalid(
+                Self::NAME,
+                "retries",
+                format!("must be at most {MAX_RETRIES}: a notice must not hold up the run"),
+            ));
+        }
+        Ok(Arc::new(Notify { params: self }))
+    }
+}
+
+/// A notice cannot be sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NoticeError {
+    /// The run has no secret of that name.
+    #[error("secret `{name}` (the webhook URL) was not provided; pass --secret {name}=ENV_VAR")]
+    MissingSecret {
+        /// The secret's name.
+        name: String,
+    },
+    /// The secret's value is not a usable webhook.
+    #[error("secret `{name}`: {source}")]
+    Webhook {
+        /// The secret's name.
+        name: String,
+        /// Why.
+        source: WebhookError,
+    },
+}
+
 /// Sends one message: a runbook step that is a notice.
 #[derive(Debug, Clone)]
 pub struct Notify {
-    url_secret: String,
-    message: String,
-    channel: Option<String>,
-    timeout: Duration,
-    retries: u32,
+    params: NotifyParams,
 }
 
 impl Notify {
@@ -199,50 +261,55 @@ impl Notify {
     /// at run time.
     pub fn new(url_secret: impl Into<String>, message: impl Into<String>) -> Self {
         Notify {
-            url_secret: url_secret.into(),
-            message: message.into(),
-            channel: None,
-            timeout: http::DEFAULT_TIMEOUT,
-            retries: DEFAULT_RETRIES,
+            params: NotifyParams {
+                url_secret: url_secret.into(),
+                message: message.into(),
+                channel: None,
+                timeout: http::default_timeout(),
+                retries: DEFAULT_RETRIES,
+            },
         }
     }
 
     /// Names a channel (for webhooks that accept one).
     pub fn channel(mut self, channel: impl Into<String>) -> Self {
-        self.channel = Some(channel.into());
+        self.params.channel = Some(channel.into());
         self
     }
 
     /// Gives up on an attempt after `timeout`.
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
+        self.params.timeout = Span::from(timeout);
         self
     }
 
     /// Attempts after the first before the notice counts as undelivered.
     pub fn retries(mut self, retries: u32) -> Self {
-        self.retries = retries;
+        self.params.retries = retries;
         self
     }
 
     fn render(&self, ctx: &Ctx) -> String {
-        self.message
+        self.params
+            .message
             .replace("{run_id}", ctx.run_id())
             .replace("{environment}", &ctx.environment().name)
             .replace("{step}", ctx.step_id())
     }
 
     /// The webhook this notice goes to, or why it cannot be sent.
-    fn webhook(&self, ctx: &Ctx) -> Result<Webhook, String> {
-        let name = &self.url_secret;
-        let url = ctx.secret(name).ok_or_else(|| {
-            format!(
-                "secret `{name}` (the webhook URL) was not provided; pass --secret {name}=ENV_VAR"
-            )
-        })?;
-        Webhook::new(url.clone(), self.timeout)
-            .map(|w| w.channel(self.channel.clone()).retries(self.retries))
-            .map_err(|e| format!("secret `{name}`: {e}"))
+    fn webhook(&self, ctx: &Ctx) -> Result<Webhook, NoticeError> {
+        let p = &self.params;
+        let name = &p.url_secret;
+        let url = ctx
+            .secret(name)
+            .ok_or_else(|| NoticeError::MissingSecret { name: name.clone() })?;
+        Webhook::new(url.clone(), p.timeout.get())
+            .map(|w| w.channel(p.channel.clone()).retries(p.retries))
+            .map_err(|source| NoticeError::Webhook {
+                name: name.clone(),
+                source,
+            })
     }
 
     /// Evidence every outcome carries: the message and where it goes.
@@ -251,7 +318,7 @@ impl Notify {
         if let Some(host) = host {
             outcome = outcome.with_evidence("to", host);
         }
-        if let Some(c) = &self.channel {
+        if let Some(c) = &self.params.channel {
             outcome = outcome.with_evidence("channel", c.clone());
         }
         outcome
@@ -262,6 +329,7 @@ impl Notify {
 impl Check for Notify {
     fn describe(&self) -> Description {
         let to = self
+            .params
             .channel
             .as_deref()
             .map(|c| format!(" to {c}"))
@@ -271,25 +339,13 @@ impl Check for Notify {
             format!("the webhook accepts the message{to}"),
             format!(
                 "post {:?}{to} to the webhook in secret `{}`",
-                self.message, self.url_secret
+                self.params.message, self.params.url_secret
             ),
         )
     }
 
     fn params(&self) -> Option<CheckParams> {
-        let mut p = CheckParams::new("notify")
-            .with("url_secret", &self.url_secret)
-            .with("message", &self.message);
-        if self.timeout != http::DEFAULT_TIMEOUT {
-            p = p.with("timeout", format!("{}ms", self.timeout.as_millis()));
-        }
-        if self.retries != DEFAULT_RETRIES {
-            p = p.with("retries", self.retries.to_string());
-        }
-        if let Some(c) = &self.channel {
-            p = p.with("channel", c);
-        }
-        Some(p)
+        CheckParams::of(&self.params).ok()
     }
 
     fn preview(&self, ctx: &Ctx) -> Vec<Evidence> {
@@ -307,7 +363,7 @@ impl Check for Notify {
                 value: to,
             },
         ];
-        if let Some(c) = &self.channel {
+        if let Some(c) = &self.params.channel {
             evidence.push(Evidence {
                 label: "channel".into(),
                 value: c.clone(),
@@ -422,67 +478,6 @@ impl Notifier for WebhookNotifier {
                 error,
             }),
         }
-    }
-}
-
-/// The registry entry for `notify`.
-pub(crate) fn spec() -> crate::legacy_spec::CheckSpec {
-    use crate::legacy_spec::{CheckSpec, ParamSpec};
-    const PARAMS: &[ParamSpec] = &[
-        ParamSpec {
-            name: "url_secret",
-            help: "name of the secret holding the webhook URL (give it with --secret NAME=ENV_VAR)",
-            required: true,
-            default: None,
-        },
-        ParamSpec {
-            name: "message",
-            help: "the text; {run_id}, {environment}, {step} are filled in",
-            required: true,
-            default: None,
-        },
-        ParamSpec {
-            name: "channel",
-            help: "channel name, for webhooks that accept one (e.g. #operacoes)",
-            required: false,
-            default: None,
-        },
-        ParamSpec {
-            name: "timeout",
-            help: "give up on an attempt after this long (e.g. 10s)",
-            required: false,
-            default: Some("10s"),
-        },
-        ParamSpec {
-            name: "retries",
-            help: "attempts after the first (on 5xx, 429, timeouts, refused connections) before the notice ends warned",
-            required: false,
-            default: Some("2"),
-        },
-    ];
-    CheckSpec {
-        name: "notify",
-        summary: "posts a message to a Slack-compatible webhook (a notice: never fails a run, ends warned when undelivered; dry-run only describes it)",
-        params: PARAMS,
-        build: |p| {
-            let mut n = Notify::new(p.require("url_secret")?, p.require("message")?);
-            if let Some(c) = p.get("channel") {
-                n = n.channel(c);
-            }
-            if let Some(t) = p.duration("timeout")? {
-                n = n.timeout(t);
-            }
-            if let Some(r) = p.parse::<u32>("retries")? {
-                if r > MAX_RETRIES {
-                    return Err(p.error(
-                        "retries",
-                        format!("must be at most {MAX_RETRIES}: a notice must not hold up the run"),
-                    ));
-                }
-                n = n.retries(r);
-            }
-            Ok(Arc::new(n))
-        },
     }
 }
 

@@ -625,9 +625,13 @@ fn the_registry_builds_smoke_and_params_round_trip() {
     let p = check.params().unwrap();
     assert_eq!(p.check, "smoke");
     assert_eq!(p.params["collection"], collection.to_str().unwrap());
-    assert_eq!(p.params["var"], "escolaId=2,token=abc");
-    assert_eq!(p.params["concurrency"], "8");
-    assert_eq!(p.params["timeout"], "3000ms");
+    // Typed: the list is a list, the number a number, the span exact.
+    assert_eq!(
+        p.params["var"],
+        serde_json::json!(["escolaId=2", "token=abc"])
+    );
+    assert_eq!(p.params["concurrency"], 8);
+    assert_eq!(p.params["timeout"], "3s");
     let again = spec.build(p.params.clone()).unwrap().params().unwrap();
     assert_eq!(again, p);
     assert_eq!(

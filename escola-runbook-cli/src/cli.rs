@@ -24,15 +24,9 @@ fn limit_or_none(text: &str) -> Result<Limit, DurationError> {
 }
 
 /// A size in bytes (`64MiB`, `200MB`, `1000000`).
-fn bytes(text: &str) -> Result<u64, SizeError> {
-    escola_runbook_checks::metrics::source::parse_bytes(text).map_err(|e| SizeError(e.to_string()))
+fn bytes(text: &str) -> Result<u64, escola_runbook_checks::metrics::bytes::BytesError> {
+    escola_runbook_checks::metrics::bytes::parse_bytes(text)
 }
-
-/// A size flag's value that is not a size, as the metrics source's parser
-/// words it.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct SizeError(String);
 
 /// `KEY=VALUE` (`--set`, `--secret`, `--var`), split at its first `=`,
 /// the key trimmed; a value may be empty or hold more `=`.

@@ -22,21 +22,25 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use escola_runbook_core::catalog::{Catalog, CatalogError, CheckConfig, ParamProblem, ParamsError};
+use escola_runbook_core::catalog::{CatalogError, CheckConfig, ParamProblem, ParamsError};
 use escola_runbook_core::duration::{self, Span};
 use escola_runbook_core::rules::{Comparison, Rule, Window as RuleWindow};
 use escola_runbook_core::{Check, ModelError, Phase, Runbook, Step, Watch, WatchError};
 use serde::{Deserialize, Serialize};
 
+use crate::cache_purge::CachePurgeParams;
 use crate::changelog::ChangelogParams;
 use crate::command::CommandCheck;
 use crate::coverage::{CoverageParams, Percent};
 use crate::db::{DbSnapshotCheck, MigrationsCheck};
 use crate::docs_freshness::{DocsFreshnessParams, Since};
+use crate::http::HttpParams;
+use crate::http_json::HttpJsonParams;
 use crate::log_scan::{LogScanParams, UtcOffset};
 use crate::metrics::Window;
+use crate::metrics::checks::params as metrics_params;
 use crate::metrics::checks::{
-    DEFAULT_COUNTER, DEFAULT_HISTOGRAM, LatencyBaselineCheck, MetricsEndpointCheck, SourceConfig,
+    BaselineParams, DEFAULT_COUNTER, DEFAULT_HISTOGRAM, EndpointParams, SourceConfig,
 };
 use crate::metrics::compute::StatusMatcher;
 use crate::metrics::probe::{Measure, MetricsProbe};
@@ -202,21 +206,15 @@ pub struct MetricsConfig {
     pub token_secret: String,
     /// Baseline window: `cumulative` (one scrape, since the process
     /// started; the default) or a duration such as `1m` (two scrapes).
-    #[serde(default = "default_baseline_window")]
-    pub baseline_window: String,
+    #[serde(default = "metrics_params::cumulative")]
+    pub baseline_window: Window,
     /// Fewer requests than this in the window: the baseline is `no_data`.
-    #[serde(default = "default_baseline_min")]
+    #[serde(default = "metrics_params::baseline_min_requests")]
     pub baseline_min_requests: f64,
 }
 
 fn default_metrics_token() -> String {
     crate::metrics::checks::DEFAULT_TOKEN_SECRET.into()
-}
-fn default_baseline_window() -> String {
-    "cumulative".into()
-}
-fn default_baseline_min() -> f64 {
-    20.0
 }
 
 impl Default for MetricsConfig {
@@ -224,8 +222,8 @@ impl Default for MetricsConfig {
         MetricsConfig {
             url: None,
             token_secret: default_metrics_token(),
-            baseline_window: default_baseline_window(),
-            baseline_min_requests: default_baseline_min(),
+            baseline_window: metrics_params::cumulative(),
+            baseline_min_requests: metrics_params::baseline_min_requests(),
         }
     }
 }
@@ -242,24 +240,22 @@ impl MetricsConfig {
         }
     }
 
-    /// The two checks: baseline and endpoint.
+    /// The two checks, built from their parameter structs: baseline and
+    /// endpoint.
     fn checks(&self) -> Result<MetricsChecks, ParamsError> {
-        let window = Window::parse(&self.baseline_window).map_err(|e| {
-            ParamsError::check(
-                "metrics-baseline",
-                "window",
-                ParamProblem::Unusable {
-                    reason: format!("{e}; or write `cumulative`"),
-                },
-            )
-        })?;
-        let baseline = LatencyBaselineCheck::new(self.source())
-            .window(window)
-            .min_requests(self.baseline_min_requests);
-        let endpoint = MetricsEndpointCheck::new()
-            .source(self.source())
-            .require([DEFAULT_HISTOGRAM, DEFAULT_COUNTER]);
-        Ok((Arc::new(baseline), Arc::new(endpoint)))
+        let baseline = BaselineParams {
+            window: self.baseline_window,
+            min_requests: self.baseline_min_requests,
+            ..BaselineParams::new(self.source())
+        }
+        .build()?;
+        let endpoint = EndpointParams {
+            source: self.source(),
+            require: owned(&[DEFAULT_HISTOGRAM, DEFAULT_COUNTER]),
+            reject_anonymous: false,
+        }
+        .build()?;
+        Ok((baseline, endpoint))
     }
 }
 
@@ -409,53 +405,28 @@ impl ChangelogConfig {
     }
 }
 
-/// The HTTP cache or CDN and how to purge it.
+/// The HTTP cache or CDN and how to purge it: the `cache-purge` check's
+/// parameters, and whether a failed purge stops the deploy. Unknown keys
+/// are refused by the flattened parameters (serde refuses every flattened
+/// key when this struct denies unknown fields itself).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct CachePurgeConfig {
-    /// The cache's purge endpoint (e.g. `http://varnish:6081`).
-    pub base_url: String,
-    /// Paths to purge (default `/v1/cidades`, `/v1/escolas`).
-    #[serde(default = "default_purge_paths")]
-    pub paths: Vec<String>,
-    /// `PURGE` (default), `BAN` or another method.
-    #[serde(default = "default_purge_method")]
-    pub method: String,
-    /// Host header, when the cache keys by the public host.
-    #[serde(default)]
-    pub host: Option<String>,
-    /// Secret sent as a Bearer token (CDN APIs).
-    #[serde(default)]
-    pub token_secret: Option<String>,
-    /// Statuses that count as purged (default `200-299`).
-    #[serde(default = "default_accept")]
-    pub accept: String,
+    /// The purge: endpoint, paths (default `/v1/cidades`, `/v1/escolas`),
+    /// method (default `PURGE`), Host header, accepted statuses (default
+    /// `200-299`), Bearer token secret, timeout.
+    #[serde(flatten)]
+    pub purge: CachePurgeParams,
     /// A failed purge stops the deploy (and so starts the rollback).
     /// Default false: a stale cache is reported, not worth a rollback.
     #[serde(default)]
     pub blocking: bool,
 }
 
-fn default_purge_paths() -> Vec<String> {
-    owned(&crate::cache_purge::RUNBOOK_PATHS)
-}
-fn default_purge_method() -> String {
-    "PURGE".into()
-}
-fn default_accept() -> String {
-    "200-299".into()
-}
-
 impl CachePurgeConfig {
     /// PURGE of the runbook's two paths at `base_url`.
     pub fn new(base_url: impl Into<String>) -> Self {
         CachePurgeConfig {
-            base_url: base_url.into(),
-            paths: default_purge_paths(),
-            method: default_purge_method(),
-            host: None,
-            token_secret: None,
-            accept: default_accept(),
+            purge: CachePurgeParams::new(base_url),
             blocking: false,
         }
     }
@@ -541,15 +512,6 @@ struct Automations {
     app_log: Option<(Arc<dyn Check>, bool, bool)>,
 }
 
-fn build(
-    catalog: &Catalog,
-    name: &str,
-    pairs: Vec<(&str, String)>,
-) -> Result<Arc<dyn Check>, CatalogError> {
-    let pairs: Vec<(String, String)> = pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
-    catalog.build_from_pairs(name, &pairs)
-}
-
 /// A configured value that does not parse, as the catalog reports one.
 fn unusable(check: &str, param: &str, e: impl std::fmt::Display) -> ParamsError {
     ParamsError::check(
@@ -562,7 +524,7 @@ fn unusable(check: &str, param: &str, e: impl std::fmt::Display) -> ParamsError 
 }
 
 impl EscolaConfig {
-    fn automations(&self, catalog: &Catalog) -> Result<Automations, CatalogError> {
+    fn automations(&self) -> Result<Automations, CatalogError> {
         let app = &self.app_dir;
         let release = self.release_dir.as_ref().unwrap_or(&self.app_dir);
         let coverage = self
@@ -597,16 +559,17 @@ impl EscolaConfig {
             .ci_status
             .as_ref()
             .map(|c| {
-                let mut p = vec![
-                    ("url", c.url.clone()),
-                    ("path", c.path.clone()),
-                    ("op", c.op.clone()),
-                    ("value", c.value.clone()),
-                ];
-                if let Some(s) = &c.token_secret {
-                    p.push(("token_secret", s.clone()));
+                HttpJsonParams {
+                    url: c.url.clone(),
+                    path: c.path.clone(),
+                    op: c.op.clone(),
+                    value: c.value.clone(),
+                    http: HttpParams {
+                        token_secret: c.token_secret.clone(),
+                        ..HttpParams::default()
+                    },
                 }
-                build(catalog, "http-json", p)
+                .build()
             })
             .transpose()?;
         let docs = self
@@ -638,21 +601,7 @@ impl EscolaConfig {
         let cdn_purge = self
             .cdn_purge
             .as_ref()
-            .map(|c| {
-                let mut p = vec![
-                    ("base_url", c.base_url.clone()),
-                    ("paths", c.paths.join(",")),
-                    ("method", c.method.clone()),
-                    ("accept", c.accept.clone()),
-                ];
-                if let Some(h) = &c.host {
-                    p.push(("host", h.clone()));
-                }
-                if let Some(s) = &c.token_secret {
-                    p.push(("token_secret", s.clone()));
-                }
-                build(catalog, "cache-purge", p).map(|check| (check, c.blocking))
-            })
+            .map(|c| c.purge.clone().build().map(|check| (check, c.blocking)))
             .transpose()?;
         let app_log = self
             .app_log
@@ -837,7 +786,7 @@ pub fn runbook_file(config: &EscolaConfig) -> Result<(RunbookFile, Vec<String>),
 
 /// The built-in runbook.
 pub fn runbook(config: &EscolaConfig) -> Result<Runbook, EscolaError> {
-    let auto = config.automations(&crate::catalog())?;
+    let auto = config.automations()?;
     let (metrics_baseline, metrics_endpoint) = match config
         .metrics
         .as_ref()
@@ -1343,7 +1292,11 @@ mod tests {
     fn configuration_reads_from_json_with_defaults() {
         let config: CachePurgeConfig =
             serde_json::from_str(r#"{"base_url":"http://varnish:6081","method":"BAN"}"#).unwrap();
-        assert_eq!(config.paths, ["/v1/cidades", "/v1/escolas"]);
+        assert_eq!(config.purge.paths, ["/v1/cidades", "/v1/escolas"]);
+        assert!(
+            serde_json::from_str::<CachePurgeConfig>(r#"{"base_url":"http://v","pahts":[]}"#)
+                .is_err()
+        );
         let log: AppLogConfig = serde_json::from_str("{}").unwrap();
         assert_eq!(log, AppLogConfig::default());
         assert!(serde_json::from_str::<DocsConfig>(r#"{"sinse":"30d"}"#).is_err());

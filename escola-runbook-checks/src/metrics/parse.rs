@@ -287,7 +287,7 @@ impl fmt::Display for ParseErrorKind {
             ParseErrorKind::TooManyFamilies { families, budget } => write!(
                 f,
                 "{families} metric families so far, more than the {} cap on one answer can keep track of; no exporter writes that many",
-                super::source::format_bytes(*budget as u64)
+                super::bytes::format_bytes(*budget as u64)
             ),
             ParseErrorKind::ContentAfterEof => f.write_str("content after `# EOF`"),
         }

@@ -201,7 +201,11 @@ impl Probe for MetricsProbe {
     async fn sample(&self, ctx: &Ctx) -> Sample {
         let source = match self.source.resolve(ctx) {
             Ok(s) => s,
-            Err(message) => return Sample::Error { message },
+            Err(e) => {
+                return Sample::Error {
+                    message: e.to_string(),
+                };
+            }
         };
         let data = match source.fetch(&self.query()).await {
             Ok(d) => d,

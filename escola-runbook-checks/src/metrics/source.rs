@@ -8,73 +8,26 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::borrow::Cow;
+
 use async_trait::async_trait;
 use escola_runbook_core::duration::{self, DurationError, Range};
+use escola_runbook_core::schemars;
 use escola_runbook_core::{Secret, format_duration};
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use tokio::sync::OnceCell;
+
+use crate::http::{ClientError, ClientPolicy};
 
 use super::compute::{self, Histogram, HistogramCollector, Labels, Series};
 use super::parse::{Format, ParseError, Sample, Shape, StreamParser};
 
-/// Default limit for one HTTP request.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default limit for one HTTP request: every HTTP check's.
+pub const DEFAULT_TIMEOUT: Duration = crate::http::DEFAULT_TIMEOUT;
 
-/// Default cap on one answer's body: a `/metrics` page or a Prometheus API
-/// answer larger than this is refused before it is held in memory.
-pub const DEFAULT_MAX_BODY: u64 = 64 * 1024 * 1024;
-/// [`DEFAULT_MAX_BODY`] as written in parameters and `check --list`.
-pub const DEFAULT_MAX_BODY_TEXT: &str = "64MiB";
-
-/// `67108864` as `64 MiB`, for messages.
-pub fn format_bytes(n: u64) -> String {
-    const MIB: u64 = 1024 * 1024;
-    if n >= MIB && n % MIB == 0 {
-        format!("{} MiB", n / MIB)
-    } else if n >= MIB {
-        format!("{:.1} MiB", n as f64 / MIB as f64)
-    } else if n >= 1024 && n % 1024 == 0 {
-        format!("{} KiB", n / 1024)
-    } else {
-        format!("{n} bytes")
-    }
-}
-
-/// Parses a body cap: bytes (`1000000`) or with a unit, `KiB`, `MiB`,
-/// `GiB` (powers of 1024) or `KB`, `MB`, `GB` (powers of 1000); at least
-/// 1 KiB.
-pub fn parse_bytes(text: &str) -> Result<u64, String> {
-    let t = text.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (number, unit) = t.split_at(split);
-    let factor: u64 = match unit.trim() {
-        "" | "B" => 1,
-        "KiB" => 1 << 10,
-        "MiB" => 1 << 20,
-        "GiB" => 1 << 30,
-        "KB" | "kB" => 1_000,
-        "MB" => 1_000_000,
-        "GB" => 1_000_000_000,
-        _ => {
-            return Err(format!(
-                "`{text}` is not a size; write e.g. 64MiB, 200MB or 1000000 (bytes)"
-            ));
-        }
-    };
-    let too_big = || format!("`{text}` is larger than this machine can address");
-    let n: u64 = number.parse().map_err(|_| {
-        if number.is_empty() {
-            format!("`{text}` is not a size; write e.g. 64MiB, 200MB or 1000000 (bytes)")
-        } else {
-            too_big()
-        }
-    })?;
-    let bytes = n.checked_mul(factor).ok_or_else(too_big)?;
-    if bytes < 1024 {
-        return Err(format!("`{text}` is below 1 KiB; no metrics page fits"));
-    }
-    Ok(bytes)
-}
+pub use super::bytes::{
+    ByteSize, BytesError, DEFAULT_MAX_BODY, DEFAULT_MAX_BODY_TEXT, format_bytes, parse_bytes,
+};
 
 /// A source could not deliver.
 #[derive(Debug, thiserror::Error)]
@@ -222,6 +175,40 @@ impl Window {
     }
 }
 
+impl Serialize for Window {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Window::Cumulative => s.serialize_str("cumulative"),
+            Window::Last(d) => s.serialize_str(&duration::exact(*d)),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Window {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Window::parse(&text)
+            .map_err(|e| serde::de::Error::custom(format!("{e}; or write `cumulative`")))
+    }
+}
+
+impl schemars::JsonSchema for Window {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> Cow<'static, str> {
+        "Window".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "description": "`cumulative` (one scrape, since the process started) or a duration such as 5m (two scrapes that far apart)",
+        })
+    }
+}
+
 /// What a check needs from a source.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MetricsQuery {
@@ -278,28 +265,20 @@ pub trait MetricsSource: Send + Sync {
     async fn fetch(&self, query: &MetricsQuery) -> Result<MetricsData, SourceError>;
 }
 
-/// A client with `timeout` per request; zero means no limit (for tests on
-/// tokio's paused clock, where any pending timer would fire at once while
-/// the socket is busy).
-fn client(timeout: Duration) -> Result<reqwest::Client, String> {
-    let mut builder = reqwest::Client::builder()
-        .user_agent(concat!("escola-runbook/", env!("CARGO_PKG_VERSION")));
-    if !timeout.is_zero() {
-        builder = builder.timeout(timeout).connect_timeout(timeout);
-    }
-    builder.build().map_err(|e| e.to_string())
-}
-
+/// The client for `url` under the shared [`ClientPolicy`], built once per
+/// source. A zero `timeout` means no limit (for tests on tokio's paused
+/// clock, where any pending timer would fire at once while the socket is
+/// busy).
 async fn cached_client<'c>(
     cell: &'c OnceCell<reqwest::Client>,
     timeout: Duration,
     url: &str,
 ) -> Result<&'c reqwest::Client, SourceError> {
-    cell.get_or_try_init(|| async { client(timeout) })
+    cell.get_or_try_init(|| async { ClientPolicy::new(timeout).target(url).build() })
         .await
-        .map_err(|message| SourceError::Transport {
+        .map_err(|e: ClientError| SourceError::Transport {
             url: url.to_owned(),
-            message,
+            message: e.reason,
             timed_out: false,
         })
 }

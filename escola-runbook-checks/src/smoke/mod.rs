@@ -25,7 +25,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use escola_runbook_core::catalog::{CheckConfig, ParamsError};
+use escola_runbook_core::duration::Span;
+use escola_runbook_core::schemars::{self, JsonSchema};
 use escola_runbook_core::{Check, CheckParams, Ctx, Description, Outcome, Secrets, async_trait};
+use serde::{Deserialize, Serialize};
 
 pub use report::{AssertionResult, AssertionVerdict, Counts, Failure, RequestResult, SmokeReport};
 pub use run::{
@@ -36,15 +40,109 @@ pub use suite::{Expect, Header, IfMatchTest, Request, Suite, SuiteError};
 /// The value of the `suite` parameter that names [`Suite::escola`].
 pub const BUILTIN_ESCOLA: &str = "escola";
 
-/// Where a check's suite came from, so it can be written back as parameters.
-#[derive(Debug, Clone, PartialEq)]
-enum Source {
-    Builtin,
-    Files {
-        suite: Option<PathBuf>,
-        collection: Option<PathBuf>,
-    },
-    Code,
+/// Sends an HTTP smoke suite (native or Postman v2.1); passes when every
+/// assertion holds.
+///
+/// The parameters of [`SmokeCheck`], declared once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SmokeParams {
+    /// Target URL (default: the environment's base_url setting); also the
+    /// collection's {{baseUrl}}.
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// A TOML or JSON suite file, or `escola` for the built-in suite (the
+    /// default when no collection is given).
+    #[serde(default)]
+    pub suite: Option<String>,
+    /// A Postman Collection v2.1 JSON file.
+    #[serde(default)]
+    pub collection: Option<PathBuf>,
+    /// {{variables}} as KEY=VALUE.
+    #[serde(default)]
+    pub var: Vec<String>,
+    /// Requests in flight at once.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+    /// Limit for each request (e.g. 10s, 500ms).
+    #[serde(default = "crate::http::default_timeout")]
+    pub timeout: Span,
+}
+
+fn default_concurrency() -> usize {
+    DEFAULT_CONCURRENCY
+}
+
+impl SmokeParams {
+    /// The built-in suite with the defaults.
+    fn escola() -> Self {
+        SmokeParams {
+            base_url: None,
+            suite: Some(BUILTIN_ESCOLA.into()),
+            collection: None,
+            var: Vec::new(),
+            concurrency: DEFAULT_CONCURRENCY,
+            timeout: crate::http::default_timeout(),
+        }
+    }
+
+    /// The suite file `suite` names, unless it names the built-in one.
+    fn suite_file(&self) -> Option<&Path> {
+        self.suite
+            .as_deref()
+            .filter(|s| *s != BUILTIN_ESCOLA)
+            .map(Path::new)
+    }
+
+    /// `var` as a map; each item must be `KEY=VALUE`.
+    fn vars(&self) -> Result<BTreeMap<String, String>, ParamsError> {
+        self.var
+            .iter()
+            .map(|pair| match pair.split_once('=') {
+                Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+                _ => Err(ParamsError::invalid(
+                    <Self as CheckConfig>::NAME,
+                    "var",
+                    format!("`{pair}` is not KEY=VALUE"),
+                )),
+            })
+            .collect()
+    }
+}
+
+impl CheckConfig for SmokeParams {
+    const NAME: &'static str = "smoke";
+
+    fn build(self) -> Result<Arc<dyn Check>, ParamsError> {
+        let suite = load_suite(self.suite_file(), self.collection.as_deref()).map_err(|e| {
+            let param = match e {
+                LoadError::Suite(_) => "suite",
+                LoadError::Postman(_) => "collection",
+            };
+            ParamsError::invalid(Self::NAME, param, format!("cannot be used: {e}"))
+        })?;
+        if self.suite.as_deref() == Some(BUILTIN_ESCOLA) && self.collection.is_some() {
+            return Err(ParamsError::invalid(
+                Self::NAME,
+                "suite",
+                "`escola` (built-in) cannot be combined with a collection; give a suite file or leave it out",
+            ));
+        }
+        let vars = self.vars()?;
+        if self.concurrency == 0 {
+            return Err(ParamsError::invalid(
+                Self::NAME,
+                "concurrency",
+                "must be at least 1",
+            ));
+        }
+        Ok(Arc::new(SmokeCheck {
+            suite,
+            params: self,
+            vars,
+            in_code: false,
+        }))
+    }
 }
 
 /// The smoke suite as a runbook step.
@@ -63,11 +161,11 @@ enum Source {
 #[derive(Debug, Clone)]
 pub struct SmokeCheck {
     suite: Suite,
-    source: Source,
-    base_url: Option<String>,
+    params: SmokeParams,
+    /// `params.var`, split.
     vars: BTreeMap<String, String>,
-    concurrency: usize,
-    timeout: Duration,
+    /// The suite was built in code: no parameters can rebuild it.
+    in_code: bool,
 }
 
 /// A suite or collection file could not be loaded.
@@ -102,15 +200,17 @@ pub fn load_suite(suite: Option<&Path>, collection: Option<&Path>) -> Result<Sui
 }
 
 impl SmokeCheck {
-    /// A check running `suite` (built in code).
+    /// A check running `suite` (built in code: it has no parameters that
+    /// could rebuild it, so [`Check::params`] is `None`).
     pub fn new(suite: Suite) -> Self {
         SmokeCheck {
             suite,
-            source: Source::Code,
-            base_url: None,
+            params: SmokeParams {
+                suite: None,
+                ..SmokeParams::escola()
+            },
             vars: BTreeMap::new(),
-            concurrency: DEFAULT_CONCURRENCY,
-            timeout: DEFAULT_TIMEOUT,
+            in_code: true,
         }
     }
 
@@ -118,8 +218,10 @@ impl SmokeCheck {
     /// [`Suite::escola`]).
     pub fn escola() -> Self {
         SmokeCheck {
-            source: Source::Builtin,
-            ..Self::new(Suite::escola())
+            suite: Suite::escola(),
+            params: SmokeParams::escola(),
+            vars: BTreeMap::new(),
+            in_code: false,
         }
     }
 
@@ -127,40 +229,49 @@ impl SmokeCheck {
     /// is reported before the run starts.
     pub fn from_files(suite: Option<&Path>, collection: Option<&Path>) -> Result<Self, LoadError> {
         let loaded = load_suite(suite, collection)?;
+        let params = if suite.is_none() && collection.is_none() {
+            SmokeParams::escola()
+        } else {
+            SmokeParams {
+                suite: suite.map(|s| s.display().to_string()),
+                collection: collection.map(Path::to_owned),
+                ..SmokeParams::escola()
+            }
+        };
         Ok(SmokeCheck {
-            source: if suite.is_none() && collection.is_none() {
-                Source::Builtin
-            } else {
-                Source::Files {
-                    suite: suite.map(Path::to_owned),
-                    collection: collection.map(Path::to_owned),
-                }
-            },
-            ..Self::new(loaded)
+            suite: loaded,
+            params,
+            vars: BTreeMap::new(),
+            in_code: false,
         })
     }
 
     /// Targets this base URL instead of the environment's `base_url`.
     pub fn base_url(mut self, url: impl Into<String>) -> Self {
-        self.base_url = Some(url.into());
+        self.params.base_url = Some(url.into());
         self
     }
 
     /// Sets a `{{variable}}`.
     pub fn var(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.vars.insert(key.into(), value.into());
+        let (key, value) = (key.into(), value.into());
+        self.params
+            .var
+            .retain(|pair| pair.split_once('=').map(|(k, _)| k) != Some(key.as_str()));
+        self.params.var.push(format!("{key}={value}"));
+        self.vars.insert(key, value);
         self
     }
 
     /// Requests in flight at once.
     pub fn concurrency(mut self, n: usize) -> Self {
-        self.concurrency = n;
+        self.params.concurrency = n;
         self
     }
 
     /// Limit for each request.
     pub fn timeout(mut self, limit: Duration) -> Self {
-        self.timeout = limit;
+        self.params.timeout = Span::from(limit);
         self
     }
 
@@ -183,6 +294,7 @@ impl SmokeCheck {
 impl Check for SmokeCheck {
     fn describe(&self) -> Description {
         let target = self
+            .params
             .base_url
             .clone()
             .unwrap_or_else(|| "the environment's base_url".into());
@@ -234,43 +346,15 @@ impl Check for SmokeCheck {
     }
 
     fn params(&self) -> Option<CheckParams> {
-        let mut p = CheckParams::new("smoke");
-        match &self.source {
-            Source::Code => return None,
-            Source::Builtin => p = p.with("suite", BUILTIN_ESCOLA),
-            Source::Files { suite, collection } => {
-                if let Some(s) = suite {
-                    p = p.with("suite", s.display().to_string());
-                }
-                if let Some(c) = collection {
-                    p = p.with("collection", c.display().to_string());
-                }
-            }
+        if self.in_code {
+            return None;
         }
-        if let Some(b) = &self.base_url {
-            p = p.with("base_url", b);
-        }
-        if !self.vars.is_empty() {
-            p = p.with(
-                "var",
-                self.vars
-                    .iter()
-                    .map(|(k, v)| format!("{k}={v}"))
-                    .collect::<Vec<_>>()
-                    .join(","),
-            );
-        }
-        if self.concurrency != DEFAULT_CONCURRENCY {
-            p = p.with("concurrency", self.concurrency.to_string());
-        }
-        if self.timeout != DEFAULT_TIMEOUT {
-            p = p.with("timeout", format!("{}ms", self.timeout.as_millis()));
-        }
-        Some(p)
+        CheckParams::of(&self.params).ok()
     }
 
     async fn run(&self, ctx: &Ctx) -> Outcome {
         let base_url = self
+            .params
             .base_url
             .clone()
             .or_else(|| ctx.environment().get("base_url").map(str::to_owned));
@@ -286,8 +370,8 @@ impl Check for SmokeCheck {
             base_url,
             vars: self.vars.clone(),
             secrets,
-            concurrency: self.concurrency,
-            timeout: self.timeout,
+            concurrency: self.params.concurrency,
+            timeout: self.params.timeout.get(),
             redactor: ctx.redactor().clone(),
             progress: Some(Arc::new(move |m: &str| progress_ctx.progress(m))),
         };
@@ -305,92 +389,5 @@ impl Check for SmokeCheck {
                 Outcome::aborted("stopped while the smoke requests were in flight")
             }
         }
-    }
-}
-
-/// The registry entry for `smoke`.
-pub(crate) fn spec() -> crate::legacy_spec::CheckSpec {
-    use crate::legacy_spec::{CheckSpec, ParamSpec};
-    const PARAMS: &[ParamSpec] = &[
-        ParamSpec {
-            name: "base_url",
-            help: "target URL (default: the environment's base_url setting); also the collection's {{baseUrl}}",
-            required: false,
-            default: None,
-        },
-        ParamSpec {
-            name: "suite",
-            help: "a TOML or JSON suite file, or `escola` for the built-in suite (the default when no collection is given)",
-            required: false,
-            default: None,
-        },
-        ParamSpec {
-            name: "collection",
-            help: "a Postman Collection v2.1 JSON file",
-            required: false,
-            default: None,
-        },
-        ParamSpec {
-            name: "var",
-            help: "{{variables}} as KEY=VALUE, comma-separated",
-            required: false,
-            default: None,
-        },
-        ParamSpec {
-            name: "concurrency",
-            help: "requests in flight at once",
-            required: false,
-            default: Some("4"),
-        },
-        ParamSpec {
-            name: "timeout",
-            help: "limit for each request (e.g. 10s, 500ms)",
-            required: false,
-            default: Some("10s"),
-        },
-    ];
-    CheckSpec {
-        name: "smoke",
-        summary: "sends an HTTP smoke suite (native or Postman v2.1); passes when every assertion holds",
-        params: PARAMS,
-        build: |p| {
-            let suite = p
-                .get("suite")
-                .filter(|s| *s != BUILTIN_ESCOLA)
-                .map(Path::new);
-            let collection = p.get("collection").map(Path::new);
-            let mut check = SmokeCheck::from_files(suite, collection).map_err(|e| {
-                let param = match e {
-                    LoadError::Suite(_) => "suite",
-                    LoadError::Postman(_) => "collection",
-                };
-                p.error(param, format!("cannot be used: {e}"))
-            })?;
-            if p.get("suite") == Some(BUILTIN_ESCOLA) && collection.is_some() {
-                return Err(p.error(
-                    "suite",
-                    "`escola` (built-in) cannot be combined with a collection; give a suite file or leave it out",
-                ));
-            }
-            if let Some(b) = p.get("base_url") {
-                check = check.base_url(b);
-            }
-            for pair in p.list("var").unwrap_or_default() {
-                let Some((k, v)) = pair.split_once('=').filter(|(k, _)| !k.is_empty()) else {
-                    return Err(p.error("var", format!("`{pair}` is not KEY=VALUE")));
-                };
-                check = check.var(k, v);
-            }
-            if let Some(n) = p.parse::<usize>("concurrency")? {
-                if n == 0 {
-                    return Err(p.error("concurrency", "must be at least 1"));
-                }
-                check = check.concurrency(n);
-            }
-            if let Some(t) = p.duration("timeout")? {
-                check = check.timeout(t);
-            }
-            Ok(Arc::new(check))
-        },
     }
 }

@@ -10,10 +10,10 @@ use reqwest::header::{CONTENT_TYPE, ETAG, HeaderMap, HeaderName, HeaderValue, IF
 use reqwest::{Method, Url};
 use tokio::time::Instant;
 
-use crate::http::{body_limited, explain_unmasked, strip_userinfo};
+use crate::http::{ClientError, ClientPolicy, body_limited, explain_unmasked, strip_userinfo};
 
 use super::report::{AssertionResult, AssertionVerdict, RequestResult, SmokeReport};
-use super::suite::{Expect, Request, Suite, substitute, to_pointer};
+use super::suite::{Expect, Request, Suite, Undefined, substitute, to_pointer};
 
 /// Reports progress ("3/12 requests").
 pub type Progress = Arc<dyn Fn(&str) + Send + Sync>;
@@ -58,8 +58,8 @@ pub const DEFAULT_CONCURRENCY: usize = 4;
 /// with "not parsed" instead of buffering without bound.
 const BODY_LIMIT: usize = 4 << 20;
 
-/// Per-request limit unless told otherwise.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Per-request limit unless told otherwise: every HTTP check's.
+pub const DEFAULT_TIMEOUT: Duration = crate::http::DEFAULT_TIMEOUT;
 
 impl Default for SmokeOptions {
     fn default() -> Self {
@@ -140,8 +140,19 @@ pub enum SmokeError {
     #[error("concurrency must be at least 1")]
     BadConcurrency,
     /// The HTTP client could not be set up.
-    #[error("cannot set up the HTTP client: {0}")]
-    Client(String),
+    #[error(transparent)]
+    Client(#[from] ClientError),
+}
+
+/// Why a body was not read as JSON.
+#[derive(Debug, thiserror::Error)]
+enum Unparsed {
+    /// Longer than [`BODY_LIMIT`]: only its start was read.
+    #[error("over {} MiB, not parsed", BODY_LIMIT >> 20)]
+    TooLarge,
+    /// Not JSON.
+    #[error(transparent)]
+    NotJson(serde_json::Error),
 }
 
 struct Prepared {
@@ -187,7 +198,7 @@ fn variables(suite: &Suite, options: &SmokeOptions) -> BTreeMap<String, String> 
 fn json_substitute(
     value: &serde_json::Value,
     vars: &BTreeMap<String, String>,
-) -> Result<serde_json::Value, String> {
+) -> Result<serde_json::Value, Undefined> {
     Ok(match value {
         serde_json::Value::String(s) => serde_json::Value::String(substitute(s, vars)?),
         serde_json::Value::Array(a) => serde_json::Value::Array(
@@ -198,7 +209,7 @@ fn json_substitute(
         serde_json::Value::Object(m) => serde_json::Value::Object(
             m.iter()
                 .map(|(k, v)| Ok((k.clone(), json_substitute(v, vars)?)))
-                .collect::<Result<_, String>>()?,
+                .collect::<Result<_, Undefined>>()?,
         ),
         other => other.clone(),
     })
@@ -210,7 +221,7 @@ fn resolve_url(
     base: Option<&str>,
     vars: &BTreeMap<String, String>,
 ) -> Result<Url, SmokeError> {
-    let undefined = |name| SmokeError::UndefinedVariable {
+    let undefined = |Undefined(name)| SmokeError::UndefinedVariable {
         request: request.to_owned(),
         field: "url",
         name,
@@ -268,7 +279,7 @@ fn prepare(
     let url = resolve_url(&name, &r.path, base, vars)?;
     let mut headers = HeaderMap::new();
     for h in &r.headers {
-        let undefined = |n| SmokeError::UndefinedVariable {
+        let undefined = |Undefined(n)| SmokeError::UndefinedVariable {
             request: name.clone(),
             field: "headers",
             name: n,
@@ -284,7 +295,7 @@ fn prepare(
         let hv = HeaderValue::from_str(&value).map_err(|e| bad(e.to_string()))?;
         headers.append(hn, hv);
     }
-    let undefined_body = |n| SmokeError::UndefinedVariable {
+    let undefined_body = |Undefined(n)| SmokeError::UndefinedVariable {
         request: name.clone(),
         field: "body",
         name: n,
@@ -340,30 +351,14 @@ pub async fn run_suite(suite: &Suite, options: &SmokeOptions) -> Result<SmokeRep
             suite: suite.name.clone(),
         });
     }
-    let all_loopback = prepared
-        .iter()
-        .map(|p| &p.url)
-        .chain(
-            if_match
-                .iter()
-                .flat_map(|(r, _, s)| std::iter::once(r).chain(s)),
-        )
-        .all(|u| {
-            matches!(
-                u.host_str(),
-                Some("127.0.0.1" | "localhost" | "[::1]" | "::1")
-            )
-        });
-    let mut builder = reqwest::Client::builder()
-        .timeout(options.timeout)
-        .user_agent(concat!("escola-runbook/", env!("CARGO_PKG_VERSION")));
-    if all_loopback {
-        // A proxy from the environment must not intercept a local target.
-        builder = builder.no_proxy();
-    }
-    let client = builder
-        .build()
-        .map_err(|e| SmokeError::Client(e.to_string()))?;
+    let targets = prepared.iter().map(|p| &p.url).chain(
+        if_match
+            .iter()
+            .flat_map(|(r, _, s)| std::iter::once(r).chain(s)),
+    );
+    let client = ClientPolicy::new(options.timeout)
+        .targets(targets)
+        .build()?;
     let runner = Arc::new(Runner {
         client,
         redactors: [options.redactor.clone(), options.secrets.redactor().clone()],
@@ -578,9 +573,9 @@ impl Runner {
         };
         let json = || {
             if truncated {
-                return Err(format!("over {} MiB, not parsed", BODY_LIMIT >> 20));
+                return Err(Unparsed::TooLarge);
             }
-            serde_json::from_slice::<serde_json::Value>(body).map_err(|e| e.to_string())
+            serde_json::from_slice::<serde_json::Value>(body).map_err(Unparsed::NotJson)
         };
         match e {
             Expect::Status(s) => pass(name, s.to_string(), status.to_string(), status == *s),

@@ -369,13 +369,18 @@ impl Suite {
     }
 }
 
+/// A `{{name}}` placeholder with no value: the name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{{{{{0}}}}}` is not defined")]
+pub(crate) struct Undefined(pub(crate) String);
+
 /// `{{name}}` placeholders replaced from `vars`; the first undefined name is
 /// the error.
-pub(crate) fn substitute(text: &str, vars: &BTreeMap<String, String>) -> Result<String, String> {
+pub(crate) fn substitute(text: &str, vars: &BTreeMap<String, String>) -> Result<String, Undefined> {
     let mut out = String::with_capacity(text.len());
     let mut copied = 0;
     for (start, name, end) in placeholders(text) {
-        let value = vars.get(name).ok_or_else(|| name.to_owned())?;
+        let value = vars.get(name).ok_or_else(|| Undefined(name.to_owned()))?;
         out.push_str(&text[copied..start]);
         out.push_str(value);
         copied = end;
@@ -428,7 +433,10 @@ mod tests {
             "http://x/v1/http://x"
         );
         assert_eq!(substitute("no vars {{", &vars).unwrap(), "no vars {{");
-        assert_eq!(substitute("{{token}}", &vars).unwrap_err(), "token");
+        assert_eq!(
+            substitute("{{token}}", &vars).unwrap_err(),
+            Undefined("token".into())
+        );
     }
 
     #[test]
