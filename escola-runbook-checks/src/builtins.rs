@@ -13,8 +13,10 @@ pub fn catalog() -> Catalog {
     catalog
 }
 
-/// Adds every built-in check to `catalog`.
+/// Adds every built-in check, and the probe rules files measure with, to
+/// `catalog`.
 pub fn register(catalog: &mut Catalog) -> &mut Catalog {
+    catalog.register_probe::<crate::metrics::rule_probe::MetricsProbeParams>();
     catalog.register::<crate::command::CommandParams>();
     // Checks still declared as parameter lists, through the adapter
     // (removed when every check has a params struct, issue #13).

@@ -3,6 +3,7 @@
 
 #![warn(missing_docs)]
 
+pub mod builtin_runbook;
 pub mod builtins;
 pub mod cache_purge;
 pub mod changelog;
@@ -16,13 +17,9 @@ pub mod http;
 pub mod http_json;
 pub mod legacy_spec;
 pub mod log_scan;
-pub mod markdown;
 pub mod metrics;
 pub mod notify;
-pub mod rules_file;
-pub mod runbook_file;
 pub mod smoke;
-pub mod source;
 #[cfg(test)]
 mod testing;
 

@@ -3,15 +3,18 @@
 //! boundary, and the imported file must survive a TOML round trip.
 #![no_main]
 
-use escola_runbook_checks::markdown::{ImportOptions, import};
-use escola_runbook_checks::runbook_file;
+use escola_runbook_core::catalog::Catalog;
+use escola_runbook_core::formats::markdown::{ImportOptions, import};
+use escola_runbook_core::formats::runbook_file;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(md) = std::str::from_utf8(data) else {
         return;
     };
-    let imported = import(md, &ImportOptions::default(), &escola_runbook_checks::catalog());
+    // An empty catalog: code blocks still become commands, and bindings
+    // keep their parameters as written, which must round-trip too.
+    let imported = import(md, &ImportOptions::default(), &Catalog::new());
     for a in &imported.source_map.steps {
         assert!(a.evidence_at <= md.len() && md.is_char_boundary(a.evidence_at));
         if let Some(cb) = &a.checkbox {

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use escola_runbook_checks::source::{read_recorded, sha256_hex};
+use escola_runbook_core::formats::runbook_source::{read_recorded, sha256_hex};
 use escola_runbook_core::journal::read_journal;
 use escola_runbook_core::report::{Format, render};
 use escola_runbook_core::{RunRecord, RunbookOrigin};
@@ -26,7 +26,7 @@ pub fn run(args: ReportArgs) -> Result<i32, CliError> {
     let text = match (&args.original, format) {
         (Some(given), Format::Markdown) => {
             let (path, doc) = original_document(given.as_deref(), &record)?;
-            escola_runbook_checks::markdown::export_run(&doc, &record)
+            escola_runbook_core::formats::markdown::export_run(&doc, &record)
                 .map_err(|e| CliError::usage(format!("--original {}: {e}", path.display())))?
         }
         (Some(_), _) => {

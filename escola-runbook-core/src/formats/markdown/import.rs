@@ -7,12 +7,12 @@ use super::headings::{self, BOLD_LEVEL, Heading, Role, Style};
 use super::slug::{SlugSet, ascii_fold};
 use super::tree::{self, Block, Cell, Inline, InlineKind, Item, Row};
 use super::{ImportOptions, ImportWarning, Imported, SourceMap, StepAnchor};
-use crate::runbook_file::{
+use crate::PhaseKind;
+use crate::catalog::{Catalog, ParamProblem};
+use crate::formats::runbook_file::{
     ContactFile, DurationText, FORMAT_VERSION, MetadataFile, ParamMap, PhaseFile, RunbookFile,
     StepFile,
 };
-use escola_runbook_core::PhaseKind;
-use escola_runbook_core::catalog::{Catalog, ParamProblem};
 
 /// The prefix of the evidence line `export` writes under each item; such
 /// quotes are the tool's own output and are not imported as notes.

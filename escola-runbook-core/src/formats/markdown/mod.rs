@@ -41,7 +41,7 @@
 //! - **Bindings**: `<!-- check: NAME key=value key="two words" -->` inside
 //!   or right after an item makes it the check NAME of the
 //!   [`Catalog`] (a built-in or a team's own); the pairs are typed through
-//!   its parameters' schema (see [`escola_runbook_core::catalog::params`]:
+//!   its parameters' schema (see [`crate::catalog::params`]:
 //!   `args=a,b`, a repeated key, or `args='["a","b,c"]'` for a list).
 //! - **Tables**: rows with a checkbox cell are steps (the other cells,
 //!   under their headers, are the instructions); a table without a box is
@@ -66,15 +66,15 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use escola_runbook_core::Runbook;
-use escola_runbook_core::catalog::Catalog;
+use crate::Runbook;
+use crate::catalog::Catalog;
 use serde::{Deserialize, Serialize};
 
 pub use export::{ExportError, export, export_run};
 pub use headings::{PhaseLevel, PhaseLevelError};
 pub use import::EVIDENCE_MARK;
 
-use crate::runbook_file::{FileWarning, PathSeg, RunbookFile};
+use crate::formats::runbook_file::{FileWarning, PathSeg, RunbookFile};
 
 /// How to import. Serializable, so a run records the options it imported
 /// with and a resume imports the document the same way.
@@ -184,10 +184,11 @@ pub struct Imported {
 /// fails: anything it cannot use is reported as a warning with its line.
 ///
 /// ```
-/// use escola_runbook_checks::markdown::{import, ImportOptions};
+/// use escola_runbook_core::catalog::Catalog;
+/// use escola_runbook_core::formats::markdown::{import, ImportOptions};
 ///
 /// let doc = "# Deploy da API\n\n## 1. Pré-Deploy\n- [ ] Avisar #operacoes\n- [ ]] Snapshot do banco\n";
-/// let imported = import(doc, &ImportOptions::default(), &escola_runbook_checks::catalog());
+/// let imported = import(doc, &ImportOptions::default(), &Catalog::new());
 /// let phase = &imported.file.phases[0];
 /// assert_eq!((phase.id.as_str(), phase.title.as_str()), ("pre-deploy", "Pré-Deploy"));
 /// assert_eq!(phase.steps.len(), 2);

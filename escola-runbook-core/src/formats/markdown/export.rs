@@ -1,8 +1,8 @@
 //! A finished run written back into the team's own document.
 
-use escola_runbook_core::catalog::Catalog;
-use escola_runbook_core::report::checkbox;
-use escola_runbook_core::{RunRecord, Status, StepRecord, Via, format_duration};
+use crate::catalog::Catalog;
+use crate::report::checkbox;
+use crate::{RunRecord, Status, StepRecord, Via, format_duration};
 
 use super::import::EVIDENCE_MARK;
 use super::{ImportOptions, SourceMap, StepAnchor, fnv1a, import};

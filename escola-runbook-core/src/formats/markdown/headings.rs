@@ -14,7 +14,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use escola_runbook_core::PhaseKind;
+use crate::PhaseKind;
 
 use super::slug::ascii_fold;
 
