@@ -86,7 +86,7 @@ pub enum RulesFileError {
         rule: String,
         /// The probe's parameter that is wrong, or the missing probe.
         #[source]
-        source: CatalogError,
+        source: Box<CatalogError>,
     },
 }
 
@@ -329,7 +329,7 @@ impl Rules {
             .map_err(|source| RulesFileError::Probe {
                 path: self.path.clone(),
                 rule: spec.id.clone(),
-                source,
+                source: Box::new(source),
             })?;
         let mut rule = Rule::new(
             spec.id.clone(),
