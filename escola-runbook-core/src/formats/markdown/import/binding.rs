@@ -2,7 +2,7 @@
 //! making the item it follows a step of that check, its parameters typed
 //! through the catalog.
 
-use super::{Importer, StepRef};
+use super::importer::{Importer, StepRef};
 use crate::catalog::ParamProblem;
 use crate::formats::markdown::tree::{Inline, InlineKind};
 use crate::formats::runbook_file::ParamMap;

@@ -3,7 +3,7 @@
 
 use std::ops::Range;
 
-use super::Importer;
+use super::importer::Importer;
 use crate::formats::markdown::tree::{Inline, InlineKind};
 
 /// A checkbox as written: `[ ]`, `[x]`, or a near miss like `[ ]]` or `[]`.

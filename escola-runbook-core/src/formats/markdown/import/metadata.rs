@@ -2,7 +2,7 @@
 //! (recognised by their headings or labels), and the `#channels` steps
 //! mention.
 
-use super::{Importer, Mode};
+use super::importer::{Importer, Mode};
 use crate::formats::markdown::slug::ascii_fold;
 use crate::formats::runbook_file::{ContactFile, PhaseFile};
 

@@ -3,11 +3,13 @@
 //! turns headings into phases, [`steps`] and [`table`] make steps of
 //! items and rows ([`checkbox`], [`command`] and [`binding`] read what an
 //! item carries), [`metadata`] keeps the glossary, contacts and channels,
-//! [`warnings`] says what could not be used, and [`text`] renders inlines.
+//! [`warnings`] says what could not be used, [`text`] renders inlines, and
+//! [`importer`] holds the state they share.
 
 mod binding;
 mod checkbox;
 mod command;
+mod importer;
 mod metadata;
 mod phases;
 mod steps;
@@ -16,63 +18,15 @@ mod text;
 mod walk;
 mod warnings;
 
-use std::time::Duration;
-
+use importer::Importer;
 use metadata::channels_of;
 use phases::roll_back_on_failure;
 
+use super::imported::{ImportOptions, Imported, SourceMap, fnv1a};
 use super::slug::SlugSet;
 use super::tree;
-use super::{ImportOptions, ImportWarning, Imported, SourceMap, StepAnchor};
 use crate::catalog::Catalog;
-use crate::formats::runbook_file::{
-    FORMAT_VERSION, MetadataFile, PhaseFile, RunbookFile, StepFile,
-};
-
-/// The prefix of the evidence line `export` writes under each item; such
-/// quotes are the tool's own output and are not imported as notes.
-pub const EVIDENCE_MARK: &str = "run:";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mode {
-    Steps,
-    Glossary,
-    Contacts,
-}
-
-#[derive(Debug, Clone)]
-struct Scope {
-    section: Option<String>,
-    mode: Mode,
-}
-
-/// Which step (phase index, step index) items nested here belong to.
-type StepRef = (usize, usize);
-
-struct Importer<'a> {
-    src: &'a str,
-    /// Where bindings name their checks.
-    catalog: &'a Catalog,
-    line_starts: Vec<usize>,
-    options: &'a ImportOptions,
-    phases: Vec<PhaseFile>,
-    /// The heading line of each phase.
-    phase_lines: Vec<usize>,
-    phase_ids: SlugSet,
-    step_ids: SlugSet,
-    metadata: MetadataFile,
-    warnings: Vec<ImportWarning>,
-    anchors: Vec<StepAnchor>,
-    /// Index into `phases` of the phase being filled; `None` under a
-    /// glossary or contacts heading, or before the first heading.
-    current: Option<usize>,
-    /// Where steps go when no phase heading precedes them.
-    implicit_phase: Option<usize>,
-    /// The document has no heading (nor bold paragraph standing for one).
-    headingless: bool,
-    /// The step created last, for a binding or code block right after a list.
-    last_step: Option<StepRef>,
-}
+use crate::formats::runbook_file::{FORMAT_VERSION, MetadataFile, RunbookFile};
 
 /// Imports `markdown`.
 pub(crate) fn import(markdown: &str, options: &ImportOptions, catalog: &Catalog) -> Imported {
@@ -116,53 +70,8 @@ pub(crate) fn import(markdown: &str, options: &ImportOptions, catalog: &Catalog)
         heading_levels,
         source_map: SourceMap {
             source_len: markdown.len(),
-            source_hash: super::fnv1a(markdown.as_bytes()),
+            source_hash: fnv1a(markdown.as_bytes()),
             steps: im.anchors,
         },
     }
 }
-
-impl Importer<'_> {
-    fn line_of(&self, offset: usize) -> usize {
-        match self.line_starts.binary_search(&offset) {
-            Ok(i) => i + 1,
-            Err(i) => i,
-        }
-    }
-
-    fn next_line_start(&self, offset: usize) -> usize {
-        let line = self.line_of(offset);
-        self.line_starts
-            .get(line)
-            .copied()
-            .unwrap_or(self.src.len())
-    }
-
-    /// The indentation that keeps a line inside the container at `content`
-    /// (the item's text column): quote markers kept, list markers blanked.
-    fn prefix_at(&self, line_offset: usize, content: usize) -> String {
-        let line = self.line_of(line_offset);
-        let start = self.line_starts.get(line - 1).copied().unwrap_or(0);
-        let end = content.max(start).min(self.src.len());
-        let mut prefix = String::new();
-        for c in self.src.get(start..end).unwrap_or("").chars() {
-            match c {
-                '>' | '\t' | ' ' => prefix.push(c),
-                _ => prefix.push(' '),
-            }
-        }
-        prefix
-    }
-
-    fn step(&self, (p, s): StepRef) -> &StepFile {
-        &self.phases[p].steps[s]
-    }
-
-    fn step_mut(&mut self, (p, s): StepRef) -> &mut StepFile {
-        &mut self.phases[p].steps[s]
-    }
-}
-
-/// The default limit put on imported commands, so a hung command cannot
-/// hold the deploy forever; written into the file where it can be changed.
-pub(crate) const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(30 * 60);

@@ -2,11 +2,12 @@
 //! `headings`), phases for items outside any, and which phases roll back
 //! on failure.
 
+use super::importer::Importer;
 use super::text::render;
 use super::walk::{block_start, content_start};
-use super::{ImportWarning, Importer};
 use crate::PhaseKind;
 use crate::formats::markdown::headings::{self, BOLD_LEVEL, Heading, Role, Style};
+use crate::formats::markdown::imported::ImportWarning;
 use crate::formats::markdown::tree::{Block, Inline, InlineKind};
 use crate::formats::runbook_file::PhaseFile;
 

@@ -4,8 +4,9 @@
 use std::ops::Range;
 
 use super::checkbox::{Checkbox, strip_checkbox};
+use super::importer::{Importer, Mode, Scope, StepRef};
 use super::text::render;
-use super::{Importer, Mode, Scope, StepAnchor, StepRef};
+use crate::formats::markdown::imported::StepAnchor;
 use crate::formats::markdown::tree::{Cell, Row};
 
 impl Importer<'_> {

@@ -3,10 +3,11 @@
 //! handing lists, tables, code blocks and bindings to their readers.
 
 use super::command::command_of;
+use super::importer::{Importer, Mode, Scope, StepRef};
 use super::metadata::mode_of;
 use super::text::{is_emphasised, render};
-use super::{EVIDENCE_MARK, Importer, Mode, Scope, StepRef};
 use crate::formats::markdown::headings::{Role, Style};
+use crate::formats::markdown::imported::EVIDENCE_MARK;
 use crate::formats::markdown::tree::{self, Block};
 
 impl Importer<'_> {

@@ -1,7 +1,8 @@
 //! Warnings: each names the line of what it is about; the document-level
 //! ones (nothing imported, an empty phase) are added once the walk is done.
 
-use super::{ImportWarning, Importer};
+use super::importer::Importer;
+use crate::formats::markdown::imported::ImportWarning;
 
 impl Importer<'_> {
     pub(super) fn warn(&mut self, offset: usize, message: impl Into<String>) {
