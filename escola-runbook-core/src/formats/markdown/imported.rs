@@ -35,7 +35,7 @@ pub struct ImportOptions {
     pub phase_level: Option<PhaseLevel>,
     /// The document's file name without its extension: the name of the one
     /// phase of a document without headings ("Runbook" when `None`).
-    /// [`load`] sets it from the path.
+    /// [`load`](super::load) sets it from the path.
     pub document_name: Option<String>,
 }
 
@@ -66,7 +66,7 @@ impl std::fmt::Display for ImportWarning {
     }
 }
 
-/// Where each step came from in the document: what [`export`] needs to tick
+/// Where each step came from in the document: what [`export`](super::export) needs to tick
 /// it in place.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceMap {
@@ -107,7 +107,7 @@ impl SourceMap {
     }
 }
 
-/// The result of [`import`].
+/// The result of [`import`](super::import()).
 #[derive(Debug, Clone)]
 pub struct Imported {
     /// The runbook file (write it with [`RunbookFile::to_toml`]).
