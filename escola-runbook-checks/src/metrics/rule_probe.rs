@@ -1,6 +1,7 @@
 //! The probe an alert rule of a rules file measures with, registered in the
-//! catalog as `metrics` (`rules_file::RULE_PROBE`): its parameters are the
-//! measuring keys of a `[[rules]]` entry.
+//! catalog under the name rules files build it by
+//! ([`RULE_PROBE`], `metrics`): its parameters are the measuring keys of a
+//! `[[rules]]` entry.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,6 +10,7 @@ use escola_runbook_core::catalog::{
     EntryKind, ParamProblem, ParamsError, PathSegment, ProbeConfig,
 };
 use escola_runbook_core::duration::{Span, ZeroOrMore};
+use escola_runbook_core::formats::rules_file::RULE_PROBE;
 use escola_runbook_core::rules::Probe;
 use escola_runbook_core::schemars::{self, JsonSchema};
 use serde::{Deserialize, Serialize};
@@ -99,7 +101,7 @@ impl MetricsProbeParams {
 }
 
 impl ProbeConfig for MetricsProbeParams {
-    const NAME: &'static str = "metrics";
+    const NAME: &'static str = RULE_PROBE;
 
     fn build(self) -> Result<Arc<dyn Probe>, ParamsError> {
         let (measure, min) = match self.measure {
