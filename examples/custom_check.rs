@@ -11,8 +11,8 @@
 
 use std::sync::Arc;
 
-use escola_runbook_checks::runbook_file;
 use escola_runbook_core::catalog::{Catalog, CheckConfig, ParamsError};
+use escola_runbook_core::formats::runbook_file;
 use escola_runbook_core::report::{LineReporter, render_markdown};
 use escola_runbook_core::schemars::{self, JsonSchema};
 use escola_runbook_core::{

@@ -6,8 +6,8 @@
 #[allow(dead_code)] // the example's `main`
 mod custom_check;
 
-use escola_runbook_checks::markdown::{self, ImportOptions};
-use escola_runbook_checks::runbook_file::{self, RunbookFile};
+use escola_runbook_core::formats::markdown::{self, ImportOptions};
+use escola_runbook_core::formats::runbook_file::{self, RunbookFile};
 use escola_runbook_core::{Check, Status, StepKind, Verdict, exit};
 
 #[tokio::test]

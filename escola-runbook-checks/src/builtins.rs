@@ -11,8 +11,11 @@ pub fn catalog() -> Catalog {
     catalog
 }
 
-/// Adds every built-in check to `catalog`.
+/// Adds every built-in check, and the probe rules files measure with, to
+/// `catalog`.
 pub fn register(catalog: &mut Catalog) -> &mut Catalog {
+    #[cfg(feature = "metrics")]
+    catalog.register_probe::<crate::metrics::rule_probe::MetricsProbeParams>();
     catalog.register::<crate::command::CommandParams>();
     #[cfg(feature = "http")]
     catalog

@@ -3,6 +3,8 @@
 
 #![warn(missing_docs)]
 
+#[cfg(feature = "escola")]
+pub mod builtin_runbook;
 pub mod builtins;
 #[cfg(feature = "http")]
 pub mod cache_purge;
@@ -25,18 +27,12 @@ pub mod http;
 pub mod http_json;
 #[cfg(feature = "logs")]
 pub mod log_scan;
-pub mod markdown;
 #[cfg(feature = "metrics")]
 pub mod metrics;
 #[cfg(feature = "http")]
 pub mod notify;
-#[cfg(feature = "metrics")]
-pub mod rules_file;
-pub mod runbook_file;
 #[cfg(feature = "http")]
 pub mod smoke;
-#[cfg(feature = "escola")]
-pub mod source;
 #[cfg(test)]
 mod testing;
 

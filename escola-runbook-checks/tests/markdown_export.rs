@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
-use escola_runbook_checks::markdown::{self, ExportError, ImportOptions};
+use escola_runbook_core::formats::markdown::{self, ExportError, ImportOptions};
 use escola_runbook_core::{
     Check, Ctx, Decision, Description, Executor, Outcome, Phase, RunOptions, RunRecord, Runbook,
     ScriptedConfirmer, Status, StepKind, TokioClock, Verdict, async_trait,
@@ -202,7 +202,7 @@ async fn the_team_document_becomes_the_deploy_record() {
         &ImportOptions::default(),
         &escola_runbook_checks::catalog(),
     );
-    let ids = |f: &escola_runbook_checks::runbook_file::RunbookFile| {
+    let ids = |f: &escola_runbook_core::formats::runbook_file::RunbookFile| {
         f.phases
             .iter()
             .flat_map(|p| p.steps.iter().map(|s| (s.id.clone(), s.title.clone())))

@@ -3,9 +3,9 @@
 
 use std::collections::BTreeSet;
 
-use escola_runbook_checks::markdown::{self, ImportOptions, Imported};
-use escola_runbook_checks::runbook_file::{self, RunbookFile};
 use escola_runbook_core::PhaseKind;
+use escola_runbook_core::formats::markdown::{self, ImportOptions, Imported};
+use escola_runbook_core::formats::runbook_file::{self, RunbookFile};
 
 const TEAM: &str = include_str!("fixtures/escola-runbook.md");
 

@@ -2,7 +2,7 @@
 //! are reported with file, line, column and the nearest valid name.
 
 use escola_runbook_checks::escola::{self, EscolaConfig};
-use escola_runbook_checks::runbook_file::{self, RunbookFile, RunbookFileError};
+use escola_runbook_core::formats::runbook_file::{self, RunbookFile, RunbookFileError};
 use escola_runbook_core::{Automation, RunbookOutline, StepKind};
 
 /// The built-in runbook with every automation it can be configured with

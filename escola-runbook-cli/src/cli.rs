@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use escola_runbook_checks::markdown::PhaseLevel;
 use escola_runbook_core::duration::DurationError;
+use escola_runbook_core::formats::markdown::PhaseLevel;
 
 /// Every duration flag is typed here, in the one syntax and range of
 /// [`escola_runbook_core::duration`]: a bad value is a usage error (exit 2)

@@ -55,6 +55,8 @@ mod environment;
 mod event;
 mod executor;
 pub mod exit;
+#[cfg(feature = "formats")]
+pub mod formats;
 pub mod identity;
 pub mod journal;
 mod journal_error;

@@ -24,6 +24,7 @@ use std::time::Duration;
 
 use escola_runbook_core::catalog::{CatalogError, CheckConfig, ParamProblem, ParamsError};
 use escola_runbook_core::duration::{self, Span};
+use escola_runbook_core::formats::runbook_file::RunbookFile;
 use escola_runbook_core::rules::{Comparison, Rule, Window as RuleWindow};
 use escola_runbook_core::{Check, ModelError, Phase, Runbook, Step, Watch, WatchError};
 use serde::{Deserialize, Serialize};
@@ -45,7 +46,6 @@ use crate::metrics::checks::{
 use crate::metrics::compute::StatusMatcher;
 use crate::metrics::probe::{Measure, MetricsProbe};
 use crate::notify::Notify;
-use crate::runbook_file::RunbookFile;
 use crate::smoke::SmokeCheck;
 
 mod automation;

@@ -25,6 +25,7 @@ pub mod checks;
 pub mod compute;
 pub mod parse;
 pub mod probe;
+pub mod rule_probe;
 pub mod source;
 mod summary;
 

@@ -1,8 +1,8 @@
 //! `escola-runbook import` and `export-runbook`: runbooks as files.
 
 use escola_runbook_checks::escola::{self, EscolaConfig};
-use escola_runbook_checks::markdown::{self, ImportOptions};
 use escola_runbook_core::exit;
+use escola_runbook_core::formats::markdown::{self, ImportOptions};
 
 use crate::cli::{ExportRunbookArgs, ImportArgs};
 use crate::error::CliError;

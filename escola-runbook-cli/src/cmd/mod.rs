@@ -13,9 +13,10 @@ pub mod watch;
 
 use std::path::{Path, PathBuf};
 
+use escola_runbook_checks::builtin_runbook::RunbookSource;
 use escola_runbook_checks::escola::EscolaConfig;
-use escola_runbook_checks::markdown::ImportOptions;
-use escola_runbook_checks::source::{self, RunbookSource, SourcedRunbook};
+use escola_runbook_core::formats::markdown::ImportOptions;
+use escola_runbook_core::formats::runbook_source::{self as source, SourcedRunbook};
 use escola_runbook_core::journal::read_journal;
 use escola_runbook_core::runs;
 use escola_runbook_core::{

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use escola_runbook_checks::source::{read_recorded, sha256_hex};
+use escola_runbook_core::formats::runbook_source::{read_recorded, sha256_hex};
 use escola_runbook_core::report::{Format, render};
 use escola_runbook_core::runs;
 use escola_runbook_core::{RunRecord, RunbookOrigin};
@@ -21,7 +21,7 @@ pub fn run(args: ReportArgs) -> Result<i32, CliError> {
     let text = match (&args.original, format) {
         (Some(given), Format::Markdown) => {
             let (path, doc) = original_document(given.as_deref(), &record)?;
-            escola_runbook_checks::markdown::export_run(&doc, &record)
+            escola_runbook_core::formats::markdown::export_run(&doc, &record)
                 .map_err(|source| CliError::Original { path, source })?
         }
         (Some(_), _) => {

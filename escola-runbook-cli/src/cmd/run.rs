@@ -6,11 +6,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use escola_runbook_checks::builtin_runbook::RunbookSource;
 use escola_runbook_checks::db::lock::MysqlLock;
 use escola_runbook_checks::escola::{self, EscolaConfig};
 use escola_runbook_checks::notify::WebhookNotifier;
-use escola_runbook_checks::source::{self, RunbookSource};
 use escola_runbook_core::deploy_lock::{DeployLock, FileLock, Locks};
+use escola_runbook_core::formats::runbook_source as source;
 use escola_runbook_core::report::write_reports;
 use escola_runbook_core::runs;
 use escola_runbook_core::{

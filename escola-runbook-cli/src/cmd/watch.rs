@@ -5,8 +5,7 @@
 use std::fmt::Write;
 use std::sync::Arc;
 
-use escola_runbook_checks::metrics::SourceConfig;
-use escola_runbook_checks::rules_file::Rules;
+use escola_runbook_core::formats::rules_file::Rules;
 use escola_runbook_core::report::write_reports;
 use escola_runbook_core::rules::{AlertState, RuleTracker, fmt_num};
 use escola_runbook_core::runs;
@@ -26,13 +25,17 @@ pub async fn watch(args: WatchArgs, redactor: &Redactor) -> Result<i32, CliError
     if environment.get("metrics_url").is_none() && environment.get("base_url").is_none() {
         return Err(CliError::NoWatchTarget);
     }
-    let source = SourceConfig::scrape()
-        .token_secret("metrics_token")
-        .max_body(args.max_body);
+    // Every rule reads the app's metrics with the token and body cap this
+    // command gives.
+    let settings = serde_json::Map::from_iter([
+        ("token_secret".to_owned(), "metrics_token".into()),
+        ("max_body".to_owned(), args.max_body.into()),
+    ]);
+    let catalog = escola_runbook_checks::catalog();
     let live = rules
         .specs
         .iter()
-        .map(|spec| rules.live_rule(spec, &source))
+        .map(|spec| rules.live_rule(spec, &catalog, &settings))
         .collect::<Result<Vec<_>, _>>()?;
     let watch =
         Watch::new(live, rules.interval, rules.duration)?.rollback_window(rules.rollback_window);

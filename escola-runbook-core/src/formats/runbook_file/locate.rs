@@ -4,7 +4,7 @@
 
 use toml::de::{DeTable, DeValue};
 
-use escola_runbook_core::suggest::nearest;
+use crate::suggest::nearest;
 
 use super::convert::PathSeg;
 

@@ -11,96 +11,26 @@
 //! were). A pure function of the headings' titles and levels: the importer
 //! feeds it and turns each [`Role`] into a phase or a section.
 
-use std::fmt;
-use std::str::FromStr;
+//!
+//! One job per file: this one decides the roles; [`label`] reads the
+//! ordinal a heading names itself by, [`kind`] the words that make a phase
+//! a rollback or a watch, [`level`] the level a user names instead.
 
-use escola_runbook_core::PhaseKind;
+mod kind;
+mod label;
+mod level;
 
-use super::slug::ascii_fold;
+use crate::PhaseKind;
+use crate::formats::markdown::slug::ascii_fold;
+
+use kind::{is_watch, rollback_words};
+use label::{Key, Label, label};
+pub(crate) use level::describe_levels;
+pub use level::{PhaseLevel, PhaseLevelError};
 
 /// The level given to a bold paragraph standing in for a heading in a
 /// document that has no heading at all: below `######`.
 pub(crate) const BOLD_LEVEL: u8 = 7;
-
-/// The heading level whose headings are the phases, given by the user to
-/// override the inference (`--phase-level N`): 1 (`#`) to 6 (`######`).
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
-)]
-#[serde(try_from = "u8", into = "u8")]
-pub struct PhaseLevel(u8);
-
-impl PhaseLevel {
-    /// `level` as a phase level; refused outside 1..=6.
-    pub fn new(level: u8) -> Result<PhaseLevel, PhaseLevelError> {
-        if (1..=6).contains(&level) {
-            Ok(PhaseLevel(level))
-        } else {
-            Err(PhaseLevelError {
-                given: level.to_string(),
-            })
-        }
-    }
-
-    /// The level, 1 to 6.
-    pub fn get(self) -> u8 {
-        self.0
-    }
-}
-
-impl TryFrom<u8> for PhaseLevel {
-    type Error = PhaseLevelError;
-
-    fn try_from(level: u8) -> Result<PhaseLevel, PhaseLevelError> {
-        PhaseLevel::new(level)
-    }
-}
-
-impl From<PhaseLevel> for u8 {
-    fn from(level: PhaseLevel) -> u8 {
-        level.0
-    }
-}
-
-impl FromStr for PhaseLevel {
-    type Err = PhaseLevelError;
-
-    fn from_str(text: &str) -> Result<PhaseLevel, PhaseLevelError> {
-        let error = || PhaseLevelError {
-            given: text.to_owned(),
-        };
-        let level: u8 = text.trim().parse().map_err(|_| error())?;
-        PhaseLevel::new(level).map_err(|_| error())
-    }
-}
-
-impl fmt::Display for PhaseLevel {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
-    }
-}
-
-/// A phase level that is not a heading level.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{given}` is not a heading level: give a number from 1 (`#`) to 6 (`######`)")]
-pub struct PhaseLevelError {
-    /// What was given.
-    pub given: String,
-}
-
-/// `its headings are at levels 1, 2` (or `it has no heading`), for
-/// messages about a phase level.
-pub(crate) fn describe_levels(levels: &[u8]) -> String {
-    if levels.is_empty() {
-        return "it has no heading".into();
-    }
-    let list: Vec<String> = levels.iter().map(u8::to_string).collect();
-    format!(
-        "its headings are at level{} {}",
-        if levels.len() == 1 { "" } else { "s" },
-        list.join(", ")
-    )
-}
 
 /// How a heading was written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -425,240 +355,6 @@ fn numbered_under(labels: &[Option<Label<'_>>], current: Option<usize>, i: usize
     (*cd == pd + 1 && up == parent.ordinal).then_some(c)
 }
 
-/// What makes headings siblings: the same word before an ordinal, or the
-/// same kind of numbering.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Key {
-    /// `1.`, `2)`, `3 Deploy`; `2.1` has depth 2.
-    Number { depth: usize },
-    /// `A.`, `II)`.
-    Letter,
-    /// `Phase A`, `Fase 2`, `Step 3`: the word, folded.
-    Word(String),
-}
-
-/// A heading's label: `Phase A` in `Phase A: Before the window`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Label<'a> {
-    key: Key,
-    /// `A`, `2`, `2.1`.
-    ordinal: &'a str,
-    /// The label as written (`Phase A`, `1.`).
-    name: &'a str,
-    /// The title after the label and its separator.
-    rest: &'a str,
-    /// Numbered or lettered (the label is not part of the name).
-    numbered: bool,
-    /// A number followed by a space only (`3 Deploy`): numbering only when
-    /// siblings are numbered too (`2024 plan` is not).
-    bare: bool,
-}
-
-fn label(title: &str) -> Option<Label<'_>> {
-    let t = title.trim();
-    numbered(t).or_else(|| lettered(t)).or_else(|| worded(t))
-}
-
-/// `1. Pré-Deploy`, `2.1) Deploy`, `4 - Rollback`, `3 Deploy` (bare), `3.`.
-fn numbered(t: &str) -> Option<Label<'_>> {
-    let end = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let number = &t[..end];
-    if !number.starts_with(|c: char| c.is_ascii_digit()) {
-        return None;
-    }
-    let ordinal = number.trim_end_matches('.');
-    let parts: Vec<&str> = ordinal.split('.').collect();
-    if parts.iter().any(|p| p.is_empty()) {
-        return None;
-    }
-    let rest = &t[end..];
-    let (rest, bare) = if let Some(r) = rest.strip_prefix([')', ':', '-', '—']) {
-        (r, false)
-    } else if number.ends_with('.') {
-        (rest, false)
-    } else if let Some(r) = rest
-        .trim_start()
-        .strip_prefix(['-', '—', '–'])
-        .filter(|r| r.starts_with(char::is_whitespace))
-    {
-        (r, false)
-    } else if bare_number(&parts) && (rest.is_empty() || rest.starts_with(char::is_whitespace)) {
-        (rest, true)
-    } else {
-        return None;
-    };
-    if !rest.is_empty() && !rest.starts_with(char::is_whitespace) {
-        return None;
-    }
-    Some(Label {
-        key: Key::Number { depth: parts.len() },
-        ordinal,
-        name: number,
-        rest: rest.trim(),
-        numbered: true,
-        bare,
-    })
-}
-
-/// A number with no punctuation after it is numbering only when it is
-/// short (`3 Deploy`, `2.1 Backups`); `2024 plan` is not.
-fn bare_number(parts: &[&str]) -> bool {
-    match parts {
-        [one] => one.len() <= 2,
-        _ => parts.iter().all(|p| p.len() <= 3),
-    }
-}
-
-/// `A. Preparação`, `II) Deploy`.
-fn lettered(t: &str) -> Option<Label<'_>> {
-    let end = t.find(|c: char| !c.is_ascii_uppercase()).unwrap_or(t.len());
-    let token = &t[..end];
-    let roman = !token.is_empty() && token.len() <= 6 && token.chars().all(|c| "IVXLC".contains(c));
-    if !(token.len() == 1 || roman) {
-        return None;
-    }
-    let rest = t[end..].strip_prefix(['.', ')'])?;
-    if !rest.starts_with(char::is_whitespace) || rest.trim().is_empty() {
-        return None;
-    }
-    Some(Label {
-        key: Key::Letter,
-        ordinal: token,
-        name: &t[..end + 1],
-        rest: rest.trim(),
-        numbered: true,
-        bare: false,
-    })
-}
-
-const SEPARATORS: &[char] = &[':', '.', ')', '—', '–', '-', ','];
-
-/// `Phase A: Before the window`, `Fase 2 — Deploy`, `Step 3`, `Parte II`.
-fn worded(t: &str) -> Option<Label<'_>> {
-    let word_end = t.find(|c: char| !c.is_alphabetic()).unwrap_or(t.len());
-    let word = &t[..word_end];
-    if word.chars().count() < 2 {
-        return None;
-    }
-    let after = &t[word_end..];
-    let spaced = after.trim_start();
-    if spaced.len() == after.len() {
-        return None;
-    }
-    let start = t.len() - spaced.len();
-    let digits = spaced
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(spaced.len());
-    let letters = spaced
-        .find(|c: char| !c.is_ascii_alphabetic())
-        .unwrap_or(spaced.len());
-    let (len, loose) = if digits > 0 && spaced.starts_with(|c: char| c.is_ascii_digit()) {
-        let number = spaced[..digits].trim_end_matches('.');
-        if number.split('.').any(|p| p.is_empty() || p.len() > 3) {
-            return None;
-        }
-        (number.len(), true)
-    } else {
-        let token = &spaced[..letters];
-        let upper = token.chars().all(|c| c.is_ascii_uppercase());
-        let roman = upper && token.len() <= 6 && token.chars().all(|c| "IVXLC".contains(c));
-        match token.len() {
-            1 => (1, upper),
-            2.. if roman => (token.len(), true),
-            _ => return None,
-        }
-    };
-    let ordinal = &spaced[..len];
-    let tail = &spaced[len..];
-    // `Passo a passo`: a lowercase letter is an ordinal only before
-    // punctuation or at the end.
-    let ends = tail.is_empty()
-        || tail.starts_with(SEPARATORS)
-        || (loose && tail.starts_with(char::is_whitespace));
-    if !ends {
-        return None;
-    }
-    Some(Label {
-        key: Key::Word(ascii_fold(word)),
-        ordinal,
-        name: &t[..start + len],
-        rest: tail.trim_start_matches(|c: char| c.is_whitespace() || SEPARATORS.contains(&c)),
-        numbered: false,
-        bare: false,
-    })
-}
-
-/// The words by which a title says rollback (`Rollback`, `Roll back`,
-/// `Roll-back`, `Revert`, `Reverter`, `Reversão`), as written; whole words
-/// only, so `rollbacks-log` and `reverse proxy` do not.
-pub(crate) fn rollback_words(title: &str) -> Option<&str> {
-    const SINGLE: &[&str] = &[
-        "rollback",
-        "roll-back",
-        "rolling-back",
-        "revert",
-        "reverting",
-        "reverter",
-        "reversao",
-        "revertir",
-        "reversion",
-    ];
-    let words = words(title);
-    for (n, &(start, word)) in words.iter().enumerate() {
-        let folded = ascii_fold(word);
-        if SINGLE.contains(&folded.as_str()) {
-            return Some(word);
-        }
-        if let (true, Some(&(next_start, next))) =
-            (folded == "roll" || folded == "rolling", words.get(n + 1))
-        {
-            let between = &title[start + word.len()..next_start];
-            if ascii_fold(next) == "back" && between.trim().is_empty() {
-                return Some(&title[start..next_start + next.len()]);
-            }
-        }
-    }
-    None
-}
-
-/// Words with their byte offsets; a hyphen inside a word keeps it whole.
-fn words(text: &str) -> Vec<(usize, &str)> {
-    let mut out = Vec::new();
-    let mut start: Option<usize> = None;
-    let is_part = |c: char| c.is_alphanumeric() || c == '-' || c == '_';
-    for (i, c) in text.char_indices() {
-        match (start, is_part(c)) {
-            (None, true) => start = Some(i),
-            (Some(s), false) => {
-                out.push((s, &text[s..i]));
-                start = None;
-            }
-            _ => {}
-        }
-    }
-    if let Some(s) = start {
-        out.push((s, &text[s..]));
-    }
-    out.into_iter()
-        .map(|(s, w)| {
-            let trimmed = w.trim_start_matches(['-', '_']);
-            (
-                s + w.len() - trimmed.len(),
-                trimmed.trim_end_matches(['-', '_']),
-            )
-        })
-        .filter(|(_, w)| !w.is_empty())
-        .collect()
-}
-
-/// Watch phases: monitoring, watch, observability.
-fn is_watch(title: &str) -> bool {
-    let folded = ascii_fold(title);
-    folded.contains("monitor") || folded.contains("watch") || folded.contains("observab")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -965,39 +661,5 @@ mod tests {
             None,
         );
         assert_eq!(roles, ["phase Before", "rollback Rollback"]);
-    }
-
-    #[test]
-    fn labels() {
-        let l = label("Phase A: Before the window").unwrap();
-        assert_eq!(
-            (l.name, l.ordinal, l.rest),
-            ("Phase A", "A", "Before the window")
-        );
-        assert_eq!(l.key, Key::Word("phase".into()));
-        assert_eq!(label("Fase 2 — Deploy").unwrap().rest, "Deploy");
-        assert_eq!(label("Etapa 3").unwrap().ordinal, "3");
-        assert_eq!(label("Parte IV - fim").unwrap().ordinal, "IV");
-        assert_eq!(label("2.1) Deploy").unwrap().key, Key::Number { depth: 2 });
-        assert_eq!(label("4 - Rollback").unwrap().rest, "Rollback");
-        assert!(label("3 Deploy").unwrap().bare);
-        assert_eq!(label("B. Deploy").unwrap().key, Key::Letter);
-        assert_eq!(label("Passo a passo"), None);
-        assert_eq!(label("Configure DNS"), None);
-        assert_eq!(label("2024 plan"), None);
-        assert_eq!(label("Deploy"), None);
-        assert_eq!(label("A new hope"), None);
-        assert_eq!(label("Step a: prep").unwrap().ordinal, "a");
-    }
-
-    #[test]
-    fn phase_levels() {
-        assert_eq!("3".parse::<PhaseLevel>().unwrap().get(), 3);
-        for bad in ["0", "7", "-1", "two", ""] {
-            let err = bad.parse::<PhaseLevel>().unwrap_err();
-            assert_eq!(err.given, bad);
-            assert!(err.to_string().contains("1 (`#`) to 6"), "{err}");
-        }
-        assert!(PhaseLevel::new(7).is_err());
     }
 }

@@ -1,11 +1,10 @@
 //! A finished run written back into the team's own document.
 
-use escola_runbook_core::catalog::Catalog;
-use escola_runbook_core::report::checkbox;
-use escola_runbook_core::{RunRecord, Status, StepRecord, Via, format_duration};
-
-use super::import::EVIDENCE_MARK;
-use super::{ImportOptions, SourceMap, StepAnchor, fnv1a, import};
+use super::import::import;
+use super::imported::{EVIDENCE_MARK, ImportOptions, SourceMap, StepAnchor, fnv1a};
+use crate::catalog::Catalog;
+use crate::report::checkbox;
+use crate::{RunRecord, Status, StepRecord, Via, format_duration};
 
 /// The run cannot be written into this document.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

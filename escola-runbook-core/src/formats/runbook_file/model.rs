@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use escola_runbook_core::{Decision, PhaseKind, When, duration};
+use crate::{Decision, PhaseKind, When, duration};
 use serde::{Deserialize, Serialize};
 
 /// A check's parameters as a file holds them: TOML values as written

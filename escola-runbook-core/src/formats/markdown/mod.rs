@@ -41,7 +41,7 @@
 //! - **Bindings**: `<!-- check: NAME key=value key="two words" -->` inside
 //!   or right after an item makes it the check NAME of the
 //!   [`Catalog`] (a built-in or a team's own); the pairs are typed through
-//!   its parameters' schema (see [`escola_runbook_core::catalog::params`]:
+//!   its parameters' schema (see [`crate::catalog::params`]:
 //!   `args=a,b`, a repeated key, or `args='["a","b,c"]'` for a list).
 //! - **Tables**: rows with a checkbox cell are steps (the other cells,
 //!   under their headers, are the instructions); a table without a box is
@@ -59,135 +59,30 @@
 mod export;
 mod headings;
 mod import;
+mod imported;
 pub mod slug;
 mod tree;
 
-use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use escola_runbook_core::Runbook;
-use escola_runbook_core::catalog::Catalog;
-use serde::{Deserialize, Serialize};
+use crate::Runbook;
+use crate::catalog::Catalog;
 
 pub use export::{ExportError, export, export_run};
 pub use headings::{PhaseLevel, PhaseLevelError};
-pub use import::EVIDENCE_MARK;
+pub use imported::{EVIDENCE_MARK, ImportOptions, ImportWarning, Imported, SourceMap, StepAnchor};
 
-use crate::runbook_file::{FileWarning, PathSeg, RunbookFile};
-
-/// How to import. Serializable, so a run records the options it imported
-/// with and a resume imports the document the same way.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct ImportOptions {
-    /// The runbook's name when the document has no title heading.
-    pub name: Option<String>,
-    /// Limit written on every imported command step (default 30 minutes),
-    /// so a hung command cannot hold the deploy forever; `None` for none.
-    pub command_timeout: Option<Duration>,
-    /// Working directory written on every imported command step.
-    pub command_cwd: Option<String>,
-    /// The heading level of the phases, overriding the inference: headings
-    /// at this level or above are phases (except a title above them),
-    /// deeper ones sections.
-    pub phase_level: Option<PhaseLevel>,
-    /// The document's file name without its extension: the name of the one
-    /// phase of a document without headings ("Runbook" when `None`).
-    /// [`load`] sets it from the path.
-    pub document_name: Option<String>,
-}
-
-impl Default for ImportOptions {
-    fn default() -> Self {
-        ImportOptions {
-            name: None,
-            command_timeout: Some(import::DEFAULT_COMMAND_TIMEOUT),
-            command_cwd: None,
-            phase_level: None,
-            document_name: None,
-        }
-    }
-}
-
-/// Something in the document that was imported with a caveat, or skipped.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ImportWarning {
-    /// 1-based line in the document.
-    pub line: usize,
-    /// What, and what was done about it.
-    pub message: String,
-}
-
-impl std::fmt::Display for ImportWarning {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "line {}: {}", self.line, self.message)
-    }
-}
-
-/// Where each step came from in the document: what [`export`] needs to tick
-/// it in place.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SourceMap {
-    /// Length of the document imported, in bytes.
-    pub source_len: usize,
-    /// FNV-1a hash of the document, so a map is never applied to another.
-    pub source_hash: u64,
-    /// One anchor per step, in document order.
-    pub steps: Vec<StepAnchor>,
-}
-
-/// One step's place in the document.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StepAnchor {
-    /// The step's id.
-    pub step_id: String,
-    /// 1-based line of the item.
-    pub line: usize,
-    /// Bytes of the checkbox, `[` to the first `]`, when the item has one.
-    pub checkbox: Option<Range<usize>>,
-    /// Where to insert a checkbox when the item has none.
-    pub insert_checkbox_at: Option<usize>,
-    /// Byte offset of the line after the item's title, where the evidence
-    /// line goes.
-    pub evidence_at: usize,
-    /// Indentation (and quote markers) that keeps the evidence line inside
-    /// the item.
-    pub prefix: String,
-    /// The step is a table row: its evidence line goes after the table
-    /// (inside it would cut the table) and names the step.
-    pub after_table: bool,
-}
-
-impl SourceMap {
-    /// The anchor of step `id`.
-    pub fn anchor(&self, id: &str) -> Option<&StepAnchor> {
-        self.steps.iter().find(|a| a.step_id == id)
-    }
-}
-
-/// The result of [`import`].
-#[derive(Debug, Clone)]
-pub struct Imported {
-    /// The runbook file (write it with [`RunbookFile::to_toml`]).
-    pub file: RunbookFile,
-    /// Caveats, each with its line.
-    pub warnings: Vec<ImportWarning>,
-    /// The levels (1 to 6) at which the document has headings, outside
-    /// lists and quotes, ascending.
-    pub heading_levels: Vec<u8>,
-    /// Where each step came from.
-    pub source_map: SourceMap,
-}
+use crate::formats::runbook_file::{FileWarning, PathSeg, RunbookFile};
 
 /// Imports a Markdown runbook; bindings name checks of `catalog`. Never
 /// fails: anything it cannot use is reported as a warning with its line.
 ///
 /// ```
-/// use escola_runbook_checks::markdown::{import, ImportOptions};
+/// use escola_runbook_core::catalog::Catalog;
+/// use escola_runbook_core::formats::markdown::{import, ImportOptions};
 ///
 /// let doc = "# Deploy da API\n\n## 1. Pré-Deploy\n- [ ] Avisar #operacoes\n- [ ]] Snapshot do banco\n";
-/// let imported = import(doc, &ImportOptions::default(), &escola_runbook_checks::catalog());
+/// let imported = import(doc, &ImportOptions::default(), &Catalog::new());
 /// let phase = &imported.file.phases[0];
 /// assert_eq!((phase.id.as_str(), phase.title.as_str()), ("pre-deploy", "Pré-Deploy"));
 /// assert_eq!(phase.steps.len(), 2);
@@ -323,11 +218,4 @@ fn step_of_path(file: &RunbookFile, path: &[PathSeg]) -> Option<String> {
         }
         _ => None,
     }
-}
-
-/// FNV-1a, 64 bits: a cheap fingerprint of the document.
-pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
-    })
 }

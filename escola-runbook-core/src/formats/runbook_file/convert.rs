@@ -2,13 +2,13 @@
 //! name, and written back through [`Check::params`], so any check in the
 //! catalog (a built-in or a team's own) works without this module knowing it.
 //!
-//! [`Check::params`]: escola_runbook_core::Check::params
+//! [`Check::params`]: crate::Check::params
 
 use std::fmt;
 use std::sync::Arc;
 
-use escola_runbook_core::catalog::{Catalog, CatalogError, PathSegment};
-use escola_runbook_core::{
+use crate::catalog::{Catalog, CatalogError, PathSegment};
+use crate::{
     Backoff, Check, CheckParams, Decision, Environment, ModelError, Phase, PhaseKind, Policy,
     Runbook, Step, StepKind,
 };
@@ -199,19 +199,16 @@ impl RunbookFile {
             // Not evaluated yet, but a watch that could never fire is wrong
             // now, not only once rules are wired.
             if let (Some(interval), Some(duration)) = (watch.interval, watch.duration) {
-                let invalid = |e: escola_runbook_core::WatchError| Invalid {
+                let invalid = |e: crate::WatchError| Invalid {
                     path: vec![key("watch")],
                     message: format!("[watch]: {e}"),
                 };
-                let schedule = escola_runbook_core::Schedule::new(interval.get(), duration.get())
-                    .map_err(invalid)?;
+                let schedule =
+                    crate::Schedule::new(interval.get(), duration.get()).map_err(invalid)?;
                 for rule in &watch.rules {
                     if let Some(d) = rule.for_ {
                         schedule
-                            .admits(
-                                &rule.name,
-                                escola_runbook_core::rules::Window::For { duration: d.get() },
-                            )
+                            .admits(&rule.name, crate::rules::Window::For { duration: d.get() })
                             .map_err(invalid)?;
                     }
                 }
@@ -331,7 +328,7 @@ impl RunbookFile {
     /// does for a check whose name `catalog` lacks (the file would not load
     /// back).
     ///
-    /// [`Check::params`]: escola_runbook_core::Check::params
+    /// [`Check::params`]: crate::Check::params
     pub fn from_runbook(runbook: &Runbook, catalog: &Catalog) -> (RunbookFile, Vec<String>) {
         let mut warnings = Vec::new();
         let meta = runbook.metadata();
@@ -379,7 +376,7 @@ impl RunbookFile {
 }
 
 fn suggest<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> String {
-    escola_runbook_core::suggest::hint(escola_runbook_core::suggest::nearest(word, candidates))
+    crate::suggest::hint(crate::suggest::nearest(word, candidates))
 }
 
 fn step_from_file(catalog: &Catalog, sf: &StepFile, pi: usize, si: usize) -> Result<Step, Invalid> {

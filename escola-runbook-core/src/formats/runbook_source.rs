@@ -1,7 +1,8 @@
-//! Where a runbook comes from: the built-in Escola runbook, a TOML runbook
-//! file (`--runbook FILE.toml`), or a Markdown document imported on the fly
-//! (`--markdown RUNBOOK.md`). One entry point, so the CLI's `plan`, `run`
-//! and `resume` treat all three alike.
+//! Where a runbook comes from: a built-in runbook built from its
+//! configuration (any [`BuiltinRunbook`]; the checks crate's Escola runbook
+//! is one), a TOML runbook file, or a Markdown document imported on the
+//! fly. One entry point, so a tool's `plan`, `run` and `resume` treat all
+//! three alike.
 //!
 //! Loading also says where the runbook came from ([`RunbookOrigin`]: the
 //! file's absolute path and the sha256 of the very bytes parsed, or the
@@ -10,21 +11,37 @@
 
 use std::path::{Path, PathBuf};
 
-use escola_runbook_core::catalog::Catalog;
-use escola_runbook_core::{Runbook, RunbookOrigin};
+use crate::catalog::Catalog;
+use crate::{Runbook, RunbookOrigin};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::db::snapshot::hex_digest;
-use crate::escola::{self, EscolaConfig, EscolaError};
-use crate::markdown::{self, ImportOptions, MarkdownError};
-use crate::runbook_file::{self, EnvironmentFile, RunbookFileError};
+use serde::Serialize;
 
-/// Which runbook to load.
+use crate::formats::markdown::{self, ImportOptions, MarkdownError};
+use crate::formats::runbook_file::{self, EnvironmentFile, RunbookFileError};
+
+/// A runbook built in code from a configuration: what
+/// [`RunbookSource::Builtin`] loads. The configuration is recorded (as
+/// JSON, with its sha256) so a resume can tell whether it would build the
+/// same runbook.
+pub trait BuiltinRunbook: Serialize {
+    /// Why the configuration builds no valid runbook.
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// The runbook this configuration describes.
+    fn runbook(&self) -> Result<Runbook, Self::Error>;
+
+    /// The version of the tool that builds it, recorded beside the
+    /// configuration (a resume by another version warns).
+    fn tool_version(&self) -> String;
+}
+
+/// Which runbook to load; `B` is the built-in runbook's configuration.
 #[derive(Debug, Clone)]
-pub enum RunbookSource {
-    /// The built-in Escola runbook.
-    Builtin(Box<EscolaConfig>),
+pub enum RunbookSource<B> {
+    /// The built-in runbook.
+    Builtin(Box<B>),
     /// A TOML runbook file.
     File(PathBuf),
     /// A Markdown runbook, imported with these options.
@@ -62,7 +79,7 @@ pub enum SourceError {
     Markdown(#[from] MarkdownError),
     /// The built-in runbook is not valid (or its configuration is wrong).
     #[error("the built-in runbook is not valid: {0}")]
-    Builtin(#[from] EscolaError),
+    Builtin(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The built-in runbook's configuration could not be written down for
     /// the record.
     #[error("cannot record the built-in runbook's configuration: {0}")]
@@ -70,14 +87,19 @@ pub enum SourceError {
 }
 
 /// Loads the runbook from `source`; files name checks of `catalog` (the
-/// built-in runbook uses the built-in checks).
-pub fn load(source: &RunbookSource, catalog: &Catalog) -> Result<SourcedRunbook, SourceError> {
+/// built-in runbook builds its checks itself).
+pub fn load<B: BuiltinRunbook>(
+    source: &RunbookSource<B>,
+    catalog: &Catalog,
+) -> Result<SourcedRunbook, SourceError> {
     match source {
         RunbookSource::Builtin(config) => Ok(SourcedRunbook {
-            runbook: escola::runbook(config)?,
+            runbook: config
+                .runbook()
+                .map_err(|e| SourceError::Builtin(Box::new(e)))?,
             environment: EnvironmentFile::default(),
             warnings: Vec::new(),
-            origin: builtin_origin(config)?,
+            origin: builtin_origin(config.as_ref())?,
         }),
         RunbookSource::File(path) => {
             let bytes = std::fs::read(path).map_err(|source| RunbookFileError::Read {
@@ -97,10 +119,11 @@ pub fn load(source: &RunbookSource, catalog: &Catalog) -> Result<SourcedRunbook,
 }
 
 /// The record of the built-in runbook built from `config`.
-fn builtin_origin(config: &EscolaConfig) -> Result<RunbookOrigin, SourceError> {
+fn builtin_origin<B: BuiltinRunbook>(config: &B) -> Result<RunbookOrigin, SourceError> {
+    let tool_version = config.tool_version();
     let config = serde_json::to_value(config).map_err(SourceError::Config)?;
     Ok(RunbookOrigin::Builtin {
-        tool_version: env!("CARGO_PKG_VERSION").to_owned(),
+        tool_version,
         config_sha256: sha256_hex(canonical_json(&config).as_bytes()),
         config,
     })
@@ -257,10 +280,10 @@ pub enum SourceMismatch {
 /// with the same bytes (imported with the recorded options), and for the
 /// built-in runbook `builtin` (the configuration this resume would use)
 /// must hash as the run's did; a newer tool version is a warning.
-pub fn load_for_resume(
+pub fn load_for_resume<B: BuiltinRunbook + Clone>(
     recorded: Option<&RunbookOrigin>,
-    given: Option<&RunbookSource>,
-    builtin: &EscolaConfig,
+    given: Option<&RunbookSource<B>>,
+    builtin: &B,
     catalog: &Catalog,
 ) -> Result<SourcedRunbook, SourceMismatch> {
     let Some(recorded) = recorded else {
@@ -361,7 +384,10 @@ pub fn recorded_app_dir(recorded: &RunbookOrigin) -> Option<PathBuf> {
 
 /// The sha256 (hex) of `bytes`, as a run records a file's.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex_digest(Sha256::digest(bytes).as_slice())
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// The bytes of the file a run recorded (`kind` names it in errors),
@@ -423,19 +449,30 @@ fn diff_into(out: &mut Vec<String>, at: &str, then: &Value, now: &Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::escola::SmokeTests;
+
+    /// A built-in runbook whose configuration is any JSON value.
+    #[derive(Debug, Clone, Serialize)]
+    struct Configured(Value);
+
+    impl BuiltinRunbook for Configured {
+        type Error = crate::ModelError;
+        fn runbook(&self) -> Result<Runbook, Self::Error> {
+            Runbook::builder("configured")
+                .phase(crate::Phase::new("p", "P").step(crate::Step::manual("s", "S")))
+                .build()
+        }
+        fn tool_version(&self) -> String {
+            "1.0.0".into()
+        }
+    }
 
     #[test]
     fn a_configuration_hashes_the_same_every_time_and_differently_when_it_changes() {
-        let config = EscolaConfig::default();
+        let config = Configured(serde_json::json!({"smoke": {"native": {}}, "webhook": null}));
         let a = builtin_origin(&config).unwrap();
         let b = builtin_origin(&config.clone()).unwrap();
         assert_eq!(a.sha256(), b.sha256());
-        let other = EscolaConfig {
-            webhook_secret: Some("webhook_url".into()),
-            smoke: SmokeTests::Manual,
-            ..EscolaConfig::default()
-        };
+        let other = Configured(serde_json::json!({"smoke": "manual", "webhook": "url"}));
         let c = builtin_origin(&other).unwrap();
         assert_ne!(a.sha256(), c.sha256());
         let (
@@ -448,8 +485,8 @@ mod tests {
         assert_eq!(
             differences(then, now),
             [
-                r#"`smoke`: {"native":{"check":"smoke","params":{"suite":"escola"}}} then, "manual" now"#,
-                r#"`webhook_secret`: null then, "webhook_url" now"#,
+                r#"`smoke`: {"native":{}} then, "manual" now"#,
+                r#"`webhook`: null then, "url" now"#,
             ]
         );
     }
@@ -461,11 +498,11 @@ mod tests {
         let doc = "# Deploy\n\n## Passos\n- [ ] Avisar o time\n";
         std::fs::write(&path, doc).unwrap();
         let loaded = load(
-            &RunbookSource::Markdown {
+            &RunbookSource::<Configured>::Markdown {
                 path: path.clone(),
                 options: ImportOptions::default(),
             },
-            &crate::catalog(),
+            &Catalog::new(),
         )
         .unwrap();
         let RunbookOrigin::MarkdownFile {

@@ -17,19 +17,26 @@
 //! unit = "s"
 //! for = "5m"                   # or consecutive = 3, cumulative = 3, or k = 2 with n = 3
 //! ```
+//!
+//! A rule's judgement (comparison, limit, window, keep-firing, error
+//! policy) is read here; what it measures (`measure`, `quantile`, `status`,
+//! `route`, `window`, `min_requests`) are the parameters of the catalog's
+//! probe [`RULE_PROBE`], built through [`Catalog::build_probe`], so the
+//! probe declares and validates them (the checks crate registers it).
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
-use escola_runbook_core::duration::{self, Range};
-use escola_runbook_core::rules::{Comparison, ErrorPolicy, Rule, Window};
-use escola_runbook_core::{Schedule, WatchError};
 use serde::Deserialize;
+use serde_json::{Map, Value};
 
-use crate::metrics::SourceConfig;
-use crate::metrics::compute::StatusMatcher;
-use crate::metrics::probe::{Measure, MetricsProbe};
+use crate::catalog::{Catalog, CatalogError};
+use crate::duration::{self, Range};
+use crate::rules::{Comparison, ErrorPolicy, Rule, Window};
+use crate::{Schedule, WatchError};
+
+/// The catalog probe a rule measures with: the app's metrics.
+pub const RULE_PROBE: &str = "metrics";
 
 /// A rules file could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +76,17 @@ pub enum RulesFileError {
         rule: String,
         /// What is wrong and what to write instead.
         message: String,
+    },
+    /// The rule's probe could not be built from what the rule says.
+    #[error("rules file {path}, rule `{rule}`: {source}")]
+    Probe {
+        /// The file.
+        path: String,
+        /// The rule.
+        rule: String,
+        /// The probe's parameter that is wrong, or the missing probe.
+        #[source]
+        source: Box<CatalogError>,
     },
 }
 
@@ -296,47 +314,27 @@ impl Rules {
         Ok((comparison, window, keep, on_error))
     }
 
-    /// A live rule reading the app's metrics through `source`.
+    /// A live rule measuring with `catalog`'s probe [`RULE_PROBE`]: its
+    /// parameters are what `spec` says it measures, over `settings` (what
+    /// the caller decides for every rule, such as where the token is).
     pub fn live_rule(
         &self,
         spec: &RuleSpec,
-        source: &SourceConfig,
+        catalog: &Catalog,
+        settings: &Map<String, Value>,
     ) -> Result<Rule, RulesFileError> {
         let (comparison, window, keep, on_error) = self.judgement(spec)?;
-        let matcher = |default: &str| {
-            let pattern = spec.status.as_deref().unwrap_or(default);
-            StatusMatcher::new(pattern)
-                .map_err(|e| self.err(spec, format!("status `{pattern}`: {e}")))
-        };
-        let (measure, min) = match spec.measure.as_deref().unwrap_or("quantile") {
-            "quantile" => {
-                let q = spec.quantile.unwrap_or(0.95);
-                if !(0.0..=1.0).contains(&q) {
-                    return Err(self.err(spec, format!("quantile {q} is not between 0 and 1")));
-                }
-                (Measure::Quantile(q), 20.0)
-            }
-            "error_percent" => (Measure::ErrorPercent(matcher("5..")?), 20.0),
-            "count" => (Measure::Count(matcher("429")?), 0.0),
-            other => {
-                return Err(self.err(
-                    spec,
-                    format!("measure `{other}` is not one of quantile, error_percent, count"),
-                ));
-            }
-        };
-        let probe_window = self
-            .duration_of(spec, &spec.window, "window")?
-            .unwrap_or(Duration::from_secs(300));
-        let mut probe = MetricsProbe::new(source.clone(), measure, probe_window)
-            .min_requests(spec.min_requests.unwrap_or(min));
-        if let Some(route) = &spec.route {
-            probe = probe.only("route", route);
-        }
+        let probe = catalog
+            .build_probe(RULE_PROBE, probe_params(spec, settings))
+            .map_err(|source| RulesFileError::Probe {
+                path: self.path.clone(),
+                rule: spec.id.clone(),
+                source: Box::new(source),
+            })?;
         let mut rule = Rule::new(
             spec.id.clone(),
             spec.title.clone().unwrap_or_else(|| spec.id.clone()),
-            Arc::new(probe),
+            probe,
             comparison,
             spec.limit,
             window,
@@ -351,6 +349,27 @@ impl Rules {
         }
         Ok(rule)
     }
+}
+
+/// The probe's parameter object: `settings`, then each measuring key
+/// `spec` sets (left out when unset, so the probe's defaults apply).
+fn probe_params(spec: &RuleSpec, settings: &Map<String, Value>) -> Map<String, Value> {
+    let mut params = settings.clone();
+    let text = |v: &Option<String>| v.clone().map(Value::String);
+    let number = |v: Option<f64>| v.map(Value::from);
+    for (key, value) in [
+        ("measure", text(&spec.measure)),
+        ("quantile", number(spec.quantile)),
+        ("status", text(&spec.status)),
+        ("route", text(&spec.route)),
+        ("window", text(&spec.window)),
+        ("min_requests", number(spec.min_requests)),
+    ] {
+        if let Some(value) = value {
+            params.insert(key.to_owned(), value);
+        }
+    }
+    params
 }
 
 #[cfg(test)]

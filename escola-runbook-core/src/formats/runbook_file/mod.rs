@@ -5,15 +5,17 @@
 //! column of a mistake and suggests the nearest valid key or check name:
 //! [`parse`] checks the shape (unknown keys are errors, never ignored), and
 //! [`RunbookFile::to_runbook`] builds the steps through a
-//! [`Catalog`] (the built-in checks
-//! of [`crate::catalog`], and any a team registers). [`load`] does both. A
+//! [`Catalog`] (the checks crate's built-in checks, and any a team
+//! registers). [`load`] does both. A
 //! step's `params` are typed as the check declares them: lists are TOML
 //! arrays, numbers numbers, durations text such as `"1500ms"`.
 //!
 //! ```
-//! use escola_runbook_checks::runbook_file;
+//! use escola_runbook_core::catalog::Catalog;
+//! use escola_runbook_core::formats::runbook_file;
 //!
-//! let catalog = escola_runbook_checks::catalog();
+//! // Manual steps need no check; a catalog names the checks a file may use.
+//! let catalog = Catalog::new();
 //!
 //! let text = r#"
 //! name = "demo"
@@ -23,13 +25,13 @@
 //! title = "Deploy"
 //!
 //! [[phases.steps]]
-//! id = "migrate"
-//! title = "Executar migrations"
-//! command = "php vendor/bin/doctrine-migrations migrate --no-interaction"
+//! id = "window"
+//! title = "Sincronizar janela com Infra + Produto"
+//! confirm_deadline = "10m"
 //! timeout = "30m"
 //! "#;
 //! let loaded = runbook_file::load_str(text, "runbook.toml", &catalog)?;
-//! assert_eq!(loaded.runbook.phases()[0].steps[0].id, "migrate");
+//! assert_eq!(loaded.runbook.phases()[0].steps[0].id, "window");
 //!
 //! let typo = text.replace("timeout", "timout");
 //! let err = runbook_file::load_str(&typo, "runbook.toml", &catalog).unwrap_err().to_string();
@@ -44,8 +46,8 @@ mod model;
 
 use std::path::{Path, PathBuf};
 
-use escola_runbook_core::Runbook;
-use escola_runbook_core::catalog::Catalog;
+use crate::Runbook;
+use crate::catalog::Catalog;
 
 pub use convert::{Invalid, PathSeg, PathWarning, SECRET_DATABASE_URL, SECRET_METRICS_TOKEN};
 pub use model::{

@@ -1,0 +1,254 @@
+//! Check bindings, `<!-- check: NAME key=value -->`: parsing one, and
+//! making the item it follows a step of that check, its parameters typed
+//! through the catalog.
+
+use super::importer::{Importer, StepRef};
+use crate::catalog::ParamProblem;
+use crate::formats::markdown::tree::{Inline, InlineKind};
+use crate::formats::runbook_file::ParamMap;
+
+/// A check binding that cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(super) enum BindingError {
+    /// No `-->` on the binding's line.
+    #[error("the comment is not closed with `-->` on the same line")]
+    Unclosed,
+    /// A `"` or `'` without its closing quote.
+    #[error("a quote is not closed")]
+    OpenQuote,
+    /// Nothing after `check:`.
+    #[error("no check name after `check:`")]
+    NoName,
+    /// A word after the name without `=` (or with an empty key).
+    #[error("`{word}` is not key=value")]
+    NotPair {
+        /// The word as written.
+        word: String,
+    },
+}
+
+impl Importer<'_> {
+    pub(super) fn inline_bindings(&mut self, inlines: &[Inline], target: Option<StepRef>) {
+        for i in inlines {
+            if let InlineKind::Html(text) = &i.kind {
+                self.html_binding(text, i.range.start, target);
+            }
+        }
+    }
+
+    pub(super) fn html_binding(&mut self, html: &str, offset: usize, target: Option<StepRef>) {
+        let Some(binding) = parse_binding(html) else {
+            return;
+        };
+        let binding = match binding {
+            Ok(b) => b,
+            Err(why) => {
+                self.warn(
+                    offset,
+                    format!("check binding not understood: {why}; the item stays as it is"),
+                );
+                return;
+            }
+        };
+        let Some(step) = target else {
+            self.warn(
+                offset,
+                format!("check binding `{}` follows no list item; put it right after the item it automates", binding.name),
+            );
+            return;
+        };
+        self.apply_binding(step, binding, offset);
+    }
+
+    pub(super) fn apply_binding(&mut self, step: StepRef, binding: Binding, offset: usize) {
+        let id = self.step(step).id.clone();
+        // Typed through the check's schema when it is known (`retries=3` a
+        // number, `args=a,b` a list); as written otherwise, so that loading
+        // reports the same mistake at the item's line.
+        let params = match self.catalog.find(&binding.name) {
+            Err(e) => {
+                self.warn(offset, format!("step `{id}`: {e}"));
+                as_written(&binding.params)
+            }
+            Ok(entry) => match entry.object_from_pairs(&binding.params) {
+                Ok(object) => {
+                    if let Err(e) = entry.build(object.clone()) {
+                        self.warn(offset, format!("step `{id}`: {e}"));
+                    }
+                    object
+                }
+                Err(e) if e.problem == ParamProblem::Repeated => {
+                    self.warn(
+                        offset,
+                        format!("check binding not understood: {e}; the item stays as it is"),
+                    );
+                    return;
+                }
+                Err(e) => {
+                    self.warn(offset, format!("step `{id}`: {e}"));
+                    as_written(&binding.params)
+                }
+            },
+        };
+        if self.step(step).check.is_some() {
+            self.warn(
+                offset,
+                format!("step `{id}` has a second check binding; the last one wins"),
+            );
+        }
+        let s = self.step_mut(step);
+        if let Some(cmd) = s.command.take() {
+            s.notes.push(format!(
+                "the document's command, replaced by check `{}`: {cmd}",
+                binding.name
+            ));
+            s.cwd = None;
+            s.timeout = None;
+        }
+        if let Some(text) = s.instructions.take() {
+            s.notes.push(text);
+        }
+        s.confirm_deadline = None;
+        s.confirm_default = None;
+        s.check = Some(binding.name);
+        s.params = params;
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Binding {
+    pub(super) name: String,
+    pub(super) params: Vec<(String, String)>,
+}
+
+/// `<!-- check: NAME key=value key="two words" -->`; `None` for any other
+/// HTML.
+pub(super) fn parse_binding(html: &str) -> Option<Result<Binding, BindingError>> {
+    let inner = html.trim().strip_prefix("<!--")?.trim_start();
+    let body = inner
+        .strip_prefix("check:")
+        .or_else(|| inner.strip_prefix("check :"))?;
+    let Some(body) = body.trim_end().strip_suffix("-->") else {
+        return Some(Err(BindingError::Unclosed));
+    };
+    let words = match split_words(body) {
+        Ok(w) => w,
+        Err(e) => return Some(Err(e)),
+    };
+    let Some((name, pairs)) = words.split_first() else {
+        return Some(Err(BindingError::NoName));
+    };
+    let mut params = Vec::new();
+    for word in pairs {
+        match word.split_once('=') {
+            Some((k, v)) if !k.is_empty() => params.push((k.to_owned(), v.to_owned())),
+            _ => return Some(Err(BindingError::NotPair { word: word.clone() })),
+        }
+    }
+    Some(Ok(Binding {
+        name: name.clone(),
+        params,
+    }))
+}
+
+/// A binding's pairs as written, each value text (a repeated key keeps its
+/// last value): for a check the catalog cannot type them for.
+fn as_written(pairs: &[(String, String)]) -> ParamMap {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+        .collect()
+}
+
+/// Words split at whitespace outside quotes; quotes group and are dropped.
+fn split_words(text: &str) -> Result<Vec<String>, BindingError> {
+    let mut words = Vec::new();
+    let mut current = String::new();
+    let mut quote: Option<char> = None;
+    let mut started = false;
+    for c in text.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), c) => current.push(c),
+            (None, '"' | '\'') => {
+                quote = Some(c);
+                started = true;
+            }
+            (None, c) if c.is_whitespace() => {
+                if started {
+                    words.push(std::mem::take(&mut current));
+                    started = false;
+                }
+            }
+            (None, c) => {
+                current.push(c);
+                started = true;
+            }
+        }
+    }
+    if quote.is_some() {
+        return Err(BindingError::OpenQuote);
+    }
+    if started {
+        words.push(current);
+    }
+    Ok(words)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bindings() {
+        let b = parse_binding("<!-- check: smoke base_url=http://x timeout=\"30 s\" -->")
+            .unwrap()
+            .unwrap();
+        assert_eq!(b.name, "smoke");
+        assert_eq!(
+            b.params,
+            vec![
+                ("base_url".into(), "http://x".into()),
+                ("timeout".into(), "30 s".into())
+            ]
+        );
+        assert!(parse_binding("<!-- just a comment -->").is_none());
+        assert_eq!(
+            parse_binding("<!-- check: a b -->"),
+            Some(Err(BindingError::NotPair { word: "b".into() }))
+        );
+        assert_eq!(
+            parse_binding("<!-- check: -->"),
+            Some(Err(BindingError::NoName))
+        );
+    }
+
+    #[test]
+    fn unclosed_comments_quotes_and_empty_keys_are_refused() {
+        assert_eq!(
+            parse_binding("<!-- check: smoke"),
+            Some(Err(BindingError::Unclosed))
+        );
+        assert_eq!(
+            parse_binding("<!-- check: smoke title=\"open -->"),
+            Some(Err(BindingError::OpenQuote))
+        );
+        assert_eq!(
+            parse_binding("<!-- check : smoke =x -->"),
+            Some(Err(BindingError::NotPair { word: "=x".into() }))
+        );
+        assert_eq!(
+            BindingError::NotPair { word: "b".into() }.to_string(),
+            "`b` is not key=value"
+        );
+    }
+
+    #[test]
+    fn split_words_groups_quotes() {
+        assert_eq!(
+            split_words(" a 'b c' d\"e f\" ").unwrap(),
+            ["a", "b c", "de f"]
+        );
+        assert_eq!(split_words("''").unwrap(), [""]);
+    }
+}
