@@ -22,12 +22,6 @@ const CRATES: &[&str] = &[
     "escola-runbook-testkit",
 ];
 
-/// Crates whose cycles are known and being removed by issue #13 (the checks
-/// crate: `registry.rs` imports every check module and each imports it
-/// back). Their cycles are printed, not failed on; a crate listed here that
-/// has no cycle any more fails the test, so the list cannot outlive them.
-const KNOWN_CYCLES_TO_REMOVE: &[&str] = &["escola-runbook-checks"];
-
 /// The plugin contract and the plain data its methods take, in the core
 /// crate: what a team writing a check reads.
 const CONTRACT: &[&str] = &[
@@ -58,22 +52,7 @@ fn no_crate_has_a_module_cycle() {
             let graph = ModuleGraph::read(&root).unwrap_or_else(|e| panic!("{e}"));
             cycles.extend(graph.cycles().iter().map(|c| graph.describe(c, &src)));
         }
-        let known = KNOWN_CYCLES_TO_REMOVE.contains(name);
-        match (cycles.is_empty(), known) {
-            (true, true) => failures.push(format!(
-                "{name} has no module cycle any more: remove it from KNOWN_CYCLES_TO_REMOVE"
-            )),
-            (true, false) => {}
-            (false, true) => {
-                eprintln!("{name}: known cycles, to be removed (issue #13):");
-                for cycle in &cycles {
-                    eprintln!("  {cycle}");
-                }
-            }
-            (false, false) => {
-                failures.extend(cycles.iter().map(|c| format!("{name}: cycle {c}")));
-            }
-        }
+        failures.extend(cycles.iter().map(|c| format!("{name}: cycle {c}")));
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -4,22 +4,26 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use escola_runbook_core::catalog::{CheckConfig, ParamsError};
 use escola_runbook_core::duration::Span;
-use escola_runbook_core::{Check, CheckParams, Ctx, Description, Outcome, async_trait};
+use escola_runbook_core::{Check, CheckParams, Ctx, Description, Need, Outcome, async_trait};
 use mysql_async::Row;
 
+use super::connect::{DbTarget, DbTimeouts, Session, mask_url};
 pub use super::params::DEFAULT_SECRET;
 use super::params::{
     DbSnapshotParams, MigrationsParams, SyncBacklogParams, check_timeouts, set_timeouts,
 };
 use super::snapshot::{SnapshotOptions, create};
 use super::sql::ident;
-use super::{DbTarget, DbTimeouts, Session, mask_url};
 
 fn connect_target(ctx: &Ctx, secret: &str) -> Result<DbTarget, Box<Outcome>> {
     let Some(url) = ctx.secret(secret) else {
-        return Err(Box::new(Outcome::check_error(format!(
-            "secret `{secret}` (mysql://USER:PASSWORD@HOST:PORT/DB) was not provided; pass it with --secret {secret}=ENV_VAR"
+        return Err(Box::new(Outcome::needs(Need::secret(
+            secret,
+            "mysql://USER:PASSWORD@HOST:PORT/DB",
         ))));
     };
     DbTarget::from_secret(url)
@@ -593,6 +597,52 @@ impl Check for SyncBacklogCheck {
                 .with_value("sync.backlog_oldest_seconds", serde_json::json!(a));
         }
         outcome
+    }
+}
+
+impl CheckConfig for DbSnapshotParams {
+    const NAME: &'static str = "db-snapshot";
+
+    fn build(mut self) -> Result<Arc<dyn Check>, ParamsError> {
+        if self.lock_tries == 0 {
+            return Err(ParamsError::invalid(
+                Self::NAME,
+                "lock_tries",
+                "must be at least 1",
+            ));
+        }
+        self.threads = self.threads.max(1);
+        Ok(Arc::new(DbSnapshotCheck { params: self }))
+    }
+}
+
+impl CheckConfig for MigrationsParams {
+    const NAME: &'static str = "migrations-consistent";
+
+    fn build(self) -> Result<Arc<dyn Check>, ParamsError> {
+        if let Some(bad) = self.columns.iter().find(|c| !c.contains('.')) {
+            return Err(ParamsError::invalid(
+                Self::NAME,
+                "columns",
+                format!("has `{bad}`, which is not table.column"),
+            ));
+        }
+        Ok(Arc::new(MigrationsCheck { params: self }))
+    }
+}
+
+impl CheckConfig for SyncBacklogParams {
+    const NAME: &'static str = "sync-backlog";
+
+    fn build(self) -> Result<Arc<dyn Check>, ParamsError> {
+        if self.age_column.is_none() && self.max_age.is_some() {
+            return Err(ParamsError::invalid(
+                Self::NAME,
+                "max_age",
+                "needs `age_column`",
+            ));
+        }
+        Ok(Arc::new(SyncBacklogCheck { params: self }))
     }
 }
 

@@ -10,7 +10,7 @@ use escola_runbook_core::deploy_lock::{DeployLock, LockError, Staleness};
 use escola_runbook_core::{LockOwner, Secret, async_trait};
 use tokio::sync::Mutex;
 
-use super::{DbTarget, DbTimeouts, Session, mask_url};
+use super::connect::{DbTarget, DbTimeouts, Session, mask_url};
 
 /// The table holding the owner of each lock.
 const OWNERS: &str = "escola_runbook_locks";

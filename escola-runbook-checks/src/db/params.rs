@@ -4,17 +4,15 @@
 //! refuses unknown names); their defaults are declared once, here.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
-use escola_runbook_core::Check;
-use escola_runbook_core::catalog::{CheckConfig, ParamsError};
 use escola_runbook_core::duration::Span;
 use escola_runbook_core::schemars::{self, JsonSchema};
 use serde::{Deserialize, Serialize};
 
-use super::checks::{DbSnapshotCheck, MigrationsCheck, SyncBacklogCheck};
+use super::connect::{
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT, DbTimeouts,
+};
 use super::read_lock::{DEFAULT_LOCK_TRIES, DEFAULT_LOCK_WAIT};
-use super::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT, DbTimeouts};
 
 /// Default secret holding the database URL.
 pub const DEFAULT_SECRET: &str = "database_url";
@@ -56,7 +54,7 @@ fn default_backlog_table() -> String {
 /// Writes a consistent zstd+sha256 snapshot of the database; records
 /// snapshot.path.
 ///
-/// The parameters of [`DbSnapshotCheck`].
+/// The parameters of [`DbSnapshotCheck`](super::DbSnapshotCheck).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DbSnapshotParams {
@@ -112,26 +110,10 @@ impl DbSnapshotParams {
     }
 }
 
-impl CheckConfig for DbSnapshotParams {
-    const NAME: &'static str = "db-snapshot";
-
-    fn build(mut self) -> Result<Arc<dyn Check>, ParamsError> {
-        if self.lock_tries == 0 {
-            return Err(ParamsError::invalid(
-                Self::NAME,
-                "lock_tries",
-                "must be at least 1",
-            ));
-        }
-        self.threads = self.threads.max(1);
-        Ok(Arc::new(DbSnapshotCheck { params: self }))
-    }
-}
-
 /// Doctrine migrations applied up to a version; sync_mutations and eventos
 /// present.
 ///
-/// The parameters of [`MigrationsCheck`].
+/// The parameters of [`MigrationsCheck`](super::MigrationsCheck).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MigrationsParams {
@@ -184,24 +166,9 @@ impl MigrationsParams {
     }
 }
 
-impl CheckConfig for MigrationsParams {
-    const NAME: &'static str = "migrations-consistent";
-
-    fn build(self) -> Result<Arc<dyn Check>, ParamsError> {
-        if let Some(bad) = self.columns.iter().find(|c| !c.contains('.')) {
-            return Err(ParamsError::invalid(
-                Self::NAME,
-                "columns",
-                format!("has `{bad}`, which is not table.column"),
-            ));
-        }
-        Ok(Arc::new(MigrationsCheck { params: self }))
-    }
-}
-
 /// Pending rows in sync_mutations at most a limit; records sync.backlog.
 ///
-/// The parameters of [`SyncBacklogCheck`].
+/// The parameters of [`SyncBacklogCheck`](super::SyncBacklogCheck).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SyncBacklogParams {
@@ -249,21 +216,6 @@ impl SyncBacklogParams {
             read_timeout: default_read(),
             statement_timeout: default_statement(),
         }
-    }
-}
-
-impl CheckConfig for SyncBacklogParams {
-    const NAME: &'static str = "sync-backlog";
-
-    fn build(self) -> Result<Arc<dyn Check>, ParamsError> {
-        if self.age_column.is_none() && self.max_age.is_some() {
-            return Err(ParamsError::invalid(
-                Self::NAME,
-                "max_age",
-                "needs `age_column`",
-            ));
-        }
-        Ok(Arc::new(SyncBacklogCheck { params: self }))
     }
 }
 

@@ -11,7 +11,7 @@ use escola_runbook_core::format_duration;
 use mysql_async::Row;
 use mysql_async::prelude::Queryable;
 
-use super::Session;
+use super::connect::Session;
 
 /// Default wait for each try of the global read lock.
 pub const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(2);

@@ -8,9 +8,9 @@ use chrono::{DateTime, Utc};
 use escola_runbook_core::{CancellationToken, Secret};
 use sha2::{Digest, Sha256};
 
+use super::connect::{ConnectError, DbTarget, DbTimeouts, mask_url};
 use super::snapshot::{FORMAT, FileEntry, MANIFEST, Manifest, hex_digest};
 use super::sql::{Splitter, ident};
-use super::{ConnectError, DbTarget, DbTimeouts, mask_url};
 
 /// What verifying a snapshot found.
 #[derive(Debug, Clone, PartialEq)]

@@ -6,7 +6,7 @@ use escola_runbook_core::{Outcome, Redactor};
 use super::judge::Facts;
 use super::line::Level;
 use super::read::{Group, Rotated};
-use super::{MAX_GROUPS, MAX_LINE};
+use super::read::{MAX_GROUPS, MAX_LINE};
 
 /// `outcome` with the evidence of `f`, listing the `top` most frequent
 /// messages, and its measurements.

@@ -3,18 +3,19 @@
 
 use std::path::PathBuf;
 use std::str::FromStr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset};
-use escola_runbook_core::catalog::{CheckConfig, ParamProblem, ParamsError};
 use escola_runbook_core::duration::{self, DurationError};
 use escola_runbook_core::schemars::{self, JsonSchema};
-use escola_runbook_core::{Check, Ctx, ValueError, format_duration};
+use escola_runbook_core::{Ctx, ValueError, format_duration};
 use serde::{Deserialize, Serialize};
 
 use super::line::{Level, parse_offset, parse_time, parse_time_in, utc};
-use super::{DEPLOY_STARTED_AT, LogScanCheck, RecordTimeCheck};
+
+/// The value key [`RecordTimeCheck`](super::RecordTimeCheck) writes by default and the runbook's log
+/// scan reads.
+pub const DEPLOY_STARTED_AT: &str = "deploy_started_at";
 
 /// Where the window starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -187,7 +188,7 @@ impl JsonSchema for UtcOffset {
 /// Counts error-level log lines since a time (Monolog/JSON), lists top
 /// messages with Trace-Ids.
 ///
-/// The parameters of [`LogScanCheck`], declared once (see [`CheckConfig`]).
+/// The parameters of [`LogScanCheck`](super::LogScanCheck), declared once (see [`CheckConfig`](escola_runbook_core::catalog::CheckConfig)).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LogScanParams {
@@ -248,32 +249,11 @@ impl LogScanParams {
     }
 }
 
-impl CheckConfig for LogScanParams {
-    const NAME: &'static str = "log-scan";
-
-    fn build(mut self) -> Result<Arc<dyn Check>, ParamsError> {
-        let since = Since::parse_in(&self.since, self.offset.0).map_err(|e| {
-            ParamsError::check(
-                Self::NAME,
-                "since",
-                ParamProblem::Unusable {
-                    reason: e.to_string(),
-                },
-            )
-        })?;
-        self.since = since.param();
-        Ok(Arc::new(LogScanCheck {
-            params: self,
-            since,
-        }))
-    }
-}
-
 /// Records the current time as a value for later steps (e.g. when the
 /// deploy started).
 ///
-/// The parameters of [`RecordTimeCheck`], declared once (see
-/// [`CheckConfig`]).
+/// The parameters of [`RecordTimeCheck`](super::RecordTimeCheck), declared once (see
+/// [`CheckConfig`](escola_runbook_core::catalog::CheckConfig)).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RecordTimeParams {
@@ -285,12 +265,4 @@ pub struct RecordTimeParams {
 
 fn default_key() -> String {
     DEPLOY_STARTED_AT.to_owned()
-}
-
-impl CheckConfig for RecordTimeParams {
-    const NAME: &'static str = "record-time";
-
-    fn build(self) -> Result<Arc<dyn Check>, ParamsError> {
-        Ok(Arc::new(RecordTimeCheck { params: self }))
-    }
 }

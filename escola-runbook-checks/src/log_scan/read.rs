@@ -11,7 +11,13 @@ use chrono::{DateTime, FixedOffset};
 use escola_runbook_core::CancellationToken;
 
 use super::line::{Level, parse_line_in};
-use super::{MAX_GROUPS, MAX_LINE, TRACE_IDS_KEPT};
+
+/// Longest line read in full; the rest of a longer line is skipped.
+pub const MAX_LINE: usize = 64 * 1024;
+/// Distinct messages tracked; further ones are counted together.
+pub const MAX_GROUPS: usize = 1000;
+/// `Trace-Id`s kept per message.
+pub(super) const TRACE_IDS_KEPT: usize = 5;
 
 /// A message and where it was seen.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -10,11 +10,12 @@ use escola_runbook_core::CancellationToken;
 use mysql_async::Value;
 use mysql_async::prelude::Queryable;
 
+use super::error::{SnapshotError, query_err};
 use super::manifest::{FileEntry, FileKind};
+use super::options::{ProgressFn, SnapshotOptions, SnapshotProgress};
 use super::plan::{Column, WorkItem};
 use super::write::{Sink, header};
-use super::{ProgressFn, SnapshotError, SnapshotOptions, SnapshotProgress, query_err};
-use crate::db::Session;
+use crate::db::connect::Session;
 use crate::db::sql::{self, ident};
 
 /// What the workers share: the queue of files and the progress counts.

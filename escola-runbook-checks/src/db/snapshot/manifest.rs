@@ -9,8 +9,6 @@ use chrono::{DateTime, Utc};
 use escola_runbook_core::format_duration;
 use serde::{Deserialize, Serialize};
 
-use super::plan::Table;
-
 /// The manifest's format identifier; restore refuses others.
 pub const FORMAT: &str = "escola-runbook-snapshot/1";
 
@@ -167,15 +165,6 @@ pub struct FileEntry {
     pub sha256: String,
 }
 
-/// `db.table` of the non-transactional tables (sequences are not dumped).
-pub(super) fn non_transactional(tables: &[std::sync::Arc<Table>]) -> Vec<String> {
-    tables
-        .iter()
-        .filter(|t| !t.transactional && !t.sequence)
-        .map(|t| format!("{}.{}", t.db, t.name))
-        .collect()
-}
-
 /// The global read lock as held: how long writes were blocked, and how
 /// long it took to be granted, in ms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -212,39 +201,6 @@ pub(super) fn consistency(
     }
 }
 
-/// Adds each table of `tables` to its database entry, with the rows of its
-/// data files.
-pub(super) fn fill_tables(
-    databases: &mut [DatabaseEntry],
-    tables: &[std::sync::Arc<Table>],
-    files: &[FileEntry],
-) {
-    for entry in databases {
-        for t in tables.iter().filter(|t| t.db == entry.name) {
-            let rows = files
-                .iter()
-                .filter(|f| {
-                    f.kind == FileKind::Data
-                        && f.database == t.db
-                        && f.table.as_deref() == Some(&t.name)
-                })
-                .map(|f| f.rows)
-                .sum();
-            entry.tables.push(TableEntry {
-                name: t.name.clone(),
-                engine: t.engine.clone(),
-                rows,
-                generated_columns: t
-                    .columns
-                    .iter()
-                    .filter(|c| c.generated)
-                    .map(|c| c.name.clone())
-                    .collect(),
-            });
-        }
-    }
-}
-
 /// Rows per table in `manifest`, as `db.table -> rows`.
 pub fn row_counts(manifest: &Manifest) -> BTreeMap<String, u64> {
     manifest
@@ -264,6 +220,7 @@ pub(crate) mod tests {
 
     use super::*;
     use crate::db::snapshot::plan::tests::table;
+    use crate::db::snapshot::plan::{fill_tables, non_transactional};
 
     pub(crate) fn file(kind: FileKind, table: Option<&str>, rows: u64) -> FileEntry {
         FileEntry {

@@ -21,22 +21,22 @@
 //! check's outcome from a manifest).
 
 use std::fs::DirBuilder;
-use std::io;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use escola_runbook_core::{CancellationToken, Secret, format_duration};
+use escola_runbook_core::Secret;
 
-use super::read_lock::{self, Attempt, Blocker, DEFAULT_LOCK_TRIES, DEFAULT_LOCK_WAIT, Granted};
+use super::connect::{DbTarget, Session};
+use super::read_lock::{self, Attempt, Granted};
 use super::sql::ident;
-use super::{ConnectError, DbTarget, DbTimeouts, Session, mask_url};
 
 mod dump;
+mod error;
 pub(crate) mod evidence;
 pub mod manifest;
+mod options;
 mod plan;
 mod write;
 
@@ -48,164 +48,9 @@ pub use manifest::{
 use plan::{Table, WorkItem};
 pub(crate) use write::hex_digest;
 
-/// Progress of a running snapshot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct SnapshotProgress {
-    /// Data files finished.
-    pub files_done: u64,
-    /// Data files planned.
-    pub files_total: u64,
-    /// Rows written so far.
-    pub rows: u64,
-    /// SQL bytes produced so far (before compression).
-    pub sql_bytes: u64,
-}
-
-/// A progress callback.
-pub type ProgressFn = Arc<dyn Fn(&SnapshotProgress) + Send + Sync>;
-
-/// How to take a snapshot.
-#[derive(Clone)]
-pub struct SnapshotOptions {
-    /// Parent directory; the snapshot becomes a subdirectory.
-    pub out_dir: PathBuf,
-    /// Databases to dump; empty means the one named in the URL.
-    pub databases: Vec<String>,
-    /// Parallel connections.
-    pub threads: usize,
-    /// Tables with more (estimated) rows and a single integer primary key
-    /// are split into ranges of about this many rows.
-    pub chunk_rows: u64,
-    /// Target size of one INSERT statement (a bigger row makes a bigger one).
-    pub statement_bytes: usize,
-    /// zstd level.
-    pub zstd_level: i32,
-    /// How long each try of the global read lock waits. While the lock is
-    /// pending every write on the server waits behind it, so keep it short.
-    pub lock_wait_timeout: Duration,
-    /// How many times to try the global read lock before refusing.
-    pub lock_tries: u32,
-    /// Connect and read timeouts for every session of the snapshot.
-    pub timeouts: DbTimeouts,
-    /// Stops the snapshot (the partial output is removed).
-    pub cancel: CancellationToken,
-    /// Called as data is written.
-    pub progress: Option<ProgressFn>,
-}
-
-impl std::fmt::Debug for SnapshotOptions {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SnapshotOptions")
-            .field("out_dir", &self.out_dir)
-            .field("databases", &self.databases)
-            .field("threads", &self.threads)
-            .field("chunk_rows", &self.chunk_rows)
-            .finish_non_exhaustive()
-    }
-}
-
-impl SnapshotOptions {
-    /// Defaults: 4 threads, 500 000-row chunks, 1 MiB statements, zstd 3,
-    /// 3 tries of 2 s for the global read lock, [`DbTimeouts::SNAPSHOT`].
-    pub fn new(out_dir: impl Into<PathBuf>) -> Self {
-        SnapshotOptions {
-            out_dir: out_dir.into(),
-            databases: Vec::new(),
-            threads: super::params::DEFAULT_THREADS,
-            chunk_rows: 500_000,
-            statement_bytes: 1 << 20,
-            zstd_level: 3,
-            lock_wait_timeout: DEFAULT_LOCK_WAIT,
-            lock_tries: DEFAULT_LOCK_TRIES,
-            timeouts: DbTimeouts::SNAPSHOT,
-            cancel: CancellationToken::new(),
-            progress: None,
-        }
-    }
-}
-
-/// Why a snapshot failed. The partial directory has been removed (or, if
-/// that failed too, has no manifest and is listed as incomplete).
-#[derive(Debug, thiserror::Error)]
-pub enum SnapshotError {
-    /// Connection problem.
-    #[error(transparent)]
-    Connect(#[from] ConnectError),
-    /// No database named, neither in the URL nor in the options.
-    #[error("no database to snapshot: name one in the URL (mysql://.../DB) or with --database")]
-    NoDatabase,
-    /// A named database does not exist.
-    #[error("database `{0}` does not exist on the server")]
-    UnknownDatabase(String),
-    /// A query failed.
-    #[error("{during}: {message}")]
-    Query {
-        /// What was being done.
-        during: String,
-        /// The server's message.
-        message: String,
-    },
-    /// Filesystem trouble.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file or directory.
-        path: PathBuf,
-        /// The error.
-        source: io::Error,
-    },
-    /// Cancelled.
-    #[error("the snapshot was cancelled; no snapshot was kept")]
-    Cancelled,
-    /// The global read lock was not granted in any try: the snapshot was
-    /// not taken rather than hold up the server's writes any longer.
-    #[error(
-        "the global read lock (FLUSH TABLES WITH READ LOCK) on {server} was not granted within {} in {tries} {}, so no snapshot was taken (while it waits, every write on the server waits too); {}; try again when they are done, or allow a longer wait",
-        format_duration(*wait),
-        if *tries == 1 { "try" } else { "tries" },
-        blocked_by(blockers)
-    )]
-    ReadLockRefused {
-        /// host:port.
-        server: String,
-        /// The wait of each try.
-        wait: Duration,
-        /// How many tries.
-        tries: u32,
-        /// The sessions holding it up.
-        blockers: Vec<Blocker>,
-    },
-}
-
-fn blocked_by(blockers: &[Blocker]) -> String {
-    if blockers.is_empty() {
-        return "no session holding it up could be named (a lock held by a replication thread or a server without PROCESS privilege for this user)".into();
-    }
-    format!(
-        "held up by {}",
-        blockers
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join("; ")
-    )
-}
-
-pub(super) fn query_err(
-    during: impl Into<String>,
-) -> impl FnOnce(mysql_async::Error) -> SnapshotError {
-    let during = during.into();
-    move |e| SnapshotError::Query {
-        during,
-        message: mask_url(&e.to_string()),
-    }
-}
-
-pub(super) fn io_err(path: &Path) -> impl FnOnce(io::Error) -> SnapshotError + '_ {
-    move |source| SnapshotError::Io {
-        path: path.to_owned(),
-        source,
-    }
-}
+pub use error::SnapshotError;
+use error::{io_err, query_err};
+pub use options::{ProgressFn, SnapshotOptions, SnapshotProgress};
 
 /// Takes a snapshot of `opts.databases` (or the URL's database) into a new
 /// directory under `opts.out_dir`, and returns its path and manifest.
@@ -482,7 +327,7 @@ async fn take(
     control.disconnect().await;
 
     let files: Vec<FileEntry> = files.into_iter().flatten().collect();
-    manifest::fill_tables(&mut manifest_dbs, &tables, &files);
+    plan::fill_tables(&mut manifest_dbs, &tables, &files);
     Ok(Manifest {
         format: FORMAT.into(),
         tool: format!("escola-runbook {}", env!("CARGO_PKG_VERSION")),
@@ -490,7 +335,7 @@ async fn take(
         server_version,
         started_at,
         finished_at: Utc::now(),
-        consistency: manifest::consistency(held, manifest::non_transactional(&tables)),
+        consistency: manifest::consistency(held, plan::non_transactional(&tables)),
         binlog,
         gtid,
         total_rows: files.iter().map(|f| f.rows).sum(),

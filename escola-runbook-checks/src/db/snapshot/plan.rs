@@ -6,10 +6,10 @@ use std::sync::Arc;
 
 use mysql_async::{Row, Value};
 
-use super::manifest::BinlogPosition;
+use super::error::{SnapshotError, query_err};
+use super::manifest::{BinlogPosition, DatabaseEntry, FileEntry, FileKind, TableEntry};
 use super::write::{header, sanitize};
-use super::{SnapshotError, query_err};
-use crate::db::Session;
+use crate::db::connect::Session;
 use crate::db::sql::{ColumnKind, ident, quote_text};
 
 pub(super) fn get<T: mysql_async::prelude::FromValue>(
@@ -441,6 +441,48 @@ pub(super) async fn ranges(
         );
     }
     Ok(out)
+}
+
+/// `db.table` of the non-transactional tables (sequences are not dumped).
+pub(super) fn non_transactional(tables: &[std::sync::Arc<Table>]) -> Vec<String> {
+    tables
+        .iter()
+        .filter(|t| !t.transactional && !t.sequence)
+        .map(|t| format!("{}.{}", t.db, t.name))
+        .collect()
+}
+
+/// Adds each table of `tables` to its database entry, with the rows of its
+/// data files.
+pub(super) fn fill_tables(
+    databases: &mut [DatabaseEntry],
+    tables: &[std::sync::Arc<Table>],
+    files: &[FileEntry],
+) {
+    for entry in databases {
+        for t in tables.iter().filter(|t| t.db == entry.name) {
+            let rows = files
+                .iter()
+                .filter(|f| {
+                    f.kind == FileKind::Data
+                        && f.database == t.db
+                        && f.table.as_deref() == Some(&t.name)
+                })
+                .map(|f| f.rows)
+                .sum();
+            entry.tables.push(TableEntry {
+                name: t.name.clone(),
+                engine: t.engine.clone(),
+                rows,
+                generated_columns: t
+                    .columns
+                    .iter()
+                    .filter(|c| c.generated)
+                    .map(|c| c.name.clone())
+                    .collect(),
+            });
+        }
+    }
 }
 
 #[cfg(test)]

@@ -13,8 +13,8 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
+use super::error::{SnapshotError, io_err};
 use super::manifest::{FileEntry, FileKind, MANIFEST, Manifest};
-use super::{SnapshotError, io_err};
 use crate::db::sql::ident;
 
 /// Removes the partial directory when dropped, unless disarmed.
