@@ -14,7 +14,7 @@ use escola_runbook_core::catalog::{CheckConfig, ParamsError};
 use escola_runbook_core::duration::Span;
 use escola_runbook_core::schemars::{self, JsonSchema};
 use escola_runbook_core::{
-    Check, CheckParams, Ctx, Description, Outcome, async_trait, format_duration,
+    Check, CheckParams, Ctx, Description, Need, Outcome, async_trait, format_duration,
 };
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -464,10 +464,8 @@ impl Check for CommandCheck {
                     command.env(key, secret.expose());
                 }
                 None => {
-                    return Outcome::check_error(format!(
-                        "secret `{name}` (for ${key}) was not provided; pass it with --secret {name}=ENV_VAR"
-                    ))
-                    .with_evidence("command", line);
+                    return Outcome::needs(Need::secret(name, format!("for ${key}")))
+                        .with_evidence("command", line);
                 }
             }
         }
@@ -549,7 +547,7 @@ impl Check for CommandCheck {
                 // The shell's own codes for "not found" and "not executable":
                 // the command never ran, so nothing was measured.
                 Some(code @ (126 | 127)) if matches!(program, Program::Shell(_)) => Outcome::check_error(format!(
-                    "`{line}` could not be run: the shell answered {code} ({}); check the command and --app-dir",
+                    "`{line}` could not be run: the shell answered {code} ({}); check the command and the directory it runs in",
                     if code == 127 { "command not found" } else { "not executable" }
                 )),
                 Some(code) => Outcome::failed(format!(

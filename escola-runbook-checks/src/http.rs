@@ -5,9 +5,9 @@
 
 use std::time::Duration;
 
-use escola_runbook_core::Ctx;
 use escola_runbook_core::duration::Span;
 use escola_runbook_core::schemars::{self, JsonSchema};
+use escola_runbook_core::{Ctx, Need, Outcome};
 use reqwest::header::HeaderValue;
 use serde::{Deserialize, Serialize};
 
@@ -158,9 +158,7 @@ pub fn is_loopback(url: &reqwest::Url) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BearerError {
     /// The run has no secret of that name.
-    #[error(
-        "secret `{name}` (the Bearer token) was not provided; pass it with --secret {name}=ENV_VAR"
-    )]
+    #[error("secret `{name}` (the Bearer token) was not provided")]
     Missing {
         /// The secret's name.
         name: String,
@@ -173,6 +171,18 @@ pub enum BearerError {
         /// The secret's name.
         name: String,
     },
+}
+
+impl From<BearerError> for Outcome {
+    fn from(e: BearerError) -> Self {
+        let outcome = Outcome::check_error(e.to_string());
+        match e {
+            BearerError::Missing { name } => {
+                outcome.with_need(Need::secret(name, "the Bearer token"))
+            }
+            BearerError::NotAHeader { .. } => outcome,
+        }
+    }
 }
 
 /// The `Authorization: Bearer` value from secret `name`, marked sensitive.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use escola_runbook_core::catalog::{CheckConfig, ParamsError};
 use escola_runbook_core::schemars::{self, JsonSchema};
-use escola_runbook_core::{Check, CheckParams, Ctx, Description, Outcome, async_trait};
+use escola_runbook_core::{Check, CheckParams, Ctx, Description, Need, Outcome, async_trait};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -471,7 +471,7 @@ impl Check for HttpJsonCheck {
         let timeout = self.params.http.timeout.get();
         let target = match fill_placeholders(&self.params.url, ctx) {
             Ok(u) => u,
-            Err(e) => return Outcome::check_error(e.to_string()),
+            Err(need) => return Outcome::needs(need),
         };
         let url = http::display_url(ctx, &target);
         let client = match ClientPolicy::new(timeout).target(&target).build() {
@@ -482,7 +482,7 @@ impl Check for HttpJsonCheck {
         match http::bearer(ctx, self.params.http.token_secret.as_deref()) {
             Ok(Some(v)) => request = request.header(reqwest::header::AUTHORIZATION, v),
             Ok(None) => {}
-            Err(e) => return Outcome::check_error(e.to_string()).with_evidence("url", url),
+            Err(e) => return Outcome::from(e).with_evidence("url", url),
         }
         let response = match request.send().await {
             Ok(r) => r,
@@ -573,18 +573,10 @@ impl Check for HttpJsonCheck {
     }
 }
 
-/// A `{name}` in the URL names a setting the environment does not have.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("the URL needs setting `{name}` for `{{{name}}}`; give it with --set {name}=VALUE")]
-pub struct MissingSetting {
-    /// The setting's name.
-    pub name: String,
-}
-
 /// Replaces `{name}` in `url` with the environment setting `name` (e.g.
-/// `{commit}` with `--set commit=SHA`), so one configured URL serves every
-/// deploy.
-fn fill_placeholders(url: &str, ctx: &Ctx) -> Result<String, MissingSetting> {
+/// `{commit}` with the deployed commit's SHA), so one configured URL serves
+/// every deploy; a setting the environment lacks is the [`Need`] returned.
+fn fill_placeholders(url: &str, ctx: &Ctx) -> Result<String, Need> {
     let mut out = String::with_capacity(url.len());
     let mut rest = url;
     while let Some(open) = rest.find('{') {
@@ -603,7 +595,11 @@ fn fill_placeholders(url: &str, ctx: &Ctx) -> Result<String, MissingSetting> {
             continue;
         }
         let Some(value) = ctx.environment().get(name) else {
-            return Err(MissingSetting { name: name.into() });
+            return Err(Need::setting(
+                name,
+                format!("for `{{{name}}}` in the URL"),
+                "VALUE",
+            ));
         };
         out.push_str(&rest[..open]);
         out.push_str(value);
@@ -799,9 +795,15 @@ mod tests {
             .await;
         assert_eq!(o.status, Status::CheckError);
         assert!(
-            o.summary.contains("needs setting `commit`"),
+            o.summary
+                .contains("environment setting `commit` (for `{commit}` in the URL) was not given"),
             "{}",
             o.summary
+        );
+        assert!(
+            matches!(&o.needs[..], [escola_runbook_core::Need::Setting { name, .. }] if name == "commit"),
+            "{:?}",
+            o.needs
         );
     }
 

@@ -22,7 +22,7 @@ use escola_runbook_core::duration::Span;
 use escola_runbook_core::rules::AlertState;
 use escola_runbook_core::schemars::{self, JsonSchema};
 use escola_runbook_core::{
-    Check, CheckParams, Ctx, DeliveryError, Description, Event, Evidence, Notifier, Outcome,
+    Check, CheckParams, Ctx, DeliveryError, Description, Event, Evidence, Need, Notifier, Outcome,
     Secret, async_trait,
 };
 use serde::{Deserialize, Serialize};
@@ -234,7 +234,7 @@ impl CheckConfig for NotifyParams {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NoticeError {
     /// The run has no secret of that name.
-    #[error("secret `{name}` (the webhook URL) was not provided; pass --secret {name}=ENV_VAR")]
+    #[error("secret `{name}` (the webhook URL) was not provided")]
     MissingSecret {
         /// The secret's name.
         name: String,
@@ -377,7 +377,10 @@ impl Check for Notify {
         let webhook = match self.webhook(ctx) {
             Ok(w) => w,
             Err(why) => {
-                let outcome = Outcome::warned(format!("notice not sent: {why}"));
+                let mut outcome = Outcome::warned(format!("notice not sent: {why}"));
+                if let NoticeError::MissingSecret { name } = why {
+                    outcome = outcome.with_need(Need::secret(name, "the webhook URL"));
+                }
                 return self.addressed(outcome, text, None);
             }
         };
@@ -640,9 +643,16 @@ mod tests {
 
         let outcome = Notify::new("missing", "x").run(&ctx(&url)).await;
         assert_eq!(outcome.status, Status::Warned);
-        assert!(
-            outcome.summary.contains("--secret missing=ENV_VAR"),
-            "{outcome:?}"
+        assert_eq!(
+            outcome.summary,
+            "notice not sent: secret `missing` (the webhook URL) was not provided"
+        );
+        assert_eq!(
+            outcome.needs,
+            [escola_runbook_core::Need::secret(
+                "missing",
+                "the webhook URL"
+            )]
         );
 
         let outcome = Notify::new("webhook", "x")

@@ -118,9 +118,15 @@ async fn endpoint_statuses_never_blur() {
     let o = MetricsEndpointCheck::new().run(&none).await;
     assert_eq!(o.status, Status::CheckError);
     assert!(
-        o.summary.contains("--secret metrics_token="),
+        o.summary
+            .starts_with("secret `metrics_token` (the Bearer token for http://"),
         "{}",
         o.summary
+    );
+    assert!(
+        matches!(&o.needs[..], [escola_runbook_core::Need::Secret { name, .. }] if name == "metrics_token"),
+        "{:?}",
+        o.needs
     );
 
     // A required metric missing: failed, naming it.

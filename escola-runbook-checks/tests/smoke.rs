@@ -12,8 +12,8 @@ fn pairs<'a>(items: impl IntoIterator<Item = (&'a str, &'a str)>) -> Vec<(String
         .collect()
 }
 use escola_runbook_checks::smoke::{
-    self, Expect, IfMatchTest, Request, SmokeCheck, SmokeOptions, SmokeReport, Suite, postman,
-    run_suite,
+    self, Expect, IfMatchTest, Request, SmokeCheck, SmokeError, SmokeOptions, SmokeReport, Suite,
+    postman, run_suite,
 };
 use escola_runbook_core::{Check, Ctx, Environment, Outcome, Secret, Secrets, Status};
 use escola_runbook_testkit::{SCRATCH_ESCOLA_ID, Simulator, SimulatorConfig};
@@ -458,11 +458,12 @@ async fn bad_input_is_refused_before_anything_is_sent() {
     let err = run_suite(&suite, &options(&sim)).await.unwrap_err();
     assert_eq!(
         err.to_string(),
-        "request `x`: {{id}} in its url is not defined; give it with --var id=VALUE (or the suite's variables)"
+        "request `x`: {{id}} in its url is not defined: give the variable a value (or define it in the suite)"
     );
     let no_base = SmokeOptions::default();
     let err = run_suite(&Suite::escola(), &no_base).await.unwrap_err();
-    assert!(err.to_string().contains("pass --base-url"), "{err}");
+    assert!(matches!(&err, SmokeError::NoBaseUrl { .. }), "{err:?}");
+    assert!(err.to_string().contains("no base URL was given"), "{err}");
     let writes = Suite {
         allow_writes: true,
         ..Suite::escola()
@@ -475,7 +476,12 @@ async fn bad_input_is_refused_before_anything_is_sent() {
         .run(&Ctx::standalone(Environment::new("t"), Secrets::new()))
         .await;
     assert_eq!(o.status, Status::CheckError);
-    assert!(o.summary.contains("--set base_url="), "{}", o.summary);
+    assert!(o.summary.contains("no base URL was given"), "{}", o.summary);
+    assert!(
+        matches!(&o.needs[..], [escola_runbook_core::Need::Setting { name, .. }] if name == "base_url"),
+        "{:?}",
+        o.needs
+    );
     sim.shutdown().await;
 }
 

@@ -355,7 +355,7 @@ pub enum DefaultDecision {
 /// How a run is carried out, shared by `run` and `resume`.
 #[derive(Debug, Args)]
 pub struct ExecutionArgs {
-    /// Confirm every manual step without asking (recorded as "with --yes").
+    /// Confirm every manual step without asking (recorded as "pre-approved").
     #[arg(long, short = 'y')]
     pub yes: bool,
     /// Who is running the deploy [default: $USER, else $LOGNAME, else the process's account].

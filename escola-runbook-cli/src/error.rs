@@ -26,7 +26,7 @@ use escola_runbook_core::journal::JournalReadError;
 use escola_runbook_core::report::ReportError;
 use escola_runbook_core::runs::LookupError;
 use escola_runbook_core::{
-    ModelError, RecordError, ResumeError, RunError, RunbookOrigin, WatchError, exit,
+    ModelError, Need, RecordError, ResumeError, RunError, RunbookOrigin, WatchError, exit,
 };
 
 use crate::cli::Pair;
@@ -280,10 +280,10 @@ pub enum CliError {
     #[error(transparent)]
     SmokeSuite(#[from] SuiteLoadError),
     /// A smoke suite could not be run (bad input: nothing was sent).
-    #[error(transparent)]
+    #[error("{}", smoke_message(.0))]
     Smoke(#[from] SmokeError),
     /// A snapshot could not be taken (or was stopped).
-    #[error(transparent)]
+    #[error("{}", snapshot_message(.0))]
     Snapshot(#[from] SnapshotError),
     /// A snapshot does not match its manifest.
     #[error(transparent)]
@@ -303,7 +303,7 @@ pub enum CliError {
     #[error("--errors: {0}")]
     Matcher(#[from] MatcherError),
     /// The metrics could not be read.
-    #[error(transparent)]
+    #[error("{}", metrics_message(.0))]
     Metrics(#[from] escola_runbook_checks::metrics::SourceError),
     /// `--secret webhook_url=...` is not a webhook URL.
     #[error(
@@ -497,6 +497,40 @@ fn lock_message(e: &LockError) -> String {
         LockError::Held { .. } => format!(
             "{e}; wait for that run to finish, or break the lock with --break-lock --reason \"...\""
         ),
+        other => other.to_string(),
+    }
+}
+
+/// What a check needed and was not given, as the flag that gives it.
+pub fn need_hint(need: &Need) -> String {
+    match need {
+        Need::Setting { name, example, .. } => format!("give it with --set {name}={example}"),
+        Need::Secret { name, .. } => format!("pass it with --secret {name}=ENV_VAR"),
+    }
+}
+
+fn metrics_message(e: &escola_runbook_checks::metrics::SourceError) -> String {
+    use escola_runbook_checks::metrics::SourceError;
+    match e {
+        SourceError::TooLarge { .. } => format!("{e} (--max-body)"),
+        SourceError::TooManySeries { .. } => format!("{e} (--by LABELS, --max-body)"),
+        other => other.to_string(),
+    }
+}
+
+fn smoke_message(e: &SmokeError) -> String {
+    match e {
+        SmokeError::UndefinedVariable { name, .. } => {
+            format!("{e}; give it with --var {name}=VALUE")
+        }
+        SmokeError::NoBaseUrl { .. } => format!("{e}; pass --base-url"),
+        other => other.to_string(),
+    }
+}
+
+fn snapshot_message(e: &SnapshotError) -> String {
+    match e {
+        SnapshotError::NoDatabase => format!("{e}; name one in the URL or with --database"),
         other => other.to_string(),
     }
 }

@@ -7,6 +7,7 @@ use std::io::IsTerminal;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use crate::error::need_hint;
 use console::{Style, style};
 use escola_runbook_core::report::LineReporter;
 use escola_runbook_core::{
@@ -234,6 +235,13 @@ impl Observer for TerminalView {
                         "\n  {:<11}   {}",
                         "",
                         style(&outcome.summary).dim().for_stderr()
+                    ));
+                }
+                for need in &outcome.needs {
+                    line.push_str(&format!(
+                        "\n  {:<11}   {}",
+                        "",
+                        style(need_hint(need)).yellow().for_stderr()
                     ));
                 }
                 self.println(&line);

@@ -570,3 +570,65 @@ fn the_recorded_configuration_names_secrets_and_never_holds_them() {
         "{hash}"
     );
 }
+
+/// The checks name what they lack; the CLI, and only it, says which flag
+/// gives it, at `check` and under a failed step of a run.
+#[test]
+fn what_a_check_lacks_is_named_with_the_flag_that_gives_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_in(
+        dir.path(),
+        &[
+            "check",
+            "http-json",
+            "-p",
+            "url=http://127.0.0.1:1/commits/{commit}",
+            "-p",
+            "path=/state",
+            "-p",
+            "op=equals",
+            "-p",
+            "value=success",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains(
+            "environment setting `commit` (for `{commit}` in the URL) was not given\n  give it with --set commit=VALUE"
+        ),
+        "{}",
+        text(&out)
+    );
+
+    let runbook = dir.path().join("rb.toml");
+    std::fs::write(
+        &runbook,
+        r#"format = 1
+name = "needs a token"
+
+[[phases]]
+id = "p"
+title = "P"
+
+[[phases.steps]]
+id = "uses-token"
+title = "Uses a token"
+check = "command"
+params = { shell = "test -n \"$TOKEN\"", read_only = true, secret_env = { TOKEN = "api_token" } }
+"#,
+    )
+    .unwrap();
+    let out = run_in(
+        dir.path(),
+        &["run", "--runbook", runbook.to_str().unwrap(), "--yes"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let shown = text(&out);
+    let summary = shown
+        .find("secret `api_token` (for $TOKEN) was not provided")
+        .unwrap_or_else(|| panic!("{shown}"));
+    assert!(
+        shown[summary..].contains("pass it with --secret api_token=ENV_VAR"),
+        "{shown}"
+    );
+}

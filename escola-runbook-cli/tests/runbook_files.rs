@@ -119,7 +119,7 @@ fn a_markdown_runbook_runs_and_its_document_becomes_the_record() {
         "{md}"
     );
     assert!(
-        md.contains("- [x] Olhar o painel\n  > **run:** passed — confirmed by ana (with --yes"),
+        md.contains("- [x] Olhar o painel\n  > **run:** passed — confirmed by ana (pre-approved"),
         "{md}"
     );
     assert!(

@@ -130,7 +130,24 @@ fn bad_input_is_exit_2_and_nothing_is_sent() {
             "only http and https",
         ),
     ];
-    for (args, expected) in cases {
+    // A placeholder nothing defines: the CLI says which flag gives it.
+    let dir = std::env::temp_dir().join(format!("escola-smoke-undefined-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let suite = dir.join("suite.toml");
+    std::fs::write(
+        &suite,
+        "name = \"undefined\"\n\n[[requests]]\nname = \"x\"\npath = \"/v1/escolas/{{id}}\"\nexpect = [{ status = 200 }]\n",
+    )
+    .unwrap();
+    let suite = suite.display().to_string();
+    let undefined: &[&str] = &["--suite", &suite];
+    let undefined_hint = "request `x`: {{id}} in its url is not defined: give the variable a value (or define it in the suite); give it with --var id=VALUE";
+    let cases: Vec<(&[&str], &str)> = cases
+        .iter()
+        .copied()
+        .chain([(undefined, undefined_hint)])
+        .collect();
+    for (args, expected) in &cases {
         let mut all = vec!["--base-url", base.as_str()];
         all.extend_from_slice(args);
         let out = smoke(&all);

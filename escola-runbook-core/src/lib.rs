@@ -86,7 +86,7 @@ pub use confirm::{
 };
 pub use ctx::{CANCEL_GRACE, Ctx, StepHost, ValueError};
 pub use deploy_lock::LockOwner;
-pub use environment::Environment;
+pub use environment::{Environment, Need};
 pub use event::{
     Event, EventLog, InterruptedDecision, Observer, Resolution, ResumeInfo, RollbackReason,
     RollbackWithheld, RunInfo, RunbookOrigin, SCHEMA_VERSION, Verdict,

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::environment::Need;
+
 /// The verdict of one step.
 ///
 /// The statuses are deliberately many: a check that could not measure
@@ -219,6 +221,10 @@ pub struct Outcome {
     /// has finished without failing.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub values: BTreeMap<String, serde_json::Value>,
+    /// What the check needed from the run and was not given; a front end
+    /// turns each into its own advice (which flag, which file).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub needs: Vec<Need>,
 }
 
 impl Outcome {
@@ -232,6 +238,7 @@ impl Outcome {
             measurements: Vec::new(),
             series: Vec::new(),
             values: BTreeMap::new(),
+            needs: Vec::new(),
         }
     }
 
@@ -258,6 +265,12 @@ impl Outcome {
     /// The check could not do its job.
     pub fn check_error(summary: impl Into<String>) -> Self {
         Self::new(Status::CheckError, summary)
+    }
+
+    /// The check could not do its job because the run lacks `need`; the
+    /// summary names it.
+    pub fn needs(need: Need) -> Self {
+        Self::check_error(need.to_string()).with_need(need)
     }
 
     /// Skipped, with a typed reason; the summary is the reason in words.
@@ -313,6 +326,12 @@ impl Outcome {
     /// Adds a time series.
     pub fn with_series(mut self, series: Series) -> Self {
         self.series.push(series);
+        self
+    }
+
+    /// Records something the run lacked (see [`Outcome::needs`]).
+    pub fn with_need(mut self, need: Need) -> Self {
+        self.needs.push(need);
         self
     }
 

@@ -62,7 +62,7 @@ pub enum SourceError {
     },
     /// The answer is larger than the cap; reading stopped there.
     #[error(
-        "{url} answered with {}, more than the {} cap on one answer{}; raise it (`max_body`, --max-body) if a page that large is expected",
+        "{url} answered with {}, more than the {} cap on one answer{}; raise the cap (`max_body`) if a page that large is expected",
         if *.declared { format!("Content-Length {} ({})", .seen, format_bytes(*.seen)) } else { format!("{} read before stopping ({} bytes)", format_bytes(*.seen), .seen) },
         format_bytes(*.limit),
         if *.declared { ", so nothing was read" } else { "" }
@@ -81,7 +81,7 @@ pub enum SourceError {
     /// The series to keep from one answer would take more memory than its
     /// cap; keeping stopped there.
     #[error(
-        "{url}: keeping the {series} series of `{metric}` seen so far already takes more than the {} cap on one answer; sum them (--by LABELS, or `by` on the check) or raise the cap (`max_body`, --max-body)",
+        "{url}: keeping the {series} series of `{metric}` seen so far already takes more than the {} cap on one answer; sum them over fewer labels (`by`) or raise the cap (`max_body`)",
         format_bytes(*.limit)
     )]
     TooManySeries {

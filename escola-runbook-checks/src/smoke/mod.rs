@@ -28,7 +28,9 @@ use std::time::Duration;
 use escola_runbook_core::catalog::{CheckConfig, ParamsError};
 use escola_runbook_core::duration::Span;
 use escola_runbook_core::schemars::{self, JsonSchema};
-use escola_runbook_core::{Check, CheckParams, Ctx, Description, Outcome, Secrets, async_trait};
+use escola_runbook_core::{
+    Check, CheckParams, Ctx, Description, Need, Outcome, Secrets, async_trait,
+};
 use serde::{Deserialize, Serialize};
 
 pub use report::{AssertionResult, AssertionVerdict, Counts, Failure, RequestResult, SmokeReport};
@@ -378,10 +380,9 @@ impl Check for SmokeCheck {
         tokio::select! {
             result = run_suite(&self.suite, &options) => match result {
                 Ok(report) => report.outcome(),
-                Err(e @ SmokeError::NoBaseUrl { .. }) => Outcome::check_error(format!(
-                    "{e}; for a runbook step set the environment setting with --set base_url=https://..."
-                ))
-                .with_evidence("suite", self.suite.name.clone()),
+                Err(e @ SmokeError::NoBaseUrl { .. }) => Outcome::check_error(e.to_string())
+                    .with_need(Need::setting("base_url", "the API's URL", "https://api.example.org"))
+                    .with_evidence("suite", self.suite.name.clone()),
                 Err(e) => Outcome::check_error(ctx.redactor().redact(&e.to_string()).into_owned())
                     .with_evidence("suite", self.suite.name.clone()),
             },

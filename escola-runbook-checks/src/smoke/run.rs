@@ -80,7 +80,7 @@ impl Default for SmokeOptions {
 pub enum SmokeError {
     /// A `{{placeholder}}` has no value.
     #[error(
-        "request `{request}`: {{{{{name}}}}} in its {field} is not defined; give it with --var {name}=VALUE (or the suite's variables)"
+        "request `{request}`: {{{{{name}}}}} in its {field} is not defined: give the variable a value (or define it in the suite)"
     )]
     UndefinedVariable {
         /// The request.
@@ -91,9 +91,7 @@ pub enum SmokeError {
         name: String,
     },
     /// A relative path and no base URL.
-    #[error(
-        "request `{request}`: `{path}` is a path and no base URL was given; pass --base-url (or set base_url)"
-    )]
+    #[error("request `{request}`: `{path}` is a path and no base URL was given")]
     NoBaseUrl {
         /// The request.
         request: String,

@@ -6,7 +6,7 @@ use escola_runbook_core::{
 };
 
 use crate::cli::{CheckArgs, PlanFormat};
-use crate::error::CliError;
+use crate::error::{CliError, need_hint};
 use crate::signals::StopSignals;
 
 pub async fn run(args: CheckArgs, redactor: &Redactor) -> Result<i32, CliError> {
@@ -64,6 +64,9 @@ pub async fn run(args: CheckArgs, redactor: &Redactor) -> Result<i32, CliError> 
                 outcome.status.label(),
                 outcome.summary
             );
+            for need in &outcome.needs {
+                println!("  {}", need_hint(need));
+            }
             for e in &outcome.evidence {
                 if e.value.contains('\n') {
                     println!("  {}:", e.label);

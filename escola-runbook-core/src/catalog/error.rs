@@ -71,6 +71,11 @@ pub enum ParamProblem {
         /// What the parameter takes ("a whole number", "true or false").
         expected: String,
     },
+    /// Text for a list that opens like a JSON array and is not one.
+    NotAList {
+        /// The text given.
+        value: String,
+    },
     /// The value does not fit the parameter (serde's words: a bad
     /// duration, a wrong type).
     Unusable {
@@ -158,6 +163,10 @@ impl fmt::Display for ParamsError {
             ParamProblem::NotOfType { value, expected } => {
                 write!(f, "has value `{value}`, which is not {expected}")
             }
+            ParamProblem::NotAList { value } => write!(
+                f,
+                "is not usable: `{value}` is not a list; write a JSON array such as [\"a\", \"b,c\"], or items separated by commas"
+            ),
             ParamProblem::Unusable { reason } => write!(f, "is not usable: {reason}"),
             ParamProblem::Invalid { message } => f.write_str(message),
         }

@@ -96,9 +96,8 @@ pub(crate) fn object_from_pairs(
                 }
             }
             (None, Some(Shape::List(_))) => {
-                let items = list_from_text(v).map_err(|reason| {
-                    owner.error(vec![key(top)], ParamProblem::Unusable { reason })
-                })?;
+                let items =
+                    list_from_text(v).map_err(|problem| owner.error(vec![key(top)], problem))?;
                 match out.entry(top).or_insert_with(|| Value::Array(Vec::new())) {
                     Value::Array(list) => list.extend(items),
                     _ => return Err(owner.error(vec![key(top)], ParamProblem::Repeated)),
@@ -119,13 +118,13 @@ pub(crate) fn object_from_pairs(
 
 /// The items of a list written as text: a JSON array literal (`["a",
 /// "b,c"]`), else comma-separated items, trimmed, empty ones dropped.
-fn list_from_text(text: &str) -> Result<Vec<Value>, String> {
+fn list_from_text(text: &str) -> Result<Vec<Value>, ParamProblem> {
     if text.trim_start().starts_with('[') {
         return match serde_json::from_str::<Value>(text) {
             Ok(Value::Array(items)) => Ok(items),
-            Ok(_) | Err(_) => Err(format!(
-                "`{text}` is not a list; write a JSON array such as [\"a\", \"b,c\"], or items separated by commas"
-            )),
+            Ok(_) | Err(_) => Err(ParamProblem::NotAList {
+                value: text.to_owned(),
+            }),
         };
     }
     Ok(text
@@ -204,8 +203,7 @@ fn coerce_value(
             _ => Err(not_of(&s, "true or false")),
         },
         (Shape::List(items), Value::String(s)) => {
-            let list = list_from_text(&s)
-                .map_err(|reason| (path.to_vec(), ParamProblem::Unusable { reason }))?;
+            let list = list_from_text(&s).map_err(|problem| (path.to_vec(), problem))?;
             list.into_iter()
                 .enumerate()
                 .map(|(i, v)| coerce_value(root, items, v, &at(i)))

@@ -195,7 +195,7 @@ fn write_step(md: &mut String, indent: &str, step: &StepRecord) {
         (_, Some(c)) => {
             let via = match c.via {
                 Via::Prompt => "at the prompt",
-                Via::Preapproved => "with --yes",
+                Via::Preapproved => "pre-approved",
                 Via::Scripted => "by script",
                 Via::DeadlineDefault => "by default after the deadline",
             };

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use escola_runbook_core::catalog::{CheckConfig, ParamsError};
 use escola_runbook_core::{
-    Check, CheckParams, Ctx, Description, Outcome, Status, async_trait, format_duration,
+    Check, CheckParams, Ctx, Description, Need, Outcome, Status, async_trait, format_duration,
 };
 
 use super::gather::source_error;
@@ -118,13 +118,14 @@ impl Check for MetricsEndpointCheck {
         let p = &self.params;
         let target = match p.source.resolve_url(ctx) {
             Ok(u) => u,
-            Err(e) => return Outcome::check_error(e.to_string()),
+            Err(e) => return e.into(),
         };
         let url = crate::http::display_url(ctx, &target);
         let secret_name = &p.source.token_secret;
         let Some(token) = ctx.secret(secret_name).cloned() else {
-            return Outcome::check_error(format!(
-                "secret `{secret_name}` (the Bearer token for {url}) was not provided; pass it with --secret {secret_name}=ENV_VAR"
+            return Outcome::needs(Need::secret(
+                secret_name,
+                format!("the Bearer token for {url}"),
             ))
             .with_evidence("url", url);
         };

@@ -2,7 +2,7 @@
 //! environment and secrets, and one read turned into data or into the
 //! outcome that says why there is none.
 
-use escola_runbook_core::{Ctx, Outcome, Secret, format_duration};
+use escola_runbook_core::{Ctx, Need, Outcome, Secret, format_duration};
 
 use super::params::{SourceConfig, SourceKind};
 use crate::metrics::source::{
@@ -14,14 +14,38 @@ use crate::metrics::source::{
 pub enum MissingUrl {
     /// Neither `metrics_url` nor `base_url`.
     #[error(
-        "no metrics URL: set `metrics_url` (or `base_url`) in the environment, e.g. --set metrics_url=https://api.example.org/metrics, or give the check's `url` parameter"
+        "no metrics URL: set `metrics_url` (or `base_url`) in the environment, e.g. https://api.example.org/metrics, or give the check's `url` parameter"
     )]
     Scrape,
     /// No `prometheus_url`.
     #[error(
-        "no Prometheus URL: set `prometheus_url` in the environment (--set prometheus_url=http://prometheus:9090) or give the check's `url` parameter"
+        "no Prometheus URL: set `prometheus_url` in the environment (e.g. http://prometheus:9090) or give the check's `url` parameter"
     )]
     Prometheus,
+}
+
+impl MissingUrl {
+    /// The setting that would have named the URL.
+    pub fn need(self) -> Need {
+        match self {
+            MissingUrl::Scrape => Need::setting(
+                "metrics_url",
+                "the metrics endpoint",
+                "https://api.example.org/metrics",
+            ),
+            MissingUrl::Prometheus => Need::setting(
+                "prometheus_url",
+                "the Prometheus server",
+                "http://prometheus:9090",
+            ),
+        }
+    }
+}
+
+impl From<MissingUrl> for Outcome {
+    fn from(e: MissingUrl) -> Self {
+        Outcome::check_error(e.to_string()).with_need(e.need())
+    }
 }
 
 impl SourceConfig {

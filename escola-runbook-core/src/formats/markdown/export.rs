@@ -41,7 +41,7 @@ fn one_line(text: &str) -> String {
     }
 }
 
-/// `run: passed — confirmed by ana (with --yes, 2026-11-29 02:00:00 UTC)`;
+/// `run: passed — confirmed by ana (pre-approved, 2026-11-29 02:00:00 UTC)`;
 /// `named` puts the step's id after `run:`, for rows of a table whose
 /// evidence lines stand together after it.
 fn evidence_line(step: &StepRecord, named: bool) -> String {
@@ -59,7 +59,7 @@ fn evidence_line(step: &StepRecord, named: bool) -> String {
     if let Some(c) = &step.confirmation {
         let via = match c.via {
             Via::Prompt => "at the prompt",
-            Via::Preapproved => "with --yes",
+            Via::Preapproved => "pre-approved",
             Via::Scripted => "by script",
             Via::DeadlineDefault => "by default after the deadline",
         };

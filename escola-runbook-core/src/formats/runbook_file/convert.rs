@@ -497,7 +497,7 @@ fn build_check(
     if !a.params.is_empty() && a.check.is_none() {
         return Err(err(
             "params",
-            "has `params` but no `check`; name the built-in check they are for (`escola-runbook check --list`)".into(),
+            "has `params` but no `check`; name the check they are for".into(),
         ));
     }
     if a.cwd.is_some() && a.command.is_none() {
