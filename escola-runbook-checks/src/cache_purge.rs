@@ -13,9 +13,6 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::http::{self, ClientPolicy, HttpOptions, HttpParams};
 
-/// The paths the runbook names.
-pub const RUNBOOK_PATHS: [&str; 2] = ["/v1/cidades", "/v1/escolas"];
-
 /// HTTP statuses that count as done: inclusive ranges. Written as text
 /// (`200-299,404`) in parameters and files.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,7 +129,6 @@ pub struct CachePurgeParams {
     /// each path is appended.
     pub base_url: String,
     /// Paths to purge.
-    #[serde(default = "runbook_paths")]
     pub paths: Vec<String>,
     /// Request method: PURGE (Varnish, nginx), BAN (Varnish bans), or any
     /// other (DELETE, POST).
@@ -151,19 +147,20 @@ pub struct CachePurgeParams {
     pub http: HttpParams,
 }
 
-fn runbook_paths() -> Vec<String> {
-    RUNBOOK_PATHS.iter().map(|p| (*p).to_owned()).collect()
-}
 fn purge_method() -> String {
     "PURGE".into()
 }
 
 impl CachePurgeParams {
-    /// PURGE of the runbook's paths at `base_url`, 2xx accepted.
-    pub fn new(base_url: impl Into<String>) -> Self {
+    /// PURGE of `paths` at `base_url`, 2xx accepted.
+    pub fn new<I, S>(base_url: impl Into<String>, paths: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
         CachePurgeParams {
             base_url: base_url.into(),
-            paths: runbook_paths(),
+            paths: paths.into_iter().map(Into::into).collect(),
             method: purge_method(),
             host: None,
             accept: StatusSet::success(),
@@ -205,8 +202,8 @@ impl CheckConfig for CachePurgeParams {
 /// Sends one purge request per path.
 ///
 /// ```
-/// use escola_runbook_checks::cache_purge::{CachePurgeCheck, RUNBOOK_PATHS};
-/// let purge = CachePurgeCheck::new("http://varnish.internal:6081", RUNBOOK_PATHS)
+/// use escola_runbook_checks::cache_purge::CachePurgeCheck;
+/// let purge = CachePurgeCheck::new("http://varnish.internal:6081", ["/v1/cidades", "/v1/escolas"])
 ///     .method("BAN")
 ///     .host("api.escola.example");
 /// # let _ = purge;
@@ -224,10 +221,7 @@ impl CachePurgeCheck {
         S: Into<String>,
     {
         CachePurgeCheck {
-            params: CachePurgeParams {
-                paths: paths.into_iter().map(Into::into).collect(),
-                ..CachePurgeParams::new(base_url)
-            },
+            params: CachePurgeParams::new(base_url, paths),
         }
     }
 
@@ -338,7 +332,7 @@ impl Check for CachePurgeCheck {
         };
         let auth = match http::bearer(ctx, p.http.token_secret.as_deref()) {
             Ok(a) => a,
-            Err(e) => return Outcome::check_error(e.to_string()),
+            Err(e) => return e.into(),
         };
         let mut lines = Vec::new();
         let mut refused = Vec::new();
@@ -415,6 +409,8 @@ impl Check for CachePurgeCheck {
 
 #[cfg(test)]
 mod tests {
+    /// The paths the team's runbook purges.
+    const PATHS: [&str; 2] = ["/v1/cidades", "/v1/escolas"];
     use crate::testing::ctx;
     use std::sync::Arc;
 
@@ -438,7 +434,7 @@ mod tests {
     #[tokio::test]
     async fn purges_each_path_with_the_method_and_host() {
         let server = serve(varnish()).await;
-        let o = CachePurgeCheck::new(&server.url, RUNBOOK_PATHS)
+        let o = CachePurgeCheck::new(&server.url, PATHS)
             .host("api.escola.example")
             .run(&ctx())
             .await;
@@ -482,7 +478,7 @@ mod tests {
             .run(&ctx())
             .await;
         assert_eq!(o.status, Status::Passed, "{o:#?}");
-        let o = CachePurgeCheck::new(&server.url, RUNBOOK_PATHS)
+        let o = CachePurgeCheck::new(&server.url, PATHS)
             .method("delete")
             .run(&ctx())
             .await;
@@ -493,7 +489,7 @@ mod tests {
             o.summary
         );
 
-        let o = CachePurgeCheck::new(closed_url().await, RUNBOOK_PATHS)
+        let o = CachePurgeCheck::new(closed_url().await, PATHS)
             .run(&ctx())
             .await;
         assert_eq!(o.status, Status::CheckError, "{o:#?}");
@@ -508,7 +504,7 @@ mod tests {
     #[tokio::test]
     async fn dry_run_sends_nothing_and_shows_the_requests() {
         let server = serve(varnish()).await;
-        let purge = CachePurgeCheck::new(&server.url, RUNBOOK_PATHS).method("BAN");
+        let purge = CachePurgeCheck::new(&server.url, PATHS).method("BAN");
         assert!(purge.describe().mutates);
         let runbook = Runbook::builder("purge")
             .phase(Phase::new("deploy", "Deploy").step(Step::check(
@@ -557,11 +553,14 @@ mod tests {
                 ("method", "BAN"),
                 ("host", "api.escola.example"),
                 ("accept", "200-299,404"),
+                ("paths", "/v1/cidades,/v1/escolas"),
             ]))
             .unwrap();
         let params = check.params().unwrap();
-        // The default paths are left out of the parameters and come back.
-        assert!(!params.params.contains_key("paths"), "{params:?}");
+        assert_eq!(
+            params.params["paths"],
+            serde_json::json!(["/v1/cidades", "/v1/escolas"])
+        );
         assert_eq!(params.params["accept"], "200-299,404");
         let again = spec.build(params.params.clone()).unwrap();
         assert_eq!(again.params(), Some(params));
@@ -573,9 +572,16 @@ mod tests {
             "{:?}",
             again.describe()
         );
+        // The check carries no team's paths: they must be given.
+        let err = spec
+            .build_from_pairs(&crate::testing::pairs([("base_url", "http://x")]))
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("`paths`"), "{err}");
         let err = spec
             .build_from_pairs(&crate::testing::pairs([
                 ("base_url", "http://x"),
+                ("paths", "/a"),
                 ("method", "NOT A METHOD"),
             ]))
             .err()

@@ -49,6 +49,7 @@ use crate::notify::Notify;
 use crate::smoke::SmokeCheck;
 
 mod automation;
+pub mod data;
 
 /// The runbook's name, as the document's title.
 pub const RUNBOOK_NAME: &str = "Escola Connect API — Runbook de Deploy";
@@ -409,7 +410,7 @@ impl ChangelogConfig {
 /// parameters, and whether a failed purge stops the deploy. Unknown keys
 /// are refused by the flattened parameters (serde refuses every flattened
 /// key when this struct denies unknown fields itself).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CachePurgeConfig {
     /// The purge: endpoint, paths (default `/v1/cidades`, `/v1/escolas`),
     /// method (default `PURGE`), Host header, accepted statuses (default
@@ -422,11 +423,34 @@ pub struct CachePurgeConfig {
     pub blocking: bool,
 }
 
+/// Reads the check's parameters with the team's paths
+/// ([`data::CDN_PATHS`]) where none are given: the `cache-purge` check
+/// itself requires them.
+impl<'de> Deserialize<'de> for CachePurgeConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Given {
+            #[serde(flatten)]
+            purge: CachePurgeParams,
+            #[serde(default)]
+            blocking: bool,
+        }
+        let mut given = serde_json::Value::deserialize(d)?;
+        if let Some(map) = given.as_object_mut() {
+            map.entry("paths")
+                .or_insert_with(|| serde_json::json!(data::CDN_PATHS));
+        }
+        let Given { purge, blocking } =
+            Given::deserialize(given).map_err(serde::de::Error::custom)?;
+        Ok(CachePurgeConfig { purge, blocking })
+    }
+}
+
 impl CachePurgeConfig {
     /// PURGE of the runbook's two paths at `base_url`.
     pub fn new(base_url: impl Into<String>) -> Self {
         CachePurgeConfig {
-            purge: CachePurgeParams::new(base_url),
+            purge: CachePurgeParams::new(base_url, data::CDN_PATHS),
             blocking: false,
         }
     }
@@ -931,7 +955,7 @@ pub fn runbook(config: &EscolaConfig) -> Result<Runbook, EscolaError> {
             SmokeTests::Native(check) => Step::check("smoke-tests", smoke_title, (**check).clone()),
             SmokeTests::Script => Step::check("smoke-tests", smoke_title, cmd("./scripts/smoke.sh", long).read_only()),
             SmokeTests::Manual => Step::manual("smoke-tests", smoke_title).instructions(
-                "Run the smoke tests against the deployed API; give the API's URL (--set base_url=...) to have them run automatically.",
+                "Run the smoke tests against the deployed API; give the run the API's URL (the environment setting `base_url`) to have them run automatically.",
             ),
         })
         .step(advisory_unless(
