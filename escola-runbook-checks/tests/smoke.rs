@@ -11,6 +11,7 @@ fn pairs<'a>(items: impl IntoIterator<Item = (&'a str, &'a str)>) -> Vec<(String
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect()
 }
+use escola_runbook_checks::escola::data::smoke_suite;
 use escola_runbook_checks::smoke::{
     self, Expect, IfMatchTest, Request, SmokeCheck, SmokeError, SmokeOptions, SmokeReport, Suite,
     postman, run_suite,
@@ -79,7 +80,7 @@ fn writing_suite(sim: &Simulator) -> Suite {
             refused_writes: false,
             scratch_path: Some(sim.scratch_path()),
         }),
-        ..Suite::escola()
+        ..smoke_suite()
     }
 }
 
@@ -154,7 +155,7 @@ async fn errors_fail_with_request_expected_got_and_trace_id() {
 async fn missing_trace_id_on_errors_is_a_failure() {
     let sim = sim().await;
     sim.faults().set_drop_trace_id_on_errors(true);
-    let report = run_suite(&Suite::escola(), &options(&sim)).await.unwrap();
+    let report = run_suite(&smoke_suite(), &options(&sim)).await.unwrap();
     assert_eq!(report.status, Status::Failed, "{}", report.render_text());
     let failures = report.failures();
     // The 404 probe and the two refused writes (412, 428).
@@ -202,7 +203,7 @@ async fn a_target_that_is_down_is_a_check_error_not_a_failure() {
 async fn added_latency_breaks_the_latency_bound_and_the_timeout() {
     let sim = sim().await;
     sim.faults().set_latency(Duration::from_millis(2500));
-    let report = run_suite(&Suite::escola(), &options(&sim)).await.unwrap();
+    let report = run_suite(&smoke_suite(), &options(&sim)).await.unwrap();
     assert_eq!(report.status, Status::Failed);
     let slow: Vec<_> = report
         .failures()
@@ -368,7 +369,7 @@ async fn if_match_round_trip_catches_an_ignored_if_match() {
 #[tokio::test]
 async fn wrong_metrics_auth_fails_and_the_token_never_shows() {
     let sim = sim().await;
-    let mut suite = Suite::escola();
+    let mut suite = smoke_suite();
     suite.requests.push(
         Request::get("metrics", "/metrics")
             .header("Authorization", "Bearer {{metrics_token}}")
@@ -402,7 +403,7 @@ async fn rate_limiting_shows_as_429_failures() {
     let sim = Simulator::start(SimulatorConfig::rate_limited(2, Duration::from_secs(60)))
         .await
         .unwrap();
-    let report = run_suite(&Suite::escola(), &options(&sim)).await.unwrap();
+    let report = run_suite(&smoke_suite(), &options(&sim)).await.unwrap();
     assert_eq!(report.status, Status::Failed);
     let got_429 = report.failures().iter().filter(|f| f.got == "429").count();
     // cidades and escolas pass; the 404 probe and both If-Match reads get 429.
@@ -420,7 +421,7 @@ async fn concurrency_is_limited() {
             .map(|i| Request::get(format!("r{i}"), "/health").expect(Expect::Status(200)))
             .collect(),
         if_match: None,
-        ..Suite::escola()
+        ..smoke_suite()
     };
     let run = |n| {
         let opts = SmokeOptions {
@@ -453,7 +454,7 @@ async fn concurrency_is_limited() {
 #[tokio::test]
 async fn bad_input_is_refused_before_anything_is_sent() {
     let sim = sim().await;
-    let mut suite = Suite::escola();
+    let mut suite = smoke_suite();
     suite.requests.push(Request::get("x", "/v1/escolas/{{id}}"));
     let err = run_suite(&suite, &options(&sim)).await.unwrap_err();
     assert_eq!(
@@ -461,12 +462,12 @@ async fn bad_input_is_refused_before_anything_is_sent() {
         "request `x`: {{id}} in its url is not defined: give the variable a value (or define it in the suite)"
     );
     let no_base = SmokeOptions::default();
-    let err = run_suite(&Suite::escola(), &no_base).await.unwrap_err();
+    let err = run_suite(&smoke_suite(), &no_base).await.unwrap_err();
     assert!(matches!(&err, SmokeError::NoBaseUrl { .. }), "{err:?}");
     assert!(err.to_string().contains("no base URL was given"), "{err}");
     let writes = Suite {
         allow_writes: true,
-        ..Suite::escola()
+        ..smoke_suite()
     };
     let err = run_suite(&writes, &options(&sim)).await.unwrap_err();
     assert!(err.to_string().contains("scratch"), "{err}");

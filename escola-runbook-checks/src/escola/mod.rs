@@ -14,7 +14,7 @@
 //! runbook works with no configuration at all.
 //!
 //! The smoke tests run the native suite
-//! ([`Suite::escola`](crate::smoke::Suite::escola)) against the
+//! ([`data::smoke_suite`]) against the
 //! environment's `base_url` setting; [`SmokeTests::Script`] keeps the
 //! team's `./scripts/smoke.sh` as the alternative.
 

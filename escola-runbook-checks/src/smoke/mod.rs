@@ -2,7 +2,7 @@
 //! fields and latency; `Trace-Id` on every error; the `If-Match` round trip
 //! the mobile sync relies on (a stale tag gets 412, none 428). Suites come
 //! from TOML/JSON files, from a Postman Collection v2.1 ([`postman`]), or
-//! from [`Suite::escola`].
+//! from [`smoke_suite`](crate::escola::data::smoke_suite).
 //!
 //! [`run_suite`] is the library entry point (the `smoke` CLI command wraps
 //! it); [`SmokeCheck`] is the same as a runbook step.
@@ -18,7 +18,7 @@
 pub mod postman;
 mod report;
 mod run;
-mod suite;
+pub(crate) mod suite;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -39,7 +39,7 @@ pub use run::{
 };
 pub use suite::{Expect, Header, IfMatchTest, Request, Suite, SuiteError};
 
-/// The value of the `suite` parameter that names [`Suite::escola`].
+/// The value of the `suite` parameter that names [`smoke_suite`](crate::escola::data::smoke_suite).
 pub const BUILTIN_ESCOLA: &str = "escola";
 
 /// Sends an HTTP smoke suite (native or Postman v2.1); passes when every
@@ -118,7 +118,7 @@ impl CheckConfig for SmokeParams {
     fn build(self) -> Result<Arc<dyn Check>, ParamsError> {
         let suite = load_suite(self.suite_file(), self.collection.as_deref()).map_err(|e| {
             let param = match e {
-                LoadError::Suite(_) => "suite",
+                LoadError::Suite(_) | LoadError::NoSuite => "suite",
                 LoadError::Postman(_) => "collection",
             };
             ParamsError::invalid(Self::NAME, param, format!("cannot be used: {e}"))
@@ -179,15 +179,30 @@ pub enum LoadError {
     /// A Postman collection.
     #[error(transparent)]
     Postman(#[from] postman::PostmanError),
+    /// Neither was given, and this build has no built-in suite (the
+    /// `escola` feature is off).
+    #[error("no suite file and no collection given, and this build has no built-in suite")]
+    NoSuite,
+}
+
+/// The built-in suite: the team's, when the team's module is built.
+#[cfg(feature = "escola")]
+fn builtin_suite() -> Result<Suite, LoadError> {
+    Ok(crate::escola::data::smoke_suite())
+}
+
+#[cfg(not(feature = "escola"))]
+fn builtin_suite() -> Result<Suite, LoadError> {
+    Err(LoadError::NoSuite)
 }
 
 /// Loads a suite file, a Postman collection, or both (the collection's
-/// requests after the suite's); neither gives [`Suite::escola`].
+/// requests after the suite's); neither gives [`smoke_suite`](crate::escola::data::smoke_suite).
 pub fn load_suite(suite: Option<&Path>, collection: Option<&Path>) -> Result<Suite, LoadError> {
     let base = suite.map(Suite::load).transpose()?;
     let imported = collection.map(postman::load).transpose()?;
     Ok(match (base, imported) {
-        (None, None) => Suite::escola(),
+        (None, None) => builtin_suite()?,
         (Some(s), None) => s,
         (None, Some(c)) => c,
         (Some(mut s), Some(c)) => {
@@ -217,10 +232,11 @@ impl SmokeCheck {
     }
 
     /// The built-in Escola Connect suite (changes no data; see
-    /// [`Suite::escola`]).
+    /// [`smoke_suite`](crate::escola::data::smoke_suite)).
+    #[cfg(feature = "escola")]
     pub fn escola() -> Self {
         SmokeCheck {
-            suite: Suite::escola(),
+            suite: crate::escola::data::smoke_suite(),
             params: SmokeParams::escola(),
             vars: BTreeMap::new(),
             in_code: false,

@@ -282,50 +282,6 @@ impl Suite {
         }
     }
 
-    /// The built-in Escola Connect suite: health, `/v1/cidades`,
-    /// `/v1/escolas`, an unknown escola (404 with a `Trace-Id`), and the
-    /// `If-Match` round trip on escola 1 with its refused writes (a stale
-    /// tag gets 412, none 428). Changes no data: the refused writes carry
-    /// escola 1 as just read.
-    pub fn escola() -> Suite {
-        let json = ("Accept", "application/json");
-        Suite {
-            name: "escola-connect".into(),
-            variables: BTreeMap::new(),
-            allow_writes: false,
-            trace_id_on_errors: true,
-            trace_id_header: trace_header(),
-            requests: vec![
-                Request::get("health", "/health")
-                    .expect(Expect::Status(200))
-                    .expect(Expect::JsonEquals {
-                        pointer: "/status".into(),
-                        value: "ok".into(),
-                    }),
-                Request::get("cidades", "/v1/cidades")
-                    .header(json.0, json.1)
-                    .expect(Expect::Status(200))
-                    .expect(Expect::JsonExists("/data/0/id".into()))
-                    .expect(Expect::HeaderPresent("Trace-Id".into()))
-                    .expect(Expect::MaxLatencyMs(2000)),
-                Request::get("escolas", "/v1/escolas")
-                    .header(json.0, json.1)
-                    .expect(Expect::Status(200))
-                    .expect(Expect::JsonExists("/data/0/id".into()))
-                    .expect(Expect::HeaderPresent("Trace-Id".into()))
-                    .expect(Expect::MaxLatencyMs(2000)),
-                Request::get("unknown escola gives 404", "/v1/escolas/0")
-                    .header(json.0, json.1)
-                    .expect(Expect::Status(404)),
-            ],
-            if_match: Some(IfMatchTest {
-                path: "/v1/escolas/1".into(),
-                refused_writes: true,
-                scratch_path: None,
-            }),
-        }
-    }
-
     /// Every expectation that is a [`Expect::NotEvaluated`], with its
     /// request's name.
     pub fn not_evaluated(&self) -> impl Iterator<Item = (&Request, &str)> {
