@@ -37,6 +37,19 @@ pub enum Via {
     DeadlineDefault,
 }
 
+impl Via {
+    /// How the answer was given, as reports and exports word it
+    /// (`confirmed by ana (pre-approved, ...)`).
+    pub fn describe(self) -> &'static str {
+        match self {
+            Via::Prompt => "at the prompt",
+            Via::Preapproved => "pre-approved",
+            Via::Scripted => "by script",
+            Via::DeadlineDefault => "by default after the deadline",
+        }
+    }
+}
+
 /// A recorded answer: who, when, how, and an optional comment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Confirmation {

@@ -1,6 +1,5 @@
 use std::fmt::Write;
 
-use crate::confirm::Via;
 use crate::event::RunbookOrigin;
 use crate::outcome::{Status, format_duration};
 use crate::outline::Automation;
@@ -193,12 +192,7 @@ fn write_step(md: &mut String, indent: &str, step: &StepRecord) {
     };
     let line = match (status, &step.confirmation) {
         (_, Some(c)) => {
-            let via = match c.via {
-                Via::Prompt => "at the prompt",
-                Via::Preapproved => "pre-approved",
-                Via::Scripted => "by script",
-                Via::DeadlineDefault => "by default after the deadline",
-            };
+            let via = c.via.describe();
             format!("{} {via}, {}{timing}", summary, timestamp(&c.at))
         }
         (Status::Passed, None) => format!("{summary}{timing}{attempts}"),

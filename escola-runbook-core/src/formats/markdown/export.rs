@@ -4,7 +4,7 @@ use super::import::import;
 use super::imported::{EVIDENCE_MARK, ImportOptions, SourceMap, StepAnchor, fnv1a};
 use crate::catalog::Catalog;
 use crate::report::checkbox;
-use crate::{RunRecord, Status, StepRecord, Via, format_duration};
+use crate::{RunRecord, Status, StepRecord, format_duration};
 
 /// The run cannot be written into this document.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -57,12 +57,7 @@ fn evidence_line(step: &StepRecord, named: bool) -> String {
         step.status_label()
     );
     if let Some(c) = &step.confirmation {
-        let via = match c.via {
-            Via::Prompt => "at the prompt",
-            Via::Preapproved => "pre-approved",
-            Via::Scripted => "by script",
-            Via::DeadlineDefault => "by default after the deadline",
-        };
+        let via = c.via.describe();
         line.push_str(&format!(
             " ({via}, {})",
             c.at.format("%Y-%m-%d %H:%M:%S UTC")
