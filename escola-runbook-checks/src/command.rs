@@ -464,7 +464,7 @@ impl Check for CommandCheck {
                     command.env(key, secret.expose());
                 }
                 None => {
-                    return Outcome::needs(Need::secret(name, format!("for ${key}")))
+                    return Outcome::missing(Need::secret(name, format!("for ${key}")))
                         .with_evidence("command", line);
                 }
             }

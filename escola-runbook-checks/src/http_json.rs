@@ -471,7 +471,7 @@ impl Check for HttpJsonCheck {
         let timeout = self.params.http.timeout.get();
         let target = match fill_placeholders(&self.params.url, ctx) {
             Ok(u) => u,
-            Err(need) => return Outcome::needs(need),
+            Err(need) => return Outcome::missing(need),
         };
         let url = http::display_url(ctx, &target);
         let client = match ClientPolicy::new(timeout).target(&target).build() {

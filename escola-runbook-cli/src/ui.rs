@@ -7,13 +7,14 @@ use std::io::IsTerminal;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::error::need_hint;
 use console::{Style, style};
 use escola_runbook_core::report::LineReporter;
 use escola_runbook_core::{
     Automation, Delivery, Event, Observer, RunbookOutline, Status, Verdict, format_duration,
 };
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::error::need_hint;
 
 /// How the terminal may be used.
 #[derive(Debug, Clone, Copy)]

@@ -269,7 +269,7 @@ impl Outcome {
 
     /// The check could not do its job because the run lacks `need`; the
     /// summary names it.
-    pub fn needs(need: Need) -> Self {
+    pub fn missing(need: Need) -> Self {
         Self::check_error(need.to_string()).with_need(need)
     }
 
@@ -329,7 +329,7 @@ impl Outcome {
         self
     }
 
-    /// Records something the run lacked (see [`Outcome::needs`]).
+    /// Records something the run lacked (see [`Outcome::missing`]).
     pub fn with_need(mut self, need: Need) -> Self {
         self.needs.push(need);
         self

@@ -21,7 +21,7 @@ use super::sql::ident;
 
 fn connect_target(ctx: &Ctx, secret: &str) -> Result<DbTarget, Box<Outcome>> {
     let Some(url) = ctx.secret(secret) else {
-        return Err(Box::new(Outcome::needs(Need::secret(
+        return Err(Box::new(Outcome::missing(Need::secret(
             secret,
             "mysql://USER:PASSWORD@HOST:PORT/DB",
         ))));

@@ -123,7 +123,7 @@ impl Check for MetricsEndpointCheck {
         let url = crate::http::display_url(ctx, &target);
         let secret_name = &p.source.token_secret;
         let Some(token) = ctx.secret(secret_name).cloned() else {
-            return Outcome::needs(Need::secret(
+            return Outcome::missing(Need::secret(
                 secret_name,
                 format!("the Bearer token for {url}"),
             ))
