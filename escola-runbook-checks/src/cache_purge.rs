@@ -3,7 +3,6 @@
 //! configured method for each path to the cache. A mutating action: dry-run
 //! shows the requests and sends nothing.
 
-use std::borrow::Cow;
 use std::sync::Arc;
 
 use escola_runbook_core::catalog::{CheckConfig, ParamsError};
@@ -101,22 +100,11 @@ impl<'de> Deserialize<'de> for StatusSet {
     }
 }
 
-impl JsonSchema for StatusSet {
-    fn inline_schema() -> bool {
-        true
-    }
-
-    fn schema_name() -> Cow<'static, str> {
-        "StatusSet".into()
-    }
-
-    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        schemars::json_schema!({
-            "type": "string",
-            "description": "HTTP status codes or ranges, comma-separated (200-299,404)",
-        })
-    }
-}
+escola_runbook_core::text_param_schema!(
+    StatusSet,
+    "StatusSet",
+    "HTTP status codes or ranges, comma-separated (200-299,404)"
+);
 
 /// Sends PURGE/BAN (or a configured method) for each path to the HTTP
 /// cache/CDN; mutating, skipped in dry-run.
@@ -225,23 +213,16 @@ impl CachePurgeCheck {
         }
     }
 
-    /// The request method (`PURGE`, `BAN`, `DELETE`, `POST`...).
-    pub fn method(mut self, method: impl Into<String>) -> Self {
-        self.params.method = method.into().to_ascii_uppercase();
-        self
-    }
+    escola_runbook_core::setters! {
+        /// The request method (`PURGE`, `BAN`, `DELETE`, `POST`...).
+        method(method: impl Into<String>) => params.method = method.into().to_ascii_uppercase();
 
-    /// The `Host` header, when the cache is addressed by IP or internal name
-    /// and keys objects by the public host.
-    pub fn host(mut self, host: impl Into<String>) -> Self {
-        self.params.host = Some(host.into());
-        self
-    }
+        /// The `Host` header, when the cache is addressed by IP or internal name
+        /// and keys objects by the public host.
+        host(host: impl Into<String>) => params.host = Some(host.into());
 
-    /// Statuses that count as purged.
-    pub fn accept(mut self, statuses: StatusSet) -> Self {
-        self.params.accept = statuses;
-        self
+        /// Statuses that count as purged.
+        accept(statuses: StatusSet) => params.accept = statuses;
     }
 
     fn url_for(&self, path: &str) -> String {

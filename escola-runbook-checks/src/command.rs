@@ -243,33 +243,23 @@ impl CommandCheck {
         self
     }
 
-    /// Stops the whole process group after `limit` (SIGTERM, then SIGKILL
-    /// after [`TERM_GRACE`]) and reports timed out, with the output captured
-    /// so far.
-    pub fn timeout(mut self, limit: Duration) -> Self {
-        self.params.timeout = Some(Span::from(limit));
-        self
-    }
+    escola_runbook_core::setters! {
+        /// Stops the whole process group after `limit` (SIGTERM, then SIGKILL
+        /// after [`TERM_GRACE`]) and reports timed out, with the output captured
+        /// so far.
+        timeout(limit: Duration) => params.timeout = Some(Span::from(limit));
 
-    /// Exit codes that mean success (default: 0).
-    pub fn expect_exit(mut self, codes: impl IntoIterator<Item = i32>) -> Self {
-        self.params.expect_exit = codes.into_iter().collect();
-        self
-    }
+        /// Exit codes that mean success (default: 0).
+        expect_exit(codes: impl IntoIterator<Item = i32>) => params.expect_exit = codes.into_iter().collect();
 
-    /// How long the process group gets after SIGTERM before SIGKILL
-    /// (default [`TERM_GRACE`]). On a stop the executor waits at most
-    /// [`CANCEL_GRACE`](escola_runbook_core::CANCEL_GRACE) for the step, so
-    /// a longer grace only holds on the check's own timeout.
-    pub fn term_grace(mut self, grace: Duration) -> Self {
-        self.params.term_grace = Span::from(grace);
-        self
-    }
+        /// How long the process group gets after SIGTERM before SIGKILL
+        /// (default [`TERM_GRACE`]). On a stop the executor waits at most
+        /// [`CANCEL_GRACE`](escola_runbook_core::CANCEL_GRACE) for the step, so
+        /// a longer grace only holds on the check's own timeout.
+        term_grace(grace: Duration) => params.term_grace = Span::from(grace);
 
-    /// Bytes of each output stream kept as evidence (the last ones).
-    pub fn output_limit(mut self, bytes: usize) -> Self {
-        self.params.output_limit = bytes;
-        self
+        /// Bytes of each output stream kept as evidence (the last ones).
+        output_limit(bytes: usize) => params.output_limit = bytes;
     }
 
     /// Declares that the command only reads (a status query): it then runs

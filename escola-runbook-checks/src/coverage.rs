@@ -514,22 +514,12 @@ impl<'de> Deserialize<'de> for Percent {
     }
 }
 
-impl JsonSchema for Percent {
-    fn inline_schema() -> bool {
-        true
-    }
-
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "Percent".into()
-    }
-
-    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        schemars::json_schema!({
-            "type": ["number", "string"],
-            "description": "a percentage from 0 to 100 (85, 85.5 or \"85%\")",
-        })
-    }
-}
+escola_runbook_core::text_param_schema!(
+    Percent,
+    "Percent",
+    ["number", "string"],
+    "a percentage from 0 to 100 (85, 85.5 or \"85%\")"
+);
 
 impl CheckConfig for CoverageParams {
     const NAME: &'static str = "coverage";
@@ -576,18 +566,14 @@ impl CoverageCheck {
         }
     }
 
-    /// Refuses a report older than `age` (by its own timestamp, or the
-    /// file's modification time when it has none): last week's report says
-    /// nothing about the commit being deployed.
-    pub fn max_age(mut self, age: Duration) -> Self {
-        self.params.max_age = Some(Span::from(age));
-        self
-    }
+    escola_runbook_core::setters! {
+        /// Refuses a report older than `age` (by its own timestamp, or the
+        /// file's modification time when it has none): last week's report says
+        /// nothing about the commit being deployed.
+        max_age(age: Duration) => params.max_age = Some(Span::from(age));
 
-    /// How many of the worst-covered files the evidence lists.
-    pub fn worst(mut self, n: usize) -> Self {
-        self.params.worst = n;
-        self
+        /// How many of the worst-covered files the evidence lists.
+        worst(n: usize) => params.worst = n;
     }
 }
 

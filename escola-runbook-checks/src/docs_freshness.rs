@@ -77,22 +77,11 @@ impl<'de> Deserialize<'de> for Since {
     }
 }
 
-impl JsonSchema for Since {
-    fn inline_schema() -> bool {
-        true
-    }
-
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "DocsSince".into()
-    }
-
-    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        schemars::json_schema!({
-            "type": "string",
-            "description": "`last-tag`, a duration back from now (30d, 36h) or a tag/commit (ref:v2.3.0)",
-        })
-    }
-}
+escola_runbook_core::text_param_schema!(
+    Since,
+    "DocsSince",
+    "`last-tag`, a duration back from now (30d, 36h) or a tag/commit (ref:v2.3.0)"
+);
 
 /// Each named document has a git commit since the last release tag (or
 /// within a window).

@@ -111,16 +111,12 @@ impl Webhook {
         })
     }
 
-    /// Names a channel (for webhooks that accept one).
-    pub fn channel(mut self, channel: Option<String>) -> Self {
-        self.channel = channel;
-        self
-    }
+    escola_runbook_core::setters! {
+        /// Names a channel (for webhooks that accept one).
+        channel(channel: Option<String>) => channel = channel;
 
-    /// Attempts after the first.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.retries = retries;
-        self
+        /// Attempts after the first.
+        retries(retries: u32) => retries = retries;
     }
 
     /// The URL's host (and port, if it names one): what evidence shows
@@ -271,22 +267,15 @@ impl Notify {
         }
     }
 
-    /// Names a channel (for webhooks that accept one).
-    pub fn channel(mut self, channel: impl Into<String>) -> Self {
-        self.params.channel = Some(channel.into());
-        self
-    }
+    escola_runbook_core::setters! {
+        /// Names a channel (for webhooks that accept one).
+        channel(channel: impl Into<String>) => params.channel = Some(channel.into());
 
-    /// Gives up on an attempt after `timeout`.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.params.timeout = Span::from(timeout);
-        self
-    }
+        /// Gives up on an attempt after `timeout`.
+        timeout(timeout: Duration) => params.timeout = Span::from(timeout);
 
-    /// Attempts after the first before the notice counts as undelivered.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.params.retries = retries;
-        self
+        /// Attempts after the first before the notice counts as undelivered.
+        retries(retries: u32) => params.retries = retries;
     }
 
     fn render(&self, ctx: &Ctx) -> String {

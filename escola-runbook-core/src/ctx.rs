@@ -139,17 +139,13 @@ impl Ctx {
         }
     }
 
-    /// Runs the check in `host`'s run: its clock, and where its progress,
-    /// rule transitions and process groups go.
-    pub fn with_host(mut self, host: Arc<dyn StepHost>) -> Self {
-        self.host = host;
-        self
-    }
+    crate::setters! {
+        /// Runs the check in `host`'s run: its clock, and where its progress,
+        /// rule transitions and process groups go.
+        with_host(host: Arc<dyn StepHost>) => host = host;
 
-    /// Uses `token` as the check's cancellation (wire Ctrl-C to it).
-    pub fn with_cancellation(mut self, token: CancellationToken) -> Self {
-        self.cancel = token;
-        self
+        /// Uses `token` as the check's cancellation (wire Ctrl-C to it).
+        with_cancellation(token: CancellationToken) => cancel = token;
     }
 
     /// Adds a value as if an earlier step had recorded it (for tests and

@@ -74,6 +74,7 @@ mod resume;
 pub mod rules;
 pub mod runs;
 mod secret;
+mod setters;
 pub mod suggest;
 mod watch;
 

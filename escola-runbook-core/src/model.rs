@@ -270,16 +270,12 @@ impl Step {
         self
     }
 
-    /// Runs concurrently with adjacent steps of the same group.
-    pub fn parallel(mut self, group: impl Into<String>) -> Self {
-        self.policy.parallel_group = Some(group.into());
-        self
-    }
+    crate::setters! {
+        /// Runs concurrently with adjacent steps of the same group.
+        parallel(group: impl Into<String>) => policy.parallel_group = Some(group.into());
 
-    /// Applies only under `when`.
-    pub fn when(mut self, when: When) -> Self {
-        self.policy.when = when;
-        self
+        /// Applies only under `when`.
+        when(when: When) => policy.when = when;
     }
 
     /// For a manual step: take `default` if nobody answers within `deadline`.

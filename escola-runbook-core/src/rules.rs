@@ -340,16 +340,12 @@ impl Rule {
         self
     }
 
-    /// Sets the error policy.
-    pub fn on_error(mut self, policy: ErrorPolicy) -> Self {
-        self.on_error = policy;
-        self
-    }
+    crate::setters! {
+        /// Sets the error policy.
+        on_error(policy: ErrorPolicy) => on_error = policy;
 
-    /// Sets `keep_firing_for`.
-    pub fn keep_firing_for(mut self, d: Duration) -> Self {
-        self.keep_firing_for = Some(d);
-        self
+        /// Sets `keep_firing_for`.
+        keep_firing_for(d: Duration) => keep_firing_for = Some(d);
     }
 
     /// "value > 2s for 5m", for verdicts.

@@ -173,27 +173,20 @@ impl Watch {
         })
     }
 
-    /// Sets the rollback window (from the start of the watch).
-    pub fn rollback_window(mut self, window: Duration) -> Self {
-        self.rollback_window = window;
-        self
-    }
+    crate::setters! {
+        /// Sets the rollback window (from the start of the watch).
+        rollback_window(window: Duration) => rollback_window = window;
 
-    /// Sets how many segments of the record are kept per rule.
-    pub fn max_segments(mut self, n: usize) -> Self {
-        self.max_segments = n.max(2);
-        self
-    }
+        /// Sets how many segments of the record are kept per rule.
+        max_segments(n: usize) => max_segments = n.max(2);
 
-    /// Watches for the whole duration in a dry-run too, instead of one
-    /// evaluation per rule. Watching only reads, so it is allowed; it is off
-    /// by default so a dry-run does not take 24 hours (demos and rehearsals
-    /// with a short duration turn it on). The single evaluation of a
-    /// rehearsal shows that each probe answers and how its value compares
-    /// with the limit; it never says a rule held, since no window ran.
-    pub fn in_dry_run(mut self, watch: bool) -> Self {
-        self.watch_in_dry_run = watch;
-        self
+        /// Watches for the whole duration in a dry-run too, instead of one
+        /// evaluation per rule. Watching only reads, so it is allowed; it is off
+        /// by default so a dry-run does not take 24 hours (demos and rehearsals
+        /// with a short duration turn it on). The single evaluation of a
+        /// rehearsal shows that each probe answers and how its value compares
+        /// with the limit; it never says a rule held, since no window ran.
+        in_dry_run(watch: bool) => watch_in_dry_run = watch;
     }
 
     /// The rules.

@@ -76,22 +76,15 @@ impl DbSnapshotCheck {
         self
     }
 
-    /// Reads the URL from secret `name`.
-    pub fn secret(mut self, name: impl Into<String>) -> Self {
-        self.params.secret = name.into();
-        self
-    }
+    escola_runbook_core::setters! {
+        /// Reads the URL from secret `name`.
+        secret(name: impl Into<String>) => params.secret = name.into();
 
-    /// Dumps these databases instead of the URL's.
-    pub fn databases(mut self, dbs: impl IntoIterator<Item = impl Into<String>>) -> Self {
-        self.params.databases = dbs.into_iter().map(Into::into).collect();
-        self
-    }
+        /// Dumps these databases instead of the URL's.
+        databases(dbs: impl IntoIterator<Item = impl Into<String>>) => params.databases = dbs.into_iter().map(Into::into).collect();
 
-    /// Parallel connections.
-    pub fn threads(mut self, n: usize) -> Self {
-        self.params.threads = n.max(1);
-        self
+        /// Parallel connections.
+        threads(n: usize) => params.threads = n.max(1);
     }
 }
 
@@ -169,23 +162,16 @@ pub struct MigrationsCheck {
 }
 
 impl MigrationsCheck {
-    /// Reads the URL from secret `name`.
-    pub fn secret(mut self, name: impl Into<String>) -> Self {
-        self.params.secret = name.into();
-        self
-    }
+    escola_runbook_core::setters! {
+        /// Reads the URL from secret `name`.
+        secret(name: impl Into<String>) => params.secret = name.into();
 
-    /// The version that must be applied (`Version20250101120000` or the full
-    /// `DoctrineMigrations\Version...`).
-    pub fn expected_version(mut self, v: impl Into<String>) -> Self {
-        self.params.expected_version = Some(v.into());
-        self
-    }
+        /// The version that must be applied (`Version20250101120000` or the full
+        /// `DoctrineMigrations\Version...`).
+        expected_version(v: impl Into<String>) => params.expected_version = Some(v.into());
 
-    /// Tables that must exist (default `sync_mutations`, `eventos`).
-    pub fn tables(mut self, t: impl IntoIterator<Item = impl Into<String>>) -> Self {
-        self.params.tables = t.into_iter().map(Into::into).collect();
-        self
+        /// Tables that must exist (default `sync_mutations`, `eventos`).
+        tables(t: impl IntoIterator<Item = impl Into<String>>) => params.tables = t.into_iter().map(Into::into).collect();
     }
 
     /// Columns that must exist, as `table.column` (others are left out).
@@ -488,16 +474,12 @@ impl SyncBacklogCheck {
         self
     }
 
-    /// Reads the URL from secret `name`.
-    pub fn secret(mut self, name: impl Into<String>) -> Self {
-        self.params.secret = name.into();
-        self
-    }
+    escola_runbook_core::setters! {
+        /// Reads the URL from secret `name`.
+        secret(name: impl Into<String>) => params.secret = name.into();
 
-    /// Another table.
-    pub fn table(mut self, t: impl Into<String>) -> Self {
-        self.params.table = t.into();
-        self
+        /// Another table.
+        table(t: impl Into<String>) => params.table = t.into();
     }
 
     /// Column with the row's creation time, to report the oldest pending

@@ -39,28 +39,18 @@ impl LogScanCheck {
         }
     }
 
-    /// The offset of timestamps written without one (default UTC).
-    pub fn naive_offset(mut self, offset: FixedOffset) -> Self {
-        self.params.offset = UtcOffset(offset);
-        self
-    }
+    escola_runbook_core::setters! {
+        /// The offset of timestamps written without one (default UTC).
+        naive_offset(offset: FixedOffset) => params.offset = UtcOffset(offset);
 
-    /// Error lines tolerated.
-    pub fn max(mut self, max: u64) -> Self {
-        self.params.max = max;
-        self
-    }
+        /// Error lines tolerated.
+        max(max: u64) => params.max = max;
 
-    /// The lowest level counted.
-    pub fn level(mut self, level: Level) -> Self {
-        self.params.level = level;
-        self
-    }
+        /// The lowest level counted.
+        level(level: Level) => params.level = level;
 
-    /// How many messages the evidence lists.
-    pub fn top(mut self, n: usize) -> Self {
-        self.params.top = n;
-        self
+        /// How many messages the evidence lists.
+        top(n: usize) => params.top = n;
     }
 }
 

@@ -4,7 +4,6 @@
 use std::str::FromStr;
 
 use chrono::{DateTime, FixedOffset, NaiveDateTime, Offset, Utc};
-use escola_runbook_core::schemars::{self, JsonSchema};
 use serde::{Deserialize, Serialize};
 
 /// Monolog's severities (RFC 5424 names, Monolog's numbers).
@@ -91,22 +90,12 @@ impl<'de> Deserialize<'de> for Level {
     }
 }
 
-impl JsonSchema for Level {
-    fn inline_schema() -> bool {
-        true
-    }
-
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "LogLevel".into()
-    }
-
-    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        schemars::json_schema!({
-            "type": ["string", "integer"],
-            "description": "debug, info, notice, warning, error, critical, alert, emergency (or Monolog's 100-600)",
-        })
-    }
-}
+escola_runbook_core::text_param_schema!(
+    Level,
+    "LogLevel",
+    ["string", "integer"],
+    "debug, info, notice, warning, error, critical, alert, emergency (or Monolog's 100-600)"
+);
 
 /// One recognised log line.
 #[derive(Debug, Clone, PartialEq)]

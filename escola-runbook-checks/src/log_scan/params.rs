@@ -168,22 +168,11 @@ impl<'de> Deserialize<'de> for UtcOffset {
     }
 }
 
-impl JsonSchema for UtcOffset {
-    fn inline_schema() -> bool {
-        true
-    }
-
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "UtcOffset".into()
-    }
-
-    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        schemars::json_schema!({
-            "type": "string",
-            "description": "a UTC offset such as -03:00, +0530 or Z",
-        })
-    }
-}
+escola_runbook_core::text_param_schema!(
+    UtcOffset,
+    "UtcOffset",
+    "a UTC offset such as -03:00, +0530 or Z"
+);
 
 /// Counts error-level log lines since a time (Monolog/JSON), lists top
 /// messages with Trace-Ids.

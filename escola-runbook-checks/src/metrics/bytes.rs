@@ -2,9 +2,6 @@
 //! (`64MiB`, `200MB`) and written back exactly. A leaf: the parser and the
 //! sources both use it.
 
-use std::borrow::Cow;
-
-use escola_runbook_core::schemars;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Default cap on one answer's body: a `/metrics` page or a Prometheus API
@@ -129,19 +126,8 @@ impl<'de> Deserialize<'de> for ByteSize {
     }
 }
 
-impl schemars::JsonSchema for ByteSize {
-    fn inline_schema() -> bool {
-        true
-    }
-
-    fn schema_name() -> Cow<'static, str> {
-        "ByteSize".into()
-    }
-
-    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        schemars::json_schema!({
-            "type": "string",
-            "description": "a size: bytes, or with KiB, MiB, GiB, KB, MB, GB (64MiB); at least 1 KiB",
-        })
-    }
-}
+escola_runbook_core::text_param_schema!(
+    ByteSize,
+    "ByteSize",
+    "a size: bytes, or with KiB, MiB, GiB, KB, MB, GB (64MiB); at least 1 KiB"
+);

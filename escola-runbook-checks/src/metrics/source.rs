@@ -8,11 +8,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use std::borrow::Cow;
-
 use async_trait::async_trait;
 use escola_runbook_core::duration::{self, DurationError, Range};
-use escola_runbook_core::schemars;
 use escola_runbook_core::{Secret, format_duration};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use tokio::sync::OnceCell;
@@ -192,22 +189,11 @@ impl<'de> Deserialize<'de> for Window {
     }
 }
 
-impl schemars::JsonSchema for Window {
-    fn inline_schema() -> bool {
-        true
-    }
-
-    fn schema_name() -> Cow<'static, str> {
-        "Window".into()
-    }
-
-    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        schemars::json_schema!({
-            "type": "string",
-            "description": "`cumulative` (one scrape, since the process started) or a duration such as 5m (two scrapes that far apart)",
-        })
-    }
-}
+escola_runbook_core::text_param_schema!(
+    Window,
+    "Window",
+    "`cumulative` (one scrape, since the process started) or a duration such as 5m (two scrapes that far apart)"
+);
 
 /// What a check needs from a source.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -421,25 +407,18 @@ impl ScrapeSource {
         }
     }
 
-    /// Refuses a page larger than `bytes` ([`DEFAULT_MAX_BODY`] by
-    /// default), reading no further than that.
-    pub fn max_body(mut self, bytes: u64) -> Self {
-        self.max_body = bytes;
-        self
-    }
+    escola_runbook_core::setters! {
+        /// Refuses a page larger than `bytes` ([`DEFAULT_MAX_BODY`] by
+        /// default), reading no further than that.
+        max_body(bytes: u64) => max_body = bytes;
 
-    /// Sends `Authorization: Bearer <token>`.
-    pub fn token(mut self, token: Secret) -> Self {
-        self.token = Some(token);
-        self
-    }
+        /// Sends `Authorization: Bearer <token>`.
+        token(token: Secret) => token = Some(token);
 
-    /// Over a window, scrapes every `step` instead of only at both ends, so
-    /// a restart whose counters climbed past their old values is still seen
-    /// as a reset (two scrapes cannot tell).
-    pub fn every(mut self, step: Duration) -> Self {
-        self.every = Some(step);
-        self
+        /// Over a window, scrapes every `step` instead of only at both ends, so
+        /// a restart whose counters climbed past their old values is still seen
+        /// as a reset (two scrapes cannot tell).
+        every(step: Duration) => every = Some(step);
     }
 
     /// Limit for one request (zero: none).
@@ -825,17 +804,13 @@ impl PrometheusSource {
         }
     }
 
-    /// Refuses an answer larger than `bytes` ([`DEFAULT_MAX_BODY`] by
-    /// default), reading no further than that.
-    pub fn max_body(mut self, bytes: u64) -> Self {
-        self.max_body = bytes;
-        self
-    }
+    escola_runbook_core::setters! {
+        /// Refuses an answer larger than `bytes` ([`DEFAULT_MAX_BODY`] by
+        /// default), reading no further than that.
+        max_body(bytes: u64) => max_body = bytes;
 
-    /// Sends `Authorization: Bearer <token>` (Grafana Cloud, Mimir gateways).
-    pub fn token(mut self, token: Secret) -> Self {
-        self.token = Some(token);
-        self
+        /// Sends `Authorization: Bearer <token>` (Grafana Cloud, Mimir gateways).
+        token(token: Secret) => token = Some(token);
     }
 
     /// Limit for one request (zero: none).

@@ -281,16 +281,12 @@ impl SmokeCheck {
         self
     }
 
-    /// Requests in flight at once.
-    pub fn concurrency(mut self, n: usize) -> Self {
-        self.params.concurrency = n;
-        self
-    }
+    escola_runbook_core::setters! {
+        /// Requests in flight at once.
+        concurrency(n: usize) => params.concurrency = n;
 
-    /// Limit for each request.
-    pub fn timeout(mut self, limit: Duration) -> Self {
-        self.params.timeout = Span::from(limit);
-        self
+        /// Limit for each request.
+        timeout(limit: Duration) => params.timeout = Span::from(limit);
     }
 
     /// The suite.

@@ -66,6 +66,7 @@ mod docs;
 mod error;
 pub mod params;
 mod schema;
+mod text_schema;
 
 use std::collections::BTreeMap;
 use std::fmt;

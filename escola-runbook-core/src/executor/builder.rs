@@ -70,44 +70,28 @@ impl Executor {
         }
     }
 
-    /// Holds `lock` for the whole run (renewing it as it goes). With
-    /// `break_reason`, displaces a current holder and journals who and why.
-    pub fn lock(mut self, lock: Arc<dyn DeployLock>, break_reason: Option<String>) -> Self {
-        self.lock = Some((lock, break_reason));
-        self
-    }
+    crate::setters! {
+        /// Holds `lock` for the whole run (renewing it as it goes). With
+        /// `break_reason`, displaces a current holder and journals who and why.
+        lock(lock: Arc<dyn DeployLock>, break_reason: Option<String>) => lock = Some((lock, break_reason));
 
-    /// Continues the run planned in `plan` instead of starting a new one:
-    /// its journal is appended to, done steps are not repeated, and each
-    /// interrupted step follows its resolution. The run's own dry-run flag
-    /// and selection apply; `options` give the operator and host.
-    pub fn resume(mut self, plan: ResumePlan, resolutions: Vec<Resolution>) -> Self {
-        self.resume = Some((plan, resolutions));
-        self
-    }
+        /// Continues the run planned in `plan` instead of starting a new one:
+        /// its journal is appended to, done steps are not repeated, and each
+        /// interrupted step follows its resolution. The run's own dry-run flag
+        /// and selection apply; `options` give the operator and host.
+        resume(plan: ResumePlan, resolutions: Vec<Resolution>) => resume = Some((plan, resolutions));
 
-    /// Sets the run options.
-    pub fn options(mut self, options: RunOptions) -> Self {
-        self.options = options;
-        self
-    }
+        /// Sets the run options.
+        options(options: RunOptions) => options = options;
 
-    /// Sets the target environment.
-    pub fn environment(mut self, environment: Environment) -> Self {
-        self.environment = environment;
-        self
-    }
+        /// Sets the target environment.
+        environment(environment: Environment) => environment = environment;
 
-    /// Sets the secrets; their values are masked in every event.
-    pub fn secrets(mut self, secrets: Secrets) -> Self {
-        self.secrets = secrets;
-        self
-    }
+        /// Sets the secrets; their values are masked in every event.
+        secrets(secrets: Secrets) => secrets = secrets;
 
-    /// Sets how manual steps are confirmed.
-    pub fn confirmer(mut self, confirmer: Arc<dyn Confirmer>) -> Self {
-        self.confirmer = Some(confirmer);
-        self
+        /// Sets how manual steps are confirmed.
+        confirmer(confirmer: Arc<dyn Confirmer>) => confirmer = Some(confirmer);
     }
 
     /// Adds an observer.
@@ -125,22 +109,15 @@ impl Executor {
         self
     }
 
-    /// Uses `clock` for timestamps.
-    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
-        self
-    }
+    crate::setters! {
+        /// Uses `clock` for timestamps.
+        clock(clock: Arc<dyn Clock>) => clock = clock;
 
-    /// Stops the run when `token` is cancelled (wire Ctrl-C to it).
-    pub fn cancellation(mut self, token: CancellationToken) -> Self {
-        self.cancel = token;
-        self
-    }
+        /// Stops the run when `token` is cancelled (wire Ctrl-C to it).
+        cancellation(token: CancellationToken) => cancel = token;
 
-    /// Writes the journal to `<root>/<run-id>/journal.jsonl`.
-    pub fn run_root(mut self, root: impl Into<PathBuf>) -> Self {
-        self.run_root = Some(root.into());
-        self
+        /// Writes the journal to `<root>/<run-id>/journal.jsonl`.
+        run_root(root: impl Into<PathBuf>) => run_root = Some(root.into());
     }
 
     /// Checks `--phase` / `--only` against the runbook without running.

@@ -36,22 +36,15 @@ impl LatencyBaselineCheck {
         LatencyBaselineCheck { params }
     }
 
-    /// The histogram family (without `_bucket`).
-    pub fn histogram(mut self, name: impl Into<String>) -> Self {
-        self.params.histogram = name.into();
-        self
-    }
+    escola_runbook_core::setters! {
+        /// The histogram family (without `_bucket`).
+        histogram(name: impl Into<String>) => params.histogram = name.into();
 
-    /// Over what time.
-    pub fn window(mut self, window: Window) -> Self {
-        self.params.window = window;
-        self
-    }
+        /// Over what time.
+        window(window: Window) => params.window = window;
 
-    /// Fewer requests than this in the window is `no_data`.
-    pub fn min_requests(mut self, n: f64) -> Self {
-        self.params.min_requests = n;
-        self
+        /// Fewer requests than this in the window is `no_data`.
+        min_requests(n: f64) => params.min_requests = n;
     }
 }
 

@@ -37,16 +37,12 @@ impl ErrorRatioCheck {
         ErrorRatioCheck { params, errors }
     }
 
-    /// The counter.
-    pub fn counter(mut self, name: impl Into<String>) -> Self {
-        self.params.counter = name.into();
-        self
-    }
+    escola_runbook_core::setters! {
+        /// The counter.
+        counter(name: impl Into<String>) => params.counter = name.into();
 
-    /// Label holding the status (`status`, `code`).
-    pub fn status_label(mut self, name: impl Into<String>) -> Self {
-        self.params.status_label = name.into();
-        self
+        /// Label holding the status (`status`, `code`).
+        status_label(name: impl Into<String>) => params.status_label = name.into();
     }
 
     /// Which statuses are errors.
@@ -56,16 +52,12 @@ impl ErrorRatioCheck {
         self
     }
 
-    /// Over what time.
-    pub fn window(mut self, window: Window) -> Self {
-        self.params.window = window;
-        self
-    }
+    escola_runbook_core::setters! {
+        /// Over what time.
+        window(window: Window) => params.window = window;
 
-    /// Fewer requests than this is `no_data`.
-    pub fn min_requests(mut self, n: f64) -> Self {
-        self.params.min_requests = n;
-        self
+        /// Fewer requests than this is `no_data`.
+        min_requests(n: f64) => params.min_requests = n;
     }
 
     fn threshold(&self) -> f64 {

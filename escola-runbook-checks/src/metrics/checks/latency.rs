@@ -67,22 +67,15 @@ impl LatencyCheck {
         LatencyCheck { params }
     }
 
-    /// The histogram family (without `_bucket`).
-    pub fn histogram(mut self, name: impl Into<String>) -> Self {
-        self.params.histogram = name.into();
-        self
-    }
+    escola_runbook_core::setters! {
+        /// The histogram family (without `_bucket`).
+        histogram(name: impl Into<String>) => params.histogram = name.into();
 
-    /// Over what time.
-    pub fn window(mut self, window: Window) -> Self {
-        self.params.window = window;
-        self
-    }
+        /// Over what time.
+        window(window: Window) => params.window = window;
 
-    /// Fewer requests than this (per group) is `no_data`.
-    pub fn min_requests(mut self, n: f64) -> Self {
-        self.params.min_requests = n;
-        self
+        /// Fewer requests than this (per group) is `no_data`.
+        min_requests(n: f64) => params.min_requests = n;
     }
 
     /// Judge each group of these labels (e.g. `route`) separately.

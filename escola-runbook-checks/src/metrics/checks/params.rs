@@ -3,7 +3,6 @@
 //! Each check's file validates its struct in `CheckConfig::build`; the
 //! checks trust what they hold.
 
-use std::borrow::Cow;
 use std::time::Duration;
 
 use escola_runbook_core::catalog::ParamsError;
@@ -96,35 +95,22 @@ impl SourceConfig {
         }
     }
 
-    /// Sets an explicit URL.
-    pub fn url(mut self, url: impl Into<String>) -> Self {
-        self.url = Some(url.into());
-        self
-    }
+    escola_runbook_core::setters! {
+        /// Sets an explicit URL.
+        url(url: impl Into<String>) => url = Some(url.into());
 
-    /// Reads the token from secret `name`.
-    pub fn token_secret(mut self, name: impl Into<String>) -> Self {
-        self.token_secret = name.into();
-        self
-    }
+        /// Reads the token from secret `name`.
+        token_secret(name: impl Into<String>) => token_secret = name.into();
 
-    /// Limit for one request (zero: none).
-    pub fn timeout(mut self, limit: Duration) -> Self {
-        self.timeout = Span::from(limit);
-        self
-    }
+        /// Limit for one request (zero: none).
+        timeout(limit: Duration) => timeout = Span::from(limit);
 
-    /// Scrape source over a window: scrape every `step`, not only at both
-    /// ends.
-    pub fn every(mut self, step: Duration) -> Self {
-        self.every = Some(Span::from(step));
-        self
-    }
+        /// Scrape source over a window: scrape every `step`, not only at both
+        /// ends.
+        every(step: Duration) => every = Some(Span::from(step));
 
-    /// Cap on one answer's body, in bytes.
-    pub fn max_body(mut self, bytes: u64) -> Self {
-        self.max_body = ByteSize(bytes);
-        self
+        /// Cap on one answer's body, in bytes.
+        max_body(bytes: u64) => max_body = ByteSize(bytes);
     }
 }
 
@@ -167,22 +153,12 @@ impl<'de> Deserialize<'de> for Ratio {
     }
 }
 
-impl JsonSchema for Ratio {
-    fn inline_schema() -> bool {
-        true
-    }
-
-    fn schema_name() -> Cow<'static, str> {
-        "Ratio".into()
-    }
-
-    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        schemars::json_schema!({
-            "type": ["number", "string"],
-            "description": "a ratio between 0 and 1 (0.01) or a percentage (1%)",
-        })
-    }
-}
+escola_runbook_core::text_param_schema!(
+    Ratio,
+    "Ratio",
+    ["number", "string"],
+    "a ratio between 0 and 1 (0.01) or a percentage (1%)"
+);
 
 fn default_histogram() -> String {
     DEFAULT_HISTOGRAM.into()
