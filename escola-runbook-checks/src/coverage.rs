@@ -491,26 +491,17 @@ impl Serialize for Percent {
 
 impl<'de> Deserialize<'de> for Percent {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Written {
-            Number(f64),
-            Text(String),
-        }
-        match Written::deserialize(d)? {
-            Written::Number(v) => Ok(Percent(v)),
-            Written::Text(text) => text
-                .trim()
-                .trim_end_matches('%')
-                .trim()
-                .parse()
-                .map(Percent)
-                .map_err(|_| {
-                    serde::de::Error::custom(format!(
-                        "`{text}` is not a percentage from 0 to 100 (write 85 or 85%)"
-                    ))
-                }),
-        }
+        let text = escola_runbook_core::catalog::number_or_text(d)?;
+        text.trim()
+            .trim_end_matches('%')
+            .trim()
+            .parse()
+            .map(Percent)
+            .map_err(|_| {
+                serde::de::Error::custom(format!(
+                    "`{text}` is not a percentage from 0 to 100 (write 85 or 85%)"
+                ))
+            })
     }
 }
 

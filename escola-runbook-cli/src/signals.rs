@@ -11,6 +11,7 @@ use escola_runbook_core::{CancellationToken, Event, Observer, exit};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use crate::error::CliError;
+use crate::ui::TerminalView;
 
 /// Which stop signal arrived.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,17 +66,20 @@ impl StopSignals {
     }
 
     /// Watches for stop signals while a run goes on: the first cancels
-    /// `cancel` (after `notice` says so); the second quits at once, killing
-    /// the process groups the run's steps still have running (`groups`),
-    /// so that nothing outlives the tool.
+    /// `cancel` (after `view` prints the signal and `stopping`, what the
+    /// tool does now); the second quits at once, killing the process groups
+    /// the run's steps still have running (`groups`), so that nothing
+    /// outlives the tool.
     pub fn stop_run(
         mut self,
         cancel: CancellationToken,
         groups: Arc<RunningGroups>,
-        notice: impl FnOnce(StopSignal) + Send + 'static,
+        view: Arc<TerminalView>,
+        stopping: &'static str,
     ) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
-            notice(self.next().await);
+            let first = self.next().await;
+            view.println(&format!("\n{}: {stopping}", first.name()));
             cancel.cancel();
             let second = self.next().await;
             groups.kill_all();

@@ -14,7 +14,8 @@ use mysql_async::Row;
 use super::connect::{DbTarget, DbTimeouts, Session, mask_url};
 pub use super::params::DEFAULT_SECRET;
 use super::params::{
-    DbSnapshotParams, MigrationsParams, SyncBacklogParams, check_timeouts, set_timeouts,
+    DbSnapshotParams, MigrationsParams, StatementLimits, SyncBacklogParams, check_timeouts,
+    set_timeouts,
 };
 use super::snapshot::{SnapshotOptions, create};
 use super::sql::ident;
@@ -194,13 +195,7 @@ impl MigrationsCheck {
     /// Connect, read and statement timeouts (default [`DbTimeouts::CHECK`];
     /// a `statement` of `None` keeps the statement limit).
     pub fn timeouts(mut self, timeouts: DbTimeouts) -> Self {
-        let p = &mut self.params;
-        set_timeouts(
-            timeouts,
-            &mut p.connect_timeout,
-            &mut p.read_timeout,
-            Some(&mut p.statement_timeout),
-        );
+        self.params.set_timeouts(timeouts);
         self
     }
 
@@ -464,13 +459,7 @@ impl SyncBacklogCheck {
     /// Connect, read and statement timeouts (default [`DbTimeouts::CHECK`];
     /// a `statement` of `None` keeps the statement limit).
     pub fn timeouts(mut self, timeouts: DbTimeouts) -> Self {
-        let p = &mut self.params;
-        set_timeouts(
-            timeouts,
-            &mut p.connect_timeout,
-            &mut p.read_timeout,
-            Some(&mut p.statement_timeout),
-        );
+        self.params.set_timeouts(timeouts);
         self
     }
 

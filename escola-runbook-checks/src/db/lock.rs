@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use escola_runbook_core::deploy_lock::{DeployLock, LockError, Staleness};
 use escola_runbook_core::{LockOwner, Secret, async_trait};
 use tokio::sync::Mutex;
@@ -119,14 +120,10 @@ impl DeployLock for MysqlLock {
             .flatten();
         let mut displaced = None;
         if got != Some(1) {
-            let holder = self.holder(&mut conn).await.unwrap_or_else(|| LockOwner {
-                user: "unknown".into(),
-                host: "another connection".into(),
-                pid: 0,
-                run_id: "unknown".into(),
-                since: owner.heartbeat,
-                heartbeat: owner.heartbeat,
-            });
+            let holder = self
+                .holder(&mut conn)
+                .await
+                .unwrap_or_else(|| unreadable_holder(owner.heartbeat));
             if break_reason.is_none() {
                 let silent_for = (owner.heartbeat - holder.heartbeat)
                     .to_std()
@@ -187,14 +184,10 @@ impl DeployLock for MysqlLock {
         if ours != Some(1) {
             *guard = None;
             let mut probe = self.target.connect().await.map_err(|e| self.err(e))?;
-            let holder = self.holder(&mut probe).await.unwrap_or_else(|| LockOwner {
-                user: "unknown".into(),
-                host: "another connection".into(),
-                pid: 0,
-                run_id: "unknown".into(),
-                since: owner.heartbeat,
-                heartbeat: owner.heartbeat,
-            });
+            let holder = self
+                .holder(&mut probe)
+                .await
+                .unwrap_or_else(|| unreadable_holder(owner.heartbeat));
             return Err(LockError::Lost {
                 lock: self.describe(),
                 holder: Box::new(holder),
@@ -227,5 +220,18 @@ impl DeployLock for MysqlLock {
 
     fn heartbeat_interval(&self) -> Duration {
         self.lease / 3
+    }
+}
+
+/// The holder of a lock whose owner row cannot be read (another tool took
+/// the named lock, or its row is gone): said as such, seen at `at`.
+fn unreadable_holder(at: DateTime<Utc>) -> LockOwner {
+    LockOwner {
+        user: "unknown".into(),
+        host: "another connection".into(),
+        pid: 0,
+        run_id: "unknown".into(),
+        since: at,
+        heartbeat: at,
     }
 }

@@ -242,3 +242,36 @@ pub(super) fn set_timeouts(
         *s = Span::from(limit);
     }
 }
+
+/// A check's parameters that bound connecting, reading and each statement
+/// in three fields of their own (serde cannot flatten a shared struct into
+/// one that refuses unknown keys), set from one [`DbTimeouts`].
+pub(super) trait StatementLimits {
+    /// The connect, read and statement limits.
+    fn limits_mut(&mut self) -> [&mut Span; 3];
+
+    /// Sets the limits from `t`; a `statement` of `None` keeps the
+    /// statement limit.
+    fn set_timeouts(&mut self, t: DbTimeouts) {
+        let [connect, read, statement] = self.limits_mut();
+        set_timeouts(t, connect, read, Some(statement));
+    }
+}
+
+/// The structs whose limits are the fields `connect_timeout`,
+/// `read_timeout` and `statement_timeout`.
+macro_rules! statement_limits {
+    ($($params:ty),+) => {$(
+        impl StatementLimits for $params {
+            fn limits_mut(&mut self) -> [&mut Span; 3] {
+                [
+                    &mut self.connect_timeout,
+                    &mut self.read_timeout,
+                    &mut self.statement_timeout,
+                ]
+            }
+        }
+    )+};
+}
+
+statement_limits!(MigrationsParams, SyncBacklogParams);

@@ -76,16 +76,7 @@ impl Serialize for Level {
 
 impl<'de> Deserialize<'de> for Level {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Written {
-            Number(u64),
-            Text(String),
-        }
-        let text = match Written::deserialize(d)? {
-            Written::Number(n) => n.to_string(),
-            Written::Text(t) => t,
-        };
+        let text = escola_runbook_core::catalog::number_or_text(d)?;
         text.parse().map_err(serde::de::Error::custom)
     }
 }

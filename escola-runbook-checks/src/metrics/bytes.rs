@@ -110,16 +110,7 @@ impl Serialize for ByteSize {
 
 impl<'de> Deserialize<'de> for ByteSize {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Written {
-            Number(u64),
-            Text(String),
-        }
-        let text = match Written::deserialize(d)? {
-            Written::Number(n) => n.to_string(),
-            Written::Text(t) => t,
-        };
+        let text = escola_runbook_core::catalog::number_or_text(d)?;
         parse_bytes(&text)
             .map(ByteSize)
             .map_err(serde::de::Error::custom)

@@ -275,15 +275,12 @@ async fn execute(
     };
     let cancel = CancellationToken::new();
     let groups = Arc::new(RunningGroups::default());
-    let interrupt = {
-        let view = view.clone();
-        StopSignals::install()?.stop_run(cancel.clone(), groups.clone(), move |signal| {
-            view.println(&format!(
-                "\n{}: stopping the running step and finishing the record (press Ctrl-C again to quit at once)",
-                signal.name()
-            ));
-        })
-    };
+    let interrupt = StopSignals::install()?.stop_run(
+        cancel.clone(),
+        groups.clone(),
+        view.clone(),
+        "stopping the running step and finishing the record (press Ctrl-C again to quit at once)",
+    );
 
     let db_url = match (args.db_lock, secrets.get(escola::DATABASE_SECRET)) {
         (false, _) => None,

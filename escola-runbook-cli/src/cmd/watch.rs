@@ -45,15 +45,12 @@ pub async fn watch(args: WatchArgs, redactor: &Redactor) -> Result<i32, CliError
     let view = Arc::new(TerminalView::new(TermCaps::detect()));
     let cancel = CancellationToken::new();
     let groups = Arc::new(RunningGroups::default());
-    let interrupt = {
-        let view = view.clone();
-        StopSignals::install()?.stop_run(cancel.clone(), groups.clone(), move |signal| {
-            view.println(&format!(
-                "\n{}: stopping the watch and finishing the record",
-                signal.name()
-            ));
-        })
-    };
+    let interrupt = StopSignals::install()?.stop_run(
+        cancel.clone(),
+        groups.clone(),
+        view.clone(),
+        "stopping the watch and finishing the record",
+    );
     let record = Executor::new(runbook)
         .options(RunOptions {
             operator: super::operator_name(None),

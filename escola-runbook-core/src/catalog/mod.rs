@@ -66,7 +66,7 @@ mod docs;
 mod error;
 pub mod params;
 mod schema;
-mod text_schema;
+mod text_param;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -84,6 +84,7 @@ pub use docs::{ParamDoc, phrase};
 pub use error::{
     CatalogError, EntryKind, PairError, ParamProblem, ParamsError, PathSegment, UnknownName,
 };
+pub use text_param::number_or_text;
 
 /// A check's parameters, declared once: names, types, defaults and help
 /// come from the struct (serde attributes, schemars, doc comments). The

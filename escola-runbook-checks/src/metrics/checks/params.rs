@@ -137,16 +137,7 @@ impl Serialize for Ratio {
 
 impl<'de> Deserialize<'de> for Ratio {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Written {
-            Number(f64),
-            Text(String),
-        }
-        let text = match Written::deserialize(d)? {
-            Written::Number(n) => n.to_string(),
-            Written::Text(t) => t,
-        };
+        let text = escola_runbook_core::catalog::number_or_text(d)?;
         parse_ratio(&text).map(Ratio).ok_or_else(|| {
             serde::de::Error::custom(format!("is `{text}`; write a ratio such as 0.01 or 1%"))
         })
