@@ -26,6 +26,7 @@ pub fn execute(command: Command, redactor: &Redactor) -> Result<i32, CliError> {
             Command::ExportRunbook(args) => cmd::import::export_runbook(args),
             Command::Smoke(args) => cmd::smoke::run(args, redactor).await,
             Command::Metrics(args) => cmd::metrics::run(args, redactor).await,
+            Command::Compare(args) => cmd::compare::run(args, redactor).await,
             Command::Watch(args) => cmd::watch::watch(args, redactor).await,
             Command::Replay(args) => cmd::watch::replay(args),
             Command::Snapshot(args) => cmd::snapshot::run(args, redactor).await,

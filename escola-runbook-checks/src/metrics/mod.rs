@@ -22,11 +22,13 @@
 
 pub mod bytes;
 pub mod checks;
+pub mod compare;
 pub mod compute;
 pub mod parse;
 pub mod probe;
 pub mod rule_probe;
 pub mod source;
+pub mod stats;
 mod summary;
 
 pub use checks::{

@@ -2,6 +2,7 @@
 //! the environment and the secrets from arguments.
 
 pub mod check;
+pub mod compare;
 pub mod import;
 pub mod metrics;
 pub mod plan;
