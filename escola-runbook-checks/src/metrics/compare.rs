@@ -321,7 +321,7 @@ pub fn compare(
     let latency = after
         .histograms
         .iter()
-        .filter_map(|a| Some(compare_latency(before_h.get(&a.labels)?, a, thresholds)))
+        .filter_map(|a| Some(compare_histograms(before_h.get(&a.labels)?, a, thresholds)))
         .collect();
     let before_e = error_counts(&before.counters, errors, status_label);
     let after_e = error_counts(&after.counters, errors, status_label);
@@ -377,7 +377,48 @@ pub fn saved_scrape(text: &str, query: &MetricsQuery) -> Result<MetricsData, Par
     })
 }
 
-fn compare_latency(before: &Histogram, after: &Histogram, t: &Thresholds) -> LatencyComparison {
+/// A histogram as a value a step records and a later one reads back
+/// (`{"bounds": ["0.1", ..., "+Inf"], "cumulative": [...]}`): how
+/// `metrics-baseline` keeps the before distribution for `metrics-compare`.
+pub fn histogram_value(h: &Histogram) -> serde_json::Value {
+    let mut buckets: Vec<(f64, f64)> = h.buckets.iter().map(|b| (b.upper_bound, b.count)).collect();
+    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+    serde_json::json!({
+        "bounds": buckets.iter().map(|(b, _)| le_label(*b)).collect::<Vec<_>>(),
+        "cumulative": buckets.iter().map(|(_, c)| *c).collect::<Vec<_>>(),
+    })
+}
+
+/// The histogram [`histogram_value`] wrote; `None` for anything else.
+pub fn histogram_of_value(value: &serde_json::Value) -> Option<Histogram> {
+    let bounds = value.get("bounds")?.as_array()?;
+    let counts = value.get("cumulative")?.as_array()?;
+    if bounds.len() != counts.len() {
+        return None;
+    }
+    let buckets = bounds
+        .iter()
+        .zip(counts)
+        .map(|(b, c)| {
+            Some(compute::Bucket {
+                upper_bound: parse::parse_float(b.as_str()?)?,
+                count: c.as_f64()?,
+            })
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some(Histogram {
+        labels: Labels::new(),
+        buckets,
+    })
+}
+
+/// One histogram against another: the latency half of [`compare`], for a
+/// single series (what `metrics-compare` judges).
+pub fn compare_histograms(
+    before: &Histogram,
+    after: &Histogram,
+    t: &Thresholds,
+) -> LatencyComparison {
     let side = |h: &Histogram| {
         let q = |p: f64| Some(h.quantile(p).value).filter(|v| !v.is_nan());
         LatencySide {
@@ -547,13 +588,15 @@ fn signed_percent(v: f64) -> String {
 
 /// Bounds as Prometheus writes `le`: JSON has no infinity.
 fn le_labels<S: serde::Serializer>(bounds: &[f64], s: S) -> Result<S::Ok, S::Error> {
-    s.collect_seq(bounds.iter().map(|b| {
-        if *b == f64::INFINITY {
-            "+Inf".to_owned()
-        } else {
-            b.to_string()
-        }
-    }))
+    s.collect_seq(bounds.iter().map(|b| le_label(*b)))
+}
+
+fn le_label(bound: f64) -> String {
+    if bound == f64::INFINITY {
+        "+Inf".to_owned()
+    } else {
+        bound.to_string()
+    }
 }
 
 /// A p value for people: `p = 0.035`, `p = 3e-12`, and below what an f64
@@ -709,6 +752,17 @@ mod tests {
             ..Thresholds::default()
         };
         assert_eq!(nan.validate().unwrap_err().name, "alpha");
+    }
+
+    #[test]
+    fn a_recorded_histogram_reads_back_the_same() {
+        let h = histogram(&[(0.5, 9.0), (0.1, 5.0), (f64::INFINITY, 10.0)]);
+        let back = histogram_of_value(&histogram_value(&h)).unwrap();
+        assert_eq!(back.buckets.len(), 3);
+        assert_eq!(back.buckets[0].upper_bound, 0.1);
+        assert_eq!(back.buckets[2].upper_bound, f64::INFINITY);
+        assert_eq!(back.count(), 10.0);
+        assert_eq!(histogram_of_value(&serde_json::json!(0.4)), None);
     }
 
     #[test]

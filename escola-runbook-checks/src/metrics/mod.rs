@@ -32,7 +32,8 @@ pub mod stats;
 mod summary;
 
 pub use checks::{
-    ErrorRatioCheck, LatencyBaselineCheck, LatencyCheck, MetricsEndpointCheck, SourceConfig,
+    CompareCheck, ErrorRatioCheck, LatencyBaselineCheck, LatencyCheck, MetricsEndpointCheck,
+    SourceConfig,
 };
 pub use source::{
     MetricsData, MetricsQuery, MetricsSource, PrometheusSource, ScrapeSource, SourceError, Window,
