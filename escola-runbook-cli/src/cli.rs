@@ -123,6 +123,8 @@ pub enum Command {
     Import(ImportArgs),
     /// Write the built-in Escola runbook as a TOML runbook file, to edit or reuse.
     ExportRunbook(ExportRunbookArgs),
+    /// Write the runbook's alert rules (or a rules file's) as Prometheus alerting rules.
+    ExportAlerts(ExportAlertsArgs),
     /// Run an HTTP smoke suite (native, or a Postman v2.1 collection) against a base URL.
     ///
     /// Exit codes: 0 every assertion passed, 1 one failed (or was not
@@ -515,6 +517,18 @@ pub struct ExportRunbookArgs {
     /// The application checkout written as the commands' working directory.
     #[arg(long, value_name = "DIR", default_value = ".")]
     pub app_dir: PathBuf,
+}
+
+/// `export-alerts`.
+#[derive(Debug, Args)]
+pub struct ExportAlertsArgs {
+    /// The rules of this rules file (the `watch --rules` format) instead of the built-in
+    /// runbook's alerts.
+    #[arg(long, value_name = "FILE")]
+    pub rules: Option<PathBuf>,
+    /// Write to this file instead of stdout.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 /// `check`.

@@ -748,8 +748,19 @@ fn alert(watch: &WatchConfig, id: &str, title: &str, rule: Rule) -> Result<Step,
     .section("Alertas sugeridos"))
 }
 
-/// The three alerts, measured from the app's metrics.
-fn alert_steps(metrics: &MetricsConfig, watch: &WatchConfig) -> Result<[Step; 3], EscolaError> {
+/// One of the runbook's alerts: the watch step and the rule it watches.
+#[derive(Debug, Clone)]
+pub struct Alert {
+    /// The step id (`alert-latency-p95`).
+    pub step: &'static str,
+    /// The rule; its title is the runbook's wording.
+    pub rule: Rule,
+}
+
+/// The runbook's three suggested alerts, measured from the app's metrics:
+/// what the watch steps evaluate and what `export-alerts` writes for
+/// Prometheus.
+pub fn alerts(metrics: &MetricsConfig, watch: &WatchConfig) -> Result<[Alert; 3], EscolaError> {
     let matcher = |pattern: &str| {
         StatusMatcher::new(pattern)
             .map_err(|e| ParamsError::invalid("watch", "status", e.to_string()))
@@ -777,25 +788,59 @@ fn alert_steps(metrics: &MetricsConfig, watch: &WatchConfig) -> Result<[Step; 3]
     let limited_title =
         "`Rate Limit` excedido para `/v1/escolas` por mais de 3 requisições consecutivas.";
     Ok([
-        alert(
-            watch,
-            "alert-latency-p95",
-            p95_title,
-            Rule::new("latency-p95", p95_title, Arc::new(p95), Comparison::Above, 2.0, RuleWindow::For { duration: watch.alert_for }).unit("s"),
-        )?,
-        alert(
-            watch,
-            "alert-5xx",
-            errors_title,
-            Rule::new("error-5xx", errors_title, Arc::new(errors), Comparison::Above, 1.0, RuleWindow::For { duration: watch.alert_for }).unit("%"),
-        )?,
-        alert(
-            watch,
-            "alert-rate-limit",
-            limited_title,
-            Rule::new("rate-limit-escolas", limited_title, Arc::new(limited), Comparison::AtLeast, 1.0, RuleWindow::Consecutive { count: 3 }),
-        )?
-        .note("Metrics cannot tell consecutive requests apart: the rule fires when /v1/escolas answered 429 in 3 evaluations in a row."),
+        Alert {
+            step: "alert-latency-p95",
+            rule: Rule::new(
+                "latency-p95",
+                p95_title,
+                Arc::new(p95),
+                Comparison::Above,
+                2.0,
+                RuleWindow::For {
+                    duration: watch.alert_for,
+                },
+            )
+            .unit("s"),
+        },
+        Alert {
+            step: "alert-5xx",
+            rule: Rule::new(
+                "error-5xx",
+                errors_title,
+                Arc::new(errors),
+                Comparison::Above,
+                1.0,
+                RuleWindow::For {
+                    duration: watch.alert_for,
+                },
+            )
+            .unit("%"),
+        },
+        Alert {
+            step: "alert-rate-limit",
+            rule: Rule::new(
+                "rate-limit-escolas",
+                limited_title,
+                Arc::new(limited),
+                Comparison::AtLeast,
+                1.0,
+                RuleWindow::Consecutive { count: 3 },
+            ),
+        },
+    ])
+}
+
+/// The three alerts as watch steps.
+fn alert_steps(metrics: &MetricsConfig, watch: &WatchConfig) -> Result<[Step; 3], EscolaError> {
+    let [p95, errors, limited] = alerts(metrics, watch)?;
+    let step = |a: Alert| {
+        let title = a.rule.title.clone();
+        alert(watch, a.step, &title, a.rule)
+    };
+    Ok([
+        step(p95)?,
+        step(errors)?,
+        step(limited)?.note("Metrics cannot tell consecutive requests apart: the rule fires when /v1/escolas answered 429 in 3 evaluations in a row."),
     ])
 }
 

@@ -1,6 +1,7 @@
 //! One module per subcommand, plus what they share: loading the runbook,
 //! the environment and the secrets from arguments.
 
+pub mod alerts;
 pub mod check;
 pub mod compare;
 pub mod import;
