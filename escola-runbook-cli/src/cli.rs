@@ -125,6 +125,8 @@ pub enum Command {
     ExportRunbook(ExportRunbookArgs),
     /// Write the runbook's alert rules (or a rules file's) as Prometheus alerting rules.
     ExportAlerts(ExportAlertsArgs),
+    /// Write the runbook's recommended panels as a Grafana dashboard (JSON).
+    ExportDashboard(ExportDashboardArgs),
     /// Run an HTTP smoke suite (native, or a Postman v2.1 collection) against a base URL.
     ///
     /// Exit codes: 0 every assertion passed, 1 one failed (or was not
@@ -526,6 +528,20 @@ pub struct ExportAlertsArgs {
     /// runbook's alerts.
     #[arg(long, value_name = "FILE")]
     pub rules: Option<PathBuf>,
+    /// Write to this file instead of stdout.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// `export-dashboard`.
+#[derive(Debug, Args)]
+pub struct ExportDashboardArgs {
+    /// SQL condition selecting the pending rows of `sync_mutations`.
+    #[arg(long, value_name = "SQL", default_value = "status = 'pending'")]
+    pub pending_where: String,
+    /// The most pending rows accepted, drawn as a line on the backlog panel.
+    #[arg(long, value_name = "N")]
+    pub backlog_limit: Option<f64>,
     /// Write to this file instead of stdout.
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,

@@ -25,6 +25,7 @@ pub fn execute(command: Command, redactor: &Redactor) -> Result<i32, CliError> {
             Command::Import(args) => cmd::import::import(args),
             Command::ExportRunbook(args) => cmd::import::export_runbook(args),
             Command::ExportAlerts(args) => cmd::alerts::export(args),
+            Command::ExportDashboard(args) => cmd::alerts::export_dashboard(args),
             Command::Smoke(args) => cmd::smoke::run(args, redactor).await,
             Command::Metrics(args) => cmd::metrics::run(args, redactor).await,
             Command::Compare(args) => cmd::compare::run(args, redactor).await,

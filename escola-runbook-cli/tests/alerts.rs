@@ -129,3 +129,99 @@ n = 5
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("bad.toml"));
 }
+
+#[test]
+fn the_recommended_panels_are_a_grafana_dashboard_with_the_alerts_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = export_dashboard(dir.path(), &["--backlog-limit", "500", "-o", "escola.json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let d: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("escola.json")).unwrap())
+            .unwrap();
+    // The parts of Grafana's dashboard model an import relies on.
+    assert!(d["schemaVersion"].as_u64().unwrap() >= 36);
+    assert_eq!(d["uid"], "escola-runbook");
+    let variables: Vec<&str> = d["templating"]["list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            assert_eq!(v["type"], "datasource");
+            v["name"].as_str().unwrap()
+        })
+        .collect();
+    assert_eq!(variables, ["prometheus", "mysql"]);
+    let panels = d["panels"].as_array().unwrap();
+    assert_eq!(panels.len(), 3);
+    let mut ids = std::collections::BTreeSet::new();
+    let mut cells = std::collections::BTreeSet::new();
+    for p in panels {
+        assert_eq!(p["type"], "timeseries");
+        assert!(ids.insert(p["id"].as_u64().unwrap()), "duplicate panel id");
+        let g = &p["gridPos"];
+        let (x, y, w, h) = (
+            g["x"].as_u64().unwrap(),
+            g["y"].as_u64().unwrap(),
+            g["w"].as_u64().unwrap(),
+            g["h"].as_u64().unwrap(),
+        );
+        assert!(x + w <= 24 && w > 0 && h > 0);
+        assert!(cells.insert((x, y)), "overlapping panels");
+        let source = p["datasource"]["uid"].as_str().unwrap();
+        assert!(
+            source == "${prometheus}" || source == "${mysql}",
+            "{source}"
+        );
+        let steps = p["fieldConfig"]["defaults"]["thresholds"]["steps"]
+            .as_array()
+            .unwrap();
+        assert!(steps[0]["value"].is_null(), "the base step has no value");
+        for t in p["targets"].as_array().unwrap() {
+            assert!(t["refId"].is_string());
+            assert!(t["expr"].is_string() || t["rawSql"].is_string());
+        }
+    }
+    let latency = &panels[0];
+    assert_eq!(latency["fieldConfig"]["defaults"]["unit"], "s");
+    let legends: Vec<&str> = latency["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["legendFormat"].as_str().unwrap())
+        .collect();
+    assert_eq!(legends, ["P50", "P95", "P99"]);
+    assert!(latency["targets"][1]["expr"].as_str().unwrap().starts_with(
+        "histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket[5m])))"
+    ));
+    assert_eq!(
+        latency["fieldConfig"]["defaults"]["thresholds"]["steps"][1]["value"],
+        2.0
+    );
+    assert_eq!(
+        panels[1]["fieldConfig"]["defaults"]["thresholds"]["steps"][1]["value"],
+        1.0
+    );
+    let backlog = &panels[2];
+    assert_eq!(
+        backlog["targets"][0]["rawSql"],
+        "SELECT NOW() AS time, COUNT(*) AS pending FROM sync_mutations WHERE status = 'pending'"
+    );
+    assert_eq!(
+        backlog["fieldConfig"]["defaults"]["thresholds"]["steps"][1]["value"],
+        500.0
+    );
+}
+
+fn export_dashboard(dir: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_escola-runbook"))
+        .arg("export-dashboard")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}

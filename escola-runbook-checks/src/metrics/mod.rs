@@ -24,6 +24,7 @@ pub mod bytes;
 pub mod checks;
 pub mod compare;
 pub mod compute;
+pub mod dashboard;
 pub mod parse;
 pub mod probe;
 pub mod rule_probe;

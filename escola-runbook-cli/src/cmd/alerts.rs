@@ -1,12 +1,13 @@
-//! `escola-runbook export-alerts`: the alert rules as a Prometheus rule file.
+//! `escola-runbook export-alerts` and `export-dashboard`: what the run
+//! watches, for the Prometheus and Grafana the team keeps after it.
 
-use escola_runbook_checks::escola::{self, MetricsConfig, WatchConfig};
+use escola_runbook_checks::escola::{self, BacklogPanel, MetricsConfig, WatchConfig};
 use escola_runbook_core::alerting::{self, WatchedRule};
 use escola_runbook_core::exit;
 use escola_runbook_core::formats::rules_file::Rules;
 
 use super::import::write_out;
-use crate::cli::ExportAlertsArgs;
+use crate::cli::{ExportAlertsArgs, ExportDashboardArgs};
 use crate::error::CliError;
 
 /// The step id `watch --rules` gives its rules; their alerts carry it.
@@ -54,5 +55,20 @@ pub fn export(args: ExportAlertsArgs) -> Result<i32, CliError> {
     }
     let text = alerting::rule_file("escola-runbook", interval, &source, &alerts);
     write_out(args.output.as_deref(), &text)?;
+    Ok(exit::SUCCESS)
+}
+
+pub fn export_dashboard(args: ExportDashboardArgs) -> Result<i32, CliError> {
+    let dashboard = escola::dashboard(
+        &MetricsConfig::default(),
+        &WatchConfig::default(),
+        &BacklogPanel {
+            pending_where: args.pending_where,
+            limit: args.backlog_limit,
+        },
+    )?;
+    let text =
+        serde_json::to_string_pretty(&dashboard.to_grafana()).map_err(CliError::render("JSON"))?;
+    write_out(args.output.as_deref(), &format!("{text}\n"))?;
     Ok(exit::SUCCESS)
 }
