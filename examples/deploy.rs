@@ -11,6 +11,11 @@
 //!   after the deploy. The alert watches run for real, time-compressed (said
 //!   on screen): "P95 > 2s" fires, the rollback phase is rehearsed, exit 3,
 //!   and the report holds the latency chart.
+//! - `-- --fault latency-doubled`: the API has a realistic spread of
+//!   latencies (P95 about 0.23 s) and turns twice as slow after the deploy,
+//!   still far below the runbook's 2 s: every fixed limit holds, and the
+//!   before/after judge (`panel-latency`) says in one line that the release
+//!   is slower than before.
 //! - `-- --fault errors` (or another name of
 //!   `escola_runbook_testkit::FAULT_NAMES`): the API is broken from the
 //!   start. With `errors`, `slow`, `no-trace-id`, `ignore-if-match` or
@@ -24,6 +29,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use escola_runbook_checks::escola::{self, EscolaConfig, WatchConfig};
+use escola_runbook_checks::metrics::Window;
 use escola_runbook_core::report::{LineReporter, write_reports};
 use escola_runbook_core::{
     Environment, Event, Executor, Observer, PreapprovedConfirmer, RunOptions, RunRecord, Secret,
@@ -32,19 +38,33 @@ use escola_runbook_core::{
 use escola_runbook_testkit::{FAULT_NAMES, Faults, Simulator, SimulatorConfig};
 
 /// Turns the API slow when the extended monitoring starts: the deploy
-/// "went out" with a latency regression.
-struct SlowAfterDeploy(Faults);
+/// "went out" with a latency regression — past the runbook's limit
+/// (`latency`), or twice as slow but below it (`latency-doubled`).
+struct SlowAfterDeploy {
+    faults: Faults,
+    doubled: bool,
+}
 
 impl Observer for SlowAfterDeploy {
     fn on_event(&self, event: &Event) {
         if let Event::PhaseStarted { phase, .. } = event {
             if phase == "monitoring" {
-                self.0.set_latency(Duration::from_millis(2500));
-                eprintln!("(example) the new release is slow: every request now takes 2.5 s");
+                if self.doubled {
+                    self.faults.set_latency_spread(TYPICAL_LATENCY * 2);
+                    eprintln!(
+                        "(example) the new release is twice as slow: P95 from about 0.23 s to 0.46 s, still below the runbook's 2 s"
+                    );
+                } else {
+                    self.faults.set_latency(Duration::from_millis(2500));
+                    eprintln!("(example) the new release is slow: every request now takes 2.5 s");
+                }
             }
         }
     }
 }
+
+/// The typical latency of the API with `latency-doubled`, before the deploy.
+const TYPICAL_LATENCY: Duration = Duration::from_millis(120);
 
 /// Runs the built-in runbook as a dry-run against `api`, with `fault`
 /// (`latency`, or a name of `escola_runbook_testkit::FAULT_NAMES`) switched
@@ -56,10 +76,14 @@ pub async fn deploy<W: Write + Send + 'static>(
     root: &Path,
     log: W,
 ) -> Result<RunRecord, Box<dyn std::error::Error>> {
-    let slow_after_deploy = fault == Some(LATENCY_AFTER_DEPLOY);
+    let doubled = fault == Some(LATENCY_DOUBLED);
+    let slow_after_deploy = fault == Some(LATENCY_AFTER_DEPLOY) || doubled;
     if let Some(name) = fault.filter(|_| !slow_after_deploy) {
         api.faults().apply_named(name).await?;
         eprintln!("fault `{name}` switched on");
+    }
+    if doubled {
+        api.faults().set_latency_spread(TYPICAL_LATENCY);
     }
     // The simulator's URL runs the smoke tests, and its metrics token turns
     // the metrics steps and the alert watches into checks of its /metrics:
@@ -71,6 +95,10 @@ pub async fn deploy<W: Write + Send + 'static>(
         Secret::new(api.metrics_token()),
     );
     let mut config = EscolaConfig::from_settings(".".into(), &environment, &secrets);
+    if let Some(metrics) = config.metrics.as_mut() {
+        // The latency judge compares the first seconds after the deploy.
+        metrics.judge_window = Window::Last(JUDGE_WINDOW);
+    }
     if slow_after_deploy {
         config.watch = WatchConfig {
             interval: Duration::from_millis(500),
@@ -103,8 +131,9 @@ pub async fn deploy<W: Write + Send + 'static>(
         })
         .collect();
     // A fault may keep the traffic out (`down`): wait for it only so long.
+    // The latency judge wants a baseline of a few hundred requests.
     let warm_up = tokio::time::timeout(TRAFFIC_WAIT, async {
-        while api.requests_served() < 60 {
+        while api.requests_served() < BASELINE_TRAFFIC {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     });
@@ -128,7 +157,10 @@ pub async fn deploy<W: Write + Send + 'static>(
         .observer(Arc::new(LineReporter::new(log)))
         .run_root(root);
     if slow_after_deploy {
-        executor = executor.observer(Arc::new(SlowAfterDeploy(api.faults().clone())));
+        executor = executor.observer(Arc::new(SlowAfterDeploy {
+            faults: api.faults().clone(),
+            doubled,
+        }));
     }
     let record = executor.run().await;
     for user in users {
@@ -142,8 +174,18 @@ pub async fn deploy<W: Write + Send + 'static>(
     Ok(record)
 }
 
-/// The fault the example itself adds: a slow release after the deploy.
+/// The faults the example itself adds: a slow release after the deploy,
+/// past the limit or twice as slow below it.
 const LATENCY_AFTER_DEPLOY: &str = "latency";
+const LATENCY_DOUBLED: &str = "latency-doubled";
+
+/// The window after the deploy the latency judge reads here (the runbook's
+/// is 5 minutes).
+const JUDGE_WINDOW: Duration = Duration::from_secs(5);
+
+/// Requests the API serves before the run, so the baseline has enough to
+/// compare with.
+const BASELINE_TRAFFIC: u64 = 400;
 
 /// How long the users' traffic may take to reach the API before the run.
 const TRAFFIC_WAIT: Duration = Duration::from_secs(10);
@@ -155,13 +197,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         [] => None,
         [flag, name]
             if flag == "--fault"
-                && (name == LATENCY_AFTER_DEPLOY || FAULT_NAMES.contains(&name.as_str())) =>
+                && (name == LATENCY_AFTER_DEPLOY
+                    || name == LATENCY_DOUBLED
+                    || FAULT_NAMES.contains(&name.as_str())) =>
         {
             Some(name.as_str())
         }
         _ => {
             eprintln!(
-                "usage: cargo run --example deploy [-- --fault {LATENCY_AFTER_DEPLOY}|{}]",
+                "usage: cargo run --example deploy [-- --fault {LATENCY_AFTER_DEPLOY}|{LATENCY_DOUBLED}|{}]",
                 FAULT_NAMES.join("|")
             );
             std::process::exit(escola_runbook_core::exit::USAGE);

@@ -80,3 +80,32 @@ async fn an_api_that_ignores_if_match_fails_the_smoke_step_and_rolls_back() {
     );
     api.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_twice_as_slow_holds_every_fixed_limit_and_fails_the_judge() {
+    let (api, record, root) = run(Some("latency-doubled")).await;
+    let judge = step(&record, "panel-latency");
+    let outcome = judge.outcome.as_ref().unwrap();
+    assert_eq!(judge.status(), Status::Failed, "{outcome:#?}");
+    assert!(
+        outcome
+            .summary
+            .contains("after slower than before with probability")
+            && outcome.summary.ends_with("): regressed"),
+        "{}",
+        outcome.summary
+    );
+    for alert in ["alert-latency-p95", "alert-5xx", "alert-rate-limit"] {
+        assert_eq!(step(&record, alert).status(), Status::Passed, "{alert}");
+    }
+    // Advisory: the fixed limits decide a rollback, and they held.
+    assert!(record.rollback.is_none());
+    assert_eq!(record.exit_code, Some(exit::SUCCESS));
+    let dir = escola_runbook_core::run_directory(root.path(), &record.run.run_id);
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(
+        md.contains(&outcome.summary),
+        "the report says why in one line"
+    );
+    api.shutdown().await;
+}

@@ -203,7 +203,7 @@ async fn observe(State(st): State<Arc<AppState>>, mut req: Request, next: Next) 
         r
     } else {
         if api {
-            let latency = st.faults.latency();
+            let latency = st.faults.next_latency();
             if !latency.is_zero() {
                 tokio::time::sleep(latency).await;
             }

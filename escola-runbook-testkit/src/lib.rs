@@ -134,6 +134,10 @@ impl std::fmt::Debug for Faults {
         f.debug_struct("Faults")
             .field("error_rate", &self.error_rate())
             .field("latency", &self.latency())
+            .field(
+                "latency_spread_ms",
+                &self.inner.spread_ms.load(Ordering::Relaxed),
+            )
             .field("down", &*self.down_tx.borrow())
             .field(
                 "drop_trace_id_on_errors",
@@ -184,6 +188,18 @@ impl Faults {
     /// The added latency in force.
     pub fn latency(&self) -> Duration {
         self.inner.latency()
+    }
+
+    /// Gives API requests a realistic spread of latencies around `typical`
+    /// (from 0.4× to 2.5×, P95 about 1.9×, the same sequence every time),
+    /// on top of any added latency; zero turns it off. Doubling `typical`
+    /// doubles every quantile: a release twice as slow that every fixed
+    /// limit above 2 × P95 misses.
+    pub fn set_latency_spread(&self, typical: Duration) {
+        self.inner.spread_ms.store(
+            u64::try_from(typical.as_millis()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
     }
 
     /// Takes the server down (the port is closed: connections are refused)
@@ -258,6 +274,7 @@ impl Faults {
     pub async fn reset(&self) -> Result<(), SimulatorError> {
         self.set_error_rate(0.0);
         self.set_latency(Duration::ZERO);
+        self.set_latency_spread(Duration::ZERO);
         self.set_drop_trace_id_on_errors(false);
         self.set_ignore_if_match(false);
         self.set_wrong_metrics_auth(false);

@@ -41,7 +41,7 @@ use crate::log_scan::{LogScanParams, UtcOffset};
 use crate::metrics::Window;
 use crate::metrics::checks::params as metrics_params;
 use crate::metrics::checks::{
-    BaselineParams, DEFAULT_COUNTER, DEFAULT_HISTOGRAM, EndpointParams, SourceConfig,
+    BaselineParams, CompareParams, DEFAULT_COUNTER, DEFAULT_HISTOGRAM, EndpointParams, SourceConfig,
 };
 use crate::metrics::compute::StatusMatcher;
 use crate::metrics::dashboard::{Dashboard, Panel, Query};
@@ -213,6 +213,16 @@ pub struct MetricsConfig {
     /// Fewer requests than this in the window: the baseline is `no_data`.
     #[serde(default = "metrics_params::baseline_min_requests")]
     pub baseline_min_requests: f64,
+    /// The window after the deploy the before/after latency judge reads
+    /// (`panel-latency`): a duration such as `5m` (two scrapes that far
+    /// apart), or `cumulative` when the new release's process started with
+    /// the deploy.
+    #[serde(default = "default_judge_window")]
+    pub judge_window: Window,
+}
+
+fn default_judge_window() -> Window {
+    CompareParams::new(SourceConfig::scrape()).window
 }
 
 fn default_metrics_token() -> String {
@@ -226,12 +236,17 @@ impl Default for MetricsConfig {
             token_secret: default_metrics_token(),
             baseline_window: metrics_params::cumulative(),
             baseline_min_requests: metrics_params::baseline_min_requests(),
+            judge_window: default_judge_window(),
         }
     }
 }
 
-/// The baseline check and the endpoint check.
-type MetricsChecks = (Arc<dyn Check>, Arc<dyn Check>);
+/// The metrics steps' checks.
+struct MetricsChecks {
+    baseline: Arc<dyn Check>,
+    endpoint: Arc<dyn Check>,
+    judge: Arc<dyn Check>,
+}
 
 impl MetricsConfig {
     fn source(&self) -> SourceConfig {
@@ -242,8 +257,8 @@ impl MetricsConfig {
         }
     }
 
-    /// The two checks, built from their parameter structs: baseline and
-    /// endpoint.
+    /// The checks, built from their parameter structs: the baseline, the
+    /// endpoint, and the before/after judge of the latency.
     fn checks(&self) -> Result<MetricsChecks, ParamsError> {
         let baseline = BaselineParams {
             window: self.baseline_window,
@@ -257,7 +272,16 @@ impl MetricsConfig {
             reject_anonymous: false,
         }
         .build()?;
-        Ok((baseline, endpoint))
+        let judge = CompareParams {
+            window: self.judge_window,
+            ..CompareParams::new(self.source())
+        }
+        .build()?;
+        Ok(MetricsChecks {
+            baseline,
+            endpoint,
+            judge,
+        })
     }
 }
 
@@ -674,6 +698,32 @@ fn metrics_step(id: &str, title: &str, check: Option<Arc<dyn Check>>) -> Step {
     }
 }
 
+/// The latency panel: with the metrics configured, the before/after judge
+/// reads it — the window after the deploy against the pre-deploy baseline.
+/// Advisory: it tells a release slower than before, which no fixed limit
+/// may catch, and leaves the rollback to the limits and to the operator.
+fn latency_panel(judge: Option<Arc<dyn Check>>, config: &EscolaConfig) -> Step {
+    let title =
+        "`Escolas > Latência (P50/P95/P99)` usando histograma `http_request_duration_seconds`.";
+    match judge {
+        Some(judge) => {
+            let window = config
+                .metrics
+                .as_ref()
+                .and_then(|m| match m.judge_window {
+                    Window::Last(d) => Some(d),
+                    Window::Cumulative => None,
+                })
+                .unwrap_or_default();
+            Step::check_arc("panel-latency", title, judge)
+                .timeout(window + METRICS_STEP_TIMEOUT)
+                .advisory()
+                .note("Automated: the latency after the deploy against the pre-deploy baseline (metrics-compare, Mann-Whitney); advisory, the alerts' limits decide a rollback.")
+        }
+        None => Step::manual("panel-latency", title),
+    }
+}
+
 /// A check step when `check` is set, the manual step otherwise.
 fn automated(id: &str, title: &str, check: Option<Arc<dyn Check>>) -> Step {
     match check {
@@ -923,14 +973,14 @@ pub fn runbook_file(config: &EscolaConfig) -> Result<(RunbookFile, Vec<String>),
 /// The built-in runbook.
 pub fn runbook(config: &EscolaConfig) -> Result<Runbook, EscolaError> {
     let auto = config.automations()?;
-    let (metrics_baseline, metrics_endpoint) = match config
+    let (metrics_baseline, metrics_endpoint, latency_judge) = match config
         .metrics
         .as_ref()
         .map(MetricsConfig::checks)
         .transpose()?
     {
-        Some((baseline, endpoint)) => (Some(baseline), Some(endpoint)),
-        None => (None, None),
+        Some(c) => (Some(c.baseline), Some(c.endpoint), Some(c.judge)),
+        None => (None, None, None),
     };
     let cmd = |line: &str, timeout: Duration| {
         CommandCheck::shell(line)
@@ -1097,15 +1147,21 @@ pub fn runbook(config: &EscolaConfig) -> Result<Runbook, EscolaError> {
     let panels = "Painéis recomendados";
     let alerts = "Alertas sugeridos";
     let monitoring = Phase::watch("monitoring", "Monitoramento Estendido (30 min – 24h)")
+        .step(latency_panel(latency_judge, config).section(panels))
         .step(
-            Step::manual("panel-latency", "`Escolas > Latência (P50/P95/P99)` usando histograma `http_request_duration_seconds`.")
-                .section(panels),
+            Step::manual(
+                "panel-error-rate",
+                "`Erro rate` com contador `http_requests_total{status=~\"5..\"}`",
+            )
+            .section(panels),
         )
-        .step(Step::manual("panel-error-rate", "`Erro rate` com contador `http_requests_total{status=~\"5..\"}`").section(panels))
         .step(
-            Step::manual("panel-sync-backlog", "`Sync Mutations Backlog` (consultar tabela `sync_mutations`).").section(panels),
-        )
-        ;
+            Step::manual(
+                "panel-sync-backlog",
+                "`Sync Mutations Backlog` (consultar tabela `sync_mutations`).",
+            )
+            .section(panels),
+        );
     let monitoring = match &config.metrics {
         Some(metrics) => {
             let [p95, errors, limited] = alert_steps(metrics, &config.watch)?;
