@@ -107,5 +107,86 @@ async fn a_release_twice_as_slow_holds_every_fixed_limit_and_fails_the_judge() {
         md.contains(&outcome.summary),
         "the report says why in one line"
     );
+    the_page_renders_with_its_charts(&dir.join("report.html"), 3);
     api.shutdown().await;
+}
+
+/// `report.html` as a person sees it, in Debian's headless Chromium: the
+/// screenshot is not blank, and the rendered page holds `charts` charts and
+/// the checklist. Without Chromium: skipped with a reason, except under
+/// `ESCOLA_REQUIRE_SERVICES=1`.
+fn the_page_renders_with_its_charts(page: &std::path::Path, charts: usize) {
+    let chromium = ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find(|c| {
+            std::process::Command::new(c)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        });
+    let Some(chromium) = chromium else {
+        let reason = "no Chromium on PATH (apt-get install -y chromium)";
+        if std::env::var("ESCOLA_REQUIRE_SERVICES").as_deref() == Ok("1") {
+            panic!("ESCOLA_REQUIRE_SERVICES=1 but {reason}");
+        }
+        eprintln!("browser check skipped: {reason}");
+        return;
+    };
+    let out = tempfile::tempdir().unwrap();
+    let profile = out.path().join("profile");
+    let headless = |extra: &[&str]| {
+        std::process::Command::new(chromium)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+            ])
+            .arg(format!("--user-data-dir={}", profile.display()))
+            .args(extra)
+            .arg(format!("file://{}", page.display()))
+            .output()
+            .unwrap()
+    };
+    let dom = headless(&["--dump-dom"]);
+    assert!(
+        dom.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dom.stderr)
+    );
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    assert_eq!(
+        dom.matches("<svg").count(),
+        charts,
+        "charts in the rendered page"
+    );
+    assert!(dom.contains("Latência (P50/P95/P99)"), "the checklist");
+    let shot = out.path().join("page.png");
+    let taken = headless(&[
+        &format!("--screenshot={}", shot.display()),
+        "--window-size=1280,2400",
+        "--hide-scrollbars",
+    ]);
+    assert!(
+        taken.status.success(),
+        "{}",
+        String::from_utf8_lossy(&taken.stderr)
+    );
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&shot).unwrap()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut pixels = vec![0; reader.output_buffer_size().unwrap()];
+    let frame = reader.next_frame(&mut pixels).unwrap();
+    let bytes = &pixels[..frame.buffer_size()];
+    let channels = frame.color_type.samples();
+    let background = &bytes[..channels];
+    let painted = bytes
+        .chunks(channels)
+        .filter(|px| px != &background)
+        .count();
+    let share = painted as f64 / (bytes.len() / channels) as f64;
+    assert!(
+        share > 0.02,
+        "the screenshot is blank: {:.2}% painted",
+        share * 100.0
+    );
 }

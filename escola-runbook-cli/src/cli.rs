@@ -460,6 +460,8 @@ pub enum ReportFormat {
     Json,
     /// JUnit XML for CI dashboards.
     Junit,
+    /// One self-contained HTML page, the charts inline.
+    Html,
 }
 
 /// `report`.

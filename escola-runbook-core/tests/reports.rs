@@ -117,7 +117,14 @@ async fn reports_from_the_journal_equal_reports_from_the_live_record() {
         report::render_markdown(&record)
     );
     let written = report::write_reports(&record, &dir.path().join("run-1")).unwrap();
-    assert_eq!(written.len(), 3);
+    let names: Vec<_> = written
+        .iter()
+        .filter_map(|p| p.file_name()?.to_str())
+        .collect();
+    assert_eq!(
+        names,
+        ["report.md", "report.json", "junit.xml", "report.html"]
+    );
     assert!(written.iter().all(|p| p.is_file()));
 }
 
@@ -178,5 +185,69 @@ fn an_empty_or_foreign_journal_is_refused() {
     assert_eq!(
         RunRecord::from_events(&events).unwrap_err().to_string(),
         "the record does not begin with run_started (found phase_started); it is not a run journal"
+    );
+}
+
+/// A run whose evidence carries markup from outside and whose watch
+/// measured a series.
+async fn run_with_a_chart(root: &std::path::Path) -> RunRecord {
+    let watched = Outcome::passed("1 rules held for 1m")
+        .with_evidence(
+            "body",
+            "<script>alert('pwned')</script><img src=x onerror=alert(1)>",
+        )
+        .with_series(Series {
+            name: "latency-p95".into(),
+            unit: Some("s".into()),
+            limit: Some(2.0),
+            points: (0..60)
+                .map(|i| [f64::from(i), 0.2 + f64::from(i % 7) / 20.0])
+                .collect(),
+        });
+    let runbook = Runbook::builder("Escola Connect API — Runbook de Deploy")
+        .phase(
+            Phase::watch("monitoring", "Monitoramento Estendido").step(Step::check(
+                "alert-latency-p95",
+                "`Latência P95 > 2s` por 5 minutos.",
+                Scripted::after("watch", Duration::from_secs(60), watched),
+            )),
+        )
+        .build()
+        .unwrap();
+    executor(runbook).run_root(root).run().await.unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_html_report_is_one_page_with_its_charts_and_no_markup_from_outside() {
+    let dir = tempfile::tempdir().unwrap();
+    let record = run_with_a_chart(dir.path()).await;
+    let html = report::render_html(&record).unwrap();
+    assert!(html.starts_with("<!doctype html>"));
+    assert!(
+        html.contains("Latência P95 &gt; 2s") || html.contains("Latência P95 > 2s"),
+        "{html}"
+    );
+    // The chart is in the page, not a link to fetch.
+    assert_eq!(html.matches("<svg").count(), 1, "{html}");
+    assert!(
+        html.contains("<figure id=\"plots/alert-latency-p95--latency-p95.svg\">"),
+        "{html}"
+    );
+    // Text from outside is text.
+    assert!(!html.contains("<script>"), "{html}");
+    assert!(!html.contains("<img src=x"), "{html}");
+    assert!(html.contains("&lt;script&gt;"), "{html}");
+    // Nothing to load: no remote resources (the SVG namespace is a name,
+    // not a fetch), and the page's policy forbids any.
+    for attr in ["src=\"http", "href=\"http", "url(http"] {
+        assert!(!html.contains(attr), "{attr} in {html}");
+    }
+    assert!(html.contains("Content-Security-Policy\" content=\"default-src 'none'"));
+    // The run directory gets it beside report.md.
+    let written =
+        report::write_reports(&record, &run_directory(dir.path(), &record.run.run_id)).unwrap();
+    assert!(
+        written.iter().any(|p| p.ends_with("report.html")),
+        "{written:?}"
     );
 }

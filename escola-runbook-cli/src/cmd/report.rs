@@ -17,6 +17,7 @@ pub fn run(args: ReportArgs) -> Result<i32, CliError> {
         ReportFormat::Md => Format::Markdown,
         ReportFormat::Json => Format::Json,
         ReportFormat::Junit => Format::Junit,
+        ReportFormat::Html => Format::Html,
     };
     let text = match (&args.original, format) {
         (Some(given), Format::Markdown) => {

@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use super::error::ReportError;
+#[cfg(feature = "html")]
+use super::html::render_html;
 use super::json::render_json;
 #[cfg(feature = "junit")]
 use super::junit::render_junit;
@@ -18,6 +20,8 @@ pub const REPORT_FILES: &[(&str, Format)] = &[
     ("report.json", Format::Json),
     #[cfg(feature = "junit")]
     ("junit.xml", Format::Junit),
+    #[cfg(feature = "html")]
+    ("report.html", Format::Html),
 ];
 
 /// A report format.
@@ -30,6 +34,9 @@ pub enum Format {
     /// JUnit XML.
     #[cfg(feature = "junit")]
     Junit,
+    /// One self-contained page, the plots inline.
+    #[cfg(feature = "html")]
+    Html,
 }
 
 /// Renders `record` in `format`.
@@ -39,6 +46,8 @@ pub fn render(record: &RunRecord, format: Format) -> Result<String, ReportError>
         Format::Json => render_json(record),
         #[cfg(feature = "junit")]
         Format::Junit => render_junit(record),
+        #[cfg(feature = "html")]
+        Format::Html => render_html(record),
     }
 }
 

@@ -1,13 +1,16 @@
 //! Reports rendered from a [`RunRecord`](crate::RunRecord): JSON for
 //! machines, Markdown for people (the runbook as a ticked checklist), JUnit
 //! XML for CI dashboards (feature `junit`), SVG plots of measured series
-//! (feature `plots`), and plain lines for logs.
+//! (feature `plots`), one self-contained HTML page with the plots inline
+//! (feature `html`), and plain lines for logs.
 //!
 //! Each file renders one format from the record and nothing else;
 //! `files.rs` says which files a run directory gets and writes them.
 
 mod error;
 mod files;
+#[cfg(feature = "html")]
+mod html;
 mod json;
 #[cfg(feature = "junit")]
 mod junit;
@@ -18,6 +21,8 @@ mod plot;
 
 pub use error::ReportError;
 pub use files::{Format, REPORT_FILES, render, write_reports};
+#[cfg(feature = "html")]
+pub use html::render_html;
 pub use json::render_json;
 #[cfg(feature = "junit")]
 pub use junit::render_junit;
