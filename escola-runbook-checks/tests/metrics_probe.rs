@@ -170,3 +170,38 @@ async fn a_watch_on_the_simulator_fires_and_fails_inside_the_window() {
     );
     assert!(outcome.summary.contains("% > 1%"), "{}", outcome.summary);
 }
+
+#[tokio::test]
+async fn a_latency_shift_against_the_recorded_baseline_is_measured_and_only_when_significant() {
+    use escola_runbook_checks::metrics::LatencyBaselineCheck;
+    let sim = Simulator::start(SimulatorConfig::default()).await.unwrap();
+    sim.faults().set_latency_spread(Duration::from_millis(10));
+    traffic(&sim, "/v1/escolas", 150).await;
+    let baseline = LatencyBaselineCheck::new(source()).run(&ctx(&sim)).await;
+    assert_eq!(baseline.status, Status::Passed, "{baseline:?}");
+    let key = "baseline.latency.histogram";
+    let ctx = ctx(&sim).with_value(key, baseline.values[key].clone());
+    let probe = MetricsProbe::new(source(), Measure::LatencyShift(key.into()), Duration::ZERO)
+        .min_requests(100.0);
+    assert!(matches!(probe.sample(&ctx).await, Sample::NoData { .. }));
+
+    // Twice as slow: the window's requests are slower than the baseline's.
+    sim.faults().set_latency_spread(Duration::from_millis(20));
+    traffic(&sim, "/v1/escolas", 150).await;
+    let slower = value(&probe.sample(&ctx).await);
+    assert!(slower > 0.1, "{slower}");
+
+    // As fast as before: no significant shift, so 0.
+    sim.faults().set_latency_spread(Duration::from_millis(10));
+    traffic(&sim, "/v1/escolas", 150).await;
+    assert_eq!(value(&probe.sample(&ctx).await), 0.0);
+
+    // Without a recorded baseline the probe cannot measure: an error, never 0.
+    let bare = MetricsProbe::new(source(), Measure::LatencyShift(key.into()), Duration::ZERO);
+    let plain = self::ctx(&sim);
+    bare.sample(&plain).await;
+    traffic(&sim, "/v1/escolas", 5).await;
+    assert!(matches!(bare.sample(&plain).await, Sample::Error { .. }));
+    assert_eq!(probe.promql(Duration::from_secs(15)), None, "no PromQL computes it");
+    sim.shutdown().await;
+}

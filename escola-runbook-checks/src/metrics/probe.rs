@@ -13,6 +13,7 @@ use escola_runbook_core::{Ctx, async_trait, format_duration};
 use tokio::time::Instant;
 
 use super::checks::SourceConfig;
+use super::compare::{Thresholds, compare_histograms, histogram_of_value};
 use super::compute::{Bucket, Histogram, Series, StatusMatcher, counter_delta, error_ratio};
 use super::source::{MetricsQuery, Window};
 
@@ -25,6 +26,12 @@ pub enum Measure {
     ErrorPercent(StatusMatcher),
     /// The number of requests whose status matches.
     Count(StatusMatcher),
+    /// How much slower the window's requests are than the before histogram
+    /// recorded under this value key (`baseline.latency.histogram`): the
+    /// Mann-Whitney effect minus 0.5 when the shift is significant (p below
+    /// [`Thresholds::alpha`](super::compare::Thresholds)), else 0 — so a
+    /// rule "above 0.05" fires on a release measurably slower than before.
+    LatencyShift(String),
 }
 
 /// Cumulative histograms and counters at one read.
@@ -85,6 +92,34 @@ impl MetricsProbe {
             status_label: self.status_label.clone(),
             window: Window::Cumulative,
         }
+    }
+
+    /// The requests of the window as a histogram: `after − before` per
+    /// bucket; too few of them is no data (the sample to return).
+    fn window_histogram(
+        &self,
+        before: &Snapshot,
+        current: &Snapshot,
+        span: Duration,
+        detail: &mut BTreeMap<String, String>,
+    ) -> Result<Histogram, Sample> {
+        let delta = Histogram {
+            labels: BTreeMap::new(),
+            buckets: bucket_delta(&before.buckets, &current.buckets),
+        };
+        let requests = delta.count();
+        detail.insert("requests".into(), fmt_num(requests));
+        if requests < self.min_requests {
+            return Err(Sample::NoData {
+                reason: format!(
+                    "{} requests in the last {} (fewer than {})",
+                    fmt_num(requests),
+                    format_duration(span),
+                    fmt_num(self.min_requests)
+                ),
+            });
+        }
+        Ok(delta)
     }
 
     fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
@@ -196,6 +231,10 @@ impl Probe for MetricsProbe {
                     m.pattern()
                 )
             }
+            Measure::LatencyShift(key) => format!(
+                "latency shift of {}{filter} {window} against `{key}`",
+                self.histogram
+            ),
         }
     }
 
@@ -261,6 +300,8 @@ impl Probe for MetricsProbe {
                 self.counter,
                 selector(status(m))
             ),
+            // A test against a recorded histogram: no PromQL computes it.
+            Measure::LatencyShift(_) => return None,
         })
     }
 
@@ -291,23 +332,19 @@ impl Probe for MetricsProbe {
         detail.insert("over".to_owned(), format_duration(span));
         let value = match &self.measure {
             Measure::Quantile(q) => {
-                let delta = Histogram {
-                    labels: BTreeMap::new(),
-                    buckets: bucket_delta(&before.buckets, &current.buckets),
-                };
-                let requests = delta.count();
-                detail.insert("requests".into(), fmt_num(requests));
-                if requests < self.min_requests {
-                    return Sample::NoData {
-                        reason: format!(
-                            "{} requests in the last {} (fewer than {})",
-                            fmt_num(requests),
-                            format_duration(span),
-                            fmt_num(self.min_requests)
-                        ),
-                    };
+                match self.window_histogram(&before, &current, span, &mut detail) {
+                    Ok(delta) => delta.quantile(*q).value,
+                    Err(no_data) => return no_data,
                 }
-                delta.quantile(*q).value
+            }
+            Measure::LatencyShift(key) => {
+                match self.window_histogram(&before, &current, span, &mut detail) {
+                    Ok(delta) => match latency_shift(ctx, key, &delta) {
+                        Ok(shift) => shift,
+                        Err(message) => return Sample::Error { message },
+                    },
+                    Err(no_data) => return no_data,
+                }
             }
             Measure::ErrorPercent(m) => {
                 let ratio = error_ratio(
@@ -355,4 +392,26 @@ impl Probe for MetricsProbe {
 /// A PromQL string literal.
 fn promql_string(s: &str) -> String {
     serde_json::Value::from(s).to_string()
+}
+
+/// The window's shift against the before histogram recorded under `key`:
+/// the effect minus 0.5 when significant, else 0; an error when nothing
+/// usable is recorded there.
+fn latency_shift(ctx: &Ctx, key: &str, window: &Histogram) -> Result<f64, String> {
+    let recorded = ctx
+        .value(key)
+        .map_err(|e| format!("{e}: a metrics-baseline step before the watch records it"))?;
+    let before = histogram_of_value(recorded)
+        .ok_or_else(|| format!("`{key}` is not a recorded histogram"))?;
+    let thresholds = Thresholds {
+        min_effect: 0.0,
+        min_requests: 0.0,
+        ..Thresholds::default()
+    };
+    Ok(
+        match compare_histograms(&before, window, &thresholds).test {
+            Some(t) if t.p < thresholds.alpha => t.effect - 0.5,
+            _ => 0.0,
+        },
+    )
 }

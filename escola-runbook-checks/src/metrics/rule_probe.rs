@@ -15,7 +15,8 @@ use escola_runbook_core::rules::Probe;
 use escola_runbook_core::schemars::{self, JsonSchema};
 use serde::{Deserialize, Serialize};
 
-use super::checks::{DEFAULT_TOKEN_SECRET, SourceConfig};
+use super::checks::{DEFAULT_TOKEN_SECRET, HISTOGRAM, SourceConfig, baseline_key};
+use super::compare::Thresholds;
 use super::compute::StatusMatcher;
 use super::probe::{Measure, MetricsProbe};
 use super::source::DEFAULT_MAX_BODY;
@@ -26,7 +27,8 @@ use super::source::DEFAULT_MAX_BODY;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MetricsProbeParams {
-    /// What to measure: `quantile`, `error_percent` or `count`.
+    /// What to measure: `quantile`, `error_percent`, `count` or
+    /// `latency_shift` (against the recorded baseline).
     #[serde(default)]
     pub measure: MeasureKind,
     /// The quantile measured by `quantile`, between 0 and 1.
@@ -65,6 +67,10 @@ pub enum MeasureKind {
     ErrorPercent,
     /// The number of requests whose status matches.
     Count,
+    /// How much slower the window's requests are than the baseline
+    /// `metrics-baseline` recorded: the Mann-Whitney effect minus 0.5 when
+    /// significant, else 0 (a rule `above 0.05` fires on 55% slower).
+    LatencyShift,
 }
 
 fn default_quantile() -> f64 {
@@ -116,6 +122,11 @@ impl ProbeConfig for MetricsProbeParams {
             }
             MeasureKind::ErrorPercent => (Measure::ErrorPercent(self.matcher("5..")?), 20.0),
             MeasureKind::Count => (Measure::Count(self.matcher("429")?), 0.0),
+            MeasureKind::LatencyShift => (
+                Measure::LatencyShift(baseline_key(HISTOGRAM)),
+                // Below the judge's floor the test has no power.
+                Thresholds::default().min_requests,
+            ),
         };
         let source = SourceConfig::scrape()
             .token_secret(self.token_secret)
@@ -145,7 +156,7 @@ mod tests {
 
     #[test]
     fn each_measure_builds_and_bad_values_name_their_parameter() {
-        for measure in ["quantile", "error_percent", "count"] {
+        for measure in ["quantile", "error_percent", "count", "latency_shift"] {
             assert!(
                 build(json!({"measure": measure, "window": "0"})).is_ok(),
                 "{measure}"
