@@ -101,7 +101,7 @@ pub use notice::{Delivery, NOTICE_WAIT, Notice};
 pub use notifier::{DeliveryError, Notifier};
 pub use outcome::{Evidence, Measurement, Outcome, Series, SkipReason, Status, format_duration};
 pub use outline::{Automation, PhaseOutline, RunbookOutline, StepOutline};
-pub use plan::{Plan, PlannedStep};
+pub use plan::{Automated, Plan, PlannedStep};
 pub use record::{
     BrokenLock, OUTCOME_NOT_RECORDED, PhaseRecord, RecordError, RunRecord, StepRecord,
 };
