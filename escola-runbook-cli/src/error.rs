@@ -365,6 +365,21 @@ pub enum CliError {
     /// The project file cannot be used.
     #[error("{}", project_message(.0))]
     Project(#[from] ProjectError),
+    /// The run's project file changed since it started.
+    #[error(
+        "run {run_id} started with project file {} (sha256 {recorded}); it is now {now}: restore it to resume, or start a new run",
+        path.display()
+    )]
+    ConfigChanged {
+        /// The run.
+        run_id: String,
+        /// The project file.
+        path: PathBuf,
+        /// Its hash when the run started.
+        recorded: String,
+        /// Its hash now.
+        now: String,
+    },
     /// `init` would overwrite a project file.
     #[error(
         "{} already exists; edit it, or replace it with `escola-runbook init --force`",
@@ -469,6 +484,7 @@ impl CliError {
             | CliError::Webhook { .. }
             | CliError::DbLock(_)
             | CliError::Project(_)
+            | CliError::ConfigChanged { .. }
             | CliError::ProjectExists(_) => exit::USAGE,
         }
     }

@@ -215,6 +215,23 @@ fn a_staging_environment_automates_the_readiness_checks_and_fails_on_low_coverag
         .output()
         .unwrap();
     assert_eq!(low.status.code(), Some(1), "{}", text(&low));
+
+    // The run recorded its project file: an edited one is refused on
+    // resume, the same bytes are accepted.
+    let project = dir.path().join("escola-runbook.toml");
+    let original = std::fs::read_to_string(&project).unwrap();
+    std::fs::write(&project, original.replace("min = 85", "min = 75")).unwrap();
+    let changed = bin(dir.path()).args(["resume", "--yes"]).output().unwrap();
+    assert_eq!(changed.status.code(), Some(2), "{}", text(&changed));
+    assert!(
+        text(&changed).contains("started with project file"),
+        "{}",
+        text(&changed)
+    );
+    std::fs::write(&project, &original).unwrap();
+    std::fs::write(dir.path().join("build/logs/clover.xml"), clover(95)).unwrap();
+    let resumed = bin(dir.path()).args(["resume", "--yes"]).output().unwrap();
+    assert_eq!(resumed.status.code(), Some(0), "{}", text(&resumed));
 }
 
 /// The events of the latest run's journal.

@@ -88,8 +88,8 @@ pub use ctx::{CANCEL_GRACE, Ctx, StepHost, ValueError};
 pub use deploy_lock::LockOwner;
 pub use environment::{Environment, Need};
 pub use event::{
-    Event, EventLog, InterruptedDecision, Observer, Resolution, ResumeInfo, RollbackReason,
-    RollbackWithheld, RunInfo, RunbookOrigin, SCHEMA_VERSION, Verdict,
+    ConfigFile, Event, EventLog, InterruptedDecision, Observer, Resolution, ResumeInfo,
+    RollbackReason, RollbackWithheld, RunInfo, RunbookOrigin, SCHEMA_VERSION, Verdict,
 };
 pub use executor::{Executor, RunError, RunOptions};
 pub use journal_error::JournalWriteError;

@@ -13,9 +13,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use escola_runbook_core::Secret;
 use escola_runbook_core::duration::{self, DurationError};
 use escola_runbook_core::formats::runbook_file::{self, RunbookFileError};
+use escola_runbook_core::{ConfigFile, Secret};
 use serde::{Deserialize, Deserializer};
 use sha2::{Digest, Sha256};
 
@@ -313,9 +313,10 @@ pub struct ProjectEnvironment {
     pub secrets: Vec<(&'static str, SecretSource)>,
     /// Where the commands run.
     pub app_dir: Option<PathBuf>,
+    /// The project file it came from, as a run records it.
+    pub config: ConfigFile,
     section: EnvironmentSection,
     dir: PathBuf,
-    file: PathBuf,
 }
 
 impl Project {
@@ -354,9 +355,11 @@ impl Project {
             RunbookChoice::Builtin => RunbookChoice::Builtin,
             RunbookChoice::File(path) => RunbookChoice::File(dir.join(path)),
         };
-        Ok(section
-            .clone()
-            .resolve(name, runbook, dir, self.path.clone()))
+        let config = ConfigFile {
+            path: self.path.clone(),
+            sha256: self.sha256.clone(),
+        };
+        Ok(section.clone().resolve(name, runbook, dir, config))
     }
 }
 
@@ -403,7 +406,7 @@ impl EnvironmentSection {
         name: String,
         runbook: RunbookChoice,
         dir: PathBuf,
-        file: PathBuf,
+        config: ConfigFile,
     ) -> ProjectEnvironment {
         let EnvironmentSection {
             base_url,
@@ -450,9 +453,9 @@ impl EnvironmentSection {
             settings,
             secrets,
             app_dir: app_dir.as_ref().map(|d| dir.join(d)),
+            config,
             section: self,
             dir,
-            file,
         }
     }
 }
@@ -492,7 +495,7 @@ impl ProjectEnvironment {
                     .map(duration::parse)
                     .transpose()
                     .map_err(|source| ProjectError::Duration {
-                        file: self.file.clone(),
+                        file: self.config.path.clone(),
                         environment: self.name.clone(),
                         key,
                         source,

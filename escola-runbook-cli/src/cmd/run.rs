@@ -33,9 +33,11 @@ const LOCK_LEASE: Duration = Duration::from_secs(120);
 pub async fn run(args: RunArgs, redactor: &Redactor) -> Result<i32, CliError> {
     let given = super::given(&args.runbook, redactor, None)?;
     let app_dir = given.app_dir(&args.runbook);
+    let config = given.project.as_ref().map(|p| p.config.clone());
     let loaded = super::load_given(&args.runbook, given)?;
     let mut options = super::options(&args.selection);
     options.dry_run = args.dry_run;
+    options.config = config;
     Executor::validate_selection(&loaded.runbook, &options)?;
     if !args.dry_run && !app_dir.is_dir() {
         return Err(CliError::NoAppDir(app_dir));
@@ -47,14 +49,7 @@ pub async fn resume(args: ResumeArgs, redactor: &Redactor) -> Result<i32, CliErr
     let given = super::given(&args.runbook, redactor, None)?;
     let journal = journal_to_resume(&args, &given)?;
     let (record, events) = super::read_run(&journal)?;
-    // The project file's environment is the run's own, as its name is.
-    let recorded_name = &record.run.environment.name;
-    let given = match &given.project {
-        Some(project) if &project.name != recorded_name => {
-            super::given(&args.runbook, redactor, Some(recorded_name))?
-        }
-        _ => given,
-    };
+    let given = recorded_project(&args, &record, redactor)?;
     let loaded = runbook_to_resume(&args, &record, given)?;
     let plan = ResumePlan::new(&events, &loaded.runbook).map_err(|e| match e {
         ResumeError::RunbookChanged { .. } => CliError::RunbookChanged {
@@ -106,6 +101,33 @@ pub async fn resume(args: ResumeArgs, redactor: &Redactor) -> Result<i32, CliErr
     );
     let options = RunOptions::default();
     execute(loaded, options, &args.execution, Some((plan, resolutions))).await
+}
+
+/// What the run's own project file gives (the one it recorded, unless
+/// `--config` names one), in the run's environment; a project file whose
+/// bytes changed since the run started is refused, as a changed runbook is.
+fn recorded_project(
+    args: &ResumeArgs,
+    record: &RunRecord,
+    redactor: &Redactor,
+) -> Result<Given, CliError> {
+    let recorded = record.run.config.as_ref();
+    let mut runbook = args.runbook.clone();
+    if runbook.config.is_none() {
+        runbook.config = recorded.map(|c| c.path.clone());
+    }
+    let given = super::given(&runbook, redactor, Some(&record.run.environment.name))?;
+    if let (Some(recorded), Some(now)) = (recorded, &given.project) {
+        if recorded.sha256 != now.config.sha256 {
+            return Err(CliError::ConfigChanged {
+                run_id: record.run.run_id.clone(),
+                path: now.config.path.clone(),
+                recorded: recorded.sha256.clone(),
+                now: now.config.sha256.clone(),
+            });
+        }
+    }
+    Ok(given)
 }
 
 /// The runbook `resume` names on the command line (`--runbook`,
