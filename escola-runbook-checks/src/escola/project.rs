@@ -534,52 +534,25 @@ mod tests {
     #[test]
     fn the_template_parses_back_with_every_key_set() {
         let env = template_env();
-        let EnvironmentSection {
-            base_url,
-            metrics_url,
-            metrics_token_env,
-            metrics_token_file,
-            database_url_env,
-            database_url_file,
-            webhook_url_env,
-            webhook_url_file,
-            app_dir,
-            release_dir,
-            snapshot_dir,
-            coverage,
-            ci_status,
-            docs,
-            changelog,
-            app_log,
-            cdn_purge,
-            watch,
-        } = &env.section;
-        // The `_file` alternatives are written commented out: an env var and
-        // a file for one secret would be ambiguous.
-        assert!(
-            metrics_token_file.is_none()
-                && database_url_file.is_none()
-                && webhook_url_file.is_none()
+        let settings: Vec<&str> = env.settings.iter().map(|(key, _)| *key).collect();
+        assert_eq!(settings, ["base_url", "metrics_url"]);
+        // One source per secret: the `_file` alternatives are commented out.
+        let secrets: Vec<_> = env
+            .secrets
+            .iter()
+            .map(|(name, s)| (*name, s.clone()))
+            .collect();
+        assert_eq!(
+            secrets,
+            [
+                (
+                    METRICS_TOKEN_SECRET,
+                    SecretSource::Env("METRICS_TOKEN".into())
+                ),
+                (DATABASE_SECRET, SecretSource::Env("DATABASE_URL".into())),
+                (WEBHOOK_SECRET, SecretSource::Env("SLACK_WEBHOOK".into())),
+            ]
         );
-        for (key, set) in [
-            ("base_url", base_url.is_some()),
-            ("metrics_url", metrics_url.is_some()),
-            ("metrics_token_env", metrics_token_env.is_some()),
-            ("database_url_env", database_url_env.is_some()),
-            ("webhook_url_env", webhook_url_env.is_some()),
-            ("app_dir", app_dir.is_some()),
-            ("release_dir", release_dir.is_some()),
-            ("snapshot_dir", snapshot_dir.is_some()),
-            ("coverage", coverage.is_some()),
-            ("ci_status", ci_status.is_some()),
-            ("docs", docs.is_some()),
-            ("changelog", changelog.is_some()),
-            ("app_log", app_log.is_some()),
-            ("cdn_purge", cdn_purge.is_some()),
-            ("watch", watch.is_some()),
-        ] {
-            assert!(set, "the template sets `{key}`");
-        }
         for key in [
             "metrics_token_file",
             "database_url_file",
@@ -587,10 +560,24 @@ mod tests {
         ] {
             assert!(TEMPLATE.contains(&format!("# {key} = ")), "{key}");
         }
+        assert_eq!(env.app_dir, Some(PathBuf::from("/srv/escola-connect")));
+        assert!(env.section.watch.is_some(), "the template sets `watch`");
         let config = env
             .configure(EscolaConfig::default())
             .expect("the template's durations parse");
         assert_eq!(config.release_dir, Some(PathBuf::from("/srv/deploy/.")));
+        assert_eq!(config.snapshot_dir, Path::new("/srv/deploy/snapshots"));
+        let parts = [
+            ("coverage", config.coverage.is_some()),
+            ("ci_status", config.ci_status.is_some()),
+            ("docs", config.docs.is_some()),
+            ("changelog", config.changelog.is_some()),
+            ("app_log", config.app_log.is_some()),
+            ("cdn_purge", config.cdn_purge.is_some()),
+        ];
+        for (key, set) in parts {
+            assert!(set, "the template sets `{key}`");
+        }
     }
 
     #[test]
