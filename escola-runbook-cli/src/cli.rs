@@ -264,7 +264,8 @@ pub struct RunbookArgs {
     pub app_dir: Option<PathBuf>,
 
     /// Name of the target environment, recorded in the journal and reports and part of the
-    /// deploy lock's key [default: production; for `resume`, the run's own].
+    /// deploy lock's key; with a project file, the environment it configures [default: the
+    /// project file's only environment, else production; for `resume`, the run's own].
     #[arg(long = "env", value_name = "NAME")]
     pub environment: Option<String>,
 

@@ -190,6 +190,7 @@ fn a_staging_environment_automates_the_readiness_checks_and_fails_on_low_coverag
         .unwrap();
     assert_eq!(run.status.code(), Some(0), "{}", text(&run));
     let journal = journal_of(dir.path());
+    std::fs::remove_dir_all(dir.path().join(".escola-runbook")).unwrap();
     for id in AUTOMATED {
         let finished = journal
             .iter()
@@ -208,6 +209,23 @@ fn a_staging_environment_automates_the_readiness_checks_and_fails_on_low_coverag
             .contains("90"),
         "{coverage}"
     );
+
+    // --set overrides the file: the smoke tests aim at a closed port.
+    let elsewhere = bin(dir.path())
+        .args([
+            "run",
+            "--env",
+            "staging",
+            "--dry-run",
+            "--yes",
+            "--only",
+            "smoke-tests",
+        ])
+        .args(["--set", "base_url=http://127.0.0.1:1"])
+        .output()
+        .unwrap();
+    assert_eq!(elsewhere.status.code(), Some(1), "{}", text(&elsewhere));
+    std::fs::remove_dir_all(dir.path().join(".escola-runbook")).unwrap();
 
     std::fs::write(dir.path().join("build/logs/clover.xml"), clover(80)).unwrap();
     let low = bin(dir.path())
@@ -344,5 +362,14 @@ fn project_file_mistakes_are_usage_errors_naming_the_place() {
             .find(|s| s["step"] == "smoke-tests")
             .unwrap()["automation"],
         "automated"
+    );
+    let text_plan = bin(dir.path())
+        .args(["plan", "--config", "other.toml"])
+        .output()
+        .unwrap();
+    let text_plan = text(&text_plan);
+    assert!(
+        text_plan.contains("automate: set `cdn_purge` in the project file"),
+        "{text_plan}"
     );
 }

@@ -1,5 +1,5 @@
 //! One module per subcommand, plus what they share: loading the runbook,
-//! the environment and the secrets from arguments.
+//! the environment and the secrets from the project file and arguments.
 
 pub mod check;
 pub mod import;
@@ -41,8 +41,11 @@ pub struct Loaded {
 /// What the command line and the project file give a command: the
 /// environment, the secrets, and the project file's environment if any.
 pub struct Given {
+    /// The target: the project file's settings, `--set` over them.
     pub environment: Environment,
+    /// `--secret`, then the secrets the project file names.
     pub secrets: Secrets,
+    /// The project file's environment, when a project file is read.
     pub project: Option<ProjectEnvironment>,
 }
 
