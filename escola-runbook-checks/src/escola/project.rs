@@ -36,6 +36,15 @@ pub const TEMPLATE: &str = include_str!("project_template.toml");
 /// The secrets an environment may name, by the secret's name.
 const SECRETS: [&str; 3] = [METRICS_TOKEN_SECRET, DATABASE_SECRET, WEBHOOK_SECRET];
 
+/// The steps the app's metrics automate (a URL or a token is enough).
+const METRICS_STEPS: &[&str] = &[
+    "metrics-baseline",
+    "metrics-endpoint",
+    "alert-latency-p95",
+    "alert-5xx",
+    "alert-rate-limit",
+];
+
 /// Which key of an environment section automates which manual steps of the
 /// built-in runbook (`plan` names them).
 const AUTOMATES: &[(&str, &[&str])] = &[
@@ -46,16 +55,8 @@ const AUTOMATES: &[(&str, &[&str])] = &[
     ("cdn_purge", &["cdn-purge"]),
     ("app_log", &["app-log-errors"]),
     ("base_url", &["smoke-tests"]),
-    (
-        "metrics_url",
-        &[
-            "metrics-baseline",
-            "metrics-endpoint",
-            "alert-latency-p95",
-            "alert-5xx",
-            "alert-rate-limit",
-        ],
-    ),
+    ("metrics_url", METRICS_STEPS),
+    ("metrics_token_env", METRICS_STEPS),
     (
         "database_url_env",
         &["db-snapshot", "migrations-consistent"],
