@@ -148,6 +148,8 @@ pub enum Command {
     ///
     /// Exit codes: 0 no rule would have rolled back, 3 one would have, 2 bad input.
     Replay(ReplayArgs),
+    /// Write a commented project file (escola-runbook.toml) for the built-in runbook.
+    Init(InitArgs),
     /// Database snapshots: create, verify, restore, list.
     #[command(subcommand)]
     Snapshot(SnapshotCommand),
@@ -261,13 +263,19 @@ pub struct SnapshotListArgs {
 /// Which runbook, against which environment.
 #[derive(Debug, Args, Clone)]
 pub struct RunbookArgs {
+    /// The project file naming the runbook and its environments [default:
+    /// ./escola-runbook.toml if present; see `init`].
+    #[arg(long = "config", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
     /// The application checkout where the runbook's commands run [default: .; for `resume`,
     /// the run's own].
     #[arg(long, value_name = "DIR")]
     pub app_dir: Option<PathBuf>,
 
     /// Name of the target environment, recorded in the journal and reports and part of the
-    /// deploy lock's key [default: production; for `resume`, the run's own].
+    /// deploy lock's key; with a project file, the environment it configures [default: the
+    /// project file's only environment, else production; for `resume`, the run's own].
     #[arg(long = "env", value_name = "NAME")]
     pub environment: Option<String>,
 
@@ -305,13 +313,6 @@ pub struct PhaseLevelArg {
     /// headings at that level or above are phases, deeper ones sections.
     #[arg(long = "phase-level", value_name = "N", requires = "markdown")]
     pub phase_level: Option<PhaseLevel>,
-}
-
-impl RunbookArgs {
-    /// `--app-dir`, else the current directory.
-    pub fn app_dir(&self) -> PathBuf {
-        self.app_dir.clone().unwrap_or_else(|| PathBuf::from("."))
-    }
 }
 
 /// Which part of the runbook.
@@ -510,6 +511,17 @@ pub struct ImportArgs {
     /// How the phases are found.
     #[command(flatten)]
     pub phases: PhaseLevelArg,
+}
+
+/// `init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Where to write it.
+    #[arg(long, short = 'o', value_name = "FILE", default_value = escola_runbook_checks::escola::project::FILE_NAME)]
+    pub output: PathBuf,
+    /// Replace an existing file.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `export-runbook`.

@@ -31,6 +31,7 @@ pub fn execute(command: Command, redactor: &Redactor) -> Result<i32, CliError> {
             Command::Compare(args) => cmd::compare::run(args, redactor).await,
             Command::Watch(args) => cmd::watch::watch(args, redactor).await,
             Command::Replay(args) => cmd::watch::replay(args),
+            Command::Init(args) => cmd::init::run(&args),
             Command::Snapshot(args) => cmd::snapshot::run(args, redactor).await,
         }
     });

@@ -12,6 +12,7 @@
 use std::path::PathBuf;
 
 use escola_runbook_checks::db::{ConnectError, RestoreError, SnapshotError, VerifyError};
+use escola_runbook_checks::escola::project::ProjectError;
 use escola_runbook_checks::escola::{self, EscolaError};
 use escola_runbook_checks::metrics::compute::MatcherError;
 use escola_runbook_checks::notify::WebhookError;
@@ -378,6 +379,38 @@ pub enum CliError {
     /// The async runtime could not start.
     #[error("cannot start the async runtime: {0}")]
     Runtime(#[source] std::io::Error),
+    /// The project file cannot be used.
+    #[error("{}", project_message(.0))]
+    Project(#[from] ProjectError),
+    /// The run's project file changed since it started.
+    #[error(
+        "run {run_id} started with project file {} (sha256 {recorded}); it is now {now}: restore it to resume, or start a new run",
+        path.display()
+    )]
+    ConfigChanged {
+        /// The run.
+        run_id: String,
+        /// The project file.
+        path: PathBuf,
+        /// Its hash when the run started.
+        recorded: String,
+        /// Its hash now.
+        now: String,
+    },
+    /// `init` would overwrite a project file.
+    #[error(
+        "{} already exists; edit it, or replace it with `escola-runbook init --force`",
+        .0.display()
+    )]
+    ProjectExists(PathBuf),
+}
+
+/// A project-file error, with the flag that picks another environment.
+fn project_message(e: &ProjectError) -> String {
+    match e {
+        ProjectError::NoEnvironment { .. } => format!("{e}; pick one with --env NAME"),
+        _ => e.to_string(),
+    }
 }
 
 impl CliError {
@@ -468,7 +501,10 @@ impl CliError {
             | CliError::ListSnapshots { .. }
             | CliError::Matcher(_)
             | CliError::Webhook { .. }
-            | CliError::DbLock(_) => exit::USAGE,
+            | CliError::DbLock(_)
+            | CliError::Project(_)
+            | CliError::ConfigChanged { .. }
+            | CliError::ProjectExists(_) => exit::USAGE,
         }
     }
 }

@@ -53,6 +53,21 @@ pub struct RunInfo {
     /// embedder did not say ([`crate::RunOptions::source`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<RunbookOrigin>,
+    /// The configuration file the run was started with (a project file),
+    /// so `resume` reads the same one or refuses a changed one; absent
+    /// when there was none ([`crate::RunOptions::config`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<ConfigFile>,
+}
+
+/// A configuration file as a run read it: where, and the sha256 of its
+/// bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigFile {
+    /// Absolute path.
+    pub path: PathBuf,
+    /// sha256 (hex) of the bytes read.
+    pub sha256: String,
 }
 
 /// Where a run's runbook came from: the file and the sha256 of its bytes,

@@ -90,8 +90,8 @@ pub use ctx::{CANCEL_GRACE, Ctx, StepHost, ValueError};
 pub use deploy_lock::LockOwner;
 pub use environment::{Environment, Need};
 pub use event::{
-    Event, EventLog, InterruptedDecision, Observer, Resolution, ResumeInfo, RollbackReason,
-    RollbackWithheld, RunInfo, RunbookOrigin, SCHEMA_VERSION, Verdict,
+    ConfigFile, Event, EventLog, InterruptedDecision, Observer, Resolution, ResumeInfo,
+    RollbackReason, RollbackWithheld, RunInfo, RunbookOrigin, SCHEMA_VERSION, Verdict,
 };
 pub use executor::{Executor, RunError, RunOptions};
 pub use journal_error::JournalWriteError;
@@ -103,7 +103,7 @@ pub use notice::{Delivery, NOTICE_WAIT, Notice};
 pub use notifier::{DeliveryError, Notifier};
 pub use outcome::{Evidence, Measurement, Outcome, Series, SkipReason, Status, format_duration};
 pub use outline::{Automation, PhaseOutline, RunbookOutline, StepOutline};
-pub use plan::{Plan, PlannedStep};
+pub use plan::{Automated, Plan, PlannedStep};
 pub use record::{
     BrokenLock, OUTCOME_NOT_RECORDED, PhaseRecord, RecordError, RunRecord, StepRecord,
 };

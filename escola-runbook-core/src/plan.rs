@@ -26,6 +26,24 @@ pub struct PlannedStep {
     /// What a rollback does to it, once it has completed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_rollback: Option<String>,
+    /// `automated` (a check or action runs it) or `manual` (a person does).
+    #[serde(default)]
+    pub automation: Automated,
+    /// For a manual step: the configuration keys that would automate it
+    /// (named by whoever built the runbook, see [`Plan::automatable_by`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub automatable_by: Vec<String>,
+}
+
+/// Whether a person or the tool does a step, as a plan's reader counts them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Automated {
+    /// A check or an action runs it.
+    Automated,
+    /// A person does it and confirms.
+    #[default]
+    Manual,
 }
 
 /// The plan of a run.
@@ -83,6 +101,12 @@ impl Plan {
                     }
                 };
                 PlannedStep {
+                    automation: if kind == "manual" {
+                        Automated::Manual
+                    } else {
+                        Automated::Automated
+                    },
+                    automatable_by: Vec::new(),
                     phase: phase.id.clone(),
                     step: step.id.clone(),
                     kind: kind.into(),
@@ -101,5 +125,26 @@ impl Plan {
             runbook: RunbookOutline::of(runbook),
             steps,
         })
+    }
+
+    /// Names, for each manual step, the configuration keys that would
+    /// automate it: the runbook's builder knows them, the plan does not.
+    pub fn automatable_by<K: Into<String>>(mut self, keys: impl Fn(&str) -> Vec<K>) -> Self {
+        for step in &mut self.steps {
+            if step.automation == Automated::Manual {
+                step.automatable_by = keys(&step.step).into_iter().map(Into::into).collect();
+            }
+        }
+        self
+    }
+
+    /// How many steps are automated, and how many manual.
+    pub fn counts(&self) -> (usize, usize) {
+        let automated = self
+            .steps
+            .iter()
+            .filter(|s| s.automation == Automated::Automated)
+            .count();
+        (automated, self.steps.len() - automated)
     }
 }

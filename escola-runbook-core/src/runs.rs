@@ -274,6 +274,7 @@ mod tests {
                 tool_version: "0.1.0".into(),
                 started_at: at.parse().unwrap(),
                 source,
+                config: None,
             },
             runbook: RunbookOutline::of(&runbook),
         };

@@ -340,6 +340,7 @@ fn a_step_whose_outcome_was_not_recorded_is_shown_so() {
         tool_version: "test".into(),
         started_at: epoch(),
         source: None,
+        config: None,
     };
     let events = vec![
         Event::RunStarted {

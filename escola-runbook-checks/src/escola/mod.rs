@@ -51,6 +51,7 @@ use crate::smoke::SmokeCheck;
 
 mod automation;
 pub mod data;
+pub mod project;
 
 /// The runbook's name, as the document's title.
 pub const RUNBOOK_NAME: &str = "Escola Connect API — Runbook de Deploy";

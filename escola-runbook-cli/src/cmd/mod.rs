@@ -1,10 +1,11 @@
 //! One module per subcommand, plus what they share: loading the runbook,
-//! the environment and the secrets from arguments.
+//! the environment and the secrets from the project file and arguments.
 
 pub mod alerts;
 pub mod check;
 pub mod compare;
 pub mod import;
+pub mod init;
 pub mod metrics;
 pub mod plan;
 pub mod report;
@@ -17,6 +18,7 @@ use std::path::{Path, PathBuf};
 
 use escola_runbook_checks::builtin_runbook::RunbookSource;
 use escola_runbook_checks::escola::EscolaConfig;
+use escola_runbook_checks::escola::project::{self, Project, ProjectEnvironment, RunbookChoice};
 use escola_runbook_core::formats::markdown::ImportOptions;
 use escola_runbook_core::formats::runbook_source::{self as source, SourcedRunbook};
 use escola_runbook_core::journal::read_journal;
@@ -29,9 +31,6 @@ use escola_runbook_core::{
 use crate::cli::{Pair, RunbookArgs, SelectionArgs};
 use crate::error::CliError;
 
-/// The environment name when `--env` is not given.
-pub const DEFAULT_ENVIRONMENT: &str = "production";
-
 /// A runbook ready to plan or run.
 pub struct Loaded {
     pub runbook: Runbook,
@@ -41,20 +40,112 @@ pub struct Loaded {
     pub source: RunbookOrigin,
 }
 
-/// Builds the environment and secrets from `--env`, `--set`, `--secret`.
+/// What the command line and the project file give a command: the
+/// environment, the secrets, and the project file's environment if any.
+pub struct Given {
+    /// The target: the project file's settings, `--set` over them.
+    pub environment: Environment,
+    /// `--secret`, then the secrets the project file names.
+    pub secrets: Secrets,
+    /// The project file's environment, when a project file is read.
+    pub project: Option<ProjectEnvironment>,
+}
+
+impl Given {
+    /// Where the commands run: `--app-dir`, else the project file's
+    /// `app_dir`, else the current directory.
+    pub fn app_dir(&self, args: &RunbookArgs) -> PathBuf {
+        args.app_dir
+            .clone()
+            .or_else(|| self.project.as_ref().and_then(|p| p.app_dir.clone()))
+            .unwrap_or_else(|| PathBuf::from("."))
+    }
+
+    /// The built-in runbook's configuration for commands in `app_dir`:
+    /// what the settings and secrets automate, and the project file's parts.
+    pub fn builtin(&self, app_dir: PathBuf) -> Result<EscolaConfig, CliError> {
+        builtin(
+            self.project.as_ref(),
+            app_dir,
+            &self.environment,
+            &self.secrets,
+        )
+    }
+}
+
+/// The built-in runbook's configuration: what `environment` and `secrets`
+/// automate, with the project file's parts set.
+pub fn builtin(
+    project: Option<&ProjectEnvironment>,
+    app_dir: PathBuf,
+    environment: &Environment,
+    secrets: &Secrets,
+) -> Result<EscolaConfig, CliError> {
+    let base = EscolaConfig::from_settings(app_dir, environment, secrets);
+    Ok(match project {
+        Some(project) => project.configure(base)?,
+        None => base,
+    })
+}
+
+/// The project file: `--config FILE`, else `./escola-runbook.toml` when it
+/// exists; its environment `name`, else `--env`, else its default.
+fn project(args: &RunbookArgs, name: Option<&str>) -> Result<Option<ProjectEnvironment>, CliError> {
+    let path = match &args.config {
+        Some(path) => path.clone(),
+        None => {
+            let default = PathBuf::from(project::FILE_NAME);
+            if !default.is_file() {
+                return Ok(None);
+            }
+            default
+        }
+    };
+    let name = name.or(args.environment.as_deref());
+    Ok(Some(Project::load(&path)?.environment(name)?))
+}
+
+/// The environment and secrets from the project file (environment `name`,
+/// else `--env`), with `--set` and `--secret` overriding it.
+pub fn given(
+    args: &RunbookArgs,
+    redactor: &Redactor,
+    name: Option<&str>,
+) -> Result<Given, CliError> {
+    let project = project(args, name)?;
+    let name = match (name, &args.environment, &project) {
+        (Some(name), _, _) => name.to_owned(),
+        (None, Some(name), _) => name.clone(),
+        (None, None, Some(project)) => project.name.clone(),
+        (None, None, None) => project::DEFAULT_ENVIRONMENT.to_owned(),
+    };
+    let mut environment = Environment::new(name);
+    for (key, value) in project.iter().flat_map(|p| &p.settings) {
+        environment = environment.with(*key, value);
+    }
+    for Pair { key, value } in &args.settings {
+        environment = environment.with(key, value);
+    }
+    let mut secrets = secrets(&args.secrets, redactor)?;
+    for (secret, source) in project.iter().flat_map(|p| &p.secrets) {
+        if secrets.get(secret).is_none() {
+            secrets.insert(*secret, source.read(secret)?);
+        }
+    }
+    Ok(Given {
+        environment,
+        secrets,
+        project,
+    })
+}
+
+/// Builds the environment and secrets from the project file, `--env`,
+/// `--set`, `--secret`.
 pub fn environment(
     args: &RunbookArgs,
     redactor: &Redactor,
 ) -> Result<(Environment, Secrets), CliError> {
-    let name = args
-        .environment
-        .clone()
-        .unwrap_or_else(|| DEFAULT_ENVIRONMENT.to_owned());
-    let mut environment = Environment::new(name);
-    for Pair { key, value } in &args.settings {
-        environment = environment.with(key, value);
-    }
-    Ok((environment, secrets(&args.secrets, redactor)?))
+    given(args, redactor, None).map(|g| (g.environment, g.secrets))
 }
 
 /// Reads `--secret NAME=ENV_VAR` pairs, registering each value with
@@ -80,18 +171,18 @@ pub fn secrets(pairs: &[Pair], redactor: &Redactor) -> Result<Secrets, CliError>
 /// file's `[environment]` fills settings that `--set` does not give, and
 /// its secret variables are read when set; caveats go to stderr.
 pub fn load(args: &RunbookArgs, redactor: &Redactor) -> Result<Loaded, CliError> {
-    let (environment, secrets) = environment(args, redactor)?;
-    let app_dir = absolute(&args.app_dir());
-    let source = match named_source(args, &app_dir)? {
+    load_given(args, given(args, redactor, None)?)
+}
+
+/// [`load`] with what is already [`given`].
+pub fn load_given(args: &RunbookArgs, given: Given) -> Result<Loaded, CliError> {
+    let app_dir = absolute(&given.app_dir(args));
+    let source = match named_source(args, &app_dir, given.project.as_ref())? {
         Some(source) => source,
-        None => RunbookSource::Builtin(Box::new(EscolaConfig::from_settings(
-            app_dir,
-            &environment,
-            &secrets,
-        ))),
+        None => RunbookSource::Builtin(Box::new(given.builtin(app_dir)?)),
     };
     let sourced = source::load(&source, &escola_runbook_checks::catalog())?;
-    Ok(finish(sourced, environment, secrets))
+    Ok(finish(sourced, given.environment, given.secrets))
 }
 
 /// `path` made absolute, so plans and records say exactly where commands run.
@@ -99,27 +190,38 @@ pub fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
 }
 
-/// The runbook file `--runbook` or `--markdown` names (a Markdown import's
-/// commands run in `app_dir`); `None` for the built-in runbook.
-pub fn named_source(args: &RunbookArgs, app_dir: &Path) -> Result<Option<RunbookSource>, CliError> {
+/// The runbook file `--runbook` or `--markdown` names, else the project
+/// file's (a Markdown import's commands run in `app_dir`); `None` for the
+/// built-in runbook.
+pub fn named_source(
+    args: &RunbookArgs,
+    app_dir: &Path,
+    project: Option<&ProjectEnvironment>,
+) -> Result<Option<RunbookSource>, CliError> {
+    let is_markdown = |path: &Path| {
+        path.extension()
+            .is_some_and(|e| e == "md" || e == "markdown")
+    };
+    let markdown = |path: &Path| RunbookSource::Markdown {
+        path: path.to_owned(),
+        options: ImportOptions {
+            command_cwd: Some(app_dir.display().to_string()),
+            phase_level: args.phases.phase_level,
+            ..ImportOptions::default()
+        },
+    };
+    let from_project = || match project.map(|p| &p.runbook) {
+        Some(RunbookChoice::File(path)) if is_markdown(path) => Some(markdown(path)),
+        Some(RunbookChoice::File(path)) => Some(RunbookSource::File(path.clone())),
+        Some(RunbookChoice::Builtin) | None => None,
+    };
     Ok(match (&args.runbook_file, &args.markdown) {
-        (Some(path), _)
-            if path
-                .extension()
-                .is_some_and(|e| e == "md" || e == "markdown") =>
-        {
+        (Some(path), _) if is_markdown(path) => {
             return Err(CliError::MarkdownAsRunbook(path.clone()));
         }
         (Some(path), _) => Some(RunbookSource::File(path.clone())),
-        (None, Some(path)) => Some(RunbookSource::Markdown {
-            path: path.clone(),
-            options: ImportOptions {
-                command_cwd: Some(app_dir.display().to_string()),
-                phase_level: args.phases.phase_level,
-                ..ImportOptions::default()
-            },
-        }),
-        (None, None) => None,
+        (None, Some(path)) => Some(markdown(path)),
+        (None, None) => from_project(),
     })
 }
 

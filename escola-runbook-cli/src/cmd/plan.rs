@@ -1,6 +1,7 @@
 //! `escola-runbook plan`.
 
-use escola_runbook_core::{Automation, Plan, Redactor};
+use escola_runbook_checks::escola::project;
+use escola_runbook_core::{Automation, Plan, Redactor, RunbookOrigin};
 
 use crate::cli::{PlanArgs, PlanFormat};
 use crate::error::CliError;
@@ -8,6 +9,11 @@ use crate::error::CliError;
 pub fn run(args: PlanArgs, redactor: &Redactor) -> Result<i32, CliError> {
     let loaded = super::load(&args.runbook, redactor)?;
     let plan = Plan::new(&loaded.runbook, &super::options(&args.selection))?;
+    // Only the built-in runbook's steps are shaped by the project file.
+    let plan = match loaded.source {
+        RunbookOrigin::Builtin { .. } => plan.automatable_by(project::automatable_by),
+        _ => plan,
+    };
     let text = match args.format {
         PlanFormat::Json => serde_json::to_string_pretty(&plan)
             .map(|mut t| {
@@ -33,14 +39,13 @@ fn render_text(plan: &Plan) -> String {
     use std::fmt::Write;
     let mut out = String::new();
     let outline = &plan.runbook;
-    let total = plan.steps.len();
-    let automated = plan.steps.iter().filter(|s| s.kind != "manual").count();
+    let (automated, manual) = plan.counts();
     let _ = writeln!(
         out,
-        "{}\n{} phases, {total} steps: {automated} automated, {} manual\n",
+        "{}\n{} phases, {} steps: {automated} automated, {manual} manual\n",
         outline.name,
         outline.phases.len(),
-        total - automated
+        plan.steps.len(),
     );
     let mut entries = plan.steps.iter();
     for (number, phase) in outline.phases.iter().enumerate() {
@@ -84,6 +89,19 @@ fn render_text(plan: &Plan) -> String {
             );
             let _ = writeln!(out, "     {:<24} run:     {}", "", entry.real_run);
             let _ = writeln!(out, "     {:<24} dry-run: {}", "", entry.dry_run);
+            if !entry.automatable_by.is_empty() {
+                let keys: Vec<String> = entry
+                    .automatable_by
+                    .iter()
+                    .map(|k| format!("`{k}`"))
+                    .collect();
+                let _ = writeln!(
+                    out,
+                    "     {:<24} automate: set {} in the project file (docs/configuration.md)",
+                    "",
+                    keys.join(" or ")
+                );
+            }
             if let Some(undo) = &entry.on_rollback {
                 let _ = writeln!(out, "     {:<24} rollback: {undo}", "");
             }

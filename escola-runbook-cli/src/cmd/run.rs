@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use escola_runbook_checks::builtin_runbook::RunbookSource;
 use escola_runbook_checks::db::lock::MysqlLock;
-use escola_runbook_checks::escola::{self, EscolaConfig};
+use escola_runbook_checks::escola;
 use escola_runbook_checks::notify::WebhookNotifier;
 use escola_runbook_core::deploy_lock::{DeployLock, FileLock, Locks};
 use escola_runbook_core::formats::runbook_source as source;
@@ -17,11 +17,11 @@ use escola_runbook_core::runs;
 use escola_runbook_core::{
     CancellationToken, Confirmer, Decision, Environment, Executor, InterruptedDecision, PhaseKind,
     PreapprovedConfirmer, Redactor, Resolution, ResumeError, ResumePlan, RunOptions, RunRecord,
-    Runbook, RunbookOrigin, RunbookOutline, Secrets, StepKind, exit, run_directory,
+    Runbook, RunbookOrigin, RunbookOutline, StepKind, exit, run_directory,
 };
 
 use crate::cli::{DefaultDecision, ExecutionArgs, OnInterrupted, ResumeArgs, RunArgs};
-use crate::cmd::Loaded;
+use crate::cmd::{Given, Loaded};
 use crate::error::{CliError, runbook_flag};
 use crate::prompt::{PromptConfirmer, ask_line};
 use crate::signals::{RunningGroups, StopSignals};
@@ -31,11 +31,14 @@ use crate::ui::{TermCaps, TerminalView};
 const LOCK_LEASE: Duration = Duration::from_secs(120);
 
 pub async fn run(args: RunArgs, redactor: &Redactor) -> Result<i32, CliError> {
-    let loaded = super::load(&args.runbook, redactor)?;
+    let given = super::given(&args.runbook, redactor, None)?;
+    let app_dir = given.app_dir(&args.runbook);
+    let config = given.project.as_ref().map(|p| p.config.clone());
+    let loaded = super::load_given(&args.runbook, given)?;
     let mut options = super::options(&args.selection);
     options.dry_run = args.dry_run;
+    options.config = config;
     Executor::validate_selection(&loaded.runbook, &options)?;
-    let app_dir = args.runbook.app_dir();
     if !args.dry_run && !app_dir.is_dir() {
         return Err(CliError::NoAppDir(app_dir));
     }
@@ -43,10 +46,11 @@ pub async fn run(args: RunArgs, redactor: &Redactor) -> Result<i32, CliError> {
 }
 
 pub async fn resume(args: ResumeArgs, redactor: &Redactor) -> Result<i32, CliError> {
-    let (given_environment, secrets) = super::environment(&args.runbook, redactor)?;
-    let journal = journal_to_resume(&args, &given_environment, &secrets)?;
+    let given = super::given(&args.runbook, redactor, None)?;
+    let journal = journal_to_resume(&args, &given)?;
     let (record, events) = super::read_run(&journal)?;
-    let loaded = runbook_to_resume(&args, &record, given_environment, secrets)?;
+    let given = recorded_project(&args, &record, redactor)?;
+    let loaded = runbook_to_resume(&args, &record, given)?;
     let plan = ResumePlan::new(&events, &loaded.runbook).map_err(|e| match e {
         ResumeError::RunbookChanged { .. } => CliError::RunbookChanged {
             run_id: record.run.run_id.clone(),
@@ -99,39 +103,65 @@ pub async fn resume(args: ResumeArgs, redactor: &Redactor) -> Result<i32, CliErr
     execute(loaded, options, &args.execution, Some((plan, resolutions))).await
 }
 
+/// What the run's own project file gives (the one it recorded, unless
+/// `--config` names one), in the run's environment; a project file whose
+/// bytes changed since the run started is refused, as a changed runbook is.
+fn recorded_project(
+    args: &ResumeArgs,
+    record: &RunRecord,
+    redactor: &Redactor,
+) -> Result<Given, CliError> {
+    let recorded = record.run.config.as_ref();
+    let mut runbook = args.runbook.clone();
+    if runbook.config.is_none() {
+        runbook.config = recorded.map(|c| c.path.clone());
+    }
+    let given = super::given(&runbook, redactor, Some(&record.run.environment.name))?;
+    if let (Some(recorded), Some(now)) = (recorded, &given.project) {
+        if recorded.sha256 != now.config.sha256 {
+            return Err(CliError::ConfigChanged {
+                run_id: record.run.run_id.clone(),
+                path: now.config.path.clone(),
+                recorded: recorded.sha256.clone(),
+                now: now.config.sha256.clone(),
+            });
+        }
+    }
+    Ok(given)
+}
+
 /// The runbook `resume` names on the command line (`--runbook`,
 /// `--markdown`, `--builtin`), with commands in `app_dir`.
 fn named_for_resume(
     args: &ResumeArgs,
     app_dir: &Path,
     environment: &Environment,
-    secrets: &Secrets,
+    given: &Given,
 ) -> Result<Option<RunbookSource>, CliError> {
-    let source = super::named_source(&args.runbook, app_dir)?;
-    Ok(source.or_else(|| {
-        args.builtin.then(|| {
-            RunbookSource::Builtin(Box::new(EscolaConfig::from_settings(
-                app_dir.to_owned(),
-                environment,
-                secrets,
-            )))
-        })
-    }))
+    if let Some(source) = super::named_source(&args.runbook, app_dir, given.project.as_ref())? {
+        return Ok(Some(source));
+    }
+    if !args.builtin {
+        return Ok(None);
+    }
+    let config = super::builtin(
+        given.project.as_ref(),
+        app_dir.to_owned(),
+        environment,
+        &given.secrets,
+    )?;
+    Ok(Some(RunbookSource::Builtin(Box::new(config))))
 }
 
 /// The journal to continue: RUN, or for `latest` the latest run of the
 /// runbook named (of any runbook when none is).
-fn journal_to_resume(
-    args: &ResumeArgs,
-    environment: &Environment,
-    secrets: &Secrets,
-) -> Result<PathBuf, CliError> {
+fn journal_to_resume(args: &ResumeArgs, given: &Given) -> Result<PathBuf, CliError> {
     let run_dir = &args.execution.run_dir;
     if args.run != "latest" {
         return Ok(runs::locate(&args.run, run_dir)?);
     }
-    let app_dir = super::absolute(&args.runbook.app_dir());
-    let identity = match named_for_resume(args, &app_dir, environment, secrets)? {
+    let app_dir = super::absolute(&given.app_dir(&args.runbook));
+    let identity = match named_for_resume(args, &app_dir, &given.environment, given)? {
         Some(source) => {
             let loaded = source::load(&source, &escola_runbook_checks::catalog())?;
             Some((loaded.runbook.name().to_owned(), loaded.origin))
@@ -147,8 +177,7 @@ fn journal_to_resume(
 fn runbook_to_resume(
     args: &ResumeArgs,
     record: &RunRecord,
-    given_environment: Environment,
-    secrets: Secrets,
+    given: Given,
 ) -> Result<Loaded, CliError> {
     let run_id = &record.run.run_id;
     // The run keeps its environment: the lock key and the record depend on it.
@@ -163,7 +192,9 @@ fn runbook_to_resume(
         }
     }
     let mut environment = recorded_environment.clone();
-    environment.settings.extend(given_environment.settings);
+    environment
+        .settings
+        .extend(given.environment.settings.clone());
     let recorded = record.source();
     let ran_in = recorded.and_then(source::recorded_app_dir);
     let app_dir = match &args.runbook.app_dir {
@@ -172,11 +203,11 @@ fn runbook_to_resume(
             .clone()
             .unwrap_or_else(|| super::absolute(Path::new("."))),
     };
-    let given = named_for_resume(args, &app_dir, &environment, &secrets)?;
+    let named = named_for_resume(args, &app_dir, &environment, &given)?;
     // A Markdown import records where its commands run; moving them is a
     // change of runbook, made explicit by naming the document.
     if let (Some(RunbookOrigin::MarkdownFile { path, .. }), None, Some(ran_in)) =
-        (recorded, &given, ran_in.filter(|dir| dir != &app_dir))
+        (recorded, &named, ran_in.filter(|dir| dir != &app_dir))
     {
         return Err(CliError::CommandsMoved {
             app_dir,
@@ -185,10 +216,15 @@ fn runbook_to_resume(
             document: path.clone(),
         });
     }
-    let builtin = EscolaConfig::from_settings(app_dir, &environment, &secrets);
+    let builtin = super::builtin(
+        given.project.as_ref(),
+        app_dir,
+        &environment,
+        &given.secrets,
+    )?;
     let sourced = source::load_for_resume(
         recorded,
-        given.as_ref(),
+        named.as_ref(),
         &builtin,
         &escola_runbook_checks::catalog(),
     )
@@ -196,7 +232,7 @@ fn runbook_to_resume(
         run_id: run_id.clone(),
         source: Box::new(source),
     })?;
-    Ok(super::finish(sourced, environment, secrets))
+    Ok(super::finish(sourced, environment, given.secrets))
 }
 
 async fn ask_interrupted(

@@ -1,6 +1,6 @@
 //! What to run and as whom.
 
-use crate::event::RunbookOrigin;
+use crate::event::{ConfigFile, RunbookOrigin};
 use crate::identity;
 
 /// What to run and as whom.
@@ -20,6 +20,9 @@ pub struct RunOptions {
     /// Where the runbook came from, recorded in the run-started record (and
     /// with a resume) so that a later resume can reload it or refuse.
     pub source: Option<RunbookOrigin>,
+    /// The configuration file that shaped the run (recorded in the
+    /// run-started record, for a resume to check).
+    pub config: Option<ConfigFile>,
     /// Preview mutating and manual steps instead of running them.
     pub dry_run: bool,
     /// Run only these phases (empty: all).
@@ -35,6 +38,7 @@ impl Default for RunOptions {
             operator: identity::operator(),
             host: identity::host(),
             source: None,
+            config: None,
             dry_run: false,
             phases: Vec::new(),
             only: Vec::new(),

@@ -129,6 +129,7 @@ impl Executor {
             tool_version: env!("CARGO_PKG_VERSION").to_owned(),
             started_at,
             source: self.options.source.clone(),
+            config: self.options.config.clone(),
         }
     }
 

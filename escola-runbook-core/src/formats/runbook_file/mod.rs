@@ -119,7 +119,17 @@ pub struct LoadedFile {
 /// Parses the text of a runbook file (shape only: keys, types, values).
 /// `file` names it in errors.
 pub fn parse(text: &str, file: &str) -> Result<RunbookFile, RunbookFileError> {
-    toml::from_str::<RunbookFile>(text).map_err(|e| {
+    parse_toml(text, file)
+}
+
+/// Parses `text` as any TOML shape `T` (a runbook file, a project file),
+/// so every file the tool reads reports a mistake the same way: file, line,
+/// column, and the nearest valid key for an unknown one.
+pub fn parse_toml<T: serde::de::DeserializeOwned>(
+    text: &str,
+    file: &str,
+) -> Result<T, RunbookFileError> {
+    toml::from_str::<T>(text).map_err(|e| {
         let (line, column) = e
             .span()
             .map(|s| locate::line_col(text, s.start))
