@@ -186,6 +186,22 @@ async fn assert_same(conn: &mut Conn, a: &str, b: &str) {
     assert_eq!(objects(conn, a).await, objects(conn, b).await);
 }
 
+/// Flips one byte in the middle of the first data file of the snapshot in
+/// `dir`, and checks that `verify` (no key) sees it.
+fn flip_a_data_byte(dir: &Path, manifest: &db::Manifest) {
+    let data = manifest.files.iter().find(|f| f.table.is_some()).unwrap();
+    let path = dir.join(&data.name);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x01;
+    std::fs::write(&path, &bytes).unwrap();
+    let err = db::verify(dir, None).unwrap_err();
+    assert!(
+        matches!(err, VerifyError::Mismatch { what: "sha256", .. }),
+        "{err}"
+    );
+}
+
 fn stock_restore(dir: &Path, manifest: &db::Manifest, target: &str) {
     let status = Command::new("mariadb")
         .args(["-uroot", "-h127.0.0.1", "-e"])
@@ -217,6 +233,28 @@ fn stock_restore(dir: &Path, manifest: &db::Manifest, target: &str) {
     );
 }
 
+/// A snapshot of `src` into `out` in small chunks and statements on three
+/// threads, encrypted to `encrypt_to`; `src` is dropped if it fails.
+async fn tricky_snapshot(
+    conn: &mut Conn,
+    src: &str,
+    out: &Path,
+    encrypt_to: Vec<db::Recipient>,
+) -> (std::path::PathBuf, db::Manifest) {
+    let mut opts = SnapshotOptions::new(out);
+    opts.threads = 3;
+    opts.chunk_rows = 700;
+    opts.statement_bytes = 4096;
+    opts.encrypt_to = encrypt_to;
+    match db::snapshot::create(&url(src), &opts).await {
+        Ok(r) => r,
+        Err(e) => {
+            drop_dbs(conn, &[src]).await;
+            panic!("snapshot: {e}");
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_type_round_trips_through_our_restore_and_the_stock_client() {
     let Some(mut conn) = server().await else {
@@ -226,18 +264,7 @@ async fn every_type_round_trips_through_our_restore_and_the_stock_client() {
     let (ours, stock) = (unique("ours"), unique("stock"));
     create_db(&mut conn, &src, SCHEMA).await;
     let out = tempfile::tempdir().unwrap();
-    let mut opts = SnapshotOptions::new(out.path());
-    opts.threads = 3;
-    opts.chunk_rows = 700;
-    opts.statement_bytes = 4096;
-    let result = db::snapshot::create(&url(&src), &opts).await;
-    let (dir, manifest) = match result {
-        Ok(r) => r,
-        Err(e) => {
-            drop_dbs(&mut conn, &[&src]).await;
-            panic!("snapshot: {e}");
-        }
-    };
+    let (dir, manifest) = tricky_snapshot(&mut conn, &src, out.path(), Vec::new()).await;
 
     // Layout, permissions, manifest.
     use std::os::unix::fs::PermissionsExt;
@@ -355,17 +382,7 @@ async fn corruption_and_interruption_never_look_valid() {
     ));
 
     // Flip one byte of a data file.
-    let data = manifest.files.iter().find(|f| f.table.is_some()).unwrap();
-    let path = dir.join(&data.name);
-    let mut bytes = std::fs::read(&path).unwrap();
-    let mid = bytes.len() / 2;
-    bytes[mid] ^= 0x01;
-    std::fs::write(&path, &bytes).unwrap();
-    let err = db::verify(&dir, None).unwrap_err();
-    assert!(
-        matches!(err, VerifyError::Mismatch { what: "sha256", .. }),
-        "{err}"
-    );
+    flip_a_data_byte(&dir, &manifest);
     let listed = db::list(out.path(), true).unwrap();
     let damaged = listed.iter().find(|l| l.path == dir).unwrap();
     assert!(
@@ -768,18 +785,8 @@ async fn encrypted_snapshot_restores_through_ours_and_the_stock_age_path() {
     let keys = tempfile::tempdir().unwrap();
     let (key, recipient) = age_key(keys.path(), "key.txt");
     let (other_key, _) = age_key(keys.path(), "other.txt");
-    let mut opts = SnapshotOptions::new(out.path());
-    opts.threads = 3;
-    opts.chunk_rows = 700;
-    opts.statement_bytes = 4096;
-    opts.encrypt_to = vec![recipient.clone()];
-    let (dir, manifest) = match db::snapshot::create(&url(&src), &opts).await {
-        Ok(r) => r,
-        Err(e) => {
-            drop_dbs(&mut conn, &[&src]).await;
-            panic!("snapshot: {e}");
-        }
-    };
+    let (dir, manifest) =
+        tricky_snapshot(&mut conn, &src, out.path(), vec![recipient.clone()]).await;
 
     // Every file is an age file; the manifest names the recipient and both hashes.
     let enc = manifest.encryption.as_ref().unwrap();
@@ -847,17 +854,7 @@ async fn encrypted_snapshot_restores_through_ours_and_the_stock_age_path() {
     assert!(listed[0].encrypted && listed[0].verified.as_ref().unwrap().passed);
 
     // A flipped byte in a ciphertext is caught without the key.
-    let data = manifest.files.iter().find(|f| f.table.is_some()).unwrap();
-    let path = dir.join(&data.name);
-    let mut bytes = std::fs::read(&path).unwrap();
-    let mid = bytes.len() / 2;
-    bytes[mid] ^= 0x01;
-    std::fs::write(&path, &bytes).unwrap();
-    let err = db::verify(&dir, None).unwrap_err();
-    assert!(
-        matches!(err, VerifyError::Mismatch { what: "sha256", .. }),
-        "{err}"
-    );
+    flip_a_data_byte(&dir, &manifest);
 
     drop_dbs(&mut conn, &[&src, &ours, &stock]).await;
 }

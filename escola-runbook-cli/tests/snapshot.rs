@@ -28,6 +28,19 @@ fn cli(dir: &Path, args: &[&str], url: Option<&str>) -> Output {
     c.output().unwrap()
 }
 
+/// `snapshot restore SNAPSHOT` into `target`, the URL from DBURL.
+fn restore_args<'a>(snapshot: &'a str, target: &'a str) -> [&'a str; 7] {
+    [
+        "snapshot",
+        "restore",
+        snapshot,
+        "--db-url-env",
+        "DBURL",
+        "--database",
+        target,
+    ]
+}
+
 fn text(o: &Output) -> String {
     format!(
         "{}{}",
@@ -104,15 +117,7 @@ fn killed_snapshot_leaves_nothing_valid_and_commands_keep_their_exit_codes() {
     assert_eq!(list.status.code(), Some(0), "{}", text(&list));
     assert!(text(&list).contains("150000"), "{}", text(&list));
     let target = format!("{db}_r");
-    let restore = [
-        "snapshot",
-        "restore",
-        &path,
-        "--db-url-env",
-        "DBURL",
-        "--database",
-        &target,
-    ];
+    let restore = restore_args(&path, &target);
     let first = cli(d, &restore, Some(&url));
     assert_eq!(first.status.code(), Some(0), "{}", text(&first));
     let again = cli(d, &restore, Some(&url));
@@ -242,15 +247,7 @@ fn encrypted_snapshots_are_verified_without_a_key_and_restore_tested_with_one() 
     assert!(text(&decrypted).contains("decrypted plaintexts match"));
 
     let target = format!("{db}_r");
-    let restore = [
-        "snapshot",
-        "restore",
-        &path,
-        "--db-url-env",
-        "DBURL",
-        "--database",
-        &target,
-    ];
+    let restore = restore_args(&path, &target);
     let keyless = cli(d, &restore, Some(&url));
     assert_eq!(keyless.status.code(), Some(2), "{}", text(&keyless));
     assert!(text(&keyless).contains("--identity"), "{}", text(&keyless));

@@ -71,9 +71,20 @@ pub(super) fn write_values(buf: &mut Vec<u8>, row: &Row, columns: &[&Column]) {
     }
 }
 
-/// The columns a snapshot dumps: all but the generated ones.
-pub(super) fn dumped_columns(columns: &[Column]) -> Vec<&Column> {
-    columns.iter().filter(|c| !c.generated).collect()
+/// What a snapshot reads of table `name` of `db`: the columns it dumps (all
+/// but the generated ones), their quoted list, and the quoted table.
+pub(super) fn dumped<'a>(
+    db: &str,
+    name: &str,
+    columns: &'a [Column],
+) -> (Vec<&'a Column>, String, String) {
+    let columns: Vec<&Column> = columns.iter().filter(|c| !c.generated).collect();
+    let list = columns
+        .iter()
+        .map(|c| ident(&c.name))
+        .collect::<Vec<_>>()
+        .join(",");
+    (columns, list, format!("{}.{}", ident(db), ident(name)))
 }
 
 /// The content digest of every base table of `db`, by table name,
@@ -88,13 +99,7 @@ pub(crate) async fn table_digests(
         if t.sequence {
             continue;
         }
-        let columns = dumped_columns(&t.columns);
-        let list = columns
-            .iter()
-            .map(|c| ident(&c.name))
-            .collect::<Vec<_>>()
-            .join(",");
-        let from = format!("{}.{}", ident(db), ident(&t.name));
+        let (columns, list, from) = dumped(db, &t.name, &t.columns);
         let during = format!("reading {from}");
         let mut digest = ContentDigest::default();
         let mut buf = Vec::new();

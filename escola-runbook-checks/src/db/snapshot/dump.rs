@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use escola_runbook_core::CancellationToken;
 use mysql_async::prelude::Queryable;
 
-use super::digest::{ContentDigest, dumped_columns, write_values};
+use super::digest::{ContentDigest, dumped, write_values};
 use super::error::{SnapshotError, query_err};
 use super::manifest::{FileEntry, FileKind};
 use super::options::{ProgressFn, SnapshotOptions, SnapshotProgress};
@@ -147,13 +147,7 @@ async fn dump_item(
     shared: &Shared,
 ) -> Result<(FileEntry, ContentDigest), SnapshotError> {
     let t = &item.table;
-    let columns = dumped_columns(&t.columns);
-    let list = columns
-        .iter()
-        .map(|c| ident(&c.name))
-        .collect::<Vec<_>>()
-        .join(",");
-    let from = format!("{}.{}", ident(&t.db), ident(&t.name));
+    let (columns, list, from) = dumped(&t.db, &t.name, &t.columns);
     let (query, params) = match &item.range {
         Some((lo, hi)) => {
             let pk = ident(&t.primary_key[0]);
