@@ -928,3 +928,125 @@ async fn the_restore_test_catches_a_data_file_altered_and_rehashed() {
 
     drop_dbs(&mut conn, &[&src]).await;
 }
+
+/// A journal under `root` of a run `id` whose `db-snapshot` step recorded
+/// `snapshot`, finished or not.
+fn run_that_took(root: &Path, id: &str, snapshot: &Path, finished: bool) {
+    use escola_runbook_core::{
+        Event, Outcome, Phase, RunInfo, Runbook, RunbookOutline, SCHEMA_VERSION, Step, Verdict,
+    };
+    let runbook = Runbook::builder("escola")
+        .phase(Phase::new("pre", "Pre").step(Step::manual("db-snapshot", "Snapshot")))
+        .build()
+        .unwrap();
+    let at = chrono::Utc::now();
+    let mut events = vec![
+        Event::RunStarted {
+            schema_version: SCHEMA_VERSION,
+            run: RunInfo {
+                run_id: id.into(),
+                operator: "ana".into(),
+                host: "deploy-host".into(),
+                environment: Environment::new("production"),
+                dry_run: false,
+                phases: Vec::new(),
+                only: Vec::new(),
+                tool_version: "0.1.0".into(),
+                started_at: at,
+                source: None,
+            },
+            runbook: RunbookOutline::of(&runbook),
+        },
+        Event::StepFinished {
+            phase: "pre".into(),
+            step: "db-snapshot".into(),
+            outcome: Outcome::passed("snapshot written").with_value(
+                "snapshot.path",
+                serde_json::json!(snapshot.display().to_string()),
+            ),
+            attempts: 1,
+            elapsed_ms: 1,
+            at,
+        },
+    ];
+    if finished {
+        events.push(Event::RunFinished {
+            verdict: Verdict::Succeeded,
+            exit_code: 0,
+            at,
+            rollback_withheld: None,
+        });
+    }
+    let dir = root.join(id);
+    std::fs::create_dir_all(&dir).unwrap();
+    let lines: String = events
+        .iter()
+        .map(|e| format!("{}\n", serde_json::to_string(e).unwrap()))
+        .collect();
+    std::fs::write(dir.join("journal.jsonl"), lines).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prune_keeps_the_newest_the_proven_and_what_an_unfinished_run_took() {
+    let Some(mut conn) = server().await else {
+        return;
+    };
+    let src = unique("prune");
+    create_db(
+        &mut conn,
+        &src,
+        &[
+            "CREATE TABLE t (id INT PRIMARY KEY)",
+            "INSERT INTO t VALUES (1)",
+        ],
+    )
+    .await;
+    let out = tempfile::tempdir().unwrap();
+    let mut snaps = Vec::new();
+    for _ in 0..5 {
+        let (dir, _) = db::snapshot::create(&url(&src), &SnapshotOptions::new(out.path()))
+            .await
+            .unwrap();
+        snaps.push(dir);
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let proven = db::restore_test(&snaps[1], &url(&src), &Default::default())
+        .await
+        .unwrap();
+    assert!(proven.passed);
+    let runs = out.path().join("runs");
+    run_that_took(&runs, "r-open", &snaps[0], false);
+    run_that_took(&runs, "r-done", &snaps[2], true);
+    let keep = db::Retention {
+        keep_last: 1,
+        keep_for: None,
+    };
+
+    let planned = db::prune(out.path(), &runs, keep, true).unwrap();
+    let why = |decisions: &[db::Decision], n: usize| {
+        decisions
+            .iter()
+            .find(|d| d.path == snaps[n])
+            .map(|d| d.kept_because.join("; "))
+            .unwrap()
+    };
+    assert_eq!(why(&planned, 4), "one of the newest 1");
+    assert_eq!(why(&planned, 3), "");
+    assert_eq!(why(&planned, 2), "", "its run has finished");
+    assert_eq!(why(&planned, 1), "the newest that passed its restore test");
+    assert_eq!(
+        why(&planned, 0),
+        "taken by run r-open, which has not finished"
+    );
+    assert!(
+        snaps.iter().all(|s| s.exists()),
+        "a dry run deletes nothing"
+    );
+
+    let done = db::prune(out.path(), &runs, keep, false).unwrap();
+    assert_eq!(done, planned);
+    let left: Vec<bool> = snaps.iter().map(|s| s.exists()).collect();
+    assert_eq!(left, [true, true, false, false, true]);
+
+    drop_dbs(&mut conn, &[&src]).await;
+}

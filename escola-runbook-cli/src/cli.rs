@@ -182,6 +182,9 @@ pub enum SnapshotCommand {
     Restore(SnapshotRestoreArgs),
     /// List snapshots with age, size, last restore test and status.
     List(SnapshotListArgs),
+    /// Delete old snapshots: keeps the newest N, those younger than D days, the newest that passed
+    /// its restore test, and those taken by a run that has not finished.
+    Prune(SnapshotPruneArgs),
 }
 
 /// `snapshot create`.
@@ -275,6 +278,27 @@ pub struct SnapshotListArgs {
     /// Also check every file's sha256 (reads everything).
     #[arg(long)]
     pub checksums: bool,
+}
+
+/// `snapshot prune`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("keep").required(true).multiple(true).args(["keep_last", "keep_days"])))]
+pub struct SnapshotPruneArgs {
+    /// Directory holding snapshots.
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    /// Keep the newest N complete snapshots.
+    #[arg(long, value_name = "N")]
+    pub keep_last: Option<usize>,
+    /// Keep the snapshots younger than D days.
+    #[arg(long, value_name = "D", value_parser = clap::value_parser!(u32).range(1..))]
+    pub keep_days: Option<u32>,
+    /// Say what would be kept and deleted; delete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Where the runs are kept: the snapshot of a run that has not finished is kept.
+    #[arg(long, value_name = "DIR", default_value = ".escola-runbook/runs")]
+    pub run_dir: PathBuf,
 }
 
 /// Which runbook, against which environment.

@@ -12,7 +12,8 @@
 use std::path::PathBuf;
 
 use escola_runbook_checks::db::{
-    ConnectError, CryptError, RestoreError, RestoreTestError, SnapshotError, VerifyError,
+    ConnectError, CryptError, PruneError, RestoreError, RestoreTestError, SnapshotError,
+    VerifyError,
 };
 use escola_runbook_checks::escola::{self, EscolaError};
 use escola_runbook_checks::metrics::compute::MatcherError;
@@ -296,6 +297,9 @@ pub enum CliError {
     /// An age recipient or identity was refused.
     #[error(transparent)]
     Crypt(#[from] CryptError),
+    /// Snapshots could not be pruned.
+    #[error(transparent)]
+    Prune(#[from] PruneError),
     /// A restore test could not give a verdict.
     #[error("{}", restore_test_message(.0))]
     RestoreTest(#[from] RestoreTestError),
@@ -411,6 +415,7 @@ impl CliError {
             | CliError::Verify(_)
             | CliError::Restore(_)
             | CliError::RestoreTest(_)
+            | CliError::Prune(_)
             | CliError::Metrics(_)
             | CliError::Report(_)
             | CliError::Reports { .. }

@@ -288,6 +288,18 @@ fn encrypted_snapshots_are_verified_without_a_key_and_restore_tested_with_one() 
         assert!(!text(out).contains("AGE-SECRET-KEY-1"), "{}", text(out));
     }
 
+    // Pruning needs a rule, and keeps the only (and proven) snapshot.
+    let no_rule = cli(d, &["snapshot", "prune", "snaps", "--dry-run"], None);
+    assert_eq!(no_rule.status.code(), Some(2), "{}", text(&no_rule));
+    let pruned = cli(d, &["snapshot", "prune", "snaps", "--keep-days", "1"], None);
+    assert_eq!(pruned.status.code(), Some(0), "{}", text(&pruned));
+    assert!(
+        text(&pruned).contains("kept") && text(&pruned).contains("passed its restore test"),
+        "{}",
+        text(&pruned)
+    );
+    assert!(d.join(&path).exists());
+
     // A restore test needs a server.
     let no_server = cli(d, &["snapshot", "verify", &path, "--restore-test"], None);
     assert_eq!(no_server.status.code(), Some(2), "{}", text(&no_server));

@@ -16,6 +16,7 @@ pub mod crypt;
 pub mod lock;
 pub mod params;
 pub mod proof;
+pub mod prune;
 pub mod read_lock;
 pub mod restore;
 pub mod snapshot;
@@ -28,6 +29,7 @@ pub use params::{
     DEFAULT_SECRET, DbSnapshotParams, MigrationsParams, SnapshotFreshParams, SyncBacklogParams,
 };
 pub use proof::{RestoreTestError, RestoreTestOptions, restore_test};
+pub use prune::{Decision, PruneError, Retention, prune};
 pub use restore::{
     RestoreError, RestoreOptions, RestoreReport, SnapshotListing, SnapshotStatus, VerifyError,
     VerifyReport, list, restore, verify,

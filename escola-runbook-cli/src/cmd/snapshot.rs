@@ -1,17 +1,17 @@
-//! `escola-runbook snapshot create|verify|restore|list`: thin wrappers over
+//! `escola-runbook snapshot create|verify|restore|list|prune`: thin wrappers over
 //! `escola_runbook_checks::db`.
 
 use std::io::IsTerminal;
 use std::sync::Arc;
 
 use escola_runbook_checks::db::{
-    self, DbTimeouts, Identities, RestoreOptions, RestoreTestOptions, SnapshotOptions,
+    self, DbTimeouts, Identities, RestoreOptions, RestoreTestOptions, Retention, SnapshotOptions,
 };
 use escola_runbook_core::exit;
 use escola_runbook_core::{Redactor, Secret};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::cli::{DbUrlArgs, DbWaitArgs, SnapshotCommand};
+use crate::cli::{DbUrlArgs, DbWaitArgs, SnapshotCommand, SnapshotPruneArgs};
 use crate::error::CliError;
 use crate::signals::StopSignals;
 
@@ -166,6 +166,7 @@ pub async fn run(command: SnapshotCommand, redactor: &Redactor) -> Result<i32, C
             );
             Ok(exit::SUCCESS)
         }
+        SnapshotCommand::Prune(args) => prune(&args),
         SnapshotCommand::List(args) => {
             let listed =
                 db::list(&args.dir, args.checksums).map_err(|source| CliError::ListSnapshots {
@@ -210,6 +211,42 @@ pub async fn run(command: SnapshotCommand, redactor: &Redactor) -> Result<i32, C
             })
         }
     }
+}
+
+/// `snapshot prune`: what was kept and why, what was deleted.
+fn prune(args: &SnapshotPruneArgs) -> Result<i32, CliError> {
+    let retention = Retention {
+        keep_last: args.keep_last.unwrap_or(0),
+        keep_for: args
+            .keep_days
+            .map(|d| std::time::Duration::from_secs(u64::from(d) * 86_400)),
+    };
+    let decisions = db::prune(&args.dir, &args.run_dir, retention, args.dry_run)?;
+    let deleted = if args.dry_run {
+        "would delete"
+    } else {
+        "deleted"
+    };
+    let mut gone = 0;
+    for d in &decisions {
+        let name = d
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if d.kept_because.is_empty() {
+            gone += 1;
+            println!("{deleted:<12} {name}");
+        } else {
+            println!("{:<12} {name}: {}", "kept", d.kept_because.join("; "));
+        }
+    }
+    eprintln!(
+        "{} kept, {gone} {deleted}{}",
+        decisions.len() - gone,
+        if args.dry_run { " (dry run)" } else { "" }
+    );
+    Ok(exit::SUCCESS)
 }
 
 /// A time span in whole seconds, as the listing shows ages.
