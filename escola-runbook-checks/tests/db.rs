@@ -859,9 +859,38 @@ async fn encrypted_snapshot_restores_through_ours_and_the_stock_age_path() {
     drop_dbs(&mut conn, &[&src, &ours, &stock]).await;
 }
 
+/// Rewrites the SQL of the data file of `table` in the snapshot `dir` with
+/// `edit`, and re-hashes it in the manifest, as a forger would.
+fn rewrite_and_rehash(dir: &Path, table: &str, edit: impl Fn(String) -> String) {
+    use sha2::{Digest, Sha256};
+    let manifest_path = dir.join(db::snapshot::MANIFEST);
+    let mut manifest: db::Manifest =
+        serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
+    let entry = manifest
+        .files
+        .iter_mut()
+        .find(|f| f.table.as_deref() == Some(table))
+        .unwrap();
+    let path = dir.join(&entry.name);
+    let sql = zstd::decode_all(std::fs::File::open(&path).unwrap()).unwrap();
+    let sql = edit(String::from_utf8(sql).unwrap());
+    let compressed = zstd::encode_all(sql.as_bytes(), 3).unwrap();
+    std::fs::write(&path, &compressed).unwrap();
+    entry.bytes = compressed.len() as u64;
+    entry.sql_bytes = sql.len() as u64;
+    entry.sha256 = Sha256::digest(&compressed)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    std::fs::write(
+        &manifest_path,
+        serde_json::to_vec_pretty(&manifest).unwrap(),
+    )
+    .unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_restore_test_catches_a_data_file_altered_and_rehashed() {
-    use sha2::{Digest, Sha256};
     let Some(mut conn) = server().await else {
         return;
     };
@@ -887,30 +916,7 @@ async fn the_restore_test_catches_a_data_file_altered_and_rehashed() {
 
     // Alter a value in the data file of `parent`, and re-hash it in the
     // manifest: every file then matches its manifest entry.
-    let manifest_path = dir.join(db::snapshot::MANIFEST);
-    let mut manifest: db::Manifest =
-        serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
-    let entry = manifest
-        .files
-        .iter_mut()
-        .find(|f| f.table.as_deref() == Some("parent"))
-        .unwrap();
-    let path = dir.join(&entry.name);
-    let sql = zstd::decode_all(std::fs::File::open(&path).unwrap()).unwrap();
-    let sql = String::from_utf8(sql).unwrap().replace("'dois'", "'tres'");
-    let compressed = zstd::encode_all(sql.as_bytes(), 3).unwrap();
-    std::fs::write(&path, &compressed).unwrap();
-    entry.bytes = compressed.len() as u64;
-    entry.sql_bytes = sql.len() as u64;
-    entry.sha256 = Sha256::digest(&compressed)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    std::fs::write(
-        &manifest_path,
-        serde_json::to_vec_pretty(&manifest).unwrap(),
-    )
-    .unwrap();
+    rewrite_and_rehash(&dir, "parent", |sql| sql.replace("'dois'", "'tres'"));
     db::verify(&dir, None).expect("the re-hashed file matches its manifest");
 
     let second = db::restore_test(&dir, &url(&src), &opts).await.unwrap();
@@ -924,6 +930,19 @@ async fn the_restore_test_catches_a_data_file_altered_and_rehashed() {
         "same rows, other content"
     );
     assert_eq!(db::last_verified(&dir), Some(second));
+    assert!(scratch_left(&mut conn).await.is_empty());
+
+    // A file the server refuses: the snapshot does not restore, and that
+    // is the recorded verdict (no server message in it).
+    rewrite_and_rehash(&dir, "other", |sql| {
+        sql.replace("INSERT INTO", "INSERT INTOO")
+    });
+    let third = db::restore_test(&dir, &url(&src), &opts).await.unwrap();
+    assert!(!third.passed);
+    let why = third.restore_failed.as_deref().unwrap();
+    assert!(why.contains("other.sql.zst, statement"), "{why}");
+    assert!(!why.contains("syntax"), "{why}");
+    assert_eq!(db::last_verified(&dir), Some(third));
     assert!(scratch_left(&mut conn).await.is_empty());
 
     drop_dbs(&mut conn, &[&src]).await;

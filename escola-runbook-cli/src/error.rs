@@ -397,7 +397,10 @@ impl CliError {
     pub fn process_exit_code(&self) -> i32 {
         match self {
             CliError::Run(RunError::Journal(_)) => exit::JOURNAL_FAILED,
-            CliError::Snapshot(SnapshotError::Cancelled) => exit::STOPPED,
+            CliError::Snapshot(SnapshotError::Cancelled)
+            | CliError::RestoreTest(RestoreTestError::Restore(RestoreError::Cancelled)) => {
+                exit::STOPPED
+            }
             CliError::Restore(
                 RestoreError::TargetNotEmpty { .. }
                 | RestoreError::ChooseSource { .. }

@@ -228,6 +228,11 @@ fn proven(mut outcome: Outcome, verified: &Verified) -> Outcome {
     outcome = outcome
         .with_evidence("restore test", summary.clone())
         .with_value("snapshot.verified", serde_json::json!(verified.passed));
+    if let Some(why) = &verified.restore_failed {
+        outcome.status = Status::Failed;
+        outcome.summary = format!("the snapshot does not restore: {why}");
+        return outcome;
+    }
     if !mismatches.is_empty() {
         outcome.status = Status::Failed;
         outcome.summary = format!("{summary}; the snapshot does not restore faithfully");
@@ -838,6 +843,7 @@ mod tests {
                 manifest_sha256: "ab".into(),
                 seconds: 1.0,
                 tables: Vec::new(),
+                restore_failed: None,
             }),
         }
     }

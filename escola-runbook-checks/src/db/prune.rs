@@ -217,6 +217,7 @@ mod tests {
                 manifest_sha256: "ab".into(),
                 seconds: 1.0,
                 tables: Vec::new(),
+                restore_failed: None,
             }),
         }
     }

@@ -55,6 +55,10 @@ pub struct Verified {
     pub seconds: f64,
     /// Every table compared.
     pub tables: Vec<TableProof>,
+    /// Why the snapshot did not restore (the file and statement that
+    /// failed; never the server's message, which may quote the data).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore_failed: Option<String>,
 }
 
 impl Verified {

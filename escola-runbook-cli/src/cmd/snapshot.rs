@@ -42,12 +42,7 @@ pub async fn run(command: SnapshotCommand, redactor: &Redactor) -> Result<i32, C
                     bar.set_message(format!("{} rows, {} MiB of SQL", p.rows, p.sql_bytes >> 20));
                 }));
             }
-            let cancel = opts.cancel.clone();
-            let mut signals = StopSignals::install()?;
-            let interrupt = tokio::spawn(async move {
-                signals.next().await;
-                cancel.cancel();
-            });
+            let interrupt = cancel_on_stop(opts.cancel.clone())?;
             let result = db::snapshot::create(&url, &opts).await;
             interrupt.abort();
             if let Some(bar) = bar {
@@ -109,7 +104,11 @@ pub async fn run(command: SnapshotCommand, redactor: &Redactor) -> Result<i32, C
             if let Some(s) = &spinner {
                 s.set_message("restore test: restoring into a scratch database");
             }
+            // A stop ends the restore between statements; the scratch
+            // database is still dropped.
+            let interrupt = cancel_on_stop(opts.cancel.clone())?;
             let result = db::restore_test(&args.snapshot, &url, &opts).await;
+            interrupt.abort();
             if let Some(s) = spinner {
                 s.finish_and_clear();
             }
@@ -124,6 +123,9 @@ pub async fn run(command: SnapshotCommand, redactor: &Redactor) -> Result<i32, C
                     t.expected_rows,
                     t.expected_checksum.as_deref().unwrap_or("(none recorded)")
                 );
+            }
+            if let Some(why) = &verified.restore_failed {
+                println!("the snapshot does not restore: {why}");
             }
             println!(
                 "restore test {} on {}: {} tables, {} rows, in {:.1}s (recorded in {})",
@@ -247,6 +249,18 @@ fn prune(args: &SnapshotPruneArgs) -> Result<i32, CliError> {
         if args.dry_run { " (dry run)" } else { "" }
     );
     Ok(exit::SUCCESS)
+}
+
+/// Cancels `cancel` on the first stop signal (Ctrl-C, SIGTERM, SIGHUP);
+/// abort the task once the work is done.
+fn cancel_on_stop(
+    cancel: escola_runbook_core::CancellationToken,
+) -> Result<tokio::task::JoinHandle<()>, CliError> {
+    let mut signals = StopSignals::install()?;
+    Ok(tokio::spawn(async move {
+        signals.next().await;
+        cancel.cancel();
+    }))
 }
 
 /// A time span in whole seconds, as the listing shows ages.
