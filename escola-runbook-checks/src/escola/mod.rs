@@ -33,7 +33,7 @@ use crate::cache_purge::CachePurgeParams;
 use crate::changelog::ChangelogParams;
 use crate::command::CommandCheck;
 use crate::coverage::{CoverageParams, Percent};
-use crate::db::{DbSnapshotCheck, MigrationsCheck};
+use crate::db::{DbSnapshotCheck, MigrationsCheck, SnapshotFreshCheck};
 use crate::docs_freshness::{DocsFreshnessParams, Since};
 use crate::http::HttpParams;
 use crate::http_json::HttpJsonParams;
@@ -127,6 +127,10 @@ pub struct EscolaConfig {
     /// snapshot with.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub snapshot_identity_file: Option<PathBuf>,
+    /// Adds the `snapshot-fresh` check: the newest snapshot under
+    /// `snapshot_dir` that passed its restore test is at most this old.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snapshot_max_age: Option<Duration>,
     /// Name of the secret holding `mysql://USER:PASSWORD@HOST:PORT/DB`: when
     /// set, the snapshot and the migrations/tables check run as checks;
     /// otherwise they stay manual steps.
@@ -293,6 +297,7 @@ impl Default for EscolaConfig {
             snapshot_encrypt_to: Vec::new(),
             snapshot_restore_test: false,
             snapshot_identity_file: None,
+            snapshot_max_age: None,
             database_secret: None,
             expected_migration: None,
         }
@@ -882,7 +887,20 @@ pub fn runbook(config: &EscolaConfig) -> Result<Runbook, EscolaError> {
         .step(Step::manual("window-agreed", "Sincronizar janela com Infra + Produto (evitar campanhas de campo).").section(window))
         .step(Step::manual("notice-scheduled", "Programar aviso nos canais #operacoes e #promotores (T -4h).").section(window))
         .step(Step::manual("squad-present", "Garantir presença do squad (dev, QA, suporte) no período.").section(window))
-        .step(db_snapshot(config).section(backups))
+        .step(db_snapshot(config).section(backups));
+    let pre_deploy = match config.snapshot_max_age {
+        // After the snapshot: one it proved counts.
+        Some(max_age) => pre_deploy.step(
+            Step::check(
+                "snapshot-fresh",
+                "Snapshot restaurável comprovado (teste de restauração) e recente.",
+                SnapshotFreshCheck::new(&config.snapshot_dir, max_age),
+            )
+            .section(backups),
+        ),
+        None => pre_deploy,
+    };
+    let pre_deploy = pre_deploy
         .step(
             metrics_step(
                 "metrics-baseline",
@@ -892,8 +910,11 @@ pub fn runbook(config: &EscolaConfig) -> Result<Runbook, EscolaError> {
             .section(backups),
         )
         .step(
-            Step::manual("drain-queues", "Limpar filas/cron-sim (se aplicável) para evitar gatilhos durante deploy.")
-                .section(backups),
+            Step::manual(
+                "drain-queues",
+                "Limpar filas/cron-sim (se aplicável) para evitar gatilhos durante deploy.",
+            )
+            .section(backups),
         );
 
     let (log_scan, mark_start, log_blocking) = match auto.app_log {
@@ -1194,9 +1215,15 @@ mod tests {
             snapshot_encrypt_to: vec![recipient.into()],
             snapshot_restore_test: true,
             snapshot_identity_file: Some("key.txt".into()),
+            snapshot_max_age: Some(Duration::from_secs(26 * 3600)),
             ..config.clone()
         })
         .unwrap();
+        assert_eq!(
+            kind_of(&sealed, "snapshot-fresh").as_deref(),
+            Some("snapshot-fresh"),
+            "a proven snapshot is required when a limit is set"
+        );
         let sealed_step = sealed
             .steps()
             .map(|(_, s)| s)
