@@ -176,6 +176,21 @@ fn age_installed() -> bool {
     false
 }
 
+/// `CHECKSUM TABLE` of the test's two tables in `db`, as the client prints
+/// them (without the database name).
+fn checksums(db: &str) -> Vec<String> {
+    let out = Command::new("mariadb")
+        .args(["-uroot", "-h127.0.0.1", "-N", "-B", "-e"])
+        .arg(format!("CHECKSUM TABLE {db}.`we``ird`, {db}.l1"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.split('\t').nth(1).unwrap_or_default().to_owned())
+        .collect()
+}
+
 /// `age-keygen -o dir/name`: the identity file (0600) and its public key.
 fn keygen(dir: &Path, name: &str) -> String {
     let out = Command::new("age-keygen")
@@ -196,8 +211,16 @@ fn encrypted_snapshots_are_verified_without_a_key_and_restore_tested_with_one() 
     let db = format!("escola_t_cli_sealed_{}", std::process::id());
     assert!(mariadb(&format!(
         "DROP DATABASE IF EXISTS {db}; CREATE DATABASE {db}; USE {db};
-         CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20)) ENGINE=InnoDB;
-         INSERT INTO t VALUES (1, 'um'), (2, 'dois');"
+         SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO';
+         CREATE TABLE `we``ird` (id INT PRIMARY KEY, f FLOAT, d DECIMAL(65,30), b VARBINARY(10),
+           e VARCHAR(20), z DATE, `select` INT) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+         INSERT INTO `we``ird` VALUES (1, -46.63330841064453,
+           '-12345678901234567890123456789012345.123456789012345678901234567890',
+           0x00FF0027, 'emoji \u{1F600}', '0000-00-00', 1), (2, NULL, NULL, NULL, NULL, NULL, NULL);
+         CREATE TABLE l1 (id INT PRIMARY KEY, t VARCHAR(20)) ENGINE=MyISAM DEFAULT CHARSET=latin1;
+         INSERT INTO l1 VALUES (1, 'ol\u{e1}');
+         CREATE VIEW v AS SELECT id FROM l1;
+         CREATE TRIGGER trg AFTER INSERT ON l1 FOR EACH ROW SET @x = 1;"
     )));
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -257,6 +280,17 @@ fn encrypted_snapshots_are_verified_without_a_key_and_restore_tested_with_one() 
         Some(&url),
     );
     assert_eq!(restored.status.code(), Some(0), "{}", text(&restored));
+    let restored_sums = checksums(&target);
+    assert_eq!(restored_sums.len(), 2);
+    assert!(
+        restored_sums.iter().all(|c| c.parse::<u64>().is_ok()),
+        "{restored_sums:?}"
+    );
+    assert_eq!(
+        restored_sums,
+        checksums(&db),
+        "CHECKSUM TABLE after restore"
+    );
 
     let tested = cli(
         d,
