@@ -28,6 +28,7 @@ pub fn register(catalog: &mut Catalog) -> &mut Catalog {
         .register::<crate::metrics::checks::EndpointParams>()
         .register::<crate::metrics::checks::BaselineParams>()
         .register::<crate::metrics::checks::LatencyParams>()
+        .register::<crate::metrics::checks::CompareParams>()
         .register::<crate::metrics::checks::ErrorRatioParams>();
     #[cfg(feature = "readiness")]
     catalog

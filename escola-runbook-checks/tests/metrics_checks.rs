@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use escola_runbook_checks::metrics::checks::{
-    ErrorRatioCheck, LatencyBaselineCheck, LatencyCheck, MetricsEndpointCheck, SourceConfig,
-    boundary_advice,
+    CompareCheck, ErrorRatioCheck, LatencyBaselineCheck, LatencyCheck, MetricsEndpointCheck,
+    SourceConfig, boundary_advice,
 };
 use escola_runbook_checks::metrics::compute::{Bucket, Histogram};
 use escola_runbook_checks::metrics::{MetricsSource, PrometheusSource, Window};
@@ -217,6 +217,87 @@ async fn baseline_records_quantiles_for_later_steps() {
         .await;
     assert_eq!(o.status, Status::NoData);
     assert!(o.summary.contains("nope_seconds_bucket"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn compare_fails_a_release_that_doubled_latency_below_any_fixed_limit() {
+    // Before: 900 of 1 000 requests under 0.25 s (P95 about 0.4 s).
+    let before = histogram_text(
+        &[
+            ("0.25", 900.0),
+            ("0.5", 990.0),
+            ("1", 1000.0),
+            ("+Inf", 1000.0),
+        ],
+        &[],
+    );
+    let server = app(vec![before.clone()]);
+    let baseline = LatencyBaselineCheck::new(scrape())
+        .run(&ctx(&server.url("/metrics")))
+        .await;
+    assert_eq!(baseline.status, Status::Passed, "{baseline:?}");
+    let recorded = baseline.values["baseline.latency.histogram"].clone();
+    assert_eq!(recorded["bounds"][3], "+Inf");
+
+    // After, over a 5-minute window: the next 1 000 requests twice as slow,
+    // P95 still far below 2 s.
+    let slower = histogram_text(
+        &[
+            ("0.25", 1300.0),
+            ("0.5", 1900.0),
+            ("1", 2000.0),
+            ("+Inf", 2000.0),
+        ],
+        &[],
+    );
+    let server = app(vec![before.clone(), slower]);
+    let check = CompareCheck::new(scrape());
+    assert_eq!(check.describe().needs, ["baseline.latency.histogram"]);
+    let o = check
+        .run(
+            &ctx(&server.url("/metrics"))
+                .with_value("baseline.latency.histogram", recorded.clone()),
+        )
+        .await;
+    assert_eq!(o.status, Status::Failed, "{o:?}");
+    assert!(
+        o.summary
+            .contains("after slower than before with probability"),
+        "{}",
+        o.summary
+    );
+    assert!(
+        o.summary
+            .ends_with("(Mann-Whitney, 1 000 vs 1 000 requests): regressed"),
+        "{}",
+        o.summary
+    );
+    assert_eq!(evidence(&o, "verdict"), Some("regressed"));
+    assert_no_token(&o);
+
+    // The same traffic after: passes.
+    let same = histogram_text(
+        &[
+            ("0.25", 1800.0),
+            ("0.5", 1980.0),
+            ("1", 2000.0),
+            ("+Inf", 2000.0),
+        ],
+        &[],
+    );
+    let server = app(vec![before, same]);
+    let o = CompareCheck::new(scrape())
+        .run(&ctx(&server.url("/metrics")).with_value("baseline.latency.histogram", recorded))
+        .await;
+    assert_eq!(o.status, Status::Passed, "{o:?}");
+    assert!(o.summary.ends_with(": unchanged"), "{}", o.summary);
+
+    // No baseline recorded: a check error saying which step records it.
+    let o = CompareCheck::new(scrape())
+        .run(&ctx(&server.url("/metrics")))
+        .await;
+    assert_eq!(o.status, Status::CheckError);
+    assert!(o.summary.contains("metrics-baseline"), "{}", o.summary);
 }
 
 #[tokio::test(start_paused = true)]
@@ -475,6 +556,10 @@ fn registry_builds_every_metrics_check_and_round_trips_params() {
         (
             "metrics-baseline",
             vec![("window", "1m"), ("min_requests", "10"), ("every", "15s")],
+        ),
+        (
+            "metrics-compare",
+            vec![("window", "10m"), ("alpha", "0.001"), ("min_effect", "0.1")],
         ),
         (
             "metrics-latency",

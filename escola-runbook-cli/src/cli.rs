@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use escola_runbook_checks::db::Recipient;
+use escola_runbook_checks::metrics::compare::Thresholds;
 use escola_runbook_core::duration::DurationError;
 use escola_runbook_core::formats::markdown::PhaseLevel;
 
@@ -123,6 +124,10 @@ pub enum Command {
     Import(ImportArgs),
     /// Write the built-in Escola runbook as a TOML runbook file, to edit or reuse.
     ExportRunbook(ExportRunbookArgs),
+    /// Write the runbook's alert rules (or a rules file's) as Prometheus alerting rules.
+    ExportAlerts(ExportAlertsArgs),
+    /// Write the runbook's recommended panels as a Grafana dashboard (JSON).
+    ExportDashboard(ExportDashboardArgs),
     /// Run an HTTP smoke suite (native, or a Postman v2.1 collection) against a base URL.
     ///
     /// Exit codes: 0 every assertion passed, 1 one failed (or was not
@@ -130,6 +135,11 @@ pub enum Command {
     Smoke(SmokeArgs),
     /// Read request metrics: P50/P95/P99 per histogram series and the 5xx ratio.
     Metrics(MetricsArgs),
+    /// Judge after against before: latency (Mann-Whitney U) and 5xx share (Fisher exact).
+    ///
+    /// Exit codes: 0 no series regressed, 1 one did (or a scrape could not be read),
+    /// 2 bad input.
+    Compare(CompareArgs),
     /// Watch alert rules from a file against the app's metrics, journaled like a run.
     ///
     /// Exit codes: 0 the rules held (or fired only after the rollback window), 1 a rollback
@@ -564,6 +574,32 @@ pub struct ExportRunbookArgs {
     pub app_dir: PathBuf,
 }
 
+/// `export-alerts`.
+#[derive(Debug, Args)]
+pub struct ExportAlertsArgs {
+    /// The rules of this rules file (the `watch --rules` format) instead of the built-in
+    /// runbook's alerts.
+    #[arg(long, value_name = "FILE")]
+    pub rules: Option<PathBuf>,
+    /// Write to this file instead of stdout.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// `export-dashboard`.
+#[derive(Debug, Args)]
+pub struct ExportDashboardArgs {
+    /// SQL condition selecting the pending rows of `sync_mutations`.
+    #[arg(long, value_name = "SQL", default_value = "status = 'pending'")]
+    pub pending_where: String,
+    /// The most pending rows accepted, drawn as a line on the backlog panel.
+    #[arg(long, value_name = "N")]
+    pub backlog_limit: Option<f64>,
+    /// Write to this file instead of stdout.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
 /// `check`.
 #[derive(Debug, Args)]
 pub struct CheckArgs {
@@ -635,12 +671,9 @@ pub struct MetricsArgs {
     /// --prometheus the Prometheus base URL.
     #[arg(long, value_name = "URL")]
     pub url: String,
-    /// Environment variable holding the Bearer token (never pass it in argv).
-    #[arg(long, value_name = "VAR")]
-    pub token_env: Option<String>,
-    /// File holding the Bearer token (e.g. a mounted Kubernetes secret); trailing newline ignored.
-    #[arg(long, value_name = "FILE", conflicts_with = "token_env")]
-    pub token_file: Option<PathBuf>,
+    /// The Bearer token, if the endpoint wants one.
+    #[command(flatten)]
+    pub token: TokenArgs,
     /// URL is a Prometheus HTTP API (or Thanos, Mimir, VictoriaMetrics): ask it with PromQL.
     #[arg(long)]
     pub prometheus: bool,
@@ -653,6 +686,35 @@ pub struct MetricsArgs {
     /// With --interval: also scrape this often in between (e.g. 15s), so a restart is always seen.
     #[arg(long, value_name = "DURATION", requires = "interval", value_parser = duration)]
     pub every: Option<Duration>,
+    /// Which series.
+    #[command(flatten)]
+    pub series: SeriesArgs,
+    /// Limit for one HTTP request.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration)]
+    pub timeout: Duration,
+    /// Refuse an answer larger than this (e.g. 64MiB, 200MB), reading no further.
+    #[arg(long, value_name = "SIZE", default_value = escola_runbook_checks::metrics::source::DEFAULT_MAX_BODY_TEXT, value_parser = bytes)]
+    pub max_body: u64,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: PlanFormat,
+}
+
+/// Where a metrics endpoint's Bearer token comes from: never the command
+/// line, where `ps` and shell history would show it.
+#[derive(Debug, Args, Clone)]
+pub struct TokenArgs {
+    /// Environment variable holding the Bearer token (never pass it in argv).
+    #[arg(long, value_name = "VAR")]
+    pub token_env: Option<String>,
+    /// File holding the Bearer token (e.g. a mounted Kubernetes secret); trailing newline ignored.
+    #[arg(long, value_name = "FILE", conflicts_with = "token_env")]
+    pub token_file: Option<PathBuf>,
+}
+
+/// The request series read from a metrics page.
+#[derive(Debug, Args, Clone)]
+pub struct SeriesArgs {
     /// Histogram family, without _bucket.
     #[arg(
         long,
@@ -669,6 +731,38 @@ pub struct MetricsArgs {
     /// Statuses counted as errors (PromQL =~ regex).
     #[arg(long, value_name = "REGEX", default_value = "5..")]
     pub errors: String,
+}
+
+/// `compare`.
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The scrape before the deploy: a saved `/metrics` page (file) or a URL.
+    #[arg(long, value_name = "SCRAPE")]
+    pub before: String,
+    /// The scrape after it: a file or a URL.
+    #[arg(long, value_name = "SCRAPE")]
+    pub after: String,
+    /// The Bearer token for URLs, if the endpoint wants one.
+    #[command(flatten)]
+    pub token: TokenArgs,
+    /// Which series.
+    #[command(flatten)]
+    pub series: SeriesArgs,
+    /// Sum by these labels (comma-separated, e.g. route); default: every request together.
+    #[arg(long, value_name = "LABELS", value_delimiter = ',')]
+    pub by: Option<Vec<String>>,
+    /// A difference is significant below this p value.
+    #[arg(long, value_name = "P", default_value_t = Thresholds::default().alpha)]
+    pub alpha: f64,
+    /// The least latency shift that counts: |P(after slower) − 0.5|.
+    #[arg(long, value_name = "SHIFT", default_value_t = Thresholds::default().min_effect)]
+    pub min_effect: f64,
+    /// The least change of the error share that counts (0.001 = 0.1 points).
+    #[arg(long, value_name = "SHARE", default_value_t = Thresholds::default().min_error_change)]
+    pub min_error_change: f64,
+    /// Fewer requests than this on a side is no_data.
+    #[arg(long, value_name = "N", default_value_t = Thresholds::default().min_requests)]
+    pub min_requests: f64,
     /// Limit for one HTTP request.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration)]
     pub timeout: Duration,

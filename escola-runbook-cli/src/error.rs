@@ -144,6 +144,23 @@ pub enum CliError {
     /// `--token-file` is empty.
     #[error("--token-file {}: the file is empty", .0.display())]
     TokenFileEmpty(PathBuf),
+    /// A saved scrape is not a metrics page.
+    #[error("{flag} {}: not a Prometheus or OpenMetrics page: {source}", path.display())]
+    SavedScrape {
+        /// The flag that named it.
+        flag: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        source: escola_runbook_checks::metrics::parse::ParseError,
+    },
+    /// A `compare` threshold outside what it can mean.
+    #[error("--{}: {source}", source.name.replace('_', "-"))]
+    Threshold {
+        /// The threshold and why.
+        #[from]
+        source: escola_runbook_checks::metrics::compare::ThresholdError,
+    },
     /// `metrics --url` is not an http(s) URL.
     #[error("--url {0:?} is not an http(s) URL; write e.g. https://api.example.org/metrics")]
     NotHttpUrl(String),
@@ -443,6 +460,8 @@ impl CliError {
             | CliError::TokenEnvUnset(_)
             | CliError::TokenFileEmpty(_)
             | CliError::NotHttpUrl(_)
+            | CliError::SavedScrape { .. }
+            | CliError::Threshold { .. }
             | CliError::NotASnapshot(_)
             | CliError::DbUrlEnvUnset(_)
             | CliError::NoDbUrl

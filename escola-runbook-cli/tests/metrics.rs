@@ -148,3 +148,125 @@ fn exit_codes_for_usage_and_unreadable_sources() {
     let out = metrics(&["--url", &url, "--token-file", "/nonexistent/token"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+fn compare(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_escola-runbook"))
+        .arg("compare")
+        .args(args)
+        .env("ESCOLA_METRICS_TOKEN", TOKEN)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// PAGE with every request of `/v1/escolas` one bucket slower and 40 more
+/// 503s: a release that doubled latency below any fixed limit.
+const SLOWER: &str = "\
+# TYPE http_request_duration_seconds histogram
+http_request_duration_seconds_bucket{route=\"/v1/escolas\",method=\"GET\",le=\"0.1\"} 5
+http_request_duration_seconds_bucket{route=\"/v1/escolas\",method=\"GET\",le=\"0.5\"} 60
+http_request_duration_seconds_bucket{route=\"/v1/escolas\",method=\"GET\",le=\"1\"} 95
+http_request_duration_seconds_bucket{route=\"/v1/escolas\",method=\"GET\",le=\"+Inf\"} 100
+# TYPE http_requests_total counter
+http_requests_total{status=\"200\"} 57
+http_requests_total{status=\"503\"} 43
+";
+
+#[test]
+fn compare_judges_a_saved_scrape_against_a_live_one_and_exits_by_the_verdict() {
+    let url = serve();
+    let dir = tempfile::tempdir().unwrap();
+    let slower = dir.path().join("after.prom");
+    std::fs::write(&slower, SLOWER).unwrap();
+    let out = compare(&[
+        "--before",
+        &url,
+        "--after",
+        slower.to_str().unwrap(),
+        "--token-env",
+        "ESCOLA_METRICS_TOKEN",
+        "--min-requests",
+        "50",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let latency = stdout.lines().find(|l| l.starts_with("latency")).unwrap();
+    assert!(
+        latency.contains("after slower than before with probability"),
+        "{latency}"
+    );
+    assert!(
+        latency.contains("(Mann-Whitney, 100 vs 100 requests): regressed"),
+        "{latency}"
+    );
+    let errors = stdout.lines().find(|l| l.starts_with("errors")).unwrap();
+    assert!(errors.contains("43% vs 3% before"), "{errors}");
+    assert!(errors.ends_with(": regressed"), "{errors}");
+    assert!(!stdout.contains(TOKEN));
+
+    // The same page on both sides: nothing regressed, exit 0; JSON carries
+    // every figure.
+    let same = dir.path().join("same.prom");
+    std::fs::write(&same, SLOWER).unwrap();
+    let out = compare(&[
+        "--before",
+        same.to_str().unwrap(),
+        "--after",
+        slower.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let l = &json["latency"][0];
+    assert_eq!(l["test"]["effect"], 0.5);
+    assert_eq!(l["test"]["p"], 1.0);
+    assert_eq!(l["bounds"][3], "+Inf");
+    // 100 requests a side could not show a shift of the minimum effect.
+    assert_eq!(l["verdict"], "inconclusive");
+    assert!(l["detectable_effect"].as_f64().unwrap() > 0.05);
+    assert_eq!(json["thresholds"]["alpha"], 0.01);
+}
+
+#[test]
+fn compare_refuses_bad_input_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("page.prom");
+    std::fs::write(&page, PAGE).unwrap();
+    let garbage = dir.path().join("garbage.prom");
+    std::fs::write(&garbage, "not {{ a metrics page").unwrap();
+    let p = page.to_str().unwrap();
+    for (args, names) in [
+        (
+            vec!["--before", "missing.prom", "--after", p],
+            "--before missing.prom",
+        ),
+        (
+            vec!["--before", p, "--after", garbage.to_str().unwrap()],
+            "--after",
+        ),
+        (
+            vec!["--before", p, "--after", p, "--alpha", "1.5"],
+            "--alpha",
+        ),
+        (
+            vec!["--before", p, "--after", p, "--min-effect", "0.9"],
+            "--min-effect",
+        ),
+        (
+            vec!["--before", p, "--after", p, "--errors", "5(("],
+            "--errors",
+        ),
+    ] {
+        let out = compare(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(names), "{args:?}: {stderr}");
+    }
+}

@@ -43,6 +43,7 @@
 #![warn(missing_docs)]
 
 mod alert;
+pub mod alerting;
 pub mod catalog;
 mod check;
 mod clock;

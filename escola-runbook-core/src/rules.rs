@@ -167,6 +167,16 @@ pub trait Probe: Send + Sync {
     /// The query or expression, as the record shows it.
     fn query(&self) -> String;
 
+    /// The same measure as a PromQL expression, for alerting rules that
+    /// outlive the run (`alerting::alerts`); `interval` is the evaluation
+    /// interval, the range of a probe that measures since the previous
+    /// evaluation. `None` (the default) when Prometheus cannot compute it
+    /// (a smoke suite, a database query).
+    fn promql(&self, interval: Duration) -> Option<String> {
+        let _ = interval;
+        None
+    }
+
     /// Takes one sample.
     async fn sample(&self, ctx: &Ctx) -> Sample;
 }

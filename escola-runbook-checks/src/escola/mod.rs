@@ -25,7 +25,7 @@ use std::time::Duration;
 use escola_runbook_core::catalog::{CatalogError, CheckConfig, ParamProblem, ParamsError};
 use escola_runbook_core::duration::{self, Span};
 use escola_runbook_core::formats::runbook_file::RunbookFile;
-use escola_runbook_core::rules::{Comparison, Rule, Window as RuleWindow};
+use escola_runbook_core::rules::{Comparison, Probe, Rule, Window as RuleWindow};
 use escola_runbook_core::{Check, ModelError, Phase, Runbook, Step, Watch, WatchError};
 use serde::{Deserialize, Serialize};
 
@@ -44,6 +44,7 @@ use crate::metrics::checks::{
     BaselineParams, DEFAULT_COUNTER, DEFAULT_HISTOGRAM, EndpointParams, SourceConfig,
 };
 use crate::metrics::compute::StatusMatcher;
+use crate::metrics::dashboard::{Dashboard, Panel, Query};
 use crate::metrics::probe::{Measure, MetricsProbe};
 use crate::notify::Notify;
 use crate::smoke::SmokeCheck;
@@ -773,24 +774,30 @@ fn alert(watch: &WatchConfig, id: &str, title: &str, rule: Rule) -> Result<Step,
     .section("Alertas sugeridos"))
 }
 
-/// The three alerts, measured from the app's metrics.
-fn alert_steps(metrics: &MetricsConfig, watch: &WatchConfig) -> Result<[Step; 3], EscolaError> {
+/// One of the runbook's alerts: the watch step and the rule it watches.
+#[derive(Debug, Clone)]
+pub struct Alert {
+    /// The step id (`alert-latency-p95`).
+    pub step: &'static str,
+    /// The rule; its title is the runbook's wording.
+    pub rule: Rule,
+}
+
+/// The runbook's three suggested alerts, measured from the app's metrics:
+/// what the watch steps evaluate and what `export-alerts` writes for
+/// Prometheus.
+pub fn alerts(metrics: &MetricsConfig, watch: &WatchConfig) -> Result<[Alert; 3], EscolaError> {
     let matcher = |pattern: &str| {
         StatusMatcher::new(pattern)
             .map_err(|e| ParamsError::invalid("watch", "status", e.to_string()))
     };
-    let p95 = MetricsProbe::new(
-        metrics.source(),
-        Measure::Quantile(0.95),
-        watch.probe_window,
-    )
-    .min_requests(20.0);
+    let p95 = quantile_probe(metrics, watch, 0.95);
     let errors = MetricsProbe::new(
         metrics.source(),
         Measure::ErrorPercent(matcher("5..")?),
         watch.probe_window,
     )
-    .min_requests(20.0);
+    .min_requests(ALERT_MIN_REQUESTS);
     let limited = MetricsProbe::new(
         metrics.source(),
         Measure::Count(matcher("429")?),
@@ -802,25 +809,130 @@ fn alert_steps(metrics: &MetricsConfig, watch: &WatchConfig) -> Result<[Step; 3]
     let limited_title =
         "`Rate Limit` excedido para `/v1/escolas` por mais de 3 requisições consecutivas.";
     Ok([
-        alert(
-            watch,
-            "alert-latency-p95",
-            p95_title,
-            Rule::new("latency-p95", p95_title, Arc::new(p95), Comparison::Above, 2.0, RuleWindow::For { duration: watch.alert_for }).unit("s"),
-        )?,
-        alert(
-            watch,
-            "alert-5xx",
-            errors_title,
-            Rule::new("error-5xx", errors_title, Arc::new(errors), Comparison::Above, 1.0, RuleWindow::For { duration: watch.alert_for }).unit("%"),
-        )?,
-        alert(
-            watch,
-            "alert-rate-limit",
-            limited_title,
-            Rule::new("rate-limit-escolas", limited_title, Arc::new(limited), Comparison::AtLeast, 1.0, RuleWindow::Consecutive { count: 3 }),
-        )?
-        .note("Metrics cannot tell consecutive requests apart: the rule fires when /v1/escolas answered 429 in 3 evaluations in a row."),
+        Alert {
+            step: "alert-latency-p95",
+            rule: Rule::new(
+                "latency-p95",
+                p95_title,
+                Arc::new(p95),
+                Comparison::Above,
+                2.0,
+                RuleWindow::For {
+                    duration: watch.alert_for,
+                },
+            )
+            .unit("s"),
+        },
+        Alert {
+            step: "alert-5xx",
+            rule: Rule::new(
+                "error-5xx",
+                errors_title,
+                Arc::new(errors),
+                Comparison::Above,
+                1.0,
+                RuleWindow::For {
+                    duration: watch.alert_for,
+                },
+            )
+            .unit("%"),
+        },
+        Alert {
+            step: "alert-rate-limit",
+            rule: Rule::new(
+                "rate-limit-escolas",
+                limited_title,
+                Arc::new(limited),
+                Comparison::AtLeast,
+                1.0,
+                RuleWindow::Consecutive { count: 3 },
+            ),
+        },
+    ])
+}
+
+/// A latency quantile over the alerts' window, with their traffic floor.
+fn quantile_probe(metrics: &MetricsConfig, watch: &WatchConfig, q: f64) -> MetricsProbe {
+    MetricsProbe::new(metrics.source(), Measure::Quantile(q), watch.probe_window)
+        .min_requests(ALERT_MIN_REQUESTS)
+}
+
+/// Fewer requests in an alert's window is no value, never a verdict.
+const ALERT_MIN_REQUESTS: f64 = 20.0;
+
+/// How the dashboard counts the sync backlog: the rows of `sync_mutations`
+/// matching `pending_where`, with `limit` drawn as a line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BacklogPanel {
+    /// SQL condition selecting pending rows (`status = 'pending'`).
+    pub pending_where: String,
+    /// The most pending rows the team accepts, if it has said.
+    pub limit: Option<f64>,
+}
+
+/// The runbook's "Painéis recomendados" as a Grafana dashboard: latency
+/// P50/P95/P99 from the histogram and the 5xx share, each with its alert's
+/// limit, and the `sync_mutations` backlog from the database. The queries
+/// are the alerts' own, so the panels show what the alerts judge.
+pub fn dashboard(
+    metrics: &MetricsConfig,
+    watch: &WatchConfig,
+    backlog: &BacklogPanel,
+) -> Result<Dashboard, EscolaError> {
+    let [p95, errors, _] = alerts(metrics, watch)?;
+    let promql = |probe: &dyn Probe, legend: &str| Query::PromQl {
+        legend: legend.into(),
+        expr: probe.promql(watch.interval).unwrap_or_default(),
+    };
+    let latency = vec![
+        promql(&quantile_probe(metrics, watch, 0.5), "P50"),
+        promql(p95.rule.probe.as_ref(), "P95"),
+        promql(&quantile_probe(metrics, watch, 0.99), "P99"),
+    ];
+    Ok(Dashboard {
+        title: "Escola Connect API — deploy".into(),
+        uid: "escola-runbook".into(),
+        panels: vec![
+            Panel {
+                title: "Escolas > Latência (P50/P95/P99)".into(),
+                unit: "s",
+                queries: latency,
+                threshold: Some(p95.rule.limit),
+            },
+            Panel {
+                title: "Erro rate (HTTP 5xx)".into(),
+                unit: "percent",
+                queries: vec![promql(errors.rule.probe.as_ref(), "5xx %")],
+                threshold: Some(errors.rule.limit),
+            },
+            Panel {
+                title: "Sync Mutations Backlog".into(),
+                unit: "short",
+                queries: vec![Query::Sql {
+                    legend: "pending".into(),
+                    sql: format!(
+                        "SELECT NOW() AS time, COUNT(*) AS pending FROM {} WHERE {}",
+                        crate::db::params::DEFAULT_BACKLOG_TABLE,
+                        backlog.pending_where
+                    ),
+                }],
+                threshold: backlog.limit,
+            },
+        ],
+    })
+}
+
+/// The three alerts as watch steps.
+fn alert_steps(metrics: &MetricsConfig, watch: &WatchConfig) -> Result<[Step; 3], EscolaError> {
+    let [p95, errors, limited] = alerts(metrics, watch)?;
+    let step = |a: Alert| {
+        let title = a.rule.title.clone();
+        alert(watch, a.step, &title, a.rule)
+    };
+    Ok([
+        step(p95)?,
+        step(errors)?,
+        step(limited)?.note("Metrics cannot tell consecutive requests apart: the rule fires when /v1/escolas answered 429 in 3 evaluations in a row."),
     ])
 }
 

@@ -22,15 +22,19 @@
 
 pub mod bytes;
 pub mod checks;
+pub mod compare;
 pub mod compute;
+pub mod dashboard;
 pub mod parse;
 pub mod probe;
 pub mod rule_probe;
 pub mod source;
+pub mod stats;
 mod summary;
 
 pub use checks::{
-    ErrorRatioCheck, LatencyBaselineCheck, LatencyCheck, MetricsEndpointCheck, SourceConfig,
+    CompareCheck, ErrorRatioCheck, LatencyBaselineCheck, LatencyCheck, MetricsEndpointCheck,
+    SourceConfig,
 };
 pub use source::{
     MetricsData, MetricsQuery, MetricsSource, PrometheusSource, ScrapeSource, SourceError, Window,

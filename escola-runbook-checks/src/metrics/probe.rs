@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use escola_runbook_core::alerting::prometheus_duration;
 use escola_runbook_core::rules::{Probe, Sample, fmt_num};
 use escola_runbook_core::{Ctx, async_trait, format_duration};
 use tokio::time::Instant;
@@ -198,6 +199,71 @@ impl Probe for MetricsProbe {
         }
     }
 
+    /// The measure over the same window (since the previous evaluation:
+    /// over `interval`), with the same traffic floor: fewer requests than
+    /// `min_requests` is no value, as here.
+    fn promql(&self, interval: Duration) -> Option<String> {
+        // Since the previous evaluation: two intervals, so the range holds
+        // the two scrapes a difference needs (PromQL's range is open at its
+        // start) when the scrape interval is the evaluation interval.
+        let range = prometheus_duration(if self.window.is_zero() {
+            interval * 2
+        } else {
+            self.window
+        });
+        let selector = |extra: Option<String>| {
+            let mut pairs: Vec<String> = self
+                .filter
+                .iter()
+                .map(|(k, v)| format!("{k}={}", promql_string(v)))
+                .collect();
+            pairs.extend(extra);
+            if pairs.is_empty() {
+                String::new()
+            } else {
+                format!("{{{}}}", pairs.join(","))
+            }
+        };
+        let status = |m: &StatusMatcher| {
+            Some(format!(
+                "{}=~{}",
+                self.status_label,
+                promql_string(m.pattern())
+            ))
+        };
+        let requests = |metric: &str| format!("sum(rate({metric}{}[{range}]))", selector(None));
+        let floor = |metric: &str, n: f64| {
+            (n > 0.0).then(|| {
+                format!(
+                    " and on() sum(increase({metric}{}[{range}])) >= {}",
+                    selector(None),
+                    fmt_num(n)
+                )
+            })
+        };
+        Some(match &self.measure {
+            Measure::Quantile(q) => format!(
+                "histogram_quantile({}, sum by (le) (rate({}_bucket{}[{range}]))){}",
+                fmt_num(*q),
+                self.histogram,
+                selector(None),
+                floor(&format!("{}_count", self.histogram), self.min_requests).unwrap_or_default()
+            ),
+            Measure::ErrorPercent(m) => format!(
+                "100 * sum(rate({}{}[{range}])) / {}{}",
+                self.counter,
+                selector(status(m)),
+                requests(&self.counter),
+                floor(&self.counter, self.min_requests.max(1.0)).unwrap_or_default()
+            ),
+            Measure::Count(m) => format!(
+                "sum(increase({}{}[{range}]))",
+                self.counter,
+                selector(status(m))
+            ),
+        })
+    }
+
     async fn sample(&self, ctx: &Ctx) -> Sample {
         let source = match self.source.resolve(ctx) {
             Ok(s) => s,
@@ -284,4 +350,9 @@ impl Probe for MetricsProbe {
             trace_ids: Vec::new(),
         }
     }
+}
+
+/// A PromQL string literal.
+fn promql_string(s: &str) -> String {
+    serde_json::Value::from(s).to_string()
 }

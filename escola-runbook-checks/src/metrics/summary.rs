@@ -127,7 +127,8 @@ pub fn trim_float(v: f64) -> String {
     if s == "-0" { "0".into() } else { s.into() }
 }
 
-fn labels_text(labels: &Labels) -> String {
+/// Labels as `k="v",...`, `(all)` for none.
+pub(super) fn labels_text(labels: &Labels) -> String {
     if labels.is_empty() {
         return "(all)".into();
     }

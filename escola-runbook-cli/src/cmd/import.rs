@@ -57,7 +57,8 @@ pub fn export_runbook(args: ExportRunbookArgs) -> Result<i32, CliError> {
     Ok(exit::SUCCESS)
 }
 
-fn write_out(path: Option<&std::path::Path>, text: &str) -> Result<(), CliError> {
+/// Writes `text` to `path` atomically (saying so), or to stdout.
+pub fn write_out(path: Option<&std::path::Path>, text: &str) -> Result<(), CliError> {
     match path {
         Some(path) => {
             super::write_atomically(path, text)?;

@@ -7,42 +7,15 @@ use escola_runbook_checks::metrics::{
 };
 use escola_runbook_core::{Redactor, Secret, exit};
 
-use crate::cli::{MetricsArgs, PlanFormat};
+use crate::cli::{MetricsArgs, PlanFormat, TokenArgs};
 use crate::error::CliError;
 
 pub async fn run(args: MetricsArgs, redactor: &Redactor) -> Result<i32, CliError> {
-    let token = match (&args.token_env, &args.token_file) {
-        (Some(var), _) => match std::env::var(var) {
-            Ok(v) if !v.is_empty() => Some(v),
-            _ => {
-                return Err(CliError::TokenEnvUnset(var.clone()));
-            }
-        },
-        (None, Some(path)) => match std::fs::read_to_string(path) {
-            Ok(v) if !v.trim_end_matches(['\n', '\r']).is_empty() => {
-                Some(v.trim_end_matches(['\n', '\r']).to_owned())
-            }
-            Ok(_) => {
-                return Err(CliError::TokenFileEmpty(path.clone()));
-            }
-            Err(source) => {
-                return Err(CliError::ReadFlagFile {
-                    flag: "--token-file",
-                    path: path.clone(),
-                    source,
-                });
-            }
-        },
-        (None, None) => None,
-    };
-    let token = token.map(|v| {
-        redactor.register("token", &v);
-        Secret::new(v)
-    });
+    let token = bearer_token(&args.token, redactor)?;
     let timeout = args.timeout;
     let window = args.interval.map_or(Window::Cumulative, Window::Last);
     let every = args.every;
-    let errors = StatusMatcher::new(&args.errors)?;
+    let errors = StatusMatcher::new(&args.series.errors)?;
     let source: Box<dyn MetricsSource> = if args.prometheus {
         let mut s = PrometheusSource::new(&args.url)
             .timeout(timeout)
@@ -65,21 +38,16 @@ pub async fn run(args: MetricsArgs, redactor: &Redactor) -> Result<i32, CliError
     };
     let request = SummaryRequest {
         query: MetricsQuery {
-            histogram: Some(args.histogram),
-            counter: Some(args.counter),
+            histogram: Some(args.series.histogram),
+            counter: Some(args.series.counter),
             by: args.by,
-            status_label: args.status_label,
+            status_label: args.series.status_label,
             window,
         },
         errors,
     };
     // A URL that cannot be parsed is bad input, not a failed read.
-    let has_host = ["http://", "https://"].iter().any(|scheme| {
-        args.url
-            .strip_prefix(scheme)
-            .is_some_and(|rest| !rest.is_empty())
-    });
-    if !has_host {
+    if !is_http_url(&args.url) {
         return Err(CliError::NotHttpUrl(args.url));
     }
     let summary = tokio::select! {
@@ -96,4 +64,41 @@ pub async fn run(args: MetricsArgs, redactor: &Redactor) -> Result<i32, CliError
         }
     }
     Ok(exit::SUCCESS)
+}
+
+/// The Bearer token `args` name, registered with `redactor` so no output
+/// shows it.
+pub fn bearer_token(args: &TokenArgs, redactor: &Redactor) -> Result<Option<Secret>, CliError> {
+    let token = match (&args.token_env, &args.token_file) {
+        (Some(var), _) => match std::env::var(var) {
+            Ok(v) if !v.is_empty() => Some(v),
+            _ => return Err(CliError::TokenEnvUnset(var.clone())),
+        },
+        (None, Some(path)) => match std::fs::read_to_string(path) {
+            Ok(v) if !v.trim_end_matches(['\n', '\r']).is_empty() => {
+                Some(v.trim_end_matches(['\n', '\r']).to_owned())
+            }
+            Ok(_) => return Err(CliError::TokenFileEmpty(path.clone())),
+            Err(source) => {
+                return Err(CliError::ReadFlagFile {
+                    flag: "--token-file",
+                    path: path.clone(),
+                    source,
+                });
+            }
+        },
+        (None, None) => None,
+    };
+    Ok(token.map(|v| {
+        redactor.register("token", &v);
+        Secret::new(v)
+    }))
+}
+
+/// `text` is an http(s) URL with something after the scheme.
+pub fn is_http_url(text: &str) -> bool {
+    ["http://", "https://"].iter().any(|scheme| {
+        text.strip_prefix(scheme)
+            .is_some_and(|rest| !rest.is_empty())
+    })
 }

@@ -1,7 +1,9 @@
 //! One module per subcommand, plus what they share: loading the runbook,
 //! the environment and the secrets from arguments.
 
+pub mod alerts;
 pub mod check;
+pub mod compare;
 pub mod import;
 pub mod metrics;
 pub mod plan;

@@ -9,16 +9,14 @@ use escola_runbook_core::{Check, CheckParams, Ctx, Description, Outcome, async_t
 use super::evidence::{bounds_text, with_data_evidence};
 use super::gather::fetch;
 use super::judge::{self, BASELINE_QUANTILES, BaselineVerdict};
-use super::params::{BaselineParams, SourceConfig, check_min_requests};
+use super::params::{BaselineParams, HISTOGRAM, SourceConfig, baseline_key, check_min_requests};
+use crate::metrics::compare::histogram_value;
 use crate::metrics::source::{MetricsQuery, Window};
 use crate::metrics::summary::{seconds_text, trim_float};
 
-/// Prefix of the values [`LatencyBaselineCheck`] records.
-pub const BASELINE_PREFIX: &str = "baseline.latency";
-
 /// "Record the baseline latency": P50/P95/P99 of the request histogram,
-/// stored as values `baseline.latency.p50`, `.p95`, `.p99` (seconds) and
-/// `.count` for later steps.
+/// stored as values `baseline.latency.p50`, `.p95`, `.p99` (seconds),
+/// `.count`, and the buckets themselves (`.histogram`) for later steps.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LatencyBaselineCheck {
     params: BaselineParams,
@@ -48,11 +46,6 @@ impl LatencyBaselineCheck {
     }
 }
 
-/// The key under which the baseline of quantile `p` ("p95") is recorded.
-pub fn baseline_key(p: &str) -> String {
-    format!("{BASELINE_PREFIX}.{p}")
-}
-
 impl CheckConfig for BaselineParams {
     const NAME: &'static str = "metrics-baseline";
 
@@ -79,6 +72,7 @@ impl Check for LatencyBaselineCheck {
             d = d.produces(baseline_key(k));
         }
         d.produces(baseline_key("count"))
+            .produces(baseline_key(HISTOGRAM))
     }
 
     fn params(&self) -> Option<CheckParams> {
@@ -164,9 +158,12 @@ impl Check for LatencyBaselineCheck {
                 "bucket counts decreased somewhere; flattened to the running maximum as Prometheus does",
             );
         }
-        let bounds = h.map(|h| bounds_text(&h.bounds())).unwrap_or_default();
-        o.with_evidence("requests", trim_float(count))
-            .with_evidence("bucket bounds", bounds)
-            .with_value(baseline_key("count"), serde_json::json!(count))
+        o = o.with_evidence("requests", trim_float(count));
+        if let Some(h) = h {
+            o = o
+                .with_evidence("bucket bounds", bounds_text(&h.bounds()))
+                .with_value(baseline_key(HISTOGRAM), histogram_value(h));
+        }
+        o.with_value(baseline_key("count"), serde_json::json!(count))
     }
 }

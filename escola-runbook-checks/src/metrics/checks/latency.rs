@@ -11,11 +11,10 @@ use escola_runbook_core::{
     Check, CheckParams, Ctx, Description, Outcome, Status, ValueError, async_trait,
 };
 
-use super::baseline::baseline_key;
 use super::evidence::{labels_text, quantile_name, with_data_evidence};
 use super::gather::fetch;
 use super::judge::{self, LatencyVerdict};
-use super::params::{LatencyParams, SourceConfig, check_min_requests};
+use super::params::{LatencyParams, SourceConfig, baseline_key, check_min_requests};
 use crate::metrics::source::{MetricsQuery, Window};
 use crate::metrics::summary::{percent_text, seconds_text, trim_float};
 

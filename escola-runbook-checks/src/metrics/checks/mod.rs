@@ -14,6 +14,7 @@
 //! import one another in that order only, never back.
 
 mod baseline;
+mod compare;
 mod endpoint;
 mod error_ratio;
 mod evidence;
@@ -22,13 +23,15 @@ pub mod judge;
 mod latency;
 pub mod params;
 
-pub use baseline::{BASELINE_PREFIX, LatencyBaselineCheck, baseline_key};
+pub use baseline::LatencyBaselineCheck;
+pub use compare::CompareCheck;
 pub use endpoint::MetricsEndpointCheck;
 pub use error_ratio::ErrorRatioCheck;
 pub use gather::MissingUrl;
 pub use judge::boundary_advice;
 pub use latency::LatencyCheck;
 pub use params::{
-    BaselineParams, DEFAULT_COUNTER, DEFAULT_HISTOGRAM, DEFAULT_TOKEN_SECRET, EndpointParams,
-    ErrorRatioParams, LatencyParams, Ratio, SourceConfig, SourceKind, parse_ratio,
+    BASELINE_PREFIX, BaselineParams, CompareParams, DEFAULT_COUNTER, DEFAULT_HISTOGRAM,
+    DEFAULT_TOKEN_SECRET, EndpointParams, ErrorRatioParams, HISTOGRAM, LatencyParams, Ratio,
+    SourceConfig, SourceKind, baseline_key, parse_ratio,
 };

@@ -10,8 +10,22 @@ use escola_runbook_core::duration::Span;
 use escola_runbook_core::schemars::{self, JsonSchema};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::metrics::compare::Thresholds;
 use crate::metrics::compute::StatusMatcher;
 use crate::metrics::source::{ByteSize, Window};
+
+/// Prefix of the values `metrics-baseline` records.
+pub const BASELINE_PREFIX: &str = "baseline.latency";
+
+/// The recorded value holding the baseline's buckets
+/// (`baseline.latency.histogram`), which `metrics-compare` judges against.
+pub const HISTOGRAM: &str = "histogram";
+
+/// The key under which the baseline of quantile `p` ("p95"), its `count`
+/// or its `histogram` is recorded.
+pub fn baseline_key(p: &str) -> String {
+    format!("{BASELINE_PREFIX}.{p}")
+}
 
 /// Default histogram of request durations.
 pub const DEFAULT_HISTOGRAM: &str = "http_request_duration_seconds";
@@ -295,6 +309,74 @@ impl LatencyParams {
             by: Vec::new(),
         }
     }
+}
+
+/// Latency after the deploy is no worse than the baseline metrics-baseline
+/// recorded: a Mann-Whitney U test of the window's requests against the
+/// baseline's, failing on a significant shift of at least min_effect.
+///
+/// The parameters of [`CompareCheck`](super::CompareCheck).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CompareParams {
+    /// Where to read.
+    #[serde(flatten)]
+    pub source: SourceConfig,
+    /// Histogram family, without _bucket.
+    #[serde(default = "default_histogram")]
+    pub histogram: String,
+    /// The window after the deploy: `cumulative` (since the new process
+    /// started) or a duration such as 5m.
+    #[serde(default = "five_minutes")]
+    pub window: Window,
+    /// The recorded value holding the before histogram.
+    #[serde(default = "default_baseline_histogram")]
+    pub baseline: String,
+    /// A shift is significant below this p value.
+    #[serde(default = "default_alpha")]
+    pub alpha: f64,
+    /// The least shift of P(after slower) from 0.5 that fails the step.
+    #[serde(default = "default_min_effect")]
+    pub min_effect: f64,
+    /// Fewer requests on a side is no_data.
+    #[serde(default = "judged_min_requests")]
+    pub min_requests: f64,
+}
+
+impl CompareParams {
+    /// The window after the deploy from `source`, against the recorded
+    /// baseline, with the default thresholds.
+    pub fn new(source: SourceConfig) -> Self {
+        CompareParams {
+            source,
+            histogram: default_histogram(),
+            window: five_minutes(),
+            baseline: default_baseline_histogram(),
+            alpha: default_alpha(),
+            min_effect: default_min_effect(),
+            min_requests: judged_min_requests(),
+        }
+    }
+
+    /// The thresholds the verdict uses.
+    pub fn thresholds(&self) -> Thresholds {
+        Thresholds {
+            alpha: self.alpha,
+            min_effect: self.min_effect,
+            min_requests: self.min_requests,
+            ..Thresholds::default()
+        }
+    }
+}
+
+fn default_baseline_histogram() -> String {
+    baseline_key(HISTOGRAM)
+}
+fn default_alpha() -> f64 {
+    Thresholds::default().alpha
+}
+fn default_min_effect() -> f64 {
+    Thresholds::default().min_effect
 }
 
 /// The share of requests with an error status (default 5..) stays at or
