@@ -841,7 +841,7 @@ mod tests {
                 passed,
                 server: "127.0.0.1:3306".into(),
                 manifest_sha256: "ab".into(),
-                seconds: 1.0,
+                elapsed_ms: 1000,
                 tables: Vec::new(),
                 restore_failed: None,
             }),

@@ -230,11 +230,6 @@ impl Identities {
         })
     }
 
-    /// The identity file.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// A reader of the plaintext of the age file `input` (at `file`, for
     /// messages); `recipients` names who it is encrypted to when no
     /// identity matches.

@@ -148,7 +148,7 @@ pub async fn restore_test(
         passed: restore_failed.is_none() && tables.iter().all(TableProof::matches),
         server: server.server(),
         manifest_sha256,
-        seconds: started.elapsed().as_secs_f64(),
+        elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         tables,
         restore_failed,
     };

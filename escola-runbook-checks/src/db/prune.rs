@@ -215,7 +215,7 @@ mod tests {
                 passed: true,
                 server: "s".into(),
                 manifest_sha256: "ab".into(),
-                seconds: 1.0,
+                elapsed_ms: 1000,
                 tables: Vec::new(),
                 restore_failed: None,
             }),

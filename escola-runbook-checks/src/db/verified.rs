@@ -51,8 +51,9 @@ pub struct Verified {
     pub server: String,
     /// sha256 of the manifest tested.
     pub manifest_sha256: String,
-    /// Seconds the test took.
-    pub seconds: f64,
+    /// How long the test took, in ms (whole, so the record reads back
+    /// equal).
+    pub elapsed_ms: u64,
     /// Every table compared.
     pub tables: Vec<TableProof>,
     /// Why the snapshot did not restore (the file and statement that

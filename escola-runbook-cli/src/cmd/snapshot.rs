@@ -128,12 +128,14 @@ pub async fn run(command: SnapshotCommand, redactor: &Redactor) -> Result<i32, C
                 println!("the snapshot does not restore: {why}");
             }
             println!(
-                "restore test {} on {}: {} tables, {} rows, in {:.1}s (recorded in {})",
+                "restore test {} on {}: {} tables, {} rows, in {} (recorded in {})",
                 if verified.passed { "passed" } else { "FAILED" },
                 verified.server,
                 verified.tables.len(),
                 rows,
-                verified.seconds,
+                escola_runbook_core::format_duration(std::time::Duration::from_millis(
+                    verified.elapsed_ms
+                )),
                 db::VERIFIED
             );
             Ok(if verified.passed {
