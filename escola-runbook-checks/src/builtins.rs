@@ -42,6 +42,7 @@ pub fn register(catalog: &mut Catalog) -> &mut Catalog {
     #[cfg(feature = "mysql")]
     catalog
         .register::<crate::db::DbSnapshotParams>()
+        .register::<crate::db::SnapshotFreshParams>()
         .register::<crate::db::MigrationsParams>()
         .register::<crate::db::SyncBacklogParams>();
     catalog
@@ -73,7 +74,12 @@ mod tests {
         #[cfg(feature = "logs")]
         expected.extend(["log-scan", "record-time"]);
         #[cfg(feature = "mysql")]
-        expected.extend(["db-snapshot", "migrations-consistent", "sync-backlog"]);
+        expected.extend([
+            "db-snapshot",
+            "snapshot-fresh",
+            "migrations-consistent",
+            "sync-backlog",
+        ]);
         for name in expected {
             assert!(names.contains(&name), "{name} in {names:?}");
         }

@@ -6,8 +6,8 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use escola_runbook_checks::db::{
-    self, DbSnapshotCheck, MigrationsCheck, RestoreError, RestoreOptions, SnapshotOptions,
-    SnapshotStatus, SyncBacklogCheck, VerifyError,
+    self, DbSnapshotCheck, MigrationsCheck, RestoreError, RestoreOptions, SnapshotFreshCheck,
+    SnapshotOptions, SnapshotStatus, SyncBacklogCheck, VerifyError,
 };
 use escola_runbook_core::{Check, Ctx, Environment, Secret, Secrets, Status};
 use mysql_async::prelude::Queryable;
@@ -186,6 +186,22 @@ async fn assert_same(conn: &mut Conn, a: &str, b: &str) {
     assert_eq!(objects(conn, a).await, objects(conn, b).await);
 }
 
+/// Flips one byte in the middle of the first data file of the snapshot in
+/// `dir`, and checks that `verify` (no key) sees it.
+fn flip_a_data_byte(dir: &Path, manifest: &db::Manifest) {
+    let data = manifest.files.iter().find(|f| f.table.is_some()).unwrap();
+    let path = dir.join(&data.name);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x01;
+    std::fs::write(&path, &bytes).unwrap();
+    let err = db::verify(dir, None).unwrap_err();
+    assert!(
+        matches!(err, VerifyError::Mismatch { what: "sha256", .. }),
+        "{err}"
+    );
+}
+
 fn stock_restore(dir: &Path, manifest: &db::Manifest, target: &str) {
     let status = Command::new("mariadb")
         .args(["-uroot", "-h127.0.0.1", "-e"])
@@ -217,6 +233,28 @@ fn stock_restore(dir: &Path, manifest: &db::Manifest, target: &str) {
     );
 }
 
+/// A snapshot of `src` into `out` in small chunks and statements on three
+/// threads, encrypted to `encrypt_to`; `src` is dropped if it fails.
+async fn tricky_snapshot(
+    conn: &mut Conn,
+    src: &str,
+    out: &Path,
+    encrypt_to: Vec<db::Recipient>,
+) -> (std::path::PathBuf, db::Manifest) {
+    let mut opts = SnapshotOptions::new(out);
+    opts.threads = 3;
+    opts.chunk_rows = 700;
+    opts.statement_bytes = 4096;
+    opts.encrypt_to = encrypt_to;
+    match db::snapshot::create(&url(src), &opts).await {
+        Ok(r) => r,
+        Err(e) => {
+            drop_dbs(conn, &[src]).await;
+            panic!("snapshot: {e}");
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_type_round_trips_through_our_restore_and_the_stock_client() {
     let Some(mut conn) = server().await else {
@@ -226,18 +264,7 @@ async fn every_type_round_trips_through_our_restore_and_the_stock_client() {
     let (ours, stock) = (unique("ours"), unique("stock"));
     create_db(&mut conn, &src, SCHEMA).await;
     let out = tempfile::tempdir().unwrap();
-    let mut opts = SnapshotOptions::new(out.path());
-    opts.threads = 3;
-    opts.chunk_rows = 700;
-    opts.statement_bytes = 4096;
-    let result = db::snapshot::create(&url(&src), &opts).await;
-    let (dir, manifest) = match result {
-        Ok(r) => r,
-        Err(e) => {
-            drop_dbs(&mut conn, &[&src]).await;
-            panic!("snapshot: {e}");
-        }
-    };
+    let (dir, manifest) = tricky_snapshot(&mut conn, &src, out.path(), Vec::new()).await;
 
     // Layout, permissions, manifest.
     use std::os::unix::fs::PermissionsExt;
@@ -276,7 +303,7 @@ async fn every_type_round_trips_through_our_restore_and_the_stock_client() {
         .find(|t| t.name == "all types")
         .unwrap();
     assert_eq!(all.generated_columns, ["gen_v", "gen_s"]);
-    db::verify(&dir).unwrap();
+    db::verify(&dir, None).unwrap();
 
     let report = db::restore(&dir, &url(&src), &RestoreOptions::new(&ours)).await;
     let stock_result = std::panic::catch_unwind(|| stock_restore(&dir, &manifest, &stock));
@@ -350,22 +377,12 @@ async fn corruption_and_interruption_never_look_valid() {
     let interrupted = listed.iter().find(|l| l.path == partial).unwrap();
     assert_eq!(interrupted.status, SnapshotStatus::Incomplete);
     assert!(matches!(
-        db::verify(&partial),
+        db::verify(&partial, None),
         Err(VerifyError::NoManifest(_))
     ));
 
     // Flip one byte of a data file.
-    let data = manifest.files.iter().find(|f| f.table.is_some()).unwrap();
-    let path = dir.join(&data.name);
-    let mut bytes = std::fs::read(&path).unwrap();
-    let mid = bytes.len() / 2;
-    bytes[mid] ^= 0x01;
-    std::fs::write(&path, &bytes).unwrap();
-    let err = db::verify(&dir).unwrap_err();
-    assert!(
-        matches!(err, VerifyError::Mismatch { what: "sha256", .. }),
-        "{err}"
-    );
+    flip_a_data_byte(&dir, &manifest);
     let listed = db::list(out.path(), true).unwrap();
     let damaged = listed.iter().find(|l| l.path == dir).unwrap();
     assert!(
@@ -474,6 +491,15 @@ async fn snapshot_is_consistent_while_another_connection_writes() {
         assert_eq!(c[&format!("{src}.a")], c[&format!("{src}.b")], "{c:?}");
     }
     drop_dbs(&mut conn, &[&src]).await;
+}
+
+/// The value of the evidence labelled `label`.
+fn evidence_of(o: &escola_runbook_core::Outcome, label: &str) -> String {
+    o.evidence
+        .iter()
+        .find(|e| e.label == label)
+        .map(|e| e.value.clone())
+        .unwrap_or_default()
 }
 
 fn ctx_for(db: &str) -> Ctx {
@@ -594,7 +620,7 @@ async fn runbook_checks_measure_migrations_backlog_and_snapshot() {
     assert_eq!(snap.status, Status::Passed, "{snap:?}");
     assert!(DbSnapshotCheck::new(out.path()).describe().mutates);
     let path = snap.values["snapshot.path"].as_str().unwrap();
-    let report = db::verify(Path::new(path)).unwrap();
+    let report = db::verify(Path::new(path), None).unwrap();
     let ev = |l: &str| {
         snap.evidence
             .iter()
@@ -605,6 +631,22 @@ async fn runbook_checks_measure_migrations_backlog_and_snapshot() {
     };
     assert_eq!(ev("manifest sha256"), report.manifest_sha256);
     assert!(ev("rows per table").contains(&format!("{src}.sync_mutations: 3")));
+
+    // No proven snapshot yet; then one taken with its restore test.
+    let fresh = SnapshotFreshCheck::new(out.path(), std::time::Duration::from_secs(3600));
+    assert_eq!(fresh.run(&ctx).await.status, Status::Failed);
+    let proven = DbSnapshotCheck::new(out.path())
+        .restore_test(true)
+        .run(&ctx)
+        .await;
+    assert_eq!(proven.status, Status::Passed, "{proven:?}");
+    assert_eq!(proven.values["snapshot.verified"], serde_json::json!(true));
+    let fresh = fresh.run(&ctx).await;
+    assert_eq!(fresh.status, Status::Passed, "{fresh:?}");
+    assert_eq!(
+        evidence_of(&fresh, "snapshot"),
+        proven.values["snapshot.path"].as_str().unwrap()
+    );
 
     drop_dbs(&mut conn, &[&src]).await;
 }
@@ -635,4 +677,396 @@ async fn credentials_never_appear_in_outcomes() {
         .await;
     assert_eq!(missing.status, Status::CheckError);
     assert!(missing.summary.contains("database_url"));
+}
+
+/// Whether the `age` binary runs; skips (or, with
+/// ESCOLA_REQUIRE_SERVICES=1, fails) when it does not.
+fn age_binary() -> bool {
+    match Command::new("age").arg("--version").output() {
+        Ok(o) if o.status.success() => true,
+        other => {
+            if std::env::var("ESCOLA_REQUIRE_SERVICES").as_deref() == Ok("1") {
+                panic!("the age binary is required (ESCOLA_REQUIRE_SERVICES=1): {other:?}");
+            }
+            eprintln!("skipping: the age binary is not installed (apt-get install age)");
+            false
+        }
+    }
+}
+
+/// A fresh age identity in `dir/name` (mode 600), and its recipient.
+fn age_key(dir: &Path, name: &str) -> (std::path::PathBuf, db::Recipient) {
+    use age::secrecy::ExposeSecret;
+    use std::os::unix::fs::PermissionsExt;
+    let id = age::x25519::Identity::generate();
+    let path = dir.join(name);
+    std::fs::write(
+        &path,
+        format!("# test key\n{}\n", id.to_string().expose_secret()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    (path, id.to_public().to_string().parse().unwrap())
+}
+
+/// `age -d -i KEY FILE | zstd -dc` for every file of one source database,
+/// in manifest order, into `target`: the stock path.
+fn stock_age_restore(dir: &Path, manifest: &db::Manifest, key: &Path, target: &str) {
+    let status = Command::new("mariadb")
+        .args(["-uroot", "-h127.0.0.1", "-e"])
+        .arg(format!("CREATE DATABASE `{target}` CHARACTER SET utf8mb4"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let files: Vec<String> = manifest
+        .files
+        .iter()
+        .map(|f| format!("'{}'", dir.join(&f.name).display()))
+        .collect();
+    let script = format!(
+        "set -e; for f in {}; do age -d -i '{}' \"$f\" | zstd -dc; done | mariadb -uroot -h127.0.0.1 '{target}'",
+        files.join(" "),
+        key.display()
+    );
+    let out = Command::new("sh").args(["-c", &script]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "age | zstd | mariadb: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The tricky schema, plus a latin1 MyISAM table.
+fn tricky_schema() -> Vec<&'static str> {
+    let mut stmts = SCHEMA.to_vec();
+    stmts.extend([
+        "CREATE TABLE l1_legacy (id INT PRIMARY KEY, t VARCHAR(20), b TEXT) ENGINE=MyISAM DEFAULT CHARSET=latin1",
+        "INSERT INTO l1_legacy VALUES (1, 'ol\u{e1} \u{e7}', 'caf\u{e9}\\0'), (2, '', NULL)",
+    ]);
+    stmts
+}
+
+async fn schema_exists(conn: &mut Conn, db: &str) -> bool {
+    let found: Option<String> = conn
+        .exec_first(
+            "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?",
+            (db,),
+        )
+        .await
+        .unwrap();
+    found.is_some()
+}
+
+/// Scratch databases of restore tests run by this process.
+async fn scratch_left(conn: &mut Conn) -> Vec<String> {
+    conn.exec(
+        "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE ?",
+        (format!(
+            "escola\\_restore\\_test\\_%\\_{}\\_%",
+            std::process::id()
+        ),),
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn encrypted_snapshot_restores_through_ours_and_the_stock_age_path() {
+    if !age_binary() {
+        return;
+    }
+    let Some(mut conn) = server().await else {
+        return;
+    };
+    let src = unique("sealed");
+    let (ours, stock, never) = (unique("ours"), unique("stock"), unique("never"));
+    create_db(&mut conn, &src, &tricky_schema()).await;
+    let out = tempfile::tempdir().unwrap();
+    let keys = tempfile::tempdir().unwrap();
+    let (key, recipient) = age_key(keys.path(), "key.txt");
+    let (other_key, _) = age_key(keys.path(), "other.txt");
+    let (dir, manifest) =
+        tricky_snapshot(&mut conn, &src, out.path(), vec![recipient.clone()]).await;
+
+    // Every file is an age file; the manifest names the recipient and both hashes.
+    let enc = manifest.encryption.as_ref().unwrap();
+    assert_eq!(enc.recipients, [recipient.as_str()]);
+    assert!(manifest.restore_with.contains("age -d"));
+    for f in &manifest.files {
+        assert!(f.name.ends_with(".sql.zst.age"), "{}", f.name);
+        assert!(f.plaintext_sha256.is_some(), "{}", f.name);
+        let head = std::fs::read(dir.join(&f.name)).unwrap();
+        assert!(head.starts_with(b"age-encryption.org/v1\n"), "{}", f.name);
+    }
+    let all = manifest.databases[0]
+        .tables
+        .iter()
+        .find(|t| t.name == "all types")
+        .unwrap();
+    assert_eq!(all.content_checksum.as_deref().map(str::len), Some(64));
+    let ids = db::Identities::read(&key).unwrap();
+    assert_eq!(db::verify(&dir, None).unwrap().plaintexts, 0);
+    let report = db::verify(&dir, Some(&ids)).unwrap();
+    assert_eq!(report.plaintexts, manifest.files.len());
+
+    // No key, or the wrong key: a clear error, nothing created.
+    let err = db::restore(&dir, &url(&src), &RestoreOptions::new(&never))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RestoreError::NeedsIdentity { .. }), "{err}");
+    let mut wrong = RestoreOptions::new(&never);
+    wrong.identities = Some(db::Identities::read(&other_key).unwrap());
+    let err = db::restore(&dir, &url(&src), &wrong).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            RestoreError::Crypt(db::CryptError::WrongIdentity { .. })
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("other.txt"), "{err}");
+    assert!(!schema_exists(&mut conn, &never).await);
+
+    // Our restore and the stock path give the same tables.
+    let mut with_key = RestoreOptions::new(&ours);
+    with_key.identities = Some(ids.clone());
+    let restored = db::restore(&dir, &url(&src), &with_key).await;
+    let stock_result =
+        std::panic::catch_unwind(|| stock_age_restore(&dir, &manifest, &key, &stock));
+    restored.unwrap();
+    stock_result.unwrap();
+    assert_same(&mut conn, &src, &ours).await;
+    assert_same(&mut conn, &src, &stock).await;
+
+    // The restore test of an encrypted snapshot passes, and is recorded.
+    let test_opts = db::RestoreTestOptions {
+        identities: Some(ids.clone()),
+        ..Default::default()
+    };
+    let verified = db::restore_test(&dir, &url(&src), &test_opts)
+        .await
+        .unwrap();
+    assert!(verified.passed, "{verified:#?}");
+    assert_eq!(verified.tables.len(), manifest.databases[0].tables.len());
+    assert!(scratch_left(&mut conn).await.is_empty());
+    assert_eq!(db::last_verified(&dir), Some(verified));
+    let listed = db::list(out.path(), true).unwrap();
+    assert!(listed[0].encrypted && listed[0].verified.as_ref().unwrap().passed);
+
+    // A flipped byte in a ciphertext is caught without the key.
+    flip_a_data_byte(&dir, &manifest);
+
+    drop_dbs(&mut conn, &[&src, &ours, &stock]).await;
+}
+
+/// Rewrites the SQL of the data file of `table` in the snapshot `dir` with
+/// `edit`, and re-hashes it in the manifest, as a forger would.
+fn rewrite_and_rehash(dir: &Path, table: &str, edit: impl Fn(String) -> String) {
+    use sha2::{Digest, Sha256};
+    let manifest_path = dir.join(db::snapshot::MANIFEST);
+    let mut manifest: db::Manifest =
+        serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
+    let entry = manifest
+        .files
+        .iter_mut()
+        .find(|f| f.table.as_deref() == Some(table))
+        .unwrap();
+    let path = dir.join(&entry.name);
+    let sql = zstd::decode_all(std::fs::File::open(&path).unwrap()).unwrap();
+    let sql = edit(String::from_utf8(sql).unwrap());
+    let compressed = zstd::encode_all(sql.as_bytes(), 3).unwrap();
+    std::fs::write(&path, &compressed).unwrap();
+    entry.bytes = compressed.len() as u64;
+    entry.sql_bytes = sql.len() as u64;
+    entry.sha256 = Sha256::digest(&compressed)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    std::fs::write(
+        &manifest_path,
+        serde_json::to_vec_pretty(&manifest).unwrap(),
+    )
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_restore_test_catches_a_data_file_altered_and_rehashed() {
+    let Some(mut conn) = server().await else {
+        return;
+    };
+    let src = unique("rehashed");
+    create_db(
+        &mut conn,
+        &src,
+        &[
+            "CREATE TABLE parent (id INT PRIMARY KEY, name VARCHAR(20)) ENGINE=InnoDB",
+            "INSERT INTO parent VALUES (1, 'um'), (2, 'dois')",
+            "CREATE TABLE other (id INT PRIMARY KEY) ENGINE=InnoDB",
+            "INSERT INTO other VALUES (1)",
+        ],
+    )
+    .await;
+    let out = tempfile::tempdir().unwrap();
+    let (dir, _) = db::snapshot::create(&url(&src), &SnapshotOptions::new(out.path()))
+        .await
+        .unwrap();
+    let opts = db::RestoreTestOptions::default();
+    let first = db::restore_test(&dir, &url(&src), &opts).await.unwrap();
+    assert!(first.passed, "{first:#?}");
+
+    // Alter a value in the data file of `parent`, and re-hash it in the
+    // manifest: every file then matches its manifest entry.
+    rewrite_and_rehash(&dir, "parent", |sql| sql.replace("'dois'", "'tres'"));
+    db::verify(&dir, None).expect("the re-hashed file matches its manifest");
+
+    let second = db::restore_test(&dir, &url(&src), &opts).await.unwrap();
+    assert!(!second.passed);
+    let bad: Vec<&str> = second.mismatches().map(|t| t.table.as_str()).collect();
+    assert_eq!(bad, [format!("{src}.parent")]);
+    let parent = second.mismatches().next().unwrap();
+    assert_eq!(
+        (parent.expected_rows, parent.restored_rows),
+        (2, 2),
+        "same rows, other content"
+    );
+    assert_eq!(db::last_verified(&dir), Some(second));
+    assert!(scratch_left(&mut conn).await.is_empty());
+
+    // A file the server refuses: the snapshot does not restore, and that
+    // is the recorded verdict (no server message in it).
+    rewrite_and_rehash(&dir, "other", |sql| {
+        sql.replace("INSERT INTO", "INSERT INTOO")
+    });
+    let third = db::restore_test(&dir, &url(&src), &opts).await.unwrap();
+    assert!(!third.passed);
+    let why = third.restore_failed.as_deref().unwrap();
+    assert!(why.contains("other.sql.zst, statement"), "{why}");
+    assert!(!why.contains("syntax"), "{why}");
+    assert_eq!(db::last_verified(&dir), Some(third));
+    assert!(scratch_left(&mut conn).await.is_empty());
+
+    drop_dbs(&mut conn, &[&src]).await;
+}
+
+/// A journal under `root` of a run `id` whose `db-snapshot` step recorded
+/// `snapshot`, finished or not.
+fn run_that_took(root: &Path, id: &str, snapshot: &Path, finished: bool) {
+    use escola_runbook_core::{
+        Event, Outcome, Phase, RunInfo, Runbook, RunbookOutline, SCHEMA_VERSION, Step, Verdict,
+    };
+    let runbook = Runbook::builder("escola")
+        .phase(Phase::new("pre", "Pre").step(Step::manual("db-snapshot", "Snapshot")))
+        .build()
+        .unwrap();
+    let at = chrono::Utc::now();
+    let mut events = vec![
+        Event::RunStarted {
+            schema_version: SCHEMA_VERSION,
+            run: RunInfo {
+                run_id: id.into(),
+                operator: "ana".into(),
+                host: "deploy-host".into(),
+                environment: Environment::new("production"),
+                dry_run: false,
+                phases: Vec::new(),
+                only: Vec::new(),
+                tool_version: "0.1.0".into(),
+                started_at: at,
+                source: None,
+                config: None,
+            },
+            runbook: RunbookOutline::of(&runbook),
+        },
+        Event::StepFinished {
+            phase: "pre".into(),
+            step: "db-snapshot".into(),
+            outcome: Outcome::passed("snapshot written").with_value(
+                "snapshot.path",
+                serde_json::json!(snapshot.display().to_string()),
+            ),
+            attempts: 1,
+            elapsed_ms: 1,
+            at,
+        },
+    ];
+    if finished {
+        events.push(Event::RunFinished {
+            verdict: Verdict::Succeeded,
+            exit_code: 0,
+            at,
+            rollback_withheld: None,
+        });
+    }
+    let dir = root.join(id);
+    std::fs::create_dir_all(&dir).unwrap();
+    let lines: String = events
+        .iter()
+        .map(|e| format!("{}\n", serde_json::to_string(e).unwrap()))
+        .collect();
+    std::fs::write(dir.join("journal.jsonl"), lines).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prune_keeps_the_newest_the_proven_and_what_an_unfinished_run_took() {
+    let Some(mut conn) = server().await else {
+        return;
+    };
+    let src = unique("prune");
+    create_db(
+        &mut conn,
+        &src,
+        &[
+            "CREATE TABLE t (id INT PRIMARY KEY)",
+            "INSERT INTO t VALUES (1)",
+        ],
+    )
+    .await;
+    let out = tempfile::tempdir().unwrap();
+    let mut snaps = Vec::new();
+    for _ in 0..5 {
+        let (dir, _) = db::snapshot::create(&url(&src), &SnapshotOptions::new(out.path()))
+            .await
+            .unwrap();
+        snaps.push(dir);
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let proven = db::restore_test(&snaps[1], &url(&src), &Default::default())
+        .await
+        .unwrap();
+    assert!(proven.passed);
+    let runs = out.path().join("runs");
+    run_that_took(&runs, "r-open", &snaps[0], false);
+    run_that_took(&runs, "r-done", &snaps[2], true);
+    let keep = db::Retention {
+        keep_last: 1,
+        keep_for: None,
+    };
+
+    let planned = db::prune(out.path(), &runs, keep, true).unwrap();
+    let why = |decisions: &[db::Decision], n: usize| {
+        decisions
+            .iter()
+            .find(|d| d.path == snaps[n])
+            .map(|d| d.kept_because.join("; "))
+            .unwrap()
+    };
+    assert_eq!(why(&planned, 4), "one of the newest 1");
+    assert_eq!(why(&planned, 3), "");
+    assert_eq!(why(&planned, 2), "", "its run has finished");
+    assert_eq!(why(&planned, 1), "the newest that passed its restore test");
+    assert_eq!(
+        why(&planned, 0),
+        "taken by run r-open, which has not finished"
+    );
+    assert!(
+        snaps.iter().all(|s| s.exists()),
+        "a dry run deletes nothing"
+    );
+
+    let done = db::prune(out.path(), &runs, keep, false).unwrap();
+    assert_eq!(done, planned);
+    let left: Vec<bool> = snaps.iter().map(|s| s.exists()).collect();
+    assert_eq!(left, [true, true, false, false, true]);
+
+    drop_dbs(&mut conn, &[&src]).await;
 }

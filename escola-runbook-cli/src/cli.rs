@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use escola_runbook_checks::db::Recipient;
 use escola_runbook_checks::metrics::compare::Thresholds;
 use escola_runbook_core::duration::DurationError;
 use escola_runbook_core::formats::markdown::PhaseLevel;
@@ -157,8 +158,10 @@ pub enum Command {
 
 /// Where the database URL (mysql://USER:PASSWORD@HOST:PORT/DB) comes from:
 /// never the command line, where `ps` and shell history would show it.
+/// Not a required group, so `snapshot verify` can take it only with
+/// `--restore-test`; the commands that need it refuse its absence.
 #[derive(Debug, Args, Clone)]
-#[group(required = true, multiple = false)]
+#[group(required = false, multiple = false)]
 pub struct DbUrlArgs {
     /// Environment variable holding the URL.
     #[arg(long, value_name = "VAR")]
@@ -184,12 +187,16 @@ pub struct DbWaitArgs {
 pub enum SnapshotCommand {
     /// Take a consistent snapshot (zstd SQL files + sha256 manifest) into a new directory under --out.
     Create(SnapshotCreateArgs),
-    /// Check every file of a snapshot against its manifest; needs no server.
+    /// Check every file of a snapshot against its manifest (no server, no key needed); with
+    /// --restore-test, also restore it into a scratch database and compare every table.
     Verify(SnapshotVerifyArgs),
     /// Restore one database of a snapshot into a named database (verified first).
     Restore(SnapshotRestoreArgs),
-    /// List snapshots with age, size and status.
+    /// List snapshots with age, size, last restore test and status.
     List(SnapshotListArgs),
+    /// Delete old snapshots: keeps the newest N, those younger than D days, the newest that passed
+    /// its restore test, and those taken by a run that has not finished.
+    Prune(SnapshotPruneArgs),
 }
 
 /// `snapshot create`.
@@ -213,6 +220,13 @@ pub struct SnapshotCreateArgs {
     /// Tries of the global read lock before the snapshot is refused [default: 3].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub lock_tries: Option<u32>,
+    /// Encrypt every file to this age recipient (public key age1..., repeatable); files become
+    /// *.sql.zst.age.
+    #[arg(long = "encrypt-to", value_name = "RECIPIENT")]
+    pub encrypt_to: Vec<Recipient>,
+    /// Encrypt to the age recipients in FILE (one age1... per line, # comments).
+    #[arg(long, value_name = "FILE")]
+    pub encrypt_to_file: Option<PathBuf>,
     /// Timeouts.
     #[command(flatten)]
     pub waits: DbWaitArgs,
@@ -224,6 +238,21 @@ pub struct SnapshotVerifyArgs {
     /// The snapshot directory.
     #[arg(value_name = "SNAPSHOT")]
     pub snapshot: PathBuf,
+    /// Also decrypt every file of an encrypted snapshot with the age identity in FILE and
+    /// check its plaintext's sha256.
+    #[arg(long, value_name = "FILE")]
+    pub identity: Option<PathBuf>,
+    /// Also restore into a scratch database on the server (--db-url-env/--db-url-file),
+    /// compare every table's rows and content checksum with the manifest, drop it, and
+    /// record the result in verified.json.
+    #[arg(long)]
+    pub restore_test: bool,
+    /// The server of the restore test.
+    #[command(flatten)]
+    pub db: DbUrlArgs,
+    /// Timeouts.
+    #[command(flatten)]
+    pub waits: DbWaitArgs,
 }
 
 /// `snapshot restore`.
@@ -244,6 +273,9 @@ pub struct SnapshotRestoreArgs {
     /// Drop and recreate the target database if it already holds tables, views or routines.
     #[arg(long)]
     pub force: bool,
+    /// The age identity file that decrypts an encrypted snapshot (kept private: mode 600).
+    #[arg(long, value_name = "FILE")]
+    pub identity: Option<PathBuf>,
     /// Timeouts.
     #[command(flatten)]
     pub waits: DbWaitArgs,
@@ -258,6 +290,27 @@ pub struct SnapshotListArgs {
     /// Also check every file's sha256 (reads everything).
     #[arg(long)]
     pub checksums: bool,
+}
+
+/// `snapshot prune`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("keep").required(true).multiple(true).args(["keep_last", "keep_days"])))]
+pub struct SnapshotPruneArgs {
+    /// Directory holding snapshots.
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    /// Keep the newest N complete snapshots.
+    #[arg(long, value_name = "N")]
+    pub keep_last: Option<usize>,
+    /// Keep the snapshots younger than D days.
+    #[arg(long, value_name = "D", value_parser = clap::value_parser!(u32).range(1..))]
+    pub keep_days: Option<u32>,
+    /// Say what would be kept and deleted; delete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Where the runs are kept: the snapshot of a run that has not finished is kept.
+    #[arg(long, value_name = "DIR", default_value = ".escola-runbook/runs")]
+    pub run_dir: PathBuf,
 }
 
 /// Which runbook, against which environment.

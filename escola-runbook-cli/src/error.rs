@@ -11,7 +11,10 @@
 
 use std::path::PathBuf;
 
-use escola_runbook_checks::db::{ConnectError, RestoreError, SnapshotError, VerifyError};
+use escola_runbook_checks::db::{
+    ConnectError, CryptError, PruneError, RestoreError, RestoreTestError, SnapshotError,
+    VerifyError,
+};
 use escola_runbook_checks::escola::project::ProjectError;
 use escola_runbook_checks::escola::{self, EscolaError};
 use escola_runbook_checks::metrics::compute::MatcherError;
@@ -307,8 +310,17 @@ pub enum CliError {
     #[error(transparent)]
     Verify(#[from] VerifyError),
     /// A snapshot could not be restored.
-    #[error(transparent)]
+    #[error("{}", restore_message(.0))]
     Restore(#[from] RestoreError),
+    /// An age recipient or identity was refused.
+    #[error(transparent)]
+    Crypt(#[from] CryptError),
+    /// Snapshots could not be pruned.
+    #[error(transparent)]
+    Prune(#[from] PruneError),
+    /// A restore test could not give a verdict.
+    #[error("{}", restore_test_message(.0))]
+    RestoreTest(#[from] RestoreTestError),
     /// A snapshot directory could not be listed.
     #[error("cannot list {}: {source}", dir.display())]
     ListSnapshots {
@@ -435,17 +447,28 @@ impl CliError {
     pub fn process_exit_code(&self) -> i32 {
         match self {
             CliError::Run(RunError::Journal(_)) => exit::JOURNAL_FAILED,
-            CliError::Snapshot(SnapshotError::Cancelled) => exit::STOPPED,
+            CliError::Snapshot(SnapshotError::Cancelled)
+            | CliError::RestoreTest(RestoreTestError::Restore(RestoreError::Cancelled)) => {
+                exit::STOPPED
+            }
             CliError::Restore(
                 RestoreError::TargetNotEmpty { .. }
                 | RestoreError::ChooseSource { .. }
-                | RestoreError::UnknownSource { .. },
-            ) => exit::USAGE,
+                | RestoreError::UnknownSource { .. }
+                | RestoreError::NeedsIdentity { .. }
+                | RestoreError::Crypt(_),
+            )
+            | CliError::RestoreTest(RestoreTestError::Restore(
+                RestoreError::NeedsIdentity { .. } | RestoreError::Crypt(_),
+            ))
+            | CliError::Verify(VerifyError::Crypt(CryptError::WrongIdentity { .. })) => exit::USAGE,
             CliError::RunbookFile(_)
             | CliError::Builtin(_)
             | CliError::Snapshot(_)
             | CliError::Verify(_)
             | CliError::Restore(_)
+            | CliError::RestoreTest(_)
+            | CliError::Prune(_)
             | CliError::Metrics(_)
             | CliError::Report(_)
             | CliError::Reports { .. }
@@ -499,6 +522,7 @@ impl CliError {
             | CliError::SmokeSuite(_)
             | CliError::Smoke(_)
             | CliError::ListSnapshots { .. }
+            | CliError::Crypt(_)
             | CliError::Matcher(_)
             | CliError::Webhook { .. }
             | CliError::DbLock(_)
@@ -586,6 +610,20 @@ fn smoke_message(e: &SmokeError) -> String {
 fn snapshot_message(e: &SnapshotError) -> String {
     match e {
         SnapshotError::NoDatabase => format!("{e}; name one in the URL or with --database"),
+        other => other.to_string(),
+    }
+}
+
+fn restore_test_message(e: &RestoreTestError) -> String {
+    match e {
+        RestoreTestError::Restore(r) => format!("restore test: {}", restore_message(r)),
+        other => other.to_string(),
+    }
+}
+
+fn restore_message(e: &RestoreError) -> String {
+    match e {
+        RestoreError::NeedsIdentity { .. } => format!("{e} with --identity FILE"),
         other => other.to_string(),
     }
 }

@@ -28,6 +28,19 @@ fn cli(dir: &Path, args: &[&str], url: Option<&str>) -> Output {
     c.output().unwrap()
 }
 
+/// `snapshot restore SNAPSHOT` into `target`, the URL from DBURL.
+fn restore_args<'a>(snapshot: &'a str, target: &'a str) -> [&'a str; 7] {
+    [
+        "snapshot",
+        "restore",
+        snapshot,
+        "--db-url-env",
+        "DBURL",
+        "--database",
+        target,
+    ]
+}
+
 fn text(o: &Output) -> String {
     format!(
         "{}{}",
@@ -104,15 +117,7 @@ fn killed_snapshot_leaves_nothing_valid_and_commands_keep_their_exit_codes() {
     assert_eq!(list.status.code(), Some(0), "{}", text(&list));
     assert!(text(&list).contains("150000"), "{}", text(&list));
     let target = format!("{db}_r");
-    let restore = [
-        "snapshot",
-        "restore",
-        &path,
-        "--db-url-env",
-        "DBURL",
-        "--database",
-        &target,
-    ];
+    let restore = restore_args(&path, &target);
     let first = cli(d, &restore, Some(&url));
     assert_eq!(first.status.code(), Some(0), "{}", text(&first));
     let again = cli(d, &restore, Some(&url));
@@ -150,4 +155,190 @@ fn the_password_never_shows_and_the_url_never_comes_from_argv() {
     assert_eq!(unset.status.code(), Some(2), "{}", text(&unset));
     let no_source = cli(d, &["snapshot", "create", "--out", "snaps"], None);
     assert_eq!(no_source.status.code(), Some(2), "{}", text(&no_source));
+}
+
+/// Whether the `age` tools run; when they do not, the test skips with a
+/// printed reason, or fails with ESCOLA_REQUIRE_SERVICES=1.
+fn age_installed() -> bool {
+    let runs = |tool: &str| {
+        Command::new(tool)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if runs("age") && runs("age-keygen") {
+        return true;
+    }
+    if std::env::var("ESCOLA_REQUIRE_SERVICES").as_deref() == Ok("1") {
+        panic!("age and age-keygen are required (ESCOLA_REQUIRE_SERVICES=1)");
+    }
+    eprintln!("skipping: age is not installed (apt-get install age)");
+    false
+}
+
+/// `CHECKSUM TABLE` of the test's two tables in `db`, as the client prints
+/// them (without the database name).
+fn checksums(db: &str) -> Vec<String> {
+    let out = Command::new("mariadb")
+        .args(["-uroot", "-h127.0.0.1", "-N", "-B", "-e"])
+        .arg(format!("CHECKSUM TABLE {db}.`we``ird`, {db}.l1"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.split('\t').nth(1).unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// `age-keygen -o dir/name`: the identity file (0600) and its public key.
+fn keygen(dir: &Path, name: &str) -> String {
+    let out = Command::new("age-keygen")
+        .arg("-o")
+        .arg(dir.join(name))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stderr).into_owned();
+    text.trim().trim_start_matches("Public key: ").to_owned()
+}
+
+#[test]
+fn encrypted_snapshots_are_verified_without_a_key_and_restore_tested_with_one() {
+    if !mariadb_up() || !age_installed() {
+        return;
+    }
+    let db = format!("escola_t_cli_sealed_{}", std::process::id());
+    assert!(mariadb(&format!(
+        "DROP DATABASE IF EXISTS {db}; CREATE DATABASE {db}; USE {db};
+         SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO';
+         CREATE TABLE `we``ird` (id INT PRIMARY KEY, f FLOAT, d DECIMAL(65,30), b VARBINARY(10),
+           e VARCHAR(20), z DATE, `select` INT) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+         INSERT INTO `we``ird` VALUES (1, -46.63330841064453,
+           '-12345678901234567890123456789012345.123456789012345678901234567890',
+           0x00FF0027, 'emoji \u{1F600}', '0000-00-00', 1), (2, NULL, NULL, NULL, NULL, NULL, NULL);
+         CREATE TABLE l1 (id INT PRIMARY KEY, t VARCHAR(20)) ENGINE=MyISAM DEFAULT CHARSET=latin1;
+         INSERT INTO l1 VALUES (1, 'ol\u{e1}');
+         CREATE VIEW v AS SELECT id FROM l1;
+         CREATE TRIGGER trg AFTER INSERT ON l1 FOR EACH ROW SET @x = 1;"
+    )));
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let url = format!("mysql://root@127.0.0.1:3306/{db}");
+    let public = keygen(d, "key.txt");
+    let other = keygen(d, "other.txt");
+    std::fs::write(d.join("recipients.txt"), format!("# ops\n{other}\n")).unwrap();
+    let create = ["snapshot", "create", "--db-url-env", "DBURL", "--out"];
+
+    // A bad recipient is refused, named, before anything is written.
+    let bad = cli(
+        d,
+        &[&create[..], &["snaps", "--encrypt-to", "age1nope"]].concat(),
+        Some(&url),
+    );
+    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad));
+    assert!(text(&bad).contains("age1nope"), "{}", text(&bad));
+    assert!(!d.join("snaps").exists());
+
+    let created = cli(
+        d,
+        &[
+            &create[..],
+            &[
+                "snaps",
+                "--encrypt-to",
+                &public,
+                "--encrypt-to-file",
+                "recipients.txt",
+            ],
+        ]
+        .concat(),
+        Some(&url),
+    );
+    assert_eq!(created.status.code(), Some(0), "{}", text(&created));
+    assert!(text(&created).contains(&other), "{}", text(&created));
+    let path = String::from_utf8_lossy(&created.stdout).trim().to_owned();
+
+    let verify = cli(d, &["snapshot", "verify", &path], None);
+    assert_eq!(verify.status.code(), Some(0), "{}", text(&verify));
+    let decrypted = cli(
+        d,
+        &["snapshot", "verify", &path, "--identity", "key.txt"],
+        None,
+    );
+    assert_eq!(decrypted.status.code(), Some(0), "{}", text(&decrypted));
+    assert!(text(&decrypted).contains("decrypted plaintexts match"));
+
+    let target = format!("{db}_r");
+    let restore = restore_args(&path, &target);
+    let keyless = cli(d, &restore, Some(&url));
+    assert_eq!(keyless.status.code(), Some(2), "{}", text(&keyless));
+    assert!(text(&keyless).contains("--identity"), "{}", text(&keyless));
+    let restored = cli(
+        d,
+        &[&restore[..], &["--identity", "other.txt"]].concat(),
+        Some(&url),
+    );
+    assert_eq!(restored.status.code(), Some(0), "{}", text(&restored));
+    let restored_sums = checksums(&target);
+    assert_eq!(restored_sums.len(), 2);
+    assert!(
+        restored_sums.iter().all(|c| c.parse::<u64>().is_ok()),
+        "{restored_sums:?}"
+    );
+    assert_eq!(
+        restored_sums,
+        checksums(&db),
+        "CHECKSUM TABLE after restore"
+    );
+
+    let tested = cli(
+        d,
+        &[
+            "snapshot",
+            "verify",
+            &path,
+            "--identity",
+            "key.txt",
+            "--restore-test",
+            "--db-url-env",
+            "DBURL",
+        ],
+        Some(&url),
+    );
+    assert_eq!(tested.status.code(), Some(0), "{}", text(&tested));
+    assert!(
+        text(&tested).contains("restore test passed"),
+        "{}",
+        text(&tested)
+    );
+    let list = cli(d, &["snapshot", "list", "snaps"], None);
+    assert_eq!(list.status.code(), Some(0), "{}", text(&list));
+    assert!(text(&list).contains("passed"), "{}", text(&list));
+    assert!(text(&list).contains("encrypted"), "{}", text(&list));
+    for out in [
+        &created, &verify, &decrypted, &keyless, &restored, &tested, &list,
+    ] {
+        assert!(!text(out).contains("AGE-SECRET-KEY-1"), "{}", text(out));
+    }
+
+    // Pruning needs a rule, and keeps the only (and proven) snapshot.
+    let no_rule = cli(d, &["snapshot", "prune", "snaps", "--dry-run"], None);
+    assert_eq!(no_rule.status.code(), Some(2), "{}", text(&no_rule));
+    let pruned = cli(d, &["snapshot", "prune", "snaps", "--keep-days", "1"], None);
+    assert_eq!(pruned.status.code(), Some(0), "{}", text(&pruned));
+    assert!(
+        text(&pruned).contains("kept") && text(&pruned).contains("passed its restore test"),
+        "{}",
+        text(&pruned)
+    );
+    assert!(d.join(&path).exists());
+
+    // A restore test needs a server.
+    let no_server = cli(d, &["snapshot", "verify", &path, "--restore-test"], None);
+    assert_eq!(no_server.status.code(), Some(2), "{}", text(&no_server));
+
+    mariadb(&format!(
+        "DROP DATABASE IF EXISTS {db}; DROP DATABASE IF EXISTS {target}"
+    ));
 }

@@ -1,24 +1,31 @@
-//! The runbook's database steps: take a snapshot, check migrations and the
-//! Escola tables, and measure the `sync_mutations` backlog.
+//! The runbook's database steps: take (and prove) a snapshot, require a
+//! recent proven one, check migrations and the Escola tables, and measure
+//! the `sync_mutations` backlog.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use std::sync::Arc;
 
 use escola_runbook_core::catalog::{CheckConfig, ParamsError};
 use escola_runbook_core::duration::Span;
-use escola_runbook_core::{Check, CheckParams, Ctx, Description, Need, Outcome, async_trait};
+use escola_runbook_core::{
+    Check, CheckParams, Ctx, Description, Need, Outcome, Status, async_trait, format_duration,
+};
 use mysql_async::Row;
 
 use super::connect::{DbTarget, DbTimeouts, Session, mask_url};
+use super::crypt::{CryptError, Identities, Recipient};
 pub use super::params::DEFAULT_SECRET;
 use super::params::{
-    DbSnapshotParams, MigrationsParams, StatementLimits, SyncBacklogParams, check_timeouts,
-    set_timeouts,
+    DbSnapshotParams, MigrationsParams, SnapshotFreshParams, StatementLimits, SyncBacklogParams,
+    check_timeouts, set_timeouts,
 };
+use super::proof::{RestoreTestOptions, restore_test};
+use super::restore::{SnapshotListing, SnapshotStatus, list};
 use super::snapshot::{SnapshotOptions, create};
 use super::sql::ident;
+use super::verified::Verified;
 
 fn connect_target(ctx: &Ctx, secret: &str) -> Result<DbTarget, Box<Outcome>> {
     let Some(url) = ctx.secret(secret) else {
@@ -86,6 +93,15 @@ impl DbSnapshotCheck {
 
         /// Parallel connections.
         threads(n: usize) => params.threads = n.max(1);
+
+        /// Encrypts every file to these age recipients (public keys `age1...`).
+        encrypt_to(recipients: impl IntoIterator<Item = impl Into<String>>) => params.encrypt_to = recipients.into_iter().map(Into::into).collect();
+
+        /// Proves the snapshot with a restore test on the same server.
+        restore_test(on: bool) => params.restore_test = on;
+
+        /// The age identity file the restore test decrypts with.
+        identity_file(path: impl Into<PathBuf>) => params.identity_file = Some(path.into());
     }
 }
 
@@ -117,6 +133,14 @@ impl Check for DbSnapshotCheck {
             );
         };
         let mut opts = SnapshotOptions::new(&p.out_dir);
+        opts.encrypt_to = match recipients(&p.encrypt_to) {
+            Ok(r) => r,
+            Err(e) => return Outcome::check_error(e.to_string()),
+        };
+        let identities = match p.identity_file.as_deref().map(Identities::read).transpose() {
+            Ok(ids) => ids,
+            Err(e) => return Outcome::check_error(e.to_string()),
+        };
         opts.databases = p.databases.clone();
         opts.threads = p.threads;
         opts.timeouts = p.timeouts();
@@ -151,8 +175,160 @@ impl Check for DbSnapshotCheck {
                 ));
             }
         };
-        super::snapshot::evidence::outcome(&path, &manifest, &manifest_sha)
+        let outcome = super::snapshot::evidence::outcome(&path, &manifest, &manifest_sha);
+        if !p.restore_test {
+            return outcome;
+        }
+        let test = RestoreTestOptions {
+            identities,
+            timeouts: p.timeouts(),
+            cancel: ctx.cancellation().child_token(),
+        };
+        ctx.progress("restore test: restoring into a scratch database".to_owned());
+        match restore_test(&path, url, &test).await {
+            Ok(verified) => proven(outcome, &verified),
+            Err(e) => Outcome::check_error(format!(
+                "the snapshot was written to {} but its restore test could not run: {}",
+                path.display(),
+                redact(ctx, &e.to_string())
+            )),
+        }
     }
+}
+
+/// The recipients of the `encrypt_to` parameter.
+fn recipients(texts: &[String]) -> Result<Vec<Recipient>, CryptError> {
+    texts.iter().map(|t| t.parse()).collect()
+}
+
+/// The snapshot's outcome with its restore test: failed on a mismatch.
+fn proven(mut outcome: Outcome, verified: &Verified) -> Outcome {
+    let mismatches: Vec<String> = verified
+        .mismatches()
+        .map(|t| {
+            format!(
+                "{}: {} rows restored, {} recorded; checksum {}",
+                t.table,
+                t.restored_rows,
+                t.expected_rows,
+                if t.expected_checksum.as_deref() == Some(t.restored_checksum.as_str()) {
+                    "matches"
+                } else {
+                    "differs"
+                }
+            )
+        })
+        .collect();
+    let summary = format!(
+        "restore test on {}: {} of {} tables match",
+        verified.server,
+        verified.tables.len() - mismatches.len(),
+        verified.tables.len()
+    );
+    outcome = outcome
+        .with_evidence("restore test", summary.clone())
+        .with_value("snapshot.verified", serde_json::json!(verified.passed));
+    if let Some(why) = &verified.restore_failed {
+        outcome.status = Status::Failed;
+        outcome.summary = format!("the snapshot does not restore: {why}");
+        return outcome;
+    }
+    if !mismatches.is_empty() {
+        outcome.status = Status::Failed;
+        outcome.summary = format!("{summary}; the snapshot does not restore faithfully");
+        outcome = outcome.with_evidence("mismatches", mismatches.join("\n"));
+    }
+    outcome
+}
+
+/// The newest snapshot under a directory whose restore test passed is at
+/// most a limit old: a deploy does not lean on a backup never proven.
+#[derive(Debug, Clone)]
+pub struct SnapshotFreshCheck {
+    pub(super) params: SnapshotFreshParams,
+}
+
+impl SnapshotFreshCheck {
+    /// The newest restore-tested snapshot under `dir` is at most `max_age` old.
+    pub fn new(dir: impl Into<PathBuf>, max_age: Duration) -> Self {
+        SnapshotFreshCheck {
+            params: SnapshotFreshParams {
+                dir: dir.into(),
+                max_age: Span::from(max_age),
+            },
+        }
+    }
+}
+
+#[async_trait]
+impl Check for SnapshotFreshCheck {
+    fn describe(&self) -> Description {
+        Description::read_only(
+            "snapshot-fresh",
+            format!(
+                "a snapshot under {} passed its restore test and is at most {} old",
+                self.params.dir.display(),
+                self.params.max_age
+            ),
+        )
+    }
+
+    fn params(&self) -> Option<CheckParams> {
+        CheckParams::of(&self.params).ok()
+    }
+
+    async fn run(&self, _ctx: &Ctx) -> Outcome {
+        let p = &self.params;
+        match list(&p.dir, false) {
+            Ok(listed) => freshness(&p.dir, &listed, p.max_age.get(), chrono::Utc::now()),
+            Err(e) => Outcome::check_error(format!("cannot list {}: {e}", p.dir.display())),
+        }
+    }
+}
+
+/// The verdict of [`SnapshotFreshCheck`] on the snapshots `listed` under
+/// `dir` at `now`.
+fn freshness(
+    dir: &Path,
+    listed: &[SnapshotListing],
+    max_age: Duration,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Outcome {
+    let proven = listed
+        .iter()
+        .filter(|l| l.status == SnapshotStatus::Complete)
+        .filter(|l| l.verified.as_ref().is_some_and(|v| v.passed))
+        .filter_map(|l| Some((l, l.finished_at?)))
+        .max_by_key(|(_, at)| *at);
+    let Some((newest, taken)) = proven else {
+        return Outcome::failed(format!(
+            "no snapshot under {} has passed a restore test",
+            dir.display()
+        ))
+        .with_evidence("snapshots", listed.len().to_string());
+    };
+    let age = (now - taken).to_std().unwrap_or_default();
+    let limit = format_duration(max_age);
+    let outcome = if age <= max_age {
+        Outcome::passed(format!(
+            "the newest restore-tested snapshot is {} old (limit {limit})",
+            format_duration(Duration::from_secs(age.as_secs()))
+        ))
+    } else {
+        Outcome::failed(format!(
+            "the newest restore-tested snapshot is {} old, older than {limit}; take and prove a new one",
+            format_duration(Duration::from_secs(age.as_secs()))
+        ))
+    };
+    let verified_at = newest
+        .verified
+        .as_ref()
+        .map(|v| v.verified_at.to_rfc3339())
+        .unwrap_or_default();
+    outcome
+        .with_evidence("snapshot", newest.path.display().to_string())
+        .with_evidence("restore test", verified_at)
+        .with_measurement("snapshot_age", age.as_secs_f64(), Some("s"))
 }
 
 /// Doctrine migrations applied up to the expected version, and the Escola
@@ -582,8 +758,30 @@ impl CheckConfig for DbSnapshotParams {
                 "must be at least 1",
             ));
         }
+        if let Err(e) = recipients(&self.encrypt_to) {
+            return Err(ParamsError::invalid(
+                Self::NAME,
+                "encrypt_to",
+                e.to_string(),
+            ));
+        }
+        if self.restore_test && !self.encrypt_to.is_empty() && self.identity_file.is_none() {
+            return Err(ParamsError::invalid(
+                Self::NAME,
+                "identity_file",
+                "is needed: the restore test of an encrypted snapshot decrypts it",
+            ));
+        }
         self.threads = self.threads.max(1);
         Ok(Arc::new(DbSnapshotCheck { params: self }))
+    }
+}
+
+impl CheckConfig for SnapshotFreshParams {
+    const NAME: &'static str = "snapshot-fresh";
+
+    fn build(self) -> Result<Arc<dyn Check>, ParamsError> {
+        Ok(Arc::new(SnapshotFreshCheck { params: self }))
     }
 }
 
@@ -619,6 +817,88 @@ impl CheckConfig for SyncBacklogParams {
 
 #[cfg(test)]
 mod tests {
+    use std::path::{Path, PathBuf};
+    use std::time::Duration;
+
+    use chrono::{TimeZone, Utc};
+    use escola_runbook_core::Status;
+
+    use super::super::restore::{SnapshotListing, SnapshotStatus};
+    use super::super::verified::Verified;
+
+    fn listing(name: &str, hours_ago: i64, verified: Option<bool>) -> SnapshotListing {
+        let now = Utc.with_ymd_and_hms(2026, 12, 2, 12, 0, 0).unwrap();
+        SnapshotListing {
+            path: PathBuf::from(name),
+            status: SnapshotStatus::Complete,
+            finished_at: Some(now - chrono::Duration::hours(hours_ago)),
+            bytes: 1,
+            databases: vec!["escola".into()],
+            rows: 1,
+            encrypted: false,
+            verified: verified.map(|passed| Verified {
+                verified_at: now,
+                passed,
+                server: "127.0.0.1:3306".into(),
+                manifest_sha256: "ab".into(),
+                elapsed_ms: 1000,
+                tables: Vec::new(),
+                restore_failed: None,
+            }),
+        }
+    }
+
+    #[test]
+    fn freshness_counts_only_snapshots_that_passed_their_restore_test() {
+        let now = Utc.with_ymd_and_hms(2026, 12, 2, 12, 0, 0).unwrap();
+        let day = Duration::from_secs(24 * 3600);
+        let dir = Path::new("snapshots");
+        let listed = [
+            listing("new-untested", 1, None),
+            listing("new-failed", 2, Some(false)),
+            listing("old-proven", 30, Some(true)),
+        ];
+        let o = super::freshness(dir, &listed, day, now);
+        assert_eq!(o.status, Status::Failed, "{o:?}");
+        assert!(
+            o.summary.contains("30h old, older than 24h"),
+            "{}",
+            o.summary
+        );
+        assert_eq!(crate::testing::evidence(&o, "snapshot"), "old-proven");
+        let o = super::freshness(dir, &listed, Duration::from_secs(31 * 3600), now);
+        assert_eq!(o.status, Status::Passed, "{o:?}");
+        let o = super::freshness(dir, &listed[..2], day, now);
+        assert_eq!(o.status, Status::Failed);
+        assert!(o.summary.contains("no snapshot under snapshots has passed"));
+    }
+
+    #[test]
+    fn a_bad_recipient_or_a_restore_test_without_its_key_is_refused() {
+        let catalog = crate::catalog();
+        let snapshot = catalog.find("db-snapshot").unwrap();
+        let err = snapshot
+            .build_from_pairs(&crate::testing::pairs([
+                ("out_dir", "s"),
+                ("encrypt_to", "[\"age1nope\"]"),
+            ]))
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("age1nope"), "{err}");
+        let err = snapshot
+            .build_from_pairs(&crate::testing::pairs([
+                ("out_dir", "s"),
+                (
+                    "encrypt_to",
+                    "[\"age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p\"]",
+                ),
+                ("restore_test", "true"),
+            ]))
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("identity_file"), "{err}");
+    }
+
     #[test]
     fn timeout_defaults_are_declared_once() {
         let catalog = crate::catalog();

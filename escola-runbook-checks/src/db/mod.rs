@@ -1,6 +1,8 @@
-//! MySQL/MariaDB: a native consistent snapshot (zstd SQL files + sha256
-//! manifest) with verify, restore and list; and the database checks of the
-//! Escola runbook (snapshot, migrations, sync backlog).
+//! MySQL/MariaDB: a native consistent snapshot (zstd SQL files, optionally
+//! age-encrypted, + sha256 manifest with per-table content checksums) with
+//! verify, restore, the restore test and list; and the database checks of
+//! the Escola runbook (snapshot, snapshot freshness, migrations, sync
+//! backlog).
 //!
 //! The connection always comes from a [`Secret`] holding a
 //! `mysql://user:pass@host:port/db` URL; nothing here prints it, and every
@@ -10,15 +12,24 @@
 
 pub mod checks;
 mod connect;
+pub mod crypt;
 pub mod lock;
 pub mod params;
+pub mod proof;
+pub mod prune;
 pub mod read_lock;
 pub mod restore;
 pub mod snapshot;
 pub(crate) mod sql;
+pub mod verified;
 
-pub use checks::{DbSnapshotCheck, MigrationsCheck, SyncBacklogCheck};
-pub use params::{DEFAULT_SECRET, DbSnapshotParams, MigrationsParams, SyncBacklogParams};
+pub use checks::{DbSnapshotCheck, MigrationsCheck, SnapshotFreshCheck, SyncBacklogCheck};
+pub use crypt::{CryptError, Identities, Recipient};
+pub use params::{
+    DEFAULT_SECRET, DbSnapshotParams, MigrationsParams, SnapshotFreshParams, SyncBacklogParams,
+};
+pub use proof::{RestoreTestError, RestoreTestOptions, restore_test};
+pub use prune::{Decision, PruneError, Retention, prune};
 pub use restore::{
     RestoreError, RestoreOptions, RestoreReport, SnapshotListing, SnapshotStatus, VerifyError,
     VerifyReport, list, restore, verify,
@@ -26,6 +37,7 @@ pub use restore::{
 pub use snapshot::{
     FileEntry, FileKind, Manifest, SnapshotError, SnapshotOptions, SnapshotProgress, create,
 };
+pub use verified::{TableProof, VERIFIED, Verified, last_verified};
 
 pub use connect::{
     ConnectError, DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT,

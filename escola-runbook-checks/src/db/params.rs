@@ -82,6 +82,19 @@ pub struct DbSnapshotParams {
     /// Tries of the global read lock before the snapshot is refused.
     #[serde(default = "default_lock_tries")]
     pub lock_tries: u32,
+    /// age recipients (public keys age1...) every file is encrypted to;
+    /// none: not encrypted.
+    #[serde(default)]
+    pub encrypt_to: Vec<String>,
+    /// Prove the snapshot: restore it into a scratch database on the same
+    /// server and compare every table's rows and content checksum (the
+    /// step fails on a mismatch).
+    #[serde(default)]
+    pub restore_test: bool,
+    /// The age identity file the restore test decrypts an encrypted
+    /// snapshot with (mode 600).
+    #[serde(default)]
+    pub identity_file: Option<PathBuf>,
 }
 
 impl DbSnapshotParams {
@@ -96,6 +109,9 @@ impl DbSnapshotParams {
             read_timeout: default_read(),
             lock_wait: default_lock_wait(),
             lock_tries: default_lock_tries(),
+            encrypt_to: Vec::new(),
+            restore_test: false,
+            identity_file: None,
         }
     }
 
@@ -108,6 +124,18 @@ impl DbSnapshotParams {
             statement: None,
         }
     }
+}
+
+/// The newest snapshot that passed its restore test is recent enough.
+///
+/// The parameters of [`SnapshotFreshCheck`](super::SnapshotFreshCheck).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SnapshotFreshParams {
+    /// Directory holding the snapshots.
+    pub dir: PathBuf,
+    /// Oldest the newest restore-tested snapshot may be (e.g. 26h).
+    pub max_age: Span,
 }
 
 /// Doctrine migrations applied up to a version; sync_mutations and eventos

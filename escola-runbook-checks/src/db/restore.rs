@@ -9,8 +9,10 @@ use escola_runbook_core::{CancellationToken, Secret};
 use sha2::{Digest, Sha256};
 
 use super::connect::{ConnectError, DbTarget, DbTimeouts, mask_url};
+use super::crypt::{CryptError, Identities, open_stream};
 use super::snapshot::{FORMAT, FileEntry, MANIFEST, Manifest, hex_digest};
 use super::sql::{Splitter, ident};
+use super::verified::{Verified, last_verified};
 
 /// What verifying a snapshot found.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,6 +25,8 @@ pub struct VerifyReport {
     pub files: usize,
     /// Bytes read.
     pub bytes: u64,
+    /// Encrypted files whose plaintext was decrypted and checked too.
+    pub plaintexts: usize,
 }
 
 /// Why a snapshot is not intact.
@@ -49,6 +53,9 @@ pub enum VerifyError {
         /// The error.
         source: io::Error,
     },
+    /// An encrypted file cannot be decrypted with the identity given.
+    #[error(transparent)]
+    Crypt(#[from] CryptError),
     /// A file's content differs from the manifest.
     #[error(
         "{path}: {what} is {actual}, the manifest says {expected}; the file is corrupted, do not restore from it"
@@ -56,7 +63,7 @@ pub enum VerifyError {
     Mismatch {
         /// The file.
         path: PathBuf,
-        /// "sha256" or "size".
+        /// "sha256", "size" or "plaintext sha256".
         what: &'static str,
         /// The manifest's value.
         expected: String,
@@ -97,24 +104,29 @@ pub fn read_manifest(dir: &Path) -> Result<(Manifest, String), VerifyError> {
     Ok((manifest, hex_digest(Sha256::digest(&bytes).as_slice())))
 }
 
-fn check_file(dir: &Path, f: &FileEntry) -> Result<u64, VerifyError> {
-    let path = dir.join(&f.name);
-    let io = |source| VerifyError::Io {
-        path: path.clone(),
-        source,
-    };
-    let mut file = File::open(&path).map_err(io)?;
+/// The size and sha256 of everything `reader` gives.
+fn digest_all(mut reader: impl Read) -> io::Result<(u64, String)> {
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 16];
     let mut n = 0u64;
     loop {
-        let read = file.read(&mut buf).map_err(io)?;
+        let read = reader.read(&mut buf)?;
         if read == 0 {
             break;
         }
         hasher.update(&buf[..read]);
         n += read as u64;
     }
+    Ok((n, hex_digest(hasher.finalize().as_slice())))
+}
+
+fn check_file(dir: &Path, f: &FileEntry) -> Result<u64, VerifyError> {
+    let path = dir.join(&f.name);
+    let io = |source| VerifyError::Io {
+        path: path.clone(),
+        source,
+    };
+    let (n, actual) = digest_all(File::open(&path).map_err(io)?).map_err(io)?;
     if n != f.bytes {
         return Err(VerifyError::Mismatch {
             path,
@@ -123,7 +135,6 @@ fn check_file(dir: &Path, f: &FileEntry) -> Result<u64, VerifyError> {
             actual: n.to_string(),
         });
     }
-    let actual = hex_digest(hasher.finalize().as_slice());
     if actual != f.sha256 {
         return Err(VerifyError::Mismatch {
             path,
@@ -135,19 +146,56 @@ fn check_file(dir: &Path, f: &FileEntry) -> Result<u64, VerifyError> {
     Ok(n)
 }
 
+/// Decrypts the encrypted file `f` with `identities` and checks its
+/// plaintext's sha256; `false` for a file with no plaintext hash.
+fn check_plaintext(
+    dir: &Path,
+    f: &FileEntry,
+    identities: &Identities,
+    recipients: &[String],
+) -> Result<bool, VerifyError> {
+    let Some(expected) = &f.plaintext_sha256 else {
+        return Ok(false);
+    };
+    let path = dir.join(&f.name);
+    let reader = open_stream(&path, Some(identities), recipients)?;
+    let (_, actual) = digest_all(reader).map_err(|source| VerifyError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    if &actual != expected {
+        return Err(VerifyError::Mismatch {
+            path,
+            what: "plaintext sha256",
+            expected: expected.clone(),
+            actual,
+        });
+    }
+    Ok(true)
+}
+
 /// Checks every file of the snapshot in `dir` against its manifest (size
-/// and sha256). Needs no server.
-pub fn verify(dir: &Path) -> Result<VerifyReport, VerifyError> {
+/// and sha256 of the file on disk: for an encrypted snapshot, the
+/// ciphertext, no key needed). With `identities`, encrypted files are also
+/// decrypted and their plaintext's sha256 checked. Needs no server.
+pub fn verify(dir: &Path, identities: Option<&Identities>) -> Result<VerifyReport, VerifyError> {
     let (manifest, manifest_sha256) = read_manifest(dir)?;
     let mut bytes = 0;
+    let mut plaintexts = 0;
     for f in &manifest.files {
         bytes += check_file(dir, f)?;
+        if let Some(ids) = identities {
+            if check_plaintext(dir, f, ids, manifest.recipients())? {
+                plaintexts += 1;
+            }
+        }
     }
     Ok(VerifyReport {
         files: manifest.files.len(),
         manifest,
         manifest_sha256,
         bytes,
+        plaintexts,
     })
 }
 
@@ -165,6 +213,8 @@ pub struct RestoreOptions {
     pub cancel: CancellationToken,
     /// Connect and read timeouts (each statement's answer).
     pub timeouts: DbTimeouts,
+    /// Decrypts an encrypted snapshot; required for one.
+    pub identities: Option<Identities>,
 }
 
 impl RestoreOptions {
@@ -176,6 +226,7 @@ impl RestoreOptions {
             force: false,
             cancel: CancellationToken::new(),
             timeouts: DbTimeouts::SNAPSHOT,
+            identities: None,
         }
     }
 }
@@ -204,6 +255,22 @@ pub enum RestoreError {
     /// Connection problem.
     #[error(transparent)]
     Connect(#[from] ConnectError),
+    /// The snapshot is encrypted and no identity was given; nothing was
+    /// written.
+    #[error(
+        "{}: the snapshot is encrypted (to {recipients}); give the age identity file of one of its recipients",
+        dir.display()
+    )]
+    NeedsIdentity {
+        /// The snapshot.
+        dir: PathBuf,
+        /// Its recipients, comma-separated.
+        recipients: String,
+    },
+    /// The identity does not decrypt the snapshot (or a file does not
+    /// decrypt); checked before anything is written.
+    #[error(transparent)]
+    Crypt(#[from] CryptError),
     /// The snapshot holds several databases and none was chosen.
     #[error("the snapshot holds databases {available}; choose one to restore (source database)")]
     ChooseSource {
@@ -275,8 +342,26 @@ pub async fn restore(
     url: &Secret,
     opts: &RestoreOptions,
 ) -> Result<RestoreReport, RestoreError> {
-    let report = verify(dir)?;
+    let report = verify(dir, None)?;
     let manifest = report.manifest;
+    let recipients = manifest.recipients();
+    // An encrypted snapshot is opened with the identity before anything is
+    // written: a missing or wrong key changes nothing.
+    let identities = match (&manifest.encryption, &opts.identities) {
+        (None, _) => None,
+        (Some(_), None) => {
+            return Err(RestoreError::NeedsIdentity {
+                dir: dir.to_owned(),
+                recipients: recipients.join(", "),
+            });
+        }
+        (Some(_), Some(ids)) => {
+            if let Some(first) = manifest.files.first() {
+                open_stream(&dir.join(&first.name), Some(ids), recipients)?;
+            }
+            Some(ids)
+        }
+    };
     let available = manifest
         .databases
         .iter()
@@ -355,8 +440,8 @@ pub async fn restore(
             path: path.clone(),
             source,
         };
-        let file = File::open(&path).map_err(io)?;
-        let mut reader = BufReader::new(zstd::Decoder::new(file).map_err(io)?);
+        let stream = open_stream(&path, identities, recipients)?;
+        let mut reader = BufReader::new(zstd::Decoder::new(stream).map_err(io)?);
         let mut splitter = Splitter::new();
         let mut line = Vec::new();
         let mut ready = Vec::new();
@@ -422,7 +507,7 @@ impl std::fmt::Display for SnapshotStatus {
 }
 
 /// One entry of [`list`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SnapshotListing {
     /// Directory.
     pub path: PathBuf,
@@ -436,6 +521,10 @@ pub struct SnapshotListing {
     pub databases: Vec<String>,
     /// Rows, from the manifest.
     pub rows: u64,
+    /// Encrypted (the manifest names recipients).
+    pub encrypted: bool,
+    /// The last restore test, if one was recorded.
+    pub verified: Option<Verified>,
 }
 
 impl SnapshotListing {
@@ -470,6 +559,8 @@ pub fn list(dir: &Path, checksums: bool) -> io::Result<Vec<SnapshotListing>> {
             bytes,
             databases: Vec::new(),
             rows: 0,
+            encrypted: false,
+            verified: None,
         };
         let listing = match read_manifest(&path) {
             _ if partial => unread(SnapshotStatus::Incomplete),
@@ -478,7 +569,7 @@ pub fn list(dir: &Path, checksums: bool) -> io::Result<Vec<SnapshotListing>> {
                 let looks_like_snapshot = fs::read_dir(&path)
                     .map(|mut d| {
                         d.any(|e| {
-                            e.map(|e| e.file_name().to_string_lossy().ends_with(".sql.zst"))
+                            e.map(|e| e.file_name().to_string_lossy().contains(".sql.zst"))
                                 .unwrap_or(false)
                         })
                     })
@@ -512,6 +603,8 @@ pub fn list(dir: &Path, checksums: bool) -> io::Result<Vec<SnapshotListing>> {
                     bytes,
                     databases: m.databases.iter().map(|d| d.name.clone()).collect(),
                     rows: m.total_rows,
+                    encrypted: m.encryption.is_some(),
+                    verified: last_verified(&path),
                     path,
                 }
             }

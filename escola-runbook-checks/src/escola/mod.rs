@@ -33,7 +33,7 @@ use crate::cache_purge::CachePurgeParams;
 use crate::changelog::ChangelogParams;
 use crate::command::CommandCheck;
 use crate::coverage::{CoverageParams, Percent};
-use crate::db::{DbSnapshotCheck, MigrationsCheck};
+use crate::db::{DbSnapshotCheck, MigrationsCheck, SnapshotFreshCheck};
 use crate::docs_freshness::{DocsFreshnessParams, Since};
 use crate::http::HttpParams;
 use crate::http_json::HttpJsonParams;
@@ -117,6 +117,22 @@ pub struct EscolaConfig {
     /// Where the pre-deploy database snapshot is written (a 0700 directory
     /// per snapshot, on storage the team considers safe).
     pub snapshot_dir: PathBuf,
+    /// age recipients (public keys `age1...`) the snapshot is encrypted
+    /// to; none: not encrypted.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub snapshot_encrypt_to: Vec<String>,
+    /// Prove the snapshot with a restore test into a scratch database on
+    /// the same server (the step fails on a mismatch).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub snapshot_restore_test: bool,
+    /// The age identity file the restore test decrypts an encrypted
+    /// snapshot with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snapshot_identity_file: Option<PathBuf>,
+    /// Adds the `snapshot-fresh` check: the newest snapshot under
+    /// `snapshot_dir` that passed its restore test is at most this old.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snapshot_max_age: Option<Duration>,
     /// Name of the secret holding `mysql://USER:PASSWORD@HOST:PORT/DB`: when
     /// set, the snapshot and the migrations/tables check run as checks;
     /// otherwise they stay manual steps.
@@ -304,6 +320,10 @@ impl Default for EscolaConfig {
             metrics: None,
             watch: WatchConfig::default(),
             snapshot_dir: PathBuf::from("snapshots"),
+            snapshot_encrypt_to: Vec::new(),
+            snapshot_restore_test: false,
+            snapshot_identity_file: None,
+            snapshot_max_age: None,
             database_secret: None,
             expected_migration: None,
         }
@@ -741,11 +761,16 @@ fn db_snapshot(config: &EscolaConfig) -> Step {
         "Snapshot do banco (`mysqldump` + storage seguro).",
     );
     match &config.database_secret {
-        Some(secret) => Step::check(
-            id,
-            title,
-            DbSnapshotCheck::new(&config.snapshot_dir).secret(secret),
-        )
+        Some(secret) => Step::check(id, title, {
+            let check = DbSnapshotCheck::new(&config.snapshot_dir)
+                .secret(secret)
+                .encrypt_to(config.snapshot_encrypt_to.iter().cloned())
+                .restore_test(config.snapshot_restore_test);
+            match &config.snapshot_identity_file {
+                Some(file) => check.identity_file(file),
+                None => check,
+            }
+        })
         .note("Snapshot nativo consistente (zstd + sha256 em manifest.json, diretório 0700); restaurável com `escola-runbook snapshot restore` ou `zstd -dc | mariadb`."),
         None => Step::manual(id, title),
     }
@@ -1025,7 +1050,20 @@ pub fn runbook(config: &EscolaConfig) -> Result<Runbook, EscolaError> {
         .step(Step::manual("window-agreed", "Sincronizar janela com Infra + Produto (evitar campanhas de campo).").section(window))
         .step(Step::manual("notice-scheduled", "Programar aviso nos canais #operacoes e #promotores (T -4h).").section(window))
         .step(Step::manual("squad-present", "Garantir presença do squad (dev, QA, suporte) no período.").section(window))
-        .step(db_snapshot(config).section(backups))
+        .step(db_snapshot(config).section(backups));
+    let pre_deploy = match config.snapshot_max_age {
+        // After the snapshot: one it proved counts.
+        Some(max_age) => pre_deploy.step(
+            Step::check(
+                "snapshot-fresh",
+                "Snapshot restaurável comprovado (teste de restauração) e recente.",
+                SnapshotFreshCheck::new(&config.snapshot_dir, max_age),
+            )
+            .section(backups),
+        ),
+        None => pre_deploy,
+    };
+    let pre_deploy = pre_deploy
         .step(
             metrics_step(
                 "metrics-baseline",
@@ -1035,8 +1073,11 @@ pub fn runbook(config: &EscolaConfig) -> Result<Runbook, EscolaError> {
             .section(backups),
         )
         .step(
-            Step::manual("drain-queues", "Limpar filas/cron-sim (se aplicável) para evitar gatilhos durante deploy.")
-                .section(backups),
+            Step::manual(
+                "drain-queues",
+                "Limpar filas/cron-sim (se aplicável) para evitar gatilhos durante deploy.",
+            )
+            .section(backups),
         );
 
     let (log_scan, mark_start, log_blocking) = match auto.app_log {
@@ -1336,6 +1377,37 @@ mod tests {
         let d = snapshot.describe();
         assert!(d.mutates, "a snapshot writes files: dry-run must skip it");
         assert_eq!(d.produces, ["snapshot.path"]);
+
+        // Encrypted and proven, as configured.
+        let recipient = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p";
+        let sealed = runbook(&EscolaConfig {
+            snapshot_encrypt_to: vec![recipient.into()],
+            snapshot_restore_test: true,
+            snapshot_identity_file: Some("key.txt".into()),
+            snapshot_max_age: Some(Duration::from_secs(26 * 3600)),
+            ..config.clone()
+        })
+        .unwrap();
+        assert_eq!(
+            kind_of(&sealed, "snapshot-fresh").as_deref(),
+            Some("snapshot-fresh"),
+            "a proven snapshot is required when a limit is set"
+        );
+        let sealed_step = sealed
+            .steps()
+            .map(|(_, s)| s)
+            .find(|s| s.id == "db-snapshot")
+            .unwrap();
+        let StepKind::Check(snapshot) = &sealed_step.kind else {
+            panic!("db-snapshot should be a check");
+        };
+        let params = snapshot.params().unwrap();
+        assert_eq!(params.params["encrypt_to"], serde_json::json!([recipient]));
+        assert_eq!(params.params["restore_test"], true);
+        assert_eq!(
+            crate::catalog().build(&params).unwrap().params(),
+            Some(params)
+        );
         let StepKind::Check(migrations) = &step("migrations-consistent").kind else {
             panic!("migrations-consistent should be a check");
         };

@@ -1,15 +1,17 @@
-//! `escola-runbook snapshot create|verify|restore|list`: thin wrappers over
+//! `escola-runbook snapshot create|verify|restore|list|prune`: thin wrappers over
 //! `escola_runbook_checks::db`.
 
 use std::io::IsTerminal;
 use std::sync::Arc;
 
-use escola_runbook_checks::db::{self, DbTimeouts, RestoreOptions, SnapshotOptions};
+use escola_runbook_checks::db::{
+    self, DbTimeouts, Identities, RestoreOptions, RestoreTestOptions, Retention, SnapshotOptions,
+};
 use escola_runbook_core::exit;
 use escola_runbook_core::{Redactor, Secret};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::cli::{DbUrlArgs, DbWaitArgs, SnapshotCommand};
+use crate::cli::{DbUrlArgs, DbWaitArgs, SnapshotCommand, SnapshotPruneArgs};
 use crate::error::CliError;
 use crate::signals::StopSignals;
 
@@ -27,6 +29,10 @@ pub async fn run(command: SnapshotCommand, redactor: &Redactor) -> Result<i32, C
             if let Some(tries) = args.lock_tries {
                 opts.lock_tries = tries;
             }
+            opts.encrypt_to = args.encrypt_to;
+            if let Some(file) = &args.encrypt_to_file {
+                opts.encrypt_to.extend(db::crypt::read_recipients(file)?);
+            }
             let bar = progress_bar();
             if let Some(bar) = &bar {
                 let bar = bar.clone();
@@ -36,12 +42,7 @@ pub async fn run(command: SnapshotCommand, redactor: &Redactor) -> Result<i32, C
                     bar.set_message(format!("{} rows, {} MiB of SQL", p.rows, p.sql_bytes >> 20));
                 }));
             }
-            let cancel = opts.cancel.clone();
-            let mut signals = StopSignals::install()?;
-            let interrupt = tokio::spawn(async move {
-                signals.next().await;
-                cancel.cancel();
-            });
+            let interrupt = cancel_on_stop(opts.cancel.clone())?;
             let result = db::snapshot::create(&url, &opts).await;
             interrupt.abort();
             if let Some(bar) = bar {
@@ -55,8 +56,12 @@ pub async fn run(command: SnapshotCommand, redactor: &Redactor) -> Result<i32, C
                 .global_read_lock()
                 .map(|t| format!(" (global read lock {t})"))
                 .unwrap_or_default();
+            let sealed = match manifest.recipients() {
+                [] => String::new(),
+                to => format!("; encrypted to {}", to.join(", ")),
+            };
             eprintln!(
-                "snapshot complete: {} rows in {} files, {} bytes; manifest sha256 {sha}; {}{lock}",
+                "snapshot complete: {} rows in {} files, {} bytes; manifest sha256 {sha}; {}{lock}{sealed}",
                 manifest.total_rows,
                 manifest.files.len(),
                 manifest.total_bytes,
@@ -68,15 +73,76 @@ pub async fn run(command: SnapshotCommand, redactor: &Redactor) -> Result<i32, C
             if !args.snapshot.is_dir() {
                 return Err(CliError::NotASnapshot(args.snapshot));
             }
-            let report = db::verify(&args.snapshot)?;
+            let identities = identities(args.identity.as_deref())?;
+            let url = if args.restore_test {
+                Some(db_url(&args.db, redactor)?)
+            } else {
+                None
+            };
+            let report = db::verify(&args.snapshot, identities.as_ref())?;
+            let plaintexts = if identities.is_some() {
+                format!(", {} decrypted plaintexts match", report.plaintexts)
+            } else {
+                String::new()
+            };
             println!(
-                "{}: ok, {} files, {} bytes match the manifest (sha256 {})",
+                "{}: ok, {} files, {} bytes match the manifest (sha256 {}){plaintexts}",
                 args.snapshot.display(),
                 report.files,
                 report.bytes,
                 report.manifest_sha256
             );
-            Ok(exit::SUCCESS)
+            let Some(url) = url else {
+                return Ok(exit::SUCCESS);
+            };
+            let opts = RestoreTestOptions {
+                identities,
+                timeouts: timeouts(&args.waits),
+                ..RestoreTestOptions::default()
+            };
+            let spinner = progress_bar();
+            if let Some(s) = &spinner {
+                s.set_message("restore test: restoring into a scratch database");
+            }
+            // A stop ends the restore between statements; the scratch
+            // database is still dropped.
+            let interrupt = cancel_on_stop(opts.cancel.clone())?;
+            let result = db::restore_test(&args.snapshot, &url, &opts).await;
+            interrupt.abort();
+            if let Some(s) = spinner {
+                s.finish_and_clear();
+            }
+            let verified = result?;
+            let rows: u64 = verified.tables.iter().map(|t| t.restored_rows).sum();
+            for t in verified.mismatches() {
+                println!(
+                    "{}: {} rows, checksum {} restored; the manifest says {} rows, checksum {}",
+                    t.table,
+                    t.restored_rows,
+                    t.restored_checksum,
+                    t.expected_rows,
+                    t.expected_checksum.as_deref().unwrap_or("(none recorded)")
+                );
+            }
+            if let Some(why) = &verified.restore_failed {
+                println!("the snapshot does not restore: {why}");
+            }
+            println!(
+                "restore test {} on {}: {} tables, {} rows, in {} (recorded in {})",
+                if verified.passed { "passed" } else { "FAILED" },
+                verified.server,
+                verified.tables.len(),
+                rows,
+                escola_runbook_core::format_duration(std::time::Duration::from_millis(
+                    verified.elapsed_ms
+                )),
+                db::VERIFIED
+            );
+            Ok(if verified.passed {
+                exit::SUCCESS
+            } else {
+                exit::STEP_FAILED
+            })
         }
         SnapshotCommand::Restore(args) => {
             let url = db_url(&args.db, redactor)?;
@@ -84,6 +150,7 @@ pub async fn run(command: SnapshotCommand, redactor: &Redactor) -> Result<i32, C
             opts.source_database = args.source;
             opts.force = args.force;
             opts.timeouts = timeouts(&args.waits);
+            opts.identities = identities(args.identity.as_deref())?;
             let spinner = progress_bar();
             if let Some(s) = &spinner {
                 s.set_message(format!("restoring into `{}`", args.database));
@@ -103,6 +170,7 @@ pub async fn run(command: SnapshotCommand, redactor: &Redactor) -> Result<i32, C
             );
             Ok(exit::SUCCESS)
         }
+        SnapshotCommand::Prune(args) => prune(&args),
         SnapshotCommand::List(args) => {
             let listed =
                 db::list(&args.dir, args.checksums).map_err(|source| CliError::ListSnapshots {
@@ -111,26 +179,29 @@ pub async fn run(command: SnapshotCommand, redactor: &Redactor) -> Result<i32, C
                 })?;
             let now = chrono::Utc::now();
             println!(
-                "{:<48} {:>10} {:>12} {:>12}  STATUS",
-                "SNAPSHOT", "AGE", "SIZE", "ROWS"
+                "{:<48} {:>10} {:>12} {:>12}  {:<18} STATUS",
+                "SNAPSHOT", "AGE", "SIZE", "ROWS", "LAST VERIFIED"
             );
             for l in &listed {
-                let age = l
-                    .age(now)
-                    .and_then(|a| a.to_std().ok())
-                    .map(|a| {
-                        escola_runbook_core::format_duration(std::time::Duration::from_secs(
-                            a.as_secs(),
-                        ))
-                    })
-                    .unwrap_or_else(|| "?".into());
+                let age = l.age(now).map_or_else(|| "?".into(), ago);
+                let verified = l.verified.as_ref().map_or_else(
+                    || "never".to_owned(),
+                    |v| {
+                        format!(
+                            "{} {} ago",
+                            if v.passed { "passed" } else { "FAILED" },
+                            ago(now - v.verified_at)
+                        )
+                    },
+                );
+                let sealed = if l.encrypted { ", encrypted" } else { "" };
                 let name = l
                     .path
                     .file_name()
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default();
                 println!(
-                    "{name:<48} {age:>10} {:>12} {:>12}  {}",
+                    "{name:<48} {age:>10} {:>12} {:>12}  {verified:<18} {}{sealed}",
                     l.bytes, l.rows, l.status
                 );
             }
@@ -144,6 +215,65 @@ pub async fn run(command: SnapshotCommand, redactor: &Redactor) -> Result<i32, C
             })
         }
     }
+}
+
+/// `snapshot prune`: what was kept and why, what was deleted.
+fn prune(args: &SnapshotPruneArgs) -> Result<i32, CliError> {
+    let retention = Retention {
+        keep_last: args.keep_last.unwrap_or(0),
+        keep_for: args
+            .keep_days
+            .map(|d| std::time::Duration::from_secs(u64::from(d) * 86_400)),
+    };
+    let decisions = db::prune(&args.dir, &args.run_dir, retention, args.dry_run)?;
+    let deleted = if args.dry_run {
+        "would delete"
+    } else {
+        "deleted"
+    };
+    let mut gone = 0;
+    for d in &decisions {
+        let name = d
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if d.kept_because.is_empty() {
+            gone += 1;
+            println!("{deleted:<12} {name}");
+        } else {
+            println!("{:<12} {name}: {}", "kept", d.kept_because.join("; "));
+        }
+    }
+    eprintln!(
+        "{} kept, {gone} {deleted}{}",
+        decisions.len() - gone,
+        if args.dry_run { " (dry run)" } else { "" }
+    );
+    Ok(exit::SUCCESS)
+}
+
+/// Cancels `cancel` on the first stop signal (Ctrl-C, SIGTERM, SIGHUP);
+/// abort the task once the work is done.
+fn cancel_on_stop(
+    cancel: escola_runbook_core::CancellationToken,
+) -> Result<tokio::task::JoinHandle<()>, CliError> {
+    let mut signals = StopSignals::install()?;
+    Ok(tokio::spawn(async move {
+        signals.next().await;
+        cancel.cancel();
+    }))
+}
+
+/// A time span in whole seconds, as the listing shows ages.
+fn ago(span: chrono::Duration) -> String {
+    let secs = span.to_std().map_or(0, |d| d.as_secs());
+    escola_runbook_core::format_duration(std::time::Duration::from_secs(secs))
+}
+
+/// The age identities of `--identity FILE`, if given.
+fn identities(path: Option<&std::path::Path>) -> Result<Option<Identities>, CliError> {
+    Ok(path.map(Identities::read).transpose()?)
 }
 
 /// The snapshot timeouts, with `--connect-timeout` and `--read-timeout`.

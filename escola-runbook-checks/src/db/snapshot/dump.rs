@@ -1,28 +1,28 @@
 //! Dumping data: the planned files shared among worker sessions, each
 //! table (or key range) streamed as INSERT statements into its file.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use escola_runbook_core::CancellationToken;
-use mysql_async::Value;
 use mysql_async::prelude::Queryable;
 
+use super::digest::{ContentDigest, dumped, write_values};
 use super::error::{SnapshotError, query_err};
 use super::manifest::{FileEntry, FileKind};
 use super::options::{ProgressFn, SnapshotOptions, SnapshotProgress};
-use super::plan::{Column, WorkItem};
-use super::write::{Sink, header};
+use super::plan::WorkItem;
+use super::write::{Encoding, Sink, header};
 use crate::db::connect::Session;
-use crate::db::sql::{self, ident};
+use crate::db::sql::ident;
 
 /// What the workers share: the queue of files and the progress counts.
 pub(super) struct Shared {
     dir: PathBuf,
     statement_bytes: usize,
-    zstd_level: i32,
+    encoding: Encoding,
     cancel: CancellationToken,
     progress: Option<ProgressFn>,
     files_total: u64,
@@ -34,11 +34,16 @@ pub(super) struct Shared {
 
 impl Shared {
     /// For `files_total` files written into `dir` as `opts` says.
-    pub(super) fn new(dir: PathBuf, opts: &SnapshotOptions, files_total: usize) -> Self {
+    pub(super) fn new(
+        dir: PathBuf,
+        opts: &SnapshotOptions,
+        encoding: Encoding,
+        files_total: usize,
+    ) -> Self {
         Shared {
             dir,
             statement_bytes: opts.statement_bytes.max(1024),
-            zstd_level: opts.zstd_level,
+            encoding,
             cancel: opts.cancel.child_token(),
             progress: opts.progress.clone(),
             files_total: files_total as u64,
@@ -65,13 +70,17 @@ impl Shared {
     }
 }
 
+/// A data file written: its index in the plan, its entry, and the content
+/// digest of its rows.
+pub(super) type Dumped = (usize, FileEntry, ContentDigest);
+
 /// Dumps `items` on `workers` (one task each); returns the sessions and
-/// the files written, by index. The first real error wins.
+/// the files written. The first real error wins.
 pub(super) async fn run_items(
     workers: Vec<Session>,
     items: Vec<WorkItem>,
     shared: &Arc<Shared>,
-) -> Result<(Vec<Session>, Vec<(usize, FileEntry)>), SnapshotError> {
+) -> Result<(Vec<Session>, Vec<Dumped>), SnapshotError> {
     if let Ok(mut q) = shared.queue.lock() {
         q.extend(items);
     }
@@ -85,10 +94,10 @@ pub(super) async fn run_items(
             let mut done = Vec::new();
             while let Some(item) = shared.next() {
                 match dump_item(&mut conn, &item, &shared).await {
-                    Ok(entry) => {
+                    Ok((entry, digest)) => {
                         shared.files_done.fetch_add(1, Ordering::Relaxed);
                         shared.report();
-                        done.push((item.index, entry));
+                        done.push((item.index, entry, digest));
                     }
                     Err(e) => {
                         shared.cancel.cancel();
@@ -136,15 +145,9 @@ async fn dump_item(
     conn: &mut Session,
     item: &WorkItem,
     shared: &Shared,
-) -> Result<FileEntry, SnapshotError> {
+) -> Result<(FileEntry, ContentDigest), SnapshotError> {
     let t = &item.table;
-    let columns: Vec<&Column> = t.columns.iter().filter(|c| !c.generated).collect();
-    let list = columns
-        .iter()
-        .map(|c| ident(&c.name))
-        .collect::<Vec<_>>()
-        .join(",");
-    let from = format!("{}.{}", ident(&t.db), ident(&t.name));
+    let (columns, list, from) = dumped(&t.db, &t.name, &t.columns);
     let (query, params) = match &item.range {
         Some((lo, hi)) => {
             let pk = ident(&t.primary_key[0]);
@@ -158,7 +161,8 @@ async fn dump_item(
             mysql_async::Params::Empty,
         ),
     };
-    let sink = Sink::open(shared.dir.join(&item.file), shared.zstd_level)?;
+    let sink = Sink::open(shared.dir.join(&item.file), &shared.encoding)?;
+    let mut digest = ContentDigest::default();
     let mut buf: Vec<u8> = header(&t.db, &format!("data of {}", ident(&t.name))).into_bytes();
     let prefix = format!("INSERT INTO {} ({list}) VALUES\n", ident(&t.name));
     let mut rows = 0u64;
@@ -183,12 +187,9 @@ async fn dump_item(
             buf.push(b'(');
             in_statement = true;
         }
-        for (i, c) in columns.iter().enumerate() {
-            if i > 0 {
-                buf.push(b',');
-            }
-            sql::literal(&mut buf, row.as_ref(i).unwrap_or(&Value::NULL), c.kind);
-        }
+        let start = buf.len();
+        write_values(&mut buf, &row, &columns);
+        digest.add_row(&buf[start..]);
         buf.push(b')');
         rows += 1;
         if buf.len() >= shared.statement_bytes {
@@ -222,12 +223,26 @@ async fn dump_item(
     sink.send(buf).await?;
     let mut written = sink.finish().await?;
     written.rows = file_rows + rows;
-    Ok(written.entry(FileKind::Data, &t.db, Some(t.name.clone()), item.chunk))
+    Ok((
+        written.entry(FileKind::Data, &t.db, Some(t.name.clone()), item.chunk),
+        digest,
+    ))
 }
 
-/// Puts each finished file at its planned index.
-pub(super) fn place(files: &mut [Option<FileEntry>], done: Vec<(usize, FileEntry)>) {
-    for (i, f) in done {
+/// Puts each finished file at its planned index, and adds its digest to
+/// its table's (by `(database, table)`).
+pub(super) fn place(
+    files: &mut [Option<FileEntry>],
+    digests: &mut BTreeMap<(String, String), ContentDigest>,
+    done: Vec<Dumped>,
+) {
+    for (i, f, digest) in done {
+        if let Some(table) = &f.table {
+            digests
+                .entry((f.database.clone(), table.clone()))
+                .or_default()
+                .merge(&digest);
+        }
         if let Some(slot) = files.get_mut(i) {
             *slot = Some(f);
         }

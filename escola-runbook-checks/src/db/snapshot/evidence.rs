@@ -108,6 +108,7 @@ mod tests {
             name: "eventos".into(),
             engine: "InnoDB".into(),
             rows: 12,
+            content_checksum: None,
             generated_columns: Vec::new(),
         });
         Manifest {
@@ -124,6 +125,7 @@ mod tests {
                 non_transactional_tables: Vec::new(),
                 caveat: "c".into(),
             },
+            encryption: None,
             binlog: None,
             gtid: None,
             databases: vec![db],

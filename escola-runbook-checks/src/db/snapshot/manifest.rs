@@ -33,6 +33,9 @@ pub struct Manifest {
     pub finished_at: DateTime<Utc>,
     /// How the point in time was obtained, and its limits.
     pub consistency: Consistency,
+    /// Who can decrypt the files, when they are encrypted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<Encryption>,
     /// Binary log position at the snapshot's point in time, when binlog is on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub binlog: Option<BinlogPosition>,
@@ -49,6 +52,28 @@ pub struct Manifest {
     pub total_bytes: u64,
     /// How to restore with the stock client.
     pub restore_with: String,
+}
+
+/// The name of the encryption every file of an encrypted snapshot has.
+pub const AGE_X25519: &str = "age X25519";
+
+/// How an encrypted snapshot's files are encrypted: each one an age file
+/// (of its zstd stream) to the same recipients.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Encryption {
+    /// [`AGE_X25519`].
+    pub scheme: String,
+    /// The recipients' public keys (`age1...`); never an identity.
+    pub recipients: Vec<String>,
+}
+
+impl Manifest {
+    /// The recipients of an encrypted snapshot; empty when not encrypted.
+    pub fn recipients(&self) -> &[String] {
+        self.encryption
+            .as_ref()
+            .map_or(&[], |e| e.recipients.as_slice())
+    }
 }
 
 /// How the snapshot's point in time was taken.
@@ -122,6 +147,12 @@ pub struct TableEntry {
     pub engine: String,
     /// Rows dumped.
     pub rows: u64,
+    /// The rows' content checksum as dumped (see [`ContentDigest`]); a
+    /// restore test recomputes it from the restored rows.
+    ///
+    /// [`ContentDigest`]: super::ContentDigest
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_checksum: Option<String>,
     /// Generated columns, recomputed by the server on restore.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub generated_columns: Vec<String>,
@@ -161,8 +192,13 @@ pub struct FileEntry {
     pub bytes: u64,
     /// SQL size before compression.
     pub sql_bytes: u64,
-    /// sha256 of the compressed file, lower-case hex.
+    /// sha256 of the file as it is on disk (compressed; for an encrypted
+    /// snapshot, the ciphertext), lower-case hex.
     pub sha256: String,
+    /// For an encrypted file, sha256 of its plaintext: the zstd stream
+    /// that `age -d` gives back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plaintext_sha256: Option<String>,
 }
 
 /// The global read lock as held: how long writes were blocked, and how
@@ -233,6 +269,7 @@ pub(crate) mod tests {
             bytes: 100,
             sql_bytes: 300,
             sha256: "ab".repeat(32),
+            plaintext_sha256: None,
         }
     }
 
@@ -261,13 +298,15 @@ pub(crate) mod tests {
             file(FileKind::Data, Some("eventos"), 5),
         ];
         let mut dbs = [database("escola")];
-        fill_tables(&mut dbs, &tables, &files);
+        let checksums = BTreeMap::from([(("escola".into(), "eventos".into()), "cafe".into())]);
+        fill_tables(&mut dbs, &tables, &files, &checksums, "0");
         assert_eq!(
             dbs[0].tables,
             [TableEntry {
                 name: "eventos".into(),
                 engine: "InnoDB".into(),
                 rows: 12,
+                content_checksum: Some("cafe".into()),
                 generated_columns: vec!["total".into()],
             }]
         );

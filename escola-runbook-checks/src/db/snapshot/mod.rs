@@ -15,11 +15,17 @@
 //! manifest is written and everything is fsynced: an interrupted snapshot
 //! never looks complete.
 //!
+//! With recipients, every file is an age file (X25519) of its zstd stream,
+//! encrypted as it is written: no plaintext reaches the disk.
+//!
 //! By job: `plan` (what to dump), `dump` (data to files, in parallel),
-//! `write` (compressed, hashed files; the directory sealed),
+//! `digest` (each table's content checksum, as dumped and as restored),
+//! `session` (the settings rows are read under),
+//! `write` (compressed, encrypted, hashed files; the directory sealed),
 //! [`manifest`] (what the snapshot says about itself) and `evidence` (the
 //! check's outcome from a manifest).
 
+use std::collections::BTreeMap;
 use std::fs::DirBuilder;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
@@ -32,20 +38,25 @@ use super::connect::{DbTarget, Session};
 use super::read_lock::{self, Attempt, Granted};
 use super::sql::ident;
 
+mod digest;
 mod dump;
 mod error;
 pub(crate) mod evidence;
 pub mod manifest;
 mod options;
 mod plan;
+mod session;
 mod write;
 
+pub use digest::ContentDigest;
+pub(crate) use digest::table_digests;
 use manifest::LockHeld;
 pub use manifest::{
-    BinlogPosition, Consistency, DatabaseEntry, FORMAT, FileEntry, FileKind, MANIFEST, Manifest,
-    TableEntry, row_counts,
+    AGE_X25519, BinlogPosition, Consistency, DatabaseEntry, Encryption, FORMAT, FileEntry,
+    FileKind, MANIFEST, Manifest, TableEntry, row_counts,
 };
 use plan::{Table, WorkItem};
+use write::Encoding;
 pub(crate) use write::hex_digest;
 
 pub use error::SnapshotError;
@@ -99,22 +110,10 @@ pub async fn create(
     finished.map(|()| (final_dir, manifest))
 }
 
-const SESSION_SETUP: &[&str] = &[
-    "SET NAMES utf8mb4",
-    "SET time_zone = '+00:00'",
-    "SET SESSION net_write_timeout = 3600",
-    "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ",
-];
-
 /// Opens the control session: the session set up, the server's version.
 async fn control_session(server: &DbTarget) -> Result<(Session, String), SnapshotError> {
     let mut control = server.connect().await?;
-    for stmt in SESSION_SETUP {
-        control
-            .query_drop(*stmt)
-            .await
-            .map_err(query_err("preparing the session"))?;
-    }
+    session::prepare(&mut control, false, "preparing the session").await?;
     let version: String = control
         .query_first("SELECT VERSION()")
         .await
@@ -123,21 +122,12 @@ async fn control_session(server: &DbTarget) -> Result<(Session, String), Snapsho
     Ok((control, version))
 }
 
-/// Opens `threads` worker sessions reading raw column bytes (latin1 text
-/// must reach the file unconverted).
+/// Opens `threads` worker sessions reading raw column bytes.
 async fn worker_sessions(server: &DbTarget, threads: usize) -> Result<Vec<Session>, SnapshotError> {
     let mut workers = Vec::with_capacity(threads);
     for _ in 0..threads.max(1) {
         let mut conn = server.connect().await?;
-        for stmt in SESSION_SETUP
-            .iter()
-            .copied()
-            .chain(["SET character_set_results = NULL"])
-        {
-            conn.query_drop(stmt)
-                .await
-                .map_err(query_err("preparing a worker session"))?;
-        }
+        session::prepare(&mut conn, true, "preparing a worker session").await?;
         workers.push(conn);
     }
     Ok(workers)
@@ -215,7 +205,7 @@ async fn write_schemas(
     db_meta: &[DbMeta],
     tables: &[Table],
     dir: &Path,
-    zstd_level: i32,
+    encoding: &Encoding,
 ) -> Result<
     (
         Vec<Option<FileEntry>>,
@@ -242,9 +232,12 @@ async fn write_schemas(
         }
         let name = format!("{:04}-{}.schema.sql.zst", files.len(), write::sanitize(db));
         files.push(Some(
-            write::write_text(dir, &name, &text, zstd_level)
-                .await?
-                .entry(FileKind::Schema, db, None, None),
+            write::write_text(dir, &name, &text, encoding).await?.entry(
+                FileKind::Schema,
+                db,
+                None,
+                None,
+            ),
         ));
         let objects = plan::read_objects(control, db).await?;
         post.push((db.clone(), objects.text));
@@ -269,6 +262,10 @@ async fn take(
     dir: &Path,
     started_at: DateTime<Utc>,
 ) -> Result<Manifest, SnapshotError> {
+    let encoding = Encoding {
+        zstd_level: opts.zstd_level,
+        recipients: opts.encrypt_to.clone().into(),
+    };
     let (mut control, server_version) = control_session(server).await?;
     let (db_meta, tables) = read_databases(&mut control, databases).await?;
     let mut workers = worker_sessions(server, opts.threads).await?;
@@ -282,7 +279,7 @@ async fn take(
     }
     let (binlog, gtid) = plan::binlog_position(&mut control).await;
     let (mut files, mut manifest_dbs, post) =
-        write_schemas(&mut control, &db_meta, &tables, dir, opts.zstd_level).await?;
+        write_schemas(&mut control, &db_meta, &tables, dir, &encoding).await?;
 
     // Plan data files; ranges are read inside the snapshot.
     let tables: Vec<Arc<Table>> = tables.into_iter().map(Arc::new).collect();
@@ -292,13 +289,19 @@ async fn take(
     };
     let items = plan::work_items(&tables, ranges, files.len());
     files.resize(files.len() + items.len(), None);
-    let shared = Arc::new(dump::Shared::new(dir.to_owned(), opts, items.len()));
+    let shared = Arc::new(dump::Shared::new(
+        dir.to_owned(),
+        opts,
+        encoding.clone(),
+        items.len(),
+    ));
+    let mut digests = BTreeMap::new();
     let (non_tx, tx): (Vec<WorkItem>, Vec<WorkItem>) =
         items.into_iter().partition(|i| !i.table.transactional);
 
     // Non-transactional tables while writes are blocked, then release.
     let (workers, done) = dump::run_items(workers, non_tx, &shared).await?;
-    dump::place(&mut files, done);
+    dump::place(&mut files, &mut digests, done);
     let held = lock.map(|l| LockHeld {
         held_ms: l.at.elapsed().as_millis() as u64,
         waited_ms: l.waited.as_millis() as u64,
@@ -310,7 +313,7 @@ async fn take(
             .map_err(query_err("releasing the global read lock"))?;
     }
     let (workers, done) = dump::run_items(workers, tx, &shared).await?;
-    dump::place(&mut files, done);
+    dump::place(&mut files, &mut digests, done);
     for mut conn in workers {
         let _ = conn.query_drop("COMMIT").await;
         conn.disconnect().await;
@@ -319,7 +322,7 @@ async fn take(
     for (db, text) in post {
         let name = format!("{:04}-{}.post.sql.zst", files.len(), write::sanitize(&db));
         files.push(Some(
-            write::write_text(dir, &name, &text, opts.zstd_level)
+            write::write_text(dir, &name, &text, &encoding)
                 .await?
                 .entry(FileKind::PostData, &db, None, None),
         ));
@@ -327,7 +330,25 @@ async fn take(
     control.disconnect().await;
 
     let files: Vec<FileEntry> = files.into_iter().flatten().collect();
-    plan::fill_tables(&mut manifest_dbs, &tables, &files);
+    let checksums = digests
+        .into_iter()
+        .map(|(table, d)| (table, d.checksum()))
+        .collect();
+    plan::fill_tables(
+        &mut manifest_dbs,
+        &tables,
+        &files,
+        &checksums,
+        &ContentDigest::default().checksum(),
+    );
+    let encryption = (!opts.encrypt_to.is_empty()).then(|| Encryption {
+        scheme: AGE_X25519.into(),
+        recipients: opts
+            .encrypt_to
+            .iter()
+            .map(|r| r.as_str().to_owned())
+            .collect(),
+    });
     Ok(Manifest {
         format: FORMAT.into(),
         tool: format!("escola-runbook {}", env!("CARGO_PKG_VERSION")),
@@ -340,7 +361,13 @@ async fn take(
         gtid,
         total_rows: files.iter().map(|f| f.rows).sum(),
         total_bytes: files.iter().map(|f| f.bytes).sum(),
-        restore_with: "mariadb -e 'CREATE DATABASE target'; then, for one source database, in manifest order: zstd -dc FILE... | mariadb target".into(),
+        restore_with: if encryption.is_some() {
+            "mariadb -e 'CREATE DATABASE target'; then, for one source database, in manifest order, each FILE: age -d -i KEY.txt FILE | zstd -dc | mariadb target"
+        } else {
+            "mariadb -e 'CREATE DATABASE target'; then, for one source database, in manifest order: zstd -dc FILE... | mariadb target"
+        }
+        .into(),
+        encryption,
         databases: manifest_dbs,
         files,
     })

@@ -7,6 +7,7 @@ use std::time::Duration;
 use escola_runbook_core::CancellationToken;
 
 use crate::db::connect::DbTimeouts;
+use crate::db::crypt::Recipient;
 use crate::db::read_lock::{DEFAULT_LOCK_TRIES, DEFAULT_LOCK_WAIT};
 
 /// Progress of a running snapshot.
@@ -41,6 +42,8 @@ pub struct SnapshotOptions {
     pub statement_bytes: usize,
     /// zstd level.
     pub zstd_level: i32,
+    /// age recipients every file is encrypted to; none: not encrypted.
+    pub encrypt_to: Vec<Recipient>,
     /// How long each try of the global read lock waits. While the lock is
     /// pending every write on the server waits behind it, so keep it short.
     pub lock_wait_timeout: Duration,
@@ -61,6 +64,7 @@ impl std::fmt::Debug for SnapshotOptions {
             .field("databases", &self.databases)
             .field("threads", &self.threads)
             .field("chunk_rows", &self.chunk_rows)
+            .field("encrypt_to", &self.encrypt_to)
             .finish_non_exhaustive()
     }
 }
@@ -76,6 +80,7 @@ impl SnapshotOptions {
             chunk_rows: 500_000,
             statement_bytes: 1 << 20,
             zstd_level: 3,
+            encrypt_to: Vec::new(),
             lock_wait_timeout: DEFAULT_LOCK_WAIT,
             lock_tries: DEFAULT_LOCK_TRIES,
             timeouts: DbTimeouts::SNAPSHOT,

@@ -2,6 +2,7 @@
 //! objects (routines, views, triggers, events), the binlog position, and
 //! the data files planned from them (big tables split by primary key).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use mysql_async::{Row, Value};
@@ -453,11 +454,14 @@ pub(super) fn non_transactional(tables: &[std::sync::Arc<Table>]) -> Vec<String>
 }
 
 /// Adds each table of `tables` to its database entry, with the rows of its
-/// data files.
+/// data files and their content checksum from `checksums` (by
+/// `(database, table)`; a table without rows has none there).
 pub(super) fn fill_tables(
     databases: &mut [DatabaseEntry],
     tables: &[std::sync::Arc<Table>],
     files: &[FileEntry],
+    checksums: &BTreeMap<(String, String), String>,
+    empty_checksum: &str,
 ) {
     for entry in databases {
         for t in tables.iter().filter(|t| t.db == entry.name) {
@@ -474,6 +478,12 @@ pub(super) fn fill_tables(
                 name: t.name.clone(),
                 engine: t.engine.clone(),
                 rows,
+                content_checksum: (!t.sequence).then(|| {
+                    checksums
+                        .get(&(t.db.clone(), t.name.clone()))
+                        .map_or(empty_checksum, String::as_str)
+                        .to_owned()
+                }),
                 generated_columns: t
                     .columns
                     .iter()

@@ -1,5 +1,6 @@
-//! Writing the snapshot's files: each SQL file zstd-compressed on a
-//! blocking thread and hashed (sha256) as it is written, 0600; the manifest
+//! Writing the snapshot's files: each SQL file zstd-compressed (and, with
+//! recipients, age-encrypted) on a blocking thread and hashed (sha256) as
+//! it is written, 0600; the manifest
 //! written last, everything fsynced, and the directory renamed from
 //! `.NAME.partial` to `NAME` only then (removed on every other way out).
 
@@ -7,6 +8,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -15,6 +17,7 @@ use tokio::sync::mpsc;
 
 use super::error::{SnapshotError, io_err};
 use super::manifest::{FileEntry, FileKind, MANIFEST, Manifest};
+use crate::db::crypt::{Recipient, SEALED_SUFFIX, encryptor};
 use crate::db::sql::ident;
 
 /// Removes the partial directory when dropped, unless disarmed.
@@ -104,8 +107,17 @@ pub(super) fn header(db: &str, what: &str) -> String {
     )
 }
 
-/// A compressed file written on a blocking thread, fed through a bounded
-/// channel so memory stays at a few statements per worker.
+/// How every file of a snapshot is encoded: the zstd level, and the age
+/// recipients it is encrypted to (none: not encrypted).
+#[derive(Debug, Clone)]
+pub(super) struct Encoding {
+    pub(super) zstd_level: i32,
+    pub(super) recipients: Arc<[Recipient]>,
+}
+
+/// A compressed (and, with recipients, encrypted) file written on a
+/// blocking thread, fed through a bounded channel so memory stays at a few
+/// statements per worker; no plaintext reaches the disk.
 pub(super) struct Sink {
     tx: mpsc::Sender<Vec<u8>>,
     handle: tokio::task::JoinHandle<Result<Written, SnapshotError>>,
@@ -116,6 +128,7 @@ pub(super) struct Written {
     bytes: u64,
     sql_bytes: u64,
     sha256: String,
+    plaintext_sha256: Option<String>,
     pub(super) rows: u64,
 }
 
@@ -137,6 +150,7 @@ impl Written {
             bytes: self.bytes,
             sql_bytes: self.sql_bytes,
             sha256: self.sha256,
+            plaintext_sha256: self.plaintext_sha256,
         }
     }
 }
@@ -145,6 +159,16 @@ struct HashingWriter<W> {
     inner: W,
     hasher: Sha256,
     bytes: u64,
+}
+
+impl<W> HashingWriter<W> {
+    fn new(inner: W) -> Self {
+        HashingWriter {
+            inner,
+            hasher: Sha256::new(),
+            bytes: 0,
+        }
+    }
 }
 
 impl<W: Write> Write for HashingWriter<W> {
@@ -159,8 +183,39 @@ impl<W: Write> Write for HashingWriter<W> {
     }
 }
 
+/// Where the zstd stream goes: the file, or age encrypting into the file
+/// (hashed as written, for the ciphertext's sha256).
+enum Destination {
+    Plain(BufWriter<File>),
+    Sealed(age::stream::StreamWriter<HashingWriter<BufWriter<File>>>),
+}
+
+impl Write for Destination {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Destination::Plain(w) => w.write(buf),
+            Destination::Sealed(w) => w.write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Destination::Plain(w) => w.flush(),
+            Destination::Sealed(w) => w.flush(),
+        }
+    }
+}
+
 impl Sink {
-    pub(super) fn open(path: PathBuf, level: i32) -> Result<Self, SnapshotError> {
+    /// Opens `path` (with [`SEALED_SUFFIX`] added when encrypting).
+    pub(super) fn open(path: PathBuf, encoding: &Encoding) -> Result<Self, SnapshotError> {
+        let sealed = !encoding.recipients.is_empty();
+        let path = if sealed {
+            let mut p = path.into_os_string();
+            p.push(SEALED_SUFFIX);
+            PathBuf::from(p)
+        } else {
+            path
+        };
         let file = OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -168,35 +223,55 @@ impl Sink {
             .open(&path)
             .map_err(io_err(&path))?;
         let (tx, mut rx) = mpsc::channel::<Vec<u8>>(4);
+        let encoding = encoding.clone();
         let handle = tokio::task::spawn_blocking(move || {
             let io = |source| SnapshotError::Io {
                 path: path.clone(),
                 source,
             };
-            let hashing = HashingWriter {
-                inner: BufWriter::with_capacity(1 << 16, file),
-                hasher: Sha256::new(),
-                bytes: 0,
+            let file = BufWriter::with_capacity(1 << 16, file);
+            let seal = if sealed {
+                Destination::Sealed(
+                    encryptor(&encoding.recipients)
+                        .and_then(|e| e.wrap_output(HashingWriter::new(file)))
+                        .map_err(io)?,
+                )
+            } else {
+                Destination::Plain(file)
             };
-            let mut enc = zstd::Encoder::new(hashing, level).map_err(io)?;
+            let mut enc =
+                zstd::Encoder::new(HashingWriter::new(seal), encoding.zstd_level).map_err(io)?;
             enc.include_checksum(true).map_err(io)?;
             let mut sql_bytes = 0u64;
             while let Some(chunk) = rx.blocking_recv() {
                 sql_bytes += chunk.len() as u64;
                 enc.write_all(&chunk).map_err(io)?;
             }
-            let mut hashing = enc.finish().map_err(io)?;
-            hashing.flush().map_err(io)?;
-            let file = hashing.inner.into_inner().map_err(|e| io(e.into_error()))?;
+            let zstd = enc.finish().map_err(io)?;
+            let zstd_sha = hex_digest(zstd.hasher.finalize().as_slice());
+            let (file, bytes, sha256, plaintext_sha256) = match zstd.inner {
+                Destination::Plain(file) => (file, zstd.bytes, zstd_sha, None),
+                Destination::Sealed(age) => {
+                    let cipher = age.finish().map_err(io)?;
+                    (
+                        cipher.inner,
+                        cipher.bytes,
+                        hex_digest(cipher.hasher.finalize().as_slice()),
+                        Some(zstd_sha),
+                    )
+                }
+            };
+            let file = file.into_inner().map_err(|e| io(e.into_error()))?;
             file.sync_all().map_err(io)?;
             Ok(Written {
                 name: path
                     .file_name()
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default(),
-                bytes: hashing.bytes,
+                bytes,
                 sql_bytes,
-                sha256: hex_digest(hashing.hasher.finalize().as_slice()),
+                sha256,
+                plaintext_sha256,
                 rows: 0,
             })
         });
@@ -228,9 +303,9 @@ pub(super) async fn write_text(
     dir: &Path,
     name: &str,
     text: &str,
-    level: i32,
+    encoding: &Encoding,
 ) -> Result<Written, SnapshotError> {
-    let sink = Sink::open(dir.join(name), level)?;
+    let sink = Sink::open(dir.join(name), encoding)?;
     sink.send(text.as_bytes().to_vec()).await?;
     sink.finish().await
 }

@@ -1,0 +1,196 @@
+//! The restore test: a snapshot proven, not just taken. Each database of
+//! the snapshot is restored into a scratch database on a server, every
+//! table's row count and content checksum are recomputed from the restored
+//! rows and compared with the manifest's (computed as dumped), the scratch
+//! database is dropped, and the result is written beside the manifest as
+//! `verified.json` (see [`super::verified`]; the manifest itself is never
+//! rewritten).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use chrono::Utc;
+use escola_runbook_core::{CancellationToken, Secret};
+
+use super::connect::{ConnectError, DbTarget, DbTimeouts, mask_url};
+use super::crypt::Identities;
+use super::restore::{RestoreError, RestoreOptions, VerifyError, read_manifest, restore};
+use super::snapshot::{ContentDigest, SnapshotError, table_digests};
+use super::sql::ident;
+use super::verified::{RecordError, TableProof, Verified, record};
+
+/// How to run a restore test.
+#[derive(Debug, Clone)]
+pub struct RestoreTestOptions {
+    /// Decrypts an encrypted snapshot.
+    pub identities: Option<Identities>,
+    /// Connect and read timeouts.
+    pub timeouts: DbTimeouts,
+    /// Stops the restore between statements (the scratch database is
+    /// still dropped).
+    pub cancel: CancellationToken,
+}
+
+impl Default for RestoreTestOptions {
+    fn default() -> Self {
+        RestoreTestOptions {
+            identities: None,
+            timeouts: DbTimeouts::SNAPSHOT,
+            cancel: CancellationToken::new(),
+        }
+    }
+}
+
+/// Why a restore test could not give a verdict (a mismatch is a verdict:
+/// see [`Verified::passed`]).
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreTestError {
+    /// The snapshot could not be restored (not intact, no key...).
+    #[error("restore test: {0}")]
+    Restore(#[from] RestoreError),
+    /// The restored rows could not be read back.
+    #[error("restore test, reading the restored rows: {0}")]
+    Recompute(#[from] SnapshotError),
+    /// Connection problem.
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    /// The scratch database could not be dropped.
+    #[error("dropping the scratch database `{database}`: {message}; drop it by hand")]
+    Drop {
+        /// Its name.
+        database: String,
+        /// The server's message.
+        message: String,
+    },
+    /// `verified.json` could not be written.
+    #[error(transparent)]
+    Record(#[from] RecordError),
+}
+
+impl From<VerifyError> for RestoreTestError {
+    fn from(e: VerifyError) -> Self {
+        RestoreTestError::Restore(RestoreError::Verify(e))
+    }
+}
+
+/// The scratch database for database number `n` of the snapshot in `dir`:
+/// unique to this process, within MariaDB's 64 characters.
+fn scratch_name(dir: &Path, n: usize) -> String {
+    let id: String = dir
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    let tail = id.len().saturating_sub(28);
+    format!(
+        "escola_restore_test_{}_{}_{n}",
+        &id[tail..],
+        std::process::id()
+    )
+}
+
+/// Restores the snapshot in `dir` on the server of `url` into scratch
+/// databases, compares every table with the manifest, drops them, and
+/// records the verdict in `verified.json` (also when it failed, or when a
+/// statement of the snapshot failed on the server).
+pub async fn restore_test(
+    dir: &Path,
+    url: &Secret,
+    opts: &RestoreTestOptions,
+) -> Result<Verified, RestoreTestError> {
+    let started = std::time::Instant::now();
+    let (manifest, manifest_sha256) = read_manifest(dir)?;
+    let server = DbTarget::from_secret(url)?
+        .with_database(None)
+        .with_timeouts(opts.timeouts);
+    let mut tables = Vec::new();
+    let mut restore_failed = None;
+    for (n, db) in manifest.databases.iter().enumerate() {
+        let scratch = scratch_name(dir, n);
+        let compared = compare(dir, url, &server, opts, &db.name, &scratch).await;
+        // Dropped whatever happened, before the verdict is looked at.
+        let mut conn = server.connect().await?;
+        conn.query_drop(format!("DROP DATABASE IF EXISTS {}", ident(&scratch)))
+            .await
+            .map_err(|e| RestoreTestError::Drop {
+                database: scratch.clone(),
+                message: mask_url(&e.to_string()),
+            })?;
+        conn.disconnect().await;
+        let restored = match compared {
+            Ok(r) => r,
+            // The snapshot itself does not restore: that is a verdict.
+            Err(RestoreTestError::Restore(RestoreError::Statement {
+                file, statement, ..
+            })) => {
+                restore_failed = Some(format!(
+                    "{file}, statement {statement}, failed on the server"
+                ));
+                break;
+            }
+            Err(e) => return Err(e),
+        };
+        for t in &db.tables {
+            let got = restored.get(&t.name).copied().unwrap_or_default();
+            tables.push(TableProof {
+                table: format!("{}.{}", db.name, t.name),
+                expected_rows: t.rows,
+                restored_rows: got.rows(),
+                expected_checksum: t.content_checksum.clone(),
+                restored_checksum: got.checksum(),
+            });
+        }
+    }
+    let verified = Verified {
+        verified_at: Utc::now(),
+        passed: restore_failed.is_none() && tables.iter().all(TableProof::matches),
+        server: server.server(),
+        manifest_sha256,
+        elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        tables,
+        restore_failed,
+    };
+    record(dir, &verified)?;
+    Ok(verified)
+}
+
+/// Restores database `source` of the snapshot into `scratch` and
+/// recomputes its tables' digests.
+async fn compare(
+    dir: &Path,
+    url: &Secret,
+    server: &DbTarget,
+    opts: &RestoreTestOptions,
+    source: &str,
+    scratch: &str,
+) -> Result<BTreeMap<String, ContentDigest>, RestoreTestError> {
+    let mut restore_opts = RestoreOptions::new(scratch);
+    restore_opts.source_database = Some(source.to_owned());
+    // A scratch database of the same name can only be a leftover.
+    restore_opts.force = true;
+    restore_opts.identities = opts.identities.clone();
+    restore_opts.timeouts = opts.timeouts;
+    restore_opts.cancel = opts.cancel.clone();
+    restore(dir, url, &restore_opts).await?;
+    let mut conn = server.connect().await?;
+    let digests = table_digests(&mut conn, scratch).await;
+    conn.disconnect().await;
+    Ok(digests?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scratch_names_fit_and_differ_by_database() {
+        let dir = Path::new("/s/escola_connect_production-20261202T200000Z-2");
+        let a = scratch_name(dir, 0);
+        assert!(a.starts_with("escola_restore_test_"), "{a}");
+        assert!(a.len() <= 64, "{a}");
+        assert!(a.contains("20261202T200000Z_2"), "{a}");
+        assert_ne!(a, scratch_name(dir, 1));
+    }
+}
