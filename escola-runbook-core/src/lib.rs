@@ -43,11 +43,13 @@
 #![warn(missing_docs)]
 
 mod alert;
+mod approval;
 pub mod catalog;
 mod check;
 mod clock;
 mod confirm;
 mod ctx;
+pub mod decisions;
 pub mod deploy_lock;
 mod dispatch;
 pub mod duration;
@@ -74,10 +76,15 @@ mod resume;
 pub mod rules;
 pub mod runs;
 mod secret;
+pub mod status;
 pub mod suggest;
 mod watch;
 
 pub use alert::RuleTransition;
+pub use approval::{
+    ApprovalDecision, ApprovalPolicy, ApprovalRecord, ApprovalRequest, ApprovalResult,
+    ApprovalVerdict, Approver, OnDeadline,
+};
 pub use check::{Check, CheckParams, Description};
 pub use clock::{Clock, SystemClock, TokioClock};
 pub use confirm::{
