@@ -1,6 +1,7 @@
 //! One module per subcommand, plus what they share: loading the runbook,
 //! the environment and the secrets from arguments.
 
+pub mod approve;
 pub mod check;
 pub mod import;
 pub mod metrics;
@@ -9,6 +10,7 @@ pub mod report;
 pub mod run;
 pub mod smoke;
 pub mod snapshot;
+pub mod status;
 pub mod watch;
 
 use std::path::{Path, PathBuf};
