@@ -244,3 +244,71 @@ fn an_approval_by_a_role_nobody_holds_is_refused() {
         "step `s` requires an approval by role `security`, which no approver holds (roles held: dba); list an approver with that role"
     );
 }
+
+#[test]
+fn approvals_round_trip_through_markdown_import_and_runbook_files() {
+    use escola_runbook_core::catalog::Catalog;
+    use escola_runbook_core::formats::markdown::{ImportOptions, import};
+    use escola_runbook_core::formats::runbook_file::{self, RunbookFile};
+
+    let doc = "# Restore\n\n<!-- approver: carla roles=dba,infra -->\n\n## 1. Rollback\n\n\
+               - [ ] Restaurar snapshot do banco <!-- approval: role=dba deadline=30m on_deadline=abort -->\n\
+               - [ ] Avisar o time\n";
+    let catalog = Catalog::new();
+    let imported = import(doc, &ImportOptions::default(), &catalog);
+    assert!(imported.warnings.is_empty(), "{:?}", imported.warnings);
+    let file = imported.file;
+    assert_eq!(file.metadata.approvers[0].name, "carla");
+    let step = &file.phases[0].steps[0];
+    assert_eq!(step.title, "Restaurar snapshot do banco");
+    let approval = step.approval.clone().unwrap();
+    assert_eq!(
+        (approval.role.as_str(), approval.on_deadline),
+        ("dba", OnDeadline::Abort)
+    );
+    assert_eq!(file.phases[0].steps[1].approval, None);
+
+    let text = file.to_toml().unwrap();
+    assert!(
+        text.contains(
+            "[phases.steps.approval]\nrole = \"dba\"\ndeadline = \"30m\"\non_deadline = \"abort\"\n"
+        ),
+        "{text}"
+    );
+    let back = runbook_file::parse(&text, "restore.toml").unwrap();
+    assert_eq!(back, file);
+    let (runbook, _) = back.to_runbook(&catalog).unwrap();
+    let (_, restore) = runbook.find_step(&step.id).unwrap();
+    assert_eq!(
+        restore.policy.approval,
+        Some(ApprovalPolicy {
+            role: "dba".into(),
+            deadline: Some(Duration::from_secs(1800)),
+            on_deadline: OnDeadline::Abort,
+        })
+    );
+    let (exported, warnings) = RunbookFile::from_runbook(&runbook, &catalog);
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(exported, file);
+}
+
+#[test]
+fn a_runbook_file_names_a_mistyped_approval_key_and_an_approval_nobody_can_give() {
+    use escola_runbook_core::catalog::Catalog;
+    use escola_runbook_core::formats::runbook_file;
+
+    let text = "name = \"r\"\n\n[[metadata.approvers]]\nname = \"carla\"\nroles = [\"dba\"]\n\n\
+                [[phases]]\nid = \"p\"\ntitle = \"P\"\n\n[[phases.steps]]\nid = \"s\"\ntitle = \"S\"\n\
+                approval = { role = \"dba\", dedline = \"2s\" }\n";
+    let err = runbook_file::parse(text, "r.toml").unwrap_err().to_string();
+    assert!(err.contains("r.toml:14:"), "{err}");
+    assert!(err.contains("dedline") && err.contains("deadline"), "{err}");
+
+    let text = text.replace("dba\", dedline", "security\", deadline");
+    let file = runbook_file::parse(&text, "r.toml").unwrap();
+    let err = file.to_runbook(&Catalog::new()).unwrap_err().message;
+    assert!(
+        err.contains("step `s` requires an approval by role `security`, which no approver holds"),
+        "{err}"
+    );
+}
