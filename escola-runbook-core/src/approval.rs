@@ -70,6 +70,20 @@ pub struct ApprovalPolicy {
 }
 
 impl ApprovalPolicy {
+    /// What is waited for, given who may approve: "approval by role dba:
+    /// carla".
+    pub fn describe_wait(&self, approvers: &[String]) -> String {
+        format!(
+            "approval by role {}: {}",
+            self.role,
+            if approvers.is_empty() {
+                "nobody but the operator".to_owned()
+            } else {
+                approvers.join(", ")
+            }
+        )
+    }
+
     /// An approval by `role`, without deadline.
     pub fn new(role: impl Into<String>) -> Self {
         ApprovalPolicy {

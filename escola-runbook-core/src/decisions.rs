@@ -196,13 +196,7 @@ pub fn eligible(
     role: &str,
     approver: &str,
 ) -> Result<(), Refusal> {
-    let holders = || {
-        metadata
-            .approvers_with(role)
-            .filter(|a| a.name != operator)
-            .map(|a| a.name.clone())
-            .collect()
-    };
+    let holders = || metadata.may_approve(role, operator);
     let Some(found) = metadata.approvers.iter().find(|a| a.name == approver) else {
         return Err(Refusal::UnknownApprover {
             name: approver.to_owned(),

@@ -451,6 +451,15 @@ impl Metadata {
     pub fn approvers_with(&self, role: &str) -> impl Iterator<Item = &Approver> {
         self.approvers.iter().filter(move |a| a.holds(role))
     }
+
+    /// The names of those who may approve for `role` in a run by
+    /// `operator`: the approvers holding it, the operator left out.
+    pub fn may_approve(&self, role: &str, operator: &str) -> Vec<String> {
+        self.approvers_with(role)
+            .filter(|a| a.name != operator)
+            .map(|a| a.name.clone())
+            .collect()
+    }
 }
 
 /// A validated runbook.

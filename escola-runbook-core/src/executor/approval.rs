@@ -109,20 +109,14 @@ impl Run {
     /// What a dry-run says instead of waiting.
     pub(super) fn approval_preview(&self, policy: &ApprovalPolicy) -> String {
         format!(
-            "wait for approval by role {}: {}",
-            policy.role,
-            self.holders(&policy.role).join(", ")
+            "wait for {}",
+            policy.describe_wait(&self.holders(&policy.role))
         )
     }
 
     /// The approvers of `role` other than the operator.
     fn holders(&self, role: &str) -> Vec<String> {
-        self.runbook
-            .metadata()
-            .approvers_with(role)
-            .filter(|a| a.name != self.operator)
-            .map(|a| a.name.clone())
-            .collect()
+        self.runbook.metadata().may_approve(role, &self.operator)
     }
 
     fn request(&self, policy: &ApprovalPolicy) -> ApprovalRequest {
