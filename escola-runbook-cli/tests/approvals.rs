@@ -293,3 +293,46 @@ fn a_reject_needs_a_comment_and_fails_the_step() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     assert!(d.report("report.md").contains("rejected by carla at "));
 }
+
+#[test]
+fn approvers_deciding_at_once_from_many_processes_leave_whole_lines() {
+    let d = Dir::new(r#"{ role = "dba" }"#);
+    let run = d.run(&[]);
+    d.wait_for("approval_requested");
+    let run_dir = d.run_dir();
+    let comment = "x".repeat(1500);
+    let approvers: Vec<Child> = (0..12)
+        .map(|_| {
+            d.cmd(&[
+                "approve",
+                "latest",
+                "restore-snapshot",
+                "--as",
+                "carla",
+                "--comment",
+                &comment,
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+        })
+        .collect();
+    let recorded = approvers
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap().status.code())
+        .filter(|code| *code == Some(0))
+        .count();
+    let out = run.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // Each process that said "recorded" left one whole line; the run,
+    // journaling meanwhile, took one of them.
+    let lines = decisions(&run_dir).unwrap();
+    assert_eq!(lines.lines().count(), recorded);
+    for line in lines.lines() {
+        let decision: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(decision["approver"], "carla");
+        assert_eq!(decision["comment"].as_str().map(str::len), Some(1500));
+    }
+    assert!(recorded >= 1);
+}
