@@ -451,19 +451,9 @@ impl WebhookNotifier {
                     transition.rule, transition.detail, transition.condition
                 ))
             }
-            Event::ApprovalRequested { step, request, .. } => Some(format!(
-                "step `{step}` waits for approval by role {}: {}{}",
-                request.role,
-                request.approvers.join(", "),
-                request
-                    .deadline
-                    .map(|d| format!(
-                        " (deadline {}, then {})",
-                        d.format("%Y-%m-%d %H:%M:%S UTC"),
-                        request.on_deadline.as_str()
-                    ))
-                    .unwrap_or_default()
-            )),
+            Event::ApprovalRequested { step, request, .. } => {
+                Some(format!("step `{step}` waits for {}", request.describe()))
+            }
             Event::ApprovalRecorded { step, result, .. } => {
                 Some(format!("step `{step}`: {}", result.describe()))
             }

@@ -351,21 +351,10 @@ impl Observer for TerminalView {
                     Some((run_id, run_dir)) => approve_command(run_id, step, run_dir),
                     None => approve_command("latest", step, std::path::Path::new(".")),
                 };
-                let deadline = request
-                    .deadline
-                    .map(|d| {
-                        format!(
-                            " until {} ({} then)",
-                            d.format("%Y-%m-%d %H:%M:%S UTC"),
-                            request.on_deadline.as_str()
-                        )
-                    })
-                    .unwrap_or_default();
                 self.println(
                     &style(format!(
-                        "  {step} waits for approval by role {}: {}{deadline}; approve with: {command}",
-                        request.role,
-                        request.approvers.join(", ")
+                        "  {step} waits for {}; approve with: {command}",
+                        request.describe()
                     ))
                     .yellow()
                     .bold()

@@ -114,6 +114,14 @@ impl Dir {
         }
     }
 
+    /// Runs `args`, which must be refused with exit 2 saying `needle`.
+    fn refused(&self, args: &[&str], needle: &str) {
+        let out = self.output(args);
+        let said = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{said}");
+        assert!(said.contains(needle), "{said}");
+    }
+
     fn report(&self, name: &str) -> String {
         std::fs::read_to_string(self.run_dir().join(name)).unwrap()
     }
@@ -134,28 +142,21 @@ fn only_an_approver_with_the_role_who_is_not_the_operator_lets_the_run_finish() 
     d.wait_for("approval_requested");
     let run_dir = d.run_dir();
 
-    let ana = d.output(&["approve", "latest", "restore-snapshot", "--as", "ana"]);
-    assert_eq!(ana.status.code(), Some(2), "{}", text(&ana.stderr));
-    assert!(
-        text(&ana.stderr).contains("`ana` is the operator of this run"),
-        "{}",
-        text(&ana.stderr)
+    d.refused(
+        &["approve", "latest", "restore-snapshot", "--as", "ana"],
+        "`ana` is the operator of this run",
     );
-    let bob = d.output(&["approve", "latest", "restore-snapshot", "--as", "bob"]);
-    assert_eq!(bob.status.code(), Some(2), "{}", text(&bob.stderr));
-    assert!(
-        text(&bob.stderr).contains("`bob` is not an approver of this runbook"),
-        "{}",
-        text(&bob.stderr)
+    d.refused(
+        &["approve", "latest", "restore-snapshot", "--as", "bob"],
+        "`bob` is not an approver of this runbook",
     );
-    let other = d.output(&["approve", "latest", "verify", "--as", "carla"]);
-    assert_eq!(other.status.code(), Some(2), "{}", text(&other.stderr));
-    assert!(
-        text(&other.stderr).contains("step `verify`")
-            && text(&other.stderr)
-                .contains("is not waiting for an approval (step `restore-snapshot` is)"),
-        "{}",
-        text(&other.stderr)
+    d.refused(
+        &["approve", "latest", "verify", "--as", "carla"],
+        "step `verify` of run ",
+    );
+    d.refused(
+        &["approve", "latest", "verify", "--as", "carla"],
+        "is not waiting for an approval (step `restore-snapshot` is)",
     );
     assert_eq!(decisions(&run_dir), None, "nothing recorded when refused");
 
@@ -185,12 +186,9 @@ fn only_an_approver_with_the_role_who_is_not_the_operator_lets_the_run_finish() 
         assert!(body.contains("snapshot de ontem conferido"), "{report}");
     }
     // The run is over: a late decision is refused.
-    let late = d.output(&["approve", "latest", "restore-snapshot", "--as", "carla"]);
-    assert_eq!(late.status.code(), Some(2));
-    assert!(
-        text(&late.stderr).contains("has finished"),
-        "{}",
-        text(&late.stderr)
+    d.refused(
+        &["approve", "latest", "restore-snapshot", "--as", "carla"],
+        "has finished",
     );
 
     let status = d.output(&["status", "--format", "json"]);
@@ -249,7 +247,10 @@ fn told_not_to_wait_the_run_exits_5_and_resume_finishes_it_once_approved() {
         "{shown}"
     );
     assert!(shown.contains("pending approvals:"), "{shown}");
-    assert!(shown.contains("role dba, may approve: carla"), "{shown}");
+    assert!(
+        shown.contains("waits for approval by role dba: carla"),
+        "{shown}"
+    );
     assert!(
         shown.contains("escola-runbook approve ") && shown.contains(" restore-snapshot --as NAME"),
         "{shown}"

@@ -9,6 +9,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::outcome::format_timestamp;
+
 /// A person who may approve steps, and the roles they hold.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Approver {
@@ -60,7 +62,7 @@ pub struct ApprovalPolicy {
     /// How long to wait for a decision; `None` waits without limit.
     #[serde(
         default,
-        with = "crate::model::opt_duration_ms",
+        with = "crate::duration::opt_duration_ms",
         skip_serializing_if = "Option::is_none"
     )]
     pub deadline: Option<Duration>,
@@ -73,15 +75,7 @@ impl ApprovalPolicy {
     /// What is waited for, given who may approve: "approval by role dba:
     /// carla".
     pub fn describe_wait(&self, approvers: &[String]) -> String {
-        format!(
-            "approval by role {}: {}",
-            self.role,
-            if approvers.is_empty() {
-                "nobody but the operator".to_owned()
-            } else {
-                approvers.join(", ")
-            }
-        )
+        waited_for(&self.role, approvers)
     }
 
     /// An approval by `role`, without deadline.
@@ -149,7 +143,7 @@ impl ApprovalDecision {
             "{} by {} at {} from {} ({}){comment}",
             self.verdict.as_str(),
             self.approver,
-            self.at.format("%Y-%m-%d %H:%M:%S UTC"),
+            format_timestamp(&self.at),
             self.host,
             self.account
         )
@@ -171,6 +165,36 @@ pub struct ApprovalRequest {
     pub deadline: Option<DateTime<Utc>>,
     /// What the deadline decides.
     pub on_deadline: OnDeadline,
+}
+
+impl ApprovalRequest {
+    /// What is waited for, and until when: "approval by role dba: carla
+    /// (deadline 2026-12-02 20:35:53 UTC, then reject)".
+    pub fn describe(&self) -> String {
+        let deadline = self
+            .deadline
+            .map(|d| {
+                format!(
+                    " (deadline {}, then {})",
+                    format_timestamp(&d),
+                    self.on_deadline.as_str()
+                )
+            })
+            .unwrap_or_default();
+        format!("{}{deadline}", waited_for(&self.role, &self.approvers))
+    }
+}
+
+/// "approval by role dba: carla".
+fn waited_for(role: &str, approvers: &[String]) -> String {
+    format!(
+        "approval by role {role}: {}",
+        if approvers.is_empty() {
+            "nobody but the operator".to_owned()
+        } else {
+            approvers.join(", ")
+        }
+    )
 }
 
 /// How a wait for approval ended.
@@ -212,7 +236,7 @@ impl ApprovalResult {
             ApprovalResult::Approver { decision } => decision.describe(),
             ApprovalResult::Deadline { taken, at } => format!(
                 "no decision before the deadline ({}): {} taken",
-                at.format("%Y-%m-%d %H:%M:%S UTC"),
+                format_timestamp(at),
                 taken.as_str()
             ),
         }

@@ -106,7 +106,9 @@ pub use model::{
 };
 pub use notice::{Delivery, NOTICE_WAIT, Notice};
 pub use notifier::{DeliveryError, Notifier};
-pub use outcome::{Evidence, Measurement, Outcome, Series, SkipReason, Status, format_duration};
+pub use outcome::{
+    Evidence, Measurement, Outcome, Series, SkipReason, Status, format_duration, format_timestamp,
+};
 pub use outline::{Automation, PhaseOutline, RunbookOutline, StepOutline};
 pub use plan::{Plan, PlannedStep};
 pub use record::{

@@ -55,12 +55,12 @@ impl When {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Backoff {
     /// Delay before the first retry.
-    #[serde(with = "duration_ms")]
+    #[serde(with = "crate::duration::duration_ms")]
     pub initial: Duration,
     /// Growth per retry (1.0 for a constant delay).
     pub factor: f64,
     /// Upper bound on any delay.
-    #[serde(with = "duration_ms")]
+    #[serde(with = "crate::duration::duration_ms")]
     pub max: Duration,
 }
 
@@ -98,7 +98,7 @@ pub struct Policy {
     /// wait for the operator unless a confirmation deadline is set).
     #[serde(
         default,
-        with = "opt_duration_ms",
+        with = "crate::duration::opt_duration_ms",
         skip_serializing_if = "Option::is_none"
     )]
     pub timeout: Option<Duration>,
@@ -116,7 +116,7 @@ pub struct Policy {
     /// `confirm_default`.
     #[serde(
         default,
-        with = "opt_duration_ms",
+        with = "crate::duration::opt_duration_ms",
         skip_serializing_if = "Option::is_none"
     )]
     pub confirm_deadline: Option<Duration>,
@@ -758,35 +758,6 @@ impl Runbook {
         self.phases
             .iter()
             .flat_map(|p| p.steps.iter().map(move |s| (p, s)))
-    }
-}
-
-pub(crate) mod duration_ms {
-    use serde::{Deserialize, Deserializer, Serializer};
-    use std::time::Duration;
-
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        Ok(Duration::from_millis(u64::deserialize(d)?))
-    }
-}
-
-pub(crate) mod opt_duration_ms {
-    use serde::{Deserialize, Deserializer, Serializer};
-    use std::time::Duration;
-
-    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
-        match d {
-            Some(d) => s.serialize_some(&u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
-            None => s.serialize_none(),
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-        Ok(Option::<u64>::deserialize(d)?.map(Duration::from_millis))
     }
 }
 

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::alert::AlertState;
-use crate::approval::{ApprovalRecord, OnDeadline};
+use crate::approval::{ApprovalRecord, ApprovalRequest};
 use crate::decisions::pending;
 use crate::deploy_lock::LockOwner;
 use crate::event::{RollbackReason, Verdict};
@@ -72,17 +72,9 @@ pub struct PendingApproval {
     pub phase: String,
     /// Step id.
     pub step: String,
-    /// The role required.
-    pub role: String,
-    /// Who may approve.
-    pub approvers: Vec<String>,
-    /// Waiting since.
-    pub since: DateTime<Utc>,
-    /// The deadline, if there is one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub deadline: Option<DateTime<Utc>>,
-    /// What the deadline decides.
-    pub on_deadline: OnDeadline,
+    /// The role, who may approve, since when, the deadline.
+    #[serde(flatten)]
+    pub request: ApprovalRequest,
 }
 
 /// An alert rule of a watch step, as its latest transition left it.
@@ -194,11 +186,7 @@ impl RunStatus {
                 pending(s).map(|r| PendingApproval {
                     phase: p.id.clone(),
                     step: s.outline.id.clone(),
-                    role: r.role.clone(),
-                    approvers: r.approvers.clone(),
-                    since: r.since,
-                    deadline: r.deadline,
-                    on_deadline: r.on_deadline,
+                    request: r.clone(),
                 })
             })
             .collect();

@@ -5,9 +5,9 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use escola_runbook_core::format_duration;
 use escola_runbook_core::runs;
 use escola_runbook_core::status::{HistoryEntry, RunState, RunStatus, history};
+use escola_runbook_core::{format_duration, format_timestamp as time};
 
 use crate::cli::{HistoryArgs, PlanFormat, StatusArgs};
 use crate::cmd::approve::approve_command;
@@ -47,10 +47,6 @@ fn to_json<T: serde::Serialize>(value: &T) -> Result<String, CliError> {
 
 fn elapsed(ms: u64) -> String {
     format_duration(Duration::from_millis(ms))
-}
-
-fn time(at: &chrono::DateTime<chrono::Utc>) -> String {
-    at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
 /// The status for people: the verdict or where the run is, each step, then
@@ -108,17 +104,12 @@ pub fn render_status(s: &RunStatus, run_dir: &std::path::Path) -> String {
     if !s.pending_approvals.is_empty() {
         let _ = writeln!(out, "\npending approvals:");
         for p in &s.pending_approvals {
-            let deadline = p
-                .deadline
-                .map(|d| format!(", deadline {} ({} then)", time(&d), p.on_deadline.as_str()))
-                .unwrap_or_default();
             let _ = writeln!(
                 out,
-                "  {}/{}: role {}, may approve: {}{deadline}\n    {}",
+                "  {}/{}: waits for {}\n    {}",
                 p.phase,
                 p.step,
-                p.role,
-                p.approvers.join(", "),
+                p.request.describe(),
                 approve_command(&s.run_id, &p.step, run_dir)
             );
         }

@@ -262,7 +262,7 @@ fn write_evidence(md: &mut String, indent: &str, label: &str, value: &str) {
 }
 
 fn timestamp(at: &chrono::DateTime<chrono::Utc>) -> String {
-    at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+    crate::outcome::format_timestamp(at)
 }
 
 /// The runbook source with its whole hash, as an audit line.
