@@ -160,6 +160,23 @@ fn only_an_approver_with_the_role_who_is_not_the_operator_lets_the_run_finish() 
     );
     assert_eq!(decisions(&run_dir), None, "nothing recorded when refused");
 
+    // While it waits, status shows it running under its lock, and whom it waits for.
+    let status = d.output(&["status"]);
+    let shown = text(&status.stdout);
+    assert!(
+        shown.contains("state: running, at rollback-db/restore-snapshot"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("waiting_approval  rollback-db/restore-snapshot"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("waits for approval by role dba: carla (deadline "),
+        "{shown}"
+    );
+    assert!(shown.contains("lock: held by ana on "), "{shown}");
+
     let asked = Instant::now();
     let carla = d.output(&[
         "approve",
@@ -202,6 +219,51 @@ fn only_an_approver_with_the_role_who_is_not_the_operator_lets_the_run_finish() 
     let shown = text(&status.stdout);
     assert!(shown.contains("verdict: succeeded (exit 0)"), "{shown}");
     assert!(shown.contains("approved by carla at "), "{shown}");
+}
+
+#[test]
+fn a_markdown_runbook_binds_the_approval_and_its_ticked_copy_names_the_approver() {
+    let d = Dir::new(r#"{ role = "dba" }"#);
+    std::fs::write(
+        d.dir.path().join("RUNBOOK.md"),
+        "# Restore\n\n<!-- approver: carla roles=dba -->\n\n## 1. Banco\n\n\
+         - [ ] Restaurar snapshot do banco <!-- approval: role=dba deadline=10m -->\n\
+         - [ ] Avisar o time\n",
+    )
+    .unwrap();
+    let run = d
+        .cmd(&[
+            "run",
+            "--markdown",
+            "RUNBOOK.md",
+            "--yes",
+            "--operator",
+            "ana",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    d.wait_for("approval_requested");
+    let carla = d.output(&[
+        "approve",
+        "latest",
+        "restaurar-snapshot-do-banco",
+        "--as",
+        "carla",
+        "--comment",
+        "ok",
+    ]);
+    assert_eq!(carla.status.code(), Some(0), "{}", text(&carla.stderr));
+    let out = run.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let ticked = d.output(&["report", "latest", "--original"]);
+    let doc = text(&ticked.stdout);
+    assert!(
+        doc.contains("- [x] Restaurar snapshot do banco <!-- approval: role=dba deadline=10m -->\n  > **run:** passed — approved by carla at "),
+        "{doc}"
+    );
+    assert!(doc.contains(" — ok · "), "{doc}");
 }
 
 #[test]
