@@ -701,7 +701,7 @@ pub struct ApproveArgs {
     #[command(flatten)]
     pub target: DecisionTarget,
     /// Why, in the approver's words (recorded in the journal and reports).
-    #[arg(long, value_name = "TEXT")]
+    #[arg(long, value_name = "TEXT", value_parser = clap::builder::NonEmptyStringValueParser::new())]
     pub comment: Option<String>,
 }
 
@@ -712,7 +712,7 @@ pub struct RejectArgs {
     #[command(flatten)]
     pub target: DecisionTarget,
     /// Why it is rejected (required; recorded in the journal and reports).
-    #[arg(long, value_name = "TEXT")]
+    #[arg(long, value_name = "TEXT", value_parser = clap::builder::NonEmptyStringValueParser::new())]
     pub comment: String,
 }
 

@@ -114,6 +114,13 @@ impl Dir {
         }
     }
 
+    /// Carla's `verb` (approve or reject) of `step` with `comment`, which
+    /// must be recorded.
+    fn decided(&self, verb: &str, step: &str, comment: &str) {
+        let out = self.output(&[verb, "latest", step, "--as", "carla", "--comment", comment]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    }
+
     /// Runs `args`, which must be refused with exit 2 saying `needle`.
     fn refused(&self, args: &[&str], needle: &str) {
         let out = self.output(args);
@@ -178,16 +185,7 @@ fn only_an_approver_with_the_role_who_is_not_the_operator_lets_the_run_finish() 
     assert!(shown.contains("lock: held by ana on "), "{shown}");
 
     let asked = Instant::now();
-    let carla = d.output(&[
-        "approve",
-        "latest",
-        "restore-snapshot",
-        "--as",
-        "carla",
-        "--comment",
-        "snapshot de ontem conferido",
-    ]);
-    assert_eq!(carla.status.code(), Some(0), "{}", text(&carla.stderr));
+    d.decided("approve", "restore-snapshot", "snapshot de ontem conferido");
     let out = run.wait_with_output().unwrap();
     assert!(asked.elapsed() < Duration::from_secs(10));
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
@@ -245,16 +243,7 @@ fn a_markdown_runbook_binds_the_approval_and_its_ticked_copy_names_the_approver(
         .spawn()
         .unwrap();
     d.wait_for("approval_requested");
-    let carla = d.output(&[
-        "approve",
-        "latest",
-        "restaurar-snapshot-do-banco",
-        "--as",
-        "carla",
-        "--comment",
-        "ok",
-    ]);
-    assert_eq!(carla.status.code(), Some(0), "{}", text(&carla.stderr));
+    d.decided("approve", "restaurar-snapshot-do-banco", "ok");
     let out = run.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let ticked = d.output(&["report", "latest", "--original"]);
@@ -328,8 +317,7 @@ fn told_not_to_wait_the_run_exits_5_and_resume_finishes_it_once_approved() {
         "{lines}"
     );
 
-    let carla = d.output(&["approve", "latest", "restore-snapshot", "--as", "carla"]);
-    assert_eq!(carla.status.code(), Some(0), "{}", text(&carla.stderr));
+    d.decided("approve", "restore-snapshot", "conferido");
     let resumed = d.output(&["resume", "latest", "--yes", "--operator", "ana"]);
     assert_eq!(resumed.status.code(), Some(0), "{}", text(&resumed.stderr));
     assert!(d.report("report.md").contains("approved by carla at "));
@@ -342,16 +330,17 @@ fn a_reject_needs_a_comment_and_fails_the_step() {
     d.wait_for("approval_requested");
     let bare = d.output(&["reject", "latest", "restore-snapshot", "--as", "carla"]);
     assert_eq!(bare.status.code(), Some(2));
-    let no = d.output(&[
+    let blank = d.output(&[
         "reject",
         "latest",
         "restore-snapshot",
         "--as",
         "carla",
         "--comment",
-        "o snapshot está incompleto",
+        "",
     ]);
-    assert_eq!(no.status.code(), Some(0), "{}", text(&no.stderr));
+    assert_eq!(blank.status.code(), Some(2));
+    d.decided("reject", "restore-snapshot", "o snapshot está incompleto");
     let out = run.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     assert!(d.report("report.md").contains("rejected by carla at "));
