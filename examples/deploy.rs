@@ -88,7 +88,10 @@ pub async fn deploy<W: Write + Send + 'static>(
     // The simulator's URL runs the smoke tests, and its metrics token turns
     // the metrics steps and the alert watches into checks of its /metrics:
     // the rule the CLI applies to `--set` and `--secret`.
-    let environment = Environment::new("simulator").with("base_url", api.base_url());
+    // Carla, the DBA, approves restoring the snapshot if a rollback needs it.
+    let environment = Environment::new("simulator")
+        .with("base_url", api.base_url())
+        .with("approver.carla", escola::DBA_ROLE);
     let mut secrets = Secrets::new();
     secrets.insert(
         escola::METRICS_TOKEN_SECRET,

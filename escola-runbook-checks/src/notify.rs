@@ -440,6 +440,12 @@ impl WebhookNotifier {
                     transition.rule, transition.detail, transition.condition
                 ))
             }
+            Event::ApprovalRequested { step, request, .. } => {
+                Some(format!("step `{step}` waits for {}", request.describe()))
+            }
+            Event::ApprovalRecorded { step, result, .. } => {
+                Some(format!("step `{step}`: {}", result.describe()))
+            }
             Event::RunFinished {
                 verdict, exit_code, ..
             } => Some(format!(

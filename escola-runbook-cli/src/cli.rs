@@ -85,6 +85,9 @@ fn variable(text: &str) -> Result<Pair, PairSyntax> {
     pair(text, "KEY=VALUE, e.g. --var escolaId=3")
 }
 
+/// Where runs are kept unless `--run-dir` says otherwise.
+pub const DEFAULT_RUN_DIR: &str = ".escola-runbook/runs";
+
 /// A duration limit, or none (`none`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limit(pub Option<Duration>);
@@ -94,7 +97,8 @@ pub struct Limit(pub Option<Duration>);
 ///
 /// Exit codes: 0 success, 1 a blocking step failed, 2 usage or
 /// configuration error, 3 rolled back, 4 stopped (Ctrl-C, SIGTERM, SIGHUP),
-/// 6 the run's journal could not be written.
+/// 5 the run waits for an approval (`run --no-wait`; resumable), 6 the
+/// run's journal could not be written.
 #[derive(Debug, Parser)]
 #[command(name = "escola-runbook", version, propagate_version = true)]
 pub struct Cli {
@@ -151,6 +155,18 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Write a commented project file (escola-runbook.toml) for the built-in runbook.
     Init(InitArgs),
+    /// Approve a step waiting for an approval, as one of the runbook's approvers.
+    ///
+    /// Exit codes: 0 recorded (the waiting run picks it up within 2 s), 2 refused, nothing recorded.
+    Approve(ApproveArgs),
+    /// Reject a step waiting for an approval (the step fails), as one of the runbook's approvers.
+    ///
+    /// Exit codes: 0 recorded, 2 refused, nothing recorded.
+    Reject(RejectArgs),
+    /// Show a run: its verdict or where it is, each step, pending approvals, the lock, the watch rules.
+    Status(StatusArgs),
+    /// One line per run: id, runbook, environment, operator, start, duration, verdict, exit code.
+    History(HistoryArgs),
     /// Database snapshots: create, verify, restore, list.
     #[command(subcommand)]
     Snapshot(SnapshotCommand),
@@ -380,7 +396,7 @@ pub struct SelectionArgs {
     pub only: Vec<String>,
 }
 
-/// Output format of `plan`.
+/// Output format of `plan`, `status` and `history`.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum PlanFormat {
     /// For people.
@@ -429,7 +445,7 @@ pub struct ExecutionArgs {
     #[arg(long, value_name = "TEXT")]
     pub comment: Option<String>,
     /// Where runs are kept; each run gets <DIR>/<run-id>/ and locks live in <DIR>/locks/.
-    #[arg(long, value_name = "DIR", default_value = ".escola-runbook/runs")]
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_RUN_DIR)]
     pub run_dir: PathBuf,
     /// Wait at most this long at a confirmation prompt (e.g. 5m), then take --confirm-default.
     #[arg(long, value_name = "DURATION", value_parser = duration)]
@@ -452,6 +468,9 @@ pub struct ExecutionArgs {
     /// on different machines exclude each other; needs --secret database_url=ENV_VAR.
     #[arg(long)]
     pub db_lock: bool,
+    /// When a step begins to wait for an approval, stop there (exit 5, resumable) instead of waiting.
+    #[arg(long)]
+    pub no_wait: bool,
 }
 
 /// `run`.
@@ -525,7 +544,7 @@ pub struct ReportArgs {
     #[arg(value_name = "RUN")]
     pub run: String,
     /// Where runs are kept.
-    #[arg(long, value_name = "DIR", default_value = ".escola-runbook/runs")]
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_RUN_DIR)]
     pub run_dir: PathBuf,
     /// Output format.
     #[arg(long, value_enum, default_value = "md")]
@@ -798,7 +817,7 @@ pub struct WatchArgs {
     #[command(flatten)]
     pub runbook: RunbookArgs,
     /// Where runs are kept (the watch is journaled like a run; `replay` reads it).
-    #[arg(long, value_name = "DIR", default_value = ".escola-runbook/runs")]
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_RUN_DIR)]
     pub run_dir: PathBuf,
     /// Refuse a metrics answer larger than this (e.g. 64MiB, 200MB), reading no further.
     #[arg(long, value_name = "SIZE", default_value = escola_runbook_checks::metrics::source::DEFAULT_MAX_BODY_TEXT, value_parser = bytes)]
@@ -815,6 +834,73 @@ pub struct ReplayArgs {
     #[arg(long, value_name = "FILE")]
     pub rules: PathBuf,
     /// Where runs are kept.
-    #[arg(long, value_name = "DIR", default_value = ".escola-runbook/runs")]
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_RUN_DIR)]
+    pub run_dir: PathBuf,
+}
+
+/// The step a decision is about, and who decides.
+#[derive(Debug, Args)]
+pub struct DecisionTarget {
+    /// Run id, run directory, journal file, or `latest`.
+    #[arg(value_name = "RUN")]
+    pub run: String,
+    /// The step waiting for the approval.
+    #[arg(value_name = "STEP")]
+    pub step: String,
+    /// The approver deciding (one of the runbook's approvers).
+    #[arg(long = "as", value_name = "NAME")]
+    pub approver: String,
+    /// Where runs are kept.
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_RUN_DIR)]
+    pub run_dir: PathBuf,
+}
+
+/// `approve`.
+#[derive(Debug, Args)]
+pub struct ApproveArgs {
+    /// The step and the approver.
+    #[command(flatten)]
+    pub target: DecisionTarget,
+    /// Why, in the approver's words (recorded in the journal and reports).
+    #[arg(long, value_name = "TEXT", value_parser = clap::builder::NonEmptyStringValueParser::new())]
+    pub comment: Option<String>,
+}
+
+/// `reject`.
+#[derive(Debug, Args)]
+pub struct RejectArgs {
+    /// The step and the approver.
+    #[command(flatten)]
+    pub target: DecisionTarget,
+    /// Why it is rejected (required; recorded in the journal and reports).
+    #[arg(long, value_name = "TEXT", value_parser = clap::builder::NonEmptyStringValueParser::new())]
+    pub comment: String,
+}
+
+/// `status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Run id, run directory, journal file, or `latest`.
+    #[arg(value_name = "RUN", default_value = "latest")]
+    pub run: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: PlanFormat,
+    /// Where runs are kept.
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_RUN_DIR)]
+    pub run_dir: PathBuf,
+}
+
+/// `history`.
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Show at most the N latest runs.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: PlanFormat,
+    /// Where runs are kept.
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_RUN_DIR)]
     pub run_dir: PathBuf,
 }

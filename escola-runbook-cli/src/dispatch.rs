@@ -32,6 +32,10 @@ pub fn execute(command: Command, redactor: &Redactor) -> Result<i32, CliError> {
             Command::Watch(args) => cmd::watch::watch(args, redactor).await,
             Command::Replay(args) => cmd::watch::replay(args),
             Command::Init(args) => cmd::init::run(&args),
+            Command::Approve(args) => cmd::approve::approve(args),
+            Command::Reject(args) => cmd::approve::reject(args),
+            Command::Status(args) => cmd::status::status(args),
+            Command::History(args) => cmd::status::history_of(args),
             Command::Snapshot(args) => cmd::snapshot::run(args, redactor).await,
         }
     });

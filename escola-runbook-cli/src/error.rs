@@ -21,6 +21,7 @@ use escola_runbook_checks::metrics::compute::MatcherError;
 use escola_runbook_checks::notify::WebhookError;
 use escola_runbook_checks::smoke::{LoadError as SuiteLoadError, SmokeError};
 use escola_runbook_core::catalog::{PairError, ParamsError, UnknownName};
+use escola_runbook_core::decisions::{DecisionError, Refusal};
 use escola_runbook_core::deploy_lock::LockError;
 use escola_runbook_core::formats::markdown::{ExportError, MarkdownError};
 use escola_runbook_core::formats::rules_file::RulesFileError;
@@ -29,6 +30,7 @@ use escola_runbook_core::formats::runbook_source::{SourceError, SourceMismatch};
 use escola_runbook_core::journal::JournalReadError;
 use escola_runbook_core::report::ReportError;
 use escola_runbook_core::runs::LookupError;
+use escola_runbook_core::status::HistoryError;
 use escola_runbook_core::{
     ModelError, Need, RecordError, ResumeError, RunError, RunbookOrigin, WatchError, exit,
 };
@@ -245,6 +247,15 @@ pub enum CliError {
     /// A journal could not be read.
     #[error(transparent)]
     ReadJournal(#[from] JournalReadError),
+    /// An approval decision was refused; nothing was recorded.
+    #[error("refused, nothing recorded: {0}")]
+    Refused(#[from] Refusal),
+    /// An approval decision could not be recorded.
+    #[error(transparent)]
+    Decision(#[from] DecisionError),
+    /// The run history could not be read.
+    #[error(transparent)]
+    History(#[from] HistoryError),
     /// A journal's records do not make a run.
     #[error("{}: {source}", journal.display())]
     Record {
@@ -462,7 +473,9 @@ impl CliError {
                 RestoreError::NeedsIdentity { .. } | RestoreError::Crypt(_),
             ))
             | CliError::Verify(VerifyError::Crypt(CryptError::WrongIdentity { .. })) => exit::USAGE,
+            CliError::Decision(DecisionError::TooLong { .. }) => exit::USAGE,
             CliError::RunbookFile(_)
+            | CliError::Decision(_)
             | CliError::Builtin(_)
             | CliError::Snapshot(_)
             | CliError::Verify(_)
@@ -508,6 +521,8 @@ impl CliError {
             | CliError::SourceRefused { .. }
             | CliError::Lookup(_)
             | CliError::ReadJournal(_)
+            | CliError::Refused(_)
+            | CliError::History(_)
             | CliError::Record { .. }
             | CliError::Source(_)
             | CliError::Markdown(_)

@@ -14,6 +14,7 @@ use escola_runbook_core::{
 };
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use crate::cmd::approve::approve_command;
 use crate::error::need_hint;
 
 /// How the terminal may be used.
@@ -54,6 +55,9 @@ struct ViewState {
     /// The phase whose heading was printed last.
     heading: Option<String>,
     spinners: HashMap<String, ProgressBar>,
+    /// The run's id and run directory, for the `approve` command a waiting
+    /// step prints.
+    run: Option<(String, std::path::PathBuf)>,
 }
 
 impl TerminalView {
@@ -74,6 +78,12 @@ impl TerminalView {
     /// run has no `run_started` event to carry them).
     pub fn set_outline(&self, outline: RunbookOutline) {
         self.state().outline = Some(outline);
+    }
+
+    /// Gives the view the run's id and run directory, so a step waiting for
+    /// approval prints the exact command that approves it.
+    pub fn set_run(&self, run_id: String, run_dir: std::path::PathBuf) {
+        self.state().run = Some((run_id, run_dir));
     }
 
     /// Prints a line above any spinners. A terminal that went away (SIGHUP)
@@ -335,6 +345,41 @@ impl Observer for TerminalView {
                 if let Some(line) = LineReporter::<std::io::Stderr>::line(event) {
                     self.println(&style(line).yellow().for_stderr().to_string());
                 }
+            }
+            Event::ApprovalRequested { step, request, .. } => {
+                let command = match &self.state().run {
+                    Some((run_id, run_dir)) => approve_command(run_id, step, run_dir),
+                    None => approve_command("latest", step, std::path::Path::new(".")),
+                };
+                self.println(
+                    &style(format!(
+                        "  {step} waits for {}; approve with: {command}",
+                        request.describe()
+                    ))
+                    .yellow()
+                    .bold()
+                    .for_stderr()
+                    .to_string(),
+                );
+            }
+            Event::ApprovalRecorded { step, result, .. } => {
+                self.println(&format!("  {step}: {}", result.describe()));
+            }
+            Event::RunAwaitingApproval { step, .. } => {
+                let run_id = self
+                    .state()
+                    .run
+                    .as_ref()
+                    .map_or_else(|| "latest".to_owned(), |(id, _)| id.clone());
+                self.println(
+                &style(format!(
+                    "\nthe run stops here, resumable: step {step} waits for approval; once decided, continue with: escola-runbook resume {run_id}"
+                ))
+                .yellow()
+                .bold()
+                .for_stderr()
+                .to_string(),
+            );
             }
             Event::PhaseFinished { .. }
             | Event::ConfirmationRecorded { .. }

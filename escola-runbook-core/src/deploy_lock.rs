@@ -159,6 +159,11 @@ impl FileLock {
         }
     }
 
+    /// Who holds the lock now, read without taking it (`None`: nobody).
+    pub fn holder(&self) -> Result<Option<LockOwner>, LockError> {
+        self.read()
+    }
+
     fn read(&self) -> Result<Option<LockOwner>, LockError> {
         match std::fs::read(&self.path) {
             Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {

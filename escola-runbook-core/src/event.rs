@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::alert::RuleTransition;
+use crate::approval::{ApprovalRequest, ApprovalResult};
 use crate::confirm::Confirmation;
 use crate::deploy_lock::LockOwner;
 use crate::environment::Environment;
@@ -403,6 +404,36 @@ pub enum Event {
         /// The answer.
         confirmation: Confirmation,
     },
+    /// A step began to wait for an approval.
+    ApprovalRequested {
+        /// Phase id.
+        phase: String,
+        /// Step id.
+        step: String,
+        /// The role, who may approve, the deadline.
+        request: ApprovalRequest,
+    },
+    /// A step's wait for approval ended: an approver decided (copied from
+    /// the run's decision file once the run accepted it), or the deadline
+    /// passed.
+    ApprovalRecorded {
+        /// Phase id.
+        phase: String,
+        /// Step id.
+        step: String,
+        /// How it ended.
+        result: ApprovalResult,
+    },
+    /// The run stopped to wait for an approval without waiting
+    /// (`run --no-wait`): it is resumable, and a resume waits on.
+    RunAwaitingApproval {
+        /// Phase id.
+        phase: String,
+        /// Step id.
+        step: String,
+        /// When.
+        at: DateTime<Utc>,
+    },
     /// A step reached its final outcome.
     StepFinished {
         /// Phase id.
@@ -468,6 +499,32 @@ pub enum Event {
 }
 
 impl Event {
+    /// When it happened, for the events that say.
+    pub fn at(&self) -> Option<DateTime<Utc>> {
+        match self {
+            Event::RunStarted { run, .. } => Some(run.started_at),
+            Event::RunResumed { resume } => Some(resume.at),
+            Event::LockBroken { at, .. }
+            | Event::LockLost { at, .. }
+            | Event::PhaseStarted { at, .. }
+            | Event::StepStarted { at, .. }
+            | Event::ProcessGroupStarted { at, .. }
+            | Event::StepFinished { at, .. }
+            | Event::UndoFinished { at, .. }
+            | Event::PhaseFinished { at, .. }
+            | Event::RollbackTriggered { at, .. }
+            | Event::RunAwaitingApproval { at, .. }
+            | Event::RunFinished { at, .. } => Some(*at),
+            Event::RuleTransition { transition, .. } => Some(transition.at),
+            Event::ConfirmationRecorded { confirmation, .. } => Some(confirmation.at),
+            Event::ApprovalRequested { request, .. } => Some(request.since),
+            Event::Notice { notice } => Some(notice.at),
+            Event::ApprovalRecorded { .. }
+            | Event::StepProgress { .. }
+            | Event::StepRetrying { .. } => None,
+        }
+    }
+
     /// Whether the journal keeps this event (progress chatter it does not).
     pub fn is_durable(&self) -> bool {
         !matches!(self, Event::StepProgress { .. })

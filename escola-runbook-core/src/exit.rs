@@ -15,9 +15,12 @@ pub const ROLLED_BACK: i32 = 3;
 /// The run was stopped: Ctrl-C, SIGTERM or SIGHUP (what systemd, CI runners
 /// and a dropped SSH session send), or "abort" at a confirmation.
 pub const STOPPED: i32 = 4;
+/// The run stopped to wait for an approval (`run --no-wait`): nothing
+/// failed, the deploy lock is released, and `resume` continues once an
+/// approver decided (or waits for the decision).
+pub const AWAITING_APPROVAL: i32 = 5;
 /// The run's journal could not be written (a full disk, a lost mount): the
 /// run stopped at once, because a run without its record can be neither
 /// trusted nor resumed safely. The journal holds every record written
 /// before; a step whose outcome was lost shows as "outcome not recorded".
-/// (5 is reserved for "awaiting approval".)
 pub const JOURNAL_FAILED: i32 = 6;

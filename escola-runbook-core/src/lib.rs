@@ -44,11 +44,13 @@
 
 mod alert;
 pub mod alerting;
+mod approval;
 pub mod catalog;
 mod check;
 mod clock;
 mod confirm;
 mod ctx;
+pub mod decisions;
 pub mod deploy_lock;
 mod dispatch;
 pub mod duration;
@@ -76,10 +78,15 @@ pub mod rules;
 pub mod runs;
 mod secret;
 mod setters;
+pub mod status;
 pub mod suggest;
 mod watch;
 
 pub use alert::RuleTransition;
+pub use approval::{
+    ApprovalDecision, ApprovalPolicy, ApprovalRecord, ApprovalRequest, ApprovalResult,
+    ApprovalVerdict, Approver, OnDeadline,
+};
 pub use check::{Check, CheckParams, Description};
 pub use clock::{Clock, SystemClock, TokioClock};
 pub use confirm::{
@@ -101,7 +108,9 @@ pub use model::{
 };
 pub use notice::{Delivery, NOTICE_WAIT, Notice};
 pub use notifier::{DeliveryError, Notifier};
-pub use outcome::{Evidence, Measurement, Outcome, Series, SkipReason, Status, format_duration};
+pub use outcome::{
+    Evidence, Measurement, Outcome, Series, SkipReason, Status, format_duration, format_timestamp,
+};
 pub use outline::{Automation, PhaseOutline, RunbookOutline, StepOutline};
 pub use plan::{Automated, Plan, PlannedStep};
 pub use record::{

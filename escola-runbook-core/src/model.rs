@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::approval::{ApprovalPolicy, Approver};
 use crate::check::{Check, Description};
 use crate::confirm::Decision;
 
@@ -54,12 +55,12 @@ impl When {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Backoff {
     /// Delay before the first retry.
-    #[serde(with = "duration_ms")]
+    #[serde(with = "crate::duration::duration_ms")]
     pub initial: Duration,
     /// Growth per retry (1.0 for a constant delay).
     pub factor: f64,
     /// Upper bound on any delay.
-    #[serde(with = "duration_ms")]
+    #[serde(with = "crate::duration::duration_ms")]
     pub max: Duration,
 }
 
@@ -97,7 +98,7 @@ pub struct Policy {
     /// wait for the operator unless a confirmation deadline is set).
     #[serde(
         default,
-        with = "opt_duration_ms",
+        with = "crate::duration::opt_duration_ms",
         skip_serializing_if = "Option::is_none"
     )]
     pub timeout: Option<Duration>,
@@ -115,7 +116,7 @@ pub struct Policy {
     /// `confirm_default`.
     #[serde(
         default,
-        with = "opt_duration_ms",
+        with = "crate::duration::opt_duration_ms",
         skip_serializing_if = "Option::is_none"
     )]
     pub confirm_deadline: Option<Duration>,
@@ -125,6 +126,11 @@ pub struct Policy {
     /// gate for a conditional or dangerous action); `skip` leaves it out.
     #[serde(default)]
     pub confirm_first: bool,
+    /// An approver holding a role must approve the step before it runs (a
+    /// manual step: the approval is the step). The operator's own answer
+    /// (`--yes` included) never stands in for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<ApprovalPolicy>,
 }
 
 impl Default for Policy {
@@ -139,6 +145,7 @@ impl Default for Policy {
             confirm_deadline: None,
             confirm_default: Decision::Declined,
             confirm_first: false,
+            approval: None,
         }
     }
 }
@@ -292,6 +299,12 @@ impl Step {
         self
     }
 
+    /// Requires an approval by an approver holding the policy's role.
+    pub fn approval(mut self, approval: ApprovalPolicy) -> Self {
+        self.policy.approval = Some(approval);
+        self
+    }
+
     /// Adds a remark.
     pub fn note(mut self, note: impl Into<String>) -> Self {
         self.notes.push(note.into());
@@ -424,6 +437,25 @@ pub struct Metadata {
     /// Version of the runbook document, if it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
+    /// Who may approve steps that require an approval, with their roles.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approvers: Vec<Approver>,
+}
+
+impl Metadata {
+    /// The approvers holding `role`.
+    pub fn approvers_with(&self, role: &str) -> impl Iterator<Item = &Approver> {
+        self.approvers.iter().filter(move |a| a.holds(role))
+    }
+
+    /// The names of those who may approve for `role` in a run by
+    /// `operator`: the approvers holding it, the operator left out.
+    pub fn may_approve(&self, role: &str, operator: &str) -> Vec<String> {
+        self.approvers_with(role)
+            .filter(|a| a.name != operator)
+            .map(|a| a.name.clone())
+            .collect()
+    }
 }
 
 /// A validated runbook.
@@ -477,6 +509,19 @@ pub enum ModelError {
     /// A step has an empty title.
     #[error("step `{0}` has an empty title; use the runbook's own wording")]
     EmptyTitle(String),
+    /// A step requires an approval by a role no listed approver holds.
+    #[error(
+        "step `{step}` requires an approval by role `{role}`, which no approver holds ({}); list an approver with that role",
+        if roles.is_empty() { "the runbook lists no approvers".to_owned() } else { format!("roles held: {}", roles.join(", ")) }
+    )]
+    NoApprover {
+        /// The step.
+        step: String,
+        /// The role it requires.
+        role: String,
+        /// The roles the approvers hold.
+        roles: Vec<String>,
+    },
     /// A step needs a value no earlier step produces.
     #[error("step `{step}` needs value `{value}`, but no earlier step produces it")]
     UnproducedValue {
@@ -520,6 +565,19 @@ impl RunbookBuilder {
     /// Adds a glossary entry.
     pub fn glossary(mut self, term: impl Into<String>, meaning: impl Into<String>) -> Self {
         self.metadata.glossary.insert(term.into(), meaning.into());
+        self
+    }
+
+    /// Adds an approver holding `roles`.
+    pub fn approver<R: Into<String>>(
+        mut self,
+        name: impl Into<String>,
+        roles: impl IntoIterator<Item = R>,
+    ) -> Self {
+        self.metadata.approvers.push(Approver {
+            name: name.into(),
+            roles: roles.into_iter().map(Into::into).collect(),
+        });
         self
     }
 
@@ -576,6 +634,26 @@ impl RunbookBuilder {
                         first: first.into(),
                         second: phase.id.clone(),
                     });
+                }
+                if let Some(approval) = &step.policy.approval {
+                    if self
+                        .metadata
+                        .approvers_with(&approval.role)
+                        .next()
+                        .is_none()
+                    {
+                        let roles: BTreeSet<&str> = self
+                            .metadata
+                            .approvers
+                            .iter()
+                            .flat_map(|a| a.roles.iter().map(String::as_str))
+                            .collect();
+                        return Err(ModelError::NoApprover {
+                            step: step.id.clone(),
+                            role: approval.role.clone(),
+                            roles: roles.into_iter().map(str::to_owned).collect(),
+                        });
+                    }
                 }
                 if let Some(desc) = step.description() {
                     if let Some(value) = desc.needs.iter().find(|v| !produced.contains(*v)) {
@@ -676,35 +754,6 @@ impl Runbook {
         self.phases
             .iter()
             .flat_map(|p| p.steps.iter().map(move |s| (p, s)))
-    }
-}
-
-pub(crate) mod duration_ms {
-    use serde::{Deserialize, Deserializer, Serializer};
-    use std::time::Duration;
-
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        Ok(Duration::from_millis(u64::deserialize(d)?))
-    }
-}
-
-pub(crate) mod opt_duration_ms {
-    use serde::{Deserialize, Deserializer, Serializer};
-    use std::time::Duration;
-
-    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
-        match d {
-            Some(d) => s.serialize_some(&u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
-            None => s.serialize_none(),
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-        Ok(Option::<u64>::deserialize(d)?.map(Duration::from_millis))
     }
 }
 

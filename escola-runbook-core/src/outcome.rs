@@ -342,6 +342,11 @@ impl Outcome {
     }
 }
 
+/// `2026-12-02 20:05:53 UTC`: an instant as reports and messages show it.
+pub fn format_timestamp(at: &chrono::DateTime<chrono::Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
 /// `1.5s`, `2m`, `1h30m`: short and exact enough for evidence.
 pub fn format_duration(d: Duration) -> String {
     let ms = d.as_millis();

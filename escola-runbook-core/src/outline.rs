@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::approval::ApprovalPolicy;
 use crate::check::Description;
 use crate::model::{Metadata, PhaseKind, Runbook, StepKind, When};
 
@@ -81,6 +82,9 @@ pub struct StepOutline {
     /// An automated step the operator approves before it runs.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub confirm_first: bool,
+    /// The approval it requires, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<ApprovalPolicy>,
 }
 
 impl RunbookOutline {
@@ -118,6 +122,7 @@ impl RunbookOutline {
                             notes: s.notes.clone(),
                             undo: s.undo.as_ref().map(|u| u.describe()),
                             confirm_first: s.policy.confirm_first,
+                            approval: s.policy.approval.clone(),
                         })
                         .collect(),
                 })

@@ -72,18 +72,26 @@ impl Plan {
                 } else {
                     ""
                 };
-                let (kind, real_run, dry_run) = match &step.kind {
-                    StepKind::Manual { .. } => (
+                let wait = step.policy.approval.as_ref().map(|a| {
+                    a.describe_wait(&runbook.metadata().may_approve(&a.role, &options.operator))
+                });
+                let (kind, real_run, dry_run) = match (&step.kind, &wait) {
+                    (StepKind::Manual { .. }, Some(wait)) => (
+                        "manual",
+                        format!("waits for {wait}{rollback}"),
+                        format!("described: would wait for {wait}"),
+                    ),
+                    (StepKind::Manual { .. }, None) => (
                         "manual",
                         format!("asks the operator to confirm{rollback}"),
                         "described, nobody is asked".to_owned(),
                     ),
-                    StepKind::Check(check) => {
+                    (StepKind::Check(check), _) => {
                         let d = check.describe();
-                        let ask = if step.policy.confirm_first {
-                            "asks the operator, then "
-                        } else {
-                            ""
+                        let ask = match (&wait, step.policy.confirm_first) {
+                            (Some(wait), _) => format!("waits for {wait}, then "),
+                            (None, true) => "asks the operator, then ".to_owned(),
+                            (None, false) => String::new(),
                         };
                         if d.mutates {
                             (

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::alert::RuleTransition;
+use crate::approval::ApprovalRecord;
 use crate::confirm::{Confirmation, Decision};
 use crate::deploy_lock::LockOwner;
 use crate::event::{
@@ -44,6 +45,9 @@ pub struct StepRecord {
     /// The operator's answer, for manual steps.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub confirmation: Option<Confirmation>,
+    /// The approval it required: asked of whom, and how it ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<ApprovalRecord>,
     /// The final outcome; `None` while running or if the run died first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outcome: Option<Outcome>,
@@ -200,6 +204,10 @@ pub struct RunRecord {
     /// Deploy locks broken to run it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub broken_locks: Vec<BrokenLock>,
+    /// The step the run stopped at to wait for an approval without
+    /// waiting (`run --no-wait`); cleared by a resume.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub awaiting_approval: Option<String>,
     /// Messages to people about the run (milestones), with their delivery.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notices: Vec<Notice>,
@@ -271,6 +279,7 @@ impl RunRecord {
             rule_transitions: Vec::new(),
             lock_lost: None,
             broken_locks: Vec::new(),
+            awaiting_approval: None,
             notices: Vec::new(),
         }
     }
@@ -318,6 +327,21 @@ impl RunRecord {
             } => {
                 self.step_mut(index, step)?.confirmation = Some(confirmation.clone());
             }
+            Event::ApprovalRequested { step, request, .. } => {
+                self.step_mut(index, step)?.approval = Some(ApprovalRecord {
+                    request: request.clone(),
+                    result: None,
+                });
+            }
+            Event::ApprovalRecorded { step, result, .. } => {
+                if let Some(approval) = &mut self.step_mut(index, step)?.approval {
+                    approval.result = Some(result.clone());
+                }
+            }
+            Event::RunAwaitingApproval { step, .. } => {
+                self.awaiting_approval = Some(step.clone());
+                self.exit_code = Some(crate::exit::AWAITING_APPROVAL);
+            }
             Event::StepFinished {
                 step,
                 outcome,
@@ -349,6 +373,7 @@ impl RunRecord {
             }
             Event::RollbackTriggered { reason, .. } => self.rollback = Some(reason.clone()),
             Event::RunResumed { resume } => {
+                self.awaiting_approval = None;
                 self.verdict = None;
                 self.exit_code = None;
                 self.finished_at = None;
@@ -493,6 +518,7 @@ fn phase_record(p: &PhaseOutline) -> PhaseRecord {
                 attempts: 0,
                 retried: Vec::new(),
                 confirmation: None,
+                approval: None,
                 outcome: None,
                 undo: None,
                 process_group: None,

@@ -65,7 +65,7 @@ pub enum Window {
     /// evaluation resets it.
     For {
         /// The duration.
-        #[serde(with = "crate::model::duration_ms")]
+        #[serde(with = "crate::duration::duration_ms")]
         duration: Duration,
     },
     /// `count` breached evaluations in a row ("3 requests in a row"); one

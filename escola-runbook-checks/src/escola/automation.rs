@@ -5,10 +5,11 @@
 
 use std::path::PathBuf;
 
-use escola_runbook_core::{Environment, Secrets};
+use escola_runbook_core::{Approver, Environment, Secrets};
 
 use super::{
-    DATABASE_SECRET, EscolaConfig, METRICS_TOKEN_SECRET, MetricsConfig, SmokeTests, WEBHOOK_SECRET,
+    APPROVER_SETTING, DATABASE_SECRET, EscolaConfig, METRICS_TOKEN_SECRET, MetricsConfig,
+    SmokeTests, WEBHOOK_SECRET,
 };
 
 impl EscolaConfig {
@@ -22,7 +23,9 @@ impl EscolaConfig {
     ///   metrics baseline and endpoint checks, and the alert watches;
     /// - secret [`DATABASE_SECRET`]: the snapshot and the migrations/tables
     ///   check of that database;
-    /// - secret [`WEBHOOK_SECRET`]: the notices are posted, not confirmed.
+    /// - secret [`WEBHOOK_SECRET`]: the notices are posted, not confirmed;
+    /// - settings `approver.NAME = ROLE[,ROLE]` ([`APPROVER_SETTING`]): the
+    ///   runbook's approvers; one holding `dba` approves `restore-snapshot`.
     ///
     /// Only the secrets' names are kept, never their values.
     pub fn from_settings(app_dir: PathBuf, environment: &Environment, secrets: &Secrets) -> Self {
@@ -39,6 +42,22 @@ impl EscolaConfig {
                 || secrets.get(METRICS_TOKEN_SECRET).is_some())
             .then(MetricsConfig::default),
             database_secret: secret_name(DATABASE_SECRET),
+            approvers: environment
+                .settings
+                .iter()
+                .filter_map(|(key, roles)| {
+                    let name = key.strip_prefix(APPROVER_SETTING)?;
+                    Some(Approver {
+                        name: name.to_owned(),
+                        roles: roles
+                            .split(',')
+                            .map(str::trim)
+                            .filter(|r| !r.is_empty())
+                            .map(str::to_owned)
+                            .collect(),
+                    })
+                })
+                .collect(),
             ..EscolaConfig::default()
         }
     }
@@ -72,6 +91,48 @@ mod tests {
         assert_eq!(config.metrics, None);
         assert_eq!(config.database_secret, None);
         assert_eq!(config.webhook_secret, None);
+    }
+
+    #[test]
+    fn approver_settings_name_the_approvers_and_a_dba_approves_the_restore() {
+        let environment = Environment::new("production")
+            .with("approver.carla", "dba, sre-infra")
+            .with("approver.bob", "dev-on-call");
+        let config = EscolaConfig::from_settings(".".into(), &environment, &Secrets::new());
+        let names: Vec<(&str, &[String])> = config
+            .approvers
+            .iter()
+            .map(|a| (a.name.as_str(), a.roles.as_slice()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("bob", &["dev-on-call".to_owned()][..]),
+                ("carla", &["dba".to_owned(), "sre-infra".to_owned()][..])
+            ]
+        );
+        let rb = super::super::runbook(&config).unwrap();
+        let (_, restore) = rb.find_step("restore-snapshot").unwrap();
+        assert_eq!(
+            restore.policy.approval.as_ref().map(|a| a.role.as_str()),
+            Some("dba")
+        );
+        let without =
+            EscolaConfig::from_settings(".".into(), &Environment::new("p"), &Secrets::new());
+        let rb = super::super::runbook(&without).unwrap();
+        let (_, restore) = rb.find_step("restore-snapshot").unwrap();
+        assert_eq!(restore.policy.approval, None);
+        let typo = Environment::new("p").with("approver.carla", "dab");
+        let err = super::super::runbook(&EscolaConfig::from_settings(
+            ".".into(),
+            &typo,
+            &Secrets::new(),
+        ))
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "runbook configuration: approver `carla` holds role `dab`, which the runbook does not offer; its roles are: dba, dev-on-call, sre-infra, produto-operacoes"
+        );
     }
 
     #[test]

@@ -26,7 +26,9 @@ use escola_runbook_core::catalog::{CatalogError, CheckConfig, ParamProblem, Para
 use escola_runbook_core::duration::{self, Span};
 use escola_runbook_core::formats::runbook_file::RunbookFile;
 use escola_runbook_core::rules::{Comparison, Probe, Rule, Window as RuleWindow};
-use escola_runbook_core::{Check, ModelError, Phase, Runbook, Step, Watch, WatchError};
+use escola_runbook_core::{
+    ApprovalPolicy, Approver, Check, ModelError, Phase, Runbook, Step, Watch, WatchError,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::cache_purge::CachePurgeParams;
@@ -140,7 +142,22 @@ pub struct EscolaConfig {
     /// Doctrine migration that must be applied after `migrations`
     /// (`Version20250101120000`); `None` checks only that some are applied.
     pub expected_migration: Option<String>,
+    /// Who may approve steps, with their roles ([`APPROVER_ROLES`]): with
+    /// an approver holding [`DBA_ROLE`], `restore-snapshot` ("com aval de
+    /// DBA") waits for that approver's decision instead of the operator's
+    /// confirmation.
+    pub approvers: Vec<Approver>,
 }
+
+/// The environment settings that name approvers: `approver.carla = dba`.
+pub const APPROVER_SETTING: &str = "approver.";
+
+/// The role that approves restoring the database snapshot.
+pub const DBA_ROLE: &str = "dba";
+
+/// The roles an approver may hold in the built-in runbook: the DBA, and
+/// the roles of its contact list.
+pub const APPROVER_ROLES: [&str; 4] = [DBA_ROLE, "dev-on-call", "sre-infra", "produto-operacoes"];
 
 /// The extended monitoring's alert watch: how often, how long, and the
 /// rollback window ("alertas dispararem continuamente em ≤15 min").
@@ -326,6 +343,7 @@ impl Default for EscolaConfig {
             snapshot_max_age: None,
             database_secret: None,
             expected_migration: None,
+            approvers: Vec::new(),
         }
     }
 }
@@ -563,6 +581,17 @@ pub enum EscolaError {
     /// An alert watch could never fire as configured.
     #[error("runbook configuration, alert watch: {0}")]
     Watch(#[from] WatchError),
+    /// An approver holds a role the runbook does not offer.
+    #[error(
+        "runbook configuration: approver `{name}` holds role `{role}`, which the runbook does not offer; its roles are: {}",
+        APPROVER_ROLES.join(", ")
+    )]
+    UnknownRole {
+        /// The approver.
+        name: String,
+        /// The role given.
+        role: String,
+    },
 }
 
 impl From<ParamsError> for EscolaError {
@@ -798,6 +827,21 @@ fn migrations_consistent(config: &EscolaConfig) -> Step {
 
 /// A notice: posted to the webhook when one is configured, confirmed by a
 /// person otherwise.
+/// "Restaurar snapshot ... (com aval de DBA)": the DBA's approval is the
+/// step when the configuration names an approver holding the role; else
+/// the operator confirms it, and the note says why.
+fn restore_snapshot(config: &EscolaConfig) -> Step {
+    let step = Step::manual(
+        "restore-snapshot",
+        "Restaurar snapshot do banco apenas se dado corrompido (com aval de DBA).",
+    );
+    if config.approvers.iter().any(|a| a.holds(DBA_ROLE)) {
+        step.approval(ApprovalPolicy::new(DBA_ROLE))
+    } else {
+        step.note("Nenhum aprovador com o papel `dba` configurado: o operador confirma este passo.")
+    }
+}
+
 fn notice(config: &EscolaConfig, id: &str, title: &str, message: &str) -> Step {
     let post = config
         .webhook_secret
@@ -998,6 +1042,18 @@ pub fn runbook_file(config: &EscolaConfig) -> Result<(RunbookFile, Vec<String>),
 
 /// The built-in runbook.
 pub fn runbook(config: &EscolaConfig) -> Result<Runbook, EscolaError> {
+    for a in &config.approvers {
+        if let Some(role) = a
+            .roles
+            .iter()
+            .find(|r| !APPROVER_ROLES.contains(&r.as_str()))
+        {
+            return Err(EscolaError::UnknownRole {
+                name: a.name.clone(),
+                role: role.clone(),
+            });
+        }
+    }
     let auto = config.automations()?;
     let (metrics_baseline, metrics_endpoint, latency_judge) = match config
         .metrics
@@ -1247,10 +1303,7 @@ pub fn runbook(config: &EscolaConfig) -> Result<Runbook, EscolaError> {
             .confirm_first()
             .note("Só se as migrations quebraram: o operador confirma antes (`skip` se não for o caso)."),
         )
-        .step(
-            Step::manual("restore-snapshot", "Restaurar snapshot do banco apenas se dado corrompido (com aval de DBA).")
-                .section(procedure),
-        )
+        .step(restore_snapshot(config).section(procedure))
         .step(
             notice(
                 config,
@@ -1295,7 +1348,13 @@ pub fn runbook(config: &EscolaConfig) -> Result<Runbook, EscolaError> {
             .section("Kanban pós-deploy"),
         );
 
-    Runbook::builder(RUNBOOK_NAME)
+    let builder = config
+        .approvers
+        .iter()
+        .fold(Runbook::builder(RUNBOOK_NAME), |b, a| {
+            b.approver(a.name.clone(), a.roles.clone())
+        });
+    builder
         .contact("Dev on-call", "@dev-escola")
         .contact("SRE / Infra", "@infra")
         .contact("Produto / Operações", "@produto-escola")

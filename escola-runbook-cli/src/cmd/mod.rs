@@ -2,6 +2,7 @@
 //! the environment and the secrets from the project file and arguments.
 
 pub mod alerts;
+pub mod approve;
 pub mod check;
 pub mod compare;
 pub mod import;
@@ -12,6 +13,7 @@ pub mod report;
 pub mod run;
 pub mod smoke;
 pub mod snapshot;
+pub mod status;
 pub mod watch;
 
 use std::path::{Path, PathBuf};

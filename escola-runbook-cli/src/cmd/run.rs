@@ -278,6 +278,14 @@ async fn execute(
     options.operator = operator(args);
     options.host = super::hostname();
     options.source = Some(source);
+    options.no_wait = args.no_wait;
+    let run_id = match &resume {
+        Some((plan, _)) => plan.record.run.run_id.clone(),
+        None => options
+            .run_id
+            .get_or_insert_with(|| runs::generate_run_id(chrono::Utc::now()))
+            .clone(),
+    };
     let dry_run = resume
         .as_ref()
         .map_or(options.dry_run, |(plan, _)| plan.record.run.dry_run);
@@ -300,6 +308,7 @@ async fn execute(
 
     let view = Arc::new(TerminalView::new(TermCaps::detect()));
     view.set_outline(RunbookOutline::of(&runbook));
+    view.set_run(run_id, args.run_dir.clone());
     let confirmer: Arc<dyn Confirmer> = if args.yes {
         let mut c = PreapprovedConfirmer::new(options.operator.clone());
         if let Some(comment) = &args.comment {
@@ -335,12 +344,7 @@ async fn execute(
     let runbook_name = runbook.name().to_owned();
     let environment_name = environment.name.clone();
     let run_root = args.run_dir.clone();
-    let lock = FileLock::for_runbook(
-        &run_root.join("locks"),
-        runbook.name(),
-        &environment.name,
-        LOCK_LEASE,
-    );
+    let lock = file_lock(&run_root, runbook.name(), &environment.name);
     let mut executor = Executor::new(runbook)
         .options(options)
         .environment(environment)
@@ -394,6 +398,12 @@ async fn execute(
     Ok(record.exit_code.unwrap_or(exit::STEP_FAILED))
 }
 
+/// The local deploy lock of `runbook` in `environment`, under the run
+/// directory (`status` reads it; a run takes it).
+pub fn file_lock(run_root: &Path, runbook: &str, environment: &str) -> FileLock {
+    FileLock::for_runbook(&run_root.join("locks"), runbook, environment, LOCK_LEASE)
+}
+
 /// Whether any manual step will be asked about.
 fn needs_answers(
     runbook: &Runbook,
@@ -406,6 +416,7 @@ fn needs_answers(
     };
     runbook.steps().any(|(p, s)| {
         matches!(s.kind, StepKind::Manual { .. })
+            && s.policy.approval.is_none()
             && (phases.is_empty() || phases.contains(&p.id))
             && (only.is_empty() || only.contains(&s.id))
             && resume.is_none_or(|(plan, _)| !plan.done.contains_key(&s.id))

@@ -58,6 +58,17 @@ pub enum RunError {
     /// The deploy lock is held by someone else (or could not be taken).
     #[error(transparent)]
     Locked(Box<LockError>),
+    /// A step began to wait for an approval and the run was told not to
+    /// wait ([`RunOptions::no_wait`](crate::RunOptions::no_wait)). Never
+    /// returned by [`Executor::run`](crate::Executor::run), which ends the
+    /// run resumable instead.
+    #[error("step `{step}` (phase `{phase}`) waits for an approval")]
+    AwaitingApproval {
+        /// Phase id.
+        phase: String,
+        /// Step id.
+        step: String,
+    },
     /// The run cannot be resumed.
     #[error(transparent)]
     Resume(#[from] ResumeError),

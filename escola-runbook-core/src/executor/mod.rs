@@ -15,11 +15,14 @@
 //! - `phase.rs`: one phase, its parallel groups and its first blocking
 //!   failure. `step.rs`: one step, its dry-run preview, its attempts with
 //!   timeouts and retries. `manual.rs`: asking the confirmer.
+//!   `approval.rs`: waiting for an approver's decision (the run's decision
+//!   file polled, the deadline kept).
 //! - `rollback.rs`: whether a failure rolls back, the undos, the rollback
 //!   phase.
 //! - `host.rs`: the run as a step's [`Ctx`](crate::Ctx) reaches it
 //!   ([`StepHost`](crate::StepHost)).
 
+mod approval;
 mod builder;
 mod error;
 mod host;

@@ -29,6 +29,10 @@ pub struct RunOptions {
     pub phases: Vec<String>,
     /// Run only these steps (empty: all).
     pub only: Vec<String>,
+    /// When a step begins to wait for an approval, end the run there,
+    /// resumable, instead of waiting (the record's exit code is
+    /// [`exit::AWAITING_APPROVAL`](crate::exit::AWAITING_APPROVAL)).
+    pub no_wait: bool,
 }
 
 impl Default for RunOptions {
@@ -42,6 +46,7 @@ impl Default for RunOptions {
             dry_run: false,
             phases: Vec::new(),
             only: Vec::new(),
+            no_wait: false,
         }
     }
 }

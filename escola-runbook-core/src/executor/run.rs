@@ -52,6 +52,11 @@ pub(super) struct Run {
     pub(super) dispatcher: Dispatcher,
     /// What each step's `Ctx` reaches the run through.
     pub(super) host: Arc<RunHost>,
+    /// The run directory, where approvers' decisions arrive; `None` for a
+    /// run without a journal on disk (only deadlines decide there).
+    pub(super) run_dir: Option<std::path::PathBuf>,
+    /// End the run when a step begins to wait for an approval.
+    pub(super) no_wait: bool,
 }
 
 impl Run {

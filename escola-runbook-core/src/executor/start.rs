@@ -176,6 +176,10 @@ impl Executor {
             ),
         );
         let values = done.values().flat_map(|o| o.values.clone()).collect();
+        let run_dir = self
+            .run_root
+            .as_ref()
+            .map(|root| run_directory(root, &run_id));
         let run = Run {
             runbook: self.runbook.clone(),
             selection: Selection::from(&self.options),
@@ -193,6 +197,8 @@ impl Executor {
             done,
             lock_lost: Arc::new(Mutex::new(None)),
             completed: Mutex::new(Vec::new()),
+            run_dir,
+            no_wait: self.options.no_wait,
             host: Arc::new(RunHost {
                 dispatcher: dispatcher.clone(),
                 clock: self.clock.clone(),
@@ -260,7 +266,17 @@ impl Executor {
                 run.lock_lost.clone(),
             )
         });
-        let result = run.execute().await;
+        let result = match run.execute().await {
+            // Not a failure: the run ends here, resumable, and says where.
+            Err(RunError::AwaitingApproval { phase, step }) => {
+                run.publish(Event::RunAwaitingApproval {
+                    phase,
+                    step,
+                    at: run.clock.now(),
+                })
+            }
+            other => other,
+        };
         if let Some(task) = heartbeat {
             task.abort();
         }

@@ -10,6 +10,7 @@ use futures_util::FutureExt;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::approval::{Approval, approval_evidence};
 use super::error::RunError;
 use super::run::Run;
 use crate::check::Check;
@@ -71,8 +72,34 @@ impl Run {
             return Ok(outcome);
         }
         let started = Instant::now();
-        let (outcome, attempts) = match &step.kind {
-            StepKind::Manual { instructions } => {
+        let mut granted = None;
+        if let Some(policy) = &step.policy.approval {
+            if self.dry_run {
+                self.note_dry_unknown(step);
+                let would = match &step.kind {
+                    StepKind::Manual { .. } => self.approval_preview(policy),
+                    StepKind::Check(check) => format!(
+                        "{}, then {}",
+                        self.approval_preview(policy),
+                        check.describe().action_text()
+                    ),
+                };
+                let outcome = Outcome::skipped(SkipReason::DryRun { would });
+                self.finish(phase, step, outcome.clone(), 0, started.elapsed())?;
+                return Ok(outcome);
+            }
+            match self.await_approval(phase, step, policy, stop).await? {
+                Approval::Granted(result) => granted = Some(result),
+                Approval::Ended(outcome) => {
+                    self.finish(phase, step, outcome.clone(), 1, started.elapsed())?;
+                    return Ok(outcome);
+                }
+            }
+        }
+        let (outcome, attempts) = match (&step.kind, &granted) {
+            // The approval is the step.
+            (StepKind::Manual { .. }, Some(result)) => (Outcome::passed(result.headline()), 1),
+            (StepKind::Manual { instructions }, None) => {
                 if self.dry_run {
                     (
                         Outcome::skipped(SkipReason::DryRun {
@@ -88,7 +115,7 @@ impl Run {
                     )
                 }
             }
-            StepKind::Check(check) if step.policy.confirm_first && !self.dry_run => {
+            (StepKind::Check(check), _) if step.policy.confirm_first && !self.dry_run => {
                 let ask = format!(
                     "About to {}; y runs it, skip leaves it out.",
                     check.describe().action_text()
@@ -100,7 +127,13 @@ impl Run {
                     (approval, 1)
                 }
             }
-            StepKind::Check(check) => self.run_check(phase, step, check.as_ref(), stop).await?,
+            (StepKind::Check(check), _) => {
+                self.run_check(phase, step, check.as_ref(), stop).await?
+            }
+        };
+        let outcome = match &granted {
+            Some(result) => approval_evidence(outcome, result),
+            None => outcome,
         };
         let outcome = match &step.kind {
             StepKind::Check(check) if check.describe().notice => notice_outcome(outcome),

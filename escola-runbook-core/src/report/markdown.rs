@@ -35,12 +35,21 @@ pub fn render_markdown(record: &RunRecord) -> String {
                 verdict.label()
             );
         }
-        _ => {
-            let _ = writeln!(
-                md,
-                "- **Verdict:** **unfinished** — the record stops before the end of the run"
-            );
-        }
+        _ => match &record.awaiting_approval {
+            Some(step) => {
+                let _ = writeln!(
+                    md,
+                    "- **Verdict:** **awaiting approval** of step `{step}` (exit code {}); the run continues when resumed",
+                    crate::exit::AWAITING_APPROVAL
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    md,
+                    "- **Verdict:** **unfinished** — the record stops before the end of the run"
+                );
+            }
+        },
     }
     if let Some(source) = record.source() {
         let _ = writeln!(md, "- **Runbook source:** {}", origin_line(source));
@@ -253,7 +262,7 @@ fn write_evidence(md: &mut String, indent: &str, label: &str, value: &str) {
 }
 
 fn timestamp(at: &chrono::DateTime<chrono::Utc>) -> String {
-    at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+    crate::outcome::format_timestamp(at)
 }
 
 /// The runbook source with its whole hash, as an audit line.

@@ -46,7 +46,19 @@ fn one_line(text: &str) -> String {
 /// evidence lines stand together after it.
 fn evidence_line(step: &StepRecord, named: bool) -> String {
     let status = step.status();
-    let summary = one_line(step.summary());
+    // An approval's decision says who, when, from where and why; the
+    // step's own summary follows when it says more (an automated step's).
+    let decided = step
+        .approval
+        .as_ref()
+        .and_then(|a| a.result.as_ref())
+        .map(|r| (r.describe(), r.headline()));
+    let stamped = decided.is_some();
+    let summary = match decided {
+        Some((said, headline)) if step.summary() == headline => one_line(&said),
+        Some((said, _)) => one_line(&format!("{said}; {}", step.summary())),
+        None => one_line(step.summary()),
+    };
     let name = if named {
         format!("`{}` ", step.outline.id)
     } else {
@@ -67,7 +79,7 @@ fn evidence_line(step: &StepRecord, named: bool) -> String {
                 line.push_str(&format!(": “{comment}”"));
             }
         }
-    } else if let Some(at) = step.finished_at {
+    } else if let Some(at) = step.finished_at.filter(|_| !stamped) {
         line.push_str(&format!(" ({})", at.format("%Y-%m-%d %H:%M:%S UTC")));
     }
     if step.elapsed_ms > 0 && step.confirmation.is_none() {

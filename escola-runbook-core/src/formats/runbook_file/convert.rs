@@ -9,13 +9,13 @@ use std::sync::Arc;
 
 use crate::catalog::{Catalog, CatalogError, PathSegment};
 use crate::{
-    Backoff, Check, CheckParams, Decision, Environment, ModelError, Phase, PhaseKind, Policy,
-    Runbook, Step, StepKind,
+    ApprovalPolicy, Backoff, Check, CheckParams, Decision, Environment, ModelError, Phase,
+    PhaseKind, Policy, Runbook, Step, StepKind,
 };
 
 use super::model::{
-    BackoffFile, ContactFile, DurationText, EnvironmentFile, FORMAT_VERSION, MetadataFile,
-    ParamMap, PhaseFile, RunbookFile, StepFile, UndoFile,
+    ApprovalFile, ApproverFile, BackoffFile, ContactFile, DurationText, EnvironmentFile,
+    FORMAT_VERSION, MetadataFile, ParamMap, PhaseFile, RunbookFile, StepFile, UndoFile,
 };
 
 /// Secret name under which the metrics Bearer token is provided to checks.
@@ -233,6 +233,9 @@ impl RunbookFile {
         if let Some(v) = &self.metadata.version {
             builder = builder.version(v.clone());
         }
+        for a in &self.metadata.approvers {
+            builder = builder.approver(a.name.clone(), a.roles.clone());
+        }
         for (pi, pf) in self.phases.iter().enumerate() {
             let mut phase = match pf.kind {
                 PhaseKind::Normal => Phase::new(pf.id.clone(), pf.title.clone()),
@@ -313,6 +316,8 @@ impl RunbookFile {
             ),
             ModelError::EmptyTitle(id) => step_index(id, None)
                 .map_or_else(|| vec![key("phases")], |(p, s)| step_path(p, s, "title")),
+            ModelError::NoApprover { step, .. } => step_index(step, None)
+                .map_or_else(|| vec![key("phases")], |(p, s)| step_path(p, s, "approval")),
             ModelError::UnproducedValue { step, .. } => step_index(step, None)
                 .map_or_else(|| vec![key("phases")], |(p, s)| step_path(p, s, "check")),
         };
@@ -365,6 +370,14 @@ impl RunbookFile {
                     })
                     .collect(),
                 glossary: meta.glossary.clone(),
+                approvers: meta
+                    .approvers
+                    .iter()
+                    .map(|a| ApproverFile {
+                        name: a.name.clone(),
+                        roles: a.roles.clone(),
+                    })
+                    .collect(),
             },
             environment: EnvironmentFile::default(),
             watch: None,
@@ -550,6 +563,11 @@ fn policy_from_file(sf: &StepFile, at: &dyn Fn(&str) -> Vec<PathSeg>) -> Result<
         confirm_deadline: sf.confirm_deadline.map(DurationText::get),
         confirm_default: sf.confirm_default.unwrap_or(Decision::Declined),
         confirm_first: sf.confirm_first,
+        approval: sf.approval.as_ref().map(|a| ApprovalPolicy {
+            role: a.role.clone(),
+            deadline: a.deadline.map(DurationText::get),
+            on_deadline: a.on_deadline,
+        }),
         ..Policy::default()
     };
     if policy.timeout.is_some_and(|t| t.is_zero()) {
@@ -661,6 +679,11 @@ fn step_to_file(catalog: &Catalog, step: &Step, warnings: &mut Vec<String>) -> S
     sf.parallel_group = p.parallel_group.clone();
     sf.when = p.when;
     sf.confirm_first = p.confirm_first;
+    sf.approval = p.approval.as_ref().map(|a| ApprovalFile {
+        role: a.role.clone(),
+        deadline: a.deadline.map(DurationText::from),
+        on_deadline: a.on_deadline,
+    });
     sf.confirm_deadline = p.confirm_deadline.map(DurationText::from);
     if p.confirm_default != defaults.confirm_default {
         sf.confirm_default = Some(p.confirm_default);

@@ -51,8 +51,9 @@ use crate::catalog::Catalog;
 
 pub use convert::{Invalid, PathSeg, PathWarning, SECRET_DATABASE_URL, SECRET_METRICS_TOKEN};
 pub use model::{
-    BackoffFile, ContactFile, DurationText, EnvironmentFile, FORMAT_VERSION, MetadataFile,
-    ParamMap, PhaseFile, RollbackFile, RunbookFile, StepFile, UndoFile, WatchFile, WatchRuleFile,
+    ApprovalFile, ApproverFile, BackoffFile, ContactFile, DurationText, EnvironmentFile,
+    FORMAT_VERSION, MetadataFile, ParamMap, PhaseFile, RollbackFile, RunbookFile, StepFile,
+    UndoFile, WatchFile, WatchRuleFile,
 };
 
 /// A runbook file could not be read, understood or written.

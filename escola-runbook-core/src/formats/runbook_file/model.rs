@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::{Decision, PhaseKind, When, duration};
+use crate::{Decision, OnDeadline, PhaseKind, When, duration};
 use serde::{Deserialize, Serialize};
 
 /// A check's parameters as a file holds them: TOML values as written
@@ -83,6 +83,34 @@ pub struct MetadataFile {
     /// Terms and their meaning.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub glossary: BTreeMap<String, String>,
+    /// Who may approve steps that require an approval, with their roles.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approvers: Vec<ApproverFile>,
+}
+
+/// `[[metadata.approvers]]`: a person who may approve, and their roles.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApproverFile {
+    /// Their name, as they give it to `approve --as`.
+    pub name: String,
+    /// The roles they hold.
+    #[serde(default)]
+    pub roles: Vec<String>,
+}
+
+/// `approval = { role = "dba", deadline = "30m", on_deadline = "reject" }`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalFile {
+    /// The role an approver must hold.
+    pub role: String,
+    /// How long to wait for a decision (no limit when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<DurationText>,
+    /// `approve`, `reject` (default) or `abort`.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub on_deadline: OnDeadline,
 }
 
 /// `[environment]`: names, URLs, and the *names* of environment variables
@@ -207,6 +235,10 @@ pub struct StepFile {
     /// For automated steps: ask the operator before running it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub confirm_first: bool,
+    /// An approval by an approver holding a role, before the step runs (a
+    /// manual step: the approval is the step).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<ApprovalFile>,
 }
 
 impl StepFile {
@@ -232,6 +264,7 @@ impl StepFile {
             confirm_deadline: None,
             confirm_default: None,
             confirm_first: false,
+            approval: None,
         }
     }
 }

@@ -1,11 +1,14 @@
-//! Check bindings, `<!-- check: NAME key=value -->`: parsing one, and
-//! making the item it follows a step of that check, its parameters typed
-//! through the catalog.
+//! Bindings in HTML comments: `<!-- check: NAME key=value -->` makes the
+//! item it follows a step of that check, its parameters typed through the
+//! catalog; `<!-- approval: role=dba deadline=30m on_deadline=reject -->`
+//! makes the item require an approval; `<!-- approver: carla roles=dba -->`
+//! (anywhere) lists an approver.
 
 use super::importer::{Importer, StepRef};
+use crate::OnDeadline;
 use crate::catalog::ParamProblem;
 use crate::formats::markdown::tree::{Inline, InlineKind};
-use crate::formats::runbook_file::ParamMap;
+use crate::formats::runbook_file::{ApprovalFile, ApproverFile, DurationText, ParamMap};
 
 /// A check binding that cannot be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -25,6 +28,27 @@ pub(super) enum BindingError {
         /// The word as written.
         word: String,
     },
+    /// A key the binding does not have.
+    #[error("unknown key `{key}`; the keys are: {known}")]
+    UnknownKey {
+        /// The key as written.
+        key: String,
+        /// The keys it has.
+        known: &'static str,
+    },
+    /// A key the binding needs is missing.
+    #[error("`{0}=` is missing")]
+    MissingKey(&'static str),
+    /// A value that does not read.
+    #[error("`{key}={value}`: {reason}")]
+    BadValue {
+        /// The key.
+        key: &'static str,
+        /// The value as written.
+        value: String,
+        /// Why not.
+        reason: String,
+    },
 }
 
 impl Importer<'_> {
@@ -37,6 +61,30 @@ impl Importer<'_> {
     }
 
     pub(super) fn html_binding(&mut self, html: &str, offset: usize, target: Option<StepRef>) {
+        if let Some(approval) = parse_approval(html) {
+            match (approval, target) {
+                (Ok(approval), Some(step)) => self.step_mut(step).approval = Some(approval),
+                (Ok(approval), None) => self.warn(
+                    offset,
+                    format!("approval binding (role `{}`) follows no list item; put it right after the item it guards", approval.role),
+                ),
+                (Err(why), _) => self.warn(
+                    offset,
+                    format!("approval binding not understood: {why}; the item stays as it is"),
+                ),
+            }
+            return;
+        }
+        if let Some(approver) = parse_approver(html) {
+            match approver {
+                Ok(approver) => self.metadata.approvers.push(approver),
+                Err(why) => self.warn(
+                    offset,
+                    format!("approver binding not understood: {why}; nobody was added"),
+                ),
+            }
+            return;
+        }
         let Some(binding) = parse_binding(html) else {
             return;
         };
@@ -124,31 +172,129 @@ pub(super) struct Binding {
 /// `<!-- check: NAME key=value key="two words" -->`; `None` for any other
 /// HTML.
 pub(super) fn parse_binding(html: &str) -> Option<Result<Binding, BindingError>> {
-    let inner = html.trim().strip_prefix("<!--")?.trim_start();
-    let body = inner
-        .strip_prefix("check:")
-        .or_else(|| inner.strip_prefix("check :"))?;
-    let Some(body) = body.trim_end().strip_suffix("-->") else {
-        return Some(Err(BindingError::Unclosed));
-    };
-    let words = match split_words(body) {
+    let words = match comment_words(html, "check")? {
         Ok(w) => w,
         Err(e) => return Some(Err(e)),
     };
-    let Some((name, pairs)) = words.split_first() else {
+    let Some((name, rest)) = words.split_first() else {
         return Some(Err(BindingError::NoName));
     };
-    let mut params = Vec::new();
-    for word in pairs {
-        match word.split_once('=') {
-            Some((k, v)) if !k.is_empty() => params.push((k.to_owned(), v.to_owned())),
-            _ => return Some(Err(BindingError::NotPair { word: word.clone() })),
-        }
-    }
-    Some(Ok(Binding {
+    Some(pairs(rest).map(|params| Binding {
         name: name.clone(),
         params,
     }))
+}
+
+/// Whether `html` is any binding (check, approval, approver).
+pub(super) fn is_binding(html: &str) -> bool {
+    ["check", "approval", "approver"]
+        .iter()
+        .any(|k| comment_words(html, k).is_some())
+}
+
+/// `<!-- approval: role=dba deadline=30m on_deadline=reject -->`; `None`
+/// for any other HTML.
+pub(super) fn parse_approval(html: &str) -> Option<Result<ApprovalFile, BindingError>> {
+    let words = comment_words(html, "approval")?;
+    Some(words.and_then(|w| {
+        let mut approval = ApprovalFile {
+            role: String::new(),
+            deadline: None,
+            on_deadline: OnDeadline::default(),
+        };
+        for (key, value) in pairs(&w)? {
+            match key.as_str() {
+                "role" => approval.role = value,
+                "deadline" => {
+                    let d = crate::duration::parse(&value).map_err(|e| BindingError::BadValue {
+                        key: "deadline",
+                        value: value.clone(),
+                        reason: e.to_string(),
+                    })?;
+                    approval.deadline = Some(DurationText::from(d));
+                }
+                "on_deadline" => {
+                    approval.on_deadline = match value.as_str() {
+                        "approve" => OnDeadline::Approve,
+                        "reject" => OnDeadline::Reject,
+                        "abort" => OnDeadline::Abort,
+                        _ => {
+                            return Err(BindingError::BadValue {
+                                key: "on_deadline",
+                                value,
+                                reason: "expected approve, reject or abort".into(),
+                            });
+                        }
+                    }
+                }
+                _ => {
+                    return Err(BindingError::UnknownKey {
+                        key,
+                        known: "role, deadline, on_deadline",
+                    });
+                }
+            }
+        }
+        if approval.role.is_empty() {
+            return Err(BindingError::MissingKey("role"));
+        }
+        Ok(approval)
+    }))
+}
+
+/// `<!-- approver: carla roles=dba,infra -->`; `None` for any other HTML.
+pub(super) fn parse_approver(html: &str) -> Option<Result<ApproverFile, BindingError>> {
+    let words = comment_words(html, "approver")?;
+    Some(words.and_then(|w| {
+        let (name, rest) = w.split_first().ok_or(BindingError::NoName)?;
+        let mut approver = ApproverFile {
+            name: name.clone(),
+            roles: Vec::new(),
+        };
+        for (key, value) in pairs(rest)? {
+            match key.as_str() {
+                "roles" => approver.roles.extend(
+                    value
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|r| !r.is_empty())
+                        .map(str::to_owned),
+                ),
+                _ => {
+                    return Err(BindingError::UnknownKey {
+                        key,
+                        known: "roles",
+                    });
+                }
+            }
+        }
+        Ok(approver)
+    }))
+}
+
+/// The words of `<!-- KEYWORD: ... -->`; `None` when `html` is not that
+/// comment.
+fn comment_words(html: &str, keyword: &str) -> Option<Result<Vec<String>, BindingError>> {
+    let inner = html.trim().strip_prefix("<!--")?.trim_start();
+    let body = inner
+        .strip_prefix(keyword)?
+        .trim_start()
+        .strip_prefix(':')?;
+    let Some(body) = body.trim_end().strip_suffix("-->") else {
+        return Some(Err(BindingError::Unclosed));
+    };
+    Some(split_words(body))
+}
+
+/// `key=value` words.
+fn pairs(words: &[String]) -> Result<Vec<(String, String)>, BindingError> {
+    words
+        .iter()
+        .map(|word| match word.split_once('=') {
+            Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+            _ => Err(BindingError::NotPair { word: word.clone() }),
+        })
+        .collect()
 }
 
 /// A binding's pairs as written, each value text (a repeated key keeps its
@@ -241,6 +387,43 @@ mod tests {
             BindingError::NotPair { word: "b".into() }.to_string(),
             "`b` is not key=value"
         );
+    }
+
+    #[test]
+    fn approval_and_approver_bindings() {
+        let a = parse_approval("<!-- approval: role=dba deadline=30m on_deadline=abort -->")
+            .unwrap()
+            .unwrap();
+        assert_eq!(a.role, "dba");
+        assert_eq!(
+            a.deadline.map(DurationText::get),
+            Some(std::time::Duration::from_secs(1800))
+        );
+        assert_eq!(a.on_deadline, OnDeadline::Abort);
+        assert_eq!(
+            parse_approval("<!-- approval: deadline=30m -->"),
+            Some(Err(BindingError::MissingKey("role")))
+        );
+        assert_eq!(
+            parse_approval("<!-- approval: role=dba on_deadline=later -->")
+                .unwrap()
+                .unwrap_err()
+                .to_string(),
+            "`on_deadline=later`: expected approve, reject or abort"
+        );
+        assert!(matches!(
+            parse_approval("<!-- approval: role=dba when=now -->"),
+            Some(Err(BindingError::UnknownKey { .. }))
+        ));
+        let b = parse_approver("<!-- approver: carla roles=dba,infra -->")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (b.name.as_str(), b.roles),
+            ("carla", vec!["dba".to_owned(), "infra".to_owned()])
+        );
+        assert!(parse_binding("<!-- approval: role=dba -->").is_none());
+        assert!(is_binding("<!-- approval: role=dba -->"));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use std::ops::Range;
 
-use super::binding::parse_binding;
+use super::binding::is_binding;
 use super::checkbox::{Checkbox, strip_checkbox};
 use super::command::{Command, command_of};
 use super::importer::{Importer, Mode, Scope, StepRef};
@@ -50,10 +50,10 @@ impl Importer<'_> {
         });
         let has_binding = first
             .iter()
-            .any(|i| matches!(&i.kind, InlineKind::Html(h) if parse_binding(h).is_some()))
+            .any(|i| matches!(&i.kind, InlineKind::Html(h) if is_binding(h)))
             || rest
                 .iter()
-                .any(|b| matches!(b, Block::Html { text, .. } if parse_binding(text).is_some()));
+                .any(|b| matches!(b, Block::Html { text, .. } if is_binding(text)));
 
         if checkbox.is_none() && !has_command && !has_binding && has_list {
             // A label over nested items: their section (or a glossary or
