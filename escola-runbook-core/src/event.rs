@@ -291,6 +291,9 @@ pub struct RollbackWithheld {
 }
 
 /// Everything that happens in a run, in order.
+// One `RunStarted` per run, built once and journaled: its size costs
+// nothing, and boxing it would change every embedder's match.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {

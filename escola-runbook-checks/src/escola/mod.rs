@@ -748,30 +748,29 @@ fn metrics_step(id: &str, title: &str, check: Option<Arc<dyn Check>>) -> Step {
     }
 }
 
-/// The latency panel: with the metrics configured, the before/after judge
-/// reads it — the window after the deploy against the pre-deploy baseline.
-/// Advisory: it tells a release slower than before, which no fixed limit
-/// may catch, and leaves the rollback to the limits and to the operator.
-fn latency_panel(judge: Option<Arc<dyn Check>>, config: &EscolaConfig) -> Step {
-    let title =
-        "`Escolas > Latência (P50/P95/P99)` usando histograma `http_request_duration_seconds`.";
-    match judge {
-        Some(judge) => {
-            let window = config
-                .metrics
-                .as_ref()
-                .and_then(|m| match m.judge_window {
-                    Window::Last(d) => Some(d),
-                    Window::Cumulative => None,
-                })
-                .unwrap_or_default();
-            Step::check_arc("panel-latency", title, judge)
-                .timeout(window + METRICS_STEP_TIMEOUT)
-                .advisory()
-                .note("Automated: the latency after the deploy against the pre-deploy baseline (metrics-compare, Mann-Whitney); advisory, the alerts' limits decide a rollback.")
-        }
-        None => Step::manual("panel-latency", title),
-    }
+/// The parallel group of the watch steps (fail-fast: the first alert to
+/// fire inside the rollback window stops the others).
+const ALERTS_GROUP: &str = "alerts";
+
+/// The runbook's latency panel.
+const LATENCY_PANEL: &str =
+    "`Escolas > Latência (P50/P95/P99)` usando histograma `http_request_duration_seconds`.";
+
+/// The latency panel with the metrics configured: the before/after judge
+/// reads it — the window after the deploy against the pre-deploy baseline —
+/// beside the alerts (their parallel group). Advisory: it tells a release
+/// slower than before, which no fixed limit may catch, and leaves the
+/// rollback to the limits and to the operator.
+fn latency_panel(judge: Arc<dyn Check>, metrics: &MetricsConfig) -> Step {
+    let window = match metrics.judge_window {
+        Window::Last(d) => d,
+        Window::Cumulative => Duration::ZERO,
+    };
+    Step::check_arc("panel-latency", LATENCY_PANEL, judge)
+        .timeout(window + METRICS_STEP_TIMEOUT)
+        .advisory()
+        .parallel(ALERTS_GROUP)
+        .note("Automated: the latency after the deploy against the pre-deploy baseline (metrics-compare, Mann-Whitney), beside the alerts; advisory, the alerts' limits decide a rollback.")
 }
 
 /// A check step when `check` is set, the manual step otherwise.
@@ -865,7 +864,7 @@ fn alert(watch: &WatchConfig, id: &str, title: &str, rule: Rule) -> Result<Step,
             .rollback_window(watch.rollback_window)
             .in_dry_run(watch.watch_in_dry_run),
     )
-    .parallel("alerts")
+    .parallel(ALERTS_GROUP)
     .section("Alertas sugeridos"))
 }
 
@@ -1244,28 +1243,36 @@ pub fn runbook(config: &EscolaConfig) -> Result<Runbook, EscolaError> {
 
     let panels = "Painéis recomendados";
     let alerts = "Alertas sugeridos";
-    let monitoring = Phase::watch("monitoring", "Monitoramento Estendido (30 min – 24h)")
-        .step(latency_panel(latency_judge, config).section(panels))
-        .step(
-            Step::manual(
-                "panel-error-rate",
-                "`Erro rate` com contador `http_requests_total{status=~\"5..\"}`",
-            )
-            .section(panels),
-        )
-        .step(
-            Step::manual(
-                "panel-sync-backlog",
-                "`Sync Mutations Backlog` (consultar tabela `sync_mutations`).",
-            )
-            .section(panels),
-        );
-    let monitoring = match &config.metrics {
-        Some(metrics) => {
+    let error_panel = Step::manual(
+        "panel-error-rate",
+        "`Erro rate` com contador `http_requests_total{status=~\"5..\"}`",
+    )
+    .section(panels);
+    let backlog_panel = Step::manual(
+        "panel-sync-backlog",
+        "`Sync Mutations Backlog` (consultar tabela `sync_mutations`).",
+    )
+    .section(panels);
+    let monitoring = Phase::watch("monitoring", "Monitoramento Estendido (30 min – 24h)");
+    let monitoring = match (&config.metrics, latency_judge) {
+        (Some(metrics), Some(judge)) => {
             let [p95, errors, limited] = alert_steps(metrics, &config.watch)?;
-            monitoring.rollback_on_failure().fail_fast().step(p95).step(errors).step(limited)
+            // The judge runs beside the alerts, from the first second after
+            // the deploy, not before them.
+            monitoring
+                .rollback_on_failure()
+                .fail_fast()
+                .step(error_panel)
+                .step(backlog_panel)
+                .step(latency_panel(judge, metrics).section(panels))
+                .step(p95)
+                .step(errors)
+                .step(limited)
         }
-        None => monitoring
+        _ => monitoring
+            .step(Step::manual("panel-latency", LATENCY_PANEL).section(panels))
+            .step(error_panel)
+            .step(backlog_panel)
             .step(Step::manual("alert-latency-p95", "`Latência P95 > 2s` por 5 minutos.").section(alerts))
             .step(Step::manual("alert-5xx", "`HTTP 5xx > 1%` por 5 minutos.").section(alerts))
             .step(

@@ -3,6 +3,7 @@
 //! release that doubles latency below every fixed limit still fails here.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use escola_runbook_core::catalog::{CheckConfig, ParamsError};
 use escola_runbook_core::{Check, CheckParams, Ctx, Description, Outcome, async_trait};
@@ -11,7 +12,7 @@ use super::evidence::with_data_evidence;
 use super::gather::fetch;
 use super::params::{CompareParams, SourceConfig, check_min_requests};
 use crate::metrics::compare::{Verdict, compare_histograms, histogram_of_value};
-use crate::metrics::source::MetricsQuery;
+use crate::metrics::source::{MetricsQuery, Window};
 use crate::metrics::summary::trim_float;
 
 /// "Latency no worse than before": fails when the window's requests are
@@ -33,7 +34,7 @@ impl CompareCheck {
 
     escola_runbook_core::setters! {
         /// The window after the deploy.
-        window(window: crate::metrics::source::Window) => params.window = window;
+        window(window: Window) => params.window = window;
 
         /// The histogram family (without `_bucket`).
         histogram(name: impl Into<String>) => params.histogram = name.into();
@@ -49,6 +50,17 @@ impl CheckConfig for CompareParams {
             .validate()
             .map_err(|e| ParamsError::invalid(Self::NAME, e.name, e.to_string()))?;
         Ok(Arc::new(CompareCheck { params: self }))
+    }
+}
+
+/// The longest window a dry-run reads: it shows the judge answers without
+/// holding the rehearsal for the real run's minutes.
+pub const DRY_RUN_WINDOW: Duration = Duration::from_secs(10);
+
+fn dry_run_window(ctx: &Ctx, window: Window) -> Window {
+    match window {
+        Window::Last(d) if ctx.is_dry_run() && d > DRY_RUN_WINDOW => Window::Last(DRY_RUN_WINDOW),
+        other => other,
     }
 }
 
@@ -96,7 +108,7 @@ impl Check for CompareCheck {
             histogram: Some(p.histogram.clone()),
             counter: None,
             by: Some(Vec::new()),
-            window: p.window,
+            window: dry_run_window(ctx, p.window),
             ..MetricsQuery::default()
         };
         let (data, described) = match fetch(ctx, &p.source, &query).await {
