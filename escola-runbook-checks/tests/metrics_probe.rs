@@ -202,6 +202,10 @@ async fn a_latency_shift_against_the_recorded_baseline_is_measured_and_only_when
     bare.sample(&plain).await;
     traffic(&sim, "/v1/escolas", 5).await;
     assert!(matches!(bare.sample(&plain).await, Sample::Error { .. }));
-    assert_eq!(probe.promql(Duration::from_secs(15)), None, "no PromQL computes it");
+    assert_eq!(
+        probe.promql(Duration::from_secs(15)),
+        None,
+        "no PromQL computes it"
+    );
     sim.shutdown().await;
 }
