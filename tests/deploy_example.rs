@@ -107,7 +107,23 @@ async fn a_release_twice_as_slow_holds_every_fixed_limit_and_fails_the_judge() {
         md.contains(&outcome.summary),
         "the report says why in one line"
     );
-    the_page_renders_with_its_charts(&dir.join("report.html"), 3);
+    // The watch phase's one chart: the latency spread and the 5xx share on
+    // its own axis, with the limits, the deploy and the rollback window;
+    // the 429 count (a third unit) keeps its own plot.
+    let chart = std::fs::read_to_string(dir.join("plots/monitoring.svg")).unwrap();
+    for text in [
+        "latency-p50",
+        "latency-p95",
+        "latency-p99",
+        "error-5xx (%, right)",
+        "latency-p95 limit 2",
+        "error-5xx limit 1",
+        "deploy (maintenance-off done)",
+        "rollback window ends",
+    ] {
+        assert!(chart.contains(text), "{text} missing from the watch chart");
+    }
+    the_page_renders_with_its_charts(&dir.join("report.html"), 2);
     api.shutdown().await;
 }
 

@@ -109,7 +109,8 @@ pub use model::{
 pub use notice::{Delivery, NOTICE_WAIT, Notice};
 pub use notifier::{DeliveryError, Notifier};
 pub use outcome::{
-    Evidence, Measurement, Outcome, Series, SkipReason, Status, format_duration, format_timestamp,
+    Evidence, Mark, Measurement, Outcome, Series, SkipReason, Status, format_duration,
+    format_timestamp,
 };
 pub use outline::{Automation, PhaseOutline, RunbookOutline, StepOutline};
 pub use plan::{Automated, Plan, PlannedStep};

@@ -194,6 +194,19 @@ pub struct Series {
     pub limit: Option<f64>,
     /// `[seconds since start, value]`, in time order.
     pub points: Vec<[f64; 2]>,
+    /// Moments a chart draws as vertical lines (the end of the rollback
+    /// window), in the points' time.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub marks: Vec<Mark>,
+}
+
+/// A moment on a series' time axis worth a line of its own on a chart.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Mark {
+    /// Seconds since the series started.
+    pub at: f64,
+    /// What happens then ("rollback window ends").
+    pub label: String,
 }
 
 /// The result of running a step once.

@@ -4,7 +4,8 @@
 //! evaluation.
 
 use std::collections::{BTreeSet, VecDeque};
-use std::fmt::Write;
+use std::fmt::{self, Write};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -14,8 +15,8 @@ use crate::alert::AlertState;
 use crate::alert::RuleTransition;
 use crate::check::{Check, Description};
 use crate::ctx::Ctx;
-use crate::outcome::{Outcome, Series, Status, format_duration};
-use crate::rules::{Judgement, Rule, RuleTracker, Sample, Window, fmt_num};
+use crate::outcome::{Mark, Outcome, Series, Status, format_duration};
+use crate::rules::{Judgement, Probe, Rule, RuleTracker, Sample, Window, fmt_num};
 
 /// Segments kept per rule; older ones are folded into the totals.
 pub const DEFAULT_MAX_SEGMENTS: usize = 200;
@@ -141,6 +142,7 @@ pub struct Watch {
     rollback_window: Duration,
     max_segments: usize,
     watch_in_dry_run: bool,
+    charted: Vec<Charted>,
 }
 
 impl Watch {
@@ -170,6 +172,7 @@ impl Watch {
             rollback_window: Duration::from_secs(15 * 60),
             max_segments: DEFAULT_MAX_SEGMENTS,
             watch_in_dry_run: false,
+            charted: Vec::new(),
         })
     }
 
@@ -187,6 +190,24 @@ impl Watch {
         /// rehearsal shows that each probe answers and how its value compares
         /// with the limit; it never says a rule held, since no window ran.
         in_dry_run(watch: bool) => watch_in_dry_run = watch;
+    }
+
+    /// Also charts `probe`'s value, named `name` in `unit`, at each
+    /// evaluation, without judging it: the P50 and P99 beside a P95 rule,
+    /// so the watch chart shows the whole distribution. A sample that is
+    /// not a value leaves a gap.
+    pub fn chart(
+        mut self,
+        name: impl Into<String>,
+        unit: impl Into<String>,
+        probe: Arc<dyn Probe>,
+    ) -> Self {
+        self.charted.push(Charted {
+            name: name.into(),
+            unit: unit.into(),
+            probe,
+        });
+        self
     }
 
     /// The rules.
@@ -229,13 +250,54 @@ pub struct RuleLog {
     trace_ids: BTreeSet<String>,
     fired_at: Option<Duration>,
     firing_detail: Option<String>,
-    /// `[seconds, value]`, halved in resolution (keeping the larger value of
-    /// each pair) whenever it reaches twice [`MAX_POINTS`].
-    points: Vec<[f64; 2]>,
+    points: Points,
 }
 
-/// Points kept per rule for the plot (between this and twice this).
+/// `[seconds, value]` for a chart, halved in resolution (keeping the
+/// larger value of each pair) whenever it reaches twice [`MAX_POINTS`], so
+/// a 24-hour watch keeps as few points as a 1-hour one.
+#[derive(Debug, Clone, Default)]
+struct Points(Vec<[f64; 2]>);
+
+impl Points {
+    fn push(&mut self, at: Duration, value: f64) {
+        self.0.push([at.as_secs_f64(), value]);
+        if self.0.len() >= 2 * MAX_POINTS {
+            self.0 = self
+                .0
+                .chunks(2)
+                .map(|pair| {
+                    if pair.len() == 2 && pair[1][1] > pair[0][1] {
+                        pair[1]
+                    } else {
+                        pair[0]
+                    }
+                })
+                .collect();
+        }
+    }
+}
+
+/// Points kept per series for the plot (between this and twice this).
 const MAX_POINTS: usize = 360;
+
+/// A value the watch charts beside its rules without judging it (the P50
+/// and P99 around a P95 rule), so a person sees the whole distribution move.
+#[derive(Clone)]
+struct Charted {
+    name: String,
+    unit: String,
+    probe: Arc<dyn Probe>,
+}
+
+impl fmt::Debug for Charted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Charted")
+            .field("name", &self.name)
+            .field("query", &self.probe.query())
+            .finish()
+    }
+}
 
 fn min_opt(a: Option<f64>, b: f64) -> Option<f64> {
     Some(a.map_or(b, |a| a.min(b)))
@@ -267,20 +329,7 @@ impl RuleLog {
                 self.min = min_opt(self.min, *value);
                 self.max = max_opt(self.max, *value);
                 self.last_value = Some(*value);
-                self.points.push([at.as_secs_f64(), *value]);
-                if self.points.len() >= 2 * MAX_POINTS {
-                    self.points = self
-                        .points
-                        .chunks(2)
-                        .map(|pair| {
-                            if pair.len() == 2 && pair[1][1] > pair[0][1] {
-                                pair[1]
-                            } else {
-                                pair[0]
-                            }
-                        })
-                        .collect();
-                }
+                self.points.push(at, *value);
                 Some(*value)
             }
             Sample::Value { .. } => {
@@ -408,6 +457,7 @@ impl Watch {
         mut outcome: Outcome,
         logs: &[RuleLog],
         trackers: &[RuleTracker],
+        charts: &[Points],
     ) -> Outcome {
         for ((rule, log), tracker) in self.rules.iter().zip(logs).zip(trackers) {
             outcome = outcome
@@ -437,20 +487,55 @@ impl Watch {
                 outcome =
                     outcome.with_measurement(format!("{}.last", rule.id), last, Some(&rule.unit));
             }
-            if !log.points.is_empty() {
+            if !log.points.0.is_empty() {
                 outcome = outcome.with_series(Series {
                     name: rule.id.clone(),
                     unit: (!rule.unit.is_empty()).then(|| rule.unit.clone()),
                     limit: Some(rule.limit),
-                    points: log.points.clone(),
+                    points: log.points.0.clone(),
+                    marks: self.marks(),
+                });
+            }
+        }
+        for (charted, points) in self.charted.iter().zip(charts) {
+            if !points.0.is_empty() {
+                outcome = outcome.with_series(Series {
+                    name: charted.name.clone(),
+                    unit: (!charted.unit.is_empty()).then(|| charted.unit.clone()),
+                    limit: None,
+                    points: points.0.clone(),
+                    marks: self.marks(),
                 });
             }
         }
         outcome
     }
 
+    /// The end of the rollback window, where a chart of the watch draws it.
+    fn marks(&self) -> Vec<Mark> {
+        vec![Mark {
+            at: self.rollback_window.as_secs_f64(),
+            label: "rollback window ends".into(),
+        }]
+    }
+
+    /// One sample of each charted value, kept where it is a value.
+    async fn sample_charted(&self, ctx: &Ctx, at: Duration, charts: &mut [Points]) {
+        for (charted, points) in self.charted.iter().zip(charts.iter_mut()) {
+            if let Sample::Value { value, .. } = self.sample_probe(&*charted.probe, ctx).await {
+                if !value.is_nan() {
+                    points.push(at, value);
+                }
+            }
+        }
+    }
+
     async fn sample(&self, rule: &Rule, ctx: &Ctx) -> Sample {
-        match tokio::time::timeout(self.interval, rule.probe.sample(ctx)).await {
+        self.sample_probe(&*rule.probe, ctx).await
+    }
+
+    async fn sample_probe(&self, probe: &dyn Probe, ctx: &Ctx) -> Sample {
+        match tokio::time::timeout(self.interval, probe.sample(ctx)).await {
             Ok(sample) => sample,
             Err(_) => Sample::Error {
                 message: format!(
@@ -554,15 +639,17 @@ impl Check for Watch {
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut trackers: Vec<RuleTracker> = self.rules.iter().map(RuleTracker::new).collect();
         let mut logs: Vec<RuleLog> = vec![RuleLog::default(); self.rules.len()];
+        let mut charts: Vec<Points> = vec![Points::default(); self.charted.len()];
         loop {
             tokio::select! {
                 biased;
                 () = ctx.cancellation().cancelled() => {
-                    return self.evidence(Outcome::aborted("the watch was stopped"), &logs, &trackers);
+                    return self.evidence(Outcome::aborted("the watch was stopped"), &logs, &trackers, &charts);
                 }
                 _ = ticker.tick() => {}
             }
             let at = start.elapsed();
+            self.sample_charted(ctx, at, &mut charts).await;
             for (i, rule) in self.rules.iter().enumerate() {
                 let sample = self.sample(rule, ctx).await;
                 let evaluation = trackers[i].observe(at, &sample);
@@ -636,7 +723,7 @@ impl Check for Watch {
                             .find(|s| s.state != AlertState::Inactive)
                             .map_or_else(|| format_duration(at), |s| format_duration(s.from)),
                     ));
-                    return self.evidence(outcome, &logs, &trackers);
+                    return self.evidence(outcome, &logs, &trackers, &charts);
                 }
             }
             let left = self.duration.saturating_sub(at);
@@ -764,6 +851,6 @@ impl Check for Watch {
                 format_duration(self.interval)
             ))
         };
-        self.evidence(outcome, &logs, &trackers)
+        self.evidence(outcome, &logs, &trackers, &charts)
     }
 }

@@ -203,6 +203,7 @@ async fn run_with_a_chart(root: &std::path::Path) -> RunRecord {
             points: (0..60)
                 .map(|i| [f64::from(i), 0.2 + f64::from(i % 7) / 20.0])
                 .collect(),
+            marks: Vec::new(),
         });
     let runbook = Runbook::builder("Escola Connect API — Runbook de Deploy")
         .phase(
@@ -230,7 +231,7 @@ async fn the_html_report_is_one_page_with_its_charts_and_no_markup_from_outside(
     // The chart is in the page, not a link to fetch.
     assert_eq!(html.matches("<svg").count(), 1, "{html}");
     assert!(
-        html.contains("<figure id=\"plots/alert-latency-p95--latency-p95.svg\">"),
+        html.contains("<figure id=\"plots/monitoring.svg\">"),
         "{html}"
     );
     // Text from outside is text.
@@ -249,5 +250,156 @@ async fn the_html_report_is_one_page_with_its_charts_and_no_markup_from_outside(
     assert!(
         written.iter().any(|p| p.ends_with("report.html")),
         "{written:?}"
+    );
+}
+
+/// A series of the watch, `n` points a second apart around `base`.
+fn watched(name: &str, unit: &str, limit: Option<f64>, base: f64) -> Series {
+    Series {
+        name: name.into(),
+        unit: Some(unit.into()),
+        limit,
+        points: (0..30)
+            .map(|i| [f64::from(i), base + f64::from(i % 5) * base / 10.0])
+            .collect(),
+        marks: vec![Mark {
+            at: 20.0,
+            label: "rollback window ends".into(),
+        }],
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_watch_chart_reads_at_a_glance() {
+    let latency = Outcome::passed("1 rules held")
+        .with_series(watched("latency-p95", "s", Some(2.0), 0.4))
+        .with_series(watched("latency-p50", "s", None, 0.1))
+        .with_series(watched("latency-p99", "s", None, 0.9));
+    let errors =
+        Outcome::passed("1 rules held").with_series(watched("error-5xx", "%", Some(1.0), 0.05));
+    let limited = Outcome::passed("1 rules held").with_series(watched(
+        "rate-limited",
+        "requests",
+        Some(1.0),
+        0.0,
+    ));
+    let runbook = Runbook::builder("Escola Connect API — Runbook de Deploy")
+        .phase(
+            Phase::new("deploy", "Deploy").step(Step::check(
+                "migrate",
+                "Rodar migrações",
+                Scripted::after(
+                    "migrate",
+                    Duration::from_secs(5),
+                    Outcome::passed("migrated"),
+                )
+                .mutating(),
+            )),
+        )
+        .phase(
+            Phase::watch("monitoring", "Monitoramento Estendido")
+                .step(Step::check(
+                    "alert-latency-p95",
+                    "P95",
+                    Scripted::after("w", Duration::from_secs(30), latency),
+                ))
+                .step(Step::check(
+                    "alert-5xx",
+                    "5xx",
+                    Scripted::after("w", Duration::from_secs(30), errors),
+                ))
+                .step(Step::check(
+                    "alert-429",
+                    "429",
+                    Scripted::after("w", Duration::from_secs(30), limited),
+                )),
+        )
+        .build()
+        .unwrap();
+    let record = executor(runbook).run().await.unwrap();
+
+    let charts = report::phase_charts(&record);
+    assert_eq!(charts.len(), 1, "one chart, for the watch phase");
+    let chart = &charts[0];
+    assert_eq!(chart.path, "plots/monitoring.svg");
+    // Latency on the left, the 5xx share on its own right axis; a third
+    // unit keeps only its own plot.
+    assert_eq!(chart.units, ("s".to_string(), Some("%".to_string())));
+    let sides: Vec<(&str, bool)> = chart
+        .lines
+        .iter()
+        .map(|l| (l.series.name.as_str(), l.right))
+        .collect();
+    assert_eq!(
+        sides,
+        [
+            ("latency-p95", false),
+            ("latency-p50", false),
+            ("latency-p99", false),
+            ("error-5xx", true)
+        ]
+    );
+    assert_eq!(
+        chart
+            .left_out
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect::<Vec<_>>(),
+        ["rate-limited"]
+    );
+    // The origin is the deploy moment; each later step's series starts
+    // where its step started; the steps' shared rollback window is one
+    // line per step start.
+    assert_eq!(
+        chart.marks[0],
+        report::ChartMark {
+            at: 0.0,
+            label: "deploy (migrate done)".into()
+        }
+    );
+    let first = chart.lines[0].offset;
+    assert!(first >= 0.0, "{first}");
+    assert!(
+        chart
+            .marks
+            .iter()
+            .any(|m| m.label == "rollback window ends" && (m.at - (first + 20.0)).abs() < 1e-6),
+        "{:?}",
+        chart.marks
+    );
+
+    let svg = report::render_phase_svg(chart).unwrap();
+    for text in [
+        "Monitoramento Estendido",
+        "latency-p50 (s)",
+        "latency-p95 (s)",
+        "latency-p99 (s)",
+        "error-5xx (%, right)",
+        "latency-p95 limit 2",
+        "error-5xx limit 1",
+        "deploy (migrate done)",
+        "rollback window ends",
+        "UTC, from",
+    ] {
+        assert!(svg.contains(text), "{text} missing from the chart:\n{svg}");
+    }
+    assert!(
+        !svg.contains("rate-limited"),
+        "a third unit is not drawn on the phase chart"
+    );
+    // Dashed limit lines: one per rule with a limit.
+    assert!(svg.matches("<polyline").count() >= 4, "{svg}");
+
+    let markdown = report::render_markdown(&record);
+    assert!(
+        markdown.contains("- chart: ![Monitoramento Estendido](plots/monitoring.svg)"),
+        "{markdown}"
+    );
+    let html = report::render_html(&record).unwrap();
+    // The phase chart, plus the left-out series' own plot.
+    assert_eq!(html.matches("<svg").count(), 2, "{html}");
+    assert!(
+        html.contains("<figure id=\"plots/alert-429--rate-limited.svg\">"),
+        "{html}"
     );
 }

@@ -345,20 +345,22 @@ async fn the_watch_is_plotted_beside_the_reports() {
     );
     assert_eq!(series.limit, Some(2.0));
     let written = report::write_reports(&record, &dir.path().join("run-1")).unwrap();
-    let svg_path = written
+    let svgs: Vec<_> = written
         .iter()
-        .find(|p| p.extension().is_some_and(|e| e == "svg"))
-        .unwrap();
-    assert!(
-        svg_path.ends_with("plots/watch--latency-p95.svg"),
-        "{svg_path:?}"
-    );
-    let svg = std::fs::read_to_string(svg_path).unwrap();
-    assert!(
-        svg.starts_with("<svg") && svg.contains("<polyline"),
-        "{}",
-        &svg[..200.min(svg.len())]
-    );
+        .filter(|p| p.extension().is_some_and(|e| e == "svg"))
+        .collect();
+    // The phase's chart, then the series' own plot.
+    assert_eq!(svgs.len(), 2, "{svgs:?}");
+    assert!(svgs[0].ends_with("plots/monitoring.svg"), "{svgs:?}");
+    assert!(svgs[1].ends_with("plots/watch--latency-p95.svg"), "{svgs:?}");
+    for path in svgs {
+        let svg = std::fs::read_to_string(path).unwrap();
+        assert!(
+            svg.starts_with("<svg") && svg.contains("<polyline"),
+            "{}",
+            &svg[..200.min(svg.len())]
+        );
+    }
     assert!(
         report::render_markdown(&record)
             .contains("- plot: ![latency-p95](plots/watch--latency-p95.svg)")
@@ -545,4 +547,52 @@ async fn a_watch_ending_with_a_rule_pending_warns_with_its_state_value_and_limit
         "the watch ended with rules not healthy: latency-p95 ended pending — last value 2.4s \
          against limit > 2s (4 of 6 evaluations breached; window: for 8s)"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn charted_values_are_sampled_beside_the_rule_and_never_judged() {
+    // A P99 far above the rule's limit, with a gap where its probe fails:
+    // drawn, never fired on.
+    let p99 = Timeline::new("histogram_quantile(0.99, ...)", |t| {
+        if (60..120).contains(&t.as_secs()) {
+            Sample::Error {
+                message: "scrape failed".into(),
+            }
+        } else {
+            Sample::value(9.0)
+        }
+    });
+    let watch = Watch::new(
+        vec![p95_rule(latency_after(u64::MAX))],
+        Duration::from_secs(15),
+        Duration::from_secs(5 * MIN),
+    )
+    .unwrap()
+    .rollback_window(Duration::from_secs(2 * MIN))
+    .chart("latency-p99", "s", p99);
+    let (rb, revert) = watched(watch);
+    let record = executor(rb).run().await.unwrap();
+    assert_eq!(revert.calls(), 0, "a charted value never rolls back");
+    let outcome = step_of(&record, "watch").outcome.clone().unwrap();
+    assert_eq!(outcome.status, Status::Passed, "{}", outcome.summary);
+    let names: Vec<&str> = outcome.series.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["latency-p95", "latency-p99"]);
+    let p99 = &outcome.series[1];
+    assert_eq!((p99.unit.as_deref(), p99.limit), (Some("s"), None));
+    // 21 evaluations over 5 min at 15 s, less the 4 inside the failing minute.
+    assert_eq!(p99.points.len(), 17, "{:?}", p99.points);
+    assert!(
+        p99.points
+            .iter()
+            .all(|[at, v]| *v == 9.0 && !(60.0..120.0).contains(at))
+    );
+    for series in &outcome.series {
+        assert_eq!(
+            series.marks,
+            [Mark {
+                at: 120.0,
+                label: "rollback window ends".into()
+            }]
+        );
+    }
 }

@@ -856,16 +856,23 @@ fn advisory_unless(blocking: bool, step: Step) -> Step {
 /// An alert of the runbook as a watch step of one rule, in the fail-fast
 /// `alerts` group: the first to fire inside the rollback window stops the
 /// others and rolls back.
-fn alert(watch: &WatchConfig, id: &str, title: &str, rule: Rule) -> Result<Step, WatchError> {
-    Ok(Step::check(
-        id,
-        title,
-        Watch::new(vec![rule], watch.interval, watch.duration)?
-            .rollback_window(watch.rollback_window)
-            .in_dry_run(watch.watch_in_dry_run),
-    )
-    .parallel(ALERTS_GROUP)
-    .section("Alertas sugeridos"))
+/// `charts` are drawn beside the rule's values without being judged.
+fn alert(
+    watch: &WatchConfig,
+    alert: Alert,
+    charts: Vec<(&str, Arc<dyn Probe>)>,
+) -> Result<Step, WatchError> {
+    let title = alert.rule.title.clone();
+    let unit = alert.rule.unit.clone();
+    let mut check = Watch::new(vec![alert.rule], watch.interval, watch.duration)?
+        .rollback_window(watch.rollback_window)
+        .in_dry_run(watch.watch_in_dry_run);
+    for (name, probe) in charts {
+        check = check.chart(name, unit.clone(), probe);
+    }
+    Ok(Step::check(alert.step, &title, check)
+        .parallel(ALERTS_GROUP)
+        .section("Alertas sugeridos"))
 }
 
 /// One of the runbook's alerts: the watch step and the rule it watches.
@@ -1019,14 +1026,16 @@ pub fn dashboard(
 /// The three alerts as watch steps.
 fn alert_steps(metrics: &MetricsConfig, watch: &WatchConfig) -> Result<[Step; 3], EscolaError> {
     let [p95, errors, limited] = alerts(metrics, watch)?;
-    let step = |a: Alert| {
-        let title = a.rule.title.clone();
-        alert(watch, a.step, &title, a.rule)
-    };
+    // The P95 rule's chart shows the whole distribution around it.
+    let quantile = |q| Arc::new(quantile_probe(metrics, watch, q)) as Arc<dyn Probe>;
+    let spread = vec![
+        ("latency-p50", quantile(0.5)),
+        ("latency-p99", quantile(0.99)),
+    ];
     Ok([
-        step(p95)?,
-        step(errors)?,
-        step(limited)?.note("Metrics cannot tell consecutive requests apart: the rule fires when /v1/escolas answered 429 in 3 evaluations in a row."),
+        alert(watch, p95, spread)?,
+        alert(watch, errors, Vec::new())?,
+        alert(watch, limited, Vec::new())?.note("Metrics cannot tell consecutive requests apart: the rule fires when /v1/escolas answered 429 in 3 evaluations in a row."),
     ])
 }
 

@@ -11,7 +11,7 @@ use super::json::render_json;
 use super::junit::render_junit;
 use super::markdown::render_markdown;
 #[cfg(feature = "plots")]
-use super::plot::{plots, render_svg};
+use super::plot::{phase_charts, plots, render_phase_svg, render_svg};
 use crate::record::RunRecord;
 
 /// The file names `write_reports` uses inside a run directory.
@@ -51,8 +51,8 @@ pub fn render(record: &RunRecord, format: Format) -> Result<String, ReportError>
     }
 }
 
-/// Writes the reports of [`REPORT_FILES`] (and, with feature `plots`, an
-/// SVG plot per measured series) into `dir`, each under a temporary name
+/// Writes the reports of [`REPORT_FILES`] (and, with feature `plots`, a
+/// chart per phase that measured series and an SVG plot per series) into `dir`, each under a temporary name
 /// first and renamed when complete, so a reader never sees half a report.
 /// Returns the paths written.
 pub fn write_reports(record: &RunRecord, dir: &Path) -> Result<Vec<PathBuf>, ReportError> {
@@ -70,19 +70,31 @@ pub fn write_reports(record: &RunRecord, dir: &Path) -> Result<Vec<PathBuf>, Rep
         written.push(path);
     }
     #[cfg(feature = "plots")]
-    for (relative, series) in plots(record) {
-        let path = dir.join(&relative);
-        let io = |source| ReportError::Io {
-            path: path.clone(),
-            source,
-        };
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(io)?;
+    {
+        for chart in phase_charts(record) {
+            written.push(write_plot(dir, &chart.path, &render_phase_svg(&chart)?)?);
         }
-        let tmp = path.with_extension("svg.tmp");
-        std::fs::write(&tmp, render_svg(series)?).map_err(io)?;
-        std::fs::rename(&tmp, &path).map_err(io)?;
-        written.push(path);
+        for (relative, series) in plots(record) {
+            written.push(write_plot(dir, &relative, &render_svg(series)?)?);
+        }
     }
     Ok(written)
+}
+
+/// Writes one SVG under `dir` (creating `plots/`), renamed into place when
+/// complete.
+#[cfg(feature = "plots")]
+fn write_plot(dir: &Path, relative: &str, svg: &str) -> Result<PathBuf, ReportError> {
+    let path = dir.join(relative);
+    let io = |source| ReportError::Io {
+        path: path.clone(),
+        source,
+    };
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(io)?;
+    }
+    let tmp = path.with_extension("svg.tmp");
+    std::fs::write(&tmp, svg).map_err(io)?;
+    std::fs::rename(&tmp, &path).map_err(io)?;
+    Ok(path)
 }

@@ -7,7 +7,8 @@ use pulldown_cmark::{Event, Options, Parser, html};
 
 use super::error::ReportError;
 use super::markdown::render_markdown;
-use super::plot::{plots, render_svg};
+use super::plot::{phase_charts, plots, render_phase_svg, render_svg};
+use crate::outcome::Series;
 use crate::record::RunRecord;
 
 /// The page's look: readable on a laptop and on a wall screen, status
@@ -34,14 +35,28 @@ pub fn render_html(record: &RunRecord) -> Result<String, ReportError> {
     });
     let mut body = String::new();
     html::push_html(&mut body, events);
+    // Each phase's chart first: the view a person reads at a glance. A
+    // series gets a figure of its own only when no phase chart draws it.
+    let phase_charts = phase_charts(record);
+    let drawn = |series: &Series| {
+        phase_charts
+            .iter()
+            .flat_map(|c| &c.lines)
+            .any(|line| std::ptr::eq(line.series, series))
+    };
     let mut charts = String::new();
+    for chart in &phase_charts {
+        push_figure(
+            &mut charts,
+            &chart.path,
+            &chart.title,
+            &render_phase_svg(chart)?,
+        );
+    }
     for (path, series) in plots(record) {
-        charts.push_str(&format!(
-            "<figure id=\"{}\"><figcaption>{}</figcaption>{}</figure>\n",
-            escape(&path),
-            escape(&series.name),
-            strip_xml_declaration(&render_svg(series)?)
-        ));
+        if !drawn(series) {
+            push_figure(&mut charts, &path, &series.name, &render_svg(series)?);
+        }
     }
     let charts = if charts.is_empty() {
         String::new()
@@ -55,6 +70,15 @@ pub fn render_html(record: &RunRecord) -> Result<String, ReportError> {
          <title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n{body}{charts}</body>\n</html>\n",
         escape(&record.runbook)
     ))
+}
+
+fn push_figure(page: &mut String, id: &str, caption: &str, svg: &str) {
+    page.push_str(&format!(
+        "<figure id=\"{}\"><figcaption>{}</figcaption>{}</figure>\n",
+        escape(id),
+        escape(caption),
+        strip_xml_declaration(svg)
+    ));
 }
 
 fn strip_xml_declaration(svg: &str) -> &str {

@@ -92,6 +92,8 @@ pub fn render_markdown(record: &RunRecord) -> String {
             withheld.detail
         );
     }
+    #[cfg(feature = "plots")]
+    let phase_charts = super::plot::phase_charts(record);
     for (number, phase) in record.phases.iter().enumerate() {
         let status = phase
             .status
@@ -117,6 +119,18 @@ pub fn render_markdown(record: &RunRecord) -> String {
                 }
             };
             write_step(&mut md, indent, step);
+        }
+        #[cfg(feature = "plots")]
+        if phase_charts
+            .iter()
+            .any(|c| c.path == super::plot::phase_chart_path(&phase.id))
+        {
+            let _ = writeln!(
+                md,
+                "- chart: ![{}]({})",
+                phase.title,
+                super::plot::phase_chart_path(&phase.id)
+            );
         }
     }
     if !record.rule_transitions.is_empty() {

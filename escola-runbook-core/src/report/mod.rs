@@ -29,4 +29,7 @@ pub use junit::render_junit;
 pub use lines::LineReporter;
 pub use markdown::{checkbox, render_markdown};
 #[cfg(feature = "plots")]
-pub use plot::{plot_path, plots, render_svg};
+pub use plot::{
+    ChartLine, ChartMark, PhaseChart, phase_chart_path, phase_charts, plot_path, plots,
+    render_phase_svg, render_svg,
+};
