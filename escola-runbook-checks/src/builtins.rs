@@ -43,6 +43,7 @@ pub fn register(catalog: &mut Catalog) -> &mut Catalog {
     catalog
         .register::<crate::db::DbSnapshotParams>()
         .register::<crate::db::SnapshotFreshParams>()
+        .register::<crate::db::LossEstimateParams>()
         .register::<crate::db::MigrationsParams>()
         .register::<crate::db::SyncBacklogParams>();
     catalog
@@ -77,6 +78,7 @@ mod tests {
         expected.extend([
             "db-snapshot",
             "snapshot-fresh",
+            "db-loss-estimate",
             "migrations-consistent",
             "sync-backlog",
         ]);

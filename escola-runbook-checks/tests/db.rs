@@ -6,8 +6,8 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use escola_runbook_checks::db::{
-    self, DbSnapshotCheck, MigrationsCheck, RestoreError, RestoreOptions, SnapshotFreshCheck,
-    SnapshotOptions, SnapshotStatus, SyncBacklogCheck, VerifyError,
+    self, DbSnapshotCheck, LossEstimateCheck, MigrationsCheck, RestoreError, RestoreOptions,
+    SnapshotFreshCheck, SnapshotOptions, SnapshotStatus, SyncBacklogCheck, VerifyError,
 };
 use escola_runbook_core::{Check, Ctx, Environment, Secret, Secrets, Status};
 use mysql_async::prelude::Queryable;
@@ -1068,5 +1068,132 @@ async fn prune_keeps_the_newest_the_proven_and_what_an_unfinished_run_took() {
     let left: Vec<bool> = snaps.iter().map(|s| s.exists()).collect();
     assert_eq!(left, [true, true, false, false, true]);
 
+    drop_dbs(&mut conn, &[&src]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_loss_estimate_counts_what_a_restore_would_lose_per_table() {
+    let Some(mut conn) = server().await else {
+        return;
+    };
+    let src = unique("loss");
+    create_db(
+        &mut conn,
+        &src,
+        &[
+            "CREATE TABLE sync_mutations (id INT AUTO_INCREMENT PRIMARY KEY, status VARCHAR(10), \
+             updated_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6))",
+            "INSERT INTO sync_mutations (status) VALUES ('pending'), ('pending'), ('done')",
+            "CREATE TABLE cidades (codigo INT PRIMARY KEY, nome VARCHAR(20))",
+            "INSERT INTO cidades VALUES (1, 'Recife'), (2, 'Olinda')",
+            "CREATE TABLE eventos (id BIGINT AUTO_INCREMENT PRIMARY KEY, nome VARCHAR(20))",
+            "CREATE TABLE legado (id INT AUTO_INCREMENT PRIMARY KEY, nota TEXT) ENGINE=MyISAM",
+            "INSERT INTO legado (nota) VALUES ('a')",
+        ],
+    )
+    .await;
+    let out = tempfile::tempdir().unwrap();
+    let (path, manifest) = db::snapshot::create(&url(&src), &SnapshotOptions::new(out.path()))
+        .await
+        .unwrap();
+
+    // The watermarks, as dumped: auto-increment and on-update columns only;
+    // an empty table has no value yet.
+    let marks = |table: &str| {
+        manifest.databases[0]
+            .tables
+            .iter()
+            .find(|t| t.name == table)
+            .unwrap()
+            .watermarks
+            .iter()
+            .map(|w| (w.column.clone(), w.kind, w.max.is_some()))
+            .collect::<Vec<_>>()
+    };
+    use db::snapshot::WatermarkKind::{Inserted, Updated};
+    assert_eq!(
+        marks("sync_mutations"),
+        [
+            ("id".into(), Inserted, true),
+            ("updated_at".into(), Updated, true)
+        ]
+    );
+    assert_eq!(marks("cidades"), []);
+    assert_eq!(marks("eventos"), [("id".into(), Inserted, false)]);
+    assert_eq!(marks("legado"), [("id".into(), Inserted, true)]);
+
+    let ctx = ctx_for(&src);
+    let check = LossEstimateCheck::new(out.path());
+    let untouched = check.run(&ctx).await;
+    assert_eq!(untouched.status, Status::Passed, "{untouched:?}");
+    assert!(
+        untouched
+            .summary
+            .contains("loses nothing seen: none of its 4 tables changed since"),
+        "{}",
+        untouched.summary
+    );
+    assert_eq!(
+        evidence_of(&untouched, "snapshot"),
+        path.display().to_string()
+    );
+
+    exec_all(
+        &mut conn,
+        &[
+            "INSERT INTO sync_mutations (status) VALUES ('pending'), ('pending')",
+            "UPDATE sync_mutations SET status = 'done' WHERE id = 1",
+            "INSERT INTO cidades VALUES (3, 'Paulista')",
+            "INSERT INTO eventos (nome) VALUES ('a'), ('b'), ('c')",
+            "DROP TABLE legado",
+        ],
+    )
+    .await;
+    let after = check.run(&ctx).await;
+    assert_eq!(after.status, Status::Warned, "{after:?}");
+    let line = |table: &str| evidence_of(&after, &format!("{src}.{table}"));
+    assert_eq!(
+        line("sync_mutations"),
+        format!(
+            "{src}.sync_mutations: 2 rows inserted since, 3 inserted or updated since; 3 rows then, 5 now"
+        )
+    );
+    assert_eq!(
+        line("eventos"),
+        format!("{src}.eventos: 3 rows inserted since; 0 rows then, 3 now")
+    );
+    assert_eq!(
+        line("cidades"),
+        format!(
+            "{src}.cidades: no watermark column (updates in place are not seen); 2 rows then, 3 now"
+        )
+    );
+    assert_eq!(
+        line("legado"),
+        format!("{src}.legado: the table no longer exists (1 rows in the snapshot)")
+    );
+    assert!(
+        after.summary.contains("loses at least 8 rows written since, in 4 of 4 tables: cidades 1, eventos 3, legado 1, sync_mutations 3"),
+        "{}",
+        after.summary
+    );
+    // The snapshot this run took wins over the newest in the directory.
+    let elsewhere = LossEstimateCheck::new(tempfile::tempdir().unwrap().path())
+        .run(&ctx.clone().with_value(
+            "snapshot.path",
+            serde_json::json!(path.display().to_string()),
+        ))
+        .await;
+    assert_eq!(elsewhere.status, Status::Warned, "{elsewhere:?}");
+    // No snapshot: a check error that says so.
+    let none = LossEstimateCheck::new(tempfile::tempdir().unwrap().path())
+        .run(&ctx)
+        .await;
+    assert_eq!(none.status, Status::CheckError, "{none:?}");
+    assert!(
+        none.summary.contains("no complete snapshot under"),
+        "{}",
+        none.summary
+    );
     drop_dbs(&mut conn, &[&src]).await;
 }

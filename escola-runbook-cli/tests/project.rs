@@ -287,7 +287,7 @@ fn init_writes_a_project_file_that_plans_and_refuses_to_overwrite_it() {
         .unwrap();
     assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
     let plan = text(&plan);
-    assert!(plan.contains("25 automated, 17 manual"), "{plan}");
+    assert!(plan.contains("26 automated, 17 manual"), "{plan}");
     assert!(!plan.contains("metrics-token-of-the-test"), "{plan}");
 }
 

@@ -409,6 +409,13 @@ impl Phase {
         self
     }
 
+    /// Appends steps: an `Option<Step>` adds a step only where the
+    /// configuration has one.
+    pub fn steps(mut self, steps: impl IntoIterator<Item = Step>) -> Self {
+        self.steps.extend(steps);
+        self
+    }
+
     /// Adds a remark.
     pub fn note(mut self, note: impl Into<String>) -> Self {
         self.notes.push(note.into());

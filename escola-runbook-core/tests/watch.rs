@@ -352,7 +352,10 @@ async fn the_watch_is_plotted_beside_the_reports() {
     // The phase's chart, then the series' own plot.
     assert_eq!(svgs.len(), 2, "{svgs:?}");
     assert!(svgs[0].ends_with("plots/monitoring.svg"), "{svgs:?}");
-    assert!(svgs[1].ends_with("plots/watch--latency-p95.svg"), "{svgs:?}");
+    assert!(
+        svgs[1].ends_with("plots/watch--latency-p95.svg"),
+        "{svgs:?}"
+    );
     for path in svgs {
         let svg = std::fs::read_to_string(path).unwrap();
         assert!(

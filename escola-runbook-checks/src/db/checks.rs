@@ -18,12 +18,13 @@ use super::connect::{DbTarget, DbTimeouts, Session, mask_url};
 use super::crypt::{CryptError, Identities, Recipient};
 pub use super::params::DEFAULT_SECRET;
 use super::params::{
-    DbSnapshotParams, MigrationsParams, SnapshotFreshParams, StatementLimits, SyncBacklogParams,
-    check_timeouts, set_timeouts,
+    DbSnapshotParams, LossEstimateParams, MigrationsParams, SnapshotFreshParams, StatementLimits,
+    SyncBacklogParams, check_timeouts, set_timeouts,
 };
 use super::proof::{RestoreTestOptions, restore_test};
+use super::restore::read_manifest;
 use super::restore::{SnapshotListing, SnapshotStatus, list};
-use super::snapshot::{SnapshotOptions, create};
+use super::snapshot::{SNAPSHOT_PATH, SnapshotOptions, create};
 use super::sql::ident;
 use super::verified::Verified;
 
@@ -117,7 +118,7 @@ impl Check for DbSnapshotCheck {
                 self.params.out_dir.display()
             ),
         )
-        .produces("snapshot.path")
+        .produces(SNAPSHOT_PATH)
     }
 
     fn params(&self) -> Option<CheckParams> {
@@ -283,6 +284,120 @@ impl Check for SnapshotFreshCheck {
             Ok(listed) => freshness(&p.dir, &listed, p.max_age.get(), chrono::Utc::now()),
             Err(e) => Outcome::check_error(format!("cannot list {}: {e}", p.dir.display())),
         }
+    }
+}
+
+/// What restoring a snapshot would lose, shown before the restore is
+/// approved: the snapshot's age and, per table, the rows written since
+/// ([`super::loss`]). Warned when rows would be lost, passed when none
+/// would; it only reads.
+#[derive(Debug, Clone)]
+pub struct LossEstimateCheck {
+    pub(super) params: LossEstimateParams,
+}
+
+impl LossEstimateCheck {
+    /// Estimates the newest snapshot under `dir` (or the one this run's
+    /// `db-snapshot` step took) against the database in secret
+    /// `database_url`.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        LossEstimateCheck {
+            params: LossEstimateParams::of(dir.into()),
+        }
+    }
+
+    escola_runbook_core::setters! {
+        /// Reads the URL from secret `name`.
+        secret(name: impl Into<String>) => params.secret = name.into();
+    }
+
+    /// Connect, read and statement limits.
+    pub fn timeouts(mut self, timeouts: DbTimeouts) -> Self {
+        self.params.set_timeouts(timeouts);
+        self
+    }
+
+    /// The snapshot estimated: this run's, else the newest complete one.
+    fn snapshot(&self, ctx: &Ctx) -> Result<PathBuf, String> {
+        if let Some(path) = ctx.value(SNAPSHOT_PATH).ok().and_then(|v| v.as_str()) {
+            return Ok(PathBuf::from(path));
+        }
+        let dir = &self.params.dir;
+        let listed = list(dir, false).map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
+        listed
+            .into_iter()
+            .find(|l| l.status == SnapshotStatus::Complete)
+            .map(|l| l.path)
+            .ok_or_else(|| {
+                format!(
+                    "no complete snapshot under {}: a restore would have nothing to restore",
+                    dir.display()
+                )
+            })
+    }
+}
+
+#[async_trait]
+impl Check for LossEstimateCheck {
+    fn describe(&self) -> Description {
+        Description::read_only(
+            "db-loss-estimate",
+            format!(
+                "what restoring the newest snapshot under {} would lose, per table, on the database in secret `{}`",
+                self.params.dir.display(),
+                self.params.secret
+            ),
+        )
+    }
+
+    fn params(&self) -> Option<CheckParams> {
+        CheckParams::of(&self.params).ok()
+    }
+
+    async fn run(&self, ctx: &Ctx) -> Outcome {
+        let p = &self.params;
+        let snapshot = match self.snapshot(ctx) {
+            Ok(s) => s,
+            Err(e) => return Outcome::check_error(e),
+        };
+        let manifest = match read_manifest(&snapshot) {
+            Ok((m, _)) => m,
+            Err(e) => return Outcome::check_error(e.to_string()),
+        };
+        let limits = check_timeouts(p.connect_timeout, p.read_timeout, p.statement_timeout);
+        let (_, mut conn) = match open(ctx, &p.secret, limits).await {
+            Ok(c) => c,
+            Err(o) => return *o,
+        };
+        let estimated = super::loss::estimate(&mut conn, &snapshot, &manifest, ctx.now()).await;
+        conn.disconnect().await;
+        let estimate = match estimated {
+            Ok(e) => e,
+            Err(e) => return Outcome::check_error(redact(ctx, &e.to_string())),
+        };
+        let summary = estimate.summary();
+        let lost = estimate.tables.iter().any(super::loss::TableLoss::changed);
+        let mut outcome = if lost {
+            Outcome::warned(summary)
+        } else {
+            Outcome::passed(summary)
+        }
+        .with_evidence("snapshot", snapshot.display().to_string())
+        .with_evidence(
+            "taken at",
+            estimate
+                .taken_at
+                .format("%Y-%m-%d %H:%M:%S UTC")
+                .to_string(),
+        )
+        .with_evidence("age", format_duration(estimate.age));
+        for table in &estimate.tables {
+            outcome = outcome.with_evidence(
+                format!("{}.{}", table.database, table.table),
+                table.describe(),
+            );
+        }
+        outcome
     }
 }
 
@@ -782,6 +897,14 @@ impl CheckConfig for SnapshotFreshParams {
 
     fn build(self) -> Result<Arc<dyn Check>, ParamsError> {
         Ok(Arc::new(SnapshotFreshCheck { params: self }))
+    }
+}
+
+impl CheckConfig for LossEstimateParams {
+    const NAME: &'static str = "db-loss-estimate";
+
+    fn build(self) -> Result<Arc<dyn Check>, ParamsError> {
+        Ok(Arc::new(LossEstimateCheck { params: self }))
     }
 }
 

@@ -14,6 +14,7 @@ pub mod checks;
 mod connect;
 pub mod crypt;
 pub mod lock;
+pub mod loss;
 pub mod params;
 pub mod proof;
 pub mod prune;
@@ -23,10 +24,14 @@ pub mod snapshot;
 pub(crate) mod sql;
 pub mod verified;
 
-pub use checks::{DbSnapshotCheck, MigrationsCheck, SnapshotFreshCheck, SyncBacklogCheck};
+pub use checks::{
+    DbSnapshotCheck, LossEstimateCheck, MigrationsCheck, SnapshotFreshCheck, SyncBacklogCheck,
+};
 pub use crypt::{CryptError, Identities, Recipient};
+pub use loss::{LossError, LossEstimate, TableLoss, estimate};
 pub use params::{
-    DEFAULT_SECRET, DbSnapshotParams, MigrationsParams, SnapshotFreshParams, SyncBacklogParams,
+    DEFAULT_SECRET, DbSnapshotParams, LossEstimateParams, MigrationsParams, SnapshotFreshParams,
+    SyncBacklogParams,
 };
 pub use proof::{RestoreTestError, RestoreTestOptions, restore_test};
 pub use prune::{Decision, PruneError, Retention, prune};

@@ -138,6 +138,45 @@ pub struct SnapshotFreshParams {
     pub max_age: Span,
 }
 
+/// What restoring a snapshot would lose: its age, and per table the rows
+/// written since, counted on the live database.
+///
+/// The parameters of [`LossEstimateCheck`](super::LossEstimateCheck).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LossEstimateParams {
+    /// Secret holding the URL mysql://USER:PASSWORD@HOST:PORT/DB.
+    #[serde(default = "default_secret")]
+    pub secret: String,
+    /// Directory holding the snapshots: the newest complete one is the
+    /// one estimated, unless this run's db-snapshot step recorded its own
+    /// (snapshot.path).
+    pub dir: PathBuf,
+    /// Longest wait to connect and log in (e.g. 10s).
+    #[serde(default = "default_connect")]
+    pub connect_timeout: Span,
+    /// Longest wait for any answer from the server (e.g. 60s).
+    #[serde(default = "default_read")]
+    pub read_timeout: Span,
+    /// Longest the server may run one statement (max_statement_time; e.g.
+    /// 30s): a count on a huge table is cut there, not waited for.
+    #[serde(default = "default_statement")]
+    pub statement_timeout: Span,
+}
+
+impl LossEstimateParams {
+    /// The newest snapshot under `dir`, with the defaults.
+    pub(super) fn of(dir: PathBuf) -> Self {
+        LossEstimateParams {
+            secret: default_secret(),
+            dir,
+            connect_timeout: default_connect(),
+            read_timeout: default_read(),
+            statement_timeout: default_statement(),
+        }
+    }
+}
+
 /// Doctrine migrations applied up to a version; sync_mutations and eventos
 /// present.
 ///
@@ -302,4 +341,4 @@ macro_rules! statement_limits {
     )+};
 }
 
-statement_limits!(MigrationsParams, SyncBacklogParams);
+statement_limits!(LossEstimateParams, MigrationsParams, SyncBacklogParams);

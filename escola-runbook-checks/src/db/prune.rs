@@ -19,10 +19,7 @@ use escola_runbook_core::journal::read_journal;
 use escola_runbook_core::runs;
 
 use super::restore::{SnapshotListing, SnapshotStatus, list};
-use super::snapshot::MANIFEST;
-
-/// The value a `db-snapshot` step records its snapshot's path under.
-const SNAPSHOT_PATH: &str = "snapshot.path";
+use super::snapshot::{MANIFEST, SNAPSHOT_PATH};
 
 /// What to keep.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -35,7 +35,7 @@ use crate::cache_purge::CachePurgeParams;
 use crate::changelog::ChangelogParams;
 use crate::command::CommandCheck;
 use crate::coverage::{CoverageParams, Percent};
-use crate::db::{DbSnapshotCheck, MigrationsCheck, SnapshotFreshCheck};
+use crate::db::{DbSnapshotCheck, LossEstimateCheck, MigrationsCheck, SnapshotFreshCheck};
 use crate::docs_freshness::{DocsFreshnessParams, Since};
 use crate::http::HttpParams;
 use crate::http_json::HttpJsonParams;
@@ -841,6 +841,22 @@ fn restore_snapshot(config: &EscolaConfig) -> Step {
     }
 }
 
+/// With the database configured, what a restore would lose, counted just
+/// before the DBA is asked to approve it: the snapshot's age and the rows
+/// written since, per table. Advisory: a failed estimate never blocks the
+/// rollback, it only leaves the DBA without the numbers (and says so).
+fn loss_estimate(config: &EscolaConfig) -> Option<Step> {
+    let secret = config.database_secret.as_ref()?;
+    Some(
+        Step::check(
+            "restore-loss-estimate",
+            "Estimar o que um restore do snapshot perderia (idade, linhas escritas desde então por tabela).",
+            LossEstimateCheck::new(&config.snapshot_dir).secret(secret),
+        )
+        .advisory(),
+    )
+}
+
 fn notice(config: &EscolaConfig, id: &str, title: &str, message: &str) -> Step {
     let post = config
         .webhook_secret
@@ -1319,6 +1335,8 @@ pub fn runbook(config: &EscolaConfig) -> Result<Runbook, EscolaError> {
             .confirm_first()
             .note("Só se as migrations quebraram: o operador confirma antes (`skip` se não for o caso)."),
         )
+        // Before the restore asks, so the DBA approves on numbers.
+        .steps(loss_estimate(config).map(|s| s.section(procedure)))
         .step(restore_snapshot(config).section(procedure))
         .step(
             notice(
@@ -1452,6 +1470,29 @@ mod tests {
         let d = snapshot.describe();
         assert!(d.mutates, "a snapshot writes files: dry-run must skip it");
         assert_eq!(d.produces, ["snapshot.path"]);
+
+        // The DBA sees what a restore would lose just before being asked.
+        let rollback: Vec<&str> = rb
+            .steps()
+            .filter(|(p, _)| p.id == "rollback")
+            .map(|(_, s)| s.id.as_str())
+            .collect();
+        let at = |id| rollback.iter().position(|s| *s == id).unwrap();
+        assert_eq!(at("restore-loss-estimate") + 1, at("restore-snapshot"));
+        assert_eq!(
+            kind_of(&rb, "restore-loss-estimate").as_deref(),
+            Some("db-loss-estimate")
+        );
+        assert!(
+            !step("restore-loss-estimate").policy.blocking,
+            "an estimate never blocks a rollback"
+        );
+        assert!(
+            !kinds(&manual)
+                .iter()
+                .any(|(id, _)| id == "restore-loss-estimate"),
+            "without a database there is nothing to count"
+        );
 
         // Encrypted and proven, as configured.
         let recipient = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p";

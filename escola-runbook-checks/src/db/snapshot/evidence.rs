@@ -9,6 +9,10 @@ use escola_runbook_core::{Outcome, Status};
 
 use super::manifest::{Manifest, row_counts};
 
+/// The value a `db-snapshot` step records its snapshot's path under, for
+/// the steps after it (restore, loss estimate, prune).
+pub const SNAPSHOT_PATH: &str = "snapshot.path";
+
 /// Tables listed one per line in the evidence; the rest are counted.
 const TABLES_SHOWN: usize = 50;
 
@@ -87,10 +91,7 @@ pub(crate) fn outcome(path: &Path, manifest: &Manifest, manifest_sha: &str) -> O
         .with_measurement("snapshot_rows", manifest.total_rows as f64, Some("rows"))
         .with_measurement("snapshot_bytes", manifest.total_bytes as f64, Some("bytes"))
         .with_measurement("snapshot_duration", secs, Some("s"))
-        .with_value(
-            "snapshot.path",
-            serde_json::json!(path.display().to_string()),
-        )
+        .with_value(SNAPSHOT_PATH, serde_json::json!(path.display().to_string()))
         .with_value("snapshot.manifest_sha256", serde_json::json!(manifest_sha))
 }
 
@@ -110,6 +111,7 @@ mod tests {
             rows: 12,
             content_checksum: None,
             generated_columns: Vec::new(),
+            watermarks: Vec::new(),
         });
         Manifest {
             format: FORMAT.into(),

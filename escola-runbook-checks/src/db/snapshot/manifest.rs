@@ -156,6 +156,34 @@ pub struct TableEntry {
     /// Generated columns, recomputed by the server on restore.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub generated_columns: Vec<String>,
+    /// Columns whose largest value at the snapshot's point in time tells,
+    /// later, how many rows were written since: what a restore would lose.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub watermarks: Vec<Watermark>,
+}
+
+/// A column that grows with writes, and its largest value at the
+/// snapshot's point in time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Watermark {
+    /// The column.
+    pub column: String,
+    /// What a larger value means.
+    pub kind: WatermarkKind,
+    /// `MAX(column)` as the server writes it; absent for an empty table.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<String>,
+}
+
+/// What rows past a [`Watermark`] are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WatermarkKind {
+    /// An `AUTO_INCREMENT` column: larger values are rows inserted since.
+    Inserted,
+    /// A timestamp `ON UPDATE CURRENT_TIMESTAMP`: larger values are rows
+    /// inserted or updated since.
+    Updated,
 }
 
 /// What a file holds.
@@ -299,7 +327,14 @@ pub(crate) mod tests {
         ];
         let mut dbs = [database("escola")];
         let checksums = BTreeMap::from([(("escola".into(), "eventos".into()), "cafe".into())]);
-        fill_tables(&mut dbs, &tables, &files, &checksums, "0");
+        let mark = Watermark {
+            column: "id".into(),
+            kind: WatermarkKind::Inserted,
+            max: Some("12".into()),
+        };
+        let watermarks =
+            BTreeMap::from([(("escola".into(), "eventos".into()), vec![mark.clone()])]);
+        fill_tables(&mut dbs, &tables, &files, &checksums, &watermarks, "0");
         assert_eq!(
             dbs[0].tables,
             [TableEntry {
@@ -308,6 +343,7 @@ pub(crate) mod tests {
                 rows: 12,
                 content_checksum: Some("cafe".into()),
                 generated_columns: vec!["total".into()],
+                watermarks: vec![mark],
             }]
         );
     }

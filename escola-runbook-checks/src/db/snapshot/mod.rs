@@ -50,10 +50,11 @@ mod write;
 
 pub use digest::ContentDigest;
 pub(crate) use digest::table_digests;
+pub use evidence::SNAPSHOT_PATH;
 use manifest::LockHeld;
 pub use manifest::{
     AGE_X25519, BinlogPosition, Consistency, DatabaseEntry, Encryption, FORMAT, FileEntry,
-    FileKind, MANIFEST, Manifest, TableEntry, row_counts,
+    FileKind, MANIFEST, Manifest, TableEntry, Watermark, WatermarkKind, row_counts,
 };
 use plan::{Table, WorkItem};
 use write::Encoding;
@@ -300,8 +301,20 @@ async fn take(
         items.into_iter().partition(|i| !i.table.transactional);
 
     // Non-transactional tables while writes are blocked, then release.
-    let (workers, done) = dump::run_items(workers, non_tx, &shared).await?;
+    // Their watermarks are read under the lock too; the transactional
+    // tables' after it, in the snapshot, so no scan blocks writes.
+    let (mut workers, done) = dump::run_items(workers, non_tx, &shared).await?;
     dump::place(&mut files, &mut digests, done);
+    let mut watermarks = match workers.first_mut() {
+        Some(first) => {
+            plan::watermarks(
+                first,
+                tables.iter().filter(|t| !t.transactional).map(|t| &**t),
+            )
+            .await?
+        }
+        None => BTreeMap::new(),
+    };
     let held = lock.map(|l| LockHeld {
         held_ms: l.at.elapsed().as_millis() as u64,
         waited_ms: l.waited.as_millis() as u64,
@@ -311,6 +324,15 @@ async fn take(
             .query_drop("UNLOCK TABLES")
             .await
             .map_err(query_err("releasing the global read lock"))?;
+    }
+    if let Some(first) = workers.first_mut() {
+        watermarks.extend(
+            plan::watermarks(
+                first,
+                tables.iter().filter(|t| t.transactional).map(|t| &**t),
+            )
+            .await?,
+        );
     }
     let (workers, done) = dump::run_items(workers, tx, &shared).await?;
     dump::place(&mut files, &mut digests, done);
@@ -339,6 +361,7 @@ async fn take(
         &tables,
         &files,
         &checksums,
+        &watermarks,
         &ContentDigest::default().checksum(),
     );
     let encryption = (!opts.encrypt_to.is_empty()).then(|| Encryption {

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use mysql_async::{Row, Value};
 
 use super::error::{SnapshotError, query_err};
-use super::manifest::{BinlogPosition, DatabaseEntry, FileEntry, FileKind, TableEntry};
+use super::manifest::{
+    BinlogPosition, DatabaseEntry, FileEntry, FileKind, TableEntry, Watermark, WatermarkKind,
+};
 use super::write::{header, sanitize};
 use crate::db::connect::Session;
 use crate::db::sql::{ColumnKind, ident, quote_text};
@@ -43,6 +45,7 @@ pub(super) struct Column {
     pub(super) kind: ColumnKind,
     pub(super) generated: bool,
     pub(super) integer: bool,
+    pub(super) watermark: Option<WatermarkKind>,
 }
 
 #[derive(Debug, Clone)]
@@ -119,6 +122,13 @@ pub(super) async fn read_tables(conn: &mut Session, db: &str) -> Result<Vec<Tabl
             generated: extra.contains("VIRTUAL")
                 || extra.contains("STORED GENERATED")
                 || extra.contains("PERSISTENT"),
+            watermark: if extra.contains("AUTO_INCREMENT") {
+                Some(WatermarkKind::Inserted)
+            } else if extra.contains("ON UPDATE") {
+                Some(WatermarkKind::Updated)
+            } else {
+                None
+            },
         });
     }
     Ok(tables)
@@ -444,6 +454,39 @@ pub(super) async fn ranges(
     Ok(out)
 }
 
+/// The largest value of each watermark column of `tables`, read in
+/// `conn`'s snapshot, by `(database, table)`.
+pub(super) async fn watermarks(
+    conn: &mut Session,
+    tables: impl Iterator<Item = &Table>,
+) -> Result<BTreeMap<(String, String), Vec<Watermark>>, SnapshotError> {
+    let mut out = BTreeMap::new();
+    for t in tables.filter(|t| !t.sequence) {
+        let mut marks = Vec::new();
+        for c in &t.columns {
+            let Some(kind) = c.watermark else { continue };
+            let sql = format!(
+                "SELECT CAST(MAX({}) AS CHAR) FROM {}.{}",
+                ident(&c.name),
+                ident(&t.db),
+                ident(&t.name)
+            );
+            let max: Option<Option<String>> = conn.query_first(&sql).await.map_err(query_err(
+                format!("reading the watermark of `{}`.`{}`", t.db, t.name),
+            ))?;
+            marks.push(Watermark {
+                column: c.name.clone(),
+                kind,
+                max: max.flatten(),
+            });
+        }
+        if !marks.is_empty() {
+            out.insert((t.db.clone(), t.name.clone()), marks);
+        }
+    }
+    Ok(out)
+}
+
 /// `db.table` of the non-transactional tables (sequences are not dumped).
 pub(super) fn non_transactional(tables: &[std::sync::Arc<Table>]) -> Vec<String> {
     tables
@@ -461,6 +504,7 @@ pub(super) fn fill_tables(
     tables: &[std::sync::Arc<Table>],
     files: &[FileEntry],
     checksums: &BTreeMap<(String, String), String>,
+    watermarks: &BTreeMap<(String, String), Vec<Watermark>>,
     empty_checksum: &str,
 ) {
     for entry in databases {
@@ -490,6 +534,10 @@ pub(super) fn fill_tables(
                     .filter(|c| c.generated)
                     .map(|c| c.name.clone())
                     .collect(),
+                watermarks: watermarks
+                    .get(&(t.db.clone(), t.name.clone()))
+                    .cloned()
+                    .unwrap_or_default(),
             });
         }
     }
@@ -513,12 +561,14 @@ pub(super) mod tests {
                     kind: ColumnKind::Integer,
                     generated: false,
                     integer: true,
+                    watermark: Some(WatermarkKind::Inserted),
                 },
                 Column {
                     name: "total".into(),
                     kind: ColumnKind::Integer,
                     generated: true,
                     integer: true,
+                    watermark: None,
                 },
             ],
             primary_key: vec!["id".into()],
