@@ -45,19 +45,18 @@ impl TableLoss {
             || self.updated.is_some_and(|n| n > 0)
     }
 
-    /// The table's line: "escola.sync_mutations: 1204 rows inserted since,
-    /// 37 inserted or updated; 10000 rows then, 11204 now".
+    /// The table's figures, for a line labelled with its name: "2 rows
+    /// inserted since, 3 inserted or updated since; 3 rows then, 5 now".
     pub fn describe(&self) -> String {
-        let name = format!("{}.{}", self.database, self.table);
         let Some(now) = self.rows_now else {
             return format!(
-                "{name}: the table no longer exists ({} rows in the snapshot)",
-                self.rows_then
+                "the table no longer exists ({} in the snapshot)",
+                rows(self.rows_then)
             );
         };
         let mut seen = Vec::new();
         if let Some(n) = self.inserted {
-            seen.push(format!("{n} rows inserted since"));
+            seen.push(format!("{} inserted since", rows(n)));
         }
         if let Some(n) = self.updated {
             seen.push(format!("{n} inserted or updated since"));
@@ -66,10 +65,19 @@ impl TableLoss {
             seen.push("no watermark column (updates in place are not seen)".into());
         }
         format!(
-            "{name}: {}; {} rows then, {now} now",
+            "{}; {} then, {now} now",
             seen.join(", "),
-            self.rows_then
+            rows(self.rows_then)
         )
+    }
+}
+
+/// "1 row", "3 rows".
+fn rows(n: u64) -> String {
+    if n == 1 {
+        "1 row".into()
+    } else {
+        format!("{n} rows")
     }
 }
 
@@ -87,7 +95,8 @@ pub struct LossEstimate {
 }
 
 impl LossEstimate {
-    /// One line: the age, and the tables that changed with their figures.
+    /// One line: the age, and the tables that changed with the rows each
+    /// would lose.
     pub fn summary(&self) -> String {
         let changed: Vec<&TableLoss> = self.tables.iter().filter(|t| t.changed()).collect();
         let age = format_duration(self.age);
@@ -100,8 +109,9 @@ impl LossEstimate {
         }
         let written: u64 = changed.iter().map(|t| t.written()).sum();
         format!(
-            "restoring the snapshot of {} ({age} old) loses at least {written} rows written since, in {} of {} tables: {}",
+            "restoring the snapshot of {} ({age} old) loses at least {} written since, in {} of {} tables: {}",
             self.taken_at.format("%Y-%m-%d %H:%M:%S UTC"),
+            rows(written),
             changed.len(),
             self.tables.len(),
             changed
@@ -263,7 +273,7 @@ mod tests {
     fn lines_say_what_was_seen_and_what_cannot_be() {
         assert_eq!(
             table(Some(120), Some(20), Some(31)).describe(),
-            "escola.sync_mutations: 20 rows inserted since, 31 inserted or updated since; 100 rows then, 120 now"
+            "20 rows inserted since, 31 inserted or updated since; 100 rows then, 120 now"
         );
         assert!(
             table(Some(100), None, None)
