@@ -1190,3 +1190,76 @@ async fn the_loss_estimate_counts_what_a_restore_would_lose_per_table() {
     );
     drop_dbs(&mut conn, &[&src]).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_swapped_restore_replaces_the_tables_atomically_and_keeps_the_old_ones() {
+    let Some(mut conn) = server().await else {
+        return;
+    };
+    let prod = unique("swap_prod");
+    let reference = unique("swap_ref");
+    let backup = unique("swap_backup");
+    create_db(&mut conn, &prod, &tricky_schema()).await;
+    let out = tempfile::tempdir().unwrap();
+    let (dir, _) = tricky_snapshot(&mut conn, &prod, out.path(), Vec::new()).await;
+    // What the snapshot restores to, for comparison.
+    db::restore(&dir, &url(&reference), &RestoreOptions::new(&reference))
+        .await
+        .unwrap();
+    // The bad deploy: rows lost, rows added (a trigger fires), a new table.
+    exec_all(
+        &mut conn,
+        &[
+            &format!("DELETE FROM `{prod}`.big WHERE id > 100"),
+            &format!("INSERT INTO `{prod}`.parent VALUES (3, 'três')"),
+            &format!("CREATE TABLE `{prod}`.stray (id INT PRIMARY KEY)"),
+        ],
+    )
+    .await;
+    let before_swap = checksums(&mut conn, &prod).await;
+
+    // A backup database that holds tables is refused before anything.
+    create_db(&mut conn, &backup, &["CREATE TABLE keep (id INT)"]).await;
+    let mut opts = db::SwapOptions::new(&prod);
+    opts.backup_database = Some(backup.clone());
+    let refused = db::restore_swapped(&dir, &url(&prod), &opts).await;
+    assert!(
+        matches!(refused, Err(db::SwapError::BackupNotEmpty(ref b)) if *b == backup),
+        "{refused:?}"
+    );
+    assert_eq!(checksums(&mut conn, &prod).await, before_swap);
+    drop_dbs(&mut conn, &[&backup]).await;
+
+    let report = db::restore_swapped(&dir, &url(&prod), &opts).await.unwrap();
+    assert!(
+        report.proven.iter().all(|p| p.matches()),
+        "{:?}",
+        report.proven
+    );
+    assert!(
+        report.replaced.contains(&"stray".to_string()),
+        "{:?}",
+        report.replaced
+    );
+    assert_eq!(report.triggers, 1, "the snapshot's trigger is back");
+    // Production is the snapshot again: rows, checksums, views, triggers,
+    // routines, events and foreign keys.
+    assert_same(&mut conn, &prod, &reference).await;
+    // The replaced tables are kept, as they were.
+    let kept = checksums(&mut conn, &backup).await;
+    assert_eq!(kept, before_swap);
+    // No shadow is left behind.
+    let left: Vec<String> = conn
+        .query("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE '%shadow_restore%'")
+        .await
+        .unwrap();
+    assert!(left.is_empty(), "{left:?}");
+
+    // Nothing to swap into: refused, naming the database.
+    let missing = unique("swap_missing");
+    let err = db::restore_swapped(&dir, &url(&prod), &db::SwapOptions::new(&missing))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains(&missing), "{err}");
+    drop_dbs(&mut conn, &[&prod, &reference, &backup]).await;
+}

@@ -273,6 +273,7 @@ pub struct SnapshotVerifyArgs {
 
 /// `snapshot restore`.
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("into").required(true).args(["database", "swap_into"])))]
 pub struct SnapshotRestoreArgs {
     /// The snapshot directory.
     #[arg(value_name = "SNAPSHOT")]
@@ -282,7 +283,16 @@ pub struct SnapshotRestoreArgs {
     pub db: DbUrlArgs,
     /// Database to restore into (created if missing).
     #[arg(long, value_name = "NAME")]
-    pub database: String,
+    pub database: Option<String>,
+    /// Replace the tables of this existing database: restore into a shadow database, prove every
+    /// table against the manifest, then swap them in with one atomic RENAME TABLE, keeping the
+    /// replaced tables in --backup-into. A failed or interrupted restore leaves it as it was.
+    #[arg(long, value_name = "DB", conflicts_with = "force")]
+    pub swap_into: Option<String>,
+    /// With --swap-into: the database that keeps the replaced tables (must not hold any)
+    /// [default: DB_before_YYYYMMDDTHHMMSS].
+    #[arg(long, value_name = "NAME", requires = "swap_into")]
+    pub backup_into: Option<String>,
     /// Database of the snapshot to restore, when it holds several.
     #[arg(long, value_name = "NAME")]
     pub source: Option<String>,

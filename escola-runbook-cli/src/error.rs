@@ -12,7 +12,7 @@
 use std::path::PathBuf;
 
 use escola_runbook_checks::db::{
-    ConnectError, CryptError, PruneError, RestoreError, RestoreTestError, SnapshotError,
+    ConnectError, CryptError, PruneError, RestoreError, RestoreTestError, SnapshotError, SwapError,
     VerifyError,
 };
 use escola_runbook_checks::escola::project::ProjectError;
@@ -323,6 +323,9 @@ pub enum CliError {
     /// A snapshot could not be restored.
     #[error("{}", restore_message(.0))]
     Restore(#[from] RestoreError),
+    /// A restore with a swap did not happen, or did not finish.
+    #[error(transparent)]
+    Swap(#[from] SwapError),
     /// An age recipient or identity was refused.
     #[error(transparent)]
     Crypt(#[from] CryptError),
@@ -472,7 +475,23 @@ impl CliError {
             | CliError::RestoreTest(RestoreTestError::Restore(
                 RestoreError::NeedsIdentity { .. } | RestoreError::Crypt(_),
             ))
+            | CliError::Swap(
+                SwapError::BackupNotEmpty(_)
+                | SwapError::NoTarget(_)
+                | SwapError::Restore {
+                    source:
+                        RestoreError::ChooseSource { .. }
+                        | RestoreError::UnknownSource { .. }
+                        | RestoreError::NeedsIdentity { .. }
+                        | RestoreError::Crypt(_),
+                    ..
+                },
+            )
             | CliError::Verify(VerifyError::Crypt(CryptError::WrongIdentity { .. })) => exit::USAGE,
+            CliError::Swap(SwapError::Restore {
+                source: RestoreError::Cancelled,
+                ..
+            }) => exit::STOPPED,
             CliError::Decision(DecisionError::TooLong { .. }) => exit::USAGE,
             CliError::RunbookFile(_)
             | CliError::Decision(_)
@@ -480,6 +499,7 @@ impl CliError {
             | CliError::Snapshot(_)
             | CliError::Verify(_)
             | CliError::Restore(_)
+            | CliError::Swap(_)
             | CliError::RestoreTest(_)
             | CliError::Prune(_)
             | CliError::Metrics(_)

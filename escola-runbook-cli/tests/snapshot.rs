@@ -342,3 +342,133 @@ fn encrypted_snapshots_are_verified_without_a_key_and_restore_tested_with_one() 
         "DROP DATABASE IF EXISTS {db}; DROP DATABASE IF EXISTS {target}"
     ));
 }
+
+/// `mariadb -N -B -e SQL`'s output.
+fn query(sql: &str) -> String {
+    let out = Command::new("mariadb")
+        .args(["-uroot", "-h127.0.0.1", "-N", "-B", "-e", sql])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+#[test]
+fn a_swap_killed_mid_restore_leaves_production_as_it_was() {
+    if !mariadb_up() {
+        return;
+    }
+    let db = format!("escola_t_swap_{}", std::process::id());
+    assert!(mariadb(&format!(
+        "DROP DATABASE IF EXISTS {db}; CREATE DATABASE {db}; USE {db};
+         CREATE TABLE big (id INT PRIMARY KEY, v TEXT) ENGINE=InnoDB;
+         INSERT INTO big SELECT seq, REPEAT(MD5(seq), 8) FROM seq_1_to_150000;"
+    )));
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let url = format!("mysql://root@127.0.0.1:3306/{db}");
+    let created = cli(
+        d,
+        &[
+            "snapshot",
+            "create",
+            "--db-url-env",
+            "DBURL",
+            "--threads",
+            "1",
+            "--out",
+            "snaps",
+        ],
+        Some(&url),
+    );
+    assert_eq!(created.status.code(), Some(0), "{}", text(&created));
+    let path = String::from_utf8_lossy(&created.stdout).trim().to_owned();
+    // The bad deploy.
+    query(&format!("DELETE FROM {db}.big WHERE id > 1000"));
+    let damaged = query(&format!("CHECKSUM TABLE {db}.big"));
+
+    // kill -9 once the shadow restore is writing rows.
+    let swap = [
+        "snapshot",
+        "restore",
+        &path,
+        "--db-url-env",
+        "DBURL",
+        "--swap-into",
+        &db,
+    ];
+    let mut child = bin(d)
+        .args(swap)
+        .env("DBURL", &url)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let shadow = format!("{db}_shadow_restore_{}", child.id());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while query(&format!(
+        "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{shadow}' AND TABLE_ROWS > 0"
+    )) == "0"
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the shadow never got rows"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    assert!(
+        !child.wait().unwrap().success(),
+        "the swap finished before it could be killed"
+    );
+    assert_eq!(
+        query(&format!("CHECKSUM TABLE {db}.big")),
+        damaged,
+        "production untouched"
+    );
+    assert_eq!(query(&format!("SELECT COUNT(*) FROM {db}.big")), "1000");
+
+    // Run to the end: production is the snapshot, the damaged table kept.
+    let backup = format!("{db}_kept");
+    let done = cli(
+        d,
+        &[&swap[..], &["--backup-into", &backup]].concat(),
+        Some(&url),
+    );
+    assert_eq!(done.status.code(), Some(0), "{}", text(&done));
+    assert!(
+        text(&done).contains(&format!("replaced tables are in `{backup}`")),
+        "{}",
+        text(&done)
+    );
+    assert_eq!(query(&format!("SELECT COUNT(*) FROM {db}.big")), "150000");
+    assert_eq!(
+        query(&format!("CHECKSUM TABLE {backup}.big"))
+            .split('\t')
+            .nth(1),
+        damaged.split('\t').nth(1)
+    );
+    // A backup that holds tables is refused (usage, exit 2), as is naming
+    // both a database and a swap.
+    let again = cli(
+        d,
+        &[&swap[..], &["--backup-into", &backup]].concat(),
+        Some(&url),
+    );
+    assert_eq!(again.status.code(), Some(2), "{}", text(&again));
+    assert!(
+        text(&again).contains("already holds tables"),
+        "{}",
+        text(&again)
+    );
+    let both = cli(d, &[&swap[..], &["--database", "x"]].concat(), Some(&url));
+    assert_eq!(both.status.code(), Some(2), "{}", text(&both));
+
+    mariadb(&format!(
+        "DROP DATABASE IF EXISTS {db}; DROP DATABASE IF EXISTS {backup}; DROP DATABASE IF EXISTS {shadow}"
+    ));
+}

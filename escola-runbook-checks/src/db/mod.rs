@@ -22,6 +22,7 @@ pub mod read_lock;
 pub mod restore;
 pub mod snapshot;
 pub(crate) mod sql;
+pub mod swap;
 pub mod verified;
 
 pub use checks::{
@@ -42,6 +43,7 @@ pub use restore::{
 pub use snapshot::{
     FileEntry, FileKind, Manifest, SnapshotError, SnapshotOptions, SnapshotProgress, create,
 };
+pub use swap::{SwapError, SwapOptions, SwapReport, restore_swapped};
 pub use verified::{TableProof, VERIFIED, Verified, last_verified};
 
 pub use connect::{

@@ -146,14 +146,50 @@ pub async fn run(command: SnapshotCommand, redactor: &Redactor) -> Result<i32, C
         }
         SnapshotCommand::Restore(args) => {
             let url = db_url(&args.db, redactor)?;
-            let mut opts = RestoreOptions::new(&args.database);
+            let identities = identities(args.identity.as_deref())?;
+            let spinner = progress_bar();
+            if let (Some(target), None) = (&args.swap_into, &args.database) {
+                if let Some(s) = &spinner {
+                    s.set_message(format!("restoring into a shadow of `{target}`"));
+                }
+                let mut opts = db::SwapOptions::new(target);
+                opts.backup_database = args.backup_into;
+                opts.source_database = args.source;
+                opts.timeouts = timeouts(&args.waits);
+                opts.identities = identities;
+                let result = db::restore_swapped(&args.snapshot, &url, &opts).await;
+                if let Some(s) = spinner {
+                    s.finish_and_clear();
+                }
+                let report = result?;
+                println!(
+                    "restored `{}` into a shadow database: {} files, {} statements, {} rows; all {} tables match the snapshot",
+                    report.restored.source_database,
+                    report.restored.files,
+                    report.restored.statements,
+                    report.restored.rows,
+                    report.proven.len()
+                );
+                println!(
+                    "swapped {} tables into `{target}` in one RENAME TABLE ({} triggers recreated); the {} replaced tables are in `{}`",
+                    report.swapped_in.len(),
+                    report.triggers,
+                    report.replaced.len(),
+                    report.backup_database
+                );
+                for trigger in &report.dropped_triggers {
+                    println!("dropped trigger of the replaced tables: {trigger}");
+                }
+                return Ok(exit::SUCCESS);
+            }
+            let target = args.database.unwrap_or_default();
+            let mut opts = RestoreOptions::new(&target);
             opts.source_database = args.source;
             opts.force = args.force;
             opts.timeouts = timeouts(&args.waits);
-            opts.identities = identities(args.identity.as_deref())?;
-            let spinner = progress_bar();
+            opts.identities = identities;
             if let Some(s) = &spinner {
-                s.set_message(format!("restoring into `{}`", args.database));
+                s.set_message(format!("restoring into `{target}`"));
             }
             let result = db::restore(&args.snapshot, &url, &opts).await;
             if let Some(s) = spinner {
