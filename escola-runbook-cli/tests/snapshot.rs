@@ -49,20 +49,27 @@ fn text(o: &Output) -> String {
     )
 }
 
-#[test]
-fn killed_snapshot_leaves_nothing_valid_and_commands_keep_their_exit_codes() {
-    if !mariadb_up() {
-        return;
-    }
-    let db = format!("escola_t_cli_{}", std::process::id());
+/// A database `PREFIX_PID` with a 150 000-row table `big` (about 40 MB of
+/// SQL: long enough to stop mid-way), and its URL.
+fn big_database(prefix: &str) -> (String, String) {
+    let db = format!("{prefix}_{}", std::process::id());
     assert!(mariadb(&format!(
         "DROP DATABASE IF EXISTS {db}; CREATE DATABASE {db}; USE {db};
          CREATE TABLE big (id INT PRIMARY KEY, v TEXT) ENGINE=InnoDB;
          INSERT INTO big SELECT seq, REPEAT(MD5(seq), 8) FROM seq_1_to_150000;"
     )));
+    let url = format!("mysql://root@127.0.0.1:3306/{db}");
+    (db, url)
+}
+
+#[test]
+fn killed_snapshot_leaves_nothing_valid_and_commands_keep_their_exit_codes() {
+    if !mariadb_up() {
+        return;
+    }
+    let (db, url) = big_database("escola_t_cli");
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let url = format!("mysql://root@127.0.0.1:3306/{db}");
     let create = [
         "snapshot",
         "create",
@@ -362,15 +369,9 @@ fn a_swap_killed_mid_restore_leaves_production_as_it_was() {
     if !mariadb_up() {
         return;
     }
-    let db = format!("escola_t_swap_{}", std::process::id());
-    assert!(mariadb(&format!(
-        "DROP DATABASE IF EXISTS {db}; CREATE DATABASE {db}; USE {db};
-         CREATE TABLE big (id INT PRIMARY KEY, v TEXT) ENGINE=InnoDB;
-         INSERT INTO big SELECT seq, REPEAT(MD5(seq), 8) FROM seq_1_to_150000;"
-    )));
+    let (db, url) = big_database("escola_t_swap");
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let url = format!("mysql://root@127.0.0.1:3306/{db}");
     let created = cli(
         d,
         &[
