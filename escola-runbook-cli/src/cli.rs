@@ -172,6 +172,21 @@ pub enum Command {
     Snapshot(SnapshotCommand),
 }
 
+impl Command {
+    /// Whether the command only prints what it read (nothing to finish or
+    /// undo if its reader goes away).
+    pub fn prints_only(&self) -> bool {
+        matches!(
+            self,
+            Command::Plan(_)
+                | Command::Report(_)
+                | Command::Replay(_)
+                | Command::Status(_)
+                | Command::History(_)
+        )
+    }
+}
+
 /// Where the database URL (mysql://USER:PASSWORD@HOST:PORT/DB) comes from:
 /// never the command line, where `ps` and shell history would show it.
 /// Not a required group, so `snapshot verify` can take it only with

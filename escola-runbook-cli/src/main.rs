@@ -21,6 +21,17 @@ fn main() {
         // stderr with 2, matching our exit codes.
         Err(e) => e.exit(),
     };
+    if cli.command.prints_only() {
+        // A reader that goes away (`status | head`) ends the process
+        // quietly, as it ends any Unix tool, instead of a panic on the
+        // closed pipe. Commands that act keep the signal ignored: a deploy
+        // never dies because its output went nowhere.
+        // SAFETY: called before any thread starts; SIG_DFL is a valid
+        // disposition for SIGPIPE.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     let redactor = escola_runbook_core::Redactor::new();
     logging::init(cli.verbose, redactor.clone());
     let code = match dispatch::execute(cli.command, &redactor) {

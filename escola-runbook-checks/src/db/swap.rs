@@ -24,7 +24,7 @@ use super::crypt::Identities;
 use super::restore::{
     RestoreError, RestoreOptions, RestoreReport, VerifyError, read_manifest, restore,
 };
-use super::snapshot::{SnapshotError, table_digests};
+use super::snapshot::{Manifest, SnapshotError, table_digests};
 use super::sql::ident;
 use super::verified::TableProof;
 
@@ -257,7 +257,7 @@ pub async fn restore_swapped(
 async fn prove(
     conn: &mut Session,
     shadow: &str,
-    manifest: &super::Manifest,
+    manifest: &Manifest,
     source: &str,
 ) -> Result<Vec<TableProof>, SwapError> {
     let digests = table_digests(conn, shadow)
