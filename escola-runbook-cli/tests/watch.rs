@@ -67,6 +67,11 @@ fn watch_fires_on_real_errors_and_replay_rejudges_the_recording() {
         RULES.replace("LIMIT", "99"),
     )
     .unwrap();
+    std::fs::write(
+        dir.path().join("observed.toml"),
+        RULES.replace("LIMIT", "1") + "action = \"observe\"\n",
+    )
+    .unwrap();
     let sim = BackgroundSimulator::start(SimulatorConfig::default()).unwrap();
     sim.faults().set_error_rate(0.5);
     let stop = Arc::new(AtomicBool::new(false));
@@ -105,10 +110,23 @@ fn watch_fires_on_real_errors_and_replay_rejudges_the_recording() {
     };
     let strict = replay("rules.toml");
     assert_eq!(strict.status.code(), Some(3), "{}", text(&strict));
+    let rolled = between(&text(&strict), "=> rollback: rolled back at ", " (");
     assert!(
-        text(&strict).contains("WOULD ROLL BACK"),
-        "{}",
+        rolled.as_ref().is_some_and(|t| t.len() == "02:00:00 UTC".len() && t.ends_with(" UTC")),
+        "a wall-clock time: {}",
         text(&strict)
+    );
+    assert!(text(&strict).contains(", action rollback — "), "{}", text(&strict));
+    // Observe: the same firing, told as what it would have done; it never
+    // acts, so replay does not say the run would roll back.
+    let observed = replay("observed.toml");
+    assert_eq!(observed.status.code(), Some(0), "{}", text(&observed));
+    let would = between(&text(&observed), "=> observe: would have rolled back at ", " (");
+    assert_eq!(would, rolled, "{}", text(&observed));
+    assert!(
+        text(&observed).contains("limit > 1%); never acts"),
+        "{}",
+        text(&observed)
     );
     let lenient = replay("lenient.toml");
     assert_eq!(lenient.status.code(), Some(0), "{}", text(&lenient));
@@ -117,6 +135,12 @@ fn watch_fires_on_real_errors_and_replay_rejudges_the_recording() {
         "{}",
         text(&lenient)
     );
+}
+
+/// The text between `before` and the next `until` after it.
+fn between(text: &str, before: &str, until: &str) -> Option<String> {
+    let rest = &text[text.find(before)? + before.len()..];
+    Some(rest[..rest.find(until)?].to_owned())
 }
 
 #[test]
@@ -140,6 +164,23 @@ fn bad_rules_and_runs_without_measurements_are_usage_errors() {
     assert_eq!(out.status.code(), Some(2));
     assert!(
         text(&out).contains("rule `x`: comparison `over` is not one of"),
+        "{}",
+        text(&out)
+    );
+    // A bad action names itself and the ones there are.
+    std::fs::write(
+        dir.path().join("bad-action.toml"),
+        RULES.replace("LIMIT", "1") + "action = \"maybe\"\n",
+    )
+    .unwrap();
+    let out = bin(dir.path())
+        .args(["replay", "latest", "--rules", "bad-action.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out).contains("bad-action.toml")
+            && text(&out).contains("unknown variant `maybe`, expected `observe` or `rollback`"),
         "{}",
         text(&out)
     );

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use crate::alert::AlertState;
@@ -119,6 +120,30 @@ pub enum ErrorPolicy {
 impl Default for ErrorPolicy {
     fn default() -> Self {
         ErrorPolicy::BreachedAfter { after: 3 }
+    }
+}
+
+/// What a rule that calls for a rollback (fires inside the rollback
+/// window) does about it: graduated trust, from watching a new rule's
+/// verdicts to letting it act.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RuleAction {
+    /// Never acts: the breach is recorded, and reports and notifications
+    /// say when it would have rolled back, with the value and the limit.
+    Observe,
+    /// Rolls back (the default, and what the built-in rules do).
+    #[default]
+    Rollback,
+}
+
+impl RuleAction {
+    /// The name files and bindings write.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuleAction::Observe => "observe",
+            RuleAction::Rollback => "rollback",
+        }
     }
 }
 
@@ -297,8 +322,11 @@ pub struct Rule {
     pub keep_firing_for: Option<Duration>,
     /// What a failed evaluation counts as.
     pub on_error: ErrorPolicy,
-    /// Firing inside the rollback window triggers the rollback.
+    /// Firing inside the rollback window calls for the rollback (`false`:
+    /// an alert-only rule).
     pub rollback: bool,
+    /// What a call for the rollback does.
+    pub action: RuleAction,
 }
 
 impl fmt::Debug for Rule {
@@ -309,6 +337,7 @@ impl fmt::Debug for Rule {
             .field("condition", &self.condition())
             .field("window", &self.window)
             .field("rollback", &self.rollback)
+            .field("action", &self.action)
             .finish()
     }
 }
@@ -335,6 +364,7 @@ impl Rule {
             keep_firing_for: None,
             on_error: ErrorPolicy::default(),
             rollback: true,
+            action: RuleAction::default(),
         }
     }
 
@@ -356,6 +386,9 @@ impl Rule {
 
         /// Sets `keep_firing_for`.
         keep_firing_for(d: Duration) => keep_firing_for = Some(d);
+
+        /// Sets what a call for the rollback does.
+        action(action: RuleAction) => action = action;
     }
 
     /// "value > 2s for 5m", for verdicts.

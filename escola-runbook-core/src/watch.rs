@@ -15,7 +15,7 @@ use crate::alert::RuleTransition;
 use crate::check::{Check, Description};
 use crate::ctx::Ctx;
 use crate::outcome::{Outcome, Series, Status, format_duration};
-use crate::rules::{Judgement, Rule, RuleTracker, Sample, Window, fmt_num};
+use crate::rules::{Judgement, Rule, RuleAction, RuleTracker, Sample, Window, fmt_num};
 
 /// Segments kept per rule; older ones are folded into the totals.
 pub const DEFAULT_MAX_SEGMENTS: usize = 200;
@@ -229,6 +229,9 @@ pub struct RuleLog {
     trace_ids: BTreeSet<String>,
     fired_at: Option<Duration>,
     firing_detail: Option<String>,
+    /// An `observe` rule's first call for the rollback: "would have rolled
+    /// back at 14:32:10 UTC (2.5s, limit > 2s)".
+    would_have: Option<String>,
     /// `[seconds, value]`, halved in resolution (keeping the larger value of
     /// each pair) whenever it reaches twice [`MAX_POINTS`].
     points: Vec<[f64; 2]>,
@@ -423,6 +426,9 @@ impl Watch {
                     format!("{} timeline", rule.id),
                     self.segments_text(rule, log),
                 );
+            if let Some(would) = &log.would_have {
+                outcome = outcome.with_evidence(format!("{} (observe)", rule.id), would.clone());
+            }
             if !log.trace_ids.is_empty() {
                 outcome = outcome.with_evidence(
                     format!("{} Trace-Ids", rule.id),
@@ -517,6 +523,20 @@ impl Watch {
     }
 }
 
+/// What an `observe` rule would have done when it called for the
+/// rollback at `now`: "would have rolled back at 14:32:10 UTC (2.5s, limit
+/// > 2s)".
+fn would_have(rule: &Rule, value: Option<f64>, now: chrono::DateTime<chrono::Utc>) -> String {
+    format!(
+        "would have rolled back at {} ({}, limit {} {}{})",
+        now.format("%H:%M:%S UTC"),
+        value_text(value, &rule.unit),
+        rule.comparison.symbol(),
+        fmt_num(rule.limit),
+        rule.unit
+    )
+}
+
 fn status_rank(s: Status) -> u8 {
     match s {
         Status::Passed => 0,
@@ -573,6 +593,19 @@ impl Check for Watch {
                     evaluation.state,
                     self.max_segments,
                 );
+                let value = match &sample {
+                    Sample::Value { value, .. } if !value.is_nan() => Some(*value),
+                    _ => None,
+                };
+                let calls_for_rollback = evaluation.state == AlertState::Firing
+                    && rule.rollback
+                    && at <= self.rollback_window;
+                if calls_for_rollback
+                    && rule.action == RuleAction::Observe
+                    && logs[i].would_have.is_none()
+                {
+                    logs[i].would_have = Some(would_have(rule, value, ctx.now()));
+                }
                 // Only changes into or out of firing are journaled: pending
                 // flaps would grow the journal with every evaluation, and the
                 // segments already keep them.
@@ -580,11 +613,7 @@ impl Check for Watch {
                     .transition
                     .filter(|(f, t)| *f == AlertState::Firing || *t == AlertState::Firing)
                 {
-                    let value = match &sample {
-                        Sample::Value { value, .. } if !value.is_nan() => Some(*value),
-                        _ => None,
-                    };
-                    let detail = match value {
+                    let mut detail = match value {
                         Some(v) => format!(
                             "{} {} {}{}",
                             value_text(Some(v), &rule.unit),
@@ -594,6 +623,11 @@ impl Check for Watch {
                         ),
                         None => logs[i].last_problem.clone().unwrap_or_default(),
                     };
+                    // Notifications read the transition: an observed rule
+                    // says what it would have done.
+                    if let Some(would) = logs[i].would_have.as_ref().filter(|_| to == AlertState::Firing && calls_for_rollback) {
+                        detail = format!("{detail}; observe: {would}");
+                    }
                     let transition = RuleTransition {
                         rule: rule.id.clone(),
                         from,
@@ -612,10 +646,7 @@ impl Check for Watch {
                         logs[i].firing_detail = Some(detail);
                     }
                 }
-                if evaluation.state == AlertState::Firing
-                    && rule.rollback
-                    && at <= self.rollback_window
-                {
+                if calls_for_rollback && rule.action == RuleAction::Rollback {
                     let log = &logs[i];
                     let traces = if log.trace_ids.is_empty() {
                         String::new()
@@ -743,9 +774,21 @@ impl Check for Watch {
             }
         } else if !fired.is_empty() || !unsettled.is_empty() {
             let mut parts = Vec::new();
+            let observed: Vec<String> = self
+                .rules
+                .iter()
+                .zip(&logs)
+                .filter_map(|(r, l)| l.would_have.as_ref().map(|w| format!("{} {w}", r.id)))
+                .collect();
+            if !observed.is_empty() {
+                parts.push(format!(
+                    "observed rules (action observe) never act: {}",
+                    observed.join("; ")
+                ));
+            }
             if !fired.is_empty() {
                 parts.push(format!(
-                    "alerts fired without rolling back (alert-only rules, or after the rollback window): {}",
+                    "alerts fired without rolling back (alert-only or observed rules, or after the rollback window): {}",
                     fired.join("; ")
                 ));
             }

@@ -6,7 +6,9 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use escola_runbook_core::rules::{AlertState, Comparison, Probe, Rule, Sample, Window};
+use escola_runbook_core::rules::{
+    AlertState, Comparison, Probe, Rule, RuleAction, Sample, Window,
+};
 use escola_runbook_core::*;
 use support::*;
 use tokio::time::Instant;
@@ -134,6 +136,50 @@ async fn a_rule_firing_inside_the_window_rolls_back_with_its_reason() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn an_observed_rule_never_rolls_back_and_records_what_it_would_have_done() {
+    let watch = Watch::new(
+        vec![p95_rule(latency_after(2 * MIN)).action(RuleAction::Observe)],
+        Duration::from_secs(15),
+        Duration::from_secs(30 * MIN),
+    )
+    .unwrap();
+    let (rb, revert) = watched(watch);
+    let started = Instant::now();
+    let record = executor(rb).run().await.unwrap();
+    assert_eq!(
+        started.elapsed(),
+        Duration::from_secs(30 * MIN),
+        "watched to the end instead of rolling back at 7m"
+    );
+    assert_eq!(revert.calls(), 0, "observe never acts");
+    assert_eq!(record.verdict, Some(Verdict::Succeeded));
+    assert!(record.rollback.is_none());
+    let outcome = step_of(&record, "watch").outcome.clone().unwrap();
+    assert_eq!(outcome.status, Status::Warned);
+    // Fired at 7m of a run whose clock starts at the epoch below.
+    let at = (epoch() + chrono::Duration::minutes(7)).format("%H:%M:%S UTC");
+    let would = format!("would have rolled back at {at} (2.4s, limit > 2s)");
+    assert!(
+        outcome
+            .summary
+            .starts_with(&format!("observed rules (action observe) never act: latency-p95 {would} — ")),
+        "{}",
+        outcome.summary
+    );
+    let evidence = outcome
+        .evidence
+        .iter()
+        .find(|e| e.label == "latency-p95 (observe)")
+        .unwrap();
+    assert_eq!(evidence.value, would);
+    // The firing transition, which notifications read, says it too.
+    let fired = &record.rule_transitions[0].transition;
+    assert_eq!(fired.to, AlertState::Firing);
+    assert_eq!(fired.detail, format!("2.4s > 2s; observe: {would}"));
+    assert!(report::render_markdown(&record).contains(&would));
+}
+
+#[tokio::test(start_paused = true)]
 async fn after_the_window_a_firing_rule_only_alerts() {
     let watch = Watch::new(
         vec![p95_rule(latency_after(20 * MIN))],
@@ -155,7 +201,7 @@ async fn after_the_window_a_firing_rule_only_alerts() {
     assert_eq!(outcome.status, Status::Warned);
     assert_eq!(
         outcome.summary,
-        "alerts fired without rolling back (alert-only rules, or after the rollback window): \
+        "alerts fired without rolling back (alert-only or observed rules, or after the rollback window): \
          latency-p95 at 25m (2.4s > 2s) — the watch ended with rules not healthy: latency-p95 \
          ended firing — last value 2.4s against limit > 2s (41 of 121 evaluations breached; \
          window: for 5m)"
