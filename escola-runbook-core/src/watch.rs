@@ -625,7 +625,11 @@ impl Check for Watch {
                     };
                     // Notifications read the transition: an observed rule
                     // says what it would have done.
-                    if let Some(would) = logs[i].would_have.as_ref().filter(|_| to == AlertState::Firing && calls_for_rollback) {
+                    if let Some(would) = logs[i]
+                        .would_have
+                        .as_ref()
+                        .filter(|_| to == AlertState::Firing && calls_for_rollback)
+                    {
                         detail = format!("{detail}; observe: {would}");
                     }
                     let transition = RuleTransition {

@@ -6,9 +6,7 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use escola_runbook_core::rules::{
-    AlertState, Comparison, Probe, Rule, RuleAction, Sample, Window,
-};
+use escola_runbook_core::rules::{AlertState, Comparison, Probe, Rule, RuleAction, Sample, Window};
 use escola_runbook_core::*;
 use support::*;
 use tokio::time::Instant;
@@ -160,9 +158,9 @@ async fn an_observed_rule_never_rolls_back_and_records_what_it_would_have_done()
     let at = (epoch() + chrono::Duration::minutes(7)).format("%H:%M:%S UTC");
     let would = format!("would have rolled back at {at} (2.4s, limit > 2s)");
     assert!(
-        outcome
-            .summary
-            .starts_with(&format!("observed rules (action observe) never act: latency-p95 {would} — ")),
+        outcome.summary.starts_with(&format!(
+            "observed rules (action observe) never act: latency-p95 {would} — "
+        )),
         "{}",
         outcome.summary
     );

@@ -192,10 +192,7 @@ impl<T: ?Sized + 'static> Entry<T> {
             summary,
             schema,
             build: Box::new(move |object| {
-                let owner = params::Owner {
-                    kind,
-                    name: &owner,
-                };
+                let owner = params::Owner { kind, name: &owner };
                 build(params::deserialize(owner, Value::Object(object))?)
             }),
         }

@@ -25,17 +25,23 @@
 //! probe declares and validates them (the checks crate registers it).
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
+
+use async_trait::async_trait;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::catalog::params::{self, Owner};
 use crate::catalog::{Catalog, CatalogError, EntryKind, ParamsError};
+use crate::check::{Check, CheckParams, Description};
+use crate::ctx::Ctx;
 use crate::duration::{self, Range};
+use crate::outcome::Outcome;
 use crate::rules::{Comparison, ErrorPolicy, Rule, RuleAction, RuleTracker, Window};
+use crate::{Schedule, Watch, WatchError};
 use schemars::JsonSchema;
-use crate::{Schedule, WatchError};
 
 /// The catalog probe a rule measures with: the app's metrics.
 pub const RULE_PROBE: &str = "metrics";
@@ -514,6 +520,64 @@ impl Rules {
             rule = rule.alert_only();
         }
         Ok(rule)
+    }
+}
+
+/// The name a watch step's [`Check::params`] gives: not a catalog check,
+/// but the mark by which export writes the step's `watch` table back.
+pub const WATCH_STEP: &str = "watch";
+
+/// A runbook's watch step: a [`Watch`] of rules as written, which exports
+/// back to the same rules (inline).
+#[derive(Debug)]
+pub struct RulesWatch {
+    watch: Watch,
+    rules: Rules,
+}
+
+impl RulesWatch {
+    /// The watch of `rules`, each measuring through `catalog`'s
+    /// [`RULE_PROBE`] with its defaults (the token in the secret
+    /// `metrics_token`).
+    pub fn new(rules: Rules, catalog: &Catalog) -> Result<Arc<dyn Check>, RulesFileError> {
+        let live = rules
+            .specs
+            .iter()
+            .map(|spec| rules.live_rule(spec, catalog, &Map::new()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let watch = Watch::new(live, rules.interval, rules.duration)
+            .map_err(|source| RulesFileError::Watch {
+                path: rules.path.clone(),
+                source,
+            })?
+            .rollback_window(rules.rollback_window);
+        Ok(Arc::new(RulesWatch { watch, rules }))
+    }
+
+    /// The rules a watch step's [`Check::params`] carry.
+    pub fn file_of(params: CheckParams) -> Result<RulesFile, serde_json::Error> {
+        serde_json::from_value(Value::Object(params.params))
+    }
+}
+
+#[async_trait]
+impl Check for RulesWatch {
+    fn describe(&self) -> Description {
+        self.watch.describe()
+    }
+
+    async fn run(&self, ctx: &Ctx) -> Outcome {
+        self.watch.run(ctx).await
+    }
+
+    fn params(&self) -> Option<CheckParams> {
+        match serde_json::to_value(self.rules.to_file()) {
+            Ok(Value::Object(params)) => Some(CheckParams {
+                check: WATCH_STEP.to_owned(),
+                params,
+            }),
+            _ => None,
+        }
     }
 }
 
