@@ -468,7 +468,7 @@ fn a_watch_step_reads_its_rules_file_relative_to_the_runbook_and_exports_them_in
         &WATCH_STEP.replace("action = \"observe\"", "action = \"maybe\""),
     ));
     assert!(
-        err.contains("unknown variant `maybe`, expected `observe` or `rollback`"),
+        err.contains("unknown variant `maybe`, expected one of `observe`, `ask`, `rollback`"),
         "{err}"
     );
     let err = error(&with_watch(

@@ -68,6 +68,11 @@ fn watch_fires_on_real_errors_and_replay_rejudges_the_recording() {
     )
     .unwrap();
     std::fs::write(
+        dir.path().join("asked.toml"),
+        RULES.replace("LIMIT", "1") + "action = \"ask\"\nask_role = \"oncall\"\n",
+    )
+    .unwrap();
+    std::fs::write(
         dir.path().join("observed.toml"),
         RULES.replace("LIMIT", "1") + "action = \"observe\"\n",
     )
@@ -138,6 +143,21 @@ fn watch_fires_on_real_errors_and_replay_rejudges_the_recording() {
         "{}",
         text(&observed)
     );
+    // Ask: when it would have asked, and whom.
+    let asked = replay("asked.toml");
+    assert_eq!(asked.status.code(), Some(0), "{}", text(&asked));
+    assert_eq!(
+        between(&text(&asked), "=> ask: would have asked at ", " ("),
+        rolled,
+        "{}",
+        text(&asked)
+    );
+    assert!(
+        text(&asked)
+            .contains("for approval by role oncall; approved rolls back, rejected keeps watching"),
+        "{}",
+        text(&asked)
+    );
     let lenient = replay("lenient.toml");
     assert_eq!(lenient.status.code(), Some(0), "{}", text(&lenient));
     assert!(
@@ -190,7 +210,8 @@ fn bad_rules_and_runs_without_measurements_are_usage_errors() {
     assert_eq!(out.status.code(), Some(2));
     assert!(
         text(&out).contains("bad-action.toml")
-            && text(&out).contains("unknown variant `maybe`, expected `observe` or `rollback`"),
+            && text(&out)
+                .contains("unknown variant `maybe`, expected one of `observe`, `ask`, `rollback`"),
         "{}",
         text(&out)
     );

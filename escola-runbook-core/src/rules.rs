@@ -132,6 +132,11 @@ pub enum RuleAction {
     /// Never acts: the breach is recorded, and reports and notifications
     /// say when it would have rolled back, with the value and the limit.
     Observe,
+    /// Pauses the watch for an approval (the rule's [`Rule::ask`] policy):
+    /// approved, it rolls back; rejected, the watch goes on; at the
+    /// deadline, the policy's `on_deadline` decides (approve rolls back,
+    /// reject goes on, abort stops the run).
+    Ask,
     /// Rolls back (the default, and what the built-in rules do).
     #[default]
     Rollback,
@@ -142,6 +147,7 @@ impl RuleAction {
     pub fn as_str(self) -> &'static str {
         match self {
             RuleAction::Observe => "observe",
+            RuleAction::Ask => "ask",
             RuleAction::Rollback => "rollback",
         }
     }
@@ -327,6 +333,9 @@ pub struct Rule {
     pub rollback: bool,
     /// What a call for the rollback does.
     pub action: RuleAction,
+    /// Who is asked, for how long, and what the deadline decides, when
+    /// `action` is [`RuleAction::Ask`].
+    pub ask: Option<crate::approval::ApprovalPolicy>,
 }
 
 impl fmt::Debug for Rule {
@@ -365,6 +374,7 @@ impl Rule {
             on_error: ErrorPolicy::default(),
             rollback: true,
             action: RuleAction::default(),
+            ask: None,
         }
     }
 
@@ -387,8 +397,16 @@ impl Rule {
         /// Sets `keep_firing_for`.
         keep_firing_for(d: Duration) => keep_firing_for = Some(d);
 
-        /// Sets what a call for the rollback does.
+        /// Sets what a call for the rollback does (for `ask`, see
+        /// [`Rule::ask`]).
         action(action: RuleAction) => action = action;
+    }
+
+    /// Asks an approver under `policy` before rolling back.
+    pub fn ask(mut self, policy: crate::approval::ApprovalPolicy) -> Self {
+        self.action = RuleAction::Ask;
+        self.ask = Some(policy);
+        self
     }
 
     /// "value > 2s for 5m", for verdicts.

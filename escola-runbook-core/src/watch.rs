@@ -12,8 +12,9 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::alert::AlertState;
 use crate::alert::RuleTransition;
+use crate::approval::{ApprovalResult, ApprovalVerdict, OnDeadline};
 use crate::check::{Check, Description};
-use crate::ctx::Ctx;
+use crate::ctx::{ApprovalWaitError, Ctx};
 use crate::outcome::{Outcome, Series, Status, format_duration};
 use crate::rules::{Judgement, Rule, RuleAction, RuleTracker, Sample, Window, fmt_num};
 
@@ -63,6 +64,21 @@ pub enum WatchError {
         /// Evaluations the watch makes.
         evaluations: u64,
     },
+    /// A rule whose action is `ask` names nobody to ask.
+    #[error(
+        "rule `{0}` asks before rolling back but names no approval; give it one with Rule::ask"
+    )]
+    AskWithoutApproval(String),
+}
+
+/// A rule whose action is `ask` must say whom it asks.
+impl WatchError {
+    fn check_rule(rule: &Rule) -> Result<(), WatchError> {
+        if rule.action == RuleAction::Ask && rule.ask.is_none() {
+            return Err(WatchError::AskWithoutApproval(rule.id.clone()));
+        }
+        Ok(())
+    }
 }
 
 /// When a watch evaluates: every `interval` from the start (the first
@@ -162,6 +178,7 @@ impl Watch {
         let schedule = Schedule::new(interval, duration)?;
         for rule in &rules {
             schedule.admits(&rule.id, rule.window)?;
+            WatchError::check_rule(rule)?;
         }
         Ok(Watch {
             rules,
@@ -232,6 +249,9 @@ pub struct RuleLog {
     /// An `observe` rule's first call for the rollback: "would have rolled
     /// back at 14:32:10 UTC (2.5s, limit > 2s)".
     would_have: Option<String>,
+    /// An `ask` rule's refused approval: "asked at 14:32:10 UTC (2.5s,
+    /// limit > 2s): rejected by carla; kept watching".
+    asked: Option<String>,
     /// `[seconds, value]`, halved in resolution (keeping the larger value of
     /// each pair) whenever it reaches twice [`MAX_POINTS`].
     points: Vec<[f64; 2]>,
@@ -429,6 +449,9 @@ impl Watch {
             if let Some(would) = &log.would_have {
                 outcome = outcome.with_evidence(format!("{} (observe)", rule.id), would.clone());
             }
+            if let Some(asked) = &log.asked {
+                outcome = outcome.with_evidence(format!("{} (ask)", rule.id), asked.clone());
+            }
             if !log.trace_ids.is_empty() {
                 outcome = outcome.with_evidence(
                     format!("{} Trace-Ids", rule.id),
@@ -465,6 +488,59 @@ impl Watch {
                 ),
             },
         }
+    }
+
+    /// Pauses the watch for the approval an `ask` rule calls for: `Ok((true,
+    /// "; rollback approved by carla ..."))` rolls back, `Ok((false, what
+    /// was asked and answered))` keeps watching, and `Err` ends the watch
+    /// (stopped, aborted at the deadline, or nobody could decide).
+    async fn ask(
+        &self,
+        rule: &Rule,
+        value: Option<f64>,
+        ctx: &Ctx,
+    ) -> Result<(bool, String), Outcome> {
+        let asked = format!(
+            "asked at {} ({}, limit {} {}{})",
+            ctx.now().format("%H:%M:%S UTC"),
+            value_text(value, &rule.unit),
+            rule.comparison.symbol(),
+            fmt_num(rule.limit),
+            rule.unit
+        );
+        // Watch::new refuses an `ask` rule without one.
+        let Some(policy) = &rule.ask else {
+            return Err(Outcome::check_error(
+                WatchError::AskWithoutApproval(rule.id.clone()).to_string(),
+            ));
+        };
+        ctx.progress(format!(
+            "rule {} fired: {asked}, waiting for approval by role {}",
+            rule.id, policy.role
+        ));
+        let result = ctx.await_approval(policy).await.map_err(|e| match e {
+            ApprovalWaitError::Stopped => Outcome::aborted(format!("the watch was stopped: {e}")),
+            other => Outcome::check_error(format!("rule `{}` {asked}, but {other}", rule.id)),
+        })?;
+        let said = result.describe();
+        let roll_back = match &result {
+            ApprovalResult::Approver { decision } => decision.verdict == ApprovalVerdict::Approved,
+            ApprovalResult::Deadline { taken, .. } => match taken {
+                OnDeadline::Approve => true,
+                OnDeadline::Reject => false,
+                OnDeadline::Abort => {
+                    return Err(Outcome::aborted(format!(
+                        "rule `{}` {asked}: {said}",
+                        rule.id
+                    )));
+                }
+            },
+        };
+        Ok(if roll_back {
+            (true, format!("; {asked}: rollback {said}"))
+        } else {
+            (false, format!("{asked}: {said}; kept watching"))
+        })
     }
 
     /// Dry-run: one evaluation of each rule, to show the probes work.
@@ -574,6 +650,9 @@ impl Check for Watch {
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut trackers: Vec<RuleTracker> = self.rules.iter().map(RuleTracker::new).collect();
         let mut logs: Vec<RuleLog> = vec![RuleLog::default(); self.rules.len()];
+        // The step's approval, once refused: it stands for the rest of the
+        // watch (one approval per step), so no rule asks again.
+        let mut decided: Option<String> = None;
         loop {
             tokio::select! {
                 biased;
@@ -650,7 +729,22 @@ impl Check for Watch {
                         logs[i].firing_detail = Some(detail);
                     }
                 }
-                if calls_for_rollback && rule.action == RuleAction::Rollback {
+                let approved = match rule.action {
+                    RuleAction::Ask if calls_for_rollback && decided.is_none() => {
+                        match self.ask(rule, value, ctx).await {
+                            Ok((true, said)) => Some(said),
+                            Ok((false, said)) => {
+                                logs[i].asked = Some(said.clone());
+                                decided = Some(said);
+                                None
+                            }
+                            Err(outcome) => return self.evidence(outcome, &logs, &trackers),
+                        }
+                    }
+                    RuleAction::Rollback if calls_for_rollback => Some(String::new()),
+                    _ => None,
+                };
+                if let Some(approval) = approved {
                     let log = &logs[i];
                     let traces = if log.trace_ids.is_empty() {
                         String::new()
@@ -661,7 +755,7 @@ impl Check for Watch {
                         )
                     };
                     let outcome = Outcome::failed(format!(
-                        "rule `{}` fired at {} (inside the {} rollback window): {} — condition {}; first breach at {}{traces}",
+                        "rule `{}` fired at {} (inside the {} rollback window): {} — condition {}; first breach at {}{traces}{approval}",
                         rule.id,
                         format_duration(at),
                         format_duration(self.rollback_window),
@@ -789,6 +883,15 @@ impl Check for Watch {
                     "observed rules (action observe) never act: {}",
                     observed.join("; ")
                 ));
+            }
+            let refused: Vec<String> = self
+                .rules
+                .iter()
+                .zip(&logs)
+                .filter_map(|(r, l)| l.asked.as_ref().map(|a| format!("{} {a}", r.id)))
+                .collect();
+            if !refused.is_empty() {
+                parts.push(format!("rollback not approved: {}", refused.join("; ")));
             }
             if !fired.is_empty() {
                 parts.push(format!(

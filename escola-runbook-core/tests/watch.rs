@@ -177,6 +177,167 @@ async fn an_observed_rule_never_rolls_back_and_records_what_it_would_have_done()
     assert!(report::render_markdown(&record).contains(&would));
 }
 
+/// `watched`, with approvers who may decide an `ask`.
+fn watched_with_approvers(watch: Watch) -> (Runbook, Scripted) {
+    let revert = Scripted::passing("revert").mutating();
+    let rb = Runbook::builder("watched")
+        .approver("ana", ["oncall"])
+        .approver("carla", ["oncall"])
+        .phase(deploy_phase("release"))
+        .phase(
+            Phase::watch("monitoring", "Monitoramento")
+                .rollback_on_failure()
+                .step(Step::check("watch", "Watch", watch)),
+        )
+        .phase(rollback_phase(revert.clone()))
+        .build()
+        .unwrap();
+    (rb, revert)
+}
+
+fn asking(deadline: Option<u64>, on_deadline: OnDeadline) -> Watch {
+    let policy = ApprovalPolicy {
+        role: "oncall".into(),
+        deadline: deadline.map(|m| Duration::from_secs(m * MIN)),
+        on_deadline,
+    };
+    Watch::new(
+        vec![p95_rule(latency_after(2 * MIN)).ask(policy)],
+        Duration::from_secs(15),
+        Duration::from_secs(30 * MIN),
+    )
+    .unwrap()
+}
+
+fn carla(verdict: ApprovalVerdict) -> ApprovalDecision {
+    ApprovalDecision {
+        step: "watch".into(),
+        verdict,
+        approver: "carla".into(),
+        account: "carla".into(),
+        host: "ops-host".into(),
+        at: epoch(),
+        comment: None,
+    }
+}
+
+/// Runs `watch` (an `ask` rule firing at 7m); at 8m, `carla` decides if
+/// given. Returns the record, the revert's calls and the time it took.
+async fn ask_run(watch: Watch, decision: Option<ApprovalVerdict>) -> (RunRecord, usize, Duration) {
+    let root = tempfile::tempdir().unwrap();
+    let (rb, revert) = watched_with_approvers(watch);
+    let started = Instant::now();
+    let run = tokio::spawn(executor(rb).run_root(root.path()).run());
+    tokio::time::sleep(Duration::from_secs(8 * MIN)).await;
+    assert!(!run.is_finished(), "the watch waits for the approval");
+    // The wait is journaled as the step's: `approve RUN watch` finds it.
+    let dir = root.path().join("run-1");
+    let contents = journal::read_journal(&dir.join(journal::JOURNAL_FILE)).unwrap();
+    let waiting = RunRecord::from_events(&contents.events).unwrap();
+    let request = decisions::check_decision(&waiting, "watch", "carla").unwrap();
+    assert_eq!(request.approvers, ["carla"]);
+    if let Some(verdict) = decision {
+        decisions::append_decision(&dir, &carla(verdict)).unwrap();
+    }
+    let record = run.await.unwrap().unwrap();
+    (record, revert.calls(), started.elapsed())
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_asking_rule_rolls_back_once_approved() {
+    let (record, reverts, took) = ask_run(
+        asking(None, OnDeadline::Reject),
+        Some(ApprovalVerdict::Approved),
+    )
+    .await;
+    assert_eq!(record.verdict, Some(Verdict::RolledBack));
+    assert_eq!(reverts, 1);
+    assert!(took < Duration::from_secs(9 * MIN), "{took:?}");
+    let reason = &record.rollback.as_ref().unwrap().summary;
+    assert!(
+        reason.ends_with(&format!(
+            "; asked at {} (2.4s, limit > 2s): rollback approved by carla at 2026-11-29 02:00:00 UTC from ops-host (carla)",
+            (epoch() + chrono::Duration::minutes(7)).format("%H:%M:%S UTC")
+        )),
+        "{reason}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rejected_ask_keeps_watching() {
+    let (record, reverts, took) = ask_run(
+        asking(None, OnDeadline::Approve),
+        Some(ApprovalVerdict::Rejected),
+    )
+    .await;
+    assert_eq!(reverts, 0);
+    assert_eq!(record.verdict, Some(Verdict::Succeeded));
+    assert!(
+        took >= Duration::from_secs(30 * MIN),
+        "watched to the end: {took:?}"
+    );
+    let outcome = step_of(&record, "watch").outcome.clone().unwrap();
+    assert_eq!(outcome.status, Status::Warned);
+    let asked = outcome
+        .evidence
+        .iter()
+        .find(|e| e.label == "latency-p95 (ask)")
+        .unwrap();
+    assert!(
+        asked.value.ends_with(
+            ": rejected by carla at 2026-11-29 02:00:00 UTC from ops-host (carla); kept watching"
+        ),
+        "{}",
+        asked.value
+    );
+    assert!(
+        outcome
+            .summary
+            .contains("rollback not approved: latency-p95 asked at"),
+        "{}",
+        outcome.summary
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unanswered_ask_takes_its_default_at_the_deadline() {
+    // Default approve: rolls back when the 10 minutes are up.
+    let (record, reverts, took) = ask_run(asking(Some(10), OnDeadline::Approve), None).await;
+    assert_eq!(record.verdict, Some(Verdict::RolledBack));
+    assert_eq!(reverts, 1);
+    assert_eq!(
+        took,
+        Duration::from_secs(17 * MIN),
+        "fired at 7m, 10m deadline"
+    );
+    assert!(
+        record.rollback.as_ref().unwrap().summary.contains(
+            "rollback no decision before the deadline (2026-11-29 02:17:00 UTC): approve taken"
+        ),
+        "{:?}",
+        record.rollback
+    );
+    // Default reject: the watch goes on to its end.
+    let (record, reverts, took) = ask_run(asking(Some(10), OnDeadline::Reject), None).await;
+    assert_eq!((record.verdict, reverts), (Some(Verdict::Succeeded), 0));
+    assert!(took >= Duration::from_secs(30 * MIN), "{took:?}");
+}
+
+#[test]
+fn an_asking_rule_without_an_approval_is_refused() {
+    let rule = p95_rule(latency_after(0)).action(RuleAction::Ask);
+    let err = Watch::new(
+        vec![rule],
+        Duration::from_secs(15),
+        Duration::from_secs(30 * MIN),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "rule `latency-p95` asks before rolling back but names no approval; give it one with Rule::ask"
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn after_the_window_a_firing_rule_only_alerts() {
     let watch = Watch::new(

@@ -153,6 +153,13 @@ pub fn replay(args: ReplayArgs) -> Result<i32, CliError> {
                         would_roll_back = true;
                         format!("rollback: rolled back at {when} (inside the window)")
                     }
+                    RuleAction::Ask => format!(
+                        "ask: would have asked at {when} ({}{unit}, limit {} {}{unit}) for approval by role {}; approved rolls back, rejected keeps watching",
+                        fmt_num(value),
+                        judging.comparison.symbol(),
+                        fmt_num(judging.limit),
+                        judging.ask.as_ref().map_or("", |a| a.role.as_str())
+                    ),
                     RuleAction::Observe => format!(
                         "observe: would have rolled back at {when} ({}{unit}, limit {} {}{unit}); never acts",
                         fmt_num(value),

@@ -3,18 +3,25 @@
 //! clock runs, and the accepted decision (or the deadline's) is copied into
 //! the journal.
 
+use std::sync::{Arc, Mutex};
+
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
 use super::error::RunError;
-use super::run::Run;
+use super::run::{Run, publish_or_stop};
 use crate::approval::{
     ApprovalDecision, ApprovalPolicy, ApprovalRequest, ApprovalResult, ApprovalVerdict, OnDeadline,
 };
+use crate::clock::Clock;
 use crate::decisions::{DECISION_POLL, eligible, read_decisions};
+use crate::dispatch::Dispatcher;
 use crate::event::Event;
+use crate::model::Runbook;
 use crate::model::{Phase, Step};
+use crate::mutex::lock_unpoisoned as lock;
 use crate::outcome::{Evidence, Outcome};
+use crate::record::RunRecord;
 
 /// How a wait for approval ended.
 pub(super) enum Approval {
@@ -24,11 +31,29 @@ pub(super) enum Approval {
     Ended(Outcome),
 }
 
+/// What waiting for an approval needs of the run, shared by the steps that
+/// require one ([`Run::await_approval`]) and the checks that ask for one
+/// while they run (a watch rule's `ask`, through [`StepHost`]).
+///
+/// [`StepHost`]: crate::StepHost
+pub(super) struct Approvals {
+    pub(super) runbook: Arc<Runbook>,
+    pub(super) operator: String,
+    pub(super) clock: Arc<dyn Clock>,
+    pub(super) record: Arc<Mutex<RunRecord>>,
+    pub(super) dispatcher: Dispatcher,
+    /// Cancelled when the journal fails or a deadline aborts the run.
+    pub(super) cancel: CancellationToken,
+    /// The run directory, where approvers' decisions arrive; `None` for a
+    /// run without a journal on disk (only deadlines decide there).
+    pub(super) run_dir: Option<std::path::PathBuf>,
+    /// End the run when a step begins to wait for an approval.
+    pub(super) no_wait: bool,
+}
+
 impl Run {
-    /// Waits for an approval of `step` under `policy`: until an approver's
-    /// decision the run accepts, the deadline, or a stop. A resumed run
-    /// keeps waiting on the request it journaled before, so the deadline
-    /// still counts from when the wait began.
+    /// Waits for an approval of `step` under `policy`, and says whether
+    /// the step goes on.
     pub(super) async fn await_approval(
         &self,
         phase: &Phase,
@@ -36,54 +61,16 @@ impl Run {
         policy: &ApprovalPolicy,
         stop: &CancellationToken,
     ) -> Result<Approval, RunError> {
-        let request = match self.pending_request(&step.id) {
-            Some(request) => request,
-            None => {
-                let request = self.request(policy);
-                self.publish(Event::ApprovalRequested {
-                    phase: phase.id.clone(),
-                    step: step.id.clone(),
-                    request: request.clone(),
-                })?;
-                request
-            }
+        let Some(result) = self
+            .host
+            .approvals
+            .wait(&phase.id, &step.id, policy, stop)
+            .await?
+        else {
+            return Ok(Approval::Ended(Outcome::aborted(
+                "the run was stopped while waiting for approval",
+            )));
         };
-        let result = loop {
-            if let Some(decision) = self.accepted_decision(&step.id, &request.role) {
-                break ApprovalResult::Approver { decision };
-            }
-            let now = self.clock.now();
-            if let Some(deadline) = request.deadline.filter(|d| *d <= now) {
-                break ApprovalResult::Deadline {
-                    taken: request.on_deadline,
-                    at: deadline,
-                };
-            }
-            if self.no_wait {
-                return Err(RunError::AwaitingApproval {
-                    phase: phase.id.clone(),
-                    step: step.id.clone(),
-                });
-            }
-            let wait = request
-                .deadline
-                .and_then(|d| (d - now).to_std().ok())
-                .map_or(DECISION_POLL, |left| left.min(DECISION_POLL));
-            tokio::select! {
-                biased;
-                () = stop.cancelled() => {
-                    return Ok(Approval::Ended(Outcome::aborted(
-                        "the run was stopped while waiting for approval",
-                    )));
-                }
-                () = tokio::time::sleep(wait) => {}
-            }
-        };
-        self.publish(Event::ApprovalRecorded {
-            phase: phase.id.clone(),
-            step: step.id.clone(),
-            result: result.clone(),
-        })?;
         let said = result.headline();
         Ok(match &result {
             ApprovalResult::Approver { decision }
@@ -98,10 +85,7 @@ impl Run {
             ApprovalResult::Deadline {
                 taken: OnDeadline::Abort,
                 ..
-            } => {
-                self.cancel.cancel();
-                Approval::Ended(approval_evidence(Outcome::aborted(said), &result))
-            }
+            } => Approval::Ended(approval_evidence(Outcome::aborted(said), &result)),
             _ => Approval::Granted(result),
         })
     }
@@ -110,8 +94,82 @@ impl Run {
     pub(super) fn approval_preview(&self, policy: &ApprovalPolicy) -> String {
         format!(
             "wait for {}",
-            policy.describe_wait(&self.holders(&policy.role))
+            policy.describe_wait(&self.host.approvals.holders(&policy.role))
         )
+    }
+}
+
+impl Approvals {
+    /// Waits for an approval of `step` under `policy`: until an approver's
+    /// decision the run accepts, the deadline, or a stop (`None`). The
+    /// wait and its result are journaled; a deadline that aborts cancels
+    /// the run. A resumed run keeps waiting on the request it journaled
+    /// before, so the deadline still counts from when the wait began.
+    pub(super) async fn wait(
+        &self,
+        phase: &str,
+        step: &str,
+        policy: &ApprovalPolicy,
+        stop: &CancellationToken,
+    ) -> Result<Option<ApprovalResult>, RunError> {
+        let request = match self.pending_request(step) {
+            Some(request) => request,
+            None => {
+                let request = self.request(policy);
+                self.publish(Event::ApprovalRequested {
+                    phase: phase.to_owned(),
+                    step: step.to_owned(),
+                    request: request.clone(),
+                })?;
+                request
+            }
+        };
+        let result = loop {
+            if let Some(decision) = self.accepted_decision(step, &request.role) {
+                break ApprovalResult::Approver { decision };
+            }
+            let now = self.clock.now();
+            if let Some(deadline) = request.deadline.filter(|d| *d <= now) {
+                break ApprovalResult::Deadline {
+                    taken: request.on_deadline,
+                    at: deadline,
+                };
+            }
+            if self.no_wait {
+                return Err(RunError::AwaitingApproval {
+                    phase: phase.to_owned(),
+                    step: step.to_owned(),
+                });
+            }
+            let wait = request
+                .deadline
+                .and_then(|d| (d - now).to_std().ok())
+                .map_or(DECISION_POLL, |left| left.min(DECISION_POLL));
+            tokio::select! {
+                biased;
+                () = stop.cancelled() => return Ok(None),
+                () = tokio::time::sleep(wait) => {}
+            }
+        };
+        self.publish(Event::ApprovalRecorded {
+            phase: phase.to_owned(),
+            step: step.to_owned(),
+            result: result.clone(),
+        })?;
+        if matches!(
+            result,
+            ApprovalResult::Deadline {
+                taken: OnDeadline::Abort,
+                ..
+            }
+        ) {
+            self.cancel.cancel();
+        }
+        Ok(Some(result))
+    }
+
+    fn publish(&self, event: Event) -> Result<(), RunError> {
+        publish_or_stop(&self.dispatcher, &self.cancel, event)
     }
 
     /// The approvers of `role` other than the operator.
@@ -132,7 +190,7 @@ impl Run {
 
     /// The request `step` waits on from before a resume, if any.
     fn pending_request(&self, step: &str) -> Option<ApprovalRequest> {
-        let record = self.record();
+        let record = lock(&self.record);
         record
             .steps()
             .find(|(_, s)| s.outline.id == step)

@@ -4,8 +4,14 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+use futures_util::future::BoxFuture;
+
+use super::approval::Approvals;
+use super::error::RunError;
 use crate::alert::RuleTransition;
+use crate::approval::{ApprovalPolicy, ApprovalResult};
 use crate::clock::Clock;
+use crate::ctx::ApprovalWaitError;
 use crate::ctx::{Ctx, StepHost};
 use crate::dispatch::Dispatcher;
 use crate::event::Event;
@@ -19,6 +25,8 @@ pub(super) struct RunHost {
     pub(super) clock: Arc<dyn Clock>,
     /// This machine, for the process groups steps start.
     pub(super) machine: String,
+    /// Where approvals are waited for.
+    pub(super) approvals: Approvals,
 }
 
 impl StepHost for RunHost {
@@ -46,6 +54,23 @@ impl StepHost for RunHost {
                 transition,
             })
             .map(|_| ())
+    }
+
+    fn await_approval<'a>(
+        &'a self,
+        ctx: &'a Ctx,
+        policy: &'a ApprovalPolicy,
+    ) -> BoxFuture<'a, Result<ApprovalResult, ApprovalWaitError>> {
+        Box::pin(async move {
+            self.approvals
+                .wait(ctx.phase_id(), ctx.step_id(), policy, ctx.cancellation())
+                .await
+                .map_err(|e| match e {
+                    RunError::AwaitingApproval { .. } => ApprovalWaitError::NoWait,
+                    other => ApprovalWaitError::Journal(other.to_string()),
+                })?
+                .ok_or(ApprovalWaitError::Stopped)
+        })
     }
 
     fn record_process_group(&self, ctx: &Ctx, pgid: u32) -> Result<(), JournalWriteError> {

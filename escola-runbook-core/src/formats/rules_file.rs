@@ -33,6 +33,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::approval::{ApprovalPolicy, OnDeadline};
 use crate::catalog::params::{self, Owner};
 use crate::catalog::{Catalog, CatalogError, EntryKind, ParamsError};
 use crate::check::{Check, CheckParams, Description};
@@ -199,9 +200,20 @@ pub struct RuleSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback: Option<bool>,
     /// What a call for the rollback does: `observe` (record what would
-    /// have happened) or `rollback` (the default).
+    /// have happened), `ask` (an approver decides) or `rollback` (the
+    /// default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub action: Option<RuleAction>,
+    /// For `ask`: the role an approver must hold (required).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ask_role: Option<String>,
+    /// For `ask`: how long to wait for a decision (default: no limit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ask_deadline: Option<String>,
+    /// For `ask`: what the deadline decides, `approve` (roll back),
+    /// `reject` (keep watching, the default) or `abort` (stop the run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ask_default: Option<OnDeadline>,
 }
 
 impl RuleSpec {
@@ -245,7 +257,7 @@ pub struct Rules {
 
 /// How a rule judges its values: everything but the probe, what both a
 /// live watch and `replay` go by.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Judging {
     /// How the value is compared with the limit.
     pub comparison: Comparison,
@@ -261,6 +273,8 @@ pub struct Judging {
     pub rollback: bool,
     /// What a call for the rollback does.
     pub action: RuleAction,
+    /// Who `ask` asks (`Some` exactly when `action` is `ask`).
+    pub ask: Option<ApprovalPolicy>,
 }
 
 impl Judging {
@@ -474,6 +488,39 @@ impl Rules {
             Some(after) => ErrorPolicy::BreachedAfter { after },
             None => ErrorPolicy::default(),
         };
+        let action = spec.action.unwrap_or_default();
+        let ask = match (action, &spec.ask_role) {
+            (RuleAction::Ask, Some(role)) => Some(ApprovalPolicy {
+                role: role.clone(),
+                deadline: spec
+                    .ask_deadline
+                    .as_deref()
+                    .map(|t| {
+                        duration::parse(t).map_err(|e| self.err(spec, format!("ask_deadline: {e}")))
+                    })
+                    .transpose()?,
+                on_deadline: spec.ask_default.unwrap_or_default(),
+            }),
+            (RuleAction::Ask, None) => {
+                return Err(self.err(
+                    spec,
+                    "`action = \"ask\"` needs `ask_role`, the role of the approvers who decide",
+                ));
+            }
+            _ if spec.ask_role.is_some()
+                || spec.ask_deadline.is_some()
+                || spec.ask_default.is_some() =>
+            {
+                return Err(self.err(
+                    spec,
+                    format!(
+                        "`ask_role`, `ask_deadline` and `ask_default` go with `action = \"ask\"`, and the action is `{}`",
+                        action.as_str()
+                    ),
+                ));
+            }
+            _ => None,
+        };
         Ok(Judging {
             comparison,
             limit,
@@ -481,7 +528,8 @@ impl Rules {
             keep_firing_for,
             on_error,
             rollback: spec.rollback != Some(false),
-            action: spec.action.unwrap_or_default(),
+            action,
+            ask,
         })
     }
 
@@ -513,6 +561,9 @@ impl Rules {
         .unit(spec.unit.clone().unwrap_or_default())
         .on_error(judging.on_error)
         .action(judging.action);
+        if let Some(policy) = judging.ask {
+            rule = rule.ask(policy);
+        }
         if let Some(keep) = judging.keep_firing_for {
             rule = rule.keep_firing_for(keep);
         }
@@ -683,5 +734,101 @@ mod tests {
             "{err}"
         );
         assert!(Rules::parse("interval='5s'\nrules=[]\n", "r.toml").is_err());
+    }
+
+    #[test]
+    fn actions_and_the_ask_settings() {
+        let rule = |extra: &str| {
+            Rules::parse(
+                &format!("[[rules]]\nid='p95'\nabove=2\nfor='5m'\n{extra}"),
+                "r.toml",
+            )
+        };
+        let rules = rule("").unwrap();
+        let judging = rules.judgement(&rules.specs[0]).unwrap();
+        assert_eq!(
+            (judging.comparison, judging.limit),
+            (Comparison::Above, 2.0)
+        );
+        assert_eq!((judging.action, judging.ask), (RuleAction::Rollback, None));
+        let rules =
+            rule("action='ask'\nask_role='oncall'\nask_deadline='10m'\nask_default='approve'\n")
+                .unwrap();
+        let judging = rules.judgement(&rules.specs[0]).unwrap();
+        assert_eq!(judging.action, RuleAction::Ask);
+        assert_eq!(
+            judging.ask,
+            Some(ApprovalPolicy {
+                role: "oncall".into(),
+                deadline: Some(Duration::from_secs(600)),
+                on_deadline: OnDeadline::Approve,
+            })
+        );
+        let err = rule("action='ask'\n").unwrap_err().to_string();
+        assert!(
+            err.contains("rule `p95`: `action = \"ask\"` needs `ask_role`"),
+            "{err}"
+        );
+        let err = rule("action='observe'\nask_role='oncall'\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("go with `action = \"ask\"`, and the action is `observe`"),
+            "{err}"
+        );
+        let err = rule("action='ask'\nask_role='oncall'\nask_default='later'\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("unknown variant `later`, expected one of `approve`, `reject`, `abort`"),
+            "{err}"
+        );
+        let err = rule("above=3\n").unwrap_err().to_string();
+        assert!(err.contains("duplicate key"), "{err}");
+        let err = rule("limit=3\n").unwrap_err().to_string();
+        assert!(
+            err.contains("give the condition as `comparison` with `limit`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn binding_pairs_read_as_a_file_entry() {
+        let pairs: Vec<(String, String)> = [
+            ("id", "p95"),
+            ("above", "2"),
+            ("for", "5m"),
+            ("consecutive", "3"),
+            ("rollback", "false"),
+            ("action", "ask"),
+            ("ask_role", "oncall"),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+        let spec = RuleSpec::from_pairs(&pairs).unwrap();
+        assert_eq!(spec.above, Some(2.0));
+        assert_eq!(spec.consecutive, Some(3));
+        assert_eq!(spec.rollback, Some(false));
+        assert_eq!(spec.action, Some(RuleAction::Ask));
+        let bad =
+            RuleSpec::from_pairs(&[("id".into(), "p95".into()), ("abvoe".into(), "2".into())])
+                .unwrap_err()
+                .to_string();
+        assert!(
+            bad.starts_with("rule `p95`, parameter `abvoe` is not a parameter"),
+            "{bad}"
+        );
+        assert!(bad.contains("did you mean `above`?"), "{bad}");
+        let bad = RuleSpec::from_pairs(&[
+            ("id".into(), "p95".into()),
+            ("action".into(), "maybe".into()),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(
+            bad.contains("unknown variant `maybe`, expected one of `observe`, `ask`, `rollback`"),
+            "{bad}"
+        );
     }
 }
