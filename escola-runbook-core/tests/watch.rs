@@ -75,8 +75,13 @@ fn p95_rule(probe: Arc<Timeline>) -> Rule {
 /// A release, then the watch: a rule firing in the window rolls back the
 /// release (a watch alone has changed nothing to roll back).
 fn watched(watch: Watch) -> (Runbook, Scripted) {
+    watched_by(watch, Runbook::builder("watched"))
+}
+
+/// `watched`, from `builder` (with approvers who may decide an `ask`).
+fn watched_by(watch: Watch, builder: RunbookBuilder) -> (Runbook, Scripted) {
     let revert = Scripted::passing("revert").mutating();
-    let rb = Runbook::builder("watched")
+    let rb = builder
         .phase(deploy_phase("release"))
         .phase(
             Phase::watch("monitoring", "Monitoramento")
@@ -177,24 +182,6 @@ async fn an_observed_rule_never_rolls_back_and_records_what_it_would_have_done()
     assert!(report::render_markdown(&record).contains(&would));
 }
 
-/// `watched`, with approvers who may decide an `ask`.
-fn watched_with_approvers(watch: Watch) -> (Runbook, Scripted) {
-    let revert = Scripted::passing("revert").mutating();
-    let rb = Runbook::builder("watched")
-        .approver("ana", ["oncall"])
-        .approver("carla", ["oncall"])
-        .phase(deploy_phase("release"))
-        .phase(
-            Phase::watch("monitoring", "Monitoramento")
-                .rollback_on_failure()
-                .step(Step::check("watch", "Watch", watch)),
-        )
-        .phase(rollback_phase(revert.clone()))
-        .build()
-        .unwrap();
-    (rb, revert)
-}
-
 fn asking(deadline: Option<u64>, on_deadline: OnDeadline) -> Watch {
     let policy = ApprovalPolicy {
         role: "oncall".into(),
@@ -225,7 +212,10 @@ fn carla(verdict: ApprovalVerdict) -> ApprovalDecision {
 /// given. Returns the record, the revert's calls and the time it took.
 async fn ask_run(watch: Watch, decision: Option<ApprovalVerdict>) -> (RunRecord, usize, Duration) {
     let root = tempfile::tempdir().unwrap();
-    let (rb, revert) = watched_with_approvers(watch);
+    let builder = Runbook::builder("watched")
+        .approver("ana", ["oncall"])
+        .approver("carla", ["oncall"]);
+    let (rb, revert) = watched_by(watch, builder);
     let started = Instant::now();
     let run = tokio::spawn(executor(rb).run_root(root.path()).run());
     tokio::time::sleep(Duration::from_secs(8 * MIN)).await;

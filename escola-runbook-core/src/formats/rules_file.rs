@@ -1,6 +1,7 @@
 //! Alert rules in a TOML file, for `escola-runbook watch` (evaluate them
-//! live against a target) and `escola-runbook replay` (re-evaluate the
-//! measurements a past run recorded under other thresholds).
+//! live against a target), `escola-runbook replay` (re-evaluate the
+//! measurements a past run recorded under other thresholds) and a
+//! runbook's watch steps.
 //!
 //! ```toml
 //! interval = "15s"
@@ -16,7 +17,15 @@
 //! limit = 2.0
 //! unit = "s"
 //! for = "5m"                   # or consecutive = 3, cumulative = 3, or k = 2 with n = 3
+//! action = "rollback"          # observe | ask (with ask_role, ask_deadline, ask_default) | rollback
 //! ```
+//!
+//! `above = 2` (or `at_least`, `below`, `at_most`) is short for a
+//! comparison with its limit. The same table is a runbook's watch step
+//! (`watch = { ... }`, or `rules_file = "alerts.toml"` relative to the
+//! runbook, [`Rules::for_step`], built as a [`RulesWatch`]), and a Markdown
+//! `<!-- rule: ... -->` binding reads its pairs through [`RuleSpec`]'s
+//! schema ([`RuleSpec::from_pairs`]): one declaration of a rule's keys.
 //!
 //! A rule's judgement (comparison, limit, window, keep-firing, error
 //! policy) is read here; what it measures (`measure`, `quantile`, `status`,
@@ -25,7 +34,6 @@
 //! probe declares and validates them (the checks crate registers it).
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -590,7 +598,7 @@ impl RulesWatch {
     /// The watch of `rules`, each measuring through `catalog`'s
     /// [`RULE_PROBE`] with its defaults (the token in the secret
     /// `metrics_token`).
-    pub fn new(rules: Rules, catalog: &Catalog) -> Result<Arc<dyn Check>, RulesFileError> {
+    pub fn new(rules: Rules, catalog: &Catalog) -> Result<Self, RulesFileError> {
         let live = rules
             .specs
             .iter()
@@ -602,7 +610,7 @@ impl RulesWatch {
                 source,
             })?
             .rollback_window(rules.rollback_window);
-        Ok(Arc::new(RulesWatch { watch, rules }))
+        Ok(RulesWatch { watch, rules })
     }
 
     /// The rules a watch step's [`Check::params`] carry.

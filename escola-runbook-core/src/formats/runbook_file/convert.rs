@@ -486,7 +486,8 @@ fn watch_step(
     };
     let rules =
         Rules::for_step(watch, base_dir, &format!("watch of step `{step_id}`")).map_err(invalid)?;
-    RulesWatch::new(rules, catalog).map_err(invalid)
+    let watch = RulesWatch::new(rules, catalog).map_err(invalid)?;
+    Ok(Arc::new(watch))
 }
 
 /// What runs a step (or its undo), as written in the file.
