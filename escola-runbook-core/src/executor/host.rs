@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 use futures_util::future::BoxFuture;
 
-use super::approval::Approvals;
+use super::approval_wait::Approvals;
 use super::error::RunError;
 use crate::alert::RuleTransition;
 use crate::approval::{ApprovalPolicy, ApprovalResult};

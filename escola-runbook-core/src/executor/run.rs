@@ -27,21 +27,6 @@ pub(super) enum Stop {
     Cancelled,
 }
 
-/// Publishes a durable event through `dispatcher`; if the journal cannot
-/// take it, `cancel` stops the run at once (running steps are cancelled):
-/// nothing more could be recorded.
-pub(super) fn publish_or_stop(
-    dispatcher: &Dispatcher,
-    cancel: &CancellationToken,
-    event: Event,
-) -> Result<(), RunError> {
-    if let Err(e) = dispatcher.publish(event) {
-        cancel.cancel();
-        return Err(e.into());
-    }
-    Ok(())
-}
-
 pub(super) struct Run {
     pub(super) runbook: Arc<Runbook>,
     pub(super) selection: Selection,
@@ -74,7 +59,7 @@ impl Run {
     /// stops at once (running steps are cancelled): nothing more could be
     /// recorded.
     pub(super) fn publish(&self, event: Event) -> Result<(), RunError> {
-        publish_or_stop(&self.dispatcher, &self.cancel, event)
+        Ok(self.dispatcher.publish_or_cancel(event, &self.cancel)?)
     }
 
     /// The record as folded so far.

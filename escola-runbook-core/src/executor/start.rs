@@ -10,7 +10,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
-use super::approval::Approvals;
+use super::approval_wait::Approvals;
 use super::builder::Executor;
 use super::error::RunError;
 use super::host::RunHost;
