@@ -872,26 +872,23 @@ impl Check for Watch {
             }
         } else if !fired.is_empty() || !unsettled.is_empty() {
             let mut parts = Vec::new();
-            let observed: Vec<String> = self
-                .rules
-                .iter()
-                .zip(&logs)
-                .filter_map(|(r, l)| l.would_have.as_ref().map(|w| format!("{} {w}", r.id)))
-                .collect();
-            if !observed.is_empty() {
-                parts.push(format!(
-                    "observed rules (action observe) never act: {}",
-                    observed.join("; ")
-                ));
-            }
-            let refused: Vec<String> = self
-                .rules
-                .iter()
-                .zip(&logs)
-                .filter_map(|(r, l)| l.asked.as_ref().map(|a| format!("{} {a}", r.id)))
-                .collect();
-            if !refused.is_empty() {
-                parts.push(format!("rollback not approved: {}", refused.join("; ")));
+            // What observed and refused rules did instead of rolling back.
+            for (what, said) in [
+                (
+                    "observed rules (action observe) never act",
+                    (|l: &RuleLog| l.would_have.clone()) as fn(&RuleLog) -> Option<String>,
+                ),
+                ("rollback not approved", |l: &RuleLog| l.asked.clone()),
+            ] {
+                let rules: Vec<String> = self
+                    .rules
+                    .iter()
+                    .zip(&logs)
+                    .filter_map(|(r, l)| said(l).map(|s| format!("{} {s}", r.id)))
+                    .collect();
+                if !rules.is_empty() {
+                    parts.push(format!("{what}: {}", rules.join("; ")));
+                }
             }
             if !fired.is_empty() {
                 parts.push(format!(
