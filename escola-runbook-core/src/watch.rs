@@ -493,7 +493,8 @@ impl Watch {
     /// Pauses the watch for the approval an `ask` rule calls for: `Ok((true,
     /// "; rollback approved by carla ..."))` rolls back, `Ok((false, what
     /// was asked and answered))` keeps watching, and `Err` ends the watch
-    /// (stopped, aborted at the deadline, or nobody could decide).
+    /// (stopped, aborted at the deadline or by the default, or nobody could
+    /// decide).
     async fn ask(
         &self,
         rule: &Rule,
@@ -518,23 +519,44 @@ impl Watch {
             "rule {} fired: {asked}, waiting for approval by role {}",
             rule.id, policy.role
         ));
-        let result = ctx.await_approval(policy).await.map_err(|e| match e {
-            ApprovalWaitError::Stopped => Outcome::aborted(format!("the watch was stopped: {e}")),
-            other => Outcome::check_error(format!("rule `{}` {asked}, but {other}", rule.id)),
-        })?;
-        let said = result.describe();
-        let roll_back = match &result {
-            ApprovalResult::Approver { decision } => decision.verdict == ApprovalVerdict::Approved,
-            ApprovalResult::Deadline { taken, .. } => match taken {
-                OnDeadline::Approve => true,
-                OnDeadline::Reject => false,
-                OnDeadline::Abort => {
-                    return Err(Outcome::aborted(format!(
-                        "rule `{}` {asked}: {said}",
-                        rule.id
-                    )));
-                }
-            },
+        // Nothing waits in a run told not to (`--no-wait`): the default
+        // decides at once, as the deadline would.
+        let (taken, said) = match ctx.await_approval(policy).await {
+            Ok(ApprovalResult::Approver { decision }) => (
+                if decision.verdict == ApprovalVerdict::Approved {
+                    OnDeadline::Approve
+                } else {
+                    OnDeadline::Reject
+                },
+                decision.describe(),
+            ),
+            Ok(result @ ApprovalResult::Deadline { taken, .. }) => (taken, result.describe()),
+            Err(ApprovalWaitError::NoWait) => (
+                policy.on_deadline,
+                format!(
+                    "the run does not wait for approvals (--no-wait): {} taken",
+                    policy.on_deadline.as_str()
+                ),
+            ),
+            Err(e @ ApprovalWaitError::Stopped) => {
+                return Err(Outcome::aborted(format!("the watch was stopped: {e}")));
+            }
+            Err(other) => {
+                return Err(Outcome::check_error(format!(
+                    "rule `{}` {asked}, but {other}",
+                    rule.id
+                )));
+            }
+        };
+        let roll_back = match taken {
+            OnDeadline::Approve => true,
+            OnDeadline::Reject => false,
+            OnDeadline::Abort => {
+                return Err(Outcome::aborted(format!(
+                    "rule `{}` {asked}: {said}",
+                    rule.id
+                )));
+            }
         };
         Ok(if roll_back {
             (true, format!("; {asked}: rollback {said}"))

@@ -313,6 +313,47 @@ async fn an_unanswered_ask_takes_its_default_at_the_deadline() {
     assert!(took >= Duration::from_secs(30 * MIN), "{took:?}");
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_run_that_does_not_wait_takes_the_ask_default_at_once() {
+    let builder = Runbook::builder("watched").approver("carla", ["oncall"]);
+    let (rb, revert) = watched_by(asking(None, OnDeadline::Approve), builder);
+    let started = Instant::now();
+    let record = executor(rb)
+        .options(RunOptions {
+            run_id: Some("run-1".into()),
+            operator: "ana".into(),
+            host: "deploy-host".into(),
+            no_wait: true,
+            ..RunOptions::default()
+        })
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(
+        started.elapsed(),
+        Duration::from_secs(7 * MIN),
+        "rolled back as it fired"
+    );
+    assert_eq!(
+        (record.verdict, revert.calls()),
+        (Some(Verdict::RolledBack), 1)
+    );
+    assert!(
+        record
+            .rollback
+            .as_ref()
+            .unwrap()
+            .summary
+            .ends_with("rollback the run does not wait for approvals (--no-wait): approve taken"),
+        "{:?}",
+        record.rollback
+    );
+    assert!(
+        step_of(&record, "watch").approval.is_none(),
+        "nothing was journaled as waiting"
+    );
+}
+
 #[test]
 fn an_asking_rule_without_an_approval_is_refused() {
     let rule = p95_rule(latency_after(0)).action(RuleAction::Ask);

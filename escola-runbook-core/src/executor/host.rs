@@ -7,7 +7,6 @@ use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
 
 use super::approval_wait::Approvals;
-use super::error::RunError;
 use crate::alert::RuleTransition;
 use crate::approval::{ApprovalPolicy, ApprovalResult};
 use crate::clock::Clock;
@@ -62,13 +61,15 @@ impl StepHost for RunHost {
         policy: &'a ApprovalPolicy,
     ) -> BoxFuture<'a, Result<ApprovalResult, ApprovalWaitError>> {
         Box::pin(async move {
+            // A step's approval ends a `--no-wait` run resumable; a check
+            // cannot, so it is told before anything is journaled.
+            if self.approvals.no_wait {
+                return Err(ApprovalWaitError::NoWait);
+            }
             self.approvals
                 .wait(ctx.phase_id(), ctx.step_id(), policy, ctx.cancellation())
                 .await
-                .map_err(|e| match e {
-                    RunError::AwaitingApproval { .. } => ApprovalWaitError::NoWait,
-                    other => ApprovalWaitError::Journal(other.to_string()),
-                })?
+                .map_err(|e| ApprovalWaitError::Journal(e.to_string()))?
                 .ok_or(ApprovalWaitError::Stopped)
         })
     }
