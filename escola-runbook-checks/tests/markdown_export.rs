@@ -80,7 +80,7 @@ fn runbook_of(md: &str) -> Runbook {
     imported.file.phases[1].rollback_on_failure = has_rollback;
     let (runbook, _) = imported
         .file
-        .to_runbook(&escola_runbook_checks::catalog())
+        .to_runbook(&escola_runbook_checks::catalog(), std::path::Path::new(""))
         .unwrap();
     let meta = runbook.metadata().clone();
     let mut builder = Runbook::builder(runbook.name());

@@ -325,39 +325,221 @@ fn secrets_never_belong_in_the_file() {
     assert!(!err.contains("hunter2"), "{err}");
 }
 
+/// A watch step after GOOD's deploy phase, its rules inline.
+const WATCH_STEP: &str = r#"
+[[phases]]
+id = "monitoring"
+title = "Monitoramento"
+kind = "watch"
+rollback_on_failure = true
+
+[[phases.steps]]
+id = "alerts"
+title = "Alertas"
+
+[phases.steps.watch]
+interval = "15s"
+duration = "30m"
+rollback_window = "15m"
+
+[[phases.steps.watch.rules]]
+id = "latency-p95"
+title = "Latência P95 > 2s por 5 minutos"
+measure = "quantile"
+quantile = 0.95
+window = "5m"
+above = 2.0
+unit = "s"
+for = "5m"
+
+[[phases.steps.watch.rules]]
+id = "error-5xx"
+measure = "error_percent"
+comparison = "above"
+limit = 1.0
+unit = "%"
+for = "5m"
+action = "observe"
+
+[[phases.steps.watch.rules]]
+id = "rate-limit-escolas"
+measure = "count"
+status = "429"
+route = "/v1/escolas"
+window = "0"
+at_least = 1.0
+consecutive = 3
+rollback = false
+"#;
+
+/// GOOD with its rollback phase last and WATCH_STEP before it.
+fn with_watch(watch: &str) -> String {
+    let (deploy, rollback) = GOOD.split_at(GOOD.find("[[phases]]\nid = \"rollback\"").unwrap());
+    format!("{deploy}{watch}\n{rollback}")
+}
+
 #[test]
-fn watch_rules_and_rollback_settings_are_kept_and_warned_about() {
+fn a_watch_step_s_rules_are_evaluated_and_export_back_losslessly() {
+    let catalog = escola_runbook_checks::catalog();
+    let text = with_watch(WATCH_STEP);
+    let loaded = runbook_file::load_str(&text, "runbook.toml", &catalog).unwrap();
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let (_, step) = loaded.runbook.find_step("alerts").unwrap();
+    let StepKind::Check(check) = &step.kind else {
+        panic!("a watch step is automated");
+    };
+    assert_eq!(
+        check.describe().verifies,
+        "rules latency-p95, error-5xx, rate-limit-escolas hold, evaluated every 15s for 30m (rollback if a rollback rule fires within 15m)"
+    );
+    // export-runbook, then load: the same rules, as written.
+    let (exported, warnings) = RunbookFile::from_runbook(&loaded.runbook, &catalog);
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let written = exported.to_toml().unwrap();
+    let again = runbook_file::load_str(&written, "again.toml", &catalog).unwrap();
+    // The watch phase comes back exactly as written (commands and the
+    // environment are normalized by export as they always were).
+    assert_eq!(again.file.phases[1], loaded.file.phases[1], "{written}");
+    let watch = |f: &RunbookFile| f.phases[1].steps[0].watch.clone().unwrap();
+    assert_eq!(watch(&again.file).rules.len(), 3);
+    assert_eq!(
+        watch(&again.file).rules[1].action,
+        Some(escola_runbook_core::rules::RuleAction::Observe)
+    );
+}
+
+#[test]
+fn a_watch_step_reads_its_rules_file_relative_to_the_runbook_and_exports_them_inline() {
+    let catalog = escola_runbook_checks::catalog();
+    let dir = tempfile::tempdir().unwrap();
+    let rules = WATCH_STEP
+        .split_once("[[phases.steps.watch.rules]]")
+        .map(|(_, r)| {
+            format!(
+                "interval = \"15s\"\n\n[[rules]]{}",
+                r.replace("phases.steps.watch.rules", "rules")
+            )
+        })
+        .unwrap();
+    std::fs::write(dir.path().join("alerts.toml"), &rules).unwrap();
+    let step = "\n[[phases]]\nid = \"monitoring\"\ntitle = \"Monitoramento\"\nkind = \"watch\"\n\n\
+                [[phases.steps]]\nid = \"alerts\"\ntitle = \"Alertas\"\n\
+                watch = { duration = \"30m\", rules_file = \"alerts.toml\" }\n";
+    let path = dir.path().join("runbook.toml");
+    std::fs::write(&path, with_watch(step)).unwrap();
+    let loaded = runbook_file::load(&path, &catalog).unwrap();
+    let (exported, _) = RunbookFile::from_runbook(&loaded.runbook, &catalog);
+    let watch = exported.phases[1].steps[0].watch.clone().unwrap();
+    assert_eq!(
+        watch.rules_file, None,
+        "written inline: the export stands alone"
+    );
+    assert_eq!(
+        (watch.interval.as_deref(), watch.duration.as_deref()),
+        (Some("15s"), Some("30m")),
+        "the file's interval, the step's duration"
+    );
+    let inline = runbook_file::load_str(&with_watch(WATCH_STEP), "r.toml", &catalog).unwrap();
+    assert_eq!(
+        watch.rules,
+        inline.file.phases[1].steps[0].watch.clone().unwrap().rules
+    );
+
+    // Missing file, both forms, a bad rule: named, at the step.
+    let err = error(&with_watch(step));
+    assert!(err.contains("cannot read rules file alerts.toml"), "{err}");
+    let err = error(&with_watch(&WATCH_STEP.replace(
+        "rollback_window = \"15m\"",
+        "rollback_window = \"15m\"\nrules_file = \"alerts.toml\"",
+    )));
+    assert!(
+        err.contains("gives both `rules_file = \"alerts.toml\"` and 3 inline rule(s)"),
+        "{err}"
+    );
+    let err = error(&with_watch(
+        &WATCH_STEP.replace("above = 2.0", "above = 2.0\nlimit = 3"),
+    ));
+    assert!(err.starts_with("runbook.toml:"), "{err}");
+    assert!(
+        err.contains("rule `latency-p95`: give the condition as"),
+        "{err}"
+    );
+    let err = error(&with_watch(
+        &WATCH_STEP.replace("action = \"observe\"", "action = \"maybe\""),
+    ));
+    assert!(
+        err.contains("unknown variant `maybe`, expected one of `observe`, `ask`, `rollback`"),
+        "{err}"
+    );
+    let err = error(&with_watch(
+        &WATCH_STEP.replace("quantile = 0.95", "quantile = 0.95\nqantile = 1"),
+    ));
+    assert!(err.contains("did you mean `quantile`?"), "{err}");
+}
+
+#[test]
+fn a_markdown_rule_binding_imports_to_the_same_rule_as_the_file() {
+    let catalog = escola_runbook_checks::catalog();
+    let md = "# Deploy\n\n## Monitoramento\n\n- [ ] Latência P95\n  \
+              <!-- rule: id=latency-p95 measure=quantile quantile=0.95 window=5m above=2 for=5m action=observe -->\n";
+    let imported = escola_runbook_core::formats::markdown::import(
+        md,
+        &escola_runbook_core::formats::markdown::ImportOptions::default(),
+        &catalog,
+    );
+    assert!(imported.warnings.is_empty(), "{:?}", imported.warnings);
+    let step = &imported.file.phases[0].steps[0];
+    let watch = step.watch.clone().unwrap();
+    let file = escola_runbook_core::formats::rules_file::Rules::parse(
+        "[[rules]]\nid = \"latency-p95\"\nmeasure = \"quantile\"\nquantile = 0.95\nwindow = \"5m\"\nabove = 2\nfor = \"5m\"\naction = \"observe\"\n",
+        "alerts.toml",
+    )
+    .unwrap();
+    assert_eq!(watch.rules, file.specs);
+    // It loads as a watch step, and its TOML export reads back the same.
+    let written = imported.file.to_toml().unwrap();
+    let loaded = runbook_file::load_str(&written, "imported.toml", &catalog).unwrap();
+    assert_eq!(loaded.file, imported.file);
+    let (exported, _) = RunbookFile::from_runbook(&loaded.runbook, &catalog);
+    assert_eq!(
+        exported.phases[0].steps[0].watch.clone().unwrap().rules,
+        file.specs
+    );
+    // A bad pair is a warning naming it; the item stays a manual step.
+    let bad = escola_runbook_core::formats::markdown::import(
+        &md.replace("quantile=0.95", "quantile=high"),
+        &escola_runbook_core::formats::markdown::ImportOptions::default(),
+        &catalog,
+    );
+    let w: Vec<String> = bad.warnings.iter().map(ToString::to_string).collect();
+    assert!(
+        w.iter().any(|w| w.contains(
+            "rule `latency-p95`, parameter `quantile` has value `high`, which is not a number"
+        )),
+        "{w:?}"
+    );
+    assert!(bad.file.phases[0].steps[0].watch.is_none());
+}
+
+#[test]
+fn rollback_settings_are_kept_and_warned_about_and_the_old_watch_table_is_refused() {
     let text = format!(
-        "{GOOD}\n[watch]\nphase = \"deploy\"\ninterval = \"30s\"\nduration = \"24h\"\n\n\
-         [[watch.rules]]\nname = \"p95\"\nquery = \"histogram_quantile(0.95, ...)\"\ncondition = \"> 2\"\nfor = \"5m\"\naction = \"rollback\"\n\n\
-         [rollback]\nwindow = \"15m\"\ntriggers = [\"p95\"]\nrequires_approval = [\"restore-snapshot\"]\nnotify = [\"#operacoes\"]\n"
+        "{GOOD}\n[rollback]\nwindow = \"15m\"\ntriggers = [\"p95\"]\nrequires_approval = [\"restore-snapshot\"]\nnotify = [\"#operacoes\"]\n"
     );
     let loaded =
         runbook_file::load_str(&text, "runbook.toml", &escola_runbook_checks::catalog()).unwrap();
     let w: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
-    assert_eq!(w.len(), 2, "{w:?}");
+    assert_eq!(w.len(), 1, "{w:?}");
     assert!(
-        w[0].starts_with("line 47:1:") && w[0].contains("NOT evaluated yet"),
+        w[0].contains("[rollback]") && w[0].contains("NOT evaluated yet"),
         "{w:?}"
-    );
-    assert!(
-        w[1].contains("[rollback]") && w[1].contains("NOT evaluated yet"),
-        "{w:?}"
-    );
-    let watch = loaded.file.watch.as_ref().unwrap();
-    assert_eq!(
-        watch.rules[0].for_.map(|d| d.to_string()),
-        Some("5m".into())
     );
     let written = loaded.file.to_toml().unwrap();
-    assert!(written.contains("for = \"5m\""), "{written}");
     let again: RunbookFile = runbook_file::parse(&written, "again.toml").unwrap();
     assert_eq!(again, loaded.file);
-
-    let err = error(&text.replace("phase = \"deploy\"", "phase = \"deplo\""));
-    assert!(err.contains("did you mean `deploy`?"), "{err}");
-    let err = error(&text.replace("condition = ", "conditon = "));
-    assert!(err.contains("did you mean `condition`?"), "{err}");
+    // Rules live in watch steps now.
+    let err = error(&format!("{GOOD}\n[watch]\ninterval = \"30s\"\n"));
+    assert!(err.contains("unknown field `watch`"), "{err}");
 }
 
 #[test]

@@ -195,10 +195,12 @@ fn a_watch_that_could_never_fire_exits_2_naming_the_rule_and_the_numbers() {
             assert!(err.contains(expected), "{file}: {err}");
         }
     }
-    // The same in a runbook file's [watch], though it is not evaluated yet.
+    // The same in a runbook file's watch step.
     std::fs::write(
         d.join("runbook.toml"),
-        "name = \"r\"\n[watch]\ninterval = \"2s\"\nduration = \"10s\"\n[[watch.rules]]\nname = \"p95\"\nquery = \"p95\"\ncondition = \"> 2\"\nfor = \"5m\"\n[[phases]]\nid = \"p\"\ntitle = \"P\"\n[[phases.steps]]\nid = \"s\"\ntitle = \"S\"\ncommand = \"true\"\n",
+        "name = \"r\"\n[[phases]]\nid = \"p\"\ntitle = \"P\"\n[[phases.steps]]\nid = \"s\"\ntitle = \"S\"\n\
+         [phases.steps.watch]\ninterval = \"2s\"\nduration = \"10s\"\n\
+         [[phases.steps.watch.rules]]\nid = \"p95\"\nabove = 2\nfor = \"5m\"\n",
     )
     .unwrap();
     let o = run_in(d, &["plan", "--runbook", "runbook.toml"]);

@@ -67,6 +67,16 @@ fn watch_fires_on_real_errors_and_replay_rejudges_the_recording() {
         RULES.replace("LIMIT", "99"),
     )
     .unwrap();
+    std::fs::write(
+        dir.path().join("asked.toml"),
+        RULES.replace("LIMIT", "1") + "action = \"ask\"\nask_role = \"oncall\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("observed.toml"),
+        RULES.replace("LIMIT", "1") + "action = \"observe\"\n",
+    )
+    .unwrap();
     let sim = BackgroundSimulator::start(SimulatorConfig::default()).unwrap();
     sim.faults().set_error_rate(0.5);
     let stop = Arc::new(AtomicBool::new(false));
@@ -105,10 +115,48 @@ fn watch_fires_on_real_errors_and_replay_rejudges_the_recording() {
     };
     let strict = replay("rules.toml");
     assert_eq!(strict.status.code(), Some(3), "{}", text(&strict));
+    let rolled = between(&text(&strict), "=> rollback: rolled back at ", " (");
     assert!(
-        text(&strict).contains("WOULD ROLL BACK"),
+        rolled
+            .as_ref()
+            .is_some_and(|t| t.len() == "02:00:00 UTC".len() && t.ends_with(" UTC")),
+        "a wall-clock time: {}",
+        text(&strict)
+    );
+    assert!(
+        text(&strict).contains(", action rollback — "),
         "{}",
         text(&strict)
+    );
+    // Observe: the same firing, told as what it would have done; it never
+    // acts, so replay does not say the run would roll back.
+    let observed = replay("observed.toml");
+    assert_eq!(observed.status.code(), Some(0), "{}", text(&observed));
+    let would = between(
+        &text(&observed),
+        "=> observe: would have rolled back at ",
+        " (",
+    );
+    assert_eq!(would, rolled, "{}", text(&observed));
+    assert!(
+        text(&observed).contains("limit > 1%); never acts"),
+        "{}",
+        text(&observed)
+    );
+    // Ask: when it would have asked, and whom.
+    let asked = replay("asked.toml");
+    assert_eq!(asked.status.code(), Some(0), "{}", text(&asked));
+    assert_eq!(
+        between(&text(&asked), "=> ask: would have asked at ", " ("),
+        rolled,
+        "{}",
+        text(&asked)
+    );
+    assert!(
+        text(&asked)
+            .contains("for approval by role oncall; approved rolls back, rejected keeps watching"),
+        "{}",
+        text(&asked)
     );
     let lenient = replay("lenient.toml");
     assert_eq!(lenient.status.code(), Some(0), "{}", text(&lenient));
@@ -117,6 +165,12 @@ fn watch_fires_on_real_errors_and_replay_rejudges_the_recording() {
         "{}",
         text(&lenient)
     );
+}
+
+/// The text between `before` and the next `until` after it.
+fn between(text: &str, before: &str, until: &str) -> Option<String> {
+    let rest = &text[text.find(before)? + before.len()..];
+    Some(rest[..rest.find(until)?].to_owned())
 }
 
 #[test]
@@ -143,6 +197,24 @@ fn bad_rules_and_runs_without_measurements_are_usage_errors() {
         "{}",
         text(&out)
     );
+    // A bad action names itself and the ones there are.
+    std::fs::write(
+        dir.path().join("bad-action.toml"),
+        RULES.replace("LIMIT", "1") + "action = \"maybe\"\n",
+    )
+    .unwrap();
+    let out = bin(dir.path())
+        .args(["replay", "latest", "--rules", "bad-action.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out).contains("bad-action.toml")
+            && text(&out)
+                .contains("unknown variant `maybe`, expected one of `observe`, `ask`, `rollback`"),
+        "{}",
+        text(&out)
+    );
     std::fs::write(dir.path().join("ok.toml"), RULES.replace("LIMIT", "1")).unwrap();
     let out = bin(dir.path())
         .args(["watch", "--rules", "ok.toml"])
@@ -162,4 +234,100 @@ fn bad_rules_and_runs_without_measurements_are_usage_errors() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).contains("nothing to replay"), "{}", text(&out));
+}
+
+/// A release, then a watch step whose latency rule is read from
+/// `alerts.toml` beside the runbook, then the rollback.
+const WATCHED_RUNBOOK: &str = r#"
+name = "watched release"
+
+[environment]
+metrics_url = "METRICS_URL"
+metrics_token_env = "ESCOLA_TEST_METRICS_TOKEN"
+
+[[phases]]
+id = "release"
+title = "Release"
+rollback_on_failure = true
+[[phases.steps]]
+id = "deploy"
+title = "Deploy"
+command = "echo deployed >> log.txt"
+
+[[phases]]
+id = "monitoring"
+title = "Monitoramento"
+kind = "watch"
+rollback_on_failure = true
+[[phases.steps]]
+id = "latency"
+title = "Latência P95"
+[phases.steps.watch]
+rollback_window = "3s"
+rules_file = "alerts.toml"
+
+[[phases]]
+id = "rollback"
+title = "Rollback"
+kind = "rollback"
+[[phases.steps]]
+id = "revert"
+title = "Revert"
+command = "echo reverted >> log.txt"
+"#;
+
+const LATENCY_RULES: &str = r#"
+interval = "250ms"
+duration = "3s"
+
+[[rules]]
+id = "latency-p95"
+measure = "quantile"
+quantile = 0.95
+window = "0"
+min_requests = 1
+above = 0.2
+unit = "s"
+consecutive = 2
+"#;
+
+#[test]
+fn a_runbook_watch_step_rolls_back_when_the_app_slows_and_stays_green_when_not() {
+    let sim = BackgroundSimulator::start(SimulatorConfig::default()).unwrap();
+    let run = |slow: bool| {
+        let dir = tempfile::tempdir().unwrap();
+        // The runbook in a folder of its own: `rules_file` is relative to it.
+        let book = dir.path().join("book");
+        std::fs::create_dir(&book).unwrap();
+        std::fs::write(
+            book.join("runbook.toml"),
+            WATCHED_RUNBOOK.replace("METRICS_URL", &format!("{}/metrics", sim.base_url())),
+        )
+        .unwrap();
+        std::fs::write(book.join("alerts.toml"), LATENCY_RULES).unwrap();
+        sim.faults()
+            .set_latency(std::time::Duration::from_millis(if slow { 300 } else { 0 }));
+        let stop = Arc::new(AtomicBool::new(false));
+        let load = users(sim.addr(), stop.clone());
+        let out = bin(dir.path())
+            .env("ESCOLA_TEST_METRICS_TOKEN", sim.metrics_token())
+            .args(["run", "--runbook", "book/runbook.toml", "--yes"])
+            .output()
+            .unwrap();
+        stop.store(true, Ordering::Relaxed);
+        load.join().unwrap();
+        let log = std::fs::read_to_string(dir.path().join("log.txt")).unwrap_or_default();
+        (out, log)
+    };
+    let (slowed, log) = run(true);
+    assert_eq!(slowed.status.code(), Some(3), "{}", text(&slowed));
+    assert_eq!(log, "deployed\nreverted\n", "{}", text(&slowed));
+    assert!(
+        text(&slowed).contains("rule `latency-p95` fired at"),
+        "{}",
+        text(&slowed)
+    );
+    let (green, log) = run(false);
+    assert_eq!(green.status.code(), Some(0), "{}", text(&green));
+    assert_eq!(log, "deployed\n");
 }

@@ -59,7 +59,8 @@ pub struct ExportedAlert {
     pub for_: Duration,
     /// How long it keeps firing after the condition clears.
     pub keep_firing_for: Option<Duration>,
-    /// `critical` for a rule the runbook rolls back on, `warning` otherwise.
+    /// `critical` for a rule the runbook rolls back on (action `rollback`
+    /// or `ask`), `warning` otherwise (an `observe` rule too).
     pub severity: &'static str,
     /// The runbook step (label `runbook_step`).
     pub step: String,
@@ -128,7 +129,12 @@ fn alert(w: &WatchedRule<'_>) -> Result<ExportedAlert, ExportError> {
         ),
         for_,
         keep_firing_for: rule.keep_firing_for,
-        severity: if rule.rollback { "critical" } else { "warning" },
+        // An observed rule never rolls back: it pages as a warning.
+        severity: if rule.rollback && rule.action != crate::rules::RuleAction::Observe {
+            "critical"
+        } else {
+            "warning"
+        },
         step: w.step.to_owned(),
         summary: rule.condition(),
         description: rule.title.clone(),
@@ -204,6 +210,51 @@ mod tests {
         assert_eq!(alert_name("latency-p95"), "LatencyP95");
         assert_eq!(alert_name("error-5xx"), "Error5xx");
         assert_eq!(alert_name("rate_limit.escolas"), "RateLimitEscolas");
+    }
+
+    #[test]
+    fn an_observed_rule_pages_as_a_warning() {
+        struct P95;
+        #[async_trait::async_trait]
+        impl crate::rules::Probe for P95 {
+            fn query(&self) -> String {
+                "p95".into()
+            }
+            fn promql(&self, _interval: Duration) -> Option<String> {
+                Some("p95".into())
+            }
+            async fn sample(&self, _ctx: &crate::Ctx) -> crate::rules::Sample {
+                crate::rules::Sample::value(1.0)
+            }
+        }
+        let rule = |action| {
+            Rule::new(
+                "latency-p95",
+                "P95",
+                std::sync::Arc::new(P95),
+                crate::rules::Comparison::Above,
+                2.0,
+                crate::rules::Window::For {
+                    duration: Duration::from_secs(300),
+                },
+            )
+            .action(action)
+        };
+        let severity = |rule: &Rule| {
+            let (exported, _) = alerts(&[WatchedRule {
+                step: "alerts",
+                rule,
+                interval: Duration::from_secs(15),
+            }]);
+            exported[0].severity
+        };
+        use crate::rules::RuleAction;
+        assert_eq!(severity(&rule(RuleAction::Rollback)), "critical");
+        assert_eq!(severity(&rule(RuleAction::Observe)), "warning");
+        assert_eq!(
+            severity(&rule(RuleAction::Rollback).alert_only()),
+            "warning"
+        );
     }
 
     #[test]

@@ -29,7 +29,9 @@ impl Approver {
 }
 
 /// What happens when nobody decides before the deadline.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum OnDeadline {
     /// The step goes on as if approved.

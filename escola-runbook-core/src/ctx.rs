@@ -13,7 +13,10 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
+use futures_util::future::BoxFuture;
+
 use crate::alert::RuleTransition;
+use crate::approval::{ApprovalPolicy, ApprovalResult};
 use crate::clock::{Clock, SystemClock};
 use crate::environment::Environment;
 use crate::journal_error::JournalWriteError;
@@ -50,6 +53,51 @@ pub trait StepHost: Send + Sync {
     /// Records that `ctx`'s attempt started processes in group `pgid` on
     /// this machine.
     fn record_process_group(&self, ctx: &Ctx, pgid: u32) -> Result<(), JournalWriteError>;
+
+    /// Waits for an approval of `ctx`'s step under `policy`, as a step
+    /// that requires one waits: the executor journals the wait, takes an
+    /// approver's decision from another shell (`approve`, `reject`), or the
+    /// deadline's. The default, for hosts no approver can reach, is the
+    /// deadline's decision, and [`ApprovalWaitError::Undecidable`] without
+    /// a deadline.
+    fn await_approval<'a>(
+        &'a self,
+        ctx: &'a Ctx,
+        policy: &'a ApprovalPolicy,
+    ) -> BoxFuture<'a, Result<ApprovalResult, ApprovalWaitError>> {
+        Box::pin(async move {
+            let deadline = policy.deadline.ok_or(ApprovalWaitError::Undecidable)?;
+            let at =
+                self.now() + chrono::Duration::from_std(deadline).unwrap_or(chrono::Duration::MAX);
+            tokio::select! {
+                biased;
+                () = ctx.cancellation().cancelled() => Err(ApprovalWaitError::Stopped),
+                () = tokio::time::sleep(deadline) => Ok(ApprovalResult::Deadline {
+                    taken: policy.on_deadline,
+                    at,
+                }),
+            }
+        })
+    }
+}
+
+/// Why a check's wait for an approval ([`Ctx::await_approval`]) ended
+/// without a decision.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApprovalWaitError {
+    /// The run was stopped while waiting.
+    #[error("the run was stopped while waiting for approval")]
+    Stopped,
+    /// Nobody can decide: no approver reaches this run, and the approval
+    /// has no deadline.
+    #[error("no approver can reach this run and the approval has no deadline")]
+    Undecidable,
+    /// The run was told not to wait for approvals (`run --no-wait`).
+    #[error("the run was told not to wait for approvals")]
+    NoWait,
+    /// The wait could not be journaled; the run stops.
+    #[error("the wait for approval could not be journaled: {0}")]
+    Journal(String),
 }
 
 /// The host of [`Ctx::standalone`]: the system clock, and nobody to tell.
@@ -248,6 +296,16 @@ impl Ctx {
     /// [`CANCEL_GRACE`] to end the group, as the executor does.
     pub fn started_processes(&self) -> bool {
         self.process_group.load(Ordering::SeqCst) != 0
+    }
+
+    /// Waits for an approver's decision about this step under `policy`
+    /// (see [`StepHost::await_approval`]): a check that must ask before it
+    /// acts, such as a watch rule whose action is `ask`.
+    pub async fn await_approval(
+        &self,
+        policy: &ApprovalPolicy,
+    ) -> Result<ApprovalResult, ApprovalWaitError> {
+        self.host.await_approval(self, policy).await
     }
 
     /// Reports progress ("3/12 requests") to observers; the terminal shows it

@@ -100,6 +100,21 @@ impl Dispatcher {
         }
     }
 
+    /// Publishes a durable event; if the journal cannot take it, `cancel`
+    /// stops the run at once (running steps are cancelled): nothing more
+    /// could be recorded.
+    pub(crate) fn publish_or_cancel(
+        &self,
+        event: Event,
+        cancel: &tokio_util::sync::CancellationToken,
+    ) -> Result<(), JournalWriteError> {
+        if let Err(e) = self.publish(event) {
+            cancel.cancel();
+            return Err(e);
+        }
+        Ok(())
+    }
+
     /// Redacts, journals (fsynced), folds into the record, fans out and
     /// announces a milestone; returns the redacted event.
     pub(crate) fn publish(&self, event: Event) -> Result<Event, JournalWriteError> {

@@ -93,7 +93,7 @@ pub use confirm::{
     ConfirmError, ConfirmRequest, Confirmation, Confirmer, Decision, PreapprovedConfirmer,
     ScriptedConfirmer, Via,
 };
-pub use ctx::{CANCEL_GRACE, Ctx, StepHost, ValueError};
+pub use ctx::{ApprovalWaitError, CANCEL_GRACE, Ctx, StepHost, ValueError};
 pub use deploy_lock::LockOwner;
 pub use environment::{Environment, Need};
 pub use event::{

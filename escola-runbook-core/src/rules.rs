@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use crate::alert::AlertState;
@@ -119,6 +120,36 @@ pub enum ErrorPolicy {
 impl Default for ErrorPolicy {
     fn default() -> Self {
         ErrorPolicy::BreachedAfter { after: 3 }
+    }
+}
+
+/// What a rule that calls for a rollback (fires inside the rollback
+/// window) does about it: graduated trust, from watching a new rule's
+/// verdicts to letting it act.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RuleAction {
+    /// Never acts: the breach is recorded, and reports and notifications
+    /// say when it would have rolled back, with the value and the limit.
+    Observe,
+    /// Pauses the watch for an approval (the rule's [`Rule::ask`] policy):
+    /// approved, it rolls back; rejected, the watch goes on; at the
+    /// deadline, the policy's `on_deadline` decides (approve rolls back,
+    /// reject goes on, abort stops the run).
+    Ask,
+    /// Rolls back (the default, and what the built-in rules do).
+    #[default]
+    Rollback,
+}
+
+impl RuleAction {
+    /// The name files and bindings write.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuleAction::Observe => "observe",
+            RuleAction::Ask => "ask",
+            RuleAction::Rollback => "rollback",
+        }
     }
 }
 
@@ -297,8 +328,14 @@ pub struct Rule {
     pub keep_firing_for: Option<Duration>,
     /// What a failed evaluation counts as.
     pub on_error: ErrorPolicy,
-    /// Firing inside the rollback window triggers the rollback.
+    /// Firing inside the rollback window calls for the rollback (`false`:
+    /// an alert-only rule).
     pub rollback: bool,
+    /// What a call for the rollback does.
+    pub action: RuleAction,
+    /// Who is asked, for how long, and what the deadline decides, when
+    /// `action` is [`RuleAction::Ask`].
+    pub ask: Option<crate::approval::ApprovalPolicy>,
 }
 
 impl fmt::Debug for Rule {
@@ -309,6 +346,7 @@ impl fmt::Debug for Rule {
             .field("condition", &self.condition())
             .field("window", &self.window)
             .field("rollback", &self.rollback)
+            .field("action", &self.action)
             .finish()
     }
 }
@@ -335,6 +373,8 @@ impl Rule {
             keep_firing_for: None,
             on_error: ErrorPolicy::default(),
             rollback: true,
+            action: RuleAction::default(),
+            ask: None,
         }
     }
 
@@ -356,6 +396,17 @@ impl Rule {
 
         /// Sets `keep_firing_for`.
         keep_firing_for(d: Duration) => keep_firing_for = Some(d);
+
+        /// Sets what a call for the rollback does (for `ask`, see
+        /// [`Rule::ask`]).
+        action(action: RuleAction) => action = action;
+    }
+
+    /// Asks an approver under `policy` before rolling back.
+    pub fn ask(mut self, policy: crate::approval::ApprovalPolicy) -> Self {
+        self.action = RuleAction::Ask;
+        self.ask = Some(policy);
+        self
     }
 
     /// "value > 2s for 5m", for verdicts.

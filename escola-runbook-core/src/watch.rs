@@ -13,10 +13,11 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::alert::AlertState;
 use crate::alert::RuleTransition;
+use crate::approval::{ApprovalResult, ApprovalVerdict, OnDeadline};
 use crate::check::{Check, Description};
-use crate::ctx::Ctx;
+use crate::ctx::{ApprovalWaitError, Ctx};
 use crate::outcome::{Mark, Outcome, Series, Status, format_duration};
-use crate::rules::{Judgement, Probe, Rule, RuleTracker, Sample, Window, fmt_num};
+use crate::rules::{Judgement, Probe, Rule, RuleAction, RuleTracker, Sample, Window, fmt_num};
 
 /// Segments kept per rule; older ones are folded into the totals.
 pub const DEFAULT_MAX_SEGMENTS: usize = 200;
@@ -64,6 +65,21 @@ pub enum WatchError {
         /// Evaluations the watch makes.
         evaluations: u64,
     },
+    /// A rule whose action is `ask` names nobody to ask.
+    #[error(
+        "rule `{0}` asks before rolling back but names no approval; give it one with Rule::ask"
+    )]
+    AskWithoutApproval(String),
+}
+
+/// A rule whose action is `ask` must say whom it asks.
+impl WatchError {
+    fn check_rule(rule: &Rule) -> Result<(), WatchError> {
+        if rule.action == RuleAction::Ask && rule.ask.is_none() {
+            return Err(WatchError::AskWithoutApproval(rule.id.clone()));
+        }
+        Ok(())
+    }
 }
 
 /// When a watch evaluates: every `interval` from the start (the first
@@ -164,6 +180,7 @@ impl Watch {
         let schedule = Schedule::new(interval, duration)?;
         for rule in &rules {
             schedule.admits(&rule.id, rule.window)?;
+            WatchError::check_rule(rule)?;
         }
         Ok(Watch {
             rules,
@@ -250,6 +267,12 @@ pub struct RuleLog {
     trace_ids: BTreeSet<String>,
     fired_at: Option<Duration>,
     firing_detail: Option<String>,
+    /// An `observe` rule's first call for the rollback: "would have rolled
+    /// back at 14:32:10 UTC (2.5s, limit > 2s)".
+    would_have: Option<String>,
+    /// An `ask` rule's refused approval: "asked at 14:32:10 UTC (2.5s,
+    /// limit > 2s): rejected by carla; kept watching".
+    asked: Option<String>,
     points: Points,
 }
 
@@ -473,6 +496,12 @@ impl Watch {
                     format!("{} timeline", rule.id),
                     self.segments_text(rule, log),
                 );
+            if let Some(would) = &log.would_have {
+                outcome = outcome.with_evidence(format!("{} (observe)", rule.id), would.clone());
+            }
+            if let Some(asked) = &log.asked {
+                outcome = outcome.with_evidence(format!("{} (ask)", rule.id), asked.clone());
+            }
             if !log.trace_ids.is_empty() {
                 outcome = outcome.with_evidence(
                     format!("{} Trace-Ids", rule.id),
@@ -546,6 +575,81 @@ impl Watch {
         }
     }
 
+    /// Pauses the watch for the approval an `ask` rule calls for: `Ok((true,
+    /// "; rollback approved by carla ..."))` rolls back, `Ok((false, what
+    /// was asked and answered))` keeps watching, and `Err` ends the watch
+    /// (stopped, aborted at the deadline or by the default, or nobody could
+    /// decide).
+    async fn ask(
+        &self,
+        rule: &Rule,
+        value: Option<f64>,
+        ctx: &Ctx,
+    ) -> Result<(bool, String), Outcome> {
+        let asked = format!(
+            "asked at {} ({}, limit {} {}{})",
+            ctx.now().format("%H:%M:%S UTC"),
+            value_text(value, &rule.unit),
+            rule.comparison.symbol(),
+            fmt_num(rule.limit),
+            rule.unit
+        );
+        // Watch::new refuses an `ask` rule without one.
+        let Some(policy) = &rule.ask else {
+            return Err(Outcome::check_error(
+                WatchError::AskWithoutApproval(rule.id.clone()).to_string(),
+            ));
+        };
+        ctx.progress(format!(
+            "rule {} fired: {asked}, waiting for approval by role {}",
+            rule.id, policy.role
+        ));
+        // Nothing waits in a run told not to (`--no-wait`): the default
+        // decides at once, as the deadline would.
+        let (taken, said) = match ctx.await_approval(policy).await {
+            Ok(ApprovalResult::Approver { decision }) => (
+                if decision.verdict == ApprovalVerdict::Approved {
+                    OnDeadline::Approve
+                } else {
+                    OnDeadline::Reject
+                },
+                decision.describe(),
+            ),
+            Ok(result @ ApprovalResult::Deadline { taken, .. }) => (taken, result.describe()),
+            Err(ApprovalWaitError::NoWait) => (
+                policy.on_deadline,
+                format!(
+                    "the run does not wait for approvals (--no-wait): {} taken",
+                    policy.on_deadline.as_str()
+                ),
+            ),
+            Err(e @ ApprovalWaitError::Stopped) => {
+                return Err(Outcome::aborted(format!("the watch was stopped: {e}")));
+            }
+            Err(other) => {
+                return Err(Outcome::check_error(format!(
+                    "rule `{}` {asked}, but {other}",
+                    rule.id
+                )));
+            }
+        };
+        let roll_back = match taken {
+            OnDeadline::Approve => true,
+            OnDeadline::Reject => false,
+            OnDeadline::Abort => {
+                return Err(Outcome::aborted(format!(
+                    "rule `{}` {asked}: {said}",
+                    rule.id
+                )));
+            }
+        };
+        Ok(if roll_back {
+            (true, format!("; {asked}: rollback {said}"))
+        } else {
+            (false, format!("{asked}: {said}; kept watching"))
+        })
+    }
+
     /// Dry-run: one evaluation of each rule, to show the probes work.
     async fn rehearse(&self, ctx: &Ctx) -> Outcome {
         let mut worst = Status::Passed;
@@ -602,6 +706,20 @@ impl Watch {
     }
 }
 
+/// What an `observe` rule would have done when it called for the
+/// rollback at `now`: "would have rolled back at 14:32:10 UTC (2.5s, limit
+/// > 2s)".
+fn would_have(rule: &Rule, value: Option<f64>, now: chrono::DateTime<chrono::Utc>) -> String {
+    format!(
+        "would have rolled back at {} ({}, limit {} {}{})",
+        now.format("%H:%M:%S UTC"),
+        value_text(value, &rule.unit),
+        rule.comparison.symbol(),
+        fmt_num(rule.limit),
+        rule.unit
+    )
+}
+
 fn status_rank(s: Status) -> u8 {
     match s {
         Status::Passed => 0,
@@ -640,6 +758,9 @@ impl Check for Watch {
         let mut trackers: Vec<RuleTracker> = self.rules.iter().map(RuleTracker::new).collect();
         let mut logs: Vec<RuleLog> = vec![RuleLog::default(); self.rules.len()];
         let mut charts: Vec<Points> = vec![Points::default(); self.charted.len()];
+        // The step's approval, once refused: it stands for the rest of the
+        // watch (one approval per step), so no rule asks again.
+        let mut decided: Option<String> = None;
         loop {
             tokio::select! {
                 biased;
@@ -660,6 +781,19 @@ impl Check for Watch {
                     evaluation.state,
                     self.max_segments,
                 );
+                let value = match &sample {
+                    Sample::Value { value, .. } if !value.is_nan() => Some(*value),
+                    _ => None,
+                };
+                let calls_for_rollback = evaluation.state == AlertState::Firing
+                    && rule.rollback
+                    && at <= self.rollback_window;
+                if calls_for_rollback
+                    && rule.action == RuleAction::Observe
+                    && logs[i].would_have.is_none()
+                {
+                    logs[i].would_have = Some(would_have(rule, value, ctx.now()));
+                }
                 // Only changes into or out of firing are journaled: pending
                 // flaps would grow the journal with every evaluation, and the
                 // segments already keep them.
@@ -667,11 +801,7 @@ impl Check for Watch {
                     .transition
                     .filter(|(f, t)| *f == AlertState::Firing || *t == AlertState::Firing)
                 {
-                    let value = match &sample {
-                        Sample::Value { value, .. } if !value.is_nan() => Some(*value),
-                        _ => None,
-                    };
-                    let detail = match value {
+                    let mut detail = match value {
                         Some(v) => format!(
                             "{} {} {}{}",
                             value_text(Some(v), &rule.unit),
@@ -681,6 +811,15 @@ impl Check for Watch {
                         ),
                         None => logs[i].last_problem.clone().unwrap_or_default(),
                     };
+                    // Notifications read the transition: an observed rule
+                    // says what it would have done.
+                    if let Some(would) = logs[i]
+                        .would_have
+                        .as_ref()
+                        .filter(|_| to == AlertState::Firing && calls_for_rollback)
+                    {
+                        detail = format!("{detail}; observe: {would}");
+                    }
                     let transition = RuleTransition {
                         rule: rule.id.clone(),
                         from,
@@ -699,10 +838,22 @@ impl Check for Watch {
                         logs[i].firing_detail = Some(detail);
                     }
                 }
-                if evaluation.state == AlertState::Firing
-                    && rule.rollback
-                    && at <= self.rollback_window
-                {
+                let approved = match rule.action {
+                    RuleAction::Ask if calls_for_rollback && decided.is_none() => {
+                        match self.ask(rule, value, ctx).await {
+                            Ok((true, said)) => Some(said),
+                            Ok((false, said)) => {
+                                logs[i].asked = Some(said.clone());
+                                decided = Some(said);
+                                None
+                            }
+                            Err(outcome) => return self.evidence(outcome, &logs, &trackers, &charts),
+                        }
+                    }
+                    RuleAction::Rollback if calls_for_rollback => Some(String::new()),
+                    _ => None,
+                };
+                if let Some(approval) = approved {
                     let log = &logs[i];
                     let traces = if log.trace_ids.is_empty() {
                         String::new()
@@ -713,7 +864,7 @@ impl Check for Watch {
                         )
                     };
                     let outcome = Outcome::failed(format!(
-                        "rule `{}` fired at {} (inside the {} rollback window): {} — condition {}; first breach at {}{traces}",
+                        "rule `{}` fired at {} (inside the {} rollback window): {} — condition {}; first breach at {}{traces}{approval}",
                         rule.id,
                         format_duration(at),
                         format_duration(self.rollback_window),
@@ -830,9 +981,27 @@ impl Check for Watch {
             }
         } else if !fired.is_empty() || !unsettled.is_empty() {
             let mut parts = Vec::new();
+            // What observed and refused rules did instead of rolling back.
+            for (what, said) in [
+                (
+                    "observed rules (action observe) never act",
+                    (|l: &RuleLog| l.would_have.clone()) as fn(&RuleLog) -> Option<String>,
+                ),
+                ("rollback not approved", |l: &RuleLog| l.asked.clone()),
+            ] {
+                let rules: Vec<String> = self
+                    .rules
+                    .iter()
+                    .zip(&logs)
+                    .filter_map(|(r, l)| said(l).map(|s| format!("{} {s}", r.id)))
+                    .collect();
+                if !rules.is_empty() {
+                    parts.push(format!("{what}: {}", rules.join("; ")));
+                }
+            }
             if !fired.is_empty() {
                 parts.push(format!(
-                    "alerts fired without rolling back (alert-only rules, or after the rollback window): {}",
+                    "alerts fired without rolling back (alert-only or observed rules, or after the rollback window): {}",
                     fired.join("; ")
                 ));
             }

@@ -277,7 +277,7 @@ fn approvals_round_trip_through_markdown_import_and_runbook_files() {
     );
     let back = runbook_file::parse(&text, "restore.toml").unwrap();
     assert_eq!(back, file);
-    let (runbook, _) = back.to_runbook(&catalog).unwrap();
+    let (runbook, _) = back.to_runbook(&catalog, std::path::Path::new("")).unwrap();
     let (_, restore) = runbook.find_step(&step.id).unwrap();
     assert_eq!(
         restore.policy.approval,
@@ -306,7 +306,10 @@ fn a_runbook_file_names_a_mistyped_approval_key_and_an_approval_nobody_can_give(
 
     let text = text.replace("dba\", dedline", "security\", deadline");
     let file = runbook_file::parse(&text, "r.toml").unwrap();
-    let err = file.to_runbook(&Catalog::new()).unwrap_err().message;
+    let err = file
+        .to_runbook(&Catalog::new(), std::path::Path::new(""))
+        .unwrap_err()
+        .message;
     assert!(
         err.contains("step `s` requires an approval by role `security`, which no approver holds"),
         "{err}"

@@ -6,7 +6,7 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use escola_runbook_core::rules::{AlertState, Comparison, Probe, Rule, Sample, Window};
+use escola_runbook_core::rules::{AlertState, Comparison, Probe, Rule, RuleAction, Sample, Window};
 use escola_runbook_core::*;
 use support::*;
 use tokio::time::Instant;
@@ -75,8 +75,13 @@ fn p95_rule(probe: Arc<Timeline>) -> Rule {
 /// A release, then the watch: a rule firing in the window rolls back the
 /// release (a watch alone has changed nothing to roll back).
 fn watched(watch: Watch) -> (Runbook, Scripted) {
+    watched_by(watch, Runbook::builder("watched"))
+}
+
+/// `watched`, from `builder` (with approvers who may decide an `ask`).
+fn watched_by(watch: Watch, builder: RunbookBuilder) -> (Runbook, Scripted) {
     let revert = Scripted::passing("revert").mutating();
-    let rb = Runbook::builder("watched")
+    let rb = builder
         .phase(deploy_phase("release"))
         .phase(
             Phase::watch("monitoring", "Monitoramento")
@@ -134,6 +139,237 @@ async fn a_rule_firing_inside_the_window_rolls_back_with_its_reason() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn an_observed_rule_never_rolls_back_and_records_what_it_would_have_done() {
+    let watch = Watch::new(
+        vec![p95_rule(latency_after(2 * MIN)).action(RuleAction::Observe)],
+        Duration::from_secs(15),
+        Duration::from_secs(30 * MIN),
+    )
+    .unwrap();
+    let (rb, revert) = watched(watch);
+    let started = Instant::now();
+    let record = executor(rb).run().await.unwrap();
+    assert_eq!(
+        started.elapsed(),
+        Duration::from_secs(30 * MIN),
+        "watched to the end instead of rolling back at 7m"
+    );
+    assert_eq!(revert.calls(), 0, "observe never acts");
+    assert_eq!(record.verdict, Some(Verdict::Succeeded));
+    assert!(record.rollback.is_none());
+    let outcome = step_of(&record, "watch").outcome.clone().unwrap();
+    assert_eq!(outcome.status, Status::Warned);
+    // Fired at 7m of a run whose clock starts at the epoch below.
+    let at = (epoch() + chrono::Duration::minutes(7)).format("%H:%M:%S UTC");
+    let would = format!("would have rolled back at {at} (2.4s, limit > 2s)");
+    assert!(
+        outcome.summary.starts_with(&format!(
+            "observed rules (action observe) never act: latency-p95 {would} — "
+        )),
+        "{}",
+        outcome.summary
+    );
+    let evidence = outcome
+        .evidence
+        .iter()
+        .find(|e| e.label == "latency-p95 (observe)")
+        .unwrap();
+    assert_eq!(evidence.value, would);
+    // The firing transition, which notifications read, says it too.
+    let fired = &record.rule_transitions[0].transition;
+    assert_eq!(fired.to, AlertState::Firing);
+    assert_eq!(fired.detail, format!("2.4s > 2s; observe: {would}"));
+    assert!(report::render_markdown(&record).contains(&would));
+}
+
+fn asking(deadline: Option<u64>, on_deadline: OnDeadline) -> Watch {
+    let policy = ApprovalPolicy {
+        role: "oncall".into(),
+        deadline: deadline.map(|m| Duration::from_secs(m * MIN)),
+        on_deadline,
+    };
+    Watch::new(
+        vec![p95_rule(latency_after(2 * MIN)).ask(policy)],
+        Duration::from_secs(15),
+        Duration::from_secs(30 * MIN),
+    )
+    .unwrap()
+}
+
+fn carla(verdict: ApprovalVerdict) -> ApprovalDecision {
+    ApprovalDecision {
+        step: "watch".into(),
+        verdict,
+        approver: "carla".into(),
+        account: "carla".into(),
+        host: "ops-host".into(),
+        at: epoch(),
+        comment: None,
+    }
+}
+
+/// Runs `watch` (an `ask` rule firing at 7m); at 8m, `carla` decides if
+/// given. Returns the record, the revert's calls and the time it took.
+async fn ask_run(watch: Watch, decision: Option<ApprovalVerdict>) -> (RunRecord, usize, Duration) {
+    let root = tempfile::tempdir().unwrap();
+    let builder = Runbook::builder("watched")
+        .approver("ana", ["oncall"])
+        .approver("carla", ["oncall"]);
+    let (rb, revert) = watched_by(watch, builder);
+    let started = Instant::now();
+    let run = tokio::spawn(executor(rb).run_root(root.path()).run());
+    tokio::time::sleep(Duration::from_secs(8 * MIN)).await;
+    assert!(!run.is_finished(), "the watch waits for the approval");
+    // The wait is journaled as the step's: `approve RUN watch` finds it.
+    let dir = root.path().join("run-1");
+    let contents = journal::read_journal(&dir.join(journal::JOURNAL_FILE)).unwrap();
+    let waiting = RunRecord::from_events(&contents.events).unwrap();
+    let request = decisions::check_decision(&waiting, "watch", "carla").unwrap();
+    assert_eq!(request.approvers, ["carla"]);
+    if let Some(verdict) = decision {
+        decisions::append_decision(&dir, &carla(verdict)).unwrap();
+    }
+    let record = run.await.unwrap().unwrap();
+    (record, revert.calls(), started.elapsed())
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_asking_rule_rolls_back_once_approved() {
+    let (record, reverts, took) = ask_run(
+        asking(None, OnDeadline::Reject),
+        Some(ApprovalVerdict::Approved),
+    )
+    .await;
+    assert_eq!(record.verdict, Some(Verdict::RolledBack));
+    assert_eq!(reverts, 1);
+    assert!(took < Duration::from_secs(9 * MIN), "{took:?}");
+    let reason = &record.rollback.as_ref().unwrap().summary;
+    assert!(
+        reason.ends_with(&format!(
+            "; asked at {} (2.4s, limit > 2s): rollback approved by carla at 2026-11-29 02:00:00 UTC from ops-host (carla)",
+            (epoch() + chrono::Duration::minutes(7)).format("%H:%M:%S UTC")
+        )),
+        "{reason}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rejected_ask_keeps_watching() {
+    let (record, reverts, took) = ask_run(
+        asking(None, OnDeadline::Approve),
+        Some(ApprovalVerdict::Rejected),
+    )
+    .await;
+    assert_eq!(reverts, 0);
+    assert_eq!(record.verdict, Some(Verdict::Succeeded));
+    assert!(
+        took >= Duration::from_secs(30 * MIN),
+        "watched to the end: {took:?}"
+    );
+    let outcome = step_of(&record, "watch").outcome.clone().unwrap();
+    assert_eq!(outcome.status, Status::Warned);
+    let asked = outcome
+        .evidence
+        .iter()
+        .find(|e| e.label == "latency-p95 (ask)")
+        .unwrap();
+    assert!(
+        asked.value.ends_with(
+            ": rejected by carla at 2026-11-29 02:00:00 UTC from ops-host (carla); kept watching"
+        ),
+        "{}",
+        asked.value
+    );
+    assert!(
+        outcome
+            .summary
+            .contains("rollback not approved: latency-p95 asked at"),
+        "{}",
+        outcome.summary
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unanswered_ask_takes_its_default_at_the_deadline() {
+    // Default approve: rolls back when the 10 minutes are up.
+    let (record, reverts, took) = ask_run(asking(Some(10), OnDeadline::Approve), None).await;
+    assert_eq!(record.verdict, Some(Verdict::RolledBack));
+    assert_eq!(reverts, 1);
+    assert_eq!(
+        took,
+        Duration::from_secs(17 * MIN),
+        "fired at 7m, 10m deadline"
+    );
+    assert!(
+        record.rollback.as_ref().unwrap().summary.contains(
+            "rollback no decision before the deadline (2026-11-29 02:17:00 UTC): approve taken"
+        ),
+        "{:?}",
+        record.rollback
+    );
+    // Default reject: the watch goes on to its end.
+    let (record, reverts, took) = ask_run(asking(Some(10), OnDeadline::Reject), None).await;
+    assert_eq!((record.verdict, reverts), (Some(Verdict::Succeeded), 0));
+    assert!(took >= Duration::from_secs(30 * MIN), "{took:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_run_that_does_not_wait_takes_the_ask_default_at_once() {
+    let builder = Runbook::builder("watched").approver("carla", ["oncall"]);
+    let (rb, revert) = watched_by(asking(None, OnDeadline::Approve), builder);
+    let started = Instant::now();
+    let record = executor(rb)
+        .options(RunOptions {
+            run_id: Some("run-1".into()),
+            operator: "ana".into(),
+            host: "deploy-host".into(),
+            no_wait: true,
+            ..RunOptions::default()
+        })
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(
+        started.elapsed(),
+        Duration::from_secs(7 * MIN),
+        "rolled back as it fired"
+    );
+    assert_eq!(
+        (record.verdict, revert.calls()),
+        (Some(Verdict::RolledBack), 1)
+    );
+    assert!(
+        record
+            .rollback
+            .as_ref()
+            .unwrap()
+            .summary
+            .ends_with("rollback the run does not wait for approvals (--no-wait): approve taken"),
+        "{:?}",
+        record.rollback
+    );
+    assert!(
+        step_of(&record, "watch").approval.is_none(),
+        "nothing was journaled as waiting"
+    );
+}
+
+#[test]
+fn an_asking_rule_without_an_approval_is_refused() {
+    let rule = p95_rule(latency_after(0)).action(RuleAction::Ask);
+    let err = Watch::new(
+        vec![rule],
+        Duration::from_secs(15),
+        Duration::from_secs(30 * MIN),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "rule `latency-p95` asks before rolling back but names no approval; give it one with Rule::ask"
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn after_the_window_a_firing_rule_only_alerts() {
     let watch = Watch::new(
         vec![p95_rule(latency_after(20 * MIN))],
@@ -155,7 +391,7 @@ async fn after_the_window_a_firing_rule_only_alerts() {
     assert_eq!(outcome.status, Status::Warned);
     assert_eq!(
         outcome.summary,
-        "alerts fired without rolling back (alert-only rules, or after the rollback window): \
+        "alerts fired without rolling back (alert-only or observed rules, or after the rollback window): \
          latency-p95 at 25m (2.4s > 2s) — the watch ended with rules not healthy: latency-p95 \
          ended firing — last value 2.4s against limit > 2s (41 of 121 evaluations breached; \
          window: for 5m)"

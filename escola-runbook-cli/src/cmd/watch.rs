@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use escola_runbook_core::formats::rules_file::Rules;
 use escola_runbook_core::report::write_reports;
-use escola_runbook_core::rules::{AlertState, RuleTracker, fmt_num};
+use escola_runbook_core::rules::{AlertState, RuleAction, fmt_num};
 use escola_runbook_core::runs;
 use escola_runbook_core::{
     CancellationToken, Executor, Phase, Redactor, RunOptions, Runbook, Step, Watch, exit,
@@ -80,10 +80,11 @@ pub fn replay(args: ReplayArgs) -> Result<i32, CliError> {
     let rules = Rules::load(&args.rules)?;
     let journal = runs::locate(&args.run, &args.run_dir)?;
     let (record, _) = super::read_run(&journal)?;
+    // Each series with when its watch step started, for wall-clock times.
     let series: Vec<_> = record
         .steps()
-        .filter_map(|(_, s)| s.outcome.as_ref())
-        .flat_map(|o| o.series.iter())
+        .filter_map(|(_, s)| s.outcome.as_ref().map(|o| (s.started_at, o)))
+        .flat_map(|(started, o)| o.series.iter().map(move |series| (started, series)))
         .collect();
     if series.is_empty() {
         return Err(CliError::NothingToReplay(record.run.run_id));
@@ -98,8 +99,8 @@ pub fn replay(args: ReplayArgs) -> Result<i32, CliError> {
         format_duration(rules.rollback_window)
     );
     for spec in &rules.specs {
-        let Some(recorded) = series.iter().find(|s| s.name == spec.id) else {
-            let names: Vec<&str> = series.iter().map(|s| s.name.as_str()).collect();
+        let Some((started, recorded)) = series.iter().find(|(_, s)| s.name == spec.id) else {
+            let names: Vec<&str> = series.iter().map(|(_, s)| s.name.as_str()).collect();
             let _ = writeln!(
                 out,
                 "\n{}: not recorded in this run (recorded: {})",
@@ -108,9 +109,8 @@ pub fn replay(args: ReplayArgs) -> Result<i32, CliError> {
             );
             continue;
         };
-        let (comparison, window, keep, on_error) = rules.judgement(spec)?;
-        let tracker = RuleTracker::from_parts(comparison, spec.limit, window, keep, on_error);
-        let transitions = tracker.replay(&recorded.points);
+        let judging = rules.judgement(spec)?;
+        let transitions = judging.tracker().replay(&recorded.points);
         let unit = spec
             .unit
             .clone()
@@ -118,11 +118,12 @@ pub fn replay(args: ReplayArgs) -> Result<i32, CliError> {
             .unwrap_or_default();
         let _ = writeln!(
             out,
-            "\n{}: value {} {}{unit}, {} — {} recorded values",
+            "\n{}: value {} {}{unit}, {}, action {} — {} recorded values",
             spec.id,
-            comparison.symbol(),
-            fmt_num(spec.limit),
-            window,
+            judging.comparison.symbol(),
+            fmt_num(judging.limit),
+            judging.window,
+            judging.action.as_str(),
             recorded.points.len()
         );
         for (at, from, to, value) in &transitions {
@@ -138,17 +139,36 @@ pub fn replay(args: ReplayArgs) -> Result<i32, CliError> {
         let fired = transitions
             .iter()
             .find(|(_, _, to, _)| *to == AlertState::Firing)
-            .map(|(at, ..)| *at);
+            .map(|(at, _, _, value)| (*at, *value));
         let verdict = match fired {
             None => "never fires".to_owned(),
-            Some(at) if spec.rollback != Some(false) && at <= rules.rollback_window => {
-                would_roll_back = true;
-                format!(
-                    "fires at {}: inside the window, it WOULD ROLL BACK",
-                    format_duration(at)
-                )
+            Some((at, value)) if judging.rollback && at <= rules.rollback_window => {
+                let clock = started
+                    .and_then(|t| chrono::Duration::from_std(at).ok().map(|d| t + d))
+                    .map(|t| format!("{} ", t.format("%H:%M:%S UTC")))
+                    .unwrap_or_default();
+                let when = format!("{clock}({} into the watch)", format_duration(at));
+                match judging.action {
+                    RuleAction::Rollback => {
+                        would_roll_back = true;
+                        format!("rollback: rolled back at {when} (inside the window)")
+                    }
+                    RuleAction::Ask => format!(
+                        "ask: would have asked at {when} ({}{unit}, limit {} {}{unit}) for approval by role {}; approved rolls back, rejected keeps watching",
+                        fmt_num(value),
+                        judging.comparison.symbol(),
+                        fmt_num(judging.limit),
+                        judging.ask.as_ref().map_or("", |a| a.role.as_str())
+                    ),
+                    RuleAction::Observe => format!(
+                        "observe: would have rolled back at {when} ({}{unit}, limit {} {}{unit}); never acts",
+                        fmt_num(value),
+                        judging.comparison.symbol(),
+                        fmt_num(judging.limit)
+                    ),
+                }
             }
-            Some(at) => format!("fires at {}: alert only", format_duration(at)),
+            Some((at, _)) => format!("fires at {}: alert only", format_duration(at)),
         };
         let _ = writeln!(out, "  => {verdict}");
     }

@@ -11,6 +11,8 @@ pub enum EntryKind {
     Check,
     /// An alert rule's probe ([`crate::rules::Probe`]).
     Probe,
+    /// An alert rule written as `KEY=VALUE` pairs (a Markdown binding).
+    Rule,
 }
 
 impl fmt::Display for EntryKind {
@@ -18,6 +20,7 @@ impl fmt::Display for EntryKind {
         f.write_str(match self {
             EntryKind::Check => "check",
             EntryKind::Probe => "probe",
+            EntryKind::Rule => "rule",
         })
     }
 }

@@ -192,18 +192,8 @@ impl<T: ?Sized + 'static> Entry<T> {
             summary,
             schema,
             build: Box::new(move |object| {
-                let config: C =
-                    serde_path_to_error::deserialize(Value::Object(object)).map_err(|e| {
-                        ParamsError {
-                            kind,
-                            name: owner.clone(),
-                            path: path_of(e.path()),
-                            problem: ParamProblem::Unusable {
-                                reason: e.into_inner().to_string(),
-                            },
-                        }
-                    })?;
-                build(config)
+                let owner = params::Owner { kind, name: &owner };
+                build(params::deserialize(owner, Value::Object(object))?)
             }),
         }
     }
@@ -279,18 +269,6 @@ impl<T: ?Sized + 'static> Entry<T> {
         let object = self.object_from_pairs(pairs)?;
         (self.build)(object)
     }
-}
-
-fn path_of(path: &serde_path_to_error::Path) -> Vec<PathSegment> {
-    use serde_path_to_error::Segment;
-    path.iter()
-        .filter_map(|s| match s {
-            Segment::Seq { index } => Some(PathSegment::Index(*index)),
-            Segment::Map { key } => Some(PathSegment::Key(key.clone())),
-            Segment::Enum { variant } => Some(PathSegment::Key(variant.clone())),
-            Segment::Unknown => None,
-        })
-        .collect()
 }
 
 /// Entries of one kind, by name.

@@ -234,6 +234,34 @@ fn coerce_value(
     }
 }
 
+/// Deserializes the typed `object` as `T`, naming the path of a value
+/// that does not fit.
+pub(crate) fn deserialize<T: serde::de::DeserializeOwned>(
+    owner: Owner<'_>,
+    object: Value,
+) -> Result<T, ParamsError> {
+    serde_path_to_error::deserialize(object).map_err(|e| {
+        owner.error(
+            path_of(e.path()),
+            ParamProblem::Unusable {
+                reason: e.into_inner().to_string(),
+            },
+        )
+    })
+}
+
+fn path_of(path: &serde_path_to_error::Path) -> Vec<PathSegment> {
+    use serde_path_to_error::Segment;
+    path.iter()
+        .filter_map(|s| match s {
+            Segment::Seq { index } => Some(PathSegment::Index(*index)),
+            Segment::Map { key } => Some(PathSegment::Key(key.clone())),
+            Segment::Enum { variant } => Some(PathSegment::Key(variant.clone())),
+            Segment::Unknown => None,
+        })
+        .collect()
+}
+
 /// Refuses a name the schema does not have (when it is closed, as
 /// `#[serde(deny_unknown_fields)]` makes it), then a required one missing.
 pub(crate) fn check_names(

@@ -4,8 +4,13 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+use futures_util::future::BoxFuture;
+
+use super::approval_wait::Approvals;
 use crate::alert::RuleTransition;
+use crate::approval::{ApprovalPolicy, ApprovalResult};
 use crate::clock::Clock;
+use crate::ctx::ApprovalWaitError;
 use crate::ctx::{Ctx, StepHost};
 use crate::dispatch::Dispatcher;
 use crate::event::Event;
@@ -19,6 +24,8 @@ pub(super) struct RunHost {
     pub(super) clock: Arc<dyn Clock>,
     /// This machine, for the process groups steps start.
     pub(super) machine: String,
+    /// Where approvals are waited for.
+    pub(super) approvals: Approvals,
 }
 
 impl StepHost for RunHost {
@@ -46,6 +53,25 @@ impl StepHost for RunHost {
                 transition,
             })
             .map(|_| ())
+    }
+
+    fn await_approval<'a>(
+        &'a self,
+        ctx: &'a Ctx,
+        policy: &'a ApprovalPolicy,
+    ) -> BoxFuture<'a, Result<ApprovalResult, ApprovalWaitError>> {
+        Box::pin(async move {
+            // A step's approval ends a `--no-wait` run resumable; a check
+            // cannot, so it is told before anything is journaled.
+            if self.approvals.no_wait {
+                return Err(ApprovalWaitError::NoWait);
+            }
+            self.approvals
+                .wait(ctx.phase_id(), ctx.step_id(), policy, ctx.cancellation())
+                .await
+                .map_err(|e| ApprovalWaitError::Journal(e.to_string()))?
+                .ok_or(ApprovalWaitError::Stopped)
+        })
     }
 
     fn record_process_group(&self, ctx: &Ctx, pgid: u32) -> Result<(), JournalWriteError> {

@@ -15,14 +15,17 @@
 //! - `phase.rs`: one phase, its parallel groups and its first blocking
 //!   failure. `step.rs`: one step, its dry-run preview, its attempts with
 //!   timeouts and retries. `manual.rs`: asking the confirmer.
-//!   `approval.rs`: waiting for an approver's decision (the run's decision
-//!   file polled, the deadline kept).
+//!   `approval.rs`: a step that requires an approval; `approval_wait.rs`:
+//!   waiting for an approver's decision (the run's decision file polled,
+//!   the deadline kept), for such a step and for a check asking through
+//!   its `Ctx`.
 //! - `rollback.rs`: whether a failure rolls back, the undos, the rollback
 //!   phase.
 //! - `host.rs`: the run as a step's [`Ctx`](crate::Ctx) reaches it
 //!   ([`StepHost`](crate::StepHost)).
 
 mod approval;
+mod approval_wait;
 mod builder;
 mod error;
 mod host;

@@ -50,13 +50,8 @@ pub(super) struct Run {
     /// Set when the deploy lock was taken over.
     pub(super) lock_lost: Arc<Mutex<Option<String>>>,
     pub(super) dispatcher: Dispatcher,
-    /// What each step's `Ctx` reaches the run through.
+    /// What each step's `Ctx` reaches the run through, approvals too.
     pub(super) host: Arc<RunHost>,
-    /// The run directory, where approvers' decisions arrive; `None` for a
-    /// run without a journal on disk (only deadlines decide there).
-    pub(super) run_dir: Option<std::path::PathBuf>,
-    /// End the run when a step begins to wait for an approval.
-    pub(super) no_wait: bool,
 }
 
 impl Run {
@@ -64,11 +59,7 @@ impl Run {
     /// stops at once (running steps are cancelled): nothing more could be
     /// recorded.
     pub(super) fn publish(&self, event: Event) -> Result<(), RunError> {
-        if let Err(e) = self.dispatcher.publish(event) {
-            self.cancel.cancel();
-            return Err(e.into());
-        }
-        Ok(())
+        Ok(self.dispatcher.publish_or_cancel(event, &self.cancel)?)
     }
 
     /// The record as folded so far.

@@ -10,6 +10,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
+use super::approval_wait::Approvals;
 use super::builder::Executor;
 use super::error::RunError;
 use super::host::RunHost;
@@ -180,6 +181,16 @@ impl Executor {
             .run_root
             .as_ref()
             .map(|root| run_directory(root, &run_id));
+        let approvals = Approvals {
+            runbook: self.runbook.clone(),
+            operator: self.options.operator.clone(),
+            clock: self.clock.clone(),
+            record: record.clone(),
+            dispatcher: dispatcher.clone(),
+            cancel: self.cancel.clone(),
+            run_dir,
+            no_wait: self.options.no_wait,
+        };
         let run = Run {
             runbook: self.runbook.clone(),
             selection: Selection::from(&self.options),
@@ -197,12 +208,11 @@ impl Executor {
             done,
             lock_lost: Arc::new(Mutex::new(None)),
             completed: Mutex::new(Vec::new()),
-            run_dir,
-            no_wait: self.options.no_wait,
             host: Arc::new(RunHost {
                 dispatcher: dispatcher.clone(),
                 clock: self.clock.clone(),
                 machine: self.options.host.clone(),
+                approvals,
             }),
             dispatcher,
         };

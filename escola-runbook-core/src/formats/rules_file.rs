@@ -1,6 +1,7 @@
 //! Alert rules in a TOML file, for `escola-runbook watch` (evaluate them
-//! live against a target) and `escola-runbook replay` (re-evaluate the
-//! measurements a past run recorded under other thresholds).
+//! live against a target), `escola-runbook replay` (re-evaluate the
+//! measurements a past run recorded under other thresholds) and a
+//! runbook's watch steps.
 //!
 //! ```toml
 //! interval = "15s"
@@ -16,7 +17,15 @@
 //! limit = 2.0
 //! unit = "s"
 //! for = "5m"                   # or consecutive = 3, cumulative = 3, or k = 2 with n = 3
+//! action = "rollback"          # observe | ask (with ask_role, ask_deadline, ask_default) | rollback
 //! ```
+//!
+//! `above = 2` (or `at_least`, `below`, `at_most`) is short for a
+//! comparison with its limit. The same table is a runbook's watch step
+//! (`watch = { ... }`, or `rules_file = "alerts.toml"` relative to the
+//! runbook, [`Rules::for_step`], built as a [`RulesWatch`]), and a Markdown
+//! `<!-- rule: ... -->` binding reads its pairs through [`RuleSpec`]'s
+//! schema ([`RuleSpec::from_pairs`]): one declaration of a rule's keys.
 //!
 //! A rule's judgement (comparison, limit, window, keep-firing, error
 //! policy) is read here; what it measures (`measure`, `quantile`, `status`,
@@ -27,13 +36,21 @@
 use std::path::Path;
 use std::time::Duration;
 
-use serde::Deserialize;
+use async_trait::async_trait;
+
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::catalog::{Catalog, CatalogError};
+use crate::approval::{ApprovalPolicy, OnDeadline};
+use crate::catalog::params::{self, Owner};
+use crate::catalog::{Catalog, CatalogError, EntryKind, ParamsError};
+use crate::check::{Check, CheckParams, Description};
+use crate::ctx::Ctx;
 use crate::duration::{self, Range};
-use crate::rules::{Comparison, ErrorPolicy, Rule, Window};
-use crate::{Schedule, WatchError};
+use crate::outcome::Outcome;
+use crate::rules::{Comparison, ErrorPolicy, Rule, RuleAction, RuleTracker, Window};
+use crate::{Schedule, Watch, WatchError};
+use schemars::JsonSchema;
 
 /// The catalog probe a rule measures with: the app's metrics.
 pub const RULE_PROBE: &str = "metrics";
@@ -90,82 +107,144 @@ pub enum RulesFileError {
     },
 }
 
-/// The file as written.
-#[derive(Debug, Clone, Deserialize)]
+/// The file as written; also a runbook's watch step (`watch = { ... }`),
+/// which may instead name a rules file in `rules_file`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RulesFile {
     /// Time between evaluations (default 15s).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interval: Option<String>,
     /// How long to watch (default 30m).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration: Option<String>,
     /// A firing rollback rule inside this window fails the watch (default 15m).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback_window: Option<String>,
+    /// In a runbook's watch step only: read the rules (and the settings
+    /// the step does not give) from this rules file, relative to the
+    /// runbook.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rules_file: Option<String>,
     /// The rules.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rules: Vec<RuleSpec>,
 }
 
-/// One rule as written.
-#[derive(Debug, Clone, Deserialize)]
+/// One rule as written: in a rules file, a runbook's watch step, or a
+/// Markdown `<!-- rule: ... -->` binding (its pairs typed through this
+/// struct's schema, [`RuleSpec::from_pairs`]).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RuleSpec {
     /// Rule id; replay reads the recorded series of this name.
     pub id: String,
     /// Words for reports (default: the id).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
     /// `quantile`, `error_percent` or `count` (for `watch`; replay ignores it).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub measure: Option<String>,
     /// For `quantile` (default 0.95).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quantile: Option<f64>,
     /// Status pattern for `error_percent` (default `5..`) and `count`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
     /// Only this route.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub route: Option<String>,
     /// Probe window (default 5m; `0`: since the previous evaluation).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window: Option<String>,
     /// Fewer requests in the window is no data (default 20 for quantiles and ratios).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_requests: Option<f64>,
-    /// `above`, `at_least`, `below` or `at_most`.
-    pub comparison: String,
-    /// The limit.
-    pub limit: f64,
+    /// `above`, `at_least`, `below` or `at_most`, with `limit`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comparison: Option<String>,
+    /// The limit, with `comparison`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<f64>,
+    /// Short for `comparison = "above"` with this `limit`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub above: Option<f64>,
+    /// Short for `comparison = "at_least"` with this `limit`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_least: Option<f64>,
+    /// Short for `comparison = "below"` with this `limit`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub below: Option<f64>,
+    /// Short for `comparison = "at_most"` with this `limit`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_most: Option<f64>,
     /// Unit of value and limit.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unit: Option<String>,
     /// Prometheus `for`.
-    #[serde(default, rename = "for")]
+    #[serde(default, rename = "for", skip_serializing_if = "Option::is_none")]
     pub for_: Option<String>,
     /// N breached evaluations in a row.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consecutive: Option<u32>,
     /// N breached evaluations in total.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cumulative: Option<u32>,
     /// k of the last n.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub k: Option<u32>,
     /// k of the last n.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub n: Option<u32>,
     /// Keep firing this long after the condition clears.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keep_firing_for: Option<String>,
     /// Failed evaluations tolerated before they count as breached (default
     /// 3); `0` ignores them.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub errors_breach_after: Option<u32>,
-    /// Firing inside the rollback window rolls back (default true).
-    #[serde(default)]
+    /// Firing inside the rollback window calls for the rollback (default
+    /// true; `false`: the rule only alerts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback: Option<bool>,
+    /// What a call for the rollback does: `observe` (record what would
+    /// have happened), `ask` (an approver decides) or `rollback` (the
+    /// default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<RuleAction>,
+    /// For `ask`: the role an approver must hold (required).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ask_role: Option<String>,
+    /// For `ask`: how long to wait for a decision (default: no limit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ask_deadline: Option<String>,
+    /// For `ask`: what the deadline decides, `approve` (roll back),
+    /// `reject` (keep watching, the default) or `abort` (stop the run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ask_default: Option<OnDeadline>,
+}
+
+impl RuleSpec {
+    /// A rule from `KEY=VALUE` pairs (a Markdown `<!-- rule: ... -->`
+    /// binding): typed through this struct's schema as a check's pairs are
+    /// (`quantile=0.95` a number), then read as a `[[rules]]` entry is, so
+    /// both accept the same keys and values.
+    pub fn from_pairs(pairs: &[(String, String)]) -> Result<Self, ParamsError> {
+        let schema = schemars::schema_for!(RuleSpec).to_value();
+        let name = pairs
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "id")
+            .map_or("(no id)", |(_, v)| v.as_str());
+        let owner = Owner {
+            kind: EntryKind::Rule,
+            name,
+        };
+        let object = params::object_from_pairs(owner, &schema, pairs)?;
+        params::check_names(owner, &schema, &object)?;
+        let object = params::coerce(owner, &schema, object)?;
+        params::deserialize(owner, Value::Object(object))
+    }
 }
 
 /// Loaded rules: settings and the parts every use shares.
@@ -179,26 +258,100 @@ pub struct Rules {
     pub rollback_window: Duration,
     /// The rules as written.
     pub specs: Vec<RuleSpec>,
+    /// The settings as written, for [`Rules::to_file`].
+    written: [Option<String>; 3],
     path: String,
+}
+
+/// How a rule judges its values: everything but the probe, what both a
+/// live watch and `replay` go by.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Judging {
+    /// How the value is compared with the limit.
+    pub comparison: Comparison,
+    /// The limit.
+    pub limit: f64,
+    /// When a breach fires.
+    pub window: Window,
+    /// Keep firing this long after the condition clears.
+    pub keep_firing_for: Option<Duration>,
+    /// What a failed evaluation counts as.
+    pub on_error: ErrorPolicy,
+    /// Firing inside the rollback window calls for the rollback.
+    pub rollback: bool,
+    /// What a call for the rollback does.
+    pub action: RuleAction,
+    /// Who `ask` asks (`Some` exactly when `action` is `ask`).
+    pub ask: Option<ApprovalPolicy>,
+}
+
+impl Judging {
+    /// A tracker judging recorded values this way (for replay).
+    pub fn tracker(&self) -> RuleTracker {
+        RuleTracker::from_parts(
+            self.comparison,
+            self.limit,
+            self.window,
+            self.keep_firing_for,
+            self.on_error,
+        )
+    }
 }
 
 impl Rules {
     /// Reads and checks `path`.
     pub fn load(path: &Path) -> Result<Self, RulesFileError> {
-        let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| RulesFileError::Io {
-            path: shown.clone(),
-            source,
-        })?;
-        Self::parse(&text, &shown)
+        let (file, shown) = read(path)?;
+        Self::from_file(file, &shown)
     }
 
     /// Parses rules from `text` (named `path` in errors).
     pub fn parse(text: &str, path: &str) -> Result<Self, RulesFileError> {
-        let file: RulesFile = toml::from_str(text).map_err(|e| RulesFileError::Syntax {
-            path: path.into(),
-            message: e.to_string(),
-        })?;
+        Self::from_file(syntax(text, path)?, path)
+    }
+
+    /// The rules of a runbook's watch step: written inline in `step`, or
+    /// read from its `rules_file` (relative to `base`, the runbook's
+    /// directory), whose settings the step's own override.
+    pub fn for_step(step: &RulesFile, base: &Path, path: &str) -> Result<Self, RulesFileError> {
+        let Some(name) = &step.rules_file else {
+            return Self::from_file(step.clone(), path);
+        };
+        if !step.rules.is_empty() {
+            return Err(RulesFileError::Value {
+                path: path.into(),
+                rule: "(watch)".into(),
+                message: format!(
+                    "gives both `rules_file = \"{name}\"` and {} inline rule(s); keep one",
+                    step.rules.len()
+                ),
+            });
+        }
+        let (file, shown) = read(&base.join(name))?;
+        Self::from_file(
+            RulesFile {
+                interval: step.interval.clone().or(file.interval),
+                duration: step.duration.clone().or(file.duration),
+                rollback_window: step.rollback_window.clone().or(file.rollback_window),
+                rules_file: None,
+                rules: file.rules,
+            },
+            &shown,
+        )
+    }
+
+    /// Checks `file` (named `path` in errors): its settings, that it has
+    /// rules, that each reads and can fire within the watch.
+    pub fn from_file(file: RulesFile, path: &str) -> Result<Self, RulesFileError> {
+        if let Some(name) = &file.rules_file {
+            return Err(RulesFileError::Value {
+                path: path.into(),
+                rule: "(file)".into(),
+                message: format!(
+                    "`rules_file = \"{name}\"` belongs in a runbook's watch step; a rules file holds its [[rules]]"
+                ),
+            });
+        }
         let duration =
             |v: &Option<String>, default: u64, what: &str| -> Result<Duration, RulesFileError> {
                 match v {
@@ -222,6 +375,7 @@ impl Rules {
             duration: duration(&file.duration, 30 * 60, "duration")?,
             rollback_window: duration(&file.rollback_window, 15 * 60, "rollback_window")?,
             specs: file.rules,
+            written: [file.interval, file.duration, file.rollback_window],
             path: path.into(),
         };
         // Refused here, before anything runs, rather than as a watch that
@@ -232,10 +386,24 @@ impl Rules {
         };
         let schedule = Schedule::new(rules.interval, rules.duration).map_err(watch_error)?;
         for spec in &rules.specs {
-            let (_, window, _, _) = rules.judgement(spec)?;
-            schedule.admits(&spec.id, window).map_err(watch_error)?;
+            let judging = rules.judgement(spec)?;
+            schedule
+                .admits(&spec.id, judging.window)
+                .map_err(watch_error)?;
         }
         Ok(rules)
+    }
+
+    /// The rules as a file writes them, inline: what a watch step exports.
+    pub fn to_file(&self) -> RulesFile {
+        let [interval, duration, rollback_window] = self.written.clone();
+        RulesFile {
+            interval,
+            duration,
+            rollback_window,
+            rules_file: None,
+            rules: self.specs.clone(),
+        }
     }
 
     fn err(&self, spec: &RuleSpec, message: impl Into<String>) -> RulesFileError {
@@ -263,13 +431,30 @@ impl Rules {
             .transpose()
     }
 
-    /// The comparison, limit and window of `spec`, with a probe to be
-    /// supplied: what both `watch` and `replay` judge by.
-    pub fn judgement(
-        &self,
-        spec: &RuleSpec,
-    ) -> Result<(Comparison, Window, Option<Duration>, ErrorPolicy), RulesFileError> {
-        let comparison = match spec.comparison.as_str() {
+    /// How `spec` judges, with a probe to be supplied: what both `watch`
+    /// and `replay` go by.
+    pub fn judgement(&self, spec: &RuleSpec) -> Result<Judging, RulesFileError> {
+        let written = [
+            ("above", spec.above),
+            ("at_least", spec.at_least),
+            ("below", spec.below),
+            ("at_most", spec.at_most),
+        ];
+        let short: Vec<(&str, f64)> = written
+            .iter()
+            .filter_map(|(k, v)| v.map(|v| (*k, v)))
+            .collect();
+        let (comparison, limit) = match (spec.comparison.as_deref(), spec.limit, &short[..]) {
+            (Some(c), Some(limit), []) => (c, limit),
+            (None, None, [(c, limit)]) => (*c, *limit),
+            _ => {
+                return Err(self.err(
+                    spec,
+                    "give the condition as `comparison` with `limit`, or as one of `above`, `at_least`, `below`, `at_most` with the limit (`above = 2`)",
+                ));
+            }
+        };
+        let comparison = match comparison {
             "above" | ">" => Comparison::Above,
             "at_least" | ">=" => Comparison::AtLeast,
             "below" | "<" => Comparison::Below,
@@ -281,7 +466,7 @@ impl Rules {
                 ));
             }
         };
-        if !spec.limit.is_finite() {
+        if !limit.is_finite() {
             return Err(self.err(spec, "limit must be a finite number"));
         }
         let window = match (
@@ -305,13 +490,55 @@ impl Rules {
                 ));
             }
         };
-        let keep = self.duration_of(spec, &spec.keep_firing_for, "keep_firing_for")?;
+        let keep_firing_for = self.duration_of(spec, &spec.keep_firing_for, "keep_firing_for")?;
         let on_error = match spec.errors_breach_after {
             Some(0) => ErrorPolicy::Ignore,
             Some(after) => ErrorPolicy::BreachedAfter { after },
             None => ErrorPolicy::default(),
         };
-        Ok((comparison, window, keep, on_error))
+        let action = spec.action.unwrap_or_default();
+        let ask = match (action, &spec.ask_role) {
+            (RuleAction::Ask, Some(role)) => Some(ApprovalPolicy {
+                role: role.clone(),
+                deadline: spec
+                    .ask_deadline
+                    .as_deref()
+                    .map(|t| {
+                        duration::parse(t).map_err(|e| self.err(spec, format!("ask_deadline: {e}")))
+                    })
+                    .transpose()?,
+                on_deadline: spec.ask_default.unwrap_or_default(),
+            }),
+            (RuleAction::Ask, None) => {
+                return Err(self.err(
+                    spec,
+                    "`action = \"ask\"` needs `ask_role`, the role of the approvers who decide",
+                ));
+            }
+            _ if spec.ask_role.is_some()
+                || spec.ask_deadline.is_some()
+                || spec.ask_default.is_some() =>
+            {
+                return Err(self.err(
+                    spec,
+                    format!(
+                        "`ask_role`, `ask_deadline` and `ask_default` go with `action = \"ask\"`, and the action is `{}`",
+                        action.as_str()
+                    ),
+                ));
+            }
+            _ => None,
+        };
+        Ok(Judging {
+            comparison,
+            limit,
+            window,
+            keep_firing_for,
+            on_error,
+            rollback: spec.rollback != Some(false),
+            action,
+            ask,
+        })
     }
 
     /// A live rule measuring with `catalog`'s probe [`RULE_PROBE`]: its
@@ -323,7 +550,7 @@ impl Rules {
         catalog: &Catalog,
         settings: &Map<String, Value>,
     ) -> Result<Rule, RulesFileError> {
-        let (comparison, window, keep, on_error) = self.judgement(spec)?;
+        let judging = self.judgement(spec)?;
         let probe = catalog
             .build_probe(RULE_PROBE, probe_params(spec, settings))
             .map_err(|source| RulesFileError::Probe {
@@ -335,20 +562,99 @@ impl Rules {
             spec.id.clone(),
             spec.title.clone().unwrap_or_else(|| spec.id.clone()),
             probe,
-            comparison,
-            spec.limit,
-            window,
+            judging.comparison,
+            judging.limit,
+            judging.window,
         )
         .unit(spec.unit.clone().unwrap_or_default())
-        .on_error(on_error);
-        if let Some(keep) = keep {
+        .on_error(judging.on_error)
+        .action(judging.action);
+        if let Some(policy) = judging.ask {
+            rule = rule.ask(policy);
+        }
+        if let Some(keep) = judging.keep_firing_for {
             rule = rule.keep_firing_for(keep);
         }
-        if spec.rollback == Some(false) {
+        if !judging.rollback {
             rule = rule.alert_only();
         }
         Ok(rule)
     }
+}
+
+/// The name a watch step's [`Check::params`] gives: not a catalog check,
+/// but the mark by which export writes the step's `watch` table back.
+pub const WATCH_STEP: &str = "watch";
+
+/// A runbook's watch step: a [`Watch`] of rules as written, which exports
+/// back to the same rules (inline).
+#[derive(Debug)]
+pub struct RulesWatch {
+    watch: Watch,
+    rules: Rules,
+}
+
+impl RulesWatch {
+    /// The watch of `rules`, each measuring through `catalog`'s
+    /// [`RULE_PROBE`] with its defaults (the token in the secret
+    /// `metrics_token`).
+    pub fn new(rules: Rules, catalog: &Catalog) -> Result<Self, RulesFileError> {
+        let live = rules
+            .specs
+            .iter()
+            .map(|spec| rules.live_rule(spec, catalog, &Map::new()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let watch = Watch::new(live, rules.interval, rules.duration)
+            .map_err(|source| RulesFileError::Watch {
+                path: rules.path.clone(),
+                source,
+            })?
+            .rollback_window(rules.rollback_window);
+        Ok(RulesWatch { watch, rules })
+    }
+
+    /// The rules a watch step's [`Check::params`] carry.
+    pub fn file_of(params: CheckParams) -> Result<RulesFile, serde_json::Error> {
+        serde_json::from_value(Value::Object(params.params))
+    }
+}
+
+#[async_trait]
+impl Check for RulesWatch {
+    fn describe(&self) -> Description {
+        self.watch.describe()
+    }
+
+    async fn run(&self, ctx: &Ctx) -> Outcome {
+        self.watch.run(ctx).await
+    }
+
+    fn params(&self) -> Option<CheckParams> {
+        match serde_json::to_value(self.rules.to_file()) {
+            Ok(Value::Object(params)) => Some(CheckParams {
+                check: WATCH_STEP.to_owned(),
+                params,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// Reads the rules file at `path`, shape only; with the name errors give it.
+fn read(path: &Path) -> Result<(RulesFile, String), RulesFileError> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| RulesFileError::Io {
+        path: shown.clone(),
+        source,
+    })?;
+    Ok((syntax(&text, &shown)?, shown))
+}
+
+fn syntax(text: &str, path: &str) -> Result<RulesFile, RulesFileError> {
+    toml::from_str(text).map_err(|e| RulesFileError::Syntax {
+        path: path.into(),
+        message: e.to_string(),
+    })
 }
 
 /// The probe's parameter object: `settings`, then each measuring key
@@ -405,7 +711,7 @@ mod tests {
         let windows: Vec<Window> = rules
             .specs
             .iter()
-            .map(|s| rules.judgement(s).unwrap().1)
+            .map(|s| rules.judgement(s).unwrap().window)
             .collect();
         assert_eq!(
             windows,
@@ -436,5 +742,101 @@ mod tests {
             "{err}"
         );
         assert!(Rules::parse("interval='5s'\nrules=[]\n", "r.toml").is_err());
+    }
+
+    #[test]
+    fn actions_and_the_ask_settings() {
+        let rule = |extra: &str| {
+            Rules::parse(
+                &format!("[[rules]]\nid='p95'\nabove=2\nfor='5m'\n{extra}"),
+                "r.toml",
+            )
+        };
+        let rules = rule("").unwrap();
+        let judging = rules.judgement(&rules.specs[0]).unwrap();
+        assert_eq!(
+            (judging.comparison, judging.limit),
+            (Comparison::Above, 2.0)
+        );
+        assert_eq!((judging.action, judging.ask), (RuleAction::Rollback, None));
+        let rules =
+            rule("action='ask'\nask_role='oncall'\nask_deadline='10m'\nask_default='approve'\n")
+                .unwrap();
+        let judging = rules.judgement(&rules.specs[0]).unwrap();
+        assert_eq!(judging.action, RuleAction::Ask);
+        assert_eq!(
+            judging.ask,
+            Some(ApprovalPolicy {
+                role: "oncall".into(),
+                deadline: Some(Duration::from_secs(600)),
+                on_deadline: OnDeadline::Approve,
+            })
+        );
+        let err = rule("action='ask'\n").unwrap_err().to_string();
+        assert!(
+            err.contains("rule `p95`: `action = \"ask\"` needs `ask_role`"),
+            "{err}"
+        );
+        let err = rule("action='observe'\nask_role='oncall'\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("go with `action = \"ask\"`, and the action is `observe`"),
+            "{err}"
+        );
+        let err = rule("action='ask'\nask_role='oncall'\nask_default='later'\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("unknown variant `later`, expected one of `approve`, `reject`, `abort`"),
+            "{err}"
+        );
+        let err = rule("above=3\n").unwrap_err().to_string();
+        assert!(err.contains("duplicate key"), "{err}");
+        let err = rule("limit=3\n").unwrap_err().to_string();
+        assert!(
+            err.contains("give the condition as `comparison` with `limit`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn binding_pairs_read_as_a_file_entry() {
+        let pairs: Vec<(String, String)> = [
+            ("id", "p95"),
+            ("above", "2"),
+            ("for", "5m"),
+            ("consecutive", "3"),
+            ("rollback", "false"),
+            ("action", "ask"),
+            ("ask_role", "oncall"),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+        let spec = RuleSpec::from_pairs(&pairs).unwrap();
+        assert_eq!(spec.above, Some(2.0));
+        assert_eq!(spec.consecutive, Some(3));
+        assert_eq!(spec.rollback, Some(false));
+        assert_eq!(spec.action, Some(RuleAction::Ask));
+        let bad =
+            RuleSpec::from_pairs(&[("id".into(), "p95".into()), ("abvoe".into(), "2".into())])
+                .unwrap_err()
+                .to_string();
+        assert!(
+            bad.starts_with("rule `p95`, parameter `abvoe` is not a parameter"),
+            "{bad}"
+        );
+        assert!(bad.contains("did you mean `above`?"), "{bad}");
+        let bad = RuleSpec::from_pairs(&[
+            ("id".into(), "p95".into()),
+            ("action".into(), "maybe".into()),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(
+            bad.contains("unknown variant `maybe`, expected one of `observe`, `ask`, `rollback`"),
+            "{bad}"
+        );
     }
 }

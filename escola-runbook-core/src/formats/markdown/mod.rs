@@ -160,7 +160,8 @@ pub fn load_str(
             });
         }
     }
-    let (runbook, warnings) = imported.file.to_runbook(catalog).map_err(|invalid| {
+    let base = Path::new(file).parent().unwrap_or(Path::new(""));
+    let (runbook, warnings) = imported.file.to_runbook(catalog, base).map_err(|invalid| {
         let line = step_of_path(&imported.file, &invalid.path)
             .and_then(|id| imported.source_map.anchor(&id))
             .map_or(1, |a| a.line);

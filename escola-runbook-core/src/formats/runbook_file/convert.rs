@@ -5,9 +5,11 @@
 //! [`Check::params`]: crate::Check::params
 
 use std::fmt;
+use std::path::Path;
 use std::sync::Arc;
 
 use crate::catalog::{Catalog, CatalogError, PathSegment};
+use crate::formats::rules_file::{Rules, RulesFile, RulesFileError, RulesWatch, WATCH_STEP};
 use crate::{
     ApprovalPolicy, Backoff, Check, CheckParams, Decision, Environment, ModelError, Phase,
     PhaseKind, Policy, Runbook, Step, StepKind,
@@ -162,9 +164,15 @@ impl EnvironmentFile {
 }
 
 impl RunbookFile {
-    /// Builds the runbook: checks through `catalog`, policies, then the
-    /// core's own validation. Warnings say what loaded but is not acted on.
-    pub fn to_runbook(&self, catalog: &Catalog) -> Result<(Runbook, Vec<PathWarning>), Invalid> {
+    /// Builds the runbook: checks (and watch steps' probes) through
+    /// `catalog`, policies, then the core's own validation; `base` is the
+    /// directory paths in the file (a watch step's `rules_file`) are
+    /// relative to. Warnings say what loaded but is not acted on.
+    pub fn to_runbook(
+        &self,
+        catalog: &Catalog,
+        base: &Path,
+    ) -> Result<(Runbook, Vec<PathWarning>), Invalid> {
         if self.format > FORMAT_VERSION {
             return Err(Invalid {
                 path: vec![key("format")],
@@ -176,44 +184,6 @@ impl RunbookFile {
         }
         self.environment.validate()?;
         let mut warnings = Vec::new();
-        if let Some(watch) = &self.watch {
-            warnings.push(PathWarning {
-                path: vec![key("watch")],
-                message: format!(
-                    "[watch] has {} rule(s); they are kept in the file but NOT evaluated yet: rules written in a file are not \
-                     wired to the rule engine (no probe is built from a file), so watch phases run their steps only",
-                    watch.rules.len()
-                ),
-            });
-            if let Some(phase) = &watch.phase {
-                if !self.phases.iter().any(|p| &p.id == phase) {
-                    return Err(Invalid {
-                        path: vec![key("watch"), key("phase")],
-                        message: format!(
-                            "[watch] names phase `{phase}`, which the file does not have{}",
-                            suggest(phase, self.phases.iter().map(|p| p.id.as_str()))
-                        ),
-                    });
-                }
-            }
-            // Not evaluated yet, but a watch that could never fire is wrong
-            // now, not only once rules are wired.
-            if let (Some(interval), Some(duration)) = (watch.interval, watch.duration) {
-                let invalid = |e: crate::WatchError| Invalid {
-                    path: vec![key("watch")],
-                    message: format!("[watch]: {e}"),
-                };
-                let schedule =
-                    crate::Schedule::new(interval.get(), duration.get()).map_err(invalid)?;
-                for rule in &watch.rules {
-                    if let Some(d) = rule.for_ {
-                        schedule
-                            .admits(&rule.name, crate::rules::Window::For { duration: d.get() })
-                            .map_err(invalid)?;
-                    }
-                }
-            }
-        }
         if self.rollback.is_some() {
             warnings.push(PathWarning {
                 path: vec![key("rollback")],
@@ -258,7 +228,7 @@ impl RunbookFile {
                 phase = phase.note(note.clone());
             }
             for (si, sf) in pf.steps.iter().enumerate() {
-                phase = phase.step(step_from_file(catalog, sf, pi, si)?);
+                phase = phase.step(step_from_file(catalog, base, sf, pi, si)?);
             }
             builder = builder.phase(phase);
         }
@@ -380,7 +350,6 @@ impl RunbookFile {
                     .collect(),
             },
             environment: EnvironmentFile::default(),
-            watch: None,
             rollback: None,
             phases,
         };
@@ -388,17 +357,26 @@ impl RunbookFile {
     }
 }
 
-fn suggest<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> String {
-    crate::suggest::hint(crate::suggest::nearest(word, candidates))
-}
-
-fn step_from_file(catalog: &Catalog, sf: &StepFile, pi: usize, si: usize) -> Result<Step, Invalid> {
+fn step_from_file(
+    catalog: &Catalog,
+    base_dir: &Path,
+    sf: &StepFile,
+    pi: usize,
+    si: usize,
+) -> Result<Step, Invalid> {
     let at = |field: &str| step_path(pi, si, field);
     let err = |field: &str, message: String| Invalid {
         path: at(field),
         message: format!("step `{}`: {message}", sf.id),
     };
-    let automated = sf.check.is_some() || sf.command.is_some();
+    if sf.watch.is_some() && (sf.check.is_some() || sf.command.is_some()) {
+        return Err(err(
+            "watch",
+            "has `watch` and also a `check` or `command`; a watch step runs its rules, so give one"
+                .into(),
+        ));
+    }
+    let automated = sf.check.is_some() || sf.command.is_some() || sf.watch.is_some();
     if automated && sf.instructions.is_some() {
         return Err(err(
             "instructions",
@@ -434,7 +412,11 @@ fn step_from_file(catalog: &Catalog, sf: &StepFile, pi: usize, si: usize) -> Res
         command: sf.command.as_deref(),
         cwd: sf.cwd.as_deref(),
     };
-    let mut step = match build_check(catalog, &automation, base, &sf.id)? {
+    let check = match &sf.watch {
+        Some(watch) => Some(watch_step(catalog, base_dir, watch, &at("watch"), &sf.id)?),
+        None => build_check(catalog, &automation, base, &sf.id)?,
+    };
+    let mut step = match check {
         Some(check) => Step::check_arc(sf.id.clone(), sf.title.clone(), check),
         None => {
             let mut s = Step::manual(sf.id.clone(), sf.title.clone());
@@ -474,6 +456,38 @@ fn step_from_file(catalog: &Catalog, sf: &StepFile, pi: usize, si: usize) -> Res
     }
     step.policy = policy_from_file(sf, &at)?;
     Ok(step)
+}
+
+/// The watch step of `watch` (at `path` in the file): its rules read as a
+/// rules file's, each measuring through `catalog`'s [`RULE_PROBE`].
+///
+/// [`RULE_PROBE`]: crate::formats::rules_file::RULE_PROBE
+fn watch_step(
+    catalog: &Catalog,
+    base_dir: &Path,
+    watch: &RulesFile,
+    path: &[PathSeg],
+    step_id: &str,
+) -> Result<Arc<dyn Check>, Invalid> {
+    let invalid = |e: RulesFileError| {
+        let mut at = path.to_vec();
+        // A rule's mistake points at the rule, when it is written here.
+        let rule = match &e {
+            RulesFileError::Value { rule, .. } | RulesFileError::Probe { rule, .. } => Some(rule),
+            _ => None,
+        };
+        if let Some(i) = rule.and_then(|r| watch.rules.iter().position(|s| &s.id == r)) {
+            at.extend([key("rules"), PathSeg::Index(i)]);
+        }
+        Invalid {
+            path: at,
+            message: format!("step `{step_id}`: {e}"),
+        }
+    };
+    let rules =
+        Rules::for_step(watch, base_dir, &format!("watch of step `{step_id}`")).map_err(invalid)?;
+    let watch = RulesWatch::new(rules, catalog).map_err(invalid)?;
+    Ok(Arc::new(watch))
 }
 
 /// What runs a step (or its undo), as written in the file.
@@ -625,6 +639,13 @@ fn step_to_file(catalog: &Catalog, step: &Step, warnings: &mut Vec<String>) -> S
     match &step.kind {
         StepKind::Manual { instructions } => sf.instructions = instructions.clone(),
         StepKind::Check(check) => match check.params() {
+            Some(p) if p.check == WATCH_STEP => match RulesWatch::file_of(p) {
+                Ok(rules) => sf.watch = Some(rules),
+                Err(e) => warnings.push(format!(
+                    "step `{}`: its rules could not be written back ({e}); written as a manual step",
+                    step.id
+                )),
+            },
             Some(p) => {
                 let (name, params) = file_params(catalog, p, &step.id, "check", warnings);
                 sf.check = Some(name);

@@ -53,7 +53,7 @@ pub use convert::{Invalid, PathSeg, PathWarning, SECRET_DATABASE_URL, SECRET_MET
 pub use model::{
     ApprovalFile, ApproverFile, BackoffFile, ContactFile, DurationText, EnvironmentFile,
     FORMAT_VERSION, MetadataFile, ParamMap, PhaseFile, RollbackFile, RunbookFile, StepFile,
-    UndoFile, WatchFile, WatchRuleFile,
+    UndoFile,
 };
 
 /// A runbook file could not be read, understood or written.
@@ -113,7 +113,7 @@ pub struct LoadedFile {
     pub file: RunbookFile,
     /// The runbook built from it.
     pub runbook: Runbook,
-    /// Things that loaded but deserve attention (rules not evaluated yet).
+    /// Things that loaded but deserve attention (settings not evaluated yet).
     pub warnings: Vec<FileWarning>,
 }
 
@@ -147,7 +147,9 @@ pub fn parse_toml<T: serde::de::DeserializeOwned>(
 /// Parses `text` and builds the runbook through `catalog`.
 pub fn load_str(text: &str, file: &str, catalog: &Catalog) -> Result<LoadedFile, RunbookFileError> {
     let parsed = parse(text, file)?;
-    let (runbook, warnings) = parsed.to_runbook(catalog).map_err(|invalid| {
+    // Paths in the file (a watch step's `rules_file`) are relative to it.
+    let base = Path::new(file).parent().unwrap_or(Path::new(""));
+    let (runbook, warnings) = parsed.to_runbook(catalog, base).map_err(|invalid| {
         let (line, column) = locate::path_position(text, &invalid.path);
         RunbookFileError::At {
             file: file.to_owned(),

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::formats::rules_file::RulesFile;
 use crate::{Decision, OnDeadline, PhaseKind, When, duration};
 use serde::{Deserialize, Serialize};
 
@@ -46,9 +47,6 @@ pub struct RunbookFile {
     /// holding secrets (never the secrets).
     #[serde(default, skip_serializing_if = "is_default")]
     pub environment: EnvironmentFile,
-    /// Alert rules for watch phases. Kept and written back, not evaluated yet.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub watch: Option<WatchFile>,
     /// Rollback settings. Kept and written back, not evaluated yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback: Option<RollbackFile>,
@@ -239,6 +237,11 @@ pub struct StepFile {
     /// manual step: the approval is the step).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval: Option<ApprovalFile>,
+    /// A watch step: alert rules in the rules-file syntax (`escola-runbook
+    /// watch --rules`), inline or by `rules_file`, evaluated as the
+    /// built-in alerts are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watch: Option<RulesFile>,
 }
 
 impl StepFile {
@@ -265,6 +268,7 @@ impl StepFile {
             confirm_default: None,
             confirm_first: false,
             approval: None,
+            watch: None,
         }
     }
 }
@@ -302,48 +306,6 @@ pub struct BackoffFile {
 
 fn two() -> f64 {
     2.0
-}
-
-/// `[watch]`: alert rules for watch phases. Rules in a file are not wired to
-/// the core's rule engine yet (nothing builds a probe from a file), so these
-/// are read, validated for shape, kept and written back, and loading a file
-/// that has them warns that they are not evaluated.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WatchFile {
-    /// The watch phase the rules belong to.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub phase: Option<String>,
-    /// How often rules are evaluated.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub interval: Option<DurationText>,
-    /// How long the watch lasts.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub duration: Option<DurationText>,
-    /// The rules.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub rules: Vec<WatchRuleFile>,
-}
-
-/// One alert rule ("P95 > 2s for 5 minutes").
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WatchRuleFile {
-    /// Rule name.
-    pub name: String,
-    /// What is measured: a metric expression or PromQL query.
-    pub query: String,
-    /// The condition on the value (`> 2`, `> 0.01`).
-    pub condition: String,
-    /// How long the condition must hold before the rule fires.
-    #[serde(default, rename = "for", skip_serializing_if = "Option::is_none")]
-    pub for_: Option<DurationText>,
-    /// What firing does: `alert` or `rollback`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub action: Option<String>,
-    /// Words for people.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
 }
 
 /// `[rollback]`: when a rollback starts and who must approve it. Kept and

@@ -2,12 +2,16 @@
 //! item it follows a step of that check, its parameters typed through the
 //! catalog; `<!-- approval: role=dba deadline=30m on_deadline=reject -->`
 //! makes the item require an approval; `<!-- approver: carla roles=dba -->`
-//! (anywhere) lists an approver.
+//! (anywhere) lists an approver; `<!-- rule: id=latency-p95 measure=quantile
+//! quantile=0.95 window=5m above=2 for=5m -->` makes the item a watch step
+//! of that alert rule (one binding per rule), its pairs read as a rules
+//! file's `[[rules]]` entry ([`RuleSpec::from_pairs`]).
 
 use super::importer::{Importer, StepRef};
 use crate::OnDeadline;
 use crate::catalog::ParamProblem;
 use crate::formats::markdown::tree::{Inline, InlineKind};
+use crate::formats::rules_file::RuleSpec;
 use crate::formats::runbook_file::{ApprovalFile, ApproverFile, DurationText, ParamMap};
 
 /// A check binding that cannot be read.
@@ -75,6 +79,16 @@ impl Importer<'_> {
             }
             return;
         }
+        if let Some(words) = comment_words(html, "rule") {
+            match words.and_then(|w| pairs(&w)) {
+                Ok(rule) => self.apply_rule(target, &rule, offset),
+                Err(why) => self.warn(
+                    offset,
+                    format!("rule binding not understood: {why}; no rule was added"),
+                ),
+            }
+            return;
+        }
         if let Some(approver) = parse_approver(html) {
             match approver {
                 Ok(approver) => self.metadata.approvers.push(approver),
@@ -106,6 +120,77 @@ impl Importer<'_> {
             return;
         };
         self.apply_binding(step, binding, offset);
+    }
+
+    /// A `<!-- rule: ... -->` binding: the item becomes a watch step and
+    /// the rule is added to its rules.
+    fn apply_rule(&mut self, target: Option<StepRef>, pairs: &[(String, String)], offset: usize) {
+        let spec = match RuleSpec::from_pairs(pairs) {
+            Ok(spec) => spec,
+            Err(e) => {
+                self.warn(
+                    offset,
+                    format!("rule binding not understood: {e}; no rule was added"),
+                );
+                return;
+            }
+        };
+        let Some(step) = target else {
+            self.warn(
+                offset,
+                format!("rule binding `{}` follows no list item; put it right after the item it watches", spec.id),
+            );
+            return;
+        };
+        let id = self.step(step).id.clone();
+        if let Some(check) = self.step(step).check.clone() {
+            self.warn(
+                offset,
+                format!("step `{id}` has a check binding (`{check}`) and a rule binding; a watch step runs its rules, so the check was dropped"),
+            );
+            let s = self.step_mut(step);
+            s.check = None;
+            s.params = ParamMap::new();
+        }
+        self.automate(step, "its alert rules");
+        let rule = spec.id.clone();
+        let watch = self
+            .step_mut(step)
+            .watch
+            .get_or_insert_with(Default::default);
+        let replaced = match watch.rules.iter_mut().find(|r| r.id == spec.id) {
+            Some(same) => {
+                *same = spec;
+                true
+            }
+            None => {
+                watch.rules.push(spec);
+                false
+            }
+        };
+        if replaced {
+            self.warn(
+                offset,
+                format!("step `{id}` binds rule `{rule}` twice; the last one wins"),
+            );
+        }
+    }
+
+    /// The item is automated by `what`: the document's command and
+    /// instructions become notes, and manual-only settings go.
+    fn automate(&mut self, step: StepRef, what: &str) {
+        let s = self.step_mut(step);
+        if let Some(cmd) = s.command.take() {
+            s.notes
+                .push(format!("the document's command, replaced by {what}: {cmd}"));
+            s.cwd = None;
+            s.timeout = None;
+        }
+        if let Some(text) = s.instructions.take() {
+            s.notes.push(text);
+        }
+        s.confirm_deadline = None;
+        s.confirm_default = None;
     }
 
     pub(super) fn apply_binding(&mut self, step: StepRef, binding: Binding, offset: usize) {
@@ -144,20 +229,15 @@ impl Importer<'_> {
                 format!("step `{id}` has a second check binding; the last one wins"),
             );
         }
+        if self.step(step).watch.is_some() {
+            self.warn(
+                offset,
+                format!("step `{id}` has a rule binding and a check binding (`{}`); a watch step runs its rules, so the check was dropped", binding.name),
+            );
+            return;
+        }
+        self.automate(step, &format!("check `{}`", binding.name));
         let s = self.step_mut(step);
-        if let Some(cmd) = s.command.take() {
-            s.notes.push(format!(
-                "the document's command, replaced by check `{}`: {cmd}",
-                binding.name
-            ));
-            s.cwd = None;
-            s.timeout = None;
-        }
-        if let Some(text) = s.instructions.take() {
-            s.notes.push(text);
-        }
-        s.confirm_deadline = None;
-        s.confirm_default = None;
         s.check = Some(binding.name);
         s.params = params;
     }
@@ -187,7 +267,7 @@ pub(super) fn parse_binding(html: &str) -> Option<Result<Binding, BindingError>>
 
 /// Whether `html` is any binding (check, approval, approver).
 pub(super) fn is_binding(html: &str) -> bool {
-    ["check", "approval", "approver"]
+    ["check", "approval", "approver", "rule"]
         .iter()
         .any(|k| comment_words(html, k).is_some())
 }

@@ -62,7 +62,6 @@ pub(crate) fn import(markdown: &str, options: &ImportOptions, catalog: &Catalog)
             name,
             metadata,
             environment: Default::default(),
-            watch: None,
             rollback: None,
             phases: im.phases,
         },
