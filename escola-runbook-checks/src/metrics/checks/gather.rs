@@ -108,16 +108,29 @@ impl SourceConfig {
                 }
                 Box::new(s)
             }
-            SourceKind::Prometheus => {
-                let mut s = PrometheusSource::new(url)
-                    .timeout(self.timeout.get())
-                    .max_body(self.max_body.0);
-                if let Some(t) = token {
-                    s = s.token(t);
-                }
-                Box::new(s)
-            }
+            SourceKind::Prometheus => Box::new(self.prometheus_client(url, token)),
         })
+    }
+
+    /// The Prometheus HTTP API this config points at in `ctx`'s
+    /// environment, whatever its kind says.
+    pub fn prometheus_api(&self, ctx: &Ctx) -> Result<PrometheusSource, MissingUrl> {
+        let api = SourceConfig {
+            kind: SourceKind::Prometheus,
+            ..self.clone()
+        };
+        let url = api.resolve_url(ctx)?;
+        Ok(self.prometheus_client(url, self.token(ctx)))
+    }
+
+    fn prometheus_client(&self, url: String, token: Option<Secret>) -> PrometheusSource {
+        let mut s = PrometheusSource::new(url)
+            .timeout(self.timeout.get())
+            .max_body(self.max_body.0);
+        if let Some(t) = token {
+            s = s.token(t);
+        }
+        s
     }
 }
 
