@@ -108,9 +108,9 @@ pub enum CliError {
         escola::DATABASE_SECRET
     )]
     DbLockWithoutUrl,
-    /// `watch` without a metrics target.
+    /// `watch` of rules reading the app's metrics without a metrics target.
     #[error(
-        "no target: pass --set metrics_url=https://api.example.org/metrics (or --set base_url=...)"
+        "no target: rules that read the app's /metrics need --set metrics_url=https://api.example.org/metrics (or --set base_url=...)"
     )]
     NoWatchTarget,
     /// `replay` of a run that watched nothing.

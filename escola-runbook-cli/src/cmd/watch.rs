@@ -5,6 +5,8 @@
 use std::fmt::Write;
 use std::sync::Arc;
 
+use escola_runbook_checks::metrics::checks::PROMETHEUS_URL_SETTING;
+use escola_runbook_checks::metrics::rule_probe::MeasureKind;
 use escola_runbook_core::formats::rules_file::Rules;
 use escola_runbook_core::report::write_reports;
 use escola_runbook_core::rules::{AlertState, RuleTracker, fmt_num};
@@ -21,8 +23,16 @@ use crate::ui::{TermCaps, TerminalView};
 
 pub async fn watch(args: WatchArgs, redactor: &Redactor) -> Result<i32, CliError> {
     let rules = Rules::load(&args.rules)?;
-    let (environment, secrets) = super::environment(&args.runbook, redactor)?;
-    if environment.get("metrics_url").is_none() && environment.get("base_url").is_none() {
+    let (mut environment, secrets) = super::environment(&args.runbook, redactor)?;
+    if let Some(url) = &args.prometheus {
+        environment = environment.with(PROMETHEUS_URL_SETTING, url);
+    }
+    let reads_app = rules
+        .specs
+        .iter()
+        .any(|spec| MeasureKind::of(&spec.probe).is_none_or(MeasureKind::reads_app_metrics));
+    if reads_app && environment.get("metrics_url").is_none() && environment.get("base_url").is_none()
+    {
         return Err(CliError::NoWatchTarget);
     }
     // Every rule reads the app's metrics with the token and body cap this

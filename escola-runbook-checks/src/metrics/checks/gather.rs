@@ -9,6 +9,10 @@ use crate::metrics::source::{
     MetricsData, MetricsQuery, MetricsSource, PrometheusSource, ScrapeSource, SourceError, Window,
 };
 
+/// The environment setting naming the Prometheus server a source of kind
+/// `prometheus` asks when it has no URL of its own.
+pub const PROMETHEUS_URL_SETTING: &str = "prometheus_url";
+
 /// The environment names no URL to read metrics from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum MissingUrl {
@@ -34,7 +38,7 @@ impl MissingUrl {
                 "https://api.example.org/metrics",
             ),
             MissingUrl::Prometheus => Need::setting(
-                "prometheus_url",
+                PROMETHEUS_URL_SETTING,
                 "the Prometheus server",
                 "http://prometheus:9090",
             ),
@@ -75,7 +79,7 @@ impl SourceConfig {
                 })
                 .ok_or(MissingUrl::Scrape),
             SourceKind::Prometheus => env
-                .get("prometheus_url")
+                .get(PROMETHEUS_URL_SETTING)
                 .map(str::to_owned)
                 .ok_or(MissingUrl::Prometheus),
         }
