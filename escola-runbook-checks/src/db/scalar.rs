@@ -21,10 +21,14 @@ use super::connect::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, DbTimeouts};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SqlStatementError {
     /// Nothing but spaces and comments.
-    #[error("the SQL is empty; write one SELECT, e.g. SELECT COUNT(*) FROM sync_mutations WHERE status = 'pending'")]
+    #[error(
+        "the SQL is empty; write one SELECT, e.g. SELECT COUNT(*) FROM sync_mutations WHERE status = 'pending'"
+    )]
     Empty,
     /// Not a SELECT.
-    #[error("the SQL starts with `{first}`: only a SELECT is run (the probe reads, it never writes)")]
+    #[error(
+        "the SQL starts with `{first}`: only a SELECT is run (the probe reads, it never writes)"
+    )]
     NotSelect {
         /// The first word.
         first: String,
@@ -42,7 +46,9 @@ pub enum SqlStatementError {
         words: String,
     },
     /// `/*! ... */` is run by the server: it could hide anything.
-    #[error("the SQL has an executable comment (`/*!` or `/*M!`), which the server runs; remove it")]
+    #[error(
+        "the SQL has an executable comment (`/*!` or `/*M!`), which the server runs; remove it"
+    )]
     ExecutableComment,
     /// A quote or a comment is not closed.
     #[error("the SQL has an unterminated {what}")]
@@ -313,7 +319,10 @@ mod tests {
             ("SELECT 1 INTO OUTFILE '/tmp/x'", "`INTO`"),
             ("SELECT id FROM t FOR UPDATE", "locking read (`FOR UPDATE`)"),
             ("SELECT id FROM t LOCK IN SHARE MODE", "`LOCK IN`"),
-            ("SELECT 1 /*! INTO OUTFILE '/tmp/x' */", "executable comment"),
+            (
+                "SELECT 1 /*! INTO OUTFILE '/tmp/x' */",
+                "executable comment",
+            ),
             ("SELECT 1 /*M!100000 , 2 */", "executable comment"),
             ("SELECT 'open", "unterminated string"),
             ("WITH x AS (SELECT 1) SELECT * FROM x", "starts with `WITH`"),

@@ -357,14 +357,13 @@ impl Probe for MetricsProbe {
             }
         };
         let current = self.snapshot(&data.histograms, &data.counters);
-        if let Some(selector) = self.measure.selector() {
+        let unmatched = |selector: &Selector| Sample::NoData {
+            reason: format!("no series of {} matches {selector}", source.describe()),
+        };
+        if let Measure::Gauge(selector) = &self.measure {
             if current.counters.is_empty() {
-                return Sample::NoData {
-                    reason: format!("no series of {} matches {selector}", source.describe()),
-                };
+                return unmatched(selector);
             }
-        }
-        if let Measure::Gauge(_) = self.measure {
             let mut detail = BTreeMap::new();
             detail.insert("series".to_owned(), current.counters.len().to_string());
             return Sample::Value {
@@ -416,7 +415,11 @@ impl Probe for MetricsProbe {
                 }
                 ratio.value() * 100.0
             }
-            Measure::Rate(_) | Measure::Gauge(_) => {
+            Measure::Rate(selector) | Measure::Gauge(selector) => {
+                // A series absent before counts from zero (as a reset does).
+                if current.counters.is_empty() {
+                    return unmatched(selector);
+                }
                 if span.is_zero() {
                     return Sample::NoData {
                         reason: "two reads at the same instant: no time to take a rate over".into(),

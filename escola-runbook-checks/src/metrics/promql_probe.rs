@@ -19,7 +19,9 @@ pub enum InstantValueError {
     #[error("the query returned an empty vector: no series matched, nothing to judge")]
     EmptyVector,
     /// The vector holds several series: the rule cannot tell which to judge.
-    #[error("the query returned {count} series ({shown}); aggregate them (sum, max, ...) to one value")]
+    #[error(
+        "the query returned {count} series ({shown}); aggregate them (sum, max, ...) to one value"
+    )]
     SeveralSeries {
         /// How many.
         count: usize,
@@ -87,12 +89,7 @@ pub fn sample_of(response: &QueryResponse) -> Sample {
     match instant_value(&response.data) {
         Ok(value) => {
             let mut detail = BTreeMap::new();
-            for (i, w) in response
-                .warnings
-                .iter()
-                .chain(&response.infos)
-                .enumerate()
-            {
+            for (i, w) in response.warnings.iter().chain(&response.infos).enumerate() {
                 detail.insert(format!("warning {}", i + 1), w.clone());
             }
             Sample::Value {

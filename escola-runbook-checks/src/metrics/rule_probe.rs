@@ -258,12 +258,28 @@ impl MetricsProbeParams {
     fn refuse_foreign(&self) -> Result<(), ParamsError> {
         let m = self.measure;
         let given = [
-            ("metric", self.metric.is_some(), matches!(m, MeasureKind::Rate | MeasureKind::Gauge)),
-            ("labels", !self.labels.is_empty(), matches!(m, MeasureKind::Rate | MeasureKind::Gauge)),
+            (
+                "metric",
+                self.metric.is_some(),
+                matches!(m, MeasureKind::Rate | MeasureKind::Gauge),
+            ),
+            (
+                "labels",
+                !self.labels.is_empty(),
+                matches!(m, MeasureKind::Rate | MeasureKind::Gauge),
+            ),
             ("promql", self.promql.is_some(), m == MeasureKind::Promql),
-            ("prometheus", self.prometheus.is_some(), m == MeasureKind::Promql),
+            (
+                "prometheus",
+                self.prometheus.is_some(),
+                m == MeasureKind::Promql,
+            ),
             ("sql", self.sql.is_some(), m == MeasureKind::Sql),
-            ("suite", self.suite.is_some(), m == MeasureKind::SmokePassPercent),
+            (
+                "suite",
+                self.suite.is_some(),
+                m == MeasureKind::SmokePassPercent,
+            ),
         ];
         match given.iter().find(|(_, set, applies)| *set && !*applies) {
             Some((param, ..)) => Err(Self::invalid(
@@ -373,7 +389,10 @@ mod tests {
             r#"sum(rate(http_requests_total{status=~"5..",route!="/health"}[1m]))"#
         );
         let gauge = build(json!({"measure": "gauge", "metric": "queue_depth"})).unwrap();
-        assert_eq!(gauge.promql(Duration::from_secs(15)).unwrap(), "sum(queue_depth)");
+        assert_eq!(
+            gauge.promql(Duration::from_secs(15)).unwrap(),
+            "sum(queue_depth)"
+        );
         let promql = build(json!({"measure": "promql", "promql": "sum(up)"})).unwrap();
         assert_eq!(promql.query(), "sum(up)");
         let sql = build(json!({"measure": "sql",
@@ -396,14 +415,35 @@ mod tests {
             "{err}"
         );
         for (params, says) in [
-            (json!({"measure": "rate"}), "parameter `metric` is needed by measure `rate`"),
-            (json!({"measure": "gauge", "metric": "a-b"}), "parameter `metric` `a-b` is not"),
-            (json!({"measure": "gauge", "metric": "q", "labels": ["x>1"]}), "parameter `labels` `x>1` is not a label matcher"),
+            (
+                json!({"measure": "rate"}),
+                "parameter `metric` is needed by measure `rate`",
+            ),
+            (
+                json!({"measure": "gauge", "metric": "a-b"}),
+                "parameter `metric` `a-b` is not",
+            ),
+            (
+                json!({"measure": "gauge", "metric": "q", "labels": ["x>1"]}),
+                "parameter `labels` `x>1` is not a label matcher",
+            ),
             (json!({"measure": "promql"}), "parameter `promql` is needed"),
-            (json!({"measure": "sql", "sql": "DELETE FROM sync_mutations"}), "parameter `sql` the SQL starts with `DELETE`"),
-            (json!({"measure": "quantile", "sql": "SELECT 1"}), "parameter `sql` does not apply to measure `quantile`"),
-            (json!({"measure": "smoke_pass_percent", "suite": "/nonexistent.toml"}), "parameter `suite` cannot be used"),
-            (json!({"measure": "gauge", "metric": "q", "quantil": 0.5}), "parameter `quantil` is not a parameter of `metrics` (did you mean `quantile`?)"),
+            (
+                json!({"measure": "sql", "sql": "DELETE FROM sync_mutations"}),
+                "parameter `sql` the SQL starts with `DELETE`",
+            ),
+            (
+                json!({"measure": "quantile", "sql": "SELECT 1"}),
+                "parameter `sql` does not apply to measure `quantile`",
+            ),
+            (
+                json!({"measure": "smoke_pass_percent", "suite": "/nonexistent.toml"}),
+                "parameter `suite` cannot be used",
+            ),
+            (
+                json!({"measure": "gauge", "metric": "q", "quantil": 0.5}),
+                "parameter `quantil` is not a parameter of `metrics` (did you mean `quantile`?)",
+            ),
         ] {
             let err = build(params.clone()).err().unwrap();
             assert!(err.to_string().contains(says), "{params}: {err}");

@@ -31,7 +31,9 @@ pub async fn watch(args: WatchArgs, redactor: &Redactor) -> Result<i32, CliError
         .specs
         .iter()
         .any(|spec| MeasureKind::of(&spec.probe).is_none_or(MeasureKind::reads_app_metrics));
-    if reads_app && environment.get("metrics_url").is_none() && environment.get("base_url").is_none()
+    if reads_app
+        && environment.get("metrics_url").is_none()
+        && environment.get("base_url").is_none()
     {
         return Err(CliError::NoWatchTarget);
     }
