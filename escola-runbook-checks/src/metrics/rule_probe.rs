@@ -126,8 +126,7 @@ pub enum MeasureKind {
 }
 
 impl MeasureKind {
-    /// Whether the measure reads the app's `/metrics` (so a watch needs
-    /// `metrics_url` or `base_url`).
+    /// Whether the measure reads the app's `/metrics`.
     pub fn reads_app_metrics(self) -> bool {
         !matches!(
             self,
@@ -142,6 +141,27 @@ impl MeasureKind {
             None => Some(MeasureKind::default()),
             Some(v) => serde_json::from_value(v.clone()).ok(),
         }
+    }
+}
+
+/// Where a rule reads from, when the environment must say it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuleTarget {
+    /// The app's `/metrics`: the setting `metrics_url` or `base_url`.
+    AppMetrics,
+    /// A Prometheus server: the setting `prometheus_url`
+    /// ([`PROMETHEUS_URL_SETTING`](super::checks::PROMETHEUS_URL_SETTING)).
+    Prometheus,
+}
+
+/// The target a rule with probe parameters `params` reads and the
+/// environment must name (`None`: the rule names its own, or needs none),
+/// so a watch can refuse a missing one before it starts.
+pub fn environment_target(params: &Map<String, Value>) -> Option<RuleTarget> {
+    match MeasureKind::of(params)? {
+        MeasureKind::Promql if !params.contains_key("prometheus") => Some(RuleTarget::Prometheus),
+        m if m.reads_app_metrics() => Some(RuleTarget::AppMetrics),
+        _ => None,
     }
 }
 

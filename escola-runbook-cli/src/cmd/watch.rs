@@ -6,7 +6,7 @@ use std::fmt::Write;
 use std::sync::Arc;
 
 use escola_runbook_checks::metrics::checks::PROMETHEUS_URL_SETTING;
-use escola_runbook_checks::metrics::rule_probe::MeasureKind;
+use escola_runbook_checks::metrics::rule_probe::{RuleTarget, environment_target};
 use escola_runbook_core::formats::rules_file::Rules;
 use escola_runbook_core::report::write_reports;
 use escola_runbook_core::rules::{AlertState, RuleTracker, fmt_num};
@@ -27,15 +27,21 @@ pub async fn watch(args: WatchArgs, redactor: &Redactor) -> Result<i32, CliError
     if let Some(url) = &args.prometheus {
         environment = environment.with(PROMETHEUS_URL_SETTING, url);
     }
-    let reads_app = rules
-        .specs
-        .iter()
-        .any(|spec| MeasureKind::of(&spec.probe).is_none_or(MeasureKind::reads_app_metrics));
-    if reads_app
-        && environment.get("metrics_url").is_none()
-        && environment.get("base_url").is_none()
-    {
-        return Err(CliError::NoWatchTarget);
+    // A target the environment must name and does not: refused before
+    // anything runs, not a watch whose every evaluation fails.
+    for spec in &rules.specs {
+        match environment_target(&spec.probe) {
+            Some(RuleTarget::AppMetrics)
+                if environment.get("metrics_url").is_none()
+                    && environment.get("base_url").is_none() =>
+            {
+                return Err(CliError::NoWatchTarget);
+            }
+            Some(RuleTarget::Prometheus) if environment.get(PROMETHEUS_URL_SETTING).is_none() => {
+                return Err(CliError::NoPrometheus(spec.id.clone()));
+            }
+            _ => {}
+        }
     }
     // Every rule reads the app's metrics with the token and body cap this
     // command gives.
