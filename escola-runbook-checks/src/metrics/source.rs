@@ -920,19 +920,19 @@ pub(crate) fn decode_answer(
     body: &str,
 ) -> Result<QueryResponse, SourceError> {
     // Prometheus answers 400/422/503 with a JSON error body: surface it.
-    let envelope: ApiEnvelope = match serde_json::from_str(&body) {
+    let envelope: ApiEnvelope = match serde_json::from_str(body) {
         Ok(e) => e,
         Err(e) if (200..300).contains(&status) => {
             return Err(SourceError::Decode {
                 url: endpoint,
-                message: format!("not a Prometheus API answer ({e}): {}", excerpt(&body)),
+                message: format!("not a Prometheus API answer ({e}): {}", excerpt(body)),
             });
         }
         Err(_) => {
             return Err(SourceError::Status {
                 url: endpoint,
                 status,
-                body: excerpt(&body),
+                body: excerpt(body),
             });
         }
     };
