@@ -8,8 +8,6 @@
 
 mod support;
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -62,14 +60,7 @@ fn value(sample: &Sample) -> f64 {
 }
 
 async fn traffic(sim: &Simulator, path: &str, n: usize) {
-    let client = reqwest::Client::new();
-    for _ in 0..n {
-        client
-            .get(format!("{}{path}", sim.base_url()))
-            .send()
-            .await
-            .unwrap();
-    }
+    support::traffic(&sim.base_url(), path, n).await;
 }
 
 #[tokio::test]
@@ -165,79 +156,15 @@ async fn the_smoke_pass_ratio_is_a_percentage_that_falls_when_the_api_fails() {
     );
 }
 
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn find_prometheus() -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join("prometheus"))
-            .find(|p| p.is_file())
-    })
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn promql_rules_read_one_value_from_a_real_prometheus_scraping_the_simulator() {
-    let Some(binary) = find_prometheus() else {
-        assert!(
-            !services_required(),
-            "ESCOLA_REQUIRE_SERVICES=1 but no `prometheus` binary on PATH; apt-get install -y prometheus"
-        );
-        eprintln!("skipping: no `prometheus` binary on PATH (apt-get install -y prometheus)");
-        return;
-    };
     let sim = Simulator::start(SimulatorConfig::default()).await.unwrap();
     traffic(&sim, "/v1/cidades", 5).await;
     traffic(&sim, "/v1/escolas", 2).await;
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let config = dir.path().join("prometheus.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: app\n    authorization:\n      credentials: {}\n    static_configs:\n      - targets: ['{}']\n",
-            sim.metrics_token(),
-            sim.addr()
-        ),
-    )
-    .unwrap();
-    let child = Command::new(&binary)
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.path().join("data").display()
-        ))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn();
-    let _prometheus = match child {
-        Ok(c) => Killed(c),
-        Err(e) => {
-            assert!(
-                !services_required(),
-                "{} does not start: {e}",
-                binary.display()
-            );
-            eprintln!("skipping: {} does not start: {e}", binary.display());
-            return;
-        }
+    let Some(prometheus) = support::prometheus(sim.addr(), sim.metrics_token()) else {
+        return;
     };
-    let url = format!("http://127.0.0.1:{port}");
+    let url = prometheus.url.clone();
     // `watch --prometheus URL` sets this setting.
     let ctx = ctx(
         Environment::new("t").with("prometheus_url", url.clone()),
@@ -316,24 +243,34 @@ async fn mariadb() -> Option<mysql_async::Conn> {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_watch_of_the_backlog_query_fires_when_pending_rows_pass_the_limit() {
-    let Some(mut conn) = mariadb().await else {
-        return;
-    };
-    let db = format!("escola_t_backlog_{}", std::process::id());
+/// A new database holding `sync_mutations` with the `rows` (statuses as
+/// SQL tuples); its name.
+async fn backlog_db(conn: &mut mysql_async::Conn, prefix: &str, rows: &str) -> String {
+    let db = format!("escola_t_{prefix}_{}", std::process::id());
     for sql in [
         format!("DROP DATABASE IF EXISTS {db}"),
         format!("CREATE DATABASE {db}"),
         format!(
             "CREATE TABLE {db}.sync_mutations (id INT AUTO_INCREMENT PRIMARY KEY, status VARCHAR(16) NOT NULL)"
         ),
-        format!(
-            "INSERT INTO {db}.sync_mutations (status) VALUES ('pending'), ('pending'), ('done'), ('done'), ('done')"
-        ),
+        format!("INSERT INTO {db}.sync_mutations (status) VALUES {rows}"),
     ] {
         conn.query_drop(&sql).await.unwrap();
     }
+    db
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_of_the_backlog_query_fires_when_pending_rows_pass_the_limit() {
+    let Some(mut conn) = mariadb().await else {
+        return;
+    };
+    let db = backlog_db(
+        &mut conn,
+        "backlog",
+        "('pending'), ('pending'), ('done'), ('done'), ('done')",
+    )
+    .await;
     let ctx = ctx(
         Environment::new("t"),
         &[("database_url", format!("{ROOT}/{db}"))],
@@ -422,19 +359,12 @@ async fn the_builtin_backlog_panel_alerts_when_pending_rows_pass_the_project_lim
     let Some(mut conn) = mariadb().await else {
         return;
     };
-    let db = format!("escola_t_panel_{}", std::process::id());
-    for sql in [
-        format!("DROP DATABASE IF EXISTS {db}"),
-        format!("CREATE DATABASE {db}"),
-        format!(
-            "CREATE TABLE {db}.sync_mutations (id INT AUTO_INCREMENT PRIMARY KEY, status VARCHAR(16) NOT NULL)"
-        ),
-        format!(
-            "INSERT INTO {db}.sync_mutations (status) VALUES ('pending'), ('pending'), ('pending'), ('done')"
-        ),
-    ] {
-        conn.query_drop(&sql).await.unwrap();
-    }
+    let db = backlog_db(
+        &mut conn,
+        "panel",
+        "('pending'), ('pending'), ('pending'), ('done')",
+    )
+    .await;
     let mut config = EscolaConfig {
         database_secret: Some("database_url".into()),
         ..EscolaConfig::default()
