@@ -179,7 +179,10 @@ pub struct WatchConfig {
     pub watch_in_dry_run: bool,
     /// The most pending `sync_mutations` rows the team accepts: with the
     /// database configured, `panel-sync-backlog` watches the backlog query
-    /// ([`BACKLOG_SQL`]) against it; unset, the panel stays a manual step.
+    /// ([`BACKLOG_SQL`]) against it; unset, the panel stays a manual step
+    /// (and the configuration's canonical form, which runs hash, is as
+    /// before the key existed).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub backlog_limit: Option<u64>,
 }
 

@@ -19,12 +19,13 @@ use escola_runbook_core::schemars::{self, JsonSchema};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::checks::params::SourceKind;
 use super::checks::{DEFAULT_TOKEN_SECRET, HISTOGRAM, SourceConfig, baseline_key};
 use super::compare::Thresholds;
 use super::compute::StatusMatcher;
 use super::probe::{Measure, MetricsProbe};
 use super::promql_probe::PromqlProbe;
-use super::selector::Selector;
+use super::selector::{Selector, SelectorError};
 use super::source::DEFAULT_MAX_BODY;
 
 /// The secret a `promql` rule sends as Bearer token to Prometheus, when it
@@ -319,10 +320,9 @@ impl MetricsProbeParams {
     fn selector(&self, measure: &str) -> Result<Selector, ParamsError> {
         let metric = Self::needed("metric", &self.metric, measure)?;
         Selector::new(metric, &self.labels).map_err(|e| {
-            let param = if e.to_string().contains(&format!("`{metric}`")) {
-                "metric"
-            } else {
-                "labels"
+            let param = match e {
+                SelectorError::Metric { .. } => "metric",
+                _ => "labels",
             };
             Self::invalid(param, e.to_string())
         })
@@ -361,10 +361,14 @@ impl ProbeConfig for MetricsProbeParams {
             MeasureKind::Gauge => (Measure::Gauge(self.selector("gauge")?), 0.0),
             MeasureKind::Promql => {
                 let expr = Self::needed("promql", &self.promql, "promql")?;
-                let mut source = SourceConfig::prometheus(String::new())
-                    .token_secret(PROMETHEUS_TOKEN_SECRET)
-                    .max_body(self.max_body);
-                source.url = self.prometheus.clone();
+                // The rule's server, else the environment's `prometheus_url`.
+                let source = SourceConfig {
+                    kind: SourceKind::Prometheus,
+                    url: self.prometheus.clone(),
+                    ..SourceConfig::scrape()
+                }
+                .token_secret(PROMETHEUS_TOKEN_SECRET)
+                .max_body(self.max_body);
                 return Ok(Arc::new(PromqlProbe::new(source, expr)));
             }
             MeasureKind::Sql => return sql_probe(&self),
@@ -441,7 +445,7 @@ mod tests {
             ),
             (
                 json!({"measure": "gauge", "metric": "a-b"}),
-                "parameter `metric` `a-b` is not",
+                "parameter `metric` `a-b` is not a metric name",
             ),
             (
                 json!({"measure": "gauge", "metric": "q", "labels": ["x>1"]}),

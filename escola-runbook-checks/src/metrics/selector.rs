@@ -54,10 +54,14 @@ pub enum SelectorError {
         /// The text.
         text: String,
     },
-    /// The label or metric name has characters a name cannot have.
-    #[error(
-        "`{name}` is not a metric or label name (letters, digits, `_`, `:`; not starting with a digit)"
-    )]
+    /// The metric name has characters a name cannot have.
+    #[error("`{name}` is not a metric name (letters, digits, `_`, `:`; not starting with a digit)")]
+    Metric {
+        /// The name.
+        name: String,
+    },
+    /// A label name has characters a name cannot have.
+    #[error("`{name}` is not a label name (letters, digits, `_`; not starting with a digit)")]
     Name {
         /// The name.
         name: String,
@@ -97,7 +101,7 @@ impl LabelMatcher {
         .into_iter()
         .find_map(|(symbol, op)| rest.strip_prefix(symbol).map(|v| (op, v.trim())))
         .ok_or_else(syntax)?;
-        if !valid_name(name) {
+        if !valid_name(name) || name.contains(':') {
             return Err(SelectorError::Name { name: name.into() });
         }
         let value = unquote(value).ok_or_else(syntax)?;
@@ -177,7 +181,7 @@ impl Selector {
     /// The series named `metric` whose labels satisfy every matcher.
     pub fn new(metric: &str, matchers: &[String]) -> Result<Self, SelectorError> {
         if !valid_name(metric) {
-            return Err(SelectorError::Name {
+            return Err(SelectorError::Metric {
                 name: metric.into(),
             });
         }
