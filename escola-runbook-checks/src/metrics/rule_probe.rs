@@ -289,6 +289,17 @@ impl MetricsProbeParams {
                 !self.labels.is_empty(),
                 matches!(m, MeasureKind::Rate | MeasureKind::Gauge),
             ),
+            (
+                "status",
+                self.status.is_some(),
+                matches!(m, MeasureKind::ErrorPercent | MeasureKind::Count),
+            ),
+            ("route", self.route.is_some(), m.reads_app_metrics()),
+            (
+                "min_requests",
+                self.min_requests.is_some(),
+                m.reads_app_metrics() && !matches!(m, MeasureKind::Rate | MeasureKind::Gauge),
+            ),
             ("promql", self.promql.is_some(), m == MeasureKind::Promql),
             (
                 "prometheus",
@@ -459,6 +470,14 @@ mod tests {
             (
                 json!({"measure": "quantile", "sql": "SELECT 1"}),
                 "parameter `sql` does not apply to measure `quantile`",
+            ),
+            (
+                json!({"measure": "gauge", "metric": "q", "status": "5.."}),
+                "parameter `status` does not apply to measure `gauge`",
+            ),
+            (
+                json!({"measure": "sql", "sql": "SELECT 1", "route": "/x"}),
+                "parameter `route` does not apply to measure `sql`",
             ),
             (
                 json!({"measure": "smoke_pass_percent", "suite": "/nonexistent.toml"}),
