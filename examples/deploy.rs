@@ -110,6 +110,7 @@ pub async fn deploy<W: Write + Send + 'static>(
             alert_for: Duration::from_secs(3),
             probe_window: Duration::from_secs(4),
             watch_in_dry_run: true,
+            ..config.watch
         };
         eprintln!(
             "(example) time-compressed watch: the runbook's 5-minute alerts last 3 s here, its \

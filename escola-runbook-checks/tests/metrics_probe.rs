@@ -2,6 +2,8 @@
 //! share, status counts by route, latency quantiles, and a watch that
 //! decides a rollback from them.
 
+mod support;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,14 +28,7 @@ fn source() -> SourceConfig {
 }
 
 async fn traffic(sim: &Simulator, path: &str, n: usize) {
-    let client = reqwest::Client::new();
-    for _ in 0..n {
-        client
-            .get(format!("{}{path}", sim.base_url()))
-            .send()
-            .await
-            .unwrap();
-    }
+    support::traffic(&sim.base_url(), path, n).await;
 }
 
 fn value(sample: &Sample) -> f64 {

@@ -10,8 +10,6 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -22,7 +20,7 @@ use escola_runbook_checks::metrics::source::{QueryData, QueryResponse};
 use escola_runbook_checks::metrics::{
     MetricsQuery, MetricsSource, PrometheusSource, ScrapeSource, Window,
 };
-use support::{Response, serve, services_required};
+use support::{Response, serve};
 
 const TOKEN: &str = "scrape-token-for-prometheus";
 
@@ -83,34 +81,6 @@ fn ticks(n: usize) -> f64 {
     1.5 + 6.125 * (n % 4) as f64
 }
 
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn find_prometheus() -> Option<PathBuf> {
-    if let Ok(p) = std::env::var("PROMETHEUS_BIN") {
-        return Some(PathBuf::from(p));
-    }
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join("prometheus"))
-            .find(|p| p.is_file())
-    })
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn same(ours: f64, theirs: f64) -> bool {
     if ours.is_nan() || theirs.is_nan() {
         return ours.is_nan() && theirs.is_nan();
@@ -142,16 +112,6 @@ async fn wait_for(api: &PrometheusSource, promql: &str, min: f64, limit: Duratio
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quantiles_ratios_and_rates_equal_prometheus() {
-    let Some(binary) = find_prometheus() else {
-        if services_required() {
-            panic!(
-                "ESCOLA_REQUIRE_SERVICES=1 but no `prometheus` binary on PATH; apt-get install -y prometheus"
-            );
-        }
-        eprintln!("skipping: no `prometheus` binary on PATH (apt-get install -y prometheus)");
-        return;
-    };
-
     let scrapes = Arc::new(AtomicUsize::new(0));
     let seen = scrapes.clone();
     let app = serve(move |req| match req.path.as_str() {
@@ -166,41 +126,10 @@ async fn quantiles_ratios_and_rates_equal_prometheus() {
         _ => Response::status(401, "unauthorized"),
     });
 
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let config = dir.path().join("prometheus.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: app\n    authorization:\n      credentials: {TOKEN}\n    static_configs:\n      - targets: ['{}']\n",
-            app.addr
-        ),
-    )
-    .unwrap();
-    let child = Command::new(&binary)
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.path().join("data").display()
-        ))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn();
-    let _prometheus = match child {
-        Ok(c) => Killed(c),
-        Err(e) => {
-            if services_required() {
-                panic!(
-                    "ESCOLA_REQUIRE_SERVICES=1 but {} does not start: {e}",
-                    binary.display()
-                );
-            }
-            eprintln!("skipping: {} does not start: {e}", binary.display());
-            return;
-        }
+    let Some(prometheus) = support::prometheus(app.addr, TOKEN) else {
+        return;
     };
-    let api = PrometheusSource::new(format!("http://127.0.0.1:{port}"));
+    let api = PrometheusSource::new(prometheus.url.clone());
     // Enough samples for rate(ticks_total[4s]) two seconds ago to cover its
     // whole range (the series must start before the range does).
     assert!(
@@ -211,7 +140,8 @@ async fn quantiles_ratios_and_rates_equal_prometheus() {
             Duration::from_secs(40)
         )
         .await,
-        "Prometheus at 127.0.0.1:{port} never scraped the test target"
+        "Prometheus at {} never scraped the test target",
+        prometheus.url
     );
 
     let exposition = parse(PAYLOAD, Format::Prometheus).unwrap();

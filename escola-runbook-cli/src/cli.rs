@@ -648,7 +648,7 @@ pub struct ExportAlertsArgs {
 #[derive(Debug, Args)]
 pub struct ExportDashboardArgs {
     /// SQL condition selecting the pending rows of `sync_mutations`.
-    #[arg(long, value_name = "SQL", default_value = "status = 'pending'")]
+    #[arg(long, value_name = "SQL", default_value = escola_runbook_checks::escola::PENDING_WHERE)]
     pub pending_where: String,
     /// The most pending rows accepted, drawn as a line on the backlog panel.
     #[arg(long, value_name = "N")]
@@ -847,6 +847,9 @@ pub struct WatchArgs {
     /// Refuse a metrics answer larger than this (e.g. 64MiB, 200MB), reading no further.
     #[arg(long, value_name = "SIZE", default_value = escola_runbook_checks::metrics::source::DEFAULT_MAX_BODY_TEXT, value_parser = bytes)]
     pub max_body: u64,
+    /// The Prometheus server `measure = "promql"` rules ask (its instant-query API), unless a rule names its own with `prometheus = "URL"`.
+    #[arg(long, value_name = "URL")]
+    pub prometheus: Option<String>,
 }
 
 /// `replay`.

@@ -108,11 +108,16 @@ pub enum CliError {
         escola::DATABASE_SECRET
     )]
     DbLockWithoutUrl,
-    /// `watch` without a metrics target.
+    /// `watch` of rules reading the app's metrics without a metrics target.
     #[error(
-        "no target: pass --set metrics_url=https://api.example.org/metrics (or --set base_url=...)"
+        "no target: rules that read the app's /metrics need --set metrics_url=https://api.example.org/metrics (or --set base_url=...)"
     )]
     NoWatchTarget,
+    /// `watch` of a `promql` rule with no Prometheus server named.
+    #[error(
+        "rule `{0}` evaluates PromQL but no Prometheus server is named: pass --prometheus http://prometheus:9090 (or write prometheus = \"URL\" in the rule)"
+    )]
+    NoPrometheus(String),
     /// `replay` of a run that watched nothing.
     #[error("run {0} recorded no measurements over time (no watch step ran); nothing to replay")]
     NothingToReplay(String),
@@ -518,6 +523,7 @@ impl CliError {
             | CliError::NoTerminal
             | CliError::DbLockWithoutUrl
             | CliError::NoWatchTarget
+            | CliError::NoPrometheus(_)
             | CliError::NothingToReplay(_)
             | CliError::OriginalNeedsMarkdown
             | CliError::OriginalNotMarkdown { .. }

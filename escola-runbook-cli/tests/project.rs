@@ -287,7 +287,13 @@ fn init_writes_a_project_file_that_plans_and_refuses_to_overwrite_it() {
         .unwrap();
     assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
     let plan = text(&plan);
-    assert!(plan.contains("26 automated, 17 manual"), "{plan}");
+    // The template's `watch.backlog_limit` with its database URL makes
+    // `panel-sync-backlog` a watch of the backlog query.
+    assert!(plan.contains("27 automated, 16 manual"), "{plan}");
+    assert!(
+        plan.contains("checks that rules sync-backlog hold"),
+        "{plan}"
+    );
     assert!(!plan.contains("metrics-token-of-the-test"), "{plan}");
 }
 

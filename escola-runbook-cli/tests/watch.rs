@@ -331,3 +331,94 @@ fn a_runbook_watch_step_rolls_back_when_the_app_slows_and_stays_green_when_not()
     assert_eq!(green.status.code(), Some(0), "{}", text(&green));
     assert_eq!(log, "deployed\n");
 }
+
+/// A Prometheus stand-in answering every instant query with `value` and
+/// remembering the queries it was asked.
+fn fake_prometheus(value: &'static str) -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let asked = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = asked.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut head = Vec::new();
+            let mut byte = [0u8];
+            while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
+                head.push(byte[0]);
+            }
+            let line = String::from_utf8_lossy(&head)
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            seen.lock().unwrap().push(line);
+            let body = format!(
+                r#"{{"status":"success","data":{{"resultType":"vector","result":[{{"metric":{{}},"value":[1700000000,"{value}"]}}]}}}}"#
+            );
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    (url, asked)
+}
+
+#[test]
+fn watch_asks_the_prometheus_it_is_given_and_needs_no_metrics_target_for_promql() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("promql.toml"),
+        r#"
+interval = "200ms"
+duration = "5s"
+rollback_window = "5s"
+
+[[rules]]
+id = "queue"
+measure = "promql"
+promql = 'sum(queue_depth{queue="sync"})'
+comparison = "above"
+limit = 100
+consecutive = 2
+"#,
+    )
+    .unwrap();
+    let (url, asked) = fake_prometheus("250");
+    let out = bin(dir.path())
+        .args(["watch", "--rules", "promql.toml", "--prometheus", &url])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("rule queue pending -> firing"),
+        "{}",
+        text(&out)
+    );
+    let asked = asked.lock().unwrap();
+    assert!(
+        asked[0]
+            .starts_with("GET /api/v1/query?query=sum%28queue_depth%7Bqueue%3D%22sync%22%7D%29"),
+        "{asked:?}"
+    );
+    // Without a server: refused before anything runs.
+    std::fs::remove_dir_all(dir.path().join(".escola-runbook")).unwrap();
+    let out = bin(dir.path())
+        .args(["watch", "--rules", "promql.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains(
+            "rule `queue` evaluates PromQL but no Prometheus server is named: pass --prometheus"
+        ),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        !dir.path().join(".escola-runbook").exists(),
+        "nothing half-written"
+    );
+}

@@ -847,7 +847,9 @@ impl Check for Watch {
                                 decided = Some(said);
                                 None
                             }
-                            Err(outcome) => return self.evidence(outcome, &logs, &trackers, &charts),
+                            Err(outcome) => {
+                                return self.evidence(outcome, &logs, &trackers, &charts);
+                            }
                         }
                     }
                     RuleAction::Rollback if calls_for_rollback => Some(String::new()),

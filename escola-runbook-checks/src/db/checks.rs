@@ -39,11 +39,11 @@ fn connect_target(ctx: &Ctx, secret: &str) -> Result<DbTarget, Box<Outcome>> {
         .map_err(|e| Box::new(Outcome::check_error(redact(ctx, &e.to_string()))))
 }
 
-fn redact(ctx: &Ctx, text: &str) -> String {
+pub(super) fn redact(ctx: &Ctx, text: &str) -> String {
     ctx.redactor().redact(&mask_url(text)).into_owned()
 }
 
-async fn open(
+pub(super) async fn open(
     ctx: &Ctx,
     secret: &str,
     timeouts: DbTimeouts,

@@ -2,7 +2,7 @@
 //! age-encrypted, + sha256 manifest with per-table content checksums) with
 //! verify, restore, the restore test and list; and the database checks of
 //! the Escola runbook (snapshot, snapshot freshness, migrations, sync
-//! backlog).
+//! backlog), and a SELECT's one value as an alert rule's probe ([`scalar`]).
 //!
 //! The connection always comes from a [`Secret`] holding a
 //! `mysql://user:pass@host:port/db` URL; nothing here prints it, and every
@@ -20,6 +20,7 @@ pub mod proof;
 pub mod prune;
 pub mod read_lock;
 pub mod restore;
+pub mod scalar;
 pub mod snapshot;
 pub(crate) mod sql;
 pub mod swap;

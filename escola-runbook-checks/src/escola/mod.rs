@@ -35,7 +35,11 @@ use crate::cache_purge::CachePurgeParams;
 use crate::changelog::ChangelogParams;
 use crate::command::CommandCheck;
 use crate::coverage::{CoverageParams, Percent};
-use crate::db::{DbSnapshotCheck, LossEstimateCheck, MigrationsCheck, SnapshotFreshCheck};
+use crate::db::scalar::SqlScalarProbe;
+use crate::db::{
+    DEFAULT_STATEMENT_TIMEOUT, DbSnapshotCheck, LossEstimateCheck, MigrationsCheck,
+    SnapshotFreshCheck,
+};
 use crate::docs_freshness::{DocsFreshnessParams, Since};
 use crate::http::HttpParams;
 use crate::http_json::HttpJsonParams;
@@ -176,7 +180,31 @@ pub struct WatchConfig {
     /// Watch for the whole duration in a dry-run too (a time-compressed
     /// demo); by default a dry-run evaluates each alert once.
     pub watch_in_dry_run: bool,
+    /// The most pending `sync_mutations` rows the team accepts: with the
+    /// database configured, `panel-sync-backlog` watches the backlog query
+    /// ([`BACKLOG_SQL`]) against it; unset, the panel stays a manual step
+    /// (and the configuration's canonical form, which runs hash, is as
+    /// before the key existed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backlog_limit: Option<u64>,
 }
+
+/// The literal both constants below are made of, written once.
+macro_rules! pending_where {
+    () => {
+        "status = 'pending'"
+    };
+}
+
+/// The rows of `sync_mutations` the runbook's backlog panel counts as
+/// pending (the dashboard's default too).
+pub const PENDING_WHERE: &str = pending_where!();
+
+/// The backlog query `panel-sync-backlog` watches.
+pub const BACKLOG_SQL: &str = concat!(
+    "SELECT COUNT(*) FROM sync_mutations WHERE ",
+    pending_where!()
+);
 
 impl Default for WatchConfig {
     fn default() -> Self {
@@ -187,6 +215,7 @@ impl Default for WatchConfig {
             alert_for: Duration::from_secs(5 * 60),
             probe_window: Duration::from_secs(5 * 60),
             watch_in_dry_run: false,
+            backlog_limit: None,
         }
     }
 }
@@ -875,18 +904,19 @@ fn advisory_unless(blocking: bool, step: Step) -> Step {
 /// `charts` are drawn beside the rule's values without being judged.
 fn alert(
     watch: &WatchConfig,
-    alert: Alert,
+    id: &str,
+    title: &str,
+    rule: Rule,
     charts: Vec<(&str, Arc<dyn Probe>)>,
 ) -> Result<Step, WatchError> {
-    let title = alert.rule.title.clone();
-    let unit = alert.rule.unit.clone();
-    let mut check = Watch::new(vec![alert.rule], watch.interval, watch.duration)?
+    let unit = rule.unit.clone();
+    let mut check = Watch::new(vec![rule], watch.interval, watch.duration)?
         .rollback_window(watch.rollback_window)
         .in_dry_run(watch.watch_in_dry_run);
     for (name, probe) in charts {
         check = check.chart(name, unit.clone(), probe);
     }
-    Ok(Step::check(alert.step, &title, check)
+    Ok(Step::check(id, title, check)
         .parallel(ALERTS_GROUP)
         .section("Alertas sugeridos"))
 }
@@ -1039,6 +1069,41 @@ pub fn dashboard(
     })
 }
 
+/// `panel-sync-backlog`: with the database and a limit configured, a watch
+/// of the backlog query beside the alerts (alert only: the runbook's
+/// rollback triggers are the smoke tests and the alerts, not the panels);
+/// otherwise the manual step.
+fn backlog_panel(config: &EscolaConfig) -> Result<Step, EscolaError> {
+    let (id, title) = (
+        "panel-sync-backlog",
+        "`Sync Mutations Backlog` (consultar tabela `sync_mutations`).",
+    );
+    let (Some(secret), Some(limit)) = (&config.database_secret, config.watch.backlog_limit) else {
+        return Ok(Step::manual(id, title));
+    };
+    let probe = SqlScalarProbe::new(BACKLOG_SQL, secret.clone(), DEFAULT_STATEMENT_TIMEOUT)
+        .map_err(|e| ParamsError::invalid("watch", "backlog", e.to_string()))?;
+    let rule = Rule::new(
+        "sync-backlog",
+        "Pending sync_mutations rows",
+        Arc::new(probe),
+        Comparison::Above,
+        limit as f64,
+        RuleWindow::For {
+            duration: config.watch.alert_for,
+        },
+    )
+    .unit("rows")
+    .alert_only();
+    Ok(
+        alert(&config.watch, id, title, rule, Vec::new())?.note(format!(
+            "Automated: `{BACKLOG_SQL}` (read-only) every {}, alerting when above {limit} for {}.",
+            escola_runbook_core::format_duration(config.watch.interval),
+            escola_runbook_core::format_duration(config.watch.alert_for)
+        )),
+    )
+}
+
 /// The three alerts as watch steps.
 fn alert_steps(metrics: &MetricsConfig, watch: &WatchConfig) -> Result<[Step; 3], EscolaError> {
     let [p95, errors, limited] = alerts(metrics, watch)?;
@@ -1048,10 +1113,14 @@ fn alert_steps(metrics: &MetricsConfig, watch: &WatchConfig) -> Result<[Step; 3]
         ("latency-p50", quantile(0.5)),
         ("latency-p99", quantile(0.99)),
     ];
+    let step = |a: Alert, charts| {
+        let title = a.rule.title.clone();
+        alert(watch, a.step, &title, a.rule, charts)
+    };
     Ok([
-        alert(watch, p95, spread)?,
-        alert(watch, errors, Vec::new())?,
-        alert(watch, limited, Vec::new())?.note("Metrics cannot tell consecutive requests apart: the rule fires when /v1/escolas answered 429 in 3 evaluations in a row."),
+        step(p95, spread)?,
+        step(errors, Vec::new())?,
+        step(limited, Vec::new())?.note("Metrics cannot tell consecutive requests apart: the rule fires when /v1/escolas answered 429 in 3 evaluations in a row."),
     ])
 }
 
@@ -1273,11 +1342,7 @@ pub fn runbook(config: &EscolaConfig) -> Result<Runbook, EscolaError> {
         "`Erro rate` com contador `http_requests_total{status=~\"5..\"}`",
     )
     .section(panels);
-    let backlog_panel = Step::manual(
-        "panel-sync-backlog",
-        "`Sync Mutations Backlog` (consultar tabela `sync_mutations`).",
-    )
-    .section(panels);
+    let backlog_panel = backlog_panel(config)?.section(panels);
     let monitoring = Phase::watch("monitoring", "Monitoramento Estendido (30 min – 24h)");
     let monitoring = match (&config.metrics, latency_judge) {
         (Some(metrics), Some(judge)) => {

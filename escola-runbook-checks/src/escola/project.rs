@@ -60,8 +60,9 @@ const AUTOMATES: &[(&str, &[&str])] = &[
     ("metrics_token_env", METRICS_STEPS),
     (
         "database_url_env",
-        &["db-snapshot", "migrations-consistent"],
+        &["db-snapshot", "migrations-consistent", "panel-sync-backlog"],
     ),
+    ("watch.backlog_limit", &["panel-sync-backlog"]),
     ("webhook_url_env", &["status-update", "rollback-notice"]),
 ];
 
@@ -188,6 +189,9 @@ pub struct WatchSection {
     pub duration: Option<String>,
     /// A firing alert inside this window rolls back (default 15m).
     pub rollback_window: Option<String>,
+    /// The most pending `sync_mutations` rows accepted: with the database
+    /// URL, `panel-sync-backlog` watches the backlog against it.
+    pub backlog_limit: Option<u64>,
 }
 
 /// One environment of the project file.
@@ -512,6 +516,7 @@ impl ProjectEnvironment {
             if let Some(d) = parse("rollback_window", &watch.rollback_window)? {
                 config.watch.rollback_window = d;
             }
+            config.watch.backlog_limit = watch.backlog_limit.or(config.watch.backlog_limit);
         }
         Ok(config)
     }
@@ -611,10 +616,51 @@ mod tests {
             }
         }
         for (key, _) in AUTOMATES {
-            let written = TEMPLATE.contains(&format!("\n{key} = "))
-                || TEMPLATE.contains(&format!("[environments.staging.{key}]"));
+            // `table.key`: the key inside the environment's table.
+            let written = match key.split_once('.') {
+                Some((table, key)) => {
+                    TEMPLATE.contains(&format!("[environments.staging.{table}]\n"))
+                        && TEMPLATE.contains(&format!("\n{key} = "))
+                }
+                None => {
+                    TEMPLATE.contains(&format!("\n{key} = "))
+                        || TEMPLATE.contains(&format!("[environments.staging.{key}]"))
+                }
+            };
             assert!(written, "the template lacks `{key}`");
         }
+    }
+
+    #[test]
+    fn the_backlog_panel_is_watched_with_the_database_and_a_limit() {
+        let env = template_env();
+        let with_db = |secret: bool| {
+            let mut secrets = Secrets::new();
+            if secret {
+                secrets.insert(DATABASE_SECRET, Secret::new("mysql://u:p@h/db"));
+            }
+            EscolaConfig::from_settings(".".into(), &Environment::new("s"), &secrets)
+        };
+        let kind = |config: &EscolaConfig| {
+            let rb = super::super::runbook(config).unwrap();
+            let plan = Plan::new(&rb, &RunOptions::default()).unwrap();
+            let step = plan
+                .steps
+                .into_iter()
+                .find(|s| s.step == "panel-sync-backlog")
+                .unwrap();
+            step.kind
+        };
+        let configured = env.configure(with_db(true)).unwrap();
+        assert_eq!(configured.watch.backlog_limit, Some(500));
+        assert_ne!(kind(&configured), "manual");
+        // No database, or no limit: the panel stays a person's.
+        assert_eq!(kind(&env.configure(with_db(false)).unwrap()), "manual");
+        assert_eq!(kind(&with_db(true)), "manual");
+        assert_eq!(
+            automatable_by("panel-sync-backlog"),
+            ["database_url_env", "watch.backlog_limit"]
+        );
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Probes for the watch phase's alert rules: a latency quantile, an error
-//! ratio or a status count over a sliding window, from successive cumulative
-//! reads of the same source. Each evaluation reads once and never waits, so
-//! a rule can be evaluated every 15 seconds over a 5-minute window.
+//! ratio, a status count or any counter's rate over a sliding window, from
+//! successive cumulative reads of the same source, or any gauge's value at
+//! each read. Each evaluation reads once and never waits, so a rule can be
+//! evaluated every 15 seconds over a 5-minute window.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
@@ -15,6 +16,7 @@ use tokio::time::Instant;
 use super::checks::SourceConfig;
 use super::compare::{Thresholds, compare_histograms, histogram_of_value};
 use super::compute::{Bucket, Histogram, Series, StatusMatcher, counter_delta, error_ratio};
+use super::selector::Selector;
 use super::source::{MetricsQuery, Window};
 
 /// What a [`MetricsProbe`] measures over its window.
@@ -32,6 +34,23 @@ pub enum Measure {
     /// [`Thresholds::alpha`](super::compare::Thresholds)), else 0 — so a
     /// rule "above 0.05" fires on a release measurably slower than before.
     LatencyShift(String),
+    /// The per-second rate of the counter series the selector picks,
+    /// summed (PromQL `sum(rate(selector[window]))`, without
+    /// extrapolation).
+    Rate(Selector),
+    /// The value of the gauge series the selector picks, summed, at each
+    /// read (PromQL `sum(selector)`).
+    Gauge(Selector),
+}
+
+impl Measure {
+    /// The selector of a measure of any metric by name.
+    fn selector(&self) -> Option<&Selector> {
+        match self {
+            Measure::Rate(s) | Measure::Gauge(s) => Some(s),
+            _ => None,
+        }
+    }
 }
 
 /// Cumulative histograms and counters at one read.
@@ -85,6 +104,16 @@ impl MetricsProbe {
     }
 
     fn query(&self) -> MetricsQuery {
+        if let Some(selector) = self.measure.selector() {
+            // Every series apart: the matchers pick them, not a `sum by`.
+            return MetricsQuery {
+                histogram: None,
+                counter: Some(selector.metric.clone()),
+                by: None,
+                status_label: self.status_label.clone(),
+                window: Window::Cumulative,
+            };
+        }
         MetricsQuery {
             histogram: Some(self.histogram.clone()),
             counter: Some(self.counter.clone()),
@@ -124,6 +153,7 @@ impl MetricsProbe {
 
     fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
         self.filter.iter().all(|(k, v)| labels.get(k) == Some(v))
+            && self.measure.selector().is_none_or(|s| s.matches(labels))
     }
 
     fn snapshot(&self, histograms: &[Histogram], counters: &[Series]) -> Snapshot {
@@ -235,6 +265,8 @@ impl Probe for MetricsProbe {
                 "latency shift of {}{filter} {window} against `{key}`",
                 self.histogram
             ),
+            Measure::Rate(selector) => format!("rate of {selector} per second {window}"),
+            Measure::Gauge(selector) => format!("sum of {selector}"),
         }
     }
 
@@ -302,6 +334,8 @@ impl Probe for MetricsProbe {
             ),
             // A test against a recorded histogram: no PromQL computes it.
             Measure::LatencyShift(_) => return None,
+            Measure::Rate(selector) => format!("sum(rate({selector}[{range}]))"),
+            Measure::Gauge(selector) => format!("sum({selector})"),
         })
     }
 
@@ -323,6 +357,21 @@ impl Probe for MetricsProbe {
             }
         };
         let current = self.snapshot(&data.histograms, &data.counters);
+        let unmatched = |selector: &Selector| Sample::NoData {
+            reason: format!("no series of {} matches {selector}", source.describe()),
+        };
+        if let Measure::Gauge(selector) = &self.measure {
+            if current.counters.is_empty() {
+                return unmatched(selector);
+            }
+            let mut detail = BTreeMap::new();
+            detail.insert("series".to_owned(), current.counters.len().to_string());
+            return Sample::Value {
+                value: current.counters.iter().map(|s| s.value).sum(),
+                detail,
+                trace_ids: Vec::new(),
+            };
+        }
         let Some((span, before)) = self.baseline(Instant::now(), current.clone()) else {
             return Sample::NoData {
                 reason: format!("first read of {}; the window starts now", source.describe()),
@@ -365,6 +414,22 @@ impl Probe for MetricsProbe {
                     };
                 }
                 ratio.value() * 100.0
+            }
+            Measure::Rate(selector) | Measure::Gauge(selector) => {
+                // A series absent before counts from zero (as a reset does).
+                if current.counters.is_empty() {
+                    return unmatched(selector);
+                }
+                if span.is_zero() {
+                    return Sample::NoData {
+                        reason: "two reads at the same instant: no time to take a rate over".into(),
+                    };
+                }
+                let delta = counter_delta(&before.counters, &current.counters);
+                detail.insert("series".into(), delta.len().to_string());
+                let increase: f64 = delta.iter().map(|s| s.value).sum();
+                detail.insert("increase".into(), fmt_num(increase));
+                increase / span.as_secs_f64()
             }
             Measure::Count(m) => {
                 let ratio = error_ratio(

@@ -875,100 +875,8 @@ impl PrometheusSource {
         let response = request.send().await.map_err(|e| transport(&endpoint, &e))?;
         let status = response.status().as_u16();
         let body = read_all(response, &endpoint, self.max_body).await?;
-        let body = String::from_utf8_lossy(&body);
-        // Prometheus answers 400/422/503 with a JSON error body: surface it.
-        let envelope: ApiEnvelope = match serde_json::from_str(&body) {
-            Ok(e) => e,
-            Err(e) if (200..300).contains(&status) => {
-                return Err(SourceError::Decode {
-                    url: endpoint,
-                    message: format!("not a Prometheus API answer ({e}): {}", excerpt(&body)),
-                });
-            }
-            Err(_) => {
-                return Err(SourceError::Status {
-                    url: endpoint,
-                    status,
-                    body: excerpt(&body),
-                });
-            }
-        };
-        if envelope.status != "success" {
-            return Err(SourceError::Api {
-                query: promql.to_owned(),
-                error_type: envelope.error_type.unwrap_or_else(|| "unknown".into()),
-                message: envelope
-                    .error
-                    .unwrap_or_else(|| format!("HTTP {status} without a message")),
-            });
-        }
-        let ApiData {
-            result_type,
-            result,
-        } = envelope.data.ok_or_else(|| SourceError::Decode {
-            url: endpoint.clone(),
-            message: "answer has no `data`".into(),
-        })?;
-        let decode = |e: serde_json::Error| SourceError::Decode {
-            url: endpoint.clone(),
-            message: format!("`{result_type}` result: {e}"),
-        };
-        // The result is taken, not cloned: a large answer is held once.
-        let data = match result_type.as_str() {
-            "vector" => {
-                let items: Vec<ApiVectorItem> = serde_json::from_value(result).map_err(decode)?;
-                QueryData::Vector(
-                    items
-                        .into_iter()
-                        .map(|i| {
-                            Ok(InstantSample {
-                                metric: i.metric,
-                                value: instant(&endpoint, i.value)?,
-                            })
-                        })
-                        .collect::<Result<_, SourceError>>()?,
-                )
-            }
-            "matrix" => {
-                let items: Vec<ApiMatrixItem> = serde_json::from_value(result).map_err(decode)?;
-                QueryData::Matrix(
-                    items
-                        .into_iter()
-                        .map(|i| {
-                            Ok(RangeSeries {
-                                metric: i.metric,
-                                values: i
-                                    .values
-                                    .into_iter()
-                                    .map(|v| instant(&endpoint, v))
-                                    .collect::<Result<_, _>>()?,
-                            })
-                        })
-                        .collect::<Result<_, SourceError>>()?,
-                )
-            }
-            "scalar" => {
-                let v: (f64, String) = serde_json::from_value(result).map_err(decode)?;
-                QueryData::Scalar(instant(&endpoint, v)?)
-            }
-            "string" => {
-                let (_, s): (f64, String) = serde_json::from_value(result).map_err(decode)?;
-                QueryData::String(s)
-            }
-            other => {
-                return Err(SourceError::Decode {
-                    url: endpoint,
-                    message: format!("unknown result type `{other}`"),
-                });
-            }
-        };
-        Ok(QueryResponse {
-            data,
-            warnings: envelope.warnings,
-            infos: envelope.infos,
-        })
+        decode_answer(endpoint, promql, status, &String::from_utf8_lossy(&body))
     }
-
     async fn vector(
         &self,
         promql: &str,
@@ -1001,6 +909,107 @@ impl PrometheusSource {
             }),
         }
     }
+}
+
+/// An API answer of HTTP `status` to `promql` from `endpoint`, decoded: the
+/// data, or the error Prometheus put in its payload.
+pub(crate) fn decode_answer(
+    endpoint: String,
+    promql: &str,
+    status: u16,
+    body: &str,
+) -> Result<QueryResponse, SourceError> {
+    // Prometheus answers 400/422/503 with a JSON error body: surface it.
+    let envelope: ApiEnvelope = match serde_json::from_str(body) {
+        Ok(e) => e,
+        Err(e) if (200..300).contains(&status) => {
+            return Err(SourceError::Decode {
+                url: endpoint,
+                message: format!("not a Prometheus API answer ({e}): {}", excerpt(body)),
+            });
+        }
+        Err(_) => {
+            return Err(SourceError::Status {
+                url: endpoint,
+                status,
+                body: excerpt(body),
+            });
+        }
+    };
+    if envelope.status != "success" {
+        return Err(SourceError::Api {
+            query: promql.to_owned(),
+            error_type: envelope.error_type.unwrap_or_else(|| "unknown".into()),
+            message: envelope
+                .error
+                .unwrap_or_else(|| format!("HTTP {status} without a message")),
+        });
+    }
+    let ApiData {
+        result_type,
+        result,
+    } = envelope.data.ok_or_else(|| SourceError::Decode {
+        url: endpoint.clone(),
+        message: "answer has no `data`".into(),
+    })?;
+    let decode = |e: serde_json::Error| SourceError::Decode {
+        url: endpoint.clone(),
+        message: format!("`{result_type}` result: {e}"),
+    };
+    // The result is taken, not cloned: a large answer is held once.
+    let data = match result_type.as_str() {
+        "vector" => {
+            let items: Vec<ApiVectorItem> = serde_json::from_value(result).map_err(decode)?;
+            QueryData::Vector(
+                items
+                    .into_iter()
+                    .map(|i| {
+                        Ok(InstantSample {
+                            metric: i.metric,
+                            value: instant(&endpoint, i.value)?,
+                        })
+                    })
+                    .collect::<Result<_, SourceError>>()?,
+            )
+        }
+        "matrix" => {
+            let items: Vec<ApiMatrixItem> = serde_json::from_value(result).map_err(decode)?;
+            QueryData::Matrix(
+                items
+                    .into_iter()
+                    .map(|i| {
+                        Ok(RangeSeries {
+                            metric: i.metric,
+                            values: i
+                                .values
+                                .into_iter()
+                                .map(|v| instant(&endpoint, v))
+                                .collect::<Result<_, _>>()?,
+                        })
+                    })
+                    .collect::<Result<_, SourceError>>()?,
+            )
+        }
+        "scalar" => {
+            let v: (f64, String) = serde_json::from_value(result).map_err(decode)?;
+            QueryData::Scalar(instant(&endpoint, v)?)
+        }
+        "string" => {
+            let (_, s): (f64, String) = serde_json::from_value(result).map_err(decode)?;
+            QueryData::String(s)
+        }
+        other => {
+            return Err(SourceError::Decode {
+                url: endpoint,
+                message: format!("unknown result type `{other}`"),
+            });
+        }
+    };
+    Ok(QueryResponse {
+        data,
+        warnings: envelope.warnings,
+        infos: envelope.infos,
+    })
 }
 
 /// Seconds as Prometheus accepts them (`1700000000.123`).

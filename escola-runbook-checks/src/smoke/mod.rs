@@ -33,7 +33,9 @@ use escola_runbook_core::{
 };
 use serde::{Deserialize, Serialize};
 
-pub use report::{AssertionResult, AssertionVerdict, Counts, Failure, RequestResult, SmokeReport};
+pub use report::{
+    AssertionResult, AssertionVerdict, Counts, Failure, PASS_PERCENT, RequestResult, SmokeReport,
+};
 pub use run::{
     DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT, Progress, SmokeError, SmokeOptions, run_suite,
 };
@@ -294,7 +296,9 @@ impl SmokeCheck {
         &self.suite
     }
 
-    fn writes(&self) -> bool {
+    /// Whether running the suite changes data (a scratch resource's
+    /// If-Match round trip).
+    pub fn writes(&self) -> bool {
         self.suite.allow_writes
             && self
                 .suite

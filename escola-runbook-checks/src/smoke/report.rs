@@ -85,6 +85,21 @@ pub struct Counts {
     pub not_evaluated: usize,
 }
 
+impl Counts {
+    /// The share of what was checked that held, in percent: assertions
+    /// passed over assertions evaluated plus requests never answered (each
+    /// counts as one failure); `None` when nothing was checked.
+    pub fn pass_percent(&self) -> Option<f64> {
+        let unanswered = self.requests.saturating_sub(self.answered);
+        let checked = self.passed + self.failed + unanswered;
+        (checked > 0).then(|| 100.0 * self.passed as f64 / checked as f64)
+    }
+}
+
+/// The measurement of a suite's [`Counts::pass_percent`], which a watch
+/// rule reads to judge smoke runs over time.
+pub const PASS_PERCENT: &str = "pass_percent";
+
 /// The result of running a suite.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SmokeReport {
@@ -373,6 +388,9 @@ impl SmokeReport {
             );
         if let Some(max) = latencies.last() {
             o = o.with_measurement("latency_max", *max, Some("s"));
+        }
+        if let Some(percent) = self.counts.pass_percent() {
+            o = o.with_measurement(PASS_PERCENT, percent, Some("%"));
         }
         o
     }

@@ -6,6 +6,8 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -112,4 +114,89 @@ where
 /// True when tests must fail instead of skipping for a missing service.
 pub fn services_required() -> bool {
     std::env::var("ESCOLA_REQUIRE_SERVICES").as_deref() == Ok("1")
+}
+
+/// A real `prometheus` on loopback (Debian package `prometheus`, or
+/// `PROMETHEUS_BIN`), killed when dropped.
+pub struct Prometheus {
+    child: Child,
+    /// Its API's base URL.
+    pub url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn find_prometheus() -> Option<PathBuf> {
+    if let Ok(p) = std::env::var("PROMETHEUS_BIN") {
+        return Some(PathBuf::from(p));
+    }
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join("prometheus"))
+            .find(|p| p.is_file())
+    })
+}
+
+/// Starts Prometheus scraping `target`'s `/metrics` every second with
+/// Bearer `token` (job `app`); `None`, the reason printed, when it cannot
+/// run — a failure instead when ESCOLA_REQUIRE_SERVICES=1.
+pub fn prometheus(target: SocketAddr, token: &str) -> Option<Prometheus> {
+    let skip = |why: String| {
+        assert!(!services_required(), "ESCOLA_REQUIRE_SERVICES=1 but {why}");
+        eprintln!("skipping: {why}");
+        None
+    };
+    let Some(binary) = find_prometheus() else {
+        return skip("no `prometheus` binary on PATH (apt-get install -y prometheus)".into());
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: app\n    authorization:\n      credentials: {token}\n    static_configs:\n      - targets: ['{target}']\n"
+        ),
+    )
+    .unwrap();
+    let child = Command::new(&binary)
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+    match child {
+        Ok(child) => Some(Prometheus {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            _dir: dir,
+        }),
+        Err(e) => skip(format!("{} does not start: {e}", binary.display())),
+    }
+}
+
+/// `n` GETs of `path` under `base_url`, one after the other.
+pub async fn traffic(base_url: &str, path: &str, n: usize) {
+    let client = reqwest::Client::new();
+    for _ in 0..n {
+        client
+            .get(format!("{base_url}{path}"))
+            .send()
+            .await
+            .unwrap();
+    }
 }

@@ -5,6 +5,8 @@
 use std::fmt::Write;
 use std::sync::Arc;
 
+use escola_runbook_checks::metrics::checks::PROMETHEUS_URL_SETTING;
+use escola_runbook_checks::metrics::rule_probe::{RuleTarget, environment_target};
 use escola_runbook_core::formats::rules_file::Rules;
 use escola_runbook_core::report::write_reports;
 use escola_runbook_core::rules::{AlertState, RuleAction, fmt_num};
@@ -21,9 +23,25 @@ use crate::ui::{TermCaps, TerminalView};
 
 pub async fn watch(args: WatchArgs, redactor: &Redactor) -> Result<i32, CliError> {
     let rules = Rules::load(&args.rules)?;
-    let (environment, secrets) = super::environment(&args.runbook, redactor)?;
-    if environment.get("metrics_url").is_none() && environment.get("base_url").is_none() {
-        return Err(CliError::NoWatchTarget);
+    let (mut environment, secrets) = super::environment(&args.runbook, redactor)?;
+    if let Some(url) = &args.prometheus {
+        environment = environment.with(PROMETHEUS_URL_SETTING, url);
+    }
+    // A target the environment must name and does not: refused before
+    // anything runs, not a watch whose every evaluation fails.
+    for spec in &rules.specs {
+        match environment_target(&spec.probe) {
+            Some(RuleTarget::AppMetrics)
+                if environment.get("metrics_url").is_none()
+                    && environment.get("base_url").is_none() =>
+            {
+                return Err(CliError::NoWatchTarget);
+            }
+            Some(RuleTarget::Prometheus) if environment.get(PROMETHEUS_URL_SETTING).is_none() => {
+                return Err(CliError::NoPrometheus(spec.id.clone()));
+            }
+            _ => {}
+        }
     }
     // Every rule reads the app's metrics with the token and body cap this
     // command gives.

@@ -10,7 +10,7 @@
 //!
 //! [[rules]]
 //! id = "latency-p95"           # also the recorded series replay reads
-//! measure = "quantile"         # quantile | error_percent | count
+//! measure = "quantile"         # quantile | error_percent | count | rate | gauge | promql | sql | smoke_pass_percent
 //! quantile = 0.95
 //! window = "5m"                # probe window; "0" = since the previous evaluation
 //! comparison = "above"         # above | at_least | below | at_most
@@ -28,10 +28,11 @@
 //! schema ([`RuleSpec::from_pairs`]): one declaration of a rule's keys.
 //!
 //! A rule's judgement (comparison, limit, window, keep-firing, error
-//! policy) is read here; what it measures (`measure`, `quantile`, `status`,
-//! `route`, `window`, `min_requests`) are the parameters of the catalog's
-//! probe [`RULE_PROBE`], built through [`Catalog::build_probe`], so the
-//! probe declares and validates them (the checks crate registers it).
+//! policy) is read here; every other key of a rule says what it measures
+//! (`measure`, `quantile`, `status`, `route`, `window`, `metric`, `labels`,
+//! `promql`, `sql`, ...): the parameters of the catalog's probe
+//! [`RULE_PROBE`], built through [`Catalog::build_probe`], so the probe
+//! declares and validates them (the checks crate registers it).
 
 use std::path::Path;
 use std::time::Duration;
@@ -133,33 +134,16 @@ pub struct RulesFile {
 
 /// One rule as written: in a rules file, a runbook's watch step, or a
 /// Markdown `<!-- rule: ... -->` binding (its pairs typed through this
-/// struct's schema, [`RuleSpec::from_pairs`]).
+/// struct's schema, [`RuleSpec::from_pairs`]). How it judges is read here;
+/// what it measures (every other key) are the parameters of the catalog's
+/// probe [`RULE_PROBE`], which declares and checks them.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
 pub struct RuleSpec {
     /// Rule id; replay reads the recorded series of this name.
     pub id: String,
     /// Words for reports (default: the id).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
-    /// `quantile`, `error_percent` or `count` (for `watch`; replay ignores it).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub measure: Option<String>,
-    /// For `quantile` (default 0.95).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub quantile: Option<f64>,
-    /// Status pattern for `error_percent` (default `5..`) and `count`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
-    /// Only this route.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub route: Option<String>,
-    /// Probe window (default 5m; `0`: since the previous evaluation).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub window: Option<String>,
-    /// Fewer requests in the window is no data (default 20 for quantiles and ratios).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub min_requests: Option<f64>,
     /// `above`, `at_least`, `below` or `at_most`, with `limit`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comparison: Option<String>,
@@ -222,6 +206,11 @@ pub struct RuleSpec {
     /// `reject` (keep watching, the default) or `abort` (stop the run).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ask_default: Option<OnDeadline>,
+    /// What the rule measures (`measure`, `quantile`, `metric`, `promql`,
+    /// `sql`, ...): the probe's parameters, unknown keys refused by it
+    /// (`watch` ignores none; replay reads only the recorded values).
+    #[serde(flatten)]
+    pub probe: Map<String, Value>,
 }
 
 impl RuleSpec {
@@ -661,20 +650,7 @@ fn syntax(text: &str, path: &str) -> Result<RulesFile, RulesFileError> {
 /// `spec` sets (left out when unset, so the probe's defaults apply).
 fn probe_params(spec: &RuleSpec, settings: &Map<String, Value>) -> Map<String, Value> {
     let mut params = settings.clone();
-    let text = |v: &Option<String>| v.clone().map(Value::String);
-    let number = |v: Option<f64>| v.map(Value::from);
-    for (key, value) in [
-        ("measure", text(&spec.measure)),
-        ("quantile", number(spec.quantile)),
-        ("status", text(&spec.status)),
-        ("route", text(&spec.route)),
-        ("window", text(&spec.window)),
-        ("min_requests", number(spec.min_requests)),
-    ] {
-        if let Some(value) = value {
-            params.insert(key.to_owned(), value);
-        }
-    }
+    params.extend(spec.probe.clone());
     params
 }
 
@@ -737,8 +713,10 @@ mod tests {
             "r.toml",
         )
         .unwrap_err();
+        // A misspelt judging key leaves the rule without its comparison;
+        // other unknown keys go to the probe, which refuses them by name.
         assert!(
-            err.to_string().contains("unknown field `comparision`"),
+            err.to_string().contains("missing field `comparison`"),
             "{err}"
         );
         assert!(Rules::parse("interval='5s'\nrules=[]\n", "r.toml").is_err());

@@ -9,6 +9,10 @@ use crate::metrics::source::{
     MetricsData, MetricsQuery, MetricsSource, PrometheusSource, ScrapeSource, SourceError, Window,
 };
 
+/// The environment setting naming the Prometheus server a source of kind
+/// `prometheus` asks when it has no URL of its own.
+pub const PROMETHEUS_URL_SETTING: &str = "prometheus_url";
+
 /// The environment names no URL to read metrics from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum MissingUrl {
@@ -34,7 +38,7 @@ impl MissingUrl {
                 "https://api.example.org/metrics",
             ),
             MissingUrl::Prometheus => Need::setting(
-                "prometheus_url",
+                PROMETHEUS_URL_SETTING,
                 "the Prometheus server",
                 "http://prometheus:9090",
             ),
@@ -75,7 +79,7 @@ impl SourceConfig {
                 })
                 .ok_or(MissingUrl::Scrape),
             SourceKind::Prometheus => env
-                .get("prometheus_url")
+                .get(PROMETHEUS_URL_SETTING)
                 .map(str::to_owned)
                 .ok_or(MissingUrl::Prometheus),
         }
@@ -108,16 +112,29 @@ impl SourceConfig {
                 }
                 Box::new(s)
             }
-            SourceKind::Prometheus => {
-                let mut s = PrometheusSource::new(url)
-                    .timeout(self.timeout.get())
-                    .max_body(self.max_body.0);
-                if let Some(t) = token {
-                    s = s.token(t);
-                }
-                Box::new(s)
-            }
+            SourceKind::Prometheus => Box::new(self.prometheus_client(url, token)),
         })
+    }
+
+    /// The Prometheus HTTP API this config points at in `ctx`'s
+    /// environment, whatever its kind says.
+    pub fn prometheus_api(&self, ctx: &Ctx) -> Result<PrometheusSource, MissingUrl> {
+        let api = SourceConfig {
+            kind: SourceKind::Prometheus,
+            ..self.clone()
+        };
+        let url = api.resolve_url(ctx)?;
+        Ok(self.prometheus_client(url, self.token(ctx)))
+    }
+
+    fn prometheus_client(&self, url: String, token: Option<Secret>) -> PrometheusSource {
+        let mut s = PrometheusSource::new(url)
+            .timeout(self.timeout.get())
+            .max_body(self.max_body.0);
+        if let Some(t) = token {
+            s = s.token(t);
+        }
+        s
     }
 }
 

@@ -27,7 +27,7 @@ pub use baseline::LatencyBaselineCheck;
 pub use compare::CompareCheck;
 pub use endpoint::MetricsEndpointCheck;
 pub use error_ratio::ErrorRatioCheck;
-pub use gather::MissingUrl;
+pub use gather::{MissingUrl, PROMETHEUS_URL_SETTING};
 pub use judge::boundary_advice;
 pub use latency::LatencyCheck;
 pub use params::{
