@@ -519,6 +519,18 @@ fn a_markdown_rule_binding_imports_to_the_same_rule_as_the_file() {
         "{w:?}"
     );
     assert!(bad.file.phases[0].steps[0].watch.is_none());
+    // A misspelt measuring key is refused with the probe's nearest key.
+    let misspelt = escola_runbook_core::formats::markdown::import(
+        &md.replace("quantile=0.95", "quantil=0.95"),
+        &escola_runbook_core::formats::markdown::ImportOptions::default(),
+        &catalog,
+    );
+    let w: Vec<String> = misspelt.warnings.iter().map(ToString::to_string).collect();
+    assert!(
+        w.iter()
+            .any(|w| w.contains("`quantil`") && w.contains("did you mean `quantile`?")),
+        "{w:?}"
+    );
 }
 
 #[test]

@@ -215,11 +215,17 @@ pub struct RuleSpec {
 
 impl RuleSpec {
     /// A rule from `KEY=VALUE` pairs (a Markdown `<!-- rule: ... -->`
-    /// binding): typed through this struct's schema as a check's pairs are
-    /// (`quantile=0.95` a number), then read as a `[[rules]]` entry is, so
-    /// both accept the same keys and values.
-    pub fn from_pairs(pairs: &[(String, String)]) -> Result<Self, ParamsError> {
-        let schema = schemars::schema_for!(RuleSpec).to_value();
+    /// binding), typed as a `[[rules]]` entry is read: its judging keys
+    /// through this struct's schema, its measuring keys through the schema
+    /// of `catalog`'s probe [`RULE_PROBE`] (`quantile=0.95` a number), so
+    /// both accept the same keys and values, and a misspelt key is refused
+    /// with the nearest of either.
+    pub fn from_pairs(pairs: &[(String, String)], catalog: &Catalog) -> Result<Self, ParamsError> {
+        let mut schema = schemars::schema_for!(RuleSpec).to_value();
+        merge_schema(
+            &mut schema,
+            catalog.find_probe(RULE_PROBE).ok().map(|p| p.schema()),
+        );
         let name = pairs
             .iter()
             .rev()
@@ -233,6 +239,37 @@ impl RuleSpec {
         params::check_names(owner, &schema, &object)?;
         let object = params::coerce(owner, &schema, object)?;
         params::deserialize(owner, Value::Object(object))
+    }
+}
+
+/// Adds the properties (and their definitions) of `probe`'s schema to
+/// `rule`'s, closed: one schema for every key a binding may write.
+/// A rule's own key wins; the probe's required keys stay the probe's to
+/// check (settings such as its target are added when it is built).
+fn merge_schema(rule: &mut Value, probe: Option<&Value>) {
+    let Some(rule) = rule.as_object_mut() else {
+        return;
+    };
+    rule.insert("additionalProperties".into(), Value::Bool(false));
+    let Some(probe) = probe else {
+        return;
+    };
+    if let Some(theirs) = probe.get("properties").and_then(Value::as_object) {
+        if let Some(ours) = rule.get_mut("properties").and_then(Value::as_object_mut) {
+            for (k, v) in theirs {
+                ours.entry(k.clone()).or_insert_with(|| v.clone());
+            }
+        }
+    }
+    if let Some(theirs) = probe.get("$defs").and_then(Value::as_object) {
+        let ours = rule
+            .entry("$defs")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if let Some(ours) = ours.as_object_mut() {
+            for (k, v) in theirs {
+                ours.entry(k.clone()).or_insert_with(|| v.clone());
+            }
+        }
     }
 }
 
@@ -713,10 +750,11 @@ mod tests {
             "r.toml",
         )
         .unwrap_err();
-        // A misspelt judging key leaves the rule without its comparison;
+        // A misspelt judging key leaves the rule without its condition;
         // other unknown keys go to the probe, which refuses them by name.
         assert!(
-            err.to_string().contains("missing field `comparison`"),
+            err.to_string()
+                .contains("give the condition as `comparison` with `limit`"),
             "{err}"
         );
         assert!(Rules::parse("interval='5s'\nrules=[]\n", "r.toml").is_err());
@@ -792,24 +830,29 @@ mod tests {
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
-        let spec = RuleSpec::from_pairs(&pairs).unwrap();
+        let spec = RuleSpec::from_pairs(&pairs, &Catalog::new()).unwrap();
         assert_eq!(spec.above, Some(2.0));
         assert_eq!(spec.consecutive, Some(3));
         assert_eq!(spec.rollback, Some(false));
         assert_eq!(spec.action, Some(RuleAction::Ask));
-        let bad =
-            RuleSpec::from_pairs(&[("id".into(), "p95".into()), ("abvoe".into(), "2".into())])
-                .unwrap_err()
-                .to_string();
+        let bad = RuleSpec::from_pairs(
+            &[("id".into(), "p95".into()), ("abvoe".into(), "2".into())],
+            &Catalog::new(),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(
             bad.starts_with("rule `p95`, parameter `abvoe` is not a parameter"),
             "{bad}"
         );
         assert!(bad.contains("did you mean `above`?"), "{bad}");
-        let bad = RuleSpec::from_pairs(&[
-            ("id".into(), "p95".into()),
-            ("action".into(), "maybe".into()),
-        ])
+        let bad = RuleSpec::from_pairs(
+            &[
+                ("id".into(), "p95".into()),
+                ("action".into(), "maybe".into()),
+            ],
+            &Catalog::new(),
+        )
         .unwrap_err()
         .to_string();
         assert!(

@@ -125,7 +125,7 @@ impl Importer<'_> {
     /// A `<!-- rule: ... -->` binding: the item becomes a watch step and
     /// the rule is added to its rules.
     fn apply_rule(&mut self, target: Option<StepRef>, pairs: &[(String, String)], offset: usize) {
-        let spec = match RuleSpec::from_pairs(pairs) {
+        let spec = match RuleSpec::from_pairs(pairs, self.catalog) {
             Ok(spec) => spec,
             Err(e) => {
                 self.warn(
