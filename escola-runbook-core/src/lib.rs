@@ -49,6 +49,8 @@ pub mod catalog;
 mod check;
 mod clock;
 mod confirm;
+#[cfg(feature = "console")]
+pub mod console;
 mod ctx;
 pub mod decisions;
 pub mod deploy_lock;
