@@ -29,6 +29,10 @@ roles = ["infra"]
 name = "carla"
 roles = ["dba"]
 
+[[metadata.approvers]]
+name = "dora"
+roles = ["dba", "infra"]
+
 [[phases]]
 id = "prep"
 title = "Preparar"
@@ -659,7 +663,7 @@ async fn the_run_page_follows_the_run_live() {
         .unwrap();
     assert!(now.contains("waiting for approval"), "{now}");
     assert!(now.contains("Pending approvals"), "{now}");
-    assert!(now.contains("approval by role dba: carla"), "{now}");
+    assert!(now.contains("approval by role dba: carla, dora"), "{now}");
     let out = d.output(&["approve", "latest", "restore-snapshot", "--as", "carla"]);
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(run.wait().unwrap().code(), Some(0));
@@ -674,6 +678,94 @@ async fn the_run_page_follows_the_run_live() {
     assert!(then.contains("class=\"banner ok\""), "{then}");
     assert!(then.contains("approved by carla"), "{then}");
     assert!(!then.contains("Pending approvals"), "{then}");
+}
+
+/// A webhook answering 200 to every post; the bodies it was posted.
+fn webhook() -> (String, Arc<Mutex<Vec<String>>>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let bodies = Arc::new(Mutex::new(Vec::new()));
+    let sink = bodies.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            sink.lock().unwrap().push(text(&body));
+            let _ = std::io::Write::write_all(
+                &mut stream,
+                b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
+            );
+        }
+    });
+    (format!("http://{addr}/hooks/console-test"), bodies)
+}
+
+#[tokio::test]
+async fn with_a_public_url_the_approval_notice_carries_a_link_per_approver() {
+    let d = Dir::new(r#"{ role = "dba", deadline = "10m" }"#);
+    let served = d.serve(&["--public-url", "https://runbook.example.org/"]);
+    let (hook, bodies) = webhook();
+    let args = Dir::run_args(&["--no-wait", "--secret", "webhook_url=CONSOLE_TEST_HOOK"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = d
+        .cmd(&args)
+        .env("CONSOLE_TEST_HOOK", &hook)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out.stderr));
+    let posted = bodies.lock().unwrap().clone();
+    let asked = posted
+        .iter()
+        .find(|b| b.contains("waits for approval"))
+        .unwrap_or_else(|| panic!("no approval message in {posted:?}"));
+    let message: serde_json::Value = serde_json::from_str(asked).unwrap();
+    let message = message["text"].as_str().unwrap();
+    let links: Vec<(&str, &str)> = message
+        .lines()
+        .filter_map(|l| l.split_once(": https://"))
+        .collect();
+    // One per approver holding the role, the operator (ana) left out.
+    let names: Vec<&str> = links.iter().map(|(n, _)| *n).collect();
+    assert_eq!(names, ["carla", "dora"], "{message}");
+    // Each opens its approver's page in the console.
+    let client = client();
+    for (name, rest) in &links {
+        let url = format!("https://{rest}").replace("https://runbook.example.org", &served.base);
+        let page = client.get(&url).send().await.unwrap();
+        assert_eq!(page.status(), 200, "{url}");
+        assert!(
+            page.text()
+                .await
+                .unwrap()
+                .contains(&format!("Approval asked of {name}"))
+        );
+    }
+    // The journal keeps the message, its signatures masked.
+    let journal = std::fs::read_to_string(d.runs().join(d.run_id()).join("journal.jsonl")).unwrap();
+    assert!(
+        journal.contains("sig=<redacted:approval link>"),
+        "{journal}"
+    );
+    for (_, rest) in &links {
+        let sig = rest.rsplit("sig=").next().unwrap();
+        assert_eq!(sig.len(), 64);
+        assert!(
+            !journal.contains(sig),
+            "the journal holds a link's signature"
+        );
+    }
 }
 
 /// The chromedriver binary, or why the browser test cannot run (it then

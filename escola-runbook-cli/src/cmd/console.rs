@@ -40,13 +40,14 @@ pub async fn serve(args: ServeArgs, redactor: &Redactor) -> Result<i32, CliError
         link::record_public_url(&args.run_dir, url)?;
     }
     let addr = console.local_addr()?;
+    let reached = args
+        .public_url
+        .as_ref()
+        .map(|u| format!(", reached as {u}"))
+        .unwrap_or_default();
     println!(
-        "console for {} at http://{addr}/{} (Ctrl-C stops it)",
-        args.run_dir.display(),
-        args.public_url
-            .as_ref()
-            .map(|u| format!(", reached as {u}"))
-            .unwrap_or_default()
+        "console at http://{addr} for the runs in {}{reached} (Ctrl-C stops it)",
+        args.run_dir.display()
     );
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;

@@ -9,6 +9,7 @@ use escola_runbook_checks::builtin_runbook::RunbookSource;
 use escola_runbook_checks::db::lock::MysqlLock;
 use escola_runbook_checks::escola;
 use escola_runbook_checks::notify::WebhookNotifier;
+use escola_runbook_core::console::LinkNotifier;
 use escola_runbook_core::deploy_lock::{DeployLock, Locks};
 use escola_runbook_core::formats::runbook_source as source;
 use escola_runbook_core::report::write_reports;
@@ -304,7 +305,7 @@ async fn execute(
 
     let view = Arc::new(TerminalView::new(TermCaps::detect()));
     view.set_outline(RunbookOutline::of(&runbook));
-    view.set_run(run_id, args.run_dir.clone());
+    view.set_run(run_id.clone(), args.run_dir.clone());
     let confirmer: Arc<dyn Confirmer> = if args.yes {
         let mut c = PreapprovedConfirmer::new(options.operator.clone());
         if let Some(comment) = &args.comment {
@@ -340,6 +341,7 @@ async fn execute(
     let runbook_name = runbook.name().to_owned();
     let environment_name = environment.name.clone();
     let run_root = args.run_dir.clone();
+    let redactor = secrets.redactor().clone();
     let lock = runs::file_lock(&run_root, runbook.name(), &environment.name);
     let mut executor = Executor::new(runbook)
         .options(options)
@@ -364,7 +366,14 @@ async fn execute(
         );
     }
     if let Some(notifier) = notifier {
-        executor = executor.notifier(Arc::new(notifier));
+        // A console's public address, once recorded, puts approval links
+        // into the approval messages.
+        executor = executor.notifier(Arc::new(LinkNotifier::new(
+            Arc::new(notifier),
+            &run_root,
+            run_id.clone(),
+            redactor,
+        )));
     }
     if let Some((plan, resolutions)) = resume {
         executor = executor.resume(plan, resolutions);

@@ -17,6 +17,7 @@ use chrono::{DateTime, Utc};
 use hmac::{KeyInit, Mac};
 use sha2::Sha256;
 
+use crate::approval::ApprovalRequest;
 use crate::decisions::{Refusal, check_decision};
 use crate::record::RunRecord;
 
@@ -245,7 +246,7 @@ pub struct ApprovalLink {
 impl ApprovalLink {
     /// A link for `approver` to decide `step` of the run in `record`, if
     /// they may decide it now: expiring at the step's deadline (or
-    /// [`UNBOUNDED_LIFETIME`] after `now` without one).
+    /// [`UNBOUNDED_LIFETIME`] after the wait began without one).
     pub fn issue(
         record: &RunRecord,
         step: &str,
@@ -253,6 +254,19 @@ impl ApprovalLink {
         now: DateTime<Utc>,
     ) -> Result<Self, LinkError> {
         let request = check_decision(record, step, approver)?;
+        Self::for_request(&record.run.run_id, step, approver, request, now)
+    }
+
+    /// A link for `approver` to decide `step` of run `run_id`, which waits
+    /// on `request` (whoever calls this has asked the eligibility rule, as
+    /// the run did when it listed `request.approvers`).
+    pub fn for_request(
+        run_id: &str,
+        step: &str,
+        approver: &str,
+        request: &ApprovalRequest,
+        now: DateTime<Utc>,
+    ) -> Result<Self, LinkError> {
         let expires = match request.deadline {
             Some(at) if at <= now => {
                 return Err(LinkError::DeadlinePassed {
@@ -261,10 +275,10 @@ impl ApprovalLink {
                 });
             }
             Some(at) => at,
-            None => now + UNBOUNDED_LIFETIME,
+            None => request.since.max(now) + UNBOUNDED_LIFETIME,
         };
         Ok(ApprovalLink {
-            run_id: record.run.run_id.clone(),
+            run_id: run_id.to_owned(),
             step: step.to_owned(),
             approver: approver.to_owned(),
             expires: DateTime::from_timestamp(expires.timestamp(), 0).unwrap_or(expires),
