@@ -120,7 +120,7 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 }
 
 fn unhex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) || !text.is_ascii() {
+    if text.len() % 2 != 0 || !text.is_ascii() {
         return None;
     }
     (0..text.len())
