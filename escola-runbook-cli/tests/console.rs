@@ -157,6 +157,28 @@ impl Dir {
         }
     }
 
+    /// Runs `args`, which must be refused with exit 2 saying `needle`.
+    fn refused(&self, args: &[&str], needle: &str) {
+        let out = self.output(args);
+        let said = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {said}");
+        assert!(said.contains(needle), "{args:?}: {said}");
+    }
+
+    /// `resume` of the stopped run, which must finish with exit 0.
+    fn resumed(&self) {
+        let out = self.output(&[
+            "resume",
+            "latest",
+            "--runbook",
+            "runbook.toml",
+            "--yes",
+            "--secret",
+            "token=CONSOLE_TEST_TOKEN",
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    }
+
     /// The link `approval-link` prints for `approver` under `base`.
     fn link(&self, approver: &str, base: &str) -> String {
         let out = self.output(&[
@@ -208,6 +230,16 @@ impl Dir {
     }
 }
 
+/// A run stopped at its approval (`run --no-wait`), the console serving
+/// it, and carla's link to decide it.
+fn stopped_with_link(approval: &str) -> (Dir, Served, String) {
+    let d = Dir::new(approval);
+    d.stopped_at_approval();
+    let served = d.serve(&[]);
+    let link = d.link("carla", &served.base);
+    (d, served, link)
+}
+
 struct Served {
     child: Child,
     base: String,
@@ -215,6 +247,17 @@ struct Served {
 }
 
 impl Served {
+    /// Every page the console has for run `id`, the approval `link` last.
+    fn pages(base: &str, id: &str, link: &str) -> Vec<String> {
+        vec![
+            format!("{base}/"),
+            format!("{base}/live"),
+            format!("{base}/runs/{id}"),
+            format!("{base}/runs/{id}/live"),
+            link.to_owned(),
+        ]
+    }
+
     /// What the console logged, once it has logged `needle`.
     fn logged(&self, needle: &str) -> String {
         let started = Instant::now();
@@ -290,6 +333,11 @@ async fn open(client: &reqwest::Client, link: &str) -> (String, Vec<(String, Str
     (url, fields)
 }
 
+/// The body of a GET of `url`.
+async fn fetched(client: &reqwest::Client, url: &str) -> String {
+    client.get(url).send().await.unwrap().text().await.unwrap()
+}
+
 async fn post(client: &reqwest::Client, url: &str, fields: &[(String, String)]) -> (u16, String) {
     let answer = client.post(url).form(fields).send().await.unwrap();
     (answer.status().as_u16(), answer.text().await.unwrap())
@@ -305,10 +353,7 @@ fn approve(fields: &[(String, String)]) -> Vec<(String, String)> {
 
 #[tokio::test]
 async fn a_link_without_its_signature_or_with_a_bad_one_is_refused_403_and_logged_without_it() {
-    let d = Dir::new(r#"{ role = "dba", deadline = "10m" }"#);
-    d.stopped_at_approval();
-    let served = d.serve(&[]);
-    let link = d.link("carla", &served.base);
+    let (d, served, link) = stopped_with_link(r#"{ role = "dba", deadline = "10m" }"#);
     let (url, fields) = parts(&link);
     let sig = fields.iter().find(|(k, _)| k == "sig").unwrap().1.clone();
     let client = client();
@@ -325,10 +370,12 @@ async fn a_link_without_its_signature_or_with_a_bad_one_is_refused_403_and_logge
     assert!(body.contains("the link has no signature"), "{body}");
     // Every field is signed: another approver, a later expiry, a flipped
     // signature.
+    let last = if sig.ends_with('0') { "1" } else { "0" };
+    let flipped = format!("{}{last}", &sig[..sig.len() - 1]);
     for forged in [
         with(&fields, "for", Some("bob")),
         with(&fields, "exp", Some("4102444800")),
-        with(&fields, "sig", Some(&format!("{}0", &sig[..sig.len() - 1]))),
+        with(&fields, "sig", Some(&flipped)),
     ] {
         let (status, body) = get(forged).await;
         assert_eq!(status, 403, "{body}");
@@ -349,10 +396,7 @@ async fn a_link_without_its_signature_or_with_a_bad_one_is_refused_403_and_logge
 
 #[tokio::test]
 async fn a_decision_without_its_csrf_token_or_with_a_wrong_one_is_refused_403() {
-    let d = Dir::new(r#"{ role = "dba", deadline = "10m" }"#);
-    d.stopped_at_approval();
-    let served = d.serve(&[]);
-    let link = d.link("carla", &served.base);
+    let (d, served, link) = stopped_with_link(r#"{ role = "dba", deadline = "10m" }"#);
     let client = client();
     let (url, fields) = open(&client, &link).await;
     let token = fields.iter().find(|(k, _)| k == "csrf").unwrap().1.clone();
@@ -385,10 +429,7 @@ async fn a_decision_without_its_csrf_token_or_with_a_wrong_one_is_refused_403() 
 
 #[tokio::test]
 async fn a_used_link_is_gone_410() {
-    let d = Dir::new(r#"{ role = "dba", deadline = "10m" }"#);
-    d.stopped_at_approval();
-    let served = d.serve(&[]);
-    let link = d.link("carla", &served.base);
+    let (d, served, link) = stopped_with_link(r#"{ role = "dba", deadline = "10m" }"#);
     let client = client();
     let (url, fields) = open(&client, &link).await;
     let (status, body) = post(&client, &url, &approve(&fields)).await;
@@ -409,10 +450,8 @@ async fn a_used_link_is_gone_410() {
 
 #[tokio::test]
 async fn a_link_past_the_steps_deadline_is_gone_410() {
-    let d = Dir::new(r#"{ role = "dba", deadline = "2s", on_deadline = "reject" }"#);
-    d.stopped_at_approval();
-    let served = d.serve(&[]);
-    let link = d.link("carla", &served.base);
+    let (d, served, link) =
+        stopped_with_link(r#"{ role = "dba", deadline = "2s", on_deadline = "reject" }"#);
     let client = client();
     let (url, fields) = open(&client, &link).await;
     let (_, fields_exp) = parts(&link);
@@ -433,43 +472,28 @@ async fn a_link_past_the_steps_deadline_is_gone_410() {
     // And no link is made for a deadline already past (the link's expiry
     // is the deadline rounded down to the second).
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let out = d.output(&[
-        "approval-link",
-        "latest",
-        "restore-snapshot",
-        "--for",
-        "carla",
-    ]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out.stderr).contains("deadline"),
-        "{}",
-        text(&out.stderr)
+    d.refused(
+        &[
+            "approval-link",
+            "latest",
+            "restore-snapshot",
+            "--for",
+            "carla",
+        ],
+        "deadline",
     );
     served.logged("refused 410 POST");
 }
 
 #[tokio::test]
 async fn a_decision_after_the_run_moved_on_is_a_conflict_409() {
-    let d = Dir::new(r#"{ role = "dba", deadline = "10m" }"#);
-    d.stopped_at_approval();
-    let served = d.serve(&[]);
-    let link = d.link("carla", &served.base);
+    let (d, served, link) = stopped_with_link(r#"{ role = "dba", deadline = "10m" }"#);
     let client = client();
     let (url, fields) = open(&client, &link).await;
     // Carla approves from her shell, and the run goes on to its end.
     let out = d.output(&["approve", "latest", "restore-snapshot", "--as", "carla"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let out = d.output(&[
-        "resume",
-        "latest",
-        "--runbook",
-        "runbook.toml",
-        "--yes",
-        "--secret",
-        "token=CONSOLE_TEST_TOKEN",
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    d.resumed();
     let (status, body) = post(&client, &url, &approve(&fields)).await;
     assert_eq!(status, 409, "{body}");
     assert!(body.contains("the run moved on"), "{body}");
@@ -486,16 +510,14 @@ fn a_link_is_made_only_for_an_approver_who_may_decide() {
         ("bob", "does not hold role `dba`"),
         ("dave", "is not an approver of this runbook"),
     ] {
-        let out = d.output(&["approval-link", "latest", "restore-snapshot", "--for", who]);
-        assert_eq!(out.status.code(), Some(2), "{who}");
-        assert!(text(&out.stderr).contains(said), "{}", text(&out.stderr));
+        d.refused(
+            &["approval-link", "latest", "restore-snapshot", "--for", who],
+            said,
+        );
     }
-    let out = d.output(&["approval-link", "latest", "verify", "--for", "carla"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out.stderr).contains("is not waiting"),
-        "{}",
-        text(&out.stderr)
+    d.refused(
+        &["approval-link", "latest", "verify", "--for", "carla"],
+        "is not waiting",
     );
     // Made under the key the run root keeps, private to its owner.
     let link = d.link("carla", "https://runbook.example.org/");
@@ -517,22 +539,16 @@ fn a_link_is_made_only_for_an_approver_who_may_decide() {
 #[test]
 fn beyond_loopback_the_console_will_not_start_without_a_viewer_token() {
     let d = Dir::new(r#"{ role = "dba" }"#);
-    let out = d.output(&["serve", "--listen", "0.0.0.0:0"]);
-    assert_eq!(out.status.code(), Some(2));
-    let said = text(&out.stderr);
-    assert!(said.contains("give a viewer token"), "{said}");
-    let out = d.output(&[
-        "serve",
-        "--listen",
-        "0.0.0.0:0",
-        "--viewer-token-env",
-        "CONSOLE_TEST_UNSET",
-    ]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out.stderr).contains("not set"),
-        "{}",
-        text(&out.stderr)
+    d.refused(&["serve", "--listen", "0.0.0.0:0"], "give a viewer token");
+    d.refused(
+        &[
+            "serve",
+            "--listen",
+            "0.0.0.0:0",
+            "--viewer-token-env",
+            "CONSOLE_TEST_UNSET",
+        ],
+        "not set",
     );
 }
 
@@ -543,13 +559,7 @@ async fn every_page_needs_the_viewer_token_when_one_is_set() {
     let served = d.serve(&["--viewer-token-env", "CONSOLE_TEST_TOKEN"]);
     let id = d.run_id();
     let link = d.link("carla", &served.base);
-    let pages = [
-        format!("{}/", served.base),
-        format!("{}/live", served.base),
-        format!("{}/runs/{id}", served.base),
-        format!("{}/runs/{id}/live", served.base),
-        link.clone(),
-    ];
+    let pages = Served::pages(&served.base, &id, &link);
     let plain = reqwest::Client::new();
     for page in &pages {
         let missing = plain.get(page).send().await.unwrap();
@@ -590,13 +600,7 @@ async fn no_secret_of_the_run_is_on_any_page() {
     let id = d.run_id();
     let client = client();
     let link = d.link("carla", &served.base);
-    let mut pages = vec![
-        format!("{}/", served.base),
-        format!("{}/live", served.base),
-        format!("{}/runs/{id}", served.base),
-        format!("{}/runs/{id}/live", served.base),
-        link.clone(),
-    ];
+    let mut pages = Served::pages(&served.base, &id, &link);
     let mut seen = String::new();
     for page in &pages {
         let answer = client.get(page).send().await.unwrap();
@@ -607,19 +611,10 @@ async fn no_secret_of_the_run_is_on_any_page() {
     let (status, body) = post(&client, &url, &approve(&fields)).await;
     assert_eq!(status, 200, "{body}");
     seen.push_str(&body);
-    let out = d.output(&[
-        "resume",
-        "latest",
-        "--runbook",
-        "runbook.toml",
-        "--yes",
-        "--secret",
-        "token=CONSOLE_TEST_TOKEN",
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    d.resumed();
     pages.truncate(4);
     for page in &pages {
-        seen.push_str(&client.get(page).send().await.unwrap().text().await.unwrap());
+        seen.push_str(&fetched(&client, page).await);
     }
     // The step did print it: the pages show it masked.
     assert!(seen.contains("token is &lt;redacted:token&gt;"), "{seen}");
@@ -653,28 +648,14 @@ async fn the_run_page_follows_the_run_live() {
     );
     assert!(csp.contains("script-src 'nonce-"), "{csp}");
     let live = format!("{}/runs/{id}/live", served.base);
-    let now = client
-        .get(&live)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let now = fetched(&client, &live).await;
     assert!(now.contains("waiting for approval"), "{now}");
     assert!(now.contains("Pending approvals"), "{now}");
     assert!(now.contains("approval by role dba: carla, dora"), "{now}");
     let out = d.output(&["approve", "latest", "restore-snapshot", "--as", "carla"]);
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(run.wait().unwrap().code(), Some(0));
-    let then = client
-        .get(&live)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let then = fetched(&client, &live).await;
     assert!(then.contains("class=\"banner ok\""), "{then}");
     assert!(then.contains("approved by carla"), "{then}");
     assert!(!then.contains("Pending approvals"), "{then}");
