@@ -165,8 +165,8 @@ impl Dir {
         assert!(said.contains(needle), "{args:?}: {said}");
     }
 
-    /// `resume` of the stopped run, which must finish with exit 0.
-    fn resumed(&self) {
+    /// `resume` of the stopped run, which must end with exit `code`.
+    fn resumed(&self, code: i32) {
         let out = self.output(&[
             "resume",
             "latest",
@@ -176,7 +176,7 @@ impl Dir {
             "--secret",
             "token=CONSOLE_TEST_TOKEN",
         ]);
-        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        assert_eq!(out.status.code(), Some(code), "{}", text(&out.stderr));
     }
 
     /// The link `approval-link` prints for `approver` under `base`.
@@ -449,6 +449,34 @@ async fn a_used_link_is_gone_410() {
 }
 
 #[tokio::test]
+async fn a_rejection_through_a_link_needs_a_comment_and_fails_the_step() {
+    let (d, served, link) = stopped_with_link(r#"{ role = "dba", deadline = "10m" }"#);
+    let client = client();
+    let (url, fields) = open(&client, &link).await;
+    let reject = with(&fields, "verdict", Some("reject"));
+    let (status, body) = post(&client, &url, &reject).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("a rejection needs a comment"), "{body}");
+    let long = "x".repeat(5000);
+    let (status, body) = post(&client, &url, &with(&reject, "comment", Some(&long))).await;
+    assert_eq!(status, 400, "{body}");
+    // Neither spent the link.
+    let (status, body) = post(
+        &client,
+        &url,
+        &with(&reject, "comment", Some("snapshot errado")),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("rejected by carla"), "{body}");
+    d.resumed(1);
+    let report = std::fs::read_to_string(d.runs().join(d.run_id()).join("report.md")).unwrap();
+    assert!(report.contains("rejected by carla"), "{report}");
+    assert!(report.contains("snapshot errado"), "{report}");
+    drop(served);
+}
+
+#[tokio::test]
 async fn a_link_past_the_steps_deadline_is_gone_410() {
     let (d, served, link) =
         stopped_with_link(r#"{ role = "dba", deadline = "2s", on_deadline = "reject" }"#);
@@ -493,7 +521,7 @@ async fn a_decision_after_the_run_moved_on_is_a_conflict_409() {
     // Carla approves from her shell, and the run goes on to its end.
     let out = d.output(&["approve", "latest", "restore-snapshot", "--as", "carla"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    d.resumed();
+    d.resumed(0);
     let (status, body) = post(&client, &url, &approve(&fields)).await;
     assert_eq!(status, 409, "{body}");
     assert!(body.contains("the run moved on"), "{body}");
@@ -611,7 +639,7 @@ async fn no_secret_of_the_run_is_on_any_page() {
     let (status, body) = post(&client, &url, &approve(&fields)).await;
     assert_eq!(status, 200, "{body}");
     seen.push_str(&body);
-    d.resumed();
+    d.resumed(0);
     pages.truncate(4);
     for page in &pages {
         seen.push_str(&fetched(&client, page).await);

@@ -19,6 +19,10 @@ use crate::status::{HistoryEntry, RunState, RunStatus};
 
 use super::link::{ApprovalLink, encode};
 
+/// The longest comment a decision through a link takes, in bytes: with
+/// the rest of the decision it fits one line of the decision file.
+pub const MAX_COMMENT_BYTES: usize = 2048;
+
 /// How often a live page fetches its live part again.
 pub const REFRESH: Duration = Duration::from_secs(2);
 
@@ -311,7 +315,7 @@ pub fn approval(
          <input type=\"hidden\" name=\"sig\" value=\"{}\">\
          <input type=\"hidden\" name=\"csrf\" value=\"{}\">\n\
          <label for=\"comment\">Comment (required to reject)</label>\n\
-         <textarea id=\"comment\" name=\"comment\" maxlength=\"2000\"></textarea>\n\
+         <textarea id=\"comment\" name=\"comment\" maxlength=\"{MAX_COMMENT_BYTES}\"></textarea>\n\
          <button id=\"approve\" type=\"submit\" name=\"verdict\" value=\"approve\">Approve</button>\
          <button id=\"reject\" type=\"submit\" name=\"verdict\" value=\"reject\">Reject</button>\n\
          </form>\n<p>This link works once, until {}.</p>\n<h2>The run so far</h2>\n",

@@ -266,7 +266,6 @@ impl Shared {
             peer: asked.peer,
             reason: reason.clone(),
         });
-        tracing::warn!(status = status.as_u16(), path = %asked.path, peer = %asked.peer, "refused: {reason}");
         let heading = format!(
             "{} {}",
             status.as_u16(),
@@ -410,7 +409,7 @@ async fn viewer_gate(
         .map(str::to_owned);
     let from_query = query_param(request.uri().query(), VIEWER_PARAM);
     let given = bearer
-        .or_else(|| cookie(headers, VIEWER_COOKIE).map(str::to_owned))
+        .or_else(|| cookie(headers, VIEWER_COOKIE).map(decode))
         .or_else(|| from_query.clone());
     let asked = Asked {
         method: request.method().clone(),
@@ -649,6 +648,14 @@ fn take_decision(
         .get("comment")
         .map(|c| c.trim().to_owned())
         .filter(|c| !c.is_empty());
+    // Refused before the link is spent: a decision line holds at most
+    // `MAX_DECISION_LINE` bytes.
+    if comment
+        .as_ref()
+        .is_some_and(|c| c.len() > page::MAX_COMMENT_BYTES)
+    {
+        return Err(Denied::BadForm("the comment is too long"));
+    }
     let verdict = match fields.get("verdict").map(String::as_str) {
         Some("approve") => ApprovalVerdict::Approved,
         Some("reject") if comment.is_some() => ApprovalVerdict::Rejected,
