@@ -349,3 +349,102 @@ pub fn message(heading: &str, text: &str, run_id: Option<&str>) -> String {
         escape(text)
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use async_trait::async_trait;
+
+    use super::*;
+    use crate::alert::{AlertState, RuleTransition};
+    use crate::event::Event;
+    use crate::journal::read_journal;
+    use crate::{Check, Ctx, Description, Executor, Outcome, Phase, Runbook, Step};
+
+    /// A watch whose rule `p95` goes pending at 0.9 s, then fires at 2.5 s.
+    struct Watching;
+
+    #[async_trait]
+    impl Check for Watching {
+        fn describe(&self) -> Description {
+            Description::read_only("watch", "P95 abaixo de 2s por 24h")
+        }
+
+        async fn run(&self, ctx: &Ctx) -> Outcome {
+            for (offset_ms, value, from, to) in [
+                (60_000, 0.9, AlertState::Inactive, AlertState::Pending),
+                (120_000, 2.5, AlertState::Pending, AlertState::Firing),
+            ] {
+                let transition = RuleTransition {
+                    rule: "p95".into(),
+                    from,
+                    to,
+                    value: Some(value),
+                    condition: "p95 > 2s".into(),
+                    detail: format!("p95 {value}s"),
+                    offset_ms,
+                    at: ctx.now(),
+                };
+                if let Err(e) = ctx.record_rule_transition(transition) {
+                    return Outcome::check_error(e.to_string());
+                }
+            }
+            Outcome::passed("held")
+        }
+    }
+
+    #[tokio::test]
+    async fn a_watch_still_running_shows_each_rules_state_value_and_chart() {
+        let dir = tempfile::tempdir().unwrap();
+        let runbook = Runbook::builder("escola-connect")
+            .phase(Phase::new("watch", "Observar").step(Step::check(
+                "watch-24h",
+                "Watch",
+                Watching,
+            )))
+            .build()
+            .unwrap();
+        let record = Executor::new(runbook)
+            .run_root(dir.path())
+            .run()
+            .await
+            .unwrap();
+        let journal = dir
+            .path()
+            .join(&record.run.run_id)
+            .join(crate::journal::JOURNAL_FILE);
+        // The journal as it stands while the watch runs: no finish yet.
+        let events: Vec<Event> = read_journal(&journal)
+            .unwrap()
+            .events
+            .into_iter()
+            .filter(|e| {
+                !matches!(
+                    e,
+                    Event::StepFinished { .. }
+                        | Event::PhaseFinished { .. }
+                        | Event::RunFinished { .. }
+                )
+            })
+            .collect();
+        let running = RunRecord::from_events(&events).unwrap();
+        let now = Utc::now();
+        let status = RunStatus::of(&running, None, now);
+        let page = run(&status, &running, now).unwrap();
+        assert!(page.contains("<h2>Watch rules</h2>"), "{page}");
+        assert!(
+            page.contains("<td class=\"firing\">firing</td><td>2.5</td><td>p95 2.5s</td>"),
+            "{page}"
+        );
+        assert!(
+            page.contains("watch-24h / p95 (values at each change of state"),
+            "{page}"
+        );
+        assert_eq!(page.matches("<svg").count(), 1, "one live chart: {page}");
+        // Once the step ends, its own series are the report's charts; the
+        // live chart is gone.
+        let status = RunStatus::of(&record, None, now);
+        let page = run(&status, &record, now).unwrap();
+        assert!(!page.contains("values at each change of state"), "{page}");
+        assert!(page.contains("class=\"banner ok\""), "{page}");
+    }
+}
