@@ -10,6 +10,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+mod journals;
+
 /// The secret a step uses: it must never be on a page.
 const CANARY: &str = "PAGE-CANARY-7731";
 
@@ -138,23 +140,7 @@ impl Dir {
     }
 
     fn wait_for(&self, needle: &str) {
-        let started = Instant::now();
-        loop {
-            let found = std::fs::read_dir(self.runs()).ok().is_some_and(|dirs| {
-                dirs.filter_map(Result::ok).any(|d| {
-                    std::fs::read_to_string(d.path().join("journal.jsonl"))
-                        .is_ok_and(|j| j.contains(needle))
-                })
-            });
-            if found {
-                return;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "no journal says {needle}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        journals::wait_for(&self.runs(), needle);
     }
 
     /// Runs `args`, which must be refused with exit 2 saying `needle`.
