@@ -167,6 +167,14 @@ pub enum Command {
     Status(StatusArgs),
     /// One line per run: id, runbook, environment, operator, start, duration, verdict, exit code.
     History(HistoryArgs),
+    /// Serve the live web console: the runs, each run's checklist, rules and charts as it goes, and approval links.
+    ///
+    /// Exit codes: 0 stopped (Ctrl-C), 2 bad input (beyond loopback without --viewer-token-env, address in use).
+    Serve(ServeArgs),
+    /// Print a signed, single-use link through which one approver decides one waiting step in the console.
+    ///
+    /// Exit codes: 0 printed, 2 refused (not an approver, missing role, the operator, the step not waiting, the run finished).
+    ApprovalLink(ApprovalLinkArgs),
     /// Database snapshots: create, verify, restore, list.
     #[command(subcommand)]
     Snapshot(SnapshotCommand),
@@ -931,4 +939,52 @@ pub struct HistoryArgs {
     /// Where runs are kept.
     #[arg(long, value_name = "DIR", default_value = DEFAULT_RUN_DIR)]
     pub run_dir: PathBuf,
+}
+
+/// `serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Where runs are kept.
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_RUN_DIR)]
+    pub run_dir: PathBuf,
+    /// The address to listen on; beyond loopback it needs --viewer-token-env.
+    #[arg(long, value_name = "ADDR", default_value = escola_runbook_core::console::DEFAULT_LISTEN)]
+    pub listen: std::net::SocketAddr,
+    /// The console's address as approvers reach it (https://runbook.example.org); approval links
+    /// and the run's approval notifications use it.
+    #[arg(long, value_name = "URL", value_parser = http_url)]
+    pub public_url: Option<String>,
+    /// The environment variable holding the token every page requires.
+    #[arg(long, value_name = "VAR")]
+    pub viewer_token_env: Option<String>,
+}
+
+/// `approval-link`.
+#[derive(Debug, Args)]
+pub struct ApprovalLinkArgs {
+    /// Run id, run directory, journal file, or `latest`.
+    #[arg(value_name = "RUN")]
+    pub run: String,
+    /// The step waiting for the approval.
+    #[arg(value_name = "STEP")]
+    pub step: String,
+    /// The one approver the link is for.
+    #[arg(long = "for", value_name = "NAME")]
+    pub approver: String,
+    /// The console's address; default: the --public-url `serve` was given, else
+    /// http://127.0.0.1:8600.
+    #[arg(long, value_name = "URL", value_parser = http_url)]
+    pub base_url: Option<String>,
+    /// Where runs are kept.
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_RUN_DIR)]
+    pub run_dir: PathBuf,
+}
+
+/// An http:// or https:// URL, its trailing slash dropped.
+fn http_url(text: &str) -> Result<String, String> {
+    if text.starts_with("http://") || text.starts_with("https://") {
+        Ok(text.trim_end_matches('/').to_owned())
+    } else {
+        Err(format!("`{text}` is not an http:// or https:// URL"))
+    }
 }

@@ -36,6 +36,8 @@ pub fn execute(command: Command, redactor: &Redactor) -> Result<i32, CliError> {
             Command::Reject(args) => cmd::approve::reject(args),
             Command::Status(args) => cmd::status::status(args),
             Command::History(args) => cmd::status::history_of(args),
+            Command::Serve(args) => cmd::console::serve(args, redactor).await,
+            Command::ApprovalLink(args) => cmd::console::approval_link(args),
             Command::Snapshot(args) => cmd::snapshot::run(args, redactor).await,
         }
     });

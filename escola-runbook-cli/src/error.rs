@@ -21,7 +21,8 @@ use escola_runbook_checks::metrics::compute::MatcherError;
 use escola_runbook_checks::notify::WebhookError;
 use escola_runbook_checks::smoke::{LoadError as SuiteLoadError, SmokeError};
 use escola_runbook_core::catalog::{PairError, ParamsError, UnknownName};
-use escola_runbook_core::decisions::{DecisionError, Refusal};
+use escola_runbook_core::console::{ConsoleError, LinkError};
+use escola_runbook_core::decisions::{DecideError, DecisionError, Refusal};
 use escola_runbook_core::deploy_lock::LockError;
 use escola_runbook_core::formats::markdown::{ExportError, MarkdownError};
 use escola_runbook_core::formats::rules_file::RulesFileError;
@@ -255,6 +256,20 @@ pub enum CliError {
     /// An approval decision was refused; nothing was recorded.
     #[error("refused, nothing recorded: {0}")]
     Refused(#[from] Refusal),
+    /// The console could not start or stopped.
+    #[error(transparent)]
+    Console(#[from] ConsoleError),
+    /// An approval link could not be made.
+    #[error("no link made: {0}")]
+    Link(#[from] LinkError),
+    /// `--viewer-token-env` names a variable that is not set.
+    #[error("--viewer-token-env {var}: the variable is {}; export the token every page will require", if *.empty { "empty" } else { "not set" })]
+    ViewerTokenUnset {
+        /// The variable.
+        var: String,
+        /// Set, but empty.
+        empty: bool,
+    },
     /// An approval decision could not be recorded.
     #[error(transparent)]
     Decision(#[from] DecisionError),
@@ -444,6 +459,15 @@ fn project_message(e: &ProjectError) -> String {
     }
 }
 
+impl From<DecideError> for CliError {
+    fn from(e: DecideError) -> Self {
+        match e {
+            DecideError::Refused(r) => CliError::Refused(r),
+            DecideError::Write(w) => CliError::Decision(w),
+        }
+    }
+}
+
 impl CliError {
     /// Output that could not be rendered as `what` ("the plan as JSON"),
     /// for `map_err`.
@@ -498,6 +522,12 @@ impl CliError {
                 ..
             }) => exit::STOPPED,
             CliError::Decision(DecisionError::TooLong { .. }) => exit::USAGE,
+            CliError::Link(LinkError::Refused(_) | LinkError::DeadlinePassed { .. })
+            | CliError::Console(
+                ConsoleError::ViewerTokenRequired { .. } | ConsoleError::Io { .. },
+            )
+            | CliError::ViewerTokenUnset { .. } => exit::USAGE,
+            CliError::Link(_) | CliError::Console(_) => exit::STEP_FAILED,
             CliError::RunbookFile(_)
             | CliError::Decision(_)
             | CliError::Builtin(_)

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+mod journals;
+
 const APPROVERS: &str = r#"name = "escola-restore"
 
 [[metadata.approvers]]
@@ -95,23 +97,7 @@ impl Dir {
 
     /// Waits until the run's journal says `needle`.
     fn wait_for(&self, needle: &str) {
-        let started = Instant::now();
-        loop {
-            let found = std::fs::read_dir(self.runs()).ok().is_some_and(|dirs| {
-                dirs.filter_map(Result::ok).any(|d| {
-                    std::fs::read_to_string(d.path().join("journal.jsonl"))
-                        .is_ok_and(|j| j.contains(needle))
-                })
-            });
-            if found {
-                return;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "no journal says {needle}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        journals::wait_for(&self.runs(), needle);
     }
 
     /// Carla's `verb` (approve or reject) of `step` with `comment`, which

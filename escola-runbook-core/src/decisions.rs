@@ -260,6 +260,30 @@ pub fn check_decision<'r>(
     Ok(request)
 }
 
+/// Why a decision was not recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum DecideError {
+    /// The rule refused it: nothing was written.
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    /// It could not be written.
+    #[error(transparent)]
+    Write(#[from] DecisionError),
+}
+
+/// Records `decision` for the run in `record`, kept in `run_dir`, once
+/// [`check_decision`] allows it: the one path every decider takes (the
+/// `approve` and `reject` commands, the console's approval links).
+pub fn decide(
+    record: &RunRecord,
+    run_dir: &Path,
+    decision: &ApprovalDecision,
+) -> Result<(), DecideError> {
+    check_decision(record, &decision.step, &decision.approver)?;
+    append_decision(run_dir, decision)?;
+    Ok(())
+}
+
 /// The request a step waits on: asked, not answered, not finished.
 pub fn pending(step: &crate::record::StepRecord) -> Option<&ApprovalRequest> {
     step.approval

@@ -2,8 +2,9 @@
 //! executor that runs it with gates, timeouts, retries, dry-run and
 //! rollback, a crash-safe journal, and reports rendered from the record.
 //!
-//! No HTTP and no SQL here: concrete checks live in `escola-runbook-checks`,
-//! and any crate can add its own by implementing [`Check`].
+//! No SQL here, and no HTTP but the web console (feature `console`, off by
+//! default): concrete checks live in `escola-runbook-checks`, and any crate
+//! can add its own by implementing [`Check`].
 //!
 //! ```
 //! use std::sync::Arc;
@@ -49,6 +50,8 @@ pub mod catalog;
 mod check;
 mod clock;
 mod confirm;
+#[cfg(feature = "console")]
+pub mod console;
 mod ctx;
 pub mod decisions;
 pub mod deploy_lock;

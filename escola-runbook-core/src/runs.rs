@@ -15,8 +15,18 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 
+use crate::deploy_lock::FileLock;
 use crate::event::{Event, RunInfo, RunbookOrigin};
 use crate::journal::JOURNAL_FILE;
+
+/// How long a run's deploy lock lives without a heartbeat.
+pub const LOCK_LEASE: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// The local deploy lock of `runbook` in `environment` under the run root
+/// `root`: a run takes it; `status` and the console read its holder.
+pub fn file_lock(root: &Path, runbook: &str, environment: &str) -> FileLock {
+    FileLock::for_runbook(&root.join("locks"), runbook, environment, LOCK_LEASE)
+}
 
 /// The directory of run `run_id` under `root`.
 pub fn run_directory(root: &Path, run_id: &str) -> PathBuf {

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use escola_runbook_core::decisions::{append_decision, check_decision};
+use escola_runbook_core::decisions;
 use escola_runbook_core::{ApprovalDecision, ApprovalVerdict, identity, runs};
 
 use crate::cli::{ApproveArgs, DEFAULT_RUN_DIR, DecisionTarget, RejectArgs};
@@ -25,7 +25,6 @@ fn decide(
 ) -> Result<i32, CliError> {
     let journal = runs::locate(&target.run, &target.run_dir)?;
     let (record, _) = super::read_run(&journal)?;
-    check_decision(&record, &target.step, &target.approver)?;
     let decision = ApprovalDecision {
         step: target.step.clone(),
         verdict,
@@ -36,7 +35,7 @@ fn decide(
         comment,
     };
     let dir = journal.parent().unwrap_or(Path::new("."));
-    append_decision(dir, &decision)?;
+    decisions::decide(&record, dir, &decision)?;
     println!(
         "recorded for run {}: step {} {}; the waiting run takes it within 2 s (a run stopped with --no-wait continues with `escola-runbook resume {}`)",
         record.run.run_id,

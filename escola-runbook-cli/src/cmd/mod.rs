@@ -5,6 +5,7 @@ pub mod alerts;
 pub mod approve;
 pub mod check;
 pub mod compare;
+pub mod console;
 pub mod import;
 pub mod init;
 pub mod metrics;

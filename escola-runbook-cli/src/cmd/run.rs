@@ -4,13 +4,13 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use escola_runbook_checks::builtin_runbook::RunbookSource;
 use escola_runbook_checks::db::lock::MysqlLock;
 use escola_runbook_checks::escola;
 use escola_runbook_checks::notify::WebhookNotifier;
-use escola_runbook_core::deploy_lock::{DeployLock, FileLock, Locks};
+use escola_runbook_core::console::LinkNotifier;
+use escola_runbook_core::deploy_lock::{DeployLock, Locks};
 use escola_runbook_core::formats::runbook_source as source;
 use escola_runbook_core::report::write_reports;
 use escola_runbook_core::runs;
@@ -26,9 +26,6 @@ use crate::error::{CliError, runbook_flag};
 use crate::prompt::{PromptConfirmer, ask_line};
 use crate::signals::{RunningGroups, StopSignals};
 use crate::ui::{TermCaps, TerminalView};
-
-/// How long a deploy lock lives without a heartbeat.
-const LOCK_LEASE: Duration = Duration::from_secs(120);
 
 pub async fn run(args: RunArgs, redactor: &Redactor) -> Result<i32, CliError> {
     let given = super::given(&args.runbook, redactor, None)?;
@@ -308,7 +305,7 @@ async fn execute(
 
     let view = Arc::new(TerminalView::new(TermCaps::detect()));
     view.set_outline(RunbookOutline::of(&runbook));
-    view.set_run(run_id, args.run_dir.clone());
+    view.set_run(run_id.clone(), args.run_dir.clone());
     let confirmer: Arc<dyn Confirmer> = if args.yes {
         let mut c = PreapprovedConfirmer::new(options.operator.clone());
         if let Some(comment) = &args.comment {
@@ -344,7 +341,8 @@ async fn execute(
     let runbook_name = runbook.name().to_owned();
     let environment_name = environment.name.clone();
     let run_root = args.run_dir.clone();
-    let lock = file_lock(&run_root, runbook.name(), &environment.name);
+    let redactor = secrets.redactor().clone();
+    let lock = runs::file_lock(&run_root, runbook.name(), &environment.name);
     let mut executor = Executor::new(runbook)
         .options(options)
         .environment(environment)
@@ -358,7 +356,7 @@ async fn execute(
     if !dry_run {
         let mut locks: Vec<Arc<dyn DeployLock>> = vec![Arc::new(lock)];
         if let Some(url) = db_url {
-            let db = MysqlLock::new(&url, &runbook_name, &environment_name, LOCK_LEASE)
+            let db = MysqlLock::new(&url, &runbook_name, &environment_name, runs::LOCK_LEASE)
                 .map_err(CliError::DbLock)?;
             locks.push(Arc::new(db));
         }
@@ -368,7 +366,14 @@ async fn execute(
         );
     }
     if let Some(notifier) = notifier {
-        executor = executor.notifier(Arc::new(notifier));
+        // A console's public address, once recorded, puts approval links
+        // into the approval messages.
+        executor = executor.notifier(Arc::new(LinkNotifier::new(
+            Arc::new(notifier),
+            &run_root,
+            run_id.clone(),
+            redactor,
+        )));
     }
     if let Some((plan, resolutions)) = resume {
         executor = executor.resume(plan, resolutions);
@@ -396,12 +401,6 @@ async fn execute(
         view.println(&format!("  {}", path.display()));
     }
     Ok(record.exit_code.unwrap_or(exit::STEP_FAILED))
-}
-
-/// The local deploy lock of `runbook` in `environment`, under the run
-/// directory (`status` reads it; a run takes it).
-pub fn file_lock(run_root: &Path, runbook: &str, environment: &str) -> FileLock {
-    FileLock::for_runbook(&run_root.join("locks"), runbook, environment, LOCK_LEASE)
 }
 
 /// Whether any manual step will be asked about.

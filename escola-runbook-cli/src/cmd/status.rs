@@ -11,13 +11,12 @@ use escola_runbook_core::{format_duration, format_timestamp as time};
 
 use crate::cli::{HistoryArgs, PlanFormat, StatusArgs};
 use crate::cmd::approve::approve_command;
-use crate::cmd::run::file_lock;
 use crate::error::CliError;
 
 pub fn status(args: StatusArgs) -> Result<i32, CliError> {
     let journal = runs::locate(&args.run, &args.run_dir)?;
     let (record, _) = super::read_run(&journal)?;
-    let holder = file_lock(&args.run_dir, &record.runbook, &record.run.environment.name)
+    let holder = runs::file_lock(&args.run_dir, &record.runbook, &record.run.environment.name)
         .holder()
         .map_err(|e| CliError::Run(e.into()))?;
     let status = RunStatus::of(&record, holder, chrono::Utc::now());

@@ -12,8 +12,9 @@ use crate::outcome::Series;
 use crate::record::RunRecord;
 
 /// The page's look: readable on a laptop and on a wall screen, status
-/// words coloured as the terminal colours them.
-const STYLE: &str = "\
+/// words coloured as the terminal colours them (the console's pages wear
+/// it too).
+pub const REPORT_STYLE: &str = "\
 body{font:16px/1.5 system-ui,-apple-system,'Segoe UI',sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#1b1f24}
 h1{font-size:1.7em}h2{margin-top:1.6em;border-bottom:1px solid #d0d7de}
 code{background:#f3f4f6;padding:0 .25em;border-radius:3px;font-size:.92em}
@@ -25,6 +26,20 @@ figure svg{max-width:100%;height:auto;border:1px solid #d0d7de}";
 
 /// The page of `record`.
 pub fn render_html(record: &RunRecord) -> Result<String, ReportError> {
+    let body = render_html_body(record)?;
+    Ok(format!(
+        "<!doctype html>\n<html lang=\"pt-BR\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:\">\n\
+         <title>{}</title>\n<style>{REPORT_STYLE}</style>\n</head>\n<body>\n{body}</body>\n</html>\n",
+        escape(&record.runbook)
+    ))
+}
+
+/// The inside of the page of `record`: the checklist with its evidence,
+/// then every chart inline; for pages that wrap it in their own (the
+/// console's run page).
+pub fn render_html_body(record: &RunRecord) -> Result<String, ReportError> {
     let markdown = render_markdown(record);
     let options =
         Options::ENABLE_TABLES | Options::ENABLE_TASKLISTS | Options::ENABLE_STRIKETHROUGH;
@@ -63,13 +78,7 @@ pub fn render_html(record: &RunRecord) -> Result<String, ReportError> {
     } else {
         format!("<h2>Charts</h2>\n{charts}")
     };
-    Ok(format!(
-        "<!doctype html>\n<html lang=\"pt-BR\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:\">\n\
-         <title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n{body}{charts}</body>\n</html>\n",
-        escape(&record.runbook)
-    ))
+    Ok(format!("{body}{charts}"))
 }
 
 fn push_figure(page: &mut String, id: &str, caption: &str, svg: &str) {
@@ -90,7 +99,8 @@ fn strip_xml_declaration(svg: &str) -> &str {
     }
 }
 
-fn escape(text: &str) -> String {
+/// `text` safe inside HTML text and attribute values.
+pub(crate) fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

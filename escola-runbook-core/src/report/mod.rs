@@ -10,7 +10,7 @@
 mod error;
 mod files;
 #[cfg(feature = "html")]
-mod html;
+pub(crate) mod html;
 mod json;
 #[cfg(feature = "junit")]
 mod junit;
@@ -22,7 +22,7 @@ mod plot;
 pub use error::ReportError;
 pub use files::{Format, REPORT_FILES, render, write_reports};
 #[cfg(feature = "html")]
-pub use html::render_html;
+pub use html::{REPORT_STYLE, render_html, render_html_body};
 pub use json::render_json;
 #[cfg(feature = "junit")]
 pub use junit::render_junit;
