@@ -13,7 +13,10 @@
 pub mod checks;
 mod connect;
 pub mod crypt;
+pub mod files;
 pub mod lock;
+#[cfg(feature = "s3")]
+pub mod offsite;
 pub mod params;
 pub mod proof;
 pub mod prune;
@@ -25,6 +28,7 @@ pub mod verified;
 
 pub use checks::{DbSnapshotCheck, MigrationsCheck, SnapshotFreshCheck, SyncBacklogCheck};
 pub use crypt::{CryptError, Identities, Recipient};
+pub use files::{LocalDir, SnapshotFiles};
 pub use params::{
     DEFAULT_SECRET, DbSnapshotParams, MigrationsParams, SnapshotFreshParams, SyncBacklogParams,
 };
@@ -32,7 +36,8 @@ pub use proof::{RestoreTestError, RestoreTestOptions, restore_test};
 pub use prune::{Decision, PruneError, Retention, prune};
 pub use restore::{
     RestoreError, RestoreOptions, RestoreReport, SnapshotListing, SnapshotStatus, VerifyError,
-    VerifyReport, list, restore, verify,
+    VerifyReport, check_file, list, read_manifest_in, restore, restore_from, verify, verify_files,
+    verify_in,
 };
 pub use snapshot::{
     FileEntry, FileKind, Manifest, SnapshotError, SnapshotOptions, SnapshotProgress, create,
