@@ -168,7 +168,7 @@ pub enum Command {
     Status(StatusArgs),
     /// One line per run: id, runbook, environment, operator, start, duration, verdict, exit code.
     History(HistoryArgs),
-    /// Database snapshots: create, verify, restore, list.
+    /// Database snapshots: create, verify, restore, push off-site, list, prune.
     #[command(subcommand)]
     Snapshot(SnapshotCommand),
 }
