@@ -1263,3 +1263,293 @@ async fn a_swapped_restore_replaces_the_tables_atomically_and_keeps_the_old_ones
     assert!(err.to_string().contains(&missing), "{err}");
     drop_dbs(&mut conn, &[&prod, &reference, &backup]).await;
 }
+
+/// Off-site copies through a real S3-compatible server (moto's server mode,
+/// skipped when it is not installed unless ESCOLA_REQUIRE_SERVICES=1).
+#[cfg(feature = "s3")]
+mod offsite {
+    use std::sync::Arc;
+
+    use escola_runbook_checks::db::offsite::{
+        self, OffsiteError, PART_SIZE, PushOptions, SnapshotUrl, Store,
+    };
+    use escola_runbook_testkit::moto::MotoServer;
+
+    use super::*;
+
+    const PREFIX: &str = "s3://snaps/escola/prod";
+
+    /// moto with the bucket `snaps`, and a store on [`PREFIX`].
+    fn store_on(moto: &MotoServer) -> Store {
+        moto.create_bucket("snaps").unwrap();
+        Store::from_vars(&PREFIX.parse().unwrap(), moto.aws_vars("not-a-real-secret")).unwrap()
+    }
+
+    fn name_of(dir: &Path) -> String {
+        dir.file_name().unwrap().to_string_lossy().into_owned()
+    }
+
+    /// MariaDB and moto, or `None` (the test skips) when one is missing.
+    async fn services() -> Option<(Conn, MotoServer)> {
+        let conn = server().await?;
+        Some((conn, MotoServer::for_test(&[])?))
+    }
+
+    /// Writes `body` as the object `key` of the bucket `snaps`, behind the
+    /// snapshot code's back.
+    async fn tamper(moto: &MotoServer, key: &str, body: &[u8]) {
+        use object_store::ObjectStoreExt;
+        let mut builder = object_store::aws::AmazonS3Builder::new().with_bucket_name("snaps");
+        for (k, v) in moto.aws_vars("not-a-real-secret") {
+            builder = builder.with_config(k.to_ascii_lowercase().parse().unwrap(), v);
+        }
+        builder
+            .build()
+            .unwrap()
+            .put(&key.into(), body.to_vec().into())
+            .await
+            .unwrap();
+    }
+
+    /// `n` pseudo-random bytes (xorshift): rows zstd cannot shrink.
+    fn noise(seed: u64, n: usize) -> Vec<u8> {
+        let mut x = seed | 1;
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn push_list_verify_and_restore_through_an_s3_server() {
+        let Some((mut conn, moto)) = services().await else {
+            return;
+        };
+        let (src, dst) = (unique("s3src"), unique("s3dst"));
+        create_db(&mut conn, &src, &tricky_schema()).await;
+        // A data file larger than a multipart part.
+        conn.query_drop("CREATE TABLE blobs (id INT PRIMARY KEY, b LONGBLOB)")
+            .await
+            .unwrap();
+        for i in 0..12u64 {
+            conn.exec_drop("INSERT INTO blobs VALUES (?, ?)", (i, noise(i, 1 << 20)))
+                .await
+                .unwrap();
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let (dir, manifest) = tricky_snapshot(&mut conn, &src, tmp.path(), Vec::new()).await;
+        assert!(
+            manifest.files.iter().any(|f| f.bytes > PART_SIZE as u64),
+            "a file goes up in parts"
+        );
+        let (_, local_sha) = db::restore::read_manifest(&dir).unwrap();
+        let store = store_on(&moto);
+
+        let pushed = offsite::push(&dir, &store, &PushOptions::default())
+            .await
+            .unwrap();
+        let name = name_of(&dir);
+        assert_eq!(pushed.url.to_string(), format!("{PREFIX}/{name}"));
+        assert_eq!(
+            (pushed.uploaded, pushed.skipped),
+            (manifest.files.len() + 1, 0)
+        );
+        assert_eq!(pushed.manifest_sha256, local_sha);
+        // A second push finds everything there and matching.
+        let again = offsite::push(&dir, &store, &PushOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(
+            (again.uploaded, again.skipped),
+            (0, manifest.files.len() + 1)
+        );
+
+        let listed = offsite::list(&store).await.unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].status, SnapshotStatus::Complete);
+        assert_eq!(listed[0].path.file_name().unwrap().to_string_lossy(), name);
+        assert_eq!(listed[0].rows, manifest.total_rows);
+        assert_eq!(listed[0].finished_at, Some(manifest.finished_at));
+        let manifest_len = std::fs::metadata(dir.join("manifest.json")).unwrap().len();
+        assert_eq!(listed[0].bytes, manifest.total_bytes + manifest_len);
+
+        let files = store.join(&name).snapshot().await.unwrap();
+        let verified = db::verify_files(files.clone(), None).await.unwrap();
+        assert_eq!(verified.manifest_sha256, local_sha);
+        assert_eq!(verified.bytes, manifest.total_bytes);
+
+        let restored = db::restore_from(files, &url(&src), &RestoreOptions::new(&dst))
+            .await
+            .unwrap();
+        assert_eq!(restored.rows, manifest.total_rows);
+        assert_same(&mut conn, &src, &dst).await;
+        drop_dbs(&mut conn, &[&src, &dst]).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_interrupted_push_is_listed_incomplete_and_restore_refuses_it() {
+        let Some((mut conn, moto)) = services().await else {
+            return;
+        };
+        let (src, dst) = (unique("s3cut"), unique("s3cutdst"));
+        create_db(&mut conn, &src, SCHEMA).await;
+        let tmp = tempfile::tempdir().unwrap();
+        let (dir, manifest) = tricky_snapshot(&mut conn, &src, tmp.path(), Vec::new()).await;
+        let store = store_on(&moto);
+
+        // Stopped once the first object is up.
+        let mut opts = PushOptions::default();
+        let cancel = opts.cancel.clone();
+        opts.on_object = Some(Arc::new(move |_| cancel.cancel()));
+        let err = offsite::push(&dir, &store, &opts).await.unwrap_err();
+        assert!(matches!(err, OffsiteError::Cancelled(_)), "{err}");
+        assert!(err.to_string().contains("push it again"), "{err}");
+
+        let listed = offsite::list(&store).await.unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].status, SnapshotStatus::Incomplete);
+        let remote = store.join(&name_of(&dir));
+        let files = remote.snapshot().await.unwrap();
+        let err = db::restore_from(files.clone(), &url(&src), &RestoreOptions::new(&dst))
+            .await
+            .unwrap_err();
+        match &err {
+            RestoreError::Verify(VerifyError::NoManifest(at)) => {
+                assert_eq!(at.display().to_string(), remote.url().to_string());
+            }
+            other => panic!("{other}"),
+        }
+        assert!(err.to_string().contains("incomplete"), "{err}");
+        assert!(!schema_exists(&mut conn, &dst).await, "nothing written");
+        assert!(matches!(
+            db::verify_files(files, None).await,
+            Err(VerifyError::NoManifest(_))
+        ));
+
+        // Pushed again: the object already up is not sent twice.
+        let done = offsite::push(&dir, &store, &PushOptions::default())
+            .await
+            .unwrap();
+        assert_eq!((done.uploaded, done.skipped), (manifest.files.len(), 1));
+        let listed = offsite::list(&store).await.unwrap();
+        assert_eq!(listed[0].status, SnapshotStatus::Complete);
+        drop_dbs(&mut conn, &[&src]).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn verify_names_a_tampered_object_and_a_push_repairs_it() {
+        let Some((mut conn, moto)) = services().await else {
+            return;
+        };
+        let src = unique("s3tamper");
+        create_db(&mut conn, &src, SCHEMA).await;
+        let tmp = tempfile::tempdir().unwrap();
+        let (dir, manifest) = tricky_snapshot(&mut conn, &src, tmp.path(), Vec::new()).await;
+        drop_dbs(&mut conn, &[&src]).await;
+        let store = store_on(&moto);
+        offsite::push(&dir, &store, &PushOptions::default())
+            .await
+            .unwrap();
+        let name = name_of(&dir);
+        let data = manifest.files.iter().find(|f| f.table.is_some()).unwrap();
+        let key = format!("escola/prod/{name}/{}", data.name);
+        let mut bytes = std::fs::read(dir.join(&data.name)).unwrap();
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 0x01;
+        tamper(&moto, &key, &bytes).await;
+
+        let files = store.join(&name).snapshot().await.unwrap();
+        let err = db::verify_files(files.clone(), None).await.unwrap_err();
+        match &err {
+            VerifyError::Mismatch { path, what, .. } => {
+                assert_eq!(*what, "sha256");
+                assert_eq!(
+                    path.display().to_string(),
+                    format!("{PREFIX}/{name}/{}", data.name)
+                );
+            }
+            other => panic!("{other}"),
+        }
+        // A resized object shows in the listing too.
+        tamper(&moto, &key, &bytes[..mid]).await;
+        let listed = offsite::list(&store).await.unwrap();
+        assert!(
+            matches!(&listed[0].status, SnapshotStatus::Damaged(why) if why.contains(&data.name)),
+            "{:?}",
+            listed[0].status
+        );
+
+        // Pushing again replaces exactly that object.
+        let repaired = offsite::push(&dir, &store, &PushOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(
+            (repaired.uploaded, repaired.skipped),
+            (1, manifest.files.len())
+        );
+        db::verify_files(files, None).await.unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_encrypted_snapshot_is_pushed_verified_and_restored() {
+        let Some((mut conn, moto)) = services().await else {
+            return;
+        };
+        let (src, dst) = (unique("s3age"), unique("s3agedst"));
+        create_db(&mut conn, &src, &tricky_schema()).await;
+        let tmp = tempfile::tempdir().unwrap();
+        let (key, recipient) = age_key(tmp.path(), "key.txt");
+        let out = tmp.path().join("snaps");
+        let (dir, manifest) = tricky_snapshot(&mut conn, &src, &out, vec![recipient]).await;
+        let store = store_on(&moto);
+        offsite::push(&dir, &store, &PushOptions::default())
+            .await
+            .unwrap();
+        let listed = offsite::list(&store).await.unwrap();
+        assert!(listed[0].encrypted);
+
+        let files = store.join(&name_of(&dir)).snapshot().await.unwrap();
+        let ids = db::Identities::read(&key).unwrap();
+        let verified = db::verify_files(files.clone(), Some(ids.clone()))
+            .await
+            .unwrap();
+        assert_eq!(verified.plaintexts, manifest.files.len());
+        let err = db::restore_from(files.clone(), &url(&src), &RestoreOptions::new(&dst))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, RestoreError::NeedsIdentity { .. }), "{err}");
+        let mut opts = RestoreOptions::new(&dst);
+        opts.identities = Some(ids);
+        db::restore_from(files, &url(&src), &opts).await.unwrap();
+        assert_same(&mut conn, &src, &dst).await;
+        drop_dbs(&mut conn, &[&src, &dst]).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_missing_bucket_and_an_empty_prefix_are_named() {
+        let Some(moto) = MotoServer::for_test(&[]) else {
+            return;
+        };
+        let vars = moto.aws_vars("not-a-real-secret");
+        let nowhere: SnapshotUrl = "s3://no-such-bucket/escola".parse().unwrap();
+        let store = Store::from_vars(&nowhere, vars.clone()).unwrap();
+        for err in [
+            offsite::list(&store).await.unwrap_err(),
+            store.join("x").snapshot().await.err().unwrap(),
+        ] {
+            assert!(matches!(err, OffsiteError::NoBucket { .. }), "{err}");
+            assert!(
+                err.to_string().starts_with("s3://no-such-bucket/escola"),
+                "{err}"
+            );
+        }
+        let store = store_on(&moto);
+        let err = store.join("nothing").snapshot().await.err().unwrap();
+        assert!(matches!(err, OffsiteError::NoSnapshot(_)), "{err}");
+        assert!(offsite::list(&store).await.unwrap().is_empty());
+    }
+}

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use escola_runbook_checks::db::Recipient;
+use escola_runbook_checks::db::offsite::{OffsiteError, SnapshotUrl};
 use escola_runbook_checks::metrics::compare::Thresholds;
 use escola_runbook_core::duration::DurationError;
 use escola_runbook_core::formats::markdown::PhaseLevel;
@@ -175,7 +176,7 @@ pub enum Command {
     ///
     /// Exit codes: 0 printed, 2 refused (not an approver, missing role, the operator, the step not waiting, the run finished).
     ApprovalLink(ApprovalLinkArgs),
-    /// Database snapshots: create, verify, restore, list.
+    /// Database snapshots: create, verify, restore, push off-site, list, prune.
     #[command(subcommand)]
     Snapshot(SnapshotCommand),
 }
@@ -231,6 +232,8 @@ pub enum SnapshotCommand {
     Verify(SnapshotVerifyArgs),
     /// Restore one database of a snapshot into a named database (verified first).
     Restore(SnapshotRestoreArgs),
+    /// Copy a snapshot to S3-compatible storage (s3://BUCKET/PREFIX), its manifest last.
+    Push(SnapshotPushArgs),
     /// List snapshots with age, size, last restore test and status.
     List(SnapshotListArgs),
     /// Delete old snapshots: keeps the newest N, those younger than D days, the newest that passed
@@ -266,6 +269,9 @@ pub struct SnapshotCreateArgs {
     /// Encrypt to the age recipients in FILE (one age1... per line, # comments).
     #[arg(long, value_name = "FILE")]
     pub encrypt_to_file: Option<PathBuf>,
+    /// Then push the snapshot to s3://BUCKET/PREFIX (endpoint and credentials from AWS_*).
+    #[arg(long, value_name = "URL", value_parser = snapshot_url)]
+    pub copy_to: Option<SnapshotUrl>,
     /// Timeouts.
     #[command(flatten)]
     pub waits: DbWaitArgs,
@@ -274,9 +280,9 @@ pub struct SnapshotCreateArgs {
 /// `snapshot verify`.
 #[derive(Debug, Args)]
 pub struct SnapshotVerifyArgs {
-    /// The snapshot directory.
-    #[arg(value_name = "SNAPSHOT")]
-    pub snapshot: PathBuf,
+    /// The snapshot directory, or s3://BUCKET/PREFIX/NAME.
+    #[arg(value_name = "SNAPSHOT", value_parser = snapshot_at)]
+    pub snapshot: SnapshotAt,
     /// Also decrypt every file of an encrypted snapshot with the age identity in FILE and
     /// check its plaintext's sha256.
     #[arg(long, value_name = "FILE")]
@@ -298,9 +304,9 @@ pub struct SnapshotVerifyArgs {
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("into").required(true).args(["database", "swap_into"])))]
 pub struct SnapshotRestoreArgs {
-    /// The snapshot directory.
-    #[arg(value_name = "SNAPSHOT")]
-    pub snapshot: PathBuf,
+    /// The snapshot directory, or s3://BUCKET/PREFIX/NAME (streamed, nothing downloaded to disk).
+    #[arg(value_name = "SNAPSHOT", value_parser = snapshot_at)]
+    pub snapshot: SnapshotAt,
     /// The server.
     #[command(flatten)]
     pub db: DbUrlArgs,
@@ -330,12 +336,51 @@ pub struct SnapshotRestoreArgs {
     pub waits: DbWaitArgs,
 }
 
+/// `snapshot push`.
+#[derive(Debug, Args)]
+pub struct SnapshotPushArgs {
+    /// The snapshot directory (complete; verified before anything is sent).
+    #[arg(value_name = "SNAPSHOT")]
+    pub snapshot: PathBuf,
+    /// Where to: s3://BUCKET/PREFIX; the snapshot becomes PREFIX/NAME/. Endpoint, region and
+    /// credentials come from AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID,
+    /// AWS_SECRET_ACCESS_KEY (AWS_ALLOW_HTTP=true for an http endpoint).
+    #[arg(long, value_name = "URL", value_parser = snapshot_url)]
+    pub to: SnapshotUrl,
+}
+
+/// A snapshot given on the command line: a local directory, or an
+/// `s3://` URL.
+#[derive(Debug, Clone)]
+pub enum SnapshotAt {
+    /// A directory.
+    Local(PathBuf),
+    /// A snapshot on S3-compatible storage.
+    Remote(SnapshotUrl),
+}
+
+/// Anything with `://` is a URL (and must be s3://), anything else a path.
+fn snapshot_at(s: &str) -> Result<SnapshotAt, OffsiteError> {
+    if s.contains("://") {
+        s.parse().map(SnapshotAt::Remote)
+    } else {
+        Ok(SnapshotAt::Local(PathBuf::from(s)))
+    }
+}
+
+fn snapshot_url(s: &str) -> Result<SnapshotUrl, OffsiteError> {
+    s.parse()
+}
+
 /// `snapshot list`.
 #[derive(Debug, Args)]
 pub struct SnapshotListArgs {
     /// Directory holding snapshots.
     #[arg(value_name = "DIR", default_value = "snapshots")]
     pub dir: PathBuf,
+    /// List the snapshots under s3://BUCKET/PREFIX instead.
+    #[arg(long, value_name = "URL", value_parser = snapshot_url, conflicts_with_all = ["dir", "checksums"])]
+    pub from: Option<SnapshotUrl>,
     /// Also check every file's sha256 (reads everything).
     #[arg(long)]
     pub checksums: bool,

@@ -11,6 +11,7 @@
 
 use std::path::PathBuf;
 
+use escola_runbook_checks::db::offsite::OffsiteError;
 use escola_runbook_checks::db::{
     ConnectError, CryptError, PruneError, RestoreError, RestoreTestError, SnapshotError, SwapError,
     VerifyError,
@@ -355,6 +356,14 @@ pub enum CliError {
     /// A restore test could not give a verdict.
     #[error("{}", restore_test_message(.0))]
     RestoreTest(#[from] RestoreTestError),
+    /// An off-site copy could not be made, listed or read.
+    #[error("{}", offsite_message(.0))]
+    Offsite(#[from] OffsiteError),
+    /// `snapshot verify --restore-test` of an s3:// URL.
+    #[error(
+        "--restore-test runs on a local snapshot directory (it records verified.json beside the manifest); verify the URL without it, or restore-test the local copy and push it again"
+    )]
+    RemoteRestoreTest,
     /// A snapshot directory could not be listed.
     #[error("cannot list {}: {source}", dir.display())]
     ListSnapshots {
@@ -491,6 +500,7 @@ impl CliError {
         match self {
             CliError::Run(RunError::Journal(_)) => exit::JOURNAL_FAILED,
             CliError::Snapshot(SnapshotError::Cancelled)
+            | CliError::Offsite(OffsiteError::Cancelled(_))
             | CliError::RestoreTest(RestoreTestError::Restore(RestoreError::Cancelled)) => {
                 exit::STOPPED
             }
@@ -532,6 +542,15 @@ impl CliError {
             | CliError::Decision(_)
             | CliError::Builtin(_)
             | CliError::Snapshot(_)
+            | CliError::Offsite(
+                OffsiteError::NoBucket { .. }
+                | OffsiteError::AccessDenied { .. }
+                | OffsiteError::Store { .. }
+                | OffsiteError::NoSnapshot(_)
+                | OffsiteError::Local(_)
+                | OffsiteError::Mismatch { .. }
+                | OffsiteError::Io { .. },
+            )
             | CliError::Verify(_)
             | CliError::Restore(_)
             | CliError::Swap(_)
@@ -593,6 +612,8 @@ impl CliError {
             | CliError::SmokeSuite(_)
             | CliError::Smoke(_)
             | CliError::ListSnapshots { .. }
+            | CliError::Offsite(OffsiteError::BadUrl { .. } | OffsiteError::Config { .. })
+            | CliError::RemoteRestoreTest
             | CliError::Crypt(_)
             | CliError::Matcher(_)
             | CliError::Webhook { .. }
@@ -688,6 +709,15 @@ fn snapshot_message(e: &SnapshotError) -> String {
 fn restore_test_message(e: &RestoreTestError) -> String {
     match e {
         RestoreTestError::Restore(r) => format!("restore test: {}", restore_message(r)),
+        other => other.to_string(),
+    }
+}
+
+fn offsite_message(e: &OffsiteError) -> String {
+    match e {
+        OffsiteError::Config { .. } => format!(
+            "{e}; set AWS_ENDPOINT_URL (with AWS_ALLOW_HTTP=true for http), AWS_REGION, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+        ),
         other => other.to_string(),
     }
 }

@@ -473,3 +473,154 @@ fn a_swap_killed_mid_restore_leaves_production_as_it_was() {
         "DROP DATABASE IF EXISTS {db}; DROP DATABASE IF EXISTS {backup}; DROP DATABASE IF EXISTS {shadow}"
     ));
 }
+
+/// Off-site copies through moto (skipped, like MariaDB, when it is not
+/// installed unless ESCOLA_REQUIRE_SERVICES=1): exit codes, errors that
+/// say what to do, and the secret key in no output.
+#[test]
+fn off_site_commands_keep_their_exit_codes_and_never_show_the_secret_key() {
+    use escola_runbook_testkit::moto::MotoServer;
+    if !mariadb_up() {
+        return;
+    }
+    let Some(moto) = MotoServer::for_test(&[]) else {
+        return;
+    };
+    moto.create_bucket("snaps").unwrap();
+    const SECRET: &str = "wJalrXUtnFEMI-never-shown-K7MDENG";
+    let db = format!("escola_t_cli_s3_{}", std::process::id());
+    assert!(mariadb(&format!(
+        "DROP DATABASE IF EXISTS {db}; CREATE DATABASE {db}; USE {db};
+         CREATE TABLE t (id INT PRIMARY KEY, v TEXT);
+         INSERT INTO t SELECT seq, MD5(seq) FROM seq_1_to_500;"
+    )));
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let url = format!("mysql://root@127.0.0.1:3306/{db}");
+    let mut outputs = Vec::new();
+    let mut run = |args: &[&str], vars: &[(String, String)]| {
+        let o = bin(d)
+            .args(args)
+            .env("DBURL", &url)
+            .envs(vars.iter().cloned())
+            .output()
+            .unwrap();
+        outputs.push(text(&o));
+        o
+    };
+    let aws = moto.aws_vars(SECRET);
+
+    let created = run(
+        &[
+            "snapshot",
+            "create",
+            "--db-url-env",
+            "DBURL",
+            "--out",
+            "snaps",
+            "--copy-to",
+            "s3://snaps/escola",
+        ],
+        &aws,
+    );
+    assert_eq!(created.status.code(), Some(0), "{}", text(&created));
+    let stdout = String::from_utf8_lossy(&created.stdout).into_owned();
+    let mut lines = stdout.lines();
+    let local = lines.next().unwrap().to_owned();
+    let remote = lines.next().unwrap().to_owned();
+    let name = Path::new(&local)
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    assert_eq!(remote, format!("s3://snaps/escola/{name}"));
+
+    let list = run(&["snapshot", "list", "--from", "s3://snaps/escola"], &aws);
+    assert_eq!(list.status.code(), Some(0), "{}", text(&list));
+    assert!(
+        text(&list).contains(&name) && text(&list).contains("complete"),
+        "{}",
+        text(&list)
+    );
+    let verify = run(&["snapshot", "verify", &remote], &aws);
+    assert_eq!(verify.status.code(), Some(0), "{}", text(&verify));
+    assert!(
+        text(&verify).contains(&format!("{remote}: ok")),
+        "{}",
+        text(&verify)
+    );
+    let again = run(
+        &["snapshot", "push", &local, "--to", "s3://snaps/escola"],
+        &aws,
+    );
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+    assert!(
+        text(&again).contains("0 objects uploaded"),
+        "{}",
+        text(&again)
+    );
+    let target = format!("{db}_r");
+    let restore = run(&restore_args(&remote, &target), &aws);
+    assert_eq!(restore.status.code(), Some(0), "{}", text(&restore));
+    assert!(text(&restore).contains("500 rows"), "{}", text(&restore));
+
+    // Usage: a bad scheme, a restore test of a URL (exit 2).
+    let bad = run(&["snapshot", "verify", "gs://snaps/escola"], &aws);
+    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad));
+    assert!(
+        text(&bad).contains("scheme `gs` is not supported"),
+        "{}",
+        text(&bad)
+    );
+    let test = run(
+        &[
+            "snapshot",
+            "verify",
+            &remote,
+            "--restore-test",
+            "--db-url-env",
+            "DBURL",
+        ],
+        &aws,
+    );
+    assert_eq!(test.status.code(), Some(2), "{}", text(&test));
+    // Failures (exit 1): a missing bucket, refused credentials, nothing there.
+    let missing = run(
+        &["snapshot", "list", "--from", "s3://no-such-bucket/escola"],
+        &aws,
+    );
+    assert_eq!(missing.status.code(), Some(1), "{}", text(&missing));
+    assert!(
+        text(&missing).contains("bucket `no-such-bucket` does not exist"),
+        "{}",
+        text(&missing)
+    );
+    let nothing = run(&restore_args("s3://snaps/escola/nothing", &target), &aws);
+    assert_eq!(nothing.status.code(), Some(1), "{}", text(&nothing));
+    assert!(
+        text(&nothing).contains("no snapshot there"),
+        "{}",
+        text(&nothing)
+    );
+    let Some(strict) = MotoServer::for_test(&[("INITIAL_NO_AUTH_ACTION_COUNT", "0")]) else {
+        return;
+    };
+    let denied = run(
+        &["snapshot", "list", "--from", "s3://snaps/escola"],
+        &strict.aws_vars(SECRET),
+    );
+    assert_eq!(denied.status.code(), Some(1), "{}", text(&denied));
+    assert!(text(&denied).contains("access denied"), "{}", text(&denied));
+    assert!(
+        text(&denied).contains("AWS_SECRET_ACCESS_KEY"),
+        "{}",
+        text(&denied)
+    );
+
+    for out in &outputs {
+        assert!(!out.contains(SECRET), "the secret key shows: {out}");
+    }
+    mariadb(&format!(
+        "DROP DATABASE IF EXISTS {db}; DROP DATABASE IF EXISTS {target}"
+    ));
+}

@@ -30,6 +30,7 @@
 mod app;
 mod fault_state;
 mod metrics;
+pub mod moto;
 mod mutex;
 
 use std::net::SocketAddr;

@@ -5,7 +5,7 @@
 //! standard age files: `age -d -i key.txt FILE | zstd -dc` reads them.
 
 use std::fmt;
-use std::fs::{self, File};
+use std::fs;
 use std::io::{self, Read};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -263,24 +263,22 @@ pub(crate) fn encryptor(recipients: &[Recipient]) -> io::Result<age::Encryptor> 
         .map_err(|e| io::Error::other(e.to_string()))
 }
 
-/// Opens a snapshot file for reading its zstd stream: decrypted with
-/// `identities` when given (the caller knows the file is sealed).
+/// The zstd stream of the snapshot file `input` (at `path`, for
+/// messages): decrypted with `identities` when given (the caller knows the
+/// file is sealed).
 pub(crate) fn open_stream(
+    input: Box<dyn Read + Send>,
     path: &Path,
     identities: Option<&Identities>,
     recipients: &[String],
 ) -> Result<Box<dyn Read + Send>, CryptError> {
-    let file = File::open(path).map_err(|source| CryptError::Io {
-        path: path.to_owned(),
-        source,
-    })?;
     Ok(match identities {
         Some(ids) => Box::new(ids.open(
-            io::BufReader::with_capacity(1 << 16, file),
+            io::BufReader::with_capacity(1 << 16, input),
             path,
             recipients,
         )?),
-        None => Box::new(file),
+        None => input,
     })
 }
 

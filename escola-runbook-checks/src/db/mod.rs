@@ -13,8 +13,11 @@
 pub mod checks;
 mod connect;
 pub mod crypt;
+pub mod files;
 pub mod lock;
 pub mod loss;
+#[cfg(feature = "s3")]
+pub mod offsite;
 pub mod params;
 pub mod proof;
 pub mod prune;
@@ -30,6 +33,7 @@ pub use checks::{
     DbSnapshotCheck, LossEstimateCheck, MigrationsCheck, SnapshotFreshCheck, SyncBacklogCheck,
 };
 pub use crypt::{CryptError, Identities, Recipient};
+pub use files::{LocalDir, SnapshotFiles};
 pub use loss::{LossError, LossEstimate, TableLoss, estimate};
 pub use params::{
     DEFAULT_SECRET, DbSnapshotParams, LossEstimateParams, MigrationsParams, SnapshotFreshParams,
@@ -39,12 +43,13 @@ pub use proof::{RestoreTestError, RestoreTestOptions, restore_test};
 pub use prune::{Decision, PruneError, Retention, prune};
 pub use restore::{
     RestoreError, RestoreOptions, RestoreReport, SnapshotListing, SnapshotStatus, VerifyError,
-    VerifyReport, list, restore, verify,
+    VerifyReport, check_file, list, read_manifest_in, restore, restore_from, verify, verify_files,
+    verify_in,
 };
 pub use snapshot::{
     FileEntry, FileKind, Manifest, SnapshotError, SnapshotOptions, SnapshotProgress, create,
 };
-pub use swap::{SwapError, SwapOptions, SwapReport, restore_swapped};
+pub use swap::{SwapError, SwapOptions, SwapReport, restore_swapped, restore_swapped_from};
 pub use verified::{TableProof, VERIFIED, Verified, last_verified};
 
 pub use connect::{

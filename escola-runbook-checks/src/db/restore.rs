@@ -1,8 +1,9 @@
 //! Verifying (no server needed), restoring and listing snapshots.
 
-use std::fs::{self, File};
+use std::fs;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use escola_runbook_core::{CancellationToken, Secret};
@@ -10,6 +11,7 @@ use sha2::{Digest, Sha256};
 
 use super::connect::{ConnectError, DbTarget, DbTimeouts, mask_url};
 use super::crypt::{CryptError, Identities, open_stream};
+use super::files::{LocalDir, SnapshotFiles, blocking};
 use super::snapshot::{FORMAT, FileEntry, MANIFEST, Manifest, hex_digest};
 use super::sql::{Splitter, ident};
 use super::verified::{Verified, last_verified};
@@ -72,36 +74,54 @@ pub enum VerifyError {
     },
 }
 
-/// Reads and parses the manifest of `dir`.
+/// Reads and parses the manifest of the snapshot in `dir`.
 pub fn read_manifest(dir: &Path) -> Result<(Manifest, String), VerifyError> {
-    let path = dir.join(MANIFEST);
-    let bytes = match fs::read(&path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Err(VerifyError::NoManifest(dir.to_owned()));
-        }
-        Err(source) => return Err(VerifyError::Io { path, source }),
+    read_manifest_in(&LocalDir::new(dir))
+}
+
+/// Reads and parses the manifest of the snapshot `files`, and its sha256.
+/// Blocking.
+pub fn read_manifest_in(files: &dyn SnapshotFiles) -> Result<(Manifest, String), VerifyError> {
+    let path = files.locate(MANIFEST);
+    let io = |source| VerifyError::Io {
+        path: path.clone(),
+        source,
     };
-    let manifest: Manifest =
-        serde_json::from_slice(&bytes).map_err(|e| VerifyError::BadManifest {
-            path: path.clone(),
-            message: e.to_string(),
-        })?;
+    let mut bytes = Vec::new();
+    match files.open(MANIFEST) {
+        Ok(mut r) => r.read_to_end(&mut bytes).map_err(io)?,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(VerifyError::NoManifest(files.location()));
+        }
+        Err(source) => return Err(io(source)),
+    };
+    let manifest = parse_manifest(&bytes, &path)?;
+    Ok((manifest, hex_digest(Sha256::digest(&bytes).as_slice())))
+}
+
+/// The manifest in `bytes` (read from `path`), its format and file names
+/// checked.
+pub(crate) fn parse_manifest(bytes: &[u8], path: &Path) -> Result<Manifest, VerifyError> {
+    let bad = |message| VerifyError::BadManifest {
+        path: path.to_owned(),
+        message,
+    };
+    let manifest: Manifest = serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
     if manifest.format != FORMAT {
-        return Err(VerifyError::BadManifest {
-            path,
-            message: format!("format `{}`, expected `{FORMAT}`", manifest.format),
-        });
+        return Err(bad(format!(
+            "format `{}`, expected `{FORMAT}`",
+            manifest.format
+        )));
     }
     for f in &manifest.files {
         if f.name.contains('/') || f.name.starts_with('.') || f.name.is_empty() {
-            return Err(VerifyError::BadManifest {
-                path,
-                message: format!("file name `{}` is not a plain file name", f.name),
-            });
+            return Err(bad(format!(
+                "file name `{}` is not a plain file name",
+                f.name
+            )));
         }
     }
-    Ok((manifest, hex_digest(Sha256::digest(&bytes).as_slice())))
+    Ok(manifest)
 }
 
 /// The size and sha256 of everything `reader` gives.
@@ -120,13 +140,15 @@ fn digest_all(mut reader: impl Read) -> io::Result<(u64, String)> {
     Ok((n, hex_digest(hasher.finalize().as_slice())))
 }
 
-fn check_file(dir: &Path, f: &FileEntry) -> Result<u64, VerifyError> {
-    let path = dir.join(&f.name);
+/// Checks the file `f` of the snapshot `files` against its manifest entry
+/// (size, then sha256), streaming it; its size. Blocking.
+pub fn check_file(files: &dyn SnapshotFiles, f: &FileEntry) -> Result<u64, VerifyError> {
+    let path = files.locate(&f.name);
     let io = |source| VerifyError::Io {
         path: path.clone(),
         source,
     };
-    let (n, actual) = digest_all(File::open(&path).map_err(io)?).map_err(io)?;
+    let (n, actual) = digest_all(files.open(&f.name).map_err(io)?).map_err(io)?;
     if n != f.bytes {
         return Err(VerifyError::Mismatch {
             path,
@@ -146,10 +168,26 @@ fn check_file(dir: &Path, f: &FileEntry) -> Result<u64, VerifyError> {
     Ok(n)
 }
 
+/// The zstd stream of the file `f`: decrypted with `identities` when
+/// given.
+fn open_file(
+    files: &dyn SnapshotFiles,
+    f: &FileEntry,
+    identities: Option<&Identities>,
+    recipients: &[String],
+) -> Result<Box<dyn Read + Send>, VerifyError> {
+    let path = files.locate(&f.name);
+    let input = files.open(&f.name).map_err(|source| VerifyError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(open_stream(input, &path, identities, recipients)?)
+}
+
 /// Decrypts the encrypted file `f` with `identities` and checks its
 /// plaintext's sha256; `false` for a file with no plaintext hash.
 fn check_plaintext(
-    dir: &Path,
+    files: &dyn SnapshotFiles,
     f: &FileEntry,
     identities: &Identities,
     recipients: &[String],
@@ -157,15 +195,14 @@ fn check_plaintext(
     let Some(expected) = &f.plaintext_sha256 else {
         return Ok(false);
     };
-    let path = dir.join(&f.name);
-    let reader = open_stream(&path, Some(identities), recipients)?;
+    let reader = open_file(files, f, Some(identities), recipients)?;
     let (_, actual) = digest_all(reader).map_err(|source| VerifyError::Io {
-        path: path.clone(),
+        path: files.locate(&f.name),
         source,
     })?;
     if &actual != expected {
         return Err(VerifyError::Mismatch {
-            path,
+            path: files.locate(&f.name),
             what: "plaintext sha256",
             expected: expected.clone(),
             actual,
@@ -179,13 +216,22 @@ fn check_plaintext(
 /// ciphertext, no key needed). With `identities`, encrypted files are also
 /// decrypted and their plaintext's sha256 checked. Needs no server.
 pub fn verify(dir: &Path, identities: Option<&Identities>) -> Result<VerifyReport, VerifyError> {
-    let (manifest, manifest_sha256) = read_manifest(dir)?;
+    verify_in(&LocalDir::new(dir), identities)
+}
+
+/// [`verify`] for the snapshot `files`, wherever they are: every file is
+/// streamed and hashed, nothing is written. Blocking.
+pub fn verify_in(
+    files: &dyn SnapshotFiles,
+    identities: Option<&Identities>,
+) -> Result<VerifyReport, VerifyError> {
+    let (manifest, manifest_sha256) = read_manifest_in(files)?;
     let mut bytes = 0;
     let mut plaintexts = 0;
     for f in &manifest.files {
-        bytes += check_file(dir, f)?;
+        bytes += check_file(files, f)?;
         if let Some(ids) = identities {
-            if check_plaintext(dir, f, ids, manifest.recipients())? {
+            if check_plaintext(files, f, ids, manifest.recipients())? {
                 plaintexts += 1;
             }
         }
@@ -197,6 +243,21 @@ pub fn verify(dir: &Path, identities: Option<&Identities>) -> Result<VerifyRepor
         bytes,
         plaintexts,
     })
+}
+
+/// [`verify_in`] on a blocking thread, for async callers (the remote
+/// snapshots of `offsite`).
+pub async fn verify_files(
+    files: Arc<dyn SnapshotFiles>,
+    identities: Option<Identities>,
+) -> Result<VerifyReport, VerifyError> {
+    let reading = files.clone();
+    blocking(move || verify_in(&*reading, identities.as_ref()))
+        .await
+        .map_err(|source| VerifyError::Io {
+            path: files.location(),
+            source,
+        })?
 }
 
 /// How to restore.
@@ -342,26 +403,27 @@ pub async fn restore(
     url: &Secret,
     opts: &RestoreOptions,
 ) -> Result<RestoreReport, RestoreError> {
-    let report = verify(dir, None)?;
-    let manifest = report.manifest;
-    let recipients = manifest.recipients();
-    // An encrypted snapshot is opened with the identity before anything is
-    // written: a missing or wrong key changes nothing.
-    let identities = match (&manifest.encryption, &opts.identities) {
-        (None, _) => None,
-        (Some(_), None) => {
-            return Err(RestoreError::NeedsIdentity {
-                dir: dir.to_owned(),
-                recipients: recipients.join(", "),
-            });
-        }
-        (Some(_), Some(ids)) => {
-            if let Some(first) = manifest.files.first() {
-                open_stream(&dir.join(&first.name), Some(ids), recipients)?;
-            }
-            Some(ids)
-        }
+    restore_from(Arc::new(LocalDir::new(dir)), url, opts).await
+}
+
+/// [`restore`] from the snapshot `files`, wherever they are: every file is
+/// verified first (streamed, nothing written to disk), then streamed again,
+/// decompressed and decrypted on a blocking thread, into the server.
+pub async fn restore_from(
+    files: Arc<dyn SnapshotFiles>,
+    url: &Secret,
+    opts: &RestoreOptions,
+) -> Result<RestoreReport, RestoreError> {
+    let (manifest, identities) = {
+        let (reading, identities) = (files.clone(), opts.identities.clone());
+        blocking(move || checked(&*reading, identities))
+            .await
+            .map_err(|source| RestoreError::Io {
+                path: files.location(),
+                source,
+            })??
     };
+    let recipients = manifest.recipients();
     let available = manifest
         .databases
         .iter()
@@ -386,7 +448,7 @@ pub async fn restore(
     for name in [&source.charset, &source.collation] {
         if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
             return Err(RestoreError::Verify(VerifyError::BadManifest {
-                path: dir.join(MANIFEST),
+                path: files.locate(MANIFEST),
                 message: format!("character set or collation `{name}` is not a plain name"),
             }));
         }
@@ -428,60 +490,134 @@ pub async fn restore(
         .await
         .map_err(query_err("switching to the target database"))?;
 
-    let files: Vec<&FileEntry> = manifest
+    let entries: Vec<FileEntry> = manifest
         .files
         .iter()
         .filter(|f| f.database == source.name)
+        .cloned()
         .collect();
-    let mut statements = 0u64;
-    for f in &files {
-        let path = dir.join(&f.name);
-        let io = |source| RestoreError::Io {
-            path: path.clone(),
-            source,
-        };
-        let stream = open_stream(&path, identities, recipients)?;
-        let mut reader = BufReader::new(zstd::Decoder::new(stream).map_err(io)?);
-        let mut splitter = Splitter::new();
-        let mut line = Vec::new();
-        let mut ready = Vec::new();
-        let mut n = 0u64;
-        let mut eof = false;
-        while !eof {
-            line.clear();
-            // Decompression is synchronous, one line (at most one INSERT
-            // statement) at a time.
-            let read = reader.read_until(b'\n', &mut line).map_err(io)?;
-            if read == 0 {
-                eof = true;
-                ready.extend(std::mem::take(&mut splitter).finish());
-            } else {
-                splitter.push_line(&line, &mut ready);
-            }
-            for stmt in ready.drain(..) {
-                n += 1;
-                if opts.cancel.is_cancelled() {
-                    return Err(RestoreError::Cancelled);
+    // At most a few statements (of about 1 MiB each) wait between the
+    // reading thread and the server.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<(usize, Vec<u8>), RestoreError>>(4);
+    let reader = {
+        let (files, entries) = (files.clone(), entries.clone());
+        let recipients = recipients.to_vec();
+        tokio::task::spawn_blocking(move || {
+            for (i, f) in entries.iter().enumerate() {
+                let sent = statements(&*files, f, identities.as_ref(), &recipients, |stmt| {
+                    tx.blocking_send(Ok((i, stmt))).is_ok()
+                });
+                match sent {
+                    Ok(true) => {}
+                    // The restore stopped taking statements.
+                    Ok(false) => return,
+                    Err(e) => {
+                        let _ = tx.blocking_send(Err(e));
+                        return;
+                    }
                 }
-                conn.query_drop(stmt)
-                    .await
-                    .map_err(|e| RestoreError::Statement {
-                        file: f.name.clone(),
-                        statement: n,
-                        message: mask_url(&e.to_string()),
-                    })?;
             }
+        })
+    };
+    let mut counts = vec![0u64; entries.len()];
+    while let Some(next) = rx.recv().await {
+        let (i, stmt) = next?;
+        counts[i] += 1;
+        if opts.cancel.is_cancelled() {
+            return Err(RestoreError::Cancelled);
         }
-        statements += n;
+        conn.query_drop(stmt)
+            .await
+            .map_err(|e| RestoreError::Statement {
+                file: entries[i].name.clone(),
+                statement: counts[i],
+                message: mask_url(&e.to_string()),
+            })?;
     }
+    // The channel closes when the reader is done, or when it panicked:
+    // only the first is a complete restore.
+    reader.await.map_err(|e| RestoreError::Io {
+        path: files.location(),
+        source: io::Error::other(format!("reading the snapshot stopped: {e}")),
+    })?;
     conn.disconnect().await;
     Ok(RestoreReport {
         source_database: source.name.clone(),
         target_database: target.clone(),
-        files: files.len(),
-        statements,
-        rows: files.iter().map(|f| f.rows).sum(),
+        files: entries.len(),
+        statements: counts.iter().sum(),
+        rows: entries.iter().map(|f| f.rows).sum(),
     })
+}
+
+/// The verified manifest of the snapshot `files`, and the identities to
+/// decrypt it with (none for a plain snapshot); an encrypted snapshot is
+/// opened with them before anything is written, so a missing or wrong key
+/// changes nothing. Blocking.
+fn checked(
+    files: &dyn SnapshotFiles,
+    identities: Option<Identities>,
+) -> Result<(Manifest, Option<Identities>), RestoreError> {
+    let manifest = verify_in(files, None)?.manifest;
+    let recipients = manifest.recipients();
+    let identities = match (&manifest.encryption, identities) {
+        (None, _) => None,
+        (Some(_), None) => {
+            return Err(RestoreError::NeedsIdentity {
+                dir: files.location(),
+                recipients: recipients.join(", "),
+            });
+        }
+        (Some(_), Some(ids)) => {
+            if let Some(first) = manifest.files.first() {
+                open_file(files, first, Some(&ids), recipients).map_err(|e| match e {
+                    VerifyError::Crypt(e) => RestoreError::Crypt(e),
+                    other => RestoreError::Verify(other),
+                })?;
+            }
+            Some(ids)
+        }
+    };
+    Ok((manifest, identities))
+}
+
+/// Reads the statements of the file `f`, decrypted and decompressed, one
+/// line (at most one INSERT statement) at a time, and gives each to
+/// `send`; `false` when `send` stopped taking them. Blocking.
+fn statements(
+    files: &dyn SnapshotFiles,
+    f: &FileEntry,
+    identities: Option<&Identities>,
+    recipients: &[String],
+    mut send: impl FnMut(Vec<u8>) -> bool,
+) -> Result<bool, RestoreError> {
+    let path = files.locate(&f.name);
+    let io = |source| RestoreError::Io {
+        path: path.clone(),
+        source,
+    };
+    let stream = open_file(files, f, identities, recipients)?;
+    let mut reader = BufReader::new(zstd::Decoder::new(stream).map_err(io)?);
+    let mut splitter = Splitter::new();
+    let mut line = Vec::new();
+    let mut ready = Vec::new();
+    loop {
+        line.clear();
+        let read = reader.read_until(b'\n', &mut line).map_err(io)?;
+        if read == 0 {
+            ready.extend(std::mem::take(&mut splitter).finish());
+        } else {
+            splitter.push_line(&line, &mut ready);
+        }
+        for stmt in ready.drain(..) {
+            if !send(stmt) {
+                return Ok(false);
+            }
+        }
+        if read == 0 {
+            return Ok(true);
+        }
+    }
 }
 
 /// The state of a snapshot directory.
@@ -528,6 +664,25 @@ pub struct SnapshotListing {
 }
 
 impl SnapshotListing {
+    /// A snapshot whose manifest could not be read: `status` says why.
+    pub(crate) fn unread(
+        path: PathBuf,
+        status: SnapshotStatus,
+        finished_at: Option<DateTime<Utc>>,
+        bytes: u64,
+    ) -> Self {
+        SnapshotListing {
+            path,
+            status,
+            finished_at,
+            bytes,
+            databases: Vec::new(),
+            rows: 0,
+            encrypted: false,
+            verified: None,
+        }
+    }
+
     /// Age relative to `now`.
     pub fn age(&self, now: DateTime<Utc>) -> Option<chrono::Duration> {
         self.finished_at.map(|t| now - t)
@@ -552,17 +707,8 @@ pub fn list(dir: &Path, checksums: bool) -> io::Result<Vec<SnapshotListing>> {
             .ok()
             .map(DateTime::<Utc>::from);
         let partial = name.starts_with('.') && name.ends_with(".partial");
-        let unread = |status| SnapshotListing {
-            path: path.clone(),
-            status,
-            finished_at: mtime,
-            bytes,
-            databases: Vec::new(),
-            rows: 0,
-            encrypted: false,
-            verified: None,
-        };
-        let listing = match read_manifest(&path) {
+        let unread = |status| SnapshotListing::unread(path.clone(), status, mtime, bytes);
+        let listed = match read_manifest(&path) {
             _ if partial => unread(SnapshotStatus::Incomplete),
             Err(VerifyError::NoManifest(_)) => {
                 // Only directories that look like ours are listed.
@@ -583,36 +729,58 @@ pub fn list(dir: &Path, checksums: bool) -> io::Result<Vec<SnapshotListing>> {
             Ok((m, _)) => {
                 let problem = m.files.iter().find_map(|f| {
                     if checksums {
-                        check_file(&path, f).err().map(|e| e.to_string())
+                        check_file(&LocalDir::new(&path), f)
+                            .err()
+                            .map(|e| e.to_string())
                     } else {
-                        match fs::metadata(path.join(&f.name)) {
-                            Ok(md) if md.len() == f.bytes => None,
-                            Ok(md) => Some(format!(
-                                "{} is {} bytes, the manifest says {}",
-                                f.name,
-                                md.len(),
-                                f.bytes
-                            )),
-                            Err(e) => Some(format!("{}: {e}", f.name)),
-                        }
+                        let size = fs::metadata(path.join(&f.name))
+                            .map(|md| md.len())
+                            .map_err(|e| e.to_string());
+                        size_problem(f, size)
                     }
                 });
-                SnapshotListing {
-                    status: problem.map_or(SnapshotStatus::Complete, SnapshotStatus::Damaged),
-                    finished_at: Some(m.finished_at),
-                    bytes,
-                    databases: m.databases.iter().map(|d| d.name.clone()).collect(),
-                    rows: m.total_rows,
-                    encrypted: m.encryption.is_some(),
-                    verified: last_verified(&path),
-                    path,
-                }
+                let verified = last_verified(&path);
+                listing(path, &m, problem, bytes, verified)
             }
         };
-        out.push(listing);
+        out.push(listed);
     }
     out.sort_by_key(|l| std::cmp::Reverse(l.finished_at));
     Ok(out)
+}
+
+/// The listing of the snapshot at `path` from its manifest `m`: complete
+/// unless `problem` names a file that does not match.
+pub(crate) fn listing(
+    path: PathBuf,
+    m: &Manifest,
+    problem: Option<String>,
+    bytes: u64,
+    verified: Option<Verified>,
+) -> SnapshotListing {
+    SnapshotListing {
+        status: problem.map_or(SnapshotStatus::Complete, SnapshotStatus::Damaged),
+        finished_at: Some(m.finished_at),
+        bytes,
+        databases: m.databases.iter().map(|d| d.name.clone()).collect(),
+        rows: m.total_rows,
+        encrypted: m.encryption.is_some(),
+        verified,
+        path,
+    }
+}
+
+/// What is wrong with the file `f` given its `size` (or why it could not
+/// be read): `None` when it has the manifest's size.
+pub(crate) fn size_problem(f: &FileEntry, size: Result<u64, String>) -> Option<String> {
+    match size {
+        Ok(n) if n == f.bytes => None,
+        Ok(n) => Some(format!(
+            "{} is {n} bytes, the manifest says {}",
+            f.name, f.bytes
+        )),
+        Err(e) => Some(format!("{}: {e}", f.name)),
+    }
 }
 
 fn dir_size(dir: &Path) -> u64 {

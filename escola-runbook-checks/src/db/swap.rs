@@ -14,6 +14,7 @@
 //! a view names its tables, so it reads the swapped-in ones.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use chrono::Utc;
 use escola_runbook_core::{CancellationToken, Secret};
@@ -21,8 +22,9 @@ use mysql_async::Row;
 
 use super::connect::{ConnectError, DbTarget, DbTimeouts, Session, mask_url};
 use super::crypt::Identities;
+use super::files::{LocalDir, SnapshotFiles, blocking};
 use super::restore::{
-    RestoreError, RestoreOptions, RestoreReport, VerifyError, read_manifest, restore,
+    RestoreError, RestoreOptions, RestoreReport, VerifyError, read_manifest_in, restore_from,
 };
 use super::snapshot::{Manifest, SnapshotError, table_digests};
 use super::sql::ident;
@@ -174,7 +176,25 @@ pub async fn restore_swapped(
     url: &Secret,
     opts: &SwapOptions,
 ) -> Result<SwapReport, SwapError> {
-    let (manifest, _) = read_manifest(dir)?;
+    restore_swapped_from(Arc::new(LocalDir::new(dir)), url, opts).await
+}
+
+/// [`restore_swapped`] from any snapshot source (a local directory, an
+/// off-site copy), streamed.
+pub async fn restore_swapped_from(
+    files: Arc<dyn SnapshotFiles>,
+    url: &Secret,
+    opts: &SwapOptions,
+) -> Result<SwapReport, SwapError> {
+    let reading = files.clone();
+    let (manifest, _) = blocking(move || read_manifest_in(&*reading))
+        .await
+        .map_err(|source| {
+            SwapError::Verify(VerifyError::Io {
+                path: files.location(),
+                source,
+            })
+        })??;
     let target = opts.target_database.as_str();
     let shadow = shadow_name(target);
     let backup = opts
@@ -206,7 +226,7 @@ pub async fn restore_swapped(
     restore_opts.identities = opts.identities.clone();
     restore_opts.timeouts = opts.timeouts;
     restore_opts.cancel = opts.cancel.clone();
-    let restored = match restore(dir, url, &restore_opts).await {
+    let restored = match restore_from(files, url, &restore_opts).await {
         Ok(r) => r,
         Err(source) => {
             drop_database(&mut conn, &shadow).await;

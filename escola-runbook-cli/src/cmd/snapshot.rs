@@ -1,17 +1,19 @@
-//! `escola-runbook snapshot create|verify|restore|list|prune`: thin wrappers over
-//! `escola_runbook_checks::db`.
+//! `escola-runbook snapshot create|verify|restore|push|list|prune`: thin wrappers over
+//! `escola_runbook_checks::db` (and `db::offsite` for s3:// URLs).
 
 use std::io::IsTerminal;
 use std::sync::Arc;
 
+use escola_runbook_checks::db::offsite::{self, PushOptions, SnapshotUrl, Store};
 use escola_runbook_checks::db::{
-    self, DbTimeouts, Identities, RestoreOptions, RestoreTestOptions, Retention, SnapshotOptions,
+    self, DbTimeouts, Identities, RestoreOptions, RestoreTestOptions, Retention, SnapshotListing,
+    SnapshotOptions,
 };
 use escola_runbook_core::exit;
 use escola_runbook_core::{Redactor, Secret};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::cli::{DbUrlArgs, DbWaitArgs, SnapshotCommand, SnapshotPruneArgs};
+use crate::cli::{DbUrlArgs, DbWaitArgs, SnapshotAt, SnapshotCommand, SnapshotPruneArgs};
 use crate::error::CliError;
 use crate::signals::StopSignals;
 
@@ -67,31 +69,37 @@ pub async fn run(command: SnapshotCommand, redactor: &Redactor) -> Result<i32, C
                 manifest.total_bytes,
                 manifest.consistency.method
             );
+            if let Some(to) = &args.copy_to {
+                push(&path, to, redactor).await?;
+            }
+            Ok(exit::SUCCESS)
+        }
+        SnapshotCommand::Push(args) => {
+            push(&args.snapshot, &args.to, redactor).await?;
             Ok(exit::SUCCESS)
         }
         SnapshotCommand::Verify(args) => {
-            if !args.snapshot.is_dir() {
-                return Err(CliError::NotASnapshot(args.snapshot));
-            }
             let identities = identities(args.identity.as_deref())?;
+            let dir = match args.snapshot {
+                SnapshotAt::Local(dir) if dir.is_dir() => dir,
+                SnapshotAt::Local(dir) => return Err(CliError::NotASnapshot(dir)),
+                SnapshotAt::Remote(_) if args.restore_test => {
+                    return Err(CliError::RemoteRestoreTest);
+                }
+                SnapshotAt::Remote(url) => {
+                    let files = store(&url, redactor)?.snapshot().await?;
+                    let report = db::verify_files(files, identities).await?;
+                    print_verified(&url.to_string(), &report);
+                    return Ok(exit::SUCCESS);
+                }
+            };
             let url = if args.restore_test {
                 Some(db_url(&args.db, redactor)?)
             } else {
                 None
             };
-            let report = db::verify(&args.snapshot, identities.as_ref())?;
-            let plaintexts = if identities.is_some() {
-                format!(", {} decrypted plaintexts match", report.plaintexts)
-            } else {
-                String::new()
-            };
-            println!(
-                "{}: ok, {} files, {} bytes match the manifest (sha256 {}){plaintexts}",
-                args.snapshot.display(),
-                report.files,
-                report.bytes,
-                report.manifest_sha256
-            );
+            let report = db::verify(&dir, identities.as_ref())?;
+            print_verified(&dir.display().to_string(), &report);
             let Some(url) = url else {
                 return Ok(exit::SUCCESS);
             };
@@ -107,7 +115,7 @@ pub async fn run(command: SnapshotCommand, redactor: &Redactor) -> Result<i32, C
             // A stop ends the restore between statements; the scratch
             // database is still dropped.
             let interrupt = cancel_on_stop(opts.cancel.clone())?;
-            let result = db::restore_test(&args.snapshot, &url, &opts).await;
+            let result = db::restore_test(&dir, &url, &opts).await;
             interrupt.abort();
             if let Some(s) = spinner {
                 s.finish_and_clear();
@@ -157,7 +165,13 @@ pub async fn run(command: SnapshotCommand, redactor: &Redactor) -> Result<i32, C
                 opts.source_database = args.source;
                 opts.timeouts = timeouts(&args.waits);
                 opts.identities = identities;
-                let result = db::restore_swapped(&args.snapshot, &url, &opts).await;
+                let result = match args.snapshot {
+                    SnapshotAt::Local(dir) => db::restore_swapped(&dir, &url, &opts).await,
+                    SnapshotAt::Remote(at) => {
+                        let files = store(&at, redactor)?.snapshot().await?;
+                        db::restore_swapped_from(files, &url, &opts).await
+                    }
+                };
                 if let Some(s) = spinner {
                     s.finish_and_clear();
                 }
@@ -191,7 +205,13 @@ pub async fn run(command: SnapshotCommand, redactor: &Redactor) -> Result<i32, C
             if let Some(s) = &spinner {
                 s.set_message(format!("restoring into `{target}`"));
             }
-            let result = db::restore(&args.snapshot, &url, &opts).await;
+            let result = match args.snapshot {
+                SnapshotAt::Local(dir) => db::restore(&dir, &url, &opts).await,
+                SnapshotAt::Remote(at) => {
+                    let files = store(&at, redactor)?.snapshot().await?;
+                    db::restore_from(files, &url, &opts).await
+                }
+            };
             if let Some(s) = spinner {
                 s.finish_and_clear();
             }
@@ -208,39 +228,16 @@ pub async fn run(command: SnapshotCommand, redactor: &Redactor) -> Result<i32, C
         }
         SnapshotCommand::Prune(args) => prune(&args),
         SnapshotCommand::List(args) => {
-            let listed =
-                db::list(&args.dir, args.checksums).map_err(|source| CliError::ListSnapshots {
-                    dir: args.dir.clone(),
-                    source,
-                })?;
-            let now = chrono::Utc::now();
-            println!(
-                "{:<48} {:>10} {:>12} {:>12}  {:<18} STATUS",
-                "SNAPSHOT", "AGE", "SIZE", "ROWS", "LAST VERIFIED"
-            );
-            for l in &listed {
-                let age = l.age(now).map_or_else(|| "?".into(), ago);
-                let verified = l.verified.as_ref().map_or_else(
-                    || "never".to_owned(),
-                    |v| {
-                        format!(
-                            "{} {} ago",
-                            if v.passed { "passed" } else { "FAILED" },
-                            ago(now - v.verified_at)
-                        )
-                    },
-                );
-                let sealed = if l.encrypted { ", encrypted" } else { "" };
-                let name = l
-                    .path
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                println!(
-                    "{name:<48} {age:>10} {:>12} {:>12}  {verified:<18} {}{sealed}",
-                    l.bytes, l.rows, l.status
-                );
-            }
+            let listed = match &args.from {
+                Some(url) => offsite::list(&store(url, redactor)?).await?,
+                None => db::list(&args.dir, args.checksums).map_err(|source| {
+                    CliError::ListSnapshots {
+                        dir: args.dir.clone(),
+                        source,
+                    }
+                })?,
+            };
+            print_listing(&listed);
             let bad = listed
                 .iter()
                 .any(|l| l.status != db::SnapshotStatus::Complete);
@@ -251,6 +248,83 @@ pub async fn run(command: SnapshotCommand, redactor: &Redactor) -> Result<i32, C
             })
         }
     }
+}
+
+/// `snapshot verify`'s line for the snapshot at `location`.
+fn print_verified(location: &str, report: &db::VerifyReport) {
+    let plaintexts = if report.plaintexts > 0 {
+        format!(", {} decrypted plaintexts match", report.plaintexts)
+    } else {
+        String::new()
+    };
+    println!(
+        "{location}: ok, {} files, {} bytes match the manifest (sha256 {}){plaintexts}",
+        report.files, report.bytes, report.manifest_sha256
+    );
+}
+
+/// The table `snapshot list` prints, local or remote.
+fn print_listing(listed: &[SnapshotListing]) {
+    let now = chrono::Utc::now();
+    println!(
+        "{:<48} {:>10} {:>12} {:>12}  {:<18} STATUS",
+        "SNAPSHOT", "AGE", "SIZE", "ROWS", "LAST VERIFIED"
+    );
+    for l in listed {
+        let age = l.age(now).map_or_else(|| "?".into(), ago);
+        let verified = l.verified.as_ref().map_or_else(
+            || "never".to_owned(),
+            |v| {
+                format!(
+                    "{} {} ago",
+                    if v.passed { "passed" } else { "FAILED" },
+                    ago(now - v.verified_at)
+                )
+            },
+        );
+        let sealed = if l.encrypted { ", encrypted" } else { "" };
+        let name = l
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        println!(
+            "{name:<48} {age:>10} {:>12} {:>12}  {verified:<18} {}{sealed}",
+            l.bytes, l.rows, l.status
+        );
+    }
+}
+
+/// `snapshot push`, and `create --copy-to`: the snapshot in `dir` to
+/// `to`; Ctrl-C stops it before the manifest is sent.
+async fn push(
+    dir: &std::path::Path,
+    to: &SnapshotUrl,
+    redactor: &Redactor,
+) -> Result<(), CliError> {
+    let store = store(to, redactor)?;
+    let opts = PushOptions::default();
+    let interrupt = cancel_on_stop(opts.cancel.clone())?;
+    let result = offsite::push(dir, &store, &opts).await;
+    interrupt.abort();
+    let report = result?;
+    println!("{}", report.url);
+    eprintln!(
+        "pushed: {} objects uploaded ({} bytes), {} already there and matching; manifest sha256 {}",
+        report.uploaded, report.bytes_uploaded, report.skipped, report.manifest_sha256
+    );
+    Ok(())
+}
+
+/// The store of `url`, configured from the AWS_* variables; the secret
+/// ones are registered with the redactor so no message can show them.
+fn store(url: &SnapshotUrl, redactor: &Redactor) -> Result<Store, CliError> {
+    for var in ["AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"] {
+        if let Ok(value) = std::env::var(var) {
+            redactor.register(var, &value);
+        }
+    }
+    Ok(Store::from_env(url)?)
 }
 
 /// `snapshot prune`: what was kept and why, what was deleted.
