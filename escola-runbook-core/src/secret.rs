@@ -107,8 +107,9 @@ pub const MIN_SECRET_PART_LEN: usize = 8;
 ///   space, either hex case, any subset of characters encoded);
 /// - JSON-escaped, as serde_json writes it (`\"`, `\\`, `\n`...) and as
 ///   ASCII-only encoders do (`\u00e9`, surrogate pairs);
-/// - for a URL (`scheme://...`): its path, query, each query value, its
-///   userinfo and password, and its fragment, each in the same forms, and
+/// - for a URL (`scheme://...`): its path (not for a database URL, whose
+///   path names the database), query, each query value, its userinfo and
+///   password, and its fragment, each in the same forms, and
 ///   decoded when the URL holds them percent-encoded; parts shorter than
 ///   [`MIN_SECRET_PART_LEN`] are left alone.
 ///
@@ -409,6 +410,18 @@ fn hex_at(text: &[u8], at: usize, digits: usize) -> Option<u32> {
     })
 }
 
+/// Schemes whose URL path is a database name.
+const DATABASE_SCHEMES: [&str; 8] = [
+    "mysql",
+    "mariadb",
+    "postgres",
+    "postgresql",
+    "redis",
+    "rediss",
+    "mongodb",
+    "sqlserver",
+];
+
 /// The parts of a URL secret that carry its secret on their own, at least
 /// [`MIN_SECRET_PART_LEN`] characters long: path, query, each query value,
 /// userinfo, password, fragment, and their percent-decoded forms. Empty for
@@ -439,7 +452,14 @@ fn url_parts(value: &str) -> Vec<String> {
         Some(i) => rest.split_at(i),
         None => (rest, ""),
     };
-    let mut parts = vec![path.to_owned()];
+    // A database URL's path names the database, which is no secret and is
+    // written everywhere (snapshot directories, reports); a web URL's path
+    // may be the secret itself (a webhook's token).
+    let mut parts = if DATABASE_SCHEMES.contains(&scheme.to_ascii_lowercase().as_str()) {
+        Vec::new()
+    } else {
+        vec![path.to_owned()]
+    };
     if let Some((userinfo, _host)) = authority.rsplit_once('@') {
         parts.push(userinfo.to_owned());
         if let Some((_user, password)) = userinfo.split_once(':') {
@@ -577,6 +597,19 @@ mod tests {
         assert!(!masked.contains("pa55"), "{masked}");
         // The host is not secret: it is how reports name the destination.
         assert!(masked.contains("host hooks.example.com"), "{masked}");
+    }
+
+    #[test]
+    fn a_database_url_s_database_name_is_not_a_secret() {
+        let r = Redactor::new();
+        r.register(
+            "database_url",
+            "mysql://app:s3cr3t-pass@db:3306/escola_connect",
+        );
+        assert_eq!(
+            r.redact("snapshot snaps/escola_connect-20261203T081051Z; password s3cr3t-pass"),
+            "snapshot snaps/escola_connect-20261203T081051Z; password <redacted:database_url>"
+        );
     }
 
     #[test]
