@@ -7,7 +7,11 @@
 //! tag, 428 when missing), a `Trace-Id` header on every response (errors
 //! included), rate limiting with 429 and `Retry-After`, and `/metrics` behind
 //! a Bearer token in the Prometheus text format, counting the traffic it
-//! really served. It binds 127.0.0.1 on an ephemeral port.
+//! really served. It binds 127.0.0.1 on an ephemeral port. It also plays
+//! the HTTP cache in front of the API (`PURGE` is counted,
+//! [`Simulator::purges`]), and with a [`SimulatedHost`] attached it obeys
+//! the host's maintenance mode (503 with `Retry-After`) and reports its
+//! schema version on `/health`.
 //!
 //! ```
 //! use escola_runbook_testkit::{Simulator, SimulatorConfig};
@@ -29,6 +33,7 @@
 
 mod app;
 mod fault_state;
+mod host;
 mod metrics;
 mod mutex;
 
@@ -43,6 +48,7 @@ use tokio::task::JoinHandle;
 
 pub use app::{SCRATCH_ESCOLA_ID, StoredEscola};
 pub use fault_state::RateLimit;
+pub use host::{HostError, MIGRATIONS, SimulatedHost};
 pub use metrics::BUCKETS;
 
 use crate::fault_state::FaultState;
@@ -427,6 +433,18 @@ impl Simulator {
     /// assertions in tests); `None` when there is no such escola.
     pub fn stored_escola(&self, id: u64) -> Option<StoredEscola> {
         self.state.stored_escola(id)
+    }
+
+    /// Answers from the simulated host's files in `dir` from the next
+    /// request on (see [`SimulatedHost`]).
+    pub(crate) fn attach_host(&self, dir: &std::path::Path) {
+        *lock(&self.state.host) = Some(dir.to_owned());
+    }
+
+    /// Cache purges received so far (`PURGE /v1/escolas`), per path: the
+    /// simulator also plays the HTTP cache in front of the API.
+    pub fn purges(&self) -> std::collections::BTreeMap<String, u64> {
+        lock(&self.state.purges).clone()
     }
 
     /// Requests served so far (every status, `/metrics` included): what the

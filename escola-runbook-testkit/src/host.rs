@@ -1,0 +1,265 @@
+//! A simulated application host: the Escola Connect app directory the
+//! runbook's commands run in, with `php`, `git` and `composer` as small
+//! POSIX `sh` programs in its `bin/` that act on the simulator through
+//! files in the app directory, read by the simulator on every request, the
+//! way Laravel itself reads them:
+//!
+//! - `php artisan down --retry=N` writes `storage/framework/down`: the API
+//!   answers 503 with `Retry-After: N` while it exists; `php artisan up`
+//!   removes it.
+//! - `php vendor/bin/doctrine-migrations migrate` applies the migrations of
+//!   `migrations/` not yet listed in `storage/schema/applied`; `migrate prev`
+//!   reverts the last one. `/health` reports the newest applied one as
+//!   `schema_version`. With [`SimulatedHost::fail_migrations`] the last
+//!   migration fails (exit 1) after the others were applied.
+//! - `php ./scripts/cache-clear-aggregates.php`, `php artisan config:cache`,
+//!   `php vendor/bin/phpunit`, `git pull --ff-only`, `composer install` do
+//!   what their output says; every program appends its command line to
+//!   `storage/logs/host.log` ([`SimulatedHost::calls`]).
+//!
+//! No PHP, git or composer is needed: only `sh`.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use crate::Simulator;
+
+/// The migrations the app ships: the first is applied when the host is
+/// created (the release in production), the others are the new release's.
+pub const MIGRATIONS: [&str; 3] = [
+    "Version20251110090000",
+    "Version20251201120000",
+    "Version20251201123000",
+];
+
+/// The maintenance flag `php artisan down` writes, relative to the app dir.
+pub(crate) const DOWN_FILE: &str = "storage/framework/down";
+
+/// The applied migrations, one per line, oldest first.
+pub(crate) const APPLIED_FILE: &str = "storage/schema/applied";
+
+/// While it exists, the newest migration fails.
+const MIGRATION_FAULT_FILE: &str = "storage/schema/fail-next";
+
+/// Every host program's command line, one per line.
+const CALLS_FILE: &str = "storage/logs/host.log";
+
+/// `php`: `artisan`, the Doctrine migrations, phpunit and the app's scripts.
+const PHP: &str = r#"#!/bin/sh
+# Simulated PHP for the escola-runbook testkit: acts on the simulator
+# through files in the app directory (the current directory).
+set -u
+echo "php $*" >> storage/logs/host.log
+script="${1:-}"
+[ $# -gt 0 ] && shift
+case "$script" in
+  artisan)
+    case "${1:-}" in
+      down)
+        retry=60
+        for arg in "$@"; do
+          case "$arg" in --retry=*) retry="${arg#--retry=}" ;; esac
+        done
+        printf '{"retry":%s}\n' "$retry" > storage/framework/down
+        echo "INFO  Application is now in maintenance mode (retry after ${retry}s)."
+        ;;
+      up)
+        rm -f storage/framework/down
+        echo "INFO  Application is now live."
+        ;;
+      config:cache)
+        date > bootstrap/cache/config.php
+        echo "INFO  Configuration cached successfully."
+        ;;
+      *) echo "artisan: command \"${1:-}\" is not defined" >&2; exit 1 ;;
+    esac
+    ;;
+  vendor/bin/doctrine-migrations)
+    [ "${1:-}" = migrate ] || { echo "doctrine-migrations: unknown command ${1:-}" >&2; exit 1; }
+    touch storage/schema/applied
+    if [ "${2:-}" = prev ]; then
+      last=$(tail -n 1 storage/schema/applied)
+      [ -n "$last" ] || { echo "[ERROR] Already at the first version." >&2; exit 1; }
+      sed '$d' storage/schema/applied > storage/schema/applied.tmp
+      mv storage/schema/applied.tmp storage/schema/applied
+      echo "[notice] Migrating down to $(tail -n 1 storage/schema/applied): reverted $last"
+      exit 0
+    fi
+    newest=$(ls migrations | sed 's/\.php$//' | sort | tail -n 1)
+    count=0
+    for m in $(ls migrations | sed 's/\.php$//' | sort); do
+      grep -qx "$m" storage/schema/applied && continue
+      if [ "$m" = "$newest" ] && [ -e storage/schema/fail-next ]; then
+        echo "[ERROR] Migration $m failed during Execution: SQLSTATE[42S21]: Column already exists: 1060 Duplicate column name 'escola_id'" >&2
+        exit 1
+      fi
+      echo "$m" >> storage/schema/applied
+      count=$((count + 1))
+    done
+    echo "[OK] Successfully migrated to version: $(tail -n 1 storage/schema/applied) ($count migrations executed)"
+    ;;
+  vendor/bin/phpunit)
+    echo "OK (128 tests, 412 assertions)"
+    ;;
+  ./scripts/cache-clear-aggregates.php|scripts/cache-clear-aggregates.php)
+    date >> storage/framework/cache/aggregates-cleared
+    echo "aggregates cache cleared"
+    ;;
+  *) echo "Could not open input file: $script" >&2; exit 1 ;;
+esac
+"#;
+
+/// `git`: `pull --ff-only` is a fast-forward to the release.
+const GIT: &str = r#"#!/bin/sh
+echo "git $*" >> storage/logs/host.log
+case "${1:-}" in
+  pull) echo "Updating 1a2b3c4..5d6e7f8"; echo "Fast-forward" ;;
+  *) echo "git: '${1:-}' is not simulated" >&2; exit 1 ;;
+esac
+"#;
+
+/// `composer`: `install` installs the locked packages.
+const COMPOSER: &str = r#"#!/bin/sh
+echo "composer $*" >> storage/logs/host.log
+case "${1:-}" in
+  install) echo "Installing dependencies from lock file"; echo "Generating optimized autoload files" ;;
+  *) echo "composer: command \"${1:-}\" is not simulated" >&2; exit 1 ;;
+esac
+"#;
+
+/// The simulated host could not be written.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot set up the simulated host in {path}: {source}")]
+pub struct HostError {
+    /// The file or directory that could not be written.
+    pub path: PathBuf,
+    /// Why.
+    pub source: std::io::Error,
+}
+
+/// An application directory whose `bin/` programs act on a [`Simulator`]:
+/// run the runbook's commands in [`SimulatedHost::app_dir`] with
+/// [`SimulatedHost::path_env`] as `PATH`.
+#[derive(Debug, Clone)]
+pub struct SimulatedHost {
+    dir: PathBuf,
+}
+
+impl SimulatedHost {
+    /// Writes the app directory into `dir` (created if missing) and points
+    /// `simulator` at it: from now on the API obeys its maintenance flag
+    /// and reports its schema version.
+    pub fn create(dir: impl Into<PathBuf>, simulator: &Simulator) -> Result<Self, HostError> {
+        let dir = dir.into();
+        let at = |rel: &str| dir.join(rel);
+        let fail = |path: PathBuf| move |source| HostError { path, source };
+        for sub in [
+            "bin",
+            "migrations",
+            "scripts",
+            "vendor/bin",
+            "bootstrap/cache",
+            "storage/framework/cache",
+            "storage/schema",
+            "storage/logs",
+        ] {
+            std::fs::create_dir_all(at(sub)).map_err(fail(at(sub)))?;
+        }
+        let write = |rel: &str, text: &str| std::fs::write(at(rel), text).map_err(fail(at(rel)));
+        for (name, text) in [("bin/php", PHP), ("bin/git", GIT), ("bin/composer", COMPOSER)] {
+            write(name, text)?;
+            executable(&at(name)).map_err(fail(at(name)))?;
+        }
+        for file in [
+            "artisan",
+            "vendor/bin/doctrine-migrations",
+            "vendor/bin/phpunit",
+            "scripts/cache-clear-aggregates.php",
+        ] {
+            write(file, "<?php // simulated: bin/php runs it\n")?;
+        }
+        for m in MIGRATIONS {
+            write(&format!("migrations/{m}.php"), "<?php // simulated\n")?;
+        }
+        write(APPLIED_FILE, &format!("{}\n", MIGRATIONS[0]))?;
+        write(CALLS_FILE, "")?;
+        simulator.attach_host(&dir);
+        Ok(SimulatedHost { dir })
+    }
+
+    /// The application directory the commands run in.
+    pub fn app_dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// `PATH` for the commands: the host's `bin/` first, then this
+    /// process's `PATH` (for `sh`, `sed`, `date`).
+    pub fn path_env(&self) -> OsString {
+        let mut dirs = vec![self.dir.join("bin")];
+        if let Some(path) = std::env::var_os("PATH") {
+            dirs.extend(std::env::split_paths(&path));
+        }
+        std::env::join_paths(dirs).unwrap_or_else(|_| self.dir.join("bin").into_os_string())
+    }
+
+    /// Makes the newest migration fail (`--fault migration`), or work again.
+    pub fn fail_migrations(&self, on: bool) -> Result<(), HostError> {
+        let path = self.dir.join(MIGRATION_FAULT_FILE);
+        let done = if on {
+            std::fs::write(&path, "")
+        } else {
+            match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+                _ => Ok(()),
+            }
+        };
+        done.map_err(|source| HostError { path, source })
+    }
+
+    /// The newest applied migration, as `/health` reports it.
+    pub fn schema_version(&self) -> Option<String> {
+        schema_version(&self.dir)
+    }
+
+    /// Whether maintenance mode is on.
+    pub fn in_maintenance(&self) -> bool {
+        self.dir.join(DOWN_FILE).exists()
+    }
+
+    /// The host programs' command lines so far, oldest first.
+    pub fn calls(&self) -> Vec<String> {
+        std::fs::read_to_string(self.dir.join(CALLS_FILE))
+            .map(|text| text.lines().map(str::to_owned).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// The newest migration listed in `dir`'s applied file.
+pub(crate) fn schema_version(dir: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(dir.join(APPLIED_FILE)).ok()?;
+    text.lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .map(str::to_owned)
+}
+
+/// The `Retry-After` seconds of the maintenance flag in `dir`, if it is on
+/// (60, Laravel's default, when the file does not say).
+pub(crate) fn maintenance_retry(dir: &Path) -> Option<u64> {
+    let text = std::fs::read_to_string(dir.join(DOWN_FILE)).ok()?;
+    let retry = serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|v| v.get("retry").and_then(serde_json::Value::as_u64));
+    Some(retry.unwrap_or(60))
+}
+
+#[cfg(unix)]
+fn executable(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
+}
+
+#[cfg(not(unix))]
+fn executable(_: &Path) -> std::io::Result<()> {
+    Ok(())
+}
