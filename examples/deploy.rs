@@ -7,8 +7,12 @@
 //! in maintenance (503 with `Retry-After`), the migrations advance the schema
 //! version the API reports, the CDN purge reaches the simulator, `php
 //! artisan up` brings the API back. Manual steps are confirmed by a script
-//! recorded as `example` (never as a person). The database steps stay
-//! manual (skipped, and the output says so). The alert watch is
+//! recorded as `example` (never as a person). When MariaDB answers on
+//! 127.0.0.1:3306 (`root`, no password) and the `mariadb` client is
+//! installed, the database steps run too, on a scratch database the example
+//! creates and drops (the snapshot, the migrations recorded in
+//! `doctrine_migration_versions` and checked, the loss estimate); otherwise
+//! they stay manual (skipped, and the output says so). The alert watch is
 //! time-compressed (said on screen). The journal, the reports and the plots
 //! land in `target/escola-runbook-example/<run-id>/`.
 //!
@@ -44,7 +48,9 @@ use escola_runbook_core::{
     Confirmer, Decision, Environment, Event, Executor, Observer, PreapprovedConfirmer, RunOptions,
     RunRecord, RunbookOutline, ScriptedConfirmer, Secret, Secrets, run_directory,
 };
-use escola_runbook_testkit::{FAULT_NAMES, Faults, SimulatedHost, Simulator, SimulatorConfig};
+use escola_runbook_testkit::{
+    FAULT_NAMES, Faults, HostDatabase, MIGRATIONS, SimulatedHost, Simulator, SimulatorConfig,
+};
 
 /// Turns the API slow when the extended monitoring starts: the deploy
 /// "went out" with a latency regression — past the runbook's limit
@@ -265,12 +271,20 @@ pub async fn deploy<W: Write + Send + 'static>(
     } else {
         None
     };
+    let database = host.as_ref().and_then(ScratchDatabase::create);
+    if let Some(db) = &database {
+        secrets.insert(escola::DATABASE_SECRET, Secret::new(db.url()));
+    }
     let mut config = EscolaConfig::from_settings(app_dir.into(), &environment, &secrets);
     if let Some(host) = &host {
         config.command_env.insert(
             "PATH".into(),
             host.path_env().to_string_lossy().into_owned(),
         );
+    }
+    if database.is_some() {
+        config.snapshot_dir = app_dir.join("snapshots");
+        config.expected_migration = MIGRATIONS.last().map(|m| (*m).to_owned());
     }
     // The simulator also plays the HTTP cache in front of the API.
     config.cdn_purge = Some(CachePurgeConfig::new(api.base_url()));
@@ -289,10 +303,15 @@ pub async fn deploy<W: Write + Send + 'static>(
             COMPRESSED_WATCH.interval.as_secs_f64()
         );
     }
-    if real {
-        eprintln!(
-            "(example) no database: `db-snapshot` and `migrations-consistent` stay manual (skipped by the script); the rest runs for real"
-        );
+    match &database {
+        Some(db) => eprintln!(
+            "(example) MariaDB on {MARIADB}: scratch database `{}` (dropped at the end) for the snapshot and the migrations check",
+            db.name
+        ),
+        None if real => eprintln!(
+            "(example) no MariaDB on {MARIADB} (or no `mariadb` client): `db-snapshot` and `migrations-consistent` stay manual (skipped by the script); the rest runs for real"
+        ),
+        None => {}
     }
     let runbook = escola::runbook(&config)?;
     // Users keep using the API during the deploy: without their traffic the
@@ -355,6 +374,7 @@ pub async fn deploy<W: Write + Send + 'static>(
     for user in users {
         user.abort();
     }
+    drop(database);
     let record = record?;
     let dir = run_directory(root, &record.run.run_id);
     eprintln!("\nrun directory {}:", dir.display());
@@ -393,6 +413,86 @@ fn failed_step(record: &RunRecord) -> Option<(&str, &str, &str)> {
             (!o.status.is_ok())
                 .then(|| (s.outline.id.as_str(), o.status.label(), o.summary.as_str()))
         })
+}
+
+/// Where the example looks for MariaDB.
+const MARIADB: &str = "127.0.0.1:3306";
+
+/// A scratch database on the local MariaDB, with the tables the runbook's
+/// database steps read, the host's first migration applied; dropped when
+/// this is dropped.
+struct ScratchDatabase {
+    name: String,
+}
+
+impl ScratchDatabase {
+    /// Creates it and points `host`'s migrations at it; `None` when no
+    /// MariaDB answers or the `mariadb` client is missing.
+    fn create(host: &SimulatedHost) -> Option<Self> {
+        let addr = MARIADB.parse().ok()?;
+        std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(300)).ok()?;
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        let name = format!("escola_example_{}_{stamp}", std::process::id());
+        let first = MIGRATIONS[0];
+        let sql = format!(
+            "CREATE DATABASE `{name}`; USE `{name}`; \
+             CREATE TABLE doctrine_migration_versions (version VARCHAR(191) PRIMARY KEY, executed_at DATETIME NULL, execution_time INT NULL); \
+             INSERT INTO doctrine_migration_versions VALUES ('DoctrineMigrations\\\\{first}', NOW(), 1); \
+             CREATE TABLE sync_mutations (id INT AUTO_INCREMENT PRIMARY KEY, escola_id INT NOT NULL, status VARCHAR(10) NOT NULL, created_at DATETIME NOT NULL); \
+             INSERT INTO sync_mutations (escola_id, status, created_at) VALUES (1, 'done', NOW()), (2, 'pending', NOW()); \
+             CREATE TABLE eventos (id INT AUTO_INCREMENT PRIMARY KEY, nome VARCHAR(80) NOT NULL, escola_id INT NOT NULL); \
+             INSERT INTO eventos (nome, escola_id) VALUES ('Feira de ciências', 1);"
+        );
+        let db = ScratchDatabase { name };
+        mariadb(&sql).ok()?;
+        let (ip, port) = MARIADB.split_once(':')?;
+        host.use_database(&HostDatabase {
+            host: ip.into(),
+            port: port.parse().ok()?,
+            user: "root".into(),
+            database: db.name.clone(),
+        })
+        .ok()?;
+        Some(db)
+    }
+
+    /// The URL the database steps read from their secret.
+    fn url(&self) -> String {
+        format!("mysql://root@{MARIADB}/{}", self.name)
+    }
+}
+
+impl Drop for ScratchDatabase {
+    fn drop(&mut self) {
+        if let Err(e) = mariadb(&format!("DROP DATABASE IF EXISTS `{}`", self.name)) {
+            eprintln!(
+                "(example) could not drop scratch database `{}`: {e}",
+                self.name
+            );
+        }
+    }
+}
+
+/// Runs `sql` with the `mariadb` client as root on [`MARIADB`].
+fn mariadb(sql: &str) -> Result<(), String> {
+    let (host, port) = MARIADB.split_once(':').unwrap_or((MARIADB, "3306"));
+    let out = std::process::Command::new("mariadb")
+        .args([
+            &format!("--host={host}"),
+            &format!("--port={port}"),
+            "--user=root",
+            "-e",
+            sql,
+        ])
+        .output()
+        .map_err(|e| format!("`mariadb` client: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).trim().to_owned())
+    }
 }
 
 /// Who runs the example's deploy, and answers its manual steps.

@@ -12,6 +12,9 @@
 //!   reverts the last one. `/health` reports the newest applied one as
 //!   `schema_version`. With [`SimulatedHost::fail_migrations`] the last
 //!   migration fails (exit 1) after the others were applied.
+//!   With [`SimulatedHost::use_database`] (Laravel's `.env`), the
+//!   migrations are also recorded in `doctrine_migration_versions` through
+//!   the `mariadb` client.
 //! - `php ./scripts/cache-clear-aggregates.php`, `php artisan config:cache`,
 //!   `php vendor/bin/phpunit`, `git pull --ff-only`, `composer install` do
 //!   what their output says; every program appends its command line to
@@ -50,6 +53,13 @@ const PHP: &str = r#"#!/bin/sh
 # through files in the app directory (the current directory).
 set -u
 echo "php $*" >> storage/logs/host.log
+# Laravel's .env: with DB_DATABASE set, the migrations are recorded in
+# doctrine_migration_versions too, through the mariadb client.
+[ -f .env ] && . ./.env
+db() {
+  [ -n "${DB_DATABASE:-}" ] || return 0
+  mariadb --host="$DB_HOST" --port="$DB_PORT" --user="$DB_USERNAME" "$DB_DATABASE" -e "$1" || exit 1
+}
 script="${1:-}"
 [ $# -gt 0 ] && shift
 case "$script" in
@@ -80,6 +90,7 @@ case "$script" in
     if [ "${2:-}" = prev ]; then
       last=$(tail -n 1 storage/schema/applied)
       [ -n "$last" ] || { echo "[ERROR] Already at the first version." >&2; exit 1; }
+      db "DELETE FROM doctrine_migration_versions WHERE version LIKE '%$last'"
       sed '$d' storage/schema/applied > storage/schema/applied.tmp
       mv storage/schema/applied.tmp storage/schema/applied
       echo "[notice] Migrating down to $(tail -n 1 storage/schema/applied): reverted $last"
@@ -93,6 +104,7 @@ case "$script" in
         echo "[ERROR] Migration $m failed during Execution: SQLSTATE[42S21]: Column already exists: 1060 Duplicate column name 'escola_id'" >&2
         exit 1
       fi
+      db "INSERT INTO doctrine_migration_versions (version, executed_at, execution_time) VALUES ('DoctrineMigrations\\\\$m', NOW(), 1)"
       echo "$m" >> storage/schema/applied
       count=$((count + 1))
     done
@@ -166,7 +178,11 @@ impl SimulatedHost {
             std::fs::create_dir_all(at(sub)).map_err(fail(at(sub)))?;
         }
         let write = |rel: &str, text: &str| std::fs::write(at(rel), text).map_err(fail(at(rel)));
-        for (name, text) in [("bin/php", PHP), ("bin/git", GIT), ("bin/composer", COMPOSER)] {
+        for (name, text) in [
+            ("bin/php", PHP),
+            ("bin/git", GIT),
+            ("bin/composer", COMPOSER),
+        ] {
             write(name, text)?;
             executable(&at(name)).map_err(fail(at(name)))?;
         }
@@ -231,6 +247,34 @@ impl SimulatedHost {
         std::fs::read_to_string(self.dir.join(CALLS_FILE))
             .map(|text| text.lines().map(str::to_owned).collect())
             .unwrap_or_default()
+    }
+}
+
+/// A MariaDB database the host's migrations record themselves in (no
+/// password: the scratch servers of tests and examples).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostDatabase {
+    /// Server host (`127.0.0.1`).
+    pub host: String,
+    /// Server port (3306).
+    pub port: u16,
+    /// User (`root`).
+    pub user: String,
+    /// The database, holding `doctrine_migration_versions`.
+    pub database: String,
+}
+
+impl SimulatedHost {
+    /// Writes Laravel's `.env` naming `db`: from now on the migrations are
+    /// also inserted into (and `migrate prev` deleted from) its
+    /// `doctrine_migration_versions`, with the `mariadb` client.
+    pub fn use_database(&self, db: &HostDatabase) -> Result<(), HostError> {
+        let path = self.dir.join(".env");
+        let text = format!(
+            "DB_HOST='{}'\nDB_PORT='{}'\nDB_USERNAME='{}'\nDB_DATABASE='{}'\n",
+            db.host, db.port, db.user, db.database
+        );
+        std::fs::write(&path, text).map_err(|source| HostError { path, source })
     }
 }
 

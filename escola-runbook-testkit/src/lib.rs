@@ -48,7 +48,7 @@ use tokio::task::JoinHandle;
 
 pub use app::{SCRATCH_ESCOLA_ID, StoredEscola};
 pub use fault_state::RateLimit;
-pub use host::{HostError, MIGRATIONS, SimulatedHost};
+pub use host::{HostDatabase, HostError, MIGRATIONS, SimulatedHost};
 pub use metrics::BUCKETS;
 
 use crate::fault_state::FaultState;

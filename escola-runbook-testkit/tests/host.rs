@@ -43,7 +43,10 @@ async fn maintenance_mode_answers_503_with_retry_after_until_artisan_up() {
     let host = SimulatedHost::create(dir.path(), &sim).unwrap();
     assert_eq!(health(&sim).await.status(), 200);
 
-    let down = run(&host, r#"php artisan down --message="Atualizando" --retry=60"#);
+    let down = run(
+        &host,
+        r#"php artisan down --message="Atualizando" --retry=60"#,
+    );
     assert!(down.status.success(), "{down:?}");
     assert!(host.in_maintenance());
     let r = get(&sim, "/v1/escolas").await;
@@ -70,12 +73,18 @@ async fn migrations_advance_and_revert_the_schema_version_the_api_reports() {
     let host = SimulatedHost::create(dir.path(), &sim).unwrap();
     assert_eq!(reported(&sim).await.as_deref(), Some(MIGRATIONS[0]));
 
-    let up = run(&host, "php vendor/bin/doctrine-migrations migrate --no-interaction");
+    let up = run(
+        &host,
+        "php vendor/bin/doctrine-migrations migrate --no-interaction",
+    );
     assert!(up.status.success(), "{up:?}");
     assert!(String::from_utf8_lossy(&up.stdout).contains("2 migrations executed"));
     assert_eq!(reported(&sim).await.as_deref(), Some(MIGRATIONS[2]));
 
-    let prev = run(&host, "php vendor/bin/doctrine-migrations migrate prev --no-interaction");
+    let prev = run(
+        &host,
+        "php vendor/bin/doctrine-migrations migrate prev --no-interaction",
+    );
     assert!(prev.status.success(), "{prev:?}");
     assert_eq!(host.schema_version().as_deref(), Some(MIGRATIONS[1]));
     sim.shutdown().await;
@@ -87,12 +96,19 @@ async fn a_failing_migration_exits_non_zero_after_applying_the_others() {
     let dir = tempfile::tempdir().unwrap();
     let host = SimulatedHost::create(dir.path(), &sim).unwrap();
     host.fail_migrations(true).unwrap();
-    let up = run(&host, "php vendor/bin/doctrine-migrations migrate --no-interaction");
+    let up = run(
+        &host,
+        "php vendor/bin/doctrine-migrations migrate --no-interaction",
+    );
     assert_eq!(up.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&up.stderr).contains(MIGRATIONS[2]));
     assert_eq!(host.schema_version().as_deref(), Some(MIGRATIONS[1]));
     host.fail_migrations(false).unwrap();
-    assert!(run(&host, "php vendor/bin/doctrine-migrations migrate").status.success());
+    assert!(
+        run(&host, "php vendor/bin/doctrine-migrations migrate")
+            .status
+            .success()
+    );
     assert_eq!(host.schema_version().as_deref(), Some(MIGRATIONS[2]));
     sim.shutdown().await;
 }
