@@ -206,6 +206,19 @@ pub struct Options {
     pub dry_run: bool,
 }
 
+impl Options {
+    /// Refuses a fault the run could not show.
+    pub fn check(&self) -> Result<(), String> {
+        if self.dry_run && self.fault.as_deref() == Some(MIGRATION) {
+            return Err(
+                "`--fault migration` breaks a command, which a dry-run does not run; drop `--dry-run`"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+}
+
 /// A run and the host it deployed to (none in a dry-run).
 pub struct Deployed {
     /// The run.
@@ -230,12 +243,7 @@ pub async fn deploy<W: Write + Send + 'static>(
     let doubled = fault == Some(LATENCY_DOUBLED);
     let slow_after_deploy = fault == Some(LATENCY_AFTER_DEPLOY) || doubled;
     let real = !options.dry_run;
-    if fault == Some(MIGRATION) && !real {
-        return Err(
-            "`--fault migration` breaks a command, which a dry-run does not run; drop `--dry-run`"
-                .into(),
-        );
-    }
+    options.check()?;
     if let Some(name) = fault.filter(|f| FAULT_NAMES.contains(f)) {
         api.faults().apply_named(name).await?;
         eprintln!("fault `{name}` switched on");
@@ -434,7 +442,12 @@ impl ScratchDatabase {
         let stamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis());
-        let name = format!("escola_example_{}_{stamp}", std::process::id());
+        // Short: a URL path of 8 characters or more is masked wherever it
+        // appears, and the snapshot directory is named after the database.
+        let name = format!(
+            "ex{:04x}",
+            (u128::from(std::process::id()) ^ stamp) & 0xffff
+        );
         let first = MIGRATIONS[0];
         let sql = format!(
             "CREATE DATABASE `{name}`; USE `{name}`; \
@@ -579,12 +592,21 @@ fn parse(args: &[String]) -> Option<Options> {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let Some(options) = parse(&args) else {
-        eprintln!(
+    let usage = || {
+        format!(
             "usage: cargo run --example deploy [-- [--dry-run] [--fault {}]]",
             fault_names().join("|")
-        );
-        std::process::exit(escola_runbook_core::exit::USAGE);
+        )
+    };
+    let options = parse(&args)
+        .ok_or_else(usage)
+        .and_then(|o| o.check().map(|()| o));
+    let options = match options {
+        Ok(options) => options,
+        Err(message) => {
+            eprintln!("{message}");
+            std::process::exit(escola_runbook_core::exit::USAGE);
+        }
     };
     let api = Simulator::start(SimulatorConfig::default()).await?;
     eprintln!("Escola Connect API simulator at {}", api.base_url());
