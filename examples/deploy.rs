@@ -35,7 +35,8 @@
 //!   manual steps are skipped with what they would ask; the read-only checks
 //!   run against the simulator.
 
-use std::io::Write;
+use std::collections::HashMap;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -51,6 +52,7 @@ use escola_runbook_core::{
 use escola_runbook_testkit::{
     FAULT_NAMES, Faults, HostDatabase, MIGRATIONS, SimulatedHost, Simulator, SimulatorConfig,
 };
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// Turns the API slow when the extended monitoring starts: the deploy
 /// "went out" with a latency regression — past the runbook's limit
@@ -81,28 +83,36 @@ impl Observer for SlowAfterDeploy {
 /// The run as the example shows it: a heading per phase with the runbook's
 /// Portuguese title, one line per step (status, id, title, then its
 /// evidence in one line), the rule that fires, and the library's lines
-/// ([`LineReporter::line`]) for the run's start, end and rollback.
+/// ([`LineReporter::line`]) for the run's start, end and rollback. On a
+/// terminal a spinner shows each running step; piped, plain lines only.
 struct ExampleView<W: Write + Send> {
     out: Mutex<W>,
     state: Mutex<ViewState>,
+    /// The spinners' area on stderr, on a terminal only.
+    spinners: Option<MultiProgress>,
 }
 
 #[derive(Default)]
 struct ViewState {
     outline: Option<RunbookOutline>,
     heading: Option<String>,
+    running: HashMap<String, ProgressBar>,
 }
 
 impl<W: Write + Send> ExampleView<W> {
-    fn new(out: W) -> Self {
+    fn new(out: W, spinners: bool) -> Self {
         ExampleView {
             out: Mutex::new(out),
             state: Mutex::new(ViewState::default()),
+            spinners: spinners
+                .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr())),
         }
     }
 
     fn print(&self, line: &str) {
-        if let Ok(mut out) = self.out.lock() {
+        if let Some(spinners) = &self.spinners {
+            let _ = spinners.println(line);
+        } else if let Ok(mut out) = self.out.lock() {
             // A closed pipe only loses the view.
             let _ = writeln!(out, "{line}");
         }
@@ -151,12 +161,37 @@ impl<W: Write + Send> Observer for ExampleView<W> {
                 }
                 return;
             }
+            Event::StepStarted { step, .. } => {
+                if let Some(spinners) = &self.spinners {
+                    let bar = spinners.add(ProgressBar::new_spinner());
+                    if let Ok(style) =
+                        ProgressStyle::with_template("  {spinner} {prefix} {wide_msg} {elapsed}")
+                    {
+                        bar.set_style(style);
+                    }
+                    bar.set_prefix(step.clone());
+                    bar.set_message(self.title(step));
+                    bar.enable_steady_tick(Duration::from_millis(120));
+                    if let Ok(mut state) = self.state.lock() {
+                        state.running.insert(step.clone(), bar);
+                    }
+                }
+                return;
+            }
             Event::StepFinished {
                 phase,
                 step,
                 outcome,
                 ..
             } => {
+                let bar = self
+                    .state
+                    .lock()
+                    .ok()
+                    .and_then(|mut s| s.running.remove(step));
+                if let Some(bar) = bar {
+                    bar.finish_and_clear();
+                }
                 if let Some(heading) = self.heading(phase) {
                     self.print(&heading);
                 }
@@ -204,6 +239,8 @@ pub struct Options {
     pub fault: Option<String>,
     /// Show what would change instead of changing it.
     pub dry_run: bool,
+    /// Spinners for the running steps (stderr is a terminal).
+    pub spinners: bool,
 }
 
 impl Options {
@@ -367,7 +404,7 @@ pub async fn deploy<W: Write + Send + 'static>(
         .environment(environment)
         .secrets(secrets)
         .confirmer(confirmer)
-        .observer(Arc::new(ExampleView::new(log)))
+        .observer(Arc::new(ExampleView::new(log, options.spinners)))
         .run_root(root);
     if slow_after_deploy {
         executor = executor.observer(Arc::new(SlowAfterDeploy {
@@ -547,13 +584,14 @@ fn fault_names() -> Vec<&'static str> {
     names
 }
 
-/// The runbook's watch, time-compressed so the example ends in seconds.
+/// The runbook's watch, time-compressed so the example ends in seconds
+/// (long enough that a busy machine still sees "P95 > 2s" fire inside it).
 /// The probes' 2 s window lets the 503s of the maintenance mode age out
 /// before an alert could hold for its 3 s.
 const COMPRESSED_WATCH: WatchConfig = WatchConfig {
     interval: Duration::from_millis(500),
-    duration: Duration::from_secs(10),
-    rollback_window: Duration::from_secs(10),
+    duration: Duration::from_secs(15),
+    rollback_window: Duration::from_secs(15),
     alert_for: Duration::from_secs(3),
     probe_window: Duration::from_secs(2),
     watch_in_dry_run: true,
@@ -602,7 +640,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .ok_or_else(usage)
         .and_then(|o| o.check().map(|()| o));
     let options = match options {
-        Ok(options) => options,
+        Ok(options) => Options {
+            spinners: std::io::stderr().is_terminal(),
+            ..options
+        },
         Err(message) => {
             eprintln!("{message}");
             std::process::exit(escola_runbook_core::exit::USAGE);

@@ -48,6 +48,7 @@ async fn run_with(
     let options = deploy::Options {
         fault: fault.map(str::to_owned),
         dry_run,
+        spinners: false,
     };
     let observers = extra(&api);
     let deployed = deploy::deploy(
@@ -307,25 +308,26 @@ async fn an_api_that_ignores_if_match_fails_the_smoke_step_and_rolls_back() {
     run.api.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fault_errors_fails_the_smoke_tests_and_rolls_back() {
-    let run = run(Some("errors")).await;
+/// A real run with `fault` rolls back, started by `step` failing.
+async fn rolls_back_after(fault: &str, failed: &str) {
+    let run = run(Some(fault)).await;
     let record = &run.deployed.record;
     assert_eq!(record.exit_code, Some(exit::ROLLED_BACK));
-    assert_eq!(record.rollback.as_ref().unwrap().step, "smoke-tests");
-    assert_eq!(step(record, "smoke-tests").status(), Status::Failed);
+    let rollback = record.rollback.as_ref().unwrap();
+    assert_eq!(rollback.step, failed, "{rollback:#?}");
+    assert_eq!(step(record, failed).status(), Status::Failed);
+    assert_eq!(step(record, "rollback-detection").status(), Status::Passed);
     run.api.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_errors_fails_the_smoke_tests_and_rolls_back() {
+    rolls_back_after("errors", "smoke-tests").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fault_latency_fires_the_p95_alert_and_rolls_back() {
-    let run = run(Some("latency")).await;
-    let record = &run.deployed.record;
-    assert_eq!(record.exit_code, Some(exit::ROLLED_BACK));
-    let rollback = record.rollback.as_ref().unwrap();
-    assert_eq!(rollback.step, "alert-latency-p95", "{rollback:#?}");
-    assert_eq!(step(record, "alert-latency-p95").status(), Status::Failed);
-    run.api.shutdown().await;
+    rolls_back_after("latency", "alert-latency-p95").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -195,6 +195,14 @@ fn error(status: StatusCode, trace: &TraceId, message: &str) -> Response {
         .into_response()
 }
 
+/// An error that says when to come back (`Retry-After`, in seconds).
+fn retry_later(status: StatusCode, trace: &TraceId, message: &str, seconds: u64) -> Response {
+    let mut r = error(status, trace, message);
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    r
+}
+
 /// Stamps the trace id, applies the rate limit and the faults, and counts
 /// the response in the metrics.
 async fn observe(State(st): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
@@ -215,27 +223,23 @@ async fn observe(State(st): State<Arc<AppState>>, mut req: Request, next: Next) 
         Json(json!({ "purged": path })).into_response()
     } else if let Some(retry) = api.then(|| st.maintenance()).flatten() {
         // Laravel's maintenance mode (`php artisan down --retry=N`).
-        let mut r = error(
+        retry_later(
             StatusCode::SERVICE_UNAVAILABLE,
             &trace,
             "Service Unavailable: the application is in maintenance mode",
-        );
-        r.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(retry));
-        r
+            retry,
+        )
     } else if let Some(wait) = route
         .starts_with("/v1/")
         .then(|| st.rate_limited())
         .flatten()
     {
-        let mut r = error(
+        retry_later(
             StatusCode::TOO_MANY_REQUESTS,
             &trace,
             "rate limit exceeded; retry later",
-        );
-        r.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(wait));
-        r
+            wait,
+        )
     } else {
         if api {
             let latency = st.faults.next_latency();

@@ -121,23 +121,18 @@ case "$script" in
 esac
 "#;
 
-/// `git`: `pull --ff-only` is a fast-forward to the release.
-const GIT: &str = r#"#!/bin/sh
-echo "git $*" >> storage/logs/host.log
-case "${1:-}" in
-  pull) echo "Updating 1a2b3c4..5d6e7f8"; echo "Fast-forward" ;;
-  *) echo "git: '${1:-}' is not simulated" >&2; exit 1 ;;
-esac
-"#;
-
-/// `composer`: `install` installs the locked packages.
-const COMPOSER: &str = r#"#!/bin/sh
-echo "composer $*" >> storage/logs/host.log
-case "${1:-}" in
-  install) echo "Installing dependencies from lock file"; echo "Generating optimized autoload files" ;;
-  *) echo "composer: command \"${1:-}\" is not simulated" >&2; exit 1 ;;
-esac
-"#;
+/// A host program that answers one subcommand with `output` (`git pull`,
+/// `composer install`), logs its command line, and refuses the others.
+fn tool(name: &str, command: &str, output: &[&str]) -> String {
+    let echo: Vec<String> = output
+        .iter()
+        .map(|line| format!("echo \"{line}\""))
+        .collect();
+    format!(
+        "#!/bin/sh\necho \"{name} $*\" >> {CALLS_FILE}\ncase \"${{1:-}}\" in\n  {command}) {} ;;\n  *) echo \"{name}: command '${{1:-}}' is not simulated\" >&2; exit 1 ;;\nesac\n",
+        echo.join("; ")
+    )
+}
 
 /// The simulated host could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -178,10 +173,23 @@ impl SimulatedHost {
             std::fs::create_dir_all(at(sub)).map_err(fail(at(sub)))?;
         }
         let write = |rel: &str, text: &str| std::fs::write(at(rel), text).map_err(fail(at(rel)));
+        let git = tool(
+            "git",
+            "pull",
+            &["Updating 1a2b3c4..5d6e7f8", "Fast-forward"],
+        );
+        let composer = tool(
+            "composer",
+            "install",
+            &[
+                "Installing dependencies from lock file",
+                "Generating optimized autoload files",
+            ],
+        );
         for (name, text) in [
             ("bin/php", PHP),
-            ("bin/git", GIT),
-            ("bin/composer", COMPOSER),
+            ("bin/git", git.as_str()),
+            ("bin/composer", composer.as_str()),
         ] {
             write(name, text)?;
             executable(&at(name)).map_err(fail(at(name)))?;

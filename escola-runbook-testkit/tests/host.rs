@@ -14,6 +14,14 @@ fn run(host: &SimulatedHost, line: &str) -> std::process::Output {
         .unwrap()
 }
 
+/// A simulator with a host attached (the directory lives as long as it).
+async fn start() -> (Simulator, tempfile::TempDir, SimulatedHost) {
+    let sim = Simulator::start(SimulatorConfig::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let host = SimulatedHost::create(dir.path(), &sim).unwrap();
+    (sim, dir, host)
+}
+
 fn client() -> reqwest::Client {
     reqwest::Client::builder().no_proxy().build().unwrap()
 }
@@ -38,9 +46,7 @@ async fn reported(sim: &Simulator) -> Option<String> {
 
 #[tokio::test]
 async fn maintenance_mode_answers_503_with_retry_after_until_artisan_up() {
-    let sim = Simulator::start(SimulatorConfig::default()).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let host = SimulatedHost::create(dir.path(), &sim).unwrap();
+    let (sim, _dir, host) = start().await;
     assert_eq!(health(&sim).await.status(), 200);
 
     let down = run(
@@ -68,9 +74,7 @@ async fn maintenance_mode_answers_503_with_retry_after_until_artisan_up() {
 
 #[tokio::test]
 async fn migrations_advance_and_revert_the_schema_version_the_api_reports() {
-    let sim = Simulator::start(SimulatorConfig::default()).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let host = SimulatedHost::create(dir.path(), &sim).unwrap();
+    let (sim, _dir, host) = start().await;
     assert_eq!(reported(&sim).await.as_deref(), Some(MIGRATIONS[0]));
 
     let up = run(
@@ -92,9 +96,7 @@ async fn migrations_advance_and_revert_the_schema_version_the_api_reports() {
 
 #[tokio::test]
 async fn a_failing_migration_exits_non_zero_after_applying_the_others() {
-    let sim = Simulator::start(SimulatorConfig::default()).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let host = SimulatedHost::create(dir.path(), &sim).unwrap();
+    let (sim, _dir, host) = start().await;
     host.fail_migrations(true).unwrap();
     let up = run(
         &host,
@@ -115,9 +117,7 @@ async fn a_failing_migration_exits_non_zero_after_applying_the_others() {
 
 #[tokio::test]
 async fn the_deploy_commands_run_and_purges_are_counted() {
-    let sim = Simulator::start(SimulatorConfig::default()).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let host = SimulatedHost::create(dir.path(), &sim).unwrap();
+    let (sim, _dir, host) = start().await;
     for line in [
         "git pull --ff-only && composer install --no-dev --no-interaction && php artisan config:cache",
         "php vendor/bin/phpunit",
