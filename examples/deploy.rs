@@ -328,7 +328,8 @@ pub async fn deploy<W: Write + Send + 'static>(
         );
     }
     if database.is_some() {
-        config.snapshot_dir = app_dir.join("snapshots");
+        // Kept beside the runs, so the report's snapshot path stays true.
+        config.snapshot_dir = root.join("snapshots");
         config.expected_migration = MIGRATIONS.last().map(|m| (*m).to_owned());
     }
     // The simulator also plays the HTTP cache in front of the API.
@@ -550,8 +551,9 @@ const OPERATOR: &str = "example";
 
 /// The script that answers the manual steps of a real run, as `example`:
 /// it confirms them, except where confirming would claim what did not
-/// happen: the database steps (there is no database here), the restore
-/// (no data is corrupted) and, unless a migration broke, `migrate prev`.
+/// happen: the database steps when they are manual (no MariaDB), the
+/// restore (no data is corrupted) and, unless a migration broke,
+/// `migrate prev`.
 fn scripted_confirmer(migration_broke: bool) -> ScriptedConfirmer {
     let no_database = Some("sem banco de dados no exemplo: este passo fica manual");
     let revert = if migration_broke {

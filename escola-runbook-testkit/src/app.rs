@@ -148,13 +148,13 @@ impl AppState {
     /// The attached host's `Retry-After` while it is in maintenance mode.
     fn maintenance(&self) -> Option<u64> {
         let host = lock(&self.host).clone()?;
-        crate::host::maintenance_retry(&host)
+        crate::host_files::maintenance_retry(&host)
     }
 
     /// The attached host's newest applied migration.
     fn schema_version(&self) -> Option<String> {
         let host = lock(&self.host).clone()?;
-        crate::host::schema_version(&host)
+        crate::host_files::schema_version(&host)
     }
 
     /// `None` when the request may go on; otherwise the seconds to wait.

@@ -25,7 +25,7 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use crate::Simulator;
+use crate::host_files::{APPLIED_FILE, DOWN_FILE, schema_version};
 
 /// The migrations the app ships: the first is applied when the host is
 /// created (the release in production), the others are the new release's.
@@ -34,12 +34,6 @@ pub const MIGRATIONS: [&str; 3] = [
     "Version20251201120000",
     "Version20251201123000",
 ];
-
-/// The maintenance flag `php artisan down` writes, relative to the app dir.
-pub(crate) const DOWN_FILE: &str = "storage/framework/down";
-
-/// The applied migrations, one per line, oldest first.
-pub(crate) const APPLIED_FILE: &str = "storage/schema/applied";
 
 /// While it exists, the newest migration fails.
 const MIGRATION_FAULT_FILE: &str = "storage/schema/fail-next";
@@ -144,7 +138,7 @@ pub struct HostError {
     pub source: std::io::Error,
 }
 
-/// An application directory whose `bin/` programs act on a [`Simulator`]:
+/// An application directory whose `bin/` programs act on a simulator:
 /// run the runbook's commands in [`SimulatedHost::app_dir`] with
 /// [`SimulatedHost::path_env`] as `PATH`.
 #[derive(Debug, Clone)]
@@ -153,11 +147,9 @@ pub struct SimulatedHost {
 }
 
 impl SimulatedHost {
-    /// Writes the app directory into `dir` (created if missing) and points
-    /// `simulator` at it: from now on the API obeys its maintenance flag
-    /// and reports its schema version.
-    pub fn create(dir: impl Into<PathBuf>, simulator: &Simulator) -> Result<Self, HostError> {
-        let dir = dir.into();
+    /// Writes the app directory into `dir` (created if missing);
+    /// `SimulatedHost::create` also points the simulator at it.
+    pub(crate) fn write(dir: PathBuf) -> Result<Self, HostError> {
         let at = |rel: &str| dir.join(rel);
         let fail = |path: PathBuf| move |source| HostError { path, source };
         for sub in [
@@ -207,7 +199,6 @@ impl SimulatedHost {
         }
         write(APPLIED_FILE, &format!("{}\n", MIGRATIONS[0]))?;
         write(CALLS_FILE, "")?;
-        simulator.attach_host(&dir);
         Ok(SimulatedHost { dir })
     }
 
@@ -284,25 +275,6 @@ impl SimulatedHost {
         );
         std::fs::write(&path, text).map_err(|source| HostError { path, source })
     }
-}
-
-/// The newest migration listed in `dir`'s applied file.
-pub(crate) fn schema_version(dir: &Path) -> Option<String> {
-    let text = std::fs::read_to_string(dir.join(APPLIED_FILE)).ok()?;
-    text.lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .map(str::to_owned)
-}
-
-/// The `Retry-After` seconds of the maintenance flag in `dir`, if it is on
-/// (60, Laravel's default, when the file does not say).
-pub(crate) fn maintenance_retry(dir: &Path) -> Option<u64> {
-    let text = std::fs::read_to_string(dir.join(DOWN_FILE)).ok()?;
-    let retry = serde_json::from_str::<serde_json::Value>(&text)
-        .ok()
-        .and_then(|v| v.get("retry").and_then(serde_json::Value::as_u64));
-    Some(retry.unwrap_or(60))
 }
 
 #[cfg(unix)]

@@ -34,6 +34,7 @@
 mod app;
 mod fault_state;
 mod host;
+mod host_files;
 mod metrics;
 mod mutex;
 
@@ -470,6 +471,20 @@ impl Simulator {
         if let Some(task) = self.task.take() {
             let _ = task.await;
         }
+    }
+}
+
+impl SimulatedHost {
+    /// Writes the app directory into `dir` (created if missing) and points
+    /// `simulator` at it: from now on the API obeys its maintenance flag
+    /// and reports its schema version.
+    pub fn create(
+        dir: impl Into<std::path::PathBuf>,
+        simulator: &Simulator,
+    ) -> Result<Self, HostError> {
+        let host = SimulatedHost::write(dir.into())?;
+        simulator.attach_host(host.app_dir());
+        Ok(host)
     }
 }
 
