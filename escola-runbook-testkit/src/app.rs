@@ -2,6 +2,7 @@
 //! handlers.
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -76,6 +77,11 @@ pub(crate) struct AppState {
     traces: AtomicU64,
     escolas: Mutex<BTreeMap<u64, Escola>>,
     window: Mutex<Window>,
+    /// The simulated host's app directory, once one is attached: its
+    /// maintenance flag and schema version are read on every request.
+    pub(crate) host: Mutex<Option<PathBuf>>,
+    /// Cache purges received (`PURGE /v1/cidades`), per path.
+    pub(crate) purges: Mutex<BTreeMap<String, u64>>,
 }
 
 const CIDADES: [(u64, &str, &str); 3] = [
@@ -116,6 +122,8 @@ impl AppState {
                 started: Instant::now(),
                 used: 0,
             }),
+            host: Mutex::new(None),
+            purges: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -135,6 +143,18 @@ impl AppState {
         let a = mix(self.seed ^ n.wrapping_mul(2));
         let b = mix(a ^ n.wrapping_mul(2).wrapping_add(1));
         format!("{a:016x}{b:016x}")
+    }
+
+    /// The attached host's `Retry-After` while it is in maintenance mode.
+    fn maintenance(&self) -> Option<u64> {
+        let host = lock(&self.host).clone()?;
+        crate::host_files::maintenance_retry(&host)
+    }
+
+    /// The attached host's newest applied migration.
+    fn schema_version(&self) -> Option<String> {
+        let host = lock(&self.host).clone()?;
+        crate::host_files::schema_version(&host)
     }
 
     /// `None` when the request may go on; otherwise the seconds to wait.
@@ -175,6 +195,14 @@ fn error(status: StatusCode, trace: &TraceId, message: &str) -> Response {
         .into_response()
 }
 
+/// An error that says when to come back (`Retry-After`, in seconds).
+fn retry_later(status: StatusCode, trace: &TraceId, message: &str, seconds: u64) -> Response {
+    let mut r = error(status, trace, message);
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    r
+}
+
 /// Stamps the trace id, applies the rate limit and the faults, and counts
 /// the response in the metrics.
 async fn observe(State(st): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
@@ -188,19 +216,30 @@ async fn observe(State(st): State<Arc<AppState>>, mut req: Request, next: Next) 
     req.extensions_mut().insert(trace.clone());
     let api = route != "/metrics";
 
-    let mut response = if let Some(wait) = route
+    let mut response = if req.method().as_str() == "PURGE" {
+        // The HTTP cache in front of the API (the runbook's CDN purge).
+        let path = req.uri().path().to_owned();
+        *lock(&st.purges).entry(path.clone()).or_default() += 1;
+        Json(json!({ "purged": path })).into_response()
+    } else if let Some(retry) = api.then(|| st.maintenance()).flatten() {
+        // Laravel's maintenance mode (`php artisan down --retry=N`).
+        retry_later(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &trace,
+            "Service Unavailable: the application is in maintenance mode",
+            retry,
+        )
+    } else if let Some(wait) = route
         .starts_with("/v1/")
         .then(|| st.rate_limited())
         .flatten()
     {
-        let mut r = error(
+        retry_later(
             StatusCode::TOO_MANY_REQUESTS,
             &trace,
             "rate limit exceeded; retry later",
-        );
-        r.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(wait));
-        r
+            wait,
+        )
     } else {
         if api {
             let latency = st.faults.next_latency();
@@ -235,8 +274,12 @@ async fn observe(State(st): State<Arc<AppState>>, mut req: Request, next: Next) 
     response
 }
 
-async fn health() -> Response {
-    Json(json!({ "status": "ok" })).into_response()
+async fn health(State(st): State<Arc<AppState>>) -> Response {
+    match st.schema_version() {
+        Some(version) => Json(json!({ "status": "ok", "schema_version": version })),
+        None => Json(json!({ "status": "ok" })),
+    }
+    .into_response()
 }
 
 async fn cidades() -> Response {

@@ -7,7 +7,11 @@
 //! tag, 428 when missing), a `Trace-Id` header on every response (errors
 //! included), rate limiting with 429 and `Retry-After`, and `/metrics` behind
 //! a Bearer token in the Prometheus text format, counting the traffic it
-//! really served. It binds 127.0.0.1 on an ephemeral port.
+//! really served. It binds 127.0.0.1 on an ephemeral port. It also plays
+//! the HTTP cache in front of the API (`PURGE` is counted,
+//! [`Simulator::purges`]), and with a [`SimulatedHost`] attached it obeys
+//! the host's maintenance mode (503 with `Retry-After`) and reports its
+//! schema version on `/health`.
 //!
 //! ```
 //! use escola_runbook_testkit::{Simulator, SimulatorConfig};
@@ -29,6 +33,8 @@
 
 mod app;
 mod fault_state;
+mod host;
+mod host_files;
 mod metrics;
 pub mod moto;
 mod mutex;
@@ -44,6 +50,7 @@ use tokio::task::JoinHandle;
 
 pub use app::{SCRATCH_ESCOLA_ID, StoredEscola};
 pub use fault_state::RateLimit;
+pub use host::{HostDatabase, HostError, MIGRATIONS, SimulatedHost};
 pub use metrics::BUCKETS;
 
 use crate::fault_state::FaultState;
@@ -430,6 +437,18 @@ impl Simulator {
         self.state.stored_escola(id)
     }
 
+    /// Answers from the simulated host's files in `dir` from the next
+    /// request on (see [`SimulatedHost`]).
+    pub(crate) fn attach_host(&self, dir: &std::path::Path) {
+        *lock(&self.state.host) = Some(dir.to_owned());
+    }
+
+    /// Cache purges received so far (`PURGE /v1/escolas`), per path: the
+    /// simulator also plays the HTTP cache in front of the API.
+    pub fn purges(&self) -> std::collections::BTreeMap<String, u64> {
+        lock(&self.state.purges).clone()
+    }
+
     /// Requests served so far (every status, `/metrics` included): what the
     /// `http_requests_total` counters add up to.
     pub fn requests_served(&self) -> u64 {
@@ -453,6 +472,20 @@ impl Simulator {
         if let Some(task) = self.task.take() {
             let _ = task.await;
         }
+    }
+}
+
+impl SimulatedHost {
+    /// Writes the app directory into `dir` (created if missing) and points
+    /// `simulator` at it: from now on the API obeys its maintenance flag
+    /// and reports its schema version.
+    pub fn create(
+        dir: impl Into<std::path::PathBuf>,
+        simulator: &Simulator,
+    ) -> Result<Self, HostError> {
+        let host = SimulatedHost::write(dir.into())?;
+        simulator.attach_host(host.app_dir());
+        Ok(host)
     }
 }
 

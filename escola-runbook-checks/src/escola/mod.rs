@@ -18,6 +18,7 @@
 //! environment's `base_url` setting; [`SmokeTests::Script`] keeps the
 //! team's `./scripts/smoke.sh` as the alternative.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -88,6 +89,10 @@ pub struct EscolaConfig {
     pub app_dir: PathBuf,
     /// Limit for ordinary commands (maintenance mode, cache scripts).
     pub command_timeout: Duration,
+    /// Environment variables the runbook's commands get on top of the
+    /// run's own (`PATH` with a host's programs first).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub command_env: BTreeMap<String, String>,
     /// Limit for migrations, composer and phpunit.
     pub long_command_timeout: Duration,
     /// A checkout of the version being deployed (the CI workspace), where
@@ -353,6 +358,7 @@ impl Default for EscolaConfig {
         EscolaConfig {
             app_dir: PathBuf::from("."),
             command_timeout: Duration::from_secs(120),
+            command_env: BTreeMap::new(),
             long_command_timeout: Duration::from_secs(1800),
             release_dir: None,
             coverage: None,
@@ -1158,9 +1164,12 @@ pub fn runbook(config: &EscolaConfig) -> Result<Runbook, EscolaError> {
         None => (None, None, None),
     };
     let cmd = |line: &str, timeout: Duration| {
-        CommandCheck::shell(line)
-            .current_dir(&config.app_dir)
-            .timeout(timeout)
+        config.command_env.iter().fold(
+            CommandCheck::shell(line)
+                .current_dir(&config.app_dir)
+                .timeout(timeout),
+            |check, (key, value)| check.env(key, value),
+        )
     };
     let short = config.command_timeout;
     let long = config.long_command_timeout;
