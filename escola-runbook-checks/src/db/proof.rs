@@ -132,16 +132,7 @@ pub async fn restore_test(
             }
             Err(e) => return Err(e),
         };
-        for t in &db.tables {
-            let got = restored.get(&t.name).copied().unwrap_or_default();
-            tables.push(TableProof {
-                table: format!("{}.{}", db.name, t.name),
-                expected_rows: t.rows,
-                restored_rows: got.rows(),
-                expected_checksum: t.content_checksum.clone(),
-                restored_checksum: got.checksum(),
-            });
-        }
+        tables.extend(TableProof::of_database(db, &restored));
     }
     let verified = Verified {
         verified_at: Utc::now(),

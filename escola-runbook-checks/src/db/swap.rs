@@ -290,17 +290,7 @@ async fn prove(
         .databases
         .iter()
         .filter(|d| d.name == source)
-        .flat_map(|d| &d.tables)
-        .map(|t| {
-            let got = digests.get(&t.name).copied().unwrap_or_default();
-            TableProof {
-                table: format!("{source}.{}", t.name),
-                expected_rows: t.rows,
-                restored_rows: got.rows(),
-                expected_checksum: t.content_checksum.clone(),
-                restored_checksum: got.checksum(),
-            }
-        })
+        .flat_map(|d| TableProof::of_database(d, &digests))
         .collect())
 }
 

@@ -7,8 +7,12 @@ use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+
+use super::snapshot::{ContentDigest, DatabaseEntry};
 
 /// The file, beside the manifest, that records the last restore test.
 pub const VERIFIED: &str = "verified.json";
@@ -30,6 +34,28 @@ pub struct TableProof {
 }
 
 impl TableProof {
+    /// Each table of `db` as the manifest has it, against the digests of
+    /// its restored copy (a table missing there restored nothing): what
+    /// the restore test and a swapped restore both prove.
+    pub(crate) fn of_database(
+        db: &DatabaseEntry,
+        restored: &BTreeMap<String, ContentDigest>,
+    ) -> Vec<TableProof> {
+        db.tables
+            .iter()
+            .map(|t| {
+                let got = restored.get(&t.name).copied().unwrap_or_default();
+                TableProof {
+                    table: format!("{}.{}", db.name, t.name),
+                    expected_rows: t.rows,
+                    restored_rows: got.rows(),
+                    expected_checksum: t.content_checksum.clone(),
+                    restored_checksum: got.checksum(),
+                }
+            })
+            .collect()
+    }
+
     /// Same rows and, where recorded, the same checksum.
     pub fn matches(&self) -> bool {
         self.expected_rows == self.restored_rows
