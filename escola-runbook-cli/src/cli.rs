@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use escola_runbook_checks::db::Recipient;
 use escola_runbook_checks::db::offsite::{OffsiteError, SnapshotUrl};
+use escola_runbook_checks::db::params::DEFAULT_THREADS;
 use escola_runbook_checks::metrics::compare::Thresholds;
 use escola_runbook_core::duration::DurationError;
 use escola_runbook_core::formats::markdown::PhaseLevel;
@@ -254,7 +255,7 @@ pub struct SnapshotCreateArgs {
     #[arg(long = "database", value_name = "NAME")]
     pub databases: Vec<String>,
     /// Parallel connections.
-    #[arg(long, value_name = "N", default_value_t = 4)]
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_THREADS, value_parser = connections())]
     pub threads: usize,
     /// Longest wait for the global read lock per try; every write on the server waits meanwhile [default: 2s].
     #[arg(long, value_name = "DURATION", value_parser = duration)]
@@ -331,6 +332,10 @@ pub struct SnapshotRestoreArgs {
     /// The age identity file that decrypts an encrypted snapshot (kept private: mode 600).
     #[arg(long, value_name = "FILE")]
     pub identity: Option<PathBuf>,
+    /// Connections loading rows at once (whole files each: tables, or primary-key ranges of big
+    /// ones), then building the secondary keys deferred until after the rows.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_THREADS, value_parser = connections())]
+    pub threads: usize,
     /// Timeouts.
     #[command(flatten)]
     pub waits: DbWaitArgs,
@@ -360,6 +365,11 @@ pub enum SnapshotAt {
 }
 
 /// Anything with `://` is a URL (and must be s3://), anything else a path.
+/// A number of database connections: at least one.
+fn connections() -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::new().range(1..=256)
+}
+
 fn snapshot_at(s: &str) -> Result<SnapshotAt, OffsiteError> {
     if s.contains("://") {
         s.parse().map(SnapshotAt::Remote)

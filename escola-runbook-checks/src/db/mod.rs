@@ -13,7 +13,9 @@
 pub mod checks;
 mod connect;
 pub mod crypt;
+mod deferred_keys;
 pub mod files;
+mod load;
 pub mod lock;
 pub mod loss;
 #[cfg(feature = "s3")]

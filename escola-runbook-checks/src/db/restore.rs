@@ -1,7 +1,7 @@
 //! Verifying (no server needed), restoring and listing snapshots.
 
 use std::fs;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -11,9 +11,13 @@ use sha2::{Digest, Sha256};
 
 use super::connect::{ConnectError, DbTarget, DbTimeouts, mask_url};
 use super::crypt::{CryptError, Identities, open_stream};
+use super::deferred_keys::{DeferredKeys, defer_keys};
 use super::files::{LocalDir, SnapshotFiles, blocking};
+use super::load::{Job, Source};
+use super::params::DEFAULT_THREADS;
+use super::snapshot::FileKind;
 use super::snapshot::{FORMAT, FileEntry, MANIFEST, Manifest, hex_digest};
-use super::sql::{Splitter, ident};
+use super::sql::ident;
 use super::verified::{Verified, last_verified};
 
 /// What verifying a snapshot found.
@@ -170,7 +174,7 @@ pub fn check_file(files: &dyn SnapshotFiles, f: &FileEntry) -> Result<u64, Verif
 
 /// The zstd stream of the file `f`: decrypted with `identities` when
 /// given.
-fn open_file(
+pub(crate) fn open_file(
     files: &dyn SnapshotFiles,
     f: &FileEntry,
     identities: Option<&Identities>,
@@ -276,6 +280,9 @@ pub struct RestoreOptions {
     pub timeouts: DbTimeouts,
     /// Decrypts an encrypted snapshot; required for one.
     pub identities: Option<Identities>,
+    /// Connections loading rows and building keys at once; each loads
+    /// whole files (tables, or primary-key ranges of big ones).
+    pub threads: usize,
 }
 
 impl RestoreOptions {
@@ -288,6 +295,7 @@ impl RestoreOptions {
             cancel: CancellationToken::new(),
             timeouts: DbTimeouts::SNAPSHOT,
             identities: None,
+            threads: DEFAULT_THREADS,
         }
     }
 }
@@ -305,6 +313,11 @@ pub struct RestoreReport {
     pub statements: u64,
     /// Rows the manifest says were restored.
     pub rows: u64,
+    /// Connections the rows were loaded over.
+    pub connections: usize,
+    /// Secondary keys built after the rows instead of row by row (see
+    /// `deferred_keys`).
+    pub deferred_keys: usize,
 }
 
 /// Why a restore failed or was refused.
@@ -490,63 +503,66 @@ pub async fn restore_from(
         .await
         .map_err(query_err("switching to the target database"))?;
 
-    let entries: Vec<FileEntry> = manifest
+    let entries: Vec<&FileEntry> = manifest
         .files
         .iter()
         .filter(|f| f.database == source.name)
-        .cloned()
         .collect();
-    // At most a few statements (of about 1 MiB each) wait between the
-    // reading thread and the server.
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<(usize, Vec<u8>), RestoreError>>(4);
-    let reader = {
-        let (files, entries) = (files.clone(), entries.clone());
-        let recipients = recipients.to_vec();
-        tokio::task::spawn_blocking(move || {
-            for (i, f) in entries.iter().enumerate() {
-                let sent = statements(&*files, f, identities.as_ref(), &recipients, |stmt| {
-                    tx.blocking_send(Ok((i, stmt))).is_ok()
-                });
-                match sent {
-                    Ok(true) => {}
-                    // The restore stopped taking statements.
-                    Ok(false) => return,
-                    Err(e) => {
-                        let _ = tx.blocking_send(Err(e));
-                        return;
-                    }
-                }
-            }
-        })
+    let of_kind = |kind| entries.iter().filter(move |f| f.kind == kind).copied();
+    let load = Source {
+        files: files.clone(),
+        identities,
+        recipients: recipients.into(),
+        cancel: opts.cancel.clone(),
     };
-    let mut counts = vec![0u64; entries.len()];
-    while let Some(next) = rx.recv().await {
-        let (i, stmt) = next?;
-        counts[i] += 1;
-        if opts.cancel.is_cancelled() {
-            return Err(RestoreError::Cancelled);
-        }
-        conn.query_drop(stmt)
-            .await
-            .map_err(|e| RestoreError::Statement {
-                file: entries[i].name.clone(),
-                statement: counts[i],
-                message: mask_url(&e.to_string()),
-            })?;
+    // The tables, without the keys that are faster built after the rows.
+    let mut statements = 0;
+    let mut deferred = DeferredKeys::default();
+    for f in of_kind(FileKind::Schema) {
+        let mut schema = load.read_all(f).await?;
+        let d = defer_keys(&mut schema);
+        deferred.alters.extend(d.alters);
+        deferred.keys += d.keys;
+        statements += load.run_all(&mut conn, f, schema).await?;
     }
-    // The channel closes when the reader is done, or when it panicked:
-    // only the first is a complete restore.
-    reader.await.map_err(|e| RestoreError::Io {
-        path: files.location(),
-        source: io::Error::other(format!("reading the snapshot stopped: {e}")),
-    })?;
+    // The rows, biggest files first so that the connections finish
+    // together; then the deferred keys, one table per connection.
+    let mut data: Vec<&FileEntry> = of_kind(FileKind::Data).collect();
+    data.sort_by_key(|f| std::cmp::Reverse(f.sql_bytes));
+    let connections = opts
+        .threads
+        .clamp(1, data.len().max(deferred.alters.len()).max(1));
+    let mut workers = Vec::with_capacity(connections);
+    for _ in 0..connections {
+        let mut worker = server.connect().await?;
+        worker
+            .query_drop(format!("USE {}", ident(target)))
+            .await
+            .map_err(query_err("switching to the target database"))?;
+        Source::prepare(&mut worker).await?;
+        workers.push(worker);
+    }
+    let jobs = data.into_iter().cloned().map(Job::File).collect();
+    statements += load.in_parallel(&mut workers, jobs).await?;
+    let builds = deferred.alters.into_iter().map(Job::Build).collect();
+    statements += load.in_parallel(&mut workers, builds).await?;
+    for worker in workers {
+        worker.disconnect().await;
+    }
+    // Views, routines and triggers last, so triggers do not fire on the
+    // restored rows.
+    for f in of_kind(FileKind::PostData) {
+        statements += load.apply(&mut conn, f).await?;
+    }
     conn.disconnect().await;
     Ok(RestoreReport {
         source_database: source.name.clone(),
         target_database: target.clone(),
         files: entries.len(),
-        statements: counts.iter().sum(),
+        statements,
         rows: entries.iter().map(|f| f.rows).sum(),
+        connections,
+        deferred_keys: deferred.keys,
     })
 }
 
@@ -579,45 +595,6 @@ fn checked(
         }
     };
     Ok((manifest, identities))
-}
-
-/// Reads the statements of the file `f`, decrypted and decompressed, one
-/// line (at most one INSERT statement) at a time, and gives each to
-/// `send`; `false` when `send` stopped taking them. Blocking.
-fn statements(
-    files: &dyn SnapshotFiles,
-    f: &FileEntry,
-    identities: Option<&Identities>,
-    recipients: &[String],
-    mut send: impl FnMut(Vec<u8>) -> bool,
-) -> Result<bool, RestoreError> {
-    let path = files.locate(&f.name);
-    let io = |source| RestoreError::Io {
-        path: path.clone(),
-        source,
-    };
-    let stream = open_file(files, f, identities, recipients)?;
-    let mut reader = BufReader::new(zstd::Decoder::new(stream).map_err(io)?);
-    let mut splitter = Splitter::new();
-    let mut line = Vec::new();
-    let mut ready = Vec::new();
-    loop {
-        line.clear();
-        let read = reader.read_until(b'\n', &mut line).map_err(io)?;
-        if read == 0 {
-            ready.extend(std::mem::take(&mut splitter).finish());
-        } else {
-            splitter.push_line(&line, &mut ready);
-        }
-        for stmt in ready.drain(..) {
-            if !send(stmt) {
-                return Ok(false);
-            }
-        }
-        if read == 0 {
-            return Ok(true);
-        }
-    }
 }
 
 /// The state of a snapshot directory.

@@ -23,6 +23,7 @@ use mysql_async::Row;
 use super::connect::{ConnectError, DbTarget, DbTimeouts, Session, mask_url};
 use super::crypt::Identities;
 use super::files::{LocalDir, SnapshotFiles, blocking};
+use super::params::DEFAULT_THREADS;
 use super::restore::{
     RestoreError, RestoreOptions, RestoreReport, VerifyError, read_manifest_in, restore_from,
 };
@@ -46,6 +47,9 @@ pub struct SwapOptions {
     pub timeouts: DbTimeouts,
     /// Stops the shadow restore between statements (production untouched).
     pub cancel: CancellationToken,
+    /// Connections the shadow restore loads over (see
+    /// [`RestoreOptions::threads`]).
+    pub threads: usize,
 }
 
 impl SwapOptions {
@@ -58,6 +62,7 @@ impl SwapOptions {
             identities: None,
             timeouts: DbTimeouts::SNAPSHOT,
             cancel: CancellationToken::new(),
+            threads: DEFAULT_THREADS,
         }
     }
 }
@@ -226,6 +231,7 @@ pub async fn restore_swapped_from(
     restore_opts.identities = opts.identities.clone();
     restore_opts.timeouts = opts.timeouts;
     restore_opts.cancel = opts.cancel.clone();
+    restore_opts.threads = opts.threads;
     let restored = match restore_from(files, url, &restore_opts).await {
         Ok(r) => r,
         Err(source) => {

@@ -23,7 +23,7 @@ pub async fn run(command: SnapshotCommand, redactor: &Redactor) -> Result<i32, C
             let url = db_url(&args.db, redactor)?;
             let mut opts = SnapshotOptions::new(&args.out);
             opts.databases = args.databases;
-            opts.threads = args.threads.max(1);
+            opts.threads = args.threads;
             opts.timeouts = timeouts(&args.waits);
             if let Some(wait) = args.lock_wait {
                 opts.lock_wait_timeout = wait;
@@ -165,6 +165,7 @@ pub async fn run(command: SnapshotCommand, redactor: &Redactor) -> Result<i32, C
                 opts.source_database = args.source;
                 opts.timeouts = timeouts(&args.waits);
                 opts.identities = identities;
+                opts.threads = args.threads;
                 let result = match args.snapshot {
                     SnapshotAt::Local(dir) => db::restore_swapped(&dir, &url, &opts).await,
                     SnapshotAt::Remote(at) => {
@@ -202,6 +203,7 @@ pub async fn run(command: SnapshotCommand, redactor: &Redactor) -> Result<i32, C
             opts.force = args.force;
             opts.timeouts = timeouts(&args.waits);
             opts.identities = identities;
+            opts.threads = args.threads;
             if let Some(s) = &spinner {
                 s.set_message(format!("restoring into `{target}`"));
             }
@@ -217,12 +219,14 @@ pub async fn run(command: SnapshotCommand, redactor: &Redactor) -> Result<i32, C
             }
             let report = result?;
             println!(
-                "restored `{}` into `{}`: {} files, {} statements, {} rows",
+                "restored `{}` into `{}`: {} files, {} statements, {} rows over {} connections; {} secondary keys built after the rows",
                 report.source_database,
                 report.target_database,
                 report.files,
                 report.statements,
-                report.rows
+                report.rows,
+                report.connections,
+                report.deferred_keys
             );
             Ok(exit::SUCCESS)
         }
