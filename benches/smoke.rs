@@ -16,6 +16,9 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use escola_runbook_testkit::{BackgroundSimulator, SimulatorConfig};
+use support::{ours, run};
+
+mod support;
 
 fn collection(n: usize) -> serde_json::Value {
     let paths = ["/health", "/v1/cidades", "/v1/escolas", "/v1/escolas/1"];
@@ -40,28 +43,6 @@ fn collection(n: usize) -> serde_json::Value {
     })
 }
 
-fn ours() -> PathBuf {
-    if let Some(bin) = std::env::var_os("ESCOLA_RUNBOOK_BIN") {
-        return PathBuf::from(bin);
-    }
-    // benches run from <target>/release/deps/; the binary sits in <target>/release/.
-    let exe = std::env::current_exe().expect("bench executable path");
-    let release = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("bench runs from <target>/release/deps");
-    let bin = release.join("escola-runbook");
-    if !bin.is_file() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "--release", "-p", "escola-runbook-cli"])
-            .status()
-            .expect("run cargo build for the CLI");
-        assert!(status.success(), "building escola-runbook failed");
-    }
-    bin
-}
-
 fn newman() -> Option<PathBuf> {
     if let Some(bin) = std::env::var_os("NEWMAN_BIN") {
         return Some(PathBuf::from(bin));
@@ -79,29 +60,6 @@ fn newman() -> Option<PathBuf> {
         .ok()
         .filter(|s| s.success())
         .map(|_| PathBuf::from("newman"))
-}
-
-/// Runs `cmd` to the end; returns its exit code and peak RSS in KiB.
-fn run(cmd: &mut Command) -> (i32, i64) {
-    let child = cmd
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: zeroed rusage is a valid value; wait4 fills it for our child.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: waits for our own child; `child` is not waited on elsewhere.
-    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(waited, pid, "wait4");
-    let code = if libc::WIFEXITED(status) {
-        libc::WEXITSTATUS(status)
-    } else {
-        -1
-    };
-    drop(child);
-    (code, usage.ru_maxrss)
 }
 
 fn bench(c: &mut Criterion) {

@@ -5,6 +5,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use escola_runbook_core::{Secret, format_duration};
+use futures_util::FutureExt;
 use mysql_async::prelude::{AsQuery, FromRow, Queryable, StatementLike};
 use mysql_async::{Conn, Opts, OptsBuilder};
 
@@ -100,10 +101,19 @@ pub(crate) struct Answers {
 impl Answers {
     /// `query` bounded by the read timeout; running out is an I/O error
     /// naming the server, so every caller's error path reports it.
+    ///
+    /// An answer already at hand (the next row of a streamed result,
+    /// mostly) is taken without arming a timer: a snapshot reads millions
+    /// of rows, and a timer per row cost a clock read and a timer-wheel
+    /// entry each.
     pub(crate) async fn within<T>(
         &self,
         query: impl Future<Output = Result<T, mysql_async::Error>>,
     ) -> Result<T, mysql_async::Error> {
+        let mut query = std::pin::pin!(query);
+        if let Some(answer) = query.as_mut().now_or_never() {
+            return answer;
+        }
         match tokio::time::timeout(self.read, query).await {
             Ok(result) => result,
             Err(_) => Err(mysql_async::Error::Io(mysql_async::IoError::Io(

@@ -40,12 +40,15 @@ impl ContentDigest {
         self.add(&other.sum);
     }
 
+    /// `sum += term` modulo 2^256, both big-endian, in 64-bit limbs.
     fn add(&mut self, term: &[u8; 32]) {
-        let mut carry = 0u16;
-        for (s, t) in self.sum.iter_mut().zip(term).rev() {
-            let v = u16::from(*s) + u16::from(*t) + carry;
-            *s = v as u8;
-            carry = v >> 8;
+        let mut carry = false;
+        for (s, t) in self.sum.chunks_exact_mut(8).zip(term.chunks_exact(8)).rev() {
+            let limb = |b: &[u8]| u64::from_be_bytes(b.try_into().unwrap_or([0; 8]));
+            let (v, c1) = limb(s).overflowing_add(limb(t));
+            let (v, c2) = v.overflowing_add(u64::from(carry));
+            s.copy_from_slice(&v.to_be_bytes());
+            carry = c1 || c2;
         }
     }
 
@@ -157,5 +160,38 @@ mod tests {
         one[31] = 1;
         d.add(&one);
         assert_eq!(d.sum, [0u8; 32], "wraps modulo 2^256");
+    }
+
+    #[test]
+    fn the_limb_sum_is_the_byte_by_byte_sum() {
+        // The byte-by-byte sum earlier snapshots' checksums were made with.
+        fn bytewise(sum: &mut [u8; 32], term: &[u8; 32]) {
+            let mut carry = 0u16;
+            for (s, t) in sum.iter_mut().zip(term).rev() {
+                let v = u16::from(*s) + u16::from(*t) + carry;
+                *s = v as u8;
+                carry = v >> 8;
+            }
+        }
+        let mut d = ContentDigest::default();
+        let mut reference = [0u8; 32];
+        for row in 0..2000u32 {
+            let term: [u8; 32] = Sha256::digest(row.to_be_bytes()).into();
+            d.add(&term);
+            bytewise(&mut reference, &term);
+        }
+        assert_eq!(d.sum, reference);
+        // A carry out of each limb into the next.
+        let mut d = ContentDigest {
+            rows: 0,
+            sum: [0xff; 32],
+        };
+        d.sum[0] = 0;
+        let mut one = [0u8; 32];
+        one[31] = 1;
+        d.add(&one);
+        let mut expected = [0u8; 32];
+        expected[0] = 1;
+        assert_eq!(d.sum, expected);
     }
 }

@@ -201,7 +201,9 @@ async fn dump_item(
             shared
                 .sql_bytes
                 .fetch_add(buf.len() as u64, Ordering::Relaxed);
-            sink.send(std::mem::take(&mut buf)).await?;
+            // The next statement is about as big: no regrowth from empty.
+            let next = Vec::with_capacity(buf.capacity());
+            sink.send(std::mem::replace(&mut buf, next)).await?;
             statements += 1;
             if statements % 64 == 0 {
                 shared.report();
