@@ -7,7 +7,7 @@
 //! waiting between its reader and the server, besides the one being sent.
 
 use std::collections::VecDeque;
-use std::io::{self, BufRead, BufReader};
+use std::io::{self, BufRead, BufReader, Read};
 use std::sync::{Arc, Mutex};
 
 use escola_runbook_core::CancellationToken;
@@ -16,8 +16,9 @@ use mysql_async::prelude::Queryable;
 
 use super::connect::{Session, mask_url};
 use super::crypt::Identities;
+use super::crypt::open_stream;
 use super::files::{SnapshotFiles, blocking};
-use super::restore::{RestoreError, open_file};
+use super::restore_error::{RestoreError, VerifyError};
 use super::snapshot::FileEntry;
 use super::sql::Splitter;
 
@@ -238,4 +239,20 @@ impl Source {
             }
         }
     }
+}
+
+/// The zstd stream of the file `f`: decrypted with `identities` when
+/// given.
+pub(crate) fn open_file(
+    files: &dyn SnapshotFiles,
+    f: &FileEntry,
+    identities: Option<&Identities>,
+    recipients: &[String],
+) -> Result<Box<dyn Read + Send>, VerifyError> {
+    let path = files.locate(&f.name);
+    let input = files.open(&f.name).map_err(|source| VerifyError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(open_stream(input, &path, identities, recipients)?)
 }

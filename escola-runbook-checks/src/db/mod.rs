@@ -25,6 +25,7 @@ pub mod proof;
 pub mod prune;
 pub mod read_lock;
 pub mod restore;
+mod restore_error;
 pub mod scalar;
 pub mod snapshot;
 pub(crate) mod sql;
