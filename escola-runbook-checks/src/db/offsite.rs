@@ -1,8 +1,9 @@
 //! Off-site copies of snapshots on S3-compatible object storage, through
 //! the `object_store` crate (Apache Arrow's, feature `aws`): push a local
-//! snapshot, list the snapshots under a prefix, and give verify and
-//! restore the remote files as [`SnapshotFiles`], streamed (nothing is
-//! downloaded to disk).
+//! snapshot, list the snapshots under a prefix, prune them by the local
+//! retention rules, restore-test one, and give verify and restore the
+//! remote files as [`SnapshotFiles`], streamed (nothing is downloaded to
+//! disk).
 //!
 //! A snapshot `NAME` pushed to `s3://BUCKET/PREFIX` is the objects
 //! `PREFIX/NAME/<file>`, its manifest uploaded last, and only once every
@@ -22,7 +23,8 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use escola_runbook_core::CancellationToken;
+use chrono::Utc;
+use escola_runbook_core::{CancellationToken, Secret};
 use futures_util::TryStreamExt;
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::path::Path as Key;
@@ -32,6 +34,8 @@ use tokio::io::AsyncReadExt;
 use tokio::runtime::Handle;
 
 use super::files::{SnapshotFiles, blocking};
+use super::proof::{RestoreTestError, RestoreTestOptions, restore_test_files};
+use super::prune::{Decision, Matching, PruneError, Retention, decide, needed_by_runs};
 use super::restore::{
     SnapshotListing, SnapshotStatus, VerifyError, check_file, listing, parse_manifest,
     size_problem, verify,
@@ -665,6 +669,116 @@ pub async fn list(from: &Store) -> Result<Vec<SnapshotListing>, OffsiteError> {
     }
     out.sort_by_key(|l| std::cmp::Reverse(l.finished_at));
     Ok(out)
+}
+
+/// The restore test ([`restore_test_files`]) of the remote snapshot
+/// `snapshot`, streamed from the store, its verdict then written beside
+/// the manifest as `verified.json` (also when it failed), so `list` shows
+/// it and [`prune`] keeps the newest that passed.
+pub async fn restore_test(
+    snapshot: &Store,
+    url: &Secret,
+    opts: &RestoreTestOptions,
+) -> Result<Verified, RestoreTestError> {
+    let verified = restore_test_files(Arc::new(snapshot.files()), url, opts).await?;
+    let record = |e| RestoreTestError::RecordRemote(Box::new(e));
+    let json = serde_json::to_vec_pretty(&verified).map_err(|e| {
+        record(OffsiteError::Io {
+            path: PathBuf::from(snapshot.url.join(VERIFIED).to_string()),
+            source: io::Error::other(e),
+        })
+    })?;
+    snapshot
+        .store
+        .put(&snapshot.url.key(VERIFIED), PutPayload::from(json))
+        .await
+        .map_err(|e| record(store_err(&snapshot.url.join(VERIFIED), &e)))?;
+    Ok(verified)
+}
+
+/// Told each remote snapshot once [`prune`] has deleted it.
+pub type DeletedFn = Arc<dyn Fn(&Decision) + Send + Sync>;
+
+/// How to prune a prefix.
+#[derive(Clone, Default)]
+pub struct PruneOptions {
+    /// Decide and say, delete nothing.
+    pub dry_run: bool,
+    /// Told each snapshot deleted, as it is.
+    pub on_deleted: Option<DeletedFn>,
+}
+
+impl fmt::Debug for PruneOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PruneOptions")
+            .field("dry_run", &self.dry_run)
+            .field("on_deleted", &self.on_deleted.is_some())
+            .finish()
+    }
+}
+
+/// [`prune`](super::prune::prune) for the snapshots under the prefix of
+/// `from`: the same rules on the remote listing, a run's snapshot matched
+/// by name ([`Matching::Name`]). Each snapshot no rule keeps loses its
+/// manifest first, so a deletion cut short leaves a snapshot that lists
+/// as incomplete (and is then kept), never one that looks complete with
+/// objects missing; then its other objects.
+pub async fn prune(
+    from: &Store,
+    run_root: &Path,
+    retention: Retention,
+    opts: &PruneOptions,
+) -> Result<Vec<Decision>, PruneError> {
+    let needed = needed_by_runs(run_root)?;
+    let listed = list(from).await.map_err(PruneError::RemoteList)?;
+    let decisions = decide(&listed, &needed, Matching::Name, retention, Utc::now());
+    if opts.dry_run {
+        return Ok(decisions);
+    }
+    let mut deleted = Vec::new();
+    for d in decisions.iter().filter(|d| d.kept_because.is_empty()) {
+        let Some(name) = d.path.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+            continue;
+        };
+        let snapshot = from.join(&name);
+        if let Err((manifest_deleted, source)) = delete(&snapshot).await {
+            return Err(PruneError::RemoteDelete {
+                url: snapshot.url,
+                manifest_deleted,
+                deleted,
+                source,
+            });
+        }
+        deleted.push(d.path.clone());
+        if let Some(tell) = &opts.on_deleted {
+            tell(d);
+        }
+    }
+    Ok(decisions)
+}
+
+/// Deletes every object of `snapshot`, its manifest first; on failure,
+/// whether the manifest was already gone.
+async fn delete(snapshot: &Store) -> Result<(), (bool, OffsiteError)> {
+    let manifest = snapshot.url.key(MANIFEST);
+    match snapshot.store.delete(&manifest).await {
+        Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+        Err(e) => return Err((false, store_err(&snapshot.url.join(MANIFEST), &e))),
+    }
+    let gone = |e: object_store::Error| (true, store_err(&snapshot.url, &e));
+    let objects: Vec<_> = snapshot
+        .store
+        .list(snapshot.url.prefix_key().as_ref())
+        .try_collect()
+        .await
+        .map_err(gone)?;
+    for object in objects {
+        match snapshot.store.delete(&object.location).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(gone(e)),
+        }
+    }
+    Ok(())
 }
 
 /// Whether the small object `name` (a manifest) is there with sha256
