@@ -564,14 +564,7 @@ fn off_site_commands_keep_their_exit_codes_and_never_show_the_secret_key() {
     assert_eq!(restore.status.code(), Some(0), "{}", text(&restore));
     assert!(text(&restore).contains("500 rows"), "{}", text(&restore));
 
-    // Usage: a bad scheme, a restore test of a URL (exit 2).
-    let bad = run(&["snapshot", "verify", "gs://snaps/escola"], &aws);
-    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad));
-    assert!(
-        text(&bad).contains("scheme `gs` is not supported"),
-        "{}",
-        text(&bad)
-    );
+    // The restore test of the remote copy, recorded on the store.
     let test = run(
         &[
             "snapshot",
@@ -583,7 +576,32 @@ fn off_site_commands_keep_their_exit_codes_and_never_show_the_secret_key() {
         ],
         &aws,
     );
-    assert_eq!(test.status.code(), Some(2), "{}", text(&test));
+    assert_eq!(test.status.code(), Some(0), "{}", text(&test));
+    assert!(
+        text(&test).contains("restore test passed") && text(&test).contains("1 tables, 500 rows"),
+        "{}",
+        text(&test)
+    );
+    let list = run(&["snapshot", "list", "--from", "s3://snaps/escola"], &aws);
+    assert!(text(&list).contains("passed "), "{}", text(&list));
+
+    // Usage: a bad scheme; a server for verify without --restore-test (exit 2).
+    let bad = run(&["snapshot", "verify", "gs://snaps/escola"], &aws);
+    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad));
+    assert!(
+        text(&bad).contains("scheme `gs` is not supported"),
+        "{}",
+        text(&bad)
+    );
+    for at in [remote.as_str(), local.as_str()] {
+        let ignored = run(&["snapshot", "verify", at, "--db-url-env", "DBURL"], &aws);
+        assert_eq!(ignored.status.code(), Some(2), "{}", text(&ignored));
+        assert!(
+            text(&ignored).contains("add --restore-test"),
+            "{}",
+            text(&ignored)
+        );
+    }
     // Failures (exit 1): a missing bucket, refused credentials, nothing there.
     let missing = run(
         &["snapshot", "list", "--from", "s3://no-such-bucket/escola"],
@@ -623,4 +641,128 @@ fn off_site_commands_keep_their_exit_codes_and_never_show_the_secret_key() {
     mariadb(&format!(
         "DROP DATABASE IF EXISTS {db}; DROP DATABASE IF EXISTS {target}"
     ));
+}
+
+/// `snapshot prune --from s3://...` through moto: what it keeps and why,
+/// a dry run that deletes nothing, and a server gone (exit 1).
+#[test]
+fn remote_prune_keeps_the_newest_and_the_proven_and_says_why() {
+    use escola_runbook_testkit::moto::MotoServer;
+    if !mariadb_up() {
+        return;
+    }
+    let Some(moto) = MotoServer::for_test(&[]) else {
+        return;
+    };
+    moto.create_bucket("snaps").unwrap();
+    let db = format!("escola_t_cli_s3prune_{}", std::process::id());
+    assert!(mariadb(&format!(
+        "DROP DATABASE IF EXISTS {db}; CREATE DATABASE {db}; USE {db};
+         CREATE TABLE t (id INT PRIMARY KEY); INSERT INTO t VALUES (1), (2);"
+    )));
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let url = format!("mysql://root@127.0.0.1:3306/{db}");
+    let aws = moto.aws_vars("not-a-real-secret");
+    let run = |args: &[&str], vars: &[(String, String)]| {
+        bin(d)
+            .args(args)
+            .env("DBURL", &url)
+            .envs(vars.iter().cloned())
+            .output()
+            .unwrap()
+    };
+    let mut names = Vec::new();
+    for _ in 0..3 {
+        let created = run(
+            &[
+                "snapshot",
+                "create",
+                "--db-url-env",
+                "DBURL",
+                "--out",
+                "snaps",
+                "--copy-to",
+                "s3://snaps/escola",
+            ],
+            &aws,
+        );
+        assert_eq!(created.status.code(), Some(0), "{}", text(&created));
+        let stdout = String::from_utf8_lossy(&created.stdout).into_owned();
+        names.push(stdout.lines().nth(1).unwrap().to_owned());
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+    }
+    let name = |n: usize| names[n].rsplit('/').next().unwrap().to_owned();
+    // The oldest proven on the store.
+    let proven = run(
+        &[
+            "snapshot",
+            "verify",
+            &names[0],
+            "--restore-test",
+            "--db-url-env",
+            "DBURL",
+        ],
+        &aws,
+    );
+    assert_eq!(proven.status.code(), Some(0), "{}", text(&proven));
+    let prune = |extra: &[&str], vars: &[(String, String)]| {
+        let mut args = vec![
+            "snapshot",
+            "prune",
+            "--from",
+            "s3://snaps/escola",
+            "--keep-last",
+            "1",
+        ];
+        args.extend_from_slice(extra);
+        run(&args, vars)
+    };
+
+    let dry = prune(&["--dry-run"], &aws);
+    assert_eq!(dry.status.code(), Some(0), "{}", text(&dry));
+    let out = text(&dry);
+    assert!(
+        out.contains(&format!("kept         {}: one of the newest 1", name(2))),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "kept         {}: the newest that passed its restore test",
+            name(0)
+        )),
+        "{out}"
+    );
+    assert!(out.contains(&format!("would delete {}", name(1))), "{out}");
+    assert!(out.contains("2 kept, 1 would delete (dry run)"), "{out}");
+    let list = run(&["snapshot", "list", "--from", "s3://snaps/escola"], &aws);
+    assert!(text(&list).contains(&name(1)), "a dry run deletes nothing");
+
+    let done = prune(&[], &aws);
+    assert_eq!(done.status.code(), Some(0), "{}", text(&done));
+    assert!(
+        text(&done).contains(&format!("deleted      {}", name(1))),
+        "{}",
+        text(&done)
+    );
+    let list = run(&["snapshot", "list", "--from", "s3://snaps/escola"], &aws);
+    let listed = text(&list);
+    assert!(!listed.contains(&name(1)), "{listed}");
+    assert!(
+        listed.contains(&name(0)) && listed.contains(&name(2)),
+        "{listed}"
+    );
+
+    // Neither a directory nor --from (usage), and a server gone (exit 1).
+    let neither = run(&["snapshot", "prune", "--keep-last", "1"], &aws);
+    assert_eq!(neither.status.code(), Some(2), "{}", text(&neither));
+    drop(moto);
+    let gone = prune(&[], &aws);
+    assert_eq!(gone.status.code(), Some(1), "{}", text(&gone));
+    assert!(
+        text(&gone).contains("nothing was deleted"),
+        "{}",
+        text(&gone)
+    );
+    mariadb(&format!("DROP DATABASE IF EXISTS {db}"));
 }
