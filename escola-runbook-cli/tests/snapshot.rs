@@ -766,3 +766,114 @@ fn remote_prune_keeps_the_newest_and_the_proven_and_says_why() {
     );
     mariadb(&format!("DROP DATABASE IF EXISTS {db}"));
 }
+
+/// The `db-snapshot` step's `copy_to` through moto: from `check`, from a
+/// TOML runbook and from the project file's `snapshot_copy_to`; a copy
+/// that fails fails the step and keeps the local snapshot.
+#[test]
+fn the_db_snapshot_step_copies_off_site_and_fails_when_the_copy_does() {
+    use escola_runbook_testkit::moto::MotoServer;
+    if !mariadb_up() {
+        return;
+    }
+    let Some(moto) = MotoServer::for_test(&[]) else {
+        return;
+    };
+    moto.create_bucket("snaps").unwrap();
+    let db = format!("escola_t_cli_s3step_{}", std::process::id());
+    assert!(mariadb(&format!(
+        "DROP DATABASE IF EXISTS {db}; CREATE DATABASE {db}; USE {db};
+         CREATE TABLE t (id INT PRIMARY KEY); INSERT INTO t VALUES (1), (2), (3);"
+    )));
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let url = format!("mysql://root@127.0.0.1:3306/{db}");
+    let aws = moto.aws_vars("not-a-real-secret");
+    let run = |args: &[&str]| {
+        bin(d)
+            .args(args)
+            .env("DBURL", &url)
+            .env("NO_COLOR", "1")
+            .envs(aws.iter().cloned())
+            .output()
+            .unwrap()
+    };
+    let listed = |prefix: &str| text(&run(&["snapshot", "list", "--from", prefix]));
+    let check = |copy_to: &str| {
+        run(&[
+            "check",
+            "db-snapshot",
+            "-p",
+            "out_dir=snaps",
+            "-p",
+            "restore_test=true",
+            "-p",
+            &format!("copy_to={copy_to}"),
+            "--secret",
+            "database_url=DBURL",
+        ])
+    };
+
+    // Proven, then copied: the copy carries verified.json.
+    let copied = check("s3://snaps/check");
+    assert_eq!(copied.status.code(), Some(0), "{}", text(&copied));
+    assert!(
+        text(&copied).contains("s3://snaps/check/"),
+        "{}",
+        text(&copied)
+    );
+    let list = listed("s3://snaps/check");
+    assert!(
+        list.contains("complete") && list.contains("passed "),
+        "{list}"
+    );
+
+    // A copy that fails: the step fails, the local snapshot stays.
+    let failed = check("s3://no-such-bucket/escola");
+    assert_eq!(failed.status.code(), Some(1), "{}", text(&failed));
+    let out = text(&failed);
+    assert!(
+        out.contains("off-site copy to s3://no-such-bucket/escola failed"),
+        "{out}"
+    );
+    assert!(out.contains("does not exist"), "{out}");
+    assert!(out.contains("local snapshot kept"), "{out}");
+    let local = std::fs::read_dir(d.join("snaps")).unwrap().count();
+    assert_eq!(local, 2, "both snapshots are kept locally");
+
+    // A bad URL is refused before anything is taken.
+    let bad = check("gs://snaps/escola");
+    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad));
+    assert!(text(&bad).contains("copy_to"), "{}", text(&bad));
+
+    // A TOML runbook's step.
+    std::fs::write(
+        d.join("offsite.toml"),
+        "name = \"offsite\"\n[[phases]]\nid = \"pre\"\ntitle = \"Antes\"\n\
+         [[phases.steps]]\nid = \"db-snapshot\"\ntitle = \"Snapshot\"\ncheck = \"db-snapshot\"\n\
+         params = { out_dir = \"snaps\", copy_to = \"s3://snaps/toml\" }\n",
+    )
+    .unwrap();
+    let toml = run(&[
+        "run",
+        "--runbook",
+        "offsite.toml",
+        "--secret",
+        "database_url=DBURL",
+        "--yes",
+    ]);
+    assert_eq!(toml.status.code(), Some(0), "{}", text(&toml));
+    assert!(listed("s3://snaps/toml").contains("complete"));
+
+    // The built-in runbook, from the project file.
+    std::fs::write(
+        d.join("escola-runbook.toml"),
+        "runbook = \"builtin\"\n[environments.production]\ndatabase_url_env = \"DBURL\"\n\
+         snapshot_dir = \"snaps\"\nsnapshot_copy_to = \"s3://snaps/project\"\n",
+    )
+    .unwrap();
+    let project = run(&["run", "--yes", "--only", "db-snapshot"]);
+    assert_eq!(project.status.code(), Some(0), "{}", text(&project));
+    assert!(listed("s3://snaps/project").contains("complete"));
+    mariadb(&format!("DROP DATABASE IF EXISTS {db}"));
+}

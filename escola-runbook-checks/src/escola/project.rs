@@ -220,6 +220,8 @@ pub struct EnvironmentSection {
     pub release_dir: Option<PathBuf>,
     /// Where the database snapshot is written.
     pub snapshot_dir: Option<PathBuf>,
+    /// Where the snapshot is copied off-site once taken (`s3://BUCKET/PREFIX`).
+    pub snapshot_copy_to: Option<String>,
     /// Adds the coverage check after `ci-green`.
     pub coverage: Option<CoverageConfig>,
     /// Makes `ci-green` a check of the CI status API.
@@ -426,6 +428,7 @@ impl EnvironmentSection {
             app_dir,
             release_dir: _,
             snapshot_dir: _,
+            snapshot_copy_to: _,
             coverage: _,
             ci_status: _,
             docs: _,
@@ -473,6 +476,7 @@ impl ProjectEnvironment {
         let EnvironmentSection {
             release_dir,
             snapshot_dir,
+            snapshot_copy_to,
             coverage,
             ci_status,
             docs,
@@ -490,6 +494,7 @@ impl ProjectEnvironment {
             changelog: changelog.clone(),
             app_log: app_log.clone(),
             cdn_purge: cdn_purge.clone(),
+            snapshot_copy_to: snapshot_copy_to.clone().or(base.snapshot_copy_to),
             ..base
         };
         if let Some(dir) = snapshot_dir {
@@ -574,6 +579,10 @@ mod tests {
             .expect("the template's durations parse");
         assert_eq!(config.release_dir, Some(PathBuf::from("/srv/deploy/.")));
         assert_eq!(config.snapshot_dir, Path::new("/srv/deploy/snapshots"));
+        assert_eq!(
+            config.snapshot_copy_to.as_deref(),
+            Some("s3://backups/escola/staging")
+        );
         let parts = [
             ("coverage", config.coverage.is_some()),
             ("ci_status", config.ci_status.is_some()),
