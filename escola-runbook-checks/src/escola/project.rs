@@ -114,6 +114,17 @@ pub enum ProjectError {
         #[source]
         source: DurationError,
     },
+    /// `snapshot_copy_to` is not an `s3://BUCKET/PREFIX` URL.
+    #[error("project file {}: environment `{environment}`, snapshot_copy_to: {source}", file.display())]
+    CopyTo {
+        /// The file.
+        file: PathBuf,
+        /// The environment.
+        environment: String,
+        /// Why.
+        #[source]
+        source: crate::db::offsite::OffsiteError,
+    },
     /// A secret's environment variable is unset or empty.
     #[error(
         "secret `{secret}`: environment variable {var} is not set (or is empty); export it before running"
@@ -497,6 +508,15 @@ impl ProjectEnvironment {
             snapshot_copy_to: snapshot_copy_to.clone().or(base.snapshot_copy_to),
             ..base
         };
+        // Refused now, not when the step runs after the deploy began.
+        if let Some(to) = &config.snapshot_copy_to {
+            to.parse::<crate::db::offsite::SnapshotUrl>()
+                .map_err(|source| ProjectError::CopyTo {
+                    file: self.config.path.clone(),
+                    environment: self.name.clone(),
+                    source,
+                })?;
+        }
         if let Some(dir) = snapshot_dir {
             config.snapshot_dir = self.dir.join(dir);
         }
@@ -541,6 +561,25 @@ mod tests {
             file,
         };
         project.environment(None).expect("one environment")
+    }
+
+    #[test]
+    fn a_copy_to_that_is_not_an_s3_url_is_refused_when_configured() {
+        let text =
+            "runbook = \"builtin\"\n[environments.production]\nsnapshot_copy_to = \"gs://b/p\"\n";
+        let project = Project {
+            path: PathBuf::from("/srv/deploy").join(FILE_NAME),
+            sha256: String::new(),
+            file: parse(text, FILE_NAME).unwrap(),
+        };
+        let env = project.environment(None).unwrap();
+        let err = env.configure(EscolaConfig::default()).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("environment `production`, snapshot_copy_to"),
+            "{text}"
+        );
+        assert!(text.contains("scheme `gs` is not supported"), "{text}");
     }
 
     #[test]
