@@ -730,7 +730,9 @@ pub async fn prune(
     opts: &PruneOptions,
 ) -> Result<Vec<Decision>, PruneError> {
     let needed = needed_by_runs(run_root)?;
-    let listed = list(from).await.map_err(PruneError::RemoteList)?;
+    let listed = list(from)
+        .await
+        .map_err(|e| PruneError::RemoteList(Box::new(e)))?;
     let decisions = decide(&listed, &needed, Matching::Name, retention, Utc::now());
     if opts.dry_run {
         return Ok(decisions);
@@ -746,7 +748,7 @@ pub async fn prune(
                 url: snapshot.url,
                 manifest_deleted,
                 deleted,
-                source,
+                source: Box::new(source),
             });
         }
         deleted.push(d.path.clone());

@@ -122,7 +122,7 @@ pub enum PruneError {
     /// The remote snapshots could not be listed; nothing was deleted.
     #[cfg(feature = "s3")]
     #[error("{0}; nothing was deleted")]
-    RemoteList(#[source] super::offsite::OffsiteError),
+    RemoteList(#[source] Box<super::offsite::OffsiteError>),
     /// A remote snapshot could not be deleted: those before it were, the
     /// rest was not tried.
     #[cfg(feature = "s3")]
@@ -143,7 +143,7 @@ pub enum PruneError {
         /// The snapshots deleted before it.
         deleted: Vec<PathBuf>,
         /// Why not.
-        source: super::offsite::OffsiteError,
+        source: Box<super::offsite::OffsiteError>,
     },
 }
 

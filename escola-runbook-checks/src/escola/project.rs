@@ -123,7 +123,7 @@ pub enum ProjectError {
         environment: String,
         /// Why.
         #[source]
-        source: crate::db::offsite::OffsiteError,
+        source: Box<crate::db::offsite::OffsiteError>,
     },
     /// A secret's environment variable is unset or empty.
     #[error(
@@ -514,7 +514,7 @@ impl ProjectEnvironment {
                 .map_err(|source| ProjectError::CopyTo {
                     file: self.config.path.clone(),
                     environment: self.name.clone(),
-                    source,
+                    source: Box::new(source),
                 })?;
         }
         if let Some(dir) = snapshot_dir {
