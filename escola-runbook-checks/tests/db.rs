@@ -1552,6 +1552,14 @@ mod offsite {
         snaps
     }
 
+    async fn push_all(snaps: &[std::path::PathBuf], store: &Store) {
+        for dir in snaps {
+            offsite::push(dir, store, &PushOptions::default())
+                .await
+                .unwrap();
+        }
+    }
+
     async fn one_table_db(conn: &mut Conn, prefix: &str) -> String {
         let src = unique(prefix);
         create_db(
@@ -1624,11 +1632,7 @@ mod offsite {
         let out = tempfile::tempdir().unwrap();
         let snaps = snapshots(&src, out.path(), 6).await;
         let store = store_on(&moto);
-        for dir in &snaps {
-            offsite::push(dir, &store, &PushOptions::default())
-                .await
-                .unwrap();
-        }
+        push_all(&snaps, &store).await;
         // Proven on the store only.
         let proven = offsite::restore_test(
             &store.join(&name_of(&snaps[1])),
@@ -1731,11 +1735,7 @@ mod offsite {
         let snaps = snapshots(&src, out.path(), 3).await;
         drop_dbs(&mut conn, &[&src]).await;
         let store = store_on(&moto);
-        for dir in &snaps {
-            offsite::push(dir, &store, &PushOptions::default())
-                .await
-                .unwrap();
-        }
+        push_all(&snaps, &store).await;
         // The server goes away once the first snapshot is deleted.
         let server = Arc::new(std::sync::Mutex::new(Some(moto)));
         let gone = server.clone();

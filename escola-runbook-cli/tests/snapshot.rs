@@ -474,60 +474,78 @@ fn a_swap_killed_mid_restore_leaves_production_as_it_was() {
     ));
 }
 
+/// MariaDB and moto (skipped, like MariaDB, when it is not installed
+/// unless ESCOLA_REQUIRE_SERVICES=1) with the bucket `snaps`, and the
+/// database `escola_t_cli_NAME_PID` of 500 rows in table `t`.
+fn offsite_setup(name: &str) -> Option<(escola_runbook_testkit::moto::MotoServer, String)> {
+    if !mariadb_up() {
+        return None;
+    }
+    let moto = escola_runbook_testkit::moto::MotoServer::for_test(&[])?;
+    moto.create_bucket("snaps").unwrap();
+    let db = format!("escola_t_cli_{name}_{}", std::process::id());
+    assert!(mariadb(&format!(
+        "DROP DATABASE IF EXISTS {db}; CREATE DATABASE {db}; USE {db};
+         CREATE TABLE t (id INT PRIMARY KEY, v TEXT);
+         INSERT INTO t SELECT seq, MD5(seq) FROM seq_1_to_500;"
+    )));
+    Some((moto, db))
+}
+
+/// `escola-runbook ARGS` in `dir`, DBURL naming the database `db`, with
+/// the variables `vars` (the AWS_* ones).
+fn run_on(dir: &Path, db: &str, args: &[&str], vars: &[(String, String)]) -> Output {
+    bin(dir)
+        .args(args)
+        .env("DBURL", format!("mysql://root@127.0.0.1:3306/{db}"))
+        .env("NO_COLOR", "1")
+        .envs(vars.iter().cloned())
+        .output()
+        .unwrap()
+}
+
+/// The two lines `snapshot create --copy-to URL` prints: the local
+/// directory and the remote copy (`created` must have succeeded).
+fn local_and_remote(created: &Output) -> (String, String) {
+    assert_eq!(created.status.code(), Some(0), "{}", text(created));
+    let stdout = String::from_utf8_lossy(&created.stdout).into_owned();
+    let mut lines = stdout.lines().map(str::to_owned);
+    (lines.next().unwrap(), lines.next().unwrap())
+}
+
+/// `snapshot create --out snaps --copy-to s3://snaps/escola`.
+const CREATE_COPIED: [&str; 8] = [
+    "snapshot",
+    "create",
+    "--db-url-env",
+    "DBURL",
+    "--out",
+    "snaps",
+    "--copy-to",
+    "s3://snaps/escola",
+];
+
 /// Off-site copies through moto (skipped, like MariaDB, when it is not
 /// installed unless ESCOLA_REQUIRE_SERVICES=1): exit codes, errors that
 /// say what to do, and the secret key in no output.
 #[test]
 fn off_site_commands_keep_their_exit_codes_and_never_show_the_secret_key() {
     use escola_runbook_testkit::moto::MotoServer;
-    if !mariadb_up() {
-        return;
-    }
-    let Some(moto) = MotoServer::for_test(&[]) else {
+    let Some((moto, db)) = offsite_setup("s3") else {
         return;
     };
-    moto.create_bucket("snaps").unwrap();
     const SECRET: &str = "wJalrXUtnFEMI-never-shown-K7MDENG";
-    let db = format!("escola_t_cli_s3_{}", std::process::id());
-    assert!(mariadb(&format!(
-        "DROP DATABASE IF EXISTS {db}; CREATE DATABASE {db}; USE {db};
-         CREATE TABLE t (id INT PRIMARY KEY, v TEXT);
-         INSERT INTO t SELECT seq, MD5(seq) FROM seq_1_to_500;"
-    )));
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let url = format!("mysql://root@127.0.0.1:3306/{db}");
     let mut outputs = Vec::new();
     let mut run = |args: &[&str], vars: &[(String, String)]| {
-        let o = bin(d)
-            .args(args)
-            .env("DBURL", &url)
-            .envs(vars.iter().cloned())
-            .output()
-            .unwrap();
+        let o = run_on(d, &db, args, vars);
         outputs.push(text(&o));
         o
     };
     let aws = moto.aws_vars(SECRET);
 
-    let created = run(
-        &[
-            "snapshot",
-            "create",
-            "--db-url-env",
-            "DBURL",
-            "--out",
-            "snaps",
-            "--copy-to",
-            "s3://snaps/escola",
-        ],
-        &aws,
-    );
-    assert_eq!(created.status.code(), Some(0), "{}", text(&created));
-    let stdout = String::from_utf8_lossy(&created.stdout).into_owned();
-    let mut lines = stdout.lines();
-    let local = lines.next().unwrap().to_owned();
-    let remote = lines.next().unwrap().to_owned();
+    let (local, remote) = local_and_remote(&run(&CREATE_COPIED, &aws));
     let name = Path::new(&local)
         .file_name()
         .unwrap()
@@ -647,49 +665,16 @@ fn off_site_commands_keep_their_exit_codes_and_never_show_the_secret_key() {
 /// a dry run that deletes nothing, and a server gone (exit 1).
 #[test]
 fn remote_prune_keeps_the_newest_and_the_proven_and_says_why() {
-    use escola_runbook_testkit::moto::MotoServer;
-    if !mariadb_up() {
-        return;
-    }
-    let Some(moto) = MotoServer::for_test(&[]) else {
+    let Some((moto, db)) = offsite_setup("s3prune") else {
         return;
     };
-    moto.create_bucket("snaps").unwrap();
-    let db = format!("escola_t_cli_s3prune_{}", std::process::id());
-    assert!(mariadb(&format!(
-        "DROP DATABASE IF EXISTS {db}; CREATE DATABASE {db}; USE {db};
-         CREATE TABLE t (id INT PRIMARY KEY); INSERT INTO t VALUES (1), (2);"
-    )));
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let url = format!("mysql://root@127.0.0.1:3306/{db}");
     let aws = moto.aws_vars("not-a-real-secret");
-    let run = |args: &[&str], vars: &[(String, String)]| {
-        bin(d)
-            .args(args)
-            .env("DBURL", &url)
-            .envs(vars.iter().cloned())
-            .output()
-            .unwrap()
-    };
+    let run = |args: &[&str], vars: &[(String, String)]| run_on(d, &db, args, vars);
     let mut names = Vec::new();
     for _ in 0..3 {
-        let created = run(
-            &[
-                "snapshot",
-                "create",
-                "--db-url-env",
-                "DBURL",
-                "--out",
-                "snaps",
-                "--copy-to",
-                "s3://snaps/escola",
-            ],
-            &aws,
-        );
-        assert_eq!(created.status.code(), Some(0), "{}", text(&created));
-        let stdout = String::from_utf8_lossy(&created.stdout).into_owned();
-        names.push(stdout.lines().nth(1).unwrap().to_owned());
+        names.push(local_and_remote(&run(&CREATE_COPIED, &aws)).1);
         std::thread::sleep(std::time::Duration::from_millis(1100));
     }
     let name = |n: usize| names[n].rsplit('/').next().unwrap().to_owned();
@@ -772,32 +757,13 @@ fn remote_prune_keeps_the_newest_and_the_proven_and_says_why() {
 /// that fails fails the step and keeps the local snapshot.
 #[test]
 fn the_db_snapshot_step_copies_off_site_and_fails_when_the_copy_does() {
-    use escola_runbook_testkit::moto::MotoServer;
-    if !mariadb_up() {
-        return;
-    }
-    let Some(moto) = MotoServer::for_test(&[]) else {
+    let Some((moto, db)) = offsite_setup("s3step") else {
         return;
     };
-    moto.create_bucket("snaps").unwrap();
-    let db = format!("escola_t_cli_s3step_{}", std::process::id());
-    assert!(mariadb(&format!(
-        "DROP DATABASE IF EXISTS {db}; CREATE DATABASE {db}; USE {db};
-         CREATE TABLE t (id INT PRIMARY KEY); INSERT INTO t VALUES (1), (2), (3);"
-    )));
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let url = format!("mysql://root@127.0.0.1:3306/{db}");
     let aws = moto.aws_vars("not-a-real-secret");
-    let run = |args: &[&str]| {
-        bin(d)
-            .args(args)
-            .env("DBURL", &url)
-            .env("NO_COLOR", "1")
-            .envs(aws.iter().cloned())
-            .output()
-            .unwrap()
-    };
+    let run = |args: &[&str]| run_on(d, &db, args, &aws);
     let listed = |prefix: &str| text(&run(&["snapshot", "list", "--from", prefix]));
     let check = |copy_to: &str| {
         run(&[
