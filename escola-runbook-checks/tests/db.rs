@@ -1754,7 +1754,7 @@ mod offsite {
             .await
             .unwrap_err();
         match &err {
-            db::PruneError::RemoteDelete {
+            OffsiteError::PruneStopped {
                 url,
                 manifest_deleted,
                 deleted,

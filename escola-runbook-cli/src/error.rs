@@ -554,7 +554,10 @@ impl CliError {
                 | OffsiteError::NoSnapshot(_)
                 | OffsiteError::Local(_)
                 | OffsiteError::Mismatch { .. }
-                | OffsiteError::Io { .. },
+                | OffsiteError::Io { .. }
+                | OffsiteError::Runs(_)
+                | OffsiteError::NotPruned(_)
+                | OffsiteError::PruneStopped { .. },
             )
             | CliError::Verify(_)
             | CliError::Restore(_)

@@ -41,7 +41,7 @@ use super::restore::{
     size_problem, verify,
 };
 use super::snapshot::{FileEntry, MANIFEST, hex_digest};
-use super::verified::{VERIFIED, Verified};
+use super::verified::{RecordError, VERIFIED, Verified};
 
 /// Multipart part size: a file larger than this goes up in parts of this
 /// size, at most [`PARTS_IN_FLIGHT`] at once, so a push holds at most
@@ -204,11 +204,56 @@ pub enum OffsiteError {
         /// The error.
         source: io::Error,
     },
+    /// The runs could not be read: a snapshot one needs cannot be told
+    /// apart, so nothing was deleted.
+    #[error(transparent)]
+    Runs(#[from] PruneError),
+    /// The snapshots to prune could not be listed; nothing was deleted.
+    #[error("{0}; nothing was deleted")]
+    NotPruned(#[source] Box<OffsiteError>),
+    /// A snapshot could not be deleted: those before it were, the rest
+    /// was not tried.
+    #[error(
+        "deleting {url}: {source}; {}{}",
+        if *.manifest_deleted {
+            "its manifest is deleted, so it lists as incomplete and prune keeps it: delete the objects left under it by hand"
+        } else {
+            "nothing of it was deleted"
+        },
+        deleted_before(.deleted)
+    )]
+    PruneStopped {
+        /// The snapshot.
+        url: SnapshotUrl,
+        /// Its manifest was deleted before the failure.
+        manifest_deleted: bool,
+        /// The snapshots deleted before it.
+        deleted: Vec<PathBuf>,
+        /// Why not.
+        source: Box<OffsiteError>,
+    },
     /// Cancelled before the manifest was uploaded.
     #[error(
         "the push to {0} was stopped; the remote snapshot has no manifest (listed incomplete), push it again to complete it"
     )]
     Cancelled(SnapshotUrl),
+}
+
+/// "; deleted before it: a, b", or nothing.
+fn deleted_before(deleted: &[PathBuf]) -> String {
+    if deleted.is_empty() {
+        return String::new();
+    }
+    let names: Vec<String> = deleted
+        .iter()
+        .map(|p| {
+            p.file_name().map_or_else(
+                || p.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            )
+        })
+        .collect();
+    format!("; deleted before it: {}", names.join(", "))
 }
 
 /// What an object-store error means for `url`: a missing bucket and a
@@ -681,18 +726,21 @@ pub async fn restore_test(
     opts: &RestoreTestOptions,
 ) -> Result<Verified, RestoreTestError> {
     let verified = restore_test_files(Arc::new(snapshot.files()), url, opts).await?;
-    let record = |e| RestoreTestError::RecordRemote(Box::new(e));
-    let json = serde_json::to_vec_pretty(&verified).map_err(|e| {
-        record(OffsiteError::Io {
-            path: PathBuf::from(snapshot.url.join(VERIFIED).to_string()),
-            source: io::Error::other(e),
-        })
-    })?;
+    let record = |source| RecordError {
+        path: PathBuf::from(snapshot.url.to_string()),
+        source,
+    };
+    let json = serde_json::to_vec_pretty(&verified).map_err(|e| record(io::Error::other(e)))?;
     snapshot
         .store
         .put(&snapshot.url.key(VERIFIED), PutPayload::from(json))
         .await
-        .map_err(|e| record(store_err(&snapshot.url.join(VERIFIED), &e)))?;
+        .map_err(|e| {
+            record(io::Error::other(store_err(
+                &snapshot.url.join(VERIFIED),
+                &e,
+            )))
+        })?;
     Ok(verified)
 }
 
@@ -728,11 +776,11 @@ pub async fn prune(
     run_root: &Path,
     retention: Retention,
     opts: &PruneOptions,
-) -> Result<Vec<Decision>, PruneError> {
+) -> Result<Vec<Decision>, OffsiteError> {
     let needed = needed_by_runs(run_root)?;
     let listed = list(from)
         .await
-        .map_err(|e| PruneError::RemoteList(Box::new(e)))?;
+        .map_err(|e| OffsiteError::NotPruned(Box::new(e)))?;
     let decisions = decide(&listed, &needed, Matching::Name, retention, Utc::now());
     if opts.dry_run {
         return Ok(decisions);
@@ -744,7 +792,7 @@ pub async fn prune(
         };
         let snapshot = from.join(&name);
         if let Err((manifest_deleted, source)) = delete(&snapshot).await {
-            return Err(PruneError::RemoteDelete {
+            return Err(OffsiteError::PruneStopped {
                 url: snapshot.url,
                 manifest_deleted,
                 deleted,

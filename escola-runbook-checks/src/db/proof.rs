@@ -68,11 +68,6 @@ pub enum RestoreTestError {
     /// `verified.json` could not be written.
     #[error(transparent)]
     Record(#[from] RecordError),
-    /// `verified.json` could not be written to the remote snapshot (the
-    /// test itself ran).
-    #[cfg(feature = "s3")]
-    #[error("the restore test ran, but its record could not be written: {0}")]
-    RecordRemote(#[source] Box<super::offsite::OffsiteError>),
 }
 
 impl From<VerifyError> for RestoreTestError {

@@ -119,50 +119,6 @@ pub enum PruneError {
         /// Why not.
         source: io::Error,
     },
-    /// The remote snapshots could not be listed; nothing was deleted.
-    #[cfg(feature = "s3")]
-    #[error("{0}; nothing was deleted")]
-    RemoteList(#[source] Box<super::offsite::OffsiteError>),
-    /// A remote snapshot could not be deleted: those before it were, the
-    /// rest was not tried.
-    #[cfg(feature = "s3")]
-    #[error(
-        "deleting {url}: {source}; {}{}",
-        if *.manifest_deleted {
-            "its manifest is deleted, so it lists as incomplete and prune keeps it: delete the objects left under it by hand"
-        } else {
-            "nothing of it was deleted"
-        },
-        deleted_before(.deleted)
-    )]
-    RemoteDelete {
-        /// The snapshot.
-        url: super::offsite::SnapshotUrl,
-        /// Its manifest was deleted before the failure.
-        manifest_deleted: bool,
-        /// The snapshots deleted before it.
-        deleted: Vec<PathBuf>,
-        /// Why not.
-        source: Box<super::offsite::OffsiteError>,
-    },
-}
-
-/// "; deleted before it: a, b", or nothing.
-#[cfg(feature = "s3")]
-fn deleted_before(deleted: &[PathBuf]) -> String {
-    if deleted.is_empty() {
-        return String::new();
-    }
-    let names: Vec<String> = deleted
-        .iter()
-        .map(|p| {
-            p.file_name().map_or_else(
-                || p.display().to_string(),
-                |n| n.to_string_lossy().into_owned(),
-            )
-        })
-        .collect();
-    format!("; deleted before it: {}", names.join(", "))
 }
 
 /// The snapshots that unfinished runs under `run_root` took, with why they
