@@ -1319,16 +1319,26 @@ mod offsite {
     /// snapshot code's back.
     async fn tamper(moto: &MotoServer, key: &str, body: &[u8]) {
         use object_store::ObjectStoreExt;
+        bucket(moto)
+            .put(&key.into(), body.to_vec().into())
+            .await
+            .unwrap();
+    }
+
+    /// Deletes the object `key` of the bucket `snaps`, behind the snapshot
+    /// code's back.
+    async fn remove(moto: &MotoServer, key: &str) {
+        use object_store::ObjectStoreExt;
+        bucket(moto).delete(&key.into()).await.unwrap();
+    }
+
+    /// The bucket `snaps` of `moto`, as a plain object store.
+    fn bucket(moto: &MotoServer) -> object_store::aws::AmazonS3 {
         let mut builder = object_store::aws::AmazonS3Builder::new().with_bucket_name("snaps");
         for (k, v) in moto.aws_vars("not-a-real-secret") {
             builder = builder.with_config(k.to_ascii_lowercase().parse().unwrap(), v);
         }
-        builder
-            .build()
-            .unwrap()
-            .put(&key.into(), body.to_vec().into())
-            .await
-            .unwrap();
+        builder.build().unwrap()
     }
 
     /// `n` pseudo-random bytes (xorshift): rows zstd cannot shrink.
@@ -1547,6 +1557,243 @@ mod offsite {
         db::restore_from(files, &url(&src), &opts).await.unwrap();
         assert_same(&mut conn, &src, &dst).await;
         drop_dbs(&mut conn, &[&src, &dst]).await;
+    }
+
+    /// `n` snapshots of a one-table database `src`, oldest first.
+    async fn snapshots(src: &str, out: &Path, n: usize) -> Vec<std::path::PathBuf> {
+        let mut snaps = Vec::new();
+        for _ in 0..n {
+            let (dir, _) = db::snapshot::create(&url(src), &SnapshotOptions::new(out))
+                .await
+                .unwrap();
+            snaps.push(dir);
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        snaps
+    }
+
+    async fn push_all(snaps: &[std::path::PathBuf], store: &Store) {
+        for dir in snaps {
+            offsite::push(dir, store, &PushOptions::default())
+                .await
+                .unwrap();
+        }
+    }
+
+    async fn one_table_db(conn: &mut Conn, prefix: &str) -> String {
+        let src = unique(prefix);
+        create_db(
+            conn,
+            &src,
+            &[
+                "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(10))",
+                "INSERT INTO t VALUES (1, 'um'), (2, 'dois')",
+            ],
+        )
+        .await;
+        src
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_remote_restore_test_is_recorded_on_the_store_and_catches_a_rehashed_file() {
+        let Some((mut conn, moto)) = services().await else {
+            return;
+        };
+        let src = one_table_db(&mut conn, "s3proof").await;
+        let out = tempfile::tempdir().unwrap();
+        let dir = snapshots(&src, out.path(), 1).await.remove(0);
+        let store = store_on(&moto);
+        offsite::push(&dir, &store, &PushOptions::default())
+            .await
+            .unwrap();
+        let remote = store.join(&name_of(&dir));
+        let opts = db::RestoreTestOptions::default();
+
+        let passed = offsite::restore_test(&remote, &url(&src), &opts)
+            .await
+            .unwrap();
+        assert!(passed.passed, "{passed:#?}");
+        assert_eq!(passed.tables.len(), 1);
+        assert!(
+            db::last_verified(&dir).is_none(),
+            "the local copy untouched"
+        );
+        let listed = offsite::list(&store).await.unwrap();
+        assert_eq!(listed[0].verified.as_ref(), Some(&passed));
+        assert!(scratch_left(&mut conn).await.is_empty());
+
+        // Altered and re-hashed locally, pushed again: every object matches
+        // its manifest, and the remote restore test catches the table.
+        rewrite_and_rehash(&dir, "t", |sql| sql.replace("'dois'", "'tres'"));
+        offsite::push(&dir, &store, &PushOptions::default())
+            .await
+            .unwrap();
+        db::verify_files(remote.snapshot().await.unwrap(), None)
+            .await
+            .unwrap();
+        let failed = offsite::restore_test(&remote, &url(&src), &opts)
+            .await
+            .unwrap();
+        assert!(!failed.passed);
+        let bad: Vec<&str> = failed.mismatches().map(|t| t.table.as_str()).collect();
+        assert_eq!(bad, [format!("{src}.t")]);
+        let listed = offsite::list(&store).await.unwrap();
+        assert_eq!(listed[0].verified.as_ref(), Some(&failed));
+        assert!(scratch_left(&mut conn).await.is_empty());
+        drop_dbs(&mut conn, &[&src]).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_remote_prune_keeps_the_newest_the_proven_and_what_an_unfinished_run_took() {
+        let Some((mut conn, moto)) = services().await else {
+            return;
+        };
+        let src = one_table_db(&mut conn, "s3prune").await;
+        let out = tempfile::tempdir().unwrap();
+        let snaps = snapshots(&src, out.path(), 6).await;
+        let store = store_on(&moto);
+        push_all(&snaps, &store).await;
+        // Proven on the store only.
+        let proven = offsite::restore_test(
+            &store.join(&name_of(&snaps[1])),
+            &url(&src),
+            &Default::default(),
+        )
+        .await
+        .unwrap();
+        assert!(proven.passed);
+        // An interrupted push (no manifest) and a damaged copy.
+        let (incomplete, damaged) = (name_of(&snaps[2]), name_of(&snaps[3]));
+        remove(&moto, &format!("escola/prod/{incomplete}/manifest.json")).await;
+        let manifest = db::restore::read_manifest(&snaps[3]).unwrap().0;
+        let data = manifest.files.iter().find(|f| f.table.is_some()).unwrap();
+        tamper(
+            &moto,
+            &format!("escola/prod/{damaged}/{}", data.name),
+            b"cut",
+        )
+        .await;
+        // The run that took snaps[0] (its local path) has not finished.
+        let runs = out.path().join("runs");
+        run_that_took(&runs, "r-open", &snaps[0], false);
+        run_that_took(&runs, "r-done", &snaps[4], true);
+        let keep = db::Retention {
+            keep_last: 1,
+            keep_for: None,
+        };
+        let listed_names = |listed: &[db::SnapshotListing]| -> Vec<String> {
+            let mut names: Vec<String> = listed.iter().map(|l| name_of(&l.path)).collect();
+            names.sort();
+            names
+        };
+        let before = offsite::list(&store).await.unwrap();
+        assert_eq!(before.len(), 6);
+
+        let dry = offsite::PruneOptions {
+            dry_run: true,
+            ..Default::default()
+        };
+        let planned = offsite::prune(&store, &runs, keep, &dry).await.unwrap();
+        let why = |decisions: &[db::Decision], n: usize| {
+            decisions
+                .iter()
+                .find(|d| name_of(&d.path) == name_of(&snaps[n]))
+                .map(|d| d.kept_because.join("; "))
+                .unwrap()
+        };
+        assert_eq!(why(&planned, 5), "one of the newest 1");
+        assert_eq!(why(&planned, 4), "", "its run has finished");
+        assert!(
+            why(&planned, 3).starts_with("damaged"),
+            "{}",
+            why(&planned, 3)
+        );
+        assert!(why(&planned, 2).starts_with("incomplete"));
+        assert_eq!(why(&planned, 1), "the newest that passed its restore test");
+        assert_eq!(
+            why(&planned, 0),
+            "taken by run r-open, which has not finished"
+        );
+        assert_eq!(
+            listed_names(&offsite::list(&store).await.unwrap()),
+            listed_names(&before),
+            "a dry run deletes nothing"
+        );
+
+        let told = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = told.clone();
+        let opts = offsite::PruneOptions {
+            dry_run: false,
+            on_deleted: Some(Arc::new(move |d: &db::Decision| {
+                seen.lock().unwrap().push(name_of(&d.path));
+            })),
+        };
+        let done = offsite::prune(&store, &runs, keep, &opts).await.unwrap();
+        assert_eq!(done, planned);
+        assert_eq!(*told.lock().unwrap(), [name_of(&snaps[4])]);
+        let after = offsite::list(&store).await.unwrap();
+        let mut kept: Vec<String> = [0, 1, 2, 3, 5]
+            .iter()
+            .map(|&n| name_of(&snaps[n]))
+            .collect();
+        kept.sort();
+        assert_eq!(
+            listed_names(&after),
+            kept,
+            "no object of the deleted one is left"
+        );
+        drop_dbs(&mut conn, &[&src]).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_remote_prune_cut_short_says_what_it_deleted_and_what_not() {
+        let Some((mut conn, moto)) = services().await else {
+            return;
+        };
+        let src = one_table_db(&mut conn, "s3prunecut").await;
+        let out = tempfile::tempdir().unwrap();
+        let snaps = snapshots(&src, out.path(), 3).await;
+        drop_dbs(&mut conn, &[&src]).await;
+        let store = store_on(&moto);
+        push_all(&snaps, &store).await;
+        // The server goes away once the first snapshot is deleted.
+        let server = Arc::new(std::sync::Mutex::new(Some(moto)));
+        let gone = server.clone();
+        let opts = offsite::PruneOptions {
+            dry_run: false,
+            on_deleted: Some(Arc::new(move |_: &db::Decision| {
+                gone.lock().unwrap().take();
+            })),
+        };
+        let keep = db::Retention {
+            keep_last: 1,
+            keep_for: None,
+        };
+        let runs = out.path().join("no-runs");
+        let err = offsite::prune(&store, &runs, keep, &opts)
+            .await
+            .unwrap_err();
+        match &err {
+            OffsiteError::PruneStopped {
+                url,
+                manifest_deleted,
+                deleted,
+                ..
+            } => {
+                assert_eq!(url.to_string(), format!("{PREFIX}/{}", name_of(&snaps[0])));
+                assert!(!manifest_deleted);
+                assert_eq!(deleted.len(), 1);
+                assert_eq!(name_of(&deleted[0]), name_of(&snaps[1]));
+            }
+            other => panic!("{other}"),
+        }
+        let text = err.to_string();
+        assert!(text.contains("nothing of it was deleted"), "{text}");
+        assert!(
+            text.contains(&format!("deleted before it: {}", name_of(&snaps[1]))),
+            "{text}"
+        );
+        assert!(server.lock().unwrap().is_none(), "the server was stopped");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -237,8 +237,9 @@ pub enum SnapshotCommand {
     Push(SnapshotPushArgs),
     /// List snapshots with age, size, last restore test and status.
     List(SnapshotListArgs),
-    /// Delete old snapshots: keeps the newest N, those younger than D days, the newest that passed
-    /// its restore test, and those taken by a run that has not finished.
+    /// Delete old snapshots, local or under s3://BUCKET/PREFIX: keeps the newest N, those younger
+    /// than D days, the newest that passed its restore test, and those taken by a run that has not
+    /// finished.
     Prune(SnapshotPruneArgs),
 }
 
@@ -290,10 +291,10 @@ pub struct SnapshotVerifyArgs {
     pub identity: Option<PathBuf>,
     /// Also restore into a scratch database on the server (--db-url-env/--db-url-file),
     /// compare every table's rows and content checksum with the manifest, drop it, and
-    /// record the result in verified.json.
+    /// record the result in verified.json (beside the manifest, locally or on the store).
     #[arg(long)]
     pub restore_test: bool,
-    /// The server of the restore test.
+    /// The server of the restore test (only with --restore-test).
     #[command(flatten)]
     pub db: DbUrlArgs,
     /// Timeouts.
@@ -401,8 +402,11 @@ pub struct SnapshotListArgs {
 #[command(group(clap::ArgGroup::new("keep").required(true).multiple(true).args(["keep_last", "keep_days"])))]
 pub struct SnapshotPruneArgs {
     /// Directory holding snapshots.
-    #[arg(value_name = "DIR")]
-    pub dir: PathBuf,
+    #[arg(value_name = "DIR", required_unless_present = "from")]
+    pub dir: Option<PathBuf>,
+    /// Prune the snapshots under s3://BUCKET/PREFIX instead (endpoint and credentials from AWS_*).
+    #[arg(long, value_name = "URL", value_parser = snapshot_url, conflicts_with = "dir")]
+    pub from: Option<SnapshotUrl>,
     /// Keep the newest N complete snapshots.
     #[arg(long, value_name = "N")]
     pub keep_last: Option<usize>,
@@ -412,7 +416,8 @@ pub struct SnapshotPruneArgs {
     /// Say what would be kept and deleted; delete nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// Where the runs are kept: the snapshot of a run that has not finished is kept.
+    /// Where the runs are kept: the snapshot of a run that has not finished is kept (a remote
+    /// copy is matched by its name).
     #[arg(long, value_name = "DIR", default_value = ".escola-runbook/runs")]
     pub run_dir: PathBuf,
 }

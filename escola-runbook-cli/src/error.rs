@@ -359,11 +359,16 @@ pub enum CliError {
     /// An off-site copy could not be made, listed or read.
     #[error("{}", offsite_message(.0))]
     Offsite(#[from] OffsiteError),
-    /// `snapshot verify --restore-test` of an s3:// URL.
+    /// `snapshot verify --db-url-env` (or `--db-url-file`) without
+    /// `--restore-test`: verify needs no server, so the URL would be ignored.
     #[error(
-        "--restore-test runs on a local snapshot directory (it records verified.json beside the manifest); verify the URL without it, or restore-test the local copy and push it again"
+        "--db-url-env and --db-url-file name the server of --restore-test; verify alone needs no server: add --restore-test to restore-test the snapshot, or drop the flag"
     )]
-    RemoteRestoreTest,
+    DbUrlWithoutRestoreTest,
+    /// `snapshot prune` with neither a directory nor `--from` (clap
+    /// requires one).
+    #[error("give the snapshot directory, or --from s3://BUCKET/PREFIX")]
+    NoPruneTarget,
     /// A snapshot directory could not be listed.
     #[error("cannot list {}: {source}", dir.display())]
     ListSnapshots {
@@ -549,7 +554,10 @@ impl CliError {
                 | OffsiteError::NoSnapshot(_)
                 | OffsiteError::Local(_)
                 | OffsiteError::Mismatch { .. }
-                | OffsiteError::Io { .. },
+                | OffsiteError::Io { .. }
+                | OffsiteError::Runs(_)
+                | OffsiteError::NotPruned(_)
+                | OffsiteError::PruneStopped { .. },
             )
             | CliError::Verify(_)
             | CliError::Restore(_)
@@ -613,7 +621,8 @@ impl CliError {
             | CliError::Smoke(_)
             | CliError::ListSnapshots { .. }
             | CliError::Offsite(OffsiteError::BadUrl { .. } | OffsiteError::Config { .. })
-            | CliError::RemoteRestoreTest
+            | CliError::DbUrlWithoutRestoreTest
+            | CliError::NoPruneTarget
             | CliError::Crypt(_)
             | CliError::Matcher(_)
             | CliError::Webhook { .. }

@@ -474,60 +474,78 @@ fn a_swap_killed_mid_restore_leaves_production_as_it_was() {
     ));
 }
 
+/// MariaDB and moto (skipped, like MariaDB, when it is not installed
+/// unless ESCOLA_REQUIRE_SERVICES=1) with the bucket `snaps`, and the
+/// database `escola_t_cli_NAME_PID` of 500 rows in table `t`.
+fn offsite_setup(name: &str) -> Option<(escola_runbook_testkit::moto::MotoServer, String)> {
+    if !mariadb_up() {
+        return None;
+    }
+    let moto = escola_runbook_testkit::moto::MotoServer::for_test(&[])?;
+    moto.create_bucket("snaps").unwrap();
+    let db = format!("escola_t_cli_{name}_{}", std::process::id());
+    assert!(mariadb(&format!(
+        "DROP DATABASE IF EXISTS {db}; CREATE DATABASE {db}; USE {db};
+         CREATE TABLE t (id INT PRIMARY KEY, v TEXT);
+         INSERT INTO t SELECT seq, MD5(seq) FROM seq_1_to_500;"
+    )));
+    Some((moto, db))
+}
+
+/// `escola-runbook ARGS` in `dir`, DBURL naming the database `db`, with
+/// the variables `vars` (the AWS_* ones).
+fn run_on(dir: &Path, db: &str, args: &[&str], vars: &[(String, String)]) -> Output {
+    bin(dir)
+        .args(args)
+        .env("DBURL", format!("mysql://root@127.0.0.1:3306/{db}"))
+        .env("NO_COLOR", "1")
+        .envs(vars.iter().cloned())
+        .output()
+        .unwrap()
+}
+
+/// The two lines `snapshot create --copy-to URL` prints: the local
+/// directory and the remote copy (`created` must have succeeded).
+fn local_and_remote(created: &Output) -> (String, String) {
+    assert_eq!(created.status.code(), Some(0), "{}", text(created));
+    let stdout = String::from_utf8_lossy(&created.stdout).into_owned();
+    let mut lines = stdout.lines().map(str::to_owned);
+    (lines.next().unwrap(), lines.next().unwrap())
+}
+
+/// `snapshot create --out snaps --copy-to s3://snaps/escola`.
+const CREATE_COPIED: [&str; 8] = [
+    "snapshot",
+    "create",
+    "--db-url-env",
+    "DBURL",
+    "--out",
+    "snaps",
+    "--copy-to",
+    "s3://snaps/escola",
+];
+
 /// Off-site copies through moto (skipped, like MariaDB, when it is not
 /// installed unless ESCOLA_REQUIRE_SERVICES=1): exit codes, errors that
 /// say what to do, and the secret key in no output.
 #[test]
 fn off_site_commands_keep_their_exit_codes_and_never_show_the_secret_key() {
     use escola_runbook_testkit::moto::MotoServer;
-    if !mariadb_up() {
-        return;
-    }
-    let Some(moto) = MotoServer::for_test(&[]) else {
+    let Some((moto, db)) = offsite_setup("s3") else {
         return;
     };
-    moto.create_bucket("snaps").unwrap();
     const SECRET: &str = "wJalrXUtnFEMI-never-shown-K7MDENG";
-    let db = format!("escola_t_cli_s3_{}", std::process::id());
-    assert!(mariadb(&format!(
-        "DROP DATABASE IF EXISTS {db}; CREATE DATABASE {db}; USE {db};
-         CREATE TABLE t (id INT PRIMARY KEY, v TEXT);
-         INSERT INTO t SELECT seq, MD5(seq) FROM seq_1_to_500;"
-    )));
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let url = format!("mysql://root@127.0.0.1:3306/{db}");
     let mut outputs = Vec::new();
     let mut run = |args: &[&str], vars: &[(String, String)]| {
-        let o = bin(d)
-            .args(args)
-            .env("DBURL", &url)
-            .envs(vars.iter().cloned())
-            .output()
-            .unwrap();
+        let o = run_on(d, &db, args, vars);
         outputs.push(text(&o));
         o
     };
     let aws = moto.aws_vars(SECRET);
 
-    let created = run(
-        &[
-            "snapshot",
-            "create",
-            "--db-url-env",
-            "DBURL",
-            "--out",
-            "snaps",
-            "--copy-to",
-            "s3://snaps/escola",
-        ],
-        &aws,
-    );
-    assert_eq!(created.status.code(), Some(0), "{}", text(&created));
-    let stdout = String::from_utf8_lossy(&created.stdout).into_owned();
-    let mut lines = stdout.lines();
-    let local = lines.next().unwrap().to_owned();
-    let remote = lines.next().unwrap().to_owned();
+    let (local, remote) = local_and_remote(&run(&CREATE_COPIED, &aws));
     let name = Path::new(&local)
         .file_name()
         .unwrap()
@@ -564,14 +582,7 @@ fn off_site_commands_keep_their_exit_codes_and_never_show_the_secret_key() {
     assert_eq!(restore.status.code(), Some(0), "{}", text(&restore));
     assert!(text(&restore).contains("500 rows"), "{}", text(&restore));
 
-    // Usage: a bad scheme, a restore test of a URL (exit 2).
-    let bad = run(&["snapshot", "verify", "gs://snaps/escola"], &aws);
-    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad));
-    assert!(
-        text(&bad).contains("scheme `gs` is not supported"),
-        "{}",
-        text(&bad)
-    );
+    // The restore test of the remote copy, recorded on the store.
     let test = run(
         &[
             "snapshot",
@@ -583,7 +594,32 @@ fn off_site_commands_keep_their_exit_codes_and_never_show_the_secret_key() {
         ],
         &aws,
     );
-    assert_eq!(test.status.code(), Some(2), "{}", text(&test));
+    assert_eq!(test.status.code(), Some(0), "{}", text(&test));
+    assert!(
+        text(&test).contains("restore test passed") && text(&test).contains("1 tables, 500 rows"),
+        "{}",
+        text(&test)
+    );
+    let list = run(&["snapshot", "list", "--from", "s3://snaps/escola"], &aws);
+    assert!(text(&list).contains("passed "), "{}", text(&list));
+
+    // Usage: a bad scheme; a server for verify without --restore-test (exit 2).
+    let bad = run(&["snapshot", "verify", "gs://snaps/escola"], &aws);
+    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad));
+    assert!(
+        text(&bad).contains("scheme `gs` is not supported"),
+        "{}",
+        text(&bad)
+    );
+    for at in [remote.as_str(), local.as_str()] {
+        let ignored = run(&["snapshot", "verify", at, "--db-url-env", "DBURL"], &aws);
+        assert_eq!(ignored.status.code(), Some(2), "{}", text(&ignored));
+        assert!(
+            text(&ignored).contains("add --restore-test"),
+            "{}",
+            text(&ignored)
+        );
+    }
     // Failures (exit 1): a missing bucket, refused credentials, nothing there.
     let missing = run(
         &["snapshot", "list", "--from", "s3://no-such-bucket/escola"],
@@ -623,4 +659,187 @@ fn off_site_commands_keep_their_exit_codes_and_never_show_the_secret_key() {
     mariadb(&format!(
         "DROP DATABASE IF EXISTS {db}; DROP DATABASE IF EXISTS {target}"
     ));
+}
+
+/// `snapshot prune --from s3://...` through moto: what it keeps and why,
+/// a dry run that deletes nothing, and a server gone (exit 1).
+#[test]
+fn remote_prune_keeps_the_newest_and_the_proven_and_says_why() {
+    let Some((moto, db)) = offsite_setup("s3prune") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let aws = moto.aws_vars("not-a-real-secret");
+    let run = |args: &[&str], vars: &[(String, String)]| run_on(d, &db, args, vars);
+    let mut names = Vec::new();
+    for _ in 0..3 {
+        names.push(local_and_remote(&run(&CREATE_COPIED, &aws)).1);
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+    }
+    let name = |n: usize| names[n].rsplit('/').next().unwrap().to_owned();
+    // The oldest proven on the store.
+    let proven = run(
+        &[
+            "snapshot",
+            "verify",
+            &names[0],
+            "--restore-test",
+            "--db-url-env",
+            "DBURL",
+        ],
+        &aws,
+    );
+    assert_eq!(proven.status.code(), Some(0), "{}", text(&proven));
+    let prune = |extra: &[&str], vars: &[(String, String)]| {
+        let mut args = vec![
+            "snapshot",
+            "prune",
+            "--from",
+            "s3://snaps/escola",
+            "--keep-last",
+            "1",
+        ];
+        args.extend_from_slice(extra);
+        run(&args, vars)
+    };
+
+    let dry = prune(&["--dry-run"], &aws);
+    assert_eq!(dry.status.code(), Some(0), "{}", text(&dry));
+    let out = text(&dry);
+    assert!(
+        out.contains(&format!("kept         {}: one of the newest 1", name(2))),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "kept         {}: the newest that passed its restore test",
+            name(0)
+        )),
+        "{out}"
+    );
+    assert!(out.contains(&format!("would delete {}", name(1))), "{out}");
+    assert!(out.contains("2 kept, 1 would delete (dry run)"), "{out}");
+    let list = run(&["snapshot", "list", "--from", "s3://snaps/escola"], &aws);
+    assert!(text(&list).contains(&name(1)), "a dry run deletes nothing");
+
+    let done = prune(&[], &aws);
+    assert_eq!(done.status.code(), Some(0), "{}", text(&done));
+    assert!(
+        text(&done).contains(&format!("deleted      {}", name(1))),
+        "{}",
+        text(&done)
+    );
+    let list = run(&["snapshot", "list", "--from", "s3://snaps/escola"], &aws);
+    let listed = text(&list);
+    assert!(!listed.contains(&name(1)), "{listed}");
+    assert!(
+        listed.contains(&name(0)) && listed.contains(&name(2)),
+        "{listed}"
+    );
+
+    // Neither a directory nor --from (usage), and a server gone (exit 1).
+    let neither = run(&["snapshot", "prune", "--keep-last", "1"], &aws);
+    assert_eq!(neither.status.code(), Some(2), "{}", text(&neither));
+    drop(moto);
+    let gone = prune(&[], &aws);
+    assert_eq!(gone.status.code(), Some(1), "{}", text(&gone));
+    assert!(
+        text(&gone).contains("nothing was deleted"),
+        "{}",
+        text(&gone)
+    );
+    mariadb(&format!("DROP DATABASE IF EXISTS {db}"));
+}
+
+/// The `db-snapshot` step's `copy_to` through moto: from `check`, from a
+/// TOML runbook and from the project file's `snapshot_copy_to`; a copy
+/// that fails fails the step and keeps the local snapshot.
+#[test]
+fn the_db_snapshot_step_copies_off_site_and_fails_when_the_copy_does() {
+    let Some((moto, db)) = offsite_setup("s3step") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let aws = moto.aws_vars("not-a-real-secret");
+    let run = |args: &[&str]| run_on(d, &db, args, &aws);
+    let listed = |prefix: &str| text(&run(&["snapshot", "list", "--from", prefix]));
+    let check = |copy_to: &str| {
+        run(&[
+            "check",
+            "db-snapshot",
+            "-p",
+            "out_dir=snaps",
+            "-p",
+            "restore_test=true",
+            "-p",
+            &format!("copy_to={copy_to}"),
+            "--secret",
+            "database_url=DBURL",
+        ])
+    };
+
+    // Proven, then copied: the copy carries verified.json.
+    let copied = check("s3://snaps/check");
+    assert_eq!(copied.status.code(), Some(0), "{}", text(&copied));
+    assert!(
+        text(&copied).contains("s3://snaps/check/"),
+        "{}",
+        text(&copied)
+    );
+    let list = listed("s3://snaps/check");
+    assert!(
+        list.contains("complete") && list.contains("passed "),
+        "{list}"
+    );
+
+    // A copy that fails: the step fails, the local snapshot stays.
+    let failed = check("s3://no-such-bucket/escola");
+    assert_eq!(failed.status.code(), Some(1), "{}", text(&failed));
+    let out = text(&failed);
+    assert!(
+        out.contains("off-site copy to s3://no-such-bucket/escola failed"),
+        "{out}"
+    );
+    assert!(out.contains("does not exist"), "{out}");
+    assert!(out.contains("local snapshot kept"), "{out}");
+    let local = std::fs::read_dir(d.join("snaps")).unwrap().count();
+    assert_eq!(local, 2, "both snapshots are kept locally");
+
+    // A bad URL is refused before anything is taken.
+    let bad = check("gs://snaps/escola");
+    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad));
+    assert!(text(&bad).contains("copy_to"), "{}", text(&bad));
+
+    // A TOML runbook's step.
+    std::fs::write(
+        d.join("offsite.toml"),
+        "name = \"offsite\"\n[[phases]]\nid = \"pre\"\ntitle = \"Antes\"\n\
+         [[phases.steps]]\nid = \"db-snapshot\"\ntitle = \"Snapshot\"\ncheck = \"db-snapshot\"\n\
+         params = { out_dir = \"snaps\", copy_to = \"s3://snaps/toml\" }\n",
+    )
+    .unwrap();
+    let toml = run(&[
+        "run",
+        "--runbook",
+        "offsite.toml",
+        "--secret",
+        "database_url=DBURL",
+        "--yes",
+    ]);
+    assert_eq!(toml.status.code(), Some(0), "{}", text(&toml));
+    assert!(listed("s3://snaps/toml").contains("complete"));
+
+    // The built-in runbook, from the project file.
+    std::fs::write(
+        d.join("escola-runbook.toml"),
+        "runbook = \"builtin\"\n[environments.production]\ndatabase_url_env = \"DBURL\"\n\
+         snapshot_dir = \"snaps\"\nsnapshot_copy_to = \"s3://snaps/project\"\n",
+    )
+    .unwrap();
+    let project = run(&["run", "--yes", "--only", "db-snapshot"]);
+    assert_eq!(project.status.code(), Some(0), "{}", text(&project));
+    assert!(listed("s3://snaps/project").contains("complete"));
+    mariadb(&format!("DROP DATABASE IF EXISTS {db}"));
 }

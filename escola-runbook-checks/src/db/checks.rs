@@ -16,6 +16,8 @@ use mysql_async::Row;
 
 use super::connect::{DbTarget, DbTimeouts, Session, mask_url};
 use super::crypt::{CryptError, Identities, Recipient};
+#[cfg(feature = "s3")]
+use super::offsite::{OffsiteError, PushOptions, SnapshotUrl, Store, push};
 pub use super::params::DEFAULT_SECRET;
 use super::params::{
     DbSnapshotParams, LossEstimateParams, MigrationsParams, SnapshotFreshParams, StatementLimits,
@@ -103,6 +105,9 @@ impl DbSnapshotCheck {
 
         /// The age identity file the restore test decrypts with.
         identity_file(path: impl Into<PathBuf>) => params.identity_file = Some(path.into());
+
+        /// Copies the snapshot to `s3://BUCKET/PREFIX` once taken (and proven).
+        copy_to(url: impl Into<String>) => params.copy_to = Some(url.into());
     }
 }
 
@@ -113,9 +118,14 @@ impl Check for DbSnapshotCheck {
             "db-snapshot",
             "a consistent, checksummed snapshot of the database exists before the deploy",
             format!(
-                "write a snapshot of the database in secret `{}` under {}",
+                "write a snapshot of the database in secret `{}` under {}{}",
                 self.params.secret,
-                self.params.out_dir.display()
+                self.params.out_dir.display(),
+                self.params
+                    .copy_to
+                    .as_deref()
+                    .map(|to| format!(" and copy it to {to}"))
+                    .unwrap_or_default()
             ),
         )
         .produces(SNAPSHOT_PATH)
@@ -141,6 +151,10 @@ impl Check for DbSnapshotCheck {
         let identities = match p.identity_file.as_deref().map(Identities::read).transpose() {
             Ok(ids) => ids,
             Err(e) => return Outcome::check_error(e.to_string()),
+        };
+        let copy_to = match copy_target(p.copy_to.as_deref()) {
+            Ok(to) => to,
+            Err(e) => return Outcome::check_error(format!("copy_to: {e}")),
         };
         opts.databases = p.databases.clone();
         opts.threads = p.threads;
@@ -176,26 +190,101 @@ impl Check for DbSnapshotCheck {
                 ));
             }
         };
-        let outcome = super::snapshot::evidence::outcome(&path, &manifest, &manifest_sha);
-        if !p.restore_test {
-            return outcome;
+        let mut outcome = super::snapshot::evidence::outcome(&path, &manifest, &manifest_sha);
+        if p.restore_test {
+            let test = RestoreTestOptions {
+                identities,
+                timeouts: p.timeouts(),
+                cancel: ctx.cancellation().child_token(),
+            };
+            ctx.progress("restore test: restoring into a scratch database".to_owned());
+            outcome = match restore_test(&path, url, &test).await {
+                Ok(verified) => proven(outcome, &verified),
+                Err(e) => {
+                    return Outcome::check_error(format!(
+                        "the snapshot was written to {} but its restore test could not run: {}",
+                        path.display(),
+                        redact(ctx, &e.to_string())
+                    ));
+                }
+            };
         }
-        let test = RestoreTestOptions {
-            identities,
-            timeouts: p.timeouts(),
-            cancel: ctx.cancellation().child_token(),
-        };
-        ctx.progress("restore test: restoring into a scratch database".to_owned());
-        match restore_test(&path, url, &test).await {
-            Ok(verified) => proven(outcome, &verified),
-            Err(e) => Outcome::check_error(format!(
-                "the snapshot was written to {} but its restore test could not run: {}",
-                path.display(),
-                redact(ctx, &e.to_string())
-            )),
+        match copy_to {
+            None => outcome,
+            // A snapshot that does not restore is not worth a copy.
+            Some(to) if outcome.status == Status::Failed => outcome.with_evidence(
+                "off-site copy",
+                format!("not made to {to}: the restore test failed"),
+            ),
+            Some(to) => copied(ctx, outcome, &path, &to).await,
         }
     }
 }
+
+/// Where `copy_to` sends the snapshot, parsed (validated when the step is
+/// built, and again when it runs, as the builder takes any text).
+#[cfg(feature = "s3")]
+fn copy_target(copy_to: Option<&str>) -> Result<Option<SnapshotUrl>, String> {
+    copy_to
+        .map(|to| to.parse().map_err(|e: OffsiteError| e.to_string()))
+        .transpose()
+}
+
+/// Without the `s3` feature there is nowhere to copy to.
+#[cfg(not(feature = "s3"))]
+fn copy_target(copy_to: Option<&str>) -> Result<Option<std::convert::Infallible>, String> {
+    match copy_to {
+        None => Ok(None),
+        Some(_) => Err("needs escola-runbook-checks built with its `s3` feature".to_owned()),
+    }
+}
+
+/// The snapshot's outcome once it is pushed to `to` (endpoint and
+/// credentials from the AWS_* variables): failed if the push fails, the
+/// local snapshot kept and said so.
+#[cfg(feature = "s3")]
+async fn copied(ctx: &Ctx, mut outcome: Outcome, path: &Path, to: &SnapshotUrl) -> Outcome {
+    ctx.progress(format!("copying the snapshot to {to}"));
+    let opts = PushOptions {
+        cancel: ctx.cancellation().child_token(),
+        on_object: None,
+    };
+    let pushed = match Store::from_env(to) {
+        Ok(store) => push(path, &store, &opts).await,
+        Err(e) => Err(e),
+    };
+    match pushed {
+        Ok(report) => outcome
+            .with_evidence("off-site copy", report.url.to_string())
+            .with_evidence(
+                "pushed",
+                format!(
+                    "{} objects uploaded ({} bytes), {} already there and matching; manifest last",
+                    report.uploaded, report.bytes_uploaded, report.skipped
+                ),
+            )
+            .with_value(SNAPSHOT_COPY, serde_json::json!(report.url.to_string())),
+        Err(e) => {
+            let why = redact(ctx, &e.to_string());
+            outcome.status = Status::Failed;
+            outcome.summary = format!(
+                "the snapshot was taken, but its off-site copy to {to} failed; the local snapshot is kept at {}",
+                path.display()
+            );
+            outcome
+                .with_evidence("off-site copy", format!("failed: {why}"))
+                .with_evidence("local snapshot kept", path.display().to_string())
+        }
+    }
+}
+
+#[cfg(not(feature = "s3"))]
+async fn copied(_: &Ctx, _: Outcome, _: &Path, to: &std::convert::Infallible) -> Outcome {
+    match *to {}
+}
+
+/// The value `db-snapshot` records for the off-site copy's URL.
+pub const SNAPSHOT_COPY: &str = "snapshot.copy_url";
 
 /// The recipients of the `encrypt_to` parameter.
 fn recipients(texts: &[String]) -> Result<Vec<Recipient>, CryptError> {
@@ -879,6 +968,9 @@ impl CheckConfig for DbSnapshotParams {
                 "encrypt_to",
                 e.to_string(),
             ));
+        }
+        if let Err(e) = copy_target(self.copy_to.as_deref()) {
+            return Err(ParamsError::invalid(Self::NAME, "copy_to", e));
         }
         if self.restore_test && !self.encrypt_to.is_empty() && self.identity_file.is_none() {
             return Err(ParamsError::invalid(

@@ -42,8 +42,8 @@ pub use params::{
     DEFAULT_SECRET, DbSnapshotParams, LossEstimateParams, MigrationsParams, SnapshotFreshParams,
     SyncBacklogParams,
 };
-pub use proof::{RestoreTestError, RestoreTestOptions, restore_test};
-pub use prune::{Decision, PruneError, Retention, prune};
+pub use proof::{RestoreTestError, RestoreTestOptions, restore_test, restore_test_files};
+pub use prune::{Decision, Matching, PruneError, Retention, RunNeeds, prune};
 pub use restore::{
     RestoreError, RestoreOptions, RestoreReport, SnapshotListing, SnapshotStatus, VerifyError,
     VerifyReport, check_file, list, read_manifest_in, restore, restore_from, verify, verify_files,

@@ -1,8 +1,9 @@
 //! Off-site copies of snapshots on S3-compatible object storage, through
 //! the `object_store` crate (Apache Arrow's, feature `aws`): push a local
-//! snapshot, list the snapshots under a prefix, and give verify and
-//! restore the remote files as [`SnapshotFiles`], streamed (nothing is
-//! downloaded to disk).
+//! snapshot, list the snapshots under a prefix, prune them by the local
+//! retention rules, restore-test one, and give verify and restore the
+//! remote files as [`SnapshotFiles`], streamed (nothing is downloaded to
+//! disk).
 //!
 //! A snapshot `NAME` pushed to `s3://BUCKET/PREFIX` is the objects
 //! `PREFIX/NAME/<file>`, its manifest uploaded last, and only once every
@@ -22,7 +23,8 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use escola_runbook_core::CancellationToken;
+use chrono::Utc;
+use escola_runbook_core::{CancellationToken, Secret};
 use futures_util::TryStreamExt;
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::path::Path as Key;
@@ -32,12 +34,14 @@ use tokio::io::AsyncReadExt;
 use tokio::runtime::Handle;
 
 use super::files::{SnapshotFiles, blocking};
+use super::proof::{RestoreTestError, RestoreTestOptions, restore_test_files};
+use super::prune::{Decision, Matching, PruneError, Retention, decide, needed_by_runs};
 use super::restore::{
     SnapshotListing, SnapshotStatus, VerifyError, check_file, listing, parse_manifest,
     size_problem, verify,
 };
 use super::snapshot::{FileEntry, MANIFEST, hex_digest};
-use super::verified::{VERIFIED, Verified};
+use super::verified::{RecordError, VERIFIED, Verified};
 
 /// Multipart part size: a file larger than this goes up in parts of this
 /// size, at most [`PARTS_IN_FLIGHT`] at once, so a push holds at most
@@ -200,11 +204,56 @@ pub enum OffsiteError {
         /// The error.
         source: io::Error,
     },
+    /// The runs could not be read: a snapshot one needs cannot be told
+    /// apart, so nothing was deleted.
+    #[error(transparent)]
+    Runs(#[from] PruneError),
+    /// The snapshots to prune could not be listed; nothing was deleted.
+    #[error("{0}; nothing was deleted")]
+    NotPruned(#[source] Box<OffsiteError>),
+    /// A snapshot could not be deleted: those before it were, the rest
+    /// was not tried.
+    #[error(
+        "deleting {url}: {source}; {}{}",
+        if *.manifest_deleted {
+            "its manifest is deleted, so it lists as incomplete and prune keeps it: delete the objects left under it by hand"
+        } else {
+            "nothing of it was deleted"
+        },
+        deleted_before(.deleted)
+    )]
+    PruneStopped {
+        /// The snapshot.
+        url: SnapshotUrl,
+        /// Its manifest was deleted before the failure.
+        manifest_deleted: bool,
+        /// The snapshots deleted before it.
+        deleted: Vec<PathBuf>,
+        /// Why not.
+        source: Box<OffsiteError>,
+    },
     /// Cancelled before the manifest was uploaded.
     #[error(
         "the push to {0} was stopped; the remote snapshot has no manifest (listed incomplete), push it again to complete it"
     )]
     Cancelled(SnapshotUrl),
+}
+
+/// "; deleted before it: a, b", or nothing.
+fn deleted_before(deleted: &[PathBuf]) -> String {
+    if deleted.is_empty() {
+        return String::new();
+    }
+    let names: Vec<String> = deleted
+        .iter()
+        .map(|p| {
+            p.file_name().map_or_else(
+                || p.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            )
+        })
+        .collect();
+    format!("; deleted before it: {}", names.join(", "))
 }
 
 /// What an object-store error means for `url`: a missing bucket and a
@@ -665,6 +714,121 @@ pub async fn list(from: &Store) -> Result<Vec<SnapshotListing>, OffsiteError> {
     }
     out.sort_by_key(|l| std::cmp::Reverse(l.finished_at));
     Ok(out)
+}
+
+/// The restore test ([`restore_test_files`]) of the remote snapshot
+/// `snapshot`, streamed from the store, its verdict then written beside
+/// the manifest as `verified.json` (also when it failed), so `list` shows
+/// it and [`prune`] keeps the newest that passed.
+pub async fn restore_test(
+    snapshot: &Store,
+    url: &Secret,
+    opts: &RestoreTestOptions,
+) -> Result<Verified, RestoreTestError> {
+    let verified = restore_test_files(Arc::new(snapshot.files()), url, opts).await?;
+    let record = |source| RecordError {
+        path: PathBuf::from(snapshot.url.to_string()),
+        source,
+    };
+    let json = serde_json::to_vec_pretty(&verified).map_err(|e| record(io::Error::other(e)))?;
+    snapshot
+        .store
+        .put(&snapshot.url.key(VERIFIED), PutPayload::from(json))
+        .await
+        .map_err(|e| {
+            record(io::Error::other(store_err(
+                &snapshot.url.join(VERIFIED),
+                &e,
+            )))
+        })?;
+    Ok(verified)
+}
+
+/// Told each remote snapshot once [`prune`] has deleted it.
+pub type DeletedFn = Arc<dyn Fn(&Decision) + Send + Sync>;
+
+/// How to prune a prefix.
+#[derive(Clone, Default)]
+pub struct PruneOptions {
+    /// Decide and say, delete nothing.
+    pub dry_run: bool,
+    /// Told each snapshot deleted, as it is.
+    pub on_deleted: Option<DeletedFn>,
+}
+
+impl fmt::Debug for PruneOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PruneOptions")
+            .field("dry_run", &self.dry_run)
+            .field("on_deleted", &self.on_deleted.is_some())
+            .finish()
+    }
+}
+
+/// [`prune`](super::prune::prune) for the snapshots under the prefix of
+/// `from`: the same rules on the remote listing, a run's snapshot matched
+/// by name ([`Matching::Name`]). Each snapshot no rule keeps loses its
+/// manifest first, so a deletion cut short leaves a snapshot that lists
+/// as incomplete (and is then kept), never one that looks complete with
+/// objects missing; then its other objects.
+pub async fn prune(
+    from: &Store,
+    run_root: &Path,
+    retention: Retention,
+    opts: &PruneOptions,
+) -> Result<Vec<Decision>, OffsiteError> {
+    let needed = needed_by_runs(run_root)?;
+    let listed = list(from)
+        .await
+        .map_err(|e| OffsiteError::NotPruned(Box::new(e)))?;
+    let decisions = decide(&listed, &needed, Matching::Name, retention, Utc::now());
+    if opts.dry_run {
+        return Ok(decisions);
+    }
+    let mut deleted = Vec::new();
+    for d in decisions.iter().filter(|d| d.kept_because.is_empty()) {
+        let Some(name) = d.path.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+            continue;
+        };
+        let snapshot = from.join(&name);
+        if let Err((manifest_deleted, source)) = delete(&snapshot).await {
+            return Err(OffsiteError::PruneStopped {
+                url: snapshot.url,
+                manifest_deleted,
+                deleted,
+                source: Box::new(source),
+            });
+        }
+        deleted.push(d.path.clone());
+        if let Some(tell) = &opts.on_deleted {
+            tell(d);
+        }
+    }
+    Ok(decisions)
+}
+
+/// Deletes every object of `snapshot`, its manifest first; on failure,
+/// whether the manifest was already gone.
+async fn delete(snapshot: &Store) -> Result<(), (bool, OffsiteError)> {
+    let manifest = snapshot.url.key(MANIFEST);
+    match snapshot.store.delete(&manifest).await {
+        Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+        Err(e) => return Err((false, store_err(&snapshot.url.join(MANIFEST), &e))),
+    }
+    let gone = |e: object_store::Error| (true, store_err(&snapshot.url, &e));
+    let objects: Vec<_> = snapshot
+        .store
+        .list(snapshot.url.prefix_key().as_ref())
+        .try_collect()
+        .await
+        .map_err(gone)?;
+    for object in objects {
+        match snapshot.store.delete(&object.location).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(gone(e)),
+        }
+    }
+    Ok(())
 }
 
 /// Whether the small object `name` (a manifest) is there with sha256

@@ -95,6 +95,12 @@ pub struct DbSnapshotParams {
     /// snapshot with (mode 600).
     #[serde(default)]
     pub identity_file: Option<PathBuf>,
+    /// Then copy the snapshot off-site to s3://BUCKET/PREFIX (after its
+    /// restore test, so the copy carries verified.json); endpoint and
+    /// credentials from the AWS_* variables. The step fails if the copy
+    /// does; the local snapshot is kept.
+    #[serde(default)]
+    pub copy_to: Option<String>,
 }
 
 impl DbSnapshotParams {
@@ -112,6 +118,7 @@ impl DbSnapshotParams {
             encrypt_to: Vec::new(),
             restore_test: false,
             identity_file: None,
+            copy_to: None,
         }
     }
 

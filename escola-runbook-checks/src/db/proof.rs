@@ -4,17 +4,20 @@
 //! rows and compared with the manifest's (computed as dumped), the scratch
 //! database is dropped, and the result is written beside the manifest as
 //! `verified.json` (see [`super::verified`]; the manifest itself is never
-//! rewritten).
+//! rewritten). The test reads the snapshot through [`SnapshotFiles`], so a
+//! remote copy is tested streamed from its store (`offsite::restore_test`).
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use chrono::Utc;
 use escola_runbook_core::{CancellationToken, Secret};
 
 use super::connect::{ConnectError, DbTarget, DbTimeouts, mask_url};
 use super::crypt::Identities;
-use super::restore::{RestoreError, RestoreOptions, VerifyError, read_manifest, restore};
+use super::files::{LocalDir, SnapshotFiles, blocking};
+use super::restore::{RestoreError, RestoreOptions, VerifyError, read_manifest_in, restore_from};
 use super::snapshot::{ContentDigest, SnapshotError, table_digests};
 use super::sql::ident;
 use super::verified::{RecordError, TableProof, Verified, record};
@@ -73,8 +76,9 @@ impl From<VerifyError> for RestoreTestError {
     }
 }
 
-/// The scratch database for database number `n` of the snapshot in `dir`:
-/// unique to this process, within MariaDB's 64 characters.
+/// The scratch database for database number `n` of the snapshot at `dir`
+/// (a directory or a URL): unique to this process, within MariaDB's 64
+/// characters.
 fn scratch_name(dir: &Path, n: usize) -> String {
     let id: String = dir
         .file_name()
@@ -100,16 +104,38 @@ pub async fn restore_test(
     url: &Secret,
     opts: &RestoreTestOptions,
 ) -> Result<Verified, RestoreTestError> {
+    let verified = restore_test_files(Arc::new(LocalDir::new(dir)), url, opts).await?;
+    record(dir, &verified)?;
+    Ok(verified)
+}
+
+/// [`restore_test`] of the snapshot `files`, wherever they are, without
+/// recording the verdict: the caller writes `verified.json` where the
+/// snapshot is.
+pub async fn restore_test_files(
+    files: Arc<dyn SnapshotFiles>,
+    url: &Secret,
+    opts: &RestoreTestOptions,
+) -> Result<Verified, RestoreTestError> {
     let started = std::time::Instant::now();
-    let (manifest, manifest_sha256) = read_manifest(dir)?;
+    let location = files.location();
+    let (manifest, manifest_sha256) = {
+        let reading = files.clone();
+        blocking(move || read_manifest_in(&*reading))
+            .await
+            .map_err(|source| RestoreError::Io {
+                path: location.clone(),
+                source,
+            })??
+    };
     let server = DbTarget::from_secret(url)?
         .with_database(None)
         .with_timeouts(opts.timeouts);
     let mut tables = Vec::new();
     let mut restore_failed = None;
     for (n, db) in manifest.databases.iter().enumerate() {
-        let scratch = scratch_name(dir, n);
-        let compared = compare(dir, url, &server, opts, &db.name, &scratch).await;
+        let scratch = scratch_name(&location, n);
+        let compared = compare(files.clone(), url, &server, opts, &db.name, &scratch).await;
         // Dropped whatever happened, before the verdict is looked at.
         let mut conn = server.connect().await?;
         conn.query_drop(format!("DROP DATABASE IF EXISTS {}", ident(&scratch)))
@@ -134,7 +160,7 @@ pub async fn restore_test(
         };
         tables.extend(TableProof::of_database(db, &restored));
     }
-    let verified = Verified {
+    Ok(Verified {
         verified_at: Utc::now(),
         passed: restore_failed.is_none() && tables.iter().all(TableProof::matches),
         server: server.server(),
@@ -142,15 +168,13 @@ pub async fn restore_test(
         elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         tables,
         restore_failed,
-    };
-    record(dir, &verified)?;
-    Ok(verified)
+    })
 }
 
 /// Restores database `source` of the snapshot into `scratch` and
 /// recomputes its tables' digests.
 async fn compare(
-    dir: &Path,
+    files: Arc<dyn SnapshotFiles>,
     url: &Secret,
     server: &DbTarget,
     opts: &RestoreTestOptions,
@@ -164,7 +188,7 @@ async fn compare(
     restore_opts.identities = opts.identities.clone();
     restore_opts.timeouts = opts.timeouts;
     restore_opts.cancel = opts.cancel.clone();
-    restore(dir, url, &restore_opts).await?;
+    restore_from(files, url, &restore_opts).await?;
     let mut conn = server.connect().await?;
     let digests = table_digests(&mut conn, scratch).await;
     conn.disconnect().await;

@@ -5,6 +5,10 @@
 //! watch or rollback window and need it). Incomplete and damaged snapshots
 //! are never deleted here: one may be still being written, the other is
 //! for a person to look at.
+//!
+//! The same rules ([`decide`]) prune a local directory ([`prune`]) and an
+//! off-site prefix (`offsite::prune`, feature `s3`); only how a listed
+//! snapshot is matched with the one a run recorded differs ([`Matching`]).
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -39,6 +43,54 @@ pub struct Decision {
     pub kept_because: Vec<String>,
 }
 
+/// How a listed snapshot is matched with the snapshots unfinished runs
+/// recorded (`snapshot.path`, a local directory).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Matching {
+    /// The same directory (canonical paths): a local snapshot.
+    Path,
+    /// The same snapshot name, the recorded directory's last component: a
+    /// remote copy `PREFIX/NAME` of the directory `.../NAME`, whose path
+    /// the run never saw. Names carry the database and the second the
+    /// snapshot was taken, so two snapshots rarely share one; when they
+    /// do, both are kept, never both deleted.
+    Name,
+}
+
+/// The snapshots unfinished runs took, each with why it is needed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunNeeds {
+    /// Canonical path recorded -> why it is needed.
+    taken: BTreeMap<PathBuf, String>,
+}
+
+impl RunNeeds {
+    /// Needs from recorded paths and why each is needed (paths are made
+    /// canonical where they exist).
+    pub fn new(taken: impl IntoIterator<Item = (PathBuf, String)>) -> Self {
+        RunNeeds {
+            taken: taken
+                .into_iter()
+                .map(|(path, why)| (canonical(&path), why))
+                .collect(),
+        }
+    }
+
+    /// Why a run needs the listed snapshot at `path`, if one does.
+    pub fn why(&self, path: &Path, matching: Matching) -> Option<&str> {
+        match matching {
+            Matching::Path => self.taken.get(&canonical(path)).map(String::as_str),
+            Matching::Name => {
+                let name = path.file_name()?;
+                self.taken
+                    .iter()
+                    .find(|(taken, _)| taken.file_name() == Some(name))
+                    .map(|(_, why)| why.as_str())
+            }
+        }
+    }
+}
+
 /// Why pruning failed.
 #[derive(Debug, thiserror::Error)]
 pub enum PruneError {
@@ -71,10 +123,10 @@ pub enum PruneError {
 
 /// The snapshots that unfinished runs under `run_root` took, with why they
 /// protect them (a missing run directory has no runs).
-pub fn needed_by_runs(run_root: &Path) -> Result<BTreeMap<PathBuf, String>, PruneError> {
+pub fn needed_by_runs(run_root: &Path) -> Result<RunNeeds, PruneError> {
     let stored = match runs::list(run_root) {
         Ok(r) => r,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(RunNeeds::default()),
         Err(source) => {
             return Err(PruneError::Runs {
                 dir: run_root.to_owned(),
@@ -82,7 +134,7 @@ pub fn needed_by_runs(run_root: &Path) -> Result<BTreeMap<PathBuf, String>, Prun
             });
         }
     };
-    let mut needed = BTreeMap::new();
+    let mut needed = Vec::new();
     for run in stored {
         // A journal that cannot be read is not proof that its run is over.
         let record = read_journal(&run.journal)
@@ -101,14 +153,14 @@ pub fn needed_by_runs(run_root: &Path) -> Result<BTreeMap<PathBuf, String>, Prun
                 .and_then(|o| o.values.get(SNAPSHOT_PATH))
                 .and_then(|v| v.as_str());
             if let Some(path) = path {
-                needed.insert(
-                    canonical(Path::new(path)),
+                needed.push((
+                    PathBuf::from(path),
                     format!("taken by run {}, which has not finished", run.id),
-                );
+                ));
             }
         }
     }
-    Ok(needed)
+    Ok(RunNeeds::new(needed))
 }
 
 fn canonical(path: &Path) -> PathBuf {
@@ -116,10 +168,11 @@ fn canonical(path: &Path) -> PathBuf {
 }
 
 /// The decision on each of `listed` (newest first, as [`list`] gives them)
-/// at `now`; `needed` maps canonical paths to why a run needs them.
+/// at `now`; `needed` says which a run needs, matched as `matching` says.
 pub fn decide(
     listed: &[SnapshotListing],
-    needed: &BTreeMap<PathBuf, String>,
+    needed: &RunNeeds,
+    matching: Matching,
     retention: Retention,
     now: DateTime<Utc>,
 ) -> Vec<Decision> {
@@ -151,8 +204,8 @@ pub fn decide(
             if newest_proven.as_ref() == Some(&l.path) {
                 why.push("the newest that passed its restore test".into());
             }
-            if let Some(run) = needed.get(&canonical(&l.path)) {
-                why.push(run.clone());
+            if let Some(run) = needed.why(&l.path, matching) {
+                why.push(run.to_owned());
             }
             Decision {
                 path: l.path.clone(),
@@ -176,7 +229,7 @@ pub fn prune(
         dir: dir.to_owned(),
         source,
     })?;
-    let decisions = decide(&listed, &needed, retention, Utc::now());
+    let decisions = decide(&listed, &needed, Matching::Path, retention, Utc::now());
     if !dry_run {
         for d in decisions.iter().filter(|d| d.kept_because.is_empty()) {
             let delete = |source| PruneError::Delete {
@@ -231,7 +284,7 @@ mod tests {
             snap("d", 70, c(), false),
             snap("e", 90, c(), false),
         ];
-        let needed = BTreeMap::from([(
+        let needed = RunNeeds::new([(
             PathBuf::from("/nonexistent/e"),
             "taken by run r1, which has not finished".to_owned(),
         )]);
@@ -239,7 +292,7 @@ mod tests {
             keep_last: 2,
             keep_for: Some(Duration::from_secs(24 * 3600)),
         };
-        let d = decide(&listed, &needed, retention, now);
+        let d = decide(&listed, &needed, Matching::Path, retention, now);
         let why = |name: &str| {
             d.iter()
                 .find(|d| d.path.ends_with(name))
@@ -253,5 +306,23 @@ mod tests {
         assert_eq!(why("c"), "the newest that passed its restore test");
         assert_eq!(why("d"), "", "deleted");
         assert_eq!(why("e"), "taken by run r1, which has not finished");
+    }
+
+    #[test]
+    fn a_remote_copy_is_matched_with_the_run_by_name_a_local_one_by_path() {
+        let needed = RunNeeds::new([(
+            PathBuf::from("/srv/deploy/snapshots/escola-20261202T100000Z"),
+            "taken by run r1, which has not finished".to_owned(),
+        )]);
+        let remote = Path::new("s3://backups/escola/escola-20261202T100000Z");
+        assert_eq!(
+            needed.why(remote, Matching::Name),
+            Some("taken by run r1, which has not finished")
+        );
+        assert_eq!(needed.why(remote, Matching::Path), None);
+        let other = Path::new("s3://backups/escola/escola-20261202T100000Z-2");
+        assert_eq!(needed.why(other, Matching::Name), None, "whole names only");
+        let elsewhere = Path::new("/other/escola-20261202T100000Z");
+        assert_eq!(needed.why(elsewhere, Matching::Path), None);
     }
 }

@@ -128,7 +128,7 @@ pub fn last_verified(dir: &Path) -> Option<Verified> {
 #[derive(Debug, thiserror::Error)]
 #[error("{}: {source}", path.display())]
 pub struct RecordError {
-    /// The file.
+    /// The file (or, for a remote snapshot, its URL).
     pub path: PathBuf,
     /// The error.
     pub source: io::Error,

@@ -140,6 +140,10 @@ pub struct EscolaConfig {
     /// snapshot with.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub snapshot_identity_file: Option<PathBuf>,
+    /// Copy the snapshot to `s3://BUCKET/PREFIX` once taken (and proven);
+    /// credentials from the `AWS_*` variables.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snapshot_copy_to: Option<String>,
     /// Adds the `snapshot-fresh` check: the newest snapshot under
     /// `snapshot_dir` that passed its restore test is at most this old.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -375,6 +379,7 @@ impl Default for EscolaConfig {
             snapshot_encrypt_to: Vec::new(),
             snapshot_restore_test: false,
             snapshot_identity_file: None,
+            snapshot_copy_to: None,
             snapshot_max_age: None,
             database_secret: None,
             expected_migration: None,
@@ -825,14 +830,17 @@ fn db_snapshot(config: &EscolaConfig) -> Step {
     );
     match &config.database_secret {
         Some(secret) => Step::check(id, title, {
-            let check = DbSnapshotCheck::new(&config.snapshot_dir)
+            let mut check = DbSnapshotCheck::new(&config.snapshot_dir)
                 .secret(secret)
                 .encrypt_to(config.snapshot_encrypt_to.iter().cloned())
                 .restore_test(config.snapshot_restore_test);
-            match &config.snapshot_identity_file {
-                Some(file) => check.identity_file(file),
-                None => check,
+            if let Some(file) = &config.snapshot_identity_file {
+                check = check.identity_file(file);
             }
+            if let Some(to) = &config.snapshot_copy_to {
+                check = check.copy_to(to);
+            }
+            check
         })
         .note("Snapshot nativo consistente (zstd + sha256 em manifest.json, diretório 0700); restaurável com `escola-runbook snapshot restore` ou `zstd -dc | mariadb`."),
         None => Step::manual(id, title),
@@ -1574,6 +1582,7 @@ mod tests {
             snapshot_encrypt_to: vec![recipient.into()],
             snapshot_restore_test: true,
             snapshot_identity_file: Some("key.txt".into()),
+            snapshot_copy_to: Some("s3://backups/escola".into()),
             snapshot_max_age: Some(Duration::from_secs(26 * 3600)),
             ..config.clone()
         })
@@ -1594,6 +1603,7 @@ mod tests {
         let params = snapshot.params().unwrap();
         assert_eq!(params.params["encrypt_to"], serde_json::json!([recipient]));
         assert_eq!(params.params["restore_test"], true);
+        assert_eq!(params.params["copy_to"], "s3://backups/escola");
         assert_eq!(
             crate::catalog().build(&params).unwrap().params(),
             Some(params)

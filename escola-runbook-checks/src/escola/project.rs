@@ -114,6 +114,17 @@ pub enum ProjectError {
         #[source]
         source: DurationError,
     },
+    /// `snapshot_copy_to` is not an `s3://BUCKET/PREFIX` URL.
+    #[error("project file {}: environment `{environment}`, snapshot_copy_to: {source}", file.display())]
+    CopyTo {
+        /// The file.
+        file: PathBuf,
+        /// The environment.
+        environment: String,
+        /// Why.
+        #[source]
+        source: Box<crate::db::offsite::OffsiteError>,
+    },
     /// A secret's environment variable is unset or empty.
     #[error(
         "secret `{secret}`: environment variable {var} is not set (or is empty); export it before running"
@@ -220,6 +231,8 @@ pub struct EnvironmentSection {
     pub release_dir: Option<PathBuf>,
     /// Where the database snapshot is written.
     pub snapshot_dir: Option<PathBuf>,
+    /// Where the snapshot is copied off-site once taken (`s3://BUCKET/PREFIX`).
+    pub snapshot_copy_to: Option<String>,
     /// Adds the coverage check after `ci-green`.
     pub coverage: Option<CoverageConfig>,
     /// Makes `ci-green` a check of the CI status API.
@@ -426,6 +439,7 @@ impl EnvironmentSection {
             app_dir,
             release_dir: _,
             snapshot_dir: _,
+            snapshot_copy_to: _,
             coverage: _,
             ci_status: _,
             docs: _,
@@ -473,6 +487,7 @@ impl ProjectEnvironment {
         let EnvironmentSection {
             release_dir,
             snapshot_dir,
+            snapshot_copy_to,
             coverage,
             ci_status,
             docs,
@@ -490,8 +505,18 @@ impl ProjectEnvironment {
             changelog: changelog.clone(),
             app_log: app_log.clone(),
             cdn_purge: cdn_purge.clone(),
+            snapshot_copy_to: snapshot_copy_to.clone().or(base.snapshot_copy_to),
             ..base
         };
+        // Refused now, not when the step runs after the deploy began.
+        if let Some(to) = &config.snapshot_copy_to {
+            to.parse::<crate::db::offsite::SnapshotUrl>()
+                .map_err(|source| ProjectError::CopyTo {
+                    file: self.config.path.clone(),
+                    environment: self.name.clone(),
+                    source: Box::new(source),
+                })?;
+        }
         if let Some(dir) = snapshot_dir {
             config.snapshot_dir = self.dir.join(dir);
         }
@@ -539,6 +564,25 @@ mod tests {
     }
 
     #[test]
+    fn a_copy_to_that_is_not_an_s3_url_is_refused_when_configured() {
+        let text =
+            "runbook = \"builtin\"\n[environments.production]\nsnapshot_copy_to = \"gs://b/p\"\n";
+        let project = Project {
+            path: PathBuf::from("/srv/deploy").join(FILE_NAME),
+            sha256: String::new(),
+            file: parse(text, FILE_NAME).unwrap(),
+        };
+        let env = project.environment(None).unwrap();
+        let err = env.configure(EscolaConfig::default()).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("environment `production`, snapshot_copy_to"),
+            "{text}"
+        );
+        assert!(text.contains("scheme `gs` is not supported"), "{text}");
+    }
+
+    #[test]
     fn the_template_parses_back_with_every_key_set() {
         let env = template_env();
         let settings: Vec<&str> = env.settings.iter().map(|(key, _)| *key).collect();
@@ -574,6 +618,10 @@ mod tests {
             .expect("the template's durations parse");
         assert_eq!(config.release_dir, Some(PathBuf::from("/srv/deploy/.")));
         assert_eq!(config.snapshot_dir, Path::new("/srv/deploy/snapshots"));
+        assert_eq!(
+            config.snapshot_copy_to.as_deref(),
+            Some("s3://backups/escola/staging")
+        );
         let parts = [
             ("coverage", config.coverage.is_some()),
             ("ci_status", config.ci_status.is_some()),

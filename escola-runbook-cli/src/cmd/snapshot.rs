@@ -80,77 +80,44 @@ pub async fn run(command: SnapshotCommand, redactor: &Redactor) -> Result<i32, C
         }
         SnapshotCommand::Verify(args) => {
             let identities = identities(args.identity.as_deref())?;
-            let dir = match args.snapshot {
-                SnapshotAt::Local(dir) if dir.is_dir() => dir,
-                SnapshotAt::Local(dir) => return Err(CliError::NotASnapshot(dir)),
-                SnapshotAt::Remote(_) if args.restore_test => {
-                    return Err(CliError::RemoteRestoreTest);
-                }
-                SnapshotAt::Remote(url) => {
-                    let files = store(&url, redactor)?.snapshot().await?;
-                    let report = db::verify_files(files, identities).await?;
-                    print_verified(&url.to_string(), &report);
-                    return Ok(exit::SUCCESS);
-                }
-            };
-            let url = if args.restore_test {
-                Some(db_url(&args.db, redactor)?)
-            } else {
-                None
-            };
-            let report = db::verify(&dir, identities.as_ref())?;
-            print_verified(&dir.display().to_string(), &report);
-            let Some(url) = url else {
-                return Ok(exit::SUCCESS);
+            let url = match (args.restore_test, &args.db) {
+                (true, db) => Some(db_url(db, redactor)?),
+                (
+                    false,
+                    DbUrlArgs {
+                        db_url_env: None,
+                        db_url_file: None,
+                    },
+                ) => None,
+                (false, _) => return Err(CliError::DbUrlWithoutRestoreTest),
             };
             let opts = RestoreTestOptions {
-                identities,
+                identities: identities.clone(),
                 timeouts: timeouts(&args.waits),
                 ..RestoreTestOptions::default()
             };
-            let spinner = progress_bar();
-            if let Some(s) = &spinner {
-                s.set_message("restore test: restoring into a scratch database");
-            }
-            // A stop ends the restore between statements; the scratch
-            // database is still dropped.
-            let interrupt = cancel_on_stop(opts.cancel.clone())?;
-            let result = db::restore_test(&dir, &url, &opts).await;
-            interrupt.abort();
-            if let Some(s) = spinner {
-                s.finish_and_clear();
-            }
-            let verified = result?;
-            let rows: u64 = verified.tables.iter().map(|t| t.restored_rows).sum();
-            for t in verified.mismatches() {
-                println!(
-                    "{}: {} rows, checksum {} restored; the manifest says {} rows, checksum {}",
-                    t.table,
-                    t.restored_rows,
-                    t.restored_checksum,
-                    t.expected_rows,
-                    t.expected_checksum.as_deref().unwrap_or("(none recorded)")
-                );
-            }
-            if let Some(why) = &verified.restore_failed {
-                println!("the snapshot does not restore: {why}");
-            }
-            println!(
-                "restore test {} on {}: {} tables, {} rows, in {} (recorded in {})",
-                if verified.passed { "passed" } else { "FAILED" },
-                verified.server,
-                verified.tables.len(),
-                rows,
-                escola_runbook_core::format_duration(std::time::Duration::from_millis(
-                    verified.elapsed_ms
-                )),
-                db::VERIFIED
-            );
-            Ok(if verified.passed {
-                exit::SUCCESS
-            } else {
-                exit::STEP_FAILED
-            })
+            let tested = match args.snapshot {
+                SnapshotAt::Local(dir) if dir.is_dir() => {
+                    let report = db::verify(&dir, identities.as_ref())?;
+                    print_verified(&dir.display().to_string(), &report);
+                    let Some(url) = url else {
+                        return Ok(exit::SUCCESS);
+                    };
+                    restore_tested(opts.cancel.clone(), db::restore_test(&dir, &url, &opts)).await?
+                }
+                SnapshotAt::Local(dir) => return Err(CliError::NotASnapshot(dir)),
+                SnapshotAt::Remote(at) => {
+                    let remote = store(&at, redactor)?;
+                    let report = db::verify_files(remote.snapshot().await?, identities).await?;
+                    print_verified(&at.to_string(), &report);
+                    let Some(url) = url else {
+                        return Ok(exit::SUCCESS);
+                    };
+                    let test = offsite::restore_test(&remote, &url, &opts);
+                    restore_tested(opts.cancel.clone(), test).await?
+                }
+            };
+            Ok(print_restore_test(&tested))
         }
         SnapshotCommand::Restore(args) => {
             let url = db_url(&args.db, redactor)?;
@@ -230,7 +197,7 @@ pub async fn run(command: SnapshotCommand, redactor: &Redactor) -> Result<i32, C
             );
             Ok(exit::SUCCESS)
         }
-        SnapshotCommand::Prune(args) => prune(&args),
+        SnapshotCommand::Prune(args) => prune(&args, redactor).await,
         SnapshotCommand::List(args) => {
             let listed = match &args.from {
                 Some(url) => offsite::list(&store(url, redactor)?).await?,
@@ -251,6 +218,58 @@ pub async fn run(command: SnapshotCommand, redactor: &Redactor) -> Result<i32, C
                 exit::SUCCESS
             })
         }
+    }
+}
+
+/// Runs the restore test `test` under a spinner; a stop signal cancels
+/// `cancel`, ending the restore between statements (the scratch database
+/// is still dropped).
+async fn restore_tested(
+    cancel: escola_runbook_core::CancellationToken,
+    test: impl std::future::Future<Output = Result<db::Verified, db::RestoreTestError>>,
+) -> Result<db::Verified, CliError> {
+    let spinner = progress_bar();
+    if let Some(s) = &spinner {
+        s.set_message("restore test: restoring into a scratch database");
+    }
+    let interrupt = cancel_on_stop(cancel)?;
+    let result = test.await;
+    interrupt.abort();
+    if let Some(s) = spinner {
+        s.finish_and_clear();
+    }
+    Ok(result?)
+}
+
+/// What the restore test found, and the exit code it gives.
+fn print_restore_test(verified: &db::Verified) -> i32 {
+    let rows: u64 = verified.tables.iter().map(|t| t.restored_rows).sum();
+    for t in verified.mismatches() {
+        println!(
+            "{}: {} rows, checksum {} restored; the manifest says {} rows, checksum {}",
+            t.table,
+            t.restored_rows,
+            t.restored_checksum,
+            t.expected_rows,
+            t.expected_checksum.as_deref().unwrap_or("(none recorded)")
+        );
+    }
+    if let Some(why) = &verified.restore_failed {
+        println!("the snapshot does not restore: {why}");
+    }
+    println!(
+        "restore test {} on {}: {} tables, {} rows, in {} (recorded in {})",
+        if verified.passed { "passed" } else { "FAILED" },
+        verified.server,
+        verified.tables.len(),
+        rows,
+        escola_runbook_core::format_duration(std::time::Duration::from_millis(verified.elapsed_ms)),
+        db::VERIFIED
+    );
+    if verified.passed {
+        exit::SUCCESS
+    } else {
+        exit::STEP_FAILED
     }
 }
 
@@ -287,11 +306,7 @@ fn print_listing(listed: &[SnapshotListing]) {
             },
         );
         let sealed = if l.encrypted { ", encrypted" } else { "" };
-        let name = l
-            .path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let name = snapshot_name(&l.path);
         println!(
             "{name:<48} {age:>10} {:>12} {:>12}  {verified:<18} {}{sealed}",
             l.bytes, l.rows, l.status
@@ -331,30 +346,43 @@ fn store(url: &SnapshotUrl, redactor: &Redactor) -> Result<Store, CliError> {
     Ok(Store::from_env(url)?)
 }
 
-/// `snapshot prune`: what was kept and why, what was deleted.
-fn prune(args: &SnapshotPruneArgs) -> Result<i32, CliError> {
+/// `snapshot prune`, local or remote: what was kept and why, what was
+/// deleted (a remote deletion printed as it happens, so a prune cut short
+/// has said what it did).
+async fn prune(args: &SnapshotPruneArgs, redactor: &Redactor) -> Result<i32, CliError> {
     let retention = Retention {
         keep_last: args.keep_last.unwrap_or(0),
         keep_for: args
             .keep_days
             .map(|d| std::time::Duration::from_secs(u64::from(d) * 86_400)),
     };
-    let decisions = db::prune(&args.dir, &args.run_dir, retention, args.dry_run)?;
     let deleted = if args.dry_run {
         "would delete"
     } else {
         "deleted"
     };
+    let decisions = match (&args.from, &args.dir) {
+        (Some(url), _) => {
+            let opts = offsite::PruneOptions {
+                dry_run: args.dry_run,
+                on_deleted: Some(Arc::new(move |d| {
+                    println!("{deleted:<12} {}", snapshot_name(&d.path));
+                })),
+            };
+            offsite::prune(&store(url, redactor)?, &args.run_dir, retention, &opts).await?
+        }
+        (None, Some(dir)) => db::prune(dir, &args.run_dir, retention, args.dry_run)?,
+        (None, None) => return Err(CliError::NoPruneTarget),
+    };
     let mut gone = 0;
     for d in &decisions {
-        let name = d
-            .path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let name = snapshot_name(&d.path);
         if d.kept_because.is_empty() {
             gone += 1;
-            println!("{deleted:<12} {name}");
+            // A remote deletion was printed as it happened.
+            if args.from.is_none() || args.dry_run {
+                println!("{deleted:<12} {name}");
+            }
         } else {
             println!("{:<12} {name}: {}", "kept", d.kept_because.join("; "));
         }
@@ -365,6 +393,13 @@ fn prune(args: &SnapshotPruneArgs) -> Result<i32, CliError> {
         if args.dry_run { " (dry run)" } else { "" }
     );
     Ok(exit::SUCCESS)
+}
+
+/// The snapshot's name: the last component of its directory or URL.
+fn snapshot_name(path: &std::path::Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 /// Cancels `cancel` on the first stop signal (Ctrl-C, SIGTERM, SIGHUP);
