@@ -281,7 +281,9 @@ pub async fn restore(
 
 /// [`restore`] from the snapshot `files`, wherever they are: every file is
 /// verified first (streamed, nothing written to disk), then streamed again,
-/// decompressed and decrypted on a blocking thread, into the server.
+/// decompressed and decrypted on blocking threads, into the server: the
+/// schema on one connection, the rows over `opts.threads` (see `load`),
+/// the keys deferred until after the rows, then the post-data objects.
 pub async fn restore_from(
     files: Arc<dyn SnapshotFiles>,
     url: &Secret,
