@@ -25,6 +25,23 @@ use super::sql::Splitter;
 /// Statements read ahead per connection.
 pub(crate) const QUEUED_STATEMENTS: usize = 1;
 
+/// How many times a statement the server chose as a deadlock's victim is
+/// run again. Two connections loading chunks of one empty table both ask
+/// InnoDB for its bulk-insert table lock on their first INSERT, and one of
+/// them is refused with a deadlock (ER_LOCK_DEADLOCK). The server rolled that
+/// statement back whole (each INSERT commits on its own, see
+/// [`LOAD_SESSION`]), so running it again is safe.
+const DEADLOCK_RETRIES: u32 = 5;
+
+/// The pause before the first retry of a deadlocked statement; each retry
+/// waits one more of it.
+const DEADLOCK_PAUSE: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// ER_LOCK_DEADLOCK: the server rolled the statement's transaction back.
+fn is_deadlock(e: &mysql_async::Error) -> bool {
+    matches!(e, mysql_async::Error::Server(s) if s.code == 1213)
+}
+
 /// What every loading connection runs first: the settings each data file's
 /// header sets too, so a connection is in the same state before its first
 /// file and for building keys. Each INSERT commits on its own: committing
@@ -182,16 +199,30 @@ impl Source {
         n: u64,
         stmt: &[u8],
     ) -> Result<(), RestoreError> {
-        if self.cancel.is_cancelled() {
-            return Err(RestoreError::Cancelled);
+        let mut retries = DEADLOCK_RETRIES;
+        loop {
+            if self.cancel.is_cancelled() {
+                return Err(RestoreError::Cancelled);
+            }
+            match conn.query_drop(stmt).await {
+                Ok(()) => return Ok(()),
+                Err(e) if retries > 0 && is_deadlock(&e) => {
+                    let pause = DEADLOCK_PAUSE * (DEADLOCK_RETRIES - retries + 1);
+                    retries -= 1;
+                    tokio::select! {
+                        () = tokio::time::sleep(pause) => {}
+                        () = self.cancel.cancelled() => return Err(RestoreError::Cancelled),
+                    }
+                }
+                Err(e) => {
+                    return Err(RestoreError::Statement {
+                        file: f.name.clone(),
+                        statement: n,
+                        message: mask_url(&e.to_string()),
+                    });
+                }
+            }
         }
-        conn.query_drop(stmt)
-            .await
-            .map_err(|e| RestoreError::Statement {
-                file: f.name.clone(),
-                statement: n,
-                message: mask_url(&e.to_string()),
-            })
     }
 
     fn io(&self, f: &FileEntry, source: io::Error) -> RestoreError {
@@ -255,4 +286,28 @@ pub(crate) fn open_file(
         source,
     })?;
     Ok(open_stream(input, &path, identities, recipients)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server_error(code: u16) -> mysql_async::Error {
+        mysql_async::Error::Server(mysql_async::ServerError {
+            code,
+            message: "Deadlock found when trying to get lock; try restarting transaction".into(),
+            state: "40001".into(),
+        })
+    }
+
+    #[test]
+    fn only_a_deadlock_is_run_again() {
+        assert!(is_deadlock(&server_error(1213)));
+        // A lock wait timeout rolls back only the statement under
+        // innodb_rollback_on_timeout=OFF, but it says the lock is held for
+        // long: a restore stops on it rather than waiting again.
+        assert!(!is_deadlock(&server_error(1205)));
+        assert!(!is_deadlock(&server_error(1062)));
+        assert!(!is_deadlock(&mysql_async::Error::Other("1213".into())));
+    }
 }
