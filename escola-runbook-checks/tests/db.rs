@@ -329,6 +329,13 @@ async fn every_type_round_trips_through_our_restore_and_the_stock_client() {
     // joins, and of the MyISAM table, stay where they were dumped.
     assert!(report.connections > 1, "{report:?}");
     assert_eq!(report.deferred_keys, 2, "{report:?}");
+    // The rows went as LOAD DATA where their values allow it (the server's
+    // local_infile is on by default); the binary ones, in hex, as SQL.
+    assert!(report.load_data_statements > 0, "{report:?}");
+    assert!(
+        report.load_data_statements < report.statements,
+        "{report:?}"
+    );
     stock_result.unwrap();
 
     // The FLOAT the stock dump tool loses, exactly.

@@ -163,6 +163,20 @@ impl Session {
         (&mut self.conn, &self.answers)
     }
 
+    /// Runs `load`, a `LOAD DATA LOCAL INFILE`, answering the server's
+    /// request for the file with `rows` whatever file it names.
+    pub(crate) async fn load_local(
+        &mut self,
+        load: &str,
+        rows: bytes::Bytes,
+    ) -> Result<(), mysql_async::Error> {
+        use futures_util::StreamExt;
+        self.conn.set_infile_handler(async move {
+            Ok(futures_util::stream::once(async move { Ok(rows) }).boxed())
+        });
+        self.answers.within(self.conn.query_drop(load)).await
+    }
+
     /// Runs `query`, dropping its result.
     pub async fn query_drop<Q: AsQuery>(&mut self, query: Q) -> Result<(), mysql_async::Error> {
         self.answers.within(self.conn.query_drop(query)).await

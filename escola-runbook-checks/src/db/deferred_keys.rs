@@ -23,11 +23,19 @@ use std::collections::BTreeSet;
 /// taken out, and the `ALTER TABLE` statement that adds each table's back.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub(crate) struct DeferredKeys {
-    /// `ALTER TABLE t ADD KEY ..., ADD KEY ...`, one per table, in the
-    /// order the tables came.
-    pub(crate) alters: Vec<String>,
+    /// One `ALTER TABLE` per table, in the order the tables came.
+    pub(crate) alters: Vec<KeyBuild>,
     /// Keys deferred, over all tables.
     pub(crate) keys: usize,
+}
+
+/// The statement that adds a table's deferred keys back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct KeyBuild {
+    /// The table, quoted as its `CREATE TABLE` has it.
+    pub(crate) table: String,
+    /// `ALTER TABLE t ADD KEY ..., ADD KEY ...`.
+    pub(crate) sql: String,
 }
 
 /// Takes the deferrable keys out of the `CREATE TABLE` statements among
@@ -48,8 +56,10 @@ pub(crate) fn defer_keys(statements: &mut [Vec<u8>]) -> DeferredKeys {
             continue;
         };
         out.keys += keys.len();
-        out.alters
-            .push(format!("ALTER TABLE {table} ADD {}", keys.join(", ADD ")));
+        out.alters.push(KeyBuild {
+            sql: format!("ALTER TABLE {table} ADD {}", keys.join(", ADD ")),
+            table,
+        });
         *stmt = create.into_bytes();
     }
     out
@@ -202,6 +212,10 @@ fn first_column(d: &str) -> Option<&str> {
 mod tests {
     use super::*;
 
+    fn sqls(d: &DeferredKeys) -> Vec<&str> {
+        d.alters.iter().map(|b| b.sql.as_str()).collect()
+    }
+
     fn defer(stmts: &[&str]) -> (Vec<String>, DeferredKeys) {
         let mut bytes: Vec<Vec<u8>> = stmts.iter().map(|s| s.as_bytes().to_vec()).collect();
         let deferred = defer_keys(&mut bytes);
@@ -237,7 +251,7 @@ mod tests {
 ) ENGINE=InnoDB AUTO_INCREMENT=1000001 DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci"
         );
         assert_eq!(
-            deferred.alters,
+            sqls(&deferred),
             [
                 "ALTER TABLE `sync_mutations` ADD KEY `status` (`status`,`created_at`), ADD KEY `device_id` (`device_id`(10))"
             ]
@@ -283,7 +297,7 @@ mod tests {
             texts[0]
         );
         assert_eq!(
-            deferred.alters,
+            sqls(&deferred),
             ["ALTER TABLE `log` ADD KEY `day_only` (`day`)"]
         );
 
@@ -322,9 +336,10 @@ mod tests {
 PARTITIONS 2";
         let (texts, deferred) = defer(&[odd_name]);
         assert_eq!(
-            deferred.alters,
+            sqls(&deferred),
             ["ALTER TABLE `we``ird` ADD KEY `v``k` (`v`)"]
         );
+        assert_eq!(deferred.alters[0].table, "`we``ird`");
         assert!(texts[0].ends_with(
             "  PRIMARY KEY (`i``d`)\n) ENGINE=InnoDB DEFAULT CHARSET=latin1\n PARTITION BY HASH (`i``d`)\nPARTITIONS 2"
         ));

@@ -6,7 +6,7 @@
 //! at most [`QUEUED_STATEMENTS`] statements (about 1 MiB each as dumped)
 //! waiting between its reader and the server, besides the one being sent.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::io::{self, BufRead, BufReader, Read};
 use std::sync::{Arc, Mutex};
 
@@ -17,10 +17,12 @@ use mysql_async::prelude::Queryable;
 use super::connect::{Session, mask_url};
 use super::crypt::Identities;
 use super::crypt::open_stream;
+use super::deferred_keys::KeyBuild;
 use super::files::{SnapshotFiles, blocking};
+use super::load_data::rows_load;
 use super::restore_error::{RestoreError, VerifyError};
-use super::snapshot::FileEntry;
-use super::sql::Splitter;
+use super::snapshot::{FileEntry, FileKind};
+use super::sql::{Splitter, ident};
 
 /// Statements read ahead per connection.
 pub(crate) const QUEUED_STATEMENTS: usize = 1;
@@ -62,16 +64,119 @@ pub(crate) struct Source {
     pub(crate) recipients: Arc<[String]>,
     /// Stops loading between statements.
     pub(crate) cancel: CancellationToken,
+    /// The server takes `LOAD DATA LOCAL INFILE` (its `local_infile` is
+    /// on): data files' INSERTs are sent as rows (see [`super::load_data`]).
+    pub(crate) load_data: bool,
+}
+
+/// One statement of a file, as it is sent.
+enum Statement {
+    /// Run as SQL.
+    Sql(Vec<u8>),
+    /// An INSERT sent as the rows `LOAD DATA LOCAL INFILE` reads.
+    Rows {
+        /// The `LOAD DATA` statement.
+        load: String,
+        /// Its rows.
+        rows: bytes::Bytes,
+    },
+}
+
+/// What loading a file did: statements run, and how many of them were
+/// INSERTs sent as rows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Applied {
+    /// Statements run.
+    pub(crate) statements: u64,
+    /// Of them, INSERTs sent as `LOAD DATA` rows.
+    pub(crate) as_rows: u64,
+}
+
+impl std::ops::AddAssign for Applied {
+    fn add_assign(&mut self, other: Applied) {
+        self.statements += other.statements;
+        self.as_rows += other.as_rows;
+    }
 }
 
 /// A piece of work for one connection.
 pub(crate) enum Job {
     /// Every statement of a file, in order.
     File(FileEntry),
-    /// One statement that builds something after the rows (`ALTER TABLE
-    /// ... ADD KEY`): it answers only when done, so it is waited for
-    /// without the read timeout, and stops on cancel.
-    Build(String),
+    /// The statement that adds a table's keys after its rows: it answers
+    /// only when done, so it is waited for without the read timeout, and
+    /// stops on cancel. It starts once every file of its table is loaded,
+    /// while other tables may still be loading.
+    Build(KeyBuild),
+}
+
+impl Job {
+    /// The table whose rows a file holds, or whose keys a build adds,
+    /// quoted.
+    fn table(&self) -> Option<String> {
+        match self {
+            Job::File(f) => f.table.as_deref().map(ident),
+            Job::Build(b) => Some(b.table.clone()),
+        }
+    }
+}
+
+/// What a connection does next.
+enum Next {
+    /// Starts this job.
+    Start(Job),
+    /// Waits for a file to be loaded: only builds waiting for files remain.
+    Wait,
+    /// Stops: nothing is left.
+    Done,
+}
+
+/// The jobs not started yet, and how many files of each table are still
+/// queued or loading: a table's build waits for them.
+struct Jobs {
+    queue: VecDeque<Job>,
+    loading: BTreeMap<String, usize>,
+}
+
+impl Jobs {
+    fn new(jobs: Vec<Job>) -> Self {
+        let mut loading = BTreeMap::new();
+        for job in &jobs {
+            if let (Job::File(_), Some(table)) = (job, job.table()) {
+                *loading.entry(table).or_insert(0) += 1;
+            }
+        }
+        Jobs {
+            queue: jobs.into(),
+            loading,
+        }
+    }
+
+    /// The next job to start: a build whose table is loaded first (it is
+    /// the longest single statement), else the next file.
+    fn next(&mut self) -> Next {
+        let ready = |job: &Job| match job {
+            Job::File(_) => true,
+            Job::Build(b) => self.loading.get(&b.table).copied().unwrap_or(0) == 0,
+        };
+        let pick = self
+            .queue
+            .iter()
+            .position(|j| matches!(j, Job::Build(_)) && ready(j))
+            .or_else(|| self.queue.iter().position(ready));
+        match pick.and_then(|i| self.queue.remove(i)) {
+            Some(job) => Next::Start(job),
+            None if self.queue.is_empty() => Next::Done,
+            None => Next::Wait,
+        }
+    }
+
+    /// A file of `table` is loaded.
+    fn loaded(&mut self, table: Option<String>) {
+        if let Some(n) = table.and_then(|t| self.loading.get_mut(&t)) {
+            *n = n.saturating_sub(1);
+        }
+    }
 }
 
 impl Source {
@@ -82,8 +187,11 @@ impl Source {
         let entry = f.clone();
         blocking(move || {
             let mut all = Vec::new();
-            reading.statements(&entry, None, |s| {
-                all.push(s);
+            // Not as rows: every statement comes as SQL.
+            reading.statements(&entry, None, false, |s| {
+                if let Statement::Sql(s) = s {
+                    all.push(s);
+                }
                 true
             })?;
             Ok(all)
@@ -102,24 +210,26 @@ impl Source {
         let mut n = 0;
         for stmt in statements {
             n += 1;
-            self.run(conn, f, n, &stmt).await?;
+            self.run(conn, f, n, &Statement::Sql(stmt)).await?;
         }
         Ok(n)
     }
 
-    /// Streams the statements of the file `f` to `conn`; how many ran.
+    /// Streams the statements of the file `f` to `conn`, the INSERTs of a
+    /// data file as rows where the server takes them.
     pub(crate) async fn apply(
         &self,
         conn: &mut Session,
         f: &FileEntry,
-    ) -> Result<u64, RestoreError> {
+    ) -> Result<Applied, RestoreError> {
         let (tx, mut rx) = tokio::sync::mpsc::channel(QUEUED_STATEMENTS);
-        let (ran_tx, ran_rx) = std::sync::mpsc::channel();
+        let (ran_tx, ran_rx) = std::sync::mpsc::channel::<Vec<u8>>();
         let reader = {
             let reading = self.clone();
             let entry = f.clone();
+            let as_rows = self.load_data && entry.kind == FileKind::Data;
             tokio::task::spawn_blocking(move || {
-                let sent = reading.statements(&entry, Some(&ran_rx), |stmt| {
+                let sent = reading.statements(&entry, Some(&ran_rx), as_rows, |stmt| {
                     tx.blocking_send(Ok(stmt)).is_ok()
                 });
                 if let Err(e) = sent {
@@ -127,46 +237,77 @@ impl Source {
                 }
             })
         };
-        let mut n = 0;
+        let mut done = Applied::default();
         while let Some(next) = rx.recv().await {
-            n += 1;
+            done.statements += 1;
             let stmt = next?;
-            self.run(conn, f, n, &stmt).await?;
+            self.run(conn, f, done.statements, &stmt).await?;
             // The reader writes the next statement into this one's buffer.
-            let _ = ran_tx.send(stmt);
+            let buf = match stmt {
+                Statement::Sql(buf) => Some(buf),
+                Statement::Rows { rows, .. } => {
+                    done.as_rows += 1;
+                    rows.try_into_mut().ok().map(Vec::from)
+                }
+            };
+            if let Some(buf) = buf {
+                let _ = ran_tx.send(buf);
+            }
         }
         // The channel closes when the reader is done, or when it panicked:
         // only the first is the whole file.
         reader
             .await
             .map_err(|e| self.io(f, io::Error::other(format!("reading stopped: {e}"))))?;
-        Ok(n)
+        Ok(done)
     }
 
     /// Runs `jobs` over `conns`, each connection taking the next job as it
-    /// finishes one, and stops at the first error; statements run.
+    /// finishes one (see [`Jobs::next`]), and stops at the first error.
     pub(crate) async fn in_parallel(
         &self,
         conns: &mut [Session],
         jobs: Vec<Job>,
-    ) -> Result<u64, RestoreError> {
-        let queue = Mutex::new(VecDeque::from(jobs));
-        let next = || match queue.lock() {
-            Ok(mut q) => q.pop_front(),
-            Err(poisoned) => poisoned.into_inner().pop_front(),
+    ) -> Result<Applied, RestoreError> {
+        let jobs = Mutex::new(Jobs::new(jobs));
+        let with_jobs = |act: &mut dyn FnMut(&mut Jobs)| match jobs.lock() {
+            Ok(mut j) => act(&mut j),
+            Err(poisoned) => act(&mut poisoned.into_inner()),
         };
+        let file_loaded = tokio::sync::Notify::new();
         let done = try_join_all(conns.iter_mut().map(|conn| async {
-            let mut n = 0;
-            while let Some(job) = next() {
-                n += match job {
-                    Job::File(f) => self.apply(conn, &f).await?,
-                    Job::Build(sql) => self.build(conn, sql).await?,
+            let mut done = Applied::default();
+            loop {
+                let mut notified = std::pin::pin!(file_loaded.notified());
+                notified.as_mut().enable();
+                let mut next = Next::Done;
+                with_jobs(&mut |j| next = j.next());
+                let job = match next {
+                    Next::Start(job) => job,
+                    Next::Done => break,
+                    Next::Wait => {
+                        notified.await;
+                        continue;
+                    }
                 };
+                match job {
+                    Job::File(f) => {
+                        done += self.apply(conn, &f).await?;
+                        let table = f.table.as_deref().map(ident);
+                        with_jobs(&mut |j| j.loaded(table.clone()));
+                        file_loaded.notify_waiters();
+                    }
+                    Job::Build(b) => done.statements += self.build(conn, b.sql).await?,
+                }
             }
-            Ok::<_, RestoreError>(n)
+            Ok::<_, RestoreError>(done)
         }))
         .await?;
-        Ok(done.iter().sum())
+        let mut all = Applied::default();
+        for d in done {
+            all += d;
+        }
+        Ok(all)
     }
 
     /// Prepares a connection for loading: see [`LOAD_SESSION`].
@@ -197,14 +338,18 @@ impl Source {
         conn: &mut Session,
         f: &FileEntry,
         n: u64,
-        stmt: &[u8],
+        stmt: &Statement,
     ) -> Result<(), RestoreError> {
         let mut retries = DEADLOCK_RETRIES;
         loop {
             if self.cancel.is_cancelled() {
                 return Err(RestoreError::Cancelled);
             }
-            match conn.query_drop(stmt).await {
+            let ran = match stmt {
+                Statement::Sql(sql) => conn.query_drop(sql.as_slice()).await,
+                Statement::Rows { load, rows } => conn.load_local(load, rows.clone()).await,
+            };
+            match ran {
                 Ok(()) => return Ok(()),
                 Err(e) if retries > 0 && is_deadlock(&e) => {
                     let pause = DEADLOCK_PAUSE * (DEADLOCK_RETRIES - retries + 1);
@@ -234,14 +379,17 @@ impl Source {
 
     /// Reads the statements of the file `f`, decrypted and decompressed,
     /// one line (at most one INSERT statement) at a time, and gives each to
-    /// `send`; `false` when `send` stopped taking them. The buffers of
-    /// statements that ran come back through `ran`, so that a restore
-    /// allocates a few statement buffers, not one per statement. Blocking.
+    /// `send`, its INSERTs as `LOAD DATA` rows when `as_rows` (converted
+    /// here, in the reader's thread, beside the server's work); `false`
+    /// when `send` stopped taking them. The buffers of statements that ran
+    /// come back through `ran`, so that a restore allocates a few statement
+    /// buffers, not one per statement. Blocking.
     fn statements(
         &self,
         f: &FileEntry,
         ran: Option<&std::sync::mpsc::Receiver<Vec<u8>>>,
-        mut send: impl FnMut(Vec<u8>) -> bool,
+        as_rows: bool,
+        mut send: impl FnMut(Statement) -> bool,
     ) -> Result<bool, RestoreError> {
         let io = |source| self.io(f, source);
         let stream = open_file(&*self.files, f, self.identities.as_ref(), &self.recipients)?;
@@ -260,8 +408,15 @@ impl Source {
             } else {
                 splitter.push_line(&line, &mut ready);
             }
-            for stmt in ready.drain(..) {
-                if !send(stmt) {
+            for mut stmt in ready.drain(..) {
+                let next = match as_rows.then(|| rows_load(&mut stmt)).flatten() {
+                    Some(load) => Statement::Rows {
+                        load,
+                        rows: stmt.into(),
+                    },
+                    None => Statement::Sql(stmt),
+                };
+                if !send(next) {
                     return Ok(false);
                 }
             }

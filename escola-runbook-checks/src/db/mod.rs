@@ -16,6 +16,7 @@ pub mod crypt;
 mod deferred_keys;
 pub mod files;
 mod load;
+mod load_data;
 pub mod lock;
 pub mod loss;
 #[cfg(feature = "s3")]

@@ -58,6 +58,9 @@ pub(crate) fn ident(name: &str) -> String {
     format!("`{}`", name.replace('`', "``"))
 }
 
+/// The character set of every SQL file a snapshot writes (its `SET NAMES`).
+pub(crate) const DUMP_CHARSET: &str = "utf8mb4";
+
 /// `s` as a single-quoted string literal (backslash escapes; the dump sets a
 /// sql_mode without NO_BACKSLASH_ESCAPES).
 pub(crate) fn quote_str(out: &mut Vec<u8>, bytes: &[u8]) {
@@ -206,7 +209,9 @@ fn push_time(out: &mut Vec<u8>, hours: u64, mm: u8, ss: u8, us: u32) {
     push_padded(out, u64::from(us), 6);
 }
 
-fn is_number(bytes: &[u8]) -> bool {
+/// A value the dump writes unquoted as a number: digits, sign, point and
+/// exponent only.
+pub(crate) fn is_number(bytes: &[u8]) -> bool {
     !bytes.is_empty()
         && bytes
             .iter()

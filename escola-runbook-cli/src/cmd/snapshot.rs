@@ -186,13 +186,14 @@ pub async fn run(command: SnapshotCommand, redactor: &Redactor) -> Result<i32, C
             }
             let report = result?;
             println!(
-                "restored `{}` into `{}`: {} files, {} statements, {} rows over {} connections; {} secondary keys built after the rows",
+                "restored `{}` into `{}`: {} files, {} statements, {} rows over {} connections ({} INSERTs sent as LOAD DATA rows); {} secondary keys built after the rows",
                 report.source_database,
                 report.target_database,
                 report.files,
                 report.statements,
                 report.rows,
                 report.connections,
+                report.load_data_statements,
                 report.deferred_keys
             );
             Ok(exit::SUCCESS)

@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 use super::error::{SnapshotError, io_err};
 use super::manifest::{FileEntry, FileKind, MANIFEST, Manifest};
 use crate::db::crypt::{Recipient, SEALED_SUFFIX, encryptor};
-use crate::db::sql::ident;
+use crate::db::sql::{DUMP_CHARSET, ident};
 
 /// Removes the partial directory when dropped, unless disarmed.
 pub(super) struct PartialDir(pub(super) Option<PathBuf>);
@@ -101,7 +101,7 @@ pub(super) fn seal(
 /// settings a restore needs.
 pub(super) fn header(db: &str, what: &str) -> String {
     format!(
-        "-- escola-runbook {} snapshot of database {}: {what}\nSET NAMES utf8mb4;\nSET time_zone = '+00:00';\nSET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO';\nSET foreign_key_checks = 0;\nSET unique_checks = 0;\n\n",
+        "-- escola-runbook {} snapshot of database {}: {what}\nSET NAMES {DUMP_CHARSET};\nSET time_zone = '+00:00';\nSET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO';\nSET foreign_key_checks = 0;\nSET unique_checks = 0;\n\n",
         env!("CARGO_PKG_VERSION"),
         ident(db).replace('\n', " ")
     )
