@@ -239,15 +239,35 @@ impl Sink {
             } else {
                 Destination::Plain(file)
             };
-            let mut enc =
-                zstd::Encoder::new(HashingWriter::new(seal), encoding.zstd_level).map_err(io)?;
-            enc.include_checksum(true).map_err(io)?;
+            // One zstd frame per chunk (a statement of about 1 MiB), each
+            // compressed from one contiguous buffer: a streaming encoder
+            // matched across its ring buffer's wrap (zstd's "extDict" path),
+            // which perf showed at 30% of a snapshot's CPU against 4% for
+            // the contiguous path. A file of several frames is one zstd
+            // stream to every reader (`zstd -dc` too).
+            let mut compressor = zstd::bulk::Compressor::new(encoding.zstd_level).map_err(io)?;
+            compressor
+                .set_parameter(zstd::zstd_safe::CParameter::ChecksumFlag(true))
+                .map_err(io)?;
+            let mut zstd = HashingWriter::new(seal);
+            let mut frame = Vec::new();
             let mut sql_bytes = 0u64;
             while let Some(chunk) = rx.blocking_recv() {
                 sql_bytes += chunk.len() as u64;
-                enc.write_all(&chunk).map_err(io)?;
+                frame.clear();
+                frame.reserve(zstd::zstd_safe::compress_bound(chunk.len()));
+                compressor
+                    .compress_to_buffer(&chunk, &mut frame)
+                    .map_err(io)?;
+                zstd.write_all(&frame).map_err(io)?;
             }
-            let zstd = enc.finish().map_err(io)?;
+            if sql_bytes == 0 {
+                // An empty file is still one (empty) frame.
+                frame.clear();
+                frame.reserve(zstd::zstd_safe::compress_bound(0));
+                compressor.compress_to_buffer(&[], &mut frame).map_err(io)?;
+                zstd.write_all(&frame).map_err(io)?;
+            }
             let zstd_sha = hex_digest(zstd.hasher.finalize().as_slice());
             let (file, bytes, sha256, plaintext_sha256) = match zstd.inner {
                 Destination::Plain(file) => (file, zstd.bytes, zstd_sha, None),
