@@ -253,7 +253,7 @@ fn print_restore_test(verified: &db::Verified) -> i32 {
         verified.server,
         verified.tables.len(),
         rows,
-        escola_runbook_core::format_duration(std::time::Duration::from_millis(verified.elapsed_ms)),
+        escola_runbook_core::format_millis(verified.elapsed_ms),
         db::VERIFIED
     );
     if verified.passed {
