@@ -65,24 +65,20 @@ impl StopSignals {
         }
     }
 
-    /// Watches for stop signals while a run goes on: the first cancels
-    /// `cancel` (after `view` prints the signal and `stopping`, what the
-    /// tool does now); the second quits at once, killing the process groups
-    /// the run's steps still have running (`groups`), so that nothing
-    /// outlives the tool.
-    pub fn stop_run(
-        mut self,
-        cancel: CancellationToken,
-        groups: Arc<RunningGroups>,
-        view: Arc<TerminalView>,
-        stopping: &'static str,
-    ) -> tokio::task::JoinHandle<()> {
-        tokio::spawn(async move {
+    /// Watches for stop signals while a run goes on: the first cancels the
+    /// run (after `view` prints the signal and `stopping`, what the tool
+    /// does now); the second quits at once, killing the process groups the
+    /// run's steps still have running, so that nothing outlives the tool.
+    pub fn stop_run(mut self, view: Arc<TerminalView>, stopping: &'static str) -> RunStop {
+        let cancel = CancellationToken::new();
+        let groups = Arc::new(RunningGroups::default());
+        let (cancelled, running) = (cancel.clone(), groups.clone());
+        let watcher = tokio::spawn(async move {
             let first = self.next().await;
             view.println(&format!("\n{}: {stopping}", first.name()));
-            cancel.cancel();
+            cancelled.cancel();
             let second = self.next().await;
-            groups.kill_all();
+            running.kill_all();
             // A closed terminal (SIGHUP) must not turn this into a panic.
             let _ = std::io::Write::write_all(
                 &mut std::io::stderr(),
@@ -93,8 +89,24 @@ impl StopSignals {
                 .as_bytes(),
             );
             std::process::exit(exit::STOPPED);
-        })
+        });
+        RunStop {
+            cancel,
+            groups,
+            watcher,
+        }
     }
+}
+
+/// A run watched for stop signals ([`StopSignals::stop_run`]): what its
+/// executor is given, and the watcher to end once the run is over.
+pub struct RunStop {
+    /// Cancelled by the first stop signal: the run's cancellation.
+    pub cancel: CancellationToken,
+    /// Killed by the second: observes the run for its process groups.
+    pub groups: Arc<RunningGroups>,
+    /// The task watching for the signals; abort it when the run is over.
+    pub watcher: tokio::task::JoinHandle<()>,
 }
 
 /// The process groups of steps that are running, from the run's events: what

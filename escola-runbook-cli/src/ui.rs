@@ -10,7 +10,7 @@ use std::time::Duration;
 use console::{Style, style};
 use escola_runbook_core::report::LineReporter;
 use escola_runbook_core::{
-    Automation, Delivery, Event, Observer, RunbookOutline, Status, Verdict, format_duration,
+    Automation, Delivery, Event, Observer, RunbookOutline, Status, Verdict, format_millis,
 };
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -229,7 +229,7 @@ impl Observer for TerminalView {
                 let label = status_style(outcome.status)
                     .apply_to(format!("{:<11}", outcome.status.label()));
                 let elapsed = if *elapsed_ms > 0 {
-                    format!(" ({})", format_duration(Duration::from_millis(*elapsed_ms)))
+                    format!(" ({})", format_millis(*elapsed_ms))
                 } else {
                     String::new()
                 };

@@ -113,7 +113,7 @@ pub use notice::{Delivery, NOTICE_WAIT, Notice};
 pub use notifier::{DeliveryError, Notifier};
 pub use outcome::{
     Evidence, Mark, Measurement, Outcome, Series, SkipReason, Status, format_duration,
-    format_timestamp,
+    format_millis, format_timestamp,
 };
 pub use outline::{Automation, PhaseOutline, RunbookOutline, StepOutline};
 pub use plan::{Automated, Plan, PlannedStep};

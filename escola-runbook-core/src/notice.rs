@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::outcome::format_duration;
+use crate::outcome::format_millis;
 
 /// How long the end of a run waits for milestone messages still being
 /// sent; a message not delivered by then is recorded as
@@ -50,7 +50,7 @@ impl Delivery {
             }
             Delivery::Unfinished { waited_ms } => format!(
                 "NOT delivered: still being sent when the run ended (waited {})",
-                format_duration(Duration::from_millis(*waited_ms))
+                format_millis(*waited_ms)
             ),
             Delivery::DryRun => "not sent (dry-run)".into(),
         }

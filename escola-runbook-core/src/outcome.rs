@@ -360,6 +360,12 @@ pub fn format_timestamp(at: &chrono::DateTime<chrono::Utc>) -> String {
     at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
+/// [`format_duration`] of `ms` milliseconds, as records and events keep
+/// their times.
+pub fn format_millis(ms: u64) -> String {
+    format_duration(Duration::from_millis(ms))
+}
+
 /// `1.5s`, `2m`, `1h30m`: short and exact enough for evidence.
 pub fn format_duration(d: Duration) -> String {
     let ms = d.as_millis();

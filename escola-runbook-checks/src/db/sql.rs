@@ -85,9 +85,10 @@ pub(crate) fn quote_str(out: &mut Vec<u8>, bytes: &[u8]) {
     out.push(b'\'');
 }
 
-/// Appends `n` in decimal (the hot path of every dump: no formatter).
-fn push_u64(out: &mut Vec<u8>, mut n: u64) {
-    let mut buf = [0u8; 20];
+/// The decimal digits of `n`, written into the end of `buf` (the hot path
+/// of every dump: no formatter).
+#[inline]
+fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
     let mut i = buf.len();
     loop {
         i -= 1;
@@ -97,27 +98,22 @@ fn push_u64(out: &mut Vec<u8>, mut n: u64) {
             break;
         }
     }
-    out.extend_from_slice(&buf[i..]);
+    &buf[i..]
+}
+
+/// Appends `n` in decimal.
+fn push_u64(out: &mut Vec<u8>, n: u64) {
+    out.extend_from_slice(decimal(n, &mut [0u8; 20]));
 }
 
 /// Appends `n` zero-padded to `width` digits.
 fn push_padded(out: &mut Vec<u8>, n: u64, width: usize) {
-    let mut buf = [b'0'; 20];
-    let mut i = buf.len();
-    let mut m = n;
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (m % 10) as u8;
-        m /= 10;
-        if m == 0 {
-            break;
-        }
-    }
-    let digits = buf.len() - i;
-    for _ in digits..width {
+    let mut buf = [0u8; 20];
+    let digits = decimal(n, &mut buf);
+    for _ in digits.len()..width {
         out.push(b'0');
     }
-    out.extend_from_slice(&buf[i..]);
+    out.extend_from_slice(digits);
 }
 
 /// The text of a string literal (for DDL built by hand).

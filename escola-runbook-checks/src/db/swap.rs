@@ -314,45 +314,22 @@ async fn swap(
     let target_triggers = triggers(conn, target).await?;
     create_like(conn, target, backup).await?;
     for (name, _, _) in &snapshot_triggers {
-        conn.query_drop(format!("DROP TRIGGER {}.{}", ident(shadow), ident(name)))
-            .await
-            .map_err(query_err(
-                format!("dropping trigger `{name}` of the shadow"),
-                UNCHANGED,
-            ))?;
+        drop_trigger(conn, shadow, name, "the shadow").await?;
     }
     let replaced = base_tables(conn, target).await?;
     let swapped_in = base_tables(conn, shadow).await?;
     let mut dropped = Vec::new();
     for (name, sql_mode, create) in &target_triggers {
-        conn.query_drop(format!("DROP TRIGGER {}.{}", ident(target), ident(name)))
-            .await
-            .map_err(query_err(
-                format!("dropping trigger `{name}` of `{target}`"),
-                UNCHANGED,
-            ))?;
+        drop_trigger(conn, target, name, &format!("`{target}`")).await?;
         dropped.push(format!("{name} (sql_mode {sql_mode}): {create}"));
     }
+    let rename = |from: &str, to: &str, t: &str| {
+        format!("{}.{} TO {}.{}", ident(from), ident(t), ident(to), ident(t))
+    };
     let moves: Vec<String> = replaced
         .iter()
-        .map(|t| {
-            format!(
-                "{}.{} TO {}.{}",
-                ident(target),
-                ident(t),
-                ident(backup),
-                ident(t)
-            )
-        })
-        .chain(swapped_in.iter().map(|t| {
-            format!(
-                "{}.{} TO {}.{}",
-                ident(shadow),
-                ident(t),
-                ident(target),
-                ident(t)
-            )
-        }))
+        .map(|t| rename(target, backup, t))
+        .chain(swapped_in.iter().map(|t| rename(shadow, target, t)))
         .collect();
     if !moves.is_empty() {
         conn.query_drop(format!("RENAME TABLE {}", moves.join(", ")))
@@ -375,6 +352,17 @@ async fn swap(
         ))?;
     }
     Ok((replaced, swapped_in, dropped, snapshot_triggers.len()))
+}
+
+/// Drops trigger `name` of database `db` (`of` names the database in the
+/// error), before the rename: production is unchanged if it fails.
+async fn drop_trigger(conn: &mut Session, db: &str, name: &str, of: &str) -> Result<(), SwapError> {
+    conn.query_drop(format!("DROP TRIGGER {}.{}", ident(db), ident(name)))
+        .await
+        .map_err(query_err(
+            format!("dropping trigger `{name}` of {of}"),
+            UNCHANGED,
+        ))
 }
 
 /// Creates `backup` with `target`'s character set and collation.

@@ -10,13 +10,15 @@ use crate::smoke::suite::{Expect, IfMatchTest, Request, Suite};
 /// `/v1/cidades` e `/v1/escolas`").
 pub const CDN_PATHS: [&str; 2] = ["/v1/cidades", "/v1/escolas"];
 
+/// The header asking the API for JSON.
+const ACCEPT_JSON: (&str, &str) = ("Accept", "application/json");
+
 /// The built-in Escola Connect suite: health, `/v1/cidades`,
 /// `/v1/escolas`, an unknown escola (404 with a `Trace-Id`), and the
 /// `If-Match` round trip on escola 1 with its refused writes (a stale
 /// tag gets 412, none 428). Changes no data: the refused writes carry
 /// escola 1 as just read.
 pub fn smoke_suite() -> Suite {
-    let json = ("Accept", "application/json");
     Suite {
         name: "escola-connect".into(),
         variables: BTreeMap::new(),
@@ -30,20 +32,10 @@ pub fn smoke_suite() -> Suite {
                     pointer: "/status".into(),
                     value: "ok".into(),
                 }),
-            Request::get("cidades", "/v1/cidades")
-                .header(json.0, json.1)
-                .expect(Expect::Status(200))
-                .expect(Expect::JsonExists("/data/0/id".into()))
-                .expect(Expect::HeaderPresent("Trace-Id".into()))
-                .expect(Expect::MaxLatencyMs(2000)),
-            Request::get("escolas", "/v1/escolas")
-                .header(json.0, json.1)
-                .expect(Expect::Status(200))
-                .expect(Expect::JsonExists("/data/0/id".into()))
-                .expect(Expect::HeaderPresent("Trace-Id".into()))
-                .expect(Expect::MaxLatencyMs(2000)),
+            listing("cidades", "/v1/cidades"),
+            listing("escolas", "/v1/escolas"),
             Request::get("unknown escola gives 404", "/v1/escolas/0")
-                .header(json.0, json.1)
+                .header(ACCEPT_JSON.0, ACCEPT_JSON.1)
                 .expect(Expect::Status(404)),
         ],
         if_match: Some(IfMatchTest {
@@ -52,4 +44,15 @@ pub fn smoke_suite() -> Suite {
             scratch_path: None,
         }),
     }
+}
+
+/// A listing endpoint of the API, asked for JSON: 200 within 2 s, a first
+/// item with an id, and a `Trace-Id`.
+fn listing(name: &str, path: &str) -> Request {
+    Request::get(name, path)
+        .header(ACCEPT_JSON.0, ACCEPT_JSON.1)
+        .expect(Expect::Status(200))
+        .expect(Expect::JsonExists("/data/0/id".into()))
+        .expect(Expect::HeaderPresent("Trace-Id".into()))
+        .expect(Expect::MaxLatencyMs(2000))
 }

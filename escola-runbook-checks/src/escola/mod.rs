@@ -828,21 +828,32 @@ fn db_snapshot(config: &EscolaConfig) -> Step {
         "db-snapshot",
         "Snapshot do banco (`mysqldump` + storage seguro).",
     );
+    with_database(config, id, title, |secret| {
+        let mut check = DbSnapshotCheck::new(&config.snapshot_dir)
+            .secret(secret)
+            .encrypt_to(config.snapshot_encrypt_to.iter().cloned())
+            .restore_test(config.snapshot_restore_test);
+        if let Some(file) = &config.snapshot_identity_file {
+            check = check.identity_file(file);
+        }
+        if let Some(to) = &config.snapshot_copy_to {
+            check = check.copy_to(to);
+        }
+        Step::check(id, title, check)
+            .note("Snapshot nativo consistente (zstd + sha256 em manifest.json, diretório 0700); restaurável com `escola-runbook snapshot restore` ou `zstd -dc | mariadb`.")
+    })
+}
+
+/// The step `check` makes from the database secret when one is configured,
+/// the manual step `id` otherwise.
+fn with_database(
+    config: &EscolaConfig,
+    id: &str,
+    title: &str,
+    check: impl FnOnce(&str) -> Step,
+) -> Step {
     match &config.database_secret {
-        Some(secret) => Step::check(id, title, {
-            let mut check = DbSnapshotCheck::new(&config.snapshot_dir)
-                .secret(secret)
-                .encrypt_to(config.snapshot_encrypt_to.iter().cloned())
-                .restore_test(config.snapshot_restore_test);
-            if let Some(file) = &config.snapshot_identity_file {
-                check = check.identity_file(file);
-            }
-            if let Some(to) = &config.snapshot_copy_to {
-                check = check.copy_to(to);
-            }
-            check
-        })
-        .note("Snapshot nativo consistente (zstd + sha256 em manifest.json, diretório 0700); restaurável com `escola-runbook snapshot restore` ou `zstd -dc | mariadb`."),
+        Some(secret) => check(secret),
         None => Step::manual(id, title),
     }
 }
@@ -854,17 +865,14 @@ fn migrations_consistent(config: &EscolaConfig) -> Step {
         "migrations-consistent",
         "Confirmar que `sync_mutations` e `eventos` estão consistentes.",
     );
-    match &config.database_secret {
-        Some(secret) => {
-            let check = MigrationsCheck::default().secret(secret);
-            let check = match &config.expected_migration {
-                Some(v) => check.expected_version(v),
-                None => check,
-            };
-            Step::check(id, title, check)
-        }
-        None => Step::manual(id, title),
-    }
+    with_database(config, id, title, |secret| {
+        let check = MigrationsCheck::default().secret(secret);
+        let check = match &config.expected_migration {
+            Some(v) => check.expected_version(v),
+            None => check,
+        };
+        Step::check(id, title, check)
+    })
 }
 
 /// A notice: posted to the webhook when one is configured, confirmed by a

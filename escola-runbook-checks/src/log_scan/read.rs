@@ -195,6 +195,14 @@ fn read_line_capped<R: BufRead>(
     }
 }
 
+/// A failed read of the log at `path`, for `map_err`.
+fn read_err(path: &Path) -> impl FnOnce(std::io::Error) -> LogError + '_ {
+    move |source| LogError::Read {
+        path: path.to_owned(),
+        source,
+    }
+}
+
 /// Scans `reader` for lines at or after `since` with a level of at least
 /// `min`; timestamps without an offset are taken in `naive`. `path` names
 /// the log in errors; `cancel` stops a long scan.
@@ -207,10 +215,7 @@ pub fn scan<R: Read>(
     cancel: &CancellationToken,
 ) -> Result<Scan, LogError> {
     let mut reader = std::io::BufReader::with_capacity(64 * 1024, reader);
-    let head = reader.fill_buf().map_err(|source| LogError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
+    let head = reader.fill_buf().map_err(read_err(path))?;
     if head.starts_with(&[0x1f, 0x8b]) {
         return Err(LogError::Compressed {
             path: path.to_owned(),
@@ -231,12 +236,7 @@ pub fn scan<R: Read>(
     }
     let mut scan = Scan::default();
     let mut buf = Vec::with_capacity(4096);
-    while let Some(cut) =
-        read_line_capped(&mut reader, &mut buf).map_err(|source| LogError::Read {
-            path: path.to_owned(),
-            source,
-        })?
-    {
+    while let Some(cut) = read_line_capped(&mut reader, &mut buf).map_err(read_err(path))? {
         scan.lines += 1;
         if scan.lines % 8192 == 0 && cancel.is_cancelled() {
             return Err(LogError::Cancelled {
@@ -299,10 +299,7 @@ fn scan_file(
     naive: FixedOffset,
     cancel: &CancellationToken,
 ) -> Result<Scan, LogError> {
-    let file = std::fs::File::open(path).map_err(|source| LogError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
+    let file = std::fs::File::open(path).map_err(read_err(path))?;
     scan(file, path, since, min, naive, cancel)
 }
 

@@ -948,22 +948,8 @@ impl FamilyTracker {
     pub fn accept(&mut self, entry: &Entry<'_>) -> Result<Option<Accepted>, ParseErrorKind> {
         let accepted = match entry {
             Entry::Eof => return Ok(None),
-            Entry::Help { name, .. } => {
-                let accepted = self.family(name);
-                let f = &mut self.states[accepted.family];
-                if std::mem::replace(&mut f.help, true) {
-                    return Err(ParseErrorKind::DuplicateMetadata("HELP"));
-                }
-                accepted
-            }
-            Entry::Unit { name, .. } => {
-                let accepted = self.family(name);
-                let f = &mut self.states[accepted.family];
-                if std::mem::replace(&mut f.unit, true) {
-                    return Err(ParseErrorKind::DuplicateMetadata("UNIT"));
-                }
-                accepted
-            }
+            Entry::Help { name, .. } => self.declare(name, "HELP", |f| &mut f.help)?,
+            Entry::Unit { name, .. } => self.declare(name, "UNIT", |f| &mut f.unit)?,
             Entry::Type { name, kind } => {
                 let accepted = self.family(name);
                 let f = &mut self.states[accepted.family];
@@ -1011,6 +997,21 @@ impl FamilyTracker {
         };
         self.current = Some(accepted.family);
         Ok(Some(accepted))
+    }
+
+    /// Files a `# HELP` or `# UNIT` line (`what`) under the family `name`;
+    /// `seen` is the family's flag for it, as a second one is an error.
+    fn declare(
+        &mut self,
+        name: &str,
+        what: &'static str,
+        seen: fn(&mut FamilyState) -> &mut bool,
+    ) -> Result<Accepted, ParseErrorKind> {
+        let accepted = self.family(name);
+        if std::mem::replace(seen(&mut self.states[accepted.family]), true) {
+            return Err(ParseErrorKind::DuplicateMetadata(what));
+        }
+        Ok(accepted)
     }
 
     fn family(&mut self, name: &str) -> Accepted {

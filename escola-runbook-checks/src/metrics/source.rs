@@ -269,6 +269,50 @@ async fn cached_client<'c>(
         })
 }
 
+/// What both HTTP sources send and keep: the bearer token, the limit for
+/// one request, the cap on one answer, and the client built for that limit.
+#[derive(Clone)]
+struct HttpAccess {
+    token: Option<Secret>,
+    timeout: Duration,
+    max_body: u64,
+    // Built once: loading the TLS roots costs milliseconds per client.
+    client: Arc<OnceCell<reqwest::Client>>,
+}
+
+impl Default for HttpAccess {
+    fn default() -> Self {
+        HttpAccess {
+            token: None,
+            timeout: DEFAULT_TIMEOUT,
+            max_body: DEFAULT_MAX_BODY,
+            client: Arc::default(),
+        }
+    }
+}
+
+impl HttpAccess {
+    /// A new limit for one request; the client is built again for it.
+    fn set_timeout(&mut self, limit: Duration) {
+        self.timeout = limit;
+        self.client = Arc::default();
+    }
+
+    /// A GET of `url` (`shown` in errors), with the token if there is one.
+    async fn get(
+        &self,
+        url: reqwest::Url,
+        shown: &str,
+    ) -> Result<reqwest::RequestBuilder, SourceError> {
+        let client = cached_client(&self.client, self.timeout, shown).await?;
+        let request = client.get(url);
+        Ok(match &self.token {
+            Some(token) => request.bearer_auth(token.expose()),
+            None => request,
+        })
+    }
+}
+
 fn transport(url: &str, e: &reqwest::Error) -> SourceError {
     // reqwest's Display stops at the outermost error; the cause says why.
     let mut message = e.to_string();
@@ -373,20 +417,16 @@ pub struct ScrapeSource {
     url: String,
     // The URL without user:password, for messages and evidence.
     shown: String,
-    token: Option<Secret>,
-    timeout: Duration,
+    http: HttpAccess,
     every: Option<Duration>,
-    max_body: u64,
-    // Built once: loading the TLS roots costs milliseconds per client.
-    client: Arc<OnceCell<reqwest::Client>>,
 }
 
 impl std::fmt::Debug for ScrapeSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ScrapeSource")
             .field("url", &self.shown)
-            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
-            .field("timeout", &self.timeout)
+            .field("token", &self.http.token.as_ref().map(|_| "<redacted>"))
+            .field("timeout", &self.http.timeout)
             .finish()
     }
 }
@@ -399,21 +439,18 @@ impl ScrapeSource {
         ScrapeSource {
             shown: crate::http::strip_userinfo(&url),
             url,
-            token: None,
-            timeout: DEFAULT_TIMEOUT,
+            http: HttpAccess::default(),
             every: None,
-            max_body: DEFAULT_MAX_BODY,
-            client: Arc::default(),
         }
     }
 
     escola_runbook_core::setters! {
         /// Refuses a page larger than `bytes` ([`DEFAULT_MAX_BODY`] by
         /// default), reading no further than that.
-        max_body(bytes: u64) => max_body = bytes;
+        max_body(bytes: u64) => http.max_body = bytes;
 
         /// Sends `Authorization: Bearer <token>`.
-        token(token: Secret) => token = Some(token);
+        token(token: Secret) => http.token = Some(token);
 
         /// Over a window, scrapes every `step` instead of only at both ends, so
         /// a restart whose counters climbed past their old values is still seen
@@ -423,8 +460,7 @@ impl ScrapeSource {
 
     /// Limit for one request (zero: none).
     pub fn timeout(mut self, limit: Duration) -> Self {
-        self.timeout = limit;
-        self.client = Arc::default();
+        self.http.set_timeout(limit);
         self
     }
 
@@ -435,7 +471,7 @@ impl ScrapeSource {
 
     /// True when a token is sent.
     pub fn has_token(&self) -> bool {
-        self.token.is_some()
+        self.http.token.is_some()
     }
 
     /// One GET of the endpoint, parsed as it arrives: `each` sees every
@@ -450,14 +486,10 @@ impl ScrapeSource {
             url: self.shown.clone(),
             message: e.to_string(),
         })?;
-        let client = cached_client(&self.client, self.timeout, &self.shown).await?;
-        let mut request = client.get(url).header(
+        let request = self.http.get(url, &self.shown).await?.header(
             reqwest::header::ACCEPT,
             "application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.4,*/*;q=0.1",
         );
-        if let Some(token) = &self.token {
-            request = request.bearer_auth(token.expose());
-        }
         let started = tokio::time::Instant::now();
         let response = request
             .send()
@@ -485,18 +517,18 @@ impl ScrapeSource {
         };
         // The cap bounds what parsing keeps (the family names) as well as
         // the bytes read.
-        let budget = usize::try_from(self.max_body).unwrap_or(usize::MAX);
+        let budget = usize::try_from(self.http.max_body).unwrap_or(usize::MAX);
         let (format, shape) = match Format::declared(content_type.as_deref()) {
             Some(format) => {
                 let mut parser = StreamParser::new(format, budget);
-                read_capped(response, &self.shown, self.max_body, &mut |piece| {
+                read_capped(response, &self.shown, self.http.max_body, &mut |piece| {
                     parser.feed(piece, each).map_err(invalid(format))
                 })
                 .await?;
                 (format, parser.finish(each).map_err(invalid(format))?)
             }
             None => {
-                let body = read_all(response, &self.shown, self.max_body).await?;
+                let body = read_all(response, &self.shown, self.http.max_body).await?;
                 let format = Format::detect(None, &String::from_utf8_lossy(&body));
                 let mut parser = StreamParser::new(format, budget);
                 parser.feed(&body, each).map_err(invalid(format))?;
@@ -530,7 +562,7 @@ impl ScrapeSource {
         let mut summed: BTreeMap<Labels, f64> = BTreeMap::new();
         let mut counters = Vec::new();
         let mut counters_cost = 0;
-        let budget = usize::try_from(self.max_body).unwrap_or(usize::MAX);
+        let budget = usize::try_from(self.http.max_body).unwrap_or(usize::MAX);
         // Past the cap nothing more is kept; the page is still read to its
         // end (within the cap) so a malformed one says so first.
         let mut over: Option<String> = None;
@@ -574,7 +606,7 @@ impl ScrapeSource {
                 url: self.shown.clone(),
                 metric,
                 series: counters.len() + histograms.finish().len(),
-                limit: self.max_body,
+                limit: self.http.max_body,
             });
         }
         Ok((
@@ -676,18 +708,15 @@ impl MetricsSource for ScrapeSource {
 pub struct PrometheusSource {
     base: String,
     shown: String,
-    token: Option<Secret>,
-    timeout: Duration,
-    max_body: u64,
-    client: Arc<OnceCell<reqwest::Client>>,
+    http: HttpAccess,
 }
 
 impl std::fmt::Debug for PrometheusSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PrometheusSource")
             .field("base", &self.shown)
-            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
-            .field("timeout", &self.timeout)
+            .field("token", &self.http.token.as_ref().map(|_| "<redacted>"))
+            .field("timeout", &self.http.timeout)
             .finish()
     }
 }
@@ -797,26 +826,22 @@ impl PrometheusSource {
         PrometheusSource {
             shown: crate::http::strip_userinfo(&base),
             base,
-            token: None,
-            timeout: DEFAULT_TIMEOUT,
-            max_body: DEFAULT_MAX_BODY,
-            client: Arc::default(),
+            http: HttpAccess::default(),
         }
     }
 
     escola_runbook_core::setters! {
         /// Refuses an answer larger than `bytes` ([`DEFAULT_MAX_BODY`] by
         /// default), reading no further than that.
-        max_body(bytes: u64) => max_body = bytes;
+        max_body(bytes: u64) => http.max_body = bytes;
 
         /// Sends `Authorization: Bearer <token>` (Grafana Cloud, Mimir gateways).
-        token(token: Secret) => token = Some(token);
+        token(token: Secret) => http.token = Some(token);
     }
 
     /// Limit for one request (zero: none).
     pub fn timeout(mut self, limit: Duration) -> Self {
-        self.timeout = limit;
-        self.client = Arc::default();
+        self.http.set_timeout(limit);
         self
     }
 
@@ -867,14 +892,10 @@ impl PrometheusSource {
         })?;
         url.query_pairs_mut()
             .extend_pairs(params.iter().map(|(k, v)| (*k, v.as_str())));
-        let client = cached_client(&self.client, self.timeout, &endpoint).await?;
-        let mut request = client.get(url);
-        if let Some(token) = &self.token {
-            request = request.bearer_auth(token.expose());
-        }
+        let request = self.http.get(url, &endpoint).await?;
         let response = request.send().await.map_err(|e| transport(&endpoint, &e))?;
         let status = response.status().as_u16();
-        let body = read_all(response, &endpoint, self.max_body).await?;
+        let body = read_all(response, &endpoint, self.http.max_body).await?;
         decode_answer(endpoint, promql, status, &String::from_utf8_lossy(&body))
     }
     async fn vector(

@@ -452,6 +452,37 @@ fn body_to_send_back(read: &mut Exchange) -> Option<Vec<u8>> {
     }
 }
 
+/// The assertion `name` on what the JSON body holds at `pointer`: `ok`
+/// judges what is found there, `shown` writes it. `doc` is `body` parsed,
+/// or why it could not be.
+fn json_at(
+    name: String,
+    expected: String,
+    doc: Result<serde_json::Value, Unparsed>,
+    body: &[u8],
+    pointer: &str,
+    shown: impl FnOnce(&serde_json::Value) -> String,
+    ok: impl FnOnce(Option<&serde_json::Value>) -> bool,
+) -> AssertionResult {
+    match doc {
+        Ok(doc) => {
+            let found = doc.pointer(&to_pointer(pointer));
+            pass(
+                name,
+                expected,
+                found.map_or_else(|| format!("nothing at {pointer}"), shown),
+                ok(found),
+            )
+        }
+        Err(err) => pass(
+            name,
+            expected,
+            format!("a body that is not JSON ({err}): {}", snippet(body)),
+            false,
+        ),
+    }
+}
+
 /// The start of a body or script on one line.
 fn snippet(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(body);
@@ -564,10 +595,15 @@ impl Runner {
         latency: Duration,
     ) -> AssertionResult {
         let name = e.describe();
+        // The header `h` as received, and as the result shows it.
         let header = |h: &str| {
-            headers
+            let got = headers
                 .get(h.trim())
-                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+            let shown = got
+                .as_ref()
+                .map_or_else(|| format!("no {h} header"), |v| format!("{h}: {v}"));
+            (got, shown)
         };
         let json = || {
             if truncated {
@@ -590,65 +626,36 @@ impl Runner {
                 list.contains(&status),
             ),
             Expect::HeaderPresent(h) => {
-                let got = header(h);
-                pass(
-                    name,
-                    format!("header {h} present"),
-                    got.clone()
-                        .map_or_else(|| format!("no {h} header"), |v| format!("{h}: {v}")),
-                    got.is_some(),
-                )
+                let (got, shown) = header(h);
+                pass(name, format!("header {h} present"), shown, got.is_some())
             }
             Expect::HeaderEquals { name: h, value } => {
-                let got = header(h);
+                let (got, shown) = header(h);
                 pass(
                     name,
                     format!("{h}: {value}"),
-                    got.clone()
-                        .map_or_else(|| format!("no {h} header"), |v| format!("{h}: {v}")),
+                    shown,
                     got.as_deref() == Some(value.as_str()),
                 )
             }
-            Expect::JsonEquals { pointer, value } => match json() {
-                Ok(doc) => {
-                    let found = doc.pointer(&to_pointer(pointer));
-                    pass(
-                        name,
-                        format!("{pointer} = {value}"),
-                        found.map_or_else(
-                            || format!("nothing at {pointer}"),
-                            |v| format!("{pointer} = {v}"),
-                        ),
-                        found == Some(value),
-                    )
-                }
-                Err(err) => pass(
-                    name,
-                    format!("{pointer} = {value}"),
-                    format!("a body that is not JSON ({err}): {}", snippet(body)),
-                    false,
-                ),
-            },
-            Expect::JsonExists(pointer) => match json() {
-                Ok(doc) => {
-                    let found = doc.pointer(&to_pointer(pointer));
-                    pass(
-                        name,
-                        format!("something at {pointer}"),
-                        found.map_or_else(
-                            || format!("nothing at {pointer}"),
-                            |v| format!("{pointer} = {}", snippet(v.to_string().as_bytes())),
-                        ),
-                        found.is_some(),
-                    )
-                }
-                Err(err) => pass(
-                    name,
-                    format!("something at {pointer}"),
-                    format!("a body that is not JSON ({err}): {}", snippet(body)),
-                    false,
-                ),
-            },
+            Expect::JsonEquals { pointer, value } => json_at(
+                name,
+                format!("{pointer} = {value}"),
+                json(),
+                body,
+                pointer,
+                |v| format!("{pointer} = {v}"),
+                |found| found == Some(value),
+            ),
+            Expect::JsonExists(pointer) => json_at(
+                name,
+                format!("something at {pointer}"),
+                json(),
+                body,
+                pointer,
+                |v| format!("{pointer} = {}", snippet(v.to_string().as_bytes())),
+                |found| found.is_some(),
+            ),
             Expect::MaxLatencyMs(ms) => pass(
                 name,
                 format!("below {ms}ms"),

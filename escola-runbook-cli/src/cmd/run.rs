@@ -15,7 +15,7 @@ use escola_runbook_core::formats::runbook_source as source;
 use escola_runbook_core::report::write_reports;
 use escola_runbook_core::runs;
 use escola_runbook_core::{
-    CancellationToken, Confirmer, Decision, Environment, Executor, InterruptedDecision, PhaseKind,
+    Confirmer, Decision, Environment, Executor, InterruptedDecision, PhaseKind,
     PreapprovedConfirmer, Redactor, Resolution, ResumeError, ResumePlan, RunOptions, RunRecord,
     Runbook, RunbookOrigin, RunbookOutline, StepKind, exit, run_directory,
 };
@@ -24,7 +24,7 @@ use crate::cli::{DefaultDecision, ExecutionArgs, OnInterrupted, ResumeArgs, RunA
 use crate::cmd::{Given, Loaded};
 use crate::error::{CliError, runbook_flag};
 use crate::prompt::{PromptConfirmer, ask_line};
-use crate::signals::{RunningGroups, StopSignals};
+use crate::signals::StopSignals;
 use crate::ui::{TermCaps, TerminalView};
 
 pub async fn run(args: RunArgs, redactor: &Redactor) -> Result<i32, CliError> {
@@ -315,11 +315,7 @@ async fn execute(
     } else {
         Arc::new(PromptConfirmer::new(options.operator.clone(), view.clone()))
     };
-    let cancel = CancellationToken::new();
-    let groups = Arc::new(RunningGroups::default());
-    let interrupt = StopSignals::install()?.stop_run(
-        cancel.clone(),
-        groups.clone(),
+    let stop = StopSignals::install()?.stop_run(
         view.clone(),
         "stopping the running step and finishing the record (press Ctrl-C again to quit at once)",
     );
@@ -349,8 +345,8 @@ async fn execute(
         .secrets(secrets)
         .confirmer(confirmer)
         .observer(view.clone())
-        .observer(groups)
-        .cancellation(cancel)
+        .observer(stop.groups)
+        .cancellation(stop.cancel)
         .run_root(&run_root);
     // A dry-run changes nothing, so it neither needs nor blocks the lock.
     if !dry_run {
@@ -379,7 +375,7 @@ async fn execute(
         executor = executor.resume(plan, resolutions);
     }
     let result = executor.run().await;
-    interrupt.abort();
+    stop.watcher.abort();
     let record = result?;
     let dir = run_directory(&run_root, &record.run.run_id);
     let written = write_reports(&record, &dir).map_err(|source| CliError::Reports {

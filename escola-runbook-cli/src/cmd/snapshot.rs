@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use escola_runbook_checks::db::offsite::{self, PushOptions, SnapshotUrl, Store};
 use escola_runbook_checks::db::{
-    self, DbTimeouts, Identities, RestoreOptions, RestoreTestOptions, Retention, SnapshotListing,
-    SnapshotOptions,
+    self, DbTimeouts, Identities, LocalDir, RestoreOptions, RestoreTestOptions, Retention,
+    SnapshotFiles, SnapshotListing, SnapshotOptions,
 };
 use escola_runbook_core::exit;
 use escola_runbook_core::{Redactor, Secret};
@@ -133,13 +133,8 @@ pub async fn run(command: SnapshotCommand, redactor: &Redactor) -> Result<i32, C
                 opts.timeouts = timeouts(&args.waits);
                 opts.identities = identities;
                 opts.threads = args.threads;
-                let result = match args.snapshot {
-                    SnapshotAt::Local(dir) => db::restore_swapped(&dir, &url, &opts).await,
-                    SnapshotAt::Remote(at) => {
-                        let files = store(&at, redactor)?.snapshot().await?;
-                        db::restore_swapped_from(files, &url, &opts).await
-                    }
-                };
+                let files = snapshot_files(&args.snapshot, redactor).await?;
+                let result = db::restore_swapped_from(files, &url, &opts).await;
                 if let Some(s) = spinner {
                     s.finish_and_clear();
                 }
@@ -174,13 +169,8 @@ pub async fn run(command: SnapshotCommand, redactor: &Redactor) -> Result<i32, C
             if let Some(s) = &spinner {
                 s.set_message(format!("restoring into `{target}`"));
             }
-            let result = match args.snapshot {
-                SnapshotAt::Local(dir) => db::restore(&dir, &url, &opts).await,
-                SnapshotAt::Remote(at) => {
-                    let files = store(&at, redactor)?.snapshot().await?;
-                    db::restore_from(files, &url, &opts).await
-                }
-            };
+            let files = snapshot_files(&args.snapshot, redactor).await?;
+            let result = db::restore_from(files, &url, &opts).await;
             if let Some(s) = spinner {
                 s.finish_and_clear();
             }
@@ -264,7 +254,7 @@ fn print_restore_test(verified: &db::Verified) -> i32 {
         verified.server,
         verified.tables.len(),
         rows,
-        escola_runbook_core::format_duration(std::time::Duration::from_millis(verified.elapsed_ms)),
+        escola_runbook_core::format_millis(verified.elapsed_ms),
         db::VERIFIED
     );
     if verified.passed {
@@ -334,6 +324,17 @@ async fn push(
         report.uploaded, report.bytes_uploaded, report.skipped, report.manifest_sha256
     );
     Ok(())
+}
+
+/// The files of the snapshot `at`: a local directory, or an off-site copy.
+async fn snapshot_files(
+    at: &SnapshotAt,
+    redactor: &Redactor,
+) -> Result<Arc<dyn SnapshotFiles>, CliError> {
+    Ok(match at {
+        SnapshotAt::Local(dir) => Arc::new(LocalDir::new(dir)),
+        SnapshotAt::Remote(url) => store(url, redactor)?.snapshot().await?,
+    })
 }
 
 /// The store of `url`, configured from the AWS_* variables; the secret

@@ -3,11 +3,10 @@
 //! text or as the JSON of the core's `RunStatus` and `HistoryEntry`.
 
 use std::fmt::Write as _;
-use std::time::Duration;
 
 use escola_runbook_core::runs;
 use escola_runbook_core::status::{HistoryEntry, RunState, RunStatus, history};
-use escola_runbook_core::{format_duration, format_timestamp as time};
+use escola_runbook_core::{format_millis, format_timestamp as time};
 
 use crate::cli::{HistoryArgs, PlanFormat, StatusArgs};
 use crate::cmd::approve::approve_command;
@@ -42,10 +41,6 @@ pub fn history_of(args: HistoryArgs) -> Result<i32, CliError> {
 
 fn to_json<T: serde::Serialize>(value: &T) -> Result<String, CliError> {
     serde_json::to_string_pretty(value).map_err(CliError::render("the status as JSON"))
-}
-
-fn elapsed(ms: u64) -> String {
-    format_duration(Duration::from_millis(ms))
 }
 
 /// The status for people: the verdict or where the run is, each step, then
@@ -87,7 +82,7 @@ pub fn render_status(s: &RunStatus, run_dir: &std::path::Path) -> String {
     let _ = writeln!(out, "\nsteps:");
     for step in &s.steps {
         let time = if step.elapsed_ms > 0 {
-            format!(" ({})", elapsed(step.elapsed_ms))
+            format!(" ({})", format_millis(step.elapsed_ms))
         } else {
             String::new()
         };
@@ -175,7 +170,7 @@ pub fn render_history(entries: &[HistoryEntry]) -> String {
             e.environment,
             e.operator,
             time(&e.started_at),
-            elapsed(e.duration_ms),
+            format_millis(e.duration_ms),
             verdict,
             e.exit_code.map_or_else(|| "-".into(), |c| c.to_string())
         );

@@ -12,13 +12,13 @@ use escola_runbook_core::report::write_reports;
 use escola_runbook_core::rules::{AlertState, RuleAction, fmt_num};
 use escola_runbook_core::runs;
 use escola_runbook_core::{
-    CancellationToken, Executor, Phase, Redactor, RunOptions, Runbook, Step, Watch, exit,
-    format_duration, run_directory,
+    Executor, Phase, Redactor, RunOptions, Runbook, Step, Watch, exit, format_duration,
+    run_directory,
 };
 
 use crate::cli::{ReplayArgs, WatchArgs};
 use crate::error::CliError;
-use crate::signals::{RunningGroups, StopSignals};
+use crate::signals::StopSignals;
 use crate::ui::{TermCaps, TerminalView};
 
 pub async fn watch(args: WatchArgs, redactor: &Redactor) -> Result<i32, CliError> {
@@ -61,14 +61,8 @@ pub async fn watch(args: WatchArgs, redactor: &Redactor) -> Result<i32, CliError
         .phase(Phase::watch("watch", "Watch").step(Step::check("rules", "Alert rules", watch)))
         .build()?;
     let view = Arc::new(TerminalView::new(TermCaps::detect()));
-    let cancel = CancellationToken::new();
-    let groups = Arc::new(RunningGroups::default());
-    let interrupt = StopSignals::install()?.stop_run(
-        cancel.clone(),
-        groups.clone(),
-        view.clone(),
-        "stopping the watch and finishing the record",
-    );
+    let stop = StopSignals::install()?
+        .stop_run(view.clone(), "stopping the watch and finishing the record");
     let record = Executor::new(runbook)
         .options(RunOptions {
             operator: super::operator_name(None),
@@ -78,12 +72,12 @@ pub async fn watch(args: WatchArgs, redactor: &Redactor) -> Result<i32, CliError
         .environment(environment)
         .secrets(secrets)
         .observer(view.clone())
-        .observer(groups)
-        .cancellation(cancel)
+        .observer(stop.groups)
+        .cancellation(stop.cancel)
         .run_root(&args.run_dir)
         .run()
         .await?;
-    interrupt.abort();
+    stop.watcher.abort();
     let dir = run_directory(&args.run_dir, &record.run.run_id);
     write_reports(&record, &dir).map_err(|source| CliError::Reports {
         dir: dir.clone(),

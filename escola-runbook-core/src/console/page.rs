@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 
 use crate::approval::ApprovalRequest;
 use crate::event::Verdict;
-use crate::outcome::{Series, format_duration, format_timestamp};
+use crate::outcome::{Series, format_duration, format_millis, format_timestamp};
 use crate::record::RunRecord;
 use crate::report::html::escape;
 use crate::report::{REPORT_STYLE, ReportError, render_html_body, render_svg};
@@ -109,7 +109,7 @@ pub fn history(entries: &[HistoryEntry], now: DateTime<Utc>) -> String {
             escape(&e.environment),
             escape(&e.operator),
             format_timestamp(&e.started_at),
-            format_duration(Duration::from_millis(e.duration_ms)),
+            format_millis(e.duration_ms),
             escape(&verdict),
             e.exit_code.map_or_else(|| "-".into(), |c| c.to_string())
         );
@@ -146,9 +146,7 @@ pub fn run(
     let (state, class) = state_of(status);
     let mut out = String::new();
     let span = |from: DateTime<Utc>, to: DateTime<Utc>| {
-        format_duration(Duration::from_millis(
-            u64::try_from((to - from).num_milliseconds().max(0)).unwrap_or(0),
-        ))
+        format_millis(u64::try_from((to - from).num_milliseconds().max(0)).unwrap_or(0))
     };
     let since = |at| span(at, now);
     let _ = writeln!(
@@ -174,7 +172,7 @@ pub fn run(
             escape(&c.phase),
             escape(&c.step),
             escape(&c.title),
-            format_duration(Duration::from_millis(c.elapsed_ms))
+            format_millis(c.elapsed_ms)
         );
     }
     out.push_str("</div>\n");

@@ -2,7 +2,7 @@ use std::io::Write;
 use std::sync::Mutex;
 
 use crate::event::{Event, Observer};
-use crate::outcome::format_duration;
+use crate::outcome::format_millis;
 
 /// An observer writing one plain line per step outcome and phase to any
 /// writer: for logs, CI output, and embedding tools without a terminal UI.
@@ -39,7 +39,7 @@ impl<W: Write + Send> LineReporter<W> {
                 "   {step}: attempt {attempt} {}: {}; retrying in {}",
                 outcome.status.label(),
                 outcome.summary,
-                format_duration(std::time::Duration::from_millis(*delay_ms))
+                format_millis(*delay_ms)
             )),
             Event::StepFinished {
                 step,
@@ -50,7 +50,7 @@ impl<W: Write + Send> LineReporter<W> {
                 "   {:<11} {step} — {} ({})",
                 outcome.status.label(),
                 outcome.summary,
-                format_duration(std::time::Duration::from_millis(*elapsed_ms))
+                format_millis(*elapsed_ms)
             )),
             Event::RollbackTriggered { reason, .. } => Some(format!(
                 "!! rollback triggered by {}: {} — {}",

@@ -1,7 +1,7 @@
 use std::fmt::Write;
 
 use crate::event::RunbookOrigin;
-use crate::outcome::{Status, format_duration};
+use crate::outcome::{Status, format_millis};
 use crate::outline::Automation;
 use crate::record::{RunRecord, StepRecord};
 
@@ -144,7 +144,7 @@ pub fn render_markdown(record: &RunRecord) -> String {
                 md,
                 "| {} | {} | `{}` | {} → {} | {} | {} |",
                 timestamp(&tr.at),
-                format_duration(std::time::Duration::from_millis(tr.offset_ms)),
+                format_millis(tr.offset_ms),
                 tr.rule,
                 tr.from.as_str(),
                 tr.to.as_str(),
@@ -201,10 +201,7 @@ fn write_step(md: &mut String, indent: &str, step: &StepRecord) {
     let sub = format!("{indent}  ");
     let summary = step.summary();
     let timing = if step.elapsed_ms > 0 {
-        format!(
-            " · {}",
-            format_duration(std::time::Duration::from_millis(step.elapsed_ms))
-        )
+        format!(" · {}", format_millis(step.elapsed_ms))
     } else {
         String::new()
     };

@@ -380,28 +380,27 @@ pub fn render_phase_svg(chart: &PhaseChart<'_>) -> Result<String, ReportError> {
             let style = color.stroke_width(2);
             let dashed =
                 |points: [(f64, f64); 2]| DashedLineSeries::new(points, 6, 4, color.into());
+            // The line and its dashed limit, through `draw_series` (left
+            // axis) or `draw_secondary_series` (right): the same calls on
+            // two chart types.
+            macro_rules! draw_line {
+                ($draw:ident) => {{
+                    plot.$draw(LineSeries::new(points, style))
+                        .map_err(|e| err(&e))?
+                        .label(name)
+                        .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], style));
+                    if let Some((name, at)) = limit {
+                        plot.$draw(dashed(at))
+                            .map_err(|e| err(&e))?
+                            .label(name)
+                            .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], color));
+                    }
+                }};
+            }
             if line.right {
-                plot.draw_secondary_series(LineSeries::new(points, style))
-                    .map_err(|e| err(&e))?
-                    .label(name)
-                    .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], style));
-                if let Some((name, at)) = limit {
-                    plot.draw_secondary_series(dashed(at))
-                        .map_err(|e| err(&e))?
-                        .label(name)
-                        .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], color));
-                }
+                draw_line!(draw_secondary_series);
             } else {
-                plot.draw_series(LineSeries::new(points, style))
-                    .map_err(|e| err(&e))?
-                    .label(name)
-                    .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], style));
-                if let Some((name, at)) = limit {
-                    plot.draw_series(dashed(at))
-                        .map_err(|e| err(&e))?
-                        .label(name)
-                        .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], color));
-                }
+                draw_line!(draw_series);
             }
         }
         // Labels at the foot of their lines, clear of the legend.

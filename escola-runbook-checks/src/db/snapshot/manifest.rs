@@ -3,10 +3,9 @@
 //! it from what was dumped.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use escola_runbook_core::format_duration;
+use escola_runbook_core::format_millis;
 use serde::{Deserialize, Serialize};
 
 /// The manifest's format identifier; restore refuses others.
@@ -99,10 +98,9 @@ impl Consistency {
     /// How long the global read lock was held and waited for, in words
     /// ("held 35ms, granted after 2ms"); `None` without the lock.
     pub fn global_read_lock(&self) -> Option<String> {
-        let ms = |n: u64| format_duration(Duration::from_millis(n));
-        let held = format!("held {}", ms(self.global_read_lock_ms?));
+        let held = format!("held {}", format_millis(self.global_read_lock_ms?));
         Some(match self.global_read_lock_wait_ms {
-            Some(w) => format!("{held}, granted after {}", ms(w)),
+            Some(w) => format!("{held}, granted after {}", format_millis(w)),
             None => held,
         })
     }

@@ -134,12 +134,13 @@ pub(super) async fn read_tables(conn: &mut Session, db: &str) -> Result<Vec<Tabl
     Ok(tables)
 }
 
-pub(super) async fn show_create(
+/// The row of `SHOW CREATE {what} name`, with the statement (what the
+/// errors about it say was being done).
+async fn show_create_row(
     conn: &mut Session,
     what: &str,
     name: &str,
-    column: usize,
-) -> Result<String, SnapshotError> {
+) -> Result<(Row, String), SnapshotError> {
     let during = format!("SHOW CREATE {what} {}", ident(name));
     let row: Option<Row> = conn
         .query_first(&during)
@@ -149,6 +150,16 @@ pub(super) async fn show_create(
         during: during.clone(),
         message: "no row returned".into(),
     })?;
+    Ok((row, during))
+}
+
+pub(super) async fn show_create(
+    conn: &mut Session,
+    what: &str,
+    name: &str,
+    column: usize,
+) -> Result<String, SnapshotError> {
+    let (row, during) = show_create_row(conn, what, name).await?;
     match opt_string(&row, column) {
         Some(text) => Ok(text),
         None => Err(SnapshotError::Query {
@@ -195,11 +206,7 @@ pub(super) async fn read_objects(conn: &mut Session, db: &str) -> Result<Objects
     {
         let (name, kind) = (&r[0], &r[1]);
         let (mode, create) = show_with_mode(conn, kind, name, 1, 2).await?;
-        text.push_str(&format!(
-            "DROP {kind} IF EXISTS {};\nSET SESSION sql_mode = {};\nDELIMITER ;;\n{create} ;;\nDELIMITER ;\n\n",
-            ident(name),
-            quote_text(&mode)
-        ));
+        push_with_mode(&mut text, Some((kind, name)), &mode, &create);
         routines.push(name.clone());
     }
     text.push_str("SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO';\n");
@@ -231,20 +238,13 @@ pub(super) async fn read_objects(conn: &mut Session, db: &str) -> Result<Objects
     .await?
     {
         let (mode, create) = show_with_mode(conn, "TRIGGER", &r[0], 1, 2).await?;
-        text.push_str(&format!(
-            "SET SESSION sql_mode = {};\nDELIMITER ;;\n{create} ;;\nDELIMITER ;\n\n",
-            quote_text(&mode)
-        ));
+        push_with_mode(&mut text, None, &mode, &create);
         triggers.push(r[0].clone());
     }
     let mut events = Vec::new();
     for r in names(conn, "SELECT EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ? ORDER BY EVENT_NAME", db).await? {
         let (mode, create) = show_with_mode(conn, "EVENT", &r[0], 1, 3).await?;
-        text.push_str(&format!(
-            "DROP EVENT IF EXISTS {};\nSET SESSION sql_mode = {};\nDELIMITER ;;\n{create} ;;\nDELIMITER ;\n\n",
-            ident(&r[0]),
-            quote_text(&mode)
-        ));
+        push_with_mode(&mut text, Some(("EVENT", &r[0])), &mode, &create);
         events.push(r[0].clone());
     }
     text.push_str("SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO';\n");
@@ -257,6 +257,19 @@ pub(super) async fn read_objects(conn: &mut Session, db: &str) -> Result<Objects
     })
 }
 
+/// Appends `create` under the sql_mode it was created with, between
+/// `DELIMITER ;;` lines (its body may hold `;`), after `DROP kind IF EXISTS
+/// name` when `drop` gives the kind and name.
+fn push_with_mode(text: &mut String, drop: Option<(&str, &str)>, mode: &str, create: &str) {
+    if let Some((kind, name)) = drop {
+        text.push_str(&format!("DROP {kind} IF EXISTS {};\n", ident(name)));
+    }
+    text.push_str(&format!(
+        "SET SESSION sql_mode = {};\nDELIMITER ;;\n{create} ;;\nDELIMITER ;\n\n",
+        quote_text(mode)
+    ));
+}
+
 async fn show_with_mode(
     conn: &mut Session,
     what: &str,
@@ -264,15 +277,7 @@ async fn show_with_mode(
     mode_col: usize,
     create_col: usize,
 ) -> Result<(String, String), SnapshotError> {
-    let during = format!("SHOW CREATE {what} {}", ident(name));
-    let row: Option<Row> = conn
-        .query_first(&during)
-        .await
-        .map_err(query_err(during.clone()))?;
-    let row = row.ok_or_else(|| SnapshotError::Query {
-        during: during.clone(),
-        message: "no row returned".into(),
-    })?;
+    let (row, during) = show_create_row(conn, what, name).await?;
     let mode = opt_string(&row, mode_col).unwrap_or_default();
     let create = opt_string(&row, create_col).ok_or_else(|| SnapshotError::Query {
         during,

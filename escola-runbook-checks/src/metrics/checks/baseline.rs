@@ -6,7 +6,7 @@ use std::sync::Arc;
 use escola_runbook_core::catalog::{CheckConfig, ParamsError};
 use escola_runbook_core::{Check, CheckParams, Ctx, Description, Outcome, async_trait};
 
-use super::evidence::{bounds_text, with_data_evidence};
+use super::evidence::{bounds_text, with_source_evidence};
 use super::gather::fetch;
 use super::judge::{self, BASELINE_QUANTILES, BaselineVerdict};
 use super::params::{BaselineParams, HISTOGRAM, SourceConfig, baseline_key, check_min_requests};
@@ -92,14 +92,7 @@ impl Check for LatencyBaselineCheck {
             Ok(d) => d,
             Err(o) => return o,
         };
-        let with = |o: Outcome| {
-            with_data_evidence(
-                ctx,
-                o.with_evidence("source", described.clone()),
-                &data,
-                p.window,
-            )
-        };
+        let with = |o: Outcome| with_source_evidence(ctx, o, &described, &data, p.window);
         let h = data.histograms.first();
         let (count, qs) = match judge::baseline(h, p.min_requests) {
             BaselineVerdict::NoSeries => {

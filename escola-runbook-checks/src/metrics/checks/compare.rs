@@ -8,7 +8,7 @@ use std::time::Duration;
 use escola_runbook_core::catalog::{CheckConfig, ParamsError};
 use escola_runbook_core::{Check, CheckParams, Ctx, Description, Outcome, async_trait};
 
-use super::evidence::with_data_evidence;
+use super::evidence::{with_data_evidence, with_source_evidence};
 use super::gather::fetch;
 use super::params::{CompareParams, SourceConfig, check_min_requests};
 use crate::metrics::compare::{Verdict, compare_histograms, histogram_of_value};
@@ -131,7 +131,7 @@ impl Check for CompareCheck {
             Verdict::Inconclusive => Outcome::warned(line),
             Verdict::NoData => Outcome::no_data(line),
         };
-        let mut o = with_data_evidence(ctx, o.with_evidence("source", described), &data, p.window)
+        let mut o = with_source_evidence(ctx, o, &described, &data, p.window)
             .with_evidence("verdict", c.verdict.label());
         if let Some(t) = c.test {
             o = o

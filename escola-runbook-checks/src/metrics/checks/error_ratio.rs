@@ -5,7 +5,7 @@ use std::sync::Arc;
 use escola_runbook_core::catalog::{CheckConfig, ParamsError};
 use escola_runbook_core::{Check, CheckParams, Ctx, Description, Outcome, async_trait};
 
-use super::evidence::with_data_evidence;
+use super::evidence::with_source_evidence;
 use super::gather::fetch;
 use super::judge::{self, RatioVerdict};
 use super::params::{ErrorRatioParams, Ratio, SourceConfig, check_min_requests};
@@ -119,13 +119,8 @@ impl Check for ErrorRatioCheck {
             Err(o) => return o,
         };
         let with = |o: Outcome| {
-            with_data_evidence(
-                ctx,
-                o.with_evidence("condition", self.condition())
-                    .with_evidence("source", described.clone()),
-                &data,
-                p.window,
-            )
+            let o = o.with_evidence("condition", self.condition());
+            with_source_evidence(ctx, o, &described, &data, p.window)
         };
         if data.counters.is_empty() {
             return with(Outcome::no_data(format!(

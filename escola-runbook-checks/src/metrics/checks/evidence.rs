@@ -24,6 +24,18 @@ pub(super) fn with_data_evidence(
     o
 }
 
+/// `o` with the source it read (as [`fetch`](super::gather::fetch)
+/// describes it), then the window, provenance and warnings of its `data`.
+pub(super) fn with_source_evidence(
+    ctx: &Ctx,
+    o: Outcome,
+    described: &str,
+    data: &MetricsData,
+    window: Window,
+) -> Outcome {
+    with_data_evidence(ctx, o.with_evidence("source", described), data, window)
+}
+
 /// `{route="/v1/escolas"}`, or nothing for the unlabelled histogram.
 pub(super) fn labels_text(h: &Histogram) -> String {
     if h.labels.is_empty() {

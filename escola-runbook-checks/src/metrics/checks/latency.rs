@@ -11,7 +11,7 @@ use escola_runbook_core::{
     Check, CheckParams, Ctx, Description, Outcome, Status, ValueError, async_trait,
 };
 
-use super::evidence::{labels_text, quantile_name, with_data_evidence};
+use super::evidence::{labels_text, quantile_name, with_source_evidence};
 use super::gather::fetch;
 use super::judge::{self, LatencyVerdict};
 use super::params::{LatencyParams, SourceConfig, baseline_key, check_min_requests};
@@ -248,18 +248,12 @@ impl Check for LatencyCheck {
         };
         let name = quantile_name(p.quantile);
         let with = |o: Outcome| {
-            with_data_evidence(
-                ctx,
-                match &derived {
-                    Some(note) => o
-                        .with_evidence("condition", self.condition())
-                        .with_evidence("limit", note.clone()),
-                    None => o.with_evidence("condition", self.condition()),
-                }
-                .with_evidence("source", described.clone()),
-                &data,
-                p.window,
-            )
+            let o = o.with_evidence("condition", self.condition());
+            let o = match &derived {
+                Some(note) => o.with_evidence("limit", note.clone()),
+                None => o,
+            };
+            with_source_evidence(ctx, o, &described, &data, p.window)
         };
         if data.histograms.is_empty() {
             return with(Outcome::no_data(format!(

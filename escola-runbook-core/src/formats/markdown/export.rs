@@ -4,7 +4,7 @@ use super::import::import;
 use super::imported::{EVIDENCE_MARK, ImportOptions, SourceMap, StepAnchor, fnv1a};
 use crate::catalog::Catalog;
 use crate::report::checkbox;
-use crate::{RunRecord, Status, StepRecord, format_duration};
+use crate::{RunRecord, Status, StepRecord, format_millis};
 
 /// The run cannot be written into this document.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -83,10 +83,7 @@ fn evidence_line(step: &StepRecord, named: bool) -> String {
         line.push_str(&format!(" ({})", at.format("%Y-%m-%d %H:%M:%S UTC")));
     }
     if step.elapsed_ms > 0 && step.confirmation.is_none() {
-        line.push_str(&format!(
-            " · {}",
-            format_duration(std::time::Duration::from_millis(step.elapsed_ms))
-        ));
+        line.push_str(&format!(" · {}", format_millis(step.elapsed_ms)));
     }
     if step.attempts > 1 {
         line.push_str(&format!(" · {} attempts", step.attempts));
