@@ -4,7 +4,7 @@
 //! command.
 //!
 //! An environment section maps onto [`EscolaConfig`] through one function
-//! ([`EnvironmentSection::resolve`]); the same module says which key
+//! (`EnvironmentSection::resolve`); the same module says which key
 //! automates which manual step ([`automatable_by`]) and holds the commented
 //! file `init` writes ([`TEMPLATE`]), so a new key is one edit the tests tie
 //! together. Secrets are never values in the file: only the names of

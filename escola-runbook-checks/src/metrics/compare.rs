@@ -3,7 +3,7 @@
 //! (P95 > 2 s) miss a release that doubles latency below the limit; this
 //! compares the two distributions themselves: latency by the Mann-Whitney U
 //! test on histogram buckets, the error share by Fisher's exact test
-//! ([`stats`](super::stats)), one verdict per series.
+//! ([`super::stats`]), one verdict per series.
 
 use std::collections::BTreeMap;
 

@@ -77,7 +77,7 @@ fn normal_sf(z: f64) -> f64 {
 }
 
 /// The z with P(Z > z) = `p`, for `p` in (0, 1): by bisection on
-/// [`normal_sf`], to the precision of an f64.
+/// `normal_sf` (the normal survival function), to the precision of an f64.
 pub fn normal_upper_quantile(p: f64) -> f64 {
     let (mut lo, mut hi) = (-40.0_f64, 40.0_f64);
     for _ in 0..200 {
