@@ -22,7 +22,7 @@
 //!   `rate-limit` the smoke tests fail and the rollback runs (exit 3); `down`
 //!   and `wrong-metrics-auth` stop the run at the metrics baseline, before
 //!   the deploy (exit 1).
-//! - `-- --fault latency`: the API turns slow (2.5 s per request) right
+//! - `-- --fault latency`: the API turns slow (2.2 to 3 s per request) right
 //!   after the deploy: "P95 > 2s" fires, the rollback runs, exit 3.
 //! - `-- --fault migration`: the newest migration fails: the deploy stops,
 //!   `php artisan up` undoes the maintenance mode and the rollback runs
@@ -72,8 +72,15 @@ impl Observer for SlowAfterDeploy {
                         "(example) the new release is twice as slow: P95 from about 0.23 s to 0.46 s, still below the runbook's 2 s"
                     );
                 } else {
-                    self.faults.set_latency(Duration::from_millis(2500));
-                    eprintln!("(example) the new release is slow: every request now takes 2.5 s");
+                    // Spread, not one fixed delay: users whose requests all
+                    // took the same time would finish in bursts, and a 2 s
+                    // probe window between two bursts would see only the
+                    // fast /health requests.
+                    self.faults.set_latency(Duration::from_secs(2));
+                    self.faults.set_latency_spread(SLOW_SPREAD);
+                    eprintln!(
+                        "(example) the new release is slow: every API request now takes 2.2 to 3 s (P95 about 2.8 s)"
+                    );
                 }
             }
         }
@@ -227,6 +234,10 @@ impl<W: Write + Send> Observer for ExampleView<W> {
         }
     }
 }
+
+/// The spread added to the 2 s of `latency` (0.4× to 2.5× of it: 0.16 s
+/// to 1 s).
+const SLOW_SPREAD: Duration = Duration::from_millis(400);
 
 /// The typical latency of the API with `latency-doubled`, before the deploy.
 const TYPICAL_LATENCY: Duration = Duration::from_millis(120);
