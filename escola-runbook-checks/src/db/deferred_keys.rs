@@ -19,6 +19,8 @@
 
 use std::collections::BTreeSet;
 
+use super::sql::backticked;
+
 /// The `CREATE TABLE` statements of one schema, with their deferred keys
 /// taken out, and the `ALTER TABLE` statement that adds each table's back.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -74,22 +76,9 @@ fn created_table(text: &str) -> Option<String> {
 /// The backticked identifier at the start of `s` (doubled backticks
 /// inside), and what follows it.
 fn quoted(s: &str) -> Option<(&str, &str)> {
-    if !s.starts_with('`') {
-        return None;
-    }
-    let bytes = s.as_bytes();
-    let mut i = 1;
-    while i < bytes.len() {
-        if bytes[i] == b'`' {
-            if bytes.get(i + 1) == Some(&b'`') {
-                i += 2;
-                continue;
-            }
-            return Some((&s[..=i], &s[i + 1..]));
-        }
-        i += 1;
-    }
-    None
+    // Split after a backtick: an ASCII byte, so both halves stay UTF-8.
+    let (name, _) = backticked(s.as_bytes())?;
+    Some(s.split_at(name.len()))
 }
 
 /// The tables the foreign keys of `text` refer to (last part of a dotted

@@ -172,8 +172,8 @@ impl Jobs {
     }
 
     /// A file of `table` is loaded.
-    fn loaded(&mut self, table: Option<String>) {
-        if let Some(n) = table.and_then(|t| self.loading.get_mut(&t)) {
+    fn loaded(&mut self, table: Option<&str>) {
+        if let Some(n) = table.and_then(|t| self.loading.get_mut(t)) {
             *n = n.saturating_sub(1);
         }
     }
@@ -294,7 +294,7 @@ impl Source {
                     Job::File(f) => {
                         done += self.apply(conn, &f).await?;
                         let table = f.table.as_deref().map(ident);
-                        with_jobs(&mut |j| j.loaded(table.clone()));
+                        with_jobs(&mut |j| j.loaded(table.as_deref()));
                         file_loaded.notify_waiters();
                     }
                     Job::Build(b) => done.statements += self.build(conn, b.sql).await?,

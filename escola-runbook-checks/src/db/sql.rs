@@ -58,6 +58,22 @@ pub(crate) fn ident(name: &str) -> String {
     format!("`{}`", name.replace('`', "``"))
 }
 
+/// The backticked identifier at the start of `s` (doubled backticks
+/// inside, as [`ident`] writes them), and what follows it.
+pub(crate) fn backticked(s: &[u8]) -> Option<(&[u8], &[u8])> {
+    if s.first() != Some(&b'`') {
+        return None;
+    }
+    let mut i = 1;
+    loop {
+        match s.get(i)? {
+            b'`' if s.get(i + 1) == Some(&b'`') => i += 2,
+            b'`' => return Some(s.split_at(i + 1)),
+            _ => i += 1,
+        }
+    }
+}
+
 /// The character set of every SQL file a snapshot writes (its `SET NAMES`).
 pub(crate) const DUMP_CHARSET: &str = "utf8mb4";
 

@@ -251,22 +251,20 @@ impl Sink {
                 .map_err(io)?;
             let mut zstd = HashingWriter::new(seal);
             let mut frame = Vec::new();
+            let mut write_frame = |chunk: &[u8], zstd: &mut HashingWriter<_>| {
+                frame.clear();
+                frame.reserve(zstd::zstd_safe::compress_bound(chunk.len()));
+                compressor.compress_to_buffer(chunk, &mut frame)?;
+                zstd.write_all(&frame)
+            };
             let mut sql_bytes = 0u64;
             while let Some(chunk) = rx.blocking_recv() {
                 sql_bytes += chunk.len() as u64;
-                frame.clear();
-                frame.reserve(zstd::zstd_safe::compress_bound(chunk.len()));
-                compressor
-                    .compress_to_buffer(&chunk, &mut frame)
-                    .map_err(io)?;
-                zstd.write_all(&frame).map_err(io)?;
+                write_frame(&chunk, &mut zstd).map_err(io)?;
             }
             if sql_bytes == 0 {
                 // An empty file is still one (empty) frame.
-                frame.clear();
-                frame.reserve(zstd::zstd_safe::compress_bound(0));
-                compressor.compress_to_buffer(&[], &mut frame).map_err(io)?;
-                zstd.write_all(&frame).map_err(io)?;
+                write_frame(&[], &mut zstd).map_err(io)?;
             }
             let zstd_sha = hex_digest(zstd.hasher.finalize().as_slice());
             let (file, bytes, sha256, plaintext_sha256) = match zstd.inner {
