@@ -267,6 +267,45 @@ fn at_the_deadline_a_reject_fails_the_step_and_its_phase() {
 }
 
 #[test]
+fn history_lists_the_readable_runs_and_names_each_damaged_journal() {
+    let d = Dir::new(r#"{ role = "dba", deadline = "1s", on_deadline = "reject" }"#);
+    let out = d.run(&[]).wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    // A journal cut mid-record, and one a run left empty.
+    for (id, journal) in [
+        ("damaged", "{\"event\":\"run_started\"}\ngarbage\n"),
+        ("empty", ""),
+    ] {
+        std::fs::create_dir_all(d.runs().join(id)).unwrap();
+        std::fs::write(d.runs().join(id).join("journal.jsonl"), journal).unwrap();
+    }
+    for format in ["text", "json"] {
+        let history = d.output(&["history", "--format", format]);
+        let (listed, said) = (text(&history.stdout), text(&history.stderr));
+        assert_eq!(history.status.code(), Some(2), "{said}");
+        for id in ["damaged", "empty"] {
+            assert!(
+                said.contains(&format!("{id}/journal.jsonl"))
+                    && said.contains("left out of the history: journal"),
+                "{said}"
+            );
+        }
+        assert!(
+            said.contains("is empty") && said.contains("corrupt"),
+            "{said}"
+        );
+        if format == "json" {
+            let runs: serde_json::Value = serde_json::from_str(&listed).unwrap();
+            assert_eq!(runs.as_array().map(Vec::len), Some(1), "{listed}");
+            assert_eq!(runs[0]["verdict"], "failed");
+        } else {
+            assert_eq!(listed.lines().count(), 2, "{listed}");
+            assert!(listed.contains("escola-restore"), "{listed}");
+        }
+    }
+}
+
+#[test]
 fn told_not_to_wait_the_run_exits_5_and_resume_finishes_it_once_approved() {
     let d = Dir::new(r#"{ role = "dba" }"#);
     let out = d.run(&["--no-wait"]).wait_with_output().unwrap();

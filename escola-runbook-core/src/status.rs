@@ -286,37 +286,59 @@ pub enum HistoryError {
     },
 }
 
-/// The runs under `root`, oldest first, each folded from its journal.
-pub fn history(root: &Path) -> Result<Vec<HistoryEntry>, HistoryError> {
+/// The runs a run directory holds, and the journals among them that could
+/// not be read.
+#[derive(Debug, Default)]
+pub struct History {
+    /// The runs whose journals were read, oldest first.
+    pub runs: Vec<HistoryEntry>,
+    /// One error per journal that could not be read or does not make a
+    /// run ([`HistoryError::Journal`] or [`HistoryError::Record`], each
+    /// naming its journal): one damaged run does not hide the others.
+    pub unreadable: Vec<HistoryError>,
+}
+
+/// The runs under `root`, oldest first, each folded from its journal. Only
+/// a run directory that cannot be listed is an error; a journal that
+/// cannot be read is set aside in [`History::unreadable`].
+pub fn history(root: &Path) -> Result<History, HistoryError> {
     let stored = runs::list(root).map_err(|source| runs::LookupError::CannotList {
         root: root.to_owned(),
         source,
     })?;
-    let mut entries = Vec::new();
+    let mut history = History::default();
     for run in stored {
-        let contents = read_journal(&run.journal)?;
-        let record =
-            RunRecord::from_events(&contents.events).map_err(|source| HistoryError::Record {
-                journal: run.journal.clone(),
-                source,
-            })?;
-        let last = contents
-            .events
-            .iter()
-            .rev()
-            .find_map(crate::event::Event::at);
-        let end = record.finished_at.or(last).unwrap_or(record.run.started_at);
-        entries.push(HistoryEntry {
-            run_id: record.run.run_id.clone(),
-            runbook: record.runbook.clone(),
-            environment: record.run.environment.name.clone(),
-            operator: record.run.operator.clone(),
-            started_at: record.run.started_at,
-            duration_ms: since(record.run.started_at, end),
-            dry_run: record.run.dry_run,
-            verdict: record.verdict,
-            exit_code: record.exit_code,
-        });
+        match entry(&run.journal) {
+            Ok(entry) => history.runs.push(entry),
+            Err(e) => history.unreadable.push(e),
+        }
     }
-    Ok(entries)
+    Ok(history)
+}
+
+/// The history line of the run whose journal is `journal`.
+fn entry(journal: &Path) -> Result<HistoryEntry, HistoryError> {
+    let contents = read_journal(journal)?;
+    let record =
+        RunRecord::from_events(&contents.events).map_err(|source| HistoryError::Record {
+            journal: journal.to_owned(),
+            source,
+        })?;
+    let last = contents
+        .events
+        .iter()
+        .rev()
+        .find_map(crate::event::Event::at);
+    let end = record.finished_at.or(last).unwrap_or(record.run.started_at);
+    Ok(HistoryEntry {
+        run_id: record.run.run_id.clone(),
+        runbook: record.runbook.clone(),
+        environment: record.run.environment.name.clone(),
+        operator: record.run.operator.clone(),
+        started_at: record.run.started_at,
+        duration_ms: since(record.run.started_at, end),
+        dry_run: record.run.dry_run,
+        verdict: record.verdict,
+        exit_code: record.exit_code,
+    })
 }

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use escola_runbook_core::runs;
-use escola_runbook_core::status::{HistoryEntry, RunState, RunStatus, history};
+use escola_runbook_core::status::{History, HistoryEntry, RunState, RunStatus, history};
 use escola_runbook_core::{format_millis, format_timestamp as time};
 
 use crate::cli::{HistoryArgs, PlanFormat, StatusArgs};
@@ -27,7 +27,10 @@ pub fn status(args: StatusArgs) -> Result<i32, CliError> {
 }
 
 pub fn history_of(args: HistoryArgs) -> Result<i32, CliError> {
-    let mut entries = history(&args.run_dir)?;
+    let History {
+        runs: mut entries,
+        unreadable,
+    } = history(&args.run_dir)?;
     if let Some(limit) = args.limit {
         let skip = entries.len().saturating_sub(limit);
         entries.drain(..skip);
@@ -36,7 +39,16 @@ pub fn history_of(args: HistoryArgs) -> Result<i32, CliError> {
         PlanFormat::Json => println!("{}", to_json(&entries)?),
         PlanFormat::Text => print!("{}", render_history(&entries)),
     }
-    Ok(escola_runbook_core::exit::SUCCESS)
+    // The other runs are listed; the damaged ones are named, and the exit
+    // code says the history is not whole.
+    for e in &unreadable {
+        eprintln!("error: left out of the history: {e}");
+    }
+    Ok(if unreadable.is_empty() {
+        escola_runbook_core::exit::SUCCESS
+    } else {
+        escola_runbook_core::exit::USAGE
+    })
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> Result<String, CliError> {

@@ -15,7 +15,7 @@ use crate::outcome::{Series, format_duration, format_millis, format_timestamp};
 use crate::record::RunRecord;
 use crate::report::html::escape;
 use crate::report::{REPORT_STYLE, ReportError, render_html_body, render_svg};
-use crate::status::{HistoryEntry, RunState, RunStatus};
+use crate::status::{History, RunState, RunStatus};
 
 use super::link::{ApprovalLink, encode};
 
@@ -86,8 +86,10 @@ pub fn document(title: &str, nonce: &str, live: Option<&str>, body: &str) -> Str
     )
 }
 
-/// The run list, newest first.
-pub fn history(entries: &[HistoryEntry], now: DateTime<Utc>) -> String {
+/// The run list, newest first, then the journals that could not be read
+/// (each named, so a damaged run is seen, not silently missing).
+pub fn history(history: &History, now: DateTime<Utc>) -> String {
+    let entries = &history.runs;
     let mut out = String::from(
         "<h1>Runs</h1>\n<table>\n<tr><th>run</th><th>runbook</th><th>environment</th>\
          <th>operator</th><th>started</th><th>duration</th><th>verdict</th><th>exit</th></tr>\n",
@@ -115,8 +117,15 @@ pub fn history(entries: &[HistoryEntry], now: DateTime<Utc>) -> String {
         );
     }
     out.push_str("</table>\n");
-    if entries.is_empty() {
+    if entries.is_empty() && history.unreadable.is_empty() {
         out.push_str("<p>No runs recorded yet.</p>\n");
+    }
+    if !history.unreadable.is_empty() {
+        out.push_str("<h2>Journals that could not be read</h2>\n<ul>\n");
+        for e in &history.unreadable {
+            let _ = writeln!(out, "<li>{}</li>", escape(&e.to_string()));
+        }
+        out.push_str("</ul>\n");
     }
     let _ = writeln!(out, "<p>as of {}</p>", format_timestamp(&now));
     out
@@ -445,5 +454,22 @@ mod tests {
         let page = run(&status, &record, now).unwrap();
         assert!(!page.contains("values at each change of state"), "{page}");
         assert!(page.contains("class=\"banner ok\""), "{page}");
+    }
+
+    #[test]
+    fn the_run_list_names_each_journal_it_could_not_read() {
+        let history = crate::status::History {
+            runs: Vec::new(),
+            unreadable: vec![crate::status::HistoryError::Journal(
+                crate::journal::JournalReadError::Empty("runs/<b>x</b>/journal.jsonl".into()),
+            )],
+        };
+        let page = super::history(&history, chrono::Utc::now());
+        assert!(page.contains("Journals that could not be read"), "{page}");
+        assert!(
+            page.contains("runs/&lt;b&gt;x&lt;/b&gt;/journal.jsonl is empty"),
+            "{page}"
+        );
+        assert!(!page.contains("No runs recorded yet"), "{page}");
     }
 }

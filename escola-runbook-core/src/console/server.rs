@@ -440,11 +440,11 @@ async fn index(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
 ) -> Response {
     match history(&shared.root) {
-        Ok(entries) => html(
+        Ok(runs) => html(
             StatusCode::OK,
             "escola-runbook: runs",
             Some("/live"),
-            &page::history(&entries, Utc::now()),
+            &page::history(&runs, Utc::now()),
         ),
         Err(e) => shared.refuse(
             &Asked {
@@ -459,7 +459,7 @@ async fn index(
 
 async fn index_live(State(shared): State<Arc<Shared>>) -> Response {
     match history(&shared.root) {
-        Ok(entries) => fragment(page::history(&entries, Utc::now())),
+        Ok(runs) => fragment(page::history(&runs, Utc::now())),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     }
 }
