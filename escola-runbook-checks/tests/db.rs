@@ -1804,6 +1804,66 @@ mod offsite {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_remote_prune_cut_short_is_finished_by_the_next() {
+        let Some((mut conn, moto)) = services().await else {
+            return;
+        };
+        let src = one_table_db(&mut conn, "s3prunerest").await;
+        let out = tempfile::tempdir().unwrap();
+        let snaps = snapshots(&src, out.path(), 2).await;
+        drop_dbs(&mut conn, &[&src]).await;
+        let store = store_on(&moto);
+        push_all(&snaps, &store).await;
+        // What a prune stopped after deleting the manifest leaves behind.
+        let cut = name_of(&snaps[0]);
+        tamper(
+            &moto,
+            &format!("escola/prod/{cut}/{}", db::PRUNING),
+            b"begun",
+        )
+        .await;
+        remove(&moto, &format!("escola/prod/{cut}/manifest.json")).await;
+        let listed = offsite::list(&store).await.unwrap();
+        let status = |name: &str| {
+            listed
+                .iter()
+                .find(|l| name_of(&l.path) == name)
+                .map(|l| l.status.clone())
+        };
+        assert_eq!(status(&cut), Some(db::SnapshotStatus::BeingDeleted));
+        let keep_all = db::Retention {
+            keep_last: 10,
+            keep_for: Some(std::time::Duration::from_secs(3600)),
+        };
+        let opts = offsite::PruneOptions {
+            dry_run: false,
+            on_deleted: None,
+        };
+        let runs = out.path().join("no-runs");
+        let decisions = offsite::prune(&store, &runs, keep_all, &opts)
+            .await
+            .unwrap();
+        let deleted: Vec<String> = decisions
+            .iter()
+            .filter(|d| d.kept_because.is_empty())
+            .map(|d| name_of(&d.path))
+            .collect();
+        assert_eq!(deleted, std::slice::from_ref(&cut));
+        let left = offsite::list(&store).await.unwrap();
+        assert_eq!(left.len(), 1, "{left:?}");
+        assert_eq!(name_of(&left[0].path), name_of(&snaps[1]));
+        assert_eq!(left[0].status, db::SnapshotStatus::Complete);
+        // Nothing of the cut one is left, its marker neither.
+        use object_store::ObjectStore;
+        let prefix = object_store::path::Path::from(format!("escola/prod/{cut}"));
+        let objects: Vec<_> =
+            futures_util::TryStreamExt::try_collect(bucket(&moto).list(Some(&prefix)))
+                .await
+                .unwrap();
+        assert!(objects.is_empty(), "{objects:?}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_missing_bucket_and_an_empty_prefix_are_named() {
         let Some(moto) = MotoServer::for_test(&[]) else {
             return;

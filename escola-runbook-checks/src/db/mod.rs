@@ -51,7 +51,8 @@ pub use restore::{
     verify_in,
 };
 pub use snapshot::{
-    FileEntry, FileKind, Manifest, SnapshotError, SnapshotOptions, SnapshotProgress, create,
+    FileEntry, FileKind, Manifest, PRUNING, SnapshotError, SnapshotOptions, SnapshotProgress,
+    create,
 };
 pub use swap::{SwapError, SwapOptions, SwapReport, restore_swapped, restore_swapped_from};
 pub use verified::{TableProof, VERIFIED, Verified, last_verified};

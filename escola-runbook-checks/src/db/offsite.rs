@@ -35,12 +35,14 @@ use tokio::runtime::Handle;
 
 use super::files::{SnapshotFiles, blocking};
 use super::proof::{RestoreTestError, RestoreTestOptions, restore_test_files};
-use super::prune::{Decision, Matching, PruneError, Retention, decide, needed_by_runs};
+use super::prune::{
+    Decision, Matching, PruneError, Retention, decide, needed_by_runs, pruning_note,
+};
 use super::restore::{
     SnapshotListing, SnapshotStatus, VerifyError, check_file, listing, parse_manifest,
     size_problem, verify,
 };
-use super::snapshot::{FileEntry, MANIFEST, hex_digest};
+use super::snapshot::{FileEntry, MANIFEST, PRUNING, hex_digest};
 use super::verified::{RecordError, VERIFIED, Verified};
 
 /// Multipart part size: a file larger than this goes up in parts of this
@@ -488,6 +490,12 @@ pub async fn push(dir: &Path, to: &Store, opts: &PushOptions) -> Result<PushRepo
         bytes_uploaded: 0,
         manifest_sha256: checked.manifest_sha256.clone(),
     };
+    // A copy a prune began deleting is pushed again: its marker goes first,
+    // or a push cut short would look like a deletion to finish.
+    match remote.store.delete(&remote.url.key(PRUNING)).await {
+        Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+        Err(e) => return Err(store_err(&remote.url.join(PRUNING), &e)),
+    }
     for f in &checked.manifest.files {
         let skipped = matches_already(&remote, f).await?;
         if !skipped {
@@ -687,6 +695,9 @@ pub async fn list(from: &Store) -> Result<Vec<SnapshotListing>, OffsiteError> {
             false => None,
         };
         let listed = match manifest {
+            None if sizes.contains_key(PRUNING) => {
+                SnapshotListing::unread(path, SnapshotStatus::BeingDeleted, newest, bytes)
+            }
             None => SnapshotListing::unread(path, SnapshotStatus::Incomplete, newest, bytes),
             Some(text) => match parse_manifest(&text, &path.join(MANIFEST)) {
                 Err(e) => SnapshotListing::unread(
@@ -807,9 +818,20 @@ pub async fn prune(
     Ok(decisions)
 }
 
-/// Deletes every object of `snapshot`, its manifest first; on failure,
-/// whether the manifest was already gone.
+/// Deletes every object of `snapshot`: the [`PRUNING`] marker put first,
+/// then the manifest, the files, and the marker last, so that a deletion
+/// cut short anywhere is finished by the next prune. On failure, whether
+/// the manifest was already gone.
 async fn delete(snapshot: &Store) -> Result<(), (bool, OffsiteError)> {
+    let marker = snapshot.url.key(PRUNING);
+    snapshot
+        .store
+        .put(
+            &marker,
+            PutPayload::from(pruning_note(Utc::now()).into_bytes()),
+        )
+        .await
+        .map_err(|e| (false, store_err(&snapshot.url.join(PRUNING), &e)))?;
     let manifest = snapshot.url.key(MANIFEST);
     match snapshot.store.delete(&manifest).await {
         Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
@@ -822,7 +844,9 @@ async fn delete(snapshot: &Store) -> Result<(), (bool, OffsiteError)> {
         .try_collect()
         .await
         .map_err(gone)?;
-    for object in objects {
+    let (markers, files): (Vec<_>, Vec<_>) =
+        objects.into_iter().partition(|o| o.location == marker);
+    for object in files.into_iter().chain(markers) {
         match snapshot.store.delete(&object.location).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
             Err(e) => return Err(gone(e)),

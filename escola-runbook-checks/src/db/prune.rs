@@ -4,7 +4,9 @@
 //! passed, or taken by a run that has not finished (it may still be in its
 //! watch or rollback window and need it). Incomplete and damaged snapshots
 //! are never deleted here: one may be still being written, the other is
-//! for a person to look at.
+//! for a person to look at. A prune marks a snapshot ([`PRUNING`]) before
+//! it deletes anything of it, so that a deletion cut short is finished by
+//! the next prune instead of being kept as incomplete forever.
 //!
 //! The same rules ([`decide`]) prune a local directory ([`prune`]) and an
 //! off-site prefix (`offsite::prune`, feature `s3`); only how a listed
@@ -23,7 +25,15 @@ use escola_runbook_core::journal::read_journal;
 use escola_runbook_core::runs;
 
 use super::restore::{SnapshotListing, SnapshotStatus, list};
-use super::snapshot::{MANIFEST, SNAPSHOT_PATH};
+use super::snapshot::{MANIFEST, PRUNING, SNAPSHOT_PATH};
+
+/// What [`PRUNING`] holds: when, for a person who finds it.
+pub(crate) fn pruning_note(now: DateTime<Utc>) -> String {
+    format!(
+        "escola-runbook snapshot prune began deleting this snapshot at {}\n",
+        now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    )
+}
 
 /// What to keep.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -186,6 +196,13 @@ pub fn decide(
         .iter()
         .map(|l| {
             let mut why = Vec::new();
+            if l.status == SnapshotStatus::BeingDeleted {
+                // Decided and begun by an earlier prune: finished now.
+                return Decision {
+                    path: l.path.clone(),
+                    kept_because: why,
+                };
+            }
             match &l.status {
                 SnapshotStatus::Complete => {
                     complete += 1;
@@ -195,6 +212,7 @@ pub fn decide(
                 }
                 SnapshotStatus::Incomplete => why.push("incomplete (may be being written)".into()),
                 SnapshotStatus::Damaged(_) => why.push("damaged (for a person to look at)".into()),
+                SnapshotStatus::BeingDeleted => {}
             }
             if let (Some(limit), Some(age)) = (retention.keep_for, l.age(now)) {
                 if age.to_std().is_ok_and(|a| a < limit) {
@@ -217,7 +235,8 @@ pub fn decide(
 
 /// Decides on every snapshot under `dir` (the runs under `run_root`
 /// protecting theirs) and, unless `dry_run`, deletes those no rule keeps:
-/// the manifest first, so an interrupted deletion never looks complete.
+/// the [`PRUNING`] marker written, then the manifest, so an interrupted
+/// deletion never looks complete and the next prune finishes it.
 pub fn prune(
     dir: &Path,
     run_root: &Path,
@@ -236,7 +255,11 @@ pub fn prune(
                 path: d.path.clone(),
                 source,
             };
-            fs::remove_file(d.path.join(MANIFEST)).map_err(delete)?;
+            fs::write(d.path.join(PRUNING), pruning_note(Utc::now())).map_err(delete)?;
+            match fs::remove_file(d.path.join(MANIFEST)) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(delete(e)),
+                _ => {}
+            }
             fs::remove_dir_all(&d.path).map_err(delete)?;
         }
     }
@@ -306,6 +329,47 @@ mod tests {
         assert_eq!(why("c"), "the newest that passed its restore test");
         assert_eq!(why("d"), "", "deleted");
         assert_eq!(why("e"), "taken by run r1, which has not finished");
+    }
+
+    #[test]
+    fn a_deletion_cut_short_is_finished_whatever_would_keep_it() {
+        let now = Utc.with_ymd_and_hms(2026, 12, 2, 12, 0, 0).unwrap();
+        let listed = [snap("cut", 0, SnapshotStatus::BeingDeleted, true)];
+        let needed = RunNeeds::new([(
+            PathBuf::from("/nonexistent/cut"),
+            "taken by run r1, which has not finished".to_owned(),
+        )]);
+        let retention = Retention {
+            keep_last: 5,
+            keep_for: Some(Duration::from_secs(24 * 3600)),
+        };
+        let d = decide(&listed, &needed, Matching::Path, retention, now);
+        assert!(d[0].kept_because.is_empty(), "{:?}", d[0].kept_because);
+    }
+
+    #[test]
+    fn a_local_prune_cut_short_is_listed_as_such_and_finished_by_the_next() {
+        let dir = tempfile::tempdir().unwrap();
+        let cut = dir.path().join("escola-20261202T100000Z");
+        fs::create_dir(&cut).unwrap();
+        // What a prune stopped after deleting the manifest leaves.
+        fs::write(cut.join("escola.eventos.sql.zst"), b"rows").unwrap();
+        fs::write(cut.join(PRUNING), pruning_note(Utc::now())).unwrap();
+        let listed = list(dir.path(), false).unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].status, SnapshotStatus::BeingDeleted);
+        assert_eq!(
+            listed[0].status.to_string(),
+            "being deleted (a prune was cut short)"
+        );
+        let keep_all = Retention {
+            keep_last: 10,
+            keep_for: Some(Duration::from_secs(3600)),
+        };
+        let runs = dir.path().join("no-runs");
+        let d = prune(dir.path(), &runs, keep_all, false).unwrap();
+        assert!(d[0].kept_because.is_empty(), "{:?}", d[0].kept_because);
+        assert!(!cut.exists(), "the deletion was finished");
     }
 
     #[test]

@@ -17,7 +17,7 @@ use super::load::{Job, Source, open_file};
 use super::params::DEFAULT_THREADS;
 pub use super::restore_error::{RestoreError, VerifyError};
 use super::snapshot::FileKind;
-use super::snapshot::{FORMAT, FileEntry, MANIFEST, Manifest, hex_digest};
+use super::snapshot::{FORMAT, FileEntry, MANIFEST, Manifest, PRUNING, hex_digest};
 use super::sql::ident;
 use super::verified::{Verified, last_verified};
 
@@ -485,6 +485,10 @@ pub enum SnapshotStatus {
     Incomplete,
     /// Files missing, resized or (with checksums) altered.
     Damaged(String),
+    /// A prune began deleting it and was cut short: its manifest is gone
+    /// and its [`PRUNING`](super::PRUNING) marker says why. The next
+    /// prune finishes the deletion.
+    BeingDeleted,
 }
 
 impl std::fmt::Display for SnapshotStatus {
@@ -493,6 +497,7 @@ impl std::fmt::Display for SnapshotStatus {
             SnapshotStatus::Complete => f.write_str("complete"),
             SnapshotStatus::Incomplete => f.write_str("incomplete"),
             SnapshotStatus::Damaged(why) => write!(f, "damaged: {why}"),
+            SnapshotStatus::BeingDeleted => f.write_str("being deleted (a prune was cut short)"),
         }
     }
 }
@@ -565,6 +570,9 @@ pub fn list(dir: &Path, checksums: bool) -> io::Result<Vec<SnapshotListing>> {
         let unread = |status| SnapshotListing::unread(path.clone(), status, mtime, bytes);
         let listed = match read_manifest(&path) {
             _ if partial => unread(SnapshotStatus::Incomplete),
+            Err(VerifyError::NoManifest(_)) if path.join(PRUNING).is_file() => {
+                unread(SnapshotStatus::BeingDeleted)
+            }
             Err(VerifyError::NoManifest(_)) => {
                 // Only directories that look like ours are listed.
                 let looks_like_snapshot = fs::read_dir(&path)

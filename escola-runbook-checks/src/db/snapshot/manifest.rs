@@ -14,6 +14,11 @@ pub const FORMAT: &str = "escola-runbook-snapshot/1";
 /// The manifest's file name inside a snapshot directory.
 pub const MANIFEST: &str = "manifest.json";
 
+/// The marker a prune writes into a snapshot before deleting its manifest:
+/// a snapshot with it and without a manifest is one whose deletion was
+/// begun (`SnapshotStatus::BeingDeleted`), not one being written.
+pub const PRUNING: &str = "pruning";
+
 /// What the snapshot of a server says about itself: enough to verify every
 /// file without a server and to restore in order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -54,7 +54,7 @@ pub use evidence::SNAPSHOT_PATH;
 use manifest::LockHeld;
 pub use manifest::{
     AGE_X25519, BinlogPosition, Consistency, DatabaseEntry, Encryption, FORMAT, FileEntry,
-    FileKind, MANIFEST, Manifest, TableEntry, Watermark, WatermarkKind, row_counts,
+    FileKind, MANIFEST, Manifest, PRUNING, TableEntry, Watermark, WatermarkKind, row_counts,
 };
 use plan::{Table, WorkItem};
 use write::Encoding;
