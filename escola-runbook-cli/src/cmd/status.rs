@@ -155,37 +155,64 @@ pub fn render_status(s: &RunStatus, run_dir: &std::path::Path) -> String {
     out
 }
 
-/// One line per run.
+/// One line per run, each column as wide as its widest cell (a runbook's
+/// name can be long).
 pub fn render_history(entries: &[HistoryEntry]) -> String {
-    let mut out = format!(
-        "{:<22} {:<20} {:<12} {:<10} {:<23} {:>9} {:<24} exit\n",
-        "run", "runbook", "environment", "operator", "started", "duration", "verdict"
-    );
-    for e in entries {
-        let verdict = match (e.verdict, e.exit_code) {
-            (Some(v), _) => v.label().to_owned(),
-            (None, Some(escola_runbook_core::exit::AWAITING_APPROVAL)) => {
-                "awaiting approval".into()
+    let header = [
+        "run",
+        "runbook",
+        "environment",
+        "operator",
+        "started",
+        "duration",
+        "verdict",
+        "exit",
+    ];
+    let rows: Vec<[String; 8]> = entries
+        .iter()
+        .map(|e| {
+            let verdict = match (e.verdict, e.exit_code) {
+                (Some(v), _) => v.label().to_owned(),
+                (None, Some(escola_runbook_core::exit::AWAITING_APPROVAL)) => {
+                    "awaiting approval".into()
+                }
+                (None, _) => "unfinished".into(),
+            };
+            let dry = if e.dry_run { " (dry-run)" } else { "" };
+            [
+                e.run_id.clone(),
+                e.runbook.clone(),
+                e.environment.clone(),
+                e.operator.clone(),
+                time(&e.started_at),
+                format_millis(e.duration_ms),
+                format!("{verdict}{dry}"),
+                e.exit_code.map_or_else(|| "-".into(), |c| c.to_string()),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(|h| h.chars().count());
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cells: [&str; 8]| {
+        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+            let pad = w.saturating_sub(cell.chars().count());
+            match i {
+                // The duration, a number, is right-aligned.
+                5 => out.push_str(&format!("{}{cell} ", " ".repeat(pad))),
+                7 => out.push_str(cell),
+                _ => out.push_str(&format!("{cell}{} ", " ".repeat(pad))),
             }
-            (None, _) => "unfinished".into(),
-        };
-        let verdict = if e.dry_run {
-            format!("{verdict} (dry-run)")
-        } else {
-            verdict
-        };
-        let _ = writeln!(
-            out,
-            "{:<22} {:<20} {:<12} {:<10} {:<23} {:>9} {:<24} {}",
-            e.run_id,
-            e.runbook,
-            e.environment,
-            e.operator,
-            time(&e.started_at),
-            format_millis(e.duration_ms),
-            verdict,
-            e.exit_code.map_or_else(|| "-".into(), |c| c.to_string())
-        );
+        }
+        out.push('\n');
+    };
+    line(header);
+    for row in &rows {
+        line(row.each_ref().map(String::as_str));
     }
     out
 }
