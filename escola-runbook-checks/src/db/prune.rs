@@ -196,13 +196,6 @@ pub fn decide(
         .iter()
         .map(|l| {
             let mut why = Vec::new();
-            if l.status == SnapshotStatus::BeingDeleted {
-                // Decided and begun by an earlier prune: finished now.
-                return Decision {
-                    path: l.path.clone(),
-                    kept_because: why,
-                };
-            }
             match &l.status {
                 SnapshotStatus::Complete => {
                     complete += 1;
@@ -212,7 +205,14 @@ pub fn decide(
                 }
                 SnapshotStatus::Incomplete => why.push("incomplete (may be being written)".into()),
                 SnapshotStatus::Damaged(_) => why.push("damaged (for a person to look at)".into()),
-                SnapshotStatus::BeingDeleted => {}
+                SnapshotStatus::BeingDeleted => {
+                    // Decided and begun by an earlier prune: finished now,
+                    // whatever would keep it.
+                    return Decision {
+                        path: l.path.clone(),
+                        kept_because: why,
+                    };
+                }
             }
             if let (Some(limit), Some(age)) = (retention.keep_for, l.age(now)) {
                 if age.to_std().is_ok_and(|a| a < limit) {
