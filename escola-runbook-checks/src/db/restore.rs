@@ -486,7 +486,7 @@ pub enum SnapshotStatus {
     /// Files missing, resized or (with checksums) altered.
     Damaged(String),
     /// A prune began deleting it and was cut short: its manifest is gone
-    /// and its [`PRUNING`](super::PRUNING) marker says why. The next
+    /// and its [`PRUNING`] marker says why. The next
     /// prune finishes the deletion.
     BeingDeleted,
 }
