@@ -267,6 +267,21 @@ pub struct HistoryEntry {
     pub exit_code: Option<i32>,
 }
 
+impl HistoryEntry {
+    /// Its verdict in words, as `history` and the console's run list show
+    /// it: the verdict, "awaiting approval" or "unfinished", then
+    /// " (dry-run)" for a dry-run.
+    pub fn verdict_label(&self) -> String {
+        let verdict = match (self.verdict, self.exit_code) {
+            (Some(v), _) => v.label(),
+            (None, Some(crate::exit::AWAITING_APPROVAL)) => "awaiting approval",
+            (None, _) => "unfinished",
+        };
+        let dry = if self.dry_run { " (dry-run)" } else { "" };
+        format!("{verdict}{dry}")
+    }
+}
+
 /// Why the history could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum HistoryError {

@@ -156,9 +156,9 @@ pub fn render_status(s: &RunStatus, run_dir: &std::path::Path) -> String {
 }
 
 /// One line per run, each column as wide as its widest cell (a runbook's
-/// name can be long).
+/// name can be long); the duration, a number, right-aligned.
 pub fn render_history(entries: &[HistoryEntry]) -> String {
-    let header = [
+    const HEADER: [&str; 8] = [
         "run",
         "runbook",
         "environment",
@@ -168,17 +168,10 @@ pub fn render_history(entries: &[HistoryEntry]) -> String {
         "verdict",
         "exit",
     ];
+    const DURATION: usize = 5;
     let rows: Vec<[String; 8]> = entries
         .iter()
         .map(|e| {
-            let verdict = match (e.verdict, e.exit_code) {
-                (Some(v), _) => v.label().to_owned(),
-                (None, Some(escola_runbook_core::exit::AWAITING_APPROVAL)) => {
-                    "awaiting approval".into()
-                }
-                (None, _) => "unfinished".into(),
-            };
-            let dry = if e.dry_run { " (dry-run)" } else { "" };
             [
                 e.run_id.clone(),
                 e.runbook.clone(),
@@ -186,33 +179,30 @@ pub fn render_history(entries: &[HistoryEntry]) -> String {
                 e.operator.clone(),
                 time(&e.started_at),
                 format_millis(e.duration_ms),
-                format!("{verdict}{dry}"),
+                e.verdict_label(),
                 e.exit_code.map_or_else(|| "-".into(), |c| c.to_string()),
             ]
         })
         .collect();
-    let mut widths = header.map(|h| h.chars().count());
+    let mut widths = HEADER.map(|h| h.chars().count());
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
         }
     }
     let mut out = String::new();
-    let mut line = |cells: [&str; 8]| {
+    for cells in
+        std::iter::once(HEADER).chain(rows.iter().map(|r| r.each_ref().map(String::as_str)))
+    {
+        let last = cells.len() - 1;
         for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
-            let pad = w.saturating_sub(cell.chars().count());
-            match i {
-                // The duration, a number, is right-aligned.
-                5 => out.push_str(&format!("{}{cell} ", " ".repeat(pad))),
-                7 => out.push_str(cell),
-                _ => out.push_str(&format!("{cell}{} ", " ".repeat(pad))),
-            }
+            let _ = match i {
+                DURATION => write!(out, "{cell:>w$} "),
+                i if i == last => write!(out, "{cell}"),
+                _ => write!(out, "{cell:<w$} "),
+            };
         }
         out.push('\n');
-    };
-    line(header);
-    for row in &rows {
-        line(row.each_ref().map(String::as_str));
     }
     out
 }

@@ -95,16 +95,10 @@ pub fn history(history: &History, now: DateTime<Utc>) -> String {
          <th>operator</th><th>started</th><th>duration</th><th>verdict</th><th>exit</th></tr>\n",
     );
     for e in entries.iter().rev() {
-        let verdict = match (e.verdict, e.exit_code) {
-            (Some(v), _) => v.label().to_owned(),
-            (None, Some(crate::exit::AWAITING_APPROVAL)) => "awaiting approval".into(),
-            (None, _) => "not finished".into(),
-        };
-        let dry = if e.dry_run { " (dry-run)" } else { "" };
         let _ = writeln!(
             out,
             "<tr><td><a href=\"/runs/{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td>\
-             <td>{}</td><td>{}</td><td>{}{dry}</td><td>{}</td></tr>",
+             <td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             encode(&e.run_id),
             escape(&e.run_id),
             escape(&e.runbook),
@@ -112,7 +106,7 @@ pub fn history(history: &History, now: DateTime<Utc>) -> String {
             escape(&e.operator),
             format_timestamp(&e.started_at),
             format_millis(e.duration_ms),
-            escape(&verdict),
+            escape(&e.verdict_label()),
             e.exit_code.map_or_else(|| "-".into(), |c| c.to_string())
         );
     }
