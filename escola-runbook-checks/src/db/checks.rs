@@ -407,23 +407,33 @@ impl LossEstimateCheck {
     }
 
     /// The snapshot estimated: this run's, else the newest complete one.
-    fn snapshot(&self, ctx: &Ctx) -> Result<PathBuf, String> {
+    fn snapshot(&self, ctx: &Ctx) -> Result<PathBuf, NoSnapshot> {
         if let Some(path) = ctx.value(SNAPSHOT_PATH).ok().and_then(|v| v.as_str()) {
             return Ok(PathBuf::from(path));
         }
         let dir = &self.params.dir;
-        let listed = list(dir, false).map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
+        let listed = list(dir, false).map_err(|source| NoSnapshot::Unlistable {
+            dir: dir.clone(),
+            source,
+        })?;
         listed
             .into_iter()
             .find(|l| l.status == SnapshotStatus::Complete)
             .map(|l| l.path)
-            .ok_or_else(|| {
-                format!(
-                    "no complete snapshot under {}: a restore would have nothing to restore",
-                    dir.display()
-                )
-            })
+            .ok_or_else(|| NoSnapshot::NoneComplete { dir: dir.clone() })
     }
+}
+
+/// Why the loss estimate has no snapshot to estimate.
+#[derive(Debug, thiserror::Error)]
+enum NoSnapshot {
+    #[error("cannot list {}: {source}", dir.display())]
+    Unlistable {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("no complete snapshot under {}: a restore would have nothing to restore", dir.display())]
+    NoneComplete { dir: PathBuf },
 }
 
 #[async_trait]
@@ -447,7 +457,7 @@ impl Check for LossEstimateCheck {
         let p = &self.params;
         let snapshot = match self.snapshot(ctx) {
             Ok(s) => s,
-            Err(e) => return Outcome::check_error(e),
+            Err(e) => return Outcome::check_error(e.to_string()),
         };
         let manifest = match read_manifest(&snapshot) {
             Ok((m, _)) => m,

@@ -708,7 +708,7 @@ pub async fn list(from: &Store) -> Result<Vec<SnapshotListing>, OffsiteError> {
                 ),
                 Ok(m) => {
                     let problem = m.files.iter().find_map(|f| {
-                        size_problem(f, sizes.get(&f.name).copied().ok_or("missing".into()))
+                        size_problem(f, sizes.get(&f.name).copied().ok_or("missing"))
                     });
                     let verified = match sizes.contains_key(VERIFIED) {
                         true => serde_json::from_slice::<Verified>(

@@ -596,9 +596,7 @@ pub fn list(dir: &Path, checksums: bool) -> io::Result<Vec<SnapshotListing>> {
                             .err()
                             .map(|e| e.to_string())
                     } else {
-                        let size = fs::metadata(path.join(&f.name))
-                            .map(|md| md.len())
-                            .map_err(|e| e.to_string());
+                        let size = fs::metadata(path.join(&f.name)).map(|md| md.len());
                         size_problem(f, size)
                     }
                 });
@@ -635,7 +633,10 @@ pub(crate) fn listing(
 
 /// What is wrong with the file `f` given its `size` (or why it could not
 /// be read): `None` when it has the manifest's size.
-pub(crate) fn size_problem(f: &FileEntry, size: Result<u64, String>) -> Option<String> {
+pub(crate) fn size_problem(
+    f: &FileEntry,
+    size: Result<u64, impl std::fmt::Display>,
+) -> Option<String> {
     match size {
         Ok(n) if n == f.bytes => None,
         Ok(n) => Some(format!(

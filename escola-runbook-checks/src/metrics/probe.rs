@@ -390,7 +390,7 @@ impl Probe for MetricsProbe {
                 match self.window_histogram(&before, &current, span, &mut detail) {
                     Ok(delta) => match latency_shift(ctx, key, &delta) {
                         Ok(shift) => shift,
-                        Err(message) => return Sample::Error { message },
+                        Err(unusable) => return unusable,
                     },
                     Err(no_data) => return no_data,
                 }
@@ -462,12 +462,15 @@ fn promql_string(s: &str) -> String {
 /// The window's shift against the before histogram recorded under `key`:
 /// the effect minus 0.5 when significant, else 0; an error when nothing
 /// usable is recorded there.
-fn latency_shift(ctx: &Ctx, key: &str, window: &Histogram) -> Result<f64, String> {
-    let recorded = ctx
-        .value(key)
-        .map_err(|e| format!("{e}: a metrics-baseline step before the watch records it"))?;
+fn latency_shift(ctx: &Ctx, key: &str, window: &Histogram) -> Result<f64, Sample> {
+    let unusable = |message| Sample::Error { message };
+    let recorded = ctx.value(key).map_err(|e| {
+        unusable(format!(
+            "{e}: a metrics-baseline step before the watch records it"
+        ))
+    })?;
     let before = histogram_of_value(recorded)
-        .ok_or_else(|| format!("`{key}` is not a recorded histogram"))?;
+        .ok_or_else(|| unusable(format!("`{key}` is not a recorded histogram")))?;
     let thresholds = Thresholds {
         min_effect: 0.0,
         min_requests: 0.0,
