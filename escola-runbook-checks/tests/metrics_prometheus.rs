@@ -259,27 +259,36 @@ async fn quantiles_ratios_and_rates_equal_prometheus() {
         compute::error_ratio(&from_scrape.counters, "status", &five).value(),
     ));
 
-    // rate() and increase() over raw samples with a counter reset.
-    let now_ms = (std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis()) as i64
-        // In the past, so no scrape can land in the range between the two
-        // queries below.
-        - 2_000;
-    let at = now_ms as f64 / 1000.0;
-    let raw = api.query("ticks_total[4s]", Some(at)).await.unwrap();
-    let QueryData::Matrix(series) = raw.data else {
-        panic!("a range selector gives a matrix");
+    // rate() and increase() over raw samples with a counter reset. The
+    // window ends two seconds ago, so no scrape can land in it between the
+    // queries below; on a loaded machine Prometheus may have skipped
+    // scrapes in it, so a window of fewer than 3 samples is passed over for
+    // a later one (up to 30 s).
+    let started = Instant::now();
+    let (now_ms, at, points) = loop {
+        let now_ms = (std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis()) as i64
+            - 2_000;
+        let at = now_ms as f64 / 1000.0;
+        let raw = api.query("ticks_total[4s]", Some(at)).await.unwrap();
+        let QueryData::Matrix(series) = raw.data else {
+            panic!("a range selector gives a matrix");
+        };
+        let points: Vec<Point> = series[0]
+            .values
+            .iter()
+            .map(|v| Point {
+                t: (v.time * 1000.0).round() as i64,
+                v: v.value,
+            })
+            .collect();
+        if points.len() >= 3 || started.elapsed() > Duration::from_secs(30) {
+            break (now_ms, at, points);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
     };
-    let points: Vec<Point> = series[0]
-        .values
-        .iter()
-        .map(|v| Point {
-            t: (v.time * 1000.0).round() as i64,
-            v: v.value,
-        })
-        .collect();
     assert!(points.len() >= 3, "{points:?}");
     for (function, is_rate) in [("increase", false), ("rate", true)] {
         let theirs = vector(
