@@ -4,10 +4,20 @@
 //! secrets always automate the same steps.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
-use escola_runbook_core::{Approver, Environment, Secrets};
+use escola_runbook_core::catalog::{CatalogError, CheckConfig, ParamProblem, ParamsError};
+use escola_runbook_core::duration::{self, Span};
+use escola_runbook_core::{Approver, Check, Environment, Secrets};
 
-use super::{
+use crate::changelog::ChangelogParams;
+use crate::coverage::{CoverageParams, Percent};
+use crate::docs_freshness::{DocsFreshnessParams, Since};
+use crate::http::HttpParams;
+use crate::http_json::HttpJsonParams;
+use crate::log_scan::{LogScanParams, UtcOffset};
+
+use super::config::{
     APPROVER_SETTING, DATABASE_SECRET, EscolaConfig, METRICS_TOKEN_SECRET, MetricsConfig,
     SmokeTests, WEBHOOK_SECRET,
 };
@@ -60,6 +70,145 @@ impl EscolaConfig {
                 .collect(),
             ..EscolaConfig::default()
         }
+    }
+}
+
+/// The checks the configuration turns on, built through the catalog so a
+/// configuration error reads like a `check --param` error.
+pub(super) struct Automations {
+    pub(super) coverage: Option<(String, Arc<dyn Check>)>,
+    pub(super) ci_status: Option<Arc<dyn Check>>,
+    pub(super) docs: Option<Arc<dyn Check>>,
+    pub(super) changelog: Option<Arc<dyn Check>>,
+    pub(super) cdn_purge: Option<(Arc<dyn Check>, bool)>,
+    pub(super) app_log: Option<(Arc<dyn Check>, bool, bool)>,
+}
+
+/// A configured value that does not parse, as the catalog reports one.
+fn unusable(check: &str, param: &str, e: impl std::fmt::Display) -> ParamsError {
+    ParamsError::check(
+        check,
+        param,
+        ParamProblem::Unusable {
+            reason: e.to_string(),
+        },
+    )
+}
+
+impl EscolaConfig {
+    pub(super) fn automations(&self) -> Result<Automations, CatalogError> {
+        let app = &self.app_dir;
+        let release = self.release_dir.as_ref().unwrap_or(&self.app_dir);
+        let coverage = self
+            .coverage
+            .as_ref()
+            .map(|c| {
+                let title = format!(
+                    "Cobertura de linhas ≥ {}% (`{}`).",
+                    c.min,
+                    c.report.display()
+                );
+                let max_age = c
+                    .max_age
+                    .as_deref()
+                    .map(|age| {
+                        duration::parse_in(age, duration::Range::LOOK_BACK)
+                            .map(Span::from)
+                            .map_err(|e| unusable(CoverageParams::NAME, "max_age", e))
+                    })
+                    .transpose()?;
+                CoverageParams {
+                    report: release.join(&c.report),
+                    min: Percent(c.min),
+                    max_age,
+                    worst: crate::coverage::DEFAULT_WORST,
+                }
+                .build()
+                .map(|check| (title, check))
+            })
+            .transpose()?;
+        let ci_status = self
+            .ci_status
+            .as_ref()
+            .map(|c| {
+                HttpJsonParams {
+                    url: c.url.clone(),
+                    path: c.path.clone(),
+                    op: c.op.clone(),
+                    value: c.value.clone(),
+                    http: HttpParams {
+                        token_secret: c.token_secret.clone(),
+                        ..HttpParams::default()
+                    },
+                }
+                .build()
+            })
+            .transpose()?;
+        let docs = self
+            .docs
+            .as_ref()
+            .map(|d| {
+                let since = Since::parse(&d.since)
+                    .map_err(|e| unusable(DocsFreshnessParams::NAME, "since", e))?;
+                DocsFreshnessParams {
+                    repo: release.clone(),
+                    files: d.files.clone(),
+                    since,
+                }
+                .build()
+            })
+            .transpose()?;
+        let changelog = self
+            .changelog
+            .as_ref()
+            .map(|c| {
+                ChangelogParams {
+                    file: release.join(&c.file),
+                    version: c.version.clone(),
+                    repo: release.clone(),
+                }
+                .build()
+            })
+            .transpose()?;
+        let cdn_purge = self
+            .cdn_purge
+            .as_ref()
+            .map(|c| c.purge.clone().build().map(|check| (check, c.blocking)))
+            .transpose()?;
+        let app_log = self
+            .app_log
+            .as_ref()
+            .map(|l| {
+                let name = LogScanParams::NAME;
+                let since = l
+                    .since
+                    .clone()
+                    .unwrap_or_else(|| format!("value:{}", crate::log_scan::DEPLOY_STARTED_AT));
+                let level = l.level.parse().map_err(|e| unusable(name, "level", e))?;
+                let offset = match &l.offset {
+                    Some(o) => o.parse().map_err(|e| unusable(name, "offset", e))?,
+                    None => UtcOffset::default(),
+                };
+                LogScanParams {
+                    file: app.join(&l.file),
+                    since,
+                    max: l.max_errors,
+                    level,
+                    offset,
+                    top: crate::log_scan::DEFAULT_TOP,
+                }
+                .build()
+                .map(|check| (check, l.since.is_none(), l.blocking))
+            })
+            .transpose()?;
+        Ok(Automations {
+            coverage,
+            ci_status,
+            docs,
+            changelog,
+            cdn_purge,
+            app_log,
+        })
     }
 }
 

@@ -19,7 +19,7 @@ use escola_runbook_core::{ConfigFile, Secret};
 use serde::{Deserialize, Deserializer};
 use sha2::{Digest, Sha256};
 
-use super::{
+use super::config::{
     AppLogConfig, CachePurgeConfig, ChangelogConfig, CiStatusConfig, CoverageConfig,
     DATABASE_SECRET, DocsConfig, EscolaConfig, METRICS_TOKEN_SECRET, WEBHOOK_SECRET,
 };
