@@ -91,11 +91,17 @@ fn row_end(s: &[u8], columns: usize) -> Option<usize> {
         if s.get(i)? == &b'\'' {
             i += 1;
             loop {
-                match s.get(i)? {
+                // Skips to the next byte that matters; a raw `\r` in the
+                // bytes skipped is refused like a raw `\n`.
+                let at = memchr::memchr3(b'\\', b'\'', b'\n', s.get(i..)?)?;
+                if memchr::memchr(b'\r', &s[i..i + at]).is_some() {
+                    return None;
+                }
+                i += at;
+                match s[i] {
                     b'\\' => i += 2,
                     b'\'' => break,
-                    b'\n' | b'\r' => return None,
-                    _ => i += 1,
+                    _ => return None,
                 }
             }
             i += 1;
@@ -196,6 +202,10 @@ mod tests {
             "INSERT INTO `t` (`a`) VALUES\n('it''s')",
             // A raw line break in a value.
             "INSERT INTO `t` (`a`) VALUES\n('a\nb')",
+            "INSERT INTO `t` (`a`) VALUES\n('a\rb')",
+            "INSERT INTO `t` (`a`) VALUES\n('\\'a\r')",
+            // A backslash at the very end.
+            "INSERT INTO `t` (`a`) VALUES\n('a\\",
             // Fewer fields than columns, and more.
             "INSERT INTO `t` (`a`,`b`) VALUES\n(1)",
             "INSERT INTO `t` (`a`) VALUES\n(1,2)",
