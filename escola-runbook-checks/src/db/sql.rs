@@ -265,10 +265,10 @@ impl Splitter {
     ///
     /// Bytes are copied in runs, not one by one, and a statement's buffer
     /// starts at the size of the one before: a restore splits hundreds of
-    /// megabytes of INSERTs of about the same size. Between the bytes that
-    /// can change the state (a quote, a comment's start, the delimiter's
-    /// first byte; inside a quote, its end or a backslash) the line is
-    /// skipped with `memchr`, not looked at byte by byte.
+    /// megabytes of INSERTs of about the same size. Inside a quote or a
+    /// comment the line is skipped with `memchr` to the byte that can end
+    /// it; outside, one tight scan finds the next quote, comment start or
+    /// delimiter's first byte, and only there is the delimiter compared.
     pub(crate) fn push_line(&mut self, line: &[u8], out: &mut Vec<Vec<u8>>) {
         if self.state == State::Normal && is_blank(&self.current) {
             let trimmed = trim(line);
