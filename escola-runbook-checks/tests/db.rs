@@ -880,8 +880,14 @@ async fn encrypted_snapshot_restores_through_ours_and_the_stock_age_path() {
     let listed = db::list(out.path(), true).unwrap();
     assert!(listed[0].encrypted && listed[0].verified.as_ref().unwrap().passed);
 
-    // A flipped byte in a ciphertext is caught without the key.
+    // A flipped byte in a ciphertext is caught without the key; with it,
+    // the ciphertext's mismatch is told, not the decryption it breaks.
     flip_a_data_byte(&dir, &manifest);
+    let err = db::verify(&dir, Some(&ids)).unwrap_err();
+    assert!(
+        matches!(err, VerifyError::Mismatch { what: "sha256", .. }),
+        "{err}"
+    );
 
     drop_dbs(&mut conn, &[&src, &ours, &stock]).await;
 }
@@ -973,6 +979,113 @@ async fn the_restore_test_catches_a_data_file_altered_and_rehashed() {
     assert!(scratch_left(&mut conn).await.is_empty());
 
     drop_dbs(&mut conn, &[&src]).await;
+}
+
+/// The files of a snapshot directory, counting how often each one is read
+/// to its end.
+struct CountedReads {
+    dir: db::LocalDir,
+    whole: std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<String, u32>>>,
+}
+
+/// A reader of one file of [`CountedReads`].
+struct Tally {
+    inner: Box<dyn std::io::Read + Send>,
+    name: String,
+    whole: std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<String, u32>>>,
+    ended: bool,
+}
+
+impl std::io::Read for Tally {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n == 0 && !buf.is_empty() && !self.ended {
+            self.ended = true;
+            *self
+                .whole
+                .lock()
+                .unwrap()
+                .entry(self.name.clone())
+                .or_default() += 1;
+        }
+        Ok(n)
+    }
+}
+
+impl db::SnapshotFiles for CountedReads {
+    fn location(&self) -> std::path::PathBuf {
+        self.dir.location()
+    }
+
+    fn open(&self, name: &str) -> std::io::Result<Box<dyn std::io::Read + Send>> {
+        Ok(Box::new(Tally {
+            inner: self.dir.open(name)?,
+            name: name.to_owned(),
+            whole: self.whole.clone(),
+            ended: false,
+        }))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restore_test_reads_each_file_twice_however_many_databases() {
+    let Some(mut conn) = server().await else {
+        return;
+    };
+    let (one, two) = (unique("reads_a"), unique("reads_b"));
+    for db in [&one, &two] {
+        create_db(
+            &mut conn,
+            db,
+            &[
+                "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20), KEY (v)) ENGINE=InnoDB",
+                "INSERT INTO t VALUES (1, 'um'), (2, 'dois'), (3, 'tres')",
+                "CREATE VIEW v AS SELECT id FROM t",
+            ],
+        )
+        .await;
+    }
+    let out = tempfile::tempdir().unwrap();
+    let keys = tempfile::tempdir().unwrap();
+    let (key, recipient) = age_key(keys.path(), "key.txt");
+    let mut opts = SnapshotOptions::new(out.path());
+    opts.databases = vec![one.clone(), two.clone()];
+    opts.encrypt_to = vec![recipient];
+    let (dir, manifest) = db::snapshot::create(&url(&one), &opts).await.unwrap();
+    assert_eq!(manifest.databases.len(), 2);
+
+    let reported = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = reported.clone();
+    let test = db::RestoreTestOptions {
+        identities: Some(db::Identities::read(&key).unwrap()),
+        on_verified: Some(std::sync::Arc::new(move |r: &db::VerifyReport| {
+            seen.lock().unwrap().push((r.files, r.plaintexts));
+        })),
+        ..Default::default()
+    };
+    let files = CountedReads {
+        dir: db::LocalDir::new(&dir),
+        whole: Default::default(),
+    };
+    let whole = files.whole.clone();
+    let verified = db::restore_test_files(std::sync::Arc::new(files), &url(&one), &test)
+        .await
+        .unwrap();
+    assert!(verified.passed, "{verified:#?}");
+    assert_eq!(verified.tables.len(), 2);
+    // Told once, before the restores, with every plaintext checked.
+    let n = manifest.files.len();
+    assert_eq!(*reported.lock().unwrap(), [(n, n)]);
+    // Each file is read whole once to verify it (ciphertext and plaintext
+    // together) and once to load it: not once more per database.
+    let whole = whole.lock().unwrap().clone();
+    for f in &manifest.files {
+        assert_eq!(whole.get(&f.name), Some(&2), "{}: {whole:?}", f.name);
+    }
+    assert_eq!(whole.get(db::snapshot::MANIFEST), Some(&1), "{whole:?}");
+    assert!(scratch_left(&mut conn).await.is_empty());
+
+    drop_dbs(&mut conn, &[&one, &two]).await;
 }
 
 /// A journal under `root` of a run `id` whose `db-snapshot` step recorded

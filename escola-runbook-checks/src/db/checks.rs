@@ -196,6 +196,7 @@ impl Check for DbSnapshotCheck {
                 identities,
                 timeouts: p.timeouts(),
                 cancel: ctx.cancellation().child_token(),
+                on_verified: None,
             };
             ctx.progress("restore test: restoring into a scratch database".to_owned());
             outcome = match restore_test(&path, url, &test).await {

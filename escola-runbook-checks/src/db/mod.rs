@@ -46,9 +46,9 @@ pub use params::{
 pub use proof::{RestoreTestError, RestoreTestOptions, restore_test, restore_test_files};
 pub use prune::{Decision, Matching, PruneError, Retention, RunNeeds, prune};
 pub use restore::{
-    RestoreError, RestoreOptions, RestoreReport, SnapshotListing, SnapshotStatus, VerifyError,
-    VerifyReport, check_file, list, read_manifest_in, restore, restore_from, verify, verify_files,
-    verify_in,
+    RestoreError, RestoreOptions, RestoreReport, SnapshotListing, SnapshotStatus, VerifiedFilesFn,
+    VerifyError, VerifyReport, check_file, list, read_manifest_in, restore, restore_from, verify,
+    verify_files, verify_in,
 };
 pub use snapshot::{
     FileEntry, FileKind, Manifest, PRUNING, SnapshotError, SnapshotOptions, SnapshotProgress,

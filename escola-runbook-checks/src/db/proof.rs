@@ -6,8 +6,9 @@
 //! `verified.json` (see [`super::verified`]; the manifest itself is never
 //! rewritten). The test reads the snapshot through [`SnapshotFiles`], so a
 //! remote copy is tested streamed from its store (`offsite::restore_test`).
+//! It reads each file whole twice: once to verify it (ciphertext and, with
+//! a key, plaintext in the same read), once to load it.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -16,22 +17,40 @@ use escola_runbook_core::{CancellationToken, Secret};
 
 use super::connect::{ConnectError, DbTarget, DbTimeouts, mask_url};
 use super::crypt::Identities;
-use super::files::{LocalDir, SnapshotFiles, blocking};
-use super::restore::{RestoreError, RestoreOptions, VerifyError, read_manifest_in, restore_from};
-use super::snapshot::{ContentDigest, SnapshotError, table_digests};
+use super::files::{LocalDir, SnapshotFiles};
+use super::restore::{
+    RestoreError, RestoreOptions, VerifiedFilesFn, VerifyError, VerifyReport, restore_verified,
+    verified,
+};
+use super::snapshot::{SnapshotError, table_digests};
 use super::sql::ident;
 use super::verified::{RecordError, TableProof, Verified, record};
 
 /// How to run a restore test.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RestoreTestOptions {
-    /// Decrypts an encrypted snapshot.
+    /// Decrypts an encrypted snapshot; every plaintext is then checked
+    /// against its sha256 too, in the read that checks the ciphertext.
     pub identities: Option<Identities>,
     /// Connect and read timeouts.
     pub timeouts: DbTimeouts,
     /// Stops the restore between statements (the scratch database is
     /// still dropped).
     pub cancel: CancellationToken,
+    /// Told the verify report, so a caller that shows it needs no verify
+    /// pass of its own.
+    pub on_verified: Option<VerifiedFilesFn>,
+}
+
+impl std::fmt::Debug for RestoreTestOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RestoreTestOptions")
+            .field("identities", &self.identities)
+            .field("timeouts", &self.timeouts)
+            .field("cancel", &self.cancel)
+            .field("on_verified", &self.on_verified.is_some())
+            .finish()
+    }
 }
 
 impl Default for RestoreTestOptions {
@@ -40,6 +59,7 @@ impl Default for RestoreTestOptions {
             identities: None,
             timeouts: DbTimeouts::SNAPSHOT,
             cancel: CancellationToken::new(),
+            on_verified: None,
         }
     }
 }
@@ -119,15 +139,19 @@ pub async fn restore_test_files(
 ) -> Result<Verified, RestoreTestError> {
     let started = std::time::Instant::now();
     let location = files.location();
-    let (manifest, manifest_sha256) = {
-        let reading = files.clone();
-        blocking(move || read_manifest_in(&*reading))
-            .await
-            .map_err(|source| RestoreError::Io {
-                path: location.clone(),
-                source,
-            })??
-    };
+    // Verified once for all its databases, not once per restore.
+    let (report, identities) = verified(
+        files.clone(),
+        opts.identities.clone(),
+        true,
+        opts.on_verified.clone(),
+    )
+    .await?;
+    let VerifyReport {
+        manifest,
+        manifest_sha256,
+        ..
+    } = report;
     let server = DbTarget::from_secret(url)?
         .with_database(None)
         .with_timeouts(opts.timeouts);
@@ -135,7 +159,22 @@ pub async fn restore_test_files(
     let mut restore_failed = None;
     for (n, db) in manifest.databases.iter().enumerate() {
         let scratch = scratch_name(&location, n);
-        let compared = compare(files.clone(), url, &server, opts, &db.name, &scratch).await;
+        let restore_opts = scratch_restore(opts, &db.name, &scratch);
+        let compared = async {
+            restore_verified(
+                files.clone(),
+                &manifest,
+                identities.clone(),
+                url,
+                &restore_opts,
+            )
+            .await?;
+            let mut conn = server.connect().await?;
+            let digests = table_digests(&mut conn, &scratch).await;
+            conn.disconnect().await;
+            Ok::<_, RestoreTestError>(digests?)
+        }
+        .await;
         // Dropped whatever happened, before the verdict is looked at.
         let mut conn = server.connect().await?;
         conn.query_drop(format!("DROP DATABASE IF EXISTS {}", ident(&scratch)))
@@ -171,28 +210,15 @@ pub async fn restore_test_files(
     })
 }
 
-/// Restores database `source` of the snapshot into `scratch` and
-/// recomputes its tables' digests.
-async fn compare(
-    files: Arc<dyn SnapshotFiles>,
-    url: &Secret,
-    server: &DbTarget,
-    opts: &RestoreTestOptions,
-    source: &str,
-    scratch: &str,
-) -> Result<BTreeMap<String, ContentDigest>, RestoreTestError> {
+/// How a restore test restores database `source` into `scratch`.
+fn scratch_restore(opts: &RestoreTestOptions, source: &str, scratch: &str) -> RestoreOptions {
     let mut restore_opts = RestoreOptions::new(scratch);
     restore_opts.source_database = Some(source.to_owned());
     // A scratch database of the same name can only be a leftover.
     restore_opts.force = true;
-    restore_opts.identities = opts.identities.clone();
     restore_opts.timeouts = opts.timeouts;
     restore_opts.cancel = opts.cancel.clone();
-    restore_from(files, url, &restore_opts).await?;
-    let mut conn = server.connect().await?;
-    let digests = table_digests(&mut conn, scratch).await;
-    conn.disconnect().await;
-    Ok(digests?)
+    restore_opts
 }
 
 #[cfg(test)]

@@ -86,31 +86,47 @@ pub(crate) fn parse_manifest(bytes: &[u8], path: &Path) -> Result<Manifest, Veri
     Ok(manifest)
 }
 
-/// The size and sha256 of everything `reader` gives.
-fn digest_all(mut reader: impl Read) -> io::Result<(u64, String)> {
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    let mut n = 0u64;
-    loop {
-        let read = reader.read(&mut buf)?;
-        if read == 0 {
-            break;
-        }
-        hasher.update(&buf[..read]);
-        n += read as u64;
-    }
-    Ok((n, hex_digest(hasher.finalize().as_slice())))
+/// Told the verify report of a snapshot once every file matched its
+/// manifest, before anything is restored (see
+/// [`RestoreTestOptions::on_verified`](super::RestoreTestOptions::on_verified)).
+pub type VerifiedFilesFn = Arc<dyn Fn(&VerifyReport) + Send + Sync>;
+
+/// A reader that hashes and counts the bytes that pass through it, so
+/// that one read of a file can both be checked and be decrypted.
+struct Hashed<R> {
+    inner: R,
+    hasher: Sha256,
+    bytes: u64,
 }
 
-/// Checks the file `f` of the snapshot `files` against its manifest entry
-/// (size, then sha256), streaming it; its size. Blocking.
-pub fn check_file(files: &dyn SnapshotFiles, f: &FileEntry) -> Result<u64, VerifyError> {
-    let path = files.locate(&f.name);
-    let io = |source| VerifyError::Io {
-        path: path.clone(),
-        source,
-    };
-    let (n, actual) = digest_all(files.open(&f.name).map_err(io)?).map_err(io)?;
+impl<R: Read> Hashed<R> {
+    fn new(inner: R) -> Self {
+        Hashed {
+            inner,
+            hasher: Sha256::new(),
+            bytes: 0,
+        }
+    }
+
+    /// Reads what is left, then gives the size and sha256 of all of it.
+    fn finish(mut self) -> io::Result<(u64, String)> {
+        io::copy(&mut self, &mut io::sink())?;
+        Ok((self.bytes, hex_digest(self.hasher.finalize().as_slice())))
+    }
+}
+
+impl<R: Read> Read for Hashed<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+}
+
+/// `n` bytes with sha256 `actual`, read from `path`, against the manifest
+/// entry `f`: size first, then sha256.
+fn matches_entry(path: PathBuf, f: &FileEntry, n: u64, actual: String) -> Result<(), VerifyError> {
     if n != f.bytes {
         return Err(VerifyError::Mismatch {
             path,
@@ -127,34 +143,64 @@ pub fn check_file(files: &dyn SnapshotFiles, f: &FileEntry) -> Result<u64, Verif
             actual,
         });
     }
+    Ok(())
+}
+
+/// Checks the file `f` of the snapshot `files` against its manifest entry
+/// (size, then sha256), streaming it; its size. Blocking.
+pub fn check_file(files: &dyn SnapshotFiles, f: &FileEntry) -> Result<u64, VerifyError> {
+    let path = files.locate(&f.name);
+    let io = |source| VerifyError::Io {
+        path: path.clone(),
+        source,
+    };
+    let (n, actual) = Hashed::new(files.open(&f.name).map_err(io)?)
+        .finish()
+        .map_err(io)?;
+    matches_entry(path, f, n, actual)?;
     Ok(n)
 }
 
-/// Decrypts the encrypted file `f` with `identities` and checks its
-/// plaintext's sha256; `false` for a file with no plaintext hash.
-fn check_plaintext(
+/// [`check_file`] of the encrypted file `f`, which in the same read is
+/// decrypted with `identities` and its plaintext's sha256 checked; its
+/// size, and `false` for a file with no plaintext hash (only its
+/// ciphertext is checked). A ciphertext that differs from the manifest is
+/// the error even when decrypting it failed too: it is the cause.
+fn check_sealed_file(
     files: &dyn SnapshotFiles,
     f: &FileEntry,
     identities: &Identities,
     recipients: &[String],
-) -> Result<bool, VerifyError> {
+) -> Result<(u64, bool), VerifyError> {
     let Some(expected) = &f.plaintext_sha256 else {
-        return Ok(false);
+        return Ok((check_file(files, f)?, false));
     };
-    let reader = open_file(files, f, Some(identities), recipients)?;
-    let (_, actual) = digest_all(reader).map_err(|source| VerifyError::Io {
-        path: files.locate(&f.name),
+    let path = files.locate(&f.name);
+    let io = |source| VerifyError::Io {
+        path: path.clone(),
         source,
-    })?;
+    };
+    let mut sealed = Hashed::new(files.open(&f.name).map_err(io)?);
+    let plaintext = identities
+        .open(
+            io::BufReader::with_capacity(1 << 16, &mut sealed),
+            &path,
+            recipients,
+        )
+        .map_err(VerifyError::from)
+        .and_then(|plain| Hashed::new(plain).finish().map_err(io));
+    let (n, actual) = sealed.finish().map_err(io)?;
+    matches_entry(path.clone(), f, n, actual)?;
+    let (_, actual) = plaintext?;
     if &actual != expected {
         return Err(VerifyError::Mismatch {
-            path: files.locate(&f.name),
+            path,
             what: "plaintext sha256",
             expected: expected.clone(),
             actual,
         });
     }
-    Ok(true)
+    Ok((n, true))
 }
 
 /// Checks every file of the snapshot in `dir` against its manifest (size
@@ -174,12 +220,15 @@ pub fn verify_in(
     let (manifest, manifest_sha256) = read_manifest_in(files)?;
     let mut bytes = 0;
     let mut plaintexts = 0;
+    let recipients = manifest.recipients();
     for f in &manifest.files {
-        bytes += check_file(files, f)?;
-        if let Some(ids) = identities {
-            if check_plaintext(files, f, ids, manifest.recipients())? {
-                plaintexts += 1;
+        match identities {
+            Some(ids) => {
+                let (n, decrypted) = check_sealed_file(files, f, ids, recipients)?;
+                bytes += n;
+                plaintexts += usize::from(decrypted);
             }
+            None => bytes += check_file(files, f)?,
         }
     }
     Ok(VerifyReport {
@@ -293,15 +342,22 @@ pub async fn restore_from(
     url: &Secret,
     opts: &RestoreOptions,
 ) -> Result<RestoreReport, RestoreError> {
-    let (manifest, identities) = {
-        let (reading, identities) = (files.clone(), opts.identities.clone());
-        blocking(move || checked(&*reading, identities))
-            .await
-            .map_err(|source| RestoreError::Io {
-                path: files.location(),
-                source,
-            })??
-    };
+    let (report, identities) =
+        verified(files.clone(), opts.identities.clone(), false, None).await?;
+    restore_verified(files, &report.manifest, identities, url, opts).await
+}
+
+/// [`restore_from`] of the snapshot `files` that [`verified`] checked
+/// and gave `manifest` and `identities` of (`opts.identities` is not
+/// read): for a caller that restores one verified snapshot more than
+/// once, so that it is read whole once more per restore, not twice.
+pub(crate) async fn restore_verified(
+    files: Arc<dyn SnapshotFiles>,
+    manifest: &Manifest,
+    identities: Option<Identities>,
+    url: &Secret,
+    opts: &RestoreOptions,
+) -> Result<RestoreReport, RestoreError> {
     let recipients = manifest.recipients();
     let available = manifest
         .databases
@@ -444,15 +500,41 @@ pub async fn restore_from(
     })
 }
 
-/// The verified manifest of the snapshot `files`, and the identities to
-/// decrypt it with (none for a plain snapshot); an encrypted snapshot is
-/// opened with them before anything is written, so a missing or wrong key
-/// changes nothing. Blocking.
+/// The verify report of the snapshot `files` (every file read whole:
+/// see [`verify_in`]; with `plaintexts`, encrypted files are decrypted and
+/// checked in the same read), and the identities to decrypt it with (none
+/// for a plain snapshot). `told` gets the report as soon as every file
+/// matched, before the key is looked at. An encrypted snapshot is opened
+/// with the identities before anything is written, so a missing or wrong
+/// key changes nothing.
+pub(crate) async fn verified(
+    files: Arc<dyn SnapshotFiles>,
+    identities: Option<Identities>,
+    plaintexts: bool,
+    told: Option<VerifiedFilesFn>,
+) -> Result<(VerifyReport, Option<Identities>), RestoreError> {
+    let reading = files.clone();
+    blocking(move || checked(&*reading, identities, plaintexts, told))
+        .await
+        .map_err(|source| RestoreError::Io {
+            path: files.location(),
+            source,
+        })?
+}
+
+/// [`verified`], blocking.
 fn checked(
     files: &dyn SnapshotFiles,
     identities: Option<Identities>,
-) -> Result<(Manifest, Option<Identities>), RestoreError> {
-    let manifest = verify_in(files, None)?.manifest;
+    plaintexts: bool,
+    told: Option<VerifiedFilesFn>,
+) -> Result<(VerifyReport, Option<Identities>), RestoreError> {
+    let plaintexts = identities.as_ref().filter(|_| plaintexts);
+    let report = verify_in(files, plaintexts).map_err(refused)?;
+    if let Some(told) = told {
+        told(&report);
+    }
+    let manifest = &report.manifest;
     let recipients = manifest.recipients();
     let identities = match (&manifest.encryption, identities) {
         (None, _) => None,
@@ -463,16 +545,24 @@ fn checked(
             });
         }
         (Some(_), Some(ids)) => {
-            if let Some(first) = manifest.files.first() {
-                open_file(files, first, Some(&ids), recipients).map_err(|e| match e {
-                    VerifyError::Crypt(e) => RestoreError::Crypt(e),
-                    other => RestoreError::Verify(other),
-                })?;
+            // Unless the verify pass decrypted the files already.
+            if let (Some(first), 0) = (manifest.files.first(), report.plaintexts) {
+                open_file(files, first, Some(&ids), recipients).map_err(refused)?;
             }
             Some(ids)
         }
     };
-    Ok((manifest, identities))
+    Ok((report, identities))
+}
+
+/// A verify error as the reason a restore is refused: a key that does not
+/// open the snapshot is told as such, anything else as a snapshot that is
+/// not intact.
+fn refused(e: VerifyError) -> RestoreError {
+    match e {
+        VerifyError::Crypt(e) => RestoreError::Crypt(e),
+        other => RestoreError::Verify(other),
+    }
 }
 
 /// The state of a snapshot directory.

@@ -91,30 +91,35 @@ pub async fn run(command: SnapshotCommand, redactor: &Redactor) -> Result<i32, C
                 ) => None,
                 (false, _) => return Err(CliError::DbUrlWithoutRestoreTest),
             };
-            let opts = RestoreTestOptions {
-                identities: identities.clone(),
-                timeouts: timeouts(&args.waits),
-                ..RestoreTestOptions::default()
+            let location = match &args.snapshot {
+                SnapshotAt::Local(dir) => dir.display().to_string(),
+                SnapshotAt::Remote(at) => at.to_string(),
             };
-            let tested = match args.snapshot {
-                SnapshotAt::Local(dir) if dir.is_dir() => {
-                    let report = db::verify(&dir, identities.as_ref())?;
-                    print_verified(&dir.display().to_string(), &report);
-                    let Some(url) = url else {
-                        return Ok(exit::SUCCESS);
-                    };
-                    restore_tested(opts.cancel.clone(), db::restore_test(&dir, &url, &opts)).await?
+            let tested = match (args.snapshot, url) {
+                (SnapshotAt::Local(dir), _) if !dir.is_dir() => {
+                    return Err(CliError::NotASnapshot(dir));
                 }
-                SnapshotAt::Local(dir) => return Err(CliError::NotASnapshot(dir)),
-                SnapshotAt::Remote(at) => {
+                (SnapshotAt::Local(dir), None) => {
+                    print_verified(&location, &db::verify(&dir, identities.as_ref())?);
+                    return Ok(exit::SUCCESS);
+                }
+                (SnapshotAt::Local(dir), Some(url)) => {
+                    let spinner = progress_bar();
+                    let opts = restore_test_options(identities, &args.waits, location, &spinner);
+                    let test = db::restore_test(&dir, &url, &opts);
+                    restore_tested(spinner, opts.cancel.clone(), test).await?
+                }
+                (SnapshotAt::Remote(at), url) => {
                     let remote = store(&at, redactor)?;
-                    let report = db::verify_files(remote.snapshot().await?, identities).await?;
-                    print_verified(&at.to_string(), &report);
+                    let files = remote.snapshot().await?;
                     let Some(url) = url else {
+                        print_verified(&location, &db::verify_files(files, identities).await?);
                         return Ok(exit::SUCCESS);
                     };
+                    let spinner = progress_bar();
+                    let opts = restore_test_options(identities, &args.waits, location, &spinner);
                     let test = offsite::restore_test(&remote, &url, &opts);
-                    restore_tested(opts.cancel.clone(), test).await?
+                    restore_tested(spinner, opts.cancel.clone(), test).await?
                 }
             };
             Ok(print_restore_test(&tested))
@@ -212,16 +217,41 @@ pub async fn run(command: SnapshotCommand, redactor: &Redactor) -> Result<i32, C
     }
 }
 
-/// Runs the restore test `test` under a spinner; a stop signal cancels
+/// How `verify --restore-test` runs its test: the restore test verifies
+/// every file first, and its report is printed as this command's verify
+/// line for `location` (above `spinner`), so the files are not read for a
+/// verify of its own.
+fn restore_test_options(
+    identities: Option<db::Identities>,
+    waits: &DbWaitArgs,
+    location: String,
+    spinner: &Option<ProgressBar>,
+) -> RestoreTestOptions {
+    let spinner = spinner.clone();
+    RestoreTestOptions {
+        identities,
+        timeouts: timeouts(waits),
+        on_verified: Some(Arc::new(move |report| match &spinner {
+            Some(s) => {
+                s.suspend(|| print_verified(&location, report));
+                s.set_message("restore test: restoring into a scratch database");
+            }
+            None => print_verified(&location, report),
+        })),
+        ..RestoreTestOptions::default()
+    }
+}
+
+/// Runs the restore test `test` under `spinner`; a stop signal cancels
 /// `cancel`, ending the restore between statements (the scratch database
 /// is still dropped).
 async fn restore_tested(
+    spinner: Option<ProgressBar>,
     cancel: escola_runbook_core::CancellationToken,
     test: impl std::future::Future<Output = Result<db::Verified, db::RestoreTestError>>,
 ) -> Result<db::Verified, CliError> {
-    let spinner = progress_bar();
     if let Some(s) = &spinner {
-        s.set_message("restore test: restoring into a scratch database");
+        s.set_message("restore test: verifying every file");
     }
     let interrupt = cancel_on_stop(cancel)?;
     let result = test.await;
@@ -229,7 +259,14 @@ async fn restore_tested(
     if let Some(s) = spinner {
         s.finish_and_clear();
     }
-    Ok(result?)
+    result.map_err(|e| match e {
+        // Its verify pass is this command's verify: told as one.
+        db::RestoreTestError::Restore(db::RestoreError::Verify(e)) => CliError::Verify(e),
+        db::RestoreTestError::Restore(db::RestoreError::Crypt(e)) => {
+            CliError::Verify(db::VerifyError::Crypt(e))
+        }
+        other => other.into(),
+    })
 }
 
 /// What the restore test found, and the exit code it gives.
