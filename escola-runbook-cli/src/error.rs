@@ -620,7 +620,11 @@ impl CliError {
             | CliError::SmokeSuite(_)
             | CliError::Smoke(_)
             | CliError::ListSnapshots { .. }
-            | CliError::Offsite(OffsiteError::BadUrl { .. } | OffsiteError::Config { .. })
+            | CliError::Offsite(
+                OffsiteError::BadUrl { .. }
+                | OffsiteError::Config { .. }
+                | OffsiteError::NoCredentials { .. },
+            )
             | CliError::DbUrlWithoutRestoreTest
             | CliError::NoPruneTarget
             | CliError::Crypt(_)
@@ -889,6 +893,15 @@ mod tests {
         assert_eq!(
             CliError::from(LookupError::NoRuns {
                 root: "/runs".into()
+            })
+            .process_exit_code(),
+            exit::USAGE
+        );
+        let url: escola_runbook_checks::db::offsite::SnapshotUrl = "s3://b/p".parse().unwrap();
+        assert_eq!(
+            CliError::from(OffsiteError::NoCredentials {
+                url,
+                message: "PUT http://169.254.169.254/latest/api/token: 403".into(),
             })
             .process_exit_code(),
             exit::USAGE

@@ -167,6 +167,18 @@ pub enum OffsiteError {
         /// The store's message.
         message: String,
     },
+    /// No credentials: none in the `AWS_*` variables, so the client asked
+    /// the instance metadata service (EC2's), which gave none: this is not
+    /// an EC2 host with a role.
+    #[error(
+        "{url}: no credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set, and no instance metadata service gave any ({message}); set them, and AWS_ENDPOINT_URL for a store that is not AWS"
+    )]
+    NoCredentials {
+        /// The URL.
+        url: SnapshotUrl,
+        /// object_store's message.
+        message: String,
+    },
     /// Any other failure of the store.
     #[error("{url}: {message}")]
     Store {
@@ -266,6 +278,17 @@ fn store_err(url: &SnapshotUrl, e: &object_store::Error) -> OffsiteError {
         return OffsiteError::NoBucket {
             url: url.clone(),
             bucket: url.bucket.clone(),
+        };
+    }
+    // The paths of the instance metadata service, where the client goes
+    // for credentials the environment does not hold.
+    if ["/latest/api/token", "/latest/meta-data/iam"]
+        .iter()
+        .any(|path| message.contains(path))
+    {
+        return OffsiteError::NoCredentials {
+            url: url.clone(),
+            message,
         };
     }
     let denied = matches!(
@@ -934,5 +957,12 @@ mod tests {
             store_err(&url, &generic("timeout")),
             OffsiteError::Store { .. }
         ));
+        // As object_store words it when no AWS_* credentials are set, off EC2.
+        let imds = generic(
+            "Error performing PUT http://169.254.169.254/latest/api/token in 2ms - Server returned non-2xx status code: 403 Forbidden",
+        );
+        let e = store_err(&url, &imds);
+        assert!(matches!(e, OffsiteError::NoCredentials { .. }), "{e}");
+        assert!(e.to_string().contains("AWS_ACCESS_KEY_ID"), "{e}");
     }
 }
