@@ -327,7 +327,7 @@ impl DbTarget {
     pub async fn connect(&self) -> Result<Session, ConnectError> {
         let failed = |e: mysql_async::Error| ConnectError::Connect {
             target: self.display.clone(),
-            message: mask_url(&e.to_string()),
+            message: mask_url(&driver_message(&e)),
         };
         let conn = tokio::time::timeout(self.timeouts.connect, Conn::new(self.opts.clone()))
             .await
@@ -346,6 +346,15 @@ impl DbTarget {
                 .map_err(failed)?;
         }
         Ok(session)
+    }
+}
+
+/// The driver's words for `e`, without the "Input/output error:" that
+/// mysql_async writes twice around an I/O error ("Connection refused").
+fn driver_message(e: &mysql_async::Error) -> String {
+    match e {
+        mysql_async::Error::Io(mysql_async::IoError::Io(io)) => io.to_string(),
+        other => other.to_string(),
     }
 }
 
@@ -424,5 +433,24 @@ mod tests {
         let ok = DbTarget::from_secret(&Secret::new("mysql://u:hunter2@h:3307/db")).unwrap();
         assert_eq!(ok.display(), "h:3307/db");
         assert!(!format!("{ok:?}").contains("hunter2"));
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_is_told_once_not_as_nested_io_errors() {
+        // A port nothing listens on: bound, then released.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port();
+        let target =
+            DbTarget::from_secret(&Secret::new(format!("mysql://u:pw@127.0.0.1:{port}/db")))
+                .unwrap();
+        let err = target.connect().await.err().unwrap().to_string();
+        assert!(
+            err.starts_with(&format!("cannot connect to 127.0.0.1:{port}/db: ")),
+            "{err}"
+        );
+        assert!(err.contains("refused"), "{err}");
+        assert!(!err.contains("Input/output error"), "{err}");
     }
 }
