@@ -256,3 +256,33 @@ fn a_markdown_rollback_section_runs_when_a_later_phase_fails_after_a_change() {
         stderr(&out)
     );
 }
+
+#[test]
+fn plan_columns_line_up_past_a_long_imported_id() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("notes.md"),
+        "# Notas\n\n## Deploy\n- [ ] Rodar migrações: `php artisan migrate --force`\n- [ ] Curto\n",
+    )
+    .unwrap();
+    let out = run_in(dir.path(), &["import", "notes.md", "-o", "notes.toml"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let plan = run_in(dir.path(), &["plan", "--runbook", "notes.toml"]);
+    assert_eq!(plan.status.code(), Some(0), "{}", stderr(&plan));
+    let text = String::from_utf8_lossy(&plan.stdout);
+    let long = "rodar-migracoes-php-artisan-migrate-force";
+    let kind_at = |line: &str| line.find("manual").unwrap();
+    let rows: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains(" manual ") && !l.contains("phases,"))
+        .collect();
+    assert_eq!(rows.len(), 2, "{text}");
+    assert!(rows[0].contains(long), "{text}");
+    assert_eq!(kind_at(rows[0]), kind_at(rows[1]), "{text}");
+    // The run/dry-run lines start under the kind column.
+    let run = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("run:"))
+        .unwrap();
+    assert_eq!(run.find("run:"), Some(kind_at(rows[0])), "{text}");
+}

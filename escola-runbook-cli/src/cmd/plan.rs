@@ -47,6 +47,16 @@ fn render_text(plan: &Plan) -> String {
         outline.phases.len(),
         plan.steps.len(),
     );
+    // The id column fits the longest id (imported ones can be long), so
+    // the kinds and titles line up.
+    let w = outline
+        .phases
+        .iter()
+        .flat_map(|p| &p.steps)
+        .map(|s| s.id.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(24);
     let mut entries = plan.steps.iter();
     for (number, phase) in outline.phases.iter().enumerate() {
         let mut flags = vec![format!("{:?}", phase.kind).to_lowercase()];
@@ -82,13 +92,13 @@ fn render_text(plan: &Plan) -> String {
             }
             let _ = writeln!(
                 out,
-                "     {:<24} {:<18} {}",
+                "     {:<w$} {:<18} {}",
                 step.id,
                 tags.join(", "),
                 step.title
             );
-            let _ = writeln!(out, "     {:<24} run:     {}", "", entry.real_run);
-            let _ = writeln!(out, "     {:<24} dry-run: {}", "", entry.dry_run);
+            let _ = writeln!(out, "     {:<w$} run:     {}", "", entry.real_run);
+            let _ = writeln!(out, "     {:<w$} dry-run: {}", "", entry.dry_run);
             if !entry.automatable_by.is_empty() {
                 let keys: Vec<String> = entry
                     .automatable_by
@@ -97,20 +107,20 @@ fn render_text(plan: &Plan) -> String {
                     .collect();
                 let _ = writeln!(
                     out,
-                    "     {:<24} automate: set {} in the project file (docs/configuration.md)",
+                    "     {:<w$} automate: set {} in the project file (docs/configuration.md)",
                     "",
                     keys.join(" or ")
                 );
             }
             if let Some(undo) = &entry.on_rollback {
-                let _ = writeln!(out, "     {:<24} rollback: {undo}", "");
+                let _ = writeln!(out, "     {:<w$} rollback: {undo}", "");
             }
             if let Automation::Manual {
                 instructions: Some(text),
             } = &step.automation
             {
-                let margin = format!("     {:<24}          ", "");
-                let _ = writeln!(out, "     {:<24} how:     {}", "", continued(text, &margin));
+                let margin = format!("     {:<w$}          ", "");
+                let _ = writeln!(out, "     {:<w$} how:     {}", "", continued(text, &margin));
             }
         }
         out.push('\n');
