@@ -981,6 +981,55 @@ async fn the_restore_test_catches_a_data_file_altered_and_rehashed() {
     drop_dbs(&mut conn, &[&src]).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chunked_auto_increment_table_gets_its_keys_while_its_last_chunks_load() {
+    let Some(mut conn) = server().await else {
+        return;
+    };
+    let (src, restored) = (unique("fila"), unique("fila_r"));
+    create_db(
+        &mut conn,
+        &src,
+        &[
+            "CREATE TABLE fila (id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY, \
+             status VARCHAR(10) NOT NULL, device VARCHAR(20) NOT NULL, at DATETIME(6) NOT NULL, \
+             KEY (status, at), KEY (device)) ENGINE=InnoDB",
+            "INSERT INTO fila (status, device, at) SELECT IF(seq % 7 = 0, 'pending', 'done'), \
+             CONCAT('device-', seq % 97), '2026-01-01' + INTERVAL seq SECOND FROM seq_1_to_6000",
+            "DELETE FROM fila WHERE id % 11 = 0",
+        ],
+    )
+    .await;
+    let out = tempfile::tempdir().unwrap();
+    let mut opts = SnapshotOptions::new(out.path());
+    opts.chunk_rows = 1000;
+    opts.statement_bytes = 4096;
+    let (dir, manifest) = db::snapshot::create(&url(&src), &opts).await.unwrap();
+    let chunks = manifest
+        .files
+        .iter()
+        .filter(|f| f.table.as_deref() == Some("fila"))
+        .count();
+    assert!(chunks >= 4, "{chunks} chunks");
+    // Its chunks load one after the other, and its keys are built online
+    // once half of them are in (see `load::Jobs`), beside the rest.
+    let mut restore = RestoreOptions::new(&restored);
+    restore.threads = 3;
+    let report = db::restore(&dir, &url(&src), &restore).await.unwrap();
+    assert_eq!(report.deferred_keys, 2, "{report:?}");
+    assert_same(&mut conn, &src, &restored).await;
+    let checked: Vec<(String, String, String, String)> = conn
+        .query(format!("CHECK TABLE `{restored}`.fila EXTENDED"))
+        .await
+        .unwrap();
+    assert_eq!(
+        checked.last().map(|c| c.3.as_str()),
+        Some("OK"),
+        "{checked:?}"
+    );
+    drop_dbs(&mut conn, &[&src, &restored]).await;
+}
+
 /// The files of a snapshot directory, counting how often each one is read
 /// to its end.
 struct CountedReads {

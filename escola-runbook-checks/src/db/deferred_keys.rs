@@ -38,6 +38,10 @@ pub(crate) struct KeyBuild {
     pub(crate) table: String,
     /// `ALTER TABLE t ADD KEY ..., ADD KEY ...`.
     pub(crate) sql: String,
+    /// The table has an `AUTO_INCREMENT` column: InnoDB gives its
+    /// `LOAD DATA`s a table-level AUTO-INC lock in turn, so its files load
+    /// one after the other whatever the connections.
+    pub(crate) serial: bool,
 }
 
 /// Takes the deferrable keys out of the `CREATE TABLE` statements among
@@ -54,13 +58,20 @@ pub(crate) fn defer_keys(statements: &mut [Vec<u8>]) -> DeferredKeys {
         let Ok(text) = std::str::from_utf8(stmt) else {
             continue;
         };
-        let Some((table, create, keys)) = split_create(text, &referenced) else {
+        let Some(Split {
+            table,
+            create,
+            keys,
+            serial,
+        }) = split_create(text, &referenced)
+        else {
             continue;
         };
         out.keys += keys.len();
         out.alters.push(KeyBuild {
             sql: format!("ALTER TABLE {table} ADD {}", keys.join(", ADD ")),
             table,
+            serial,
         });
         *stmt = create.into_bytes();
     }
@@ -118,12 +129,21 @@ const DEFINITION_STARTS: &[&str] = &[
     "PERIOD FOR ",
 ];
 
-/// The table `text` creates, `text` without its deferrable keys, and those
-/// keys' definitions; `None` when nothing is deferred.
-fn split_create(
-    text: &str,
-    referenced: &BTreeSet<String>,
-) -> Option<(String, String, Vec<String>)> {
+/// A `CREATE TABLE` with its deferrable keys taken out.
+struct Split {
+    /// The table, quoted.
+    table: String,
+    /// The statement without them.
+    create: String,
+    /// Their definitions.
+    keys: Vec<String>,
+    /// The table has an `AUTO_INCREMENT` column.
+    serial: bool,
+}
+
+/// `text` split into the table without its deferrable keys and those
+/// keys; `None` when nothing is deferred.
+fn split_create(text: &str, referenced: &BTreeSet<String>) -> Option<Split> {
     let table = created_table(text)?;
     if referenced.contains(&table) || text.contains(" FOREIGN KEY ") {
         return None;
@@ -183,11 +203,12 @@ fn split_create(
         create.push('\n');
         create.push_str(l);
     }
-    Some((
+    Some(Split {
         table,
         create,
-        deferred.iter().map(|d| d.to_string()).collect(),
-    ))
+        keys: deferred.iter().map(|d| d.to_string()).collect(),
+        serial: auto_increment.is_some(),
+    })
 }
 
 /// The first column of the key definition `d` (`KEY \`n\` (\`c\`,...)`),
@@ -229,6 +250,8 @@ mod tests {
     fn plain_keys_of_an_innodb_table_move_to_one_alter_after_the_rows() {
         let (texts, deferred) = defer(&["DROP TABLE IF EXISTS `sync_mutations`", SYNC]);
         assert_eq!(texts[0], "DROP TABLE IF EXISTS `sync_mutations`");
+        // Its AUTO_INCREMENT column makes its loads take turns.
+        assert!(deferred.alters[0].serial);
         assert_eq!(
             texts[1],
             "CREATE TABLE `sync_mutations` (
@@ -329,6 +352,7 @@ PARTITIONS 2";
             ["ALTER TABLE `we``ird` ADD KEY `v``k` (`v`)"]
         );
         assert_eq!(deferred.alters[0].table, "`we``ird`");
+        assert!(!deferred.alters[0].serial, "no AUTO_INCREMENT column");
         assert!(texts[0].ends_with(
             "  PRIMARY KEY (`i``d`)\n) ENGINE=InnoDB DEFAULT CHARSET=latin1\n PARTITION BY HASH (`i``d`)\nPARTITIONS 2"
         ));

@@ -6,7 +6,7 @@
 //! at most [`QUEUED_STATEMENTS`] statements (about 1 MiB each as dumped)
 //! waiting between its reader and the server, besides the one being sent.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::io::{self, BufRead, BufReader, Read};
 use std::sync::{Arc, Mutex};
 
@@ -106,7 +106,9 @@ pub(crate) enum Job {
     /// The statement that adds a table's keys after its rows: it answers
     /// only when done, so it is waited for without the read timeout, and
     /// stops on cancel. It starts once every file of its table is loaded,
-    /// while other tables may still be loading.
+    /// while other tables may still be loading; for a table whose files
+    /// load one after the other ([`KeyBuild::serial`]), already once half
+    /// of them are, online ([`ONLINE`]) beside the rest.
     Build(KeyBuild),
 }
 
@@ -121,61 +123,167 @@ impl Job {
     }
 }
 
+/// What an early key build adds to its `ALTER TABLE`: built in place,
+/// with the table's remaining loads going on beside it; InnoDB logs their
+/// rows and applies them to the new keys at the end.
+const ONLINE: &str = ", ALGORITHM=INPLACE, LOCK=NONE";
+
+/// Whether the server refused an online build, which leaves the table as
+/// it was: then the build runs again once every row is in. Any answer
+/// from the server counts (the log of rows loaded meanwhile outgrew
+/// `innodb_online_alter_log_max_size`, 1799; keys that cannot be built
+/// with `LOCK=NONE`, 1845 and 1846; a deadlock with a load), since a
+/// lasting cause fails the later build too, and is told then; a lost
+/// connection is not a refusal.
+fn online_refused(e: &mysql_async::Error) -> bool {
+    matches!(e, mysql_async::Error::Server(_))
+}
+
+/// A key build the server failed.
+fn build_failed(sql: &str, e: &mysql_async::Error) -> RestoreError {
+    RestoreError::Query {
+        during: sql.to_owned(),
+        message: mask_url(&e.to_string()),
+    }
+}
+
 /// What a connection does next.
 enum Next {
     /// Starts this job.
     Start(Job),
-    /// Waits for a file to be loaded: only builds waiting for files remain.
+    /// Starts this build online, while its table's last files load.
+    Online(KeyBuild),
+    /// Waits for a file to be loaded: only jobs waiting for files remain.
     Wait,
     /// Stops: nothing is left.
     Done,
 }
 
-/// The jobs not started yet, and how many files of each table are still
-/// queued or loading: a table's build waits for them.
+/// The files of one table, by state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Files {
+    /// Queued or loading.
+    left: usize,
+    /// Loading now.
+    loading: usize,
+    /// Loaded.
+    loaded: usize,
+}
+
+/// The jobs not started yet, and where each table's files are: a table's
+/// build waits for them, and a serial table loads one file at a time.
 struct Jobs {
     queue: VecDeque<Job>,
-    loading: BTreeMap<String, usize>,
+    tables: BTreeMap<String, Files>,
+    /// Tables whose files load one after the other: see [`KeyBuild::serial`].
+    serial: BTreeSet<String>,
+    /// Tables whose online build the server refused: built after all rows.
+    offline: BTreeSet<String>,
 }
 
 impl Jobs {
     fn new(jobs: Vec<Job>) -> Self {
-        let mut loading = BTreeMap::new();
+        let mut tables: BTreeMap<String, Files> = BTreeMap::new();
+        let mut serial = BTreeSet::new();
         for job in &jobs {
-            if let (Job::File(_), Some(table)) = (job, job.table()) {
-                *loading.entry(table).or_insert(0) += 1;
+            match job {
+                Job::File(_) => {
+                    if let Some(table) = job.table() {
+                        tables.entry(table).or_default().left += 1;
+                    }
+                }
+                Job::Build(b) if b.serial => {
+                    serial.insert(b.table.clone());
+                }
+                Job::Build(_) => {}
             }
         }
         Jobs {
             queue: jobs.into(),
-            loading,
+            tables,
+            serial,
+            offline: BTreeSet::new(),
         }
     }
 
+    fn files(&self, table: &str) -> Files {
+        self.tables.get(table).copied().unwrap_or_default()
+    }
+
     /// The next job to start: a build whose table is loaded first (it is
-    /// the longest single statement), else the next file.
+    /// the longest single statement), then one that can run online, else
+    /// the next file that may load now.
     fn next(&mut self) -> Next {
-        let ready = |job: &Job| match job {
-            Job::File(_) => true,
-            Job::Build(b) => self.loading.get(&b.table).copied().unwrap_or(0) == 0,
+        let Some((i, online)) = self.pick() else {
+            return if self.queue.is_empty() {
+                Next::Done
+            } else {
+                Next::Wait
+            };
         };
-        let pick = self
-            .queue
-            .iter()
-            .position(|j| matches!(j, Job::Build(_)) && ready(j))
-            .or_else(|| self.queue.iter().position(ready));
-        match pick.and_then(|i| self.queue.remove(i)) {
-            Some(job) => Next::Start(job),
-            None if self.queue.is_empty() => Next::Done,
-            None => Next::Wait,
+        match self.queue.remove(i) {
+            Some(Job::Build(b)) if online => Next::Online(b),
+            Some(job) => {
+                if let (Job::File(_), Some(t)) = (&job, job.table()) {
+                    self.tables.entry(t).or_default().loading += 1;
+                }
+                Next::Start(job)
+            }
+            None => Next::Done,
+        }
+    }
+
+    /// Where in the queue the next job is, and whether it is a build to
+    /// run online.
+    fn pick(&self) -> Option<(usize, bool)> {
+        let queue = &self.queue;
+        let find = |ready: &dyn Fn(&Job) -> bool| queue.iter().position(ready);
+        find(&|j| self.built_after(j))
+            .map(|i| (i, false))
+            .or_else(|| find(&|j| self.built_online(j)).map(|i| (i, true)))
+            .or_else(|| find(&|j| self.file_ready(j)).map(|i| (i, false)))
+    }
+
+    /// A build whose table's files are all loaded.
+    fn built_after(&self, job: &Job) -> bool {
+        matches!(job, Job::Build(b) if self.files(&b.table).left == 0)
+    }
+
+    /// A build of a serial table half of whose files are loaded, the rest
+    /// loading or queued, that the server has not refused online.
+    fn built_online(&self, job: &Job) -> bool {
+        let Job::Build(b) = job else { return false };
+        let f = self.files(&b.table);
+        self.serial.contains(&b.table)
+            && !self.offline.contains(&b.table)
+            && f.left > 0
+            && f.loaded >= f.left
+    }
+
+    /// A file that may load now: not while another file of its serial
+    /// table does.
+    fn file_ready(&self, job: &Job) -> bool {
+        match (job, job.table()) {
+            (Job::File(_), Some(t)) => !self.serial.contains(&t) || self.files(&t).loading == 0,
+            (Job::File(_), None) => true,
+            (Job::Build(_), _) => false,
         }
     }
 
     /// A file of `table` is loaded.
     fn loaded(&mut self, table: Option<&str>) {
-        if let Some(n) = table.and_then(|t| self.loading.get_mut(t)) {
-            *n = n.saturating_sub(1);
+        if let Some(f) = table.and_then(|t| self.tables.get_mut(t)) {
+            f.left = f.left.saturating_sub(1);
+            f.loading = f.loading.saturating_sub(1);
+            f.loaded += 1;
         }
+    }
+
+    /// The server refused `build` online: it runs again once every row of
+    /// its table is in.
+    fn offline(&mut self, build: KeyBuild) {
+        self.offline.insert(build.table.clone());
+        self.queue.push_back(Job::Build(build));
     }
 }
 
@@ -284,6 +392,18 @@ impl Source {
                 with_jobs(&mut |j| next = j.next());
                 let job = match next {
                     Next::Start(job) => job,
+                    Next::Online(b) => {
+                        let sql = format!("{}{ONLINE}", b.sql);
+                        match self.build(conn, &sql).await? {
+                            Ok(()) => done.statements += 1,
+                            Err(e) if online_refused(&e) => {
+                                with_jobs(&mut |j| j.offline(b.clone()));
+                                file_loaded.notify_waiters();
+                            }
+                            Err(e) => return Err(build_failed(&sql, &e)),
+                        }
+                        continue;
+                    }
                     Next::Done => break,
                     Next::Wait => {
                         notified.await;
@@ -297,7 +417,12 @@ impl Source {
                         with_jobs(&mut |j| j.loaded(table.as_deref()));
                         file_loaded.notify_waiters();
                     }
-                    Job::Build(b) => done.statements += self.build(conn, b.sql).await?,
+                    Job::Build(b) => {
+                        self.build(conn, &b.sql)
+                            .await?
+                            .map_err(|e| build_failed(&b.sql, &e))?;
+                        done.statements += 1;
+                    }
                 }
             }
             Ok::<_, RestoreError>(done)
@@ -320,17 +445,18 @@ impl Source {
             })
     }
 
-    async fn build(&self, conn: &mut Session, sql: String) -> Result<u64, RestoreError> {
-        let failed = |e: mysql_async::Error| RestoreError::Query {
-            during: sql.clone(),
-            message: mask_url(&e.to_string()),
-        };
+    /// Runs the key build `sql` on `conn`: the server's error as the inner
+    /// `Err`, for the caller to judge; a cancel stops it.
+    async fn build(
+        &self,
+        conn: &mut Session,
+        sql: &str,
+    ) -> Result<Result<(), mysql_async::Error>, RestoreError> {
         let (raw, _) = conn.parts();
         tokio::select! {
-            done = raw.query_drop(sql.as_str()) => done.map_err(failed)?,
-            _ = self.cancel.cancelled() => return Err(RestoreError::Cancelled),
+            done = raw.query_drop(sql) => Ok(done),
+            _ = self.cancel.cancelled() => Err(RestoreError::Cancelled),
         }
-        Ok(1)
     }
 
     async fn run(
@@ -464,5 +590,87 @@ mod tests {
         assert!(!is_deadlock(&server_error(1205)));
         assert!(!is_deadlock(&server_error(1062)));
         assert!(!is_deadlock(&mysql_async::Error::Other("1213".into())));
+    }
+
+    fn chunk(table: &str, n: u32) -> Job {
+        let mut f = crate::db::snapshot::manifest::tests::file(FileKind::Data, Some(table), 10);
+        f.name = format!("{table}.{n}");
+        f.chunk = Some(n);
+        Job::File(f)
+    }
+
+    fn build(table: &str, serial: bool) -> Job {
+        Job::Build(KeyBuild {
+            table: format!("`{table}`"),
+            sql: format!("ALTER TABLE `{table}` ADD KEY `k` (`v`)"),
+            serial,
+        })
+    }
+
+    /// What `next` gives, by name: a file's, `build`, `online` or `wait`.
+    fn take(jobs: &mut Jobs) -> String {
+        match jobs.next() {
+            Next::Start(Job::File(f)) => f.name,
+            Next::Start(Job::Build(_)) => "build".into(),
+            Next::Online(_) => "online".into(),
+            Next::Wait => "wait".into(),
+            Next::Done => "done".into(),
+        }
+    }
+
+    #[test]
+    fn a_serial_table_loads_one_file_at_a_time_and_builds_online_at_half() {
+        let mut jobs = Jobs::new(vec![
+            chunk("s", 0),
+            chunk("s", 1),
+            chunk("p", 0),
+            chunk("p", 1),
+            build("s", true),
+            build("p", false),
+        ]);
+        assert_eq!(take(&mut jobs), "s.0");
+        // Not s.1 beside s.0; p's chunks load side by side.
+        assert_eq!(take(&mut jobs), "p.0");
+        assert_eq!(take(&mut jobs), "p.1");
+        assert_eq!(take(&mut jobs), "wait");
+        jobs.loaded(Some("`s`"));
+        // Half of s is in: its keys are built online while s.1 loads.
+        assert_eq!(take(&mut jobs), "online");
+        assert_eq!(take(&mut jobs), "s.1");
+        jobs.loaded(Some("`p`"));
+        // p's build waits for all of p.
+        assert_eq!(take(&mut jobs), "wait");
+        jobs.loaded(Some("`p`"));
+        assert_eq!(take(&mut jobs), "build");
+        jobs.loaded(Some("`s`"));
+        assert_eq!(take(&mut jobs), "done");
+    }
+
+    #[test]
+    fn a_refused_online_build_runs_after_the_last_file() {
+        let mut jobs = Jobs::new(vec![chunk("s", 0), chunk("s", 1), build("s", true)]);
+        assert_eq!(take(&mut jobs), "s.0");
+        jobs.loaded(Some("`s`"));
+        let Next::Online(b) = jobs.next() else {
+            panic!("an online build");
+        };
+        assert_eq!(take(&mut jobs), "s.1");
+        jobs.offline(b);
+        assert_eq!(take(&mut jobs), "wait");
+        jobs.loaded(Some("`s`"));
+        assert_eq!(take(&mut jobs), "build");
+        assert_eq!(take(&mut jobs), "done");
+    }
+
+    #[test]
+    fn a_one_file_table_builds_after_it_and_only_server_answers_refuse_online() {
+        let mut jobs = Jobs::new(vec![chunk("s", 0), build("s", true)]);
+        assert_eq!(take(&mut jobs), "s.0");
+        assert_eq!(take(&mut jobs), "wait");
+        jobs.loaded(Some("`s`"));
+        assert_eq!(take(&mut jobs), "build");
+        assert!(online_refused(&server_error(1799)));
+        assert!(online_refused(&server_error(1846)));
+        assert!(!online_refused(&mysql_async::Error::Other("gone".into())));
     }
 }
