@@ -179,10 +179,15 @@ struct Jobs {
     serial: BTreeSet<String>,
     /// Tables whose online build the server refused: built after all rows.
     offline: BTreeSet<String>,
+    /// More than one connection takes these jobs: only then can a table
+    /// load beside its online build (alone, the rest of its rows would go
+    /// into the new keys one by one).
+    side_by_side: bool,
 }
 
 impl Jobs {
-    fn new(jobs: Vec<Job>) -> Self {
+    /// `jobs` for `connections` connections.
+    fn new(jobs: Vec<Job>, connections: usize) -> Self {
         let mut tables: BTreeMap<String, Files> = BTreeMap::new();
         let mut serial = BTreeSet::new();
         for job in &jobs {
@@ -203,6 +208,7 @@ impl Jobs {
             tables,
             serial,
             offline: BTreeSet::new(),
+            side_by_side: connections > 1,
         }
     }
 
@@ -250,11 +256,13 @@ impl Jobs {
     }
 
     /// A build of a serial table half of whose files are loaded, the rest
-    /// loading or queued, that the server has not refused online.
+    /// loading or queued, that the server has not refused online, when
+    /// another connection can load the rest.
     fn built_online(&self, job: &Job) -> bool {
         let Job::Build(b) = job else { return false };
         let f = self.files(&b.table);
-        self.serial.contains(&b.table)
+        self.side_by_side
+            && self.serial.contains(&b.table)
             && !self.offline.contains(&b.table)
             && f.left > 0
             && f.loaded >= f.left
@@ -377,7 +385,7 @@ impl Source {
         conns: &mut [Session],
         jobs: Vec<Job>,
     ) -> Result<Applied, RestoreError> {
-        let jobs = Mutex::new(Jobs::new(jobs));
+        let jobs = Mutex::new(Jobs::new(jobs, conns.len()));
         let with_jobs = |act: &mut dyn FnMut(&mut Jobs)| match jobs.lock() {
             Ok(mut j) => act(&mut j),
             Err(poisoned) => act(&mut poisoned.into_inner()),
@@ -620,14 +628,17 @@ mod tests {
 
     #[test]
     fn a_serial_table_loads_one_file_at_a_time_and_builds_online_at_half() {
-        let mut jobs = Jobs::new(vec![
-            chunk("s", 0),
-            chunk("s", 1),
-            chunk("p", 0),
-            chunk("p", 1),
-            build("s", true),
-            build("p", false),
-        ]);
+        let mut jobs = Jobs::new(
+            vec![
+                chunk("s", 0),
+                chunk("s", 1),
+                chunk("p", 0),
+                chunk("p", 1),
+                build("s", true),
+                build("p", false),
+            ],
+            4,
+        );
         assert_eq!(take(&mut jobs), "s.0");
         // Not s.1 beside s.0; p's chunks load side by side.
         assert_eq!(take(&mut jobs), "p.0");
@@ -648,7 +659,7 @@ mod tests {
 
     #[test]
     fn a_refused_online_build_runs_after_the_last_file() {
-        let mut jobs = Jobs::new(vec![chunk("s", 0), chunk("s", 1), build("s", true)]);
+        let mut jobs = Jobs::new(vec![chunk("s", 0), chunk("s", 1), build("s", true)], 2);
         assert_eq!(take(&mut jobs), "s.0");
         jobs.loaded(Some("`s`"));
         let Next::Online(b) = jobs.next() else {
@@ -663,12 +674,19 @@ mod tests {
     }
 
     #[test]
-    fn a_one_file_table_builds_after_it_and_only_server_answers_refuse_online() {
-        let mut jobs = Jobs::new(vec![chunk("s", 0), build("s", true)]);
+    fn one_file_or_one_connection_builds_after_the_rows_and_only_the_server_refuses() {
+        let mut jobs = Jobs::new(vec![chunk("s", 0), build("s", true)], 2);
         assert_eq!(take(&mut jobs), "s.0");
         assert_eq!(take(&mut jobs), "wait");
         jobs.loaded(Some("`s`"));
         assert_eq!(take(&mut jobs), "build");
+        // One connection: no online build, the keys after the last file.
+        let mut alone = Jobs::new(vec![chunk("s", 0), chunk("s", 1), build("s", true)], 1);
+        assert_eq!(take(&mut alone), "s.0");
+        alone.loaded(Some("`s`"));
+        assert_eq!(take(&mut alone), "s.1");
+        alone.loaded(Some("`s`"));
+        assert_eq!(take(&mut alone), "build");
         assert!(online_refused(&server_error(1799)));
         assert!(online_refused(&server_error(1846)));
         assert!(!online_refused(&mysql_async::Error::Other("gone".into())));
