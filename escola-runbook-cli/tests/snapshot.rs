@@ -326,6 +326,55 @@ fn encrypted_snapshots_are_verified_without_a_key_and_restore_tested_with_one() 
         "{}",
         text(&tested)
     );
+    // Without a key the files are verified, then the test asks for one; a
+    // key of no recipient fails the verify itself, as `verify` alone does.
+    let test_args = [
+        "snapshot",
+        "verify",
+        &path,
+        "--restore-test",
+        "--db-url-env",
+        "DBURL",
+    ];
+    let keyless_test = cli(d, &test_args, Some(&url));
+    assert_eq!(
+        keyless_test.status.code(),
+        Some(2),
+        "{}",
+        text(&keyless_test)
+    );
+    assert!(
+        text(&keyless_test).contains("match the manifest"),
+        "{}",
+        text(&keyless_test)
+    );
+    assert!(
+        text(&keyless_test).contains("--identity"),
+        "{}",
+        text(&keyless_test)
+    );
+    keygen(d, "stranger.txt");
+    let stranger = cli(
+        d,
+        &[&test_args[..], &["--identity", "stranger.txt"]].concat(),
+        Some(&url),
+    );
+    assert_eq!(stranger.status.code(), Some(2), "{}", text(&stranger));
+    assert!(
+        text(&stranger).contains("stranger.txt"),
+        "{}",
+        text(&stranger)
+    );
+    assert!(
+        !text(&stranger).contains("match the manifest"),
+        "{}",
+        text(&stranger)
+    );
+    assert!(
+        !text(&stranger).contains("restore test:"),
+        "{}",
+        text(&stranger)
+    );
     let list = cli(d, &["snapshot", "list", "snaps"], None);
     assert_eq!(list.status.code(), Some(0), "{}", text(&list));
     assert!(text(&list).contains("passed"), "{}", text(&list));

@@ -3,6 +3,7 @@
 
 use std::io::IsTerminal;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use escola_runbook_checks::db::offsite::{self, PushOptions, SnapshotUrl, Store};
 use escola_runbook_checks::db::{
@@ -104,10 +105,10 @@ pub async fn run(command: SnapshotCommand, redactor: &Redactor) -> Result<i32, C
                     return Ok(exit::SUCCESS);
                 }
                 (SnapshotAt::Local(dir), Some(url)) => {
-                    let spinner = progress_bar();
-                    let opts = restore_test_options(identities, &args.waits, location, &spinner);
+                    let line = VerifyLine::new(location);
+                    let opts = line.restore_test_options(identities, &args.waits);
                     let test = db::restore_test(&dir, &url, &opts);
-                    restore_tested(spinner, opts.cancel.clone(), test).await?
+                    restore_tested(&line, opts.cancel.clone(), test).await?
                 }
                 (SnapshotAt::Remote(at), url) => {
                     let remote = store(&at, redactor)?;
@@ -116,10 +117,10 @@ pub async fn run(command: SnapshotCommand, redactor: &Redactor) -> Result<i32, C
                         print_verified(&location, &db::verify_files(files, identities).await?);
                         return Ok(exit::SUCCESS);
                     };
-                    let spinner = progress_bar();
-                    let opts = restore_test_options(identities, &args.waits, location, &spinner);
+                    let line = VerifyLine::new(location);
+                    let opts = line.restore_test_options(identities, &args.waits);
                     let test = offsite::restore_test(&remote, &url, &opts);
-                    restore_tested(spinner, opts.cancel.clone(), test).await?
+                    restore_tested(&line, opts.cancel.clone(), test).await?
                 }
             };
             Ok(print_restore_test(&tested))
@@ -217,56 +218,89 @@ pub async fn run(command: SnapshotCommand, redactor: &Redactor) -> Result<i32, C
     }
 }
 
-/// How `verify --restore-test` runs its test: the restore test verifies
-/// every file first, and its report is printed as this command's verify
-/// line for `location` (above `spinner`), so the files are not read for a
-/// verify of its own.
-fn restore_test_options(
-    identities: Option<db::Identities>,
-    waits: &DbWaitArgs,
+/// The verify line of `verify --restore-test` for `location`: the restore
+/// test verifies every file before it restores anything, and its report is
+/// printed as this command's verify line (above the spinner), so the files
+/// are not read for a verify of its own.
+struct VerifyLine {
     location: String,
-    spinner: &Option<ProgressBar>,
-) -> RestoreTestOptions {
-    let spinner = spinner.clone();
-    RestoreTestOptions {
-        identities,
-        timeouts: timeouts(waits),
-        on_verified: Some(Arc::new(move |report| match &spinner {
+    spinner: Option<ProgressBar>,
+    /// The verify pass finished: an error after it is the restore test's.
+    printed: AtomicBool,
+}
+
+impl VerifyLine {
+    fn new(location: String) -> Arc<Self> {
+        Arc::new(VerifyLine {
+            location,
+            spinner: progress_bar(),
+            printed: AtomicBool::new(false),
+        })
+    }
+
+    /// The restore test's options, printing this line when its verify
+    /// pass is done.
+    fn restore_test_options(
+        self: &Arc<Self>,
+        identities: Option<db::Identities>,
+        waits: &DbWaitArgs,
+    ) -> RestoreTestOptions {
+        let line = self.clone();
+        RestoreTestOptions {
+            identities,
+            timeouts: timeouts(waits),
+            on_verified: Some(Arc::new(move |report| line.print(report))),
+            ..RestoreTestOptions::default()
+        }
+    }
+
+    fn print(&self, report: &db::VerifyReport) {
+        match &self.spinner {
             Some(s) => {
-                s.suspend(|| print_verified(&location, report));
+                s.suspend(|| print_verified(&self.location, report));
                 s.set_message("restore test: restoring into a scratch database");
             }
-            None => print_verified(&location, report),
-        })),
-        ..RestoreTestOptions::default()
+            None => print_verified(&self.location, report),
+        }
+        self.printed.store(true, Ordering::SeqCst);
+    }
+
+    /// `e` as this command's error: one from before the verify line is a
+    /// verify error, told as `verify` alone tells it (the library reports
+    /// a key that opens nothing as a restore refusal, with its crypt
+    /// error); later ones are the restore test's.
+    fn error(&self, e: db::RestoreTestError) -> CliError {
+        if self.printed.load(Ordering::SeqCst) {
+            return e.into();
+        }
+        match e {
+            db::RestoreTestError::Restore(db::RestoreError::Verify(e)) => CliError::Verify(e),
+            db::RestoreTestError::Restore(db::RestoreError::Crypt(e)) => {
+                CliError::Verify(db::VerifyError::Crypt(e))
+            }
+            other => other.into(),
+        }
     }
 }
 
-/// Runs the restore test `test` under `spinner`; a stop signal cancels
-/// `cancel`, ending the restore between statements (the scratch database
-/// is still dropped).
+/// Runs the restore test `test` under `line`'s spinner; a stop signal
+/// cancels `cancel`, ending the restore between statements (the scratch
+/// database is still dropped).
 async fn restore_tested(
-    spinner: Option<ProgressBar>,
+    line: &VerifyLine,
     cancel: escola_runbook_core::CancellationToken,
     test: impl std::future::Future<Output = Result<db::Verified, db::RestoreTestError>>,
 ) -> Result<db::Verified, CliError> {
-    if let Some(s) = &spinner {
+    if let Some(s) = &line.spinner {
         s.set_message("restore test: verifying every file");
     }
     let interrupt = cancel_on_stop(cancel)?;
     let result = test.await;
     interrupt.abort();
-    if let Some(s) = spinner {
+    if let Some(s) = &line.spinner {
         s.finish_and_clear();
     }
-    result.map_err(|e| match e {
-        // Its verify pass is this command's verify: told as one.
-        db::RestoreTestError::Restore(db::RestoreError::Verify(e)) => CliError::Verify(e),
-        db::RestoreTestError::Restore(db::RestoreError::Crypt(e)) => {
-            CliError::Verify(db::VerifyError::Crypt(e))
-        }
-        other => other.into(),
-    })
+    result.map_err(|e| line.error(e))
 }
 
 /// What the restore test found, and the exit code it gives.
