@@ -203,8 +203,14 @@ impl<W: Write + Send> Observer for ExampleView<W> {
                     self.print(&heading);
                 }
                 let summary = outcome.summary.lines().next().unwrap_or_default();
+                let w = self
+                    .state
+                    .lock()
+                    .ok()
+                    .and_then(|s| s.outline.as_ref().map(RunbookOutline::id_column))
+                    .unwrap_or(24);
                 self.print(&format!(
-                    "  {:<11} {step:<24} {} — {summary}",
+                    "  {:<11} {step:<w$} {} — {summary}",
                     outcome.status.label(),
                     self.title(step)
                 ));

@@ -234,10 +234,12 @@ impl Observer for TerminalView {
                     String::new()
                 };
                 let (title, _) = self.title_of(step);
+                // Padded before styling: escape codes would count as width.
+                let w = self.state().outline.as_ref().map_or(0, |o| o.id_column());
                 let mut line = format!(
                     "  {} {} {}{}",
                     label.for_stderr(),
-                    style(step).bold().for_stderr(),
+                    style(format!("{step:<w$}")).bold().for_stderr(),
                     title,
                     style(elapsed).dim().for_stderr()
                 );

@@ -286,3 +286,30 @@ fn plan_columns_line_up_past_a_long_imported_id() {
         .unwrap();
     assert_eq!(run.find("run:"), Some(kind_at(rows[0])), "{text}");
 }
+
+#[test]
+fn run_lines_put_titles_in_one_column_past_a_long_imported_id() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("notes.md"),
+        "# Notas\n\n## Deploy\n- [ ] Rodar migrações: `php artisan migrate --force`\n- [ ] Curto\n",
+    )
+    .unwrap();
+    let out = run_in(
+        dir.path(),
+        &["run", "--markdown", "notes.md", "--dry-run", "--yes"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stderr(&out);
+    let title_at = |title: &str| {
+        text.lines()
+            .find(|l| l.starts_with("  skipped") && l.ends_with(title))
+            .and_then(|l| l.find(title))
+            .unwrap_or_else(|| panic!("no line ends with {title}: {text}"))
+    };
+    assert_eq!(
+        title_at("Rodar migrações: `php artisan migrate --force`"),
+        title_at("Curto"),
+        "{text}"
+    );
+}

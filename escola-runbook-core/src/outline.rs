@@ -88,6 +88,19 @@ pub struct StepOutline {
 }
 
 impl RunbookOutline {
+    /// The width of a column of step ids that lines up every step of this
+    /// runbook: its longest id (imported ids come from whole checklist
+    /// lines), and never less than 24.
+    pub fn id_column(&self) -> usize {
+        self.phases
+            .iter()
+            .flat_map(|p| &p.steps)
+            .map(|s| s.id.chars().count())
+            .max()
+            .unwrap_or(0)
+            .max(24)
+    }
+
     /// The outline of `runbook`.
     pub fn of(runbook: &Runbook) -> Self {
         RunbookOutline {

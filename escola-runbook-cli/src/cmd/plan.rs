@@ -47,16 +47,7 @@ fn render_text(plan: &Plan) -> String {
         outline.phases.len(),
         plan.steps.len(),
     );
-    // The id column fits the longest id (imported ones can be long), so
-    // the kinds and titles line up.
-    let w = outline
-        .phases
-        .iter()
-        .flat_map(|p| &p.steps)
-        .map(|s| s.id.chars().count())
-        .max()
-        .unwrap_or(0)
-        .max(24);
+    let w = outline.id_column();
     let mut entries = plan.steps.iter();
     for (number, phase) in outline.phases.iter().enumerate() {
         let mut flags = vec![format!("{:?}", phase.kind).to_lowercase()];
