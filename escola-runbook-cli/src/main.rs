@@ -8,6 +8,7 @@ mod error;
 mod logging;
 mod prompt;
 mod signals;
+mod table;
 mod ui;
 
 use clap::Parser;

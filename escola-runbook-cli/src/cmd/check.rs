@@ -111,7 +111,15 @@ fn list(catalog: &Catalog, format: PlanFormat) -> Result<String, CliError> {
     let mut out = String::new();
     for entry in catalog.entries() {
         let _ = writeln!(out, "{} — {}", entry.name(), entry.summary());
-        for p in entry.param_docs() {
+        let params = entry.param_docs();
+        // The help of every parameter starts in one column.
+        let w = params
+            .iter()
+            .map(|p| p.name.chars().count())
+            .max()
+            .unwrap_or(0)
+            .max(14);
+        for p in params {
             let mut tags = Vec::new();
             if !p.kind.is_empty() {
                 tags.push(p.kind.clone());
@@ -127,7 +135,7 @@ fn list(catalog: &Catalog, format: PlanFormat) -> Result<String, CliError> {
             } else {
                 format!(" ({})", tags.join(", "))
             };
-            let _ = writeln!(out, "    {:<14} {}{tags}", p.name, p.help);
+            let _ = writeln!(out, "    {:<w$} {}{tags}", p.name, p.help);
         }
         out.push('\n');
     }

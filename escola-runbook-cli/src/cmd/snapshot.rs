@@ -350,30 +350,40 @@ fn print_verified(location: &str, report: &db::VerifyReport) {
 
 /// The table `snapshot list` prints, local or remote.
 fn print_listing(listed: &[SnapshotListing]) {
+    use crate::table::Align::{Left, Right};
     let now = chrono::Utc::now();
-    println!(
-        "{:<48} {:>10} {:>12} {:>12}  {:<18} STATUS",
-        "SNAPSHOT", "AGE", "SIZE", "ROWS", "LAST VERIFIED"
+    let rows: Vec<[String; 6]> = listed
+        .iter()
+        .map(|l| {
+            let verified = l.verified.as_ref().map_or_else(
+                || "never".to_owned(),
+                |v| {
+                    format!(
+                        "{} {} ago",
+                        if v.passed { "passed" } else { "FAILED" },
+                        ago(now - v.verified_at)
+                    )
+                },
+            );
+            let sealed = if l.encrypted { ", encrypted" } else { "" };
+            [
+                snapshot_name(&l.path),
+                l.age(now).map_or_else(|| "?".into(), ago),
+                l.bytes.to_string(),
+                l.rows.to_string(),
+                verified,
+                format!("{}{sealed}", l.status),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        crate::table::render(
+            ["SNAPSHOT", "AGE", "SIZE", "ROWS", "LAST VERIFIED", "STATUS"],
+            [Left, Right, Right, Right, Left, Left],
+            &rows,
+        )
     );
-    for l in listed {
-        let age = l.age(now).map_or_else(|| "?".into(), ago);
-        let verified = l.verified.as_ref().map_or_else(
-            || "never".to_owned(),
-            |v| {
-                format!(
-                    "{} {} ago",
-                    if v.passed { "passed" } else { "FAILED" },
-                    ago(now - v.verified_at)
-                )
-            },
-        );
-        let sealed = if l.encrypted { ", encrypted" } else { "" };
-        let name = snapshot_name(&l.path);
-        println!(
-            "{name:<48} {age:>10} {:>12} {:>12}  {verified:<18} {}{sealed}",
-            l.bytes, l.rows, l.status
-        );
-    }
 }
 
 /// `snapshot push`, and `create --copy-to`: the snapshot in `dir` to

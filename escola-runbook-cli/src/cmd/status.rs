@@ -168,7 +168,7 @@ pub fn render_history(entries: &[HistoryEntry]) -> String {
         "verdict",
         "exit",
     ];
-    const DURATION: usize = 5;
+    use crate::table::Align::{Left, Right};
     let rows: Vec<[String; 8]> = entries
         .iter()
         .map(|e| {
@@ -184,25 +184,9 @@ pub fn render_history(entries: &[HistoryEntry]) -> String {
             ]
         })
         .collect();
-    let mut widths = HEADER.map(|h| h.chars().count());
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    for cells in
-        std::iter::once(HEADER).chain(rows.iter().map(|r| r.each_ref().map(String::as_str)))
-    {
-        let last = cells.len() - 1;
-        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
-            let _ = match i {
-                DURATION => write!(out, "{cell:>w$} "),
-                i if i == last => write!(out, "{cell}"),
-                _ => write!(out, "{cell:<w$} "),
-            };
-        }
-        out.push('\n');
-    }
-    out
+    crate::table::render(
+        HEADER,
+        [Left, Left, Left, Left, Left, Right, Left, Left],
+        &rows,
+    )
 }
