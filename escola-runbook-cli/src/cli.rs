@@ -383,6 +383,16 @@ fn snapshot_url(s: &str) -> Result<SnapshotUrl, OffsiteError> {
     s.parse()
 }
 
+/// `--from` of `list` and `prune`: a store's URL; a local directory is
+/// their positional DIR, and the refusal says so.
+fn store_url(s: &str) -> Result<SnapshotUrl, String> {
+    s.parse()
+        .map_err(|e: OffsiteError| match s.contains("://") {
+            true => e.to_string(),
+            false => format!("{e}; a local directory goes without --from (DIR)"),
+        })
+}
+
 /// `snapshot list`.
 #[derive(Debug, Args)]
 pub struct SnapshotListArgs {
@@ -390,7 +400,7 @@ pub struct SnapshotListArgs {
     #[arg(value_name = "DIR", default_value = "snapshots")]
     pub dir: PathBuf,
     /// List the snapshots under s3://BUCKET/PREFIX instead.
-    #[arg(long, value_name = "URL", value_parser = snapshot_url, conflicts_with_all = ["dir", "checksums"])]
+    #[arg(long, value_name = "URL", value_parser = store_url, conflicts_with_all = ["dir", "checksums"])]
     pub from: Option<SnapshotUrl>,
     /// Also check every file's sha256 (reads everything).
     #[arg(long)]
@@ -405,7 +415,7 @@ pub struct SnapshotPruneArgs {
     #[arg(value_name = "DIR", required_unless_present = "from")]
     pub dir: Option<PathBuf>,
     /// Prune the snapshots under s3://BUCKET/PREFIX instead (endpoint and credentials from AWS_*).
-    #[arg(long, value_name = "URL", value_parser = snapshot_url, conflicts_with = "dir")]
+    #[arg(long, value_name = "URL", value_parser = store_url, conflicts_with = "dir")]
     pub from: Option<SnapshotUrl>,
     /// Keep the newest N complete snapshots.
     #[arg(long, value_name = "N")]
