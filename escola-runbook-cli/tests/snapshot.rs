@@ -652,7 +652,7 @@ fn off_site_commands_keep_their_exit_codes_and_never_show_the_secret_key() {
     );
     assert_eq!(test.status.code(), Some(0), "{}", text(&test));
     assert!(
-        text(&test).contains("restore test passed") && text(&test).contains("1 tables, 500 rows"),
+        text(&test).contains("restore test passed") && text(&test).contains("1 table, 500 rows"),
         "{}",
         text(&test)
     );

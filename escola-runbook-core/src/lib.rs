@@ -112,7 +112,7 @@ pub use model::{
 pub use notice::{Delivery, NOTICE_WAIT, Notice};
 pub use notifier::{DeliveryError, Notifier};
 pub use outcome::{
-    Evidence, Mark, Measurement, Outcome, Series, SkipReason, Status, format_duration,
+    Evidence, Mark, Measurement, Outcome, Series, SkipReason, Status, counted, format_duration,
     format_millis, format_timestamp,
 };
 pub use outline::{Automation, PhaseOutline, RunbookOutline, StepOutline};

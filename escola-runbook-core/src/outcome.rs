@@ -360,6 +360,15 @@ pub fn format_timestamp(at: &chrono::DateTime<chrono::Utc>) -> String {
     at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
+/// `1 table`, `2 tables`: a count and its noun (plural by `s`) for
+/// messages a person reads.
+pub fn counted(n: impl Into<u64>, noun: &str) -> String {
+    match n.into() {
+        1 => format!("1 {noun}"),
+        n => format!("{n} {noun}s"),
+    }
+}
+
 /// [`format_duration`] of `ms` milliseconds, as records and events keep
 /// their times.
 pub fn format_millis(ms: u64) -> String {
@@ -398,6 +407,13 @@ pub fn format_duration(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_is_singular_and_every_other_count_plural() {
+        assert_eq!(counted(1u64, "table"), "1 table");
+        assert_eq!(counted(0u64, "table"), "0 tables");
+        assert_eq!(counted(2u32, "file"), "2 files");
+    }
 
     #[test]
     fn could_not_measure_is_neither_ok_nor_plain_failure() {

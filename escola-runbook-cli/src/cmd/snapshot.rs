@@ -11,7 +11,7 @@ use escola_runbook_checks::db::{
     SnapshotFiles, SnapshotListing, SnapshotOptions,
 };
 use escola_runbook_core::exit;
-use escola_runbook_core::{Redactor, Secret};
+use escola_runbook_core::{Redactor, Secret, counted};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::cli::{DbUrlArgs, DbWaitArgs, SnapshotAt, SnapshotCommand, SnapshotPruneArgs};
@@ -64,9 +64,9 @@ pub async fn run(command: SnapshotCommand, redactor: &Redactor) -> Result<i32, C
                 to => format!("; encrypted to {}", to.join(", ")),
             };
             eprintln!(
-                "snapshot complete: {} rows in {} files, {} bytes; manifest sha256 {sha}; {}{lock}{sealed}",
-                manifest.total_rows,
-                manifest.files.len(),
+                "snapshot complete: {} in {}, {} bytes; manifest sha256 {sha}; {}{lock}{sealed}",
+                counted(manifest.total_rows, "row"),
+                counted(manifest.files.len() as u64, "file"),
                 manifest.total_bytes,
                 manifest.consistency.method
             );
@@ -182,13 +182,13 @@ pub async fn run(command: SnapshotCommand, redactor: &Redactor) -> Result<i32, C
             }
             let report = result?;
             println!(
-                "restored `{}` into `{}`: {} files, {} statements, {} rows over {} connections ({} INSERTs sent as LOAD DATA rows); {} secondary keys built after the rows",
+                "restored `{}` into `{}`: {}, {}, {} over {} ({} INSERTs sent as LOAD DATA rows); {} secondary keys built after the rows",
                 report.source_database,
                 report.target_database,
-                report.files,
-                report.statements,
-                report.rows,
-                report.connections,
+                counted(report.files as u64, "file"),
+                counted(report.statements as u64, "statement"),
+                counted(report.rows, "row"),
+                counted(report.connections as u64, "connection"),
                 report.load_data_statements,
                 report.deferred_keys
             );
@@ -320,11 +320,11 @@ fn print_restore_test(verified: &db::Verified) -> i32 {
         println!("the snapshot does not restore: {why}");
     }
     println!(
-        "restore test {} on {}: {} tables, {} rows, in {} (recorded in {})",
+        "restore test {} on {}: {}, {}, in {} (recorded in {})",
         if verified.passed { "passed" } else { "FAILED" },
         verified.server,
-        verified.tables.len(),
-        rows,
+        counted(verified.tables.len() as u64, "table"),
+        counted(rows, "row"),
         escola_runbook_core::format_millis(verified.elapsed_ms),
         db::VERIFIED
     );

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use escola_runbook_core::{Outcome, Status};
+use escola_runbook_core::{Outcome, Status, counted};
 
 use super::manifest::{Manifest, row_counts};
 
@@ -22,15 +22,15 @@ const TABLES_SHOWN: usize = 50;
 pub(crate) fn outcome(path: &Path, manifest: &Manifest, manifest_sha: &str) -> Outcome {
     let secs = (manifest.finished_at - manifest.started_at).num_milliseconds() as f64 / 1000.0;
     let mut outcome = Outcome::passed(format!(
-        "snapshot of {} written: {} rows in {} files, {} bytes compressed",
+        "snapshot of {} written: {} in {}, {} bytes compressed",
         manifest
             .databases
             .iter()
             .map(|d| d.name.as_str())
             .collect::<Vec<_>>()
             .join(", "),
-        manifest.total_rows,
-        manifest.files.len(),
+        counted(manifest.total_rows, "row"),
+        counted(manifest.files.len() as u64, "file"),
         manifest.total_bytes
     ))
     .with_evidence("path", path.display().to_string())
@@ -145,7 +145,7 @@ mod tests {
         assert_eq!(o.status, Status::Passed);
         assert_eq!(
             o.summary,
-            "snapshot of escola written: 12 rows in 1 files, 100 bytes compressed"
+            "snapshot of escola written: 12 rows in 1 file, 100 bytes compressed"
         );
         assert_eq!(
             crate::testing::evidence(&o, "rows per table"),
