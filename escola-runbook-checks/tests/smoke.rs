@@ -661,3 +661,74 @@ fn the_registry_builds_smoke_and_params_round_trip() {
         .to_string();
     assert!(err.contains("at least 1"), "{err}");
 }
+
+#[tokio::test]
+async fn a_collection_chains_a_captured_id_and_judges_the_body() {
+    let sim = sim().await;
+    let suite = postman::load(&data("chained.postman_collection.json")).unwrap();
+    // Concurrency is asked for, but a capturing suite runs in order.
+    let report = run_suite(
+        &suite,
+        &SmokeOptions {
+            concurrency: 8,
+            ..options(&sim)
+        },
+    )
+    .await
+    .unwrap();
+    let text = report.render_text();
+    assert_eq!(report.status, Status::Failed, "{text}");
+    let [listed, captured, never] = &report.results[..] else {
+        panic!("{text}")
+    };
+    // Every body assertion of the first request holds; the id is captured,
+    // the absent `diretor` is a failure of its own.
+    let failed: Vec<&str> = listed
+        .assertions
+        .iter()
+        .filter(|a| a.verdict != smoke::AssertionVerdict::Passed)
+        .map(|a| a.name.as_str())
+        .collect();
+    assert_eq!(failed, ["capture {{missing}}"], "{text}");
+    assert_eq!(listed.assertions.len(), 8, "{text}");
+    // The second request went to the captured id; its `cidade_id` is 2, not
+    // above 5, and that is the one failure, with what came back.
+    assert!(captured.url.ends_with("/v1/escolas/2"), "{text}");
+    let bad: Vec<(&str, &str)> = captured
+        .assertions
+        .iter()
+        .filter(|a| a.verdict != smoke::AssertionVerdict::Passed)
+        .map(|a| (a.expected.as_str(), a.got.as_str()))
+        .collect();
+    assert_eq!(bad, [("/cidade_id > 5", "/cidade_id = 2")], "{text}");
+    // The third needs what was not captured: it is not sent.
+    assert_eq!(never.status, None);
+    assert_eq!(
+        never.error.as_deref(),
+        Some("not sent: {{missing}} was not captured by `Escolas`"),
+        "{text}"
+    );
+    assert_eq!(sim.requests_served(), 2, "the third request is not sent");
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_figure_with_no_bound_is_refused_before_anything_is_sent() {
+    let sim = sim().await;
+    let suite = Suite {
+        requests: vec![
+            Request::get("total", "/v1/escolas").expect(Expect::JsonNumber(smoke::Bounds {
+                pointer: "/total".into(),
+                ..Default::default()
+            })),
+        ],
+        ..smoke_suite()
+    };
+    let err = run_suite(&suite, &options(&sim)).await.unwrap_err();
+    assert!(
+        matches!(&err, SmokeError::NoBounds { request, pointer } if request == "total" && pointer == "/total"),
+        "{err}"
+    );
+    assert_eq!(sim.requests_served(), 0);
+    sim.shutdown().await;
+}

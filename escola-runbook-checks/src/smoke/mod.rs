@@ -39,7 +39,9 @@ pub use report::{
 pub use run::{
     DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT, Progress, SmokeError, SmokeOptions, run_suite,
 };
-pub use suite::{Expect, Header, IfMatchTest, Request, Suite, SuiteError};
+pub use suite::{
+    Bounds, Capture, Expect, Header, IfMatchTest, JsonKind, Request, Suite, SuiteError,
+};
 
 /// The value of the `suite` parameter that names [`smoke_suite`](crate::escola::data::smoke_suite).
 pub const BUILTIN_ESCOLA: &str = "escola";

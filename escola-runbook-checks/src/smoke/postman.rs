@@ -19,12 +19,12 @@
 //! its `pm.test` (or the line itself): reported, never passed. A `pm.test`
 //! with any line that cannot be translated is not evaluated as a whole.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use super::suite::{Expect, Header, Request, Suite};
+use super::suite::{Bounds, Capture, Expect, Header, JsonKind, Request, Suite, to_pointer};
 
 /// A collection could not be imported.
 #[derive(Debug, thiserror::Error)]
@@ -301,7 +301,9 @@ fn request(name: String, req: &Value, scope: &Scope) -> Request {
         }
     }
     for (_, lines) in &scope.tests {
-        r.expect.extend(translate(lines));
+        let said = translate(lines);
+        r.expect.extend(said.expect);
+        r.capture.extend(said.capture);
     }
     r
 }
@@ -414,12 +416,56 @@ fn replace_path_var(url: &str, key: &str, value: &str) -> String {
     out
 }
 
-/// Translates a test script into expectations; what cannot be translated
-/// becomes [`Expect::NotEvaluated`].
-pub fn translate(lines: &[String]) -> Vec<Expect> {
-    let mut out = Vec::new();
+/// What a test script says: the expectations, and the variables it sets
+/// from the body for the requests after it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Translated {
+    /// The assertions; what could not be translated is
+    /// [`Expect::NotEvaluated`].
+    pub expect: Vec<Expect>,
+    /// `pm.environment.set("id", json.data[0].id)` and its kin.
+    pub capture: Vec<Capture>,
+}
+
+/// What one statement of a script says.
+enum Said {
+    Expect(Expect),
+    Capture(Capture),
+    /// `const json = pm.response.json().data;`: a name for a place in the
+    /// body, used by the statements after it.
+    Alias(String, String),
+}
+
+/// The names a script gave to places in the body, and what it says.
+#[derive(Default)]
+struct Script {
+    aliases: HashMap<String, String>,
+    out: Translated,
+}
+
+impl Script {
+    /// Translates one statement; `None` if it is not one of the forms.
+    fn statement(&self, line: &str) -> Option<Said> {
+        statement(line, &self.aliases)
+    }
+
+    fn keep(&mut self, said: Said) {
+        match said {
+            Said::Expect(e) => self.out.expect.push(e),
+            Said::Capture(c) => self.out.capture.push(c),
+            Said::Alias(name, pointer) => {
+                self.aliases.insert(name, pointer);
+            }
+        }
+    }
+}
+
+/// Translates a test script into expectations and captures; what cannot be
+/// translated becomes [`Expect::NotEvaluated`].
+pub fn translate(lines: &[String]) -> Translated {
+    let mut script = Script::default();
     // (test name, translated, untranslated lines, all lines)
-    let mut open: Option<(String, Vec<Expect>, bool, Vec<String>)> = None;
+    let mut open: Option<(String, Vec<Said>, bool, Vec<String>)> = None;
     for raw in lines {
         let line = raw.trim();
         if !is_code(line) {
@@ -442,56 +488,74 @@ pub fn translate(lines: &[String]) -> Vec<Expect> {
             let body = body.strip_suffix(')').unwrap_or(body).trim();
             let body = body.strip_prefix('{').unwrap_or(body);
             let body = body.strip_suffix('}').unwrap_or(body);
-            let stmts: Vec<&str> = body
-                .split(';')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .collect();
-            let translated: Option<Vec<Expect>> = stmts.iter().map(|s| statement(s)).collect();
-            match translated {
-                Some(list) if !list.is_empty() => out.extend(list),
-                _ => out.push(Expect::NotEvaluated {
-                    name,
-                    script: line.to_owned(),
-                }),
+            let mut said = Vec::new();
+            let mut bad = false;
+            for stmt in body.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+                match script.statement(stmt) {
+                    // An alias holds for the statements after it.
+                    Some(Said::Alias(n, p)) => script.keep(Said::Alias(n, p)),
+                    Some(other) => said.push(other),
+                    None => bad = true,
+                }
             }
+            script.close_test(name, said, bad, line.to_owned());
             continue;
         }
-        if let Some((name, got, bad, text)) = open.as_mut() {
+        if let Some((_, said, bad, text)) = open.as_mut() {
             text.push(line.to_owned());
             if is_block_end(line) {
-                let (name, got, bad, text) =
-                    (name.clone(), std::mem::take(got), *bad, text.join("\n"));
-                open = None;
-                if bad || got.is_empty() {
-                    out.push(Expect::NotEvaluated { name, script: text });
-                } else {
-                    out.extend(got);
+                if let Some((name, said, bad, text)) = open.take() {
+                    script.close_test(name, said, bad, text.join("\n"));
                 }
                 continue;
             }
-            match statement(line) {
-                Some(e) => got.push(e),
+            match script.statement(line) {
+                Some(Said::Alias(n, p)) => script.keep(Said::Alias(n, p)),
+                Some(other) => said.push(other),
                 None => *bad = true,
             }
-            let _ = name;
             continue;
         }
-        match statement(line) {
-            Some(e) => out.push(e),
-            None => out.push(Expect::NotEvaluated {
+        match script.statement(line) {
+            Some(said) => script.keep(said),
+            None => script.out.expect.push(Expect::NotEvaluated {
                 name: format!("script line `{line}`"),
                 script: line.to_owned(),
             }),
         }
     }
     if let Some((name, _, _, text)) = open {
-        out.push(Expect::NotEvaluated {
+        script.out.expect.push(Expect::NotEvaluated {
             name,
             script: format!("{}\n(unterminated)", text.join("\n")),
         });
     }
-    out
+    script.out
+}
+
+impl Script {
+    /// A `pm.test` block ends: all it says, or, if any line of it could
+    /// not be translated (or it asserts nothing), the whole test as not
+    /// evaluated.
+    fn close_test(&mut self, name: String, said: Vec<Said>, bad: bool, text: String) {
+        let asserts = said.iter().any(|s| matches!(s, Said::Expect(_)));
+        if bad || !asserts {
+            self.out
+                .expect
+                .push(Expect::NotEvaluated { name, script: text });
+            // A capture inside a test that is not evaluated still happens
+            // in Postman; keep it.
+            for s in said {
+                if let Said::Capture(c) = s {
+                    self.out.capture.push(c);
+                }
+            }
+        } else {
+            for s in said {
+                self.keep(s);
+            }
+        }
+    }
 }
 
 fn is_block_end(line: &str) -> bool {
@@ -532,9 +596,19 @@ fn call_arg<'a>(stmt: &'a str, prefix: &str) -> Option<&'a str> {
     stmt.strip_prefix(prefix)?.strip_suffix(')').map(str::trim)
 }
 
-/// One statement -> one expectation, or `None` if not one of the forms.
-fn statement(line: &str) -> Option<Expect> {
+/// One statement -> what it says, or `None` if not one of the forms.
+fn statement(line: &str, aliases: &HashMap<String, String>) -> Option<Said> {
     let stmt = line.trim().trim_end_matches(';').trim();
+    if let Some(said) = declaration(stmt, aliases).or_else(|| setter(stmt, aliases)) {
+        return Some(said);
+    }
+    response_assertion(stmt)
+        .or_else(|| body_assertion(stmt, aliases))
+        .map(Said::Expect)
+}
+
+/// `pm.response.to...` and `pm.expect(pm.response.code|responseTime)...`.
+fn response_assertion(stmt: &str) -> Option<Expect> {
     if let Some(arg) = call_arg(stmt, "pm.response.to.have.status(") {
         return arg.parse().ok().map(Expect::Status);
     }
@@ -551,6 +625,21 @@ fn statement(line: &str) -> Option<Expect> {
             .then_some(Expect::HeaderEquals { name, value });
     }
     let compact: String = stmt.chars().filter(|c| !c.is_whitespace()).collect();
+    match compact.as_str() {
+        // Postman's `ok` is exactly 200.
+        "pm.response.to.be.ok" => return Some(Expect::Status(200)),
+        "pm.response.to.be.json" | "pm.response.to.have.jsonBody()" => {
+            return Some(Expect::JsonExists(String::new()));
+        }
+        _ => {}
+    }
+    if let Some(arg) = call_arg(stmt, "pm.response.to.have.jsonBody(") {
+        let (path, tail) = quoted(arg)?;
+        return tail
+            .trim()
+            .is_empty()
+            .then(|| Expect::JsonExists(to_pointer(&path)));
+    }
     if let Some(arg) = compact.strip_prefix("pm.expect(pm.response.code).to.be.oneOf([") {
         let list = arg.strip_suffix("])")?;
         let codes: Option<Vec<u16>> = list.split(',').map(|c| c.parse().ok()).collect();
@@ -574,6 +663,287 @@ fn statement(line: &str) -> Option<Expect> {
         }
     }
     None
+}
+
+/// `var json = pm.response.json();` (or `let`, `const`, and a path after
+/// it): a name for a place in the body.
+fn declaration(stmt: &str, aliases: &HashMap<String, String>) -> Option<Said> {
+    let rest = ["var ", "let ", "const "]
+        .iter()
+        .find_map(|k| stmt.strip_prefix(k))?;
+    let (name, expr) = rest.split_once('=')?;
+    let name = name.trim();
+    if !is_identifier(name) {
+        return None;
+    }
+    let pointer = body_path(expr.trim(), aliases)?;
+    Some(Said::Alias(name.to_owned(), pointer))
+}
+
+/// `pm.environment.set("id", json.data[0].id)`, also of
+/// `collectionVariables`, `variables` and `globals`.
+fn setter(stmt: &str, aliases: &HashMap<String, String>) -> Option<Said> {
+    let args = [
+        "pm.environment.set(",
+        "pm.collectionVariables.set(",
+        "pm.variables.set(",
+        "pm.globals.set(",
+    ]
+    .iter()
+    .find_map(|p| call_arg(stmt, p))?;
+    let (variable, rest) = quoted(args)?;
+    let expr = rest.trim_start().strip_prefix(',')?.trim();
+    let pointer = body_path(expr, aliases)?;
+    Some(Said::Capture(Capture { variable, pointer }))
+}
+
+/// `pm.expect(<body path>).to...`: what the body holds there (or, with
+/// `.length` after the path, how long it is).
+fn body_assertion(stmt: &str, aliases: &HashMap<String, String>) -> Option<Expect> {
+    let rest = stmt.strip_prefix("pm.expect(")?;
+    let close = closing_paren(rest)?;
+    let subject = rest[..close].trim();
+    let (pointer, counted) = match body_path(subject, aliases) {
+        Some(p) => (p, false),
+        None => (body_path(subject.strip_suffix(".length")?, aliases)?, true),
+    };
+    let chain = rest[close + 1..].trim();
+    // The chain's words, without white space (none in a literal yet).
+    let (words, arg) = match chain.find('(') {
+        Some(at) => {
+            let arg = chain[at + 1..].strip_suffix(')')?.trim();
+            (&chain[..at], Some(arg))
+        }
+        None => (chain, None),
+    };
+    let words: String = words.chars().filter(|c| !c.is_whitespace()).collect();
+    let words = words.strip_prefix(".to")?;
+    let figure = || {
+        arg.and_then(|a| a.parse::<f64>().ok())
+            .filter(|f| f.is_finite())
+    };
+    let bounds = |b: Bounds| match counted {
+        true => Expect::JsonLength(b),
+        false => Expect::JsonNumber(b),
+    };
+    let at = |pointer: &str| Bounds {
+        pointer: pointer.to_owned(),
+        ..Bounds::default()
+    };
+    // One bound, set by `set` to the call's figure.
+    let one = |set: fn(&mut Bounds, f64)| {
+        let mut b = at(&pointer);
+        set(&mut b, figure()?);
+        Some(bounds(b))
+    };
+    Some(match (words, arg) {
+        (".above" | ".be.above" | ".be.greaterThan" | ".be.gt", Some(_)) => {
+            one(|b, f| b.above = Some(f))?
+        }
+        (".be.at.least" | ".be.least" | ".be.gte", Some(_)) => one(|b, f| b.at_least = Some(f))?,
+        (".below" | ".be.below" | ".be.lessThan" | ".be.lt", Some(_)) => {
+            one(|b, f| b.below = Some(f))?
+        }
+        (".be.at.most" | ".be.most" | ".be.lte", Some(_)) => one(|b, f| b.at_most = Some(f))?,
+        (".be.within", Some(arg)) => {
+            let (low, high) = arg.split_once(',')?;
+            let (low, high) = (low.trim().parse().ok()?, high.trim().parse().ok()?);
+            bounds(Bounds {
+                at_least: Some(low),
+                at_most: Some(high),
+                ..at(&pointer)
+            })
+        }
+        (
+            ".eql" | ".equal" | ".eq" | ".be.equal" | ".be.eql" | ".deep.equal" | ".deep.eql"
+            | ".deep.eq",
+            Some(arg),
+        ) => match counted {
+            true => {
+                let n = figure()?;
+                Expect::JsonLength(Bounds {
+                    at_least: Some(n),
+                    at_most: Some(n),
+                    ..at(&pointer)
+                })
+            }
+            false => Expect::JsonEquals {
+                pointer,
+                value: literal(arg)?,
+            },
+        },
+        _ if counted => return None,
+        (".have.lengthOf" | ".have.length", Some(_)) => {
+            let n = figure()?;
+            Expect::JsonLength(Bounds {
+                at_least: Some(n),
+                at_most: Some(n),
+                ..at(&pointer)
+            })
+        }
+        (".be.empty", None) => Expect::JsonLength(Bounds {
+            at_most: Some(0.0),
+            ..at(&pointer)
+        }),
+        (".not.be.empty", None) => Expect::JsonLength(Bounds {
+            at_least: Some(1.0),
+            ..at(&pointer)
+        }),
+        (".be.a" | ".be.an", Some(arg)) => {
+            let (name, tail) = quoted(arg)?;
+            if !tail.trim().is_empty() {
+                return None;
+            }
+            let is = match name.to_ascii_lowercase().as_str() {
+                "array" => JsonKind::Array,
+                "object" => JsonKind::Object,
+                "string" => JsonKind::String,
+                "number" => JsonKind::Number,
+                "boolean" => JsonKind::Boolean,
+                "null" => JsonKind::Null,
+                _ => return None,
+            };
+            Expect::JsonType { pointer, is }
+        }
+        (".include" | ".includes" | ".contain" | ".contains", Some(arg)) => Expect::JsonIncludes {
+            pointer,
+            value: literal(arg)?,
+        },
+        (".be.oneOf", Some(arg)) => match literal(arg)? {
+            serde_json::Value::Array(values) if !values.is_empty() => {
+                Expect::JsonOneOf { pointer, values }
+            }
+            _ => return None,
+        },
+        (".exist" | ".not.be.undefined" | ".be.not.undefined", None) => Expect::JsonExists(pointer),
+        (".be.true", None) => Expect::JsonEquals {
+            pointer,
+            value: serde_json::Value::Bool(true),
+        },
+        (".be.false", None) => Expect::JsonEquals {
+            pointer,
+            value: serde_json::Value::Bool(false),
+        },
+        (".be.null", None) => Expect::JsonEquals {
+            pointer,
+            value: serde_json::Value::Null,
+        },
+        (".have.property", Some(arg)) => {
+            let (key, tail) = quoted(arg)?;
+            let at = format!("{pointer}/{}", key.replace('~', "~0").replace('/', "~1"));
+            match tail.trim() {
+                "" => Expect::JsonExists(at),
+                value => Expect::JsonEquals {
+                    pointer: at,
+                    value: literal(value.strip_prefix(',')?.trim())?,
+                },
+            }
+        }
+        _ => return None,
+    })
+}
+
+/// The JSON pointer of `pm.response.json()` (or the older
+/// `JSON.parse(responseBody)`) or an alias, followed by
+/// `.key`, `[0]` or `["key"]` steps. `.length` (a count, not a member)
+/// and anything computed are not paths.
+fn body_path(expr: &str, aliases: &HashMap<String, String>) -> Option<String> {
+    let expr = expr.trim();
+    let root = ["pm.response.json()", "JSON.parse(responseBody)"]
+        .iter()
+        .find_map(|r| expr.strip_prefix(r));
+    let (mut pointer, mut rest) = match root {
+        Some(rest) => (String::new(), rest),
+        None => {
+            let end = expr
+                .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '$'))
+                .unwrap_or(expr.len());
+            (aliases.get(&expr[..end])?.clone(), &expr[end..])
+        }
+    };
+    let mut push = |key: &str| {
+        pointer.push('/');
+        pointer.push_str(&key.replace('~', "~0").replace('/', "~1"));
+    };
+    while !rest.is_empty() {
+        if let Some(r) = rest.strip_prefix('.') {
+            let end = r
+                .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '$'))
+                .unwrap_or(r.len());
+            let key = &r[..end];
+            if !is_identifier(key) || key == "length" {
+                return None;
+            }
+            push(key);
+            rest = &r[end..];
+        } else if let Some(r) = rest.strip_prefix('[') {
+            let (inside, after) = r.split_once(']')?;
+            let inside = inside.trim();
+            match quoted(inside) {
+                Some((key, tail)) if tail.trim().is_empty() => push(&key),
+                Some(_) => return None,
+                None if !inside.is_empty() && inside.bytes().all(|b| b.is_ascii_digit()) => {
+                    push(inside)
+                }
+                None => return None,
+            }
+            rest = after;
+        } else {
+            return None;
+        }
+    }
+    Some(pointer)
+}
+
+fn is_identifier(name: &str) -> bool {
+    name.chars()
+        .next()
+        .is_some_and(|c| c.is_alphabetic() || c == '_' || c == '$')
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '_' || c == '$')
+}
+
+/// Where the parenthesis that closes an opened call is, past quotes and
+/// nested brackets.
+fn closing_paren(text: &str) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for (i, c) in text.char_indices() {
+        match quote {
+            Some(q) => {
+                if escaped {
+                    escaped = false;
+                } else if c == '\\' {
+                    escaped = true;
+                } else if c == q {
+                    quote = None;
+                }
+            }
+            None => match c {
+                '"' | '\'' | '`' => quote = Some(c),
+                '(' | '[' | '{' => depth += 1,
+                ')' if depth == 0 => return Some(i),
+                ')' | ']' | '}' => depth = depth.checked_sub(1)?,
+                _ => {}
+            },
+        }
+    }
+    None
+}
+
+/// A JavaScript literal as JSON: numbers, `true`, `false`, `null`, a
+/// string in any quotes, or JSON arrays and objects.
+fn literal(text: &str) -> Option<serde_json::Value> {
+    let text = text.trim();
+    if let Some((s, tail)) = quoted(text) {
+        return tail
+            .trim()
+            .is_empty()
+            .then_some(serde_json::Value::String(s));
+    }
+    serde_json::from_str(text).ok()
 }
 
 #[cfg(test)]
@@ -600,8 +970,9 @@ pm.test("fast", () => pm.expect(pm.response.responseTime).to.be.below(500));
 // a comment
 "#,
         ));
+        assert!(got.capture.is_empty());
         assert_eq!(
-            got,
+            got.expect,
             vec![
                 Expect::Status(200),
                 Expect::HeaderPresent("Trace-Id".into()),
@@ -622,21 +993,164 @@ pm.test("fast", () => pm.expect(pm.response.responseTime).to.be.below(500));
 pm.test("body has escolas", function () {
     pm.response.to.have.status(200);
     const body = pm.response.json();
-    pm.expect(body.data).to.be.an('array');
+    pm.expect(body.data).to.satisfy(isSorted);
 });
-pm.environment.set("id", pm.response.json().data[0].id);
+postman.setNextRequest("escolas");
+pm.expect(pm.response.json().data.length > 0).to.be.true;
 "#,
         ));
-        assert_eq!(got.len(), 2);
+        let got = got.expect;
+        assert_eq!(got.len(), 3);
         let Expect::NotEvaluated { name, script } = &got[0] else {
             panic!("{got:?}")
         };
         assert_eq!(name, "body has escolas");
-        assert!(script.contains("to.be.an('array')"));
+        assert!(script.contains("to.satisfy(isSorted)"));
         let Expect::NotEvaluated { name, .. } = &got[1] else {
             panic!("{got:?}")
         };
-        assert!(name.contains("pm.environment.set"), "{name}");
+        assert!(name.contains("postman.setNextRequest"), "{name}");
+        // A computed subject is not a place in the body.
+        let Expect::NotEvaluated { name, .. } = &got[2] else {
+            panic!("{got:?}")
+        };
+        assert!(name.contains(".length > 0"), "{name}");
+    }
+
+    #[test]
+    fn figures_lengths_types_and_members_translate() {
+        let got = translate(&lines(
+            r#"
+const j = pm.response.json();
+pm.expect(j.data.length).to.be.above(0);
+pm.expect(j.data).to.have.lengthOf(2);
+pm.expect(j.data.length).to.eql(2);
+pm.expect(j.total).to.be.at.least(1);
+pm.expect(j.total).to.be.within(1, 100);
+pm.expect(j.meta.ms).to.be.below(250.5);
+pm.expect(j.data).to.be.an('array');
+pm.expect(j.data).to.not.be.empty;
+pm.expect(j.nome).to.include("Norte");
+pm.expect(j.status).to.be.oneOf(["ok", "degraded"]);
+pm.expect(j.nome).to.not.eql("x");
+"#,
+        ));
+        let bounds = |pointer: &str| Bounds {
+            pointer: pointer.into(),
+            ..Bounds::default()
+        };
+        assert_eq!(
+            got.expect,
+            vec![
+                Expect::JsonLength(Bounds {
+                    above: Some(0.0),
+                    ..bounds("/data")
+                }),
+                Expect::JsonLength(Bounds {
+                    at_least: Some(2.0),
+                    at_most: Some(2.0),
+                    ..bounds("/data")
+                }),
+                Expect::JsonLength(Bounds {
+                    at_least: Some(2.0),
+                    at_most: Some(2.0),
+                    ..bounds("/data")
+                }),
+                Expect::JsonNumber(Bounds {
+                    at_least: Some(1.0),
+                    ..bounds("/total")
+                }),
+                Expect::JsonNumber(Bounds {
+                    at_least: Some(1.0),
+                    at_most: Some(100.0),
+                    ..bounds("/total")
+                }),
+                Expect::JsonNumber(Bounds {
+                    below: Some(250.5),
+                    ..bounds("/meta/ms")
+                }),
+                Expect::JsonType {
+                    pointer: "/data".into(),
+                    is: JsonKind::Array
+                },
+                Expect::JsonLength(Bounds {
+                    at_least: Some(1.0),
+                    ..bounds("/data")
+                }),
+                Expect::JsonIncludes {
+                    pointer: "/nome".into(),
+                    value: "Norte".into()
+                },
+                Expect::JsonOneOf {
+                    pointer: "/status".into(),
+                    values: vec!["ok".into(), "degraded".into()]
+                },
+                // A negation is not among the forms: not evaluated, never passed.
+                Expect::NotEvaluated {
+                    name: "script line `pm.expect(j.nome).to.not.eql(\"x\");`".into(),
+                    script: "pm.expect(j.nome).to.not.eql(\"x\");".into()
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn body_assertions_through_aliases_and_captures_translate() {
+        let got = translate(&lines(
+            r#"
+var jsonData = pm.response.json();
+pm.test("nome", function () {
+    const first = jsonData.data[0];
+    pm.expect(first.nome).to.eql('Escola Estadual (Norte), "A"');
+    pm.expect(first["código"]).to.equal(7);
+    pm.expect(jsonData.meta.ativo).to.be.true;
+    pm.expect(jsonData.meta).to.have.property('total', 2);
+    pm.expect(jsonData.meta).to.have.property("next");
+    pm.expect(pm.response.json().data[1].id).to.exist;
+});
+pm.test("ok", () => { pm.response.to.be.ok; pm.response.to.be.json; });
+pm.environment.set("escolaId", jsonData.data[0].id);
+pm.collectionVariables.set('etag', JSON.parse(responseBody).etag);
+"#,
+        ));
+        assert_eq!(
+            got.expect,
+            vec![
+                Expect::JsonEquals {
+                    pointer: "/data/0/nome".into(),
+                    value: "Escola Estadual (Norte), \"A\"".into()
+                },
+                Expect::JsonEquals {
+                    pointer: "/data/0/código".into(),
+                    value: 7.into()
+                },
+                Expect::JsonEquals {
+                    pointer: "/meta/ativo".into(),
+                    value: true.into()
+                },
+                Expect::JsonEquals {
+                    pointer: "/meta/total".into(),
+                    value: 2.into()
+                },
+                Expect::JsonExists("/meta/next".into()),
+                Expect::JsonExists("/data/1/id".into()),
+                Expect::Status(200),
+                Expect::JsonExists(String::new()),
+            ]
+        );
+        assert_eq!(
+            got.capture,
+            vec![
+                Capture {
+                    variable: "escolaId".into(),
+                    pointer: "/data/0/id".into()
+                },
+                Capture {
+                    variable: "etag".into(),
+                    pointer: "/etag".into()
+                },
+            ]
+        );
     }
 
     #[test]

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use crate::http::{ClientError, ClientPolicy, body_limited, explain_unmasked, strip_userinfo};
 
 use super::report::{AssertionResult, AssertionVerdict, RequestResult, SmokeReport};
-use super::suite::{Expect, Request, Suite, Undefined, substitute, to_pointer};
+use super::suite::{Expect, JsonKind, Request, Suite, Undefined, substitute, to_pointer};
 
 /// Reports progress ("3/12 requests").
 pub type Progress = Arc<dyn Fn(&str) + Send + Sync>;
@@ -134,6 +134,17 @@ pub enum SmokeError {
         /// The suite.
         suite: String,
     },
+    /// A `json_number` or `json_length` with no bound, which nothing
+    /// could fail.
+    #[error(
+        "request `{request}`: the expectation on {pointer} gives no bound; give above, at_least, below or at_most"
+    )]
+    NoBounds {
+        /// The request.
+        request: String,
+        /// Where the figure is.
+        pointer: String,
+    },
     /// Concurrency 0.
     #[error("concurrency must be at least 1")]
     BadConcurrency,
@@ -168,6 +179,21 @@ struct Exchange {
     body: Vec<u8>,
     // The body was cut at BODY_LIMIT.
     truncated: bool,
+}
+
+/// The variables of a suite run in order: what the requests so far
+/// captured, and which of their captures found nothing (and where).
+struct Captured {
+    vars: BTreeMap<String, String>,
+    missing: BTreeMap<String, String>,
+}
+
+impl Captured {
+    /// `variable` was to be captured by `by`, which gave nothing.
+    fn lost(&mut self, variable: &str, by: &Request) {
+        self.vars.remove(variable);
+        self.missing.insert(variable.to_owned(), by.display_name());
+    }
 }
 
 struct Runner {
@@ -274,6 +300,16 @@ fn prepare(
                 method: r.method.clone(),
             }
         })?;
+    for e in &r.expect {
+        if let Expect::JsonNumber(b) | Expect::JsonLength(b) = e
+            && b.above.or(b.at_least).or(b.below).or(b.at_most).is_none()
+        {
+            return Err(SmokeError::NoBounds {
+                request: name,
+                pointer: b.pointer.clone(),
+            });
+        }
+    }
     let url = resolve_url(&name, &r.path, base, vars)?;
     let mut headers = HeaderMap::new();
     for h in &r.headers {
@@ -328,11 +364,17 @@ pub async fn run_suite(suite: &Suite, options: &SmokeOptions) -> Result<SmokeRep
     }
     let vars = variables(suite, options);
     let base = options.base_url.as_deref();
-    let prepared: Vec<Prepared> = suite
-        .requests
-        .iter()
-        .map(|r| prepare(r, base, &vars))
-        .collect::<Result<_, _>>()?;
+    // A variable an earlier request captures is checked with a stand-in,
+    // so that every input problem still shows before anything is sent.
+    let mut known = vars.clone();
+    let mut prepared = Vec::with_capacity(suite.requests.len());
+    for r in &suite.requests {
+        prepared.push(prepare(r, base, &known)?);
+        for c in &r.capture {
+            known.insert(c.variable.clone(), "0".into());
+        }
+    }
+    let in_order = suite.requests.iter().any(|r| !r.capture.is_empty());
     let if_match = match &suite.if_match {
         Some(t) => {
             let read = resolve_url("If-Match round trip", &t.path, base, &vars)?;
@@ -368,21 +410,38 @@ pub async fn run_suite(suite: &Suite, options: &SmokeOptions) -> Result<SmokeRep
     let started = Instant::now();
     let total = prepared.len() + usize::from(if_match.is_some());
     let mut done = 0usize;
-    let mut indexed: Vec<(usize, RequestResult)> = Vec::with_capacity(prepared.len());
-    let mut stream = futures_util::stream::iter(prepared.into_iter().enumerate().map(|(i, p)| {
-        let runner = runner.clone();
-        async move { (i, runner.exchange(&p).await.result) }
-    }))
-    .buffer_unordered(options.concurrency);
-    while let Some(item) = stream.next().await {
-        indexed.push(item);
-        done += 1;
+    let told = |done: usize| {
         if let Some(progress) = &options.progress {
             progress(&format!("{done}/{total} requests"));
         }
+    };
+    let mut results: Vec<RequestResult> = Vec::with_capacity(prepared.len());
+    if in_order {
+        let mut captured = Captured {
+            vars,
+            missing: BTreeMap::new(),
+        };
+        for r in &suite.requests {
+            results.push(runner.in_order(r, base, &mut captured).await);
+            done += 1;
+            told(done);
+        }
+    } else {
+        let mut indexed: Vec<(usize, RequestResult)> = Vec::with_capacity(prepared.len());
+        let mut stream =
+            futures_util::stream::iter(prepared.into_iter().enumerate().map(|(i, p)| {
+                let runner = runner.clone();
+                async move { (i, runner.exchange(&p).await.result) }
+            }))
+            .buffer_unordered(options.concurrency);
+        while let Some(item) = stream.next().await {
+            indexed.push(item);
+            done += 1;
+            told(done);
+        }
+        indexed.sort_by_key(|(i, _)| *i);
+        results.extend(indexed.into_iter().map(|(_, r)| r));
     }
-    indexed.sort_by_key(|(i, _)| *i);
-    let mut results: Vec<RequestResult> = indexed.into_iter().map(|(_, r)| r).collect();
     if let Some((read, refused_writes, scratch)) = if_match {
         results.extend(
             runner
@@ -483,6 +542,21 @@ fn json_at(
     }
 }
 
+/// `/data/0 = {"id":1,...}`: what was found at `pointer`, on one line.
+fn shown_at(pointer: &str, v: &serde_json::Value) -> String {
+    format!("{pointer} = {}", snippet(v.to_string().as_bytes()))
+}
+
+/// An array's items, a string's characters or an object's keys.
+fn length(v: &serde_json::Value) -> Option<usize> {
+    match v {
+        serde_json::Value::Array(a) => Some(a.len()),
+        serde_json::Value::String(s) => Some(s.chars().count()),
+        serde_json::Value::Object(m) => Some(m.len()),
+        _ => None,
+    }
+}
+
 /// The start of a body or script on one line.
 fn snippet(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(body);
@@ -497,6 +571,78 @@ impl Runner {
     fn mask(&self, text: &str) -> String {
         let once = self.redactors[0].redact(text);
         self.redactors[1].redact(&once).into_owned()
+    }
+
+    /// Sends `r` with the variables captured so far, then keeps what it
+    /// captures in `vars`. A request whose variable an earlier one failed
+    /// to capture is not sent.
+    async fn in_order(
+        &self,
+        r: &Request,
+        base: Option<&str>,
+        captured: &mut Captured,
+    ) -> RequestResult {
+        let p = match prepare(r, base, &captured.vars) {
+            Ok(p) => p,
+            Err(e) => {
+                let why = match &e {
+                    SmokeError::UndefinedVariable { name, .. } => captured
+                        .missing
+                        .get(name)
+                        .map(|by| format!("{{{{{name}}}}} was not captured by `{by}`")),
+                    _ => None,
+                }
+                .unwrap_or_else(|| e.to_string());
+                return RequestResult {
+                    name: r.display_name(),
+                    method: r.method.clone(),
+                    url: self.mask(&r.path),
+                    status: None,
+                    latency_ms: 0.0,
+                    trace_id: None,
+                    error: Some(format!("not sent: {}", self.mask(&why))),
+                    assertions: Vec::new(),
+                };
+            }
+        };
+        let mut exchange = self.exchange(&p).await;
+        if !exchange.result.answered() {
+            for c in &r.capture {
+                captured.lost(&c.variable, r);
+            }
+        } else if !r.capture.is_empty() {
+            let doc = serde_json::from_slice::<serde_json::Value>(&exchange.body);
+            for c in &r.capture {
+                let found = doc
+                    .as_ref()
+                    .ok()
+                    .and_then(|d| d.pointer(&to_pointer(&c.pointer)));
+                let value = match found {
+                    None | Some(serde_json::Value::Null) => None,
+                    Some(serde_json::Value::String(s)) => Some(s.clone()),
+                    Some(other) => Some(other.to_string()),
+                };
+                let got = match (&value, &doc) {
+                    (Some(v), _) => v.clone(),
+                    (None, Err(e)) => format!("a body that is not JSON ({e})"),
+                    (None, Ok(_)) => format!("nothing at {}", c.pointer),
+                };
+                exchange.result.assertions.push(pass(
+                    format!("capture {{{{{}}}}}", c.variable),
+                    format!("a value at {}", c.pointer),
+                    self.mask(&got),
+                    value.is_some(),
+                ));
+                match value {
+                    Some(v) => {
+                        captured.missing.remove(&c.variable);
+                        captured.vars.insert(c.variable.clone(), v);
+                    }
+                    None => captured.lost(&c.variable, r),
+                }
+            }
+        }
+        exchange.result
     }
 
     async fn exchange(&self, p: &Prepared) -> Exchange {
@@ -653,8 +799,69 @@ impl Runner {
                 json(),
                 body,
                 pointer,
-                |v| format!("{pointer} = {}", snippet(v.to_string().as_bytes())),
+                |v| shown_at(pointer, v),
                 |found| found.is_some(),
+            ),
+            Expect::JsonNumber(b) => json_at(
+                name,
+                format!("{} {}", b.pointer, b.describe()),
+                json(),
+                body,
+                &b.pointer,
+                |v| shown_at(&b.pointer, v),
+                |found| {
+                    found
+                        .and_then(serde_json::Value::as_f64)
+                        .is_some_and(|x| b.admit(x))
+                },
+            ),
+            Expect::JsonLength(b) => json_at(
+                name,
+                format!("{} length {}", b.pointer, b.describe()),
+                json(),
+                body,
+                &b.pointer,
+                |v| match length(v) {
+                    Some(n) => format!("{} length {n}", b.pointer),
+                    None => format!("{}, which has no length", shown_at(&b.pointer, v)),
+                },
+                |found| found.and_then(length).is_some_and(|n| b.admit(n as f64)),
+            ),
+            Expect::JsonType { pointer, is } => json_at(
+                name,
+                format!("{pointer} is {}", is.name()),
+                json(),
+                body,
+                pointer,
+                |v| format!("{pointer} is {}", JsonKind::of(v).name()),
+                |found| found.is_some_and(|v| JsonKind::of(v) == *is),
+            ),
+            Expect::JsonIncludes { pointer, value } => json_at(
+                name,
+                format!("{pointer} includes {value}"),
+                json(),
+                body,
+                pointer,
+                |v| shown_at(pointer, v),
+                |found| match (found, value) {
+                    (Some(serde_json::Value::String(s)), serde_json::Value::String(part)) => {
+                        s.contains(part.as_str())
+                    }
+                    (Some(serde_json::Value::Array(items)), value) => items.contains(value),
+                    _ => false,
+                },
+            ),
+            Expect::JsonOneOf { pointer, values } => json_at(
+                name,
+                format!(
+                    "{pointer} one of {}",
+                    serde_json::Value::Array(values.clone())
+                ),
+                json(),
+                body,
+                pointer,
+                |v| shown_at(pointer, v),
+                |found| found.is_some_and(|v| values.contains(v)),
             ),
             Expect::MaxLatencyMs(ms) => pass(
                 name,

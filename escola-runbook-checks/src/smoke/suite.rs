@@ -50,7 +50,8 @@ pub struct Suite {
     /// The trace header's name.
     #[serde(default = "trace_header")]
     pub trace_id_header: String,
-    /// The requests, sent concurrently up to the concurrency limit.
+    /// The requests, sent concurrently up to the concurrency limit; one at
+    /// a time, in order, when any of them captures a variable.
     #[serde(default)]
     pub requests: Vec<Request>,
     /// The `If-Match` round trip, run after the requests.
@@ -97,6 +98,25 @@ pub struct Request {
     /// What the response must show.
     #[serde(default)]
     pub expect: Vec<Expect>,
+    /// Values of its JSON body kept as `{{variables}}` for the requests
+    /// after it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub capture: Vec<Capture>,
+}
+
+/// A value of a response's JSON body kept as a `{{variable}}` for the
+/// requests after it, as Postman's `pm.environment.set("id",
+/// json.data[0].id)` does: `capture = [{ variable = "id", pointer =
+/// "/data/0/id" }]`. Nothing there (or `null`) fails the request, and a
+/// later request that uses the variable is not sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Capture {
+    /// The variable; it overrides a value the suite or `--var` gave.
+    pub variable: String,
+    /// Where in the body: a JSON pointer (`/data/0/id`) or a simple path
+    /// (`data.0.id`). A string is kept as it is, another value as JSON.
+    pub pointer: String,
 }
 
 /// A request header.
@@ -121,6 +141,7 @@ impl Request {
             body: None,
             json: None,
             expect: Vec::new(),
+            capture: Vec::new(),
         }
     }
 
@@ -178,6 +199,33 @@ pub enum Expect {
     },
     /// The JSON body has something at this pointer or path.
     JsonExists(String),
+    /// The number there lies within the bounds.
+    JsonNumber(Bounds),
+    /// The length there (an array's items, a string's characters, an
+    /// object's keys) lies within the bounds.
+    JsonLength(Bounds),
+    /// The value there is of this JSON type.
+    JsonType {
+        /// Where.
+        pointer: String,
+        /// `array`, `object`, `string`, `number`, `boolean` or `null`.
+        is: JsonKind,
+    },
+    /// The string there contains this text, or the array there holds this
+    /// value.
+    JsonIncludes {
+        /// Where.
+        pointer: String,
+        /// What.
+        value: serde_json::Value,
+    },
+    /// The value there is one of these.
+    JsonOneOf {
+        /// Where.
+        pointer: String,
+        /// The values allowed.
+        values: Vec<serde_json::Value>,
+    },
     /// The response came within this many milliseconds.
     MaxLatencyMs(u64),
     /// An assertion that could not be translated (a Postman script line): it
@@ -203,8 +251,115 @@ impl Expect {
             Expect::HeaderEquals { name, value } => format!("header {name}: {value}"),
             Expect::JsonEquals { pointer, value } => format!("JSON {pointer} = {value}"),
             Expect::JsonExists(p) => format!("JSON {p} exists"),
+            Expect::JsonNumber(b) => format!("JSON {} {}", b.pointer, b.describe()),
+            Expect::JsonLength(b) => format!("JSON {} length {}", b.pointer, b.describe()),
+            Expect::JsonType { pointer, is } => format!("JSON {pointer} is {}", is.name()),
+            Expect::JsonIncludes { pointer, value } => format!("JSON {pointer} includes {value}"),
+            Expect::JsonOneOf { pointer, values } => format!(
+                "JSON {pointer} one of {}",
+                serde_json::Value::Array(values.clone())
+            ),
             Expect::MaxLatencyMs(ms) => format!("latency below {ms}ms"),
             Expect::NotEvaluated { name, .. } => name.clone(),
+        }
+    }
+}
+
+/// Where a figure in the JSON body is, and the bounds it must lie within
+/// (at least one): `{ pointer = "/data", above = 0 }`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bounds {
+    /// A JSON pointer (`/data`) or a simple path (`data`).
+    pub pointer: String,
+    /// More than this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub above: Option<f64>,
+    /// This or more.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_least: Option<f64>,
+    /// Less than this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub below: Option<f64>,
+    /// This or less.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_most: Option<f64>,
+}
+
+impl Bounds {
+    /// Whether `x` lies within every bound given.
+    pub fn admit(&self, x: f64) -> bool {
+        self.above.is_none_or(|b| x > b)
+            && self.at_least.is_none_or(|b| x >= b)
+            && self.below.is_none_or(|b| x < b)
+            && self.at_most.is_none_or(|b| x <= b)
+    }
+
+    /// `> 0, <= 10`; `= 3` when both inclusive bounds are that figure.
+    pub fn describe(&self) -> String {
+        if let (Some(a), Some(b)) = (self.at_least, self.at_most)
+            && a == b
+            && self.above.is_none()
+            && self.below.is_none()
+        {
+            return format!("= {a}");
+        }
+        let parts: Vec<String> = [
+            (">", self.above),
+            (">=", self.at_least),
+            ("<", self.below),
+            ("<=", self.at_most),
+        ]
+        .iter()
+        .filter_map(|(op, b)| b.map(|b| format!("{op} {b}")))
+        .collect();
+        match parts.is_empty() {
+            true => "within no bounds (give above, at_least, below or at_most)".into(),
+            false => parts.join(", "),
+        }
+    }
+}
+
+/// A JSON value's type, as Chai's `to.be.a("array")` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JsonKind {
+    /// `[...]`.
+    Array,
+    /// `{...}`.
+    Object,
+    /// `"..."`.
+    String,
+    /// A number.
+    Number,
+    /// `true` or `false`.
+    Boolean,
+    /// `null`.
+    Null,
+}
+
+impl JsonKind {
+    /// The kind of `value`.
+    pub fn of(value: &serde_json::Value) -> Self {
+        match value {
+            serde_json::Value::Array(_) => JsonKind::Array,
+            serde_json::Value::Object(_) => JsonKind::Object,
+            serde_json::Value::String(_) => JsonKind::String,
+            serde_json::Value::Number(_) => JsonKind::Number,
+            serde_json::Value::Bool(_) => JsonKind::Boolean,
+            serde_json::Value::Null => JsonKind::Null,
+        }
+    }
+
+    /// `array`, `object`, ...
+    pub fn name(self) -> &'static str {
+        match self {
+            JsonKind::Array => "array",
+            JsonKind::Object => "object",
+            JsonKind::String => "string",
+            JsonKind::Number => "number",
+            JsonKind::Boolean => "boolean",
+            JsonKind::Null => "null",
         }
     }
 }
@@ -380,6 +535,49 @@ pub(crate) fn to_pointer(path: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_suite_file_captures_and_bounds_figures_and_lengths() {
+        let suite: Suite = toml::from_str(
+            r#"
+name = "chain"
+[[requests]]
+name = "list"
+path = "/v1/escolas"
+expect = [
+  { json_length = { pointer = "/data", above = 0 } },
+  { json_number = { pointer = "/total", at_least = 1, at_most = 1 } },
+  { json_type = { pointer = "/data", is = "array" } },
+]
+capture = [{ variable = "id", pointer = "data.0.id" }]
+"#,
+        )
+        .unwrap();
+        let r = &suite.requests[0];
+        assert_eq!(
+            r.capture,
+            [Capture {
+                variable: "id".into(),
+                pointer: "data.0.id".into()
+            }]
+        );
+        let Expect::JsonLength(b) = &r.expect[0] else {
+            panic!("{r:?}")
+        };
+        assert!(!b.admit(0.0) && b.admit(1.0));
+        assert_eq!(b.describe(), "> 0");
+        let Expect::JsonNumber(b) = &r.expect[1] else {
+            panic!("{r:?}")
+        };
+        assert_eq!(b.describe(), "= 1");
+        assert!(b.admit(1.0) && !b.admit(1.5) && !b.admit(0.5));
+        assert_eq!(r.expect[2].describe(), "JSON /data is array");
+        // A bound's name misspelt is refused, not ignored.
+        let bad = toml::from_str::<Suite>(
+            "name = \"x\"\n[[requests]]\nname = \"a\"\npath = \"/\"\nexpect = [{ json_number = { pointer = \"/t\", abov = 1 } }]\n",
+        );
+        assert!(bad.unwrap_err().to_string().contains("abov"));
+    }
 
     #[test]
     fn variables_are_substituted_and_undefined_ones_named() {
