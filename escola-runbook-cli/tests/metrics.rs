@@ -123,6 +123,38 @@ fn text_table_sums_by_labels() {
 }
 
 #[test]
+fn families_named_otherwise_are_told_with_the_flag_that_names_them() {
+    let url = serve();
+    let args = ["--url", &url, "--token-env", "ESCOLA_METRICS_TOKEN"];
+    let out = metrics(&args);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("note:"));
+    let out = metrics(
+        &[
+            &args[..],
+            &[
+                "--histogram",
+                "http_server_requests_seconds",
+                "--counter",
+                "http_server_requests_seconds_count",
+            ],
+        ]
+        .concat(),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no `http_server_requests_seconds` histogram")
+            && err.contains("give --histogram NAME"),
+        "{err}"
+    );
+    assert!(
+        err.contains("no `http_server_requests_seconds_count` series, so no error ratio")
+            && err.contains("give --counter NAME"),
+        "{err}"
+    );
+}
+
+#[test]
 fn exit_codes_for_usage_and_unreadable_sources() {
     let url = serve();
     // Token missing from the environment: usage error, nothing fetched.

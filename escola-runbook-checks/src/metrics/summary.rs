@@ -54,6 +54,10 @@ pub struct Summary {
     pub requests: f64,
     /// Requests whose status matched.
     pub errors: f64,
+    /// Series of the request counter the source had: none means the counter
+    /// is named otherwise there (or the app counts no requests), not that
+    /// nothing failed.
+    pub counter_series: usize,
     /// The status pattern.
     pub error_status: String,
     /// How the numbers were obtained.
@@ -97,6 +101,7 @@ pub async fn summarize(
         error_ratio: finite(ratio.value()),
         requests: ratio.total,
         errors: ratio.matched,
+        counter_series: data.counters.len(),
         error_status: request.errors.pattern().to_owned(),
         provenance: data.provenance,
         warnings: data.warnings,

@@ -36,10 +36,11 @@ pub async fn run(args: MetricsArgs, redactor: &Redactor) -> Result<i32, CliError
         }
         Box::new(s)
     };
+    let (histogram, counter) = (args.series.histogram, args.series.counter);
     let request = SummaryRequest {
         query: MetricsQuery {
-            histogram: Some(args.series.histogram),
-            counter: Some(args.series.counter),
+            histogram: Some(histogram.clone()),
+            counter: Some(counter.clone()),
             by: args.by,
             status_label: args.series.status_label,
             window,
@@ -62,6 +63,18 @@ pub async fn run(args: MetricsArgs, redactor: &Redactor) -> Result<i32, CliError
             let text = serde_json::to_string_pretty(&json).map_err(CliError::render("JSON"))?;
             println!("{text}");
         }
+    }
+    // A family named otherwise in this app reads as "no data", not as a
+    // healthy zero: say which flag names it.
+    if summary.series.is_empty() {
+        eprintln!(
+            "note: the source has no `{histogram}` histogram; if the app names its request histogram otherwise, give --histogram NAME (without _bucket)"
+        );
+    }
+    if summary.counter_series == 0 {
+        eprintln!(
+            "note: the source has no `{counter}` series, so no error ratio; if the app names its request counter otherwise, give --counter NAME (a histogram's NAME_count counts its requests too)"
+        );
     }
     Ok(exit::SUCCESS)
 }
