@@ -412,3 +412,46 @@ async fn the_builtin_backlog_panel_alerts_when_pending_rows_pass_the_project_lim
         .unwrap();
     let _ = conn.disconnect().await;
 }
+
+#[tokio::test]
+async fn latency_and_error_rules_read_families_the_app_names_otherwise() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    // Micrometer's names: one histogram whose `_count` counts requests, the
+    // status in `status`... here in `code`, to show the label is the rule's.
+    let reads = Arc::new(AtomicU64::new(0));
+    let seen = reads.clone();
+    let app = serve(move |_| {
+        let n = seen.fetch_add(1, Ordering::SeqCst) + 1;
+        let (ok, bad) = (100 * n, 2 + 10 * (n - 1));
+        Response::metrics(format!(
+            "# TYPE http_server_requests_seconds histogram\n\
+             http_server_requests_seconds_bucket{{code=\"200\",le=\"0.1\"}} {}\n\
+             http_server_requests_seconds_bucket{{code=\"200\",le=\"1\"}} {ok}\n\
+             http_server_requests_seconds_bucket{{code=\"200\",le=\"+Inf\"}} {ok}\n\
+             http_server_requests_seconds_count{{code=\"200\"}} {ok}\n\
+             http_server_requests_seconds_bucket{{code=\"500\",le=\"0.1\"}} 0\n\
+             http_server_requests_seconds_bucket{{code=\"500\",le=\"1\"}} {bad}\n\
+             http_server_requests_seconds_bucket{{code=\"500\",le=\"+Inf\"}} {bad}\n\
+             http_server_requests_seconds_count{{code=\"500\"}} {bad}\n",
+            ok / 2
+        ))
+    });
+    let ctx = ctx(
+        Environment::new("t").with("metrics_url", app.url("/metrics")),
+        &[("metrics_token", "t".into())],
+    );
+    let errors = probe(
+        "[[rules]]\nid='e'\nmeasure='error_percent'\ncounter='http_server_requests_seconds_count'\nstatus_label='code'\nwindow='0'\nmin_requests=1\ncomparison='above'\nlimit=5\n",
+    );
+    assert!(matches!(errors.sample(&ctx).await, Sample::NoData { .. }));
+    // Between the reads: 100 requests answered 200, 10 answered 500.
+    assert_eq!(value(&errors.sample(&ctx).await), 100.0 * 10.0 / 110.0);
+    let median = probe(
+        "[[rules]]\nid='p'\nmeasure='quantile'\nquantile=0.5\nhistogram='http_server_requests_seconds'\nwindow='0'\nmin_requests=1\ncomparison='above'\nlimit=2\n",
+    );
+    assert!(matches!(median.sample(&ctx).await, Sample::NoData { .. }));
+    // The same 110 requests: 50 within 0.1 s, 60 more within 1 s; rank 55.
+    let got = value(&median.sample(&ctx).await);
+    assert!((got - (0.1 + 0.9 * 5.0 / 60.0)).abs() < 1e-9, "{got}");
+    assert_eq!(reads.load(Ordering::SeqCst), 4);
+}

@@ -97,6 +97,26 @@ impl MetricsProbe {
         self
     }
 
+    /// Reads the request-duration histogram `name` (without `_bucket`)
+    /// instead of `http_request_duration_seconds`.
+    pub fn histogram(mut self, name: impl Into<String>) -> Self {
+        self.histogram = name.into();
+        self
+    }
+
+    /// Counts requests with the counter `name` instead of
+    /// `http_requests_total`.
+    pub fn counter(mut self, name: impl Into<String>) -> Self {
+        self.counter = name.into();
+        self
+    }
+
+    /// Reads the HTTP status from label `label` instead of `status`.
+    pub fn status_label(mut self, label: impl Into<String>) -> Self {
+        self.status_label = label.into();
+        self
+    }
+
     /// Fewer requests than this in the window is no data, never a verdict.
     pub fn min_requests(mut self, n: f64) -> Self {
         self.min_requests = n.max(0.0);

@@ -25,7 +25,7 @@ use super::compare::Thresholds;
 use super::compute::StatusMatcher;
 use super::probe::{Measure, MetricsProbe};
 use super::promql_probe::PromqlProbe;
-use super::selector::{Selector, SelectorError};
+use super::selector::{Selector, SelectorError, valid_name};
 use super::source::DEFAULT_MAX_BODY;
 
 /// The secret a `promql` rule sends as Bearer token to Prometheus, when it
@@ -55,6 +55,20 @@ pub struct MetricsProbeParams {
     /// Only requests of this route.
     #[serde(default)]
     pub route: Option<String>,
+    /// The request-duration histogram `quantile` reads, without `_bucket`
+    /// (default `http_request_duration_seconds`; Micrometer's is
+    /// `http_server_requests_seconds`).
+    #[serde(default)]
+    pub histogram: Option<String>,
+    /// The request counter `error_percent` and `count` read (default
+    /// `http_requests_total`; a histogram's `NAME_count` counts its
+    /// requests too).
+    #[serde(default)]
+    pub counter: Option<String>,
+    /// The label holding the HTTP status, for `error_percent` and `count`
+    /// (default `status`).
+    #[serde(default)]
+    pub status_label: Option<String>,
     /// The sample name `rate` and `gauge` read from the app's /metrics
     /// (`http_requests_total`, `queue_depth`).
     #[serde(default)]
@@ -296,6 +310,21 @@ impl MetricsProbeParams {
             ),
             ("route", self.route.is_some(), m.reads_app_metrics()),
             (
+                "histogram",
+                self.histogram.is_some(),
+                m == MeasureKind::Quantile,
+            ),
+            (
+                "counter",
+                self.counter.is_some(),
+                matches!(m, MeasureKind::ErrorPercent | MeasureKind::Count),
+            ),
+            (
+                "status_label",
+                self.status_label.is_some(),
+                matches!(m, MeasureKind::ErrorPercent | MeasureKind::Count),
+            ),
+            (
                 "min_requests",
                 self.min_requests.is_some(),
                 m.reads_app_metrics() && !matches!(m, MeasureKind::Rate | MeasureKind::Gauge),
@@ -385,8 +414,31 @@ impl ProbeConfig for MetricsProbeParams {
             MeasureKind::Sql => return sql_probe(&self),
             MeasureKind::SmokePassPercent => return smoke_probe(&self),
         };
+        for (param, name) in [
+            ("histogram", &self.histogram),
+            ("counter", &self.counter),
+            ("status_label", &self.status_label),
+        ] {
+            if let Some(name) = name.as_deref().filter(|n| !valid_name(n)) {
+                return Err(Self::invalid(
+                    param,
+                    format!(
+                        "`{name}` is not a name (letters, digits, `_`, `:`; not starting with a digit)"
+                    ),
+                ));
+            }
+        }
         let mut probe = MetricsProbe::new(self.source(), measure, self.window.get())
             .min_requests(self.min_requests.unwrap_or(min));
+        if let Some(name) = &self.histogram {
+            probe = probe.histogram(name.clone());
+        }
+        if let Some(name) = &self.counter {
+            probe = probe.counter(name.clone());
+        }
+        if let Some(label) = &self.status_label {
+            probe = probe.status_label(label.clone());
+        }
         if let Some(route) = &self.route {
             probe = probe.only("route", route.clone());
         }
@@ -486,6 +538,40 @@ mod tests {
             (
                 json!({"measure": "gauge", "metric": "q", "quantil": 0.5}),
                 "parameter `quantil` is not a parameter of `metrics` (did you mean `quantile`?)",
+            ),
+        ] {
+            let err = build(params.clone()).err().unwrap();
+            assert!(err.to_string().contains(says), "{params}: {err}");
+        }
+        // An app whose families are named otherwise (Micrometer).
+        let quantile = build(json!({"measure": "quantile", "quantile": 0.99,
+            "histogram": "http_server_requests_seconds", "min_requests": 0, "window": "1m"}))
+        .unwrap();
+        assert_eq!(
+            quantile.promql(Duration::from_secs(15)).unwrap(),
+            "histogram_quantile(0.99, sum by (le) (rate(http_server_requests_seconds_bucket[1m])))"
+        );
+        let errors = build(
+            json!({"measure": "error_percent", "window": "1m", "min_requests": 0,
+            "counter": "http_server_requests_seconds_count", "status_label": "code"}),
+        )
+        .unwrap();
+        assert_eq!(
+            errors.promql(Duration::from_secs(15)).unwrap(),
+            r#"100 * sum(rate(http_server_requests_seconds_count{code=~"5.."}[1m])) / sum(rate(http_server_requests_seconds_count[1m])) and on() sum(increase(http_server_requests_seconds_count[1m])) >= 1"#
+        );
+        for (params, says) in [
+            (
+                json!({"measure": "error_percent", "histogram": "h"}),
+                "parameter `histogram` does not apply to measure `error_percent`",
+            ),
+            (
+                json!({"measure": "quantile", "counter": "c"}),
+                "parameter `counter` does not apply to measure `quantile`",
+            ),
+            (
+                json!({"measure": "count", "counter": "http-requests"}),
+                "parameter `counter` `http-requests` is not a name",
             ),
         ] {
             let err = build(params.clone()).err().unwrap();

@@ -76,7 +76,8 @@ pub enum SelectorError {
     },
 }
 
-fn valid_name(name: &str) -> bool {
+/// A Prometheus metric or label name (`:` allowed, as in recording rules).
+pub(crate) fn valid_name(name: &str) -> bool {
     let mut chars = name.chars();
     chars
         .next()
