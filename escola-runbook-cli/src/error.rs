@@ -297,6 +297,17 @@ pub enum CliError {
     /// The built-in runbook cannot be built from its own configuration.
     #[error("the built-in runbook is not valid: {0}")]
     Builtin(#[from] EscolaError),
+    /// The built-in runbook, as a project file's environment configures
+    /// it, cannot be built: the fault is in that file.
+    #[error("project file {}: environment `{environment}`: {source}", file.display())]
+    ProjectRunbook {
+        /// The project file.
+        file: PathBuf,
+        /// The environment.
+        environment: String,
+        /// Why.
+        source: SourceError,
+    },
     /// `--original`: the document cannot be ticked.
     #[error("--original {}: {source}", path.display())]
     Original {
@@ -608,6 +619,7 @@ impl CliError {
             | CliError::History(_)
             | CliError::Record { .. }
             | CliError::Source(_)
+            | CliError::ProjectRunbook { .. }
             | CliError::Markdown(_)
             | CliError::Original { .. }
             | CliError::OriginalGone(_)

@@ -298,6 +298,50 @@ fn init_writes_a_project_file_that_plans_and_refuses_to_overwrite_it() {
 }
 
 #[test]
+fn a_fresh_project_file_plans_before_its_secrets_are_exported_and_runs_only_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let init = bin(dir.path()).arg("init").output().unwrap();
+    assert_eq!(init.status.code(), Some(0), "{}", text(&init));
+    let unset = |c: &mut Command| {
+        c.env_remove("METRICS_TOKEN")
+            .env_remove("DATABASE_URL")
+            .env_remove("SLACK_WEBHOOK");
+    };
+    let mut plan = bin(dir.path());
+    plan.args(["plan", "--env", "staging"]);
+    unset(&mut plan);
+    let plan = plan.output().unwrap();
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
+    // The same plan as with the variables set, and each unset one named.
+    assert!(
+        String::from_utf8_lossy(&plan.stdout).contains("27 automated, 16 manual"),
+        "{}",
+        text(&plan)
+    );
+    let warned = String::from_utf8_lossy(&plan.stderr);
+    for var in ["METRICS_TOKEN", "DATABASE_URL", "SLACK_WEBHOOK"] {
+        assert!(
+            warned.contains(&format!("environment variable {var} is not set")),
+            "{warned}"
+        );
+    }
+    assert!(
+        !warned.contains("unread:"),
+        "the stand-in never shows: {warned}"
+    );
+    let mut run = bin(dir.path());
+    run.args(["run", "--env", "staging", "--dry-run", "--yes"]);
+    unset(&mut run);
+    let run = run.output().unwrap();
+    assert_eq!(run.status.code(), Some(2), "{}", text(&run));
+    assert!(
+        text(&run).contains("METRICS_TOKEN is not set"),
+        "{}",
+        text(&run)
+    );
+}
+
+#[test]
 fn project_file_mistakes_are_usage_errors_naming_the_place() {
     let dir = tempfile::tempdir().unwrap();
     let write = |body: &str| {
@@ -326,6 +370,19 @@ fn project_file_mistakes_are_usage_errors_naming_the_place() {
         text(&secret)
     );
     assert!(!text(&secret).contains("s3cret-value"), "{}", text(&secret));
+
+    // A part the built-in runbook refuses is told as the file's.
+    write(
+        "runbook = \"builtin\"\n[environments.staging]\n[environments.staging.coverage]\nreport = \"c.xml\"\nmin = 185\n",
+    );
+    let bad = bin(dir.path()).arg("plan").output().unwrap();
+    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad));
+    assert!(
+        text(&bad).contains("escola-runbook.toml: environment `staging`: ")
+            && text(&bad).contains("parameter `min` has value `185`"),
+        "{}",
+        text(&bad)
+    );
 
     write("runbook = \"builtin\"\n[environments.staging]\n[environments.qa]\n");
     let missing = bin(dir.path()).arg("plan").output().unwrap();

@@ -108,12 +108,33 @@ fn project(args: &RunbookArgs, name: Option<&str>) -> Result<Option<ProjectEnvir
     Ok(Some(Project::load(&path)?.environment(name)?))
 }
 
+/// Whether a command needs the values of the secrets the project file
+/// names, or only to know they are named.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretValues {
+    /// To run: a secret that cannot be read stops the command.
+    Read,
+    /// To describe (`plan`): one that cannot be read is a warning, and
+    /// counts as given, as it will be when `run` reads it.
+    Named,
+}
+
 /// The environment and secrets from the project file (environment `name`,
 /// else `--env`), with `--set` and `--secret` overriding it.
 pub fn given(
     args: &RunbookArgs,
     redactor: &Redactor,
     name: Option<&str>,
+) -> Result<Given, CliError> {
+    given_with(args, redactor, name, SecretValues::Read)
+}
+
+/// [`given`], reading the project file's secrets as `values` says.
+fn given_with(
+    args: &RunbookArgs,
+    redactor: &Redactor,
+    name: Option<&str>,
+    values: SecretValues,
 ) -> Result<Given, CliError> {
     let project = project(args, name)?;
     let name = match (name, &args.environment, &project) {
@@ -131,8 +152,23 @@ pub fn given(
     }
     let mut secrets = secrets(&args.secrets, redactor)?;
     for (secret, source) in project.iter().flat_map(|p| &p.secrets) {
-        if secrets.get(secret).is_none() {
-            secrets.insert(*secret, source.read(secret)?);
+        if secrets.get(secret).is_some() {
+            continue;
+        }
+        match (source.read(secret), values) {
+            (Ok(value), _) => secrets.insert(*secret, value),
+            (
+                Err(
+                    e @ (project::ProjectError::SecretVarUnset { .. }
+                    | project::ProjectError::SecretFile { .. }),
+                ),
+                SecretValues::Named,
+            ) => {
+                eprintln!("warning: {e} (the plan counts it as given)");
+                // A stand-in no output can contain; nothing reads it.
+                secrets.insert(*secret, Secret::new(format!("\0unread:{secret}")));
+            }
+            (Err(e), _) => return Err(e.into()),
         }
     }
     Ok(Given {
@@ -173,8 +209,10 @@ pub fn secrets(pairs: &[Pair], redactor: &Redactor) -> Result<Secrets, CliError>
 /// (its commands run in `--app-dir`), or the built-in Escola runbook. A
 /// file's `[environment]` fills settings that `--set` does not give, and
 /// its secret variables are read when set; caveats go to stderr.
-pub fn load(args: &RunbookArgs, redactor: &Redactor) -> Result<Loaded, CliError> {
-    load_given(args, given(args, redactor, None)?)
+/// The project file's secrets need only be named, not readable: this is
+/// for describing the runbook (`plan`).
+pub fn load_to_describe(args: &RunbookArgs, redactor: &Redactor) -> Result<Loaded, CliError> {
+    load_given(args, given_with(args, redactor, None, SecretValues::Named)?)
 }
 
 /// [`load`] with what is already [`given`].
@@ -184,7 +222,20 @@ pub fn load_given(args: &RunbookArgs, given: Given) -> Result<Loaded, CliError> 
         Some(source) => source,
         None => RunbookSource::Builtin(Box::new(given.builtin(app_dir)?)),
     };
-    let sourced = source::load(&source, &escola_runbook_checks::catalog())?;
+    let sourced = match (
+        source::load(&source, &escola_runbook_checks::catalog()),
+        &given.project,
+    ) {
+        (Ok(sourced), _) => sourced,
+        (Err(e @ source::SourceError::Builtin(_)), Some(project)) => {
+            return Err(CliError::ProjectRunbook {
+                file: project.config.path.clone(),
+                environment: project.name.clone(),
+                source: e,
+            });
+        }
+        (Err(e), _) => return Err(e.into()),
+    };
     Ok(finish(sourced, given.environment, given.secrets))
 }
 

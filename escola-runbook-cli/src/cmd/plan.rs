@@ -7,7 +7,7 @@ use crate::cli::{PlanArgs, PlanFormat};
 use crate::error::CliError;
 
 pub fn run(args: PlanArgs, redactor: &Redactor) -> Result<i32, CliError> {
-    let loaded = super::load(&args.runbook, redactor)?;
+    let loaded = super::load_to_describe(&args.runbook, redactor)?;
     let plan = Plan::new(&loaded.runbook, &super::options(&args.selection))?;
     // Only the built-in runbook's steps are shaped by the project file.
     let plan = match loaded.source {
