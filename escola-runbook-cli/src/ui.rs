@@ -10,7 +10,7 @@ use std::time::Duration;
 use console::{Style, style};
 use escola_runbook_core::report::LineReporter;
 use escola_runbook_core::{
-    Automation, Delivery, Event, Observer, RunbookOutline, Status, Verdict, format_millis,
+    Automation, Delivery, Event, Observer, Outcome, RunbookOutline, Status, Verdict, format_millis,
 };
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -155,6 +155,27 @@ impl TerminalView {
     }
 }
 
+/// The lines a terminal shows of a failed command's output: the last
+/// [`TAIL_LINES`] of its stderr, else of its stdout.
+fn output_tail(outcome: &Outcome) -> Vec<&str> {
+    let text = |label: &str| {
+        outcome
+            .evidence
+            .iter()
+            .find(|e| e.label == label)
+            .map(|e| e.value.trim_end())
+            .filter(|v| !v.is_empty())
+    };
+    let Some(output) = text("stderr").or_else(|| text("stdout")) else {
+        return Vec::new();
+    };
+    let lines: Vec<&str> = output.lines().collect();
+    lines[lines.len().saturating_sub(TAIL_LINES)..].to_vec()
+}
+
+/// How many lines of a failed command's output the terminal shows.
+const TAIL_LINES: usize = 5;
+
 fn status_style(status: Status) -> Style {
     match status {
         Status::Passed => Style::new().green(),
@@ -249,6 +270,17 @@ impl Observer for TerminalView {
                         "",
                         style(&outcome.summary).dim().for_stderr()
                     ));
+                }
+                // What a failed command printed last is what the operator
+                // needs first; the report keeps all of it.
+                if !outcome.status.is_ok() && outcome.status != Status::NotRun {
+                    for text in output_tail(outcome) {
+                        line.push_str(&format!(
+                            "\n  {:<11}   {}",
+                            "",
+                            style(format!("| {text}")).dim().for_stderr()
+                        ));
+                    }
                 }
                 for need in &outcome.needs {
                     line.push_str(&format!(

@@ -313,3 +313,40 @@ fn run_lines_put_titles_in_one_column_past_a_long_imported_id() {
         "{text}"
     );
 }
+
+#[test]
+fn a_failed_command_shows_the_last_lines_it_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("rb.toml"),
+        r#"format = 1
+name = "tail"
+[[phases]]
+id = "p"
+title = "P"
+[[phases.steps]]
+id = "migrate"
+title = "Migrar"
+command = "echo progress; for i in 1 2 3 4 5 6 7; do echo \"error line $i\" >&2; done; exit 3"
+"#,
+    )
+    .unwrap();
+    let out = run_in(dir.path(), &["run", "--runbook", "rb.toml", "--yes"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let text = stderr(&out);
+    let shown: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("| "))
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            "error line 3",
+            "error line 4",
+            "error line 5",
+            "error line 6",
+            "error line 7"
+        ],
+        "{text}"
+    );
+}
