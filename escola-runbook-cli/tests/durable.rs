@@ -122,6 +122,26 @@ fn crash_during_maintenance(app: &App) {
 fn resume_after_kill_9_asks_about_the_interrupted_action() {
     let app = app();
     crash_during_maintenance(&app);
+    // Its lock file is still there, but nobody runs under it: `status`
+    // says so, and does not call the run or its step running.
+    let status = app.output(&["status"]);
+    assert_eq!(status.status.code(), Some(0), "{}", text(&status));
+    let shown = text(&status);
+    assert!(shown.contains("state: unfinished"), "{shown}");
+    assert!(
+        shown.contains("interrupted       deploy/maintenance-on"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(
+            "stale: that process is no longer running on this host; `resume` takes it over"
+        ),
+        "{shown}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&app.output(&["status", "--format", "json"]).stdout).unwrap();
+    assert_eq!(json["lock_stale"], "dead_process", "{json}");
+    assert_eq!(json["state"], "unfinished", "{json}");
     let out = app.output(&["resume", "--yes"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(

@@ -29,7 +29,8 @@ pub struct LockOwner {
 }
 
 /// Why a holder looks gone.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Staleness {
     /// Its process is not running on this host.
     DeadProcess,
@@ -75,14 +76,19 @@ pub enum LockError {
 }
 
 fn stale_text(s: &Staleness) -> String {
-    match s {
-        Staleness::DeadProcess => {
-            "; it looks stale: that process is no longer running on this host".into()
+    format!("; it looks stale: {s}")
+}
+
+impl std::fmt::Display for Staleness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Staleness::DeadProcess => f.write_str("that process is no longer running on this host"),
+            Staleness::Expired { silent_for } => write!(
+                f,
+                "no heartbeat for {}",
+                crate::outcome::format_duration(*silent_for)
+            ),
         }
-        Staleness::Expired { silent_for } => format!(
-            "; it looks stale: no heartbeat for {}",
-            crate::outcome::format_duration(*silent_for)
-        ),
     }
 }
 
@@ -201,7 +207,15 @@ impl FileLock {
         }
     }
 
-    fn staleness(&self, holder: &LockOwner, now: DateTime<Utc>, here: &str) -> Option<Staleness> {
+    /// Whether `holder` looks gone, seen from host `here` at `now`: its
+    /// process is not running (on this host), or its heartbeat is older
+    /// than the lease.
+    pub fn staleness(
+        &self,
+        holder: &LockOwner,
+        now: DateTime<Utc>,
+        here: &str,
+    ) -> Option<Staleness> {
         if holder.host == here && !process_alive(holder.pid) {
             return Some(Staleness::DeadProcess);
         }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::alert::AlertState;
 use crate::approval::{ApprovalRecord, ApprovalRequest};
 use crate::decisions::pending;
-use crate::deploy_lock::LockOwner;
+use crate::deploy_lock::{LockError, LockOwner, Staleness};
 use crate::event::{RollbackReason, Verdict};
 use crate::journal::{JournalReadError, read_journal};
 use crate::record::{RecordError, RunRecord};
@@ -26,8 +26,9 @@ pub enum RunState {
     Running,
     /// It stopped to wait for an approval (`run --no-wait`); resumable.
     AwaitingApproval,
-    /// No verdict and no process holding its lock: it died, or runs
-    /// without a lock (a dry-run); resumable.
+    /// No verdict and no live process holding its lock (none holds it,
+    /// or its holder looks gone): it died, or runs without a lock (a
+    /// dry-run); resumable.
     Unfinished,
 }
 
@@ -53,7 +54,8 @@ pub struct StepStatus {
     /// Title.
     pub title: String,
     /// Its status (`passed`, `failed`, ...), `waiting_approval` while it
-    /// waits for one, `running` while it runs, `pending` before it starts.
+    /// waits for one, `running` while it runs, `interrupted` when the
+    /// process that started it is gone, `pending` before it starts.
     pub status: String,
     /// Time spent on it so far (finished: first start to finish).
     pub elapsed_ms: u64,
@@ -134,6 +136,11 @@ pub struct RunStatus {
     /// Who holds the deploy lock of its runbook and environment, if anyone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lock_holder: Option<LockOwner>,
+    /// Why that holder looks gone (its process died on this host, or its
+    /// heartbeat is older than the lease), if it does: the lock file is
+    /// still there, but nobody runs under it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock_stale: Option<Staleness>,
     /// Why a rollback ran, if one did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback: Option<RollbackReason>,
@@ -143,11 +150,30 @@ pub struct RunStatus {
 }
 
 impl RunStatus {
+    /// The status of the run in `record` at `now`, with the holder of the
+    /// deploy lock its run directory `root` keeps for it, and whether that
+    /// holder looks gone from this host.
+    pub fn read(record: &RunRecord, root: &Path, now: DateTime<Utc>) -> Result<Self, LockError> {
+        let lock = runs::file_lock(root, &record.runbook, &record.run.environment.name);
+        let holder = lock.holder()?;
+        let stale = holder
+            .as_ref()
+            .and_then(|h| lock.staleness(h, now, &crate::identity::host()));
+        Ok(Self::of(record, holder, stale, now))
+    }
+
     /// The status of the run in `record` at `now`, with the holder of its
-    /// deploy lock (`None`: nobody holds it).
-    pub fn of(record: &RunRecord, lock_holder: Option<LockOwner>, now: DateTime<Utc>) -> Self {
+    /// deploy lock (`None`: nobody holds it) and why it looks gone, if it
+    /// does (then the run is not running, whatever the lock file says).
+    pub fn of(
+        record: &RunRecord,
+        lock_holder: Option<LockOwner>,
+        lock_stale: Option<Staleness>,
+        now: DateTime<Utc>,
+    ) -> Self {
         let run = &record.run;
-        let holds = lock_holder.as_ref().is_some_and(|o| o.run_id == run.run_id);
+        let holds =
+            lock_stale.is_none() && lock_holder.as_ref().is_some_and(|o| o.run_id == run.run_id);
         let state = if record.verdict.is_some() {
             RunState::Finished
         } else if record.awaiting_approval.is_some() {
@@ -166,7 +192,11 @@ impl RunStatus {
                     (None, _, Some(a)) if waiting => {
                         ("waiting_approval".to_owned(), since(a.request.since, now))
                     }
-                    (None, Some(at), _) => ("running".to_owned(), since(at, now)),
+                    (None, Some(at), _) if state == RunState::Running => {
+                        ("running".to_owned(), since(at, now))
+                    }
+                    // Started by a process that is gone: `resume` decides.
+                    (None, Some(_), _) => ("interrupted".to_owned(), 0),
                     (None, None, _) => ("pending".to_owned(), 0),
                 };
                 StepStatus {
@@ -194,7 +224,12 @@ impl RunStatus {
             .then(|| {
                 steps
                     .iter()
-                    .find(|s| matches!(s.status.as_str(), "running" | "waiting_approval"))
+                    .find(|s| {
+                        matches!(
+                            s.status.as_str(),
+                            "running" | "waiting_approval" | "interrupted"
+                        )
+                    })
                     .cloned()
             })
             .flatten();
@@ -232,6 +267,7 @@ impl RunStatus {
             steps,
             pending_approvals,
             lock_holder,
+            lock_stale,
             rollback: record.rollback.clone(),
             rules,
         }

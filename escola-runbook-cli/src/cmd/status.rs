@@ -4,6 +4,7 @@
 
 use std::fmt::Write as _;
 
+use escola_runbook_core::deploy_lock::Staleness;
 use escola_runbook_core::runs;
 use escola_runbook_core::status::{History, HistoryEntry, RunState, RunStatus, history};
 use escola_runbook_core::{format_millis, format_timestamp as time};
@@ -15,10 +16,8 @@ use crate::error::CliError;
 pub fn status(args: StatusArgs) -> Result<i32, CliError> {
     let journal = runs::locate(&args.run, &args.run_dir)?;
     let (record, _) = super::read_run(&journal)?;
-    let holder = runs::file_lock(&args.run_dir, &record.runbook, &record.run.environment.name)
-        .holder()
+    let status = RunStatus::read(&record, &args.run_dir, chrono::Utc::now())
         .map_err(|e| CliError::Run(e.into()))?;
-    let status = RunStatus::of(&record, holder, chrono::Utc::now());
     match args.format {
         PlanFormat::Json => println!("{}", to_json(&status)?),
         PlanFormat::Text => print!("{}", render_status(&status, &args.run_dir)),
@@ -121,9 +120,19 @@ pub fn render_status(s: &RunStatus, run_dir: &std::path::Path) -> String {
         }
     }
     if let Some(h) = &s.lock_holder {
+        let gone = s
+            .lock_stale
+            .as_ref()
+            .map(|why| match why {
+                Staleness::DeadProcess if h.run_id == s.run_id => {
+                    format!("; stale: {why}; `resume` takes it over")
+                }
+                _ => format!("; stale: {why}"),
+            })
+            .unwrap_or_default();
         let _ = writeln!(
             out,
-            "\nlock: held by {} on {} (pid {}, run {}) since {}",
+            "\nlock: held by {} on {} (pid {}, run {}) since {}{gone}",
             h.user,
             h.host,
             h.pid,

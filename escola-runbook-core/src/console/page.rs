@@ -430,7 +430,7 @@ mod tests {
             .collect();
         let running = RunRecord::from_events(&events).unwrap();
         let now = Utc::now();
-        let status = RunStatus::of(&running, None, now);
+        let status = RunStatus::of(&running, None, None, now);
         let page = run(&status, &running, now).unwrap();
         assert!(page.contains("<h2>Watch rules</h2>"), "{page}");
         assert!(
@@ -444,7 +444,7 @@ mod tests {
         assert_eq!(page.matches("<svg").count(), 1, "one live chart: {page}");
         // Once the step ends, its own series are the report's charts; the
         // live chart is gone.
-        let status = RunStatus::of(&record, None, now);
+        let status = RunStatus::of(&record, None, None, now);
         let page = run(&status, &record, now).unwrap();
         assert!(!page.contains("values at each change of state"), "{page}");
         assert!(page.contains("class=\"banner ok\""), "{page}");

@@ -298,11 +298,8 @@ impl Shared {
     }
 
     fn status(&self, record: &RunRecord) -> RunStatus {
-        let holder = runs::file_lock(&self.root, &record.runbook, &record.run.environment.name)
-            .holder()
-            .ok()
-            .flatten();
-        RunStatus::of(record, holder, Utc::now())
+        RunStatus::read(record, &self.root, Utc::now())
+            .unwrap_or_else(|_| RunStatus::of(record, None, None, Utc::now()))
     }
 }
 
