@@ -55,7 +55,8 @@ pub struct StepStatus {
     pub title: String,
     /// Its status (`passed`, `failed`, ...), `waiting_approval` while it
     /// waits for one, `running` while it runs, `interrupted` when the
-    /// process that started it is gone, `pending` before it starts.
+    /// process that started it is known to be gone (its lock is stale),
+    /// `pending` before it starts.
     pub status: String,
     /// Time spent on it so far (finished: first start to finish).
     pub elapsed_ms: u64,
@@ -172,8 +173,11 @@ impl RunStatus {
         now: DateTime<Utc>,
     ) -> Self {
         let run = &record.run;
-        let holds =
-            lock_stale.is_none() && lock_holder.as_ref().is_some_and(|o| o.run_id == run.run_id);
+        let own_lock = lock_holder.as_ref().is_some_and(|o| o.run_id == run.run_id);
+        let holds = own_lock && lock_stale.is_none();
+        // Known gone: its own lock's holder died. (A dry-run takes no lock,
+        // so without one nothing says whether its process still runs.)
+        let gone = own_lock && lock_stale.is_some();
         let state = if record.verdict.is_some() {
             RunState::Finished
         } else if record.awaiting_approval.is_some() {
@@ -192,11 +196,9 @@ impl RunStatus {
                     (None, _, Some(a)) if waiting => {
                         ("waiting_approval".to_owned(), since(a.request.since, now))
                     }
-                    (None, Some(at), _) if state == RunState::Running => {
-                        ("running".to_owned(), since(at, now))
-                    }
                     // Started by a process that is gone: `resume` decides.
-                    (None, Some(_), _) => ("interrupted".to_owned(), 0),
+                    (None, Some(_), _) if gone => ("interrupted".to_owned(), 0),
+                    (None, Some(at), _) => ("running".to_owned(), since(at, now)),
                     (None, None, _) => ("pending".to_owned(), 0),
                 };
                 StepStatus {

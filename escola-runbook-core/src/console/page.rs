@@ -169,13 +169,27 @@ pub fn run(
         since(status.started_at)
     );
     if let Some(c) = &status.current {
+        // A step whose process is gone is where the run stopped, not
+        // what it does now.
+        let (at, time) = match c.status.as_str() {
+            "interrupted" => ("stopped at", "interrupted".to_owned()),
+            _ => ("now", format_millis(c.elapsed_ms)),
+        };
         let _ = writeln!(
             out,
-            "<div>now: {} / {} — {} ({})</div>",
+            "<div>{at}: {} / {} — {} ({time})</div>",
             escape(&c.phase),
             escape(&c.step),
             escape(&c.title),
-            format_millis(c.elapsed_ms)
+        );
+    }
+    if let (Some(h), Some(why)) = (&status.lock_holder, &status.lock_stale) {
+        let _ = writeln!(
+            out,
+            "<div>its deploy lock (pid {} on {}) is stale: {}</div>",
+            h.pid,
+            escape(&h.host),
+            escape(&why.to_string())
         );
     }
     out.push_str("</div>\n");
@@ -442,6 +456,35 @@ mod tests {
             "{page}"
         );
         assert_eq!(page.matches("<svg").count(), 1, "one live chart: {page}");
+        // No lock says otherwise (a dry-run takes none): its step runs.
+        assert!(page.contains("<div>now: "), "{page}");
+        // Its process killed, the lock file left: stopped, not running.
+        let holder = crate::deploy_lock::LockOwner {
+            user: "ana".into(),
+            host: "deploy-1".into(),
+            pid: 4242,
+            run_id: running.run.run_id.clone(),
+            since: now,
+            heartbeat: now,
+        };
+        let gone = RunStatus::of(
+            &running,
+            Some(holder),
+            Some(crate::deploy_lock::Staleness::DeadProcess),
+            now,
+        );
+        let page = run(&gone, &running, now).unwrap();
+        assert!(
+            page.contains("<div class=\"big\">not running</div>"),
+            "{page}"
+        );
+        assert!(page.contains("(interrupted)</div>"), "{page}");
+        assert!(
+            page.contains(
+                "(pid 4242 on deploy-1) is stale: that process is no longer running on this host"
+            ),
+            "{page}"
+        );
         // Once the step ends, its own series are the report's charts; the
         // live chart is gone.
         let status = RunStatus::of(&record, None, None, now);
