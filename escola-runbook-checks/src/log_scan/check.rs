@@ -331,6 +331,41 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_stack_trace_over_several_lines_keeps_the_trace_id_of_its_last() {
+        // Laravel's default: the exception's context spans lines, the extra
+        // (with the Trace-Id) ends the record.
+        let log = "\
+[2026-12-08 00:02:03] production.ERROR: Column not found {\"exception\":\"[object] (QueryException(code: 42S22) at /srv/app/Connection.php:760)
+[stacktrace]
+#0 /srv/app/Connection.php(720): runQueryCallback()
+#1 {main}
+\"} {\"trace_id\":\"t-multi\"}
+[2026-12-08 00:03:04] production.ERROR: Column not found {\"exception\":\"[object] (QueryException)
+#0 {main}
+\"} []
+Trace-Id: t-stray
+[2026-12-08 00:04:05] production.INFO: done [] []
+";
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(dir.path(), "laravel.log", log.as_bytes());
+        let o = LogScanCheck::new(&path, Since::At(at("2026-12-08T00:00:00Z")))
+            .run(&ctx())
+            .await;
+        let top: Vec<&str> = evidence(&o, "top messages (1 of 1)").lines().collect();
+        // Each record's id comes from a later line of the same record: up
+        // to the next line that starts a record, every line belongs to it.
+        assert_eq!(
+            top,
+            ["2× ERROR: Column not found — Trace-Id t-multi, t-stray"],
+            "{o:#?}"
+        );
+        assert_eq!(
+            evidence(&o, "lines"),
+            "10 read, 3 recognised, 3 in the window"
+        );
+    }
+
+    #[tokio::test]
     async fn since_comes_from_a_value_recorded_earlier() {
         let dir = tempfile::tempdir().unwrap();
         let log = write(dir.path(), "app.log", APP_LOG.as_bytes());

@@ -231,7 +231,7 @@ fn is_trace_key(key: &str) -> bool {
 }
 
 /// Finds `Trace-Id: abc`, `"trace_id":"abc"`, `traceId=abc` in text.
-fn find_trace_id_in_text(text: &str) -> Option<String> {
+pub(super) fn find_trace_id_in_text(text: &str) -> Option<String> {
     let lower = text.to_ascii_lowercase();
     for key in TRACE_KEYS {
         let mut from = 0;

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, FixedOffset};
 use escola_runbook_core::CancellationToken;
 
-use super::line::{Level, parse_line_in};
+use super::line::{Level, find_trace_id_in_text, parse_line_in};
 
 /// Longest line read in full; the rest of a longer line is skipped.
 pub const MAX_LINE: usize = 64 * 1024;
@@ -36,6 +36,16 @@ pub struct Group {
     pub first: Option<DateTime<FixedOffset>>,
     /// Last time seen.
     pub last: Option<DateTime<FixedOffset>>,
+}
+
+impl Group {
+    /// One of its lines had Trace-Id `id`.
+    fn traced(&mut self, id: String) {
+        self.with_trace_id += 1;
+        if self.trace_ids.len() < TRACE_IDS_KEPT && !self.trace_ids.contains(&id) {
+            self.trace_ids.push(id);
+        }
+    }
 }
 
 /// What a scan found.
@@ -236,6 +246,10 @@ pub fn scan<R: Read>(
     }
     let mut scan = Scan::default();
     let mut buf = Vec::with_capacity(4096);
+    // The group of the last error line counted without a Trace-Id: a
+    // record Monolog wrote over several lines (a stack trace in its
+    // context) carries its extra, and so its Trace-Id, on its last line.
+    let mut untraced: Option<String> = None;
     while let Some(cut) = read_line_capped(&mut reader, &mut buf).map_err(read_err(path))? {
         scan.lines += 1;
         if scan.lines % 8192 == 0 && cancel.is_cancelled() {
@@ -249,11 +263,16 @@ pub fn scan<R: Read>(
         let text = String::from_utf8_lossy(&buf);
         let text = text.trim_start_matches('\0');
         let Some(entry) = parse_line_in(text, naive) else {
-            if scan.first_unrecognised.is_none() && !text.trim().is_empty() {
+            if let Some(id) = untraced.as_ref().and_then(|_| find_trace_id_in_text(text)) {
+                if let Some(group) = untraced.take().and_then(|k| scan.groups.get_mut(&k)) {
+                    group.traced(id);
+                }
+            } else if scan.first_unrecognised.is_none() && !text.trim().is_empty() {
                 scan.first_unrecognised = Some(text.trim().chars().take(160).collect());
             }
             continue;
         };
+        untraced = None;
         scan.recognised += 1;
         scan.first = earliest(scan.first, Some(entry.at));
         scan.last = latest(scan.last, Some(entry.at));
@@ -282,11 +301,9 @@ pub fn scan<R: Read>(
         group.level = group.level.max(entry.level);
         group.first = earliest(group.first, Some(entry.at));
         group.last = latest(group.last, Some(entry.at));
-        if let Some(id) = entry.trace_id {
-            group.with_trace_id += 1;
-            if group.trace_ids.len() < TRACE_IDS_KEPT && !group.trace_ids.contains(&id) {
-                group.trace_ids.push(id);
-            }
+        match entry.trace_id {
+            Some(id) => group.traced(id),
+            None => untraced = Some(group.message.clone()),
         }
     }
     Ok(scan)
