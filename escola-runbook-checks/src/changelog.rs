@@ -82,11 +82,13 @@ pub fn sections(text: &str) -> Vec<Section> {
                     None => (rest, ""),
                 },
             };
+            // `- 2026-12-01`, `– 2026-12-01`, or `(2026-12-01)`.
             let date = tail
                 .trim()
                 .trim_start_matches(['-', '–', '—'])
                 .split_whitespace()
                 .next()
+                .map(|d| d.trim_start_matches('(').trim_end_matches(')'))
                 .filter(|d| d.chars().next().is_some_and(|c| c.is_ascii_digit()))
                 .map(str::to_owned);
             out.push(Section {
@@ -479,6 +481,15 @@ mod tests {
             !s[2].text.contains("https://"),
             "link definitions are not part of a section"
         );
+        // The headings other tools write.
+        for (heading, date) in [
+            ("## 2.4.0 (2026-12-01)", Some("2026-12-01")),
+            ("## [2.4.0] – 2026-12-01", Some("2026-12-01")),
+            ("## v2.4.0", None),
+        ] {
+            let s = sections(&format!("{heading}\n- x\n"));
+            assert_eq!(s[0].date.as_deref(), date, "{heading}");
+        }
     }
 
     #[tokio::test]
