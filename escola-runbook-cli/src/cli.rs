@@ -143,8 +143,8 @@ pub enum Command {
     Metrics(MetricsArgs),
     /// Judge after against before: latency (Mann-Whitney U) and 5xx share (Fisher exact).
     ///
-    /// Exit codes: 0 no series regressed, 1 one did (or a scrape could not be read),
-    /// 2 bad input.
+    /// Exit codes: 0 no series regressed, 1 one did (or a scrape could not be read, or no
+    /// series was on both sides to judge), 2 bad input.
     Compare(CompareArgs),
     /// Watch alert rules from a file against the app's metrics, journaled like a run.
     ///

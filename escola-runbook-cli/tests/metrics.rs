@@ -267,6 +267,44 @@ fn compare_judges_a_saved_scrape_against_a_live_one_and_exits_by_the_verdict() {
 }
 
 #[test]
+fn compare_of_nothing_in_common_is_no_verdict() {
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("micrometer.prom");
+    std::fs::write(
+        &page,
+        "# TYPE http_server_requests_seconds histogram\n\
+         http_server_requests_seconds_bucket{status=\"200\",le=\"+Inf\"} 10\n\
+         http_server_requests_seconds_count{status=\"200\"} 10\n",
+    )
+    .unwrap();
+    let page = page.to_str().unwrap();
+    let out = compare(&["--before", page, "--after", page]);
+    assert_eq!(out.status.code(), Some(1), "nothing judged is not a pass");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("nothing was judged") && err.contains("--histogram NAME and --counter NAME"),
+        "{err}"
+    );
+    // Named, the same pages compare, and equal pages do not regress.
+    let out = compare(&[
+        "--before",
+        page,
+        "--after",
+        page,
+        "--histogram",
+        "http_server_requests_seconds",
+        "--counter",
+        "http_server_requests_seconds_count",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
 fn compare_refuses_bad_input_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     let page = dir.path().join("page.prom");

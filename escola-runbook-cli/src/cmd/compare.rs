@@ -53,6 +53,15 @@ pub async fn run(args: CompareArgs, redactor: &Redactor) -> Result<i32, CliError
             println!("{text}");
         }
     }
+    // Nothing compared is no verdict: a pipeline must not read it as "no
+    // regression".
+    if comparison.latency.is_empty() && comparison.errors.is_empty() {
+        eprintln!(
+            "error: neither scrape has series of `{}` and `{}` on both sides, so nothing was judged; if the app names them otherwise, give --histogram NAME and --counter NAME",
+            args.series.histogram, args.series.counter
+        );
+        return Ok(exit::STEP_FAILED);
+    }
     Ok(if comparison.regressed() {
         exit::STEP_FAILED
     } else {
