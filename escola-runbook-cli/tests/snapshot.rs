@@ -899,3 +899,34 @@ fn the_db_snapshot_step_copies_off_site_and_fails_when_the_copy_does() {
     assert!(listed("s3://snaps/project").contains("complete"));
     mariadb(&format!("DROP DATABASE IF EXISTS {db}"));
 }
+
+#[test]
+fn from_takes_a_store_and_tells_a_local_directory_where_it_goes() {
+    let dir = tempfile::tempdir().unwrap();
+    for command in ["list", "prune"] {
+        let mut args = vec!["snapshot", command, "--from", "snapshots"];
+        if command == "prune" {
+            args.extend(["--keep-last", "3"]);
+        }
+        let out = cli(dir.path(), &args, None);
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+        assert!(
+            text(&out).contains("a local directory goes without --from (DIR)"),
+            "{command}: {}",
+            text(&out)
+        );
+    }
+    // A URL of another scheme is told as such, without the hint.
+    let out = cli(
+        dir.path(),
+        &["snapshot", "list", "--from", "gs://bucket/x"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("scheme `gs` is not supported"),
+        "{}",
+        text(&out)
+    );
+    assert!(!text(&out).contains("without --from"), "{}", text(&out));
+}
