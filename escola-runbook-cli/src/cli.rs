@@ -782,6 +782,10 @@ pub struct SmokeArgs {
     /// A native suite file (TOML or JSON). Without --suite and --collection, the built-in Escola suite runs.
     #[arg(long, value_name = "FILE")]
     pub suite: Option<PathBuf>,
+    /// A Postman environment export (as Newman's --environment): its values beat the
+    /// collection's; --base-url, --secret and --var beat them. Values of type `secret` are masked.
+    #[arg(long, short = 'e', value_name = "FILE")]
+    pub environment: Option<PathBuf>,
     /// A {{variable}} value, e.g. --var escolaId=3 (repeatable; beats the collection's and --base-url).
     #[arg(long = "var", value_name = "KEY=VALUE", value_parser = variable)]
     pub vars: Vec<Pair>,

@@ -229,3 +229,62 @@ fn the_smoke_check_runs_ad_hoc_through_check() {
         "{all}"
     );
 }
+
+#[test]
+fn a_postman_environment_gives_values_and_masks_its_secrets() {
+    let api = api();
+    let base = api.base_url();
+    let dir = tempfile::tempdir().unwrap();
+    let coll = dir.path().join("c.json");
+    std::fs::write(
+        &coll,
+        r#"{"info": {"name": "env", "schema": "https://schema.getpostman.com/json/collection/v2.1.0/collection.json"},
+  "variable": [{"key": "escolaId", "value": "1"}],
+  "item": [{"name": "Escola", "request": {"method": "GET", "url": "{{baseUrl}}/v1/escolas/{{escolaId}}?key={{apiKey}}"},
+    "event": [{"listen": "test", "script": {"exec": ["pm.test('it', () => { pm.expect(pm.response.json().id).to.eql(2); });"]}}]}]}"#,
+    )
+    .unwrap();
+    let env = dir.path().join("staging.postman_environment.json");
+    std::fs::write(
+        &env,
+        r#"{"name": "Staging", "values": [
+  {"key": "baseUrl", "value": "http://127.0.0.1:1", "type": "default", "enabled": true},
+  {"key": "escolaId", "value": "2", "type": "default", "enabled": true},
+  {"key": "apiKey", "value": "env-secret-key-123", "type": "secret", "enabled": true},
+  {"key": "escolaId", "value": "3", "enabled": false}
+], "_postman_variable_scope": "environment"}"#,
+    )
+    .unwrap();
+    let (coll, env) = (coll.to_str().unwrap(), env.to_str().unwrap());
+    for format in ["text", "json", "junit"] {
+        let out = smoke(&[
+            "--base-url",
+            &base,
+            "--collection",
+            coll,
+            "--environment",
+            env,
+            "--format",
+            format,
+        ]);
+        // The environment beats the collection (escola 2, not 1); the base
+        // URL given beats the environment's.
+        assert_eq!(out.status.code(), Some(0), "{format}: {}", text(&out));
+        assert!(!text(&out).contains("env-secret-key-123"), "{}", text(&out));
+        if format != "junit" {
+            assert!(
+                text(&out).contains("/v1/escolas/2?key=<redacted:apiKey>"),
+                "{}",
+                text(&out)
+            );
+        }
+    }
+    // A collection given as an environment is refused, saying so.
+    let out = smoke(&["--base-url", &base, "--collection", coll, "-e", coll]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("is not a Postman environment: it is a collection"),
+        "{}",
+        text(&out)
+    );
+}

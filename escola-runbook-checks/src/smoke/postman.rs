@@ -45,6 +45,24 @@ pub enum PostmanError {
         /// What is wrong.
         message: String,
     },
+    /// An environment file could not be read.
+    #[error("cannot read Postman environment {path}: {source}")]
+    ReadEnvironment {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Not JSON, or not shaped like an environment (or globals) export.
+    #[error(
+        "{path} is not a Postman environment: {message}; export one with Postman: Environments > ... > Export"
+    )]
+    InvalidEnvironment {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
     /// A v1 collection (or another schema).
     #[error(
         "{source_name} uses schema {schema}; export the collection as v2.1 (Postman: Export > Collection v2.1)"
@@ -64,6 +82,52 @@ pub fn load(path: &Path) -> Result<Suite, PostmanError> {
         source,
     })?;
     import_named(&text, &path.display().to_string())
+}
+
+/// A value of a Postman environment (or globals) export.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvironmentValue {
+    /// The `{{variable}}` it gives.
+    pub key: String,
+    /// Its value.
+    pub value: String,
+    /// Postman's type `secret`: to be masked wherever it shows.
+    pub secret: bool,
+}
+
+/// Reads a Postman environment export (Newman's `--environment`; a
+/// globals export has the same shape): its values, those not `enabled`
+/// left out.
+pub fn load_environment(path: &Path) -> Result<Vec<EnvironmentValue>, PostmanError> {
+    let text = std::fs::read_to_string(path).map_err(|source| PostmanError::ReadEnvironment {
+        path: path.to_owned(),
+        source,
+    })?;
+    let invalid = |message: String| PostmanError::InvalidEnvironment {
+        path: path.to_owned(),
+        message,
+    };
+    let doc: Value = serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+    if doc.get("item").is_some() {
+        return Err(invalid(
+            "it is a collection (give it with --collection)".into(),
+        ));
+    }
+    let values = doc
+        .get("values")
+        .and_then(Value::as_array)
+        .ok_or_else(|| invalid("it has no `values` array".into()))?;
+    Ok(values
+        .iter()
+        .filter(|v| v.get("enabled").and_then(Value::as_bool) != Some(false))
+        .filter_map(|v| {
+            Some(EnvironmentValue {
+                key: v.get("key")?.as_str()?.to_owned(),
+                value: text_of(v.get("value")),
+                secret: v.get("type").and_then(Value::as_str) == Some("secret"),
+            })
+        })
+        .collect())
 }
 
 /// Imports a collection from its JSON text.

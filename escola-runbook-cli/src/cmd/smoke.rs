@@ -10,7 +10,15 @@ use crate::cli::{SmokeArgs, SmokeFormat};
 use crate::error::CliError;
 
 pub async fn run(args: SmokeArgs, redactor: &Redactor) -> Result<i32, CliError> {
-    let suite = smoke::load_suite(args.suite.as_deref(), args.collection.as_deref())?;
+    let mut suite = smoke::load_suite(args.suite.as_deref(), args.collection.as_deref())?;
+    if let Some(path) = &args.environment {
+        for v in smoke::postman::load_environment(path).map_err(smoke::LoadError::from)? {
+            if v.secret {
+                redactor.register(&v.key, &v.value);
+            }
+            suite.variables.insert(v.key, v.value);
+        }
+    }
     // Secrets are read exactly as `run` reads them (and registered with the
     // redactor that masks every output).
     let secrets = super::secrets(&args.secrets, redactor)?;
