@@ -39,7 +39,18 @@ impl EscolaConfig {
     ///
     /// Only the secrets' names are kept, never their values.
     pub fn from_settings(app_dir: PathBuf, environment: &Environment, secrets: &Secrets) -> Self {
-        let secret_name = |name: &str| secrets.get(name).map(|_| name.to_owned());
+        Self::from_named(app_dir, environment, |name| secrets.get(name).is_some())
+    }
+
+    /// [`from_settings`](Self::from_settings) where `named` says which
+    /// secrets will be given: to describe a runbook (`plan`) before their
+    /// values can be read.
+    pub fn from_named(
+        app_dir: PathBuf,
+        environment: &Environment,
+        named: impl Fn(&str) -> bool,
+    ) -> Self {
+        let secret_name = |name: &str| named(name).then(|| name.to_owned());
         EscolaConfig {
             app_dir,
             webhook_secret: secret_name(WEBHOOK_SECRET),
@@ -48,9 +59,8 @@ impl EscolaConfig {
             } else {
                 SmokeTests::Manual
             },
-            metrics: (environment.get("metrics_url").is_some()
-                || secrets.get(METRICS_TOKEN_SECRET).is_some())
-            .then(MetricsConfig::default),
+            metrics: (environment.get("metrics_url").is_some() || named(METRICS_TOKEN_SECRET))
+                .then(MetricsConfig::default),
             database_secret: secret_name(DATABASE_SECRET),
             approvers: environment
                 .settings

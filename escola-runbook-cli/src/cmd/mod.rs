@@ -52,6 +52,9 @@ pub struct Given {
     pub secrets: Secrets,
     /// The project file's environment, when a project file is read.
     pub project: Option<ProjectEnvironment>,
+    /// Secrets the project file names whose values were not read
+    /// ([`SecretValues::Named`]): they count as given for the plan.
+    pub unread: Vec<&'static str>,
 }
 
 impl Given {
@@ -67,11 +70,10 @@ impl Given {
     /// The built-in runbook's configuration for commands in `app_dir`:
     /// what the settings and secrets automate, and the project file's parts.
     pub fn builtin(&self, app_dir: PathBuf) -> Result<EscolaConfig, CliError> {
-        builtin(
+        let named = |name: &str| self.secrets.get(name).is_some() || self.unread.contains(&name);
+        configured(
             self.project.as_ref(),
-            app_dir,
-            &self.environment,
-            &self.secrets,
+            EscolaConfig::from_named(app_dir, &self.environment, named),
         )
     }
 }
@@ -84,7 +86,17 @@ pub fn builtin(
     environment: &Environment,
     secrets: &Secrets,
 ) -> Result<EscolaConfig, CliError> {
-    let base = EscolaConfig::from_settings(app_dir, environment, secrets);
+    configured(
+        project,
+        EscolaConfig::from_settings(app_dir, environment, secrets),
+    )
+}
+
+/// `base` with the project file's parts set.
+fn configured(
+    project: Option<&ProjectEnvironment>,
+    base: EscolaConfig,
+) -> Result<EscolaConfig, CliError> {
     Ok(match project {
         Some(project) => project.configure(base)?,
         None => base,
@@ -151,6 +163,7 @@ fn given_with(
         environment = environment.with(key, value);
     }
     let mut secrets = secrets(&args.secrets, redactor)?;
+    let mut unread = Vec::new();
     for (secret, source) in project.iter().flat_map(|p| &p.secrets) {
         if secrets.get(secret).is_some() {
             continue;
@@ -165,8 +178,7 @@ fn given_with(
                 SecretValues::Named,
             ) => {
                 eprintln!("warning: {e} (the plan counts it as given)");
-                // A stand-in no output can contain; nothing reads it.
-                secrets.insert(*secret, Secret::new(format!("\0unread:{secret}")));
+                unread.push(*secret);
             }
             (Err(e), _) => return Err(e.into()),
         }
@@ -175,6 +187,7 @@ fn given_with(
         environment,
         secrets,
         project,
+        unread,
     })
 }
 
