@@ -24,7 +24,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use super::suite::{Bounds, Capture, Expect, Header, JsonKind, Request, Suite, to_pointer};
+use super::suite::{
+    Bounds, Capture, Expect, Header, JsonKind, Request, Suite, pointer_segment, to_pointer,
+};
 
 /// A collection could not be imported.
 #[derive(Debug, thiserror::Error)]
@@ -794,6 +796,13 @@ fn body_assertion(stmt: &str, aliases: &HashMap<String, String>) -> Option<Expec
         pointer: pointer.to_owned(),
         ..Bounds::default()
     };
+    let length_of = |n: f64| {
+        Expect::JsonLength(Bounds {
+            at_least: Some(n),
+            at_most: Some(n),
+            ..at(&pointer)
+        })
+    };
     // One bound, set by `set` to the call's figure.
     let one = |set: fn(&mut Bounds, f64)| {
         let mut b = at(&pointer);
@@ -811,7 +820,8 @@ fn body_assertion(stmt: &str, aliases: &HashMap<String, String>) -> Option<Expec
         (".be.at.most" | ".be.most" | ".be.lte", Some(_)) => one(|b, f| b.at_most = Some(f))?,
         (".be.within", Some(arg)) => {
             let (low, high) = arg.split_once(',')?;
-            let (low, high) = (low.trim().parse().ok()?, high.trim().parse().ok()?);
+            let bound = |t: &str| t.trim().parse::<f64>().ok().filter(|f| f.is_finite());
+            let (low, high) = (bound(low)?, bound(high)?);
             bounds(Bounds {
                 at_least: Some(low),
                 at_most: Some(high),
@@ -823,28 +833,14 @@ fn body_assertion(stmt: &str, aliases: &HashMap<String, String>) -> Option<Expec
             | ".deep.eq",
             Some(arg),
         ) => match counted {
-            true => {
-                let n = figure()?;
-                Expect::JsonLength(Bounds {
-                    at_least: Some(n),
-                    at_most: Some(n),
-                    ..at(&pointer)
-                })
-            }
+            true => length_of(figure()?),
             false => Expect::JsonEquals {
                 pointer,
                 value: literal(arg)?,
             },
         },
         _ if counted => return None,
-        (".have.lengthOf" | ".have.length", Some(_)) => {
-            let n = figure()?;
-            Expect::JsonLength(Bounds {
-                at_least: Some(n),
-                at_most: Some(n),
-                ..at(&pointer)
-            })
-        }
+        (".have.lengthOf" | ".have.length", Some(_)) => length_of(figure()?),
         (".be.empty", None) => Expect::JsonLength(Bounds {
             at_most: Some(0.0),
             ..at(&pointer)
@@ -894,7 +890,7 @@ fn body_assertion(stmt: &str, aliases: &HashMap<String, String>) -> Option<Expec
         },
         (".have.property", Some(arg)) => {
             let (key, tail) = quoted(arg)?;
-            let at = format!("{pointer}/{}", key.replace('~', "~0").replace('/', "~1"));
+            let at = format!("{pointer}/{}", pointer_segment(&key));
             match tail.trim() {
                 "" => Expect::JsonExists(at),
                 value => Expect::JsonEquals {
@@ -919,21 +915,17 @@ fn body_path(expr: &str, aliases: &HashMap<String, String>) -> Option<String> {
     let (mut pointer, mut rest) = match root {
         Some(rest) => (String::new(), rest),
         None => {
-            let end = expr
-                .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '$'))
-                .unwrap_or(expr.len());
+            let end = expr.find(|c| !identifier_char(c)).unwrap_or(expr.len());
             (aliases.get(&expr[..end])?.clone(), &expr[end..])
         }
     };
     let mut push = |key: &str| {
         pointer.push('/');
-        pointer.push_str(&key.replace('~', "~0").replace('/', "~1"));
+        pointer.push_str(&pointer_segment(key));
     };
     while !rest.is_empty() {
         if let Some(r) = rest.strip_prefix('.') {
-            let end = r
-                .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '$'))
-                .unwrap_or(r.len());
+            let end = r.find(|c| !identifier_char(c)).unwrap_or(r.len());
             let key = &r[..end];
             if !is_identifier(key) || key == "length" {
                 return None;
@@ -959,13 +951,13 @@ fn body_path(expr: &str, aliases: &HashMap<String, String>) -> Option<String> {
     Some(pointer)
 }
 
+/// A JavaScript name: `jsonData`, `$body`, `_first`.
 fn is_identifier(name: &str) -> bool {
-    name.chars()
-        .next()
-        .is_some_and(|c| c.is_alphabetic() || c == '_' || c == '$')
-        && name
-            .chars()
-            .all(|c| c.is_alphanumeric() || c == '_' || c == '$')
+    name.chars().next().is_some_and(|c| !c.is_numeric()) && name.chars().all(identifier_char)
+}
+
+fn identifier_char(c: char) -> bool {
+    c.is_alphanumeric() || c == '_' || c == '$'
 }
 
 /// Where the parenthesis that closes an opened call is, past quotes and

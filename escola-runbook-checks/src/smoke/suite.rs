@@ -527,9 +527,14 @@ pub(crate) fn to_pointer(path: &str) -> String {
             continue;
         }
         out.push('/');
-        out.push_str(&part.replace('~', "~0").replace('/', "~1"));
+        out.push_str(&pointer_segment(part));
     }
     out
+}
+
+/// `key` as one segment of a JSON pointer (RFC 6901: `~` and `/` escaped).
+pub(crate) fn pointer_segment(key: &str) -> String {
+    key.replace('~', "~0").replace('/', "~1")
 }
 
 #[cfg(test)]
