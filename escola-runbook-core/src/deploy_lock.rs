@@ -79,6 +79,16 @@ fn stale_text(s: &Staleness) -> String {
     format!("; it looks stale: {s}")
 }
 
+impl Staleness {
+    /// Whether run `run_id`, resumed, takes over without being asked a
+    /// lock `holder` holds that looks gone this way: only its own, and only
+    /// when its process is known dead on this host (an expired heartbeat
+    /// may be a slow network, not a dead run).
+    pub fn taken_over_by(&self, holder: &LockOwner, run_id: &str) -> bool {
+        *self == Staleness::DeadProcess && holder.run_id == run_id
+    }
+}
+
 impl std::fmt::Display for Staleness {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -259,9 +269,9 @@ impl DeployLock for FileLock {
             // The same run resumed on the host where its earlier process
             // died: the evidence is definite, so take it over (the caller
             // journals it as broken).
-            let own_dead_process = holder.run_id == owner.run_id
-                && self.staleness(&holder, owner.heartbeat, &owner.host)
-                    == Some(Staleness::DeadProcess);
+            let own_dead_process = self
+                .staleness(&holder, owner.heartbeat, &owner.host)
+                .is_some_and(|s| s.taken_over_by(&holder, &owner.run_id));
             if break_reason.is_some() || own_dead_process {
                 std::fs::remove_file(&self.path).map_err(|e| {
                     self.err(format!("cannot remove the lock file to break it: {e}"))

@@ -4,7 +4,6 @@
 
 use std::fmt::Write as _;
 
-use escola_runbook_core::deploy_lock::Staleness;
 use escola_runbook_core::runs;
 use escola_runbook_core::status::{History, HistoryEntry, RunState, RunStatus, history};
 use escola_runbook_core::{format_millis, format_timestamp as time};
@@ -123,11 +122,9 @@ pub fn render_status(s: &RunStatus, run_dir: &std::path::Path) -> String {
         let gone = s
             .lock_stale
             .as_ref()
-            .map(|why| match why {
-                Staleness::DeadProcess if h.run_id == s.run_id => {
-                    format!("; stale: {why}; `resume` takes it over")
-                }
-                _ => format!("; stale: {why}"),
+            .map(|why| match why.taken_over_by(h, &s.run_id) {
+                true => format!("; stale: {why}; `resume` takes it over"),
+                false => format!("; stale: {why}"),
             })
             .unwrap_or_default();
         let _ = writeln!(
