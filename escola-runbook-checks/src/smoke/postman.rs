@@ -111,9 +111,7 @@ pub fn load_environment(path: &Path) -> Result<Vec<EnvironmentValue>, PostmanErr
     };
     let doc: Value = serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?;
     if doc.get("item").is_some() {
-        return Err(invalid(
-            "it is a collection (give it with --collection)".into(),
-        ));
+        return Err(invalid("it is a collection".into()));
     }
     let values = doc
         .get("values")
